@@ -1,0 +1,15 @@
+//! synack — a userspace TCP/IP stack.
+//!
+//! Layers, bottom up (see `DESIGN.md` in the shared folder and the README's tour):
+//!
+//! * [`wire`]: views over packet bytes and their parsed representations (IPv4, IPv6, TCP,
+//!   ICMPv4, ICMPv6), Internet checksums. Pure functions, no allocation.
+//! * [`tcp`]: the TCP control block and what it is built from (sequence arithmetic, ...).
+//!
+//! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
+//! arguments, so every run is a deterministic function of its inputs.
+#![forbid(unsafe_code)]
+
+pub mod tcp;
+pub mod time;
+pub mod wire;

@@ -1,0 +1,98 @@
+//! Time as the sans-IO core sees it: an [`Instant`] that the caller passes in.
+//!
+//! Nothing below the runtime reads a clock. Tests and the simulator drive virtual time; the
+//! runtime converts the real monotonic clock into this type. Resolution is one microsecond.
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
+pub use core::time::Duration;
+
+/// A point in time, in microseconds since an epoch chosen by the caller (often "start of run").
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant {
+    micros: u64,
+}
+
+impl Instant {
+    pub const ZERO: Instant = Instant { micros: 0 };
+
+    pub const fn from_micros(micros: u64) -> Instant {
+        Instant { micros }
+    }
+
+    pub const fn from_millis(millis: u64) -> Instant {
+        Instant { micros: millis * 1000 }
+    }
+
+    pub const fn from_secs(secs: u64) -> Instant {
+        Instant { micros: secs * 1_000_000 }
+    }
+
+    pub const fn total_micros(self) -> u64 {
+        self.micros
+    }
+
+    pub const fn total_millis(self) -> u64 {
+        self.micros / 1000
+    }
+
+    /// `self - earlier`, or zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.micros.saturating_sub(earlier.micros))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant { micros: self.micros.saturating_add(d.as_micros().min(u64::MAX as u128) as u64) }
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        Instant { micros: self.micros.saturating_sub(d.as_micros().min(u64::MAX as u128) as u64) }
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturating: an earlier minus a later instant is zero.
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_and_formats() {
+        let t = Instant::from_millis(1500);
+        assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));
+        assert_eq!(t - Instant::from_secs(2), Duration::ZERO);
+        assert_eq!(Instant::from_secs(2) - t, Duration::from_millis(500));
+        assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
+        assert_eq!(format!("{t}"), "1.500000s");
+    }
+}
