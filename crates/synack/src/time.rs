@@ -21,11 +21,15 @@ impl Instant {
     }
 
     pub const fn from_millis(millis: u64) -> Instant {
-        Instant { micros: millis * 1000 }
+        Instant {
+            micros: millis * 1000,
+        }
     }
 
     pub const fn from_secs(secs: u64) -> Instant {
-        Instant { micros: secs * 1_000_000 }
+        Instant {
+            micros: secs * 1_000_000,
+        }
     }
 
     pub const fn total_micros(self) -> u64 {
@@ -45,7 +49,11 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(d.as_micros().min(u64::MAX as u128) as u64) }
+        Instant {
+            micros: self
+                .micros
+                .saturating_add(d.as_micros().min(u64::MAX as u128) as u64),
+        }
     }
 }
 
@@ -58,7 +66,11 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_sub(d.as_micros().min(u64::MAX as u128) as u64) }
+        Instant {
+            micros: self
+                .micros
+                .saturating_sub(d.as_micros().min(u64::MAX as u128) as u64),
+        }
     }
 }
 
@@ -72,7 +84,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 

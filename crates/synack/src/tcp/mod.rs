@@ -1,5 +1,17 @@
 //! TCP: the connection (one TCB) and the pieces it is built from.
 
+pub mod buffer;
+pub mod config;
+pub mod congestion;
+pub mod connection;
+pub mod counters;
+pub mod isn;
+pub mod reassembly;
+pub mod rtt;
+pub mod sack;
 pub mod seq;
 
+pub use config::{Config, Keepalive};
+pub use connection::{Connection, Error, Event, Shutdown, State};
+pub use counters::Counters;
 pub use seq::SeqNum;

@@ -1,1 +1,1244 @@
-//! placeholder
+//! ICMP for IPv4 (RFC 792), with the Next-Hop MTU of RFC 1191 §4.
+//!
+//! Every ICMP message starts with the same 8-byte header (RFC 792); the second word depends on
+//! the type:
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |     Type      |     Code      |          Checksum             |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |           Identifier          |        Sequence Number        |  echo (0, 8)
+//! |         unused = 0            |         Next-Hop MTU          |  dst-unreachable (3)
+//! |                          unused = 0                           |  time-exceeded (11)
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |  echo data, or Internet Header + 64 bits of Original Data ...
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-
+//! ```
+//!
+//! The checksum covers the ICMP message only (no pseudo-header). The error messages quote the
+//! start of the datagram that caused them; [`Invoking`] reads that quote (addresses, protocol,
+//! ports, TCP sequence number) so the stack can map an error onto a connection (RFC 1191,
+//! RFC 5927).
+//!
+//! A [`Packet`] view must span exactly the ICMP message (the IPv4 payload): its length is what
+//! the checksum covers and where the data ends.
+
+use core::fmt;
+use core::net::Ipv4Addr;
+
+use super::checksum::{self, Checksum};
+use super::{Error, IpProtocol, Result, be16, be32, put16, put32};
+
+/// Field offsets of the ICMP header (RFC 792).
+mod field {
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: usize = 2;
+    /// The second 32-bit word, whose meaning depends on the type.
+    pub const REST_OF_HEADER: usize = 4;
+    pub const ECHO_IDENT: usize = 4;
+    pub const ECHO_SEQ_NO: usize = 6;
+    /// RFC 1191 §4: the low 16 bits of the second word of a frag-needed message.
+    pub const NEXT_HOP_MTU: usize = 6;
+    pub const DATA: usize = 8;
+}
+
+/// Field offsets of the IPv4 header quoted in an error message (RFC 791 §3.1).
+mod orig {
+    pub const VER_IHL: usize = 0;
+    pub const TOTAL_LEN: usize = 2;
+    pub const FLAGS_FRAG: usize = 6;
+    pub const PROTOCOL: usize = 9;
+    pub const SRC_ADDR: usize = 12;
+    pub const DST_ADDR: usize = 16;
+    pub const MIN_HEADER_LEN: usize = 20;
+    /// RFC 792: the quote holds the first 64 bits of the original datagram's payload.
+    pub const MIN_PAYLOAD: usize = 8;
+    // Offsets inside that payload (TCP and UDP share the port positions).
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const TCP_SEQ_NO: usize = 4;
+}
+
+/// Length of the fixed ICMP header; the shortest valid message.
+pub const HEADER_LEN: usize = field::DATA;
+
+/// Defines a one-byte wire enum with an `Unknown(u8)` catch-all, both `From` conversions and a
+/// `Display` that prints the short name (or `<unknown_label>=<value>`). Also used by
+/// [`icmpv6`](super::icmpv6).
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident (unknown = $unknown:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A value this enum does not name.
+            Unknown(u8),
+        }
+
+        impl From<u8> for $name {
+            fn from(v: u8) -> Self {
+                match v {
+                    $( $value => $name::$variant, )*
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(v: $name) -> u8 {
+                match v {
+                    $( $name::$variant => $value, )*
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$variant => f.write_str($text), )*
+                    $name::Unknown(v) => write!(f, concat!($unknown, "={}"), v),
+                }
+            }
+        }
+    };
+}
+
+pub(super) use wire_enum;
+
+wire_enum! {
+    /// ICMP message types this module models (RFC 792). Other types stay readable through the
+    /// [`Packet`] view but do not parse into a [`Repr`].
+    pub enum Message (unknown = "type") {
+        /// Echo reply (type 0).
+        EchoReply = 0 => "echo reply",
+        /// Destination unreachable (type 3).
+        DstUnreachable = 3 => "dst-unreachable",
+        /// Echo request (type 8).
+        EchoRequest = 8 => "echo request",
+        /// Time exceeded (type 11).
+        TimeExceeded = 11 => "time-exceeded",
+    }
+}
+
+wire_enum! {
+    /// Codes of a destination-unreachable message: RFC 792 (0–5), RFC 1122 §3.2.2.1 (6–12),
+    /// RFC 1812 §5.2.7.1 (13–15).
+    pub enum DstUnreachable (unknown = "code") {
+        /// Net unreachable (0).
+        NetUnreachable = 0 => "net-unreachable",
+        /// Host unreachable (1).
+        HostUnreachable = 1 => "host-unreachable",
+        /// Protocol unreachable (2).
+        ProtoUnreachable = 2 => "proto-unreachable",
+        /// Port unreachable (3).
+        PortUnreachable = 3 => "port-unreachable",
+        /// Fragmentation needed and DF set (4); carries the Next-Hop MTU (RFC 1191).
+        FragNeeded = 4 => "frag-needed",
+        /// Source route failed (5).
+        SrcRouteFailed = 5 => "src-route-failed",
+        /// Destination network unknown (6).
+        NetUnknown = 6 => "net-unknown",
+        /// Destination host unknown (7).
+        HostUnknown = 7 => "host-unknown",
+        /// Source host isolated (8).
+        SrcHostIsolated = 8 => "src-host-isolated",
+        /// Communication with destination network administratively prohibited (9).
+        NetProhibited = 9 => "net-prohibited",
+        /// Communication with destination host administratively prohibited (10).
+        HostProhibited = 10 => "host-prohibited",
+        /// Network unreachable for type of service (11).
+        NetTosUnreachable = 11 => "net-tos-unreachable",
+        /// Host unreachable for type of service (12).
+        HostTosUnreachable = 12 => "host-tos-unreachable",
+        /// Communication administratively prohibited by filtering (13).
+        CommProhibited = 13 => "comm-prohibited",
+        /// Host precedence violation (14).
+        HostPrecedenceViolation = 14 => "host-precedence-violation",
+        /// Precedence cutoff in effect (15).
+        PrecedenceCutoff = 15 => "precedence-cutoff",
+    }
+}
+
+wire_enum! {
+    /// Codes of a time-exceeded message (RFC 792).
+    pub enum TimeExceeded (unknown = "code") {
+        /// Time to live exceeded in transit (0).
+        TtlExceeded = 0 => "ttl-exceeded",
+        /// Fragment reassembly time exceeded (1).
+        FragReassemblyExceeded = 1 => "frag-reassembly-exceeded",
+    }
+}
+
+/// A view over the bytes of one ICMP message.
+///
+/// After [`new_checked`](Self::new_checked) succeeds no accessor panics. With
+/// [`new_unchecked`](Self::new_unchecked) the caller promises at least [`HEADER_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps `buffer` without checking its length.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
+    /// Wraps `buffer` after checking that it holds the fixed header.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// `Err(Truncated)` if the buffer is shorter than the 8-byte header.
+    pub fn check_len(&self) -> Result<()> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Gives the buffer back.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The message type.
+    pub fn msg_type(&self) -> Message {
+        Message::from(self.buffer.as_ref()[field::TYPE])
+    }
+
+    /// The raw message code (its meaning depends on the type).
+    pub fn msg_code(&self) -> u8 {
+        self.buffer.as_ref()[field::CODE]
+    }
+
+    /// The checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// The echo identifier (meaningful for echo request and reply).
+    pub fn echo_ident(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::ECHO_IDENT)
+    }
+
+    /// The echo sequence number (meaningful for echo request and reply).
+    pub fn echo_seq_no(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
+    }
+
+    /// The Next-Hop MTU of a frag-needed message (RFC 1191 §4); zero from a router that
+    /// predates RFC 1191.
+    pub fn next_hop_mtu(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::NEXT_HOP_MTU)
+    }
+
+    /// The whole second header word, whatever the type.
+    pub fn rest_of_header(&self) -> u32 {
+        be32(self.buffer.as_ref(), field::REST_OF_HEADER)
+    }
+
+    /// The bytes after the 8-byte header: echo data, or the quoted original datagram.
+    pub fn data(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::DATA..]
+    }
+
+    /// The quoted original datagram of an error message; see [`Invoking::parse`].
+    pub fn original_header(&self) -> Result<Invoking<'_>> {
+        Invoking::parse(self.data())
+    }
+
+    /// True if the checksum over the whole message verifies.
+    pub fn verify_checksum(&self) -> bool {
+        let mut c = Checksum::new();
+        c.add_bytes(self.buffer.as_ref());
+        c.verifies()
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the message type.
+    pub fn set_msg_type(&mut self, value: Message) {
+        self.buffer.as_mut()[field::TYPE] = value.into();
+    }
+
+    /// Sets the raw message code.
+    pub fn set_msg_code(&mut self, value: u8) {
+        self.buffer.as_mut()[field::CODE] = value;
+    }
+
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, value: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, value);
+    }
+
+    /// Sets the echo identifier.
+    pub fn set_echo_ident(&mut self, value: u16) {
+        put16(self.buffer.as_mut(), field::ECHO_IDENT, value);
+    }
+
+    /// Sets the echo sequence number.
+    pub fn set_echo_seq_no(&mut self, value: u16) {
+        put16(self.buffer.as_mut(), field::ECHO_SEQ_NO, value);
+    }
+
+    /// Sets the Next-Hop MTU (RFC 1191 §4).
+    pub fn set_next_hop_mtu(&mut self, value: u16) {
+        put16(self.buffer.as_mut(), field::NEXT_HOP_MTU, value);
+    }
+
+    /// Sets the whole second header word.
+    pub fn set_rest_of_header(&mut self, value: u32) {
+        put32(self.buffer.as_mut(), field::REST_OF_HEADER, value);
+    }
+
+    /// The bytes after the header, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::DATA..]
+    }
+
+    /// Computes the checksum over the whole message and stores it.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let sum = checksum::checksum(self.buffer.as_ref());
+        self.set_checksum(sum);
+    }
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+}
+
+/// The start of the IPv4 datagram an ICMP error message was sent about, as quoted in the
+/// message's data: its header (IHL honoured) and at least the first 8 bytes of its payload,
+/// which for TCP hold the ports and the sequence number.
+///
+/// The quote is normally truncated, so its Total Length is reported but not checked against
+/// the bytes present, and its header checksum is not verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoking<'a> {
+    /// The quoted IPv4 header; at least 20 bytes.
+    header: &'a [u8],
+    /// The quoted payload; at least 8 bytes.
+    payload: &'a [u8],
+}
+
+impl<'a> Invoking<'a> {
+    /// Reads a quoted IPv4 datagram.
+    ///
+    /// Errors: fewer than 20 bytes, or fewer than 8 payload bytes after the header →
+    /// `Truncated`; version not 4 → `BadVersion`; IHL below 5 or past the end of the quote →
+    /// `BadHeaderLength`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if bytes.len() < orig::MIN_HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let ver_ihl = bytes[orig::VER_IHL];
+        if ver_ihl >> 4 != 4 {
+            return Err(Error::BadVersion);
+        }
+        let header_len = usize::from(ver_ihl & 0x0f) * 4;
+        if header_len < orig::MIN_HEADER_LEN || header_len > bytes.len() {
+            return Err(Error::BadHeaderLength);
+        }
+        let (header, payload) = bytes.split_at(header_len);
+        if payload.len() < orig::MIN_PAYLOAD {
+            return Err(Error::Truncated);
+        }
+        Ok(Invoking { header, payload })
+    }
+
+    /// The original header's length in bytes (IHL × 4).
+    pub fn header_len(&self) -> usize {
+        self.header.len()
+    }
+
+    /// The original Total Length (RFC 1191 §5 uses it when the Next-Hop MTU is zero).
+    pub fn total_len(&self) -> u16 {
+        be16(self.header, orig::TOTAL_LEN)
+    }
+
+    /// The original fragment offset in bytes. Ports and sequence number are only present when
+    /// it is zero.
+    pub fn frag_offset(&self) -> u16 {
+        (be16(self.header, orig::FLAGS_FRAG) & 0x1fff) << 3
+    }
+
+    /// The original protocol.
+    pub fn protocol(&self) -> IpProtocol {
+        IpProtocol::from(self.header[orig::PROTOCOL])
+    }
+
+    /// The original source address (ours, when we sent the datagram).
+    pub fn src_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(be32(self.header, orig::SRC_ADDR))
+    }
+
+    /// The original destination address.
+    pub fn dst_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(be32(self.header, orig::DST_ADDR))
+    }
+
+    /// The quoted original payload: at least 8 bytes, usually just 8.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The TCP or UDP source port (payload bytes 0–1).
+    pub fn src_port(&self) -> u16 {
+        be16(self.payload, orig::SRC_PORT)
+    }
+
+    /// The TCP or UDP destination port (payload bytes 2–3).
+    pub fn dst_port(&self) -> u16 {
+        be16(self.payload, orig::DST_PORT)
+    }
+
+    /// The TCP sequence number (payload bytes 4–7), to check against SND.UNA..SND.NXT
+    /// (RFC 5927 §4.1).
+    pub fn tcp_seq_no(&self) -> u32 {
+        be32(self.payload, orig::TCP_SEQ_NO)
+    }
+}
+
+impl fmt::Display for Invoking<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ports = self.frag_offset() == 0;
+        match self.protocol() {
+            IpProtocol::Tcp if ports => write!(
+                f,
+                "TCP {}:{} > {}:{} seq={}",
+                self.src_addr(),
+                self.src_port(),
+                self.dst_addr(),
+                self.dst_port(),
+                self.tcp_seq_no()
+            ),
+            IpProtocol::Udp if ports => write!(
+                f,
+                "UDP {}:{} > {}:{}",
+                self.src_addr(),
+                self.src_port(),
+                self.dst_addr(),
+                self.dst_port()
+            ),
+            other => write!(
+                f,
+                "proto={} {} > {}",
+                u8::from(other),
+                self.src_addr(),
+                self.dst_addr()
+            ),
+        }
+    }
+}
+
+/// The meaning of an ICMP message this module models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repr<'a> {
+    /// Echo request (RFC 792).
+    EchoRequest {
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq_no: u16,
+        /// Data to be echoed.
+        data: &'a [u8],
+    },
+    /// Echo reply (RFC 792).
+    EchoReply {
+        /// Identifier, copied from the request.
+        ident: u16,
+        /// Sequence number, copied from the request.
+        seq_no: u16,
+        /// Data, copied from the request.
+        data: &'a [u8],
+    },
+    /// Destination unreachable (RFC 792, RFC 1191).
+    DstUnreachable {
+        /// The code.
+        reason: DstUnreachable,
+        /// The Next-Hop MTU of a frag-needed message; `None` for other codes and when the
+        /// router sent zero (RFC 1191 §5: it predates RFC 1191). `Some(0)` emits as zero and
+        /// so parses back as `None`.
+        next_hop_mtu: Option<u16>,
+        /// The quoted original datagram; see [`Invoking`].
+        invoking: &'a [u8],
+    },
+    /// Time exceeded (RFC 792).
+    TimeExceeded {
+        /// The code.
+        reason: TimeExceeded,
+        /// The quoted original datagram; see [`Invoking`].
+        invoking: &'a [u8],
+    },
+}
+
+impl<'a> Repr<'a> {
+    /// Parses a message. Errors: `Truncated` below 8 bytes, `BadChecksum` (when
+    /// `verify_checksum`), `Unrecognized` for types other than those in [`Message`]. The code
+    /// of echo messages and the unused header bits are ignored, as RFC 1122 §3.2.2 allows.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+        verify_checksum: bool,
+    ) -> Result<Repr<'a>> {
+        packet.check_len()?;
+        if verify_checksum && !packet.verify_checksum() {
+            return Err(Error::BadChecksum);
+        }
+        let bytes: &'a [u8] = packet.buffer.as_ref();
+        let data = &bytes[field::DATA..];
+        match packet.msg_type() {
+            Message::EchoRequest => Ok(Repr::EchoRequest {
+                ident: packet.echo_ident(),
+                seq_no: packet.echo_seq_no(),
+                data,
+            }),
+            Message::EchoReply => Ok(Repr::EchoReply {
+                ident: packet.echo_ident(),
+                seq_no: packet.echo_seq_no(),
+                data,
+            }),
+            Message::DstUnreachable => {
+                let reason = DstUnreachable::from(packet.msg_code());
+                let next_hop_mtu = match (reason, packet.next_hop_mtu()) {
+                    (DstUnreachable::FragNeeded, mtu) if mtu != 0 => Some(mtu),
+                    _ => None,
+                };
+                Ok(Repr::DstUnreachable {
+                    reason,
+                    next_hop_mtu,
+                    invoking: data,
+                })
+            }
+            Message::TimeExceeded => Ok(Repr::TimeExceeded {
+                reason: TimeExceeded::from(packet.msg_code()),
+                invoking: data,
+            }),
+            Message::Unknown(_) => Err(Error::Unrecognized),
+        }
+    }
+
+    /// The message type.
+    pub fn msg_type(&self) -> Message {
+        match self {
+            Repr::EchoRequest { .. } => Message::EchoRequest,
+            Repr::EchoReply { .. } => Message::EchoReply,
+            Repr::DstUnreachable { .. } => Message::DstUnreachable,
+            Repr::TimeExceeded { .. } => Message::TimeExceeded,
+        }
+    }
+
+    /// The bytes after the header: echo data or the quoted datagram.
+    pub fn data(&self) -> &'a [u8] {
+        match *self {
+            Repr::EchoRequest { data, .. } | Repr::EchoReply { data, .. } => data,
+            Repr::DstUnreachable { invoking, .. } | Repr::TimeExceeded { invoking, .. } => invoking,
+        }
+    }
+
+    /// The quoted original datagram of an error message, read; `None` for echo messages.
+    pub fn original_header(&self) -> Option<Result<Invoking<'a>>> {
+        match *self {
+            Repr::EchoRequest { .. } | Repr::EchoReply { .. } => None,
+            Repr::DstUnreachable { invoking, .. } | Repr::TimeExceeded { invoking, .. } => {
+                Some(Invoking::parse(invoking))
+            }
+        }
+    }
+
+    /// The length of the message [`emit`](Self::emit) writes.
+    pub fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.data().len()
+    }
+
+    /// Writes the message into the first [`buffer_len`](Self::buffer_len) bytes of `packet`
+    /// (`Err(BufferTooSmall)` if it is shorter; bytes beyond are left alone and are not part of
+    /// the message). Unused header bits are zeroed. Without `fill_checksum` the checksum field
+    /// is left zero, for offload. Nothing is written on error.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        fill_checksum: bool,
+    ) -> Result<()> {
+        let len = self.buffer_len();
+        let buf = packet
+            .buffer
+            .as_mut()
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall)?;
+        let mut out = Packet::new_unchecked(buf);
+        out.set_msg_type(self.msg_type());
+        out.set_checksum(0);
+        out.set_rest_of_header(0);
+        match *self {
+            Repr::EchoRequest { ident, seq_no, .. } | Repr::EchoReply { ident, seq_no, .. } => {
+                out.set_msg_code(0);
+                out.set_echo_ident(ident);
+                out.set_echo_seq_no(seq_no);
+            }
+            Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                ..
+            } => {
+                out.set_msg_code(reason.into());
+                if reason == DstUnreachable::FragNeeded {
+                    out.set_next_hop_mtu(next_hop_mtu.unwrap_or(0));
+                }
+            }
+            Repr::TimeExceeded { reason, .. } => out.set_msg_code(reason.into()),
+        }
+        out.data_mut().copy_from_slice(self.data());
+        if fill_checksum {
+            out.fill_checksum();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Repr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }
+            | Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => write!(
+                f,
+                "ICMP {} id={} seq={} len={}",
+                self.msg_type(),
+                ident,
+                seq_no,
+                data.len()
+            ),
+            Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                ..
+            } => {
+                write!(f, "ICMP dst-unreachable {reason}")?;
+                if let Some(mtu) = next_hop_mtu {
+                    write!(f, " mtu={mtu}")?;
+                }
+                self.fmt_original(f)
+            }
+            Repr::TimeExceeded { reason, .. } => {
+                write!(f, "ICMP time-exceeded {reason}")?;
+                self.fmt_original(f)
+            }
+        }
+    }
+}
+
+impl Repr<'_> {
+    /// Appends " for <original datagram>" when the quote is readable.
+    fn fmt_original(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.original_header() {
+            Some(Ok(orig)) => write!(f, " for {orig}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `ping` (iputils) echo request: id 0x1c2b, seq 1, 16-byte timeval then 0x10..=0x37.
+    /// Checksum 0x86c8 computed independently.
+    const PING: [u8; 64] = [
+        0x08, 0x00, 0x86, 0xc8, 0x1c, 0x2b, 0x00, 0x01, // type, code, checksum, id, seq
+        0x00, 0xf1, 0x53, 0x65, 0x00, 0x00, 0x00, 0x00, // tv_sec
+        0x40, 0xe2, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, // tv_usec
+        0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, //
+        0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, //
+        0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, //
+        0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, //
+        0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, //
+    ];
+
+    /// Frag-needed, Next-Hop MTU 1400, quoting a 1500-byte DF TCP segment
+    /// 192.168.1.10:51234 > 203.0.113.5:443 seq 0x12345678 (IPv4 header and all 20 TCP bytes).
+    const FRAG_NEEDED: [u8; 48] = [
+        0x03, 0x04, 0xe7, 0x09, 0x00, 0x00, 0x05, 0x78, // type 3, code 4, cksum, mtu 1400
+        0x45, 0x00, 0x05, 0xdc, 0xbe, 0xef, 0x40, 0x00, // v4 ihl 5, len 1500, id, DF
+        0x40, 0x06, 0x78, 0x74, 0xc0, 0xa8, 0x01, 0x0a, // ttl 64, TCP, cksum, src
+        0xcb, 0x00, 0x71, 0x05, // dst
+        0xc8, 0x22, 0x01, 0xbb, 0x12, 0x34, 0x56, 0x78, // ports, seq
+        0x9a, 0xbc, 0xde, 0xf0, 0x50, 0x18, 0x01, 0xf6, // ack, off, flags, window
+        0x12, 0x34, 0x00, 0x00, // cksum, urg
+    ];
+
+    #[test]
+    fn ping_echo_request() {
+        let p = Packet::new_checked(&PING[..]).unwrap();
+        assert_eq!(p.msg_type(), Message::EchoRequest);
+        assert_eq!(p.msg_code(), 0);
+        assert_eq!(p.checksum(), 0x86c8);
+        assert_eq!(p.echo_ident(), 0x1c2b);
+        assert_eq!(p.echo_seq_no(), 1);
+        assert_eq!(p.data().len(), 56);
+        assert!(p.verify_checksum());
+        let repr = Repr::parse(&p, true).unwrap();
+        assert_eq!(
+            repr,
+            Repr::EchoRequest {
+                ident: 0x1c2b,
+                seq_no: 1,
+                data: &PING[8..]
+            }
+        );
+        assert_eq!(repr.original_header(), None);
+        assert_eq!(repr.to_string(), "ICMP echo request id=7211 seq=1 len=56");
+
+        // Emitting the parsed meaning reproduces the capture byte for byte.
+        let mut out = [0u8; 64];
+        repr.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(out, PING);
+
+        // And fill_checksum on the view computes the same value.
+        let mut copy = PING;
+        let mut p = Packet::new_unchecked(&mut copy[..]);
+        p.set_checksum(0xdead);
+        p.fill_checksum();
+        assert_eq!(p.checksum(), 0x86c8);
+    }
+
+    #[test]
+    fn echo_reply_to_ping() {
+        let request = Repr::parse(&Packet::new_checked(&PING[..]).unwrap(), true).unwrap();
+        let Repr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        } = request
+        else {
+            panic!("not a request: {request:?}");
+        };
+        let reply = Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        };
+        let mut out = vec![0u8; reply.buffer_len()];
+        reply
+            .emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        // A reply differs from the request only in type and checksum (RFC 1624: +0x0800).
+        assert_eq!(out[0], 0);
+        assert_eq!(be16(&out, 2), 0x86c8 + 0x0800);
+        assert_eq!(out[4..], PING[4..]);
+        assert!(Packet::new_checked(&out[..]).unwrap().verify_checksum());
+    }
+
+    #[test]
+    fn frag_needed_with_next_hop_mtu() {
+        let p = Packet::new_checked(&FRAG_NEEDED[..]).unwrap();
+        assert_eq!(p.msg_type(), Message::DstUnreachable);
+        assert_eq!(p.msg_code(), 4);
+        assert_eq!(p.checksum(), 0xe709);
+        assert_eq!(p.next_hop_mtu(), 1400);
+        assert_eq!(p.rest_of_header(), 1400);
+        assert!(p.verify_checksum());
+
+        let repr = Repr::parse(&p, true).unwrap();
+        assert_eq!(
+            repr,
+            Repr::DstUnreachable {
+                reason: DstUnreachable::FragNeeded,
+                next_hop_mtu: Some(1400),
+                invoking: &FRAG_NEEDED[8..],
+            }
+        );
+
+        let orig = repr.original_header().unwrap().unwrap();
+        assert_eq!(orig, p.original_header().unwrap());
+        assert_eq!(orig.header_len(), 20);
+        assert_eq!(orig.total_len(), 1500);
+        assert_eq!(orig.frag_offset(), 0);
+        assert_eq!(orig.protocol(), IpProtocol::Tcp);
+        assert_eq!(orig.src_addr(), Ipv4Addr::new(192, 168, 1, 10));
+        assert_eq!(orig.dst_addr(), Ipv4Addr::new(203, 0, 113, 5));
+        assert_eq!(orig.src_port(), 51234);
+        assert_eq!(orig.dst_port(), 443);
+        assert_eq!(orig.tcp_seq_no(), 0x1234_5678);
+        assert_eq!(orig.payload(), &FRAG_NEEDED[28..]);
+        assert_eq!(
+            repr.to_string(),
+            "ICMP dst-unreachable frag-needed mtu=1400 \
+             for TCP 192.168.1.10:51234 > 203.0.113.5:443 seq=305419896"
+        );
+
+        let mut out = [0u8; 48];
+        repr.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(out, FRAG_NEEDED);
+    }
+
+    #[test]
+    fn frag_needed_from_an_old_router_has_no_mtu() {
+        // RFC 1191 §5: a router that predates RFC 1191 leaves the field zero.
+        let mut bytes = FRAG_NEEDED;
+        let mut p = Packet::new_unchecked(&mut bytes[..]);
+        p.set_next_hop_mtu(0);
+        p.fill_checksum();
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        let repr = Repr::parse(&p, true).unwrap();
+        assert!(matches!(
+            repr,
+            Repr::DstUnreachable {
+                reason: DstUnreachable::FragNeeded,
+                next_hop_mtu: None,
+                ..
+            }
+        ));
+        // The original Total Length is what the host falls back on.
+        assert_eq!(repr.original_header().unwrap().unwrap().total_len(), 1500);
+    }
+
+    #[test]
+    fn mtu_is_ignored_for_other_codes() {
+        // Port unreachable with junk in the unused word: the junk is not an MTU.
+        let mut bytes = FRAG_NEEDED;
+        let mut p = Packet::new_unchecked(&mut bytes[..]);
+        p.set_msg_code(3);
+        p.fill_checksum();
+        let repr = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), true).unwrap();
+        assert!(matches!(
+            repr,
+            Repr::DstUnreachable {
+                reason: DstUnreachable::PortUnreachable,
+                next_hop_mtu: None,
+                ..
+            }
+        ));
+        // Emitting a port-unreachable zeroes the unused word even if an MTU is supplied.
+        let odd = Repr::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            next_hop_mtu: Some(1400),
+            invoking: &FRAG_NEEDED[8..],
+        };
+        let mut out = [0xffu8; 48];
+        odd.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(be32(&out, 4), 0);
+    }
+
+    #[test]
+    fn time_exceeded_round_trip_and_display() {
+        let repr = Repr::TimeExceeded {
+            reason: TimeExceeded::TtlExceeded,
+            invoking: &FRAG_NEEDED[8..36],
+        };
+        let mut out = [0u8; 36];
+        repr.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(&out[..2], &[11, 0]);
+        let p = Packet::new_checked(&out[..]).unwrap();
+        assert_eq!(Repr::parse(&p, true).unwrap(), repr);
+        assert_eq!(
+            repr.to_string(),
+            "ICMP time-exceeded ttl-exceeded \
+             for TCP 192.168.1.10:51234 > 203.0.113.5:443 seq=305419896"
+        );
+    }
+
+    #[test]
+    fn every_short_length_is_truncated() {
+        for len in 0..HEADER_LEN {
+            let bytes = &PING[..len];
+            assert_eq!(Packet::new_checked(bytes).unwrap_err(), Error::Truncated);
+            assert_eq!(
+                Repr::parse(&Packet::new_unchecked(bytes), false).unwrap_err(),
+                Error::Truncated
+            );
+        }
+        // Exactly the header is a valid (empty) echo request once its checksum is right.
+        let mut hdr = [8u8, 0, 0, 0, 0, 1, 0, 2];
+        Packet::new_unchecked(&mut hdr[..]).fill_checksum();
+        let repr = Repr::parse(&Packet::new_checked(&hdr[..]).unwrap(), true).unwrap();
+        assert_eq!(
+            repr,
+            Repr::EchoRequest {
+                ident: 1,
+                seq_no: 2,
+                data: &[]
+            }
+        );
+    }
+
+    #[test]
+    fn bad_checksum() {
+        for at in [2, 3, 5, 20, 63] {
+            let mut bytes = PING;
+            bytes[at] ^= 0x01;
+            let p = Packet::new_checked(&bytes[..]).unwrap();
+            assert!(!p.verify_checksum());
+            assert_eq!(Repr::parse(&p, true).unwrap_err(), Error::BadChecksum);
+            // Without verification the (corrupted) content still parses.
+            assert!(Repr::parse(&p, false).is_ok());
+        }
+    }
+
+    #[test]
+    fn unknown_type_is_unrecognized_but_readable() {
+        // Timestamp request (type 13): valid ICMP, not modelled.
+        let mut bytes = [13u8, 0, 0, 0, 0x12, 0x34, 0x00, 0x05, 0, 0, 0, 0];
+        Packet::new_unchecked(&mut bytes[..]).fill_checksum();
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(p.msg_type(), Message::Unknown(13));
+        assert_eq!(p.msg_type().to_string(), "type=13");
+        assert!(p.verify_checksum());
+        assert_eq!(p.echo_ident(), 0x1234);
+        assert_eq!(Repr::parse(&p, true).unwrap_err(), Error::Unrecognized);
+    }
+
+    #[test]
+    fn quoted_header_errors() {
+        let quote = &FRAG_NEEDED[8..];
+        // Every prefix shorter than IPv4 header + 8 bytes is truncated: below 20 the header
+        // itself, from 20 on (IHL 5 fits) the 8 payload bytes.
+        for len in 0..28 {
+            assert_eq!(
+                Invoking::parse(&quote[..len]).unwrap_err(),
+                Error::Truncated,
+                "len {len}"
+            );
+        }
+        assert!(Invoking::parse(&quote[..28]).is_ok());
+
+        let mut bad = [0u8; 40];
+        bad.copy_from_slice(quote);
+        bad[0] = 0x65; // version 6
+        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadVersion);
+        bad[0] = 0x44; // IHL 4 < 5
+        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadHeaderLength);
+        bad[0] = 0x4f; // IHL 15 = 60 bytes > 40 present
+        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadHeaderLength);
+        bad[0] = 0x48; // IHL 8 = 32 bytes: fits, but leaves 8 payload bytes exactly
+        let orig = Invoking::parse(&bad).unwrap();
+        assert_eq!(orig.header_len(), 32);
+        assert_eq!(orig.payload(), &bad[32..]);
+        bad[0] = 0x49; // IHL 9 = 36 bytes: only 4 payload bytes remain
+        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::Truncated);
+
+        // Through a Repr: an error message whose quote is too short still parses; its
+        // original header does not.
+        let repr = Repr::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            next_hop_mtu: None,
+            invoking: &quote[..24],
+        };
+        assert_eq!(repr.original_header(), Some(Err(Error::Truncated)));
+        assert_eq!(repr.to_string(), "ICMP dst-unreachable port-unreachable");
+    }
+
+    #[test]
+    fn non_first_fragment_shows_no_ports() {
+        let mut quote = [0u8; 40];
+        quote.copy_from_slice(&FRAG_NEEDED[8..]);
+        quote[6] = 0x20; // MF, offset 0x00b9 * 8
+        quote[7] = 0xb9;
+        let orig = Invoking::parse(&quote).unwrap();
+        assert_eq!(orig.frag_offset(), 0xb9 * 8);
+        assert_eq!(orig.to_string(), "proto=6 192.168.1.10 > 203.0.113.5");
+    }
+
+    #[test]
+    fn emit_into_short_buffer_is_an_error() {
+        let repr = Repr::EchoRequest {
+            ident: 1,
+            seq_no: 1,
+            data: &[1, 2, 3],
+        };
+        let mut out = [0u8; 10];
+        assert_eq!(
+            repr.emit(&mut Packet::new_unchecked(&mut out[..]), true),
+            Err(Error::BufferTooSmall)
+        );
+        // A longer buffer is fine; the message is its prefix.
+        let mut out = [0xaau8; 16];
+        repr.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(out[11..], [0xaa; 5]);
+        let p = Packet::new_checked(&out[..11]).unwrap();
+        assert_eq!(Repr::parse(&p, true).unwrap(), repr);
+    }
+
+    #[test]
+    fn enums_round_trip_through_u8() {
+        for v in 0..=255u8 {
+            assert_eq!(u8::from(Message::from(v)), v);
+            assert_eq!(u8::from(DstUnreachable::from(v)), v);
+            assert_eq!(u8::from(TimeExceeded::from(v)), v);
+        }
+        assert_eq!(DstUnreachable::from(4), DstUnreachable::FragNeeded);
+        assert_eq!(DstUnreachable::from(16), DstUnreachable::Unknown(16));
+        assert_eq!(DstUnreachable::Unknown(16).to_string(), "code=16");
+    }
+
+    /// Everything needed to build any [`Repr`], owned so proptest can generate it.
+    #[derive(Debug, Clone)]
+    struct Gen {
+        kind: u8,
+        ident: u16,
+        seq_no: u16,
+        code: u8,
+        mtu: u16,
+        data: Vec<u8>,
+    }
+
+    impl Gen {
+        /// A canonical Repr: the one parsing its emitted bytes must give back.
+        fn repr(&self) -> Repr<'_> {
+            let reason = DstUnreachable::from(self.code);
+            match self.kind % 4 {
+                0 => Repr::EchoRequest {
+                    ident: self.ident,
+                    seq_no: self.seq_no,
+                    data: &self.data,
+                },
+                1 => Repr::EchoReply {
+                    ident: self.ident,
+                    seq_no: self.seq_no,
+                    data: &self.data,
+                },
+                2 => Repr::DstUnreachable {
+                    reason,
+                    next_hop_mtu: (reason == DstUnreachable::FragNeeded && self.mtu != 0)
+                        .then_some(self.mtu),
+                    invoking: &self.data,
+                },
+                _ => Repr::TimeExceeded {
+                    reason: TimeExceeded::from(self.code),
+                    invoking: &self.data,
+                },
+            }
+        }
+    }
+
+    fn gen_strategy(max_code: u8) -> impl Strategy<Value = Gen> {
+        (
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            prop_oneof![Just(4u8), 0..=max_code],
+            prop_oneof![Just(0u16), any::<u16>()],
+            proptest::collection::vec(any::<u8>(), 0..200),
+        )
+            .prop_map(|(kind, ident, seq_no, code, mtu, data)| Gen {
+                kind,
+                ident,
+                seq_no,
+                code,
+                mtu,
+                data,
+            })
+    }
+
+    /// Our meaning in etherparse's terms, mapped by name (not by number) so that the code
+    /// numbering is checked independently.
+    fn to_etherparse(repr: &Repr<'_>) -> Option<etherparse::Icmpv4Type> {
+        use etherparse::icmpv4::{DestUnreachableHeader as D, TimeExceededCode as T};
+        use etherparse::{IcmpEchoHeader, Icmpv4Type};
+        Some(match *repr {
+            Repr::EchoRequest { ident, seq_no, .. } => Icmpv4Type::EchoRequest(IcmpEchoHeader {
+                id: ident,
+                seq: seq_no,
+            }),
+            Repr::EchoReply { ident, seq_no, .. } => Icmpv4Type::EchoReply(IcmpEchoHeader {
+                id: ident,
+                seq: seq_no,
+            }),
+            Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                ..
+            } => Icmpv4Type::DestinationUnreachable(match reason {
+                DstUnreachable::NetUnreachable => D::Network,
+                DstUnreachable::HostUnreachable => D::Host,
+                DstUnreachable::ProtoUnreachable => D::Protocol,
+                DstUnreachable::PortUnreachable => D::Port,
+                DstUnreachable::FragNeeded => D::FragmentationNeeded {
+                    next_hop_mtu: next_hop_mtu.unwrap_or(0),
+                },
+                DstUnreachable::SrcRouteFailed => D::SourceRouteFailed,
+                DstUnreachable::NetUnknown => D::NetworkUnknown,
+                DstUnreachable::HostUnknown => D::HostUnknown,
+                DstUnreachable::SrcHostIsolated => D::Isolated,
+                DstUnreachable::NetProhibited => D::NetworkProhibited,
+                DstUnreachable::HostProhibited => D::HostProhibited,
+                DstUnreachable::NetTosUnreachable => D::TosNetwork,
+                DstUnreachable::HostTosUnreachable => D::TosHost,
+                DstUnreachable::CommProhibited => D::FilterProhibited,
+                DstUnreachable::HostPrecedenceViolation => D::HostPrecedenceViolation,
+                DstUnreachable::PrecedenceCutoff => D::PrecedenceCutoff,
+                DstUnreachable::Unknown(_) => return None,
+            }),
+            Repr::TimeExceeded { reason, .. } => Icmpv4Type::TimeExceeded(match reason {
+                TimeExceeded::TtlExceeded => T::TtlExceededInTransit,
+                TimeExceeded::FragReassemblyExceeded => T::FragmentReassemblyTimeExceeded,
+                TimeExceeded::Unknown(_) => return None,
+            }),
+        })
+    }
+
+    /// An etherparse ICMPv4 type that maps onto one of our Reprs.
+    fn etherparse_type() -> impl Strategy<Value = etherparse::Icmpv4Type> {
+        use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
+        use etherparse::{IcmpEchoHeader, Icmpv4Type};
+        prop_oneof![
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(id, seq)| Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq })),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(id, seq)| Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq })),
+            (0u8..=15, any::<u16>()).prop_map(|(code, mtu)| {
+                Icmpv4Type::DestinationUnreachable(
+                    DestUnreachableHeader::from_values(code, mtu).expect("codes 0..=15 exist"),
+                )
+            }),
+            (0u8..=1).prop_map(|code| Icmpv4Type::TimeExceeded(
+                TimeExceededCode::from_u8(code).expect("codes 0..=1 exist")
+            )),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn emit_parse_round_trip(g in gen_strategy(255)) {
+            let repr = g.repr();
+            let mut buf = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut Packet::new_unchecked(&mut buf[..]), true).unwrap();
+            let p = Packet::new_checked(&buf[..]).unwrap();
+            prop_assert!(p.verify_checksum());
+            prop_assert_eq!(Repr::parse(&p, true).unwrap(), repr);
+            // Display never panics and names the type.
+            prop_assert!(repr.to_string().starts_with("ICMP "));
+        }
+
+        #[test]
+        fn etherparse_reads_what_we_write(mut g in gen_strategy(15)) {
+            if g.kind % 4 == 3 {
+                g.code %= 2; // etherparse names only the two time-exceeded codes
+            }
+            let repr = g.repr();
+            let mut buf = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut Packet::new_unchecked(&mut buf[..]), true).unwrap();
+            let slice = etherparse::Icmpv4Slice::from_slice(&buf).unwrap();
+            let want = to_etherparse(&repr).unwrap();
+            prop_assert_eq!(slice.icmp_type(), want.clone());
+            prop_assert_eq!(slice.payload(), repr.data());
+            prop_assert_eq!(slice.checksum(), want.calc_checksum(slice.payload()));
+        }
+
+        #[test]
+        fn we_read_what_etherparse_writes(
+            ty in etherparse_type(),
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let header = etherparse::Icmpv4Header::with_checksum(ty.clone(), &payload);
+            let mut buf = header.to_bytes().to_vec();
+            buf.extend_from_slice(&payload);
+            let p = Packet::new_checked(&buf[..]).unwrap();
+            prop_assert!(p.verify_checksum());
+            prop_assert_eq!(p.checksum(), header.checksum);
+            let repr = Repr::parse(&p, true).unwrap();
+            prop_assert_eq!(to_etherparse(&repr), Some(ty));
+            prop_assert_eq!(repr.data(), &payload[..]);
+        }
+
+        #[test]
+        fn quoted_header_matches_etherparse(
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            options in proptest::collection::vec(any::<u8>(), 0..=10),
+            frag in 0u16..=0x1fff,
+            total in 28u16..=1500,
+            ports in any::<(u16, u16)>(),
+            seq in any::<u32>(),
+            cut in 0usize..20,
+        ) {
+            let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, src, dst)
+                .unwrap();
+            ip.options = etherparse::Ipv4Options::try_from(&vec![1u8; options.len() * 4][..])
+                .unwrap();
+            ip.fragment_offset = etherparse::IpFragOffset::try_new(frag).unwrap();
+            ip.total_len = total;
+            let tcp = etherparse::TcpHeader::new(ports.0, ports.1, seq, 1000);
+            let mut quote = ip.to_bytes().to_vec();
+            quote.extend_from_slice(&tcp.to_bytes());
+            // Routers quote at least 8 payload bytes; cut somewhere in the rest of TCP.
+            quote.truncate(ip.header_len() + 8 + cut % 13);
+            let orig = Invoking::parse(&quote).unwrap();
+            prop_assert_eq!(orig.header_len(), ip.header_len());
+            prop_assert_eq!(orig.src_addr(), Ipv4Addr::from(src));
+            prop_assert_eq!(orig.dst_addr(), Ipv4Addr::from(dst));
+            prop_assert_eq!(orig.protocol(), IpProtocol::Tcp);
+            prop_assert_eq!(orig.total_len(), total);
+            prop_assert_eq!(orig.frag_offset(), frag * 8);
+            prop_assert_eq!(orig.src_port(), ports.0);
+            prop_assert_eq!(orig.dst_port(), ports.1);
+            prop_assert_eq!(orig.tcp_seq_no(), seq);
+            // One byte short of the 8 payload bytes is a typed error.
+            prop_assert_eq!(
+                Invoking::parse(&quote[..ip.header_len() + 7]).unwrap_err(),
+                Error::Truncated
+            );
+        }
+
+        #[test]
+        fn never_panics(
+            mut bytes in proptest::collection::vec(any::<u8>(), 0..120),
+            quote_ver_ihl in any::<u8>(),
+            force_v4 in any::<bool>(),
+        ) {
+            // Half the time make the quote look like IPv4 so the deeper checks are reached.
+            if force_v4 && bytes.len() > 8 {
+                bytes[8] = 0x40 | (quote_ver_ihl & 0x0f);
+            }
+            let Ok(p) = Packet::new_checked(&bytes[..]) else {
+                prop_assert!(bytes.len() < HEADER_LEN);
+                return Ok(());
+            };
+            let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.echo_ident());
+            let _ = (p.echo_seq_no(), p.next_hop_mtu(), p.rest_of_header(), p.data());
+            let _ = p.verify_checksum();
+            if let Ok(orig) = p.original_header() {
+                let _ = (orig.header_len(), orig.total_len(), orig.frag_offset());
+                let _ = (orig.protocol(), orig.src_addr(), orig.dst_addr(), orig.payload());
+                let _ = (orig.src_port(), orig.dst_port(), orig.tcp_seq_no());
+                let _ = orig.to_string();
+            }
+            for verify in [false, true] {
+                if let Ok(repr) = Repr::parse(&p, verify) {
+                    let _ = repr.to_string();
+                    let _ = repr.original_header();
+                    let mut out = vec![0u8; repr.buffer_len()];
+                    prop_assert!(repr.emit(&mut Packet::new_unchecked(&mut out[..]), true).is_ok());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! Byte rings for the send and receive buffers (DESIGN.md rule 6).
+//!
+//! One [`RingBuffer`] type serves both directions:
+//!
+//! * **Send buffer.** Offset 0 is `SND.UNA`. The committed bytes are everything the application
+//!   has written and the peer has not yet acknowledged: first the bytes in flight
+//!   (`SND.UNA .. SND.NXT`), then the bytes not yet sent. The retransmission queue is nothing but
+//!   byte ranges into this ring; a segment's payload is taken with [`RingBuffer::slices`] and
+//!   copied straight into the outgoing packet, and an ACK that advances `SND.UNA` by `n` is
+//!   [`RingBuffer::consume`]`(n)` (RFC 9293 §3.10.7.4, "SND.UNA < SEG.ACK =< SND.NXT": "Any
+//!   segments on the retransmission queue that are thereby entirely acknowledged are removed").
+//! * **Receive buffer.** The committed bytes are in-order data ready for the application
+//!   (`RCV.NXT` is the committed end). Out-of-order segments that fall inside the window are
+//!   written *past* the committed end with [`RingBuffer::write_at`]; once the reassembler
+//!   (`tcp::reassembly`) reports that the hole before them is filled, [`RingBuffer::commit`]
+//!   makes them readable. RFC 9293 §3.10.7.4 ("Segment text", seventh step) allows the receiver
+//!   to keep such segments "for later processing"; RFC 1122 §4.2.2.20 recommends it.
+//!
+//! Memory: the storage is a `Vec<u8>` that starts empty (no allocation at all) and grows on
+//! demand, doubling from [`MIN_ALLOCATION`], never beyond the limit. An idle connection whose
+//! buffers are empty can give the memory back with [`RingBuffer::shrink_if_empty`]. Apart from
+//! that growth no operation allocates, and every operation costs O(bytes touched).
+//!
+//! No method panics, whatever its arguments: counts and offsets are clamped and the number of
+//! bytes actually handled is returned.
+
+use core::fmt;
+use core::ops::Range;
+
+/// The smallest storage a ring allocates once it needs any (unless its limit is smaller).
+pub const MIN_ALLOCATION: usize = 4096;
+
+/// A byte ring with a size limit, lazily allocated storage, and room past its committed end for
+/// out-of-order data. See the module documentation for how TCP uses it.
+///
+/// Logical offsets are relative to the first committed byte. Bytes `0 .. len()` are
+/// *committed*; bytes from `len()` up to `len() + uncommitted()` may hold data placed there by
+/// [`write_at`](RingBuffer::write_at) and not yet [`commit`](RingBuffer::commit)ted.
+#[derive(Clone, Default)]
+pub struct RingBuffer {
+    /// The ring; its length is the allocated capacity. Empty until first needed.
+    storage: Vec<u8>,
+    /// Physical index of logical offset 0; always `< storage.len()`, or 0 when unallocated.
+    head: usize,
+    /// Committed bytes.
+    len: usize,
+    /// Extent, measured from the committed end, of the region that `write_at` has written into.
+    /// Invariant: `len + pending <= limit` and `len + pending <= storage.len()`.
+    pending: usize,
+    /// The most bytes (committed plus uncommitted) this ring may hold. Invariant: `len <= limit`.
+    limit: usize,
+}
+
+impl RingBuffer {
+    /// An empty ring that may hold up to `limit` bytes. Allocates nothing.
+    pub const fn new(limit: usize) -> RingBuffer {
+        RingBuffer {
+            storage: Vec::new(),
+            head: 0,
+            len: 0,
+            pending: 0,
+            limit,
+        }
+    }
+
+    /// The most bytes this ring may hold.
+    #[inline]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Changes the limit. It is never set below the committed length (so no committed byte is
+    /// lost); uncommitted bytes past the new limit are forgotten. Storage already allocated is
+    /// kept even if it is now larger than the limit.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(self.len);
+        self.pending = self.pending.min(self.limit - self.len);
+    }
+
+    /// Committed bytes held.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if no committed byte is held.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left: `limit() - len()`. For a send buffer this is how much the application may
+    /// still write; for a receive buffer it is the window we can offer (RFC 9293 §3.8.6).
+    #[inline]
+    pub fn free(&self) -> usize {
+        self.limit - self.len
+    }
+
+    /// The extent past the committed end that out-of-order writes have reached (it may contain
+    /// holes; the reassembler knows where they are).
+    #[inline]
+    pub fn uncommitted(&self) -> usize {
+        self.pending
+    }
+
+    /// Bytes of heap this ring holds.
+    #[inline]
+    pub fn allocated(&self) -> usize {
+        self.storage.capacity()
+    }
+
+    /// Appends as much of `data` as fits under the limit and returns how many bytes that was.
+    /// The bytes are committed at once. They overwrite (and shorten by as much) any uncommitted
+    /// region, which only matters if one ring is used both ways.
+    pub fn enqueue(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        self.reserve(self.len + n);
+        self.write_physical(self.len, &data[..n]);
+        self.len += n;
+        self.pending = self.pending.saturating_sub(n);
+        n
+    }
+
+    /// Moves committed bytes from the front into `out`; returns how many.
+    pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek(0, out);
+        self.consume(n)
+    }
+
+    /// Drops up to `n` committed bytes from the front (for a send buffer: data the peer has
+    /// acknowledged) and returns how many were dropped.
+    pub fn consume(&mut self, n: usize) -> usize {
+        let n = n.min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        // `len > 0` so storage is allocated; `head + n < 2 * capacity`.
+        self.head = self.wrap(self.head + n);
+        self.len -= n;
+        if self.len == 0 && self.pending == 0 {
+            // Nothing is held: start over at the beginning so later data is contiguous.
+            self.head = 0;
+        }
+        n
+    }
+
+    /// Copies committed bytes starting `offset` bytes from the front into `out` without
+    /// consuming them; returns how many were copied.
+    pub fn peek(&self, offset: usize, out: &mut [u8]) -> usize {
+        let (a, b) = self.slices(offset, out.len());
+        let n = a.len() + b.len();
+        out[..a.len()].copy_from_slice(a);
+        out[a.len()..n].copy_from_slice(b);
+        n
+    }
+
+    /// The committed bytes `offset .. offset + len` (clamped to what is committed) as at most
+    /// two contiguous pieces, in order; the second is empty unless the range wraps around the
+    /// end of the storage. A sender copies these straight into the segment it emits.
+    pub fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        if offset >= self.len {
+            return (&[], &[]);
+        }
+        let n = len.min(self.len - offset);
+        let (a, b) = self.spans(offset, n);
+        (&self.storage[a], &self.storage[b])
+    }
+
+    /// Writes `data` at `offset` bytes past the committed end, without committing it; returns
+    /// how many bytes were written (the write is cut at the limit). Storage grows as needed.
+    /// This is where a receiver puts an out-of-order segment (RFC 9293 §3.10.7.4).
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        let Some(start) = self.len.checked_add(offset) else {
+            return 0;
+        };
+        if start >= self.limit {
+            return 0;
+        }
+        let n = data.len().min(self.limit - start);
+        if n == 0 {
+            return 0;
+        }
+        self.reserve(start + n);
+        self.write_physical(start, &data[..n]);
+        self.pending = self.pending.max(offset + n);
+        n
+    }
+
+    /// Commits up to `n` bytes that follow the committed end (written earlier by
+    /// [`write_at`](RingBuffer::write_at)), making them readable; returns how many. Never
+    /// commits beyond the region `write_at` has reached.
+    pub fn commit(&mut self, n: usize) -> usize {
+        let n = n.min(self.pending);
+        self.len += n;
+        self.pending -= n;
+        n
+    }
+
+    /// Forgets every uncommitted byte (for example when the reassembly state is thrown away).
+    pub fn discard_uncommitted(&mut self) {
+        self.pending = 0;
+        if self.len == 0 {
+            self.head = 0;
+        }
+    }
+
+    /// Forgets all contents, committed and not. Keeps the storage.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.pending = 0;
+        self.head = 0;
+    }
+
+    /// Frees the storage if the ring holds nothing (no committed and no uncommitted bytes), so
+    /// an idle connection costs no buffer memory. Returns true if memory was freed.
+    pub fn shrink_if_empty(&mut self) -> bool {
+        if self.len != 0 || self.pending != 0 || self.storage.capacity() == 0 {
+            return false;
+        }
+        self.storage = Vec::new();
+        self.head = 0;
+        true
+    }
+
+    /// Maps `head + i` (with `i < 2 * capacity`) into the storage.
+    #[inline]
+    fn wrap(&self, i: usize) -> usize {
+        let cap = self.storage.len();
+        if i >= cap { i - cap } else { i }
+    }
+
+    /// The physical ranges holding logical bytes `offset .. offset + n`. The caller guarantees
+    /// `offset + n <= capacity` (and `offset < capacity` when `n > 0`).
+    fn spans(&self, offset: usize, n: usize) -> (Range<usize>, Range<usize>) {
+        let cap = self.storage.len();
+        if n == 0 || offset >= cap {
+            return (0..0, 0..0);
+        }
+        let start = self.wrap(self.head + offset);
+        let n = n.min(cap - offset);
+        let first = n.min(cap - start);
+        (start..start + first, 0..n - first)
+    }
+
+    /// Copies `data` into logical bytes `offset ..`; storage must already be large enough.
+    fn write_physical(&mut self, offset: usize, data: &[u8]) {
+        let (a, b) = self.spans(offset, data.len());
+        let split = a.len();
+        let end = split + b.len();
+        self.storage[a].copy_from_slice(&data[..split]);
+        self.storage[b].copy_from_slice(&data[split..end]);
+    }
+
+    /// Makes sure logical bytes `0 .. needed` fit in the storage. `needed <= limit`. Grows by
+    /// doubling from [`MIN_ALLOCATION`] until `needed` fits, capped at the limit; the old
+    /// contents, committed and uncommitted, keep their logical offsets.
+    fn reserve(&mut self, needed: usize) {
+        let cap = self.storage.len();
+        if needed <= cap {
+            return;
+        }
+        let mut target = cap.max(MIN_ALLOCATION);
+        while target < needed {
+            target = target.saturating_mul(2);
+        }
+        let target = target.min(self.limit).max(needed);
+        // Re-layout so logical offset 0 is at index 0; then the new space follows the old data.
+        self.storage.rotate_left(self.head);
+        self.head = 0;
+        self.storage.reserve_exact(target - cap);
+        self.storage.resize(target, 0);
+    }
+}
+
+impl fmt::Debug for RingBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingBuffer")
+            .field("len", &self.len)
+            .field("uncommitted", &self.pending)
+            .field("limit", &self.limit)
+            .field("allocated", &self.storage.capacity())
+            .field("head", &self.head)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    fn contents(r: &RingBuffer) -> Vec<u8> {
+        let (a, b) = r.slices(0, r.len());
+        [a, b].concat()
+    }
+
+    fn bytes(range: Range<usize>) -> Vec<u8> {
+        range.map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn lazy_allocation() {
+        let mut r = RingBuffer::new(64 * 1024);
+        assert_eq!(r.allocated(), 0);
+        assert_eq!(r.free(), 64 * 1024);
+        assert!(r.is_empty());
+        // Reading, peeking, consuming and committing on an empty ring allocate nothing.
+        assert_eq!(r.dequeue(&mut [0; 10]), 0);
+        assert_eq!(r.consume(10), 0);
+        assert_eq!(r.commit(10), 0);
+        assert_eq!(r.slices(0, 10), (&[][..], &[][..]));
+        assert_eq!(r.allocated(), 0);
+
+        assert_eq!(r.enqueue(b"hello"), 5);
+        assert_eq!(r.allocated(), MIN_ALLOCATION);
+        assert_eq!(r.enqueue(&bytes(0..5000)), 5000);
+        assert_eq!(r.allocated(), 2 * MIN_ALLOCATION);
+        assert_eq!(r.enqueue(&bytes(0..100_000)), 64 * 1024 - 5005);
+        assert_eq!(r.allocated(), 64 * 1024);
+
+        let mut out = vec![0; 64 * 1024];
+        assert_eq!(r.dequeue(&mut out), 64 * 1024);
+        assert!(r.shrink_if_empty());
+        assert_eq!(r.allocated(), 0);
+        assert!(!r.shrink_if_empty());
+    }
+
+    #[test]
+    fn small_limit_caps_allocation() {
+        let mut r = RingBuffer::new(100);
+        assert_eq!(r.enqueue(&[1; 10]), 10);
+        assert_eq!(r.allocated(), 100);
+        let mut zero = RingBuffer::new(0);
+        assert_eq!(zero.enqueue(b"x"), 0);
+        assert_eq!(zero.write_at(0, b"x"), 0);
+        assert_eq!(zero.allocated(), 0);
+    }
+
+    #[test]
+    fn limit_respected() {
+        let mut r = RingBuffer::new(10);
+        assert_eq!(r.enqueue(b"0123456"), 7);
+        assert_eq!(r.free(), 3);
+        assert_eq!(r.enqueue(b"789abc"), 3);
+        assert_eq!(r.free(), 0);
+        assert_eq!(r.enqueue(b"x"), 0);
+        assert_eq!(contents(&r), b"0123456789");
+        assert_eq!(r.write_at(0, b"x"), 0);
+        // The limit cannot drop below what is committed.
+        r.set_limit(4);
+        assert_eq!(r.limit(), 10);
+        assert_eq!(r.consume(6), 6);
+        r.set_limit(5);
+        assert_eq!(r.limit(), 5);
+        assert_eq!(r.free(), 1);
+        assert_eq!(r.enqueue(b"yz"), 1);
+        assert_eq!(contents(&r), b"6789y");
+    }
+
+    #[test]
+    fn wraparound_at_storage_edge() {
+        let mut r = RingBuffer::new(8);
+        assert_eq!(r.enqueue(b"abcdef"), 6);
+        let mut out = [0; 4];
+        assert_eq!(r.dequeue(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        // "ef" sits at 4..6; "ghijkl" wraps: "gh" at 6..8, "ijkl" at 0..4.
+        assert_eq!(r.enqueue(b"ghijkl"), 6);
+        assert_eq!(r.allocated(), 8);
+        let (a, b) = r.slices(0, 8);
+        assert_eq!(a, b"efgh");
+        assert_eq!(b, b"ijkl");
+        // Slices across the wrap, partial on either side.
+        let (a, b) = r.slices(3, 3);
+        assert_eq!((a, b), (&b"h"[..], &b"ij"[..]));
+        let (a, b) = r.slices(4, 100);
+        assert_eq!((a, b), (&b"ijkl"[..], &b""[..]));
+        assert_eq!(r.slices(8, 1), (&[][..], &[][..]));
+        let mut out = [0; 5];
+        assert_eq!(r.peek(2, &mut out), 5);
+        assert_eq!(&out, b"ghijk");
+        let mut out = [0; 8];
+        assert_eq!(r.dequeue(&mut out), 8);
+        assert_eq!(&out, b"efghijkl");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn growth_while_wrapped_preserves_order() {
+        let mut r = RingBuffer::new(1 << 20);
+        assert_eq!(r.enqueue(&bytes(0..4096)), 4096);
+        assert_eq!(r.consume(3000), 3000);
+        // Wraps inside the 4 KiB storage.
+        assert_eq!(r.enqueue(&bytes(4096..6096)), 2000);
+        assert_eq!(r.allocated(), 4096);
+        assert_ne!(r.slices(0, r.len()).1.len(), 0, "contents should wrap");
+        // Out-of-order bytes past the end, also wrapped, must survive the growth too.
+        assert_eq!(r.write_at(500, &bytes(6596..6996)), 400);
+        assert_eq!(r.allocated(), 4096);
+        // Growing: 3096 + 5000 bytes need 8 KiB.
+        assert_eq!(r.enqueue(&bytes(6096..6596)), 500);
+        assert_eq!(r.commit(400), 400);
+        assert_eq!(r.enqueue(&bytes(6996..11996)), 5000);
+        assert_eq!(r.allocated(), 16384);
+        assert_eq!(contents(&r), bytes(3000..11996));
+    }
+
+    #[test]
+    fn write_at_then_commit() {
+        let mut r = RingBuffer::new(32);
+        assert_eq!(r.enqueue(b"ab"), 2);
+        // A segment two bytes after the committed end, then the one filling the hole.
+        assert_eq!(r.write_at(2, b"ef"), 2);
+        assert_eq!(r.uncommitted(), 4);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.free(), 30);
+        assert_eq!(r.write_at(0, b"cd"), 2);
+        assert_eq!(r.commit(100), 4);
+        assert_eq!(r.uncommitted(), 0);
+        assert_eq!(contents(&r), b"abcdef");
+        // Writes are cut at the limit.
+        assert_eq!(r.write_at(20, &[7; 10]), 6);
+        assert_eq!(r.write_at(26, b"x"), 0);
+        assert_eq!(r.write_at(usize::MAX, b"x"), 0);
+        // Shrinking is refused while uncommitted data is held.
+        let mut out = [0; 6];
+        assert_eq!(r.dequeue(&mut out), 6);
+        assert!(!r.shrink_if_empty());
+        r.discard_uncommitted();
+        assert!(r.shrink_if_empty());
+    }
+
+    #[test]
+    fn out_of_order_data_across_the_wrap() {
+        let mut r = RingBuffer::new(8);
+        assert_eq!(r.enqueue(b"abcdef"), 6);
+        assert_eq!(r.consume(5), 5);
+        // Committed "f" at physical 5; out-of-order "ijk" lands at 0..3 after a 2-byte hole.
+        assert_eq!(r.write_at(2, b"ijkl"), 4);
+        assert_eq!(r.write_at(0, b"gh"), 2);
+        assert_eq!(r.commit(6), 6);
+        assert_eq!(contents(&r), b"fghijkl");
+        let (a, b) = r.slices(1, 6);
+        assert_eq!((a, b), (&b"gh"[..], &b"ijkl"[..]));
+    }
+
+    #[test]
+    fn set_limit_forgets_uncommitted_past_it() {
+        let mut r = RingBuffer::new(16);
+        assert_eq!(r.write_at(4, b"abcd"), 4);
+        r.set_limit(6);
+        assert_eq!(r.uncommitted(), 6);
+        assert_eq!(r.commit(10), 6);
+        let mut out = [0; 6];
+        assert_eq!(r.peek(0, &mut out), 6);
+        assert_eq!(&out[4..], b"ab");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Enqueue(Vec<u8>),
+        Dequeue(usize),
+        Consume(usize),
+        Peek(usize, usize),
+        Slices(usize, usize),
+        WriteAt(usize, Vec<u8>),
+        Commit(usize),
+        SetLimit(usize),
+        Shrink,
+        Discard,
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let data = || proptest::collection::vec(any::<u8>(), 0..3000);
+        prop_oneof![
+            4 => data().prop_map(Op::Enqueue),
+            3 => (0usize..3000).prop_map(Op::Dequeue),
+            2 => (0usize..3000).prop_map(Op::Consume),
+            2 => (0usize..9000, 0usize..3000).prop_map(|(o, n)| Op::Peek(o, n)),
+            2 => (0usize..9000, 0usize..9000).prop_map(|(o, n)| Op::Slices(o, n)),
+            3 => (0usize..5000, data()).prop_map(|(o, d)| Op::WriteAt(o, d)),
+            2 => (0usize..5000).prop_map(Op::Commit),
+            1 => (0usize..12000).prop_map(Op::SetLimit),
+            1 => Just(Op::Shrink),
+            1 => Just(Op::Discard),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    /// The reference: committed bytes in a deque, uncommitted ones in a sparse vector. A byte
+    /// committed over a hole has no defined value (`None`).
+    #[derive(Default)]
+    struct Model {
+        limit: usize,
+        committed: VecDeque<Option<u8>>,
+        pending: Vec<Option<u8>>,
+    }
+
+    fn check_bytes(
+        got: &[u8],
+        want: impl Iterator<Item = Option<u8>>,
+    ) -> Result<(), TestCaseError> {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            if let Some(w) = w {
+                prop_assert_eq!(*g, w, "byte {}", i);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_deque(limit in 0usize..10000, ops in proptest::collection::vec(op(), 1..60)) {
+            let mut r = RingBuffer::new(limit);
+            let mut m = Model { limit, ..Model::default() };
+            for op in ops {
+                let allocated_before = r.allocated();
+                match op {
+                    Op::Enqueue(data) => {
+                        let n = data.len().min(m.limit - m.committed.len());
+                        prop_assert_eq!(r.enqueue(&data), n);
+                        m.committed.extend(data[..n].iter().map(|&b| Some(b)));
+                        m.pending.drain(..n.min(m.pending.len()));
+                    }
+                    Op::Dequeue(k) => {
+                        let mut out = vec![0; k];
+                        let n = k.min(m.committed.len());
+                        prop_assert_eq!(r.dequeue(&mut out), n);
+                        check_bytes(&out[..n], m.committed.drain(..n))?;
+                    }
+                    Op::Consume(k) => {
+                        let n = k.min(m.committed.len());
+                        prop_assert_eq!(r.consume(k), n);
+                        m.committed.drain(..n);
+                    }
+                    Op::Peek(o, k) => {
+                        let mut out = vec![0; k];
+                        let n = k.min(m.committed.len().saturating_sub(o));
+                        prop_assert_eq!(r.peek(o, &mut out), n);
+                        check_bytes(&out[..n], m.committed.iter().skip(o).copied())?;
+                    }
+                    Op::Slices(o, k) => {
+                        let (a, b) = r.slices(o, k);
+                        let n = k.min(m.committed.len().saturating_sub(o));
+                        prop_assert_eq!(a.len() + b.len(), n);
+                        prop_assert!(b.is_empty() || !a.is_empty());
+                        let joined = [a, b].concat();
+                        check_bytes(&joined, m.committed.iter().skip(o).copied())?;
+                    }
+                    Op::WriteAt(o, data) => {
+                        let start = m.committed.len() + o;
+                        let n = if start >= m.limit { 0 } else { data.len().min(m.limit - start) };
+                        prop_assert_eq!(r.write_at(o, &data), n);
+                        if n > 0 {
+                            if m.pending.len() < o + n {
+                                m.pending.resize(o + n, None);
+                            }
+                            for (slot, &b) in m.pending[o..o + n].iter_mut().zip(&data) {
+                                *slot = Some(b);
+                            }
+                        }
+                    }
+                    Op::Commit(k) => {
+                        let n = k.min(m.pending.len());
+                        prop_assert_eq!(r.commit(k), n);
+                        m.committed.extend(m.pending.drain(..n));
+                    }
+                    Op::SetLimit(l) => {
+                        r.set_limit(l);
+                        m.limit = l.max(m.committed.len());
+                        m.pending.truncate(m.limit - m.committed.len());
+                    }
+                    Op::Shrink => {
+                        let freed = r.shrink_if_empty();
+                        let expect = m.committed.is_empty() && m.pending.is_empty() && allocated_before > 0;
+                        prop_assert_eq!(freed, expect);
+                        if freed {
+                            prop_assert_eq!(r.allocated(), 0);
+                        }
+                    }
+                    Op::Discard => {
+                        r.discard_uncommitted();
+                        m.pending.clear();
+                    }
+                    Op::Clear => {
+                        r.clear();
+                        m.committed.clear();
+                        m.pending.clear();
+                    }
+                }
+                prop_assert_eq!(r.len(), m.committed.len());
+                prop_assert_eq!(r.is_empty(), m.committed.is_empty());
+                prop_assert_eq!(r.limit(), m.limit);
+                prop_assert_eq!(r.free(), m.limit - m.committed.len());
+                prop_assert_eq!(r.uncommitted(), m.pending.len());
+                if r.allocated() > allocated_before {
+                    prop_assert!(r.allocated() <= m.limit, "grew past the limit");
+                }
+                prop_assert!(r.allocated() >= r.len() + r.uncommitted());
+                let (a, b) = r.slices(0, usize::MAX);
+                let joined = [a, b].concat();
+                check_bytes(&joined, m.committed.iter().copied())?;
+            }
+        }
+    }
+}

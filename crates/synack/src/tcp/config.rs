@@ -1,0 +1,126 @@
+//! Tunables of the TCP layer. Every default follows Linux (DESIGN.md rule 8); the sysctl or
+//! socket option each one mirrors is named beside it.
+
+use crate::time::Duration;
+
+use super::congestion::Algorithm;
+
+/// Keepalive settings (RFC 1122 §4.2.3.6; Linux TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (Linux tcp_keepalive_time, 7200 s).
+    pub idle: Duration,
+    /// Time between unanswered probes (tcp_keepalive_intvl, 75 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (tcp_keepalive_probes, 9).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Configuration shared by the connections of a stack (per-connection overrides live on the
+/// connection: nodelay, cork, keepalive, user timeout, congestion control).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Initial retransmission timeout (RFC 6298 §2.1: 1 s; Linux TCP_TIMEOUT_INIT).
+    pub rto_initial: Duration,
+    /// Lower bound on the RTO (Linux TCP_RTO_MIN, 200 ms; RFC 6298 says 1 s, Linux and most
+    /// stacks use 200 ms).
+    pub rto_min: Duration,
+    /// Upper bound on the RTO (Linux TCP_RTO_MAX, 120 s).
+    pub rto_max: Duration,
+    /// SYN retransmissions before connect fails with TimedOut (tcp_syn_retries, 6).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped (tcp_synack_retries, 5).
+    pub synack_retries: u32,
+    /// Data retransmissions before the connection is aborted with TimedOut (tcp_retries2, 15).
+    pub max_retries: u32,
+    /// Delayed-ACK timeout (Linux's minimum ATO, 40 ms; RFC 1122 §4.2.3.2 allows up to 500 ms).
+    /// Zero turns delayed ACKs off.
+    pub delayed_ack: Duration,
+    /// TIME-WAIT duration, 2·MSL (Linux TCP_TIMEWAIT_LEN, 60 s).
+    pub time_wait: Duration,
+    /// How long an orphaned connection (closed by the application) may stay in FIN-WAIT-2
+    /// (tcp_fin_timeout, 60 s).
+    pub fin_wait2_timeout: Duration,
+    /// Initial congestion window in segments (RFC 6928 / Linux TCP_INIT_CWND, 10).
+    pub initial_window: u32,
+    /// Send buffer limit in bytes (tcp_wmem default 16 KiB grows to 4 MiB in Linux; we use a
+    /// fixed limit).
+    pub send_buffer: usize,
+    /// Receive buffer limit in bytes; the advertised window is what is free of it.
+    pub recv_buffer: usize,
+    /// Offer and accept window scaling (RFC 7323 §2; tcp_window_scaling, on).
+    pub window_scaling: bool,
+    /// Our window scale shift; `None` picks the smallest shift that lets `recv_buffer` be
+    /// advertised.
+    pub window_scale: Option<u8>,
+    /// Offer and accept timestamps (RFC 7323 §3; tcp_timestamps, on).
+    pub timestamps: bool,
+    /// Offer and accept SACK (RFC 2018; tcp_sack, on).
+    pub sack: bool,
+    /// MSS to use when the peer sends none (RFC 9293 §3.7.1: 536 for IPv4).
+    pub default_mss: u16,
+    /// Keepalive parameters used when a connection enables keepalive (off by default).
+    pub keepalive: Keepalive,
+    /// Challenge ACKs allowed per second per connection (RFC 5961 §7; Linux
+    /// tcp_challenge_ack_limit is per host, 1000).
+    pub challenge_ack_limit: u32,
+    /// Congestion control for new connections (Linux default CUBIC; NewReno until CUBIC lands).
+    pub congestion: Algorithm,
+    /// Disable Nagle for new connections (TCP_NODELAY).
+    pub nodelay: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            max_retries: 15,
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            fin_wait2_timeout: Duration::from_secs(60),
+            initial_window: 10,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            window_scaling: true,
+            window_scale: None,
+            timestamps: true,
+            sack: true,
+            default_mss: 536,
+            keepalive: Keepalive::default(),
+            challenge_ack_limit: 1000,
+            congestion: Algorithm::NewReno,
+            nodelay: false,
+        }
+    }
+}
+
+impl Config {
+    /// The window scale shift we offer (RFC 7323 §2.3: at most 14).
+    pub fn our_window_shift(&self) -> u8 {
+        if !self.window_scaling {
+            return 0;
+        }
+        if let Some(s) = self.window_scale {
+            return s.min(14);
+        }
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+}

@@ -1,0 +1,738 @@
+//! SEGMENT ARRIVES: RFC 9293 §3.10.7, in the RFC's order, with RFC 5961 (blind attacks),
+//! RFC 7323 (PAWS, timestamps), RFC 5681/6582 (duplicate ACKs, NewReno) folded in where they
+//! apply.
+
+use core::net::SocketAddr;
+
+use super::{Connection, Error, PendingRst, State, SynOptions, Timestamps};
+use crate::tcp::counters::Counters;
+use crate::tcp::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::Repr;
+
+/// RFC 7323 §5.5: TS.Recent older than this is no longer used by PAWS.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl Connection {
+    /// Processes one incoming segment that the stack has matched to this connection. For a
+    /// connection in LISTEN, use [`accept_syn`](Self::accept_syn) for SYNs.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        ctr.in_segs += 1;
+        match self.state {
+            // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
+            State::Closed => {
+                if let Some((seq, ack)) = super::reset_for_closed(seg) {
+                    self.pending_rst = Some(PendingRst { seq, ack });
+                }
+            }
+            State::Listen => self.listen_non_syn(seg),
+            State::SynSent => self.syn_sent(now, seg, ctr),
+            _ => self.synchronized(now, seg, ctr),
+        }
+    }
+
+    /// §3.10.7.2 for everything but a SYN: "any RST should be ignored"; "any acknowledgment is
+    /// bad ... form a reset: <SEQ=SEG.ACK><CTL=RST>"; anything else is dropped.
+    fn listen_non_syn(&mut self, seg: &Repr<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.pending_rst = Some(PendingRst {
+                seq: seg.ack,
+                ack: None,
+            });
+            self.push_event(super::Event::ResetSent {
+                reason: "ACK in LISTEN",
+            });
+        } else {
+            self.push_event(super::Event::Dropped {
+                reason: "LISTEN expects a SYN",
+            });
+        }
+    }
+
+    /// §3.10.7.2, a SYN arriving in LISTEN: record the peer, select `iss`, and enter
+    /// SYN-RECEIVED; the SYN-ACK `<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>` goes out on the next
+    /// poll_transmit. Returns `false` (and changes nothing) if `seg` is not a plain SYN.
+    pub fn accept_syn(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+        iss: SeqNum,
+        ctr: &mut Counters,
+    ) -> bool {
+        if self.state != State::Listen || !seg.flags.syn() || seg.flags.ack() || seg.flags.rst() {
+            return false;
+        }
+        ctr.in_segs += 1;
+        ctr.passive_opens += 1;
+        self.remote = remote;
+        self.init_send(iss);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1u32;
+        self.last_ack_sent = self.rcv_nxt;
+        self.last_recv = now;
+        self.peer_syn_opts = Some(syn_options(seg));
+        self.negotiate(now, seg);
+        // The SYN's window is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = seg.window as u32;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = iss;
+        self.set_state(State::SynReceived, "SYN received");
+        true
+    }
+
+    /// Applies the options of the peer's SYN or SYN-ACK (RFC 7323 §1.3, §2.2, §3.2; RFC 2018
+    /// §2; RFC 9293 §3.7.1 for the MSS, default 536 when absent).
+    fn negotiate(&mut self, now: Instant, seg: &Repr<'_>) {
+        let o = &seg.options;
+        let ours_offered_ws = self.cfg.window_scaling;
+        match o.window_scale {
+            // RFC 7323 §2.3: a shift above 14 is used as 14.
+            Some(ws) if ours_offered_ws => self.snd_shift = ws.min(14),
+            _ => {
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+            }
+        }
+        self.ts = match o.timestamps {
+            Some(ts) if self.cfg.timestamps => Some(Timestamps {
+                recent: ts.tsval,
+                recent_at: now,
+            }),
+            _ => None,
+        };
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        let peer_mss = o.mss.unwrap_or(self.cfg.default_mss) as u32;
+        // RFC 6691: the MSS counts payload only; our TCP options come out of it.
+        let opt_overhead = if self.ts.is_some() { 12 } else { 0 };
+        self.snd_mss = peer_mss
+            .min(self.rcv_mss)
+            .saturating_sub(opt_overhead)
+            .max(64);
+        self.cc.set_mss(self.snd_mss);
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn syn_sent(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        let f = seg.flags;
+        // First: check the ACK bit.
+        if f.ack() && (seg.ack <= self.iss || seg.ack > self.snd_max) {
+            // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is
+            // set, if so drop the segment and return) <SEQ=SEG.ACK><CTL=RST>".
+            // This is Figure 8's case: a SYN-ACK answering an old duplicate SYN.
+            if !f.rst() {
+                self.pending_rst = Some(PendingRst {
+                    seq: seg.ack,
+                    ack: None,
+                });
+                self.push_event(super::Event::ResetSent {
+                    reason: "SYN-ACK acknowledges a SYN we did not send",
+                });
+            }
+            return;
+        }
+        // Second: check the RST bit. Acceptable only with an acceptable ACK.
+        if f.rst() {
+            if f.ack() {
+                ctr.attempt_fails += 1;
+                self.reset_by_peer(Error::Refused, "RST, refused");
+            } else {
+                self.push_event(super::Event::Dropped {
+                    reason: "RST without ACK in SYN-SENT",
+                });
+            }
+            return;
+        }
+        // Fourth: check the SYN bit.
+        if !f.syn() {
+            self.push_event(super::Event::Dropped {
+                reason: "neither SYN nor RST in SYN-SENT",
+            });
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1u32;
+        self.last_ack_sent = self.rcv_nxt;
+        self.last_recv = now;
+        self.negotiate(now, seg);
+        self.snd_wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        if f.ack() {
+            // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
+            // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
+            if self.retries == 0 {
+                if let Some(rtt) = self.sampler.on_ack(seg.ack, now) {
+                    self.rtt.on_sample(rtt);
+                }
+            }
+            self.snd_una = seg.ack;
+            self.syn_acked = true;
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.timers.retransmit = None;
+            self.ack_now = true;
+            self.set_state(State::Established, "SYN-ACK received");
+            self.arm_keepalive(now);
+        } else {
+            // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
+            // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
+            self.peer_syn_opts = Some(syn_options(seg));
+            self.snd_nxt = self.iss;
+            self.timers.retransmit = None;
+            self.set_state(State::SynReceived, "simultaneous open");
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and every synchronized state.
+    fn synchronized(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        let f = seg.flags;
+
+        // A retransmitted SYN in SYN-RECEIVED (same ISN): our SYN-ACK was lost; send it again
+        // rather than treating the SYN as an attack.
+        if self.state == State::SynReceived
+            && f.syn()
+            && !f.ack()
+            && !f.rst()
+            && seg.seq == self.irs
+        {
+            self.snd_nxt = self.iss;
+            self.push_event(super::Event::Dropped {
+                reason: "duplicate SYN, SYN-ACK sent again",
+            });
+            return;
+        }
+
+        // Simultaneous open (Figure 7): the peer's SYN-ACK reaches us in SYN-RECEIVED. Its SYN
+        // lies just left of RCV.NXT, so the plain window test would refuse it; like Linux, accept
+        // it when it acknowledges our SYN exactly, and process it as the ACK it also is.
+        if self.state == State::SynReceived
+            && f.syn()
+            && f.ack()
+            && !f.rst()
+            && seg.seq + 1u32 == self.rcv_nxt
+            && seg.ack == self.snd_max
+        {
+            let mut rest = *seg;
+            rest.flags = f & !crate::wire::tcp::Flags::SYN;
+            rest.seq = self.rcv_nxt;
+            return self.synchronized(now, &rest, ctr);
+        }
+
+        // RFC 7323 §5.3 R1: PAWS.
+        if let (Some(ts), Some(seg_ts)) = (self.ts, seg.options.timestamps) {
+            let older = (seg_ts.tsval.wrapping_sub(ts.recent) as i32) < 0;
+            if older && !f.rst() && now - ts.recent_at < PAWS_IDLE {
+                ctr.paws_estab += 1;
+                self.push_event(super::Event::Dropped {
+                    reason: "PAWS: old timestamp",
+                });
+                self.ack_now = true;
+                return;
+            }
+        }
+
+        // First: sequence number acceptability (the four cases of §3.10.7.4).
+        let seg_len = seg.segment_len() as u32;
+        let rcv_wnd = self.advertised_window();
+        let wnd_end = self.rcv_nxt + rcv_wnd;
+        let acceptable = match (seg_len, rcv_wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_range(self.rcv_nxt, wnd_end),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_range(self.rcv_nxt, wnd_end)
+                    || (seg.seq + (seg_len - 1)).in_range(self.rcv_nxt, wnd_end)
+            }
+        };
+        // "If the RCV.WND is zero, no segments will be acceptable, but special allowance should
+        // be made to accept valid ACKs, URGs, and RSTs."
+        let zero_window_ack = !acceptable && rcv_wnd == 0 && seg.seq == self.rcv_nxt;
+        if !acceptable && !zero_window_ack {
+            if f.rst() {
+                // RFC 5961 §3.2: a RST outside the window is dropped silently.
+                self.push_event(super::Event::Dropped {
+                    reason: "RST out of window",
+                });
+            } else if f.syn() {
+                self.challenge_ack(now, ctr, true);
+            } else {
+                ctr.out_of_window += 1;
+                self.push_event(super::Event::Dropped {
+                    reason: "out of window, ACK sent",
+                });
+                self.ack_now = true;
+                // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
+                if self.state == State::TimeWait && f.fin() {
+                    self.timers.close = Some(now + self.cfg.time_wait);
+                }
+            }
+            return;
+        }
+
+        // Second: the RST bit (RFC 5961 §3.2 on top of §3.10.7.4).
+        if f.rst() {
+            if seg.seq != self.rcv_nxt {
+                self.challenge_ack(now, ctr, false);
+                return;
+            }
+            match self.state {
+                State::SynReceived if self.passive => {
+                    // "return this connection to LISTEN state"; the stack drops the child.
+                    ctr.attempt_fails += 1;
+                    self.send_buf.clear();
+                    self.clear_timers();
+                    self.set_state(State::Listen, "RST in SYN-RECEIVED");
+                }
+                State::SynReceived => {
+                    ctr.attempt_fails += 1;
+                    self.reset_by_peer(Error::Refused, "RST, refused");
+                }
+                State::Established | State::CloseWait => {
+                    ctr.estab_resets += 1;
+                    self.reset_by_peer(Error::Reset, "RST, reset by peer");
+                }
+                State::FinWait1 | State::FinWait2 => {
+                    self.reset_by_peer(Error::Reset, "RST, reset by peer")
+                }
+                _ => {
+                    // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB".
+                    self.set_state(State::Closed, "RST");
+                    self.clear_timers();
+                }
+            }
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4.2).
+        if f.syn() {
+            ctr.syn_challenges += 1;
+            self.challenge_ack(now, ctr, true);
+            return;
+        }
+
+        // Fifth: the ACK field. Without ACK the segment is dropped.
+        if !f.ack() {
+            ctr.dropped += 1;
+            self.push_event(super::Event::Dropped {
+                reason: "no ACK bit",
+            });
+            return;
+        }
+
+        // Every acceptable segment proves the peer alive (keepalive, RFC 1122 §4.2.3.6).
+        self.last_recv = now;
+        self.keepalive_sent = 0;
+        self.arm_keepalive(now);
+
+        // RFC 7323 §4.3: TS.Recent update.
+        if let (Some(ts), Some(seg_ts)) = (self.ts.as_mut(), seg.options.timestamps) {
+            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0 && seg.seq <= self.last_ack_sent {
+                ts.recent = seg_ts.tsval;
+                ts.recent_at = now;
+            }
+        }
+
+        if self.state == State::SynReceived {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+            // processing ... If the segment acknowledgment is not acceptable, form a reset
+            // segment <SEQ=SEG.ACK><CTL=RST> and send it."
+            if seg.ack.in_range_right_closed(self.snd_una, self.snd_max) {
+                self.snd_wnd = (seg.window as u32) << self.snd_shift;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                let to = if self.fin_queued {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
+                self.set_state(to, "ACK of SYN-ACK");
+                self.arm_keepalive(now);
+            } else {
+                self.pending_rst = Some(PendingRst {
+                    seq: seg.ack,
+                    ack: None,
+                });
+                self.push_event(super::Event::ResetSent {
+                    reason: "unacceptable ACK in SYN-RECEIVED",
+                });
+                return;
+            }
+        }
+
+        if !self.process_ack(now, seg, ctr) {
+            return;
+        }
+        if self.state == State::Closed {
+            return; // LAST-ACK completed
+        }
+
+        // Sixth: the URG bit (RFC 9293 §3.8.5, RFC 6093 §2: the pointer is one past the last
+        // urgent byte).
+        if f.urg()
+            && matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            )
+        {
+            let up = seg.seq + seg.urgent as u32;
+            if self.rcv_up.is_none_or(|cur| up > cur) {
+                self.rcv_up = Some(up);
+            }
+        }
+
+        // Seventh: the segment text; eighth: the FIN bit.
+        if zero_window_ack {
+            if !seg.payload.is_empty() || f.fin() {
+                self.push_event(super::Event::Dropped {
+                    reason: "zero window: data dropped, ACK processed",
+                });
+                self.ack_now = true;
+            }
+            return;
+        }
+        self.process_text_and_fin(now, seg, ctr);
+    }
+
+    /// Step five for the synchronized states. Returns false if processing stops here.
+    fn process_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) -> bool {
+        let ack = seg.ack;
+        // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+        if ack > self.snd_max {
+            // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
+            // drop the segment, and return."
+            ctr.ack_too_new += 1;
+            self.push_event(super::Event::Dropped {
+                reason: "ACK for data not yet sent",
+            });
+            self.challenge_ack(now, ctr, false);
+            return false;
+        }
+        if ack < self.snd_una - self.max_snd_wnd.max(1) {
+            ctr.dropped += 1;
+            self.push_event(super::Event::Dropped {
+                reason: "ACK too old (RFC 5961 §5.2)",
+            });
+            self.challenge_ack(now, ctr, false);
+            return false;
+        }
+
+        let window = (seg.window as u32) << self.snd_shift;
+        if ack > self.snd_una {
+            self.on_new_ack(now, seg, ctr);
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+            && self.snd_una != self.snd_max
+        {
+            // RFC 5681 §2's duplicate ACK.
+            self.on_duplicate_ack(now, ctr);
+        }
+
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
+        // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
+        if ack >= self.snd_una - 0u32
+            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
+        {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+        }
+        self.update_persist(now);
+
+        let fin_acked = self.fin_seq.is_some_and(|f| self.snd_una == f + 1u32);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(State::FinWait2, "our FIN acknowledged");
+                if self.orphaned {
+                    self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
+            State::LastAck if fin_acked => {
+                self.set_state(State::Closed, "our FIN acknowledged");
+                self.clear_timers();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// New data acknowledged: free it, take an RTT sample, grow cwnd, manage recovery and
+    /// the retransmission timer (RFC 6298 §5.2-5.3).
+    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        let ack = seg.ack;
+        let mut acked = ack - self.snd_una;
+        let in_flight_before = self.snd_max - self.snd_una;
+        // The SYN occupies a sequence number but no buffer byte.
+        if !self.syn_acked {
+            self.syn_acked = true;
+            acked -= 1;
+        }
+        // So does our FIN.
+        if self.fin_seq.is_some_and(|f| ack == f + 1u32) {
+            acked = acked.saturating_sub(1);
+        }
+        self.send_buf.consume(acked as usize);
+        self.info.bytes_sent += acked as u64;
+
+        // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
+        // otherwise one timed segment at a time, never a retransmitted one (Karn).
+        let ts_sample = match (self.ts, seg.options.timestamps) {
+            (Some(_), Some(t)) if t.tsecr != 0 => {
+                let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+                (ms < 60_000).then(|| Duration::from_millis(ms as u64))
+            }
+            _ => None,
+        };
+        let sample = ts_sample.or_else(|| self.sampler.on_ack(ack, now));
+        if let Some(rtt) = sample {
+            self.rtt.on_sample(rtt);
+        }
+        self.rtt.reset_backoff();
+        self.retries = 0;
+        self.rtx_since = None;
+
+        match self.recover {
+            Some(recover) if ack >= recover => {
+                // RFC 6582 §3.2 step 3: full acknowledgement ends recovery.
+                self.recover = None;
+                self.cc.on_exit_recovery(self.snd_max - ack);
+            }
+            Some(_) => {
+                // Step 5: partial acknowledgement; retransmit the next hole at once.
+                self.cc.on_partial_ack(acked);
+                self.fast_rtx = true;
+                ctr.fast_retrans += 1;
+            }
+            None => self.cc.on_ack(now, acked, in_flight_before, sample),
+        }
+        self.dupacks = 0;
+        self.snd_una = ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+        self.timers.retransmit = None;
+        self.arm_retransmit(now);
+    }
+
+    /// RFC 5681 §3.2 / RFC 6582 §3.2: three duplicate ACKs start fast retransmit.
+    fn on_duplicate_ack(&mut self, _now: Instant, ctr: &mut Counters) {
+        self.dupacks += 1;
+        match self.recover {
+            None if self.dupacks == 3 => {
+                self.recover = Some(self.snd_max);
+                self.cc.on_enter_recovery(_now, self.snd_max - self.snd_una);
+                self.fast_rtx = true;
+                ctr.fast_retrans += 1;
+            }
+            Some(_) if self.dupacks > 3 => self.cc.on_dup_ack_in_recovery(),
+            _ => {}
+        }
+    }
+
+    /// Steps seven and eight: queue the text, reassemble, handle the FIN.
+    fn process_text_and_fin(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        // Trim what we already have off the front (the segment is acceptable, so some of it
+        // is new or it is a zero-length segment at RCV.NXT).
+        let mut seq = seg.seq;
+        let mut payload = seg.payload;
+        if seq < self.rcv_nxt {
+            let skip = (self.rcv_nxt - seq) as usize;
+            payload = payload.get(skip..).unwrap_or(&[]);
+            seq = self.rcv_nxt;
+        }
+        // Trim what lies beyond the window off the back; a FIN beyond it is dropped too.
+        let room = self.advertised_window().max(self.recv_buf.free() as u32) as usize;
+        let offset = (seq - self.rcv_nxt) as usize;
+        let mut fin = seg.flags.fin();
+        if offset + payload.len() > room {
+            payload = &payload[..room.saturating_sub(offset).min(payload.len())];
+            fin = false;
+        }
+
+        if !payload.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    if self.orphaned && self.read_shut {
+                        // RFC 1122 §4.2.2.13 / RFC 2525: new data for a closed socket -> RST.
+                        ctr.abort_on_data += 1;
+                        self.pending_rst = Some(PendingRst {
+                            seq: self.snd_nxt,
+                            ack: Some(self.rcv_nxt),
+                        });
+                        self.push_event(super::Event::ResetSent {
+                            reason: "data after close",
+                        });
+                        self.set_state(State::Closed, "data after close");
+                        self.clear_timers();
+                        return;
+                    }
+                    self.queue_text(now, seq, payload, ctr);
+                }
+                _ => {
+                    // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not occur since a
+                    // FIN has been received from the remote side. Ignore the segment text."
+                    self.push_event(super::Event::Dropped {
+                        reason: "data after the peer's FIN",
+                    });
+                }
+            }
+        }
+
+        if fin && (self.state.is_synchronized() || self.state == State::SynReceived) {
+            let fin_at = seq + payload.len();
+            if self.peer_fin.is_none() && !self.peer_fin_done {
+                self.peer_fin = Some(fin_at);
+            } else if self.state == State::TimeWait {
+                // A retransmitted FIN in TIME-WAIT: acknowledge and restart 2 MSL.
+                self.ack_now = true;
+                self.timers.close = Some(now + self.cfg.time_wait);
+            }
+            if fin_at != self.rcv_nxt {
+                // Held until the gap before it fills (RFC 9293 §3.10.7.4 eighth, "FIN ... is
+                // only processed when all text before it has been received").
+                self.ack_now = true;
+            }
+        }
+        self.consume_fin_if_due(now);
+    }
+
+    /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
+    fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
+        let offset = (seq - self.rcv_nxt) as usize;
+        let had_holes = !self.assembler.is_empty();
+        let written = self.recv_buf.write_at(offset, payload);
+        if written == 0 {
+            self.ack_now = true;
+            return;
+        }
+        if self.assembler.add(offset as u32, written as u32).is_err() {
+            ctr.ofo_drop += 1;
+            self.push_event(super::Event::Dropped {
+                reason: "reassembly full",
+            });
+            self.ack_now = true;
+            return;
+        }
+        if offset > 0 {
+            // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018 §4).
+            ctr.ofo_queue += 1;
+            self.sack_rec.on_out_of_order(seq, seq + written);
+            self.ack_now = true;
+            return;
+        }
+        let advance = self.assembler.take_front();
+        self.recv_buf.commit(advance as usize);
+        self.rcv_nxt += advance;
+        if self.read_shut {
+            let n = self.recv_buf.len();
+            self.recv_buf.consume(n);
+        }
+        if had_holes {
+            // Filling a hole: ACK at once (RFC 5681 §4.2).
+            self.ack_now = true;
+        } else {
+            // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment.
+            self.unacked_segs += 1;
+            let full = written as u32 >= self.rcv_mss.min(self.snd_mss);
+            let immediate = self.unacked_segs >= 2 && (full || self.nodelay);
+            self.schedule_ack(now, immediate);
+        }
+    }
+
+    /// The eighth step once RCV.NXT reaches the FIN.
+    fn consume_fin_if_due(&mut self, now: Instant) {
+        let Some(fin_at) = self.peer_fin else { return };
+        if fin_at != self.rcv_nxt || self.peer_fin_done {
+            return;
+        }
+        self.rcv_nxt += 1u32;
+        self.peer_fin_done = true;
+        self.peer_fin = None;
+        self.ack_now = true;
+        match self.state {
+            State::SynReceived | State::Established => {
+                self.set_state(State::CloseWait, "FIN received")
+            }
+            State::FinWait1 => {
+                if self.fin_seq.is_some_and(|f| self.snd_una == f + 1u32) {
+                    self.enter_time_wait(now, "FIN received");
+                } else {
+                    self.set_state(State::Closing, "FIN received (simultaneous close)");
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now, "FIN received"),
+            _ => {}
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant, reason: &'static str) {
+        self.set_state(State::TimeWait, reason);
+        self.timers = super::Timers {
+            close: Some(now + self.cfg.time_wait),
+            ..Default::default()
+        };
+    }
+
+    /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
+    /// `challenge_ack_limit` per second.
+    fn challenge_ack(&mut self, now: Instant, ctr: &mut Counters, syn: bool) {
+        if now - self.challenge_window >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= self.cfg.challenge_ack_limit {
+            ctr.challenge_ack_limited += 1;
+            return;
+        }
+        self.challenge_count += 1;
+        ctr.challenge_acks += 1;
+        self.ack_now = true;
+        self.push_event(super::Event::Dropped {
+            reason: if syn {
+                "SYN in synchronized state: challenge ACK"
+            } else {
+                "challenge ACK"
+            },
+        });
+    }
+
+    fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(ka) = self.keepalive {
+            self.timers.keepalive = Some(now + ka.idle);
+        }
+    }
+
+    /// In TIME-WAIT, may a new SYN from the same peer reuse the 4-tuple? Linux allows it when
+    /// the SYN's sequence number is beyond what this incarnation received (RFC 9293 §3.6.1,
+    /// RFC 6191 with timestamps). The stack then drops this connection and hands the SYN to
+    /// the listener.
+    pub fn time_wait_accepts_syn(&self, seg: &Repr<'_>) -> bool {
+        if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        match (self.ts, seg.options.timestamps) {
+            (Some(ts), Some(seg_ts)) => (seg_ts.tsval.wrapping_sub(ts.recent) as i32) > 0,
+            _ => seg.seq > self.rcv_nxt,
+        }
+    }
+}
+
+fn syn_options(seg: &Repr<'_>) -> SynOptions {
+    SynOptions {
+        wscale: seg.options.window_scale,
+        sack_permitted: seg.options.sack_permitted,
+        tsval: seg.options.timestamps.map(|t| t.tsval),
+    }
+}

@@ -1,0 +1,430 @@
+//! Test harness: virtual time, segment capture and injection, and a lossy pipe between two
+//! connections. Not every test uses every helper.
+#![allow(dead_code)]
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::tcp::{Config, Connection, Counters, SeqNum, State};
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{Flags, Options, Packet, Repr, Timestamps};
+
+pub const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 49152);
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 80);
+pub const CLIENT_ISS: SeqNum = SeqNum(1000);
+pub const SERVER_ISS: SeqNum = SeqNum(5000);
+pub const MSS: u16 = 1460;
+
+/// A segment as sent, owned, with its parse at hand.
+#[derive(Clone)]
+pub struct Seg {
+    pub bytes: Vec<u8>,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+}
+
+impl Seg {
+    pub fn repr(&self) -> Repr<'_> {
+        let p = Packet::new_checked(&self.bytes[..]).expect("emitted segment must parse");
+        Repr::parse(&p, self.from.ip(), self.to.ip(), true).expect("emitted segment must verify")
+    }
+    pub fn flags(&self) -> Flags {
+        self.repr().flags
+    }
+    pub fn seq(&self) -> SeqNum {
+        self.repr().seq
+    }
+    pub fn ack(&self) -> SeqNum {
+        self.repr().ack
+    }
+    pub fn len(&self) -> usize {
+        self.repr().payload.len()
+    }
+    pub fn window(&self) -> u16 {
+        self.repr().window
+    }
+}
+
+impl core::fmt::Debug for Seg {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.repr())
+    }
+}
+
+/// Every segment `c` wants to send now.
+pub fn drain(c: &mut Connection, now: Instant, ctr: &mut Counters) -> Vec<Seg> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1600];
+    for _ in 0..10_000 {
+        match c.poll_transmit(now, &mut buf, ctr) {
+            Some(n) => out.push(Seg {
+                bytes: buf[..n].to_vec(),
+                from: c.local(),
+                to: c.remote(),
+            }),
+            None => return out,
+        }
+    }
+    panic!("poll_transmit never stopped");
+}
+
+/// Feeds `seg` (sent by the peer) to `c`, passing a SYN to a listener through accept_syn.
+pub fn deliver(c: &mut Connection, now: Instant, seg: &Seg, ctr: &mut Counters) {
+    let r = seg.repr();
+    if c.state() == State::Listen && r.flags.syn() && !r.flags.ack() && !r.flags.rst() {
+        assert!(c.accept_syn(now, seg.from, &r, SERVER_ISS, ctr));
+    } else {
+        c.handle_segment(now, &r, ctr);
+    }
+}
+
+pub fn config() -> Config {
+    Config {
+        initial_window: 10,
+        ..Config::default()
+    }
+}
+
+pub fn client(cfg: &Arc<Config>) -> Connection {
+    Connection::new(cfg.clone(), CLIENT, MSS, 0)
+}
+
+pub fn server(cfg: &Arc<Config>) -> Connection {
+    let mut s = Connection::new(cfg.clone(), SERVER, MSS, 0);
+    s.listen().unwrap();
+    s
+}
+
+/// Builder for segments injected "from the peer" of a connection.
+#[derive(Clone)]
+pub struct Inject {
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: Flags,
+    pub window: u16,
+    pub urgent: u16,
+    pub options: Options,
+    pub payload: Vec<u8>,
+}
+
+impl Inject {
+    /// A segment from the server to the client.
+    pub fn to_client(flags: Flags, seq: u32, ack: u32) -> Inject {
+        Inject::new(SERVER, CLIENT, flags, seq, ack)
+    }
+
+    /// A segment from the client to the server.
+    pub fn to_server(flags: Flags, seq: u32, ack: u32) -> Inject {
+        Inject::new(CLIENT, SERVER, flags, seq, ack)
+    }
+
+    pub fn new(from: SocketAddr, to: SocketAddr, flags: Flags, seq: u32, ack: u32) -> Inject {
+        Inject {
+            from,
+            to,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags,
+            window: 65535,
+            urgent: 0,
+            options: Options::default(),
+            payload: Vec::new(),
+        }
+    }
+
+    pub fn data(mut self, d: &[u8]) -> Inject {
+        self.payload = d.to_vec();
+        self
+    }
+
+    pub fn window(mut self, w: u16) -> Inject {
+        self.window = w;
+        self
+    }
+
+    pub fn mss(mut self, m: u16) -> Inject {
+        self.options.mss = Some(m);
+        self
+    }
+
+    pub fn ts(mut self, tsval: u32, tsecr: u32) -> Inject {
+        self.options.timestamps = Some(Timestamps { tsval, tsecr });
+        self
+    }
+
+    pub fn wscale(mut self, s: u8) -> Inject {
+        self.options.window_scale = Some(s);
+        self
+    }
+
+    pub fn urgent(mut self, up: u16) -> Inject {
+        self.urgent = up;
+        self.flags |= Flags::URG;
+        self
+    }
+
+    pub fn seg(&self) -> Seg {
+        let r = Repr {
+            src_port: self.from.port(),
+            dst_port: self.to.port(),
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: self.urgent,
+            options: self.options,
+            payload: &self.payload,
+        };
+        let mut bytes = vec![0u8; r.buffer_len()];
+        r.emit(
+            &mut Packet::new_unchecked(&mut bytes[..]),
+            self.from.ip(),
+            self.to.ip(),
+        )
+        .unwrap();
+        Seg {
+            bytes,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// A deterministic PRNG for the lossy pipe (xorshift64*).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// Impairments of the pipe, per direction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Impair {
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+}
+
+/// Two connections joined by a pipe with one-way `delay`, in virtual time.
+pub struct Pipe {
+    pub a: Connection,
+    pub b: Connection,
+    pub now: Instant,
+    pub delay: Duration,
+    pub impair: Impair,
+    pub rng: Rng,
+    pub ctr_a: Counters,
+    pub ctr_b: Counters,
+    /// (arrival time, to_b, segment)
+    in_flight: VecDeque<(Instant, bool, Seg)>,
+    /// Every segment that was put on the wire, in order, with its send time and direction.
+    pub log: Vec<(Instant, bool, Seg)>,
+    pub keep_log: bool,
+    /// Drop the n-th segment sent from a to b (0-based), once.
+    pub drop_a_to_b: Vec<usize>,
+    sent_a_to_b: usize,
+}
+
+impl Pipe {
+    pub fn new(a: Connection, b: Connection, delay: Duration) -> Pipe {
+        Pipe {
+            a,
+            b,
+            now: Instant::ZERO,
+            delay,
+            impair: Impair::default(),
+            rng: Rng::new(1),
+            ctr_a: Counters::default(),
+            ctr_b: Counters::default(),
+            in_flight: VecDeque::new(),
+            log: Vec::new(),
+            keep_log: true,
+            drop_a_to_b: Vec::new(),
+            sent_a_to_b: 0,
+        }
+    }
+
+    /// A client (a) connecting to a listening server (b).
+    pub fn connected(cfg: Config, delay: Duration) -> Pipe {
+        let cfg = Arc::new(cfg);
+        let mut p = Pipe::new(client(&cfg), server(&cfg), delay);
+        p.a.connect(p.now, SERVER, CLIENT_ISS, &mut p.ctr_a)
+            .unwrap();
+        p.run_until(
+            |p| p.a.state() == State::Established && p.b.state() == State::Established,
+            Duration::from_secs(60),
+        );
+        p
+    }
+
+    fn send_from(&mut self, from_a: bool) {
+        let now = self.now;
+        let segs = if from_a {
+            drain(&mut self.a, now, &mut self.ctr_a)
+        } else {
+            drain(&mut self.b, now, &mut self.ctr_b)
+        };
+        for s in segs {
+            if self.keep_log {
+                self.log.push((now, from_a, s.clone()));
+            }
+            if from_a {
+                let n = self.sent_a_to_b;
+                self.sent_a_to_b += 1;
+                if let Some(i) = self.drop_a_to_b.iter().position(|&d| d == n) {
+                    self.drop_a_to_b.remove(i);
+                    continue;
+                }
+            }
+            if self.rng.chance(self.impair.loss) {
+                continue;
+            }
+            let mut at = now + self.delay;
+            if self.rng.chance(self.impair.reorder) {
+                at += self.delay / 2 + Duration::from_micros(self.rng.next() % 5000);
+            }
+            if self.rng.chance(self.impair.duplicate) {
+                self.push(at + Duration::from_micros(100), from_a, s.clone());
+            }
+            self.push(at, from_a, s);
+        }
+    }
+
+    fn push(&mut self, at: Instant, to_b: bool, s: Seg) {
+        let pos = self
+            .in_flight
+            .iter()
+            .position(|(t, _, _)| *t > at)
+            .unwrap_or(self.in_flight.len());
+        self.in_flight.insert(pos, (at, to_b, s));
+    }
+
+    /// One step: deliver what is due, run timers, send. Returns false when nothing is left.
+    pub fn step(&mut self) -> bool {
+        while let Some((t, _, _)) = self.in_flight.front() {
+            if *t > self.now {
+                break;
+            }
+            let (_, to_b, s) = self.in_flight.pop_front().unwrap();
+            let now = self.now;
+            if to_b {
+                deliver(&mut self.b, now, &s, &mut self.ctr_b);
+            } else {
+                deliver(&mut self.a, now, &s, &mut self.ctr_a);
+            }
+        }
+        let now = self.now;
+        if self.a.poll_timeout().is_some_and(|t| t <= now) {
+            self.a.handle_timeout(now, &mut self.ctr_a);
+        }
+        if self.b.poll_timeout().is_some_and(|t| t <= now) {
+            self.b.handle_timeout(now, &mut self.ctr_b);
+        }
+        self.send_from(true);
+        self.send_from(false);
+        let next = [
+            self.in_flight.front().map(|x| x.0),
+            self.a.poll_timeout(),
+            self.b.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(t) => {
+                self.now = self.now.max(t);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Steps until `done` holds; panics if it does not within `limit` of virtual time.
+    pub fn run_until(&mut self, mut done: impl FnMut(&mut Pipe) -> bool, limit: Duration) {
+        let end = self.now + limit;
+        for _ in 0..5_000_000 {
+            if done(self) {
+                return;
+            }
+            if !self.step() || self.now > end {
+                break;
+            }
+        }
+        assert!(
+            done(self),
+            "condition not reached by {:?}; a={:?} b={:?}",
+            self.now,
+            self.a,
+            self.b
+        );
+    }
+
+    /// Steps until nothing is left to do or `limit` passes.
+    pub fn run_for(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        for _ in 0..5_000_000 {
+            if !self.step() || self.now > end {
+                return;
+            }
+        }
+    }
+
+    /// Writes `data` from a to b and reads it all at b, returning what b read.
+    pub fn transfer_a_to_b(&mut self, data: &[u8], limit: Duration) -> Vec<u8> {
+        let mut sent = 0;
+        let mut got = Vec::with_capacity(data.len());
+        let mut buf = vec![0u8; 65536];
+        let end = self.now + limit;
+        for _ in 0..10_000_000 {
+            if sent < data.len() {
+                sent += self.a.send(&data[sent..]).unwrap();
+            }
+            loop {
+                let n = self.b.recv(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() >= data.len() || self.now > end {
+                break;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        got
+    }
+
+    /// Segments sent by a (true) or b (false), in order.
+    pub fn sent_by(&self, a: bool) -> Vec<Seg> {
+        self.log
+            .iter()
+            .filter(|(_, from_a, _)| *from_a == a)
+            .map(|(_, _, s)| s.clone())
+            .collect()
+    }
+}
+
+/// Deterministic test data.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng::new(seed);
+    (0..len).map(|_| r.next() as u8).collect()
+}

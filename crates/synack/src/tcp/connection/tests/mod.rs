@@ -1,0 +1,10 @@
+//! Connection tests in virtual time. `harness` has the pieces: captured segments, a builder
+//! for injected segments, and a two-connection pipe with seeded loss/reorder/duplication.
+//! Test files are named after what they prove.
+
+mod harness;
+
+mod close;
+mod handshake;
+mod resets;
+mod transfer;

@@ -1,0 +1,91 @@
+//! Counters in the vocabulary of Linux's `nstat` (the `Tcp*`/`TcpExt*` MIB names without the
+//! prefix), so a reader who knows `nstat -az` knows what each means.
+
+use core::fmt;
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $field:ident => $name:literal, )*) => {
+        /// Event counts of a stack (or of one connection in tests). All start at zero.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $( $(#[$doc])* pub $field: u64, )*
+        }
+
+        impl Counters {
+            /// `(nstat name, value)` for every counter, in declaration order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$( ($name, self.$field), )*].into_iter()
+            }
+
+            /// Adds every counter of `other` into `self`.
+            pub fn add(&mut self, other: &Counters) {
+                $( self.$field += other.$field; )*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections that went SYN-SENT from CLOSED (active opens).
+    active_opens => "ActiveOpens",
+    /// Connections that went SYN-RECEIVED from LISTEN (passive opens).
+    passive_opens => "PassiveOpens",
+    /// Opens that failed: SYN-SENT/SYN-RECEIVED to CLOSED, or SYN-RECEIVED back to LISTEN.
+    attempt_fails => "AttemptFails",
+    /// Resets from ESTABLISHED or CLOSE-WAIT.
+    estab_resets => "EstabResets",
+    /// Segments received (including those in error).
+    in_segs => "InSegs",
+    /// Segments sent, excluding retransmissions.
+    out_segs => "OutSegs",
+    /// Segments retransmitted.
+    retrans_segs => "RetransSegs",
+    /// Segments received in error (bad checksum, malformed).
+    in_errs => "InErrs",
+    /// Segments sent with RST.
+    out_rsts => "OutRsts",
+    /// Retransmission timeouts that fired.
+    timeouts => "TCPTimeouts",
+    /// Fast retransmissions (duplicate-ACK triggered).
+    fast_retrans => "TCPFastRetrans",
+    /// Delayed ACKs sent because the timer fired.
+    delayed_acks => "DelayedACKs",
+    /// Challenge ACKs sent (RFC 5961).
+    challenge_acks => "TCPChallengeACK",
+    /// SYNs in a synchronized state answered with a challenge ACK.
+    syn_challenges => "TCPSYNChallenge",
+    /// Challenge ACKs not sent because of the rate limit.
+    challenge_ack_limited => "TCPACKSkippedChallenge",
+    /// Segments dropped by PAWS (RFC 7323 §5) in an established connection.
+    paws_estab => "PAWSEstab",
+    /// Keepalive probes sent.
+    keepalive_probes => "TCPKeepAlive",
+    /// Connections aborted because retransmissions or keepalive probes ran out.
+    abort_on_timeout => "TCPAbortOnTimeout",
+    /// Connections aborted by close() with unread data (RST sent).
+    abort_on_data => "TCPAbortOnData",
+    /// Connections reset by ABORT from the application.
+    abort_on_close => "TCPAbortOnClose",
+    /// Segments that arrived out of order and were queued.
+    ofo_queue => "TCPOFOQueue",
+    /// Out-of-order segments dropped (reassembly full).
+    ofo_drop => "TCPOFODrop",
+    /// Zero-window probes sent.
+    window_probes => "TCPWinProbe",
+    /// ACKs for data never sent, dropped (RFC 5961 §5).
+    ack_too_new => "TCPACKSkippedSeq",
+    /// Segments outside the receive window, dropped.
+    out_of_window => "TCPOutOfWindow",
+    /// Segments dropped for other reasons (no ACK bit, bad state).
+    dropped => "TCPDropped",
+}
+
+impl fmt::Display for Counters {
+    /// One `Name value` line per non-zero counter, like `nstat`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, v) in self.iter().filter(|&(_, v)| v != 0) {
+            writeln!(f, "{name:<24} {v}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+//! Round-trip time estimation and the retransmission timeout (RFC 6298).
+//!
+//! [`RttEstimator`] keeps the smoothed RTT (SRTT), the RTT variation (RTTVAR), the minimum RTT
+//! seen, and the retransmission timeout (RTO) derived from them, plus the exponential backoff
+//! applied while the retransmission timer keeps expiring. It is pure arithmetic on the samples
+//! it is given: which segments may be measured (Karn's algorithm, RFC 6298 §3) is the caller's
+//! decision.
+//!
+//! [`RttSampler`] is the classic way to obtain samples on a connection without the timestamp
+//! option (RFC 7323): time one segment per round trip, and forget it if it is retransmitted.
+
+use crate::tcp::seq::SeqNum;
+use crate::time::{Duration, Instant};
+
+/// Clock granularity G in RFC 6298 §2: our clock ticks in microseconds, but RTO arithmetic uses
+/// a 1 ms floor for the variance term, as a millisecond-tick stack would.
+pub const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
+
+/// Linux's initial RTO, before any RTT sample (RFC 6298 §2.1 also says 1 s).
+pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
+/// Linux's lower bound on the RTO (`TCP_RTO_MIN`, 200 ms). RFC 6298 §2.4 suggests 1 s; Linux,
+/// and therefore we by default, use the smaller value.
+pub const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
+/// Linux's upper bound on the RTO (`TCP_RTO_MAX`, 120 s); RFC 6298 §2.5 requires at least 60 s.
+pub const DEFAULT_MAX_RTO: Duration = Duration::from_secs(120);
+
+/// A duration as whole nanoseconds, widened so that the estimator's sums cannot overflow.
+fn nanos(d: Duration) -> u128 {
+    d.as_nanos()
+}
+
+/// Nanoseconds back into a duration, saturating at the largest value a `u64` of nanoseconds
+/// holds (about 584 years; far beyond any RTO bound).
+fn from_nanos(n: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// The RFC 6298 retransmission-timeout estimator for one connection.
+///
+/// Lifecycle: create it with [`RttEstimator::new`] (or [`Default`], Linux's bounds), feed it
+/// [`on_sample`](RttEstimator::on_sample) for every valid RTT measurement, arm the
+/// retransmission timer with [`current_rto`](RttEstimator::current_rto), and call
+/// [`backoff`](RttEstimator::backoff) each time that timer expires (RFC 6298 §5.5).
+///
+/// Not handled here, because they need connection state: Karn's algorithm (RFC 6298 §3), the
+/// 3 s re-initialisation after a SYN timeout (RFC 6298 §5.7), and the timer management rules
+/// 5.1–5.3 themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RttEstimator {
+    /// SRTT; `None` until the first sample (RFC 6298 §2.1).
+    srtt: Option<Duration>,
+    /// RTTVAR; zero until the first sample.
+    rttvar: Duration,
+    /// The smallest sample seen so far.
+    min_rtt: Option<Duration>,
+    /// The base RTO, already clamped to `[min_rto, max_rto]`, without backoff.
+    rto: Duration,
+    /// How many times the timer has been backed off since the last reset.
+    backoff: u32,
+    min_rto: Duration,
+    max_rto: Duration,
+}
+
+impl Default for RttEstimator {
+    /// An estimator with Linux's bounds: initial RTO 1 s, minimum 200 ms, maximum 120 s.
+    fn default() -> Self {
+        RttEstimator::new(DEFAULT_INITIAL_RTO, DEFAULT_MIN_RTO, DEFAULT_MAX_RTO)
+    }
+}
+
+impl RttEstimator {
+    /// A new estimator with no samples. The RTO starts at `initial_rto` (RFC 6298 §2.1) and is
+    /// always kept within `[min_rto, max_rto]` (RFC 6298 §2.4, §2.5); `initial_rto` is clamped
+    /// to that range too. If `min_rto > max_rto`, `max_rto` wins.
+    pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
+        let mut est = RttEstimator {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            min_rtt: None,
+            rto: initial_rto,
+            backoff: 0,
+            min_rto,
+            max_rto,
+        };
+        est.rto = est.clamp(initial_rto);
+        est
+    }
+
+    /// Clamp to `[min_rto, max_rto]` without ever panicking (unlike `Ord::clamp`).
+    fn clamp(&self, rto: Duration) -> Duration {
+        rto.max(self.min_rto).min(self.max_rto)
+    }
+
+    /// Feed one round-trip time measurement and recompute the RTO.
+    ///
+    /// The first sample R sets SRTT = R and RTTVAR = R/2 (RFC 6298 §2.2); each later sample R'
+    /// sets RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R'| and then SRTT = 7/8·SRTT + 1/8·R' (RFC 6298
+    /// §2.3, alpha = 1/8, beta = 1/4, RTTVAR updated with the old SRTT). Then
+    /// RTO = SRTT + max(G, 4·RTTVAR), clamped to `[min_rto, max_rto]`.
+    ///
+    /// A new measurement also clears the backoff, "collapsing" the RTO back down (the note
+    /// after RFC 6298 §5.7); Linux does the same on every valid RTT sample.
+    ///
+    /// **Karn's algorithm is the caller's job** (RFC 6298 §3): do not pass samples taken from
+    /// segments that were retransmitted, because the ACK is ambiguous — unless the sample comes
+    /// from the timestamp option (RFC 7323 §4), which tells the transmissions apart.
+    /// [`RttSampler::invalidate`] implements this for timestamp-less connections.
+    pub fn on_sample(&mut self, rtt: Duration) {
+        let r = nanos(rtt);
+        let (srtt, rttvar) = match self.srtt {
+            // RFC 6298 §2.2
+            None => (r, r / 2),
+            // RFC 6298 §2.3
+            Some(old) => {
+                let old = nanos(old);
+                let diff = old.abs_diff(r);
+                let rttvar = (3 * nanos(self.rttvar) + diff) / 4;
+                let srtt = (7 * old + r) / 8;
+                (srtt, rttvar)
+            }
+        };
+        self.srtt = Some(from_nanos(srtt));
+        self.rttvar = from_nanos(rttvar);
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
+        let var_term = (4 * rttvar).max(nanos(CLOCK_GRANULARITY));
+        self.rto = self.clamp(from_nanos(srtt + var_term));
+        // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
+        self.backoff = 0;
+    }
+
+    /// The base RTO computed from the samples (or the initial RTO), without backoff.
+    pub fn rto(&self) -> Duration {
+        self.rto
+    }
+
+    /// The RTO to arm the retransmission timer with: the base RTO doubled once per
+    /// [`backoff`](RttEstimator::backoff), capped at `max_rto` (RFC 6298 §5.5, §2.5).
+    pub fn current_rto(&self) -> Duration {
+        let base = nanos(self.rto);
+        // base < 2^64 ns, so a shift below 64 fits in u128.
+        let backed_off = if self.backoff >= 64 {
+            if base == 0 { 0 } else { u128::MAX }
+        } else {
+            base << self.backoff
+        };
+        from_nanos(backed_off).min(self.max_rto)
+    }
+
+    /// The retransmission timer expired: double the RTO (RFC 6298 §5.5). The doubling stops at
+    /// `max_rto`, but the count keeps going so that the caller can give up after N retries.
+    pub fn backoff(&mut self) {
+        self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// How many times the RTO has been backed off since the last reset (the number of
+    /// consecutive timer expirations).
+    pub fn backoff_count(&self) -> u32 {
+        self.backoff
+    }
+
+    /// Forget the backoff, so that [`current_rto`](RttEstimator::current_rto) is the base RTO
+    /// again. [`on_sample`](RttEstimator::on_sample) does this itself (note after RFC 6298
+    /// §5.7); call it directly when the caller's policy resets the timer without a sample.
+    pub fn reset_backoff(&mut self) {
+        self.backoff = 0;
+    }
+
+    /// The smoothed round-trip time (SRTT), or `None` before the first sample.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// The round-trip time variation (RTTVAR); zero before the first sample.
+    pub fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    /// The smallest RTT sample seen, or `None` before the first sample.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+}
+
+/// Times one segment per round trip for connections without the timestamp option.
+///
+/// Call [`start`](RttSampler::start) when sending new data; it is ignored while a segment is
+/// already being timed. [`on_ack`](RttSampler::on_ack) yields the sample once a cumulative ACK
+/// covers the timed segment. Call [`invalidate`](RttSampler::invalidate) whenever anything is
+/// retransmitted: the ACK would then be ambiguous (Karn's algorithm, RFC 6298 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RttSampler {
+    /// The end (sequence number after the last byte) of the timed segment and its send time.
+    timing: Option<(SeqNum, Instant)>,
+}
+
+impl RttSampler {
+    /// A sampler timing nothing.
+    pub fn new() -> RttSampler {
+        RttSampler { timing: None }
+    }
+
+    /// Start timing the segment whose last byte is just before `seq_end` (its `SEG.SEQ +
+    /// SEG.LEN`), sent at `now`. Does nothing if a segment is already being timed.
+    pub fn start(&mut self, seq_end: SeqNum, now: Instant) {
+        if self.timing.is_none() {
+            self.timing = Some((seq_end, now));
+        }
+    }
+
+    /// True while a segment is being timed.
+    pub fn is_timing(&self) -> bool {
+        self.timing.is_some()
+    }
+
+    /// A cumulative acknowledgment `ack` arrived at `now`. If it covers the timed segment
+    /// (`ack >= seq_end`), returns the elapsed time and stops timing; otherwise `None`.
+    pub fn on_ack(&mut self, ack: SeqNum, now: Instant) -> Option<Duration> {
+        let (seq_end, sent) = self.timing?;
+        if ack >= seq_end {
+            self.timing = None;
+            Some(now.saturating_duration_since(sent))
+        } else {
+            None
+        }
+    }
+
+    /// Stop timing without a sample: call on every retransmission (RFC 6298 §3, Karn), so that
+    /// an ACK that may belong to the retransmission is never measured.
+    pub fn invalidate(&mut self) {
+        self.timing = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Bounds loose enough that the RFC arithmetic shows through unclamped.
+    fn unclamped() -> RttEstimator {
+        RttEstimator::new(ms(1000), ms(1), ms(60_000))
+    }
+
+    #[test]
+    fn initial_state() {
+        let est = RttEstimator::default();
+        assert_eq!(est.srtt(), None);
+        assert_eq!(est.rttvar(), Duration::ZERO);
+        assert_eq!(est.min_rtt(), None);
+        assert_eq!(est.rto(), ms(1000));
+        assert_eq!(est.current_rto(), ms(1000));
+        assert_eq!(est.backoff_count(), 0);
+    }
+
+    #[test]
+    fn rfc6298_formulas_exact() {
+        let mut est = unclamped();
+        // RFC 6298 §2.2: SRTT = 100, RTTVAR = 50, RTO = 100 + 4*50 = 300.
+        est.on_sample(ms(100));
+        assert_eq!(est.srtt(), Some(ms(100)));
+        assert_eq!(est.rttvar(), ms(50));
+        assert_eq!(est.rto(), ms(300));
+        // RFC 6298 §2.3: RTTVAR = 3/4*50 + 1/4*|100-200| = 62.5;
+        // SRTT = 7/8*100 + 1/8*200 = 112.5; RTO = 112.5 + 4*62.5 = 362.5.
+        est.on_sample(ms(200));
+        assert_eq!(est.rttvar(), us(62_500));
+        assert_eq!(est.srtt(), Some(us(112_500)));
+        assert_eq!(est.rto(), us(362_500));
+        // A third, smaller sample: RTTVAR = 3/4*62.5 + 1/4*|112.5-50| = 62.5;
+        // SRTT = 7/8*112.5 + 1/8*50 = 104.6875; RTO = 104.6875 + 250 = 354.6875.
+        est.on_sample(ms(50));
+        assert_eq!(est.rttvar(), us(62_500));
+        assert_eq!(est.srtt(), Some(Duration::from_nanos(104_687_500)));
+        assert_eq!(est.rto(), Duration::from_nanos(354_687_500));
+        assert_eq!(est.min_rtt(), Some(ms(50)));
+    }
+
+    #[test]
+    fn steady_samples_converge() {
+        let mut est = unclamped();
+        for _ in 0..200 {
+            est.on_sample(ms(80));
+        }
+        assert_eq!(est.srtt(), Some(ms(80)));
+        // RTTVAR decays geometrically towards zero; G then bounds the variance term.
+        assert!(est.rttvar() < us(1));
+        assert_eq!(est.rto(), ms(81));
+    }
+
+    #[test]
+    fn clock_granularity_floors_the_variance_term() {
+        let mut est = RttEstimator::new(ms(1000), Duration::ZERO, ms(60_000));
+        // R = 100 us: RTTVAR = 50 us, 4*RTTVAR = 200 us < G = 1 ms.
+        est.on_sample(us(100));
+        assert_eq!(est.rto(), us(1_100));
+        // A zero sample is legal: RTO = 0 + G.
+        let mut est = RttEstimator::new(ms(1000), Duration::ZERO, ms(60_000));
+        est.on_sample(Duration::ZERO);
+        assert_eq!(est.rto(), CLOCK_GRANULARITY);
+        assert_eq!(est.min_rtt(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn min_and_max_clamping() {
+        // Linux bounds: a 10 ms path gets RTO 10 + 20 = 30 ms -> clamped up to 200 ms.
+        let mut est = RttEstimator::default();
+        est.on_sample(ms(10));
+        assert_eq!(est.srtt(), Some(ms(10)));
+        assert_eq!(est.rto(), ms(200));
+        // A 50 s sample: 50 + 100 = 150 s -> clamped down to 120 s.
+        let mut est = RttEstimator::default();
+        est.on_sample(Duration::from_secs(50));
+        assert_eq!(est.rto(), Duration::from_secs(120));
+        // The initial RTO is clamped too, and min > max resolves to max without panicking.
+        assert_eq!(RttEstimator::new(ms(10), ms(200), ms(500)).rto(), ms(200));
+        assert_eq!(RttEstimator::new(ms(900), ms(200), ms(500)).rto(), ms(500));
+        let mut odd = RttEstimator::new(ms(300), ms(700), ms(500));
+        assert_eq!(odd.rto(), ms(500));
+        odd.on_sample(ms(1));
+        assert_eq!(odd.rto(), ms(500));
+        // Absurd samples saturate instead of overflowing.
+        let mut est = RttEstimator::default();
+        est.on_sample(Duration::MAX);
+        est.on_sample(Duration::MAX);
+        assert_eq!(est.rto(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut est = RttEstimator::default();
+        est.on_sample(ms(300)); // RTO = 300 + 600 = 900 ms
+        assert_eq!(est.rto(), ms(900));
+        let expected = [
+            1_800, 3_600, 7_200, 14_400, 28_800, 57_600, 115_200, 120_000, 120_000,
+        ];
+        for (i, want) in expected.iter().enumerate() {
+            est.backoff();
+            assert_eq!(est.backoff_count(), i as u32 + 1);
+            assert_eq!(est.current_rto(), ms(*want), "after {} backoffs", i + 1);
+            // The base RTO is untouched.
+            assert_eq!(est.rto(), ms(900));
+        }
+        // Far past any sensible count, still capped, never overflowing.
+        for _ in 0..100 {
+            est.backoff();
+        }
+        assert_eq!(est.backoff_count(), 109);
+        assert_eq!(est.current_rto(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn reset_and_new_sample_collapse_the_backoff() {
+        let mut est = RttEstimator::default();
+        est.backoff();
+        est.backoff();
+        assert_eq!(est.current_rto(), ms(4000));
+        est.reset_backoff();
+        assert_eq!(est.backoff_count(), 0);
+        assert_eq!(est.current_rto(), ms(1000));
+
+        est.backoff();
+        est.backoff();
+        est.backoff();
+        assert_eq!(est.current_rto(), ms(8000));
+        // Note after RFC 6298 §5.7: a fresh measurement recomputes RTO and drops the backoff.
+        est.on_sample(ms(100));
+        assert_eq!(est.backoff_count(), 0);
+        assert_eq!(est.current_rto(), ms(300));
+    }
+
+    #[test]
+    fn zero_rto_does_not_loop_or_panic() {
+        let mut est = RttEstimator::new(Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        for _ in 0..70 {
+            est.backoff();
+        }
+        assert_eq!(est.current_rto(), Duration::ZERO);
+    }
+
+    #[test]
+    fn sampler_times_one_segment() {
+        let mut s = RttSampler::new();
+        let t0 = Instant::from_millis(1000);
+        s.start(SeqNum(1001), t0);
+        assert!(s.is_timing());
+        // A second start while timing is ignored.
+        s.start(SeqNum(2001), t0 + ms(5));
+        // An ACK short of the timed segment gives nothing.
+        assert_eq!(s.on_ack(SeqNum(1000), t0 + ms(30)), None);
+        assert!(s.is_timing());
+        // The covering ACK gives the sample, measured from the first start.
+        assert_eq!(s.on_ack(SeqNum(1001), t0 + ms(42)), Some(ms(42)));
+        assert!(!s.is_timing());
+        // Nothing more until the next start.
+        assert_eq!(s.on_ack(SeqNum(3001), t0 + ms(50)), None);
+        // An ACK beyond the segment also covers it.
+        s.start(SeqNum(3001), t0 + ms(60));
+        assert_eq!(s.on_ack(SeqNum(4001), t0 + ms(100)), Some(ms(40)));
+    }
+
+    #[test]
+    fn sampler_across_the_wrap() {
+        let mut s = RttSampler::new();
+        let t0 = Instant::from_secs(5);
+        s.start(SeqNum(10), t0);
+        assert_eq!(s.on_ack(SeqNum(u32::MAX - 5), t0 + ms(1)), None);
+        assert_eq!(s.on_ack(SeqNum(20), t0 + ms(7)), Some(ms(7)));
+    }
+
+    #[test]
+    fn sampler_karn_invalidation() {
+        let mut s = RttSampler::new();
+        let t0 = Instant::from_secs(1);
+        s.start(SeqNum(500), t0);
+        // The segment is retransmitted: its ACK is ambiguous, so no sample (RFC 6298 §3).
+        s.invalidate();
+        assert!(!s.is_timing());
+        assert_eq!(s.on_ack(SeqNum(500), t0 + ms(900)), None);
+        // Timing resumes with the next new segment.
+        s.start(SeqNum(1500), t0 + ms(1000));
+        assert_eq!(s.on_ack(SeqNum(1500), t0 + ms(1100)), Some(ms(100)));
+    }
+
+    #[test]
+    fn sampler_feeds_estimator() {
+        let mut s = RttSampler::default();
+        let mut est = unclamped();
+        let t0 = Instant::ZERO;
+        s.start(SeqNum(100), t0);
+        if let Some(rtt) = s.on_ack(SeqNum(100), t0 + ms(100)) {
+            est.on_sample(rtt);
+        }
+        assert_eq!(est.srtt(), Some(ms(100)));
+        assert_eq!(est.rto(), ms(300));
+    }
+}

@@ -1,0 +1,506 @@
+//! Receiver-side SACK block generation (RFC 2018 §4).
+//!
+//! When the receiver holds data beyond `RCV.NXT` it describes it to the sender in the SACK
+//! option of every ACK (RFC 2018 §4: "SACK options SHOULD be included in all ACKs which do not
+//! ACK the highest sequence number in the data receiver's queue"). The rules for filling the
+//! option, all from RFC 2018 §4:
+//!
+//! 1. "The first SACK block ... MUST specify the contiguous block of data containing the
+//!    segment which triggered this ACK, unless that segment advanced the Acknowledgment Number
+//!    field in the header."
+//! 2. "The data receiver SHOULD include as many distinct SACK blocks as possible."
+//! 3. "The SACK option SHOULD be filled out by repeating the most recently reported SACK blocks
+//!    (based on first SACK blocks in previous SACK options) that are not subsets of a SACK block
+//!    already included in the SACK option being constructed."
+//!
+//! [`SackBlocks`] remembers the recency order (rules 1 and 3): the receiver calls
+//! [`SackBlocks::on_out_of_order`] for each segment it queues beyond `RCV.NXT`, whose block
+//! becomes the first one of the next ACK. [`SackBlocks::blocks`] builds the option from that
+//! order and the [`Assembler`]'s current contents: each remembered block is widened to the
+//! whole contiguous range now held, blocks already acknowledged are dropped, blocks that have
+//! merged are reported once, and any slots left are filled with other ranges the assembler
+//! holds (rule 2). How many blocks fit depends on the other options: four without timestamps,
+//! three with them (RFC 2018 §3: 40 bytes of option space, 8 bytes per block plus 2).
+//!
+//! Nothing here allocates; the output is a small inline [`SackList`].
+//!
+//! D-SACK (RFC 2883) is not generated yet. When it is, a duplicate segment will be reported
+//! as the *first* block (RFC 2883 §4: "If the D-SACK block reports a duplicate contiguous
+//! sequence from the data receiver's queue", it is followed by the block containing it), and
+//! that block is reported once, not remembered in the recency order; the natural place is an
+//! extra `Option<(SeqNum, SeqNum)>` argument or field consulted first by [`SackBlocks::blocks`],
+//! taking one of the `max` slots.
+
+use core::fmt;
+
+use super::reassembly::Assembler;
+use super::seq::SeqNum;
+
+/// The most SACK blocks one TCP option can carry (RFC 2018 §3: "a SACK option that specifies n
+/// blocks will have a length of 8*n+2 bytes, so the 40 bytes available for TCP options can
+/// specify a maximum of 4 blocks").
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+/// Up to [`MAX_SACK_BLOCKS`] SACK blocks, each a half-open sequence range `(left, right)`:
+/// RFC 2018 §3's "Left Edge of Block" and "Right Edge of Block" (the first sequence number
+/// *after* the block). Stored inline.
+#[derive(Clone, Copy, Default)]
+pub struct SackList {
+    blocks: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
+    len: u8,
+}
+
+impl SackList {
+    /// The blocks, in the order they go into the option (the first is the most recent).
+    #[inline]
+    pub fn as_slice(&self) -> &[(SeqNum, SeqNum)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    /// How many blocks there are.
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True if there is nothing to report (send no SACK option).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The blocks in option order.
+    pub fn iter(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    fn contains(&self, block: (SeqNum, SeqNum)) -> bool {
+        self.as_slice().contains(&block)
+    }
+
+    /// Appends a block; a full list ignores it.
+    fn push(&mut self, block: (SeqNum, SeqNum)) {
+        if let Some(slot) = self.blocks.get_mut(usize::from(self.len)) {
+            *slot = block;
+            self.len += 1;
+        }
+    }
+}
+
+/// Equal when the same blocks are listed in the same order.
+impl PartialEq for SackList {
+    fn eq(&self, other: &SackList) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackList {}
+
+impl fmt::Debug for SackList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(l, r)| l..r))
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a SackList {
+    type Item = &'a (SeqNum, SeqNum);
+    type IntoIter = core::slice::Iter<'a, (SeqNum, SeqNum)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+/// The recency order of out-of-order blocks, most recent first, for RFC 2018 §4's rules.
+///
+/// Remembers at most [`MAX_SACK_BLOCKS`] blocks as sequence ranges, so it stays correct across
+/// the 2^32 wrap and whatever `RCV.NXT` does in between.
+#[derive(Clone, Copy, Default)]
+pub struct SackBlocks {
+    /// `recent[..count]`, most recent first; pairwise neither overlapping nor adjacent.
+    recent: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
+    count: u8,
+}
+
+impl SackBlocks {
+    /// No blocks remembered.
+    pub const fn new() -> SackBlocks {
+        SackBlocks {
+            recent: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn live(&self) -> &[(SeqNum, SeqNum)] {
+        &self.recent[..usize::from(self.count)]
+    }
+
+    /// Records that a segment covering `start .. end` was queued beyond `RCV.NXT`: its block
+    /// becomes the first block of the next SACK option (RFC 2018 §4). Remembered blocks that
+    /// it overlaps or touches are folded into it, since the assembler now holds them as one
+    /// range; the oldest block is forgotten if more than [`MAX_SACK_BLOCKS`] remain. An empty
+    /// or inverted range is ignored.
+    pub fn on_out_of_order(&mut self, start: SeqNum, end: SeqNum) {
+        if end <= start {
+            return;
+        }
+        let mut merged = (start, end);
+        let mut kept = [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS];
+        let mut n = 0;
+        for &(s, e) in self.live() {
+            if s <= merged.1 && merged.0 <= e {
+                merged = (merged.0.min(s), merged.1.max(e));
+            } else if let Some(slot) = kept.get_mut(n) {
+                *slot = (s, e);
+                n += 1;
+            }
+        }
+        self.recent[0] = merged;
+        let n = n.min(MAX_SACK_BLOCKS - 1);
+        self.recent[1..=n].copy_from_slice(&kept[..n]);
+        self.count = (n + 1) as u8;
+    }
+
+    /// Forgets blocks that `rcv_nxt` has reached: they are acknowledged by the ACK field now
+    /// and must not be reported (RFC 2018 §4's first rule exempts a segment that "advanced the
+    /// Acknowledgment Number"). Call it whenever `RCV.NXT` advances; [`blocks`](Self::blocks)
+    /// skips such blocks anyway, but forgetting them frees their slots and keeps a block from
+    /// reappearing after the sequence space wraps.
+    pub fn on_rcv_nxt(&mut self, rcv_nxt: SeqNum) {
+        let mut n = 0;
+        for i in 0..usize::from(self.count) {
+            let (s, e) = self.recent[i];
+            if e > rcv_nxt {
+                self.recent[n] = (s.max(rcv_nxt), e);
+                n += 1;
+            }
+        }
+        self.count = n as u8;
+    }
+
+    /// Forgets every block (after reneging or a reset).
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// Builds the blocks of the next SACK option: at most `max` (clamped to
+    /// [`MAX_SACK_BLOCKS`]; 4 without timestamps, 3 with), most recent first, each widened to
+    /// the whole contiguous range `assembler` now holds around it. Blocks at or below
+    /// `rcv_nxt`, blocks whose data is no longer held, and repeats are left out; slots still
+    /// free are filled with the assembler's other ranges, lowest first (RFC 2018 §4: "as many
+    /// distinct SACK blocks as possible"). `assembler` offsets are relative to `rcv_nxt`.
+    /// An empty list means: send no SACK option.
+    pub fn blocks(&self, assembler: &Assembler, rcv_nxt: SeqNum, max: usize) -> SackList {
+        let max = max.min(MAX_SACK_BLOCKS);
+        let mut out = SackList::default();
+        let absolute = |(s, e): (u32, u32)| (rcv_nxt + s, rcv_nxt + e);
+        for &(_, end) in self.live() {
+            if out.len() >= max {
+                return out;
+            }
+            if end <= rcv_nxt {
+                continue; // acknowledged
+            }
+            // The block's last byte identifies the assembler range that holds it now.
+            let last = (end - 1u32) - rcv_nxt;
+            if let Some(range) = assembler.range_containing(last) {
+                let block = absolute(range);
+                if !out.contains(block) {
+                    out.push(block);
+                }
+            }
+        }
+        for range in assembler.iter() {
+            if out.len() >= max {
+                break;
+            }
+            let block = absolute(range);
+            if !out.contains(block) {
+                out.push(block);
+            }
+        }
+        out
+    }
+}
+
+/// Equal when the same blocks are remembered in the same order.
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &SackBlocks) -> bool {
+        self.live() == other.live()
+    }
+}
+
+impl Eq for SackBlocks {}
+
+impl fmt::Debug for SackBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.live().iter().map(|&(l, r)| l..r))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A receiver's out-of-order path in miniature: RCV.NXT, the assembler and the SACK order.
+    struct Receiver {
+        rcv_nxt: SeqNum,
+        assembler: Assembler,
+        sack: SackBlocks,
+    }
+
+    impl Receiver {
+        fn new(rcv_nxt: u32) -> Receiver {
+            Receiver {
+                rcv_nxt: SeqNum(rcv_nxt),
+                assembler: Assembler::new(),
+                sack: SackBlocks::new(),
+            }
+        }
+
+        /// Receives `len` bytes at `seq` (which must not be below RCV.NXT); returns the ACK
+        /// number and the SACK blocks of the ACK it triggers.
+        fn segment(&mut self, seq: SeqNum, len: u32, max: usize) -> (SeqNum, SackList) {
+            let offset = seq - self.rcv_nxt;
+            self.assembler.add(offset, len).unwrap();
+            let advance = self.assembler.take_front();
+            if advance > 0 {
+                self.rcv_nxt += advance;
+                self.sack.on_rcv_nxt(self.rcv_nxt);
+            } else {
+                self.sack.on_out_of_order(seq, seq + len);
+            }
+            (
+                self.rcv_nxt,
+                self.sack.blocks(&self.assembler, self.rcv_nxt, max),
+            )
+        }
+    }
+
+    /// Blocks as `(left - base, right - base)` so tests read like the RFC's tables.
+    fn rel(list: &SackList, base: u32) -> Vec<(u32, u32)> {
+        list.iter()
+            .map(|(l, r)| (l - SeqNum(base), r - SeqNum(base)))
+            .collect()
+    }
+
+    /// RFC 2018 §7 with the left window edge at `base + 5000`, 500-byte segments.
+    fn rfc2018_case_2(base: u32) {
+        let mut r = Receiver::new(base.wrapping_add(5000));
+        let seg = |i: u32| SeqNum(base) + (5000 + 500 * i);
+        // The first segment (5000) is lost; each of the other seven extends one block.
+        for i in 1..8 {
+            let (ack, list) = r.segment(seg(i), 500, 4);
+            assert_eq!(ack - SeqNum(base), 5000);
+            assert_eq!(rel(&list, base), [(5500, 5500 + 500 * i)]);
+        }
+        // The retransmission of 5000 fills the hole: everything is acknowledged.
+        let (ack, list) = r.segment(seg(0), 500, 4);
+        assert_eq!(ack - SeqNum(base), 9000);
+        assert!(list.is_empty());
+    }
+
+    fn rfc2018_case_3(base: u32) {
+        let mut r = Receiver::new(base.wrapping_add(5000));
+        let seg = |i: u32| SeqNum(base) + (5000 + 500 * i);
+        let (ack, list) = r.segment(seg(0), 500, 3);
+        assert_eq!((ack - SeqNum(base), list.len()), (5500, 0));
+        // The 2nd, 4th, 6th and 8th segments are lost.
+        let (ack, list) = r.segment(seg(2), 500, 3);
+        assert_eq!(ack - SeqNum(base), 5500);
+        assert_eq!(rel(&list, base), [(6000, 6500)]);
+        let (_, list) = r.segment(seg(4), 500, 3);
+        assert_eq!(rel(&list, base), [(7000, 7500), (6000, 6500)]);
+        let (_, list) = r.segment(seg(6), 500, 3);
+        assert_eq!(rel(&list, base), [(8000, 8500), (7000, 7500), (6000, 6500)]);
+        // The 4th packet arrives: it joins two blocks, and its block comes first.
+        let (ack, list) = r.segment(seg(3), 500, 3);
+        assert_eq!(ack - SeqNum(base), 5500);
+        assert_eq!(rel(&list, base), [(6000, 7500), (8000, 8500)]);
+        // The 2nd arrives: the ACK jumps to 7500 and one block is left.
+        let (ack, list) = r.segment(seg(1), 500, 3);
+        assert_eq!(ack - SeqNum(base), 7500);
+        assert_eq!(rel(&list, base), [(8000, 8500)]);
+    }
+
+    #[test]
+    fn rfc2018_examples() {
+        rfc2018_case_2(0);
+        rfc2018_case_3(0);
+    }
+
+    #[test]
+    fn rfc2018_examples_across_the_wrap() {
+        // Put the 2^32 wrap in the middle of the window, at various points.
+        for base in [u32::MAX - 5999, u32::MAX - 6999, u32::MAX - 7749, u32::MAX] {
+            rfc2018_case_2(base);
+            rfc2018_case_3(base);
+        }
+    }
+
+    #[test]
+    fn limited_to_max_and_most_recent_first() {
+        let mut r = Receiver::new(1000);
+        // Five separate blocks, arriving from the highest down.
+        for i in (1..=5u32).rev() {
+            r.segment(SeqNum(1000 + 200 * i), 100, 4);
+        }
+        let all = r.sack.blocks(&r.assembler, r.rcv_nxt, 4);
+        assert_eq!(
+            rel(&all, 0),
+            [(1200, 1300), (1400, 1500), (1600, 1700), (1800, 1900)]
+        );
+        let three = r.sack.blocks(&r.assembler, r.rcv_nxt, 3);
+        assert_eq!(rel(&three, 0), [(1200, 1300), (1400, 1500), (1600, 1700)]);
+        assert!(r.sack.blocks(&r.assembler, r.rcv_nxt, 0).is_empty());
+        assert_eq!(r.sack.blocks(&r.assembler, r.rcv_nxt, 99).len(), 4);
+        // A segment inside an existing block reports that whole block first.
+        let (_, list) = r.segment(SeqNum(2050), 10, 4);
+        assert_eq!(
+            rel(&list, 0),
+            [(2000, 2100), (1200, 1300), (1400, 1500), (1600, 1700)]
+        );
+    }
+
+    #[test]
+    fn free_slots_are_filled_from_the_assembler() {
+        let mut r = Receiver::new(0);
+        for i in 1..=6u32 {
+            r.segment(SeqNum(100 * i), 50, 4);
+        }
+        // Remembered: 600, 500, 400, 300. Now join 400 and 500 and 600 into one range.
+        r.segment(SeqNum(450), 50, 4);
+        let (_, list) = r.segment(SeqNum(550), 50, 4);
+        // 400..650 first, then 300 (remembered), then the assembler's others: 100, 200.
+        assert_eq!(
+            rel(&list, 0),
+            [(400, 650), (300, 350), (100, 150), (200, 250)]
+        );
+    }
+
+    #[test]
+    fn merged_blocks_are_reported_once() {
+        let mut sack = SackBlocks::new();
+        let mut a = Assembler::new();
+        let rcv_nxt = SeqNum(u32::MAX - 100);
+        // Two blocks recorded; a segment bridging them reaches the assembler only (as if the
+        // caller had not reported it), so both remembered blocks widen to the same range.
+        for (s, l) in [(50u32, 10u32), (80, 10)] {
+            a.add(s, l).unwrap();
+            sack.on_out_of_order(rcv_nxt + s, rcv_nxt + (s + l));
+        }
+        a.add(60, 20).unwrap();
+        let list = sack.blocks(&a, rcv_nxt, 4);
+        assert_eq!(list.as_slice(), [(rcv_nxt + 50u32, rcv_nxt + 90u32)]);
+    }
+
+    #[test]
+    fn acknowledged_and_dropped_blocks_are_left_out() {
+        let mut sack = SackBlocks::new();
+        let mut a = Assembler::new();
+        let rcv_nxt = SeqNum(10);
+        a.add(10, 10).unwrap();
+        sack.on_out_of_order(SeqNum(20), SeqNum(30));
+        a.add(30, 10).unwrap();
+        sack.on_out_of_order(SeqNum(40), SeqNum(50));
+        // `blocks` alone skips a block at or below RCV.NXT without being told ...
+        a.add(0, 10).unwrap();
+        let advance = a.take_front();
+        assert_eq!(advance, 20);
+        let rcv_nxt = rcv_nxt + advance;
+        let list = sack.blocks(&a, rcv_nxt, 4);
+        assert_eq!(list.as_slice(), [(SeqNum(40), SeqNum(50))]);
+        // ... and `on_rcv_nxt` forgets it.
+        sack.on_rcv_nxt(rcv_nxt);
+        assert_eq!(sack.live(), [(SeqNum(40), SeqNum(50))]);
+        // Data the assembler no longer holds (reneged) is not reported.
+        a.clear();
+        assert!(sack.blocks(&a, rcv_nxt, 4).is_empty());
+        sack.clear();
+        assert_eq!(sack, SackBlocks::new());
+    }
+
+    #[test]
+    fn empty_or_inverted_ranges_are_ignored() {
+        let mut sack = SackBlocks::new();
+        sack.on_out_of_order(SeqNum(5), SeqNum(5));
+        sack.on_out_of_order(SeqNum(6), SeqNum(5));
+        assert_eq!(sack, SackBlocks::new());
+        // Across the wrap, a forward range is not inverted.
+        sack.on_out_of_order(SeqNum(u32::MAX - 1), SeqNum(3));
+        assert_eq!(sack.live(), [(SeqNum(u32::MAX - 1), SeqNum(3))]);
+    }
+
+    #[test]
+    fn remembered_blocks_fold_together() {
+        let mut sack = SackBlocks::new();
+        for s in [100u32, 300, 500, 700, 900] {
+            sack.on_out_of_order(SeqNum(s), SeqNum(s + 100));
+        }
+        // Only the four most recent are kept.
+        assert_eq!(sack.live().len(), MAX_SACK_BLOCKS);
+        assert_eq!(sack.live()[0], (SeqNum(900), SeqNum(1000)));
+        assert!(!sack.live().contains(&(SeqNum(100), SeqNum(200))));
+        // A segment touching 500 and 700 folds them into one, most recent.
+        sack.on_out_of_order(SeqNum(600), SeqNum(700));
+        assert_eq!(
+            sack.live(),
+            [
+                (SeqNum(500), SeqNum(800)),
+                (SeqNum(900), SeqNum(1000)),
+                (SeqNum(300), SeqNum(400)),
+            ]
+        );
+    }
+
+    proptest! {
+        /// Whatever the arrival order: the first block holds the segment that triggered the
+        /// ACK (unless it advanced RCV.NXT), blocks are distinct whole ranges of the assembler
+        /// beyond RCV.NXT, and as many are reported as fit.
+        #[test]
+        fn rfc2018_rules_hold(
+            isn in any::<u32>(),
+            max in 0usize..=4,
+            segments in proptest::collection::vec((0u32..3000, 1u32..300), 1..60),
+        ) {
+            let mut rcv_nxt = SeqNum(isn);
+            let mut a = Assembler::new();
+            let mut sack = SackBlocks::new();
+            let origin = SeqNum(isn);
+            for (off, len) in segments {
+                let (seq, end) = (origin + off, origin + (off + len));
+                if end <= rcv_nxt {
+                    continue;
+                }
+                let start = seq.max(rcv_nxt);
+                if a.add(start - rcv_nxt, end - start).is_err() {
+                    continue;
+                }
+                let advance = a.take_front();
+                rcv_nxt += advance;
+                if advance > 0 {
+                    sack.on_rcv_nxt(rcv_nxt);
+                } else {
+                    sack.on_out_of_order(start, end);
+                }
+                let list = sack.blocks(&a, rcv_nxt, max);
+                prop_assert_eq!(list.len(), max.min(a.range_count()));
+                if advance == 0 && max > 0 {
+                    let (l, r) = list.as_slice()[0];
+                    prop_assert!(l <= start && end <= r, "first block {:?} misses {:?}", (l, r), (start, end));
+                }
+                for (i, (l, r)) in list.iter().enumerate() {
+                    prop_assert!(rcv_nxt < l && l < r);
+                    prop_assert!(a.iter().any(|(s, e)| (rcv_nxt + s, rcv_nxt + e) == (l, r)));
+                    prop_assert!(!list.as_slice()[..i].contains(&(l, r)));
+                }
+            }
+        }
+    }
+}
