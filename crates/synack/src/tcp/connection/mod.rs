@@ -1021,15 +1021,19 @@ impl Connection {
         }
     }
 
-    /// Arm (or stop) the persist timer: data waits, the window is zero, nothing is in flight
-    /// (RFC 9293 §3.8.6.1; RFC 1122 §4.2.2.17).
+    /// Arm (or stop) the persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): data waits,
+    /// nothing is in flight, and the peer's window is too small to send what waits (zero, or
+    /// below one segment, where sender SWS avoidance holds back). When it fires, the sender
+    /// probes a zero window with one byte or sends what fits ("override timeout", RFC 9293
+    /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
+    /// peer shrank to zero under outstanding data once the retransmission timer went back.
     fn update_persist(&mut self, now: Instant) {
-        let unsent = self.unsent_len() > 0 || (self.fin_queued && self.fin_seq.is_none());
-        if self.state.is_synchronized()
-            && unsent
-            && self.snd_wnd == 0
-            && self.snd_una == self.snd_max
-        {
+        let unsent = self.unsent_len();
+        let fin_waits = self.fin_queued && self.fin_seq.is_none();
+        let wnd_blocked = (unsent > 0
+            && (self.snd_wnd as usize) < unsent.min(self.snd_mss as usize))
+            || (unsent == 0 && fin_waits && self.snd_wnd == 0);
+        if self.state.is_synchronized() && wnd_blocked && self.snd_nxt == self.snd_una {
             if self.timers.persist.is_none() {
                 let base = self.rtt.current_rto().max(self.cfg.rto_min);
                 let t = base
@@ -1039,7 +1043,7 @@ impl Connection {
             }
         } else {
             self.timers.persist = None;
-            if self.snd_wnd > 0 {
+            if !wnd_blocked {
                 self.persist_backoff = 0;
             }
         }

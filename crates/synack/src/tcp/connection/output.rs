@@ -119,6 +119,7 @@ impl Connection {
                 let seq = self.snd_una - 1u32;
                 return self.write_control(now, buf, seq, self.rcv_nxt, Flags::ACK);
             }
+            self.update_persist(now);
         }
         self.poll_ack_only(now, buf)
     }
@@ -262,16 +263,17 @@ impl Connection {
         Some(n)
     }
 
-    /// Zero-window probe (RFC 9293 §3.8.6.1): one byte beyond the window, or the FIN. The
-    /// byte is not counted as sent (SND.NXT stays) unless the peer accepts it, which its ACK
-    /// shows; SND.MAX covers it so that ACK is acceptable.
+    /// Persist timer fired (see `update_persist`). A zero window gets a one-byte probe beyond
+    /// it (RFC 9293 §3.8.6.1): the byte is not counted as sent (SND.NXT stays) unless the
+    /// peer accepts it, which its ACK shows; SND.MAX covers it so that ACK is acceptable. A
+    /// small non-zero window gets what fits, sent for real (the SWS override timeout).
     fn send_window_probe(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         ctr: &mut Counters,
     ) -> Option<usize> {
-        if self.snd_wnd != 0 || self.snd_una != self.snd_max {
+        if self.snd_nxt != self.snd_una {
             return None;
         }
         let base = self.send_buf_seq();
@@ -279,6 +281,26 @@ impl Connection {
         let avail = self.send_buf.len().saturating_sub(off);
         if avail == 0 {
             return None;
+        }
+        let room = buf
+            .len()
+            .saturating_sub(MAX_HEADER)
+            .min(self.snd_mss as usize);
+        let retransmit = (self.snd_nxt < self.snd_max).then_some(RetransmitCause::Timeout);
+        if self.snd_wnd > 0 {
+            let len = avail.min(room).min(self.snd_wnd as usize);
+            let mut flags = Flags::ACK;
+            if len == avail {
+                flags |= Flags::PSH;
+            }
+            let plan = Plan {
+                seq: self.snd_nxt,
+                flags,
+                data_off: off,
+                len,
+                retransmit,
+            };
+            return self.send_plan(now, buf, plan, ctr);
         }
         ctr.window_probes += 1;
         let plan = Plan {

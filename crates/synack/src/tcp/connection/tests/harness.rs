@@ -324,10 +324,14 @@ impl Pipe {
             }
             let (_, to_b, s) = self.in_flight.pop_front().unwrap();
             let now = self.now;
+            // Like a stack, poll the receiver after every segment, so each out-of-order
+            // segment gets its own duplicate ACK.
             if to_b {
                 deliver(&mut self.b, now, &s, &mut self.ctr_b);
+                self.send_from(false);
             } else {
                 deliver(&mut self.a, now, &s, &mut self.ctr_a);
+                self.send_from(true);
             }
         }
         let now = self.now;

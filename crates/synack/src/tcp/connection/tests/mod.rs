@@ -5,6 +5,7 @@
 mod harness;
 
 mod close;
+mod diagram;
 mod handshake;
 mod resets;
 mod transfer;

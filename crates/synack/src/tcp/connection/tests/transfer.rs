@@ -1,1 +1,471 @@
+//! Data transfer: sequence arithmetic, retransmission, flow control, Nagle, delayed ACK,
+//! urgent data, and byte-exact delivery through an impaired pipe.
 
+use std::sync::Arc;
+
+use super::harness::*;
+use crate::tcp::{Config, Connection, Counters, SeqNum, State};
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::Flags;
+
+const T0: Instant = Instant::ZERO;
+
+/// A client driven by injected segments: connected to a server that has ISS 299, window
+/// `win`, MSS 1000 and no timestamps/SACK/scaling (so numbers are easy to read).
+fn injected_client(iss: u32, win: u16) -> (Connection, Counters) {
+    let cfg = Arc::new(Config {
+        timestamps: false,
+        sack: false,
+        window_scaling: false,
+        ..config()
+    });
+    let mut c = client(&cfg);
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, SeqNum(iss), &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, iss.wrapping_add(1))
+        .mss(1000)
+        .window(win)
+        .seg();
+    deliver(&mut c, T0, &synack, &mut cc);
+    assert_eq!(c.state(), State::Established);
+    drain(&mut c, T0, &mut cc); // the third segment
+    (c, cc)
+}
+
+/// The brief's example: seq 107 carrying 100 bytes, next seq 207; the receiver's ACK is
+/// seq + len (RFC 9293 §3.4).
+#[test]
+fn sequence_and_ack_arithmetic() {
+    let (mut c, mut cc) = injected_client(106, 65535);
+    c.set_nodelay(true);
+    assert_eq!(c.send(&[7u8; 100]).unwrap(), 100);
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].seq(), SeqNum(107));
+    assert_eq!(out[0].len(), 100);
+    assert_eq!(out[0].ack(), SeqNum(300));
+    assert!(out[0].flags().psh(), "PSH on the last segment of a write");
+    assert_eq!(c.send(&[8u8; 50]).unwrap(), 50);
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out[0].seq(), SeqNum(207));
+
+    // Receiving: 100 bytes at 300 are acknowledged with 400 once the ACK goes out.
+    let data = Inject::to_client(Flags::ACK | Flags::PSH, 300, 257)
+        .data(&[1u8; 100])
+        .seg();
+    deliver(&mut c, T0, &data, &mut cc);
+    let later = Instant::from_millis(40);
+    c.handle_timeout(later, &mut cc);
+    let ack = drain(&mut c, later, &mut cc);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].ack(), SeqNum(400));
+    let mut buf = [0u8; 200];
+    assert_eq!(c.recv(&mut buf).unwrap(), 100);
+}
+
+/// Sequence numbers wrap past 2^32 in the middle of a transfer (both directions).
+#[test]
+fn sequence_numbers_wrap_mid_transfer() {
+    let cfg = Arc::new(config());
+    let mut a = Connection::new(cfg.clone(), CLIENT, MSS, 0);
+    let mut b = server(&cfg);
+    let mut ctr = Counters::default();
+    a.connect(T0, SERVER, SeqNum(u32::MAX - 50_000), &mut ctr)
+        .unwrap();
+    let mut p = Pipe::new(a, b_with_iss(&mut b), Duration::from_millis(5));
+    p.a.poll_timeout();
+    p.run_until(
+        |p| p.a.state() == State::Established && p.b.state() == State::Established,
+        Duration::from_secs(5),
+    );
+    let data = pattern(300_000, 3);
+    let got = p.transfer_a_to_b(&data, Duration::from_secs(60));
+    assert!(got == data, "payload differs after the wrap");
+    assert!(p.a.info().retransmits == 0);
+    // SND.UNA really went past zero.
+    let last = p.sent_by(true).last().unwrap().seq();
+    assert!(last > SeqNum(u32::MAX - 50_000), "later in modular order");
+    assert!(last.0 < 300_000, "and numerically past the wrap");
+}
+
+fn b_with_iss(b: &mut Connection) -> Connection {
+    core::mem::replace(b, Connection::new(Arc::new(config()), SERVER, MSS, 0))
+}
+
+/// Loss of any single segment of a 10-segment transfer is recovered: by fast retransmit when
+/// three or more segments follow it (RFC 5681 §3.2), otherwise by the retransmission timer.
+#[test]
+fn any_single_lost_segment_of_ten_is_recovered() {
+    for lost in 0..10 {
+        let mut p = Pipe::connected(config(), Duration::from_millis(10));
+        let mss = p.a.info().snd_mss as usize;
+        let data = pattern(10 * mss, lost as u64);
+        // Segments from a so far: SYN (0), ACK (1); data starts at index 2.
+        p.drop_a_to_b.push(2 + lost);
+        let start = p.now;
+        let got = p.transfer_a_to_b(&data, Duration::from_secs(30));
+        assert!(got == data, "lost segment {lost}: payload differs");
+        let took = p.now - start;
+        if lost <= 6 {
+            assert_eq!(
+                p.ctr_a.fast_retrans, 1,
+                "lost {lost}: fast retransmit expected"
+            );
+            assert_eq!(p.ctr_a.timeouts, 0, "lost {lost}");
+            assert!(
+                took < Duration::from_millis(100),
+                "lost {lost}: took {took:?}"
+            );
+        } else {
+            assert_eq!(
+                p.ctr_a.timeouts, 1,
+                "lost {lost}: the RTO recovers the tail"
+            );
+        }
+        assert_eq!(
+            p.ctr_a.retrans_segs, 1,
+            "lost {lost}: exactly one retransmission"
+        );
+    }
+}
+
+/// The receiver's window closes when the application stops reading; the sender probes
+/// (persist timer, RFC 9293 §3.8.6.1) and resumes when reading reopens it.
+#[test]
+fn zero_window_then_reopen() {
+    let cfg = Config {
+        recv_buffer: 8192,
+        ..config()
+    };
+    let mut p = Pipe::connected(cfg, Duration::from_millis(10));
+    let data = pattern(50_000, 9);
+    let mut sent = 0;
+    // Fill without reading at b.
+    for _ in 0..2000 {
+        if sent < data.len() {
+            sent += p.a.send(&data[sent..]).unwrap();
+        }
+        if !p.step() || p.now > Instant::from_secs(20) {
+            break;
+        }
+    }
+    assert_eq!(p.b.recv_queue_len(), 8192, "receiver buffer full");
+    assert_eq!(p.a.info().snd_wnd, 0, "sender saw the window close");
+    assert!(
+        p.ctr_a.window_probes >= 2,
+        "persist timer probes: {}",
+        p.ctr_a.window_probes
+    );
+    assert_eq!(
+        p.a.state(),
+        State::Established,
+        "zero window never times out"
+    );
+    // Read everything; the window update lets the rest flow.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let end = p.now + Duration::from_secs(60);
+    while got.len() < data.len() && p.now < end {
+        if sent < data.len() {
+            sent += p.a.send(&data[sent..]).unwrap();
+        }
+        loop {
+            let n = p.b.recv(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    assert!(got == data);
+}
+
+/// The peer shrinks its window to zero while data is in flight (RFC 9293 §3.8.6 discourages
+/// it, but it happens): no stall, the data goes out once the window reopens.
+#[test]
+fn peer_shrinks_window_to_zero_then_reopens() {
+    let (mut c, mut cc) = injected_client(0, 8000);
+    c.send(&pattern(6000, 1)).unwrap();
+    let first = drain(&mut c, T0, &mut cc);
+    assert_eq!(first.iter().map(|s| s.len()).sum::<usize>(), 6000);
+    // ACK of the first 1000 bytes, window now zero.
+    deliver(
+        &mut c,
+        Instant::from_millis(10),
+        &Inject::to_client(Flags::ACK, 300, 1001).window(0).seg(),
+        &mut cc,
+    );
+    // Time passes: RTO fires, then probing; nothing beyond one byte goes out while closed.
+    let mut now = Instant::from_millis(10);
+    for _ in 0..20 {
+        let Some(t) = c.poll_timeout() else { break };
+        now = t;
+        c.handle_timeout(now, &mut cc);
+        for s in drain(&mut c, now, &mut cc) {
+            assert!(
+                s.len() <= 1,
+                "only probes while the window is zero, got {}",
+                s.len()
+            );
+        }
+        if now > Instant::from_secs(10) {
+            break;
+        }
+    }
+    assert_eq!(c.state(), State::Established);
+    // The window opens again; everything after 1001 goes out, paced by the (collapsed)
+    // congestion window as we acknowledge it.
+    let mut next = SeqNum(1001);
+    let mut ack_with = Inject::to_client(Flags::ACK, 300, 1001).window(65535).seg();
+    for _ in 0..50 {
+        deliver(&mut c, now, &ack_with, &mut cc);
+        let out = drain(&mut c, now, &mut cc);
+        for s in &out {
+            if s.len() > 0 {
+                assert_eq!(s.seq(), next, "in order, no gap, no stall");
+                next = s.seq() + s.len();
+            }
+        }
+        if next == SeqNum(6001) {
+            break;
+        }
+        now += Duration::from_millis(10);
+        ack_with = Inject::to_client(Flags::ACK, 300, next.0)
+            .window(65535)
+            .seg();
+    }
+    assert_eq!(next, SeqNum(6001));
+}
+
+/// Delayed ACK (RFC 1122 §4.2.3.2): one segment is acknowledged after the 40 ms timer; a
+/// second full-sized segment is acknowledged at once.
+#[test]
+fn delayed_ack_timer_and_every_second_segment() {
+    let (mut c, mut cc) = injected_client(0, 65535);
+    let d = vec![5u8; 1000];
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 1).data(&d).seg(),
+        &mut cc,
+    );
+    assert!(
+        drain(&mut c, T0, &mut cc).is_empty(),
+        "first segment: ACK delayed"
+    );
+    assert_eq!(c.poll_timeout(), Some(Instant::from_millis(40)));
+    deliver(
+        &mut c,
+        Instant::from_millis(1),
+        &Inject::to_client(Flags::ACK, 1300, 1).data(&d).seg(),
+        &mut cc,
+    );
+    let acks = drain(&mut c, Instant::from_millis(1), &mut cc);
+    assert_eq!(acks.len(), 1, "second full segment: ACK now");
+    assert_eq!(acks[0].ack(), SeqNum(2300));
+    // A lone segment: ACK when the timer fires.
+    deliver(
+        &mut c,
+        Instant::from_millis(2),
+        &Inject::to_client(Flags::ACK, 2300, 1).data(&d).seg(),
+        &mut cc,
+    );
+    assert!(drain(&mut c, Instant::from_millis(2), &mut cc).is_empty());
+    let t = c.poll_timeout().unwrap();
+    assert_eq!(t, Instant::from_millis(42));
+    c.handle_timeout(t, &mut cc);
+    let acks = drain(&mut c, t, &mut cc);
+    assert_eq!(acks[0].ack(), SeqNum(3300));
+    assert_eq!(cc.delayed_acks, 1);
+}
+
+/// Out-of-order data is acknowledged at once with a duplicate ACK (RFC 5681 §4.2) carrying
+/// SACK (RFC 2018), and filling the hole is acknowledged at once too.
+#[test]
+fn out_of_order_gets_immediate_dup_ack_with_sack() {
+    let cfg = Arc::new(Config {
+        timestamps: false,
+        ..config()
+    });
+    let mut c = client(&cfg);
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, SeqNum(0), &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let mut synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, 1).mss(1000);
+    synack.options.sack_permitted = true;
+    deliver(&mut c, T0, &synack.seg(), &mut cc);
+    drain(&mut c, T0, &mut cc);
+    let d = vec![1u8; 1000];
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 1300, 1).data(&d).seg(),
+        &mut cc,
+    );
+    let dup = drain(&mut c, T0, &mut cc);
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].ack(), SeqNum(300));
+    assert_eq!(
+        dup[0].repr().options.sack.as_slice(),
+        &[(SeqNum(1300), SeqNum(2300))]
+    );
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 1).data(&d).seg(),
+        &mut cc,
+    );
+    let ack = drain(&mut c, T0, &mut cc);
+    assert_eq!(ack.len(), 1, "hole filled: immediate ACK");
+    assert_eq!(ack[0].ack(), SeqNum(2300));
+    assert!(ack[0].repr().options.sack.is_empty());
+    assert_eq!(c.recv_queue_len(), 2000);
+}
+
+/// Nagle (RFC 1122 §4.2.3.4): a second small write waits while the first is unacknowledged;
+/// with TCP_NODELAY it goes at once. TCP_CORK holds even the first.
+#[test]
+fn nagle_nodelay_and_cork() {
+    let (mut c, mut cc) = injected_client(0, 65535);
+    c.send(b"first").unwrap();
+    assert_eq!(drain(&mut c, T0, &mut cc).len(), 1);
+    c.send(b"second").unwrap();
+    assert!(
+        drain(&mut c, T0, &mut cc).is_empty(),
+        "Nagle holds the small segment"
+    );
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 6).seg(),
+        &mut cc,
+    );
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().payload, b"second");
+
+    c.set_nodelay(true);
+    c.send(b"x").unwrap();
+    c.send(b"y").unwrap();
+    assert_eq!(
+        drain(&mut c, T0, &mut cc).len(),
+        1,
+        "x and y coalesced in one segment"
+    );
+    c.send(b"z").unwrap();
+    assert_eq!(
+        drain(&mut c, T0, &mut cc).len(),
+        1,
+        "nodelay: sent while x,y unacknowledged"
+    );
+
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 15).seg(),
+        &mut cc,
+    );
+    c.set_cork(true);
+    c.send(b"corked").unwrap();
+    assert!(
+        drain(&mut c, T0, &mut cc).is_empty(),
+        "cork holds a partial segment"
+    );
+    c.send(&vec![0u8; 2000]).unwrap();
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out.len(), 2, "full segments go even when corked");
+    assert!(out.iter().all(|s| s.len() == 1000));
+    c.set_cork(false);
+    let rest = drain(&mut c, T0, &mut cc);
+    assert_eq!(rest.len(), 1, "uncorked: the rest goes");
+    assert_eq!(rest[0].len(), 6);
+}
+
+/// Urgent data (RFC 9293 §3.8.5, RFC 6093): delivered inline, the mark readable.
+#[test]
+fn urgent_pointer_is_honoured_inline() {
+    let (mut c, mut cc) = injected_client(0, 65535);
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 1)
+            .data(b"abcdef")
+            .urgent(4)
+            .seg(),
+        &mut cc,
+    );
+    assert_eq!(c.urgent_offset(), Some(4));
+    let mut b = [0u8; 2];
+    c.recv(&mut b).unwrap();
+    assert_eq!(c.urgent_offset(), Some(2));
+    let mut rest = [0u8; 10];
+    assert_eq!(c.recv(&mut rest).unwrap(), 4);
+    assert_eq!(&rest[..4], b"cdef");
+    assert_eq!(c.urgent_offset(), None);
+}
+
+/// Bulk over a clean 10 ms pipe: byte exact, no retransmission, and window scaling lets
+/// more than 64 KiB be in flight.
+#[test]
+fn bulk_transfer_clean_pipe() {
+    let cfg = Config {
+        recv_buffer: 1 << 20,
+        send_buffer: 1 << 20,
+        ..config()
+    };
+    let mut p = Pipe::connected(cfg, Duration::from_millis(10));
+    p.keep_log = false;
+    let data = pattern(4 << 20, 5);
+    let got = p.transfer_a_to_b(&data, Duration::from_secs(60));
+    assert!(got == data);
+    assert_eq!(p.ctr_a.retrans_segs, 0);
+    assert!(p.a.info().snd_wnd > 65535, "window scaling in effect");
+    // 4 MiB over 20 ms RTT with slow start from IW10: well under 2 s of virtual time.
+    assert!(p.now < Instant::from_secs(2), "took {:?}", p.now);
+}
+
+/// Two connections back to back through a pipe that loses, reorders and duplicates deliver
+/// every byte exactly once, in order, for many seeds.
+#[test]
+fn impaired_pipe_delivers_byte_exact_for_many_seeds() {
+    let seeds: u64 = std::env::var("SYNACK_SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    for seed in 0..seeds {
+        let mut p = Pipe::connected(config(), Duration::from_millis(5));
+        p.keep_log = false;
+        p.rng = Rng::new(seed + 100);
+        p.impair = Impair {
+            loss: 0.02 + (seed % 4) as f64 * 0.02,
+            duplicate: 0.01,
+            reorder: 0.05,
+        };
+        let size = if seed < 2 { 10 << 20 } else { 1 << 20 };
+        let data = pattern(size, seed);
+        let got = p.transfer_a_to_b(&data, Duration::from_secs(3600));
+        assert_eq!(
+            got.len(),
+            data.len(),
+            "seed {seed}: short by {}",
+            data.len() - got.len()
+        );
+        assert!(got == data, "seed {seed}: payload differs");
+        assert!(
+            p.ctr_a.retrans_segs > 0,
+            "seed {seed}: loss must have caused retransmissions"
+        );
+        eprintln!(
+            "seed {seed}: {} bytes, {:?} virtual, {} retrans, {} fast, {} rto",
+            got.len(),
+            p.now,
+            p.ctr_a.retrans_segs,
+            p.ctr_a.fast_retrans,
+            p.ctr_a.timeouts
+        );
+    }
+}
