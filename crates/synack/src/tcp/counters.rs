@@ -78,6 +78,40 @@ counters! {
     out_of_window => "TCPOutOfWindow",
     /// Segments dropped for other reasons (no ACK bit, bad state).
     dropped => "TCPDropped",
+    /// Completed handshakes dropped because the accept queue was full.
+    listen_overflows => "ListenOverflows",
+    /// SYNs or final ACKs a listener dropped (overflows included).
+    listen_drops => "ListenDrops",
+    /// IP packets received.
+    ip_in_receives => "IpInReceives",
+    /// IP packets with header errors (bad checksum, bad length, bad version).
+    ip_in_hdr_errors => "IpInHdrErrors",
+    /// IP packets not for one of our addresses, or from an address no peer may use.
+    ip_in_addr_errors => "IpInAddrErrors",
+    /// IP fragments dropped (no reassembly yet).
+    ip_reasm_fails => "IpReasmFails",
+    /// IP packets for a protocol we do not speak.
+    ip_in_unknown_protos => "IpInUnknownProtos",
+    /// IP packets handed to a device.
+    ip_out_requests => "IpOutRequests",
+    /// IP packets we could not route.
+    ip_out_no_routes => "IpOutNoRoutes",
+    /// ICMP messages received.
+    icmp_in_msgs => "IcmpInMsgs",
+    /// ICMP messages received in error (bad checksum, truncated).
+    icmp_in_errors => "IcmpInErrors",
+    /// ICMP destination-unreachable messages received.
+    icmp_in_dest_unreachs => "IcmpInDestUnreachs",
+    /// ICMP echo requests received.
+    icmp_in_echos => "IcmpInEchos",
+    /// ICMP messages sent.
+    icmp_out_msgs => "IcmpOutMsgs",
+    /// ICMP echo replies sent.
+    icmp_out_echo_reps => "IcmpOutEchoReps",
+    /// TCP segments with a bad checksum.
+    tcp_in_csum_errors => "InCsumErrors",
+    /// RSTs sent for segments that found no connection or listener.
+    no_port_rsts => "TCPNoPortRst",
 }
 
 impl fmt::Display for Counters {

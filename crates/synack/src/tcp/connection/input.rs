@@ -158,6 +158,8 @@ impl Connection {
         self.rcv_nxt = seg.seq + 1u32;
         self.last_ack_sent = self.rcv_nxt;
         self.last_recv = now;
+        // Our SYN advertised its window before RCV.NXT was known: anchor the right edge now.
+        self.rcv_adv = self.rcv_nxt + (self.recv_buf.free().min(u16::MAX as usize) as u32);
         self.negotiate(now, seg);
         self.snd_wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd;
@@ -260,6 +262,8 @@ impl Connection {
                     reason: "RST out of window",
                 });
             } else if f.syn() {
+                // RFC 5961 §4.2: "irrespective of the sequence number".
+                ctr.syn_challenges += 1;
                 self.challenge_ack(now, ctr, true);
             } else {
                 ctr.out_of_window += 1;
@@ -500,7 +504,8 @@ impl Connection {
         }
         self.rtt.reset_backoff();
         self.retries = 0;
-        self.rtx_since = None;
+        // Progress: the user timeout counts again from here for what is still outstanding.
+        self.rtx_since = (ack != self.snd_max).then_some(now);
 
         match self.recover {
             Some(recover) if ack >= recover => {

@@ -20,6 +20,8 @@
 mod input;
 mod output;
 
+pub use output::MAX_HEADER;
+
 use core::fmt;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -340,7 +342,8 @@ pub struct Connection {
     // Timers and retries.
     timers: Timers,
     retries: u32,
-    /// When the oldest unacknowledged data was first retransmitted (for the user timeout).
+    /// Since when outstanding data has waited without progress (first transmission, or the
+    /// last ACK that advanced SND.UNA): the user timeout (RFC 5482) counts from here.
     rtx_since: Option<Instant>,
     /// Zero-window probe is due.
     probe_now: bool,
@@ -733,9 +736,26 @@ impl Connection {
         self.keepalive
     }
 
-    /// TCP_USER_TIMEOUT (RFC 5482): abort when transmitted data stays unacknowledged this long.
+    /// TCP_USER_TIMEOUT (RFC 5482): abort when transmitted data stays unacknowledged this long
+    /// (measured from its transmission, or from the last ACK that made progress).
     pub fn set_user_timeout(&mut self, t: Option<Duration>) {
         self.user_timeout = t;
+    }
+
+    /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
+    /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off),
+    /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
+    pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
+        let opts = if self.ts.is_some() { 12 } else { 0 };
+        let mss = (mtu as u32)
+            .saturating_sub(ip_header as u32 + 20 + opts)
+            .max(536 - opts);
+        if mss >= self.snd_mss {
+            return None;
+        }
+        self.snd_mss = mss;
+        self.cc.set_mss(mss);
+        Some(mss)
     }
 
     /// Replaces the congestion controller (like TCP_CONGESTION).
@@ -872,7 +892,6 @@ impl Connection {
         self.retries += 1;
         ctr.timeouts += 1;
         self.rtt.backoff();
-        self.rtx_since.get_or_insert(now);
         self.push_event(Event::RtoFired {
             rto: self.rtt.current_rto(),
             backoff: self.rtt.backoff_count(),
@@ -971,9 +990,11 @@ impl Connection {
         self.rcv_adv - self.rcv_nxt
     }
 
-    /// How far the right edge could move now beyond what we advertised.
+    /// How far the right edge could move now beyond what we advertised (within what the
+    /// window field can express).
     fn recv_window_right_edge_gain(&self) -> u32 {
-        let free = self.recv_buf.free() as u32;
+        let max_wnd = (u16::MAX as u32) << self.rcv_shift;
+        let free = (self.recv_buf.free() as u32).min(max_wnd);
         let edge = self.rcv_nxt + free;
         if edge > self.rcv_adv {
             edge - self.rcv_adv
@@ -1010,11 +1031,20 @@ impl Connection {
         }
     }
 
-    /// Arm the retransmission timer if something is outstanding and it is not running.
+    /// Arm the retransmission timer if something is outstanding and it is not running. With
+    /// a user timeout, it fires no later than the moment that timeout expires (as Linux
+    /// clamps the RTO), so the abort is on time.
     fn arm_retransmit(&mut self, now: Instant) {
         if self.snd_una != self.snd_max {
+            if self.rtx_since.is_none() {
+                self.rtx_since = Some(now);
+            }
             if self.timers.retransmit.is_none() {
-                self.timers.retransmit = Some(now + self.rtt.current_rto());
+                let mut at = now + self.rtt.current_rto();
+                if let (Some(limit), Some(since)) = (self.user_timeout, self.rtx_since) {
+                    at = at.min((since + limit).max(now));
+                }
+                self.timers.retransmit = Some(at);
             }
         } else {
             self.timers.retransmit = None;

@@ -1,0 +1,96 @@
+//! Ephemeral port selection, RFC 6056 §3.3.3 ("Algorithm 3: Simple Hash-Based Port
+//! Selection"): each (local address, remote address, remote port) starts its search at its
+//! own keyed-hash offset, so ports are hard to guess from outside, yet consecutive
+//! connections to the same peer step through the range instead of colliding.
+
+use core::hash::Hasher;
+use core::net::{IpAddr, SocketAddr};
+
+/// Picks ephemeral ports from an inclusive range.
+#[derive(Debug, Clone)]
+pub struct PortAllocator {
+    min: u16,
+    max: u16,
+    key: (u64, u64),
+    /// RFC 6056's `next_ephemeral`.
+    next: u32,
+}
+
+impl PortAllocator {
+    /// A range `(min, max)` inclusive (Linux default 32768–60999) and a secret hash key.
+    pub fn new(range: (u16, u16), key: (u64, u64)) -> PortAllocator {
+        let (a, b) = range;
+        let (min, max) = (a.min(b).max(1), a.max(b).max(1));
+        PortAllocator { min, max, key, next: 0 }
+    }
+
+    /// Number of ports in the range.
+    pub fn len(&self) -> u32 {
+        (self.max - self.min) as u32 + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// A free port for a connection from `local` to `remote`; `in_use(port)` says whether
+    /// that 4-tuple is taken. `None` when every port of the range is (AddrNotAvailable).
+    pub fn pick(&mut self, local: IpAddr, remote: SocketAddr, mut in_use: impl FnMut(u16) -> bool) -> Option<u16> {
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
+        match local {
+            IpAddr::V4(a) => h.write(&a.octets()),
+            IpAddr::V6(a) => h.write(&a.octets()),
+        }
+        match remote.ip() {
+            IpAddr::V4(a) => h.write(&a.octets()),
+            IpAddr::V6(a) => h.write(&a.octets()),
+        }
+        h.write(&remote.port().to_be_bytes());
+        let offset = h.finish() as u32;
+        let n = self.len();
+        for count in 0..n {
+            let port = self.min as u32 + (self.next.wrapping_add(offset).wrapping_add(count)) % n;
+            let port = port as u16;
+            if !in_use(port) {
+                self.next = self.next.wrapping_add(count + 1);
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::new("198.18.0.2".parse().unwrap(), port)
+    }
+
+    #[test]
+    fn ports_stay_in_range_and_do_not_repeat_until_exhausted() {
+        let mut p = PortAllocator::new((40000, 40099), (1, 2));
+        let local: IpAddr = "198.18.0.1".parse().unwrap();
+        let mut used = HashSet::new();
+        for _ in 0..100 {
+            let port = p.pick(local, peer(80), |x| used.contains(&x)).unwrap();
+            assert!((40000..=40099).contains(&port));
+            assert!(used.insert(port));
+        }
+        assert_eq!(p.pick(local, peer(80), |x| used.contains(&x)), None, "exhausted");
+        // Another peer is a different 4-tuple: the same ports are free again.
+        assert!(p.pick(local, peer(443), |_| false).is_some());
+    }
+
+    #[test]
+    fn different_keys_and_peers_start_elsewhere() {
+        let local: IpAddr = "198.18.0.1".parse().unwrap();
+        let a = PortAllocator::new((32768, 60999), (1, 2)).pick(local, peer(80), |_| false);
+        let b = PortAllocator::new((32768, 60999), (3, 4)).pick(local, peer(80), |_| false);
+        let c = PortAllocator::new((32768, 60999), (1, 2)).pick(local, peer(81), |_| false);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,447 @@
+//! Stack tests: two stacks joined by a delay line in virtual time.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use super::*;
+use crate::tcp::Config;
+use crate::time::Duration;
+use crate::wire::tcp::Flags;
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn stack(ip: Ipv4Addr, name: &str, secret: u8) -> Stack {
+    let cfg = StackConfig { name: name.into(), trace: true, ..StackConfig::default() };
+    let mut s = Stack::new(cfg, [secret; 32]);
+    s.add_address(Ipv4Cidr::new(ip, 24));
+    s
+}
+
+/// Two stacks and the packets between them.
+struct Net {
+    a: Stack,
+    b: Stack,
+    now: Instant,
+    delay: Duration,
+    wire: VecDeque<(Instant, bool, Vec<u8>)>,
+    /// Drop every packet from a to b while set (an unreachable host).
+    blackhole_b: bool,
+    /// Captured packets (time, from a?, bytes).
+    log: Vec<(Instant, bool, Vec<u8>)>,
+}
+
+impl Net {
+    fn new() -> Net {
+        Net {
+            a: stack(A_IP, "client", 1),
+            b: stack(B_IP, "server", 2),
+            now: Instant::ZERO,
+            delay: Duration::from_millis(5),
+            wire: VecDeque::new(),
+            blackhole_b: false,
+            log: Vec::new(),
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut buf = vec![0u8; 2048];
+        for from_a in [true, false] {
+            let s = if from_a { &mut self.a } else { &mut self.b };
+            for _ in 0..100_000 {
+                let Some(n) = s.poll_transmit(self.now, &mut buf) else { break };
+                self.log.push((self.now, from_a, buf[..n].to_vec()));
+                if from_a && self.blackhole_b {
+                    continue;
+                }
+                self.wire.push_back((self.now + self.delay, from_a, buf[..n].to_vec()));
+            }
+        }
+    }
+
+    /// One step of virtual time; false when nothing is left to do.
+    fn step(&mut self) -> bool {
+        self.flush();
+        while self.wire.front().is_some_and(|(t, _, _)| *t <= self.now) {
+            let (_, from_a, p) = self.wire.pop_front().unwrap();
+            if from_a {
+                self.b.handle_packet(self.now, &p);
+            } else {
+                self.a.handle_packet(self.now, &p);
+            }
+            self.flush();
+        }
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        self.flush();
+        let next = [self.wire.front().map(|w| w.0), self.a.poll_timeout(), self.b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > self.now)
+            .min();
+        match next {
+            Some(t) => {
+                self.now = t;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn run_until(&mut self, mut done: impl FnMut(&mut Net) -> bool, limit: Duration) {
+        let end = self.now + limit;
+        for _ in 0..10_000_000 {
+            if done(self) || self.now > end || !self.step() {
+                break;
+            }
+        }
+        assert!(done(self), "not reached by {:?}", self.now);
+    }
+}
+
+fn server_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(B_IP), port)
+}
+
+/// Connects a to b:port through a listener and returns (client handle, server handle).
+fn connected(net: &mut Net, port: u16) -> (SocketHandle, SocketHandle, SocketHandle) {
+    let l = net.b.listen(server_addr(port), 16).unwrap();
+    let c = net.a.connect(net.now, server_addr(port), None).unwrap();
+    let mut accepted = None;
+    net.run_until(
+        |n| {
+            if accepted.is_none() {
+                accepted = n.b.accept(l).unwrap();
+            }
+            accepted.is_some() && n.a.connection(c).unwrap().state() == State::Established
+        },
+        Duration::from_secs(5),
+    );
+    (l, c, accepted.unwrap())
+}
+
+#[test]
+fn connect_accept_transfer_close() {
+    let mut net = Net::new();
+    let (_l, c, s) = connected(&mut net, 80);
+    let local = net.a.connection(c).unwrap().local();
+    assert!((32768..=60999).contains(&local.port()), "ephemeral port {local}");
+    assert_eq!(net.b.connection(s).unwrap().remote(), local);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    net.run_until(
+        |n| {
+            if sent < data.len() {
+                sent += n.a.send(n.now, c, &data[sent..]).unwrap();
+            }
+            loop {
+                let k = n.b.recv(n.now, s, &mut buf).unwrap();
+                if k == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..k]);
+            }
+            got.len() == data.len()
+        },
+        Duration::from_secs(10),
+    );
+    assert!(got == data);
+    net.a.close(net.now, c);
+    net.run_until(|n| n.b.connection(s).unwrap().peer_closed(), Duration::from_secs(5));
+    assert_eq!(net.b.recv(net.now, s, &mut buf).unwrap(), 0, "EOF after the FIN");
+    net.b.close(net.now, s);
+    // The server's side goes LAST-ACK -> CLOSED and is freed; the client's sits in TIME-WAIT
+    // for 60 s and is freed after.
+    net.run_until(|n| n.b.connection_count() == 0, Duration::from_secs(5));
+    assert_eq!(net.a.connection_count(), 1);
+    net.run_until(|n| n.a.connection_count() == 0, Duration::from_secs(61));
+    assert_eq!(net.a.counters().active_opens, 1);
+    assert_eq!(net.b.counters().passive_opens, 1);
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let mut net = Net::new();
+    let c = net.a.connect(net.now, server_addr(9), None).unwrap();
+    net.run_until(|n| n.a.connection(c).is_some_and(|x| x.state() == State::Closed), Duration::from_secs(5));
+    let e = net.a.send(net.now, c, b"x").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(net.b.counters().no_port_rsts, 1);
+    // The RST is <SEQ=0><ACK=ISS+1><CTL=RST,ACK> (§3.10.7.1, SYN without ACK).
+    let rst = net.log.iter().find(|(_, from_a, _)| !from_a).unwrap();
+    let ip = ipv4::Packet::new_checked(&rst.2[..]).unwrap();
+    let t = wtcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(t.flags(), Flags::RST | Flags::ACK);
+    assert_eq!(t.seq_number().0, 0);
+    net.a.close(net.now, c);
+    assert_eq!(net.a.connection_count(), 0);
+}
+
+#[test]
+fn connect_to_unreachable_host_times_out_after_syn_retries() {
+    let mut net = Net::new();
+    net.blackhole_b = true;
+    let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.run_until(|n| n.a.connection(c).is_some_and(|x| x.state() == State::Closed), Duration::from_secs(200));
+    assert_eq!(net.now, Instant::from_secs(127), "1+2+4+8+16+32+64 s");
+    let e = net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let syns = net.log.iter().filter(|(_, from_a, _)| *from_a).count();
+    assert_eq!(syns, 7);
+}
+
+#[test]
+fn peer_abort_is_connection_reset_on_read() {
+    let mut net = Net::new();
+    let (_l, c, s) = connected(&mut net, 80);
+    net.b.abort(net.now, s);
+    net.run_until(|n| n.a.connection(c).unwrap().state() == State::Closed, Duration::from_secs(5));
+    assert_eq!(net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(net.a.counters().estab_resets, 1);
+}
+
+#[test]
+fn write_after_shutdown_is_broken_pipe() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    net.a.shutdown(net.now, c, Shutdown::Write).unwrap();
+    assert_eq!(net.a.send(net.now, c, b"late").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn ephemeral_port_exhaustion_is_addr_not_available() {
+    let cfg = StackConfig { ephemeral_ports: (50000, 50003), ..StackConfig::default() };
+    let mut a = Stack::new(cfg, [1; 32]);
+    a.add_address(Ipv4Cidr::new(A_IP, 24));
+    for _ in 0..4 {
+        a.connect(Instant::ZERO, server_addr(80), None).unwrap();
+    }
+    let e = a.connect(Instant::ZERO, server_addr(80), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
+    // Another destination port is another 4-tuple.
+    assert!(a.connect(Instant::ZERO, server_addr(81), None).is_ok());
+}
+
+#[test]
+fn bind_errors() {
+    let mut net = Net::new();
+    net.b.listen(server_addr(80), 4).unwrap();
+    assert_eq!(net.b.listen(server_addr(80), 4).unwrap_err().kind(), ErrorKind::AddrInUse);
+    let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 77)), 80);
+    assert_eq!(net.b.listen(other, 4).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
+    let off_link = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 19, 9, 9)), 80);
+    assert_eq!(net.a.connect(net.now, off_link, None).unwrap_err().kind(), ErrorKind::NetworkUnreachable);
+}
+
+#[test]
+fn icmp_echo_is_answered() {
+    let mut net = Net::new();
+    let req = icmpv4::Repr::EchoRequest { ident: 7, seq_no: 3, data: b"ping" };
+    let mut pkt = vec![0u8; 20 + req.buffer_len()];
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+        ipv4::Repr::new(A_IP, B_IP, IpProtocol::Icmp, req.buffer_len()).emit(&mut ip, true).unwrap();
+        req.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true).unwrap();
+    }
+    net.b.handle_packet(Instant::ZERO, &pkt);
+    let mut out = vec![0u8; 1500];
+    let n = net.b.poll_transmit(Instant::ZERO, &mut out).unwrap();
+    let ip = ipv4::Packet::new_checked(&out[..n]).unwrap();
+    assert_eq!(ipv4::Repr::parse(&ip, true).unwrap().dst_addr, A_IP);
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        icmpv4::Repr::parse(&icmp, true).unwrap(),
+        icmpv4::Repr::EchoReply { ident: 7, seq_no: 3, data: b"ping" }
+    );
+    assert_eq!(net.b.counters().icmp_out_echo_reps, 1);
+}
+
+#[test]
+fn bad_packets_are_counted_and_dropped() {
+    let mut net = Net::new();
+    let _l = net.b.listen(server_addr(80), 4).unwrap();
+    let _c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    let mut buf = vec![0u8; 1500];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let syn = buf[..n].to_vec();
+
+    let mut bad_ip = syn.clone();
+    bad_ip[8] ^= 1; // TTL changes, header checksum now wrong
+    net.b.handle_packet(net.now, &bad_ip);
+    assert_eq!(net.b.counters().ip_in_hdr_errors, 1);
+
+    let mut bad_tcp = syn.clone();
+    let last = bad_tcp.len() - 1;
+    bad_tcp[last] ^= 0x40; // inside TCP options: TCP checksum wrong
+    net.b.handle_packet(net.now, &bad_tcp);
+    assert_eq!(net.b.counters().tcp_in_csum_errors, 1);
+
+    // Not for us.
+    let mut other = syn.clone();
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut other[..]);
+        ip.set_dst_addr(Ipv4Addr::new(198, 18, 0, 99));
+        ip.fill_checksum();
+    }
+    net.b.handle_packet(net.now, &other);
+    // From our own address (spoofed).
+    let mut own = syn.clone();
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut own[..]);
+        ip.set_src_addr(B_IP);
+        ip.fill_checksum();
+    }
+    net.b.handle_packet(net.now, &own);
+    assert_eq!(net.b.counters().ip_in_addr_errors, 2);
+
+    // A fragment.
+    let mut frag = syn.clone();
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut frag[..]);
+        ip.set_more_frags(true);
+        ip.fill_checksum();
+    }
+    net.b.handle_packet(net.now, &frag);
+    assert_eq!(net.b.counters().ip_reasm_fails, 1);
+
+    // Garbage of every length never panics.
+    for len in 0..60 {
+        net.b.handle_packet(net.now, &syn[..len.min(syn.len())]);
+    }
+    // None of it created a connection or produced a reply.
+    assert_eq!(net.b.connection_count(), 0);
+    assert!(net.b.poll_transmit(net.now, &mut buf).is_none());
+    // The real SYN still works.
+    net.b.handle_packet(net.now, &syn);
+    assert_eq!(net.b.connection_count(), 1);
+}
+
+#[test]
+fn never_rst_a_rst() {
+    let mut net = Net::new();
+    let seg = wtcp::Repr {
+        src_port: 5555,
+        dst_port: 9,
+        seq: crate::tcp::SeqNum(1),
+        ack: crate::tcp::SeqNum(0),
+        flags: Flags::RST,
+        window: 0,
+        urgent: 0,
+        options: wtcp::Options::default(),
+        payload: &[],
+    };
+    let mut pkt = vec![0u8; 20 + seg.buffer_len()];
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+        ipv4::Repr::new(A_IP, B_IP, IpProtocol::Tcp, seg.buffer_len()).emit(&mut ip, true).unwrap();
+        seg.emit(&mut wtcp::Packet::new_unchecked(ip.payload_mut()), IpAddr::V4(A_IP), IpAddr::V4(B_IP)).unwrap();
+    }
+    net.b.handle_packet(Instant::ZERO, &pkt);
+    assert!(net.b.poll_transmit(Instant::ZERO, &mut [0u8; 1500]).is_none());
+}
+
+/// Linux: when the accept queue is full, the final ACK of a handshake is dropped
+/// (ListenOverflows) and the connection completes once the application accepts.
+#[test]
+fn accept_queue_overflow_drops_final_ack_then_recovers() {
+    let mut net = Net::new();
+    let l = net.b.listen(server_addr(80), 1).unwrap();
+    let c1 = net.a.connect(net.now, server_addr(80), None).unwrap();
+    let c2 = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.run_until(|n| n.b.accept_queue_len(l) == 1 && n.b.counters().listen_overflows >= 1, Duration::from_secs(5));
+    assert_eq!(net.a.connection(c1).unwrap().state(), State::Established);
+    assert!(net.b.accept(l).unwrap().is_some());
+    // The second completes once the queue has room (SYN-ACK retransmission or client data).
+    net.a.send(net.now, c2, b"hello").unwrap();
+    net.run_until(|n| n.b.accept_queue_len(l) == 1, Duration::from_secs(10));
+    let s2 = net.b.accept(l).unwrap().unwrap();
+    let mut buf = [0u8; 16];
+    net.run_until(|n| n.b.connection(s2).unwrap().recv_queue_len() == 5, Duration::from_secs(5));
+    assert_eq!(net.b.recv(net.now, s2, &mut buf).unwrap(), 5);
+}
+
+/// ICMP fragmentation-needed for a connection lowers its MSS (RFC 1191).
+#[test]
+fn icmp_frag_needed_lowers_mss() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    let before = net.a.connection(c).unwrap().info().snd_mss;
+    // Quote a segment of this connection.
+    net.a.send(net.now, c, &[1u8; 3000]).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let quoted = buf[..48].to_vec();
+    let _ = n;
+    let icmp = icmpv4::Repr::DstUnreachable {
+        reason: icmpv4::DstUnreachable::FragNeeded,
+        next_hop_mtu: Some(1280),
+        invoking: &quoted,
+    };
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let mut pkt = vec![0u8; 20 + icmp.buffer_len()];
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+        ipv4::Repr::new(router, A_IP, IpProtocol::Icmp, icmp.buffer_len()).emit(&mut ip, true).unwrap();
+        icmp.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true).unwrap();
+    }
+    net.a.handle_packet(net.now, &pkt);
+    let after = net.a.connection(c).unwrap().info().snd_mss;
+    assert!(after < before);
+    assert_eq!(after, 1280 - 40 - 12);
+}
+
+/// The demux scales: many concurrent connections through one listener, each verified.
+#[test]
+fn many_concurrent_connections_through_one_listener() {
+    let mut net = Net::new();
+    net.delay = Duration::from_millis(1);
+    let l = net.b.listen(server_addr(80), 2048).unwrap();
+    let n_conns = 300;
+    let clients: Vec<_> = (0..n_conns).map(|_| net.a.connect(net.now, server_addr(80), None).unwrap()).collect();
+    let mut servers = Vec::new();
+    net.run_until(
+        |n| {
+            while let Some(s) = n.b.accept(l).unwrap() {
+                servers.push(s);
+            }
+            servers.len() == n_conns
+        },
+        Duration::from_secs(10),
+    );
+    // Each client sends its own payload; the server echoes a checksum of what it got.
+    for (i, &c) in clients.iter().enumerate() {
+        let msg: Vec<u8> = (0..2000).map(|j| ((i * 7 + j) % 256) as u8).collect();
+        assert_eq!(net.a.send(net.now, c, &msg).unwrap(), 2000);
+    }
+    let mut totals = vec![0usize; n_conns];
+    let mut sums = vec![0u64; n_conns];
+    let mut buf = vec![0u8; 4096];
+    net.run_until(
+        |n| {
+            for (k, &s) in servers.iter().enumerate() {
+                loop {
+                    let got = n.b.recv(n.now, s, &mut buf).unwrap();
+                    if got == 0 {
+                        break;
+                    }
+                    totals[k] += got;
+                    sums[k] += buf[..got].iter().map(|&b| b as u64).sum::<u64>();
+                }
+            }
+            totals.iter().all(|&t| t == 2000)
+        },
+        Duration::from_secs(10),
+    );
+    // Match each server connection to its client by port and check the payload sum.
+    for (k, &s) in servers.iter().enumerate() {
+        let remote = net.b.connection(s).unwrap().remote();
+        let i = clients.iter().position(|&c| net.a.connection(c).unwrap().local() == remote).unwrap();
+        let expect: u64 = (0..2000).map(|j| ((i * 7 + j) % 256) as u64).sum();
+        assert_eq!(sums[k], expect, "connection {i}");
+    }
+    let _ = Arc::new(Config::default());
+}
