@@ -5,11 +5,17 @@
 //! * [`wire`]: views over packet bytes and their parsed representations (IPv4, IPv6, TCP,
 //!   ICMPv4, ICMPv6), Internet checksums. Pure functions, no allocation.
 //! * [`tcp`]: the TCP control block and what it is built from (sequence arithmetic, ...).
+//! * [`trace`]: packets, state changes and drops as events; Wireshark-style lines and pcap files.
+//! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time.
 //!
 //! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
 //! arguments, so every run is a deterministic function of its inputs.
 #![forbid(unsafe_code)]
 
+pub mod device;
+pub mod net;
+pub mod stack;
 pub mod tcp;
 pub mod time;
+pub mod trace;
 pub mod wire;

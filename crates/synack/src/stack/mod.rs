@@ -50,11 +50,18 @@ pub struct Ipv4Cidr {
 
 impl Ipv4Cidr {
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Ipv4Cidr {
-        Ipv4Cidr { addr, prefix: prefix.min(32) }
+        Ipv4Cidr {
+            addr,
+            prefix: prefix.min(32),
+        }
     }
 
     fn mask(&self) -> u32 {
-        if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) }
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
     }
 
     /// True if `a` is on this prefix's link.
@@ -72,7 +79,12 @@ impl core::str::FromStr for Ipv4Cidr {
     type Err = io::Error;
     /// `198.18.0.1/24`
     fn from_str(s: &str) -> io::Result<Ipv4Cidr> {
-        let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("expected ADDR/PREFIX like 198.18.0.1/24, got {s:?}"));
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("expected ADDR/PREFIX like 198.18.0.1/24, got {s:?}"),
+            )
+        };
         let (a, p) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
         let prefix: u8 = p.parse().map_err(|_| bad())?;
@@ -145,7 +157,7 @@ struct Slot {
 enum SlotKind {
     Free,
     Listener(Listener),
-    Conn(ConnSlot),
+    Conn(Box<ConnSlot>),
 }
 
 struct ConnSlot {
@@ -279,7 +291,12 @@ impl Stack {
 
     fn trace_drop(&mut self, now: Instant, reason: &'static str, bytes: &[u8]) {
         if self.trace_on() {
-            let e = TraceEvent::Drop { time: now, node: self.cfg.name.clone(), reason, bytes: Some(bytes.to_vec()) };
+            let e = TraceEvent::Drop {
+                time: now,
+                node: self.cfg.name.clone(),
+                reason,
+                bytes: Some(bytes.to_vec()),
+            };
             self.push_trace(e);
         }
     }
@@ -295,10 +312,19 @@ impl Stack {
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
             s.kind = kind;
-            SocketHandle { index: i, generation: s.generation }
+            SocketHandle {
+                index: i,
+                generation: s.generation,
+            }
         } else {
-            self.slots.push(Slot { generation: 0, kind });
-            SocketHandle { index: (self.slots.len() - 1) as u32, generation: 0 }
+            self.slots.push(Slot {
+                generation: 0,
+                kind,
+            });
+            SocketHandle {
+                index: (self.slots.len() - 1) as u32,
+                generation: 0,
+            }
         }
     }
 
@@ -314,14 +340,20 @@ impl Stack {
 
     fn conn_slot(&mut self, h: SocketHandle) -> Option<&mut ConnSlot> {
         match self.slots.get_mut(h.index as usize) {
-            Some(Slot { generation, kind: SlotKind::Conn(c) }) if *generation == h.generation => Some(c),
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some(c),
             _ => None,
         }
     }
 
     fn listener_slot(&mut self, h: SocketHandle) -> Option<&mut Listener> {
         match self.slots.get_mut(h.index as usize) {
-            Some(Slot { generation, kind: SlotKind::Listener(l) }) if *generation == h.generation => Some(l),
+            Some(Slot {
+                generation,
+                kind: SlotKind::Listener(l),
+            }) if *generation == h.generation => Some(l),
             _ => None,
         }
     }
@@ -329,7 +361,10 @@ impl Stack {
     /// The connection behind a handle.
     pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
         match self.slots.get(h.index as usize) {
-            Some(Slot { generation, kind: SlotKind::Conn(c) }) if *generation == h.generation => Some(&c.conn),
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some(&c.conn),
             _ => None,
         }
     }
@@ -341,7 +376,12 @@ impl Stack {
     }
 
     fn conn_or_err(&mut self, h: SocketHandle) -> io::Result<&mut ConnSlot> {
-        self.conn_slot(h).ok_or_else(|| err(io::ErrorKind::NotConnected, "no such connection (closed handle?)"))
+        self.conn_slot(h).ok_or_else(|| {
+            err(
+                io::ErrorKind::NotConnected,
+                "no such connection (closed handle?)",
+            )
+        })
     }
 
     /// After anything touched a connection: queue it for transmission, then [`refresh`].
@@ -359,7 +399,13 @@ impl Stack {
     /// and free it when it is finished.
     fn refresh(&mut self, h: SocketHandle, now: Instant) {
         let name_trace = self.cfg.trace;
-        let Some(c) = self.conn_slot(h) else { return };
+        let c = match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => c,
+            _ => return,
+        };
         let t = c.conn.poll_timeout();
         if t != c.timer {
             c.timer = t;
@@ -367,7 +413,13 @@ impl Stack {
                 self.timers.push(Reverse((t, h.index, h.generation)));
             }
         }
-        let (local, remote, state, parent, user) = (c.conn.local(), c.conn.remote(), c.conn.state(), c.parent, c.user);
+        let (local, remote, state, parent, user) = (
+            c.conn.local(),
+            c.conn.remote(),
+            c.conn.state(),
+            c.parent,
+            c.user,
+        );
         let mut events = Vec::new();
         while let Some(e) = c.conn.poll_event() {
             if name_trace {
@@ -377,17 +429,36 @@ impl Stack {
         for e in events {
             let node = self.cfg.name.clone();
             let te = match e {
-                Event::StateChanged { from, to, reason } => {
-                    TraceEvent::State { time: now, node, local, remote, from, to, reason }
-                }
-                Event::Dropped { reason } => TraceEvent::Drop { time: now, node, reason, bytes: None },
-                Event::ResetSent { reason } => TraceEvent::Note { time: now, node, text: format!("RST: {reason}") },
-                Event::Retransmit { seq, len, cause } => {
-                    TraceEvent::Note { time: now, node, text: format!("retransmit seq={seq} len={len} ({cause:?})") }
-                }
-                Event::RtoFired { rto, backoff } => {
-                    TraceEvent::Note { time: now, node, text: format!("RTO fired, next {rto:?} (backoff {backoff})") }
-                }
+                Event::StateChanged { from, to, reason } => TraceEvent::State {
+                    time: now,
+                    node,
+                    local,
+                    remote,
+                    from,
+                    to,
+                    reason,
+                },
+                Event::Dropped { reason } => TraceEvent::Drop {
+                    time: now,
+                    node,
+                    reason,
+                    bytes: None,
+                },
+                Event::ResetSent { reason } => TraceEvent::Note {
+                    time: now,
+                    node,
+                    text: format!("RST: {reason}"),
+                },
+                Event::Retransmit { seq, len, cause } => TraceEvent::Note {
+                    time: now,
+                    node,
+                    text: format!("retransmit seq={seq} len={len} ({cause:?})"),
+                },
+                Event::RtoFired { rto, backoff } => TraceEvent::Note {
+                    time: now,
+                    node,
+                    text: format!("RTO fired, next {rto:?} (backoff {backoff})"),
+                },
             };
             self.push_trace(te);
         }
@@ -450,17 +521,26 @@ impl Stack {
     /// queue of `backlog` completed connections.
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> {
         let IpAddr::V4(a) = local.ip() else {
-            return Err(err(io::ErrorKind::Unsupported, "IPv6 sockets are not supported yet"));
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "IPv6 sockets are not supported yet",
+            ));
         };
         if !a.is_unspecified() && !self.is_local(a) {
-            return Err(err(io::ErrorKind::AddrNotAvailable, format!("{a} is not an address of this stack")));
+            return Err(err(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{a} is not an address of this stack"),
+            ));
         }
         if local.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "listen needs a port"));
         }
         let key = (local.ip(), local.port());
         if self.listeners.contains_key(&key) {
-            return Err(err(io::ErrorKind::AddrInUse, format!("{local} is already listening")));
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                format!("{local} is already listening"),
+            ));
         }
         let h = self.alloc(SlotKind::Listener(Listener {
             local,
@@ -474,57 +554,94 @@ impl Stack {
 
     /// Takes a completed connection off a listener's accept queue.
     pub fn accept(&mut self, listener: SocketHandle) -> io::Result<Option<SocketHandle>> {
-        let l = self.listener_slot(listener).ok_or_else(|| err(io::ErrorKind::InvalidInput, "not a listener"))?;
+        let l = self
+            .listener_slot(listener)
+            .ok_or_else(|| err(io::ErrorKind::InvalidInput, "not a listener"))?;
         Ok(l.accept_queue.pop_front())
     }
 
     /// Completed connections waiting on a listener.
     pub fn accept_queue_len(&mut self, listener: SocketHandle) -> usize {
-        self.listener_slot(listener).map_or(0, |l| l.accept_queue.len())
+        self.listener_slot(listener)
+            .map_or(0, |l| l.accept_queue.len())
     }
 
     /// Opens a connection to `remote` from `local` (or a source address picked by routing
     /// and an ephemeral port).
-    pub fn connect(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<SocketHandle> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<SocketHandle> {
         let IpAddr::V4(rip) = remote.ip() else {
-            return Err(err(io::ErrorKind::Unsupported, "IPv6 sockets are not supported yet"));
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "IPv6 sockets are not supported yet",
+            ));
         };
         if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0 {
-            return Err(err(io::ErrorKind::InvalidInput, format!("cannot connect to {remote}")));
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect to {remote}"),
+            ));
         }
         let src = match local.map(|l| l.ip()) {
             Some(IpAddr::V4(a)) if !a.is_unspecified() => {
                 if !self.is_local(a) {
-                    return Err(err(io::ErrorKind::AddrNotAvailable, format!("{a} is not an address of this stack")));
+                    return Err(err(
+                        io::ErrorKind::AddrNotAvailable,
+                        format!("{a} is not an address of this stack"),
+                    ));
                 }
                 a
             }
             _ => self.route(rip).ok_or_else(|| {
-                err(io::ErrorKind::NetworkUnreachable, format!("no route to {rip}: add an address on its link or a gateway"))
+                err(
+                    io::ErrorKind::NetworkUnreachable,
+                    format!("no route to {rip}: add an address on its link or a gateway"),
+                )
             })?,
         };
         let port = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(p) => {
-                if self.conns.contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port())) {
-                    return Err(err(io::ErrorKind::AddrInUse, format!("{src}:{p} -> {remote} is in use")));
+                if self
+                    .conns
+                    .contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                {
+                    return Err(err(
+                        io::ErrorKind::AddrInUse,
+                        format!("{src}:{p} -> {remote} is in use"),
+                    ));
                 }
                 p
             }
             None => {
                 let conns = &self.conns;
                 self.ports
-                    .pick(IpAddr::V4(src), remote, |p| conns.contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port())))
+                    .pick(IpAddr::V4(src), remote, |p| {
+                        conns.contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                    })
                     .ok_or_else(|| {
-                        err(io::ErrorKind::AddrNotAvailable, format!("no free ephemeral port from {src} to {remote}"))
+                        err(
+                            io::ErrorKind::AddrNotAvailable,
+                            format!("no free ephemeral port from {src} to {remote}"),
+                        )
                     })?
             }
         };
         let local = SocketAddr::new(IpAddr::V4(src), port);
-        let mut conn = Connection::new(self.cfg.tcp.clone(), local, self.mss(), self.ts_offset(local, remote));
+        let mut conn = Connection::new(
+            self.cfg.tcp.clone(),
+            local,
+            self.mss(),
+            self.ts_offset(local, remote),
+        );
         let iss = self.isn.isn(now, local, remote);
-        conn.connect(now, remote, iss, &mut self.counters).map_err(io::Error::from)?;
+        conn.connect(now, remote, iss, &mut self.counters)
+            .map_err(io::Error::from)?;
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(ConnSlot {
+        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
             conn,
             timer: None,
             dirty: false,
@@ -532,7 +649,7 @@ impl Stack {
             user: true,
             released: false,
             tuple,
-        }));
+        })));
         self.conns.insert(tuple, h);
         self.touched(h, now);
         Ok(h)
@@ -552,7 +669,11 @@ impl Stack {
 
     /// Queues data on a connection (see [`Connection::send`]).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
-        let n = self.conn_or_err(h)?.conn.send(data).map_err(io::Error::from)?;
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .send(data)
+            .map_err(io::Error::from)?;
         if n > 0 {
             self.touched(h, now);
         }
@@ -561,7 +682,11 @@ impl Stack {
 
     /// Reads data (see [`Connection::recv`]).
     pub fn recv(&mut self, now: Instant, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.conn_or_err(h)?.conn.recv(out).map_err(io::Error::from)?;
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .recv(out)
+            .map_err(io::Error::from)?;
         if n > 0 {
             self.touched(h, now);
         }
@@ -569,7 +694,10 @@ impl Stack {
     }
 
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
-        self.conn_or_err(h)?.conn.shutdown(how, now).map_err(io::Error::from)?;
+        self.conn_or_err(h)?
+            .conn
+            .shutdown(how, now)
+            .map_err(io::Error::from)?;
         self.touched(h, now);
         Ok(())
     }
@@ -605,6 +733,14 @@ impl Stack {
         }
         self.counters = ctr;
         self.touched(h, now);
+    }
+
+    /// Every connection the stack holds (including unaccepted and TIME-WAIT ones).
+    pub fn connections(&self) -> impl Iterator<Item = &Connection> + '_ {
+        self.slots.iter().filter_map(|s| match &s.kind {
+            SlotKind::Conn(c) => Some(&c.conn),
+            _ => None,
+        })
     }
 
     /// Number of live connection slots (for tests and memory accounting).
@@ -663,10 +799,15 @@ impl Stack {
             let (ttl, ident) = (self.cfg.ttl, self.ip_ident);
             let mut sent = None;
             if let Some(c) = self.conn_slot(h) {
-                if let (IpAddr::V4(src), IpAddr::V4(dst)) = (c.conn.local().ip(), c.conn.remote().ip()) {
+                if let (IpAddr::V4(src), IpAddr::V4(dst)) =
+                    (c.conn.local().ip(), c.conn.remote().ip())
+                {
                     let tcp_room = buf.len().saturating_sub(ipv4::HEADER_LEN);
                     if tcp_room > MAX_HEADER {
-                        if let Some(n) = c.conn.poll_transmit(now, &mut buf[ipv4::HEADER_LEN..], &mut ctr) {
+                        if let Some(n) =
+                            c.conn
+                                .poll_transmit(now, &mut buf[ipv4::HEADER_LEN..], &mut ctr)
+                        {
                             let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
                             ip.ttl = ttl;
                             ip.ident = ident;
@@ -701,7 +842,12 @@ impl Stack {
 
     fn trace_packet(&mut self, now: Instant, dir: Direction, bytes: &[u8]) {
         if self.trace_on() {
-            let e = TraceEvent::Packet { time: now, dir, node: self.cfg.name.clone(), bytes: bytes.to_vec() };
+            let e = TraceEvent::Packet {
+                time: now,
+                dir,
+                node: self.cfg.name.clone(),
+                bytes: bytes.to_vec(),
+            };
             self.push_trace(e);
         }
     }
@@ -780,20 +926,34 @@ impl Stack {
         };
         let repr = match icmpv4::Repr::parse(&packet, true) {
             Ok(r) => r,
-            Err(wire::Error::Unrecognized) => return self.trace_drop(now, "ICMP type not handled", bytes),
+            Err(wire::Error::Unrecognized) => {
+                return self.trace_drop(now, "ICMP type not handled", bytes);
+            }
             Err(_) => {
                 self.counters.icmp_in_errors += 1;
                 return self.trace_drop(now, "ICMP malformed or bad checksum", bytes);
             }
         };
         match repr {
-            icmpv4::Repr::EchoRequest { ident, seq_no, data } => {
+            icmpv4::Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
                 self.counters.icmp_in_echos += 1;
-                let reply = icmpv4::Repr::EchoReply { ident, seq_no, data };
+                let reply = icmpv4::Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
                 self.send_icmp(ip.dst_addr, ip.src_addr, &reply);
                 self.counters.icmp_out_echo_reps += 1;
             }
-            icmpv4::Repr::DstUnreachable { reason, next_hop_mtu, invoking } => {
+            icmpv4::Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                invoking,
+            } => {
                 self.counters.icmp_in_dest_unreachs += 1;
                 self.icmp_error_to_conn(now, reason, next_hop_mtu, invoking);
             }
@@ -812,46 +972,80 @@ impl Stack {
         mtu: Option<u16>,
         invoking: &[u8],
     ) {
-        let Ok(orig) = icmpv4::Invoking::parse(invoking) else { return };
+        let Ok(orig) = icmpv4::Invoking::parse(invoking) else {
+            return;
+        };
         if orig.protocol() != IpProtocol::Tcp {
             return;
         }
         let (sp, dp) = (orig.src_port(), orig.dst_port());
-        let tuple = (IpAddr::V4(orig.src_addr()), sp, IpAddr::V4(orig.dst_addr()), dp);
-        let Some(&h) = self.conns.get(&tuple) else { return };
+        let tuple = (
+            IpAddr::V4(orig.src_addr()),
+            sp,
+            IpAddr::V4(orig.dst_addr()),
+            dp,
+        );
+        let Some(&h) = self.conns.get(&tuple) else {
+            return;
+        };
         if reason == icmpv4::DstUnreachable::FragNeeded {
             let mtu = mtu.unwrap_or(576).max(68);
             if let Some(c) = self.conn_slot(h) {
                 if let Some(mss) = c.conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16) {
                     if self.trace_on() {
                         let node = self.cfg.name.clone();
-                        self.push_trace(TraceEvent::Note { time: now, node, text: format!("PMTU {mtu}: MSS now {mss}") });
+                        self.push_trace(TraceEvent::Note {
+                            time: now,
+                            node,
+                            text: format!("PMTU {mtu}: MSS now {mss}"),
+                        });
                     }
                 }
             }
             self.touched(h, now);
         } else if self.trace_on() {
             let node = self.cfg.name.clone();
-            self.push_trace(TraceEvent::Note { time: now, node, text: format!("ICMP destination unreachable ({reason}) for a connection: soft error") });
+            self.push_trace(TraceEvent::Note {
+                time: now,
+                node,
+                text: format!(
+                    "ICMP destination unreachable ({reason}) for a connection: soft error"
+                ),
+            });
         }
     }
 
     fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) {
-        let len = repr.buffer_len();
+        let sent = self.queue_ip(src, dst, IpProtocol::Icmp, repr.buffer_len(), |payload| {
+            repr.emit(&mut icmpv4::Packet::new_unchecked(payload), true)
+                .is_ok()
+        });
+        if sent {
+            self.counters.icmp_out_msgs += 1;
+        }
+    }
+
+    /// Builds an IPv4 packet of `len` payload bytes that `fill` writes, and queues it as a
+    /// control packet. Returns whether it was queued.
+    fn queue_ip(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> bool {
         let mut out = vec![0u8; ipv4::HEADER_LEN + len];
-        let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Icmp, len);
+        let mut ip = ipv4::Repr::new(src, dst, protocol, len);
         ip.ttl = self.cfg.ttl;
         ip.ident = self.ip_ident;
         self.ip_ident = self.ip_ident.wrapping_add(1);
-        let ok = {
-            let mut pkt = ipv4::Packet::new_unchecked(&mut out[..]);
-            ip.emit(&mut pkt, true).is_ok()
-                && repr.emit(&mut icmpv4::Packet::new_unchecked(pkt.payload_mut()), true).is_ok()
-        };
-        if ok {
-            self.counters.icmp_out_msgs += 1;
-            self.queue_control(out);
+        let mut pkt = ipv4::Packet::new_unchecked(&mut out[..]);
+        if ip.emit(&mut pkt, true).is_err() || !fill(pkt.payload_mut()) {
+            return false;
         }
+        self.queue_control(out);
+        true
     }
 
     fn handle_tcp(&mut self, now: Instant, ip: &ipv4::Repr, payload: &[u8], bytes: &[u8]) {
@@ -886,7 +1080,11 @@ impl Stack {
                 if c.conn.time_wait_accepts_syn(&seg) {
                     // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT.
                     reuse = true;
-                } else if c.conn.state() == State::SynReceived && c.parent.is_some() && seg.flags.ack() && !seg.flags.rst() {
+                } else if c.conn.state() == State::SynReceived
+                    && c.parent.is_some()
+                    && seg.flags.ack()
+                    && !seg.flags.rst()
+                {
                     overflow = true; // decided below, needs the listener
                 } else {
                     c.conn.handle_segment(now, &seg, &mut ctr);
@@ -907,7 +1105,8 @@ impl Stack {
         }
 
         let listener = self.listeners.get(&(dst, seg.dst_port)).or_else(|| {
-            self.listeners.get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
+            self.listeners
+                .get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
         });
         if let Some(&lh) = listener {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
@@ -936,13 +1135,20 @@ impl Stack {
     /// completes the handshake later.
     fn final_ack(&mut self, now: Instant, h: SocketHandle, seg: &wtcp::Repr<'_>) {
         let parent = self.conn_slot(h).and_then(|c| c.parent);
-        let full = parent.and_then(|p| self.listener_slot(p)).is_some_and(|l| l.accept_queue.len() >= l.backlog);
+        let full = parent
+            .and_then(|p| self.listener_slot(p))
+            .is_some_and(|l| l.accept_queue.len() >= l.backlog);
         if full {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
             if self.trace_on() {
                 let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop { time: now, node, reason: "accept queue full: final ACK dropped", bytes: None });
+                self.push_trace(TraceEvent::Drop {
+                    time: now,
+                    node,
+                    reason: "accept queue full: final ACK dropped",
+                    bytes: None,
+                });
             }
             return;
         }
@@ -964,27 +1170,40 @@ impl Stack {
     ) {
         // Bound the half-open connections until the SYN-flood defence brings a proper SYN
         // queue and SYN cookies: no more than the backlog in SYN-RECEIVED at once.
-        let Some(l) = self.listener_slot(lh) else { return };
-        if l.syn_queue_len >= l.backlog.max(128) || l.accept_queue.len() >= l.backlog {
+        let Some(l) = self.listener_slot(lh) else {
+            return;
+        };
+        let accept_full = l.accept_queue.len() >= l.backlog;
+        if l.syn_queue_len >= l.backlog.max(128) || accept_full {
             self.counters.listen_drops += 1;
-            if l.accept_queue.len() >= l.backlog {
+            if accept_full {
                 self.counters.listen_overflows += 1;
             }
             if self.trace_on() {
                 let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop { time: now, node, reason: "listen queue full: SYN dropped", bytes: None });
+                self.push_trace(TraceEvent::Drop {
+                    time: now,
+                    node,
+                    reason: "listen queue full: SYN dropped",
+                    bytes: None,
+                });
             }
             return;
         }
         l.syn_queue_len += 1;
-        let mut conn = Connection::new(self.cfg.tcp.clone(), local, self.mss(), self.ts_offset(local, remote));
+        let mut conn = Connection::new(
+            self.cfg.tcp.clone(),
+            local,
+            self.mss(),
+            self.ts_offset(local, remote),
+        );
         let _ = conn.listen();
         let iss = self.isn.isn(now, local, remote);
         let mut ctr = core::mem::take(&mut self.counters);
         conn.accept_syn(now, remote, seg, iss, &mut ctr);
         self.counters = ctr;
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(ConnSlot {
+        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
             conn,
             timer: None,
             dirty: false,
@@ -992,7 +1211,7 @@ impl Stack {
             user: false,
             released: false,
             tuple,
-        }));
+        })));
         self.conns.insert(tuple, h);
         self.touched(h, now);
     }
@@ -1005,8 +1224,14 @@ impl Stack {
         seq: crate::tcp::SeqNum,
         ack: Option<crate::tcp::SeqNum>,
     ) {
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else { return };
-        let flags = if ack.is_some() { wtcp::Flags::RST | wtcp::Flags::ACK } else { wtcp::Flags::RST };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
+            return;
+        };
+        let flags = if ack.is_some() {
+            wtcp::Flags::RST | wtcp::Flags::ACK
+        } else {
+            wtcp::Flags::RST
+        };
         let seg = wtcp::Repr {
             src_port: local.port(),
             dst_port: remote.port(),
@@ -1018,21 +1243,17 @@ impl Stack {
             options: wtcp::Options::default(),
             payload: &[],
         };
-        let n = seg.buffer_len();
-        let mut out = vec![0u8; ipv4::HEADER_LEN + n];
-        let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
-        ip.ttl = self.cfg.ttl;
-        ip.ident = self.ip_ident;
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        let ok = {
-            let mut pkt = ipv4::Packet::new_unchecked(&mut out[..]);
-            ip.emit(&mut pkt, true).is_ok()
-                && seg.emit(&mut wtcp::Packet::new_unchecked(pkt.payload_mut()), local.ip(), remote.ip()).is_ok()
-        };
-        if ok {
+        let sent = self.queue_ip(src, dst, IpProtocol::Tcp, seg.buffer_len(), |payload| {
+            seg.emit(
+                &mut wtcp::Packet::new_unchecked(payload),
+                local.ip(),
+                remote.ip(),
+            )
+            .is_ok()
+        });
+        if sent {
             self.counters.out_rsts += 1;
             self.counters.out_segs += 1;
-            self.queue_control(out);
         }
         let _ = now;
     }

@@ -21,7 +21,12 @@ impl PortAllocator {
     pub fn new(range: (u16, u16), key: (u64, u64)) -> PortAllocator {
         let (a, b) = range;
         let (min, max) = (a.min(b).max(1), a.max(b).max(1));
-        PortAllocator { min, max, key, next: 0 }
+        PortAllocator {
+            min,
+            max,
+            key,
+            next: 0,
+        }
     }
 
     /// Number of ports in the range.
@@ -35,7 +40,12 @@ impl PortAllocator {
 
     /// A free port for a connection from `local` to `remote`; `in_use(port)` says whether
     /// that 4-tuple is taken. `None` when every port of the range is (AddrNotAvailable).
-    pub fn pick(&mut self, local: IpAddr, remote: SocketAddr, mut in_use: impl FnMut(u16) -> bool) -> Option<u16> {
+    pub fn pick(
+        &mut self,
+        local: IpAddr,
+        remote: SocketAddr,
+        mut in_use: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
         let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
         match local {
             IpAddr::V4(a) => h.write(&a.octets()),
@@ -79,7 +89,11 @@ mod tests {
             assert!((40000..=40099).contains(&port));
             assert!(used.insert(port));
         }
-        assert_eq!(p.pick(local, peer(80), |x| used.contains(&x)), None, "exhausted");
+        assert_eq!(
+            p.pick(local, peer(80), |x| used.contains(&x)),
+            None,
+            "exhausted"
+        );
         // Another peer is a different 4-tuple: the same ports are free again.
         assert!(p.pick(local, peer(443), |_| false).is_some());
     }

@@ -865,5 +865,8 @@ fn user_timeout_aborts_long_before_max_retries() {
         !rtx.is_empty() && rtx.iter().all(|&t| t < limit),
         "retransmissions before the limit: {rtx:?}"
     );
-    assert!(rtx.len() < Config::default().max_retries as usize, "far fewer than max_retries");
+    assert!(
+        rtx.len() < Config::default().max_retries as usize,
+        "far fewer than max_retries"
+    );
 }

@@ -1,0 +1,116 @@
+//! The blocking API over a real runtime thread, real clock, in-memory link.
+
+use std::io::{ErrorKind, Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+
+fn pair(delay_ms: u64) -> (Runtime, Host, Host) {
+    let rt = Runtime::builder()
+        .host("client", "198.18.0.1/24")
+        .host("server", "198.18.0.2/24")
+        .delay(Duration::from_millis(delay_ms))
+        .seed(7)
+        .build()
+        .unwrap();
+    let (c, s) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+    (rt, c, s)
+}
+
+#[test]
+fn echo_round_trip_and_half_close() {
+    let (_rt, client, server) = pair(1);
+    let listener = TcpListener::bind_on(&server, "198.18.0.2:7").unwrap();
+    let t = thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip().to_string(), "198.18.0.1");
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap(); // until the client's FIN
+        s.write_all(&all).unwrap();
+        all.len()
+    });
+    let mut c = TcpStream::connect_on(&client, "198.18.0.2:7").unwrap();
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.0.2:7");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    c.write_all(&data).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(t.join().unwrap(), data.len());
+    assert!(back == data, "echoed bytes differ");
+    assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let (_rt, client, _server) = pair(1);
+    let e = TcpStream::connect_on(&client, "198.18.0.2:9")
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn read_timeout_is_would_block_and_reset_is_reported() {
+    let (_rt, client, server) = pair(1);
+    let listener = TcpListener::bind_on(&server, "198.18.0.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.0.2:80").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let started = std::time::Instant::now();
+    let e = c.read(&mut [0u8; 10]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    // The server closes with unread data in its buffer: that is an abort (RST), which the
+    // client sees as ConnectionReset.
+    c.write_all(b"unread").unwrap();
+    thread::sleep(Duration::from_millis(20));
+    drop(s);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e = c.read(&mut [0u8; 10]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn many_clients_one_listener_threads() {
+    let (_rt, client, server) = pair(2);
+    let listener = TcpListener::bind_on(&server, "198.18.0.2:5000").unwrap();
+    let n = 20;
+    let srv = thread::spawn(move || {
+        let mut handles = Vec::new();
+        for s in listener.incoming().take(n) {
+            let mut s = s.unwrap();
+            handles.push(thread::spawn(move || {
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).unwrap();
+                let sum: u64 = buf.iter().map(|&b| b as u64).sum();
+                s.write_all(&sum.to_be_bytes()).unwrap();
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..n)
+        .map(|i| {
+            let host = client.clone();
+            thread::spawn(move || {
+                let mut c = TcpStream::connect_on(&host, "198.18.0.2:5000").unwrap();
+                let msg: Vec<u8> = (0..10_000).map(|j| ((i * 13 + j) % 256) as u8).collect();
+                c.write_all(&msg).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut sum = [0u8; 8];
+                c.read_exact(&mut sum).unwrap();
+                assert_eq!(
+                    u64::from_be_bytes(sum),
+                    msg.iter().map(|&b| b as u64).sum::<u64>()
+                );
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    srv.join().unwrap();
+}
