@@ -14,6 +14,7 @@
 
 pub mod device;
 pub mod net;
+pub mod sim;
 pub mod stack;
 pub mod tcp;
 pub mod time;
