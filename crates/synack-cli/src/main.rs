@@ -5,7 +5,10 @@
 //! [`Command`] and a new arm in `main`.
 
 mod decode;
+mod demo;
 mod hex;
+mod sim;
+mod units;
 
 use std::process::ExitCode;
 
@@ -25,12 +28,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Two hosts in one process: handshake, transfer, close, all shown (start here).
+    Demo(demo::Args),
+    /// A transfer on the simulated network in virtual time, with every impairment as a flag.
+    Sim(sim::Args),
+    /// Decode a packet given as hex, layer by layer.
     Decode(decode::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
     }
 }

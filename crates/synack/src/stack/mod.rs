@@ -1198,6 +1198,9 @@ impl Stack {
             self.ts_offset(local, remote),
         );
         let _ = conn.listen();
+        // The child is born listening; its own CLOSED -> LISTEN step is an implementation
+        // detail (the listener is what listens), so it is not traced.
+        while conn.poll_event().is_some() {}
         let iss = self.isn.isn(now, local, remote);
         let mut ctr = core::mem::take(&mut self.counters);
         conn.accept_syn(now, remote, seg, iss, &mut ctr);

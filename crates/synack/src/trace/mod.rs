@@ -165,8 +165,10 @@ impl<F: FnMut(&TraceEvent)> TraceSink for F {
 pub enum TraceLevel {
     /// Nothing.
     None,
-    /// Connection setup and teardown: TCP segments with SYN, FIN or RST set, every state change
-    /// and every drop. Data segments, pure ACKs, non-TCP packets and notes are left out.
+    /// Connection setup and teardown: TCP segments with SYN, FIN or RST set, every state change,
+    /// every drop and every note (retransmissions, RTO, RST reasons, PMTU, SYN cookies: the
+    /// exceptional events a reader wants to see). Data segments, pure ACKs and non-TCP packets
+    /// are left out.
     Handshake,
     /// Every event.
     #[default]
@@ -181,8 +183,9 @@ impl TraceLevel {
             TraceLevel::None => false,
             TraceLevel::All => true,
             TraceLevel::Handshake => match e {
-                TraceEvent::State { .. } | TraceEvent::Drop { .. } => true,
-                TraceEvent::Note { .. } => false,
+                TraceEvent::State { .. } | TraceEvent::Drop { .. } | TraceEvent::Note { .. } => {
+                    true
+                }
                 TraceEvent::Packet { bytes, .. } => is_handshake_segment(bytes),
             },
         }
@@ -527,7 +530,7 @@ mod tests {
             node: "x".into(),
             text: String::new(),
         };
-        assert!(!TraceLevel::Handshake.admits(&note));
+        assert!(TraceLevel::Handshake.admits(&note));
         let drop = TraceEvent::Drop {
             time: Instant::ZERO,
             node: "x".into(),

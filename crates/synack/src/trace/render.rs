@@ -124,6 +124,10 @@ struct Side {
 #[derive(Debug, Clone, Copy, Default)]
 struct Conversation {
     sides: [Side; 2],
+    /// The third segment of the handshake (the ACK of the SYN-ACK) has been seen.
+    handshake_acked: bool,
+    /// Per side: the sequence number just past its FIN, until an ACK of it is seen.
+    fin_end: [Option<SeqNum>; 2],
 }
 
 impl Conversation {
@@ -139,6 +143,32 @@ impl Conversation {
             isn_receiver: peer.isn,
             window_shift,
         }
+    }
+
+    /// Watches a (checksum-valid) segment sent by side `i` and says whether it is a pure ACK
+    /// that belongs to the opening or closing of the connection: the third segment of the
+    /// handshake, or the ACK of a FIN. Those are shown at the handshake level.
+    fn observe(&mut self, i: usize, seg: &tcp::Repr<'_>) -> bool {
+        let f = seg.flags;
+        if f.fin() {
+            self.fin_end[i] = Some(seg.seq + seg.payload.len() + 1u32);
+        }
+        if f.syn() || f.fin() || f.rst() || !f.ack() || !seg.payload.is_empty() {
+            return false;
+        }
+        let peer = &self.sides[1 - i];
+        if !self.handshake_acked
+            && self.sides[i].isn.is_some()
+            && peer.isn.is_some_and(|isn| seg.ack == isn + 1u32)
+        {
+            self.handshake_acked = true;
+            return true;
+        }
+        if self.fin_end[1 - i].is_some_and(|end| seg.ack == end) {
+            self.fin_end[1 - i] = None;
+            return true;
+        }
+        false
     }
 
     /// Learns from a segment sent by side `i`.
@@ -359,19 +389,25 @@ impl Renderer {
         }
     }
 
-    /// Learns ISNs and window scales from a packet on the tap.
-    fn learn(&mut self, ip: &Ip<'_>) -> Option<ConvKey> {
+    /// Learns ISNs and window scales from a packet on the tap. Returns the conversation and
+    /// whether the packet is a pure ACK of the opening or closing (see `Conversation::observe`).
+    fn learn(&mut self, ip: &Ip<'_>) -> Option<(ConvKey, bool)> {
         if ip.proto != IpProtocol::Tcp || ip.fragment.is_some() {
             return None;
         }
         let p = tcp::Packet::new_checked(ip.payload).ok()?;
         let r = tcp::Repr::parse(&p, ip.src, ip.dst, false).ok()?;
         let (key, i) = ConvKey::new((ip.src, r.src_port), (ip.dst, r.dst_port));
-        // Only SYNs teach anything, and only undamaged ones.
-        if r.flags.syn() && ip.header_checksum_ok && p.verify_checksum(ip.src, ip.dst) {
-            self.conversations.entry(key).or_default().learn(i, &r);
+        // Only undamaged segments teach anything.
+        let mut notable = false;
+        if ip.header_checksum_ok && p.verify_checksum(ip.src, ip.dst) {
+            let conv = self.conversations.entry(key).or_default();
+            if r.flags.syn() {
+                conv.learn(i, &r);
+            }
+            notable = conv.observe(i, &r);
         }
-        Some(key)
+        Some((key, notable))
     }
 
     /// Takes one event; returns the lines it completes (possibly none: the last packet line is
@@ -392,11 +428,13 @@ impl Renderer {
                     return self.release_packet_line();
                 }
                 let parsed = parse_ip(bytes);
-                let conv = match &parsed {
-                    Ok(ip) => self.learn(ip),
-                    Err(_) => None,
+                let (conv, notable) = match &parsed {
+                    Ok(ip) => self.learn(ip).map_or((None, false), |(k, n)| (Some(k), n)),
+                    Err(_) => (None, false),
                 };
-                if !self.level.admits(e) {
+                let shown =
+                    self.level.admits(e) || (notable && self.level == TraceLevel::Handshake);
+                if !shown {
                     return self.release_packet_line();
                 }
                 let line = match &parsed {
@@ -730,13 +768,14 @@ mod tests {
         let expect = [
             FULL[0].to_string(),
             FULL[1].to_string(),
-            // The client's ACK is hidden, so its state change stands alone.
-            "0.020000 client  SYN-SENT \u{2192} ESTABLISHED (SYN-ACK)".to_string(),
+            // The third segment of the handshake is part of it: shown, with its state change.
+            FULL[2].to_string(),
+            // The data segment and its ACK are hidden, so the server's change stands alone.
             "0.030000 server  SYN-RECEIVED \u{2192} ESTABLISHED (ACK)".to_string(),
             FULL[5].to_string(),
             FULL[6].to_string(),
-            "0.060000 client  FIN-WAIT-1 \u{2192} FIN-WAIT-2 (ACK of FIN)".to_string(),
-            "0.060000 client  FIN-WAIT-2 \u{2192} TIME-WAIT (FIN)".to_string(),
+            // The ACK of the server's FIN belongs to the close: shown.
+            FULL[7].to_string(),
             FULL[8].to_string(),
         ];
         assert_eq!(lines, expect);
@@ -949,11 +988,14 @@ mod tests {
                 "1.600000 client \u{2192} server 49152 \u{2192} 80 [ACK] Seq=1 Ack=1 Win=65536 Len=0 TSval=20 TSecr=10 [IP CHECKSUM INCORRECT]",
             ]
         );
-        // Hidden at the handshake level: notes; shown: drops.
+        // Shown at the handshake level too: drops and notes (exceptional events).
         let mut h = named(TraceLevel::Handshake);
         assert_eq!(
             h.render(&events[1..3]),
-            ["0.500000 server DROP no listener"]
+            [
+                "0.500000 server DROP no listener",
+                "1.500000 client NOTE RTO fired"
+            ]
         );
     }
 
@@ -1101,6 +1143,6 @@ mod tests {
         );
         assert!(first.contains("WS=128 "), "{first}");
         assert!(first.ends_with("    CLOSED \u{2192} SYN-SENT"), "{first}");
-        assert_eq!(text.lines().count(), 9);
+        assert_eq!(text.lines().count(), 8);
     }
 }

@@ -58,7 +58,7 @@ impl Connection {
         ctr: &mut Counters,
     ) -> Option<usize> {
         if self.snd_nxt != self.iss {
-            return self.poll_ack_only(now, buf);
+            return self.poll_ack_only(now, buf, ctr);
         }
         let synack = self.state == State::SynReceived;
         let flags = if synack {
@@ -117,17 +117,19 @@ impl Connection {
                 self.keepalive_due = false;
                 // RFC 1122 §4.2.3.6: a probe with SEG.SEQ = SND.NXT-1 and no data elicits an ACK.
                 let seq = self.snd_una - 1u32;
+                ctr.out_segs += 1;
                 return self.write_control(now, buf, seq, self.rcv_nxt, Flags::ACK);
             }
             self.update_persist(now);
         }
-        self.poll_ack_only(now, buf)
+        self.poll_ack_only(now, buf, ctr)
     }
 
-    fn poll_ack_only(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_ack_only(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
         if !self.ack_now {
             return None;
         }
+        ctr.out_segs += 1;
         let plan = Plan {
             seq: self.snd_nxt,
             flags: Flags::ACK,
@@ -303,6 +305,7 @@ impl Connection {
             return self.send_plan(now, buf, plan, ctr);
         }
         ctr.window_probes += 1;
+        ctr.out_segs += 1;
         let plan = Plan {
             seq: self.snd_nxt,
             flags: Flags::ACK,
