@@ -3,13 +3,14 @@
 //!
 //! Choices where the RFCs leave room (all in bytes):
 //!
-//! * **Slow start** grows cwnd by `min(N, L)` per ACK for N newly acknowledged bytes (RFC 5681
-//!   §3.1 eq. 2 generalised by Appropriate Byte Counting, RFC 3465) with the limit
-//!   L = 2·SMSS, so that a receiver that delays ACKs (one per two segments) still doubles cwnd
-//!   each round trip, close to Linux (which adds every acknowledged segment). RFC 5681 §3.1
-//!   itself standardises only L = 1·SMSS and calls larger L experimental. In slow start
-//!   following a retransmission timeout L is 1·SMSS, as RFC 3465 asks, because ACKs then can
-//!   cover data that had already arrived.
+//! * **Slow start** grows cwnd by every newly acknowledged byte, as Linux does
+//!   (`tcp_slow_start` adds every acknowledged segment): RFC 5681 §3.1 eq. 2 generalised by
+//!   Appropriate Byte Counting (RFC 3465) without its per-ACK limit L. The limit matters: a
+//!   receiver that processes a burst before answering (GRO, a batched device read, our own
+//!   stacks on SimNet) sends one stretch ACK for many segments, and with L = 2·SMSS slow start
+//!   would crawl instead of doubling each round trip. In slow start following a retransmission
+//!   timeout L is 1·SMSS, as RFC 3465 asks, because ACKs then can cover data that had already
+//!   arrived.
 //!   Slow start stops at ssthresh; the part of the increment beyond it counts towards
 //!   congestion avoidance.
 //! * **Congestion avoidance** (cwnd >= ssthresh) uses byte counting, RFC 5681 §3.1's
@@ -151,12 +152,8 @@ impl CongestionControl for NewReno {
         self.rto_pending = false;
         let mut for_ca = bytes_acked;
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 eq. 2 with RFC 3465's limit L.
-            let limit = if self.after_rto {
-                self.mss
-            } else {
-                self.mss.saturating_mul(2)
-            };
+            // RFC 5681 §3.1 eq. 2 by byte counting; RFC 3465's limit L only after an RTO.
+            let limit = if self.after_rto { self.mss } else { u32::MAX };
             let increase = bytes_acked.min(limit);
             let room = self.ssthresh - self.cwnd;
             if increase < room {
@@ -273,14 +270,14 @@ mod tests {
         assert_eq!(cc.cwnd(), 10_000);
         ack(&mut cc, 1000); // one segment: +1000
         assert_eq!(cc.cwnd(), 11_000);
-        ack(&mut cc, 2000); // delayed ACK of two segments: +2000 (L = 2*SMSS)
+        ack(&mut cc, 2000); // delayed ACK of two segments: +2000
         assert_eq!(cc.cwnd(), 13_000);
         ack(&mut cc, 500); // ACK division: +N only
         assert_eq!(cc.cwnd(), 13_500);
-        ack(&mut cc, 5000); // stretch ACK: capped at L = 2000
-        assert_eq!(cc.cwnd(), 15_500);
+        ack(&mut cc, 5000); // stretch ACK: every acknowledged byte counts (as Linux)
+        assert_eq!(cc.cwnd(), 18_500);
         ack(&mut cc, 0); // no new data: nothing
-        assert_eq!(cc.cwnd(), 15_500);
+        assert_eq!(cc.cwnd(), 18_500);
         assert_eq!(cc.ssthresh(), u32::MAX);
     }
 
@@ -496,8 +493,8 @@ mod tests {
         cc.set_mss(500);
         assert_eq!(cc.cwnd(), 6_000);
         assert_eq!(cc.ssthresh(), u32::MAX);
-        ack(&mut cc, 2000); // L = 2*SMSS = 1000 now
-        assert_eq!(cc.cwnd(), 7_000);
+        ack(&mut cc, 2000); // every acknowledged byte counts in slow start
+        assert_eq!(cc.cwnd(), 8_000);
         cc.on_enter_recovery(Instant::ZERO, 7_000);
         assert_eq!(cc.ssthresh(), 3_500);
         assert_eq!(cc.cwnd(), 5_000);
