@@ -409,4 +409,77 @@ mod tests {
         assert_eq!(a.elapsed, b.elapsed);
         assert_eq!(a.client, b.client);
     }
+
+    /// 1000 concurrent connections through one listener on SimNet, each sending its own
+    /// payload, each verified by the server (sum and length per connection, matched by port).
+    #[test]
+    fn thousand_concurrent_connections_through_one_listener() {
+        let cfg = StackConfig::default();
+        let mut w = World::two_hosts(
+            5,
+            LinkConfig::delay_ms(2).with_bandwidth(1_000_000_000),
+            cfg,
+        );
+        let server_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 8080);
+        let l = w.hosts[1].1.listen(server_addr, 1024).unwrap();
+        let n = 1000;
+        let size = 8 * 1024;
+        let mut clients = Vec::new();
+        for i in 0..n {
+            let h = w.hosts[0].1.connect(w.now, server_addr, None).unwrap();
+            let port = w.hosts[0].1.connection(h).unwrap().local().port();
+            clients.push((h, port, i as u64));
+        }
+        let mut sent = vec![0usize; n];
+        let mut accepted: Vec<SocketHandle> = Vec::new();
+        let mut got: std::collections::HashMap<u16, (usize, u64)> = Default::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let done = w.run_until(
+            |w| {
+                let now = w.now;
+                for (k, &(h, _, id)) in clients.iter().enumerate() {
+                    if sent[k] < size
+                        && w.hosts[0]
+                            .1
+                            .connection(h)
+                            .is_some_and(|c| c.state() == State::Established)
+                    {
+                        let chunk: Vec<u8> = (sent[k]..size)
+                            .map(|j| pattern_byte(id, j as u64))
+                            .collect();
+                        sent[k] += w.hosts[0].1.send(now, h, &chunk).unwrap();
+                    }
+                }
+                let s = &mut w.hosts[1].1;
+                while let Some(h) = s.accept(l).unwrap() {
+                    accepted.push(h);
+                }
+                for &h in &accepted {
+                    let port = s.connection(h).unwrap().remote().port();
+                    loop {
+                        let k = s.recv(now, h, &mut buf).unwrap();
+                        if k == 0 {
+                            break;
+                        }
+                        let e = got.entry(port).or_default();
+                        e.0 += k;
+                        e.1 += buf[..k].iter().map(|&b| b as u64).sum::<u64>();
+                    }
+                }
+                got.len() == n && got.values().all(|&(len, _)| len == size)
+            },
+            Duration::from_secs(60),
+        );
+        assert!(
+            done,
+            "accepted {} of {n}, complete {}",
+            accepted.len(),
+            got.values().filter(|v| v.0 == size).count()
+        );
+        for &(_, port, id) in &clients {
+            let expect: u64 = (0..size as u64).map(|j| pattern_byte(id, j) as u64).sum();
+            assert_eq!(got[&port], (size, expect), "connection from port {port}");
+        }
+        assert_eq!(w.hosts[1].1.counters().passive_opens, n as u64);
+    }
 }

@@ -64,6 +64,28 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
+    /// Listens on `addr` on the host (of any running [`Runtime`]) that owns that address; an
+    /// unspecified address (`0.0.0.0`) means the default host (see [`Host::make_default`]).
+    /// This is `std::net::TcpListener::bind` with synack underneath.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let local = one_addr(addr)?;
+        let host = if local.ip().is_unspecified() {
+            Host::default_host()
+        } else {
+            Host::owning(local.ip())
+        };
+        let host = host.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "no synack host owns {}: build a Runtime with that address (or use bind_on)",
+                    local.ip()
+                ),
+            )
+        })?;
+        TcpListener::bind_on(&host, local)
+    }
+
     /// Listens on `addr` on `host` (backlog 128, like Linux's default somaxconn).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
@@ -131,6 +153,29 @@ impl TcpStream {
         }
     }
 
+    /// Connects from the default host (see [`Host::make_default`]) to `addr`: this is
+    /// `std::net::TcpStream::connect` with synack underneath.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let host = Host::default_host().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no default synack host: call Host::make_default (or use connect_on)",
+            )
+        })?;
+        Self::connect_inner(&host, one_addr(addr)?, None)
+    }
+
+    /// Like [`connect`](Self::connect), giving up with TimedOut after `timeout`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: StdDuration) -> io::Result<TcpStream> {
+        let host = Host::default_host().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no default synack host: call Host::make_default (or use connect_on)",
+            )
+        })?;
+        Self::connect_inner(&host, *addr, Some(timeout))
+    }
+
     /// Connects from `host` to `addr` and waits for the handshake (or its failure:
     /// ConnectionRefused, TimedOut after the SYN retries).
     pub fn connect_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
@@ -172,7 +217,11 @@ impl TcpStream {
         match outcome {
             Ok(Ok(())) => Ok(stream),
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(e), // our timeout; dropping the stream aborts the attempt
+            // Our own timeout (dropping the stream abandons the attempt).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+            }
+            Err(e) => Err(e),
         }
     }
 

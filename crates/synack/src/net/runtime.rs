@@ -118,7 +118,50 @@ pub struct Host {
     pub(crate) index: usize,
 }
 
+/// Every live runtime, so `TcpListener::bind(addr)` can find the host that owns `addr`.
+static RUNTIMES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+/// The host `TcpStream::connect(addr)` connects from.
+static DEFAULT_HOST: Mutex<Option<Host>> = Mutex::new(None);
+
 impl Host {
+    /// Makes this host the one that [`TcpStream::connect`](super::TcpStream::connect) (without
+    /// a host) connects from, so code written for `std::net` ports by changing the import.
+    pub fn make_default(&self) {
+        *DEFAULT_HOST.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clone());
+    }
+
+    /// The default host, if one was set and its runtime still runs.
+    pub fn default_host() -> Option<Host> {
+        let h = DEFAULT_HOST
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let stopped = h.shared.lock().stopped;
+        (!stopped).then_some(h)
+    }
+
+    /// The host of any live runtime that owns `addr`.
+    pub fn owning(addr: IpAddr) -> Option<Host> {
+        let list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
+        for weak in list.iter() {
+            let Some(shared) = weak.upgrade() else {
+                continue;
+            };
+            let index = shared.with(|i, _| {
+                i.hosts.iter().position(|h| {
+                    h.stack
+                        .addresses()
+                        .iter()
+                        .any(|c| IpAddr::V4(c.addr) == addr)
+                })
+            });
+            if let Some(index) = index {
+                return Some(Host { shared, index });
+            }
+        }
+        None
+    }
+
     /// The host's name.
     pub fn name(&self) -> String {
         self.shared.with(|i, _| i.hosts[self.index].name.clone())
@@ -257,6 +300,11 @@ impl Builder {
             driver: Condvar::new(),
             sockets: Condvar::new(),
         });
+        {
+            let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
+            list.retain(|w| w.strong_count() > 0);
+            list.push(Arc::downgrade(&shared));
+        }
         let s2 = shared.clone();
         let thread = std::thread::Builder::new()
             .name("synack-runtime".into())

@@ -114,3 +114,35 @@ fn many_clients_one_listener_threads() {
     }
     srv.join().unwrap();
 }
+
+/// Code written against std::net ports by changing the import: bind/connect without a host.
+#[test]
+fn std_shaped_bind_and_connect() {
+    let rt = Runtime::builder()
+        .host("alpha", "198.18.5.1/24")
+        .host("beta", "198.18.5.2/24")
+        .delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    rt.host("alpha").unwrap().make_default();
+    // The same code would compile against std::net.
+    let listener = TcpListener::bind("198.18.5.2:9000").unwrap();
+    let t = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"hi").unwrap();
+    });
+    let mut c = TcpStream::connect("198.18.5.2:9000").unwrap();
+    let mut buf = [0u8; 2];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hi");
+    t.join().unwrap();
+    let e = TcpListener::bind("203.0.113.9:1").err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
+    let e = TcpStream::connect_timeout(
+        &"198.18.5.77:1".parse().unwrap(),
+        Duration::from_millis(100),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+}

@@ -45,8 +45,13 @@
 //! assert_eq!(lines, ["0.040000 client  ESTABLISHED \u{2192} FIN-WAIT-1 (close)"]);
 //! ```
 
+#[cfg(feature = "tracing")]
+pub mod log;
 pub mod pcap;
 pub mod render;
+
+#[cfg(feature = "tracing")]
+pub use log::TracingSink;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;

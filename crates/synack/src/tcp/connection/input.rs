@@ -523,6 +523,9 @@ impl Connection {
         }
         self.dupacks = 0;
         self.snd_una = ack;
+        if self.snd_up.is_some_and(|up| ack >= up) {
+            self.snd_up = None; // urgent data acknowledged: leave urgent mode
+        }
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }

@@ -297,6 +297,9 @@ pub struct Connection {
     fin_queued: bool,
     /// Sequence number of our FIN once it has been sent.
     fin_seq: Option<SeqNum>,
+    /// Send urgent pointer (RFC 9293 §3.8.5): one past the last urgent byte (RFC 6093 §2),
+    /// until SND.UNA passes it.
+    snd_up: Option<SeqNum>,
 
     // Receive sequence variables.
     irs: SeqNum,
@@ -427,6 +430,7 @@ impl Connection {
             send_buf: RingBuffer::new(cfg.send_buffer),
             fin_queued: false,
             fin_seq: None,
+            snd_up: None,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -537,6 +541,17 @@ impl Connection {
             s if s.can_send() => Ok(self.send_buf.enqueue(data)),
             _ => Err(Error::BrokenPipe),
         }
+    }
+
+    /// Queues data as urgent (MSG_OOB): segments sent while SND.UNA is before the end of it
+    /// carry URG and the urgent pointer (RFC 9293 §3.8.5), which points one past the last
+    /// urgent byte as every implementation does (RFC 6093 §2). The data itself travels inline.
+    pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self.send(data)?;
+        if n > 0 {
+            self.snd_up = Some(self.send_buf_seq() + self.send_buf.len());
+        }
+        Ok(n)
     }
 
     /// Free space in the send buffer.

@@ -403,6 +403,12 @@ impl Connection {
             }
         }
         let window = self.window_to_advertise(syn);
+        // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).
+        let (mut flags, mut urgent) = (plan.flags, 0u16);
+        if let Some(up) = self.snd_up.filter(|&up| !syn && up > plan.seq) {
+            flags |= Flags::URG;
+            urgent = (up - plan.seq).min(u16::MAX as u32) as u16;
+        }
         let mut repr = Repr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -412,9 +418,9 @@ impl Connection {
             } else {
                 SeqNum(0)
             },
-            flags: plan.flags,
+            flags,
             window,
-            urgent: 0,
+            urgent,
             options,
             payload: &[],
         };

@@ -469,3 +469,37 @@ fn impaired_pipe_delivers_byte_exact_for_many_seeds() {
         );
     }
 }
+
+/// Urgent data on send (RFC 9293 §3.8.5): segments carry URG and a pointer one past the last
+/// urgent byte, the data stays inline, and the peer sees the mark; urgent mode ends once the
+/// urgent byte is acknowledged.
+#[test]
+fn urgent_data_is_marked_on_send_and_seen_by_the_peer() {
+    let mut p = Pipe::connected(config(), Duration::from_millis(5));
+    p.a.set_nodelay(true);
+    p.a.send(b"hello").unwrap();
+    p.a.send_urgent(b"!").unwrap();
+    p.run_until(|p| p.b.recv_queue_len() == 6, Duration::from_secs(1));
+    let urg: Vec<_> = p
+        .sent_by(true)
+        .into_iter()
+        .filter(|s| s.flags().urg())
+        .collect();
+    assert!(!urg.is_empty(), "some segment carries URG");
+    let mark = urg[0].seq() + urg[0].repr().urgent as u32;
+    for s in &urg {
+        let r = s.repr();
+        assert_eq!(r.seq + r.urgent as u32, mark, "one urgent mark");
+    }
+    // The reader sees the mark 6 bytes ahead: "hello!" with "!" the last urgent byte.
+    assert_eq!(p.b.urgent_offset(), Some(6));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"hello!");
+    // Once acknowledged, later segments are plain again.
+    p.run_for(Duration::from_millis(100));
+    let before = p.log.len();
+    p.a.send(b"later").unwrap();
+    p.run_until(|p| p.b.recv_queue_len() == 5, Duration::from_secs(1));
+    assert!(p.log[before..].iter().all(|(_, _, s)| !s.flags().urg()));
+}
