@@ -13,7 +13,7 @@ pub fn size(s: &str) -> Result<u64, String> {
     let n: f64 = num
         .parse()
         .map_err(|_| format!("not a size: {s:?} (try 1MiB, 64KiB, 100000)"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
         "kb" => 1e3,
