@@ -3,16 +3,22 @@
 
 use std::time::Duration;
 
-/// `1048576`, `64k`/`64KiB`, `1M`/`1MiB`, `10MB` (decimal), `1G`/`1GiB`.
-pub fn size(s: &str) -> Result<u64, String> {
+/// Splits `"1.5 MiB"` into `(1.5, "MiB")`; `what` and `hint` go into the error.
+fn number_and_unit<'a>(s: &'a str, what: &str, hint: &str) -> Result<(f64, &'a str), String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
+    let n = num
         .parse()
-        .map_err(|_| format!("not a size: {s:?} (try 1MiB, 64KiB, 100000)"))?;
+        .map_err(|_| format!("not a {what}: {s:?} (try {hint})"))?;
+    Ok((n, unit.trim()))
+}
+
+/// `1048576`, `64k`/`64KiB`, `1M`/`1MiB`, `10MB` (decimal), `1G`/`1GiB`.
+pub fn size(s: &str) -> Result<u64, String> {
+    let (n, unit) = number_and_unit(s, "size", "1MiB, 64KiB, 100000")?;
     let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
@@ -36,15 +42,8 @@ pub fn size(s: &str) -> Result<u64, String> {
 
 /// `20ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (try 20ms, 1s)"))?;
-    let secs = match unit.trim() {
+    let (n, unit) = number_and_unit(s, "duration", "20ms, 1s")?;
+    let secs = match unit {
         "" | "ms" => n / 1e3,
         "us" | "µs" => n / 1e6,
         "s" => n,
@@ -77,15 +76,8 @@ pub fn rate(s: &str) -> Result<u64, String> {
     let t = t
         .strip_suffix("bit")
         .or_else(|| t.strip_suffix("bps"))
-        .unwrap_or(&t)
-        .to_string();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("not a rate: {s:?} (try 100mbit)"))?;
+        .unwrap_or(&t);
+    let (n, unit) = number_and_unit(t, "rate", "100mbit")?;
     let mult = match unit {
         "" => 1.0,
         "k" => 1e3,
@@ -137,6 +129,7 @@ mod tests {
         assert_eq!(size("64k"), Ok(65536));
         assert_eq!(size("10MB"), Ok(10_000_000));
         assert_eq!(size("123"), Ok(123));
+        assert_eq!(size(" 2 MiB "), Ok(2 << 20));
         assert!(size("1XB").is_err());
         assert_eq!(duration("20ms"), Ok(Duration::from_millis(20)));
         assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
