@@ -1003,7 +1003,13 @@ impl Stack {
                 }
             }
             self.touched(h, now);
-        } else if self.trace_on() {
+        } else {
+            if let Some(c) = self.conn_slot(h) {
+                c.conn.on_icmp_unreachable();
+            }
+            if !self.trace_on() {
+                return;
+            }
             let node = self.cfg.name.clone();
             self.push_trace(TraceEvent::Note {
                 time: now,

@@ -537,3 +537,43 @@ fn many_concurrent_connections_through_one_listener() {
     }
     let _ = Arc::new(Config::default());
 }
+
+/// RFC 1122 §4.2.3.9: ICMP destination unreachable is a soft error. The connection keeps
+/// trying; when it then times out, the application learns why (HostUnreachable).
+#[test]
+fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
+    let mut net = Net::new();
+    net.blackhole_b = true;
+    let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let quoted = buf[..n.min(48)].to_vec();
+    let icmp = icmpv4::Repr::DstUnreachable {
+        reason: icmpv4::DstUnreachable::HostUnreachable,
+        next_hop_mtu: None,
+        invoking: &quoted,
+    };
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let mut pkt = vec![0u8; 20 + icmp.buffer_len()];
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+        ipv4::Repr::new(router, A_IP, IpProtocol::Icmp, icmp.buffer_len())
+            .emit(&mut ip, true)
+            .unwrap();
+        icmp.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
+            .unwrap();
+    }
+    net.a.handle_packet(net.now, &pkt);
+    // Soft: still trying.
+    assert_eq!(net.a.connection(c).unwrap().state(), State::SynSent);
+    net.run_until(
+        |n| {
+            n.a.connection(c)
+                .is_some_and(|x| x.state() == State::Closed)
+        },
+        Duration::from_secs(200),
+    );
+    let e = net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HostUnreachable);
+    assert_eq!(net.a.counters().icmp_in_dest_unreachs, 1);
+}

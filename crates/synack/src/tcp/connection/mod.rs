@@ -117,6 +117,9 @@ pub enum Error {
     NotConnected,
     /// The call does not make sense in this state (e.g. connect on a connected socket).
     InvalidInput,
+    /// The connection timed out after ICMP said the peer is unreachable (a soft error that
+    /// became the reason, RFC 1122 §4.2.3.9; Linux reports EHOSTUNREACH then).
+    Unreachable,
 }
 
 impl Error {
@@ -129,6 +132,7 @@ impl Error {
             Error::BrokenPipe => K::BrokenPipe,
             Error::NotConnected => K::NotConnected,
             Error::InvalidInput => K::InvalidInput,
+            Error::Unreachable => K::HostUnreachable,
         }
     }
 }
@@ -142,6 +146,7 @@ impl fmt::Display for Error {
             Error::BrokenPipe => "broken pipe: this side already shut down writing",
             Error::NotConnected => "not connected",
             Error::InvalidInput => "invalid operation for the connection's state",
+            Error::Unreachable => "no route to host: ICMP destination unreachable, then the connection timed out",
         })
     }
 }
@@ -376,6 +381,9 @@ pub struct Connection {
     orphaned: bool,
 
     error: Option<Error>,
+    /// An ICMP destination-unreachable seen for this connection (RFC 1122 §4.2.3.9: a soft
+    /// error); it becomes the error if the connection then times out.
+    soft_error: bool,
     events: VecDeque<Event>,
     info: Info,
 }
@@ -474,6 +482,7 @@ impl Connection {
             user_timeout: None,
             orphaned: false,
             error: None,
+            soft_error: false,
             events: VecDeque::new(),
             info: Info::default(),
             cfg,
@@ -773,6 +782,13 @@ impl Connection {
         Some(mss)
     }
 
+    /// An ICMP destination-unreachable (other than fragmentation-needed) quoted this
+    /// connection. RFC 1122 §4.2.3.9: a soft error; the connection carries on, and the error
+    /// is what the application sees if it then times out.
+    pub fn on_icmp_unreachable(&mut self) {
+        self.soft_error = true;
+    }
+
     /// Replaces the congestion controller (like TCP_CONGESTION).
     pub fn set_congestion(&mut self, alg: congestion::Algorithm) {
         self.cc = congestion::new_controller(alg, self.snd_mss, self.cfg.initial_window);
@@ -961,7 +977,11 @@ impl Connection {
         if matches!(self.state, State::SynSent | State::SynReceived) {
             ctr.attempt_fails += 1;
         }
-        self.error = Some(Error::TimedOut);
+        self.error = Some(if self.soft_error {
+            Error::Unreachable
+        } else {
+            Error::TimedOut
+        });
         // Linux sends a RST when it gives up on an established connection.
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
