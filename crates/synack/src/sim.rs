@@ -482,4 +482,22 @@ mod tests {
         }
         assert_eq!(w.hosts[1].1.counters().passive_opens, n as u64);
     }
+
+    /// Regression: with many reordered segments the reassembly table filled up and then
+    /// refused even the segment that fills the hole at RCV.NXT, so the connection
+    /// retransmitted it until it timed out. Reordering alone must never stall a transfer.
+    #[test]
+    fn heavy_reordering_never_stalls_reassembly() {
+        for seed in 1..=4 {
+            let cfg = TransferConfig {
+                bytes: 10 << 20,
+                link: LinkConfig::delay_ms(5).with_reorder(0.05),
+                seed,
+                ..TransferConfig::default()
+            };
+            let r = transfer(&cfg).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            assert_eq!(r.bytes, 10 << 20);
+            assert_eq!(r.link.dropped_loss, 0);
+        }
+    }
 }

@@ -87,7 +87,11 @@ impl Assembler {
     /// Records that bytes `offset .. offset + len` (relative to `RCV.NXT`) are present.
     /// Overlaps with and duplicates of bytes already present are fine, and touching ranges are
     /// merged. If the bytes touch no existing range and [`MAX_RANGES`] ranges are already held,
-    /// returns [`TooManyRanges`] and changes nothing. A range running past `u32::MAX` is cut
+    /// the farthest range is forgotten to make room when the new bytes lie before it (like
+    /// Linux pruning its out-of-order queue from the far end; RFC 2018 §8 lets a receiver
+    /// renege): data nearest `RCV.NXT` is what lets the stream advance, and the segment that
+    /// fills the hole at offset 0 must never be refused. New bytes beyond every range when
+    /// full get [`TooManyRanges`] and change nothing. A range running past `u32::MAX` is cut
     /// there; an empty one is a no-op.
     pub fn add(&mut self, offset: u32, len: u32) -> Result<(), TooManyRanges> {
         let start = offset;
@@ -106,8 +110,14 @@ impl Assembler {
                 .count();
         if first == last {
             // Disjoint from everything: insert a new range at `first`.
+            let mut n = n;
             if n >= MAX_RANGES {
-                return Err(TooManyRanges);
+                if first >= n {
+                    return Err(TooManyRanges);
+                }
+                // Forget the farthest range to keep the nearer bytes.
+                n -= 1;
+                self.count -= 1;
             }
             self.ranges.copy_within(first..n, first + 1);
             self.ranges[first] = (start, end);
@@ -266,26 +276,30 @@ mod tests {
     }
 
     #[test]
-    fn too_many_ranges_leaves_state_unchanged() {
+    fn when_full_nearer_bytes_evict_the_farthest_range() {
         let mut a = Assembler::new();
         for i in 0..MAX_RANGES as u32 {
             a.add(10 + 20 * i, 10).unwrap();
         }
         assert_eq!(a.range_count(), MAX_RANGES);
         let before = a;
-        // Disjoint: refused, before, between and after the existing ranges.
-        assert_eq!(a.add(0, 5), Err(TooManyRanges));
-        assert_eq!(a.add(22, 3), Err(TooManyRanges));
+        let farthest = (
+            10 + 20 * (MAX_RANGES as u32 - 1),
+            20 + 20 * (MAX_RANGES as u32 - 1),
+        );
+        // Beyond every range: refused, nothing changes.
         assert_eq!(a.add(10_000, 3), Err(TooManyRanges));
         assert_eq!(a, before);
         assert!(!TooManyRanges.to_string().is_empty());
+        // The bytes at RCV.NXT (offset 0) are never refused: the farthest range goes.
+        a.add(0, 5).unwrap();
+        assert_eq!(a.range_count(), MAX_RANGES);
+        assert!(!a.contains(farthest.0));
+        assert_eq!(ranges(&a)[0], (0, 5));
         // Touching an existing range still works when full, and bridging frees a slot.
         a.add(5, 5).unwrap();
         a.add(20, 10).unwrap();
-        assert_eq!(a.range_count(), MAX_RANGES - 1);
-        a.add(10_000, 3).unwrap();
-        assert_eq!(a.range_count(), MAX_RANGES);
-        a.add(0, 5).unwrap();
+        assert_eq!(a.range_count(), MAX_RANGES - 2);
         assert_eq!(a.take_front(), 40);
     }
 
@@ -375,8 +389,20 @@ mod tests {
                             *b = true;
                         }
                         let result = a.add(off, len);
-                        if runs(&next).len() > MAX_RANGES {
-                            prop_assert_eq!(result, Err(TooManyRanges));
+                        let new_runs = runs(&next);
+                        if new_runs.len() > MAX_RANGES {
+                            let beyond_all = runs(&bits).last().is_none_or(|&(_, end)| off > end);
+                            if beyond_all {
+                                prop_assert_eq!(result, Err(TooManyRanges));
+                            } else {
+                                // The farthest range is forgotten to make room.
+                                prop_assert_eq!(result, Ok(()));
+                                let (s, e) = new_runs[new_runs.len() - 1];
+                                for b in &mut next[s as usize..e as usize] {
+                                    *b = false;
+                                }
+                                bits = next;
+                            }
                         } else {
                             prop_assert_eq!(result, Ok(()));
                             bits = next;
