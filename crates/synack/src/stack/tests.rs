@@ -577,3 +577,32 @@ fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
     assert_eq!(e.kind(), ErrorKind::HostUnreachable);
     assert_eq!(net.a.counters().icmp_in_dest_unreachs, 1);
 }
+
+/// Routes: on-link destinations go straight out; off-link ones need a default gateway on one
+/// of our links (NetworkUnreachable without one).
+#[test]
+fn default_gateway_routes_off_link_destinations() {
+    let mut a = stack(A_IP, "client", 1);
+    let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 19, 7, 7)), 443);
+    assert_eq!(
+        a.connect(Instant::ZERO, far, None).unwrap_err().kind(),
+        ErrorKind::NetworkUnreachable
+    );
+    // A gateway that is not on any of our links does not help.
+    a.set_gateway(Some(Ipv4Addr::new(198, 19, 0, 1)));
+    assert_eq!(
+        a.connect(Instant::ZERO, far, None).unwrap_err().kind(),
+        ErrorKind::NetworkUnreachable
+    );
+    a.set_gateway(Some(Ipv4Addr::new(198, 18, 0, 254)));
+    let c = a.connect(Instant::ZERO, far, None).unwrap();
+    assert_eq!(a.connection(c).unwrap().local().ip(), IpAddr::V4(A_IP));
+    let mut buf = vec![0u8; 1500];
+    let n = a.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let ip = ipv4::Repr::parse(&ipv4::Packet::new_checked(&buf[..n]).unwrap(), true).unwrap();
+    assert_eq!(
+        (ip.src_addr, ip.dst_addr, ip.ttl),
+        (A_IP, Ipv4Addr::new(198, 19, 7, 7), 64)
+    );
+    assert!(ipv4::Packet::new_checked(&buf[..n]).unwrap().dont_frag());
+}
