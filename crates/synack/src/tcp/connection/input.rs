@@ -313,7 +313,17 @@ impl Connection {
             return;
         }
 
-        // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4.2).
+        // Fourth: check the SYN bit. "SYN-RECEIVED STATE: If the connection was initiated
+        // with a passive OPEN, then return this connection to the LISTEN state and return."
+        // (Linux drops the half-open request too, and also answers with a RST.)
+        if f.syn() && self.state == State::SynReceived && self.passive {
+            ctr.attempt_fails += 1;
+            self.send_buf.clear();
+            self.clear_timers();
+            self.set_state(State::Listen, "SYN in SYN-RECEIVED");
+            return;
+        }
+        // In the synchronized states a SYN gets a challenge ACK (RFC 5961 §4.2).
         if f.syn() {
             ctr.syn_challenges += 1;
             self.challenge_ack(now, ctr, true);

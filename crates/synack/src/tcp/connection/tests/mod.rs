@@ -7,5 +7,6 @@ mod harness;
 mod close;
 mod diagram;
 mod handshake;
+mod matrix;
 mod resets;
 mod transfer;
