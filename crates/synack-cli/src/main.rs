@@ -4,6 +4,8 @@
 //! derive) and a `run(Args) -> ExitCode`. Adding a command is a new module, a new variant of
 //! [`Command`] and a new arm in `main`.
 
+#![forbid(unsafe_code)]
+
 mod decode;
 mod demo;
 mod hex;
