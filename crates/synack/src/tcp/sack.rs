@@ -13,121 +13,49 @@
 //!    (based on first SACK blocks in previous SACK options) that are not subsets of a SACK block
 //!    already included in the SACK option being constructed."
 //!
-//! [`SackBlocks`] remembers the recency order (rules 1 and 3): the receiver calls
-//! [`SackBlocks::on_out_of_order`] for each segment it queues beyond `RCV.NXT`, whose block
-//! becomes the first one of the next ACK. [`SackBlocks::blocks`] builds the option from that
+//! [`SackRecorder`] remembers the recency order (rules 1 and 3): the receiver calls
+//! [`SackRecorder::on_out_of_order`] for each segment it queues beyond `RCV.NXT`, whose block
+//! becomes the first one of the next ACK. [`SackRecorder::blocks`] builds the option from that
 //! order and the [`Assembler`]'s current contents: each remembered block is widened to the
 //! whole contiguous range now held, blocks already acknowledged are dropped, blocks that have
 //! merged are reported once, and any slots left are filled with other ranges the assembler
 //! holds (rule 2). How many blocks fit depends on the other options: four without timestamps,
 //! three with them (RFC 2018 §3: 40 bytes of option space, 8 bytes per block plus 2).
 //!
-//! Nothing here allocates; the output is a small inline [`SackList`].
+//! Nothing here allocates; the output is a small inline [`SackBlocks`].
 //!
 //! D-SACK (RFC 2883) is not generated yet. When it is, a duplicate segment will be reported
 //! as the *first* block (RFC 2883 §4: "If the D-SACK block reports a duplicate contiguous
 //! sequence from the data receiver's queue", it is followed by the block containing it), and
 //! that block is reported once, not remembered in the recency order; the natural place is an
-//! extra `Option<(SeqNum, SeqNum)>` argument or field consulted first by [`SackBlocks::blocks`],
+//! extra `Option<(SeqNum, SeqNum)>` argument or field consulted first by [`SackRecorder::blocks`],
 //! taking one of the `max` slots.
 
 use core::fmt;
 
 use super::reassembly::Assembler;
 use super::seq::SeqNum;
+use crate::wire::tcp::SackBlocks;
 
-/// The most SACK blocks one TCP option can carry (RFC 2018 §3: "a SACK option that specifies n
-/// blocks will have a length of 8*n+2 bytes, so the 40 bytes available for TCP options can
-/// specify a maximum of 4 blocks").
-pub const MAX_SACK_BLOCKS: usize = 4;
-
-/// Up to [`MAX_SACK_BLOCKS`] SACK blocks, each a half-open sequence range `(left, right)`:
-/// RFC 2018 §3's "Left Edge of Block" and "Right Edge of Block" (the first sequence number
-/// *after* the block). Stored inline.
-#[derive(Clone, Copy, Default)]
-pub struct SackList {
-    blocks: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
-    len: u8,
-}
-
-impl SackList {
-    /// The blocks, in the order they go into the option (the first is the most recent).
-    #[inline]
-    pub fn as_slice(&self) -> &[(SeqNum, SeqNum)] {
-        &self.blocks[..usize::from(self.len)]
-    }
-
-    /// How many blocks there are.
-    #[inline]
-    pub fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    /// True if there is nothing to report (send no SACK option).
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The blocks in option order.
-    pub fn iter(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
-        self.as_slice().iter().copied()
-    }
-
-    fn contains(&self, block: (SeqNum, SeqNum)) -> bool {
-        self.as_slice().contains(&block)
-    }
-
-    /// Appends a block; a full list ignores it.
-    fn push(&mut self, block: (SeqNum, SeqNum)) {
-        if let Some(slot) = self.blocks.get_mut(usize::from(self.len)) {
-            *slot = block;
-            self.len += 1;
-        }
-    }
-}
-
-/// Equal when the same blocks are listed in the same order.
-impl PartialEq for SackList {
-    fn eq(&self, other: &SackList) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for SackList {}
-
-impl fmt::Debug for SackList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.iter().map(|(l, r)| l..r))
-            .finish()
-    }
-}
-
-impl<'a> IntoIterator for &'a SackList {
-    type Item = &'a (SeqNum, SeqNum);
-    type IntoIter = core::slice::Iter<'a, (SeqNum, SeqNum)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
+/// The most SACK blocks one TCP option can carry (RFC 2018 §3: "the 40 bytes available for
+/// TCP options can specify a maximum of 4 blocks").
+pub const MAX_SACK_BLOCKS: usize = SackBlocks::MAX;
 
 /// The recency order of out-of-order blocks, most recent first, for RFC 2018 §4's rules.
 ///
 /// Remembers at most [`MAX_SACK_BLOCKS`] blocks as sequence ranges, so it stays correct across
 /// the 2^32 wrap and whatever `RCV.NXT` does in between.
 #[derive(Clone, Copy, Default)]
-pub struct SackBlocks {
+pub struct SackRecorder {
     /// `recent[..count]`, most recent first; pairwise neither overlapping nor adjacent.
     recent: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
     count: u8,
 }
 
-impl SackBlocks {
+impl SackRecorder {
     /// No blocks remembered.
-    pub const fn new() -> SackBlocks {
-        SackBlocks {
+    pub const fn new() -> SackRecorder {
+        SackRecorder {
             recent: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
             count: 0,
         }
@@ -193,9 +121,9 @@ impl SackBlocks {
     /// free are filled with the assembler's other ranges, lowest first (RFC 2018 §4: "as many
     /// distinct SACK blocks as possible"). `assembler` offsets are relative to `rcv_nxt`.
     /// An empty list means: send no SACK option.
-    pub fn blocks(&self, assembler: &Assembler, rcv_nxt: SeqNum, max: usize) -> SackList {
+    pub fn blocks(&self, assembler: &Assembler, rcv_nxt: SeqNum, max: usize) -> SackBlocks {
         let max = max.min(MAX_SACK_BLOCKS);
-        let mut out = SackList::default();
+        let mut out = SackBlocks::new();
         let absolute = |(s, e): (u32, u32)| (rcv_nxt + s, rcv_nxt + e);
         for &(_, end) in self.live() {
             if out.len() >= max {
@@ -208,7 +136,7 @@ impl SackBlocks {
             let last = (end - 1u32) - rcv_nxt;
             if let Some(range) = assembler.range_containing(last) {
                 let block = absolute(range);
-                if !out.contains(block) {
+                if !out.as_slice().contains(&block) {
                     out.push(block);
                 }
             }
@@ -218,7 +146,7 @@ impl SackBlocks {
                 break;
             }
             let block = absolute(range);
-            if !out.contains(block) {
+            if !out.as_slice().contains(&block) {
                 out.push(block);
             }
         }
@@ -227,15 +155,15 @@ impl SackBlocks {
 }
 
 /// Equal when the same blocks are remembered in the same order.
-impl PartialEq for SackBlocks {
-    fn eq(&self, other: &SackBlocks) -> bool {
+impl PartialEq for SackRecorder {
+    fn eq(&self, other: &SackRecorder) -> bool {
         self.live() == other.live()
     }
 }
 
-impl Eq for SackBlocks {}
+impl Eq for SackRecorder {}
 
-impl fmt::Debug for SackBlocks {
+impl fmt::Debug for SackRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.live().iter().map(|&(l, r)| l..r))
@@ -252,7 +180,7 @@ mod tests {
     struct Receiver {
         rcv_nxt: SeqNum,
         assembler: Assembler,
-        sack: SackBlocks,
+        sack: SackRecorder,
     }
 
     impl Receiver {
@@ -260,13 +188,13 @@ mod tests {
             Receiver {
                 rcv_nxt: SeqNum(rcv_nxt),
                 assembler: Assembler::new(),
-                sack: SackBlocks::new(),
+                sack: SackRecorder::new(),
             }
         }
 
         /// Receives `len` bytes at `seq` (which must not be below RCV.NXT); returns the ACK
         /// number and the SACK blocks of the ACK it triggers.
-        fn segment(&mut self, seq: SeqNum, len: u32, max: usize) -> (SeqNum, SackList) {
+        fn segment(&mut self, seq: SeqNum, len: u32, max: usize) -> (SeqNum, SackBlocks) {
             let offset = seq - self.rcv_nxt;
             self.assembler.add(offset, len).unwrap();
             let advance = self.assembler.take_front();
@@ -284,8 +212,10 @@ mod tests {
     }
 
     /// Blocks as `(left - base, right - base)` so tests read like the RFC's tables.
-    fn rel(list: &SackList, base: u32) -> Vec<(u32, u32)> {
-        list.iter()
+    fn rel(list: &SackBlocks, base: u32) -> Vec<(u32, u32)> {
+        list.as_slice()
+            .iter()
+            .copied()
             .map(|(l, r)| (l - SeqNum(base), r - SeqNum(base)))
             .collect()
     }
@@ -386,7 +316,7 @@ mod tests {
 
     #[test]
     fn merged_blocks_are_reported_once() {
-        let mut sack = SackBlocks::new();
+        let mut sack = SackRecorder::new();
         let mut a = Assembler::new();
         let rcv_nxt = SeqNum(u32::MAX - 100);
         // Two blocks recorded; a segment bridging them reaches the assembler only (as if the
@@ -402,7 +332,7 @@ mod tests {
 
     #[test]
     fn acknowledged_and_dropped_blocks_are_left_out() {
-        let mut sack = SackBlocks::new();
+        let mut sack = SackRecorder::new();
         let mut a = Assembler::new();
         let rcv_nxt = SeqNum(10);
         a.add(10, 10).unwrap();
@@ -423,15 +353,15 @@ mod tests {
         a.clear();
         assert!(sack.blocks(&a, rcv_nxt, 4).is_empty());
         sack.clear();
-        assert_eq!(sack, SackBlocks::new());
+        assert_eq!(sack, SackRecorder::new());
     }
 
     #[test]
     fn empty_or_inverted_ranges_are_ignored() {
-        let mut sack = SackBlocks::new();
+        let mut sack = SackRecorder::new();
         sack.on_out_of_order(SeqNum(5), SeqNum(5));
         sack.on_out_of_order(SeqNum(6), SeqNum(5));
-        assert_eq!(sack, SackBlocks::new());
+        assert_eq!(sack, SackRecorder::new());
         // Across the wrap, a forward range is not inverted.
         sack.on_out_of_order(SeqNum(u32::MAX - 1), SeqNum(3));
         assert_eq!(sack.live(), [(SeqNum(u32::MAX - 1), SeqNum(3))]);
@@ -439,7 +369,7 @@ mod tests {
 
     #[test]
     fn remembered_blocks_fold_together() {
-        let mut sack = SackBlocks::new();
+        let mut sack = SackRecorder::new();
         for s in [100u32, 300, 500, 700, 900] {
             sack.on_out_of_order(SeqNum(s), SeqNum(s + 100));
         }
@@ -471,7 +401,7 @@ mod tests {
         ) {
             let mut rcv_nxt = SeqNum(isn);
             let mut a = Assembler::new();
-            let mut sack = SackBlocks::new();
+            let mut sack = SackRecorder::new();
             let origin = SeqNum(isn);
             for (off, len) in segments {
                 let (seq, end) = (origin + off, origin + (off + len));
@@ -495,7 +425,7 @@ mod tests {
                     let (l, r) = list.as_slice()[0];
                     prop_assert!(l <= start && end <= r, "first block {:?} misses {:?}", (l, r), (start, end));
                 }
-                for (i, (l, r)) in list.iter().enumerate() {
+                for (i, &(l, r)) in list.as_slice().iter().enumerate() {
                     prop_assert!(rcv_nxt < l && l < r);
                     prop_assert!(a.iter().any(|(s, e)| (rcv_nxt + s, rcv_nxt + e) == (l, r)));
                     prop_assert!(!list.as_slice()[..i].contains(&(l, r)));

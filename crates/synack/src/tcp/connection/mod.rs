@@ -33,7 +33,7 @@ use super::congestion::{self, CongestionControl};
 use super::counters::Counters;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
-use super::sack::SackBlocks as SackRecorder;
+use super::sack::SackRecorder;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@ use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
-use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
+use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, Timestamps};
 
 /// Room the caller's buffer needs beyond the payload: the largest TCP header.
 pub const MAX_HEADER: usize = crate::wire::tcp::MAX_HEADER_LEN;
@@ -398,8 +398,7 @@ impl Connection {
             }
             if self.sack_ok && !self.assembler.is_empty() {
                 let max = if self.ts.is_some() { 3 } else { 4 };
-                let list = self.sack_rec.blocks(&self.assembler, self.rcv_nxt, max);
-                options.sack = SackBlocks::from_slice(list.as_slice());
+                options.sack = self.sack_rec.blocks(&self.assembler, self.rcv_nxt, max);
             }
         }
         let window = self.window_to_advertise(syn);
