@@ -172,7 +172,12 @@ struct ConnSlot {
     user: bool,
     /// The application closed the handle: free the slot once CLOSED.
     released: bool,
-    tuple: Tuple,
+}
+
+/// The demux key of a connection: (local address, local port, remote address, remote port).
+fn tuple_of(c: &Connection) -> Tuple {
+    let (l, r) = (c.local(), c.remote());
+    (l.ip(), l.port(), r.ip(), r.port())
 }
 
 /// One host's TCP/IP stack.
@@ -375,6 +380,18 @@ impl Stack {
         Some(&mut c.conn)
     }
 
+    /// A connection's slot and the stack's counters together (disjoint borrows), for calls
+    /// into the connection that count things.
+    fn slot_and_counters(&mut self, h: SocketHandle) -> Option<(&mut ConnSlot, &mut Counters)> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some((c, &mut self.counters)),
+            _ => None,
+        }
+    }
+
     fn conn_or_err(&mut self, h: SocketHandle) -> io::Result<&mut ConnSlot> {
         self.conn_slot(h).ok_or_else(|| {
             err(
@@ -507,7 +524,7 @@ impl Stack {
 
     fn remove_conn(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
-            let tuple = c.tuple;
+            let tuple = tuple_of(&c.conn);
             if self.conns.get(&tuple) == Some(&h) {
                 self.conns.remove(&tuple);
             }
@@ -648,7 +665,6 @@ impl Stack {
             parent: None,
             user: true,
             released: false,
-            tuple,
         })));
         self.conns.insert(tuple, h);
         self.touched(h, now);
@@ -715,23 +731,19 @@ impl Stack {
             }
             return;
         }
-        let mut ctr = core::mem::take(&mut self.counters);
-        if let Some(c) = self.conn_slot(h) {
-            c.conn.close(now, &mut ctr);
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.close(now, ctr);
             c.released = true;
         }
-        self.counters = ctr;
         self.touched(h, now);
     }
 
     /// Resets a connection (ABORT) and releases the handle.
     pub fn abort(&mut self, now: Instant, h: SocketHandle) {
-        let mut ctr = core::mem::take(&mut self.counters);
-        if let Some(c) = self.conn_slot(h) {
-            c.conn.abort(now, &mut ctr);
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.abort(now, ctr);
             c.released = true;
         }
-        self.counters = ctr;
         self.touched(h, now);
     }
 
@@ -767,16 +779,14 @@ impl Stack {
             }
             self.timers.pop();
             let h = SocketHandle { index, generation };
-            let mut ctr = core::mem::take(&mut self.counters);
-            let due = match self.conn_slot(h) {
-                Some(c) if c.timer == Some(t) => {
+            let due = match self.slot_and_counters(h) {
+                Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
-                    c.conn.handle_timeout(now, &mut ctr);
+                    c.conn.handle_timeout(now, ctr);
                     true
                 }
                 _ => false, // stale entry
             };
-            self.counters = ctr;
             if due {
                 self.touched(h, now);
             }
@@ -795,18 +805,16 @@ impl Stack {
             return Some(n);
         }
         while let Some(h) = self.dirty.front().copied() {
-            let mut ctr = core::mem::take(&mut self.counters);
             let (ttl, ident) = (self.cfg.ttl, self.ip_ident);
             let mut sent = None;
-            if let Some(c) = self.conn_slot(h) {
+            if let Some((c, ctr)) = self.slot_and_counters(h) {
                 if let (IpAddr::V4(src), IpAddr::V4(dst)) =
                     (c.conn.local().ip(), c.conn.remote().ip())
                 {
                     let tcp_room = buf.len().saturating_sub(ipv4::HEADER_LEN);
                     if tcp_room > MAX_HEADER {
                         if let Some(n) =
-                            c.conn
-                                .poll_transmit(now, &mut buf[ipv4::HEADER_LEN..], &mut ctr)
+                            c.conn.poll_transmit(now, &mut buf[ipv4::HEADER_LEN..], ctr)
                         {
                             let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
                             ip.ttl = ttl;
@@ -823,7 +831,6 @@ impl Stack {
                     c.dirty = false;
                 }
             }
-            self.counters = ctr;
             if sent.is_none() {
                 self.dirty.pop_front();
             }
@@ -1079,10 +1086,9 @@ impl Stack {
         let tuple = (dst, seg.dst_port, src, seg.src_port);
 
         if let Some(&h) = self.conns.get(&tuple) {
-            let mut ctr = core::mem::take(&mut self.counters);
             let mut reuse = false;
             let mut overflow = false;
-            if let Some(c) = self.conn_slot(h) {
+            if let Some((c, ctr)) = self.slot_and_counters(h) {
                 if c.conn.time_wait_accepts_syn(&seg) {
                     // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT.
                     reuse = true;
@@ -1093,10 +1099,9 @@ impl Stack {
                 {
                     overflow = true; // decided below, needs the listener
                 } else {
-                    c.conn.handle_segment(now, &seg, &mut ctr);
+                    c.conn.handle_segment(now, &seg, ctr);
                 }
             }
-            self.counters = ctr;
             if overflow {
                 self.final_ack(now, h, &seg);
                 return;
@@ -1123,7 +1128,7 @@ impl Stack {
                 return;
             }
             if seg.flags.ack() {
-                self.reply_rst(now, local, remote, seg.ack, None);
+                self.reply_rst(local, remote, seg.ack, None);
             }
             return;
         }
@@ -1132,7 +1137,7 @@ impl Stack {
         if let Some((seq, ack)) = crate::tcp::connection::reset_for_closed(&seg) {
             self.counters.no_port_rsts += 1;
             self.trace_drop(now, "no connection or listener: RST", bytes);
-            self.reply_rst(now, local, remote, seq, ack);
+            self.reply_rst(local, remote, seq, ack);
         }
     }
 
@@ -1158,11 +1163,9 @@ impl Stack {
             }
             return;
         }
-        let mut ctr = core::mem::take(&mut self.counters);
-        if let Some(c) = self.conn_slot(h) {
-            c.conn.handle_segment(now, seg, &mut ctr);
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.handle_segment(now, seg, ctr);
         }
-        self.counters = ctr;
         self.touched(h, now);
     }
 
@@ -1208,9 +1211,7 @@ impl Stack {
         // detail (the listener is what listens), so it is not traced.
         while conn.poll_event().is_some() {}
         let iss = self.isn.isn(now, local, remote);
-        let mut ctr = core::mem::take(&mut self.counters);
-        conn.accept_syn(now, remote, seg, iss, &mut ctr);
-        self.counters = ctr;
+        conn.accept_syn(now, remote, seg, iss, &mut self.counters);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
             conn,
@@ -1219,15 +1220,14 @@ impl Stack {
             parent: Some(lh),
             user: false,
             released: false,
-            tuple,
         })));
         self.conns.insert(tuple, h);
         self.touched(h, now);
     }
 
+    /// Queues the RST that §3.10.7.1/§3.10.7.2 prescribe for a segment with no connection.
     fn reply_rst(
         &mut self,
-        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         seq: crate::tcp::SeqNum,
@@ -1264,7 +1264,6 @@ impl Stack {
             self.counters.out_rsts += 1;
             self.counters.out_segs += 1;
         }
-        let _ = now;
     }
 }
 
