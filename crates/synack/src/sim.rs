@@ -31,6 +31,9 @@ use crate::trace::TraceEvent;
 pub struct World {
     pub net: SimNet,
     pub hosts: Vec<(HostId, Stack)>,
+    /// `hosts` index of each SimNet node (None for switches), so a delivery finds its stack
+    /// without a scan.
+    by_node: Vec<Option<usize>>,
     pub now: Instant,
     buf: Vec<u8>,
     /// Trace events of every host, when tracing is on.
@@ -43,6 +46,7 @@ impl World {
         World {
             net: SimNet::new(seed),
             hosts: Vec::new(),
+            by_node: Vec::new(),
             now: Instant::ZERO,
             buf: vec![0u8; 65536],
             trace: Vec::new(),
@@ -71,6 +75,10 @@ impl World {
         );
         stack.add_address(Ipv4Cidr::new(addr, 24));
         self.hosts.push((id, stack));
+        if self.by_node.len() <= id.index() {
+            self.by_node.resize(id.index() + 1, None);
+        }
+        self.by_node[id.index()] = Some(self.hosts.len() - 1);
         self.hosts.len() - 1
     }
 
@@ -107,7 +115,8 @@ impl World {
             }
             while let Some(d) = self.net.poll_deliver(now) {
                 progress = true;
-                if let Some((_, stack)) = self.hosts.iter_mut().find(|(id, _)| *id == d.to) {
+                let host = self.by_node.get(d.to.index()).copied().flatten();
+                if let Some((_, stack)) = host.and_then(|i| self.hosts.get_mut(i)) {
                     stack.handle_packet(now, &d.packet);
                 }
                 self.net.recycle(d.packet);

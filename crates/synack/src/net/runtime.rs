@@ -248,8 +248,6 @@ impl Builder {
         let mut sim = SimNet::new(seed);
         let tcp = Arc::new(self.tcp);
         let trace = self.sink.is_some();
-        // Two hosts share one link; more hang off a switch.
-        let switch = (self.hosts.len() > 2).then(|| sim.add_switch("switch"));
         let mut hosts = Vec::new();
         for (i, (name, cidr)) in self.hosts.iter().enumerate() {
             let cidr: Ipv4Cidr = cidr.parse()?;
@@ -275,6 +273,9 @@ impl Builder {
                 sim_id: id,
             });
         }
+        // Two hosts share one link; more hang off a switch (added after the hosts, so a
+        // host's SimNet node index is its index in `hosts`).
+        let switch = (hosts.len() > 2).then(|| sim.add_switch("switch"));
         match switch {
             Some(sw) => {
                 for h in &hosts {
@@ -457,7 +458,8 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
         }
         while let Some(d) = sim.poll_deliver(now) {
             progress = true;
-            if let Some(h) = hosts.iter_mut().find(|h| h.sim_id == d.to) {
+            // Hosts are added to SimNet first and in order, so the node index is the host index.
+            if let Some(h) = hosts.get_mut(d.to.index()).filter(|h| h.sim_id == d.to) {
                 h.stack.handle_packet(now, &d.packet);
             }
             sim.recycle(d.packet);

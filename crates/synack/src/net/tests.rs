@@ -146,3 +146,31 @@ fn std_shaped_bind_and_connect() {
     .unwrap();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
 }
+
+/// Three hosts hang off a switch; packets reach the right host by address.
+#[test]
+fn three_hosts_through_a_switch() {
+    let rt = Runtime::builder()
+        .host("a", "198.18.6.1/24")
+        .host("b", "198.18.6.2/24")
+        .host("c", "198.18.6.3/24")
+        .delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let (a, c) = (rt.host("a").unwrap(), rt.host("c").unwrap());
+    let listener = TcpListener::bind_on(&c, "198.18.6.3:7").unwrap();
+    let t = thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        s.write_all(peer.ip().to_string().as_bytes()).unwrap();
+    });
+    let mut s = TcpStream::connect_on(&a, "198.18.6.3:7").unwrap();
+    let mut who = String::new();
+    s.read_to_string(&mut who).unwrap();
+    assert_eq!(who, "198.18.6.1");
+    t.join().unwrap();
+    assert_eq!(
+        rt.host("b").unwrap().counters().ip_in_receives,
+        0,
+        "b saw nothing"
+    );
+}
