@@ -6,6 +6,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use crate::device::SimRng;
 use crate::tcp::{Config, Connection, Counters, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, Options, Packet, Repr, Timestamps};
@@ -193,27 +194,6 @@ impl Inject {
     }
 }
 
-/// A deterministic PRNG for the lossy pipe (xorshift64*).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
 /// Impairments of the pipe, per direction.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Impair {
@@ -229,7 +209,7 @@ pub struct Pipe {
     pub now: Instant,
     pub delay: Duration,
     pub impair: Impair,
-    pub rng: Rng,
+    pub rng: SimRng,
     pub ctr_a: Counters,
     pub ctr_b: Counters,
     /// (arrival time, to_b, segment)
@@ -250,7 +230,7 @@ impl Pipe {
             now: Instant::ZERO,
             delay,
             impair: Impair::default(),
-            rng: Rng::new(1),
+            rng: SimRng::new(1),
             ctr_a: Counters::default(),
             ctr_b: Counters::default(),
             in_flight: VecDeque::new(),
@@ -298,7 +278,7 @@ impl Pipe {
             }
             let mut at = now + self.delay;
             if self.rng.chance(self.impair.reorder) {
-                at += self.delay / 2 + Duration::from_micros(self.rng.next() % 5000);
+                at += self.delay / 2 + Duration::from_micros(self.rng.below(5000));
             }
             if self.rng.chance(self.impair.duplicate) {
                 self.push(at + Duration::from_micros(100), from_a, s.clone());
@@ -429,6 +409,7 @@ impl Pipe {
 
 /// Deterministic test data.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut r = Rng::new(seed);
-    (0..len).map(|_| r.next() as u8).collect()
+    let mut out = vec![0u8; len];
+    SimRng::new(seed).fill_bytes(&mut out);
+    out
 }

@@ -439,7 +439,7 @@ fn impaired_pipe_delivers_byte_exact_for_many_seeds() {
     for seed in 0..seeds {
         let mut p = Pipe::connected(config(), Duration::from_millis(5));
         p.keep_log = false;
-        p.rng = Rng::new(seed + 100);
+        p.rng = SimRng::new(seed + 100);
         p.impair = Impair {
             loss: 0.02 + (seed % 4) as f64 * 0.02,
             duplicate: 0.01,
