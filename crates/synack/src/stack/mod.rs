@@ -712,7 +712,7 @@ impl Stack {
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
         self.conn_or_err(h)?
             .conn
-            .shutdown(how, now)
+            .shutdown(how)
             .map_err(io::Error::from)?;
         self.touched(h, now);
         Ok(())

@@ -452,7 +452,7 @@ impl Connection {
 
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
         // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
-        if ack >= self.snd_una - 0u32
+        if ack >= self.snd_una
             && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
         {
             self.snd_wnd = window;

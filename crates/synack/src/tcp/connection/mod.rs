@@ -638,19 +638,19 @@ impl Connection {
 
     /// Half or full shutdown. `Write` queues a FIN after the data (§3.10.4 CLOSE semantics);
     /// `Read` discards further incoming data.
-    pub fn shutdown(&mut self, how: Shutdown, now: Instant) -> Result<(), Error> {
+    pub fn shutdown(&mut self, how: Shutdown) -> Result<(), Error> {
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             self.read_shut = true;
             let n = self.recv_buf.len();
             self.recv_buf.consume(n);
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            self.close_send(now)?;
+            self.close_send()?;
         }
         Ok(())
     }
 
-    fn close_send(&mut self, now: Instant) -> Result<(), Error> {
+    fn close_send(&mut self) -> Result<(), Error> {
         match self.state {
             State::Closed => return Err(Error::NotConnected),
             State::Listen | State::SynSent => {
@@ -672,7 +672,6 @@ impl Connection {
             State::CloseWait => self.set_state(State::LastAck, "close"),
             _ => {}
         }
-        let _ = now;
         Ok(())
     }
 
@@ -691,7 +690,7 @@ impl Connection {
             return;
         }
         self.read_shut = true;
-        let _ = self.close_send(now);
+        let _ = self.close_send();
         if self.state == State::FinWait2 {
             self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
         }

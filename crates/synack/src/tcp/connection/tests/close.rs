@@ -57,7 +57,7 @@ fn read_all(c: &mut Connection) -> Vec<u8> {
 /// Takes the client from ESTABLISHED through FIN-WAIT-1 and FIN-WAIT-2 into TIME-WAIT with
 /// injected segments, the peer's FIN carrying `data`. Returns the instant TIME-WAIT began.
 fn client_into_time_wait(c: &mut Connection, cc: &mut Counters, data: &[u8]) -> Instant {
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     let fin = drain(c, T0, cc);
     assert_eq!(fin.len(), 1);
     assert_eq!(fin[0].flags(), Flags::FIN | Flags::ACK);
@@ -90,7 +90,7 @@ fn active_close_full_sequence_rfc9293_figure12() {
     p.log.clear();
 
     // 1. The client closes: FIN-WAIT-1 at once, <SEQ=100><ACK=300><CTL=FIN,ACK> on the wire.
-    p.a.shutdown(Shutdown::Write, p.now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
     assert_eq!(p.a.state(), State::FinWait1);
     p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_secs(1));
     // 2. The server ACKs the FIN (CLOSE-WAIT), and the client moves to FIN-WAIT-2.
@@ -165,9 +165,8 @@ fn active_close_full_sequence_rfc9293_figure12() {
 fn simultaneous_close_rfc9293_figure13() {
     let mut p = Pipe::connected(config(), Duration::from_millis(10));
     p.log.clear();
-    let now = p.now;
-    p.a.shutdown(Shutdown::Write, now).unwrap();
-    p.b.shutdown(Shutdown::Write, now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
+    p.b.shutdown(Shutdown::Write).unwrap();
     assert_eq!(p.a.state(), State::FinWait1);
     assert_eq!(p.b.state(), State::FinWait1);
     p.run_until(
@@ -207,7 +206,7 @@ fn simultaneous_close_rfc9293_figure13() {
 #[test]
 fn fin_wait1_fin_with_ack_of_our_fin_enters_time_wait() {
     let (mut c, mut cc) = injected_client();
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     let fin = drain(&mut c, T0, &mut cc);
     assert_eq!(fin.len(), 1);
     assert_eq!(fin[0].seq(), SeqNum(C1));
@@ -242,7 +241,7 @@ fn fin_wait1_fin_with_ack_of_our_fin_enters_time_wait() {
 #[test]
 fn half_close_client_keeps_receiving_until_server_closes() {
     let mut p = Pipe::connected(config(), Duration::from_millis(10));
-    p.a.shutdown(Shutdown::Write, p.now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
     p.run_until(
         |p| p.a.state() == State::FinWait2 && p.b.state() == State::CloseWait,
         Duration::from_secs(1),
@@ -405,7 +404,7 @@ fn time_wait_accepts_syn_only_from_a_newer_incarnation() {
     // With timestamps negotiated: the timestamp decides (RFC 6191).
     let mut p = Pipe::connected(config(), Duration::from_millis(10));
     assert!(p.a.info().timestamps);
-    p.a.shutdown(Shutdown::Write, p.now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
     p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_secs(1));
     p.b.close(p.now, &mut p.ctr_b);
     p.run_until(
@@ -467,7 +466,7 @@ fn fin_wait2_times_out_only_when_orphaned() {
 
     // Only shutdown(Write): no timeout; FIN-WAIT-2 lasts as long as the peer keeps it open.
     let (mut c, mut cc) = injected_client();
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     drain(&mut c, T0, &mut cc);
     feed(
         &mut c,
@@ -543,7 +542,7 @@ fn data_after_peer_fin_is_not_delivered() {
 fn write_after_shutdown_is_broken_pipe_and_unconnected_is_not_connected() {
     let (mut c, _cc) = injected_client();
     assert_eq!(c.send(b"ok"), Ok(2));
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(c.send(b"late"), Err(Error::BrokenPipe));
     assert_eq!(c.send_capacity(), 0);
     assert_eq!(Error::BrokenPipe.kind(), std::io::ErrorKind::BrokenPipe);

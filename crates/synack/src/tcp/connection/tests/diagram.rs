@@ -73,14 +73,14 @@ fn every_edge_of_figure5_and_nothing_else() {
         &mut ctr,
     );
     assert_eq!(s.state(), Listen);
-    s.shutdown(Shutdown::Both, T0).unwrap();
+    s.shutdown(Shutdown::Both).unwrap();
     assert_eq!(s.state(), Closed);
     edges(&mut s, &mut seen);
 
     // Active open then CLOSE in SYN-SENT.
     let mut c = client(&cfg);
     c.connect(T0, SERVER, CLIENT_ISS, &mut ctr).unwrap();
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(c.state(), Closed);
     edges(&mut c, &mut seen);
 
@@ -98,8 +98,8 @@ fn every_edge_of_figure5_and_nothing_else() {
     deliver(&mut a, T0, &sb[0], &mut ac);
     deliver(&mut b, T0, &sa[0], &mut bc);
     assert_eq!((a.state(), b.state()), (Established, Established));
-    a.shutdown(Shutdown::Write, T0).unwrap();
-    b.shutdown(Shutdown::Write, T0).unwrap();
+    a.shutdown(Shutdown::Write).unwrap();
+    b.shutdown(Shutdown::Write).unwrap();
     let (fa, fb) = (drain(&mut a, T0, &mut ac), drain(&mut b, T0, &mut bc));
     deliver(&mut a, T0, fb.last().unwrap(), &mut ac);
     deliver(&mut b, T0, fa.last().unwrap(), &mut bc);
@@ -116,7 +116,7 @@ fn every_edge_of_figure5_and_nothing_else() {
 
     // Ordinary open and close: FIN-WAIT-1 -> FIN-WAIT-2 -> TIME-WAIT; CLOSE-WAIT -> LAST-ACK -> CLOSED.
     let mut p = Pipe::connected(config(), Duration::from_millis(5));
-    p.a.shutdown(Shutdown::Write, p.now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
     p.run_until(|p| p.a.state() == FinWait2, Duration::from_secs(5));
     p.b.close(p.now, &mut Counters::default());
     p.run_until(
@@ -128,7 +128,7 @@ fn every_edge_of_figure5_and_nothing_else() {
 
     // FIN-WAIT-1 straight to TIME-WAIT: the peer's FIN acknowledges ours.
     let mut p = Pipe::connected(config(), Duration::from_millis(5));
-    p.a.shutdown(Shutdown::Write, p.now).unwrap();
+    p.a.shutdown(Shutdown::Write).unwrap();
     let fin = drain(&mut p.a, p.now, &mut Counters::default());
     let f = fin.last().unwrap().repr();
     let fin_ack = Inject::to_client(Flags::FIN | Flags::ACK, (f.ack).0, (f.seq + 1u32).0).seg();
@@ -144,7 +144,7 @@ fn every_edge_of_figure5_and_nothing_else() {
         &Inject::to_server(Flags::SYN, 10, 0).seg(),
         &mut ctr,
     );
-    s.shutdown(Shutdown::Write, T0).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
     assert_eq!(s.state(), FinWait1);
     edges(&mut s, &mut seen);
     let _ = SeqNum(0);

@@ -559,7 +559,7 @@ fn established_client(cfg: &Arc<Config>, cc: &mut Counters) -> Connection {
 
 /// Sends our FIN (shutdown(Write)) and checks it went out at `seq`.
 fn send_fin(c: &mut Connection, cc: &mut Counters, seq: u32) {
-    c.shutdown(Shutdown::Write, T0).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
     let fin = drain(c, T0, cc);
     assert_eq!(fin.len(), 1, "{fin:?}");
     assert!(fin[0].flags().fin());

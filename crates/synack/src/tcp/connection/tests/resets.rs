@@ -476,12 +476,12 @@ fn client_in(state: State) -> (Connection, Counters, u32) {
     let fin_only = Inject::to_client(Flags::FIN | Flags::ACK, S1, C1);
     let rcv_nxt = match state {
         State::FinWait1 => {
-            c.shutdown(Shutdown::Write, T0).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
             drain(&mut c, T0, &mut cc);
             S1
         }
         State::FinWait2 => {
-            c.shutdown(Shutdown::Write, T0).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
             drain(&mut c, T0, &mut cc);
             feed(
                 &mut c,
@@ -496,19 +496,19 @@ fn client_in(state: State) -> (Connection, Counters, u32) {
             S1 + 1
         }
         State::Closing => {
-            c.shutdown(Shutdown::Write, T0).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
             drain(&mut c, T0, &mut cc);
             feed(&mut c, T0, fin_only, &mut cc);
             S1 + 1
         }
         State::LastAck => {
             feed(&mut c, T0, fin_only, &mut cc);
-            c.shutdown(Shutdown::Write, T0).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
             drain(&mut c, T0, &mut cc);
             S1 + 1
         }
         State::TimeWait => {
-            c.shutdown(Shutdown::Write, T0).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
             drain(&mut c, T0, &mut cc);
             feed(&mut c, T0, fin_ack_ours, &mut cc);
             S1 + 1
