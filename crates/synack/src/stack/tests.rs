@@ -112,6 +112,18 @@ impl Net {
     }
 }
 
+/// An IPv4 packet carrying the ICMP message `repr`, checksums filled in.
+fn ip_icmp(src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) -> Vec<u8> {
+    let mut pkt = vec![0u8; 20 + repr.buffer_len()];
+    let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+    ipv4::Repr::new(src, dst, IpProtocol::Icmp, repr.buffer_len())
+        .emit(&mut ip, true)
+        .unwrap();
+    repr.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
+        .unwrap();
+    pkt
+}
+
 fn server_addr(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(B_IP), port)
 }
@@ -301,15 +313,7 @@ fn icmp_echo_is_answered() {
         seq_no: 3,
         data: b"ping",
     };
-    let mut pkt = vec![0u8; 20 + req.buffer_len()];
-    {
-        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
-        ipv4::Repr::new(A_IP, B_IP, IpProtocol::Icmp, req.buffer_len())
-            .emit(&mut ip, true)
-            .unwrap();
-        req.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
-            .unwrap();
-    }
+    let pkt = ip_icmp(A_IP, B_IP, &req);
     net.b.handle_packet(Instant::ZERO, &pkt);
     let mut out = vec![0u8; 1500];
     let n = net.b.poll_transmit(Instant::ZERO, &mut out).unwrap();
@@ -466,15 +470,7 @@ fn icmp_frag_needed_lowers_mss() {
         invoking: &quoted,
     };
     let router = Ipv4Addr::new(198, 18, 0, 254);
-    let mut pkt = vec![0u8; 20 + icmp.buffer_len()];
-    {
-        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
-        ipv4::Repr::new(router, A_IP, IpProtocol::Icmp, icmp.buffer_len())
-            .emit(&mut ip, true)
-            .unwrap();
-        icmp.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
-            .unwrap();
-    }
+    let pkt = ip_icmp(router, A_IP, &icmp);
     net.a.handle_packet(net.now, &pkt);
     let after = net.a.connection(c).unwrap().info().snd_mss;
     assert!(after < before);
@@ -554,15 +550,7 @@ fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
         invoking: &quoted,
     };
     let router = Ipv4Addr::new(198, 18, 0, 254);
-    let mut pkt = vec![0u8; 20 + icmp.buffer_len()];
-    {
-        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
-        ipv4::Repr::new(router, A_IP, IpProtocol::Icmp, icmp.buffer_len())
-            .emit(&mut ip, true)
-            .unwrap();
-        icmp.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
-            .unwrap();
-    }
+    let pkt = ip_icmp(router, A_IP, &icmp);
     net.a.handle_packet(net.now, &pkt);
     // Soft: still trying.
     assert_eq!(net.a.connection(c).unwrap().state(), State::SynSent);
