@@ -595,27 +595,7 @@ fn describe_icmpv4(ip: &Ip<'_>, s: &mut String) {
             ok,
         )
     });
-    match parsed {
-        Ok((repr, ty, code, ok)) => {
-            match repr {
-                Ok(r) => {
-                    let _ = write!(s, "{r}");
-                }
-                Err(wire::Error::Unrecognized) => {
-                    let _ = write!(s, "ICMP {ty} code={code}");
-                }
-                Err(e) => {
-                    let _ = write!(s, "ICMP [malformed: {e}]");
-                }
-            }
-            if !ok {
-                s.push_str(" [ICMP CHECKSUM INCORRECT]");
-            }
-        }
-        Err(e) => {
-            let _ = write!(s, "ICMP [malformed: {e}]");
-        }
-    }
+    write_icmp(s, "ICMP", parsed);
 }
 
 fn describe_icmpv6(ip: &Ip<'_>, s: &mut String) {
@@ -632,26 +612,32 @@ fn describe_icmpv6(ip: &Ip<'_>, s: &mut String) {
             ok,
         )
     });
-    match parsed {
+    write_icmp(s, "ICMPv6", parsed);
+}
+
+/// Writes a parsed ICMP or ICMPv6 message: its repr, or type and code when the type is not
+/// modelled, or the parse error; then a note if the checksum does not verify.
+fn write_icmp<R: std::fmt::Display, T: std::fmt::Display, C: std::fmt::Display>(
+    s: &mut String,
+    label: &str,
+    parsed: Result<(Result<R, wire::Error>, T, C, bool), wire::Error>,
+) {
+    let checksum_ok = match parsed {
         Ok((repr, ty, code, ok)) => {
-            match repr {
-                Ok(r) => {
-                    let _ = write!(s, "{r}");
-                }
-                Err(wire::Error::Unrecognized) => {
-                    let _ = write!(s, "ICMPv6 {ty} code={code}");
-                }
-                Err(e) => {
-                    let _ = write!(s, "ICMPv6 [malformed: {e}]");
-                }
-            }
-            if !ok {
-                s.push_str(" [ICMP CHECKSUM INCORRECT]");
-            }
+            let _ = match repr {
+                Ok(r) => write!(s, "{r}"),
+                Err(wire::Error::Unrecognized) => write!(s, "{label} {ty} code={code}"),
+                Err(e) => write!(s, "{label} [malformed: {e}]"),
+            };
+            ok
         }
         Err(e) => {
-            let _ = write!(s, "ICMPv6 [malformed: {e}]");
+            let _ = write!(s, "{label} [malformed: {e}]");
+            true
         }
+    };
+    if !checksum_ok {
+        s.push_str(" [ICMP CHECKSUM INCORRECT]");
     }
 }
 
