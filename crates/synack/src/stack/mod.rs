@@ -162,7 +162,9 @@ enum SlotKind {
 
 struct ConnSlot {
     conn: Connection,
-    /// The deadline last pushed into the timer heap.
+    /// The earliest heap entry queued for this connection. A later deadline needs no entry of
+    /// its own: when this one pops, the real deadline is queued again. So an ACK that restarts
+    /// the retransmission timer (every ACK of a bulk transfer) costs no heap push.
     timer: Option<Instant>,
     /// Queued for poll_transmit.
     dirty: bool,
@@ -423,10 +425,9 @@ impl Stack {
             }) if *generation == h.generation => c,
             _ => return,
         };
-        let t = c.conn.poll_timeout();
-        if t != c.timer {
-            c.timer = t;
-            if let Some(t) = t {
+        if let Some(t) = c.conn.poll_timeout() {
+            if c.timer.is_none_or(|queued| t < queued) {
+                c.timer = Some(t);
                 self.timers.push(Reverse((t, h.index, h.generation)));
             }
         }
@@ -782,10 +783,13 @@ impl Stack {
             let due = match self.slot_and_counters(h) {
                 Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
-                    c.conn.handle_timeout(now, ctr);
-                    true
+                    // The deadline may have moved later since this entry was queued.
+                    if c.conn.poll_timeout().is_some_and(|d| d <= now) {
+                        c.conn.handle_timeout(now, ctr);
+                    }
+                    true // refreshed below: the real deadline is queued again
                 }
-                _ => false, // stale entry
+                _ => false, // superseded by an earlier entry that already popped
             };
             if due {
                 self.touched(h, now);
