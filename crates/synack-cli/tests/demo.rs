@@ -56,8 +56,8 @@ fn demo_handshake_lines_hash_and_close() {
         trace,
         [
             "client  CLOSED \u{2192} SYN-SENT (connect)",
-            "client \u{2192} server PORT \u{2192} 80 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=8",
-            "server \u{2192} client 80 \u{2192} PORT [SYN, ACK] Seq=0 Ack=1 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=8   LISTEN \u{2192} SYN-RECEIVED",
+            "client \u{2192} server PORT \u{2192} 80 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128",
+            "server \u{2192} client 80 \u{2192} PORT [SYN, ACK] Seq=0 Ack=1 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128   LISTEN \u{2192} SYN-RECEIVED",
             "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=262144 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
         ],
         "\n{out}"

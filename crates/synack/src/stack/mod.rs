@@ -147,6 +147,8 @@ struct Listener {
     accept_queue: VecDeque<SocketHandle>,
     /// Children still in SYN-RECEIVED.
     syn_queue_len: usize,
+    /// The TCP settings its connections get (socket options set before listen()).
+    tcp: Arc<Config>,
 }
 
 struct Slot {
@@ -201,7 +203,13 @@ pub struct Stack {
     ts_key: u64,
     counters: Counters,
     trace: VecDeque<TraceEvent>,
+    /// Path MTUs learned from ICMP fragmentation-needed, by destination (RFC 1191 §5: new
+    /// connections to the same host start with it, as Linux's route cache does).
+    pmtu: HashMap<IpAddr, u16, KeyedHasher>,
 }
+
+/// Destinations whose path MTU the stack remembers.
+const MAX_PMTU_ENTRIES: usize = 4096;
 
 /// Trace events kept when nobody drains them.
 const MAX_TRACE: usize = 1 << 16;
@@ -230,7 +238,8 @@ impl Stack {
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher.clone()),
-            listeners: HashMap::with_hasher(hasher),
+            listeners: HashMap::with_hasher(hasher.clone()),
+            pmtu: HashMap::with_hasher(hasher),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             control: VecDeque::new(),
@@ -538,6 +547,17 @@ impl Stack {
     /// Starts listening on `local` (address 0.0.0.0 for every address of ours) with an accept
     /// queue of `backlog` completed connections.
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> {
+        self.listen_with(local, backlog, self.cfg.tcp.clone())
+    }
+
+    /// [`listen`](Self::listen) with TCP settings of its own for the connections it accepts
+    /// (what socket options set on a listening socket do).
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        tcp: Arc<Config>,
+    ) -> io::Result<SocketHandle> {
         let IpAddr::V4(a) = local.ip() else {
             return Err(err(
                 io::ErrorKind::Unsupported,
@@ -565,6 +585,7 @@ impl Stack {
             backlog: backlog.max(1),
             accept_queue: VecDeque::new(),
             syn_queue_len: 0,
+            tcp,
         }));
         self.listeners.insert(key, h);
         Ok(h)
@@ -591,6 +612,18 @@ impl Stack {
         now: Instant,
         remote: SocketAddr,
         local: Option<SocketAddr>,
+    ) -> io::Result<SocketHandle> {
+        self.connect_with(now, remote, local, self.cfg.tcp.clone())
+    }
+
+    /// [`connect`](Self::connect) with TCP settings of its own (socket options set before
+    /// connect()).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        tcp: Arc<Config>,
     ) -> io::Result<SocketHandle> {
         let IpAddr::V4(rip) = remote.ip() else {
             return Err(err(
@@ -649,12 +682,10 @@ impl Stack {
             }
         };
         let local = SocketAddr::new(IpAddr::V4(src), port);
-        let mut conn = Connection::new(
-            self.cfg.tcp.clone(),
-            local,
-            self.mss(),
-            self.ts_offset(local, remote),
-        );
+        let mut conn = Connection::new(tcp, local, self.mss(), self.ts_offset(local, remote));
+        if let Some(&mtu) = self.pmtu.get(&remote.ip()) {
+            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+        }
         let iss = self.isn.isn(now, local, remote);
         conn.connect(now, remote, iss, &mut self.counters)
             .map_err(io::Error::from)?;
@@ -695,6 +726,30 @@ impl Stack {
             self.touched(h, now);
         }
         Ok(n)
+    }
+
+    /// Queues data with send() flags (see [`Connection::send_with`]: MSG_MORE, MSG_EOR).
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+    ) -> io::Result<usize> {
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .send_with(data, more, eor)
+            .map_err(io::Error::from)?;
+        self.touched(h, now);
+        Ok(n)
+    }
+
+    /// Tells the stack a connection's options changed through [`connection_mut`]
+    /// (Self::connection_mut), so it may have something to send now (TCP_NODELAY, uncork).
+    pub fn poke(&mut self, now: Instant, h: SocketHandle) {
+        self.touched(h, now);
     }
 
     /// Reads data (see [`Connection::recv`]).
@@ -1001,6 +1056,11 @@ impl Stack {
         };
         if reason == icmpv4::DstUnreachable::FragNeeded {
             let mtu = mtu.unwrap_or(576).max(68);
+            if self.pmtu.len() >= MAX_PMTU_ENTRIES {
+                self.pmtu.clear();
+            }
+            let known = self.pmtu.entry(tuple.2).or_insert(mtu);
+            *known = (*known).min(mtu);
             if let Some(c) = self.conn_slot(h) {
                 if let Some(mss) = c.conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16) {
                     if self.trace_on() {
@@ -1205,12 +1265,15 @@ impl Stack {
         }
         l.syn_queue_len += 1;
         let mut conn = Connection::new(
-            self.cfg.tcp.clone(),
+            l.tcp.clone(),
             local,
             self.mss(),
             self.ts_offset(local, remote),
         );
         let _ = conn.listen();
+        if let Some(&mtu) = self.pmtu.get(&remote.ip()) {
+            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+        }
         // The child is born listening; its own CLOSED -> LISTEN step is an implementation
         // detail (the listener is what listens), so it is not traced.
         while conn.poll_event().is_some() {}

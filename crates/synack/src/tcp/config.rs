@@ -58,10 +58,14 @@ pub struct Config {
     pub send_buffer: usize,
     /// Receive buffer limit in bytes; the advertised window is what is free of it.
     pub recv_buffer: usize,
+    /// The most the receive buffer may grow to (tcp_rmem[2]). Linux picks the window scale
+    /// it offers from this, not from the current buffer, so the shift stays valid as the
+    /// buffer grows: the default 6 MiB gives shift 7, defaults.sh's 15 MiB gives 8.
+    pub recv_buffer_max: usize,
     /// Offer and accept window scaling (RFC 7323 §2; tcp_window_scaling, on).
     pub window_scaling: bool,
-    /// Our window scale shift; `None` picks the smallest shift that lets `recv_buffer` be
-    /// advertised.
+    /// Our window scale shift; `None` picks the smallest shift that lets `recv_buffer_max`
+    /// be advertised.
     pub window_scale: Option<u8>,
     /// Offer and accept timestamps (RFC 7323 §3; tcp_timestamps, on).
     pub timestamps: bool,
@@ -69,6 +73,11 @@ pub struct Config {
     pub sack: bool,
     /// MSS to use when the peer sends none (RFC 9293 §3.7.1: 536 for IPv4).
     pub default_mss: u16,
+    /// Upper bound on the MSS we announce and send with (TCP_MAXSEG before connect/listen).
+    pub mss_clamp: Option<u16>,
+    /// Restart from the initial window after an idle period of one RTO (RFC 5681 §4.1;
+    /// tcp_slow_start_after_idle, on).
+    pub slow_start_after_idle: bool,
     /// Keepalive parameters used when a connection enables keepalive (off by default).
     pub keepalive: Keepalive,
     /// Challenge ACKs allowed per second per connection (RFC 5961 §7; Linux
@@ -95,11 +104,14 @@ impl Default for Config {
             initial_window: 10,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: 6 * 1024 * 1024,
             window_scaling: true,
             window_scale: None,
             timestamps: true,
             sack: true,
             default_mss: 536,
+            mss_clamp: None,
+            slow_start_after_idle: true,
             keepalive: Keepalive::default(),
             challenge_ack_limit: 1000,
             congestion: Algorithm::NewReno,
@@ -109,6 +121,19 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The Linux kernel's own defaults, where they differ from [`Config::default`]'s choices:
+    /// tcp_rmem `4096 131072 6291456` and tcp_wmem `4096 16384 4194304` (Linux grows both
+    /// buffers while a connection runs; synack keeps them fixed), and tcp_syn_retries 6. The
+    /// packetdrill runner starts from this and applies a script's sysctls on top.
+    pub fn linux() -> Config {
+        Config {
+            recv_buffer: 131072,
+            recv_buffer_max: 6291456,
+            send_buffer: 16384,
+            ..Config::default()
+        }
+    }
+
     /// The window scale shift we offer (RFC 7323 §2.3: at most 14).
     pub fn our_window_shift(&self) -> u8 {
         if !self.window_scaling {
@@ -118,7 +143,8 @@ impl Config {
             return s.min(14);
         }
         let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+        let max = self.recv_buffer_max.max(self.recv_buffer);
+        while shift < 14 && (max >> shift) > 65535 {
             shift += 1;
         }
         shift

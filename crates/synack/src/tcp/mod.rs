@@ -5,6 +5,7 @@ pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod counters;
+pub mod delack;
 pub mod isn;
 pub mod reassembly;
 pub mod rtt;

@@ -96,7 +96,7 @@ impl RttEstimator {
     /// The first sample R sets SRTT = R and RTTVAR = R/2 (RFC 6298 §2.2); each later sample R'
     /// sets RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R'| and then SRTT = 7/8·SRTT + 1/8·R' (RFC 6298
     /// §2.3, alpha = 1/8, beta = 1/4, RTTVAR updated with the old SRTT). Then
-    /// RTO = SRTT + max(G, 4·RTTVAR), clamped to `[min_rto, max_rto]`.
+    /// RTO = SRTT + max(G, 4·RTTVAR, min_rto), clamped to `[min_rto, max_rto]`.
     ///
     /// A new measurement also clears the backoff, "collapsing" the RTO back down (the note
     /// after RFC 6298 §5.7); Linux does the same on every valid RTT sample.
@@ -123,7 +123,12 @@ impl RttEstimator {
         self.rttvar = from_nanos(rttvar);
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
-        let var_term = (4 * rttvar).max(nanos(CLOCK_GRANULARITY));
+        // Like Linux (tcp_set_rto), the lower bound is applied to the variance term, as if
+        // it were G: with a steady 100 ms RTT the RTO is 300 ms, not 200 ms, so a delayed
+        // ACK or a little jitter never fires a spurious timeout.
+        let var_term = (4 * rttvar)
+            .max(nanos(CLOCK_GRANULARITY))
+            .max(nanos(self.min_rto));
         self.rto = self.clamp(from_nanos(srtt + var_term));
         // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
         self.backoff = 0;
@@ -310,11 +315,16 @@ mod tests {
 
     #[test]
     fn min_and_max_clamping() {
-        // Linux bounds: a 10 ms path gets RTO 10 + 20 = 30 ms -> clamped up to 200 ms.
+        // Linux bounds: a 10 ms path gets RTO 10 + max(20, 200) = 210 ms, the minimum
+        // bounding the variance term as Linux's tcp_set_rto does.
         let mut est = RttEstimator::default();
         est.on_sample(ms(10));
         assert_eq!(est.srtt(), Some(ms(10)));
-        assert_eq!(est.rto(), ms(200));
+        assert_eq!(est.rto(), ms(210));
+        // 100 ms: 100 + max(4 * 50, 200) = 300 ms (user_timeout.pkt's "+.3").
+        let mut est = RttEstimator::default();
+        est.on_sample(ms(100));
+        assert_eq!(est.rto(), ms(300));
         // A 50 s sample: 50 + 100 = 150 s -> clamped down to 120 s.
         let mut est = RttEstimator::default();
         est.on_sample(Duration::from_secs(50));

@@ -111,6 +111,7 @@ impl Connection {
         let opt_overhead = if self.ts.is_some() { 12 } else { 0 };
         self.snd_mss = peer_mss
             .min(self.rcv_mss)
+            .min(self.path_mss.unwrap_or(u32::MAX))
             .saturating_sub(opt_overhead)
             .max(64);
         self.cc.set_mss(self.snd_mss);
@@ -661,10 +662,16 @@ impl Connection {
             // Filling a hole: ACK at once (RFC 5681 §4.2).
             self.ack_now = true;
         } else {
-            // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment.
-            self.unacked_segs += 1;
-            let full = written as u32 >= self.rcv_mss.min(self.snd_mss);
-            let immediate = self.unacked_segs >= 2 && (full || self.nodelay);
+            // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment;
+            // and at once in Linux's quick-ACK mode (see tcp::delack).
+            if written as u32 >= self.rcv_seg_est {
+                self.rcv_seg_est = (written as u32).min(self.rcv_mss);
+            }
+            let window_segs = self.recv_buf.free() as u32 / self.rcv_seg_est.max(1);
+            self.delack
+                .on_data(now, window_segs, self.rtt.current_rto());
+            let unacked = self.rcv_nxt - self.last_ack_sent;
+            let immediate = unacked > self.rcv_seg_est || self.delack.quick();
             self.schedule_ack(now, immediate);
         }
     }
@@ -678,11 +685,17 @@ impl Connection {
         self.rcv_nxt += 1u32;
         self.peer_fin_done = true;
         self.peer_fin = None;
-        self.ack_now = true;
         match self.state {
             State::SynReceived | State::Established => {
+                // Like Linux: the application will likely answer the close, so the ACK
+                // waits the ACK timeout to ride on it (at once if no data came before).
+                self.delack.enter_pingpong();
+                self.schedule_ack(now, false);
                 self.set_state(State::CloseWait, "FIN received")
             }
+            _ => self.ack_now = true,
+        }
+        match self.state {
             State::FinWait1 => {
                 if self.fin_seq.is_some_and(|f| self.snd_una == f + 1u32) {
                     self.enter_time_wait(now, "FIN received");

@@ -22,6 +22,7 @@ mod output;
 
 pub use output::MAX_HEADER;
 
+use crate::tcp::delack::DelayedAck;
 use core::fmt;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -335,11 +336,17 @@ pub struct Connection {
     sack_ok: bool,
     /// Options the peer put on its SYN (for the passive side's SYN-ACK).
     peer_syn_opts: Option<SynOptions>,
+    /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
+    /// (RFC 1191) or the stack's cache of them.
+    path_mss: Option<u32>,
 
     // ACK generation.
     ack_now: bool,
-    /// Full-sized segments received since our last ACK (RFC 1122 §4.2.3.2: ACK every second).
-    unacked_segs: u32,
+    /// Linux's receiver ACK policy (quick-ACK and ping-pong modes, adaptive timeout).
+    delack: DelayedAck,
+    /// The peer's segment size as seen in what it sends (Linux's icsk_ack.rcv_mss): more than
+    /// this much unacknowledged means "two full segments", ACK at once.
+    rcv_seg_est: u32,
     /// RCV.NXT when we last sent an ACK (Last.ACK.sent of RFC 7323 §4.3).
     last_ack_sent: SeqNum,
     pending_rst: Option<PendingRst>,
@@ -375,6 +382,17 @@ pub struct Connection {
     // Per-connection socket options.
     nodelay: bool,
     cork: bool,
+    /// The last send() said MSG_MORE: hold a partial segment and set no PSH at its end.
+    more: bool,
+    /// TCP_NODELAY was just set or the cork removed: push what is queued once, whatever
+    /// Nagle, cork or MSG_MORE would say (Linux's TCP_NAGLE_PUSH).
+    push_once: bool,
+    /// The end of the last segment we sent that was smaller than the MSS (Minshall's
+    /// variant of Nagle, as Linux implements it: a partial segment waits only while an
+    /// earlier partial one is unacknowledged).
+    snd_sml: SeqNum,
+    /// Ends of MSG_EOR records not yet sent: no segment extends across one.
+    record_ends: VecDeque<SeqNum>,
     keepalive: Option<Keepalive>,
     user_timeout: Option<Duration>,
     /// close() was called: no more reads, FIN-WAIT-2 times out.
@@ -443,7 +461,7 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_shift: 0,
-            rcv_mss: mss as u32,
+            rcv_mss: cfg.mss_clamp.map_or(mss, |c| c.min(mss)).max(88) as u32,
             recv_buf: RingBuffer::new(cfg.recv_buffer),
             assembler: Assembler::new(),
             sack_rec: SackRecorder::new(),
@@ -455,8 +473,10 @@ impl Connection {
             ts_offset,
             sack_ok: false,
             peer_syn_opts: None,
+            path_mss: None,
             ack_now: false,
-            unacked_segs: 0,
+            delack: DelayedAck::new(cfg.delayed_ack),
+            rcv_seg_est: 536.min(mss as u32),
             last_ack_sent: SeqNum(0),
             pending_rst: None,
             challenge_window: Instant::ZERO,
@@ -478,6 +498,10 @@ impl Connection {
             last_send: Instant::ZERO,
             nodelay: cfg.nodelay,
             cork: false,
+            more: false,
+            snd_sml: SeqNum(0),
+            push_once: false,
+            record_ends: VecDeque::new(),
             keepalive: None,
             user_timeout: None,
             orphaned: false,
@@ -528,6 +552,7 @@ impl Connection {
         self.snd_una = iss;
         self.snd_nxt = iss;
         self.snd_max = iss;
+        self.snd_sml = iss;
         self.rcv_shift = if self.cfg.window_scaling {
             self.cfg.our_window_shift()
         } else {
@@ -550,6 +575,19 @@ impl Connection {
             s if s.can_send() => Ok(self.send_buf.enqueue(data)),
             _ => Err(Error::BrokenPipe),
         }
+    }
+
+    /// [`send`](Self::send) with send() flags: `more` (MSG_MORE) holds a partial segment
+    /// back for data to come and sets no PSH; `eor` (MSG_EOR) ends a record, so no segment
+    /// carries data from both sides of its end.
+    pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
+        let n = self.send(data)?;
+        self.more = more;
+        if eor && n == data.len() && n > 0 {
+            let end = self.send_buf_seq() + self.send_buf.len();
+            self.record_ends.push_back(end);
+        }
+        Ok(n)
     }
 
     /// Queues data as urgent (MSG_OOB): segments sent while SND.UNA is before the end of it
@@ -583,15 +621,18 @@ impl Connection {
     /// before it has been read), or an empty `out`. Data received before a reset or before
     /// TIME-WAIT expired stays readable until drained.
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let was_zero = self.advertised_window() == 0;
         let n = self.recv_buf.dequeue(out);
         if n > 0 {
             self.info.bytes_received += n as u64;
-            // A window update once reading opened a window that was (nearly) closed
-            // (RFC 9293 §3.8.6.2.2: update when the window grows by min(RCV.BUFF/2, MSS)).
-            let grown = self.recv_window_right_edge_gain();
+            // A window update once reading opened a window that had fallen to half the
+            // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
+            // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
+            // MSS)) and spares an ACK per read while the window is wide open.
+            let current = self.advertised_window() as u64;
+            let grown = self.recv_window_right_edge_gain() as u64;
             if self.state.can_receive()
-                && (was_zero || grown >= self.rcv_mss.min(self.cfg.recv_buffer as u32 / 2))
+                && 2 * current <= self.cfg.recv_buffer as u64
+                && grown >= current.max(self.rcv_mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
             {
                 self.ack_now = true;
             }
@@ -737,6 +778,8 @@ impl Connection {
     /// acknowledged (Nagle, RFC 896 / RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
+        // Setting it pushes what is queued, even past a cork (as Linux does).
+        self.push_once |= on;
     }
 
     pub fn nodelay(&self) -> bool {
@@ -745,6 +788,7 @@ impl Connection {
 
     /// TCP_CORK: hold partial segments until uncorked (or the data fills a segment).
     pub fn set_cork(&mut self, on: bool) {
+        self.push_once |= self.cork && !on;
         self.cork = on;
     }
 
@@ -769,15 +813,26 @@ impl Connection {
     /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off),
     /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
+        let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
+        self.path_mss = Some(self.path_mss.map_or(path, |p| p.min(path)));
+        if !self.state.is_synchronized() {
+            // Applied when the handshake settles the MSS.
+            return None;
+        }
         let opts = if self.ts.is_some() { 12 } else { 0 };
-        let mss = (mtu as u32)
-            .saturating_sub(ip_header as u32 + 20 + opts)
-            .max(536 - opts);
+        let mss = path - opts;
         if mss >= self.snd_mss {
             return None;
         }
         self.snd_mss = mss;
         self.cc.set_mss(mss);
+        if self.snd_una < self.snd_nxt {
+            // What is in flight was too big for the path and is gone: send it again now in
+            // segments that fit (Linux's tcp_simple_retransmit), without treating it as
+            // congestion.
+            self.snd_nxt = self.snd_una;
+            self.sampler.invalidate();
+        }
         Some(mss)
     }
 
@@ -883,6 +938,7 @@ impl Connection {
         if self.timers.delayed_ack.is_some_and(|t| t <= now) {
             self.timers.delayed_ack = None;
             if self.state.is_synchronized() || self.state == State::SynReceived {
+                self.delack.on_timer(self.rtt.current_rto());
                 self.ack_now = true;
                 ctr.delayed_acks += 1;
             }
@@ -1058,10 +1114,11 @@ impl Connection {
 
     /// Arrange an ACK: now, or after the delayed-ACK timeout.
     fn schedule_ack(&mut self, now: Instant, immediate: bool) {
-        if immediate || self.cfg.delayed_ack.is_zero() {
+        let delay = self.delack.timeout(self.rtt.srtt());
+        if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
             self.ack_now = true;
         } else if self.timers.delayed_ack.is_none() {
-            self.timers.delayed_ack = Some(now + self.cfg.delayed_ack);
+            self.timers.delayed_ack = Some(now + delay);
         }
     }
 

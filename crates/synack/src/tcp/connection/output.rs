@@ -172,7 +172,8 @@ impl Connection {
         }
 
         // RFC 5681 §4.1: restart from the initial window after an idle period of one RTO.
-        if self.snd_una == self.snd_max
+        if self.cfg.slow_start_after_idle
+            && self.snd_una == self.snd_max
             && now - self.last_send > self.rtt.current_rto()
             && self.info.bytes_sent > 0
         {
@@ -180,6 +181,14 @@ impl Connection {
         }
 
         let off = (self.snd_nxt - base) as usize;
+        while self.record_ends.front().is_some_and(|&e| e <= self.snd_nxt) {
+            self.record_ends.pop_front();
+        }
+        // A segment stops at the end of a MSG_EOR record.
+        let record_end = self
+            .record_ends
+            .front()
+            .map(|&e| (e - self.snd_nxt) as usize);
         let avail = self.send_buf.len().saturating_sub(off);
         let wnd_end = self.snd_una + self.snd_wnd;
         let wnd_avail = if wnd_end > self.snd_nxt {
@@ -189,14 +198,22 @@ impl Connection {
         };
         let in_flight = (self.snd_nxt - self.snd_una) as usize;
         let cwnd_avail = (self.cc.cwnd() as usize).saturating_sub(in_flight);
-        let len = avail.min(mss).min(wnd_avail).min(cwnd_avail);
+        let len = avail
+            .min(mss)
+            .min(wnd_avail)
+            .min(cwnd_avail)
+            .min(record_end.unwrap_or(usize::MAX));
         let retransmit = self.snd_nxt < self.snd_max;
         let fin_pending = self.fin_queued && (self.fin_seq.is_none() || retransmit);
         let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0 || retransmit);
 
         if len == 0 && !fin {
+            self.push_once = false;
             return None;
         }
+        let push = self.push_once;
+        let corked = (self.cork || self.more) && !push;
+        let at_record_end = record_end == Some(len);
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
@@ -204,14 +221,23 @@ impl Connection {
         let send = retransmit
             || fin
             || len == mss
-            || (len == avail && !self.cork && (self.nodelay || self.snd_una == self.snd_max))
-            || (!self.cork && self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2);
+            || ((len == avail || at_record_end)
+                && !corked
+                && (self.nodelay || push || self.snd_sml <= self.snd_una))
+            || (!corked && self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2);
         if !send {
+            self.push_once = false;
             return None;
         }
+        // PSH where Linux puts it: at the end of what the application wrote (unless it said
+        // MSG_MORE) or of a MSG_EOR record, and on the last new segment the congestion or
+        // receive window lets out now (the end of a burst). A retransmission from the middle
+        // of the data carries none.
+        let budget = wnd_avail.min(cwnd_avail);
+        let burst_end = !retransmit && len < avail && budget - len < mss.min(avail - len);
         let mut flags = Flags::ACK;
-        if len > 0 && len == avail {
-            flags |= Flags::PSH; // last segment of what the application wrote
+        if len > 0 && ((len == avail && !self.more) || at_record_end || burst_end) {
+            flags |= Flags::PSH;
         }
         if fin {
             flags |= Flags::FIN;
@@ -251,6 +277,12 @@ impl Connection {
             }
             None => {
                 ctr.out_segs += 1;
+                if plan.len > 0 {
+                    self.delack.on_data_sent(now);
+                    if plan.len < self.snd_mss as usize {
+                        self.snd_sml = end;
+                    }
+                }
                 if !self.sampler.is_timing() {
                     self.sampler.start(end, now);
                 }
@@ -444,8 +476,10 @@ impl Connection {
     }
 
     fn note_ack_sent(&mut self) {
+        if self.ack_now || self.timers.delayed_ack.is_some() || self.rcv_nxt != self.last_ack_sent {
+            self.delack.on_ack_sent();
+        }
         self.ack_now = false;
-        self.unacked_segs = 0;
         self.timers.delayed_ack = None;
         self.last_ack_sent = self.rcv_nxt;
         self.sack_rec.on_rcv_nxt(self.rcv_nxt);

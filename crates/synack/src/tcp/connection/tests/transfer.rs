@@ -134,8 +134,10 @@ fn any_single_lost_segment_of_ten_is_recovered() {
 /// (persist timer, RFC 9293 §3.8.6.1) and resumes when reading reopens it.
 #[test]
 fn zero_window_then_reopen() {
+    // An 8 KiB buffer at most, so no window scaling: the window closes byte-exactly.
     let cfg = Config {
         recv_buffer: 8192,
+        recv_buffer_max: 8192,
         ..config()
     };
     let mut p = Pipe::connected(cfg, Duration::from_millis(10));
@@ -241,45 +243,65 @@ fn peer_shrinks_window_to_zero_then_reopens() {
     assert_eq!(next, SeqNum(6001));
 }
 
-/// Delayed ACK (RFC 1122 §4.2.3.2): one segment is acknowledged after the 40 ms timer; a
-/// second full-sized segment is acknowledged at once.
+/// Linux's quick-ACK mode, then delayed ACK (RFC 1122 §4.2.3.2): the first data of a
+/// connection is acknowledged at once (half the receive window in segments, at most 16), so
+/// slow start is not held back; after that one segment is acknowledged after the 40 ms timer
+/// and a second full-sized segment at once.
 #[test]
-fn delayed_ack_timer_and_every_second_segment() {
+fn quick_acks_first_then_delayed_ack_timer_and_every_second_segment() {
     let (mut c, mut cc) = injected_client(0, 65535);
     let d = vec![5u8; 1000];
+    let mut buf = vec![0u8; 4096];
+    let mut seq = 300u32;
+    let mut quick = 0;
+    let mut now = T0;
+    loop {
+        deliver(
+            &mut c,
+            now,
+            &Inject::to_client(Flags::ACK, seq, 1).data(&d).seg(),
+            &mut cc,
+        );
+        seq += 1000;
+        c.recv(&mut buf).unwrap();
+        let acks = drain(&mut c, now, &mut cc);
+        if acks.is_empty() {
+            break;
+        }
+        assert_eq!(acks[0].ack(), SeqNum(seq));
+        quick += 1;
+        now += Duration::from_millis(1);
+        assert!(quick <= 16, "quick-ACK mode must end");
+    }
+    assert_eq!(quick, 16, "a 256 KiB window: the full 16 quick ACKs");
+    // That last segment waits for the delayed-ACK timer.
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_millis(40)));
+    now += Duration::from_millis(1);
     deliver(
         &mut c,
-        T0,
-        &Inject::to_client(Flags::ACK, 300, 1).data(&d).seg(),
+        now,
+        &Inject::to_client(Flags::ACK, seq, 1).data(&d).seg(),
         &mut cc,
     );
-    assert!(
-        drain(&mut c, T0, &mut cc).is_empty(),
-        "first segment: ACK delayed"
-    );
-    assert_eq!(c.poll_timeout(), Some(Instant::from_millis(40)));
-    deliver(
-        &mut c,
-        Instant::from_millis(1),
-        &Inject::to_client(Flags::ACK, 1300, 1).data(&d).seg(),
-        &mut cc,
-    );
-    let acks = drain(&mut c, Instant::from_millis(1), &mut cc);
+    seq += 1000;
+    let acks = drain(&mut c, now, &mut cc);
     assert_eq!(acks.len(), 1, "second full segment: ACK now");
-    assert_eq!(acks[0].ack(), SeqNum(2300));
+    assert_eq!(acks[0].ack(), SeqNum(seq));
     // A lone segment: ACK when the timer fires.
+    now += Duration::from_millis(1);
     deliver(
         &mut c,
-        Instant::from_millis(2),
-        &Inject::to_client(Flags::ACK, 2300, 1).data(&d).seg(),
+        now,
+        &Inject::to_client(Flags::ACK, seq, 1).data(&d).seg(),
         &mut cc,
     );
-    assert!(drain(&mut c, Instant::from_millis(2), &mut cc).is_empty());
+    seq += 1000;
+    assert!(drain(&mut c, now, &mut cc).is_empty());
     let t = c.poll_timeout().unwrap();
-    assert_eq!(t, Instant::from_millis(42));
+    assert_eq!(t, now + Duration::from_millis(40));
     c.handle_timeout(t, &mut cc);
     let acks = drain(&mut c, t, &mut cc);
-    assert_eq!(acks[0].ack(), SeqNum(3300));
+    assert_eq!(acks[0].ack(), SeqNum(seq));
     assert_eq!(cc.delayed_acks, 1);
 }
 
