@@ -9,6 +9,7 @@
 mod decode;
 mod demo;
 mod hex;
+mod packetdrill;
 mod sim;
 mod units;
 
@@ -36,6 +37,8 @@ enum Command {
     Sim(sim::Args),
     /// Decode a packet given as hex, layer by layer.
     Decode(decode::Args),
+    /// Run packetdrill scripts against synack in virtual time (PASS/FAIL per script).
+    Packetdrill(packetdrill::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Packetdrill(args) => packetdrill::run(args),
     }
 }
 

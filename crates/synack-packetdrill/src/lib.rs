@@ -1,0 +1,19 @@
+//! packetdrill scripts as a conformance suite, run against a synack [`Stack`](synack::stack::Stack)
+//! in virtual time.
+//!
+//! - [`ast`] and [`parser`]: the script language subset described in
+//!   `shared/packetdrill/SUBSET.md`, with `file:line:col` errors.
+//! - [`run`]: the runner (virtual clock, packet injection and matching, syscalls).
+
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+
+pub use parser::{ParseError, parse};
+pub mod errno;
+pub mod packet;
+pub mod profile;
+pub mod run;
+pub mod shell;
+
+pub use run::{Outcome, Report, RunOptions, run_file};

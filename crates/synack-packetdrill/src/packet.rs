@@ -1,0 +1,453 @@
+//! Script packets to bytes (inbound) and live bytes to script notation (outbound), with the
+//! sequence-space translation of SUBSET.md §4.3.
+
+use std::net::Ipv4Addr;
+
+use synack::wire::checksum::{self, Checksum};
+use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+
+use crate::ast::{Flags, IpInfo, SeqRange, TcpOption, TcpOptions, TcpPacket};
+
+/// The addresses and ports of the connection a packet line refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuple {
+    pub local: Ipv4Addr,
+    pub local_port: u16,
+    pub remote: Ipv4Addr,
+    pub remote_port: u16,
+}
+
+pub fn flag_bits(f: &Flags) -> u8 {
+    let mut b = 0;
+    for (on, bit) in [
+        (f.fin, wtcp::Flags::FIN),
+        (f.syn, wtcp::Flags::SYN),
+        (f.rst, wtcp::Flags::RST),
+        (f.psh, wtcp::Flags::PSH),
+        (f.ack, wtcp::Flags::ACK),
+        (f.urg, wtcp::Flags::URG),
+        (f.ece, wtcp::Flags::ECE),
+        (f.cwr, wtcp::Flags::CWR),
+    ] {
+        if on {
+            b |= bit.0;
+        }
+    }
+    b
+}
+
+/// Flags in script notation: `S.`, `P.`, `F.`, `R`, `.`, `-`.
+pub fn flags_text(bits: u8, ae: bool) -> String {
+    let mut s = String::new();
+    for (bit, c) in [
+        (wtcp::Flags::SYN, 'S'),
+        (wtcp::Flags::FIN, 'F'),
+        (wtcp::Flags::RST, 'R'),
+        (wtcp::Flags::PSH, 'P'),
+        (wtcp::Flags::URG, 'U'),
+        (wtcp::Flags::ECE, 'E'),
+        (wtcp::Flags::CWR, 'W'),
+    ] {
+        if bits & bit.0 != 0 {
+            s.push(c);
+        }
+    }
+    if ae {
+        s.push('A');
+    }
+    if bits & wtcp::Flags::ACK.0 != 0 {
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// Encodes a script option list verbatim (kinds in the order written). `sack_shift` is added
+/// to SACK edges, `ecr` maps a script TS ecr to the live one.
+pub fn encode_options(
+    opts: &[TcpOption],
+    sack_shift: u32,
+    ecr: &mut dyn FnMut(u32) -> Result<u32, String>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for o in opts {
+        match o {
+            TcpOption::Nop => out.push(1),
+            TcpOption::Eol => out.push(0),
+            TcpOption::Mss(v) => out.extend_from_slice(&[2, 4, (v >> 8) as u8, *v as u8]),
+            TcpOption::WindowScale(v) => out.extend_from_slice(&[3, 3, *v]),
+            TcpOption::SackPermitted => out.extend_from_slice(&[4, 2]),
+            TcpOption::Sack(blocks) => {
+                out.extend_from_slice(&[5, (2 + 8 * blocks.len()) as u8]);
+                for (l, r) in blocks {
+                    out.extend_from_slice(&l.wrapping_add(sack_shift).to_be_bytes());
+                    out.extend_from_slice(&r.wrapping_add(sack_shift).to_be_bytes());
+                }
+            }
+            TcpOption::Timestamp { val, ecr: e } => {
+                out.extend_from_slice(&[8, 10]);
+                out.extend_from_slice(&val.to_be_bytes());
+                out.extend_from_slice(&ecr(*e)?.to_be_bytes());
+            }
+            TcpOption::FastOpen(cookie) => {
+                let c = cookie.as_deref().unwrap_or(&[]);
+                out.extend_from_slice(&[34, (2 + c.len()) as u8]);
+                out.extend_from_slice(c);
+            }
+            TcpOption::FastOpenExp(cookie) => {
+                let c = cookie.as_deref().unwrap_or(&[]);
+                out.extend_from_slice(&[254, (4 + c.len()) as u8, 0xf9, 0x89]);
+                out.extend_from_slice(c);
+            }
+            TcpOption::Md5(sig) => {
+                out.extend_from_slice(&[19, (2 + sig.len()) as u8]);
+                out.extend_from_slice(sig);
+            }
+        }
+    }
+    if out.len() % 4 != 0 {
+        return Err(format!(
+            "TCP options take {} bytes, not a multiple of 4 (pad with nop)",
+            out.len()
+        ));
+    }
+    if out.len() > wtcp::MAX_OPTIONS_LEN {
+        return Err(format!(
+            "TCP options take {} bytes, more than 40",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// An IPv4 packet around `payload` from `src` to `dst`.
+pub fn ipv4_packet(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: IpProtocol,
+    ip: &IpInfo,
+    ident: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let total = ipv4::HEADER_LEN + payload.len();
+    let mut buf = vec![0u8; total];
+    let mut r = ipv4::Repr::new(src, dst, proto, payload.len());
+    r.ttl = ip.ttl.unwrap_or(64);
+    r.ident = ident;
+    {
+        let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
+        let _ = r.emit(&mut p, false);
+        let mut tos = ip.tos.unwrap_or(0);
+        if let Some(e) = ip.ecn {
+            tos = (tos & !3) | ecn_bits(e);
+        }
+        p.set_tos(tos);
+        p.fill_checksum();
+    }
+    buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
+    buf
+}
+
+fn ecn_bits(e: crate::ast::Ecn) -> u8 {
+    use crate::ast::Ecn::*;
+    match e {
+        NoEcn => 0,
+        Ect1 => 1,
+        Ect0 | Ect01 => 2,
+        Ce => 3,
+    }
+}
+
+/// A TCP segment (header, options, `len` zero bytes of payload) with its checksum.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_segment(
+    t: &Tuple,
+    bits: u8,
+    seq: u32,
+    ack: u32,
+    win: u16,
+    urg: u16,
+    options: &[u8],
+    len: usize,
+) -> Vec<u8> {
+    let hl = wtcp::HEADER_LEN + options.len();
+    let mut buf = vec![0u8; hl + len];
+    buf[0..2].copy_from_slice(&t.remote_port.to_be_bytes());
+    buf[2..4].copy_from_slice(&t.local_port.to_be_bytes());
+    buf[4..8].copy_from_slice(&seq.to_be_bytes());
+    buf[8..12].copy_from_slice(&ack.to_be_bytes());
+    buf[12] = ((hl / 4) as u8) << 4;
+    buf[13] = bits;
+    buf[14..16].copy_from_slice(&win.to_be_bytes());
+    buf[18..20].copy_from_slice(&urg.to_be_bytes());
+    buf[wtcp::HEADER_LEN..hl].copy_from_slice(options);
+    let mut c: Checksum =
+        checksum::pseudo_header_v4(t.remote, t.local, IpProtocol::Tcp, buf.len() as u32);
+    c.add_bytes(&buf);
+    let sum = c.finish();
+    buf[16..18].copy_from_slice(&sum.to_be_bytes());
+    buf
+}
+
+/// One outbound segment as the runner sees it: fields in the script's spaces.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub bits: u8,
+    pub ae: bool,
+    /// Relative to the stack's ISN (script space).
+    pub seq: u32,
+    pub len: u32,
+    pub ack: u32,
+    pub win: u16,
+    pub urg: u16,
+    pub options: Vec<u8>,
+    pub tos: u8,
+    pub ttl: u8,
+}
+
+impl Live {
+    /// Script notation, as a `>` line would say it.
+    pub fn text(&self, sack_shift: u32) -> String {
+        let mut s = format!(
+            "{} {}:{}({})",
+            flags_text(self.bits, self.ae),
+            self.seq,
+            self.seq.wrapping_add(self.len),
+            self.len
+        );
+        if self.bits & wtcp::Flags::ACK.0 != 0 || self.ack != 0 {
+            s.push_str(&format!(" ack {}", self.ack));
+        }
+        s.push_str(&format!(" win {}", self.win));
+        if self.urg != 0 {
+            s.push_str(&format!(" urg {}", self.urg));
+        }
+        if !self.options.is_empty() {
+            s.push_str(&format!(" <{}>", options_text(&self.options, sack_shift)));
+        }
+        s
+    }
+}
+
+/// Options in script notation; `sack_shift` is subtracted from SACK edges.
+pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
+    let mut parts = Vec::new();
+    for o in wtcp::OptionsIter::new(bytes) {
+        parts.push(match o {
+            Ok(wtcp::TcpOption::EndOfList) => "eol".to_string(),
+            Ok(wtcp::TcpOption::NoOperation) => "nop".to_string(),
+            Ok(wtcp::TcpOption::Mss(v)) => format!("mss {v}"),
+            Ok(wtcp::TcpOption::WindowScale(v)) => format!("wscale {v}"),
+            Ok(wtcp::TcpOption::SackPermitted) => "sackOK".to_string(),
+            Ok(wtcp::TcpOption::Sack(b)) => {
+                let edges: Vec<String> = b
+                    .as_slice()
+                    .iter()
+                    .map(|(l, r)| {
+                        format!(
+                            "{}:{}",
+                            l.0.wrapping_sub(sack_shift),
+                            r.0.wrapping_sub(sack_shift)
+                        )
+                    })
+                    .collect();
+                format!("sack {}", edges.join(" "))
+            }
+            Ok(wtcp::TcpOption::Timestamps { tsval, tsecr }) => {
+                format!("TS val {tsval} ecr {tsecr}")
+            }
+            Ok(wtcp::TcpOption::Unknown { kind, data }) => {
+                format!("kind {kind} len {}", data.len() + 2)
+            }
+            Err(e) => format!("<malformed: {e}>"),
+        });
+    }
+    parts.join(",")
+}
+
+/// Parses an emitted IPv4/TCP packet. `None` if it is not TCP.
+pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)> {
+    let ip = ipv4::Packet::new_checked(bytes).ok()?;
+    if ip.protocol() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = wtcp::Packet::new_checked(ip.payload()).ok()?;
+    let t = Tuple {
+        local: ip.src_addr(),
+        local_port: tcp.src_port(),
+        remote: ip.dst_addr(),
+        remote_port: tcp.dst_port(),
+    };
+    let live = Live {
+        bits: tcp.flags().0,
+        ae: tcp.reserved() & 1 != 0,
+        seq: tcp.seq_number().0.wrapping_sub(isn_shift),
+        len: tcp.payload().len() as u32,
+        ack: tcp.ack_number().0,
+        win: tcp.window_len(),
+        urg: tcp.urgent_at(),
+        options: tcp.options().to_vec(),
+        tos: ip.tos(),
+        ttl: ip.ttl(),
+    };
+    Some((t, live, tcp.payload().to_vec()))
+}
+
+/// The options of `expected` against the live bytes (SUBSET.md §5.3): same kinds in the same
+/// order, same values except TS (val checked by `ts_val`, ecr never).
+pub fn compare_options(
+    expected: &Option<TcpOptions>,
+    live: &[u8],
+    sack_shift: u32,
+    ts_val: &mut dyn FnMut(u32, u32) -> Result<(), String>,
+) -> Result<(), String> {
+    let list = match expected {
+        None if live.is_empty() => return Ok(()),
+        None => return Err("expected no TCP options".into()),
+        Some(TcpOptions::Any) => return Ok(()),
+        Some(TcpOptions::List(l)) => l,
+    };
+    let live_opts: Vec<_> = wtcp::OptionsIter::new(live)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("malformed live options: {e}"))?;
+    if live_opts.len() != list.len() {
+        return Err(format!(
+            "expected {} TCP options, live packet has {}",
+            list.len(),
+            live_opts.len()
+        ));
+    }
+    for (i, (e, l)) in list.iter().zip(&live_opts).enumerate() {
+        let ok = match (e, l) {
+            (TcpOption::Nop, wtcp::TcpOption::NoOperation) => true,
+            (TcpOption::Eol, wtcp::TcpOption::EndOfList) => true,
+            (TcpOption::Mss(a), wtcp::TcpOption::Mss(b)) => a == b,
+            (TcpOption::WindowScale(a), wtcp::TcpOption::WindowScale(b)) => a == b,
+            (TcpOption::SackPermitted, wtcp::TcpOption::SackPermitted) => true,
+            (TcpOption::Sack(a), wtcp::TcpOption::Sack(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b.as_slice()).all(|(x, y)| {
+                        x.0.wrapping_add(sack_shift) == y.0.0
+                            && x.1.wrapping_add(sack_shift) == y.1.0
+                    })
+            }
+            (TcpOption::Timestamp { val, .. }, wtcp::TcpOption::Timestamps { tsval, .. }) => {
+                ts_val(*val, *tsval)?;
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("TCP option {} differs", i + 1));
+        }
+    }
+    Ok(())
+}
+
+/// The `start:end(len)` text of a range.
+pub fn range_text(r: &SeqRange) -> String {
+    format!("{}:{}({})", r.start, r.end, r.len)
+}
+
+/// A script TCP line in canonical notation (for messages).
+pub fn script_text(p: &TcpPacket) -> String {
+    let mut s = format!(
+        "{} {}",
+        flags_text(flag_bits(&p.flags), p.flags.ae),
+        range_text(&p.seq)
+    );
+    if let Some(a) = p.ack {
+        s.push_str(&format!(" ack {a}"));
+    }
+    if let Some(w) = p.win {
+        s.push_str(&format!(" win {w}"));
+    }
+    if let Some(u) = p.urg {
+        s.push_str(&format!(" urg {u}"));
+    }
+    match &p.options {
+        None => {}
+        Some(TcpOptions::Any) => s.push_str(" <...>"),
+        Some(TcpOptions::List(l)) => {
+            let parts: Vec<String> = l
+                .iter()
+                .map(|o| match o {
+                    TcpOption::Nop => "nop".into(),
+                    TcpOption::Eol => "eol".into(),
+                    TcpOption::Mss(v) => format!("mss {v}"),
+                    TcpOption::WindowScale(v) => format!("wscale {v}"),
+                    TcpOption::SackPermitted => "sackOK".into(),
+                    TcpOption::Sack(b) => format!(
+                        "sack {}",
+                        b.iter()
+                            .map(|(l, r)| format!("{l}:{r}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    TcpOption::Timestamp { val, ecr } => format!("TS val {val} ecr {ecr}"),
+                    TcpOption::FastOpen(_) => "FO".into(),
+                    TcpOption::FastOpenExp(_) => "FOEXP".into(),
+                    TcpOption::Md5(_) => "md5".into(),
+                })
+                .collect();
+            s.push_str(&format!(" <{}>", parts.join(",")));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_encoded_in_script_order_with_translation() {
+        let opts = [
+            TcpOption::Nop,
+            TcpOption::Nop,
+            TcpOption::Timestamp { val: 7, ecr: 100 },
+            TcpOption::Nop,
+            TcpOption::Nop,
+            TcpOption::Sack(vec![(1001, 2001)]),
+        ];
+        let b = encode_options(&opts, 10, &mut |e| Ok(e + 1)).unwrap();
+        assert_eq!(&b[..4], &[1, 1, 8, 10]);
+        assert_eq!(&b[4..8], &7u32.to_be_bytes());
+        assert_eq!(&b[8..12], &101u32.to_be_bytes());
+        assert_eq!(&b[12..16], &[1, 1, 5, 10]);
+        assert_eq!(&b[16..20], &1011u32.to_be_bytes());
+        assert_eq!(
+            options_text(&b, 10),
+            "nop,nop,TS val 7 ecr 101,nop,nop,sack 1001:2001"
+        );
+        let e = encode_options(&[TcpOption::Mss(1), TcpOption::Nop], 0, &mut Ok).unwrap_err();
+        assert!(e.contains("multiple of 4"), "{e}");
+    }
+
+    #[test]
+    fn built_segment_parses_back_with_valid_checksums() {
+        let t = Tuple {
+            local: Ipv4Addr::new(192, 168, 0, 1),
+            local_port: 8080,
+            remote: Ipv4Addr::new(192, 0, 2, 1),
+            remote_port: 40000,
+        };
+        let seg = tcp_segment(&t, 0x18, 5, 9, 257, 0, &[1, 1, 1, 1], 100);
+        let ip = ipv4_packet(
+            t.remote,
+            t.local,
+            IpProtocol::Tcp,
+            &IpInfo::default(),
+            1,
+            &seg,
+        );
+        let p = ipv4::Packet::new_checked(&ip[..]).unwrap();
+        assert!(p.verify_checksum());
+        let tcp = wtcp::Packet::new_checked(p.payload()).unwrap();
+        assert!(tcp.verify_checksum(t.remote.into(), t.local.into()));
+        assert_eq!(tcp.payload().len(), 100);
+        assert_eq!(flags_text(tcp.flags().0, false), "P.");
+    }
+}

@@ -1,0 +1,143 @@
+//! The Linux-compatible profile the runner uses: [`Config::linux`] plus the sysctls a script
+//! sets (defaults.sh, `sysctl -q`, set_sysctls.py), each mapped onto a [`Config`] field.
+
+use synack::tcp::Config;
+
+/// The settings a script starts from, before its init command.
+pub fn linux() -> Config {
+    Config::linux()
+}
+
+/// What a sysctl did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Set,
+    /// Accepted, but synack has no such mechanism (yet); the text says what it means.
+    NoEffect(&'static str),
+}
+
+/// Applies `net.ipv4.<name> = value`. Unknown names and malformed values are errors.
+pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied, String> {
+    let int = || -> Result<u64, String> {
+        let v = value.trim();
+        let parsed = match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => v.parse(),
+        };
+        parsed.map_err(|_| format!("sysctl {name}: expected a number, got {value:?}"))
+    };
+    let triple = || -> Result<[usize; 3], String> {
+        let v: Vec<usize> = value
+            .split_whitespace()
+            .map(|x| {
+                x.parse()
+                    .map_err(|_| format!("sysctl {name}: bad value {value:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        v.try_into()
+            .map_err(|_| format!("sysctl {name}: expected three numbers, got {value:?}"))
+    };
+    match name {
+        "tcp_rmem" => {
+            let [_, def, max] = triple()?;
+            cfg.recv_buffer = def;
+            cfg.recv_buffer_max = max;
+        }
+        "tcp_wmem" => {
+            let [_, def, _] = triple()?;
+            cfg.send_buffer = def;
+        }
+        "tcp_timestamps" => cfg.timestamps = int()? != 0,
+        "tcp_sack" => cfg.sack = int()? != 0,
+        "tcp_window_scaling" => cfg.window_scaling = int()? != 0,
+        "tcp_syn_retries" => cfg.syn_retries = int()?.clamp(1, 127) as u32,
+        "tcp_synack_retries" => cfg.synack_retries = int()?.min(255) as u32,
+        "tcp_retries2" => cfg.max_retries = int()?.min(255) as u32,
+        "tcp_slow_start_after_idle" => cfg.slow_start_after_idle = int()? != 0,
+        "tcp_fin_timeout" => cfg.fin_wait2_timeout = synack::time::Duration::from_secs(int()?),
+        "tcp_keepalive_time" => cfg.keepalive.idle = synack::time::Duration::from_secs(int()?),
+        "tcp_keepalive_intvl" => cfg.keepalive.interval = synack::time::Duration::from_secs(int()?),
+        "tcp_keepalive_probes" => cfg.keepalive.count = int()? as u32,
+        "tcp_congestion_control" => match value.trim() {
+            "reno" => cfg.congestion = synack::tcp::congestion::Algorithm::NewReno,
+            "cubic" => {
+                cfg.congestion = synack::tcp::congestion::Algorithm::NewReno;
+                return Ok(Applied::NoEffect(
+                    "CUBIC is not implemented yet; NewReno is used",
+                ));
+            }
+            other => return Err(format!("unsupported congestion control {other:?}")),
+        },
+        "tcp_reordering" => {
+            if int()? != 3 {
+                return Ok(Applied::NoEffect(
+                    "the duplicate-ACK threshold is fixed at 3",
+                ));
+            }
+        }
+        "tcp_ecn" => {
+            if int()? != 0 {
+                return Ok(Applied::NoEffect("ECN is not implemented"));
+            }
+        }
+        "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
+        "tcp_dsack" => return Ok(Applied::NoEffect("D-SACK blocks are not generated yet")),
+        "tcp_recovery" => return Ok(Applied::NoEffect("RACK loss detection is not implemented")),
+        "tcp_early_retrans" => {
+            return Ok(Applied::NoEffect("tail loss probes are not implemented"));
+        }
+        "tcp_syncookies" => return Ok(Applied::NoEffect("SYN cookies are not implemented yet")),
+        "tcp_invalid_ratelimit" => {
+            return Ok(Applied::NoEffect(
+                "synack does not rate-limit ACKs to invalid segments beyond RFC 5961's limit",
+            ));
+        }
+        // Mechanisms that only exist to shape Linux's TSO/pacing/FACK internals or belong to
+        // Fast Open and AccECN, which synack does not have.
+        "tcp_fack"
+        | "tcp_tso_win_divisor"
+        | "tcp_min_tso_segs"
+        | "tcp_pacing_ss_ratio"
+        | "tcp_pacing_ca_ratio"
+        | "tcp_notsent_lowat"
+        | "tcp_ecn_option"
+        | "tcp_fastopen"
+        | "tcp_fastopen_key"
+        | "tcp_fastopen_blackhole_timeout_sec"
+        | "tcp_fastopen_cookies" => {
+            return Ok(Applied::NoEffect("no such mechanism in synack"));
+        }
+        _ => return Err(format!("unknown sysctl net.ipv4.{name}")),
+    }
+    Ok(Applied::Set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_sh_buffers_give_linux_window_scale_8() {
+        let mut c = linux();
+        assert_eq!(c.our_window_shift(), 7, "Linux's 6 MiB rmem max gives 7");
+        apply_sysctl(&mut c, "tcp_rmem", "4096 540000 15728640").unwrap();
+        assert_eq!(c.recv_buffer, 540000);
+        assert_eq!(c.our_window_shift(), 8);
+    }
+
+    #[test]
+    fn unknown_and_malformed_settings_are_errors() {
+        let mut c = linux();
+        assert!(apply_sysctl(&mut c, "tcp_no_such_thing", "1").is_err());
+        assert!(apply_sysctl(&mut c, "tcp_timestamps", "yes").is_err());
+        assert_eq!(
+            apply_sysctl(&mut c, "tcp_timestamps", "0"),
+            Ok(Applied::Set)
+        );
+        assert!(!c.timestamps);
+        assert!(matches!(
+            apply_sysctl(&mut c, "tcp_recovery", "1"),
+            Ok(Applied::NoEffect(_))
+        ));
+    }
+}

@@ -1,0 +1,1736 @@
+//! The runner: one script against a fresh synack [`Stack`] in virtual time (SUBSET.md §2–§9).
+//!
+//! Inbound lines are injected at their time; outbound lines take the next segment the stack
+//! emitted on the connection under test (advancing the clock, and so the stack's timers, until
+//! one appears) and compare it field by field; syscall lines call the stack's socket API.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use synack::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
+use synack::tcp::{Config, Keepalive, Shutdown, State};
+use synack::time::{Duration, Instant};
+use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+
+use crate::ast::*;
+use crate::errno::Errno;
+use crate::packet::{self, Live, Tuple};
+use crate::profile;
+use crate::shell;
+
+/// The stack's address in IPv4 runs (upstream's run_all.py and kselftest runner).
+pub const LOCAL_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+/// The peer's address in IPv4 runs.
+pub const REMOTE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The port scripts bind and connect to.
+pub const PORT: u16 = 8080;
+/// How long an outbound line waits past its time before "Timed out waiting for packet".
+const PACKET_TIMEOUT: Duration = Duration::from_secs(2);
+/// How far `*` lines and pending blocking calls may move the clock.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// How to run scripts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `-D NAME=VALUE` definitions.
+    pub defines: HashMap<String, String>,
+}
+
+/// How one script ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Pass,
+    Fail(Box<Failure>),
+    /// The script needs something synack does not have (IPv6); the reason says what.
+    Skip(String),
+}
+
+/// Why a script failed, located in the script.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub line: u32,
+    pub col: u32,
+    /// The script line, as written.
+    pub source: String,
+    /// What went wrong, in packetdrill's words where it has some ("Timed out waiting for
+    /// packet").
+    pub message: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    /// Virtual time of the failure, from the start of the script.
+    pub time: Option<Instant>,
+}
+
+/// The result of running one script.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub script: PathBuf,
+    pub outcome: Outcome,
+    /// Things the run did not act on (sysctls without an effect here, code blocks not
+    /// evaluated).
+    pub notes: Vec<String>,
+    /// Every packet and syscall in order, as `time dir text` lines.
+    pub trace: Vec<String>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        matches!(self.outcome, Outcome::Pass)
+    }
+}
+
+/// Runs the script at `path`.
+pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
+    let fail = |message: String, line: u32, col: u32| Report {
+        script: path.to_path_buf(),
+        outcome: Outcome::Fail(Box::new(Failure {
+            line,
+            col,
+            source: String::new(),
+            message,
+            expected: None,
+            actual: None,
+            time: None,
+        })),
+        notes: Vec::new(),
+        trace: Vec::new(),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", path.display()), 0, 0),
+    };
+    let name = path.display().to_string();
+    let script = match crate::parser::parse(&name, &text, &opts.defines) {
+        Ok(s) => s,
+        Err(e) => {
+            let (line, col) = (e.pos.line, e.pos.col);
+            let mut r = fail(e.to_string(), line, col);
+            if let Outcome::Fail(f) = &mut r.outcome {
+                f.source = text
+                    .lines()
+                    .nth(line.saturating_sub(1) as usize)
+                    .unwrap_or("")
+                    .to_string();
+            }
+            return r;
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    run_script(&script, &text, &dir, path)
+}
+
+/// Runs a parsed script. `text` is its source (for messages), `dir` its directory.
+pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Report {
+    let mut r = Runner::new(text, dir);
+    let outcome = match r.run(script) {
+        Ok(()) => Outcome::Pass,
+        Err(Stop::Skip(why)) => Outcome::Skip(why),
+        Err(Stop::Fail(f)) => Outcome::Fail(f),
+    };
+    Report {
+        script: path.to_path_buf(),
+        outcome,
+        notes: r.notes,
+        trace: r.trace,
+    }
+}
+
+enum Stop {
+    Fail(Box<Failure>),
+    Skip(String),
+}
+
+/// A failure at `pos` (filled in by the caller).
+fn err(msg: impl Into<String>) -> Stop {
+    Stop::Fail(Box::new(Failure {
+        line: 0,
+        col: 0,
+        source: String::new(),
+        message: msg.into(),
+        expected: None,
+        actual: None,
+        time: None,
+    }))
+}
+
+fn mismatch(msg: impl Into<String>, expected: String, actual: String) -> Stop {
+    let mut s = err(msg);
+    if let Stop::Fail(f) = &mut s {
+        f.expected = Some(expected);
+        f.actual = Some(actual);
+    }
+    s
+}
+
+/// A script fd.
+#[derive(Debug, Clone)]
+struct Fd {
+    kind: FdKind,
+    nonblock: bool,
+    /// Settings for the connection(s) this socket will make.
+    cfg: Config,
+    /// Options applied to a connection once it exists.
+    nodelay: bool,
+    cork: bool,
+    user_timeout: Option<Duration>,
+    keepalive: bool,
+    keepalive_cfg: Keepalive,
+    bound: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FdKind {
+    Fresh,
+    Listener(SocketHandle),
+    /// connect() was called; the handshake may still be running.
+    Connecting(SocketHandle),
+    Conn(SocketHandle),
+    Closed,
+}
+
+/// Which connection packet lines refer to (SUBSET.md §4.2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Focus {
+    None,
+    /// A listener: the next inbound SYN opens a new child.
+    Listener,
+    /// connect() called: the first outbound SYN names the connection.
+    Connecting,
+    Conn(Tuple),
+}
+
+/// A syscall blocked in the stack, completed later.
+#[derive(Debug, Clone)]
+struct Blocked {
+    event: usize,
+    call: Syscall,
+    /// Expected return window, absolute.
+    end: Instant,
+    tolerance: Duration,
+    /// Bytes already written by a blocking write.
+    progress: usize,
+}
+
+/// What a syscall attempt produced.
+enum Attempt {
+    Done(i64, Option<Errno>),
+    /// Would block; `progress` bytes done so far (writes).
+    Blocked(usize),
+}
+
+struct Runner {
+    lines: Vec<String>,
+    dir: PathBuf,
+    stack: Stack,
+    cfg: Config,
+    now: Instant,
+    base: Instant,
+    tol_usecs: u64,
+    tol_percent: f64,
+    ts_tick_usecs: Option<u64>,
+    ts_ecr_scaled: bool,
+    strict_segments: bool,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    fds: BTreeMap<i64, Fd>,
+    focus: Focus,
+    next_port: u16,
+    /// Live ISN minus script ISN of the connection under test.
+    isn_shift: u32,
+    /// (script TS val, live TS val) of matched outbound segments, latest last.
+    ts_seen: Vec<(u32, u32)>,
+    outq: VecDeque<(Instant, Vec<u8>, usize)>,
+    blocked: Option<Blocked>,
+    /// A failure found by a blocking call completing in the background, reported at the next
+    /// event boundary.
+    deferred: Option<Box<Failure>>,
+    ip_ident: u16,
+    trace: Vec<String>,
+    notes: Vec<String>,
+    /// The stack's link MTU (`--mtu`).
+    mtu: u16,
+}
+
+impl Runner {
+    fn new(text: &str, dir: &Path) -> Runner {
+        let cfg = profile::linux();
+        Runner {
+            lines: text.lines().map(str::to_string).collect(),
+            dir: dir.to_path_buf(),
+            stack: Stack::new(StackConfig::default(), [7; 32]),
+            cfg,
+            now: Instant::ZERO,
+            base: Instant::ZERO,
+            tol_usecs: 4000,
+            tol_percent: 12.5,
+            ts_tick_usecs: None,
+            ts_ecr_scaled: false,
+            strict_segments: false,
+            local: LOCAL_V4,
+            remote: REMOTE_V4,
+            fds: BTreeMap::new(),
+            focus: Focus::None,
+            next_port: 40000,
+            isn_shift: 0,
+            ts_seen: Vec::new(),
+            outq: VecDeque::new(),
+            blocked: None,
+            deferred: None,
+            ip_ident: 1,
+            trace: Vec::new(),
+            notes: Vec::new(),
+            mtu: 1500,
+        }
+    }
+
+    fn locate(&self, mut s: Stop, pos: Pos) -> Stop {
+        if let Stop::Fail(f) = &mut s {
+            if f.line == 0 {
+                f.line = pos.line;
+                f.col = pos.col;
+                f.source = self
+                    .lines
+                    .get(pos.line.saturating_sub(1) as usize)
+                    .map(|l| l.trim().to_string())
+                    .unwrap_or_default();
+            }
+            if f.time.is_none() {
+                f.time = Some(self.now);
+            }
+        }
+        s
+    }
+
+    fn run(&mut self, script: &Script) -> Result<(), Stop> {
+        for o in &script.options {
+            self.option(o).map_err(|s| self.locate(s, o.pos))?;
+        }
+        if let Some(init) = &script.init {
+            self.command(&init.text, true)
+                .map_err(|s| self.locate(s, init.pos))?;
+        }
+        self.build_stack();
+        for (i, ev) in script.events.iter().enumerate() {
+            if let Some(f) = self.deferred.take() {
+                return Err(Stop::Fail(f));
+            }
+            self.event(i, ev).map_err(|s| self.locate(s, ev.pos))?;
+        }
+        if let Some(f) = self.deferred.take() {
+            return Err(Stop::Fail(f));
+        }
+        if let Some(cleanup) = &script.cleanup {
+            self.command(&cleanup.text, false)
+                .map_err(|s| self.locate(s, cleanup.pos))?;
+        }
+        Ok(())
+    }
+
+    fn option(&mut self, o: &OptionLine) -> Result<(), Stop> {
+        let v = o.value.as_deref().unwrap_or("");
+        let num = |v: &str| -> Result<u64, Stop> {
+            v.parse()
+                .map_err(|_| err(format!("--{} needs a number, got {v:?}", o.name)))
+        };
+        match o.name.as_str() {
+            "tolerance_usecs" => self.tol_usecs = num(v)?,
+            "tolerance_percent" => {
+                self.tol_percent = v
+                    .parse()
+                    .map_err(|_| err(format!("--tolerance_percent needs a number, got {v:?}")))?
+            }
+            "tcp_ts_tick_usecs" => self.ts_tick_usecs = Some(num(v)?).filter(|&t| t > 0),
+            "tcp_ts_ecr_scaled" => self.ts_ecr_scaled = true,
+            "strict_segments" => self.strict_segments = true,
+            // Upstream builds GRO-like super-packets from inbound segments above this size;
+            // here inbound segments are injected whole, exactly as written.
+            "mss" => {
+                num(v)?;
+            }
+            "mtu" => self.mtu = num(v)?.clamp(576, 65535) as u16,
+            "ip_version" => match v {
+                "ipv4" => {}
+                "ipv6" | "ipv4-mapped-ipv6" => {
+                    return Err(Stop::Skip(format!(
+                        "--ip_version={v}: synack has no IPv6 routing yet"
+                    )));
+                }
+                _ => return Err(err(format!("unknown --ip_version {v:?}"))),
+            },
+            "local_ip" | "remote_ip" => {
+                let a: Ipv4Addr = v
+                    .parse()
+                    .map_err(|_| Stop::Skip(format!("--{}={v}: not an IPv4 address", o.name)))?;
+                if o.name == "local_ip" {
+                    self.local = a;
+                } else {
+                    self.remote = a;
+                }
+            }
+            _ => return Err(err(format!("unknown option --{}", o.name))),
+        }
+        Ok(())
+    }
+
+    /// A back-quoted command: sysctls change the settings for sockets created from now on.
+    fn command(&mut self, text: &str, init: bool) -> Result<(), Stop> {
+        let mut c = shell::Commands::default();
+        shell::interpret(text, &self.dir, &mut c).map_err(err)?;
+        for (name, value) in &c.sysctls {
+            match profile::apply_sysctl(&mut self.cfg, name, value) {
+                Ok(profile::Applied::Set) => {}
+                Ok(profile::Applied::NoEffect(why)) => {
+                    self.note(format!("sysctl {name}={value}: {why}"));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        for i in c.ignored {
+            self.note(i);
+        }
+        if !init {
+            // Settings are read when a socket is created; nothing else to do.
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, n: String) {
+        if !self.notes.contains(&n) {
+            self.notes.push(n);
+        }
+    }
+
+    fn build_stack(&mut self) {
+        let cfg = StackConfig {
+            tcp: Arc::new(self.cfg.clone()),
+            mtu: self.mtu,
+            trace: false,
+            name: "synack".into(),
+            ..StackConfig::default()
+        };
+        let mut stack = Stack::new(cfg, [7; 32]);
+        stack.add_address(Ipv4Cidr::new(self.local, 16));
+        stack.set_gateway(Some(self.local));
+        self.stack = stack;
+    }
+
+    // ----- time -----
+
+    fn resolve(&self, t: Time) -> Instant {
+        match t {
+            Time::Absolute(us) => Instant::from_micros(us.max(0) as u64),
+            Time::Relative(us) => {
+                if us >= 0 {
+                    self.base + Duration::from_micros(us as u64)
+                } else {
+                    self.base - Duration::from_micros(us.unsigned_abs())
+                }
+            }
+        }
+    }
+
+    /// The blocking end time `E` of `T...E`, measured from the same base as `T`.
+    fn resolve_end(&self, start: Time, end: Time) -> Instant {
+        let us = match end {
+            Time::Absolute(us) | Time::Relative(us) => us.max(0) as u64,
+        };
+        match start {
+            Time::Relative(_) => self.base + Duration::from_micros(us),
+            Time::Absolute(_) => Instant::from_micros(us),
+        }
+    }
+
+    fn tolerance(&self, expected: Instant) -> Duration {
+        let span = expected.saturating_duration_since(self.base).as_micros() as f64;
+        let pct = (span * self.tol_percent / 100.0) as u64;
+        Duration::from_micros(self.tol_usecs.max(pct))
+    }
+
+    fn check_time(
+        &self,
+        what: &str,
+        lo: Instant,
+        hi: Instant,
+        tol: Duration,
+        actual: Instant,
+    ) -> Result<(), Stop> {
+        let lo_ok = lo.saturating_duration_since(Instant::ZERO) <= tol || actual >= lo - tol;
+        if lo_ok && actual <= hi + tol {
+            return Ok(());
+        }
+        let expect = if lo == hi {
+            secs(lo)
+        } else {
+            format!("{}~{}", secs(lo), secs(hi))
+        };
+        Err(err(format!(
+            "timing error: expected {what} at {expect} sec but happened at {} sec; tolerance {} sec",
+            secs(actual),
+            secs(Instant::ZERO + tol)
+        )))
+    }
+
+    /// Collects what the stack sends now.
+    fn pump(&mut self) {
+        let mut buf = vec![0u8; 65600];
+        while let Some(n) = self.stack.poll_transmit(self.now, &mut buf) {
+            let bytes = buf[..n].to_vec();
+            let line = self.describe_out(&bytes);
+            self.outq.push_back((self.now, bytes, self.trace.len()));
+            self.trace.push(format!("{} > {}", secs(self.now), line));
+        }
+    }
+
+    /// Runs the stack's timers up to `t` (one timer instant at a time), collecting output and
+    /// completing a blocked call as soon as it can.
+    fn advance_to(&mut self, t: Instant) {
+        self.pump();
+        self.poll_blocked();
+        loop {
+            match self.stack.poll_timeout() {
+                Some(d) if d <= t => {
+                    self.now = self.now.max(d);
+                    self.stack.handle_timeout(self.now);
+                    self.pump();
+                    self.poll_blocked();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// One step of the clock: to the next stack timer if it is due by `limit`. False when
+    /// nothing is due.
+    fn step(&mut self, limit: Instant) -> bool {
+        match self.stack.poll_timeout() {
+            Some(d) if d <= limit => {
+                self.now = self.now.max(d);
+                self.stack.handle_timeout(self.now);
+                self.pump();
+                self.poll_blocked();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    // ----- events -----
+
+    fn event(&mut self, index: usize, ev: &Event) -> Result<(), Stop> {
+        match &ev.action {
+            Action::Packet(p) => match p.direction {
+                Direction::Inbound => {
+                    let at = self.when(&ev.time)?;
+                    self.wait_blocked_if_needed(false)?;
+                    self.advance_to(at);
+                    self.inbound(p)?;
+                    self.base = at;
+                    Ok(())
+                }
+                Direction::Outbound => self.outbound(ev, p),
+            },
+            Action::Syscall(sc) => {
+                // Another syscall waits for a blocked one to finish (SUBSET.md §6.3).
+                let (start, blocking_end) = match ev.time {
+                    TimeSpec::Blocking { start, end } => {
+                        (self.resolve(start), Some(self.resolve_end(start, end)))
+                    }
+                    ref t => (self.when(t)?, None),
+                };
+                self.wait_blocked_if_needed(true)?;
+                self.advance_to(start);
+                self.syscall_event(index, sc, blocking_end)?;
+                self.base = start;
+                Ok(())
+            }
+            Action::Command(c) => {
+                let at = self.when(&ev.time)?;
+                self.advance_to(at);
+                self.command(&c.text, false)?;
+                self.base = at;
+                Ok(())
+            }
+            Action::Code(_) => {
+                let at = self.when(&ev.time)?;
+                self.advance_to(at);
+                self.note("%{ }% code blocks are not evaluated".into());
+                self.base = at;
+                Ok(())
+            }
+        }
+    }
+
+    /// The time an inbound packet, syscall or command happens.
+    fn when(&self, t: &TimeSpec) -> Result<Instant, Stop> {
+        Ok(match *t {
+            TimeSpec::At(t) => self.resolve(t),
+            TimeSpec::Window(a, _) => self.resolve(a),
+            TimeSpec::Any => self.now,
+            TimeSpec::Blocking { start, .. } => self.resolve(start),
+        })
+    }
+
+    fn wait_blocked_if_needed(&mut self, syscall: bool) -> Result<(), Stop> {
+        if !syscall || self.blocked.is_none() {
+            return Ok(());
+        }
+        let limit = self.now + MAX_WAIT;
+        while self.blocked.is_some() {
+            if !self.step(limit) {
+                let b = self.blocked.take().unwrap_or_else(|| unreachable!());
+                return Err(err(format!(
+                    "blocking {}() started on line {} never returned",
+                    b.call.name, b.event
+                )));
+            }
+        }
+        if let Some(f) = self.deferred.take() {
+            return Err(Stop::Fail(f));
+        }
+        Ok(())
+    }
+
+    // ----- inbound -----
+
+    fn inbound(&mut self, p: &Packet) -> Result<(), Stop> {
+        match &p.body {
+            PacketBody::Tcp(t) => self.inbound_tcp(&p.ip, t),
+            PacketBody::Icmp(i) => self.inbound_icmp(&p.ip, i),
+        }
+    }
+
+    fn inbound_tcp(&mut self, ip: &IpInfo, t: &TcpPacket) -> Result<(), Stop> {
+        let bits = packet::flag_bits(&t.flags);
+        let tuple = match self.focus {
+            Focus::Conn(tu) => tu,
+            _ => {
+                // A new peer opens a connection to the listener (or talks to nothing yet).
+                self.next_port += 1;
+                let tu = Tuple {
+                    local: self.local,
+                    local_port: PORT,
+                    remote: self.remote,
+                    remote_port: self.next_port,
+                };
+                self.focus = Focus::Conn(tu);
+                self.isn_shift = 0;
+                self.ts_seen.clear();
+                tu
+            }
+        };
+        let win = t
+            .win
+            .ok_or_else(|| err("inbound TCP packets need a window (win N)"))?;
+        let shift = self.isn_shift;
+        let ack = t.ack.map_or(0, |a| a.wrapping_add(shift));
+        let opts = match &t.options {
+            None => Vec::new(),
+            Some(TcpOptions::Any) => return Err(err("<...> is only allowed on outbound packets")),
+            Some(TcpOptions::List(l)) => {
+                let seen = self.ts_seen.clone();
+                let scaled = self.ts_ecr_scaled;
+                let mut ecr = |e: u32| -> Result<u32, String> {
+                    if e == 0 {
+                        return Ok(0);
+                    }
+                    if let Some(&(_, live)) = seen.iter().rev().find(|(s, _)| *s == e) {
+                        return Ok(live);
+                    }
+                    if scaled {
+                        if let Some(&(s0, l0)) = seen.first() {
+                            return Ok(l0.wrapping_add(e.wrapping_sub(s0)));
+                        }
+                    }
+                    Err(format!(
+                        "unable to infer live TS ecr {e}: no outbound TS val {e} seen"
+                    ))
+                };
+                packet::encode_options(l, shift, &mut ecr).map_err(err)?
+            }
+        };
+        let seg = packet::tcp_segment(
+            &tuple,
+            bits,
+            t.seq.start,
+            ack,
+            win.min(65535) as u16,
+            t.urg.unwrap_or(0) as u16,
+            &opts,
+            t.seq.len as usize,
+        );
+        let bytes = packet::ipv4_packet(
+            tuple.remote,
+            tuple.local,
+            IpProtocol::Tcp,
+            ip,
+            self.ip_ident,
+            &seg,
+        );
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.trace
+            .push(format!("{} < {}", secs(self.now), packet::script_text(t)));
+        self.stack.handle_packet(self.now, &bytes);
+        self.pump();
+        self.poll_blocked();
+        Ok(())
+    }
+
+    fn inbound_icmp(&mut self, ip: &IpInfo, i: &IcmpPacket) -> Result<(), Stop> {
+        let (ty, code) = match (i.kind.as_str(), i.code.as_deref()) {
+            ("unreachable", None) => (3u8, 0u8),
+            ("unreachable", Some(c)) => (
+                3,
+                match c {
+                    "net_unreachable" => 0,
+                    "host_unreachable" => 1,
+                    "protocol_unreachable" => 2,
+                    "port_unreachable" => 3,
+                    "frag_needed" => 4,
+                    "source_route_failed" => 5,
+                    "net_unknown" => 6,
+                    "host_unknown" => 7,
+                    "source_host_isolated" => 8,
+                    "net_prohibited" => 9,
+                    "host_prohibited" => 10,
+                    "net_unreachable_for_tos" => 11,
+                    "host_unreachable_for_tos" => 12,
+                    "packet_filtered" => 13,
+                    "precedence_violation" => 14,
+                    "precedence_cutoff" => 15,
+                    other => return Err(err(format!("unknown ICMP unreachable code {other}"))),
+                },
+            ),
+            ("time_exceeded", _) => (11, 0),
+            ("packet_too_big", _) => {
+                return Err(Stop::Skip(
+                    "ICMPv6 packet_too_big: no IPv6 in synack yet".into(),
+                ));
+            }
+            (k, _) => return Err(err(format!("unsupported ICMP type {k}"))),
+        };
+        let Focus::Conn(tu) = self.focus else {
+            return Err(err("ICMP error before any connection"));
+        };
+        // The quoted datagram: our IP header and the first 8 bytes of our TCP header.
+        let seq = i.quoted.map_or(0, |q| q.start.wrapping_add(self.isn_shift));
+        let mut tcp8 = [0u8; 8];
+        tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
+        tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());
+        tcp8[4..8].copy_from_slice(&seq.to_be_bytes());
+        let qlen = i.quoted.map_or(0, |q| q.len as usize) + 20;
+        let mut quoted = packet::ipv4_packet(
+            tu.local,
+            tu.remote,
+            IpProtocol::Tcp,
+            &IpInfo::default(),
+            0,
+            &tcp8,
+        );
+        // The quoted header states the original length, not the 8 bytes quoted.
+        {
+            let mut q = ipv4::Packet::new_unchecked(&mut quoted[..]);
+            q.set_total_len((ipv4::HEADER_LEN + qlen) as u16);
+            q.set_dont_frag(true);
+            q.fill_checksum();
+        }
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        if let Some(m) = i.mtu {
+            icmp[6..8].copy_from_slice(&(m as u16).to_be_bytes());
+        }
+        icmp.extend_from_slice(&quoted);
+        let sum = synack::wire::checksum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let bytes = packet::ipv4_packet(
+            tu.remote,
+            tu.local,
+            IpProtocol::Icmp,
+            ip,
+            self.ip_ident,
+            &icmp,
+        );
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.trace.push(format!(
+            "{} < icmp {} {}{}",
+            secs(self.now),
+            i.kind,
+            i.code.clone().unwrap_or_default(),
+            i.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default()
+        ));
+        self.stack.handle_packet(self.now, &bytes);
+        self.pump();
+        self.poll_blocked();
+        Ok(())
+    }
+
+    // ----- outbound -----
+
+    /// Is this emitted packet on the connection under test? Learns the 4-tuple from the
+    /// first SYN after connect().
+    fn on_focus(&mut self, bytes: &[u8]) -> bool {
+        let Some((tu, live, _)) = packet::parse_live(bytes, 0) else {
+            return false;
+        };
+        match self.focus {
+            Focus::Conn(f) => f == tu,
+            Focus::Connecting => {
+                let syn = live.bits & wtcp::Flags::SYN.0 != 0;
+                if syn && tu.remote == self.remote && tu.remote_port == PORT {
+                    self.focus = Focus::Conn(tu);
+                    self.isn_shift = 0;
+                    self.ts_seen.clear();
+                    true
+                } else {
+                    false
+                }
+            }
+            Focus::None | Focus::Listener => false,
+        }
+    }
+
+    /// The next segment on the connection under test, waiting until `deadline`.
+    fn next_out(&mut self, deadline: Instant) -> Option<(Instant, Vec<u8>, usize)> {
+        loop {
+            while let Some((t, bytes, idx)) = self.outq.pop_front() {
+                if self.on_focus(&bytes) {
+                    return Some((t, bytes, idx));
+                }
+                // Segments of other connections are not looked at (SUBSET.md §4.2).
+            }
+            if !self.step(deadline) {
+                self.now = self.now.max(deadline);
+                return None;
+            }
+        }
+    }
+
+    fn outbound(&mut self, ev: &Event, p: &Packet) -> Result<(), Stop> {
+        let PacketBody::Tcp(t) = &p.body else {
+            return Err(err("outbound ICMP lines are not supported"));
+        };
+        let (lo, hi, any) = match ev.time {
+            TimeSpec::At(x) => {
+                let a = self.resolve(x);
+                (a, a, false)
+            }
+            TimeSpec::Window(a, b) => (self.resolve(a), self.resolve(b), false),
+            TimeSpec::Any => (self.now, self.now, true),
+            TimeSpec::Blocking { .. } => {
+                return Err(err("a packet line cannot have a blocking time"));
+            }
+        };
+        let tol = self.tolerance(hi);
+        let deadline = if any {
+            self.now + MAX_WAIT
+        } else {
+            hi + tol + PACKET_TIMEOUT
+        };
+        let want = t.seq.len;
+        let mut parts: Vec<(Instant, Vec<u8>, usize)> = Vec::new();
+        let mut total = 0u32;
+        loop {
+            let Some(seg) = self.next_out(deadline) else {
+                let mut s = err("error handling packet: Timed out waiting for packet");
+                if let Stop::Fail(f) = &mut s {
+                    f.expected = Some(packet::script_text(t));
+                    if !parts.is_empty() {
+                        f.actual = Some(format!("only {total} of {want} bytes were sent by then"));
+                    }
+                }
+                return Err(s);
+            };
+            let len = packet::parse_live(&seg.1, 0).map_or(0, |x| x.1.len);
+            total += len;
+            parts.push(seg);
+            if self.strict_segments || total >= want {
+                break;
+            }
+        }
+        // SYN or SYN-ACK: the stack's ISN stands for the script's.
+        let (_, first, _) =
+            packet::parse_live(&parts[0].1, 0).ok_or_else(|| err("unparsable packet"))?;
+        if t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
+            self.isn_shift = first.seq.wrapping_sub(t.seq.start);
+        }
+        let shift = self.isn_shift;
+        let lives: Vec<Live> = parts
+            .iter()
+            .filter_map(|(_, b, _)| packet::parse_live(b, shift).map(|x| x.1))
+            .collect();
+        // The trace shows these in the script's sequence space now that the ISN is known.
+        for ((t, _, idx), live) in parts.iter().zip(&lives) {
+            if let Some(line) = self.trace.get_mut(*idx) {
+                *line = format!("{} > {}", secs(*t), live.text(0));
+            }
+        }
+        let at = parts.last().map_or(self.now, |p| p.0);
+        let combined = self.combine(&lives)?;
+        let exp_text = packet::script_text(t);
+        let act_text = combined.text(0);
+        let bad = |what: String| mismatch(what, exp_text.clone(), act_text.clone());
+
+        if total > want {
+            return Err(bad(format!(
+                "live packet payload: expected {want} bytes vs actual {total} bytes"
+            )));
+        }
+        let want_bits = packet::flag_bits(&t.flags);
+        if combined.bits != want_bits || combined.ae != t.flags.ae {
+            return Err(bad(format!(
+                "live packet field tcp flags: expected: {} vs actual: {}",
+                packet::flags_text(want_bits, t.flags.ae),
+                packet::flags_text(combined.bits, combined.ae)
+            )));
+        }
+        if combined.seq != t.seq.start {
+            return Err(bad(format!(
+                "live packet field tcp_seq: expected: {} vs actual: {}",
+                t.seq.start, combined.seq
+            )));
+        }
+        let want_ack = t.ack.unwrap_or(0);
+        if combined.ack != want_ack {
+            return Err(bad(format!(
+                "live packet field tcp_ack_seq: expected: {want_ack} vs actual: {}",
+                combined.ack
+            )));
+        }
+        if let Some(w) = t.win {
+            if u32::from(combined.win) != w {
+                return Err(bad(format!(
+                    "live packet field tcp_window: expected: {w} vs actual: {}",
+                    combined.win
+                )));
+            }
+        }
+        let want_urg = t.urg.unwrap_or(0);
+        if u32::from(combined.urg) != want_urg {
+            return Err(bad(format!(
+                "live packet field tcp_urg_ptr: expected: {want_urg} vs actual: {}",
+                combined.urg
+            )));
+        }
+        if let Some(ttl) = p.ip.ttl {
+            if combined.ttl != ttl {
+                return Err(bad(format!(
+                    "live packet field ip_ttl: expected: {ttl} vs actual: {}",
+                    combined.ttl
+                )));
+            }
+        }
+        // TS val: checked only with --tcp_ts_tick_usecs (SUBSET.md §5.5).
+        let tick = self.ts_tick_usecs;
+        let first_ts = self.ts_seen.first().copied();
+        let since_start = at.total_micros();
+        let tol_us = tol.as_micros() as u64;
+        let mut ts_pair = None;
+        let mut ts_check = |script: u32, live: u32| -> Result<(), String> {
+            ts_pair = Some((script, live));
+            let (Some(tick), Some((s0, l0))) = (tick, first_ts) else {
+                return Ok(());
+            };
+            let norm = s0.wrapping_add(live.wrapping_sub(l0));
+            let diff = (norm as i64 - script as i64).unsigned_abs();
+            let allowed = tol_us.max(since_start / 1000).div_ceil(tick).max(1);
+            if diff > allowed {
+                return Err(format!(
+                    "bad outbound TCP timestamp value: expected {script}, normalised live value \
+                     {norm} (allowed difference {allowed} ticks)"
+                ));
+            }
+            Ok(())
+        };
+        if let Err(e) = packet::compare_options(&t.options, &combined.options, 0, &mut ts_check) {
+            return Err(mismatch(
+                format!("bad outbound TCP options: {e}"),
+                exp_text,
+                format!(
+                    "{} <{}>",
+                    act_text,
+                    packet::options_text(&combined.options, 0)
+                ),
+            ));
+        }
+        if let Some(pair) = ts_pair {
+            self.ts_seen.push(pair);
+        }
+        // Timing last, as packetdrill does: a right packet at the wrong time.
+        if !any {
+            self.check_time("outbound packet", lo, hi, tol, at)?;
+        }
+        self.base = at;
+        Ok(())
+    }
+
+    /// Merges the segments of one TSO-sized line (SUBSET.md §5.6).
+    fn combine(&self, parts: &[Live]) -> Result<Live, Stop> {
+        let mut it = parts.iter();
+        let Some(first) = it.next() else {
+            return Err(err("no segment"));
+        };
+        let mut acc = first.clone();
+        let mut prev_len = first.len;
+        let mask = !(wtcp::Flags::FIN.0 | wtcp::Flags::PSH.0 | wtcp::Flags::CWR.0);
+        for (i, s) in it.enumerate() {
+            let last = i + 2 == parts.len();
+            let next_seq = acc.seq.wrapping_add(acc.len);
+            let shape_ok = s.seq == next_seq
+                && s.ack == acc.ack
+                && s.win == acc.win
+                && s.options.len() == acc.options.len()
+                && (s.bits & mask) == (acc.bits & mask)
+                && (acc.bits & (wtcp::Flags::FIN.0 | wtcp::Flags::PSH.0)) == 0
+                && (last || s.len == prev_len)
+                && prev_len == first.len;
+            if !shape_ok {
+                return Err(mismatch(
+                    "outbound segments cannot be merged into one packet line",
+                    acc.text(0),
+                    s.text(0),
+                ));
+            }
+            prev_len = s.len;
+            let cwr = acc.bits & wtcp::Flags::CWR.0;
+            acc.bits = (s.bits & !wtcp::Flags::CWR.0) | cwr;
+            acc.len += s.len;
+            acc.win = s.win;
+            acc.options = s.options.clone();
+            acc.urg = s.urg;
+        }
+        Ok(acc)
+    }
+
+    fn describe_out(&self, bytes: &[u8]) -> String {
+        match packet::parse_live(bytes, self.isn_shift) {
+            Some((tu, live, _)) => {
+                let here = matches!(self.focus, Focus::Conn(f) if f == tu);
+                if here {
+                    live.text(0)
+                } else {
+                    format!("{} [port {}]", live.text(0), tu.remote_port)
+                }
+            }
+            None => format!("{} bytes, not TCP", bytes.len()),
+        }
+    }
+
+    // ----- syscalls -----
+
+    fn syscall_event(
+        &mut self,
+        index: usize,
+        sc: &Syscall,
+        blocking_end: Option<Instant>,
+    ) -> Result<(), Stop> {
+        let attempt = self.attempt(sc, 0, true)?;
+        match attempt {
+            Attempt::Done(ret, errno) => {
+                self.trace_call(sc, ret, errno);
+                self.check_result(sc, ret, errno)?;
+                if let Some(end) = blocking_end {
+                    let tol = self.tolerance(end);
+                    self.check_time("system call return", end, end, tol, self.now)?;
+                }
+                Ok(())
+            }
+            Attempt::Blocked(progress) => {
+                let Some(end) = blocking_end else {
+                    return Err(err(format!(
+                        "{}() would block, but the script expects it to return at once \
+                         (write T...E for a blocking call)",
+                        sc.name
+                    )));
+                };
+                self.blocked = Some(Blocked {
+                    event: self.lines.len().min(index + 1),
+                    call: sc.clone(),
+                    end,
+                    tolerance: self.tolerance(end),
+                    progress,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn poll_blocked(&mut self) {
+        let Some(mut b) = self.blocked.take() else {
+            return;
+        };
+        match self.attempt(&b.call, b.progress, false) {
+            Ok(Attempt::Blocked(p)) => {
+                b.progress = p;
+                self.blocked = Some(b);
+            }
+            Ok(Attempt::Done(ret, errno)) => {
+                self.trace_call(&b.call, ret, errno);
+                let r = self.check_result(&b.call, ret, errno).and_then(|()| {
+                    self.check_time("system call return", b.end, b.end, b.tolerance, self.now)
+                });
+                if let Err(Stop::Fail(mut f)) = r {
+                    if self.deferred.is_none() {
+                        f.message = format!("{} (blocking {}())", f.message, b.call.name);
+                        f.time = Some(self.now);
+                        self.deferred = Some(f);
+                    }
+                }
+            }
+            Err(Stop::Fail(f)) => {
+                if self.deferred.is_none() {
+                    self.deferred = Some(f);
+                }
+            }
+            Err(Stop::Skip(_)) => {}
+        }
+    }
+
+    fn trace_call(&mut self, sc: &Syscall, ret: i64, errno: Option<Errno>) {
+        let e = errno.map(|e| format!(" {}", e.name())).unwrap_or_default();
+        self.trace
+            .push(format!("{}   {}(...) = {ret}{e}", secs(self.now), sc.name));
+    }
+
+    fn check_result(&self, sc: &Syscall, ret: i64, errno: Option<Errno>) -> Result<(), Stop> {
+        let expected = match &sc.result {
+            Expr::Int(v) => *v,
+            other => return Err(err(format!("unsupported result expression {other:?}"))),
+        };
+        let with_errno = |ret: i64| match errno {
+            Some(e) if ret < 0 => format!("{ret} with errno {} ({})", e.0, e.message()),
+            _ => format!("{ret}"),
+        };
+        let fd_call = matches!(sc.name.as_str(), "socket" | "accept");
+        if fd_call && expected >= 0 {
+            if ret < 0 {
+                return Err(err(format!(
+                    "runtime error in {} call: Expected non-negative result but got {}",
+                    sc.name,
+                    with_errno(ret)
+                )));
+            }
+        } else if ret != expected {
+            return Err(err(format!(
+                "runtime error in {} call: Expected result {expected} but got {}",
+                sc.name,
+                with_errno(ret)
+            )));
+        }
+        if let Some(name) = &sc.errno {
+            let want =
+                Errno::from_name(name).ok_or_else(|| err(format!("unknown errno name {name}")))?;
+            if errno != Some(want) {
+                return Err(err(format!(
+                    "runtime error in {} call: Expected errno {} ({}) but got {}",
+                    sc.name,
+                    want.0,
+                    want.message(),
+                    errno.map_or("none".to_string(), |e| format!("{} ({})", e.0, e.message()))
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn arg<'a>(&self, sc: &'a Syscall, i: usize) -> Result<&'a Expr, Stop> {
+        sc.args
+            .get(i)
+            .ok_or_else(|| err(format!("{}() needs argument {}", sc.name, i + 1)))
+    }
+
+    fn int_arg(&self, sc: &Syscall, i: usize) -> Result<i64, Stop> {
+        eval_int(self.arg(sc, i)?)
+    }
+
+    fn fd_arg(&self, sc: &Syscall) -> Result<(i64, Fd), Stop> {
+        let n = self.int_arg(sc, 0)?;
+        let fd = self
+            .fds
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| err(format!("{}(): fd {n} is not open in the script", sc.name)))?;
+        Ok((n, fd))
+    }
+
+    /// Performs (or retries) a call. `first` is false when a blocked call is retried.
+    fn attempt(&mut self, sc: &Syscall, progress: usize, first: bool) -> Result<Attempt, Stop> {
+        let done = |r: i64| Ok(Attempt::Done(r, None));
+        let fail = |e: Errno| Ok(Attempt::Done(-1, Some(e)));
+        match sc.name.as_str() {
+            "socket" => {
+                let ty = eval_int(self.arg(sc, 1)?)?;
+                let proto = self.arg(sc, 2)?;
+                let proto_ok = match proto {
+                    Expr::Word(w) => w == "IPPROTO_TCP",
+                    Expr::Int(0) | Expr::Int(6) => true,
+                    _ => false,
+                };
+                if !proto_ok {
+                    return fail(Errno::EPROTONOSUPPORT);
+                }
+                let fd = match &sc.result {
+                    Expr::Int(v) if *v >= 0 => *v,
+                    _ => (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3),
+                };
+                self.fds.insert(
+                    fd,
+                    Fd {
+                        kind: FdKind::Fresh,
+                        nonblock: ty & SOCK_NONBLOCK != 0,
+                        cfg: self.cfg.clone(),
+                        nodelay: false,
+                        cork: false,
+                        user_timeout: None,
+                        keepalive: false,
+                        keepalive_cfg: self.cfg.keepalive,
+                        bound: false,
+                    },
+                );
+                done(fd)
+            }
+            "bind" => {
+                let (n, _) = self.fd_arg(sc)?;
+                if let Some(f) = self.fds.get_mut(&n) {
+                    f.bound = true;
+                }
+                done(0)
+            }
+            "listen" => {
+                let (n, fd) = self.fd_arg(sc)?;
+                let backlog = self.int_arg(sc, 1)?.max(0) as usize;
+                let local = SocketAddr::new(IpAddr::V4(self.local), PORT);
+                match self
+                    .stack
+                    .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
+                {
+                    Ok(h) => {
+                        self.set_kind(n, FdKind::Listener(h));
+                        self.focus = Focus::Listener;
+                        done(0)
+                    }
+                    Err(e) => fail(Errno::from_io(&e)),
+                }
+            }
+            "accept" => {
+                let (n, fd) = self.fd_arg(sc)?;
+                let FdKind::Listener(h) = fd.kind else {
+                    return fail(Errno::EINVAL);
+                };
+                match self.stack.accept(h) {
+                    Ok(Some(c)) => {
+                        let new = match &sc.result {
+                            Expr::Int(v) if *v >= 0 => *v,
+                            _ => (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3),
+                        };
+                        let mut child = fd.clone();
+                        child.kind = FdKind::Conn(c);
+                        child.nonblock = false;
+                        self.apply_conn_opts(c, &child);
+                        self.fds.insert(new, child);
+                        let _ = n;
+                        done(new)
+                    }
+                    Ok(None) if fd.nonblock => fail(Errno::EAGAIN),
+                    Ok(None) => Ok(Attempt::Blocked(0)),
+                    Err(e) => fail(Errno::from_io(&e)),
+                }
+            }
+            "connect" => {
+                let (n, fd) = self.fd_arg(sc)?;
+                if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
+                    return fail(Errno::EOPNOTSUPP);
+                }
+                let h = match fd.kind {
+                    FdKind::Fresh => {
+                        let remote = SocketAddr::new(IpAddr::V4(self.remote), PORT);
+                        let local = fd
+                            .bound
+                            .then(|| SocketAddr::new(IpAddr::V4(self.local), PORT));
+                        self.focus = Focus::Connecting;
+                        match self.stack.connect_with(
+                            self.now,
+                            remote,
+                            local,
+                            Arc::new(fd.cfg.clone()),
+                        ) {
+                            Ok(h) => {
+                                self.apply_conn_opts(h, &fd);
+                                self.set_kind(n, FdKind::Connecting(h));
+                                self.pump();
+                                if fd.nonblock {
+                                    return fail(Errno::EINPROGRESS);
+                                }
+                                h
+                            }
+                            Err(e) => return fail(Errno::from_io(&e)),
+                        }
+                    }
+                    FdKind::Connecting(h) => h,
+                    FdKind::Conn(_) => return fail(Errno::EISCONN),
+                    _ => return fail(Errno::EINVAL),
+                };
+                let Some(c) = self.stack.connection(h) else {
+                    return fail(Errno(111));
+                };
+                if let Some(e) = c.error() {
+                    self.set_kind(n, FdKind::Closed);
+                    return fail(Errno::from_io(&std::io::Error::from(e)));
+                }
+                match c.state() {
+                    State::SynSent | State::SynReceived => {
+                        if fd.nonblock && first {
+                            fail(Errno::EALREADY)
+                        } else {
+                            Ok(Attempt::Blocked(0))
+                        }
+                    }
+                    State::Closed => fail(Errno(111)),
+                    _ => {
+                        self.set_kind(n, FdKind::Conn(h));
+                        done(0)
+                    }
+                }
+            }
+            "write" | "send" | "sendto" | "sendmsg" => self.write_call(sc, progress),
+            "read" | "recv" | "recvfrom" => {
+                let (_, fd) = self.fd_arg(sc)?;
+                let len = if sc.name == "read" || sc.name == "recv" || sc.name == "recvfrom" {
+                    self.int_arg(sc, 2)?.max(0) as usize
+                } else {
+                    0
+                };
+                let h = match fd.kind {
+                    FdKind::Conn(h) | FdKind::Connecting(h) => h,
+                    _ => return fail(Errno::ENOTCONN),
+                };
+                let Some(c) = self.stack.connection(h) else {
+                    return done(0);
+                };
+                if !c.is_readable() {
+                    if matches!(c.state(), State::SynSent | State::SynReceived) && fd.nonblock {
+                        return fail(Errno::EAGAIN);
+                    }
+                    return if fd.nonblock {
+                        fail(Errno::EAGAIN)
+                    } else {
+                        Ok(Attempt::Blocked(0))
+                    };
+                }
+                let mut buf = vec![0u8; len];
+                match self.stack.recv(self.now, h, &mut buf) {
+                    Ok(n) => {
+                        self.pump();
+                        done(n as i64)
+                    }
+                    Err(e) => fail(Errno::from_io(&e)),
+                }
+            }
+            "shutdown" => {
+                let (_, fd) = self.fd_arg(sc)?;
+                let how = match self.arg(sc, 1)? {
+                    Expr::Word(w) if w == "SHUT_RD" => Shutdown::Read,
+                    Expr::Word(w) if w == "SHUT_WR" => Shutdown::Write,
+                    Expr::Word(w) if w == "SHUT_RDWR" => Shutdown::Both,
+                    Expr::Int(0) => Shutdown::Read,
+                    Expr::Int(1) => Shutdown::Write,
+                    Expr::Int(2) => Shutdown::Both,
+                    other => return Err(err(format!("bad shutdown how {other:?}"))),
+                };
+                let h = match fd.kind {
+                    FdKind::Conn(h) | FdKind::Connecting(h) => h,
+                    _ => return fail(Errno::ENOTCONN),
+                };
+                match self.stack.shutdown(self.now, h, how) {
+                    Ok(()) => {
+                        self.pump();
+                        done(0)
+                    }
+                    Err(e) => fail(Errno::from_io(&e)),
+                }
+            }
+            "close" => {
+                let (n, fd) = self.fd_arg(sc)?;
+                match fd.kind {
+                    FdKind::Listener(h) | FdKind::Conn(h) | FdKind::Connecting(h) => {
+                        self.stack.close(self.now, h);
+                        self.pump();
+                    }
+                    FdKind::Fresh | FdKind::Closed => {}
+                }
+                self.fds.remove(&n);
+                done(0)
+            }
+            "fcntl" => {
+                let (n, _) = self.fd_arg(sc)?;
+                let cmd = self.arg(sc, 1)?;
+                match cmd {
+                    Expr::Word(w) if w == "F_SETFL" => {
+                        let flags = eval_int(self.arg(sc, 2)?)?;
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.nonblock = flags & O_NONBLOCK != 0;
+                        }
+                        done(0)
+                    }
+                    Expr::Word(w) if w == "F_GETFL" => {
+                        let nb = self.fds.get(&n).is_some_and(|f| f.nonblock);
+                        done(O_RDWR | if nb { O_NONBLOCK } else { 0 })
+                    }
+                    other => Err(err(format!("unsupported fcntl command {other:?}"))),
+                }
+            }
+            "setsockopt" => self.setsockopt(sc),
+            "getsockopt" => self.getsockopt(sc),
+            other => Err(err(format!("unsupported system call {other}()"))),
+        }
+    }
+
+    fn set_kind(&mut self, n: i64, kind: FdKind) {
+        if let Some(f) = self.fds.get_mut(&n) {
+            f.kind = kind;
+        }
+    }
+
+    fn apply_conn_opts(&mut self, h: SocketHandle, fd: &Fd) {
+        let now = self.now;
+        if let Some(c) = self.stack.connection_mut(h) {
+            if fd.nodelay {
+                c.set_nodelay(true);
+            }
+            if fd.cork {
+                c.set_cork(true);
+            }
+            if fd.user_timeout.is_some() {
+                c.set_user_timeout(fd.user_timeout);
+            }
+            if fd.keepalive {
+                c.set_keepalive(now, Some(fd.keepalive_cfg));
+            }
+        }
+    }
+
+    fn write_call(&mut self, sc: &Syscall, progress: usize) -> Result<Attempt, Stop> {
+        let (_, fd) = self.fd_arg(sc)?;
+        let (len, flags) = match sc.name.as_str() {
+            "write" => (self.int_arg(sc, 2)?, 0),
+            "send" | "sendto" => (self.int_arg(sc, 2)?, eval_int(self.arg(sc, 3)?)?),
+            _ => {
+                let msg = self.arg(sc, 1)?;
+                (iov_len(msg)?, eval_int(self.arg(sc, 2)?)?)
+            }
+        };
+        if flags & MSG_FASTOPEN != 0 {
+            return Err(Stop::Skip(
+                "MSG_FASTOPEN: TCP Fast Open is not implemented".into(),
+            ));
+        }
+        let len = len.max(0) as usize;
+        let h = match fd.kind {
+            FdKind::Conn(h) | FdKind::Connecting(h) => h,
+            _ => return Ok(Attempt::Done(-1, Some(Errno::EPIPE))),
+        };
+        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
+        let more = flags & MSG_MORE != 0;
+        let eor = flags & MSG_EOR != 0;
+        let zeros = vec![0u8; len - progress.min(len)];
+        let mut done = progress;
+        if !zeros.is_empty() {
+            match self.stack.connection(h).map(|c| c.state()) {
+                Some(State::SynSent | State::SynReceived) if nonblock => {
+                    return Ok(Attempt::Done(-1, Some(Errno::EAGAIN)));
+                }
+                Some(State::SynSent | State::SynReceived) => return Ok(Attempt::Blocked(done)),
+                _ => {}
+            }
+            let r = self.stack.send_with(self.now, h, &zeros, more, eor);
+            match r {
+                Ok(n) => done += n,
+                Err(e) => {
+                    return Ok(if done > 0 {
+                        Attempt::Done(done as i64, None)
+                    } else {
+                        Attempt::Done(-1, Some(Errno::from_io(&e)))
+                    });
+                }
+            }
+            self.pump();
+        }
+        if done >= len {
+            return Ok(Attempt::Done(len as i64, None));
+        }
+        if nonblock {
+            return Ok(if done > 0 {
+                Attempt::Done(done as i64, None)
+            } else {
+                Attempt::Done(-1, Some(Errno::EAGAIN))
+            });
+        }
+        Ok(Attempt::Blocked(done))
+    }
+
+    fn setsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
+        let (n, fd) = self.fd_arg(sc)?;
+        let level = word(self.arg(sc, 1)?)?;
+        let name = word(self.arg(sc, 2)?)?;
+        let value = match self.arg(sc, 3)? {
+            Expr::Array(v) if v.len() == 1 => eval_int(&v[0])?,
+            Expr::Int(v) => *v,
+            Expr::Str(_) => {
+                return Err(Stop::Skip(format!("setsockopt {name} with a string value")));
+            }
+            other => return Err(err(format!("unsupported setsockopt value {other:?}"))),
+        };
+        let conn = match fd.kind {
+            FdKind::Conn(h) | FdKind::Connecting(h) => Some(h),
+            _ => None,
+        };
+        let now = self.now;
+        let mut f = fd.clone();
+        match (level.as_str(), name.as_str()) {
+            ("SOL_SOCKET", "SO_REUSEADDR" | "SO_REUSEPORT") => {}
+            ("SOL_SOCKET", "SO_SNDBUF") => {
+                // Linux doubles the value for its bookkeeping overhead.
+                f.cfg.send_buffer = (2 * value.max(0) as usize).max(4608);
+            }
+            ("SOL_SOCKET", "SO_RCVBUF") => {
+                f.cfg.recv_buffer = (2 * value.max(0) as usize).max(2304);
+            }
+            ("SOL_SOCKET", "SO_KEEPALIVE") => f.keepalive = value != 0,
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPIDLE") => {
+                f.keepalive_cfg.idle = Duration::from_secs(value.max(1) as u64)
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPINTVL") => {
+                f.keepalive_cfg.interval = Duration::from_secs(value.max(1) as u64)
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPCNT") => {
+                f.keepalive_cfg.count = value.max(1) as u32
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_NODELAY") => f.nodelay = value != 0,
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_CORK") => f.cork = value != 0,
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_MAXSEG") => {
+                if !(88..=32767).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.cfg.mss_clamp = Some(value as u16);
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_USER_TIMEOUT") => {
+                f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
+            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS") => {
+                self.note(format!("setsockopt {name}: accepted, no effect in synack"));
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
+                return Err(Stop::Skip(format!(
+                    "{name}: TCP Fast Open is not implemented"
+                )));
+            }
+            _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
+        }
+        // Options that act on an existing connection.
+        if let Some(h) = conn {
+            if let Some(c) = self.stack.connection_mut(h) {
+                match name.as_str() {
+                    "TCP_NODELAY" => c.set_nodelay(f.nodelay),
+                    "TCP_CORK" => c.set_cork(f.cork),
+                    "TCP_USER_TIMEOUT" => c.set_user_timeout(f.user_timeout),
+                    "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => {
+                        c.set_keepalive(now, f.keepalive.then_some(f.keepalive_cfg))
+                    }
+                    _ => {}
+                }
+            }
+            self.stack.poke(now, h);
+            self.pump();
+        }
+        self.fds.insert(n, f);
+        Ok(Attempt::Done(0, None))
+    }
+
+    fn getsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
+        let (_, fd) = self.fd_arg(sc)?;
+        let name = word(self.arg(sc, 2)?)?;
+        let got: i64 = match name.as_str() {
+            "TCP_MAXSEG" => match fd.kind {
+                FdKind::Conn(h) | FdKind::Connecting(h) => self
+                    .stack
+                    .connection(h)
+                    .map_or(536, |c| c.info().snd_mss as i64),
+                _ => fd.cfg.mss_clamp.map_or(536, i64::from),
+            },
+            "TCP_NODELAY" => fd.nodelay as i64,
+            "TCP_CORK" => fd.cork as i64,
+            "SO_KEEPALIVE" => fd.keepalive as i64,
+            _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
+        };
+        if let Some(Expr::Array(v)) = sc.args.get(3) {
+            if let Some(e) = v.first() {
+                let want = eval_int(e)?;
+                if want != got {
+                    return Err(err(format!(
+                        "Bad getsockopt optval: expected: {want} actual: {got}"
+                    )));
+                }
+            }
+        }
+        Ok(Attempt::Done(0, None))
+    }
+}
+
+const SOCK_NONBLOCK: i64 = 0o4000;
+const O_RDWR: i64 = 2;
+const O_NONBLOCK: i64 = 0o4000;
+const MSG_MORE: i64 = 0x8000;
+const MSG_EOR: i64 = 0x80;
+const MSG_DONTWAIT: i64 = 0x40;
+const MSG_NOSIGNAL: i64 = 0x4000;
+const MSG_FASTOPEN: i64 = 0x2000_0000;
+
+/// Linux values of the symbolic constants scripts pass as integers.
+fn constant(w: &str) -> Option<i64> {
+    Some(match w {
+        "SOCK_STREAM" => 1,
+        "SOCK_DGRAM" => 2,
+        "SOCK_NONBLOCK" => SOCK_NONBLOCK,
+        "O_RDWR" => O_RDWR,
+        "O_NONBLOCK" => O_NONBLOCK,
+        "MSG_MORE" => MSG_MORE,
+        "MSG_EOR" => MSG_EOR,
+        "MSG_DONTWAIT" => MSG_DONTWAIT,
+        "MSG_NOSIGNAL" => MSG_NOSIGNAL,
+        "MSG_FASTOPEN" => MSG_FASTOPEN,
+        "AF_INET" => 2,
+        "AF_INET6" => 10,
+        "IPPROTO_TCP" => 6,
+        "IPPROTO_UDP" => 17,
+        "SHUT_RD" => 0,
+        "SHUT_WR" => 1,
+        "SHUT_RDWR" => 2,
+        "IP_PMTUDISC_DONT" => 0,
+        "IP_PMTUDISC_WANT" => 1,
+        "IP_PMTUDISC_DO" => 2,
+        _ => return None,
+    })
+}
+
+fn eval_int(e: &Expr) -> Result<i64, Stop> {
+    match e {
+        Expr::Int(v) => Ok(*v),
+        Expr::Word(w) => constant(w).ok_or_else(|| err(format!("unknown constant {w}"))),
+        Expr::BitOr(v) => v.iter().try_fold(0, |acc, x| Ok(acc | eval_int(x)?)),
+        Expr::Ellipsis => Ok(0),
+        other => Err(err(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn word(e: &Expr) -> Result<String, Stop> {
+    match e {
+        Expr::Word(w) => Ok(w.clone()),
+        other => Err(err(format!("expected a name, got {other:?}"))),
+    }
+}
+
+/// Total length of a sendmsg `msg_iov(K)=[{..., len}, ...]`.
+fn iov_len(msg: &Expr) -> Result<i64, Stop> {
+    let Expr::Struct(fields) = msg else {
+        return Err(err("sendmsg needs a {msg_...} struct"));
+    };
+    let iov = fields
+        .iter()
+        .find(|f| f.name.as_deref() == Some("msg_iov"))
+        .ok_or_else(|| err("sendmsg struct has no msg_iov"))?;
+    let Expr::Array(items) = &iov.value else {
+        return Err(err("msg_iov must be an array"));
+    };
+    let mut total = 0;
+    for it in items {
+        match it {
+            Expr::Struct(f) => {
+                let len = f
+                    .iter()
+                    .filter(|x| x.name.is_none() || x.name.as_deref() == Some("iov_len"))
+                    .filter_map(|x| eval_int(&x.value).ok())
+                    .next_back()
+                    .ok_or_else(|| err("iovec without a length"))?;
+                total += len;
+            }
+            _ => return Err(err("msg_iov entries must be {..., len}")),
+        }
+    }
+    Ok(total)
+}
+
+/// `1.234567` seconds.
+pub fn secs(t: Instant) -> String {
+    let us = t.total_micros();
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+impl Report {
+    /// The script's verdict and, on failure, where and why, the expected and actual packet
+    /// or result, the virtual time and the last `tail` trace lines (all with `tail` = None).
+    pub fn render(&self, tail: Option<usize>) -> String {
+        let name = self.script.display();
+        let mut out = String::new();
+        match &self.outcome {
+            Outcome::Pass => out.push_str(&format!("PASS {name}\n")),
+            Outcome::Skip(why) => out.push_str(&format!("SKIP {name}: {why}\n")),
+            Outcome::Fail(f) => {
+                out.push_str(&format!("FAIL {name}\n"));
+                out.push_str(&format!("  {name}:{}:{}: {}\n", f.line, f.col, f.message));
+                if !f.source.is_empty() {
+                    out.push_str(&format!("  script:   {}\n", f.source));
+                }
+                if let Some(e) = &f.expected {
+                    out.push_str(&format!("  expected: {e}\n"));
+                }
+                if let Some(a) = &f.actual {
+                    out.push_str(&format!("  actual:   {a}\n"));
+                }
+                if let Some(t) = f.time {
+                    out.push_str(&format!("  at virtual time {} s\n", secs(t)));
+                }
+            }
+        }
+        let show_trace = tail.is_none() || matches!(self.outcome, Outcome::Fail(_));
+        if show_trace && !self.trace.is_empty() {
+            let skip = tail.map_or(0, |n| self.trace.len().saturating_sub(n));
+            out.push_str(if skip > 0 {
+                "  last segments and calls:\n"
+            } else {
+                "  trace:\n"
+            });
+            for l in &self.trace[skip..] {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
+        if tail.is_none() {
+            for n in &self.notes {
+                out.push_str(&format!("  note: {n}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Every `.pkt` file under `path` (or `path` itself), sorted.
+pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let p = e?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "pkt") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(out)
+}
