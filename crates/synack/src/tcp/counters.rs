@@ -72,6 +72,8 @@ counters! {
     ofo_drop => "TCPOFODrop",
     /// Zero-window probes sent.
     window_probes => "TCPWinProbe",
+    /// Tail loss probes sent (RFC 8985 §7).
+    loss_probes => "TCPLossProbes",
     /// ACKs for data never sent, dropped (RFC 5961 §5).
     ack_too_new => "TCPACKSkippedSeq",
     /// Segments outside the receive window, dropped.

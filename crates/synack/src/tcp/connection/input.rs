@@ -534,6 +534,9 @@ impl Connection {
         }
         self.dupacks = 0;
         self.snd_una = ack;
+        if self.tlp_high.is_some_and(|h| ack >= h) {
+            self.tlp_high = None; // the probe's episode is over
+        }
         if self.snd_up.is_some_and(|up| ack >= up) {
             self.snd_up = None; // urgent data acknowledged: leave urgent mode
         }
@@ -585,10 +588,18 @@ impl Connection {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if self.orphaned && self.read_shut {
                         // RFC 1122 §4.2.2.13 / RFC 2525: new data for a closed socket -> RST.
+                        // The reset answers this segment (§3.10.7.1's form), as Linux's does.
                         ctr.abort_on_data += 1;
-                        self.pending_rst = Some(PendingRst {
-                            seq: self.snd_nxt,
-                            ack: Some(self.rcv_nxt),
+                        self.pending_rst = Some(if seg.flags.ack() {
+                            PendingRst {
+                                seq: seg.ack,
+                                ack: None,
+                            }
+                        } else {
+                            PendingRst {
+                                seq: SeqNum(0),
+                                ack: Some(seg.seq + seg.segment_len()),
+                            }
                         });
                         self.push_event(super::Event::ResetSent {
                             reason: "data after close",

@@ -167,6 +167,8 @@ pub enum RetransmitCause {
     Timeout,
     /// Three duplicate ACKs (RFC 5681 §3.2) or a partial ACK in recovery (RFC 6582).
     Fast,
+    /// The tail loss probe (RFC 8985 §7.3) resent the last segment.
+    Probe,
 }
 
 /// What happened inside the connection, for traces. Bounded: if nobody drains them, the oldest
@@ -222,6 +224,8 @@ struct PendingRst {
 struct Timers {
     /// Retransmission of SYN, SYN-ACK, data or FIN.
     retransmit: Option<Instant>,
+    /// Tail loss probe (RFC 8985 §7.2), due before the retransmission timer.
+    loss_probe: Option<Instant>,
     /// Zero-window probe.
     persist: Option<Instant>,
     /// Delayed ACK.
@@ -236,6 +240,7 @@ impl Timers {
     fn earliest(&self) -> Option<Instant> {
         [
             self.retransmit,
+            self.loss_probe,
             self.persist,
             self.delayed_ack,
             self.keepalive,
@@ -391,6 +396,16 @@ pub struct Connection {
     /// variant of Nagle, as Linux implements it: a partial segment waits only while an
     /// earlier partial one is unacknowledged).
     snd_sml: SeqNum,
+    /// A tail loss probe is due: send one segment, new data if any, else the last one.
+    probe_due: bool,
+    /// The segment being planned is that probe.
+    probe_out: bool,
+    /// The FIN went out in a segment of its own: the probe resends just the FIN (the last
+    /// segment sent).
+    fin_alone: bool,
+    /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
+    /// probe per tail).
+    tlp_high: Option<SeqNum>,
     /// Ends of MSG_EOR records not yet sent: no segment extends across one.
     record_ends: VecDeque<SeqNum>,
     keepalive: Option<Keepalive>,
@@ -499,6 +514,10 @@ impl Connection {
             nodelay: cfg.nodelay,
             cork: false,
             more: false,
+            probe_due: false,
+            probe_out: false,
+            fin_alone: false,
+            tlp_high: None,
             snd_sml: SeqNum(0),
             push_once: false,
             record_ends: VecDeque::new(),
@@ -943,8 +962,18 @@ impl Connection {
                 ctr.delayed_acks += 1;
             }
         }
+        if self.timers.loss_probe.is_some_and(|t| t <= now) {
+            // The probe comes first even when it was capped at the RTO deadline (as in
+            // Linux); sending it restarts the retransmission timer.
+            self.timers.loss_probe = None;
+            if self.snd_una != self.snd_max {
+                self.probe_due = true;
+                self.timers.retransmit = Some(now + self.rtt.current_rto());
+            }
+        }
         if self.timers.retransmit.is_some_and(|t| t <= now) {
             self.timers.retransmit = None;
+            self.timers.loss_probe = None;
             self.on_retransmit_timeout(now, ctr);
         }
         if self.timers.persist.is_some_and(|t| t <= now) {
@@ -988,6 +1017,8 @@ impl Connection {
         }
         self.recover = None;
         self.dupacks = 0;
+        self.tlp_high = None;
+        self.probe_due = false;
         // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
         self.snd_nxt = self.snd_una;
         self.sampler.invalidate();
@@ -1122,6 +1153,38 @@ impl Connection {
         }
     }
 
+    /// RFC 8985 §7.2: after sending (or an ACK), schedule a tail loss probe two SRTTs out, so
+    /// a lost tail is repaired by fast recovery instead of a timeout. Like Linux it needs
+    /// SACK (the probe's ACK must show what arrived), runs only outside recovery and
+    /// backoff, adds the minimum RTO when a single segment is out (the peer may delay its
+    /// ACK) and never fires after the retransmission timer would.
+    fn arm_loss_probe(&mut self, now: Instant) {
+        self.timers.loss_probe = None;
+        let open = self.recover.is_none()
+            && self.retries == 0
+            && self.tlp_high.is_none()
+            && self.snd_nxt == self.snd_max;
+        if !self.sack_ok || !open || !self.state.is_synchronized() {
+            return;
+        }
+        let Some(rto_at) = self.timers.retransmit else {
+            return;
+        };
+        let pto = match self.rtt.srtt() {
+            Some(srtt) => {
+                let one_segment = self.snd_max - self.snd_una <= self.snd_mss + 1;
+                let extra = if one_segment {
+                    self.cfg.rto_min
+                } else {
+                    Duration::from_millis(2)
+                };
+                srtt * 2 + extra
+            }
+            None => self.cfg.rto_initial,
+        };
+        self.timers.loss_probe = Some((now + pto).min(rto_at));
+    }
+
     /// Arm the retransmission timer if something is outstanding and it is not running. With
     /// a user timeout, it fires no later than the moment that timeout expires (as Linux
     /// clamps the RTO), so the abort is on time.
@@ -1137,8 +1200,10 @@ impl Connection {
                 }
                 self.timers.retransmit = Some(at);
             }
+            self.arm_loss_probe(now);
         } else {
             self.timers.retransmit = None;
+            self.timers.loss_probe = None;
         }
     }
 

@@ -171,6 +171,14 @@ impl Connection {
             }
         }
 
+        if self.probe_due {
+            self.probe_due = false;
+            if let Some(plan) = self.plan_probe(mss, base, fin_pos) {
+                self.probe_out = true;
+                return Some(plan);
+            }
+        }
+
         // RFC 5681 §4.1: restart from the initial window after an idle period of one RTO.
         if self.cfg.slow_start_after_idle
             && self.snd_una == self.snd_max
@@ -251,6 +259,57 @@ impl Connection {
         })
     }
 
+    /// RFC 8985 §7.3: the probe is one new segment if the window allows, else the last
+    /// segment sent (with the FIN if it carried one), regardless of the congestion window.
+    fn plan_probe(&mut self, mss: usize, base: SeqNum, fin_pos: SeqNum) -> Option<Plan> {
+        let off = (self.snd_nxt - base) as usize;
+        let unsent = self.send_buf.len().saturating_sub(off);
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let wnd_avail = if wnd_end > self.snd_nxt {
+            (wnd_end - self.snd_nxt) as usize
+        } else {
+            0
+        };
+        self.tlp_high = Some(self.snd_max);
+        if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
+            let len = unsent.min(mss).min(wnd_avail);
+            let mut flags = Flags::ACK;
+            if len == unsent && !self.more {
+                flags |= Flags::PSH;
+            }
+            return Some(Plan {
+                seq: self.snd_nxt,
+                flags,
+                data_off: off,
+                len,
+                retransmit: None,
+            });
+        }
+        // The last segment: up to one MSS ending where the sent data ends, plus the FIN if
+        // it was sent (SND.MAX then counts it).
+        let fin = self.fin_queued && self.snd_max == fin_pos + 1u32;
+        let data_end = self.snd_max.min(fin_pos);
+        let mut len = ((data_end - self.snd_una) as usize).min(mss);
+        if fin && self.fin_alone {
+            len = 0;
+        }
+        let seq = data_end - len as u32;
+        let mut flags = Flags::ACK;
+        if fin {
+            flags |= Flags::FIN;
+        }
+        if len > 0 && !self.more {
+            flags |= Flags::PSH;
+        }
+        (len > 0 || fin).then_some(Plan {
+            seq,
+            flags,
+            data_off: (seq - base) as usize,
+            len,
+            retransmit: Some(RetransmitCause::Probe),
+        })
+    }
+
     fn send_plan(
         &mut self,
         now: Instant,
@@ -263,6 +322,14 @@ impl Connection {
         let end = plan.seq + seg_len;
         if plan.flags.fin() {
             self.fin_seq = Some(plan.seq + plan.len);
+            if plan.retransmit.is_none() {
+                self.fin_alone = plan.len == 0;
+            }
+        }
+        if std::mem::take(&mut self.probe_out) {
+            // The probe went out: the retransmission timer restarts from it (RFC 8985 §7.3).
+            ctr.loss_probes += 1;
+            self.timers.retransmit = None;
         }
         match plan.retransmit {
             Some(cause) => {
@@ -288,7 +355,12 @@ impl Connection {
                 }
             }
         }
-        if plan.retransmit != Some(RetransmitCause::Fast) || end > self.snd_nxt {
+        let advance = match plan.retransmit {
+            Some(RetransmitCause::Probe) => false,
+            Some(RetransmitCause::Fast) => end > self.snd_nxt,
+            _ => true,
+        };
+        if advance {
             self.snd_nxt = self.snd_nxt.max(end);
         }
         self.snd_max = self.snd_max.max(end);
@@ -297,10 +369,10 @@ impl Connection {
         Some(n)
     }
 
-    /// Persist timer fired (see `update_persist`). A zero window gets a one-byte probe beyond
-    /// it (RFC 9293 §3.8.6.1): the byte is not counted as sent (SND.NXT stays) unless the
-    /// peer accepts it, which its ACK shows; SND.MAX covers it so that ACK is acceptable. A
-    /// small non-zero window gets what fits, sent for real (the SWS override timeout).
+    /// Persist timer fired (see `update_persist`). A zero window gets a probe with no data
+    /// (RFC 9293 §3.8.6.1 asks for a probe; Linux's form, which the peer answers with its
+    /// window). A small non-zero window gets what fits, sent for real (the SWS override
+    /// timeout).
     fn send_window_probe(
         &mut self,
         now: Instant,
@@ -313,6 +385,17 @@ impl Connection {
         let base = self.send_buf_seq();
         let off = (self.snd_nxt - base) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
+        let fin_waits = self.fin_queued && self.fin_seq.is_none();
+        if self.snd_wnd == 0 && (avail > 0 || fin_waits) {
+            // A zero window: probe with SEG.SEQ = SND.UNA-1 and no data, as Linux does
+            // (tcp_xmit_probe_skb). The old sequence number is acceptable to the peer, which
+            // must answer with an ACK carrying its current window (§3.8.6.1, §3.10.7.4).
+            ctr.window_probes += 1;
+            ctr.out_segs += 1;
+            let n = self.write_control(now, buf, self.snd_una - 1u32, self.rcv_nxt, Flags::ACK)?;
+            self.update_persist(now);
+            return Some(n);
+        }
         if avail == 0 {
             return None;
         }
@@ -336,19 +419,7 @@ impl Connection {
             };
             return self.send_plan(now, buf, plan, ctr);
         }
-        ctr.window_probes += 1;
-        ctr.out_segs += 1;
-        let plan = Plan {
-            seq: self.snd_nxt,
-            flags: Flags::ACK,
-            data_off: off,
-            len: 1,
-            retransmit: None,
-        };
-        let n = self.write_segment(now, buf, plan)?;
-        self.snd_max = self.snd_max.max(self.snd_nxt + 1u32);
-        self.update_persist(now);
-        Some(n)
+        None
     }
 
     /// A segment without payload and without our options but timestamps (RST, keepalive).
