@@ -38,6 +38,24 @@ pub struct RunOptions {
     pub defines: HashMap<String, String>,
 }
 
+impl RunOptions {
+    /// The `-D` symbols upstream's runners pass in IPv4 runs (shared/packetdrill/README.md).
+    pub fn upstream_ipv4() -> RunOptions {
+        let defines = [
+            ("TFO_COOKIE", "3021b9d889017eeb"),
+            ("CODE", "host_unreachable"),
+            ("CMSG_LEVEL_IP", "SOL_IP"),
+            ("CMSG_TYPE_RECVERR", "IP_RECVERR"),
+        ];
+        RunOptions {
+            defines: defines
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// How one script ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
