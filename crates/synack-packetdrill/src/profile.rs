@@ -81,7 +81,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
             }
         }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
-        "tcp_dsack" => return Ok(Applied::NoEffect("D-SACK blocks are not generated yet")),
+        "tcp_dsack" => cfg.dsack = int()? != 0,
         "tcp_recovery" => return Ok(Applied::NoEffect("RACK loss detection is not implemented")),
         "tcp_early_retrans" => {
             return Ok(Applied::NoEffect("tail loss probes are not implemented"));

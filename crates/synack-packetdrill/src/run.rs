@@ -964,11 +964,7 @@ impl Runner {
             return Err(mismatch(
                 format!("bad outbound TCP options: {e}"),
                 exp_text,
-                format!(
-                    "{} <{}>",
-                    act_text,
-                    packet::options_text(&combined.options, 0)
-                ),
+                act_text,
             ));
         }
         if let Some(pair) = ts_pair {

@@ -71,6 +71,8 @@ pub struct Config {
     pub timestamps: bool,
     /// Offer and accept SACK (RFC 2018; tcp_sack, on).
     pub sack: bool,
+    /// Report duplicate segments with D-SACK blocks (RFC 2883; tcp_dsack, on).
+    pub dsack: bool,
     /// MSS to use when the peer sends none (RFC 9293 §3.7.1: 536 for IPv4).
     pub default_mss: u16,
     /// Upper bound on the MSS we announce and send with (TCP_MAXSEG before connect/listen).
@@ -109,6 +111,7 @@ impl Default for Config {
             window_scale: None,
             timestamps: true,
             sack: true,
+            dsack: true,
             default_mss: 536,
             mss_clamp: None,
             slow_start_after_idle: true,

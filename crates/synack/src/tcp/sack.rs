@@ -50,6 +50,8 @@ pub struct SackRecorder {
     /// `recent[..count]`, most recent first; pairwise neither overlapping nor adjacent.
     recent: [(SeqNum, SeqNum); MAX_SACK_BLOCKS],
     count: u8,
+    /// A duplicate range to report first in the next SACK option (RFC 2883 D-SACK).
+    dsack: Option<(SeqNum, SeqNum)>,
 }
 
 impl SackRecorder {
@@ -58,7 +60,32 @@ impl SackRecorder {
         SackRecorder {
             recent: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
             count: 0,
+            dsack: None,
         }
+    }
+
+    /// Records that `start .. end` arrived again (RFC 2883 §4): the next SACK option reports it
+    /// as its first block. Within one ACK the first duplicate range wins; a later one that
+    /// touches it extends it (as Linux's tcp_dsack_extend).
+    pub fn on_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        if end <= start {
+            return;
+        }
+        self.dsack = Some(match self.dsack {
+            None => (start, end),
+            Some((s, e)) if start <= e && s <= end => (s.min(start), e.max(end)),
+            Some(d) => d,
+        });
+    }
+
+    /// A D-SACK block waits to be sent.
+    pub fn has_dsack(&self) -> bool {
+        self.dsack.is_some()
+    }
+
+    /// The ACK carrying the D-SACK block went out.
+    pub fn dsack_sent(&mut self) {
+        self.dsack = None;
     }
 
     #[inline]
@@ -124,6 +151,9 @@ impl SackRecorder {
     pub fn blocks(&self, assembler: &Assembler, rcv_nxt: SeqNum, max: usize) -> SackBlocks {
         let max = max.min(MAX_SACK_BLOCKS);
         let mut out = SackBlocks::new();
+        if let Some(d) = self.dsack.filter(|_| max > 0) {
+            out.push(d);
+        }
         let absolute = |(s, e): (u32, u32)| (rcv_nxt + s, rcv_nxt + e);
         for &(_, end) in self.live() {
             if out.len() >= max {
@@ -312,6 +342,29 @@ mod tests {
             rel(&list, 0),
             [(400, 650), (300, 350), (100, 150), (200, 250)]
         );
+    }
+
+    /// RFC 2883 §4: the D-SACK block comes first, once; the SACK blocks follow; a second
+    /// duplicate that does not touch the first is not reported in the same ACK.
+    #[test]
+    fn dsack_block_first_then_sack_blocks_and_only_once() {
+        let mut sack = SackRecorder::new();
+        let mut a = Assembler::new();
+        let rcv_nxt = SeqNum(5001);
+        a.add(2000, 1000).unwrap(); // 7001..8001
+        sack.on_out_of_order(SeqNum(7001), SeqNum(8001));
+        sack.on_duplicate(SeqNum(1001), SeqNum(3001));
+        sack.on_duplicate(SeqNum(4001), SeqNum(5001)); // not adjacent: ignored
+        sack.on_duplicate(SeqNum(3001), SeqNum(3501)); // adjacent: extends
+        let list = sack.blocks(&a, rcv_nxt, 3);
+        assert_eq!(
+            list.as_slice(),
+            [(SeqNum(1001), SeqNum(3501)), (SeqNum(7001), SeqNum(8001))]
+        );
+        assert!(sack.has_dsack());
+        sack.dsack_sent();
+        let list = sack.blocks(&a, rcv_nxt, 3);
+        assert_eq!(list.as_slice(), [(SeqNum(7001), SeqNum(8001))]);
     }
 
     #[test]

@@ -271,6 +271,11 @@ impl Connection {
                 self.push_event(super::Event::Dropped {
                     reason: "out of window, ACK sent",
                 });
+                if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+                    // Data we already had (RFC 2883 §4).
+                    let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                    self.note_duplicate(seg.seq, end);
+                }
                 self.ack_now = true;
                 // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
                 if self.state == State::TimeWait && f.fin() {
@@ -571,6 +576,10 @@ impl Connection {
         let mut payload = seg.payload;
         if seq < self.rcv_nxt {
             let skip = (self.rcv_nxt - seq) as usize;
+            if !payload.is_empty() {
+                let end = (seq + payload.len()).min(self.rcv_nxt);
+                self.note_duplicate(seq, end);
+            }
             payload = payload.get(skip..).unwrap_or(&[]);
             seq = self.rcv_nxt;
         }
@@ -638,10 +647,27 @@ impl Connection {
         self.consume_fin_if_due(now);
     }
 
+    /// Data arrived that we already had: report it with a D-SACK block and ACK at once.
+    fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        if self.sack_ok && self.cfg.dsack {
+            self.sack_rec.on_duplicate(start, end);
+            self.ack_now = true;
+        }
+    }
+
     /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
     fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
         let offset = (seq - self.rcv_nxt) as usize;
         let had_holes = !self.assembler.is_empty();
+        // Parts we already hold out of order are duplicates (RFC 2883): the first one found.
+        if had_holes {
+            let (lo, hi) = (offset as u32, (offset + payload.len()) as u32);
+            let dup = self.assembler.iter().find(|&(s, e)| s < hi && lo < e);
+            if let Some((s, e)) = dup {
+                let (s, e) = (s.max(lo), e.min(hi));
+                self.note_duplicate(self.rcv_nxt + s, self.rcv_nxt + e);
+            }
+        }
         let written = self.recv_buf.write_at(offset, payload);
         if written == 0 {
             self.ack_now = true;

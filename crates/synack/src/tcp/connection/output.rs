@@ -499,7 +499,7 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            if self.sack_ok && !self.assembler.is_empty() {
+            if self.sack_ok && (!self.assembler.is_empty() || self.sack_rec.has_dsack()) {
                 let max = if self.ts.is_some() { 3 } else { 4 };
                 options.sack = self.sack_rec.blocks(&self.assembler, self.rcv_nxt, max);
             }
@@ -554,6 +554,7 @@ impl Connection {
         self.timers.delayed_ack = None;
         self.last_ack_sent = self.rcv_nxt;
         self.sack_rec.on_rcv_nxt(self.rcv_nxt);
+        self.sack_rec.dsack_sent();
     }
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2) and without
