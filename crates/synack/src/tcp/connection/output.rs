@@ -226,12 +226,13 @@ impl Connection {
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
         // offered; retransmissions and FIN go without waiting.
+        // A record that ends before the queued data does can never grow: it goes now (Linux
+        // applies Nagle and cork only to the tail of the queue).
         let send = retransmit
             || fin
             || len == mss
-            || ((len == avail || at_record_end)
-                && !corked
-                && (self.nodelay || push || self.snd_sml <= self.snd_una))
+            || (at_record_end && len < avail)
+            || (len == avail && !corked && (self.nodelay || push || self.snd_sml <= self.snd_una))
             || (!corked && self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2);
         if !send {
             self.push_once = false;
