@@ -417,6 +417,8 @@ pub struct Connection {
     /// An ICMP destination-unreachable seen for this connection (RFC 1122 §4.2.3.9: a soft
     /// error); it becomes the error if the connection then times out.
     soft_error: bool,
+    /// `error` was returned to the application once (by recv or send).
+    error_reported: bool,
     events: VecDeque<Event>,
     info: Info,
 }
@@ -526,6 +528,7 @@ impl Connection {
             orphaned: false,
             error: None,
             soft_error: false,
+            error_reported: false,
             events: VecDeque::new(),
             info: Info::default(),
             cfg,
@@ -586,7 +589,13 @@ impl Connection {
     /// SYN-RECEIVED goes out once the connection is established (§3.10.2).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         if let Some(e) = self.error {
-            return Err(e);
+            // The error is reported once, as Linux's sock_error() does; then the socket is
+            // simply closed for writing.
+            return Err(if std::mem::replace(&mut self.error_reported, true) {
+                Error::BrokenPipe
+            } else {
+                e
+            });
         }
         match self.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
@@ -661,6 +670,10 @@ impl Connection {
             return Ok(0);
         }
         if let Some(e) = self.error {
+            // Reported once (as Linux's sock_error()); then reads see the end of the stream.
+            if std::mem::replace(&mut self.error_reported, true) {
+                return Ok(0);
+            }
             return Err(e);
         }
         match self.state {
