@@ -88,9 +88,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         }
         "tcp_syncookies" => return Ok(Applied::NoEffect("SYN cookies are not implemented yet")),
         "tcp_invalid_ratelimit" => {
-            return Ok(Applied::NoEffect(
-                "synack does not rate-limit ACKs to invalid segments beyond RFC 5961's limit",
-            ));
+            cfg.invalid_ratelimit = synack::time::Duration::from_millis(int()?)
         }
         // Mechanisms that only exist to shape Linux's TSO/pacing/FACK internals or belong to
         // Fast Open and AccECN, which synack does not have.

@@ -85,6 +85,11 @@ pub struct Config {
     /// Challenge ACKs allowed per second per connection (RFC 5961 §7; Linux
     /// tcp_challenge_ack_limit is per host, 1000).
     pub challenge_ack_limit: u32,
+    /// Per connection, at most one ACK per this interval answers an invalid segment: a
+    /// challenge ACK (RFC 5961 §7 asks for a throttle) or the ACK to an out-of-window segment
+    /// without data, so two stacks cannot loop on each other (Linux tcp_invalid_ratelimit,
+    /// 500 ms). Zero turns it off.
+    pub invalid_ratelimit: Duration,
     /// Congestion control for new connections (Linux default CUBIC; NewReno until CUBIC lands).
     pub congestion: Algorithm,
     /// Disable Nagle for new connections (TCP_NODELAY).
@@ -117,6 +122,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             keepalive: Keepalive::default(),
             challenge_ack_limit: 1000,
+            invalid_ratelimit: Duration::from_millis(500),
             congestion: Algorithm::NewReno,
             nodelay: false,
         }

@@ -276,7 +276,10 @@ impl Connection {
                     let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
                     self.note_duplicate(seg.seq, end);
                 }
-                self.ack_now = true;
+                // Segments without data may be an ACK loop with a confused peer: throttled.
+                if !seg.payload.is_empty() || !self.oow_rate_limited(now) {
+                    self.ack_now = true;
+                }
                 // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
                 if self.state == State::TimeWait && f.fin() {
                     self.timers.close = Some(now + self.cfg.time_wait);
@@ -755,7 +758,24 @@ impl Connection {
 
     /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
     /// `challenge_ack_limit` per second.
+    /// May we answer another invalid segment now? (`Config::invalid_ratelimit`)
+    fn oow_rate_limited(&mut self, now: Instant) -> bool {
+        let limit = self.cfg.invalid_ratelimit;
+        if limit.is_zero() {
+            return false;
+        }
+        if self.last_oow_ack.is_some_and(|t| now - t < limit) {
+            return true;
+        }
+        self.last_oow_ack = Some(now);
+        false
+    }
+
     fn challenge_ack(&mut self, now: Instant, ctr: &mut Counters, syn: bool) {
+        if self.oow_rate_limited(now) {
+            ctr.challenge_ack_limited += 1;
+            return;
+        }
         if now - self.challenge_window >= Duration::from_secs(1) {
             self.challenge_window = now;
             self.challenge_count = 0;

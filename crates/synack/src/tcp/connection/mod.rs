@@ -419,6 +419,8 @@ pub struct Connection {
     soft_error: bool,
     /// `error` was returned to the application once (by recv or send).
     error_reported: bool,
+    /// When we last answered an invalid segment (see `Config::invalid_ratelimit`).
+    last_oow_ack: Option<Instant>,
     events: VecDeque<Event>,
     info: Info,
 }
@@ -529,6 +531,7 @@ impl Connection {
             error: None,
             soft_error: false,
             error_reported: false,
+            last_oow_ack: None,
             events: VecDeque::new(),
             info: Info::default(),
             cfg,

@@ -5,7 +5,7 @@ use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
-use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, Timestamps};
+use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
 
 /// Room the caller's buffer needs beyond the payload: the largest TCP header.
 pub const MAX_HEADER: usize = crate::wire::tcp::MAX_HEADER_LEN;
@@ -503,6 +503,14 @@ impl Connection {
             if self.sack_ok && (!self.assembler.is_empty() || self.sack_rec.has_dsack()) {
                 let max = if self.ts.is_some() { 3 } else { 4 };
                 options.sack = self.sack_rec.blocks(&self.assembler, self.rcv_nxt, max);
+                // A block that ends at the peer's FIN covers the FIN too (as Linux reports it).
+                if let Some(fin) = self.peer_fin {
+                    let mut with_fin = SackBlocks::default();
+                    for &(l, r) in options.sack.as_slice() {
+                        with_fin.push((l, if r == fin { r + 1u32 } else { r }));
+                    }
+                    options.sack = with_fin;
+                }
             }
         }
         let window = self.window_to_advertise(syn);

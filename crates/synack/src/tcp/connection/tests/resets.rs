@@ -36,11 +36,14 @@ fn established_with(cfg: Config, iss: u32, window: u16) -> (Connection, Counters
     (c, cc)
 }
 
+/// No options, and no per-connection throttle on answers to invalid segments (as the RFC
+/// 5961 packetdrill scripts set tcp_invalid_ratelimit=0), so each test sees every answer.
 fn plain_config() -> Config {
     Config {
         timestamps: false,
         sack: false,
         window_scaling: false,
+        invalid_ratelimit: Duration::ZERO,
         ..config()
     }
 }
@@ -278,6 +281,47 @@ fn ack_older_than_max_snd_wnd_is_dropped_with_ack_rfc5961_5() {
 /// RFC 5961 §7: challenge ACKs are rate-limited. With a limit of 3 per second, 10 in-window
 /// RSTs within one second draw exactly 3 ACKs; the other 7 are counted as skipped. After a
 /// second, challenge ACKs are allowed again.
+#[test]
+fn challenge_acks_are_throttled_per_connection_like_linux() {
+    // Linux's tcp_invalid_ratelimit: one answer to an invalid segment per 500 ms.
+    let (mut c, mut cc) = established_with(config_with_throttle(), CLIENT_ISS.0, 65535);
+    let start = Instant::from_secs(2);
+    let mut answered = Vec::new();
+    for i in 0..8u32 {
+        let now = start + Duration::from_millis(100 * i as u64);
+        let out = feed(
+            &mut c,
+            now,
+            Inject::to_client(Flags::RST, S1 + 1 + i, 0),
+            &mut cc,
+        );
+        if !out.is_empty() {
+            assert_one_ack(&out, C1, S1);
+            answered.push(i);
+        }
+    }
+    assert_eq!(answered, [0, 5], "at 0 ms and 500 ms only");
+    assert_eq!(cc.challenge_ack_limited, 6);
+    // Out-of-window segments without data are throttled by the same clock; with data they
+    // are always answered (they cannot be part of an ACK loop).
+    let now = start + Duration::from_millis(1000);
+    let old = Inject::to_client(Flags::ACK, S1 - 5000, C1).window(65535);
+    assert_eq!(feed(&mut c, now, old, &mut cc).len(), 1);
+    let old = Inject::to_client(Flags::ACK, S1 - 5000, C1).window(65535);
+    assert!(feed(&mut c, now, old, &mut cc).is_empty());
+    let old_data = Inject::to_client(Flags::ACK, S1 - 5000, C1)
+        .window(65535)
+        .data(b"x");
+    assert_eq!(feed(&mut c, now, old_data, &mut cc).len(), 1);
+}
+
+fn config_with_throttle() -> Config {
+    Config {
+        invalid_ratelimit: Duration::from_millis(500),
+        ..plain_config()
+    }
+}
+
 #[test]
 fn challenge_acks_are_rate_limited_rfc5961_7() {
     let cfg = Config {
