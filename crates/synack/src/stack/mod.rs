@@ -16,7 +16,9 @@
 //! Sockets are addressed by [`SocketHandle`]s; the application-facing calls mirror the
 //! sockets API (`listen`, `accept`, `connect`, `send`, `recv`, `shutdown`, `close`).
 
+mod handshake;
 mod ports;
+mod syn_queue;
 
 use core::hash::BuildHasher;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,11 +29,13 @@ use std::sync::Arc;
 
 use crate::tcp::connection::{Event, MAX_HEADER};
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Config, Connection, Counters, Shutdown, State};
 use crate::time::Instant;
 use crate::trace::{Direction, TraceEvent};
 use crate::wire::{self, IpProtocol, icmpv4, ipv4, tcp as wtcp};
 
+pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 
 /// A socket: a connection or a listener, valid until closed.
@@ -145,8 +149,11 @@ struct Listener {
     backlog: usize,
     /// Established children waiting for accept().
     accept_queue: VecDeque<SocketHandle>,
-    /// Children still in SYN-RECEIVED.
+    /// Half-open connections of this listener in the SYN queue.
     syn_queue_len: usize,
+    /// When this listener last answered a SYN with a cookie: ACKs are checked as cookies
+    /// for the cookies' lifetime after.
+    last_cookie: Option<Instant>,
 }
 
 struct Slot {
@@ -195,6 +202,11 @@ pub struct Stack {
     dirty: VecDeque<SocketHandle>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: VecDeque<Vec<u8>>,
+    /// SYN-ACKs owed for SYN-queue entries and cookies, written out by poll_transmit.
+    synacks: VecDeque<crate::tcp::handshake::SynAck>,
+    /// Half-open connections of every listener.
+    syn_queue: syn_queue::SynQueue,
+    cookies: SynCookies,
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
@@ -222,6 +234,10 @@ impl Stack {
         let mut isn_key = [0u8; 16];
         isn_key.copy_from_slice(&secret[..16]);
         let hasher = KeyedHasher(k(16), k(24));
+        let mut cookie_key = [0u8; 16];
+        for (i, b) in cookie_key.iter_mut().enumerate() {
+            *b = secret[i] ^ secret[16 + i];
+        }
         Stack {
             ports: PortAllocator::new(cfg.ephemeral_ports, (k(16) ^ k(0), k(24) ^ k(8))),
             cfg,
@@ -230,7 +246,10 @@ impl Stack {
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher.clone()),
-            listeners: HashMap::with_hasher(hasher),
+            listeners: HashMap::with_hasher(hasher.clone()),
+            syn_queue: syn_queue::SynQueue::new(hasher),
+            synacks: VecDeque::new(),
+            cookies: SynCookies::new(cookie_key),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             control: VecDeque::new(),
@@ -486,16 +505,10 @@ impl Stack {
             if !user {
                 match state {
                     State::SynReceived => {}
-                    State::Listen | State::Closed => {
-                        if let Some(l) = self.listener_slot(p) {
-                            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
-                        }
-                        self.remove_conn(h);
-                    }
+                    State::Listen | State::Closed => self.remove_conn(h),
                     _ => {
                         let mut queued = false;
                         if let Some(l) = self.listener_slot(p) {
-                            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
                             l.accept_queue.push_back(h);
                             queued = true;
                         }
@@ -565,6 +578,7 @@ impl Stack {
             backlog: backlog.max(1),
             accept_queue: VecDeque::new(),
             syn_queue_len: 0,
+            last_cookie: None,
         }));
         self.listeners.insert(key, h);
         Ok(h)
@@ -726,6 +740,7 @@ impl Stack {
             let key = (l.local.ip(), l.local.port());
             let pending: Vec<_> = l.accept_queue.drain(..).collect();
             self.listeners.remove(&key);
+            self.drop_entries_of(h);
             self.release(h);
             for c in pending {
                 self.abort(now, c);
@@ -766,14 +781,19 @@ impl Stack {
     /// The earliest instant at which the stack has work: now if packets wait, else the
     /// earliest connection deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.control.is_empty() || !self.dirty.is_empty() {
+        if !self.control.is_empty() || !self.synacks.is_empty() || !self.dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let conns = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (conns, self.syn_queue.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Runs the timers of every connection due at `now`.
+    /// Runs the timers of every connection and SYN-queue entry due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.syn_queue_timeouts(now);
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -804,6 +824,11 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
+            self.trace_packet(now, Direction::Out, &buf[..n]);
+            self.counters.ip_out_requests += 1;
+            return Some(n);
+        }
+        if let Some(n) = self.transmit_synack(buf) {
             self.trace_packet(now, Direction::Out, &buf[..n]);
             self.counters.ip_out_requests += 1;
             return Some(n);
@@ -1119,6 +1144,10 @@ impl Stack {
             }
         }
 
+        if self.syn_queue.get(&tuple).is_some() {
+            return self.segment_to_entry(now, tuple, local, remote, &seg);
+        }
+
         let listener = self.listeners.get(&(dst, seg.dst_port)).or_else(|| {
             self.listeners
                 .get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
@@ -1131,7 +1160,7 @@ impl Stack {
             if seg.flags.rst() {
                 return;
             }
-            if seg.flags.ack() {
+            if seg.flags.ack() && !self.cookie_ack(now, lh, local, remote, &seg) {
                 self.reply_rst(local, remote, seg.ack, None);
             }
             return;
@@ -1170,62 +1199,6 @@ impl Stack {
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             c.conn.handle_segment(now, seg, ctr);
         }
-        self.touched(h, now);
-    }
-
-    fn syn_to_listener(
-        &mut self,
-        now: Instant,
-        lh: SocketHandle,
-        local: SocketAddr,
-        remote: SocketAddr,
-        seg: &wtcp::Repr<'_>,
-    ) {
-        // Bound the half-open connections until the SYN-flood defence brings a proper SYN
-        // queue and SYN cookies: no more than the backlog in SYN-RECEIVED at once.
-        let Some(l) = self.listener_slot(lh) else {
-            return;
-        };
-        let accept_full = l.accept_queue.len() >= l.backlog;
-        if l.syn_queue_len >= l.backlog.max(128) || accept_full {
-            self.counters.listen_drops += 1;
-            if accept_full {
-                self.counters.listen_overflows += 1;
-            }
-            if self.trace_on() {
-                let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop {
-                    time: now,
-                    node,
-                    reason: "listen queue full: SYN dropped",
-                    bytes: None,
-                });
-            }
-            return;
-        }
-        l.syn_queue_len += 1;
-        let mut conn = Connection::new(
-            self.cfg.tcp.clone(),
-            local,
-            self.mss(),
-            self.ts_offset(local, remote),
-        );
-        let _ = conn.listen();
-        // The child is born listening; its own CLOSED -> LISTEN step is an implementation
-        // detail (the listener is what listens), so it is not traced.
-        while conn.poll_event().is_some() {}
-        let iss = self.isn.isn(now, local, remote);
-        conn.accept_syn(now, remote, seg, iss, &mut self.counters);
-        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
-            conn,
-            timer: None,
-            dirty: false,
-            parent: Some(lh),
-            user: false,
-            released: false,
-        })));
-        self.conns.insert(tuple, h);
         self.touched(h, now);
     }
 

@@ -19,6 +19,7 @@
 
 mod input;
 mod output;
+mod passive;
 
 pub use output::MAX_HEADER;
 
