@@ -165,10 +165,11 @@ impl SynQueue {
         None
     }
 
-    /// Drops every entry of `listener`; returns how many.
+    /// Drops every entry of `listener` and their timers; returns how many.
     pub fn remove_listener(&mut self, listener: SocketHandle) -> usize {
         let before = self.entries.len();
         self.entries.retain(|_, e| e.listener != listener);
+        self.rebuild_timers();
         before - self.entries.len()
     }
 
@@ -182,12 +183,14 @@ impl SynQueue {
     /// most of it is stale (amortised O(1) per insert).
     fn compact(&mut self) {
         if self.timers.len() > 2 * self.entries.len() + 64 {
-            self.timers = self
-                .entries
-                .iter()
-                .map(|(t, e)| Reverse((e.deadline, *t)))
-                .collect();
+            self.rebuild_timers();
         }
+    }
+
+    fn rebuild_timers(&mut self) {
+        self.timers.clear();
+        self.timers
+            .extend(self.entries.iter().map(|(t, e)| Reverse((e.deadline, *t))));
     }
 }
 

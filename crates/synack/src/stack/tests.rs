@@ -597,3 +597,5 @@ fn default_gateway_routes_off_link_destinations() {
     );
     assert!(ipv4::Packet::new_checked(&buf[..n]).unwrap().dont_frag());
 }
+
+mod handshake;
