@@ -320,9 +320,10 @@ impl Stack {
         }
         self.counters.syncookies_recv += 1;
         if self.trace_on() {
-            let mut text = format!("SYN cookie accepted from {remote}: MSS {}", o.mss);
+            // Options in the trace's (Wireshark's) notation: WS= is the multiplier.
+            let mut text = format!("SYN cookie accepted from {remote}: MSS={}", o.mss);
             if let Some(ws) = o.window_scale {
-                text.push_str(&format!(" WS {ws}"));
+                text.push_str(&format!(" WS={}", 1u32 << ws));
             }
             if o.sack_permitted {
                 text.push_str(" SACK_PERM");

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::tcp::connection::{Event, MAX_HEADER};
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::syncookie::SynCookies;
+use crate::tcp::syncookie::CookieKeys;
 use crate::tcp::{Config, Connection, Counters, Shutdown, State};
 use crate::time::Instant;
 use crate::trace::{Direction, TraceEvent};
@@ -206,7 +206,7 @@ pub struct Stack {
     synacks: VecDeque<crate::tcp::handshake::SynAck>,
     /// Half-open connections of every listener.
     syn_queue: syn_queue::SynQueue,
-    cookies: SynCookies,
+    cookies: CookieKeys,
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
@@ -249,7 +249,7 @@ impl Stack {
             listeners: HashMap::with_hasher(hasher.clone()),
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
-            cookies: SynCookies::new(cookie_key),
+            cookies: CookieKeys::new(cookie_key),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             control: VecDeque::new(),

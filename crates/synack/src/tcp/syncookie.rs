@@ -74,8 +74,8 @@ const TS_ECN: u8 = 0x20;
 /// Hashed in place of the TSval bits when the connection has no timestamps (outside 6 bits).
 const NO_TIMESTAMPS: u8 = 0x40;
 
-/// The options of a SYN that a cookie keeps. As [`SynCookies::encode`]'s input: what the peer
-/// offered (its MSS option, or 536 without one). As its output and [`SynCookies::decode`]'s:
+/// The options of a SYN that a cookie keeps. As [`CookieKeys::encode`]'s input: what the peer
+/// offered (its MSS option, or 536 without one). As its output and [`CookieKeys::decode`]'s:
 /// what the connection uses (MSS rounded down to the table; window scale, SACK and ECN only
 /// with timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,17 +120,17 @@ impl std::error::Error for CookieError {}
 
 /// Makes and checks SYN cookies with secrets derived from the caller's.
 #[derive(Clone)]
-pub struct SynCookies {
+pub struct CookieKeys {
     /// Key of H1.
     h1: (u64, u64),
     /// Root of the per-period keys of H2.
     root: (u64, u64),
 }
 
-impl fmt::Debug for SynCookies {
+impl fmt::Debug for CookieKeys {
     /// Never prints the keys.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SynCookies").finish_non_exhaustive()
+        f.debug_struct("CookieKeys").finish_non_exhaustive()
     }
 }
 
@@ -161,9 +161,9 @@ fn tuple_bytes(local: SocketAddr, remote: SocketAddr, out: &mut [u8; 38]) -> usi
     n
 }
 
-impl SynCookies {
+impl CookieKeys {
     /// Keys derived from `secret` (give each stack its own random secret).
-    pub fn new(secret: [u8; 16]) -> SynCookies {
+    pub fn new(secret: [u8; 16]) -> CookieKeys {
         let k0 = u64::from_le_bytes(secret[..8].try_into().unwrap_or_default());
         let k1 = u64::from_le_bytes(secret[8..].try_into().unwrap_or_default());
         let derive = |label: &[u8]| {
@@ -172,7 +172,7 @@ impl SynCookies {
             let v = h.finish128();
             (v.h1, v.h2)
         };
-        SynCookies {
+        CookieKeys {
             h1: derive(b"synack syncookie h1"),
             root: derive(b"synack syncookie h2 root"),
         }
@@ -343,7 +343,7 @@ mod tests {
     /// comes back as encoded, at the start and the end of the validity window.
     #[test]
     fn round_trip_every_mss_and_option_combination() {
-        let jar = SynCookies::new(SECRET);
+        let keys = CookieKeys::new(SECRET);
         let (l, r) = pair();
         let mut checked = 0;
         let mut mss_values: Vec<u16> = vec![0, 1, 535, 1500, 9000, u16::MAX];
@@ -372,7 +372,7 @@ mod tests {
                     };
                     let syn_seq = SeqNum(0x9000_0000u32.wrapping_add(checked * 7919));
                     let sent_at = Instant::from_millis(60_000 * 5 + 123);
-                    let c = jar.encode(sent_at, l, r, syn_seq, offer);
+                    let c = keys.encode(sent_at, l, r, syn_seq, offer);
                     // What the connection gets: the table entry at or below the offer, and the
                     // other options only with timestamps.
                     let want_mss = MSS_TABLE
@@ -395,7 +395,7 @@ mod tests {
                         sent_at + Duration::from_micros(1),
                         Instant::from_secs(60 * 7) - Duration::from_micros(1),
                     ] {
-                        assert_eq!(jar.decode(at, l, r, seq, ack, tsecr), Ok(c.options));
+                        assert_eq!(keys.decode(at, l, r, seq, ack, tsecr), Ok(c.options));
                     }
                     checked += 1;
                 }
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn mss_is_rounded_down_to_the_table() {
-        let jar = SynCookies::new(SECRET);
+        let keys = CookieKeys::new(SECRET);
         let (l, r) = pair();
         for (offered, used) in [
             (1460, 1460),
@@ -424,14 +424,14 @@ mod tests {
                 ..CookieOptions::default()
             };
             assert_eq!(
-                jar.encode(Instant::ZERO, l, r, SeqNum(1), o).options.mss,
+                keys.encode(Instant::ZERO, l, r, SeqNum(1), o).options.mss,
                 used
             );
         }
     }
 
-    fn sample() -> (SynCookies, Cookie, SeqNum, SocketAddr, SocketAddr) {
-        let jar = SynCookies::new(SECRET);
+    fn sample() -> (CookieKeys, Cookie, SeqNum, SocketAddr, SocketAddr) {
+        let keys = CookieKeys::new(SECRET);
         let (l, r) = pair();
         let offer = CookieOptions {
             mss: 1460,
@@ -441,20 +441,20 @@ mod tests {
             ecn: false,
         };
         let syn_seq = SeqNum(123_456_789);
-        let c = jar.encode(Instant::from_secs(1000), l, r, syn_seq, offer);
-        (jar, c, syn_seq, l, r)
+        let c = keys.encode(Instant::from_secs(1000), l, r, syn_seq, offer);
+        (keys, c, syn_seq, l, r)
     }
 
     #[test]
     fn every_single_bit_flip_of_the_cookie_is_rejected() {
-        let (jar, c, syn_seq, l, r) = sample();
+        let (keys, c, syn_seq, l, r) = sample();
         let (seq, ack, tsecr) = ack_for(&c, syn_seq, 5000);
         let now = Instant::from_secs(1001);
-        assert!(jar.decode(now, l, r, seq, ack, tsecr).is_ok());
+        assert!(keys.decode(now, l, r, seq, ack, tsecr).is_ok());
         for bit in 0..32 {
             let bad = SeqNum(ack.0 ^ (1 << bit));
             assert!(
-                jar.decode(now, l, r, seq, bad, tsecr).is_err(),
+                keys.decode(now, l, r, seq, bad, tsecr).is_err(),
                 "bit {bit} of the cookie"
             );
         }
@@ -462,24 +462,24 @@ mod tests {
         for bit in 0..TS_BITS {
             let t = tsecr.map(|t| t ^ (1 << bit));
             assert_eq!(
-                jar.decode(now, l, r, seq, ack, t),
+                keys.decode(now, l, r, seq, ack, t),
                 Err(CookieError::Invalid),
                 "TSecr bit {bit}"
             );
         }
         // Dropping the timestamps from the ACK changes what the hash covered.
         assert_eq!(
-            jar.decode(now, l, r, seq, ack, None),
+            keys.decode(now, l, r, seq, ack, None),
             Err(CookieError::Invalid)
         );
         // The clock bits above the option bits are not part of the cookie.
         let t = tsecr.map(|t| t ^ (1 << 20));
-        assert!(jar.decode(now, l, r, seq, ack, t).is_ok());
+        assert!(keys.decode(now, l, r, seq, ack, t).is_ok());
     }
 
     #[test]
     fn another_four_tuple_or_another_syn_is_rejected() {
-        let (jar, c, syn_seq, l, r) = sample();
+        let (keys, c, syn_seq, l, r) = sample();
         let (seq, ack, tsecr) = ack_for(&c, syn_seq, 5000);
         let now = Instant::from_secs(1001);
         let others = [
@@ -502,20 +502,20 @@ mod tests {
         ];
         for (ol, or) in others {
             assert!(
-                jar.decode(now, ol, or, seq, ack, tsecr).is_err(),
+                keys.decode(now, ol, or, seq, ack, tsecr).is_err(),
                 "{ol} {or}"
             );
         }
         // An ACK of another SYN on the same 4-tuple (another peer ISN).
         assert!(
-            jar.decode(now, l, r, seq + 1u32, ack, tsecr).is_err(),
+            keys.decode(now, l, r, seq + 1u32, ack, tsecr).is_err(),
             "peer ISN is covered"
         );
         // Another stack's secret.
         let mut other = SECRET;
         other[0] ^= 1;
         assert!(
-            SynCookies::new(other)
+            CookieKeys::new(other)
                 .decode(now, l, r, seq, ack, tsecr)
                 .is_err()
         );
@@ -525,7 +525,7 @@ mod tests {
     /// one. Before it was made (a clock that went back) it is refused too.
     #[test]
     fn expired_counter_is_rejected() {
-        let jar = SynCookies::new(SECRET);
+        let keys = CookieKeys::new(SECRET);
         let (l, r) = pair();
         let offer = CookieOptions {
             mss: 1460,
@@ -534,63 +534,63 @@ mod tests {
         let syn_seq = SeqNum(42);
         // Made in the last microsecond of period 10.
         let made = Instant::from_secs(660) - Duration::from_micros(1);
-        let c = jar.encode(made, l, r, syn_seq, offer);
+        let c = keys.encode(made, l, r, syn_seq, offer);
         let (seq, ack, tsecr) = ack_for(&c, syn_seq, 0);
         let at = |s: u64| Instant::from_secs(s);
-        assert!(jar.decode(at(660), l, r, seq, ack, tsecr).is_ok());
+        assert!(keys.decode(at(660), l, r, seq, ack, tsecr).is_ok());
         assert!(
-            jar.decode(at(720) - Duration::from_micros(1), l, r, seq, ack, tsecr)
+            keys.decode(at(720) - Duration::from_micros(1), l, r, seq, ack, tsecr)
                 .is_ok()
         );
         assert_eq!(
-            jar.decode(at(720), l, r, seq, ack, tsecr),
+            keys.decode(at(720), l, r, seq, ack, tsecr),
             Err(CookieError::Expired)
         );
         assert_eq!(
-            jar.decode(at(3600), l, r, seq, ack, tsecr),
+            keys.decode(at(3600), l, r, seq, ack, tsecr),
             Err(CookieError::Expired)
         );
         assert_eq!(
-            jar.decode(at(599), l, r, seq, ack, tsecr),
+            keys.decode(at(599), l, r, seq, ack, tsecr),
             Err(CookieError::Expired)
         );
         // 256 periods later the clock byte matches again; the per-period key does not.
         let wrapped = made + PERIOD * 256;
         assert_eq!(
-            jar.decode(wrapped, l, r, seq, ack, tsecr),
+            keys.decode(wrapped, l, r, seq, ack, tsecr),
             Err(CookieError::Invalid)
         );
         // Made at time zero (period 0), checked in period 1: the clock wraps below zero fine.
-        let c0 = jar.encode(Instant::ZERO, l, r, syn_seq, offer);
+        let c0 = keys.encode(Instant::ZERO, l, r, syn_seq, offer);
         let (s0, a0, t0) = ack_for(&c0, syn_seq, 0);
-        assert!(jar.decode(at(61), l, r, s0, a0, t0).is_ok());
+        assert!(keys.decode(at(61), l, r, s0, a0, t0).is_ok());
     }
 
     /// A stale duplicate: the ACK of an earlier handshake on the same 4-tuple (another peer
     /// ISN, an older cookie) opens nothing, however it is replayed.
     #[test]
     fn stale_duplicate_ack_is_rejected() {
-        let jar = SynCookies::new(SECRET);
+        let keys = CookieKeys::new(SECRET);
         let (l, r) = pair();
         let offer = CookieOptions {
             mss: 1460,
             timestamps: true,
             ..CookieOptions::default()
         };
-        let old = jar.encode(Instant::from_secs(10), l, r, SeqNum(1000), offer);
+        let old = keys.encode(Instant::from_secs(10), l, r, SeqNum(1000), offer);
         let (seq, ack, tsecr) = ack_for(&old, SeqNum(1000), 77);
         // Three minutes later it is stale.
         assert!(
-            jar.decode(Instant::from_secs(190), l, r, seq, ack, tsecr)
+            keys.decode(Instant::from_secs(190), l, r, seq, ack, tsecr)
                 .is_err()
         );
         // A new handshake from the same port with a new ISN: the old ACK does not match it
         // (nor would anything the stack kept: it keeps nothing).
-        let new = jar.encode(Instant::from_secs(20), l, r, SeqNum(5_000_000), offer);
+        let new = keys.encode(Instant::from_secs(20), l, r, SeqNum(5_000_000), offer);
         assert_ne!(new.isn, old.isn);
         let (seq2, _, _) = ack_for(&new, SeqNum(5_000_000), 77);
         assert!(
-            jar.decode(Instant::from_secs(21), l, r, seq2, ack, tsecr)
+            keys.decode(Instant::from_secs(21), l, r, seq2, ack, tsecr)
                 .is_err()
         );
     }
@@ -610,8 +610,8 @@ mod tests {
     #[test]
     fn debug_hides_the_keys() {
         assert_eq!(
-            format!("{:?}", SynCookies::new(SECRET)),
-            "SynCookies { .. }"
+            format!("{:?}", CookieKeys::new(SECRET)),
+            "CookieKeys { .. }"
         );
     }
 

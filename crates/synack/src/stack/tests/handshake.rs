@@ -362,7 +362,7 @@ fn full_syn_queue_answers_with_cookies_and_the_connection_works() {
         "{trace:#?}"
     );
     assert!(trace.contains(&format!(
-        "SYN cookie accepted from 198.18.0.1:{port}: MSS 1460 WS 3 SACK_PERM TS"
+        "SYN cookie accepted from 198.18.0.1:{port}: MSS=1460 WS=8 SACK_PERM TS"
     )));
     assert!(trace.contains(&"LISTEN -> SYN-RECEIVED (SYN cookie)".to_string()));
     assert!(trace.contains(&"SYN-RECEIVED -> ESTABLISHED (ACK of SYN-ACK)".to_string()));
