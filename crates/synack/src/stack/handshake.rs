@@ -400,7 +400,7 @@ impl Stack {
         while let Some((tuple, e)) = self.syn_queue.pop_due(now) {
             let local = SocketAddr::new(tuple.0, tuple.1);
             let remote = SocketAddr::new(tuple.2, tuple.3);
-            if e.retries as u32 >= cfg.synack_retries {
+            if e.retries as u32 >= cfg.synack_retries.min(u8::MAX as u32) {
                 self.counters.attempt_fails += 1;
                 self.drop_entry(
                     now,

@@ -4,7 +4,9 @@
 //! [`Stack::poll_transmit`]; time moves with [`Stack::handle_timeout`] at or after
 //! [`Stack::poll_timeout`]. In between, the stack validates IPv4, answers ICMP echo, maps ICMP
 //! errors onto connections, demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan),
-//! hands SYNs to listeners, keeps completed handshakes in bounded accept queues, answers
+//! keeps listeners' half-open connections as compact SYN-queue entries and answers with SYN
+//! cookies when that queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps
+//! completed handshakes in bounded accept queues, answers
 //! segments for closed ports with RSTs (RFC 9293 §3.10.7.1: never a RST for a RST), picks
 //! ephemeral ports (RFC 6056), and keeps every connection's next deadline in one heap so a
 //! tick costs O(expired).

@@ -536,3 +536,61 @@ fn closing_a_listener_drops_its_half_open_connections() {
     assert_eq!(s.counters().syn_queue_len, 0);
     assert_eq!(s.poll_timeout(), None, "no SYN-ACK timer left");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any mix of segments from a few peers, in any mode, at any pace: no panic, the SYN
+    /// queue within its bound, the gauge equal to it, every connection made from a cookie or
+    /// an entry established.
+    #[test]
+    fn arbitrary_segments_at_a_listener_keep_the_invariants(
+        m in 0..3u8,
+        segs in proptest::collection::vec(
+            (0..4u8, 0..8u8, proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>(),
+             proptest::prelude::any::<bool>(), 0..3_000_000u64),
+            1..200,
+        ),
+    ) {
+        let m = [Mode::Never, Mode::OnOverflow, Mode::Always][m as usize];
+        let mut s = server_with(mode(m, 3));
+        let l = s.listen(server_addr(80), 4).unwrap();
+        let mut now = Instant::ZERO;
+        let mut last_synack: Option<Vec<u8>> = None;
+        for (peer, kind, seq, ack, ts, dt) in segs {
+            now += Duration::from_micros(dt);
+            s.handle_timeout(now);
+            let from = SocketAddr::new(IpAddr::V4(A_IP), 40000 + peer as u16);
+            let pkt = match kind {
+                0 | 1 => syn(from, seq, ts.then_some(ack)),
+                2 if last_synack.is_some() => {
+                    // A real ACK of the last SYN-ACK (maybe from the wrong peer).
+                    let sa = tcp_of(last_synack.as_ref().unwrap());
+                    let mut a = seg(from, server_addr(80), sa.ack.0, (sa.seq + 1u32).0, Flags::ACK);
+                    a.options.timestamps = sa.options.timestamps.map(|t| Timestamps { tsval: 1, tsecr: t.tsval });
+                    ip_tcp(from, server_addr(80), &a)
+                }
+                _ => {
+                    let flags = [Flags::ACK, Flags::RST, Flags::RST | Flags::ACK, Flags::SYN | Flags::ACK, Flags::FIN | Flags::ACK]
+                        [(seq % 5) as usize];
+                    ip_tcp(from, server_addr(80), &seg(from, server_addr(80), seq, ack, flags))
+                }
+            };
+            s.handle_packet(now, &pkt);
+            for p in drain(&mut s, now) {
+                if tcp_of(&p).flags == Flags::SYN | Flags::ACK {
+                    last_synack = Some(p);
+                }
+            }
+            proptest::prop_assert!(s.syn_queue_len() <= 3);
+            proptest::prop_assert_eq!(s.counters().syn_queue_len, s.syn_queue_len() as u64);
+            while let Some(h) = s.accept(l).unwrap() {
+                let st = s.connection(h).unwrap().state();
+                proptest::prop_assert!(st.is_synchronized(), "{:?}", st);
+            }
+        }
+        if m == Mode::Always {
+            proptest::prop_assert_eq!(s.syn_queue_peak(), 0);
+        }
+    }
+}
