@@ -14,7 +14,7 @@ use clap::{Parser, ValueEnum};
 use sha2::{Digest, Sha256};
 use synack::device::sim::{LinkConfig, Loss};
 use synack::net::{Host, Runtime, Shutdown, TcpListener, TcpStream};
-use synack::tcp::Counters;
+use synack::tcp::{Config, Counters, SynCookies};
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceEvent, TraceLevel, TraceSink};
@@ -62,6 +62,19 @@ pub struct Args {
     /// Print both hosts' counters (nstat names) at the end.
     #[arg(long)]
     pub stats: bool,
+    /// SYN cookies on the server, as Linux's tcp_syncookies: 0 never, 1 when the SYN queue is
+    /// full, 2 always (the trace then notes the cookie sent and the cookie accepted).
+    #[arg(long, default_value = "1", value_parser = syncookies)]
+    pub syncookies: SynCookies,
+}
+
+fn syncookies(s: &str) -> Result<SynCookies, String> {
+    match s {
+        "0" => Ok(SynCookies::Never),
+        "1" => Ok(SynCookies::OnOverflow),
+        "2" => Ok(SynCookies::Always),
+        _ => Err(format!("expected 0, 1 or 2 (as tcp_syncookies), got {s:?}")),
+    }
 }
 
 const CLIENT_ADDR: &str = "198.18.0.1";
@@ -227,6 +240,10 @@ fn demo(args: &Args) -> io::Result<bool> {
         .host("server", &format!("{SERVER_ADDR}/24"))
         .link(link)
         .seed(args.seed)
+        .tcp(Config {
+            syncookies: args.syncookies,
+            ..Config::default()
+        })
         .trace(SharedSink(sink.clone()))
         .build()?;
     let (client, server) = (

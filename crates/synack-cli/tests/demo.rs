@@ -116,6 +116,58 @@ fn demo_under_loss_shows_retransmissions_and_still_matches() {
     assert!(retrans > 0, "{out}");
 }
 
+/// `--syncookies 2`: the server keeps no state for the SYN; the trace notes the cookie going
+/// out and coming back, then the usual state changes, and the transfer still matches.
+#[test]
+fn demo_with_syn_cookies_notes_them() {
+    let (ok, out, err) = synack(&[
+        "demo",
+        "--bytes",
+        "20KiB",
+        "--syncookies",
+        "2",
+        "--no-pcap",
+        "--stats",
+    ]);
+    assert!(ok, "demo failed: {err}\n{out}");
+    let syn = out.lines().find(|l| l.contains("[SYN]")).expect("a SYN");
+    let port = syn.split(' ').nth(4).expect("client port").to_string();
+    let trace: Vec<String> = out
+        .lines()
+        .skip(1)
+        .map(|l| normalise(l, &port).replace(&format!(":{port}"), ":PORT"))
+        .collect();
+    // In this order (the client's own lines may come in between: its close races the server).
+    let expect = [
+        "client \u{2192} server PORT \u{2192} 80 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128",
+        "server NOTE SYN cookie sent (syncookies always) to 198.18.0.1:PORT",
+        "server \u{2192} client 80 \u{2192} PORT [SYN, ACK] Seq=0 Ack=1 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128",
+        "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=262144 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
+        "server NOTE SYN cookie accepted from 198.18.0.1:PORT: MSS=1460 WS=128 SACK_PERM TS",
+        "server  LISTEN \u{2192} SYN-RECEIVED (SYN cookie)",
+        "server  SYN-RECEIVED \u{2192} ESTABLISHED (ACK of SYN-ACK)",
+    ];
+    let at: Vec<usize> = expect
+        .iter()
+        .map(|e| {
+            trace
+                .iter()
+                .position(|l| l == e)
+                .unwrap_or_else(|| panic!("missing {e:?} in\n{out}"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {at:?}\n{out}"
+    );
+    assert!(out.contains("\u{2713} match"), "{out}");
+    assert!(out.contains("SyncookiesSent"), "{out}");
+    assert!(out.contains("SyncookiesRecv"), "{out}");
+    let (ok, _, err) = synack(&["demo", "--syncookies", "3"]);
+    assert!(!ok);
+    assert!(err.contains("expected 0, 1 or 2"), "{err}");
+}
+
 #[test]
 fn sim_is_deterministic_and_verifies() {
     let args = [

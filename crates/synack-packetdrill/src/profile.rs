@@ -86,7 +86,14 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         "tcp_early_retrans" => {
             return Ok(Applied::NoEffect("tail loss probes are not implemented"));
         }
-        "tcp_syncookies" => return Ok(Applied::NoEffect("SYN cookies are not implemented yet")),
+        "tcp_syncookies" => {
+            cfg.syncookies = match int()? {
+                0 => synack::tcp::SynCookies::Never,
+                1 => synack::tcp::SynCookies::OnOverflow,
+                _ => synack::tcp::SynCookies::Always,
+            }
+        }
+        "tcp_max_syn_backlog" => cfg.max_syn_backlog = int()?.max(1) as usize,
         "tcp_invalid_ratelimit" => {
             cfg.invalid_ratelimit = synack::time::Duration::from_millis(int()?)
         }

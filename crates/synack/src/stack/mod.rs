@@ -4,7 +4,9 @@
 //! [`Stack::poll_transmit`]; time moves with [`Stack::handle_timeout`] at or after
 //! [`Stack::poll_timeout`]. In between, the stack validates IPv4, answers ICMP echo, maps ICMP
 //! errors onto connections, demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan),
-//! hands SYNs to listeners, keeps completed handshakes in bounded accept queues, answers
+//! keeps listeners' half-open connections as compact SYN-queue entries and answers with SYN
+//! cookies when that queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps
+//! completed handshakes in bounded accept queues, answers
 //! segments for closed ports with RSTs (RFC 9293 §3.10.7.1: never a RST for a RST), picks
 //! ephemeral ports (RFC 6056), and keeps every connection's next deadline in one heap so a
 //! tick costs O(expired).
@@ -16,7 +18,9 @@
 //! Sockets are addressed by [`SocketHandle`]s; the application-facing calls mirror the
 //! sockets API (`listen`, `accept`, `connect`, `send`, `recv`, `shutdown`, `close`).
 
+mod handshake;
 mod ports;
+mod syn_queue;
 
 use core::hash::BuildHasher;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,11 +31,13 @@ use std::sync::Arc;
 
 use crate::tcp::connection::{Event, MAX_HEADER};
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::syncookie::CookieKeys;
 use crate::tcp::{Config, Connection, Counters, Shutdown, State};
 use crate::time::Instant;
 use crate::trace::{Direction, TraceEvent};
 use crate::wire::{self, IpProtocol, icmpv4, ipv4, tcp as wtcp};
 
+pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 
 /// A socket: a connection or a listener, valid until closed.
@@ -145,10 +151,13 @@ struct Listener {
     backlog: usize,
     /// Established children waiting for accept().
     accept_queue: VecDeque<SocketHandle>,
-    /// Children still in SYN-RECEIVED.
+    /// Half-open connections of this listener in the SYN queue.
     syn_queue_len: usize,
     /// The TCP settings its connections get (socket options set before listen()).
     tcp: Arc<Config>,
+    /// When this listener last answered a SYN with a cookie: ACKs are checked as cookies
+    /// for the cookies' lifetime after.
+    last_cookie: Option<Instant>,
 }
 
 struct Slot {
@@ -197,6 +206,11 @@ pub struct Stack {
     dirty: VecDeque<SocketHandle>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: VecDeque<Vec<u8>>,
+    /// SYN-ACKs owed for SYN-queue entries and cookies, written out by poll_transmit.
+    synacks: VecDeque<crate::tcp::handshake::SynAck>,
+    /// Half-open connections of every listener.
+    syn_queue: syn_queue::SynQueue,
+    cookies: CookieKeys,
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
@@ -230,6 +244,10 @@ impl Stack {
         let mut isn_key = [0u8; 16];
         isn_key.copy_from_slice(&secret[..16]);
         let hasher = KeyedHasher(k(16), k(24));
+        let mut cookie_key = [0u8; 16];
+        for (i, b) in cookie_key.iter_mut().enumerate() {
+            *b = secret[i] ^ secret[16 + i];
+        }
         Stack {
             ports: PortAllocator::new(cfg.ephemeral_ports, (k(16) ^ k(0), k(24) ^ k(8))),
             cfg,
@@ -239,7 +257,10 @@ impl Stack {
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher.clone()),
             listeners: HashMap::with_hasher(hasher.clone()),
-            pmtu: HashMap::with_hasher(hasher),
+            pmtu: HashMap::with_hasher(hasher.clone()),
+            syn_queue: syn_queue::SynQueue::new(hasher),
+            synacks: VecDeque::new(),
+            cookies: CookieKeys::new(cookie_key),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
             control: VecDeque::new(),
@@ -495,16 +516,10 @@ impl Stack {
             if !user {
                 match state {
                     State::SynReceived => {}
-                    State::Listen | State::Closed => {
-                        if let Some(l) = self.listener_slot(p) {
-                            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
-                        }
-                        self.remove_conn(h);
-                    }
+                    State::Listen | State::Closed => self.remove_conn(h),
                     _ => {
                         let mut queued = false;
                         if let Some(l) = self.listener_slot(p) {
-                            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
                             l.accept_queue.push_back(h);
                             queued = true;
                         }
@@ -586,6 +601,7 @@ impl Stack {
             accept_queue: VecDeque::new(),
             syn_queue_len: 0,
             tcp,
+            last_cookie: None,
         }));
         self.listeners.insert(key, h);
         Ok(h)
@@ -781,6 +797,7 @@ impl Stack {
             let key = (l.local.ip(), l.local.port());
             let pending: Vec<_> = l.accept_queue.drain(..).collect();
             self.listeners.remove(&key);
+            self.drop_entries_of(h);
             self.release(h);
             for c in pending {
                 self.abort(now, c);
@@ -821,14 +838,19 @@ impl Stack {
     /// The earliest instant at which the stack has work: now if packets wait, else the
     /// earliest connection deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.control.is_empty() || !self.dirty.is_empty() {
+        if !self.control.is_empty() || !self.synacks.is_empty() || !self.dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let conns = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (conns, self.syn_queue.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Runs the timers of every connection due at `now`.
+    /// Runs the timers of every connection and SYN-queue entry due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.syn_queue_timeouts(now);
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -859,6 +881,11 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
+            self.trace_packet(now, Direction::Out, &buf[..n]);
+            self.counters.ip_out_requests += 1;
+            return Some(n);
+        }
+        if let Some(n) = self.transmit_synack(buf) {
             self.trace_packet(now, Direction::Out, &buf[..n]);
             self.counters.ip_out_requests += 1;
             return Some(n);
@@ -1179,6 +1206,10 @@ impl Stack {
             }
         }
 
+        if self.syn_queue.get(&tuple).is_some() {
+            return self.segment_to_entry(now, tuple, local, remote, &seg);
+        }
+
         let listener = self.listeners.get(&(dst, seg.dst_port)).or_else(|| {
             self.listeners
                 .get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
@@ -1191,7 +1222,7 @@ impl Stack {
             if seg.flags.rst() {
                 return;
             }
-            if seg.flags.ack() {
+            if seg.flags.ack() && !self.cookie_ack(now, lh, local, remote, &seg) {
                 self.reply_rst(local, remote, seg.ack, None);
             }
             return;
@@ -1230,65 +1261,6 @@ impl Stack {
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             c.conn.handle_segment(now, seg, ctr);
         }
-        self.touched(h, now);
-    }
-
-    fn syn_to_listener(
-        &mut self,
-        now: Instant,
-        lh: SocketHandle,
-        local: SocketAddr,
-        remote: SocketAddr,
-        seg: &wtcp::Repr<'_>,
-    ) {
-        // Bound the half-open connections until the SYN-flood defence brings a proper SYN
-        // queue and SYN cookies: no more than the backlog in SYN-RECEIVED at once.
-        let Some(l) = self.listener_slot(lh) else {
-            return;
-        };
-        let accept_full = l.accept_queue.len() >= l.backlog;
-        if l.syn_queue_len >= l.backlog.max(128) || accept_full {
-            self.counters.listen_drops += 1;
-            if accept_full {
-                self.counters.listen_overflows += 1;
-            }
-            if self.trace_on() {
-                let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop {
-                    time: now,
-                    node,
-                    reason: "listen queue full: SYN dropped",
-                    bytes: None,
-                });
-            }
-            return;
-        }
-        l.syn_queue_len += 1;
-        let mut conn = Connection::new(
-            l.tcp.clone(),
-            local,
-            self.mss(),
-            self.ts_offset(local, remote),
-        );
-        let _ = conn.listen();
-        if let Some(&mtu) = self.pmtu.get(&remote.ip()) {
-            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
-        }
-        // The child is born listening; its own CLOSED -> LISTEN step is an implementation
-        // detail (the listener is what listens), so it is not traced.
-        while conn.poll_event().is_some() {}
-        let iss = self.isn.isn(now, local, remote);
-        conn.accept_syn(now, remote, seg, iss, &mut self.counters);
-        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
-            conn,
-            timer: None,
-            dirty: false,
-            parent: Some(lh),
-            user: false,
-            released: false,
-        })));
-        self.conns.insert(tuple, h);
         self.touched(h, now);
     }
 

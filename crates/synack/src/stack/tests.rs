@@ -383,12 +383,15 @@ fn bad_packets_are_counted_and_dropped() {
     for len in 0..60 {
         net.b.handle_packet(net.now, &syn[..len.min(syn.len())]);
     }
-    // None of it created a connection or produced a reply.
+    // None of it created a connection or a half-open one, or produced a reply.
     assert_eq!(net.b.connection_count(), 0);
+    assert_eq!(net.b.syn_queue_len(), 0);
     assert!(net.b.poll_transmit(net.now, &mut buf).is_none());
-    // The real SYN still works.
+    // The real SYN still works: a SYN-queue entry (no connection until the ACK) and a SYN-ACK.
     net.b.handle_packet(net.now, &syn);
-    assert_eq!(net.b.connection_count(), 1);
+    assert_eq!(net.b.syn_queue_len(), 1);
+    assert_eq!(net.b.connection_count(), 0);
+    assert!(net.b.poll_transmit(net.now, &mut buf).is_some());
 }
 
 #[test]
@@ -594,3 +597,5 @@ fn default_gateway_routes_off_link_destinations() {
     );
     assert!(ipv4::Packet::new_checked(&buf[..n]).unwrap().dont_frag());
 }
+
+mod handshake;

@@ -26,6 +26,19 @@ impl Default for Keepalive {
     }
 }
 
+/// When a listener answers a SYN with a SYN cookie (RFC 4987 §3.6) instead of a SYN-queue entry
+/// (Linux `net.ipv4.tcp_syncookies`, whose values 0, 1 and 2 these are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynCookies {
+    /// 0: never. A SYN that finds the SYN queue full is dropped.
+    Never,
+    /// 1 (Linux's default): only when the listener's SYN queue is full.
+    #[default]
+    OnOverflow,
+    /// 2: for every SYN; the SYN queue stays empty.
+    Always,
+}
+
 /// Configuration shared by the connections of a stack (per-connection overrides live on the
 /// connection: nodelay, cork, keepalive, user timeout, congestion control).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +54,16 @@ pub struct Config {
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped (tcp_synack_retries, 5).
     pub synack_retries: u32,
+    /// Half-open connections (SYN-RECEIVED) one listener keeps in its SYN queue before it answers
+    /// with SYN cookies or drops SYNs. Linux's `tcp_max_syn_backlog` defaults to
+    /// max(128, established-hash buckets / 128), 4096 on a host with a few GB of memory; there
+    /// the SYN queue's own bound is the listen backlog and this sysctl only decides when SYNs
+    /// are dropped with cookies off. Here the two queues are independent knobs: `listen(backlog)`
+    /// bounds the accept queue, this bounds the SYN queue (each entry is a compact record, no
+    /// connection and no buffers).
+    pub max_syn_backlog: usize,
+    /// SYN cookies (Linux `tcp_syncookies`, default 1: when the SYN queue is full).
+    pub syncookies: SynCookies,
     /// Data retransmissions before the connection is aborted with TimedOut (tcp_retries2, 15).
     pub max_retries: u32,
     /// Delayed-ACK timeout (Linux's minimum ATO, 40 ms; RFC 1122 §4.2.3.2 allows up to 500 ms).
@@ -104,6 +127,8 @@ impl Default for Config {
             rto_max: Duration::from_secs(120),
             syn_retries: 6,
             synack_retries: 5,
+            max_syn_backlog: 4096,
+            syncookies: SynCookies::OnOverflow,
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

@@ -84,6 +84,18 @@ counters! {
     listen_overflows => "ListenOverflows",
     /// SYNs or final ACKs a listener dropped (overflows included).
     listen_drops => "ListenDrops",
+    /// SYN-ACKs sent with a SYN cookie instead of a SYN-queue entry (RFC 4987 §3.6).
+    syncookies_sent => "SyncookiesSent",
+    /// ACKs whose SYN cookie checked out: connections re-created from a cookie.
+    syncookies_recv => "SyncookiesRecv",
+    /// ACKs checked as SYN cookies that failed (forged, wrong 4-tuple, expired).
+    syncookies_failed => "SyncookiesFailed",
+    /// SYNs answered with a cookie because the SYN queue was full.
+    req_q_full_do_cookies => "TCPReqQFullDoCookies",
+    /// SYNs dropped because the SYN queue was full and cookies are off.
+    req_q_full_drop => "TCPReqQFullDrop",
+    /// Gauge, not a count: half-open connections in the SYN queues now.
+    syn_queue_len => "SynQueueLen",
     /// IP packets received.
     ip_in_receives => "IpInReceives",
     /// IP packets with header errors (bad checksum, bad length, bad version).

@@ -6,13 +6,15 @@ pub mod congestion;
 pub mod connection;
 pub mod counters;
 pub mod delack;
+pub mod handshake;
 pub mod isn;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
+pub mod syncookie;
 
-pub use config::{Config, Keepalive};
+pub use config::{Config, Keepalive, SynCookies};
 pub use connection::{Connection, Error, Event, Shutdown, State};
 pub use counters::Counters;
 pub use seq::SeqNum;

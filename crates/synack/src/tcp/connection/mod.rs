@@ -19,6 +19,7 @@
 
 mod input;
 mod output;
+mod passive;
 
 pub use output::MAX_HEADER;
 
@@ -850,7 +851,7 @@ impl Connection {
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
         self.path_mss = Some(self.path_mss.map_or(path, |p| p.min(path)));
-        if !self.state.is_synchronized() {
+        if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.
             return None;
         }

@@ -3,6 +3,7 @@
 
 use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::counters::Counters;
+use crate::tcp::handshake::{Offer, syn_options};
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
@@ -474,25 +475,19 @@ impl Connection {
         let mut options = Options::default();
         if syn {
             // Our SYN offers what Config enables; our SYN-ACK answers only what the peer offered.
-            let peer = self.peer_syn_opts;
-            let answer = |offered: bool| peer.is_none() || offered;
-            options.mss = Some(self.rcv_mss.min(u16::MAX as u32) as u16);
-            if self.cfg.window_scaling && answer(peer.is_some_and(|p| p.wscale.is_some())) {
-                options.window_scale = Some(self.rcv_shift);
-            }
-            options.sack_permitted =
-                self.cfg.sack && answer(peer.is_some_and(|p| p.sack_permitted));
-            if self.cfg.timestamps && answer(peer.is_some_and(|p| p.tsval.is_some())) {
-                let tsecr = if plan.flags.ack() {
-                    self.ts.map_or(0, |t| t.recent)
-                } else {
-                    0
-                };
-                options.timestamps = Some(Timestamps {
-                    tsval: self.ts_now(now),
-                    tsecr,
-                });
-            }
+            // One builder decides both, and the stack's SYN-ACKs (SYN queue, cookies) too.
+            let offer = self.peer_syn_opts.map(|p| Offer {
+                window_scale: p.wscale.is_some(),
+                sack_permitted: p.sack_permitted,
+                timestamps: p.tsval.is_some(),
+            });
+            let tsecr = if plan.flags.ack() {
+                self.ts.map_or(0, |t| t.recent)
+            } else {
+                0
+            };
+            let tsval = self.ts_now(now);
+            options = syn_options(&self.cfg, self.rcv_mss, self.rcv_shift, offer, tsval, tsecr);
         } else {
             if let Some(ts) = self.ts {
                 options.timestamps = Some(Timestamps {

@@ -1,0 +1,553 @@
+//! How a listener answers SYNs and completes handshakes without a TCB until the peer's ACK
+//! (RFC 4987 §3: commit no resources until the third segment proves the peer receives at its
+//! address): the SYN queue of compact entries, SYN cookies (§3.6) when it is full or always,
+//! SYN-ACK retransmission with backoff, and the accept-queue bound.
+//!
+//! A SYN for a listener goes, in Linux's order:
+//! 1. accept queue full: dropped (ListenOverflows, ListenDrops); with cookies too, since the
+//!    connection could not be handed over anyway;
+//! 2. `syncookies` Always, or SYN queue full and `syncookies` OnOverflow: a cookie SYN-ACK
+//!    (SyncookiesSent), no state;
+//! 3. SYN queue full and cookies off: dropped (TCPReqQFullDrop, ListenDrops);
+//! 4. otherwise an [`Entry`] and a SYN-ACK, sent again with exponential backoff up to
+//!    `synack_retries` times.
+//!
+//! The ACK that completes a handshake (an entry's, or a valid cookie) becomes a
+//! [`Connection`] built by [`Connection::from_handshake`] and goes through the same code as
+//! every other segment, so data on it is taken, and the connection joins the accept queue.
+
+use core::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::syn_queue::Entry;
+use super::{ConnSlot, SlotKind, SocketHandle, Stack, Tuple};
+use crate::tcp::handshake::{Handshake, SynAck, syn_window, ts_clock};
+use crate::tcp::syncookie::{self, CookieOptions};
+use crate::tcp::{Config, Connection, State, SynCookies};
+use crate::time::Instant;
+use crate::trace::TraceEvent;
+use crate::wire::tcp::Repr;
+use crate::wire::{IpProtocol, ipv4};
+
+/// How long after a listener last sent a cookie it still checks ACKs as cookies (Linux
+/// checks cookies only after a recent SYN-queue overflow, for the cookies' lifetime).
+const COOKIE_WINDOW: crate::time::Duration =
+    crate::time::Duration::from_secs(syncookie::PERIOD.as_secs() * syncookie::MAX_AGE as u64);
+
+impl Stack {
+    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
+    pub(super) fn syn_to_listener(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+    ) {
+        self.counters.in_segs += 1;
+        let cfg = self.listener_tcp(lh);
+        let Some(l) = self.listener_slot(lh) else {
+            return;
+        };
+        if l.accept_queue.len() >= l.backlog {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            return self.trace_drop_note(now, "accept queue full: SYN dropped");
+        }
+        let queue_full = l.syn_queue_len >= cfg.max_syn_backlog;
+        let cookie = match cfg.syncookies {
+            SynCookies::Never => false,
+            SynCookies::OnOverflow => queue_full,
+            SynCookies::Always => true,
+        };
+        if cookie {
+            l.last_cookie = Some(now);
+            if queue_full {
+                self.counters.req_q_full_do_cookies += 1;
+            }
+            return self.send_cookie(now, &cfg, local, remote, seg, queue_full);
+        }
+        if queue_full {
+            self.counters.req_q_full_drop += 1;
+            self.counters.listen_drops += 1;
+            return self.trace_drop_note(now, "SYN queue full, cookies off: SYN dropped");
+        }
+        l.syn_queue_len += 1;
+        let iss = self.isn.isn(now, local, remote);
+        let hs = Handshake::from_syn(seg, iss);
+        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+        self.syn_queue
+            .insert(tuple, Entry::new(lh, &hs, now + cfg.rto_initial));
+        self.counters.syn_queue_len = self.syn_queue.len() as u64;
+        self.trace_state(
+            now,
+            local,
+            remote,
+            State::Listen,
+            State::SynReceived,
+            "SYN received",
+        );
+        self.queue_synack(now, &cfg, local, remote, &hs, None);
+    }
+
+    /// RFC 4987 §3.6: answer with a cookie and keep nothing.
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+        overflow: bool,
+    ) {
+        let o = &seg.options;
+        let offer = CookieOptions {
+            mss: o.mss.unwrap_or(cfg.default_mss),
+            window_scale: o.window_scale.filter(|_| cfg.window_scaling),
+            sack_permitted: o.sack_permitted && cfg.sack,
+            timestamps: o.timestamps.is_some() && cfg.timestamps,
+            // ECN is not negotiated by this stack: never granted, so never in a cookie.
+            ecn: false,
+        };
+        let c = self.cookies.encode(now, local, remote, seg.seq, offer);
+        self.counters.syncookies_sent += 1;
+        let hs = Handshake {
+            iss: c.isn,
+            irs: seg.seq,
+            mss: Some(c.options.mss),
+            window_scale: c.options.window_scale,
+            sack_permitted: c.options.sack_permitted,
+            ts_recent: o
+                .timestamps
+                .filter(|_| c.options.timestamps)
+                .map(|t| t.tsval),
+            synack_sent: None,
+        };
+        if self.trace_on() {
+            let why = if overflow {
+                "SYN queue full"
+            } else {
+                "syncookies always"
+            };
+            self.trace_note(now, format!("SYN cookie sent ({why}) to {remote}"));
+        }
+        self.queue_synack(now, cfg, local, remote, &hs, c.ts_bits);
+    }
+
+    /// Queues the SYN-ACK for `hs` (built by the same option builder as a connection's), with
+    /// cookie option bits in the TSval when `ts_bits` is given.
+    fn queue_synack(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hs: &Handshake,
+        ts_bits: Option<u8>,
+    ) {
+        let clock = ts_clock(now, self.ts_offset(local, remote));
+        let tsval = ts_bits.map_or(clock, |b| syncookie::tsval(clock, b));
+        let sa = SynAck::new(cfg, local, remote, hs, self.announced_mss(cfg), tsval);
+        if self.synacks.len() < super::MAX_CONTROL {
+            self.synacks.push_back(sa);
+        }
+    }
+
+    /// Writes the next queued SYN-ACK as an IPv4 packet into `buf`.
+    pub(super) fn transmit_synack(&mut self, buf: &mut [u8]) -> Option<usize> {
+        while let Some(sa) = self.synacks.pop_front() {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (sa.local.ip(), sa.remote.ip()) else {
+                continue;
+            };
+            let Some(n) = buf.get_mut(ipv4::HEADER_LEN..).and_then(|b| sa.write(b)) else {
+                continue;
+            };
+            let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
+            ip.ttl = self.cfg.ttl;
+            ip.ident = self.ip_ident;
+            let total = ipv4::HEADER_LEN + n;
+            if ip
+                .emit(&mut ipv4::Packet::new_unchecked(&mut buf[..total]), true)
+                .is_err()
+            {
+                continue;
+            }
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            self.counters.out_segs += 1;
+            return Some(total);
+        }
+        None
+    }
+
+    /// A segment for a half-open connection in the SYN queue: RFC 9293 §3.10.7.4 for
+    /// SYN-RECEIVED, on the compact entry.
+    pub(super) fn segment_to_entry(
+        &mut self,
+        now: Instant,
+        tuple: Tuple,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+    ) {
+        self.counters.in_segs += 1;
+        let Some(e) = self.syn_queue.get(&tuple).copied() else {
+            return;
+        };
+        let f = seg.flags;
+        let rcv_nxt = e.irs + 1u32;
+        let cfg = self.listener_tcp(e.listener);
+        let wnd = syn_window(&cfg) as u32;
+        if f.rst() {
+            // Second step, with RFC 5961 §3.2: only a RST exactly at RCV.NXT ends it; "return
+            // this connection to LISTEN state" is dropping the entry.
+            if seg.seq == rcv_nxt {
+                self.counters.attempt_fails += 1;
+                self.drop_entry(
+                    now,
+                    tuple,
+                    local,
+                    remote,
+                    State::Listen,
+                    "RST in SYN-RECEIVED",
+                );
+            } else {
+                self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED");
+            }
+            return;
+        }
+        if f.syn() {
+            if !f.ack() && seg.seq == e.irs {
+                // The same SYN again: our SYN-ACK was lost. Send it again, as a TCB would.
+                self.counters.retrans_segs += 1;
+                if let Some(e) = self.syn_queue.get_mut(&tuple) {
+                    e.mark_resent();
+                }
+                self.trace_drop_note(now, "duplicate SYN, SYN-ACK sent again");
+                let hs = e.handshake(cfg.rto_initial);
+                return self.queue_synack(now, &cfg, local, remote, &hs, None);
+            }
+            if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
+                // Fourth step: "If the connection was initiated with a passive OPEN, then
+                // return this connection to the LISTEN state".
+                self.counters.attempt_fails += 1;
+                self.drop_entry(
+                    now,
+                    tuple,
+                    local,
+                    remote,
+                    State::Listen,
+                    "SYN in SYN-RECEIVED",
+                );
+            } else {
+                self.trace_drop_note(now, "SYN out of window in SYN-RECEIVED");
+            }
+            return;
+        }
+        if !f.ack() {
+            self.counters.dropped += 1;
+            return self.trace_drop_note(now, "no ACK bit");
+        }
+        // First step: sequence number acceptability (the four cases of §3.10.7.4; our window
+        // is what the SYN-ACK advertised).
+        let len = seg.segment_len() as u32;
+        let end = rcv_nxt + wnd;
+        let acceptable = seg.seq.in_range(rcv_nxt, end)
+            || (len > 0 && (seg.seq + (len - 1)).in_range(rcv_nxt, end));
+        if !acceptable {
+            self.counters.out_of_window += 1;
+            return self.trace_drop_note(now, "out of window in SYN-RECEIVED");
+        }
+        // Fifth step: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED ... If the
+        // segment acknowledgment is not acceptable, form a reset segment <SEQ=SEG.ACK><CTL=RST>".
+        if seg.ack != e.iss + 1u32 {
+            self.trace_drop_note(now, "unacceptable ACK in SYN-RECEIVED: RST");
+            return self.reply_rst(local, remote, seg.ack, None);
+        }
+        if self.accept_queue_full(e.listener) {
+            // Linux: drop the final ACK, keep the entry; the SYN-ACK retransmission or the
+            // client's data completes the handshake once accept() makes room.
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            return self.trace_drop_note(now, "accept queue full: final ACK dropped");
+        }
+        self.remove_entry(&tuple);
+        let hs = e.handshake(cfg.rto_initial);
+        self.establish(now, e.listener, local, remote, &hs, seg);
+    }
+
+    /// An ACK for listener `lh` that matches no connection and no entry: when the listener
+    /// sent cookies lately (or always does), check it as a cookie. Returns true if it was
+    /// handled (a connection made, or the ACK dropped); false if the caller should answer it
+    /// as §3.10.7.2 says (a RST).
+    pub(super) fn cookie_ack(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+    ) -> bool {
+        let mode = self.listener_tcp(lh).syncookies;
+        let Some(l) = self.listener_slot(lh) else {
+            return false;
+        };
+        let recent = l.last_cookie.is_some_and(|t| now - t < COOKIE_WINDOW);
+        let check = match mode {
+            SynCookies::Never => false,
+            SynCookies::OnOverflow => recent,
+            SynCookies::Always => true,
+        };
+        if !check || seg.flags.syn() || seg.flags.rst() || !seg.flags.ack() {
+            return false;
+        }
+        self.counters.in_segs += 1;
+        let ts = seg.options.timestamps;
+        let decoded =
+            self.cookies
+                .decode(now, local, remote, seg.seq, seg.ack, ts.map(|t| t.tsecr));
+        let o = match decoded {
+            Ok(o) => o,
+            Err(e) => {
+                self.counters.syncookies_failed += 1;
+                if self.trace_on() {
+                    self.trace_note(now, format!("{e} (ACK from {remote}): RST"));
+                }
+                return false;
+            }
+        };
+        if self.accept_queue_full(lh) {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            self.trace_drop_note(now, "accept queue full: cookie ACK dropped");
+            return true;
+        }
+        self.counters.syncookies_recv += 1;
+        if self.trace_on() {
+            // Options in the trace's (Wireshark's) notation: WS= is the multiplier.
+            let mut text = format!("SYN cookie accepted from {remote}: MSS={}", o.mss);
+            if let Some(ws) = o.window_scale {
+                text.push_str(&format!(" WS={}", 1u32 << ws));
+            }
+            if o.sack_permitted {
+                text.push_str(" SACK_PERM");
+            }
+            if o.timestamps {
+                text.push_str(" TS");
+            }
+            self.trace_note(now, text);
+        }
+        let hs = Handshake {
+            iss: seg.ack - 1u32,
+            irs: seg.seq - 1u32,
+            mss: Some(o.mss),
+            window_scale: o.window_scale,
+            sack_permitted: o.sack_permitted,
+            ts_recent: ts.filter(|_| o.timestamps).map(|t| t.tsval),
+            synack_sent: None,
+        };
+        self.trace_state(
+            now,
+            local,
+            remote,
+            State::Listen,
+            State::SynReceived,
+            "SYN cookie",
+        );
+        self.establish(now, lh, local, remote, &hs, seg);
+        true
+    }
+
+    /// The ACK of a handshake arrived: build the connection and hand it the ACK (and any data
+    /// on it); `refresh` moves it to the accept queue once ESTABLISHED.
+    fn establish(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hs: &Handshake,
+        seg: &Repr<'_>,
+    ) {
+        let cfg = self.listener_tcp(lh);
+        let mss = self.announced_mss(&cfg);
+        let mut conn = Connection::from_handshake(
+            cfg,
+            local,
+            remote,
+            mss,
+            self.ts_offset(local, remote),
+            now,
+            hs,
+        );
+        if let Some(&mtu) = self.pmtu.get(&remote.ip()) {
+            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+        }
+        self.counters.passive_opens += 1;
+        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
+            conn,
+            timer: None,
+            dirty: false,
+            parent: Some(lh),
+            user: false,
+            released: false,
+        })));
+        self.conns.insert(tuple, h);
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            // The ACK was counted in InSegs when it arrived; the connection counts it again.
+            ctr.in_segs = ctr.in_segs.saturating_sub(1);
+            c.conn.handle_segment(now, seg, ctr);
+        }
+        self.touched(h, now);
+    }
+
+    /// SYN-ACK retransmissions and expiries due at `now` (RFC 6298 §5.5 backoff; Linux
+    /// tcp_synack_retries).
+    pub(super) fn syn_queue_timeouts(&mut self, now: Instant) {
+        while let Some((tuple, e)) = self.syn_queue.pop_due(now) {
+            let cfg = self.listener_tcp(e.listener);
+            let local = SocketAddr::new(tuple.0, tuple.1);
+            let remote = SocketAddr::new(tuple.2, tuple.3);
+            if e.retries as u32 >= cfg.synack_retries.min(u8::MAX as u32) {
+                self.counters.attempt_fails += 1;
+                self.drop_entry(
+                    now,
+                    tuple,
+                    local,
+                    remote,
+                    State::Closed,
+                    "retransmissions exhausted",
+                );
+                continue;
+            }
+            let retries = e.retries + 1;
+            let rto = cfg
+                .rto_initial
+                .saturating_mul(1 << retries.min(20))
+                .min(cfg.rto_max);
+            if let Some(entry) = self.syn_queue.get_mut(&tuple) {
+                entry.retries = retries;
+                entry.mark_resent();
+            }
+            self.syn_queue.set_deadline(tuple, now + rto);
+            self.counters.timeouts += 1;
+            self.counters.retrans_segs += 1;
+            if self.trace_on() {
+                self.trace_note(now, format!("retransmit seq={} len=1 (Timeout)", e.iss));
+            }
+            let hs = e.handshake(cfg.rto_initial);
+            self.queue_synack(now, &cfg, local, remote, &hs, None);
+        }
+    }
+
+    /// Closing listener `lh` drops its half-open connections.
+    pub(super) fn drop_entries_of(&mut self, lh: SocketHandle) {
+        self.syn_queue.remove_listener(lh);
+        self.counters.syn_queue_len = self.syn_queue.len() as u64;
+    }
+
+    fn remove_entry(&mut self, tuple: &Tuple) -> Option<Entry> {
+        let e = self.syn_queue.remove(tuple)?;
+        if let Some(l) = self.listener_slot(e.listener) {
+            l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
+        }
+        self.counters.syn_queue_len = self.syn_queue.len() as u64;
+        Some(e)
+    }
+
+    fn drop_entry(
+        &mut self,
+        now: Instant,
+        tuple: Tuple,
+        local: SocketAddr,
+        remote: SocketAddr,
+        to: State,
+        reason: &'static str,
+    ) {
+        if self.remove_entry(&tuple).is_some() {
+            self.trace_state(now, local, remote, State::SynReceived, to, reason);
+        }
+    }
+
+    /// The TCP settings of a listener's connections (its socket options), or the stack's.
+    fn listener_tcp(&mut self, lh: SocketHandle) -> Arc<Config> {
+        let default = self.cfg.tcp.clone();
+        self.listener_slot(lh).map_or(default, |l| l.tcp.clone())
+    }
+
+    /// The MSS our SYN-ACK announces: the link's, lowered by TCP_MAXSEG.
+    fn announced_mss(&self, cfg: &Config) -> u16 {
+        let mss = self.mss();
+        cfg.mss_clamp.map_or(mss, |c| c.min(mss))
+    }
+
+    fn accept_queue_full(&mut self, lh: SocketHandle) -> bool {
+        self.listener_slot(lh)
+            .is_none_or(|l| l.accept_queue.len() >= l.backlog)
+    }
+
+    fn trace_state(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        from: State,
+        to: State,
+        reason: &'static str,
+    ) {
+        if self.trace_on() {
+            let node = self.cfg.name.clone();
+            self.push_trace(TraceEvent::State {
+                time: now,
+                node,
+                local,
+                remote,
+                from,
+                to,
+                reason,
+            });
+        }
+    }
+
+    fn trace_note(&mut self, now: Instant, text: String) {
+        if !self.trace_on() {
+            return;
+        }
+        let node = self.cfg.name.clone();
+        self.push_trace(TraceEvent::Note {
+            time: now,
+            node,
+            text,
+        });
+    }
+
+    fn trace_drop_note(&mut self, now: Instant, reason: &'static str) {
+        if self.trace_on() {
+            let node = self.cfg.name.clone();
+            self.push_trace(TraceEvent::Drop {
+                time: now,
+                node,
+                reason,
+                bytes: None,
+            });
+        }
+    }
+
+    /// Half-open connections in the SYN queues of every listener now.
+    pub fn syn_queue_len(&self) -> usize {
+        self.syn_queue.len()
+    }
+
+    /// The most half-open connections held at once since the stack started.
+    pub fn syn_queue_peak(&self) -> usize {
+        self.syn_queue.peak()
+    }
+
+    /// Bytes the SYN queue holds now (its table and timer heap at their capacity).
+    pub fn syn_queue_memory(&self) -> usize {
+        self.syn_queue.memory_bytes()
+    }
+}
+
+/// Size of one SYN-queue entry (the record, without the table's key and slack).
+pub const SYN_QUEUE_ENTRY_SIZE: usize = core::mem::size_of::<Entry>();

@@ -1,0 +1,70 @@
+//! A passive connection built from a [`Handshake`] the stack kept outside any TCB: a
+//! SYN-queue entry or a SYN cookie (RFC 4987 §3.1, §3.6: commit no resources until the peer's
+//! ACK proves it receives at its address).
+
+use core::net::SocketAddr;
+use std::sync::Arc;
+
+use super::Connection;
+use crate::tcp::config::Config;
+use crate::tcp::counters::Counters;
+use crate::tcp::handshake::{Handshake, syn_window};
+use crate::time::Instant;
+use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
+
+impl Connection {
+    /// The connection a listener on `local` would hold after receiving the SYN of `hs` from
+    /// `remote` and sending its SYN-ACK: SYN-RECEIVED, with ISS, IRS and the negotiated options
+    /// of `hs`, SND.NXT = ISS + 1 (RFC 9293 §3.10.7.2). `mss` and `ts_offset` are as for
+    /// [`new`](Self::new).
+    ///
+    /// Feed it the segment that completes the handshake with
+    /// [`handle_segment`](Self::handle_segment): it enters ESTABLISHED (§3.10.7.4, fifth step)
+    /// and takes any data on that segment, and from then on it is exactly the connection that
+    /// went LISTEN → SYN-RECEIVED itself. It is built that way: the SYN is replayed from `hs`
+    /// through the same passive-open code. No trace events or counts are left from the replay:
+    /// the caller counts the PassiveOpens (Linux counts it when the child is created, not per
+    /// SYN).
+    pub fn from_handshake(
+        cfg: Arc<Config>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mss: u16,
+        ts_offset: u32,
+        now: Instant,
+        hs: &Handshake,
+    ) -> Connection {
+        let window = syn_window(&cfg);
+        let mut c = Connection::new(cfg, local, mss, ts_offset);
+        let _ = c.listen();
+        let syn = Repr {
+            src_port: remote.port(),
+            dst_port: local.port(),
+            seq: hs.irs,
+            ack: Default::default(),
+            flags: Flags::SYN,
+            window: 0,
+            urgent: 0,
+            options: Options {
+                mss: hs.mss,
+                window_scale: hs.window_scale,
+                sack_permitted: hs.sack_permitted,
+                timestamps: hs.ts_recent.map(|tsval| Timestamps { tsval, tsecr: 0 }),
+                ..Options::default()
+            },
+            payload: &[],
+        };
+        c.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
+        // The SYN-ACK is out: SND.NXT = ISS + 1, and the window it advertised (unscaled, RFC
+        // 7323 §2.2) fixes the right edge we never move left (§3.8.6).
+        c.snd_nxt = hs.iss + 1u32;
+        c.snd_max = c.snd_nxt;
+        c.rcv_adv = c.rcv_nxt + window as u32;
+        if let Some(sent) = hs.synack_sent {
+            c.sampler.start(c.snd_nxt, sent);
+        }
+        c.arm_retransmit(now);
+        c.events.clear();
+        c
+    }
+}
