@@ -6,10 +6,18 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+mod connect;
 mod decode;
 mod demo;
 mod hex;
+#[cfg(target_os = "linux")]
+mod http;
+#[cfg(target_os = "linux")]
+mod serve;
 mod sim;
+#[cfg(target_os = "linux")]
+mod tunnet;
 mod units;
 
 use std::process::ExitCode;
@@ -36,6 +44,12 @@ enum Command {
     Sim(sim::Args),
     /// Decode a packet given as hex, layer by layer.
     Decode(decode::Args),
+    /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
+    #[cfg(target_os = "linux")]
+    Serve(serve::Args),
+    /// Connect to a server through a TUN device, like netcat.
+    #[cfg(target_os = "linux")]
+    Connect(connect::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +58,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Serve(args) => serve::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Connect(args) => connect::run(args),
     }
 }
 
