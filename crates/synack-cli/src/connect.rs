@@ -91,7 +91,9 @@ fn connect(args: Args) -> Result<(), Failure> {
     };
     let started = tunnet::start(&args.net, Config::default()).map_err(Failure::Setup)?;
 
-    let outcome = (|| -> io::Result<(u64, u64, f64)> {
+    // (bytes sent, seconds until the send side was shut down, bytes received, seconds from the
+    // first received byte to the end of the stream).
+    let outcome = (|| -> io::Result<(u64, f64, u64, f64)> {
         let stream = Arc::new(TcpStream::connect_timeout_on(
             &started.host,
             &target,
@@ -105,7 +107,7 @@ fn connect(args: Args) -> Result<(), Failure> {
         let start = Instant::now();
         let writer = {
             let stream = stream.clone();
-            std::thread::spawn(move || -> io::Result<u64> {
+            std::thread::spawn(move || -> io::Result<(u64, f64)> {
                 let mut buf = vec![0u8; 256 * 1024];
                 let mut sent = 0u64;
                 loop {
@@ -118,15 +120,17 @@ fn connect(args: Args) -> Result<(), Failure> {
                 }
                 // Half-close: the peer sees EOF; we keep reading what it still sends.
                 stream.shutdown(Shutdown::Write)?;
-                Ok(sent)
+                Ok((sent, start.elapsed().as_secs_f64()))
             })
         };
         let mut buf = vec![0u8; 256 * 1024];
         let mut received = 0u64;
+        let mut first: Option<Instant> = None;
         let read_result = loop {
             match (&*stream).read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
+                    first.get_or_insert_with(Instant::now);
                     output.write_all(&buf[..n])?;
                     received += n as u64;
                 }
@@ -134,16 +138,16 @@ fn connect(args: Args) -> Result<(), Failure> {
             }
         };
         output.flush()?;
-        let secs = start.elapsed().as_secs_f64();
+        let rx_secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
         // A reset or timeout also ends the writer (its next call fails).
         let sent = writer
             .join()
             .map_err(|_| io::Error::other("the sending thread panicked"));
         read_result?;
-        let sent = sent??;
-        Ok((sent, received, secs))
+        let (sent, tx_secs) = sent??;
+        Ok((sent, tx_secs, received, rx_secs))
     })();
-    let (sent, received, secs) = match outcome {
+    let (sent, tx_secs, received, rx_secs) = match outcome {
         Ok(v) => v,
         Err(e) => {
             let _ = started.finish();
@@ -151,9 +155,9 @@ fn connect(args: Args) -> Result<(), Failure> {
         }
     };
     eprintln!(
-        "sent {}; received {}",
-        tunnet::summary(sent, secs),
-        tunnet::summary(received, secs)
+        "sent {} (until our FIN); received {} (first byte to EOF)",
+        tunnet::summary(sent, tx_secs),
+        tunnet::summary(received, rx_secs)
     );
     // Let our FIN and the last ACK go out before the device disappears.
     started.rt.settle(Duration::from_secs(2));

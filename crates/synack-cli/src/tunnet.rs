@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use synack::device::impair::{Impaired, LinkConfig, Loss};
@@ -57,43 +56,54 @@ pub struct TunArgs {
     /// Print the conversation in Wireshark notation (default: handshake and close only).
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "handshake", value_name = "LEVEL")]
     pub trace: Option<TraceChoice>,
-    /// Impair packets synack sends (the kernel's direction is `tc qdisc ... netem`'s job):
-    /// random loss, e.g. 1%.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
-    pub loss: f64,
-    /// Impair packets synack sends: extra one-way delay, e.g. 10ms.
-    #[arg(long, default_value = "0", value_parser = units::duration)]
-    pub delay: Duration,
-    /// Impair packets synack sends: random extra delay up to this much (FIFO kept).
-    #[arg(long, default_value = "0", value_parser = units::duration)]
-    pub jitter: Duration,
-    /// Impair packets synack sends: probability a packet is held back 10 ms (reordered).
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
-    pub reorder: f64,
-    /// Impair packets synack sends: probability a packet is sent twice.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
-    pub duplicate: f64,
+    /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
+    /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
+    /// (1%), corrupt (0.1%), rate (100mbit). Example: --impair-out loss=1%,delay=10ms
+    #[arg(long, value_name = "SPEC", value_parser = impairment)]
+    pub impair_out: Option<LinkConfig>,
+    /// Impair the packets the kernel sends before synack sees them (same SPEC as
+    /// --impair-out); `tc qdisc add dev NAME root netem ...` does the same inside the kernel.
+    #[arg(long, value_name = "SPEC", value_parser = impairment)]
+    pub impair_in: Option<LinkConfig>,
     /// Seed of the impairments' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
-impl TunArgs {
-    /// The impairment of our outgoing packets, if any flag asks for one.
-    fn outgoing(&self) -> Option<LinkConfig> {
-        let cfg = LinkConfig::default()
-            .with_delay(self.delay)
-            .with_jitter(self.jitter)
-            .with_reorder(self.reorder)
-            .with_duplicate(self.duplicate)
-            .with_loss(if self.loss > 0.0 {
-                Loss::Bernoulli(self.loss)
-            } else {
-                Loss::None
-            });
-        (cfg != LinkConfig::default()).then_some(cfg)
+/// Parses `loss=1%,delay=20ms,...` (see [`TunArgs::impair_out`]).
+pub fn impairment(spec: &str) -> Result<LinkConfig, String> {
+    let mut cfg = LinkConfig::default();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected KEY=VALUE, got {item:?} (e.g. loss=1%)"))?;
+        match key.trim() {
+            "loss" => {
+                let p = units::fraction(value)?;
+                cfg = cfg.with_loss(if p > 0.0 {
+                    Loss::Bernoulli(p)
+                } else {
+                    Loss::None
+                });
+            }
+            "delay" => cfg = cfg.with_delay(units::duration(value)?),
+            "jitter" => cfg = cfg.with_jitter(units::duration(value)?),
+            "reorder" => cfg = cfg.with_reorder(units::fraction(value)?),
+            "duplicate" => cfg = cfg.with_duplicate(units::fraction(value)?),
+            "corrupt" => cfg = cfg.with_corrupt(units::fraction(value)?),
+            "rate" => cfg = cfg.with_bandwidth(units::rate(value)?),
+            other => {
+                return Err(format!(
+                    "unknown impairment {other:?} (use loss, delay, jitter, reorder, duplicate, \
+                     corrupt, rate)"
+                ));
+            }
+        }
     }
+    Ok(cfg)
+}
 
+impl TunArgs {
     pub fn cidr(&self) -> io::Result<Ipv4Cidr> {
         self.addr.parse()
     }
@@ -226,9 +236,13 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     if let Some(s) = &sink {
         rb = rb.trace(SharedSink(s.clone()));
     }
-    rb = match args.outgoing() {
-        Some(cfg) => rb.device(Impaired::new(tun, args.seed).outgoing(cfg)),
-        None => rb.device(tun),
+    rb = match (args.impair_out, args.impair_in) {
+        (None, None) => rb.device(tun),
+        (out, inc) => rb.device(
+            Impaired::new(tun, args.seed)
+                .outgoing(out.unwrap_or_default())
+                .incoming(inc.unwrap_or_default()),
+        ),
     };
     let rt = rb.build()?;
     let host = rt
