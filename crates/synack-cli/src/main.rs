@@ -14,6 +14,8 @@ mod hex;
 #[cfg(target_os = "linux")]
 mod http;
 #[cfg(target_os = "linux")]
+mod lab;
+#[cfg(target_os = "linux")]
 mod serve;
 mod sim;
 #[cfg(target_os = "linux")]
@@ -50,6 +52,9 @@ enum Command {
     /// Connect to a server through a TUN device, like netcat.
     #[cfg(target_os = "linux")]
     Connect(connect::Args),
+    /// Watch the Linux kernel's TCP talk to synack: namespace, TUN, curl, trace (needs root).
+    #[cfg(target_os = "linux")]
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         #[cfg(target_os = "linux")]
         Command::Connect(args) => connect::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Lab(args) => lab::run(args),
     }
 }
 

@@ -345,6 +345,7 @@ fn check_capture_rst(mut cap: Proc, file: &Path, what: &str, rst_after_close: bo
         let out = run(Command::new("tshark")
             .args(["-n", "-r"])
             .arg(file)
+            .args(["-d", "tcp.port==80,data", "-d", "tcp.port==9000,data"])
             .args([
                 "-Y",
                 "tcp.flags.fin == 1 or tcp.flags.reset == 1",
@@ -1065,5 +1066,38 @@ fn tun_errors_say_what_is_needed() {
     assert!(
         msg.contains("CAP_NET_ADMIN") && msg.contains("synack demo"),
         "{msg}"
+    );
+}
+
+/// `synack lab` shows a newcomer the whole conversation and leaves nothing behind.
+#[test]
+fn lab_shows_the_conversation_and_cleans_up() {
+    let Some(_turn) = turn("lab_shows_the_conversation_and_cleans_up") else {
+        return;
+    };
+    let out = Command::new(synack_bin())
+        .args(["lab", "--bytes", "100KiB"])
+        .output()
+        .expect("run synack lab");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "[SYN] Seq=0",
+        "[SYN, ACK] Seq=0 Ack=1",
+        "SYN-RECEIVED \u{2192} ESTABLISHED",
+        "ESTABLISHED \u{2192} CLOSE-WAIT",
+        "LAST-ACK \u{2192} CLOSED",
+        "curl: HTTP 200, 100.0 KiB",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let left = run(Command::new("ip").args(["netns", "list"]));
+    assert!(
+        !left.contains("synack-lab-"),
+        "namespace left behind: {left}"
     );
 }
