@@ -736,7 +736,7 @@ fn kernel_peers_unimpaired_with_capture_and_goodput() {
     eprintln!(
         "goodput report (64 MiB each, {} build):",
         if cfg!(debug_assertions) {
-            "debug"
+            "test profile, opt-level 1"
         } else {
             "release"
         }
