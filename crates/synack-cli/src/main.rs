@@ -6,11 +6,21 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+mod connect;
 mod decode;
 mod demo;
 mod hex;
+#[cfg(target_os = "linux")]
+mod http;
+#[cfg(target_os = "linux")]
+mod lab;
 mod packetdrill;
+#[cfg(target_os = "linux")]
+mod serve;
 mod sim;
+#[cfg(target_os = "linux")]
+mod tunnet;
 mod units;
 
 use std::process::ExitCode;
@@ -39,6 +49,15 @@ enum Command {
     Decode(decode::Args),
     /// Run packetdrill scripts against synack in virtual time (PASS/FAIL per script).
     Packetdrill(packetdrill::Args),
+    /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
+    #[cfg(target_os = "linux")]
+    Serve(serve::Args),
+    /// Connect to a server through a TUN device, like netcat.
+    #[cfg(target_os = "linux")]
+    Connect(connect::Args),
+    /// Watch the Linux kernel's TCP talk to synack: namespace, TUN, curl, trace (needs root).
+    #[cfg(target_os = "linux")]
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +67,12 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Packetdrill(args) => packetdrill::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Serve(args) => serve::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Connect(args) => connect::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Lab(args) => lab::run(args),
     }
 }
 

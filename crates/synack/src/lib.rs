@@ -6,7 +6,9 @@
 //!   ICMPv4, ICMPv6), Internet checksums. Pure functions, no allocation.
 //! * [`tcp`]: the TCP control block and what it is built from (sequence arithmetic, ...).
 //! * [`trace`]: packets, state changes and drops as events; Wireshark-style lines and pcap files.
-//! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time.
+//! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time;
+//!   a Linux TUN device; the impairment models, also as a wrapper around any device.
+//! * [`net`]: the runtime thread (on SimNet or on a device) and `std::net`-shaped sockets.
 //!
 //! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
 //! arguments, so every run is a deterministic function of its inputs.

@@ -7,9 +7,13 @@
 //!   delay, jitter, bandwidth, drop-tail queues, loss (independent or bursty), duplication,
 //!   reordering and corruption. It runs in virtual time and is a deterministic function of its
 //!   seed and of the calls made on it: it reads no clock and draws no OS randomness.
-//! * A Linux TUN device will join this module later. It will be the only code in synack that
-//!   needs `unsafe` (the `ioctl` that attaches the file descriptor to an interface), kept to a
-//!   few audited lines; until then the crate forbids `unsafe` outright.
+//! * [`Device`]: what a runtime needs of a real (or any) network device: send a packet, receive
+//!   the packets that are ready, say when it holds work for later, and expose a file descriptor
+//!   to wait on. Implemented by [`tun::Tun`] (Linux), [`Loopback`], and [`impair::Impaired`],
+//!   which puts SimNet's impairment models in front of any other device.
+//! * [`tun::Tun`] (Linux): a TUN interface (`IFF_TUN | IFF_NO_PI`) through the `tun-rs` crate,
+//!   non-blocking, optionally created inside a network namespace. synack itself has no
+//!   `unsafe` code: the `ioctl`s live in `tun-rs`, `setns`/`poll`/`eventfd` in `rustix`.
 //!
 //! [`SimRng`] is the small seedable generator behind every random choice SimNet makes; the
 //! stack's own tests use it too, so a failing seed replays exactly.
@@ -36,9 +40,134 @@
 //! net.recycle(d.packet); // hand the buffer back for reuse
 //! ```
 
+pub mod impair;
 pub mod sim;
+#[cfg(target_os = "linux")]
+pub mod tun;
 
 pub use sim::SimNet;
+
+use std::collections::VecDeque;
+use std::io;
+
+use crate::time::Instant;
+
+/// A network device that carries whole IP packets (no link-layer header), as a runtime drives
+/// it: one thread calls every method, with the runtime's clock as `now`.
+///
+/// The contract is that of a NIC: [`send`](Device::send) hands over one packet or fails for
+/// that packet alone (the caller counts it as dropped; TCP retransmits);
+/// [`recv`](Device::recv) returns a packet that is ready or `None` without blocking. A device
+/// with an operating-system handle exposes it in [`readable_fd`](Device::readable_fd) so the
+/// runtime can sleep in `poll(2)` until it has input; a device that holds packets for later
+/// (such as [`impair::Impaired`]) reports when in [`poll_timeout`](Device::poll_timeout).
+pub trait Device: Send {
+    /// The largest IP packet the device carries, in bytes.
+    fn mtu(&self) -> u16;
+
+    /// Sends one IP packet at `now`.
+    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()>;
+
+    /// Copies the next received IP packet into `buf` and returns its length, or `None` if no
+    /// packet is ready at `now`. Never blocks.
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// When the device next has work that needs no input (a delayed packet falling due):
+    /// call [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Does the work due at `now` (sends delayed outgoing packets).
+    fn handle_timeout(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A file descriptor that becomes readable when [`recv`](Device::recv) may return a
+    /// packet; `None` if input only ever becomes ready through
+    /// [`poll_timeout`](Device::poll_timeout) or a [`send`](Device::send).
+    #[cfg(unix)]
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+}
+
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn mtu(&self) -> u16 {
+        (**self).mtu()
+    }
+    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+        (**self).send(now, packet)
+    }
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(now, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
+        (**self).handle_timeout(now)
+    }
+    #[cfg(unix)]
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (**self).readable_fd()
+    }
+}
+
+/// A device that receives what it sends, for tests and examples.
+#[derive(Debug, Default)]
+pub struct Loopback {
+    mtu: u16,
+    queue: VecDeque<Vec<u8>>,
+}
+
+/// Packets a [`Loopback`] holds at most; further sends fail with `WouldBlock`.
+pub const LOOPBACK_QUEUE: usize = 1024;
+
+impl Loopback {
+    /// A loopback device with this MTU.
+    pub fn new(mtu: u16) -> Loopback {
+        Loopback {
+            mtu,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl Device for Loopback {
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
+        if packet.len() > usize::from(self.mtu) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "packet of {} bytes exceeds the MTU of {}",
+                    packet.len(),
+                    self.mtu
+                ),
+            ));
+        }
+        if self.queue.len() >= LOOPBACK_QUEUE {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "loopback queue full",
+            ));
+        }
+        self.queue.push_back(packet.to_vec());
+        Ok(())
+    }
+
+    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.queue.pop_front().map(|p| {
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            n
+        }))
+    }
+}
 
 /// A small, fast, seedable pseudo-random generator (xoshiro256**, seeded through splitmix64).
 ///

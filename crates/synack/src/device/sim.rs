@@ -98,10 +98,13 @@
 use core::cmp::Ordering;
 use core::fmt;
 use core::net::IpAddr;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
+
+use super::impair::{Channel, Fate};
+use crate::time::Instant;
 
 use super::SimRng;
-use crate::time::{Duration, Instant};
+pub use super::impair::{LinkConfig, LinkStats, Loss};
 
 /// The most packet buffers [`SimNet::recycle`] keeps for reuse.
 pub const FREE_LIST_LIMIT: usize = 1024;
@@ -129,193 +132,6 @@ impl LinkId {
     /// The link's position in creation order (0 for the first link).
     pub fn index(self) -> usize {
         self.0
-    }
-}
-
-/// How a link direction loses packets.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub enum Loss {
-    /// Never.
-    #[default]
-    None,
-    /// Each packet independently, with this probability.
-    Bernoulli(f64),
-    /// Bursty loss from a two-state Markov chain, stepped once per packet: first the state may
-    /// change (good → bad with `p_good_to_bad`, bad → good with `p_bad_to_good`), then the
-    /// packet is lost with the current state's probability. With `loss_good = 0` and
-    /// `loss_bad = 1`, bursts average `1 / p_bad_to_good` packets and the long-run loss rate is
-    /// `p_good_to_bad / (p_good_to_bad + p_bad_to_good)`. Each direction starts in the good
-    /// state.
-    GilbertElliott {
-        /// Per-packet probability of moving from the good to the bad state.
-        p_good_to_bad: f64,
-        /// Per-packet probability of moving from the bad to the good state.
-        p_bad_to_good: f64,
-        /// Loss probability while in the good state.
-        loss_good: f64,
-        /// Loss probability while in the bad state.
-        loss_bad: f64,
-    },
-}
-
-/// The behaviour of one link direction. [`Default`] is a perfect link: no delay, infinite
-/// bandwidth, no loss. Probabilities outside `[0, 1]` are clamped; NaN counts as 0.
-///
-/// ```
-/// use synack::device::sim::{LinkConfig, Loss};
-/// use synack::time::Duration;
-///
-/// let wan = LinkConfig::delay_ms(40)
-///     .with_jitter(Duration::from_millis(5))
-///     .with_bandwidth(10_000_000)
-///     .with_queue_limit(64 * 1024)
-///     .with_loss(Loss::Bernoulli(0.01));
-/// assert_eq!(wan.delay, Duration::from_millis(40));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LinkConfig {
-    /// Fixed one-way propagation delay.
-    pub delay: Duration,
-    /// Extra delay drawn uniformly from `[0, jitter]` per packet (FIFO order is kept).
-    pub jitter: Duration,
-    /// Transmit rate in bits per second; `None` is infinitely fast. `Some(0)` carries nothing:
-    /// every packet is dropped as a queue drop.
-    pub bandwidth_bps: Option<u64>,
-    /// Drop-tail limit on the bytes waiting for (or in) serialisation; only meaningful with a
-    /// bandwidth. `None` is unlimited.
-    pub queue_limit_bytes: Option<usize>,
-    /// How packets are lost.
-    pub loss: Loss,
-    /// Probability that a packet is delivered twice.
-    pub duplicate: f64,
-    /// Probability that a packet is held back by `reorder_delay` so later packets overtake it.
-    pub reorder: f64,
-    /// How long a reordered packet is held back beyond its normal arrival time (default 10 ms).
-    pub reorder_delay: Duration,
-    /// Probability that one bit of a packet is flipped.
-    pub corrupt: f64,
-}
-
-impl Default for LinkConfig {
-    fn default() -> LinkConfig {
-        LinkConfig {
-            delay: Duration::ZERO,
-            jitter: Duration::ZERO,
-            bandwidth_bps: None,
-            queue_limit_bytes: None,
-            loss: Loss::None,
-            duplicate: 0.0,
-            reorder: 0.0,
-            reorder_delay: Duration::from_millis(10),
-            corrupt: 0.0,
-        }
-    }
-}
-
-impl LinkConfig {
-    /// A perfect link with a fixed one-way delay of `ms` milliseconds.
-    pub fn delay_ms(ms: u64) -> LinkConfig {
-        LinkConfig::default().with_delay(Duration::from_millis(ms))
-    }
-
-    /// Sets [`delay`](Self::delay).
-    pub fn with_delay(mut self, delay: Duration) -> LinkConfig {
-        self.delay = delay;
-        self
-    }
-
-    /// Sets [`jitter`](Self::jitter).
-    pub fn with_jitter(mut self, jitter: Duration) -> LinkConfig {
-        self.jitter = jitter;
-        self
-    }
-
-    /// Sets [`bandwidth_bps`](Self::bandwidth_bps).
-    pub fn with_bandwidth(mut self, bits_per_second: u64) -> LinkConfig {
-        self.bandwidth_bps = Some(bits_per_second);
-        self
-    }
-
-    /// Sets [`queue_limit_bytes`](Self::queue_limit_bytes).
-    pub fn with_queue_limit(mut self, bytes: usize) -> LinkConfig {
-        self.queue_limit_bytes = Some(bytes);
-        self
-    }
-
-    /// Sets [`loss`](Self::loss).
-    pub fn with_loss(mut self, loss: Loss) -> LinkConfig {
-        self.loss = loss;
-        self
-    }
-
-    /// Sets [`duplicate`](Self::duplicate).
-    pub fn with_duplicate(mut self, p: f64) -> LinkConfig {
-        self.duplicate = p;
-        self
-    }
-
-    /// Sets [`reorder`](Self::reorder).
-    pub fn with_reorder(mut self, p: f64) -> LinkConfig {
-        self.reorder = p;
-        self
-    }
-
-    /// Sets [`reorder_delay`](Self::reorder_delay).
-    pub fn with_reorder_delay(mut self, extra: Duration) -> LinkConfig {
-        self.reorder_delay = extra;
-        self
-    }
-
-    /// Sets [`corrupt`](Self::corrupt).
-    pub fn with_corrupt(mut self, p: f64) -> LinkConfig {
-        self.corrupt = p;
-        self
-    }
-}
-
-/// Counters for one link direction (or a sum of them).
-///
-/// Once nothing is in flight, `sent + duplicated == delivered + dropped_loss + dropped_queue`.
-/// `delivered` counts arrivals at the far node, switches included, so a packet crossing a switch
-/// is counted on both links and one the switch cannot route is both `delivered` (to the switch)
-/// and `dropped_no_route`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkStats {
-    /// Packets offered to the direction.
-    pub sent: u64,
-    /// Packets (copies included) that arrived at the far end.
-    pub delivered: u64,
-    /// Packets lost on the wire.
-    pub dropped_loss: u64,
-    /// Packets refused by a full queue (or a zero bandwidth).
-    pub dropped_queue: u64,
-    /// Packets that arrived at a switch (or, in [`SimNet::total_stats`], were sent by a host)
-    /// with no route to their destination.
-    pub dropped_no_route: u64,
-    /// Extra copies made.
-    pub duplicated: u64,
-    /// Packets held back so that later ones overtake them.
-    pub reordered: u64,
-    /// Copies with a flipped bit.
-    pub corrupted: u64,
-    /// Bytes offered to the direction.
-    pub bytes_sent: u64,
-    /// Bytes (copies included) that arrived at the far end.
-    pub bytes_delivered: u64,
-}
-
-impl LinkStats {
-    fn accumulate(&mut self, o: &LinkStats) {
-        self.sent += o.sent;
-        self.delivered += o.delivered;
-        self.dropped_loss += o.dropped_loss;
-        self.dropped_queue += o.dropped_queue;
-        self.dropped_no_route += o.dropped_no_route;
-        self.duplicated += o.duplicated;
-        self.reordered += o.reordered;
-        self.corrupted += o.corrupted;
-        self.bytes_sent += o.bytes_sent;
-        self.bytes_delivered += o.bytes_delivered;
     }
 }
 
@@ -392,25 +208,11 @@ struct Node {
     out: Vec<usize>,
 }
 
-/// One direction of a link: configuration, transmitter state and counters.
+/// One direction of a link: where it leads, and its impairment model.
 struct Direction {
     link: usize,
     to: usize,
-    cfg: LinkConfig,
-    rng: SimRng,
-    /// When the transmitter finishes its last accepted packet: `busy_until_ns` nanoseconds plus
-    /// `busy_until_rem / bandwidth_bps` of one.
-    busy_until_ns: u64,
-    busy_until_rem: u64,
-    /// (end of serialisation in ns, length) of accepted packets, oldest first; kept only when
-    /// there is a queue limit to enforce.
-    backlog: VecDeque<(u64, usize)>,
-    backlog_bytes: usize,
-    /// Latest in-order arrival, in microseconds: the FIFO floor for the next packet.
-    last_arrival_us: u64,
-    /// Gilbert–Elliott state.
-    bad: bool,
-    stats: LinkStats,
+    channel: Channel,
 }
 
 /// A packet on its way to the end of a link direction.
@@ -469,10 +271,6 @@ impl fmt::Debug for SimNet {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// The destination address of an IPv4 or IPv6 packet, if the header is long enough to hold one.
 fn destination(packet: &[u8]) -> Option<IpAddr> {
     match packet.first()? >> 4 {
@@ -485,22 +283,6 @@ fn destination(packet: &[u8]) -> Option<IpAddr> {
             Some(IpAddr::from(b))
         }
         _ => None,
-    }
-}
-
-/// Flips one uniformly chosen bit; an empty packet has none to flip.
-fn flip_random_bit(packet: &mut [u8], rng: &mut SimRng) -> bool {
-    let bits = (packet.len() as u64).saturating_mul(8);
-    if bits == 0 {
-        return false;
-    }
-    let bit = rng.below(bits);
-    match packet.get_mut((bit / 8) as usize) {
-        Some(byte) => {
-            *byte ^= 1 << (bit % 8);
-            true
-        }
-        None => false,
     }
 }
 
@@ -576,15 +358,7 @@ impl SimNet {
             self.dirs.push(Direction {
                 link,
                 to,
-                cfg,
-                rng: self.rng.fork(),
-                busy_until_ns: 0,
-                busy_until_rem: 0,
-                backlog: VecDeque::new(),
-                backlog_bytes: 0,
-                last_arrival_us: 0,
-                bad: false,
-                stats: LinkStats::default(),
+                channel: Channel::new(cfg, self.rng.fork()),
             });
             self.nodes[from].out.push(dir);
             self.routes.entry((from, to)).or_insert(dir);
@@ -681,140 +455,32 @@ impl SimNet {
     }
 
     /// Puts `buf` on direction `dir` at `now_us`, applying the direction's impairments.
-    fn transmit(&mut self, now_us: u64, dir: usize, mut buf: Vec<u8>) {
+    fn transmit(&mut self, now_us: u64, dir: usize, buf: Vec<u8>) {
         let Some(d) = self.dirs.get_mut(dir) else {
             self.recycle(buf);
             return;
         };
-        let len = buf.len();
-        d.stats.sent += 1;
-        d.stats.bytes_sent += len as u64;
-        let now_ns = now_us.saturating_mul(1000);
-
-        // 1. Queue and serialisation.
-        let tx_end_ns = match d.cfg.bandwidth_bps {
-            None => now_ns,
-            Some(0) => {
-                d.stats.dropped_queue += 1;
-                self.recycle(buf);
-                return;
-            }
-            Some(bps) => {
-                if let Some(limit) = d.cfg.queue_limit_bytes {
-                    while let Some(&(end, n)) = d.backlog.front() {
-                        if end > now_ns {
-                            break;
-                        }
-                        d.backlog.pop_front();
-                        d.backlog_bytes -= n;
-                    }
-                    if d.backlog_bytes.saturating_add(len) > limit {
-                        d.stats.dropped_queue += 1;
-                        self.recycle(buf);
-                        return;
-                    }
-                }
-                // Serialisation time is `whole` ns plus `frac / bps` ns; carrying the fraction
-                // keeps back-to-back packets exact however the rate divides.
-                let scaled = len as u128 * 8 * 1_000_000_000;
-                let whole = u64::try_from(scaled / u128::from(bps)).unwrap_or(u64::MAX);
-                let frac = (scaled % u128::from(bps)) as u64;
-                let (mut end, mut rem) = if (now_ns, 0) >= (d.busy_until_ns, d.busy_until_rem) {
-                    (now_ns, 0)
-                } else {
-                    (d.busy_until_ns, d.busy_until_rem)
-                };
-                end = end.saturating_add(whole);
-                // rem, frac < bps, so the sum cannot overflow u128 and wraps at most once.
-                let sum = u128::from(rem) + u128::from(frac);
-                if sum >= u128::from(bps) {
-                    end = end.saturating_add(1);
-                    rem = (sum - u128::from(bps)) as u64;
-                } else {
-                    rem = sum as u64;
-                }
-                d.busy_until_ns = end;
-                d.busy_until_rem = rem;
-                // The last bit is out at the next whole nanosecond.
-                let end = if rem > 0 { end.saturating_add(1) } else { end };
-                if d.cfg.queue_limit_bytes.is_some() {
-                    d.backlog.push_back((end, len));
-                    d.backlog_bytes += len;
-                }
-                end
-            }
-        };
-
-        // 2. Loss.
-        let lost = match d.cfg.loss {
-            Loss::None => false,
-            Loss::Bernoulli(p) => d.rng.chance(p),
-            Loss::GilbertElliott {
-                p_good_to_bad,
-                p_bad_to_good,
-                loss_good,
-                loss_bad,
-            } => {
-                if d.bad {
-                    d.bad = !d.rng.chance(p_bad_to_good);
-                } else {
-                    d.bad = d.rng.chance(p_good_to_bad);
-                }
-                d.rng.chance(if d.bad { loss_bad } else { loss_good })
-            }
-        };
-        if lost {
-            d.stats.dropped_loss += 1;
-            self.recycle(buf);
-            return;
-        }
-
-        // 3. Duplication (copied before corruption: each copy is corrupted independently).
-        let mut copy = None;
-        if d.rng.chance(d.cfg.duplicate) {
-            d.stats.duplicated += 1;
-            let mut c = self.free.pop().unwrap_or_default();
-            c.clear();
-            c.extend_from_slice(&buf);
-            copy = Some(c);
-        }
-
-        // 4. Corruption.
-        if d.rng.chance(d.cfg.corrupt) && flip_random_bit(&mut buf, &mut d.rng) {
-            d.stats.corrupted += 1;
-        }
-        if let Some(c) = copy.as_mut() {
-            if d.rng.chance(d.cfg.corrupt) && flip_random_bit(c, &mut d.rng) {
-                d.stats.corrupted += 1;
-            }
-        }
-
-        // 5. Propagation, FIFO per direction.
-        let jitter_ns = match nanos(d.cfg.jitter) {
-            0 => 0,
-            j => d.rng.below(j.saturating_add(1)),
-        };
-        let arrival_ns = tx_end_ns
-            .saturating_add(nanos(d.cfg.delay))
-            .saturating_add(jitter_ns);
-        let mut at_us = arrival_ns.div_ceil(1000).max(d.last_arrival_us);
-
-        // 6. Reordering.
-        if d.rng.chance(d.cfg.reorder) {
-            d.stats.reordered += 1;
-            at_us = at_us.saturating_add(nanos(d.cfg.reorder_delay).div_ceil(1000));
-        } else {
-            d.last_arrival_us = at_us;
-        }
-
-        for packet in core::iter::once(buf).chain(copy) {
-            self.in_flight.push(InFlight {
-                at_us,
-                seq: self.next_seq,
-                dir,
+        let free = &mut self.free;
+        match d
+            .channel
+            .offer(now_us, buf, || free.pop().unwrap_or_default())
+        {
+            Fate::Dropped(buf) => self.recycle(buf),
+            Fate::Arrives {
                 packet,
-            });
-            self.next_seq += 1;
+                copy,
+                at_us,
+            } => {
+                for packet in core::iter::once(packet).chain(copy) {
+                    self.in_flight.push(InFlight {
+                        at_us,
+                        seq: self.next_seq,
+                        dir,
+                        packet,
+                    });
+                    self.next_seq += 1;
+                }
+            }
         }
     }
 
@@ -838,8 +504,7 @@ impl SimNet {
                 self.recycle(p.packet);
                 continue;
             };
-            d.stats.delivered += 1;
-            d.stats.bytes_delivered += p.packet.len() as u64;
+            d.channel.delivered(p.packet.len());
             let (to, link) = (d.to, d.link);
             let is_switch = self.nodes.get(to).is_some_and(|n| n.switch);
             if !is_switch {
@@ -854,7 +519,7 @@ impl SimNet {
                 Some(out) => self.transmit(p.at_us, out, p.packet),
                 None => {
                     if let Some(d) = self.dirs.get_mut(p.dir) {
-                        d.stats.dropped_no_route += 1;
+                        d.channel.no_route();
                     }
                     self.recycle(p.packet);
                 }
@@ -880,7 +545,12 @@ impl SimNet {
 
     /// The counters of both directions of `link` (all zero for a link not in this network).
     pub fn stats(&self, link: LinkId) -> DuplexStats {
-        let dir = |i: usize| self.dirs.get(i).map(|d| d.stats).unwrap_or_default();
+        let dir = |i: usize| {
+            self.dirs
+                .get(i)
+                .map(|d| *d.channel.stats())
+                .unwrap_or_default()
+        };
         match link.0.checked_mul(2) {
             Some(i) if link.0 < self.links.len() => DuplexStats {
                 a_to_b: dir(i),
@@ -898,7 +568,7 @@ impl SimNet {
             ..LinkStats::default()
         };
         for d in &self.dirs {
-            total.accumulate(&d.stats);
+            total.accumulate(d.channel.stats());
         }
         total
     }
@@ -907,6 +577,7 @@ impl SimNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Duration;
     use core::net::{Ipv4Addr, Ipv6Addr};
 
     const T0: Instant = Instant::ZERO;

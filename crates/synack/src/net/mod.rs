@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use crate::net::runtime::Shared;
-pub use crate::net::runtime::{Builder, Host, Runtime};
+pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
 use crate::stack::SocketHandle;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown, State};
 
@@ -267,6 +267,16 @@ impl TcpStream {
             .with(|inner, now| inner.hosts[host].stack.shutdown(now, h, how))?;
         self.shared.kick();
         Ok(())
+    }
+
+    /// Resets the connection: sends a RST and discards queued data, as closing a socket with
+    /// `SO_LINGER` set to zero does. The peer's next call fails with ConnectionReset.
+    pub fn abort(self) {
+        let (host, h) = (self.host, self.handle);
+        self.shared
+            .with(|inner, now| inner.hosts[host].stack.abort(now, h));
+        self.shared.kick();
+        // Drop then closes a handle that is already released: a no-op.
     }
 
     /// TCP_NODELAY.

@@ -1,4 +1,9 @@
-//! The runtime: one thread that owns the stacks, the device and the clock.
+//! The runtime: one thread that owns the stacks, the medium and the clock.
+//!
+//! The medium is either SimNet (any number of hosts on in-memory links; the thread sleeps on a
+//! condition variable until the next timer, packet arrival or socket call) or one [`Device`]
+//! under one host (a TUN interface, say; the thread sleeps in `poll(2)` on the device's file
+//! descriptor and an eventfd that socket calls write to, until the next timer). Neither spins.
 
 use core::net::IpAddr;
 use std::hash::{BuildHasher, Hasher};
@@ -7,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
+use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
 use crate::stack::{Ipv4Cidr, Stack, StackConfig};
 use crate::tcp::{Config, Counters, State};
@@ -17,16 +23,46 @@ use crate::trace::TraceSink;
 pub(crate) struct HostState {
     pub(crate) name: String,
     pub(crate) stack: Stack,
-    sim_id: HostId,
+    /// The host's node on SimNet (None on a device).
+    sim_id: Option<HostId>,
+}
+
+/// What carries the hosts' packets.
+enum Medium {
+    /// In-memory links between the hosts.
+    Sim(Box<SimNet>),
+    /// One real device under the only host (the device itself belongs to the runtime thread).
+    Device(DeviceStats),
+}
+
+/// Packet counters of a runtime's device (see [`Runtime::device_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Packets read from the device.
+    pub rx_packets: u64,
+    /// Bytes read from the device.
+    pub rx_bytes: u64,
+    /// Packets written to the device.
+    pub tx_packets: u64,
+    /// Bytes written to the device.
+    pub tx_bytes: u64,
+    /// Reads that failed.
+    pub rx_errors: u64,
+    /// Packets the device refused (dropped; TCP retransmits).
+    pub tx_errors: u64,
+    /// Times the runtime thread slept waiting for the device, a timer or a socket call.
+    pub sleeps: u64,
 }
 
 /// Everything the runtime thread and the sockets share, behind one lock.
 pub(crate) struct Inner {
     pub(crate) hosts: Vec<HostState>,
-    sim: SimNet,
+    medium: Medium,
     start: std::time::Instant,
     /// A socket call queued work for the runtime thread.
     kicked: bool,
+    /// The runtime thread sleeps in poll(2) and must be woken through the eventfd.
+    polling: bool,
     stopped: bool,
     sink: Option<Box<dyn TraceSink + Send>>,
 }
@@ -43,6 +79,9 @@ pub(crate) struct Shared {
     driver: Condvar,
     /// Wakes sockets (something changed: data, space, state).
     sockets: Condvar,
+    /// Wakes the runtime thread out of poll(2) (device medium only).
+    #[cfg(target_os = "linux")]
+    waker: Option<wait::Waker>,
 }
 
 impl Shared {
@@ -65,8 +104,19 @@ impl Shared {
     /// Tells the runtime thread that a socket call queued work.
     pub(crate) fn kick(&self) {
         let mut g = self.lock();
+        self.kick_locked(&mut g);
+    }
+
+    /// [`kick`](Self::kick) with the lock already held.
+    fn kick_locked(&self, g: &mut Inner) {
         g.kicked = true;
-        drop(g);
+        #[cfg(target_os = "linux")]
+        if g.polling {
+            g.polling = false;
+            if let Some(w) = &self.waker {
+                w.wake();
+            }
+        }
         self.driver.notify_one();
     }
 
@@ -89,8 +139,7 @@ impl Shared {
                 return Err(io::Error::other("the synack runtime has stopped"));
             }
             // What f did may need the runtime thread (e.g. a window update after a read).
-            g.kicked = true;
-            self.driver.notify_one();
+            self.kick_locked(&mut g);
             g = match deadline {
                 None => self.sockets.wait(g).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
@@ -191,8 +240,9 @@ pub struct Builder {
     link: LinkConfig,
     seed: Option<u64>,
     tcp: Config,
-    mtu: u16,
+    mtu: Option<u16>,
     sink: Option<Box<dyn TraceSink + Send>>,
+    device: Option<Box<dyn Device>>,
 }
 
 impl Builder {
@@ -221,13 +271,24 @@ impl Builder {
         self
     }
 
+    /// TCP settings of every connection.
     pub fn tcp(mut self, cfg: Config) -> Builder {
         self.tcp = cfg;
         self
     }
 
+    /// The hosts' MTU (default: the device's, or 1500 on SimNet).
     pub fn mtu(mut self, mtu: u16) -> Builder {
-        self.mtu = mtu;
+        self.mtu = Some(mtu);
+        self
+    }
+
+    /// Puts the (single) host on a real device instead of SimNet: a
+    /// [`Tun`](crate::device::tun::Tun), perhaps wrapped in
+    /// [`Impaired`](crate::device::impair::Impaired). The link settings are then unused.
+    /// Linux only (the runtime thread waits in `poll(2)`).
+    pub fn device(mut self, dev: impl Device + 'static) -> Builder {
+        self.device = Some(Box::new(dev));
         self
     }
 
@@ -244,6 +305,23 @@ impl Builder {
                 "a runtime needs at least one host",
             ));
         }
+        if self.device.is_some() && self.hosts.len() != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime on a device has exactly one host",
+            ));
+        }
+        #[cfg(not(target_os = "linux"))]
+        if self.device.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "runtimes on devices need Linux (poll and eventfd)",
+            ));
+        }
+        let mtu = self
+            .mtu
+            .or(self.device.as_ref().map(|d| d.mtu()))
+            .unwrap_or(1500);
         let seed = self.seed.unwrap_or_else(os_random);
         let mut sim = SimNet::new(seed);
         let tcp = Arc::new(self.tcp);
@@ -251,11 +329,16 @@ impl Builder {
         let mut hosts = Vec::new();
         for (i, (name, cidr)) in self.hosts.iter().enumerate() {
             let cidr: Ipv4Cidr = cidr.parse()?;
-            let id = sim.add_host(name);
-            sim.set_addr(id, cidr.addr).map_err(io::Error::other)?;
+            let id = if self.device.is_none() {
+                let id = sim.add_host(name);
+                sim.set_addr(id, cidr.addr).map_err(io::Error::other)?;
+                Some(id)
+            } else {
+                None
+            };
             let cfg = StackConfig {
                 tcp: tcp.clone(),
-                mtu: self.mtu,
+                mtu,
                 trace,
                 name: name.clone().into(),
                 ..StackConfig::default()
@@ -275,31 +358,43 @@ impl Builder {
         }
         // Two hosts share one link; more hang off a switch (added after the hosts, so a
         // host's SimNet node index is its index in `hosts`).
-        let switch = (hosts.len() > 2).then(|| sim.add_switch("switch"));
+        let ids: Vec<HostId> = hosts.iter().filter_map(|h| h.sim_id).collect();
+        let switch = (ids.len() > 2).then(|| sim.add_switch("switch"));
         match switch {
             Some(sw) => {
-                for h in &hosts {
-                    sim.connect(h.sim_id, sw, self.link)
-                        .map_err(io::Error::other)?;
+                for &id in &ids {
+                    sim.connect(id, sw, self.link).map_err(io::Error::other)?;
                 }
             }
-            None if hosts.len() == 2 => {
-                sim.connect(hosts[0].sim_id, hosts[1].sim_id, self.link)
+            None if ids.len() == 2 => {
+                sim.connect(ids[0], ids[1], self.link)
                     .map_err(io::Error::other)?;
             }
             None => {}
         }
+        let medium = match self.device {
+            Some(_) => Medium::Device(DeviceStats::default()),
+            None => Medium::Sim(Box::new(sim)),
+        };
+        #[cfg(target_os = "linux")]
+        let waker = match self.device {
+            Some(_) => Some(wait::Waker::new()?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 hosts,
-                sim,
+                medium,
                 start: std::time::Instant::now(),
                 kicked: false,
+                polling: false,
                 stopped: false,
                 sink: self.sink,
             }),
             driver: Condvar::new(),
             sockets: Condvar::new(),
+            #[cfg(target_os = "linux")]
+            waker,
         });
         {
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
@@ -307,9 +402,14 @@ impl Builder {
             list.push(Arc::downgrade(&shared));
         }
         let s2 = shared.clone();
+        let device = self.device;
         let thread = std::thread::Builder::new()
             .name("synack-runtime".into())
-            .spawn(move || drive(&s2))?;
+            .spawn(move || match device {
+                #[cfg(target_os = "linux")]
+                Some(dev) => drive_device(&s2, dev),
+                _ => drive(&s2),
+            })?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
@@ -330,8 +430,9 @@ impl Runtime {
             link: LinkConfig::default(),
             seed: None,
             tcp: Config::default(),
-            mtu: 1500,
+            mtu: None,
             sink: None,
+            device: None,
         }
     }
 
@@ -361,9 +462,20 @@ impl Runtime {
             .is_ok()
     }
 
-    /// Packet statistics of the simulated network.
+    /// Packet statistics of the simulated network (all zero on a device).
     pub fn link_stats(&self) -> crate::device::sim::LinkStats {
-        self.shared.with(|i, _| i.sim.total_stats())
+        self.shared.with(|i, _| match &i.medium {
+            Medium::Sim(sim) => sim.total_stats(),
+            Medium::Device(_) => Default::default(),
+        })
+    }
+
+    /// Packet counters of the device (all zero on SimNet).
+    pub fn device_stats(&self) -> DeviceStats {
+        self.shared.with(|i, _| match &i.medium {
+            Medium::Device(s) => *s,
+            Medium::Sim(_) => DeviceStats::default(),
+        })
     }
 
     /// Stops the runtime thread and returns the trace sink (to flush or inspect it).
@@ -377,6 +489,7 @@ impl Runtime {
             let mut g = self.shared.lock();
             g.stopped = true;
         }
+        self.shared.kick();
         self.shared.driver.notify_all();
         self.shared.sockets.notify_all();
         if let Some(t) = self.thread.take() {
@@ -414,11 +527,15 @@ fn drive(shared: &Shared) {
         if g.kicked {
             continue;
         }
+        let next_delivery = match &g.medium {
+            Medium::Sim(sim) => sim.next_delivery(),
+            Medium::Device(_) => None,
+        };
         let next = g
             .hosts
             .iter()
             .filter_map(|h| h.stack.poll_timeout())
-            .chain(g.sim.next_delivery())
+            .chain(next_delivery)
             .min();
         let wait = match next {
             Some(t) => (t - g.now()).min(StdDuration::from_secs(1)),
@@ -442,8 +559,14 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
     for _ in 0..10_000 {
         let mut progress = false;
         let Inner {
-            hosts, sim, sink, ..
-        } = g;
+            hosts,
+            medium: Medium::Sim(sim),
+            sink,
+            ..
+        } = g
+        else {
+            return activity;
+        };
         for h in hosts.iter_mut() {
             h.stack.handle_timeout(now);
             // Bounded so one busy connection cannot starve the loop.
@@ -453,13 +576,18 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
                 };
                 progress = true;
                 // A packet with no route is dropped (and counted by SimNet), as on a real link.
-                let _ = sim.send(now, h.sim_id, &buf[..n]);
+                if let Some(id) = h.sim_id {
+                    let _ = sim.send(now, id, &buf[..n]);
+                }
             }
         }
         while let Some(d) = sim.poll_deliver(now) {
             progress = true;
             // Hosts are added to SimNet first and in order, so the node index is the host index.
-            if let Some(h) = hosts.get_mut(d.to.index()).filter(|h| h.sim_id == d.to) {
+            if let Some(h) = hosts
+                .get_mut(d.to.index())
+                .filter(|h| h.sim_id == Some(d.to))
+            {
                 h.stack.handle_packet(now, &d.packet);
             }
             sim.recycle(d.packet);
@@ -477,4 +605,177 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
         activity = true;
     }
     activity
+}
+
+/// Packets read from the device per turn of the runtime loop, at most (then sockets get the lock).
+#[cfg(target_os = "linux")]
+const RX_BATCH: usize = 64;
+/// Packets written to the device per turn, at most.
+#[cfg(target_os = "linux")]
+const TX_BATCH: usize = 128;
+
+/// The runtime thread on a device: read what the device has, run timers, write what the stack
+/// has, publish, and when there is nothing left sleep in poll(2) on the device and the waker
+/// until the next deadline.
+#[cfg(target_os = "linux")]
+fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
+    let mut buf = vec![0u8; 65536];
+    let Some(waker) = shared.waker.as_ref() else {
+        return;
+    };
+    loop {
+        let mut g = shared.lock();
+        if g.stopped {
+            break;
+        }
+        g.kicked = false;
+        let now = g.now();
+        let (activity, more) = pump_device(&mut g, dev.as_mut(), now, &mut buf);
+        if activity {
+            shared.sockets.notify_all();
+        }
+        if more || g.kicked {
+            // Let the sockets have the lock between turns.
+            drop(g);
+            std::thread::yield_now();
+            continue;
+        }
+        let next = g
+            .hosts
+            .iter()
+            .filter_map(|h| h.stack.poll_timeout())
+            .chain(dev.poll_timeout())
+            .min();
+        let wait = match next {
+            Some(t) => (t - g.now()).min(StdDuration::from_secs(1)),
+            None => StdDuration::from_secs(1),
+        };
+        if wait.is_zero() {
+            continue;
+        }
+        g.polling = true;
+        if let Medium::Device(s) = &mut g.medium {
+            s.sleeps += 1;
+        }
+        drop(g);
+        waker.wait(dev.readable_fd(), wait);
+        shared.lock().polling = false;
+    }
+}
+
+/// One turn on a device. Returns (anything happened, more may be ready right away).
+#[cfg(target_os = "linux")]
+fn pump_device(g: &mut Inner, dev: &mut dyn Device, now: Instant, buf: &mut [u8]) -> (bool, bool) {
+    let Inner {
+        hosts,
+        medium: Medium::Device(stats),
+        sink,
+        ..
+    } = g
+    else {
+        return (false, false);
+    };
+    let Some(h) = hosts.first_mut() else {
+        return (false, false);
+    };
+    let mut activity = false;
+    let mut more = false;
+    let mut read = 0;
+    while read < RX_BATCH {
+        match dev.recv(now, buf) {
+            Ok(Some(n)) => {
+                read += 1;
+                stats.rx_packets += 1;
+                stats.rx_bytes += n as u64;
+                h.stack.handle_packet(now, &buf[..n]);
+            }
+            Ok(None) => break,
+            Err(_) => {
+                stats.rx_errors += 1;
+                break;
+            }
+        }
+    }
+    if read > 0 {
+        activity = true;
+        more |= read == RX_BATCH;
+    }
+    if dev.handle_timeout(now).is_err() {
+        stats.tx_errors += 1;
+    }
+    h.stack.handle_timeout(now);
+    let mut written = 0;
+    while written < TX_BATCH {
+        let Some(n) = h.stack.poll_transmit(now, buf) else {
+            break;
+        };
+        written += 1;
+        match dev.send(now, &buf[..n]) {
+            Ok(()) => {
+                stats.tx_packets += 1;
+                stats.tx_bytes += n as u64;
+            }
+            // Dropped, as a full NIC queue would; TCP recovers.
+            Err(_) => stats.tx_errors += 1,
+        }
+    }
+    if written > 0 {
+        activity = true;
+        more |= written == TX_BATCH;
+    }
+    if let Some(sink) = sink.as_mut() {
+        while let Some(e) = h.stack.poll_trace() {
+            sink.event(&e);
+        }
+    }
+    (activity, more)
+}
+
+/// Sleeping in poll(2) on a device and an eventfd, and waking from another thread.
+#[cfg(target_os = "linux")]
+mod wait {
+    use std::io;
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    use std::time::Duration;
+
+    use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+
+    /// An eventfd: `wake` makes it readable, `wait` returns when it (or the device) is.
+    pub(super) struct Waker {
+        fd: OwnedFd,
+    }
+
+    impl Waker {
+        pub(super) fn new() -> io::Result<Waker> {
+            let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            Ok(Waker { fd })
+        }
+
+        /// Makes the next (or current) `wait` return.
+        pub(super) fn wake(&self) {
+            // Only fails if the counter would overflow, which means it is readable already.
+            let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+        }
+
+        /// Sleeps until `device` is readable, `wake` is called, or `timeout` passes.
+        pub(super) fn wait(&self, device: Option<BorrowedFd<'_>>, timeout: Duration) {
+            let ts = Timespec {
+                tv_sec: timeout.as_secs().try_into().unwrap_or(i64::MAX),
+                tv_nsec: timeout.subsec_nanos().into(),
+            };
+            let mut fds = [
+                PollFd::new(&self.fd, PollFlags::IN),
+                match device {
+                    Some(d) => PollFd::from_borrowed_fd(d, PollFlags::IN),
+                    None => PollFd::new(&self.fd, PollFlags::empty()),
+                },
+            ];
+            // EINTR just means look again; the caller loops.
+            let _ = poll(&mut fds, Some(&ts));
+            if fds[0].revents().contains(PollFlags::IN) {
+                let mut b = [0u8; 8];
+                let _ = rustix::io::read(&self.fd, &mut b);
+            }
+        }
+    }
 }

@@ -1039,10 +1039,9 @@ impl Connection {
         // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
         self.snd_nxt = self.snd_una;
         self.sampler.invalidate();
-        // The FIN, if it was sent, is sent again from here too.
-        if self.fin_seq.is_some_and(|f| f >= self.snd_nxt) {
-            self.fin_seq = None;
-        }
+        // The FIN, if it was sent, keeps its sequence number: it goes again when the resend
+        // reaches the end of the data, and an ACK past SND.NXT (the peer queued the rest out
+        // of order) may acknowledge it before then.
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {

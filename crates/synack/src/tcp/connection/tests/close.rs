@@ -606,3 +606,49 @@ fn close_in_syn_sent_goes_closed_silently() {
     assert_eq!(cc.out_rsts, 0);
     assert!(c.is_finished());
 }
+
+/// Found against the Linux kernel: data and FIN sent, one segment lost, the retransmission
+/// timer goes back to SND.UNA, and the peer (which queued the rest out of order) acknowledges
+/// everything, FIN included, after the first retransmitted segment. The FIN keeps its
+/// sequence number: the ACK completes the close, and no second FIN is made up one sequence
+/// number further on (which the kernel answered with a RST).
+#[test]
+fn an_ack_past_the_retransmission_point_covers_the_fin() {
+    let (mut c, mut cc) = injected_client();
+    c.send(&[7u8; 3000]).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let out = drain(&mut c, T0, &mut cc);
+    let fin = out.iter().find(|s| s.flags().fin()).expect("a FIN");
+    let fin_seq = fin.seq().0.wrapping_add(fin.len() as u32);
+    assert_eq!(fin_seq, C1 + 3000);
+    assert_eq!(c.state(), State::FinWait1);
+    // Nothing is acknowledged: the retransmission timer fires and resends from SND.UNA.
+    let t = c.poll_timeout().expect("retransmission timer");
+    c.handle_timeout(t, &mut cc);
+    let again = drain(&mut c, t, &mut cc);
+    assert_eq!(again.first().map(|s| s.seq().0), Some(C1));
+    // The peer had the rest: it acknowledges data and FIN at once.
+    let after = feed(
+        &mut c,
+        t,
+        Inject::to_client(Flags::ACK, S1, fin_seq + 1),
+        &mut cc,
+    );
+    assert_eq!(c.state(), State::FinWait2);
+    assert!(
+        after.iter().all(|s| !s.flags().fin()),
+        "a second FIN: {:?}",
+        after
+            .iter()
+            .map(|s| (s.seq().0, s.flags()))
+            .collect::<Vec<_>>()
+    );
+    // Nothing more to send, ever: no timer that would resend a FIN.
+    let later = t + Duration::from_secs(5);
+    c.handle_timeout(later, &mut cc);
+    assert!(
+        drain(&mut c, later, &mut cc)
+            .iter()
+            .all(|s| !s.flags().fin())
+    );
+}

@@ -1,0 +1,165 @@
+//! `synack connect`: netcat on synack, on a TUN device. Sends a file (or standard input),
+//! shuts down its sending side, and keeps reading until the peer closes.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use synack::net::{Shutdown, TcpStream};
+use synack::tcp::Config;
+
+use crate::tunnet::{self, TunArgs};
+
+/// Connect to HOST:PORT from synack on a TUN device, like netcat.
+#[derive(Debug, Parser)]
+#[command(
+    after_long_help = "Example (as root, with a server on the kernel side):\n  \
+    ip netns add demo\n  \
+    ip netns exec demo socat -u TCP-LISTEN:9000,reuseaddr - > got.bin &\n  \
+    synack connect --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 \\\n      \
+    198.18.0.1:9000 --send file.bin\n\n\
+    Exit status: 0 when both directions ended cleanly, 1 on a connection error (printed with\n\
+    its kind, e.g. ConnectionRefused or ConnectionReset), 2 on a usage or setup error."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: TunArgs,
+    /// Where to connect.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+    /// Send this file, then shut down writing (default: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub send: Option<PathBuf>,
+    /// Write what arrives to this file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub recv: Option<PathBuf>,
+    /// Give up on the handshake after this long.
+    #[arg(long, default_value = "10s", value_parser = crate::units::duration)]
+    pub connect_timeout: Duration,
+}
+
+/// Failures split by who is to blame: the connection (exit 1) or the setup (exit 2).
+enum Failure {
+    Connection(io::Error),
+    Setup(io::Error),
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match connect(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Connection(e)) => {
+            eprintln!("error: {e} ({:?})", e.kind());
+            ExitCode::from(1)
+        }
+        Err(Failure::Setup(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn connect(args: Args) -> Result<(), Failure> {
+    let setup = Failure::Setup;
+    let target: SocketAddr = args
+        .target
+        .to_socket_addrs()
+        .map_err(setup)?
+        .next()
+        .ok_or_else(|| Failure::Setup(io::Error::other("no address in HOST:PORT")))?;
+    let mut input: Box<dyn Read + Send> = match &args.send {
+        Some(p) => Box::new(File::open(p).map_err(|e| {
+            Failure::Setup(io::Error::new(
+                e.kind(),
+                format!("--send {}: {e}", p.display()),
+            ))
+        })?),
+        None => Box::new(io::stdin()),
+    };
+    let mut output: Box<dyn Write> = match &args.recv {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| {
+            Failure::Setup(io::Error::new(
+                e.kind(),
+                format!("--recv {}: {e}", p.display()),
+            ))
+        })?)),
+        None => Box::new(io::stdout()),
+    };
+    let started = tunnet::start(&args.net, Config::default()).map_err(Failure::Setup)?;
+
+    // (bytes sent, seconds until the send side was shut down, bytes received, seconds from the
+    // first received byte to the end of the stream).
+    let outcome = (|| -> io::Result<(u64, f64, u64, f64)> {
+        let stream = Arc::new(TcpStream::connect_timeout_on(
+            &started.host,
+            &target,
+            args.connect_timeout,
+        )?);
+        eprintln!(
+            "synack connect: {} -> {target} on {}",
+            stream.local_addr()?,
+            started.tun_name
+        );
+        let start = Instant::now();
+        let writer = {
+            let stream = stream.clone();
+            std::thread::spawn(move || -> io::Result<(u64, f64)> {
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut sent = 0u64;
+                loop {
+                    let n = input.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    (&*stream).write_all(&buf[..n])?;
+                    sent += n as u64;
+                }
+                // Half-close: the peer sees EOF; we keep reading what it still sends.
+                stream.shutdown(Shutdown::Write)?;
+                Ok((sent, start.elapsed().as_secs_f64()))
+            })
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut received = 0u64;
+        let mut first: Option<Instant> = None;
+        let read_result = loop {
+            match (&*stream).read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    first.get_or_insert_with(Instant::now);
+                    output.write_all(&buf[..n])?;
+                    received += n as u64;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        output.flush()?;
+        let rx_secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        // A reset or timeout also ends the writer (its next call fails).
+        let sent = writer
+            .join()
+            .map_err(|_| io::Error::other("the sending thread panicked"));
+        read_result?;
+        let (sent, tx_secs) = sent??;
+        Ok((sent, tx_secs, received, rx_secs))
+    })();
+    let (sent, tx_secs, received, rx_secs) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = started.finish();
+            return Err(Failure::Connection(e));
+        }
+    };
+    eprintln!(
+        "sent {} (until our FIN); received {} (first byte to EOF)",
+        tunnet::summary(sent, tx_secs),
+        tunnet::summary(received, rx_secs)
+    );
+    // Let our FIN and the last ACK go out before the device disappears.
+    started.rt.settle(Duration::from_secs(2));
+    started.finish().map_err(Failure::Setup)
+}

@@ -1,0 +1,203 @@
+//! `synack lab`: the kernel talks to synack, for a newcomer. Creates a network namespace with
+//! a TUN device, runs a synack HTTP server on it (in this process), fetches a file with the
+//! kernel's curl from inside the namespace, prints synack's view of the handshake, transfer
+//! and close, and removes everything it created.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use synack::net::TcpListener;
+use synack::tcp::Config;
+
+use crate::http;
+use crate::tunnet::{self, TraceChoice, TunArgs};
+use crate::units;
+
+/// Watch the Linux kernel's TCP (curl) talk to synack over a TUN device. Needs root.
+#[derive(Debug, Parser)]
+#[command(
+    after_long_help = "What it does, step by step (all undone at the end):\n  \
+    ip netns add synack-lab-PID                      # an empty network of its own\n  \
+    (TUN synack0 inside it: kernel 198.18.0.1/24, synack 198.18.0.2)\n  \
+    synack serves HTTP on 198.18.0.2:80 from a temporary directory\n  \
+    ip netns exec synack-lab-PID curl http://198.18.0.2/file.bin\n  \
+    ip netns del synack-lab-PID\n\n\
+    No root? `synack demo` shows the same conversation between two synack hosts."
+)]
+pub struct Args {
+    /// Size of the file curl fetches.
+    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    pub bytes: u64,
+    /// Print every segment, not just the handshake, the close and the notable events.
+    #[arg(long)]
+    pub all: bool,
+    /// Also write synack's capture here.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
+}
+
+const NS_DIR: &str = "/run/netns";
+
+/// The namespace and scratch directory; removed on drop, errors and panics included.
+struct Lab {
+    ns: String,
+    dir: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn sh(cmd: &mut Command) -> io::Result<String> {
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match lab(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn lab(args: &Args) -> io::Result<()> {
+    if !is_root() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "synack lab needs root: it creates a network namespace and a TUN device \
+             (try: sudo synack lab). Without root, `synack demo` shows the same conversation \
+             between two synack hosts in one process",
+        ));
+    }
+    for tool in ["ip", "curl"] {
+        if !have(tool) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("synack lab needs `{tool}` (apt-get install iproute2 curl)"),
+            ));
+        }
+    }
+    let pid = std::process::id();
+    let lab = Lab {
+        ns: format!("synack-lab-{pid}"),
+        dir: std::env::temp_dir().join(format!("synack-lab-{pid}")),
+    };
+    std::fs::create_dir_all(&lab.dir)?;
+    let mut data = vec![0u8; args.bytes as usize];
+    synack::device::SimRng::new(1).fill_bytes(&mut data);
+    std::fs::write(lab.dir.join("file.bin"), &data)?;
+
+    println!("synack lab: the Linux kernel's TCP (curl) fetches a file from synack's HTTP server");
+    println!("  1. ip netns add {}", lab.ns);
+    sh(Command::new("ip").args(["netns", "add", &lab.ns]))?;
+    // Quieter trace: no IPv6 router solicitations on the new link.
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, "sysctl", "-qw"])
+        .arg("net.ipv6.conf.default.disable_ipv6=1")
+        .output();
+    println!(
+        "  2. TUN synack0 inside it: the kernel is 198.18.0.1/24, synack is 198.18.0.2 \
+         (the device's other end is this process)"
+    );
+    let net = TunArgs {
+        tun: "synack0".into(),
+        addr: "198.18.0.2/24".into(),
+        kernel_addr: Some("198.18.0.1/24".into()),
+        netns: Some(format!("{NS_DIR}/{}", lab.ns)),
+        mtu: 1500,
+        buffer: 4 * 1024 * 1024,
+        pcap: args.pcap.clone(),
+        trace: Some(if args.all {
+            TraceChoice::All
+        } else {
+            TraceChoice::Handshake
+        }),
+        impair_out: None,
+        impair_in: None,
+        seed: 1,
+    };
+    let started = tunnet::start(&net, Config::default())?;
+    let listener = TcpListener::bind_on(&started.host, "198.18.0.2:80")?;
+    let root = lab.dir.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 256 * 1024];
+        for mut s in listener.incoming().flatten() {
+            let _ = http::serve_connection(&mut s, &root, &mut buf);
+        }
+    });
+    println!("  3. synack serves HTTP on 198.18.0.2:80");
+    println!(
+        "  4. ip netns exec {} curl http://198.18.0.2/file.bin   ({})",
+        lab.ns,
+        units::human_bytes(args.bytes)
+    );
+    println!(
+        "\nsynack's side of the conversation (Wireshark notation, relative sequence numbers):"
+    );
+    let start = Instant::now();
+    let out = sh(Command::new("ip")
+        .args(["netns", "exec", &lab.ns, "curl", "-sS", "--max-time", "60"])
+        .args(["-o", "/dev/null", "-w"])
+        .arg("%{http_code} %{size_download} %{time_total}")
+        .arg("http://198.18.0.2/file.bin"))?;
+    let wall = start.elapsed();
+    // Let the close finish so the trace shows it.
+    started.rt.settle(Duration::from_secs(3));
+    let stats = started.rt.device_stats();
+    started.finish()?;
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let (code, size, secs) = match f[..] {
+        [c, s, t] => (
+            c,
+            s.parse::<u64>().unwrap_or(0),
+            t.parse::<f64>().unwrap_or(0.0),
+        ),
+        _ => ("?", 0, wall.as_secs_f64()),
+    };
+    println!(
+        "\ncurl: HTTP {code}, {} in {secs:.3} s ({}); synack's TUN: {} packets in, {} out",
+        units::human_bytes(size),
+        units::human_rate(size as f64 * 8.0 / secs.max(1e-9)),
+        stats.rx_packets,
+        stats.tx_packets
+    );
+    println!("  5. ip netns del {} (and the TUN device with it)", lab.ns);
+    drop(lab);
+    if code != "200" || size != args.bytes {
+        return Err(io::Error::other("the transfer did not complete"));
+    }
+    Ok(())
+}

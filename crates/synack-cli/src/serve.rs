@@ -1,0 +1,219 @@
+//! `synack serve`: a TCP server on synack, on a TUN device, for the kernel (curl, socat, nc,
+//! a browser in the namespace) to talk to. One thread per connection.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser};
+use synack::net::{TcpListener, TcpStream};
+use synack::tcp::Config;
+
+use crate::http;
+use crate::tunnet::{self, TunArgs};
+
+/// Serve TCP on synack, on a TUN device: echo, discard, chargen or HTTP files.
+#[derive(Debug, Parser)]
+#[command(
+    group(ArgGroup::new("mode").required(true).args(["echo", "discard", "http", "chargen"])),
+    after_long_help = "Example (as root):\n  \
+        ip netns add demo\n  \
+        synack serve --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 --port 80 --http . &\n  \
+        ip netns exec demo curl -v http://198.18.0.2/README.md\n\n\
+        Stops on Ctrl-C or SIGTERM (flushing --pcap), or after --max-conns connections."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: TunArgs,
+    /// The port to listen on.
+    #[arg(long)]
+    pub port: u16,
+    /// Send back whatever arrives (RFC 862).
+    #[arg(long)]
+    pub echo: bool,
+    /// Read and drop whatever arrives (RFC 863).
+    #[arg(long)]
+    pub discard: bool,
+    /// Serve the files under DIR over HTTP/1.1 (GET and HEAD, Content-Length, keep-alive).
+    #[arg(long, value_name = "DIR")]
+    pub http: Option<PathBuf>,
+    /// Send a character pattern until the peer closes (RFC 864).
+    #[arg(long)]
+    pub chargen: bool,
+    /// Exit after this many connections have finished.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<u64>,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Echo,
+    Discard,
+    Http(Arc<PathBuf>),
+    Chargen,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(args: Args) -> io::Result<()> {
+    let mode = if args.echo {
+        Mode::Echo
+    } else if args.discard {
+        Mode::Discard
+    } else if let Some(dir) = &args.http {
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("--http {}: not a directory", dir.display()),
+            ));
+        }
+        Mode::Http(Arc::new(dir.canonicalize()?))
+    } else {
+        Mode::Chargen
+    };
+    let started = tunnet::start(&args.net, Config::default())?;
+    let cidr = args.net.cidr()?;
+    let listener = TcpListener::bind_on(&started.host, (cidr.addr, args.port))?;
+
+    // Ctrl-C / SIGTERM: flush the trace and capture, then exit.
+    if let Some(sink) = started.sink.clone() {
+        ctrlc::set_handler(move || {
+            if let Ok(mut s) = sink.lock() {
+                let _ = s.finish();
+            }
+            std::process::exit(0);
+        })
+        .map_err(io::Error::other)?;
+    } else {
+        ctrlc::set_handler(|| std::process::exit(0)).map_err(io::Error::other)?;
+    }
+
+    println!(
+        "synack serve: listening on {}:{} on {} (mtu {}{})",
+        cidr.addr,
+        args.port,
+        started.tun_name,
+        args.net.mtu,
+        match &args.net.kernel_addr {
+            Some(k) => format!(", kernel side {k}"),
+            None => String::new(),
+        }
+    );
+    io::stdout().flush()?;
+
+    let done = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut accepted = 0u64;
+    loop {
+        if args.max_conns.is_some_and(|m| accepted >= m) {
+            break;
+        }
+        let (stream, peer) = listener.accept()?;
+        accepted += 1;
+        let mode = mode.clone();
+        let done = done.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let r = handle(stream, &mode);
+            match r {
+                Ok((rx_bytes, tx_bytes)) => eprintln!(
+                    "{peer}: closed; received {}, sent {}",
+                    tunnet::summary(rx_bytes, start.elapsed().as_secs_f64()),
+                    tunnet::summary(tx_bytes, start.elapsed().as_secs_f64())
+                ),
+                Err(e) => eprintln!("{peer}: error: {e} ({:?})", e.kind()),
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(());
+        });
+    }
+    // --max-conns: wait for the last handlers, let the closes finish, flush.
+    drop(tx);
+    while done.load(Ordering::Relaxed) < accepted {
+        if rx.recv_timeout(Duration::from_secs(600)).is_err() {
+            break;
+        }
+    }
+    started.rt.settle(Duration::from_secs(2));
+    started.finish()
+}
+
+/// Runs one connection; returns (bytes received, bytes sent).
+fn handle(stream: TcpStream, mode: &Mode) -> io::Result<(u64, u64)> {
+    let mut s = stream;
+    let mut buf = vec![0u8; 256 * 1024];
+    match mode {
+        Mode::Echo => {
+            let mut total = 0u64;
+            loop {
+                let n = s.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n])?;
+                total += n as u64;
+            }
+            s.shutdown(std::net::Shutdown::Write)?;
+            Ok((total, total))
+        }
+        Mode::Discard => {
+            let mut total = 0u64;
+            loop {
+                let n = s.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            Ok((total, 0))
+        }
+        Mode::Chargen => {
+            // RFC 864's rotating 72-character lines of printable ASCII.
+            let mut line = 0usize;
+            let mut pos = 0usize;
+            while pos < buf.len() {
+                for i in 0..72 {
+                    if pos < buf.len() {
+                        buf[pos] = b' ' + ((line + i) % 95) as u8;
+                        pos += 1;
+                    }
+                }
+                for &c in b"\r\n" {
+                    if pos < buf.len() {
+                        buf[pos] = c;
+                        pos += 1;
+                    }
+                }
+                line += 1;
+            }
+            let mut total = 0u64;
+            loop {
+                match s.write(&buf) {
+                    Ok(n) => total += n as u64,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        return Ok((0, total));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Mode::Http(root) => http::serve_connection(&mut s, root, &mut buf),
+    }
+}

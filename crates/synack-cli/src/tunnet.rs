@@ -1,0 +1,268 @@
+//! What `synack serve`, `synack connect` and `synack lab` share: the TUN flags, building a
+//! runtime with one host on a TUN device (optionally behind the impairment models), and the
+//! trace sink that prints lines and writes a capture.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use clap::{Args, ValueEnum};
+use synack::device::impair::{Impaired, LinkConfig, Loss};
+use synack::device::tun::Tun;
+use synack::net::{Host, Runtime};
+use synack::stack::Ipv4Cidr;
+use synack::tcp::Config;
+use synack::trace::pcap::PcapSink;
+use synack::trace::render::Renderer;
+use synack::trace::{TraceEvent, TraceLevel, TraceSink};
+
+use crate::units;
+
+/// How much of the conversation to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceChoice {
+    /// Every segment and state change.
+    All,
+    /// SYN, FIN and RST segments, state changes, drops and notes such as retransmissions.
+    Handshake,
+}
+
+/// The flags of every command that puts synack on a TUN device.
+#[derive(Debug, Clone, Args)]
+pub struct TunArgs {
+    /// The TUN interface to create (or attach to, if it exists and is persistent).
+    #[arg(long, value_name = "NAME")]
+    pub tun: String,
+    /// synack's own address and prefix on the TUN link.
+    #[arg(long, value_name = "CIDR", default_value = "198.18.0.2/24")]
+    pub addr: String,
+    /// Also give the kernel's side of the interface this address (and the on-link route).
+    /// Without it, configure the interface yourself: `ip addr add 198.18.0.1/24 dev NAME`.
+    #[arg(long, value_name = "CIDR")]
+    pub kernel_addr: Option<String>,
+    /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
+    #[arg(long, value_name = "NS")]
+    pub netns: Option<String>,
+    /// Interface MTU (synack announces MSS = MTU - 40).
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u16,
+    /// Send and receive buffer of each connection.
+    #[arg(long, default_value = "4MiB", value_parser = units::size)]
+    pub buffer: u64,
+    /// Write every packet synack sends and receives to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
+    /// Print the conversation in Wireshark notation (default: handshake and close only).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "handshake", value_name = "LEVEL")]
+    pub trace: Option<TraceChoice>,
+    /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
+    /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
+    /// (1%), corrupt (0.1%), rate (100mbit). Example: --impair-out loss=1%,delay=10ms
+    #[arg(long, value_name = "SPEC", value_parser = impairment)]
+    pub impair_out: Option<LinkConfig>,
+    /// Impair the packets the kernel sends before synack sees them (same SPEC as
+    /// --impair-out); `tc qdisc add dev NAME root netem ...` does the same inside the kernel.
+    #[arg(long, value_name = "SPEC", value_parser = impairment)]
+    pub impair_in: Option<LinkConfig>,
+    /// Seed of the impairments' randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Parses `loss=1%,delay=20ms,...` (see [`TunArgs::impair_out`]).
+pub fn impairment(spec: &str) -> Result<LinkConfig, String> {
+    let mut cfg = LinkConfig::default();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected KEY=VALUE, got {item:?} (e.g. loss=1%)"))?;
+        match key.trim() {
+            "loss" => {
+                let p = units::fraction(value)?;
+                cfg = cfg.with_loss(if p > 0.0 {
+                    Loss::Bernoulli(p)
+                } else {
+                    Loss::None
+                });
+            }
+            "delay" => cfg = cfg.with_delay(units::duration(value)?),
+            "jitter" => cfg = cfg.with_jitter(units::duration(value)?),
+            "reorder" => cfg = cfg.with_reorder(units::fraction(value)?),
+            "duplicate" => cfg = cfg.with_duplicate(units::fraction(value)?),
+            "corrupt" => cfg = cfg.with_corrupt(units::fraction(value)?),
+            "rate" => cfg = cfg.with_bandwidth(units::rate(value)?),
+            other => {
+                return Err(format!(
+                    "unknown impairment {other:?} (use loss, delay, jitter, reorder, duplicate, \
+                     corrupt, rate)"
+                ));
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+impl TunArgs {
+    pub fn cidr(&self) -> io::Result<Ipv4Cidr> {
+        self.addr.parse()
+    }
+
+    pub fn kernel_cidr(&self) -> io::Result<Option<Ipv4Cidr>> {
+        self.kernel_addr.as_deref().map(str::parse).transpose()
+    }
+}
+
+/// Prints lines and writes the capture; shared between the runtime thread and the command.
+pub struct Sink {
+    renderer: Option<Renderer>,
+    pcap: Option<(String, PcapSink<BufWriter<File>>)>,
+}
+
+impl Sink {
+    fn event(&mut self, e: &TraceEvent) {
+        if let Some((_, p)) = self.pcap.as_mut() {
+            p.event(e);
+        }
+        if let Some(r) = self.renderer.as_mut() {
+            for line in r.push(e) {
+                println!("{line}");
+            }
+        }
+    }
+
+    /// Flushes the rendered lines and the capture; says where the capture went.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(r) = self.renderer.as_mut() {
+            for line in r.finish() {
+                println!("{line}");
+            }
+        }
+        if let Some((path, p)) = self.pcap.take() {
+            let n = p.packets();
+            p.finish()?;
+            eprintln!("wrote {path} ({n} packets; open it with wireshark or tshark -r)");
+        }
+        Ok(())
+    }
+}
+
+struct SharedSink(Arc<Mutex<Sink>>);
+
+impl TraceSink for SharedSink {
+    fn event(&mut self, e: &TraceEvent) {
+        if let Ok(mut s) = self.0.lock() {
+            s.event(e);
+        }
+    }
+}
+
+/// A runtime with one host (`synack`) on a TUN device.
+pub struct Started {
+    pub rt: Runtime,
+    pub host: Host,
+    pub sink: Option<Arc<Mutex<Sink>>>,
+    pub tun_name: String,
+}
+
+impl Started {
+    /// Stops the runtime and flushes the trace and capture.
+    pub fn finish(self) -> io::Result<()> {
+        drop(self.rt);
+        if let Some(s) = self.sink {
+            s.lock()
+                .map_err(|_| io::Error::other("trace sink poisoned"))?
+                .finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the TUN device and starts a runtime on it.
+pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
+    let cidr = args.cidr()?;
+    let kernel = args.kernel_cidr()?;
+    let mut b = Tun::builder(&args.tun).mtu(args.mtu);
+    if let Some(k) = kernel {
+        if k.addr == cidr.addr {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
+            ));
+        }
+        b = b.kernel_addr(k);
+    }
+    if let Some(ns) = &args.netns {
+        b = b.netns(ns);
+    }
+    let tun = b.open()?;
+    let tun_name = tun.name().to_string();
+
+    let sink = if args.pcap.is_some() || args.trace.is_some() {
+        let renderer = args.trace.map(|t| {
+            let mut r = Renderer::new(match t {
+                TraceChoice::All => TraceLevel::All,
+                TraceChoice::Handshake => TraceLevel::Handshake,
+            });
+            r.name(IpAddr::V4(cidr.addr), "synack");
+            if let Some(k) = kernel {
+                r.name(IpAddr::V4(k.addr), "kernel");
+            }
+            r
+        });
+        let pcap = match &args.pcap {
+            Some(path) => {
+                let f = File::create(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot create {path}: {e}")))?;
+                Some((path.clone(), PcapSink::new(BufWriter::new(f))?))
+            }
+            None => None,
+        };
+        Some(Arc::new(Mutex::new(Sink { renderer, pcap })))
+    } else {
+        None
+    };
+
+    let buffer = args.buffer.clamp(4096, 1 << 30) as usize;
+    let tcp = Config {
+        send_buffer: buffer,
+        recv_buffer: buffer,
+        ..tcp
+    };
+    let mut rb = Runtime::builder()
+        .host("synack", &args.addr)
+        .tcp(tcp)
+        .mtu(args.mtu);
+    if let Some(s) = &sink {
+        rb = rb.trace(SharedSink(s.clone()));
+    }
+    rb = match (args.impair_out, args.impair_in) {
+        (None, None) => rb.device(tun),
+        (out, inc) => rb.device(
+            Impaired::new(tun, args.seed)
+                .outgoing(out.unwrap_or_default())
+                .incoming(inc.unwrap_or_default()),
+        ),
+    };
+    let rt = rb.build()?;
+    let host = rt
+        .host("synack")
+        .ok_or_else(|| io::Error::other("the runtime lost its host"))?;
+    Ok(Started {
+        rt,
+        host,
+        sink,
+        tun_name,
+    })
+}
+
+/// `12.3 MiB in 0.456 s (215 Mbit/s)`.
+pub fn summary(bytes: u64, secs: f64) -> String {
+    let secs = secs.max(1e-9);
+    format!(
+        "{} in {:.3} s ({})",
+        units::human_bytes(bytes),
+        secs,
+        units::human_rate(bytes as f64 * 8.0 / secs)
+    )
+}
