@@ -592,6 +592,10 @@ impl Connection {
     /// [`send_capacity`](Self::send_capacity) grows). Data queued in SYN-SENT or
     /// SYN-RECEIVED goes out once the connection is established (§3.10.2).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.send_with(data, false, false)
+    }
+
+    fn enqueue(&mut self, data: &[u8]) -> Result<usize, Error> {
         if let Some(e) = self.error {
             // The error is reported once, as Linux's sock_error() does; then the socket is
             // simply closed for writing.
@@ -613,7 +617,7 @@ impl Connection {
     /// back for data to come and sets no PSH; `eor` (MSG_EOR) ends a record, so no segment
     /// carries data from both sides of its end.
     pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
-        let n = self.send(data)?;
+        let n = self.enqueue(data)?;
         self.more = more;
         if eor && n == data.len() && n > 0 {
             let end = self.send_buf_seq() + self.send_buf.len();
