@@ -454,38 +454,39 @@ impl Channel {
     }
 }
 
-/// A packet held by [`Impaired`] until its arrival time.
-struct Held {
-    at_us: u64,
-    seq: u64,
-    packet: Vec<u8>,
+/// Something due at `at_us`, ordered so that `BinaryHeap` (a max-heap) pops the earliest
+/// first, ties in the order they were scheduled (`seq`). SimNet's links and [`Impaired`]
+/// both hold packets in flight this way.
+pub(crate) struct Timed<T> {
+    pub(crate) at_us: u64,
+    pub(crate) seq: u64,
+    pub(crate) item: T,
 }
 
-// Earliest first from `BinaryHeap` (a max-heap), ties in the order they were offered.
-impl Ord for Held {
-    fn cmp(&self, other: &Held) -> Ordering {
+impl<T> Ord for Timed<T> {
+    fn cmp(&self, other: &Timed<T>) -> Ordering {
         (other.at_us, other.seq).cmp(&(self.at_us, self.seq))
     }
 }
 
-impl PartialOrd for Held {
-    fn partial_cmp(&self, other: &Held) -> Option<Ordering> {
+impl<T> PartialOrd for Timed<T> {
+    fn partial_cmp(&self, other: &Timed<T>) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for Held {
-    fn eq(&self, other: &Held) -> bool {
+impl<T> PartialEq for Timed<T> {
+    fn eq(&self, other: &Timed<T>) -> bool {
         (self.at_us, self.seq) == (other.at_us, other.seq)
     }
 }
 
-impl Eq for Held {}
+impl<T> Eq for Timed<T> {}
 
 /// One direction of [`Impaired`]: the model and the packets it holds back.
 struct Path {
     channel: Channel,
-    held: BinaryHeap<Held>,
+    held: BinaryHeap<Timed<Vec<u8>>>,
 }
 
 impl Path {
@@ -508,10 +509,10 @@ impl Path {
                 at_us,
             } => {
                 for packet in core::iter::once(packet).chain(copy) {
-                    self.held.push(Held {
+                    self.held.push(Timed {
                         at_us,
                         seq: *seq,
-                        packet,
+                        item: packet,
                     });
                     *seq += 1;
                 }
@@ -525,8 +526,8 @@ impl Path {
             return None;
         }
         let h = self.held.pop()?;
-        self.channel.delivered(h.packet.len());
-        Some(h.packet)
+        self.channel.delivered(h.item.len());
+        Some(h.item)
     }
 
     fn next(&self) -> Option<Instant> {

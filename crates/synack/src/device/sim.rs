@@ -95,12 +95,11 @@
 //! assert_eq!((d.to, d.at), (server, Instant::from_millis(10)));
 //! ```
 
-use core::cmp::Ordering;
 use core::fmt;
 use core::net::IpAddr;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::impair::{Channel, Fate};
+use super::impair::{Channel, Fate, Timed};
 use crate::time::Instant;
 
 use super::SimRng;
@@ -215,34 +214,13 @@ struct Direction {
     channel: Channel,
 }
 
-/// A packet on its way to the end of a link direction.
-struct InFlight {
-    at_us: u64,
-    seq: u64,
+/// A packet on its way to the end of link direction `dir`.
+struct Hop {
     dir: usize,
     packet: Vec<u8>,
 }
 
-// Ordered so that `BinaryHeap` (a max-heap) pops the earliest arrival first, ties by sequence.
-impl Ord for InFlight {
-    fn cmp(&self, other: &InFlight) -> Ordering {
-        (other.at_us, other.seq).cmp(&(self.at_us, self.seq))
-    }
-}
-
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &InFlight) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &InFlight) -> bool {
-        (self.at_us, self.seq) == (other.at_us, other.seq)
-    }
-}
-
-impl Eq for InFlight {}
+type InFlight = Timed<Hop>;
 
 /// An in-memory network of hosts, switches and links, deterministic from a seed, in virtual
 /// time. See the [module documentation](self) for the model.
@@ -475,8 +453,7 @@ impl SimNet {
                     self.in_flight.push(InFlight {
                         at_us,
                         seq: self.next_seq,
-                        dir,
-                        packet,
+                        item: Hop { dir, packet },
                     });
                     self.next_seq += 1;
                 }
@@ -499,29 +476,33 @@ impl SimNet {
     pub fn poll_deliver(&mut self, now: Instant) -> Option<Delivery> {
         let now_us = now.total_micros();
         while self.in_flight.peek().is_some_and(|p| p.at_us <= now_us) {
-            let p = self.in_flight.pop()?;
-            let Some(d) = self.dirs.get_mut(p.dir) else {
-                self.recycle(p.packet);
+            let Timed {
+                at_us,
+                item: Hop { dir, packet },
+                ..
+            } = self.in_flight.pop()?;
+            let Some(d) = self.dirs.get_mut(dir) else {
+                self.recycle(packet);
                 continue;
             };
-            d.channel.delivered(p.packet.len());
+            d.channel.delivered(packet.len());
             let (to, link) = (d.to, d.link);
             let is_switch = self.nodes.get(to).is_some_and(|n| n.switch);
             if !is_switch {
                 return Some(Delivery {
                     to: HostId(to),
                     link: LinkId(link),
-                    packet: p.packet,
-                    at: Instant::from_micros(p.at_us),
+                    packet,
+                    at: Instant::from_micros(at_us),
                 });
             }
-            match self.route(to, &p.packet) {
-                Some(out) => self.transmit(p.at_us, out, p.packet),
+            match self.route(to, &packet) {
+                Some(out) => self.transmit(at_us, out, packet),
                 None => {
-                    if let Some(d) = self.dirs.get_mut(p.dir) {
+                    if let Some(d) = self.dirs.get_mut(dir) {
                         d.channel.no_route();
                     }
-                    self.recycle(p.packet);
+                    self.recycle(packet);
                 }
             }
         }
