@@ -222,7 +222,8 @@ enum Focus {
 /// A syscall blocked in the stack, completed later.
 #[derive(Debug, Clone)]
 struct Blocked {
-    event: usize,
+    /// The script line that started the call.
+    line: u32,
     call: Syscall,
     /// Expected return window, absolute.
     end: Instant,
@@ -269,6 +270,8 @@ struct Runner {
     notes: Vec<String>,
     /// The stack's link MTU (`--mtu`).
     mtu: u16,
+    /// Where the stack writes each packet it sends.
+    tx_buf: Vec<u8>,
 }
 
 impl Runner {
@@ -300,6 +303,7 @@ impl Runner {
             trace: Vec::new(),
             notes: Vec::new(),
             mtu: 1500,
+            tx_buf: Vec::new(),
         }
     }
 
@@ -326,21 +330,21 @@ impl Runner {
             self.option(o).map_err(|s| self.locate(s, o.pos))?;
         }
         if let Some(init) = &script.init {
-            self.command(&init.text, true)
+            self.command(&init.text)
                 .map_err(|s| self.locate(s, init.pos))?;
         }
         self.build_stack();
-        for (i, ev) in script.events.iter().enumerate() {
+        for ev in &script.events {
             if let Some(f) = self.deferred.take() {
                 return Err(Stop::Fail(f));
             }
-            self.event(i, ev).map_err(|s| self.locate(s, ev.pos))?;
+            self.event(ev).map_err(|s| self.locate(s, ev.pos))?;
         }
         if let Some(f) = self.deferred.take() {
             return Err(Stop::Fail(f));
         }
         if let Some(cleanup) = &script.cleanup {
-            self.command(&cleanup.text, false)
+            self.command(&cleanup.text)
                 .map_err(|s| self.locate(s, cleanup.pos))?;
         }
         Ok(())
@@ -393,7 +397,7 @@ impl Runner {
     }
 
     /// A back-quoted command: sysctls change the settings for sockets created from now on.
-    fn command(&mut self, text: &str, init: bool) -> Result<(), Stop> {
+    fn command(&mut self, text: &str) -> Result<(), Stop> {
         let mut c = shell::Commands::default();
         shell::interpret(text, &self.dir, &mut c).map_err(err)?;
         for (name, value) in &c.sysctls {
@@ -407,9 +411,6 @@ impl Runner {
         }
         for i in c.ignored {
             self.note(i);
-        }
-        if !init {
-            // Settings are read when a socket is created; nothing else to do.
         }
         Ok(())
     }
@@ -492,13 +493,15 @@ impl Runner {
 
     /// Collects what the stack sends now.
     fn pump(&mut self) {
-        let mut buf = vec![0u8; 65600];
+        let mut buf = std::mem::take(&mut self.tx_buf);
+        buf.resize(65600, 0);
         while let Some(n) = self.stack.poll_transmit(self.now, &mut buf) {
             let bytes = buf[..n].to_vec();
             let line = self.describe_out(&bytes);
             self.outq.push_back((self.now, bytes, self.trace.len()));
             self.trace.push(format!("{} > {}", secs(self.now), line));
         }
+        self.tx_buf = buf;
     }
 
     /// Runs the stack's timers up to `t` (one timer instant at a time), collecting output and
@@ -537,12 +540,11 @@ impl Runner {
 
     // ----- events -----
 
-    fn event(&mut self, index: usize, ev: &Event) -> Result<(), Stop> {
+    fn event(&mut self, ev: &Event) -> Result<(), Stop> {
         match &ev.action {
             Action::Packet(p) => match p.direction {
                 Direction::Inbound => {
                     let at = self.when(&ev.time)?;
-                    self.wait_blocked_if_needed(false)?;
                     self.advance_to(at);
                     self.inbound(p)?;
                     self.base = at;
@@ -558,16 +560,16 @@ impl Runner {
                     }
                     ref t => (self.when(t)?, None),
                 };
-                self.wait_blocked_if_needed(true)?;
+                self.wait_for_blocked_call()?;
                 self.advance_to(start);
-                self.syscall_event(index, sc, blocking_end)?;
+                self.syscall_event(ev.pos.line, sc, blocking_end)?;
                 self.base = start;
                 Ok(())
             }
             Action::Command(c) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
-                self.command(&c.text, false)?;
+                self.command(&c.text)?;
                 self.base = at;
                 Ok(())
             }
@@ -591,18 +593,19 @@ impl Runner {
         })
     }
 
-    fn wait_blocked_if_needed(&mut self, syscall: bool) -> Result<(), Stop> {
-        if !syscall || self.blocked.is_none() {
+    fn wait_for_blocked_call(&mut self) -> Result<(), Stop> {
+        if self.blocked.is_none() {
             return Ok(());
         }
         let limit = self.now + MAX_WAIT;
         while self.blocked.is_some() {
             if !self.step(limit) {
-                let b = self.blocked.take().unwrap_or_else(|| unreachable!());
-                return Err(err(format!(
-                    "blocking {}() started on line {} never returned",
-                    b.call.name, b.event
-                )));
+                if let Some(b) = self.blocked.take() {
+                    return Err(err(format!(
+                        "blocking {}() started on line {} never returned",
+                        b.call.name, b.line
+                    )));
+                }
             }
         }
         if let Some(f) = self.deferred.take() {
@@ -648,7 +651,7 @@ impl Runner {
             None => Vec::new(),
             Some(TcpOptions::Any) => return Err(err("<...> is only allowed on outbound packets")),
             Some(TcpOptions::List(l)) => {
-                let seen = self.ts_seen.clone();
+                let seen = &self.ts_seen;
                 let scaled = self.ts_ecr_scaled;
                 let mut ecr = |e: u32| -> Result<u32, String> {
                     if e == 0 {
@@ -1034,7 +1037,7 @@ impl Runner {
 
     fn syscall_event(
         &mut self,
-        index: usize,
+        line: u32,
         sc: &Syscall,
         blocking_end: Option<Instant>,
     ) -> Result<(), Stop> {
@@ -1058,7 +1061,7 @@ impl Runner {
                     )));
                 };
                 self.blocked = Some(Blocked {
-                    event: self.lines.len().min(index + 1),
+                    line,
                     call: sc.clone(),
                     end,
                     tolerance: self.tolerance(end),
@@ -1309,11 +1312,7 @@ impl Runner {
             "write" | "send" | "sendto" | "sendmsg" => self.write_call(sc, progress),
             "read" | "recv" | "recvfrom" => {
                 let (_, fd) = self.fd_arg(sc)?;
-                let len = if sc.name == "read" || sc.name == "recv" || sc.name == "recvfrom" {
-                    self.int_arg(sc, 2)?.max(0) as usize
-                } else {
-                    0
-                };
+                let len = self.int_arg(sc, 2)?.max(0) as usize;
                 let h = match fd.kind {
                     FdKind::Conn(h) | FdKind::Connecting(h) => h,
                     _ => return fail(Errno::ENOTCONN),
@@ -1322,9 +1321,6 @@ impl Runner {
                     return done(0);
                 };
                 if !c.is_readable() {
-                    if matches!(c.state(), State::SynSent | State::SynReceived) && fd.nonblock {
-                        return fail(Errno::EAGAIN);
-                    }
                     return if fd.nonblock {
                         fail(Errno::EAGAIN)
                     } else {
