@@ -47,7 +47,7 @@ const COOKIE_WINDOW: crate::time::Duration =
 /// holds at most `max_syn_backlog - max_syn_backlog / 4 + 1` half-open connections. What
 /// the rule buys here is the same headroom Linux gets for its unproven peers; the proven
 /// peers' exemption would need a metrics cache first.
-pub const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
+const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
     /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
