@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use synack::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
-use synack::tcp::{Config, Keepalive, Shutdown, State};
+use synack::tcp::connection::Info;
+use synack::tcp::{Config, Connection, Keepalive, Shutdown, State};
 use synack::time::{Duration, Instant};
 use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
 
 use crate::ast::*;
+use crate::code::{self, CodeError};
 use crate::errno::Errno;
 use crate::packet::{self, Live, Tuple};
 use crate::profile;
@@ -86,8 +88,8 @@ pub struct Failure {
 pub struct Report {
     pub script: PathBuf,
     pub outcome: Outcome,
-    /// Things the run did not act on (sysctls without an effect here, code blocks not
-    /// evaluated).
+    /// Things the run did not act on (sysctls without an effect here, code blocks that could
+    /// not be evaluated), and a failed code block when the script failed earlier anyway.
     pub notes: Vec<String>,
     /// Every packet and syscall in order, as `time dir text` lines.
     pub trace: Vec<String>,
@@ -147,6 +149,14 @@ pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Repor
         Err(Stop::Skip(why)) => Outcome::Skip(why),
         Err(Stop::Fail(f)) => Outcome::Fail(f),
     };
+    if !matches!(outcome, Outcome::Pass) {
+        // Upstream evaluates code blocks only after a script ran to its end; say what a block
+        // found anyway, it may explain the failure.
+        if let Some(f) = r.code_failure.take() {
+            r.notes
+                .push(format!("code block at line {}: {}", f.line, f.message));
+        }
+    }
     Report {
         script: path.to_path_buf(),
         outcome,
@@ -206,6 +216,17 @@ enum FdKind {
     Connecting(SocketHandle),
     Conn(SocketHandle),
     Closed,
+}
+
+/// The socket whose TCP_INFO a code block reads: upstream's `socket_under_test`, which is the
+/// socket of the latest socket() call, or the child an inbound SYN opens on a listener (it
+/// gets its fd from accept()).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UnderTest {
+    None,
+    Fd(i64),
+    /// A passive child not yet accepted: no fd, so no TCP_INFO (upstream fails too).
+    Passive,
 }
 
 /// Which connection packet lines refer to (SUBSET.md §4.2).
@@ -272,6 +293,13 @@ struct Runner {
     mtu: u16,
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
+    under_test: UnderTest,
+    /// The first code block that failed (a false assert or an error), reported when the
+    /// script has otherwise passed, as upstream runs the blocks after the script.
+    code_failure: Option<Box<Failure>>,
+    /// The first code block that could not be evaluated: the script is skipped if nothing
+    /// failed.
+    code_unsupported: Option<String>,
 }
 
 impl Runner {
@@ -304,6 +332,9 @@ impl Runner {
             notes: Vec::new(),
             mtu: 1500,
             tx_buf: Vec::new(),
+            under_test: UnderTest::None,
+            code_failure: None,
+            code_unsupported: None,
         }
     }
 
@@ -346,6 +377,12 @@ impl Runner {
         if let Some(cleanup) = &script.cleanup {
             self.command(&cleanup.text)
                 .map_err(|s| self.locate(s, cleanup.pos))?;
+        }
+        if let Some(f) = self.code_failure.take() {
+            return Err(Stop::Fail(f));
+        }
+        if let Some(why) = self.code_unsupported.take() {
+            return Err(Stop::Skip(why));
         }
         Ok(())
     }
@@ -573,10 +610,10 @@ impl Runner {
                 self.base = at;
                 Ok(())
             }
-            Action::Code(_) => {
+            Action::Code(text) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
-                self.note("%{ }% code blocks are not evaluated".into());
+                self.code_block(ev.pos, text);
                 self.base = at;
                 Ok(())
             }
@@ -614,6 +651,115 @@ impl Runner {
         Ok(())
     }
 
+    // ----- code blocks -----
+
+    /// Evaluates a `%{ }%` block against the TCP_INFO of the socket under test, now. A failure
+    /// is kept and reported when the script has otherwise passed (upstream runs the blocks
+    /// after the script); a block that cannot be evaluated makes the script a SKIP.
+    fn code_block(&mut self, pos: Pos, text: &str) {
+        let result = code::parse(text).and_then(|block| match self.snapshot() {
+            Ok(snap) => block.run(&|name| snap.binding(name)),
+            Err(why) => Err(CodeError::Runtime { line: 1, what: why }),
+        });
+        let summary = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let verdict = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.trace
+            .push(format!("{} %{{ {summary} }}% {verdict}", secs(self.now)));
+        let Err(e) = result else { return };
+        let line = pos.line + e.line().saturating_sub(1);
+        if e.is_unsupported() {
+            let msg = format!("line {line}: {e}");
+            self.note(msg.clone());
+            self.code_unsupported.get_or_insert(msg);
+            return;
+        }
+        if self.code_failure.is_some() {
+            return;
+        }
+        let (expected, actual) = match &e {
+            CodeError::Assert(a) => (
+                Some(a.test.clone()),
+                Some(
+                    a.values
+                        .iter()
+                        .map(|(n, v)| format!("{n} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ),
+            _ => (None, None),
+        };
+        self.code_failure = Some(Box::new(Failure {
+            line,
+            col: if line == pos.line { pos.col } else { 1 },
+            source: self
+                .lines
+                .get(line.saturating_sub(1) as usize)
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default(),
+            message: e.to_string(),
+            expected,
+            actual,
+            time: Some(self.now),
+        }));
+    }
+
+    /// TCP_INFO of the socket under test (upstream's `socket_under_test`).
+    fn snapshot(&self) -> Result<code::Snapshot, String> {
+        let n = match self.under_test {
+            UnderTest::None => return Err("no socket to use for code".into()),
+            UnderTest::Passive => {
+                return Err(
+                    "the connection under test has not been accepted: no fd to read \
+                            TCP_INFO from"
+                        .into(),
+                );
+            }
+            UnderTest::Fd(n) => n,
+        };
+        let fd = self.fds.get(&n).ok_or_else(|| {
+            format!("fd {n} (the socket under test) is closed: getsockopt(TCP_INFO) fails")
+        })?;
+        // A socket without a connection reports what a new connection would start from.
+        let fresh = |state: State| {
+            let local = SocketAddr::new(IpAddr::V4(self.local), 0);
+            let c = Connection::new(Arc::new(fd.cfg.clone()), local, self.stack.mss(), 0);
+            code::Snapshot {
+                state,
+                info: Some(Info {
+                    state: Some(state),
+                    ..c.info()
+                }),
+            }
+        };
+        Ok(match fd.kind {
+            FdKind::Fresh => fresh(State::Closed),
+            FdKind::Listener(_) => fresh(State::Listen),
+            FdKind::Closed => code::Snapshot {
+                state: State::Closed,
+                info: None,
+            },
+            FdKind::Connecting(h) | FdKind::Conn(h) => match self.stack.connection(h) {
+                Some(c) => code::Snapshot {
+                    state: c.state(),
+                    info: Some(c.info()),
+                },
+                None => code::Snapshot {
+                    state: State::Closed,
+                    info: None,
+                },
+            },
+        })
+    }
+
     // ----- inbound -----
 
     fn inbound(&mut self, p: &Packet) -> Result<(), Stop> {
@@ -629,6 +775,9 @@ impl Runner {
             Focus::Conn(tu) => tu,
             _ => {
                 // A new peer opens a connection to the listener (or talks to nothing yet).
+                if self.focus == Focus::Listener {
+                    self.under_test = UnderTest::Passive;
+                }
                 self.next_port += 1;
                 let tu = Tuple {
                     local: self.local,
@@ -1204,6 +1353,7 @@ impl Runner {
                         bound: false,
                     },
                 );
+                self.under_test = UnderTest::Fd(fd);
                 done(fd)
             }
             "bind" => {
@@ -1245,6 +1395,9 @@ impl Runner {
                         child.nonblock = false;
                         self.apply_conn_opts(c, &child);
                         self.fds.insert(new, child);
+                        if self.under_test == UnderTest::Passive {
+                            self.under_test = UnderTest::Fd(new);
+                        }
                         let _ = n;
                         done(new)
                     }
