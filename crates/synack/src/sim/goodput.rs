@@ -121,6 +121,17 @@ pub struct BulkReport {
     pub reverse: LinkStats,
 }
 
+impl BulkReport {
+    /// Retransmissions that cannot all have repaired a loss: every dropped data-direction
+    /// packet (on the wire or at the queue, retransmissions included) calls for at most one
+    /// retransmission, and the ACK direction loses nothing, so any retransmissions beyond
+    /// the drops were needless (reordering taken for loss, a premature timeout).
+    pub fn spurious_lower_bound(&self) -> u64 {
+        let drops = self.forward.dropped_loss + self.forward.dropped_queue;
+        self.sender.retrans_segs.saturating_sub(drops)
+    }
+}
+
 /// Runs one bulk transfer: the sender writes as fast as the connection takes data, the
 /// receiver reads everything at once; after `duration` of virtual time, reports goodput.
 pub fn bulk(cfg: &BulkConfig) -> Result<BulkReport, TransferError> {
@@ -363,15 +374,17 @@ pub fn render_markdown(spec: &TableSpec, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         out,
-        "retrans: segments retransmitted; RTOs: retransmission timeouts; DSACKs: duplicate \
-         segments the receiver reported (spurious retransmissions); queue drops: at the \
+        "retrans: segments retransmitted; spurious ≥: retransmissions beyond the packets the \
+         data direction dropped (a lower bound on needless ones); RTOs: retransmission \
+         timeouts; DSACKs: duplicates the receiver reported (RFC 2883); queue drops: at the \
          bottleneck."
     );
     out.push('\n');
     out.push_str(
-        "| RTT | loss | reorder | CC | SACK | goodput Mbit/s | retrans | RTOs | DSACKs | queue drops |\n",
+        "| RTT | loss | reorder | CC | SACK | goodput Mbit/s | retrans | spurious ≥ | RTOs | DSACKs \
+         | queue drops |\n",
     );
-    out.push_str("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let c = &r.config;
         let cc = congestion::new_controller(c.algorithm, 1460, 10).name();
@@ -387,16 +400,17 @@ pub fn render_markdown(spec: &TableSpec, rows: &[Row]) -> String {
             Ok(b) => {
                 let _ = writeln!(
                     out,
-                    "{head}| {:.2} | {} | {} | {} | {} |",
+                    "{head}| {:.2} | {} | {} | {} | {} | {} |",
                     b.goodput_bps / 1e6,
                     b.sender.retrans_segs,
+                    b.spurious_lower_bound(),
                     b.sender.timeouts,
                     b.info.dsack_dups,
                     b.forward.dropped_queue
                 );
             }
             Err(e) => {
-                let _ = writeln!(out, "{head}| failed: {e} | | | | |");
+                let _ = writeln!(out, "{head}| failed: {e} | | | | | |");
             }
         }
     }
@@ -462,6 +476,25 @@ mod tests {
         assert_eq!(again.bytes, r.bytes);
         assert_eq!(again.sender, r.sender);
         assert_eq!(again.forward, r.forward);
+    }
+
+    #[test]
+    fn spurious_bound_counts_retransmissions_beyond_the_drops() {
+        let mut r = BulkReport {
+            bytes: 0,
+            goodput_bps: 0.0,
+            sender: Counters::default(),
+            receiver: Counters::default(),
+            info: Info::default(),
+            forward: LinkStats::default(),
+            reverse: LinkStats::default(),
+        };
+        r.sender.retrans_segs = 10;
+        r.forward.dropped_loss = 3;
+        r.forward.dropped_queue = 4;
+        assert_eq!(r.spurious_lower_bound(), 3);
+        r.forward.dropped_queue = 40;
+        assert_eq!(r.spurious_lower_bound(), 0);
     }
 
     #[test]
