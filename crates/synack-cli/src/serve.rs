@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use synack::net::{TcpListener, TcpStream};
+use synack::net::{Host, TcpListener, TcpStream};
 use synack::tcp::Config;
 
 use crate::http;
@@ -46,6 +46,10 @@ pub struct Args {
     /// Exit after this many connections have finished.
     #[arg(long, value_name = "N")]
     pub max_conns: Option<u64>,
+    /// On exit, print the stack's non-zero counters (nstat names: SyncookiesSent,
+    /// ListenDrops, SynQueuePeak, ...) to stdout.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Clone)]
@@ -86,18 +90,19 @@ fn serve(args: Args) -> io::Result<()> {
     let cidr = args.net.cidr()?;
     let listener = TcpListener::bind_on(&started.host, (cidr.addr, args.port))?;
 
-    // Ctrl-C / SIGTERM: flush the trace and capture, then exit.
-    if let Some(sink) = started.sink.clone() {
-        ctrlc::set_handler(move || {
-            if let Ok(mut s) = sink.lock() {
-                let _ = s.finish();
-            }
-            std::process::exit(0);
-        })
-        .map_err(io::Error::other)?;
-    } else {
-        ctrlc::set_handler(|| std::process::exit(0)).map_err(io::Error::other)?;
-    }
+    // Ctrl-C / SIGTERM: print the counters, flush the trace and capture, then exit.
+    let stats = args.stats.then(|| started.host.clone());
+    let sink = started.sink.clone();
+    ctrlc::set_handler(move || {
+        if let Some(h) = &stats {
+            print_stats(h);
+        }
+        if let Some(Ok(mut s)) = sink.as_ref().map(|s| s.lock()) {
+            let _ = s.finish();
+        }
+        std::process::exit(0);
+    })
+    .map_err(io::Error::other)?;
 
     println!(
         "synack serve: listening on {}:{} on {} (mtu {}{})",
@@ -147,7 +152,18 @@ fn serve(args: Args) -> io::Result<()> {
         }
     }
     started.rt.settle(Duration::from_secs(2));
+    if args.stats {
+        print_stats(&started.host);
+    }
     started.finish()
+}
+
+/// `--stats`: the counters, one `Name value` line each (zero ones left out, as `nstat`).
+fn print_stats(host: &Host) {
+    let mut out = io::stdout().lock();
+    let _ = write!(out, "synack serve: counters\n{}", host.counters());
+    let _ = writeln!(out, "synack serve: end of counters");
+    let _ = out.flush();
 }
 
 /// Runs one connection; returns (bytes received, bytes sent).

@@ -1,13 +1,16 @@
 //! `synack sim`: one bulk transfer on SimNet in virtual time, every impairment a flag. The
-//! same flags and seed give the same run, segment for segment.
+//! same flags and seed give the same run, segment for segment. `--goodput-table` runs the
+//! loss-recovery / congestion-control table of [`synack::sim::goodput`] instead.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use synack::device::sim::{LinkConfig, Loss};
+use synack::sim::goodput::{self, TableSpec};
 use synack::sim::{TransferConfig, transfer};
 use synack::tcp::Config;
+use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceLevel};
 
@@ -16,7 +19,9 @@ use crate::units;
 /// Run one transfer on the simulated network, in virtual time, and report what TCP did.
 #[derive(Debug, Parser)]
 #[command(
-    after_long_help = "Example: synack sim --bytes 10MiB --rtt 50ms --loss 1% --rate 100mbit --queue 64KiB"
+    after_long_help = "Examples:\n  synack sim --bytes 10MiB --rtt 50ms --loss 1% --rate 100mbit --queue 64KiB\n  \
+                       synack sim --bytes 4MiB --loss 1% --samples 50ms\n  \
+                       synack sim --goodput-table --quick"
 )]
 pub struct Args {
     /// How much the client sends.
@@ -63,9 +68,124 @@ pub struct Args {
     /// Print every segment (Wireshark notation) as well.
     #[arg(long)]
     pub trace: bool,
+    /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
+    /// (virtual time), e.g. 100ms.
+    #[arg(long, value_parser = units::duration)]
+    pub samples: Option<Duration>,
+    /// Instead of one transfer: the goodput table (100 Mbit/s bottleneck, 1-BDP queue, RTT
+    /// 10/50/200 ms × loss 0/0.1/1/3 % × reordering 0/5 % × congestion control × SACK on/off,
+    /// 20 s virtual each), as Markdown; `cargo test` compares it with
+    /// crates/synack/tests/snapshots/goodput-table.md. Ignores the other flags.
+    #[arg(long)]
+    pub goodput_table: bool,
+    /// With --goodput-table: a scale model of the grid at 10 Mbit/s (a tenth of the packets).
+    #[arg(long, requires = "goodput_table")]
+    pub quick: bool,
+}
+
+/// `--goodput-table`: every run, then the Markdown table on stdout.
+fn goodput_table(quick: bool) -> ExitCode {
+    let spec = if quick {
+        TableSpec::quick()
+    } else {
+        TableSpec::full()
+    };
+    let wall = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows = goodput::goodput_table(&spec, threads);
+    print!("{}", goodput::render_markdown(&spec, &rows));
+    eprintln!(
+        "{} runs in {:.1} s wall",
+        rows.len(),
+        wall.elapsed().as_secs_f64()
+    );
+    if rows.iter().any(|r| r.result.is_err()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn segments(bytes: u32, mss: u32) -> String {
+    format!("{}", bytes / mss.max(1))
+}
+
+/// One connection's TCP_INFO-like statistics on one line.
+fn info_line(i: &Info) -> String {
+    let ssthresh = if i.ssthresh == u32::MAX {
+        "inf".to_string()
+    } else {
+        format!("{} seg", i.ssthresh_segments())
+    };
+    format!(
+        "{} cwnd {} seg ({} B), ssthresh {ssthresh}, srtt {}, rttvar {}, rto {}, pipe {} B, \
+         unacked {}, sacked {}, lost {}, retrans {} in flight / {} total, ca {}, mss {}",
+        i.state.map_or("-", |s| s.name()),
+        i.cwnd_segments(),
+        i.cwnd,
+        i.srtt.map_or("-".to_string(), ms),
+        ms(i.rttvar),
+        ms(i.rto),
+        i.pipe,
+        i.unacked,
+        i.sacked,
+        i.lost,
+        i.retrans,
+        i.retransmits,
+        i.ca_state.name(),
+        i.snd_mss
+    )
+}
+
+/// `--samples`: one row per sample.
+fn print_samples(samples: &[(Duration, Info)]) {
+    println!(
+        "{:>9} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>7} {:>8}",
+        "time",
+        "cwnd",
+        "ssthresh",
+        "srtt",
+        "rttvar",
+        "rto",
+        "pipe B",
+        "unacked",
+        "sacked",
+        "lost",
+        "rtx tot",
+        "ca"
+    );
+    for (t, i) in samples {
+        let ssthresh = if i.ssthresh == u32::MAX {
+            "inf".to_string()
+        } else {
+            segments(i.ssthresh, i.snd_mss)
+        };
+        println!(
+            "{:>8.3}s {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>7} {:>8}",
+            t.as_secs_f64(),
+            i.cwnd_segments(),
+            ssthresh,
+            i.srtt.map_or("-".to_string(), ms),
+            ms(i.rttvar),
+            ms(i.rto),
+            i.pipe,
+            i.unacked,
+            i.sacked,
+            i.lost,
+            i.retransmits,
+            i.ca_state.name()
+        );
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if args.goodput_table {
+        return goodput_table(args.quick);
+    }
     let mut link = LinkConfig::default()
         .with_delay(args.rtt / 2)
         .with_jitter(args.jitter)
@@ -101,6 +221,7 @@ pub fn run(args: Args) -> ExitCode {
         },
         mtu: args.mtu,
         trace: args.trace,
+        sample_every: args.samples,
         ..TransferConfig::default()
     };
     let wall = std::time::Instant::now();
@@ -159,6 +280,19 @@ pub fn run(args: Args) -> ExitCode {
         l.corrupted
     );
     println!("verified: every byte arrived once, in order");
+    if !r.samples.is_empty() {
+        println!(
+            "\nclient (sender) every {}:",
+            ms(args.samples.unwrap_or_default())
+        );
+        print_samples(&r.samples);
+    }
+    println!("\nper connection (cwnd and ssthresh in segments of mss; counts in segments):");
+    println!("client (sender, at the end):       {}", info_line(&r.info));
+    println!(
+        "server (receiver, last byte read): {}",
+        info_line(&r.server_info)
+    );
     println!("\nclient counters:\n{}", r.client);
     println!("server counters:\n{}", r.server);
     ExitCode::SUCCESS

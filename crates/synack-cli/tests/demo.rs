@@ -198,6 +198,78 @@ fn sim_is_deterministic_and_verifies() {
 }
 
 #[test]
+fn sim_shows_per_connection_stats_and_samples() {
+    let (ok, out, err) = synack(&[
+        "sim",
+        "--bytes",
+        "1MiB",
+        "--loss",
+        "1%",
+        "--samples",
+        "50ms",
+        "--seed",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("client (sender) every 50.0 ms:"), "{out}");
+    let header = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("time"))
+        .unwrap_or_else(|| panic!("no samples header:\n{out}"));
+    for col in [
+        "cwnd", "ssthresh", "srtt", "rttvar", "rto", "pipe", "sacked", "lost",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+    let rows = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("0."))
+        .count();
+    assert!(rows >= 2, "{out}");
+    for who in [
+        "client (sender, at the end):",
+        "server (receiver, last byte read):",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(who))
+            .unwrap_or_else(|| panic!("no line for {who}:\n{out}"));
+        for field in [
+            "cwnd ",
+            "ssthresh ",
+            "srtt ",
+            "rttvar ",
+            "rto ",
+            "pipe ",
+            "sacked ",
+            "lost ",
+            "retrans ",
+        ] {
+            assert!(line.contains(field), "{field}: {line}");
+        }
+    }
+}
+
+#[test]
+fn sim_goodput_table_quick_is_markdown() {
+    let (ok, out, err) = synack(&["sim", "--goodput-table", "--quick"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("10 Mbit/s bottleneck"), "{out}");
+    assert!(
+        out.contains("| RTT | loss | reorder | CC | SACK | goodput Mbit/s |"),
+        "{out}"
+    );
+    let rows = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
+        .count();
+    // 3 RTTs x 4 losses x 2 reorderings x algorithms x SACK on/off.
+    assert_eq!(rows % 48, 0, "{out}");
+    assert!(rows >= 48, "{out}");
+    assert!(err.contains("runs in"), "{err}");
+}
+
+#[test]
 fn bad_flags_are_clear_errors() {
     let (ok, _, err) = synack(&["demo", "--loss", "150%"]);
     assert!(!ok);
@@ -205,6 +277,9 @@ fn bad_flags_are_clear_errors() {
     let (ok, _, err) = synack(&["sim", "--bytes", "lots"]);
     assert!(!ok);
     assert!(err.contains("not a size"), "{err}");
+    let (ok, _, err) = synack(&["sim", "--quick"]);
+    assert!(!ok);
+    assert!(err.contains("--goodput-table"), "{err}");
 }
 
 /// The capture must read cleanly in tshark: no malformed packets, no bad checksums.

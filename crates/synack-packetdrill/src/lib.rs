@@ -3,9 +3,11 @@
 //!
 //! - [`ast`] and [`parser`]: the script language subset described in
 //!   `shared/packetdrill/SUBSET.md`, with `file:line:col` errors.
+//! - [`code`]: `%{ }%` code blocks (Python asserts over TCP_INFO).
 //! - [`run`]: the runner (virtual clock, packet injection and matching, syscalls).
 
 pub mod ast;
+pub mod code;
 pub mod lexer;
 pub mod parser;
 

@@ -345,14 +345,14 @@ fn syn_flood_real_clients_get_through_with_cookies_and_not_without() {
     eprintln!(
         "syn flood, cookies off: {} SYNs, flood over at {:?}; {}/{CLIENTS} clients ok during \
          the flood; {} in the end, last at {:?} (after the spoofed entries timed out); peak SYN \
-         queue {}; SYNs dropped with the queue full {}; {:.1?} wall",
+         queue {}; SYNs dropped (ListenDrops) {}; {:.1?} wall",
         off.syns_sent,
         off.flood_end,
         off.succeeded_during_flood,
         off.succeeded,
         off.last_success,
         off.peak_syn_queue,
-        off.req_q_full_drop,
+        off.listen_drops,
         off.wall,
     );
     assert_eq!(off.sent_cookies, 0);
@@ -360,6 +360,12 @@ fn syn_flood_real_clients_get_through_with_cookies_and_not_without() {
         off.succeeded_during_flood, 0,
         "without cookies no real client gets through during the flood"
     );
-    assert_eq!(off.peak_syn_queue, max_syn_backlog);
-    assert!(off.req_q_full_drop > SYNS / 2);
+    // Without cookies the last quarter of the queue stays free (Linux tcp_conn_request), so
+    // it never fills and every drop is that rule's.
+    assert_eq!(
+        off.peak_syn_queue,
+        max_syn_backlog - max_syn_backlog / 4 + 1
+    );
+    assert_eq!(off.req_q_full_drop, 0);
+    assert!(off.listen_drops > SYNS / 2);
 }

@@ -9,7 +9,9 @@
 //! 2. `syncookies` Always, or SYN queue full and `syncookies` OnOverflow: a cookie SYN-ACK
 //!    (SyncookiesSent), no state;
 //! 3. SYN queue full and cookies off: dropped (TCPReqQFullDrop, ListenDrops);
-//! 4. otherwise an [`Entry`] and a SYN-ACK, sent again with exponential backoff up to
+//! 4. cookies off and less than a quarter of the SYN queue free: dropped (ListenDrops), see
+//!    [`NO_COOKIE_RESERVE_DIVISOR`];
+//! 5. otherwise an [`Entry`] and a SYN-ACK, sent again with exponential backoff up to
 //!    `synack_retries` times.
 //!
 //! The ACK that completes a handshake (an entry's, or a valid cookie) becomes a
@@ -26,13 +28,26 @@ use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Config, Connection, State, SynCookies};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
-use crate::wire::tcp::Repr;
+use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
 use crate::wire::{IpProtocol, ipv4};
 
 /// How long after a listener last sent a cookie it still checks ACKs as cookies (Linux
 /// checks cookies only after a recent SYN-queue overflow, for the cookies' lifetime).
 const COOKIE_WINDOW: crate::time::Duration =
     crate::time::Duration::from_secs(syncookie::PERIOD.as_secs() * syncookie::MAX_AGE as u64);
+
+/// With cookies off, a SYN is dropped once fewer than `max_syn_backlog / 4` places are left
+/// in its listener's SYN queue, so the queue never fills entirely (Linux `tcp_conn_request`:
+/// `!syncookies && max_syn_backlog - inet_csk_reqsk_queue_len(sk) < (max_syn_backlog >> 2)`).
+///
+/// Linux keeps that last quarter for peers "proven to be alive" (`tcp_peer_is_proven`: the
+/// tcp_metrics cache holds an RTT from an earlier connection with that address), so hosts it
+/// already talked to still get in during a flood. This stack keeps no per-destination RTT
+/// cache, so no peer is proven and the last quarter stays empty: without cookies a listener
+/// holds at most `max_syn_backlog - max_syn_backlog / 4 + 1` half-open connections. What
+/// the rule buys here is the same headroom Linux gets for its unproven peers; the proven
+/// peers' exemption would need a metrics cache first.
+const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
     /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
@@ -72,6 +87,16 @@ impl Stack {
             self.counters.listen_drops += 1;
             return self.trace_drop_note(now, "SYN queue full, cookies off: SYN dropped");
         }
+        if cfg.syncookies == SynCookies::Never
+            && cfg.max_syn_backlog.saturating_sub(l.syn_queue_len)
+                < cfg.max_syn_backlog / NO_COOKIE_RESERVE_DIVISOR
+        {
+            self.counters.listen_drops += 1;
+            return self.trace_drop_note(
+                now,
+                "SYN queue 3/4 full, cookies off, peer not proven: SYN dropped",
+            );
+        }
         l.syn_queue_len += 1;
         let iss = self.isn.isn(now, local, remote);
         let hs = Handshake::from_syn(seg, iss);
@@ -79,6 +104,7 @@ impl Stack {
         self.syn_queue
             .insert(tuple, Entry::new(lh, &hs, now + cfg.rto_initial));
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
+        self.counters.syn_queue_peak = self.syn_queue.peak() as u64;
         self.trace_state(
             now,
             local,
@@ -198,8 +224,13 @@ impl Stack {
         let cfg = self.listener_tcp(e.listener);
         let wnd = syn_window(&cfg) as u32;
         if f.rst() {
-            // Second step, with RFC 5961 §3.2: only a RST exactly at RCV.NXT ends it; "return
-            // this connection to LISTEN state" is dropping the entry.
+            // Second step, as RFC 5961 §3.2 has it for every state but SYN-SENT: a RST exactly
+            // at RCV.NXT ends the half-open connection ("return this connection to LISTEN
+            // state" is dropping the entry); one elsewhere in the window gets a challenge ACK
+            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and is dropped; one outside the window is
+            // dropped silently. (Linux's request sockets take any in-window RST, tcp_check_req;
+            // the RFC 5961 rule keeps a blind attacker who guesses the window from killing
+            // handshakes, and a genuine peer answers the challenge ACK with an exact RST.)
             if seg.seq == rcv_nxt {
                 self.counters.attempt_fails += 1;
                 self.drop_entry(
@@ -210,8 +241,17 @@ impl Stack {
                     State::Listen,
                     "RST in SYN-RECEIVED",
                 );
+            } else if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
+                if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
+                    self.counters.challenge_acks += 1;
+                    self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED: challenge ACK");
+                    self.entry_ack(now, &cfg, local, remote, &e);
+                } else {
+                    self.counters.challenge_ack_limited += 1;
+                    self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED");
+                }
             } else {
-                self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED");
+                self.trace_drop_note(now, "RST out of window in SYN-RECEIVED");
             }
             return;
         }
@@ -254,8 +294,14 @@ impl Stack {
         let acceptable = seg.seq.in_range(rcv_nxt, end)
             || (len > 0 && (seg.seq + (len - 1)).in_range(rcv_nxt, end));
         if !acceptable {
+            // "If an incoming segment is not acceptable, an acknowledgment should be sent in
+            // reply" (throttled with the challenge ACKs, as Linux rate-limits it per request).
             self.counters.out_of_window += 1;
-            return self.trace_drop_note(now, "out of window in SYN-RECEIVED");
+            self.trace_drop_note(now, "out of window in SYN-RECEIVED");
+            if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
+                self.entry_ack(now, &cfg, local, remote, &e);
+            }
+            return;
         }
         // Fifth step: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED ... If the
         // segment acknowledgment is not acceptable, form a reset segment <SEQ=SEG.ACK><CTL=RST>".
@@ -273,6 +319,56 @@ impl Stack {
         self.remove_entry(&tuple);
         let hs = e.handshake(cfg.rto_initial);
         self.establish(now, e.listener, local, remote, &hs, seg);
+    }
+
+    /// The ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of half-open connection `e` (SND.NXT is
+    /// ISS + 1: the SYN-ACK is all we sent), with the window of its SYN-ACK, scaled once both
+    /// sides offered scaling (RFC 7323 §2.2), and timestamps if they were negotiated (§3.2).
+    fn entry_ack(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        local: SocketAddr,
+        remote: SocketAddr,
+        e: &Entry,
+    ) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
+            return;
+        };
+        let hs = e.handshake(cfg.rto_initial);
+        let shift = match hs.window_scale {
+            Some(_) if cfg.window_scaling => cfg.our_window_shift(),
+            _ => 0,
+        };
+        let mut options = Options::default();
+        if cfg.timestamps {
+            options.timestamps = hs.ts_recent.map(|tsecr| Timestamps {
+                tsval: ts_clock(now, self.ts_offset(local, remote)),
+                tsecr,
+            });
+        }
+        let seg = Repr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: e.iss + 1u32,
+            ack: e.irs + 1u32,
+            flags: Flags::ACK,
+            window: syn_window(cfg) >> shift,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let sent = self.queue_ip(src, dst, IpProtocol::Tcp, seg.buffer_len(), |payload| {
+            seg.emit(
+                &mut crate::wire::tcp::Packet::new_unchecked(payload),
+                local.ip(),
+                remote.ip(),
+            )
+            .is_ok()
+        });
+        if sent {
+            self.counters.out_segs += 1;
+        }
     }
 
     /// An ACK for listener `lh` that matches no connection and no entry: when the listener

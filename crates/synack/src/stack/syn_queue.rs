@@ -93,6 +93,38 @@ pub struct SynQueue {
     entries: HashMap<Tuple, Entry, KeyedHasher>,
     timers: BinaryHeap<Timer>,
     peak: usize,
+    /// The ACKs entries may send in answer to invalid segments.
+    pub acks: AckBudget,
+}
+
+/// How many ACKs the half-open connections together may send per second in answer to invalid
+/// segments (challenge ACKs, RFC 5961 §7: "An implementation SHOULD include an ACK throttling
+/// mechanism"). One budget for all entries, like Linux's host-wide `tcp_challenge_ack_limit`:
+/// an entry is too small to keep a throttle of its own, and spoofed segments aimed at many
+/// entries must not multiply the answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AckBudget {
+    /// Start of the current one-second window.
+    window: Option<Instant>,
+    sent: u32,
+}
+
+impl AckBudget {
+    /// Takes one ACK from the budget of `limit` per second at `now`; false if it is spent.
+    pub fn take(&mut self, now: Instant, limit: u32) -> bool {
+        if self
+            .window
+            .is_none_or(|w| now - w >= Duration::from_secs(1))
+        {
+            self.window = Some(now);
+            self.sent = 0;
+        }
+        if self.sent >= limit {
+            return false;
+        }
+        self.sent += 1;
+        true
+    }
 }
 
 impl SynQueue {
@@ -101,6 +133,7 @@ impl SynQueue {
             entries: HashMap::with_hasher(hasher),
             timers: BinaryHeap::new(),
             peak: 0,
+            acks: AckBudget::default(),
         }
     }
 
@@ -265,6 +298,16 @@ mod tests {
         assert_eq!(q.peak(), 3);
         assert_eq!(q.remove_listener(L), 1);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn ack_budget_refills_every_second() {
+        let mut b = AckBudget::default();
+        let t = Instant::from_secs(10);
+        assert!((0..3).all(|_| b.take(t, 3)));
+        assert!(!b.take(t + Duration::from_millis(999), 3));
+        assert!(b.take(t + Duration::from_secs(1), 3));
+        assert!(!AckBudget::default().take(t, 0));
     }
 
     #[test]

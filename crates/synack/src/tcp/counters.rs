@@ -96,6 +96,8 @@ counters! {
     req_q_full_drop => "TCPReqQFullDrop",
     /// Gauge, not a count: half-open connections in the SYN queues now.
     syn_queue_len => "SynQueueLen",
+    /// Gauge, not a count: the most half-open connections the SYN queues held at once.
+    syn_queue_peak => "SynQueuePeak",
     /// IP packets received.
     ip_in_receives => "IpInReceives",
     /// IP packets with header errors (bad checksum, bad length, bad version).

@@ -70,7 +70,12 @@ fn seg(from: SocketAddr, to: SocketAddr, seq: u32, ack: u32, flags: Flags) -> wt
 
 /// A SYN like Linux's: MSS 1460, SACK-permitted, TSval `ts` (if any), window scale 7.
 fn syn(from: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
-    let mut s = seg(from, server_addr(80), isn, 0, Flags::SYN);
+    syn_to(from, server_addr(80), isn, ts)
+}
+
+/// [`syn`] to `to`.
+fn syn_to(from: SocketAddr, to: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
+    let mut s = seg(from, to, isn, 0, Flags::SYN);
     s.options = Options {
         mss: Some(1460),
         window_scale: Some(7),
@@ -78,7 +83,7 @@ fn syn(from: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
         timestamps: ts.map(|tsval| Timestamps { tsval, tsecr: 0 }),
         ..Options::default()
     };
-    ip_tcp(from, server_addr(80), &s)
+    ip_tcp(from, to, &s)
 }
 
 /// Everything `s` sends at `now`.
@@ -225,7 +230,7 @@ fn duplicate_syn_resends_synack_and_rst_drops_the_entry() {
     assert_eq!(again.len(), 1);
     assert_eq!(tcp_of(&again[0]).seq, tcp_of(&first).seq, "same ISS");
     assert_eq!(s.counters().retrans_segs, 1);
-    // A RST not exactly at RCV.NXT is ignored (RFC 5961 §3.2); one at RCV.NXT drops it.
+    // A RST exactly at RCV.NXT drops it (RFC 5961 §3.2).
     let rst = |seq| {
         ip_tcp(
             CLIENT,
@@ -233,13 +238,196 @@ fn duplicate_syn_resends_synack_and_rst_drops_the_entry() {
             &seg(CLIENT, server_addr(80), seq, 0, Flags::RST),
         )
     };
-    s.handle_packet(t, &rst(1005));
-    assert_eq!(s.syn_queue_len(), 1);
     s.handle_packet(t, &rst(1001));
     assert_eq!(s.syn_queue_len(), 0);
     assert!(drain(&mut s, t).is_empty(), "never a RST for a RST");
     assert_eq!(s.counters().attempt_fails, 1);
     assert!(notes(&mut s).contains(&"SYN-RECEIVED -> LISTEN (RST in SYN-RECEIVED)".to_string()));
+}
+
+fn rst_from_client(seq: u32) -> Vec<u8> {
+    ip_tcp(
+        CLIENT,
+        server_addr(80),
+        &seg(CLIENT, server_addr(80), seq, 0, Flags::RST),
+    )
+}
+
+/// RFC 5961 §3.2 in SYN-RECEIVED: a RST in the window but not at RCV.NXT gets a challenge ACK
+/// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and leaves the entry; one outside the window is
+/// dropped silently; only the exact one ends the half-open connection.
+#[test]
+fn inexact_rst_gets_a_challenge_ack_and_only_an_exact_rst_drops_the_entry() {
+    let (mut s, l, synack) = syn_acked(Config::default(), Some(77));
+    let sa = tcp_of(&synack);
+    let wnd = sa.window as u32;
+    let t = Instant::from_millis(10);
+    for seq in [1002, 1001 + wnd - 1] {
+        s.handle_packet(t, &rst_from_client(seq));
+        let out = drain(&mut s, t);
+        assert_eq!(out.len(), 1, "RST at {seq}: one challenge ACK");
+        let a = tcp_of(&out[0]);
+        assert_eq!(a.flags, Flags::ACK);
+        assert_eq!((a.seq, a.ack), (sa.seq + 1u32, SeqNum(1001)));
+        // Timestamps were negotiated: the ACK carries them, echoing the SYN's TSval.
+        assert_eq!(a.options.timestamps.map(|t| t.tsecr), Some(77));
+        // Both sides offered window scaling: the window is the SYN-ACK's, scaled.
+        let shift = sa.options.window_scale.unwrap();
+        assert_eq!(a.window, sa.window >> shift);
+        assert_eq!(s.syn_queue_len(), 1, "the entry stays");
+    }
+    assert_eq!(s.counters().challenge_acks, 2);
+    // Outside the window (below RCV.NXT, at RCV.NXT + RCV.WND): dropped, no answer.
+    for seq in [1000, 1001 + wnd, 5_000_000] {
+        s.handle_packet(t, &rst_from_client(seq));
+        assert!(drain(&mut s, t).is_empty(), "RST at {seq}: silence");
+        assert_eq!(s.syn_queue_len(), 1);
+    }
+    assert_eq!(s.counters().challenge_acks, 2);
+    assert_eq!(s.counters().attempt_fails, 0);
+    let trace = notes(&mut s);
+    assert!(trace.contains(&"drop: RST not at RCV.NXT in SYN-RECEIVED: challenge ACK".to_string()));
+    assert!(trace.contains(&"drop: RST out of window in SYN-RECEIVED".to_string()));
+    // The exact RST (what a real peer answers the challenge ACK with) ends it, silently.
+    s.handle_packet(t, &rst_from_client(1001));
+    assert!(drain(&mut s, t).is_empty());
+    assert_eq!(s.syn_queue_len(), 0);
+    assert_eq!(s.counters().attempt_fails, 1);
+    // And the ACK of the old SYN-ACK now finds nothing: RST, no connection.
+    s.handle_packet(t, &ack_of(&synack, b"", 0));
+    assert_eq!(s.accept_queue_len(l), 0);
+}
+
+/// Without timestamps or window scaling the challenge ACK carries no options and an unscaled
+/// window; an out-of-window ACK is answered with the same ACK (RFC 9293 §3.10.7.4).
+#[test]
+fn challenge_ack_without_options_and_ack_for_out_of_window_segments() {
+    let mut s = server_with(Config::default());
+    let _l = s.listen(server_addr(80), 16).unwrap();
+    let mut bare = seg(CLIENT, server_addr(80), 1000, 0, Flags::SYN);
+    bare.options.mss = Some(1460);
+    s.handle_packet(Instant::ZERO, &ip_tcp(CLIENT, server_addr(80), &bare));
+    let out = drain(&mut s, Instant::ZERO);
+    let sa = tcp_of(&out[0]);
+    let t = Instant::from_millis(5);
+    s.handle_packet(t, &rst_from_client(1100));
+    let out = drain(&mut s, t);
+    assert_eq!(out.len(), 1);
+    let a = tcp_of(&out[0]);
+    assert_eq!(
+        (a.flags, a.seq, a.ack),
+        (Flags::ACK, sa.seq + 1u32, SeqNum(1001))
+    );
+    assert_eq!((a.window, a.options), (sa.window, Options::default()));
+    // An ACK far outside the window: dropped, answered with the ACK; the entry stays.
+    let far = seg(
+        CLIENT,
+        server_addr(80),
+        900_000,
+        (sa.seq + 1u32).0,
+        Flags::ACK,
+    );
+    s.handle_packet(t, &ip_tcp(CLIENT, server_addr(80), &far));
+    let out = drain(&mut s, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(tcp_of(&out[0]).ack, SeqNum(1001));
+    assert_eq!(s.syn_queue_len(), 1);
+    assert_eq!(s.counters().out_of_window, 1);
+}
+
+/// RFC 5961 §7: the ACKs entries send to invalid segments are throttled, all entries
+/// together, `challenge_ack_limit` per second.
+#[test]
+fn challenge_acks_from_entries_are_throttled() {
+    let cfg = Config {
+        challenge_ack_limit: 2,
+        ..Config::default()
+    };
+    let (mut s, _l, _) = syn_acked(cfg, None);
+    let t = Instant::from_millis(10);
+    let mut sent = 0;
+    for i in 0..5 {
+        s.handle_packet(t, &rst_from_client(1002 + i));
+        sent += drain(&mut s, t).len();
+    }
+    assert_eq!(sent, 2);
+    assert_eq!(s.counters().challenge_acks, 2);
+    assert_eq!(s.counters().challenge_ack_limited, 3);
+    assert_eq!(s.syn_queue_len(), 1);
+    // A second later the budget is back.
+    let later = t + Duration::from_secs(1);
+    s.handle_packet(later, &rst_from_client(1002));
+    assert_eq!(drain(&mut s, later).len(), 1);
+}
+
+/// Linux tcp_conn_request with tcp_syncookies=0: once fewer than max_syn_backlog / 4 places
+/// are left, a new SYN is dropped (ListenDrops; no proven peers here, see
+/// NO_COOKIE_RESERVE_DIVISOR). With cookies on the same listener fills its queue.
+#[test]
+fn cookies_off_keep_the_last_quarter_of_the_syn_queue_free() {
+    let from = |i: u16| SocketAddr::new(IpAddr::V4(A_IP), 20000 + i);
+    let mut s = server_with(mode(Mode::Never, 8));
+    let _l = s.listen(server_addr(80), 16).unwrap();
+    let mut answered = 0;
+    for i in 0..10 {
+        s.handle_packet(Instant::ZERO, &syn(from(i), 1, None));
+        answered += drain(&mut s, Instant::ZERO).len();
+    }
+    // 8 - len < 8 / 4 from len 7 on: seven entries, then drops.
+    assert_eq!((s.syn_queue_len(), answered), (7, 7));
+    let c = s.counters();
+    assert_eq!(
+        (c.listen_drops, c.req_q_full_drop, c.syncookies_sent),
+        (3, 0, 0)
+    );
+    assert_eq!(c.syn_queue_peak, 7);
+    assert!(notes(&mut s).contains(
+        &"drop: SYN queue 3/4 full, cookies off, peer not proven: SYN dropped".to_string()
+    ));
+    // An entry leaves (its peer resets it): the next SYN gets in again.
+    let rst = seg(from(0), server_addr(80), 2, 0, Flags::RST);
+    s.handle_packet(Instant::ZERO, &ip_tcp(from(0), server_addr(80), &rst));
+    s.handle_packet(Instant::ZERO, &syn(from(20), 1, None));
+    assert_eq!(drain(&mut s, Instant::ZERO).len(), 1);
+    assert_eq!(s.syn_queue_len(), 7);
+
+    // syncookies=1: the rule does not apply; the queue fills, then cookies.
+    let mut s = server_with(mode(Mode::OnOverflow, 8));
+    let _l = s.listen(server_addr(80), 16).unwrap();
+    for i in 0..10 {
+        s.handle_packet(Instant::ZERO, &syn(from(i), 1, None));
+        assert_eq!(drain(&mut s, Instant::ZERO).len(), 1);
+    }
+    let c = s.counters();
+    assert_eq!(
+        (s.syn_queue_len(), c.syncookies_sent, c.listen_drops),
+        (8, 2, 0)
+    );
+}
+
+/// The SYN-queue bound is per listener: one listener's full queue does not stop another's.
+#[test]
+fn the_syn_queue_bound_is_per_listener() {
+    for m in [Mode::Never, Mode::OnOverflow] {
+        let mut s = server_with(mode(m, 2));
+        let _a = s.listen(server_addr(80), 16).unwrap();
+        let _b = s.listen(server_addr(81), 16).unwrap();
+        for i in 0..3u16 {
+            let from = SocketAddr::new(IpAddr::V4(A_IP), 30000 + i);
+            s.handle_packet(Instant::ZERO, &syn_to(from, server_addr(80), 1, None));
+        }
+        let _ = drain(&mut s, Instant::ZERO);
+        assert_eq!(s.syn_queue_len(), 2, "{m:?}");
+        let from = SocketAddr::new(IpAddr::V4(A_IP), 31000);
+        s.handle_packet(Instant::ZERO, &syn_to(from, server_addr(81), 1, None));
+        assert_eq!(drain(&mut s, Instant::ZERO).len(), 1, "{m:?}");
+        assert_eq!(s.syn_queue_len(), 3, "{m:?}: port 81 took an entry");
+        let c = s.counters();
+        match m {
+            Mode::Never => assert_eq!((c.req_q_full_drop, c.syncookies_sent), (1, 0)),
+            _ => assert_eq!((c.req_q_full_drop, c.syncookies_sent), (0, 1)),
+        }
+    }
 }
 
 /// RFC 9293 §3.10.7.4, SYN-RECEIVED: an ACK of something we did not send gets

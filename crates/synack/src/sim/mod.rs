@@ -16,6 +16,8 @@
 //! assert!(report.client.retrans_segs > 0);
 //! ```
 
+pub mod goodput;
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -167,6 +169,8 @@ pub struct TransferConfig {
     pub limit: Duration,
     /// Keep the trace events of both hosts.
     pub trace: bool,
+    /// Record the client connection's [`Info`] this often (virtual time) while data flows.
+    pub sample_every: Option<Duration>,
 }
 
 impl Default for TransferConfig {
@@ -183,6 +187,7 @@ impl Default for TransferConfig {
             mtu: 1500,
             limit: Duration::from_secs(3600),
             trace: false,
+            sample_every: None,
         }
     }
 }
@@ -198,8 +203,14 @@ pub struct TransferReport {
     pub goodput_bps: f64,
     pub client: Counters,
     pub server: Counters,
-    /// The client connection's statistics at the end.
+    /// The client connection's statistics at the end (after the close).
     pub info: Info,
+    /// The server connection's statistics when the last byte was read.
+    pub server_info: Info,
+    /// `(time since connect, client statistics)` every
+    /// [`sample_every`](TransferConfig::sample_every), taken at the first event at or after
+    /// each sampling instant.
+    pub samples: Vec<(Duration, Info)>,
     pub link: LinkStats,
     pub trace: Vec<TraceEvent>,
 }
@@ -255,9 +266,22 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
     let mut failure = None;
     let mut closed = false;
     let start = w.now;
+    let mut samples = Vec::new();
+    let mut next_sample = cfg.sample_every.map(|_| start);
+    let mut server_info = Info::default();
     let finished = w.run_until(
         |w| {
             let now = w.now;
+            if let (Some(every), Some(at)) = (cfg.sample_every, next_sample.as_mut()) {
+                if now >= *at {
+                    if let Some(c) = w.hosts[0].1.connection(client) {
+                        samples.push((now - start, c.info()));
+                    }
+                    while *at <= now {
+                        *at += every.max(Duration::from_micros(1));
+                    }
+                }
+            }
             // Client: keep the send buffer full, then close.
             let c = &mut w.hosts[0].1;
             while sent < cfg.bytes {
@@ -313,6 +337,11 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
                 failure = Some(TransferError::Connection(e.to_string()));
                 return true;
             }
+            if received == cfg.bytes {
+                if let Some(c) = server.and_then(|h| w.hosts[1].1.connection(h)) {
+                    server_info = c.info();
+                }
+            }
             received == cfg.bytes
         },
         cfg.limit,
@@ -347,6 +376,8 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
         client: w.hosts[0].1.counters().clone(),
         server: w.hosts[1].1.counters().clone(),
         info,
+        server_info,
+        samples,
         link: w.net.total_stats(),
         trace: core::mem::take(&mut w.trace),
     })
@@ -402,6 +433,42 @@ mod tests {
             + r.server.in_errs
             + r.client.in_errs;
         assert!(caught > 0, "corrupted packets must be caught: {:?}", r.link);
+    }
+
+    #[test]
+    fn samples_track_the_sender_and_both_ends_report_info() {
+        let every = Duration::from_millis(50);
+        let r = transfer(&TransferConfig {
+            bytes: 2 << 20,
+            link: LinkConfig::delay_ms(10).with_loss(Loss::Bernoulli(0.01)),
+            seed: 4,
+            sample_every: Some(every),
+            ..TransferConfig::default()
+        })
+        .unwrap();
+        let s = &r.samples;
+        assert!(s.len() >= 3, "{} samples in {:?}", s.len(), r.elapsed);
+        assert_eq!(s[0].0, Duration::ZERO);
+        // At most one sample per sampling interval, in time order.
+        let slot = |t: Duration| t.as_nanos() / every.as_nanos();
+        for w in s.windows(2) {
+            assert!(
+                slot(w[1].0) > slot(w[0].0),
+                "{:?} then {:?}",
+                w[0].0,
+                w[1].0
+            );
+        }
+        // The sender's cumulative retransmission count never goes down and ends at the total.
+        assert!(
+            s.windows(2)
+                .all(|w| w[1].1.retransmits >= w[0].1.retransmits)
+        );
+        assert!(s.last().unwrap().1.retransmits <= r.info.retransmits);
+        assert!(r.info.retransmits > 0);
+        assert!(s.iter().any(|(_, i)| i.unacked > 0 && i.pipe > 0));
+        assert_eq!(r.server_info.bytes_received, 2 << 20);
+        assert_eq!(r.info.bytes_sent, 2 << 20);
     }
 
     #[test]

@@ -10,15 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use synack::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
-use synack::tcp::{Config, Keepalive, Shutdown, State};
+use synack::tcp::connection::Info;
+use synack::tcp::{Config, Connection, Keepalive, Shutdown, State};
 use synack::time::{Duration, Instant};
 use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
 
 use crate::ast::*;
+use crate::code::{self, CodeError};
 use crate::errno::Errno;
 use crate::packet::{self, Live, Tuple};
 use crate::profile;
 use crate::shell;
+
+mod syscall;
 
 /// The stack's address in IPv4 runs (upstream's run_all.py and kselftest runner).
 pub const LOCAL_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
@@ -86,8 +90,8 @@ pub struct Failure {
 pub struct Report {
     pub script: PathBuf,
     pub outcome: Outcome,
-    /// Things the run did not act on (sysctls without an effect here, code blocks not
-    /// evaluated).
+    /// Things the run did not act on (sysctls without an effect here, code blocks that could
+    /// not be evaluated), and a failed code block when the script failed earlier anyway.
     pub notes: Vec<String>,
     /// Every packet and syscall in order, as `time dir text` lines.
     pub trace: Vec<String>,
@@ -147,6 +151,14 @@ pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Repor
         Err(Stop::Skip(why)) => Outcome::Skip(why),
         Err(Stop::Fail(f)) => Outcome::Fail(f),
     };
+    if !matches!(outcome, Outcome::Pass) {
+        // Upstream evaluates code blocks only after a script ran to its end; say what a block
+        // found anyway, it may explain the failure.
+        if let Some(f) = r.code_failure.take() {
+            r.notes
+                .push(format!("code block at line {}: {}", f.line, f.message));
+        }
+    }
     Report {
         script: path.to_path_buf(),
         outcome,
@@ -206,6 +218,17 @@ enum FdKind {
     Connecting(SocketHandle),
     Conn(SocketHandle),
     Closed,
+}
+
+/// The socket whose TCP_INFO a code block reads: upstream's `socket_under_test`, which is the
+/// socket of the latest socket() call, or the child an inbound SYN opens on a listener (it
+/// gets its fd from accept()).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UnderTest {
+    None,
+    Fd(i64),
+    /// A passive child not yet accepted: no fd, so no TCP_INFO (upstream fails too).
+    Passive,
 }
 
 /// Which connection packet lines refer to (SUBSET.md §4.2).
@@ -272,6 +295,13 @@ struct Runner {
     mtu: u16,
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
+    under_test: UnderTest,
+    /// The first code block that failed (a false assert or an error), reported when the
+    /// script has otherwise passed, as upstream runs the blocks after the script.
+    code_failure: Option<Box<Failure>>,
+    /// The first code block that could not be evaluated: the script is skipped if nothing
+    /// failed.
+    code_unsupported: Option<String>,
 }
 
 impl Runner {
@@ -304,6 +334,9 @@ impl Runner {
             notes: Vec::new(),
             mtu: 1500,
             tx_buf: Vec::new(),
+            under_test: UnderTest::None,
+            code_failure: None,
+            code_unsupported: None,
         }
     }
 
@@ -346,6 +379,12 @@ impl Runner {
         if let Some(cleanup) = &script.cleanup {
             self.command(&cleanup.text)
                 .map_err(|s| self.locate(s, cleanup.pos))?;
+        }
+        if let Some(f) = self.code_failure.take() {
+            return Err(Stop::Fail(f));
+        }
+        if let Some(why) = self.code_unsupported.take() {
+            return Err(Stop::Skip(why));
         }
         Ok(())
     }
@@ -573,10 +612,10 @@ impl Runner {
                 self.base = at;
                 Ok(())
             }
-            Action::Code(_) => {
+            Action::Code(text) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
-                self.note("%{ }% code blocks are not evaluated".into());
+                self.code_block(ev.pos, text);
                 self.base = at;
                 Ok(())
             }
@@ -614,6 +653,115 @@ impl Runner {
         Ok(())
     }
 
+    // ----- code blocks -----
+
+    /// Evaluates a `%{ }%` block against the TCP_INFO of the socket under test, now. A failure
+    /// is kept and reported when the script has otherwise passed (upstream runs the blocks
+    /// after the script); a block that cannot be evaluated makes the script a SKIP.
+    fn code_block(&mut self, pos: Pos, text: &str) {
+        let result = code::parse(text).and_then(|block| match self.snapshot() {
+            Ok(snap) => block.run(&|name| snap.binding(name)),
+            Err(why) => Err(CodeError::Runtime { line: 1, what: why }),
+        });
+        let summary = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let verdict = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.trace
+            .push(format!("{} %{{ {summary} }}% {verdict}", secs(self.now)));
+        let Err(e) = result else { return };
+        let line = pos.line + e.line().saturating_sub(1);
+        if e.is_unsupported() {
+            let msg = format!("line {line}: {e}");
+            self.note(msg.clone());
+            self.code_unsupported.get_or_insert(msg);
+            return;
+        }
+        if self.code_failure.is_some() {
+            return;
+        }
+        let (expected, actual) = match &e {
+            CodeError::Assert(a) => (
+                Some(a.test.clone()),
+                Some(
+                    a.values
+                        .iter()
+                        .map(|(n, v)| format!("{n} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ),
+            _ => (None, None),
+        };
+        self.code_failure = Some(Box::new(Failure {
+            line,
+            col: if line == pos.line { pos.col } else { 1 },
+            source: self
+                .lines
+                .get(line.saturating_sub(1) as usize)
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default(),
+            message: e.to_string(),
+            expected,
+            actual,
+            time: Some(self.now),
+        }));
+    }
+
+    /// TCP_INFO of the socket under test (upstream's `socket_under_test`).
+    fn snapshot(&self) -> Result<code::Snapshot, String> {
+        let n = match self.under_test {
+            UnderTest::None => return Err("no socket to use for code".into()),
+            UnderTest::Passive => {
+                return Err(
+                    "the connection under test has not been accepted: no fd to read \
+                            TCP_INFO from"
+                        .into(),
+                );
+            }
+            UnderTest::Fd(n) => n,
+        };
+        let fd = self.fds.get(&n).ok_or_else(|| {
+            format!("fd {n} (the socket under test) is closed: getsockopt(TCP_INFO) fails")
+        })?;
+        // A socket without a connection reports what a new connection would start from.
+        let fresh = |state: State| {
+            let local = SocketAddr::new(IpAddr::V4(self.local), 0);
+            let c = Connection::new(Arc::new(fd.cfg.clone()), local, self.stack.mss(), 0);
+            code::Snapshot {
+                state,
+                info: Some(Info {
+                    state: Some(state),
+                    ..c.info()
+                }),
+            }
+        };
+        Ok(match fd.kind {
+            FdKind::Fresh => fresh(State::Closed),
+            FdKind::Listener(_) => fresh(State::Listen),
+            FdKind::Closed => code::Snapshot {
+                state: State::Closed,
+                info: None,
+            },
+            FdKind::Connecting(h) | FdKind::Conn(h) => match self.stack.connection(h) {
+                Some(c) => code::Snapshot {
+                    state: c.state(),
+                    info: Some(c.info()),
+                },
+                None => code::Snapshot {
+                    state: State::Closed,
+                    info: None,
+                },
+            },
+        })
+    }
+
     // ----- inbound -----
 
     fn inbound(&mut self, p: &Packet) -> Result<(), Stop> {
@@ -629,6 +777,9 @@ impl Runner {
             Focus::Conn(tu) => tu,
             _ => {
                 // A new peer opens a connection to the listener (or talks to nothing yet).
+                if self.focus == Focus::Listener {
+                    self.under_test = UnderTest::Passive;
+                }
                 self.next_port += 1;
                 let tu = Tuple {
                     local: self.local,
@@ -1032,642 +1183,6 @@ impl Runner {
             None => format!("{} bytes, not TCP", bytes.len()),
         }
     }
-
-    // ----- syscalls -----
-
-    fn syscall_event(
-        &mut self,
-        line: u32,
-        sc: &Syscall,
-        blocking_end: Option<Instant>,
-    ) -> Result<(), Stop> {
-        let attempt = self.attempt(sc, 0, true)?;
-        match attempt {
-            Attempt::Done(ret, errno) => {
-                self.trace_call(sc, ret, errno);
-                self.check_result(sc, ret, errno)?;
-                if let Some(end) = blocking_end {
-                    let tol = self.tolerance(end);
-                    self.check_time("system call return", end, end, tol, self.now)?;
-                }
-                Ok(())
-            }
-            Attempt::Blocked(progress) => {
-                let Some(end) = blocking_end else {
-                    return Err(err(format!(
-                        "{}() would block, but the script expects it to return at once \
-                         (write T...E for a blocking call)",
-                        sc.name
-                    )));
-                };
-                self.blocked = Some(Blocked {
-                    line,
-                    call: sc.clone(),
-                    end,
-                    tolerance: self.tolerance(end),
-                    progress,
-                });
-                Ok(())
-            }
-        }
-    }
-
-    fn poll_blocked(&mut self) {
-        let Some(mut b) = self.blocked.take() else {
-            return;
-        };
-        match self.attempt(&b.call, b.progress, false) {
-            Ok(Attempt::Blocked(p)) => {
-                b.progress = p;
-                self.blocked = Some(b);
-            }
-            Ok(Attempt::Done(ret, errno)) => {
-                self.trace_call(&b.call, ret, errno);
-                let r = self.check_result(&b.call, ret, errno).and_then(|()| {
-                    self.check_time("system call return", b.end, b.end, b.tolerance, self.now)
-                });
-                if let Err(Stop::Fail(mut f)) = r {
-                    if self.deferred.is_none() {
-                        f.message = format!("{} (blocking {}())", f.message, b.call.name);
-                        f.time = Some(self.now);
-                        self.deferred = Some(f);
-                    }
-                }
-            }
-            Err(Stop::Fail(f)) => {
-                if self.deferred.is_none() {
-                    self.deferred = Some(f);
-                }
-            }
-            Err(Stop::Skip(_)) => {}
-        }
-    }
-
-    fn trace_call(&mut self, sc: &Syscall, ret: i64, errno: Option<Errno>) {
-        let e = errno.map(|e| format!(" {}", e.name())).unwrap_or_default();
-        self.trace
-            .push(format!("{}   {}(...) = {ret}{e}", secs(self.now), sc.name));
-    }
-
-    fn check_result(&self, sc: &Syscall, ret: i64, errno: Option<Errno>) -> Result<(), Stop> {
-        let expected = match &sc.result {
-            Expr::Int(v) => *v,
-            other => return Err(err(format!("unsupported result expression {other:?}"))),
-        };
-        let with_errno = |ret: i64| match errno {
-            Some(e) if ret < 0 => format!("{ret} with errno {} ({})", e.0, e.message()),
-            _ => format!("{ret}"),
-        };
-        let fd_call = matches!(sc.name.as_str(), "socket" | "accept");
-        if fd_call && expected >= 0 {
-            if ret < 0 {
-                return Err(err(format!(
-                    "runtime error in {} call: Expected non-negative result but got {}",
-                    sc.name,
-                    with_errno(ret)
-                )));
-            }
-        } else if ret != expected {
-            return Err(err(format!(
-                "runtime error in {} call: Expected result {expected} but got {}",
-                sc.name,
-                with_errno(ret)
-            )));
-        }
-        if let Some(name) = &sc.errno {
-            let want =
-                Errno::from_name(name).ok_or_else(|| err(format!("unknown errno name {name}")))?;
-            if errno != Some(want) {
-                return Err(err(format!(
-                    "runtime error in {} call: Expected errno {} ({}) but got {}",
-                    sc.name,
-                    want.0,
-                    want.message(),
-                    errno.map_or("none".to_string(), |e| format!("{} ({})", e.0, e.message()))
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn arg<'a>(&self, sc: &'a Syscall, i: usize) -> Result<&'a Expr, Stop> {
-        sc.args
-            .get(i)
-            .ok_or_else(|| err(format!("{}() needs argument {}", sc.name, i + 1)))
-    }
-
-    fn int_arg(&self, sc: &Syscall, i: usize) -> Result<i64, Stop> {
-        eval_int(self.arg(sc, i)?)
-    }
-
-    fn fd_arg(&self, sc: &Syscall) -> Result<(i64, Fd), Stop> {
-        let n = self.int_arg(sc, 0)?;
-        let fd = self
-            .fds
-            .get(&n)
-            .cloned()
-            .ok_or_else(|| err(format!("{}(): fd {n} is not open in the script", sc.name)))?;
-        Ok((n, fd))
-    }
-
-    /// Performs (or retries) a call. `first` is false when a blocked call is retried.
-    fn attempt(&mut self, sc: &Syscall, progress: usize, first: bool) -> Result<Attempt, Stop> {
-        let done = |r: i64| Ok(Attempt::Done(r, None));
-        let fail = |e: Errno| Ok(Attempt::Done(-1, Some(e)));
-        match sc.name.as_str() {
-            "socket" => {
-                let ty = eval_int(self.arg(sc, 1)?)?;
-                let proto = self.arg(sc, 2)?;
-                let proto_ok = match proto {
-                    Expr::Word(w) => w == "IPPROTO_TCP",
-                    Expr::Int(0) | Expr::Int(6) => true,
-                    _ => false,
-                };
-                if !proto_ok {
-                    return fail(Errno::EPROTONOSUPPORT);
-                }
-                let fd = match &sc.result {
-                    Expr::Int(v) if *v >= 0 => *v,
-                    _ => (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3),
-                };
-                self.fds.insert(
-                    fd,
-                    Fd {
-                        kind: FdKind::Fresh,
-                        nonblock: ty & SOCK_NONBLOCK != 0,
-                        cfg: self.cfg.clone(),
-                        nodelay: false,
-                        cork: false,
-                        user_timeout: None,
-                        keepalive: false,
-                        keepalive_cfg: self.cfg.keepalive,
-                        bound: false,
-                    },
-                );
-                done(fd)
-            }
-            "bind" => {
-                let (n, _) = self.fd_arg(sc)?;
-                if let Some(f) = self.fds.get_mut(&n) {
-                    f.bound = true;
-                }
-                done(0)
-            }
-            "listen" => {
-                let (n, fd) = self.fd_arg(sc)?;
-                let backlog = self.int_arg(sc, 1)?.max(0) as usize;
-                let local = SocketAddr::new(IpAddr::V4(self.local), PORT);
-                match self
-                    .stack
-                    .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
-                {
-                    Ok(h) => {
-                        self.set_kind(n, FdKind::Listener(h));
-                        self.focus = Focus::Listener;
-                        done(0)
-                    }
-                    Err(e) => fail(Errno::from_io(&e)),
-                }
-            }
-            "accept" => {
-                let (n, fd) = self.fd_arg(sc)?;
-                let FdKind::Listener(h) = fd.kind else {
-                    return fail(Errno::EINVAL);
-                };
-                match self.stack.accept(h) {
-                    Ok(Some(c)) => {
-                        let new = match &sc.result {
-                            Expr::Int(v) if *v >= 0 => *v,
-                            _ => (3..).find(|n| !self.fds.contains_key(n)).unwrap_or(3),
-                        };
-                        let mut child = fd.clone();
-                        child.kind = FdKind::Conn(c);
-                        child.nonblock = false;
-                        self.apply_conn_opts(c, &child);
-                        self.fds.insert(new, child);
-                        let _ = n;
-                        done(new)
-                    }
-                    Ok(None) if fd.nonblock => fail(Errno::EAGAIN),
-                    Ok(None) => Ok(Attempt::Blocked(0)),
-                    Err(e) => fail(Errno::from_io(&e)),
-                }
-            }
-            "connect" => {
-                let (n, fd) = self.fd_arg(sc)?;
-                if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
-                    return fail(Errno::EOPNOTSUPP);
-                }
-                let h = match fd.kind {
-                    FdKind::Fresh => {
-                        let remote = SocketAddr::new(IpAddr::V4(self.remote), PORT);
-                        let local = fd
-                            .bound
-                            .then(|| SocketAddr::new(IpAddr::V4(self.local), PORT));
-                        self.focus = Focus::Connecting;
-                        match self.stack.connect_with(
-                            self.now,
-                            remote,
-                            local,
-                            Arc::new(fd.cfg.clone()),
-                        ) {
-                            Ok(h) => {
-                                self.apply_conn_opts(h, &fd);
-                                self.set_kind(n, FdKind::Connecting(h));
-                                self.pump();
-                                if fd.nonblock {
-                                    return fail(Errno::EINPROGRESS);
-                                }
-                                h
-                            }
-                            Err(e) => return fail(Errno::from_io(&e)),
-                        }
-                    }
-                    FdKind::Connecting(h) => h,
-                    FdKind::Conn(_) => return fail(Errno::EISCONN),
-                    _ => return fail(Errno::EINVAL),
-                };
-                let Some(c) = self.stack.connection(h) else {
-                    return fail(Errno(111));
-                };
-                if let Some(e) = c.error() {
-                    self.set_kind(n, FdKind::Closed);
-                    return fail(Errno::from_io(&std::io::Error::from(e)));
-                }
-                match c.state() {
-                    State::SynSent | State::SynReceived => {
-                        if fd.nonblock && first {
-                            fail(Errno::EALREADY)
-                        } else {
-                            Ok(Attempt::Blocked(0))
-                        }
-                    }
-                    State::Closed => fail(Errno(111)),
-                    _ => {
-                        self.set_kind(n, FdKind::Conn(h));
-                        done(0)
-                    }
-                }
-            }
-            "write" | "send" | "sendto" | "sendmsg" => self.write_call(sc, progress),
-            "read" | "recv" | "recvfrom" => {
-                let (_, fd) = self.fd_arg(sc)?;
-                let len = self.int_arg(sc, 2)?.max(0) as usize;
-                let h = match fd.kind {
-                    FdKind::Conn(h) | FdKind::Connecting(h) => h,
-                    _ => return fail(Errno::ENOTCONN),
-                };
-                let Some(c) = self.stack.connection(h) else {
-                    return done(0);
-                };
-                if !c.is_readable() {
-                    return if fd.nonblock {
-                        fail(Errno::EAGAIN)
-                    } else {
-                        Ok(Attempt::Blocked(0))
-                    };
-                }
-                let mut buf = vec![0u8; len];
-                match self.stack.recv(self.now, h, &mut buf) {
-                    Ok(n) => {
-                        self.pump();
-                        done(n as i64)
-                    }
-                    Err(e) => fail(Errno::from_io(&e)),
-                }
-            }
-            "shutdown" => {
-                let (_, fd) = self.fd_arg(sc)?;
-                let how = match self.arg(sc, 1)? {
-                    Expr::Word(w) if w == "SHUT_RD" => Shutdown::Read,
-                    Expr::Word(w) if w == "SHUT_WR" => Shutdown::Write,
-                    Expr::Word(w) if w == "SHUT_RDWR" => Shutdown::Both,
-                    Expr::Int(0) => Shutdown::Read,
-                    Expr::Int(1) => Shutdown::Write,
-                    Expr::Int(2) => Shutdown::Both,
-                    other => return Err(err(format!("bad shutdown how {other:?}"))),
-                };
-                let h = match fd.kind {
-                    FdKind::Conn(h) | FdKind::Connecting(h) => h,
-                    _ => return fail(Errno::ENOTCONN),
-                };
-                match self.stack.shutdown(self.now, h, how) {
-                    Ok(()) => {
-                        self.pump();
-                        done(0)
-                    }
-                    Err(e) => fail(Errno::from_io(&e)),
-                }
-            }
-            "close" => {
-                let (n, fd) = self.fd_arg(sc)?;
-                match fd.kind {
-                    FdKind::Listener(h) | FdKind::Conn(h) | FdKind::Connecting(h) => {
-                        self.stack.close(self.now, h);
-                        self.pump();
-                    }
-                    FdKind::Fresh | FdKind::Closed => {}
-                }
-                self.fds.remove(&n);
-                done(0)
-            }
-            "fcntl" => {
-                let (n, _) = self.fd_arg(sc)?;
-                let cmd = self.arg(sc, 1)?;
-                match cmd {
-                    Expr::Word(w) if w == "F_SETFL" => {
-                        let flags = eval_int(self.arg(sc, 2)?)?;
-                        if let Some(f) = self.fds.get_mut(&n) {
-                            f.nonblock = flags & O_NONBLOCK != 0;
-                        }
-                        done(0)
-                    }
-                    Expr::Word(w) if w == "F_GETFL" => {
-                        let nb = self.fds.get(&n).is_some_and(|f| f.nonblock);
-                        done(O_RDWR | if nb { O_NONBLOCK } else { 0 })
-                    }
-                    other => Err(err(format!("unsupported fcntl command {other:?}"))),
-                }
-            }
-            "setsockopt" => self.setsockopt(sc),
-            "getsockopt" => self.getsockopt(sc),
-            other => Err(err(format!("unsupported system call {other}()"))),
-        }
-    }
-
-    fn set_kind(&mut self, n: i64, kind: FdKind) {
-        if let Some(f) = self.fds.get_mut(&n) {
-            f.kind = kind;
-        }
-    }
-
-    fn apply_conn_opts(&mut self, h: SocketHandle, fd: &Fd) {
-        let now = self.now;
-        if let Some(c) = self.stack.connection_mut(h) {
-            if fd.nodelay {
-                c.set_nodelay(true);
-            }
-            if fd.cork {
-                c.set_cork(true);
-            }
-            if fd.user_timeout.is_some() {
-                c.set_user_timeout(fd.user_timeout);
-            }
-            if fd.keepalive {
-                c.set_keepalive(now, Some(fd.keepalive_cfg));
-            }
-        }
-    }
-
-    fn write_call(&mut self, sc: &Syscall, progress: usize) -> Result<Attempt, Stop> {
-        let (_, fd) = self.fd_arg(sc)?;
-        let (len, flags) = match sc.name.as_str() {
-            "write" => (self.int_arg(sc, 2)?, 0),
-            "send" | "sendto" => (self.int_arg(sc, 2)?, eval_int(self.arg(sc, 3)?)?),
-            _ => {
-                let msg = self.arg(sc, 1)?;
-                (iov_len(msg)?, eval_int(self.arg(sc, 2)?)?)
-            }
-        };
-        if flags & MSG_FASTOPEN != 0 {
-            return Err(Stop::Skip(
-                "MSG_FASTOPEN: TCP Fast Open is not implemented".into(),
-            ));
-        }
-        let len = len.max(0) as usize;
-        let h = match fd.kind {
-            FdKind::Conn(h) | FdKind::Connecting(h) => h,
-            _ => return Ok(Attempt::Done(-1, Some(Errno::EPIPE))),
-        };
-        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
-        let more = flags & MSG_MORE != 0;
-        let eor = flags & MSG_EOR != 0;
-        let zeros = vec![0u8; len - progress.min(len)];
-        let mut done = progress;
-        if !zeros.is_empty() {
-            match self.stack.connection(h).map(|c| c.state()) {
-                Some(State::SynSent | State::SynReceived) if nonblock => {
-                    return Ok(Attempt::Done(-1, Some(Errno::EAGAIN)));
-                }
-                Some(State::SynSent | State::SynReceived) => return Ok(Attempt::Blocked(done)),
-                _ => {}
-            }
-            let r = self.stack.send_with(self.now, h, &zeros, more, eor);
-            match r {
-                Ok(n) => done += n,
-                Err(e) => {
-                    return Ok(if done > 0 {
-                        Attempt::Done(done as i64, None)
-                    } else {
-                        Attempt::Done(-1, Some(Errno::from_io(&e)))
-                    });
-                }
-            }
-            self.pump();
-        }
-        if done >= len {
-            return Ok(Attempt::Done(len as i64, None));
-        }
-        if nonblock {
-            return Ok(if done > 0 {
-                Attempt::Done(done as i64, None)
-            } else {
-                Attempt::Done(-1, Some(Errno::EAGAIN))
-            });
-        }
-        Ok(Attempt::Blocked(done))
-    }
-
-    fn setsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
-        let (n, fd) = self.fd_arg(sc)?;
-        let level = word(self.arg(sc, 1)?)?;
-        let name = word(self.arg(sc, 2)?)?;
-        let value = match self.arg(sc, 3)? {
-            Expr::Array(v) if v.len() == 1 => eval_int(&v[0])?,
-            Expr::Int(v) => *v,
-            Expr::Str(_) => {
-                return Err(Stop::Skip(format!("setsockopt {name} with a string value")));
-            }
-            other => return Err(err(format!("unsupported setsockopt value {other:?}"))),
-        };
-        let conn = match fd.kind {
-            FdKind::Conn(h) | FdKind::Connecting(h) => Some(h),
-            _ => None,
-        };
-        let now = self.now;
-        let mut f = fd.clone();
-        match (level.as_str(), name.as_str()) {
-            ("SOL_SOCKET", "SO_REUSEADDR" | "SO_REUSEPORT") => {}
-            ("SOL_SOCKET", "SO_SNDBUF") => {
-                // Linux doubles the value for its bookkeeping overhead.
-                f.cfg.send_buffer = (2 * value.max(0) as usize).max(4608);
-            }
-            ("SOL_SOCKET", "SO_RCVBUF") => {
-                f.cfg.recv_buffer = (2 * value.max(0) as usize).max(2304);
-            }
-            ("SOL_SOCKET", "SO_KEEPALIVE") => f.keepalive = value != 0,
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPIDLE") => {
-                f.keepalive_cfg.idle = Duration::from_secs(value.max(1) as u64)
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPINTVL") => {
-                f.keepalive_cfg.interval = Duration::from_secs(value.max(1) as u64)
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPCNT") => {
-                f.keepalive_cfg.count = value.max(1) as u32
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_NODELAY") => f.nodelay = value != 0,
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_CORK") => f.cork = value != 0,
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_MAXSEG") => {
-                if !(88..=32767).contains(&value) {
-                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
-                }
-                f.cfg.mss_clamp = Some(value as u16);
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_USER_TIMEOUT") => {
-                f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
-            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS") => {
-                self.note(format!("setsockopt {name}: accepted, no effect in synack"));
-            }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
-                return Err(Stop::Skip(format!(
-                    "{name}: TCP Fast Open is not implemented"
-                )));
-            }
-            _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
-        }
-        // Options that act on an existing connection.
-        if let Some(h) = conn {
-            if let Some(c) = self.stack.connection_mut(h) {
-                match name.as_str() {
-                    "TCP_NODELAY" => c.set_nodelay(f.nodelay),
-                    "TCP_CORK" => c.set_cork(f.cork),
-                    "TCP_USER_TIMEOUT" => c.set_user_timeout(f.user_timeout),
-                    "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => {
-                        c.set_keepalive(now, f.keepalive.then_some(f.keepalive_cfg))
-                    }
-                    _ => {}
-                }
-            }
-            self.stack.poke(now, h);
-            self.pump();
-        }
-        self.fds.insert(n, f);
-        Ok(Attempt::Done(0, None))
-    }
-
-    fn getsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
-        let (_, fd) = self.fd_arg(sc)?;
-        let name = word(self.arg(sc, 2)?)?;
-        let got: i64 = match name.as_str() {
-            "TCP_MAXSEG" => match fd.kind {
-                FdKind::Conn(h) | FdKind::Connecting(h) => self
-                    .stack
-                    .connection(h)
-                    .map_or(536, |c| c.info().snd_mss as i64),
-                _ => fd.cfg.mss_clamp.map_or(536, i64::from),
-            },
-            "TCP_NODELAY" => fd.nodelay as i64,
-            "TCP_CORK" => fd.cork as i64,
-            "SO_KEEPALIVE" => fd.keepalive as i64,
-            _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
-        };
-        if let Some(Expr::Array(v)) = sc.args.get(3) {
-            if let Some(e) = v.first() {
-                let want = eval_int(e)?;
-                if want != got {
-                    return Err(err(format!(
-                        "Bad getsockopt optval: expected: {want} actual: {got}"
-                    )));
-                }
-            }
-        }
-        Ok(Attempt::Done(0, None))
-    }
-}
-
-const SOCK_NONBLOCK: i64 = 0o4000;
-const O_RDWR: i64 = 2;
-const O_NONBLOCK: i64 = 0o4000;
-const MSG_MORE: i64 = 0x8000;
-const MSG_EOR: i64 = 0x80;
-const MSG_DONTWAIT: i64 = 0x40;
-const MSG_NOSIGNAL: i64 = 0x4000;
-const MSG_FASTOPEN: i64 = 0x2000_0000;
-
-/// Linux values of the symbolic constants scripts pass as integers.
-fn constant(w: &str) -> Option<i64> {
-    Some(match w {
-        "SOCK_STREAM" => 1,
-        "SOCK_DGRAM" => 2,
-        "SOCK_NONBLOCK" => SOCK_NONBLOCK,
-        "O_RDWR" => O_RDWR,
-        "O_NONBLOCK" => O_NONBLOCK,
-        "MSG_MORE" => MSG_MORE,
-        "MSG_EOR" => MSG_EOR,
-        "MSG_DONTWAIT" => MSG_DONTWAIT,
-        "MSG_NOSIGNAL" => MSG_NOSIGNAL,
-        "MSG_FASTOPEN" => MSG_FASTOPEN,
-        "AF_INET" => 2,
-        "AF_INET6" => 10,
-        "IPPROTO_TCP" => 6,
-        "IPPROTO_UDP" => 17,
-        "SHUT_RD" => 0,
-        "SHUT_WR" => 1,
-        "SHUT_RDWR" => 2,
-        "IP_PMTUDISC_DONT" => 0,
-        "IP_PMTUDISC_WANT" => 1,
-        "IP_PMTUDISC_DO" => 2,
-        _ => return None,
-    })
-}
-
-fn eval_int(e: &Expr) -> Result<i64, Stop> {
-    match e {
-        Expr::Int(v) => Ok(*v),
-        Expr::Word(w) => constant(w).ok_or_else(|| err(format!("unknown constant {w}"))),
-        Expr::BitOr(v) => v.iter().try_fold(0, |acc, x| Ok(acc | eval_int(x)?)),
-        Expr::Ellipsis => Ok(0),
-        other => Err(err(format!("expected an integer, got {other:?}"))),
-    }
-}
-
-fn word(e: &Expr) -> Result<String, Stop> {
-    match e {
-        Expr::Word(w) => Ok(w.clone()),
-        other => Err(err(format!("expected a name, got {other:?}"))),
-    }
-}
-
-/// Total length of a sendmsg `msg_iov(K)=[{..., len}, ...]`.
-fn iov_len(msg: &Expr) -> Result<i64, Stop> {
-    let Expr::Struct(fields) = msg else {
-        return Err(err("sendmsg needs a {msg_...} struct"));
-    };
-    let iov = fields
-        .iter()
-        .find(|f| f.name.as_deref() == Some("msg_iov"))
-        .ok_or_else(|| err("sendmsg struct has no msg_iov"))?;
-    let Expr::Array(items) = &iov.value else {
-        return Err(err("msg_iov must be an array"));
-    };
-    let mut total = 0;
-    for it in items {
-        match it {
-            Expr::Struct(f) => {
-                let len = f
-                    .iter()
-                    .filter(|x| x.name.is_none() || x.name.as_deref() == Some("iov_len"))
-                    .filter_map(|x| eval_int(&x.value).ok())
-                    .next_back()
-                    .ok_or_else(|| err("iovec without a length"))?;
-                total += len;
-            }
-            _ => return Err(err("msg_iov entries must be {..., len}")),
-        }
-    }
-    Ok(total)
 }
 
 /// `1.234567` seconds.
