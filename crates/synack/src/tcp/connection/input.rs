@@ -5,6 +5,7 @@
 use core::net::SocketAddr;
 
 use super::{Connection, Error, PendingRst, State, SynOptions, Timestamps};
+use crate::tcp::congestion::AckSample;
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -526,19 +527,44 @@ impl Connection {
         // Progress: the user timeout counts again from here for what is still outstanding.
         self.rtx_since = (ack != self.snd_max).then_some(now);
 
+        let mss = self.snd_mss.max(1);
         match self.recover {
             Some(recover) if ack >= recover => {
-                // RFC 6582 §3.2 step 3: full acknowledgement ends recovery.
+                // RFC 6582 §3.2 step 3: full acknowledgement ends recovery; cwnd = ssthresh
+                // as Linux's tcp_end_cwnd_reduction.
                 self.recover = None;
-                self.cc.on_exit_recovery(self.snd_max - ack);
+                let ssthresh = self.cc.ssthresh();
+                self.cc.set_cwnd(ssthresh);
             }
             Some(_) => {
-                // Step 5: partial acknowledgement; retransmit the next hole at once.
-                self.cc.on_partial_ack(acked);
+                // Step 3, partial acknowledgment: deflate by the new data acked, add back
+                // SMSS if at least SMSS was acked; retransmit the next hole at once.
+                let mut cwnd = self.cc.cwnd().saturating_sub(acked);
+                if acked >= mss {
+                    cwnd = cwnd.saturating_add(mss);
+                }
+                self.cc.set_cwnd(cwnd.max(mss));
                 self.fast_rtx = true;
                 ctr.fast_retrans += 1;
             }
-            None => self.cc.on_ack(now, acked, in_flight_before, sample),
+            None => {
+                // Cwnd-limited as Linux's tcp_is_cwnd_limited: no room for another full
+                // segment, or in slow start less than half the window used.
+                let cwnd = self.cc.cwnd();
+                let cwnd_limited = in_flight_before.saturating_add(mss) > cwnd
+                    || (cwnd < self.cc.ssthresh() && cwnd / 2 < in_flight_before);
+                self.cc.on_ack(&AckSample {
+                    now,
+                    bytes: acked,
+                    segments: acked.div_ceil(mss),
+                    in_flight: in_flight_before,
+                    rtt: sample,
+                    min_rtt: self.rtt.min_rtt(),
+                    cwnd_limited,
+                    snd_una: ack,
+                    snd_nxt: self.snd_max,
+                });
+            }
         }
         self.dupacks = 0;
         self.snd_una = ack;
@@ -562,11 +588,22 @@ impl Connection {
         match self.recover {
             None if self.dupacks == 3 => {
                 self.recover = Some(self.snd_max);
-                self.cc.on_enter_recovery(_now, self.snd_max - self.snd_una);
+                self.cc
+                    .on_congestion_event(_now, self.snd_max - self.snd_una);
+                // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3*SMSS for the segments that left.
+                let inflated = self
+                    .cc
+                    .ssthresh()
+                    .saturating_add(self.snd_mss.saturating_mul(3));
+                self.cc.set_cwnd(inflated);
                 self.fast_rtx = true;
                 ctr.fast_retrans += 1;
             }
-            Some(_) if self.dupacks > 3 => self.cc.on_dup_ack_in_recovery(),
+            Some(_) if self.dupacks > 3 => {
+                // Step 4: inflate by one SMSS per further duplicate ACK.
+                let inflated = self.cc.cwnd().saturating_add(self.snd_mss);
+                self.cc.set_cwnd(inflated);
+            }
             _ => {}
         }
     }

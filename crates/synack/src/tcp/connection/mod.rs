@@ -531,7 +531,8 @@ pub struct Connection {
     dupacks: u32,
     /// NewReno recovery point (RFC 6582 §3.2 "recover") while in fast recovery.
     recover: Option<SeqNum>,
-    /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
+    /// Last time data was sent, or sending resumed after idle (for restart after idle,
+    /// RFC 5681 §4.1, and the controller's TX_START).
     last_send: Instant,
 
     // Per-connection socket options.
@@ -1037,6 +1038,11 @@ impl Connection {
         self.cc = congestion::new_controller(alg, self.snd_mss, self.cfg.initial_window);
     }
 
+    /// The congestion control algorithm in use (like getsockopt TCP_CONGESTION).
+    pub fn congestion(&self) -> congestion::Algorithm {
+        self.cc.algorithm()
+    }
+
     // ----- Accessors -----
 
     pub fn state(&self) -> State {
@@ -1195,7 +1201,7 @@ impl Connection {
         });
         // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; RFC 5681 §3.1 eq. 4.
         if self.state.is_synchronized() {
-            self.cc.on_rto(self.snd_max - self.snd_una);
+            self.cc.on_rto(now, self.snd_max - self.snd_una);
         }
         self.recover = None;
         self.dupacks = 0;

@@ -180,15 +180,6 @@ impl Connection {
             }
         }
 
-        // RFC 5681 §4.1: restart from the initial window after an idle period of one RTO.
-        if self.cfg.slow_start_after_idle
-            && self.snd_una == self.snd_max
-            && now - self.last_send > self.rtt.current_rto()
-            && self.info.bytes_sent > 0
-        {
-            self.cc.on_idle_restart();
-        }
-
         let off = (self.snd_nxt - base) as usize;
         while self.record_ends.front().is_some_and(|&e| e <= self.snd_nxt) {
             self.record_ends.pop_front();
@@ -199,6 +190,20 @@ impl Connection {
             .front()
             .map(|&e| (e - self.snd_nxt) as usize);
         let avail = self.send_buf.len().saturating_sub(off);
+        if self.snd_una == self.snd_max && avail > 0 && self.info.bytes_sent > 0 {
+            // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
+            // restart the window after an idle period of one RTO (Linux
+            // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
+            // The idle clock restarts here, so a plan that sends nothing does not restart
+            // the window twice.
+            let idle = now - self.last_send;
+            let rto = self.rtt.current_rto();
+            if self.cfg.slow_start_after_idle && idle > rto {
+                self.cc.on_idle_restart(now, idle, rto);
+            }
+            self.cc.on_tx_start(now, idle);
+            self.last_send = now;
+        }
         let wnd_end = self.snd_una + self.snd_wnd;
         let wnd_avail = if wnd_end > self.snd_nxt {
             (wnd_end - self.snd_nxt) as usize

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::harness::*;
+use crate::tcp::congestion::Algorithm;
 use crate::tcp::{Config, Connection, Counters, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Flags;
@@ -527,4 +528,50 @@ fn urgent_data_is_marked_on_send_and_seen_by_the_peer() {
     p.a.send(b"later").unwrap();
     p.run_until(|p| p.b.recv_queue_len() == 5, Duration::from_secs(1));
     assert!(p.log[before..].iter().all(|(_, _, s)| !s.flags().urg()));
+}
+
+/// CUBIC by default; TCP_CONGESTION-style switching per connection.
+#[test]
+fn congestion_control_is_selectable() {
+    let (mut c, _) = injected_client(1000, 65535);
+    assert_eq!(c.congestion(), Algorithm::Cubic);
+    c.set_congestion(Algorithm::NewReno);
+    assert_eq!(c.congestion(), Algorithm::NewReno);
+    assert_eq!(
+        c.info().cwnd,
+        10 * 1000,
+        "the new controller starts from IW"
+    );
+}
+
+/// A sender held back by the receive window does not grow cwnd (Linux
+/// tcp_is_cwnd_limited): a window it never filled is not validated by the ACKs. With a
+/// 4-segment receive window and IW 10, cwnd stays at 10 segments however long it runs.
+#[test]
+fn cwnd_does_not_grow_when_receive_window_limited() {
+    for alg in [Algorithm::Cubic, Algorithm::NewReno] {
+        let (mut c, mut cc) = injected_client(1000, 4000);
+        c.set_congestion(alg);
+        c.set_nodelay(true);
+        let mut now = T0;
+        let mut sent = 0usize;
+        for _ in 0..100 {
+            let queued = c.send(&[5u8; 8000]).unwrap_or(0);
+            assert!(queued > 0 || sent > 0);
+            let out = drain(&mut c, now, &mut cc);
+            let Some(last) = out.last() else { break };
+            let end = last.seq() + last.len() as u32;
+            let burst: usize = out.iter().map(Seg::len).sum();
+            assert!(
+                burst <= 4000,
+                "{alg}: {burst} bytes beyond the receive window"
+            );
+            sent += burst;
+            now += Duration::from_millis(10);
+            let ack = Inject::to_client(Flags::ACK, 300, end.0).window(4000).seg();
+            deliver(&mut c, now, &ack, &mut cc);
+        }
+        assert!(sent >= 100 * 4000 - 4000, "{alg}: only {sent} bytes sent");
+        assert_eq!(c.info().cwnd, 10 * 1000, "{alg}");
+    }
 }
