@@ -31,6 +31,8 @@ pub const LOST: u8 = 2;
 pub const RETRANS: u8 = 4;
 /// This segment was retransmitted at least once (its ACK is ambiguous, Karn's problem).
 pub const EVER_RETRANS: u8 = 8;
+/// The segment was sent with PSH (a resend of its end carries it again, as Linux's does).
+pub const PSH: u8 = 16;
 
 /// One transmitted segment: a sequence range, when it was last sent, and its marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +171,7 @@ impl Scoreboard {
 
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
     /// the last entry ends (at SND.MAX); anything else is ignored.
-    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
         if end <= start {
             return;
         }
@@ -182,7 +184,7 @@ impl Scoreboard {
             start,
             end,
             xmit: now,
-            marks: 0,
+            marks: if psh { PSH } else { 0 },
         };
         self.out.add(&s);
         self.segs.push_back(s);
@@ -213,7 +215,11 @@ impl Scoreboard {
             return i;
         }
         // Counts: one entry becomes two with the same marks.
-        let head = Sent { end: seq, ..s };
+        let head = Sent {
+            end: seq,
+            marks: s.marks & !PSH,
+            ..s
+        };
         let tail = Sent { start: seq, ..s };
         self.segs[i] = head;
         self.segs.insert(i + 1, tail);
@@ -381,6 +387,14 @@ impl Scoreboard {
         n
     }
 
+    /// Forget every SACK mark: the receiver reneged (RFC 2018 §8).
+    pub fn clear_sacks(&mut self) {
+        for i in 0..self.segs.len() {
+            self.unset(i, SACKED);
+        }
+        self.high_sacked = None;
+    }
+
     /// The first entry that is lost and not yet sent again, starting no lower than `from`:
     /// what to retransmit next (RFC 6675 §4 NextSeg rule 1, holes first).
     pub fn next_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
@@ -473,7 +487,7 @@ mod tests {
         let mut b = Scoreboard::new();
         for k in 0..n {
             let s = SeqNum(base.wrapping_add(k * mss));
-            b.on_send(s, s + mss, t(k as u64));
+            b.on_send(s, s + mss, t(k as u64), false);
         }
         b
     }
@@ -682,7 +696,7 @@ mod tests {
                 for (k, o) in ops.into_iter().enumerate() {
                     let now = t(k as u64);
                     match o {
-                        Op::Send(n) => { b.on_send(max, max + n as u32, now); max += n as u32; }
+                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0); max += n as u32; }
                         Op::Sack(a, l) => {
                             let s = (una + a as u32).min(max);
                             let e = (s + l as u32).min(max);

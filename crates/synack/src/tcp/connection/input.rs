@@ -5,7 +5,6 @@
 use core::net::SocketAddr;
 
 use super::{Connection, Error, PendingRst, State, SynOptions, Timestamps};
-use crate::tcp::congestion::AckSample;
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -448,16 +447,20 @@ impl Connection {
         }
 
         let window = (seg.window as u32) << self.snd_shift;
-        if ack > self.snd_una {
-            self.on_new_ack(now, seg, ctr);
-        } else if ack == self.snd_una
+        // RFC 5681 §2's duplicate ACK.
+        let dup = ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.snd_wnd
-            && self.snd_una != self.snd_max
-        {
-            // RFC 5681 §2's duplicate ACK.
-            self.on_duplicate_ack(now, ctr);
+            && self.snd_una != self.snd_max;
+        if ack >= self.snd_una && self.syn_acked_or_acking(ack) {
+            let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
+            let sample = if ack > self.snd_una {
+                self.on_new_ack(now, seg, ctr)
+            } else {
+                None
+            };
+            self.recovery_after_ack(now, seg, summary, sample, ctr);
         }
 
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
@@ -493,10 +496,14 @@ impl Connection {
 
     /// New data acknowledged: free it, take an RTT sample, grow cwnd, manage recovery and
     /// the retransmission timer (RFC 6298 §5.2-5.3).
-    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+    fn on_new_ack(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        _ctr: &mut Counters,
+    ) -> Option<Duration> {
         let ack = seg.ack;
         let mut acked = ack - self.snd_una;
-        let in_flight_before = self.snd_max - self.snd_una;
         // The SYN occupies a sequence number but no buffer byte.
         if !self.syn_acked {
             self.syn_acked = true;
@@ -527,46 +534,6 @@ impl Connection {
         // Progress: the user timeout counts again from here for what is still outstanding.
         self.rtx_since = (ack != self.snd_max).then_some(now);
 
-        let mss = self.snd_mss.max(1);
-        match self.recover {
-            Some(recover) if ack >= recover => {
-                // RFC 6582 §3.2 step 3: full acknowledgement ends recovery; cwnd = ssthresh
-                // as Linux's tcp_end_cwnd_reduction.
-                self.recover = None;
-                let ssthresh = self.cc.ssthresh();
-                self.cc.set_cwnd(ssthresh);
-            }
-            Some(_) => {
-                // Step 3, partial acknowledgment: deflate by the new data acked, add back
-                // SMSS if at least SMSS was acked; retransmit the next hole at once.
-                let mut cwnd = self.cc.cwnd().saturating_sub(acked);
-                if acked >= mss {
-                    cwnd = cwnd.saturating_add(mss);
-                }
-                self.cc.set_cwnd(cwnd.max(mss));
-                self.fast_rtx = true;
-                ctr.fast_retrans += 1;
-            }
-            None => {
-                // Cwnd-limited as Linux's tcp_is_cwnd_limited: no room for another full
-                // segment, or in slow start less than half the window used.
-                let cwnd = self.cc.cwnd();
-                let cwnd_limited = in_flight_before.saturating_add(mss) > cwnd
-                    || (cwnd < self.cc.ssthresh() && cwnd / 2 < in_flight_before);
-                self.cc.on_ack(&AckSample {
-                    now,
-                    bytes: acked,
-                    segments: acked.div_ceil(mss),
-                    in_flight: in_flight_before,
-                    rtt: sample,
-                    min_rtt: self.rtt.min_rtt(),
-                    cwnd_limited,
-                    snd_una: ack,
-                    snd_nxt: self.snd_max,
-                });
-            }
-        }
-        self.dupacks = 0;
         self.snd_una = ack;
         if self.tlp_high.is_some_and(|h| ack >= h) {
             self.tlp_high = None; // the probe's episode is over
@@ -580,32 +547,13 @@ impl Connection {
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         self.timers.retransmit = None;
         self.arm_retransmit(now);
+        sample
     }
 
-    /// RFC 5681 §3.2 / RFC 6582 §3.2: three duplicate ACKs start fast retransmit.
-    fn on_duplicate_ack(&mut self, _now: Instant, ctr: &mut Counters) {
-        self.dupacks += 1;
-        match self.recover {
-            None if self.dupacks == 3 => {
-                self.recover = Some(self.snd_max);
-                self.cc
-                    .on_congestion_event(_now, self.snd_max - self.snd_una);
-                // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3*SMSS for the segments that left.
-                let inflated = self
-                    .cc
-                    .ssthresh()
-                    .saturating_add(self.snd_mss.saturating_mul(3));
-                self.cc.set_cwnd(inflated);
-                self.fast_rtx = true;
-                ctr.fast_retrans += 1;
-            }
-            Some(_) if self.dupacks > 3 => {
-                // Step 4: inflate by one SMSS per further duplicate ACK.
-                let inflated = self.cc.cwnd().saturating_add(self.snd_mss);
-                self.cc.set_cwnd(inflated);
-            }
-            _ => {}
-        }
+    /// Whether an ACK of `ack` concerns data (our SYN is acknowledged, or this ACK does it):
+    /// the scoreboard holds data and FIN only.
+    fn syn_acked_or_acking(&self, ack: SeqNum) -> bool {
+        self.syn_acked || ack > self.snd_una
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.

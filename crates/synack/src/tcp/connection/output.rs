@@ -1,9 +1,10 @@
 //! Building segments: what to send next (RFC 9293 §3.8.6 sender rules, Nagle, SWS avoidance,
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
-use super::{Connection, Event, RetransmitCause, State};
+use super::{CaState, Connection, Event, RetransmitCause, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::{Offer, syn_options};
+use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
@@ -147,28 +148,15 @@ impl Connection {
         let base = self.send_buf_seq();
         let fin_pos = base + self.send_buf.len();
 
-        if self.fast_rtx {
-            self.fast_rtx = false;
-            // One segment from SND.UNA (RFC 5681 §3.2 step 2, RFC 6582 §3.2 step 3).
-            let off = (self.snd_una - base) as usize;
-            let outstanding = ((self.snd_max - self.snd_una) as usize)
-                .min(self.send_buf.len().saturating_sub(off));
-            let len = outstanding.min(mss);
-            let fin = self.fin_seq.is_some()
-                && self.snd_una + len == fin_pos
-                && self.snd_max == fin_pos + 1u32;
-            if len > 0 || fin {
-                let mut flags = Flags::ACK;
-                if fin {
-                    flags |= Flags::FIN;
-                }
-                return Some(Plan {
-                    seq: self.snd_una,
-                    flags,
-                    data_off: off,
-                    len,
-                    retransmit: Some(RetransmitCause::Fast),
-                });
+        // RFC 6675 §4 NextSeg rule 1 / RFC 8985: lost segments go first, as the congestion
+        // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
+        // timeout, which walks forward from SND.UNA.
+        if self.pipe_segs() < self.cwnd_segs()
+            && let Some((_, lost)) = self.sb.next_retransmit(self.snd_una)
+            && lost.start < self.snd_nxt
+        {
+            if let Some(plan) = self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast) {
+                return Some(plan);
             }
         }
 
@@ -178,6 +166,41 @@ impl Connection {
                 self.probe_out = true;
                 return Some(plan);
             }
+        }
+
+        // After a timeout the resend walks forward from SND.UNA (SND.NXT went back there),
+        // one scoreboard entry at a time, skipping what the peer SACKed.
+        while self.snd_nxt < self.snd_max
+            && self
+                .sb
+                .containing(self.snd_nxt)
+                .is_some_and(|s| s.has(scoreboard::SACKED))
+        {
+            self.snd_nxt = self
+                .sb
+                .containing(self.snd_nxt)
+                .map_or(self.snd_max, |s| s.end);
+        }
+        if self.snd_nxt < self.snd_max {
+            if self.pipe_segs() >= self.cwnd_segs() {
+                self.push_once = false;
+                return None;
+            }
+            let entry = self.sb.containing(self.snd_nxt).copied().map(|s| Sent {
+                start: self.snd_nxt,
+                ..s
+            });
+            let entry = entry.unwrap_or(Sent {
+                start: self.snd_nxt,
+                end: self.snd_max,
+                xmit: now,
+                marks: 0,
+            });
+            let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
+            if plan.is_none() {
+                self.push_once = false;
+            }
+            return plan;
         }
 
         let off = (self.snd_nxt - base) as usize;
@@ -210,8 +233,9 @@ impl Connection {
         } else {
             0
         };
-        let in_flight = (self.snd_nxt - self.snd_una) as usize;
-        let cwnd_avail = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        // Linux `tcp_cwnd_test`: the window counts segments, whatever their size.
+        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        let cwnd_avail = cwnd_free * self.snd_mss as usize;
         let len = avail
             .min(mss)
             .min(wnd_avail)
@@ -222,6 +246,9 @@ impl Connection {
         let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0 || retransmit);
 
         if len == 0 && !fin {
+            if avail > 0 && cwnd_avail == 0 {
+                self.validate_cwnd(true);
+            }
             self.push_once = false;
             return None;
         }
@@ -249,7 +276,11 @@ impl Connection {
         // receive window lets out now (the end of a burst). A retransmission from the middle
         // of the data carries none.
         let budget = wnd_avail.min(cwnd_avail);
-        let burst_end = !retransmit && len < avail && budget - len < mss.min(avail - len);
+        let burst_end = !retransmit
+            && len < avail
+            && budget - len < mss.min(avail - len)
+            && self.last_send == now
+            && self.burst_segs > 0;
         let mut flags = Flags::ACK;
         if len > 0 && ((len == avail && !self.more) || at_record_end || burst_end) {
             flags |= Flags::PSH;
@@ -263,6 +294,52 @@ impl Connection {
             data_off: off,
             len,
             retransmit: retransmit.then_some(RetransmitCause::Timeout),
+        })
+    }
+
+    /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it
+    /// reaches ours and PSH if it reaches the end of a segment first sent with PSH. A fast
+    /// retransmission ignores the peer's window (the data was inside it when first sent);
+    /// the resend after a timeout stays within it, and waits for the persist timer when it
+    /// is closed — except a lone FIN.
+    fn plan_resend(
+        &mut self,
+        s: Sent,
+        mss: usize,
+        base: SeqNum,
+        fin_pos: SeqNum,
+        cause: RetransmitCause,
+    ) -> Option<Plan> {
+        let fin_sent = self.fin_seq.is_some() && self.snd_max == fin_pos + 1u32;
+        let data_end = if fin_sent { s.end.min(fin_pos) } else { s.end };
+        let mut len = ((data_end - s.start) as usize).min(mss);
+        if cause == RetransmitCause::Timeout {
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let wnd_avail = if wnd_end > s.start {
+                (wnd_end - s.start) as usize
+            } else {
+                0
+            };
+            len = len.min(wnd_avail);
+        }
+        let reaches_end = s.start + len == data_end;
+        let fin = fin_sent && reaches_end && s.end == fin_pos + 1u32;
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut flags = Flags::ACK;
+        if fin {
+            flags |= Flags::FIN;
+        }
+        if len > 0 && reaches_end && s.has(scoreboard::PSH) {
+            flags |= Flags::PSH;
+        }
+        Some(Plan {
+            seq: s.start,
+            flags,
+            data_off: (s.start - base) as usize,
+            len,
+            retransmit: Some(cause),
         })
     }
 
@@ -343,6 +420,13 @@ impl Connection {
                 ctr.retrans_segs += 1;
                 self.info.retransmits += 1;
                 self.sampler.invalidate();
+                if seg_len > 0 {
+                    self.sb.on_retransmit(plan.seq, end, now);
+                }
+                self.on_retransmitted(now);
+                if cause == RetransmitCause::Fast {
+                    ctr.fast_retrans += 1;
+                }
                 self.push_event(Event::Retransmit {
                     seq: plan.seq,
                     len: seg_len,
@@ -351,6 +435,14 @@ impl Connection {
             }
             None => {
                 ctr.out_segs += 1;
+                if self.last_send != now {
+                    self.burst_segs = 0;
+                }
+                self.burst_segs += 1;
+                if seg_len > 0 && plan.seq == self.snd_max {
+                    self.sb
+                        .on_send(plan.seq, end, now, plan.flags.contains(Flags::PSH));
+                }
                 if plan.len > 0 {
                     self.delack.on_data_sent(now);
                     if plan.len < self.snd_mss as usize {
@@ -372,6 +464,10 @@ impl Connection {
         }
         self.snd_max = self.snd_max.max(end);
         self.last_send = now;
+        if self.ca_state == CaState::Recovery {
+            self.prr.on_sent(1);
+        }
+        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);
         Some(n)
     }
