@@ -58,16 +58,9 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         "tcp_keepalive_time" => cfg.keepalive.idle = synack::time::Duration::from_secs(int()?),
         "tcp_keepalive_intvl" => cfg.keepalive.interval = synack::time::Duration::from_secs(int()?),
         "tcp_keepalive_probes" => cfg.keepalive.count = int()? as u32,
-        "tcp_congestion_control" => match value.trim() {
-            "reno" => cfg.congestion = synack::tcp::congestion::Algorithm::NewReno,
-            "cubic" => {
-                cfg.congestion = synack::tcp::congestion::Algorithm::NewReno;
-                return Ok(Applied::NoEffect(
-                    "CUBIC is not implemented yet; NewReno is used",
-                ));
-            }
-            other => return Err(format!("unsupported congestion control {other:?}")),
-        },
+        "tcp_congestion_control" => {
+            cfg.congestion = value.parse().map_err(|e| format!("sysctl {name}: {e}"))?;
+        }
         "tcp_reordering" => {
             if int()? != 3 {
                 return Ok(Applied::NoEffect(
@@ -144,5 +137,24 @@ mod tests {
             apply_sysctl(&mut c, "tcp_recovery", "1"),
             Ok(Applied::NoEffect(_))
         ));
+    }
+
+    #[test]
+    fn congestion_control_names() {
+        use synack::tcp::congestion::Algorithm;
+        let mut c = linux();
+        assert_eq!(c.congestion, Algorithm::Cubic, "Linux's default");
+        assert_eq!(
+            apply_sysctl(&mut c, "tcp_congestion_control", "reno"),
+            Ok(Applied::Set)
+        );
+        assert_eq!(c.congestion, Algorithm::NewReno);
+        assert_eq!(
+            apply_sysctl(&mut c, "tcp_congestion_control", "cubic\n"),
+            Ok(Applied::Set)
+        );
+        assert_eq!(c.congestion, Algorithm::Cubic);
+        assert!(apply_sysctl(&mut c, "tcp_congestion_control", "bbr").is_err());
+        assert_eq!(c.congestion, Algorithm::Cubic);
     }
 }

@@ -455,6 +455,9 @@ impl Runner {
         let (n, fd) = self.fd_arg(sc)?;
         let level = word(self.arg(sc, 1)?)?;
         let name = word(self.arg(sc, 2)?)?;
+        if name == "TCP_CONGESTION" {
+            return self.set_congestion(sc, n, fd);
+        }
         let value = match self.arg(sc, 3)? {
             Expr::Array(v) if v.len() == 1 => eval_int(&v[0])?,
             Expr::Int(v) => *v,
@@ -527,6 +530,25 @@ impl Runner {
             self.pump();
         }
         self.fds.insert(n, f);
+        Ok(Attempt::Done(0, None))
+    }
+
+    /// setsockopt TCP_CONGESTION: the algorithm by name, for the connection and the ones
+    /// the socket makes; Linux answers ENOENT for a name it does not have.
+    fn set_congestion(&mut self, sc: &Syscall, n: i64, mut fd: Fd) -> Result<Attempt, Stop> {
+        let Expr::Str(value) = self.arg(sc, 3)? else {
+            return Err(err("TCP_CONGESTION: expected a string value"));
+        };
+        let Ok(alg) = value.parse::<synack::tcp::congestion::Algorithm>() else {
+            return Ok(Attempt::Done(-1, Errno::from_name("ENOENT")));
+        };
+        fd.cfg.congestion = alg;
+        if let FdKind::Conn(h) | FdKind::Connecting(h) = fd.kind {
+            if let Some(c) = self.stack.connection_mut(h) {
+                c.set_congestion(alg);
+            }
+        }
+        self.fds.insert(n, fd);
         Ok(Attempt::Done(0, None))
     }
 

@@ -46,7 +46,7 @@ use crate::time::Duration;
 /// **The one place to add CUBIC** once `tcp::congestion::Algorithm` has it: append
 /// `Algorithm::Cubic` here; the table, the CLI and the snapshot test follow (the snapshot
 /// then needs `SYNACK_UPDATE_SNAPSHOTS=1`).
-pub const TABLE_ALGORITHMS: &[Algorithm] = &[Algorithm::NewReno];
+pub const TABLE_ALGORITHMS: &[Algorithm] = &[Algorithm::Cubic, Algorithm::NewReno];
 
 /// One bulk transfer through a bottleneck.
 #[derive(Debug, Clone, PartialEq)]
@@ -515,7 +515,8 @@ mod tests {
         assert_eq!(md, render_markdown(&spec, &goodput_table(&spec, 1)));
         assert_eq!(md.lines().count(), 6 + runs.len(), "{md}");
         assert!(
-            md.contains("| 10 ms | 0.1% | 5% | newreno | off | "),
+            md.contains("| 10 ms | 0.1% | 5% | reno | off | ")
+                && md.contains("| 10 ms | 0.1% | 5% | cubic | on | "),
             "{md}"
         );
     }

@@ -113,7 +113,8 @@ pub struct Config {
     /// without data, so two stacks cannot loop on each other (Linux tcp_invalid_ratelimit,
     /// 500 ms). Zero turns it off.
     pub invalid_ratelimit: Duration,
-    /// Congestion control for new connections (Linux default CUBIC; NewReno until CUBIC lands).
+    /// Congestion control for new connections (net.ipv4.tcp_congestion_control; CUBIC, as
+    /// Linux). A connection can change it with `Connection::set_congestion` (TCP_CONGESTION).
     pub congestion: Algorithm,
     /// Disable Nagle for new connections (TCP_NODELAY).
     pub nodelay: bool,
@@ -148,7 +149,7 @@ impl Default for Config {
             keepalive: Keepalive::default(),
             challenge_ack_limit: 1000,
             invalid_ratelimit: Duration::from_millis(500),
-            congestion: Algorithm::NewReno,
+            congestion: Algorithm::Cubic,
             nodelay: false,
         }
     }

@@ -74,6 +74,20 @@ counters! {
     window_probes => "TCPWinProbe",
     /// Tail loss probes sent (RFC 8985 §7).
     loss_probes => "TCPLossProbes",
+    /// SACK blocks ignored as invalid (outside what was sent, or inverted).
+    sack_discard => "TCPSACKDiscard",
+    /// Timeouts that found the peer had discarded SACKed data (RFC 2018 §8 reneging).
+    sack_reneging => "TCPSACKReneging",
+    /// ACKs carrying a D-SACK block (RFC 2883).
+    dsack_recv => "TCPDSACKRecv",
+    /// Retransmitted segments a D-SACK showed to have been unnecessary.
+    dsack_recv_segs => "TCPDSACKRecvSegs",
+    /// Recovery episodes whose window reduction was undone as spurious.
+    full_undo => "TCPFullUndo",
+    /// Fast recoveries started with SACK (RACK or the duplicate-ACK threshold).
+    sack_recovery => "TCPSackRecovery",
+    /// Fast recoveries started without SACK (duplicate ACKs).
+    reno_recovery => "TCPRenoRecovery",
     /// ACKs for data never sent, dropped (RFC 5961 §5).
     ack_too_new => "TCPACKSkippedSeq",
     /// Segments outside the receive window, dropped.

@@ -8,9 +8,12 @@ pub mod counters;
 pub mod delack;
 pub mod handshake;
 pub mod isn;
+pub mod prr;
+pub mod rack;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
+pub mod scoreboard;
 pub mod seq;
 pub mod syncookie;
 

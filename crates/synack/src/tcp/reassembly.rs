@@ -25,12 +25,15 @@ use core::fmt;
 
 /// The most disjoint out-of-order ranges an [`Assembler`] tracks.
 ///
-/// Sixteen ranges cost 128 bytes inline per connection, which keeps an idle connection small
-/// (DESIGN.md rule 6), and are plenty in practice: a sender's loss recovery repairs holes from
-/// the lowest upwards, the SACK option can describe at most four blocks (RFC 2018 §3) so the
-/// sender rarely learns of more, and a flight with more than sixteen separate holes is a loss
-/// episode in which refusing the highest fragments costs only their retransmission.
-pub const MAX_RANGES: usize = 16;
+/// The ranges live in a vector allocated only when out-of-order data arrives (an idle or
+/// in-order connection holds none: DESIGN.md rule 6), so the bound is about the worst case,
+/// not the common one. It must be large: after a slow-start overshoot at a drop-tail queue
+/// every other segment of a window can be missing, and a receiver that forgets what it
+/// SACKed (RFC 2018 §8 reneging) leaves the sender blind — it then falls back to its
+/// retransmission timer. 4096 ranges (32 KiB at most) cover a window of 8192 segments with
+/// alternate holes, about 12 MB at a 1460-byte MSS; Linux bounds its out-of-order queue by
+/// the receive buffer instead.
+pub const MAX_RANGES: usize = 4096;
 
 /// A segment would have needed a new range beyond [`MAX_RANGES`]; nothing was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,37 +54,33 @@ impl std::error::Error for TooManyRanges {}
 ///
 /// Ranges are half-open `(start, end)` pairs kept sorted, non-overlapping and non-adjacent
 /// (touching ranges are merged), so the set has one canonical form.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct Assembler {
-    /// `ranges[..count]` are the live ranges, sorted by start.
-    ranges: [(u32, u32); MAX_RANGES],
-    count: u8,
+    /// The live ranges, sorted by start; no allocation until the first one.
+    ranges: Vec<(u32, u32)>,
 }
 
 impl Assembler {
     /// An empty assembler: nothing beyond `RCV.NXT` has arrived.
     pub const fn new() -> Assembler {
-        Assembler {
-            ranges: [(0, 0); MAX_RANGES],
-            count: 0,
-        }
+        Assembler { ranges: Vec::new() }
     }
 
     #[inline]
     fn live(&self) -> &[(u32, u32)] {
-        &self.ranges[..usize::from(self.count)]
+        &self.ranges
     }
 
     /// True if no out-of-order byte is held.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.ranges.is_empty()
     }
 
     /// How many disjoint ranges are held (at most [`MAX_RANGES`]).
     #[inline]
     pub fn range_count(&self) -> usize {
-        usize::from(self.count)
+        self.ranges.len()
     }
 
     /// Records that bytes `offset .. offset + len` (relative to `RCV.NXT`) are present.
@@ -99,29 +98,21 @@ impl Assembler {
         if start == end {
             return Ok(());
         }
-        let n = usize::from(self.count);
+        let n = self.ranges.len();
         // The first range that ends at or after `start` is the first that can touch us ...
-        let first = self.live().iter().position(|r| r.1 >= start).unwrap_or(n);
+        let first = self.ranges.partition_point(|r| r.1 < start);
         // ... and every following range that starts at or before `end` touches us too.
-        let last = first
-            + self.ranges[first..n]
-                .iter()
-                .take_while(|r| r.0 <= end)
-                .count();
+        let last = first + self.ranges[first..].partition_point(|r| r.0 <= end);
         if first == last {
             // Disjoint from everything: insert a new range at `first`.
-            let mut n = n;
             if n >= MAX_RANGES {
                 if first >= n {
                     return Err(TooManyRanges);
                 }
                 // Forget the farthest range to keep the nearer bytes.
-                n -= 1;
-                self.count -= 1;
+                self.ranges.pop();
             }
-            self.ranges.copy_within(first..n, first + 1);
-            self.ranges[first] = (start, end);
-            self.count += 1;
+            self.ranges.insert(first, (start, end));
         } else {
             // Merge ranges `first .. last` and the new bytes into one at `first`.
             let merged = (
@@ -129,9 +120,7 @@ impl Assembler {
                 end.max(self.ranges[last - 1].1),
             );
             self.ranges[first] = merged;
-            self.ranges.copy_within(last..n, first + 1);
-            // `last - first - 1 < MAX_RANGES`, so it fits in a u8.
-            self.count -= (last - first - 1) as u8;
+            self.ranges.drain(first + 1..last);
         }
         Ok(())
     }
@@ -140,17 +129,18 @@ impl Assembler {
     /// every other range down by its length (so offsets stay relative to the new `RCV.NXT`)
     /// and returns that length: how far `RCV.NXT` advances. Otherwise returns 0.
     pub fn take_front(&mut self) -> u32 {
-        let n = usize::from(self.count);
-        if n == 0 || self.ranges[0].0 != 0 {
+        if self.ranges.first().is_none_or(|r| r.0 != 0) {
             return 0;
         }
-        let advance = self.ranges[0].1;
-        self.ranges.copy_within(1..n, 0);
-        self.count -= 1;
-        for r in &mut self.ranges[..n - 1] {
+        let advance = self.ranges.remove(0).1;
+        for r in &mut self.ranges {
             // Ranges are non-adjacent, so every later start is beyond `advance`.
             r.0 = r.0.saturating_sub(advance);
             r.1 = r.1.saturating_sub(advance);
+        }
+        if self.ranges.is_empty() {
+            // Give the memory back once the holes are filled.
+            self.ranges = Vec::new();
         }
         advance
     }
@@ -168,12 +158,16 @@ impl Assembler {
     /// The whole contiguous range `(start, end)` that holds the byte at `offset`, if present.
     /// The SACK generator uses it to report complete blocks (RFC 2018 §4).
     pub fn range_containing(&self, offset: u32) -> Option<(u32, u32)> {
-        self.iter().find(|&(s, e)| s <= offset && offset < e)
+        let i = self.ranges.partition_point(|r| r.1 <= offset);
+        self.ranges
+            .get(i)
+            .copied()
+            .filter(|&(s, e)| s <= offset && offset < e)
     }
 
     /// Forgets everything (for example when the connection is reset).
     pub fn clear(&mut self) {
-        self.count = 0;
+        self.ranges = Vec::new();
     }
 }
 
@@ -282,13 +276,13 @@ mod tests {
             a.add(10 + 20 * i, 10).unwrap();
         }
         assert_eq!(a.range_count(), MAX_RANGES);
-        let before = a;
+        let before = a.clone();
         let farthest = (
             10 + 20 * (MAX_RANGES as u32 - 1),
             20 + 20 * (MAX_RANGES as u32 - 1),
         );
         // Beyond every range: refused, nothing changes.
-        assert_eq!(a.add(10_000, 3), Err(TooManyRanges));
+        assert_eq!(a.add(20 * MAX_RANGES as u32 + 1000, 3), Err(TooManyRanges));
         assert_eq!(a, before);
         assert!(!TooManyRanges.to_string().is_empty());
         // The bytes at RCV.NXT (offset 0) are never refused: the farthest range goes.

@@ -1,107 +1,234 @@
 //! Congestion control: the interface a connection drives, and the algorithms behind it.
 //!
 //! A connection owns one `Box<dyn CongestionControl>` (one allocation per connection, none per
-//! packet) and tells it what happened: new data acknowledged, loss detected by duplicate ACKs,
-//! partial and full ACKs during recovery, retransmission timeouts, idle restarts. The
-//! controller answers with `cwnd` and `ssthresh`; the connection sends while
-//! `FlightSize < cwnd` (plus the RFC 3042 allowance below).
+//! packet) and tells it what happened: data delivered, a congestion event found by loss
+//! detection, a retransmission timeout, an undo, idle periods. The controller answers with
+//! `cwnd`, `ssthresh` and a pacing-rate hint.
 //!
-//! The split of work follows RFC 5681 §3.2 and RFC 6582 §3.2:
+//! # Split of work
 //!
-//! * **The connection** counts duplicate ACKs, keeps NewReno's `recover` variable (RFC 6582
-//!   §3.2 steps 1, 2 and 4: enter recovery only when the ACK covers more than `recover`),
-//!   retransmits, classifies ACKs in recovery as partial or full, and applies Limited Transmit
-//!   (RFC 3042 §2): on the first and second duplicate ACK it may send one new segment each as
-//!   long as FlightSize stays within `cwnd + 2*SMSS`; cwnd itself is not changed.
-//! * **The controller** does the window arithmetic.
+//! * **The connection** detects loss (duplicate ACKs, SACK, RACK), decides when a recovery
+//!   episode starts and ends, runs the window reduction inside recovery (PRR, RFC 6937) and
+//!   sets cwnd through [`CongestionControl::set_cwnd`] while it lasts, and `cwnd = ssthresh`
+//!   when it ends (Linux `tcp_end_cwnd_reduction`). It decides whether the sender was
+//!   cwnd-limited ([`AckSample::cwnd_limited`]) and whether an episode was spurious.
+//! * **The controller** owns the window arithmetic outside recovery: slow start, congestion
+//!   avoidance, the new ssthresh on a congestion event or timeout, undo, and restart after
+//!   idle.
 //!
-//! `in_flight` is always FlightSize (RFC 5681 §2), `SND.NXT − SND.UNA` in bytes, as it stands
-//! when the method is called — for the ACK-driven methods, after SND.UNA has been advanced by
-//! that ACK.
+//! # Units
 //!
-//! All quantities are bytes. Algorithms: [`NewReno`] (RFC 5681 + RFC 6582). A later change
-//! adds CUBIC (RFC 9438); [`Algorithm`] and [`new_controller`] are where it plugs in.
+//! Like Linux (`snd_cwnd`, `snd_cwnd_cnt`, `snd_ssthresh` count packets), controllers keep
+//! cwnd and ssthresh in whole segments of the sender MSS and expose bytes = segments × MSS
+//! (saturating at `u32::MAX`). That makes their arithmetic the same as Linux's, down to the
+//! rounding, which the packetdrill scripts check (`tcpi_snd_cwnd`). An MSS change keeps the
+//! window's size in segments, so its size in bytes scales with the MSS (RFC 5681 §3.1 asks
+//! for that ratio when the PMTU shrinks). cwnd is never below one segment.
+//!
+//! # Differences from the interface first sketched for this module
+//!
+//! * [`CongestionControl::set_cwnd`] takes bytes and rounds up to whole segments: a byte
+//!   budget that allows part of a segment allows the segment (Linux counts packets).
+//! * [`CongestionControl::undo`] follows today's Linux for both algorithms:
+//!   `cwnd = max(cwnd, prior_cwnd)` (`tcp_reno_undo_cwnd`, which CUBIC also uses since Linux
+//!   4.13), not CUBIC's older `max(cwnd, last_max_cwnd)`.
+//!
+//! Algorithms: [`Cubic`] (RFC 9438 with HyStart++, RFC 9406; the default, as in Linux) and
+//! [`NewReno`] (RFC 5681 with Linux's `tcp_cong.c` arithmetic; the NewReno part of RFC 6582 is
+//! recovery, which the connection runs).
 
+pub mod cubic;
+pub mod hystart;
 pub mod new_reno;
+mod window;
 
+pub use cubic::Cubic;
+pub use hystart::HyStart;
 pub use new_reno::NewReno;
 
+use core::fmt;
+use core::str::FromStr;
+
+use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
 /// Linux's initial congestion window, in segments (`TCP_INIT_CWND`, RFC 6928).
 pub const DEFAULT_INITIAL_WINDOW_SEGMENTS: u32 = 10;
 
+/// What one ACK delivered, as the controller sees it.
+///
+/// The connection passes one per ACK that delivered data, only outside fast recovery: in the
+/// Open and Disorder states, and in Loss after a retransmission timeout — where Linux calls
+/// `tcp_cong_avoid` (under `tcp_may_raise_cwnd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckSample {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes newly delivered: cumulatively acknowledged plus newly SACKed.
+    pub bytes: u32,
+    /// Segments newly delivered (Linux's `acked` packet count). Slow start and congestion
+    /// avoidance count these, as Linux does.
+    pub segments: u32,
+    /// Bytes in flight (the pipe) before this ACK (Linux `prior_in_flight`). Informational for
+    /// the algorithms here; delay- and rate-based ones want it.
+    pub in_flight: u32,
+    /// The RTT sample this ACK gave, if any (Karn's rule applied by the connection).
+    pub rtt: Option<Duration>,
+    /// The smallest RTT the connection has seen. Informational here: CUBIC keeps its own
+    /// minimum delay with Linux's reset rules.
+    pub min_rtt: Option<Duration>,
+    /// The sender was limited by cwnd, not by the application or the receive window (Linux
+    /// `tcp_is_cwnd_limited`). The window grows only then (RFC 7661's concern: a window that
+    /// was not used is not validated by the ACKs).
+    pub cwnd_limited: bool,
+    /// SND.UNA after this ACK.
+    pub snd_una: SeqNum,
+    /// The highest sequence number sent so far (SND.NXT before any go-back), after this ACK;
+    /// rounds of HyStart++ end when SND.UNA passes the value it had when they began.
+    pub snd_nxt: SeqNum,
+}
+
 /// A congestion control algorithm for one connection, driven by the connection's ACK
-/// processing and timers.
-pub trait CongestionControl: core::fmt::Debug + Send {
-    /// A short lower-case name, e.g. `"newreno"` (for traces and statistics).
+/// processing, loss detection and timers. See the [module documentation](self) for who does
+/// what.
+pub trait CongestionControl: fmt::Debug + Send {
+    /// The algorithm's name as Linux spells it for `TCP_CONGESTION`: `"cubic"` or `"reno"`.
     fn name(&self) -> &'static str;
 
-    /// Congestion window in bytes.
+    /// Which algorithm this is.
+    fn algorithm(&self) -> Algorithm;
+
+    /// Congestion window in bytes (segments × MSS, saturating), at least one MSS.
     fn cwnd(&self) -> u32;
 
     /// Slow-start threshold in bytes; `u32::MAX` until the first congestion event ("arbitrarily
     /// high", RFC 5681 §3.1).
     fn ssthresh(&self) -> u32;
 
-    /// The sender MSS changed (after the handshake, or PMTU).
+    /// The sender MSS changed (after the handshake, or PMTU). cwnd and ssthresh keep their
+    /// size in segments. An MSS of 0 is ignored.
     fn set_mss(&mut self, mss: u32);
 
-    /// New data was cumulatively acknowledged while NOT in recovery.
-    ///
-    /// `bytes_acked` is the number of previously unacknowledged bytes this ACK covers (N in
-    /// RFC 5681 eq. 2); `in_flight` is FlightSize after the ACK; `rtt` is the RTT sample taken
-    /// from this ACK, if any (unused by NewReno; delay-aware algorithms want it).
-    fn on_ack(&mut self, now: Instant, bytes_acked: u32, in_flight: u32, rtt: Option<Duration>);
+    /// Data was delivered outside fast recovery: grow the window if the sender was
+    /// cwnd-limited (slow start, then congestion avoidance).
+    fn on_ack(&mut self, ack: &AckSample);
 
-    /// Loss detected by duplicate ACKs (fast retransmit): enter recovery. RFC 5681 §3.2 steps
-    /// 2-3. `in_flight` is FlightSize when the third duplicate ACK arrived.
-    fn on_enter_recovery(&mut self, now: Instant, in_flight: u32);
+    /// Loss detected (fast retransmit, SACK or RACK), once per recovery episode: remember what
+    /// undo needs and set ssthresh (Reno: `max(cwnd/2, 2)` segments; CUBIC: `cwnd × 0.7` with
+    /// fast convergence, RFC 9438 §4.6-4.7). cwnd is not changed here: the connection runs
+    /// the reduction (PRR) and calls [`set_cwnd`](Self::set_cwnd). `in_flight` is the pipe in
+    /// bytes; the algorithms here size the reduction by cwnd, as Linux does.
+    fn on_congestion_event(&mut self, now: Instant, in_flight: u32);
 
-    /// An additional duplicate ACK while in recovery (RFC 5681 §3.2 step 4: inflate).
-    fn on_dup_ack_in_recovery(&mut self);
+    /// The connection sets cwnd (bytes, rounded up to whole segments, at least one): during
+    /// recovery (PRR), and to ssthresh when recovery ends.
+    fn set_cwnd(&mut self, cwnd: u32);
 
-    /// Partial ACK in recovery (RFC 6582 §3.2 step 3, "Partial acknowledgments": deflate by the
-    /// bytes acked, add back SMSS if they are >= SMSS).
-    fn on_partial_ack(&mut self, bytes_acked: u32);
+    /// Retransmission timeout: remember what undo needs, set ssthresh as for a congestion
+    /// event, and cwnd = one segment (RFC 5681 §3.1, loss window). Like Linux's
+    /// `tcp_enter_loss`, ssthresh is kept when the timeout repeats before anything new was
+    /// acknowledged, and when it interrupts a recovery episode (that episode already reduced
+    /// it). `in_flight` is the pipe in bytes when the timer fired.
+    fn on_rto(&mut self, now: Instant, in_flight: u32);
 
-    /// Full ACK: leave recovery (RFC 6582 §3.2 step 3, "Full acknowledgments", option (1):
-    /// cwnd = min(ssthresh, max(in_flight, SMSS) + SMSS)). `in_flight` is FlightSize after the
-    /// full ACK.
-    fn on_exit_recovery(&mut self, in_flight: u32);
+    /// The last congestion event or timeout was spurious (DSACK or timestamps showed nothing
+    /// was lost): `cwnd = max(cwnd, prior cwnd)` and `ssthresh = max(ssthresh, prior
+    /// ssthresh)`, as Linux's `tcp_undo_cwnd_reduction`. A second undo of the same episode does
+    /// nothing.
+    fn undo(&mut self);
 
-    /// Retransmission timeout (RFC 5681 §3.1 eq. 4 and cwnd = LW = 1 SMSS). `in_flight` is
-    /// FlightSize when the timer fired. Also ends any recovery (RFC 6582 §3.2 step 4).
-    fn on_rto(&mut self, in_flight: u32);
+    /// The connection starts sending again after `idle` with nothing in flight (Linux
+    /// `CA_EVENT_TX_START`): CUBIC moves its epoch by the idle time so the cubic curve does
+    /// not count it.
+    fn on_tx_start(&mut self, now: Instant, idle: Duration);
 
-    /// Restart after an idle period longer than one RTO (RFC 5681 §4.1: cwnd = min(RW, cwnd)
-    /// with RW = min(IW, cwnd)).
-    fn on_idle_restart(&mut self);
+    /// Restart after idle longer than the RTO with slow_start_after_idle on (RFC 5681 §4.1;
+    /// Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, ¾ cwnd), then cwnd is halved once
+    /// per RTO of idle time, but not below `min(IW, cwnd)`.
+    fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration);
+
+    /// Pacing rate hint in bytes per second: cwnd / srtt × 2 in slow start (cwnd < ssthresh/2)
+    /// and × 1.2 otherwise, as Linux's `tcp_update_pacing_rate`. `None` without an RTT.
+    fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64>;
 }
 
 /// The congestion control algorithms synack implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Algorithm {
-    /// Reno with NewReno's recovery: RFC 5681 with RFC 6582.
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406): Linux's default.
     #[default]
+    Cubic,
+    /// Reno with NewReno's recovery (RFC 5681, RFC 6582): Linux's `reno`.
     NewReno,
+}
+
+impl Algorithm {
+    /// The name Linux uses for `TCP_CONGESTION` and `tcp_congestion_control`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Cubic => "cubic",
+            Algorithm::NewReno => "reno",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An algorithm name that synack does not implement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAlgorithm(pub String);
+
+impl fmt::Display for UnknownAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown congestion control {:?} (have: cubic, reno)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownAlgorithm {}
+
+impl FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    /// `"cubic"`, `"reno"` or `"newreno"`, ignoring ASCII case and surrounding whitespace.
+    fn from_str(s: &str) -> Result<Algorithm, UnknownAlgorithm> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("cubic") {
+            Ok(Algorithm::Cubic)
+        } else if t.eq_ignore_ascii_case("reno") || t.eq_ignore_ascii_case("newreno") {
+            Ok(Algorithm::NewReno)
+        } else {
+            Err(UnknownAlgorithm(t.to_string()))
+        }
+    }
+}
+
+/// The initial window in segments: `initial_window_segments`, or with 0 the RFC 5681 §3.1
+/// upper bound (from RFC 3390): 2 segments if SMSS > 2190, 3 if SMSS > 1095, otherwise 4.
+pub fn initial_window_segments(mss: u32, initial_window_segments: u32) -> u32 {
+    match initial_window_segments {
+        // RFC 5681 §3.1
+        0 if mss > 2190 => 2,
+        0 if mss > 1095 => 3,
+        0 => 4,
+        n => n,
+    }
 }
 
 /// The initial congestion window in bytes for a sender MSS of `mss`.
 ///
 /// With `initial_window_segments > 0` it is `initial_window_segments * mss` (Linux uses 10
 /// segments, RFC 6928). With `initial_window_segments == 0` it falls back to the RFC 5681 §3.1
-/// upper bound (from RFC 3390): 2 segments if SMSS > 2190, 3 if SMSS > 1095, otherwise 4.
-/// Saturates at `u32::MAX`.
+/// upper bound (see [`initial_window_segments`]). Saturates at `u32::MAX`.
 pub fn initial_window(mss: u32, initial_window_segments: u32) -> u32 {
-    let segments = match initial_window_segments {
-        // RFC 5681 §3.1
-        0 if mss > 2190 => 2,
-        0 if mss > 1095 => 3,
-        0 => 4,
-        n => n,
-    };
-    segments.saturating_mul(mss)
+    self::initial_window_segments(mss, initial_window_segments).saturating_mul(mss)
 }
 
 /// A boxed controller running `alg` for a sender MSS of `mss`, starting from an initial window
@@ -113,13 +240,36 @@ pub fn new_controller(
     initial_window_segments: u32,
 ) -> Box<dyn CongestionControl> {
     match alg {
+        Algorithm::Cubic => Box::new(Cubic::new(mss, initial_window_segments)),
         Algorithm::NewReno => Box::new(NewReno::new(mss, initial_window_segments)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    /// An ACK of `segments` full segments of `mss` at `now_ms`, cwnd-limited, with an RTT
+    /// sample of `rtt_ms` (0: none); sequence numbers are not used.
+    pub fn ack(now_ms: u64, segments: u32, mss: u32, rtt_ms: u64) -> AckSample {
+        AckSample {
+            now: Instant::from_millis(now_ms),
+            bytes: segments * mss,
+            segments,
+            in_flight: 0,
+            rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms)),
+            min_rtt: None,
+            cwnd_limited: true,
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn initial_window_linux_and_rfc5681() {
@@ -142,20 +292,137 @@ mod tests {
     }
 
     #[test]
-    fn factory_builds_newreno() {
+    fn factory_builds_both() {
         let cc = new_controller(Algorithm::default(), 1460, 10);
-        assert_eq!(cc.name(), "newreno");
+        assert_eq!(cc.name(), "cubic");
+        assert_eq!(cc.algorithm(), Algorithm::Cubic);
         assert_eq!(cc.cwnd(), 14_600);
         assert_eq!(cc.ssthresh(), u32::MAX);
+        assert!(format!("{cc:?}").contains("Cubic"));
         let cc = new_controller(Algorithm::NewReno, 1460, 0);
+        assert_eq!(cc.name(), "reno");
+        assert_eq!(cc.algorithm(), Algorithm::NewReno);
         assert_eq!(cc.cwnd(), 4_380);
-        // Debug works through the trait object.
         assert!(format!("{cc:?}").contains("NewReno"));
+    }
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        assert_eq!(Algorithm::default(), Algorithm::Cubic);
+        for alg in [Algorithm::Cubic, Algorithm::NewReno] {
+            assert_eq!(alg.to_string().parse::<Algorithm>(), Ok(alg));
+            assert_eq!(new_controller(alg, 1000, 10).name(), alg.name());
+        }
+        assert_eq!("reno".parse(), Ok(Algorithm::NewReno));
+        assert_eq!(" NewReno\n".parse(), Ok(Algorithm::NewReno));
+        assert_eq!("CUBIC".parse(), Ok(Algorithm::Cubic));
+        let err = "bbr".parse::<Algorithm>().unwrap_err();
+        assert_eq!(err, UnknownAlgorithm("bbr".into()));
+        assert!(err.to_string().contains("bbr"));
     }
 
     #[test]
     fn trait_object_is_send() {
         fn assert_send<T: Send + ?Sized>() {}
         assert_send::<dyn CongestionControl>();
+    }
+
+    /// One step of an arbitrary event sequence for the property test.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Ack {
+            dt_ms: u16,
+            segments: u32,
+            rtt_ms: u16,
+            limited: bool,
+        },
+        Congestion,
+        SetCwnd(u32),
+        Rto,
+        Undo,
+        TxStart(u16),
+        Idle(u32, u16),
+        Mss(u32),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u16..2000, 0u32..100_000, 0u16..500, any::<bool>()).prop_map(
+                |(dt_ms, segments, rtt_ms, limited)| Step::Ack { dt_ms, segments, rtt_ms, limited }
+            ),
+            1 => Just(Step::Congestion),
+            1 => any::<u32>().prop_map(Step::SetCwnd),
+            1 => Just(Step::Rto),
+            1 => Just(Step::Undo),
+            1 => any::<u16>().prop_map(Step::TxStart),
+            1 => (any::<u32>(), any::<u16>()).prop_map(|(i, r)| Step::Idle(i, r)),
+            1 => (0u32..70_000).prop_map(Step::Mss),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, cwnd stays at least one MSS, nothing panics or overflows, and the
+        /// window is a whole number of segments (or saturated).
+        #[test]
+        fn cwnd_never_below_one_segment(
+            cubic in any::<bool>(),
+            mss in 1u32..70_000,
+            iw in 0u32..100,
+            steps in proptest::collection::vec(step(), 0..200),
+        ) {
+            let alg = if cubic { Algorithm::Cubic } else { Algorithm::NewReno };
+            let mut cc = new_controller(alg, mss, iw);
+            let mut mss = mss;
+            let mut now = 0u64;
+            let mut seq = 0u32;
+            for s in steps {
+                match s {
+                    Step::Ack { dt_ms, segments, rtt_ms, limited } => {
+                        now += u64::from(dt_ms);
+                        seq = seq.wrapping_add(segments.wrapping_mul(mss));
+                        cc.on_ack(&AckSample {
+                            now: Instant::from_millis(now),
+                            bytes: segments.saturating_mul(mss),
+                            segments,
+                            in_flight: cc.cwnd(),
+                            rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms.into())),
+                            min_rtt: None,
+                            cwnd_limited: limited,
+                            snd_una: SeqNum(seq),
+                            snd_nxt: SeqNum(seq.wrapping_add(cc.cwnd())),
+                        });
+                    }
+                    Step::Congestion => cc.on_congestion_event(Instant::from_millis(now), cc.cwnd()),
+                    Step::SetCwnd(c) => cc.set_cwnd(c),
+                    Step::Rto => cc.on_rto(Instant::from_millis(now), cc.cwnd()),
+                    Step::Undo => cc.undo(),
+                    Step::TxStart(ms) => {
+                        now += u64::from(ms);
+                        cc.on_tx_start(Instant::from_millis(now), Duration::from_millis(ms.into()));
+                    }
+                    Step::Idle(ms, rto) => {
+                        now += u64::from(ms);
+                        cc.on_idle_restart(
+                            Instant::from_millis(now),
+                            Duration::from_millis(ms.into()),
+                            Duration::from_millis(rto.into()),
+                        );
+                    }
+                    Step::Mss(m) => {
+                        cc.set_mss(m);
+                        if m > 0 {
+                            mss = m;
+                        }
+                    }
+                }
+                let cwnd = cc.cwnd();
+                prop_assert!(cwnd >= mss, "cwnd {cwnd} < mss {mss}");
+                prop_assert!(cwnd == u32::MAX || cwnd % mss == 0, "cwnd {cwnd} mss {mss}");
+                let ss = cc.ssthresh();
+                prop_assert!(ss == u32::MAX || (ss % mss == 0 && ss / mss >= 2), "ssthresh {ss}");
+                let _ = cc.pacing_rate(Some(Duration::from_micros(1)));
+                let _ = cc.pacing_rate(Some(Duration::ZERO));
+            }
+        }
     }
 }

@@ -447,16 +447,20 @@ impl Connection {
         }
 
         let window = (seg.window as u32) << self.snd_shift;
-        if ack > self.snd_una {
-            self.on_new_ack(now, seg, ctr);
-        } else if ack == self.snd_una
+        // RFC 5681 §2's duplicate ACK.
+        let dup = ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.snd_wnd
-            && self.snd_una != self.snd_max
-        {
-            // RFC 5681 §2's duplicate ACK.
-            self.on_duplicate_ack(now, ctr);
+            && self.snd_una != self.snd_max;
+        if ack >= self.snd_una && self.syn_acked_or_acking(ack) {
+            let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
+            let sample = if ack > self.snd_una {
+                self.on_new_ack(now, seg, ctr)
+            } else {
+                None
+            };
+            self.recovery_after_ack(now, seg, summary, sample, ctr);
         }
 
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
@@ -492,10 +496,14 @@ impl Connection {
 
     /// New data acknowledged: free it, take an RTT sample, grow cwnd, manage recovery and
     /// the retransmission timer (RFC 6298 §5.2-5.3).
-    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+    fn on_new_ack(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        _ctr: &mut Counters,
+    ) -> Option<Duration> {
         let ack = seg.ack;
         let mut acked = ack - self.snd_una;
-        let in_flight_before = self.snd_max - self.snd_una;
         // The SYN occupies a sequence number but no buffer byte.
         if !self.syn_acked {
             self.syn_acked = true;
@@ -526,21 +534,6 @@ impl Connection {
         // Progress: the user timeout counts again from here for what is still outstanding.
         self.rtx_since = (ack != self.snd_max).then_some(now);
 
-        match self.recover {
-            Some(recover) if ack >= recover => {
-                // RFC 6582 §3.2 step 3: full acknowledgement ends recovery.
-                self.recover = None;
-                self.cc.on_exit_recovery(self.snd_max - ack);
-            }
-            Some(_) => {
-                // Step 5: partial acknowledgement; retransmit the next hole at once.
-                self.cc.on_partial_ack(acked);
-                self.fast_rtx = true;
-                ctr.fast_retrans += 1;
-            }
-            None => self.cc.on_ack(now, acked, in_flight_before, sample),
-        }
-        self.dupacks = 0;
         self.snd_una = ack;
         if self.tlp_high.is_some_and(|h| ack >= h) {
             self.tlp_high = None; // the probe's episode is over
@@ -554,21 +547,13 @@ impl Connection {
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         self.timers.retransmit = None;
         self.arm_retransmit(now);
+        sample
     }
 
-    /// RFC 5681 §3.2 / RFC 6582 §3.2: three duplicate ACKs start fast retransmit.
-    fn on_duplicate_ack(&mut self, _now: Instant, ctr: &mut Counters) {
-        self.dupacks += 1;
-        match self.recover {
-            None if self.dupacks == 3 => {
-                self.recover = Some(self.snd_max);
-                self.cc.on_enter_recovery(_now, self.snd_max - self.snd_una);
-                self.fast_rtx = true;
-                ctr.fast_retrans += 1;
-            }
-            Some(_) if self.dupacks > 3 => self.cc.on_dup_ack_in_recovery(),
-            _ => {}
-        }
+    /// Whether an ACK of `ack` concerns data (our SYN is acknowledged, or this ACK does it):
+    /// the scoreboard holds data and FIN only.
+    fn syn_acked_or_acking(&self, ack: SeqNum) -> bool {
+        self.syn_acked || ack > self.snd_una
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.

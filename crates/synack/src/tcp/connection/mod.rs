@@ -20,6 +20,7 @@
 mod input;
 mod output;
 mod passive;
+mod recovery;
 
 pub use output::MAX_HEADER;
 
@@ -33,9 +34,12 @@ use super::buffer::RingBuffer;
 use super::config::{Config, Keepalive};
 use super::congestion::{self, CongestionControl};
 use super::counters::Counters;
+use super::prr::Prr;
+use super::rack::Rack;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
 use super::sack::SackRecorder;
+use super::scoreboard::Scoreboard;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -227,6 +231,8 @@ struct Timers {
     retransmit: Option<Instant>,
     /// Tail loss probe (RFC 8985 §7.2), due before the retransmission timer.
     loss_probe: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 §6.3): a segment may be declared lost then.
+    reorder: Option<Instant>,
     /// Zero-window probe.
     persist: Option<Instant>,
     /// Delayed ACK.
@@ -242,6 +248,7 @@ impl Timers {
         [
             self.retransmit,
             self.loss_probe,
+            self.reorder,
             self.persist,
             self.delayed_ack,
             self.keepalive,
@@ -257,8 +264,8 @@ impl Timers {
 ///
 /// Windows and sizes are in bytes, as synack keeps them; the `*_segments` methods and
 /// [`options`](Info::options) give Linux's encodings (what packetdrill scripts assert on as
-/// `tcpi_*`). Fields documented "filled by the loss-recovery code" stay at their defaults (0,
-/// [`CaState::Open`]) until the SACK scoreboard / RACK sender computes them.
+/// `tcpi_*`). The loss-recovery fields come from the sender's scoreboard
+/// (`tcp::scoreboard`, `connection/recovery.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Info {
     /// The RFC 9293 state (Linux `tcpi_state`, numbered differently).
@@ -282,33 +289,30 @@ pub struct Info {
     pub rto: Duration,
     /// FlightSize (RFC 5681 §2): SND.NXT − SND.UNA in bytes.
     pub bytes_in_flight: u32,
-    /// RFC 6675 §4 "pipe", in bytes: the sender's estimate of the bytes in the network. Without
-    /// a SACK scoreboard it is FlightSize; refined by the loss-recovery code.
+    /// RFC 6675 §4 "pipe", in bytes: the sender's estimate of the bytes in the network
+    /// (outstanding − SACKed − lost + retransmitted, as Linux's `tcp_packets_in_flight`).
     pub pipe: u32,
     /// Segments sent and not yet cumulatively acknowledged (`tcpi_unacked`, Linux
     /// `packets_out`): the unacknowledged sequence space (SYN and FIN included) in whole
     /// segments of `snd_mss`, rounded up.
     pub unacked: u32,
-    /// Segments the peer has SACKed above SND.UNA (`tcpi_sacked`). Filled by the
-    /// loss-recovery code.
+    /// Segments the peer has SACKed above SND.UNA (`tcpi_sacked`); without SACK, duplicate
+    /// ACKs counted as segments that arrived (Linux's emulation).
     pub sacked: u32,
-    /// Segments considered lost and not yet retransmitted or acknowledged (`tcpi_lost`).
-    /// Filled by the loss-recovery code.
+    /// Segments marked lost and not yet acknowledged (`tcpi_lost`).
     pub lost: u32,
-    /// Retransmitted segments still in flight (`tcpi_retrans`). Filled by the loss-recovery
-    /// code.
+    /// Retransmitted segments still in flight (`tcpi_retrans`).
     pub retrans: u32,
     /// The sender's reordering degree estimate in segments (`tcpi_reordering`; Linux starts
-    /// at 3, the RFC 5681 duplicate-ACK threshold). Filled by the loss-recovery code; until
-    /// then the constant 3.
+    /// at 3, the RFC 5681 duplicate-ACK threshold, and raises it when a SACK shows a segment
+    /// overtaken by later ones).
     pub reordering: u32,
-    /// Segments delivered to the peer, retransmissions included (`tcpi_delivered`). Filled by
-    /// the loss-recovery code.
+    /// Segments delivered to the peer, retransmissions included (`tcpi_delivered`).
     pub delivered: u32,
     /// D-SACK blocks received (RFC 2883; `tcpi_dsack_dups`): each one reports a segment that
-    /// arrived twice, usually a spurious retransmission. Filled by the loss-recovery code.
+    /// arrived twice, usually a spurious retransmission.
     pub dsack_dups: u32,
-    /// Congestion-avoidance state (`tcpi_ca_state`). Filled by the loss-recovery code.
+    /// Congestion-avoidance state (`tcpi_ca_state`).
     pub ca_state: CaState,
     /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
     pub retransmits: u64,
@@ -521,16 +525,43 @@ pub struct Connection {
     keepalive_sent: u32,
     keepalive_due: bool,
     last_recv: Instant,
-    /// One segment at SND.UNA must be resent now (fast retransmit).
-    fast_rtx: bool,
 
     // Congestion and RTT.
     rtt: RttEstimator,
     sampler: RttSampler,
     cc: Box<dyn CongestionControl>,
-    dupacks: u32,
-    /// NewReno recovery point (RFC 6582 §3.2 "recover") while in fast recovery.
-    recover: Option<SeqNum>,
+
+    // Loss recovery (connection/recovery.rs).
+    /// What is in flight, and what the peer's ACKs and SACKs said of it.
+    sb: Scoreboard,
+    rack: Rack,
+    prr: Prr,
+    ca_state: CaState,
+    /// SND.MAX when the current recovery or loss episode began: it ends when SND.UNA passes.
+    high_seq: SeqNum,
+    /// SND.UNA when the episode began, while its window reduction may still be undone.
+    undo_marker: Option<SeqNum>,
+    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
+    undo_retrans: u32,
+    /// Retransmissions of the episode.
+    episode_retrans: u32,
+    /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
+    retrans_stamp: Option<u32>,
+    /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
+    reno_sacked: u32,
+    /// Linux's congestion-window validation: the most segments in flight in the last round,
+    /// the round's end, and whether the window held sending back.
+    max_packets_out: u32,
+    cwnd_usage_seq: SeqNum,
+    cwnd_limited: bool,
+    /// Segments delivered to the peer (TCP_INFO's tcpi_delivered).
+    delivered: u64,
+    /// D-SACK blocks received.
+    dsack_dups: u32,
+    /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
+    reordering: u32,
+    /// New segments sent at the instant of `last_send` (the current burst).
+    burst_segs: u32,
     /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
     last_send: Instant,
 
@@ -658,12 +689,26 @@ impl Connection {
             keepalive_sent: 0,
             keepalive_due: false,
             last_recv: Instant::ZERO,
-            fast_rtx: false,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             sampler: RttSampler::new(),
             cc,
-            dupacks: 0,
-            recover: None,
+            sb: Scoreboard::new(),
+            rack: Rack::new(),
+            prr: Prr::default(),
+            ca_state: CaState::Open,
+            high_seq: SeqNum(0),
+            undo_marker: None,
+            undo_retrans: 0,
+            episode_retrans: 0,
+            retrans_stamp: None,
+            reno_sacked: 0,
+            max_packets_out: 0,
+            cwnd_usage_seq: SeqNum(0),
+            cwnd_limited: false,
+            delivered: 0,
+            dsack_dups: 0,
+            reordering: crate::tcp::rack::DUP_THRESH,
+            burst_segs: 0,
             last_send: Instant::ZERO,
             nodelay: cfg.nodelay,
             cork: false,
@@ -954,6 +999,7 @@ impl Connection {
         }
         let n = self.send_buf.len();
         self.send_buf.consume(n);
+        self.sb.clear();
         let n = self.recv_buf.len();
         self.recv_buf.consume(n);
         self.orphaned = true;
@@ -1019,6 +1065,8 @@ impl Connection {
             // What is in flight was too big for the path and is gone: send it again now in
             // segments that fit (Linux's tcp_simple_retransmit), without treating it as
             // congestion.
+            self.sb.resegment(mss);
+            self.sb.mark_all_lost();
             self.snd_nxt = self.snd_una;
             self.sampler.invalidate();
         }
@@ -1035,6 +1083,11 @@ impl Connection {
     /// Replaces the congestion controller (like TCP_CONGESTION).
     pub fn set_congestion(&mut self, alg: congestion::Algorithm) {
         self.cc = congestion::new_controller(alg, self.snd_mss, self.cfg.initial_window);
+    }
+
+    /// The congestion control algorithm in use (like getsockopt TCP_CONGESTION).
+    pub fn congestion(&self) -> congestion::Algorithm {
+        self.cc.algorithm()
     }
 
     // ----- Accessors -----
@@ -1092,11 +1145,16 @@ impl Connection {
             rttvar: self.rtt.rttvar(),
             rto: self.rtt.current_rto(),
             bytes_in_flight: flight,
-            pipe: flight,
+            pipe: self.sb.pipe().bytes,
             // SND.MAX, not SND.NXT: a timeout rewinds SND.NXT but the segments stay out.
             unacked: (self.snd_max - self.snd_una).div_ceil(mss),
-            // RFC 5681 §3.2's duplicate-ACK threshold, Linux's initial tp->reordering.
-            reordering: 3,
+            sacked: self.sb.sacked().segs + self.reno_sacked,
+            lost: self.sb.lost().segs,
+            retrans: self.sb.retrans().segs,
+            reordering: self.reordering,
+            delivered: self.delivered as u32,
+            dsack_dups: self.dsack_dups,
+            ca_state: self.ca_state,
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_adv - self.rcv_nxt,
             snd_wscale: self.snd_shift,
@@ -1153,6 +1211,10 @@ impl Connection {
                 self.timers.retransmit = Some(now + self.rtt.current_rto());
             }
         }
+        if self.timers.reorder.is_some_and(|t| t <= now) {
+            self.timers.reorder = None;
+            self.on_reorder_timeout(now, ctr);
+        }
         if self.timers.retransmit.is_some_and(|t| t <= now) {
             self.timers.retransmit = None;
             self.timers.loss_probe = None;
@@ -1195,10 +1257,8 @@ impl Connection {
         });
         // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; RFC 5681 §3.1 eq. 4.
         if self.state.is_synchronized() {
-            self.cc.on_rto(self.snd_max - self.snd_una);
+            self.enter_loss(now, ctr);
         }
-        self.recover = None;
-        self.dupacks = 0;
         self.tlp_high = None;
         self.probe_due = false;
         // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
@@ -1207,6 +1267,11 @@ impl Connection {
         // The FIN, if it was sent, keeps its sequence number: it goes again when the resend
         // reaches the end of the data, and an ACK past SND.NXT (the peer queued the rest out
         // of order) may acknowledge it before then.
+        // RFC 6298 §5.5: the timer restarts now, so it runs even if the resend cannot go at
+        // once (under a closed window the persist timer takes over instead).
+        if self.snd_wnd > 0 && self.state.is_synchronized() {
+            self.arm_retransmit(now);
+        }
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {
@@ -1320,6 +1385,7 @@ impl Connection {
         self.error = Some(error);
         let n = self.send_buf.len();
         self.send_buf.consume(n);
+        self.sb.clear();
         self.set_state(State::Closed, reason);
         self.clear_timers();
     }
@@ -1341,7 +1407,7 @@ impl Connection {
     /// ACK) and never fires after the retransmission timer would.
     fn arm_loss_probe(&mut self, now: Instant) {
         self.timers.loss_probe = None;
-        let open = self.recover.is_none()
+        let open = matches!(self.ca_state, CaState::Open | CaState::Disorder)
             && self.retries == 0
             && self.tlp_high.is_none()
             && self.snd_nxt == self.snd_max;

@@ -1,9 +1,10 @@
 //! Building segments: what to send next (RFC 9293 §3.8.6 sender rules, Nagle, SWS avoidance,
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
-use super::{Connection, Event, RetransmitCause, State};
+use super::{CaState, Connection, Event, RetransmitCause, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::{Offer, syn_options};
+use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
@@ -147,28 +148,15 @@ impl Connection {
         let base = self.send_buf_seq();
         let fin_pos = base + self.send_buf.len();
 
-        if self.fast_rtx {
-            self.fast_rtx = false;
-            // One segment from SND.UNA (RFC 5681 §3.2 step 2, RFC 6582 §3.2 step 3).
-            let off = (self.snd_una - base) as usize;
-            let outstanding = ((self.snd_max - self.snd_una) as usize)
-                .min(self.send_buf.len().saturating_sub(off));
-            let len = outstanding.min(mss);
-            let fin = self.fin_seq.is_some()
-                && self.snd_una + len == fin_pos
-                && self.snd_max == fin_pos + 1u32;
-            if len > 0 || fin {
-                let mut flags = Flags::ACK;
-                if fin {
-                    flags |= Flags::FIN;
-                }
-                return Some(Plan {
-                    seq: self.snd_una,
-                    flags,
-                    data_off: off,
-                    len,
-                    retransmit: Some(RetransmitCause::Fast),
-                });
+        // RFC 6675 §4 NextSeg rule 1 / RFC 8985: lost segments go first, as the congestion
+        // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
+        // timeout, which walks forward from SND.UNA.
+        if self.pipe_segs() < self.cwnd_segs()
+            && let Some((_, lost)) = self.sb.next_retransmit(self.snd_una)
+            && lost.start < self.snd_nxt
+        {
+            if let Some(plan) = self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast) {
+                return Some(plan);
             }
         }
 
@@ -180,13 +168,39 @@ impl Connection {
             }
         }
 
-        // RFC 5681 §4.1: restart from the initial window after an idle period of one RTO.
-        if self.cfg.slow_start_after_idle
-            && self.snd_una == self.snd_max
-            && now - self.last_send > self.rtt.current_rto()
-            && self.info.bytes_sent > 0
+        // After a timeout the resend walks forward from SND.UNA (SND.NXT went back there),
+        // one scoreboard entry at a time, skipping what the peer SACKed.
+        while self.snd_nxt < self.snd_max
+            && self
+                .sb
+                .containing(self.snd_nxt)
+                .is_some_and(|s| s.has(scoreboard::SACKED))
         {
-            self.cc.on_idle_restart();
+            self.snd_nxt = self
+                .sb
+                .containing(self.snd_nxt)
+                .map_or(self.snd_max, |s| s.end);
+        }
+        if self.snd_nxt < self.snd_max {
+            if self.pipe_segs() >= self.cwnd_segs() {
+                self.push_once = false;
+                return None;
+            }
+            let entry = self.sb.containing(self.snd_nxt).copied().map(|s| Sent {
+                start: self.snd_nxt,
+                ..s
+            });
+            let entry = entry.unwrap_or(Sent {
+                start: self.snd_nxt,
+                end: self.snd_max,
+                xmit: now,
+                marks: 0,
+            });
+            let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
+            if plan.is_none() {
+                self.push_once = false;
+            }
+            return plan;
         }
 
         let off = (self.snd_nxt - base) as usize;
@@ -199,14 +213,29 @@ impl Connection {
             .front()
             .map(|&e| (e - self.snd_nxt) as usize);
         let avail = self.send_buf.len().saturating_sub(off);
+        if self.snd_una == self.snd_max && avail > 0 && self.info.bytes_sent > 0 {
+            // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
+            // restart the window after an idle period of one RTO (Linux
+            // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
+            // The idle clock restarts here, so a plan that sends nothing does not restart
+            // the window twice.
+            let idle = now - self.last_send;
+            let rto = self.rtt.current_rto();
+            if self.cfg.slow_start_after_idle && idle > rto {
+                self.cc.on_idle_restart(now, idle, rto);
+            }
+            self.cc.on_tx_start(now, idle);
+            self.last_send = now;
+        }
         let wnd_end = self.snd_una + self.snd_wnd;
         let wnd_avail = if wnd_end > self.snd_nxt {
             (wnd_end - self.snd_nxt) as usize
         } else {
             0
         };
-        let in_flight = (self.snd_nxt - self.snd_una) as usize;
-        let cwnd_avail = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        // Linux `tcp_cwnd_test`: the window counts segments, whatever their size.
+        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        let cwnd_avail = cwnd_free * self.snd_mss as usize;
         let len = avail
             .min(mss)
             .min(wnd_avail)
@@ -217,6 +246,9 @@ impl Connection {
         let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0 || retransmit);
 
         if len == 0 && !fin {
+            if avail > 0 && cwnd_avail == 0 {
+                self.validate_cwnd(true);
+            }
             self.push_once = false;
             return None;
         }
@@ -244,7 +276,11 @@ impl Connection {
         // receive window lets out now (the end of a burst). A retransmission from the middle
         // of the data carries none.
         let budget = wnd_avail.min(cwnd_avail);
-        let burst_end = !retransmit && len < avail && budget - len < mss.min(avail - len);
+        let burst_end = !retransmit
+            && len < avail
+            && budget - len < mss.min(avail - len)
+            && self.last_send == now
+            && self.burst_segs > 0;
         let mut flags = Flags::ACK;
         if len > 0 && ((len == avail && !self.more) || at_record_end || burst_end) {
             flags |= Flags::PSH;
@@ -258,6 +294,52 @@ impl Connection {
             data_off: off,
             len,
             retransmit: retransmit.then_some(RetransmitCause::Timeout),
+        })
+    }
+
+    /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it
+    /// reaches ours and PSH if it reaches the end of a segment first sent with PSH. A fast
+    /// retransmission ignores the peer's window (the data was inside it when first sent);
+    /// the resend after a timeout stays within it, and waits for the persist timer when it
+    /// is closed — except a lone FIN.
+    fn plan_resend(
+        &mut self,
+        s: Sent,
+        mss: usize,
+        base: SeqNum,
+        fin_pos: SeqNum,
+        cause: RetransmitCause,
+    ) -> Option<Plan> {
+        let fin_sent = self.fin_seq.is_some() && self.snd_max == fin_pos + 1u32;
+        let data_end = if fin_sent { s.end.min(fin_pos) } else { s.end };
+        let mut len = ((data_end - s.start) as usize).min(mss);
+        if cause == RetransmitCause::Timeout {
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let wnd_avail = if wnd_end > s.start {
+                (wnd_end - s.start) as usize
+            } else {
+                0
+            };
+            len = len.min(wnd_avail);
+        }
+        let reaches_end = s.start + len == data_end;
+        let fin = fin_sent && reaches_end && s.end == fin_pos + 1u32;
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut flags = Flags::ACK;
+        if fin {
+            flags |= Flags::FIN;
+        }
+        if len > 0 && reaches_end && s.has(scoreboard::PSH) {
+            flags |= Flags::PSH;
+        }
+        Some(Plan {
+            seq: s.start,
+            flags,
+            data_off: (s.start - base) as usize,
+            len,
+            retransmit: Some(cause),
         })
     }
 
@@ -338,6 +420,13 @@ impl Connection {
                 ctr.retrans_segs += 1;
                 self.info.retransmits += 1;
                 self.sampler.invalidate();
+                if seg_len > 0 {
+                    self.sb.on_retransmit(plan.seq, end, now);
+                }
+                self.on_retransmitted(now);
+                if cause == RetransmitCause::Fast {
+                    ctr.fast_retrans += 1;
+                }
                 self.push_event(Event::Retransmit {
                     seq: plan.seq,
                     len: seg_len,
@@ -346,6 +435,14 @@ impl Connection {
             }
             None => {
                 ctr.out_segs += 1;
+                if self.last_send != now {
+                    self.burst_segs = 0;
+                }
+                self.burst_segs += 1;
+                if seg_len > 0 && plan.seq == self.snd_max {
+                    self.sb
+                        .on_send(plan.seq, end, now, plan.flags.contains(Flags::PSH));
+                }
                 if plan.len > 0 {
                     self.delack.on_data_sent(now);
                     if plan.len < self.snd_mss as usize {
@@ -367,6 +464,10 @@ impl Connection {
         }
         self.snd_max = self.snd_max.max(end);
         self.last_send = now;
+        if self.ca_state == CaState::Recovery {
+            self.prr.on_sent(1);
+        }
+        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);
         Some(n)
     }

@@ -1,0 +1,459 @@
+//! Loss recovery on the sending side: what each ACK tells the scoreboard, when a segment
+//! counts as lost, the recovery states, the congestion window during recovery, and undoing a
+//! reduction that turns out to be spurious.
+//!
+//! The pieces live in their own modules — [`Scoreboard`](crate::tcp::scoreboard) (RFC 6675
+//! marks and pipe), [`Rack`](crate::tcp::rack) (RFC 8985 time-based loss detection),
+//! [`Prr`](crate::tcp::prr) (RFC 6937) and the congestion controller — and this file wires
+//! them together the way Linux's `tcp_ack` / `tcp_fastretrans_alert` do:
+//!
+//! 1. SACK blocks are validated and marked; a D-SACK (RFC 2883) is recognised and counted
+//!    against the retransmissions of the current episode. The cumulative ACK removes what it
+//!    covers. Together they give DeliveredData.
+//! 2. Loss detection: RACK when SACK is on; without SACK each duplicate ACK counts as one
+//!    SACKed segment (Linux's "reno" emulation), the third marks the first segment lost
+//!    (RFC 5681 §3.2), and in recovery each partial ACK marks the next (RFC 6582).
+//! 3. The state (Linux's `tcp_ca_state`): Open; Disorder (SACKs or duplicate ACKs seen,
+//!    nothing lost); Recovery (fast recovery after a loss, until SND.UNA passes the highest
+//!    sequence sent when it began); Loss (after a retransmission timeout, same end rule).
+//! 4. The congestion window: PRR in Recovery, the controller's growth otherwise.
+//!
+//! Limited Transmit (RFC 3042) needs no code of its own: SACKed (or duplicate-ACKed) segments
+//! leave the pipe, so each of the first duplicate ACKs lets one new segment out.
+
+use super::{CaState, Connection};
+use crate::tcp::congestion::AckSample;
+use crate::tcp::counters::Counters;
+use crate::tcp::prr::Prr;
+use crate::tcp::rack::DUP_THRESH;
+
+/// Linux's tcp_max_reordering: the reordering degree is capped here (segments).
+const MAX_REORDERING: u32 = 300;
+use crate::tcp::scoreboard::{Delivered, EVER_RETRANS, SACKED};
+use crate::tcp::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::Repr;
+
+/// Linux's TCP_TIMEOUT_MIN: the reordering timer fires this much after the deadline.
+const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// What the scoreboard learned from one ACK, for the steps after SND.UNA has moved.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct AckSummary {
+    delivered: Delivered,
+    prior_pipe_bytes: u32,
+    una_advanced: bool,
+    dsack: bool,
+    /// Start of the lowest segment newly SACKed that had not been retransmitted.
+    lowest_new: Option<SeqNum>,
+}
+
+impl Connection {
+    /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves.
+    /// `dup` says whether it is a duplicate ACK in RFC 5681 §2's sense.
+    pub(super) fn scoreboard_on_ack(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        dup: bool,
+        ctr: &mut Counters,
+    ) -> AckSummary {
+        let ack = seg.ack;
+        let mut sum = AckSummary {
+            prior_pipe_bytes: self.sb.pipe().bytes,
+            una_advanced: ack > self.snd_una,
+            ..AckSummary::default()
+        };
+        let min_rtt = self.rtt.min_rtt();
+        let prior_high_sacked = self.sb.high_sacked();
+        if self.sack_ok && !seg.options.sack.is_empty() {
+            let blocks = seg.options.sack.as_slice();
+            for (i, &(start, end)) in blocks.iter().enumerate() {
+                // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
+                // block, reports a duplicate.
+                if i == 0
+                    && (end <= ack
+                        || blocks
+                            .get(1)
+                            .is_some_and(|&(s2, e2)| start >= s2 && end <= e2))
+                {
+                    if start < end {
+                        sum.dsack = true;
+                        self.on_dsack(start, end, ctr);
+                    }
+                    continue;
+                }
+                // RFC 2018 / Linux `tcp_is_sackblock_valid`: a block must lie within what we
+                // sent and above what is acknowledged.
+                if end <= start || end > self.snd_max || end - start > self.snd_max - self.snd_una {
+                    ctr.sack_discard += 1;
+                    continue;
+                }
+                if end <= ack {
+                    continue; // acknowledged by this very ACK: nothing to learn
+                }
+                let start = start.max(ack);
+                let rack = &mut self.rack;
+                let mut lowest = sum.lowest_new;
+                let d = self.sb.on_sack(start, end, |s| {
+                    rack.on_delivered(s, now, min_rtt);
+                    if !s.has(EVER_RETRANS) && lowest.is_none_or(|l| s.start < l) {
+                        lowest = Some(s.start);
+                    }
+                });
+                sum.lowest_new = lowest;
+                sum.delivered.bytes += d.bytes;
+                sum.delivered.segs += d.segs;
+            }
+        }
+        // Linux `tcp_check_sack_reordering`: a segment SACKed (or acknowledged) below the
+        // highest SACKed one arrived out of order by that distance; remember the largest.
+        if let (Some(fack), Some(low)) = (prior_high_sacked, sum.lowest_new) {
+            if low < fack {
+                let degree = (fack - low).div_ceil(self.snd_mss.max(1));
+                self.reordering = self.reordering.max(degree.min(MAX_REORDERING));
+            }
+        }
+        if sum.una_advanced {
+            let rack = &mut self.rack;
+            let d = self
+                .sb
+                .on_cum_ack(ack, |s| rack.on_delivered(s, now, min_rtt));
+            let mut segs = d.segs;
+            if !self.sack_ok && self.reno_sacked > 0 {
+                // Linux `tcp_remove_reno_sacks`: segments already counted by duplicate ACKs
+                // are not delivered again, but every advancing ACK delivers at least one.
+                let removed = self.reno_sacked.min(segs);
+                self.reno_sacked -= removed;
+                segs = (segs - removed).max(1);
+            }
+            sum.delivered.bytes += d.bytes;
+            sum.delivered.segs += segs;
+        } else if dup && !self.sack_ok {
+            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
+            let out = self.sb.outstanding().segs;
+            if self.reno_sacked + 1 < out.max(1) {
+                self.reno_sacked += 1;
+                sum.delivered.segs += 1;
+                sum.delivered.bytes += self.snd_mss;
+            }
+        }
+        self.delivered += sum.delivered.segs as u64;
+        sum
+    }
+
+    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
+    /// retransmission of the current episode, that retransmission was unnecessary
+    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
+    fn on_dsack(&mut self, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
+        ctr.dsack_recv += 1;
+        self.dsack_dups += 1;
+        self.rack.on_dsack(self.snd_una, self.snd_max);
+        let Some(marker) = self.undo_marker else {
+            return;
+        };
+        if end <= marker || self.undo_retrans == 0 {
+            return;
+        }
+        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
+        // Above it, only ranges that were retransmitted count.
+        let retransmitted = end <= self.snd_una
+            || self
+                .sb
+                .iter()
+                .any(|s| s.start < end && s.end > start && s.has(EVER_RETRANS));
+        if retransmitted {
+            let segs = (end - start).div_ceil(self.snd_mss.max(1)).max(1);
+            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
+            ctr.dsack_recv_segs += segs as u64;
+        }
+    }
+
+    /// Steps 2 to 4, after SND.UNA has moved (and its timers and RTT were handled).
+    pub(super) fn recovery_after_ack(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        sum: AckSummary,
+        rtt_sample: Option<Duration>,
+        ctr: &mut Counters,
+    ) {
+        // RFC 2018 §8: a receiver may discard data it SACKed. The cumulative ACK stopping at
+        // a SACKed segment suggests it did; give it a moment to go on (Linux
+        // `tcp_check_sack_reneging`: half an RTT, at least 10 ms), then time out, which
+        // forgets the SACK information.
+        if sum.una_advanced && self.sb.first().is_some_and(|s| s.has(SACKED)) {
+            let delay = self
+                .rtt
+                .srtt()
+                .map_or(Duration::ZERO, |s| s / 2)
+                .max(Duration::from_millis(10));
+            let at = now + delay;
+            if self.timers.retransmit.is_none_or(|t| t > at) {
+                self.timers.retransmit = Some(at);
+            }
+        }
+
+        let lost_before = self.sb.lost().segs;
+        self.detect_losses(now, sum.una_advanced);
+        let newly_lost = self.sb.lost().segs > lost_before;
+
+        // Spurious episode? All its retransmissions D-SACKed (RFC 3708), or the timestamps
+        // say the original arrived (RFC 3522, Linux `tcp_packet_delayed`).
+        if self.undo_marker.is_some()
+            && matches!(
+                self.ca_state,
+                CaState::Recovery | CaState::Loss | CaState::Disorder
+            )
+        {
+            let all_dsacked = sum.dsack && self.undo_retrans == 0 && self.episode_retrans > 0;
+            let ts_says_delayed = self.snd_una >= self.high_seq
+                && self.retrans_stamp.is_some_and(|stamp| {
+                    seg.options
+                        .timestamps
+                        .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
+                });
+            if all_dsacked || ts_says_delayed {
+                self.undo(ctr);
+            }
+        }
+
+        match self.ca_state {
+            CaState::Recovery | CaState::Loss if self.snd_una >= self.high_seq => {
+                // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
+                // the reduction aimed for.
+                let ssthresh = self.cc.ssthresh();
+                if self.ca_state == CaState::Recovery && ssthresh != u32::MAX {
+                    self.cc.set_cwnd(ssthresh);
+                }
+                self.rack.on_recovery_end();
+                self.end_episode();
+            }
+            CaState::Open | CaState::Disorder => {
+                if self.sb.lost().segs > 0 {
+                    self.enter_recovery(now, ctr);
+                } else if self.sb.sacked().segs > 0 || self.reno_sacked > 0 {
+                    self.ca_state = CaState::Disorder;
+                } else {
+                    self.ca_state = CaState::Open;
+                }
+            }
+            _ => {}
+        }
+
+        // Step 4: the congestion window.
+        if self.ca_state == CaState::Recovery {
+            let mss = self.snd_mss.max(1);
+            let ssthresh = (self.cc.ssthresh() / mss).max(1);
+            let pipe = self.pipe_segs();
+            if let Some(cwnd) = self.prr.on_ack(
+                sum.delivered.segs,
+                pipe,
+                ssthresh,
+                sum.una_advanced,
+                newly_lost,
+            ) {
+                self.cc.set_cwnd(cwnd.max(1) * mss);
+            }
+        } else if sum.una_advanced && sum.delivered.segs > 0 {
+            let in_flight = sum.prior_pipe_bytes;
+            let sample = AckSample {
+                now,
+                bytes: sum.delivered.bytes,
+                segments: sum.delivered.segs,
+                in_flight,
+                rtt: rtt_sample,
+                min_rtt: self.rtt.min_rtt(),
+                cwnd_limited: self.is_cwnd_limited(),
+                snd_una: self.snd_una,
+                snd_nxt: self.snd_max,
+            };
+            self.cc.on_ack(&sample);
+        }
+    }
+
+    /// Step 2: mark what is now known lost.
+    fn detect_losses(&mut self, now: Instant, una_advanced: bool) {
+        if self.sb.is_empty() {
+            return;
+        }
+        if self.sack_ok {
+            self.rack_detect(now);
+            return;
+        }
+        // Without SACK (Linux `tcp_newreno_mark_lost`): the duplicate-ACK threshold outside
+        // recovery, each partial ACK inside it.
+        let mark = match self.ca_state {
+            CaState::Recovery => una_advanced,
+            CaState::Open | CaState::Disorder => self.reno_sacked >= DUP_THRESH,
+            _ => false,
+        };
+        if mark {
+            self.sb.mark_head_lost();
+        }
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3: mark segments RACK deems lost, and arm the reordering
+    /// timer for those that may still arrive.
+    fn rack_detect(&mut self, now: Instant) {
+        let Some(upto) = self.rack.end_seq() else {
+            return;
+        };
+        let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
+        let reo_wnd = self.rack.reo_wnd(
+            in_recovery,
+            self.sb.sacked().segs,
+            self.rtt.min_rtt(),
+            self.rtt.srtt(),
+        );
+        let rack = self.rack;
+        let (_, next) = self.sb.detect_lost(
+            upto,
+            now,
+            |s| rack.sent_before(s),
+            |s| rack.deadline(s, reo_wnd),
+        );
+        // Like Linux, the timer runs a little late (TCP_TIMEOUT_MIN, 2 ms) rather than early.
+        self.timers.reorder = next.map(|t| t + REO_TIMER_SLACK);
+    }
+
+    /// The reordering timer fired (RFC 8985 §6.3): look again, and start recovery if that
+    /// found a loss.
+    pub(super) fn on_reorder_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        if !self.state.is_synchronized() || self.sb.is_empty() {
+            return;
+        }
+        let lost_before = self.sb.lost().segs;
+        self.rack_detect(now);
+        if self.sb.lost().segs > lost_before
+            && matches!(self.ca_state, CaState::Open | CaState::Disorder)
+        {
+            self.enter_recovery(now, ctr);
+            // Linux `tcp_rack_reo_timeout`: PRR as if one segment had been delivered, so
+            // recovery starts with one retransmission, not a burst of them.
+            let mss = self.snd_mss.max(1);
+            let ssthresh = (self.cc.ssthresh() / mss).max(1);
+            if let Some(cwnd) = self.prr.on_ack(1, self.pipe_segs(), ssthresh, false, true) {
+                self.cc.set_cwnd(cwnd.max(1) * mss);
+            }
+        }
+    }
+
+    /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
+    fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
+        let mss = self.snd_mss.max(1);
+        self.high_seq = self.snd_max;
+        self.undo_marker = Some(self.snd_una);
+        self.undo_retrans = 0;
+        self.episode_retrans = 0;
+        self.retrans_stamp = None;
+        self.prr = Prr::start((self.cc.cwnd() / mss).max(1));
+        self.cc.on_congestion_event(now, self.sb.pipe().bytes);
+        self.ca_state = CaState::Recovery;
+        // No more tail loss probes for this episode (RFC 8985 §7.2: "not in recovery").
+        self.timers.loss_probe = None;
+        if self.sack_ok {
+            ctr.sack_recovery += 1;
+        } else {
+            ctr.reno_recovery += 1;
+        }
+    }
+
+    /// The retransmission timeout (RFC 6298 §5.4-5.6, RFC 5681 §3.1; Linux
+    /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
+    /// resumes from SND.UNA.
+    pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
+        if !matches!(self.ca_state, CaState::Recovery | CaState::Loss) || self.undo_marker.is_none()
+        {
+            self.undo_marker = Some(self.snd_una);
+            self.undo_retrans = 0;
+            self.episode_retrans = 0;
+            self.retrans_stamp = None;
+        }
+        // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
+        // (or the last one is over); a timeout during recovery, or a repeated one, keeps the
+        // ssthresh that episode set, and only the window collapses.
+        let episode_over = self.snd_una >= self.high_seq;
+        if matches!(self.ca_state, CaState::Open | CaState::Disorder) || episode_over {
+            let in_flight = self.snd_max - self.snd_una;
+            self.cc.on_rto(now, in_flight);
+        } else {
+            self.cc.set_cwnd(self.snd_mss.max(1));
+        }
+        if self.sb.first().is_some_and(|s| s.has(SACKED)) {
+            // The peer discarded what it SACKed (RFC 2018 §8): forget every SACK, as Linux's
+            // `tcp_timeout_mark_lost` does for a SACKed head.
+            self.sb.clear_sacks();
+            ctr.sack_reneging += 1;
+        }
+        self.sb.mark_all_lost();
+        self.reno_sacked = 0;
+        self.high_seq = self.snd_max;
+        self.ca_state = CaState::Loss;
+        self.timers.reorder = None;
+    }
+
+    /// A segment of this episode was sent again.
+    pub(super) fn on_retransmitted(&mut self, now: Instant) {
+        if self.undo_marker.is_some() {
+            self.undo_retrans += 1;
+            self.episode_retrans += 1;
+        }
+        if self.retrans_stamp.is_none() {
+            self.retrans_stamp = Some(self.ts_now(now));
+        }
+    }
+
+    /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`).
+    fn undo(&mut self, ctr: &mut Counters) {
+        self.cc.undo();
+        ctr.full_undo += 1;
+        self.rack.on_recovery_end();
+        self.end_episode();
+    }
+
+    fn end_episode(&mut self) {
+        self.undo_marker = None;
+        self.undo_retrans = 0;
+        self.episode_retrans = 0;
+        self.retrans_stamp = None;
+        self.ca_state = if self.sb.sacked().segs > 0 || self.reno_sacked > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        };
+    }
+
+    /// The congestion window in segments (at least one).
+    pub(super) fn cwnd_segs(&self) -> u32 {
+        (self.cc.cwnd() / self.snd_mss.max(1)).max(1)
+    }
+
+    /// Segments in flight (RFC 6675 pipe; duplicate ACKs count as SACKs without SACK).
+    pub(super) fn pipe_segs(&self) -> u32 {
+        self.sb.pipe().segs.saturating_sub(self.reno_sacked)
+    }
+
+    /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was
+    /// in flight at most in the last round; afterwards, whether sending was held back by it.
+    pub(super) fn is_cwnd_limited(&self) -> bool {
+        if self.cc.cwnd() < self.cc.ssthresh() {
+            return self.cwnd_segs() < 2 * self.max_packets_out;
+        }
+        self.cwnd_limited
+    }
+
+    /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
+    /// flight this round trip and whether the congestion window was the limit.
+    pub(super) fn validate_cwnd(&mut self, limited: bool) {
+        let out = self.sb.outstanding().segs;
+        if self.snd_una >= self.cwnd_usage_seq
+            || limited
+            || (!self.cwnd_limited && out > self.max_packets_out)
+        {
+            self.max_packets_out = out;
+            self.cwnd_usage_seq = self.snd_max;
+            self.cwnd_limited = limited;
+        }
+    }
+}

@@ -1,0 +1,725 @@
+//! The sender's record of what is in flight: one entry per transmitted segment, marked by what
+//! the peer's ACKs and SACK blocks say about it (RFC 6675 §3's "scoreboard", RFC 2018).
+//!
+//! Entries are sequence ranges into the send buffer, never copies of data (DESIGN rule 6). They
+//! are kept in sequence order and cover `[SND.UNA, SND.MAX)` without gaps: a segment is appended
+//! when it is first sent, split where an ACK or SACK edge falls inside it, and dropped when the
+//! cumulative ACK passes it. Each entry remembers when it was last sent, for RACK (RFC 8985).
+//!
+//! Three marks, as in Linux's `tcp_skb_cb.sacked`:
+//! * **SACKED**: the peer holds it (RFC 2018); it is never sent again.
+//! * **LOST**: a loss detector (RACK, the duplicate-ACK threshold, or the retransmission
+//!   timeout) decided it did not arrive.
+//! * **RETRANS**: it was sent again and that copy is still in flight. A retransmission
+//!   judged lost in turn clears this mark again.
+//!
+//! From these follows the estimate of data in the network, RFC 6675's `pipe` in the form
+//! Linux computes it (`tcp_packets_in_flight`): outstanding − sacked − lost + retransmitted.
+//! Every count is kept both in segments (Linux's congestion window is in packets) and in
+//! bytes, and updated as marks change, so reading `pipe` costs nothing.
+
+use std::collections::VecDeque;
+
+use super::seq::SeqNum;
+use crate::time::Instant;
+
+/// The peer acknowledged this segment selectively.
+pub const SACKED: u8 = 1;
+/// A loss detector marked this segment lost.
+pub const LOST: u8 = 2;
+/// A retransmission of this segment is in flight.
+pub const RETRANS: u8 = 4;
+/// This segment was retransmitted at least once (its ACK is ambiguous, Karn's problem).
+pub const EVER_RETRANS: u8 = 8;
+/// The segment was sent with PSH (a resend of its end carries it again, as Linux's does).
+pub const PSH: u8 = 16;
+
+/// One transmitted segment: a sequence range, when it was last sent, and its marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub start: SeqNum,
+    /// One past the last sequence number (a FIN counts as one).
+    pub end: SeqNum,
+    /// When this range was last (re)transmitted.
+    pub xmit: Instant,
+    pub marks: u8,
+}
+
+impl Sent {
+    pub fn len(&self) -> u32 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn has(&self, mark: u8) -> bool {
+        self.marks & mark != 0
+    }
+}
+
+/// A segment count and a byte count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub segs: u32,
+    pub bytes: u32,
+}
+
+impl Tally {
+    fn add(&mut self, s: &Sent) {
+        self.segs += 1;
+        self.bytes += s.len();
+    }
+
+    fn sub(&mut self, s: &Sent) {
+        self.segs = self.segs.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(s.len());
+    }
+}
+
+/// What one ACK newly delivered: bytes and segments acknowledged for the first time,
+/// cumulatively or selectively (RFC 6937's DeliveredData).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub bytes: u32,
+    pub segs: u32,
+}
+
+/// The scoreboard. See the module documentation.
+#[derive(Debug, Clone, Default)]
+pub struct Scoreboard {
+    segs: VecDeque<Sent>,
+    out: Tally,
+    sacked: Tally,
+    lost: Tally,
+    retrans: Tally,
+    /// One past the highest sequence number SACKed so far (Linux's FACK point); RACK's
+    /// reordering test compares newly delivered segments with it.
+    high_sacked: Option<SeqNum>,
+    /// Entries both LOST and RETRANS: when it equals `lost.segs`, nothing waits to be resent.
+    lost_retrans: u32,
+}
+
+impl Scoreboard {
+    pub fn new() -> Scoreboard {
+        Scoreboard::default()
+    }
+
+    /// Forget everything (the connection was reset).
+    pub fn clear(&mut self) {
+        *self = Scoreboard {
+            segs: std::mem::take(&mut self.segs),
+            ..Scoreboard::default()
+        };
+        self.segs.clear();
+    }
+
+    /// Outstanding segments and bytes (`SND.MAX − SND.UNA` as recorded).
+    pub fn outstanding(&self) -> Tally {
+        self.out
+    }
+
+    pub fn sacked(&self) -> Tally {
+        self.sacked
+    }
+
+    pub fn lost(&self) -> Tally {
+        self.lost
+    }
+
+    pub fn retrans(&self) -> Tally {
+        self.retrans
+    }
+
+    /// RFC 6675's pipe, as Linux's `tcp_packets_in_flight`: outstanding − sacked − lost +
+    /// retransmitted, in segments and in bytes.
+    pub fn pipe(&self) -> Tally {
+        let segs =
+            (self.out.segs + self.retrans.segs).saturating_sub(self.sacked.segs + self.lost.segs);
+        let bytes = (self.out.bytes + self.retrans.bytes)
+            .saturating_sub(self.sacked.bytes + self.lost.bytes);
+        Tally { segs, bytes }
+    }
+
+    pub fn high_sacked(&self) -> Option<SeqNum> {
+        self.high_sacked
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.segs.len()
+    }
+
+    /// The entries, in sequence order.
+    pub fn iter(&self) -> impl Iterator<Item = &Sent> {
+        self.segs.iter()
+    }
+
+    /// The first entry, if any.
+    pub fn first(&self) -> Option<&Sent> {
+        self.segs.front()
+    }
+
+    /// The last entry, if any.
+    pub fn last(&self) -> Option<&Sent> {
+        self.segs.back()
+    }
+
+    /// A new segment `[start, end)` went out at `now` for the first time. It must start where
+    /// the last entry ends (at SND.MAX); anything else is ignored.
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+        if end <= start {
+            return;
+        }
+        if let Some(last) = self.segs.back()
+            && last.end != start
+        {
+            return;
+        }
+        let s = Sent {
+            start,
+            end,
+            xmit: now,
+            marks: if psh { PSH } else { 0 },
+        };
+        self.out.add(&s);
+        self.segs.push_back(s);
+    }
+
+    /// Index of the entry containing `seq`, if any (binary search: entries are contiguous).
+    fn index_of(&self, seq: SeqNum) -> Option<usize> {
+        let first = self.segs.front()?.start;
+        if seq < first || seq >= self.segs.back()?.end {
+            return None;
+        }
+        let off = seq - first;
+        let i = self.segs.partition_point(|s| s.end - first <= off);
+        (i < self.segs.len()).then_some(i)
+    }
+
+    /// Split the entry containing `seq` so that an entry starts exactly at `seq`. Returns the
+    /// index of that entry, or `segs.len()` if `seq` is at or past the end.
+    fn split_at(&mut self, seq: SeqNum) -> usize {
+        let Some(i) = self.index_of(seq) else {
+            return match self.segs.front() {
+                Some(f) if seq <= f.start => 0,
+                _ => self.segs.len(),
+            };
+        };
+        let s = self.segs[i];
+        if s.start == seq {
+            return i;
+        }
+        // Counts: one entry becomes two with the same marks.
+        let head = Sent {
+            end: seq,
+            marks: s.marks & !PSH,
+            ..s
+        };
+        let tail = Sent { start: seq, ..s };
+        self.segs[i] = head;
+        self.segs.insert(i + 1, tail);
+        self.out.segs += 1;
+        if s.has(SACKED) {
+            self.sacked.segs += 1;
+        }
+        if s.has(LOST) {
+            self.lost.segs += 1;
+        }
+        if s.has(RETRANS) {
+            self.retrans.segs += 1;
+        }
+        if s.has(LOST) && s.has(RETRANS) {
+            self.lost_retrans += 1;
+        }
+        i + 1
+    }
+
+    /// Change the marks of entry `i`, keeping every tally in step.
+    fn remark(&mut self, i: usize, marks: u8) {
+        let s = self.segs[i];
+        let was = s.marks;
+        for (mark, tally) in [
+            (SACKED, &mut self.sacked),
+            (LOST, &mut self.lost),
+            (RETRANS, &mut self.retrans),
+        ] {
+            match (was & mark != 0, marks & mark != 0) {
+                (false, true) => tally.add(&s),
+                (true, false) => tally.sub(&s),
+                _ => {}
+            }
+        }
+        let both = LOST | RETRANS;
+        match (was & both == both, marks & both == both) {
+            (false, true) => self.lost_retrans += 1,
+            (true, false) => self.lost_retrans -= 1,
+            _ => {}
+        }
+        self.segs[i].marks = marks;
+    }
+
+    fn set(&mut self, i: usize, mark: u8) {
+        let m = self.segs[i].marks | mark;
+        self.remark(i, m);
+    }
+
+    fn unset(&mut self, i: usize, mark: u8) {
+        let m = self.segs[i].marks & !mark;
+        self.remark(i, m);
+    }
+
+    /// `[start, end)` was sent again at `now` (it should be one entry, as planned from
+    /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
+    /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
+    /// many entries were marked.
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+        if end <= start {
+            return 0;
+        }
+        let i = self.split_at(start);
+        let j = self.split_at(end);
+        let mut n = 0;
+        for k in i..j {
+            if self.segs[k].has(SACKED) {
+                continue;
+            }
+            self.set(k, RETRANS);
+            self.segs[k].marks |= EVER_RETRANS;
+            self.segs[k].xmit = now;
+            n += 1;
+        }
+        n
+    }
+
+    /// The cumulative ACK moved to `ack`: entries below it leave the scoreboard. `f` sees each
+    /// entry (or the acknowledged part of one) as it leaves, for RTT and RACK bookkeeping.
+    /// Returns what was delivered now (bytes not SACKed before).
+    pub fn on_cum_ack(&mut self, ack: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
+        let mut d = Delivered::default();
+        if self.segs.is_empty() {
+            return d;
+        }
+        self.split_at(ack);
+        while let Some(s) = self.segs.front().copied() {
+            if s.end > ack {
+                break;
+            }
+            if !s.has(SACKED) {
+                d.bytes += s.len();
+                d.segs += 1;
+                f(&s);
+            }
+            self.remark(0, 0);
+            self.segs.pop_front();
+            self.out.sub(&s);
+        }
+        if self.segs.is_empty() {
+            self.high_sacked = None;
+        }
+        d
+    }
+
+    /// A SACK block `[start, end)` (already validated against SND.UNA and SND.MAX): mark what
+    /// it covers. `f` sees each newly SACKed entry. Returns what was newly delivered.
+    pub fn on_sack(&mut self, start: SeqNum, end: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
+        let mut d = Delivered::default();
+        if end <= start {
+            return d;
+        }
+        let i = self.split_at(start);
+        let j = self.split_at(end);
+        for k in i..j {
+            let s = self.segs[k];
+            if s.has(SACKED) {
+                continue;
+            }
+            f(&s);
+            self.set(k, SACKED);
+            self.unset(k, LOST);
+            self.unset(k, RETRANS);
+            d.bytes += s.len();
+            d.segs += 1;
+        }
+        if d.segs > 0 && self.high_sacked.is_none_or(|h| end > h) {
+            self.high_sacked = Some(end);
+        }
+        d
+    }
+
+    /// Mark the entry at index `i` lost (and its retransmission, if any, no longer in flight).
+    /// Returns whether it was newly marked.
+    pub fn mark_lost_at(&mut self, i: usize) -> bool {
+        let s = self.segs[i];
+        if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) {
+            return false;
+        }
+        self.unset(i, RETRANS);
+        self.set(i, LOST);
+        true
+    }
+
+    /// Mark the first entry lost (the duplicate-ACK threshold, or NewReno's partial ACK).
+    /// Returns whether it was newly marked.
+    pub fn mark_head_lost(&mut self) -> bool {
+        !self.segs.is_empty() && self.mark_lost_at(0)
+    }
+
+    /// The retransmission timeout: every entry not SACKed is lost, and no retransmission is in
+    /// flight any more (Linux `tcp_enter_loss`). Returns how many entries were newly marked.
+    pub fn mark_all_lost(&mut self) -> u32 {
+        let mut n = 0;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if s.has(SACKED) {
+                continue;
+            }
+            self.unset(i, RETRANS);
+            if !s.has(LOST) {
+                self.set(i, LOST);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forget every SACK mark: the receiver reneged (RFC 2018 §8).
+    pub fn clear_sacks(&mut self) {
+        for i in 0..self.segs.len() {
+            self.unset(i, SACKED);
+        }
+        self.high_sacked = None;
+    }
+
+    /// The first entry that is lost and not yet sent again, starting no lower than `from`:
+    /// what to retransmit next (RFC 6675 §4 NextSeg rule 1, holes first).
+    pub fn next_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
+        if self.lost.segs <= self.lost_retrans {
+            return None;
+        }
+        let start = match self.index_of(from) {
+            Some(i) => i,
+            None if self.segs.front().is_some_and(|f| from <= f.start) => 0,
+            None => return None,
+        };
+        self.segs
+            .iter()
+            .enumerate()
+            .skip(start)
+            .find(|(_, s)| s.has(LOST) && !s.has(RETRANS) && !s.has(SACKED))
+            .map(|(i, s)| (i, *s))
+    }
+
+    /// The entry starting at `seq`, if `seq` is an entry boundary.
+    pub fn get_at(&self, seq: SeqNum) -> Option<&Sent> {
+        let i = self.index_of(seq)?;
+        let s = &self.segs[i];
+        (s.start == seq).then_some(s)
+    }
+
+    /// The entry containing `seq`.
+    pub fn containing(&self, seq: SeqNum) -> Option<&Sent> {
+        self.index_of(seq).map(|i| &self.segs[i])
+    }
+
+    /// Split entries so that none is longer than `mss` (the path MTU shrank); marks are kept.
+    pub fn resegment(&mut self, mss: u32) {
+        if mss == 0 {
+            return;
+        }
+        let mut i = 0;
+        while i < self.segs.len() {
+            let s = self.segs[i];
+            if s.len() > mss {
+                self.split_at(s.start + mss);
+            }
+            i += 1;
+        }
+    }
+
+    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
+    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
+    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
+    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    pub fn detect_lost(
+        &mut self,
+        upto: SeqNum,
+        now: Instant,
+        mut sent_before: impl FnMut(&Sent) -> bool,
+        mut deadline: impl FnMut(&Sent) -> Instant,
+    ) -> (u32, Option<Instant>) {
+        let mut newly = 0;
+        let mut next: Option<Instant> = None;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if s.start >= upto {
+                break;
+            }
+            if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) || !sent_before(&s) {
+                continue;
+            }
+            let at = deadline(&s);
+            if at <= now {
+                if self.mark_lost_at(i) {
+                    newly += 1;
+                }
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        (newly, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn board(n: u32, mss: u32, base: u32) -> Scoreboard {
+        let mut b = Scoreboard::new();
+        for k in 0..n {
+            let s = SeqNum(base.wrapping_add(k * mss));
+            b.on_send(s, s + mss, t(k as u64), false);
+        }
+        b
+    }
+
+    fn check_invariants(b: &Scoreboard) {
+        let mut sum = [Tally::default(); 4];
+        let mut prev: Option<SeqNum> = None;
+        for s in b.iter() {
+            assert!(s.end > s.start);
+            if let Some(p) = prev {
+                assert_eq!(p, s.start, "contiguous");
+            }
+            prev = Some(s.end);
+            sum[0].add(s);
+            if s.has(SACKED) {
+                sum[1].add(s);
+                assert!(!s.has(LOST) && !s.has(RETRANS));
+            }
+            if s.has(LOST) {
+                sum[2].add(s);
+            }
+            if s.has(RETRANS) {
+                sum[3].add(s);
+            }
+        }
+        assert_eq!(sum, [b.out, b.sacked, b.lost, b.retrans]);
+        let lr = b.iter().filter(|s| s.has(LOST) && s.has(RETRANS)).count() as u32;
+        assert_eq!(lr, b.lost_retrans);
+    }
+
+    #[test]
+    fn pipe_counts_follow_marks() {
+        for base in [0u32, u32::MAX - 2500] {
+            let mut b = board(10, 1000, base);
+            assert_eq!(
+                b.pipe(),
+                Tally {
+                    segs: 10,
+                    bytes: 10_000
+                }
+            );
+            let s0 = SeqNum(base);
+            // SACK segments 2..4 (RFC 6675 pipe drops by what the peer holds).
+            let d = b.on_sack(s0 + 2000u32, s0 + 4000u32, |_| {});
+            assert_eq!(
+                d,
+                Delivered {
+                    bytes: 2000,
+                    segs: 2
+                }
+            );
+            assert_eq!(
+                b.pipe(),
+                Tally {
+                    segs: 8,
+                    bytes: 8000
+                }
+            );
+            assert!(b.mark_head_lost());
+            assert!(!b.mark_head_lost(), "marked once");
+            assert_eq!(b.pipe().segs, 7);
+            let (i, next) = b.next_retransmit(s0).unwrap();
+            assert_eq!((i, next.start), (0, s0));
+            assert_eq!(b.on_retransmit(next.start, next.end, t(50)), 1);
+            assert_eq!(b.pipe().segs, 8, "the retransmission is in flight");
+            assert_eq!(b.next_retransmit(s0), None);
+            // Cumulative ACK of the first three: one new segment delivered (the SACKed one
+            // had been counted already).
+            let mut seen = vec![];
+            let d = b.on_cum_ack(s0 + 3000u32, |s| seen.push(s.start - s0));
+            assert_eq!(
+                d,
+                Delivered {
+                    bytes: 2000,
+                    segs: 2
+                }
+            );
+            assert_eq!(seen, vec![0, 1000]);
+            assert_eq!(
+                b.outstanding(),
+                Tally {
+                    segs: 7,
+                    bytes: 7000
+                }
+            );
+            assert_eq!(
+                b.sacked(),
+                Tally {
+                    segs: 1,
+                    bytes: 1000
+                }
+            );
+            assert_eq!(b.lost(), Tally::default());
+            assert_eq!(b.retrans(), Tally::default());
+            check_invariants(&b);
+        }
+    }
+
+    #[test]
+    fn edges_inside_entries_split_them() {
+        let mut b = board(3, 1000, 100);
+        let d = b.on_sack(SeqNum(600), SeqNum(1600), |_| {});
+        assert_eq!(
+            d,
+            Delivered {
+                bytes: 1000,
+                segs: 2
+            }
+        );
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.get_at(SeqNum(600)).unwrap().end, SeqNum(1100));
+        assert!(b.get_at(SeqNum(1100)).unwrap().has(SACKED));
+        assert!(!b.get_at(SeqNum(1600)).unwrap().has(SACKED));
+        assert_eq!(b.high_sacked(), Some(SeqNum(1600)));
+        // A partial cumulative ACK trims the head.
+        b.on_cum_ack(SeqNum(350), |_| {});
+        assert_eq!(b.first().unwrap().start, SeqNum(350));
+        check_invariants(&b);
+    }
+
+    #[test]
+    fn timeout_marks_everything_not_sacked() {
+        let mut b = board(5, 100, 0);
+        b.on_sack(SeqNum(300), SeqNum(400), |_| {});
+        b.mark_head_lost();
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(9));
+        assert_eq!(b.mark_all_lost(), 3);
+        assert_eq!(b.pipe(), Tally::default(), "nothing is believed in flight");
+        let order: Vec<u32> = std::iter::from_fn({
+            let mut b = b.clone();
+            move || {
+                let (_, s) = b.next_retransmit(SeqNum(0))?;
+                b.on_retransmit(s.start, s.end, t(10));
+                Some(s.start.0)
+            }
+        })
+        .collect();
+        assert_eq!(
+            order,
+            vec![0, 100, 200, 400],
+            "holes in order, SACKed skipped"
+        );
+        check_invariants(&b);
+    }
+
+    #[test]
+    fn rack_detection_marks_only_expired_entries_sent_before() {
+        let mut b = board(4, 100, 0);
+        // Segment 3 (sent at t=3) is SACKed; RACK says entries sent before t=3 expire at
+        // xmit + 10 ms.
+        b.on_sack(SeqNum(300), SeqNum(400), |_| {});
+        let (n, next) = b.detect_lost(
+            SeqNum(400),
+            t(11),
+            |s| s.xmit < t(3),
+            |s| s.xmit + core::time::Duration::from_millis(10),
+        );
+        assert_eq!(n, 2, "entries sent at 0 and 1 ms have expired");
+        assert_eq!(next, Some(t(12)));
+        assert_eq!(b.lost().segs, 2);
+        check_invariants(&b);
+    }
+
+    #[test]
+    fn resegment_after_mss_shrinks() {
+        let mut b = board(2, 1000, 0);
+        b.mark_head_lost();
+        b.resegment(400);
+        assert_eq!(b.len(), 6);
+        assert_eq!(b.lost().segs, 3);
+        assert_eq!(b.lost().bytes, 1000);
+        check_invariants(&b);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Send(u16),
+            Sack(u16, u16),
+            Ack(u16),
+            Lose,
+            LoseAll,
+            Rtx,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (1u16..2000).prop_map(Op::Send),
+                (0u16..20_000, 1u16..5000).prop_map(|(a, l)| Op::Sack(a, l)),
+                (0u16..20_000).prop_map(Op::Ack),
+                Just(Op::Lose),
+                Just(Op::LoseAll),
+                Just(Op::Rtx),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn counts_always_match_entries(base in any::<u32>(), ops in proptest::collection::vec(op(), 1..80)) {
+                let mut b = Scoreboard::new();
+                let mut una = SeqNum(base);
+                let mut max = SeqNum(base);
+                for (k, o) in ops.into_iter().enumerate() {
+                    let now = t(k as u64);
+                    match o {
+                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0); max += n as u32; }
+                        Op::Sack(a, l) => {
+                            let s = (una + a as u32).min(max);
+                            let e = (s + l as u32).min(max);
+                            b.on_sack(s, e, |_| {});
+                        }
+                        Op::Ack(a) => {
+                            let a = (una + a as u32).min(max);
+                            b.on_cum_ack(a, |_| {});
+                            una = a;
+                        }
+                        Op::Lose => { b.mark_head_lost(); }
+                        Op::LoseAll => { b.mark_all_lost(); }
+                        Op::Rtx => {
+                            if let Some((_, s)) = b.next_retransmit(una) {
+                                b.on_retransmit(s.start, s.end, now);
+                            }
+                        }
+                    }
+                    check_invariants(&b);
+                    prop_assert_eq!(b.outstanding().bytes, max - una);
+                    prop_assert!(b.pipe().bytes <= b.outstanding().bytes);
+                }
+            }
+        }
+    }
+}
