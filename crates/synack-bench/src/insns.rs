@@ -52,6 +52,18 @@ pub fn child(args: &[String]) {
     println!("{} {}", t.data_packets, t.ack_packets);
 }
 
+/// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
+/// prints the cycles run.
+pub fn cps_child(args: &[String]) {
+    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let budget = std::time::Duration::from_secs(3600);
+    let r = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => crate::cps::smoltcp(budget, n),
+        _ => crate::cps::synack(budget, n),
+    };
+    println!("{}", r.cycles);
+}
+
 /// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
 pub fn parse_total(text: &str) -> Option<u64> {
     text.lines()

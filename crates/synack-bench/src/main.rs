@@ -233,6 +233,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("conns-child") => return conns::child(&args[1..]),
         Some("cg-bulk") => return insns::child(&args[1..]),
+        Some("cg-cps") => return insns::cps_child(&args[1..]),
         _ => {}
     }
     let o = parse(&args);
