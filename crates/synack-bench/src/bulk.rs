@@ -118,14 +118,14 @@ pub fn run(total: u64, runs: usize) -> Vec<Row> {
     for mtu in [1500usize, 65535] {
         for buffer in [64 * 1024usize, 1024 * 1024] {
             let (mut s, mut m, mut k) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut s_segs, mut m_segs) = (0, 0);
+            let (mut s_segs, mut m_segs) = ((0, 0), (0, 0));
             for _ in 0..runs {
                 let t = run_pair::<SynackPair>(mtu, buffer, total, &src);
                 s.push(gbps(total, t.secs));
-                s_segs = t.data_packets + t.ack_packets;
+                s_segs = (t.data_packets, t.ack_packets);
                 let t = run_pair::<SmolPair>(mtu, buffer, total, &src);
                 m.push(gbps(total, t.secs));
-                m_segs = t.data_packets + t.ack_packets;
+                m_segs = (t.data_packets, t.ack_packets);
                 k.push(gbps(total, crate::kernel::bulk(mtu, buffer, total)));
             }
             let label = format!("bulk MTU {mtu}, buffers {} KiB", buffer / 1024);
@@ -137,8 +137,12 @@ pub fn run(total: u64, runs: usize) -> Vec<Row> {
                 Row::higher(&label, "Gbps", Some(median(&s)), Some(median(&m)), Some(median(&k)))
                     .samples(&s, &m, &k)
                     .note(format!(
-                        "{} MiB one way, median of {runs}; packets per run: synack {s_segs}, smoltcp {m_segs}",
-                        total >> 20
+                        "{} MiB one way, median of {runs}; last run: synack {} data segments + {} ACKs, smoltcp {} + {}",
+                        total >> 20,
+                        s_segs.0,
+                        s_segs.1,
+                        m_segs.0,
+                        m_segs.1
                     )),
             );
         }

@@ -109,11 +109,8 @@ mod tests {
         assert_eq!((p[0], n), (7, 10));
         let ptr = p.as_ptr();
         link.recycle(p);
-        assert_eq!(
-            link.take().as_ptr(),
-            ptr,
-            "the pool hands the buffer out again"
-        );
+        let again = link.take();
+        assert_eq!(again.as_ptr(), ptr, "the pool hands the buffer out again");
         let (q, n) = link.pop(TO_SERVER).unwrap();
         assert_eq!((q[0], n), (8, 20));
         assert!(link.pop(TO_SERVER).is_none());

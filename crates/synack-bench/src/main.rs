@@ -14,6 +14,7 @@ mod link;
 mod pair;
 mod report;
 mod rtt;
+mod sizes;
 mod smol_pair;
 mod synack_pair;
 
@@ -234,6 +235,12 @@ fn main() {
         Some("conns-child") => return conns::child(&args[1..]),
         Some("cg-bulk") => return insns::child(&args[1..]),
         Some("cg-cps") => return insns::cps_child(&args[1..]),
+        Some("sizes") => {
+            for (part, bytes) in sizes::parts() {
+                println!("{bytes:>6}  {part}");
+            }
+            return;
+        }
         _ => {}
     }
     let o = parse(&args);
