@@ -78,7 +78,7 @@ pub fn parse_total(text: &str) -> Option<u64> {
 /// Instructions, data segments and ACKs of one stack's fixed workload under callgrind.
 fn count(stack: &str, mib: usize, mtu: usize, buffer: usize, out_dir: &Path) -> Option<Counts> {
     let exe = std::env::current_exe().ok()?;
-    let out = out_dir.join(format!("callgrind.{stack}.out"));
+    let out = out_dir.join(format!("callgrind.{stack}.{mtu}.out"));
     let run = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg("--toggle-collect=*measured_bulk_*")
