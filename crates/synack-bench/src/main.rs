@@ -244,8 +244,8 @@ fn main() {
         _ => {}
     }
     let o = parse(&args);
+    let _ = std::fs::create_dir_all(report::out_dir());
     let out_dir = report::out_dir();
-    let _ = std::fs::create_dir_all(&out_dir);
     println!("# synack-bench\n\nmachine: {}\n", machine());
     let mut all_rows = Vec::new();
     for f in &o.figures {

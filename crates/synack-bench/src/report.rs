@@ -213,7 +213,8 @@ pub fn out_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("bench")
+    let dir = target.join("bench");
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 #[cfg(test)]
