@@ -167,7 +167,9 @@ struct Slot {
 
 enum SlotKind {
     Free,
-    Listener(Listener),
+    /// Boxed: a listener is rare and 104 bytes, and every connection's slot would otherwise be
+    /// that large too.
+    Listener(Box<Listener>),
     Conn(Box<ConnSlot>),
 }
 
@@ -595,14 +597,14 @@ impl Stack {
                 format!("{local} is already listening"),
             ));
         }
-        let h = self.alloc(SlotKind::Listener(Listener {
+        let h = self.alloc(SlotKind::Listener(Box::new(Listener {
             local,
             backlog: backlog.max(1),
             accept_queue: VecDeque::new(),
             syn_queue_len: 0,
             tcp,
             last_cookie: None,
-        }));
+        })));
         self.listeners.insert(key, h);
         Ok(h)
     }

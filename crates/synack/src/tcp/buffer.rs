@@ -17,9 +17,12 @@
 //!   to keep such segments "for later processing"; RFC 1122 §4.2.2.20 recommends it.
 //!
 //! Memory: the storage is a `Vec<u8>` that starts empty (no allocation at all) and grows on
-//! demand, doubling from [`MIN_ALLOCATION`], never beyond the limit. An idle connection whose
-//! buffers are empty can give the memory back with [`RingBuffer::shrink_if_empty`]. Apart from
-//! that growth no operation allocates, and every operation costs O(bytes touched).
+//! demand, doubling from [`MIN_ALLOCATION`], never beyond the limit. So a connection that never
+//! carries data holds no buffer memory, and one that exchanges a few small messages holds a few
+//! hundred bytes, not its limit (DESIGN.md rule 6). An idle connection whose buffers are empty
+//! can give the memory back with [`RingBuffer::shrink_if_empty`]. Apart from that growth no
+//! operation allocates, and every operation costs O(bytes touched); growing to the limit by
+//! doubling copies at most about twice the limit in all.
 //!
 //! No method panics, whatever its arguments: counts and offsets are clamped and the number of
 //! bytes actually handled is returned.
@@ -27,8 +30,10 @@
 use core::fmt;
 use core::ops::Range;
 
-/// The smallest storage a ring allocates once it needs any (unless its limit is smaller).
-pub const MIN_ALLOCATION: usize = 4096;
+/// The smallest storage a ring allocates once it needs any (unless its limit is smaller). Small:
+/// a request/response connection then never pays for (or zero-fills) more than it uses, and a
+/// bulk transfer reaches a 1 MiB limit in 14 doublings, once per connection.
+pub const MIN_ALLOCATION: usize = 64;
 
 /// A byte ring with a size limit, lazily allocated storage, and room past its committed end for
 /// out-of-order data. See the module documentation for how TCP uses it.
@@ -267,11 +272,17 @@ impl RingBuffer {
             target = target.saturating_mul(2);
         }
         let target = target.min(self.limit).max(needed);
-        // Re-layout so logical offset 0 is at index 0; then the new space follows the old data.
-        self.storage.rotate_left(self.head);
+        // A fresh zeroed allocation (large ones come straight from the OS as zero pages, so
+        // their memory is only resident once written), then the held bytes, committed and
+        // uncommitted, copied to its start: logical offset 0 at index 0.
+        let mut fresh = vec![0u8; target];
+        let held = (self.len + self.pending).min(cap);
+        let (a, b) = self.spans(0, held);
+        let split = a.len();
+        fresh[..split].copy_from_slice(&self.storage[a]);
+        fresh[split..split + b.len()].copy_from_slice(&self.storage[b]);
+        self.storage = fresh;
         self.head = 0;
-        self.storage.reserve_exact(target - cap);
-        self.storage.resize(target, 0);
     }
 }
 
@@ -317,8 +328,10 @@ mod tests {
 
         assert_eq!(r.enqueue(b"hello"), 5);
         assert_eq!(r.allocated(), MIN_ALLOCATION);
+        // Doubling from the minimum to the first size that holds 5,005 bytes.
         assert_eq!(r.enqueue(&bytes(0..5000)), 5000);
-        assert_eq!(r.allocated(), 2 * MIN_ALLOCATION);
+        assert_eq!(r.allocated(), 8192);
+        assert_eq!(contents(&r)[5..], bytes(0..5000)[..]);
         assert_eq!(r.enqueue(&bytes(0..100_000)), 64 * 1024 - 5005);
         assert_eq!(r.allocated(), 64 * 1024);
 
@@ -330,10 +343,47 @@ mod tests {
     }
 
     #[test]
+    fn small_messages_need_little_memory_whatever_the_limit() {
+        // A request/response connection with 1 MiB buffers: each side's rings only ever hold
+        // a few bytes, so they stay at the minimum allocation.
+        let mut r = RingBuffer::new(1 << 20);
+        let mut out = [0u8; 100];
+        for i in 0..1000usize {
+            let msg = bytes(i..i + 1 + i % 40);
+            assert_eq!(r.enqueue(&msg), msg.len());
+            assert_eq!(r.dequeue(&mut out), msg.len());
+            assert_eq!(out[..msg.len()], msg[..]);
+        }
+        assert_eq!(r.allocated(), MIN_ALLOCATION);
+        // Out-of-order data 100 bytes ahead needs 200 bytes of room, no more than 256.
+        assert_eq!(r.write_at(100, &[1; 100]), 100);
+        assert_eq!(r.allocated(), 256);
+    }
+
+    #[test]
+    fn growth_keeps_uncommitted_data_across_the_wrap() {
+        let mut r = RingBuffer::new(1 << 16);
+        assert_eq!(r.enqueue(&bytes(0..60)), 60);
+        assert_eq!(r.consume(50), 50);
+        // Committed 50..60 at physical 50..60; a hole of 4, then out-of-order bytes that wrap.
+        assert_eq!(r.write_at(4, &bytes(64..70)), 6);
+        assert_eq!(r.allocated(), MIN_ALLOCATION);
+        // Growing (to hold 10 + 200 bytes) must keep both the committed and the uncommitted
+        // bytes at their logical offsets.
+        assert_eq!(r.write_at(10, &bytes(70..270)), 200);
+        assert_eq!(r.allocated(), 256);
+        assert_eq!(r.write_at(0, &bytes(60..64)), 4);
+        assert_eq!(r.commit(300), 210);
+        assert_eq!(contents(&r), bytes(50..270));
+    }
+
+    #[test]
     fn small_limit_caps_allocation() {
         let mut r = RingBuffer::new(100);
         assert_eq!(r.enqueue(&[1; 10]), 10);
-        assert_eq!(r.allocated(), 100);
+        assert_eq!(r.allocated(), MIN_ALLOCATION);
+        assert_eq!(r.enqueue(&[2; 80]), 80);
+        assert_eq!(r.allocated(), 100, "doubling stops at the limit");
         let mut zero = RingBuffer::new(0);
         assert_eq!(zero.enqueue(b"x"), 0);
         assert_eq!(zero.write_at(0, b"x"), 0);

@@ -244,19 +244,20 @@ struct Timers {
 }
 
 impl Timers {
+    /// Pairwise in registers: an iterator over an array of the six options made the compiler
+    /// store them and load them back wider, a store-forwarding stall per timer on every call.
     fn earliest(&self) -> Option<Instant> {
-        [
-            self.retransmit,
-            self.loss_probe,
-            self.reorder,
-            self.persist,
-            self.delayed_ack,
-            self.keepalive,
-            self.close,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let a = min(self.retransmit, self.loss_probe);
+        let b = min(self.persist, self.delayed_ack);
+        let c = min(self.keepalive, self.close);
+        min(min(a, b), min(c, self.reorder))
     }
 }
 

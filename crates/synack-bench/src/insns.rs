@@ -1,0 +1,231 @@
+//! Instructions per segment under callgrind: the stable figure on a noisy machine.
+//!
+//! `cg-bulk STACK MIB MTU BUFFER` sets up a connected pair, then moves MIB MiB client → server
+//! inside one function per stack (`measured_bulk_synack` / `measured_bulk_smoltcp`) on a virtual
+//! clock (1 µs per loop round), and prints the packets it took. Run under
+//! `valgrind --tool=callgrind --toggle-collect='*measured_bulk_*'`, only that function's
+//! instructions (both stacks' sides, the link and the application copies) are counted; the
+//! `insns` figure does exactly that and divides by the data segments.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::bulk::{Transfer, source, transfer_with};
+use crate::pair::Pair;
+use crate::report::Row;
+use crate::smol_pair::SmolPair;
+use crate::synack_pair::SynackPair;
+
+fn virtual_clock() -> impl FnMut() -> u64 {
+    let mut t = crate::link::now_micros();
+    move || {
+        t += 1;
+        t
+    }
+}
+
+#[inline(never)]
+pub fn measured_bulk_synack(p: &mut SynackPair, total: u64, src: &[u8]) -> Transfer {
+    transfer_with(p, total, src, false, virtual_clock())
+}
+
+#[inline(never)]
+pub fn measured_bulk_smoltcp(p: &mut SmolPair, total: u64, src: &[u8]) -> Transfer {
+    transfer_with(p, total, src, false, virtual_clock())
+}
+
+/// The child's side: `cg-bulk STACK MIB MTU BUFFER`; prints "data_packets ack_packets".
+pub fn child(args: &[String]) {
+    let stack = args.first().map_or("synack", String::as_str);
+    let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let (mib, mtu, buffer) = (arg(1, 64), arg(2, 1500), arg(3, 1024 * 1024));
+    let total = (mib as u64) << 20;
+    let src = source();
+    let t = match stack {
+        "synack" => measured_bulk_synack(&mut SynackPair::connected(mtu, buffer), total, &src),
+        "smoltcp" => measured_bulk_smoltcp(&mut SmolPair::connected(mtu, buffer), total, &src),
+        other => {
+            eprintln!("cg-bulk: unknown stack {other:?} (synack or smoltcp)");
+            std::process::exit(2);
+        }
+    };
+    println!("{} {}", t.data_packets, t.ack_packets);
+}
+
+/// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
+/// prints the cycles run.
+pub fn cps_child(args: &[String]) {
+    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let budget = std::time::Duration::from_secs(3600);
+    let r = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => crate::cps::smoltcp(budget, n),
+        _ => crate::cps::synack(budget, n),
+    };
+    println!("{}", r.cycles);
+}
+
+/// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
+pub fn parse_total(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Instructions, data segments and ACKs of one stack's fixed workload under callgrind.
+fn count(stack: &str, mib: usize, mtu: usize, buffer: usize, out_dir: &Path) -> Option<Counts> {
+    let exe = std::env::current_exe().ok()?;
+    let out = out_dir.join(format!("callgrind.{stack}.{mtu}.out"));
+    let run = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--toggle-collect=*measured_bulk_*")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args([
+            "cg-bulk",
+            stack,
+            &mib.to_string(),
+            &mtu.to_string(),
+            &buffer.to_string(),
+        ])
+        .output()
+        .ok()?;
+    if !run.status.success() {
+        eprintln!(
+            "insns: valgrind failed for {stack}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        return None;
+    }
+    let printed = String::from_utf8_lossy(&run.stdout);
+    let mut it = printed.split_whitespace();
+    let data: u64 = it.next()?.parse().ok()?;
+    let acks: u64 = it.next()?.parse().ok()?;
+    let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
+    let copies = Command::new("callgrind_annotate")
+        .arg("--inclusive=no")
+        .arg(&out)
+        .output()
+        .ok()
+        .map_or(0, |o| {
+            libc_copy_instructions(&String::from_utf8_lossy(&o.stdout))
+        });
+    Some(Counts {
+        ir,
+        copies,
+        data,
+        acks,
+    })
+}
+
+/// Instructions spent in libc's memcpy/memmove/memset, from `callgrind_annotate
+/// --inclusive=no` output. Valgrind counts every iteration of a `rep movsb` as an instruction,
+/// so large copies (the application's 64 KiB writes and reads) weigh about one instruction per
+/// byte, far more than their cost in time; the figure without them compares the stacks' logic.
+pub fn libc_copy_instructions(annotate: &str) -> u64 {
+    annotate
+        .lines()
+        .filter(|l| {
+            let f = l.rsplit(':').next().unwrap_or("");
+            l.contains("libc.so") && (f.starts_with("__mem") || f.starts_with("mem"))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|n| n.replace(',', "").parse::<u64>().ok())
+        .sum()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    ir: u64,
+    copies: u64,
+    data: u64,
+    acks: u64,
+}
+
+pub fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+pub fn run(out_dir: &Path) -> Vec<Row> {
+    let (mib, buffer) = (64usize, 1024 * 1024usize);
+    let mut rows = Vec::new();
+    for mtu in [1500usize, 65535] {
+        let s = count(SynackPair::NAME, mib, mtu, buffer, out_dir);
+        let m = count(SmolPair::NAME, mib, mtu, buffer, out_dir);
+        let per_seg = |r: Option<Counts>| r.map(|c| c.ir as f64 / c.data as f64);
+        let logic = |r: Option<Counts>| r.map(|c| (c.ir - c.copies) as f64 / c.data as f64);
+        let desc = |r: Option<Counts>| {
+            r.map_or("n/a".to_string(), |c| {
+                format!(
+                    "{} Ir ({} in libc memcpy/memset), {} data segments, {} ACKs",
+                    c.ir, c.copies, c.data, c.acks
+                )
+            })
+        };
+        let note = format!(
+            "{mib} MiB, buffers {} KiB, virtual clock; both sides + link + app copies; synack: {}; smoltcp: {}",
+            buffer / 1024,
+            desc(s),
+            desc(m)
+        );
+        rows.push(
+            Row::lower(
+                &format!("insns per data segment, MTU {mtu}"),
+                "instructions",
+                per_seg(s),
+                per_seg(m),
+                None,
+            )
+            .note(note),
+        );
+        rows.push(Row::lower(
+            &format!("insns per data segment without libc memcpy/memset, MTU {mtu}"),
+            "instructions",
+            logic(s),
+            logic(m),
+            None,
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_libc_copies_from_annotate_output() {
+        let text = "38,234,587 (40.60%)  ./string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:__memcpy_avx_unaligned_erms [/usr/lib/x86_64-linux-gnu/libc.so.6]\n\
+             6,830,006 ( 7.25%)  crates/synack/src/wire/checksum.rs:synack::wire::tcp::Packet<T>::verify_checksum\n\
+             2,225,564 ( 2.36%)  ./string/../sysdeps/x86_64/multiarch/memset-vec-unaligned-erms.S:__memset_avx2_unaligned_erms [/usr/lib/x86_64-linux-gnu/libc.so.6]\n\
+             22,009,684 ( 1.97%)  ./malloc/./malloc/malloc.c:_int_malloc [/usr/lib/x86_64-linux-gnu/libc.so.6]\n";
+        assert_eq!(libc_copy_instructions(text), 38_234_587 + 2_225_564);
+    }
+
+    #[test]
+    fn reads_callgrind_totals() {
+        let text = "events: Ir\nfn=foo\n1 5\nsummary: 123456789\n";
+        assert_eq!(parse_total(text), Some(123456789));
+        assert_eq!(parse_total("totals: 42 7\n"), Some(42));
+        assert_eq!(parse_total("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn measured_workload_is_deterministic() {
+        let src = source();
+        let a = measured_bulk_synack(&mut SynackPair::connected(1500, 64 * 1024), 4 << 20, &src);
+        let b = measured_bulk_synack(&mut SynackPair::connected(1500, 64 * 1024), 4 << 20, &src);
+        assert_eq!(
+            (a.data_packets, a.ack_packets),
+            (b.data_packets, b.ack_packets)
+        );
+        let c = measured_bulk_smoltcp(&mut SmolPair::connected(1500, 64 * 1024), 4 << 20, &src);
+        assert!(c.data_packets >= (4 << 20) / 1460);
+    }
+}
