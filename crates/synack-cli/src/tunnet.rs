@@ -47,6 +47,11 @@ pub struct TunArgs {
     /// Interface MTU (synack announces MSS = MTU - 40).
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,
+    /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
+    /// (the interface's vnet_hdr offloads: TSO from the kernel, coalescing towards it).
+    /// Captures then show wire-sized packets with full checksums.
+    #[arg(long)]
+    pub no_offload: bool,
     /// Send and receive buffer of each connection.
     #[arg(long, default_value = "4MiB", value_parser = units::size)]
     pub buffer: u64,
@@ -182,7 +187,9 @@ impl Started {
 pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     let cidr = args.cidr()?;
     let kernel = args.kernel_cidr()?;
-    let mut b = Tun::builder(&args.tun).mtu(args.mtu);
+    let mut b = Tun::builder(&args.tun)
+        .mtu(args.mtu)
+        .offload(!args.no_offload);
     if let Some(k) = kernel {
         if k.addr == cidr.addr {
             return Err(io::Error::new(
