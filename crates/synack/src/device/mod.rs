@@ -11,6 +11,8 @@
 //!   the packets that are ready, say when it holds work for later, and expose a file descriptor
 //!   to wait on. Implemented by [`tun::Tun`] (Linux), [`Loopback`], and [`impair::Impaired`],
 //!   which puts SimNet's impairment models in front of any other device.
+//! * [`relay::Relay`]: two devices joined back to back through the impairment models, a
+//!   userspace `netem` between two kernels (`synack relay`).
 //! * [`tun::Tun`] (Linux): a TUN interface (`IFF_TUN | IFF_NO_PI`) through the `tun-rs` crate,
 //!   non-blocking, optionally created inside a network namespace. synack itself has no
 //!   `unsafe` code: the `ioctl`s live in `tun-rs`, `setns`/`poll`/`eventfd` in `rustix`.
@@ -41,6 +43,7 @@
 //! ```
 
 pub mod impair;
+pub mod relay;
 pub mod sim;
 #[cfg(target_os = "linux")]
 pub mod tun;
