@@ -138,6 +138,7 @@ fn lab(args: &Args) -> io::Result<()> {
         kernel_addr: Some("198.18.0.1/24".into()),
         netns: Some(format!("{NS_DIR}/{}", lab.ns)),
         mtu: 1500,
+        no_offload: false,
         buffer: 4 * 1024 * 1024,
         pcap: args.pcap.clone(),
         trace: Some(if args.all {

@@ -17,6 +17,8 @@ mod http;
 mod lab;
 mod packetdrill;
 #[cfg(target_os = "linux")]
+mod relay;
+#[cfg(target_os = "linux")]
 mod serve;
 mod sim;
 #[cfg(target_os = "linux")]
@@ -58,6 +60,9 @@ enum Command {
     /// Watch the Linux kernel's TCP talk to synack: namespace, TUN, curl, trace (needs root).
     #[cfg(target_os = "linux")]
     Lab(lab::Args),
+    /// Join two TUN interfaces (two kernels) through the impairment models: netem in userspace.
+    #[cfg(target_os = "linux")]
+    Relay(relay::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,8 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
         #[cfg(target_os = "linux")]
         Command::Lab(args) => lab::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Relay(args) => relay::run(args),
     }
 }
 

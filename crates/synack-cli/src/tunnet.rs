@@ -47,6 +47,11 @@ pub struct TunArgs {
     /// Interface MTU (synack announces MSS = MTU - 40).
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,
+    /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
+    /// (the interface's vnet_hdr offloads: TSO from the kernel, coalescing towards it).
+    /// Captures then show wire-sized packets with full checksums.
+    #[arg(long)]
+    pub no_offload: bool,
     /// Send and receive buffer of each connection.
     #[arg(long, default_value = "4MiB", value_parser = units::size)]
     pub buffer: u64,
@@ -58,7 +63,8 @@ pub struct TunArgs {
     pub trace: Option<TraceChoice>,
     /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
     /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
-    /// (1%), corrupt (0.1%), rate (100mbit). Example: --impair-out loss=1%,delay=10ms
+    /// (1%), corrupt (0.1%), rate (100mbit), queue (the drop-tail limit behind the rate, e.g.
+    /// 1500KB). Example: --impair-out loss=1%,delay=10ms
     #[arg(long, value_name = "SPEC", value_parser = impairment)]
     pub impair_out: Option<LinkConfig>,
     /// Impair the packets the kernel sends before synack sees them (same SPEC as
@@ -92,10 +98,14 @@ pub fn impairment(spec: &str) -> Result<LinkConfig, String> {
             "duplicate" => cfg = cfg.with_duplicate(units::fraction(value)?),
             "corrupt" => cfg = cfg.with_corrupt(units::fraction(value)?),
             "rate" => cfg = cfg.with_bandwidth(units::rate(value)?),
+            "queue" => {
+                let bytes = units::size(value)?;
+                cfg = cfg.with_queue_limit(usize::try_from(bytes).unwrap_or(usize::MAX));
+            }
             other => {
                 return Err(format!(
                     "unknown impairment {other:?} (use loss, delay, jitter, reorder, duplicate, \
-                     corrupt, rate)"
+                     corrupt, rate, queue)"
                 ));
             }
         }
@@ -182,7 +192,9 @@ impl Started {
 pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     let cidr = args.cidr()?;
     let kernel = args.kernel_cidr()?;
-    let mut b = Tun::builder(&args.tun).mtu(args.mtu);
+    let mut b = Tun::builder(&args.tun)
+        .mtu(args.mtu)
+        .offload(!args.no_offload);
     if let Some(k) = kernel {
         if k.addr == cidr.addr {
             return Err(io::Error::new(
@@ -265,4 +277,27 @@ pub fn summary(bytes: u64, secs: f64) -> String {
         secs,
         units::human_rate(bytes as f64 * 8.0 / secs)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synack::time::Duration;
+
+    #[test]
+    fn impairment_specs_parse_into_the_link_model() {
+        let c = impairment("delay=50ms, loss=1%,rate=100mbit,queue=1500KB").unwrap();
+        assert_eq!(c.delay, Duration::from_millis(50));
+        assert_eq!(c.loss, Loss::Bernoulli(0.01));
+        assert_eq!(c.bandwidth_bps, Some(100_000_000));
+        assert_eq!(c.queue_limit_bytes, Some(1_500_000));
+        let c = impairment("jitter=5ms,reorder=10%,duplicate=1%,corrupt=0.1%,loss=0%").unwrap();
+        assert_eq!(c.jitter, Duration::from_millis(5));
+        assert_eq!((c.reorder, c.duplicate, c.corrupt), (0.1, 0.01, 0.001));
+        assert_eq!(c.loss, Loss::None);
+        assert_eq!(impairment("").unwrap(), LinkConfig::default());
+        for bad in ["loss", "speed=1", "queue=lots", "delay=-1ms"] {
+            assert!(impairment(bad).is_err(), "{bad}");
+        }
+    }
 }

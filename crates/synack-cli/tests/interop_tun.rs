@@ -146,13 +146,16 @@ fn check_capture_rst(mut cap: Proc, file: &Path, what: &str, rst_after_close: bo
     };
     let all = count("ip");
     let bad = count(
-        // Linux's skb_checksum_help writes a computed 0x0000 as 0xffff (CSUM_MANGLED_0), the
-        // other one's-complement zero; tshark 4.0 calls that "Bad". It is fine from the
-        // kernel (RFC 1624 §3), and synack never sends it.
+        // With the TUN offloads (synack's default) the kernel's TCP checksums are partial (the
+        // pseudo-header sum, for the "NIC" to finish: tun-rs does, and synack checks every
+        // segment it receives), and so are synack's coalesced super-segments (longer than the
+        // MTU); tshark calls those "Bad". The TCP checksums checked here are synack's single
+        // segments', written as the stack computed them: never 0xffff, the other zero, which
+        // Linux writes for a computed 0x0000 (RFC 1624 §3).
         "_ws.malformed or ip.checksum.status == \"Bad\" \
-         or (tcp.checksum.status == \"Bad\" and tcp.checksum != 0xffff) \
-         or (ip.src == 198.18.0.2 and tcp.checksum == 0xffff) \
-         or _ws.expert.severity >= \"Error\"",
+         or (ip.src == 198.18.0.2 and ip.len <= 1500 \
+             and (tcp.checksum.status == \"Bad\" or tcp.checksum == 0xffff)) \
+         or (_ws.expert.severity >= \"Error\" and !(tcp.checksum.status == \"Bad\"))",
     );
     let resets: Vec<String> = if rst_after_close {
         // Per connection: which sides' FINs came before each RST.
@@ -431,6 +434,11 @@ fn kernel_baseline(dir: &Scratch, up: &Path, down: &Path) -> (f64, f64) {
     (gbps(BULK, up_secs), gbps(BULK, down_secs))
 }
 
+/// Whether test 3 moves only each profile's `ours_bytes` where synack's sender suffers the
+/// impairment. Issue 9 (a sender that recovers from loss and reordering quickly) makes this
+/// `false`: then every transfer of test 3 is `BULK`.
+const TEST3_OUR_SENDER_CAPPED: bool = true;
+
 /// One impairment of test 3.
 struct Profile {
     name: &'static str,
@@ -438,8 +446,9 @@ struct Profile {
     netem: &'static str,
     /// The same as a synack impairment spec.
     spec: &'static str,
-    /// Bytes each way when synack's sender suffers it: our loss recovery (NewReno without a
-    /// SACK-based sender) is too slow under loss for 64 MiB in CI; see the report.
+    /// Bytes each way when synack's sender suffers it, while `TEST3_OUR_SENDER_CAPPED`: our
+    /// loss recovery (NewReno without a SACK-based sender) is too slow under loss for 64 MiB
+    /// in CI; see the report.
     ours_bytes: u64,
     /// Whether stale segments may cross a close (so a RST after both FINs is expected).
     stale_after_close: bool,
@@ -578,7 +587,9 @@ fn kernel_peers_unimpaired_with_capture_and_goodput() {
 /// Test 3 (and 6): the same transfers with the kernel's direction impaired (by `tc netem` on
 /// the TUN device where the kernel has it, else by the wrapper on synack's receive side: the
 /// kernel's packets are lost, delayed, reordered or duplicated on their way either way), then
-/// with our direction impaired by the wrapper; every capture checked.
+/// with our direction impaired by the wrapper; every capture checked. The wrapper impairs at
+/// the very point netem on the TUN device would (between the kernel's transmit and synack's
+/// receive); `synack relay`, which joins two kernels, would add a forwarding kernel in between.
 #[test]
 fn kernel_peers_under_impairment() {
     let Some(_turn) = turn("kernel_peers_under_impairment") else {
@@ -601,7 +612,8 @@ fn kernel_peers_under_impairment() {
         let (name, netem_args, spec) = (p.name, p.netem, p.spec);
         for kernel_side in [true, false] {
             // The kernel's sender copes with every profile at full size; ours not with loss.
-            let bytes = if kernel_side { BULK } else { p.ours_bytes };
+            let capped = !kernel_side && TEST3_OUR_SENDER_CAPPED;
+            let bytes = if capped { p.ours_bytes } else { BULK };
             let big = dir.random_file(&format!("www/big-{bytes}.bin"), bytes, 11);
             let up = dir.random_file(&format!("up-{bytes}.bin"), bytes, 13);
             let side = match (kernel_side, use_netem) {

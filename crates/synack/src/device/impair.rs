@@ -553,7 +553,8 @@ fn recycle(free: &mut Vec<Vec<u8>>, buf: Vec<u8>) {
 /// device is.
 ///
 /// Delayed packets wait inside the wrapper: [`Device::poll_timeout`] says when the next is due
-/// and [`Device::handle_timeout`] sends the outgoing ones (the runtime does both).
+/// and [`Device::handle_timeout`] hands the outgoing ones to the inner device, which writes
+/// them at the latest on [`Device::flush`] (the runtime does all three).
 pub struct Impaired<D> {
     inner: D,
     out: Path,
@@ -605,9 +606,15 @@ impl<D: Device> Impaired<D> {
         &self.inner
     }
 
+    /// The wrapped device, to change. Packets it hands over bypass nothing: the wrapper
+    /// still applies the models to everything that goes through it.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
     /// Hands every outgoing packet due at `now` to the inner device. Errors are per packet;
     /// the first is returned after trying the rest.
-    fn flush(&mut self, now: Instant) -> io::Result<()> {
+    fn release(&mut self, now: Instant) -> io::Result<()> {
         let mut first_err = None;
         while let Some(p) = self.out.due(now) {
             if let Err(e) = self.inner.send(now, &p) {
@@ -629,7 +636,7 @@ impl<D: Device> Device for Impaired<D> {
         buf.clear();
         buf.extend_from_slice(packet);
         self.out.offer(now, buf, &mut self.free, &mut self.seq);
-        self.flush(now)
+        self.release(now)
     }
 
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
@@ -672,7 +679,11 @@ impl<D: Device> Device for Impaired<D> {
 
     fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
         self.inner.handle_timeout(now)?;
-        self.flush(now)
+        self.release(now)
+    }
+
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        self.inner.flush(now)
     }
 
     #[cfg(unix)]

@@ -11,6 +11,8 @@
 //!   the packets that are ready, say when it holds work for later, and expose a file descriptor
 //!   to wait on. Implemented by [`tun::Tun`] (Linux), [`Loopback`], and [`impair::Impaired`],
 //!   which puts SimNet's impairment models in front of any other device.
+//! * [`relay::Relay`]: two devices joined back to back through the impairment models, a
+//!   userspace `netem` between two kernels (`synack relay`).
 //! * [`tun::Tun`] (Linux): a TUN interface (`IFF_TUN | IFF_NO_PI`) through the `tun-rs` crate,
 //!   non-blocking, optionally created inside a network namespace. synack itself has no
 //!   `unsafe` code: the `ioctl`s live in `tun-rs`, `setns`/`poll`/`eventfd` in `rustix`.
@@ -41,6 +43,7 @@
 //! ```
 
 pub mod impair;
+pub mod relay;
 pub mod sim;
 #[cfg(target_os = "linux")]
 pub mod tun;
@@ -72,14 +75,24 @@ pub trait Device: Send {
     /// packet is ready at `now`. Never blocks.
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
 
-    /// When the device next has work that needs no input (a delayed packet falling due):
-    /// call [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
+    /// When the device next has work that needs no input (a delayed packet falling due, or
+    /// received packets it holds already; a time not after now means at once): call
+    /// [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
 
     /// Does the work due at `now` (sends delayed outgoing packets).
     fn handle_timeout(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Hands the packets that [`send`](Device::send) queued to the medium. A device may hold
+    /// sent packets back to write them together (a TUN device with offloads coalesces them
+    /// into one write); the runtime calls this after each round of sends, so a packet waits
+    /// at most until then. An error is for the batch: its packets are dropped, and TCP
+    /// retransmits.
+    fn flush(&mut self, _now: Instant) -> io::Result<()> {
         Ok(())
     }
 
@@ -107,6 +120,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
         (**self).handle_timeout(now)
+    }
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        (**self).flush(now)
     }
     #[cfg(unix)]
     fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {

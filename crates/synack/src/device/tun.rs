@@ -12,9 +12,31 @@
 //! creates and configures the interface there and exits, so the rest of the process stays
 //! where it was. The descriptor keeps working from any thread and any namespace.
 //!
-//! The `ioctl`s are done by the [`tun-rs`](https://crates.io/crates/tun-rs) crate. Reads and
-//! writes are one packet per system call: tun-rs batches only with the `vnet_hdr` offloads
-//! (TSO/GSO/GRO), which are the next step.
+//! The `ioctl`s are done by the [`tun-rs`](https://crates.io/crates/tun-rs) crate.
+//!
+//! # Offloads: many packets per system call
+//!
+//! A TUN descriptor carries one packet per `read(2)` or `write(2)`; the only way to move more
+//! per call is to make the packets bigger. With [`TunBuilder::offload`] (on by default) the
+//! interface is created with `IFF_VNET_HDR` and TCP segmentation offload (`TUN_F_CSUM`,
+//! `TUN_F_TSO4`, `TUN_F_TSO6`), and every packet carries a `virtio_net_hdr` in front:
+//!
+//! * Reading: the kernel hands over a TCP super-segment of up to 64 KiB (GSO) with a partial
+//!   checksum in one read; tun-rs splits it into the MTU-sized segments it stands for, each
+//!   with its IP and TCP checksums computed, and [`Device::recv`] returns them one by one. The
+//!   stack above sees exactly the packets the kernel would have put on a wire, so it checks
+//!   checksums and sequence numbers as always.
+//! * Writing: [`Device::send`] queues the packet; [`Device::flush`] (the runtime calls it
+//!   after each round of sends, and a full queue of 128 flushes itself) has tun-rs coalesce
+//!   consecutive segments of one TCP flow into super-segments (GRO: same addresses, ports,
+//!   flags ACK or ACK+PSH-last, options and IP fields, adjacent sequence numbers, each
+//!   segment's checksum verified first) and writes each as one packet with a partial
+//!   checksum, which the kernel's TCP takes like a GRO packet from a NIC. Everything else is
+//!   written as it is.
+//!
+//! Without offload ([`TunBuilder::offload`]`(false)`) every packet is one system call, as a
+//! plain TUN device works. Packet captures on an offloading interface show the super-segments
+//! and their partial checksums (which tshark reports as bad), not the wire packets.
 //!
 //! Creating a TUN interface needs `CAP_NET_ADMIN` (root, usually) and `/dev/net/tun`;
 //! without them [`TunBuilder::open`] fails with a [`TunError`] that says so.
@@ -24,6 +46,8 @@ use core::net::Ipv4Addr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+
+use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
 use super::Device;
 use crate::stack::Ipv4Cidr;
@@ -122,6 +146,7 @@ pub struct TunBuilder {
     mtu: u16,
     kernel_addr: Option<Ipv4Cidr>,
     netns: Option<PathBuf>,
+    offload: bool,
 }
 
 impl TunBuilder {
@@ -136,6 +161,14 @@ impl TunBuilder {
     /// (`ip addr add ... dev NAME`).
     pub fn kernel_addr(mut self, cidr: Ipv4Cidr) -> TunBuilder {
         self.kernel_addr = Some(cidr);
+        self
+    }
+
+    /// Whether to use the `vnet_hdr` offloads: TCP super-segments of up to 64 KiB in each
+    /// read and write (see the [module documentation](self)). Default: on. Attaching to an
+    /// existing interface changes its offload settings for every user of it.
+    pub fn offload(mut self, on: bool) -> TunBuilder {
+        self.offload = on;
         self
     }
 
@@ -203,6 +236,7 @@ impl TunBuilder {
         let mut b = tun_rs::DeviceBuilder::new()
             .name(self.name.clone())
             .mtu(self.mtu)
+            .offload(self.offload)
             .enable(true);
         if let Some(c) = self.kernel_addr {
             b = b.ipv4(c.addr, c.prefix, None::<Ipv4Addr>);
@@ -219,12 +253,59 @@ impl TunBuilder {
             source,
         })?;
         let name = dev.name().unwrap_or(self.name);
+        let offload = dev.tcp_gso().then(|| Box::new(Offload::new(self.mtu)));
         Ok(Tun {
             dev,
             name,
             mtu: self.mtu,
             kernel_addr: self.kernel_addr,
+            offload,
         })
+    }
+}
+
+/// Packets queued for [`Tun::flush`] at most (tun-rs's `IDEAL_BATCH_SIZE`).
+const TX_QUEUE: usize = tun_rs::IDEAL_BATCH_SIZE;
+/// Segments one read can split into at most: a 64 KiB super-segment of 536-byte segments.
+const RX_SEGMENTS: usize = tun_rs::IDEAL_BATCH_SIZE;
+/// The largest IP packet, so the largest super-segment a write carries.
+const MAX_IP_PACKET: usize = u16::MAX as usize;
+
+/// The buffers of an offloading [`Tun`].
+struct Offload {
+    /// One read: the virtio-net header and a (super-)packet.
+    raw: Vec<u8>,
+    /// The segments of the last read, their lengths, how many, and the next to hand out.
+    rx: Vec<Vec<u8>>,
+    rx_len: Vec<usize>,
+    rx_count: usize,
+    rx_next: usize,
+    /// Packets waiting for [`Tun::flush`], each behind `VIRTIO_NET_HDR_LEN` bytes of room for
+    /// its header. Each buffer has room for a whole super-segment: tun-rs coalesces into the
+    /// first buffer of a run only as far as its capacity allows, without reallocating.
+    tx: Vec<Vec<u8>>,
+    tx_count: usize,
+    gro: GROTable,
+}
+
+impl Offload {
+    fn new(mtu: u16) -> Offload {
+        let seg = usize::from(mtu).max(1280);
+        let mut rx = vec![vec![0u8; seg]; RX_SEGMENTS];
+        // A packet that is not a super-segment lands whole in the first buffer.
+        rx[0].resize(MAX_IP_PACKET, 0);
+        Offload {
+            raw: vec![0u8; VIRTIO_NET_HDR_LEN + MAX_IP_PACKET],
+            rx,
+            rx_len: vec![0; RX_SEGMENTS],
+            rx_count: 0,
+            rx_next: 0,
+            tx: (0..TX_QUEUE)
+                .map(|_| Vec::with_capacity(2 * VIRTIO_NET_HDR_LEN + MAX_IP_PACKET))
+                .collect(),
+            tx_count: 0,
+            gro: GROTable::new(),
+        }
     }
 }
 
@@ -234,6 +315,7 @@ pub struct Tun {
     name: String,
     mtu: u16,
     kernel_addr: Option<Ipv4Cidr>,
+    offload: Option<Box<Offload>>,
 }
 
 impl fmt::Debug for Tun {
@@ -242,6 +324,7 @@ impl fmt::Debug for Tun {
             .field("name", &self.name)
             .field("mtu", &self.mtu)
             .field("kernel_addr", &self.kernel_addr)
+            .field("offload", &self.offload.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -255,6 +338,7 @@ impl Tun {
             mtu: 1500,
             kernel_addr: None,
             netns: None,
+            offload: true,
         }
     }
 
@@ -267,6 +351,21 @@ impl Tun {
     pub fn kernel_addr(&self) -> Option<Ipv4Cidr> {
         self.kernel_addr
     }
+
+    /// Whether the interface uses the `vnet_hdr` offloads ([`TunBuilder::offload`]).
+    pub fn offload(&self) -> bool {
+        self.offload.is_some()
+    }
+}
+
+/// Retries a system call interrupted by a signal.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
 }
 
 impl Device for Tun {
@@ -274,25 +373,83 @@ impl Device for Tun {
         self.mtu
     }
 
-    fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        loop {
-            return match self.dev.send(packet) {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+    fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+        let Some(o) = self.offload.as_mut() else {
+            return retry(|| self.dev.send(packet)).map(|_| ());
+        };
+        if packet.len() > MAX_IP_PACKET {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "packet longer than an IP packet can be",
+            ));
         }
+        if o.tx_count == TX_QUEUE {
+            self.flush(now)?;
+        }
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(());
+        };
+        let buf = &mut o.tx[o.tx_count];
+        buf.clear();
+        buf.resize(VIRTIO_NET_HDR_LEN, 0);
+        buf.extend_from_slice(packet);
+        o.tx_count += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self, _now: Instant) -> io::Result<()> {
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(());
+        };
+        if o.tx_count == 0 {
+            return Ok(());
+        }
+        let n = std::mem::take(&mut o.tx_count);
+        // Coalesces and writes; on an error the rest of the batch is still tried, and the
+        // batch is gone either way (TCP retransmits what the kernel did not take). Not
+        // retried: the buffers are coalesced in place.
+        self.dev
+            .send_multiple(&mut o.gro, &mut o.tx[..n], VIRTIO_NET_HDR_LEN)
+            .map(|_| ())
     }
 
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        loop {
-            return match self.dev.recv(buf) {
+        let Some(o) = self.offload.as_mut() else {
+            return match retry(|| self.dev.recv(buf)) {
                 Ok(n) => Ok(Some(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => Err(e),
             };
+        };
+        if o.rx_next == o.rx_count {
+            o.rx_next = 0;
+            o.rx_count = 0;
+            let Offload {
+                raw, rx, rx_len, ..
+            } = &mut **o;
+            match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
+                Ok(n) => o.rx_count = n.min(RX_SEGMENTS),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
+        if o.rx_next == o.rx_count {
+            return Ok(None);
+        }
+        let i = o.rx_next;
+        o.rx_next += 1;
+        let n = o.rx_len[i].min(buf.len());
+        buf[..n].copy_from_slice(&o.rx[i][..n]);
+        Ok(Some(n))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        // Segments of the last read still waiting: at once (the descriptor may not be
+        // readable again until the kernel queues more).
+        self.offload
+            .as_ref()
+            .filter(|o| o.rx_next < o.rx_count)
+            .map(|_| Instant::ZERO)
     }
 
     fn readable_fd(&self) -> Option<BorrowedFd<'_>> {
