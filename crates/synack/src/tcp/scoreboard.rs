@@ -421,6 +421,20 @@ impl Scoreboard {
         (s.start == seq).then_some(s)
     }
 
+    /// Whether any entry overlapping `[start, end)` carries `mark` (a lookup, then a walk over
+    /// the overlapping entries only).
+    pub fn any_marked(&self, start: SeqNum, end: SeqNum, mark: u8) -> bool {
+        let Some(first) = self.segs.front().map(|f| f.start) else {
+            return false;
+        };
+        let from = self.index_of(start.max(first)).unwrap_or(self.segs.len());
+        self.segs
+            .iter()
+            .skip(from)
+            .take_while(|s| s.start < end)
+            .any(|s| s.has(mark))
+    }
+
     /// The entry containing `seq`.
     pub fn containing(&self, seq: SeqNum) -> Option<&Sent> {
         self.index_of(seq).map(|i| &self.segs[i])
@@ -649,6 +663,17 @@ mod tests {
         assert_eq!(next, Some(t(12)));
         assert_eq!(b.lost().segs, 2);
         check_invariants(&b);
+    }
+
+    #[test]
+    fn any_marked_looks_only_at_overlapping_entries() {
+        let mut b = board(4, 100, 0);
+        b.on_retransmit(SeqNum(200), SeqNum(300), t(9));
+        assert!(b.any_marked(SeqNum(250), SeqNum(260), EVER_RETRANS));
+        assert!(b.any_marked(SeqNum(150), SeqNum(201), EVER_RETRANS));
+        assert!(!b.any_marked(SeqNum(0), SeqNum(200), EVER_RETRANS));
+        assert!(!b.any_marked(SeqNum(300), SeqNum(400), EVER_RETRANS));
+        assert!(!Scoreboard::new().any_marked(SeqNum(0), SeqNum(9), EVER_RETRANS));
     }
 
     #[test]

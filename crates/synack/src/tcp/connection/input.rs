@@ -453,7 +453,7 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.snd_wnd
             && self.snd_una != self.snd_max;
-        if ack >= self.snd_una && self.syn_acked_or_acking(ack) {
+        if ack >= self.snd_una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
             let sample = if ack > self.snd_una {
                 self.on_new_ack(now, seg, ctr)
@@ -548,12 +548,6 @@ impl Connection {
         self.timers.retransmit = None;
         self.arm_retransmit(now);
         sample
-    }
-
-    /// Whether an ACK of `ack` concerns data (our SYN is acknowledged, or this ACK does it):
-    /// the scoreboard holds data and FIN only.
-    fn syn_acked_or_acking(&self, ack: SeqNum) -> bool {
-        self.syn_acked || ack > self.snd_una
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.

@@ -157,11 +157,7 @@ impl Connection {
         }
         // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
         // Above it, only ranges that were retransmitted count.
-        let retransmitted = end <= self.snd_una
-            || self
-                .sb
-                .iter()
-                .any(|s| s.start < end && s.end > start && s.has(EVER_RETRANS));
+        let retransmitted = end <= self.snd_una || self.sb.any_marked(start, end, EVER_RETRANS);
         if retransmitted {
             let segs = (end - start).div_ceil(self.snd_mss.max(1)).max(1);
             self.undo_retrans = self.undo_retrans.saturating_sub(segs);
