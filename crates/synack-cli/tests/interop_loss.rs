@@ -28,10 +28,8 @@
 //! 198.18.2.0/24 and 198.18.4.0/24 (the two relayed kernel pairs), all inside namespaces the
 //! test creates and deletes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::Write;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -49,185 +47,8 @@ const SYNACK_BUFFER: &str = "1MiB";
 /// How long a flow may take beyond its sending time to drain and close.
 const DRAIN_LIMIT: Duration = Duration::from_secs(90);
 
-// ----- preconditions, namespaces, processes (as in interop_tun.rs) -----
-
-fn missing_precondition() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Some("not root (network namespaces and TUN devices need CAP_NET_ADMIN)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    for tool in ["ip", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop (panics included).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("synack-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        run(ns.cmd("ip").args(["link", "set", "lo", "up"]));
-        ns
-    }
-
-    fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// A child process, killed (by its pid) on drop, with its output lines on channels.
-struct Proc {
-    child: Child,
-    what: String,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, what: &str, stdin: bool) -> Proc {
-        cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-        let lines = |r: Box<dyn Read + Send>| {
-            let (tx, rx) = channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
-        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
-        Proc {
-            child,
-            what: what.to_string(),
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The first stdout line containing `needle`, within `limit`.
-    fn wait_line(&self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(l) => seen.push(l),
-                Err(_) => {
-                    let err: Vec<String> = self.stderr.try_iter().collect();
-                    panic!(
-                        "{}: no line with {needle:?} within {limit:?}; saw {seen:?} {err:?}",
-                        self.what
-                    )
-                }
-            }
-        }
-    }
-
-    /// SIGTERM to this child's pid, then waits (bounded) for it to exit.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .output();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Waits (bounded) for the exit; returns (success, stdout, stderr) not yet read.
-    fn finish(mut self, limit: Duration) -> (bool, String, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("{}: still running after {limit:?}", self.what);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let collect = |rx: &Receiver<String>| {
-            let mut s = String::new();
-            while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
-                s.push_str(&l);
-                s.push('\n');
-            }
-            s
-        };
-        let out = collect(&self.stdout);
-        let err = collect(&self.stderr);
-        (status.success(), out, err)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn synack_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_synack")
-}
+mod common;
+use common::*;
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -302,8 +123,8 @@ fn report(out: &str, tag: &str, what: &str) -> (u64, String, String) {
 fn start_sink(ns: &Netns, port: u16, what: &str) -> Proc {
     let mut cmd = ns.cmd("python3");
     cmd.args(["-c", SINK, &port.to_string()]);
-    let p = Proc::spawn(cmd, what, false);
-    p.wait_line("ready", Duration::from_secs(10));
+    let p = Proc::spawn(cmd, what);
+    p.wait_line(false, "ready", Duration::from_secs(10));
     p
 }
 
@@ -357,8 +178,8 @@ fn relayed_pair(tag: &str, subnet: u8, seed: u64, secs: u64) -> RelayedPair {
             "--duration",
             &format!("{}s", secs + 2 * DRAIN_LIMIT.as_secs()),
         ]);
-    let relay = Proc::spawn(cmd, &format!("synack relay ({tag})"), false);
-    relay.wait_line("relaying", Duration::from_secs(10));
+    let relay = Proc::spawn(cmd, &format!("synack relay ({tag})"));
+    relay.wait_line(false, "relaying", Duration::from_secs(10));
     RelayedPair {
         relay,
         left,
@@ -385,11 +206,7 @@ fn relay_a_to_b(err: &str) -> (u64, u64) {
 
 #[test]
 fn synack_and_kernel_senders_side_by_side_through_the_same_lossy_path() {
-    if let Some(why) = missing_precondition() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("cannot run the side-by-side loss test under CI=true: {why}");
-        }
-        eprintln!("skipping the side-by-side loss test: {why}");
+    if !may_run("the side-by-side loss test", &["ip", "python3"]) {
         return;
     }
     let secs: u64 = std::env::var("SYNACK_LOSS_SECS")
@@ -411,7 +228,7 @@ fn synack_and_kernel_senders_side_by_side_through_the_same_lossy_path() {
         let mut cmd = pair.left.cmd("python3");
         cmd.args(["-c", KERNEL_SENDER, &pair.dst, "9000"])
             .args([&secs.to_string(), cc]);
-        let sender = Proc::spawn(cmd, &format!("kernel sender ({cc})"), false);
+        let sender = Proc::spawn(cmd, &format!("kernel sender ({cc})"));
         kernel_runs.push((cc, sink, sender));
     }
 
@@ -423,8 +240,7 @@ fn synack_and_kernel_senders_side_by_side_through_the_same_lossy_path() {
         .args(["--kernel-addr", "198.18.0.1/24", "198.18.0.1:9000"])
         .args(["--impair-out", PATH, "--buffer", SYNACK_BUFFER])
         .args(["--recv", "/dev/null"]);
-    let mut synack = Proc::spawn(cmd, "synack connect", true);
-    let mut stdin = synack.child.stdin.take().expect("piped stdin");
+    let (synack, mut stdin) = Proc::spawn_with_stdin(cmd, "synack connect");
     let writer = std::thread::spawn(move || {
         let mut rng = synack::device::SimRng::new(9);
         let mut chunk = vec![0u8; 65536];

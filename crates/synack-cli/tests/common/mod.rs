@@ -1,4 +1,5 @@
-//! Helpers the kernel interop tests share (`interop_tun.rs`, `interop_flood.rs`): running
+//! Helpers the kernel interop tests share (`interop_tun.rs`, `interop_flood.rs`,
+//! `interop_loss.rs`): running
 //! commands, network namespaces and child processes that clean up after themselves, scratch
 //! directories, and the precondition check that skips a test, or fails it under `CI=true`.
 //!
@@ -7,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -110,8 +111,19 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(mut cmd: Command, what: &str) -> Proc {
-        cmd.stdin(Stdio::null())
+    pub fn spawn(cmd: Command, what: &str) -> Proc {
+        Proc::start(cmd, what, false)
+    }
+
+    /// Like [`Proc::spawn`], with a pipe to the child's stdin.
+    pub fn spawn_with_stdin(cmd: Command, what: &str) -> (Proc, ChildStdin) {
+        let mut p = Proc::start(cmd, what, true);
+        let stdin = p.child.stdin.take().expect("piped stdin");
+        (p, stdin)
+    }
+
+    fn start(mut cmd: Command, what: &str, stdin: bool) -> Proc {
+        cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
