@@ -1,6 +1,5 @@
-//! flood: SYNs handled per second by one synack stack, in-process: the method of
-//! `crates/synack/benches/syn_flood.rs` (which stays, for `cargo bench -p synack`), here as a row
-//! of the side-by-side table and its JSON.
+//! flood: SYNs handled per second by one synack stack, in-process, per syncookies mode, as a row
+//! of the side-by-side table and its JSON (the project's one SYN-rate benchmark).
 //!
 //! A listener takes spoofed SYNs (pre-built IPv4 packets from 65,536 random sources in
 //! 198.19.0.0/16, options like Linux's) through `Stack::handle_packet`, and every SYN-ACK it owes
