@@ -1149,7 +1149,7 @@ impl Runner {
                 && s.win == acc.win
                 && s.options.len() == acc.options.len()
                 && (s.bits & mask) == (acc.bits & mask)
-                && (acc.bits & (wtcp::Flags::FIN.0 | wtcp::Flags::PSH.0)) == 0
+                && (acc.bits & wtcp::Flags::FIN.0) == 0
                 && (last || s.len == prev_len)
                 && prev_len == first.len;
             if !shape_ok {
