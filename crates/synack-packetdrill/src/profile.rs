@@ -75,9 +75,21 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
         "tcp_dsack" => cfg.dsack = int()? != 0,
-        "tcp_recovery" => return Ok(Applied::NoEffect("RACK loss detection is not implemented")),
+        // RACK (tcp_recovery bit 0) and the tail loss probe (tcp_early_retrans 3 or 4) are
+        // always on in synack, as in Linux's defaults.
+        "tcp_recovery" => {
+            if int()? & 1 == 0 {
+                return Ok(Applied::NoEffect(
+                    "RACK loss detection cannot be turned off",
+                ));
+            }
+        }
         "tcp_early_retrans" => {
-            return Ok(Applied::NoEffect("tail loss probes are not implemented"));
+            if !matches!(int()?, 3 | 4) {
+                return Ok(Applied::NoEffect(
+                    "the tail loss probe cannot be turned off",
+                ));
+            }
         }
         "tcp_syncookies" => {
             cfg.syncookies = match int()? {
@@ -86,6 +98,9 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
                 _ => synack::tcp::SynCookies::Always,
             }
         }
+        "tcp_min_tso_segs" => cfg.min_tso_segs = int()?.clamp(1, 255) as u32,
+        "tcp_pacing_ss_ratio" => cfg.pacing_ss_ratio = int()?.min(1000) as u32,
+        "tcp_pacing_ca_ratio" => cfg.pacing_ca_ratio = int()?.min(1000) as u32,
         "tcp_max_syn_backlog" => cfg.max_syn_backlog = int()?.max(1) as usize,
         "tcp_invalid_ratelimit" => {
             cfg.invalid_ratelimit = synack::time::Duration::from_millis(int()?)
@@ -94,9 +109,6 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         // Fast Open and AccECN, which synack does not have.
         "tcp_fack"
         | "tcp_tso_win_divisor"
-        | "tcp_min_tso_segs"
-        | "tcp_pacing_ss_ratio"
-        | "tcp_pacing_ca_ratio"
         | "tcp_notsent_lowat"
         | "tcp_ecn_option"
         | "tcp_fastopen"
@@ -133,10 +145,17 @@ mod tests {
             Ok(Applied::Set)
         );
         assert!(!c.timestamps);
+        // RACK is what synack does; turning it off is not possible.
+        assert_eq!(apply_sysctl(&mut c, "tcp_recovery", "1"), Ok(Applied::Set));
         assert!(matches!(
-            apply_sysctl(&mut c, "tcp_recovery", "1"),
+            apply_sysctl(&mut c, "tcp_recovery", "0"),
             Ok(Applied::NoEffect(_))
         ));
+        assert_eq!(
+            apply_sysctl(&mut c, "tcp_min_tso_segs", "10"),
+            Ok(Applied::Set)
+        );
+        assert_eq!(c.min_tso_segs, 10);
     }
 
     #[test]

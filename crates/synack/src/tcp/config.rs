@@ -118,6 +118,14 @@ pub struct Config {
     pub congestion: Algorithm,
     /// Disable Nagle for new connections (TCP_NODELAY).
     pub nodelay: bool,
+    /// The fewest segments in one of the bursts Linux hands its device at once (its TSO
+    /// packets; tcp_min_tso_segs, 2). With the pacing ratios below it decides which of our
+    /// segments end such a burst and so carry PSH, as Linux's do (see `tcp::push`).
+    pub min_tso_segs: u32,
+    /// Pacing rate in slow start, percent of cwnd × MSS / SRTT (tcp_pacing_ss_ratio, 200).
+    pub pacing_ss_ratio: u32,
+    /// Pacing rate in congestion avoidance, percent (tcp_pacing_ca_ratio, 120).
+    pub pacing_ca_ratio: u32,
 }
 
 impl Default for Config {
@@ -151,6 +159,9 @@ impl Default for Config {
             invalid_ratelimit: Duration::from_millis(500),
             congestion: Algorithm::Cubic,
             nodelay: false,
+            min_tso_segs: 2,
+            pacing_ss_ratio: 200,
+            pacing_ca_ratio: 120,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod delack;
 pub mod handshake;
 pub mod isn;
 pub mod prr;
+pub mod push;
 pub mod rack;
 pub mod reassembly;
 pub mod rtt;

@@ -35,6 +35,7 @@ use super::config::{Config, Keepalive};
 use super::congestion::{self, CongestionControl};
 use super::counters::Counters;
 use super::prr::Prr;
+use super::push::{self, PushMarks};
 use super::rack::Rack;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
@@ -561,8 +562,11 @@ pub struct Connection {
     dsack_dups: u32,
     /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
     reordering: u32,
-    /// New segments sent at the instant of `last_send` (the current burst).
-    burst_segs: u32,
+    /// New data goes out in bursts sized as Linux sizes its TSO packets (`burst_quota`):
+    /// segments left in the current one, its size, and when it started.
+    burst_left: u16,
+    burst_size: u16,
+    burst_at: Instant,
     /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
     last_send: Instant,
 
@@ -588,8 +592,8 @@ pub struct Connection {
     /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
     /// probe per tail).
     tlp_high: Option<SeqNum>,
-    /// Ends of MSG_EOR records not yet sent: no segment extends across one.
-    record_ends: VecDeque<SeqNum>,
+    /// PSH and MSG_EOR boundaries of the unsent data, drawn as Linux draws them.
+    push_marks: PushMarks,
     keepalive: Option<Keepalive>,
     user_timeout: Option<Duration>,
     /// close() was called: no more reads, FIN-WAIT-2 times out.
@@ -709,7 +713,9 @@ impl Connection {
             delivered: 0,
             dsack_dups: 0,
             reordering: crate::tcp::rack::DUP_THRESH,
-            burst_segs: 0,
+            burst_left: 0,
+            burst_size: 0,
+            burst_at: Instant::ZERO,
             last_send: Instant::ZERO,
             nodelay: cfg.nodelay,
             cork: false,
@@ -720,7 +726,7 @@ impl Connection {
             tlp_high: None,
             snd_sml: SeqNum(0),
             push_once: false,
-            record_ends: VecDeque::new(),
+            push_marks: PushMarks::new(SeqNum(0)),
             keepalive: None,
             user_timeout: None,
             orphaned: false,
@@ -774,6 +780,7 @@ impl Connection {
         self.snd_nxt = iss;
         self.snd_max = iss;
         self.snd_sml = iss;
+        self.push_marks = PushMarks::new(iss + 1u32);
         self.rcv_shift = if self.cfg.window_scaling {
             self.cfg.our_window_shift()
         } else {
@@ -811,13 +818,36 @@ impl Connection {
     /// [`send`](Self::send) with send() flags: `more` (MSG_MORE) holds a partial segment
     /// back for data to come and sets no PSH; `eor` (MSG_EOR) ends a record, so no segment
     /// carries data from both sides of its end.
+    ///
+    /// PSH goes where Linux puts it (see [`push`](crate::tcp::push)): at the end of each
+    /// write unless `more`, and every half window of a long write. A send that stops short
+    /// because the buffer is full pushes what it queued; the next send continues that write.
     pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
+        self.write(data, more, eor, false)
+    }
+
+    fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {
+        let seq = self.send_buf_seq() + self.send_buf.len();
         let n = self.enqueue(data)?;
         self.more = more;
-        if eor && n == data.len() && n > 0 {
-            let end = self.send_buf_seq() + self.send_buf.len();
-            self.record_ends.push_back(end);
-        }
+        let mss = self.snd_mss;
+        let header_len = 20 + if self.ts.is_some() { 12 } else { 0 };
+        self.push_marks.on_write(push::Write {
+            seq,
+            copied: n as u32,
+            requested: data.len().min(u32::MAX as usize) as u32,
+            sent_end: self.snd_max,
+            // MSG_OOB data goes in buffers of one segment (Linux `tcp_send_mss`).
+            size_goal: if oob {
+                mss
+            } else {
+                push::size_goal(mss, self.max_snd_wnd, header_len)
+                    .min(self.tso_segs().saturating_mul(mss))
+            },
+            max_window: self.max_snd_wnd,
+            more,
+            eor,
+        });
         Ok(n)
     }
 
@@ -825,7 +855,7 @@ impl Connection {
     /// carry URG and the urgent pointer (RFC 9293 §3.8.5), which points one past the last
     /// urgent byte as every implementation does (RFC 6093 §2). The data itself travels inline.
     pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let n = self.send(data)?;
+        let n = self.write(data, false, false, true)?;
         if n > 0 {
             self.snd_up = Some(self.send_buf_seq() + self.send_buf.len());
         }

@@ -21,6 +21,11 @@ struct Plan {
     data_off: usize,
     len: usize,
     retransmit: Option<RetransmitCause>,
+    /// The segment ends a buffer the application's writes marked for PSH (tcp::push); the
+    /// scoreboard keeps this, not the PSH a burst forces, for a resend.
+    psh_mark: bool,
+    /// New data: segments of the current burst left including this one, and its size.
+    burst: (u16, u16),
 }
 
 impl Connection {
@@ -87,6 +92,8 @@ impl Connection {
             data_off: 0,
             len: 0,
             retransmit: None,
+            psh_mark: flags.contains(Flags::PSH),
+            burst: (0, 0),
         };
         let n = self.write_segment(now, buf, plan)?;
         self.snd_nxt = self.iss + 1u32;
@@ -138,6 +145,8 @@ impl Connection {
             data_off: 0,
             len: 0,
             retransmit: None,
+            psh_mark: false,
+            burst: (0, 0),
         };
         self.write_segment(now, buf, plan)
     }
@@ -204,14 +213,12 @@ impl Connection {
         }
 
         let off = (self.snd_nxt - base) as usize;
-        while self.record_ends.front().is_some_and(|&e| e <= self.snd_nxt) {
-            self.record_ends.pop_front();
-        }
-        // A segment stops at the end of a MSG_EOR record.
+        // A segment stops at a buffer boundary that carries PSH or ends a MSG_EOR record.
+        self.push_marks.on_sent(self.snd_max);
         let record_end = self
-            .record_ends
-            .front()
-            .map(|&e| (e - self.snd_nxt) as usize);
+            .push_marks
+            .record_end_after(self.snd_nxt)
+            .map(|e| (e - self.snd_nxt) as usize);
         let avail = self.send_buf.len().saturating_sub(off);
         if self.snd_una == self.snd_max && avail > 0 && self.info.bytes_sent > 0 {
             // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
@@ -259,7 +266,7 @@ impl Connection {
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
         // offered; retransmissions and FIN go without waiting.
-        // A record that ends before the queued data does can never grow: it goes now (Linux
+        // A buffer that ends before the queued data does can never grow: it goes now (Linux
         // applies Nagle and cork only to the tail of the queue).
         let send = retransmit
             || fin
@@ -271,18 +278,29 @@ impl Connection {
             self.push_once = false;
             return None;
         }
-        // PSH where Linux puts it: at the end of what the application wrote (unless it said
-        // MSG_MORE) or of a MSG_EOR record, and on the last new segment the congestion or
-        // receive window lets out now (the end of a burst). A retransmission from the middle
-        // of the data carries none.
-        let budget = wnd_avail.min(cwnd_avail);
-        let burst_end = !retransmit
-            && len < avail
-            && budget - len < mss.min(avail - len)
-            && self.last_send == now
-            && self.burst_segs > 0;
+        // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
+        // last segment of each burst of more than one.
+        let psh_mark = len > 0
+            && self
+                .push_marks
+                .psh_within(self.snd_nxt, self.snd_nxt + len as u32);
+        let burst = if len == 0 {
+            (0, 0)
+        } else if self.burst_left > 0 && self.burst_at == now {
+            (self.burst_left, self.burst_size)
+        } else {
+            let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
+            let partial = limit % mss != 0
+                && ((limit == avail
+                    && !corked
+                    && (self.nodelay || push || self.snd_sml <= self.snd_una))
+                    || (record_end == Some(limit) && limit < avail));
+            let segs = (limit / mss + partial as usize) as u32;
+            let n = self.burst_quota().min(segs).clamp(1, u16::MAX as u32) as u16;
+            (n, n)
+        };
         let mut flags = Flags::ACK;
-        if len > 0 && ((len == avail && !self.more) || at_record_end || burst_end) {
+        if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
             flags |= Flags::PSH;
         }
         if fin {
@@ -294,7 +312,51 @@ impl Connection {
             data_off: off,
             len,
             retransmit: retransmit.then_some(RetransmitCause::Timeout),
+            psh_mark,
+            burst,
         })
+    }
+
+    /// How many segments the next burst of new data may hold, as Linux sizes a TSO packet:
+    /// at most half the congestion window, so that two are in flight (`tcp_cwnd_test`), no
+    /// more than the window has room for, and no more than [`tso_segs`](Self::tso_segs).
+    fn burst_quota(&self) -> u32 {
+        let cwnd = self.cwnd_segs();
+        let free = cwnd.saturating_sub(self.pipe_segs()).max(1);
+        let half = (cwnd / 2).max(1);
+        half.min(free).min(self.tso_segs())
+    }
+
+    /// About a millisecond at the pacing rate, in segments, at least `min_tso_segs`
+    /// (Linux `tcp_tso_autosize`). The pacing rate is 200 % of cwnd × MSS / SRTT in slow
+    /// start and 120 % after (`tcp_update_pacing_rate`); a path under 512 µs of minimum RTT
+    /// gets the 64 KiB GSO maximum on top. Linux also cuts what a write queues into buffers
+    /// of this size, which decides where a long write is pushed (tcp::push).
+    pub(super) fn tso_segs(&self) -> u32 {
+        const GSO_MAX: u64 = 65_536 - 321;
+        let cwnd = self.cwnd_segs();
+        let mss = self.snd_mss.max(1) as u64;
+        let mut bytes = match self.rtt.srtt().map(|d| d.as_micros() as u64) {
+            Some(srtt) if srtt > 0 => {
+                let ratio = if (cwnd as u64) * mss < (self.cc.ssthresh() as u64) / 2 {
+                    self.cfg.pacing_ss_ratio
+                } else {
+                    self.cfg.pacing_ca_ratio
+                } as u64;
+                let segs = (cwnd as u64).max(self.sb.len() as u64);
+                let rate = mss * segs * ratio * 10_000 / srtt;
+                rate >> 10
+            }
+            _ => GSO_MAX,
+        };
+        let r = self
+            .rtt
+            .min_rtt()
+            .map_or(u64::MAX, |d| d.as_micros() as u64 >> 9);
+        if r < 32 {
+            bytes += GSO_MAX >> r;
+        }
+        ((bytes.min(GSO_MAX) / mss) as u32).max(self.cfg.min_tso_segs)
     }
 
     /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it
@@ -340,6 +402,8 @@ impl Connection {
             data_off: (s.start - base) as usize,
             len,
             retransmit: Some(cause),
+            psh_mark: flags.contains(Flags::PSH),
+            burst: (0, 0),
         })
     }
 
@@ -356,9 +420,19 @@ impl Connection {
         };
         self.tlp_high = Some(self.snd_max);
         if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
-            let len = unsent.min(mss).min(wnd_avail);
+            let record_end = self
+                .push_marks
+                .record_end_after(self.snd_nxt)
+                .map(|e| (e - self.snd_nxt) as usize);
+            let len = unsent
+                .min(mss)
+                .min(wnd_avail)
+                .min(record_end.unwrap_or(usize::MAX));
             let mut flags = Flags::ACK;
-            if len == unsent && !self.more {
+            if self
+                .push_marks
+                .psh_within(self.snd_nxt, self.snd_nxt + len as u32)
+            {
                 flags |= Flags::PSH;
             }
             return Some(Plan {
@@ -367,6 +441,8 @@ impl Connection {
                 data_off: off,
                 len,
                 retransmit: None,
+                psh_mark: flags.contains(Flags::PSH),
+                burst: (0, 0),
             });
         }
         // The last segment: up to one MSS ending where the sent data ends, plus the FIN if
@@ -391,6 +467,8 @@ impl Connection {
             data_off: (seq - base) as usize,
             len,
             retransmit: Some(RetransmitCause::Probe),
+            psh_mark: flags.contains(Flags::PSH),
+            burst: (0, 0),
         })
     }
 
@@ -435,13 +513,13 @@ impl Connection {
             }
             None => {
                 ctr.out_segs += 1;
-                if self.last_send != now {
-                    self.burst_segs = 0;
+                if plan.burst.0 > 0 {
+                    self.burst_left = plan.burst.0 - 1;
+                    self.burst_size = plan.burst.1;
+                    self.burst_at = now;
                 }
-                self.burst_segs += 1;
                 if seg_len > 0 && plan.seq == self.snd_max {
-                    self.sb
-                        .on_send(plan.seq, end, now, plan.flags.contains(Flags::PSH));
+                    self.sb.on_send(plan.seq, end, now, plan.psh_mark);
                 }
                 if plan.len > 0 {
                     self.delack.on_data_sent(now);
@@ -519,6 +597,8 @@ impl Connection {
                 data_off: off,
                 len,
                 retransmit,
+                psh_mark: flags.contains(Flags::PSH),
+                burst: (0, 0),
             };
             return self.send_plan(now, buf, plan, ctr);
         }

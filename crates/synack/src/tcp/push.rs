@@ -1,0 +1,357 @@
+//! Where PSH goes: the boundaries a sender draws in its unsent data as the application writes.
+//!
+//! RFC 9293 §3.9.1 leaves PSH to the implementation ("the data … should be transmitted
+//! promptly"); RFC 1122 §4.2.2.2 lets a sender set it at the end of each write. Linux, the
+//! reference for what goes on the wire, decides it while it copies a write into its socket
+//! buffers (`tcp_sendmsg`), not when it sends, and this module reproduces that bookkeeping
+//! so that our segments carry PSH exactly where Linux's do:
+//!
+//! * Unsent data is cut into buffers of at most `size_goal` bytes: the MSS times as many
+//!   segments as fit in half the largest window the peer offered, at most 64 KiB less
+//!   headers (`tcp_xmit_size_goal`, `tcp_bound_to_half_wnd`). A write appends to the
+//!   newest buffer while that one is unsent, not full and not the end of a MSG_EOR record.
+//! * A write that starts by appending to a buffer takes away that buffer's PSH: the data no
+//!   longer ends there.
+//! * When a write fills a buffer and more than half the peer's largest window has been
+//!   written since the last PSH, that buffer gets PSH (`forced_push`).
+//! * At the end of a write, the last buffer gets PSH unless the write said MSG_MORE (and no
+//!   push is forced). A write that stops because the send buffer is full pushes what it
+//!   copied the same way, and its continuation keeps appending (the flag moves to the end
+//!   of the buffer as it grows).
+//! * A segment carries PSH when a buffer marked with it ends inside it or at its end, and
+//!   never extends past the end of a MSG_EOR record. Sending part of a buffer leaves the
+//!   flag on the rest, as Linux's `tso_fragment` does.
+//! * Besides, Linux puts PSH on every packet of more than one segment it hands to the
+//!   device; the connection models those bursts (`burst_quota`).
+//!
+//! Only the boundaries that matter are stored: those with PSH or a record end, plus the
+//! start of the newest buffer.
+
+use std::collections::VecDeque;
+
+use super::seq::SeqNum;
+
+/// Linux's `sk_gso_max_size` for a device with the default 64 KiB GSO limit:
+/// `GSO_LEGACY_MAX_SIZE` less `MAX_TCP_HEADER + 1` (320 + 1 on x86-64).
+const GSO_MAX_SIZE: u32 = 65_536 - 321;
+/// RFC 9293 §3.7.1 default MSS, below which Linux bounds a buffer by the whole window.
+const MSS_DEFAULT: u32 = 536;
+
+/// The end of a buffer that matters to segmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// Sequence number just past the buffer's last byte.
+    pub end: SeqNum,
+    /// The segment that ends here carries PSH.
+    pub psh: bool,
+    /// A MSG_EOR record ends here: nothing is appended to this buffer.
+    pub eor: bool,
+}
+
+/// One write, as [`PushMarks::on_write`] needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    /// Sequence number where the write's data begins (the end of what was queued before).
+    pub seq: SeqNum,
+    /// Bytes copied into the send buffer.
+    pub copied: u32,
+    /// Bytes the application asked to write; more than `copied` when the buffer filled.
+    pub requested: u32,
+    /// End of the data sent so far (SND.MAX): buffers below it are gone from the queue.
+    pub sent_end: SeqNum,
+    /// Buffer size limit from [`size_goal`].
+    pub size_goal: u32,
+    /// Largest window the peer has offered (Linux `max_window`).
+    pub max_window: u32,
+    /// MSG_MORE: more data follows soon, so no PSH at the end unless one is forced.
+    pub more: bool,
+    /// MSG_EOR: the write ends a record.
+    pub eor: bool,
+}
+
+/// The PSH and record boundaries of the unsent data, in sequence order.
+#[derive(Debug, Clone)]
+pub struct PushMarks {
+    marks: VecDeque<Mark>,
+    /// Where the newest buffer starts (it may have been partly sent since).
+    tail_start: SeqNum,
+    /// The write sequence number at the last PSH (Linux `pushed_seq`).
+    pushed_seq: SeqNum,
+    /// The last write stopped at a full send buffer: the next one continues it.
+    continuing: bool,
+}
+
+/// Largest buffer a write builds: whole segments up to half the peer's largest window and
+/// the GSO limit, at least one segment (Linux `tcp_xmit_size_goal`). `header_len` is the
+/// TCP header with the options every segment carries.
+pub fn size_goal(mss: u32, max_window: u32, header_len: u32) -> u32 {
+    let mss = mss.max(1);
+    let cutoff = if max_window > MSS_DEFAULT {
+        max_window / 2
+    } else {
+        max_window
+    };
+    let goal = if cutoff > 0 && GSO_MAX_SIZE > cutoff {
+        cutoff.max(68u32.saturating_sub(header_len))
+    } else {
+        GSO_MAX_SIZE
+    };
+    (goal / mss * mss).max(mss)
+}
+
+impl PushMarks {
+    /// No data yet; the first byte will have sequence number `seq` (ISS + 1).
+    pub fn new(seq: SeqNum) -> Self {
+        PushMarks {
+            marks: VecDeque::new(),
+            tail_start: seq,
+            pushed_seq: seq,
+            continuing: false,
+        }
+    }
+
+    /// Records a write of `w.copied` bytes starting at `w.seq`.
+    pub fn on_write(&mut self, w: Write) {
+        if w.copied == 0 {
+            return;
+        }
+        let half = w.max_window / 2;
+        let goal = w.size_goal.max(1);
+        let mut seq = w.seq;
+        let mut copied = 0u32;
+        // The PSH flag of the buffer being filled, carried to its end as it grows.
+        let mut carry = false;
+        while copied < w.copied {
+            let start = self.tail_start.max(w.sent_end);
+            let last = self.marks.back().copied().filter(|m| m.end == seq);
+            let open = seq > w.sent_end && !last.is_some_and(|m| m.eor);
+            let tail_len = if open { seq - start } else { 0 };
+            let mut room = if tail_len > 0 && tail_len < goal {
+                goal - tail_len
+            } else {
+                0
+            };
+            if room == 0 {
+                // A new buffer.
+                self.tail_start = seq;
+                room = goal;
+                carry = false;
+            } else if let Some(m) = last {
+                // Appending to the newest buffer: its end moves, and so does its PSH.
+                self.marks.pop_back();
+                carry = m.psh && (copied > 0 || self.continuing);
+            }
+            let n = room.min(w.copied - copied);
+            seq += n;
+            copied += n;
+            if copied == w.copied {
+                break;
+            }
+            // The buffer is full and the write goes on.
+            let forced = seq > self.pushed_seq + half;
+            if carry || forced {
+                self.marks.push_back(Mark {
+                    end: seq,
+                    psh: true,
+                    eor: false,
+                });
+                if forced {
+                    self.pushed_seq = seq;
+                }
+            }
+            carry = false;
+        }
+        let partial = w.copied < w.requested;
+        let forced = seq > self.pushed_seq + half;
+        let psh = carry || !w.more || forced || partial;
+        if psh {
+            self.pushed_seq = seq;
+        }
+        let eor = w.eor && !partial;
+        if psh || eor {
+            self.marks.push_back(Mark { end: seq, psh, eor });
+        }
+        self.continuing = partial;
+    }
+
+    /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.
+    pub fn on_sent(&mut self, sent: SeqNum) {
+        while self.marks.front().is_some_and(|m| m.end <= sent) {
+            self.marks.pop_front();
+        }
+    }
+
+    /// The first boundary after `from`.
+    pub fn next_after(&self, from: SeqNum) -> Option<Mark> {
+        self.marks.iter().find(|m| m.end > from).copied()
+    }
+
+    /// The end of the first MSG_EOR record after `from`: no segment extends past it.
+    pub fn record_end_after(&self, from: SeqNum) -> Option<SeqNum> {
+        self.marks
+            .iter()
+            .find(|m| m.end > from && m.eor)
+            .map(|m| m.end)
+    }
+
+    /// Whether a segment covering `(start, end]` carries PSH: some buffer marked with it
+    /// ends inside it. (Linux 6.10+ grows a short buffer with the next one's data before
+    /// sending, `tcp_grow_skb`, so a segment is not cut short at a PSH; the flag stays with
+    /// the grown buffer.)
+    pub fn psh_within(&self, start: SeqNum, end: SeqNum) -> bool {
+        self.marks
+            .iter()
+            .take_while(|m| m.end <= end)
+            .any(|m| m.psh && m.end > start)
+    }
+
+    /// True when nothing is stored (the common idle case).
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNum {
+        SeqNum(n)
+    }
+
+    fn write(seq: u32, copied: u32, sent_end: u32, goal: u32, max_window: u32) -> Write {
+        Write {
+            seq: s(seq),
+            copied,
+            requested: copied,
+            sent_end: s(sent_end),
+            size_goal: goal,
+            max_window,
+            more: false,
+            eor: false,
+        }
+    }
+
+    fn psh_ends(p: &PushMarks) -> Vec<u32> {
+        p.marks.iter().filter(|m| m.psh).map(|m| m.end.0).collect()
+    }
+
+    #[test]
+    fn size_goal_is_half_the_window_in_whole_segments() {
+        // prr-ss-30pkt-lost1_4: window 320 << 7 = 40,960, MSS 1,000 → 20 segments.
+        assert_eq!(size_goal(1000, 40_960, 20), 20_000);
+        // A large window is capped by GSO: 65,215 bytes → 45 segments of 1,448.
+        assert_eq!(size_goal(1448, 1 << 20, 32), 45 * 1448);
+        // A window below one segment still allows one segment.
+        assert_eq!(size_goal(1000, 1000, 20), 1000);
+        // Before the peer's window is known: the GSO limit.
+        assert_eq!(size_goal(1000, 0, 20), 65_000);
+    }
+
+    #[test]
+    fn a_write_ends_with_psh() {
+        let mut p = PushMarks::new(s(1));
+        p.on_write(write(1, 10_000, 1, 20_000, 40_960));
+        assert_eq!(psh_ends(&p), vec![10_001]);
+    }
+
+    #[test]
+    fn msg_more_sets_no_psh_until_forced() {
+        let mut p = PushMarks::new(s(1));
+        let mut w = write(1, 1000, 1, 20_000, 40_960);
+        w.more = true;
+        p.on_write(w);
+        assert!(p.is_empty());
+        // More than half the window written since the last push forces one.
+        let mut w = write(1001, 20_000, 1, 20_000, 40_960);
+        w.more = true;
+        p.on_write(w);
+        assert_eq!(psh_ends(&p), vec![21_001]);
+    }
+
+    #[test]
+    fn appending_to_an_unsent_buffer_moves_its_psh() {
+        let mut p = PushMarks::new(s(1));
+        p.on_write(write(1, 500, 1, 20_000, 40_960));
+        p.on_write(write(501, 500, 1, 20_000, 40_960));
+        assert_eq!(psh_ends(&p), vec![1001]);
+    }
+
+    #[test]
+    fn a_sent_buffer_keeps_its_psh_and_a_new_one_starts() {
+        let mut p = PushMarks::new(s(1));
+        p.on_write(write(1, 500, 1, 20_000, 40_960));
+        assert_eq!(p.next_after(s(1)).map(|m| m.end), Some(s(501)));
+        // All 500 bytes went out; the next write starts a new buffer.
+        p.on_sent(s(501));
+        p.on_write(write(501, 500, 501, 20_000, 40_960));
+        assert_eq!(
+            p.next_after(s(501)).map(|m| (m.end, m.psh)),
+            Some((s(1001), true))
+        );
+        assert!(p.psh_within(s(1), s(1001)));
+    }
+
+    #[test]
+    fn partly_sent_buffer_keeps_psh_on_the_rest_until_appended_to() {
+        let mut p = PushMarks::new(s(10_001));
+        // prr-ss-30pkt-lost1_4: a 10,000-byte write, 7,000 sent (cwnd 7).
+        p.on_write(write(10_001, 10_000, 10_001, 20_000, 40_960));
+        let m = p.next_after(s(17_001)).unwrap();
+        assert_eq!((m.end, m.psh), (s(20_001), true));
+        // The segments up to 17001 end before it: no PSH; the one ending at 20001 has it.
+        assert!(!p.psh_within(s(16_001), s(17_001)));
+        assert!(p.psh_within(s(19_001), s(20_001)));
+        p.on_sent(s(17_001));
+        // Another write appends to the remaining 3,000 bytes: the PSH moves to its end.
+        p.on_write(write(20_001, 1000, 17_001, 20_000, 40_960));
+        assert_eq!(psh_ends(&p), vec![21_001]);
+    }
+
+    #[test]
+    fn a_long_write_is_pushed_every_half_window() {
+        let mut p = PushMarks::new(s(1));
+        // Window 20,000: buffers of 10,000, forced push once 10,000 bytes are unpushed.
+        p.on_write(write(1, 50_000, 1, 10_000, 20_000));
+        // The first buffer ends at 10,001: exactly half a window, not more — no push.
+        // The second at 20,001 is more than half past 1: pushed. And so on.
+        assert_eq!(psh_ends(&p), vec![20_001, 40_001, 50_001]);
+    }
+
+    #[test]
+    fn a_full_buffer_is_not_appended_to() {
+        let mut p = PushMarks::new(s(1));
+        p.on_write(write(1, 2000, 1, 2000, 40_960));
+        p.on_write(write(2001, 1000, 1, 2000, 40_960));
+        assert_eq!(psh_ends(&p), vec![2001, 3001]);
+    }
+
+    #[test]
+    fn a_record_end_is_kept_and_not_appended_to() {
+        let mut p = PushMarks::new(s(1));
+        let mut w = write(1, 100, 1, 20_000, 40_960);
+        w.eor = true;
+        w.more = true;
+        p.on_write(w);
+        p.on_write(write(101, 100, 1, 20_000, 40_960));
+        let m = p.next_after(s(1)).unwrap();
+        assert_eq!((m.end, m.psh, m.eor), (s(101), false, true));
+        assert_eq!(p.record_end_after(s(1)), Some(s(101)));
+        assert_eq!(p.record_end_after(s(101)), None);
+        assert_eq!(psh_ends(&p), vec![201]);
+    }
+
+    #[test]
+    fn a_write_cut_short_by_a_full_buffer_pushes_and_its_continuation_appends() {
+        let mut p = PushMarks::new(s(1));
+        let mut w = write(1, 3000, 1, 20_000, 40_960);
+        w.requested = 8000;
+        p.on_write(w);
+        assert_eq!(psh_ends(&p), vec![3001]);
+        // The rest of the same write: the flag moves to the new end.
+        let mut w = write(3001, 5000, 1, 20_000, 40_960);
+        w.more = true;
+        p.on_write(w);
+        assert_eq!(psh_ends(&p), vec![8001]);
+    }
+}
