@@ -84,6 +84,8 @@ counters! {
     dsack_recv_segs => "TCPDSACKRecvSegs",
     /// Recovery episodes whose window reduction was undone as spurious.
     full_undo => "TCPFullUndo",
+    /// Episodes undone after they ended, by D-SACKs that came late (Linux TCPDSACKUndo).
+    dsack_undo => "TCPDSACKUndo",
     /// Fast recoveries started with SACK (RACK or the duplicate-ACK threshold).
     sack_recovery => "TCPSackRecovery",
     /// Fast recoveries started without SACK (duplicate ACKs).

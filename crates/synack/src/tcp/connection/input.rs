@@ -12,6 +12,9 @@ use crate::wire::tcp::Repr;
 
 /// RFC 7323 §5.5: TS.Recent older than this is no longer used by PAWS.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+/// Ticks (our timestamp clock counts milliseconds) by which a timestamp may trail TS.Recent
+/// and still pass PAWS (Linux `TCP_PAWS_WINDOW`).
+const PAWS_WINDOW: i32 = 1;
 
 impl Connection {
     /// Processes one incoming segment that the stack has matched to this connection. For a
@@ -227,14 +230,27 @@ impl Connection {
             return self.synchronized(now, &rest, ctr);
         }
 
-        // RFC 7323 §5.3 R1: PAWS.
+        // RFC 7323 §5.3 R1: PAWS, with Linux's two allowances (`tcp_paws_discard`): a
+        // timestamp one tick older than TS.Recent still passes (a segment reordered by less
+        // than a millisecond), and so does a reordered duplicate ACK that changes nothing.
         if let (Some(ts), Some(seg_ts)) = (self.ts, seg.options.timestamps) {
-            let older = (seg_ts.tsval.wrapping_sub(ts.recent) as i32) < 0;
-            if older && !f.rst() && now - ts.recent_at < PAWS_IDLE {
+            let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
+            if behind > PAWS_WINDOW
+                && !f.rst()
+                && now - ts.recent_at < PAWS_IDLE
+                && !self.disordered_ack(seg, behind)
+            {
                 ctr.paws_estab += 1;
                 self.push_event(super::Event::Dropped {
                     reason: "PAWS: old timestamp",
                 });
+                // Data we already have is a duplicate however old its timestamp: report it
+                // with a D-SACK (RFC 2883 §4; Linux `tcp_send_dupack`), so that the sender
+                // can tell a spurious retransmission from a loss.
+                if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+                    let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                    self.note_duplicate(seg.seq, end);
+                }
                 self.ack_now = true;
                 return;
             }
@@ -627,6 +643,24 @@ impl Connection {
             }
         }
         self.consume_fin_if_due(now);
+    }
+
+    /// Linux `tcp_disordered_ack`: a pure duplicate ACK at RCV.NXT that would not change the
+    /// send window, with a timestamp at most one RTO old, is only late (reordered), not from
+    /// an old incarnation; PAWS lets it through so its SACK blocks count.
+    fn disordered_ack(&self, seg: &Repr<'_>, behind: i32) -> bool {
+        let f = seg.flags;
+        if !f.ack() || f.syn() || f.fin() || !seg.payload.is_empty() {
+            return false;
+        }
+        let window = (seg.window as u32) << self.snd_shift;
+        let may_update_window = seg.ack > self.snd_una
+            || seg.seq > self.snd_wl1
+            || (seg.seq == self.snd_wl1 && (window > self.snd_wnd || window == 0));
+        seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_una
+            && !may_update_window
+            && (behind as i64) <= self.rtt.current_rto().as_millis() as i64
     }
 
     /// Data arrived that we already had: report it with a D-SACK block and ACK at once.

@@ -195,22 +195,27 @@ impl Connection {
         let newly_lost = self.sb.lost().segs > lost_before;
 
         // Spurious episode? All its retransmissions D-SACKed (RFC 3708), or the timestamps
-        // say the original arrived (RFC 3522, Linux `tcp_packet_delayed`).
-        if self.undo_marker.is_some()
-            && matches!(
-                self.ca_state,
-                CaState::Recovery | CaState::Loss | CaState::Disorder
-            )
-        {
+        // say the original arrived (RFC 3522, Linux `tcp_packet_delayed`). The D-SACKs may
+        // come after the episode is over, when the originals were delayed by more than the
+        // retransmissions took (reordering by more than an RTT): the undo information is
+        // kept until the next episode, as Linux's `tcp_try_undo_dsack` does.
+        if self.undo_marker.is_some() {
+            let in_episode = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
             let all_dsacked = sum.dsack && self.undo_retrans == 0 && self.episode_retrans > 0;
-            let ts_says_delayed = self.snd_una >= self.high_seq
+            let ts_says_delayed = in_episode
+                && self.snd_una >= self.high_seq
                 && self.retrans_stamp.is_some_and(|stamp| {
                     seg.options
                         .timestamps
                         .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
                 });
             if all_dsacked || ts_says_delayed {
-                self.undo(ctr);
+                if in_episode {
+                    ctr.full_undo += 1;
+                } else {
+                    ctr.dsack_undo += 1;
+                }
+                self.undo();
             }
         }
 
@@ -223,7 +228,7 @@ impl Connection {
                     self.cc.set_cwnd(ssthresh);
                 }
                 self.rack.on_recovery_end();
-                self.end_episode();
+                self.end_episode(true);
             }
             CaState::Open | CaState::Disorder => {
                 if self.sb.lost().segs > 0 {
@@ -401,17 +406,20 @@ impl Connection {
     }
 
     /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`).
-    fn undo(&mut self, ctr: &mut Counters) {
+    fn undo(&mut self) {
         self.cc.undo();
-        ctr.full_undo += 1;
         self.rack.on_recovery_end();
-        self.end_episode();
+        self.end_episode(false);
     }
 
-    fn end_episode(&mut self) {
-        self.undo_marker = None;
-        self.undo_retrans = 0;
-        self.episode_retrans = 0;
+    /// Back to Open (or Disorder). `keep_undo`: the episode ended normally, and late D-SACKs
+    /// may still show it was spurious.
+    fn end_episode(&mut self, keep_undo: bool) {
+        if !keep_undo {
+            self.undo_marker = None;
+            self.undo_retrans = 0;
+            self.episode_retrans = 0;
+        }
         self.retrans_stamp = None;
         self.ca_state = if self.sb.sacked().segs > 0 || self.reno_sacked > 0 {
             CaState::Disorder

@@ -156,6 +156,11 @@ impl Inject {
         self
     }
 
+    pub fn sack_permitted(mut self) -> Inject {
+        self.options.sack_permitted = true;
+        self
+    }
+
     pub fn wscale(mut self, s: u8) -> Inject {
         self.options.window_scale = Some(s);
         self

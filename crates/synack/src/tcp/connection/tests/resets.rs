@@ -766,6 +766,69 @@ fn paws_drops_old_timestamp_but_not_rst_rfc7323_5() {
     assert_eq!(c.recv(&mut buf), Err(Error::Reset));
 }
 
+/// Linux's allowances around RFC 7323 §5.3 R1 (`tcp_paws_discard`, `tcp_send_dupack`,
+/// `tcp_disordered_ack`): a timestamp one tick behind TS.Recent passes (the segment was only
+/// reordered by under a millisecond); a duplicate that PAWS rejects is still reported with a
+/// D-SACK block (RFC 2883), so the sender can tell its retransmission was spurious; and a
+/// late pure duplicate ACK that changes nothing passes, so its SACK information counts.
+#[test]
+fn paws_allows_one_tick_dsacks_rejected_duplicates_and_passes_disordered_acks() {
+    let cfg = Arc::new(config());
+    let mut c = client(&cfg);
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, CLIENT_ISS, &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, SERVER_ISS.0, C1)
+        .ts(1000, 0)
+        .sack_permitted();
+    deliver(&mut c, T0, &synack.seg(), &mut cc);
+    drain(&mut c, T0, &mut cc);
+    assert!(c.info().sack && c.info().timestamps);
+
+    // TS.Recent becomes 2000.
+    let data = |seq: u32, tsval: u32, byte: u8| {
+        Inject::to_client(Flags::ACK | Flags::PSH, seq, C1)
+            .ts(tsval, 0)
+            .data(&[byte; 100])
+    };
+    feed(&mut c, Instant::from_millis(10), data(S1, 2000, 1), &mut cc);
+    // One tick older, next in sequence: accepted.
+    feed(
+        &mut c,
+        Instant::from_millis(11),
+        data(S1 + 100, 1999, 2),
+        &mut cc,
+    );
+    assert_eq!(c.recv_queue_len(), 200);
+    assert_eq!(cc.paws_estab, 0);
+
+    // The first segment again, with a timestamp far behind: PAWS drops it, and the ACK
+    // reports it as a duplicate in a D-SACK block.
+    let out = feed(&mut c, Instant::from_millis(12), data(S1, 1500, 1), &mut cc);
+    assert_eq!(cc.paws_estab, 1);
+    assert_one_ack(&out, C1, S1 + 200);
+    let sack = out[0].repr().options.sack;
+    assert_eq!(
+        sack.as_slice().first(),
+        Some(&(SeqNum(S1), SeqNum(S1 + 100))),
+        "D-SACK block for the duplicate: {out:?}"
+    );
+    assert_eq!(c.recv_queue_len(), 200);
+
+    // A pure ACK (TS.Recent 2005), then a duplicate of an earlier one that was delayed
+    // (TSval 1990): same sequence number, ACK and window, so it changes nothing; not a PAWS
+    // drop, and not answered.
+    let ack = |tsval: u32| Inject::to_client(Flags::ACK, S1 + 200, C1).ts(tsval, 0);
+    feed(&mut c, Instant::from_millis(13), ack(2005), &mut cc);
+    let dup_ack = ack(1990);
+    let out = feed(&mut c, Instant::from_millis(14), dup_ack.clone(), &mut cc);
+    assert_eq!(cc.paws_estab, 1, "{out:?}");
+    assert!(out.is_empty(), "{out:?}");
+    // The same ACK closing the window is no mere duplicate: PAWS drops it.
+    let out = feed(&mut c, Instant::from_millis(15), dup_ack.window(0), &mut cc);
+    assert_eq!(cc.paws_estab, 2, "{out:?}");
+}
+
 // ----- Keepalive and user timeout -----
 
 fn keepalive() -> Keepalive {
