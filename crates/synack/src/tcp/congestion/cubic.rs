@@ -370,6 +370,10 @@ impl CongestionControl for Cubic {
         self.w.set_cwnd_bytes(cwnd);
     }
 
+    fn set_ssthresh(&mut self, ssthresh: u32) {
+        self.w.set_ssthresh_bytes(ssthresh);
+    }
+
     fn on_rto(&mut self, _now: Instant, _in_flight: u32) {
         self.hystart.disable();
         let ssthresh = if self.w.rto_sets_ssthresh() {

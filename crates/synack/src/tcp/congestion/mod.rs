@@ -124,6 +124,11 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// recovery (PRR), and to ssthresh when recovery ends.
     fn set_cwnd(&mut self, cwnd: u32);
 
+    /// The connection switched to this controller mid-connection and carries the previous
+    /// one's ssthresh over (bytes; `u32::MAX` is infinite), as Linux keeps `snd_ssthresh`
+    /// across TCP_CONGESTION.
+    fn set_ssthresh(&mut self, ssthresh: u32);
+
     /// Retransmission timeout: remember what undo needs, set ssthresh as for a congestion
     /// event, and cwnd = one segment (RFC 5681 §3.1, loss window). Like Linux's
     /// `tcp_enter_loss`, ssthresh is kept when the timeout repeats before anything new was

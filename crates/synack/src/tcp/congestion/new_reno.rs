@@ -100,6 +100,10 @@ impl CongestionControl for NewReno {
         self.w.set_cwnd_bytes(cwnd);
     }
 
+    fn set_ssthresh(&mut self, ssthresh: u32) {
+        self.w.set_ssthresh_bytes(ssthresh);
+    }
+
     fn on_rto(&mut self, _now: Instant, _in_flight: u32) {
         let ssthresh = self.w.rto_sets_ssthresh().then(|| self.reduced_ssthresh());
         self.w.enter_loss(ssthresh);

@@ -202,6 +202,16 @@ impl Window {
         self.pristine = false;
     }
 
+    /// ssthresh set from outside in bytes (another controller's, on a switch of algorithm):
+    /// whole segments, at least two; `u32::MAX` is infinite.
+    pub(crate) fn set_ssthresh_bytes(&mut self, bytes: u32) {
+        self.ssthresh = if bytes == u32::MAX {
+            INFINITE
+        } else {
+            (bytes / self.mss).max(2)
+        };
+    }
+
     /// Linux `tcp_undo_cwnd_reduction` with `tcp_reno_undo_cwnd`: cwnd = max(cwnd, prior
     /// cwnd), ssthresh = max(ssthresh, prior ssthresh). Once per episode. Returns whether
     /// there was anything to undo.

@@ -1111,9 +1111,20 @@ impl Connection {
         self.soft_error = true;
     }
 
-    /// Replaces the congestion controller (like TCP_CONGESTION).
+    /// Replaces the congestion controller (like TCP_CONGESTION). On a connection that is
+    /// under way the new controller starts from the old one's cwnd and ssthresh, as Linux's
+    /// `tcp_reinit_congestion_control` keeps them; only the algorithm's own state starts
+    /// afresh. Choosing the algorithm in use changes nothing.
     pub fn set_congestion(&mut self, alg: congestion::Algorithm) {
+        if alg == self.cc.algorithm() {
+            return;
+        }
+        let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
         self.cc = congestion::new_controller(alg, self.snd_mss, self.cfg.initial_window);
+        if self.state.is_synchronized() {
+            self.cc.set_cwnd(cwnd);
+            self.cc.set_ssthresh(ssthresh);
+        }
     }
 
     /// The congestion control algorithm in use (like getsockopt TCP_CONGESTION).

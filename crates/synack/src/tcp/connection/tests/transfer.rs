@@ -535,11 +535,37 @@ fn congestion_control_is_selectable() {
     assert_eq!(c.congestion(), Algorithm::Cubic);
     c.set_congestion(Algorithm::NewReno);
     assert_eq!(c.congestion(), Algorithm::NewReno);
-    assert_eq!(
-        c.info().cwnd,
-        10 * 1000,
-        "the new controller starts from IW"
-    );
+    assert_eq!(c.info().cwnd, 10 * 1000, "IW: nothing was sent yet");
+}
+
+/// Switching algorithms mid-connection keeps cwnd and ssthresh (Linux
+/// `tcp_reinit_congestion_control` leaves snd_cwnd and snd_ssthresh alone).
+#[test]
+fn switching_congestion_control_keeps_the_window() {
+    let (mut c, mut cc) = injected_client(1000, 65535);
+    c.set_nodelay(true);
+    let mut now = T0;
+    // Slow start for a few rounds: every segment acknowledged.
+    for _ in 0..3 {
+        c.send(&[1u8; 40_000]).unwrap();
+        let out = drain(&mut c, now, &mut cc);
+        let end = out.last().map(|s| s.seq() + s.len() as u32).unwrap();
+        now += Duration::from_millis(10);
+        deliver(
+            &mut c,
+            now,
+            &Inject::to_client(Flags::ACK, 300, end.0).seg(),
+            &mut cc,
+        );
+    }
+    let grown = c.info().cwnd;
+    assert!(grown > 10 * 1000, "cwnd grew in slow start: {grown}");
+    c.set_congestion(Algorithm::NewReno);
+    assert_eq!(c.congestion(), Algorithm::NewReno);
+    assert_eq!(c.info().cwnd, grown);
+    assert_eq!(c.info().ssthresh, u32::MAX);
+    c.set_congestion(Algorithm::Cubic);
+    assert_eq!(c.info().cwnd, grown);
 }
 
 /// A sender held back by the receive window does not grow cwnd (Linux
