@@ -33,7 +33,7 @@ use super::seq::SeqNum;
 
 /// Linux's `sk_gso_max_size` for a device with the default 64 KiB GSO limit:
 /// `GSO_LEGACY_MAX_SIZE` less `MAX_TCP_HEADER + 1` (320 + 1 on x86-64).
-const GSO_MAX_SIZE: u32 = 65_536 - 321;
+pub(crate) const GSO_MAX_SIZE: u32 = 65_536 - 321;
 /// RFC 9293 §3.7.1 default MSS, below which Linux bounds a buffer by the whole window.
 const MSS_DEFAULT: u32 = 536;
 
@@ -181,11 +181,6 @@ impl PushMarks {
         }
     }
 
-    /// The first boundary after `from`.
-    pub fn next_after(&self, from: SeqNum) -> Option<Mark> {
-        self.marks.iter().find(|m| m.end > from).copied()
-    }
-
     /// The end of the first MSG_EOR record after `from`: no segment extends past it.
     pub fn record_end_after(&self, from: SeqNum) -> Option<SeqNum> {
         self.marks
@@ -203,11 +198,6 @@ impl PushMarks {
             .iter()
             .take_while(|m| m.end <= end)
             .any(|m| m.psh && m.end > start)
-    }
-
-    /// True when nothing is stored (the common idle case).
-    pub fn is_empty(&self) -> bool {
-        self.marks.is_empty()
     }
 }
 
@@ -229,6 +219,16 @@ mod tests {
             max_window,
             more: false,
             eor: false,
+        }
+    }
+
+    impl PushMarks {
+        fn next_after(&self, from: SeqNum) -> Option<Mark> {
+            self.marks.iter().find(|m| m.end > from).copied()
+        }
+
+        fn is_empty(&self) -> bool {
+            self.marks.is_empty()
         }
     }
 

@@ -213,7 +213,7 @@ impl Connection {
         }
 
         let off = (self.snd_nxt - base) as usize;
-        // A segment stops at a buffer boundary that carries PSH or ends a MSG_EOR record.
+        // A segment stops at the end of a MSG_EOR record.
         self.push_marks.on_sent(self.snd_max);
         let record_end = self
             .push_marks
@@ -266,7 +266,7 @@ impl Connection {
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
         // offered; retransmissions and FIN go without waiting.
-        // A buffer that ends before the queued data does can never grow: it goes now (Linux
+        // A record that ends before the queued data does can never grow: it goes now (Linux
         // applies Nagle and cork only to the tail of the queue).
         let send = retransmit
             || fin
@@ -333,7 +333,7 @@ impl Connection {
     /// gets the 64 KiB GSO maximum on top. Linux also cuts what a write queues into buffers
     /// of this size, which decides where a long write is pushed (tcp::push).
     pub(super) fn tso_segs(&self) -> u32 {
-        const GSO_MAX: u64 = 65_536 - 321;
+        const GSO_MAX: u64 = crate::tcp::push::GSO_MAX_SIZE as u64;
         let cwnd = self.cwnd_segs();
         let mss = self.snd_mss.max(1) as u64;
         let mut bytes = match self.rtt.srtt().map(|d| d.as_micros() as u64) {
