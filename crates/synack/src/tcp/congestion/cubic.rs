@@ -405,8 +405,8 @@ impl CongestionControl for Cubic {
         self.w.idle_restart(idle, rto);
     }
 
-    fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64> {
-        self.w.pacing_rate(srtt)
+    fn pacing_rate(&self, p: super::Pacing) -> Option<u64> {
+        self.w.pacing_rate(p)
     }
 }
 

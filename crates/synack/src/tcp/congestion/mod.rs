@@ -152,9 +152,34 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// per RTO of idle time, but not below `min(IW, cwnd)`.
     fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration);
 
-    /// Pacing rate hint in bytes per second: cwnd / srtt × 2 in slow start (cwnd < ssthresh/2)
-    /// and × 1.2 otherwise, as Linux's `tcp_update_pacing_rate`. `None` without an RTT.
-    fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64>;
+    /// Pacing rate in bytes per second, as Linux's `tcp_update_pacing_rate`:
+    /// max(cwnd, packets out) × MSS / SRTT, times the slow-start ratio while cwnd <
+    /// ssthresh/2 and the congestion-avoidance ratio otherwise. `None` without an RTT.
+    fn pacing_rate(&self, p: Pacing) -> Option<u64>;
+}
+
+/// What the pacing rate depends on besides the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    pub srtt: Option<Duration>,
+    /// Segments sent and not yet acknowledged (Linux `packets_out`).
+    pub packets_out: u32,
+    /// Percent of the rate in slow start (tcp_pacing_ss_ratio, 200).
+    pub ss_ratio: u32,
+    /// Percent of the rate in congestion avoidance (tcp_pacing_ca_ratio, 120).
+    pub ca_ratio: u32,
+}
+
+impl Pacing {
+    /// Linux's default ratios, nothing in flight.
+    pub fn linux(srtt: Option<Duration>) -> Pacing {
+        Pacing {
+            srtt,
+            packets_out: 0,
+            ss_ratio: 200,
+            ca_ratio: 120,
+        }
+    }
 }
 
 /// The congestion control algorithms synack implements.
@@ -425,8 +450,8 @@ mod tests {
                 prop_assert!(cwnd == u32::MAX || cwnd % mss == 0, "cwnd {cwnd} mss {mss}");
                 let ss = cc.ssthresh();
                 prop_assert!(ss == u32::MAX || (ss % mss == 0 && ss / mss >= 2), "ssthresh {ss}");
-                let _ = cc.pacing_rate(Some(Duration::from_micros(1)));
-                let _ = cc.pacing_rate(Some(Duration::ZERO));
+                let _ = cc.pacing_rate(Pacing::linux(Some(Duration::from_micros(1))));
+                let _ = cc.pacing_rate(Pacing::linux(Some(Duration::ZERO)));
             }
         }
     }

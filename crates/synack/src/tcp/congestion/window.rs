@@ -246,16 +246,18 @@ impl Window {
         self.cwnd = cwnd.max(restart).max(1);
     }
 
-    /// Linux `tcp_update_pacing_rate`: mss × cwnd / srtt, times 2 while cwnd < ssthresh/2 and
-    /// 1.2 otherwise, in bytes per second. A zero srtt counts as 1 µs.
-    pub(crate) fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64> {
-        let srtt = srtt?.as_micros().max(1);
-        let percent: u128 = if self.cwnd < self.ssthresh / 2 {
-            200
+    /// Linux `tcp_update_pacing_rate`: mss × max(cwnd, packets out) / srtt, times the
+    /// slow-start ratio while cwnd < ssthresh/2 and the other one otherwise, in bytes per
+    /// second. A zero srtt counts as 1 µs.
+    pub(crate) fn pacing_rate(&self, p: super::Pacing) -> Option<u64> {
+        let srtt = p.srtt?.as_micros().max(1);
+        let percent = u128::from(if self.cwnd < self.ssthresh / 2 {
+            p.ss_ratio
         } else {
-            120
-        };
-        let rate = u128::from(self.mss) * u128::from(self.cwnd) * percent * 1_000_000 / 100 / srtt;
+            p.ca_ratio
+        });
+        let segs = u128::from(self.cwnd.max(p.packets_out));
+        let rate = u128::from(self.mss) * segs * percent * 1_000_000 / 100 / srtt;
         Some(u64::try_from(rate).unwrap_or(u64::MAX))
     }
 }
@@ -267,6 +269,7 @@ pub(crate) fn jiffies(now: Instant) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Pacing;
     use super::*;
 
     #[test]
@@ -360,18 +363,18 @@ mod tests {
         let mut w = Window::new(1000, 10);
         // Slow start: 10 segments per 100 ms, doubled: 200 kB/s.
         assert_eq!(
-            w.pacing_rate(Some(Duration::from_millis(100))),
+            w.pacing_rate(Pacing::linux(Some(Duration::from_millis(100)))),
             Some(200_000)
         );
-        assert_eq!(w.pacing_rate(None), None);
+        assert_eq!(w.pacing_rate(Pacing::linux(None)), None);
         // cwnd >= ssthresh/2: 1.2x.
         w.begin_reduction(20);
         assert_eq!(
-            w.pacing_rate(Some(Duration::from_millis(100))),
+            w.pacing_rate(Pacing::linux(Some(Duration::from_millis(100)))),
             Some(120_000)
         );
         // Zero srtt is 1 µs; no overflow.
         w.set_cwnd_bytes(u32::MAX);
-        assert!(w.pacing_rate(Some(Duration::ZERO)).unwrap() > 0);
+        assert!(w.pacing_rate(Pacing::linux(Some(Duration::ZERO))).unwrap() > 0);
     }
 }

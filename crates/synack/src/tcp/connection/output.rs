@@ -2,6 +2,7 @@
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
 use super::{CaState, Connection, Event, RetransmitCause, State};
+use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::{Offer, syn_options};
 use crate::tcp::scoreboard::{self, Sent};
@@ -262,6 +263,8 @@ impl Connection {
         let push = self.push_once;
         let corked = (self.cork || self.more) && !push;
         let at_record_end = record_end == Some(len);
+        // The tail of the queue may go out short: not corked, and Nagle allows it.
+        let tail_may_go = !corked && (self.nodelay || push || self.snd_sml <= self.snd_una);
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
@@ -272,7 +275,7 @@ impl Connection {
             || fin
             || len == mss
             || (at_record_end && len < avail)
-            || (len == avail && !corked && (self.nodelay || push || self.snd_sml <= self.snd_una))
+            || (len == avail && tail_may_go)
             || (!corked && self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2);
         if !send {
             self.push_once = false;
@@ -290,10 +293,9 @@ impl Connection {
             (self.burst_left, self.burst_size)
         } else {
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
+            // A short last segment belongs to the burst if the rules above would send it.
             let partial = limit % mss != 0
-                && ((limit == avail
-                    && !corked
-                    && (self.nodelay || push || self.snd_sml <= self.snd_una))
+                && ((limit == avail && tail_may_go)
                     || (record_end == Some(limit) && limit < avail));
             let segs = (limit / mss + partial as usize) as u32;
             let n = self.burst_quota().min(segs).clamp(1, u16::MAX as u32) as u16;
@@ -328,27 +330,19 @@ impl Connection {
     }
 
     /// About a millisecond at the pacing rate, in segments, at least `min_tso_segs`
-    /// (Linux `tcp_tso_autosize`). The pacing rate is 200 % of cwnd × MSS / SRTT in slow
-    /// start and 120 % after (`tcp_update_pacing_rate`); a path under 512 µs of minimum RTT
-    /// gets the 64 KiB GSO maximum on top. Linux also cuts what a write queues into buffers
-    /// of this size, which decides where a long write is pushed (tcp::push).
+    /// (Linux `tcp_tso_autosize`, with the controller's `tcp_update_pacing_rate`); a path
+    /// under 512 µs of minimum RTT gets the 64 KiB GSO maximum on top. Linux also cuts what a
+    /// write queues into buffers of this size, which decides where a long write is pushed
+    /// (tcp::push).
     pub(super) fn tso_segs(&self) -> u32 {
         const GSO_MAX: u64 = crate::tcp::push::GSO_MAX_SIZE as u64;
-        let cwnd = self.cwnd_segs();
-        let mss = self.snd_mss.max(1) as u64;
-        let mut bytes = match self.rtt.srtt().map(|d| d.as_micros() as u64) {
-            Some(srtt) if srtt > 0 => {
-                let ratio = if (cwnd as u64) * mss < (self.cc.ssthresh() as u64) / 2 {
-                    self.cfg.pacing_ss_ratio
-                } else {
-                    self.cfg.pacing_ca_ratio
-                } as u64;
-                let segs = (cwnd as u64).max(self.sb.len() as u64);
-                let rate = mss * segs * ratio * 10_000 / srtt;
-                rate >> 10
-            }
-            _ => GSO_MAX,
-        };
+        let rate = self.cc.pacing_rate(Pacing {
+            srtt: self.rtt.srtt().filter(|d| !d.is_zero()),
+            packets_out: self.sb.len() as u32,
+            ss_ratio: self.cfg.pacing_ss_ratio,
+            ca_ratio: self.cfg.pacing_ca_ratio,
+        });
+        let mut bytes = rate.map_or(GSO_MAX, |r| r >> 10);
         let r = self
             .rtt
             .min_rtt()
@@ -356,6 +350,7 @@ impl Connection {
         if r < 32 {
             bytes += GSO_MAX >> r;
         }
+        let mss = self.snd_mss.max(1) as u64;
         ((bytes.min(GSO_MAX) / mss) as u32).max(self.cfg.min_tso_segs)
     }
 
