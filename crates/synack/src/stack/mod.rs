@@ -129,7 +129,7 @@ pub struct Stack {
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<SocketHandle>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
-    control: VecDeque<Vec<u8>>,
+    control: egress::ControlQueue,
     /// SYN-ACKs owed for SYN-queue entries and cookies, written out by poll_transmit.
     synacks: VecDeque<crate::tcp::handshake::SynAck>,
     /// Half-open connections of every listener.
@@ -178,7 +178,7 @@ impl Stack {
             cookies: CookieKeys::new(cookie_key),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
-            control: VecDeque::new(),
+            control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),
             ip_ident: (k(8) & 0xffff) as u16,
             ts_key: k(0) ^ k(24),
