@@ -50,8 +50,8 @@ use std::path::{Path, PathBuf};
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
 use super::Device;
-use crate::stack::Ipv4Cidr;
 use crate::time::Instant;
+use crate::wire::cidr::Ipv4Cidr;
 
 /// Where Linux keeps the TUN/TAP clone device.
 pub const TUN_PATH: &str = "/dev/net/tun";

@@ -21,13 +21,13 @@
 use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::slots::{ConnSlot, SlotKind};
 use super::syn_queue::Entry;
-use super::{ConnSlot, SlotKind, SocketHandle, Stack, Tuple};
+use super::{SocketHandle, Stack, Tuple};
 use crate::tcp::handshake::{Handshake, SynAck, syn_window, ts_clock};
 use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Config, Connection, State, SynCookies};
 use crate::time::Instant;
-use crate::trace::TraceEvent;
 use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
 use crate::wire::{IpProtocol, ipv4};
 
@@ -47,7 +47,7 @@ const COOKIE_WINDOW: crate::time::Duration =
 /// holds at most `max_syn_backlog - max_syn_backlog / 4 + 1` half-open connections. What
 /// the rule buys here is the same headroom Linux gets for its unproven peers; the proven
 /// peers' exemption would need a metrics cache first.
-const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
+pub(super) const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
     /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
@@ -174,7 +174,7 @@ impl Stack {
         let clock = ts_clock(now, self.ts_offset(local, remote));
         let tsval = ts_bits.map_or(clock, |b| syncookie::tsval(clock, b));
         let sa = SynAck::new(cfg, local, remote, hs, self.announced_mss(cfg), tsval);
-        if self.synacks.len() < super::MAX_CONTROL {
+        if self.synacks.len() < super::egress::MAX_CONTROL {
             self.synacks.push_back(sa);
         }
     }
@@ -475,7 +475,7 @@ impl Stack {
             now,
             hs,
         );
-        if let Some(&mtu) = self.pmtu.get(&remote.ip()) {
+        if let Some(mtu) = self.path_mtu(remote.ip()) {
             conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
         }
         self.counters.passive_opens += 1;
@@ -580,53 +580,6 @@ impl Stack {
     fn accept_queue_full(&mut self, lh: SocketHandle) -> bool {
         self.listener_slot(lh)
             .is_none_or(|l| l.accept_queue.len() >= l.backlog)
-    }
-
-    fn trace_state(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        from: State,
-        to: State,
-        reason: &'static str,
-    ) {
-        if self.trace_on() {
-            let node = self.cfg.name.clone();
-            self.push_trace(TraceEvent::State {
-                time: now,
-                node,
-                local,
-                remote,
-                from,
-                to,
-                reason,
-            });
-        }
-    }
-
-    fn trace_note(&mut self, now: Instant, text: String) {
-        if !self.trace_on() {
-            return;
-        }
-        let node = self.cfg.name.clone();
-        self.push_trace(TraceEvent::Note {
-            time: now,
-            node,
-            text,
-        });
-    }
-
-    fn trace_drop_note(&mut self, now: Instant, reason: &'static str) {
-        if self.trace_on() {
-            let node = self.cfg.name.clone();
-            self.push_trace(TraceEvent::Drop {
-                time: now,
-                node,
-                reason,
-                bytes: None,
-            });
-        }
     }
 
     /// Half-open connections in the SYN queues of every listener now.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use super::*;
 use crate::tcp::Config;
+use crate::tcp::{Shutdown, State};
 use crate::time::Duration;
 use crate::wire::tcp::Flags;
+use crate::wire::{IpProtocol, icmpv4, ipv4, tcp as wtcp};
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);

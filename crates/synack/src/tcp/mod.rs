@@ -15,10 +15,10 @@ pub mod reassembly;
 pub mod rtt;
 pub mod sack;
 pub mod scoreboard;
-pub mod seq;
 pub mod syncookie;
 
+/// Sequence numbers live with the wire format that carries them ([`crate::wire::seq`]).
+pub use crate::wire::seq::{self, SeqNum};
 pub use config::{Config, Keepalive, SynCookies};
 pub use connection::{Connection, Error, Event, Shutdown, State};
 pub use counters::Counters;
-pub use seq::SeqNum;

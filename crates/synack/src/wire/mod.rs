@@ -10,12 +10,16 @@
 //! | [`icmpv4`] | ICMP for IPv4 | RFC 792, RFC 1191 |
 //! | [`icmpv6`] | ICMP for IPv6 | RFC 4443 |
 //! | [`checksum`] | Internet checksum | RFC 1071, RFC 1624 |
+//! | [`cidr`] | addresses with their on-link prefix | RFC 4632 §3.1 |
+//! | [`seq`] | TCP sequence numbers, modulo 2^32 | RFC 9293 §3.4 |
 
 pub mod checksum;
+pub mod cidr;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod seq;
 pub mod tcp;
 
 use core::fmt;

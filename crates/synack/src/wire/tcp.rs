@@ -34,8 +34,8 @@ use core::fmt;
 use core::net::IpAddr;
 
 use super::checksum::{self, Checksum};
+use super::seq::SeqNum;
 use super::{Error, IpProtocol, Result, be16, be32, put16, put32};
-use crate::tcp::SeqNum;
 
 /// Byte offsets of the fixed header fields, as in the RFC 9293 §3.1 diagram.
 mod field {

@@ -1,0 +1,171 @@
+//! TCP input: a segment finds its connection by 4-tuple, else a SYN-queue entry, else a
+//! listener; with none of them it is answered with a RST (RFC 9293 §3.10.7.1).
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{SocketHandle, Stack};
+use crate::tcp::State;
+use crate::time::Instant;
+use crate::trace::TraceEvent;
+use crate::wire::{self, IpProtocol, ipv4, tcp as wtcp};
+
+impl Stack {
+    pub(super) fn handle_tcp(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        payload: &[u8],
+        bytes: &[u8],
+    ) {
+        let (src, dst) = (IpAddr::V4(ip.src_addr), IpAddr::V4(ip.dst_addr));
+        let packet = match wtcp::Packet::new_checked(payload) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.in_errs += 1;
+                return self.trace_drop(now, "TCP header malformed", bytes);
+            }
+        };
+        let seg = match wtcp::Repr::parse(&packet, src, dst, true) {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.in_errs += 1;
+                if e == wire::Error::BadChecksum {
+                    self.counters.tcp_in_csum_errors += 1;
+                    return self.trace_drop(now, "TCP checksum", bytes);
+                }
+                return self.trace_drop(now, "TCP options malformed", bytes);
+            }
+        };
+        let remote = SocketAddr::new(src, seg.src_port);
+        let local = SocketAddr::new(dst, seg.dst_port);
+        let tuple = (dst, seg.dst_port, src, seg.src_port);
+
+        if let Some(&h) = self.conns.get(&tuple) {
+            let mut reuse = false;
+            let mut overflow = false;
+            if let Some((c, ctr)) = self.slot_and_counters(h) {
+                if c.conn.time_wait_accepts_syn(&seg) {
+                    // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT.
+                    reuse = true;
+                } else if c.conn.state() == State::SynReceived
+                    && c.parent.is_some()
+                    && seg.flags.ack()
+                    && !seg.flags.rst()
+                {
+                    overflow = true; // decided below, needs the listener
+                } else {
+                    c.conn.handle_segment(now, &seg, ctr);
+                }
+            }
+            if overflow {
+                self.final_ack(now, h, &seg);
+                return;
+            }
+            if reuse {
+                self.remove_conn(h);
+                // Fall through to the listener below.
+            } else {
+                self.touched(h, now);
+                return;
+            }
+        }
+
+        if self.syn_queue.get(&tuple).is_some() {
+            return self.segment_to_entry(now, tuple, local, remote, &seg);
+        }
+
+        let listener = self.listeners.get(&(dst, seg.dst_port)).or_else(|| {
+            self.listeners
+                .get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
+        });
+        if let Some(&lh) = listener {
+            if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
+                return self.syn_to_listener(now, lh, local, remote, &seg);
+            }
+            // §3.10.7.2: RST ignored; ACK answered with a RST; anything else dropped.
+            if seg.flags.rst() {
+                return;
+            }
+            if seg.flags.ack() && !self.cookie_ack(now, lh, local, remote, &seg) {
+                self.reply_rst(local, remote, seg.ack, None);
+            }
+            return;
+        }
+        // §3.10.7.1: no connection, no listener.
+        self.counters.in_segs += 1;
+        if let Some((seq, ack)) = crate::tcp::connection::reset_for_closed(&seg) {
+            self.counters.no_port_rsts += 1;
+            self.trace_drop(now, "no connection or listener: RST", bytes);
+            self.reply_rst(local, remote, seq, ack);
+        }
+    }
+
+    /// The final ACK of a handshake for a listener's child: Linux drops it when the accept
+    /// queue is full (ListenOverflows); the client's data or the SYN-ACK retransmission
+    /// completes the handshake later.
+    fn final_ack(&mut self, now: Instant, h: SocketHandle, seg: &wtcp::Repr<'_>) {
+        let parent = self.conn_slot(h).and_then(|c| c.parent);
+        let full = parent
+            .and_then(|p| self.listener_slot(p))
+            .is_some_and(|l| l.accept_queue.len() >= l.backlog);
+        if full {
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            if self.trace_on() {
+                let node = self.cfg.name.clone();
+                self.push_trace(TraceEvent::Drop {
+                    time: now,
+                    node,
+                    reason: "accept queue full: final ACK dropped",
+                    bytes: None,
+                });
+            }
+            return;
+        }
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.handle_segment(now, seg, ctr);
+        }
+        self.touched(h, now);
+    }
+
+    /// Queues the RST that §3.10.7.1/§3.10.7.2 prescribe for a segment with no connection.
+    pub(super) fn reply_rst(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seq: crate::tcp::SeqNum,
+        ack: Option<crate::tcp::SeqNum>,
+    ) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
+            return;
+        };
+        let flags = if ack.is_some() {
+            wtcp::Flags::RST | wtcp::Flags::ACK
+        } else {
+            wtcp::Flags::RST
+        };
+        let seg = wtcp::Repr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack: ack.unwrap_or_default(),
+            flags,
+            window: 0,
+            urgent: 0,
+            options: wtcp::Options::default(),
+            payload: &[],
+        };
+        let sent = self.queue_ip(src, dst, IpProtocol::Tcp, seg.buffer_len(), |payload| {
+            seg.emit(
+                &mut wtcp::Packet::new_unchecked(payload),
+                local.ip(),
+                remote.ip(),
+            )
+            .is_ok()
+        });
+        if sent {
+            self.counters.out_rsts += 1;
+            self.counters.out_segs += 1;
+        }
+    }
+}

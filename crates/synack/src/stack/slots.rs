@@ -1,0 +1,262 @@
+//! The slot table: every socket (listener or connection) lives in a slot, addressed by a
+//! [`SocketHandle`] whose generation makes a stale handle miss instead of hitting the slot's
+//! next tenant. Here too: the bookkeeping after anything touched a connection (its timer in
+//! the heap, its events, a listener's child moving to the accept queue, freeing what is
+//! finished).
+
+use core::net::SocketAddr;
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use super::{SocketHandle, Stack, Tuple, err};
+use crate::tcp::{Config, Connection, Counters, State};
+use crate::time::Instant;
+
+pub(super) struct Listener {
+    pub(super) local: SocketAddr,
+    pub(super) backlog: usize,
+    /// Established children waiting for accept().
+    pub(super) accept_queue: VecDeque<SocketHandle>,
+    /// Half-open connections of this listener in the SYN queue.
+    pub(super) syn_queue_len: usize,
+    /// The TCP settings its connections get (socket options set before listen()).
+    pub(super) tcp: Arc<Config>,
+    /// When this listener last answered a SYN with a cookie: ACKs are checked as cookies
+    /// for the cookies' lifetime after.
+    pub(super) last_cookie: Option<Instant>,
+}
+
+pub(super) struct Slot {
+    pub(super) generation: u32,
+    pub(super) kind: SlotKind,
+}
+
+pub(super) enum SlotKind {
+    Free,
+    /// Boxed: a listener is rare and 104 bytes, and every connection's slot would otherwise be
+    /// that large too.
+    Listener(Box<Listener>),
+    Conn(Box<ConnSlot>),
+}
+
+pub(super) struct ConnSlot {
+    pub(super) conn: Connection,
+    /// The earliest heap entry queued for this connection. A later deadline needs no entry of
+    /// its own: when this one pops, the real deadline is queued again. So an ACK that restarts
+    /// the retransmission timer (every ACK of a bulk transfer) costs no heap push.
+    pub(super) timer: Option<Instant>,
+    /// Queued for poll_transmit.
+    pub(super) dirty: bool,
+    /// The listener this connection came from, until accepted.
+    pub(super) parent: Option<SocketHandle>,
+    /// The application holds this handle (connect()ed, or accepted).
+    pub(super) user: bool,
+    /// The application closed the handle: free the slot once CLOSED.
+    pub(super) released: bool,
+}
+
+/// The demux key of a connection: (local address, local port, remote address, remote port).
+fn tuple_of(c: &Connection) -> Tuple {
+    let (l, r) = (c.local(), c.remote());
+    (l.ip(), l.port(), r.ip(), r.port())
+}
+
+impl Stack {
+    // ----- slots -----
+    pub(super) fn alloc(&mut self, kind: SlotKind) -> SocketHandle {
+        if let Some(i) = self.free.pop() {
+            let s = &mut self.slots[i as usize];
+            s.kind = kind;
+            SocketHandle {
+                index: i,
+                generation: s.generation,
+            }
+        } else {
+            self.slots.push(Slot {
+                generation: 0,
+                kind,
+            });
+            SocketHandle {
+                index: (self.slots.len() - 1) as u32,
+                generation: 0,
+            }
+        }
+    }
+
+    pub(super) fn release(&mut self, h: SocketHandle) {
+        if let Some(s) = self.slots.get_mut(h.index as usize) {
+            if s.generation == h.generation {
+                s.kind = SlotKind::Free;
+                s.generation = s.generation.wrapping_add(1);
+                self.free.push(h.index);
+            }
+        }
+    }
+
+    pub(super) fn conn_slot(&mut self, h: SocketHandle) -> Option<&mut ConnSlot> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(super) fn listener_slot(&mut self, h: SocketHandle) -> Option<&mut Listener> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Listener(l),
+            }) if *generation == h.generation => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The connection behind a handle.
+    pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
+        match self.slots.get(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some(&c.conn),
+            _ => None,
+        }
+    }
+
+    /// The connection behind a handle, for socket options (nodelay, keepalive, ...).
+    pub fn connection_mut(&mut self, h: SocketHandle) -> Option<&mut Connection> {
+        let c = self.conn_slot(h)?;
+        Some(&mut c.conn)
+    }
+
+    /// A connection's slot and the stack's counters together (disjoint borrows), for calls
+    /// into the connection that count things.
+    pub(super) fn slot_and_counters(
+        &mut self,
+        h: SocketHandle,
+    ) -> Option<(&mut ConnSlot, &mut Counters)> {
+        match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => Some((c, &mut self.counters)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn conn_or_err(&mut self, h: SocketHandle) -> io::Result<&mut ConnSlot> {
+        self.conn_slot(h).ok_or_else(|| {
+            err(
+                io::ErrorKind::NotConnected,
+                "no such connection (closed handle?)",
+            )
+        })
+    }
+
+    /// After anything touched a connection: queue it for transmission, then [`refresh`].
+    pub(super) fn touched(&mut self, h: SocketHandle, now: Instant) {
+        if let Some(c) = self.conn_slot(h) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push_back(h);
+            }
+        }
+        self.refresh(h, now);
+    }
+
+    /// Update a connection's timer, collect its events, move it between the listener queues,
+    /// and free it when it is finished.
+    pub(super) fn refresh(&mut self, h: SocketHandle, now: Instant) {
+        let name_trace = self.cfg.trace;
+        let c = match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => c,
+            _ => return,
+        };
+        if let Some(t) = c.conn.poll_timeout() {
+            if c.timer.is_none_or(|queued| t < queued) {
+                c.timer = Some(t);
+                self.timers.push(Reverse((t, h.index, h.generation)));
+            }
+        }
+        let (local, remote, state, parent, user) = (
+            c.conn.local(),
+            c.conn.remote(),
+            c.conn.state(),
+            c.parent,
+            c.user,
+        );
+        let mut events = Vec::new();
+        while let Some(e) = c.conn.poll_event() {
+            if name_trace {
+                events.push(e);
+            }
+        }
+        for e in events {
+            self.trace_event(now, local, remote, e);
+        }
+        // A child of a listener: move it to the accept queue once established, drop it when
+        // the handshake failed.
+        if let Some(p) = parent {
+            if !user {
+                match state {
+                    State::SynReceived => {}
+                    State::Listen | State::Closed => self.remove_conn(h),
+                    _ => {
+                        let mut queued = false;
+                        if let Some(l) = self.listener_slot(p) {
+                            l.accept_queue.push_back(h);
+                            queued = true;
+                        }
+                        if let Some(c) = self.conn_slot(h) {
+                            c.parent = None;
+                            c.user = queued;
+                            if !queued {
+                                // The listener went away: nobody will accept this one.
+                                c.released = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.reap(h);
+    }
+
+    /// Frees a connection that is finished and that nobody will read any more.
+    fn reap(&mut self, h: SocketHandle) {
+        let Some(c) = self.conn_slot(h) else { return };
+        let done = c.conn.state() == State::Closed && (c.released || !c.user) && c.parent.is_none();
+        if done && !c.dirty {
+            self.remove_conn(h);
+        }
+    }
+
+    pub(super) fn remove_conn(&mut self, h: SocketHandle) {
+        if let Some(c) = self.conn_slot(h) {
+            let tuple = tuple_of(&c.conn);
+            if self.conns.get(&tuple) == Some(&h) {
+                self.conns.remove(&tuple);
+            }
+            self.release(h);
+        }
+    }
+
+    /// Every connection the stack holds (including unaccepted and TIME-WAIT ones).
+    pub fn connections(&self) -> impl Iterator<Item = &Connection> + '_ {
+        self.slots.iter().filter_map(|s| match &s.kind {
+            SlotKind::Conn(c) => Some(&c.conn),
+            _ => None,
+        })
+    }
+
+    /// Number of live connection slots (for tests and memory accounting).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+}

@@ -1,0 +1,276 @@
+//! The socket calls: what an application asks of the stack (`listen`, `accept`, `connect`,
+//! `send`, `recv`, `shutdown`, `close`, `abort`), each on a [`SocketHandle`].
+
+use core::net::{IpAddr, SocketAddr};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use super::slots::{ConnSlot, Listener, SlotKind};
+use super::{SocketHandle, Stack, err};
+use crate::tcp::{Config, Connection, Shutdown};
+use crate::time::Instant;
+use crate::wire::ipv4;
+
+impl Stack {
+    /// Starts listening on `local` (address 0.0.0.0 for every address of ours) with an accept
+    /// queue of `backlog` completed connections.
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> {
+        self.listen_with(local, backlog, self.cfg.tcp.clone())
+    }
+
+    /// [`listen`](Self::listen) with TCP settings of its own for the connections it accepts
+    /// (what socket options set on a listening socket do).
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        tcp: Arc<Config>,
+    ) -> io::Result<SocketHandle> {
+        let IpAddr::V4(a) = local.ip() else {
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "IPv6 sockets are not supported yet",
+            ));
+        };
+        if !a.is_unspecified() && !self.is_local(a) {
+            return Err(err(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{a} is not an address of this stack"),
+            ));
+        }
+        if local.port() == 0 {
+            return Err(err(io::ErrorKind::InvalidInput, "listen needs a port"));
+        }
+        let key = (local.ip(), local.port());
+        if self.listeners.contains_key(&key) {
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                format!("{local} is already listening"),
+            ));
+        }
+        let h = self.alloc(SlotKind::Listener(Box::new(Listener {
+            local,
+            backlog: backlog.max(1),
+            accept_queue: VecDeque::new(),
+            syn_queue_len: 0,
+            tcp,
+            last_cookie: None,
+        })));
+        self.listeners.insert(key, h);
+        Ok(h)
+    }
+
+    /// Takes a completed connection off a listener's accept queue.
+    pub fn accept(&mut self, listener: SocketHandle) -> io::Result<Option<SocketHandle>> {
+        let l = self
+            .listener_slot(listener)
+            .ok_or_else(|| err(io::ErrorKind::InvalidInput, "not a listener"))?;
+        Ok(l.accept_queue.pop_front())
+    }
+
+    /// Completed connections waiting on a listener.
+    pub fn accept_queue_len(&mut self, listener: SocketHandle) -> usize {
+        self.listener_slot(listener)
+            .map_or(0, |l| l.accept_queue.len())
+    }
+
+    /// Opens a connection to `remote` from `local` (or a source address picked by routing
+    /// and an ephemeral port).
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<SocketHandle> {
+        self.connect_with(now, remote, local, self.cfg.tcp.clone())
+    }
+
+    /// [`connect`](Self::connect) with TCP settings of its own (socket options set before
+    /// connect()).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        tcp: Arc<Config>,
+    ) -> io::Result<SocketHandle> {
+        let IpAddr::V4(rip) = remote.ip() else {
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "IPv6 sockets are not supported yet",
+            ));
+        };
+        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0 {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect to {remote}"),
+            ));
+        }
+        let src = match local.map(|l| l.ip()) {
+            Some(IpAddr::V4(a)) if !a.is_unspecified() => {
+                if !self.is_local(a) {
+                    return Err(err(
+                        io::ErrorKind::AddrNotAvailable,
+                        format!("{a} is not an address of this stack"),
+                    ));
+                }
+                a
+            }
+            _ => self.route(rip).ok_or_else(|| {
+                err(
+                    io::ErrorKind::NetworkUnreachable,
+                    format!("no route to {rip}: add an address on its link or a gateway"),
+                )
+            })?,
+        };
+        let port = match local.map(|l| l.port()).filter(|&p| p != 0) {
+            Some(p) => {
+                if self
+                    .conns
+                    .contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                {
+                    return Err(err(
+                        io::ErrorKind::AddrInUse,
+                        format!("{src}:{p} -> {remote} is in use"),
+                    ));
+                }
+                p
+            }
+            None => {
+                let conns = &self.conns;
+                self.ports
+                    .pick(IpAddr::V4(src), remote, |p| {
+                        conns.contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                    })
+                    .ok_or_else(|| {
+                        err(
+                            io::ErrorKind::AddrNotAvailable,
+                            format!("no free ephemeral port from {src} to {remote}"),
+                        )
+                    })?
+            }
+        };
+        let local = SocketAddr::new(IpAddr::V4(src), port);
+        let mut conn = Connection::new(tcp, local, self.mss(), self.ts_offset(local, remote));
+        if let Some(mtu) = self.path_mtu(remote.ip()) {
+            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+        }
+        let iss = self.isn.isn(now, local, remote);
+        conn.connect(now, remote, iss, &mut self.counters)
+            .map_err(io::Error::from)?;
+        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
+            conn,
+            timer: None,
+            dirty: false,
+            parent: None,
+            user: true,
+            released: false,
+        })));
+        self.conns.insert(tuple, h);
+        self.touched(h, now);
+        Ok(h)
+    }
+
+    pub(super) fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        use core::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.ts_key, !self.ts_key);
+        h.write(&local.port().to_be_bytes());
+        h.write(&remote.port().to_be_bytes());
+        if let (IpAddr::V4(a), IpAddr::V4(b)) = (local.ip(), remote.ip()) {
+            h.write(&a.octets());
+            h.write(&b.octets());
+        }
+        h.finish() as u32
+    }
+
+    /// Queues data on a connection (see [`Connection::send`]).
+    pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .send(data)
+            .map_err(io::Error::from)?;
+        if n > 0 {
+            self.touched(h, now);
+        }
+        Ok(n)
+    }
+
+    /// Queues data with send() flags (see [`Connection::send_with`]: MSG_MORE, MSG_EOR).
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+    ) -> io::Result<usize> {
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .send_with(data, more, eor)
+            .map_err(io::Error::from)?;
+        self.touched(h, now);
+        Ok(n)
+    }
+
+    /// Tells the stack a connection's options changed through [`connection_mut`]
+    /// (Self::connection_mut), so it may have something to send now (TCP_NODELAY, uncork).
+    pub fn poke(&mut self, now: Instant, h: SocketHandle) {
+        self.touched(h, now);
+    }
+
+    /// Reads data (see [`Connection::recv`]).
+    pub fn recv(&mut self, now: Instant, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .conn_or_err(h)?
+            .conn
+            .recv(out)
+            .map_err(io::Error::from)?;
+        if n > 0 {
+            self.touched(h, now);
+        }
+        Ok(n)
+    }
+
+    pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        self.conn_or_err(h)?
+            .conn
+            .shutdown(how)
+            .map_err(io::Error::from)?;
+        self.touched(h, now);
+        Ok(())
+    }
+
+    /// Closes a handle: a listener stops listening (its unaccepted connections are reset),
+    /// a connection closes in the background (see [`Connection::close`]).
+    pub fn close(&mut self, now: Instant, h: SocketHandle) {
+        if let Some(l) = self.listener_slot(h) {
+            let key = (l.local.ip(), l.local.port());
+            let pending: Vec<_> = l.accept_queue.drain(..).collect();
+            self.listeners.remove(&key);
+            self.drop_entries_of(h);
+            self.release(h);
+            for c in pending {
+                self.abort(now, c);
+            }
+            return;
+        }
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.close(now, ctr);
+            c.released = true;
+        }
+        self.touched(h, now);
+    }
+
+    /// Resets a connection (ABORT) and releases the handle.
+    pub fn abort(&mut self, now: Instant, h: SocketHandle) {
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.abort(now, ctr);
+            c.released = true;
+        }
+        self.touched(h, now);
+    }
+}
