@@ -3,7 +3,7 @@
 
 use crate::sim::explain::steps::{Match, rule};
 use crate::sim::explain::{Ctx, Scenario};
-use crate::tcp::{Config, Shutdown, State};
+use crate::tcp::{Config, State};
 use crate::time::Duration;
 use crate::wire::tcp::Flags;
 
@@ -52,6 +52,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             .connection(server)
             .is_some_and(|x| x.peer_closed())
     });
+    // The server's application takes a moment before it reads and closes.
+    lab.run_for(Duration::from_millis(50));
     let now = lab.now;
     let eof = lab
         .stack(s)
@@ -63,7 +65,6 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     lab.run_until(Duration::from_secs(5), |lab| {
         lab.stack(s).connection(server).is_none()
     });
-    let _ = Shutdown::Write;
 
     let rules = [
         rule(
@@ -98,8 +99,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "data",
             Match::seg("client").data(true),
             "RFC 9293 §3.4",
-            "100 bytes: Seq={seq} numbers the first byte and Len={len}, so they take sequence numbers {seq} to {next} minus one, and the next byte will be {next}.",
-            "100 字节数据：Seq={seq} 是第一个字节的序列号，Len={len}，所以这些字节占用序列号 {seq} 到 {next} 减一，下一个字节的序列号是 {next}。",
+            "100 bytes: Seq={seq} numbers the first byte and Len={len}, so they are bytes {seq} to {last}, and the next byte will be {next}.",
+            "100 字节数据：Seq={seq} 是第一个字节的序列号，Len={len}，所以这些字节的序列号是 {seq} 到 {last}，下一个字节将是 {next}。",
         ),
         rule(
             "data-ack",
@@ -116,11 +117,18 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "close()：客户端发送 FIN。和 SYN 一样，FIN 也占用一个序列号（Seq={seq}），因此它能像数据一样被确认和重传。",
         ),
         rule(
-            "fin-ack",
+            "close-wait",
             Match::state("server", State::Established, State::CloseWait),
             "RFC 9293 §3.6",
-            "The server acknowledges the FIN (Ack={ack}) and enters CLOSE-WAIT: the client will send nothing more, but the server may still send until its application closes.",
-            "服务器确认这个 FIN（Ack={ack}）并进入 CLOSE-WAIT：客户端不会再发送数据，但在应用关闭之前服务器仍可以发送。",
+            "The FIN arrives and the server enters CLOSE-WAIT: the client will send nothing more, but the server may still send until its own application closes.",
+            "FIN 到达，服务器进入 CLOSE-WAIT：客户端不会再发送数据，但在服务器自己的应用关闭之前，服务器仍可以发送。",
+        ),
+        rule(
+            "fin-ack",
+            Match::seg("server").flags(Flags::ACK).data(false),
+            "RFC 9293 §3.8.6.3",
+            "The ACK of the FIN: Ack={ack}, because the FIN took one sequence number. The delayed-ACK timer held it back 40 ms in case a reply could carry it.",
+            "对 FIN 的确认：Ack={ack}，因为 FIN 占用了一个序列号。延迟确认定时器把它推迟了 40 毫秒，以便有回复时可以顺带捎上。",
         ),
         rule(
             "eof",
