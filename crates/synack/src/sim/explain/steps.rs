@@ -545,6 +545,14 @@ impl Match {
             ..Match::default()
         }
     }
+    /// Any line of any host that shows the state change `from → to` (for changes two hosts
+    /// make at the same instant, in either order).
+    pub fn transition(from: State, to: State) -> Match {
+        Match {
+            state: Some((from, to)),
+            ..Match::default()
+        }
+    }
     /// A drop by `node` whose line contains `text`.
     pub fn drop(node: &'static str, text: &'static str) -> Match {
         Match {

@@ -81,27 +81,30 @@ fn no_break_before(c: char) -> bool {
     "，。、；：？！）】」』”’,.;:?!)]".contains(c)
 }
 
+/// Punctuation that must not end a line (it stays with what follows it).
+fn no_break_after(c: char) -> bool {
+    "（【「『“‘".contains(c)
+}
+
 /// Splits `text` into pieces a line may break between: words (with the one space that
-/// follows them) and single wide characters (with the punctuation that follows them).
+/// follows them) and single wide characters (with the punctuation around them).
 fn pieces(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut word = String::new();
     for c in text.chars() {
+        let last = word.chars().last();
+        let glued = last.is_some_and(no_break_after) || no_break_before(c);
         if c == ' ' {
             word.push(c);
             out.push(core::mem::take(&mut word));
-        } else if char_width(c) == 2 && !no_break_before(c) {
-            if !word.is_empty() {
+        } else if char_width(c) == 2 || last.is_some_and(|l| char_width(l) == 2) {
+            // A wide character, or a narrow one after a wide one: a new piece, unless
+            // punctuation holds the two together.
+            if !word.is_empty() && !glued {
                 out.push(core::mem::take(&mut word));
             }
             word.push(c);
         } else {
-            if !word.is_empty() && char_width(word.chars().last().unwrap_or(' ')) == 2 {
-                // A narrow character after a wide one: a new piece, unless it is punctuation.
-                if !no_break_before(c) {
-                    out.push(core::mem::take(&mut word));
-                }
-            }
             word.push(c);
         }
     }
@@ -212,6 +215,9 @@ mod tests {
                 .all(|l| !l.starts_with('，') && !l.starts_with('。'))
         );
         assert_eq!(width("三次握手"), 8);
+        let lines = wrap("从中重建连接（MSS、窗口缩放）", 14, "");
+        assert!(lines.iter().all(|l| !l.ends_with('（')), "{lines:?}");
+        assert_eq!(lines.concat(), "从中重建连接（MSS、窗口缩放）");
     }
 
     #[test]

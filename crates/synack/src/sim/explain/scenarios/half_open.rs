@@ -107,7 +107,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             Match::seg("server").flags(Flags::ACK),
             "RFC 9293 §3.10.7.4",
             "Line 4: a SYN on an ESTABLISHED connection is not a new connection to the server. It answers with an ACK saying what it expects next (Ack={ack}): a challenge ACK, which is also what RFC 5961 §4 asks for so that a blind attacker cannot reset connections with SYNs.",
-            "第 4 行：对服务器来说，ESTABLISHED 连接上出现的 SYN 并不是新连接。它回复一个 ACK，说明自己期待的下一个序列号（Ack={ack}）：这就是挑战 ACK，RFC 5961 §4 也要求这样做，以免盲目攻击者用 SYN 重置连接。",
+            "第 4 行：对服务器来说，ESTABLISHED 连接上出现的 SYN 并不是新连接。它回复一个 ACK，说明自己期待的下一个序列号（Ack={ack}）：这就是挑战 ACK，RFC 5961 §4 也要求这样做，以防看不到连接流量的盲攻击者用 SYN 重置连接。",
         ),
         rule(
             "rst",
@@ -126,9 +126,9 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
         rule(
             "syn-again",
             Match::seg("client").flags(Flags::SYN),
-            "RFC 6298 §5",
-            "Line 7: the client's SYN was never answered, so its retransmission timer (1 s for a SYN) sends it again, and now there is nothing in the way.",
-            "第 7 行：客户端的 SYN 一直没有得到回应，它的重传定时器（SYN 为 1 秒）到期后再次发送，这次已经没有任何阻碍了。",
+            "RFC 6298 §5 (5.4)",
+            "Line 7: the client's SYN was never answered, so when its retransmission timer expires (1 s, the initial RTO) it sends the SYN again, and now nothing is in the way.",
+            "第 7 行：客户端的 SYN 一直没有得到回应，所以重传定时器到期（1 秒，即初始 RTO）后它再次发送 SYN，这次已经没有任何阻碍了。",
         ),
         rule(
             "established",

@@ -146,7 +146,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             Match::seg("server").flags(Flags::ACK).lacks(" SLE="),
             "RFC 5681 §4.2",
             "The hole is filled and the server acknowledges at once: the cumulative ACK jumps to Ack={ack}, everything the client sent.",
-            "空洞被填上，服务器立即确认：累积确认号一下跳到 Ack={ack}，即客户端发送的全部数据。",
+            "空洞被填上，服务器立即确认：累积确认号一下子跳到 Ack={ack}，即客户端发送的全部数据。",
         ),
         rule(
             "delivered",

@@ -99,7 +99,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             Match::state("server", State::SynReceived, State::Listen),
             "RFC 9293 §3.10.7.4",
             "The RST's sequence number is exactly the one the server expects next, so the half-open connection is dropped and the server is back in LISTEN. Nothing reached accept(), no data was delivered, no buffers were kept.",
-            "RST 的序列号正好是服务器期待的下一个序列号，于是这个半开连接被丢弃，服务器回到 LISTEN。没有任何连接交给 accept()，没有交付任何数据，也没有保留任何缓冲区。",
+            "RST 的序列号正好是服务器期待的下一个序列号，于是这个半连接被丢弃，服务器回到 LISTEN。没有任何连接交给 accept()，没有交付任何数据，也没有保留任何缓冲区。",
         ),
         rule(
             "synack",

@@ -70,8 +70,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "refused",
             Match::state("client", State::SynSent, State::Closed),
             "RFC 9293 §3.10.7.3",
-            "In SYN-SENT a RST with an acceptable ACK means the connection was refused: the client deletes it.",
-            "在 SYN-SENT 状态收到带有可接受 ACK 的 RST，意味着连接被拒绝：客户端删除这个连接。",
+            "In SYN-SENT a RST is accepted when its ACK acknowledges the SYN: the client deletes the connection and tells the application, which the sockets API calls \"connection refused\".",
+            "在 SYN-SENT 状态，只有当 RST 的 ACK 确认了 SYN 时才会被接受：客户端删除这个连接并通知应用，套接字 API 把这称为“连接被拒绝”。",
         ),
         rule(
             "econnrefused",

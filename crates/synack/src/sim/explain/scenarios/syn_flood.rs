@@ -7,7 +7,7 @@ use crate::device::SimRng;
 use crate::sim::explain::View;
 use crate::sim::explain::lab::{Lab, PORT, craft_syn};
 use crate::sim::explain::steps::{Match, Rule, Step, What, rule};
-use crate::sim::explain::{Ctx, Scenario};
+use crate::sim::explain::{Ctx, Lang, Scenario};
 use crate::tcp::{Config, Counters, State, SynCookies};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Flags;
@@ -160,7 +160,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     );
     ctx.text(
         "An attacker sends SYNs from forged source addresses (198.19.x.y, where no host lives), six every 250 ms. The server answers each with a SYN-ACK that goes nowhere and keeps each as a half-open connection in its SYN queue, waiting for a third segment that never comes. Its SYN queue holds 4 here so that a few SYNs fill it (Linux's default tcp_max_syn_backlog is in the thousands; a real flood sends millions). At 0.05 s a real client tries to connect. The flood goes on all the time; only its first burst is printed.",
-        "攻击者从伪造的源地址（198.19.x.y，那里没有任何主机）发送 SYN，每 250 毫秒 6 个。服务器对每个 SYN 都回复一个无处可去的 SYN-ACK，并把它作为半开连接保存在 SYN 队列中，等待永远不会到来的第三个报文段。这里 SYN 队列只有 4 个位置，几个 SYN 就能把它占满（Linux 默认的 tcp_max_syn_backlog 有几千，真实的洪泛攻击会发送数百万个 SYN）。在 0.05 秒时，一个真实的客户端尝试连接。洪泛一直持续，这里只打印第一波。",
+        "攻击者从伪造的源地址（198.19.x.y，那里没有任何主机）发送 SYN，每 250 毫秒 6 个。服务器对每个 SYN 都回复一个无处可去的 SYN-ACK，并把它作为半连接保存在 SYN 队列（即半连接队列）中，等待永远不会到来的第三个报文段。这里 SYN 队列只有 4 个位置，几个 SYN 就能把它占满（Linux 默认的 tcp_max_syn_backlog 有几千，真实的洪泛攻击会发送数百万个 SYN）。在 0.05 秒时，一个真实的客户端尝试连接。洪泛一直持续，这里只打印第一波。",
     );
 
     ctx.heading(
@@ -182,14 +182,14 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             Match::seg("server").flags(Flags::SYN | Flags::ACK),
             "RFC 9293 §3.10.7.2",
             "The server answers as for any SYN and keeps the half-open connection (SYN-RECEIVED) in its SYN queue; it will send this SYN-ACK again and again for about a minute before giving up.",
-            "服务器像对待任何 SYN 一样回应，并把这个半开连接（SYN-RECEIVED）保存在 SYN 队列中；在放弃之前，它会在大约一分钟内反复重发这个 SYN-ACK。",
+            "服务器像对待任何 SYN 一样回应，并把这个半连接（SYN-RECEIVED）保存在 SYN 队列中；在放弃之前，它会在大约一分钟内反复重发这个 SYN-ACK。",
         ),
         rule(
             "queue-full",
             Match::drop("server", "SYN queue full"),
             "RFC 4987 §2.2",
             "After four half-open connections the SYN queue is full, and with cookies off a SYN that finds it full is simply dropped.",
-            "四个半开连接之后 SYN 队列就满了；在不开 SYN Cookie 时，遇到队列已满的 SYN 会被直接丢弃。",
+            "四个半连接之后 SYN 队列就满了；在不开 SYN Cookie 时，遇到队列已满的 SYN 会被直接丢弃。",
         ),
         rule(
             "client-dropped",
@@ -284,16 +284,26 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
 
     ctx.heading("the two runs side by side", "两次运行对比");
     let lang = ctx.lang;
-    let secs = |t: Instant| format!("{:.3} s", t.total_micros() as f64 / 1e6);
-    let result = |c: &Option<(Instant, Option<std::io::Error>)>| match c {
-        Some((t, None)) => format!("= 0 {} {}", lang.pick("at", "于"), secs(*t)),
-        Some((t, Some(e))) => format!(
-            "= -1 {} {} {}",
-            super::errno(e).split(' ').next().unwrap_or(""),
-            lang.pick("at", "于"),
-            secs(*t)
-        ),
-        None => lang.pick("still waiting", "仍在等待").to_string(),
+    let secs = |t: Instant| {
+        let s = t.total_micros() as f64 / 1e6;
+        match lang {
+            Lang::En => format!("{s:.3} s"),
+            Lang::Zh => format!("{s:.3} 秒"),
+        }
+    };
+    let result = |c: &Option<(Instant, Option<std::io::Error>)>| {
+        let (t, what) = match c {
+            Some((t, None)) => (*t, "= 0".to_string()),
+            Some((t, Some(e))) => (
+                *t,
+                format!("= -1 {}", super::errno(e).split(' ').next().unwrap_or("")),
+            ),
+            None => return lang.pick("still waiting", "仍在等待").to_string(),
+        };
+        match lang {
+            Lang::En => format!("{what} at {}", secs(t)),
+            Lang::Zh => format!("{what}（{}时）", secs(t)),
+        }
     };
     let row = |label: &str, a: String, b: String| vec![label.to_string(), a, b];
     let n = |v: u64| v.to_string();
@@ -311,7 +321,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
         row(
             ctx.t(
                 "SynQueuePeak (most half-open held)",
-                "SynQueuePeak（半开连接最多时）",
+                "SynQueuePeak（同时存在的半连接最多时）",
             ),
             n(off_counters.syn_queue_peak),
             n(on_counters.syn_queue_peak),

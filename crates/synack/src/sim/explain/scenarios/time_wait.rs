@@ -96,9 +96,9 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
         rule(
             "fin-again",
             Match::seg("server").flags(Flags::FIN | Flags::ACK),
-            "RFC 6298 §5 (5.4)",
-            "The server hears nothing, its retransmission timer fires, and it sends the FIN again (a FIN takes a sequence number, so it is retransmitted like data).",
-            "服务器什么也没收到，重传定时器到期，于是再次发送 FIN（FIN 占用一个序列号，所以它像数据一样被重传）。",
+            "RFC 8985 §7.2",
+            "The server hears nothing, so it sends the FIN again (a FIN takes a sequence number and is retransmitted like data). Here the tail loss probe does it, two round trips plus an allowance for a delayed ACK after the FIN, before the retransmission timer would.",
+            "服务器什么也没收到，于是再次发送 FIN（FIN 占用一个序列号，会像数据一样被重传）。这里是尾部丢失探测（TLP）完成的：在 FIN 发出两个往返时间再加上延迟确认的余量之后，早于重传定时器。",
         ),
         rule(
             "ack-again",
