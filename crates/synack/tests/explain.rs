@@ -112,6 +112,30 @@ fn every_scenario_matches_its_snapshots_in_both_languages() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The README shows `synack explain old-duplicate-syn` as it is (rewritten with the snapshots).
+#[test]
+fn readme_shows_the_real_output() {
+    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let text = std::fs::read_to_string(&readme).expect("README.md");
+    let marker = "`synack explain old-duplicate-syn` (RFC 9293 Figure 8";
+    let at = text.find(marker).expect("the README's explain example");
+    let open = at + text[at..].find("```text\n").expect("its code block") + "```text\n".len();
+    let close = open + text[open..].find("```").expect("the end of the block");
+    let now = explain::run("old-duplicate-syn", 1, Lang::En)
+        .unwrap()
+        .render();
+    if std::env::var_os("SYNACK_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        let updated = format!("{}{now}{}", &text[..open], &text[close..]);
+        std::fs::write(&readme, updated).expect("write README.md");
+        return;
+    }
+    assert_eq!(
+        &text[open..close],
+        now,
+        "README.md's example is stale; SYNACK_UPDATE_SNAPSHOTS=1 cargo test -p synack --test explain"
+    );
+}
+
 #[test]
 fn at_least_the_ten_scenarios_of_the_issue_each_with_both_languages() {
     for name in [
