@@ -6,6 +6,7 @@
 //! results, congestion-window changes, and the lab's own doings (a host restarts, goes down).
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::device::SimRng;
@@ -116,8 +117,8 @@ struct Host {
     up: bool,
     secret_seed: u64,
     sent: usize,
-    /// (seq, len, times sent) of segments with data, SYN or FIN.
-    sent_segs: Vec<(SeqNum, usize, u32)>,
+    /// Times each (seq, len) with data, SYN or FIN was sent.
+    sent_segs: HashMap<(SeqNum, usize), u32>,
 }
 
 type FateFn = Box<dyn FnMut(&Outgoing<'_>) -> Fate>;
@@ -188,7 +189,7 @@ impl Lab {
             up: true,
             secret_seed,
             sent: 0,
-            sent_segs: Vec::new(),
+            sent_segs: HashMap::new(),
         });
         i
     }
@@ -403,17 +404,9 @@ impl Lab {
         let (flags, seq, len) = seg.unwrap_or((Flags::NONE, SeqNum(0), 0));
         let mut resent = 0;
         if len > 0 || flags.intersects(Flags::SYN | Flags::FIN) {
-            match host
-                .sent_segs
-                .iter_mut()
-                .find(|(s, l, _)| *s == seq && *l == len)
-            {
-                Some(e) => {
-                    resent = e.2;
-                    e.2 += 1;
-                }
-                None => host.sent_segs.push((seq, len, 1)),
-            }
+            let times = host.sent_segs.entry((seq, len)).or_insert(0);
+            resent = *times;
+            *times += 1;
         }
         let out = Outgoing {
             node: host.name,

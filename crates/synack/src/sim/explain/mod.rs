@@ -365,6 +365,15 @@ impl Ctx {
         self.conversation_with(lab, rules, View::default())
     }
 
+    /// [`conversation`](Self::conversation) with sequence numbers as on the wire.
+    pub fn absolute_conversation(&mut self, lab: Lab, rules: &[Rule]) -> &[Step] {
+        let view = View {
+            absolute: true,
+            ..View::default()
+        };
+        self.conversation_with(lab, rules, view)
+    }
+
     /// The lab's conversation with `rules`' sentences, shown as `view` says.
     pub fn conversation_with(&mut self, lab: Lab, rules: &[Rule], view: View<'_>) -> &[Step] {
         let View {

@@ -2,7 +2,6 @@
 //! open (RFC 9293 §3.5.1): Figure 9 (the restarted side connects again) and Figure 10 (the
 //! other side sends data).
 
-use crate::sim::explain::View;
 use crate::sim::explain::lab::PORT;
 use crate::sim::explain::steps::{Match, rule};
 use crate::sim::explain::{Ctx, Scenario};
@@ -138,14 +137,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "接下来是普通的三次握手（“问题就归结为基本的三次握手”），服务器接受了一个全新的连接。",
         ),
     ];
-    ctx.conversation_with(
-        lab,
-        &rules,
-        View {
-            absolute: true,
-            ..View::default()
-        },
-    );
+    ctx.absolute_conversation(lab, &rules);
 
     // Figure 10: the server sends on the connection the client forgot.
     ctx.heading(

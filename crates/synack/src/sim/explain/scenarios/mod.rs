@@ -61,6 +61,39 @@ pub(super) fn client_server_on(
     Ok((lab, c, s, listener))
 }
 
+/// Host `h`'s application on connection `sock`: once the peer's FIN has arrived it waits
+/// `pause` (it has other things to do), reads the end of the stream (`recv() = 0`) and, if
+/// `close`, closes the socket.
+pub(super) fn read_eof(
+    lab: &mut Lab,
+    h: usize,
+    sock: SocketHandle,
+    pause: Duration,
+    close: bool,
+) -> Result<(), String> {
+    let fin = lab.run_until(Duration::from_secs(10), |lab| {
+        lab.stack(h)
+            .connection(sock)
+            .is_some_and(|x| x.peer_closed())
+    });
+    if !fin {
+        return Err("the peer's FIN did not arrive".into());
+    }
+    lab.run_for(pause);
+    let now = lab.now;
+    let mut buf = [0u8; 64];
+    let eof = lab
+        .stack(h)
+        .recv(now, sock, &mut buf)
+        .map_err(|e| e.to_string())?;
+    lab.call(h, format!("recv() = {eof}"));
+    if close {
+        lab.stack(h).close(now, sock);
+        lab.call(h, "close() = 0");
+    }
+    Ok(())
+}
+
 /// Host `c` connects to host `s`'s port 80 (from an ephemeral port) and the lab runs until
 /// the connection is established and accepted; see [`finish_connect`].
 pub(super) fn connect(

@@ -1,7 +1,6 @@
 //! `old-duplicate-syn` (`why-third-ack`): RFC 9293 Figure 8 run, then the same exchange as it
 //! would go if a connection opened after two steps, narrated.
 
-use crate::sim::explain::View;
 use crate::sim::explain::lab::{Fate, PORT, Transit, craft_syn};
 use crate::sim::explain::steps::{Match, rule};
 use crate::sim::explain::{Ctx, Scenario};
@@ -123,14 +122,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "直到现在，服务器才有一个连接可以交给 accept()，而且是客户端新建的那一个。",
         ),
     ];
-    ctx.conversation_with(
-        lab,
-        &rules,
-        View {
-            absolute: true,
-            ..View::default()
-        },
-    );
+    ctx.absolute_conversation(lab, &rules);
 
     ctx.heading(
         "if a connection opened after two steps (narrated, not run)",

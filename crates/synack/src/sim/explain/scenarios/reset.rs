@@ -160,19 +160,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     let now = lab.now;
     lab.stack(s).close(now, server);
     lab.call(s, "close() = 0");
-    lab.run_until(Duration::from_secs(5), |lab| {
-        lab.stack(c)
-            .connection(client)
-            .is_some_and(|x| x.peer_closed())
-    });
-    lab.run_for(Duration::from_millis(50));
+    super::read_eof(&mut lab, c, client, Duration::from_millis(50), false)?;
     let now = lab.now;
-    let mut buf = [0u8; 64];
-    let eof = lab
-        .stack(c)
-        .recv(now, client, &mut buf)
-        .map_err(|e| e.to_string())?;
-    lab.call(c, format!("recv() = {eof}"));
     let n = lab
         .stack(c)
         .send(now, client, b"hello")

@@ -46,21 +46,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     let now = lab.now;
     lab.stack(c).close(now, client);
     lab.call(c, "close() = 0");
-    let mut buf = [0u8; 16];
-    lab.run_until(Duration::from_secs(5), |lab| {
-        lab.stack(s)
-            .connection(server)
-            .is_some_and(|x| x.peer_closed())
-    });
-    lab.run_for(Duration::from_millis(50));
-    let now = lab.now;
-    let eof = lab
-        .stack(s)
-        .recv(now, server, &mut buf)
-        .map_err(|e| e.to_string())?;
-    lab.call(s, format!("recv() = {eof}"));
-    lab.stack(s).close(now, server);
-    lab.call(s, "close() = 0");
+    super::read_eof(&mut lab, s, server, Duration::from_millis(50), true)?;
     lab.run_until(Duration::from_secs(120), |lab| {
         lab.stack(c).connection_count() == 0
     });
