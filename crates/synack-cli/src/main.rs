@@ -10,6 +10,7 @@
 mod connect;
 mod decode;
 mod demo;
+mod explain;
 mod hex;
 #[cfg(target_os = "linux")]
 mod http;
@@ -45,6 +46,8 @@ struct Cli {
 enum Command {
     /// Two hosts in one process: handshake, transfer, close, all shown (start here).
     Demo(demo::Args),
+    /// TCP's classic questions (why three steps? SYN floods? TIME-WAIT?) answered by running them.
+    Explain(explain::Args),
     /// A transfer on the simulated network in virtual time, with every impairment as a flag.
     Sim(sim::Args),
     /// Decode a packet given as hex, layer by layer.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Packetdrill(args) => packetdrill::run(args),

@@ -16,6 +16,7 @@
 //! assert!(report.client.retrans_segs > 0);
 //! ```
 
+pub mod explain;
 pub mod goodput;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -31,7 +31,8 @@
 //! TCP segments are grouped, as Wireshark does, by their unordered 4-tuple. The renderer learns
 //! each side's initial sequence number from its SYN (a SYN-ACK also gives the other side's, as
 //! its acknowledgement number minus one) and shows `Seq=`, `Ack=` and SACK edges relative to
-//! them; a number whose ISN was never seen stays absolute. Window scale shifts are learned from
+//! them; a number whose ISN was never seen stays absolute ([`Renderer::absolute`] shows every
+//! number as it is on the wire). Window scale shifts are learned from
 //! the SYNs too, and `Win=` is scaled (never on a SYN) once both SYNs have been seen and both
 //! carried a window scale option, as RFC 7323 §2.2 makes scaling take effect. A SYN whose
 //! sequence number differs from the ISN already known for that side starts the conversation
@@ -83,6 +84,7 @@ pub struct Renderer {
     level: TraceLevel,
     only: Option<Direction>,
     state_column: usize,
+    absolute: bool,
     names: HashMap<IpAddr, String>,
     conversations: HashMap<ConvKey, Conversation>,
     held: Option<Held>,
@@ -294,6 +296,7 @@ impl Renderer {
             level,
             only: None,
             state_column: 0,
+            absolute: false,
             names: HashMap::new(),
             conversations: HashMap::new(),
             held: None,
@@ -310,6 +313,15 @@ impl Renderer {
     /// other direction are ignored (they teach the conversation table nothing either).
     pub fn only(&mut self, dir: Direction) -> &mut Renderer {
         self.only = Some(dir);
+        self
+    }
+
+    /// Shows sequence and acknowledgement numbers as they are on the wire instead of relative
+    /// to the ISNs (Wireshark's "Relative sequence numbers" turned off): for conversations
+    /// where two SYNs with different ISNs meet, like RFC 9293's figures. `Win=` is still
+    /// scaled once both SYNs agreed on it.
+    pub fn absolute(&mut self) -> &mut Renderer {
+        self.absolute = true;
         self
     }
 
@@ -373,11 +385,15 @@ impl Renderer {
         match parsed {
             Ok((p, r)) => {
                 let (key, i) = ConvKey::new((ip.src, r.src_port), (ip.dst, r.dst_port));
-                let ctx = self
+                let mut ctx = self
                     .conversations
                     .get(&key)
                     .map(|c| c.context(i))
                     .unwrap_or_default();
+                if self.absolute {
+                    ctx.isn_sender = None;
+                    ctx.isn_receiver = None;
+                }
                 let _ = write!(s, "{}", r.display(ctx));
                 if !p.verify_checksum(ip.src, ip.dst) {
                     s.push_str(" [TCP CHECKSUM INCORRECT]");
@@ -730,6 +746,24 @@ mod tests {
             println!("{l}");
         }
         assert_eq!(lines, FULL);
+    }
+
+    #[test]
+    fn absolute_numbers_are_the_wire_numbers() {
+        let mut r = named(TraceLevel::All);
+        r.absolute();
+        let lines = r.render(&connection_events());
+        assert_eq!(lines.len(), FULL.len());
+        let abs = |x: u32| x.to_string();
+        assert!(lines[0].contains(&format!(" Seq={} ", abs(CLIENT_ISN))));
+        assert!(lines[1].contains(&format!(
+            " Seq={} Ack={} ",
+            abs(SERVER_ISN),
+            abs(CLIENT_ISN + 1)
+        )));
+        // The window is still scaled after the handshake (512 << 7).
+        assert!(lines[2].contains(" Win=65536 "), "{}", lines[2]);
+        assert!(lines[4].contains(&format!(" Ack={} ", abs(CLIENT_ISN + 101))));
     }
 
     #[test]

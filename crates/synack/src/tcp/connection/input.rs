@@ -134,7 +134,7 @@ impl Connection {
                     ack: None,
                 });
                 self.push_event(super::Event::ResetSent {
-                    reason: "SYN-ACK acknowledges a SYN we did not send",
+                    reason: "the ACK acknowledges a SYN we did not send",
                 });
             }
             return;
