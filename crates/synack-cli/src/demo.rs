@@ -19,7 +19,7 @@ use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceEvent, TraceLevel, TraceSink};
 
-use crate::units;
+use crate::{plot, units};
 
 /// How much of the conversation to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +66,10 @@ pub struct Args {
     /// full, 2 always (the trace then notes the cookie sent and the cookie accepted).
     #[arg(long, default_value = "1", value_parser = syncookies)]
     pub syncookies: SynCookies,
+    /// Draw the ladder diagram of the connection (two timelines, one arrow per segment, the
+    /// states beside them; the middle of a long transfer folded) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 fn syncookies(s: &str) -> Result<SynCookies, String> {
@@ -81,16 +85,21 @@ const CLIENT_ADDR: &str = "198.18.0.1";
 const SERVER_ADDR: &str = "198.18.0.2";
 const PORT: u16 = 80;
 
-/// The trace sink: renders lines to stdout and writes the capture.
+/// The trace sink: renders lines to stdout, writes the capture and keeps the events for the
+/// pictures.
 struct Sink {
     renderer: Renderer,
     pcap: Option<PcapSink<BufWriter<File>>>,
+    events: Option<Vec<TraceEvent>>,
 }
 
 impl Sink {
     fn event(&mut self, e: &TraceEvent) {
         if let Some(p) = self.pcap.as_mut() {
             p.event(e);
+        }
+        if let Some(v) = self.events.as_mut() {
+            v.push(e.clone());
         }
         for line in self.renderer.push(e) {
             println!("{line}");
@@ -229,7 +238,12 @@ fn demo(args: &Args) -> io::Result<bool> {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", args.pcap)))?;
         Some(PcapSink::new(BufWriter::new(f))?.only_node("client"))
     };
-    let sink = Arc::new(Mutex::new(Sink { renderer, pcap }));
+    let keep_events = args.svg.is_some();
+    let sink = Arc::new(Mutex::new(Sink {
+        renderer,
+        pcap,
+        events: keep_events.then(Vec::new),
+    }));
 
     let mut link = LinkConfig::default().with_delay(args.rtt / 2);
     if args.loss > 0.0 {
@@ -286,6 +300,19 @@ fn demo(args: &Args) -> io::Result<bool> {
                 "wrote {} ({packets} packets; open it with wireshark or tshark -r)",
                 args.pcap
             );
+        }
+        if let (Some(path), Some(events)) = (&args.svg, s.events.as_ref()) {
+            let title = format!(
+                "synack demo: {} over a {:?} round trip{}",
+                units::human_bytes(args.bytes),
+                args.rtt,
+                if args.loss > 0.0 {
+                    format!(", {}% loss", args.loss * 100.0)
+                } else {
+                    String::new()
+                }
+            );
+            plot::write_ladder(events, path, &title, |_| {}, false)?;
         }
     }
 

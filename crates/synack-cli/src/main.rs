@@ -16,6 +16,7 @@ mod http;
 #[cfg(target_os = "linux")]
 mod lab;
 mod packetdrill;
+mod plot;
 #[cfg(target_os = "linux")]
 mod relay;
 #[cfg(target_os = "linux")]

@@ -8,7 +8,11 @@
 //!   sequence numbers per conversation and state changes written next to the packet that
 //!   caused them;
 //! * [`pcap::PcapWriter`] / [`pcap::PcapSink`]: a classic libpcap file (raw IP link type) that
-//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back.
+//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back;
+//! * [`flow`]: the TCP conversations of a trace or capture, segment by segment, in relative
+//!   numbers, with retransmissions, D-SACKs, RTT samples and a summary;
+//! * [`ladder::Ladder`]: the ladder diagram of a connection as SVG (two timelines, one arrow
+//!   per segment, the states beside them).
 //!
 //! [`TraceLevel`] says how much to keep: nothing, the handshake and close (segments with SYN,
 //! FIN or RST, state changes and drops), or everything.
@@ -45,6 +49,8 @@
 //! assert_eq!(lines, ["0.040000 client  ESTABLISHED \u{2192} FIN-WAIT-1 (close)"]);
 //! ```
 
+pub mod flow;
+pub mod ladder;
 #[cfg(feature = "tracing")]
 pub mod log;
 pub mod pcap;
