@@ -90,7 +90,7 @@ const PORT: u16 = 80;
 struct Sink {
     renderer: Renderer,
     pcap: Option<PcapSink<BufWriter<File>>>,
-    events: Option<Vec<TraceEvent>>,
+    recorder: Option<plot::Recorder>,
 }
 
 impl Sink {
@@ -98,8 +98,8 @@ impl Sink {
         if let Some(p) = self.pcap.as_mut() {
             p.event(e);
         }
-        if let Some(v) = self.events.as_mut() {
-            v.push(e.clone());
+        if let Some(r) = self.recorder.as_mut() {
+            r.event(e);
         }
         for line in self.renderer.push(e) {
             println!("{line}");
@@ -242,7 +242,7 @@ fn demo(args: &Args) -> io::Result<bool> {
     let sink = Arc::new(Mutex::new(Sink {
         renderer,
         pcap,
-        events: keep_events.then(Vec::new),
+        recorder: keep_events.then(plot::Recorder::default),
     }));
 
     let mut link = LinkConfig::default().with_delay(args.rtt / 2);
@@ -301,7 +301,7 @@ fn demo(args: &Args) -> io::Result<bool> {
                 args.pcap
             );
         }
-        if let (Some(path), Some(events)) = (&args.svg, s.events.as_ref()) {
+        if let (Some(path), Some(rec)) = (&args.svg, s.recorder.as_ref()) {
             let title = format!(
                 "synack demo: {} over a {:?} round trip{}",
                 units::human_bytes(args.bytes),
@@ -312,7 +312,7 @@ fn demo(args: &Args) -> io::Result<bool> {
                     String::new()
                 }
             );
-            plot::write_ladder(events, path, &title, |_| {}, false)?;
+            plot::write_ladder(&rec.events, path, &title, |_| {}, false)?;
         }
     }
 

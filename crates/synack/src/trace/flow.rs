@@ -412,6 +412,20 @@ impl Tracker {
     }
 }
 
+/// The source and destination of a TCP segment in an IPv4 or IPv6 packet, or `None` for
+/// anything else (cheap: no checksum, no options parsed).
+pub fn endpoints(packet: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    let ip = parse_ip(packet).ok()?;
+    if ip.proto != IpProtocol::Tcp || ip.fragment.is_some() {
+        return None;
+    }
+    let p = tcp::Packet::new_checked(ip.payload).ok()?;
+    Some((
+        SocketAddr::new(ip.src, p.src_port()),
+        SocketAddr::new(ip.dst, p.dst_port()),
+    ))
+}
+
 /// Every TCP conversation in a sequence of `(time, IP packet)`, in the order of their first
 /// packet.
 pub fn flows<'p>(packets: impl IntoIterator<Item = (Instant, &'p [u8])>) -> Vec<Flow> {
@@ -563,6 +577,8 @@ mod tests {
         });
         assert_eq!(t.push(Instant::from_millis(100), &again), Some((1, 0)));
         let all = t.finish();
+        assert_eq!(endpoints(&again), Some((CLIENT, SERVER)));
+        assert_eq!(endpoints(&[0x45; 20]), None);
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].segments[0].index, 10);
         assert_eq!(all[1].segments[0].label, "[SYN] Seq=0 Win=1000 Len=0");

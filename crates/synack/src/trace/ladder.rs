@@ -48,7 +48,7 @@
 //! client's) and says so in a footnote. Loss cannot be seen from one point; retransmissions
 //! still can.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
@@ -408,7 +408,11 @@ impl Ladder {
             }
         };
         let in_span = |t: Instant| t >= start && t <= end + Duration::from_millis(1);
-        for e in events {
+        // Each item's event, to keep the trace's order among items of equal time (a state
+        // change made on connect comes before the SYN it causes).
+        let mut order: Vec<usize> = f.segments.iter().map(|s| picked[s.index]).collect();
+        for (i, e) in events.iter().enumerate() {
+            let before = ladder.items.len();
             match e {
                 TraceEvent::State {
                     time,
@@ -457,8 +461,13 @@ impl Ladder {
                 }
                 _ => {}
             }
+            if ladder.items.len() > before {
+                order.push(i);
+            }
         }
-        ladder.items.sort_by_key(Item::time);
+        let mut items: Vec<(usize, Item)> = order.into_iter().zip(ladder.items).collect();
+        items.sort_by_key(|(o, item)| (item.time(), *o));
+        ladder.items = items.into_iter().map(|(_, item)| item).collect();
         Ok(ladder)
     }
 
@@ -473,18 +482,35 @@ impl Ladder {
             Lane::new("server", f.server.to_string()),
         );
         let (client_side, server_side) = one_way_delays(f).unwrap_or_default();
+        // Per side: (end, arrival) of the segments it received so far. A segment cannot be
+        // sent before the newest segment it acknowledges arrived (the estimate may say so
+        // when delays vary).
+        let mut received: [VecDeque<(u64, Instant)>; 2] = [VecDeque::new(), VecDeque::new()];
+        let mut latest: [Option<Instant>; 2] = [None, None];
         for s in &f.segments {
             let (from, before, after) = if s.from_client {
                 (Side::Left, client_side, server_side)
             } else {
                 (Side::Right, server_side, client_side)
             };
-            l.items.push(Item::Arrow(Arrow::of_segment(
-                s,
-                from,
-                s.time - before,
-                Some(s.time + after),
-            )));
+            let mut sent = s.time - before;
+            if let Some(ack) = s.ack {
+                let k = from.index();
+                while let Some(&(end, at)) = received[k].front() {
+                    if end > ack {
+                        break;
+                    }
+                    latest[k] = latest[k].max(Some(at));
+                    received[k].pop_front();
+                }
+                sent = sent.max(latest[k].unwrap_or(sent));
+            }
+            let arrived = (s.time + after).max(sent);
+            if s.seq_len() > 0 {
+                received[from.other().index()].push_back((s.end(), arrived));
+            }
+            l.items
+                .push(Item::Arrow(Arrow::of_segment(s, from, sent, Some(arrived))));
         }
         l.footnote = Some(match one_way_delays(f) {
             Some((c, s)) => format!(
@@ -588,13 +614,12 @@ const HEADER_H: f64 = 64.0;
 enum Point {
     Start(usize),
     End(usize),
-    Lost(usize),
     State(usize),
     Note(usize),
     Fold(usize),
 }
 
-/// A run of arrows left out.
+/// A run of arrows left out, drawn as one band.
 struct Fold {
     start: Instant,
     end: Instant,
@@ -603,7 +628,15 @@ struct Fold {
     other: [usize; 2],
     retransmissions: usize,
     lost: usize,
+    notes: usize,
     bytes: u64,
+}
+
+/// The diagram from top to bottom is a sequence of blocks: runs of drawn items and folds.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    start: Instant,
+    fold: Option<usize>,
 }
 
 struct Layout<'l> {
@@ -611,6 +644,9 @@ struct Layout<'l> {
     /// Items in time order (stable).
     items: Vec<&'l Item>,
     kept: Vec<bool>,
+    /// The block each item is drawn in.
+    block_of: Vec<usize>,
+    blocks: Vec<Block>,
     folds: Vec<Fold>,
     /// Lines of each arrow's label.
     labels: Vec<Vec<String>>,
@@ -620,7 +656,7 @@ struct Layout<'l> {
     bottom: f64,
     origin: Instant,
     px_per_us: f64,
-    /// Arrows whose arrival falls inside a fold: item index -> fold.
+    /// Arrows whose arrival falls inside or past a later fold: item index -> fold.
     into_fold: HashMap<usize, usize>,
 }
 
@@ -628,7 +664,6 @@ fn point_key(p: Point) -> (u8, usize) {
     match p {
         Point::Start(i) => (0, i),
         Point::End(i) => (1, i),
-        Point::Lost(i) => (2, i),
         Point::State(i) => (3, i),
         Point::Note(i) => (4, i),
         Point::Fold(i) => (5, i),
@@ -671,61 +706,98 @@ impl<'l> Layout<'l> {
             let mut notable = 0;
             for (k, &i) in arrows.iter().enumerate() {
                 let Item::Arrow(a) = items[i] else { continue };
-                let middle = k >= l.head && k < n - l.tail;
-                if middle {
+                if k >= l.head && k < n - l.tail {
                     kept[i] = a.notable() && notable < NOTABLE;
                     notable += usize::from(kept[i]);
                 }
             }
             // A run of one is not worth a fold.
             for k in 0..n {
-                let i = arrows[k];
                 let prev = k == 0 || kept[arrows[k - 1]];
                 let next = k + 1 == n || kept[arrows[k + 1]];
-                if !kept[i] && prev && next {
-                    kept[i] = true;
+                if prev && next {
+                    kept[arrows[k]] = true;
                 }
             }
         }
-        // Folds: maximal runs of left-out arrows.
+        // Blocks, in the order of the arrows: a new one wherever kept and left out alternate.
+        let mut blocks: Vec<Block> = Vec::new();
         let mut folds: Vec<Fold> = Vec::new();
-        let mut in_fold = false;
+        let mut block_of = vec![0usize; items.len()];
         for &i in &arrows {
             let Item::Arrow(a) = items[i] else { continue };
-            if kept[i] {
-                if in_fold {
-                    // The fold ends where the next kept arrow starts, at the latest.
-                    let f = folds.last_mut().expect("in a fold");
-                    f.end = f.end.min(a.sent).max(f.start);
+            let folded = !kept[i];
+            let same = blocks.last().is_some_and(|b| b.fold.is_some() == folded);
+            if !same {
+                let fold = folded.then(|| {
+                    folds.push(Fold {
+                        start: a.sent,
+                        end: a.sent,
+                        data: [0; 2],
+                        other: [0; 2],
+                        retransmissions: 0,
+                        lost: 0,
+                        notes: 0,
+                        bytes: 0,
+                    });
+                    folds.len() - 1
+                });
+                blocks.push(Block {
+                    start: a.sent,
+                    fold,
+                });
+            }
+            block_of[i] = blocks.len() - 1;
+            if let Some(f) = blocks.last().and_then(|b| b.fold) {
+                let f = &mut folds[f];
+                f.end = f.end.max(a.arrived.unwrap_or(a.sent));
+                let s = a.from.index();
+                if a.len > 0 {
+                    f.data[s] += 1;
+                    if !a.retransmission {
+                        f.bytes += u64::from(a.len);
+                    }
+                } else {
+                    f.other[s] += 1;
                 }
-                in_fold = false;
+                f.retransmissions += usize::from(a.retransmission);
+                f.lost += usize::from(a.arrived.is_none());
+            }
+        }
+        if blocks.is_empty() {
+            blocks.push(Block {
+                start: Instant::ZERO,
+                fold: None,
+            });
+        }
+        // A fold lasts until the next block starts.
+        for w in 1..blocks.len() {
+            if let Some(f) = blocks[w - 1].fold {
+                folds[f].end = blocks[w].start.max(folds[f].start);
+            }
+        }
+        // States and notes go in the block of their time; inside a fold, a state change is
+        // drawn just before the band and a note is counted in it.
+        for (i, item) in items.iter().enumerate() {
+            if matches!(item, Item::Arrow(_)) {
                 continue;
             }
-            if !in_fold {
-                folds.push(Fold {
-                    start: a.sent,
-                    end: a.sent,
-                    data: [0; 2],
-                    other: [0; 2],
-                    retransmissions: 0,
-                    lost: 0,
-                    bytes: 0,
-                });
-                in_fold = true;
-            }
-            let f = folds.last_mut().expect("just pushed");
-            f.end = f.end.max(a.arrived.unwrap_or(a.sent)).max(a.sent);
-            let s = a.from.index();
-            if a.len > 0 {
-                f.data[s] += 1;
-                if !a.retransmission {
-                    f.bytes += u64::from(a.len);
+            let b = block_at(&blocks, item.time());
+            block_of[i] = b;
+            if let Some(f) = blocks[b].fold {
+                let (t, fold) = (item.time(), &folds[f]);
+                match item {
+                    Item::Note(_) => {
+                        kept[i] = false;
+                        folds[f].notes += 1;
+                    }
+                    // A state change is drawn beside the nearer end of the band.
+                    _ if t - fold.start > fold.end - t && b + 1 < blocks.len() => {
+                        block_of[i] = b + 1
+                    }
+                    _ => block_of[i] = b.saturating_sub(1),
                 }
-            } else {
-                f.other[s] += 1;
             }
-            f.retransmissions += usize::from(a.retransmission);
-            f.lost += usize::from(a.arrived.is_none());
         }
         let labels: Vec<Vec<String>> = items
             .iter()
@@ -745,8 +817,8 @@ impl<'l> Layout<'l> {
             .zip(&kept)
             .filter(|(_, k)| **k)
             .flat_map(|(v, _)| v.iter().map(|s| s.chars().count()))
-            .chain(items.iter().filter_map(|i| match i {
-                Item::Note(n) => Some(n.text.chars().count()),
+            .chain(items.iter().zip(&kept).filter_map(|(i, k)| match i {
+                Item::Note(n) if *k => Some(n.text.chars().count()),
                 _ => None,
             }))
             .max()
@@ -758,6 +830,8 @@ impl<'l> Layout<'l> {
             l,
             items,
             kept,
+            block_of,
+            blocks,
             folds,
             labels,
             margin,
@@ -789,8 +863,9 @@ impl<'l> Layout<'l> {
         self.x_of(Side::Right) + self.margin + TIME_W + PAD
     }
 
-    /// Gives every point a y: time order, a height per unit of time (the median one-way delay
-    /// gets [`DELAY_PX`]), long gaps cut at [`GAP_MAX`], and room for labels and badges.
+    /// Gives every point a y: block by block, in time order within a block, a height per
+    /// unit of time (the median one-way delay gets [`DELAY_PX`]), long gaps cut at
+    /// [`GAP_MAX`], and room for labels and badges.
     fn place(&mut self) {
         let mut delays: Vec<u64> = self
             .items
@@ -804,61 +879,48 @@ impl<'l> Layout<'l> {
             .collect();
         delays.sort_unstable();
         let typical = delays.get(delays.len() / 2).copied().unwrap_or(1000).max(1);
-        let px_per_us = DELAY_PX / typical as f64;
-        self.px_per_us = px_per_us;
-        // Points with their sort time.
-        let mut pts: Vec<(Instant, u8, usize, Point)> = Vec::new();
-        let fold_of =
-            |t: Instant, folds: &[Fold]| folds.iter().position(|f| t > f.start && t < f.end);
+        self.px_per_us = DELAY_PX / typical as f64;
+        // (block, time, tie-break, point)
+        let mut pts: Vec<(usize, Instant, usize, Point)> = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
-            let order = i;
             if !self.kept[i] {
                 continue;
             }
-            let push = |t: Instant, p: Point, pts: &mut Vec<(Instant, u8, usize, Point)>| {
-                // Kept points inside a fold's span are drawn just before the fold.
-                let t = match fold_of(t, &self.folds) {
-                    Some(f) => self.folds[f].start,
-                    None => t,
-                };
-                pts.push((t, 1, order, p));
-            };
+            let b = self.block_of[i];
             match item {
                 Item::Arrow(a) => {
-                    push(a.sent, Point::Start(i), &mut pts);
-                    match a.arrived {
-                        Some(t) => match fold_of(t, &self.folds) {
-                            // In flight when the fold begins: drawn into the fold band.
-                            Some(f) if fold_of(a.sent, &self.folds).is_none() => {
-                                self.into_fold.insert(i, f);
+                    pts.push((b, a.sent, i, Point::Start(i)));
+                    if let Some(t) = a.arrived {
+                        let at = block_at(&self.blocks, t).max(b);
+                        let fold_between = (b + 1..=at).find(|&k| self.blocks[k].fold.is_some());
+                        match fold_between {
+                            Some(k) => {
+                                self.into_fold.insert(i, self.blocks[k].fold.unwrap_or(0));
                             }
-                            _ => push(t, Point::End(i), &mut pts),
-                        },
-                        None => push(
-                            a.sent + Duration::from_micros(typical / 2),
-                            Point::Lost(i),
-                            &mut pts,
-                        ),
+                            None => pts.push((at, t, i, Point::End(i))),
+                        }
                     }
                 }
-                Item::State(s) => push(s.time, Point::State(i), &mut pts),
-                Item::Note(n) => push(n.time, Point::Note(i), &mut pts),
+                Item::State(s) => pts.push((b, s.time, i, Point::State(i))),
+                Item::Note(n) => pts.push((b, n.time, i, Point::Note(i))),
             }
         }
-        for (f, fold) in self.folds.iter().enumerate() {
-            pts.push((fold.start, 2, f, Point::Fold(f)));
+        for (b, block) in self.blocks.iter().enumerate() {
+            if let Some(f) = block.fold {
+                pts.push((b, block.start, 0, Point::Fold(f)));
+            }
         }
         pts.sort_by_key(|p| (p.0, p.1, p.2));
 
         let top = self.line_top() + 44.0;
         let mut cursor = top;
-        let mut t_prev = pts.first().map_or(Instant::ZERO, |p| p.0);
+        let mut t_prev = pts.first().map_or(Instant::ZERO, |p| p.1);
         // Per side: where the margin and the timeline are free again.
         let mut label_free = [top - 10.0; 2];
         let mut line_free = [top; 2];
-        for &(t, _, _, p) in &pts {
+        for &(_, t, _, p) in &pts {
             let dt = t.saturating_duration_since(t_prev);
-            let mut gap = dt.as_micros() as f64 * px_per_us;
+            let mut gap = dt.as_micros() as f64 * self.px_per_us;
             if matches!(p, Point::Fold(_)) {
                 gap = gap.min(14.0);
             } else if gap > GAP_MAX {
@@ -884,7 +946,6 @@ impl<'l> Layout<'l> {
                     y = y.max(line_free[s]);
                     line_free[s] = y + 6.0;
                 }
-                Point::Lost(_) => {}
                 Point::State(i) => {
                     let Item::State(st) = self.items[i] else {
                         continue;
@@ -893,7 +954,7 @@ impl<'l> Layout<'l> {
                     y = y
                         .max(line_free[s] + BADGE_H / 2.0)
                         .max(label_free[s] + BADGE_H / 2.0);
-                    line_free[s] = y + BADGE_H / 2.0 + 4.0;
+                    line_free[s] = y + BADGE_H / 2.0 + 10.0;
                     label_free[s] = label_free[s].max(y + BADGE_H / 2.0);
                 }
                 Point::Note(i) => {
@@ -1136,12 +1197,12 @@ impl<'l> Layout<'l> {
                 );
             }
             None => {
-                let yl = self.y[&(2, i)];
+                // Lost: half way along the typical delay's slant.
                 let xm = x1 + (x2full - x1) * 0.55;
-                let ym = y1 + (yl - y1) * 1.1;
+                let ym = y1 + DELAY_PX * 0.3;
                 let _ = write!(
                     s,
-                    r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{ym:.1}"/><path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text class="lost-label" x="{xm:.1}" y="{:.1}" text-anchor="middle">lost</text>"#,
+                    r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{ym:.1}"/><path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text class="lost-label" x="{:.1}" y="{:.1}">lost</text>"#,
                     xm - 6.0,
                     ym - 6.0,
                     xm + 6.0,
@@ -1150,7 +1211,8 @@ impl<'l> Layout<'l> {
                     ym + 6.0,
                     xm + 6.0,
                     ym - 6.0,
-                    ym + 20.0
+                    xm + 11.0,
+                    ym + 4.0
                 );
             }
         }
@@ -1211,6 +1273,10 @@ impl<'l> Layout<'l> {
         );
         if fold.retransmissions > 0 {
             let _ = write!(second, ", {} retransmitted", fold.retransmissions);
+        }
+        if fold.notes > 0 {
+            let plural = if fold.notes == 1 { "" } else { "s" };
+            let _ = write!(second, ", {} note{plural}", fold.notes);
         }
         if fold.lost > 0 {
             let _ = write!(second, ", {} lost", fold.lost);
@@ -1273,6 +1339,11 @@ impl<'l> Layout<'l> {
             y + 3.8
         );
     }
+}
+
+/// The last block that starts at or before `t` (the first if none does).
+fn block_at(blocks: &[Block], t: Instant) -> usize {
+    blocks.partition_point(|b| b.start <= t).saturating_sub(1)
 }
 
 fn human_bytes(b: u64) -> String {

@@ -55,6 +55,7 @@ pub mod ladder;
 pub mod log;
 pub mod pcap;
 pub mod render;
+pub mod samples;
 
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
