@@ -202,7 +202,7 @@ mod tests {
             ..Info::default()
         };
         let s = Sample::from_info(Duration::from_millis(100), &info);
-        let text = to_csv(&[s.clone()]);
+        let text = to_csv(std::slice::from_ref(&s));
         assert_eq!(
             text,
             format!("{HEADER}\n0.100000,28960,,20.250,5.000,221.000,14480,20000,2,3,Open,1448\n")
