@@ -19,7 +19,7 @@ use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceEvent, TraceLevel, TraceSink};
 
-use crate::{plot, units};
+use crate::{plot, report, units};
 
 /// How much of the conversation to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,6 +70,10 @@ pub struct Args {
     /// states beside them; the middle of a long transfer folded) to this SVG file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<String>,
+    /// Write a self-contained HTML report (summary, ladder, time–sequence and RTT charts,
+    /// both hosts' counters, the trace as a filterable table) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<String>,
 }
 
 fn syncookies(s: &str) -> Result<SynCookies, String> {
@@ -238,7 +242,7 @@ fn demo(args: &Args) -> io::Result<bool> {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", args.pcap)))?;
         Some(PcapSink::new(BufWriter::new(f))?.only_node("client"))
     };
-    let keep_events = args.svg.is_some();
+    let keep_events = args.svg.is_some() || args.report.is_some();
     let sink = Arc::new(Mutex::new(Sink {
         renderer,
         pcap,
@@ -350,6 +354,37 @@ fn demo(args: &Args) -> io::Result<bool> {
             "\u{2717} MISMATCH"
         }
     );
+    if let Some(path) = &args.report {
+        let events = sink
+            .lock()
+            .map_err(|_| io::Error::other("trace sink poisoned"))?
+            .recorder
+            .take()
+            .map(|r| r.events)
+            .unwrap_or_default();
+        let mut ladder = synack::trace::ladder::Ladder::from_trace(&events, 0)
+            .map_err(|e| io::Error::other(format!("--report {path}: {e}")))?;
+        ladder.title = Some("synack demo".into());
+        let r = report::Report {
+            title: "synack demo".into(),
+            source: format!(
+                "client {CLIENT_ADDR} \u{21c4} server {SERVER_ADDR}:{PORT}, RTT {:?}, loss {}%, {} sent, seed {}; charts as seen on the client's interface",
+                args.rtt,
+                args.loss * 100.0,
+                units::human_bytes(args.bytes),
+                args.seed
+            ),
+            flows: plot::flows_seen_by(&events, "client"),
+            flow: 0,
+            ladder: Some(ladder),
+            samples: None,
+            counters: vec![
+                ("client".into(), cc.to_string()),
+                ("server".into(), sc.to_string()),
+            ],
+        };
+        report::write(&r, path)?;
+    }
     if args.stats {
         println!("\nclient counters:\n{cc}");
         println!("server counters:\n{sc}");

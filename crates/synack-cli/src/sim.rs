@@ -81,6 +81,10 @@ pub struct Args {
     /// Draw the ladder diagram of the transfer to this SVG file (the middle folded).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<String>,
+    /// Draw the transfer's time–sequence graph (as tcptrace does: data segments,
+    /// retransmissions, ACK and window lines, SACK blocks) as the sender sees it, to this SVG.
+    #[arg(long, value_name = "FILE")]
+    pub time_seq: Option<String>,
     /// Instead of one transfer: the goodput table (100 Mbit/s bottleneck, 1-BDP queue, RTT
     /// 10/50/200 ms × loss 0/0.1/1/3 % × reordering 0/5 % × congestion control × SACK on/off,
     /// 20 s virtual each), as Markdown; `cargo test` compares it with
@@ -206,6 +210,27 @@ fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Resu
         );
         plot::write_ladder(&r.trace, path, &title, |_| {}, false)?;
     }
+    if let Some(path) = &args.time_seq {
+        let flows = plot::flows_seen_by(&r.trace, "client");
+        let f = flows
+            .first()
+            .ok_or_else(|| std::io::Error::other("--time-seq: the trace has no TCP segments"))?;
+        let title = format!(
+            "synack sim: {}, RTT {:?}{}: time\u{2013}sequence at the sender",
+            units::human_bytes(args.bytes),
+            args.rtt,
+            if args.loss > 0.0 {
+                format!(", {}% loss", args.loss * 100.0)
+            } else {
+                String::new()
+            }
+        );
+        let svg = synack::trace::plot::time_sequence(f, &title)
+            .map_err(|e| std::io::Error::other(format!("--time-seq: {e}")))?;
+        std::fs::write(path, svg)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
+        println!("wrote {path} (time\u{2013}sequence graph)");
+    }
     if let Some(path) = &args.samples_out {
         let rows: Vec<Sample> = r
             .samples
@@ -260,7 +285,7 @@ pub fn run(args: Args) -> ExitCode {
             ..Config::default()
         },
         mtu: args.mtu,
-        trace: args.trace || args.svg.is_some(),
+        trace: args.trace || args.svg.is_some() || args.time_seq.is_some(),
         sample_every: args.samples,
         ..TransferConfig::default()
     };

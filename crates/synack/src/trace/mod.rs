@@ -54,6 +54,9 @@ pub mod ladder;
 #[cfg(feature = "tracing")]
 pub mod log;
 pub mod pcap;
+pub mod pcapng;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod render;
 pub mod samples;
 
@@ -68,6 +71,7 @@ use crate::time::Instant;
 use crate::wire::{self, IpProtocol, tcp::Flags};
 
 pub use pcap::{PcapError, PcapSink, PcapWriter, read_pcap};
+pub use pcapng::read_capture;
 pub use render::{RenderSink, Renderer, summarize};
 
 /// Which way a packet crossed the traced host's interface.
