@@ -211,3 +211,152 @@ fn lab_svg_draws_the_kernel_lane() {
         ],
     );
 }
+
+#[test]
+fn plot_and_report_draw_a_capture_and_samples() {
+    let pcap = tmp("plot.pcap");
+    let csv = tmp("plot.csv");
+    let (ok, _, err) = synack(&[
+        "demo", "--bytes", "100KiB", "--trace", "none", "--pcap", &pcap,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = synack(&[
+        "sim",
+        "--bytes",
+        "1MiB",
+        "--loss",
+        "1%",
+        "--samples",
+        "20ms",
+        "--samples-out",
+        &csv,
+    ]);
+    assert!(ok, "{err}");
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            &pcap,
+            "time-seq",
+            &[
+                "time\u{2013}sequence",
+                "data segment",
+                "cumulative ACK",
+                "ACK + receive window",
+            ],
+        ),
+        (
+            &pcap,
+            "ladder",
+            &[
+                "[SYN] Seq=0",
+                "[SYN, ACK] Seq=0 Ack=1",
+                "One-way delays estimated from the handshake",
+            ],
+        ),
+        (
+            &pcap,
+            "rtt",
+            &[
+                "RTT at the capture point (ms)",
+                "RTT sample (data \u{2192} its ACK)",
+            ],
+        ),
+        (&pcap, "cwnd", &["bytes in flight at the capture point"]),
+        (&csv, "cwnd", &["cwnd", "ssthresh", "pipe (RFC 6675)"]),
+        (&csv, "rtt", &["SRTT", "RTTVAR", "RTO"]),
+    ];
+    for (input, kind, wanted) in cases {
+        let out_svg = tmp(&format!("plot-{kind}.svg"));
+        let (ok, out, err) = synack(&["plot", input, "--kind", kind, "-o", &out_svg]);
+        assert!(ok, "plot --kind {kind} {input}: {err}");
+        assert!(out.starts_with(&format!("wrote {out_svg} (")), "{out}");
+        let svg = std::fs::read_to_string(&out_svg).unwrap();
+        let _ = std::fs::remove_file(&out_svg);
+        let t: Vec<String> = svg_texts(&svg)
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect();
+        assert_has(&t, wanted);
+    }
+    // Wrong kind for the input, and a conversation that is not there: one clear line each.
+    let (ok, _, err) = synack(&["plot", &csv, "--kind", "ladder", "-o", &tmp("x.svg")]);
+    assert!(!ok);
+    assert!(
+        err.contains("holds samples (cwnd, RTT), not packets"),
+        "{err}"
+    );
+    let (ok, _, err) = synack(&["plot", &pcap, "--flow", "2", "-o", &tmp("x.svg")]);
+    assert!(!ok);
+    assert!(
+        err.contains("no conversation 2; there are:\n  --flow 0: 198.18.0.1:"),
+        "{err}"
+    );
+
+    // The report of the capture, with the samples: well-formed, with every part.
+    let html_path = tmp("report.html");
+    let (ok, out, err) = synack(&["report", &pcap, "-o", &html_path, "--samples", &csv]);
+    assert!(ok, "{err}");
+    assert!(out.contains("HTML report"), "{out}");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for f in [&pcap, &csv, &html_path] {
+        let _ = std::fs::remove_file(f);
+    }
+    for want in [
+        "<!DOCTYPE html>",
+        "<table class=\"summary\">",
+        "<figure id=\"ladder\">",
+        "<figure id=\"time-seq\">",
+        "<figure id=\"cwnd\">",
+        "<figure id=\"rtt-estimates\">",
+        "<table id=\"trace-table\">",
+        "data-flags=\"SYN\" data-dir=\"c2s\"",
+    ] {
+        assert!(html.contains(want), "no {want:?} in the report");
+    }
+    // Self-contained: no external script, stylesheet or image.
+    for fetch in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
+        assert!(
+            !html.contains(fetch),
+            "the report fetches something: {fetch}"
+        );
+    }
+    // Every inline SVG is well-formed on its own.
+    for part in html.split("<svg").skip(1) {
+        let svg = format!("<svg{}", &part[..part.find("</svg>").unwrap() + 6]);
+        svg_texts(&svg);
+    }
+}
+
+#[test]
+fn plot_reads_pcapng_from_tshark() {
+    if !common::have_tool("editcap") {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("plot_reads_pcapng_from_tshark: editcap (tshark) missing under CI=true");
+        }
+        eprintln!("skipping plot_reads_pcapng_from_tshark: editcap (tshark) is not installed");
+        return;
+    }
+    let pcap = tmp("ng.pcap");
+    let ng = tmp("ng.pcapng");
+    let (ok, _, err) = synack(&[
+        "demo", "--bytes", "20KiB", "--trace", "none", "--pcap", &pcap,
+    ]);
+    assert!(ok, "{err}");
+    let st = Command::new("editcap")
+        .args(["-F", "pcapng", &pcap, &ng])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (a, b) = (tmp("a.svg"), tmp("b.svg"));
+    assert!(synack(&["plot", &pcap, "--kind", "ladder", "-o", &a]).0);
+    assert!(synack(&["plot", &ng, "--kind", "ladder", "-o", &b]).0);
+    let (sa, sb) = (
+        std::fs::read_to_string(&a).unwrap(),
+        std::fs::read_to_string(&b).unwrap(),
+    );
+    for f in [&pcap, &ng, &a, &b] {
+        let _ = std::fs::remove_file(f);
+    }
+    // Same packets, same times: the same picture but for the title (the file name).
+    let strip = |s: &str| s.replace("ng.pcapng", "F").replace("ng.pcap", "F");
+    assert_eq!(strip(&sa), strip(&sb));
+}

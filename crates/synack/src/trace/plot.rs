@@ -189,11 +189,17 @@ pub fn time_sequence(f: &Flow, title: &str) -> Result<String, PlotError> {
         win_line.push((t, win));
     }
     let x_max = f.segments.iter().map(|s| secs(s.time)).fold(0.0, f64::max);
+    // Zoomed on the data: the window line is cut at the top (a large receive window would
+    // otherwise squash everything else).
     let y_max = data
         .iter()
         .map(|s| s.end() as f64)
-        .chain(win_line.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
+        .chain(ack_line.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        * 1.15;
+    for p in &mut win_line {
+        p.1 = p.1.min(y_max);
+    }
     let dir = if client {
         "client \u{2192} server"
     } else {
@@ -211,10 +217,14 @@ pub fn time_sequence(f: &Flow, title: &str) -> Result<String, PlotError> {
     .draw(|chart| {
         let bar = |s: &&super::flow::Segment| {
             let t = secs(s.time);
-            let color = if s.retransmission { RED_ } else { BLUE_ };
+            let (color, width) = if s.retransmission {
+                (RED_, 4)
+            } else {
+                (BLUE_, 2)
+            };
             PathElement::new(
                 vec![(t, s.seq as f64), (t, (s.seq + u64::from(s.len)) as f64)],
-                color.stroke_width(2),
+                color.stroke_width(width),
             )
         };
         let window = (!win_line.is_empty())
@@ -225,15 +235,19 @@ pub fn time_sequence(f: &Flow, title: &str) -> Result<String, PlotError> {
             .label("ACK + receive window")
             .legend(legend_line(ORANGE_));
         chart
+            .draw_series(std::iter::once(PathElement::new(
+                ack_line.clone(),
+                GREEN_.stroke_width(2),
+            )))
+            .map_err(draw_err)?
+            .label("cumulative ACK")
+            .legend(legend_line(GREEN_));
+        chart
             .draw_series(data.iter().filter(|s| !s.retransmission).map(bar))
             .map_err(draw_err)?
             .label("data segment")
             .legend(legend_line(BLUE_));
-        chart
-            .draw_series(data.iter().filter(|s| s.retransmission).map(bar))
-            .map_err(draw_err)?
-            .label("retransmission")
-            .legend(legend_line(RED_));
+
         let sack_bar = |dsack: bool| {
             let acks = &acks;
             move |_: ()| {
@@ -267,13 +281,11 @@ pub fn time_sequence(f: &Flow, title: &str) -> Result<String, PlotError> {
             .label("D-SACK (arrived twice)")
             .legend(legend_line(MAGENTA_));
         chart
-            .draw_series(std::iter::once(PathElement::new(
-                ack_line.clone(),
-                GREEN_.stroke_width(2),
-            )))
+            .draw_series(data.iter().filter(|s| s.retransmission).map(bar))
             .map_err(draw_err)?
-            .label("cumulative ACK")
-            .legend(legend_line(GREEN_));
+            .label("retransmission")
+            .legend(legend_line(RED_));
+
         Ok(())
     })
 }
