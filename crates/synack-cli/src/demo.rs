@@ -306,16 +306,7 @@ fn demo(args: &Args) -> io::Result<bool> {
             );
         }
         if let (Some(path), Some(rec)) = (&args.svg, s.recorder.as_ref()) {
-            let title = format!(
-                "synack demo: {} over a {:?} round trip{}",
-                units::human_bytes(args.bytes),
-                args.rtt,
-                if args.loss > 0.0 {
-                    format!(", {}% loss", args.loss * 100.0)
-                } else {
-                    String::new()
-                }
-            );
+            let title = plot::run_title("demo", args.bytes, args.rtt, args.loss);
             plot::write_ladder(&rec.events, path, &title, |_| {}, false)?;
         }
     }

@@ -63,6 +63,19 @@ impl TraceSink for Recorder {
     }
 }
 
+/// `synack demo: 1.0 MiB over a 20ms round trip, 1% loss`: the heading of a run's pictures.
+pub fn run_title(command: &str, bytes: u64, rtt: std::time::Duration, loss: f64) -> String {
+    let loss = if loss > 0.0 {
+        format!(", {}% loss", loss * 100.0)
+    } else {
+        String::new()
+    };
+    format!(
+        "synack {command}: {} over a {rtt:?} round trip{loss}",
+        crate::units::human_bytes(bytes)
+    )
+}
+
 /// The conversations as `node` saw them (its `In` and `Out` packets): a capture on its
 /// interface.
 pub fn flows_seen_by(events: &[TraceEvent], node: &str) -> Vec<flow::Flow> {

@@ -12,7 +12,7 @@ use std::io;
 use std::process::ExitCode;
 
 use synack::trace::flow::Flow;
-use synack::trace::ladder::Ladder;
+use synack::trace::ladder::{Ladder, escape as esc};
 use synack::trace::plot as charts;
 use synack::trace::samples::Sample;
 
@@ -55,20 +55,6 @@ pub struct Report {
 
 /// Most rows the trace table holds (the rest are counted, not shown).
 const MAX_ROWS: usize = 20_000;
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 fn ms(d: std::time::Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)

@@ -198,16 +198,7 @@ fn print_samples(samples: &[(Duration, Info)]) {
 /// `--svg` and `--samples-out`.
 fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Result<()> {
     if let Some(path) = &args.svg {
-        let title = format!(
-            "synack sim: {} over a {:?} round trip{}",
-            units::human_bytes(args.bytes),
-            args.rtt,
-            if args.loss > 0.0 {
-                format!(", {}% loss", args.loss * 100.0)
-            } else {
-                String::new()
-            }
-        );
+        let title = plot::run_title("sim", args.bytes, args.rtt, args.loss);
         plot::write_ladder(&r.trace, path, &title, |_| {}, false)?;
     }
     if let Some(path) = &args.time_seq {
@@ -216,14 +207,8 @@ fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Resu
             .first()
             .ok_or_else(|| std::io::Error::other("--time-seq: the trace has no TCP segments"))?;
         let title = format!(
-            "synack sim: {}, RTT {:?}{}: time\u{2013}sequence at the sender",
-            units::human_bytes(args.bytes),
-            args.rtt,
-            if args.loss > 0.0 {
-                format!(", {}% loss", args.loss * 100.0)
-            } else {
-                String::new()
-            }
+            "{}: time\u{2013}sequence at the sender",
+            plot::run_title("sim", args.bytes, args.rtt, args.loss)
         );
         let svg = synack::trace::plot::time_sequence(f, &title)
             .map_err(|e| std::io::Error::other(format!("--time-seq: {e}")))?;

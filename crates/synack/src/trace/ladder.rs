@@ -576,8 +576,8 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// `&`, `<`, `>` and quotes as entities.
-pub(crate) fn escape(s: &str) -> String {
+/// Text made safe inside XML or HTML: `&`, `<`, `>` and quotes as entities.
+pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
