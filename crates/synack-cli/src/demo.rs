@@ -19,7 +19,7 @@ use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceEvent, TraceLevel, TraceSink};
 
-use crate::units;
+use crate::{plot, report, units};
 
 /// How much of the conversation to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +66,14 @@ pub struct Args {
     /// full, 2 always (the trace then notes the cookie sent and the cookie accepted).
     #[arg(long, default_value = "1", value_parser = syncookies)]
     pub syncookies: SynCookies,
+    /// Draw the ladder diagram of the connection (two timelines, one arrow per segment, the
+    /// states beside them; the middle of a long transfer folded) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
+    /// Write a self-contained HTML report (summary, ladder, time–sequence and RTT charts,
+    /// both hosts' counters, the trace as a filterable table) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<String>,
 }
 
 fn syncookies(s: &str) -> Result<SynCookies, String> {
@@ -81,16 +89,21 @@ const CLIENT_ADDR: &str = "198.18.0.1";
 const SERVER_ADDR: &str = "198.18.0.2";
 const PORT: u16 = 80;
 
-/// The trace sink: renders lines to stdout and writes the capture.
+/// The trace sink: renders lines to stdout, writes the capture and keeps the events for the
+/// pictures.
 struct Sink {
     renderer: Renderer,
     pcap: Option<PcapSink<BufWriter<File>>>,
+    recorder: Option<plot::Recorder>,
 }
 
 impl Sink {
     fn event(&mut self, e: &TraceEvent) {
         if let Some(p) = self.pcap.as_mut() {
             p.event(e);
+        }
+        if let Some(r) = self.recorder.as_mut() {
+            r.event(e);
         }
         for line in self.renderer.push(e) {
             println!("{line}");
@@ -229,7 +242,12 @@ fn demo(args: &Args) -> io::Result<bool> {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", args.pcap)))?;
         Some(PcapSink::new(BufWriter::new(f))?.only_node("client"))
     };
-    let sink = Arc::new(Mutex::new(Sink { renderer, pcap }));
+    let keep_events = args.svg.is_some() || args.report.is_some();
+    let sink = Arc::new(Mutex::new(Sink {
+        renderer,
+        pcap,
+        recorder: keep_events.then(plot::Recorder::default),
+    }));
 
     let mut link = LinkConfig::default().with_delay(args.rtt / 2);
     if args.loss > 0.0 {
@@ -287,6 +305,10 @@ fn demo(args: &Args) -> io::Result<bool> {
                 args.pcap
             );
         }
+        if let (Some(path), Some(rec)) = (&args.svg, s.recorder.as_ref()) {
+            let title = plot::run_title("demo", args.bytes, args.rtt, args.loss);
+            plot::write_ladder(&rec.events, path, &title, |_| {}, false)?;
+        }
     }
 
     let report = report?;
@@ -323,6 +345,37 @@ fn demo(args: &Args) -> io::Result<bool> {
             "\u{2717} MISMATCH"
         }
     );
+    if let Some(path) = &args.report {
+        let events = sink
+            .lock()
+            .map_err(|_| io::Error::other("trace sink poisoned"))?
+            .recorder
+            .take()
+            .map(|r| r.events)
+            .unwrap_or_default();
+        let mut ladder = synack::trace::ladder::Ladder::from_trace(&events, 0)
+            .map_err(|e| io::Error::other(format!("--report {path}: {e}")))?;
+        ladder.title = Some("synack demo".into());
+        let r = report::Report {
+            title: "synack demo".into(),
+            source: format!(
+                "client {CLIENT_ADDR} \u{21c4} server {SERVER_ADDR}:{PORT}, RTT {:?}, loss {}%, {} sent, seed {}; charts as seen on the client's interface",
+                args.rtt,
+                args.loss * 100.0,
+                units::human_bytes(args.bytes),
+                args.seed
+            ),
+            flows: plot::flows_seen_by(&events, "client"),
+            flow: 0,
+            ladder: Some(ladder),
+            samples: None,
+            counters: vec![
+                ("client".into(), cc.to_string()),
+                ("server".into(), sc.to_string()),
+            ],
+        };
+        report::write(&r, path)?;
+    }
     if args.stats {
         println!("\nclient counters:\n{cc}");
         println!("server counters:\n{sc}");

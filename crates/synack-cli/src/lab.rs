@@ -37,6 +37,10 @@ pub struct Args {
     /// Also write synack's capture here.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
+    /// Draw the ladder diagram of curl's connection to this SVG file (the kernel's times are
+    /// estimated from the handshake: synack sees each packet once).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 const NS_DIR: &str = "/run/netns";
@@ -149,6 +153,7 @@ fn lab(args: &Args) -> io::Result<()> {
         impair_out: None,
         impair_in: None,
         seed: 1,
+        svg: args.svg.clone(),
     };
     let started = tunnet::start(&net, Config::default())?;
     let listener = TcpListener::bind_on(&started.host, "198.18.0.2:80")?;

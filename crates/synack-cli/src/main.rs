@@ -17,8 +17,10 @@ mod http;
 #[cfg(target_os = "linux")]
 mod lab;
 mod packetdrill;
+mod plot;
 #[cfg(target_os = "linux")]
 mod relay;
+mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 mod sim;
@@ -54,6 +56,10 @@ enum Command {
     Decode(decode::Args),
     /// Run packetdrill scripts against synack in virtual time (PASS/FAIL per script).
     Packetdrill(packetdrill::Args),
+    /// Draw a capture or samples file as SVG: time-sequence graph, ladder, cwnd or RTT.
+    Plot(plot::Args),
+    /// Write a self-contained HTML report of a capture: summary, pictures, filterable trace.
+    Report(report::Args),
     /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
     #[cfg(target_os = "linux")]
     Serve(serve::Args),
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Packetdrill(args) => packetdrill::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Report(args) => report::run(args),
         #[cfg(target_os = "linux")]
         Command::Serve(args) => serve::run(args),
         #[cfg(target_os = "linux")]

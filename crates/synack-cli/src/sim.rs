@@ -14,7 +14,8 @@ use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, TraceLevel};
 
-use crate::units;
+use crate::{plot, units};
+use synack::trace::samples::{self, Sample};
 
 /// Run one transfer on the simulated network, in virtual time, and report what TCP did.
 #[derive(Debug, Parser)]
@@ -72,6 +73,18 @@ pub struct Args {
     /// (virtual time), e.g. 100ms.
     #[arg(long, value_parser = units::duration)]
     pub samples: Option<Duration>,
+    /// With --samples: also write them to this CSV file, for `synack plot --kind cwnd|rtt`
+    /// (columns: time_s,cwnd,ssthresh,srtt_ms,rttvar_ms,rto_ms,pipe,in_flight,lost,
+    /// retransmits,ca_state,mss).
+    #[arg(long, value_name = "FILE", requires = "samples")]
+    pub samples_out: Option<String>,
+    /// Draw the ladder diagram of the transfer to this SVG file (the middle folded).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
+    /// Draw the transfer's time–sequence graph (as tcptrace does: data segments,
+    /// retransmissions, ACK and window lines, SACK blocks) as the sender sees it, to this SVG.
+    #[arg(long, value_name = "FILE")]
+    pub time_seq: Option<String>,
     /// Instead of one transfer: the goodput table (100 Mbit/s bottleneck, 1-BDP queue, RTT
     /// 10/50/200 ms × loss 0/0.1/1/3 % × reordering 0/5 % × congestion control × SACK on/off,
     /// 20 s virtual each), as Markdown; `cargo test` compares it with
@@ -182,6 +195,43 @@ fn print_samples(samples: &[(Duration, Info)]) {
     }
 }
 
+/// `--svg` and `--samples-out`.
+fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Result<()> {
+    if let Some(path) = &args.svg {
+        let title = plot::run_title("sim", args.bytes, args.rtt, args.loss);
+        plot::write_ladder(&r.trace, path, &title, |_| {}, false)?;
+    }
+    if let Some(path) = &args.time_seq {
+        let flows = plot::flows_seen_by(&r.trace, "client");
+        let f = flows
+            .first()
+            .ok_or_else(|| std::io::Error::other("--time-seq: the trace has no TCP segments"))?;
+        let title = format!(
+            "{}: time\u{2013}sequence at the sender",
+            plot::run_title("sim", args.bytes, args.rtt, args.loss)
+        );
+        let svg = synack::trace::plot::time_sequence(f, &title)
+            .map_err(|e| std::io::Error::other(format!("--time-seq: {e}")))?;
+        std::fs::write(path, svg)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
+        println!("wrote {path} (time\u{2013}sequence graph)");
+    }
+    if let Some(path) = &args.samples_out {
+        let rows: Vec<Sample> = r
+            .samples
+            .iter()
+            .map(|(t, i)| Sample::from_info(*t, i))
+            .collect();
+        std::fs::write(path, samples::to_csv(&rows))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
+        println!(
+            "wrote {path} ({} samples; synack plot --kind cwnd {path})",
+            rows.len()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> ExitCode {
     if args.goodput_table {
         return goodput_table(args.quick);
@@ -220,7 +270,7 @@ pub fn run(args: Args) -> ExitCode {
             ..Config::default()
         },
         mtu: args.mtu,
-        trace: args.trace,
+        trace: args.trace || args.svg.is_some() || args.time_seq.is_some(),
         sample_every: args.samples,
         ..TransferConfig::default()
     };
@@ -232,6 +282,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = write_pictures(&args, &r) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if args.trace {
         let mut renderer = Renderer::new(TraceLevel::All);
         renderer

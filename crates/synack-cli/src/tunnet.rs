@@ -17,7 +17,17 @@ use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{TraceEvent, TraceLevel, TraceSink};
 
+use crate::plot::{self, Recorder};
 use crate::units;
+
+/// The side synack does not trace is the kernel's (the other end of a TUN device).
+fn name_kernel_lane(l: &mut synack::trace::ladder::Ladder) {
+    for lane in [&mut l.left, &mut l.right] {
+        if lane.name == "peer" {
+            lane.name = "kernel".into();
+        }
+    }
+}
 
 /// How much of the conversation to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +84,12 @@ pub struct TunArgs {
     /// Seed of the impairments' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Draw the ladder diagram of the first connection to this SVG file when it is over (or
+    /// on exit). The other timeline is the kernel's: synack sees each packet once, so the
+    /// kernel's send and receive times are estimated from the handshake (the footnote says by
+    /// how much).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 /// Parses `loss=1%,delay=20ms,...` (see [`TunArgs::impair_out`]).
@@ -127,12 +143,16 @@ impl TunArgs {
 pub struct Sink {
     renderer: Option<Renderer>,
     pcap: Option<(String, PcapSink<BufWriter<File>>)>,
+    ladder: Option<(String, Recorder)>,
 }
 
 impl Sink {
     fn event(&mut self, e: &TraceEvent) {
         if let Some((_, p)) = self.pcap.as_mut() {
             p.event(e);
+        }
+        if let Some((_, rec)) = self.ladder.as_mut() {
+            rec.event(e);
         }
         if let Some(r) = self.renderer.as_mut() {
             for line in r.push(e) {
@@ -152,6 +172,10 @@ impl Sink {
             let n = p.packets();
             p.finish()?;
             eprintln!("wrote {path} ({n} packets; open it with wireshark or tshark -r)");
+        }
+        if let Some((path, rec)) = self.ladder.take() {
+            let title = "synack on a TUN device and the Linux kernel";
+            plot::write_ladder(&rec.events, &path, title, name_kernel_lane, true)?;
         }
         Ok(())
     }
@@ -210,7 +234,7 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     let tun = b.open()?;
     let tun_name = tun.name().to_string();
 
-    let sink = if args.pcap.is_some() || args.trace.is_some() {
+    let sink = if args.pcap.is_some() || args.trace.is_some() || args.svg.is_some() {
         let renderer = args.trace.map(|t| {
             let mut r = Renderer::new(match t {
                 TraceChoice::All => TraceLevel::All,
@@ -230,7 +254,12 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
             }
             None => None,
         };
-        Some(Arc::new(Mutex::new(Sink { renderer, pcap })))
+        let ladder = args.svg.clone().map(|p| (p, Recorder::default()));
+        Some(Arc::new(Mutex::new(Sink {
+            renderer,
+            pcap,
+            ladder,
+        })))
     } else {
         None
     };

@@ -8,7 +8,11 @@
 //!   sequence numbers per conversation and state changes written next to the packet that
 //!   caused them;
 //! * [`pcap::PcapWriter`] / [`pcap::PcapSink`]: a classic libpcap file (raw IP link type) that
-//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back.
+//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back;
+//! * [`flow`]: the TCP conversations of a trace or capture, segment by segment, in relative
+//!   numbers, with retransmissions, D-SACKs, RTT samples and a summary;
+//! * [`ladder::Ladder`]: the ladder diagram of a connection as SVG (two timelines, one arrow
+//!   per segment, the states beside them).
 //!
 //! [`TraceLevel`] says how much to keep: nothing, the handshake and close (segments with SYN,
 //! FIN or RST, state changes and drops), or everything.
@@ -45,10 +49,16 @@
 //! assert_eq!(lines, ["0.040000 client  ESTABLISHED \u{2192} FIN-WAIT-1 (close)"]);
 //! ```
 
+pub mod flow;
+pub mod ladder;
 #[cfg(feature = "tracing")]
 pub mod log;
 pub mod pcap;
+pub mod pcapng;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod render;
+pub mod samples;
 
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
@@ -61,6 +71,7 @@ use crate::time::Instant;
 use crate::wire::{self, IpProtocol, tcp::Flags};
 
 pub use pcap::{PcapError, PcapSink, PcapWriter, read_pcap};
+pub use pcapng::read_capture;
 pub use render::{RenderSink, Renderer, summarize};
 
 /// Which way a packet crossed the traced host's interface.

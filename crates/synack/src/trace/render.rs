@@ -91,18 +91,18 @@ pub struct Renderer {
 }
 
 /// One end of a TCP conversation.
-type Endpoint = (IpAddr, u16);
+pub(crate) type Endpoint = (IpAddr, u16);
 
 /// A conversation's unordered 4-tuple: the smaller endpoint first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ConvKey {
-    lo: Endpoint,
-    hi: Endpoint,
+pub(crate) struct ConvKey {
+    pub(crate) lo: Endpoint,
+    pub(crate) hi: Endpoint,
 }
 
 impl ConvKey {
     /// The key of the conversation between `a` and `b`, and the index of `a`'s side in it.
-    fn new(a: Endpoint, b: Endpoint) -> (ConvKey, usize) {
+    pub(crate) fn new(a: Endpoint, b: Endpoint) -> (ConvKey, usize) {
         if a <= b {
             (ConvKey { lo: a, hi: b }, 0)
         } else {
@@ -110,7 +110,7 @@ impl ConvKey {
         }
     }
 
-    fn of_sockets(a: SocketAddr, b: SocketAddr) -> ConvKey {
+    pub(crate) fn of_sockets(a: SocketAddr, b: SocketAddr) -> ConvKey {
         ConvKey::new((a.ip(), a.port()), (b.ip(), b.port())).0
     }
 }
@@ -124,7 +124,7 @@ struct Side {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Conversation {
+pub(crate) struct Conversation {
     sides: [Side; 2],
     /// The third segment of the handshake (the ACK of the SYN-ACK) has been seen.
     handshake_acked: bool,
@@ -134,7 +134,7 @@ struct Conversation {
 
 impl Conversation {
     /// How to show a segment sent by side `i`.
-    fn context(&self, i: usize) -> tcp::DisplayContext {
+    pub(crate) fn context(&self, i: usize) -> tcp::DisplayContext {
         let (me, peer) = (&self.sides[i], &self.sides[1 - i]);
         let window_shift = match (me.window_scale, peer.window_scale) {
             (Some(Some(shift)), Some(Some(_))) => Some(shift),
@@ -174,7 +174,7 @@ impl Conversation {
     }
 
     /// Learns from a segment sent by side `i`.
-    fn learn(&mut self, i: usize, seg: &tcp::Repr<'_>) {
+    pub(crate) fn learn(&mut self, i: usize, seg: &tcp::Repr<'_>) {
         if !seg.flags.syn() {
             return;
         }
@@ -206,17 +206,17 @@ struct Held {
 }
 
 /// The parts of an IP packet the renderer looks at.
-struct Ip<'a> {
-    src: IpAddr,
-    dst: IpAddr,
-    proto: IpProtocol,
-    payload: &'a [u8],
+pub(crate) struct Ip<'a> {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) proto: IpProtocol,
+    pub(crate) payload: &'a [u8],
     header_checksum_ok: bool,
     /// Offset in bytes and the MF bit, for IPv4 fragments.
-    fragment: Option<(u16, bool)>,
+    pub(crate) fragment: Option<(u16, bool)>,
 }
 
-fn parse_ip(bytes: &[u8]) -> Result<Ip<'_>, wire::Error> {
+pub(crate) fn parse_ip(bytes: &[u8]) -> Result<Ip<'_>, wire::Error> {
     match bytes.first().map(|b| b >> 4) {
         None => Err(wire::Error::Truncated),
         Some(4) => {
