@@ -1,6 +1,8 @@
 //! `synack demo` and `synack sim` run as a user runs them.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn synack(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_synack"))
@@ -12,6 +14,47 @@ fn synack(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs synack like [`synack`], but kills it and fails the test if it is still running after
+/// `limit` of wall time. Returns (exit code, stdout, stderr, wall time).
+fn synack_within(args: &[&str], limit: Duration) -> (Option<i32>, String, String, Duration) {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synack");
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = pipe(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = pipe(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for synack") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "synack {args:?} still running after {limit:?}; stdout so far:\n{}",
+                out.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = start.elapsed();
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    (status.code(), out, err, wall)
 }
 
 /// Drops what depends on the wall clock (the time column, TSval/TSecr) and the ephemeral port.
@@ -114,6 +157,49 @@ fn demo_under_loss_shows_retransmissions_and_still_matches() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(retrans > 0, "{out}");
+}
+
+/// A link that loses everything: the client's SYNs go unanswered, and the demo says so and
+/// exits within its connect timeout instead of leaving the server blocked in accept().
+#[test]
+fn demo_with_total_loss_reports_the_connect_error_and_exits() {
+    let (code, out, err, wall) = synack_within(
+        &["demo", "--loss", "100%", "--no-pcap", "--bytes", "20KiB"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(2), "{err}\n{out}");
+    assert_eq!(
+        err,
+        "error: the client's connect to 198.18.0.2:80 timed out after 10s: no SYN-ACK came back \
+         (the link loses every packet: --loss 100%); --connect-timeout sets the limit (Linux \
+         would retry for about 2 minutes)\n"
+    );
+    assert!(wall < Duration::from_secs(20), "took {wall:?}");
+    // The trace shows the SYN and its retransmissions at 1 s, 3 s and 7 s, then the close.
+    let syns = out.lines().filter(|l| l.contains("[SYN] Seq=0")).count();
+    assert_eq!(syns, 4, "{out}");
+    assert!(
+        out.lines().last().is_some_and(
+            |l| l.ends_with("client  SYN-SENT \u{2192} CLOSED (close before established)")
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("sha256"), "{out}");
+
+    let (code, _, err, wall) = synack_within(
+        &[
+            "demo",
+            "--loss",
+            "100%",
+            "--no-pcap",
+            "--connect-timeout",
+            "1500ms",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("timed out after 1.5s"), "{err}");
+    assert!(wall < Duration::from_secs(10), "took {wall:?}");
 }
 
 /// `--syncookies 2`: the server keeps no state for the SYN; the trace notes the cookie going

@@ -496,6 +496,22 @@ impl Runtime {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // What happened since the thread's last turn (a socket closed just before the stop,
+        // say) still reaches the sink.
+        let mut g = self.shared.lock();
+        let Inner { hosts, sink, .. } = &mut *g;
+        if let Some(sink) = sink.as_mut() {
+            drain_traces(hosts, sink.as_mut());
+        }
+    }
+}
+
+/// Hands every host's queued trace events to `sink`.
+fn drain_traces(hosts: &mut [HostState], sink: &mut dyn TraceSink) {
+    for h in hosts.iter_mut() {
+        while let Some(e) = h.stack.poll_trace() {
+            sink.event(&e);
+        }
     }
 }
 
@@ -594,11 +610,7 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
             sim.recycle(d.packet);
         }
         if let Some(sink) = sink.as_mut() {
-            for h in hosts.iter_mut() {
-                while let Some(e) = h.stack.poll_trace() {
-                    sink.event(&e);
-                }
-            }
+            drain_traces(hosts, sink.as_mut());
         }
         if !progress {
             break;
