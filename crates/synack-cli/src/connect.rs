@@ -13,7 +13,7 @@ use clap::Parser;
 use synack::net::{Shutdown, TcpStream};
 use synack::tcp::Config;
 
-use crate::tunnet::{self, TunArgs};
+use crate::tunnet::{self, LinesTo, TunArgs};
 
 /// Connect to HOST:PORT from synack on a TUN device, like netcat.
 #[derive(Debug, Parser)]
@@ -23,6 +23,9 @@ use crate::tunnet::{self, TunArgs};
     ip netns exec demo socat -u TCP-LISTEN:9000,reuseaddr - > got.bin &\n  \
     synack connect --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 \\\n      \
     198.18.0.1:9000 --send file.bin\n\n\
+    Output: standard output carries only the bytes that arrive (unless --recv FILE takes them), \
+    so `synack connect ... > got.bin` captures exactly the data; the trace, the connection \
+    summary, errors and `wrote FILE` go to standard error.\n\n\
     Exit status: 0 when both directions ended cleanly, 1 on a connection error (printed with\n\
     its kind, e.g. ConnectionRefused or ConnectionReset), 2 on a usage or setup error."
 )]
@@ -89,7 +92,9 @@ fn connect(args: Args) -> Result<(), Failure> {
         })?)),
         None => Box::new(io::stdout()),
     };
-    let started = tunnet::start(&args.net, Config::default()).map_err(Failure::Setup)?;
+    // Standard output carries the data: everything else goes to standard error.
+    let started =
+        tunnet::start(&args.net, Config::default(), LinesTo::Stderr).map_err(Failure::Setup)?;
 
     // (bytes sent, seconds until the send side was shut down, bytes received, seconds from the
     // first received byte to the end of the stream).

@@ -13,7 +13,7 @@ use synack::net::TcpListener;
 use synack::tcp::Config;
 
 use crate::http;
-use crate::tunnet::{self, TraceChoice, TunArgs};
+use crate::tunnet::{self, LinesTo, TraceChoice, TunArgs};
 use crate::units;
 
 /// Watch the Linux kernel's TCP (curl) talk to synack over a TUN device. Needs root.
@@ -25,7 +25,9 @@ use crate::units;
     synack serves HTTP on 198.18.0.2:80 from a temporary directory\n  \
     ip netns exec synack-lab-PID curl http://198.18.0.2/file.bin\n  \
     ip netns del synack-lab-PID\n\n\
-    No root? `synack demo` shows the same conversation between two synack hosts."
+    No root? `synack demo` shows the same conversation between two synack hosts.\n\n\
+    Output: the steps, the trace and curl's result on standard output; errors and \
+    `wrote FILE` on standard error."
 )]
 pub struct Args {
     /// Size of the file curl fetches.
@@ -150,7 +152,7 @@ fn lab(args: &Args) -> io::Result<()> {
         impair_in: None,
         seed: 1,
     };
-    let started = tunnet::start(&net, Config::default())?;
+    let started = tunnet::start(&net, Config::default(), LinesTo::Stdout)?;
     let listener = TcpListener::bind_on(&started.host, "198.18.0.2:80")?;
     let root = lab.dir.clone();
     std::thread::spawn(move || {

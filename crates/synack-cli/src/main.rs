@@ -34,7 +34,10 @@ use clap::{Parser, Subcommand};
     name = "synack",
     version,
     about = "A userspace TCP/IP stack, and tools to watch it work",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Results go to standard output and errors to standard error; `synack connect` \
+    keeps standard output for the bytes it receives. `synack <COMMAND> --help` says which \
+    stream carries what."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -92,5 +95,25 @@ mod tests {
     fn cli_definition_is_consistent() {
         // clap's own checks: conflicting names, bad defaults, missing value names, ...
         Cli::command().debug_assert();
+    }
+
+    /// Every command's `--help` says what goes to standard output and what to standard error.
+    #[test]
+    fn every_command_documents_its_output_streams() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains("Output: ")
+                    && help.contains("standard output")
+                    && help.contains("standard error"),
+                "synack {name} --help does not say which stream carries what:\n{help}"
+            );
+        }
     }
 }

@@ -39,7 +39,9 @@ use crate::tunnet;
     What `tc qdisc add dev ra root netem delay 50ms loss 1% rate 100mbit limit 1000` would do \
     on side A's egress, on a kernel that has sch_netem (1000 packets of 1500 bytes is \
     queue=1500KB). Stops on Ctrl-C or SIGTERM, or after --duration, and prints what each \
-    direction did."
+    direction did.\n\n\
+    Output: the `relaying` line (both interfaces are up from then on) on standard output; what \
+    each direction did, and errors, on standard error."
 )]
 pub struct Args {
     /// Side A's TUN interface (created, or attached to if it exists and is persistent).

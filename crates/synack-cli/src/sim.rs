@@ -21,7 +21,9 @@ use crate::units;
 #[command(
     after_long_help = "Examples:\n  synack sim --bytes 10MiB --rtt 50ms --loss 1% --rate 100mbit --queue 64KiB\n  \
                        synack sim --bytes 4MiB --loss 1% --samples 50ms\n  \
-                       synack sim --goodput-table --quick"
+                       synack sim --goodput-table --quick\n\n\
+                       Output: the trace, the report and the table on standard output; errors, \
+                       and the wall time of --goodput-table, on standard error."
 )]
 pub struct Args {
     /// How much the client sends.

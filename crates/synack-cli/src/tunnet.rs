@@ -123,9 +123,27 @@ impl TunArgs {
     }
 }
 
+/// Which standard stream the trace lines go to: standard error when standard output carries
+/// data (`synack connect`), standard output otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinesTo {
+    Stdout,
+    Stderr,
+}
+
+impl LinesTo {
+    fn print(self, line: &str) {
+        match self {
+            LinesTo::Stdout => println!("{line}"),
+            LinesTo::Stderr => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Prints lines and writes the capture; shared between the runtime thread and the command.
 pub struct Sink {
     renderer: Option<Renderer>,
+    lines_to: LinesTo,
     pcap: Option<(String, PcapSink<BufWriter<File>>)>,
 }
 
@@ -136,7 +154,7 @@ impl Sink {
         }
         if let Some(r) = self.renderer.as_mut() {
             for line in r.push(e) {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
     }
@@ -145,7 +163,7 @@ impl Sink {
     pub fn finish(&mut self) -> io::Result<()> {
         if let Some(r) = self.renderer.as_mut() {
             for line in r.finish() {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
         if let Some((path, p)) = self.pcap.take() {
@@ -188,8 +206,8 @@ impl Started {
     }
 }
 
-/// Opens the TUN device and starts a runtime on it.
-pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
+/// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
+pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
     let cidr = args.cidr()?;
     let kernel = args.kernel_cidr()?;
     let mut b = Tun::builder(&args.tun)
@@ -230,7 +248,11 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
             }
             None => None,
         };
-        Some(Arc::new(Mutex::new(Sink { renderer, pcap })))
+        Some(Arc::new(Mutex::new(Sink {
+            renderer,
+            lines_to,
+            pcap,
+        })))
     } else {
         None
     };

@@ -202,6 +202,33 @@ fn demo_with_total_loss_reports_the_connect_error_and_exits() {
     assert!(wall < Duration::from_secs(10), "took {wall:?}");
 }
 
+/// A transfer of more than a second with standard error redirected (not a terminal): no
+/// progress bar, so no carriage returns or escape codes in the log; nothing at all there.
+#[test]
+fn demo_draws_no_progress_bar_into_a_redirected_log() {
+    let (code, out, err, wall) = synack_within(
+        &[
+            "demo",
+            "--bytes",
+            "3MiB",
+            "--rtt",
+            "250ms",
+            "--no-pcap",
+            "--trace",
+            "none",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(0), "{err}\n{out}");
+    assert!(
+        wall > Duration::from_millis(1500),
+        "too quick to show a bar: {wall:?}"
+    );
+    assert_eq!(err, "", "standard error must stay empty");
+    assert!(!out.contains('\r') && !out.contains('\x1b'), "{out:?}");
+    assert!(out.contains("\u{2713} match"), "{out}");
+}
+
 /// `--syncookies 2`: the server keeps no state for the SYN; the trace notes the cookie going
 /// out and coming back, then the usual state changes, and the transfer still matches.
 #[test]

@@ -871,6 +871,58 @@ time.sleep(20)
     drop(rt);
 }
 
+/// `synack connect --trace all` without --recv: standard output carries exactly the bytes
+/// that arrived, and the trace (every segment) goes to standard error.
+#[test]
+fn connect_keeps_standard_output_for_the_data() {
+    let Some(_turn) = turn("connect_keeps_standard_output_for_the_data") else {
+        return;
+    };
+    let dir = Scratch::new("stdout");
+    let up = dir.random_file("up.bin", 30_000, 11);
+    let down = dir.random_file("down.bin", 200_000, 12);
+    let ns = Netns::new("stdout");
+    let mut server = ns.cmd("python3");
+    server.args(["-c", HALF_CLOSE_SERVER, "9000"]).arg(&down);
+    let server = Proc::spawn(server, "python3 half-close server");
+    server.wait_line(false, "ready", Duration::from_secs(10));
+    let got = dir.path("stdout.bin");
+    let mut client = ns.cmd(synack_bin());
+    client
+        .args(["connect", "--tun", TUN, "--addr", &format!("{SYNACK}/24")])
+        .args(["--kernel-addr", &format!("{KERNEL}/24")])
+        .args(["--trace", "all", &format!("{KERNEL}:9000"), "--send"])
+        .arg(&up)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&got).expect("stdout file"))
+        .stderr(std::fs::File::create(dir.path("stderr.txt")).expect("stderr file"));
+    let mut child = client.spawn().expect("run synack connect");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("synack connect still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().expect("connect status");
+    let err = std::fs::read_to_string(dir.path("stderr.txt")).expect("stderr file");
+    assert!(status.success(), "synack connect failed: {err}");
+    let (srv_ok, srv_out, srv_err) = server.finish(Duration::from_secs(30));
+    assert!(srv_ok, "kernel server failed: {srv_out}{srv_err}");
+    assert!(
+        std::fs::read(&got).expect("stdout file") == std::fs::read(&down).expect("down file"),
+        "standard output is not exactly the bytes the kernel sent"
+    );
+    // Every segment, data included, went to standard error.
+    for needle in ["[SYN] Seq=0", "[SYN, ACK] Seq=0 Ack=1", "Len=1448", "[FIN"] {
+        assert!(
+            err.contains(needle),
+            "no {needle:?} in standard error:\n{err}"
+        );
+    }
+}
+
 /// Without root or /dev/net/tun, opening a TUN device says what is needed.
 #[test]
 fn tun_errors_say_what_is_needed() {
