@@ -10,27 +10,17 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use sha2::{Digest, Sha256};
 use synack::device::sim::{LinkConfig, LinkStats, Loss};
 use synack::net::{Host, Runtime, Shutdown, TcpListener, TcpStream};
 use synack::tcp::{Config, Counters, SynCookies};
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
-use synack::trace::{Direction, TraceEvent, TraceLevel, TraceSink};
+use synack::trace::{Direction, TraceEvent, TraceSink};
 
+use crate::trace_arg::TraceArg;
 use crate::units;
-
-/// How much of the conversation to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TraceChoice {
-    /// Every segment and state change.
-    All,
-    /// SYN, FIN and RST segments, state changes, drops and notes such as retransmissions.
-    Handshake,
-    /// Only the summary.
-    None,
-}
 
 /// Run a client and a server over an in-memory link and watch TCP work.
 #[derive(Debug, Parser)]
@@ -61,9 +51,9 @@ pub struct Args {
     /// Do not write a capture.
     #[arg(long)]
     pub no_pcap: bool,
-    /// What to print of the conversation.
-    #[arg(long, value_enum, default_value = "handshake")]
-    pub trace: TraceChoice,
+    /// How much of the conversation to print (the summary always follows).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::Handshake)]
+    pub trace: TraceArg,
     /// Print both hosts' counters (nstat names) at the end.
     #[arg(long)]
     pub stats: bool,
@@ -333,12 +323,7 @@ where
 }
 
 fn demo(args: &Args) -> io::Result<bool> {
-    let level = match args.trace {
-        TraceChoice::All => TraceLevel::All,
-        TraceChoice::Handshake => TraceLevel::Handshake,
-        TraceChoice::None => TraceLevel::None,
-    };
-    let mut renderer = Renderer::new(level);
+    let mut renderer = Renderer::new(args.trace.into());
     renderer
         .name(CLIENT_ADDR.parse().map_err(io::Error::other)?, "client")
         .name(SERVER_ADDR.parse().map_err(io::Error::other)?, "server")

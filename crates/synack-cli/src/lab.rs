@@ -13,7 +13,8 @@ use synack::net::TcpListener;
 use synack::tcp::Config;
 
 use crate::http;
-use crate::tunnet::{self, LinesTo, TraceChoice, TunArgs};
+use crate::trace_arg::TraceArg;
+use crate::tunnet::{self, LinesTo, TunArgs};
 use crate::units;
 
 /// Watch the Linux kernel's TCP (curl) talk to synack over a TUN device. Needs root.
@@ -33,9 +34,10 @@ pub struct Args {
     /// Size of the file curl fetches.
     #[arg(long, default_value = "1MiB", value_parser = units::size)]
     pub bytes: u64,
-    /// Print every segment, not just the handshake, the close and the notable events.
-    #[arg(long)]
-    pub all: bool,
+    /// How much of the conversation to print (`all`: every segment, not just the handshake,
+    /// the close and the notable events).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::Handshake)]
+    pub trace: TraceArg,
     /// Also write synack's capture here.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
@@ -143,11 +145,7 @@ fn lab(args: &Args) -> io::Result<()> {
         no_offload: false,
         buffer: 4 * 1024 * 1024,
         pcap: args.pcap.clone(),
-        trace: Some(if args.all {
-            TraceChoice::All
-        } else {
-            TraceChoice::Handshake
-        }),
+        trace: args.trace,
         impair_out: None,
         impair_in: None,
         seed: 1,

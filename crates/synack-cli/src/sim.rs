@@ -12,8 +12,9 @@ use synack::sim::{TransferConfig, transfer};
 use synack::tcp::Config;
 use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
-use synack::trace::{Direction, TraceLevel};
+use synack::trace::{Direction, PcapSink, TraceEvent, TraceSink};
 
+use crate::trace_arg::TraceArg;
 use crate::units;
 
 /// Run one transfer on the simulated network, in virtual time, and report what TCP did.
@@ -65,11 +66,17 @@ pub struct Args {
     /// Send and receive buffer of each side.
     #[arg(long, default_value = "1MiB", value_parser = units::size)]
     pub buffer: u64,
+    /// Seed of the link's randomness and the stacks' secrets: the same seed and flags give the
+    /// same run, segment for segment.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print every segment (Wireshark notation) as well.
-    #[arg(long)]
-    pub trace: bool,
+    /// How much of the conversation to print before the report, in Wireshark notation.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::None)]
+    pub trace: TraceArg,
+    /// Write the capture (the client's interface: every packet once, virtual timestamps) to
+    /// this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
     /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
     /// (virtual time), e.g. 100ms.
     #[arg(long, value_parser = units::duration)]
@@ -106,6 +113,19 @@ fn goodput_table(quick: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--pcap`: the client's packets, as the demo writes them. Returns how many were written.
+fn write_pcap(path: &str, events: &[TraceEvent]) -> std::io::Result<u64> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {path}: {e}")))?;
+    let mut sink = PcapSink::new(std::io::BufWriter::new(file))?.only_node("client");
+    for e in events {
+        sink.event(e);
+    }
+    let n = sink.packets();
+    sink.finish()?;
+    Ok(n)
 }
 
 fn ms(d: Duration) -> String {
@@ -222,7 +242,7 @@ pub fn run(args: Args) -> ExitCode {
             ..Config::default()
         },
         mtu: args.mtu,
-        trace: args.trace,
+        trace: args.trace.is_on() || args.pcap.is_some(),
         sample_every: args.samples,
         ..TransferConfig::default()
     };
@@ -234,14 +254,23 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if args.trace {
-        let mut renderer = Renderer::new(TraceLevel::All);
+    if args.trace.is_on() {
+        let mut renderer = Renderer::new(args.trace.into());
         renderer
             .name("198.18.0.1".parse().expect("literal address"), "client")
             .name("198.18.0.2".parse().expect("literal address"), "server")
             .only(Direction::Out);
         for line in renderer.render(&r.trace) {
             println!("{line}");
+        }
+    }
+    if let Some(path) = &args.pcap {
+        match write_pcap(path, &r.trace) {
+            Ok(n) => println!("wrote {path} ({n} packets; open it with wireshark or tshark -r)"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let c = &r.client;

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
@@ -15,18 +15,10 @@ use synack::stack::Ipv4Cidr;
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
-use synack::trace::{TraceEvent, TraceLevel, TraceSink};
+use synack::trace::{TraceEvent, TraceSink};
 
+use crate::trace_arg::TraceArg;
 use crate::units;
-
-/// How much of the conversation to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TraceChoice {
-    /// Every segment and state change.
-    All,
-    /// SYN, FIN and RST segments, state changes, drops and notes such as retransmissions.
-    Handshake,
-}
 
 /// The flags of every command that puts synack on a TUN device.
 #[derive(Debug, Clone, Args)]
@@ -58,9 +50,9 @@ pub struct TunArgs {
     /// Write every packet synack sends and receives to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
-    /// Print the conversation in Wireshark notation (default: handshake and close only).
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "handshake", value_name = "LEVEL")]
-    pub trace: Option<TraceChoice>,
+    /// How much of the conversation to print, in Wireshark notation.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::None)]
+    pub trace: TraceArg,
     /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
     /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
     /// (1%), corrupt (0.1%), rate (100mbit), queue (the drop-tail limit behind the rate, e.g.
@@ -228,12 +220,9 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
     let tun = b.open()?;
     let tun_name = tun.name().to_string();
 
-    let sink = if args.pcap.is_some() || args.trace.is_some() {
-        let renderer = args.trace.map(|t| {
-            let mut r = Renderer::new(match t {
-                TraceChoice::All => TraceLevel::All,
-                TraceChoice::Handshake => TraceLevel::Handshake,
-            });
+    let sink = if args.pcap.is_some() || args.trace.is_on() {
+        let renderer = args.trace.is_on().then(|| {
+            let mut r = Renderer::new(args.trace.into());
             r.name(IpAddr::V4(cidr.addr), "synack");
             if let Some(k) = kernel {
                 r.name(IpAddr::V4(k.addr), "kernel");

@@ -310,6 +310,73 @@ fn sim_is_deterministic_and_verifies() {
     assert!(a.contains("RetransSegs"), "{a}");
 }
 
+/// `sim --trace LEVEL --pcap FILE`: the same vocabulary as the demo; the capture holds the
+/// client's every packet (both directions, as on its interface), readable by tshark.
+#[test]
+fn sim_traces_at_each_level_and_writes_a_pcap() {
+    let pcap = tmp("sim.pcap");
+    let run = |level: &str| {
+        let (ok, out, err) = synack(&[
+            "sim", "--bytes", "100KiB", "--seed", "4", "--trace", level, "--pcap", &pcap,
+        ]);
+        assert!(ok, "{err}");
+        out
+    };
+    let all = run("all");
+    let handshake = run("handshake");
+    let none = run("none");
+    let segments = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.contains(" \u{2192} ") && l.contains(" Seq="))
+            .map(str::to_string)
+            .collect()
+    };
+    let opening_or_closing = |l: &String| ["[SYN", "[FIN", "[RST"].iter().any(|f| l.contains(f));
+    let (all, handshake) = (segments(&all), segments(&handshake));
+    assert!(all.len() > 70, "{all:#?}");
+    // The handshake level keeps every SYN and FIN segment of the full trace, and besides them
+    // only pure ACKs (of the SYN-ACK or of a FIN).
+    let syn_fin: Vec<&String> = all.iter().filter(|l| opening_or_closing(l)).collect();
+    assert!(syn_fin.len() >= 3, "{all:#?}");
+    assert!(
+        syn_fin.iter().all(|l| handshake.contains(l)),
+        "{handshake:#?}"
+    );
+    for l in &handshake {
+        assert!(all.contains(l), "{l}");
+        assert!(
+            opening_or_closing(l) || l.contains("[ACK] ") && l.contains(" Len=0 "),
+            "{l}"
+        );
+    }
+    assert!(handshake.len() < all.len() / 4, "{handshake:#?}");
+    assert!(segments(&none).is_empty(), "{none}");
+    let written: u64 = none
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("wrote {pcap} (")))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `wrote` line:\n{none}"));
+    let sent: u64 = none
+        .lines()
+        .find_map(|l| l.strip_prefix("link: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no link line:\n{none}"));
+    // No loss: the client's interface saw every packet of both hosts.
+    assert_eq!(written, sent, "{none}");
+    let packets = synack::trace::read_pcap(&std::fs::read(&pcap).unwrap()).unwrap();
+    assert_eq!(packets.len() as u64, written);
+    tshark_checks(&pcap);
+    let _ = std::fs::remove_file(&pcap);
+    let (ok, _, err) = synack(&["sim", "--trace"]);
+    assert!(!ok);
+    assert!(
+        err.contains("[possible values: none, handshake, all]"),
+        "{err}"
+    );
+}
+
 #[test]
 fn sim_shows_per_connection_stats_and_samples() {
     let (ok, out, err) = synack(&[
