@@ -34,13 +34,13 @@ use crate::units;
 )]
 pub struct Args {
     /// How much the client sends (e.g. 1MiB, 64KiB, 100000).
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
     /// Round-trip time of the link (each direction gets half).
-    #[arg(long, default_value = "20ms", value_parser = units::duration)]
+    #[arg(long, default_value = "20ms", value_parser = units::duration, allow_hyphen_values = true)]
     pub rtt: Duration,
     /// Random packet loss on the link, each direction (e.g. 1% or 0.01).
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub loss: f64,
     /// Seed for the link's randomness and the stacks' secrets: same seed, same ports and ISNs.
     #[arg(long, default_value_t = 1)]
@@ -63,7 +63,7 @@ pub struct Args {
     pub syncookies: SynCookies,
     /// Give up on the handshake after this long (real time; Linux's own SYN retries would
     /// last about 2 minutes). The demo then prints the error and exits with status 2.
-    #[arg(long, default_value = "10s", value_parser = units::duration)]
+    #[arg(long, default_value = "10s", value_parser = units::duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
 }
 

@@ -32,7 +32,7 @@ use crate::units;
 )]
 pub struct Args {
     /// Size of the file curl fetches.
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
     /// How much of the conversation to print (`all`: every segment, not just the handshake,
     /// the close and the notable events).

@@ -24,7 +24,9 @@ mod sim;
 mod trace_arg;
 #[cfg(target_os = "linux")]
 mod tunnet;
-mod units;
+
+/// The value parsers of sizes, durations, fractions and rates, shared with synack-bench.
+use synack::units;
 
 use std::process::ExitCode;
 

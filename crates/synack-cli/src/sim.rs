@@ -9,6 +9,7 @@ use clap::Parser;
 use synack::device::sim::{LinkConfig, Loss};
 use synack::sim::goodput::{self, TableSpec};
 use synack::sim::{TransferConfig, transfer};
+use synack::stack::MIN_MTU;
 use synack::tcp::Config;
 use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
@@ -28,43 +29,44 @@ use crate::units;
 )]
 pub struct Args {
     /// How much the client sends.
-    #[arg(long, default_value = "10MiB", value_parser = units::size)]
+    #[arg(long, default_value = "10MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
     /// Round-trip time (each direction gets half).
-    #[arg(long, default_value = "20ms", value_parser = units::duration)]
+    #[arg(long, default_value = "20ms", value_parser = units::duration, allow_hyphen_values = true)]
     pub rtt: Duration,
     /// Random jitter added to each packet's delay, up to this much (never reorders by itself).
-    #[arg(long, default_value = "0", value_parser = units::duration)]
+    #[arg(long, default_value = "0", value_parser = units::duration, allow_hyphen_values = true)]
     pub jitter: Duration,
     /// Random loss (Bernoulli), e.g. 1%.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub loss: f64,
     /// Burst loss (Gilbert-Elliott): probability of entering a loss burst per packet.
-    #[arg(long, value_parser = units::fraction)]
+    #[arg(long, value_parser = units::fraction, allow_hyphen_values = true)]
     pub burst: Option<f64>,
-    /// Mean length of a loss burst in packets (with --burst).
-    #[arg(long, default_value_t = 4.0)]
+    /// Mean length of a loss burst in packets (with --burst), at least 1.
+    #[arg(long, default_value_t = 4.0, allow_hyphen_values = true, value_parser = burst_len)]
     pub burst_len: f64,
     /// Probability that a packet is held back so later ones overtake it.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub reorder: f64,
     /// Probability that a packet arrives twice.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub duplicate: f64,
     /// Probability that one bit of a packet flips (checksums must catch it).
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub corrupt: f64,
     /// Bottleneck bandwidth, e.g. 100mbit (default: unlimited).
-    #[arg(long, value_parser = units::rate)]
+    #[arg(long, value_parser = units::rate, allow_hyphen_values = true)]
     pub rate: Option<u64>,
     /// Drop-tail queue limit at the bottleneck, e.g. 64KiB.
-    #[arg(long, value_parser = units::size)]
+    #[arg(long, value_parser = units::size, allow_hyphen_values = true)]
     pub queue: Option<u64>,
-    /// Link MTU.
-    #[arg(long, default_value_t = 1500)]
+    /// Link MTU: the largest IP packet, 128 to 65535 bytes (synack announces MSS = MTU - 40).
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
     /// Send and receive buffer of each side.
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
     /// Seed of the link's randomness and the stacks' secrets: the same seed and flags give the
     /// same run, segment for segment.
@@ -79,7 +81,7 @@ pub struct Args {
     pub pcap: Option<String>,
     /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
     /// (virtual time), e.g. 100ms.
-    #[arg(long, value_parser = units::duration)]
+    #[arg(long, value_parser = units::duration, allow_hyphen_values = true)]
     pub samples: Option<Duration>,
     /// Instead of one transfer: the goodput table (100 Mbit/s bottleneck, 1-BDP queue, RTT
     /// 10/50/200 ms × loss 0/0.1/1/3 % × reordering 0/5 % × congestion control × SACK on/off,
@@ -90,6 +92,16 @@ pub struct Args {
     /// With --goodput-table: a scale model of the grid at 10 Mbit/s (a tenth of the packets).
     #[arg(long, requires = "goodput_table")]
     pub quick: bool,
+}
+
+/// `--burst-len`: a mean of at least one packet.
+fn burst_len(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v >= 1.0 && v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "expected a mean burst length of at least 1 packet, got {s:?}"
+        )),
+    }
 }
 
 /// `--goodput-table`: every run, then the Markdown table on stdout.
@@ -215,7 +227,7 @@ pub fn run(args: Args) -> ExitCode {
         .with_duplicate(args.duplicate)
         .with_corrupt(args.corrupt);
     if let Some(p) = args.burst {
-        let p_bad_to_good = 1.0 / args.burst_len.max(1.0);
+        let p_bad_to_good = 1.0 / args.burst_len;
         link = link.with_loss(Loss::GilbertElliott {
             p_good_to_bad: p,
             p_bad_to_good,

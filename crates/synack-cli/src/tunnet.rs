@@ -11,7 +11,7 @@ use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::Ipv4Cidr;
+use synack::stack::{Ipv4Cidr, MIN_MTU};
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
@@ -36,8 +36,9 @@ pub struct TunArgs {
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU (synack announces MSS = MTU - 40).
-    #[arg(long, default_value_t = 1500)]
+    /// Interface MTU, 128 to 65535 bytes (synack announces MSS = MTU - 40).
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
     /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
     /// (the interface's vnet_hdr offloads: TSO from the kernel, coalescing towards it).
@@ -45,7 +46,7 @@ pub struct TunArgs {
     #[arg(long)]
     pub no_offload: bool,
     /// Send and receive buffer of each connection.
-    #[arg(long, default_value = "4MiB", value_parser = units::size)]
+    #[arg(long, default_value = "4MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
     /// Write every packet synack sends and receives to this pcap file.
     #[arg(long, value_name = "FILE")]
@@ -198,6 +199,30 @@ impl Started {
     }
 }
 
+/// `--addr` and `--kernel-addr` must be two hosts on one link: different addresses, each inside
+/// the other's prefix (else neither side routes to the other through the interface).
+pub fn check_one_link(synack: Ipv4Cidr, kernel: Ipv4Cidr) -> io::Result<()> {
+    let show = |c: Ipv4Cidr| format!("{}/{}", c.addr, c.prefix);
+    if kernel.addr == synack.addr {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
+        ));
+    }
+    if !synack.contains(kernel.addr) || !kernel.contains(synack.addr) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--addr {} and --kernel-addr {} are not in one subnet: each side must reach the \
+                 other on the link (e.g. --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24)",
+                show(synack),
+                show(kernel)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
 pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
     let cidr = args.cidr()?;
@@ -206,12 +231,7 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
         .mtu(args.mtu)
         .offload(!args.no_offload);
     if let Some(k) = kernel {
-        if k.addr == cidr.addr {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
-            ));
-        }
+        check_one_link(cidr, k)?;
         b = b.kernel_addr(k);
     }
     if let Some(ns) = &args.netns {

@@ -923,6 +923,72 @@ fn connect_keeps_standard_output_for_the_data() {
     }
 }
 
+/// TUN set-up errors are one clear line and exit status 2: a name that belongs to an interface
+/// of another kind, a TUN interface that another process has open.
+#[test]
+fn tun_setup_errors_are_one_clear_line() {
+    let Some(_turn) = turn("tun_setup_errors_are_one_clear_line") else {
+        return;
+    };
+    let ns = Netns::new("tunerr");
+    let serve = |tun: &str| {
+        let out = Command::new(synack_bin())
+            .args([
+                "serve",
+                "--netns",
+                &ns.name,
+                "--tun",
+                tun,
+                "--addr",
+                "198.18.0.2/24",
+            ])
+            .args(["--port", "80", "--echo"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run synack serve");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        serve("lo"),
+        (
+            Some(2),
+            "error: lo exists and is not a TUN interface (the kernel refused to attach: EINVAL); \
+             choose another name, or see `ip -d link show lo`\n"
+                .to_string()
+        )
+    );
+    run(ns
+        .cmd("ip")
+        .args(["tuntap", "add", "dev", "skbusy", "mode", "tun"]));
+    use synack::device::tun::{Tun, TunError};
+    let open = || Tun::builder("skbusy").netns(&ns.name).open();
+    let held = open().expect("the first owner attaches");
+    match open() {
+        Err(TunError::Busy(name)) => assert_eq!(name, "skbusy"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        serve("skbusy"),
+        (
+            Some(2),
+            "error: the TUN interface skbusy is in use: another process has it open (EBUSY); \
+             stop that process or choose another name\n"
+                .to_string()
+        )
+    );
+    drop(held);
+    match Tun::builder("skmtu").netns(&ns.name).mtu(50).open() {
+        Err(e @ TunError::Mtu(50)) => assert_eq!(
+            e.to_string(),
+            "MTU 50 is too small: an IPv4 link needs at least 68 (RFC 791), synack at least 128"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Without root or /dev/net/tun, opening a TUN device says what is needed.
 #[test]
 fn tun_errors_say_what_is_needed() {

@@ -9,6 +9,7 @@
 //! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time;
 //!   a Linux TUN device; the impairment models, also as a wrapper around any device.
 //! * [`net`]: the runtime thread (on SimNet or on a device) and `std::net`-shaped sockets.
+//! * [`units`]: sizes, durations, fractions and rates as people write them (`1MiB`, `20ms`).
 //!
 //! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
 //! arguments, so every run is a deterministic function of its inputs.
@@ -21,4 +22,5 @@ pub mod stack;
 pub mod tcp;
 pub mod time;
 pub mod trace;
+pub mod units;
 pub mod wire;

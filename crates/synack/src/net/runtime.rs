@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
-use crate::stack::{Ipv4Cidr, Stack, StackConfig};
+use crate::stack::{Ipv4Cidr, MIN_MTU, Stack, StackConfig, mtu_too_small};
 use crate::tcp::{Config, Counters, State};
 use crate::time::Instant;
 use crate::trace::TraceSink;
@@ -190,7 +190,7 @@ impl Host {
         (!stopped).then_some(h)
     }
 
-    /// The host of any live runtime that owns `addr`.
+    /// The host of any running runtime that owns `addr`.
     pub fn owning(addr: IpAddr) -> Option<Host> {
         let list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
         for weak in list.iter() {
@@ -198,6 +198,9 @@ impl Host {
                 continue;
             };
             let index = shared.with(|i, _| {
+                if i.stopped {
+                    return None;
+                }
                 i.hosts.iter().position(|h| {
                     h.stack
                         .addresses()
@@ -247,7 +250,8 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Adds a host with an address like `198.18.0.1/24`.
+    /// Adds a host with an address like `198.18.0.1/24`. Names and addresses must be unique
+    /// (see [`build`](Self::build)).
     pub fn host(mut self, name: &str, cidr: &str) -> Builder {
         self.hosts.push((name.to_string(), cidr.to_string()));
         self
@@ -299,6 +303,11 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime thread. Refuses, with `InvalidInput`: no host, a host address that
+    /// does not parse, two hosts with one name or one address, an MTU below
+    /// [`MIN_MTU`](crate::stack::MIN_MTU), a device with more than one host; with `AddrInUse`:
+    /// an address that a host of another running runtime has (an address has one owner, so
+    /// that [`TcpListener::bind`](crate::net::TcpListener::bind) means one host).
     pub fn build(self) -> io::Result<Runtime> {
         if self.hosts.is_empty() {
             return Err(io::Error::new(
@@ -323,13 +332,40 @@ impl Builder {
             .mtu
             .or(self.device.as_ref().map(|d| d.mtu()))
             .unwrap_or(1500);
+        if mtu < MIN_MTU {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                mtu_too_small(mtu),
+            ));
+        }
+        // Every host needs a name and an address of its own: sockets find hosts by them.
+        let mut cidrs: Vec<Ipv4Cidr> = Vec::with_capacity(self.hosts.len());
+        for (i, (name, cidr)) in self.hosts.iter().enumerate() {
+            let cidr: Ipv4Cidr = cidr.parse()?;
+            for (j, (other, _)) in self.hosts[..i].iter().enumerate() {
+                let clash = if other == name {
+                    format!("two hosts are called {name:?}")
+                } else if cidrs[j].addr == cidr.addr {
+                    format!(
+                        "hosts {other:?} and {name:?} both have the address {}",
+                        cidr.addr
+                    )
+                } else {
+                    continue;
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{clash}: every host of a runtime needs its own name and address"),
+                ));
+            }
+            cidrs.push(cidr);
+        }
         let seed = self.seed.unwrap_or_else(os_random);
         let mut sim = SimNet::new(seed);
         let tcp = Arc::new(self.tcp);
         let trace = self.sink.is_some();
         let mut hosts = Vec::new();
-        for (i, (name, cidr)) in self.hosts.iter().enumerate() {
-            let cidr: Ipv4Cidr = cidr.parse()?;
+        for (i, ((name, _), &cidr)) in self.hosts.iter().zip(&cidrs).enumerate() {
             let id = if self.device.is_none() {
                 let id = sim.add_host(name);
                 sim.set_addr(id, cidr.addr).map_err(io::Error::other)?;
@@ -398,8 +434,34 @@ impl Builder {
             waker,
         });
         {
+            // An address has one owner among the running runtimes, so that
+            // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
+            for other in list.iter().filter_map(std::sync::Weak::upgrade) {
+                let taken = other.with(|inner, _| {
+                    if inner.stopped {
+                        return None;
+                    }
+                    inner.hosts.iter().find_map(|h| {
+                        h.stack
+                            .addresses()
+                            .iter()
+                            .find(|c| cidrs.iter().any(|mine| mine.addr == c.addr))
+                            .map(|c| (c.addr, h.name.clone()))
+                    })
+                });
+                if let Some((addr, owner)) = taken {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "{addr} already belongs to host {owner:?} of another running synack \
+                             runtime: an address has one owner (TcpListener::bind finds the host \
+                             by it); drop that runtime first or pick another address"
+                        ),
+                    ));
+                }
+            }
             list.push(Arc::downgrade(&shared));
         }
         let s2 = shared.clone();
