@@ -469,11 +469,10 @@ fn tshark_checks(pcap: &str) {
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_tshark {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "tshark is required under CI=true"
+        synack::testing::skip(
+            &format!("the tshark check of {pcap}"),
+            "tshark is not installed (.ci/run installs it)",
         );
-        eprintln!("skipping tshark check: tshark is not installed (.ci/run installs it)");
         return;
     }
     let out = Command::new("tshark")

@@ -30,41 +30,10 @@ const BULK: u64 = 64 * MIB;
 
 // ----- preconditions -----
 
-/// Why these tests cannot run here, if they cannot.
-fn missing_precondition() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Some("not root (network namespaces and TUN devices need CAP_NET_ADMIN)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    for tool in ["ip", "tc", "curl", "python3", "tshark"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
-
-/// Takes the turn, or returns None (after saying why) when the test cannot run here. Under
-/// `CI=true` a missing precondition is a failure.
+/// Takes the turn, or returns None (after saying why, where `cargo test` shows it) when the
+/// test cannot run here. Under `CI=true` a missing precondition is a failure.
 fn turn(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-    if let Some(why) = missing_precondition() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{test}: cannot run the kernel interop test under CI=true: {why}");
-        }
-        eprintln!("skipping {test}: {why}");
+    if !may_run(test, &["ip", "tc", "curl", "python3", "tshark"]) {
         return None;
     }
     Some(ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()))

@@ -1,33 +1,16 @@
-//! The upstream packetdrill scripts in `../shared/packetdrill` (read in place, never copied)
+//! The upstream packetdrill scripts (`SYNACK_PACKETDRILL_DIR`, else `../shared/packetdrill`;
+//! read in place, never copied)
 //! against synack: prints a table of every script, checks that every script on the expected
 //! pass list (`expected-pass.txt` beside this file) still passes, and that packetdrill's own
 //! expected-failure self-tests fail with the error their `// Failure:` comment names.
 //!
-//! Skipped with a message when the folder is absent, except under CI=true.
+//! Skipped with a visible message when the folder is absent, and failed instead under CI=true.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use synack_packetdrill::run::{self, Outcome, RunOptions};
 
-fn suite_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SYNACK_PACKETDRILL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/packetdrill")
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "packetdrill suite not found at {} (set SYNACK_PACKETDRILL_DIR)",
-        dir.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}; under CI=true it must be present");
-    }
-    eprintln!("skipping: {msg}");
-    None
-}
+mod common;
 
 fn relative(dir: &Path, p: &Path) -> String {
     p.strip_prefix(dir).unwrap_or(p).display().to_string()
@@ -61,7 +44,9 @@ fn expected_failure(path: &Path) -> Option<(String, u32)> {
 
 #[test]
 fn upstream_scripts() {
-    let Some(dir) = suite_dir() else { return };
+    let Some(dir) = common::suite_dir("upstream_scripts") else {
+        return;
+    };
     let scripts = run::collect_scripts(&dir).expect("list scripts");
     let opts = RunOptions::upstream_ipv4();
     let expected = expected_pass();

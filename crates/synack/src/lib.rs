@@ -20,6 +20,8 @@ pub mod net;
 pub mod sim;
 pub mod stack;
 pub mod tcp;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod trace;
 pub mod units;
