@@ -229,6 +229,59 @@ fn demo_draws_no_progress_bar_into_a_redirected_log() {
     assert!(out.contains("\u{2713} match"), "{out}");
 }
 
+/// A retransmission note names the segment as its line shows it: the same relative `Seq=` and
+/// `Len=`, at the same time, from the same host; and time never goes backwards in the trace,
+/// even with no link delay (socket calls of both hosts then share instants).
+#[test]
+fn notes_and_segments_tell_one_story() {
+    for (rtt, loss) in [("10ms", "5%"), ("0", "3%")] {
+        let (ok, out, err) = synack(&[
+            "demo",
+            "--bytes",
+            "200KiB",
+            "--loss",
+            loss,
+            "--seed",
+            "3",
+            "--rtt",
+            rtt,
+            "--no-pcap",
+            "--trace",
+            "all",
+        ]);
+        assert!(ok, "{err}\n{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        let mut notes = 0;
+        for note in lines.iter().filter(|l| l.contains(" NOTE retransmit seq=")) {
+            let f: Vec<&str> = note.split(' ').collect();
+            let (time, node) = (f[0], f[1]);
+            let seq = f[4].strip_prefix("seq=").expect("seq=");
+            let len = f[5].strip_prefix("len=").expect("len=");
+            let segment = lines.iter().any(|l| {
+                l.starts_with(&format!("{time} {node} \u{2192} "))
+                    && l.contains(&format!(" Seq={seq} "))
+                    && l.contains(&format!(" Len={len}"))
+            });
+            assert!(segment, "no segment line for {note:?}:\n{out}");
+            notes += 1;
+        }
+        assert!(notes > 0, "no retransmissions at {loss} loss:\n{out}");
+        let times: Vec<f64> = lines
+            .iter()
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        assert!(times.len() > 100, "{out}");
+        for w in times.windows(2) {
+            assert!(
+                w[0] <= w[1],
+                "time went back from {} to {}:\n{out}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
+
 /// `--syncookies 2`: the server keeps no state for the SYN; the trace notes the cookie going
 /// out and coming back, then the usual state changes, and the transfer still matches.
 #[test]

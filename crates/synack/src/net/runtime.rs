@@ -568,9 +568,28 @@ impl Runtime {
     }
 }
 
-/// Hands every host's queued trace events to `sink`.
+/// Hands every host's queued trace events to `sink`, oldest first across the hosts (socket
+/// calls on different threads queue events on different hosts between two turns), so the
+/// sink sees time move forward only.
 fn drain_traces(hosts: &mut [HostState], sink: &mut dyn TraceSink) {
-    for h in hosts.iter_mut() {
+    loop {
+        let next = hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.stack.next_trace_time().map(|t| (t, i)))
+            .min();
+        let Some((_, i)) = next else {
+            return;
+        };
+        if let Some(e) = hosts[i].stack.poll_trace() {
+            sink.event(&e);
+        }
+    }
+}
+
+/// Hands one host's queued trace events to `sink`, if there is one.
+fn drain_host_trace(h: &mut HostState, sink: &mut Option<Box<dyn TraceSink + Send>>) {
+    if let Some(sink) = sink.as_mut() {
         while let Some(e) = h.stack.poll_trace() {
             sink.event(&e);
         }
@@ -646,6 +665,11 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
         else {
             return activity;
         };
+        // First what socket calls queued since the last turn, merged by time; then each host's
+        // events right after the step that made them, so the sink sees cause before effect.
+        if let Some(sink) = sink.as_mut() {
+            drain_traces(hosts, sink.as_mut());
+        }
         for h in hosts.iter_mut() {
             h.stack.handle_timeout(now);
             // Bounded so one busy connection cannot starve the loop.
@@ -659,6 +683,7 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
                     let _ = sim.send(now, id, &buf[..n]);
                 }
             }
+            drain_host_trace(h, sink);
         }
         while let Some(d) = sim.poll_deliver(now) {
             progress = true;
@@ -668,11 +693,9 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
                 .filter(|h| h.sim_id == Some(d.to))
             {
                 h.stack.handle_packet(now, &d.packet);
+                drain_host_trace(h, sink);
             }
             sim.recycle(d.packet);
-        }
-        if let Some(sink) = sink.as_mut() {
-            drain_traces(hosts, sink.as_mut());
         }
         if !progress {
             break;

@@ -247,3 +247,57 @@ fn hosts_and_addresses_are_unique() {
     let l = TcpListener::bind("198.18.21.1:80").unwrap();
     assert_eq!(l.local_addr().unwrap().to_string(), "198.18.21.1:80");
 }
+
+/// With no link delay, both hosts' socket calls (on two threads) and the runtime's own steps
+/// happen in the same instants: the sink still sees time move forward only, across hosts.
+#[test]
+fn trace_time_never_goes_backwards() {
+    use crate::trace::TraceEvent;
+    use std::sync::{Arc, Mutex};
+    for round in 0..4u8 {
+        let events = Arc::new(Mutex::new(Vec::<TraceEvent>::new()));
+        let sink = {
+            let events = events.clone();
+            move |e: &TraceEvent| events.lock().unwrap().push(e.clone())
+        };
+        let rt = Runtime::builder()
+            .host("client", &format!("198.18.{}.1/24", 30 + round))
+            .host("server", &format!("198.18.{}.2/24", 30 + round))
+            .delay(Duration::ZERO)
+            .seed(u64::from(round))
+            .trace(sink)
+            .build()
+            .unwrap();
+        let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+        let addr = format!("198.18.{}.2:80", 30 + round);
+        let listener = TcpListener::bind_on(&server, addr.as_str()).unwrap();
+        let t = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            s.write_all(&all[..100]).unwrap();
+            all.len()
+        });
+        let mut c = TcpStream::connect_on(&client, addr.as_str()).unwrap();
+        c.write_all(&[7u8; 100_000]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        assert_eq!((t.join().unwrap(), back.len()), (100_000, 100));
+        drop(c);
+        rt.settle(Duration::from_secs(2));
+        drop(rt);
+        let events = events.lock().unwrap();
+        assert!(events.len() > 50, "{}", events.len());
+        for w in events.windows(2) {
+            assert!(
+                w[0].time() <= w[1].time(),
+                "round {round}: time went back from {:?} ({}) to {:?} ({})",
+                w[0].time(),
+                w[0].node(),
+                w[1].time(),
+                w[1].node()
+            );
+        }
+    }
+}

@@ -359,6 +359,12 @@ impl Stack {
         self.trace.pop_front()
     }
 
+    /// The time of the next trace event, without taking it (to merge several hosts' events in
+    /// time order).
+    pub fn next_trace_time(&self) -> Option<Instant> {
+        self.trace.front().map(TraceEvent::time)
+    }
+
     // ----- slots -----
 
     fn alloc(&mut self, kind: SlotKind) -> SocketHandle {
@@ -477,12 +483,13 @@ impl Stack {
                 self.timers.push(Reverse((t, h.index, h.generation)));
             }
         }
-        let (local, remote, state, parent, user) = (
+        let (local, remote, state, parent, user, iss) = (
             c.conn.local(),
             c.conn.remote(),
             c.conn.state(),
             c.parent,
             c.user,
+            c.conn.iss(),
         );
         let mut events = Vec::new();
         while let Some(e) = c.conn.poll_event() {
@@ -513,10 +520,11 @@ impl Stack {
                     node,
                     text: format!("RST: {reason}"),
                 },
+                // Relative to our ISN, as the segment lines show Seq= (the SYN is 0).
                 Event::Retransmit { seq, len, cause } => TraceEvent::Note {
                     time: now,
                     node,
-                    text: format!("retransmit seq={seq} len={len} ({cause:?})"),
+                    text: format!("retransmit seq={} len={len} ({cause:?})", seq - iss),
                 },
                 Event::RtoFired { rto, backoff } => TraceEvent::Note {
                     time: now,
