@@ -39,7 +39,9 @@ pub struct Args {
     /// Read and drop whatever arrives (RFC 863).
     #[arg(long)]
     pub discard: bool,
-    /// Serve the files under DIR over HTTP/1.1 (GET and HEAD, Content-Length, keep-alive).
+    /// Serve the files under DIR over HTTP/1.1: GET and HEAD, keep-alive, index.html or a
+    /// listing for a directory, Content-Type by extension, single byte ranges (206/416, so
+    /// `curl -C -` resumes).
     #[arg(long, value_name = "DIR")]
     pub http: Option<PathBuf>,
     /// Send a character pattern until the peer closes (RFC 864).

@@ -237,6 +237,54 @@ fn http_transfers(ns: &Netns, dir: &Scratch, big: &Path, what: &str) -> f64 {
     gbps(len, secs)
 }
 
+/// `serve --http` as a file server for the kernel's curl: a byte range (206), a resumed
+/// download (`curl -C -`), a range past the end (416), HEAD's headers, the directory listing.
+fn http_ranges(ns: &Netns, dir: &Scratch, big: &Path) {
+    let name = big.file_name().and_then(|n| n.to_str()).expect("file name");
+    let url = format!("http://{SYNACK}/{name}");
+    let data = std::fs::read(big).expect("big file");
+    let curl = |args: &[&str]| {
+        let mut cmd = ns.cmd("curl");
+        cmd.args(["-sS", "--max-time", "60"]).args(args);
+        run(&mut cmd)
+    };
+    let part = dir.path("part.bin");
+    let p = part.to_str().expect("path");
+    let code = curl(&["-r", "1000-1999", "-o", p, "-w", "%{http_code}", &url]);
+    assert_eq!(code, "206");
+    assert!(
+        std::fs::read(&part).expect("part") == data[1000..2000],
+        "the range differs"
+    );
+    // A download cut short, then resumed from where it stopped.
+    std::fs::write(&part, &data[..100_000]).expect("partial file");
+    let code = curl(&["-C", "-", "-o", p, "-w", "%{http_code}", &url]);
+    assert_eq!(code, "206");
+    assert_eq!(
+        sha256_file(&part),
+        sha256_file(big),
+        "the resumed download differs"
+    );
+    let _ = std::fs::remove_file(&part);
+    let past = format!("{}-", data.len());
+    let code = curl(&["-r", &past, "-o", "/dev/null", "-w", "%{http_code}", &url]);
+    assert_eq!(code, "416");
+    let head = curl(&["-I", &url]).to_ascii_lowercase();
+    for h in [
+        "http/1.1 200 ok\r\n".to_string(),
+        "content-type: application/octet-stream\r\n".to_string(),
+        "accept-ranges: bytes\r\n".to_string(),
+        format!("content-length: {}\r\n", data.len()),
+    ] {
+        assert!(head.contains(&h), "no {h:?} in HEAD's answer:\n{head}");
+    }
+    let listing = curl(&[&format!("http://{SYNACK}/")]);
+    assert!(
+        listing.contains(&format!("<li><a href=\"{name}\">{name}</a></li>")),
+        "{listing}"
+    );
+}
+
 /// The kernel-side server of test 2: reads to EOF (hashing), then — the peer has shut down
 /// its sending side only — sends a file back, then closes. Prints `rx BYTES SHA SECONDS`.
 const HALF_CLOSE_SERVER: &str = r#"
@@ -499,6 +547,7 @@ fn kernel_peers_unimpaired_with_capture_and_goodput() {
     let ns = Netns::new("http");
     let server = start_http_server(&ns, &www, &[]);
     let t1 = http_transfers(&ns, &dir, &big, "test 1");
+    http_ranges(&ns, &dir, &big);
     let pcap = dir.path("t1.pcap");
     let cap = start_capture(&ns, &pcap);
     http_transfers(&ns, &dir, &big, "test 1 (captured)");
