@@ -112,10 +112,30 @@ fn upstream_scripts() {
     for n in &newly {
         println!("passes but is not on the expected list (add it): {n}");
     }
+    // A suite fetched with .ci/fetch-packetdrill has google/ and later/google/, not the Linux
+    // kernel's copies in linux-selftests/: their entries cannot be checked then, which is said
+    // (and fails under CI=true). A missing script in a folder that is there is a failure.
+    let mut absent_sources: Vec<&str> = Vec::new();
     for e in &expected {
+        let source = e.split('/').next().unwrap_or(e);
+        if !dir.join(source).is_dir() {
+            absent_sources.push(source);
+            continue;
+        }
         assert!(
             dir.join(e).is_file(),
             "expected-pass.txt names a missing script: {e}"
+        );
+    }
+    absent_sources.dedup();
+    for source in absent_sources {
+        let n = expected
+            .iter()
+            .filter(|e| e.starts_with(&format!("{source}/")))
+            .count();
+        synack::testing::skip(
+            &format!("upstream_scripts, for the {n} expected passes under {source}/"),
+            &format!("{} has no {source}/ folder", dir.display()),
         );
     }
     assert!(

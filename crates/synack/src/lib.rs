@@ -1,6 +1,6 @@
 //! synack — a userspace TCP/IP stack.
 //!
-//! Layers, bottom up (see `DESIGN.md` in the shared folder and the README's tour):
+//! Layers, bottom up (see `ARCHITECTURE.md` at the repository root):
 //!
 //! * [`wire`]: views over packet bytes and their parsed representations (IPv4, IPv6, TCP,
 //!   ICMPv4, ICMPv6), Internet checksums. Pure functions, no allocation.
