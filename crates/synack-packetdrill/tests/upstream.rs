@@ -149,3 +149,39 @@ fn upstream_scripts() {
         regressions.join("\n")
     );
 }
+
+/// `.ci/fetch-packetdrill` fetches every upstream script the expected-pass list names under
+/// `google/`, from the commit the suite was taken at: a fetched suite can check them all.
+#[test]
+fn the_fetch_script_pins_every_expected_google_script() {
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/fetch-packetdrill"),
+    )
+    .expect("read .ci/fetch-packetdrill");
+    assert!(script.contains("commit=2c4001c4d6fc04a3bbd01d4b92be62717a37648a"));
+    let list = |name: &str| -> Vec<String> {
+        let start = script
+            .find(&format!("\n{name}=(\n"))
+            .unwrap_or_else(|| panic!("no {name}=( list"));
+        let body = &script[start + name.len() + 4..];
+        body[..body.find("\n)").expect("end of list")]
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let scripts = list("scripts");
+    let expected = expected_pass();
+    let google: Vec<&String> = expected
+        .iter()
+        .filter(|e| e.starts_with("google/"))
+        .collect();
+    assert!(google.len() >= 20, "{google:?}");
+    for e in google {
+        let path = e.strip_prefix("google/").unwrap_or(e);
+        assert!(
+            scripts.iter().any(|s| s == path),
+            "{e} is expected to pass but .ci/fetch-packetdrill does not fetch it"
+        );
+    }
+    assert!(list("later").len() >= 30);
+}
