@@ -193,26 +193,7 @@ impl Host {
     /// The host of any running runtime that owns `addr`.
     pub fn owning(addr: IpAddr) -> Option<Host> {
         let list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
-        for weak in list.iter() {
-            let Some(shared) = weak.upgrade() else {
-                continue;
-            };
-            let index = shared.with(|i, _| {
-                if i.stopped {
-                    return None;
-                }
-                i.hosts.iter().position(|h| {
-                    h.stack
-                        .addresses()
-                        .iter()
-                        .any(|c| IpAddr::V4(c.addr) == addr)
-                })
-            });
-            if let Some(index) = index {
-                return Some(Host { shared, index });
-            }
-        }
-        None
+        running_owner(&list, addr)
     }
 
     /// The host's name.
@@ -236,6 +217,26 @@ impl Host {
         self.shared
             .with(|i, _| i.hosts[self.index].stack.counters().clone())
     }
+}
+
+/// The host that owns `addr` among the runtimes in `list` that still run.
+fn running_owner(list: &[std::sync::Weak<Shared>], addr: IpAddr) -> Option<Host> {
+    list.iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .find_map(|shared| {
+            let index = shared.with(|i, _| {
+                if i.stopped {
+                    return None;
+                }
+                i.hosts.iter().position(|h| {
+                    h.stack
+                        .addresses()
+                        .iter()
+                        .any(|c| IpAddr::V4(c.addr) == addr)
+                })
+            })?;
+            Some(Host { shared, index })
+        })
 }
 
 /// Builds a [`Runtime`]: hosts, the link between them, TCP settings, tracing.
@@ -438,20 +439,9 @@ impl Builder {
             // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
-            for other in list.iter().filter_map(std::sync::Weak::upgrade) {
-                let taken = other.with(|inner, _| {
-                    if inner.stopped {
-                        return None;
-                    }
-                    inner.hosts.iter().find_map(|h| {
-                        h.stack
-                            .addresses()
-                            .iter()
-                            .find(|c| cidrs.iter().any(|mine| mine.addr == c.addr))
-                            .map(|c| (c.addr, h.name.clone()))
-                    })
-                });
-                if let Some((addr, owner)) = taken {
+            for mine in &cidrs {
+                if let Some(owner) = running_owner(&list, IpAddr::V4(mine.addr)) {
+                    let (addr, owner) = (mine.addr, owner.name());
                     return Err(io::Error::new(
                         io::ErrorKind::AddrInUse,
                         format!(
