@@ -13,7 +13,8 @@ use synack::net::TcpListener;
 use synack::tcp::Config;
 
 use crate::http;
-use crate::tunnet::{self, TraceChoice, TunArgs};
+use crate::trace_arg::TraceArg;
+use crate::tunnet::{self, LinesTo, TunArgs};
 use crate::units;
 
 /// Watch the Linux kernel's TCP (curl) talk to synack over a TUN device. Needs root.
@@ -25,15 +26,18 @@ use crate::units;
     synack serves HTTP on 198.18.0.2:80 from a temporary directory\n  \
     ip netns exec synack-lab-PID curl http://198.18.0.2/file.bin\n  \
     ip netns del synack-lab-PID\n\n\
-    No root? `synack demo` shows the same conversation between two synack hosts."
+    No root? `synack demo` shows the same conversation between two synack hosts.\n\n\
+    Output: the steps, the trace and curl's result on standard output; errors and \
+    `wrote FILE` on standard error."
 )]
 pub struct Args {
     /// Size of the file curl fetches.
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
-    /// Print every segment, not just the handshake, the close and the notable events.
-    #[arg(long)]
-    pub all: bool,
+    /// How much of the conversation to print (`all`: every segment, not just the handshake,
+    /// the close and the notable events).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::Handshake)]
+    pub trace: TraceArg,
     /// Also write synack's capture here.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
@@ -145,17 +149,13 @@ fn lab(args: &Args) -> io::Result<()> {
         no_offload: false,
         buffer: 4 * 1024 * 1024,
         pcap: args.pcap.clone(),
-        trace: Some(if args.all {
-            TraceChoice::All
-        } else {
-            TraceChoice::Handshake
-        }),
+        trace: args.trace,
         impair_out: None,
         impair_in: None,
         seed: 1,
         svg: args.svg.clone(),
     };
-    let started = tunnet::start(&net, Config::default())?;
+    let started = tunnet::start(&net, Config::default(), LinesTo::Stdout)?;
     let listener = TcpListener::bind_on(&started.host, "198.18.0.2:80")?;
     let root = lab.dir.clone();
     std::thread::spawn(move || {

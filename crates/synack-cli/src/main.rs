@@ -24,9 +24,12 @@ mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 mod sim;
+mod trace_arg;
 #[cfg(target_os = "linux")]
 mod tunnet;
-mod units;
+
+/// The value parsers of sizes, durations, fractions and rates, shared with synack-bench.
+use synack::units;
 
 use std::process::ExitCode;
 
@@ -37,7 +40,10 @@ use clap::{Parser, Subcommand};
     name = "synack",
     version,
     about = "A userspace TCP/IP stack, and tools to watch it work",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Results go to standard output and errors to standard error; `synack connect` \
+    keeps standard output for the bytes it receives. `synack <COMMAND> --help` says which \
+    stream carries what."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -104,5 +110,75 @@ mod tests {
     fn cli_definition_is_consistent() {
         // clap's own checks: conflicting names, bad defaults, missing value names, ...
         Cli::command().debug_assert();
+    }
+
+    /// Every flag and argument of every command has a help line.
+    #[test]
+    fn every_flag_has_help() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "synack {} --{id} has no help text",
+                    sub.get_name()
+                );
+            }
+        }
+    }
+
+    /// `--trace` is one flag with one set of values wherever a command prints a conversation,
+    /// and always takes its value.
+    #[test]
+    fn trace_is_one_flag_everywhere() {
+        let mut cli = Cli::command();
+        cli.build();
+        let mut with_trace = Vec::new();
+        for sub in cli.get_subcommands() {
+            assert!(
+                !sub.get_arguments().any(|a| a.get_id() == "all"),
+                "synack {} has --all: use --trace all",
+                sub.get_name()
+            );
+            let Some(arg) = sub.get_arguments().find(|a| a.get_long() == Some("trace")) else {
+                continue;
+            };
+            with_trace.push(sub.get_name().to_string());
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            assert_eq!(values, ["none", "handshake", "all"], "{}", sub.get_name());
+            assert_eq!(arg.get_num_args(), Some(1.into()), "{}", sub.get_name());
+            assert_eq!(arg.get_default_values().len(), 1, "{}", sub.get_name());
+        }
+        with_trace.sort();
+        assert_eq!(with_trace, ["connect", "demo", "lab", "serve", "sim"]);
+    }
+
+    /// Every command's `--help` says what goes to standard output and what to standard error.
+    #[test]
+    fn every_command_documents_its_output_streams() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains("Output: ")
+                    && help.contains("standard output")
+                    && help.contains("standard error"),
+                "synack {name} --help does not say which stream carries what:\n{help}"
+            );
+        }
     }
 }

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use synack_packetdrill::run::{self, Outcome, RunOptions};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Output: one PASS/FAIL/SKIP block per script and the `N passed, M failed` \
+    line on standard output; errors (an unreadable path, a bad -D) on standard error.\n\n\
+    Exit status: 0 when no script failed, 1 when one did, 2 on a usage error."
+)]
 pub struct Args {
     /// Scripts (.pkt) or directories to search for them.
     #[arg(required = true)]

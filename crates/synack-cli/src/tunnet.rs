@@ -7,17 +7,18 @@ use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::Ipv4Cidr;
+use synack::stack::{Ipv4Cidr, MIN_MTU};
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
-use synack::trace::{TraceEvent, TraceLevel, TraceSink};
+use synack::trace::{TraceEvent, TraceSink};
 
 use crate::plot::{self, Recorder};
+use crate::trace_arg::TraceArg;
 use crate::units;
 
 /// The side synack does not trace is the kernel's (the other end of a TUN device).
@@ -27,15 +28,6 @@ fn name_kernel_lane(l: &mut synack::trace::ladder::Ladder) {
             lane.name = "kernel".into();
         }
     }
-}
-
-/// How much of the conversation to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TraceChoice {
-    /// Every segment and state change.
-    All,
-    /// SYN, FIN and RST segments, state changes, drops and notes such as retransmissions.
-    Handshake,
 }
 
 /// The flags of every command that puts synack on a TUN device.
@@ -54,8 +46,9 @@ pub struct TunArgs {
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU (synack announces MSS = MTU - 40).
-    #[arg(long, default_value_t = 1500)]
+    /// Interface MTU, 128 to 65535 bytes (synack announces MSS = MTU - 40).
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
     /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
     /// (the interface's vnet_hdr offloads: TSO from the kernel, coalescing towards it).
@@ -63,14 +56,14 @@ pub struct TunArgs {
     #[arg(long)]
     pub no_offload: bool,
     /// Send and receive buffer of each connection.
-    #[arg(long, default_value = "4MiB", value_parser = units::size)]
+    #[arg(long, default_value = "4MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
     /// Write every packet synack sends and receives to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
-    /// Print the conversation in Wireshark notation (default: handshake and close only).
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "handshake", value_name = "LEVEL")]
-    pub trace: Option<TraceChoice>,
+    /// How much of the conversation to print, in Wireshark notation.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::None)]
+    pub trace: TraceArg,
     /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
     /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
     /// (1%), corrupt (0.1%), rate (100mbit), queue (the drop-tail limit behind the rate, e.g.
@@ -139,9 +132,27 @@ impl TunArgs {
     }
 }
 
+/// Which standard stream the trace lines go to: standard error when standard output carries
+/// data (`synack connect`), standard output otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinesTo {
+    Stdout,
+    Stderr,
+}
+
+impl LinesTo {
+    fn print(self, line: &str) {
+        match self {
+            LinesTo::Stdout => println!("{line}"),
+            LinesTo::Stderr => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Prints lines and writes the capture; shared between the runtime thread and the command.
 pub struct Sink {
     renderer: Option<Renderer>,
+    lines_to: LinesTo,
     pcap: Option<(String, PcapSink<BufWriter<File>>)>,
     ladder: Option<(String, Recorder)>,
 }
@@ -156,7 +167,7 @@ impl Sink {
         }
         if let Some(r) = self.renderer.as_mut() {
             for line in r.push(e) {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
     }
@@ -165,7 +176,7 @@ impl Sink {
     pub fn finish(&mut self) -> io::Result<()> {
         if let Some(r) = self.renderer.as_mut() {
             for line in r.finish() {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
         if let Some((path, p)) = self.pcap.take() {
@@ -212,20 +223,39 @@ impl Started {
     }
 }
 
-/// Opens the TUN device and starts a runtime on it.
-pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
+/// `--addr` and `--kernel-addr` must be two hosts on one link: different addresses, each inside
+/// the other's prefix (else neither side routes to the other through the interface).
+pub fn check_one_link(synack: Ipv4Cidr, kernel: Ipv4Cidr) -> io::Result<()> {
+    let show = |c: Ipv4Cidr| format!("{}/{}", c.addr, c.prefix);
+    if kernel.addr == synack.addr {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
+        ));
+    }
+    if !synack.contains(kernel.addr) || !kernel.contains(synack.addr) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--addr {} and --kernel-addr {} are not in one subnet: each side must reach the \
+                 other on the link (e.g. --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24)",
+                show(synack),
+                show(kernel)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
+pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
     let cidr = args.cidr()?;
     let kernel = args.kernel_cidr()?;
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);
     if let Some(k) = kernel {
-        if k.addr == cidr.addr {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
-            ));
-        }
+        check_one_link(cidr, k)?;
         b = b.kernel_addr(k);
     }
     if let Some(ns) = &args.netns {
@@ -234,12 +264,9 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     let tun = b.open()?;
     let tun_name = tun.name().to_string();
 
-    let sink = if args.pcap.is_some() || args.trace.is_some() || args.svg.is_some() {
-        let renderer = args.trace.map(|t| {
-            let mut r = Renderer::new(match t {
-                TraceChoice::All => TraceLevel::All,
-                TraceChoice::Handshake => TraceLevel::Handshake,
-            });
+    let sink = if args.pcap.is_some() || args.trace.is_on() || args.svg.is_some() {
+        let renderer = args.trace.is_on().then(|| {
+            let mut r = Renderer::new(args.trace.into());
             r.name(IpAddr::V4(cidr.addr), "synack");
             if let Some(k) = kernel {
                 r.name(IpAddr::V4(k.addr), "kernel");
@@ -257,6 +284,7 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
         let ladder = args.svg.clone().map(|p| (p, Recorder::default()));
         Some(Arc::new(Mutex::new(Sink {
             renderer,
+            lines_to,
             pcap,
             ladder,
         })))

@@ -72,6 +72,8 @@ pub enum Outcome {
 /// Why a script failed, located in the script.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// Where in the script, counted from 1; 0 when the failure has no place in it (the file
+    /// could not be read, the script is empty).
     pub line: u32,
     pub col: u32,
     /// The script line, as written.
@@ -121,14 +123,19 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return fail(format!("cannot read {}: {e}", path.display()), 0, 0),
+        Err(e) => return fail(format!("cannot read the script: {e}"), 0, 0),
     };
     let name = path.display().to_string();
     let script = match crate::parser::parse(&name, &text, &opts.defines) {
         Ok(s) => s,
         Err(e) => {
             let (line, col) = (e.pos.line, e.pos.col);
-            let mut r = fail(e.to_string(), line, col);
+            // The report puts the location in front; the message is what went wrong there.
+            let mut r = fail(
+                format!("expected {}, found {}", e.expected, e.found),
+                line,
+                col,
+            );
             if let Outcome::Fail(f) = &mut r.outcome {
                 f.source = text
                     .lines()
@@ -139,6 +146,16 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
             return r;
         }
     };
+    if script.events.is_empty() {
+        // Nothing would be checked: a PASS would claim what was never tested.
+        return fail(
+            "the script has no events (no packets, no system calls): an empty script tests \
+             nothing"
+                .into(),
+            0,
+            0,
+        );
+    }
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     run_script(&script, &text, &dir, path)
 }
@@ -1202,7 +1219,11 @@ impl Report {
             Outcome::Skip(why) => out.push_str(&format!("SKIP {name}: {why}\n")),
             Outcome::Fail(f) => {
                 out.push_str(&format!("FAIL {name}\n"));
-                out.push_str(&format!("  {name}:{}:{}: {}\n", f.line, f.col, f.message));
+                if f.line == 0 {
+                    out.push_str(&format!("  {name}: {}\n", f.message));
+                } else {
+                    out.push_str(&format!("  {name}:{}:{}: {}\n", f.line, f.col, f.message));
+                }
                 if !f.source.is_empty() {
                     out.push_str(&format!("  script:   {}\n", f.source));
                 }
@@ -1238,9 +1259,16 @@ impl Report {
     }
 }
 
-/// Every `.pkt` file under `path` (or `path` itself), sorted.
+/// Every `.pkt` file under `path` (or `path` itself), sorted. A path that does not exist, and
+/// a directory without any script, are errors (`NotFound`): there would be nothing to run.
 pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    if !path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file or directory",
+        ));
+    }
     if path.is_dir() {
         let mut stack = vec![path.to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -1254,6 +1282,12 @@ pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             }
         }
         out.sort();
+        if out.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no .pkt scripts in this directory or below",
+            ));
+        }
     } else {
         out.push(path.to_path_buf());
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::device::SimRng;
 use crate::device::sim::{HostId, LinkConfig, LinkStats, SimNet};
-use crate::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
+use crate::stack::{Ipv4Cidr, MIN_MTU, SocketHandle, Stack, StackConfig, mtu_too_small};
 use crate::tcp::connection::Info;
 use crate::tcp::{Config, Counters, Shutdown, State};
 use crate::time::{Duration, Instant};
@@ -231,6 +231,8 @@ pub enum TransferError {
     Corrupted { offset: u64 },
     /// The virtual time limit passed first.
     Stalled { received: u64 },
+    /// The configuration cannot work (an MTU below [`MIN_MTU`], say); nothing ran.
+    BadConfig(String),
 }
 
 impl core::fmt::Display for TransferError {
@@ -239,12 +241,16 @@ impl core::fmt::Display for TransferError {
             TransferError::Connection(e) => write!(f, "connection failed: {e}"),
             TransferError::Corrupted { offset } => write!(f, "data corrupted at byte {offset}"),
             TransferError::Stalled { received } => write!(f, "stalled after {received} bytes"),
+            TransferError::BadConfig(why) => f.write_str(why),
         }
     }
 }
 
 /// Runs one transfer in virtual time: connect, send `bytes`, close, verify every byte.
 pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
+    if cfg.mtu < MIN_MTU {
+        return Err(TransferError::BadConfig(mtu_too_small(cfg.mtu)));
+    }
     let stack_cfg = StackConfig {
         tcp: Arc::new(cfg.tcp.clone()),
         mtu: cfg.mtu,
@@ -388,6 +394,30 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
 mod tests {
     use super::*;
     use crate::device::sim::Loss;
+
+    /// An MTU that cannot carry a TCP segment is refused before anything runs.
+    #[test]
+    fn an_mtu_below_the_minimum_is_refused() {
+        let cfg = TransferConfig {
+            mtu: 100,
+            ..TransferConfig::default()
+        };
+        match transfer(&cfg) {
+            Err(TransferError::BadConfig(why)) => assert_eq!(
+                why,
+                "MTU 100 is too small: synack needs at least 128 (IPv4 and TCP headers and \
+                 TCP's smallest MSS, 88 bytes)"
+            ),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("ran with MTU 100"),
+        }
+        let cfg = TransferConfig {
+            mtu: MIN_MTU,
+            bytes: 10_000,
+            ..TransferConfig::default()
+        };
+        assert_eq!(transfer(&cfg).map(|r| r.bytes).ok(), Some(10_000));
+    }
 
     #[test]
     fn clean_link_100_mib_is_fast_and_exact() {

@@ -184,12 +184,13 @@ impl Stack {
                 self.timers.push(Reverse((t, h.index, h.generation)));
             }
         }
-        let (local, remote, state, parent, user) = (
+        let (local, remote, state, parent, user, iss) = (
             c.conn.local(),
             c.conn.remote(),
             c.conn.state(),
             c.parent,
             c.user,
+            c.conn.iss(),
         );
         let mut events = Vec::new();
         while let Some(e) = c.conn.poll_event() {
@@ -198,7 +199,7 @@ impl Stack {
             }
         }
         for e in events {
-            self.trace_event(now, local, remote, e);
+            self.trace_event(now, local, remote, iss, e);
         }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.

@@ -1,4 +1,4 @@
-//! Byte rings for the send and receive buffers (DESIGN.md rule 6).
+//! Byte rings for the send and receive buffers (ARCHITECTURE.md rule 6).
 //!
 //! One [`RingBuffer`] type serves both directions:
 //!
@@ -19,7 +19,7 @@
 //! Memory: the storage is a `Vec<u8>` that starts empty (no allocation at all) and grows on
 //! demand, doubling from [`MIN_ALLOCATION`], never beyond the limit. So a connection that never
 //! carries data holds no buffer memory, and one that exchanges a few small messages holds a few
-//! hundred bytes, not its limit (DESIGN.md rule 6). An idle connection whose buffers are empty
+//! hundred bytes, not its limit (ARCHITECTURE.md rule 6). An idle connection whose buffers are empty
 //! can give the memory back with [`RingBuffer::shrink_if_empty`]. Apart from that growth no
 //! operation allocates, and every operation costs O(bytes touched); growing to the limit by
 //! doubling copies at most about twice the limit in all.

@@ -126,7 +126,9 @@ pub enum TraceEvent {
         /// The whole IP packet, when the dropper still had it.
         bytes: Option<Vec<u8>>,
     },
-    /// Anything else worth a line: "SYN cookie sent", "retransmit seq=…", "RTO fired"…
+    /// Anything else worth a line: "SYN cookie sent", "retransmit seq=1449 len=1448 (Fast)",
+    /// "RTO fired"… Sequence numbers in notes are relative to the sender's initial sequence
+    /// number, as the renderer shows `Seq=` on segment lines.
     Note {
         time: Instant,
         node: NodeName,
