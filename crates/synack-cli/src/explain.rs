@@ -15,7 +15,11 @@ use synack::sim::explain::{self, Lang};
   synack explain                          # the list of scenarios
   synack explain old-duplicate-syn        # why the handshake has a third step
   synack explain syn-flood --lang zh      # 中文解释
-  synack explain loss --seed 7            # other ports, ISNs and timestamps; same story")]
+  synack explain loss --seed 7            # other ports, ISNs and timestamps; same story
+
+Output: the list, or the scenario's conversation and its explanations, on standard output;
+errors on standard error. Exit status: 1 when a scenario did not behave as it explains, 2 on
+a bad name or flag.")]
 pub struct Args {
     /// The scenario to run (see the list without a name).
     pub name: Option<String>,

@@ -142,7 +142,9 @@ pub enum Kind {
     Captures: classic pcap (either byte order, micro- or nanoseconds) or pcapng; link types raw\n\
     IP, Ethernet (VLAN too), Linux cooked (tcpdump -i any) and BSD loopback; IPv4 and IPv6.\n\
     Conversations are numbered from 0 in the order of their first packet; the time-sequence,\n\
-    cwnd and rtt kinds show the direction that carried more data.")]
+    cwnd and rtt kinds show the direction that carried more data.\n\n\
+    Output: the SVG goes to the -o file; standard output carries one line naming it; errors go\n\
+    to standard error.")]
 pub struct Args {
     /// The capture (.pcap, .pcapng) or samples file (.csv from `synack sim --samples-out`).
     pub input: String,

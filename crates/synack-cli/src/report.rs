@@ -23,7 +23,9 @@ use crate::plot::{self, Input};
 #[command(after_long_help = "Example:\n  \
     synack demo --loss 1% --pcap demo.pcap && synack report demo.pcap -o demo.html\n\n\
     Open the file in any browser; it fetches nothing. The trace table's filter can be set\n\
-    from the address: demo.html#flags=SYN,FIN,RST&dir=c2s")]
+    from the address: demo.html#flags=SYN,FIN,RST&dir=c2s\n\n\
+    Output: the HTML goes to the -o file; standard output carries one line naming it; errors\n\
+    go to standard error.")]
 pub struct Args {
     /// The capture (pcap or pcapng).
     pub input: String,

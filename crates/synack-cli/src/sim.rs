@@ -304,7 +304,10 @@ pub fn run(args: Args) -> ExitCode {
             ..Config::default()
         },
         mtu: args.mtu,
-        trace: args.trace.is_on() || args.pcap.is_some() || args.svg.is_some() || args.time_seq.is_some(),
+        trace: args.trace.is_on()
+            || args.pcap.is_some()
+            || args.svg.is_some()
+            || args.time_seq.is_some(),
         sample_every: args.samples,
         ..TransferConfig::default()
     };
