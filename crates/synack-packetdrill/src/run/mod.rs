@@ -208,6 +208,9 @@ struct Fd {
     keepalive: bool,
     keepalive_cfg: Keepalive,
     bound: bool,
+    /// SO_RCVBUF / SO_SNDBUF were set (Linux locks the size: no autotuning).
+    rcvbuf_set: bool,
+    sndbuf_set: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
