@@ -2,31 +2,16 @@
 //! type by name or `type_N`, codes by name (destination unreachable) or `code_N`, the next-hop
 //! MTU only on frag_needed; anything else is the error upstream reports.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use synack_packetdrill::run::{Outcome, Report, run_script};
+use common::{PASSIVE_OPEN, SOCKET, run_text};
+use synack_packetdrill::run::{Outcome, Report};
 
-const PRELUDE: &str = "\
-`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"
-sysctl -q net.ipv4.tcp_timestamps=0`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-   +0 bind(3, ..., ...) = 0
-   +0 listen(3, 1) = 0
-   +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
-   +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
-  +.1 < . 1:1(0) ack 1 win 256
-   +0 accept(3, ..., ...) = 4
-   +0 write(4, ..., 1000) = 1000
-   +0 > P. 1:1001(1000) ack 1
-";
-
+/// An established connection with 1000 bytes in flight.
 fn run(rest: &str) -> Report {
-    let text = format!("{PRELUDE}{rest}");
-    let script = synack_packetdrill::parse("inline.pkt", &text, &HashMap::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    run_script(&script, &text, dir, Path::new("inline.pkt"))
+    run_text(&format!(
+        "{SOCKET}{PASSIVE_OPEN}   +0 write(4, ..., 1000) = 1000\n   +0 > P. 1:1001(1000) ack 1\n{rest}"
+    ))
 }
 
 fn failure(r: &Report) -> String {

@@ -3,33 +3,13 @@
 //! connected socket whose buffer Linux would autotune makes the script a SKIP), and the keep-alive
 //! and user-timeout options with tcp(7)'s ranges (EINVAL outside them, the old value kept).
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use synack_packetdrill::run::{Outcome, Report, run_script};
-
-const PRELUDE: &str = "\
-`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"
-sysctl -q net.ipv4.tcp_wmem=\"4096 16384 4194304\"
-sysctl -q net.ipv4.tcp_timestamps=0`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-";
-
-const HANDSHAKE: &str = "\
-   +0 bind(3, ..., ...) = 0
-   +0 listen(3, 1) = 0
-   +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
-   +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
-  +.1 < . 1:1(0) ack 1 win 256
-   +0 accept(3, ..., ...) = 4
-";
+use common::{PASSIVE_OPEN as HANDSHAKE, SOCKET, run_text};
+use synack_packetdrill::run::{Outcome, Report};
 
 fn run(rest: &str) -> Report {
-    let text = format!("{PRELUDE}{rest}");
-    let script = synack_packetdrill::parse("inline.pkt", &text, &HashMap::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    run_script(&script, &text, dir, Path::new("inline.pkt"))
+    run_text(&format!("{SOCKET}{rest}"))
 }
 
 #[test]
