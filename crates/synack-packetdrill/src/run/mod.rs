@@ -225,6 +225,9 @@ struct Fd {
     keepalive: bool,
     keepalive_cfg: Keepalive,
     bound: bool,
+    /// SO_RCVBUF / SO_SNDBUF were set (Linux locks the size: no autotuning).
+    rcvbuf_set: bool,
+    sndbuf_set: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -868,38 +871,16 @@ impl Runner {
     }
 
     fn inbound_icmp(&mut self, ip: &IpInfo, i: &IcmpPacket) -> Result<(), Stop> {
-        let (ty, code) = match (i.kind.as_str(), i.code.as_deref()) {
-            ("unreachable", None) => (3u8, 0u8),
-            ("unreachable", Some(c)) => (
-                3,
-                match c {
-                    "net_unreachable" => 0,
-                    "host_unreachable" => 1,
-                    "protocol_unreachable" => 2,
-                    "port_unreachable" => 3,
-                    "frag_needed" => 4,
-                    "source_route_failed" => 5,
-                    "net_unknown" => 6,
-                    "host_unknown" => 7,
-                    "source_host_isolated" => 8,
-                    "net_prohibited" => 9,
-                    "host_prohibited" => 10,
-                    "net_unreachable_for_tos" => 11,
-                    "host_unreachable_for_tos" => 12,
-                    "packet_filtered" => 13,
-                    "precedence_violation" => 14,
-                    "precedence_cutoff" => 15,
-                    other => return Err(err(format!("unknown ICMP unreachable code {other}"))),
-                },
-            ),
-            ("time_exceeded", _) => (11, 0),
-            ("packet_too_big", _) => {
-                return Err(Stop::Skip(
-                    "ICMPv6 packet_too_big: no IPv6 in synack yet".into(),
-                ));
-            }
-            (k, _) => return Err(err(format!("unsupported ICMP type {k}"))),
-        };
+        if i.kind == "packet_too_big" {
+            return Err(Stop::Skip(
+                "ICMPv6 packet_too_big: no IPv6 in synack yet".into(),
+            ));
+        }
+        let (ty, code) = icmpv4_type_code(&i.kind, i.code.as_deref()).map_err(err)?;
+        if i.mtu.is_some() && (ty, code) != (3, 4) {
+            // As upstream (icmp_packet.c): the next-hop MTU field exists only there.
+            return Err(err("ICMPv4 MTU is only valid for unreachable-frag_needed"));
+        }
         let Focus::Conn(tu) = self.focus else {
             return Err(err("ICMP error before any connection"));
         };
@@ -1292,4 +1273,54 @@ pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         out.push(path.to_path_buf());
     }
     Ok(out)
+}
+
+/// The ICMPv4 type and code a script names, as upstream packetdrill reads them
+/// (icmp_packet.c): a type by name or `type_N`; a code by name (only destination unreachable
+/// has a table of names) or `code_N`; no code means 0.
+fn icmpv4_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), String> {
+    let numbered =
+        |text: &str, prefix: &str| text.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
+    let ty = match kind {
+        "echo_reply" => 0,
+        "unreachable" => 3,
+        "source_quench" => 4,
+        "redirect" => 5,
+        "echo_request" => 8,
+        "time_exceeded" => 11,
+        "parameter_problem" => 12,
+        "timestamp_request" => 13,
+        "timestamp_reply" => 14,
+        "information_request" => 15,
+        "information_reply" => 16,
+        "address_mask_request" => 17,
+        "address_mask_reply" => 18,
+        other => numbered(other, "type_").ok_or_else(|| format!("bad ICMP type {other}"))?,
+    };
+    let Some(c) = code else {
+        return Ok((ty, 0));
+    };
+    if let Some(n) = numbered(c, "code_") {
+        return Ok((ty, n));
+    }
+    let named = match (ty, c) {
+        (3, "net_unreachable") => 0,
+        (3, "host_unreachable") => 1,
+        (3, "protocol_unreachable") => 2,
+        (3, "port_unreachable") => 3,
+        (3, "frag_needed") => 4,
+        (3, "source_route_failed") => 5,
+        (3, "net_unknown") => 6,
+        (3, "host_unknown") => 7,
+        (3, "source_host_isolated") => 8,
+        (3, "net_prohibited") => 9,
+        (3, "host_prohibited") => 10,
+        (3, "net_unreachable_for_tos") => 11,
+        (3, "host_unreachable_for_tos") => 12,
+        (3, "packet_filtered") => 13,
+        (3, "precedence_violation") => 14,
+        (3, "precedence_cutoff") => 15,
+        _ => return Err(format!("bad ICMP code {c}")),
+    };
+    Ok((ty, named))
 }
