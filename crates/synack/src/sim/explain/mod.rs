@@ -31,10 +31,13 @@
 //! assert_eq!(text, explain::run("handshake", 1, Lang::En).unwrap().render());
 //! ```
 //!
-//! The [`Step`]s keep what a picture needs (time, host, packet, state changes, the sentence),
-//! so a ladder diagram can be drawn from an `Explanation` as well as printed.
+//! The [`Step`]s keep what a picture needs (time, host, packet and its arrival, state changes,
+//! the sentence), so an `Explanation` can be drawn as well as printed:
+//! [`Explanation::to_svg`] draws each conversation as a ladder diagram, with the sentences as
+//! numbered captions (see [`picture`](self::picture)).
 
 mod lab;
+mod picture;
 mod scenarios;
 mod steps;
 mod text;

@@ -193,34 +193,29 @@ impl Ladder {
                     } else {
                         continue;
                     };
-                    ladder.items.push(Item::State(StateChange {
-                        side,
-                        time: *time,
-                        from: *from,
-                        to: *to,
-                    }));
+                    ladder
+                        .items
+                        .push(Item::State(StateChange::new(side, *time, *from, *to)));
                 }
                 TraceEvent::Note { time, node, text } if in_span(*time) => {
                     if text.starts_with("retransmit") {
                         continue;
                     }
                     if let Some(side) = side_of_node(node) {
-                        ladder.items.push(Item::Note(Note {
-                            side,
-                            time: *time,
-                            text: text.clone(),
-                        }));
+                        ladder
+                            .items
+                            .push(Item::Note(Note::new(side, *time, text.clone())));
                     }
                 }
                 TraceEvent::Drop {
                     time, node, reason, ..
                 } if in_span(*time) => {
                     if let Some(side) = side_of_node(node) {
-                        ladder.items.push(Item::Note(Note {
+                        ladder.items.push(Item::Note(Note::new(
                             side,
-                            time: *time,
-                            text: format!("dropped: {reason}"),
-                        }));
+                            *time,
+                            format!("dropped: {reason}"),
+                        )));
                     }
                 }
                 _ => {}

@@ -25,7 +25,7 @@
 //! use synack::wire::tcp::Flags;
 //!
 //! let mut l = Ladder::new(Lane::new("client", "198.18.0.1:49152"), Lane::new("server", "198.18.0.2:80"));
-//! l.items.push(Item::State(StateChange { side: Side::Left, time: Instant::ZERO, from: State::Closed, to: State::SynSent }));
+//! l.items.push(Item::State(StateChange::new(Side::Left, Instant::ZERO, State::Closed, State::SynSent)));
 //! l.items.push(Item::Arrow(Arrow::new(
 //!     Side::Left,
 //!     Instant::ZERO,
@@ -49,13 +49,17 @@
 //! still can.
 
 mod build;
+mod figure;
 mod svg;
 #[cfg(test)]
 mod tests;
 
 use crate::tcp::State;
 use crate::time::{Duration, Instant};
+use crate::trace::lang::Lang;
 use crate::wire::tcp::Flags;
+
+pub use figure::{Figure, Panel};
 
 use super::flow::Segment;
 #[cfg(test)]
@@ -122,6 +126,16 @@ pub struct Arrow {
     pub len: u32,
     /// Drawn dashed and tagged "retransmission".
     pub retransmission: bool,
+    /// Not sent by the `from` host at this time, but put on the wire by someone else (an old
+    /// duplicate, a forged packet): drawn dotted, starting in the middle of the network rather
+    /// than on the sender's timeline.
+    pub from_network: bool,
+    /// A last line under the label, in the tag colour, saying what is special about the
+    /// segment ("held up in the network", "from 198.19.7.1: spoofed"); wrapped if long.
+    pub tag: Option<String>,
+    /// A numbered marker beside the label, keyed to a text elsewhere (a [`Figure`]'s
+    /// captions). A marked arrow is never folded away.
+    pub mark: Option<u32>,
 }
 
 impl Arrow {
@@ -141,6 +155,9 @@ impl Arrow {
             flags,
             len,
             retransmission: false,
+            from_network: false,
+            tag: None,
+            mark: None,
         }
     }
 
@@ -165,6 +182,20 @@ pub struct StateChange {
     pub time: Instant,
     pub from: State,
     pub to: State,
+    /// A numbered marker beside the badge, as [`Arrow::mark`].
+    pub mark: Option<u32>,
+}
+
+impl StateChange {
+    pub fn new(side: Side, time: Instant, from: State, to: State) -> StateChange {
+        StateChange {
+            side,
+            time,
+            from,
+            to,
+            mark: None,
+        }
+    }
 }
 
 /// A remark written beside one side's timeline: "RTO fired", "dropped: bad checksum".
@@ -173,6 +204,40 @@ pub struct Note {
     pub side: Side,
     pub time: Instant,
     pub text: String,
+    /// How it is drawn.
+    pub kind: NoteKind,
+    /// A numbered marker before the text, as [`Arrow::mark`]. A marked note is never folded
+    /// away.
+    pub mark: Option<u32>,
+}
+
+impl Note {
+    /// A [`NoteKind::Remark`].
+    pub fn new(side: Side, time: Instant, text: impl Into<String>) -> Note {
+        Note {
+            side,
+            time,
+            text: text.into(),
+            kind: NoteKind::Remark,
+            mark: None,
+        }
+    }
+}
+
+/// What a [`Note`] says, which picks its look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoteKind {
+    /// Something the stack did or suffered: a drop, a timer, a reset (red, italic, a dot on
+    /// the timeline).
+    #[default]
+    Remark,
+    /// A quiet fact: the congestion window changed (grey, italic).
+    Info,
+    /// An application call and its result: `connect(198.18.0.2:80) = 0` (dark, upright).
+    Call,
+    /// Something that happened to the host itself: it restarted, it went down (bold, a bar
+    /// across the timeline).
+    Event,
 }
 
 /// Something on the diagram.
@@ -204,6 +269,9 @@ pub struct Ladder {
     pub items: Vec<Item>,
     /// A line of small print under the diagram (e.g. how times were estimated).
     pub footnote: Option<String>,
+    /// The language of the words the diagram writes itself (the legend, folds, cuts, tags);
+    /// labels and notes are written as given. English by default.
+    pub lang: Lang,
     /// With more than `head + tail + 2` arrows, only the first `head` and the last `tail`
     /// arrows are drawn (plus up to [`NOTABLE`] lost, retransmitted or RST arrows between
     /// them); each run of arrows left out becomes one fold band. Defaults: 7 and 6.
@@ -246,6 +314,7 @@ impl Ladder {
             right,
             items: Vec::new(),
             footnote: None,
+            lang: Lang::En,
             head: 7,
             tail: 6,
         }

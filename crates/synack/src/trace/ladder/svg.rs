@@ -3,9 +3,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::{Arrow, Item, Ladder, NOTABLE, Note, Side, StateChange, escape, fmt_duration};
+use super::{
+    Arrow, Item, Ladder, NOTABLE, Note, NoteKind, Side, StateChange, escape, fmt_duration,
+};
 use crate::tcp::State;
 use crate::time::{Duration, Instant};
+use crate::trace::columns;
+use crate::trace::lang::Lang;
 
 impl Ladder {
     /// Draws the diagram. See the [module documentation](crate::trace::ladder) for what is on
@@ -16,13 +20,15 @@ impl Ladder {
 }
 
 // Geometry, in SVG user units (pixels at 100 %).
-const FONT_PX: f64 = 11.0;
+pub(super) const FONT_PX: f64 = 11.0;
 /// Advance of one character of the monospace font at FONT_PX (0.6 em, as DejaVu Sans Mono,
 /// Menlo and Consolas).
 const CHAR_W: f64 = FONT_PX * 0.6;
+/// The notes' font size.
+const NOTE_PX: f64 = 10.0;
 const LINE_H: f64 = 13.0;
 const WRAP: usize = 34;
-const PAD: f64 = 16.0;
+pub(super) const PAD: f64 = 16.0;
 const TIME_W: f64 = 62.0;
 const MID: f64 = 290.0;
 /// Height given to the median one-way delay.
@@ -31,6 +37,13 @@ const GAP_MAX: f64 = 120.0;
 const FOLD_H: f64 = 46.0;
 const BADGE_H: f64 = 18.0;
 const HEADER_H: f64 = 64.0;
+/// Notes wider than this many columns are wrapped.
+const NOTE_WRAP: usize = 60;
+/// Radius of a numbered marker, and the room it takes beside a label.
+pub(super) const MARK_R: f64 = 8.0;
+const MARK_W: f64 = 2.0 * MARK_R + 6.0;
+/// How far into the network an arrow [from the network](Arrow::from_network) starts.
+const NETWORK_START: f64 = 0.3;
 
 /// What occupies a row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,7 +75,7 @@ struct Block {
     fold: Option<usize>,
 }
 
-struct Layout<'l> {
+pub(super) struct Layout<'l> {
     l: &'l Ladder,
     /// Items in time order (stable).
     items: Vec<&'l Item>,
@@ -71,8 +84,12 @@ struct Layout<'l> {
     block_of: Vec<usize>,
     blocks: Vec<Block>,
     folds: Vec<Fold>,
-    /// Lines of each arrow's label.
+    /// Lines of each arrow's label and of each note.
     labels: Vec<Vec<String>>,
+    /// The first of an arrow's label lines drawn as a tag ("retransmission", [`Arrow::tag`]).
+    tag_from: Vec<usize>,
+    /// Something on it needs [`EXTRA_STYLE`] (marks, note kinds, segments from the network).
+    extended: bool,
     margin: f64,
     y: HashMap<(u8, usize), f64>,
     breaks: Vec<(f64, Duration)>,
@@ -116,8 +133,29 @@ pub(super) fn label_lines(label: &str) -> Vec<String> {
     lines
 }
 
+/// A note in lines: its own lines, each wrapped at [`NOTE_WRAP`] columns if wider.
+fn note_lines(text: &str) -> Vec<String> {
+    text.split('\n')
+        .flat_map(|line| {
+            if columns::width(line) <= NOTE_WRAP {
+                vec![line.to_string()]
+            } else {
+                columns::wrap(line, NOTE_WRAP, "")
+            }
+        })
+        .collect()
+}
+
+fn mark_of(item: &Item) -> Option<u32> {
+    match item {
+        Item::Arrow(a) => a.mark,
+        Item::State(st) => st.mark,
+        Item::Note(n) => n.mark,
+    }
+}
+
 impl<'l> Layout<'l> {
-    fn new(l: &'l Ladder) -> Layout<'l> {
+    pub(super) fn new(l: &'l Ladder) -> Layout<'l> {
         let mut items: Vec<&Item> = l.items.iter().collect();
         items.sort_by_key(|i| i.time());
         let arrows: Vec<usize> = (0..items.len())
@@ -130,8 +168,9 @@ impl<'l> Layout<'l> {
             for (k, &i) in arrows.iter().enumerate() {
                 let Item::Arrow(a) = items[i] else { continue };
                 if k >= l.head && k < n - l.tail {
-                    kept[i] = a.notable() && notable < NOTABLE;
-                    notable += usize::from(kept[i]);
+                    let marked = a.mark.is_some();
+                    kept[i] = marked || (a.notable() && notable < NOTABLE);
+                    notable += usize::from(kept[i] && !marked);
                 }
             }
             // A run of one is not worth a fold.
@@ -199,8 +238,8 @@ impl<'l> Layout<'l> {
                 folds[f].end = blocks[w].start.max(folds[f].start);
             }
         }
-        // States and notes go in the block of their time; inside a fold, a state change is
-        // drawn just before the band and a note is counted in it.
+        // States and notes go in the block of their time; inside a fold, a state change or a
+        // marked note is drawn just before the band and another note is counted in it.
         for (i, item) in items.iter().enumerate() {
             if matches!(item, Item::Arrow(_)) {
                 continue;
@@ -210,7 +249,7 @@ impl<'l> Layout<'l> {
             if let Some(f) = blocks[b].fold {
                 let (t, fold) = (item.time(), &folds[f]);
                 match item {
-                    Item::Note(_) => {
+                    Item::Note(n) if n.mark.is_none() => {
                         kept[i] = false;
                         folds[f].notes += 1;
                     }
@@ -222,32 +261,53 @@ impl<'l> Layout<'l> {
                 }
             }
         }
+        let mut tag_from = vec![0; items.len()];
         let labels: Vec<Vec<String>> = items
             .iter()
-            .map(|i| match i {
+            .enumerate()
+            .map(|(i, item)| match item {
                 Item::Arrow(a) => {
                     let mut v = label_lines(&a.label);
+                    tag_from[i] = v.len();
                     if a.retransmission {
-                        v.push("retransmission".into());
+                        v.push(l.lang.pick("retransmission", "重传").into());
+                    }
+                    if let Some(t) = &a.tag {
+                        v.extend(columns::wrap(t, WRAP, ""));
                     }
                     v
                 }
-                _ => Vec::new(),
+                Item::Note(n) => note_lines(&n.text),
+                Item::State(_) => Vec::new(),
             })
             .collect();
         let widest = labels
             .iter()
             .zip(&kept)
             .filter(|(_, k)| **k)
-            .flat_map(|(v, _)| v.iter().map(|s| s.chars().count()))
-            .chain(items.iter().zip(&kept).filter_map(|(i, k)| match i {
-                Item::Note(n) if *k => Some(n.text.chars().count()),
-                _ => None,
-            }))
+            .flat_map(|(v, _)| v.iter().map(|s| columns::width(s)))
             .max()
             .unwrap_or(20)
-            .clamp(20, 60);
-        let margin = widest as f64 * CHAR_W + 18.0;
+            .clamp(20, NOTE_WRAP);
+        // Room for a marker beside the first line of a label or a note.
+        let marked = labels
+            .iter()
+            .zip(&items)
+            .zip(&kept)
+            .filter(|((_, item), k)| **k && mark_of(item).is_some())
+            .map(|((v, _), _)| v.first().map_or(0, |l| columns::width(l)))
+            .max();
+        let mut margin = widest as f64 * CHAR_W + 18.0;
+        if let Some(w) = marked {
+            margin = margin.max(w as f64 * CHAR_W + MARK_W + 18.0);
+        }
+        let extended = items.iter().any(|i| match i {
+            Item::Arrow(a) => a.from_network || a.tag.is_some() || a.mark.is_some(),
+            Item::State(st) => st.mark.is_some(),
+            Item::Note(n) => {
+                n.kind != NoteKind::Remark || n.mark.is_some() || n.text.contains('\n')
+            }
+        });
         let origin = items.first().map_or(Instant::ZERO, |i| i.time());
         let mut lay = Layout {
             l,
@@ -257,6 +317,8 @@ impl<'l> Layout<'l> {
             blocks,
             folds,
             labels,
+            tag_from,
+            extended,
             margin,
             y: HashMap::new(),
             breaks: Vec::new(),
@@ -282,7 +344,7 @@ impl<'l> Layout<'l> {
         }
     }
 
-    fn width(&self) -> f64 {
+    pub(super) fn width(&self) -> f64 {
         self.x_of(Side::Right) + self.margin + TIME_W + PAD
     }
 
@@ -386,7 +448,8 @@ impl<'l> Layout<'l> {
                     };
                     let s = n.side.index();
                     y = y.max(label_free[s] + 10.0);
-                    label_free[s] = y + 6.0;
+                    let extra = self.labels[i].len().saturating_sub(1) as f64 * LINE_H;
+                    label_free[s] = y + 6.0 + extra;
                 }
                 Point::Fold(f) => {
                     y = y
@@ -425,17 +488,54 @@ impl<'l> Layout<'l> {
         }
     }
 
+    /// Where the legend goes (if drawn), and where the footnote goes.
+    fn legend_and_foot(&self, legend: bool) -> (f64, f64) {
+        let legend_y = self.bottom + 8.0;
+        let foot_y = if legend { legend_y + 30.0 } else { legend_y };
+        (legend_y, foot_y)
+    }
+
+    /// Height of the drawing, with or without the legend.
+    pub(super) fn height(&self, legend: bool) -> f64 {
+        let (_, foot_y) = self.legend_and_foot(legend);
+        foot_y + if self.l.footnote.is_some() { 22.0 } else { 4.0 }
+    }
+
+    /// Any text on it that needs a CJK font.
+    fn wide_text(&self) -> bool {
+        let wide = |t: &str| columns::width(t) != t.chars().count();
+        let l = self.l;
+        [&l.left.name, &l.left.detail, &l.right.name, &l.right.detail]
+            .into_iter()
+            .chain(&l.title)
+            .chain(&l.footnote)
+            .chain(self.labels.iter().flatten())
+            .any(|t| wide(t))
+    }
+
     fn draw(&self) -> String {
         let w = self.width();
-        let legend_y = self.bottom + 8.0;
-        let foot_y = legend_y + 30.0;
-        let h = foot_y + if self.l.footnote.is_some() { 22.0 } else { 4.0 };
+        let h = self.height(true);
+        let font = if self.wide_text() { FONTS_CJK } else { FONTS };
         let mut s = String::new();
         let _ = write!(
             s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace" font-size="{FONT_PX}">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="{font}" font-size="{FONT_PX}">"#
         );
         s.push_str(STYLE);
+        if self.extended {
+            s.push_str(EXTRA_STYLE);
+        }
+        self.body(&mut s, true);
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// Everything inside the `<svg>` element but the style: the background, the lanes, the
+    /// items, the legend (if `legend`) and the footnote.
+    pub(super) fn body(&self, s: &mut String, legend: bool) {
+        let w = self.width();
+        let (legend_y, foot_y) = self.legend_and_foot(legend);
         s.push_str(r##"<rect class="bg" x="0" y="0" width="100%" height="100%"/>"##);
         let mut y0 = PAD;
         if let Some(t) = &self.l.title {
@@ -455,9 +555,8 @@ impl<'l> Layout<'l> {
                 &self.l.right
             };
             let x = self.x_of(side);
-            let bw = (lane.detail.chars().count().max(lane.name.chars().count()) as f64 * CHAR_W
-                + 24.0)
-                .max(110.0);
+            let cols = columns::width(&lane.detail).max(columns::width(&lane.name));
+            let bw = (cols as f64 * CHAR_W + 24.0).max(110.0);
             let _ = write!(
                 s,
                 r#"<g class="lane"><rect x="{:.1}" y="{y0:.1}" width="{bw:.1}" height="{HEADER_H:.0}" rx="8"/><text class="lane-name" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text><text class="lane-detail" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text></g>"#,
@@ -468,30 +567,33 @@ impl<'l> Layout<'l> {
                 escape(&lane.detail)
             );
         }
-        self.draw_timelines(&mut s, self.line_top());
+        self.draw_timelines(s, self.line_top());
         for (y, dt) in &self.breaks {
             let _ = write!(
                 s,
-                r#"<text class="gap" x="{:.1}" y="{:.1}" text-anchor="middle">… {} later …</text>"#,
+                r#"<text class="gap" x="{:.1}" y="{:.1}" text-anchor="middle">… {} {} …</text>"#,
                 (self.x_of(Side::Left) + self.x_of(Side::Right)) / 2.0,
                 y + 4.0,
-                fmt_duration(*dt)
+                fmt_duration(*dt),
+                self.l.lang.pick("later", "之后")
             );
         }
         for (f, fold) in self.folds.iter().enumerate() {
-            self.draw_fold(&mut s, f, fold);
+            self.draw_fold(s, f, fold);
         }
         for (i, item) in self.items.iter().enumerate() {
             if !self.kept[i] {
                 continue;
             }
             match item {
-                Item::Arrow(a) => self.draw_arrow(&mut s, i, a),
-                Item::State(st) => self.draw_state(&mut s, i, st),
-                Item::Note(n) => self.draw_note(&mut s, i, n),
+                Item::Arrow(a) => self.draw_arrow(s, i, a),
+                Item::State(st) => self.draw_state(s, i, st),
+                Item::Note(n) => self.draw_note(s, i, n),
             }
         }
-        self.draw_legend(&mut s, legend_y);
+        if legend {
+            self.draw_legend(s, legend_y);
+        }
         if let Some(f) = &self.l.footnote {
             let _ = write!(
                 s,
@@ -500,8 +602,6 @@ impl<'l> Layout<'l> {
                 escape(f)
             );
         }
-        s.push_str("</svg>\n");
-        s
     }
 
     /// Each side's timeline, coloured by the state it is in.
@@ -546,7 +646,7 @@ impl<'l> Layout<'l> {
 
     fn badge(&self, s: &mut String, x: f64, y: f64, st: State, extra: &str) {
         let name = st.name();
-        let bw = name.len() as f64 * CHAR_W * 0.95 + 16.0;
+        let bw = badge_width(st);
         let _ = write!(
             s,
             r#"<g class="state {} {extra}"><rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="{BADGE_H}" rx="9"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{name}</text></g>"#,
@@ -559,28 +659,129 @@ impl<'l> Layout<'l> {
 
     fn draw_state(&self, s: &mut String, i: usize, st: &StateChange) {
         let y = self.y[&(3, i)];
-        self.badge(s, self.x_of(st.side), y, st.to, "");
+        let x = self.x_of(st.side);
+        self.badge(s, x, y, st.to, "");
+        if let Some(m) = st.mark {
+            let half = badge_width(st.to) / 2.0 + MARK_R + 4.0;
+            let cx = match st.side {
+                Side::Left => x - half,
+                Side::Right => x + half,
+            };
+            draw_mark(s, cx, y, m);
+        }
     }
 
     fn draw_note(&self, s: &mut String, i: usize, n: &Note) {
         let y = self.y[&(4, i)];
         let x = self.x_of(n.side);
-        let (tx, anchor) = match n.side {
-            Side::Left => (x - 10.0, "end"),
-            Side::Right => (x + 10.0, "start"),
+        // Clear of the bar across the timeline of an event.
+        let off = if n.kind == NoteKind::Event {
+            20.0
+        } else {
+            10.0
         };
-        let _ = write!(
-            s,
-            r#"<g class="note"><circle cx="{x:.1}" cy="{y:.1}" r="3"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text></g>"#,
-            y + 3.8,
-            escape(&n.text)
-        );
+        let (tx, anchor) = match n.side {
+            Side::Left => (x - off, "end"),
+            Side::Right => (x + off, "start"),
+        };
+        let (class, dot) = match n.kind {
+            NoteKind::Remark => (
+                "note",
+                format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3"/>"#),
+            ),
+            NoteKind::Info => (
+                "note info",
+                format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5"/>"#),
+            ),
+            NoteKind::Call => (
+                "note call",
+                format!(
+                    r#"<rect x="{:.1}" y="{:.1}" width="6" height="6"/>"#,
+                    x - 3.0,
+                    y - 3.0
+                ),
+            ),
+            NoteKind::Event => (
+                "note event",
+                format!(
+                    r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/>"#,
+                    x - 14.0,
+                    x + 14.0
+                ),
+            ),
+        };
+        let _ = write!(s, r#"<g class="{class}">{dot}"#);
+        match self.labels[i].as_slice() {
+            [line] => {
+                let _ = write!(
+                    s,
+                    r#"<text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+                    y + 3.8,
+                    escape(line)
+                );
+            }
+            lines => {
+                let _ = write!(s, r#"<text text-anchor="{anchor}">"#);
+                for (k, line) in lines.iter().enumerate() {
+                    let _ = write!(
+                        s,
+                        r#"<tspan x="{tx:.1}" y="{:.1}">{}</tspan>"#,
+                        y + 3.8 + k as f64 * LINE_H,
+                        escape(line)
+                    );
+                }
+                s.push_str("</text>");
+            }
+        }
+        s.push_str("</g>");
+        if let Some(m) = n.mark {
+            self.mark_beside(s, i, n.side, tx, y, m, NOTE_PX);
+        }
+    }
+
+    /// Marker `m` beside the first line of item `i`'s text, which starts at `tx` (left side:
+    /// ends there) and whose font is `font_px` high.
+    #[allow(clippy::too_many_arguments)]
+    fn mark_beside(
+        &self,
+        s: &mut String,
+        i: usize,
+        side: Side,
+        tx: f64,
+        y: f64,
+        m: u32,
+        font_px: f64,
+    ) {
+        // Monospace: 0.6 em a character; a CJK character is drawn by a fallback font, 1 em.
+        let w = self.labels[i].first().map_or(0.0, |l| {
+            l.chars()
+                .map(|c| {
+                    if columns::char_width(c) == 2 {
+                        1.0
+                    } else {
+                        0.6
+                    }
+                })
+                .sum::<f64>()
+                * font_px
+        });
+        let cx = match side {
+            Side::Left => tx - w - MARK_R - 4.0,
+            Side::Right => tx + w + MARK_R + 4.0,
+        };
+        draw_mark(s, cx, y, m);
     }
 
     fn draw_arrow(&self, s: &mut String, i: usize, a: &Arrow) {
         let y1 = self.y[&(0, i)];
-        let x1 = self.x_of(a.from);
+        // The sender's timeline; the arrow starts there, or in the network.
+        let x0 = self.x_of(a.from);
         let x2full = self.x_of(a.from.other());
+        let x1 = if a.from_network {
+            x0 + (x2full - x0) * NETWORK_START
+        } else {
+            x0
+        };
         let kind = arrow_class(a);
         let mut classes = format!("seg {kind}");
         if a.retransmission {
@@ -588,6 +789,9 @@ impl<'l> Layout<'l> {
         }
         if a.arrived.is_none() {
             classes.push_str(" lost");
+        }
+        if a.from_network {
+            classes.push_str(" net");
         }
         let _ = write!(s, r#"<g class="{classes}">"#);
         match a.arrived {
@@ -623,9 +827,20 @@ impl<'l> Layout<'l> {
                 // Lost: half way along the typical delay's slant.
                 let xm = x1 + (x2full - x1) * 0.55;
                 let ym = y1 + DELAY_PX * 0.3;
+                // "lost" past the cross, away from the line.
+                let lost = self.l.lang.pick("lost", "丢失");
+                let at = if x2full < x1 {
+                    format!(
+                        r#"x="{:.1}" y="{:.1}" text-anchor="end""#,
+                        xm - 11.0,
+                        ym + 4.0
+                    )
+                } else {
+                    format!(r#"x="{:.1}" y="{:.1}""#, xm + 11.0, ym + 4.0)
+                };
                 let _ = write!(
                     s,
-                    r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{ym:.1}"/><path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text class="lost-label" x="{:.1}" y="{:.1}">lost</text>"#,
+                    r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{xm:.1}" y2="{ym:.1}"/><path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text class="lost-label" {at}>{lost}</text>"#,
                     xm - 6.0,
                     ym - 6.0,
                     xm + 6.0,
@@ -634,22 +849,27 @@ impl<'l> Layout<'l> {
                     ym + 6.0,
                     xm + 6.0,
                     ym - 6.0,
-                    xm + 11.0,
-                    ym + 4.0
                 );
             }
         }
-        let _ = write!(s, r#"<circle cx="{x1:.1}" cy="{y1:.1}" r="2.5"/>"#);
-        // The label beside the sender's end, the first line level with the arrow's start.
+        if a.from_network {
+            let _ = write!(
+                s,
+                r#"<circle class="origin" cx="{x1:.1}" cy="{y1:.1}" r="3.5"/>"#
+            );
+        } else {
+            let _ = write!(s, r#"<circle cx="{x1:.1}" cy="{y1:.1}" r="2.5"/>"#);
+        }
+        // The label beside the sender's timeline, the first line level with the arrow's start.
         let (tx, anchor, timex, tanchor) = match a.from {
-            Side::Left => (x1 - 10.0, "end", PAD, "start"),
-            Side::Right => (x1 + 10.0, "start", self.width() - PAD, "end"),
+            Side::Left => (x0 - 10.0, "end", PAD, "start"),
+            Side::Right => (x0 + 10.0, "start", self.width() - PAD, "end"),
         };
         let _ = write!(s, r#"<text class="label" text-anchor="{anchor}">"#);
         for (k, line) in self.labels[i].iter().enumerate() {
             let cls = if k == 0 {
                 "l1"
-            } else if a.retransmission && k + 1 == self.labels[i].len() {
+            } else if k >= self.tag_from[i] {
                 "tag"
             } else {
                 "l2"
@@ -668,41 +888,67 @@ impl<'l> Layout<'l> {
             y1 + 3.8,
             self.time_text(a.sent)
         );
+        if let Some(m) = a.mark {
+            self.mark_beside(s, i, a.from, tx, y1, m, FONT_PX);
+        }
     }
 
     fn draw_fold(&self, s: &mut String, f: usize, fold: &Fold) {
         let y = self.y[&(5, f)];
         let w = self.width();
+        let zh = self.l.lang == Lang::Zh;
         let dir = |k: usize, what: &str, n: usize| -> Option<String> {
             (n > 0).then(|| {
                 let arrow = if k == 0 { "\u{2192}" } else { "\u{2190}" };
+                if zh {
+                    return format!("{n} 个{what} {arrow}");
+                }
                 let plural = if n == 1 { "" } else { "s" };
                 format!("{n} {what}{plural} {arrow}")
             })
         };
+        let (data, ack) = if zh {
+            ("数据段", " ACK")
+        } else {
+            ("data segment", "ACK")
+        };
         let parts: Vec<String> = [
-            dir(0, "data segment", fold.data[0]),
-            dir(0, "ACK", fold.other[0]),
-            dir(1, "data segment", fold.data[1]),
-            dir(1, "ACK", fold.other[1]),
+            dir(0, data, fold.data[0]),
+            dir(0, ack, fold.other[0]),
+            dir(1, data, fold.data[1]),
+            dir(1, ack, fold.other[1]),
         ]
         .into_iter()
         .flatten()
         .collect();
-        let mut second = format!(
-            "{} over {}",
-            human_bytes(fold.bytes),
-            fmt_duration(fold.end.saturating_duration_since(fold.start))
-        );
+        let bytes = human_bytes(fold.bytes, self.l.lang);
+        let over = fmt_duration(fold.end.saturating_duration_since(fold.start));
+        let mut second = if zh {
+            format!("{over} 内 {bytes}")
+        } else {
+            format!("{bytes} over {over}")
+        };
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         if fold.retransmissions > 0 {
-            let _ = write!(second, ", {} retransmitted", fold.retransmissions);
+            let n = fold.retransmissions;
+            let _ = match zh {
+                true => write!(second, "，{n} 个重传"),
+                false => write!(second, ", {n} retransmitted"),
+            };
         }
         if fold.notes > 0 {
-            let plural = if fold.notes == 1 { "" } else { "s" };
-            let _ = write!(second, ", {} note{plural}", fold.notes);
+            let n = fold.notes;
+            let _ = match zh {
+                true => write!(second, "，{n} 条注记"),
+                false => write!(second, ", {n} note{}", plural(n)),
+            };
         }
         if fold.lost > 0 {
-            let _ = write!(second, ", {} lost", fold.lost);
+            let n = fold.lost;
+            let _ = match zh {
+                true => write!(second, "，{n} 个丢失"),
+                false => write!(second, ", {n} lost"),
+            };
         }
         let _ = write!(
             s,
@@ -718,9 +964,10 @@ impl<'l> Layout<'l> {
     }
 
     fn draw_legend(&self, s: &mut String, y: f64) {
+        let lang = self.l.lang;
         let entries = [
             ("syn", "SYN"),
-            ("data", "data"),
+            ("data", lang.pick("data", "数据")),
             ("ack", "ACK"),
             ("fin", "FIN"),
             ("rst", "RST"),
@@ -735,19 +982,20 @@ impl<'l> Layout<'l> {
                 x + 32.0,
                 y + 3.8
             );
-            x += 40.0 + name.len() as f64 * CHAR_W;
+            x += 40.0 + columns::width(name) as f64 * CHAR_W;
         }
+        let rtx = lang.pick("retransmission", "重传");
         let _ = write!(
             s,
-            r#"<g class="seg data rtx"><line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/></g><text x="{:.1}" y="{:.1}">retransmission</text>"#,
+            r#"<g class="seg data rtx"><line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/></g><text x="{:.1}" y="{:.1}">{rtx}</text>"#,
             x + 26.0,
             x + 32.0,
             y + 3.8
         );
-        x += 40.0 + 14.0 * CHAR_W;
+        x += 40.0 + columns::width(rtx) as f64 * CHAR_W;
         let _ = write!(
             s,
-            r#"<path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text x="{:.1}" y="{:.1}">lost</text><text x="{:.1}" y="{:.1}" text-anchor="end">time runs down · slant = one-way delay</text></g>"#,
+            r#"<path class="cross" d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/><text x="{:.1}" y="{:.1}">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
             x + 6.0,
             y - 5.0,
             x + 16.0,
@@ -758,8 +1006,13 @@ impl<'l> Layout<'l> {
             y - 5.0,
             x + 24.0,
             y + 3.8,
+            lang.pick("lost", "丢失"),
             self.width() - PAD,
-            y + 3.8
+            y + 3.8,
+            lang.pick(
+                "time runs down · slant = one-way delay",
+                "时间向下流逝 · 斜度 = 单向时延"
+            )
         );
     }
 }
@@ -769,13 +1022,13 @@ fn block_at(blocks: &[Block], t: Instant) -> usize {
     blocks.partition_point(|b| b.start <= t).saturating_sub(1)
 }
 
-fn human_bytes(b: u64) -> String {
+fn human_bytes(b: u64, lang: Lang) -> String {
     if b >= 1 << 20 {
         format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20))
     } else if b >= 1 << 10 {
         format!("{:.1} KiB", b as f64 / 1024.0)
     } else {
-        format!("{b} bytes")
+        format!("{b} {}", lang.pick("bytes", "字节"))
     }
 }
 
@@ -807,8 +1060,38 @@ fn state_class(s: State) -> &'static str {
     }
 }
 
+fn badge_width(st: State) -> f64 {
+    st.name().len() as f64 * CHAR_W * 0.95 + 16.0
+}
+
+/// A numbered marker: a dark disc with the number in white.
+pub(super) fn draw_mark(s: &mut String, cx: f64, cy: f64, m: u32) {
+    let _ = write!(
+        s,
+        r#"<g class="mark"><circle cx="{cx:.1}" cy="{cy:.1}" r="{MARK_R}"/><text x="{cx:.1}" y="{:.1}" text-anchor="middle">{m}</text></g>"#,
+        cy + 3.5
+    );
+}
+
+/// The font of the labels: a monospace one (the notation lines up as in a terminal).
+const FONTS: &str = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
+/// The same with fonts that have CJK characters, for pictures with Chinese text.
+pub(super) const FONTS_CJK: &str = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', 'Noto Sans Mono CJK SC', 'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi Micro Hei', monospace";
+
+/// What marks, note kinds and segments from the network add to [`STYLE`].
+pub(super) const EXTRA_STYLE: &str = r##"<style>
+.mark circle{fill:#1e293b}
+.mark text{fill:#ffffff;font-size:10px;font-weight:700;font-style:normal}
+.net line{stroke-dasharray:1.5 3.5;stroke-width:2}
+.net circle.origin{fill:#ffffff;stroke:#475569;stroke-width:1.5}
+.note.info circle{fill:#94a3b8}.note.info text{fill:#475569}
+.note.call rect{fill:#334155}.note.call text{fill:#0f172a;font-style:normal;font-weight:600}
+.note.event line{stroke:#b91c1c;stroke-width:3}.note.event text{fill:#7f1d1d;font-style:normal;font-weight:700}
+</style>
+"##;
+
 /// Colours and shapes, in one place; arrowheads as markers per kind.
-const STYLE: &str = r##"<style>
+pub(super) const STYLE: &str = r##"<style>
 .bg{fill:#ffffff}
 .title{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;font-weight:600;fill:#111827}
 .lane rect{fill:#f8fafc;stroke:#cbd5e1}

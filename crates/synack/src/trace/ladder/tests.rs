@@ -253,11 +253,11 @@ fn long_silences_are_cut_and_labelled() {
 fn hand_built_labels_are_escaped_and_errors_say_what() {
     let mut l = Ladder::new(Lane::new("<a&b>", "\"x\""), Lane::new("b", "2"));
     l.title = Some("t<'>".into());
-    l.items.push(Item::Note(Note {
-        side: Side::Right,
-        time: Instant::ZERO,
-        text: "a < b & c".into(),
-    }));
+    l.items.push(Item::Note(Note::new(
+        Side::Right,
+        Instant::ZERO,
+        "a < b & c",
+    )));
     let doc_text = l.to_svg();
     let doc = parse(&doc_text);
     assert!(texts(&doc).iter().any(|t| t == "<a&b>"));
@@ -278,4 +278,164 @@ fn hand_built_labels_are_escaped_and_errors_say_what() {
             "TSval=3540193769 TSecr=0 WS=128"
         ]
     );
+}
+
+#[test]
+fn marks_tags_note_kinds_packets_from_the_network_and_chinese_words() {
+    use crate::trace::lang::Lang;
+    let ms = Instant::from_millis;
+    let mut l = Ladder::new(Lane::new("client", "1"), Lane::new("server", "2"));
+    let mut old = Arrow::new(
+        Side::Left,
+        ms(1),
+        Some(ms(11)),
+        "[SYN] Seq=90 Win=1 Len=0",
+        Flags::SYN,
+        0,
+    );
+    old.from_network = true;
+    old.tag = Some("旧的重复 SYN".into());
+    old.mark = Some(1);
+    l.items.push(Item::Arrow(old));
+    let mut st = StateChange::new(Side::Right, ms(11), State::Listen, State::SynReceived);
+    st.mark = Some(2);
+    l.items.push(Item::State(st));
+    let mut call = Note::new(Side::Left, ms(12), "connect(2) = 0");
+    call.kind = NoteKind::Call;
+    call.mark = Some(3);
+    l.items.push(Item::Note(call));
+    let mut gone = Note::new(Side::Right, ms(13), "崩溃后重启\n不再记得任何连接");
+    gone.kind = NoteKind::Event;
+    l.items.push(Item::Note(gone));
+    // A long transfer whose marked middle arrow survives the fold; a silence cut.
+    for k in 0..40u64 {
+        let t = ms(2000 + k);
+        let mut a = Arrow::new(
+            Side::Left,
+            t,
+            Some(t + Duration::from_millis(10)),
+            format!("[ACK] Seq={} Ack=1 Win=9 Len=100", 1 + k * 100),
+            Flags::ACK,
+            100,
+        );
+        if k == 20 {
+            a.mark = Some(4);
+            a.tag = Some("cwnd 10 → 11".into());
+        }
+        l.items.push(Item::Arrow(a));
+    }
+    l.lang = Lang::Zh;
+    let svg = l.to_svg();
+    let doc = parse(&svg);
+    let t = texts(&doc);
+    let class_of = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(c))
+            .count()
+    };
+    // Each mark once, a white number on a disc.
+    let marks: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("mark"))
+        .map(|g| {
+            g.descendants()
+                .filter(|c| c.is_text())
+                .filter_map(|c| c.text())
+                .collect()
+        })
+        .collect();
+    assert_eq!(marks, ["1", "2", "3", "4"]);
+    // The old SYN starts in the network, 30 % of the way, and is tagged.
+    let net = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("seg syn net"))
+        .expect("the packet from the network");
+    let line = net.children().find(|c| c.has_tag_name("line")).unwrap();
+    let x = |a: &str| line.attribute(a).unwrap().parse::<f64>().unwrap();
+    assert!(
+        (x("x2") - x("x1") - 0.7 * 290.0).abs() < 0.5,
+        "0.7 of the way left"
+    );
+    assert!(
+        t.iter()
+            .any(|s| s.starts_with("[SYN] Seq=90") && s.ends_with("旧的重复 SYN"))
+    );
+    assert!(
+        t.iter()
+            .any(|s| s.contains("Seq=2001 ") && s.ends_with("cwnd 10 → 11"))
+    );
+    // Note kinds, multi-line notes, Chinese words of the diagram itself.
+    assert_eq!(class_of("note call"), 1);
+    assert_eq!(class_of("note event"), 1);
+    assert!(
+        t.iter().any(|s| s == "崩溃后重启\n不再记得任何连接"),
+        "{t:#?}"
+    );
+    assert!(
+        t.iter().any(|s| s.ends_with("之后 …")),
+        "the cut in Chinese"
+    );
+    assert!(
+        t.iter().any(|s| s.contains("个数据段 \u{2192}")),
+        "the fold in Chinese"
+    );
+    assert!(t.iter().any(|s| s == "时间向下流逝 · 斜度 = 单向时延"));
+    assert!(svg.contains("'Noto Sans CJK SC'") && svg.contains(".mark circle"));
+    // A ladder without any of it draws as before: no extra style, no CJK fonts.
+    let plain = Ladder::from_trace(&two_taps(None), 0).unwrap().to_svg();
+    assert!(!plain.contains(".mark circle") && !plain.contains("CJK"));
+}
+
+#[test]
+fn a_figure_stacks_panels_with_their_captions() {
+    let mut a = Ladder::new(Lane::new("client", "1"), Lane::new("server", "2"));
+    let mut st = StateChange::new(Side::Left, Instant::ZERO, State::Closed, State::SynSent);
+    st.mark = Some(1);
+    a.items.push(Item::State(st));
+    let b = Ladder::from_trace(&two_taps(None), 0).unwrap();
+    let long = "word ".repeat(200);
+    let fig = Figure {
+        title: Some("two <runs>".into()),
+        panels: vec![
+            Panel {
+                heading: Some("first".into()),
+                ladder: a,
+                captions: vec![(1, long.trim().to_string())],
+            },
+            Panel {
+                heading: None,
+                ladder: b.clone(),
+                captions: vec![],
+            },
+        ],
+    };
+    let svg = fig.to_svg();
+    let doc = parse(&svg);
+    let t = texts(&doc);
+    assert!(t.iter().any(|s| s == "two <runs>"));
+    assert!(t.iter().any(|s| s == "first"));
+    // The caption is wrapped to the figure's width: many lines, none too long.
+    let caption = t.iter().find(|s| s.starts_with("word word")).unwrap();
+    let width: f64 = doc
+        .root_element()
+        .attribute("width")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(caption.lines().count() > 5);
+    assert!(caption.lines().all(|l| l.len() as f64 * 7.2 < width - 40.0));
+    // Each ladder is nested whole, and the legend is drawn once, under the last.
+    let nested = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("svg"))
+        .count();
+    assert_eq!(nested, 2);
+    let legends = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("legend"))
+        .count();
+    assert_eq!(legends, 1);
+    assert!(t.iter().any(|s| s.starts_with("[SYN, ACK] Seq=0 Ack=1\n")));
+    assert_eq!(svg, fig.to_svg());
 }
