@@ -136,6 +136,26 @@ fn readme_shows_the_real_output() {
     );
 }
 
+/// The README's picture is `synack explain old-duplicate-syn --svg
+/// docs/explain-old-duplicate-syn.svg` as it is now (rewritten with the snapshots).
+#[test]
+fn readme_picture_is_the_real_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/explain-old-duplicate-syn.svg");
+    let now = explain::run("old-duplicate-syn", 1, Lang::En)
+        .unwrap()
+        .to_svg();
+    if std::env::var_os("SYNACK_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &now).expect("write the picture");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).expect("docs/explain-old-duplicate-syn.svg");
+    assert!(
+        committed == now,
+        "docs/explain-old-duplicate-syn.svg is stale; SYNACK_UPDATE_SNAPSHOTS=1 cargo test -p synack --test explain"
+    );
+}
+
 #[test]
 fn at_least_the_ten_scenarios_of_the_issue_each_with_both_languages() {
     for name in [

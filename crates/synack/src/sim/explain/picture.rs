@@ -38,8 +38,16 @@ const STRAYS_DRAWN: usize = 2;
 
 impl Explanation {
     /// The picture of this explanation: one panel per conversation (under its heading, if it
-    /// has one), with the sentences as numbered captions. See the [module](self) for what is
-    /// drawn.
+    /// has one), the two hosts as its lanes, and the sentences as numbered captions whose
+    /// numbers mark the events they explain.
+    ///
+    /// Drawn: the segments between the two hosts (arrival times from the receiver's trace,
+    /// lost ones stopped by a ×, retransmissions dashed, a packet the scenario put on the wire
+    /// dotted from the network and tagged with what it is, congestion-window changes tagged);
+    /// the state changes of their connection; drops, the stacks' notes, application calls,
+    /// crashes and congestion-window changes as notes. Packets to or from other addresses (a
+    /// flood) are drawn for the first two and any that is explained; a note counts the rest.
+    /// Every explained event is drawn, whatever a long transfer's folds leave out.
     pub fn figure(&self) -> Figure {
         let mut panels = Vec::new();
         let mut heading = None;
