@@ -14,6 +14,7 @@ use synack::sim::explain::{self, Lang};
 #[command(after_long_help = "Examples:
   synack explain                          # the list of scenarios
   synack explain old-duplicate-syn        # why the handshake has a third step
+  synack explain old-duplicate-syn --svg old-syn.svg   # …and its ladder diagram
   synack explain syn-flood --lang zh      # 中文解释
   synack explain loss --seed 7            # other ports, ISNs and timestamps; same story
 
@@ -30,6 +31,11 @@ pub struct Args {
     /// conversation, line for line.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also draw the scenario as a ladder diagram (SVG, open it in a browser): each
+    /// conversation's segments and state changes, numbered marks on the explained events and
+    /// the explanations under the diagram, in the language of --lang.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 fn lang(s: &str) -> Result<Lang, String> {
@@ -38,9 +44,21 @@ fn lang(s: &str) -> Result<Lang, String> {
 
 pub fn run(args: Args) -> ExitCode {
     let text = match &args.name {
+        None if args.svg.is_some() => {
+            eprintln!("error: --svg draws a scenario: name one (synack explain NAME --svg FILE)");
+            return ExitCode::from(2);
+        }
         None => explain::list(args.lang),
         Some(name) => match explain::run(name, args.seed, args.lang) {
             Ok(e) => {
+                if let Some(path) = &args.svg {
+                    if let Err(err) = std::fs::write(path, e.to_svg()) {
+                        eprintln!("error: cannot write {path}: {err}");
+                        return ExitCode::from(2);
+                    }
+                    // On stderr: stdout is the explanation, exactly as without --svg.
+                    eprintln!("wrote {path} (ladder diagram; open it in a browser)");
+                }
                 let text = e.render();
                 let status = if e.missing.is_empty() {
                     ExitCode::SUCCESS

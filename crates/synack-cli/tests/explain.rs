@@ -64,3 +64,52 @@ fn bad_names_and_languages_are_errors_that_say_what_exists() {
     assert_eq!(code, Some(2));
     assert!(err.contains("expected en or zh"), "{err}");
 }
+
+#[test]
+fn svg_draws_the_scenario_and_prints_the_same_text() {
+    let dir = std::env::temp_dir().join(format!("synack-explain-svg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old-syn.svg");
+    let p = path.to_str().unwrap();
+    let (code, out, err) = synack(&["explain", "old-duplicate-syn", "--lang", "zh", "--svg", p]);
+    assert_eq!(code, Some(0), "{err}");
+    // stdout is the explanation, as without --svg; the file note goes to stderr.
+    let e = explain::run("old-duplicate-syn", 1, Lang::Zh).unwrap();
+    assert_eq!(out, e.render());
+    assert_eq!(
+        err,
+        format!("wrote {p} (ladder diagram; open it in a browser)\n")
+    );
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(svg, e.to_svg());
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    let text: String = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect();
+    for want in [
+        "[RST] Seq=",
+        "SYN-RECEIVED",
+        "LISTEN",
+        "旧的重复 SYN",
+        "服务器",
+    ] {
+        assert!(text.contains(want), "no {want:?}");
+    }
+    // A file that cannot be written is an error that names it; nothing is half done.
+    let bad = dir.join("no-such-dir").join("x.svg");
+    let (code, out, err) = synack(&["explain", "handshake", "--svg", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with(&format!("error: cannot write {}: ", bad.display())),
+        "{err}"
+    );
+    // --svg draws a scenario: without a name it is an error, not the list.
+    let (code, out, err) = synack(&["explain", "--svg", p]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(err.contains("--svg draws a scenario"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -136,6 +136,26 @@ fn readme_shows_the_real_output() {
     );
 }
 
+/// The README's picture is `synack explain old-duplicate-syn --svg
+/// docs/explain-old-duplicate-syn.svg` as it is now (rewritten with the snapshots).
+#[test]
+fn readme_picture_is_the_real_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/explain-old-duplicate-syn.svg");
+    let now = explain::run("old-duplicate-syn", 1, Lang::En)
+        .unwrap()
+        .to_svg();
+    if std::env::var_os("SYNACK_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &now).expect("write the picture");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).expect("docs/explain-old-duplicate-syn.svg");
+    assert!(
+        committed == now,
+        "docs/explain-old-duplicate-syn.svg is stale; SYNACK_UPDATE_SNAPSHOTS=1 cargo test -p synack --test explain"
+    );
+}
+
 #[test]
 fn at_least_the_ten_scenarios_of_the_issue_each_with_both_languages() {
     for name in [
@@ -690,4 +710,278 @@ fn reset_errors_are_refused_reset_and_broken_pipe() {
         );
         assert!(states(convs[2], "client").contains(&(State::CloseWait, State::Closed)));
     }
+}
+
+/// The text of every `<text>` element of an SVG (its tspans joined by newlines).
+fn svg_texts(doc: &roxmltree::Document<'_>) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            let spans: Vec<&str> = n
+                .descendants()
+                .filter(|c| c.is_text())
+                .filter_map(|c| c.text())
+                .collect();
+            spans.join("\n")
+        })
+        .collect()
+}
+
+/// Elements whose class list contains `class`.
+fn with_class<'a>(
+    doc: &'a roxmltree::Document<'a>,
+    class: &'a str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'a>> + 'a {
+    doc.descendants().filter(move |n| {
+        n.attribute("class")
+            .is_some_and(|c| c.split(' ').any(|x| x == class))
+    })
+}
+
+#[test]
+fn every_scenario_draws_a_ladder_with_its_sentences_numbered() {
+    // What each picture must show (in either language: the notation is the same).
+    let wanted: &[(&str, &[&str])] = &[
+        (
+            "handshake",
+            &[
+                "[SYN] Seq=0",
+                "[SYN, ACK] Seq=0 Ack=1",
+                "[PSH, ACK] Seq=1 Ack=1",
+                "[FIN, ACK] Seq=101 Ack=1",
+                "CLOSE-WAIT",
+                "LAST-ACK",
+                "TIME-WAIT",
+                "accept() = 198.18.0.1:",
+            ],
+        ),
+        (
+            "old-duplicate-syn",
+            &["[RST] Seq=", "SYN-RECEIVED", "LISTEN", "ESTABLISHED"],
+        ),
+        (
+            "simultaneous-open",
+            &[
+                "[SYN] Seq=0",
+                "[SYN, ACK] Seq=0 Ack=1",
+                "SYN-RECEIVED",
+                "A",
+                "B",
+            ],
+        ),
+        (
+            "simultaneous-close",
+            &["[FIN, ACK] Seq=1", "CLOSING", "TIME-WAIT"],
+        ),
+        ("half-open", &["[RST] Seq=", "ECONNRESET", "SYN-SENT"]),
+        (
+            "syn-flood",
+            &["ETIMEDOUT", "[SYN, ACK] Seq=0 Ack=1", "198.19."],
+        ),
+        (
+            "keepalive",
+            &["[RST, ACK] Seq=1 Ack=1", "ETIMEDOUT", "SO_KEEPALIVE"],
+        ),
+        (
+            "loss",
+            &["Seq=4345", "SLE=5793", "cwnd 13 \u{2192} 12, ssthresh 9"],
+        ),
+        (
+            "time-wait",
+            &["[FIN, ACK] Seq=1 Ack=2", "TIME-WAIT", "LAST-ACK"],
+        ),
+        (
+            "zero-window",
+            &["Ack=8193\nWin=8192", "Win=0 Len=0", "recv() = 8192"],
+        ),
+        (
+            "reset",
+            &[
+                "ECONNREFUSED",
+                "ECONNRESET",
+                "EPIPE",
+                "[RST, ACK] Seq=0 Ack=1",
+            ],
+        ),
+    ];
+    assert_eq!(wanted.len(), explain::scenarios().len());
+    for &(name, labels) in wanted {
+        for lang in Lang::ALL {
+            let e = explain::run(name, 1, lang).unwrap();
+            let svg = e.to_svg();
+            assert_eq!(svg, e.to_svg(), "{name} {lang}: deterministic");
+            let doc = roxmltree::Document::parse(&svg)
+                .unwrap_or_else(|err| panic!("{name} {lang}: not XML: {err}"));
+            assert_eq!(doc.root_element().tag_name().name(), "svg");
+            let texts = svg_texts(&doc);
+            for want in labels {
+                assert!(
+                    texts.iter().any(|t| t.contains(want)),
+                    "{name} {lang}: no {want:?} in the picture"
+                );
+            }
+            // One ladder per conversation, with the lanes of its two hosts.
+            let convs = conversations(&e).len();
+            assert_eq!(with_class(&doc, "lane").count(), 2 * convs, "{name} {lang}");
+            // Every sentence is a numbered caption, and its number is on the diagram too.
+            let whys: Vec<_> = e.steps().filter_map(|s| s.why.as_ref()).collect();
+            let marks: Vec<String> = with_class(&doc, "mark").map(|g| svg_texts_of(g)).collect();
+            assert_eq!(marks.len(), 2 * whys.len(), "{name} {lang}: {marks:?}");
+            for (k, w) in whys.iter().enumerate() {
+                let n = (k + 1).to_string();
+                assert_eq!(
+                    marks.iter().filter(|m| **m == n).count(),
+                    2,
+                    "{name}: mark {n}"
+                );
+                let caption = format!("[{}]", w.cite);
+                let first_words: String = w.text.chars().take(12).collect();
+                assert!(
+                    texts.iter().any(|t| t.starts_with(&first_words)),
+                    "{name} {lang}: no caption {first_words:?}"
+                );
+                assert!(
+                    texts.iter().any(|t| t.replace('\n', " ").contains(&caption)
+                        || t.replace('\n', "").contains(&caption.replace(' ', ""))),
+                    "{name} {lang}: no {caption}"
+                );
+            }
+            // Chinese pictures say so in Chinese, and ask for fonts that have it.
+            if lang == Lang::Zh {
+                assert!(svg.contains("'Noto Sans CJK SC'"), "{name}");
+                assert!(
+                    texts.iter().any(|t| t.contains("时间向下流逝")),
+                    "{name}: the legend in Chinese"
+                );
+            }
+        }
+    }
+}
+
+/// The text inside one element.
+fn svg_texts_of(n: roxmltree::Node<'_, '_>) -> String {
+    n.descendants()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect()
+}
+
+#[test]
+fn the_old_duplicate_syn_is_drawn_from_the_network_and_refused() {
+    let e = run("old-duplicate-syn", 1);
+    let svg = e.to_svg();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // Two SYNs from the client's side: its own (held up) and the old one, which starts in the
+    // network (dotted) and says what it is.
+    let old: Vec<_> = with_class(&doc, "net").collect();
+    assert_eq!(old.len(), 1, "one packet put on the wire by the scenario");
+    assert!(old[0].attribute("class").unwrap().starts_with("seg syn"));
+    let old_text = svg_texts(&doc)
+        .into_iter()
+        .find(|t| t.contains("old duplicate SYN"))
+        .expect("the old SYN is tagged");
+    let old_seq = segments(conversations(&e)[0], "network")[0].1.seq.0;
+    assert!(
+        old_text.contains(&format!("[SYN] Seq={old_seq}")),
+        "{old_text}"
+    );
+    // The client's own SYN is held up: it arrives after the old one and after the RST.
+    let steps = conversations(&e)[0];
+    let arrived = |s: &Step| match &s.what {
+        What::Segment { arrived, .. } => *arrived,
+        _ => None,
+    };
+    let (own, _) = segments(steps, "client")[0];
+    let (inj, _) = segments(steps, "network")[0];
+    let (rst, _) = segments(steps, "client")[1];
+    assert!(arrived(inj).unwrap() < arrived(own).unwrap());
+    assert!(arrived(rst).unwrap() < arrived(own).unwrap());
+    assert!(svg.contains("held up in the network"));
+    // The server's states, in order, as badges: LISTEN (initial), SYN-RECEIVED, LISTEN,
+    // SYN-RECEIVED, ESTABLISHED.
+    let badges: Vec<String> = with_class(&doc, "state").map(svg_texts_of).collect();
+    let server: Vec<&str> = badges
+        .iter()
+        .map(String::as_str)
+        .filter(|b| ["LISTEN", "SYN-RECEIVED"].contains(b))
+        .collect();
+    assert_eq!(
+        server,
+        ["LISTEN", "SYN-RECEIVED", "LISTEN", "SYN-RECEIVED"],
+        "{badges:?}"
+    );
+}
+
+#[test]
+fn segments_arrive_one_way_delay_later_unless_lost() {
+    for s in explain::scenarios() {
+        let e = run(s.name, 1);
+        let end = e.steps().map(|s| s.time).max().unwrap();
+        for step in e.steps() {
+            let What::Segment {
+                transit, arrived, ..
+            } = &step.what
+            else {
+                continue;
+            };
+            if arrived.is_none() && step.time + Duration::from_millis(10) > end {
+                // The run ended before it could arrive.
+                continue;
+            }
+            match transit {
+                Transit::Lost | Transit::HostDown | Transit::NoSuchHost => {
+                    assert_eq!(*arrived, None, "{}: {}", s.name, step.line)
+                }
+                Transit::Delayed(d) => assert!(
+                    arrived.is_some_and(|t| t >= step.time + *d),
+                    "{}: {}",
+                    s.name,
+                    step.line
+                ),
+                Transit::Delivered | Transit::Injected if s.name != "loss" => assert_eq!(
+                    *arrived,
+                    Some(step.time + Duration::from_millis(10)),
+                    "{}: {}",
+                    s.name,
+                    step.line
+                ),
+                // 10 Mbit/s links: 10 ms plus the time on the wire, behind a queue.
+                Transit::Delivered | Transit::Injected => assert!(
+                    arrived.is_some_and(|t| t > step.time + Duration::from_millis(10)),
+                    "{}: {}",
+                    s.name,
+                    step.line
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_flood_is_folded_into_a_note() {
+    let e = run("syn-flood", 1);
+    let svg = e.to_svg();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts = svg_texts(&doc);
+    // Thousands of spoofed SYNs ran; two per run are drawn, tagged with their forged source,
+    // and the rest counted in a note.
+    let spoofed = texts
+        .iter()
+        .filter(|t| t.contains("spoofed SYN (from 198.19."))
+        .count();
+    assert_eq!(spoofed, 4, "two in each run");
+    let notes: Vec<&String> = texts.iter().filter(|t| t.contains("not drawn")).collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let n: usize = notes[0]
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    assert!(n > 3000, "{}", notes[0]);
+    let arrows = with_class(&doc, "seg")
+        .filter(|g| {
+            g.ancestors()
+                .all(|a| a.attribute("class") != Some("legend"))
+        })
+        .count();
+    assert!(arrows < 30, "{arrows} arrows: the flood is not folded");
 }

@@ -49,8 +49,10 @@
 //! assert_eq!(lines, ["0.040000 client  ESTABLISHED \u{2192} FIN-WAIT-1 (close)"]);
 //! ```
 
+pub(crate) mod columns;
 pub mod flow;
 pub mod ladder;
+pub mod lang;
 #[cfg(feature = "tracing")]
 pub mod log;
 pub mod pcap;

@@ -70,11 +70,13 @@ pub(crate) struct Outgoing<'a> {
 pub(crate) enum Record {
     /// A stack's trace event. `transit` is set for packets the stack sent (and for injected
     /// packets); `cause` is the index of the `In` packet record the stack was handling when it
-    /// produced the event.
+    /// produced the event; `injected` says what an injected packet stands for (English,
+    /// Chinese).
     Trace {
         ev: TraceEvent,
         transit: Option<Transit>,
         cause: Option<usize>,
+        injected: Option<[&'static str; 2]>,
     },
     /// An application call and what it returned, in strace's notation:
     /// `connect(198.18.0.2:80) = -1 ECONNREFUSED (Connection refused)`.
@@ -278,8 +280,9 @@ impl Lab {
     }
 
     /// Puts a crafted IP packet on the wire as if host `via` had sent it; it is shown as
-    /// [`Transit::Injected`] and delivered like any other.
-    pub fn inject(&mut self, via: usize, packet: &[u8]) {
+    /// [`Transit::Injected`] and delivered like any other. `what` names it, in English and
+    /// Chinese ("an old duplicate SYN"), for the pictures.
+    pub fn inject(&mut self, via: usize, packet: &[u8], what: [&'static str; 2]) {
         self.records.push(Record::Trace {
             ev: TraceEvent::Packet {
                 time: self.now,
@@ -289,6 +292,7 @@ impl Lab {
             },
             transit: Some(Transit::Injected),
             cause: None,
+            injected: Some(what),
         });
         let _ = self.net.send(self.now, self.hosts[via].id, packet);
     }
@@ -443,6 +447,7 @@ impl Lab {
                 ev,
                 transit: None,
                 cause,
+                injected: None,
             });
         }
     }

@@ -31,10 +31,13 @@
 //! assert_eq!(text, explain::run("handshake", 1, Lang::En).unwrap().render());
 //! ```
 //!
-//! The [`Step`]s keep what a picture needs (time, host, packet, state changes, the sentence),
-//! so a ladder diagram can be drawn from an `Explanation` as well as printed.
+//! The [`Step`]s keep what a picture needs (time, host, packet and its arrival, state changes,
+//! the sentence), so an `Explanation` can be drawn as well as printed:
+//! [`Explanation::to_svg`] draws each conversation as a ladder diagram, with the sentences as
+//! numbered captions.
 
 mod lab;
+mod picture;
 mod scenarios;
 mod steps;
 mod text;
@@ -139,8 +142,8 @@ pub fn run(name: &str, seed: u64, lang: Lang) -> Result<Explanation, Error> {
 /// The list `synack explain` prints without a name: one line per scenario.
 pub fn list(lang: Lang) -> String {
     let mut out = String::from(lang.pick(
-        "synack explain NAME [--lang en|zh] [--seed N]: the questions people ask about TCP, answered by running them.\n\n",
-        "synack explain 名称 [--lang en|zh] [--seed N]：关于 TCP 的常见问题，跑一遍就明白。\n\n",
+        "synack explain NAME [--lang en|zh] [--seed N] [--svg FILE]: the questions people ask about TCP, answered by running them.\n\n",
+        "synack explain 名称 [--lang en|zh] [--seed N] [--svg 文件]：关于 TCP 的常见问题，跑一遍就明白。\n\n",
     ));
     let width = scenarios().iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in scenarios() {

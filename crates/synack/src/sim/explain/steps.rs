@@ -4,6 +4,7 @@
 //! stacks actually did.
 
 use core::net::{IpAddr, SocketAddr};
+use std::collections::{HashMap, VecDeque};
 
 use super::lab::{Happening, Record, Transit};
 use super::text::{self, Lang};
@@ -44,6 +45,12 @@ pub enum What {
         /// The whole IP packet.
         packet: Vec<u8>,
         transit: Transit,
+        /// When it reached its destination: `None` if nobody received it (lost, or no host
+        /// there) or the run ended first.
+        arrived: Option<Instant>,
+        /// For a packet the scenario put on the wire, what it stands for ("old duplicate
+        /// SYN"), in the explanation's language.
+        injected: Option<&'static str>,
         /// The sender's congestion window changed just before it was sent.
         cwnd: Option<CwndChange>,
     },
@@ -130,12 +137,17 @@ fn conv(a: SocketAddr, b: SocketAddr) -> Conv {
 }
 
 fn packet_conv(bytes: &[u8]) -> Option<Conv> {
+    packet_addrs(bytes).map(|(a, b)| conv(a, b))
+}
+
+/// The source and destination sockets of a TCP packet.
+pub(super) fn packet_addrs(bytes: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     let ip = ipv4::Packet::new_checked(bytes).ok()?;
     if ip.protocol() != IpProtocol::Tcp {
         return None;
     }
     let tcp = wtcp::Packet::new_checked(ip.payload()).ok()?;
-    Some(conv(
+    Some((
         SocketAddr::new(IpAddr::V4(ip.src_addr()), tcp.src_port()),
         SocketAddr::new(IpAddr::V4(ip.dst_addr()), tcp.dst_port()),
     ))
@@ -148,6 +160,7 @@ struct Group {
     conv: Option<Conv>,
     packet: TraceEvent,
     transit: Transit,
+    injected: Option<&'static str>,
     cwnd: Option<CwndChange>,
     states: Vec<TraceEvent>,
 }
@@ -205,6 +218,7 @@ impl Builder {
             self.record(r, records);
         }
         self.flush_all();
+        arrivals(&mut self.steps, records);
         self.steps
     }
 
@@ -233,7 +247,12 @@ impl Builder {
 
     fn record(&mut self, r: &Record, all: &[Record]) {
         match r {
-            Record::Trace { ev, transit, cause } => {
+            Record::Trace {
+                ev,
+                transit,
+                cause,
+                injected,
+            } => {
                 self.advance(ev.time());
                 match ev {
                     TraceEvent::Packet { dir, .. } if *dir == Direction::In => {}
@@ -265,6 +284,7 @@ impl Builder {
                             conv: c,
                             packet: ev.clone(),
                             transit: transit.unwrap_or(Transit::Delivered),
+                            injected: injected.map(|[en, zh]| self.lang.pick(en, zh)),
                             cwnd,
                             states: joining.into_iter().map(|p| p.ev).collect(),
                         });
@@ -410,6 +430,8 @@ impl Builder {
             to,
             packet: bytes,
             transit: g.transit,
+            arrived: None,
+            injected: g.injected,
             cwnd: g.cwnd,
         };
         self.push(g.time, &g.node, what, line);
@@ -452,6 +474,48 @@ impl Builder {
     }
 }
 
+/// Sets each segment's arrival: the first time its destination host took in the same bytes,
+/// at or after it was sent (each reception matched to one segment, oldest first).
+fn arrivals(steps: &mut [Step], records: &[Record]) {
+    let mut waiting: HashMap<&[u8], VecDeque<usize>> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if let What::Segment { packet, .. } = &s.what {
+            waiting.entry(packet.as_slice()).or_default().push_back(i);
+        }
+    }
+    let mut found: Vec<(usize, Instant)> = Vec::new();
+    for r in records {
+        let Record::Trace {
+            ev:
+                TraceEvent::Packet {
+                    time,
+                    dir: Direction::In,
+                    node,
+                    bytes,
+                },
+            ..
+        } = r
+        else {
+            continue;
+        };
+        let Some(queue) = waiting.get_mut(bytes.as_slice()) else {
+            continue;
+        };
+        let hit = queue.iter().position(|&i| {
+            steps[i].time <= *time
+                && matches!(&steps[i].what, What::Segment { to, .. } if to == &**node)
+        });
+        if let Some(k) = hit.and_then(|k| queue.remove(k)) {
+            found.push((k, *time));
+        }
+    }
+    for (i, t) in found {
+        if let What::Segment { arrived, .. } = &mut steps[i].what {
+            *arrived = Some(t);
+        }
+    }
+}
+
 fn state_change(e: &TraceEvent) -> Option<StateChange> {
     match e {
         TraceEvent::State {
@@ -474,7 +538,7 @@ fn state_change(e: &TraceEvent) -> Option<StateChange> {
     }
 }
 
-fn cwnd_text(c: &CwndChange) -> String {
+pub(super) fn cwnd_text(c: &CwndChange) -> String {
     let mut s = format!("cwnd {} \u{2192} {}", c.from.0, c.to.0);
     if c.from.1 != c.to.1 {
         s.push_str(&format!(", ssthresh {}", c.to.1));
@@ -482,7 +546,7 @@ fn cwnd_text(c: &CwndChange) -> String {
     s
 }
 
-fn transit_text(lang: Lang, t: Transit) -> Option<&'static str> {
+pub(super) fn transit_text(lang: Lang, t: Transit) -> Option<&'static str> {
     Some(match t {
         Transit::Delivered => return None,
         Transit::Lost => lang.pick("[lost]", "[丢失]"),

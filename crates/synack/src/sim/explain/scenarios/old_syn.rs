@@ -58,7 +58,7 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     lab.run_for(Duration::from_millis(1));
     // Line 3: the old duplicate arrives first.
     let old = craft_syn(from, to, iss.0.wrapping_sub(OLD_BELOW), 0x0bad_cafe);
-    lab.inject(c, &old);
+    lab.inject(c, &old, ["old duplicate SYN", "旧的重复 SYN"]);
     super::finish_connect(&mut lab, c, s, h, listener)?;
     lab.run_for(Duration::from_millis(50));
 

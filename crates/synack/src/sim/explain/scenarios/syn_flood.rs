@@ -72,7 +72,7 @@ fn flood(seed: u64, cookies: SynCookies, end: Option<Instant>) -> Result<Outcome
                     (r >> 16) as u16 | 1024,
                 );
                 let syn = craft_syn(src, to, (r >> 32) as u32, (r >> 24) as u32);
-                lab.inject(attacker, &syn);
+                lab.inject(attacker, &syn, ["spoofed SYN", "伪造的 SYN"]);
                 spoofed += 1;
             }
             next_burst += EVERY;
