@@ -763,7 +763,7 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant, reason: &'static str) {
         self.set_state(State::TimeWait, reason);
-        self.timers = super::Timers {
+        self.timers = super::timers::Timers {
             close: Some(now + self.cfg.time_wait),
             ..Default::default()
         };
@@ -807,12 +807,6 @@ impl Connection {
                 "challenge ACK"
             },
         });
-    }
-
-    fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(ka) = self.keepalive {
-            self.timers.keepalive = Some(now + ka.idle);
-        }
     }
 
     /// In TIME-WAIT, may a new SYN from the same peer reuse the 4-tuple? Linux allows it when

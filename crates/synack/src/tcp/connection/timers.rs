@@ -1,0 +1,299 @@
+//! The connection's timers (RFC 9293 §3.10.8, RFC 6298, RFC 8985 §7, RFC 1122 §4.2.2.17 and
+//! §4.2.3.6): the closed set of deadlines, arming them, and what happens when each expires.
+
+use super::{CaState, Connection, Error, Event, PendingRst, State};
+use crate::tcp::counters::Counters;
+use crate::time::{Duration, Instant};
+
+/// The closed set of timers (DESIGN.md rule 5).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Timers {
+    /// Retransmission of SYN, SYN-ACK, data or FIN.
+    pub(super) retransmit: Option<Instant>,
+    /// Tail loss probe (RFC 8985 §7.2), due before the retransmission timer.
+    pub(super) loss_probe: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 §6.3): a segment may be declared lost then.
+    pub(super) reorder: Option<Instant>,
+    /// Zero-window probe.
+    pub(super) persist: Option<Instant>,
+    /// Delayed ACK.
+    pub(super) delayed_ack: Option<Instant>,
+    /// Keepalive probe or give-up.
+    pub(super) keepalive: Option<Instant>,
+    /// TIME-WAIT expiry or the orphaned FIN-WAIT-2 timeout.
+    pub(super) close: Option<Instant>,
+}
+
+impl Timers {
+    /// Pairwise in registers: an iterator over an array of the six options made the compiler
+    /// store them and load them back wider, a store-forwarding stall per timer on every call.
+    pub(super) fn earliest(&self) -> Option<Instant> {
+        fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let a = min(self.retransmit, self.loss_probe);
+        let b = min(self.persist, self.delayed_ack);
+        let c = min(self.keepalive, self.close);
+        min(min(a, b), min(c, self.reorder))
+    }
+}
+
+impl Connection {
+    // ----- Timeouts (§3.10.8) -----
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        if self.timers.close.is_some_and(|t| t <= now) {
+            self.timers.close = None;
+            match self.state {
+                // §3.10.8: "If the time-wait timeout expires on a connection, delete the TCB".
+                State::TimeWait => self.set_state(State::Closed, "TIME-WAIT expired"),
+                State::FinWait2 => {
+                    self.set_state(State::Closed, "FIN-WAIT-2 timeout");
+                    self.clear_timers();
+                }
+                _ => {}
+            }
+        }
+        if self.timers.delayed_ack.is_some_and(|t| t <= now) {
+            self.timers.delayed_ack = None;
+            if self.state.is_synchronized() || self.state == State::SynReceived {
+                self.delack.on_timer(self.rtt.current_rto());
+                self.ack_now = true;
+                ctr.delayed_acks += 1;
+            }
+        }
+        if self.timers.loss_probe.is_some_and(|t| t <= now) {
+            // The probe comes first even when it was capped at the RTO deadline (as in
+            // Linux); sending it restarts the retransmission timer.
+            self.timers.loss_probe = None;
+            if self.snd_una != self.snd_max {
+                self.probe_due = true;
+                self.timers.retransmit = Some(now + self.rtt.current_rto());
+            }
+        }
+        if self.timers.reorder.is_some_and(|t| t <= now) {
+            self.timers.reorder = None;
+            self.on_reorder_timeout(now, ctr);
+        }
+        if self.timers.retransmit.is_some_and(|t| t <= now) {
+            self.timers.retransmit = None;
+            self.timers.loss_probe = None;
+            self.on_retransmit_timeout(now, ctr);
+        }
+        if self.timers.persist.is_some_and(|t| t <= now) {
+            self.timers.persist = None;
+            if self.user_timeout_expired(now) {
+                self.time_out(ctr, "user timeout during zero-window probing");
+            } else {
+                self.probe_now = true;
+                self.persist_backoff = (self.persist_backoff + 1).min(16);
+            }
+        }
+        if self.timers.keepalive.is_some_and(|t| t <= now) {
+            self.timers.keepalive = None;
+            self.on_keepalive_timeout(now, ctr);
+        }
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        let limit = match self.state {
+            State::SynSent => self.cfg.syn_retries,
+            State::SynReceived => self.cfg.synack_retries,
+            _ => self.cfg.max_retries,
+        };
+        if self.snd_una == self.snd_max {
+            return; // nothing outstanding (timer raced an ACK)
+        }
+        if self.retries >= limit || self.user_timeout_expired(now) {
+            self.time_out(ctr, "retransmissions exhausted");
+            return;
+        }
+        self.retries += 1;
+        ctr.timeouts += 1;
+        self.rtt.backoff();
+        self.push_event(Event::RtoFired {
+            rto: self.rtt.current_rto(),
+            backoff: self.rtt.backoff_count(),
+        });
+        // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; RFC 5681 §3.1 eq. 4.
+        if self.state.is_synchronized() {
+            self.enter_loss(now, ctr);
+        }
+        self.tlp_high = None;
+        self.probe_due = false;
+        // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
+        self.snd_nxt = self.snd_una;
+        self.sampler.invalidate();
+        // The FIN, if it was sent, keeps its sequence number: it goes again when the resend
+        // reaches the end of the data, and an ACK past SND.NXT (the peer queued the rest out
+        // of order) may acknowledge it before then.
+        // RFC 6298 §5.5: the timer restarts now, so it runs even if the resend cannot go at
+        // once (under a closed window the persist timer takes over instead).
+        if self.snd_wnd > 0 && self.state.is_synchronized() {
+            self.arm_retransmit(now);
+        }
+    }
+
+    fn user_timeout_expired(&self, now: Instant) -> bool {
+        match (self.user_timeout, self.rtx_since) {
+            (Some(limit), Some(since)) => now - since >= limit,
+            _ => false,
+        }
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        let Some(ka) = self.keepalive else { return };
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        ) {
+            return;
+        }
+        // RFC 1122 §4.2.3.6: probe only an idle connection; data in flight has its own timer.
+        if self.snd_una != self.snd_max || !self.send_buf.is_empty() {
+            self.timers.keepalive = Some(now + ka.idle);
+            return;
+        }
+        if self.keepalive_sent >= ka.count {
+            self.time_out(ctr, "keepalive: peer stopped answering");
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.keepalive_due = true;
+        ctr.keepalive_probes += 1;
+        self.timers.keepalive = Some(now + ka.interval);
+    }
+
+    pub(super) fn time_out(&mut self, ctr: &mut Counters, reason: &'static str) {
+        ctr.abort_on_timeout += 1;
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            ctr.attempt_fails += 1;
+        }
+        self.error = Some(if self.soft_error {
+            Error::Unreachable
+        } else {
+            Error::TimedOut
+        });
+        // Linux sends a RST when it gives up on an established connection.
+        if self.state.is_synchronized() && self.state != State::TimeWait {
+            self.pending_rst = Some(PendingRst {
+                seq: self.snd_nxt,
+                ack: Some(self.rcv_nxt),
+            });
+        }
+        self.set_state(State::Closed, reason);
+        self.clear_timers();
+    }
+
+    pub(super) fn clear_timers(&mut self) {
+        self.timers = Timers::default();
+    }
+
+    /// Arrange an ACK: now, or after the delayed-ACK timeout.
+    pub(super) fn schedule_ack(&mut self, now: Instant, immediate: bool) {
+        let delay = self.delack.timeout(self.rtt.srtt());
+        if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
+            self.ack_now = true;
+        } else if self.timers.delayed_ack.is_none() {
+            self.timers.delayed_ack = Some(now + delay);
+        }
+    }
+
+    /// RFC 8985 §7.2: after sending (or an ACK), schedule a tail loss probe two SRTTs out, so
+    /// a lost tail is repaired by fast recovery instead of a timeout. Like Linux it needs
+    /// SACK (the probe's ACK must show what arrived), runs only outside recovery and
+    /// backoff, adds the minimum RTO when a single segment is out (the peer may delay its
+    /// ACK) and never fires after the retransmission timer would.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        self.timers.loss_probe = None;
+        let open = matches!(self.ca_state, CaState::Open | CaState::Disorder)
+            && self.retries == 0
+            && self.tlp_high.is_none()
+            && self.snd_nxt == self.snd_max;
+        if !self.sack_ok || !open || !self.state.is_synchronized() {
+            return;
+        }
+        let Some(rto_at) = self.timers.retransmit else {
+            return;
+        };
+        let pto = match self.rtt.srtt() {
+            Some(srtt) => {
+                let one_segment = self.snd_max - self.snd_una <= self.snd_mss + 1;
+                let extra = if one_segment {
+                    self.cfg.rto_min
+                } else {
+                    Duration::from_millis(2)
+                };
+                srtt * 2 + extra
+            }
+            None => self.cfg.rto_initial,
+        };
+        self.timers.loss_probe = Some((now + pto).min(rto_at));
+    }
+
+    /// Arm the retransmission timer if something is outstanding and it is not running. With
+    /// a user timeout, it fires no later than the moment that timeout expires (as Linux
+    /// clamps the RTO), so the abort is on time.
+    pub(super) fn arm_retransmit(&mut self, now: Instant) {
+        if self.snd_una != self.snd_max {
+            if self.rtx_since.is_none() {
+                self.rtx_since = Some(now);
+            }
+            if self.timers.retransmit.is_none() {
+                let mut at = now + self.rtt.current_rto();
+                if let (Some(limit), Some(since)) = (self.user_timeout, self.rtx_since) {
+                    at = at.min((since + limit).max(now));
+                }
+                self.timers.retransmit = Some(at);
+            }
+            self.arm_loss_probe(now);
+        } else {
+            self.timers.retransmit = None;
+            self.timers.loss_probe = None;
+        }
+    }
+
+    /// Arm (or stop) the persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): data waits,
+    /// nothing is in flight, and the peer's window is too small to send what waits (zero, or
+    /// below one segment, where sender SWS avoidance holds back). When it fires, the sender
+    /// probes a zero window with one byte or sends what fits ("override timeout", RFC 9293
+    /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
+    /// peer shrank to zero under outstanding data once the retransmission timer went back.
+    pub(super) fn update_persist(&mut self, now: Instant) {
+        let unsent = self.unsent_len();
+        let fin_waits = self.fin_queued && self.fin_seq.is_none();
+        let wnd_blocked = (unsent > 0
+            && (self.snd_wnd as usize) < unsent.min(self.snd_mss as usize))
+            || (unsent == 0 && fin_waits && self.snd_wnd == 0);
+        if self.state.is_synchronized() && wnd_blocked && self.snd_nxt == self.snd_una {
+            if self.timers.persist.is_none() {
+                let base = self.rtt.current_rto().max(self.cfg.rto_min);
+                let t = base
+                    .saturating_mul(1 << self.persist_backoff.min(10))
+                    .min(self.cfg.rto_max);
+                self.timers.persist = Some(now + t);
+            }
+        } else {
+            self.timers.persist = None;
+            if !wnd_blocked {
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    pub(super) fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(ka) = self.keepalive {
+            self.timers.keepalive = Some(now + ka.idle);
+        }
+    }
+}
