@@ -36,7 +36,7 @@ impl Connection {
         }
         self.remote = remote;
         self.init_send(iss);
-        self.last_recv = now;
+        self.rcv.last_recv = now;
         ctr.active_opens += 1;
         // RFC 9293 §3.10.1: "A SYN segment of the form <SEQ=ISS><CTL=SYN> is sent. Set SND.UNA
         // to ISS, SND.NXT to ISS+1, enter SYN-SENT state". The SYN goes out on poll_transmit.
@@ -55,13 +55,13 @@ impl Connection {
     }
 
     pub(super) fn init_send(&mut self, iss: SeqNum) {
-        self.iss = iss;
-        self.snd_una = iss;
-        self.snd_nxt = iss;
-        self.snd_max = iss;
-        self.snd_sml = iss;
-        self.push_marks = PushMarks::new(iss + 1u32);
-        self.rcv_shift = if self.cfg.window_scaling {
+        self.snd.iss = iss;
+        self.snd.una = iss;
+        self.snd.nxt = iss;
+        self.snd.max = iss;
+        self.snd.sml = iss;
+        self.snd.push_marks = PushMarks::new(iss + 1u32);
+        self.rcv.shift = if self.cfg.window_scaling {
             self.cfg.our_window_shift()
         } else {
             0
@@ -89,8 +89,8 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
-            _ if self.fin_queued => Err(Error::BrokenPipe),
-            s if s.can_send() => Ok(self.send_buf.enqueue(data)),
+            _ if self.snd.fin_queued => Err(Error::BrokenPipe),
+            s if s.can_send() => Ok(self.snd.buf.enqueue(data)),
             _ => Err(Error::BrokenPipe),
         }
     }
@@ -107,24 +107,24 @@ impl Connection {
     }
 
     fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {
-        let seq = self.send_buf_seq() + self.send_buf.len();
+        let seq = self.snd.buf_seq() + self.snd.buf.len();
         let n = self.enqueue(data)?;
-        self.more = more;
-        let mss = self.snd_mss;
-        let header_len = 20 + if self.ts.is_some() { 12 } else { 0 };
-        self.push_marks.on_write(push::Write {
+        self.snd.more = more;
+        let mss = self.snd.mss;
+        let header_len = 20 + if self.opts.ts.is_some() { 12 } else { 0 };
+        self.snd.push_marks.on_write(push::Write {
             seq,
             copied: n as u32,
             requested: data.len().min(u32::MAX as usize) as u32,
-            sent_end: self.snd_max,
+            sent_end: self.snd.max,
             // MSG_OOB data goes in buffers of one segment (Linux `tcp_send_mss`).
             size_goal: if oob {
                 mss
             } else {
-                push::size_goal(mss, self.max_snd_wnd, header_len)
+                push::size_goal(mss, self.snd.max_wnd, header_len)
                     .min(self.tso_segs().saturating_mul(mss))
             },
-            max_window: self.max_snd_wnd,
+            max_window: self.snd.max_wnd,
             more,
             eor,
         });
@@ -137,15 +137,15 @@ impl Connection {
     pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, Error> {
         let n = self.write(data, false, false, true)?;
         if n > 0 {
-            self.snd_up = Some(self.send_buf_seq() + self.send_buf.len());
+            self.snd.up = Some(self.snd.buf_seq() + self.snd.buf.len());
         }
         Ok(n)
     }
 
     /// Free space in the send buffer.
     pub fn send_capacity(&self) -> usize {
-        if self.state.can_send() && !self.fin_queued {
-            self.send_buf.free()
+        if self.state.can_send() && !self.snd.fin_queued {
+            self.snd.buf.free()
         } else {
             0
         }
@@ -153,7 +153,7 @@ impl Connection {
 
     /// Bytes queued and not yet acknowledged.
     pub fn send_queue_len(&self) -> usize {
-        self.send_buf.len()
+        self.snd.buf.len()
     }
 
     // ----- RECEIVE (§3.10.3) -----
@@ -162,24 +162,24 @@ impl Connection {
     /// before it has been read), or an empty `out`. Data received before a reset or before
     /// TIME-WAIT expired stays readable until drained.
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let n = self.recv_buf.dequeue(out);
+        let n = self.rcv.buf.dequeue(out);
         if n > 0 {
-            self.info.bytes_received += n as u64;
+            self.rcv.bytes_read += n as u64;
             // A window update once reading opened a window that had fallen to half the
             // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
             // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
             // MSS)) and spares an ACK per read while the window is wide open.
-            let current = self.advertised_window() as u64;
-            let grown = self.recv_window_right_edge_gain() as u64;
+            let current = self.rcv.window() as u64;
+            let grown = self.rcv.right_edge_gain() as u64;
             if self.state.can_receive()
                 && 2 * current <= self.cfg.recv_buffer as u64
-                && grown >= current.max(self.rcv_mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
+                && grown >= current.max(self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
             {
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             }
             return Ok(n);
         }
-        if out.is_empty() || self.peer_fin_done || self.read_shut {
+        if out.is_empty() || self.rcv.fin_done || self.rcv.shut {
             return Ok(0);
         }
         if let Some(e) = self.error {
@@ -198,25 +198,25 @@ impl Connection {
 
     /// Bytes ready for [`recv`](Self::recv).
     pub fn recv_queue_len(&self) -> usize {
-        self.recv_buf.len()
+        self.rcv.buf.len()
     }
 
     /// True when a read would not block: data is queued, the stream ended, or an error is set.
     pub fn is_readable(&self) -> bool {
-        !self.recv_buf.is_empty() || self.peer_fin_done || self.read_shut || self.error.is_some()
+        !self.rcv.buf.is_empty() || self.rcv.fin_done || self.rcv.shut || self.error.is_some()
     }
 
     /// True once the peer's FIN has been received in order (after the data before it).
     pub fn peer_closed(&self) -> bool {
-        self.peer_fin_done
+        self.rcv.fin_done
     }
 
     /// The urgent pointer, if the peer sent urgent data not yet passed by the reader: the
     /// sequence number one past the last urgent byte (RFC 6093 §2), as an offset from the
     /// next byte [`recv`](Self::recv) returns.
     pub fn urgent_offset(&self) -> Option<usize> {
-        let up = self.rcv_up?;
-        let read_seq = self.rcv_nxt - self.recv_buf.len() as u32;
+        let up = self.rcv.up?;
+        let read_seq = self.rcv.nxt - self.rcv.buf.len() as u32;
         (up > read_seq).then(|| (up - read_seq) as usize)
     }
 
@@ -226,9 +226,9 @@ impl Connection {
     /// `Read` discards further incoming data.
     pub fn shutdown(&mut self, how: Shutdown) -> Result<(), Error> {
         if matches!(how, Shutdown::Read | Shutdown::Both) {
-            self.read_shut = true;
-            let n = self.recv_buf.len();
-            self.recv_buf.consume(n);
+            self.rcv.shut = true;
+            let n = self.rcv.buf.len();
+            self.rcv.buf.consume(n);
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             self.close_send()?;
@@ -247,10 +247,10 @@ impl Connection {
             }
             _ => {}
         }
-        if self.fin_queued {
+        if self.snd.fin_queued {
             return Ok(());
         }
-        self.fin_queued = true;
+        self.snd.fin_queued = true;
         // Linux moves to FIN-WAIT-1 / LAST-ACK at the call; the FIN itself goes out after the
         // queued data (§3.10.4: "queue this until all preceding SENDs have been segmentized").
         match self.state {
@@ -267,7 +267,7 @@ impl Connection {
     /// `fin_wait2_timeout`.
     pub fn close(&mut self, now: Instant, ctr: &mut Counters) {
         self.orphaned = true;
-        if !self.recv_buf.is_empty()
+        if !self.rcv.buf.is_empty()
             && self.state.is_synchronized()
             && !matches!(self.state, State::TimeWait)
         {
@@ -275,7 +275,7 @@ impl Connection {
             self.reset_and_close(now, "close with unread data", ctr);
             return;
         }
-        self.read_shut = true;
+        self.rcv.shut = true;
         let _ = self.close_send();
         if self.state == State::FinWait2 {
             self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
@@ -300,19 +300,19 @@ impl Connection {
         ) {
             // §3.10.5: "<SEQ=SND.NXT><CTL=RST>".
             self.pending_rst = Some(PendingRst {
-                seq: self.snd_nxt,
-                ack: Some(self.rcv_nxt),
+                seq: self.snd.nxt,
+                ack: Some(self.rcv.nxt),
             });
             self.push_event(Event::ResetSent { reason });
             if matches!(self.state, State::Established | State::CloseWait) {
                 ctr.estab_resets += 1;
             }
         }
-        let n = self.send_buf.len();
-        self.send_buf.consume(n);
-        self.sb.clear();
-        let n = self.recv_buf.len();
-        self.recv_buf.consume(n);
+        let n = self.snd.buf.len();
+        self.snd.buf.consume(n);
+        self.snd.sb.clear();
+        let n = self.rcv.buf.len();
+        self.rcv.buf.consume(n);
         self.orphaned = true;
         self.set_state(State::Closed, reason);
         self.clear_timers();
@@ -323,36 +323,36 @@ impl Connection {
     /// TCP_NODELAY: send small segments at once instead of waiting for outstanding data to be
     /// acknowledged (Nagle, RFC 896 / RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&mut self, on: bool) {
-        self.nodelay = on;
+        self.opts.nodelay = on;
         // Setting it pushes what is queued, even past a cork (as Linux does).
-        self.push_once |= on;
+        self.snd.push_once |= on;
     }
 
     pub fn nodelay(&self) -> bool {
-        self.nodelay
+        self.opts.nodelay
     }
 
     /// TCP_CORK: hold partial segments until uncorked (or the data fills a segment).
     pub fn set_cork(&mut self, on: bool) {
-        self.push_once |= self.cork && !on;
-        self.cork = on;
+        self.snd.push_once |= self.opts.cork && !on;
+        self.opts.cork = on;
     }
 
     /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off.
     pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
-        self.keepalive = ka;
+        self.opts.keepalive = ka;
         self.keepalive_sent = 0;
-        self.timers.keepalive = ka.map(|k| self.last_recv.max(now) + k.idle);
+        self.timers.keepalive = ka.map(|k| self.rcv.last_recv.max(now) + k.idle);
     }
 
     pub fn keepalive(&self) -> Option<Keepalive> {
-        self.keepalive
+        self.opts.keepalive
     }
 
     /// TCP_USER_TIMEOUT (RFC 5482): abort when transmitted data stays unacknowledged this long
     /// (measured from its transmission, or from the last ACK that made progress).
     pub fn set_user_timeout(&mut self, t: Option<Duration>) {
-        self.user_timeout = t;
+        self.opts.user_timeout = t;
     }
 
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
@@ -360,26 +360,26 @@ impl Connection {
     /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
-        self.path_mss = Some(self.path_mss.map_or(path, |p| p.min(path)));
+        self.opts.path_mss = Some(self.opts.path_mss.map_or(path, |p| p.min(path)));
         if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.
             return None;
         }
-        let opts = if self.ts.is_some() { 12 } else { 0 };
+        let opts = if self.opts.ts.is_some() { 12 } else { 0 };
         let mss = path - opts;
-        if mss >= self.snd_mss {
+        if mss >= self.snd.mss {
             return None;
         }
-        self.snd_mss = mss;
+        self.snd.mss = mss;
         self.cc.set_mss(mss);
-        if self.snd_una < self.snd_nxt {
+        if self.snd.una < self.snd.nxt {
             // What is in flight was too big for the path and is gone: send it again now in
             // segments that fit (Linux's tcp_simple_retransmit), without treating it as
             // congestion.
-            self.sb.resegment(mss);
-            self.sb.mark_all_lost();
-            self.snd_nxt = self.snd_una;
-            self.sampler.invalidate();
+            self.snd.sb.resegment(mss);
+            self.snd.sb.mark_all_lost();
+            self.snd.nxt = self.snd.una;
+            self.snd.sampler.invalidate();
         }
         Some(mss)
     }
@@ -400,7 +400,7 @@ impl Connection {
             return;
         }
         let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
-        self.cc = congestion::new_controller(alg, self.snd_mss, self.cfg.initial_window);
+        self.cc = congestion::new_controller(alg, self.snd.mss, self.cfg.initial_window);
         if self.state.is_synchronized() {
             self.cc.set_cwnd(cwnd);
             self.cc.set_ssthresh(ssthresh);

@@ -176,40 +176,42 @@ impl CaState {
 impl Connection {
     /// Statistics in the manner of TCP_INFO.
     pub fn info(&self) -> Info {
-        let flight = self.snd_nxt - self.snd_una;
-        let mss = self.snd_mss.max(1);
+        let flight = self.snd.nxt - self.snd.una;
+        let mss = self.snd.mss.max(1);
         let negotiated = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
         Info {
             state: Some(self.state),
-            snd_mss: self.snd_mss,
-            rcv_mss: self.rcv_mss,
-            advmss: self.rcv_mss,
+            snd_mss: self.snd.mss,
+            rcv_mss: self.rcv.mss,
+            advmss: self.rcv.mss,
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
             rto: self.rtt.current_rto(),
             bytes_in_flight: flight,
-            pipe: self.sb.pipe().bytes,
+            pipe: self.snd.sb.pipe().bytes,
             // SND.MAX, not SND.NXT: a timeout rewinds SND.NXT but the segments stay out.
-            unacked: (self.snd_max - self.snd_una).div_ceil(mss),
-            sacked: self.sb.sacked().segs + self.reno_sacked,
-            lost: self.sb.lost().segs,
-            retrans: self.sb.retrans().segs,
-            reordering: self.reordering,
-            delivered: self.delivered as u32,
-            dsack_dups: self.dsack_dups,
-            ca_state: self.ca_state,
-            snd_wnd: self.snd_wnd,
-            rcv_wnd: self.rcv_adv - self.rcv_nxt,
-            snd_wscale: self.snd_shift,
-            rcv_wscale: self.rcv_shift,
-            timestamps: self.ts.is_some(),
-            sack: self.sack_ok,
+            unacked: (self.snd.max - self.snd.una).div_ceil(mss),
+            sacked: self.snd.sb.sacked().segs + self.rec.reno_sacked,
+            lost: self.snd.sb.lost().segs,
+            retrans: self.snd.sb.retrans().segs,
+            reordering: self.rec.reordering,
+            delivered: self.snd.delivered as u32,
+            dsack_dups: self.rec.dsack_dups,
+            ca_state: self.rec.ca_state,
+            snd_wnd: self.snd.wnd,
+            rcv_wnd: self.rcv.adv - self.rcv.nxt,
+            snd_wscale: self.snd.shift,
+            rcv_wscale: self.rcv.shift,
+            timestamps: self.opts.ts.is_some(),
+            sack: self.opts.sack,
             window_scaling: negotiated
                 && self.cfg.window_scaling
-                && (self.snd_shift != 0 || self.rcv_shift != 0),
-            ..self.info
+                && (self.snd.shift != 0 || self.rcv.shift != 0),
+            retransmits: self.snd.retransmits,
+            bytes_sent: self.snd.bytes_acked,
+            bytes_received: self.rcv.bytes_read,
         }
     }
 }

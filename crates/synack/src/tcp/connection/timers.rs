@@ -67,8 +67,8 @@ impl Connection {
         if self.timers.delayed_ack.is_some_and(|t| t <= now) {
             self.timers.delayed_ack = None;
             if self.state.is_synchronized() || self.state == State::SynReceived {
-                self.delack.on_timer(self.rtt.current_rto());
-                self.ack_now = true;
+                self.rcv.delack.on_timer(self.rtt.current_rto());
+                self.rcv.ack_now = true;
                 ctr.delayed_acks += 1;
             }
         }
@@ -76,8 +76,8 @@ impl Connection {
             // The probe comes first even when it was capped at the RTO deadline (as in
             // Linux); sending it restarts the retransmission timer.
             self.timers.loss_probe = None;
-            if self.snd_una != self.snd_max {
-                self.probe_due = true;
+            if self.snd.una != self.snd.max {
+                self.snd.probe_due = true;
                 self.timers.retransmit = Some(now + self.rtt.current_rto());
             }
         }
@@ -95,8 +95,8 @@ impl Connection {
             if self.user_timeout_expired(now) {
                 self.time_out(ctr, "user timeout during zero-window probing");
             } else {
-                self.probe_now = true;
-                self.persist_backoff = (self.persist_backoff + 1).min(16);
+                self.snd.probe_now = true;
+                self.snd.persist_backoff = (self.snd.persist_backoff + 1).min(16);
             }
         }
         if self.timers.keepalive.is_some_and(|t| t <= now) {
@@ -111,14 +111,14 @@ impl Connection {
             State::SynReceived => self.cfg.synack_retries,
             _ => self.cfg.max_retries,
         };
-        if self.snd_una == self.snd_max {
+        if self.snd.una == self.snd.max {
             return; // nothing outstanding (timer raced an ACK)
         }
-        if self.retries >= limit || self.user_timeout_expired(now) {
+        if self.snd.retries >= limit || self.user_timeout_expired(now) {
             self.time_out(ctr, "retransmissions exhausted");
             return;
         }
-        self.retries += 1;
+        self.snd.retries += 1;
         ctr.timeouts += 1;
         self.rtt.backoff();
         self.push_event(Event::RtoFired {
@@ -129,30 +129,32 @@ impl Connection {
         if self.state.is_synchronized() {
             self.enter_loss(now, ctr);
         }
-        self.tlp_high = None;
-        self.probe_due = false;
+        self.snd.tlp_high = None;
+        self.snd.probe_due = false;
         // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
-        self.snd_nxt = self.snd_una;
-        self.sampler.invalidate();
+        self.snd.nxt = self.snd.una;
+        self.snd.sampler.invalidate();
         // The FIN, if it was sent, keeps its sequence number: it goes again when the resend
         // reaches the end of the data, and an ACK past SND.NXT (the peer queued the rest out
         // of order) may acknowledge it before then.
         // RFC 6298 §5.5: the timer restarts now, so it runs even if the resend cannot go at
         // once (under a closed window the persist timer takes over instead).
-        if self.snd_wnd > 0 && self.state.is_synchronized() {
+        if self.snd.wnd > 0 && self.state.is_synchronized() {
             self.arm_retransmit(now);
         }
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {
-        match (self.user_timeout, self.rtx_since) {
+        match (self.opts.user_timeout, self.snd.rtx_since) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         }
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant, ctr: &mut Counters) {
-        let Some(ka) = self.keepalive else { return };
+        let Some(ka) = self.opts.keepalive else {
+            return;
+        };
         if !matches!(
             self.state,
             State::Established | State::CloseWait | State::FinWait2
@@ -160,7 +162,7 @@ impl Connection {
             return;
         }
         // RFC 1122 §4.2.3.6: probe only an idle connection; data in flight has its own timer.
-        if self.snd_una != self.snd_max || !self.send_buf.is_empty() {
+        if self.snd.una != self.snd.max || !self.snd.buf.is_empty() {
             self.timers.keepalive = Some(now + ka.idle);
             return;
         }
@@ -187,8 +189,8 @@ impl Connection {
         // Linux sends a RST when it gives up on an established connection.
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
-                seq: self.snd_nxt,
-                ack: Some(self.rcv_nxt),
+                seq: self.snd.nxt,
+                ack: Some(self.rcv.nxt),
             });
         }
         self.set_state(State::Closed, reason);
@@ -201,9 +203,9 @@ impl Connection {
 
     /// Arrange an ACK: now, or after the delayed-ACK timeout.
     pub(super) fn schedule_ack(&mut self, now: Instant, immediate: bool) {
-        let delay = self.delack.timeout(self.rtt.srtt());
+        let delay = self.rcv.delack.timeout(self.rtt.srtt());
         if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         } else if self.timers.delayed_ack.is_none() {
             self.timers.delayed_ack = Some(now + delay);
         }
@@ -216,11 +218,11 @@ impl Connection {
     /// ACK) and never fires after the retransmission timer would.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         self.timers.loss_probe = None;
-        let open = matches!(self.ca_state, CaState::Open | CaState::Disorder)
-            && self.retries == 0
-            && self.tlp_high.is_none()
-            && self.snd_nxt == self.snd_max;
-        if !self.sack_ok || !open || !self.state.is_synchronized() {
+        let open = matches!(self.rec.ca_state, CaState::Open | CaState::Disorder)
+            && self.snd.retries == 0
+            && self.snd.tlp_high.is_none()
+            && self.snd.nxt == self.snd.max;
+        if !self.opts.sack || !open || !self.state.is_synchronized() {
             return;
         }
         let Some(rto_at) = self.timers.retransmit else {
@@ -228,7 +230,7 @@ impl Connection {
         };
         let pto = match self.rtt.srtt() {
             Some(srtt) => {
-                let one_segment = self.snd_max - self.snd_una <= self.snd_mss + 1;
+                let one_segment = self.snd.max - self.snd.una <= self.snd.mss + 1;
                 let extra = if one_segment {
                     self.cfg.rto_min
                 } else {
@@ -245,13 +247,13 @@ impl Connection {
     /// a user timeout, it fires no later than the moment that timeout expires (as Linux
     /// clamps the RTO), so the abort is on time.
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
-        if self.snd_una != self.snd_max {
-            if self.rtx_since.is_none() {
-                self.rtx_since = Some(now);
+        if self.snd.una != self.snd.max {
+            if self.snd.rtx_since.is_none() {
+                self.snd.rtx_since = Some(now);
             }
             if self.timers.retransmit.is_none() {
                 let mut at = now + self.rtt.current_rto();
-                if let (Some(limit), Some(since)) = (self.user_timeout, self.rtx_since) {
+                if let (Some(limit), Some(since)) = (self.opts.user_timeout, self.snd.rtx_since) {
                     at = at.min((since + limit).max(now));
                 }
                 self.timers.retransmit = Some(at);
@@ -270,29 +272,29 @@ impl Connection {
     /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
     /// peer shrank to zero under outstanding data once the retransmission timer went back.
     pub(super) fn update_persist(&mut self, now: Instant) {
-        let unsent = self.unsent_len();
-        let fin_waits = self.fin_queued && self.fin_seq.is_none();
+        let unsent = self.snd.unsent_len();
+        let fin_waits = self.snd.fin_queued && self.snd.fin_seq.is_none();
         let wnd_blocked = (unsent > 0
-            && (self.snd_wnd as usize) < unsent.min(self.snd_mss as usize))
-            || (unsent == 0 && fin_waits && self.snd_wnd == 0);
-        if self.state.is_synchronized() && wnd_blocked && self.snd_nxt == self.snd_una {
+            && (self.snd.wnd as usize) < unsent.min(self.snd.mss as usize))
+            || (unsent == 0 && fin_waits && self.snd.wnd == 0);
+        if self.state.is_synchronized() && wnd_blocked && self.snd.nxt == self.snd.una {
             if self.timers.persist.is_none() {
                 let base = self.rtt.current_rto().max(self.cfg.rto_min);
                 let t = base
-                    .saturating_mul(1 << self.persist_backoff.min(10))
+                    .saturating_mul(1 << self.snd.persist_backoff.min(10))
                     .min(self.cfg.rto_max);
                 self.timers.persist = Some(now + t);
             }
         } else {
             self.timers.persist = None;
             if !wnd_blocked {
-                self.persist_backoff = 0;
+                self.snd.persist_backoff = 0;
             }
         }
     }
 
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(ka) = self.keepalive {
+        if let Some(ka) = self.opts.keepalive {
             self.timers.keepalive = Some(now + ka.idle);
         }
     }

@@ -1,0 +1,62 @@
+//! The connection's options: the TCP options its handshake negotiated (RFC 7323 timestamps,
+//! RFC 2018 SACK, the path's MSS) and the socket options the application set.
+
+use crate::tcp::config::{Config, Keepalive};
+use crate::time::{Duration, Instant};
+
+/// Timestamp option state once negotiated (RFC 7323 §3, §4.3).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timestamps {
+    /// TS.Recent: the peer's TSval to echo.
+    pub(super) recent: u32,
+    /// When TS.Recent was last updated (for the 24-day PAWS validity rule, §5.5).
+    pub(super) recent_at: Instant,
+}
+
+/// Options seen on a SYN or SYN-ACK.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SynOptions {
+    pub(super) wscale: Option<u8>,
+    pub(super) sack_permitted: bool,
+    pub(super) tsval: Option<u32>,
+}
+
+/// Negotiated TCP options and socket options.
+#[derive(Debug)]
+pub(super) struct Options {
+    /// Timestamps, once negotiated.
+    pub(super) ts: Option<Timestamps>,
+    /// Offset added to our millisecond clock for TSval (per connection, from the caller).
+    pub(super) ts_offset: u32,
+    /// SACK negotiated.
+    pub(super) sack: bool,
+    /// Options the peer put on its SYN (for the passive side's SYN-ACK).
+    pub(super) peer_syn: Option<SynOptions>,
+    /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
+    /// (RFC 1191) or the stack's cache of them.
+    pub(super) path_mss: Option<u32>,
+    /// TCP_NODELAY.
+    pub(super) nodelay: bool,
+    /// TCP_CORK.
+    pub(super) cork: bool,
+    /// SO_KEEPALIVE with its TCP_KEEP* settings.
+    pub(super) keepalive: Option<Keepalive>,
+    /// TCP_USER_TIMEOUT.
+    pub(super) user_timeout: Option<Duration>,
+}
+
+impl Options {
+    pub(super) fn new(cfg: &Config, ts_offset: u32) -> Options {
+        Options {
+            ts: None,
+            ts_offset,
+            sack: false,
+            peer_syn: None,
+            path_mss: None,
+            nodelay: cfg.nodelay,
+            cork: false,
+            keepalive: None,
+            user_timeout: None,
+        }
+    }
+}
