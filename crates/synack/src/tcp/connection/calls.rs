@@ -3,6 +3,7 @@
 
 use core::net::SocketAddr;
 
+use super::recovery::Recovery;
 use super::{Connection, Error, Event, PendingRst, State};
 use crate::tcp::config::Keepalive;
 use crate::tcp::congestion;
@@ -378,6 +379,8 @@ impl Connection {
             // congestion.
             self.snd.sb.resegment(mss);
             self.snd.sb.mark_all_lost();
+            // Losses: the recovery state exists from here on.
+            Recovery::get(&mut self.recovery);
             self.snd.nxt = self.snd.una;
             self.snd.sampler.invalidate();
         }

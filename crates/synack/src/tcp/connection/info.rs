@@ -178,6 +178,7 @@ impl Connection {
     pub fn info(&self) -> Info {
         let flight = self.snd.nxt - self.snd.una;
         let mss = self.snd.mss.max(1);
+        let (reordering, dsack_dups) = self.reordering_and_dsacks();
         let negotiated = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
         Info {
             state: Some(self.state),
@@ -193,13 +194,13 @@ impl Connection {
             pipe: self.snd.sb.pipe().bytes,
             // SND.MAX, not SND.NXT: a timeout rewinds SND.NXT but the segments stay out.
             unacked: (self.snd.max - self.snd.una).div_ceil(mss),
-            sacked: self.snd.sb.sacked().segs + self.rec.reno_sacked,
+            sacked: self.snd.sb.sacked().segs + self.reno_sacked(),
             lost: self.snd.sb.lost().segs,
             retrans: self.snd.sb.retrans().segs,
-            reordering: self.rec.reordering,
+            reordering,
             delivered: self.snd.delivered as u32,
-            dsack_dups: self.rec.dsack_dups,
-            ca_state: self.rec.ca_state,
+            dsack_dups,
+            ca_state: self.ca_state(),
             snd_wnd: self.snd.wnd,
             rcv_wnd: self.rcv.adv - self.rcv.nxt,
             snd_wscale: self.snd.shift,

@@ -74,7 +74,9 @@ pub struct Connection {
     orphaned: bool,
     snd: Sender,
     rcv: Receiver,
-    rec: Recovery,
+    /// Loss-recovery state, allocated on the first SACK, loss or retransmission
+    /// (`recovery.rs`): an idle connection has none.
+    recovery: Option<Box<Recovery>>,
     opts: Options,
     timers: Timers,
     keepalive_sent: u32,
@@ -119,7 +121,7 @@ impl Connection {
             orphaned: false,
             snd: Sender::new(&cfg),
             rcv: Receiver::new(&cfg, mss),
-            rec: Recovery::new(),
+            recovery: None,
             opts: Options::new(&cfg, ts_offset),
             timers: Timers::default(),
             keepalive_sent: 0,

@@ -1,7 +1,7 @@
 //! Building segments: what to send next (RFC 9293 §3.8.6 sender rules, Nagle, SWS avoidance,
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
-use super::{CaState, Connection, Event, RetransmitCause, State};
+use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::{Offer, syn_options};
@@ -543,9 +543,7 @@ impl Connection {
         }
         self.snd.max = self.snd.max.max(end);
         self.snd.last_send = now;
-        if self.rec.ca_state == CaState::Recovery {
-            self.rec.prr.on_sent(1);
-        }
+        self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);
         Some(n)

@@ -20,20 +20,28 @@
 //!
 //! Limited Transmit (RFC 3042) needs no code of its own: SACKed (or duplicate-ACKed) segments
 //! leave the pipe, so each of the first duplicate ACKs lets one new segment out.
+//!
+//! The state of this file is the connection's [`Recovery`], boxed and allocated the first
+//! time it has something to keep: the first SACK block, the first duplicate ACK counted
+//! without SACK, the first retransmission or loss. An idle connection, and one whose data
+//! always arrived in order, carries none of it. Until then every segment was delivered in
+//! order and none was sent again (a tail loss probe allocates it), so RACK's reference
+//! segment is older than anything still in flight and its loss test would find nothing: what
+//! RACK learns from those deliveries is never needed.
 
+use super::sender::Sender;
 use super::{CaState, Connection};
 use crate::tcp::congestion::AckSample;
 use crate::tcp::counters::Counters;
 use crate::tcp::prr::Prr;
 use crate::tcp::rack::{DUP_THRESH, Rack};
-
-/// Linux's tcp_max_reordering: the reordering degree is capped here (segments).
-const MAX_REORDERING: u32 = 300;
 use crate::tcp::scoreboard::{Delivered, EVER_RETRANS, SACKED};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
 
+/// Linux's tcp_max_reordering: the reordering degree is capped here (segments).
+const MAX_REORDERING: u32 = 300;
 /// Linux's TCP_TIMEOUT_MIN: the reordering timer fires this much after the deadline.
 const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
 
@@ -41,41 +49,67 @@ const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
 /// congestion-avoidance state and the current (or last) episode with what undoing it needs.
 #[derive(Debug)]
 pub(super) struct Recovery {
-    pub(super) rack: Rack,
-    pub(super) prr: Prr,
-    pub(super) ca_state: CaState,
+    rack: Rack,
+    prr: Prr,
+    ca_state: CaState,
     /// SND.MAX when the current recovery or loss episode began: it ends when SND.UNA passes.
-    pub(super) high_seq: SeqNum,
+    high_seq: SeqNum,
     /// SND.UNA when the episode began, while its window reduction may still be undone.
-    pub(super) undo_marker: Option<SeqNum>,
+    undo_marker: Option<SeqNum>,
     /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
-    pub(super) undo_retrans: u32,
+    undo_retrans: u32,
     /// Retransmissions of the episode.
-    pub(super) episode_retrans: u32,
+    episode_retrans: u32,
     /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
-    pub(super) retrans_stamp: Option<u32>,
+    retrans_stamp: Option<u32>,
     /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
-    pub(super) reno_sacked: u32,
+    reno_sacked: u32,
     /// D-SACK blocks received.
-    pub(super) dsack_dups: u32,
+    dsack_dups: u32,
     /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
-    pub(super) reordering: u32,
+    reordering: u32,
 }
 
 impl Recovery {
-    pub(super) fn new() -> Recovery {
-        Recovery {
-            rack: Rack::new(),
-            prr: Prr::default(),
-            ca_state: CaState::Open,
-            high_seq: SeqNum(0),
-            undo_marker: None,
-            undo_retrans: 0,
-            episode_retrans: 0,
-            retrans_stamp: None,
-            reno_sacked: 0,
-            dsack_dups: 0,
-            reordering: DUP_THRESH,
+    /// The recovery state in `slot`, allocated now if this is the first time it is needed.
+    pub(super) fn get(slot: &mut Option<Box<Recovery>>) -> &mut Recovery {
+        slot.get_or_insert_with(|| {
+            Box::new(Recovery {
+                rack: Rack::new(),
+                prr: Prr::default(),
+                ca_state: CaState::Open,
+                high_seq: SeqNum(0),
+                undo_marker: None,
+                undo_retrans: 0,
+                episode_retrans: 0,
+                retrans_stamp: None,
+                reno_sacked: 0,
+                dsack_dups: 0,
+                reordering: DUP_THRESH,
+            })
+        })
+    }
+
+    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
+    /// retransmission of the current episode, that retransmission was unnecessary
+    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
+    fn on_dsack(&mut self, snd: &Sender, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
+        ctr.dsack_recv += 1;
+        self.dsack_dups += 1;
+        self.rack.on_dsack(snd.una, snd.max);
+        let Some(marker) = self.undo_marker else {
+            return;
+        };
+        if end <= marker || self.undo_retrans == 0 {
+            return;
+        }
+        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
+        // Above it, only ranges that were retransmitted count.
+        let retransmitted = end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS);
+        if retransmitted {
+            let segs = (end - start).div_ceil(snd.mss.max(1)).max(1);
+            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
+            ctr.dsack_recv_segs += segs as u64;
         }
     }
 }
@@ -92,6 +126,23 @@ pub(super) struct AckSummary {
 }
 
 impl Connection {
+    /// Linux's congestion-avoidance state (Open until recovery state exists).
+    pub(super) fn ca_state(&self) -> CaState {
+        self.recovery.as_ref().map_or(CaState::Open, |r| r.ca_state)
+    }
+
+    /// Duplicate ACKs counted as arrived segments (without SACK).
+    pub(super) fn reno_sacked(&self) -> u32 {
+        self.recovery.as_ref().map_or(0, |r| r.reno_sacked)
+    }
+
+    /// The reordering degree in segments and the D-SACK blocks received (TCP_INFO).
+    pub(super) fn reordering_and_dsacks(&self) -> (u32, u32) {
+        self.recovery
+            .as_ref()
+            .map_or((DUP_THRESH, 0), |r| (r.reordering, r.dsack_dups))
+    }
+
     /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves.
     /// `dup` says whether it is a duplicate ACK in RFC 5681 §2's sense.
     pub(super) fn scoreboard_on_ack(
@@ -110,6 +161,7 @@ impl Connection {
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
         if self.opts.sack && !seg.options.sack.is_empty() {
+            let rec = Recovery::get(&mut self.recovery);
             let blocks = seg.options.sack.as_slice();
             for (i, &(start, end)) in blocks.iter().enumerate() {
                 // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
@@ -122,7 +174,7 @@ impl Connection {
                 {
                     if start < end {
                         sum.dsack = true;
-                        self.on_dsack(start, end, ctr);
+                        rec.on_dsack(&self.snd, start, end, ctr);
                     }
                     continue;
                 }
@@ -136,7 +188,7 @@ impl Connection {
                     continue; // acknowledged by this very ACK: nothing to learn
                 }
                 let start = start.max(ack);
-                let rack = &mut self.rec.rack;
+                let rack = &mut rec.rack;
                 let mut lowest = sum.lowest_new;
                 let d = self.snd.sb.on_sack(start, end, |s| {
                     rack.on_delivered(s, now, min_rtt);
@@ -148,27 +200,33 @@ impl Connection {
                 sum.delivered.bytes += d.bytes;
                 sum.delivered.segs += d.segs;
             }
-        }
-        // Linux `tcp_check_sack_reordering`: a segment SACKed (or acknowledged) below the
-        // highest SACKed one arrived out of order by that distance; remember the largest.
-        if let (Some(fack), Some(low)) = (prior_high_sacked, sum.lowest_new) {
-            if low < fack {
-                let degree = (fack - low).div_ceil(self.snd.mss.max(1));
-                self.rec.reordering = self.rec.reordering.max(degree.min(MAX_REORDERING));
+            // Linux `tcp_check_sack_reordering`: a segment SACKed (or acknowledged) below the
+            // highest SACKed one arrived out of order by that distance; remember the largest.
+            if let (Some(fack), Some(low)) = (prior_high_sacked, sum.lowest_new) {
+                if low < fack {
+                    let degree = (fack - low).div_ceil(self.snd.mss.max(1));
+                    rec.reordering = rec.reordering.max(degree.min(MAX_REORDERING));
+                }
             }
         }
         if sum.una_advanced {
-            let rack = &mut self.rec.rack;
-            let d = self
-                .snd
-                .sb
-                .on_cum_ack(ack, |s| rack.on_delivered(s, now, min_rtt));
+            // Without recovery state nothing was ever SACKed or sent again: RACK needs none of
+            // these deliveries (see the module documentation).
+            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.rack);
+            let d = self.snd.sb.on_cum_ack(ack, |s| {
+                if let Some(rack) = rack.as_deref_mut() {
+                    rack.on_delivered(s, now, min_rtt);
+                }
+            });
             let mut segs = d.segs;
-            if !self.opts.sack && self.rec.reno_sacked > 0 {
+            if let Some(rec) = self.recovery.as_deref_mut()
+                && !self.opts.sack
+                && rec.reno_sacked > 0
+            {
                 // Linux `tcp_remove_reno_sacks`: segments already counted by duplicate ACKs
                 // are not delivered again, but every advancing ACK delivers at least one.
-                let removed = self.rec.reno_sacked.min(segs);
-                self.rec.reno_sacked -= removed;
+                let removed = rec.reno_sacked.min(segs);
+                rec.reno_sacked -= removed;
                 segs = (segs - removed).max(1);
             }
             sum.delivered.bytes += d.bytes;
@@ -176,37 +234,14 @@ impl Connection {
         } else if dup && !self.opts.sack {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
             let out = self.snd.sb.outstanding().segs;
-            if self.rec.reno_sacked + 1 < out.max(1) {
-                self.rec.reno_sacked += 1;
+            if self.reno_sacked() + 1 < out.max(1) {
+                Recovery::get(&mut self.recovery).reno_sacked += 1;
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
             }
         }
         self.snd.delivered += sum.delivered.segs as u64;
         sum
-    }
-
-    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
-    /// retransmission of the current episode, that retransmission was unnecessary
-    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
-    fn on_dsack(&mut self, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
-        ctr.dsack_recv += 1;
-        self.rec.dsack_dups += 1;
-        self.rec.rack.on_dsack(self.snd.una, self.snd.max);
-        let Some(marker) = self.rec.undo_marker else {
-            return;
-        };
-        if end <= marker || self.rec.undo_retrans == 0 {
-            return;
-        }
-        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
-        // Above it, only ranges that were retransmitted count.
-        let retransmitted = end <= self.snd.una || self.snd.sb.any_marked(start, end, EVER_RETRANS);
-        if retransmitted {
-            let segs = (end - start).div_ceil(self.snd.mss.max(1)).max(1);
-            self.rec.undo_retrans = self.rec.undo_retrans.saturating_sub(segs);
-            ctr.dsack_recv_segs += segs as u64;
-        }
     }
 
     /// Steps 2 to 4, after SND.UNA has moved (and its timers and RTT were handled).
@@ -243,13 +278,14 @@ impl Connection {
         // come after the episode is over, when the originals were delayed by more than the
         // retransmissions took (reordering by more than an RTT): the undo information is
         // kept until the next episode, as Linux's `tcp_try_undo_dsack` does.
-        if self.rec.undo_marker.is_some() {
-            let in_episode = matches!(self.rec.ca_state, CaState::Recovery | CaState::Loss);
-            let all_dsacked =
-                sum.dsack && self.rec.undo_retrans == 0 && self.rec.episode_retrans > 0;
+        if let Some(rec) = self.recovery.as_deref()
+            && rec.undo_marker.is_some()
+        {
+            let in_episode = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+            let all_dsacked = sum.dsack && rec.undo_retrans == 0 && rec.episode_retrans > 0;
             let ts_says_delayed = in_episode
-                && self.snd.una >= self.rec.high_seq
-                && self.rec.retrans_stamp.is_some_and(|stamp| {
+                && self.snd.una >= rec.high_seq
+                && rec.retrans_stamp.is_some_and(|stamp| {
                     seg.options
                         .timestamps
                         .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
@@ -264,35 +300,45 @@ impl Connection {
             }
         }
 
-        match self.rec.ca_state {
-            CaState::Recovery | CaState::Loss if self.snd.una >= self.rec.high_seq => {
+        let ca_state = self.ca_state();
+        match ca_state {
+            CaState::Recovery | CaState::Loss
+                if self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| self.snd.una >= r.high_seq) =>
+            {
                 // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
                 // the reduction aimed for.
                 let ssthresh = self.cc.ssthresh();
-                if self.rec.ca_state == CaState::Recovery && ssthresh != u32::MAX {
+                if ca_state == CaState::Recovery && ssthresh != u32::MAX {
                     self.cc.set_cwnd(ssthresh);
                 }
-                self.rec.rack.on_recovery_end();
+                if let Some(rec) = self.recovery.as_deref_mut() {
+                    rec.rack.on_recovery_end();
+                }
                 self.end_episode(true);
             }
             CaState::Open | CaState::Disorder => {
                 if self.snd.sb.lost().segs > 0 {
                     self.enter_recovery(now, ctr);
-                } else if self.snd.sb.sacked().segs > 0 || self.rec.reno_sacked > 0 {
-                    self.rec.ca_state = CaState::Disorder;
-                } else {
-                    self.rec.ca_state = CaState::Open;
+                } else if let Some(rec) = self.recovery.as_deref_mut() {
+                    rec.ca_state = if self.snd.sb.sacked().segs > 0 || rec.reno_sacked > 0 {
+                        CaState::Disorder
+                    } else {
+                        CaState::Open
+                    };
                 }
             }
             _ => {}
         }
 
         // Step 4: the congestion window.
-        if self.rec.ca_state == CaState::Recovery {
+        if self.ca_state() == CaState::Recovery {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = self.rec.prr.on_ack(
+            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
                 sum.delivered.segs,
                 pipe,
                 ssthresh,
@@ -329,9 +375,9 @@ impl Connection {
         }
         // Without SACK (Linux `tcp_newreno_mark_lost`): the duplicate-ACK threshold outside
         // recovery, each partial ACK inside it.
-        let mark = match self.rec.ca_state {
+        let mark = match self.ca_state() {
             CaState::Recovery => una_advanced,
-            CaState::Open | CaState::Disorder => self.rec.reno_sacked >= DUP_THRESH,
+            CaState::Open | CaState::Disorder => self.reno_sacked() >= DUP_THRESH,
             _ => false,
         };
         if mark {
@@ -342,17 +388,20 @@ impl Connection {
     /// RFC 8985 §6.2 step 5 and §6.3: mark segments RACK deems lost, and arm the reordering
     /// timer for those that may still arrive.
     fn rack_detect(&mut self, now: Instant) {
-        let Some(upto) = self.rec.rack.end_seq() else {
+        let Some(rec) = self.recovery.as_deref() else {
             return;
         };
-        let in_recovery = matches!(self.rec.ca_state, CaState::Recovery | CaState::Loss);
-        let reo_wnd = self.rec.rack.reo_wnd(
+        let Some(upto) = rec.rack.end_seq() else {
+            return;
+        };
+        let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+        let reo_wnd = rec.rack.reo_wnd(
             in_recovery,
             self.snd.sb.sacked().segs,
             self.rtt.min_rtt(),
             self.rtt.srtt(),
         );
-        let rack = self.rec.rack;
+        let rack = rec.rack;
         let (_, next) = self.snd.sb.detect_lost(
             upto,
             now,
@@ -372,17 +421,17 @@ impl Connection {
         let lost_before = self.snd.sb.lost().segs;
         self.rack_detect(now);
         if self.snd.sb.lost().segs > lost_before
-            && matches!(self.rec.ca_state, CaState::Open | CaState::Disorder)
+            && matches!(self.ca_state(), CaState::Open | CaState::Disorder)
         {
             self.enter_recovery(now, ctr);
             // Linux `tcp_rack_reo_timeout`: PRR as if one segment had been delivered, so
             // recovery starts with one retransmission, not a burst of them.
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
-            if let Some(cwnd) = self
-                .rec
+            let pipe = self.pipe_segs();
+            if let Some(cwnd) = Recovery::get(&mut self.recovery)
                 .prr
-                .on_ack(1, self.pipe_segs(), ssthresh, false, true)
+                .on_ack(1, pipe, ssthresh, false, true)
             {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
@@ -392,14 +441,15 @@ impl Connection {
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
         let mss = self.snd.mss.max(1);
-        self.rec.high_seq = self.snd.max;
-        self.rec.undo_marker = Some(self.snd.una);
-        self.rec.undo_retrans = 0;
-        self.rec.episode_retrans = 0;
-        self.rec.retrans_stamp = None;
-        self.rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
+        let rec = Recovery::get(&mut self.recovery);
+        rec.high_seq = self.snd.max;
+        rec.undo_marker = Some(self.snd.una);
+        rec.undo_retrans = 0;
+        rec.episode_retrans = 0;
+        rec.retrans_stamp = None;
+        rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
         self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
-        self.rec.ca_state = CaState::Recovery;
+        rec.ca_state = CaState::Recovery;
         // No more tail loss probes for this episode (RFC 8985 §7.2: "not in recovery").
         self.timers.loss_probe = None;
         if self.opts.sack {
@@ -413,19 +463,18 @@ impl Connection {
     /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
-        if !matches!(self.rec.ca_state, CaState::Recovery | CaState::Loss)
-            || self.rec.undo_marker.is_none()
-        {
-            self.rec.undo_marker = Some(self.snd.una);
-            self.rec.undo_retrans = 0;
-            self.rec.episode_retrans = 0;
-            self.rec.retrans_stamp = None;
+        let rec = Recovery::get(&mut self.recovery);
+        if !matches!(rec.ca_state, CaState::Recovery | CaState::Loss) || rec.undo_marker.is_none() {
+            rec.undo_marker = Some(self.snd.una);
+            rec.undo_retrans = 0;
+            rec.episode_retrans = 0;
+            rec.retrans_stamp = None;
         }
         // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
         // (or the last one is over); a timeout during recovery, or a repeated one, keeps the
         // ssthresh that episode set, and only the window collapses.
-        let episode_over = self.snd.una >= self.rec.high_seq;
-        if matches!(self.rec.ca_state, CaState::Open | CaState::Disorder) || episode_over {
+        let episode_over = self.snd.una >= rec.high_seq;
+        if matches!(rec.ca_state, CaState::Open | CaState::Disorder) || episode_over {
             let in_flight = self.snd.max - self.snd.una;
             self.cc.on_rto(now, in_flight);
         } else {
@@ -438,44 +487,61 @@ impl Connection {
             ctr.sack_reneging += 1;
         }
         self.snd.sb.mark_all_lost();
-        self.rec.reno_sacked = 0;
-        self.rec.high_seq = self.snd.max;
-        self.rec.ca_state = CaState::Loss;
+        rec.reno_sacked = 0;
+        rec.high_seq = self.snd.max;
+        rec.ca_state = CaState::Loss;
         self.timers.reorder = None;
     }
 
-    /// A segment of this episode was sent again.
+    /// A segment was sent again (of this episode, if one is under way).
     pub(super) fn on_retransmitted(&mut self, now: Instant) {
-        if self.rec.undo_marker.is_some() {
-            self.rec.undo_retrans += 1;
-            self.rec.episode_retrans += 1;
+        let stamp = self.ts_now(now);
+        let rec = Recovery::get(&mut self.recovery);
+        if rec.undo_marker.is_some() {
+            rec.undo_retrans += 1;
+            rec.episode_retrans += 1;
         }
-        if self.rec.retrans_stamp.is_none() {
-            self.rec.retrans_stamp = Some(self.ts_now(now));
+        if rec.retrans_stamp.is_none() {
+            rec.retrans_stamp = Some(stamp);
         }
     }
 
     /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`).
     fn undo(&mut self) {
         self.cc.undo();
-        self.rec.rack.on_recovery_end();
+        if let Some(rec) = self.recovery.as_deref_mut() {
+            rec.rack.on_recovery_end();
+        }
         self.end_episode(false);
     }
 
     /// Back to Open (or Disorder). `keep_undo`: the episode ended normally, and late D-SACKs
     /// may still show it was spurious.
     fn end_episode(&mut self, keep_undo: bool) {
+        let sacked = self.snd.sb.sacked().segs;
+        let Some(rec) = self.recovery.as_deref_mut() else {
+            return;
+        };
         if !keep_undo {
-            self.rec.undo_marker = None;
-            self.rec.undo_retrans = 0;
-            self.rec.episode_retrans = 0;
+            rec.undo_marker = None;
+            rec.undo_retrans = 0;
+            rec.episode_retrans = 0;
         }
-        self.rec.retrans_stamp = None;
-        self.rec.ca_state = if self.snd.sb.sacked().segs > 0 || self.rec.reno_sacked > 0 {
+        rec.retrans_stamp = None;
+        rec.ca_state = if sacked > 0 || rec.reno_sacked > 0 {
             CaState::Disorder
         } else {
             CaState::Open
         };
+    }
+
+    /// PRR counts what is sent during fast recovery (RFC 6937 §3).
+    pub(super) fn prr_on_sent(&mut self) {
+        if let Some(rec) = self.recovery.as_deref_mut()
+            && rec.ca_state == CaState::Recovery
+        {
+            rec.prr.on_sent(1);
+        }
     }
 
     /// The congestion window in segments (at least one).
@@ -485,7 +551,7 @@ impl Connection {
 
     /// Segments in flight (RFC 6675 pipe; duplicate ACKs count as SACKs without SACK).
     pub(super) fn pipe_segs(&self) -> u32 {
-        self.snd.sb.pipe().segs.saturating_sub(self.rec.reno_sacked)
+        self.snd.sb.pipe().segs.saturating_sub(self.reno_sacked())
     }
 
     /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was

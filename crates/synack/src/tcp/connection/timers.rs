@@ -218,7 +218,7 @@ impl Connection {
     /// ACK) and never fires after the retransmission timer would.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         self.timers.loss_probe = None;
-        let open = matches!(self.rec.ca_state, CaState::Open | CaState::Disorder)
+        let open = matches!(self.ca_state(), CaState::Open | CaState::Disorder)
             && self.snd.retries == 0
             && self.snd.tlp_high.is_none()
             && self.snd.nxt == self.snd.max;
