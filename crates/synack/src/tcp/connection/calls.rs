@@ -4,6 +4,7 @@
 use core::net::SocketAddr;
 
 use super::recovery::Recovery;
+use super::timers::Timer;
 use super::{Connection, Error, Event, PendingRst, State};
 use crate::tcp::config::Keepalive;
 use crate::tcp::congestion;
@@ -279,7 +280,8 @@ impl Connection {
         self.rcv.shut = true;
         let _ = self.close_send();
         if self.state == State::FinWait2 {
-            self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
+            self.timers
+                .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
         }
     }
 
@@ -343,7 +345,10 @@ impl Connection {
     pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
         self.opts.keepalive = ka;
         self.keepalive_sent = 0;
-        self.timers.keepalive = ka.map(|k| self.rcv.last_recv.max(now) + k.idle);
+        self.timers.set(
+            Timer::Keepalive,
+            ka.map(|k| self.rcv.last_recv.max(now) + k.idle),
+        );
     }
 
     pub fn keepalive(&self) -> Option<Keepalive> {

@@ -5,6 +5,7 @@
 use core::net::SocketAddr;
 
 use super::options::{SynOptions, Timestamps};
+use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
@@ -182,7 +183,7 @@ impl Connection {
             self.snd.syn_acked = true;
             self.snd.retries = 0;
             self.rtt.reset_backoff();
-            self.timers.retransmit = None;
+            self.timers.stop(Timer::Retransmit);
             self.rcv.ack_now = true;
             self.set_state(State::Established, "SYN-ACK received");
             self.arm_keepalive(now);
@@ -191,7 +192,7 @@ impl Connection {
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
             self.opts.peer_syn = Some(syn_options(seg));
             self.snd.nxt = self.snd.iss;
-            self.timers.retransmit = None;
+            self.timers.stop(Timer::Retransmit);
             self.set_state(State::SynReceived, "simultaneous open");
         }
     }
@@ -299,7 +300,7 @@ impl Connection {
                 }
                 // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
                 if self.state == State::TimeWait && f.fin() {
-                    self.timers.close = Some(now + self.cfg.time_wait);
+                    self.timers.arm(Timer::Close, now + self.cfg.time_wait);
                 }
             }
             return;
@@ -499,7 +500,8 @@ impl Connection {
             State::FinWait1 if fin_acked => {
                 self.set_state(State::FinWait2, "our FIN acknowledged");
                 if self.orphaned {
-                    self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
+                    self.timers
+                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
                 }
             }
             State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
@@ -564,7 +566,7 @@ impl Connection {
             self.snd.nxt = self.snd.una;
         }
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.timers.retransmit = None;
+        self.timers.stop(Timer::Retransmit);
         self.arm_retransmit(now);
         sample
     }
@@ -637,7 +639,7 @@ impl Connection {
             } else if self.state == State::TimeWait {
                 // A retransmitted FIN in TIME-WAIT: acknowledge and restart 2 MSL.
                 self.rcv.ack_now = true;
-                self.timers.close = Some(now + self.cfg.time_wait);
+                self.timers.arm(Timer::Close, now + self.cfg.time_wait);
             }
             if fin_at != self.rcv.nxt {
                 // Held until the gap before it fills (RFC 9293 §3.10.7.4 eighth, "FIN ... is
@@ -772,10 +774,8 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant, reason: &'static str) {
         self.set_state(State::TimeWait, reason);
-        self.timers = super::timers::Timers {
-            close: Some(now + self.cfg.time_wait),
-            ..Default::default()
-        };
+        self.timers = Timers::default();
+        self.timers.arm(Timer::Close, now + self.cfg.time_wait);
     }
 
     /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most

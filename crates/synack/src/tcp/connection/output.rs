@@ -1,6 +1,7 @@
 //! Building segments: what to send next (RFC 9293 §3.8.6 sender rules, Nagle, SWS avoidance,
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
+use super::timers::Timer;
 use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
@@ -492,7 +493,7 @@ impl Connection {
         if std::mem::take(&mut self.snd.probe_out) {
             // The probe went out: the retransmission timer restarts from it (RFC 8985 §7.3).
             ctr.loss_probes += 1;
-            self.timers.retransmit = None;
+            self.timers.stop(Timer::Retransmit);
         }
         match plan.retransmit {
             Some(cause) => {
@@ -732,13 +733,13 @@ impl Connection {
 
     fn note_ack_sent(&mut self) {
         if self.rcv.ack_now
-            || self.timers.delayed_ack.is_some()
+            || self.timers.is_armed(Timer::DelayedAck)
             || self.rcv.nxt != self.rcv.last_ack_sent
         {
             self.rcv.delack.on_ack_sent();
         }
         self.rcv.ack_now = false;
-        self.timers.delayed_ack = None;
+        self.timers.stop(Timer::DelayedAck);
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.sack.on_rcv_nxt(self.rcv.nxt);
         self.rcv.sack.dsack_sent();

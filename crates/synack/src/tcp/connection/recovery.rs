@@ -30,6 +30,7 @@
 //! RACK learns from those deliveries is never needed.
 
 use super::sender::Sender;
+use super::timers::Timer;
 use super::{CaState, Connection};
 use crate::tcp::congestion::AckSample;
 use crate::tcp::counters::Counters;
@@ -264,8 +265,8 @@ impl Connection {
                 .map_or(Duration::ZERO, |s| s / 2)
                 .max(Duration::from_millis(10));
             let at = now + delay;
-            if self.timers.retransmit.is_none_or(|t| t > at) {
-                self.timers.retransmit = Some(at);
+            if self.timers.get(Timer::Retransmit).is_none_or(|t| t > at) {
+                self.timers.arm(Timer::Retransmit, at);
             }
         }
 
@@ -409,7 +410,8 @@ impl Connection {
             |s| rack.deadline(s, reo_wnd),
         );
         // Like Linux, the timer runs a little late (TCP_TIMEOUT_MIN, 2 ms) rather than early.
-        self.timers.reorder = next.map(|t| t + REO_TIMER_SLACK);
+        self.timers
+            .set(Timer::Reorder, next.map(|t| t + REO_TIMER_SLACK));
     }
 
     /// The reordering timer fired (RFC 8985 §6.3): look again, and start recovery if that
@@ -451,7 +453,7 @@ impl Connection {
         self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
         rec.ca_state = CaState::Recovery;
         // No more tail loss probes for this episode (RFC 8985 §7.2: "not in recovery").
-        self.timers.loss_probe = None;
+        self.timers.stop(Timer::LossProbe);
         if self.opts.sack {
             ctr.sack_recovery += 1;
         } else {
@@ -490,7 +492,7 @@ impl Connection {
         rec.reno_sacked = 0;
         rec.high_seq = self.snd.max;
         rec.ca_state = CaState::Loss;
-        self.timers.reorder = None;
+        self.timers.stop(Timer::Reorder);
     }
 
     /// A segment was sent again (of this episode, if one is under way).

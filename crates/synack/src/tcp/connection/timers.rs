@@ -6,39 +6,79 @@ use crate::tcp::counters::Counters;
 use crate::time::{Duration, Instant};
 
 /// The closed set of timers (DESIGN.md rule 5).
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Timers {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
     /// Retransmission of SYN, SYN-ACK, data or FIN.
-    pub(super) retransmit: Option<Instant>,
+    Retransmit,
     /// Tail loss probe (RFC 8985 §7.2), due before the retransmission timer.
-    pub(super) loss_probe: Option<Instant>,
+    LossProbe,
     /// RACK's reordering timer (RFC 8985 §6.3): a segment may be declared lost then.
-    pub(super) reorder: Option<Instant>,
+    Reorder,
     /// Zero-window probe.
-    pub(super) persist: Option<Instant>,
+    Persist,
     /// Delayed ACK.
-    pub(super) delayed_ack: Option<Instant>,
+    DelayedAck,
     /// Keepalive probe or give-up.
-    pub(super) keepalive: Option<Instant>,
+    Keepalive,
     /// TIME-WAIT expiry or the orphaned FIN-WAIT-2 timeout.
-    pub(super) close: Option<Instant>,
+    Close,
+}
+
+/// `u64::MAX` µs stands for "not armed": an instant no clock reaches (585,000 years), and the
+/// one `Instant + Duration` saturates at, which never fires either.
+const NOT_ARMED: u64 = u64::MAX;
+
+/// The deadline of each [`Timer`], in microseconds, 8 bytes each (an `Option<Instant>` takes
+/// 16). Microseconds like every `Instant`: a deadline fires exactly when it was set to, however
+/// far ahead (a keepalive is hours away, more than 32 bits of microseconds hold).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timers([u64; 7]);
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers([NOT_ARMED; 7])
+    }
 }
 
 impl Timers {
-    /// Pairwise in registers: an iterator over an array of the six options made the compiler
-    /// store them and load them back wider, a store-forwarding stall per timer on every call.
-    pub(super) fn earliest(&self) -> Option<Instant> {
-        fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-            match (a, b) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, None) => x,
-                (None, y) => y,
-            }
+    /// When `t` fires, if it is armed.
+    pub(super) fn get(&self, t: Timer) -> Option<Instant> {
+        let at = self.0[t as usize];
+        (at != NOT_ARMED).then(|| Instant::from_micros(at))
+    }
+
+    /// Arms `t` to fire at `at`.
+    pub(super) fn arm(&mut self, t: Timer, at: Instant) {
+        self.0[t as usize] = at.total_micros();
+    }
+
+    /// Arms `t` at `at`, or stops it for `None`.
+    pub(super) fn set(&mut self, t: Timer, at: Option<Instant>) {
+        self.0[t as usize] = at.map_or(NOT_ARMED, Instant::total_micros);
+    }
+
+    pub(super) fn stop(&mut self, t: Timer) {
+        self.0[t as usize] = NOT_ARMED;
+    }
+
+    pub(super) fn is_armed(&self, t: Timer) -> bool {
+        self.0[t as usize] != NOT_ARMED
+    }
+
+    /// If `t` is due at `now`, stops it and returns true.
+    pub(super) fn expire(&mut self, t: Timer, now: Instant) -> bool {
+        let at = self.0[t as usize];
+        let due = at != NOT_ARMED && at <= now.total_micros();
+        if due {
+            self.0[t as usize] = NOT_ARMED;
         }
-        let a = min(self.retransmit, self.loss_probe);
-        let b = min(self.persist, self.delayed_ack);
-        let c = min(self.keepalive, self.close);
-        min(min(a, b), min(c, self.reorder))
+        due
+    }
+
+    /// The earliest deadline of all.
+    pub(super) fn earliest(&self) -> Option<Instant> {
+        let at = self.0.iter().fold(NOT_ARMED, |a, &b| a.min(b));
+        (at != NOT_ARMED).then(|| Instant::from_micros(at))
     }
 }
 
@@ -52,8 +92,7 @@ impl Connection {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, ctr: &mut Counters) {
-        if self.timers.close.is_some_and(|t| t <= now) {
-            self.timers.close = None;
+        if self.timers.expire(Timer::Close, now) {
             match self.state {
                 // §3.10.8: "If the time-wait timeout expires on a connection, delete the TCB".
                 State::TimeWait => self.set_state(State::Closed, "TIME-WAIT expired"),
@@ -64,34 +103,30 @@ impl Connection {
                 _ => {}
             }
         }
-        if self.timers.delayed_ack.is_some_and(|t| t <= now) {
-            self.timers.delayed_ack = None;
-            if self.state.is_synchronized() || self.state == State::SynReceived {
-                self.rcv.delack.on_timer(self.rtt.current_rto());
-                self.rcv.ack_now = true;
-                ctr.delayed_acks += 1;
-            }
+        if self.timers.expire(Timer::DelayedAck, now)
+            && (self.state.is_synchronized() || self.state == State::SynReceived)
+        {
+            self.rcv.delack.on_timer(self.rtt.current_rto());
+            self.rcv.ack_now = true;
+            ctr.delayed_acks += 1;
         }
-        if self.timers.loss_probe.is_some_and(|t| t <= now) {
+        if self.timers.expire(Timer::LossProbe, now) {
             // The probe comes first even when it was capped at the RTO deadline (as in
             // Linux); sending it restarts the retransmission timer.
-            self.timers.loss_probe = None;
             if self.snd.una != self.snd.max {
                 self.snd.probe_due = true;
-                self.timers.retransmit = Some(now + self.rtt.current_rto());
+                self.timers
+                    .arm(Timer::Retransmit, now + self.rtt.current_rto());
             }
         }
-        if self.timers.reorder.is_some_and(|t| t <= now) {
-            self.timers.reorder = None;
+        if self.timers.expire(Timer::Reorder, now) {
             self.on_reorder_timeout(now, ctr);
         }
-        if self.timers.retransmit.is_some_and(|t| t <= now) {
-            self.timers.retransmit = None;
-            self.timers.loss_probe = None;
+        if self.timers.expire(Timer::Retransmit, now) {
+            self.timers.stop(Timer::LossProbe);
             self.on_retransmit_timeout(now, ctr);
         }
-        if self.timers.persist.is_some_and(|t| t <= now) {
-            self.timers.persist = None;
+        if self.timers.expire(Timer::Persist, now) {
             if self.user_timeout_expired(now) {
                 self.time_out(ctr, "user timeout during zero-window probing");
             } else {
@@ -99,8 +134,7 @@ impl Connection {
                 self.snd.persist_backoff = (self.snd.persist_backoff + 1).min(16);
             }
         }
-        if self.timers.keepalive.is_some_and(|t| t <= now) {
-            self.timers.keepalive = None;
+        if self.timers.expire(Timer::Keepalive, now) {
             self.on_keepalive_timeout(now, ctr);
         }
     }
@@ -163,7 +197,7 @@ impl Connection {
         }
         // RFC 1122 §4.2.3.6: probe only an idle connection; data in flight has its own timer.
         if self.snd.una != self.snd.max || !self.snd.buf.is_empty() {
-            self.timers.keepalive = Some(now + ka.idle);
+            self.timers.arm(Timer::Keepalive, now + ka.idle);
             return;
         }
         if self.keepalive_sent >= ka.count {
@@ -173,7 +207,7 @@ impl Connection {
         self.keepalive_sent += 1;
         self.keepalive_due = true;
         ctr.keepalive_probes += 1;
-        self.timers.keepalive = Some(now + ka.interval);
+        self.timers.arm(Timer::Keepalive, now + ka.interval);
     }
 
     pub(super) fn time_out(&mut self, ctr: &mut Counters, reason: &'static str) {
@@ -206,8 +240,8 @@ impl Connection {
         let delay = self.rcv.delack.timeout(self.rtt.srtt());
         if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
             self.rcv.ack_now = true;
-        } else if self.timers.delayed_ack.is_none() {
-            self.timers.delayed_ack = Some(now + delay);
+        } else if !self.timers.is_armed(Timer::DelayedAck) {
+            self.timers.arm(Timer::DelayedAck, now + delay);
         }
     }
 
@@ -217,7 +251,7 @@ impl Connection {
     /// backoff, adds the minimum RTO when a single segment is out (the peer may delay its
     /// ACK) and never fires after the retransmission timer would.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
-        self.timers.loss_probe = None;
+        self.timers.stop(Timer::LossProbe);
         let open = matches!(self.ca_state(), CaState::Open | CaState::Disorder)
             && self.snd.retries == 0
             && self.snd.tlp_high.is_none()
@@ -225,7 +259,7 @@ impl Connection {
         if !self.opts.sack || !open || !self.state.is_synchronized() {
             return;
         }
-        let Some(rto_at) = self.timers.retransmit else {
+        let Some(rto_at) = self.timers.get(Timer::Retransmit) else {
             return;
         };
         let pto = match self.rtt.srtt() {
@@ -240,7 +274,7 @@ impl Connection {
             }
             None => self.cfg.rto_initial,
         };
-        self.timers.loss_probe = Some((now + pto).min(rto_at));
+        self.timers.arm(Timer::LossProbe, (now + pto).min(rto_at));
     }
 
     /// Arm the retransmission timer if something is outstanding and it is not running. With
@@ -251,17 +285,17 @@ impl Connection {
             if self.snd.rtx_since.is_none() {
                 self.snd.rtx_since = Some(now);
             }
-            if self.timers.retransmit.is_none() {
+            if !self.timers.is_armed(Timer::Retransmit) {
                 let mut at = now + self.rtt.current_rto();
                 if let (Some(limit), Some(since)) = (self.opts.user_timeout, self.snd.rtx_since) {
                     at = at.min((since + limit).max(now));
                 }
-                self.timers.retransmit = Some(at);
+                self.timers.arm(Timer::Retransmit, at);
             }
             self.arm_loss_probe(now);
         } else {
-            self.timers.retransmit = None;
-            self.timers.loss_probe = None;
+            self.timers.stop(Timer::Retransmit);
+            self.timers.stop(Timer::LossProbe);
         }
     }
 
@@ -278,15 +312,15 @@ impl Connection {
             && (self.snd.wnd as usize) < unsent.min(self.snd.mss as usize))
             || (unsent == 0 && fin_waits && self.snd.wnd == 0);
         if self.state.is_synchronized() && wnd_blocked && self.snd.nxt == self.snd.una {
-            if self.timers.persist.is_none() {
+            if !self.timers.is_armed(Timer::Persist) {
                 let base = self.rtt.current_rto().max(self.cfg.rto_min);
                 let t = base
                     .saturating_mul(1 << self.snd.persist_backoff.min(10))
                     .min(self.cfg.rto_max);
-                self.timers.persist = Some(now + t);
+                self.timers.arm(Timer::Persist, now + t);
             }
         } else {
-            self.timers.persist = None;
+            self.timers.stop(Timer::Persist);
             if !wnd_blocked {
                 self.snd.persist_backoff = 0;
             }
@@ -295,7 +329,7 @@ impl Connection {
 
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
         if let Some(ka) = self.opts.keepalive {
-            self.timers.keepalive = Some(now + ka.idle);
+            self.timers.arm(Timer::Keepalive, now + ka.idle);
         }
     }
 }
