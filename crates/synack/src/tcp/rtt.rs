@@ -29,10 +29,15 @@ fn nanos(d: Duration) -> u128 {
     d.as_nanos()
 }
 
-/// Nanoseconds back into a duration, saturating at the largest value a `u64` of nanoseconds
-/// holds (about 584 years; far beyond any RTO bound).
-fn from_nanos(n: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+/// Nanoseconds as stored, saturating at the largest value a `u64` of nanoseconds holds (about
+/// 584 years; far beyond any RTO bound).
+fn ns_sat(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A duration as stored: whole nanoseconds, saturating like [`ns_sat`].
+fn ns(d: Duration) -> u64 {
+    ns_sat(d.as_nanos())
 }
 
 /// The RFC 6298 retransmission-timeout estimator for one connection.
@@ -47,18 +52,22 @@ fn from_nanos(n: u128) -> Duration {
 /// 5.1–5.3 themselves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RttEstimator {
-    /// SRTT; `None` until the first sample (RFC 6298 §2.1).
-    srtt: Option<Duration>,
+    // Durations as whole nanoseconds (8 bytes each where a `Duration` takes 16; every value
+    // here is far below the 584 years a `u64` of nanoseconds holds).
+    /// SRTT, once `sampled` (RFC 6298 §2.1: none before the first sample).
+    srtt: u64,
     /// RTTVAR; zero until the first sample.
-    rttvar: Duration,
-    /// The smallest sample seen so far.
-    min_rtt: Option<Duration>,
+    rttvar: u64,
+    /// The smallest sample seen so far, once `sampled`.
+    min_rtt: u64,
     /// The base RTO, already clamped to `[min_rto, max_rto]`, without backoff.
-    rto: Duration,
+    rto: u64,
+    min_rto: u64,
+    max_rto: u64,
     /// How many times the timer has been backed off since the last reset.
     backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
+    /// A sample has been taken.
+    sampled: bool,
 }
 
 impl Default for RttEstimator {
@@ -74,20 +83,21 @@ impl RttEstimator {
     /// to that range too. If `min_rto > max_rto`, `max_rto` wins.
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
         let mut est = RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            min_rtt: None,
-            rto: initial_rto,
+            srtt: 0,
+            rttvar: 0,
+            min_rtt: 0,
+            rto: 0,
+            min_rto: ns(min_rto),
+            max_rto: ns(max_rto),
             backoff: 0,
-            min_rto,
-            max_rto,
+            sampled: false,
         };
-        est.rto = est.clamp(initial_rto);
+        est.rto = est.clamp(ns(initial_rto));
         est
     }
 
     /// Clamp to `[min_rto, max_rto]` without ever panicking (unlike `Ord::clamp`).
-    fn clamp(&self, rto: Duration) -> Duration {
+    fn clamp(&self, rto: u64) -> u64 {
         rto.max(self.min_rto).min(self.max_rto)
     }
 
@@ -107,49 +117,53 @@ impl RttEstimator {
     /// [`RttSampler::invalidate`] implements this for timestamp-less connections.
     pub fn on_sample(&mut self, rtt: Duration) {
         let r = nanos(rtt);
-        let (srtt, rttvar) = match self.srtt {
-            // RFC 6298 §2.2
-            None => (r, r / 2),
+        let (srtt, rttvar) = if self.sampled {
             // RFC 6298 §2.3
-            Some(old) => {
-                let old = nanos(old);
-                let diff = old.abs_diff(r);
-                let rttvar = (3 * nanos(self.rttvar) + diff) / 4;
-                let srtt = (7 * old + r) / 8;
-                (srtt, rttvar)
-            }
+            let old = self.srtt as u128;
+            let diff = old.abs_diff(r);
+            let rttvar = (3 * self.rttvar as u128 + diff) / 4;
+            let srtt = (7 * old + r) / 8;
+            (srtt, rttvar)
+        } else {
+            // RFC 6298 §2.2
+            (r, r / 2)
         };
-        self.srtt = Some(from_nanos(srtt));
-        self.rttvar = from_nanos(rttvar);
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.srtt = ns_sat(srtt);
+        self.rttvar = ns_sat(rttvar);
+        self.min_rtt = if self.sampled {
+            self.min_rtt.min(ns(rtt))
+        } else {
+            ns(rtt)
+        };
+        self.sampled = true;
         // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
         // Like Linux (tcp_set_rto), the lower bound is applied to the variance term, as if
         // it were G: with a steady 100 ms RTT the RTO is 300 ms, not 200 ms, so a delayed
         // ACK or a little jitter never fires a spurious timeout.
         let var_term = (4 * rttvar)
             .max(nanos(CLOCK_GRANULARITY))
-            .max(nanos(self.min_rto));
-        self.rto = self.clamp(from_nanos(srtt + var_term));
+            .max(self.min_rto as u128);
+        self.rto = self.clamp(ns_sat(srtt + var_term));
         // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
         self.backoff = 0;
     }
 
     /// The base RTO computed from the samples (or the initial RTO), without backoff.
     pub fn rto(&self) -> Duration {
-        self.rto
+        Duration::from_nanos(self.rto)
     }
 
     /// The RTO to arm the retransmission timer with: the base RTO doubled once per
     /// [`backoff`](RttEstimator::backoff), capped at `max_rto` (RFC 6298 §5.5, §2.5).
     pub fn current_rto(&self) -> Duration {
-        let base = nanos(self.rto);
+        let base = self.rto as u128;
         // base < 2^64 ns, so a shift below 64 fits in u128.
         let backed_off = if self.backoff >= 64 {
             if base == 0 { 0 } else { u128::MAX }
         } else {
             base << self.backoff
         };
-        from_nanos(backed_off).min(self.max_rto)
+        Duration::from_nanos(ns_sat(backed_off).min(self.max_rto))
     }
 
     /// The retransmission timer expired: double the RTO (RFC 6298 §5.5). The doubling stops at
@@ -173,17 +187,17 @@ impl RttEstimator {
 
     /// The smoothed round-trip time (SRTT), or `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.sampled.then(|| Duration::from_nanos(self.srtt))
     }
 
     /// The round-trip time variation (RTTVAR); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_nanos(self.rttvar)
     }
 
     /// The smallest RTT sample seen, or `None` before the first sample.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.sampled.then(|| Duration::from_nanos(self.min_rtt))
     }
 }
 
