@@ -5,6 +5,7 @@
 use core::net::SocketAddr;
 
 use super::options::{SynOptions, Timestamps};
+use super::receiver::OutOfOrder;
 use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
@@ -671,7 +672,9 @@ impl Connection {
     /// Data arrived that we already had: report it with a D-SACK block and ACK at once.
     fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
         if self.opts.sack && self.cfg.dsack {
-            self.rcv.sack.on_duplicate(start, end);
+            OutOfOrder::get(&mut self.rcv.ooo)
+                .sack
+                .on_duplicate(start, end);
             self.rcv.ack_now = true;
         }
     }
@@ -679,11 +682,11 @@ impl Connection {
     /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
     fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
         let offset = (seq - self.rcv.nxt) as usize;
-        let had_holes = !self.rcv.assembler.is_empty();
+        let had_holes = self.rcv.has_holes();
         // Parts we already hold out of order are duplicates (RFC 2883): the first one found.
-        if had_holes {
+        if let Some(ooo) = self.rcv.ooo.as_ref().filter(|_| had_holes) {
             let (lo, hi) = (offset as u32, (offset + payload.len()) as u32);
-            let dup = self.rcv.assembler.iter().find(|&(s, e)| s < hi && lo < e);
+            let dup = ooo.assembler.iter().find(|&(s, e)| s < hi && lo < e);
             if let Some((s, e)) = dup {
                 let (s, e) = (s.max(lo), e.min(hi));
                 self.note_duplicate(self.rcv.nxt + s, self.rcv.nxt + e);
@@ -694,27 +697,29 @@ impl Connection {
             self.rcv.ack_now = true;
             return;
         }
-        if self
-            .rcv
-            .assembler
-            .add(offset as u32, written as u32)
-            .is_err()
-        {
-            ctr.ofo_drop += 1;
-            self.push_event(super::Event::Dropped {
-                reason: "reassembly full",
-            });
-            self.rcv.ack_now = true;
-            return;
-        }
-        if offset > 0 {
-            // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018 §4).
-            ctr.ofo_queue += 1;
-            self.rcv.sack.on_out_of_order(seq, seq + written);
-            self.rcv.ack_now = true;
-            return;
-        }
-        let advance = self.rcv.assembler.take_front();
+        let advance = if offset == 0 && !had_holes {
+            // In order with nothing held beyond it: all of it is ready at once.
+            written as u32
+        } else {
+            let ooo = OutOfOrder::get(&mut self.rcv.ooo);
+            if ooo.assembler.add(offset as u32, written as u32).is_err() {
+                ctr.ofo_drop += 1;
+                self.push_event(super::Event::Dropped {
+                    reason: "reassembly full",
+                });
+                self.rcv.ack_now = true;
+                return;
+            }
+            if offset > 0 {
+                // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018
+                // §4).
+                ctr.ofo_queue += 1;
+                ooo.sack.on_out_of_order(seq, seq + written);
+                self.rcv.ack_now = true;
+                return;
+            }
+            ooo.assembler.take_front()
+        };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
         if self.rcv.shut {

@@ -676,9 +676,14 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            if self.opts.sack && (!self.rcv.assembler.is_empty() || self.rcv.sack.has_dsack()) {
+            if let Some(ooo) = self
+                .rcv
+                .ooo
+                .as_ref()
+                .filter(|o| self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack()))
+            {
                 let max = if self.opts.ts.is_some() { 3 } else { 4 };
-                options.sack = self.rcv.sack.blocks(&self.rcv.assembler, self.rcv.nxt, max);
+                options.sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
                 // A block that ends at the peer's FIN covers the FIN too (as Linux reports it).
                 if let Some(fin) = self.rcv.fin {
                     let mut with_fin = SackBlocks::default();
@@ -741,8 +746,10 @@ impl Connection {
         self.rcv.ack_now = false;
         self.timers.stop(Timer::DelayedAck);
         self.rcv.last_ack_sent = self.rcv.nxt;
-        self.rcv.sack.on_rcv_nxt(self.rcv.nxt);
-        self.rcv.sack.dsack_sent();
+        if let Some(ooo) = &mut self.rcv.ooo {
+            ooo.sack.on_rcv_nxt(self.rcv.nxt);
+            ooo.sack.dsack_sent();
+        }
     }
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2) and without

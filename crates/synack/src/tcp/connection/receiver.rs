@@ -24,10 +24,8 @@ pub(super) struct Receiver {
     pub(super) mss: u32,
     /// Ready bytes for the application, followed by out-of-order bytes.
     pub(super) buf: RingBuffer,
-    /// Which out-of-order ranges past RCV.NXT the buffer holds.
-    pub(super) assembler: Assembler,
-    /// The SACK blocks to report (RFC 2018 §4) and a pending D-SACK (RFC 2883).
-    pub(super) sack: SackRecorder,
+    /// What arrived out of order or twice, once anything has.
+    pub(super) ooo: Option<Box<OutOfOrder>>,
     /// Sequence number of the peer's FIN if it arrived ahead of a gap.
     pub(super) fin: Option<SeqNum>,
     /// The peer's FIN has been consumed (RCV.NXT is past it).
@@ -56,6 +54,24 @@ pub(super) struct Receiver {
     pub(super) bytes_read: u64,
 }
 
+/// The receiver's record of data that arrived out of order or twice: which ranges past RCV.NXT
+/// the buffer holds, and what the SACK option reports. Allocated the first time a segment
+/// arrives out of order or as a duplicate; in-order data never needs it.
+#[derive(Debug, Default)]
+pub(super) struct OutOfOrder {
+    /// Which out-of-order ranges past RCV.NXT the buffer holds.
+    pub(super) assembler: Assembler,
+    /// The SACK blocks to report (RFC 2018 §4) and a pending D-SACK (RFC 2883).
+    pub(super) sack: SackRecorder,
+}
+
+impl OutOfOrder {
+    /// The record in `slot`, allocated now if this is the first time it is needed.
+    pub(super) fn get(slot: &mut Option<Box<OutOfOrder>>) -> &mut OutOfOrder {
+        slot.get_or_insert_with(Box::default)
+    }
+}
+
 impl Receiver {
     /// `mss` is what the path's MTU allows us to receive.
     pub(super) fn new(cfg: &Config, mss: u16) -> Receiver {
@@ -66,8 +82,7 @@ impl Receiver {
             shift: 0,
             mss: cfg.mss_clamp.map_or(mss, |c| c.min(mss)).max(88) as u32,
             buf: RingBuffer::new(cfg.recv_buffer),
-            assembler: Assembler::new(),
-            sack: SackRecorder::new(),
+            ooo: None,
             fin: None,
             fin_done: false,
             up: None,
@@ -82,6 +97,11 @@ impl Receiver {
             last_oow_ack: None,
             bytes_read: 0,
         }
+    }
+
+    /// Out-of-order data is held past RCV.NXT.
+    pub(super) fn has_holes(&self) -> bool {
+        self.ooo.as_ref().is_some_and(|o| !o.assembler.is_empty())
     }
 
     /// The window we would advertise now, in bytes (before scaling).
