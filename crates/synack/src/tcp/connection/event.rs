@@ -1,5 +1,7 @@
 //! Trace events: what happened inside a connection, queued (bounded) for the owner to drain.
 
+use std::collections::VecDeque;
+
 use super::{Connection, State};
 use crate::tcp::seq::SeqNum;
 use crate::time::Duration;
@@ -42,16 +44,27 @@ pub enum Event {
 /// Events kept when nobody drains them.
 const MAX_EVENTS: usize = 256;
 
+/// The queue of events not yet drained: allocated by the first event and freed once drained,
+/// so a connection between events holds a null pointer, not a 32-byte deque and its buffer.
+#[allow(clippy::box_collection)]
+pub(super) type Events = Option<Box<VecDeque<Event>>>;
+
 impl Connection {
     /// Next trace event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let queue = self.events.as_mut()?;
+        let e = queue.pop_front();
+        if queue.is_empty() {
+            self.events = None;
+        }
+        e
     }
 
     pub(super) fn push_event(&mut self, e: Event) {
-        if self.events.len() >= MAX_EVENTS {
-            self.events.pop_front();
+        let queue = self.events.get_or_insert_with(Box::default);
+        if queue.len() >= MAX_EVENTS {
+            queue.pop_front();
         }
-        self.events.push_back(e);
+        queue.push_back(e);
     }
 }

@@ -35,7 +35,6 @@ pub use output::MAX_HEADER;
 
 use core::fmt;
 use core::net::SocketAddr;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::config::Config;
@@ -46,6 +45,7 @@ use crate::time::Instant;
 
 pub use calls::Shutdown;
 pub use error::Error;
+use event::Events;
 pub use event::{Event, RetransmitCause};
 pub use info::{CaState, Info, TCP_INFINITE_SSTHRESH, tcpi_opt};
 use options::Options;
@@ -90,7 +90,7 @@ pub struct Connection {
     soft_error: bool,
     /// `error` was returned to the application once (by recv or send).
     error_reported: bool,
-    events: VecDeque<Event>,
+    events: Events,
 }
 
 impl fmt::Debug for Connection {
@@ -132,7 +132,7 @@ impl Connection {
             error: None,
             soft_error: false,
             error_reported: false,
-            events: VecDeque::new(),
+            events: None,
             cfg,
         }
     }

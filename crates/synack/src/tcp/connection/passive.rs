@@ -64,7 +64,7 @@ impl Connection {
             c.snd.sampler.start(c.snd.nxt, sent);
         }
         c.arm_retransmit(now);
-        c.events.clear();
+        c.events = None;
         c
     }
 }
