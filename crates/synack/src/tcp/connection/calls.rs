@@ -2,6 +2,7 @@
 //! shutdown) and the per-connection socket options.
 
 use core::net::SocketAddr;
+use core::num::NonZeroU32;
 
 use super::recovery::Recovery;
 use super::timers::Timer;
@@ -343,8 +344,9 @@ impl Connection {
 
     /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off.
     pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
-        self.opts.keepalive = ka;
-        self.keepalive_sent = 0;
+        let liveness = self.opts.liveness();
+        liveness.keepalive = ka;
+        liveness.probes_sent = 0;
         self.timers.set(
             Timer::Keepalive,
             ka.map(|k| self.rcv.last_recv.max(now) + k.idle),
@@ -352,13 +354,13 @@ impl Connection {
     }
 
     pub fn keepalive(&self) -> Option<Keepalive> {
-        self.opts.keepalive
+        self.opts.keepalive()
     }
 
     /// TCP_USER_TIMEOUT (RFC 5482): abort when transmitted data stays unacknowledged this long
     /// (measured from its transmission, or from the last ACK that made progress).
     pub fn set_user_timeout(&mut self, t: Option<Duration>) {
-        self.opts.user_timeout = t;
+        self.opts.liveness().user_timeout = t;
     }
 
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
@@ -366,7 +368,8 @@ impl Connection {
     /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
-        self.opts.path_mss = Some(self.opts.path_mss.map_or(path, |p| p.min(path)));
+        let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
+        self.opts.path_mss = NonZeroU32::new(path);
         if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.
             return None;

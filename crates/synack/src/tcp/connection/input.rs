@@ -3,6 +3,7 @@
 //! apply.
 
 use core::net::SocketAddr;
+use core::num::NonZeroU32;
 
 use super::options::{SynOptions, Timestamps};
 use super::receiver::OutOfOrder;
@@ -117,7 +118,7 @@ impl Connection {
         let opt_overhead = if self.opts.ts.is_some() { 12 } else { 0 };
         self.snd.mss = peer_mss
             .min(self.rcv.mss)
-            .min(self.opts.path_mss.unwrap_or(u32::MAX))
+            .min(self.opts.path_mss.map_or(u32::MAX, NonZeroU32::get))
             .saturating_sub(opt_overhead)
             .max(64);
         self.cc.set_mss(self.snd.mss);
@@ -369,7 +370,9 @@ impl Connection {
 
         // Every acceptable segment proves the peer alive (keepalive, RFC 1122 §4.2.3.6).
         self.rcv.last_recv = now;
-        self.keepalive_sent = 0;
+        if let Some(liveness) = &mut self.opts.liveness {
+            liveness.probes_sent = 0;
+        }
         self.arm_keepalive(now);
 
         // RFC 7323 §4.3: TS.Recent update.

@@ -1,6 +1,8 @@
 //! The connection's options: the TCP options its handshake negotiated (RFC 7323 timestamps,
 //! RFC 2018 SACK, the path's MSS) and the socket options the application set.
 
+use core::num::NonZeroU32;
+
 use crate::tcp::config::{Config, Keepalive};
 use crate::time::{Duration, Instant};
 
@@ -33,16 +35,24 @@ pub(super) struct Options {
     /// Options the peer put on its SYN (for the passive side's SYN-ACK).
     pub(super) peer_syn: Option<SynOptions>,
     /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
-    /// (RFC 1191) or the stack's cache of them.
-    pub(super) path_mss: Option<u32>,
+    /// (RFC 1191) or the stack's cache of them (at least 536, so never zero).
+    pub(super) path_mss: Option<NonZeroU32>,
     /// TCP_NODELAY.
     pub(super) nodelay: bool,
     /// TCP_CORK.
     pub(super) cork: bool,
-    /// SO_KEEPALIVE with its TCP_KEEP* settings.
+    /// SO_KEEPALIVE and TCP_USER_TIMEOUT, once the application sets either.
+    pub(super) liveness: Option<Box<Liveness>>,
+}
+
+/// SO_KEEPALIVE (with its TCP_KEEP* settings) and TCP_USER_TIMEOUT: how long the connection
+/// tolerates a silent peer. Allocated when the application first sets either.
+#[derive(Debug, Default)]
+pub(super) struct Liveness {
     pub(super) keepalive: Option<Keepalive>,
-    /// TCP_USER_TIMEOUT.
     pub(super) user_timeout: Option<Duration>,
+    /// Keepalive probes sent since the peer was last heard from.
+    pub(super) probes_sent: u32,
 }
 
 impl Options {
@@ -55,8 +65,22 @@ impl Options {
             path_mss: None,
             nodelay: cfg.nodelay,
             cork: false,
-            keepalive: None,
-            user_timeout: None,
+            liveness: None,
         }
+    }
+
+    /// The keepalive settings, if keepalive is on.
+    pub(super) fn keepalive(&self) -> Option<Keepalive> {
+        self.liveness.as_ref().and_then(|l| l.keepalive)
+    }
+
+    /// The user timeout, if one is set.
+    pub(super) fn user_timeout(&self) -> Option<Duration> {
+        self.liveness.as_ref().and_then(|l| l.user_timeout)
+    }
+
+    /// The liveness settings, allocated now if none were set before.
+    pub(super) fn liveness(&mut self) -> &mut Liveness {
+        self.liveness.get_or_insert_with(Box::default)
     }
 }

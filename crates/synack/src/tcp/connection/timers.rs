@@ -179,14 +179,14 @@ impl Connection {
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {
-        match (self.opts.user_timeout, self.snd.rtx_since) {
+        match (self.opts.user_timeout(), self.snd.rtx_since) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         }
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant, ctr: &mut Counters) {
-        let Some(ka) = self.opts.keepalive else {
+        let Some(ka) = self.opts.keepalive() else {
             return;
         };
         if !matches!(
@@ -200,11 +200,12 @@ impl Connection {
             self.timers.arm(Timer::Keepalive, now + ka.idle);
             return;
         }
-        if self.keepalive_sent >= ka.count {
+        let liveness = self.opts.liveness();
+        if liveness.probes_sent >= ka.count {
             self.time_out(ctr, "keepalive: peer stopped answering");
             return;
         }
-        self.keepalive_sent += 1;
+        liveness.probes_sent += 1;
         self.keepalive_due = true;
         ctr.keepalive_probes += 1;
         self.timers.arm(Timer::Keepalive, now + ka.interval);
@@ -287,7 +288,7 @@ impl Connection {
             }
             if !self.timers.is_armed(Timer::Retransmit) {
                 let mut at = now + self.rtt.current_rto();
-                if let (Some(limit), Some(since)) = (self.opts.user_timeout, self.snd.rtx_since) {
+                if let (Some(limit), Some(since)) = (self.opts.user_timeout(), self.snd.rtx_since) {
                     at = at.min((since + limit).max(now));
                 }
                 self.timers.arm(Timer::Retransmit, at);
@@ -328,7 +329,7 @@ impl Connection {
     }
 
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(ka) = self.opts.keepalive {
+        if let Some(ka) = self.opts.keepalive() {
             self.timers.arm(Timer::Keepalive, now + ka.idle);
         }
     }
