@@ -10,7 +10,7 @@
 //! option (RFC 7323): time one segment per round trip, and forget it if it is retransmitted.
 
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// Clock granularity G in RFC 6298 §2: our clock ticks in microseconds, but RTO arithmetic uses
 /// a 1 ms floor for the variance term, as a millisecond-tick stack would.
@@ -209,35 +209,41 @@ impl RttEstimator {
 /// retransmitted: the ACK would then be ambiguous (Karn's algorithm, RFC 6298 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RttSampler {
-    /// The end (sequence number after the last byte) of the timed segment and its send time.
-    timing: Option<(SeqNum, Instant)>,
+    /// The end (sequence number after the last byte) of the timed segment...
+    end: SeqNum,
+    /// ...and its send time, while one is timed.
+    sent: MaybeInstant,
 }
 
 impl RttSampler {
     /// A sampler timing nothing.
     pub fn new() -> RttSampler {
-        RttSampler { timing: None }
+        RttSampler {
+            end: SeqNum(0),
+            sent: MaybeInstant::NONE,
+        }
     }
 
     /// Start timing the segment whose last byte is just before `seq_end` (its `SEG.SEQ +
     /// SEG.LEN`), sent at `now`. Does nothing if a segment is already being timed.
     pub fn start(&mut self, seq_end: SeqNum, now: Instant) {
-        if self.timing.is_none() {
-            self.timing = Some((seq_end, now));
+        if !self.is_timing() {
+            self.end = seq_end;
+            self.sent = Some(now).into();
         }
     }
 
     /// True while a segment is being timed.
     pub fn is_timing(&self) -> bool {
-        self.timing.is_some()
+        self.sent != MaybeInstant::NONE
     }
 
     /// A cumulative acknowledgment `ack` arrived at `now`. If it covers the timed segment
     /// (`ack >= seq_end`), returns the elapsed time and stops timing; otherwise `None`.
     pub fn on_ack(&mut self, ack: SeqNum, now: Instant) -> Option<Duration> {
-        let (seq_end, sent) = self.timing?;
-        if ack >= seq_end {
-            self.timing = None;
+        let sent = self.sent.get()?;
+        if ack >= self.end {
+            self.invalidate();
             Some(now.saturating_duration_since(sent))
         } else {
             None
@@ -247,7 +253,7 @@ impl RttSampler {
     /// Stop timing without a sample: call on every retransmission (RFC 6298 §3, Karn), so that
     /// an ACK that may belong to the retransmission is never measured.
     pub fn invalidate(&mut self) {
-        self.timing = None;
+        *self = RttSampler::new();
     }
 }
 

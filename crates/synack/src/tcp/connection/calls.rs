@@ -37,7 +37,7 @@ impl Connection {
         if self.state != State::Closed {
             return Err(Error::InvalidInput);
         }
-        self.remote = remote;
+        self.set_remote(remote);
         self.init_send(iss);
         self.rcv.last_recv = now;
         ctr.active_opens += 1;

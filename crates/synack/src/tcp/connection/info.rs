@@ -178,7 +178,7 @@ impl Connection {
     pub fn info(&self) -> Info {
         let flight = self.snd.nxt - self.snd.una;
         let mss = self.snd.mss.max(1);
-        let (reordering, dsack_dups) = self.reordering_and_dsacks();
+        let (reordering, dsack_dups, retransmits) = self.reordering_dsacks_retransmits();
         let negotiated = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
         Info {
             state: Some(self.state),
@@ -198,7 +198,7 @@ impl Connection {
             lost: self.snd.sb.lost().segs,
             retrans: self.snd.sb.retrans().segs,
             reordering,
-            delivered: self.snd.delivered as u32,
+            delivered: self.snd.delivered,
             dsack_dups,
             ca_state: self.ca_state(),
             snd_wnd: self.snd.wnd,
@@ -210,7 +210,7 @@ impl Connection {
             window_scaling: negotiated
                 && self.cfg.window_scaling
                 && (self.snd.shift != 0 || self.rcv.shift != 0),
-            retransmits: self.snd.retransmits,
+            retransmits,
             bytes_sent: self.snd.bytes_acked,
             bytes_received: self.rcv.bytes_read,
         }

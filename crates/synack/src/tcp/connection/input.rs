@@ -75,7 +75,7 @@ impl Connection {
         }
         ctr.in_segs += 1;
         ctr.passive_opens += 1;
-        self.remote = remote;
+        self.set_remote(remote);
         self.init_send(iss);
         self.rcv.irs = seg.seq;
         self.rcv.nxt = seg.seq + 1u32;
@@ -557,7 +557,7 @@ impl Connection {
         self.rtt.reset_backoff();
         self.snd.retries = 0;
         // Progress: the user timeout counts again from here for what is still outstanding.
-        self.snd.rtx_since = (ack != self.snd.max).then_some(now);
+        self.snd.rtx_since = (ack != self.snd.max).then_some(now).into();
 
         self.snd.una = ack;
         if self.snd.tlp_high.is_some_and(|h| ack >= h) {
@@ -794,10 +794,10 @@ impl Connection {
         if limit.is_zero() {
             return false;
         }
-        if self.rcv.last_oow_ack.is_some_and(|t| now - t < limit) {
+        if self.rcv.last_oow_ack.get().is_some_and(|t| now - t < limit) {
             return true;
         }
-        self.rcv.last_oow_ack = Some(now);
+        self.rcv.last_oow_ack = Some(now).into();
         false
     }
 

@@ -34,7 +34,7 @@ mod timers;
 pub use output::MAX_HEADER;
 
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::config::Config;
@@ -66,8 +66,12 @@ struct PendingRst {
 pub struct Connection {
     cfg: Arc<Config>,
     state: State,
-    local: SocketAddr,
-    remote: SocketAddr,
+    // The endpoints as the stack's demux key holds them: addresses and ports (no IPv6 flow
+    // label or scope), 38 bytes instead of two 32-byte `SocketAddr`s.
+    local_ip: IpAddr,
+    remote_ip: IpAddr,
+    local_port: u16,
+    remote_port: u16,
     /// Opened by a passive OPEN (LISTEN → SYN-RECEIVED): a RST sends it back to LISTEN.
     passive: bool,
     /// close() was called: no more reads, FIN-WAIT-2 times out.
@@ -96,8 +100,8 @@ impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("state", &self.state)
-            .field("local", &self.local)
-            .field("remote", &self.remote)
+            .field("local", &self.local())
+            .field("remote", &self.remote())
             .field("snd_una", &self.snd.una)
             .field("snd_nxt", &self.snd.nxt)
             .field("rcv_nxt", &self.rcv.nxt)
@@ -109,13 +113,14 @@ impl Connection {
     /// A connection in CLOSED, bound to `local`. `mss` is what the path's MTU allows us to
     /// receive (MTU minus IP and TCP headers); `ts_offset` randomises our timestamp clock.
     pub fn new(cfg: Arc<Config>, local: SocketAddr, mss: u16, ts_offset: u32) -> Connection {
-        let unspecified = SocketAddr::new(local.ip(), 0);
         let cc =
             congestion::new_controller(cfg.congestion, cfg.default_mss as u32, cfg.initial_window);
         Connection {
             state: State::Closed,
-            local,
-            remote: unspecified,
+            local_ip: local.ip(),
+            remote_ip: local.ip(),
+            local_port: local.port(),
+            remote_port: 0,
             passive: false,
             orphaned: false,
             snd: Sender::new(&cfg),
@@ -142,11 +147,11 @@ impl Connection {
     }
 
     pub fn local(&self) -> SocketAddr {
-        self.local
+        SocketAddr::new(self.local_ip, self.local_port)
     }
 
     pub fn remote(&self) -> SocketAddr {
-        self.remote
+        SocketAddr::new(self.remote_ip, self.remote_port)
     }
 
     /// Our initial sequence number.
@@ -175,6 +180,11 @@ impl Connection {
     }
 
     // ----- Helpers shared by input and output -----
+
+    fn set_remote(&mut self, remote: SocketAddr) {
+        self.remote_ip = remote.ip();
+        self.remote_port = remote.port();
+    }
 
     fn set_state(&mut self, to: State, reason: &'static str) {
         let from = self.state;

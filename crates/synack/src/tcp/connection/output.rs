@@ -78,7 +78,7 @@ impl Connection {
         let retransmit = self.snd.max != self.snd.iss;
         if retransmit {
             ctr.retrans_segs += 1;
-            self.snd.retransmits += 1;
+            self.on_handshake_retransmitted();
             self.push_event(Event::Retransmit {
                 seq: self.snd.iss,
                 len: 1,
@@ -498,7 +498,6 @@ impl Connection {
         match plan.retransmit {
             Some(cause) => {
                 ctr.retrans_segs += 1;
-                self.snd.retransmits += 1;
                 self.snd.sampler.invalidate();
                 if seg_len > 0 {
                     self.snd.sb.on_retransmit(plan.seq, end, now);
@@ -629,8 +628,8 @@ impl Connection {
             self.window_to_advertise(false)
         };
         let repr = Repr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local_port,
+            dst_port: self.remote_port,
             seq,
             ack,
             flags,
@@ -643,7 +642,7 @@ impl Connection {
         let out = buf.get_mut(..len)?;
         let mut packet = Packet::new_unchecked(out);
         repr.emit_header(&mut packet).ok()?;
-        packet.fill_checksum(self.local.ip(), self.remote.ip());
+        packet.fill_checksum(self.local_ip, self.remote_ip);
         if flags.ack() {
             self.note_ack_sent();
         }
@@ -702,8 +701,8 @@ impl Connection {
             urgent = (up - plan.seq).min(u16::MAX as u32) as u16;
         }
         let mut repr = Repr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local_port,
+            dst_port: self.remote_port,
             seq: plan.seq,
             ack: if plan.flags.ack() {
                 self.rcv.nxt
@@ -728,7 +727,7 @@ impl Connection {
         let payload = packet.payload_mut();
         payload[..a.len()].copy_from_slice(a);
         payload[a.len()..a.len() + b.len()].copy_from_slice(b);
-        packet.fill_checksum(self.local.ip(), self.remote.ip());
+        packet.fill_checksum(self.local_ip, self.remote_ip);
         debug_assert!(hl >= HEADER_LEN);
         if plan.flags.ack() {
             self.note_ack_sent();

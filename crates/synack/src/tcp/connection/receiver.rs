@@ -9,7 +9,7 @@ use crate::tcp::delack::DelayedAck;
 use crate::tcp::reassembly::Assembler;
 use crate::tcp::sack::SackRecorder;
 use crate::tcp::seq::SeqNum;
-use crate::time::Instant;
+use crate::time::{Instant, MaybeInstant};
 
 /// The receiver. Fields are named as in RFC 9293 without the `RCV.` prefix (`nxt` is RCV.NXT).
 #[derive(Debug)]
@@ -49,7 +49,7 @@ pub(super) struct Receiver {
     pub(super) challenge_window: Instant,
     pub(super) challenge_count: u32,
     /// When we last answered an invalid segment (see `Config::invalid_ratelimit`).
-    pub(super) last_oow_ack: Option<Instant>,
+    pub(super) last_oow_ack: MaybeInstant,
     /// Bytes handed to the application.
     pub(super) bytes_read: u64,
 }
@@ -94,7 +94,7 @@ impl Receiver {
             last_recv: Instant::ZERO,
             challenge_window: Instant::ZERO,
             challenge_count: 0,
-            last_oow_ack: None,
+            last_oow_ack: MaybeInstant::NONE,
             bytes_read: 0,
         }
     }

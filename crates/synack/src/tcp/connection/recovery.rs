@@ -69,6 +69,8 @@ pub(super) struct Recovery {
     dsack_dups: u32,
     /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
     reordering: u32,
+    /// Segments sent again over the connection's life (SYN and SYN-ACK included).
+    retransmits: u64,
 }
 
 impl Recovery {
@@ -87,6 +89,7 @@ impl Recovery {
                 reno_sacked: 0,
                 dsack_dups: 0,
                 reordering: DUP_THRESH,
+                retransmits: 0,
             })
         })
     }
@@ -137,11 +140,12 @@ impl Connection {
         self.recovery.as_ref().map_or(0, |r| r.reno_sacked)
     }
 
-    /// The reordering degree in segments and the D-SACK blocks received (TCP_INFO).
-    pub(super) fn reordering_and_dsacks(&self) -> (u32, u32) {
-        self.recovery
-            .as_ref()
-            .map_or((DUP_THRESH, 0), |r| (r.reordering, r.dsack_dups))
+    /// The reordering degree in segments, the D-SACK blocks received and the segments sent
+    /// again (TCP_INFO).
+    pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
+        self.recovery.as_ref().map_or((DUP_THRESH, 0, 0), |r| {
+            (r.reordering, r.dsack_dups, r.retransmits)
+        })
     }
 
     /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves.
@@ -241,7 +245,7 @@ impl Connection {
                 sum.delivered.bytes += self.snd.mss;
             }
         }
-        self.snd.delivered += sum.delivered.segs as u64;
+        self.snd.delivered = self.snd.delivered.wrapping_add(sum.delivered.segs);
         sum
     }
 
@@ -495,10 +499,16 @@ impl Connection {
         self.timers.stop(Timer::Reorder);
     }
 
+    /// A SYN or SYN-ACK was sent again.
+    pub(super) fn on_handshake_retransmitted(&mut self) {
+        Recovery::get(&mut self.recovery).retransmits += 1;
+    }
+
     /// A segment was sent again (of this episode, if one is under way).
     pub(super) fn on_retransmitted(&mut self, now: Instant) {
         let stamp = self.ts_now(now);
         let rec = Recovery::get(&mut self.recovery);
+        rec.retransmits += 1;
         if rec.undo_marker.is_some() {
             rec.undo_retrans += 1;
             rec.episode_retrans += 1;

@@ -10,7 +10,7 @@ use crate::tcp::push::PushMarks;
 use crate::tcp::rtt::RttSampler;
 use crate::tcp::scoreboard::Scoreboard;
 use crate::tcp::seq::SeqNum;
-use crate::time::Instant;
+use crate::time::{Instant, MaybeInstant};
 
 /// The sender. Fields are named as in RFC 9293 without the `SND.` prefix (`una` is SND.UNA).
 #[derive(Debug)]
@@ -82,16 +82,14 @@ pub(super) struct Sender {
     pub(super) retries: u32,
     /// Since when outstanding data has waited without progress (first transmission, or the
     /// last ACK that advanced SND.UNA): the user timeout (RFC 5482) counts from here.
-    pub(super) rtx_since: Option<Instant>,
+    pub(super) rtx_since: MaybeInstant,
     /// A zero-window probe is due.
     pub(super) probe_now: bool,
-    pub(super) persist_backoff: u32,
-    /// Segments delivered to the peer (TCP_INFO's tcpi_delivered).
-    pub(super) delivered: u64,
+    pub(super) persist_backoff: u8,
+    /// Segments delivered to the peer (TCP_INFO's tcpi_delivered, 32 bits as Linux's).
+    pub(super) delivered: u32,
     /// Application bytes the peer acknowledged.
     pub(super) bytes_acked: u64,
-    /// Segments sent again over the connection's life.
-    pub(super) retransmits: u64,
 }
 
 impl Sender {
@@ -130,12 +128,11 @@ impl Sender {
             fin_alone: false,
             tlp_high: None,
             retries: 0,
-            rtx_since: None,
+            rtx_since: MaybeInstant::NONE,
             probe_now: false,
             persist_backoff: 0,
             delivered: 0,
             bytes_acked: 0,
-            retransmits: 0,
         }
     }
 

@@ -179,7 +179,7 @@ impl Connection {
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {
-        match (self.opts.user_timeout(), self.snd.rtx_since) {
+        match (self.opts.user_timeout(), self.snd.rtx_since.get()) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         }
@@ -283,12 +283,14 @@ impl Connection {
     /// clamps the RTO), so the abort is on time.
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
         if self.snd.una != self.snd.max {
-            if self.snd.rtx_since.is_none() {
-                self.snd.rtx_since = Some(now);
+            if self.snd.rtx_since.get().is_none() {
+                self.snd.rtx_since = Some(now).into();
             }
             if !self.timers.is_armed(Timer::Retransmit) {
                 let mut at = now + self.rtt.current_rto();
-                if let (Some(limit), Some(since)) = (self.opts.user_timeout(), self.snd.rtx_since) {
+                if let (Some(limit), Some(since)) =
+                    (self.opts.user_timeout(), self.snd.rtx_since.get())
+                {
                     at = at.min((since + limit).max(now));
                 }
                 self.timers.arm(Timer::Retransmit, at);
