@@ -62,8 +62,11 @@ impl Connection {
         self.snd.una = iss;
         self.snd.nxt = iss;
         self.snd.max = iss;
-        self.snd.sml = iss;
-        self.snd.push_marks = PushMarks::new(iss + 1u32);
+        if let Some(tx) = &mut self.snd.tx {
+            // A passive connection back in LISTEN taking a new SYN.
+            tx.sml = iss;
+            tx.push_marks = PushMarks::new(iss + 1u32);
+        }
         self.rcv.shift = if self.cfg.window_scaling {
             self.cfg.our_window_shift()
         } else {
@@ -115,7 +118,7 @@ impl Connection {
         self.snd.more = more;
         let mss = self.snd.mss;
         let header_len = 20 + if self.opts.ts.is_some() { 12 } else { 0 };
-        self.snd.push_marks.on_write(push::Write {
+        let w = push::Write {
             seq,
             copied: n as u32,
             requested: data.len().min(u32::MAX as usize) as u32,
@@ -130,7 +133,10 @@ impl Connection {
             max_window: self.snd.max_wnd,
             more,
             eor,
-        });
+        };
+        if n > 0 {
+            self.snd.transmit().push_marks.on_write(w);
+        }
         Ok(n)
     }
 
@@ -254,6 +260,7 @@ impl Connection {
             return Ok(());
         }
         self.snd.fin_queued = true;
+        self.snd.transmit();
         // Linux moves to FIN-WAIT-1 / LAST-ACK at the call; the FIN itself goes out after the
         // queued data (§3.10.4: "queue this until all preceding SENDs have been segmentized").
         match self.state {

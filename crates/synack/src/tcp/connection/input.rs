@@ -560,8 +560,10 @@ impl Connection {
         self.snd.rtx_since = (ack != self.snd.max).then_some(now).into();
 
         self.snd.una = ack;
-        if self.snd.tlp_high.is_some_and(|h| ack >= h) {
-            self.snd.tlp_high = None; // the probe's episode is over
+        if let Some(tx) = &mut self.snd.tx
+            && tx.tlp_high.is_some_and(|h| ack >= h)
+        {
+            tx.tlp_high = None; // the probe's episode is over
         }
         if self.snd.up.is_some_and(|up| ack >= up) {
             self.snd.up = None; // urgent data acknowledged: leave urgent mode

@@ -155,6 +155,11 @@ impl Connection {
 
     /// Decides whether a data (or FIN) segment goes out now, and which.
     fn plan_data(&mut self, now: Instant, room: usize) -> Option<Plan> {
+        if self.snd.tx.is_none() {
+            // Nothing was ever queued, not even the FIN: nothing to send or resend.
+            self.snd.push_once = false;
+            return None;
+        }
         let mss = (self.snd.mss as usize).min(room);
         let base = self.snd.buf_seq();
         let fin_pos = base + self.snd.buf.len();
@@ -218,12 +223,14 @@ impl Connection {
 
         let off = (self.snd.nxt - base) as usize;
         // A segment stops at the end of a MSG_EOR record.
-        self.snd.push_marks.on_sent(self.snd.max);
-        let record_end = self
-            .snd
+        let (nxt, max) = (self.snd.nxt, self.snd.max);
+        let tx = self.snd.transmit();
+        tx.push_marks.on_sent(max);
+        let record_end = tx
             .push_marks
-            .record_end_after(self.snd.nxt)
-            .map(|e| (e - self.snd.nxt) as usize);
+            .record_end_after(nxt)
+            .map(|e| (e - nxt) as usize);
+        let (sml, last_send) = (tx.sml, tx.last_send);
         let avail = self.snd.buf.len().saturating_sub(off);
         if self.snd.una == self.snd.max && avail > 0 && self.snd.bytes_acked > 0 {
             // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
@@ -231,13 +238,13 @@ impl Connection {
             // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
             // The idle clock restarts here, so a plan that sends nothing does not restart
             // the window twice.
-            let idle = now - self.snd.last_send;
+            let idle = now - last_send;
             let rto = self.rtt.current_rto();
             if self.cfg.slow_start_after_idle && idle > rto {
                 self.cc.on_idle_restart(now, idle, rto);
             }
             self.cc.on_tx_start(now, idle);
-            self.snd.last_send = now;
+            self.snd.transmit().last_send = now;
         }
         let wnd_end = self.snd.una + self.snd.wnd;
         let wnd_avail = if wnd_end > self.snd.nxt {
@@ -268,7 +275,7 @@ impl Connection {
         let corked = (self.opts.cork || self.snd.more) && !push;
         let at_record_end = record_end == Some(len);
         // The tail of the queue may go out short: not corked, and Nagle allows it.
-        let tail_may_go = !corked && (self.opts.nodelay || push || self.snd.sml <= self.snd.una);
+        let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
@@ -287,15 +294,12 @@ impl Connection {
         }
         // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
         // last segment of each burst of more than one.
-        let psh_mark = len > 0
-            && self
-                .snd
-                .push_marks
-                .psh_within(self.snd.nxt, self.snd.nxt + len as u32);
+        let tx = self.snd.transmit();
+        let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let burst = if len == 0 {
             (0, 0)
-        } else if self.snd.burst_left > 0 && self.snd.burst_at == now {
-            (self.snd.burst_left, self.snd.burst_size)
+        } else if tx.burst_left > 0 && tx.burst_at == now {
+            (tx.burst_left, tx.burst_size)
         } else {
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
             // A short last segment belongs to the burst if the rules above would send it.
@@ -418,23 +422,20 @@ impl Connection {
         } else {
             0
         };
-        self.snd.tlp_high = Some(self.snd.max);
-        if unsent > 0 && wnd_avail > 0 && self.snd.nxt == self.snd.max {
-            let record_end = self
-                .snd
+        let (nxt, max) = (self.snd.nxt, self.snd.max);
+        let tx = self.snd.transmit();
+        tx.tlp_high = Some(max);
+        if unsent > 0 && wnd_avail > 0 && nxt == max {
+            let record_end = tx
                 .push_marks
-                .record_end_after(self.snd.nxt)
-                .map(|e| (e - self.snd.nxt) as usize);
+                .record_end_after(nxt)
+                .map(|e| (e - nxt) as usize);
             let len = unsent
                 .min(mss)
                 .min(wnd_avail)
                 .min(record_end.unwrap_or(usize::MAX));
             let mut flags = Flags::ACK;
-            if self
-                .snd
-                .push_marks
-                .psh_within(self.snd.nxt, self.snd.nxt + len as u32)
-            {
+            if tx.push_marks.psh_within(nxt, nxt + len as u32) {
                 flags |= Flags::PSH;
             }
             return Some(Plan {
@@ -515,9 +516,10 @@ impl Connection {
             None => {
                 ctr.out_segs += 1;
                 if plan.burst.0 > 0 {
-                    self.snd.burst_left = plan.burst.0 - 1;
-                    self.snd.burst_size = plan.burst.1;
-                    self.snd.burst_at = now;
+                    let tx = self.snd.transmit();
+                    tx.burst_left = plan.burst.0 - 1;
+                    tx.burst_size = plan.burst.1;
+                    tx.burst_at = now;
                 }
                 if seg_len > 0 && plan.seq == self.snd.max {
                     self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark);
@@ -525,7 +527,7 @@ impl Connection {
                 if plan.len > 0 {
                     self.rcv.delack.on_data_sent(now);
                     if plan.len < self.snd.mss as usize {
-                        self.snd.sml = end;
+                        self.snd.transmit().sml = end;
                     }
                 }
                 if !self.snd.sampler.is_timing() {
@@ -542,7 +544,7 @@ impl Connection {
             self.snd.nxt = self.snd.nxt.max(end);
         }
         self.snd.max = self.snd.max.max(end);
-        self.snd.last_send = now;
+        self.snd.transmit().last_send = now;
         self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);

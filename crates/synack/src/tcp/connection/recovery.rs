@@ -569,23 +569,27 @@ impl Connection {
     /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was
     /// in flight at most in the last round; afterwards, whether sending was held back by it.
     pub(super) fn is_cwnd_limited(&self) -> bool {
+        let (max_packets_out, cwnd_limited) = self
+            .snd
+            .tx
+            .as_ref()
+            .map_or((0, false), |t| (t.max_packets_out, t.cwnd_limited));
         if self.cc.cwnd() < self.cc.ssthresh() {
-            return self.cwnd_segs() < 2 * self.snd.max_packets_out;
+            return self.cwnd_segs() < 2 * max_packets_out;
         }
-        self.snd.cwnd_limited
+        cwnd_limited
     }
 
     /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
     /// flight this round trip and whether the congestion window was the limit.
     pub(super) fn validate_cwnd(&mut self, limited: bool) {
         let out = self.snd.sb.outstanding().segs;
-        if self.snd.una >= self.snd.cwnd_usage_seq
-            || limited
-            || (!self.snd.cwnd_limited && out > self.snd.max_packets_out)
-        {
-            self.snd.max_packets_out = out;
-            self.snd.cwnd_usage_seq = self.snd.max;
-            self.snd.cwnd_limited = limited;
+        let (una, max) = (self.snd.una, self.snd.max);
+        let tx = self.snd.transmit();
+        if una >= tx.cwnd_usage_seq || limited || (!tx.cwnd_limited && out > tx.max_packets_out) {
+            tx.max_packets_out = out;
+            tx.cwnd_usage_seq = max;
+            tx.cwnd_limited = limited;
         }
     }
 }

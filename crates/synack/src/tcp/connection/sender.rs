@@ -41,12 +41,6 @@ pub(super) struct Sender {
     /// Send urgent pointer (RFC 9293 §3.8.5): one past the last urgent byte (RFC 6093 §2),
     /// until SND.UNA passes it.
     pub(super) up: Option<SeqNum>,
-    /// The end of the last segment we sent that was smaller than the MSS (Minshall's
-    /// variant of Nagle, as Linux implements it: a partial segment waits only while an
-    /// earlier partial one is unacknowledged).
-    pub(super) sml: SeqNum,
-    /// PSH and MSG_EOR boundaries of the unsent data, drawn as Linux draws them.
-    pub(super) push_marks: PushMarks,
     /// The last send() said MSG_MORE: hold a partial segment and set no PSH at its end.
     pub(super) more: bool,
     /// TCP_NODELAY was just set or the cork removed: push what is queued once, whatever
@@ -54,20 +48,10 @@ pub(super) struct Sender {
     pub(super) push_once: bool,
     /// What is in flight, and what the peer's ACKs and SACKs said of it.
     pub(super) sb: Scoreboard,
+    /// How queued data goes out, once the application has queued data or the FIN.
+    pub(super) tx: Option<Box<Transmit>>,
     /// The segment timed for an RTT sample when timestamps are off.
     pub(super) sampler: RttSampler,
-    /// New data goes out in bursts sized as Linux sizes its TSO packets (`burst_quota`):
-    /// segments left in the current one, its size, and when it started.
-    pub(super) burst_left: u16,
-    pub(super) burst_size: u16,
-    pub(super) burst_at: Instant,
-    /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
-    pub(super) last_send: Instant,
-    /// Linux's congestion-window validation: the most segments in flight in the last round,
-    /// the round's end, and whether the window held sending back.
-    pub(super) max_packets_out: u32,
-    pub(super) cwnd_usage_seq: SeqNum,
-    pub(super) cwnd_limited: bool,
     /// A tail loss probe is due: send one segment, new data if any, else the last one.
     pub(super) probe_due: bool,
     /// The segment being planned is that probe.
@@ -75,9 +59,6 @@ pub(super) struct Sender {
     /// The FIN went out in a segment of its own: the probe resends just the FIN (the last
     /// segment sent).
     pub(super) fin_alone: bool,
-    /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
-    /// probe per tail).
-    pub(super) tlp_high: Option<SeqNum>,
     /// Retransmission timeouts in a row (SYN, SYN-ACK or data).
     pub(super) retries: u32,
     /// Since when outstanding data has waited without progress (first transmission, or the
@@ -92,7 +73,64 @@ pub(super) struct Sender {
     pub(super) bytes_acked: u64,
 }
 
+/// What the sender keeps about the data the application queued, from the first byte (or the
+/// FIN) it queues: PSH and record marks, Nagle's mark, the current burst, congestion-window
+/// validation and the tail loss probe. A connection that never sent anything has none of it.
+#[derive(Debug)]
+pub(super) struct Transmit {
+    /// The end of the last segment we sent that was smaller than the MSS (Minshall's
+    /// variant of Nagle, as Linux implements it: a partial segment waits only while an
+    /// earlier partial one is unacknowledged).
+    pub(super) sml: SeqNum,
+    /// PSH and MSG_EOR boundaries of the unsent data, drawn as Linux draws them.
+    pub(super) push_marks: PushMarks,
+    /// New data goes out in bursts sized as Linux sizes its TSO packets (`burst_quota`):
+    /// segments left in the current one, its size, and when it started.
+    pub(super) burst_left: u16,
+    pub(super) burst_size: u16,
+    pub(super) burst_at: Instant,
+    /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
+    pub(super) last_send: Instant,
+    /// Linux's congestion-window validation: the most segments in flight in the last round,
+    /// the round's end, and whether the window held sending back.
+    pub(super) max_packets_out: u32,
+    pub(super) cwnd_usage_seq: SeqNum,
+    pub(super) cwnd_limited: bool,
+    /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
+    /// probe per tail).
+    pub(super) tlp_high: Option<SeqNum>,
+}
+
+impl Transmit {
+    /// Nothing queued yet by a connection whose ISS is `iss`.
+    pub(super) fn new(iss: SeqNum) -> Transmit {
+        Transmit {
+            sml: iss,
+            push_marks: PushMarks::new(iss + 1u32),
+            burst_left: 0,
+            burst_size: 0,
+            burst_at: Instant::ZERO,
+            last_send: Instant::ZERO,
+            max_packets_out: 0,
+            cwnd_usage_seq: SeqNum(0),
+            cwnd_limited: false,
+            tlp_high: None,
+        }
+    }
+}
+
 impl Sender {
+    /// The transmit state, allocated now if this is the first data or FIN queued.
+    pub(super) fn transmit(&mut self) -> &mut Transmit {
+        let iss = self.iss;
+        self.tx.get_or_insert_with(|| Box::new(Transmit::new(iss)))
+    }
+
+    /// SND.NXT when the last tail loss probe went out, while no ACK has covered it.
+    pub(super) fn tlp_high(&self) -> Option<SeqNum> {
+        self.tx.as_ref().and_then(|t| t.tlp_high)
+    }
+
     pub(super) fn new(cfg: &Config) -> Sender {
         Sender {
             iss: SeqNum(0),
@@ -110,23 +148,14 @@ impl Sender {
             fin_queued: false,
             fin_seq: None,
             up: None,
-            sml: SeqNum(0),
-            push_marks: PushMarks::new(SeqNum(0)),
             more: false,
             push_once: false,
             sb: Scoreboard::new(),
+            tx: None,
             sampler: RttSampler::new(),
-            burst_left: 0,
-            burst_size: 0,
-            burst_at: Instant::ZERO,
-            last_send: Instant::ZERO,
-            max_packets_out: 0,
-            cwnd_usage_seq: SeqNum(0),
-            cwnd_limited: false,
             probe_due: false,
             probe_out: false,
             fin_alone: false,
-            tlp_high: None,
             retries: 0,
             rtx_since: MaybeInstant::NONE,
             probe_now: false,

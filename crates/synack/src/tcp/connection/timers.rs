@@ -163,7 +163,9 @@ impl Connection {
         if self.state.is_synchronized() {
             self.enter_loss(now, ctr);
         }
-        self.snd.tlp_high = None;
+        if let Some(tx) = &mut self.snd.tx {
+            tx.tlp_high = None;
+        }
         self.snd.probe_due = false;
         // Go back: everything after SND.UNA is sent again as the window allows (Karn: no samples).
         self.snd.nxt = self.snd.una;
@@ -255,7 +257,7 @@ impl Connection {
         self.timers.stop(Timer::LossProbe);
         let open = matches!(self.ca_state(), CaState::Open | CaState::Disorder)
             && self.snd.retries == 0
-            && self.snd.tlp_high.is_none()
+            && self.snd.tlp_high().is_none()
             && self.snd.nxt == self.snd.max;
         if !self.opts.sack || !open || !self.state.is_synchronized() {
             return;
