@@ -211,8 +211,8 @@ impl Connection {
                 && self.cfg.window_scaling
                 && (self.snd.shift != 0 || self.rcv.shift != 0),
             retransmits,
-            bytes_sent: self.snd.bytes_acked,
-            bytes_received: self.rcv.bytes_read,
+            bytes_sent: self.snd.tx.as_ref().map_or(0, |t| t.bytes_acked),
+            bytes_received: self.rcv.data.as_ref().map_or(0, |d| d.bytes_read),
         }
     }
 }

@@ -539,7 +539,10 @@ impl Connection {
             acked = acked.saturating_sub(1);
         }
         self.snd.buf.consume(acked as usize);
-        self.snd.bytes_acked += acked as u64;
+        if acked > 0 {
+            // Data was queued, so the transmit state exists.
+            self.snd.transmit().bytes_acked += acked as u64;
+        }
 
         // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
         // otherwise one timed segment at a time, never a retransmitted one (Karn).
@@ -741,11 +744,12 @@ impl Connection {
                 self.rcv.seg_est = (written as u32).min(self.rcv.mss);
             }
             let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-            self.rcv
-                .delack
-                .on_data(now, window_segs, self.rtt.current_rto());
+            let rto = self.rtt.current_rto();
+            let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+            delack.on_data(now, window_segs, rto);
+            let quick = delack.quick();
             let unacked = self.rcv.nxt - self.rcv.last_ack_sent;
-            let immediate = unacked > self.rcv.seg_est || self.rcv.delack.quick();
+            let immediate = unacked > self.rcv.seg_est || quick;
             self.schedule_ack(now, immediate);
         }
     }
@@ -763,7 +767,10 @@ impl Connection {
             State::SynReceived | State::Established => {
                 // Like Linux: the application will likely answer the close, so the ACK
                 // waits the ACK timeout to ride on it (at once if no data came before).
-                self.rcv.delack.enter_pingpong();
+                self.rcv
+                    .reception(self.cfg.delayed_ack)
+                    .delack
+                    .enter_pingpong();
                 self.schedule_ack(now, false);
                 self.set_state(State::CloseWait, "FIN received")
             }
@@ -788,35 +795,37 @@ impl Connection {
         self.timers.arm(Timer::Close, now + self.cfg.time_wait);
     }
 
-    /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
-    /// `challenge_ack_limit` per second.
     /// May we answer another invalid segment now? (`Config::invalid_ratelimit`)
     fn oow_rate_limited(&mut self, now: Instant) -> bool {
         let limit = self.cfg.invalid_ratelimit;
         if limit.is_zero() {
             return false;
         }
-        if self.rcv.last_oow_ack.get().is_some_and(|t| now - t < limit) {
+        let limits = self.rcv.limits.get_or_insert_with(Box::default);
+        if limits.last_oow_ack.get().is_some_and(|t| now - t < limit) {
             return true;
         }
-        self.rcv.last_oow_ack = Some(now).into();
+        limits.last_oow_ack = Some(now).into();
         false
     }
 
+    /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
+    /// `challenge_ack_limit` per second.
     fn challenge_ack(&mut self, now: Instant, ctr: &mut Counters, syn: bool) {
         if self.oow_rate_limited(now) {
             ctr.challenge_ack_limited += 1;
             return;
         }
-        if now - self.rcv.challenge_window >= Duration::from_secs(1) {
-            self.rcv.challenge_window = now;
-            self.rcv.challenge_count = 0;
+        let limits = self.rcv.limits.get_or_insert_with(Box::default);
+        if now - limits.challenge_window >= Duration::from_secs(1) {
+            limits.challenge_window = now;
+            limits.challenge_count = 0;
         }
-        if self.rcv.challenge_count >= self.cfg.challenge_ack_limit {
+        if limits.challenge_count >= self.cfg.challenge_ack_limit {
             ctr.challenge_ack_limited += 1;
             return;
         }
-        self.rcv.challenge_count += 1;
+        limits.challenge_count += 1;
         ctr.challenge_acks += 1;
         self.rcv.ack_now = true;
         self.push_event(super::Event::Dropped {

@@ -232,7 +232,10 @@ impl Connection {
             .map(|e| (e - nxt) as usize);
         let (sml, last_send) = (tx.sml, tx.last_send);
         let avail = self.snd.buf.len().saturating_sub(off);
-        if self.snd.una == self.snd.max && avail > 0 && self.snd.bytes_acked > 0 {
+        if self.snd.una == self.snd.max
+            && avail > 0
+            && self.snd.tx.as_ref().is_some_and(|t| t.bytes_acked > 0)
+        {
             // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
             // restart the window after an idle period of one RTO (Linux
             // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
@@ -525,7 +528,9 @@ impl Connection {
                     self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark);
                 }
                 if plan.len > 0 {
-                    self.rcv.delack.on_data_sent(now);
+                    if let Some(d) = &mut self.rcv.data {
+                        d.delack.on_data_sent(now);
+                    }
                     if plan.len < self.snd.mss as usize {
                         self.snd.transmit().sml = end;
                     }
@@ -742,7 +747,9 @@ impl Connection {
             || self.timers.is_armed(Timer::DelayedAck)
             || self.rcv.nxt != self.rcv.last_ack_sent
         {
-            self.rcv.delack.on_ack_sent();
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_ack_sent();
+            }
         }
         self.rcv.ack_now = false;
         self.timers.stop(Timer::DelayedAck);

@@ -9,7 +9,7 @@ use crate::tcp::delack::DelayedAck;
 use crate::tcp::reassembly::Assembler;
 use crate::tcp::sack::SackRecorder;
 use crate::tcp::seq::SeqNum;
-use crate::time::{Instant, MaybeInstant};
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// The receiver. Fields are named as in RFC 9293 without the `RCV.` prefix (`nxt` is RCV.NXT).
 #[derive(Debug)]
@@ -36,8 +36,6 @@ pub(super) struct Receiver {
     pub(super) shut: bool,
     /// An ACK is owed now.
     pub(super) ack_now: bool,
-    /// Linux's receiver ACK policy (quick-ACK and ping-pong modes, adaptive timeout).
-    pub(super) delack: DelayedAck,
     /// The peer's segment size as seen in what it sends (Linux's icsk_ack.rcv_mss): more than
     /// this much unacknowledged means "two full segments", ACK at once.
     pub(super) seg_est: u32,
@@ -45,13 +43,10 @@ pub(super) struct Receiver {
     pub(super) last_ack_sent: SeqNum,
     /// When the last acceptable segment arrived (keepalive counts idleness from here).
     pub(super) last_recv: Instant,
-    /// Challenge ACK rate limit window (RFC 5961 §7).
-    pub(super) challenge_window: Instant,
-    pub(super) challenge_count: u32,
-    /// When we last answered an invalid segment (see `Config::invalid_ratelimit`).
-    pub(super) last_oow_ack: MaybeInstant,
-    /// Bytes handed to the application.
-    pub(super) bytes_read: u64,
+    /// How often invalid segments were answered lately, once one was.
+    pub(super) limits: Option<Box<AnswerLimits>>,
+    /// The ACK policy and the bytes read, once data or the FIN has arrived.
+    pub(super) data: Option<Box<Reception>>,
 }
 
 /// The receiver's record of data that arrived out of order or twice: which ranges past RCV.NXT
@@ -72,7 +67,46 @@ impl OutOfOrder {
     }
 }
 
+/// How often we answered invalid segments lately: Linux's `invalid_ratelimit` on answers to
+/// out-of-window segments, and RFC 5961 §7's budget of challenge ACKs per second. Allocated
+/// with the first answer to an invalid segment.
+#[derive(Debug, Default)]
+pub(super) struct AnswerLimits {
+    /// When we last answered an invalid segment (see `Config::invalid_ratelimit`).
+    pub(super) last_oow_ack: MaybeInstant,
+    /// The current one-second challenge-ACK window and the challenge ACKs sent in it.
+    pub(super) challenge_window: Instant,
+    pub(super) challenge_count: u32,
+}
+
+/// What the receiver keeps once data or the FIN has arrived: Linux's ACK policy for it and
+/// the count of bytes read. Until then the policy has nothing to decide (an ACK owed goes out
+/// at once), so a connection that never received anything holds none of it.
+#[derive(Debug)]
+pub(super) struct Reception {
+    /// Linux's receiver ACK policy (quick-ACK and ping-pong modes, adaptive timeout).
+    pub(super) delack: DelayedAck,
+    /// Bytes handed to the application.
+    pub(super) bytes_read: u64,
+}
+
 impl Receiver {
+    /// The reception state, allocated now if nothing has arrived before; `ato_min` is
+    /// `Config::delayed_ack`.
+    pub(super) fn reception(&mut self, ato_min: Duration) -> &mut Reception {
+        self.data.get_or_insert_with(|| {
+            Box::new(Reception {
+                delack: DelayedAck::new(ato_min),
+                bytes_read: 0,
+            })
+        })
+    }
+
+    /// The delayed-ACK policy, once anything arrived.
+    pub(super) fn delack(&self) -> Option<&DelayedAck> {
+        self.data.as_ref().map(|d| &d.delack)
+    }
+
     /// `mss` is what the path's MTU allows us to receive.
     pub(super) fn new(cfg: &Config, mss: u16) -> Receiver {
         Receiver {
@@ -88,14 +122,11 @@ impl Receiver {
             up: None,
             shut: false,
             ack_now: false,
-            delack: DelayedAck::new(cfg.delayed_ack),
             seg_est: 536.min(mss as u32),
             last_ack_sent: SeqNum(0),
             last_recv: Instant::ZERO,
-            challenge_window: Instant::ZERO,
-            challenge_count: 0,
-            last_oow_ack: MaybeInstant::NONE,
-            bytes_read: 0,
+            limits: None,
+            data: None,
         }
     }
 

@@ -69,8 +69,6 @@ pub(super) struct Sender {
     pub(super) persist_backoff: u8,
     /// Segments delivered to the peer (TCP_INFO's tcpi_delivered, 32 bits as Linux's).
     pub(super) delivered: u32,
-    /// Application bytes the peer acknowledged.
-    pub(super) bytes_acked: u64,
 }
 
 /// What the sender keeps about the data the application queued, from the first byte (or the
@@ -99,6 +97,8 @@ pub(super) struct Transmit {
     /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
     /// probe per tail).
     pub(super) tlp_high: Option<SeqNum>,
+    /// Application bytes the peer acknowledged.
+    pub(super) bytes_acked: u64,
 }
 
 impl Transmit {
@@ -115,6 +115,7 @@ impl Transmit {
             cwnd_usage_seq: SeqNum(0),
             cwnd_limited: false,
             tlp_high: None,
+            bytes_acked: 0,
         }
     }
 }
@@ -161,7 +162,6 @@ impl Sender {
             probe_now: false,
             persist_backoff: 0,
             delivered: 0,
-            bytes_acked: 0,
         }
     }
 

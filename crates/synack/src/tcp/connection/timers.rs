@@ -106,7 +106,10 @@ impl Connection {
         if self.timers.expire(Timer::DelayedAck, now)
             && (self.state.is_synchronized() || self.state == State::SynReceived)
         {
-            self.rcv.delack.on_timer(self.rtt.current_rto());
+            let rto = self.rtt.current_rto();
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_timer(rto);
+            }
             self.rcv.ack_now = true;
             ctr.delayed_acks += 1;
         }
@@ -240,7 +243,10 @@ impl Connection {
 
     /// Arrange an ACK: now, or after the delayed-ACK timeout.
     pub(super) fn schedule_ack(&mut self, now: Instant, immediate: bool) {
-        let delay = self.rcv.delack.timeout(self.rtt.srtt());
+        let delay = self
+            .rcv
+            .delack()
+            .map_or(Duration::ZERO, |d| d.timeout(self.rtt.srtt()));
         if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
             self.rcv.ack_now = true;
         } else if !self.timers.is_armed(Timer::DelayedAck) {
