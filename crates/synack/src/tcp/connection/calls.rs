@@ -117,7 +117,7 @@ impl Connection {
         let n = self.enqueue(data)?;
         self.snd.more = more;
         let mss = self.snd.mss;
-        let header_len = 20 + if self.opts.ts.is_some() { 12 } else { 0 };
+        let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
         let w = push::Write {
             seq,
             copied: n as u32,
@@ -382,7 +382,7 @@ impl Connection {
             // Applied when the handshake settles the MSS.
             return None;
         }
-        let opts = if self.opts.ts.is_some() { 12 } else { 0 };
+        let opts = if self.opts.ts().is_some() { 12 } else { 0 };
         let mss = path - opts;
         if mss >= self.snd.mss {
             return None;

@@ -205,7 +205,7 @@ impl Connection {
             rcv_wnd: self.rcv.adv - self.rcv.nxt,
             snd_wscale: self.snd.shift,
             rcv_wscale: self.rcv.shift,
-            timestamps: self.opts.ts.is_some(),
+            timestamps: self.opts.ts().is_some(),
             sack: self.opts.sack,
             window_scaling: negotiated
                 && self.cfg.window_scaling

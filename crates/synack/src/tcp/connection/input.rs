@@ -5,11 +5,12 @@
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
 
-use super::options::{SynOptions, Timestamps};
+use super::options::Timestamps;
 use super::receiver::OutOfOrder;
 use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
+use crate::tcp::handshake::Offer;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
@@ -81,7 +82,7 @@ impl Connection {
         self.rcv.nxt = seg.seq + 1u32;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.last_recv = now;
-        self.opts.peer_syn = Some(syn_options(seg));
+        self.opts.peer_syn = Some(syn_offer(seg));
         self.negotiate(now, seg);
         // The SYN's window is never scaled (RFC 7323 §2.2).
         self.snd.wnd = seg.window as u32;
@@ -105,17 +106,17 @@ impl Connection {
                 self.rcv.shift = 0;
             }
         }
-        self.opts.ts = match o.timestamps {
+        self.opts.set_ts(match o.timestamps {
             Some(ts) if self.cfg.timestamps => Some(Timestamps {
                 recent: ts.tsval,
                 recent_at: now,
             }),
             _ => None,
-        };
+        });
         self.opts.sack = self.cfg.sack && o.sack_permitted;
         let peer_mss = o.mss.unwrap_or(self.cfg.default_mss) as u32;
         // RFC 6691: the MSS counts payload only; our TCP options come out of it.
-        let opt_overhead = if self.opts.ts.is_some() { 12 } else { 0 };
+        let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
         self.snd.mss = peer_mss
             .min(self.rcv.mss)
             .min(self.opts.path_mss.map_or(u32::MAX, NonZeroU32::get))
@@ -192,7 +193,7 @@ impl Connection {
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
-            self.opts.peer_syn = Some(syn_options(seg));
+            self.opts.peer_syn = Some(syn_offer(seg));
             self.snd.nxt = self.snd.iss;
             self.timers.stop(Timer::Retransmit);
             self.set_state(State::SynReceived, "simultaneous open");
@@ -237,7 +238,7 @@ impl Connection {
         // RFC 7323 §5.3 R1: PAWS, with Linux's two allowances (`tcp_paws_discard`): a
         // timestamp one tick older than TS.Recent still passes (a segment reordered by less
         // than a millisecond), and so does a reordered duplicate ACK that changes nothing.
-        if let (Some(ts), Some(seg_ts)) = (self.opts.ts, seg.options.timestamps) {
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
             let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
             if behind > PAWS_WINDOW
                 && !f.rst()
@@ -376,12 +377,14 @@ impl Connection {
         self.arm_keepalive(now);
 
         // RFC 7323 §4.3: TS.Recent update.
-        if let (Some(ts), Some(seg_ts)) = (self.opts.ts.as_mut(), seg.options.timestamps) {
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
             if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
                 && seg.seq <= self.rcv.last_ack_sent
             {
-                ts.recent = seg_ts.tsval;
-                ts.recent_at = now;
+                self.opts.set_ts(Some(Timestamps {
+                    recent: seg_ts.tsval,
+                    recent_at: now,
+                }));
             }
         }
 
@@ -546,7 +549,7 @@ impl Connection {
 
         // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
         // otherwise one timed segment at a time, never a retransmitted one (Karn).
-        let ts_sample = match (self.opts.ts, seg.options.timestamps) {
+        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
             (Some(_), Some(t)) if t.tsecr != 0 => {
                 let ms = self.ts_now(now).wrapping_sub(t.tsecr);
                 (ms < 60_000).then(|| Duration::from_millis(ms as u64))
@@ -845,17 +848,18 @@ impl Connection {
         if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
-        match (self.opts.ts, seg.options.timestamps) {
+        match (self.opts.ts(), seg.options.timestamps) {
             (Some(ts), Some(seg_ts)) => (seg_ts.tsval.wrapping_sub(ts.recent) as i32) > 0,
             _ => seg.seq > self.rcv.nxt,
         }
     }
 }
 
-fn syn_options(seg: &Repr<'_>) -> SynOptions {
-    SynOptions {
-        wscale: seg.options.window_scale,
+/// Which options a SYN offered.
+fn syn_offer(seg: &Repr<'_>) -> Offer {
+    Offer {
+        window_scale: seg.options.window_scale.is_some(),
         sack_permitted: seg.options.sack_permitted,
-        tsval: seg.options.timestamps.map(|t| t.tsval),
+        timestamps: seg.options.timestamps.is_some(),
     }
 }

@@ -4,10 +4,11 @@
 use core::num::NonZeroU32;
 
 use crate::tcp::config::{Config, Keepalive};
-use crate::time::{Duration, Instant};
+use crate::tcp::handshake::Offer;
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// Timestamp option state once negotiated (RFC 7323 §3, §4.3).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Timestamps {
     /// TS.Recent: the peer's TSval to echo.
     pub(super) recent: u32,
@@ -15,25 +16,19 @@ pub(super) struct Timestamps {
     pub(super) recent_at: Instant,
 }
 
-/// Options seen on a SYN or SYN-ACK.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct SynOptions {
-    pub(super) wscale: Option<u8>,
-    pub(super) sack_permitted: bool,
-    pub(super) tsval: Option<u32>,
-}
-
 /// Negotiated TCP options and socket options.
 #[derive(Debug)]
 pub(super) struct Options {
-    /// Timestamps, once negotiated.
-    pub(super) ts: Option<Timestamps>,
+    /// TS.Recent and when it was set (see [`Timestamps`]), once timestamps are negotiated:
+    /// `ts_recent_at` is none until then (12 bytes where an `Option<Timestamps>` takes 24).
+    ts_recent: u32,
+    ts_recent_at: MaybeInstant,
     /// Offset added to our millisecond clock for TSval (per connection, from the caller).
     pub(super) ts_offset: u32,
     /// SACK negotiated.
     pub(super) sack: bool,
-    /// Options the peer put on its SYN (for the passive side's SYN-ACK).
-    pub(super) peer_syn: Option<SynOptions>,
+    /// Which options the peer put on its SYN (for the passive side's SYN-ACK).
+    pub(super) peer_syn: Option<Offer>,
     /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
     /// (RFC 1191) or the stack's cache of them (at least 536, so never zero).
     pub(super) path_mss: Option<NonZeroU32>,
@@ -58,7 +53,8 @@ pub(super) struct Liveness {
 impl Options {
     pub(super) fn new(cfg: &Config, ts_offset: u32) -> Options {
         Options {
-            ts: None,
+            ts_recent: 0,
+            ts_recent_at: MaybeInstant::NONE,
             ts_offset,
             sack: false,
             peer_syn: None,
@@ -67,6 +63,19 @@ impl Options {
             cork: false,
             liveness: None,
         }
+    }
+
+    /// The timestamp state, if timestamps are negotiated.
+    pub(super) fn ts(&self) -> Option<Timestamps> {
+        self.ts_recent_at.get().map(|recent_at| Timestamps {
+            recent: self.ts_recent,
+            recent_at,
+        })
+    }
+
+    pub(super) fn set_ts(&mut self, ts: Option<Timestamps>) {
+        self.ts_recent = ts.map_or(0, |t| t.recent);
+        self.ts_recent_at = ts.map(|t| t.recent_at).into();
     }
 
     /// The keepalive settings, if keepalive is on.

@@ -5,7 +5,7 @@ use super::timers::Timer;
 use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
-use crate::tcp::handshake::{Offer, syn_options};
+use crate::tcp::handshake::syn_options;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
@@ -622,7 +622,7 @@ impl Connection {
     ) -> Option<usize> {
         let mut options = Options::default();
         if !flags.rst() {
-            if let Some(ts) = self.opts.ts {
+            if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
                     tsval: self.ts_now(now),
                     tsecr: ts.recent,
@@ -663,20 +663,16 @@ impl Connection {
         if syn {
             // Our SYN offers what Config enables; our SYN-ACK answers only what the peer offered.
             // One builder decides both, and the stack's SYN-ACKs (SYN queue, cookies) too.
-            let offer = self.opts.peer_syn.map(|p| Offer {
-                window_scale: p.wscale.is_some(),
-                sack_permitted: p.sack_permitted,
-                timestamps: p.tsval.is_some(),
-            });
+            let offer = self.opts.peer_syn;
             let tsecr = if plan.flags.ack() {
-                self.opts.ts.map_or(0, |t| t.recent)
+                self.opts.ts().map_or(0, |t| t.recent)
             } else {
                 0
             };
             let tsval = self.ts_now(now);
             options = syn_options(&self.cfg, self.rcv.mss, self.rcv.shift, offer, tsval, tsecr);
         } else {
-            if let Some(ts) = self.opts.ts {
+            if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
                     tsval: self.ts_now(now),
                     tsecr: ts.recent,
@@ -688,7 +684,7 @@ impl Connection {
                 .as_ref()
                 .filter(|o| self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack()))
             {
-                let max = if self.opts.ts.is_some() { 3 } else { 4 };
+                let max = if self.opts.ts().is_some() { 3 } else { 4 };
                 options.sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
                 // A block that ends at the peer's FIN covers the FIN too (as Linux reports it).
                 if let Some(fin) = self.rcv.fin {
