@@ -189,7 +189,7 @@ impl Connection {
             ssthresh: self.cc.ssthresh(),
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
-            rto: self.rtt.current_rto(),
+            rto: self.rto(),
             bytes_in_flight: flight,
             pipe: self.snd.sb.pipe().bytes,
             // SND.MAX, not SND.NXT: a timeout rewinds SND.NXT but the segments stay out.

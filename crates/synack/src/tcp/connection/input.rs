@@ -179,7 +179,7 @@ impl Connection {
             // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
             if self.snd.retries == 0 {
                 if let Some(rtt) = self.snd.sampler.on_ack(seg.ack, now) {
-                    self.rtt.on_sample(rtt);
+                    self.rtt.on_sample(rtt, self.rto_bounds());
                 }
             }
             self.snd.una = seg.ack;
@@ -558,7 +558,7 @@ impl Connection {
         };
         let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(ack, now));
         if let Some(rtt) = sample {
-            self.rtt.on_sample(rtt);
+            self.rtt.on_sample(rtt, self.rto_bounds());
         }
         self.rtt.reset_backoff();
         self.snd.retries = 0;
@@ -677,7 +677,7 @@ impl Connection {
         seg.seq == self.rcv.nxt
             && seg.ack == self.snd.una
             && !may_update_window
-            && (behind as i64) <= self.rtt.current_rto().as_millis() as i64
+            && (behind as i64) <= self.rto().as_millis() as i64
     }
 
     /// Data arrived that we already had: report it with a D-SACK block and ACK at once.
@@ -747,7 +747,7 @@ impl Connection {
                 self.rcv.seg_est = (written as u32).min(self.rcv.mss);
             }
             let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-            let rto = self.rtt.current_rto();
+            let rto = self.rto();
             let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
             delack.on_data(now, window_segs, rto);
             let quick = delack.quick();

@@ -39,9 +39,9 @@ use std::sync::Arc;
 
 use super::config::Config;
 use super::congestion::{self, CongestionControl};
-use super::rtt::RttEstimator;
+use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNum;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 pub use calls::Shutdown;
 pub use error::Error;
@@ -129,7 +129,7 @@ impl Connection {
             opts: Options::new(&cfg, ts_offset),
             timers: Timers::default(),
             keepalive_due: false,
-            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt: RttEstimator::new(cfg.rto_initial, rto_bounds(&cfg)),
             cc,
             pending_rst: None,
             error: None,
@@ -181,6 +181,15 @@ impl Connection {
 
     // ----- Helpers shared by input and output -----
 
+    /// The retransmission timeout now, backoff included.
+    fn rto(&self) -> Duration {
+        self.rtt.current_rto(rto_bounds(&self.cfg))
+    }
+
+    fn rto_bounds(&self) -> RtoBounds {
+        rto_bounds(&self.cfg)
+    }
+
     fn set_remote(&mut self, remote: SocketAddr) {
         self.remote_ip = remote.ip();
         self.remote_port = remote.port();
@@ -208,6 +217,14 @@ impl Connection {
         self.snd.sb.clear();
         self.set_state(State::Closed, reason);
         self.clear_timers();
+    }
+}
+
+/// The RTO's bounds (RFC 6298 §2.4, §2.5) from the configuration.
+fn rto_bounds(cfg: &Config) -> RtoBounds {
+    RtoBounds {
+        min: cfg.rto_min,
+        max: cfg.rto_max,
     }
 }
 

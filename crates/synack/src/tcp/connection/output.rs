@@ -242,7 +242,7 @@ impl Connection {
             // The idle clock restarts here, so a plan that sends nothing does not restart
             // the window twice.
             let idle = now - last_send;
-            let rto = self.rtt.current_rto();
+            let rto = self.rto();
             if self.cfg.slow_start_after_idle && idle > rto {
                 self.cc.on_idle_restart(now, idle, rto);
             }

@@ -106,7 +106,7 @@ impl Connection {
         if self.timers.expire(Timer::DelayedAck, now)
             && (self.state.is_synchronized() || self.state == State::SynReceived)
         {
-            let rto = self.rtt.current_rto();
+            let rto = self.rto();
             if let Some(d) = &mut self.rcv.data {
                 d.delack.on_timer(rto);
             }
@@ -118,8 +118,7 @@ impl Connection {
             // Linux); sending it restarts the retransmission timer.
             if self.snd.una != self.snd.max {
                 self.snd.probe_due = true;
-                self.timers
-                    .arm(Timer::Retransmit, now + self.rtt.current_rto());
+                self.timers.arm(Timer::Retransmit, now + self.rto());
             }
         }
         if self.timers.expire(Timer::Reorder, now) {
@@ -159,7 +158,7 @@ impl Connection {
         ctr.timeouts += 1;
         self.rtt.backoff();
         self.push_event(Event::RtoFired {
-            rto: self.rtt.current_rto(),
+            rto: self.rto(),
             backoff: self.rtt.backoff_count(),
         });
         // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; RFC 5681 §3.1 eq. 4.
@@ -295,7 +294,7 @@ impl Connection {
                 self.snd.rtx_since = Some(now).into();
             }
             if !self.timers.is_armed(Timer::Retransmit) {
-                let mut at = now + self.rtt.current_rto();
+                let mut at = now + self.rto();
                 if let (Some(limit), Some(since)) =
                     (self.opts.user_timeout(), self.snd.rtx_since.get())
                 {
@@ -324,7 +323,7 @@ impl Connection {
             || (unsent == 0 && fin_waits && self.snd.wnd == 0);
         if self.state.is_synchronized() && wnd_blocked && self.snd.nxt == self.snd.una {
             if !self.timers.is_armed(Timer::Persist) {
-                let base = self.rtt.current_rto().max(self.cfg.rto_min);
+                let base = self.rto().max(self.cfg.rto_min);
                 let t = base
                     .saturating_mul(1 << self.snd.persist_backoff.min(10))
                     .min(self.cfg.rto_max);
