@@ -93,6 +93,9 @@ pub struct Delivered {
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard(Option<Box<Board>>);
 
+/// Bytes a scoreboard allocates with its first segment (besides its deque's buffer).
+pub const BOARD_BYTES: usize = size_of::<Board>();
+
 /// What the scoreboard holds once something has been sent.
 #[derive(Debug, Clone, Default)]
 struct Board {

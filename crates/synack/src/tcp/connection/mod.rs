@@ -13,9 +13,21 @@
 //! straight into the caller's buffer, checksum filled in) and trace events with
 //! [`poll_event`](Connection::poll_event).
 //!
-//! The code is split by the RFC's own division: this file holds the TCB, the user calls and the
-//! timeouts (§3.10.1–§3.10.6, §3.10.8); `input.rs` is SEGMENT ARRIVES (§3.10.7); `output.rs`
-//! builds segments (§3.8).
+//! The TCB is split by type, as gVisor splits its sender and receiver: [`Connection`] (this
+//! file) holds a `Sender` (`sender.rs`: the send variables, send buffer, scoreboard), a
+//! `Receiver` (`receiver.rs`: the receive variables, receive buffer, ACK policy), `Options`
+//! (`options.rs`: what the handshake negotiated and the socket options), the `Timers`
+//! (`timers.rs`), the RTT estimator and the congestion controller. What only some
+//! connections need is boxed and allocated on first use, so an idle connection holds none of
+//! it: loss recovery (`recovery.rs`), the transmit state of queued data, the reception state
+//! of received data, the out-of-order record, the answer limits for invalid segments, the
+//! liveness options and the queue of trace events ([`layout`] lists them with their sizes).
+//!
+//! The code follows the RFC's own division: `calls.rs` holds the user calls (§3.10.1–§3.10.5),
+//! `input.rs` SEGMENT ARRIVES (§3.10.7), `output.rs` builds segments (§3.8), `timers.rs` the
+//! timeouts (§3.10.8), `recovery.rs` what ACKs tell the sender about losses, `passive.rs` the
+//! connection built from a finished handshake; the vocabulary is in `state.rs`, `error.rs`,
+//! `event.rs` and `info.rs` (TCP_INFO, computed on demand).
 
 mod calls;
 mod error;
@@ -240,6 +252,85 @@ pub fn reset_for_closed(seg: &crate::wire::tcp::Repr<'_>) -> Option<(SeqNum, Opt
     } else {
         Some((SeqNum(0), Some(seg.seq + seg.segment_len())))
     }
+}
+
+/// Where the bytes of a connection go, for `synack-bench sizes`: (part, bytes) for the TCB
+/// (`size_of::<Connection>()`) and its inline parts, then the parts allocated on first use,
+/// each with what allocates it. An idle established connection holds the first list only.
+pub fn layout() -> Vec<(&'static str, usize)> {
+    use crate::tcp::buffer::RingBuffer;
+    use core::mem::size_of;
+    let inline = [
+        (
+            "  snd: Sender (send variables, buffer, pointers)",
+            size_of::<Sender>(),
+        ),
+        (
+            "  rcv: Receiver (receive variables, buffer, pointers)",
+            size_of::<Receiver>(),
+        ),
+        (
+            "  opts: Options (negotiated and socket options)",
+            size_of::<Options>(),
+        ),
+        (
+            "  timers: Timers (7 deadlines of 8 bytes)",
+            size_of::<Timers>(),
+        ),
+        ("  rtt: RttEstimator", size_of::<RttEstimator>()),
+        (
+            "  cc: Box<dyn CongestionControl> (pointer)",
+            size_of::<Box<dyn CongestionControl>>(),
+        ),
+        ("  cfg: Arc<Config> (shared)", size_of::<Arc<Config>>()),
+    ];
+    let listed: usize = inline.iter().map(|p| p.1).sum();
+    let mut parts = vec![("tcp::Connection (whole TCB)", size_of::<Connection>())];
+    parts.extend(inline);
+    parts.extend([
+        (
+            "  the rest: endpoints, pointers to recovery and events, owed RST, state, flags",
+            size_of::<Connection>() - listed,
+        ),
+        (
+            "  (snd and rcv each hold a RingBuffer of)",
+            size_of::<RingBuffer>(),
+        ),
+        ("heap on first use (boxes, without allocator overhead):", 0),
+        (
+            "  recovery: first SACK, loss or retransmission",
+            size_of::<Recovery>(),
+        ),
+        (
+            "  snd.tx: first data or FIN queued",
+            size_of::<sender::Transmit>(),
+        ),
+        (
+            "  snd.sb: first segment sent (+ its deque)",
+            crate::tcp::scoreboard::BOARD_BYTES,
+        ),
+        (
+            "  rcv.data: first data or FIN received",
+            size_of::<receiver::Reception>(),
+        ),
+        (
+            "  rcv.ooo: first out-of-order or duplicate segment",
+            size_of::<receiver::OutOfOrder>(),
+        ),
+        (
+            "  rcv.limits: first answer to an invalid segment",
+            size_of::<receiver::AnswerLimits>(),
+        ),
+        (
+            "  opts.liveness: keepalive or user timeout set",
+            size_of::<options::Liveness>(),
+        ),
+        (
+            "  events: first trace event, freed when drained",
+            size_of::<std::collections::VecDeque<Event>>(),
+        ),
+    ]);
+    parts
 }
 
 #[cfg(test)]
