@@ -9,8 +9,13 @@ use synack::tcp;
 /// (part, bytes) for the connection, its parts, and the boxes it allocates.
 pub fn parts() -> Vec<(&'static str, usize)> {
     let mut parts = tcp::connection::layout();
+    parts.push(("heap always (the congestion controller's box):", 0));
     parts.push((
-        "  + cc: congestion::new_reno::NewReno (the default controller, always)",
+        "  congestion::cubic::Cubic (the default)",
+        size_of::<tcp::congestion::cubic::Cubic>(),
+    ));
+    parts.push((
+        "  or congestion::new_reno::NewReno",
         size_of::<tcp::congestion::new_reno::NewReno>(),
     ));
     parts
