@@ -1,7 +1,8 @@
 //! The receiving half of the TCB: the receive sequence variables of RFC 9293 §3.3.1, the
-//! receive buffer with its reassembly and SACK state, the peer's FIN and urgent pointer, and
-//! what decides when we acknowledge (Linux's delayed-ACK policy, the rate limits on answers to
-//! invalid segments).
+//! receive buffer, the peer's FIN and urgent pointer, and three parts boxed on first use: the
+//! [`Reception`] state once data or the FIN arrives (Linux's delayed-ACK policy), the
+//! [`OutOfOrder`] record once a segment arrives out of order or twice (reassembly ranges, SACK
+//! and D-SACK blocks), and the [`AnswerLimits`] once an invalid segment is answered.
 
 use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;

@@ -1,8 +1,10 @@
 //! The sending half of the TCB: the send sequence variables of RFC 9293 §3.3.1, the send
-//! buffer and the record of what is in flight (the scoreboard, which is the retransmission
-//! queue), and the sender's per-segment decisions that outlive one call (Nagle's small-segment
-//! mark, PSH marks, bursts, the tail loss probe, retries). What only loss recovery needs is in
-//! [`Recovery`](super::recovery::Recovery), allocated when recovery first has something to do.
+//! buffer, the record of what is in flight (the scoreboard, which is the retransmission queue;
+//! allocated with the first segment) and, from the first data or FIN the application queues,
+//! the [`Transmit`] state: the sender's decisions that outlive one call (Nagle's small-segment
+//! mark, PSH marks, bursts, congestion-window validation, the tail loss probe). What only loss
+//! recovery needs is in [`Recovery`](super::recovery::Recovery), allocated when recovery first
+//! has something to do.
 
 use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;
