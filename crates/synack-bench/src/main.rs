@@ -242,7 +242,11 @@ fn main() {
         Some("cg-cps") => return insns::cps_child(&args[1..]),
         Some("sizes") => {
             for (part, bytes) in sizes::parts() {
-                println!("{bytes:>6}  {part}");
+                if bytes == 0 {
+                    println!("{part}"); // a heading
+                } else {
+                    println!("{bytes:>6}  {part}");
+                }
             }
             return;
         }
