@@ -15,6 +15,8 @@ mod hex;
 mod http;
 #[cfg(target_os = "linux")]
 mod lab;
+#[cfg(target_os = "linux")]
+mod oracle;
 mod packetdrill;
 #[cfg(target_os = "linux")]
 mod relay;
@@ -51,6 +53,9 @@ enum Command {
     Decode(decode::Args),
     /// Run packetdrill scripts against synack in virtual time (PASS/FAIL per script).
     Packetdrill(packetdrill::Args),
+    /// Run packetdrill scripts on synack and on the live Linux kernel, side by side (needs root).
+    #[cfg(target_os = "linux")]
+    Oracle(oracle::Args),
     /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
     #[cfg(target_os = "linux")]
     Serve(serve::Args),
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Packetdrill(args) => packetdrill::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Oracle(args) => oracle::run(args),
         #[cfg(target_os = "linux")]
         Command::Serve(args) => serve::run(args),
         #[cfg(target_os = "linux")]
