@@ -247,6 +247,8 @@ pub struct Kernel {
     allowed_before: Option<String>,
     next: AtomicUsize,
     stop: Arc<AtomicBool>,
+    /// coreutils' `stdbuf` is there to line-buffer packetdrill's output.
+    stdbuf: bool,
 }
 
 impl Kernel {
@@ -277,12 +279,18 @@ impl Kernel {
                 .map_err(|e| format!("{ALLOWED_CC}: allowing cubic and reno: {e}"))?;
             allowed_before = Some(before);
         }
+        let stdbuf = Command::new("stdbuf")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         Ok(Kernel {
             opts,
             stage,
             allowed_before,
             next: AtomicUsize::new(0),
             stop,
+            stdbuf,
         })
     }
 
@@ -322,8 +330,12 @@ impl Kernel {
             (&V4_FLAGS, &V4_DEFINES)
         };
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.0])
-            .arg(&self.opts.packetdrill)
+        cmd.args(["netns", "exec", &ns.0]);
+        if self.stdbuf {
+            // Line-buffered, so a run killed at the timeout still shows how far it got.
+            cmd.args(["stdbuf", "-oL", "-eL"]);
+        }
+        cmd.arg(&self.opts.packetdrill)
             .arg("--send_omit_free")
             .args(fam);
         if let Some(t) = tolerance {
