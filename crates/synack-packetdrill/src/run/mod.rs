@@ -208,6 +208,10 @@ struct Fd {
     keepalive: bool,
     keepalive_cfg: Keepalive,
     bound: bool,
+    /// SO_LINGER with l_onoff=1, l_linger=0: close() aborts the connection (sends RST).
+    linger_abort: bool,
+    /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
+    error_taken: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
