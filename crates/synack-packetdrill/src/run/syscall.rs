@@ -259,7 +259,9 @@ impl Runner {
                         }
                     }
                     FdKind::Connecting(h) => h,
-                    FdKind::Conn(_) => return fail(Errno::EISCONN),
+                    // Linux's inet_stream_connect(): a socket that is not CLOSED (connected
+                    // or listening) is "already connected".
+                    FdKind::Conn(_) | FdKind::Listener(_) => return fail(Errno::EISCONN),
                     _ => return fail(Errno::EINVAL),
                 };
                 let Some(c) = self.stack.connection(h) else {
