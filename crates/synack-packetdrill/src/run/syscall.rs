@@ -322,6 +322,8 @@ impl Runner {
                     Expr::Int(0) => Shutdown::Read,
                     Expr::Int(1) => Shutdown::Write,
                     Expr::Int(2) => Shutdown::Both,
+                    // Linux checks `how` before anything else.
+                    Expr::Int(_) => return fail(Errno::EINVAL),
                     other => return Err(err(format!("bad shutdown how {other:?}"))),
                 };
                 let h = match fd.kind {
