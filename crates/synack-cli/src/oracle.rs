@@ -50,6 +50,10 @@ pub struct Args {
     /// A directory of scripts expected to pass on synack only (deliberate differences).
     #[arg(long, value_name = "DIR")]
     deliberate: Vec<PathBuf>,
+    /// Kernel side: one packet per outbound line (packetdrill's --strict_segments), so a pure
+    /// ACK just before the data a line expects is not merged into it. Our suite uses it.
+    #[arg(long)]
+    strict_segments: bool,
     /// Fail instead of running the synack side alone when the kernel side cannot run.
     #[arg(long)]
     require_linux: bool,
@@ -145,6 +149,7 @@ pub fn run(args: Args) -> ExitCode {
                 timeout: Duration::from_secs(args.timeout),
                 defines: args.define.clone(),
                 verbose: args.verbose,
+                strict_segments: args.strict_segments,
             },
             stop.clone(),
         )

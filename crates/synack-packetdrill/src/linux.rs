@@ -18,6 +18,8 @@
 //!   at HZ=250), so a script may allow itself kselftest's slow-machine tolerance on the kernel
 //!   side only, with a comment line `// linux-tolerance-usecs: 14000` (at most 14000);
 //!   [`KernelOptions::tolerance_usecs`] sets it for a whole run.
+//! - With [`KernelOptions::strict_segments`] (our suite) every outbound line matches exactly one
+//!   packet, except in a script that says `// linux-merge-segments: <why>`.
 //!
 //! Needs root (namespaces, TUN). [`find_packetdrill`] says where the binary comes from.
 
@@ -43,6 +45,10 @@ pub const ENV_SOURCE: &str = "SYNACK_PACKETDRILL_SRC";
 pub const MAX_TOLERANCE_USECS: u64 = 14_000;
 /// The comment a script uses to ask for a kernel-side tolerance.
 pub const TOLERANCE_COMMENT: &str = "// linux-tolerance-usecs:";
+/// The comment a script uses to let packetdrill merge consecutive packets into one outbound
+/// line even under [`KernelOptions::strict_segments`] (Linux sends a long write as several
+/// TSO packets whose sizes depend on its pacing rate), followed by the reason.
+pub const MERGE_COMMENT: &str = "// linux-merge-segments:";
 
 const V4_FLAGS: [&str; 5] = [
     "--ip_version=ipv4",
@@ -212,6 +218,10 @@ pub struct KernelOptions {
     pub defines: Vec<String>,
     /// packetdrill's `--verbose`: every packet and call in the output.
     pub verbose: bool,
+    /// packetdrill's `--strict_segments`: each outbound line matches exactly one packet.
+    /// Without it packetdrill merges consecutive packets until a line's payload is reached,
+    /// which also swallows a pure ACK sent just before the data a line expects.
+    pub strict_segments: bool,
 }
 
 /// How a script ended on the kernel.
@@ -344,6 +354,9 @@ impl Kernel {
         if self.opts.verbose {
             cmd.arg("--verbose");
         }
+        if self.opts.strict_segments && !has_comment(&text, MERGE_COMMENT) {
+            cmd.arg("--strict_segments");
+        }
         for d in defines
             .iter()
             .copied()
@@ -474,6 +487,11 @@ pub fn script_tolerance(text: &str) -> Result<Option<u64>, String> {
         ));
     }
     Ok(Some(v))
+}
+
+/// Whether a line of `text` starts with `comment`.
+pub fn has_comment(text: &str, comment: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with(comment))
 }
 
 /// packetdrill's first error line (`NAME.pkt:LINE: error ...`, or `NAME.pkt: ...`), with the
