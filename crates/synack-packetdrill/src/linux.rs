@@ -9,7 +9,8 @@
 //!   namespace.
 //! - The script runs from a staged copy of itself and of the files its commands name by a
 //!   relative path (`./defaults.sh`, `../common/defaults.sh`), shell scripts made executable and
-//!   symbolic links stored as plain files resolved, so a read-only checkout works.
+//!   symbolic links stored as plain files resolved, so a read-only checkout works; upstream's
+//!   `set_sysctls.py` helper, when a script names it and it is not there, by a stand-in.
 //! - A namespace may only select an allowed congestion control, so cubic and reno are added to
 //!   `net.ipv4.tcp_allowed_congestion_control` while a [`Kernel`] exists (restored on drop), and
 //!   each namespace starts with `tcp_congestion_control=cubic`, the kernel's built-in default
@@ -77,6 +78,23 @@ const V6_DEFINES: [&str; 3] = [
     "CMSG_TYPE_RECVERR=IPV6_RECVERR",
 ];
 const ALLOWED_CC: &str = "/proc/sys/net/ipv4/tcp_allowed_congestion_control";
+/// Stands in for upstream's `set_sysctls.py` helper (which is code, not part of the script
+/// data): sets each `/proc/sys/PATH=VALUE` argument, and leaves the restore script the
+/// scripts' cleanup line runs (`/tmp/sysctl_restore_${PPID}.sh`, `${PPID}` being packetdrill)
+/// as a no-op, since every script has a namespace of its own. packetdrill is its parent or
+/// grandparent (the shell running the command may or may not exec it).
+const SET_SYSCTLS_STANDIN: &str = r#"#!/bin/sh
+# synack oracle: sets /proc/sys/PATH=VALUE for each argument (stand-in for set_sysctls.py).
+for a in "$@"; do
+    echo "${a#*=}" > "${a%%=*}" || exit 1
+done
+gp=$(cut -d' ' -f4 "/proc/$PPID/stat" 2>/dev/null)
+for p in $PPID $gp; do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = packetdrill ]; then
+        echo '#!/bin/sh' > "/tmp/sysctl_restore_$p.sh" && chmod +x "/tmp/sysctl_restore_$p.sh"
+    fi
+done
+"#;
 
 /// Where the packetdrill binary comes from, in this order: `explicit` (`--packetdrill PATH`),
 /// the environment variable [`ENV_BINARY`], `packetdrill` on `PATH`, or a build from the
@@ -393,6 +411,7 @@ impl Kernel {
             std::thread::sleep(Duration::from_millis(10));
         };
         drop(ns);
+        let _ = std::fs::remove_file(format!("/tmp/sysctl_restore_{}.sh", child.id()));
         let output = std::fs::read_to_string(&log_path).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&dir);
         let outcome = match status {
@@ -543,7 +562,8 @@ pub fn stage_script(script: &Path, text: &str, dir: &Path) -> Result<(PathBuf, P
     std::fs::copy(script, cwd.join(name)).map_err(|e| format!("{}: {e}", script.display()))?;
     for r in refs {
         let src = src_dir.join(&r);
-        if !src.is_file() {
+        let standin = r.file_name().is_some_and(|n| n == "set_sysctls.py");
+        if !src.is_file() && !standin {
             continue; // packetdrill reports the missing file as the kernel run's failure
         }
         let dst = normalize(&cwd.join(&r));
@@ -553,7 +573,11 @@ pub fn stage_script(script: &Path, text: &str, dir: &Path) -> Result<(PathBuf, P
         if let Some(p) = dst.parent() {
             std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
         }
-        let body = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let body = if src.is_file() {
+            std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?
+        } else {
+            SET_SYSCTLS_STANDIN.as_bytes().to_vec()
+        };
         let body = match stored_link_target(&src, &body) {
             Some(target) => {
                 std::fs::read(&target).map_err(|e| format!("{}: {e}", target.display()))?
