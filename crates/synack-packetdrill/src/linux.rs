@@ -162,7 +162,8 @@ pub fn build_from_source(src: &Path) -> Result<PathBuf, String> {
     if bin.is_file() {
         return Ok(bin);
     }
-    let building = out.with_extension("building");
+    // Built aside and renamed into place, so that runs building at once do not collide.
+    let building = out.with_extension(format!("building-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
     copy_tree(&abs, &building).map_err(|e| format!("copying {}: {e}", abs.display()))?;
     for step in [
@@ -183,9 +184,17 @@ pub fn build_from_source(src: &Path) -> Result<PathBuf, String> {
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::rename(&building, &out).map_err(|e| format!("{}: {e}", out.display()))?;
-    Ok(bin)
+    if std::fs::rename(&building, &out).is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "building packetdrill: no {} after the build",
+            bin.display()
+        ))
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
