@@ -96,24 +96,11 @@ impl Verdict {
 
 pub fn run(args: Args) -> ExitCode {
     let started = Instant::now();
-    let mut opts = RunOptions::upstream_ipv4();
-    for d in &args.define {
-        let Some((k, v)) = d.split_once('=') else {
-            eprintln!("error: -D expects NAME=VALUE, got {d:?}");
-            return ExitCode::from(2);
+    let (opts, scripts) =
+        match crate::packetdrill::prepare(&args.paths, &args.define, RunOptions::upstream_ipv4()) {
+            Ok(x) => x,
+            Err(code) => return code,
         };
-        opts.defines.insert(k.to_string(), v.to_string());
-    }
-    let mut scripts = Vec::new();
-    for p in &args.paths {
-        match run::collect_scripts(p) {
-            Ok(mut v) => scripts.append(&mut v),
-            Err(e) => {
-                eprintln!("error: {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        }
-    }
     let known = match &args.known_divergences {
         Some(f) => match Divergences::load(f) {
             Ok(d) => d,

@@ -47,6 +47,13 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// Every one of `lines` appears in `text`.
+fn assert_contains(text: &str, lines: &[String]) {
+    for l in lines {
+        assert!(text.contains(l.as_str()), "no {l:?} in:\n{text}");
+    }
+}
+
 fn oracle(args: &[&str], paths: &[&Path]) -> (i32, String) {
     let out = Command::new(common::synack_bin())
         .arg("oracle")
@@ -66,30 +73,18 @@ fn without_the_kernel_side_it_says_why_and_runs_synack_alone() {
     let missing = ["--packetdrill", "/nonexistent/packetdrill"];
     let (code, text) = oracle(&missing, &[&good, &bad]);
     assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains(
+    assert_contains(
+        &text,
+        &[
             "linux side unavailable: --packetdrill /nonexistent/packetdrill: not an executable file"
-        ),
-        "{text}"
+                .into(),
+            "running the synack side only".into(),
+            format!("synack PASS  {}", good.display()),
+            format!("synack FAIL  {}", bad.display()),
+            "synack: line 8: live packet field tcp_ack_seq: expected: 2 vs actual: 1".into(),
+            "2 scripts on synack: 1 passed, 1 failed (linux side not run)".into(),
+        ],
     );
-    assert!(text.contains("running the synack side only"), "{text}");
-    assert!(
-        text.contains(&format!("synack PASS  {}", good.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("synack FAIL  {}", bad.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("synack: line 8: live packet field tcp_ack_seq: expected: 2 vs actual: 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2 scripts on synack: 1 passed, 1 failed (linux side not run)"),
-        "{text}"
-    );
-
     // Listed as a known divergence, the failure is what is expected.
     let list = d.join("known.txt");
     std::fs::write(&list, "bad.pkt: acks the SYN-ACK with 1\n").unwrap();
@@ -137,28 +132,15 @@ fn both_sides_side_by_side() {
     let pd = pd.to_str().unwrap();
     let (code, text) = oracle(&["--packetdrill", pd, "--strict-segments"], &[&both, &only]);
     assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains(&format!("both pass    {}", both.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("only synack  {}", only.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("linux:  line 10: error handling packet:"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2 scripts: 1 both pass, 0 only Linux, 1 only synack, 0 neither"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!(
-            "{}: only synack (expected both pass)",
-            only.display()
-        )),
-        "{text}"
+    assert_contains(
+        &text,
+        &[
+            format!("both pass    {}", both.display()),
+            format!("only synack  {}", only.display()),
+            "linux:  line 10: error handling packet:".into(),
+            "2 scripts: 1 both pass, 0 only Linux, 1 only synack, 0 neither".into(),
+            format!("{}: only synack (expected both pass)", only.display()),
+        ],
     );
     // A directory of deliberate differences expects exactly that.
     let b = d.join("b");
