@@ -24,26 +24,41 @@ pub struct Args {
     define: Vec<String>,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let mut defines = HashMap::new();
-    for d in &args.define {
+/// The `-D NAME=VALUE` symbols added to `opts`, and the scripts under `paths`; a usage error
+/// is said on stderr and becomes exit status 2.
+pub fn prepare(
+    paths: &[PathBuf],
+    define: &[String],
+    mut opts: RunOptions,
+) -> Result<(RunOptions, Vec<PathBuf>), ExitCode> {
+    for d in define {
         let Some((k, v)) = d.split_once('=') else {
             eprintln!("error: -D expects NAME=VALUE, got {d:?}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         };
-        defines.insert(k.to_string(), v.to_string());
+        opts.defines.insert(k.to_string(), v.to_string());
     }
-    let opts = RunOptions { defines };
     let mut scripts = Vec::new();
-    for p in &args.paths {
+    for p in paths {
         match run::collect_scripts(p) {
             Ok(mut v) => scripts.append(&mut v),
             Err(e) => {
                 eprintln!("error: {}: {e}", p.display());
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
+    Ok((opts, scripts))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let opts = RunOptions {
+        defines: HashMap::new(),
+    };
+    let (opts, scripts) = match prepare(&args.paths, &args.define, opts) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for s in &scripts {
         let r = run::run_file(s, &opts);

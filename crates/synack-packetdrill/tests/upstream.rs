@@ -25,23 +25,6 @@ fn expected_pass() -> Vec<String> {
         .collect()
 }
 
-/// The `// Failure: ...` text of a self-test and the line number of the event after it.
-fn expected_failure(path: &Path) -> Option<(String, u32)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    let i = lines.iter().position(|l| l.contains("// Failure:"))?;
-    let msg = lines[i]
-        .split_once("// Failure:")?
-        .1
-        .trim()
-        .replace('\\', "");
-    let next = (i + 1..lines.len()).find(|&j| {
-        let t = lines[j].trim();
-        !t.is_empty() && !t.starts_with("//")
-    })?;
-    Some((msg, next as u32 + 1))
-}
-
 #[test]
 fn upstream_scripts() {
     let Some(dir) = common::suite_dir("upstream_scripts") else {
@@ -82,7 +65,8 @@ fn upstream_scripts() {
         println!("{verdict:<6} {rel}{detail}");
         if selftest {
             // packetdrill's own tests of itself: they must fail, with their stated error.
-            match (expected_failure(s), &r.outcome) {
+            let text = std::fs::read_to_string(s).unwrap_or_default();
+            match (run::expected_failure(&text), &r.outcome) {
                 (Some((msg, line)), Outcome::Fail(f)) => {
                     if !f.message.contains(&msg) || f.line != line {
                         selftest_problems.push(format!(

@@ -18,7 +18,7 @@ use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
 use crate::ast::*;
 use crate::code::{self, CodeError};
 use crate::errno::Errno;
-use crate::packet::{self, Live, Tuple};
+use crate::packet::{self, Live, SeqSpace, Tuple};
 use crate::profile;
 use crate::shell;
 
@@ -228,6 +228,10 @@ struct Fd {
     /// SO_RCVBUF / SO_SNDBUF were set (Linux locks the size: no autotuning).
     rcvbuf_set: bool,
     sndbuf_set: bool,
+    /// SO_LINGER with l_onoff=1, l_linger=0: close() aborts the connection (sends RST).
+    linger_abort: bool,
+    /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
+    error_taken: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -294,13 +298,16 @@ struct Runner {
     ts_tick_usecs: Option<u64>,
     ts_ecr_scaled: bool,
     strict_segments: bool,
+    /// The current event is followed by a timed outbound line: a segment of the connection
+    /// under test left unmatched from before this event's time is an unexpected one.
+    strict: bool,
     local: Ipv4Addr,
     remote: Ipv4Addr,
     fds: BTreeMap<i64, Fd>,
     focus: Focus,
     next_port: u16,
-    /// Live ISN minus script ISN of the connection under test.
-    isn_shift: u32,
+    /// Script to live sequence numbers on the connection under test.
+    seqs: SeqSpace,
     /// (script TS val, live TS val) of matched outbound segments, latest last.
     ts_seen: Vec<(u32, u32)>,
     outq: VecDeque<(Instant, Vec<u8>, usize)>,
@@ -339,12 +346,13 @@ impl Runner {
             ts_tick_usecs: None,
             ts_ecr_scaled: false,
             strict_segments: false,
+            strict: false,
             local: LOCAL_V4,
             remote: REMOTE_V4,
             fds: BTreeMap::new(),
             focus: Focus::None,
             next_port: 40000,
-            isn_shift: 0,
+            seqs: SeqSpace::default(),
             ts_seen: Vec::new(),
             outq: VecDeque::new(),
             blocked: None,
@@ -387,10 +395,24 @@ impl Runner {
                 .map_err(|s| self.locate(s, init.pos))?;
         }
         self.build_stack();
-        for ev in &script.events {
+        // For each event: does the next outbound packet line after it have a time? Then a
+        // segment sent before this event's time cannot match it, and is reported here, when
+        // it was sent, rather than as a timing error there (the strict rule, see `strict`).
+        let mut timed_outbound_after = vec![false; script.events.len()];
+        let mut next = false;
+        for (i, ev) in script.events.iter().enumerate().rev() {
+            timed_outbound_after[i] = next;
+            if let Action::Packet(p) = &ev.action {
+                if p.direction == Direction::Outbound {
+                    next = !matches!(ev.time, TimeSpec::Any);
+                }
+            }
+        }
+        for (ev, strict) in script.events.iter().zip(timed_outbound_after) {
             if let Some(f) = self.deferred.take() {
                 return Err(Stop::Fail(f));
             }
+            self.strict = strict;
             self.event(ev).map_err(|s| self.locate(s, ev.pos))?;
         }
         if let Some(f) = self.deferred.take() {
@@ -605,6 +627,7 @@ impl Runner {
                 Direction::Inbound => {
                     let at = self.when(&ev.time)?;
                     self.advance_to(at);
+                    self.no_unexpected_segment(at)?;
                     self.inbound(p)?;
                     self.base = at;
                     Ok(())
@@ -621,6 +644,7 @@ impl Runner {
                 };
                 self.wait_for_blocked_call()?;
                 self.advance_to(start);
+                self.no_unexpected_segment(start)?;
                 self.syscall_event(ev.pos.line, sc, blocking_end)?;
                 self.base = start;
                 Ok(())
@@ -628,6 +652,7 @@ impl Runner {
             Action::Command(c) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.command(&c.text)?;
                 self.base = at;
                 Ok(())
@@ -635,11 +660,59 @@ impl Runner {
             Action::Code(text) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.code_block(ev.pos, text);
                 self.base = at;
                 Ok(())
             }
         }
+    }
+
+    /// The strict rule: when the next outbound line has a time, a segment of the connection
+    /// under test sent more than the tolerance before an event at `at` cannot match that line
+    /// (upstream would report it there as a timing error or a mismatch). It fails here, named,
+    /// at the time it was sent.
+    fn no_unexpected_segment(&self, at: Instant) -> Result<(), Stop> {
+        let Focus::Conn(focus) = self.focus else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        let tol = self.tolerance(at);
+        for (t, bytes, _) in &self.outq {
+            let mine =
+                packet::parse_live(bytes, &SeqSpace::default()).is_some_and(|x| x.0 == focus);
+            if mine && *t + tol < at {
+                return Err(self.unexpected(*t, bytes, None));
+            }
+        }
+        Ok(())
+    }
+
+    /// The failure for an unexpected outbound segment sent at `t`; `before` is the time the
+    /// outbound line being matched expects its segment.
+    fn unexpected(&self, t: Instant, bytes: &[u8], before: Option<Instant>) -> Stop {
+        let text = self.describe_out(bytes);
+        let msg = match before {
+            Some(lo) => format!(
+                "unexpected outbound segment: {text} at {} sec, before this line's packet is \
+                 due at {} sec",
+                secs(t),
+                secs(lo)
+            ),
+            None => format!(
+                "unexpected outbound segment: {text} at {} sec, not in the script before this \
+                 line",
+                secs(t)
+            ),
+        };
+        let mut s = err(msg);
+        if let Stop::Fail(f) = &mut s {
+            f.actual = Some(text);
+            f.time = Some(t);
+        }
+        s
     }
 
     /// The time an inbound packet, syscall or command happens.
@@ -808,16 +881,34 @@ impl Runner {
                     remote_port: self.next_port,
                 };
                 self.focus = Focus::Conn(tu);
-                self.isn_shift = 0;
+                // Upstream's new child socket takes the peer's ISN from this packet, SYN or
+                // not (handle_listen_for_script_packet).
+                self.seqs = SeqSpace {
+                    remote_isn: t.seq.start,
+                    ..SeqSpace::default()
+                };
                 self.ts_seen.clear();
                 tu
             }
         };
+        // An active open learns the peer's ISN from its first SYN-ACK.
+        if self.seqs.awaiting_synack && t.flags.syn && t.flags.ack {
+            self.seqs.awaiting_synack = false;
+            self.seqs.remote_isn = t.seq.start;
+        }
         let win = t
             .win
             .ok_or_else(|| err("inbound TCP packets need a window (win N)"))?;
-        let shift = self.isn_shift;
-        let ack = t.ack.map_or(0, |a| a.wrapping_add(shift));
+        let syn = t.flags.syn;
+        let shift = self.seqs.local(syn);
+        let seq = t.seq.start.wrapping_add(self.seqs.remote(syn));
+        let ack = t.ack.map_or(0, |a| {
+            if t.flags.ack {
+                a.wrapping_add(shift)
+            } else {
+                a
+            }
+        });
         let opts = match &t.options {
             None => Vec::new(),
             Some(TcpOptions::Any) => return Err(err("<...> is only allowed on outbound packets")),
@@ -846,7 +937,7 @@ impl Runner {
         let seg = packet::tcp_segment(
             &tuple,
             bits,
-            t.seq.start,
+            seq,
             ack,
             win.min(65535) as u16,
             t.urg.unwrap_or(0) as u16,
@@ -885,7 +976,9 @@ impl Runner {
             return Err(err("ICMP error before any connection"));
         };
         // The quoted datagram: our IP header and the first 8 bytes of our TCP header.
-        let seq = i.quoted.map_or(0, |q| q.start.wrapping_add(self.isn_shift));
+        let seq = i
+            .quoted
+            .map_or(0, |q| q.start.wrapping_add(self.seqs.local(false)));
         let mut tcp8 = [0u8; 8];
         tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
         tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());
@@ -940,7 +1033,7 @@ impl Runner {
     /// Is this emitted packet on the connection under test? Learns the 4-tuple from the
     /// first SYN after connect().
     fn on_focus(&mut self, bytes: &[u8]) -> bool {
-        let Some((tu, live, _)) = packet::parse_live(bytes, 0) else {
+        let Some((tu, live, _)) = packet::parse_live(bytes, &SeqSpace::default()) else {
             return false;
         };
         match self.focus {
@@ -949,7 +1042,10 @@ impl Runner {
                 let syn = live.bits & wtcp::Flags::SYN.0 != 0;
                 if syn && tu.remote == self.remote && tu.remote_port == PORT {
                     self.focus = Focus::Conn(tu);
-                    self.isn_shift = 0;
+                    self.seqs = SeqSpace {
+                        awaiting_synack: true,
+                        ..SeqSpace::default()
+                    };
                     self.ts_seen.clear();
                     true
                 } else {
@@ -1011,34 +1107,44 @@ impl Runner {
                 }
                 return Err(s);
             };
-            let len = packet::parse_live(&seg.1, 0).map_or(0, |x| x.1.len);
+            // Strict: the line's first segment may not come before the line's window.
+            if parts.is_empty()
+                && !any
+                && lo.saturating_duration_since(Instant::ZERO) > tol
+                && seg.0 + tol < lo
+            {
+                return Err(self.unexpected(seg.0, &seg.1, Some(lo)));
+            }
+            let len = packet::parse_live(&seg.1, &SeqSpace::default()).map_or(0, |x| x.1.len);
             total += len;
             parts.push(seg);
             if self.strict_segments || total >= want {
                 break;
             }
         }
-        // SYN or SYN-ACK: the stack's ISN stands for the script's.
-        let (_, first, _) =
-            packet::parse_live(&parts[0].1, 0).ok_or_else(|| err("unparsable packet"))?;
-        if t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
-            self.isn_shift = first.seq.wrapping_sub(t.seq.start);
+        // The connection's first SYN or SYN-ACK line: the stack's ISN stands for the script's.
+        let (_, first, _) = packet::parse_live(&parts[0].1, &SeqSpace::default())
+            .ok_or_else(|| err("unparsable packet"))?;
+        if !self.seqs.local_known && t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
+            self.seqs.local_known = true;
+            self.seqs.script_local_isn = t.seq.start;
+            self.seqs.live_local_isn = first.seq;
         }
-        let shift = self.isn_shift;
+        let seqs = self.seqs;
         let lives: Vec<Live> = parts
             .iter()
-            .filter_map(|(_, b, _)| packet::parse_live(b, shift).map(|x| x.1))
+            .filter_map(|(_, b, _)| packet::parse_live(b, &seqs).map(|x| x.1))
             .collect();
         // The trace shows these in the script's sequence space now that the ISN is known.
         for ((t, _, idx), live) in parts.iter().zip(&lives) {
             if let Some(line) = self.trace.get_mut(*idx) {
-                *line = format!("{} > {}", secs(*t), live.text(0));
+                *line = format!("{} > {}", secs(*t), live.text());
             }
         }
         let at = parts.last().map_or(self.now, |p| p.0);
         let combined = self.combine(&lives)?;
         let exp_text = packet::script_text(t);
-        let act_text = combined.text(0);
+        let act_text = combined.text();
         let bad = |what: String| mismatch(what, exp_text.clone(), act_text.clone());
 
         if total > want {
@@ -1112,7 +1218,7 @@ impl Runner {
             }
             Ok(())
         };
-        if let Err(e) = packet::compare_options(&t.options, &combined.options, 0, &mut ts_check) {
+        if let Err(e) = packet::compare_options(&t.options, &combined.options, &mut ts_check) {
             return Err(mismatch(
                 format!("bad outbound TCP options: {e}"),
                 exp_text,
@@ -1153,8 +1259,8 @@ impl Runner {
             if !shape_ok {
                 return Err(mismatch(
                     "outbound segments cannot be merged into one packet line",
-                    acc.text(0),
-                    s.text(0),
+                    acc.text(),
+                    s.text(),
                 ));
             }
             prev_len = s.len;
@@ -1169,13 +1275,13 @@ impl Runner {
     }
 
     fn describe_out(&self, bytes: &[u8]) -> String {
-        match packet::parse_live(bytes, self.isn_shift) {
+        match packet::parse_live(bytes, &self.seqs) {
             Some((tu, live, _)) => {
                 let here = matches!(self.focus, Focus::Conn(f) if f == tu);
                 if here {
-                    live.text(0)
+                    live.text()
                 } else {
-                    format!("{} [port {}]", live.text(0), tu.remote_port)
+                    format!("{} [port {}]", live.text(), tu.remote_port)
                 }
             }
             None => format!("{} bytes, not TCP", bytes.len()),
@@ -1238,6 +1344,24 @@ impl Report {
         }
         out
     }
+}
+
+/// The failure an expected-failure test script announces, as upstream's runner self-tests
+/// do: the text after `// Failure:` (backslashes dropped) and the number of the first event
+/// line after that comment, where the run must fail with a message containing the text.
+pub fn expected_failure(text: &str) -> Option<(String, u32)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines.iter().position(|l| l.contains("// Failure:"))?;
+    let msg = lines[i]
+        .split_once("// Failure:")?
+        .1
+        .trim()
+        .replace('\\', "");
+    let next = (i + 1..lines.len()).find(|&j| {
+        let t = lines[j].trim();
+        !t.is_empty() && !t.starts_with("//")
+    })?;
+    Some((msg, next as u32 + 1))
 }
 
 /// Every `.pkt` file under `path` (or `path` itself), sorted. A path that does not exist, and

@@ -324,12 +324,19 @@ impl Connection {
                     self.set_state(State::Listen, "RST in SYN-RECEIVED");
                 }
                 State::SynReceived => {
+                    // RFC 9293 says "connection refused" for an active open; Linux's
+                    // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
                     ctr.attempt_fails += 1;
-                    self.reset_by_peer(Error::Refused, "RST, refused");
+                    self.reset_by_peer(Error::Reset, "RST in SYN-RECEIVED");
                 }
-                State::Established | State::CloseWait => {
+                State::Established => {
                     ctr.estab_resets += 1;
                     self.reset_by_peer(Error::Reset, "RST, reset by peer");
+                }
+                State::CloseWait => {
+                    // The peer had closed its side already: Linux's tcp_reset() reports EPIPE.
+                    ctr.estab_resets += 1;
+                    self.reset_by_peer(Error::BrokenPipe, "RST in CLOSE-WAIT");
                 }
                 State::FinWait1 | State::FinWait2 => {
                     self.reset_by_peer(Error::Reset, "RST, reset by peer")
