@@ -1,6 +1,6 @@
 //! `reset`: RST in three situations and what the application sees: ECONNREFUSED (nobody
 //! listens), ECONNRESET (the peer closed with unread data), EPIPE (writing to a peer that is
-//! gone).
+//! gone: Linux reports a RST in CLOSE-WAIT as a broken pipe).
 
 use crate::sim::explain::lab::PORT;
 use crate::sim::explain::steps::{Match, rule};
@@ -150,8 +150,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     ctx.conversation(lab, &rules);
 
     ctx.heading(
-        "3. writing to a peer that has gone: ECONNRESET, then EPIPE",
-        "3. 向已经离开的对端写数据：先 ECONNRESET，再 EPIPE",
+        "3. writing to a peer that has gone: EPIPE",
+        "3. 向已经离开的对端写数据：EPIPE",
     );
     let (mut lab, c, s, listener) =
         super::client_server(ctx.seed, Config::default(), Config::default())?;
@@ -219,18 +219,11 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "客户端在 CLOSE-WAIT 状态接受这个 RST，并删除连接。",
         ),
         rule(
-            "econnreset",
-            Match::call("client", "ECONNRESET"),
-            "RFC 9293 §3.10.7.4",
-            "The next send() reports the reset, once: ECONNRESET, as RFC 9293 says outstanding SENDs get \"reset\". Linux reports EPIPE already here (its tcp_reset() calls a RST in CLOSE-WAIT a broken pipe).",
-            "下一次 send() 报告这次重置，且只报告一次：ECONNRESET，因为 RFC 9293 规定尚未完成的 SEND 会收到“重置”。Linux 在这里就已经报告 EPIPE（它的 tcp_reset() 把 CLOSE-WAIT 状态下收到的 RST 视为管道破裂）。",
-        ),
-        rule(
             "epipe",
             Match::call("client", "EPIPE"),
             "RFC 9293 §3.10.2",
-            "Every later send() fails with EPIPE, \"broken pipe\": the connection no longer exists (on Linux the process also gets SIGPIPE unless it asked not to).",
-            "之后的每次 send() 都以 EPIPE（“管道破裂”）失败：连接已经不存在了（在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号）。",
+            "The next send() and every later one fail with EPIPE, \"broken pipe\": the connection no longer exists. RFC 9293 would report the reset itself first (ECONNRESET); Linux, whose errors synack reports, calls a RST received in CLOSE-WAIT a broken pipe straight away (on Linux the process also gets SIGPIPE unless it asked not to).",
+            "下一次以及之后的每次 send() 都以 EPIPE（“管道破裂”）失败：连接已经不存在了。按 RFC 9293，应先报告这次重置本身（ECONNRESET）；而 synack 所依照的 Linux 直接把 CLOSE-WAIT 状态下收到的 RST 视为管道破裂（在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号）。",
         ),
     ];
     ctx.conversation(lab, &rules);
