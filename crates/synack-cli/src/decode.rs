@@ -185,7 +185,7 @@ fn protocol_name(p: IpProtocol) -> String {
         IpProtocol::Routing => "routing header".into(),
         IpProtocol::Fragment => "fragment header".into(),
         IpProtocol::NoNextHeader => "no next header".into(),
-        IpProtocol::Unknown(60) => "destination options header".into(),
+        IpProtocol::DestOpts => "destination options header".into(),
         IpProtocol::Unknown(n) => format!("protocol {n}"),
     }
 }
@@ -379,7 +379,7 @@ fn decode_icmpv4(lines: &mut Vec<String>, bytes: &[u8]) -> Step {
     );
     let line = match icmpv4::Repr::parse(&packet, false) {
         Ok(repr) => {
-            let quote = match repr.original_header() {
+            let quote = match repr.quote() {
                 Some(Err(e)) => format!("  [quoted datagram unreadable: {e}]"),
                 _ => String::new(),
             };
@@ -418,7 +418,7 @@ fn decode_icmpv6(lines: &mut Vec<String>, bytes: &[u8], src: Ipv6Addr, dst: Ipv6
     );
     let line = match icmpv6::Repr::parse(&packet, src, dst, false) {
         Ok(repr) => {
-            let quote = match repr.original_header() {
+            let quote = match repr.quote() {
                 Some(Err(e)) => format!("  [quoted packet unreadable: {e}]"),
                 _ => String::new(),
             };

@@ -202,7 +202,7 @@ impl Host {
                     h.stack
                         .addresses()
                         .iter()
-                        .any(|c| IpAddr::V4(c.addr) == addr)
+                        .any(|c| c.addr() == addr.to_canonical())
                 })
             });
             if let Some(index) = index {
@@ -224,7 +224,7 @@ impl Host {
                 .stack
                 .addresses()
                 .first()
-                .map(|c| IpAddr::V4(c.addr))
+                .map(|c| c.addr())
         })
     }
 

@@ -36,9 +36,12 @@
 
 mod demux;
 mod egress;
+pub mod fragments;
 mod handshake;
 mod icmp;
+mod icmpv6;
 mod ipv4;
+mod ipv6;
 mod ports;
 mod route;
 mod slots;
@@ -48,7 +51,7 @@ mod timer;
 mod trace;
 
 use core::hash::BuildHasher;
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
@@ -60,7 +63,7 @@ use crate::tcp::{Config, Counters};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
 
-pub use crate::wire::cidr::Ipv4Cidr;
+pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 use slots::Slot;
@@ -77,10 +80,20 @@ pub struct SocketHandle {
 pub struct StackConfig {
     /// TCP settings shared by every connection.
     pub tcp: Arc<Config>,
-    /// Link MTU (bytes of IP packet); the MSS we announce is this minus 40.
+    /// Link MTU (bytes of IP packet); the MSS we announce is this minus 40 (IPv4) or 60
+    /// (IPv6).
     pub mtu: u16,
-    /// TTL of packets we send (Linux ip_default_ttl, 64).
+    /// TTL of IPv4 packets we send (Linux ip_default_ttl, 64).
     pub ttl: u8,
+    /// Hop limit of IPv6 packets we send (Linux net.ipv6.conf.*.hop_limit, 64).
+    pub hop_limit: u8,
+    /// A listener on `[::]` takes IPv6 connections only, not IPv4 ones as IPv4-mapped
+    /// addresses (Linux net.ipv6.bindv6only, off; the IPV6_V6ONLY socket option per
+    /// listener, see [`Stack::listen_opts`]).
+    pub bindv6only: bool,
+    /// Fragment reassembly bounds, per family (Linux ipfrag_high_thresh 4 MiB, ipfrag_time
+    /// 30 s, and the same for IPv6).
+    pub fragments: fragments::Limits,
     /// Ephemeral port range (Linux ip_local_port_range, 32768–60999).
     pub ephemeral_ports: (u16, u16),
     /// Collect [`TraceEvent`]s for [`Stack::poll_trace`].
@@ -95,6 +108,9 @@ impl Default for StackConfig {
             tcp: Arc::new(Config::default()),
             mtu: 1500,
             ttl: 64,
+            hop_limit: 64,
+            bindv6only: false,
+            fragments: fragments::Limits::default(),
             ephemeral_ports: (32768, 60999),
             trace: false,
             name: "host".into(),
@@ -120,8 +136,9 @@ impl BuildHasher for KeyedHasher {
 /// One host's TCP/IP stack.
 pub struct Stack {
     cfg: StackConfig,
-    addrs: Vec<Ipv4Cidr>,
+    addrs: Vec<IpCidr>,
     gateway: Option<Ipv4Addr>,
+    gateway6: Option<Ipv6Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
@@ -138,6 +155,15 @@ pub struct Stack {
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
+    /// Identification of the next IPv6 datagram we fragment.
+    ip6_ident: u32,
+    /// Keys the IPv6 flow labels (RFC 6437 §3: a hash of the flow, with a secret).
+    flow_key: (u64, u64),
+    /// Incomplete IPv4 and IPv6 datagrams.
+    frags4: fragments::Reassembler,
+    frags6: fragments::Reassembler,
+    /// Tokens for ICMP errors (Linux icmp_msgs_per_sec 1000, icmp_msgs_burst 50).
+    icmp_tokens: icmp::RateLimit,
     ts_key: u64,
     counters: Counters,
     trace: VecDeque<TraceEvent>,
@@ -163,11 +189,18 @@ impl Stack {
         for (i, b) in cookie_key.iter_mut().enumerate() {
             *b = secret[i] ^ secret[16 + i];
         }
+        let limits = cfg.fragments;
         Stack {
             ports: PortAllocator::new(cfg.ephemeral_ports, (k(16) ^ k(0), k(24) ^ k(8))),
             cfg,
             addrs: Vec::new(),
             gateway: None,
+            gateway6: None,
+            ip6_ident: (k(24) >> 32) as u32,
+            flow_key: (k(8) ^ k(16), k(0).rotate_left(17) ^ k(24)),
+            frags4: fragments::Reassembler::new(limits),
+            frags6: fragments::Reassembler::new(limits),
+            icmp_tokens: icmp::RateLimit::default(),
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher.clone()),
@@ -189,6 +222,12 @@ impl Stack {
 
     pub fn config(&self) -> &StackConfig {
         &self.cfg
+    }
+
+    /// Bytes held by incomplete fragmented datagrams, both families (each bounded by
+    /// [`StackConfig::fragments`]).
+    pub fn reassembly_memory(&self) -> usize {
+        self.frags4.memory() + self.frags6.memory()
     }
 
     /// Stack-wide counters (nstat names).

@@ -263,6 +263,7 @@ fn proto_name(p: IpProtocol) -> String {
         IpProtocol::Routing => "IPv6-Route".into(),
         IpProtocol::Fragment => "IPv6-Frag".into(),
         IpProtocol::NoNextHeader => "IPv6-NoNxt".into(),
+        IpProtocol::DestOpts => "IPv6-Opts".into(),
         IpProtocol::Unknown(n) => format!("proto={n}"),
     }
 }
