@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use synack_packetdrill::run::{Outcome, Report, run_script};
+use synack_packetdrill::run::{IpVersion, Outcome, Report, run_script};
 
 /// A passive open with MSS 1000, then 10 segments out: cwnd 10, 10 unacknowledged.
 const PRELUDE: &str = "\
@@ -29,7 +29,13 @@ fn run(rest: &str) -> (Report, String) {
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     (
-        run_script(&script, &text, dir, Path::new("inline.pkt")),
+        run_script(
+            &script,
+            &text,
+            dir,
+            Path::new("inline.pkt"),
+            IpVersion::Ipv4,
+        ),
         text,
     )
 }
@@ -179,6 +185,7 @@ assert tcpi_unacked == 0, tcpi_unacked
         text,
         Path::new(env!("CARGO_MANIFEST_DIR")),
         Path::new("x.pkt"),
+        IpVersion::Ipv4,
     );
     let Outcome::Fail(f) = &r.outcome else {
         panic!("{}", r.render(None))

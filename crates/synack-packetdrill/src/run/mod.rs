@@ -5,15 +5,15 @@
 //! one appears) and compare it field by field; syscall lines call the stack's socket API.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use synack::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
+use synack::stack::{Ipv4Cidr, Ipv6Cidr, SocketHandle, Stack, StackConfig};
 use synack::tcp::connection::Info;
 use synack::tcp::{Config, Connection, Keepalive, Shutdown, State};
 use synack::time::{Duration, Instant};
-use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+use synack::wire::{IpProtocol, icmpv6, ipv4, ipv6, tcp as wtcp};
 
 use crate::ast::*;
 use crate::code::{self, CodeError};
@@ -28,6 +28,12 @@ mod syscall;
 pub const LOCAL_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 /// The peer's address in IPv4 runs.
 pub const REMOTE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The stack's address in IPv6 runs, on a /48.
+pub const LOCAL_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0x0a0b, 0x17d6, 0, 0, 0, 0, 1);
+/// The gateway of IPv6 runs, on the stack's /48.
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0x0a0b, 0x17d6, 0x8888, 0, 0, 0, 1);
+/// The peer's address in IPv6 runs (off-link: through the gateway).
+pub const REMOTE_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1);
 /// The port scripts bind and connect to.
 pub const PORT: u16 = 8080;
 /// How long an outbound line waits past its time before "Timed out waiting for packet".
@@ -35,27 +41,90 @@ const PACKET_TIMEOUT: Duration = Duration::from_secs(2);
 /// How far `*` lines and pending blocking calls may move the clock.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
+/// The address family a script runs in (packetdrill's `--ip_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// IPv4 sockets, IPv4 packets.
+    #[default]
+    Ipv4,
+    /// IPv6 sockets, IPv6 packets: local fd3d:a0b:17d6::1, peer fd3d:fa7b:d17d::1, MTU 1520
+    /// (so the MSS is 1460 as in IPv4).
+    Ipv6,
+    /// IPv6 sockets on IPv4-mapped addresses (`::ffff:192.168.0.1`), IPv4 packets: what a
+    /// dual-stack socket does with an IPv4 peer.
+    Ipv4MappedIpv6,
+}
+
+impl IpVersion {
+    /// Every family, in the order upstream's `run_all.py` runs them.
+    pub const ALL: [IpVersion; 3] = [IpVersion::Ipv4, IpVersion::Ipv6, IpVersion::Ipv4MappedIpv6];
+
+    /// The `--ip_version` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpVersion::Ipv4 => "ipv4",
+            IpVersion::Ipv6 => "ipv6",
+            IpVersion::Ipv4MappedIpv6 => "ipv4-mapped-ipv6",
+        }
+    }
+
+    /// Parses an `--ip_version` value.
+    pub fn parse(s: &str) -> Option<IpVersion> {
+        IpVersion::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
 /// How to run scripts.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `-D NAME=VALUE` definitions.
     pub defines: HashMap<String, String>,
+    /// The family scripts run in unless they pin one with `--ip_version`.
+    pub ip_version: IpVersion,
 }
 
 impl RunOptions {
     /// The `-D` symbols upstream's runners pass in IPv4 runs (shared/packetdrill/README.md).
     pub fn upstream_ipv4() -> RunOptions {
-        let defines = [
-            ("TFO_COOKIE", "3021b9d889017eeb"),
-            ("CODE", "host_unreachable"),
-            ("CMSG_LEVEL_IP", "SOL_IP"),
-            ("CMSG_TYPE_RECVERR", "IP_RECVERR"),
+        RunOptions::upstream(IpVersion::Ipv4)
+    }
+
+    /// Upstream's `-D` symbols for a run in family `v` (shared/packetdrill/README.md; the
+    /// TFO cookie depends on the addresses, `CODE` is an IPv4 ICMP code).
+    pub fn upstream(v: IpVersion) -> RunOptions {
+        let v6 = v == IpVersion::Ipv6;
+        let sockets_v6 = v != IpVersion::Ipv4;
+        let mut defines = vec![
+            (
+                "TFO_COOKIE",
+                if v6 {
+                    "c1d1e9742a47a9bc"
+                } else {
+                    "3021b9d889017eeb"
+                },
+            ),
+            (
+                "CMSG_LEVEL_IP",
+                if sockets_v6 { "SOL_IPV6" } else { "SOL_IP" },
+            ),
+            (
+                "CMSG_TYPE_RECVERR",
+                if sockets_v6 {
+                    "IPV6_RECVERR"
+                } else {
+                    "IP_RECVERR"
+                },
+            ),
         ];
+        if !v6 {
+            defines.push(("CODE", "host_unreachable"));
+        }
         RunOptions {
             defines: defines
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ip_version: v,
         }
     }
 }
@@ -89,6 +158,8 @@ pub struct Failure {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub script: PathBuf,
+    /// The family it ran in: the one asked for, or the one the script pins.
+    pub ip_version: IpVersion,
     pub outcome: Outcome,
     /// Things the run did not act on (sysctls without an effect here, code blocks that could
     /// not be evaluated), and a failed code block when the script failed earlier anyway.
@@ -107,6 +178,7 @@ impl Report {
 pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
     let fail = |message: String, line: u32, col: u32| Report {
         script: path.to_path_buf(),
+        ip_version: opts.ip_version,
         outcome: Outcome::Fail(Box::new(Failure {
             line,
             col,
@@ -140,12 +212,19 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
         }
     };
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    run_script(&script, &text, &dir, path)
+    run_script(&script, &text, &dir, path, opts.ip_version)
 }
 
-/// Runs a parsed script. `text` is its source (for messages), `dir` its directory.
-pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Report {
-    let mut r = Runner::new(text, dir);
+/// Runs a parsed script in family `ip_version` (unless it pins another). `text` is its
+/// source (for messages), `dir` its directory.
+pub fn run_script(
+    script: &Script,
+    text: &str,
+    dir: &Path,
+    path: &Path,
+    ip_version: IpVersion,
+) -> Report {
+    let mut r = Runner::new(text, dir, ip_version);
     let outcome = match r.run(script) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Skip(why)) => Outcome::Skip(why),
@@ -161,6 +240,7 @@ pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Repor
     }
     Report {
         script: path.to_path_buf(),
+        ip_version: r.version,
         outcome,
         notes: r.notes,
         trace: r.trace,
@@ -274,8 +354,14 @@ struct Runner {
     ts_tick_usecs: Option<u64>,
     ts_ecr_scaled: bool,
     strict_segments: bool,
-    local: Ipv4Addr,
-    remote: Ipv4Addr,
+    /// The family of this run.
+    version: IpVersion,
+    /// The stack's and the peer's addresses on the wire.
+    local: IpAddr,
+    remote: IpAddr,
+    /// `--local_ip` / `--remote_ip`.
+    local_override: Option<IpAddr>,
+    remote_override: Option<IpAddr>,
     fds: BTreeMap<i64, Fd>,
     focus: Focus,
     next_port: u16,
@@ -291,8 +377,8 @@ struct Runner {
     ip_ident: u16,
     trace: Vec<String>,
     notes: Vec<String>,
-    /// The stack's link MTU (`--mtu`).
-    mtu: u16,
+    /// The stack's link MTU (`--mtu`; by default 1500, 1520 in IPv6 runs).
+    mtu: Option<u16>,
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
     under_test: UnderTest,
@@ -305,7 +391,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(text: &str, dir: &Path) -> Runner {
+    fn new(text: &str, dir: &Path, version: IpVersion) -> Runner {
         let cfg = profile::linux();
         Runner {
             lines: text.lines().map(str::to_string).collect(),
@@ -319,8 +405,11 @@ impl Runner {
             ts_tick_usecs: None,
             ts_ecr_scaled: false,
             strict_segments: false,
-            local: LOCAL_V4,
-            remote: REMOTE_V4,
+            version,
+            local: IpAddr::V4(LOCAL_V4),
+            remote: IpAddr::V4(REMOTE_V4),
+            local_override: None,
+            remote_override: None,
             fds: BTreeMap::new(),
             focus: Focus::None,
             next_port: 40000,
@@ -332,7 +421,7 @@ impl Runner {
             ip_ident: 1,
             trace: Vec::new(),
             notes: Vec::new(),
-            mtu: 1500,
+            mtu: None,
             tx_buf: Vec::new(),
             under_test: UnderTest::None,
             code_failure: None,
@@ -410,24 +499,19 @@ impl Runner {
             "mss" => {
                 num(v)?;
             }
-            "mtu" => self.mtu = num(v)?.clamp(576, 65535) as u16,
-            "ip_version" => match v {
-                "ipv4" => {}
-                "ipv6" | "ipv4-mapped-ipv6" => {
-                    return Err(Stop::Skip(format!(
-                        "--ip_version={v}: synack has no IPv6 routing yet"
-                    )));
-                }
-                _ => return Err(err(format!("unknown --ip_version {v:?}"))),
-            },
+            "mtu" => self.mtu = Some(num(v)?.clamp(576, 65535) as u16),
+            "ip_version" => {
+                self.version = IpVersion::parse(v)
+                    .ok_or_else(|| err(format!("unknown --ip_version {v:?}")))?;
+            }
             "local_ip" | "remote_ip" => {
-                let a: Ipv4Addr = v
+                let a: IpAddr = v
                     .parse()
-                    .map_err(|_| Stop::Skip(format!("--{}={v}: not an IPv4 address", o.name)))?;
+                    .map_err(|_| err(format!("--{}={v}: not an IP address", o.name)))?;
                 if o.name == "local_ip" {
-                    self.local = a;
+                    self.local_override = Some(a);
                 } else {
-                    self.remote = a;
+                    self.remote_override = Some(a);
                 }
             }
             _ => return Err(err(format!("unknown option --{}", o.name))),
@@ -460,18 +544,45 @@ impl Runner {
         }
     }
 
+    /// The stack of this run's family, with upstream's addresses (SUBSET.md §4.1): the local
+    /// address on a /16 (IPv4) or /48 (IPv6) that holds the gateway, the peer off-link.
     fn build_stack(&mut self) {
+        let v6 = self.version == IpVersion::Ipv6;
+        let default_mtu = if v6 { 1520 } else { 1500 };
         let cfg = StackConfig {
             tcp: Arc::new(self.cfg.clone()),
-            mtu: self.mtu,
+            mtu: self.mtu.unwrap_or(default_mtu),
             trace: false,
             name: "synack".into(),
             ..StackConfig::default()
         };
+        let (local, remote) = if v6 {
+            (IpAddr::V6(LOCAL_V6), IpAddr::V6(REMOTE_V6))
+        } else {
+            (IpAddr::V4(LOCAL_V4), IpAddr::V4(REMOTE_V4))
+        };
+        self.local = self.local_override.map_or(local, |a| a.to_canonical());
+        self.remote = self.remote_override.map_or(remote, |a| a.to_canonical());
         let mut stack = Stack::new(cfg, [7; 32]);
-        stack.add_address(Ipv4Cidr::new(self.local, 16));
-        stack.set_gateway(Some(self.local));
+        match self.local {
+            IpAddr::V4(a) => {
+                stack.add_address(Ipv4Cidr::new(a, 16));
+                stack.set_gateway(Some(a));
+            }
+            IpAddr::V6(a) => {
+                stack.add_address(Ipv6Cidr::new(a, 48));
+                stack.set_gateway_v6(Some(GATEWAY_V6));
+            }
+        }
         self.stack = stack;
+    }
+
+    /// `ip` as a socket of this run sees it: IPv4-mapped in the IPv4-mapped-IPv6 runs.
+    fn sock_ip(&self, ip: IpAddr) -> IpAddr {
+        match (self.version, ip) {
+            (IpVersion::Ipv4MappedIpv6, IpAddr::V4(a)) => IpAddr::V6(a.to_ipv6_mapped()),
+            _ => ip,
+        }
     }
 
     // ----- time -----
@@ -732,8 +843,9 @@ impl Runner {
         })?;
         // A socket without a connection reports what a new connection would start from.
         let fresh = |state: State| {
-            let local = SocketAddr::new(IpAddr::V4(self.local), 0);
-            let c = Connection::new(Arc::new(fd.cfg.clone()), local, self.stack.mss(), 0);
+            let local = SocketAddr::new(self.local, 0);
+            let mss = self.stack.mss_for(self.remote);
+            let c = Connection::new(Arc::new(fd.cfg.clone()), local, mss, 0);
             code::Snapshot {
                 state,
                 info: Some(Info {
@@ -833,7 +945,7 @@ impl Runner {
             &opts,
             t.seq.len as usize,
         );
-        let bytes = packet::ipv4_packet(
+        let bytes = packet::ip_packet(
             tuple.remote,
             tuple.local,
             IpProtocol::Tcp,
@@ -851,37 +963,11 @@ impl Runner {
     }
 
     fn inbound_icmp(&mut self, ip: &IpInfo, i: &IcmpPacket) -> Result<(), Stop> {
-        let (ty, code) = match (i.kind.as_str(), i.code.as_deref()) {
-            ("unreachable", None) => (3u8, 0u8),
-            ("unreachable", Some(c)) => (
-                3,
-                match c {
-                    "net_unreachable" => 0,
-                    "host_unreachable" => 1,
-                    "protocol_unreachable" => 2,
-                    "port_unreachable" => 3,
-                    "frag_needed" => 4,
-                    "source_route_failed" => 5,
-                    "net_unknown" => 6,
-                    "host_unknown" => 7,
-                    "source_host_isolated" => 8,
-                    "net_prohibited" => 9,
-                    "host_prohibited" => 10,
-                    "net_unreachable_for_tos" => 11,
-                    "host_unreachable_for_tos" => 12,
-                    "packet_filtered" => 13,
-                    "precedence_violation" => 14,
-                    "precedence_cutoff" => 15,
-                    other => return Err(err(format!("unknown ICMP unreachable code {other}"))),
-                },
-            ),
-            ("time_exceeded", _) => (11, 0),
-            ("packet_too_big", _) => {
-                return Err(Stop::Skip(
-                    "ICMPv6 packet_too_big: no IPv6 in synack yet".into(),
-                ));
-            }
-            (k, _) => return Err(err(format!("unsupported ICMP type {k}"))),
+        let v6 = self.local.is_ipv6();
+        let (ty, code) = if v6 {
+            icmpv6_type_code(&i.kind, i.code.as_deref())?
+        } else {
+            icmpv4_type_code(&i.kind, i.code.as_deref())?
         };
         let Focus::Conn(tu) = self.focus else {
             return Err(err("ICMP error before any connection"));
@@ -892,8 +978,10 @@ impl Runner {
         tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
         tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());
         tcp8[4..8].copy_from_slice(&seq.to_be_bytes());
+        // The quoted header states the original length (a 20-byte TCP header and the data),
+        // not the 8 bytes quoted.
         let qlen = i.quoted.map_or(0, |q| q.len as usize) + 20;
-        let mut quoted = packet::ipv4_packet(
+        let mut quoted = packet::ip_packet(
             tu.local,
             tu.remote,
             IpProtocol::Tcp,
@@ -901,28 +989,35 @@ impl Runner {
             0,
             &tcp8,
         );
-        // The quoted header states the original length, not the 8 bytes quoted.
-        {
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        if v6 {
+            ipv6::Packet::new_unchecked(&mut quoted[..]).set_payload_len(qlen as u16);
+            if let Some(m) = i.mtu {
+                icmp[4..8].copy_from_slice(&m.to_be_bytes());
+            }
+        } else {
             let mut q = ipv4::Packet::new_unchecked(&mut quoted[..]);
             q.set_total_len((ipv4::HEADER_LEN + qlen) as u16);
             q.set_dont_frag(true);
             q.fill_checksum();
-        }
-        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
-        if let Some(m) = i.mtu {
-            icmp[6..8].copy_from_slice(&(m as u16).to_be_bytes());
+            if let Some(m) = i.mtu {
+                icmp[6..8].copy_from_slice(&(m as u16).to_be_bytes());
+            }
         }
         icmp.extend_from_slice(&quoted);
-        let sum = synack::wire::checksum::checksum(&icmp);
-        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-        let bytes = packet::ipv4_packet(
-            tu.remote,
-            tu.local,
-            IpProtocol::Icmp,
-            ip,
-            self.ip_ident,
-            &icmp,
-        );
+        let proto = match (tu.remote, tu.local) {
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let mut m = icmpv6::Packet::new_unchecked(&mut icmp[..]);
+                m.fill_checksum(src, dst);
+                IpProtocol::Icmpv6
+            }
+            _ => {
+                let sum = synack::wire::checksum::checksum(&icmp);
+                icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+                IpProtocol::Icmp
+            }
+        };
+        let bytes = packet::ip_packet(tu.remote, tu.local, proto, ip, self.ip_ident, &icmp);
         self.ip_ident = self.ip_ident.wrapping_add(1);
         self.trace.push(format!(
             "{} < icmp {} {}{}",
@@ -1183,6 +1278,64 @@ impl Runner {
             None => format!("{} bytes, not TCP", bytes.len()),
         }
     }
+}
+
+/// An ICMP line's type and code in an IPv4 run (packetdrill's names).
+fn icmpv4_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), Stop> {
+    Ok(match (kind, code) {
+        ("unreachable", None) => (3, 0),
+        ("unreachable", Some(c)) => (
+            3,
+            match c {
+                "net_unreachable" => 0,
+                "host_unreachable" => 1,
+                "protocol_unreachable" => 2,
+                "port_unreachable" => 3,
+                "frag_needed" => 4,
+                "source_route_failed" => 5,
+                "net_unknown" => 6,
+                "host_unknown" => 7,
+                "source_host_isolated" => 8,
+                "net_prohibited" => 9,
+                "host_prohibited" => 10,
+                "net_unreachable_for_tos" => 11,
+                "host_unreachable_for_tos" => 12,
+                "packet_filtered" => 13,
+                "precedence_violation" => 14,
+                "precedence_cutoff" => 15,
+                other => return Err(err(format!("unknown ICMP unreachable code {other}"))),
+            },
+        ),
+        ("time_exceeded", _) => (11, 0),
+        ("packet_too_big", _) => {
+            return Err(err(
+                "icmp packet_too_big is ICMPv6: this is an IPv4 run (use unreachable frag_needed)",
+            ));
+        }
+        (k, _) => return Err(err(format!("unsupported ICMP type {k}"))),
+    })
+}
+
+/// An ICMP line's type and code in an IPv6 run (packetdrill's ICMPv6 names, RFC 4443).
+fn icmpv6_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), Stop> {
+    Ok(match (kind, code) {
+        ("unreachable", None) => (1, 0),
+        ("unreachable", Some(c)) => (
+            1,
+            match c {
+                "no_route" => 0,
+                "admin_prohibited" => 1,
+                "beyond_scope" | "not_neighbour" => 2,
+                "address_unreachable" | "addr_unreachable" => 3,
+                "port_unreachable" => 4,
+                other => return Err(err(format!("unknown ICMPv6 unreachable code {other}"))),
+            },
+        ),
+        ("packet_too_big", _) => (2, 0),
+        ("time_exceeded", _) => (3, 0),
+        ("parameter_problem", _) => (4, 0),
+        (k, _) => return Err(err(format!("unsupported ICMPv6 type {k}"))),
+    })
 }
 
 /// `1.234567` seconds.

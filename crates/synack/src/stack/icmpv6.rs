@@ -1,5 +1,5 @@
 //! ICMPv6 (RFC 4443): echo replies (§4.2), packet too big lowering the path MTU (§3.2, RFC
-//! 8201, never below 1280), destination unreachable as a soft error on the connection it
+//! 8201: one below 1280 is discarded), destination unreachable as a soft error on the connection it
 //! quotes (§3.1, as for IPv4), and the errors this host sends: parameter problems from the
 //! header walk (`ipv6.rs`) and time exceeded when reassembly gives up, within the rules of
 //! §2.4(e) and the shared rate limit.
@@ -54,8 +54,12 @@ impl Stack {
             }
             icmpv6::Repr::PacketTooBig { mtu, invoking } => {
                 self.counters.icmp6_in_pkt_too_bigs += 1;
-                // RFC 8201 §4: never below the IPv6 minimum link MTU.
-                let mtu = u16::try_from(mtu).unwrap_or(u16::MAX).max(IPV6_MIN_MTU);
+                // RFC 8201 §4: the path MTU never goes below the IPv6 minimum link MTU, and a
+                // message reporting less is discarded (Linux's tcp_v6_err too).
+                if mtu < u32::from(IPV6_MIN_MTU) {
+                    return self.trace_drop(now, "packet too big below 1280: ignored", bytes);
+                }
+                let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
                 self.icmp_error_to_conn(now, ErrorKind::PathMtu(mtu), invoking);
             }
             icmpv6::Repr::DstUnreachable { reason, invoking } => {

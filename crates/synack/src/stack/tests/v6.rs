@@ -294,7 +294,12 @@ fn packet_too_big_lowers_the_mss_but_never_below_1280() {
         .unwrap()
         .2
         .clone();
-    for (mtu, want) in [(1400u32, 1400 - 60 - 12), (600, 1280 - 60 - 12)] {
+    // Below 1280 the message is discarded (RFC 8201 §4, as Linux does).
+    for (mtu, want) in [
+        (1400u32, 1400 - 60 - 12),
+        (600, 1328),
+        (1280, 1280 - 60 - 12),
+    ] {
         let ptb = icmpv6::Repr::PacketTooBig {
             mtu,
             invoking: &quoted[..1232],
@@ -310,7 +315,7 @@ fn packet_too_big_lowers_the_mss_but_never_below_1280() {
         net.a.handle_packet(net.now, &ip6(B_IP6, A_IP6, 58, &msg));
         assert_eq!(mss(&net), want, "mtu {mtu}");
     }
-    assert_eq!(net.a.counters().icmp6_in_pkt_too_bigs, 2);
+    assert_eq!(net.a.counters().icmp6_in_pkt_too_bigs, 3);
     // A new connection to the same host starts with the path MTU learned.
     let c2 = net.a.connect(net.now, v6(B_IP6, 80), None).unwrap();
     net.run_until(|n| n.b.accept_queue_len(l) == 2, Duration::from_secs(5));
