@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +66,9 @@ pub struct Args {
     /// full, 2 always (the trace then notes the cookie sent and the cookie accepted).
     #[arg(long, default_value = "1", value_parser = syncookies)]
     pub syncookies: SynCookies,
+    /// Talk IPv6: client fd00:5ac::1, server fd00:5ac::2 (/64), MSS 1440 on the 1500-byte link.
+    #[arg(long)]
+    pub ipv6: bool,
 }
 
 fn syncookies(s: &str) -> Result<SynCookies, String> {
@@ -79,6 +82,8 @@ fn syncookies(s: &str) -> Result<SynCookies, String> {
 
 const CLIENT_ADDR: &str = "198.18.0.1";
 const SERVER_ADDR: &str = "198.18.0.2";
+const CLIENT_ADDR_V6: &str = "fd00:5ac::1";
+const SERVER_ADDR_V6: &str = "fd00:5ac::2";
 const PORT: u16 = 80;
 
 /// The trace sink: renders lines to stdout and writes the capture.
@@ -141,10 +146,13 @@ struct ClientReport {
 
 /// The client application: connect, send `bytes` of a seeded pattern, shut down writing, read
 /// the server's reply.
-fn client_app(host: &Host, bytes: u64, seed: u64, progress: bool) -> io::Result<ClientReport> {
-    let addr: SocketAddr = format!("{SERVER_ADDR}:{PORT}")
-        .parse()
-        .map_err(io::Error::other)?;
+fn client_app(
+    host: &Host,
+    addr: SocketAddr,
+    bytes: u64,
+    seed: u64,
+    progress: bool,
+) -> io::Result<ClientReport> {
     let mut stream = TcpStream::connect_on(host, addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
     stream.set_write_timeout(Some(Duration::from_secs(600)))?;
@@ -217,10 +225,17 @@ fn demo(args: &Args) -> io::Result<bool> {
         TraceChoice::Handshake => TraceLevel::Handshake,
         TraceChoice::None => TraceLevel::None,
     };
+    let (client_ip, server_ip, prefix) = if args.ipv6 {
+        (CLIENT_ADDR_V6, SERVER_ADDR_V6, 64)
+    } else {
+        (CLIENT_ADDR, SERVER_ADDR, 24)
+    };
+    let client_ip: IpAddr = client_ip.parse().map_err(io::Error::other)?;
+    let server = SocketAddr::new(server_ip.parse().map_err(io::Error::other)?, PORT);
     let mut renderer = Renderer::new(level);
     renderer
-        .name(CLIENT_ADDR.parse().map_err(io::Error::other)?, "client")
-        .name(SERVER_ADDR.parse().map_err(io::Error::other)?, "server")
+        .name(client_ip, "client")
+        .name(server.ip(), "server")
         .only(Direction::Out);
     let pcap = if args.no_pcap {
         None
@@ -236,8 +251,8 @@ fn demo(args: &Args) -> io::Result<bool> {
         link = link.with_loss(Loss::Bernoulli(args.loss));
     }
     let rt = Runtime::builder()
-        .host("client", &format!("{CLIENT_ADDR}/24"))
-        .host("server", &format!("{SERVER_ADDR}/24"))
+        .host("client", &format!("{client_ip}/{prefix}"))
+        .host("server", &format!("{}/{prefix}", server.ip()))
         .link(link)
         .seed(args.seed)
         .tcp(Config {
@@ -246,7 +261,7 @@ fn demo(args: &Args) -> io::Result<bool> {
         })
         .trace(SharedSink(sink.clone()))
         .build()?;
-    let (client, server) = (
+    let (client, server_host) = (
         rt.host("client")
             .ok_or_else(|| io::Error::other("no client host"))?,
         rt.host("server")
@@ -254,22 +269,22 @@ fn demo(args: &Args) -> io::Result<bool> {
     );
 
     println!(
-        "synack demo: client {CLIENT_ADDR} \u{21c4} server {SERVER_ADDR}:{PORT}, RTT {:?}, loss {}%, {} ({} bytes), seed {}",
+        "synack demo: client {client_ip} \u{21c4} server {server}, RTT {:?}, loss {}%, {} ({} bytes), seed {}",
         args.rtt,
         args.loss * 100.0,
         units::human_bytes(args.bytes),
         args.bytes,
         args.seed
     );
-    let listener = TcpListener::bind_on(&server, format!("{SERVER_ADDR}:{PORT}"))?;
+    let listener = TcpListener::bind_on(&server_host, server)?;
     let server_thread = std::thread::spawn(move || server_app(listener));
-    let report = client_app(&client, args.bytes, args.seed, true);
+    let report = client_app(&client, server, args.bytes, args.seed, true);
     let server_result = server_thread
         .join()
         .map_err(|_| io::Error::other("server thread panicked"))?;
     // Let the close finish (FIN, ACK) so the trace shows it; bounded.
     rt.settle(args.rtt * 10 + Duration::from_secs(2));
-    let (cc, sc): (Counters, Counters) = (client.counters(), server.counters());
+    let (cc, sc): (Counters, Counters) = (client.counters(), server_host.counters());
     let link_stats = rt.link_stats();
     drop(rt);
     {

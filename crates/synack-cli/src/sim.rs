@@ -68,6 +68,9 @@ pub struct Args {
     /// Print every segment (Wireshark notation) as well.
     #[arg(long)]
     pub trace: bool,
+    /// Transfer over IPv6 (fd00:5ac::1 to fd00:5ac::2): MSS = MTU - 60.
+    #[arg(long)]
+    pub ipv6: bool,
     /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
     /// (virtual time), e.g. 100ms.
     #[arg(long, value_parser = units::duration)]
@@ -222,6 +225,7 @@ pub fn run(args: Args) -> ExitCode {
         mtu: args.mtu,
         trace: args.trace,
         sample_every: args.samples,
+        ipv6: args.ipv6,
         ..TransferConfig::default()
     };
     let wall = std::time::Instant::now();
@@ -237,6 +241,8 @@ pub fn run(args: Args) -> ExitCode {
         renderer
             .name("198.18.0.1".parse().expect("literal address"), "client")
             .name("198.18.0.2".parse().expect("literal address"), "server")
+            .name(synack::sim::CLIENT_V6.into(), "client")
+            .name(synack::sim::SERVER_V6.into(), "server")
             .only(Direction::Out);
         for line in renderer.render(&r.trace) {
             println!("{line}");

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::Ipv4Cidr;
+use synack::stack::IpCidr;
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
@@ -34,17 +34,24 @@ pub struct TunArgs {
     /// The TUN interface to create (or attach to, if it exists and is persistent).
     #[arg(long, value_name = "NAME")]
     pub tun: String,
-    /// synack's own address and prefix on the TUN link.
-    #[arg(long, value_name = "CIDR", default_value = "198.18.0.2/24")]
-    pub addr: String,
-    /// Also give the kernel's side of the interface this address (and the on-link route).
-    /// Without it, configure the interface yourself: `ip addr add 198.18.0.1/24 dev NAME`.
-    #[arg(long, value_name = "CIDR")]
-    pub kernel_addr: Option<String>,
+    /// synack's own address and prefix on the TUN link, IPv4 or IPv6 (`fd00::2/64`); a
+    /// comma-separated pair (or the flag twice) makes a dual-stack host.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        default_value = "198.18.0.2/24",
+        value_delimiter = ','
+    )]
+    pub addr: Vec<String>,
+    /// Also give the kernel's side of the interface this address (and the on-link route),
+    /// IPv4 or IPv6, one per family. Without it, configure the interface yourself:
+    /// `ip addr add 198.18.0.1/24 dev NAME`.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub kernel_addr: Vec<String>,
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU (synack announces MSS = MTU - 40).
+    /// Interface MTU (synack announces MSS = MTU - 40 over IPv4, MTU - 60 over IPv6).
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,
     /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
@@ -114,12 +121,36 @@ pub fn impairment(spec: &str) -> Result<LinkConfig, String> {
 }
 
 impl TunArgs {
-    pub fn cidr(&self) -> io::Result<Ipv4Cidr> {
-        self.addr.parse()
+    /// synack's addresses (`--addr`), at least one.
+    pub fn cidrs(&self) -> io::Result<Vec<IpCidr>> {
+        let v: Vec<IpCidr> = self
+            .addr
+            .iter()
+            .map(|a| a.trim().parse())
+            .collect::<io::Result<_>>()?;
+        if v.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--addr needs an address, like 198.18.0.2/24 or fd00::2/64",
+            ));
+        }
+        Ok(v)
     }
 
-    pub fn kernel_cidr(&self) -> io::Result<Option<Ipv4Cidr>> {
-        self.kernel_addr.as_deref().map(str::parse).transpose()
+    /// The kernel side's addresses (`--kernel-addr`).
+    pub fn kernel_cidrs(&self) -> io::Result<Vec<IpCidr>> {
+        self.kernel_addr.iter().map(|a| a.trim().parse()).collect()
+    }
+
+    /// Where a server on these addresses listens: `[::]` (both families, IPv4 peers shown
+    /// IPv4-mapped) when synack has an IPv6 address, else its IPv4 address.
+    pub fn listen_ip(&self) -> io::Result<IpAddr> {
+        let cidrs = self.cidrs()?;
+        Ok(if cidrs.iter().any(IpCidr::is_ipv6) {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            cidrs[0].addr()
+        })
     }
 }
 
@@ -190,19 +221,29 @@ impl Started {
 
 /// Opens the TUN device and starts a runtime on it.
 pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
-    let cidr = args.cidr()?;
-    let kernel = args.kernel_cidr()?;
+    let cidrs = args.cidrs()?;
+    let kernel = args.kernel_cidrs()?;
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);
-    if let Some(k) = kernel {
-        if k.addr == cidr.addr {
+    for k in &kernel {
+        if cidrs.iter().any(|c| c.addr() == k.addr()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
             ));
         }
-        b = b.kernel_addr(k);
+        if !cidrs.iter().any(|c| c.contains(k.addr())) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--kernel-addr {k} is on no link of --addr {} (give both sides \
+                     addresses on one prefix, e.g. 198.18.0.2/24 and 198.18.0.1/24)",
+                    args.addr.join(",")
+                ),
+            ));
+        }
+        b = b.kernel_addr(*k);
     }
     if let Some(ns) = &args.netns {
         b = b.netns(ns);
@@ -216,9 +257,11 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
                 TraceChoice::All => TraceLevel::All,
                 TraceChoice::Handshake => TraceLevel::Handshake,
             });
-            r.name(IpAddr::V4(cidr.addr), "synack");
-            if let Some(k) = kernel {
-                r.name(IpAddr::V4(k.addr), "kernel");
+            for c in &cidrs {
+                r.name(c.addr(), "synack");
+            }
+            for k in &kernel {
+                r.name(k.addr(), "kernel");
             }
             r
         });
@@ -242,7 +285,7 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
         ..tcp
     };
     let mut rb = Runtime::builder()
-        .host("synack", &args.addr)
+        .host("synack", &args.addr.join(","))
         .tcp(tcp)
         .mtu(args.mtu);
     if let Some(s) = &sink {

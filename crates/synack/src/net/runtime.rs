@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
-use crate::stack::{Ipv4Cidr, Stack, StackConfig};
+use crate::stack::{IpCidr, Stack, StackConfig};
 use crate::tcp::{Config, Counters, State};
 use crate::time::Instant;
 use crate::trace::TraceSink;
@@ -247,7 +247,8 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Adds a host with an address like `198.18.0.1/24`.
+    /// Adds a host with an address like `198.18.0.1/24` or `fd00:5ac::1/64`, or several,
+    /// comma-separated (`198.18.0.1/24,fd00:5ac::1/64`: a dual-stack host).
     pub fn host(mut self, name: &str, cidr: &str) -> Builder {
         self.hosts.push((name.to_string(), cidr.to_string()));
         self
@@ -328,11 +329,16 @@ impl Builder {
         let tcp = Arc::new(self.tcp);
         let trace = self.sink.is_some();
         let mut hosts = Vec::new();
-        for (i, (name, cidr)) in self.hosts.iter().enumerate() {
-            let cidr: Ipv4Cidr = cidr.parse()?;
+        for (i, (name, cidrs)) in self.hosts.iter().enumerate() {
+            let cidrs: Vec<IpCidr> = cidrs
+                .split(',')
+                .map(|c| c.trim().parse())
+                .collect::<io::Result<_>>()?;
             let id = if self.device.is_none() {
                 let id = sim.add_host(name);
-                sim.set_addr(id, cidr.addr).map_err(io::Error::other)?;
+                for c in &cidrs {
+                    sim.set_addr(id, c.addr()).map_err(io::Error::other)?;
+                }
                 Some(id)
             } else {
                 None
@@ -350,7 +356,9 @@ impl Builder {
             );
             r.fill_bytes(&mut secret);
             let mut stack = Stack::new(cfg, secret);
-            stack.add_address(cidr);
+            for c in cidrs {
+                stack.add_address(c);
+            }
             hosts.push(HostState {
                 name: name.clone(),
                 stack,
