@@ -44,9 +44,17 @@ fn sha256(p: &Path) -> String {
 /// `synack serve` on the dual-stack link in `ns`, ready to accept.
 fn serve(ns: &Netns, extra: &[&str]) -> Proc {
     let mut cmd = ns.cmd(synack_bin());
-    cmd.args(["serve", "--tun", TUN, "--addr", SYNACK, "--kernel-addr", KERNEL])
-        .args(["--port", "80"])
-        .args(extra);
+    cmd.args([
+        "serve",
+        "--tun",
+        TUN,
+        "--addr",
+        SYNACK,
+        "--kernel-addr",
+        KERNEL,
+    ])
+    .args(["--port", "80"])
+    .args(extra);
     let p = Proc::spawn(cmd, "synack serve");
     p.wait_line(false, "listening on", Duration::from_secs(10));
     p
@@ -83,7 +91,11 @@ fn stop_and_check(mut cap: Proc, file: &Path, what: &str) {
         "_ws.malformed or ip.checksum.status == \"Bad\" or _ws.expert.severity >= \"Error\" \
          and !(tcp.checksum.status == \"Bad\")",
     );
-    assert!(bad.is_empty(), "{what}: tshark objects:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{what}: tshark objects:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// The done-when of issue 19: `ping -s 3000` and `ping -6 -s 3000` from the kernel get their
@@ -153,9 +165,17 @@ fn curl_and_socat_over_ipv6() {
     let cap_file = dir.path("curl6.pcap");
     {
         let mut cmd = ns.cmd(synack_bin());
-        cmd.args(["serve", "--tun", TUN, "--addr", SYNACK, "--kernel-addr", KERNEL])
-            .args(["--port", "80", "--http"])
-            .arg(www.root());
+        cmd.args([
+            "serve",
+            "--tun",
+            TUN,
+            "--addr",
+            SYNACK,
+            "--kernel-addr",
+            KERNEL,
+        ])
+        .args(["--port", "80", "--http"])
+        .arg(www.root());
         let server = Proc::spawn(cmd, "synack serve --http");
         server.wait_line(false, "listening on", Duration::from_secs(10));
         let cap = capture(&ns, &cap_file);
@@ -171,8 +191,15 @@ fn curl_and_socat_over_ipv6() {
         stop_and_check(cap, &cap_file, "curl -6");
         let v6 = matching(&cap_file, "ipv6 and tcp");
         let v4 = matching(&cap_file, "ip and tcp");
-        assert!(v6.len() > 100 && v4.is_empty(), "{} IPv6 segments", v6.len());
-        assert!(matching(&cap_file, "tcp.flags.reset == 1").is_empty(), "a RST");
+        assert!(
+            v6.len() > 100 && v4.is_empty(),
+            "{} IPv6 segments",
+            v6.len()
+        );
+        assert!(
+            matching(&cap_file, "tcp.flags.reset == 1").is_empty(),
+            "a RST"
+        );
     }
     // synack connect -> socat listening on the kernel's IPv6 addresses (all of them: the TUN
     // link and its address appear when synack connect creates them).
@@ -187,7 +214,15 @@ fn curl_and_socat_over_ipv6() {
     let cap_file = dir.path("socat6.pcap");
     let mut client = ns.cmd(synack_bin());
     client
-        .args(["connect", "--tun", TUN, "--addr", SYNACK, "--kernel-addr", KERNEL])
+        .args([
+            "connect",
+            "--tun",
+            TUN,
+            "--addr",
+            SYNACK,
+            "--kernel-addr",
+            KERNEL,
+        ])
         .arg("[fd00:5ac::1]:9000")
         .arg("--send")
         .arg(&sent)
@@ -197,10 +232,18 @@ fn curl_and_socat_over_ipv6() {
     assert!(ok, "synack connect over IPv6 failed:\n{out}{err}");
     let (socat_ok, _, socat_err) = listener.finish(Duration::from_secs(20));
     assert!(socat_ok, "socat: {socat_err}");
-    assert_eq!(sha256(&received), sha256(&sent), "socat got different bytes");
+    assert_eq!(
+        sha256(&received),
+        sha256(&sent),
+        "socat got different bytes"
+    );
     // synack's own capture (LINKTYPE_RAW): IPv6 TCP both ways, read by tshark.
     let v6 = matching(&cap_file, "ipv6.src == fd00:5ac::2 and tcp.dstport == 9000");
-    assert!(v6.len() > 100, "{} IPv6 segments in synack's capture", v6.len());
+    assert!(
+        v6.len() > 100,
+        "{} IPv6 segments in synack's capture",
+        v6.len()
+    );
     assert!(matching(&cap_file, "_ws.malformed").is_empty());
 }
 
@@ -340,8 +383,12 @@ fn a_fragmented_tcp_segment_is_reassembled_and_delivered() {
         let line = out
             .lines()
             .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no {name} in the counters:
-{out}"));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} in the counters:
+{out}"
+                )
+            });
         assert_eq!(line.split_whitespace().nth(1), Some(want), "{line}");
     }
 }

@@ -2,18 +2,20 @@
 //!
 //! Packets come in with [`Stack::handle_packet`] and go out through
 //! [`Stack::poll_transmit`]; time moves with [`Stack::handle_timeout`] at or after
-//! [`Stack::poll_timeout`]. In between, the stack validates IPv4, answers ICMP echo, maps ICMP
-//! errors onto connections, demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan),
-//! keeps listeners' half-open connections as compact SYN-queue entries and answers with SYN
-//! cookies when that queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps
-//! completed handshakes in bounded accept queues, answers
-//! segments for closed ports with RSTs (RFC 9293 §3.10.7.1: never a RST for a RST), picks
-//! ephemeral ports (RFC 6056), and keeps every connection's next deadline in one heap so a
-//! tick costs O(expired).
+//! [`Stack::poll_timeout`]. In between, the stack validates IPv4 and IPv6 (walking IPv6's
+//! extension headers, RFC 8200 §4), reassembles fragments of both families within a memory
+//! bound (`fragments.rs`), answers ICMP and ICMPv6 echo, maps ICMP errors onto connections,
+//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan), keeps listeners'
+//! half-open connections as compact SYN-queue entries and answers with SYN cookies when that
+//! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
+//! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
+//! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
+//! next deadline in one heap so a tick costs O(expired).
 //!
-//! Fragments are counted (`IpReasmFails`) and dropped: reassembly does not exist yet. IPv6
-//! packets are counted and dropped likewise (the wire layer parses them; the stack does not
-//! route them yet).
+//! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
+//! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
+//! IPv4-mapped address (`::ffff:a.b.c.d`) is its IPv4 address. There is no neighbour
+//! discovery: the links the stack runs on (TUN, SimNet) are layer 3.
 //!
 //! Sockets are addressed by [`SocketHandle`]s; the application-facing calls mirror the
 //! sockets API (`listen`, `accept`, `connect`, `send`, `recv`, `shutdown`, `close`).
@@ -26,12 +28,15 @@
 //! | `slots.rs` | the slot table behind [`SocketHandle`]s; bookkeeping after a connection is touched |
 //! | `socket.rs` | the socket calls |
 //! | `timer.rs` | the deadline heap |
-//! | `ipv4.rs` | IPv4 input |
-//! | `icmp.rs` | ICMP echo and errors |
+//! | `ipv4.rs` | IPv4 input (and the entry point of both families) |
+//! | `ipv6.rs` | IPv6 input: the extension-header walk and its parameter problems |
+//! | `fragments.rs` | fragment reassembly, both families, bounded |
+//! | `icmp.rs` | ICMP echo and errors; what both ICMPs share (error rules, rate limit) |
+//! | `icmpv6.rs` | ICMPv6 echo, packet too big, errors sent |
 //! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, or RST |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
 //! | `ports.rs` | ephemeral ports |
-//! | `egress.rs` | [`Stack::poll_transmit`] and the packets the stack itself owes |
+//! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
 //! | `trace.rs` | trace events |
 
 mod demux;
