@@ -164,20 +164,8 @@ fn curl_and_socat_over_ipv6() {
     let file = www.random_file("file.bin", 8 << 20, 6);
     let cap_file = dir.path("curl6.pcap");
     {
-        let mut cmd = ns.cmd(synack_bin());
-        cmd.args([
-            "serve",
-            "--tun",
-            TUN,
-            "--addr",
-            SYNACK,
-            "--kernel-addr",
-            KERNEL,
-        ])
-        .args(["--port", "80", "--http"])
-        .arg(www.root());
-        let server = Proc::spawn(cmd, "synack serve --http");
-        server.wait_line(false, "listening on", Duration::from_secs(10));
+        let root = www.root().to_str().expect("a UTF-8 temporary path");
+        let _server = serve(&ns, &["--http", root]);
         let cap = capture(&ns, &cap_file);
         let got = dir.path("got.bin");
         let out = run(ns

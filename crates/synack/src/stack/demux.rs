@@ -7,7 +7,6 @@ use super::egress::IpHeader;
 use super::{SocketHandle, Stack};
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::trace::TraceEvent;
 use crate::wire::{self, IpProtocol, tcp as wtcp};
 
 impl Stack {
@@ -125,15 +124,7 @@ impl Stack {
         if full {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
-            if self.trace_on() {
-                let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop {
-                    time: now,
-                    node,
-                    reason: "accept queue full: final ACK dropped",
-                    bytes: None,
-                });
-            }
+            self.trace_drop_note(now, "accept queue full: final ACK dropped");
             return;
         }
         if let Some((c, ctr)) = self.slot_and_counters(h) {

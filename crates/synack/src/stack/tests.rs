@@ -137,8 +137,14 @@ fn server_addr(port: u16) -> SocketAddr {
 
 /// Connects a to b:port through a listener and returns (client handle, server handle).
 fn connected(net: &mut Net, port: u16) -> (SocketHandle, SocketHandle, SocketHandle) {
-    let l = net.b.listen(server_addr(port), 16).unwrap();
-    let c = net.a.connect(net.now, server_addr(port), None).unwrap();
+    connected_to(net, server_addr(port))
+}
+
+/// Connects a to `server` (an address of b's) through a listener on it; returns (listener,
+/// client handle, server handle).
+fn connected_to(net: &mut Net, server: SocketAddr) -> (SocketHandle, SocketHandle, SocketHandle) {
+    let l = net.b.listen(server, 16).unwrap();
+    let c = net.a.connect(net.now, server, None).unwrap();
     let mut accepted = None;
     net.run_until(
         |n| {

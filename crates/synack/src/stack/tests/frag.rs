@@ -2,7 +2,7 @@
 //! fragments, fragmented TCP segments delivered, timeouts with ICMP time exceeded, overlaps
 //! and bad fragments dropped, and memory bounded under a flood.
 
-use super::v6::{drain, icmp6_of, ip6, tcp6, v6};
+use super::v6::{drain, icmp6_msg, icmp6_of, ip6, tcp6, v6};
 use super::*;
 use crate::wire::icmpv6;
 use crate::wire::ipv6 as wipv6;
@@ -74,15 +74,7 @@ fn ping_v6(n: usize) -> Vec<u8> {
         seq_no: 1,
         data: &data,
     };
-    let mut msg = vec![0u8; req.buffer_len()];
-    req.emit(
-        &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
-        A_IP6,
-        B_IP6,
-        true,
-    )
-    .unwrap();
-    ip6(A_IP6, B_IP6, 58, &msg)
+    ip6(A_IP6, B_IP6, 58, &icmp6_msg(A_IP6, B_IP6, &req))
 }
 
 #[test]
@@ -216,17 +208,7 @@ fn fragmented_tcp_segments_are_reassembled_and_delivered() {
         } else {
             server_addr(80)
         };
-        let l = net.b.listen(server, 4).unwrap();
-        let c = net.a.connect(net.now, server, None).unwrap();
-        let mut s = None;
-        net.run_until(
-            |n| {
-                s = s.or_else(|| n.b.accept(l).unwrap());
-                s.is_some()
-            },
-            Duration::from_secs(5),
-        );
-        let s = s.unwrap();
+        let (_l, c, s) = connected_to(&mut net, server);
         // a's next data segment, intercepted and sent in 600-byte fragments (DF clear).
         net.a.send(net.now, c, &[0x5a; 1000]).unwrap();
         let seg = drain(&mut net.a, net.now).pop().unwrap();

@@ -48,6 +48,19 @@ pub(super) fn tcp6(port: u16, flags: Flags, payload: &[u8]) -> Vec<u8> {
     b
 }
 
+/// An ICMPv6 message from `src` to `dst`, checksum filled in.
+pub(super) fn icmp6_msg(src: Ipv6Addr, dst: Ipv6Addr, repr: &icmpv6::Repr<'_>) -> Vec<u8> {
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
+        src,
+        dst,
+        true,
+    )
+    .unwrap();
+    msg
+}
+
 /// The packets `s` sends now.
 pub(super) fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -84,18 +97,8 @@ fn flow_label(pkt: &[u8]) -> u32 {
 #[test]
 fn tcp_over_ipv6_end_to_end() {
     let mut net = Net::new();
-    let l = net.b.listen(v6(Ipv6Addr::UNSPECIFIED, 80), 4).unwrap();
-    let c = net.a.connect(net.now, v6(B_IP6, 80), None).unwrap();
+    let (_l, c, s) = connected_to(&mut net, v6(B_IP6, 80));
     assert_eq!(net.a.connection(c).unwrap().local().ip(), IpAddr::V6(A_IP6));
-    let mut s = None;
-    net.run_until(
-        |n| {
-            s = s.or_else(|| n.b.accept(l).unwrap());
-            s.is_some()
-        },
-        Duration::from_secs(5),
-    );
-    let s = s.unwrap();
     assert_eq!(
         net.b.connection(s).unwrap().remote().ip(),
         IpAddr::V6(A_IP6)
@@ -243,14 +246,7 @@ fn icmpv6_echo_is_answered() {
         seq_no: 9,
         data: b"hello, v6",
     };
-    let mut msg = vec![0u8; req.buffer_len()];
-    req.emit(
-        &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
-        A_IP6,
-        B_IP6,
-        true,
-    )
-    .unwrap();
+    let msg = icmp6_msg(A_IP6, B_IP6, &req);
     b.handle_packet(Instant::ZERO, &ip6(A_IP6, B_IP6, 58, &msg));
     let out = drain(&mut b, Instant::ZERO);
     assert_eq!(out.len(), 1);
@@ -304,14 +300,7 @@ fn packet_too_big_lowers_the_mss_but_never_below_1280() {
             mtu,
             invoking: &quoted[..1232],
         };
-        let mut msg = vec![0u8; ptb.buffer_len()];
-        ptb.emit(
-            &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
-            B_IP6,
-            A_IP6,
-            true,
-        )
-        .unwrap();
+        let msg = icmp6_msg(B_IP6, A_IP6, &ptb);
         net.a.handle_packet(net.now, &ip6(B_IP6, A_IP6, 58, &msg));
         assert_eq!(mss(&net), want, "mtu {mtu}");
     }
@@ -406,14 +395,7 @@ fn no_error_is_sent_about_an_icmpv6_error() {
         reason: icmpv6::DstUnreachable::PortUnreachable,
         invoking: &[0x60; 48],
     };
-    let mut msg = vec![0u8; err.buffer_len()];
-    err.emit(
-        &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
-        A_IP6,
-        B_IP6,
-        true,
-    )
-    .unwrap();
+    let msg = icmp6_msg(A_IP6, B_IP6, &err);
     let mut payload = vec![58, 0, 1, 0, 0xbe, 2, 0, 0];
     payload.extend_from_slice(&msg);
     b.handle_packet(Instant::ZERO, &ip6(A_IP6, B_IP6, 0, &payload));
@@ -425,14 +407,7 @@ fn no_error_is_sent_about_an_icmpv6_error() {
         seq_no: 1,
         data: &[],
     };
-    let mut msg = vec![0u8; req.buffer_len()];
-    req.emit(
-        &mut icmpv6::Packet::new_unchecked(&mut msg[..]),
-        A_IP6,
-        B_IP6,
-        true,
-    )
-    .unwrap();
+    let msg = icmp6_msg(A_IP6, B_IP6, &req);
     let mut payload = vec![58, 0, 1, 0, 0xbe, 2, 0, 0];
     payload.extend_from_slice(&msg);
     b.handle_packet(Instant::ZERO, &ip6(A_IP6, B_IP6, 0, &payload));
