@@ -1,7 +1,7 @@
 //! Side-by-side benchmarks: synack vs smoltcp vs the Linux kernel.
 //!
 //! `cargo run --release -p synack-bench -- [all|bulk|cps|conns|rtt|flood|insns]... [--runs N]
-//! [--bytes N] [--quick]` prints one markdown table and writes `target/bench/<figure>.json`.
+//! [--bytes SIZE] [--quick]` prints one markdown table and writes `target/bench/<figure>.json`.
 //! See the crate README for what each figure measures and the callgrind recipe.
 
 mod bulk;
@@ -34,18 +34,15 @@ struct Opts {
     quick: bool,
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: synack-bench [all|bulk|cps|conns|rtt|flood|insns]... [--runs N] [--bytes N] [--quick]\n\
-         \n  all    every figure (insns only when valgrind is installed)\
-         \n  --runs N   rounds per bulk figure, peers interleaved round by round (default 5)\
-         \n  --bytes N  bytes per bulk transfer (default 1073741824 = 1 GiB)\
-         \n  --quick    small sizes, to check that everything runs (figures not meaningful)"
-    );
-    std::process::exit(2)
-}
+const USAGE: &str = "usage: synack-bench [all|bulk|cps|conns|rtt|flood|insns]... [--runs N] [--bytes SIZE] [--quick]\n\
+     \n  all    every figure (insns only when valgrind is installed)\
+     \n  --runs N      rounds per bulk figure, peers interleaved round by round (default 5)\
+     \n  --bytes SIZE  bytes per bulk transfer, with units as in `synack`: 1GiB, 256MiB, 100MB,\
+     \n                1048576 (default 1GiB)\
+     \n  --quick       small sizes, to check that everything runs (figures not meaningful)";
 
-fn parse(args: &[String]) -> Opts {
+/// Reads the command line; a bad one is one line saying what is wrong.
+fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         figures: Vec::new(),
         runs: 5,
@@ -54,23 +51,31 @@ fn parse(args: &[String]) -> Opts {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value (see --help)"))
+        };
         match a.as_str() {
             "all" => o.figures.extend(FIGURES.iter().map(|s| s.to_string())),
             f if FIGURES.contains(&f) => o.figures.push(f.to_string()),
             "--runs" => {
-                o.runs = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage())
+                let v = value("--runs")?;
+                o.runs =
+                    v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("--runs: expected a count of at least 1, got {v:?}")
+                    })?;
             }
             "--bytes" => {
-                o.bytes = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage())
+                let v = value("--bytes")?;
+                o.bytes = synack::units::size(v).map_err(|e| format!("--bytes: {e}"))?;
             }
             "--quick" => o.quick = true,
-            _ => usage(),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (figures: all, {}; see --help)",
+                    FIGURES.join(", ")
+                ));
+            }
         }
     }
     if o.figures.is_empty() {
@@ -81,7 +86,7 @@ fn parse(args: &[String]) -> Opts {
         o.bytes = o.bytes.min(32 << 20);
     }
     o.figures.dedup();
-    o
+    Ok(o)
 }
 
 fn machine() -> String {
@@ -237,13 +242,27 @@ fn main() {
         Some("cg-cps") => return insns::cps_child(&args[1..]),
         Some("sizes") => {
             for (part, bytes) in sizes::parts() {
-                println!("{bytes:>6}  {part}");
+                if bytes == 0 {
+                    println!("{part}"); // a heading
+                } else {
+                    println!("{bytes:>6}  {part}");
+                }
             }
             return;
         }
         _ => {}
     }
-    let o = parse(&args);
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let o = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     let _ = std::fs::create_dir_all(report::out_dir());
     let out_dir = report::out_dir();
     println!("# synack-bench\n\nmachine: {}\n", machine());
@@ -294,4 +313,49 @@ fn main() {
         "ratios: how many times better synack is (>1: synack better; higher-is-better figures divide synack by the peer, times and bytes the peer by synack). JSON in {}",
         out_dir.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sizes_take_the_same_units_as_the_synack_command() {
+        let o = parse(&args(&["bulk", "--bytes", "1GiB", "--runs", "3"])).unwrap();
+        assert_eq!(
+            (o.figures, o.bytes, o.runs),
+            (vec!["bulk".to_string()], 1 << 30, 3)
+        );
+        assert_eq!(
+            parse(&args(&["--bytes", "256MiB"])).unwrap().bytes,
+            256 << 20
+        );
+        assert_eq!(
+            parse(&args(&["--bytes", "100MB"])).unwrap().bytes,
+            100_000_000
+        );
+        assert_eq!(parse(&args(&["--bytes", "4096"])).unwrap().bytes, 4096);
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong() {
+        let err = |a: &[&str]| parse(&args(a)).err().unwrap();
+        assert_eq!(
+            err(&["--bytes", "lots"]),
+            "--bytes: not a size: \"lots\" (try 1MiB, 64KiB, 100000)"
+        );
+        assert_eq!(err(&["--bytes"]), "--bytes needs a value (see --help)");
+        assert_eq!(
+            err(&["--runs", "0"]),
+            "--runs: expected a count of at least 1, got \"0\""
+        );
+        assert_eq!(
+            err(&["bluk"]),
+            "unknown argument \"bluk\" (figures: all, bulk, cps, conns, rtt, flood, insns; see --help)"
+        );
+    }
 }

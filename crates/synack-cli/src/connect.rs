@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use clap::Parser;
 use synack::net::{Shutdown, TcpStream};
 use synack::tcp::Config;
 
-use crate::tunnet::{self, TunArgs};
+use crate::tunnet::{self, LinesTo, TunArgs};
 
 /// Connect to HOST:PORT from synack on a TUN device, like netcat.
 #[derive(Debug, Parser)]
@@ -23,15 +23,18 @@ use crate::tunnet::{self, TunArgs};
     ip netns exec demo socat -u TCP-LISTEN:9000,reuseaddr - > got.bin &\n  \
     synack connect --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 \\\n      \
     198.18.0.1:9000 --send file.bin\n\n\
+    Output: standard output carries only the bytes that arrive (unless --recv FILE takes them), \
+    so `synack connect ... > got.bin` captures exactly the data; the trace, the connection \
+    summary, errors and `wrote FILE` go to standard error.\n\n\
     Exit status: 0 when both directions ended cleanly, 1 on a connection error (printed with\n\
     its kind, e.g. ConnectionRefused or ConnectionReset), 2 on a usage or setup error."
 )]
 pub struct Args {
     #[command(flatten)]
     pub net: TunArgs,
-    /// Where to connect.
-    #[arg(value_name = "HOST:PORT")]
-    pub target: String,
+    /// Where to connect: an address and a port, e.g. 198.18.0.1:9000 ([fd00::1]:9000 for IPv6).
+    #[arg(value_name = "HOST:PORT", value_parser = host_port)]
+    pub target: SocketAddr,
     /// Send this file, then shut down writing (default: standard input).
     #[arg(long, value_name = "FILE")]
     pub send: Option<PathBuf>,
@@ -39,8 +42,28 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub recv: Option<PathBuf>,
     /// Give up on the handshake after this long.
-    #[arg(long, default_value = "10s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::units::duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
+}
+
+/// `HOST:PORT`: an address with a port, or a name with a port that resolves.
+fn host_port(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        let example = SocketAddr::new(ip, 80);
+        return Err(format!("{s} has no port: give HOST:PORT, e.g. {example}"));
+    }
+    if !s.contains(':') {
+        return Err(format!("{s:?} has no port: give HOST:PORT, e.g. {s}:80"));
+    }
+    let mut addrs = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s:?}: {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 /// Failures split by who is to blame: the connection (exit 1) or the setup (exit 2).
@@ -64,13 +87,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn connect(args: Args) -> Result<(), Failure> {
-    let setup = Failure::Setup;
-    let target: SocketAddr = args
-        .target
-        .to_socket_addrs()
-        .map_err(setup)?
-        .next()
-        .ok_or_else(|| Failure::Setup(io::Error::other("no address in HOST:PORT")))?;
+    let target = args.target;
     let mut input: Box<dyn Read + Send> = match &args.send {
         Some(p) => Box::new(File::open(p).map_err(|e| {
             Failure::Setup(io::Error::new(
@@ -89,7 +106,9 @@ fn connect(args: Args) -> Result<(), Failure> {
         })?)),
         None => Box::new(io::stdout()),
     };
-    let started = tunnet::start(&args.net, Config::default()).map_err(Failure::Setup)?;
+    // Standard output carries the data: everything else goes to standard error.
+    let started =
+        tunnet::start(&args.net, Config::default(), LinesTo::Stderr).map_err(Failure::Setup)?;
 
     // (bytes sent, seconds until the send side was shut down, bytes received, seconds from the
     // first received byte to the end of the stream).

@@ -31,7 +31,9 @@ const AFTER_LONG_HELP: &str = concat!(
     "  TCP  49152 \u{2192} 80 [SYN] Seq=439041101 Win=64240 Len=0 MSS=1460 SACK_PERM TSval=1 ",
     "TSecr=0 WS=256  [checksum ok]\n\n",
     "`len=` on the IP line is the payload length. Exit status: 0 when every layer parsed (bad ",
-    "checksums are reported, not fatal), 1 when the input is not hex or a layer is malformed."
+    "checksums are reported, not fatal), 1 when the input is not hex or a layer is malformed.\n\n",
+    "Output: the layers on standard output (also those decoded before a malformed one), the ",
+    "error on standard error."
 );
 
 /// Decode one packet given as hex: IPv4/IPv6, then TCP, ICMP or ICMPv6.

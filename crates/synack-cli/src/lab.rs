@@ -15,7 +15,8 @@ use synack::stack::IpCidr;
 use synack::tcp::Config;
 
 use crate::http;
-use crate::tunnet::{self, TraceChoice, TunArgs};
+use crate::trace_arg::TraceArg;
+use crate::tunnet::{self, LinesTo, TunArgs};
 use crate::units;
 
 /// Watch the Linux kernel's TCP (curl) talk to synack over a TUN device. Needs root.
@@ -28,7 +29,9 @@ use crate::units;
     ip netns exec synack-lab-PID curl http://198.18.0.2/file.bin\n  \
     ip netns del synack-lab-PID\n\n\
     With --addr fd00:5ac::2/64 the same over IPv6 (kernel fd00:5ac::1, curl -6).\n\n\
-    No root? `synack demo` shows the same conversation between two synack hosts."
+    No root? `synack demo` shows the same conversation between two synack hosts.\n\n\
+    Output: the steps, the trace and curl's result on standard output; errors and \
+    `wrote FILE` on standard error."
 )]
 pub struct Args {
     /// synack's address on the lab's link, IPv4 or IPv6 (`fd00:5ac::2/64`: curl then
@@ -36,14 +39,19 @@ pub struct Args {
     #[arg(long, value_name = "CIDR", default_value = "198.18.0.2/24")]
     pub addr: String,
     /// Size of the file curl fetches.
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
-    /// Print every segment, not just the handshake, the close and the notable events.
-    #[arg(long)]
-    pub all: bool,
+    /// How much of the conversation to print (`all`: every segment, not just the handshake,
+    /// the close and the notable events).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::Handshake)]
+    pub trace: TraceArg,
     /// Also write synack's capture here.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
+    /// Draw the ladder diagram of curl's connection to this SVG file (the kernel's times are
+    /// estimated from the handshake: synack sees each packet once).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 const NS_DIR: &str = "/run/netns";
@@ -162,16 +170,13 @@ fn lab(args: &Args) -> io::Result<()> {
         no_offload: false,
         buffer: 4 * 1024 * 1024,
         pcap: args.pcap.clone(),
-        trace: Some(if args.all {
-            TraceChoice::All
-        } else {
-            TraceChoice::Handshake
-        }),
+        trace: args.trace,
         impair_out: None,
         impair_in: None,
         seed: 1,
+        svg: args.svg.clone(),
     };
-    let started = tunnet::start(&net, Config::default())?;
+    let started = tunnet::start(&net, Config::default(), LinesTo::Stdout)?;
     let listener = TcpListener::bind_on(&started.host, (synack.addr(), 80))?;
     let root = lab.dir.clone();
     std::thread::spawn(move || {

@@ -1,12 +1,16 @@
 //! `synack packetdrill`: run packetdrill scripts against synack in virtual time.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use synack_packetdrill::run::{self, IpVersion, Outcome, RunOptions};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Output: one PASS/FAIL/SKIP block per script and the `N passed, M failed` \
+    line on standard output; errors (an unreadable path, a bad -D) on standard error.\n\n\
+    Exit status: 0 when no script failed, 1 when one did, 2 on a usage error."
+)]
 pub struct Args {
     /// Scripts (.pkt) or directories to search for them.
     #[arg(required = true)]
@@ -25,35 +29,48 @@ pub struct Args {
     ip_version: String,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let mut defines = HashMap::new();
-    for d in &args.define {
+/// The `-D NAME=VALUE` symbols added to `opts`, and the scripts under `paths`; a usage error
+/// is said on stderr and becomes exit status 2.
+pub fn prepare(
+    paths: &[PathBuf],
+    define: &[String],
+    mut opts: RunOptions,
+) -> Result<(RunOptions, Vec<PathBuf>), ExitCode> {
+    for d in define {
         let Some((k, v)) = d.split_once('=') else {
             eprintln!("error: -D expects NAME=VALUE, got {d:?}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         };
-        defines.insert(k.to_string(), v.to_string());
+        opts.defines.insert(k.to_string(), v.to_string());
     }
-    let versions: Vec<IpVersion> = match IpVersion::parse(&args.ip_version) {
-        Some(v) => vec![v],
-        None => IpVersion::ALL.to_vec(),
-    };
     let mut scripts = Vec::new();
-    for p in &args.paths {
+    for p in paths {
         match run::collect_scripts(p) {
             Ok(mut v) => scripts.append(&mut v),
             Err(e) => {
                 eprintln!("error: {}: {e}", p.display());
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
+    Ok((opts, scripts))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let versions: Vec<IpVersion> = match IpVersion::parse(&args.ip_version) {
+        Some(v) => vec![v],
+        None => IpVersion::ALL.to_vec(),
+    };
+    let (opts, scripts) = match prepare(&args.paths, &args.define, RunOptions::default()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for s in &scripts {
         for &v in &versions {
             let opts = RunOptions {
-                defines: defines.clone(),
                 ip_version: v,
+                ..opts.clone()
             };
             let r = run::run_file(s, &opts);
             if versions.len() > 1 && r.ip_version != v {

@@ -39,7 +39,9 @@ use crate::tunnet;
     What `tc qdisc add dev ra root netem delay 50ms loss 1% rate 100mbit limit 1000` would do \
     on side A's egress, on a kernel that has sch_netem (1000 packets of 1500 bytes is \
     queue=1500KB). Stops on Ctrl-C or SIGTERM, or after --duration, and prints what each \
-    direction did."
+    direction did.\n\n\
+    Output: the `relaying` line (both interfaces are up from then on) on standard output; what \
+    each direction did, and errors, on standard error."
 )]
 pub struct Args {
     /// Side A's TUN interface (created, or attached to if it exists and is persistent).
@@ -69,8 +71,9 @@ pub struct Args {
     /// Impair the packets going from B to A (same SPEC).
     #[arg(long, value_name = "SPEC", value_parser = tunnet::impairment)]
     pub b_to_a: Option<LinkConfig>,
-    /// MTU of both interfaces.
-    #[arg(long, default_value_t = 1500)]
+    /// MTU of both interfaces, 68 (IPv4's least, RFC 791) to 65535 bytes.
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(68..))]
     pub mtu: u16,
     /// One packet per read and write instead of TCP super-segments (the vnet_hdr offloads).
     #[arg(long)]
@@ -79,7 +82,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Stop after this long (default: run until Ctrl-C or SIGTERM).
-    #[arg(long, value_parser = crate::units::duration)]
+    #[arg(long, value_parser = crate::units::duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
 }
 

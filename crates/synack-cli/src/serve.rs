@@ -13,7 +13,7 @@ use synack::net::{Host, TcpListener, TcpStream};
 use synack::tcp::Config;
 
 use crate::http;
-use crate::tunnet::{self, TunArgs};
+use crate::tunnet::{self, LinesTo, TunArgs};
 
 /// Serve TCP on synack, on a TUN device: echo, discard, chargen or HTTP files.
 #[derive(Debug, Parser)]
@@ -23,7 +23,9 @@ use crate::tunnet::{self, TunArgs};
         ip netns add demo\n  \
         synack serve --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 --port 80 --http . &\n  \
         ip netns exec demo curl -v http://198.18.0.2/README.md\n\n\
-        Stops on Ctrl-C or SIGTERM (flushing --pcap), or after --max-conns connections."
+        Stops on Ctrl-C or SIGTERM (flushing --pcap), or after --max-conns connections.\n\n\
+        Output: standard output carries the `listening` line, the trace and the --stats \
+        counters; standard error one line per finished connection, errors and `wrote FILE`."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -37,7 +39,9 @@ pub struct Args {
     /// Read and drop whatever arrives (RFC 863).
     #[arg(long)]
     pub discard: bool,
-    /// Serve the files under DIR over HTTP/1.1 (GET and HEAD, Content-Length, keep-alive).
+    /// Serve the files under DIR over HTTP/1.1: GET and HEAD, keep-alive, index.html or a
+    /// listing for a directory, Content-Type by extension, single byte ranges (206/416, so
+    /// `curl -C -` resumes).
     #[arg(long, value_name = "DIR")]
     pub http: Option<PathBuf>,
     /// Send a character pattern until the peer closes (RFC 864).
@@ -86,7 +90,7 @@ fn serve(args: Args) -> io::Result<()> {
     } else {
         Mode::Chargen
     };
-    let started = tunnet::start(&args.net, Config::default())?;
+    let started = tunnet::start(&args.net, Config::default(), LinesTo::Stdout)?;
     let ip = args.net.listen_ip()?;
     let listener = TcpListener::bind_on(&started.host, (ip, args.port))?;
 

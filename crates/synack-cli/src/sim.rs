@@ -9,72 +9,97 @@ use clap::Parser;
 use synack::device::sim::{LinkConfig, Loss};
 use synack::sim::goodput::{self, TableSpec};
 use synack::sim::{TransferConfig, transfer};
+use synack::stack::MIN_MTU;
 use synack::tcp::Config;
 use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
-use synack::trace::{Direction, TraceLevel};
+use synack::trace::{Direction, PcapSink, TraceEvent, TraceSink};
 
-use crate::units;
+use crate::trace_arg::TraceArg;
+use crate::{plot, units};
+use synack::trace::samples::{self, Sample};
 
 /// Run one transfer on the simulated network, in virtual time, and report what TCP did.
 #[derive(Debug, Parser)]
 #[command(
     after_long_help = "Examples:\n  synack sim --bytes 10MiB --rtt 50ms --loss 1% --rate 100mbit --queue 64KiB\n  \
                        synack sim --bytes 4MiB --loss 1% --samples 50ms\n  \
-                       synack sim --goodput-table --quick"
+                       synack sim --goodput-table --quick\n\n\
+                       Output: the trace, the report and the table on standard output; errors, \
+                       and the wall time of --goodput-table, on standard error."
 )]
 pub struct Args {
     /// How much the client sends.
-    #[arg(long, default_value = "10MiB", value_parser = units::size)]
+    #[arg(long, default_value = "10MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
     /// Round-trip time (each direction gets half).
-    #[arg(long, default_value = "20ms", value_parser = units::duration)]
+    #[arg(long, default_value = "20ms", value_parser = units::duration, allow_hyphen_values = true)]
     pub rtt: Duration,
     /// Random jitter added to each packet's delay, up to this much (never reorders by itself).
-    #[arg(long, default_value = "0", value_parser = units::duration)]
+    #[arg(long, default_value = "0", value_parser = units::duration, allow_hyphen_values = true)]
     pub jitter: Duration,
     /// Random loss (Bernoulli), e.g. 1%.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub loss: f64,
     /// Burst loss (Gilbert-Elliott): probability of entering a loss burst per packet.
-    #[arg(long, value_parser = units::fraction)]
+    #[arg(long, value_parser = units::fraction, allow_hyphen_values = true)]
     pub burst: Option<f64>,
-    /// Mean length of a loss burst in packets (with --burst).
-    #[arg(long, default_value_t = 4.0)]
+    /// Mean length of a loss burst in packets (with --burst), at least 1.
+    #[arg(long, default_value_t = 4.0, allow_hyphen_values = true, value_parser = burst_len)]
     pub burst_len: f64,
     /// Probability that a packet is held back so later ones overtake it.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub reorder: f64,
     /// Probability that a packet arrives twice.
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub duplicate: f64,
     /// Probability that one bit of a packet flips (checksums must catch it).
-    #[arg(long, default_value = "0", value_parser = units::fraction)]
+    #[arg(long, default_value = "0", value_parser = units::fraction, allow_hyphen_values = true)]
     pub corrupt: f64,
     /// Bottleneck bandwidth, e.g. 100mbit (default: unlimited).
-    #[arg(long, value_parser = units::rate)]
+    #[arg(long, value_parser = units::rate, allow_hyphen_values = true)]
     pub rate: Option<u64>,
     /// Drop-tail queue limit at the bottleneck, e.g. 64KiB.
-    #[arg(long, value_parser = units::size)]
+    #[arg(long, value_parser = units::size, allow_hyphen_values = true)]
     pub queue: Option<u64>,
-    /// Link MTU.
-    #[arg(long, default_value_t = 1500)]
+    /// Link MTU: the largest IP packet, 128 to 65535 bytes (synack announces MSS = MTU - 40,
+    /// MTU - 60 with --ipv6).
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
     /// Send and receive buffer of each side.
-    #[arg(long, default_value = "1MiB", value_parser = units::size)]
+    #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
+    /// Seed of the link's randomness and the stacks' secrets: the same seed and flags give the
+    /// same run, segment for segment.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print every segment (Wireshark notation) as well.
-    #[arg(long)]
-    pub trace: bool,
+    /// How much of the conversation to print before the report, in Wireshark notation.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::None)]
+    pub trace: TraceArg,
+    /// Write the capture (the client's interface: every packet once, virtual timestamps) to
+    /// this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<String>,
     /// Transfer over IPv6 (fd00:5ac::1 to fd00:5ac::2): MSS = MTU - 60.
     #[arg(long)]
     pub ipv6: bool,
     /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
     /// (virtual time), e.g. 100ms.
-    #[arg(long, value_parser = units::duration)]
+    #[arg(long, value_parser = units::duration, allow_hyphen_values = true)]
     pub samples: Option<Duration>,
+    /// With --samples: also write them to this CSV file, for `synack plot --kind cwnd|rtt`
+    /// (columns: time_s,cwnd,ssthresh,srtt_ms,rttvar_ms,rto_ms,pipe,in_flight,lost,
+    /// retransmits,ca_state,mss).
+    #[arg(long, value_name = "FILE", requires = "samples")]
+    pub samples_out: Option<String>,
+    /// Draw the ladder diagram of the transfer to this SVG file (the middle folded).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
+    /// Draw the transfer's time–sequence graph (as tcptrace does: data segments,
+    /// retransmissions, ACK and window lines, SACK blocks) as the sender sees it, to this SVG.
+    #[arg(long, value_name = "FILE")]
+    pub time_seq: Option<String>,
     /// Instead of one transfer: the goodput table (100 Mbit/s bottleneck, 1-BDP queue, RTT
     /// 10/50/200 ms × loss 0/0.1/1/3 % × reordering 0/5 % × congestion control × SACK on/off,
     /// 20 s virtual each), as Markdown; `cargo test` compares it with
@@ -84,6 +109,16 @@ pub struct Args {
     /// With --goodput-table: a scale model of the grid at 10 Mbit/s (a tenth of the packets).
     #[arg(long, requires = "goodput_table")]
     pub quick: bool,
+}
+
+/// `--burst-len`: a mean of at least one packet.
+fn burst_len(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v >= 1.0 && v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "expected a mean burst length of at least 1 packet, got {s:?}"
+        )),
+    }
 }
 
 /// `--goodput-table`: every run, then the Markdown table on stdout.
@@ -107,6 +142,19 @@ fn goodput_table(quick: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--pcap`: the client's packets, as the demo writes them. Returns how many were written.
+fn write_pcap(path: &str, events: &[TraceEvent]) -> std::io::Result<u64> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {path}: {e}")))?;
+    let mut sink = PcapSink::new(std::io::BufWriter::new(file))?.only_node("client");
+    for e in events {
+        sink.event(e);
+    }
+    let n = sink.packets();
+    sink.finish()?;
+    Ok(n)
 }
 
 fn ms(d: Duration) -> String {
@@ -185,6 +233,43 @@ fn print_samples(samples: &[(Duration, Info)]) {
     }
 }
 
+/// `--svg` and `--samples-out`.
+fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Result<()> {
+    if let Some(path) = &args.svg {
+        let title = plot::run_title("sim", args.bytes, args.rtt, args.loss);
+        plot::write_ladder(&r.trace, path, &title, |_| {}, false)?;
+    }
+    if let Some(path) = &args.time_seq {
+        let flows = plot::flows_seen_by(&r.trace, "client");
+        let f = flows
+            .first()
+            .ok_or_else(|| std::io::Error::other("--time-seq: the trace has no TCP segments"))?;
+        let title = format!(
+            "{}: time\u{2013}sequence at the sender",
+            plot::run_title("sim", args.bytes, args.rtt, args.loss)
+        );
+        let svg = synack::trace::plot::time_sequence(f, &title)
+            .map_err(|e| std::io::Error::other(format!("--time-seq: {e}")))?;
+        std::fs::write(path, svg)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
+        println!("wrote {path} (time\u{2013}sequence graph)");
+    }
+    if let Some(path) = &args.samples_out {
+        let rows: Vec<Sample> = r
+            .samples
+            .iter()
+            .map(|(t, i)| Sample::from_info(*t, i))
+            .collect();
+        std::fs::write(path, samples::to_csv(&rows))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
+        println!(
+            "wrote {path} ({} samples; synack plot --kind cwnd {path})",
+            rows.len()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> ExitCode {
     if args.goodput_table {
         return goodput_table(args.quick);
@@ -196,7 +281,7 @@ pub fn run(args: Args) -> ExitCode {
         .with_duplicate(args.duplicate)
         .with_corrupt(args.corrupt);
     if let Some(p) = args.burst {
-        let p_bad_to_good = 1.0 / args.burst_len.max(1.0);
+        let p_bad_to_good = 1.0 / args.burst_len;
         link = link.with_loss(Loss::GilbertElliott {
             p_good_to_bad: p,
             p_bad_to_good,
@@ -223,7 +308,10 @@ pub fn run(args: Args) -> ExitCode {
             ..Config::default()
         },
         mtu: args.mtu,
-        trace: args.trace,
+        trace: args.trace.is_on()
+            || args.pcap.is_some()
+            || args.svg.is_some()
+            || args.time_seq.is_some(),
         sample_every: args.samples,
         ipv6: args.ipv6,
         ..TransferConfig::default()
@@ -236,8 +324,12 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if args.trace {
-        let mut renderer = Renderer::new(TraceLevel::All);
+    if let Err(e) = write_pictures(&args, &r) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if args.trace.is_on() {
+        let mut renderer = Renderer::new(args.trace.into());
         renderer
             .name("198.18.0.1".parse().expect("literal address"), "client")
             .name("198.18.0.2".parse().expect("literal address"), "server")
@@ -246,6 +338,15 @@ pub fn run(args: Args) -> ExitCode {
             .only(Direction::Out);
         for line in renderer.render(&r.trace) {
             println!("{line}");
+        }
+    }
+    if let Some(path) = &args.pcap {
+        match write_pcap(path, &r.trace) {
+            Ok(n) => println!("wrote {path} ({n} packets; open it with wireshark or tshark -r)"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let c = &r.client;

@@ -7,25 +7,27 @@ use std::io::{self, BufWriter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::IpCidr;
+use synack::stack::{IpCidr, MIN_MTU};
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
-use synack::trace::{TraceEvent, TraceLevel, TraceSink};
+use synack::trace::{TraceEvent, TraceSink};
 
+use crate::plot::{self, Recorder};
+use crate::trace_arg::TraceArg;
 use crate::units;
 
-/// How much of the conversation to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TraceChoice {
-    /// Every segment and state change.
-    All,
-    /// SYN, FIN and RST segments, state changes, drops and notes such as retransmissions.
-    Handshake,
+/// The side synack does not trace is the kernel's (the other end of a TUN device).
+fn name_kernel_lane(l: &mut synack::trace::ladder::Ladder) {
+    for lane in [&mut l.left, &mut l.right] {
+        if lane.name == "peer" {
+            lane.name = "kernel".into();
+        }
+    }
 }
 
 /// The flags of every command that puts synack on a TUN device.
@@ -51,8 +53,10 @@ pub struct TunArgs {
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU (synack announces MSS = MTU - 40 over IPv4, MTU - 60 over IPv6).
-    #[arg(long, default_value_t = 1500)]
+    /// Interface MTU, 128 to 65535 bytes (synack announces MSS = MTU - 40 over IPv4, MTU - 60
+    /// over IPv6).
+    #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
     /// Move one packet per read and write instead of TCP super-segments of up to 64 KiB
     /// (the interface's vnet_hdr offloads: TSO from the kernel, coalescing towards it).
@@ -60,14 +64,14 @@ pub struct TunArgs {
     #[arg(long)]
     pub no_offload: bool,
     /// Send and receive buffer of each connection.
-    #[arg(long, default_value = "4MiB", value_parser = units::size)]
+    #[arg(long, default_value = "4MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
     /// Write every packet synack sends and receives to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
-    /// Print the conversation in Wireshark notation (default: handshake and close only).
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "handshake", value_name = "LEVEL")]
-    pub trace: Option<TraceChoice>,
+    /// How much of the conversation to print, in Wireshark notation.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TraceArg::None)]
+    pub trace: TraceArg,
     /// Impair the packets synack sends, with SimNet's models: comma-separated KEY=VALUE from
     /// loss (e.g. 1%), delay (20ms), jitter (5ms), reorder (10%, held back 10 ms), duplicate
     /// (1%), corrupt (0.1%), rate (100mbit), queue (the drop-tail limit behind the rate, e.g.
@@ -81,6 +85,12 @@ pub struct TunArgs {
     /// Seed of the impairments' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Draw the ladder diagram of the first connection to this SVG file when it is over (or
+    /// on exit). The other timeline is the kernel's: synack sees each packet once, so the
+    /// kernel's send and receive times are estimated from the handshake (the footnote says by
+    /// how much).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<String>,
 }
 
 /// Parses `loss=1%,delay=20ms,...` (see [`TunArgs::impair_out`]).
@@ -154,10 +164,29 @@ impl TunArgs {
     }
 }
 
+/// Which standard stream the trace lines go to: standard error when standard output carries
+/// data (`synack connect`), standard output otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinesTo {
+    Stdout,
+    Stderr,
+}
+
+impl LinesTo {
+    fn print(self, line: &str) {
+        match self {
+            LinesTo::Stdout => println!("{line}"),
+            LinesTo::Stderr => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Prints lines and writes the capture; shared between the runtime thread and the command.
 pub struct Sink {
     renderer: Option<Renderer>,
+    lines_to: LinesTo,
     pcap: Option<(String, PcapSink<BufWriter<File>>)>,
+    ladder: Option<(String, Recorder)>,
 }
 
 impl Sink {
@@ -165,9 +194,12 @@ impl Sink {
         if let Some((_, p)) = self.pcap.as_mut() {
             p.event(e);
         }
+        if let Some((_, rec)) = self.ladder.as_mut() {
+            rec.event(e);
+        }
         if let Some(r) = self.renderer.as_mut() {
             for line in r.push(e) {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
     }
@@ -176,13 +208,17 @@ impl Sink {
     pub fn finish(&mut self) -> io::Result<()> {
         if let Some(r) = self.renderer.as_mut() {
             for line in r.finish() {
-                println!("{line}");
+                self.lines_to.print(&line);
             }
         }
         if let Some((path, p)) = self.pcap.take() {
             let n = p.packets();
             p.finish()?;
             eprintln!("wrote {path} ({n} packets; open it with wireshark or tshark -r)");
+        }
+        if let Some((path, rec)) = self.ladder.take() {
+            let title = "synack on a TUN device and the Linux kernel";
+            plot::write_ladder(&rec.events, &path, title, name_kernel_lane, true)?;
         }
         Ok(())
     }
@@ -219,31 +255,62 @@ impl Started {
     }
 }
 
-/// Opens the TUN device and starts a runtime on it.
-pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
+/// `--addr` and `--kernel-addr` must be two hosts on one link: different addresses, and the
+/// kernel's inside the prefix of one of synack's addresses of its family, which is inside the
+/// kernel's prefix too (else neither side routes to the other through the interface).
+pub fn check_one_link(synack: &[IpCidr], kernel: IpCidr) -> io::Result<()> {
+    if synack.iter().any(|c| c.addr() == kernel.addr()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
+        ));
+    }
+    let family: Vec<&IpCidr> = synack
+        .iter()
+        .filter(|c| c.is_ipv6() == kernel.is_ipv6())
+        .collect();
+    if family.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--kernel-addr {kernel} is IPv{} but --addr has no address of that family (give \
+                 synack one too, e.g. --addr 198.18.0.2/24,fd00:5ac::2/64)",
+                if kernel.is_ipv6() { 6 } else { 4 }
+            ),
+        ));
+    }
+    if !family
+        .iter()
+        .any(|c| c.contains(kernel.addr()) && kernel.contains(c.addr()))
+    {
+        let shown: Vec<String> = family.iter().map(|c| c.to_string()).collect();
+        let example = if kernel.is_ipv6() {
+            "--addr fd00:5ac::2/64 --kernel-addr fd00:5ac::1/64"
+        } else {
+            "--addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--addr {} and --kernel-addr {kernel} are not in one subnet: each side must reach \
+                 the other on the link (e.g. {example})",
+                shown.join(",")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
+pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
     let cidrs = args.cidrs()?;
     let kernel = args.kernel_cidrs()?;
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);
-    for k in &kernel {
-        if cidrs.iter().any(|c| c.addr() == k.addr()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
-            ));
-        }
-        if !cidrs.iter().any(|c| c.contains(k.addr())) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--kernel-addr {k} is on no link of --addr {} (give both sides \
-                     addresses on one prefix, e.g. 198.18.0.2/24 and 198.18.0.1/24)",
-                    args.addr.join(",")
-                ),
-            ));
-        }
-        b = b.kernel_addr(*k);
+    for &k in &kernel {
+        check_one_link(&cidrs, k)?;
+        b = b.kernel_addr(k);
     }
     if let Some(ns) = &args.netns {
         b = b.netns(ns);
@@ -251,12 +318,9 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
     let tun = b.open()?;
     let tun_name = tun.name().to_string();
 
-    let sink = if args.pcap.is_some() || args.trace.is_some() {
-        let renderer = args.trace.map(|t| {
-            let mut r = Renderer::new(match t {
-                TraceChoice::All => TraceLevel::All,
-                TraceChoice::Handshake => TraceLevel::Handshake,
-            });
+    let sink = if args.pcap.is_some() || args.trace.is_on() || args.svg.is_some() {
+        let renderer = args.trace.is_on().then(|| {
+            let mut r = Renderer::new(args.trace.into());
             for c in &cidrs {
                 r.name(c.addr(), "synack");
             }
@@ -273,7 +337,13 @@ pub fn start(args: &TunArgs, tcp: Config) -> io::Result<Started> {
             }
             None => None,
         };
-        Some(Arc::new(Mutex::new(Sink { renderer, pcap })))
+        let ladder = args.svg.clone().map(|p| (p, Recorder::default()));
+        Some(Arc::new(Mutex::new(Sink {
+            renderer,
+            lines_to,
+            pcap,
+            ladder,
+        })))
     } else {
         None
     };

@@ -30,41 +30,10 @@ const BULK: u64 = 64 * MIB;
 
 // ----- preconditions -----
 
-/// Why these tests cannot run here, if they cannot.
-fn missing_precondition() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Some("not root (network namespaces and TUN devices need CAP_NET_ADMIN)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    for tool in ["ip", "tc", "curl", "python3", "tshark"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
-
-/// Takes the turn, or returns None (after saying why) when the test cannot run here. Under
-/// `CI=true` a missing precondition is a failure.
+/// Takes the turn, or returns None (after saying why, where `cargo test` shows it) when the
+/// test cannot run here. Under `CI=true` a missing precondition is a failure.
 fn turn(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-    if let Some(why) = missing_precondition() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{test}: cannot run the kernel interop test under CI=true: {why}");
-        }
-        eprintln!("skipping {test}: {why}");
+    if !may_run(test, &["ip", "tc", "curl", "python3", "tshark"]) {
         return None;
     }
     Some(ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()))
@@ -266,6 +235,54 @@ fn http_transfers(ns: &Netns, dir: &Scratch, big: &Path, what: &str) -> f64 {
         assert_eq!(connects, want, "{what} {label}: connections opened");
     }
     gbps(len, secs)
+}
+
+/// `serve --http` as a file server for the kernel's curl: a byte range (206), a resumed
+/// download (`curl -C -`), a range past the end (416), HEAD's headers, the directory listing.
+fn http_ranges(ns: &Netns, dir: &Scratch, big: &Path) {
+    let name = big.file_name().and_then(|n| n.to_str()).expect("file name");
+    let url = format!("http://{SYNACK}/{name}");
+    let data = std::fs::read(big).expect("big file");
+    let curl = |args: &[&str]| {
+        let mut cmd = ns.cmd("curl");
+        cmd.args(["-sS", "--max-time", "60"]).args(args);
+        run(&mut cmd)
+    };
+    let part = dir.path("part.bin");
+    let p = part.to_str().expect("path");
+    let code = curl(&["-r", "1000-1999", "-o", p, "-w", "%{http_code}", &url]);
+    assert_eq!(code, "206");
+    assert!(
+        std::fs::read(&part).expect("part") == data[1000..2000],
+        "the range differs"
+    );
+    // A download cut short, then resumed from where it stopped.
+    std::fs::write(&part, &data[..100_000]).expect("partial file");
+    let code = curl(&["-C", "-", "-o", p, "-w", "%{http_code}", &url]);
+    assert_eq!(code, "206");
+    assert_eq!(
+        sha256_file(&part),
+        sha256_file(big),
+        "the resumed download differs"
+    );
+    let _ = std::fs::remove_file(&part);
+    let past = format!("{}-", data.len());
+    let code = curl(&["-r", &past, "-o", "/dev/null", "-w", "%{http_code}", &url]);
+    assert_eq!(code, "416");
+    let head = curl(&["-I", &url]).to_ascii_lowercase();
+    for h in [
+        "http/1.1 200 ok\r\n".to_string(),
+        "content-type: application/octet-stream\r\n".to_string(),
+        "accept-ranges: bytes\r\n".to_string(),
+        format!("content-length: {}\r\n", data.len()),
+    ] {
+        assert!(head.contains(&h), "no {h:?} in HEAD's answer:\n{head}");
+    }
+    let listing = curl(&[&format!("http://{SYNACK}/")]);
+    assert!(
+        listing.contains(&format!("<li><a href=\"{name}\">{name}</a></li>")),
+        "{listing}"
+    );
 }
 
 /// The kernel-side server of test 2: reads to EOF (hashing), then — the peer has shut down
@@ -530,6 +547,7 @@ fn kernel_peers_unimpaired_with_capture_and_goodput() {
     let ns = Netns::new("http");
     let server = start_http_server(&ns, &www, &[]);
     let t1 = http_transfers(&ns, &dir, &big, "test 1");
+    http_ranges(&ns, &dir, &big);
     let pcap = dir.path("t1.pcap");
     let cap = start_capture(&ns, &pcap);
     http_transfers(&ns, &dir, &big, "test 1 (captured)");
@@ -873,6 +891,124 @@ time.sleep(20)
     eprintln!("keepalive: TimedOut after {took:?} (idle + count * interval = {bound:?})");
     drop(p);
     drop(rt);
+}
+
+/// `synack connect --trace all` without --recv: standard output carries exactly the bytes
+/// that arrived, and the trace (every segment) goes to standard error.
+#[test]
+fn connect_keeps_standard_output_for_the_data() {
+    let Some(_turn) = turn("connect_keeps_standard_output_for_the_data") else {
+        return;
+    };
+    let dir = Scratch::new("stdout");
+    let up = dir.random_file("up.bin", 30_000, 11);
+    let down = dir.random_file("down.bin", 200_000, 12);
+    let ns = Netns::new("stdout");
+    let mut server = ns.cmd("python3");
+    server.args(["-c", HALF_CLOSE_SERVER, "9000"]).arg(&down);
+    let server = Proc::spawn(server, "python3 half-close server");
+    server.wait_line(false, "ready", Duration::from_secs(10));
+    let got = dir.path("stdout.bin");
+    let mut client = ns.cmd(synack_bin());
+    client
+        .args(["connect", "--tun", TUN, "--addr", &format!("{SYNACK}/24")])
+        .args(["--kernel-addr", &format!("{KERNEL}/24")])
+        .args(["--trace", "all", &format!("{KERNEL}:9000"), "--send"])
+        .arg(&up)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&got).expect("stdout file"))
+        .stderr(std::fs::File::create(dir.path("stderr.txt")).expect("stderr file"));
+    let mut child = client.spawn().expect("run synack connect");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("synack connect still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().expect("connect status");
+    let err = std::fs::read_to_string(dir.path("stderr.txt")).expect("stderr file");
+    assert!(status.success(), "synack connect failed: {err}");
+    let (srv_ok, srv_out, srv_err) = server.finish(Duration::from_secs(30));
+    assert!(srv_ok, "kernel server failed: {srv_out}{srv_err}");
+    assert!(
+        std::fs::read(&got).expect("stdout file") == std::fs::read(&down).expect("down file"),
+        "standard output is not exactly the bytes the kernel sent"
+    );
+    // Every segment, data included, went to standard error.
+    for needle in ["[SYN] Seq=0", "[SYN, ACK] Seq=0 Ack=1", "Len=1448", "[FIN"] {
+        assert!(
+            err.contains(needle),
+            "no {needle:?} in standard error:\n{err}"
+        );
+    }
+}
+
+/// TUN set-up errors are one clear line and exit status 2: a name that belongs to an interface
+/// of another kind, a TUN interface that another process has open.
+#[test]
+fn tun_setup_errors_are_one_clear_line() {
+    let Some(_turn) = turn("tun_setup_errors_are_one_clear_line") else {
+        return;
+    };
+    let ns = Netns::new("tunerr");
+    let serve = |tun: &str| {
+        let out = Command::new(synack_bin())
+            .args([
+                "serve",
+                "--netns",
+                &ns.name,
+                "--tun",
+                tun,
+                "--addr",
+                "198.18.0.2/24",
+            ])
+            .args(["--port", "80", "--echo"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run synack serve");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        serve("lo"),
+        (
+            Some(2),
+            "error: lo exists and is not a TUN interface (the kernel refused to attach: EINVAL); \
+             choose another name, or see `ip -d link show lo`\n"
+                .to_string()
+        )
+    );
+    run(ns
+        .cmd("ip")
+        .args(["tuntap", "add", "dev", "skbusy", "mode", "tun"]));
+    use synack::device::tun::{Tun, TunError};
+    let open = || Tun::builder("skbusy").netns(&ns.name).open();
+    let held = open().expect("the first owner attaches");
+    match open() {
+        Err(TunError::Busy(name)) => assert_eq!(name, "skbusy"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        serve("skbusy"),
+        (
+            Some(2),
+            "error: the TUN interface skbusy is in use: another process has it open (EBUSY); \
+             stop that process or choose another name\n"
+                .to_string()
+        )
+    );
+    drop(held);
+    match Tun::builder("skmtu").netns(&ns.name).mtu(50).open() {
+        Err(e @ TunError::Mtu(50)) => assert_eq!(
+            e.to_string(),
+            "MTU 50 is too small: an IPv4 link needs at least 68 (RFC 791), synack at least 128"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Without root or /dev/net/tun, opening a TUN device says what is needed.

@@ -80,7 +80,74 @@ fn parse_errors_point_at_the_line_and_column() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(text.contains(":2:"), "line 2 named:\n{text}");
-    assert!(text.contains("expected"), "{text}");
+    // The location once, then what was wrong there.
+    let name = p.display().to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("{name}:2:")))
+        .unwrap_or_else(|| panic!("line 2 named:\n{text}"));
+    assert_eq!(line.matches(&name).count(), 1, "{line}");
+    assert!(
+        line.starts_with(&format!("  {name}:2:")) && line.contains(": expected "),
+        "{line}"
+    );
     let _ = std::fs::remove_file(p);
+}
+
+fn packetdrill(paths: &[&std::path::Path]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .arg("packetdrill")
+        .args(paths)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A script with no events tests nothing: it fails, it does not pass.
+#[test]
+fn an_empty_script_fails() {
+    for (tag, text) in [("empty", ""), ("comments", "// nothing here\n\n")] {
+        let p = write_script(tag, text);
+        let (code, out, _) = packetdrill(&[&p]);
+        let name = p.display();
+        assert_eq!(code, Some(1), "{out}");
+        assert_eq!(
+            out,
+            format!(
+                "FAIL {name}\n  {name}: the script has no events (no packets, no system calls): \
+                 an empty script tests nothing\n0 passed, 1 failed\n"
+            )
+        );
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Nothing to run is an error: a directory without scripts, a path that does not exist.
+#[test]
+fn nothing_to_run_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("synack-pd-{}-emptydir", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out, err) = packetdrill(&[&dir]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: no .pkt scripts in this directory or below\n",
+            dir.display()
+        )
+    );
+    assert_eq!(out, "");
+    let missing = dir.join("missing.pkt");
+    let (code, out, err) = packetdrill(&[&missing]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(
+        err,
+        format!("error: {}: no such file or directory\n", missing.display())
+    );
+    assert!(!err.contains(":0:0:"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -857,7 +857,9 @@ pub fn linux_state(s: State) -> u8 {
     }
 }
 
-/// Linux TCP_INFO fields (and the other data upstream defines) that synack does not report.
+/// Linux TCP_INFO fields (and the other data upstream defines) that synack does not report: every
+/// Linux field upstream packetdrill's code.c emits (FreeBSD's are not listed: a script naming
+/// them fails on Linux with a NameError too) minus the ones [`Snapshot::binding`] computes.
 const NOT_MODELLED: &[&str] = &[
     "tcpi_retransmits",
     "tcpi_probes",
@@ -898,6 +900,17 @@ const NOT_MODELLED: &[&str] = &[
     "tcpi_received_e1_bytes",
     "tcpi_received_e0_bytes",
     "tcpi_received_ce_bytes",
+    "tcpi_accecn_fail_mode",
+    "tcpi_accecn_opt_seen",
+    "tcpi_ecn_mode",
+    "tcpi_options2",
+    "tcpi_rcv_ooopack",
+    "tcpi_rcv_wnd",
+    "tcpi_rehash",
+    "tcpi_snd_wnd",
+    "tcpi_total_rto",
+    "tcpi_total_rto_recoveries",
+    "tcpi_total_rto_time",
 ];
 
 fn micros(d: Duration) -> i128 {
@@ -1127,6 +1140,11 @@ mod tests {
         assert_eq!(v("tcpi_state"), Binding::Value(1));
         assert_eq!(v("TCP_CLOSE_WAIT"), Binding::Value(8));
         assert!(matches!(v("tcpi_rcv_space"), Binding::NotModelled(_)));
+        // Linux fields newer than the first list (6.x), not modelled either.
+        assert!(matches!(v("tcpi_snd_wnd"), Binding::NotModelled(_)));
+        assert!(matches!(v("tcpi_total_rto"), Binding::NotModelled(_)));
+        // FreeBSD's tcp_info fields are not Linux's: a NameError on Linux too.
+        assert_eq!(v("tcpi_snd_nxt"), Binding::Unknown);
         assert_eq!(v("tcpi_cwnd"), Binding::Unknown);
         let inf = Snapshot {
             info: Some(Info {

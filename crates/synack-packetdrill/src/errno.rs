@@ -14,6 +14,8 @@ const TABLE: &[(&str, i32, &str)] = &[
     ("EFAULT", 14, "Bad address"),
     ("EINVAL", 22, "Invalid argument"),
     ("EPIPE", 32, "Broken pipe"),
+    ("ENONET", 64, "Machine is not on the network"),
+    ("EPROTO", 71, "Protocol error"),
     ("ENOTSOCK", 88, "Socket operation on non-socket"),
     ("EDESTADDRREQ", 89, "Destination address required"),
     ("EMSGSIZE", 90, "Message too long"),
@@ -36,6 +38,7 @@ const TABLE: &[(&str, i32, &str)] = &[
     ("ENOTCONN", 107, "Transport endpoint is not connected"),
     ("ETIMEDOUT", 110, "Connection timed out"),
     ("ECONNREFUSED", 111, "Connection refused"),
+    ("EHOSTDOWN", 112, "Host is down"),
     ("EHOSTUNREACH", 113, "No route to host"),
     ("EALREADY", 114, "Operation already in progress"),
     ("EINPROGRESS", 115, "Operation now in progress"),
@@ -108,6 +111,10 @@ mod tests {
         assert_eq!(Errno::from_name("EPIPE"), Some(Errno::EPIPE));
         assert_eq!(Errno::EINPROGRESS.name(), "EINPROGRESS");
         assert_eq!(Errno::from_name("ENOSUCH"), None);
+        // The errors an ICMP message turns into (Linux icmp_err_convert).
+        assert_eq!(Errno::from_name("EHOSTDOWN"), Some(Errno(112)));
+        assert_eq!(Errno::from_name("ENONET"), Some(Errno(64)));
+        assert_eq!(Errno(71).message(), "Protocol error");
         let e = std::io::Error::from(ErrorKind::ConnectionReset);
         assert_eq!(Errno::from_io(&e).name(), "ECONNRESET");
     }

@@ -1,5 +1,5 @@
 //! Script packets to bytes (inbound) and live bytes to script notation (outbound), with the
-//! sequence-space translation of SUBSET.md §4.3.
+//! sequence-space translation upstream packetdrill does ([`SeqSpace`]).
 
 use std::net::IpAddr;
 
@@ -211,12 +211,52 @@ pub fn tcp_segment(
     buf
 }
 
+/// How script sequence numbers map to live ones on the connection under test, exactly as upstream
+/// packetdrill keeps them per socket (`socket.h`, `run_packet.c` of commit 2c4001c):
+///
+/// - on a SYN (or SYN-ACK), the peer's numbers are absolute and ours are shifted by
+///   (live ISN − script ISN);
+/// - on every other segment both are relative: a script `seq`, `ack` or SACK edge N stands for
+///   ISN + N, the peer's ISN being what its SYN (passive) or first SYN-ACK (active) said.
+///
+/// So after `< S 1000:1000(0)`, the peer's next segment is written `< . 1:1(0)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqSpace {
+    /// Our ISN as the script's outbound SYN or SYN-ACK wrote it.
+    pub script_local_isn: u32,
+    /// Our ISN on the wire.
+    pub live_local_isn: u32,
+    /// Both local ISNs are known (set once per connection, from its first SYN or SYN-ACK line).
+    pub local_known: bool,
+    /// The peer's ISN (the same in the script and on the wire).
+    pub remote_isn: u32,
+    /// An active open whose first SYN-ACK has not arrived: that one sets `remote_isn`.
+    pub awaiting_synack: bool,
+}
+
+impl SeqSpace {
+    /// Live minus script for numbers in our sequence space (seq we send, ack and SACK we
+    /// receive) on a segment with or without SYN.
+    pub fn local(&self, syn: bool) -> u32 {
+        if syn {
+            self.live_local_isn.wrapping_sub(self.script_local_isn)
+        } else {
+            self.live_local_isn
+        }
+    }
+
+    /// Live minus script for numbers in the peer's space (seq it sends, ack and SACK we send).
+    pub fn remote(&self, syn: bool) -> u32 {
+        if syn { 0 } else { self.remote_isn }
+    }
+}
+
 /// One outbound segment as the runner sees it: fields in the script's spaces.
 #[derive(Debug, Clone)]
 pub struct Live {
     pub bits: u8,
     pub ae: bool,
-    /// Relative to the stack's ISN (script space).
+    /// In script space ([`SeqSpace`]), like `ack` and the SACK edges in `options`.
     pub seq: u32,
     pub len: u32,
     pub ack: u32,
@@ -229,7 +269,7 @@ pub struct Live {
 
 impl Live {
     /// Script notation, as a `>` line would say it.
-    pub fn text(&self, sack_shift: u32) -> String {
+    pub fn text(&self) -> String {
         let mut s = format!(
             "{} {}:{}({})",
             flags_text(self.bits, self.ae),
@@ -245,14 +285,14 @@ impl Live {
             s.push_str(&format!(" urg {}", self.urg));
         }
         if !self.options.is_empty() {
-            s.push_str(&format!(" <{}>", options_text(&self.options, sack_shift)));
+            s.push_str(&format!(" <{}>", options_text(&self.options)));
         }
         s
     }
 }
 
-/// Options in script notation; `sack_shift` is subtracted from SACK edges.
-pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
+/// Options in script notation.
+pub fn options_text(bytes: &[u8]) -> String {
     let mut parts = Vec::new();
     for o in wtcp::OptionsIter::new(bytes) {
         parts.push(match o {
@@ -265,13 +305,7 @@ pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
                 let edges: Vec<String> = b
                     .as_slice()
                     .iter()
-                    .map(|(l, r)| {
-                        format!(
-                            "{}:{}",
-                            l.0.wrapping_sub(sack_shift),
-                            r.0.wrapping_sub(sack_shift)
-                        )
-                    })
+                    .map(|(l, r)| format!("{}:{}", l.0, r.0))
                     .collect();
                 format!("sack {}", edges.join(" "))
             }
@@ -287,8 +321,9 @@ pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
     parts.join(",")
 }
 
-/// Parses an emitted IPv4 or IPv6 TCP packet. `None` if it is not TCP.
-pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)> {
+/// Parses an emitted IPv4 or IPv6 TCP packet, its numbers translated to script space by
+/// `space`. `None` if it is not TCP.
+pub fn parse_live(bytes: &[u8], space: &SeqSpace) -> Option<(Tuple, Live, Vec<u8>)> {
     let (src, dst, payload, tos, ttl) = match bytes.first()? >> 4 {
         6 => {
             let ip = ipv6::Packet::new_checked(bytes).ok()?;
@@ -326,19 +361,52 @@ pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)
         remote: dst,
         remote_port: tcp.dst_port(),
     };
+    let syn = tcp.flags().0 & wtcp::Flags::SYN.0 != 0;
+    let mut options = tcp.options().to_vec();
+    shift_sack_edges(&mut options, space.remote(syn).wrapping_neg());
     let live = Live {
         bits: tcp.flags().0,
         ae: tcp.reserved() & 1 != 0,
-        seq: tcp.seq_number().0.wrapping_sub(isn_shift),
+        seq: tcp.seq_number().0.wrapping_sub(space.local(syn)),
         len: tcp.payload().len() as u32,
-        ack: tcp.ack_number().0,
+        // Upstream translates the ack field only when the ACK bit is set.
+        ack: if tcp.flags().0 & wtcp::Flags::ACK.0 != 0 {
+            tcp.ack_number().0.wrapping_sub(space.remote(syn))
+        } else {
+            tcp.ack_number().0
+        },
         win: tcp.window_len(),
         urg: tcp.urgent_at(),
-        options: tcp.options().to_vec(),
+        options,
         tos,
         ttl,
     };
     Some((t, live, tcp.payload().to_vec()))
+}
+
+/// Adds `by` to every SACK edge in an encoded option list (malformed lists are left alone).
+fn shift_sack_edges(opts: &mut [u8], by: u32) {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else { return };
+                let len = len as usize;
+                if len < 2 || i + len > opts.len() {
+                    return;
+                }
+                if kind == 5 {
+                    for edge in opts[i + 2..i + len].chunks_exact_mut(4) {
+                        let v = u32::from_be_bytes([edge[0], edge[1], edge[2], edge[3]]);
+                        edge.copy_from_slice(&v.wrapping_add(by).to_be_bytes());
+                    }
+                }
+                i += len;
+            }
+        }
+    }
 }
 
 /// The options of `expected` against the live bytes (SUBSET.md §5.3): same kinds in the same
@@ -346,7 +414,6 @@ pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)
 pub fn compare_options(
     expected: &Option<TcpOptions>,
     live: &[u8],
-    sack_shift: u32,
     ts_val: &mut dyn FnMut(u32, u32) -> Result<(), String>,
 ) -> Result<(), String> {
     let list = match expected {
@@ -374,10 +441,9 @@ pub fn compare_options(
             (TcpOption::SackPermitted, wtcp::TcpOption::SackPermitted) => true,
             (TcpOption::Sack(a), wtcp::TcpOption::Sack(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b.as_slice()).all(|(x, y)| {
-                        x.0.wrapping_add(sack_shift) == y.0.0
-                            && x.1.wrapping_add(sack_shift) == y.1.0
-                    })
+                    && a.iter()
+                        .zip(b.as_slice())
+                        .all(|(x, y)| x.0 == y.0.0 && x.1 == y.1.0)
             }
             (TcpOption::Timestamp { val, .. }, wtcp::TcpOption::Timestamps { tsval, .. }) => {
                 ts_val(*val, *tsval)?;
@@ -465,8 +531,8 @@ mod tests {
         assert_eq!(&b[12..16], &[1, 1, 5, 10]);
         assert_eq!(&b[16..20], &1011u32.to_be_bytes());
         assert_eq!(
-            options_text(&b, 10),
-            "nop,nop,TS val 7 ecr 101,nop,nop,sack 1001:2001"
+            options_text(&b),
+            "nop,nop,TS val 7 ecr 101,nop,nop,sack 1011:2011"
         );
         let e = encode_options(&[TcpOption::Mss(1), TcpOption::Nop], 0, &mut Ok).unwrap_err();
         assert!(e.contains("multiple of 4"), "{e}");
@@ -499,7 +565,7 @@ mod tests {
                 1,
                 &seg,
             );
-            let (tu, live, payload) = parse_live(&ip, 0).unwrap();
+            let (tu, live, payload) = parse_live(&ip, &SeqSpace::default()).unwrap();
             assert_eq!(
                 (tu.local, tu.remote),
                 (remote, local),

@@ -3,10 +3,10 @@
 //! cannot evaluate makes the script a SKIP, never a silent PASS. The passing case is
 //! `tests/packetdrill/tcp-info-code-blocks.pkt`, run by `own.rs`.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use synack_packetdrill::run::{IpVersion, Outcome, Report, run_script};
+use common::run_text;
+use synack_packetdrill::run::{Outcome, Report};
 
 /// A passive open with MSS 1000, then 10 segments out: cwnd 10, 10 unacknowledged.
 const PRELUDE: &str = "\
@@ -25,19 +25,7 @@ sysctl -q net.ipv4.tcp_timestamps=0`
 
 fn run(rest: &str) -> (Report, String) {
     let text = format!("{PRELUDE}{rest}");
-    let script = synack_packetdrill::parse("inline.pkt", &text, &HashMap::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    (
-        run_script(
-            &script,
-            &text,
-            dir,
-            Path::new("inline.pkt"),
-            IpVersion::Ipv4,
-        ),
-        text,
-    )
+    (run_text(&text), text)
 }
 
 fn line_of(text: &str, needle: &str) -> u32 {
@@ -179,14 +167,7 @@ assert tcpi_unacked == 0, tcpi_unacked
    +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
    +0 %{ assert tcpi_state == TCP_SYN_RECV }%
 ";
-    let script = synack_packetdrill::parse("x.pkt", text, &HashMap::new()).unwrap();
-    let r = run_script(
-        &script,
-        text,
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new("x.pkt"),
-        IpVersion::Ipv4,
-    );
+    let r = run_text(text);
     let Outcome::Fail(f) = &r.outcome else {
         panic!("{}", r.render(None))
     };

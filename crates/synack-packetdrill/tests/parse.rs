@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use synack_packetdrill::ast::*;
 use synack_packetdrill::{ParseError, parse};
 
-const SHARED: &str = "/work/shared/packetdrill";
+mod common;
 
 fn no_defines() -> HashMap<String, String> {
     HashMap::new()
@@ -19,20 +19,6 @@ fn ipv4_defines() -> HashMap<String, String> {
         ("TFO_COOKIE".to_string(), "3021b9d889017eeb".to_string()),
         ("CODE".to_string(), "host_unreachable".to_string()),
     ])
-}
-
-/// The shared script directory, or `None` (after printing why) when it is absent. Absence fails
-/// under `CI=true`.
-fn shared_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(SHARED);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{SHARED} is missing, and CI=true");
-    }
-    eprintln!("skipping: {SHARED} not present");
-    None
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -51,7 +37,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn parse_file(rel: &str, defines: &HashMap<String, String>) -> Option<Script> {
-    let dir = shared_dir()?;
+    let dir = common::suite_dir(&format!("the facts about {rel}"))?;
     let path = dir.join(rel);
     let text = std::fs::read_to_string(&path).expect("read script");
     Some(parse(rel, &text, defines).unwrap_or_else(|e| panic!("{e}")))
@@ -100,7 +86,9 @@ fn word(s: &str) -> Expr {
 
 #[test]
 fn every_shared_script_parses() {
-    let Some(dir) = shared_dir() else { return };
+    let Some(dir) = common::suite_dir("every_shared_script_parses") else {
+        return;
+    };
     let mut files = Vec::new();
     walk(&dir, &mut files);
     assert!(files.len() >= 39, "only {} scripts found", files.len());

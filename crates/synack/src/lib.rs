@@ -1,6 +1,6 @@
 //! synack — a userspace TCP/IP stack.
 //!
-//! Layers, bottom up (see `DESIGN.md` in the shared folder and the README's tour):
+//! Layers, bottom up (see `ARCHITECTURE.md` at the repository root):
 //!
 //! * [`wire`]: views over packet bytes and their parsed representations (IPv4, IPv6, TCP,
 //!   ICMPv4, ICMPv6), Internet checksums. Pure functions, no allocation.
@@ -9,6 +9,7 @@
 //! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time;
 //!   a Linux TUN device; the impairment models, also as a wrapper around any device.
 //! * [`net`]: the runtime thread (on SimNet or on a device) and `std::net`-shaped sockets.
+//! * [`units`]: sizes, durations, fractions and rates as people write them (`1MiB`, `20ms`).
 //!
 //! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
 //! arguments, so every run is a deterministic function of its inputs.
@@ -19,6 +20,9 @@ pub mod net;
 pub mod sim;
 pub mod stack;
 pub mod tcp;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod trace;
+pub mod units;
 pub mod wire;

@@ -46,6 +46,42 @@ impl Instant {
     }
 }
 
+/// An `Option<Instant>` in 8 bytes (an `Option<Instant>` takes 16): `u64::MAX` microseconds
+/// stands for none, an instant no clock reaches (585,000 years from the epoch) and the one
+/// `Instant + Duration` saturates at, which never comes either.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaybeInstant(u64);
+
+impl MaybeInstant {
+    pub const NONE: MaybeInstant = MaybeInstant(u64::MAX);
+
+    pub const fn get(self) -> Option<Instant> {
+        if self.0 == u64::MAX {
+            None
+        } else {
+            Some(Instant { micros: self.0 })
+        }
+    }
+}
+
+impl Default for MaybeInstant {
+    fn default() -> MaybeInstant {
+        MaybeInstant::NONE
+    }
+}
+
+impl From<Option<Instant>> for MaybeInstant {
+    fn from(t: Option<Instant>) -> MaybeInstant {
+        MaybeInstant(t.map_or(u64::MAX, |t| t.micros))
+    }
+}
+
+impl fmt::Debug for MaybeInstant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {

@@ -9,7 +9,7 @@
 //! SYNACK_UPDATE_SNAPSHOTS=1 cargo test -p synack --test goodput_table
 //! ```
 
-use std::path::Path;
+mod common;
 
 use synack::sim::goodput::{TableSpec, goodput_table, render_markdown};
 
@@ -30,40 +30,10 @@ fn goodput_table_matches_snapshot() {
             panic!("run {:?} failed: {e}", r.config);
         }
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/goodput-table.md");
-    if std::env::var_os("SYNACK_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &table).expect("write the snapshot");
-        eprintln!("wrote {}", path.display());
-        return;
+    let path = common::snapshot_path("goodput-table.md");
+    if let Err(e) =
+        common::check_snapshot(&path, &table, "cargo test -p synack --test goodput_table")
+    {
+        panic!("the goodput table: {e}");
     }
-    let how = "If the change is intended, rewrite it with\n  \
-               SYNACK_UPDATE_SNAPSHOTS=1 cargo test -p synack --test goodput_table\n\
-               and commit the new snapshot with the change (the diff is the review).";
-    let old = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "no snapshot at {} ({e}).\n{how}\n\nthe table now:\n{table}",
-            path.display()
-        )
-    });
-    if old == table {
-        return;
-    }
-    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
-        (old.lines().collect(), table.lines().collect());
-    let mut diff = String::new();
-    for i in 0..old_lines.len().max(new_lines.len()) {
-        let (a, b) = (old_lines.get(i), new_lines.get(i));
-        if a != b {
-            if let Some(a) = a {
-                diff.push_str(&format!("- {a}\n"));
-            }
-            if let Some(b) = b {
-                diff.push_str(&format!("+ {b}\n"));
-            }
-        }
-    }
-    panic!(
-        "the goodput table differs from {}:\n{diff}\n{how}",
-        path.display()
-    );
 }

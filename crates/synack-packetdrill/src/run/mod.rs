@@ -18,7 +18,7 @@ use synack::wire::{IpProtocol, icmpv6, ipv4, ipv6, tcp as wtcp};
 use crate::ast::*;
 use crate::code::{self, CodeError};
 use crate::errno::Errno;
-use crate::packet::{self, Live, Tuple};
+use crate::packet::{self, Live, SeqSpace, Tuple};
 use crate::profile;
 use crate::shell;
 
@@ -134,13 +134,16 @@ impl RunOptions {
 pub enum Outcome {
     Pass,
     Fail(Box<Failure>),
-    /// The script needs something synack does not have (IPv6); the reason says what.
+    /// The script needs something synack does not have (TCP Fast Open, say); the reason says
+    /// what.
     Skip(String),
 }
 
 /// Why a script failed, located in the script.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// Where in the script, counted from 1; 0 when the failure has no place in it (the file
+    /// could not be read, the script is empty).
     pub line: u32,
     pub col: u32,
     /// The script line, as written.
@@ -193,14 +196,19 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return fail(format!("cannot read {}: {e}", path.display()), 0, 0),
+        Err(e) => return fail(format!("cannot read the script: {e}"), 0, 0),
     };
     let name = path.display().to_string();
     let script = match crate::parser::parse(&name, &text, &opts.defines) {
         Ok(s) => s,
         Err(e) => {
             let (line, col) = (e.pos.line, e.pos.col);
-            let mut r = fail(e.to_string(), line, col);
+            // The report puts the location in front; the message is what went wrong there.
+            let mut r = fail(
+                format!("expected {}, found {}", e.expected, e.found),
+                line,
+                col,
+            );
             if let Outcome::Fail(f) = &mut r.outcome {
                 f.source = text
                     .lines()
@@ -211,6 +219,16 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
             return r;
         }
     };
+    if script.events.is_empty() {
+        // Nothing would be checked: a PASS would claim what was never tested.
+        return fail(
+            "the script has no events (no packets, no system calls): an empty script tests \
+             nothing"
+                .into(),
+            0,
+            0,
+        );
+    }
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     run_script(&script, &text, &dir, path, opts.ip_version)
 }
@@ -288,6 +306,13 @@ struct Fd {
     keepalive: bool,
     keepalive_cfg: Keepalive,
     bound: bool,
+    /// SO_RCVBUF / SO_SNDBUF were set (Linux locks the size: no autotuning).
+    rcvbuf_set: bool,
+    sndbuf_set: bool,
+    /// SO_LINGER with l_onoff=1, l_linger=0: close() aborts the connection (sends RST).
+    linger_abort: bool,
+    /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
+    error_taken: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -354,6 +379,9 @@ struct Runner {
     ts_tick_usecs: Option<u64>,
     ts_ecr_scaled: bool,
     strict_segments: bool,
+    /// The current event is followed by a timed outbound line: a segment of the connection
+    /// under test left unmatched from before this event's time is an unexpected one.
+    strict: bool,
     /// The family of this run.
     version: IpVersion,
     /// The stack's and the peer's addresses on the wire.
@@ -365,8 +393,8 @@ struct Runner {
     fds: BTreeMap<i64, Fd>,
     focus: Focus,
     next_port: u16,
-    /// Live ISN minus script ISN of the connection under test.
-    isn_shift: u32,
+    /// Script to live sequence numbers on the connection under test.
+    seqs: SeqSpace,
     /// (script TS val, live TS val) of matched outbound segments, latest last.
     ts_seen: Vec<(u32, u32)>,
     outq: VecDeque<(Instant, Vec<u8>, usize)>,
@@ -405,6 +433,7 @@ impl Runner {
             ts_tick_usecs: None,
             ts_ecr_scaled: false,
             strict_segments: false,
+            strict: false,
             version,
             local: IpAddr::V4(LOCAL_V4),
             remote: IpAddr::V4(REMOTE_V4),
@@ -413,7 +442,7 @@ impl Runner {
             fds: BTreeMap::new(),
             focus: Focus::None,
             next_port: 40000,
-            isn_shift: 0,
+            seqs: SeqSpace::default(),
             ts_seen: Vec::new(),
             outq: VecDeque::new(),
             blocked: None,
@@ -456,10 +485,24 @@ impl Runner {
                 .map_err(|s| self.locate(s, init.pos))?;
         }
         self.build_stack();
-        for ev in &script.events {
+        // For each event: does the next outbound packet line after it have a time? Then a
+        // segment sent before this event's time cannot match it, and is reported here, when
+        // it was sent, rather than as a timing error there (the strict rule, see `strict`).
+        let mut timed_outbound_after = vec![false; script.events.len()];
+        let mut next = false;
+        for (i, ev) in script.events.iter().enumerate().rev() {
+            timed_outbound_after[i] = next;
+            if let Action::Packet(p) = &ev.action {
+                if p.direction == Direction::Outbound {
+                    next = !matches!(ev.time, TimeSpec::Any);
+                }
+            }
+        }
+        for (ev, strict) in script.events.iter().zip(timed_outbound_after) {
             if let Some(f) = self.deferred.take() {
                 return Err(Stop::Fail(f));
             }
+            self.strict = strict;
             self.event(ev).map_err(|s| self.locate(s, ev.pos))?;
         }
         if let Some(f) = self.deferred.take() {
@@ -696,6 +739,7 @@ impl Runner {
                 Direction::Inbound => {
                     let at = self.when(&ev.time)?;
                     self.advance_to(at);
+                    self.no_unexpected_segment(at)?;
                     self.inbound(p)?;
                     self.base = at;
                     Ok(())
@@ -712,6 +756,7 @@ impl Runner {
                 };
                 self.wait_for_blocked_call()?;
                 self.advance_to(start);
+                self.no_unexpected_segment(start)?;
                 self.syscall_event(ev.pos.line, sc, blocking_end)?;
                 self.base = start;
                 Ok(())
@@ -719,6 +764,7 @@ impl Runner {
             Action::Command(c) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.command(&c.text)?;
                 self.base = at;
                 Ok(())
@@ -726,11 +772,59 @@ impl Runner {
             Action::Code(text) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.code_block(ev.pos, text);
                 self.base = at;
                 Ok(())
             }
         }
+    }
+
+    /// The strict rule: when the next outbound line has a time, a segment of the connection
+    /// under test sent more than the tolerance before an event at `at` cannot match that line
+    /// (upstream would report it there as a timing error or a mismatch). It fails here, named,
+    /// at the time it was sent.
+    fn no_unexpected_segment(&self, at: Instant) -> Result<(), Stop> {
+        let Focus::Conn(focus) = self.focus else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        let tol = self.tolerance(at);
+        for (t, bytes, _) in &self.outq {
+            let mine =
+                packet::parse_live(bytes, &SeqSpace::default()).is_some_and(|x| x.0 == focus);
+            if mine && *t + tol < at {
+                return Err(self.unexpected(*t, bytes, None));
+            }
+        }
+        Ok(())
+    }
+
+    /// The failure for an unexpected outbound segment sent at `t`; `before` is the time the
+    /// outbound line being matched expects its segment.
+    fn unexpected(&self, t: Instant, bytes: &[u8], before: Option<Instant>) -> Stop {
+        let text = self.describe_out(bytes);
+        let msg = match before {
+            Some(lo) => format!(
+                "unexpected outbound segment: {text} at {} sec, before this line's packet is \
+                 due at {} sec",
+                secs(t),
+                secs(lo)
+            ),
+            None => format!(
+                "unexpected outbound segment: {text} at {} sec, not in the script before this \
+                 line",
+                secs(t)
+            ),
+        };
+        let mut s = err(msg);
+        if let Stop::Fail(f) = &mut s {
+            f.actual = Some(text);
+            f.time = Some(t);
+        }
+        s
     }
 
     /// The time an inbound packet, syscall or command happens.
@@ -900,16 +994,34 @@ impl Runner {
                     remote_port: self.next_port,
                 };
                 self.focus = Focus::Conn(tu);
-                self.isn_shift = 0;
+                // Upstream's new child socket takes the peer's ISN from this packet, SYN or
+                // not (handle_listen_for_script_packet).
+                self.seqs = SeqSpace {
+                    remote_isn: t.seq.start,
+                    ..SeqSpace::default()
+                };
                 self.ts_seen.clear();
                 tu
             }
         };
+        // An active open learns the peer's ISN from its first SYN-ACK.
+        if self.seqs.awaiting_synack && t.flags.syn && t.flags.ack {
+            self.seqs.awaiting_synack = false;
+            self.seqs.remote_isn = t.seq.start;
+        }
         let win = t
             .win
             .ok_or_else(|| err("inbound TCP packets need a window (win N)"))?;
-        let shift = self.isn_shift;
-        let ack = t.ack.map_or(0, |a| a.wrapping_add(shift));
+        let syn = t.flags.syn;
+        let shift = self.seqs.local(syn);
+        let seq = t.seq.start.wrapping_add(self.seqs.remote(syn));
+        let ack = t.ack.map_or(0, |a| {
+            if t.flags.ack {
+                a.wrapping_add(shift)
+            } else {
+                a
+            }
+        });
         let opts = match &t.options {
             None => Vec::new(),
             Some(TcpOptions::Any) => return Err(err("<...> is only allowed on outbound packets")),
@@ -938,7 +1050,7 @@ impl Runner {
         let seg = packet::tcp_segment(
             &tuple,
             bits,
-            t.seq.start,
+            seq,
             ack,
             win.min(65535) as u16,
             t.urg.unwrap_or(0) as u16,
@@ -964,16 +1076,28 @@ impl Runner {
 
     fn inbound_icmp(&mut self, ip: &IpInfo, i: &IcmpPacket) -> Result<(), Stop> {
         let v6 = self.local.is_ipv6();
-        let (ty, code) = if v6 {
-            icmpv6_type_code(&i.kind, i.code.as_deref())?
-        } else {
-            icmpv4_type_code(&i.kind, i.code.as_deref())?
-        };
+        let (ty, code) = icmp_type_code(v6, &i.kind, i.code.as_deref()).map_err(err)?;
+        // As upstream (icmp_packet.c): the MTU field exists only in an ICMPv4 fragmentation
+        // needed and an ICMPv6 packet too big.
+        match (v6, i.mtu) {
+            (false, Some(_)) if (ty, code) != (3, 4) => {
+                return Err(err("ICMPv4 MTU is only valid for unreachable-frag_needed"));
+            }
+            (false, Some(m)) if m > u32::from(u16::MAX) => {
+                return Err(err("ICMPv4 MTU out of 16-bit range"));
+            }
+            (true, Some(_)) if (ty, code) != (2, 0) => {
+                return Err(err("ICMPv6 MTU is only valid for packet_too_big-0"));
+            }
+            _ => {}
+        }
         let Focus::Conn(tu) = self.focus else {
             return Err(err("ICMP error before any connection"));
         };
         // The quoted datagram: our IP header and the first 8 bytes of our TCP header.
-        let seq = i.quoted.map_or(0, |q| q.start.wrapping_add(self.isn_shift));
+        let seq = i
+            .quoted
+            .map_or(0, |q| q.start.wrapping_add(self.seqs.local(false)));
         let mut tcp8 = [0u8; 8];
         tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
         tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());
@@ -1037,7 +1161,7 @@ impl Runner {
     /// Is this emitted packet on the connection under test? Learns the 4-tuple from the
     /// first SYN after connect().
     fn on_focus(&mut self, bytes: &[u8]) -> bool {
-        let Some((tu, live, _)) = packet::parse_live(bytes, 0) else {
+        let Some((tu, live, _)) = packet::parse_live(bytes, &SeqSpace::default()) else {
             return false;
         };
         match self.focus {
@@ -1046,7 +1170,10 @@ impl Runner {
                 let syn = live.bits & wtcp::Flags::SYN.0 != 0;
                 if syn && tu.remote == self.remote && tu.remote_port == PORT {
                     self.focus = Focus::Conn(tu);
-                    self.isn_shift = 0;
+                    self.seqs = SeqSpace {
+                        awaiting_synack: true,
+                        ..SeqSpace::default()
+                    };
                     self.ts_seen.clear();
                     true
                 } else {
@@ -1108,34 +1235,44 @@ impl Runner {
                 }
                 return Err(s);
             };
-            let len = packet::parse_live(&seg.1, 0).map_or(0, |x| x.1.len);
+            // Strict: the line's first segment may not come before the line's window.
+            if parts.is_empty()
+                && !any
+                && lo.saturating_duration_since(Instant::ZERO) > tol
+                && seg.0 + tol < lo
+            {
+                return Err(self.unexpected(seg.0, &seg.1, Some(lo)));
+            }
+            let len = packet::parse_live(&seg.1, &SeqSpace::default()).map_or(0, |x| x.1.len);
             total += len;
             parts.push(seg);
             if self.strict_segments || total >= want {
                 break;
             }
         }
-        // SYN or SYN-ACK: the stack's ISN stands for the script's.
-        let (_, first, _) =
-            packet::parse_live(&parts[0].1, 0).ok_or_else(|| err("unparsable packet"))?;
-        if t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
-            self.isn_shift = first.seq.wrapping_sub(t.seq.start);
+        // The connection's first SYN or SYN-ACK line: the stack's ISN stands for the script's.
+        let (_, first, _) = packet::parse_live(&parts[0].1, &SeqSpace::default())
+            .ok_or_else(|| err("unparsable packet"))?;
+        if !self.seqs.local_known && t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
+            self.seqs.local_known = true;
+            self.seqs.script_local_isn = t.seq.start;
+            self.seqs.live_local_isn = first.seq;
         }
-        let shift = self.isn_shift;
+        let seqs = self.seqs;
         let lives: Vec<Live> = parts
             .iter()
-            .filter_map(|(_, b, _)| packet::parse_live(b, shift).map(|x| x.1))
+            .filter_map(|(_, b, _)| packet::parse_live(b, &seqs).map(|x| x.1))
             .collect();
         // The trace shows these in the script's sequence space now that the ISN is known.
         for ((t, _, idx), live) in parts.iter().zip(&lives) {
             if let Some(line) = self.trace.get_mut(*idx) {
-                *line = format!("{} > {}", secs(*t), live.text(0));
+                *line = format!("{} > {}", secs(*t), live.text());
             }
         }
         let at = parts.last().map_or(self.now, |p| p.0);
         let combined = self.combine(&lives)?;
         let exp_text = packet::script_text(t);
-        let act_text = combined.text(0);
+        let act_text = combined.text();
         let bad = |what: String| mismatch(what, exp_text.clone(), act_text.clone());
 
         if total > want {
@@ -1209,7 +1346,7 @@ impl Runner {
             }
             Ok(())
         };
-        if let Err(e) = packet::compare_options(&t.options, &combined.options, 0, &mut ts_check) {
+        if let Err(e) = packet::compare_options(&t.options, &combined.options, &mut ts_check) {
             return Err(mismatch(
                 format!("bad outbound TCP options: {e}"),
                 exp_text,
@@ -1250,8 +1387,8 @@ impl Runner {
             if !shape_ok {
                 return Err(mismatch(
                     "outbound segments cannot be merged into one packet line",
-                    acc.text(0),
-                    s.text(0),
+                    acc.text(),
+                    s.text(),
                 ));
             }
             prev_len = s.len;
@@ -1266,76 +1403,18 @@ impl Runner {
     }
 
     fn describe_out(&self, bytes: &[u8]) -> String {
-        match packet::parse_live(bytes, self.isn_shift) {
+        match packet::parse_live(bytes, &self.seqs) {
             Some((tu, live, _)) => {
                 let here = matches!(self.focus, Focus::Conn(f) if f == tu);
                 if here {
-                    live.text(0)
+                    live.text()
                 } else {
-                    format!("{} [port {}]", live.text(0), tu.remote_port)
+                    format!("{} [port {}]", live.text(), tu.remote_port)
                 }
             }
             None => format!("{} bytes, not TCP", bytes.len()),
         }
     }
-}
-
-/// An ICMP line's type and code in an IPv4 run (packetdrill's names).
-fn icmpv4_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), Stop> {
-    Ok(match (kind, code) {
-        ("unreachable", None) => (3, 0),
-        ("unreachable", Some(c)) => (
-            3,
-            match c {
-                "net_unreachable" => 0,
-                "host_unreachable" => 1,
-                "protocol_unreachable" => 2,
-                "port_unreachable" => 3,
-                "frag_needed" => 4,
-                "source_route_failed" => 5,
-                "net_unknown" => 6,
-                "host_unknown" => 7,
-                "source_host_isolated" => 8,
-                "net_prohibited" => 9,
-                "host_prohibited" => 10,
-                "net_unreachable_for_tos" => 11,
-                "host_unreachable_for_tos" => 12,
-                "packet_filtered" => 13,
-                "precedence_violation" => 14,
-                "precedence_cutoff" => 15,
-                other => return Err(err(format!("unknown ICMP unreachable code {other}"))),
-            },
-        ),
-        ("time_exceeded", _) => (11, 0),
-        ("packet_too_big", _) => {
-            return Err(err(
-                "icmp packet_too_big is ICMPv6: this is an IPv4 run (use unreachable frag_needed)",
-            ));
-        }
-        (k, _) => return Err(err(format!("unsupported ICMP type {k}"))),
-    })
-}
-
-/// An ICMP line's type and code in an IPv6 run (packetdrill's ICMPv6 names, RFC 4443).
-fn icmpv6_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), Stop> {
-    Ok(match (kind, code) {
-        ("unreachable", None) => (1, 0),
-        ("unreachable", Some(c)) => (
-            1,
-            match c {
-                "no_route" => 0,
-                "admin_prohibited" => 1,
-                "beyond_scope" | "not_neighbour" => 2,
-                "address_unreachable" | "addr_unreachable" => 3,
-                "port_unreachable" => 4,
-                other => return Err(err(format!("unknown ICMPv6 unreachable code {other}"))),
-            },
-        ),
-        ("packet_too_big", _) => (2, 0),
-        ("time_exceeded", _) => (3, 0),
-        ("parameter_problem", _) => (4, 0),
-        (k, _) => return Err(err(format!("unsupported ICMPv6 type {k}"))),
-    })
 }
 
 /// `1.234567` seconds.
@@ -1355,7 +1434,11 @@ impl Report {
             Outcome::Skip(why) => out.push_str(&format!("SKIP {name}: {why}\n")),
             Outcome::Fail(f) => {
                 out.push_str(&format!("FAIL {name}\n"));
-                out.push_str(&format!("  {name}:{}:{}: {}\n", f.line, f.col, f.message));
+                if f.line == 0 {
+                    out.push_str(&format!("  {name}: {}\n", f.message));
+                } else {
+                    out.push_str(&format!("  {name}:{}:{}: {}\n", f.line, f.col, f.message));
+                }
                 if !f.source.is_empty() {
                     out.push_str(&format!("  script:   {}\n", f.source));
                 }
@@ -1391,9 +1474,34 @@ impl Report {
     }
 }
 
-/// Every `.pkt` file under `path` (or `path` itself), sorted.
+/// The failure an expected-failure test script announces, as upstream's runner self-tests
+/// do: the text after `// Failure:` (backslashes dropped) and the number of the first event
+/// line after that comment, where the run must fail with a message containing the text.
+pub fn expected_failure(text: &str) -> Option<(String, u32)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines.iter().position(|l| l.contains("// Failure:"))?;
+    let msg = lines[i]
+        .split_once("// Failure:")?
+        .1
+        .trim()
+        .replace('\\', "");
+    let next = (i + 1..lines.len()).find(|&j| {
+        let t = lines[j].trim();
+        !t.is_empty() && !t.starts_with("//")
+    })?;
+    Some((msg, next as u32 + 1))
+}
+
+/// Every `.pkt` file under `path` (or `path` itself), sorted. A path that does not exist, and
+/// a directory without any script, are errors (`NotFound`): there would be nothing to run.
 pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    if !path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file or directory",
+        ));
+    }
     if path.is_dir() {
         let mut stack = vec![path.to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -1407,8 +1515,98 @@ pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             }
         }
         out.sort();
+        if out.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no .pkt scripts in this directory or below",
+            ));
+        }
     } else {
         out.push(path.to_path_buf());
     }
     Ok(out)
+}
+
+/// The ICMP type and code a script names, as upstream packetdrill reads them
+/// (icmp_packet.c), ICMPv4 names in an IPv4 run and ICMPv6 ones (RFC 4443) in an IPv6 run: a
+/// type by name or `type_N`; a code by name (from the type's table of names, where it has one)
+/// or `code_N`; no code means 0.
+fn icmp_type_code(v6: bool, kind: &str, code: Option<&str>) -> Result<(u8, u8), String> {
+    let numbered =
+        |text: &str, prefix: &str| text.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
+    let named_type = if v6 {
+        match kind {
+            "unreachable" => Some(1),
+            "packet_too_big" => Some(2),
+            "time_exceeded" => Some(3),
+            "parameter_problem" => Some(4),
+            "echo_request" => Some(128),
+            "echo_reply" => Some(129),
+            _ => None,
+        }
+    } else {
+        match kind {
+            "echo_reply" => Some(0),
+            "unreachable" => Some(3),
+            "source_quench" => Some(4),
+            "redirect" => Some(5),
+            "echo_request" => Some(8),
+            "time_exceeded" => Some(11),
+            "parameter_problem" => Some(12),
+            "timestamp_request" => Some(13),
+            "timestamp_reply" => Some(14),
+            "information_request" => Some(15),
+            "information_reply" => Some(16),
+            "address_mask_request" => Some(17),
+            "address_mask_reply" => Some(18),
+            _ => None,
+        }
+    };
+    let ty = match named_type.or_else(|| numbered(kind, "type_")) {
+        Some(ty) => ty,
+        None if !v6 && kind == "packet_too_big" => {
+            return Err(
+                "bad ICMP type packet_too_big: it is ICMPv6 and this is an IPv4 run (use \
+                 unreachable frag_needed)"
+                    .into(),
+            );
+        }
+        None => return Err(format!("bad ICMP type {kind}")),
+    };
+    let Some(c) = code else {
+        return Ok((ty, 0));
+    };
+    if let Some(n) = numbered(c, "code_") {
+        return Ok((ty, n));
+    }
+    let named = match (v6, ty, c) {
+        (false, 3, "net_unreachable") => 0,
+        (false, 3, "host_unreachable") => 1,
+        (false, 3, "protocol_unreachable") => 2,
+        (false, 3, "port_unreachable") => 3,
+        (false, 3, "frag_needed") => 4,
+        (false, 3, "source_route_failed") => 5,
+        (false, 3, "net_unknown") => 6,
+        (false, 3, "host_unknown") => 7,
+        (false, 3, "source_host_isolated") => 8,
+        (false, 3, "net_prohibited") => 9,
+        (false, 3, "host_prohibited") => 10,
+        (false, 3, "net_unreachable_for_tos") => 11,
+        (false, 3, "host_unreachable_for_tos") => 12,
+        (false, 3, "packet_filtered") => 13,
+        (false, 3, "precedence_violation") => 14,
+        (false, 3, "precedence_cutoff") => 15,
+        (true, 1, "no_route") => 0,
+        (true, 1, "admin_prohibited") => 1,
+        (true, 1, "not_neighbour") => 2,
+        (true, 1, "address_unreachable") => 3,
+        (true, 1, "port_unreachable") => 4,
+        (true, 3, "exceeded_hop_limit") => 0,
+        (true, 3, "exceeded_frag_time") => 1,
+        (true, 4, "header_field") => 0,
+        (true, 4, "unknown_next_header") => 1,
+        (true, 4, "unknown_option") => 2,
+        _ => return Err(format!("bad ICMP code {c}")),
+    };
+    Ok((ty, named))
 }

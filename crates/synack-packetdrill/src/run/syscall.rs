@@ -171,6 +171,10 @@ impl Runner {
                         keepalive: false,
                         keepalive_cfg: self.cfg.keepalive,
                         bound: false,
+                        rcvbuf_set: false,
+                        sndbuf_set: false,
+                        linger_abort: false,
+                        error_taken: false,
                     },
                 );
                 self.under_test = UnderTest::Fd(fd);
@@ -257,7 +261,9 @@ impl Runner {
                         }
                     }
                     FdKind::Connecting(h) => h,
-                    FdKind::Conn(_) => return fail(Errno::EISCONN),
+                    // Linux's inet_stream_connect(): a socket that is not CLOSED (connected
+                    // or listening) is "already connected".
+                    FdKind::Conn(_) | FdKind::Listener(_) => return fail(Errno::EISCONN),
                     _ => return fail(Errno::EINVAL),
                 };
                 let Some(c) = self.stack.connection(h) else {
@@ -318,6 +324,8 @@ impl Runner {
                     Expr::Int(0) => Shutdown::Read,
                     Expr::Int(1) => Shutdown::Write,
                     Expr::Int(2) => Shutdown::Both,
+                    // Linux checks `how` before anything else.
+                    Expr::Int(_) => return fail(Errno::EINVAL),
                     other => return Err(err(format!("bad shutdown how {other:?}"))),
                 };
                 let h = match fd.kind {
@@ -335,6 +343,12 @@ impl Runner {
             "close" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 match fd.kind {
+                    // SO_LINGER {1, 0}: Linux's tcp_close() disconnects (ABORT, RFC 9293
+                    // §3.10.5) instead of closing gracefully.
+                    FdKind::Conn(h) | FdKind::Connecting(h) if fd.linger_abort => {
+                        self.stack.abort(self.now, h);
+                        self.pump();
+                    }
                     FdKind::Listener(h) | FdKind::Conn(h) | FdKind::Connecting(h) => {
                         self.stack.close(self.now, h);
                         self.pump();
@@ -374,6 +388,9 @@ impl Runner {
         }
     }
 
+    /// Applies the socket's options to a connection it made or accepted. The stack is told
+    /// (poke), as setsockopt on a connection does, so a timer an option arms (keep-alive) is
+    /// scheduled.
     fn apply_conn_opts(&mut self, h: SocketHandle, fd: &Fd) {
         let now = self.now;
         if let Some(c) = self.stack.connection_mut(h) {
@@ -389,6 +406,7 @@ impl Runner {
             if fd.keepalive {
                 c.set_keepalive(now, Some(fd.keepalive_cfg));
             }
+            self.stack.poke(now, h);
         }
     }
 
@@ -458,6 +476,28 @@ impl Runner {
         if name == "TCP_CONGESTION" {
             return self.set_congestion(sc, n, fd);
         }
+        if (level.as_str(), name.as_str()) == ("SOL_SOCKET", "SO_LINGER") {
+            // `{onoff=1, linger=0}`: only "abort on close" changes what TCP does here (a
+            // positive linger time makes close() wait, which a script sees as time).
+            let Expr::Struct(fields) = self.arg(sc, 3)? else {
+                return Err(err("SO_LINGER expects {onoff=N, linger=N}"));
+            };
+            let field = |want: &str| -> Result<i64, Stop> {
+                fields
+                    .iter()
+                    .find(|f| f.name.as_deref() == Some(want))
+                    .ok_or_else(|| err(format!("SO_LINGER: no {want}")))
+                    .and_then(|f| eval_int(&f.value))
+            };
+            let (onoff, secs) = (field("onoff")?, field("linger")?);
+            if onoff != 0 && secs > 0 {
+                self.note("SO_LINGER with a positive time: close() does not wait here".into());
+            }
+            if let Some(f) = self.fds.get_mut(&n) {
+                f.linger_abort = onoff != 0 && secs == 0;
+            }
+            return Ok(Attempt::Done(0, None));
+        }
         let value = match self.arg(sc, 3)? {
             Expr::Array(v) if v.len() == 1 => eval_int(&v[0])?,
             Expr::Int(v) => *v,
@@ -477,19 +517,32 @@ impl Runner {
             ("SOL_SOCKET", "SO_SNDBUF") => {
                 // Linux doubles the value for its bookkeeping overhead.
                 f.cfg.send_buffer = (2 * value.max(0) as usize).max(4608);
+                f.sndbuf_set = true;
             }
             ("SOL_SOCKET", "SO_RCVBUF") => {
                 f.cfg.recv_buffer = (2 * value.max(0) as usize).max(2304);
+                f.rcvbuf_set = true;
             }
             ("SOL_SOCKET", "SO_KEEPALIVE") => f.keepalive = value != 0,
+            // tcp(7): idle and interval 1..=MAX_TCP_KEEPIDLE/INTVL (32767 s), count
+            // 1..=MAX_TCP_KEEPCNT (127); anything else is EINVAL and changes nothing.
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPIDLE") => {
-                f.keepalive_cfg.idle = Duration::from_secs(value.max(1) as u64)
+                if !(1..=32767).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.keepalive_cfg.idle = Duration::from_secs(value as u64)
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPINTVL") => {
-                f.keepalive_cfg.interval = Duration::from_secs(value.max(1) as u64)
+                if !(1..=32767).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.keepalive_cfg.interval = Duration::from_secs(value as u64)
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_KEEPCNT") => {
-                f.keepalive_cfg.count = value.max(1) as u32
+                if !(1..=127).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.keepalive_cfg.count = value as u32
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_NODELAY") => f.nodelay = value != 0,
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_CORK") => f.cork = value != 0,
@@ -500,6 +553,9 @@ impl Runner {
                 f.cfg.mss_clamp = Some(value as u16);
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_USER_TIMEOUT") => {
+                if value < 0 {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
                 f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
@@ -557,9 +613,27 @@ impl Runner {
     }
 
     fn getsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
-        let (_, fd) = self.fd_arg(sc)?;
+        let (n, fd) = self.fd_arg(sc)?;
         let name = word(self.arg(sc, 2)?)?;
         let got: i64 = match name.as_str() {
+            // The pending error, once: Linux's sock_error() clears sk_err as it reads it.
+            "SO_ERROR" => {
+                let e = match fd.kind {
+                    FdKind::Conn(h) | FdKind::Connecting(h) if !fd.error_taken => {
+                        self.stack.connection(h).and_then(|c| c.error())
+                    }
+                    _ => None,
+                };
+                match e {
+                    Some(e) => {
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.error_taken = true;
+                        }
+                        i64::from(Errno::from_io(&std::io::Error::from(e.kind())).0)
+                    }
+                    None => 0,
+                }
+            }
             "TCP_MAXSEG" => match fd.kind {
                 FdKind::Conn(h) | FdKind::Connecting(h) => self
                     .stack
@@ -567,6 +641,27 @@ impl Runner {
                     .map_or(536, |c| c.info().snd_mss as i64),
                 _ => fd.cfg.mss_clamp.map_or(536, i64::from),
             },
+            // socket(7): the size set with SO_RCVBUF/SO_SNDBUF, doubled, or the tcp_rmem /
+            // tcp_wmem default. Linux autotunes an unlocked buffer once connected; synack does
+            // not report that size, so only a locked (set) buffer can be checked there.
+            "SO_RCVBUF" | "SO_SNDBUF" => {
+                let rcv = name == "SO_RCVBUF";
+                let locked = if rcv { fd.rcvbuf_set } else { fd.sndbuf_set };
+                if !locked && matches!(fd.kind, FdKind::Conn(_) | FdKind::Connecting(_)) {
+                    return Err(Stop::Skip(format!(
+                        "getsockopt {name} on a connected socket whose buffer Linux autotunes"
+                    )));
+                }
+                if rcv {
+                    fd.cfg.recv_buffer as i64
+                } else {
+                    fd.cfg.send_buffer as i64
+                }
+            }
+            "TCP_KEEPIDLE" => fd.keepalive_cfg.idle.as_secs() as i64,
+            "TCP_KEEPINTVL" => fd.keepalive_cfg.interval.as_secs() as i64,
+            "TCP_KEEPCNT" => i64::from(fd.keepalive_cfg.count),
+            "TCP_USER_TIMEOUT" => fd.user_timeout.map_or(0, |d| d.as_millis() as i64),
             "TCP_NODELAY" => fd.nodelay as i64,
             "TCP_CORK" => fd.cork as i64,
             "SO_KEEPALIVE" => fd.keepalive as i64,
@@ -625,7 +720,9 @@ fn constant(w: &str) -> Option<i64> {
 fn eval_int(e: &Expr) -> Result<i64, Stop> {
     match e {
         Expr::Int(v) => Ok(*v),
-        Expr::Word(w) => constant(w).ok_or_else(|| err(format!("unknown constant {w}"))),
+        Expr::Word(w) => constant(w)
+            .or_else(|| Errno::from_name(w).map(|e| i64::from(e.0)))
+            .ok_or_else(|| err(format!("unknown constant {w}"))),
         Expr::BitOr(v) => v.iter().try_fold(0, |acc, x| Ok(acc | eval_int(x)?)),
         Expr::Ellipsis => Ok(0),
         other => Err(err(format!("expected an integer, got {other:?}"))),

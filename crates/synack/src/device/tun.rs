@@ -69,6 +69,14 @@ pub enum TunError {
     /// The interface name is empty, too long (15 bytes at most) or contains `/`, NUL or
     /// whitespace.
     BadName(String),
+    /// The MTU is below 68, the least an IPv4 link may have (RFC 791); the kernel refuses it.
+    Mtu(u16),
+    /// An interface of this name exists and is not a TUN interface that can be attached to
+    /// (a loopback, Ethernet or TAP interface, say): the kernel answered `EINVAL`.
+    NotTun(String),
+    /// The TUN interface exists and another process has it open (`EBUSY`): a TUN interface
+    /// without multi-queue has one owner at a time.
+    Busy(String),
     /// The network namespace could not be entered.
     Namespace {
         /// The namespace's path.
@@ -105,6 +113,22 @@ impl fmt::Display for TunError {
                 f,
                 "bad interface name {n:?}: 1 to 15 bytes, no '/', NUL or whitespace"
             ),
+            TunError::Mtu(mtu) => write!(
+                f,
+                "MTU {mtu} is too small: an IPv4 link needs at least 68 (RFC 791), synack at \
+                 least {}",
+                crate::stack::MIN_MTU
+            ),
+            TunError::NotTun(n) => write!(
+                f,
+                "{n} exists and is not a TUN interface (the kernel refused to attach: EINVAL); \
+                 choose another name, or see `ip -d link show {n}`"
+            ),
+            TunError::Busy(n) => write!(
+                f,
+                "the TUN interface {n} is in use: another process has it open (EBUSY); stop \
+                 that process or choose another name"
+            ),
             TunError::Namespace { path, source } => write!(
                 f,
                 "cannot enter network namespace {} ({source}); create it first with \
@@ -132,7 +156,10 @@ impl From<TunError> for io::Error {
         let kind = match &e {
             TunError::NoTunDevice => io::ErrorKind::NotFound,
             TunError::PermissionDenied(_) => io::ErrorKind::PermissionDenied,
-            TunError::BadName(_) => io::ErrorKind::InvalidInput,
+            TunError::BadName(_) | TunError::Mtu(_) | TunError::NotTun(_) => {
+                io::ErrorKind::InvalidInput
+            }
+            TunError::Busy(_) => io::ErrorKind::ResourceBusy,
             TunError::Namespace { source, .. } | TunError::Io { source, .. } => source.kind(),
         };
         io::Error::new(kind, e)
@@ -201,6 +228,10 @@ impl TunBuilder {
         if bad_name {
             return Err(TunError::BadName(self.name));
         }
+        // RFC 791: every IPv4 module must handle 68-byte datagrams without fragmenting them.
+        if self.mtu < 68 {
+            return Err(TunError::Mtu(self.mtu));
+        }
         if !Path::new(TUN_PATH).exists() {
             return Err(TunError::NoTunDevice);
         }
@@ -249,13 +280,21 @@ impl TunBuilder {
                 IpCidr::V6(c) => b.ipv6(c.addr, c.prefix),
             };
         }
-        let dev = b.build_sync().map_err(|e| match e.kind() {
-            io::ErrorKind::PermissionDenied => TunError::PermissionDenied(e),
-            _ => TunError::Io {
-                context: "creating the TUN interface",
-                source: e,
-            },
-        })?;
+        let dev = b
+            .build_sync()
+            .map_err(|e| match (e.kind(), e.raw_os_error()) {
+                (io::ErrorKind::PermissionDenied, _) => TunError::PermissionDenied(e),
+                (_, Some(EBUSY)) => TunError::Busy(self.name.clone()),
+                // With the name and MTU checked above, EINVAL from an interface that exists means
+                // the kernel would not attach a TUN descriptor to it.
+                (_, Some(EINVAL)) if interface_exists(&self.name) => {
+                    TunError::NotTun(self.name.clone())
+                }
+                _ => TunError::Io {
+                    context: "creating the TUN interface",
+                    source: e,
+                },
+            })?;
         dev.set_nonblocking(true).map_err(|source| TunError::Io {
             context: "making the TUN descriptor non-blocking",
             source,
@@ -270,6 +309,21 @@ impl TunBuilder {
             offload,
         })
     }
+}
+
+/// `errno` values the kernel answers TUNSETIFF with (asm-generic/errno-base.h).
+const EBUSY: i32 = 16;
+const EINVAL: i32 = 22;
+
+/// Whether the calling thread's network namespace has an interface called `name`
+/// (`/proc/thread-self/net/dev` lists the thread's namespace, which [`TunBuilder::netns`]
+/// switches).
+fn interface_exists(name: &str) -> bool {
+    std::fs::read_to_string("/proc/thread-self/net/dev").is_ok_and(|list| {
+        list.lines()
+            .filter_map(|l| l.split_once(':'))
+            .any(|(n, _)| n.trim() == name)
+    })
 }
 
 /// Packets queued for [`Tun::flush`] at most (tun-rs's `IDEAL_BATCH_SIZE`).

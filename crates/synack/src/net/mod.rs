@@ -82,16 +82,25 @@ impl TcpListener {
     /// [`bind_v6only_on`](Self::bind_v6only_on).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
-        let host = if local.ip().is_unspecified() {
-            Host::default_host()
-        } else {
-            Host::owning(local.ip())
-        };
-        let host = host.ok_or_else(|| {
+        if local.ip().is_unspecified() {
+            let host = Host::default_host().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!(
+                        "{} means the default host, and there is none: call \
+                         Host::make_default first (or use bind_on)",
+                        local.ip()
+                    ),
+                )
+            })?;
+            return TcpListener::bind_on(&host, local);
+        }
+        let host = Host::owning(local.ip()).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 format!(
-                    "no synack host owns {}: build a Runtime with that address (or use bind_on)",
+                    "no running synack runtime has a host with the address {}: build a Runtime \
+                     with it (or use bind_on)",
                     local.ip()
                 ),
             )

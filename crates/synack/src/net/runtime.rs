@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
-use crate::stack::{IpCidr, Stack, StackConfig};
+use crate::stack::{IpCidr, MIN_MTU, Stack, StackConfig, mtu_too_small};
 use crate::tcp::{Config, Counters, State};
 use crate::time::Instant;
 use crate::trace::TraceSink;
@@ -190,26 +190,10 @@ impl Host {
         (!stopped).then_some(h)
     }
 
-    /// The host of any live runtime that owns `addr`.
+    /// The host of any running runtime that owns `addr`.
     pub fn owning(addr: IpAddr) -> Option<Host> {
         let list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
-        for weak in list.iter() {
-            let Some(shared) = weak.upgrade() else {
-                continue;
-            };
-            let index = shared.with(|i, _| {
-                i.hosts.iter().position(|h| {
-                    h.stack
-                        .addresses()
-                        .iter()
-                        .any(|c| c.addr() == addr.to_canonical())
-                })
-            });
-            if let Some(index) = index {
-                return Some(Host { shared, index });
-            }
-        }
-        None
+        running_owner(&list, addr)
     }
 
     /// The host's name.
@@ -235,6 +219,26 @@ impl Host {
     }
 }
 
+/// The host that owns `addr` among the runtimes in `list` that still run.
+fn running_owner(list: &[std::sync::Weak<Shared>], addr: IpAddr) -> Option<Host> {
+    list.iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .find_map(|shared| {
+            let index = shared.with(|i, _| {
+                if i.stopped {
+                    return None;
+                }
+                i.hosts.iter().position(|h| {
+                    h.stack
+                        .addresses()
+                        .iter()
+                        .any(|c| c.addr() == addr.to_canonical())
+                })
+            })?;
+            Some(Host { shared, index })
+        })
+}
+
 /// Builds a [`Runtime`]: hosts, the link between them, TCP settings, tracing.
 pub struct Builder {
     hosts: Vec<(String, String)>,
@@ -248,7 +252,8 @@ pub struct Builder {
 
 impl Builder {
     /// Adds a host with an address like `198.18.0.1/24` or `fd00:5ac::1/64`, or several,
-    /// comma-separated (`198.18.0.1/24,fd00:5ac::1/64`: a dual-stack host).
+    /// comma-separated (`198.18.0.1/24,fd00:5ac::1/64`: a dual-stack host). Names and
+    /// addresses must be unique (see [`build`](Self::build)).
     pub fn host(mut self, name: &str, cidr: &str) -> Builder {
         self.hosts.push((name.to_string(), cidr.to_string()));
         self
@@ -300,6 +305,11 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime thread. Refuses, with `InvalidInput`: no host, a host address that
+    /// does not parse, two hosts with one name or one address, an MTU below
+    /// [`MIN_MTU`](crate::stack::MIN_MTU), a device with more than one host; with `AddrInUse`:
+    /// an address that a host of another running runtime has (an address has one owner, so
+    /// that [`TcpListener::bind`](crate::net::TcpListener::bind) means one host).
     pub fn build(self) -> io::Result<Runtime> {
         if self.hosts.is_empty() {
             return Err(io::Error::new(
@@ -324,19 +334,49 @@ impl Builder {
             .mtu
             .or(self.device.as_ref().map(|d| d.mtu()))
             .unwrap_or(1500);
+        if mtu < MIN_MTU {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                mtu_too_small(mtu),
+            ));
+        }
+        // Every host needs a name and an address of its own: sockets find hosts by them.
+        let mut cidrs: Vec<Vec<IpCidr>> = Vec::with_capacity(self.hosts.len());
+        for (i, (name, list)) in self.hosts.iter().enumerate() {
+            let mine: Vec<IpCidr> = list
+                .split(',')
+                .map(|c| c.trim().parse())
+                .collect::<io::Result<_>>()?;
+            for (j, (other, _)) in self.hosts[..i].iter().enumerate() {
+                let shared = mine
+                    .iter()
+                    .find(|c| cidrs[j].iter().any(|o| o.addr() == c.addr()));
+                let clash = if other == name {
+                    format!("two hosts are called {name:?}")
+                } else if let Some(c) = shared {
+                    format!(
+                        "hosts {other:?} and {name:?} both have the address {}",
+                        c.addr()
+                    )
+                } else {
+                    continue;
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{clash}: every host of a runtime needs its own name and address"),
+                ));
+            }
+            cidrs.push(mine);
+        }
         let seed = self.seed.unwrap_or_else(os_random);
         let mut sim = SimNet::new(seed);
         let tcp = Arc::new(self.tcp);
         let trace = self.sink.is_some();
         let mut hosts = Vec::new();
-        for (i, (name, cidrs)) in self.hosts.iter().enumerate() {
-            let cidrs: Vec<IpCidr> = cidrs
-                .split(',')
-                .map(|c| c.trim().parse())
-                .collect::<io::Result<_>>()?;
+        for (i, ((name, _), host_cidrs)) in self.hosts.iter().zip(&cidrs).enumerate() {
             let id = if self.device.is_none() {
                 let id = sim.add_host(name);
-                for c in &cidrs {
+                for c in host_cidrs {
                     sim.set_addr(id, c.addr()).map_err(io::Error::other)?;
                 }
                 Some(id)
@@ -356,7 +396,7 @@ impl Builder {
             );
             r.fill_bytes(&mut secret);
             let mut stack = Stack::new(cfg, secret);
-            for c in cidrs {
+            for &c in host_cidrs {
                 stack.add_address(c);
             }
             hosts.push(HostState {
@@ -406,8 +446,23 @@ impl Builder {
             waker,
         });
         {
+            // An address has one owner among the running runtimes, so that
+            // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
+            for mine in cidrs.iter().flatten() {
+                if let Some(owner) = running_owner(&list, mine.addr()) {
+                    let (addr, owner) = (mine.addr(), owner.name());
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "{addr} already belongs to host {owner:?} of another running synack \
+                             runtime: an address has one owner (TcpListener::bind finds the host \
+                             by it); drop that runtime first or pick another address"
+                        ),
+                    ));
+                }
+            }
             list.push(Arc::downgrade(&shared));
         }
         let s2 = shared.clone();
@@ -504,6 +559,41 @@ impl Runtime {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // What happened since the thread's last turn (a socket closed just before the stop,
+        // say) still reaches the sink.
+        let mut g = self.shared.lock();
+        let Inner { hosts, sink, .. } = &mut *g;
+        if let Some(sink) = sink.as_mut() {
+            drain_traces(hosts, sink.as_mut());
+        }
+    }
+}
+
+/// Hands every host's queued trace events to `sink`, oldest first across the hosts (socket
+/// calls on different threads queue events on different hosts between two turns), so the
+/// sink sees time move forward only.
+fn drain_traces(hosts: &mut [HostState], sink: &mut dyn TraceSink) {
+    loop {
+        let next = hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.stack.next_trace_time().map(|t| (t, i)))
+            .min();
+        let Some((_, i)) = next else {
+            return;
+        };
+        if let Some(e) = hosts[i].stack.poll_trace() {
+            sink.event(&e);
+        }
+    }
+}
+
+/// Hands one host's queued trace events to `sink`, if there is one.
+fn drain_host_trace(h: &mut HostState, sink: &mut Option<Box<dyn TraceSink + Send>>) {
+    if let Some(sink) = sink.as_mut() {
+        while let Some(e) = h.stack.poll_trace() {
+            sink.event(&e);
+        }
     }
 }
 
@@ -576,6 +666,11 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
         else {
             return activity;
         };
+        // First what socket calls queued since the last turn, merged by time; then each host's
+        // events right after the step that made them, so the sink sees cause before effect.
+        if let Some(sink) = sink.as_mut() {
+            drain_traces(hosts, sink.as_mut());
+        }
         for h in hosts.iter_mut() {
             h.stack.handle_timeout(now);
             // Bounded so one busy connection cannot starve the loop.
@@ -589,6 +684,7 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
                     let _ = sim.send(now, id, &buf[..n]);
                 }
             }
+            drain_host_trace(h, sink);
         }
         while let Some(d) = sim.poll_deliver(now) {
             progress = true;
@@ -598,15 +694,9 @@ fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
                 .filter(|h| h.sim_id == Some(d.to))
             {
                 h.stack.handle_packet(now, &d.packet);
+                drain_host_trace(h, sink);
             }
             sim.recycle(d.packet);
-        }
-        if let Some(sink) = sink.as_mut() {
-            for h in hosts.iter_mut() {
-                while let Some(e) = h.stack.poll_trace() {
-                    sink.event(&e);
-                }
-            }
         }
         if !progress {
             break;

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use super::*;
 
-fn pair(delay_ms: u64) -> (Runtime, Host, Host) {
+/// A client 198.18.`net`.1 and a server 198.18.`net`.2: each test its own subnet, because an
+/// address has one owner among the runtimes running at once (and tests run in parallel).
+fn pair(delay_ms: u64, net: u8) -> (Runtime, Host, Host) {
     let rt = Runtime::builder()
-        .host("client", "198.18.0.1/24")
-        .host("server", "198.18.0.2/24")
+        .host("client", &format!("198.18.{net}.1/24"))
+        .host("server", &format!("198.18.{net}.2/24"))
         .delay(Duration::from_millis(delay_ms))
         .seed(7)
         .build()
@@ -20,18 +22,18 @@ fn pair(delay_ms: u64) -> (Runtime, Host, Host) {
 
 #[test]
 fn echo_round_trip_and_half_close() {
-    let (_rt, client, server) = pair(1);
-    let listener = TcpListener::bind_on(&server, "198.18.0.2:7").unwrap();
+    let (_rt, client, server) = pair(1, 10);
+    let listener = TcpListener::bind_on(&server, "198.18.10.2:7").unwrap();
     let t = thread::spawn(move || {
         let (mut s, peer) = listener.accept().unwrap();
-        assert_eq!(peer.ip().to_string(), "198.18.0.1");
+        assert_eq!(peer.ip().to_string(), "198.18.10.1");
         let mut all = Vec::new();
         s.read_to_end(&mut all).unwrap(); // until the client's FIN
         s.write_all(&all).unwrap();
         all.len()
     });
-    let mut c = TcpStream::connect_on(&client, "198.18.0.2:7").unwrap();
-    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.0.2:7");
+    let mut c = TcpStream::connect_on(&client, "198.18.10.2:7").unwrap();
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.10.2:7");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     c.write_all(&data).unwrap();
     c.shutdown(Shutdown::Write).unwrap();
@@ -44,8 +46,8 @@ fn echo_round_trip_and_half_close() {
 
 #[test]
 fn connect_to_closed_port_is_refused() {
-    let (_rt, client, _server) = pair(1);
-    let e = TcpStream::connect_on(&client, "198.18.0.2:9")
+    let (_rt, client, _server) = pair(1, 11);
+    let e = TcpStream::connect_on(&client, "198.18.11.2:9")
         .err()
         .unwrap();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
@@ -53,9 +55,9 @@ fn connect_to_closed_port_is_refused() {
 
 #[test]
 fn read_timeout_is_would_block_and_reset_is_reported() {
-    let (_rt, client, server) = pair(1);
-    let listener = TcpListener::bind_on(&server, "198.18.0.2:80").unwrap();
-    let mut c = TcpStream::connect_on(&client, "198.18.0.2:80").unwrap();
+    let (_rt, client, server) = pair(1, 12);
+    let listener = TcpListener::bind_on(&server, "198.18.12.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.12.2:80").unwrap();
     let (s, _) = listener.accept().unwrap();
     c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let started = std::time::Instant::now();
@@ -74,8 +76,8 @@ fn read_timeout_is_would_block_and_reset_is_reported() {
 
 #[test]
 fn many_clients_one_listener_threads() {
-    let (_rt, client, server) = pair(2);
-    let listener = TcpListener::bind_on(&server, "198.18.0.2:5000").unwrap();
+    let (_rt, client, server) = pair(2, 13);
+    let listener = TcpListener::bind_on(&server, "198.18.13.2:5000").unwrap();
     let n = 20;
     let srv = thread::spawn(move || {
         let mut handles = Vec::new();
@@ -96,7 +98,7 @@ fn many_clients_one_listener_threads() {
         .map(|i| {
             let host = client.clone();
             thread::spawn(move || {
-                let mut c = TcpStream::connect_on(&host, "198.18.0.2:5000").unwrap();
+                let mut c = TcpStream::connect_on(&host, "198.18.13.2:5000").unwrap();
                 let msg: Vec<u8> = (0..10_000).map(|j| ((i * 13 + j) % 256) as u8).collect();
                 c.write_all(&msg).unwrap();
                 c.shutdown(Shutdown::Write).unwrap();
@@ -124,7 +126,21 @@ fn std_shaped_bind_and_connect() {
         .delay(Duration::from_millis(1))
         .build()
         .unwrap();
+    // 0.0.0.0 means the default host; before there is one, binding it says so.
+    let e = TcpListener::bind("0.0.0.0:8").err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
+    assert_eq!(
+        e.to_string(),
+        "0.0.0.0 means the default host, and there is none: call Host::make_default first \
+         (or use bind_on)"
+    );
     rt.host("alpha").unwrap().make_default();
+    // Now it listens on alpha, on every address alpha has.
+    let any = TcpListener::bind("0.0.0.0:8").unwrap();
+    let t = thread::spawn(move || any.accept().map(|(_, peer)| peer).unwrap());
+    let c = TcpStream::connect_on(&rt.host("beta").unwrap(), "198.18.5.1:8").unwrap();
+    assert_eq!(t.join().unwrap(), c.local_addr().unwrap());
+    drop(c);
     // The same code would compile against std::net.
     let listener = TcpListener::bind("198.18.5.2:9000").unwrap();
     let t = thread::spawn(move || {
@@ -175,13 +191,124 @@ fn three_hosts_through_a_switch() {
     );
 }
 
+/// A runtime's hosts each need a name and an address of their own, and an address belongs to
+/// one running runtime at a time: anything else is refused with one clear line.
+#[test]
+fn hosts_and_addresses_are_unique() {
+    let err = |b: Builder| b.build().err().expect("must be refused");
+    let e = err(Runtime::builder()
+        .host("a", "198.18.20.1/24")
+        .host("a", "198.18.20.2/24"));
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.to_string(),
+        "two hosts are called \"a\": every host of a runtime needs its own name and address"
+    );
+    let e = err(Runtime::builder()
+        .host("a", "198.18.20.1/24")
+        .host("b", "198.18.20.1/24"));
+    assert_eq!(
+        e.to_string(),
+        "hosts \"a\" and \"b\" both have the address 198.18.20.1: every host of a runtime needs \
+         its own name and address"
+    );
+    let e = err(Runtime::builder().host("a", "198.18.20.1/24").mtu(100));
+    assert_eq!(
+        e.to_string(),
+        "MTU 100 is too small: synack needs at least 128 (IPv4 and TCP headers and TCP's smallest \
+         MSS, 88 bytes)"
+    );
+
+    let first = Runtime::builder()
+        .host("one", "198.18.21.1/24")
+        .build()
+        .unwrap();
+    let e = err(Runtime::builder()
+        .host("x", "198.18.21.9/24")
+        .host("two", "198.18.21.1/24"));
+    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+    assert_eq!(
+        e.to_string(),
+        "198.18.21.1 already belongs to host \"one\" of another running synack runtime: an \
+         address has one owner (TcpListener::bind finds the host by it); drop that runtime first \
+         or pick another address"
+    );
+    // Once the first runtime is gone (even with a handle to its host still around), the
+    // address is free.
+    let kept = first.host("one").unwrap();
+    drop(first);
+    let second = Runtime::builder()
+        .host("two", "198.18.21.1/24")
+        .build()
+        .unwrap();
+    assert_eq!(second.host("two").unwrap().name(), "two");
+    assert_eq!(kept.name(), "one");
+    // bind() finds the running owner.
+    let l = TcpListener::bind("198.18.21.1:80").unwrap();
+    assert_eq!(l.local_addr().unwrap().to_string(), "198.18.21.1:80");
+}
+
+/// With no link delay, both hosts' socket calls (on two threads) and the runtime's own steps
+/// happen in the same instants: the sink still sees time move forward only, across hosts.
+#[test]
+fn trace_time_never_goes_backwards() {
+    use crate::trace::TraceEvent;
+    use std::sync::{Arc, Mutex};
+    for round in 0..4u8 {
+        let events = Arc::new(Mutex::new(Vec::<TraceEvent>::new()));
+        let sink = {
+            let events = events.clone();
+            move |e: &TraceEvent| events.lock().unwrap().push(e.clone())
+        };
+        let rt = Runtime::builder()
+            .host("client", &format!("198.18.{}.1/24", 30 + round))
+            .host("server", &format!("198.18.{}.2/24", 30 + round))
+            .delay(Duration::ZERO)
+            .seed(u64::from(round))
+            .trace(sink)
+            .build()
+            .unwrap();
+        let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+        let addr = format!("198.18.{}.2:80", 30 + round);
+        let listener = TcpListener::bind_on(&server, addr.as_str()).unwrap();
+        let t = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            s.write_all(&all[..100]).unwrap();
+            all.len()
+        });
+        let mut c = TcpStream::connect_on(&client, addr.as_str()).unwrap();
+        c.write_all(&[7u8; 100_000]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        assert_eq!((t.join().unwrap(), back.len()), (100_000, 100));
+        drop(c);
+        rt.settle(Duration::from_secs(2));
+        drop(rt);
+        let events = events.lock().unwrap();
+        assert!(events.len() > 50, "{}", events.len());
+        for w in events.windows(2) {
+            assert!(
+                w[0].time() <= w[1].time(),
+                "round {round}: time went back from {:?} ({}) to {:?} ({})",
+                w[0].time(),
+                w[0].node(),
+                w[1].time(),
+                w[1].node()
+            );
+        }
+    }
+}
+
 /// Dual-stack hosts on SimNet: a listener on `[::]` takes IPv6 and IPv4 connections, the
 /// IPv4 peer shown IPv4-mapped as Linux shows it; with IPV6_V6ONLY IPv4 is refused.
 #[test]
 fn a_dual_stack_listener_takes_both_families() {
     let rt = Runtime::builder()
-        .host("client", "198.18.0.1/24,fd00:5ac::1/64")
-        .host("server", "198.18.0.2/24, fd00:5ac::2/64")
+        .host("client", "198.18.40.1/24,fd00:5ac:40::1/64")
+        .host("server", "198.18.40.2/24, fd00:5ac:40::2/64")
         .delay(Duration::from_millis(1))
         .seed(9)
         .build()
@@ -199,26 +326,29 @@ fn a_dual_stack_listener_takes_both_families() {
         }
         peers
     });
-    let mut c6 = TcpStream::connect_on(&client, "[fd00:5ac::2]:7").unwrap();
-    assert_eq!(c6.peer_addr().unwrap().to_string(), "[fd00:5ac::2]:7");
-    assert_eq!(c6.local_addr().unwrap().ip().to_string(), "fd00:5ac::1");
+    let mut c6 = TcpStream::connect_on(&client, "[fd00:5ac:40::2]:7").unwrap();
+    assert_eq!(c6.peer_addr().unwrap().to_string(), "[fd00:5ac:40::2]:7");
+    assert_eq!(c6.local_addr().unwrap().ip().to_string(), "fd00:5ac:40::1");
     c6.write_all(b"six!").unwrap();
     let mut back = [0u8; 4];
     c6.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"six!");
     // An IPv4 client, and an IPv6 socket connecting to an IPv4-mapped address.
-    let mut c4 = TcpStream::connect_on(&client, "[::ffff:198.18.0.2]:7").unwrap();
-    assert_eq!(c4.peer_addr().unwrap().to_string(), "[::ffff:198.18.0.2]:7");
+    let mut c4 = TcpStream::connect_on(&client, "[::ffff:198.18.40.2]:7").unwrap();
+    assert_eq!(
+        c4.peer_addr().unwrap().to_string(),
+        "[::ffff:198.18.40.2]:7"
+    );
     c4.write_all(b"four").unwrap();
     c4.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"four");
     let peers = t.join().unwrap();
-    assert_eq!(peers[0].0.ip().to_string(), "fd00:5ac::1");
-    assert_eq!(peers[1].0.ip().to_string(), "::ffff:198.18.0.1");
-    assert_eq!(peers[1].1.to_string(), "[::ffff:198.18.0.2]:7");
+    assert_eq!(peers[0].0.ip().to_string(), "fd00:5ac:40::1");
+    assert_eq!(peers[1].0.ip().to_string(), "::ffff:198.18.40.1");
+    assert_eq!(peers[1].1.to_string(), "[::ffff:198.18.40.2]:7");
 
     let _v6 = TcpListener::bind_v6only_on(&server, "[::]:8").unwrap();
-    let e = TcpStream::connect_on(&client, "198.18.0.2:8")
+    let e = TcpStream::connect_on(&client, "198.18.40.2:8")
         .err()
         .unwrap();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused);

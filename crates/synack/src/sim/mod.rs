@@ -16,6 +16,7 @@
 //! assert!(report.client.retrans_segs > 0);
 //! ```
 
+pub mod explain;
 pub mod goodput;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,7 +24,9 @@ use std::sync::Arc;
 
 use crate::device::SimRng;
 use crate::device::sim::{HostId, LinkConfig, LinkStats, SimNet};
-use crate::stack::{IpCidr, Ipv4Cidr, Ipv6Cidr, SocketHandle, Stack, StackConfig};
+use crate::stack::{
+    IpCidr, Ipv4Cidr, Ipv6Cidr, MIN_MTU, SocketHandle, Stack, StackConfig, mtu_too_small,
+};
 use crate::tcp::connection::Info;
 use crate::tcp::{Config, Counters, Shutdown, State};
 use crate::time::{Duration, Instant};
@@ -250,6 +253,8 @@ pub enum TransferError {
     Corrupted { offset: u64 },
     /// The virtual time limit passed first.
     Stalled { received: u64 },
+    /// The configuration cannot work (an MTU below [`MIN_MTU`], say); nothing ran.
+    BadConfig(String),
 }
 
 impl core::fmt::Display for TransferError {
@@ -258,12 +263,16 @@ impl core::fmt::Display for TransferError {
             TransferError::Connection(e) => write!(f, "connection failed: {e}"),
             TransferError::Corrupted { offset } => write!(f, "data corrupted at byte {offset}"),
             TransferError::Stalled { received } => write!(f, "stalled after {received} bytes"),
+            TransferError::BadConfig(why) => f.write_str(why),
         }
     }
 }
 
 /// Runs one transfer in virtual time: connect, send `bytes`, close, verify every byte.
 pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
+    if cfg.mtu < MIN_MTU {
+        return Err(TransferError::BadConfig(mtu_too_small(cfg.mtu)));
+    }
     let stack_cfg = StackConfig {
         tcp: Arc::new(cfg.tcp.clone()),
         mtu: cfg.mtu,
@@ -412,6 +421,30 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
 mod tests {
     use super::*;
     use crate::device::sim::Loss;
+
+    /// An MTU that cannot carry a TCP segment is refused before anything runs.
+    #[test]
+    fn an_mtu_below_the_minimum_is_refused() {
+        let cfg = TransferConfig {
+            mtu: 100,
+            ..TransferConfig::default()
+        };
+        match transfer(&cfg) {
+            Err(TransferError::BadConfig(why)) => assert_eq!(
+                why,
+                "MTU 100 is too small: synack needs at least 128 (IPv4 and TCP headers and \
+                 TCP's smallest MSS, 88 bytes)"
+            ),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("ran with MTU 100"),
+        }
+        let cfg = TransferConfig {
+            mtu: MIN_MTU,
+            bytes: 10_000,
+            ..TransferConfig::default()
+        };
+        assert_eq!(transfer(&cfg).map(|r| r.bytes).ok(), Some(10_000));
+    }
 
     #[test]
     fn an_ipv6_transfer_with_loss_delivers_every_byte() {

@@ -509,7 +509,8 @@ impl Stack {
             self.counters.timeouts += 1;
             self.counters.retrans_segs += 1;
             if self.trace_on() {
-                self.trace_note(now, format!("retransmit seq={} len=1 (Timeout)", e.iss));
+                // The SYN-ACK again: relative sequence number 0, as its segment line shows.
+                self.trace_note(now, "retransmit seq=0 len=1 (Timeout)".into());
             }
             let hs = e.handshake(cfg.rto_initial);
             self.queue_synack(now, &cfg, local, remote, &hs, None);

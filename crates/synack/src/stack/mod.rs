@@ -80,13 +80,26 @@ pub struct SocketHandle {
     generation: u32,
 }
 
+/// The smallest link MTU the stack works on: a 20-byte IPv4 header, a 20-byte TCP header and
+/// TCP's smallest MSS, 88 bytes (Linux's `TCP_MIN_MSS`; [`Stack::mss`] never announces less).
+/// Runtimes and simulations refuse a smaller MTU instead of sending packets that do not fit.
+pub const MIN_MTU: u16 = 128;
+
+/// The error text for an MTU below [`MIN_MTU`].
+pub fn mtu_too_small(mtu: u16) -> String {
+    format!(
+        "MTU {mtu} is too small: synack needs at least {MIN_MTU} (IPv4 and TCP headers and TCP's \
+         smallest MSS, 88 bytes)"
+    )
+}
+
 /// Stack-wide settings.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     /// TCP settings shared by every connection.
     pub tcp: Arc<Config>,
     /// Link MTU (bytes of IP packet); the MSS we announce is this minus 40 (IPv4) or 60
-    /// (IPv6).
+    /// (IPv6). At least [`MIN_MTU`].
     pub mtu: u16,
     /// TTL of IPv4 packets we send (Linux ip_default_ttl, 64).
     pub ttl: u8,

@@ -213,12 +213,13 @@ impl Stack {
                 self.timers.push(Reverse((t, h.index, h.generation)));
             }
         }
-        let (local, remote, state, parent, user) = (
+        let (local, remote, state, parent, user, iss) = (
             c.conn.local(),
             c.conn.remote(),
             c.conn.state(),
             c.parent,
             c.user,
+            c.conn.iss(),
         );
         let mut events = Vec::new();
         let mut rto = false;
@@ -241,7 +242,7 @@ impl Stack {
             self.counters.timeout_rehash += 1;
         }
         for e in events {
-            self.trace_event(now, local, remote, e);
+            self.trace_event(now, local, remote, iss, e);
         }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.

@@ -5,7 +5,7 @@
 use core::net::SocketAddr;
 
 use super::Stack;
-use crate::tcp::{Event, State};
+use crate::tcp::{Event, SeqNum, State};
 use crate::time::Instant;
 use crate::trace::{Direction, TraceEvent};
 
@@ -39,6 +39,12 @@ impl Stack {
     /// Next trace event (when `StackConfig::trace` is on).
     pub fn poll_trace(&mut self) -> Option<TraceEvent> {
         self.trace.pop_front()
+    }
+
+    /// The time of the next trace event, without taking it (to merge several hosts' events in
+    /// time order).
+    pub fn next_trace_time(&self) -> Option<Instant> {
+        self.trace.front().map(TraceEvent::time)
     }
 
     pub(super) fn trace_packet(&mut self, now: Instant, dir: Direction, bytes: &[u8]) {
@@ -106,6 +112,7 @@ impl Stack {
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
+        iss: SeqNum,
         e: Event,
     ) {
         match e {
@@ -114,8 +121,12 @@ impl Stack {
             }
             Event::Dropped { reason } => self.trace_drop_note(now, reason),
             Event::ResetSent { reason } => self.trace_note(now, format!("RST: {reason}")),
+            // Relative to our ISN, as the segment lines show Seq= (the SYN is 0).
             Event::Retransmit { seq, len, cause } => {
-                self.trace_note(now, format!("retransmit seq={seq} len={len} ({cause:?})"));
+                self.trace_note(
+                    now,
+                    format!("retransmit seq={} len={len} ({cause:?})", seq - iss),
+                );
             }
             Event::RtoFired { rto, backoff } => {
                 self.trace_note(now, format!("RTO fired, next {rto:?} (backoff {backoff})"));

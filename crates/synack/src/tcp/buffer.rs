@@ -1,4 +1,4 @@
-//! Byte rings for the send and receive buffers (DESIGN.md rule 6).
+//! Byte rings for the send and receive buffers (ARCHITECTURE.md rule 6).
 //!
 //! One [`RingBuffer`] type serves both directions:
 //!
@@ -16,10 +16,10 @@
 //!   makes them readable. RFC 9293 §3.10.7.4 ("Segment text", seventh step) allows the receiver
 //!   to keep such segments "for later processing"; RFC 1122 §4.2.2.20 recommends it.
 //!
-//! Memory: the storage is a `Vec<u8>` that starts empty (no allocation at all) and grows on
+//! Memory: the storage is a boxed slice that starts empty (no allocation at all) and grows on
 //! demand, doubling from [`MIN_ALLOCATION`], never beyond the limit. So a connection that never
 //! carries data holds no buffer memory, and one that exchanges a few small messages holds a few
-//! hundred bytes, not its limit (DESIGN.md rule 6). An idle connection whose buffers are empty
+//! hundred bytes, not its limit (ARCHITECTURE.md rule 6). An idle connection whose buffers are empty
 //! can give the memory back with [`RingBuffer::shrink_if_empty`]. Apart from that growth no
 //! operation allocates, and every operation costs O(bytes touched); growing to the limit by
 //! doubling copies at most about twice the limit in all.
@@ -44,48 +44,55 @@ pub const MIN_ALLOCATION: usize = 64;
 #[derive(Clone, Default)]
 pub struct RingBuffer {
     /// The ring; its length is the allocated capacity. Empty until first needed.
-    storage: Vec<u8>,
+    storage: Box<[u8]>,
+    // Sizes and offsets in 32 bits: a ring holds at most `u32::MAX` bytes (a TCP window is
+    // at most 1 GiB), and the ring takes 32 bytes instead of 56.
     /// Physical index of logical offset 0; always `< storage.len()`, or 0 when unallocated.
-    head: usize,
+    head: u32,
     /// Committed bytes.
-    len: usize,
+    len: u32,
     /// Extent, measured from the committed end, of the region that `write_at` has written into.
     /// Invariant: `len + pending <= limit` and `len + pending <= storage.len()`.
-    pending: usize,
+    pending: u32,
     /// The most bytes (committed plus uncommitted) this ring may hold. Invariant: `len <= limit`.
-    limit: usize,
+    limit: u32,
+}
+
+/// A size as the ring keeps it: at most `u32::MAX`.
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl RingBuffer {
-    /// An empty ring that may hold up to `limit` bytes. Allocates nothing.
-    pub const fn new(limit: usize) -> RingBuffer {
+    /// An empty ring that may hold up to `limit` bytes (at most `u32::MAX`). Allocates nothing.
+    pub fn new(limit: usize) -> RingBuffer {
         RingBuffer {
-            storage: Vec::new(),
+            storage: Box::default(),
             head: 0,
             len: 0,
             pending: 0,
-            limit,
+            limit: narrow(limit),
         }
     }
 
     /// The most bytes this ring may hold.
     #[inline]
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit as usize
     }
 
-    /// Changes the limit. It is never set below the committed length (so no committed byte is
-    /// lost); uncommitted bytes past the new limit are forgotten. Storage already allocated is
-    /// kept even if it is now larger than the limit.
+    /// Changes the limit (at most `u32::MAX`). It is never set below the committed length (so
+    /// no committed byte is lost); uncommitted bytes past the new limit are forgotten. Storage
+    /// already allocated is kept even if it is now larger than the limit.
     pub fn set_limit(&mut self, limit: usize) {
-        self.limit = limit.max(self.len);
+        self.limit = narrow(limit).max(self.len);
         self.pending = self.pending.min(self.limit - self.len);
     }
 
     /// Committed bytes held.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// True if no committed byte is held.
@@ -98,20 +105,20 @@ impl RingBuffer {
     /// still write; for a receive buffer it is the window we can offer (RFC 9293 §3.8.6).
     #[inline]
     pub fn free(&self) -> usize {
-        self.limit - self.len
+        (self.limit - self.len) as usize
     }
 
     /// The extent past the committed end that out-of-order writes have reached (it may contain
     /// holes; the reassembler knows where they are).
     #[inline]
     pub fn uncommitted(&self) -> usize {
-        self.pending
+        self.pending as usize
     }
 
     /// Bytes of heap this ring holds.
     #[inline]
     pub fn allocated(&self) -> usize {
-        self.storage.capacity()
+        self.storage.len()
     }
 
     /// Appends as much of `data` as fits under the limit and returns how many bytes that was.
@@ -122,10 +129,11 @@ impl RingBuffer {
         if n == 0 {
             return 0;
         }
-        self.reserve(self.len + n);
-        self.write_physical(self.len, &data[..n]);
-        self.len += n;
-        self.pending = self.pending.saturating_sub(n);
+        let len = self.len();
+        self.reserve(len + n);
+        self.write_physical(len, &data[..n]);
+        self.len += n as u32;
+        self.pending = self.pending.saturating_sub(n as u32);
         n
     }
 
@@ -138,13 +146,13 @@ impl RingBuffer {
     /// Drops up to `n` committed bytes from the front (for a send buffer: data the peer has
     /// acknowledged) and returns how many were dropped.
     pub fn consume(&mut self, n: usize) -> usize {
-        let n = n.min(self.len);
+        let n = n.min(self.len());
         if n == 0 {
             return 0;
         }
         // `len > 0` so storage is allocated; `head + n < 2 * capacity`.
-        self.head = self.wrap(self.head + n);
-        self.len -= n;
+        self.head = self.wrap(self.head as usize + n) as u32;
+        self.len -= n as u32;
         if self.len == 0 && self.pending == 0 {
             // Nothing is held: start over at the beginning so later data is contiguous.
             self.head = 0;
@@ -166,10 +174,10 @@ impl RingBuffer {
     /// two contiguous pieces, in order; the second is empty unless the range wraps around the
     /// end of the storage. A sender copies these straight into the segment it emits.
     pub fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        if offset >= self.len {
+        if offset >= self.len() {
             return (&[], &[]);
         }
-        let n = len.min(self.len - offset);
+        let n = len.min(self.len() - offset);
         let (a, b) = self.spans(offset, n);
         (&self.storage[a], &self.storage[b])
     }
@@ -178,19 +186,20 @@ impl RingBuffer {
     /// how many bytes were written (the write is cut at the limit). Storage grows as needed.
     /// This is where a receiver puts an out-of-order segment (RFC 9293 §3.10.7.4).
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
-        let Some(start) = self.len.checked_add(offset) else {
+        let Some(start) = self.len().checked_add(offset) else {
             return 0;
         };
-        if start >= self.limit {
+        if start >= self.limit() {
             return 0;
         }
-        let n = data.len().min(self.limit - start);
+        let n = data.len().min(self.limit() - start);
         if n == 0 {
             return 0;
         }
         self.reserve(start + n);
         self.write_physical(start, &data[..n]);
-        self.pending = self.pending.max(offset + n);
+        // `offset + n <= limit - len`, so it fits.
+        self.pending = self.pending.max((offset + n) as u32);
         n
     }
 
@@ -198,9 +207,9 @@ impl RingBuffer {
     /// [`write_at`](RingBuffer::write_at)), making them readable; returns how many. Never
     /// commits beyond the region `write_at` has reached.
     pub fn commit(&mut self, n: usize) -> usize {
-        let n = n.min(self.pending);
-        self.len += n;
-        self.pending -= n;
+        let n = n.min(self.uncommitted());
+        self.len += n as u32;
+        self.pending -= n as u32;
         n
     }
 
@@ -222,10 +231,10 @@ impl RingBuffer {
     /// Frees the storage if the ring holds nothing (no committed and no uncommitted bytes), so
     /// an idle connection costs no buffer memory. Returns true if memory was freed.
     pub fn shrink_if_empty(&mut self) -> bool {
-        if self.len != 0 || self.pending != 0 || self.storage.capacity() == 0 {
+        if self.len != 0 || self.pending != 0 || self.storage.is_empty() {
             return false;
         }
-        self.storage = Vec::new();
+        self.storage = Box::default();
         self.head = 0;
         true
     }
@@ -244,7 +253,7 @@ impl RingBuffer {
         if n == 0 || offset >= cap {
             return (0..0, 0..0);
         }
-        let start = self.wrap(self.head + offset);
+        let start = self.wrap(self.head as usize + offset);
         let n = n.min(cap - offset);
         let first = n.min(cap - start);
         (start..start + first, 0..n - first)
@@ -271,12 +280,12 @@ impl RingBuffer {
         while target < needed {
             target = target.saturating_mul(2);
         }
-        let target = target.min(self.limit).max(needed);
+        let target = target.min(self.limit()).max(needed);
         // A fresh zeroed allocation (large ones come straight from the OS as zero pages, so
         // their memory is only resident once written), then the held bytes, committed and
         // uncommitted, copied to its start: logical offset 0 at index 0.
-        let mut fresh = vec![0u8; target];
-        let held = (self.len + self.pending).min(cap);
+        let mut fresh = vec![0u8; target].into_boxed_slice();
+        let held = (self.len() + self.uncommitted()).min(cap);
         let (a, b) = self.spans(0, held);
         let split = a.len();
         fresh[..split].copy_from_slice(&self.storage[a]);
@@ -292,7 +301,7 @@ impl fmt::Debug for RingBuffer {
             .field("len", &self.len)
             .field("uncommitted", &self.pending)
             .field("limit", &self.limit)
-            .field("allocated", &self.storage.capacity())
+            .field("allocated", &self.storage.len())
             .field("head", &self.head)
             .finish()
     }

@@ -1,4 +1,4 @@
-//! Tunables of the TCP layer. Every default follows Linux (DESIGN.md rule 8); the sysctl or
+//! Tunables of the TCP layer. Every default follows Linux (ARCHITECTURE.md rule 8); the sysctl or
 //! socket option each one mirrors is named beside it.
 
 use crate::time::Duration;

@@ -23,42 +23,60 @@ const ATO_CAP: Duration = Duration::from_millis(500);
 /// Per-connection state of the ACK policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DelayedAck {
-    /// Immediate ACKs left in quick-ACK mode.
-    quick: u32,
+    /// Immediate ACKs left in quick-ACK mode (at most [`MAX_QUICKACKS`]).
+    quick: u8,
     pingpong: bool,
-    /// The current ACK timeout; zero until the first data arrives (so an ACK owed before any
-    /// data, e.g. for a bare FIN, goes out at once).
-    ato: Duration,
+    /// The current ACK timeout in nanoseconds (8 bytes where a `Duration` takes 16); zero until
+    /// the first data arrives (so an ACK owed before any data, e.g. for a bare FIN, goes out
+    /// at once).
+    ato: u64,
     /// When data last arrived.
     last_rcv: Instant,
-    /// The minimum ATO (Config::delayed_ack, Linux TCP_ATO_MIN 40 ms).
-    ato_min: Duration,
+    /// The minimum ATO in nanoseconds (Config::delayed_ack, Linux TCP_ATO_MIN 40 ms).
+    ato_min: u64,
+}
+
+/// A duration as kept here: whole nanoseconds (saturating at 584 years).
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl DelayedAck {
+    fn ato(&self) -> Duration {
+        Duration::from_nanos(self.ato)
+    }
+
+    fn set_ato(&mut self, ato: Duration) {
+        self.ato = ns(ato);
+    }
+
+    fn ato_min(&self) -> Duration {
+        Duration::from_nanos(self.ato_min)
+    }
+
     pub fn new(ato_min: Duration) -> DelayedAck {
         DelayedAck {
             quick: 0,
             pingpong: false,
-            ato: Duration::ZERO,
+            ato: 0,
             last_rcv: Instant::ZERO,
-            ato_min,
+            ato_min: ns(ato_min),
         }
     }
 
     /// In-order data arrived. `window_segs` is the receive window in segments of the peer's
     /// size; `rto` bounds the timeout.
     pub fn on_data(&mut self, now: Instant, window_segs: u32, rto: Duration) {
-        if self.ato.is_zero() {
+        if self.ato().is_zero() {
             // The first data: start the delayed-ACK engine in quick-ACK mode.
             self.incr_quick(window_segs);
-            self.ato = self.ato_min;
+            self.set_ato(self.ato_min());
         } else {
             let m = now.saturating_duration_since(self.last_rcv);
-            if m <= self.ato_min / 2 {
-                self.ato = self.ato / 2 + self.ato_min / 2;
-            } else if m < self.ato {
-                self.ato = (self.ato / 2 + m).min(rto);
+            if m <= self.ato_min() / 2 {
+                self.set_ato(self.ato() / 2 + self.ato_min() / 2);
+            } else if m < self.ato() {
+                self.set_ato((self.ato() / 2 + m).min(rto));
             } else if m > rto {
                 // A long gap: the sender apparently restarted; ACK quickly again.
                 self.incr_quick(window_segs);
@@ -69,7 +87,7 @@ impl DelayedAck {
 
     fn incr_quick(&mut self, window_segs: u32) {
         let n = (window_segs / 2).clamp(2, MAX_QUICKACKS);
-        self.quick = self.quick.max(n);
+        self.quick = self.quick.max(n as u8);
     }
 
     /// Should in-order data be acknowledged at once?
@@ -82,7 +100,7 @@ impl DelayedAck {
         if self.quick > 0 {
             self.quick -= 1;
             if self.quick == 0 {
-                self.ato = self.ato_min;
+                self.set_ato(self.ato_min());
             }
         }
     }
@@ -90,7 +108,7 @@ impl DelayedAck {
     /// We sent new data. A reply within the ACK timeout of the last received data means an
     /// interactive exchange: delay ACKs so they ride on the replies.
     pub fn on_data_sent(&mut self, now: Instant) {
-        if !self.ato.is_zero() && now.saturating_duration_since(self.last_rcv) < self.ato {
+        if !self.ato().is_zero() && now.saturating_duration_since(self.last_rcv) < self.ato() {
             self.pingpong = true;
         }
     }
@@ -105,19 +123,19 @@ impl DelayedAck {
         if self.pingpong {
             // A delayed ACK missed its ride: leave ping-pong mode.
             self.pingpong = false;
-            self.ato = self.ato_min;
+            self.set_ato(self.ato_min());
         } else {
-            self.ato = (self.ato * 2).min(rto);
+            self.set_ato((self.ato() * 2).min(rto));
         }
     }
 
     /// How long to delay an ACK now.
     pub fn timeout(&self, srtt: Option<Duration>) -> Duration {
-        let mut ato = self.ato;
-        if ato > self.ato_min {
+        let mut ato = self.ato();
+        if ato > self.ato_min() {
             let mut max = if self.pingpong { DELACK_MAX } else { ATO_CAP };
             if let Some(rtt) = srtt {
-                max = max.min(rtt.max(self.ato_min));
+                max = max.min(rtt.max(self.ato_min()));
             }
             ato = ato.min(max);
         }

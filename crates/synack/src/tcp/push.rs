@@ -72,7 +72,10 @@ pub struct Write {
 /// The PSH and record boundaries of the unsent data, in sequence order.
 #[derive(Debug, Clone)]
 pub struct PushMarks {
-    marks: VecDeque<Mark>,
+    /// The boundaries; no allocation until the first write. Boxed: a pointer in every
+    /// connection instead of a 32-byte deque.
+    #[allow(clippy::box_collection)]
+    marks: Option<Box<VecDeque<Mark>>>,
     /// Where the newest buffer starts (it may have been partly sent since).
     tail_start: SeqNum,
     /// The write sequence number at the last PSH (Linux `pushed_seq`).
@@ -103,7 +106,7 @@ impl PushMarks {
     /// No data yet; the first byte will have sequence number `seq` (ISS + 1).
     pub fn new(seq: SeqNum) -> Self {
         PushMarks {
-            marks: VecDeque::new(),
+            marks: None,
             tail_start: seq,
             pushed_seq: seq,
             continuing: false,
@@ -115,6 +118,7 @@ impl PushMarks {
         if w.copied == 0 {
             return;
         }
+        let marks = self.marks.get_or_insert_with(Box::default);
         let half = w.max_window / 2;
         let goal = w.size_goal.max(1);
         let mut seq = w.seq;
@@ -123,7 +127,7 @@ impl PushMarks {
         let mut carry = false;
         while copied < w.copied {
             let start = self.tail_start.max(w.sent_end);
-            let last = self.marks.back().copied().filter(|m| m.end == seq);
+            let last = marks.back().copied().filter(|m| m.end == seq);
             let open = seq > w.sent_end && !last.is_some_and(|m| m.eor);
             let tail_len = if open { seq - start } else { 0 };
             let mut room = if tail_len > 0 && tail_len < goal {
@@ -138,7 +142,7 @@ impl PushMarks {
                 carry = false;
             } else if let Some(m) = last {
                 // Appending to the newest buffer: its end moves, and so does its PSH.
-                self.marks.pop_back();
+                marks.pop_back();
                 carry = m.psh && (copied > 0 || self.continuing);
             }
             let n = room.min(w.copied - copied);
@@ -150,7 +154,7 @@ impl PushMarks {
             // The buffer is full and the write goes on.
             let forced = seq > self.pushed_seq + half;
             if carry || forced {
-                self.marks.push_back(Mark {
+                marks.push_back(Mark {
                     end: seq,
                     psh: true,
                     eor: false,
@@ -169,24 +173,28 @@ impl PushMarks {
         }
         let eor = w.eor && !partial;
         if psh || eor {
-            self.marks.push_back(Mark { end: seq, psh, eor });
+            marks.push_back(Mark { end: seq, psh, eor });
         }
         self.continuing = partial;
     }
 
     /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.
     pub fn on_sent(&mut self, sent: SeqNum) {
-        while self.marks.front().is_some_and(|m| m.end <= sent) {
-            self.marks.pop_front();
+        if let Some(marks) = &mut self.marks {
+            while marks.front().is_some_and(|m| m.end <= sent) {
+                marks.pop_front();
+            }
         }
+    }
+
+    /// The boundaries, in sequence order.
+    fn marks(&self) -> impl Iterator<Item = &Mark> {
+        self.marks.iter().flat_map(|m| m.iter())
     }
 
     /// The end of the first MSG_EOR record after `from`: no segment extends past it.
     pub fn record_end_after(&self, from: SeqNum) -> Option<SeqNum> {
-        self.marks
-            .iter()
-            .find(|m| m.end > from && m.eor)
-            .map(|m| m.end)
+        self.marks().find(|m| m.end > from && m.eor).map(|m| m.end)
     }
 
     /// Whether a segment covering `(start, end]` carries PSH: some buffer marked with it
@@ -194,8 +202,7 @@ impl PushMarks {
     /// sending, `tcp_grow_skb`, so a segment is not cut short at a PSH; the flag stays with
     /// the grown buffer.)
     pub fn psh_within(&self, start: SeqNum, end: SeqNum) -> bool {
-        self.marks
-            .iter()
+        self.marks()
             .take_while(|m| m.end <= end)
             .any(|m| m.psh && m.end > start)
     }
@@ -224,16 +231,16 @@ mod tests {
 
     impl PushMarks {
         fn next_after(&self, from: SeqNum) -> Option<Mark> {
-            self.marks.iter().find(|m| m.end > from).copied()
+            self.marks().find(|m| m.end > from).copied()
         }
 
         fn is_empty(&self) -> bool {
-            self.marks.is_empty()
+            self.marks().next().is_none()
         }
     }
 
     fn psh_ends(p: &PushMarks) -> Vec<u32> {
-        p.marks.iter().filter(|m| m.psh).map(|m| m.end.0).collect()
+        p.marks().filter(|m| m.psh).map(|m| m.end.0).collect()
     }
 
     #[test]

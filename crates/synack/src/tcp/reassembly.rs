@@ -26,7 +26,7 @@ use core::fmt;
 /// The most disjoint out-of-order ranges an [`Assembler`] tracks.
 ///
 /// The ranges live in a vector allocated only when out-of-order data arrives (an idle or
-/// in-order connection holds none: DESIGN.md rule 6), so the bound is about the worst case,
+/// in-order connection holds none: ARCHITECTURE.md rule 6), so the bound is about the worst case,
 /// not the common one. It must be large: after a slow-start overshoot at a drop-tail queue
 /// every other segment of a window can be missing, and a receiver that forgets what it
 /// SACKed (RFC 2018 §8 reneging) leaves the sender blind — it then falls back to its

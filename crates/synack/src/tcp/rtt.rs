@@ -10,7 +10,7 @@
 //! option (RFC 7323): time one segment per round trip, and forget it if it is retransmitted.
 
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// Clock granularity G in RFC 6298 §2: our clock ticks in microseconds, but RTO arithmetic uses
 /// a 1 ms floor for the variance term, as a millisecond-tick stack would.
@@ -29,66 +29,94 @@ fn nanos(d: Duration) -> u128 {
     d.as_nanos()
 }
 
-/// Nanoseconds back into a duration, saturating at the largest value a `u64` of nanoseconds
-/// holds (about 584 years; far beyond any RTO bound).
-fn from_nanos(n: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+/// Nanoseconds as stored, saturating at the largest value a `u64` of nanoseconds holds (about
+/// 584 years; far beyond any RTO bound).
+fn ns_sat(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// A duration as stored: whole nanoseconds, saturating like [`ns_sat`].
+fn ns(d: Duration) -> u64 {
+    ns_sat(d.as_nanos())
+}
+
+/// The range the RTO is kept in (RFC 6298 §2.4, §2.5). It is configuration, not measurement:
+/// the caller passes it in (a connection takes it from its `Config`) rather than every
+/// estimator keeping a copy. If `min > max`, `max` wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtoBounds {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl RtoBounds {
+    /// Linux's bounds: 200 ms to 120 s.
+    pub const LINUX: RtoBounds = RtoBounds {
+        min: DEFAULT_MIN_RTO,
+        max: DEFAULT_MAX_RTO,
+    };
+
+    /// Clamp to `[min, max]` without ever panicking (unlike `Ord::clamp`).
+    fn clamp(self, rto: u64) -> u64 {
+        rto.max(ns(self.min)).min(ns(self.max))
+    }
+}
+
+impl Default for RtoBounds {
+    fn default() -> RtoBounds {
+        RtoBounds::LINUX
+    }
 }
 
 /// The RFC 6298 retransmission-timeout estimator for one connection.
 ///
-/// Lifecycle: create it with [`RttEstimator::new`] (or [`Default`], Linux's bounds), feed it
-/// [`on_sample`](RttEstimator::on_sample) for every valid RTT measurement, arm the
-/// retransmission timer with [`current_rto`](RttEstimator::current_rto), and call
-/// [`backoff`](RttEstimator::backoff) each time that timer expires (RFC 6298 §5.5).
+/// Lifecycle: create it with [`RttEstimator::new`] (or [`Default`], Linux's initial RTO and
+/// bounds), feed it [`on_sample`](RttEstimator::on_sample) for every valid RTT measurement,
+/// arm the retransmission timer with [`current_rto`](RttEstimator::current_rto), and call
+/// [`backoff`](RttEstimator::backoff) each time that timer expires (RFC 6298 §5.5). The
+/// calls that clamp take the [`RtoBounds`].
 ///
 /// Not handled here, because they need connection state: Karn's algorithm (RFC 6298 §3), the
 /// 3 s re-initialisation after a SYN timeout (RFC 6298 §5.7), and the timer management rules
 /// 5.1–5.3 themselves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RttEstimator {
-    /// SRTT; `None` until the first sample (RFC 6298 §2.1).
-    srtt: Option<Duration>,
+    // Durations as whole nanoseconds (8 bytes each where a `Duration` takes 16; every value
+    // here is far below the 584 years a `u64` of nanoseconds holds).
+    /// SRTT, once `sampled` (RFC 6298 §2.1: none before the first sample).
+    srtt: u64,
     /// RTTVAR; zero until the first sample.
-    rttvar: Duration,
-    /// The smallest sample seen so far.
-    min_rtt: Option<Duration>,
-    /// The base RTO, already clamped to `[min_rto, max_rto]`, without backoff.
-    rto: Duration,
+    rttvar: u64,
+    /// The smallest sample seen so far, once `sampled`.
+    min_rtt: u64,
+    /// The base RTO, already clamped to the bounds, without backoff.
+    rto: u64,
     /// How many times the timer has been backed off since the last reset.
     backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
+    /// A sample has been taken.
+    sampled: bool,
 }
 
 impl Default for RttEstimator {
-    /// An estimator with Linux's bounds: initial RTO 1 s, minimum 200 ms, maximum 120 s.
+    /// An estimator as Linux starts one: initial RTO 1 s (within [`RtoBounds::LINUX`]).
     fn default() -> Self {
-        RttEstimator::new(DEFAULT_INITIAL_RTO, DEFAULT_MIN_RTO, DEFAULT_MAX_RTO)
+        RttEstimator::new(DEFAULT_INITIAL_RTO, RtoBounds::LINUX)
     }
 }
 
 impl RttEstimator {
-    /// A new estimator with no samples. The RTO starts at `initial_rto` (RFC 6298 §2.1) and is
-    /// always kept within `[min_rto, max_rto]` (RFC 6298 §2.4, §2.5); `initial_rto` is clamped
-    /// to that range too. If `min_rto > max_rto`, `max_rto` wins.
-    pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
-        let mut est = RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            min_rtt: None,
-            rto: initial_rto,
+    /// A new estimator with no samples. The RTO starts at `initial_rto` (RFC 6298 §2.1),
+    /// clamped to `bounds`, within which it is always kept (RFC 6298 §2.4, §2.5) as long as
+    /// the same bounds are passed to the later calls.
+    pub fn new(initial_rto: Duration, bounds: RtoBounds) -> RttEstimator {
+        RttEstimator {
+            srtt: 0,
+            rttvar: 0,
+            min_rtt: 0,
+            rto: bounds.clamp(ns(initial_rto)),
             backoff: 0,
-            min_rto,
-            max_rto,
-        };
-        est.rto = est.clamp(initial_rto);
-        est
-    }
-
-    /// Clamp to `[min_rto, max_rto]` without ever panicking (unlike `Ord::clamp`).
-    fn clamp(&self, rto: Duration) -> Duration {
-        rto.max(self.min_rto).min(self.max_rto)
+            sampled: false,
+        }
     }
 
     /// Feed one round-trip time measurement and recompute the RTO.
@@ -96,7 +124,7 @@ impl RttEstimator {
     /// The first sample R sets SRTT = R and RTTVAR = R/2 (RFC 6298 §2.2); each later sample R'
     /// sets RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R'| and then SRTT = 7/8·SRTT + 1/8·R' (RFC 6298
     /// §2.3, alpha = 1/8, beta = 1/4, RTTVAR updated with the old SRTT). Then
-    /// RTO = SRTT + max(G, 4·RTTVAR, min_rto), clamped to `[min_rto, max_rto]`.
+    /// RTO = SRTT + max(G, 4·RTTVAR, min), clamped to `bounds`.
     ///
     /// A new measurement also clears the backoff, "collapsing" the RTO back down (the note
     /// after RFC 6298 §5.7); Linux does the same on every valid RTT sample.
@@ -105,55 +133,59 @@ impl RttEstimator {
     /// segments that were retransmitted, because the ACK is ambiguous — unless the sample comes
     /// from the timestamp option (RFC 7323 §4), which tells the transmissions apart.
     /// [`RttSampler::invalidate`] implements this for timestamp-less connections.
-    pub fn on_sample(&mut self, rtt: Duration) {
+    pub fn on_sample(&mut self, rtt: Duration, bounds: RtoBounds) {
         let r = nanos(rtt);
-        let (srtt, rttvar) = match self.srtt {
-            // RFC 6298 §2.2
-            None => (r, r / 2),
+        let (srtt, rttvar) = if self.sampled {
             // RFC 6298 §2.3
-            Some(old) => {
-                let old = nanos(old);
-                let diff = old.abs_diff(r);
-                let rttvar = (3 * nanos(self.rttvar) + diff) / 4;
-                let srtt = (7 * old + r) / 8;
-                (srtt, rttvar)
-            }
+            let old = self.srtt as u128;
+            let diff = old.abs_diff(r);
+            let rttvar = (3 * self.rttvar as u128 + diff) / 4;
+            let srtt = (7 * old + r) / 8;
+            (srtt, rttvar)
+        } else {
+            // RFC 6298 §2.2
+            (r, r / 2)
         };
-        self.srtt = Some(from_nanos(srtt));
-        self.rttvar = from_nanos(rttvar);
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.srtt = ns_sat(srtt);
+        self.rttvar = ns_sat(rttvar);
+        self.min_rtt = if self.sampled {
+            self.min_rtt.min(ns(rtt))
+        } else {
+            ns(rtt)
+        };
+        self.sampled = true;
         // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
         // Like Linux (tcp_set_rto), the lower bound is applied to the variance term, as if
         // it were G: with a steady 100 ms RTT the RTO is 300 ms, not 200 ms, so a delayed
         // ACK or a little jitter never fires a spurious timeout.
         let var_term = (4 * rttvar)
             .max(nanos(CLOCK_GRANULARITY))
-            .max(nanos(self.min_rto));
-        self.rto = self.clamp(from_nanos(srtt + var_term));
+            .max(nanos(bounds.min));
+        self.rto = bounds.clamp(ns_sat(srtt + var_term));
         // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
         self.backoff = 0;
     }
 
     /// The base RTO computed from the samples (or the initial RTO), without backoff.
     pub fn rto(&self) -> Duration {
-        self.rto
+        Duration::from_nanos(self.rto)
     }
 
     /// The RTO to arm the retransmission timer with: the base RTO doubled once per
-    /// [`backoff`](RttEstimator::backoff), capped at `max_rto` (RFC 6298 §5.5, §2.5).
-    pub fn current_rto(&self) -> Duration {
-        let base = nanos(self.rto);
+    /// [`backoff`](RttEstimator::backoff), capped at `bounds.max` (RFC 6298 §5.5, §2.5).
+    pub fn current_rto(&self, bounds: RtoBounds) -> Duration {
+        let base = self.rto as u128;
         // base < 2^64 ns, so a shift below 64 fits in u128.
         let backed_off = if self.backoff >= 64 {
             if base == 0 { 0 } else { u128::MAX }
         } else {
             base << self.backoff
         };
-        from_nanos(backed_off).min(self.max_rto)
+        Duration::from_nanos(ns_sat(backed_off).min(ns(bounds.max)))
     }
 
     /// The retransmission timer expired: double the RTO (RFC 6298 §5.5). The doubling stops at
-    /// `max_rto`, but the count keeps going so that the caller can give up after N retries.
+    /// the maximum, but the count keeps going so that the caller can give up after N retries.
     pub fn backoff(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
     }
@@ -173,17 +205,17 @@ impl RttEstimator {
 
     /// The smoothed round-trip time (SRTT), or `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.sampled.then(|| Duration::from_nanos(self.srtt))
     }
 
     /// The round-trip time variation (RTTVAR); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_nanos(self.rttvar)
     }
 
     /// The smallest RTT sample seen, or `None` before the first sample.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.sampled.then(|| Duration::from_nanos(self.min_rtt))
     }
 }
 
@@ -195,35 +227,41 @@ impl RttEstimator {
 /// retransmitted: the ACK would then be ambiguous (Karn's algorithm, RFC 6298 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RttSampler {
-    /// The end (sequence number after the last byte) of the timed segment and its send time.
-    timing: Option<(SeqNum, Instant)>,
+    /// The end (sequence number after the last byte) of the timed segment...
+    end: SeqNum,
+    /// ...and its send time, while one is timed.
+    sent: MaybeInstant,
 }
 
 impl RttSampler {
     /// A sampler timing nothing.
     pub fn new() -> RttSampler {
-        RttSampler { timing: None }
+        RttSampler {
+            end: SeqNum(0),
+            sent: MaybeInstant::NONE,
+        }
     }
 
     /// Start timing the segment whose last byte is just before `seq_end` (its `SEG.SEQ +
     /// SEG.LEN`), sent at `now`. Does nothing if a segment is already being timed.
     pub fn start(&mut self, seq_end: SeqNum, now: Instant) {
-        if self.timing.is_none() {
-            self.timing = Some((seq_end, now));
+        if !self.is_timing() {
+            self.end = seq_end;
+            self.sent = Some(now).into();
         }
     }
 
     /// True while a segment is being timed.
     pub fn is_timing(&self) -> bool {
-        self.timing.is_some()
+        self.sent != MaybeInstant::NONE
     }
 
     /// A cumulative acknowledgment `ack` arrived at `now`. If it covers the timed segment
     /// (`ack >= seq_end`), returns the elapsed time and stops timing; otherwise `None`.
     pub fn on_ack(&mut self, ack: SeqNum, now: Instant) -> Option<Duration> {
-        let (seq_end, sent) = self.timing?;
-        if ack >= seq_end {
-            self.timing = None;
+        let sent = self.sent.get()?;
+        if ack >= self.end {
+            self.invalidate();
             Some(now.saturating_duration_since(sent))
         } else {
             None
@@ -233,7 +271,7 @@ impl RttSampler {
     /// Stop timing without a sample: call on every retransmission (RFC 6298 §3, Karn), so that
     /// an ACK that may belong to the retransmission is never measured.
     pub fn invalidate(&mut self) {
-        self.timing = None;
+        *self = RttSampler::new();
     }
 }
 
@@ -250,8 +288,14 @@ mod tests {
     }
 
     /// Bounds loose enough that the RFC arithmetic shows through unclamped.
+    const UNCLAMPED: RtoBounds = RtoBounds {
+        min: Duration::from_millis(1),
+        max: Duration::from_millis(60_000),
+    };
+    const LINUX: RtoBounds = RtoBounds::LINUX;
+
     fn unclamped() -> RttEstimator {
-        RttEstimator::new(ms(1000), ms(1), ms(60_000))
+        RttEstimator::new(ms(1000), UNCLAMPED)
     }
 
     #[test]
@@ -261,7 +305,7 @@ mod tests {
         assert_eq!(est.rttvar(), Duration::ZERO);
         assert_eq!(est.min_rtt(), None);
         assert_eq!(est.rto(), ms(1000));
-        assert_eq!(est.current_rto(), ms(1000));
+        assert_eq!(est.current_rto(LINUX), ms(1000));
         assert_eq!(est.backoff_count(), 0);
     }
 
@@ -269,19 +313,19 @@ mod tests {
     fn rfc6298_formulas_exact() {
         let mut est = unclamped();
         // RFC 6298 §2.2: SRTT = 100, RTTVAR = 50, RTO = 100 + 4*50 = 300.
-        est.on_sample(ms(100));
+        est.on_sample(ms(100), UNCLAMPED);
         assert_eq!(est.srtt(), Some(ms(100)));
         assert_eq!(est.rttvar(), ms(50));
         assert_eq!(est.rto(), ms(300));
         // RFC 6298 §2.3: RTTVAR = 3/4*50 + 1/4*|100-200| = 62.5;
         // SRTT = 7/8*100 + 1/8*200 = 112.5; RTO = 112.5 + 4*62.5 = 362.5.
-        est.on_sample(ms(200));
+        est.on_sample(ms(200), UNCLAMPED);
         assert_eq!(est.rttvar(), us(62_500));
         assert_eq!(est.srtt(), Some(us(112_500)));
         assert_eq!(est.rto(), us(362_500));
         // A third, smaller sample: RTTVAR = 3/4*62.5 + 1/4*|112.5-50| = 62.5;
         // SRTT = 7/8*112.5 + 1/8*50 = 104.6875; RTO = 104.6875 + 250 = 354.6875.
-        est.on_sample(ms(50));
+        est.on_sample(ms(50), UNCLAMPED);
         assert_eq!(est.rttvar(), us(62_500));
         assert_eq!(est.srtt(), Some(Duration::from_nanos(104_687_500)));
         assert_eq!(est.rto(), Duration::from_nanos(354_687_500));
@@ -292,7 +336,7 @@ mod tests {
     fn steady_samples_converge() {
         let mut est = unclamped();
         for _ in 0..200 {
-            est.on_sample(ms(80));
+            est.on_sample(ms(80), UNCLAMPED);
         }
         assert_eq!(est.srtt(), Some(ms(80)));
         // RTTVAR decays geometrically towards zero; G then bounds the variance term.
@@ -302,13 +346,17 @@ mod tests {
 
     #[test]
     fn clock_granularity_floors_the_variance_term() {
-        let mut est = RttEstimator::new(ms(1000), Duration::ZERO, ms(60_000));
+        const ZERO_MIN: RtoBounds = RtoBounds {
+            min: Duration::ZERO,
+            max: Duration::from_millis(60_000),
+        };
+        let mut est = RttEstimator::new(ms(1000), ZERO_MIN);
         // R = 100 us: RTTVAR = 50 us, 4*RTTVAR = 200 us < G = 1 ms.
-        est.on_sample(us(100));
+        est.on_sample(us(100), ZERO_MIN);
         assert_eq!(est.rto(), us(1_100));
         // A zero sample is legal: RTO = 0 + G.
-        let mut est = RttEstimator::new(ms(1000), Duration::ZERO, ms(60_000));
-        est.on_sample(Duration::ZERO);
+        let mut est = RttEstimator::new(ms(1000), ZERO_MIN);
+        est.on_sample(Duration::ZERO, ZERO_MIN);
         assert_eq!(est.rto(), CLOCK_GRANULARITY);
         assert_eq!(est.min_rtt(), Some(Duration::ZERO));
     }
@@ -318,35 +366,43 @@ mod tests {
         // Linux bounds: a 10 ms path gets RTO 10 + max(20, 200) = 210 ms, the minimum
         // bounding the variance term as Linux's tcp_set_rto does.
         let mut est = RttEstimator::default();
-        est.on_sample(ms(10));
+        est.on_sample(ms(10), LINUX);
         assert_eq!(est.srtt(), Some(ms(10)));
         assert_eq!(est.rto(), ms(210));
         // 100 ms: 100 + max(4 * 50, 200) = 300 ms (user_timeout.pkt's "+.3").
         let mut est = RttEstimator::default();
-        est.on_sample(ms(100));
+        est.on_sample(ms(100), LINUX);
         assert_eq!(est.rto(), ms(300));
         // A 50 s sample: 50 + 100 = 150 s -> clamped down to 120 s.
         let mut est = RttEstimator::default();
-        est.on_sample(Duration::from_secs(50));
+        est.on_sample(Duration::from_secs(50), LINUX);
         assert_eq!(est.rto(), Duration::from_secs(120));
         // The initial RTO is clamped too, and min > max resolves to max without panicking.
-        assert_eq!(RttEstimator::new(ms(10), ms(200), ms(500)).rto(), ms(200));
-        assert_eq!(RttEstimator::new(ms(900), ms(200), ms(500)).rto(), ms(500));
-        let mut odd = RttEstimator::new(ms(300), ms(700), ms(500));
+        let narrow = RtoBounds {
+            min: ms(200),
+            max: ms(500),
+        };
+        assert_eq!(RttEstimator::new(ms(10), narrow).rto(), ms(200));
+        assert_eq!(RttEstimator::new(ms(900), narrow).rto(), ms(500));
+        let inverted = RtoBounds {
+            min: ms(700),
+            max: ms(500),
+        };
+        let mut odd = RttEstimator::new(ms(300), inverted);
         assert_eq!(odd.rto(), ms(500));
-        odd.on_sample(ms(1));
+        odd.on_sample(ms(1), inverted);
         assert_eq!(odd.rto(), ms(500));
         // Absurd samples saturate instead of overflowing.
         let mut est = RttEstimator::default();
-        est.on_sample(Duration::MAX);
-        est.on_sample(Duration::MAX);
+        est.on_sample(Duration::MAX, LINUX);
+        est.on_sample(Duration::MAX, LINUX);
         assert_eq!(est.rto(), Duration::from_secs(120));
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
         let mut est = RttEstimator::default();
-        est.on_sample(ms(300)); // RTO = 300 + 600 = 900 ms
+        est.on_sample(ms(300), LINUX); // RTO = 300 + 600 = 900 ms
         assert_eq!(est.rto(), ms(900));
         let expected = [
             1_800, 3_600, 7_200, 14_400, 28_800, 57_600, 115_200, 120_000, 120_000,
@@ -354,7 +410,12 @@ mod tests {
         for (i, want) in expected.iter().enumerate() {
             est.backoff();
             assert_eq!(est.backoff_count(), i as u32 + 1);
-            assert_eq!(est.current_rto(), ms(*want), "after {} backoffs", i + 1);
+            assert_eq!(
+                est.current_rto(LINUX),
+                ms(*want),
+                "after {} backoffs",
+                i + 1
+            );
             // The base RTO is untouched.
             assert_eq!(est.rto(), ms(900));
         }
@@ -363,7 +424,7 @@ mod tests {
             est.backoff();
         }
         assert_eq!(est.backoff_count(), 109);
-        assert_eq!(est.current_rto(), Duration::from_secs(120));
+        assert_eq!(est.current_rto(LINUX), Duration::from_secs(120));
     }
 
     #[test]
@@ -371,28 +432,32 @@ mod tests {
         let mut est = RttEstimator::default();
         est.backoff();
         est.backoff();
-        assert_eq!(est.current_rto(), ms(4000));
+        assert_eq!(est.current_rto(LINUX), ms(4000));
         est.reset_backoff();
         assert_eq!(est.backoff_count(), 0);
-        assert_eq!(est.current_rto(), ms(1000));
+        assert_eq!(est.current_rto(LINUX), ms(1000));
 
         est.backoff();
         est.backoff();
         est.backoff();
-        assert_eq!(est.current_rto(), ms(8000));
+        assert_eq!(est.current_rto(LINUX), ms(8000));
         // Note after RFC 6298 §5.7: a fresh measurement recomputes RTO and drops the backoff.
-        est.on_sample(ms(100));
+        est.on_sample(ms(100), LINUX);
         assert_eq!(est.backoff_count(), 0);
-        assert_eq!(est.current_rto(), ms(300));
+        assert_eq!(est.current_rto(LINUX), ms(300));
     }
 
     #[test]
     fn zero_rto_does_not_loop_or_panic() {
-        let mut est = RttEstimator::new(Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        const ZEROS: RtoBounds = RtoBounds {
+            min: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        let mut est = RttEstimator::new(Duration::ZERO, ZEROS);
         for _ in 0..70 {
             est.backoff();
         }
-        assert_eq!(est.current_rto(), Duration::ZERO);
+        assert_eq!(est.current_rto(ZEROS), Duration::ZERO);
     }
 
     #[test]
@@ -446,7 +511,7 @@ mod tests {
         let t0 = Instant::ZERO;
         s.start(SeqNum(100), t0);
         if let Some(rtt) = s.on_ack(SeqNum(100), t0 + ms(100)) {
-            est.on_sample(rtt);
+            est.on_sample(rtt, UNCLAMPED);
         }
         assert_eq!(est.srtt(), Some(ms(100)));
         assert_eq!(est.rto(), ms(300));

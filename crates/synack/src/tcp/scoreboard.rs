@@ -87,8 +87,18 @@ pub struct Delivered {
 }
 
 /// The scoreboard. See the module documentation.
+///
+/// It takes no memory beyond a pointer until the first segment is recorded: an idle
+/// connection, or one that has only received, holds no scoreboard.
 #[derive(Debug, Clone, Default)]
-pub struct Scoreboard {
+pub struct Scoreboard(Option<Box<Board>>);
+
+/// Bytes a scoreboard allocates with its first segment (besides its deque's buffer).
+pub const BOARD_BYTES: usize = size_of::<Board>();
+
+/// What the scoreboard holds once something has been sent.
+#[derive(Debug, Clone, Default)]
+struct Board {
     segs: VecDeque<Sent>,
     out: Tally,
     sacked: Tally,
@@ -101,35 +111,14 @@ pub struct Scoreboard {
     lost_retrans: u32,
 }
 
-impl Scoreboard {
-    pub fn new() -> Scoreboard {
-        Scoreboard::default()
-    }
-
+impl Board {
     /// Forget everything (the connection was reset).
     pub fn clear(&mut self) {
-        *self = Scoreboard {
+        *self = Board {
             segs: std::mem::take(&mut self.segs),
-            ..Scoreboard::default()
+            ..Board::default()
         };
         self.segs.clear();
-    }
-
-    /// Outstanding segments and bytes (`SND.MAX − SND.UNA` as recorded).
-    pub fn outstanding(&self) -> Tally {
-        self.out
-    }
-
-    pub fn sacked(&self) -> Tally {
-        self.sacked
-    }
-
-    pub fn lost(&self) -> Tally {
-        self.lost
-    }
-
-    pub fn retrans(&self) -> Tally {
-        self.retrans
     }
 
     /// RFC 6675's pipe, as Linux's `tcp_packets_in_flight`: outstanding − sacked − lost +
@@ -140,33 +129,6 @@ impl Scoreboard {
         let bytes = (self.out.bytes + self.retrans.bytes)
             .saturating_sub(self.sacked.bytes + self.lost.bytes);
         Tally { segs, bytes }
-    }
-
-    pub fn high_sacked(&self) -> Option<SeqNum> {
-        self.high_sacked
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.segs.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.segs.len()
-    }
-
-    /// The entries, in sequence order.
-    pub fn iter(&self) -> impl Iterator<Item = &Sent> {
-        self.segs.iter()
-    }
-
-    /// The first entry, if any.
-    pub fn first(&self) -> Option<&Sent> {
-        self.segs.front()
-    }
-
-    /// The last entry, if any.
-    pub fn last(&self) -> Option<&Sent> {
-        self.segs.back()
     }
 
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
@@ -489,6 +451,180 @@ impl Scoreboard {
     }
 }
 
+impl Scoreboard {
+    pub const fn new() -> Scoreboard {
+        Scoreboard(None)
+    }
+
+    /// Forget everything (the connection was reset).
+    pub fn clear(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.clear();
+        }
+    }
+
+    /// Outstanding segments and bytes (`SND.MAX − SND.UNA` as recorded).
+    pub fn outstanding(&self) -> Tally {
+        self.0.as_ref().map_or_else(Tally::default, |b| b.out)
+    }
+
+    pub fn sacked(&self) -> Tally {
+        self.0.as_ref().map_or_else(Tally::default, |b| b.sacked)
+    }
+
+    pub fn lost(&self) -> Tally {
+        self.0.as_ref().map_or_else(Tally::default, |b| b.lost)
+    }
+
+    pub fn retrans(&self) -> Tally {
+        self.0.as_ref().map_or_else(Tally::default, |b| b.retrans)
+    }
+
+    /// RFC 6675's pipe, as Linux's `tcp_packets_in_flight`: outstanding − sacked − lost +
+    /// retransmitted, in segments and in bytes.
+    pub fn pipe(&self) -> Tally {
+        self.0.as_ref().map_or_else(Tally::default, |b| b.pipe())
+    }
+
+    pub fn high_sacked(&self) -> Option<SeqNum> {
+        self.0.as_ref().and_then(|b| b.high_sacked)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|b| b.segs.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |b| b.segs.len())
+    }
+
+    /// The entries, in sequence order.
+    pub fn iter(&self) -> impl Iterator<Item = &Sent> {
+        self.0.iter().flat_map(|b| b.segs.iter())
+    }
+
+    /// The first entry, if any.
+    pub fn first(&self) -> Option<&Sent> {
+        self.0.as_ref()?.segs.front()
+    }
+
+    /// The last entry, if any.
+    pub fn last(&self) -> Option<&Sent> {
+        self.0.as_ref()?.segs.back()
+    }
+
+    /// A new segment `[start, end)` went out at `now` for the first time. It must start where
+    /// the last entry ends (at SND.MAX); anything else is ignored.
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+        if end > start {
+            self.0
+                .get_or_insert_with(Box::default)
+                .on_send(start, end, now, psh);
+        }
+    }
+
+    /// `[start, end)` was sent again at `now` (it should be one entry, as planned from
+    /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
+    /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
+    /// many entries were marked.
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+        self.0
+            .as_mut()
+            .map_or(0, |b| b.on_retransmit(start, end, now))
+    }
+
+    /// The cumulative ACK moved to `ack`: entries below it leave the scoreboard. `f` sees each
+    /// entry (or the acknowledged part of one) as it leaves, for RTT and RACK bookkeeping.
+    /// Returns what was delivered now (bytes not SACKed before).
+    pub fn on_cum_ack(&mut self, ack: SeqNum, f: impl FnMut(&Sent)) -> Delivered {
+        self.0
+            .as_mut()
+            .map_or_else(Delivered::default, |b| b.on_cum_ack(ack, f))
+    }
+
+    /// A SACK block `[start, end)` (already validated against SND.UNA and SND.MAX): mark what
+    /// it covers. `f` sees each newly SACKed entry. Returns what was newly delivered.
+    pub fn on_sack(&mut self, start: SeqNum, end: SeqNum, f: impl FnMut(&Sent)) -> Delivered {
+        self.0
+            .as_mut()
+            .map_or_else(Delivered::default, |b| b.on_sack(start, end, f))
+    }
+
+    /// Mark the entry at index `i` lost (and its retransmission, if any, no longer in flight).
+    /// Returns whether it was newly marked.
+    pub fn mark_lost_at(&mut self, i: usize) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|b| i < b.segs.len() && b.mark_lost_at(i))
+    }
+
+    /// Mark the first entry lost (the duplicate-ACK threshold, or NewReno's partial ACK).
+    /// Returns whether it was newly marked.
+    pub fn mark_head_lost(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|b| b.mark_head_lost())
+    }
+
+    /// The retransmission timeout: every entry not SACKed is lost, and no retransmission is in
+    /// flight any more (Linux `tcp_enter_loss`). Returns how many entries were newly marked.
+    pub fn mark_all_lost(&mut self) -> u32 {
+        self.0.as_mut().map_or(0, |b| b.mark_all_lost())
+    }
+
+    /// Forget every SACK mark: the receiver reneged (RFC 2018 §8).
+    pub fn clear_sacks(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.clear_sacks();
+        }
+    }
+
+    /// The first entry that is lost and not yet sent again, starting no lower than `from`:
+    /// what to retransmit next (RFC 6675 §4 NextSeg rule 1, holes first).
+    pub fn next_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
+        self.0.as_ref()?.next_retransmit(from)
+    }
+
+    /// The entry starting at `seq`, if `seq` is an entry boundary.
+    pub fn get_at(&self, seq: SeqNum) -> Option<&Sent> {
+        self.0.as_ref()?.get_at(seq)
+    }
+
+    /// Whether any entry overlapping `[start, end)` carries `mark` (a lookup, then a walk over
+    /// the overlapping entries only).
+    pub fn any_marked(&self, start: SeqNum, end: SeqNum, mark: u8) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|b| b.any_marked(start, end, mark))
+    }
+
+    /// The entry containing `seq`.
+    pub fn containing(&self, seq: SeqNum) -> Option<&Sent> {
+        self.0.as_ref()?.containing(seq)
+    }
+
+    /// Split entries so that none is longer than `mss` (the path MTU shrank); marks are kept.
+    pub fn resegment(&mut self, mss: u32) {
+        if let Some(b) = &mut self.0 {
+            b.resegment(mss);
+        }
+    }
+
+    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
+    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
+    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
+    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    pub fn detect_lost(
+        &mut self,
+        upto: SeqNum,
+        now: Instant,
+        sent_before: impl FnMut(&Sent) -> bool,
+        deadline: impl FnMut(&Sent) -> Instant,
+    ) -> (u32, Option<Instant>) {
+        self.0.as_mut().map_or((0, None), |b| {
+            b.detect_lost(upto, now, sent_before, deadline)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,9 +663,9 @@ mod tests {
                 sum[3].add(s);
             }
         }
-        assert_eq!(sum, [b.out, b.sacked, b.lost, b.retrans]);
+        assert_eq!(sum, [b.outstanding(), b.sacked(), b.lost(), b.retrans()]);
         let lr = b.iter().filter(|s| s.has(LOST) && s.has(RETRANS)).count() as u32;
-        assert_eq!(lr, b.lost_retrans);
+        assert_eq!(lr, b.0.as_ref().map_or(0, |b| b.lost_retrans));
     }
 
     #[test]

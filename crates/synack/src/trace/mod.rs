@@ -8,7 +8,11 @@
 //!   sequence numbers per conversation and state changes written next to the packet that
 //!   caused them;
 //! * [`pcap::PcapWriter`] / [`pcap::PcapSink`]: a classic libpcap file (raw IP link type) that
-//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back.
+//!   Wireshark, tshark and tcpdump open directly, plus [`pcap::read_pcap`] to read one back;
+//! * [`flow`]: the TCP conversations of a trace or capture, segment by segment, in relative
+//!   numbers, with retransmissions, D-SACKs, RTT samples and a summary;
+//! * [`ladder::Ladder`]: the ladder diagram of a connection as SVG (two timelines, one arrow
+//!   per segment, the states beside them).
 //!
 //! [`TraceLevel`] says how much to keep: nothing, the handshake and close (segments with SYN,
 //! FIN or RST, state changes and drops), or everything.
@@ -45,10 +49,18 @@
 //! assert_eq!(lines, ["0.040000 client  ESTABLISHED \u{2192} FIN-WAIT-1 (close)"]);
 //! ```
 
+pub(crate) mod columns;
+pub mod flow;
+pub mod ladder;
+pub mod lang;
 #[cfg(feature = "tracing")]
 pub mod log;
 pub mod pcap;
+pub mod pcapng;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod render;
+pub mod samples;
 
 #[cfg(feature = "tracing")]
 pub use log::TracingSink;
@@ -61,6 +73,7 @@ use crate::time::Instant;
 use crate::wire::{self, IpProtocol, tcp::Flags};
 
 pub use pcap::{PcapError, PcapSink, PcapWriter, read_pcap};
+pub use pcapng::read_capture;
 pub use render::{RenderSink, Renderer, summarize};
 
 /// Which way a packet crossed the traced host's interface.
@@ -115,7 +128,9 @@ pub enum TraceEvent {
         /// The whole IP packet, when the dropper still had it.
         bytes: Option<Vec<u8>>,
     },
-    /// Anything else worth a line: "SYN cookie sent", "retransmit seq=…", "RTO fired"…
+    /// Anything else worth a line: "SYN cookie sent", "retransmit seq=1449 len=1448 (Fast)",
+    /// "RTO fired"… Sequence numbers in notes are relative to the sender's initial sequence
+    /// number, as the renderer shows `Seq=` on segment lines.
     Note {
         time: Instant,
         node: NodeName,

@@ -31,7 +31,8 @@
 //! TCP segments are grouped, as Wireshark does, by their unordered 4-tuple. The renderer learns
 //! each side's initial sequence number from its SYN (a SYN-ACK also gives the other side's, as
 //! its acknowledgement number minus one) and shows `Seq=`, `Ack=` and SACK edges relative to
-//! them; a number whose ISN was never seen stays absolute. Window scale shifts are learned from
+//! them; a number whose ISN was never seen stays absolute ([`Renderer::absolute`] shows every
+//! number as it is on the wire). Window scale shifts are learned from
 //! the SYNs too, and `Win=` is scaled (never on a SYN) once both SYNs have been seen and both
 //! carried a window scale option, as RFC 7323 §2.2 makes scaling take effect. A SYN whose
 //! sequence number differs from the ISN already known for that side starts the conversation
@@ -83,24 +84,25 @@ pub struct Renderer {
     level: TraceLevel,
     only: Option<Direction>,
     state_column: usize,
+    absolute: bool,
     names: HashMap<IpAddr, String>,
     conversations: HashMap<ConvKey, Conversation>,
     held: Option<Held>,
 }
 
 /// One end of a TCP conversation.
-type Endpoint = (IpAddr, u16);
+pub(crate) type Endpoint = (IpAddr, u16);
 
 /// A conversation's unordered 4-tuple: the smaller endpoint first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ConvKey {
-    lo: Endpoint,
-    hi: Endpoint,
+pub(crate) struct ConvKey {
+    pub(crate) lo: Endpoint,
+    pub(crate) hi: Endpoint,
 }
 
 impl ConvKey {
     /// The key of the conversation between `a` and `b`, and the index of `a`'s side in it.
-    fn new(a: Endpoint, b: Endpoint) -> (ConvKey, usize) {
+    pub(crate) fn new(a: Endpoint, b: Endpoint) -> (ConvKey, usize) {
         if a <= b {
             (ConvKey { lo: a, hi: b }, 0)
         } else {
@@ -108,7 +110,7 @@ impl ConvKey {
         }
     }
 
-    fn of_sockets(a: SocketAddr, b: SocketAddr) -> ConvKey {
+    pub(crate) fn of_sockets(a: SocketAddr, b: SocketAddr) -> ConvKey {
         ConvKey::new((a.ip(), a.port()), (b.ip(), b.port())).0
     }
 }
@@ -122,7 +124,7 @@ struct Side {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Conversation {
+pub(crate) struct Conversation {
     sides: [Side; 2],
     /// The third segment of the handshake (the ACK of the SYN-ACK) has been seen.
     handshake_acked: bool,
@@ -132,7 +134,7 @@ struct Conversation {
 
 impl Conversation {
     /// How to show a segment sent by side `i`.
-    fn context(&self, i: usize) -> tcp::DisplayContext {
+    pub(crate) fn context(&self, i: usize) -> tcp::DisplayContext {
         let (me, peer) = (&self.sides[i], &self.sides[1 - i]);
         let window_shift = match (me.window_scale, peer.window_scale) {
             (Some(Some(shift)), Some(Some(_))) => Some(shift),
@@ -172,7 +174,7 @@ impl Conversation {
     }
 
     /// Learns from a segment sent by side `i`.
-    fn learn(&mut self, i: usize, seg: &tcp::Repr<'_>) {
+    pub(crate) fn learn(&mut self, i: usize, seg: &tcp::Repr<'_>) {
         if !seg.flags.syn() {
             return;
         }
@@ -204,17 +206,17 @@ struct Held {
 }
 
 /// The parts of an IP packet the renderer looks at.
-struct Ip<'a> {
-    src: IpAddr,
-    dst: IpAddr,
-    proto: IpProtocol,
-    payload: &'a [u8],
+pub(crate) struct Ip<'a> {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) proto: IpProtocol,
+    pub(crate) payload: &'a [u8],
     header_checksum_ok: bool,
     /// Offset in bytes and the MF bit, for fragments (IPv4, or an IPv6 Fragment header).
-    fragment: Option<(u16, bool)>,
+    pub(crate) fragment: Option<(u16, bool)>,
 }
 
-fn parse_ip(bytes: &[u8]) -> Result<Ip<'_>, wire::Error> {
+pub(crate) fn parse_ip(bytes: &[u8]) -> Result<Ip<'_>, wire::Error> {
     match bytes.first().map(|b| b >> 4) {
         None => Err(wire::Error::Truncated),
         Some(4) => {
@@ -303,6 +305,7 @@ impl Renderer {
             level,
             only: None,
             state_column: 0,
+            absolute: false,
             names: HashMap::new(),
             conversations: HashMap::new(),
             held: None,
@@ -319,6 +322,15 @@ impl Renderer {
     /// other direction are ignored (they teach the conversation table nothing either).
     pub fn only(&mut self, dir: Direction) -> &mut Renderer {
         self.only = Some(dir);
+        self
+    }
+
+    /// Shows sequence and acknowledgement numbers as they are on the wire instead of relative
+    /// to the ISNs (Wireshark's "Relative sequence numbers" turned off): for conversations
+    /// where two SYNs with different ISNs meet, like RFC 9293's figures. `Win=` is still
+    /// scaled once both SYNs agreed on it.
+    pub fn absolute(&mut self) -> &mut Renderer {
+        self.absolute = true;
         self
     }
 
@@ -382,11 +394,15 @@ impl Renderer {
         match parsed {
             Ok((p, r)) => {
                 let (key, i) = ConvKey::new((ip.src, r.src_port), (ip.dst, r.dst_port));
-                let ctx = self
+                let mut ctx = self
                     .conversations
                     .get(&key)
                     .map(|c| c.context(i))
                     .unwrap_or_default();
+                if self.absolute {
+                    ctx.isn_sender = None;
+                    ctx.isn_receiver = None;
+                }
                 let _ = write!(s, "{}", r.display(ctx));
                 if !p.verify_checksum(ip.src, ip.dst) {
                     s.push_str(" [TCP CHECKSUM INCORRECT]");
@@ -739,6 +755,24 @@ mod tests {
             println!("{l}");
         }
         assert_eq!(lines, FULL);
+    }
+
+    #[test]
+    fn absolute_numbers_are_the_wire_numbers() {
+        let mut r = named(TraceLevel::All);
+        r.absolute();
+        let lines = r.render(&connection_events());
+        assert_eq!(lines.len(), FULL.len());
+        let abs = |x: u32| x.to_string();
+        assert!(lines[0].contains(&format!(" Seq={} ", abs(CLIENT_ISN))));
+        assert!(lines[1].contains(&format!(
+            " Seq={} Ack={} ",
+            abs(SERVER_ISN),
+            abs(CLIENT_ISN + 1)
+        )));
+        // The window is still scaled after the handshake (512 << 7).
+        assert!(lines[2].contains(" Win=65536 "), "{}", lines[2]);
+        assert!(lines[4].contains(&format!(" Ack={} ", abs(CLIENT_ISN + 101))));
     }
 
     #[test]

@@ -219,6 +219,12 @@ fn synack_retransmitted_with_backoff_then_dropped() {
         trace.last().unwrap(),
         "SYN-RECEIVED -> CLOSED (retransmissions exhausted)"
     );
+    // Each resent SYN-ACK is noted with its relative sequence number, as its line shows it.
+    let resent: Vec<&String> = trace
+        .iter()
+        .filter(|t| t.starts_with("retransmit"))
+        .collect();
+    assert_eq!(resent, ["retransmit seq=0 len=1 (Timeout)"; 5]);
 }
 
 #[test]

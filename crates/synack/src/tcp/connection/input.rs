@@ -3,9 +3,14 @@
 //! apply.
 
 use core::net::SocketAddr;
+use core::num::NonZeroU32;
 
-use super::{Connection, Error, PendingRst, State, SynOptions, Timestamps};
+use super::options::Timestamps;
+use super::receiver::OutOfOrder;
+use super::timers::{Timer, Timers};
+use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
+use crate::tcp::handshake::Offer;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
@@ -71,19 +76,19 @@ impl Connection {
         }
         ctr.in_segs += 1;
         ctr.passive_opens += 1;
-        self.remote = remote;
+        self.set_remote(remote);
         self.init_send(iss);
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq + 1u32;
-        self.last_ack_sent = self.rcv_nxt;
-        self.last_recv = now;
-        self.peer_syn_opts = Some(syn_options(seg));
+        self.rcv.irs = seg.seq;
+        self.rcv.nxt = seg.seq + 1u32;
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        self.rcv.last_recv = now;
+        self.opts.peer_syn = Some(syn_offer(seg));
         self.negotiate(now, seg);
         // The SYN's window is never scaled (RFC 7323 §2.2).
-        self.snd_wnd = seg.window as u32;
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = iss;
+        self.snd.wnd = seg.window as u32;
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = iss;
         self.set_state(State::SynReceived, "SYN received");
         true
     }
@@ -95,36 +100,36 @@ impl Connection {
         let ours_offered_ws = self.cfg.window_scaling;
         match o.window_scale {
             // RFC 7323 §2.3: a shift above 14 is used as 14.
-            Some(ws) if ours_offered_ws => self.snd_shift = ws.min(14),
+            Some(ws) if ours_offered_ws => self.snd.shift = ws.min(14),
             _ => {
-                self.snd_shift = 0;
-                self.rcv_shift = 0;
+                self.snd.shift = 0;
+                self.rcv.shift = 0;
             }
         }
-        self.ts = match o.timestamps {
+        self.opts.set_ts(match o.timestamps {
             Some(ts) if self.cfg.timestamps => Some(Timestamps {
                 recent: ts.tsval,
                 recent_at: now,
             }),
             _ => None,
-        };
-        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        });
+        self.opts.sack = self.cfg.sack && o.sack_permitted;
         let peer_mss = o.mss.unwrap_or(self.cfg.default_mss) as u32;
         // RFC 6691: the MSS counts payload only; our TCP options come out of it.
-        let opt_overhead = if self.ts.is_some() { 12 } else { 0 };
-        self.snd_mss = peer_mss
-            .min(self.rcv_mss)
-            .min(self.path_mss.unwrap_or(u32::MAX))
+        let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
+        self.snd.mss = peer_mss
+            .min(self.rcv.mss)
+            .min(self.opts.path_mss.map_or(u32::MAX, NonZeroU32::get))
             .saturating_sub(opt_overhead)
             .max(64);
-        self.cc.set_mss(self.snd_mss);
+        self.cc.set_mss(self.snd.mss);
     }
 
     /// §3.10.7.3: SYN-SENT.
     fn syn_sent(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         let f = seg.flags;
         // First: check the ACK bit.
-        if f.ack() && (seg.ack <= self.iss || seg.ack > self.snd_max) {
+        if f.ack() && (seg.ack <= self.snd.iss || seg.ack > self.snd.max) {
             // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is
             // set, if so drop the segment and return) <SEQ=SEG.ACK><CTL=RST>".
             // This is Figure 8's case: a SYN-ACK answering an old duplicate SYN.
@@ -134,7 +139,7 @@ impl Connection {
                     ack: None,
                 });
                 self.push_event(super::Event::ResetSent {
-                    reason: "SYN-ACK acknowledges a SYN we did not send",
+                    reason: "the ACK acknowledges a SYN we did not send",
                 });
             }
             return;
@@ -158,39 +163,39 @@ impl Connection {
             });
             return;
         }
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq + 1u32;
-        self.last_ack_sent = self.rcv_nxt;
-        self.last_recv = now;
+        self.rcv.irs = seg.seq;
+        self.rcv.nxt = seg.seq + 1u32;
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        self.rcv.last_recv = now;
         // Our SYN advertised its window before RCV.NXT was known: anchor the right edge now.
-        self.rcv_adv = self.rcv_nxt + (self.recv_buf.free().min(u16::MAX as usize) as u32);
+        self.rcv.adv = self.rcv.nxt + (self.rcv.buf.free().min(u16::MAX as usize) as u32);
         self.negotiate(now, seg);
-        self.snd_wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
+        self.snd.wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
         if f.ack() {
             // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
             // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
-            if self.retries == 0 {
-                if let Some(rtt) = self.sampler.on_ack(seg.ack, now) {
-                    self.rtt.on_sample(rtt);
+            if self.snd.retries == 0 {
+                if let Some(rtt) = self.snd.sampler.on_ack(seg.ack, now) {
+                    self.rtt.on_sample(rtt, self.rto_bounds());
                 }
             }
-            self.snd_una = seg.ack;
-            self.syn_acked = true;
-            self.retries = 0;
+            self.snd.una = seg.ack;
+            self.snd.syn_acked = true;
+            self.snd.retries = 0;
             self.rtt.reset_backoff();
-            self.timers.retransmit = None;
-            self.ack_now = true;
+            self.timers.stop(Timer::Retransmit);
+            self.rcv.ack_now = true;
             self.set_state(State::Established, "SYN-ACK received");
             self.arm_keepalive(now);
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
-            self.peer_syn_opts = Some(syn_options(seg));
-            self.snd_nxt = self.iss;
-            self.timers.retransmit = None;
+            self.opts.peer_syn = Some(syn_offer(seg));
+            self.snd.nxt = self.snd.iss;
+            self.timers.stop(Timer::Retransmit);
             self.set_state(State::SynReceived, "simultaneous open");
         }
     }
@@ -205,9 +210,9 @@ impl Connection {
             && f.syn()
             && !f.ack()
             && !f.rst()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs
         {
-            self.snd_nxt = self.iss;
+            self.snd.nxt = self.snd.iss;
             self.push_event(super::Event::Dropped {
                 reason: "duplicate SYN, SYN-ACK sent again",
             });
@@ -221,19 +226,19 @@ impl Connection {
             && f.syn()
             && f.ack()
             && !f.rst()
-            && seg.seq + 1u32 == self.rcv_nxt
-            && seg.ack == self.snd_max
+            && seg.seq + 1u32 == self.rcv.nxt
+            && seg.ack == self.snd.max
         {
             let mut rest = *seg;
             rest.flags = f & !crate::wire::tcp::Flags::SYN;
-            rest.seq = self.rcv_nxt;
+            rest.seq = self.rcv.nxt;
             return self.synchronized(now, &rest, ctr);
         }
 
         // RFC 7323 §5.3 R1: PAWS, with Linux's two allowances (`tcp_paws_discard`): a
         // timestamp one tick older than TS.Recent still passes (a segment reordered by less
         // than a millisecond), and so does a reordered duplicate ACK that changes nothing.
-        if let (Some(ts), Some(seg_ts)) = (self.ts, seg.options.timestamps) {
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
             let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
             if behind > PAWS_WINDOW
                 && !f.rst()
@@ -247,31 +252,31 @@ impl Connection {
                 // Data we already have is a duplicate however old its timestamp: report it
                 // with a D-SACK (RFC 2883 §4; Linux `tcp_send_dupack`), so that the sender
                 // can tell a spurious retransmission from a loss.
-                if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
-                    let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
+                    let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
                     self.note_duplicate(seg.seq, end);
                 }
-                self.ack_now = true;
+                self.rcv.ack_now = true;
                 return;
             }
         }
 
         // First: sequence number acceptability (the four cases of §3.10.7.4).
         let seg_len = seg.segment_len() as u32;
-        let rcv_wnd = self.advertised_window();
-        let wnd_end = self.rcv_nxt + rcv_wnd;
+        let rcv_wnd = self.rcv.window();
+        let wnd_end = self.rcv.nxt + rcv_wnd;
         let acceptable = match (seg_len, rcv_wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_range(self.rcv_nxt, wnd_end),
+            (0, 0) => seg.seq == self.rcv.nxt,
+            (0, _) => seg.seq.in_range(self.rcv.nxt, wnd_end),
             (_, 0) => false,
             (_, _) => {
-                seg.seq.in_range(self.rcv_nxt, wnd_end)
-                    || (seg.seq + (seg_len - 1)).in_range(self.rcv_nxt, wnd_end)
+                seg.seq.in_range(self.rcv.nxt, wnd_end)
+                    || (seg.seq + (seg_len - 1)).in_range(self.rcv.nxt, wnd_end)
             }
         };
         // "If the RCV.WND is zero, no segments will be acceptable, but special allowance should
         // be made to accept valid ACKs, URGs, and RSTs."
-        let zero_window_ack = !acceptable && rcv_wnd == 0 && seg.seq == self.rcv_nxt;
+        let zero_window_ack = !acceptable && rcv_wnd == 0 && seg.seq == self.rcv.nxt;
         if !acceptable && !zero_window_ack {
             if f.rst() {
                 // RFC 5961 §3.2: a RST outside the window is dropped silently.
@@ -287,18 +292,18 @@ impl Connection {
                 self.push_event(super::Event::Dropped {
                     reason: "out of window, ACK sent",
                 });
-                if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+                if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
                     // Data we already had (RFC 2883 §4).
-                    let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                    let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
                     self.note_duplicate(seg.seq, end);
                 }
                 // Segments without data may be an ACK loop with a confused peer: throttled.
                 if !seg.payload.is_empty() || !self.oow_rate_limited(now) {
-                    self.ack_now = true;
+                    self.rcv.ack_now = true;
                 }
                 // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
                 if self.state == State::TimeWait && f.fin() {
-                    self.timers.close = Some(now + self.cfg.time_wait);
+                    self.timers.arm(Timer::Close, now + self.cfg.time_wait);
                 }
             }
             return;
@@ -306,7 +311,7 @@ impl Connection {
 
         // Second: the RST bit (RFC 5961 §3.2 on top of §3.10.7.4).
         if f.rst() {
-            if seg.seq != self.rcv_nxt {
+            if seg.seq != self.rcv.nxt {
                 self.challenge_ack(now, ctr, false);
                 return;
             }
@@ -314,17 +319,24 @@ impl Connection {
                 State::SynReceived if self.passive => {
                     // "return this connection to LISTEN state"; the stack drops the child.
                     ctr.attempt_fails += 1;
-                    self.send_buf.clear();
+                    self.snd.buf.clear();
                     self.clear_timers();
                     self.set_state(State::Listen, "RST in SYN-RECEIVED");
                 }
                 State::SynReceived => {
+                    // RFC 9293 says "connection refused" for an active open; Linux's
+                    // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
                     ctr.attempt_fails += 1;
-                    self.reset_by_peer(Error::Refused, "RST, refused");
+                    self.reset_by_peer(Error::Reset, "RST in SYN-RECEIVED");
                 }
-                State::Established | State::CloseWait => {
+                State::Established => {
                     ctr.estab_resets += 1;
                     self.reset_by_peer(Error::Reset, "RST, reset by peer");
+                }
+                State::CloseWait => {
+                    // The peer had closed its side already: Linux's tcp_reset() reports EPIPE.
+                    ctr.estab_resets += 1;
+                    self.reset_by_peer(Error::BrokenPipe, "RST in CLOSE-WAIT");
                 }
                 State::FinWait1 | State::FinWait2 => {
                     self.reset_by_peer(Error::Reset, "RST, reset by peer")
@@ -343,7 +355,7 @@ impl Connection {
         // (Linux drops the half-open request too, and also answers with a RST.)
         if f.syn() && self.state == State::SynReceived && self.passive {
             ctr.attempt_fails += 1;
-            self.send_buf.clear();
+            self.snd.buf.clear();
             self.clear_timers();
             self.set_state(State::Listen, "SYN in SYN-RECEIVED");
             return;
@@ -365,15 +377,21 @@ impl Connection {
         }
 
         // Every acceptable segment proves the peer alive (keepalive, RFC 1122 §4.2.3.6).
-        self.last_recv = now;
-        self.keepalive_sent = 0;
+        self.rcv.last_recv = now;
+        if let Some(liveness) = &mut self.opts.liveness {
+            liveness.probes_sent = 0;
+        }
         self.arm_keepalive(now);
 
         // RFC 7323 §4.3: TS.Recent update.
-        if let (Some(ts), Some(seg_ts)) = (self.ts.as_mut(), seg.options.timestamps) {
-            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0 && seg.seq <= self.last_ack_sent {
-                ts.recent = seg_ts.tsval;
-                ts.recent_at = now;
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
+            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
+                && seg.seq <= self.rcv.last_ack_sent
+            {
+                self.opts.set_ts(Some(Timestamps {
+                    recent: seg_ts.tsval,
+                    recent_at: now,
+                }));
             }
         }
 
@@ -381,12 +399,12 @@ impl Connection {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
             // processing ... If the segment acknowledgment is not acceptable, form a reset
             // segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            if seg.ack.in_range_right_closed(self.snd_una, self.snd_max) {
-                self.snd_wnd = (seg.window as u32) << self.snd_shift;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-                let to = if self.fin_queued {
+            if seg.ack.in_range_right_closed(self.snd.una, self.snd.max) {
+                self.snd.wnd = (seg.window as u32) << self.snd.shift;
+                self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
+                self.snd.wl1 = seg.seq;
+                self.snd.wl2 = seg.ack;
+                let to = if self.snd.fin_queued {
                     State::FinWait1
                 } else {
                     State::Established
@@ -421,8 +439,8 @@ impl Connection {
             )
         {
             let up = seg.seq + seg.urgent as u32;
-            if self.rcv_up.is_none_or(|cur| up > cur) {
-                self.rcv_up = Some(up);
+            if self.rcv.up.is_none_or(|cur| up > cur) {
+                self.rcv.up = Some(up);
             }
         }
 
@@ -432,7 +450,7 @@ impl Connection {
                 self.push_event(super::Event::Dropped {
                     reason: "zero window: data dropped, ACK processed",
                 });
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             }
             return;
         }
@@ -443,7 +461,7 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) -> bool {
         let ack = seg.ack;
         // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
-        if ack > self.snd_max {
+        if ack > self.snd.max {
             // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
             // drop the segment, and return."
             ctr.ack_too_new += 1;
@@ -453,7 +471,7 @@ impl Connection {
             self.challenge_ack(now, ctr, false);
             return false;
         }
-        if ack < self.snd_una - self.max_snd_wnd.max(1) {
+        if ack < self.snd.una - self.snd.max_wnd.max(1) {
             ctr.dropped += 1;
             self.push_event(super::Event::Dropped {
                 reason: "ACK too old (RFC 5961 §5.2)",
@@ -462,16 +480,16 @@ impl Connection {
             return false;
         }
 
-        let window = (seg.window as u32) << self.snd_shift;
+        let window = (seg.window as u32) << self.snd.shift;
         // RFC 5681 §2's duplicate ACK.
-        let dup = ack == self.snd_una
+        let dup = ack == self.snd.una
             && seg.payload.is_empty()
             && !seg.flags.fin()
-            && window == self.snd_wnd
-            && self.snd_una != self.snd_max;
-        if ack >= self.snd_una {
+            && window == self.snd.wnd
+            && self.snd.una != self.snd.max;
+        if ack >= self.snd.una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
-            let sample = if ack > self.snd_una {
+            let sample = if ack > self.snd.una {
                 self.on_new_ack(now, seg, ctr)
             } else {
                 None
@@ -481,22 +499,23 @@ impl Connection {
 
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
         // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
-        if ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
+        if ack >= self.snd.una
+            && (self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack))
         {
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = ack;
+            self.snd.wnd = window;
+            self.snd.max_wnd = self.snd.max_wnd.max(window);
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = ack;
         }
         self.update_persist(now);
 
-        let fin_acked = self.fin_seq.is_some_and(|f| self.snd_una == f + 1u32);
+        let fin_acked = self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32);
         match self.state {
             State::FinWait1 if fin_acked => {
                 self.set_state(State::FinWait2, "our FIN acknowledged");
                 if self.orphaned {
-                    self.timers.close = Some(now + self.cfg.fin_wait2_timeout);
+                    self.timers
+                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
                 }
             }
             State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
@@ -519,49 +538,54 @@ impl Connection {
         _ctr: &mut Counters,
     ) -> Option<Duration> {
         let ack = seg.ack;
-        let mut acked = ack - self.snd_una;
+        let mut acked = ack - self.snd.una;
         // The SYN occupies a sequence number but no buffer byte.
-        if !self.syn_acked {
-            self.syn_acked = true;
+        if !self.snd.syn_acked {
+            self.snd.syn_acked = true;
             acked -= 1;
         }
         // So does our FIN.
-        if self.fin_seq.is_some_and(|f| ack == f + 1u32) {
+        if self.snd.fin_seq.is_some_and(|f| ack == f + 1u32) {
             acked = acked.saturating_sub(1);
         }
-        self.send_buf.consume(acked as usize);
-        self.info.bytes_sent += acked as u64;
+        self.snd.buf.consume(acked as usize);
+        if acked > 0 {
+            // Data was queued, so the transmit state exists.
+            self.snd.transmit().bytes_acked += acked as u64;
+        }
 
         // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
         // otherwise one timed segment at a time, never a retransmitted one (Karn).
-        let ts_sample = match (self.ts, seg.options.timestamps) {
+        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
             (Some(_), Some(t)) if t.tsecr != 0 => {
                 let ms = self.ts_now(now).wrapping_sub(t.tsecr);
                 (ms < 60_000).then(|| Duration::from_millis(ms as u64))
             }
             _ => None,
         };
-        let sample = ts_sample.or_else(|| self.sampler.on_ack(ack, now));
+        let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(ack, now));
         if let Some(rtt) = sample {
-            self.rtt.on_sample(rtt);
+            self.rtt.on_sample(rtt, self.rto_bounds());
         }
         self.rtt.reset_backoff();
-        self.retries = 0;
+        self.snd.retries = 0;
         // Progress: the user timeout counts again from here for what is still outstanding.
-        self.rtx_since = (ack != self.snd_max).then_some(now);
+        self.snd.rtx_since = (ack != self.snd.max).then_some(now).into();
 
-        self.snd_una = ack;
-        if self.tlp_high.is_some_and(|h| ack >= h) {
-            self.tlp_high = None; // the probe's episode is over
+        self.snd.una = ack;
+        if let Some(tx) = &mut self.snd.tx
+            && tx.tlp_high.is_some_and(|h| ack >= h)
+        {
+            tx.tlp_high = None; // the probe's episode is over
         }
-        if self.snd_up.is_some_and(|up| ack >= up) {
-            self.snd_up = None; // urgent data acknowledged: leave urgent mode
+        if self.snd.up.is_some_and(|up| ack >= up) {
+            self.snd.up = None; // urgent data acknowledged: leave urgent mode
         }
-        if self.snd_nxt < self.snd_una {
-            self.snd_nxt = self.snd_una;
+        if self.snd.nxt < self.snd.una {
+            self.snd.nxt = self.snd.una;
         }
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.timers.retransmit = None;
+        self.timers.stop(Timer::Retransmit);
         self.arm_retransmit(now);
         sample
     }
@@ -572,18 +596,18 @@ impl Connection {
         // is new or it is a zero-length segment at RCV.NXT).
         let mut seq = seg.seq;
         let mut payload = seg.payload;
-        if seq < self.rcv_nxt {
-            let skip = (self.rcv_nxt - seq) as usize;
+        if seq < self.rcv.nxt {
+            let skip = (self.rcv.nxt - seq) as usize;
             if !payload.is_empty() {
-                let end = (seq + payload.len()).min(self.rcv_nxt);
+                let end = (seq + payload.len()).min(self.rcv.nxt);
                 self.note_duplicate(seq, end);
             }
             payload = payload.get(skip..).unwrap_or(&[]);
-            seq = self.rcv_nxt;
+            seq = self.rcv.nxt;
         }
         // Trim what lies beyond the window off the back; a FIN beyond it is dropped too.
-        let room = self.advertised_window().max(self.recv_buf.free() as u32) as usize;
-        let offset = (seq - self.rcv_nxt) as usize;
+        let room = self.rcv.window().max(self.rcv.buf.free() as u32) as usize;
+        let offset = (seq - self.rcv.nxt) as usize;
         let mut fin = seg.flags.fin();
         if offset + payload.len() > room {
             payload = &payload[..room.saturating_sub(offset).min(payload.len())];
@@ -593,7 +617,7 @@ impl Connection {
         if !payload.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
-                    if self.orphaned && self.read_shut {
+                    if self.orphaned && self.rcv.shut {
                         // RFC 1122 §4.2.2.13 / RFC 2525: new data for a closed socket -> RST.
                         // The reset answers this segment (§3.10.7.1's form), as Linux's does.
                         ctr.abort_on_data += 1;
@@ -629,17 +653,17 @@ impl Connection {
 
         if fin && (self.state.is_synchronized() || self.state == State::SynReceived) {
             let fin_at = seq + payload.len();
-            if self.peer_fin.is_none() && !self.peer_fin_done {
-                self.peer_fin = Some(fin_at);
+            if self.rcv.fin.is_none() && !self.rcv.fin_done {
+                self.rcv.fin = Some(fin_at);
             } else if self.state == State::TimeWait {
                 // A retransmitted FIN in TIME-WAIT: acknowledge and restart 2 MSL.
-                self.ack_now = true;
-                self.timers.close = Some(now + self.cfg.time_wait);
+                self.rcv.ack_now = true;
+                self.timers.arm(Timer::Close, now + self.cfg.time_wait);
             }
-            if fin_at != self.rcv_nxt {
+            if fin_at != self.rcv.nxt {
                 // Held until the gap before it fills (RFC 9293 §3.10.7.4 eighth, "FIN ... is
                 // only processed when all text before it has been received").
-                self.ack_now = true;
+                self.rcv.ack_now = true;
             }
         }
         self.consume_fin_if_due(now);
@@ -653,104 +677,118 @@ impl Connection {
         if !f.ack() || f.syn() || f.fin() || !seg.payload.is_empty() {
             return false;
         }
-        let window = (seg.window as u32) << self.snd_shift;
-        let may_update_window = seg.ack > self.snd_una
-            || seg.seq > self.snd_wl1
-            || (seg.seq == self.snd_wl1 && (window > self.snd_wnd || window == 0));
-        seg.seq == self.rcv_nxt
-            && seg.ack == self.snd_una
+        let window = (seg.window as u32) << self.snd.shift;
+        let may_update_window = seg.ack > self.snd.una
+            || seg.seq > self.snd.wl1
+            || (seg.seq == self.snd.wl1 && (window > self.snd.wnd || window == 0));
+        seg.seq == self.rcv.nxt
+            && seg.ack == self.snd.una
             && !may_update_window
-            && (behind as i64) <= self.rtt.current_rto().as_millis() as i64
+            && (behind as i64) <= self.rto().as_millis() as i64
     }
 
     /// Data arrived that we already had: report it with a D-SACK block and ACK at once.
     fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
-        if self.sack_ok && self.cfg.dsack {
-            self.sack_rec.on_duplicate(start, end);
-            self.ack_now = true;
+        if self.opts.sack && self.cfg.dsack {
+            OutOfOrder::get(&mut self.rcv.ooo)
+                .sack
+                .on_duplicate(start, end);
+            self.rcv.ack_now = true;
         }
     }
 
     /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
     fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
-        let offset = (seq - self.rcv_nxt) as usize;
-        let had_holes = !self.assembler.is_empty();
+        let offset = (seq - self.rcv.nxt) as usize;
+        let had_holes = self.rcv.has_holes();
         // Parts we already hold out of order are duplicates (RFC 2883): the first one found.
-        if had_holes {
+        if let Some(ooo) = self.rcv.ooo.as_ref().filter(|_| had_holes) {
             let (lo, hi) = (offset as u32, (offset + payload.len()) as u32);
-            let dup = self.assembler.iter().find(|&(s, e)| s < hi && lo < e);
+            let dup = ooo.assembler.iter().find(|&(s, e)| s < hi && lo < e);
             if let Some((s, e)) = dup {
                 let (s, e) = (s.max(lo), e.min(hi));
-                self.note_duplicate(self.rcv_nxt + s, self.rcv_nxt + e);
+                self.note_duplicate(self.rcv.nxt + s, self.rcv.nxt + e);
             }
         }
-        let written = self.recv_buf.write_at(offset, payload);
+        let written = self.rcv.buf.write_at(offset, payload);
         if written == 0 {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             return;
         }
-        if self.assembler.add(offset as u32, written as u32).is_err() {
-            ctr.ofo_drop += 1;
-            self.push_event(super::Event::Dropped {
-                reason: "reassembly full",
-            });
-            self.ack_now = true;
-            return;
-        }
-        if offset > 0 {
-            // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018 §4).
-            ctr.ofo_queue += 1;
-            self.sack_rec.on_out_of_order(seq, seq + written);
-            self.ack_now = true;
-            return;
-        }
-        let advance = self.assembler.take_front();
-        self.recv_buf.commit(advance as usize);
-        self.rcv_nxt += advance;
-        if self.read_shut {
-            let n = self.recv_buf.len();
-            self.recv_buf.consume(n);
+        let advance = if offset == 0 && !had_holes {
+            // In order with nothing held beyond it: all of it is ready at once.
+            written as u32
+        } else {
+            let ooo = OutOfOrder::get(&mut self.rcv.ooo);
+            if ooo.assembler.add(offset as u32, written as u32).is_err() {
+                ctr.ofo_drop += 1;
+                self.push_event(super::Event::Dropped {
+                    reason: "reassembly full",
+                });
+                self.rcv.ack_now = true;
+                return;
+            }
+            if offset > 0 {
+                // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018
+                // §4).
+                ctr.ofo_queue += 1;
+                ooo.sack.on_out_of_order(seq, seq + written);
+                self.rcv.ack_now = true;
+                return;
+            }
+            ooo.assembler.take_front()
+        };
+        self.rcv.buf.commit(advance as usize);
+        self.rcv.nxt += advance;
+        if self.rcv.shut {
+            let n = self.rcv.buf.len();
+            self.rcv.buf.consume(n);
         }
         if had_holes {
             // Filling a hole: ACK at once (RFC 5681 §4.2).
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         } else {
             // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment;
             // and at once in Linux's quick-ACK mode (see tcp::delack).
-            if written as u32 >= self.rcv_seg_est {
-                self.rcv_seg_est = (written as u32).min(self.rcv_mss);
+            if written as u32 >= self.rcv.seg_est {
+                self.rcv.seg_est = (written as u32).min(self.rcv.mss);
             }
-            let window_segs = self.recv_buf.free() as u32 / self.rcv_seg_est.max(1);
-            self.delack
-                .on_data(now, window_segs, self.rtt.current_rto());
-            let unacked = self.rcv_nxt - self.last_ack_sent;
-            let immediate = unacked > self.rcv_seg_est || self.delack.quick();
+            let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
+            let rto = self.rto();
+            let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+            delack.on_data(now, window_segs, rto);
+            let quick = delack.quick();
+            let unacked = self.rcv.nxt - self.rcv.last_ack_sent;
+            let immediate = unacked > self.rcv.seg_est || quick;
             self.schedule_ack(now, immediate);
         }
     }
 
     /// The eighth step once RCV.NXT reaches the FIN.
     fn consume_fin_if_due(&mut self, now: Instant) {
-        let Some(fin_at) = self.peer_fin else { return };
-        if fin_at != self.rcv_nxt || self.peer_fin_done {
+        let Some(fin_at) = self.rcv.fin else { return };
+        if fin_at != self.rcv.nxt || self.rcv.fin_done {
             return;
         }
-        self.rcv_nxt += 1u32;
-        self.peer_fin_done = true;
-        self.peer_fin = None;
+        self.rcv.nxt += 1u32;
+        self.rcv.fin_done = true;
+        self.rcv.fin = None;
         match self.state {
             State::SynReceived | State::Established => {
                 // Like Linux: the application will likely answer the close, so the ACK
                 // waits the ACK timeout to ride on it (at once if no data came before).
-                self.delack.enter_pingpong();
+                self.rcv
+                    .reception(self.cfg.delayed_ack)
+                    .delack
+                    .enter_pingpong();
                 self.schedule_ack(now, false);
                 self.set_state(State::CloseWait, "FIN received")
             }
-            _ => self.ack_now = true,
+            _ => self.rcv.ack_now = true,
         }
         match self.state {
             State::FinWait1 => {
-                if self.fin_seq.is_some_and(|f| self.snd_una == f + 1u32) {
+                if self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32) {
                     self.enter_time_wait(now, "FIN received");
                 } else {
                     self.set_state(State::Closing, "FIN received (simultaneous close)");
@@ -763,43 +801,43 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant, reason: &'static str) {
         self.set_state(State::TimeWait, reason);
-        self.timers = super::Timers {
-            close: Some(now + self.cfg.time_wait),
-            ..Default::default()
-        };
+        self.timers = Timers::default();
+        self.timers.arm(Timer::Close, now + self.cfg.time_wait);
     }
 
-    /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
-    /// `challenge_ack_limit` per second.
     /// May we answer another invalid segment now? (`Config::invalid_ratelimit`)
     fn oow_rate_limited(&mut self, now: Instant) -> bool {
         let limit = self.cfg.invalid_ratelimit;
         if limit.is_zero() {
             return false;
         }
-        if self.last_oow_ack.is_some_and(|t| now - t < limit) {
+        let limits = self.rcv.limits.get_or_insert_with(Box::default);
+        if limits.last_oow_ack.get().is_some_and(|t| now - t < limit) {
             return true;
         }
-        self.last_oow_ack = Some(now);
+        limits.last_oow_ack = Some(now).into();
         false
     }
 
+    /// RFC 5961 §7: an ACK that tells a blind attacker nothing, at most
+    /// `challenge_ack_limit` per second.
     fn challenge_ack(&mut self, now: Instant, ctr: &mut Counters, syn: bool) {
         if self.oow_rate_limited(now) {
             ctr.challenge_ack_limited += 1;
             return;
         }
-        if now - self.challenge_window >= Duration::from_secs(1) {
-            self.challenge_window = now;
-            self.challenge_count = 0;
+        let limits = self.rcv.limits.get_or_insert_with(Box::default);
+        if now - limits.challenge_window >= Duration::from_secs(1) {
+            limits.challenge_window = now;
+            limits.challenge_count = 0;
         }
-        if self.challenge_count >= self.cfg.challenge_ack_limit {
+        if limits.challenge_count >= self.cfg.challenge_ack_limit {
             ctr.challenge_ack_limited += 1;
             return;
         }
-        self.challenge_count += 1;
+        limits.challenge_count += 1;
         ctr.challenge_acks += 1;
-        self.ack_now = true;
+        self.rcv.ack_now = true;
         self.push_event(super::Event::Dropped {
             reason: if syn {
                 "SYN in synchronized state: challenge ACK"
@@ -807,12 +845,6 @@ impl Connection {
                 "challenge ACK"
             },
         });
-    }
-
-    fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(ka) = self.keepalive {
-            self.timers.keepalive = Some(now + ka.idle);
-        }
     }
 
     /// In TIME-WAIT, may a new SYN from the same peer reuse the 4-tuple? Linux allows it when
@@ -823,17 +855,18 @@ impl Connection {
         if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
-        match (self.ts, seg.options.timestamps) {
+        match (self.opts.ts(), seg.options.timestamps) {
             (Some(ts), Some(seg_ts)) => (seg_ts.tsval.wrapping_sub(ts.recent) as i32) > 0,
-            _ => seg.seq > self.rcv_nxt,
+            _ => seg.seq > self.rcv.nxt,
         }
     }
 }
 
-fn syn_options(seg: &Repr<'_>) -> SynOptions {
-    SynOptions {
-        wscale: seg.options.window_scale,
+/// Which options a SYN offered.
+fn syn_offer(seg: &Repr<'_>) -> Offer {
+    Offer {
+        window_scale: seg.options.window_scale.is_some(),
         sack_permitted: seg.options.sack_permitted,
-        tsval: seg.options.timestamps.map(|t| t.tsval),
+        timestamps: seg.options.timestamps.is_some(),
     }
 }

@@ -1,10 +1,11 @@
 //! Building segments: what to send next (RFC 9293 §3.8.6 sender rules, Nagle, SWS avoidance,
 //! congestion window, persist and keepalive probes) and writing it into the caller's buffer.
 
-use super::{CaState, Connection, Event, RetransmitCause, State};
+use super::timers::Timer;
+use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
-use crate::tcp::handshake::{Offer, syn_options};
+use crate::tcp::handshake::syn_options;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
@@ -65,7 +66,7 @@ impl Connection {
         buf: &mut [u8],
         ctr: &mut Counters,
     ) -> Option<usize> {
-        if self.snd_nxt != self.iss {
+        if self.snd.nxt != self.snd.iss {
             return self.poll_ack_only(now, buf, ctr);
         }
         let synack = self.state == State::SynReceived;
@@ -74,21 +75,21 @@ impl Connection {
         } else {
             Flags::SYN
         };
-        let retransmit = self.snd_max != self.iss;
+        let retransmit = self.snd.max != self.snd.iss;
         if retransmit {
             ctr.retrans_segs += 1;
-            self.info.retransmits += 1;
+            self.on_handshake_retransmitted();
             self.push_event(Event::Retransmit {
-                seq: self.iss,
+                seq: self.snd.iss,
                 len: 1,
                 cause: RetransmitCause::Timeout,
             });
         } else {
             ctr.out_segs += 1;
-            self.sampler.start(self.iss + 1u32, now);
+            self.snd.sampler.start(self.snd.iss + 1u32, now);
         }
         let plan = Plan {
-            seq: self.iss,
+            seq: self.snd.iss,
             flags,
             data_off: 0,
             len: 0,
@@ -97,8 +98,8 @@ impl Connection {
             burst: (0, 0),
         };
         let n = self.write_segment(now, buf, plan)?;
-        self.snd_nxt = self.iss + 1u32;
-        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.snd.nxt = self.snd.iss + 1u32;
+        self.snd.max = self.snd.max.max(self.snd.nxt);
         self.arm_retransmit(now);
         Some(n)
     }
@@ -117,8 +118,8 @@ impl Connection {
             if let Some(plan) = self.plan_data(now, room) {
                 return self.send_plan(now, buf, plan, ctr);
             }
-            if self.probe_now {
-                self.probe_now = false;
+            if self.snd.probe_now {
+                self.snd.probe_now = false;
                 if let Some(n) = self.send_window_probe(now, buf, ctr) {
                     return Some(n);
                 }
@@ -126,9 +127,9 @@ impl Connection {
             if self.keepalive_due {
                 self.keepalive_due = false;
                 // RFC 1122 §4.2.3.6: a probe with SEG.SEQ = SND.NXT-1 and no data elicits an ACK.
-                let seq = self.snd_una - 1u32;
+                let seq = self.snd.una - 1u32;
                 ctr.out_segs += 1;
-                return self.write_control(now, buf, seq, self.rcv_nxt, Flags::ACK);
+                return self.write_control(now, buf, seq, self.rcv.nxt, Flags::ACK);
             }
             self.update_persist(now);
         }
@@ -136,12 +137,12 @@ impl Connection {
     }
 
     fn poll_ack_only(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
-        if !self.ack_now {
+        if !self.rcv.ack_now {
             return None;
         }
         ctr.out_segs += 1;
         let plan = Plan {
-            seq: self.snd_nxt,
+            seq: self.snd.nxt,
             flags: Flags::ACK,
             data_off: 0,
             len: 0,
@@ -154,117 +155,130 @@ impl Connection {
 
     /// Decides whether a data (or FIN) segment goes out now, and which.
     fn plan_data(&mut self, now: Instant, room: usize) -> Option<Plan> {
-        let mss = (self.snd_mss as usize).min(room);
-        let base = self.send_buf_seq();
-        let fin_pos = base + self.send_buf.len();
+        if self.snd.tx.is_none() {
+            // Nothing was ever queued, not even the FIN: nothing to send or resend.
+            self.snd.push_once = false;
+            return None;
+        }
+        let mss = (self.snd.mss as usize).min(room);
+        let base = self.snd.buf_seq();
+        let fin_pos = base + self.snd.buf.len();
 
         // RFC 6675 §4 NextSeg rule 1 / RFC 8985: lost segments go first, as the congestion
         // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
         // timeout, which walks forward from SND.UNA.
         if self.pipe_segs() < self.cwnd_segs()
-            && let Some((_, lost)) = self.sb.next_retransmit(self.snd_una)
-            && lost.start < self.snd_nxt
+            && let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
+            && lost.start < self.snd.nxt
         {
             if let Some(plan) = self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast) {
                 return Some(plan);
             }
         }
 
-        if self.probe_due {
-            self.probe_due = false;
+        if self.snd.probe_due {
+            self.snd.probe_due = false;
             if let Some(plan) = self.plan_probe(mss, base, fin_pos) {
-                self.probe_out = true;
+                self.snd.probe_out = true;
                 return Some(plan);
             }
         }
 
         // After a timeout the resend walks forward from SND.UNA (SND.NXT went back there),
         // one scoreboard entry at a time, skipping what the peer SACKed.
-        while self.snd_nxt < self.snd_max
+        while self.snd.nxt < self.snd.max
             && self
+                .snd
                 .sb
-                .containing(self.snd_nxt)
+                .containing(self.snd.nxt)
                 .is_some_and(|s| s.has(scoreboard::SACKED))
         {
-            self.snd_nxt = self
+            self.snd.nxt = self
+                .snd
                 .sb
-                .containing(self.snd_nxt)
-                .map_or(self.snd_max, |s| s.end);
+                .containing(self.snd.nxt)
+                .map_or(self.snd.max, |s| s.end);
         }
-        if self.snd_nxt < self.snd_max {
+        if self.snd.nxt < self.snd.max {
             if self.pipe_segs() >= self.cwnd_segs() {
-                self.push_once = false;
+                self.snd.push_once = false;
                 return None;
             }
-            let entry = self.sb.containing(self.snd_nxt).copied().map(|s| Sent {
-                start: self.snd_nxt,
+            let entry = self.snd.sb.containing(self.snd.nxt).copied().map(|s| Sent {
+                start: self.snd.nxt,
                 ..s
             });
             let entry = entry.unwrap_or(Sent {
-                start: self.snd_nxt,
-                end: self.snd_max,
+                start: self.snd.nxt,
+                end: self.snd.max,
                 xmit: now,
                 marks: 0,
             });
             let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
             if plan.is_none() {
-                self.push_once = false;
+                self.snd.push_once = false;
             }
             return plan;
         }
 
-        let off = (self.snd_nxt - base) as usize;
+        let off = (self.snd.nxt - base) as usize;
         // A segment stops at the end of a MSG_EOR record.
-        self.push_marks.on_sent(self.snd_max);
-        let record_end = self
+        let (nxt, max) = (self.snd.nxt, self.snd.max);
+        let tx = self.snd.transmit();
+        tx.push_marks.on_sent(max);
+        let record_end = tx
             .push_marks
-            .record_end_after(self.snd_nxt)
-            .map(|e| (e - self.snd_nxt) as usize);
-        let avail = self.send_buf.len().saturating_sub(off);
-        if self.snd_una == self.snd_max && avail > 0 && self.info.bytes_sent > 0 {
+            .record_end_after(nxt)
+            .map(|e| (e - nxt) as usize);
+        let (sml, last_send) = (tx.sml, tx.last_send);
+        let avail = self.snd.buf.len().saturating_sub(off);
+        if self.snd.una == self.snd.max
+            && avail > 0
+            && self.snd.tx.as_ref().is_some_and(|t| t.bytes_acked > 0)
+        {
             // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
             // restart the window after an idle period of one RTO (Linux
             // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
             // The idle clock restarts here, so a plan that sends nothing does not restart
             // the window twice.
-            let idle = now - self.last_send;
-            let rto = self.rtt.current_rto();
+            let idle = now - last_send;
+            let rto = self.rto();
             if self.cfg.slow_start_after_idle && idle > rto {
                 self.cc.on_idle_restart(now, idle, rto);
             }
             self.cc.on_tx_start(now, idle);
-            self.last_send = now;
+            self.snd.transmit().last_send = now;
         }
-        let wnd_end = self.snd_una + self.snd_wnd;
-        let wnd_avail = if wnd_end > self.snd_nxt {
-            (wnd_end - self.snd_nxt) as usize
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let wnd_avail = if wnd_end > self.snd.nxt {
+            (wnd_end - self.snd.nxt) as usize
         } else {
             0
         };
         // Linux `tcp_cwnd_test`: the window counts segments, whatever their size.
         let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
-        let cwnd_avail = cwnd_free * self.snd_mss as usize;
+        let cwnd_avail = cwnd_free * self.snd.mss as usize;
         let len = avail
             .min(mss)
             .min(wnd_avail)
             .min(cwnd_avail)
             .min(record_end.unwrap_or(usize::MAX));
-        let retransmit = self.snd_nxt < self.snd_max;
-        let fin_pending = self.fin_queued && (self.fin_seq.is_none() || retransmit);
+        let retransmit = self.snd.nxt < self.snd.max;
+        let fin_pending = self.snd.fin_queued && (self.snd.fin_seq.is_none() || retransmit);
         let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0 || retransmit);
 
         if len == 0 && !fin {
             if avail > 0 && cwnd_avail == 0 {
                 self.validate_cwnd(true);
             }
-            self.push_once = false;
+            self.snd.push_once = false;
             return None;
         }
-        let push = self.push_once;
-        let corked = (self.cork || self.more) && !push;
+        let push = self.snd.push_once;
+        let corked = (self.opts.cork || self.snd.more) && !push;
         let at_record_end = record_end == Some(len);
         // The tail of the queue may go out short: not corked, and Nagle allows it.
-        let tail_may_go = !corked && (self.nodelay || push || self.snd_sml <= self.snd_una);
+        let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
@@ -276,21 +290,19 @@ impl Connection {
             || len == mss
             || (at_record_end && len < avail)
             || (len == avail && tail_may_go)
-            || (!corked && self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2);
+            || (!corked && self.snd.max_wnd > 0 && len >= (self.snd.max_wnd as usize) / 2);
         if !send {
-            self.push_once = false;
+            self.snd.push_once = false;
             return None;
         }
         // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
         // last segment of each burst of more than one.
-        let psh_mark = len > 0
-            && self
-                .push_marks
-                .psh_within(self.snd_nxt, self.snd_nxt + len as u32);
+        let tx = self.snd.transmit();
+        let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let burst = if len == 0 {
             (0, 0)
-        } else if self.burst_left > 0 && self.burst_at == now {
-            (self.burst_left, self.burst_size)
+        } else if tx.burst_left > 0 && tx.burst_at == now {
+            (tx.burst_left, tx.burst_size)
         } else {
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
             // A short last segment belongs to the burst if the rules above would send it.
@@ -309,7 +321,7 @@ impl Connection {
             flags |= Flags::FIN;
         }
         Some(Plan {
-            seq: self.snd_nxt,
+            seq: self.snd.nxt,
             flags,
             data_off: off,
             len,
@@ -338,7 +350,7 @@ impl Connection {
         const GSO_MAX: u64 = crate::tcp::push::GSO_MAX_SIZE as u64;
         let rate = self.cc.pacing_rate(Pacing {
             srtt: self.rtt.srtt().filter(|d| !d.is_zero()),
-            packets_out: self.sb.len() as u32,
+            packets_out: self.snd.sb.len() as u32,
             ss_ratio: self.cfg.pacing_ss_ratio,
             ca_ratio: self.cfg.pacing_ca_ratio,
         });
@@ -350,7 +362,7 @@ impl Connection {
         if r < 32 {
             bytes += GSO_MAX >> r;
         }
-        let mss = self.snd_mss.max(1) as u64;
+        let mss = self.snd.mss.max(1) as u64;
         ((bytes.min(GSO_MAX) / mss) as u32).max(self.cfg.min_tso_segs)
     }
 
@@ -367,11 +379,11 @@ impl Connection {
         fin_pos: SeqNum,
         cause: RetransmitCause,
     ) -> Option<Plan> {
-        let fin_sent = self.fin_seq.is_some() && self.snd_max == fin_pos + 1u32;
+        let fin_sent = self.snd.fin_seq.is_some() && self.snd.max == fin_pos + 1u32;
         let data_end = if fin_sent { s.end.min(fin_pos) } else { s.end };
         let mut len = ((data_end - s.start) as usize).min(mss);
         if cause == RetransmitCause::Timeout {
-            let wnd_end = self.snd_una + self.snd_wnd;
+            let wnd_end = self.snd.una + self.snd.wnd;
             let wnd_avail = if wnd_end > s.start {
                 (wnd_end - s.start) as usize
             } else {
@@ -405,33 +417,32 @@ impl Connection {
     /// RFC 8985 §7.3: the probe is one new segment if the window allows, else the last
     /// segment sent (with the FIN if it carried one), regardless of the congestion window.
     fn plan_probe(&mut self, mss: usize, base: SeqNum, fin_pos: SeqNum) -> Option<Plan> {
-        let off = (self.snd_nxt - base) as usize;
-        let unsent = self.send_buf.len().saturating_sub(off);
-        let wnd_end = self.snd_una + self.snd_wnd;
-        let wnd_avail = if wnd_end > self.snd_nxt {
-            (wnd_end - self.snd_nxt) as usize
+        let off = (self.snd.nxt - base) as usize;
+        let unsent = self.snd.buf.len().saturating_sub(off);
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let wnd_avail = if wnd_end > self.snd.nxt {
+            (wnd_end - self.snd.nxt) as usize
         } else {
             0
         };
-        self.tlp_high = Some(self.snd_max);
-        if unsent > 0 && wnd_avail > 0 && self.snd_nxt == self.snd_max {
-            let record_end = self
+        let (nxt, max) = (self.snd.nxt, self.snd.max);
+        let tx = self.snd.transmit();
+        tx.tlp_high = Some(max);
+        if unsent > 0 && wnd_avail > 0 && nxt == max {
+            let record_end = tx
                 .push_marks
-                .record_end_after(self.snd_nxt)
-                .map(|e| (e - self.snd_nxt) as usize);
+                .record_end_after(nxt)
+                .map(|e| (e - nxt) as usize);
             let len = unsent
                 .min(mss)
                 .min(wnd_avail)
                 .min(record_end.unwrap_or(usize::MAX));
             let mut flags = Flags::ACK;
-            if self
-                .push_marks
-                .psh_within(self.snd_nxt, self.snd_nxt + len as u32)
-            {
+            if tx.push_marks.psh_within(nxt, nxt + len as u32) {
                 flags |= Flags::PSH;
             }
             return Some(Plan {
-                seq: self.snd_nxt,
+                seq: self.snd.nxt,
                 flags,
                 data_off: off,
                 len,
@@ -442,10 +453,10 @@ impl Connection {
         }
         // The last segment: up to one MSS ending where the sent data ends, plus the FIN if
         // it was sent (SND.MAX then counts it).
-        let fin = self.fin_queued && self.snd_max == fin_pos + 1u32;
-        let data_end = self.snd_max.min(fin_pos);
-        let mut len = ((data_end - self.snd_una) as usize).min(mss);
-        if fin && self.fin_alone {
+        let fin = self.snd.fin_queued && self.snd.max == fin_pos + 1u32;
+        let data_end = self.snd.max.min(fin_pos);
+        let mut len = ((data_end - self.snd.una) as usize).min(mss);
+        if fin && self.snd.fin_alone {
             len = 0;
         }
         let seq = data_end - len as u32;
@@ -453,7 +464,7 @@ impl Connection {
         if fin {
             flags |= Flags::FIN;
         }
-        if len > 0 && !self.more {
+        if len > 0 && !self.snd.more {
             flags |= Flags::PSH;
         }
         (len > 0 || fin).then_some(Plan {
@@ -478,23 +489,22 @@ impl Connection {
         let seg_len = plan.len as u32 + plan.flags.fin() as u32;
         let end = plan.seq + seg_len;
         if plan.flags.fin() {
-            self.fin_seq = Some(plan.seq + plan.len);
+            self.snd.fin_seq = Some(plan.seq + plan.len);
             if plan.retransmit.is_none() {
-                self.fin_alone = plan.len == 0;
+                self.snd.fin_alone = plan.len == 0;
             }
         }
-        if std::mem::take(&mut self.probe_out) {
+        if std::mem::take(&mut self.snd.probe_out) {
             // The probe went out: the retransmission timer restarts from it (RFC 8985 §7.3).
             ctr.loss_probes += 1;
-            self.timers.retransmit = None;
+            self.timers.stop(Timer::Retransmit);
         }
         match plan.retransmit {
             Some(cause) => {
                 ctr.retrans_segs += 1;
-                self.info.retransmits += 1;
-                self.sampler.invalidate();
+                self.snd.sampler.invalidate();
                 if seg_len > 0 {
-                    self.sb.on_retransmit(plan.seq, end, now);
+                    self.snd.sb.on_retransmit(plan.seq, end, now);
                 }
                 self.on_retransmitted(now);
                 if cause == RetransmitCause::Fast {
@@ -509,37 +519,38 @@ impl Connection {
             None => {
                 ctr.out_segs += 1;
                 if plan.burst.0 > 0 {
-                    self.burst_left = plan.burst.0 - 1;
-                    self.burst_size = plan.burst.1;
-                    self.burst_at = now;
+                    let tx = self.snd.transmit();
+                    tx.burst_left = plan.burst.0 - 1;
+                    tx.burst_size = plan.burst.1;
+                    tx.burst_at = now;
                 }
-                if seg_len > 0 && plan.seq == self.snd_max {
-                    self.sb.on_send(plan.seq, end, now, plan.psh_mark);
+                if seg_len > 0 && plan.seq == self.snd.max {
+                    self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark);
                 }
                 if plan.len > 0 {
-                    self.delack.on_data_sent(now);
-                    if plan.len < self.snd_mss as usize {
-                        self.snd_sml = end;
+                    if let Some(d) = &mut self.rcv.data {
+                        d.delack.on_data_sent(now);
+                    }
+                    if plan.len < self.snd.mss as usize {
+                        self.snd.transmit().sml = end;
                     }
                 }
-                if !self.sampler.is_timing() {
-                    self.sampler.start(end, now);
+                if !self.snd.sampler.is_timing() {
+                    self.snd.sampler.start(end, now);
                 }
             }
         }
         let advance = match plan.retransmit {
             Some(RetransmitCause::Probe) => false,
-            Some(RetransmitCause::Fast) => end > self.snd_nxt,
+            Some(RetransmitCause::Fast) => end > self.snd.nxt,
             _ => true,
         };
         if advance {
-            self.snd_nxt = self.snd_nxt.max(end);
+            self.snd.nxt = self.snd.nxt.max(end);
         }
-        self.snd_max = self.snd_max.max(end);
-        self.last_send = now;
-        if self.ca_state == CaState::Recovery {
-            self.prr.on_sent(1);
-        }
+        self.snd.max = self.snd.max.max(end);
+        self.snd.transmit().last_send = now;
+        self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);
         Some(n)
@@ -555,20 +566,20 @@ impl Connection {
         buf: &mut [u8],
         ctr: &mut Counters,
     ) -> Option<usize> {
-        if self.snd_nxt != self.snd_una {
+        if self.snd.nxt != self.snd.una {
             return None;
         }
-        let base = self.send_buf_seq();
-        let off = (self.snd_nxt - base) as usize;
-        let avail = self.send_buf.len().saturating_sub(off);
-        let fin_waits = self.fin_queued && self.fin_seq.is_none();
-        if self.snd_wnd == 0 && (avail > 0 || fin_waits) {
+        let base = self.snd.buf_seq();
+        let off = (self.snd.nxt - base) as usize;
+        let avail = self.snd.buf.len().saturating_sub(off);
+        let fin_waits = self.snd.fin_queued && self.snd.fin_seq.is_none();
+        if self.snd.wnd == 0 && (avail > 0 || fin_waits) {
             // A zero window: probe with SEG.SEQ = SND.UNA-1 and no data, as Linux does
             // (tcp_xmit_probe_skb). The old sequence number is acceptable to the peer, which
             // must answer with an ACK carrying its current window (§3.8.6.1, §3.10.7.4).
             ctr.window_probes += 1;
             ctr.out_segs += 1;
-            let n = self.write_control(now, buf, self.snd_una - 1u32, self.rcv_nxt, Flags::ACK)?;
+            let n = self.write_control(now, buf, self.snd.una - 1u32, self.rcv.nxt, Flags::ACK)?;
             self.update_persist(now);
             return Some(n);
         }
@@ -578,16 +589,16 @@ impl Connection {
         let room = buf
             .len()
             .saturating_sub(MAX_HEADER)
-            .min(self.snd_mss as usize);
-        let retransmit = (self.snd_nxt < self.snd_max).then_some(RetransmitCause::Timeout);
-        if self.snd_wnd > 0 {
-            let len = avail.min(room).min(self.snd_wnd as usize);
+            .min(self.snd.mss as usize);
+        let retransmit = (self.snd.nxt < self.snd.max).then_some(RetransmitCause::Timeout);
+        if self.snd.wnd > 0 {
+            let len = avail.min(room).min(self.snd.wnd as usize);
             let mut flags = Flags::ACK;
             if len == avail {
                 flags |= Flags::PSH;
             }
             let plan = Plan {
-                seq: self.snd_nxt,
+                seq: self.snd.nxt,
                 flags,
                 data_off: off,
                 len,
@@ -611,7 +622,7 @@ impl Connection {
     ) -> Option<usize> {
         let mut options = Options::default();
         if !flags.rst() {
-            if let Some(ts) = self.ts {
+            if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
                     tsval: self.ts_now(now),
                     tsecr: ts.recent,
@@ -624,8 +635,8 @@ impl Connection {
             self.window_to_advertise(false)
         };
         let repr = Repr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local_port,
+            dst_port: self.remote_port,
             seq,
             ack,
             flags,
@@ -638,7 +649,7 @@ impl Connection {
         let out = buf.get_mut(..len)?;
         let mut packet = Packet::new_unchecked(out);
         repr.emit_header(&mut packet).ok()?;
-        packet.fill_checksum(self.local.ip(), self.remote.ip());
+        packet.fill_checksum(self.local_ip, self.remote_ip);
         if flags.ack() {
             self.note_ack_sent();
         }
@@ -652,30 +663,31 @@ impl Connection {
         if syn {
             // Our SYN offers what Config enables; our SYN-ACK answers only what the peer offered.
             // One builder decides both, and the stack's SYN-ACKs (SYN queue, cookies) too.
-            let offer = self.peer_syn_opts.map(|p| Offer {
-                window_scale: p.wscale.is_some(),
-                sack_permitted: p.sack_permitted,
-                timestamps: p.tsval.is_some(),
-            });
+            let offer = self.opts.peer_syn;
             let tsecr = if plan.flags.ack() {
-                self.ts.map_or(0, |t| t.recent)
+                self.opts.ts().map_or(0, |t| t.recent)
             } else {
                 0
             };
             let tsval = self.ts_now(now);
-            options = syn_options(&self.cfg, self.rcv_mss, self.rcv_shift, offer, tsval, tsecr);
+            options = syn_options(&self.cfg, self.rcv.mss, self.rcv.shift, offer, tsval, tsecr);
         } else {
-            if let Some(ts) = self.ts {
+            if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
                     tsval: self.ts_now(now),
                     tsecr: ts.recent,
                 });
             }
-            if self.sack_ok && (!self.assembler.is_empty() || self.sack_rec.has_dsack()) {
-                let max = if self.ts.is_some() { 3 } else { 4 };
-                options.sack = self.sack_rec.blocks(&self.assembler, self.rcv_nxt, max);
+            if let Some(ooo) = self
+                .rcv
+                .ooo
+                .as_ref()
+                .filter(|o| self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack()))
+            {
+                let max = if self.opts.ts().is_some() { 3 } else { 4 };
+                options.sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
                 // A block that ends at the peer's FIN covers the FIN too (as Linux reports it).
-                if let Some(fin) = self.peer_fin {
+                if let Some(fin) = self.rcv.fin {
                     let mut with_fin = SackBlocks::default();
                     for &(l, r) in options.sack.as_slice() {
                         with_fin.push((l, if r == fin { r + 1u32 } else { r }));
@@ -687,16 +699,16 @@ impl Connection {
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).
         let (mut flags, mut urgent) = (plan.flags, 0u16);
-        if let Some(up) = self.snd_up.filter(|&up| !syn && up > plan.seq) {
+        if let Some(up) = self.snd.up.filter(|&up| !syn && up > plan.seq) {
             flags |= Flags::URG;
             urgent = (up - plan.seq).min(u16::MAX as u32) as u16;
         }
         let mut repr = Repr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
+            src_port: self.local_port,
+            dst_port: self.remote_port,
             seq: plan.seq,
             ack: if plan.flags.ack() {
-                self.rcv_nxt
+                self.rcv.nxt
             } else {
                 SeqNum(0)
             },
@@ -714,11 +726,11 @@ impl Connection {
         let out = buf.get_mut(..hl + len)?;
         let mut packet = Packet::new_unchecked(out);
         repr.emit_header(&mut packet).ok()?;
-        let (a, b) = self.send_buf.slices(plan.data_off, len);
+        let (a, b) = self.snd.buf.slices(plan.data_off, len);
         let payload = packet.payload_mut();
         payload[..a.len()].copy_from_slice(a);
         payload[a.len()..a.len() + b.len()].copy_from_slice(b);
-        packet.fill_checksum(self.local.ip(), self.remote.ip());
+        packet.fill_checksum(self.local_ip, self.remote_ip);
         debug_assert!(hl >= HEADER_LEN);
         if plan.flags.ack() {
             self.note_ack_sent();
@@ -727,41 +739,48 @@ impl Connection {
     }
 
     fn note_ack_sent(&mut self) {
-        if self.ack_now || self.timers.delayed_ack.is_some() || self.rcv_nxt != self.last_ack_sent {
-            self.delack.on_ack_sent();
+        if self.rcv.ack_now
+            || self.timers.is_armed(Timer::DelayedAck)
+            || self.rcv.nxt != self.rcv.last_ack_sent
+        {
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_ack_sent();
+            }
         }
-        self.ack_now = false;
-        self.timers.delayed_ack = None;
-        self.last_ack_sent = self.rcv_nxt;
-        self.sack_rec.on_rcv_nxt(self.rcv_nxt);
-        self.sack_rec.dsack_sent();
+        self.rcv.ack_now = false;
+        self.timers.stop(Timer::DelayedAck);
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        if let Some(ooo) = &mut self.rcv.ooo {
+            ooo.sack.on_rcv_nxt(self.rcv.nxt);
+            ooo.sack.dsack_sent();
+        }
     }
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2) and without
     /// ever moving the right edge left (§3.8.6: "the window ... should not be shrunk").
     fn window_to_advertise(&mut self, syn: bool) -> u16 {
-        let free = self.recv_buf.free() as u32;
+        let free = self.rcv.buf.free() as u32;
         if syn {
             // RFC 7323 §2.2: the window in a SYN is never scaled.
             let w = free.min(u16::MAX as u32);
-            self.rcv_adv = self.rcv_nxt + w;
+            self.rcv.adv = self.rcv.nxt + w;
             return w as u16;
         }
-        let current = if self.rcv_adv > self.rcv_nxt {
-            self.rcv_adv - self.rcv_nxt
+        let current = if self.rcv.adv > self.rcv.nxt {
+            self.rcv.adv - self.rcv.nxt
         } else {
             0
         };
         let mut wnd = free;
-        let threshold = self.rcv_mss.min(self.cfg.recv_buffer as u32 / 2).max(1);
+        let threshold = self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2).max(1);
         if wnd > current && wnd - current < threshold {
             wnd = current;
         }
         wnd = wnd.max(current);
-        let scaled = (wnd >> self.rcv_shift).min(u16::MAX as u32);
-        let edge = self.rcv_nxt + (scaled << self.rcv_shift);
-        if edge > self.rcv_adv {
-            self.rcv_adv = edge;
+        let scaled = (wnd >> self.rcv.shift).min(u16::MAX as u32);
+        let edge = self.rcv.nxt + (scaled << self.rcv.shift);
+        if edge > self.rcv.adv {
+            self.rcv.adv = edge;
         }
         scaled as u16
     }

@@ -57,14 +57,14 @@ impl Connection {
         c.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
         // The SYN-ACK is out: SND.NXT = ISS + 1, and the window it advertised (unscaled, RFC
         // 7323 §2.2) fixes the right edge we never move left (§3.8.6).
-        c.snd_nxt = hs.iss + 1u32;
-        c.snd_max = c.snd_nxt;
-        c.rcv_adv = c.rcv_nxt + window as u32;
+        c.snd.nxt = hs.iss + 1u32;
+        c.snd.max = c.snd.nxt;
+        c.rcv.adv = c.rcv.nxt + window as u32;
         if let Some(sent) = hs.synack_sent {
-            c.sampler.start(c.snd_nxt, sent);
+            c.snd.sampler.start(c.snd.nxt, sent);
         }
         c.arm_retransmit(now);
-        c.events.clear();
+        c.events = None;
         c
     }
 }

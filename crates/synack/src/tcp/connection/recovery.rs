@@ -20,22 +20,103 @@
 //!
 //! Limited Transmit (RFC 3042) needs no code of its own: SACKed (or duplicate-ACKed) segments
 //! leave the pipe, so each of the first duplicate ACKs lets one new segment out.
+//!
+//! The state of this file is the connection's [`Recovery`], boxed and allocated the first
+//! time it has something to keep: the first SACK block, the first duplicate ACK counted
+//! without SACK, the first retransmission or loss. An idle connection, and one whose data
+//! always arrived in order, carries none of it. Until then every segment was delivered in
+//! order and none was sent again (a tail loss probe allocates it), so RACK's reference
+//! segment is older than anything still in flight and its loss test would find nothing: what
+//! RACK learns from those deliveries is never needed.
 
+use super::sender::Sender;
+use super::timers::Timer;
 use super::{CaState, Connection};
 use crate::tcp::congestion::AckSample;
 use crate::tcp::counters::Counters;
 use crate::tcp::prr::Prr;
-use crate::tcp::rack::DUP_THRESH;
-
-/// Linux's tcp_max_reordering: the reordering degree is capped here (segments).
-const MAX_REORDERING: u32 = 300;
+use crate::tcp::rack::{DUP_THRESH, Rack};
 use crate::tcp::scoreboard::{Delivered, EVER_RETRANS, SACKED};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
 
+/// Linux's tcp_max_reordering: the reordering degree is capped here (segments).
+const MAX_REORDERING: u32 = 300;
 /// Linux's TCP_TIMEOUT_MIN: the reordering timer fires this much after the deadline.
 const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// The sender's loss-recovery state beyond the scoreboard: RACK, PRR, Linux's
+/// congestion-avoidance state and the current (or last) episode with what undoing it needs.
+#[derive(Debug)]
+pub(super) struct Recovery {
+    rack: Rack,
+    prr: Prr,
+    ca_state: CaState,
+    /// SND.MAX when the current recovery or loss episode began: it ends when SND.UNA passes.
+    high_seq: SeqNum,
+    /// SND.UNA when the episode began, while its window reduction may still be undone.
+    undo_marker: Option<SeqNum>,
+    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
+    undo_retrans: u32,
+    /// Retransmissions of the episode.
+    episode_retrans: u32,
+    /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
+    retrans_stamp: Option<u32>,
+    /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
+    reno_sacked: u32,
+    /// D-SACK blocks received.
+    dsack_dups: u32,
+    /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
+    reordering: u32,
+    /// Segments sent again over the connection's life (SYN and SYN-ACK included).
+    retransmits: u64,
+}
+
+impl Recovery {
+    /// The recovery state in `slot`, allocated now if this is the first time it is needed.
+    pub(super) fn get(slot: &mut Option<Box<Recovery>>) -> &mut Recovery {
+        slot.get_or_insert_with(|| {
+            Box::new(Recovery {
+                rack: Rack::new(),
+                prr: Prr::default(),
+                ca_state: CaState::Open,
+                high_seq: SeqNum(0),
+                undo_marker: None,
+                undo_retrans: 0,
+                episode_retrans: 0,
+                retrans_stamp: None,
+                reno_sacked: 0,
+                dsack_dups: 0,
+                reordering: DUP_THRESH,
+                retransmits: 0,
+            })
+        })
+    }
+
+    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
+    /// retransmission of the current episode, that retransmission was unnecessary
+    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
+    fn on_dsack(&mut self, snd: &Sender, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
+        ctr.dsack_recv += 1;
+        self.dsack_dups += 1;
+        self.rack.on_dsack(snd.una, snd.max);
+        let Some(marker) = self.undo_marker else {
+            return;
+        };
+        if end <= marker || self.undo_retrans == 0 {
+            return;
+        }
+        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
+        // Above it, only ranges that were retransmitted count.
+        let retransmitted = end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS);
+        if retransmitted {
+            let segs = (end - start).div_ceil(snd.mss.max(1)).max(1);
+            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
+            ctr.dsack_recv_segs += segs as u64;
+        }
+    }
+}
 
 /// What the scoreboard learned from one ACK, for the steps after SND.UNA has moved.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,6 +130,24 @@ pub(super) struct AckSummary {
 }
 
 impl Connection {
+    /// Linux's congestion-avoidance state (Open until recovery state exists).
+    pub(super) fn ca_state(&self) -> CaState {
+        self.recovery.as_ref().map_or(CaState::Open, |r| r.ca_state)
+    }
+
+    /// Duplicate ACKs counted as arrived segments (without SACK).
+    pub(super) fn reno_sacked(&self) -> u32 {
+        self.recovery.as_ref().map_or(0, |r| r.reno_sacked)
+    }
+
+    /// The reordering degree in segments, the D-SACK blocks received and the segments sent
+    /// again (TCP_INFO).
+    pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
+        self.recovery.as_ref().map_or((DUP_THRESH, 0, 0), |r| {
+            (r.reordering, r.dsack_dups, r.retransmits)
+        })
+    }
+
     /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves.
     /// `dup` says whether it is a duplicate ACK in RFC 5681 §2's sense.
     pub(super) fn scoreboard_on_ack(
@@ -60,13 +159,14 @@ impl Connection {
     ) -> AckSummary {
         let ack = seg.ack;
         let mut sum = AckSummary {
-            prior_pipe_bytes: self.sb.pipe().bytes,
-            una_advanced: ack > self.snd_una,
+            prior_pipe_bytes: self.snd.sb.pipe().bytes,
+            una_advanced: ack > self.snd.una,
             ..AckSummary::default()
         };
         let min_rtt = self.rtt.min_rtt();
-        let prior_high_sacked = self.sb.high_sacked();
-        if self.sack_ok && !seg.options.sack.is_empty() {
+        let prior_high_sacked = self.snd.sb.high_sacked();
+        if self.opts.sack && !seg.options.sack.is_empty() {
+            let rec = Recovery::get(&mut self.recovery);
             let blocks = seg.options.sack.as_slice();
             for (i, &(start, end)) in blocks.iter().enumerate() {
                 // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
@@ -79,13 +179,13 @@ impl Connection {
                 {
                     if start < end {
                         sum.dsack = true;
-                        self.on_dsack(start, end, ctr);
+                        rec.on_dsack(&self.snd, start, end, ctr);
                     }
                     continue;
                 }
                 // RFC 2018 / Linux `tcp_is_sackblock_valid`: a block must lie within what we
                 // sent and above what is acknowledged.
-                if end <= start || end > self.snd_max || end - start > self.snd_max - self.snd_una {
+                if end <= start || end > self.snd.max || end - start > self.snd.max - self.snd.una {
                     ctr.sack_discard += 1;
                     continue;
                 }
@@ -93,9 +193,9 @@ impl Connection {
                     continue; // acknowledged by this very ACK: nothing to learn
                 }
                 let start = start.max(ack);
-                let rack = &mut self.rack;
+                let rack = &mut rec.rack;
                 let mut lowest = sum.lowest_new;
-                let d = self.sb.on_sack(start, end, |s| {
+                let d = self.snd.sb.on_sack(start, end, |s| {
                     rack.on_delivered(s, now, min_rtt);
                     if !s.has(EVER_RETRANS) && lowest.is_none_or(|l| s.start < l) {
                         lowest = Some(s.start);
@@ -105,64 +205,48 @@ impl Connection {
                 sum.delivered.bytes += d.bytes;
                 sum.delivered.segs += d.segs;
             }
-        }
-        // Linux `tcp_check_sack_reordering`: a segment SACKed (or acknowledged) below the
-        // highest SACKed one arrived out of order by that distance; remember the largest.
-        if let (Some(fack), Some(low)) = (prior_high_sacked, sum.lowest_new) {
-            if low < fack {
-                let degree = (fack - low).div_ceil(self.snd_mss.max(1));
-                self.reordering = self.reordering.max(degree.min(MAX_REORDERING));
+            // Linux `tcp_check_sack_reordering`: a segment SACKed (or acknowledged) below the
+            // highest SACKed one arrived out of order by that distance; remember the largest.
+            if let (Some(fack), Some(low)) = (prior_high_sacked, sum.lowest_new) {
+                if low < fack {
+                    let degree = (fack - low).div_ceil(self.snd.mss.max(1));
+                    rec.reordering = rec.reordering.max(degree.min(MAX_REORDERING));
+                }
             }
         }
         if sum.una_advanced {
-            let rack = &mut self.rack;
-            let d = self
-                .sb
-                .on_cum_ack(ack, |s| rack.on_delivered(s, now, min_rtt));
+            // Without recovery state nothing was ever SACKed or sent again: RACK needs none of
+            // these deliveries (see the module documentation).
+            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.rack);
+            let d = self.snd.sb.on_cum_ack(ack, |s| {
+                if let Some(rack) = rack.as_deref_mut() {
+                    rack.on_delivered(s, now, min_rtt);
+                }
+            });
             let mut segs = d.segs;
-            if !self.sack_ok && self.reno_sacked > 0 {
+            if let Some(rec) = self.recovery.as_deref_mut()
+                && !self.opts.sack
+                && rec.reno_sacked > 0
+            {
                 // Linux `tcp_remove_reno_sacks`: segments already counted by duplicate ACKs
                 // are not delivered again, but every advancing ACK delivers at least one.
-                let removed = self.reno_sacked.min(segs);
-                self.reno_sacked -= removed;
+                let removed = rec.reno_sacked.min(segs);
+                rec.reno_sacked -= removed;
                 segs = (segs - removed).max(1);
             }
             sum.delivered.bytes += d.bytes;
             sum.delivered.segs += segs;
-        } else if dup && !self.sack_ok {
+        } else if dup && !self.opts.sack {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
-            let out = self.sb.outstanding().segs;
-            if self.reno_sacked + 1 < out.max(1) {
-                self.reno_sacked += 1;
+            let out = self.snd.sb.outstanding().segs;
+            if self.reno_sacked() + 1 < out.max(1) {
+                Recovery::get(&mut self.recovery).reno_sacked += 1;
                 sum.delivered.segs += 1;
-                sum.delivered.bytes += self.snd_mss;
+                sum.delivered.bytes += self.snd.mss;
             }
         }
-        self.delivered += sum.delivered.segs as u64;
+        self.snd.delivered = self.snd.delivered.wrapping_add(sum.delivered.segs);
         sum
-    }
-
-    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
-    /// retransmission of the current episode, that retransmission was unnecessary
-    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
-    fn on_dsack(&mut self, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
-        ctr.dsack_recv += 1;
-        self.dsack_dups += 1;
-        self.rack.on_dsack(self.snd_una, self.snd_max);
-        let Some(marker) = self.undo_marker else {
-            return;
-        };
-        if end <= marker || self.undo_retrans == 0 {
-            return;
-        }
-        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
-        // Above it, only ranges that were retransmitted count.
-        let retransmitted = end <= self.snd_una || self.sb.any_marked(start, end, EVER_RETRANS);
-        if retransmitted {
-            let segs = (end - start).div_ceil(self.snd_mss.max(1)).max(1);
-            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
-            ctr.dsack_recv_segs += segs as u64;
-        }
     }
 
     /// Steps 2 to 4, after SND.UNA has moved (and its timers and RTT were handled).
@@ -178,33 +262,35 @@ impl Connection {
         // a SACKed segment suggests it did; give it a moment to go on (Linux
         // `tcp_check_sack_reneging`: half an RTT, at least 10 ms), then time out, which
         // forgets the SACK information.
-        if sum.una_advanced && self.sb.first().is_some_and(|s| s.has(SACKED)) {
+        if sum.una_advanced && self.snd.sb.first().is_some_and(|s| s.has(SACKED)) {
             let delay = self
                 .rtt
                 .srtt()
                 .map_or(Duration::ZERO, |s| s / 2)
                 .max(Duration::from_millis(10));
             let at = now + delay;
-            if self.timers.retransmit.is_none_or(|t| t > at) {
-                self.timers.retransmit = Some(at);
+            if self.timers.get(Timer::Retransmit).is_none_or(|t| t > at) {
+                self.timers.arm(Timer::Retransmit, at);
             }
         }
 
-        let lost_before = self.sb.lost().segs;
+        let lost_before = self.snd.sb.lost().segs;
         self.detect_losses(now, sum.una_advanced);
-        let newly_lost = self.sb.lost().segs > lost_before;
+        let newly_lost = self.snd.sb.lost().segs > lost_before;
 
         // Spurious episode? All its retransmissions D-SACKed (RFC 3708), or the timestamps
         // say the original arrived (RFC 3522, Linux `tcp_packet_delayed`). The D-SACKs may
         // come after the episode is over, when the originals were delayed by more than the
         // retransmissions took (reordering by more than an RTT): the undo information is
         // kept until the next episode, as Linux's `tcp_try_undo_dsack` does.
-        if self.undo_marker.is_some() {
-            let in_episode = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
-            let all_dsacked = sum.dsack && self.undo_retrans == 0 && self.episode_retrans > 0;
+        if let Some(rec) = self.recovery.as_deref()
+            && rec.undo_marker.is_some()
+        {
+            let in_episode = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+            let all_dsacked = sum.dsack && rec.undo_retrans == 0 && rec.episode_retrans > 0;
             let ts_says_delayed = in_episode
-                && self.snd_una >= self.high_seq
-                && self.retrans_stamp.is_some_and(|stamp| {
+                && self.snd.una >= rec.high_seq
+                && rec.retrans_stamp.is_some_and(|stamp| {
                     seg.options
                         .timestamps
                         .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
@@ -219,35 +305,45 @@ impl Connection {
             }
         }
 
-        match self.ca_state {
-            CaState::Recovery | CaState::Loss if self.snd_una >= self.high_seq => {
+        let ca_state = self.ca_state();
+        match ca_state {
+            CaState::Recovery | CaState::Loss
+                if self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| self.snd.una >= r.high_seq) =>
+            {
                 // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
                 // the reduction aimed for.
                 let ssthresh = self.cc.ssthresh();
-                if self.ca_state == CaState::Recovery && ssthresh != u32::MAX {
+                if ca_state == CaState::Recovery && ssthresh != u32::MAX {
                     self.cc.set_cwnd(ssthresh);
                 }
-                self.rack.on_recovery_end();
+                if let Some(rec) = self.recovery.as_deref_mut() {
+                    rec.rack.on_recovery_end();
+                }
                 self.end_episode(true);
             }
             CaState::Open | CaState::Disorder => {
-                if self.sb.lost().segs > 0 {
+                if self.snd.sb.lost().segs > 0 {
                     self.enter_recovery(now, ctr);
-                } else if self.sb.sacked().segs > 0 || self.reno_sacked > 0 {
-                    self.ca_state = CaState::Disorder;
-                } else {
-                    self.ca_state = CaState::Open;
+                } else if let Some(rec) = self.recovery.as_deref_mut() {
+                    rec.ca_state = if self.snd.sb.sacked().segs > 0 || rec.reno_sacked > 0 {
+                        CaState::Disorder
+                    } else {
+                        CaState::Open
+                    };
                 }
             }
             _ => {}
         }
 
         // Step 4: the congestion window.
-        if self.ca_state == CaState::Recovery {
-            let mss = self.snd_mss.max(1);
+        if self.ca_state() == CaState::Recovery {
+            let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = self.prr.on_ack(
+            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
                 sum.delivered.segs,
                 pipe,
                 ssthresh,
@@ -266,8 +362,8 @@ impl Connection {
                 rtt: rtt_sample,
                 min_rtt: self.rtt.min_rtt(),
                 cwnd_limited: self.is_cwnd_limited(),
-                snd_una: self.snd_una,
-                snd_nxt: self.snd_max,
+                snd_una: self.snd.una,
+                snd_nxt: self.snd.max,
             };
             self.cc.on_ack(&sample);
         }
@@ -275,66 +371,74 @@ impl Connection {
 
     /// Step 2: mark what is now known lost.
     fn detect_losses(&mut self, now: Instant, una_advanced: bool) {
-        if self.sb.is_empty() {
+        if self.snd.sb.is_empty() {
             return;
         }
-        if self.sack_ok {
+        if self.opts.sack {
             self.rack_detect(now);
             return;
         }
         // Without SACK (Linux `tcp_newreno_mark_lost`): the duplicate-ACK threshold outside
         // recovery, each partial ACK inside it.
-        let mark = match self.ca_state {
+        let mark = match self.ca_state() {
             CaState::Recovery => una_advanced,
-            CaState::Open | CaState::Disorder => self.reno_sacked >= DUP_THRESH,
+            CaState::Open | CaState::Disorder => self.reno_sacked() >= DUP_THRESH,
             _ => false,
         };
         if mark {
-            self.sb.mark_head_lost();
+            self.snd.sb.mark_head_lost();
         }
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: mark segments RACK deems lost, and arm the reordering
     /// timer for those that may still arrive.
     fn rack_detect(&mut self, now: Instant) {
-        let Some(upto) = self.rack.end_seq() else {
+        let Some(rec) = self.recovery.as_deref() else {
             return;
         };
-        let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
-        let reo_wnd = self.rack.reo_wnd(
+        let Some(upto) = rec.rack.end_seq() else {
+            return;
+        };
+        let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+        let reo_wnd = rec.rack.reo_wnd(
             in_recovery,
-            self.sb.sacked().segs,
+            self.snd.sb.sacked().segs,
             self.rtt.min_rtt(),
             self.rtt.srtt(),
         );
-        let rack = self.rack;
-        let (_, next) = self.sb.detect_lost(
+        let rack = rec.rack;
+        let (_, next) = self.snd.sb.detect_lost(
             upto,
             now,
             |s| rack.sent_before(s),
             |s| rack.deadline(s, reo_wnd),
         );
         // Like Linux, the timer runs a little late (TCP_TIMEOUT_MIN, 2 ms) rather than early.
-        self.timers.reorder = next.map(|t| t + REO_TIMER_SLACK);
+        self.timers
+            .set(Timer::Reorder, next.map(|t| t + REO_TIMER_SLACK));
     }
 
     /// The reordering timer fired (RFC 8985 §6.3): look again, and start recovery if that
     /// found a loss.
     pub(super) fn on_reorder_timeout(&mut self, now: Instant, ctr: &mut Counters) {
-        if !self.state.is_synchronized() || self.sb.is_empty() {
+        if !self.state.is_synchronized() || self.snd.sb.is_empty() {
             return;
         }
-        let lost_before = self.sb.lost().segs;
+        let lost_before = self.snd.sb.lost().segs;
         self.rack_detect(now);
-        if self.sb.lost().segs > lost_before
-            && matches!(self.ca_state, CaState::Open | CaState::Disorder)
+        if self.snd.sb.lost().segs > lost_before
+            && matches!(self.ca_state(), CaState::Open | CaState::Disorder)
         {
             self.enter_recovery(now, ctr);
             // Linux `tcp_rack_reo_timeout`: PRR as if one segment had been delivered, so
             // recovery starts with one retransmission, not a burst of them.
-            let mss = self.snd_mss.max(1);
+            let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
-            if let Some(cwnd) = self.prr.on_ack(1, self.pipe_segs(), ssthresh, false, true) {
+            let pipe = self.pipe_segs();
+            if let Some(cwnd) = Recovery::get(&mut self.recovery)
+                .prr
+                .on_ack(1, pipe, ssthresh, false, true)
+            {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         }
@@ -342,18 +446,19 @@ impl Connection {
 
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
-        let mss = self.snd_mss.max(1);
-        self.high_seq = self.snd_max;
-        self.undo_marker = Some(self.snd_una);
-        self.undo_retrans = 0;
-        self.episode_retrans = 0;
-        self.retrans_stamp = None;
-        self.prr = Prr::start((self.cc.cwnd() / mss).max(1));
-        self.cc.on_congestion_event(now, self.sb.pipe().bytes);
-        self.ca_state = CaState::Recovery;
+        let mss = self.snd.mss.max(1);
+        let rec = Recovery::get(&mut self.recovery);
+        rec.high_seq = self.snd.max;
+        rec.undo_marker = Some(self.snd.una);
+        rec.undo_retrans = 0;
+        rec.episode_retrans = 0;
+        rec.retrans_stamp = None;
+        rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
+        self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
+        rec.ca_state = CaState::Recovery;
         // No more tail loss probes for this episode (RFC 8985 §7.2: "not in recovery").
-        self.timers.loss_probe = None;
-        if self.sack_ok {
+        self.timers.stop(Timer::LossProbe);
+        if self.opts.sack {
             ctr.sack_recovery += 1;
         } else {
             ctr.reno_recovery += 1;
@@ -364,100 +469,127 @@ impl Connection {
     /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
-        if !matches!(self.ca_state, CaState::Recovery | CaState::Loss) || self.undo_marker.is_none()
-        {
-            self.undo_marker = Some(self.snd_una);
-            self.undo_retrans = 0;
-            self.episode_retrans = 0;
-            self.retrans_stamp = None;
+        let rec = Recovery::get(&mut self.recovery);
+        if !matches!(rec.ca_state, CaState::Recovery | CaState::Loss) || rec.undo_marker.is_none() {
+            rec.undo_marker = Some(self.snd.una);
+            rec.undo_retrans = 0;
+            rec.episode_retrans = 0;
+            rec.retrans_stamp = None;
         }
         // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
         // (or the last one is over); a timeout during recovery, or a repeated one, keeps the
         // ssthresh that episode set, and only the window collapses.
-        let episode_over = self.snd_una >= self.high_seq;
-        if matches!(self.ca_state, CaState::Open | CaState::Disorder) || episode_over {
-            let in_flight = self.snd_max - self.snd_una;
+        let episode_over = self.snd.una >= rec.high_seq;
+        if matches!(rec.ca_state, CaState::Open | CaState::Disorder) || episode_over {
+            let in_flight = self.snd.max - self.snd.una;
             self.cc.on_rto(now, in_flight);
         } else {
-            self.cc.set_cwnd(self.snd_mss.max(1));
+            self.cc.set_cwnd(self.snd.mss.max(1));
         }
-        if self.sb.first().is_some_and(|s| s.has(SACKED)) {
+        if self.snd.sb.first().is_some_and(|s| s.has(SACKED)) {
             // The peer discarded what it SACKed (RFC 2018 §8): forget every SACK, as Linux's
             // `tcp_timeout_mark_lost` does for a SACKed head.
-            self.sb.clear_sacks();
+            self.snd.sb.clear_sacks();
             ctr.sack_reneging += 1;
         }
-        self.sb.mark_all_lost();
-        self.reno_sacked = 0;
-        self.high_seq = self.snd_max;
-        self.ca_state = CaState::Loss;
-        self.timers.reorder = None;
+        self.snd.sb.mark_all_lost();
+        rec.reno_sacked = 0;
+        rec.high_seq = self.snd.max;
+        rec.ca_state = CaState::Loss;
+        self.timers.stop(Timer::Reorder);
     }
 
-    /// A segment of this episode was sent again.
+    /// A SYN or SYN-ACK was sent again.
+    pub(super) fn on_handshake_retransmitted(&mut self) {
+        Recovery::get(&mut self.recovery).retransmits += 1;
+    }
+
+    /// A segment was sent again (of this episode, if one is under way).
     pub(super) fn on_retransmitted(&mut self, now: Instant) {
-        if self.undo_marker.is_some() {
-            self.undo_retrans += 1;
-            self.episode_retrans += 1;
+        let stamp = self.ts_now(now);
+        let rec = Recovery::get(&mut self.recovery);
+        rec.retransmits += 1;
+        if rec.undo_marker.is_some() {
+            rec.undo_retrans += 1;
+            rec.episode_retrans += 1;
         }
-        if self.retrans_stamp.is_none() {
-            self.retrans_stamp = Some(self.ts_now(now));
+        if rec.retrans_stamp.is_none() {
+            rec.retrans_stamp = Some(stamp);
         }
     }
 
     /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`).
     fn undo(&mut self) {
         self.cc.undo();
-        self.rack.on_recovery_end();
+        if let Some(rec) = self.recovery.as_deref_mut() {
+            rec.rack.on_recovery_end();
+        }
         self.end_episode(false);
     }
 
     /// Back to Open (or Disorder). `keep_undo`: the episode ended normally, and late D-SACKs
     /// may still show it was spurious.
     fn end_episode(&mut self, keep_undo: bool) {
+        let sacked = self.snd.sb.sacked().segs;
+        let Some(rec) = self.recovery.as_deref_mut() else {
+            return;
+        };
         if !keep_undo {
-            self.undo_marker = None;
-            self.undo_retrans = 0;
-            self.episode_retrans = 0;
+            rec.undo_marker = None;
+            rec.undo_retrans = 0;
+            rec.episode_retrans = 0;
         }
-        self.retrans_stamp = None;
-        self.ca_state = if self.sb.sacked().segs > 0 || self.reno_sacked > 0 {
+        rec.retrans_stamp = None;
+        rec.ca_state = if sacked > 0 || rec.reno_sacked > 0 {
             CaState::Disorder
         } else {
             CaState::Open
         };
     }
 
+    /// PRR counts what is sent during fast recovery (RFC 6937 §3).
+    pub(super) fn prr_on_sent(&mut self) {
+        if let Some(rec) = self.recovery.as_deref_mut()
+            && rec.ca_state == CaState::Recovery
+        {
+            rec.prr.on_sent(1);
+        }
+    }
+
     /// The congestion window in segments (at least one).
     pub(super) fn cwnd_segs(&self) -> u32 {
-        (self.cc.cwnd() / self.snd_mss.max(1)).max(1)
+        (self.cc.cwnd() / self.snd.mss.max(1)).max(1)
     }
 
     /// Segments in flight (RFC 6675 pipe; duplicate ACKs count as SACKs without SACK).
     pub(super) fn pipe_segs(&self) -> u32 {
-        self.sb.pipe().segs.saturating_sub(self.reno_sacked)
+        self.snd.sb.pipe().segs.saturating_sub(self.reno_sacked())
     }
 
     /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was
     /// in flight at most in the last round; afterwards, whether sending was held back by it.
     pub(super) fn is_cwnd_limited(&self) -> bool {
+        let (max_packets_out, cwnd_limited) = self
+            .snd
+            .tx
+            .as_ref()
+            .map_or((0, false), |t| (t.max_packets_out, t.cwnd_limited));
         if self.cc.cwnd() < self.cc.ssthresh() {
-            return self.cwnd_segs() < 2 * self.max_packets_out;
+            return self.cwnd_segs() < 2 * max_packets_out;
         }
-        self.cwnd_limited
+        cwnd_limited
     }
 
     /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
     /// flight this round trip and whether the congestion window was the limit.
     pub(super) fn validate_cwnd(&mut self, limited: bool) {
-        let out = self.sb.outstanding().segs;
-        if self.snd_una >= self.cwnd_usage_seq
-            || limited
-            || (!self.cwnd_limited && out > self.max_packets_out)
-        {
-            self.max_packets_out = out;
-            self.cwnd_usage_seq = self.snd_max;
-            self.cwnd_limited = limited;
+        let out = self.snd.sb.outstanding().segs;
+        let (una, max) = (self.snd.una, self.snd.max);
+        let tx = self.snd.transmit();
+        if una >= tx.cwnd_usage_seq || limited || (!tx.cwnd_limited && out > tx.max_packets_out) {
+            tx.max_packets_out = out;
+            tx.cwnd_usage_seq = max;
+            tx.cwnd_limited = limited;
         }
     }
 }

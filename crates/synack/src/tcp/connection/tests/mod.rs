@@ -8,5 +8,6 @@ mod close;
 mod diagram;
 mod handshake;
 mod matrix;
+mod memory;
 mod resets;
 mod transfer;

@@ -1,11 +1,30 @@
-//! Parsing of human-friendly flag values: sizes (`1MiB`, `64k`), durations (`20ms`, `1.5s`)
-//! and fractions (`1%`, `0.01`).
+//! Quantities as people write them on a command line: sizes (`1MiB`, `64k`), durations (`20ms`,
+//! `1.5s`), fractions (`1%`, `0.01`) and rates (`100mbit`), and the same rendered back
+//! (`1.0 MiB`, `12.3 Mbit/s`). Shared by the `synack` command and `synack-bench`, so a flag
+//! means the same in both. Errors are one line that names the value and says what would do.
+//!
+//! ```
+//! use synack::units;
+//! assert_eq!(units::size("1GiB"), Ok(1 << 30));
+//! assert_eq!(units::duration("1.5s"), Ok(std::time::Duration::from_millis(1500)));
+//! assert_eq!(units::duration("-5ms"), Err("a duration cannot be negative: \"-5ms\"".into()));
+//! assert_eq!(units::human_bytes(3 << 20), "3.0 MiB");
+//! ```
 
 use std::time::Duration;
 
-/// Splits `"1.5 MiB"` into `(1.5, "MiB")`; `what` and `hint` go into the error.
-fn number_and_unit<'a>(s: &'a str, what: &str, hint: &str) -> Result<(f64, &'a str), String> {
-    let t = s.trim();
+/// Splits `"1.5 MiB"` into `(1.5, "MiB")`; errors name `s`, the value as given, with `what`
+/// it should be and a `hint`.
+fn number_and_unit<'a>(
+    t: &'a str,
+    s: &str,
+    what: &str,
+    hint: &str,
+) -> Result<(f64, &'a str), String> {
+    let t = t.trim();
+    if t.starts_with('-') {
+        return Err(format!("a {what} cannot be negative: {s:?}"));
+    }
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(t.len());
@@ -18,7 +37,7 @@ fn number_and_unit<'a>(s: &'a str, what: &str, hint: &str) -> Result<(f64, &'a s
 
 /// `1048576`, `64k`/`64KiB`, `1M`/`1MiB`, `10MB` (decimal), `1G`/`1GiB`.
 pub fn size(s: &str) -> Result<u64, String> {
-    let (n, unit) = number_and_unit(s, "size", "1MiB, 64KiB, 100000")?;
+    let (n, unit) = number_and_unit(s, s, "size", "1MiB, 64KiB, 100000")?;
     let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
@@ -42,7 +61,7 @@ pub fn size(s: &str) -> Result<u64, String> {
 
 /// `20ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = number_and_unit(s, "duration", "20ms, 1s")?;
+    let (n, unit) = number_and_unit(s, s, "duration", "20ms, 1s")?;
     let secs = match unit {
         "" | "ms" => n / 1e3,
         "us" | "µs" => n / 1e6,
@@ -59,6 +78,9 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 /// `1%` or `0.01`: a probability in [0, 1].
 pub fn fraction(s: &str) -> Result<f64, String> {
     let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!("a probability cannot be negative: {s:?}"));
+    }
     let v = match t.strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
         None => t.parse::<f64>(),
@@ -77,7 +99,7 @@ pub fn rate(s: &str) -> Result<u64, String> {
         .strip_suffix("bit")
         .or_else(|| t.strip_suffix("bps"))
         .unwrap_or(&t);
-    let (n, unit) = number_and_unit(t, "rate", "100mbit")?;
+    let (n, unit) = number_and_unit(t, s, "rate", "100mbit")?;
     let mult = match unit {
         "" => 1.0,
         "k" => 1e3,
@@ -134,7 +156,23 @@ mod tests {
         assert_eq!(duration("20ms"), Ok(Duration::from_millis(20)));
         assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(duration("7"), Ok(Duration::from_millis(7)));
-        assert!(duration("-1s").is_err());
+        assert_eq!(
+            duration("-1s"),
+            Err("a duration cannot be negative: \"-1s\"".into())
+        );
+        assert_eq!(
+            size("-5KiB"),
+            Err("a size cannot be negative: \"-5KiB\"".into())
+        );
+        assert_eq!(
+            fraction("-1%"),
+            Err("a probability cannot be negative: \"-1%\"".into())
+        );
+        assert_eq!(
+            rate("-1mbit"),
+            Err("a rate cannot be negative: \"-1mbit\"".into())
+        );
+        assert_eq!(size("1GiB"), Ok(1 << 30));
         assert_eq!(fraction("1%"), Ok(0.01));
         assert_eq!(fraction("0.2"), Ok(0.2));
         assert!(fraction("120%").is_err());

@@ -1,0 +1,433 @@
+//! The user calls of RFC 9293 §3.10.1–§3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT, with
+//! shutdown) and the per-connection socket options.
+
+use core::net::SocketAddr;
+use core::num::NonZeroU32;
+
+use super::recovery::Recovery;
+use super::timers::Timer;
+use super::{Connection, Error, Event, PendingRst, State};
+use crate::tcp::config::Keepalive;
+use crate::tcp::congestion;
+use crate::tcp::counters::Counters;
+use crate::tcp::push::{self, PushMarks};
+use crate::tcp::seq::SeqNum;
+use crate::time::{Duration, Instant};
+
+/// Shutdown directions (like `std::net::Shutdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+impl Connection {
+    // ----- OPEN (RFC 9293 §3.10.1) -----
+
+    /// Active OPEN: send a SYN with initial sequence number `iss` (from
+    /// [`IsnGenerator`](crate::tcp::isn::IsnGenerator)) and enter SYN-SENT.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ctr: &mut Counters,
+    ) -> Result<(), Error> {
+        if self.state != State::Closed {
+            return Err(Error::InvalidInput);
+        }
+        self.set_remote(remote);
+        self.init_send(iss);
+        self.rcv.last_recv = now;
+        ctr.active_opens += 1;
+        // RFC 9293 §3.10.1: "A SYN segment of the form <SEQ=ISS><CTL=SYN> is sent. Set SND.UNA
+        // to ISS, SND.NXT to ISS+1, enter SYN-SENT state". The SYN goes out on poll_transmit.
+        self.set_state(State::SynSent, "connect");
+        Ok(())
+    }
+
+    /// Passive OPEN: wait for a SYN on the local address.
+    pub fn listen(&mut self) -> Result<(), Error> {
+        if self.state != State::Closed {
+            return Err(Error::InvalidInput);
+        }
+        self.passive = true;
+        self.set_state(State::Listen, "listen");
+        Ok(())
+    }
+
+    pub(super) fn init_send(&mut self, iss: SeqNum) {
+        self.snd.iss = iss;
+        self.snd.una = iss;
+        self.snd.nxt = iss;
+        self.snd.max = iss;
+        if let Some(tx) = &mut self.snd.tx {
+            // A passive connection back in LISTEN taking a new SYN.
+            tx.sml = iss;
+            tx.push_marks = PushMarks::new(iss + 1u32);
+        }
+        self.rcv.shift = if self.cfg.window_scaling {
+            self.cfg.our_window_shift()
+        } else {
+            0
+        };
+    }
+
+    // ----- SEND (§3.10.2) -----
+
+    /// Queues data; returns how much fit (0 when the send buffer is full: try again when
+    /// [`send_capacity`](Self::send_capacity) grows). Data queued in SYN-SENT or
+    /// SYN-RECEIVED goes out once the connection is established (§3.10.2).
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.send_with(data, false, false)
+    }
+
+    fn enqueue(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            // The error is reported once, as Linux's sock_error() does; then the socket is
+            // simply closed for writing.
+            return Err(if std::mem::replace(&mut self.error_reported, true) {
+                Error::BrokenPipe
+            } else {
+                e
+            });
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            _ if self.snd.fin_queued => Err(Error::BrokenPipe),
+            s if s.can_send() => Ok(self.snd.buf.enqueue(data)),
+            _ => Err(Error::BrokenPipe),
+        }
+    }
+
+    /// [`send`](Self::send) with send() flags: `more` (MSG_MORE) holds a partial segment
+    /// back for data to come and sets no PSH; `eor` (MSG_EOR) ends a record, so no segment
+    /// carries data from both sides of its end.
+    ///
+    /// PSH goes where Linux puts it (see [`push`]): at the end of each
+    /// write unless `more`, and every half window of a long write. A send that stops short
+    /// because the buffer is full pushes what it queued; the next send continues that write.
+    pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
+        self.write(data, more, eor, false)
+    }
+
+    fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {
+        let seq = self.snd.buf_seq() + self.snd.buf.len();
+        let n = self.enqueue(data)?;
+        self.snd.more = more;
+        let mss = self.snd.mss;
+        let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
+        let w = push::Write {
+            seq,
+            copied: n as u32,
+            requested: data.len().min(u32::MAX as usize) as u32,
+            sent_end: self.snd.max,
+            // MSG_OOB data goes in buffers of one segment (Linux `tcp_send_mss`).
+            size_goal: if oob {
+                mss
+            } else {
+                push::size_goal(mss, self.snd.max_wnd, header_len)
+                    .min(self.tso_segs().saturating_mul(mss))
+            },
+            max_window: self.snd.max_wnd,
+            more,
+            eor,
+        };
+        if n > 0 {
+            self.snd.transmit().push_marks.on_write(w);
+        }
+        Ok(n)
+    }
+
+    /// Queues data as urgent (MSG_OOB): segments sent while SND.UNA is before the end of it
+    /// carry URG and the urgent pointer (RFC 9293 §3.8.5), which points one past the last
+    /// urgent byte as every implementation does (RFC 6093 §2). The data itself travels inline.
+    pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self.write(data, false, false, true)?;
+        if n > 0 {
+            self.snd.up = Some(self.snd.buf_seq() + self.snd.buf.len());
+        }
+        Ok(n)
+    }
+
+    /// Free space in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        if self.state.can_send() && !self.snd.fin_queued {
+            self.snd.buf.free()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queue_len(&self) -> usize {
+        self.snd.buf.len()
+    }
+
+    // ----- RECEIVE (§3.10.3) -----
+
+    /// Reads received data. `Ok(0)` means end of stream (the peer sent FIN and everything
+    /// before it has been read), or an empty `out`. Data received before a reset or before
+    /// TIME-WAIT expired stays readable until drained.
+    pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let n = self.rcv.buf.dequeue(out);
+        if n > 0 {
+            let ato_min = self.cfg.delayed_ack;
+            self.rcv.reception(ato_min).bytes_read += n as u64;
+            // A window update once reading opened a window that had fallen to half the
+            // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
+            // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
+            // MSS)) and spares an ACK per read while the window is wide open.
+            let current = self.rcv.window() as u64;
+            let grown = self.rcv.right_edge_gain() as u64;
+            if self.state.can_receive()
+                && 2 * current <= self.cfg.recv_buffer as u64
+                && grown >= current.max(self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
+            {
+                self.rcv.ack_now = true;
+            }
+            return Ok(n);
+        }
+        if out.is_empty() || self.rcv.fin_done || self.rcv.shut {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            // Reported once (as Linux's sock_error()); then reads see the end of the stream.
+            if std::mem::replace(&mut self.error_reported, true) {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(Error::NotConnected),
+            // Nothing yet: the caller waits for readability.
+            _ => Ok(0),
+        }
+    }
+
+    /// Bytes ready for [`recv`](Self::recv).
+    pub fn recv_queue_len(&self) -> usize {
+        self.rcv.buf.len()
+    }
+
+    /// True when a read would not block: data is queued, the stream ended, or an error is set.
+    pub fn is_readable(&self) -> bool {
+        !self.rcv.buf.is_empty() || self.rcv.fin_done || self.rcv.shut || self.error.is_some()
+    }
+
+    /// True once the peer's FIN has been received in order (after the data before it).
+    pub fn peer_closed(&self) -> bool {
+        self.rcv.fin_done
+    }
+
+    /// The urgent pointer, if the peer sent urgent data not yet passed by the reader: the
+    /// sequence number one past the last urgent byte (RFC 6093 §2), as an offset from the
+    /// next byte [`recv`](Self::recv) returns.
+    pub fn urgent_offset(&self) -> Option<usize> {
+        let up = self.rcv.up?;
+        let read_seq = self.rcv.nxt - self.rcv.buf.len() as u32;
+        (up > read_seq).then(|| (up - read_seq) as usize)
+    }
+
+    // ----- CLOSE, SHUTDOWN, ABORT (§3.10.4, §3.10.5) -----
+
+    /// Half or full shutdown. `Write` queues a FIN after the data (§3.10.4 CLOSE semantics);
+    /// `Read` discards further incoming data.
+    pub fn shutdown(&mut self, how: Shutdown) -> Result<(), Error> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.rcv.shut = true;
+            let n = self.rcv.buf.len();
+            self.rcv.buf.consume(n);
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.close_send()?;
+        }
+        Ok(())
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        match self.state {
+            State::Closed => return Err(Error::NotConnected),
+            State::Listen | State::SynSent => {
+                // §3.10.4: "Delete the TCB, enter CLOSED state, and return."
+                self.set_state(State::Closed, "close before established");
+                self.clear_timers();
+                return Ok(());
+            }
+            _ => {}
+        }
+        if self.snd.fin_queued {
+            return Ok(());
+        }
+        self.snd.fin_queued = true;
+        self.snd.transmit();
+        // Linux moves to FIN-WAIT-1 / LAST-ACK at the call; the FIN itself goes out after the
+        // queued data (§3.10.4: "queue this until all preceding SENDs have been segmentized").
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::FinWait1, "close"),
+            State::CloseWait => self.set_state(State::LastAck, "close"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The application closes its socket. Like Linux (RFC 2525 §2.17), unread received data
+    /// makes this an abort: a RST goes out and nothing more is delivered. Otherwise the
+    /// connection closes gracefully in the background and FIN-WAIT-2 is bounded by
+    /// `fin_wait2_timeout`.
+    pub fn close(&mut self, now: Instant, ctr: &mut Counters) {
+        self.orphaned = true;
+        if !self.rcv.buf.is_empty()
+            && self.state.is_synchronized()
+            && !matches!(self.state, State::TimeWait)
+        {
+            ctr.abort_on_data += 1;
+            self.reset_and_close(now, "close with unread data", ctr);
+            return;
+        }
+        self.rcv.shut = true;
+        let _ = self.close_send();
+        if self.state == State::FinWait2 {
+            self.timers
+                .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
+        }
+    }
+
+    /// ABORT (§3.10.5): send a RST in the synchronized states (and SYN-RECEIVED) and drop
+    /// everything.
+    pub fn abort(&mut self, now: Instant, ctr: &mut Counters) {
+        ctr.abort_on_close += 1;
+        self.reset_and_close(now, "abort", ctr);
+    }
+
+    fn reset_and_close(&mut self, _now: Instant, reason: &'static str, ctr: &mut Counters) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            // §3.10.5: "<SEQ=SND.NXT><CTL=RST>".
+            self.pending_rst = Some(PendingRst {
+                seq: self.snd.nxt,
+                ack: Some(self.rcv.nxt),
+            });
+            self.push_event(Event::ResetSent { reason });
+            if matches!(self.state, State::Established | State::CloseWait) {
+                ctr.estab_resets += 1;
+            }
+        }
+        let n = self.snd.buf.len();
+        self.snd.buf.consume(n);
+        self.snd.sb.clear();
+        let n = self.rcv.buf.len();
+        self.rcv.buf.consume(n);
+        self.orphaned = true;
+        self.set_state(State::Closed, reason);
+        self.clear_timers();
+    }
+
+    // ----- Socket options -----
+
+    /// TCP_NODELAY: send small segments at once instead of waiting for outstanding data to be
+    /// acknowledged (Nagle, RFC 896 / RFC 1122 §4.2.3.4).
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.opts.nodelay = on;
+        // Setting it pushes what is queued, even past a cork (as Linux does).
+        self.snd.push_once |= on;
+    }
+
+    pub fn nodelay(&self) -> bool {
+        self.opts.nodelay
+    }
+
+    /// TCP_CORK: hold partial segments until uncorked (or the data fills a segment).
+    pub fn set_cork(&mut self, on: bool) {
+        self.snd.push_once |= self.opts.cork && !on;
+        self.opts.cork = on;
+    }
+
+    /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off.
+    pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
+        let liveness = self.opts.liveness();
+        liveness.keepalive = ka;
+        liveness.probes_sent = 0;
+        self.timers.set(
+            Timer::Keepalive,
+            ka.map(|k| self.rcv.last_recv.max(now) + k.idle),
+        );
+    }
+
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.opts.keepalive()
+    }
+
+    /// TCP_USER_TIMEOUT (RFC 5482): abort when transmitted data stays unacknowledged this long
+    /// (measured from its transmission, or from the last ACK that made progress).
+    pub fn set_user_timeout(&mut self, t: Option<Duration>) {
+        self.opts.liveness().user_timeout = t;
+    }
+
+    /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
+    /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off),
+    /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
+    pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
+        let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
+        let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
+        self.opts.path_mss = NonZeroU32::new(path);
+        if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
+            // Applied when the handshake settles the MSS.
+            return None;
+        }
+        let opts = if self.opts.ts().is_some() { 12 } else { 0 };
+        let mss = path - opts;
+        if mss >= self.snd.mss {
+            return None;
+        }
+        self.snd.mss = mss;
+        self.cc.set_mss(mss);
+        if self.snd.una < self.snd.nxt {
+            // What is in flight was too big for the path and is gone: send it again now in
+            // segments that fit (Linux's tcp_simple_retransmit), without treating it as
+            // congestion.
+            self.snd.sb.resegment(mss);
+            self.snd.sb.mark_all_lost();
+            // Losses: the recovery state exists from here on.
+            Recovery::get(&mut self.recovery);
+            self.snd.nxt = self.snd.una;
+            self.snd.sampler.invalidate();
+        }
+        Some(mss)
+    }
+
+    /// An ICMP destination-unreachable (other than fragmentation-needed) quoted this
+    /// connection. RFC 1122 §4.2.3.9: a soft error; the connection carries on, and the error
+    /// is what the application sees if it then times out.
+    pub fn on_icmp_unreachable(&mut self) {
+        self.soft_error = true;
+    }
+
+    /// Replaces the congestion controller (like TCP_CONGESTION). On a connection that is
+    /// under way the new controller starts from the old one's cwnd and ssthresh, as Linux's
+    /// `tcp_reinit_congestion_control` keeps them; only the algorithm's own state starts
+    /// afresh. Choosing the algorithm in use changes nothing.
+    pub fn set_congestion(&mut self, alg: congestion::Algorithm) {
+        if alg == self.cc.algorithm() {
+            return;
+        }
+        let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
+        self.cc = congestion::new_controller(alg, self.snd.mss, self.cfg.initial_window);
+        if self.state.is_synchronized() {
+            self.cc.set_cwnd(cwnd);
+            self.cc.set_ssthresh(ssthresh);
+        }
+    }
+
+    /// The congestion control algorithm in use (like getsockopt TCP_CONGESTION).
+    pub fn congestion(&self) -> congestion::Algorithm {
+        self.cc.algorithm()
+    }
+}

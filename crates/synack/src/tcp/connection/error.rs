@@ -1,0 +1,60 @@
+//! The errors a connection reports to the application, each with its `std::io::ErrorKind`.
+
+use core::fmt;
+
+/// Errors reported to the application. Each maps onto one `std::io::ErrorKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// RST in reply to our SYN (RFC 9293 §3.10.7.3): nobody listens there.
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions, SYN retries, keepalive probes or the user timeout ran out.
+    TimedOut,
+    /// Write after shutdown(Write) or close.
+    BrokenPipe,
+    /// The call needs a connection that is not (yet, or any more) there.
+    NotConnected,
+    /// The call does not make sense in this state (e.g. connect on a connected socket).
+    InvalidInput,
+    /// The connection timed out after ICMP said the peer is unreachable (a soft error that
+    /// became the reason, RFC 1122 §4.2.3.9; Linux reports EHOSTUNREACH then).
+    Unreachable,
+}
+
+impl Error {
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::Refused => K::ConnectionRefused,
+            Error::Reset => K::ConnectionReset,
+            Error::TimedOut => K::TimedOut,
+            Error::BrokenPipe => K::BrokenPipe,
+            Error::NotConnected => K::NotConnected,
+            Error::InvalidInput => K::InvalidInput,
+            Error::Unreachable => K::HostUnreachable,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::Refused => "connection refused: the peer answered the SYN with a RST (no listener on that port?)",
+            Error::Reset => "connection reset by peer",
+            Error::TimedOut => "connection timed out: the peer stopped answering",
+            Error::BrokenPipe => "broken pipe: this side already shut down writing",
+            Error::NotConnected => "not connected",
+            Error::InvalidInput => "invalid operation for the connection's state",
+            Error::Unreachable => "no route to host: ICMP destination unreachable, then the connection timed out",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}

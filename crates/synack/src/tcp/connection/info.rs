@@ -1,0 +1,218 @@
+//! TCP_INFO: per-connection statistics in the manner of Linux's `struct tcp_info`, and the
+//! congestion-avoidance state names it reports.
+
+use super::{Connection, State};
+use crate::time::Duration;
+
+/// Per-connection statistics, like Linux's `struct tcp_info` (TCP_INFO).
+///
+/// Windows and sizes are in bytes, as synack keeps them; the `*_segments` methods and
+/// [`options`](Info::options) give Linux's encodings (what packetdrill scripts assert on as
+/// `tcpi_*`). The loss-recovery fields come from the sender's scoreboard
+/// (`tcp::scoreboard`, `connection/recovery.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Info {
+    /// The RFC 9293 state (Linux `tcpi_state`, numbered differently).
+    pub state: Option<State>,
+    /// Effective send MSS: payload bytes per segment after options (`tcpi_snd_mss`).
+    pub snd_mss: u32,
+    /// The MSS we announce (from the MTU, clamped by TCP_MAXSEG).
+    pub rcv_mss: u32,
+    /// The MSS we announced in our SYN or SYN-ACK (`tcpi_advmss`; the same as `rcv_mss`).
+    pub advmss: u32,
+    /// Congestion window in bytes (`tcpi_snd_cwnd` is this in segments, see
+    /// [`cwnd_segments`](Info::cwnd_segments)).
+    pub cwnd: u32,
+    /// Slow-start threshold in bytes; `u32::MAX` until the first congestion event.
+    pub ssthresh: u32,
+    /// Smoothed RTT (RFC 6298 SRTT; `tcpi_rtt` in µs); `None` before the first sample.
+    pub srtt: Option<Duration>,
+    /// RTT variation (RFC 6298 RTTVAR; `tcpi_rttvar`).
+    pub rttvar: Duration,
+    /// Current retransmission timeout, with backoff (`tcpi_rto`).
+    pub rto: Duration,
+    /// FlightSize (RFC 5681 §2): SND.NXT − SND.UNA in bytes.
+    pub bytes_in_flight: u32,
+    /// RFC 6675 §4 "pipe", in bytes: the sender's estimate of the bytes in the network
+    /// (outstanding − SACKed − lost + retransmitted, as Linux's `tcp_packets_in_flight`).
+    pub pipe: u32,
+    /// Segments sent and not yet cumulatively acknowledged (`tcpi_unacked`, Linux
+    /// `packets_out`): the unacknowledged sequence space (SYN and FIN included) in whole
+    /// segments of `snd_mss`, rounded up.
+    pub unacked: u32,
+    /// Segments the peer has SACKed above SND.UNA (`tcpi_sacked`); without SACK, duplicate
+    /// ACKs counted as segments that arrived (Linux's emulation).
+    pub sacked: u32,
+    /// Segments marked lost and not yet acknowledged (`tcpi_lost`).
+    pub lost: u32,
+    /// Retransmitted segments still in flight (`tcpi_retrans`).
+    pub retrans: u32,
+    /// The sender's reordering degree estimate in segments (`tcpi_reordering`; Linux starts
+    /// at 3, the RFC 5681 duplicate-ACK threshold, and raises it when a SACK shows a segment
+    /// overtaken by later ones).
+    pub reordering: u32,
+    /// Segments delivered to the peer, retransmissions included (`tcpi_delivered`).
+    pub delivered: u32,
+    /// D-SACK blocks received (RFC 2883; `tcpi_dsack_dups`): each one reports a segment that
+    /// arrived twice, usually a spurious retransmission.
+    pub dsack_dups: u32,
+    /// Congestion-avoidance state (`tcpi_ca_state`).
+    pub ca_state: CaState,
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    pub retransmits: u64,
+    /// Application bytes the peer acknowledged.
+    pub bytes_sent: u64,
+    /// Bytes handed to the application.
+    pub bytes_received: u64,
+    /// Send window in bytes (scaled).
+    pub snd_wnd: u32,
+    /// Receive window we last advertised, in bytes.
+    pub rcv_wnd: u32,
+    /// The peer's window scale shift (`tcpi_snd_wscale`).
+    pub snd_wscale: u8,
+    /// Our window scale shift (`tcpi_rcv_wscale`).
+    pub rcv_wscale: u8,
+    /// Timestamps negotiated (RFC 7323 §3).
+    pub timestamps: bool,
+    /// SACK negotiated (RFC 2018).
+    pub sack: bool,
+    /// Window scaling negotiated (RFC 7323 §2). Inferred from the shifts: a connection where
+    /// both sides offered shift 0 reports `false`.
+    pub window_scaling: bool,
+}
+
+/// Linux's `TCP_INFINITE_SSTHRESH`: `tcpi_snd_ssthresh` before the first congestion event.
+pub const TCP_INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
+
+/// Bits of Linux's `tcpi_options` (include/uapi/linux/tcp.h), as [`Info::options`] sets them.
+pub mod tcpi_opt {
+    /// Timestamps negotiated.
+    pub const TIMESTAMPS: u8 = 1;
+    /// SACK negotiated.
+    pub const SACK: u8 = 2;
+    /// Window scaling negotiated.
+    pub const WSCALE: u8 = 4;
+    /// ECN negotiated (synack has no ECN: never set).
+    pub const ECN: u8 = 8;
+    /// An ECN CE mark was seen (never set).
+    pub const ECN_SEEN: u8 = 16;
+    /// Data in the SYN was acknowledged (TCP Fast Open; never set).
+    pub const SYN_DATA: u8 = 32;
+}
+
+impl Info {
+    /// `tcpi_snd_cwnd`: the congestion window in whole segments of `snd_mss` (rounded down).
+    pub fn cwnd_segments(&self) -> u32 {
+        self.cwnd / self.snd_mss.max(1)
+    }
+
+    /// `tcpi_snd_ssthresh`: ssthresh in whole segments, or [`TCP_INFINITE_SSTHRESH`] while it
+    /// is still "arbitrarily high" (RFC 5681 §3.1).
+    pub fn ssthresh_segments(&self) -> u32 {
+        if self.ssthresh == u32::MAX {
+            TCP_INFINITE_SSTHRESH
+        } else {
+            (self.ssthresh / self.snd_mss.max(1)).min(TCP_INFINITE_SSTHRESH)
+        }
+    }
+
+    /// `tcpi_options`: the negotiated options as Linux's [`tcpi_opt`] bits.
+    pub fn options(&self) -> u8 {
+        let mut o = 0;
+        if self.timestamps {
+            o |= tcpi_opt::TIMESTAMPS;
+        }
+        if self.sack {
+            o |= tcpi_opt::SACK;
+        }
+        if self.window_scaling {
+            o |= tcpi_opt::WSCALE;
+        }
+        o
+    }
+}
+
+/// Linux's congestion-avoidance states (`tcpi_ca_state`, `enum tcp_ca_state`), by their
+/// Linux names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CaState {
+    /// Nothing suspicious (`TCP_CA_Open`, 0).
+    #[default]
+    Open,
+    /// Duplicate ACKs or SACKs seen, no loss decided yet (`TCP_CA_Disorder`, 1).
+    Disorder,
+    /// cwnd reduced for a non-loss signal such as ECN (`TCP_CA_CWR`, 2).
+    Cwr,
+    /// Fast recovery (`TCP_CA_Recovery`, 3).
+    Recovery,
+    /// Recovery after a retransmission timeout (`TCP_CA_Loss`, 4).
+    Loss,
+}
+
+impl CaState {
+    /// The number Linux reports in `tcpi_ca_state`.
+    pub fn linux_value(self) -> u8 {
+        match self {
+            CaState::Open => 0,
+            CaState::Disorder => 1,
+            CaState::Cwr => 2,
+            CaState::Recovery => 3,
+            CaState::Loss => 4,
+        }
+    }
+
+    /// Linux's name, e.g. `Recovery`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaState::Open => "Open",
+            CaState::Disorder => "Disorder",
+            CaState::Cwr => "CWR",
+            CaState::Recovery => "Recovery",
+            CaState::Loss => "Loss",
+        }
+    }
+}
+
+impl Connection {
+    /// Statistics in the manner of TCP_INFO.
+    pub fn info(&self) -> Info {
+        let flight = self.snd.nxt - self.snd.una;
+        let mss = self.snd.mss.max(1);
+        let (reordering, dsack_dups, retransmits) = self.reordering_dsacks_retransmits();
+        let negotiated = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
+        Info {
+            state: Some(self.state),
+            snd_mss: self.snd.mss,
+            rcv_mss: self.rcv.mss,
+            advmss: self.rcv.mss,
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rto(),
+            bytes_in_flight: flight,
+            pipe: self.snd.sb.pipe().bytes,
+            // SND.MAX, not SND.NXT: a timeout rewinds SND.NXT but the segments stay out.
+            unacked: (self.snd.max - self.snd.una).div_ceil(mss),
+            sacked: self.snd.sb.sacked().segs + self.reno_sacked(),
+            lost: self.snd.sb.lost().segs,
+            retrans: self.snd.sb.retrans().segs,
+            reordering,
+            delivered: self.snd.delivered,
+            dsack_dups,
+            ca_state: self.ca_state(),
+            snd_wnd: self.snd.wnd,
+            rcv_wnd: self.rcv.adv - self.rcv.nxt,
+            snd_wscale: self.snd.shift,
+            rcv_wscale: self.rcv.shift,
+            timestamps: self.opts.ts().is_some(),
+            sack: self.opts.sack,
+            window_scaling: negotiated
+                && self.cfg.window_scaling
+                && (self.snd.shift != 0 || self.rcv.shift != 0),
+            retransmits,
+            bytes_sent: self.snd.tx.as_ref().map_or(0, |t| t.bytes_acked),
+            bytes_received: self.rcv.data.as_ref().map_or(0, |d| d.bytes_read),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The sending half of the TCB: the send sequence variables of RFC 9293 §3.3.1, the send
+//! buffer, the record of what is in flight (the scoreboard, which is the retransmission queue;
+//! allocated with the first segment) and, from the first data or FIN the application queues,
+//! the [`Transmit`] state: the sender's decisions that outlive one call (Nagle's small-segment
+//! mark, PSH marks, bursts, congestion-window validation, the tail loss probe). What only loss
+//! recovery needs is in [`Recovery`](super::recovery::Recovery), allocated when recovery first
+//! has something to do.
+
+use crate::tcp::buffer::RingBuffer;
+use crate::tcp::config::Config;
+use crate::tcp::push::PushMarks;
+use crate::tcp::rtt::RttSampler;
+use crate::tcp::scoreboard::Scoreboard;
+use crate::tcp::seq::SeqNum;
+use crate::time::{Instant, MaybeInstant};
+
+/// The sender. Fields are named as in RFC 9293 without the `SND.` prefix (`una` is SND.UNA).
+#[derive(Debug)]
+pub(super) struct Sender {
+    pub(super) iss: SeqNum,
+    pub(super) una: SeqNum,
+    pub(super) nxt: SeqNum,
+    /// Highest sequence number sent so far, plus one (`nxt` goes back on retransmission).
+    pub(super) max: SeqNum,
+    /// Send window in bytes, already scaled.
+    pub(super) wnd: u32,
+    pub(super) wl1: SeqNum,
+    pub(super) wl2: SeqNum,
+    /// Largest window the peer has offered (RFC 9293 §3.8.6.2.1 sender SWS; RFC 5961 §5.2).
+    pub(super) max_wnd: u32,
+    /// The peer's window scale shift (applied to windows it sends).
+    pub(super) shift: u8,
+    /// Effective send MSS (payload bytes per segment).
+    pub(super) mss: u32,
+    /// Our SYN has been acknowledged (from then on SND.UNA is the first buffered byte).
+    pub(super) syn_acked: bool,
+    /// Bytes queued by the application, starting at SND.UNA (after the SYN).
+    pub(super) buf: RingBuffer,
+    /// The application has no more data to send (shutdown write / close): FIN after the data.
+    pub(super) fin_queued: bool,
+    /// Sequence number of our FIN once it has been sent.
+    pub(super) fin_seq: Option<SeqNum>,
+    /// Send urgent pointer (RFC 9293 §3.8.5): one past the last urgent byte (RFC 6093 §2),
+    /// until SND.UNA passes it.
+    pub(super) up: Option<SeqNum>,
+    /// The last send() said MSG_MORE: hold a partial segment and set no PSH at its end.
+    pub(super) more: bool,
+    /// TCP_NODELAY was just set or the cork removed: push what is queued once, whatever
+    /// Nagle, cork or MSG_MORE would say (Linux's TCP_NAGLE_PUSH).
+    pub(super) push_once: bool,
+    /// What is in flight, and what the peer's ACKs and SACKs said of it.
+    pub(super) sb: Scoreboard,
+    /// How queued data goes out, once the application has queued data or the FIN.
+    pub(super) tx: Option<Box<Transmit>>,
+    /// The segment timed for an RTT sample when timestamps are off.
+    pub(super) sampler: RttSampler,
+    /// A tail loss probe is due: send one segment, new data if any, else the last one.
+    pub(super) probe_due: bool,
+    /// The segment being planned is that probe.
+    pub(super) probe_out: bool,
+    /// The FIN went out in a segment of its own: the probe resends just the FIN (the last
+    /// segment sent).
+    pub(super) fin_alone: bool,
+    /// Retransmission timeouts in a row (SYN, SYN-ACK or data).
+    pub(super) retries: u32,
+    /// Since when outstanding data has waited without progress (first transmission, or the
+    /// last ACK that advanced SND.UNA): the user timeout (RFC 5482) counts from here.
+    pub(super) rtx_since: MaybeInstant,
+    /// A zero-window probe is due.
+    pub(super) probe_now: bool,
+    pub(super) persist_backoff: u8,
+    /// Segments delivered to the peer (TCP_INFO's tcpi_delivered, 32 bits as Linux's).
+    pub(super) delivered: u32,
+}
+
+/// What the sender keeps about the data the application queued, from the first byte (or the
+/// FIN) it queues: PSH and record marks, Nagle's mark, the current burst, congestion-window
+/// validation and the tail loss probe. A connection that never sent anything has none of it.
+#[derive(Debug)]
+pub(super) struct Transmit {
+    /// The end of the last segment we sent that was smaller than the MSS (Minshall's
+    /// variant of Nagle, as Linux implements it: a partial segment waits only while an
+    /// earlier partial one is unacknowledged).
+    pub(super) sml: SeqNum,
+    /// PSH and MSG_EOR boundaries of the unsent data, drawn as Linux draws them.
+    pub(super) push_marks: PushMarks,
+    /// New data goes out in bursts sized as Linux sizes its TSO packets (`burst_quota`):
+    /// segments left in the current one, its size, and when it started.
+    pub(super) burst_left: u16,
+    pub(super) burst_size: u16,
+    pub(super) burst_at: Instant,
+    /// Last time data was sent (for restart after idle, RFC 5681 §4.1).
+    pub(super) last_send: Instant,
+    /// Linux's congestion-window validation: the most segments in flight in the last round,
+    /// the round's end, and whether the window held sending back.
+    pub(super) max_packets_out: u32,
+    pub(super) cwnd_usage_seq: SeqNum,
+    pub(super) cwnd_limited: bool,
+    /// SND.NXT when the last probe went out, until an ACK covers it (RFC 8985 §7: one
+    /// probe per tail).
+    pub(super) tlp_high: Option<SeqNum>,
+    /// Application bytes the peer acknowledged.
+    pub(super) bytes_acked: u64,
+}
+
+impl Transmit {
+    /// Nothing queued yet by a connection whose ISS is `iss`.
+    pub(super) fn new(iss: SeqNum) -> Transmit {
+        Transmit {
+            sml: iss,
+            push_marks: PushMarks::new(iss + 1u32),
+            burst_left: 0,
+            burst_size: 0,
+            burst_at: Instant::ZERO,
+            last_send: Instant::ZERO,
+            max_packets_out: 0,
+            cwnd_usage_seq: SeqNum(0),
+            cwnd_limited: false,
+            tlp_high: None,
+            bytes_acked: 0,
+        }
+    }
+}
+
+impl Sender {
+    /// The transmit state, allocated now if this is the first data or FIN queued.
+    pub(super) fn transmit(&mut self) -> &mut Transmit {
+        let iss = self.iss;
+        self.tx.get_or_insert_with(|| Box::new(Transmit::new(iss)))
+    }
+
+    /// SND.NXT when the last tail loss probe went out, while no ACK has covered it.
+    pub(super) fn tlp_high(&self) -> Option<SeqNum> {
+        self.tx.as_ref().and_then(|t| t.tlp_high)
+    }
+
+    pub(super) fn new(cfg: &Config) -> Sender {
+        Sender {
+            iss: SeqNum(0),
+            una: SeqNum(0),
+            nxt: SeqNum(0),
+            max: SeqNum(0),
+            wnd: 0,
+            wl1: SeqNum(0),
+            wl2: SeqNum(0),
+            max_wnd: 0,
+            shift: 0,
+            mss: cfg.default_mss as u32,
+            syn_acked: false,
+            buf: RingBuffer::new(cfg.send_buffer),
+            fin_queued: false,
+            fin_seq: None,
+            up: None,
+            more: false,
+            push_once: false,
+            sb: Scoreboard::new(),
+            tx: None,
+            sampler: RttSampler::new(),
+            probe_due: false,
+            probe_out: false,
+            fin_alone: false,
+            retries: 0,
+            rtx_since: MaybeInstant::NONE,
+            probe_now: false,
+            persist_backoff: 0,
+            delivered: 0,
+        }
+    }
+
+    /// Sequence number of the first byte of the send buffer.
+    pub(super) fn buf_seq(&self) -> SeqNum {
+        // Before the SYN is acknowledged, SND.UNA points at the SYN itself.
+        if self.syn_acked {
+            self.una
+        } else {
+            self.iss + 1u32
+        }
+    }
+
+    /// Bytes queued but not yet sent.
+    pub(super) fn unsent_len(&self) -> usize {
+        let sent = self.nxt - self.buf_seq();
+        self.buf.len().saturating_sub(sent as usize)
+    }
+}

@@ -1,0 +1,90 @@
+//! What a connection holds: the TCB stays within its size goal, and the parts allocated on
+//! first use (recovery, transmit, reception, out-of-order, answer limits, liveness, events)
+//! are not allocated until something needs them.
+
+use std::sync::Arc;
+
+use super::harness::*;
+use crate::tcp::Connection;
+use crate::tcp::handshake::Handshake;
+use crate::time::{Duration, Instant};
+
+/// Issue 20's goal for `size_of::<tcp::Connection>()` (`synack-bench sizes` itemises it).
+const SIZE_GOAL: usize = 512;
+
+#[test]
+fn the_tcb_fits_its_size_goal() {
+    let size = size_of::<Connection>();
+    assert!(
+        size <= SIZE_GOAL,
+        "size_of::<Connection>() = {size} > {SIZE_GOAL}"
+    );
+}
+
+/// Drains the trace events, which frees their queue.
+fn drain_events(c: &mut Connection) -> usize {
+    std::iter::from_fn(|| c.poll_event()).count()
+}
+
+/// The parts allocated on first use that `c` holds, by name.
+fn allocated(c: &Connection) -> Vec<&'static str> {
+    let parts = [
+        ("recovery", c.recovery.is_some()),
+        ("transmit", c.snd.tx.is_some()),
+        ("reception", c.rcv.data.is_some()),
+        ("out-of-order", c.rcv.ooo.is_some()),
+        ("answer limits", c.rcv.limits.is_some()),
+        ("liveness", c.opts.liveness.is_some()),
+        ("events", c.events.is_some()),
+    ];
+    parts.iter().filter(|p| p.1).map(|p| p.0).collect()
+}
+
+#[test]
+fn an_idle_established_connection_holds_nothing_allocated_on_first_use() {
+    let mut p = Pipe::connected(config(), Duration::from_millis(10));
+    p.run_for(Duration::from_secs(1));
+    assert!(drain_events(&mut p.a) > 0 && drain_events(&mut p.b) > 0);
+    assert_eq!(allocated(&p.a), Vec::<&str>::new(), "client");
+    assert_eq!(allocated(&p.b), Vec::<&str>::new(), "server");
+    assert_eq!(p.a.snd.sb.len(), 0);
+
+    // The same for a connection built from a SYN-queue entry or a cookie.
+    let cfg = Arc::new(config());
+    let hs = Handshake {
+        iss: SERVER_ISS,
+        irs: CLIENT_ISS,
+        mss: Some(MSS),
+        window_scale: Some(7),
+        sack_permitted: true,
+        ts_recent: Some(1),
+        synack_sent: Some(Instant::ZERO),
+    };
+    let c = Connection::from_handshake(cfg, SERVER, CLIENT, MSS, 0, Instant::ZERO, &hs);
+    assert_eq!(allocated(&c), Vec::<&str>::new(), "from a handshake");
+}
+
+#[test]
+fn in_order_data_allocates_only_the_transmit_and_reception_state() {
+    let mut p = Pipe::connected(config(), Duration::from_millis(10));
+    let data = pattern(4000, 1);
+    assert!(p.transfer_a_to_b(&data, Duration::from_secs(10)) == data);
+    p.run_for(Duration::from_secs(1));
+    drain_events(&mut p.a);
+    drain_events(&mut p.b);
+    assert_eq!(allocated(&p.a), ["transmit"], "sender");
+    assert_eq!(allocated(&p.b), ["reception"], "receiver");
+}
+
+#[test]
+fn a_lost_segment_allocates_recovery_and_reassembly_state() {
+    let mut p = Pipe::connected(config(), Duration::from_millis(10));
+    let mss = p.a.info().snd_mss as usize;
+    let data = pattern(10 * mss, 2);
+    // Segments from a so far: SYN (0), ACK (1); drop the second data segment.
+    p.drop_a_to_b.push(3);
+    assert!(p.transfer_a_to_b(&data, Duration::from_secs(10)) == data);
+    assert!(p.a.recovery.is_some(), "the sender retransmitted");
+    assert!(p.b.rcv.ooo.is_some(), "the receiver held data out of order");
+    assert_eq!(p.a.info().retransmits, 1);
+}
