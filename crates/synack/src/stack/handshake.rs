@@ -129,7 +129,7 @@ impl Stack {
     ) {
         let o = &seg.options;
         let offer = CookieOptions {
-            mss: o.mss.unwrap_or(cfg.default_mss),
+            mss: o.mss.unwrap_or(cfg.default_mss_for(remote.ip())),
             window_scale: o.window_scale.filter(|_| cfg.window_scaling),
             sack_permitted: o.sack_permitted && cfg.sack,
             timestamps: o.timestamps.is_some() && cfg.timestamps,

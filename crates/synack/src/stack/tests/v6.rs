@@ -217,6 +217,49 @@ fn a_dual_stack_listener_takes_ipv4_unless_v6only() {
     net.b.listen(any4(81), 4).unwrap();
 }
 
+/// RFC 9293 §3.7.1 (MUST-15): a peer whose SYN carries no MSS option is sent segments of
+/// 1220 bytes over IPv6 (the IPv6 minimum MTU, 1280, less 60; Linux's IPv6 mss_clamp), not
+/// IPv4's 536.
+#[test]
+fn without_an_mss_option_the_send_mss_is_1220_over_ipv6() {
+    let now = Instant::ZERO;
+    let mut b = stack(B_IP, "server", 2);
+    let l = b.listen(v6(B_IP6, 80), 4).unwrap();
+    let seg = |flags, seq: u32, ack: u32| {
+        let r = wtcp::Repr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: crate::tcp::SeqNum(seq),
+            ack: crate::tcp::SeqNum(ack),
+            flags,
+            window: 65535,
+            urgent: 0,
+            options: wtcp::Options::default(),
+            payload: &[],
+        };
+        let mut t = vec![0u8; r.buffer_len()];
+        r.emit(
+            &mut wtcp::Packet::new_unchecked(&mut t[..]),
+            IpAddr::V6(A_IP6),
+            IpAddr::V6(B_IP6),
+        )
+        .unwrap();
+        ip6(A_IP6, B_IP6, 6, &t)
+    };
+    b.handle_packet(now, &seg(Flags::SYN, 1000, 0));
+    let out = drain(&mut b, now);
+    let synack = tcp_of(&out[0]);
+    assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(synack.options.mss, Some(1440), "ours: MTU 1500 - 60");
+    b.handle_packet(now, &seg(Flags::ACK, 1001, synack.seq.0.wrapping_add(1)));
+    let h = b.accept(l).unwrap().expect("the handshake completed");
+    assert_eq!(b.connection(h).unwrap().info().snd_mss, 1220);
+    let cfg = crate::tcp::Config::default();
+    assert_eq!(cfg.default_mss_for(IpAddr::V4(A_IP)), 536);
+    assert_eq!(cfg.default_mss_for(IpAddr::V6(A_IP.to_ipv6_mapped())), 536);
+    assert_eq!(cfg.default_mss_for(IpAddr::V6(A_IP6)), 1220);
+}
+
 #[test]
 fn ipv4_mapped_addresses_are_ipv4() {
     let mut net = Net::new();
