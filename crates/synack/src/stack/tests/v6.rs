@@ -22,20 +22,33 @@ pub(super) fn ip6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec
     pkt
 }
 
-/// A TCP segment from A_IP6:40000 to B_IP6:`port` (checksum over the IPv6 pseudo-header).
+/// A TCP segment from A_IP6:40000 to B_IP6:`port` (checksum over the IPv6 pseudo-header):
+/// seq 1000, MSS 1440.
 pub(super) fn tcp6(port: u16, flags: Flags, payload: &[u8]) -> Vec<u8> {
+    let options = wtcp::Options {
+        mss: Some(1440),
+        ..wtcp::Options::default()
+    };
+    tcp6_seg(port, flags, (1000, 0), options, payload)
+}
+
+/// [`tcp6`] with its sequence and acknowledgment numbers and options given.
+fn tcp6_seg(
+    port: u16,
+    flags: Flags,
+    (seq, ack): (u32, u32),
+    options: wtcp::Options,
+    payload: &[u8],
+) -> Vec<u8> {
     let seg = wtcp::Repr {
         src_port: 40000,
         dst_port: port,
-        seq: crate::tcp::SeqNum(1000),
-        ack: crate::tcp::SeqNum(0),
+        seq: crate::tcp::SeqNum(seq),
+        ack: crate::tcp::SeqNum(ack),
         flags,
         window: 65535,
         urgent: 0,
-        options: wtcp::Options {
-            mss: Some(1440),
-            ..wtcp::Options::default()
-        },
+        options,
         payload,
     };
     let mut b = vec![0u8; seg.buffer_len()];
@@ -225,25 +238,9 @@ fn without_an_mss_option_the_send_mss_is_1220_over_ipv6() {
     let now = Instant::ZERO;
     let mut b = stack(B_IP, "server", 2);
     let l = b.listen(v6(B_IP6, 80), 4).unwrap();
+    // No options at all.
     let seg = |flags, seq: u32, ack: u32| {
-        let r = wtcp::Repr {
-            src_port: 40000,
-            dst_port: 80,
-            seq: crate::tcp::SeqNum(seq),
-            ack: crate::tcp::SeqNum(ack),
-            flags,
-            window: 65535,
-            urgent: 0,
-            options: wtcp::Options::default(),
-            payload: &[],
-        };
-        let mut t = vec![0u8; r.buffer_len()];
-        r.emit(
-            &mut wtcp::Packet::new_unchecked(&mut t[..]),
-            IpAddr::V6(A_IP6),
-            IpAddr::V6(B_IP6),
-        )
-        .unwrap();
+        let t = tcp6_seg(80, flags, (seq, ack), wtcp::Options::default(), &[]);
         ip6(A_IP6, B_IP6, 6, &t)
     };
     b.handle_packet(now, &seg(Flags::SYN, 1000, 0));
