@@ -62,8 +62,8 @@ pub struct Args {
     /// Drop-tail queue limit at the bottleneck, e.g. 64KiB.
     #[arg(long, value_parser = units::size, allow_hyphen_values = true)]
     pub queue: Option<u64>,
-    /// Link MTU: the largest IP packet, 128 to 65535 bytes (synack announces MSS = MTU - 40,
-    /// MTU - 60 with --ipv6).
+    /// Link MTU: the largest IP packet, 128 to 65535 bytes, at least 1280 with --ipv6 (RFC 8200
+    /// §5); synack announces MSS = MTU - 40, or MTU - 60 with --ipv6.
     #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,

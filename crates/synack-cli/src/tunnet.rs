@@ -11,7 +11,7 @@ use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::{IpCidr, MIN_MTU};
+use synack::stack::{IPV6_MIN_MTU, IpCidr, MIN_MTU, mtu_too_small_for_ipv6};
 use synack::tcp::Config;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
@@ -53,8 +53,8 @@ pub struct TunArgs {
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU, 128 to 65535 bytes (synack announces MSS = MTU - 40 over IPv4, MTU - 60
-    /// over IPv6).
+    /// Interface MTU, 128 to 65535 bytes, at least 1280 when either side has an IPv6 address
+    /// (RFC 8200 §5); synack announces MSS = MTU - 40 over IPv4, MTU - 60 over IPv6.
     #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
@@ -305,6 +305,12 @@ pub fn check_one_link(synack: &[IpCidr], kernel: IpCidr) -> io::Result<()> {
 pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
     let cidrs = args.cidrs()?;
     let kernel = args.kernel_cidrs()?;
+    if args.mtu < IPV6_MIN_MTU && cidrs.iter().chain(&kernel).any(IpCidr::is_ipv6) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            mtu_too_small_for_ipv6(args.mtu),
+        ));
+    }
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);

@@ -14,7 +14,9 @@ use std::time::Duration as StdDuration;
 
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
-use crate::stack::{IpCidr, MIN_MTU, Stack, StackConfig, mtu_too_small};
+use crate::stack::{
+    IPV6_MIN_MTU, IpCidr, MIN_MTU, Stack, StackConfig, mtu_too_small, mtu_too_small_for_ipv6,
+};
 use crate::tcp::{Config, Counters, State};
 use crate::time::Instant;
 use crate::trace::TraceSink;
@@ -307,7 +309,8 @@ impl Builder {
 
     /// Starts the runtime thread. Refuses, with `InvalidInput`: no host, a host address that
     /// does not parse, two hosts with one name or one address, an MTU below
-    /// [`MIN_MTU`](crate::stack::MIN_MTU), a device with more than one host; with `AddrInUse`:
+    /// [`MIN_MTU`](crate::stack::MIN_MTU) (or [`IPV6_MIN_MTU`](crate::stack::IPV6_MIN_MTU)
+    /// for a host with an IPv6 address), a device with more than one host; with `AddrInUse`:
     /// an address that a host of another running runtime has (an address has one owner, so
     /// that [`TcpListener::bind`](crate::net::TcpListener::bind) means one host).
     pub fn build(self) -> io::Result<Runtime> {
@@ -364,6 +367,12 @@ impl Builder {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{clash}: every host of a runtime needs its own name and address"),
+                ));
+            }
+            if mtu < IPV6_MIN_MTU && mine.iter().any(IpCidr::is_ipv6) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    mtu_too_small_for_ipv6(mtu),
                 ));
             }
             cidrs.push(mine);

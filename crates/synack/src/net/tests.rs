@@ -212,6 +212,15 @@ fn hosts_and_addresses_are_unique() {
         "hosts \"a\" and \"b\" both have the address 198.18.20.1: every host of a runtime needs \
          its own name and address"
     );
+    let e = err(Runtime::builder()
+        .host("a", "198.18.20.1/24,fd00:5ac:20::1/64")
+        .mtu(1000));
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.to_string(),
+        "MTU 1000 is too small for IPv6: every IPv6 link carries packets of 1280 bytes (RFC \
+         8200 §5)"
+    );
     let e = err(Runtime::builder().host("a", "198.18.20.1/24").mtu(100));
     assert_eq!(
         e.to_string(),

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use crate::device::SimRng;
 use crate::device::sim::{HostId, LinkConfig, LinkStats, SimNet};
 use crate::stack::{
-    IpCidr, Ipv4Cidr, Ipv6Cidr, MIN_MTU, SocketHandle, Stack, StackConfig, mtu_too_small,
+    IPV6_MIN_MTU, IpCidr, Ipv4Cidr, Ipv6Cidr, MIN_MTU, SocketHandle, Stack, StackConfig,
+    mtu_too_small, mtu_too_small_for_ipv6,
 };
 use crate::tcp::connection::Info;
 use crate::tcp::{Config, Counters, Shutdown, State};
@@ -273,6 +274,9 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
     if cfg.mtu < MIN_MTU {
         return Err(TransferError::BadConfig(mtu_too_small(cfg.mtu)));
     }
+    if cfg.ipv6 && cfg.mtu < IPV6_MIN_MTU {
+        return Err(TransferError::BadConfig(mtu_too_small_for_ipv6(cfg.mtu)));
+    }
     let stack_cfg = StackConfig {
         tcp: Arc::new(cfg.tcp.clone()),
         mtu: cfg.mtu,
@@ -444,6 +448,26 @@ mod tests {
             ..TransferConfig::default()
         };
         assert_eq!(transfer(&cfg).map(|r| r.bytes).ok(), Some(10_000));
+        // IPv6 needs links of 1280 bytes (RFC 8200 §5).
+        let v6 = |mtu| TransferConfig {
+            mtu,
+            bytes: 10_000,
+            ipv6: true,
+            ..TransferConfig::default()
+        };
+        match transfer(&v6(IPV6_MIN_MTU - 1)) {
+            Err(TransferError::BadConfig(why)) => assert_eq!(
+                why,
+                "MTU 1279 is too small for IPv6: every IPv6 link carries packets of 1280 bytes \
+                 (RFC 8200 §5)"
+            ),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("ran IPv6 with MTU 1279"),
+        }
+        assert_eq!(
+            transfer(&v6(IPV6_MIN_MTU)).map(|r| r.bytes).ok(),
+            Some(10_000)
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@
 
 use core::net::{IpAddr, Ipv6Addr};
 
+use super::IPV6_MIN_MTU;
 use super::Stack;
 use super::egress::IpHeader;
 use super::icmp::ErrorKind;
-use super::route::IPV6_MIN_MTU;
 use crate::time::Instant;
 use crate::wire::icmpv6::{self, MAX_ERROR_INVOKING_LEN, ParamProblem};
 use crate::wire::ipv6ext::{Chain, FragmentHeader};

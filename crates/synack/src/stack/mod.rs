@@ -93,6 +93,19 @@ pub fn mtu_too_small(mtu: u16) -> String {
     )
 }
 
+/// RFC 8200 §5: every IPv6 link carries 1280-byte packets, so no path MTU is below it, and a
+/// link with a smaller MTU cannot carry IPv6 (Linux disables IPv6 on such an interface).
+/// Runtimes and simulations refuse an IPv6 address on a link below it.
+pub const IPV6_MIN_MTU: u16 = 1280;
+
+/// The error text for an IPv6 address on a link whose MTU is below [`IPV6_MIN_MTU`].
+pub fn mtu_too_small_for_ipv6(mtu: u16) -> String {
+    format!(
+        "MTU {mtu} is too small for IPv6: every IPv6 link carries packets of {IPV6_MIN_MTU} \
+         bytes (RFC 8200 §5)"
+    )
+}
+
 /// Stack-wide settings.
 #[derive(Debug, Clone)]
 pub struct StackConfig {

@@ -7,14 +7,11 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{IpCidr, Stack};
+use super::{IPV6_MIN_MTU, IpCidr, Stack};
 use crate::wire::{ipv4, ipv6};
 
 /// Destinations whose path MTU the stack remembers.
 const MAX_PMTU_ENTRIES: usize = 4096;
-
-/// RFC 8200 §5: every IPv6 link carries 1280-byte packets, so no path MTU is below it.
-pub(super) const IPV6_MIN_MTU: u16 = 1280;
 
 /// Length of the IP header the stack writes towards `a` (no options, no extension headers).
 pub(super) fn ip_header_len(a: IpAddr) -> usize {
