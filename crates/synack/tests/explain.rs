@@ -701,8 +701,8 @@ fn reset_errors_are_refused_reset_and_broken_pipe() {
                 .any(|t| t == (State::Established, State::Closed))
         );
         assert!(last_call(convs[1]).contains("ECONNRESET"));
-        // 3: data after the peer closed: broken pipe, as Linux's tcp_reset() reports a RST
-        // in CLOSE-WAIT.
+        // 3: data after the peer closed: a broken pipe at once, as Linux's tcp_reset() has it
+        // for a RST in CLOSE-WAIT.
         let c = calls(convs[2], "client");
         let n = c.len();
         assert!(

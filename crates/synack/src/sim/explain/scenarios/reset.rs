@@ -1,6 +1,6 @@
 //! `reset`: RST in three situations and what the application sees: ECONNREFUSED (nobody
 //! listens), ECONNRESET (the peer closed with unread data), EPIPE (writing to a peer that is
-//! gone: Linux reports a RST in CLOSE-WAIT as a broken pipe).
+//! gone).
 
 use crate::sim::explain::lab::PORT;
 use crate::sim::explain::steps::{Match, rule};
@@ -222,8 +222,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "epipe",
             Match::call("client", "EPIPE"),
             "RFC 9293 §3.10.2",
-            "The next send() and every later one fail with EPIPE, \"broken pipe\": the connection no longer exists. RFC 9293 would report the reset itself first (ECONNRESET); Linux, whose errors synack reports, calls a RST received in CLOSE-WAIT a broken pipe straight away (on Linux the process also gets SIGPIPE unless it asked not to).",
-            "下一次以及之后的每次 send() 都以 EPIPE（“管道破裂”）失败：连接已经不存在了。按 RFC 9293，应先报告这次重置本身（ECONNRESET）；而 synack 所依照的 Linux 直接把 CLOSE-WAIT 状态下收到的 RST 视为管道破裂（在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号）。",
+            "The next send() fails with EPIPE, \"broken pipe\", and so does every later one: the connection no longer exists, and a RST in CLOSE-WAIT, after the peer's own FIN, is reported as a broken pipe, as Linux's tcp_reset() does (RFC 9293 would give outstanding SENDs \"reset\"). On Linux the process also gets SIGPIPE unless it asked not to.",
+            "下一次 send() 以 EPIPE（“管道破裂”）失败，之后的每次也一样：连接已经不存在了，而在 CLOSE-WAIT 状态（对端已经发过 FIN）收到的 RST 被报告为管道破裂，和 Linux 的 tcp_reset() 一样（按 RFC 9293，尚未完成的 SEND 会收到“重置”）。在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号。",
         ),
     ];
     ctx.conversation(lab, &rules);
