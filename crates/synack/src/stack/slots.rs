@@ -272,12 +272,23 @@ impl Stack {
         self.reap(h);
     }
 
-    /// Frees a connection that is finished and that nobody will read any more.
+    /// Frees a connection that is finished and that nobody will read any more. One that is
+    /// finished but still held by its application leaves the demux only (Linux unhashes a
+    /// socket in tcp_done()): the slot keeps its error for the next call, while a new SYN for
+    /// the same 4-tuple reaches the listener and the port can be connected from again.
     fn reap(&mut self, h: SocketHandle) {
         let Some(c) = self.conn_slot(h) else { return };
-        let done = c.conn.state() == State::Closed && (c.released || !c.user) && c.parent.is_none();
+        if c.conn.state() != State::Closed {
+            return;
+        }
+        let done = (c.released || !c.user) && c.parent.is_none();
         if done && !c.dirty {
             self.remove_conn(h);
+        } else if c.user && c.parent.is_none() {
+            let tuple = tuple_of(&c.conn);
+            if self.conns.get(&tuple) == Some(&h) {
+                self.conns.remove(&tuple);
+            }
         }
     }
 

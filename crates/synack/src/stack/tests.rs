@@ -625,3 +625,76 @@ fn default_gateway_routes_off_link_destinations() {
 mod frag;
 mod handshake;
 mod v6;
+
+/// A connection that reached CLOSED leaves the demux at once, though its application still
+/// holds the socket (Linux unhashes it in tcp_done()): a new SYN for the same 4-tuple reaches the
+/// listener instead of the dead connection's RST, and the client may connect from the port
+/// again.
+#[test]
+fn a_closed_connection_still_held_by_its_application_frees_its_four_tuple() {
+    let mut net = Net::new();
+    let (l, c, s) = connected(&mut net, 80);
+    let client = net.a.connection(c).unwrap().local();
+    // Reconnects from the same port; returns (client handle, accepted handle).
+    let again = |net: &mut Net| {
+        let resets = net.b.counters().out_rsts;
+        let c2 = net
+            .a
+            .connect(net.now, server_addr(80), Some(client))
+            .unwrap();
+        let mut s2 = None;
+        net.run_until(
+            |n| {
+                if s2.is_none() {
+                    s2 = n.b.accept(l).unwrap();
+                }
+                s2.is_some() && n.a.connection(c2).unwrap().state() == State::Established
+            },
+            Duration::from_secs(5),
+        );
+        assert_eq!(net.b.counters().out_rsts, resets, "the new SYN was reset");
+        let s2 = s2.unwrap();
+        assert_eq!(net.b.connection(s2).unwrap().remote(), client);
+        (c2, s2)
+    };
+
+    // The server's application holds a connection the client reset.
+    net.a.abort(net.now, c);
+    net.run_until(
+        |n| n.b.connection(s).unwrap().state() == State::Closed,
+        Duration::from_secs(5),
+    );
+    assert_eq!(net.b.connection_count(), 0);
+    let (c2, s2) = again(&mut net);
+    assert_eq!(
+        net.b.recv(net.now, s, &mut [0u8; 4]).unwrap_err().kind(),
+        ErrorKind::ConnectionReset,
+        "the old socket still reports what happened to it"
+    );
+
+    // The client's application holds a connection the server reset.
+    net.b.abort(net.now, s2);
+    net.run_until(
+        |n| n.a.connection(c2).unwrap().state() == State::Closed,
+        Duration::from_secs(5),
+    );
+    assert_eq!(net.a.connection_count(), 0);
+    let (c3, s3) = again(&mut net);
+    assert_eq!(
+        net.a.recv(net.now, c2, &mut [0u8; 4]).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+
+    // Closing the old sockets later leaves the new connection alone.
+    net.b.close(net.now, s);
+    net.a.close(net.now, c2);
+    for _ in 0..1_000 {
+        if !net.step() {
+            break;
+        }
+    }
+    assert!(net.a.connection(c2).is_none() && net.b.connection(s).is_none());
+    assert_eq!(net.a.connection(c3).unwrap().state(), State::Established);
+    assert_eq!(net.b.connection(s3).unwrap().state(), State::Established);
+    assert_eq!((net.a.connection_count(), net.b.connection_count()), (1, 1));
+}
