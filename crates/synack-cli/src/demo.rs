@@ -127,7 +127,7 @@ impl Sink {
             r.event(e);
         }
         for line in self.renderer.push(e) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }
@@ -398,7 +398,7 @@ fn demo(args: &Args) -> io::Result<bool> {
             .ok_or_else(|| io::Error::other("no server host"))?,
     );
 
-    println!(
+    outln!(
         "synack demo: client {client_ip} \u{21c4} server {server_addr}, RTT {:?}, loss {}%, {} ({} bytes), seed {}",
         args.rtt,
         args.loss * 100.0,
@@ -433,12 +433,12 @@ fn demo(args: &Args) -> io::Result<bool> {
             .lock()
             .map_err(|_| io::Error::other("trace sink poisoned"))?;
         for line in s.renderer.finish() {
-            println!("{line}");
+            outln!("{line}");
         }
         if let Some(p) = s.pcap.take() {
             let packets = p.packets();
             p.finish()?;
-            println!(
+            outln!(
                 "wrote {} ({packets} packets; open it with wireshark or tshark -r)",
                 args.pcap
             );
@@ -460,7 +460,7 @@ fn demo(args: &Args) -> io::Result<bool> {
         (Err(e), Ok(_)) => return Err(e.explain(args)),
     };
     let secs = report.elapsed.as_secs_f64().max(1e-9);
-    println!(
+    outln!(
         "transfer: {} in {:.3} s, goodput {}, {} retransmissions (client {} / server {}), {} packets lost on the link",
         units::human_bytes(report.sent),
         secs,
@@ -471,7 +471,7 @@ fn demo(args: &Args) -> io::Result<bool> {
         link_stats.dropped_loss
     );
     if let Some(srtt) = report.info.srtt {
-        println!(
+        outln!(
             "client: srtt {:.1} ms, rto {} ms, cwnd {} bytes, mss {}",
             srtt.as_secs_f64() * 1e3,
             report.info.rto.as_millis(),
@@ -482,8 +482,8 @@ fn demo(args: &Args) -> io::Result<bool> {
     let ok = server_total == report.sent
         && server_digest == report.digest
         && report.reply.trim() == format!("{server_total} {server_digest}");
-    println!("sha256 sent     {}", report.digest);
-    println!(
+    outln!("sha256 sent     {}", report.digest);
+    outln!(
         "sha256 received {server_digest}  {}",
         if ok {
             "\u{2713} match"
@@ -523,8 +523,8 @@ fn demo(args: &Args) -> io::Result<bool> {
         report::write(&r, path)?;
     }
     if args.stats {
-        println!("\nclient counters:\n{cc}");
-        println!("server counters:\n{sc}");
+        outln!("\nclient counters:\n{cc}");
+        outln!("server counters:\n{sc}");
     }
     Ok(ok)
 }

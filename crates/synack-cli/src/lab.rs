@@ -143,8 +143,8 @@ fn lab(args: &Args) -> io::Result<()> {
     synack::device::SimRng::new(1).fill_bytes(&mut data);
     std::fs::write(lab.dir.join("file.bin"), &data)?;
 
-    println!("synack lab: the Linux kernel's TCP (curl) fetches a file from synack's HTTP server");
-    println!("  1. ip netns add {}", lab.ns);
+    outln!("synack lab: the Linux kernel's TCP (curl) fetches a file from synack's HTTP server");
+    outln!("  1. ip netns add {}", lab.ns);
     sh(Command::new("ip").args(["netns", "add", &lab.ns]))?;
     // Quieter trace: no IPv6 router solicitations on the new link (and no IPv6 at all when
     // the lab is IPv4).
@@ -156,7 +156,7 @@ fn lab(args: &Args) -> io::Result<()> {
     let _ = Command::new("ip")
         .args(["netns", "exec", &lab.ns, "sysctl", "-qw", quiet])
         .output();
-    println!(
+    outln!(
         "  2. TUN synack0 inside it: the kernel is {kernel}, synack is {} \
          (the device's other end is this process)",
         synack.addr()
@@ -185,15 +185,13 @@ fn lab(args: &Args) -> io::Result<()> {
             let _ = http::serve_connection(&mut s, &root, &mut buf);
         }
     });
-    println!("  3. synack serves HTTP on {host}:80");
-    println!(
+    outln!("  3. synack serves HTTP on {host}:80");
+    outln!(
         "  4. ip netns exec {} curl {url}   ({})",
         lab.ns,
         units::human_bytes(args.bytes)
     );
-    println!(
-        "\nsynack's side of the conversation (Wireshark notation, relative sequence numbers):"
-    );
+    outln!("\nsynack's side of the conversation (Wireshark notation, relative sequence numbers):");
     let start = Instant::now();
     let out = sh(Command::new("ip")
         .args(["netns", "exec", &lab.ns, "curl", "-sS", "--max-time", "60"])
@@ -214,14 +212,14 @@ fn lab(args: &Args) -> io::Result<()> {
         ),
         _ => ("?", 0, wall.as_secs_f64()),
     };
-    println!(
+    outln!(
         "\ncurl: HTTP {code}, {} in {secs:.3} s ({}); synack's TUN: {} packets in, {} out",
         units::human_bytes(size),
         units::human_rate(size as f64 * 8.0 / secs.max(1e-9)),
         stats.rx_packets,
         stats.tx_packets
     );
-    println!("  5. ip netns del {} (and the TUN device with it)", lab.ns);
+    outln!("  5. ip netns del {} (and the TUN device with it)", lab.ns);
     drop(lab);
     if code != "200" || size != args.bytes {
         return Err(io::Error::other("the transfer did not complete"));

@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod out;
 #[cfg(target_os = "linux")]
 mod connect;
 mod decode;

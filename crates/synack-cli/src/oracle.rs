@@ -148,11 +148,11 @@ pub fn run(args: Args) -> ExitCode {
     let kernel = match kernel {
         Ok(k) => Some(k),
         Err(why) => {
-            println!("linux side unavailable: {why}");
+            outln!("linux side unavailable: {why}");
             if args.require_linux {
                 return ExitCode::from(2);
             }
-            println!("running the synack side only");
+            outln!("running the synack side only");
             None
         }
     };
@@ -167,7 +167,7 @@ pub fn run(args: Args) -> ExitCode {
         let Some(k) = k else {
             // Synack only: listed divergences must fail, everything else pass.
             let ok = r.passed() != listed.is_some();
-            println!(
+            outln!(
                 "{:<12} {}{}",
                 if r.passed() {
                     "synack PASS"
@@ -180,7 +180,7 @@ pub fn run(args: Args) -> ExitCode {
                     .unwrap_or_default()
             );
             if !r.passed() {
-                println!("{:13}synack: {}", "", synack_line(r));
+                outln!("{:13}synack: {}", "", synack_line(r));
             }
             if !ok {
                 problems.push(s.display().to_string());
@@ -201,16 +201,16 @@ pub fn run(args: Args) -> ExitCode {
             (None, true) => "  (deliberate difference)".to_string(),
             _ => String::new(),
         };
-        println!("{:<12} {}{note}", v.label(), s.display());
+        outln!("{:<12} {}{note}", v.label(), s.display());
         if !r.passed() {
-            println!("{:13}synack: {}", "", synack_line(r));
+            outln!("{:13}synack: {}", "", synack_line(r));
         }
         if k.outcome != KernelOutcome::Pass {
-            println!("{:13}linux:  {}", "", kernel_line(k));
+            outln!("{:13}linux:  {}", "", kernel_line(k));
         }
         if args.verbose {
-            print!("{}", indent(&r.render(None)));
-            print!("{}", indent(&k.output));
+            out!("{}", indent(&r.render(None)));
+            out!("{}", indent(&k.output));
         }
         if v != expected {
             problems.push(format!(
@@ -283,29 +283,33 @@ pub fn run(args: Args) -> ExitCode {
     let wall = started.elapsed().as_secs_f64();
     if kernel.is_some() {
         let total: usize = counts.iter().sum();
-        println!(
+        outln!(
             "{total} scripts: {} both pass, {} only Linux, {} only synack, {} neither \
              (wall time {wall:.1} s, -j {})",
-            counts[0], counts[1], counts[2], counts[3], args.jobs
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            args.jobs
         );
     } else {
         let passed = synack.iter().filter(|r| r.passed()).count();
-        println!(
+        outln!(
             "{} scripts on synack: {passed} passed, {} failed (linux side not run)",
             synack.len(),
             synack.len() - passed
         );
     }
     if stop.load(Ordering::Relaxed) {
-        println!("interrupted");
+        outln!("interrupted");
         return ExitCode::from(130);
     }
     if problems.is_empty() {
         return ExitCode::SUCCESS;
     }
-    println!("not as expected:");
+    outln!("not as expected:");
     for p in &problems {
-        println!("  {p}");
+        outln!("  {p}");
     }
     ExitCode::FAILURE
 }

@@ -83,9 +83,9 @@ pub fn run(args: Args) -> ExitCode {
                 Outcome::Skip(_) => skipped += 1,
             }
             if versions.len() > 1 {
-                print!("[{}] ", v.name());
+                out!("[{}] ", v.name());
             }
-            print!("{}", r.render(if args.verbose { None } else { Some(12) }));
+            out!("{}", r.render(if args.verbose { None } else { Some(12) }));
         }
     }
     let skip = if skipped > 0 {
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         String::new()
     };
-    println!("{passed} passed, {failed} failed{skip}");
+    outln!("{passed} passed, {failed} failed{skip}");
     if failed > 0 {
         ExitCode::FAILURE
     } else {

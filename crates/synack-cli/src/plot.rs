@@ -110,7 +110,7 @@ pub fn write_ladder(
     if stderr {
         eprintln!("{msg}");
     } else {
-        println!("{msg}");
+        outln!("{msg}");
     }
     Ok(())
 }
@@ -279,7 +279,7 @@ pub fn run(args: Args) -> std::process::ExitCode {
     };
     match go() {
         Ok(what) => {
-            println!("wrote {} ({what})", args.output);
+            outln!("wrote {} ({what})", args.output);
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

@@ -171,7 +171,7 @@ fn relay(args: Args) -> io::Result<()> {
             .map_err(io::Error::other)?;
     }
     // Tests and scripts wait for this line: both interfaces are up from here on.
-    println!("synack relay: relaying {da} <-> {db}");
+    outln!("synack relay: relaying {da} <-> {db}");
     let result = relay.run(&stop, args.duration);
     let s = relay.stats();
     eprintln!("synack relay: stopped");

@@ -352,7 +352,7 @@ const SCRIPT: &str = r#"
 pub fn write(report: &Report, path: &str) -> io::Result<()> {
     std::fs::write(path, report.html())
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
-    println!("wrote {path} (HTML report; open it in a browser)");
+    outln!("wrote {path} (HTML report; open it in a browser)");
     Ok(())
 }
 

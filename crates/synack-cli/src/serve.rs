@@ -108,7 +108,7 @@ fn serve(args: Args) -> io::Result<()> {
     })
     .map_err(io::Error::other)?;
 
-    println!(
+    outln!(
         "synack serve: listening on {} on {} (addresses {}; mtu {}{})",
         std::net::SocketAddr::new(ip, args.port),
         started.tun_name,

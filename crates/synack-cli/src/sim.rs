@@ -131,7 +131,7 @@ fn goodput_table(quick: bool) -> ExitCode {
     let wall = std::time::Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rows = goodput::goodput_table(&spec, threads);
-    print!("{}", goodput::render_markdown(&spec, &rows));
+    out!("{}", goodput::render_markdown(&spec, &rows));
     eprintln!(
         "{} runs in {:.1} s wall",
         rows.len(),
@@ -194,7 +194,7 @@ fn info_line(i: &Info) -> String {
 
 /// `--samples`: one row per sample.
 fn print_samples(samples: &[(Duration, Info)]) {
-    println!(
+    outln!(
         "{:>9} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>7} {:>8}",
         "time",
         "cwnd",
@@ -215,7 +215,7 @@ fn print_samples(samples: &[(Duration, Info)]) {
         } else {
             segments(i.ssthresh, i.snd_mss)
         };
-        println!(
+        outln!(
             "{:>8.3}s {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>5} {:>7} {:>8}",
             t.as_secs_f64(),
             i.cwnd_segments(),
@@ -252,7 +252,7 @@ fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Resu
             .map_err(|e| std::io::Error::other(format!("--time-seq: {e}")))?;
         std::fs::write(path, svg)
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
-        println!("wrote {path} (time\u{2013}sequence graph)");
+        outln!("wrote {path} (time\u{2013}sequence graph)");
     }
     if let Some(path) = &args.samples_out {
         let rows: Vec<Sample> = r
@@ -262,7 +262,7 @@ fn write_pictures(args: &Args, r: &synack::sim::TransferReport) -> std::io::Resu
             .collect();
         std::fs::write(path, samples::to_csv(&rows))
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {path}: {e}")))?;
-        println!(
+        outln!(
             "wrote {path} ({} samples; synack plot --kind cwnd {path})",
             rows.len()
         );
@@ -337,12 +337,12 @@ pub fn run(args: Args) -> ExitCode {
             .name(synack::sim::SERVER_V6.into(), "server")
             .only(Direction::Out);
         for line in renderer.render(&r.trace) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     if let Some(path) = &args.pcap {
         match write_pcap(path, &r.trace) {
-            Ok(n) => println!("wrote {path} ({n} packets; open it with wireshark or tshark -r)"),
+            Ok(n) => outln!("wrote {path} ({n} packets; open it with wireshark or tshark -r)"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);
@@ -350,14 +350,14 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     let c = &r.client;
-    println!(
+    outln!(
         "sim: {} in {:.3} s virtual ({:.3} s wall), goodput {}",
         units::human_bytes(r.bytes),
         r.elapsed.as_secs_f64(),
         wall.elapsed().as_secs_f64(),
         units::human_rate(r.goodput_bps)
     );
-    println!(
+    outln!(
         "sender: {} segments, {} retransmitted ({} fast, {} timeouts), srtt {}, rto {} ms, cwnd {} B, ssthresh {}",
         c.out_segs,
         c.retrans_segs,
@@ -376,7 +376,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     );
     let l = &r.link;
-    println!(
+    outln!(
         "link: {} sent, {} delivered, {} lost, {} queue drops, {} duplicated, {} reordered, {} corrupted",
         l.sent,
         l.delivered,
@@ -386,21 +386,21 @@ pub fn run(args: Args) -> ExitCode {
         l.reordered,
         l.corrupted
     );
-    println!("verified: every byte arrived once, in order");
+    outln!("verified: every byte arrived once, in order");
     if !r.samples.is_empty() {
-        println!(
+        outln!(
             "\nclient (sender) every {}:",
             ms(args.samples.unwrap_or_default())
         );
         print_samples(&r.samples);
     }
-    println!("\nper connection (cwnd and ssthresh in segments of mss; counts in segments):");
-    println!("client (sender, at the end):       {}", info_line(&r.info));
-    println!(
+    outln!("\nper connection (cwnd and ssthresh in segments of mss; counts in segments):");
+    outln!("client (sender, at the end):       {}", info_line(&r.info));
+    outln!(
         "server (receiver, last byte read): {}",
         info_line(&r.server_info)
     );
-    println!("\nclient counters:\n{}", r.client);
-    println!("server counters:\n{}", r.server);
+    outln!("\nclient counters:\n{}", r.client);
+    outln!("server counters:\n{}", r.server);
     ExitCode::SUCCESS
 }

@@ -175,7 +175,7 @@ pub enum LinesTo {
 impl LinesTo {
     fn print(self, line: &str) {
         match self {
-            LinesTo::Stdout => println!("{line}"),
+            LinesTo::Stdout => outln!("{line}"),
             LinesTo::Stderr => eprintln!("{line}"),
         }
     }
