@@ -195,6 +195,7 @@ impl Connection {
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
             self.opts.peer_syn = Some(syn_offer(seg));
             self.snd.nxt = self.snd.iss;
+            self.snd.simopen_synack = true;
             self.timers.stop(Timer::Retransmit);
             self.set_state(State::SynReceived, "simultaneous open");
         }

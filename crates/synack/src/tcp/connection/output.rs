@@ -75,7 +75,8 @@ impl Connection {
         } else {
             Flags::SYN
         };
-        let retransmit = self.snd.max != self.snd.iss;
+        let retransmit = self.snd.max != self.snd.iss && !self.snd.simopen_synack;
+        self.snd.simopen_synack = false;
         if retransmit {
             ctr.retrans_segs += 1;
             self.on_handshake_retransmitted();

@@ -68,6 +68,9 @@ pub(super) struct Sender {
     pub(super) rtx_since: MaybeInstant,
     /// A zero-window probe is due.
     pub(super) probe_now: bool,
+    /// A simultaneous open's SYN-ACK is due: its first transmission, not a retransmission of
+    /// the SYN (Linux's tcp_send_synack() turns the queued SYN into a SYN-ACK and sends it anew).
+    pub(super) simopen_synack: bool,
     pub(super) persist_backoff: u8,
     /// Segments delivered to the peer (TCP_INFO's tcpi_delivered, 32 bits as Linux's).
     pub(super) delivered: u32,
@@ -163,6 +166,7 @@ impl Sender {
             retries: 0,
             rtx_since: MaybeInstant::NONE,
             probe_now: false,
+            simopen_synack: false,
             persist_backoff: 0,
             delivered: 0,
         }

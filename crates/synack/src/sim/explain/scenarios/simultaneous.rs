@@ -105,8 +105,8 @@ fn open(ctx: &mut Ctx) -> Result<(), String> {
             "synack-a",
             Match::seg("A").flags(Flags::SYN | Flags::ACK),
             "RFC 9293 §3.10.7.3",
-            "A is in SYN-SENT and receives a SYN without an ACK: it enters SYN-RECEIVED and sends a SYN-ACK, its own SYN again (same ISN, Seq={seq}, which is why the stack notes a retransmission) with Ack={ack} for B's SYN.",
-            "A 在 SYN-SENT 状态收到一个不带 ACK 的 SYN：进入 SYN-RECEIVED，并发送 SYN-ACK，即再次发送自己的 SYN（同一个 ISN，Seq={seq}，所以协议栈把它记为一次重传），同时以 Ack={ack} 确认 B 的 SYN。",
+            "A is in SYN-SENT and receives a SYN without an ACK: it enters SYN-RECEIVED and sends a SYN-ACK, its own SYN again (same ISN, Seq={seq}) with Ack={ack} for B's SYN. It is not counted as a retransmission: the SYN turns into a SYN-ACK and is sent anew, as Linux does.",
+            "A 在 SYN-SENT 状态收到一个不带 ACK 的 SYN：进入 SYN-RECEIVED，并发送 SYN-ACK，即再次发送自己的 SYN（同一个 ISN，Seq={seq}），同时以 Ack={ack} 确认 B 的 SYN。它不算作一次重传：这个 SYN 变成 SYN-ACK 重新发出，Linux 也是这样做的。",
         ),
         rule(
             "synack-b",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::harness::*;
-use crate::tcp::{Config, Counters, Error, SeqNum, State};
+use crate::tcp::{Config, Counters, Error, Event, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Flags;
 
@@ -77,6 +77,25 @@ fn simultaneous_open_rfc9293_figure7() {
     assert_eq!(sa[0].flags(), Flags::SYN | Flags::ACK);
     assert_eq!(sa[0].seq(), CLIENT_ISS);
     assert_eq!(sa[0].ack(), SERVER_ISS + 1u32);
+    // The SYN-ACK is the SYN's queued segment sent anew, not a retransmission (Linux's
+    // tcp_send_synack()): no retransmission counted or reported.
+    assert_eq!((ac.retrans_segs, bc.retrans_segs), (0, 0));
+    let retransmits = |c: &mut crate::tcp::Connection| {
+        std::iter::from_fn(|| c.poll_event())
+            .filter(|e| matches!(e, Event::Retransmit { .. }))
+            .count()
+    };
+    assert_eq!((retransmits(&mut a), retransmits(&mut b)), (0, 0));
+    // When it is lost, the timeout resends it, and that is a retransmission.
+    let rto = a
+        .poll_timeout()
+        .expect("the SYN-ACK's retransmission timer");
+    a.handle_timeout(rto, &mut ac);
+    let again = drain(&mut a, rto, &mut ac);
+    assert_eq!(again[0].flags(), Flags::SYN | Flags::ACK);
+    assert_eq!(again[0].seq(), CLIENT_ISS);
+    assert_eq!(ac.retrans_segs, 1);
+    assert_eq!(retransmits(&mut a), 1);
     deliver(&mut a, T0, &sb[0], &mut ac);
     deliver(&mut b, T0, &sa[0], &mut bc);
     assert_eq!(a.state(), State::Established);
