@@ -290,8 +290,15 @@ impl Connection {
                 self.challenge_ack(now, ctr, true);
             } else {
                 ctr.out_of_window += 1;
+                let old = !seg.payload.is_empty() && seg.seq + seg_len <= self.rcv.nxt;
                 self.push_event(super::Event::Dropped {
-                    reason: "out of window, ACK sent",
+                    // Data wholly below RCV.NXT is a retransmission of what arrived already
+                    // (a spurious one, or its ACK was lost): say so rather than "out of window".
+                    reason: if old {
+                        "duplicate data (received already), ACK sent"
+                    } else {
+                        "out of window, ACK sent"
+                    },
                 });
                 if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
                     // Data we already had (RFC 2883 §4).
