@@ -191,6 +191,7 @@ pub enum UdpCloseReason {
 
 /// What the forwarder tells the application, from [`Stack::poll_forward`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ForwardEvent {
     /// Decide with [`Stack::forward_accept`], [`Stack::forward_refuse`] or
     /// [`Stack::forward_drop`].
