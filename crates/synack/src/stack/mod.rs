@@ -10,7 +10,10 @@
 //! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
 //! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
 //! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
-//! next deadline in one heap so a tick costs O(expired).
+//! next deadline in one heap so a tick costs O(expired). UDP sockets take datagrams for its
+//! addresses (`udp.rs`); in forwarder mode (`forward.rs`, [`Stack::enable_forwarding`]) it
+//! takes TCP, UDP and echo for *any* address in configured prefixes, and the application
+//! decides on each flow before it is answered.
 //!
 //! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
 //! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
