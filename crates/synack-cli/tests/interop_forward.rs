@@ -78,6 +78,10 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
     let mut echo = server.cmd("socat");
     echo.args(["UDP6-RECVFROM:7,fork,ipv6only=0", "EXEC:cat"]);
     let _echo = Proc::spawn(echo, "socat UDP echo");
+    // Counts what it reads until the client's FIN, then answers: a half-close both ways.
+    let mut count = server.cmd("socat");
+    count.args(["TCP6-LISTEN:9,fork,ipv6only=0,reuseaddr", "SYSTEM:wc -c"]);
+    let _count = Proc::spawn(count, "socat TCP counter");
 
     let mut fwd = mid.cmd(synack_bin());
     fwd.args(["forward", "--tun", "skfw", "--netns", &client.name])
@@ -132,6 +136,20 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
     assert!(
         unreachable.starts_with("OSError 113 "),
         "EHOSTUNREACH expected: {unreachable}"
+    );
+
+    // Half-closes are carried: the client's FIN reaches the server, whose answer after it
+    // reaches the client.
+    let mut c = client.cmd("sh");
+    c.args([
+        "-c",
+        "head -c 100000 /dev/zero | timeout 10 socat -t 5 - TCP:198.19.0.77:9",
+    ]);
+    let out = c.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "100000",
+        "{out:?}"
     );
 
     // UDP both families: the echo comes back from the address the client sent to.
