@@ -134,6 +134,19 @@ struct TcpFlow {
     up_done: bool,
 }
 
+impl TcpFlow {
+    /// Ends the flow both ways at once (a reset on either side): the client's connection is
+    /// aborted (RST), nothing more is copied.
+    fn kill(&mut self, stack: &mut Stack, now: Instant) {
+        stack.abort(now, self.h);
+        let _ = self.up.shutdown(std::net::Shutdown::Both);
+        self.client_done = true;
+        self.up_done = true;
+        self.to_up.clear();
+        self.to_client.clear();
+    }
+}
+
 /// What a thread making an upstream connection reports.
 type Connected = (PendingId, io::Result<TcpStream>);
 
@@ -371,11 +384,7 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => {
-                    stack.abort(now, f.h);
-                    f.client_done = true;
-                    f.up_done = true;
-                    f.to_up.clear();
-                    f.to_client.clear();
+                    f.kill(stack, now);
                     return true;
                 }
             }
@@ -402,10 +411,9 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 moved = true;
             }
             Err(_) => {
-                // Reset by the client: reset upstream too (linger 0 is not in std; drop).
-                f.client_done = true;
-                f.up_done = true;
-                let _ = f.up.shutdown(std::net::Shutdown::Both);
+                // Reset by the client: upstream is shut down (std has no SO_LINGER 0 for a
+                // RST).
+                f.kill(stack, now);
                 return true;
             }
         }
@@ -451,10 +459,7 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(_) => {
                 // Upstream reset: so is the client.
-                stack.abort(now, f.h);
-                f.client_done = true;
-                f.up_done = true;
-                f.to_up.clear();
+                f.kill(stack, now);
                 return true;
             }
         }

@@ -48,14 +48,18 @@ fn forwarder(tcp: Config, cfg: ForwardConfig) -> (Stack, Forwarding) {
     (s, f)
 }
 
+/// The forwarder's events that `pick` takes (the others are dropped).
+fn events<T>(s: &mut Stack, pick: impl Fn(ForwardEvent) -> Option<T>) -> Vec<T> {
+    std::iter::from_fn(|| s.poll_forward())
+        .filter_map(pick)
+        .collect()
+}
+
 fn pending(s: &mut Stack) -> Vec<PendingTcp> {
-    let mut v = Vec::new();
-    while let Some(e) = s.poll_forward() {
-        if let ForwardEvent::Tcp(p) = e {
-            v.push(p);
-        }
-    }
-    v
+    events(s, |e| match e {
+        ForwardEvent::Tcp(p) => Some(p),
+        _ => None,
+    })
 }
 
 #[test]
@@ -497,18 +501,14 @@ fn udp_to_any_destination_arrives_with_its_original_destination_and_replies_go_b
 }
 
 fn closed_events(s: &mut Stack) -> Vec<(SocketAddr, SocketAddr, UdpCloseReason)> {
-    let mut v = Vec::new();
-    while let Some(e) = s.poll_forward() {
-        if let ForwardEvent::UdpClosed {
+    events(s, |e| match e {
+        ForwardEvent::UdpClosed {
             client,
             dst,
             reason,
-        } = e
-        {
-            v.push((client, dst, reason));
-        }
-    }
-    v
+        } => Some((client, dst, reason)),
+        _ => None,
+    })
 }
 
 #[test]
@@ -781,13 +781,10 @@ fn udp_socket_errors_are_typed() {
 }
 
 fn echoes(s: &mut Stack) -> Vec<PendingEcho> {
-    let mut v = Vec::new();
-    while let Some(e) = s.poll_forward() {
-        if let ForwardEvent::Echo(p) = e {
-            v.push(p);
-        }
-    }
-    v
+    events(s, |e| match e {
+        ForwardEvent::Echo(p) => Some(p),
+        _ => None,
+    })
 }
 
 #[test]
