@@ -301,6 +301,17 @@ pub(super) struct Forwarder {
 }
 
 impl Forwarder {
+    /// Queues an event for [`Stack::poll_forward`]. The queue is bounded by what can be
+    /// outstanding at once (pending decisions, pending echoes, UDP flows); an application that
+    /// does not poll loses the oldest events, whose decisions then time out.
+    fn event(&mut self, e: ForwardEvent) {
+        let cap = self.cfg.max_pending + self.cfg.max_pending_echoes + self.cfg.max_udp_flows;
+        if self.events.len() >= cap.max(1) {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -488,7 +499,7 @@ impl Stack {
         );
         let deadline = now + f.cfg.pending_timeout;
         f.expiry.push_back((deadline, tuple, id));
-        f.events.push_back(ForwardEvent::Tcp(PendingTcp {
+        f.event(ForwardEvent::Tcp(PendingTcp {
             id: PendingId { serial: id, tuple },
             src: remote,
             dst: local,
@@ -689,7 +700,7 @@ impl Stack {
         if f.flows.remove(&tuple).is_none() {
             return false;
         }
-        f.events.push_back(ForwardEvent::UdpClosed {
+        f.event(ForwardEvent::UdpClosed {
             client: SocketAddr::new(tuple.2, tuple.3),
             dst: SocketAddr::new(tuple.0, tuple.1),
             reason,
@@ -754,7 +765,7 @@ impl Stack {
             data: data.to_vec(),
         };
         f.echoes.push_back(e.clone());
-        f.events.push_back(ForwardEvent::Echo(e));
+        f.event(ForwardEvent::Echo(e));
         self.counters.fwd_echo_pending += 1;
         if self.trace_on() {
             self.trace_note(

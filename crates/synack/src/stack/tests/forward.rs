@@ -892,3 +892,25 @@ fn pending_echoes_are_capped_oldest_first() {
     assert!(s.forward_echo_reply(e[2].id).is_ok());
     assert!(s.forward_echo_drop(e[1].id).is_ok());
 }
+
+#[test]
+fn an_application_that_never_polls_holds_a_bounded_event_queue() {
+    let cfg = ForwardConfig {
+        max_pending: 1,
+        max_pending_echoes: 1,
+        max_udp_flows: 1,
+        ..forward_cfg()
+    };
+    let (mut s, _) = forwarder(Config::default(), cfg);
+    for seq_no in 0..10 {
+        let req = icmpv4::Repr::EchoRequest {
+            ident: 1,
+            seq_no,
+            data: b"",
+        };
+        s.handle_packet(Instant::ZERO, &ip_icmp(A_IP, FAR, &req));
+    }
+    // Room for what can be outstanding at once (1 + 1 + 1): the newest three.
+    let seqs: Vec<u16> = echoes(&mut s).iter().map(|e| e.seq_no).collect();
+    assert_eq!(seqs, [7, 8, 9]);
+}
