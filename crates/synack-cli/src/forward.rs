@@ -35,11 +35,13 @@ use synack::units;
 /// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
 /// kernel socket.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Example (as root): ip netns add client; \
-synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 \
---route 198.19.0.0/16; then in the namespace: curl http://198.19.0.77/ reaches 198.19.0.77 \
-from synack's namespace. Stops on Ctrl-C or SIGTERM.")]
+#[command(after_long_help = "Example (as root):\n  \
+        ip netns add client\n  \
+        synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 --route 198.19.0.0/16 &\n  \
+        ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
+        Stops on Ctrl-C or SIGTERM.\n\n\
+        Output: standard output carries the start line, the closing summary and the --stats \
+        counters; standard error the error that stopped it, if one did.")]
 pub struct Args {
     /// The TUN interface to create.
     #[arg(long, value_name = "NAME")]
