@@ -151,6 +151,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("client read: {:?}", String::from_utf8_lossy(&reply));
+    if reply != b"HELLO THROUGH THE FORWARDER" {
+        return Err("the accepted connection did not carry the bytes both ways".into());
+    }
     println!("client's DNS answer: {:?}", answer.ok_or("no DNS answer")?);
     println!(
         "client's connection to {CLOSED}: {}",
