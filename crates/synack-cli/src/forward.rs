@@ -149,8 +149,25 @@ impl TcpFlow {
     }
 }
 
+/// A TCP flow waiting for its upstream connection: a decision the stack holds (the SYN not
+/// answered yet), or a connection already made by a SYN cookie (past the cap on pending
+/// decisions), which is aborted if upstream cannot be reached.
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    Pending(PendingId),
+    Cookie(SocketHandle),
+}
+
 /// What a thread making an upstream connection reports.
-type Connected = (PendingId, io::Result<TcpStream>);
+type Connected = (Waiting, io::Result<TcpStream>);
+
+/// Makes the upstream connection to `dst` on a thread of its own; the answer comes on `tx`.
+fn connect_upstream(tx: &mpsc::Sender<Connected>, w: Waiting, dst: SocketAddr, limit: Duration) {
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((w, TcpStream::connect_timeout(&dst, limit)));
+    });
+}
 
 fn forward(args: Args) -> io::Result<()> {
     let cidrs: Vec<IpCidr> = args
@@ -243,10 +260,7 @@ fn forward(args: Args) -> io::Result<()> {
             busy = true;
             match event {
                 ForwardEvent::Tcp(p) => {
-                    let (tx, timeout) = (tx.clone(), args.connect_timeout);
-                    std::thread::spawn(move || {
-                        let _ = tx.send((p.id, TcpStream::connect_timeout(&p.dst, timeout)));
-                    });
+                    connect_upstream(&tx, Waiting::Pending(p.id), p.dst, args.connect_timeout);
                 }
                 ForwardEvent::Echo(e) => {
                     let _ = stack.forward_echo_drop(e.id);
@@ -257,11 +271,22 @@ fn forward(args: Args) -> io::Result<()> {
                 _ => {}
             }
         }
-        while let Ok((id, up)) = rx.try_recv() {
+        // Handshakes completed by SYN cookies (a flood filled the pending decisions).
+        while let Ok(Some(h)) = stack.accept(fwd.tcp) {
+            busy = true;
+            if let Some(dst) = stack.connection(h).map(|c| c.local()) {
+                connect_upstream(&tx, Waiting::Cookie(h), dst, args.connect_timeout);
+            }
+        }
+        while let Ok((waiting, up)) = rx.try_recv() {
             busy = true;
             match up.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
                 Ok(up) => {
-                    if let Ok(h) = stack.forward_accept(now, id) {
+                    let h = match waiting {
+                        Waiting::Pending(id) => stack.forward_accept(now, id),
+                        Waiting::Cookie(h) => Ok(h),
+                    };
+                    if let Ok(h) = h {
                         let _ = up.set_nodelay(true);
                         tcp.push(TcpFlow {
                             h,
@@ -274,16 +299,20 @@ fn forward(args: Args) -> io::Result<()> {
                         tcp_total += 1;
                     }
                 }
-                Err(e) => {
-                    let how = match e.kind() {
-                        io::ErrorKind::ConnectionRefused => Refusal::Reset,
-                        io::ErrorKind::NetworkUnreachable => {
-                            Refusal::Unreachable(Unreachable::Network)
-                        }
-                        _ => Refusal::Unreachable(Unreachable::Host),
-                    };
-                    let _ = stack.forward_refuse(now, id, how);
-                }
+                Err(e) => match waiting {
+                    // Established already by a cookie: all that is left to say is a RST.
+                    Waiting::Cookie(h) => stack.abort(now, h),
+                    Waiting::Pending(id) => {
+                        let how = match e.kind() {
+                            io::ErrorKind::ConnectionRefused => Refusal::Reset,
+                            io::ErrorKind::NetworkUnreachable => {
+                                Refusal::Unreachable(Unreachable::Network)
+                            }
+                            _ => Refusal::Unreachable(Unreachable::Host),
+                        };
+                        let _ = stack.forward_refuse(now, id, how);
+                    }
+                },
             }
         }
         for f in &mut tcp {
