@@ -13,6 +13,8 @@ mod connect;
 mod decode;
 mod demo;
 mod explain;
+#[cfg(target_os = "linux")]
+mod forward;
 mod hex;
 #[cfg(target_os = "linux")]
 mod http;
@@ -85,6 +87,9 @@ enum Command {
     /// Join two TUN interfaces (two kernels) through the impairment models: netem in userspace.
     #[cfg(target_os = "linux")]
     Relay(relay::Args),
+    /// Forward every TCP and UDP flow routed through a TUN device as a kernel socket (tun2socks).
+    #[cfg(target_os = "linux")]
+    Forward(forward::Args),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +112,8 @@ fn main() -> ExitCode {
         Command::Lab(args) => lab::run(args),
         #[cfg(target_os = "linux")]
         Command::Relay(args) => relay::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Forward(args) => forward::run(args),
     }
 }
 

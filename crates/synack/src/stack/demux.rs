@@ -76,6 +76,12 @@ impl Stack {
             return self.segment_to_entry(now, tuple, local, remote, &seg);
         }
 
+        if self.forwards(dst) {
+            // Not ours but forwarded: the application decides (forward.rs).
+            let upper = super::udp::offset_in(bytes, payload);
+            return self.forward_tcp(now, local, remote, &seg, bytes, upper);
+        }
+
         let any = match dst {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

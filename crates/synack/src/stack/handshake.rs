@@ -118,7 +118,7 @@ impl Stack {
     }
 
     /// RFC 4987 §3.6: answer with a cookie and keep nothing.
-    fn send_cookie(
+    pub(super) fn send_cookie(
         &mut self,
         now: Instant,
         cfg: &Config,
@@ -554,7 +554,7 @@ impl Stack {
 
     /// The MSS our SYN-ACK announces to `peer`: the link's for its family, lowered by
     /// TCP_MAXSEG.
-    fn announced_mss(&self, cfg: &Config, peer: IpAddr) -> u16 {
+    pub(super) fn announced_mss(&self, cfg: &Config, peer: IpAddr) -> u16 {
         let mss = self.mss_for(peer);
         cfg.mss_clamp.map_or(mss, |c| c.min(mss))
     }

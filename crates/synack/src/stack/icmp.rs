@@ -87,6 +87,11 @@ impl Stack {
                 data,
             } => {
                 self.counters.icmp_in_echos += 1;
+                if self.forwards(IpAddr::V4(ip.dst_addr)) {
+                    // Not ours: the forwarder's application decides (forward.rs).
+                    let (src, dst) = (IpAddr::V4(ip.src_addr), IpAddr::V4(ip.dst_addr));
+                    return self.forward_echo(now, src, dst, ident, seq_no, data);
+                }
                 let reply = icmpv4::Repr::EchoReply {
                     ident,
                     seq_no,
@@ -123,7 +128,13 @@ impl Stack {
         let Ok(orig) = Quote::parse(invoking) else {
             return;
         };
-        if orig.protocol() != IpProtocol::Tcp || orig.frag_offset() != 0 {
+        if orig.frag_offset() != 0 {
+            return;
+        }
+        if orig.protocol() == IpProtocol::Udp {
+            return self.udp_icmp_error(now, kind, &orig);
+        }
+        if orig.protocol() != IpProtocol::Tcp {
             return;
         }
         let tuple = (
@@ -165,7 +176,12 @@ impl Stack {
 
     /// Queues an ICMP message from `src` to `dst`; large ones leave in fragments. Returns
     /// whether it was queued.
-    fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) -> bool {
+    pub(super) fn send_icmp(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        repr: &icmpv4::Repr<'_>,
+    ) -> bool {
         let ip = IpHeader {
             src: IpAddr::V4(src),
             dst: IpAddr::V4(dst),
@@ -205,6 +221,24 @@ impl Stack {
             }
         }
         self.icmp_rate_ok(now)
+    }
+
+    /// Queues an ICMP error about `invoking` (a packet that reached us), quoting as much of it
+    /// as keeps the error within 576 bytes, from its destination to its source; `msg` builds
+    /// the message around the quote.
+    pub(super) fn send_icmpv4_error(
+        &mut self,
+        now: Instant,
+        invoking: &[u8],
+        msg: impl FnOnce(&[u8]) -> icmpv4::Repr<'_>,
+    ) -> bool {
+        if !self.may_send_icmpv4_error(now, invoking) {
+            return false;
+        }
+        let p = ipv4::Packet::new_unchecked(invoking);
+        let (src, dst) = (p.dst_addr(), p.src_addr());
+        let quote = &invoking[..invoking.len().min(MAX_V4_QUOTE)];
+        self.send_icmp(src, dst, &msg(quote))
     }
 
     /// Takes a token from the ICMP error rate limit, counting a refusal.

@@ -43,6 +43,11 @@ impl Stack {
                 data,
             } => {
                 self.counters.icmp6_in_echos += 1;
+                if self.forwards(IpAddr::V6(dst)) {
+                    // Not ours: the forwarder's application decides (forward.rs).
+                    let (s, d) = (IpAddr::V6(src), IpAddr::V6(dst));
+                    return self.forward_echo(now, s, d, ident, seq_no, data);
+                }
                 let reply = icmpv6::Repr::EchoReply {
                     ident,
                     seq_no,
@@ -73,7 +78,12 @@ impl Stack {
 
     /// Queues an ICMPv6 message from `src` to `dst` (large ones leave in fragments). Returns
     /// whether it was queued.
-    fn send_icmpv6(&mut self, src: Ipv6Addr, dst: Ipv6Addr, repr: &icmpv6::Repr<'_>) -> bool {
+    pub(super) fn send_icmpv6(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        repr: &icmpv6::Repr<'_>,
+    ) -> bool {
         let (s, d) = (IpAddr::V6(src), IpAddr::V6(dst));
         let ip = IpHeader {
             src: s,
@@ -125,7 +135,7 @@ impl Stack {
 
     /// Queues an ICMPv6 error about `invoking` (a packet that reached us), quoting as much of
     /// it as keeps the error within 1280 bytes (§2.4(c)).
-    fn send_icmpv6_error(
+    pub(super) fn send_icmpv6_error(
         &mut self,
         now: Instant,
         invoking: &[u8],

@@ -45,7 +45,7 @@ impl Stack {
             || src.is_unspecified()
             || self.is_local(IpAddr::V4(src))
             || self.is_broadcast(src);
-        if !self.is_local(IpAddr::V4(dst)) || bad_src {
+        if !self.accepts(IpAddr::V4(dst)) || bad_src {
             self.counters.ip_in_addr_errors += 1;
             self.trace_drop(now, "not for us, or impossible source address", bytes);
             return;
@@ -62,6 +62,7 @@ impl Stack {
         match ip.protocol {
             IpProtocol::Tcp => self.handle_tcp(now, src, dst, payload, bytes),
             IpProtocol::Icmp => self.handle_icmp(now, ip, payload, bytes),
+            IpProtocol::Udp => self.handle_udp(now, src, dst, payload, bytes),
             _ => {
                 self.counters.ip_in_unknown_protos += 1;
                 self.trace_drop(now, "protocol not supported", bytes);

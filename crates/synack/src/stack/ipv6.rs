@@ -54,7 +54,7 @@ impl Stack {
             || src.is_multicast()
             || src.is_loopback()
             || self.is_local(IpAddr::V6(src));
-        if !self.is_local(IpAddr::V6(dst)) || bad_src {
+        if !self.accepts(IpAddr::V6(dst)) || bad_src {
             self.counters.ip6_in_addr_errors += 1;
             return self.trace_drop(now, "not for us, or impossible source address", bytes);
         }
@@ -83,9 +83,8 @@ impl Stack {
                     return self.trace_drop(now, "IPv6 no next header", bytes);
                 }
                 IpProtocol::Udp => {
-                    // No UDP sockets: counted and dropped, as for IPv4.
-                    self.counters.ip6_in_unknown_protos += 1;
-                    return self.trace_drop(now, "protocol not supported", bytes);
+                    let (src, dst) = addrs(bytes);
+                    return self.handle_udp(now, src, dst, &bytes[c.at..], bytes);
                 }
                 IpProtocol::HopByHop if c.at != ipv6::HEADER_LEN => {
                     // §4.1: Hop-by-Hop comes first or not at all.

@@ -10,7 +10,10 @@
 //! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
 //! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
 //! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
-//! next deadline in one heap so a tick costs O(expired).
+//! next deadline in one heap so a tick costs O(expired). UDP sockets take datagrams for its
+//! addresses (`udp.rs`); in forwarder mode (`forward.rs`, [`Stack::enable_forwarding`]) it
+//! takes TCP, UDP and echo for *any* address in configured prefixes, and the application
+//! decides on each flow before it is answered.
 //!
 //! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
 //! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
@@ -33,7 +36,9 @@
 //! | `fragments.rs` | fragment reassembly, both families, bounded |
 //! | `icmp.rs` | ICMP echo and errors; what both ICMPs share (error rules, rate limit) |
 //! | `icmpv6.rs` | ICMPv6 echo, packet too big, errors sent |
-//! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, or RST |
+//! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, forwarder, or RST |
+//! | `udp.rs` | UDP sockets: input, checksums, port unreachable, send (in fragments when large) |
+//! | `forward.rs` | forwarder mode: flows to any destination in configured prefixes, decided by the application |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
 //! | `ports.rs` | ephemeral ports |
 //! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
@@ -41,6 +46,7 @@
 
 mod demux;
 mod egress;
+mod forward;
 pub mod fragments;
 mod handshake;
 mod icmp;
@@ -54,6 +60,7 @@ mod socket;
 mod syn_queue;
 mod timer;
 mod trace;
+mod udp;
 
 use core::hash::BuildHasher;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -69,9 +76,14 @@ use crate::time::Instant;
 use crate::trace::TraceEvent;
 
 pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
+pub use forward::{
+    ForwardConfig, ForwardEvent, Forwarding, PendingEcho, PendingId, PendingTcp, Refusal,
+    UdpCloseReason, Unreachable,
+};
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 use slots::Slot;
+pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
 
 /// A socket: a connection or a listener, valid until closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -201,6 +213,10 @@ pub struct Stack {
     /// Path MTUs learned from ICMP fragmentation-needed, by destination (RFC 1191 §5: new
     /// connections to the same host start with it, as Linux's route cache does).
     pmtu: HashMap<IpAddr, u16, KeyedHasher>,
+    /// UDP sockets.
+    udp: udp::Udp,
+    /// Forwarder mode, when on.
+    forward: Option<Box<forward::Forwarder>>,
 }
 
 fn err(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
@@ -237,6 +253,8 @@ impl Stack {
             conns: HashMap::with_hasher(hasher.clone()),
             listeners: HashMap::with_hasher(hasher.clone()),
             pmtu: HashMap::with_hasher(hasher.clone()),
+            udp: udp::Udp::new(hasher.clone()),
+            forward: None,
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),

@@ -120,7 +120,7 @@ impl Net {
 }
 
 /// An IPv4 packet carrying the ICMP message `repr`, checksums filled in.
-fn ip_icmp(src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) -> Vec<u8> {
+pub(super) fn ip_icmp(src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) -> Vec<u8> {
     let mut pkt = vec![0u8; 20 + repr.buffer_len()];
     let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
     ipv4::Repr::new(src, dst, IpProtocol::Icmp, repr.buffer_len())
@@ -622,6 +622,7 @@ fn default_gateway_routes_off_link_destinations() {
     assert!(ipv4::Packet::new_checked(&buf[..n]).unwrap().dont_frag());
 }
 
+mod forward;
 mod frag;
 mod handshake;
 mod v6;

@@ -19,6 +19,7 @@ impl Stack {
             self.syn_queue.next_deadline(),
             self.frags4.next_deadline(),
             self.frags6.next_deadline(),
+            self.forward.as_ref().and_then(|f| f.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -30,6 +31,7 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.syn_queue_timeouts(now);
         self.reassembly_timeouts(now);
+        self.forward_timeouts(now);
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;

@@ -207,6 +207,57 @@ counters! {
     tcp_in_csum_errors => "InCsumErrors",
     /// RSTs sent for segments that found no connection or listener.
     no_port_rsts => "TCPNoPortRst",
+    /// ICMP destination unreachable messages sent (UDP port unreachable, forwarder refusals).
+    icmp_out_dest_unreachs => "IcmpOutDestUnreachs",
+    /// ICMPv6 destination unreachable messages sent.
+    icmp6_out_dest_unreachs => "Icmp6OutDestUnreachs",
+    /// UDP datagrams delivered to a socket (or to the forwarder), IPv4.
+    udp_in_datagrams => "UdpInDatagrams",
+    /// UDP datagrams for a port nobody listens on, IPv4.
+    udp_no_ports => "UdpNoPorts",
+    /// UDP datagrams not delivered for another reason (bad length, checksum, full queue).
+    udp_in_errors => "UdpInErrors",
+    /// UDP datagrams sent, IPv4.
+    udp_out_datagrams => "UdpOutDatagrams",
+    /// UDP datagrams dropped because the socket's receive queue was full, IPv4.
+    udp_rcvbuf_errors => "UdpRcvbufErrors",
+    /// UDP datagrams not sent because the output queue was full, IPv4.
+    udp_sndbuf_errors => "UdpSndbufErrors",
+    /// UDP datagrams with a bad checksum, IPv4.
+    udp_in_csum_errors => "UdpInCsumErrors",
+    /// UDP datagrams delivered, IPv6.
+    udp6_in_datagrams => "Udp6InDatagrams",
+    /// UDP datagrams for a port nobody listens on, IPv6.
+    udp6_no_ports => "Udp6NoPorts",
+    /// UDP datagrams not delivered for another reason, IPv6.
+    udp6_in_errors => "Udp6InErrors",
+    /// UDP datagrams sent, IPv6.
+    udp6_out_datagrams => "Udp6OutDatagrams",
+    /// UDP datagrams dropped on a full receive queue, IPv6.
+    udp6_rcvbuf_errors => "Udp6RcvbufErrors",
+    /// UDP datagrams not sent on a full output queue, IPv6.
+    udp6_sndbuf_errors => "Udp6SndbufErrors",
+    /// UDP datagrams with a bad (or, as IPv6 requires one, zero) checksum.
+    udp6_in_csum_errors => "Udp6InCsumErrors",
+    /// Forwarder: SYNs to forwarded destinations put before the application.
+    fwd_tcp_pending => "FwdTcpPending",
+    /// Forwarder: SYNs past the cap on pending decisions (answered with a SYN cookie when
+    /// cookies are on, else dropped).
+    fwd_tcp_pending_full => "FwdTcpPendingFull",
+    /// Forwarder: pending decisions that timed out.
+    fwd_tcp_pending_expired => "FwdTcpPendingExpired",
+    /// Forwarder: flows refused (RST or ICMP unreachable) by the application.
+    fwd_refused => "FwdRefused",
+    /// Forwarder: UDP flows opened.
+    fwd_udp_flows => "FwdUdpFlows",
+    /// Forwarder: UDP flows closed (idle, or the client said unreachable).
+    fwd_udp_flows_closed => "FwdUdpFlowsClosed",
+    /// Forwarder: UDP datagrams dropped because the flow table was full.
+    fwd_udp_flows_full => "FwdUdpFlowsFull",
+    /// Forwarder: echo requests put before the application.
+    fwd_echo_pending => "FwdEchoPending",
+    /// Forwarder: echo requests dropped past the cap on pending ones.
+    fwd_echo_full => "FwdEchoFull",
 }
 
 impl fmt::Display for Counters {

@@ -11,6 +11,7 @@
 //! | [`icmp`] | what both ICMPs share: header, the quoted packet | RFC 792, RFC 4443 |
 //! | [`icmpv4`] | ICMP for IPv4 | RFC 792, RFC 1191 |
 //! | [`icmpv6`] | ICMP for IPv6 | RFC 4443 |
+//! | [`udp`] | UDP datagrams and their checksum | RFC 768, RFC 8200 §8.1 |
 //! | [`checksum`] | Internet checksum | RFC 1071, RFC 1624 |
 //! | [`cidr`] | addresses with their on-link prefix | RFC 4632 §3.1 |
 //! | [`seq`] | TCP sequence numbers, modulo 2^32 | RFC 9293 §3.4 |
@@ -25,6 +26,7 @@ pub mod ipv6;
 pub mod ipv6ext;
 pub mod seq;
 pub mod tcp;
+pub mod udp;
 
 use core::fmt;
 

@@ -36,7 +36,7 @@ fn mode(syncookies: Mode, max_syn_backlog: usize) -> Config {
 }
 
 /// An IPv4 packet with `seg` from `src` to `dst`, checksums filled in.
-fn ip_tcp(src: SocketAddr, dst: SocketAddr, seg: &wtcp::Repr<'_>) -> Vec<u8> {
+pub(super) fn ip_tcp(src: SocketAddr, dst: SocketAddr, seg: &wtcp::Repr<'_>) -> Vec<u8> {
     let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
         unreachable!("IPv4 only")
     };
@@ -54,7 +54,13 @@ fn ip_tcp(src: SocketAddr, dst: SocketAddr, seg: &wtcp::Repr<'_>) -> Vec<u8> {
     pkt
 }
 
-fn seg(from: SocketAddr, to: SocketAddr, seq: u32, ack: u32, flags: Flags) -> wtcp::Repr<'static> {
+pub(super) fn seg(
+    from: SocketAddr,
+    to: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: Flags,
+) -> wtcp::Repr<'static> {
     wtcp::Repr {
         src_port: from.port(),
         dst_port: to.port(),
@@ -74,7 +80,7 @@ fn syn(from: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
 }
 
 /// [`syn`] to `to`.
-fn syn_to(from: SocketAddr, to: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
+pub(super) fn syn_to(from: SocketAddr, to: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8> {
     let mut s = seg(from, to, isn, 0, Flags::SYN);
     s.options = Options {
         mss: Some(1460),
@@ -87,7 +93,7 @@ fn syn_to(from: SocketAddr, to: SocketAddr, isn: u32, ts: Option<u32>) -> Vec<u8
 }
 
 /// Everything `s` sends at `now`.
-fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+pub(super) fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
     while let Some(n) = s.poll_transmit(now, &mut buf) {
@@ -97,7 +103,7 @@ fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
 }
 
 /// The TCP segment of an IPv4 packet.
-fn tcp_of(p: &[u8]) -> wtcp::Repr<'_> {
+pub(super) fn tcp_of(p: &[u8]) -> wtcp::Repr<'_> {
     let ip = ipv4::Packet::new_checked(p).unwrap();
     let r = ipv4::Repr::parse(&ip, true).unwrap();
     let payload = &p[20..];

@@ -1,0 +1,499 @@
+//! `synack forward`: synack as a tun2socks-style forwarder. A TUN device (inside a network
+//! namespace when asked) carries the kernel's traffic for the routed prefixes to synack, which
+//! terminates every TCP and UDP flow ([`synack::stack`]'s forwarder mode) and carries it on
+//! as a kernel socket opened in the namespace synack itself runs in, straight to the original
+//! destination.
+//!
+//! A TCP flow is accepted only once the upstream connection is made, so a refused or
+//! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
+//! connection that dies after its handshake. Bytes are copied both ways with half-closes
+//! preserved. Echo requests are dropped (a ping needs a raw socket upstream).
+//!
+//! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
+//! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
+//! makes its upstream connection. SOCKS5 is not there yet.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use synack::device::Device;
+use synack::device::tun::Tun;
+use synack::stack::{
+    ForwardConfig, ForwardEvent, IpCidr, PendingId, Refusal, SocketHandle, Stack, StackConfig,
+    Unreachable,
+};
+use synack::tcp::Shutdown;
+use synack::time::Instant;
+use synack::units;
+
+/// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
+/// kernel socket.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "Example (as root):\n  \
+        ip netns add client\n  \
+        synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 --route 198.19.0.0/16 &\n  \
+        ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
+        Stops on Ctrl-C or SIGTERM.\n\n\
+        Output: standard output carries the start line, the closing summary and the --stats \
+        counters; standard error the error that stopped it, if one did.")]
+pub struct Args {
+    /// The TUN interface to create.
+    #[arg(long, value_name = "NAME")]
+    tun: String,
+    /// Create the interface inside this network namespace (the clients' side).
+    #[arg(long, value_name = "NS")]
+    netns: Option<String>,
+    /// The kernel side's address on the TUN link (one per family).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    kernel_addr: Vec<String>,
+    /// synack's own address on the TUN link (one per family).
+    #[arg(
+        long,
+        value_name = "CIDR",
+        default_value = "198.18.0.2/24",
+        value_delimiter = ','
+    )]
+    addr: Vec<String>,
+    /// A prefix routed through the TUN device and forwarded (`default` for all of IPv4,
+    /// `default6` for all of IPv6); repeat the flag for more.
+    #[arg(long = "route", value_name = "PREFIX", required = true)]
+    routes: Vec<String>,
+    /// Interface MTU.
+    #[arg(long, default_value_t = 1500)]
+    mtu: u16,
+    /// How long an upstream TCP connection may take before the client is refused.
+    #[arg(long, default_value = "10s", value_parser = units::duration)]
+    connect_timeout: Duration,
+    /// Print the counters when stopping.
+    #[arg(long)]
+    stats: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match forward(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn bad(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// `default`, `default6` or a prefix.
+fn prefix(s: &str) -> io::Result<IpCidr> {
+    match s.trim() {
+        "default" => "0.0.0.0/0".parse(),
+        "default6" => "::/0".parse(),
+        p => p.parse(),
+    }
+}
+
+/// Adds `ip route add PREFIX dev TUN` in the clients' namespace.
+fn add_route(netns: Option<&str>, tun: &str, p: &IpCidr) -> io::Result<()> {
+    let mut c = Command::new("ip");
+    if let Some(ns) = netns {
+        c.args(["-n", ns]);
+    }
+    if p.is_ipv6() {
+        c.arg("-6");
+    }
+    let spec = if p.prefix() == 0 {
+        "default".to_string()
+    } else {
+        p.to_string()
+    };
+    let out = c.args(["route", "add", &spec, "dev", tun]).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "ip route add {spec} dev {tun}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// One forwarded TCP flow: the stack's connection and the upstream socket.
+struct TcpFlow {
+    h: SocketHandle,
+    up: TcpStream,
+    /// Bytes read from the stack, not yet written upstream.
+    to_up: Vec<u8>,
+    /// Bytes read upstream, not yet taken by the stack.
+    to_client: Vec<u8>,
+    /// The client finished sending (its FIN reached upstream as a shutdown).
+    client_done: bool,
+    /// Upstream finished sending (its end reached the client as our FIN).
+    up_done: bool,
+}
+
+impl TcpFlow {
+    /// Ends the flow both ways at once (a reset on either side): the client's connection is
+    /// aborted (RST), nothing more is copied.
+    fn kill(&mut self, stack: &mut Stack, now: Instant) {
+        stack.abort(now, self.h);
+        let _ = self.up.shutdown(std::net::Shutdown::Both);
+        self.client_done = true;
+        self.up_done = true;
+        self.to_up.clear();
+        self.to_client.clear();
+    }
+}
+
+/// A TCP flow waiting for its upstream connection: a decision the stack holds (the SYN not
+/// answered yet), or a connection already made by a SYN cookie (past the cap on pending
+/// decisions), which is aborted if upstream cannot be reached.
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    Pending(PendingId),
+    Cookie(SocketHandle),
+}
+
+/// What a thread making an upstream connection reports.
+type Connected = (Waiting, io::Result<TcpStream>);
+
+/// Makes the upstream connection to `dst` on a thread of its own; the answer comes on `tx`.
+fn connect_upstream(tx: &mpsc::Sender<Connected>, w: Waiting, dst: SocketAddr, limit: Duration) {
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((w, TcpStream::connect_timeout(&dst, limit)));
+    });
+}
+
+fn forward(args: Args) -> io::Result<()> {
+    let cidrs: Vec<IpCidr> = args
+        .addr
+        .iter()
+        .map(|a| a.trim().parse())
+        .collect::<io::Result<_>>()?;
+    let kernel: Vec<IpCidr> = args
+        .kernel_addr
+        .iter()
+        .map(|a| a.trim().parse())
+        .collect::<io::Result<_>>()?;
+    let prefixes: Vec<IpCidr> = args
+        .routes
+        .iter()
+        .map(|r| prefix(r))
+        .collect::<io::Result<_>>()?;
+    if cidrs.is_empty() {
+        return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
+    }
+    let mut b = Tun::builder(&args.tun).mtu(args.mtu).offload(false);
+    for &k in &kernel {
+        b = b.kernel_addr(k);
+    }
+    if let Some(ns) = &args.netns {
+        b = b.netns(ns);
+    }
+    let mut tun = b.open()?;
+    for p in &prefixes {
+        add_route(args.netns.as_deref(), &args.tun, p)?;
+    }
+
+    let mut secret = [0u8; 32];
+    // A run's secret: the clock and the process id are enough here (ISNs, ports, cookies).
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos()) as u64
+        ^ u64::from(std::process::id()).rotate_left(32);
+    let mut rng = synack::device::SimRng::new(seed);
+    rng.fill_bytes(&mut secret);
+    let mut stack = Stack::new(
+        StackConfig {
+            mtu: args.mtu,
+            name: "synack".into(),
+            ..StackConfig::default()
+        },
+        secret,
+    );
+    for &c in &cidrs {
+        stack.add_address(c);
+    }
+    let fwd = stack.enable_forwarding(ForwardConfig {
+        prefixes: prefixes.clone(),
+        ..ForwardConfig::default()
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
+    println!(
+        "synack forward: {} routed through {} (synack {}{}), upstream from this namespace",
+        args.routes.join(", "),
+        tun.name(),
+        args.addr.join(", "),
+        if kernel.is_empty() {
+            String::new()
+        } else {
+            format!(", kernel side {}", args.kernel_addr.join(", "))
+        }
+    );
+    let _ = io::stdout().flush();
+
+    let start = std::time::Instant::now();
+    let clock = || Instant::ZERO + start.elapsed();
+    let (tx, rx) = mpsc::channel::<Connected>();
+    let mut tcp: Vec<TcpFlow> = Vec::new();
+    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpSocket> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    let (mut tcp_total, mut udp_total) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock();
+        let mut busy = false;
+        while let Some(n) = tun.recv(now, &mut buf)? {
+            stack.handle_packet(now, &buf[..n]);
+            busy = true;
+        }
+        stack.handle_timeout(now);
+
+        while let Some(event) = stack.poll_forward() {
+            busy = true;
+            match event {
+                ForwardEvent::Tcp(p) => {
+                    connect_upstream(&tx, Waiting::Pending(p.id), p.dst, args.connect_timeout);
+                }
+                ForwardEvent::Echo(e) => {
+                    let _ = stack.forward_echo_drop(e.id);
+                }
+                ForwardEvent::UdpClosed { client, dst, .. } => {
+                    udp.remove(&(client, dst));
+                }
+                _ => {}
+            }
+        }
+        // Handshakes completed by SYN cookies (a flood filled the pending decisions).
+        while let Ok(Some(h)) = stack.accept(fwd.tcp) {
+            busy = true;
+            if let Some(dst) = stack.connection(h).map(|c| c.local()) {
+                connect_upstream(&tx, Waiting::Cookie(h), dst, args.connect_timeout);
+            }
+        }
+        while let Ok((waiting, up)) = rx.try_recv() {
+            busy = true;
+            match up.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+                Ok(up) => {
+                    let h = match waiting {
+                        Waiting::Pending(id) => stack.forward_accept(now, id),
+                        Waiting::Cookie(h) => Ok(h),
+                    };
+                    if let Ok(h) = h {
+                        let _ = up.set_nodelay(true);
+                        tcp.push(TcpFlow {
+                            h,
+                            up,
+                            to_up: Vec::new(),
+                            to_client: Vec::new(),
+                            client_done: false,
+                            up_done: false,
+                        });
+                        tcp_total += 1;
+                    }
+                }
+                Err(e) => match waiting {
+                    // Established already by a cookie: all that is left to say is a RST.
+                    Waiting::Cookie(h) => stack.abort(now, h),
+                    Waiting::Pending(id) => {
+                        let how = match e.kind() {
+                            io::ErrorKind::ConnectionRefused => Refusal::Reset,
+                            io::ErrorKind::NetworkUnreachable => {
+                                Refusal::Unreachable(Unreachable::Network)
+                            }
+                            _ => Refusal::Unreachable(Unreachable::Host),
+                        };
+                        let _ = stack.forward_refuse(now, id, how);
+                    }
+                },
+            }
+        }
+        for f in &mut tcp {
+            busy |= pump_tcp(&mut stack, now, f, &mut buf);
+        }
+        tcp.retain(|f| {
+            let done = f.client_done && f.up_done && f.to_up.is_empty() && f.to_client.is_empty();
+            let dead = stack.connection(f.h).is_none();
+            if done || dead {
+                stack.close(now, f.h);
+            }
+            !(done || dead)
+        });
+
+        while let Ok(m) = stack.recv_from(fwd.udp, &mut buf) {
+            busy = true;
+            let key = (m.src, m.dst);
+            let sock = match udp.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let any = match m.dst.ip() {
+                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    };
+                    let s = UdpSocket::bind((any, 0))
+                        .and_then(|s| s.connect(m.dst).map(|()| s))
+                        .and_then(|s| s.set_nonblocking(true).map(|()| s));
+                    match s {
+                        Ok(s) => {
+                            udp_total += 1;
+                            v.insert(s)
+                        }
+                        Err(_) => {
+                            let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Network);
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = sock.send(&buf[..m.len]) {
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
+                    udp.remove(&key);
+                }
+            }
+        }
+        let mut refused = Vec::new();
+        for (&(client, dst), s) in &udp {
+            for _ in 0..64 {
+                match s.recv(&mut buf) {
+                    Ok(n) => {
+                        busy = true;
+                        let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        refused.push((client, dst));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        for (client, dst) in refused {
+            let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
+            udp.remove(&(client, dst));
+        }
+
+        while let Some(n) = stack.poll_transmit(now, &mut buf) {
+            // A packet the device refuses is dropped, as on a NIC (TCP retransmits).
+            let _ = tun.send(now, &buf[..n]);
+            busy = true;
+        }
+        tun.flush(now)?;
+        if !busy {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    println!(
+        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} open",
+        tcp.len() + udp.len()
+    );
+    if args.stats {
+        print!("synack forward: counters\n{}", stack.counters());
+        println!("synack forward: end of counters");
+    }
+    Ok(())
+}
+
+/// Moves what can move between the stack's connection and the upstream socket; true if
+/// anything did.
+fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) -> bool {
+    let mut moved = false;
+    // Client to upstream.
+    loop {
+        if !f.to_up.is_empty() {
+            match f.up.write(&f.to_up) {
+                Ok(n) => {
+                    f.to_up.drain(..n);
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    f.kill(stack, now);
+                    return true;
+                }
+            }
+            if !f.to_up.is_empty() {
+                break;
+            }
+        }
+        if f.client_done {
+            break;
+        }
+        let readable = stack.connection(f.h).is_some_and(|c| c.is_readable());
+        if !readable {
+            break;
+        }
+        match stack.recv(now, f.h, buf) {
+            Ok(0) => {
+                // The client's FIN: a half-close upstream.
+                f.client_done = true;
+                let _ = f.up.shutdown(std::net::Shutdown::Write);
+                moved = true;
+            }
+            Ok(n) => {
+                f.to_up.extend_from_slice(&buf[..n]);
+                moved = true;
+            }
+            Err(_) => {
+                // Reset by the client: upstream is shut down (std has no SO_LINGER 0 for a
+                // RST).
+                f.kill(stack, now);
+                return true;
+            }
+        }
+    }
+    // Upstream to client.
+    let established = stack
+        .connection(f.h)
+        .is_some_and(|c| c.state().is_synchronized());
+    if !established {
+        return moved;
+    }
+    loop {
+        if !f.to_client.is_empty() {
+            match stack.send(now, f.h, &f.to_client) {
+                Ok(0) => break,
+                Ok(n) => {
+                    f.to_client.drain(..n);
+                    moved = true;
+                }
+                Err(_) => {
+                    f.up_done = true;
+                    f.to_client.clear();
+                    break;
+                }
+            }
+            if !f.to_client.is_empty() {
+                break;
+            }
+        }
+        if f.up_done {
+            break;
+        }
+        match f.up.read(buf) {
+            Ok(0) => {
+                f.up_done = true;
+                let _ = stack.shutdown(now, f.h, Shutdown::Write);
+                moved = true;
+            }
+            Ok(n) => {
+                f.to_client.extend_from_slice(&buf[..n]);
+                moved = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                // Upstream reset: so is the client.
+                f.kill(stack, now);
+                return true;
+            }
+        }
+    }
+    moved
+}
