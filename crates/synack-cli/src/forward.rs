@@ -227,7 +227,7 @@ fn forward(args: Args) -> io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
-    println!(
+    outln!(
         "synack forward: {} routed through {} (synack {}{}), upstream from this namespace",
         args.routes.join(", "),
         tun.name(),
@@ -390,13 +390,13 @@ fn forward(args: Args) -> io::Result<()> {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-    println!(
+    outln!(
         "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} open",
         tcp.len() + udp.len()
     );
     if args.stats {
-        print!("synack forward: counters\n{}", stack.counters());
-        println!("synack forward: end of counters");
+        out!("synack forward: counters\n{}", stack.counters());
+        outln!("synack forward: end of counters");
     }
     Ok(())
 }
