@@ -11,7 +11,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::{SocketHandle, Stack, Tuple, err};
-use crate::tcp::{Config, Connection, Counters, Event, State};
+use crate::tcp::{Config, Connection, Counters, State};
 use crate::time::Instant;
 
 pub(super) struct Listener {
@@ -221,28 +221,14 @@ impl Stack {
             c.user,
             c.conn.iss(),
         );
-        let mut events = Vec::new();
-        let mut rto = false;
-        while let Some(e) = c.conn.poll_event() {
-            rto |= matches!(e, Event::RtoFired { .. });
-            if name_trace {
+        if name_trace {
+            let mut events = Vec::new();
+            while let Some(e) = c.conn.poll_event() {
                 events.push(e);
             }
-        }
-        if rto && remote.is_ipv6() {
-            // A timeout may mean the path is broken: a new flow label lets ECMP routers pick
-            // another (Linux sk_rethink_txhash on every RTO, net.core.txrehash on).
-            let rehash = c.rehash.wrapping_add(1);
-            let label =
-                self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), rehash);
-            if let Some(c) = self.conn_slot(h) {
-                c.rehash = rehash;
-                c.flow_label = label;
+            for e in events {
+                self.trace_event(now, local, remote, iss, e);
             }
-            self.counters.timeout_rehash += 1;
-        }
-        for e in events {
-            self.trace_event(now, local, remote, iss, e);
         }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.

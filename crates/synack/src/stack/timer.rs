@@ -40,17 +40,36 @@ impl Stack {
                 Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
                     // The deadline may have moved later since this entry was queued.
+                    let timeouts = ctr.timeouts;
                     if c.conn.poll_timeout().is_some_and(|d| d <= now) {
                         c.conn.handle_timeout(now, ctr);
                     }
-                    true // refreshed below: the real deadline is queued again
+                    // refreshed below: the real deadline is queued again
+                    Some(ctr.timeouts != timeouts && c.conn.remote().is_ipv6())
                 }
-                _ => false, // superseded by an earlier entry that already popped
+                _ => None, // superseded by an earlier entry that already popped
             };
-            if due {
+            if let Some(rto) = due {
+                if rto {
+                    self.rehash_flow_label(h);
+                }
                 self.touched(h, now);
             }
         }
+    }
+
+    /// A retransmission timeout may mean the path is broken: a new IPv6 flow label lets ECMP
+    /// routers pick another (Linux sk_rethink_txhash on every RTO, net.core.txrehash on).
+    fn rehash_flow_label(&mut self, h: SocketHandle) {
+        let Some(c) = self.conn_slot(h) else { return };
+        let (local, remote) = (c.conn.local(), c.conn.remote());
+        let rehash = c.rehash.wrapping_add(1);
+        let label = self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), rehash);
+        if let Some(c) = self.conn_slot(h) {
+            c.rehash = rehash;
+            c.flow_label = label;
+        }
+        self.counters.timeout_rehash += 1;
     }
 
     /// Incomplete datagrams whose time ran out (Linux `ip_expire`, `ip6_frag_expire`): each
