@@ -5,7 +5,7 @@
 //! [`Stack::poll_timeout`]. In between, the stack validates IPv4 and IPv6 (walking IPv6's
 //! extension headers, RFC 8200 §4), reassembles fragments of both families within a memory
 //! bound (`fragments.rs`), answers ICMP and ICMPv6 echo, maps ICMP errors onto connections,
-//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan), keeps listeners'
+//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan; `hash.rs`), keeps listeners'
 //! half-open connections as compact SYN-queue entries and answers with SYN cookies when that
 //! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
 //! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
@@ -34,6 +34,7 @@
 //! | `icmp.rs` | ICMP echo and errors; what both ICMPs share (error rules, rate limit) |
 //! | `icmpv6.rs` | ICMPv6 echo, packet too big, errors sent |
 //! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, or RST |
+//! | `hash.rs` | the keyed hash of the 4-tuple tables |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
 //! | `ports.rs` | ephemeral ports |
 //! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
@@ -43,6 +44,7 @@ mod demux;
 mod egress;
 pub mod fragments;
 mod handshake;
+mod hash;
 mod icmp;
 mod icmpv6;
 mod ipv4;
@@ -55,7 +57,6 @@ mod syn_queue;
 mod timer;
 mod trace;
 
-use core::hash::BuildHasher;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -70,6 +71,7 @@ use crate::trace::TraceEvent;
 
 pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
+use hash::KeyedHasher;
 pub use ports::PortAllocator;
 use slots::Slot;
 
@@ -151,18 +153,6 @@ impl Default for StackConfig {
 
 /// Connections are found by (local address, local port, remote address, remote port).
 type Tuple = (IpAddr, u16, IpAddr, u16);
-
-/// SipHash keyed from the stack's secret: hash-flooding the demux table is not possible
-/// without the key, and runs stay deterministic (no OS randomness).
-#[derive(Clone)]
-struct KeyedHasher(u64, u64);
-
-impl BuildHasher for KeyedHasher {
-    type Hasher = siphasher::sip::SipHasher13;
-    fn build_hasher(&self) -> Self::Hasher {
-        siphasher::sip::SipHasher13::new_with_keys(self.0, self.1)
-    }
-}
 
 /// One host's TCP/IP stack.
 pub struct Stack {
