@@ -10,7 +10,7 @@
 //! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
 //! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
 //! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
-//! next deadline in one heap so a tick costs O(expired).
+//! next deadline in one timing wheel so arming is O(1) and a tick costs O(expired).
 //!
 //! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
 //! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
@@ -27,7 +27,8 @@
 //! | `route.rs` | addresses, gateway, source address selection, MSS, path MTU cache |
 //! | `slots.rs` | the slot table behind [`SocketHandle`]s; bookkeeping after a connection is touched |
 //! | `socket.rs` | the socket calls |
-//! | `timer.rs` | the deadline heap |
+//! | `timer.rs` | the connections', SYN queue's and reassembly's deadlines |
+//! | `wheel.rs` | the timing wheel of the connections' deadlines |
 //! | `ipv4.rs` | IPv4 input (and the entry point of both families) |
 //! | `ipv6.rs` | IPv6 input: the extension-header walk and its parameter problems |
 //! | `fragments.rs` | fragment reassembly, both families, bounded |
@@ -56,17 +57,16 @@ mod socket;
 mod syn_queue;
 mod timer;
 mod trace;
+mod wheel;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::syncookie::CookieKeys;
 use crate::tcp::{Config, Counters};
-use crate::time::Instant;
 use crate::trace::TraceEvent;
 
 pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
@@ -164,7 +164,7 @@ pub struct Stack {
     free: Vec<u32>,
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: wheel::Wheel,
     dirty: VecDeque<SocketHandle>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: egress::ControlQueue,
@@ -230,7 +230,7 @@ impl Stack {
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),
-            timers: BinaryHeap::new(),
+            timers: wheel::Wheel::default(),
             dirty: VecDeque::new(),
             control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),

@@ -1,16 +1,15 @@
 //! The slot table: every socket (listener or connection) lives in a slot, addressed by a
 //! [`SocketHandle`] whose generation makes a stale handle miss instead of hitting the slot's
 //! next tenant. Here too: the bookkeeping after anything touched a connection (its timer in
-//! the heap, its events, a listener's child moving to the accept queue, freeing what is
+//! the timing wheel, its events, a listener's child moving to the accept queue, freeing what is
 //! finished).
 
 use core::net::SocketAddr;
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use super::{SocketHandle, Stack, Tuple, err};
+use super::{SocketHandle, Stack, Tuple, err, wheel};
 use crate::tcp::{Config, Connection, Counters, State};
 use crate::time::Instant;
 
@@ -46,9 +45,9 @@ pub(super) enum SlotKind {
 
 pub(super) struct ConnSlot {
     pub(super) conn: Connection,
-    /// The earliest heap entry queued for this connection. A later deadline needs no entry of
+    /// The earliest wheel entry queued for this connection. A later deadline needs no entry of
     /// its own: when this one pops, the real deadline is queued again. So an ACK that restarts
-    /// the retransmission timer (every ACK of a bulk transfer) costs no heap push.
+    /// the retransmission timer (every ACK of a bulk transfer) costs no push.
     pub(super) timer: Option<Instant>,
     /// Queued for poll_transmit.
     pub(super) dirty: bool,
@@ -210,7 +209,11 @@ impl Stack {
         if let Some(t) = c.conn.poll_timeout() {
             if c.timer.is_none_or(|queued| t < queued) {
                 c.timer = Some(t);
-                self.timers.push(Reverse((t, h.index, h.generation)));
+                self.timers.push(wheel::Entry {
+                    at: t,
+                    index: h.index,
+                    generation: h.generation,
+                });
             }
         }
         let (local, remote, state, parent, user, iss) = (

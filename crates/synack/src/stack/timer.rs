@@ -1,7 +1,6 @@
-//! Time: every connection's earliest deadline in one heap (a tick costs O(expired), not
-//! O(connections)), the SYN queue's own deadlines, and fragment reassembly's.
-
-use std::cmp::Reverse;
+//! Time: every connection's earliest deadline in one timing wheel (`wheel.rs`: arming is
+//! O(1), a tick costs O(expired), not O(connections)), the SYN queue's own deadlines, and
+//! fragment reassembly's.
 
 use super::{SocketHandle, Stack};
 use crate::time::Instant;
@@ -13,7 +12,7 @@ impl Stack {
         if !self.control.is_empty() || !self.synacks.is_empty() || !self.dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        let conns = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let conns = self.timers.next_deadline();
         [
             conns,
             self.syn_queue.next_deadline(),
@@ -30,11 +29,8 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.syn_queue_timeouts(now);
         self.reassembly_timeouts(now);
-        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(e) = self.timers.pop_expired(now) {
+            let (t, index, generation) = (e.at, e.index, e.generation);
             let h = SocketHandle { index, generation };
             let due = match self.slot_and_counters(h) {
                 Some((c, ctr)) if c.timer == Some(t) => {
