@@ -216,15 +216,13 @@ impl Stack {
                 });
             }
         }
-        let (local, remote, state, parent, user, iss) = (
-            c.conn.local(),
-            c.conn.remote(),
-            c.conn.state(),
-            c.parent,
-            c.user,
-            c.conn.iss(),
-        );
+        let (state, parent, user) = (c.conn.state(), c.parent, c.user);
+        // Finished and nobody will read it any more (the common case decided without a
+        // second look-up of the slot).
+        let finished =
+            parent.is_none() && state == State::Closed && (c.released || !user) && !c.dirty;
         if name_trace {
+            let (local, remote, iss) = (c.conn.local(), c.conn.remote(), c.conn.iss());
             let mut events = Vec::new();
             while let Some(e) = c.conn.poll_event() {
                 events.push(e);
@@ -235,8 +233,8 @@ impl Stack {
         }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.
-        if let Some(p) = parent {
-            if !user {
+        match parent {
+            Some(p) if !user => {
                 match state {
                     State::SynReceived => {}
                     State::Listen | State::Closed => self.remove_conn(h),
@@ -256,9 +254,11 @@ impl Stack {
                         }
                     }
                 }
+                self.reap(h);
             }
+            _ if finished => self.remove_conn(h),
+            _ => {}
         }
-        self.reap(h);
     }
 
     /// Frees a connection that is finished and that nobody will read any more.
