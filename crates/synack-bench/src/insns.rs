@@ -52,16 +52,53 @@ pub fn child(args: &[String]) {
     println!("{} {}", t.data_packets, t.ack_packets);
 }
 
+/// N cycles of the `cps` figure's loop (connect, 1 byte each way, close) with synack, for
+/// `--toggle-collect='*measured_cps_*'`; returns the cycles run.
+#[inline(never)]
+pub fn measured_cps_synack(n: u64) -> u64 {
+    crate::cps::synack(std::time::Duration::from_secs(3600), n).cycles
+}
+
+/// The same with smoltcp.
+#[inline(never)]
+pub fn measured_cps_smoltcp(n: u64) -> u64 {
+    crate::cps::smoltcp(std::time::Duration::from_secs(3600), n).cycles
+}
+
 /// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
 /// prints the cycles run.
 pub fn cps_child(args: &[String]) {
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let budget = std::time::Duration::from_secs(3600);
-    let r = match args.first().map_or("synack", String::as_str) {
-        "smoltcp" => crate::cps::smoltcp(budget, n),
-        _ => crate::cps::synack(budget, n),
+    let cycles = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => measured_cps_smoltcp(n),
+        _ => measured_cps_synack(n),
     };
-    println!("{}", r.cycles);
+    println!("{cycles}");
+}
+
+/// Instructions and cycles of `n` cps cycles of one stack under callgrind (both ends, the
+/// link, setting up and dropping the two stacks).
+fn count_cps(stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    let out = out_dir.join(format!("callgrind.{stack}.cps.out"));
+    let run = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--toggle-collect=*measured_cps_*")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args(["cg-cps", stack, &n.to_string()])
+        .output()
+        .ok()?;
+    if !run.status.success() {
+        eprintln!(
+            "insns: valgrind failed for {stack} cps: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        return None;
+    }
+    let cycles: u64 = String::from_utf8_lossy(&run.stdout).trim().parse().ok()?;
+    let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
+    Some((ir, cycles))
 }
 
 /// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
@@ -192,6 +229,28 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
             None,
         ));
     }
+    // The handshake path: a whole short connection, six packets.
+    let n = 10_000;
+    let s = count_cps(SynackPair::NAME, n, out_dir);
+    let m = count_cps(SmolPair::NAME, n, out_dir);
+    let per_cycle = |r: Option<(u64, u64)>| r.map(|(ir, c)| ir as f64 / c.max(1) as f64);
+    let desc = |r: Option<(u64, u64)>| {
+        r.map_or("n/a".to_string(), |(ir, c)| format!("{ir} Ir / {c} cycles"))
+    };
+    rows.push(
+        Row::lower(
+            "insns per cps cycle (connect, 1 B each way, close)",
+            "instructions",
+            per_cycle(s),
+            per_cycle(m),
+            None,
+        )
+        .note(format!(
+            "{n} cycles of the cps loop, both ends, the link, and setting up and dropping the stacks (synack's hold the TIME-WAIT connections); synack: {}; smoltcp: {}",
+            desc(s),
+            desc(m)
+        )),
+    );
     rows
 }
 

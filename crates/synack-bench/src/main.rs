@@ -285,7 +285,10 @@ fn main() {
                 }
                 (
                     insns::run(&out_dir),
-                    vec!["callgrind --toggle-collect='*measured_bulk_*': instructions of the bulk loop only (both sides, link, application copies), divided by data segments; see the crate README".into()],
+                    vec![
+                        "callgrind --toggle-collect='*measured_bulk_*': instructions of the bulk loop only (both sides, link, application copies), divided by data segments; see the crate README".into(),
+                        "callgrind --toggle-collect='*measured_cps_*': instructions of the cps loop (both ends, link, stacks set up and dropped), divided by cycles: the handshake path".into(),
+                    ],
                 )
             }
             _ => unreachable!(),
