@@ -76,29 +76,54 @@ pub fn cps_child(args: &[String]) {
     println!("{cycles}");
 }
 
-/// Instructions and cycles of `n` cps cycles of one stack under callgrind (both ends, the
-/// link, setting up and dropping the two stacks).
-fn count_cps(stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
+/// N 1-byte round trips of the `rtt` figure's ping-pong with synack (after connecting), for
+/// `--toggle-collect='*measured_rtt_*'`; returns the round trips made.
+#[inline(never)]
+pub fn measured_rtt_synack(n: u64) -> u64 {
+    let mut p = SynackPair::connected(1500, 64 * 1024);
+    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+}
+
+/// The same with smoltcp.
+#[inline(never)]
+pub fn measured_rtt_smoltcp(n: u64) -> u64 {
+    let mut p = SmolPair::connected(1500, 64 * 1024);
+    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+}
+
+/// `cg-rtt STACK N`: N ping-pong round trips for profiling; prints the round trips made.
+pub fn rtt_child(args: &[String]) {
+    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let made = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => measured_rtt_smoltcp(n),
+        _ => measured_rtt_synack(n),
+    };
+    println!("{made}");
+}
+
+/// Instructions and repetitions of `n` repetitions of one stack's loop (`cg-cps` or
+/// `cg-rtt`, counted inside `*measured_{what}_*`) under callgrind.
+fn count_loop(what: &str, stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
     let exe = std::env::current_exe().ok()?;
-    let out = out_dir.join(format!("callgrind.{stack}.cps.out"));
+    let out = out_dir.join(format!("callgrind.{stack}.{what}.out"));
     let run = Command::new("valgrind")
         .arg("--tool=callgrind")
-        .arg("--toggle-collect=*measured_cps_*")
+        .arg(format!("--toggle-collect=*measured_{what}_*"))
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(&exe)
-        .args(["cg-cps", stack, &n.to_string()])
+        .args([&format!("cg-{what}"), stack, &n.to_string()])
         .output()
         .ok()?;
     if !run.status.success() {
         eprintln!(
-            "insns: valgrind failed for {stack} cps: {}",
+            "insns: valgrind failed for {stack} {what}: {}",
             String::from_utf8_lossy(&run.stderr)
         );
         return None;
     }
-    let cycles: u64 = String::from_utf8_lossy(&run.stdout).trim().parse().ok()?;
+    let reps: u64 = String::from_utf8_lossy(&run.stdout).trim().parse().ok()?;
     let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
-    Some((ir, cycles))
+    Some((ir, reps))
 }
 
 /// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
@@ -231,8 +256,8 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
     }
     // The handshake path: a whole short connection, six packets.
     let n = 10_000;
-    let s = count_cps(SynackPair::NAME, n, out_dir);
-    let m = count_cps(SmolPair::NAME, n, out_dir);
+    let s = count_loop("cps", SynackPair::NAME, n, out_dir);
+    let m = count_loop("cps", SmolPair::NAME, n, out_dir);
     let per_cycle = |r: Option<(u64, u64)>| r.map(|(ir, c)| ir as f64 / c.max(1) as f64);
     let desc = |r: Option<(u64, u64)>| {
         r.map_or("n/a".to_string(), |(ir, c)| format!("{ir} Ir / {c} cycles"))
@@ -249,6 +274,24 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
             "{n} cycles of the cps loop, both ends, the link, and setting up and dropping the stacks (synack's hold the TIME-WAIT connections); synack: {}; smoltcp: {}",
             desc(s),
             desc(m)
+        )),
+    );
+    // A round trip of one byte each way: two data segments carrying the ACKs.
+    let n = 20_000;
+    let s = count_loop("rtt", SynackPair::NAME, n, out_dir);
+    let m = count_loop("rtt", SmolPair::NAME, n, out_dir);
+    rows.push(
+        Row::lower(
+            "insns per 1-byte round trip (rtt)",
+            "instructions",
+            per_cycle(s),
+            per_cycle(m),
+            None,
+        )
+        .note(format!(
+            "{n} ping-pong round trips after connecting, both ends and the link; synack: {}; smoltcp: {}",
+            desc(s).replace("cycles", "round trips"),
+            desc(m).replace("cycles", "round trips")
         )),
     );
     rows
