@@ -68,12 +68,17 @@ pub fn measured_cps_smoltcp(n: u64) -> u64 {
 /// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
 /// prints the cycles run.
 pub fn cps_child(args: &[String]) {
+    loop_child(args, measured_cps_synack, measured_cps_smoltcp);
+}
+
+/// `STACK N` for a loop child: runs one stack's `n` repetitions and prints how many it made.
+fn loop_child(args: &[String], synack: fn(u64) -> u64, smoltcp: fn(u64) -> u64) {
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let cycles = match args.first().map_or("synack", String::as_str) {
-        "smoltcp" => measured_cps_smoltcp(n),
-        _ => measured_cps_synack(n),
+    let made = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => smoltcp(n),
+        _ => synack(n),
     };
-    println!("{cycles}");
+    println!("{made}");
 }
 
 /// N 1-byte round trips of the `rtt` figure's ping-pong with synack (after connecting), for
@@ -93,37 +98,39 @@ pub fn measured_rtt_smoltcp(n: u64) -> u64 {
 
 /// `cg-rtt STACK N`: N ping-pong round trips for profiling; prints the round trips made.
 pub fn rtt_child(args: &[String]) {
-    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let made = match args.first().map_or("synack", String::as_str) {
-        "smoltcp" => measured_rtt_smoltcp(n),
-        _ => measured_rtt_synack(n),
-    };
-    println!("{made}");
+    loop_child(args, measured_rtt_synack, measured_rtt_smoltcp);
 }
 
-/// Instructions and repetitions of `n` repetitions of one stack's loop (`cg-cps` or
-/// `cg-rtt`, counted inside `*measured_{what}_*`) under callgrind.
-fn count_loop(what: &str, stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
+/// Runs this binary with `args` under callgrind, counting only inside functions matching
+/// `*measured_{what}_*`, into `out`: what it printed, and the instructions counted.
+fn callgrind(what: &str, args: &[&str], out: &Path) -> Option<(String, u64)> {
     let exe = std::env::current_exe().ok()?;
-    let out = out_dir.join(format!("callgrind.{stack}.{what}.out"));
     let run = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--toggle-collect=*measured_{what}_*"))
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(&exe)
-        .args([&format!("cg-{what}"), stack, &n.to_string()])
+        .args(args)
         .output()
         .ok()?;
     if !run.status.success() {
         eprintln!(
-            "insns: valgrind failed for {stack} {what}: {}",
+            "insns: valgrind failed for {args:?}: {}",
             String::from_utf8_lossy(&run.stderr)
         );
         return None;
     }
-    let reps: u64 = String::from_utf8_lossy(&run.stdout).trim().parse().ok()?;
-    let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
-    Some((ir, reps))
+    let ir = parse_total(&std::fs::read_to_string(out).ok()?)?;
+    Some((String::from_utf8_lossy(&run.stdout).into_owned(), ir))
+}
+
+/// Instructions and repetitions of `n` repetitions of one stack's loop (`cg-cps` or
+/// `cg-rtt`, counted inside `*measured_{what}_*`) under callgrind.
+fn count_loop(what: &str, stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
+    let out = out_dir.join(format!("callgrind.{stack}.{what}.out"));
+    let cmd = format!("cg-{what}");
+    let (printed, ir) = callgrind(what, &[&cmd, stack, &n.to_string()], &out)?;
+    Some((ir, printed.trim().parse().ok()?))
 }
 
 /// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
@@ -139,34 +146,12 @@ pub fn parse_total(text: &str) -> Option<u64> {
 
 /// Instructions, data segments and ACKs of one stack's fixed workload under callgrind.
 fn count(stack: &str, mib: usize, mtu: usize, buffer: usize, out_dir: &Path) -> Option<Counts> {
-    let exe = std::env::current_exe().ok()?;
     let out = out_dir.join(format!("callgrind.{stack}.{mtu}.out"));
-    let run = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg("--toggle-collect=*measured_bulk_*")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(&exe)
-        .args([
-            "cg-bulk",
-            stack,
-            &mib.to_string(),
-            &mtu.to_string(),
-            &buffer.to_string(),
-        ])
-        .output()
-        .ok()?;
-    if !run.status.success() {
-        eprintln!(
-            "insns: valgrind failed for {stack}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        return None;
-    }
-    let printed = String::from_utf8_lossy(&run.stdout);
+    let (mib, mtu_s, buffer) = (mib.to_string(), mtu.to_string(), buffer.to_string());
+    let (printed, ir) = callgrind("bulk", &["cg-bulk", stack, &mib, &mtu_s, &buffer], &out)?;
     let mut it = printed.split_whitespace();
     let data: u64 = it.next()?.parse().ok()?;
     let acks: u64 = it.next()?.parse().ok()?;
-    let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
     let copies = Command::new("callgrind_annotate")
         .arg("--inclusive=no")
         .arg(&out)
