@@ -52,16 +52,85 @@ pub fn child(args: &[String]) {
     println!("{} {}", t.data_packets, t.ack_packets);
 }
 
+/// N cycles of the `cps` figure's loop (connect, 1 byte each way, close) with synack, for
+/// `--toggle-collect='*measured_cps_*'`; returns the cycles run.
+#[inline(never)]
+pub fn measured_cps_synack(n: u64) -> u64 {
+    crate::cps::synack(std::time::Duration::from_secs(3600), n).cycles
+}
+
+/// The same with smoltcp.
+#[inline(never)]
+pub fn measured_cps_smoltcp(n: u64) -> u64 {
+    crate::cps::smoltcp(std::time::Duration::from_secs(3600), n).cycles
+}
+
 /// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
 /// prints the cycles run.
 pub fn cps_child(args: &[String]) {
+    loop_child(args, measured_cps_synack, measured_cps_smoltcp);
+}
+
+/// `STACK N` for a loop child: runs one stack's `n` repetitions and prints how many it made.
+fn loop_child(args: &[String], synack: fn(u64) -> u64, smoltcp: fn(u64) -> u64) {
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let budget = std::time::Duration::from_secs(3600);
-    let r = match args.first().map_or("synack", String::as_str) {
-        "smoltcp" => crate::cps::smoltcp(budget, n),
-        _ => crate::cps::synack(budget, n),
+    let made = match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => smoltcp(n),
+        _ => synack(n),
     };
-    println!("{}", r.cycles);
+    println!("{made}");
+}
+
+/// N 1-byte round trips of the `rtt` figure's ping-pong with synack (after connecting), for
+/// `--toggle-collect='*measured_rtt_*'`; returns the round trips made.
+#[inline(never)]
+pub fn measured_rtt_synack(n: u64) -> u64 {
+    let mut p = SynackPair::connected(1500, 64 * 1024);
+    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+}
+
+/// The same with smoltcp.
+#[inline(never)]
+pub fn measured_rtt_smoltcp(n: u64) -> u64 {
+    let mut p = SmolPair::connected(1500, 64 * 1024);
+    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+}
+
+/// `cg-rtt STACK N`: N ping-pong round trips for profiling; prints the round trips made.
+pub fn rtt_child(args: &[String]) {
+    loop_child(args, measured_rtt_synack, measured_rtt_smoltcp);
+}
+
+/// Runs this binary with `args` under callgrind, counting only inside functions matching
+/// `*measured_{what}_*`, into `out`: what it printed, and the instructions counted.
+fn callgrind(what: &str, args: &[&str], out: &Path) -> Option<(String, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    let run = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--toggle-collect=*measured_{what}_*"))
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args(args)
+        .output()
+        .ok()?;
+    if !run.status.success() {
+        eprintln!(
+            "insns: valgrind failed for {args:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        return None;
+    }
+    let ir = parse_total(&std::fs::read_to_string(out).ok()?)?;
+    Some((String::from_utf8_lossy(&run.stdout).into_owned(), ir))
+}
+
+/// Instructions and repetitions of `n` repetitions of one stack's loop (`cg-cps` or
+/// `cg-rtt`, counted inside `*measured_{what}_*`) under callgrind.
+fn count_loop(what: &str, stack: &str, n: u64, out_dir: &Path) -> Option<(u64, u64)> {
+    let out = out_dir.join(format!("callgrind.{stack}.{what}.out"));
+    let cmd = format!("cg-{what}");
+    let (printed, ir) = callgrind(what, &[&cmd, stack, &n.to_string()], &out)?;
+    Some((ir, printed.trim().parse().ok()?))
 }
 
 /// Total instructions (`Ir`) in a callgrind output file: its `summary:` or `totals:` line.
@@ -77,34 +146,12 @@ pub fn parse_total(text: &str) -> Option<u64> {
 
 /// Instructions, data segments and ACKs of one stack's fixed workload under callgrind.
 fn count(stack: &str, mib: usize, mtu: usize, buffer: usize, out_dir: &Path) -> Option<Counts> {
-    let exe = std::env::current_exe().ok()?;
     let out = out_dir.join(format!("callgrind.{stack}.{mtu}.out"));
-    let run = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg("--toggle-collect=*measured_bulk_*")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(&exe)
-        .args([
-            "cg-bulk",
-            stack,
-            &mib.to_string(),
-            &mtu.to_string(),
-            &buffer.to_string(),
-        ])
-        .output()
-        .ok()?;
-    if !run.status.success() {
-        eprintln!(
-            "insns: valgrind failed for {stack}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        return None;
-    }
-    let printed = String::from_utf8_lossy(&run.stdout);
+    let (mib, mtu_s, buffer) = (mib.to_string(), mtu.to_string(), buffer.to_string());
+    let (printed, ir) = callgrind("bulk", &["cg-bulk", stack, &mib, &mtu_s, &buffer], &out)?;
     let mut it = printed.split_whitespace();
     let data: u64 = it.next()?.parse().ok()?;
     let acks: u64 = it.next()?.parse().ok()?;
-    let ir = parse_total(&std::fs::read_to_string(&out).ok()?)?;
     let copies = Command::new("callgrind_annotate")
         .arg("--inclusive=no")
         .arg(&out)
@@ -192,6 +239,46 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
             None,
         ));
     }
+    // The handshake path: a whole short connection, six packets.
+    let n = 10_000;
+    let s = count_loop("cps", SynackPair::NAME, n, out_dir);
+    let m = count_loop("cps", SmolPair::NAME, n, out_dir);
+    let per_cycle = |r: Option<(u64, u64)>| r.map(|(ir, c)| ir as f64 / c.max(1) as f64);
+    let desc = |r: Option<(u64, u64)>| {
+        r.map_or("n/a".to_string(), |(ir, c)| format!("{ir} Ir / {c} cycles"))
+    };
+    rows.push(
+        Row::lower(
+            "insns per cps cycle (connect, 1 B each way, close)",
+            "instructions",
+            per_cycle(s),
+            per_cycle(m),
+            None,
+        )
+        .note(format!(
+            "{n} cycles of the cps loop, both ends, the link, and setting up and dropping the stacks (synack's hold the TIME-WAIT connections); synack: {}; smoltcp: {}",
+            desc(s),
+            desc(m)
+        )),
+    );
+    // A round trip of one byte each way: two data segments carrying the ACKs.
+    let n = 20_000;
+    let s = count_loop("rtt", SynackPair::NAME, n, out_dir);
+    let m = count_loop("rtt", SmolPair::NAME, n, out_dir);
+    rows.push(
+        Row::lower(
+            "insns per 1-byte round trip (rtt)",
+            "instructions",
+            per_cycle(s),
+            per_cycle(m),
+            None,
+        )
+        .note(format!(
+            "{n} ping-pong round trips after connecting, both ends and the link; synack: {}; smoltcp: {}",
+            desc(s).replace("cycles", "round trips"),
+            desc(m).replace("cycles", "round trips")
+        )),
+    );
     rows
 }
 

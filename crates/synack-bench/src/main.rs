@@ -240,6 +240,7 @@ fn main() {
         Some("conns-child") => return conns::child(&args[1..]),
         Some("cg-bulk") => return insns::child(&args[1..]),
         Some("cg-cps") => return insns::cps_child(&args[1..]),
+        Some("cg-rtt") => return insns::rtt_child(&args[1..]),
         Some("sizes") => {
             for (part, bytes) in sizes::parts() {
                 if bytes == 0 {
@@ -285,7 +286,11 @@ fn main() {
                 }
                 (
                     insns::run(&out_dir),
-                    vec!["callgrind --toggle-collect='*measured_bulk_*': instructions of the bulk loop only (both sides, link, application copies), divided by data segments; see the crate README".into()],
+                    vec![
+                        "callgrind --toggle-collect='*measured_bulk_*': instructions of the bulk loop only (both sides, link, application copies), divided by data segments; see the crate README".into(),
+                        "callgrind --toggle-collect='*measured_cps_*': instructions of the cps loop (both ends, link, stacks set up and dropped), divided by cycles: the handshake path".into(),
+                        "callgrind --toggle-collect='*measured_rtt_*': instructions of the rtt ping-pong (both ends, link, connecting first), divided by round trips".into(),
+                    ],
                 )
             }
             _ => unreachable!(),

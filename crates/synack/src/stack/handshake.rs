@@ -464,6 +464,7 @@ impl Stack {
             now,
             hs,
         );
+        conn.record_events(self.cfg.trace);
         if let Some(mtu) = self.path_mtu(remote.ip()) {
             conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
         }

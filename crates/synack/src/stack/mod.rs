@@ -5,15 +5,15 @@
 //! [`Stack::poll_timeout`]. In between, the stack validates IPv4 and IPv6 (walking IPv6's
 //! extension headers, RFC 8200 §4), reassembles fragments of both families within a memory
 //! bound (`fragments.rs`), answers ICMP and ICMPv6 echo, maps ICMP errors onto connections,
-//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan), keeps listeners'
+//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan; `hash.rs`), keeps listeners'
 //! half-open connections as compact SYN-queue entries and answers with SYN cookies when that
 //! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
 //! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
 //! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
-//! next deadline in one heap so a tick costs O(expired). UDP sockets take datagrams for its
-//! addresses (`udp.rs`); in forwarder mode (`forward.rs`, [`Stack::enable_forwarding`]) it
-//! takes TCP, UDP and echo for *any* address in configured prefixes, and the application
-//! decides on each flow before it is answered.
+//! next deadline in one timing wheel so arming is O(1) and a tick costs O(expired). UDP
+//! sockets take datagrams for its addresses (`udp.rs`); in forwarder mode (`forward.rs`,
+//! [`Stack::enable_forwarding`]) it takes TCP, UDP and echo for *any* address in configured
+//! prefixes, and the application decides on each flow before it is answered.
 //!
 //! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
 //! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
@@ -30,13 +30,15 @@
 //! | `route.rs` | addresses, gateway, source address selection, MSS, path MTU cache |
 //! | `slots.rs` | the slot table behind [`SocketHandle`]s; bookkeeping after a connection is touched |
 //! | `socket.rs` | the socket calls |
-//! | `timer.rs` | the deadline heap |
+//! | `timer.rs` | the connections', SYN queue's and reassembly's deadlines |
+//! | `wheel.rs` | the timing wheel of the connections' deadlines |
 //! | `ipv4.rs` | IPv4 input (and the entry point of both families) |
 //! | `ipv6.rs` | IPv6 input: the extension-header walk and its parameter problems |
 //! | `fragments.rs` | fragment reassembly, both families, bounded |
 //! | `icmp.rs` | ICMP echo and errors; what both ICMPs share (error rules, rate limit) |
 //! | `icmpv6.rs` | ICMPv6 echo, packet too big, errors sent |
 //! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, forwarder, or RST |
+//! | `hash.rs` | the keyed hash of the 4-tuple tables |
 //! | `udp.rs` | UDP sockets: input, checksums, port unreachable, send (in fragments when large) |
 //! | `forward.rs` | forwarder mode: flows to any destination in configured prefixes, decided by the application |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
@@ -49,6 +51,7 @@ mod egress;
 mod forward;
 pub mod fragments;
 mod handshake;
+mod hash;
 mod icmp;
 mod icmpv6;
 mod ipv4;
@@ -61,18 +64,16 @@ mod syn_queue;
 mod timer;
 mod trace;
 mod udp;
+mod wheel;
 
-use core::hash::BuildHasher;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::syncookie::CookieKeys;
 use crate::tcp::{Config, Counters};
-use crate::time::Instant;
 use crate::trace::TraceEvent;
 
 pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
@@ -81,6 +82,7 @@ pub use forward::{
     UdpCloseReason, Unreachable,
 };
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
+use hash::KeyedHasher;
 pub use ports::PortAllocator;
 use slots::Slot;
 pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
@@ -164,18 +166,6 @@ impl Default for StackConfig {
 /// Connections are found by (local address, local port, remote address, remote port).
 type Tuple = (IpAddr, u16, IpAddr, u16);
 
-/// SipHash keyed from the stack's secret: hash-flooding the demux table is not possible
-/// without the key, and runs stay deterministic (no OS randomness).
-#[derive(Clone)]
-struct KeyedHasher(u64, u64);
-
-impl BuildHasher for KeyedHasher {
-    type Hasher = siphasher::sip::SipHasher13;
-    fn build_hasher(&self) -> Self::Hasher {
-        siphasher::sip::SipHasher13::new_with_keys(self.0, self.1)
-    }
-}
-
 /// One host's TCP/IP stack.
 pub struct Stack {
     cfg: StackConfig,
@@ -186,7 +176,7 @@ pub struct Stack {
     free: Vec<u32>,
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: wheel::Wheel,
     dirty: VecDeque<SocketHandle>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: egress::ControlQueue,
@@ -250,15 +240,15 @@ impl Stack {
             icmp_tokens: icmp::RateLimit::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            conns: HashMap::with_hasher(hasher.clone()),
-            listeners: HashMap::with_hasher(hasher.clone()),
-            pmtu: HashMap::with_hasher(hasher.clone()),
-            udp: udp::Udp::new(hasher.clone()),
+            conns: HashMap::with_hasher(hasher),
+            listeners: HashMap::with_hasher(hasher),
+            pmtu: HashMap::with_hasher(hasher),
+            udp: udp::Udp::new(hasher),
             forward: None,
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),
-            timers: BinaryHeap::new(),
+            timers: wheel::Wheel::default(),
             dirty: VecDeque::new(),
             control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),

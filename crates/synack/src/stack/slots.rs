@@ -1,17 +1,16 @@
 //! The slot table: every socket (listener or connection) lives in a slot, addressed by a
 //! [`SocketHandle`] whose generation makes a stale handle miss instead of hitting the slot's
 //! next tenant. Here too: the bookkeeping after anything touched a connection (its timer in
-//! the heap, its events, a listener's child moving to the accept queue, freeing what is
+//! the timing wheel, its events, a listener's child moving to the accept queue, freeing what is
 //! finished).
 
 use core::net::SocketAddr;
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use super::{SocketHandle, Stack, Tuple, err};
-use crate::tcp::{Config, Connection, Counters, Event, State};
+use super::{SocketHandle, Stack, Tuple, err, wheel};
+use crate::tcp::{Config, Connection, Counters, State};
 use crate::time::Instant;
 
 pub(super) struct Listener {
@@ -46,9 +45,9 @@ pub(super) enum SlotKind {
 
 pub(super) struct ConnSlot {
     pub(super) conn: Connection,
-    /// The earliest heap entry queued for this connection. A later deadline needs no entry of
+    /// The earliest wheel entry queued for this connection. A later deadline needs no entry of
     /// its own: when this one pops, the real deadline is queued again. So an ACK that restarts
-    /// the retransmission timer (every ACK of a bulk transfer) costs no heap push.
+    /// the retransmission timer (every ACK of a bulk transfer) costs no push.
     pub(super) timer: Option<Instant>,
     /// Queued for poll_transmit.
     pub(super) dirty: bool,
@@ -210,44 +209,32 @@ impl Stack {
         if let Some(t) = c.conn.poll_timeout() {
             if c.timer.is_none_or(|queued| t < queued) {
                 c.timer = Some(t);
-                self.timers.push(Reverse((t, h.index, h.generation)));
+                self.timers.push(wheel::Entry {
+                    at: t,
+                    index: h.index,
+                    generation: h.generation,
+                });
             }
         }
-        let (local, remote, state, parent, user, iss) = (
-            c.conn.local(),
-            c.conn.remote(),
-            c.conn.state(),
-            c.parent,
-            c.user,
-            c.conn.iss(),
-        );
-        let mut events = Vec::new();
-        let mut rto = false;
-        while let Some(e) = c.conn.poll_event() {
-            rto |= matches!(e, Event::RtoFired { .. });
-            if name_trace {
+        let (state, parent, user) = (c.conn.state(), c.parent, c.user);
+        // Finished and nobody will read it any more (the common case decided without a
+        // second look-up of the slot).
+        let finished =
+            parent.is_none() && state == State::Closed && (c.released || !user) && !c.dirty;
+        if name_trace {
+            let (local, remote, iss) = (c.conn.local(), c.conn.remote(), c.conn.iss());
+            let mut events = Vec::new();
+            while let Some(e) = c.conn.poll_event() {
                 events.push(e);
             }
-        }
-        if rto && remote.is_ipv6() {
-            // A timeout may mean the path is broken: a new flow label lets ECMP routers pick
-            // another (Linux sk_rethink_txhash on every RTO, net.core.txrehash on).
-            let rehash = c.rehash.wrapping_add(1);
-            let label =
-                self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), rehash);
-            if let Some(c) = self.conn_slot(h) {
-                c.rehash = rehash;
-                c.flow_label = label;
+            for e in events {
+                self.trace_event(now, local, remote, iss, e);
             }
-            self.counters.timeout_rehash += 1;
-        }
-        for e in events {
-            self.trace_event(now, local, remote, iss, e);
         }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.
-        if let Some(p) = parent {
-            if !user {
+        match parent {
+            Some(p) if !user => {
                 match state {
                     State::SynReceived => {}
                     State::Listen | State::Closed => self.remove_conn(h),
@@ -267,9 +254,11 @@ impl Stack {
                         }
                     }
                 }
+                self.reap(h);
             }
+            _ if finished => self.remove_conn(h),
+            _ => {}
         }
-        self.reap(h);
     }
 
     /// Frees a connection that is finished and that nobody will read any more. One that is

@@ -195,6 +195,7 @@ impl Stack {
         let local = SocketAddr::new(src, port);
         let mss = self.mss_for(rip);
         let mut conn = Connection::new(tcp, local, mss, self.ts_offset(local, remote));
+        conn.record_events(self.cfg.trace);
         if let Some(mtu) = self.path_mtu(rip) {
             conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
         }

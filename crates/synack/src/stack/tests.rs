@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::*;
 use crate::tcp::Config;
 use crate::tcp::{Shutdown, State};
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use crate::wire::tcp::Flags;
 use crate::wire::{IpProtocol, icmpv4, ipv4, tcp as wtcp};
 

@@ -1,7 +1,6 @@
-//! Time: every connection's earliest deadline in one heap (a tick costs O(expired), not
-//! O(connections)), the SYN queue's own deadlines, and fragment reassembly's.
-
-use std::cmp::Reverse;
+//! Time: every connection's earliest deadline in one timing wheel (`wheel.rs`: arming is
+//! O(1), a tick costs O(expired), not O(connections)), the SYN queue's own deadlines, and
+//! fragment reassembly's.
 
 use super::{SocketHandle, Stack};
 use crate::time::Instant;
@@ -13,7 +12,7 @@ impl Stack {
         if !self.control.is_empty() || !self.synacks.is_empty() || !self.dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        let conns = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let conns = self.timers.next_deadline();
         [
             conns,
             self.syn_queue.next_deadline(),
@@ -32,27 +31,43 @@ impl Stack {
         self.syn_queue_timeouts(now);
         self.reassembly_timeouts(now);
         self.forward_timeouts(now);
-        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(e) = self.timers.pop_expired(now) {
+            let (t, index, generation) = (e.at, e.index, e.generation);
             let h = SocketHandle { index, generation };
             let due = match self.slot_and_counters(h) {
                 Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
                     // The deadline may have moved later since this entry was queued.
+                    let timeouts = ctr.timeouts;
                     if c.conn.poll_timeout().is_some_and(|d| d <= now) {
                         c.conn.handle_timeout(now, ctr);
                     }
-                    true // refreshed below: the real deadline is queued again
+                    // refreshed below: the real deadline is queued again
+                    Some(ctr.timeouts != timeouts && c.conn.remote().is_ipv6())
                 }
-                _ => false, // superseded by an earlier entry that already popped
+                _ => None, // superseded by an earlier entry that already popped
             };
-            if due {
+            if let Some(rto) = due {
+                if rto {
+                    self.rehash_flow_label(h);
+                }
                 self.touched(h, now);
             }
         }
+    }
+
+    /// A retransmission timeout may mean the path is broken: a new IPv6 flow label lets ECMP
+    /// routers pick another (Linux sk_rethink_txhash on every RTO, net.core.txrehash on).
+    fn rehash_flow_label(&mut self, h: SocketHandle) {
+        let Some(c) = self.conn_slot(h) else { return };
+        let (local, remote) = (c.conn.local(), c.conn.remote());
+        let rehash = c.rehash.wrapping_add(1);
+        let label = self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), rehash);
+        if let Some(c) = self.conn_slot(h) {
+            c.rehash = rehash;
+            c.flow_label = label;
+        }
+        self.counters.timeout_rehash += 1;
     }
 
     /// Incomplete datagrams whose time ran out (Linux `ip_expire`, `ip6_frag_expire`): each

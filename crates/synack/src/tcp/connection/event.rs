@@ -60,7 +60,19 @@ impl Connection {
         e
     }
 
+    /// Whether trace events are queued (on by default). Turning it off drops those queued;
+    /// the stack turns it off unless it traces, so that a state change allocates nothing.
+    pub fn record_events(&mut self, on: bool) {
+        self.record_events = on;
+        if !on {
+            self.events = None;
+        }
+    }
+
     pub(super) fn push_event(&mut self, e: Event) {
+        if !self.record_events {
+            return;
+        }
         let queue = self.events.get_or_insert_with(Box::default);
         if queue.len() >= MAX_EVENTS {
             queue.pop_front();

@@ -105,6 +105,9 @@ pub struct Connection {
     soft_error: bool,
     /// `error` was returned to the application once (by recv or send).
     error_reported: bool,
+    /// Trace events are queued for [`poll_event`](Connection::poll_event) (the default); a
+    /// stack that does not trace turns this off, and a state change then allocates nothing.
+    record_events: bool,
     events: Events,
 }
 
@@ -148,6 +151,7 @@ impl Connection {
             error: None,
             soft_error: false,
             error_reported: false,
+            record_events: true,
             events: None,
             cfg,
         }

@@ -36,6 +36,7 @@ impl Connection {
     ) -> Connection {
         let window = syn_window(&cfg);
         let mut c = Connection::new(cfg, local, mss, ts_offset);
+        c.record_events = false;
         let _ = c.listen();
         let syn = Repr {
             src_port: remote.port(),
@@ -64,7 +65,7 @@ impl Connection {
             c.snd.sampler.start(c.snd.nxt, sent);
         }
         c.arm_retransmit(now);
-        c.events = None;
+        c.record_events = true;
         c
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::harness::*;
-use crate::tcp::Connection;
 use crate::tcp::handshake::Handshake;
+use crate::tcp::{Connection, Event, State};
 use crate::time::{Duration, Instant};
 
 /// Issue 20's goal for `size_of::<tcp::Connection>()` (`synack-bench sizes` itemises it).
@@ -87,4 +87,34 @@ fn a_lost_segment_allocates_recovery_and_reassembly_state() {
     assert!(p.a.recovery.is_some(), "the sender retransmitted");
     assert!(p.b.rcv.ooo.is_some(), "the receiver held data out of order");
     assert_eq!(p.a.info().retransmits, 1);
+}
+
+#[test]
+fn without_event_recording_state_changes_queue_nothing() {
+    let cfg = Arc::new(config());
+    let (mut a, mut b) = (client(&cfg), server(&cfg));
+    a.record_events(false);
+    b.record_events(false);
+    let mut p = Pipe::new(a, b, Duration::from_millis(10));
+    p.a.connect(p.now, SERVER, CLIENT_ISS, &mut p.ctr_a)
+        .unwrap();
+    p.run_until(
+        |p| p.a.state() == State::Established && p.b.state() == State::Established,
+        Duration::from_secs(5),
+    );
+    assert_eq!(allocated(&p.a), Vec::<&str>::new(), "client");
+    assert_eq!(allocated(&p.b), Vec::<&str>::new(), "server");
+    assert_eq!(p.a.poll_event(), None);
+
+    // Turned back on, the next state change is queued again.
+    p.a.record_events(true);
+    p.a.close(p.now, &mut p.ctr_a);
+    assert!(matches!(
+        p.a.poll_event(),
+        Some(Event::StateChanged {
+            from: State::Established,
+            to: State::FinWait1,
+            ..
+        })
+    ));
 }

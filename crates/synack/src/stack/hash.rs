@@ -1,0 +1,165 @@
+//! The keyed hash of the stack's tables (connections by 4-tuple, listeners, SYN-queue
+//! entries, path MTUs): a folded multiply over whole words with a secret key, as Linux keys
+//! `jhash` of the 4-tuple with a boot-time secret (`inet_ehashfn`). Without the key nobody can
+//! pick 4-tuples that collide, and a lookup hashes a 4-tuple in a few multiplications instead
+//! of SipHash's rounds over its bytes. What must be unpredictable for security's sake (ISNs,
+//! SYN cookies, ephemeral ports, timestamp offsets) keeps SipHash.
+
+use core::hash::{BuildHasher, Hasher};
+
+/// 128-bit product of `a` and `b`, its halves XORed: every output bit depends on every input
+/// bit of both.
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Odd constants (from the digits of π) that keep a zero word from zeroing the state.
+const PI: [u64; 2] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344];
+
+/// Builds a [`FlowHasher`] per lookup from the stack's 128-bit secret.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KeyedHasher(pub(super) u64, pub(super) u64);
+
+impl BuildHasher for KeyedHasher {
+    type Hasher = FlowHasher;
+    #[inline]
+    fn build_hasher(&self) -> FlowHasher {
+        FlowHasher {
+            acc: self.0,
+            key: self.1,
+        }
+    }
+}
+
+/// The hasher: each word is mixed into the state with one folded multiply.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FlowHasher {
+    acc: u64,
+    key: u64,
+}
+
+impl Hasher for FlowHasher {
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.acc = folded_multiply(self.acc ^ x ^ PI[0], self.key ^ PI[1]);
+    }
+
+    #[inline]
+    fn write_u128(&mut self, x: u128) {
+        self.write_u64(x as u64);
+        self.write_u64((x >> 64) as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(u64::from(x));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, x: u16) {
+        self.write_u64(u64::from(x));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+
+    /// Bytes in little-endian words, the last one zero-padded, then the length (so that
+    /// "ab" and "ab\0" differ).
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        self.write_usize(bytes.len());
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // One more multiply so the last word reaches the top bits hashbrown's control bytes
+        // use as well as the low bits that pick the bucket.
+        folded_multiply(self.acc, self.key.rotate_left(29) | 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::collections::HashSet;
+
+    type Tuple = (IpAddr, u16, IpAddr, u16);
+
+    fn v4(a: [u8; 4]) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(a))
+    }
+
+    #[test]
+    fn equal_tuples_hash_equal_and_the_key_changes_the_hash() {
+        let t: Tuple = (v4([198, 18, 0, 2]), 80, v4([198, 18, 0, 1]), 40000);
+        let k = KeyedHasher(1, 2);
+        assert_eq!(k.hash_one(t), k.hash_one(t));
+        assert_ne!(k.hash_one(t), KeyedHasher(1, 3).hash_one(t));
+        assert_ne!(k.hash_one(t), KeyedHasher(5, 2).hash_one(t));
+        // Local and remote swapped is another connection.
+        let swapped: Tuple = (t.2, t.3, t.0, t.1);
+        assert_ne!(k.hash_one(t), k.hash_one(swapped));
+        // The same address bytes as IPv4 and as IPv4-mapped IPv6 are different keys.
+        let mapped = (
+            IpAddr::V6(Ipv4Addr::new(198, 18, 0, 2).to_ipv6_mapped()),
+            80,
+            IpAddr::V6(Ipv4Addr::new(198, 18, 0, 1).to_ipv6_mapped()),
+            40000,
+        );
+        assert_ne!(k.hash_one(t), k.hash_one(mapped));
+    }
+
+    #[test]
+    fn a_port_sweep_spreads_over_buckets() {
+        // 64 Ki tuples that differ only in the remote port (a scan, or one client's ephemeral
+        // ports): the low 12 bits (a 4096-bucket table) and the top 7 bits (hashbrown's
+        // control bytes) both take every value, each about evenly.
+        let k = KeyedHasher(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        let mut low = vec![0u32; 4096];
+        let mut top = vec![0u32; 128];
+        for port in 0..=u16::MAX {
+            let h = k.hash_one((v4([10, 0, 0, 1]), 443u16, v4([10, 0, 0, 2]), port));
+            low[(h & 0xfff) as usize] += 1;
+            top[(h >> 57) as usize] += 1;
+        }
+        // 16 per bucket on average, 512 per control value.
+        assert!(low.iter().all(|&n| (1..=48).contains(&n)), "{low:?}");
+        assert!(top.iter().all(|&n| (384..=640).contains(&n)), "{top:?}");
+    }
+
+    #[test]
+    fn distinct_ipv6_tuples_rarely_collide() {
+        let k = KeyedHasher(7, 11);
+        let mut seen = HashSet::new();
+        for i in 0..50_000u32 {
+            let mut a = [0u16; 8];
+            a[0] = 0xfd00;
+            a[7] = i as u16;
+            a[6] = (i >> 16) as u16;
+            let ip = IpAddr::V6(Ipv6Addr::from(a));
+            seen.insert(k.hash_one((ip, 80u16, ip, 1234u16)));
+        }
+        assert_eq!(seen.len(), 50_000);
+    }
+}

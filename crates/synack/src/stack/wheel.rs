@@ -1,0 +1,336 @@
+//! The connections' deadlines in a hierarchical timing wheel (Varghese & Lauck; the layout of
+//! Linux's `timer_list` wheel and tokio's): arming a timer is O(1), an entry is found again
+//! by the slot of its deadline, not by sifting a heap of every connection.
+//!
+//! Six levels of 64 slots; a slot of level `L` spans `64^L` ticks of 1,024 µs, so level 0
+//! holds the next 64 ticks one tick per slot (about 65 ms), level 1 the next 4.2 s, level 2
+//! 4.5 min, level 3 4.8 h, level 4 12.7 days, level 5 2.2 years (anything later waits in level
+//! 5 and is placed again when its slot comes). An entry keeps its exact deadline in
+//! microseconds: the wheel fires it exactly then, never a tick late or early. An entry sits in
+//! the level of the highest 6-bit group in which its tick differs from the wheel's current
+//! tick, so every entry of a lower level is due before any entry of a higher one; when the
+//! wheel reaches a slot of a higher level, its entries move down (a cascade).
+//!
+//! Cancelling is O(1) too and lazy, as with the heap this replaces: the owner remembers which
+//! entry is current (`ConnSlot::timer`) and skips the others when they come out.
+
+use crate::time::Instant;
+
+const LEVELS: usize = 6;
+const SLOTS: usize = 64;
+/// log2 of the tick in microseconds (1,024 µs).
+const TICK_SHIFT: u32 = 10;
+/// The latest tick the wheel can place relative to its current tick.
+const MAX_AHEAD: u64 = (1 << (6 * LEVELS as u32)) - 1;
+
+/// One armed deadline: when, and the slot index and generation of its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub at: Instant,
+    pub index: u32,
+    pub generation: u32,
+}
+
+pub(super) struct Wheel {
+    /// Every slot before this tick has been emptied.
+    elapsed: u64,
+    /// Bit `s` of `occupied[l]`: slot `s` of level `l` holds entries.
+    occupied: [u64; LEVELS],
+    /// Bit `s`: slot `s` of level 0 is sorted latest first, so its entries come out in
+    /// (deadline, index, generation) order, the order of a heap.
+    sorted: u64,
+    slots: Vec<Vec<Entry>>,
+    /// The earliest deadline in each slot of levels 1 and up (µs; entries leave those slots
+    /// only all at once, so it stays exact).
+    earliest: Vec<u64>,
+    len: usize,
+    /// Reused for cascades, so that moving entries down allocates nothing.
+    scratch: Vec<Entry>,
+}
+
+fn tick_of(at: Instant) -> u64 {
+    at.total_micros() >> TICK_SHIFT
+}
+
+/// The level an entry due at tick `when` belongs to while the wheel is at tick `elapsed`.
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let differing = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let significant = 63 - differing.leading_zeros() as usize;
+    (significant / 6).min(LEVELS - 1)
+}
+
+fn slot_for(when: u64, level: usize) -> usize {
+    ((when >> (6 * level)) as usize) & (SLOTS - 1)
+}
+
+impl Default for Wheel {
+    fn default() -> Wheel {
+        Wheel {
+            elapsed: 0,
+            occupied: [0; LEVELS],
+            sorted: 0,
+            slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
+            earliest: vec![u64::MAX; LEVELS * SLOTS],
+            len: 0,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl Wheel {
+    /// Entries in the wheel, current or superseded.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Arms a deadline: O(1). One in the past fires at the next [`pop_expired`](Self::pop_expired).
+    pub(super) fn push(&mut self, e: Entry) {
+        let when = tick_of(e.at)
+            .max(self.elapsed)
+            .min(self.elapsed + MAX_AHEAD);
+        let level = level_for(self.elapsed, when);
+        let slot = slot_for(when, level);
+        let i = level * SLOTS + slot;
+        self.slots[i].push(e);
+        self.occupied[level] |= 1 << slot;
+        if level > 0 {
+            self.earliest[i] = self.earliest[i].min(e.at.total_micros());
+        } else {
+            self.sorted &= !(1 << slot);
+        }
+        self.len += 1;
+    }
+
+    /// The lowest level's next occupied slot at or after the wheel's position: (level, slot,
+    /// the tick it starts at).
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        for level in 0..LEVELS {
+            let bits = self.occupied[level];
+            if bits == 0 {
+                continue;
+            }
+            let shift = 6 * level as u32;
+            let pos = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
+            let slot = (pos + bits.rotate_right(pos as u32).trailing_zeros() as usize) % SLOTS;
+            // Entries of this level lie in the wheel's current span of the level above, at or
+            // after its position; only the top level, which holds what lies beyond the wheel,
+            // wraps into the next span.
+            let span = shift + 6;
+            let mut base = (self.elapsed >> span) << span;
+            if slot < pos {
+                base += 1 << span;
+            }
+            let start = (base + ((slot as u64) << shift)).max(self.elapsed);
+            return Some((level, slot, start));
+        }
+        None
+    }
+
+    /// The earliest deadline in the wheel (superseded entries included).
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let (level, slot, _) = self.next_slot()?;
+        let i = level * SLOTS + slot;
+        let at = if level == 0 {
+            self.slots[i].iter().map(|e| e.at.total_micros()).min()?
+        } else {
+            self.earliest[i]
+        };
+        Some(Instant::from_micros(at))
+    }
+
+    /// Takes the earliest entry due at `now` (ties by index and generation), moving entries
+    /// of higher levels down as the wheel reaches them.
+    pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
+        let now_tick = tick_of(now);
+        loop {
+            let (level, slot, start) = self.next_slot()?;
+            if start > now_tick {
+                return None;
+            }
+            self.elapsed = start;
+            let i = level * SLOTS + slot;
+            if level == 0 {
+                let v = &mut self.slots[i];
+                if self.sorted & (1 << slot) == 0 {
+                    if v.len() > 1 {
+                        v.sort_unstable_by_key(|e| {
+                            core::cmp::Reverse((e.at, e.index, e.generation))
+                        });
+                    }
+                    self.sorted |= 1 << slot;
+                }
+                // Every entry of a slot before `now`'s tick is due; in `now`'s own tick, those
+                // at or before `now`.
+                if v.last()?.at > now {
+                    return None;
+                }
+                let e = v.pop()?;
+                if v.is_empty() {
+                    self.occupied[0] &= !(1 << slot);
+                }
+                self.len -= 1;
+                return Some(e);
+            }
+            // The wheel reached a slot of a higher level: its entries move down.
+            std::mem::swap(&mut self.scratch, &mut self.slots[i]);
+            self.occupied[level] &= !(1 << slot);
+            self.earliest[i] = u64::MAX;
+            self.len -= self.scratch.len();
+            let mut moving = std::mem::take(&mut self.scratch);
+            for e in moving.drain(..) {
+                self.push(e);
+            }
+            self.scratch = moving;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(at_us: u64, index: u32) -> Entry {
+        Entry {
+            at: Instant::from_micros(at_us),
+            index,
+            generation: 0,
+        }
+    }
+
+    /// Pops everything due at `now`, in the order the wheel gives it.
+    fn due(w: &mut Wheel, now_us: u64) -> Vec<(u64, u32)> {
+        std::iter::from_fn(|| w.pop_expired(Instant::from_micros(now_us)))
+            .map(|e| (e.at.total_micros(), e.index))
+            .collect()
+    }
+
+    #[test]
+    fn deadlines_fire_exactly_when_due_and_not_before() {
+        let mut w = Wheel::default();
+        for (i, at) in [1_500u64, 1_000, 200_000, 60_000_000, 1_024, 1_023]
+            .into_iter()
+            .enumerate()
+        {
+            w.push(e(at, i as u32));
+        }
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(1_000)));
+        assert_eq!(due(&mut w, 999), []);
+        assert_eq!(due(&mut w, 1_023), [(1_000, 1), (1_023, 5)]);
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(1_024)));
+        assert_eq!(due(&mut w, 1_499), [(1_024, 4)]);
+        assert_eq!(due(&mut w, 1_500), [(1_500, 0)]);
+        // Levels above 0 report their exact earliest deadline, not their slot's start.
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(200_000)));
+        assert_eq!(due(&mut w, 199_999), []);
+        assert_eq!(due(&mut w, 200_000), [(200_000, 2)]);
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(60_000_000)));
+        assert_eq!(due(&mut w, 59_999_999), []);
+        assert_eq!(w.len(), 1);
+        assert_eq!(due(&mut w, 60_000_000), [(60_000_000, 3)]);
+        assert_eq!(w.next_deadline(), None);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn a_late_tick_fires_everything_overdue_and_a_past_deadline_fires_at_once() {
+        let mut w = Wheel::default();
+        let ats = [5_000u64, 70_000, 4_300_000, 300_000_000, 17_000_000_000];
+        for (i, &at) in ats.iter().enumerate() {
+            w.push(e(at, i as u32));
+        }
+        // One call far past all of them: everything, across every level.
+        let all: Vec<(u64, u32)> = ats
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (a, i as u32))
+            .collect();
+        assert_eq!(due(&mut w, 20_000_000_000), all);
+        // The wheel is now at 20,000 s: a deadline in the past is due right away.
+        w.push(e(1_000, 9));
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(1_000)));
+        assert_eq!(due(&mut w, 20_000_000_000), [(1_000, 9)]);
+    }
+
+    #[test]
+    fn positions_wrap_around_every_level() {
+        // Deadlines every 37 ms for about 10 minutes, pushed while the wheel advances: each
+        // level's position wraps past slot 63 many times, and each deadline fires in the call
+        // at the first step at or after it, never before.
+        let mut w = Wheel::default();
+        let step = 10_000u64; // the caller's clock advances 10 ms per call
+        let mut next_push = 0u64;
+        let mut pushed = 0u32;
+        let mut fired = Vec::new();
+        let mut now = 0u64;
+        while now < 600_000_000 {
+            while next_push <= now + 5_000_000 {
+                w.push(e(next_push, pushed));
+                pushed += 1;
+                next_push += 37_000;
+            }
+            for (at, i) in due(&mut w, now) {
+                assert!(at <= now && now - at < step, "{at} fired at {now}");
+                fired.push(i);
+            }
+            now += step;
+        }
+        let expected: Vec<u32> = (0..fired.len() as u32).collect();
+        assert_eq!(fired, expected);
+        assert!(fired.len() > 16_000, "{}", fired.len());
+    }
+
+    #[test]
+    fn due_entries_come_out_in_deadline_then_index_order_as_from_a_heap() {
+        let mut w = Wheel::default();
+        // Same tick, same deadline, pushed out of index order; and a later deadline in the
+        // same tick pushed first.
+        for (at, i) in [
+            (2_047u64, 3u32),
+            (2_048, 9),
+            (2_048, 4),
+            (2_050, 1),
+            (2_048, 7),
+        ] {
+            w.push(e(at, i));
+        }
+        assert_eq!(
+            due(&mut w, 3_000),
+            [(2_047, 3), (2_048, 4), (2_048, 7), (2_048, 9), (2_050, 1)]
+        );
+        // Pushed while a slot drains, an entry of that slot still comes out in order.
+        w.push(e(5_000, 2));
+        w.push(e(5_001, 1));
+        assert_eq!(
+            w.pop_expired(Instant::from_micros(5_100)).map(|e| e.index),
+            Some(2)
+        );
+        w.push(e(5_000, 8));
+        assert_eq!(due(&mut w, 5_100), [(5_000, 8), (5_001, 1)]);
+    }
+
+    #[test]
+    fn superseded_entries_stay_until_their_time_and_are_the_owners_to_skip() {
+        // The lazy cancel: a re-armed timer leaves its earlier entry in the wheel; both come
+        // out, each at its own deadline, and the owner ignores the one it no longer holds.
+        let mut w = Wheel::default();
+        w.push(e(300_000, 1)); // RTO
+        w.push(e(40_000, 1)); // then a delayed ACK, earlier
+        assert_eq!(w.len(), 2);
+        assert_eq!(due(&mut w, 40_000), [(40_000, 1)]);
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(300_000)));
+        assert_eq!(due(&mut w, 300_000), [(300_000, 1)]);
+    }
+
+    #[test]
+    fn a_deadline_beyond_the_top_level_waits_there_and_fires_on_time() {
+        let mut w = Wheel::default();
+        let far = (MAX_AHEAD + 1000) << TICK_SHIFT; // about 2.2 years
+        w.push(e(far, 1));
+        w.push(e(2_000, 2));
+        assert_eq!(due(&mut w, 2_000), [(2_000, 2)]);
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(far)));
+        assert_eq!(due(&mut w, far - 1), []);
+        assert_eq!(due(&mut w, far), [(far, 1)]);
+    }
+}
