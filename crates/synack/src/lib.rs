@@ -23,6 +23,8 @@ pub mod tcp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod trace;
 pub mod units;
 pub mod wire;

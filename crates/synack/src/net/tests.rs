@@ -373,3 +373,77 @@ fn a_dual_stack_listener_takes_both_families() {
     );
     assert!(server.counters().ip6_in_receives > 0);
 }
+
+#[test]
+fn nonblocking_peek_and_clones_like_std() {
+    let (_rt, client, server) = pair(1, 13);
+    let listener = TcpListener::bind_on(&server, "198.18.13.2:80").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().err().unwrap().kind(),
+        ErrorKind::WouldBlock
+    );
+    let c = TcpStream::connect_on(&client, "198.18.13.2:80").unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert_eq!(s.peek(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    // A clone writes from another thread while this handle reads.
+    let writer = c.try_clone().unwrap();
+    let t = thread::spawn(move || (&writer).write_all(b"peekaboo").unwrap());
+    t.join().unwrap();
+    let mut got = [0u8; 8];
+    let mut n = 0;
+    while n < 4 {
+        n = s.peek(&mut got).unwrap();
+    }
+    assert_eq!(&got[..4], b"peek");
+    let mut all = [0u8; 8];
+    (&s).read_exact(&mut all).unwrap();
+    assert_eq!(&all, b"peekaboo", "peek consumed nothing");
+    // Dropping one clone keeps the connection; dropping the last closes it (FIN).
+    drop(c);
+    assert_eq!((&s).read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn an_event_wakes_only_its_own_socket() {
+    let (rt, client, server) = pair(0, 14);
+    let listener = TcpListener::bind_on(&server, "198.18.14.2:80").unwrap();
+    let n = 20;
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        clients.push(TcpStream::connect_on(&client, "198.18.14.2:80").unwrap());
+        servers.push(listener.accept().unwrap().0);
+    }
+    // Every client blocks in read on its own thread.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            thread::spawn(move || {
+                let mut b = [0u8; 4];
+                (&c).read_exact(&mut b).map(|_| b)
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let before = rt.wakeups();
+    servers[3].write_all(b"ping").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let woken = rt.wakeups() - before;
+    assert_eq!(woken, 1, "one write woke {woken} waiters");
+    for s in &servers {
+        (&*s).write_all(b"ping").unwrap();
+    }
+    for (i, r) in readers.into_iter().enumerate() {
+        let got = r.join().unwrap().unwrap();
+        assert_eq!(&got, b"ping", "client {i}");
+    }
+}

@@ -72,6 +72,7 @@ pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 use slots::Slot;
+pub use socket::SocketOption;
 
 /// A socket: a connection or a listener, valid until closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,6 +177,9 @@ pub struct Stack {
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<SocketHandle>,
+    /// Sockets something happened to since the last [`Stack::poll_changed`] (only while
+    /// [`Stack::report_changes`] is on: a driver publishing per-socket readiness asks for it).
+    changed: Option<VecDeque<SocketHandle>>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: egress::ControlQueue,
     /// SYN-ACKs owed for SYN-queue entries and cookies, written out by poll_transmit.
@@ -242,6 +246,7 @@ impl Stack {
             cookies: CookieKeys::new(cookie_key),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
+            changed: None,
             control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),
             ip_ident: (k(8) & 0xffff) as u16,

@@ -9,8 +9,23 @@ use std::sync::Arc;
 use super::route::{canonical, ip_header_len};
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
-use crate::tcp::{Config, Connection, Shutdown};
+use crate::tcp::{Config, Connection, Keepalive, Shutdown, congestion};
 use crate::time::Instant;
+
+/// A socket option on a connection, set with [`Stack::set_option`] (setsockopt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOption {
+    /// TCP_NODELAY: no Nagle delay.
+    NoDelay(bool),
+    /// TCP_CORK: hold partial segments until uncorked.
+    Cork(bool),
+    /// SO_KEEPALIVE with its idle time, interval and count; `None` turns it off.
+    Keepalive(Option<Keepalive>),
+    /// TCP_USER_TIMEOUT; `None` means the retransmission limits alone.
+    UserTimeout(Option<core::time::Duration>),
+    /// TCP_CONGESTION.
+    Congestion(congestion::Algorithm),
+}
 
 impl Stack {
     /// Starts listening on `local` (address 0.0.0.0 or `[::]` for every address of ours) with
@@ -256,10 +271,25 @@ impl Stack {
         Ok(n)
     }
 
-    /// Tells the stack a connection's options changed through [`connection_mut`]
-    /// (Self::connection_mut), so it may have something to send now (TCP_NODELAY, uncork).
-    pub fn poke(&mut self, now: Instant, h: SocketHandle) {
+    /// Sets a socket option on a connection (setsockopt); what it changes takes effect at
+    /// once (TCP_NODELAY or an uncork sends what it held, keep-alive arms its timer).
+    /// NotConnected for a handle that is not a connection.
+    pub fn set_option(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        opt: SocketOption,
+    ) -> io::Result<()> {
+        let c = &mut self.conn_or_err(h)?.conn;
+        match opt {
+            SocketOption::NoDelay(on) => c.set_nodelay(on),
+            SocketOption::Cork(on) => c.set_cork(on),
+            SocketOption::Keepalive(ka) => c.set_keepalive(now, ka),
+            SocketOption::UserTimeout(t) => c.set_user_timeout(t),
+            SocketOption::Congestion(alg) => c.set_congestion(alg),
+        }
         self.touched(h, now);
+        Ok(())
     }
 
     /// Reads data (see [`Connection::recv`]).
@@ -273,6 +303,11 @@ impl Stack {
             self.touched(h, now);
         }
         Ok(n)
+    }
+
+    /// Copies received data without consuming it (see [`Connection::peek`]).
+    pub fn peek(&mut self, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
+        Ok(self.conn_or_err(h)?.conn.peek(out))
     }
 
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
