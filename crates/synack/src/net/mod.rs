@@ -299,6 +299,16 @@ impl TcpStream {
         self.sock.set_option(SocketOption::UserTimeout(t))
     }
 
+    /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
+    /// limit), like std's.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.ttl()
+    }
+
     /// Per-connection statistics (like TCP_INFO).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
         self.sock.conn(|c| c.info())

@@ -189,6 +189,23 @@ impl Sock {
             .call(|core, now| self.stack(core).set_option(now, self.handle, opt))
     }
 
+    /// IP_TTL, as std's `set_ttl` takes it: 1 to 255 (InvalidInput otherwise). On an IPv6
+    /// connection, its hop limit.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let t = u8::try_from(ttl).ok().filter(|&t| t > 0).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a TTL is 1 to 255, not {ttl}"),
+            )
+        })?;
+        self.set_option(SocketOption::Ttl(Some(t)))
+    }
+
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        self.shared
+            .with(|core, _| self.stack(core).ttl(self.handle).map(u32::from))
+    }
+
     /// Reads something of the connection.
     pub(crate) fn conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> io::Result<T> {
         self.shared.with(|core, _| {

@@ -447,3 +447,59 @@ fn an_event_wakes_only_its_own_socket() {
         assert_eq!(&got, b"ping", "client {i}");
     }
 }
+
+/// The TTLs of the data-carrying packets the client host sends, as a trace sink sees them.
+struct Ttls(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl crate::trace::TraceSink for Ttls {
+    fn event(&mut self, e: &crate::trace::TraceEvent) {
+        if let crate::trace::TraceEvent::Packet {
+            dir: crate::trace::Direction::Out,
+            node,
+            bytes,
+            ..
+        } = e
+        {
+            // IPv4 without options: total length at 2, TTL at 8; the TCP header's length
+            // in the top nibble of its 13th byte.
+            let len = u16::from_be_bytes([bytes[2], bytes[3]]) as usize;
+            let tcp_header = (bytes[20 + 12] >> 4) as usize * 4;
+            if node.to_string() == "client" && len > 20 + tcp_header {
+                self.0.lock().unwrap().push(bytes[8]);
+            }
+        }
+    }
+}
+
+#[test]
+fn set_ttl_is_the_ttl_of_the_connections_packets() {
+    let ttls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = Runtime::builder()
+        .host("client", "198.18.15.1/24")
+        .host("server", "198.18.15.2/24")
+        .seed(7)
+        .trace(Ttls(ttls.clone()))
+        .build()
+        .unwrap();
+    let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+    let listener = TcpListener::bind_on(&server, "198.18.15.2:80").unwrap();
+    let c = TcpStream::connect_on(&client, "198.18.15.2:80").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(c.ttl().unwrap(), 64, "the stack's default, as Linux's");
+    (&c).write_all(b"before").unwrap();
+    let mut b = [0u8; 6];
+    (&s).read_exact(&mut b).unwrap();
+    assert_eq!(c.set_ttl(0).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(c.set_ttl(256).unwrap_err().kind(), ErrorKind::InvalidInput);
+    c.set_ttl(7).unwrap();
+    assert_eq!(c.ttl().unwrap(), 7);
+    (&c).write_all(b"after!").unwrap();
+    (&s).read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"after!");
+    drop(rt.shutdown());
+    assert_eq!(
+        *ttls.lock().unwrap(),
+        vec![64, 7],
+        "TTLs of the two data segments"
+    );
+}

@@ -64,6 +64,8 @@ pub(super) struct ConnSlot {
     pub(super) rehash: u32,
     /// In the queue [`Stack::poll_changed`] reads.
     pub(super) changed: bool,
+    /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
+    pub(super) ttl: Option<u8>,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
@@ -92,6 +94,7 @@ impl Stack {
             flow_label,
             rehash: 0,
             changed: false,
+            ttl: None,
         })));
         self.conns.insert(tuple, h);
         h

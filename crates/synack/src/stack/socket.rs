@@ -25,6 +25,10 @@ pub enum SocketOption {
     UserTimeout(Option<core::time::Duration>),
     /// TCP_CONGESTION.
     Congestion(congestion::Algorithm),
+    /// IP_TTL (IPv4) or IPV6_UNICAST_HOPS (IPv6): the TTL or hop limit of the connection's
+    /// packets, 1 to 255; `None`: the stack's ([`StackConfig::ttl`](super::StackConfig::ttl),
+    /// [`hop_limit`](super::StackConfig::hop_limit)).
+    Ttl(Option<u8>),
 }
 
 impl Stack {
@@ -280,13 +284,21 @@ impl Stack {
         h: SocketHandle,
         opt: SocketOption,
     ) -> io::Result<()> {
-        let c = &mut self.conn_or_err(h)?.conn;
+        let slot = self.conn_or_err(h)?;
+        let c = &mut slot.conn;
         match opt {
             SocketOption::NoDelay(on) => c.set_nodelay(on),
             SocketOption::Cork(on) => c.set_cork(on),
             SocketOption::Keepalive(ka) => c.set_keepalive(now, ka),
             SocketOption::UserTimeout(t) => c.set_user_timeout(t),
             SocketOption::Congestion(alg) => c.set_congestion(alg),
+            SocketOption::Ttl(Some(0)) => {
+                return Err(err(
+                    io::ErrorKind::InvalidInput,
+                    "a TTL of 0 is not allowed",
+                ));
+            }
+            SocketOption::Ttl(t) => slot.ttl = t,
         }
         self.touched(h, now);
         Ok(())
@@ -303,6 +315,18 @@ impl Stack {
             self.touched(h, now);
         }
         Ok(n)
+    }
+
+    /// The TTL (IPv4) or hop limit (IPv6) of a connection's packets.
+    pub fn ttl(&mut self, h: SocketHandle) -> io::Result<u8> {
+        let (v4, default) = (self.cfg.ttl, self.cfg.hop_limit);
+        let c = self.conn_or_err(h)?;
+        let stack = if c.conn.remote().is_ipv4() {
+            v4
+        } else {
+            default
+        };
+        Ok(c.ttl.unwrap_or(stack))
     }
 
     /// Copies received data without consuming it (see [`Connection::peek`]).

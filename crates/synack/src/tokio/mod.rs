@@ -190,6 +190,16 @@ impl TcpStream {
         self.inner.sock.conn(|c| c.nodelay())
     }
 
+    /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
+    /// limit), like std's.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.sock.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.sock.ttl()
+    }
+
     /// Per-connection statistics (TCP_INFO).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
         self.inner.sock.conn(|c| c.info())
