@@ -464,7 +464,7 @@ impl crate::trace::TraceSink for Ttls {
             // in the top nibble of its 13th byte.
             let len = u16::from_be_bytes([bytes[2], bytes[3]]) as usize;
             let tcp_header = (bytes[20 + 12] >> 4) as usize * 4;
-            if node.to_string() == "client" && len > 20 + tcp_header {
+            if *node == "client" && len > 20 + tcp_header {
                 self.0.lock().unwrap().push(bytes[8]);
             }
         }
