@@ -5,29 +5,19 @@
 //! cargo run --release -p synack --example tokio_echo [CLIENTS] [BYTES_PER_CLIENT]
 //! ```
 
+#[path = "common/echo.rs"]
+mod echo;
+
 use std::io;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use synack::net::Runtime;
 use synack::tokio::{TcpListener, TcpStream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Client `id`'s bytes: a pattern of its own, so a byte crossing to another client shows.
-fn pattern(id: u32, len: usize) -> Vec<u8> {
-    (0..len as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13 ^ id) as u8)
-        .collect()
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let clients: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
-    let bytes: usize = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(64 * 1024);
+    let (clients, bytes) = echo::args(500, 64 * 1024);
     match run(clients, bytes).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -49,54 +39,18 @@ async fn run(clients: u32, bytes: usize) -> io::Result<()> {
     // The server: code written for tokio::net, with the import changed.
     let listener = TcpListener::bind("198.18.0.2:7").await?;
     tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                // Echo until the client's FIN, then FIN back.
-                if tokio::io::copy(&mut r, &mut w).await.is_ok() {
-                    let _ = w.shutdown().await;
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(echo::echo(s));
         }
     });
 
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for id in 0..clients {
-        tasks.push(tokio::spawn(async move {
-            let s = TcpStream::connect("198.18.0.2:7").await?;
-            let (mut r, mut w) = s.into_split();
-            let data = pattern(id, bytes);
-            let sent = data.clone();
-            let writer = tokio::spawn(async move {
-                w.write_all(&sent).await?;
-                w.shutdown().await
-            });
-            let mut back = Vec::with_capacity(bytes);
-            r.read_to_end(&mut back).await?;
-            writer.await.map_err(io::Error::other)??;
-            if back != data {
-                let at = back.iter().zip(&data).position(|(a, b)| a != b);
-                return Err(io::Error::other(format!(
-                    "client {id}: {} bytes back of {bytes}, first difference at {at:?}",
-                    back.len()
-                )));
-            }
-            io::Result::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(io::Error::other)??;
-    }
-    let took = start.elapsed();
-    let total = clients as u64 * bytes as u64;
+    echo::clients(clients, bytes, || TcpStream::connect("198.18.0.2:7")).await?;
     println!(
-        "{clients} clients echoed {total} bytes each way through synack on SimNet in {:.0?}: \
+        "{clients} clients echoed {} bytes each way through synack on SimNet in {:.0?}: \
          every byte checked ✓ ({} task and thread wake-ups)",
-        took,
+        clients as u64 * bytes as u64,
+        start.elapsed(),
         rt.wakeups()
     );
     Ok(())

@@ -16,28 +16,19 @@
 //! The driver is a task on the tokio runtime that reads the TUN through `AsyncFd`: no thread
 //! of synack's own.
 
+#[path = "common/echo.rs"]
+mod echo;
+
 use std::io;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use synack::device::tun::Tun;
 use synack::net::Runtime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn pattern(id: u32, len: usize) -> Vec<u8> {
-    (0..len as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13 ^ id) as u8)
-        .collect()
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let clients: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
-    let bytes: usize = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(256 * 1024);
+    let (clients, bytes) = echo::args(50, 256 * 1024);
     match run(clients, bytes).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -60,43 +51,16 @@ async fn run(clients: u32, bytes: usize) -> io::Result<()> {
     let host = rt.host("synack").expect("the host");
     let listener = synack::tokio::TcpListener::bind_on(&host, "198.18.99.2:7")?;
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                if tokio::io::copy(&mut r, &mut w).await.is_ok() {
-                    let _ = w.shutdown().await;
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(echo::echo(s));
         }
     });
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for id in 0..clients {
-        tasks.push(tokio::spawn(async move {
-            // The kernel's TCP, through the TUN.
-            let s = tokio::net::TcpStream::connect("198.18.99.2:7").await?;
-            let (mut r, mut w) = s.into_split();
-            let data = pattern(id, bytes);
-            let sent = data.clone();
-            let writer = tokio::spawn(async move {
-                w.write_all(&sent).await?;
-                w.shutdown().await
-            });
-            let mut back = Vec::with_capacity(bytes);
-            r.read_to_end(&mut back).await?;
-            writer.await.map_err(io::Error::other)??;
-            if back != data {
-                return Err(io::Error::other(format!(
-                    "client {id}: {} bytes back of {bytes}, not the bytes sent",
-                    back.len()
-                )));
-            }
-            io::Result::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(io::Error::other)??;
-    }
+    // The kernel's TCP, through the TUN.
+    echo::clients(clients, bytes, || {
+        tokio::net::TcpStream::connect("198.18.99.2:7")
+    })
+    .await?;
     let s = rt.device_stats();
     println!(
         "{clients} kernel clients echoed {} bytes each way through synack on a TUN in {:.0?}: \

@@ -40,44 +40,46 @@ impl Sock {
         &mut core.hosts[self.host].stack
     }
 
-    /// Listens on `local` on `host` (backlog 128, like Linux's default somaxconn).
-    pub(crate) fn listen(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<Sock> {
-        let shared = host.shared.clone();
-        let (handle, io) = shared.with(|core, _| {
-            let h = &mut core.hosts[host.index];
-            let tcp = h.stack.config().tcp.clone();
-            let handle = h.stack.listen_opts(local, 128, tcp, v6only)?;
-            let io = h.sockets.register(&mut h.stack, handle, Kind::Listener);
-            io::Result::Ok((handle, io))
-        })?;
-        Ok(Sock {
-            shared,
-            host: host.index,
-            handle,
-            io,
-            v6_socket: local.is_ipv6(),
-        })
-    }
-
-    /// Sends the SYN; [`try_connected`](Self::try_connected) then says how it went.
-    pub(crate) fn connect(host: &Host, addr: SocketAddr) -> io::Result<Sock> {
+    /// Opens a socket on `host` with `open` (under the stack lock, then a kick for the
+    /// driver) and registers it as `kind`.
+    fn open(
+        host: &Host,
+        kind: Kind,
+        v6_socket: bool,
+        open: impl FnOnce(&mut Stack, Instant) -> io::Result<SocketHandle>,
+    ) -> io::Result<Sock> {
         let shared = host.shared.clone();
         let (handle, io) = shared.call(|core, now| {
             if core.stopped {
                 return Err(io::Error::other("the synack runtime has stopped"));
             }
             let h = &mut core.hosts[host.index];
-            let handle = h.stack.connect(now, addr, None)?;
-            let io = h.sockets.register(&mut h.stack, handle, Kind::Stream);
-            io::Result::Ok((handle, io))
+            let handle = open(&mut h.stack, now)?;
+            let io = h.sockets.register(&mut h.stack, handle, kind);
+            Ok((handle, io))
         })?;
         Ok(Sock {
             shared,
             host: host.index,
             handle,
             io,
-            // Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
-            v6_socket: addr.is_ipv6(),
+            v6_socket,
+        })
+    }
+
+    /// Listens on `local` on `host` (backlog 128, like Linux's default somaxconn).
+    pub(crate) fn listen(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<Sock> {
+        Self::open(host, Kind::Listener, local.is_ipv6(), |stack, _| {
+            let tcp = stack.config().tcp.clone();
+            stack.listen_opts(local, 128, tcp, v6only)
+        })
+    }
+
+    /// Sends the SYN; [`try_connected`](Self::try_connected) then says how it went.
+    /// Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
+    pub(crate) fn connect(host: &Host, addr: SocketAddr) -> io::Result<Sock> {
+        Self::open(host, Kind::Stream, addr.is_ipv6(), |stack, now| {
+            stack.connect(now, addr, None)
         })
     }
 
