@@ -217,3 +217,62 @@ fn plan(id: u32) -> (usize, usize, u64) {
 async fn a_thousand_proxied_sessions_end_cleanly() {
     proxied_sessions(52, 1000).await;
 }
+
+/// Request/response on many connections at once: each request wakes at most the server's
+/// reader and then the client's reader, never another connection's task.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_wakes_at_most_its_two_readers() {
+    let (rt, h) = hosts(53, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.53.2:80").unwrap();
+    ::tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            ::tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                while s.read_exact(&mut b).await.is_ok() {
+                    if s.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let (conns, rounds) = (200u32, 10u32);
+    let mut streams = Vec::new();
+    for _ in 0..conns {
+        let s = TcpStream::connect_on(&h[0], "198.18.53.2:80")
+            .await
+            .unwrap();
+        s.set_nodelay(true).unwrap();
+        streams.push(s);
+    }
+    let before = rt.wakeups();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut s)| {
+            ::tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                for r in 0..rounds {
+                    let req = [(i as u8) ^ (r as u8); 1024];
+                    s.write_all(&req).await.unwrap();
+                    s.read_exact(&mut b).await.unwrap();
+                    assert_eq!(b, req);
+                }
+                s
+            })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for t in tasks {
+        open.push(t.await.unwrap());
+    }
+    let (wakeups, requests) = (rt.wakeups() - before, u64::from(conns * rounds));
+    assert!(
+        wakeups <= 2 * requests,
+        "{wakeups} wake-ups for {requests} requests"
+    );
+    assert!(
+        wakeups >= requests / 2,
+        "{wakeups} wake-ups: readers did wait"
+    );
+}
