@@ -1,10 +1,11 @@
 //! Side-by-side benchmarks: synack vs smoltcp vs the Linux kernel.
 //!
-//! `cargo run --release -p synack-bench -- [all|bulk|cps|conns|rtt|flood|insns]... [--runs N]
+//! `cargo run --release -p synack-bench -- [all|bulk|cps|conns|rtt|flood|insns|conc]... [--runs N]
 //! [--bytes SIZE] [--quick]` prints one markdown table and writes `target/bench/<figure>.json`.
 //! See the crate README for what each figure measures and the callgrind recipe.
 
 mod bulk;
+mod conc;
 mod conns;
 mod cps;
 mod flood;
@@ -25,7 +26,7 @@ use report::{Row, percentile};
 use smol_pair::SmolPair;
 use synack_pair::SynackPair;
 
-const FIGURES: [&str; 6] = ["bulk", "cps", "conns", "rtt", "flood", "insns"];
+const FIGURES: [&str; 7] = ["bulk", "cps", "conns", "rtt", "flood", "insns", "conc"];
 
 struct Opts {
     figures: Vec<String>,
@@ -34,7 +35,7 @@ struct Opts {
     quick: bool,
 }
 
-const USAGE: &str = "usage: synack-bench [all|bulk|cps|conns|rtt|flood|insns]... [--runs N] [--bytes SIZE] [--quick]\n\
+const USAGE: &str = "usage: synack-bench [all|bulk|cps|conns|rtt|flood|insns|conc]... [--runs N] [--bytes SIZE] [--quick]\n\
      \n  all    every figure (insns only when valgrind is installed)\
      \n  --runs N      rounds per bulk figure, peers interleaved round by round (default 5)\
      \n  --bytes SIZE  bytes per bulk transfer, with units as in `synack`: 1GiB, 256MiB, 100MB,\
@@ -234,10 +235,81 @@ fn run_conns(quick: bool) -> (Vec<Row>, Vec<String>) {
     (rows, notes)
 }
 
+fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
+    let (n, rounds, threads, trounds) = conc::sizes(quick);
+    let s = conc::synack_async(n, rounds);
+    let k = conc::kernel_async(n, rounds);
+    let b = conc::synack_blocking(threads, trounds);
+    let kv = |f: &dyn Fn(&conc::Conc) -> f64| k.as_ref().map(f);
+    let p = |c: &conc::Conc, q: f64| percentile(&c.latencies, q);
+    let per_req = |c: &conc::Conc| c.wakeups.unwrap_or(0) as f64 / c.requests as f64;
+    let rows = vec![
+        Row::higher(
+            &format!("conc {n} conns x 1 KiB req/resp, tokio"),
+            "req/s",
+            Some(s.per_sec()),
+            None,
+            kv(&|c| c.per_sec()),
+        )
+        .note(format!(
+            "{} requests: synack {:.2} s, kernel {}",
+            s.requests,
+            s.secs,
+            k.as_ref()
+                .map_or("did not run".into(), |c| format!("{:.2} s", c.secs))
+        )),
+        Row::lower(
+            "conc tokio: latency p50",
+            "µs",
+            Some(p(&s, 50.0)),
+            None,
+            kv(&|c| p(c, 50.0)),
+        ),
+        Row::lower(
+            "conc tokio: latency p99",
+            "µs",
+            Some(p(&s, 99.0)),
+            None,
+            kv(&|c| p(c, 99.0)),
+        ),
+        Row::lower(
+            "conc tokio: wake-ups per request",
+            "wakes",
+            Some(per_req(&s)),
+            None,
+            None,
+        )
+        .note("tasks woken by synack's driver, per request/response (a request: one read readiness on the server, one on the client; writes never blocked)"),
+        Row::higher(
+            &format!("conc blocking, {threads} threads x 1 KiB req/resp"),
+            "req/s",
+            Some(b.per_sec()),
+            None,
+            None,
+        )
+        .note(format!(
+            "{} requests in {:.2} s; p50 {:.0} µs, p99 {:.0} µs; {:.2} wake-ups per request",
+            b.requests,
+            b.secs,
+            p(&b, 50.0),
+            p(&b, 99.0),
+            per_req(&b)
+        )),
+    ];
+    let notes = vec![
+        format!("tokio multi-threaded runtime (one worker per CPU); {n} connections opened first, then each runs {rounds} sequential 1 KiB requests, all connections at once; every response checked; TCP_NODELAY on both sides"),
+        "synack: client and server hosts in this process on an in-memory link (SimNet, no delay), the driver a task on the same runtime (Runtime::builder().build_tokio())".into(),
+        "kernel: tokio::net over 127.0.0.1, the server in a child process (20,000 descriptors do not fit one process's limit here), the same client code".into(),
+        format!("blocking: synack::net with {threads} client threads and {threads} server threads, {trounds} requests each, on a runtime thread"),
+    ];
+    (rows, notes)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("conns-child") => return conns::child(&args[1..]),
+        Some("conc-server") => return conc::server_child(),
         Some("cg-bulk") => return insns::child(&args[1..]),
         Some("cg-cps") => return insns::cps_child(&args[1..]),
         Some("cg-rtt") => return insns::rtt_child(&args[1..]),
@@ -274,6 +346,7 @@ fn main() {
             "bulk" => (bulk::run(o.bytes, o.runs), bulk_notes()),
             "cps" => run_cps(o.quick),
             "conns" => run_conns(o.quick),
+            "conc" => run_conc(o.quick),
             "rtt" => run_rtt(o.quick),
             "flood" => (
                 flood::run(Duration::from_millis(if o.quick { 100 } else { 500 })),
@@ -360,7 +433,7 @@ mod tests {
         );
         assert_eq!(
             err(&["bluk"]),
-            "unknown argument \"bluk\" (figures: all, bulk, cps, conns, rtt, flood, insns; see --help)"
+            "unknown argument \"bluk\" (figures: all, bulk, cps, conns, rtt, flood, insns, conc; see --help)"
         );
     }
 }

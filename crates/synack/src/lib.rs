@@ -8,7 +8,9 @@
 //! * [`trace`]: packets, state changes and drops as events; Wireshark-style lines and pcap files.
 //! * [`device`]: what moves IP packets: SimNet, a deterministic in-memory network in virtual time;
 //!   a Linux TUN device; the impairment models, also as a wrapper around any device.
-//! * [`net`]: the runtime thread (on SimNet or on a device) and `std::net`-shaped sockets.
+//! * [`net`]: the runtime's driver (on SimNet or on a device; a thread, or a tokio task) with
+//!   per-socket readiness, and `std::net`-shaped blocking sockets.
+//! * [`tokio`](mod@crate::tokio) (feature `tokio`): `tokio::net`-shaped async sockets on it.
 //! * [`units`]: sizes, durations, fractions and rates as people write them (`1MiB`, `20ms`).
 //!
 //! Everything in this crate below the runtime is sans-IO: time, packets and secrets come in as
@@ -23,6 +25,8 @@ pub mod tcp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod trace;
 pub mod units;
 pub mod wire;

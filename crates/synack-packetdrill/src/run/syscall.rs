@@ -2,6 +2,7 @@
 //! block is retried as the clock moves until it completes or its time window passes.
 
 use super::*;
+use synack::stack::SocketOption;
 
 impl Runner {
     pub(super) fn syscall_event(
@@ -388,25 +389,26 @@ impl Runner {
         }
     }
 
-    /// Applies the socket's options to a connection it made or accepted. The stack is told
-    /// (poke), as setsockopt on a connection does, so a timer an option arms (keep-alive) is
-    /// scheduled.
+    /// Applies the socket's options to a connection it made or accepted, as setsockopt on a
+    /// connection does (so a timer an option arms, keep-alive, is scheduled).
     fn apply_conn_opts(&mut self, h: SocketHandle, fd: &Fd) {
         let now = self.now;
-        if let Some(c) = self.stack.connection_mut(h) {
-            if fd.nodelay {
-                c.set_nodelay(true);
-            }
-            if fd.cork {
-                c.set_cork(true);
-            }
-            if fd.user_timeout.is_some() {
-                c.set_user_timeout(fd.user_timeout);
-            }
-            if fd.keepalive {
-                c.set_keepalive(now, Some(fd.keepalive_cfg));
-            }
-            self.stack.poke(now, h);
+        let mut opts = Vec::new();
+        if fd.nodelay {
+            opts.push(SocketOption::NoDelay(true));
+        }
+        if fd.cork {
+            opts.push(SocketOption::Cork(true));
+        }
+        if fd.user_timeout.is_some() {
+            opts.push(SocketOption::UserTimeout(fd.user_timeout));
+        }
+        if fd.keepalive {
+            opts.push(SocketOption::Keepalive(Some(fd.keepalive_cfg)));
+        }
+        for o in opts {
+            // A handle that is no connection (any more) has no options to take.
+            let _ = self.stack.set_option(now, h, o);
         }
     }
 
@@ -575,18 +577,18 @@ impl Runner {
         }
         // Options that act on an existing connection.
         if let Some(h) = conn {
-            if let Some(c) = self.stack.connection_mut(h) {
-                match name.as_str() {
-                    "TCP_NODELAY" => c.set_nodelay(f.nodelay),
-                    "TCP_CORK" => c.set_cork(f.cork),
-                    "TCP_USER_TIMEOUT" => c.set_user_timeout(f.user_timeout),
-                    "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => {
-                        c.set_keepalive(now, f.keepalive.then_some(f.keepalive_cfg))
-                    }
-                    _ => {}
-                }
+            let opt = match name.as_str() {
+                "TCP_NODELAY" => Some(SocketOption::NoDelay(f.nodelay)),
+                "TCP_CORK" => Some(SocketOption::Cork(f.cork)),
+                "TCP_USER_TIMEOUT" => Some(SocketOption::UserTimeout(f.user_timeout)),
+                "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => Some(
+                    SocketOption::Keepalive(f.keepalive.then_some(f.keepalive_cfg)),
+                ),
+                _ => None,
+            };
+            if let Some(o) = opt {
+                let _ = self.stack.set_option(now, h, o);
             }
-            self.stack.poke(now, h);
             self.pump();
         }
         self.fds.insert(n, f);
@@ -604,9 +606,9 @@ impl Runner {
         };
         fd.cfg.congestion = alg;
         if let FdKind::Conn(h) | FdKind::Connecting(h) = fd.kind {
-            if let Some(c) = self.stack.connection_mut(h) {
-                c.set_congestion(alg);
-            }
+            let _ = self
+                .stack
+                .set_option(self.now, h, SocketOption::Congestion(alg));
         }
         self.fds.insert(n, fd);
         Ok(Attempt::Done(0, None))

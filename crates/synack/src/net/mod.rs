@@ -28,49 +28,92 @@
 //! t.join().unwrap();
 //! ```
 //!
-//! The runtime thread runs one loop: run due timers, move packets between the stacks and the
-//! device, publish readiness, then sleep until the next timer, the next packet, or a socket
-//! call that queued something. Socket calls lock the shared state, call the [`Stack`], and
-//! sleep on a condition variable until data, space, a state change or their timeout; nothing
-//! busy-waits.
+//! The runtime's driver (a thread here; a task for [`synack::tokio`](crate::tokio)) owns the
+//! stacks, the device and the clock, and runs one loop: run due timers, move packets between
+//! the stacks and the medium, publish per-socket readiness, then sleep until the next timer,
+//! the next packet, or a socket call that queued something. A socket call is one non-blocking
+//! step on the stack; when it has nothing to do it sleeps on its own socket's readiness
+//! (readable, writable, closed), which only an event on that socket wakes. Nothing busy-waits,
+//! and no event wakes the waiters of other sockets.
+//!
+//! Like `std::net`: [`TcpStream::set_nonblocking`] (calls then fail with `WouldBlock`
+//! instead of waiting), [`TcpStream::try_clone`] (one socket, two handles: say a reader
+//! thread and a writer thread), [`TcpStream::peek`], read and write timeouts.
 
-mod runtime;
+mod readiness;
+pub(crate) mod runtime;
+mod socket;
 
 use core::net::SocketAddr;
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use crate::net::runtime::Shared;
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
-use crate::stack::SocketHandle;
-use crate::tcp::{Keepalive, Shutdown as TcpShutdown, State};
+pub(crate) use crate::net::socket::{READ, Sock, WRITE};
+pub use crate::stack::SocketOption;
+use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
 
 pub use std::net::Shutdown;
 
-fn one_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+pub(crate) fn one_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address given"))
 }
 
-/// How an IPv6 socket (one bound or connected with an IPv6 address) sees an IPv4 peer of a
-/// dual-stack listener, or a connection to an IPv4-mapped address: as `::ffff:a.b.c.d`
-/// (RFC 4291 §2.5.5.2, RFC 3493 §3.7), as Linux shows it.
-fn as_seen(v6_socket: bool, a: SocketAddr) -> SocketAddr {
-    match (v6_socket, a.ip()) {
-        (true, core::net::IpAddr::V4(ip)) => SocketAddr::new(ip.to_ipv6_mapped().into(), a.port()),
-        _ => a,
+/// std's `Shutdown` as the stack's.
+pub(crate) fn tcp_shutdown(how: Shutdown) -> TcpShutdown {
+    match how {
+        Shutdown::Read => TcpShutdown::Read,
+        Shutdown::Write => TcpShutdown::Write,
+        Shutdown::Both => TcpShutdown::Both,
     }
+}
+
+/// The host that owns `local` (the default host for an unspecified address), for `bind`.
+pub(crate) fn host_for_bind(local: SocketAddr) -> io::Result<Host> {
+    if local.ip().is_unspecified() {
+        return Host::default_host().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "{} means the default host, and there is none: call \
+                     Host::make_default first (or use bind_on)",
+                    local.ip()
+                ),
+            )
+        });
+    }
+    Host::owning(local.ip()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "no running synack runtime has a host with the address {}: build a Runtime \
+                 with it (or use bind_on)",
+                local.ip()
+            ),
+        )
+    })
+}
+
+/// The default host, for `connect`.
+pub(crate) fn host_for_connect() -> io::Result<Host> {
+    Host::default_host().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotConnected,
+            "no default synack host: call Host::make_default (or use connect_on)",
+        )
+    })
 }
 
 /// A listening socket.
 pub struct TcpListener {
-    shared: Arc<Shared>,
-    host: usize,
-    handle: SocketHandle,
+    sock: Arc<Sock>,
     local: SocketAddr,
+    nonblocking: Arc<AtomicBool>,
 }
 
 impl TcpListener {
@@ -82,30 +125,7 @@ impl TcpListener {
     /// [`bind_v6only_on`](Self::bind_v6only_on).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
-        if local.ip().is_unspecified() {
-            let host = Host::default_host().ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    format!(
-                        "{} means the default host, and there is none: call \
-                         Host::make_default first (or use bind_on)",
-                        local.ip()
-                    ),
-                )
-            })?;
-            return TcpListener::bind_on(&host, local);
-        }
-        let host = Host::owning(local.ip()).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                format!(
-                    "no running synack runtime has a host with the address {}: build a Runtime \
-                     with it (or use bind_on)",
-                    local.ip()
-                ),
-            )
-        })?;
-        TcpListener::bind_on(&host, local)
+        TcpListener::bind_on(&host_for_bind(local)?, local)
     }
 
     /// Listens on `addr` on `host` (backlog 128, like Linux's default somaxconn).
@@ -120,32 +140,21 @@ impl TcpListener {
     }
 
     fn listen_on(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
-        let shared = host.shared.clone();
-        let handle = shared.with(|inner, _| {
-            let stack = &mut inner.hosts[host.index].stack;
-            let tcp = stack.config().tcp.clone();
-            stack.listen_opts(local, 128, tcp, v6only)
-        })?;
         Ok(TcpListener {
-            shared,
-            host: host.index,
-            handle,
+            sock: Arc::new(Sock::listen(host, local, v6only)?),
             local,
+            nonblocking: Arc::default(),
         })
     }
 
-    /// Waits for a connection.
+    /// Waits for a connection (or fails with `WouldBlock` when non-blocking and none is
+    /// queued).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let h = self.shared.wait_for(None, |inner, _| {
-            let stack = &mut inner.hosts[self.host].stack;
-            match stack.accept(self.handle) {
-                Ok(Some(h)) => Some(Ok(h)),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            }
-        })??;
-        let mut stream = TcpStream::from_handle(self.shared.clone(), self.host, h);
-        stream.v6_socket = self.local.is_ipv6();
+        let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+        let s = self
+            .sock
+            .blocking(READ, None, nonblocking, |l, core, _| l.try_accept(core))?;
+        let stream = TcpStream::from_sock(s);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
     }
@@ -158,61 +167,65 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
+
+    /// `accept` fails with `WouldBlock` instead of waiting (shared with clones, as
+    /// O_NONBLOCK is shared by dup'ed descriptors).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A second handle on the same listener; it stops listening when the last one drops.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: self.sock.clone(),
+            local: self.local,
+            nonblocking: self.nonblocking.clone(),
+        })
+    }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        let (host, h) = (self.host, self.handle);
-        self.shared
-            .with(|inner, now| inner.hosts[host].stack.close(now, h));
-        self.shared.kick();
-    }
+/// A stream's settings, shared by its clones (as a dup'ed descriptor shares the socket's).
+#[derive(Default)]
+struct StreamOpts {
+    read_timeout: Mutex<Option<StdDuration>>,
+    write_timeout: Mutex<Option<StdDuration>>,
+    nonblocking: AtomicBool,
 }
 
 /// A TCP connection, with `Read` and `Write`.
 pub struct TcpStream {
-    shared: Arc<Shared>,
-    host: usize,
-    handle: SocketHandle,
-    read_timeout: Option<StdDuration>,
-    write_timeout: Option<StdDuration>,
-    /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
-    v6_socket: bool,
+    sock: Arc<Sock>,
+    opts: Arc<StreamOpts>,
+}
+
+fn check_timeout(t: Option<StdDuration>) -> io::Result<()> {
+    if t == Some(StdDuration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a zero timeout is not allowed (as in std)",
+        ));
+    }
+    Ok(())
 }
 
 impl TcpStream {
-    fn from_handle(shared: Arc<Shared>, host: usize, handle: SocketHandle) -> TcpStream {
+    fn from_sock(sock: Sock) -> TcpStream {
         TcpStream {
-            shared,
-            host,
-            handle,
-            read_timeout: None,
-            write_timeout: None,
-            v6_socket: false,
+            sock: Arc::new(sock),
+            opts: Arc::default(),
         }
     }
 
     /// Connects from the default host (see [`Host::make_default`]) to `addr`: this is
     /// `std::net::TcpStream::connect` with synack underneath.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let host = Host::default_host().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no default synack host: call Host::make_default (or use connect_on)",
-            )
-        })?;
-        Self::connect_inner(&host, one_addr(addr)?, None)
+        Self::connect_inner(&host_for_connect()?, one_addr(addr)?, None)
     }
 
     /// Like [`connect`](Self::connect), giving up with TimedOut after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: StdDuration) -> io::Result<TcpStream> {
-        let host = Host::default_host().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no default synack host: call Host::make_default (or use connect_on)",
-            )
-        })?;
-        Self::connect_inner(&host, *addr, Some(timeout))
+        Self::connect_inner(&host_for_connect()?, *addr, Some(timeout))
     }
 
     /// Connects from `host` to `addr` and waits for the handshake (or its failure:
@@ -235,30 +248,10 @@ impl TcpStream {
         addr: SocketAddr,
         timeout: Option<StdDuration>,
     ) -> io::Result<TcpStream> {
-        let shared = host.shared.clone();
-        let idx = host.index;
-        let handle = shared.with(|inner, now| inner.hosts[idx].stack.connect(now, addr, None))?;
-        shared.kick();
-        let mut stream = TcpStream::from_handle(shared.clone(), idx, handle);
-        // Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
-        stream.v6_socket = addr.is_ipv6();
-        let outcome = shared.wait_for(timeout, |inner, _| {
-            let c = inner.hosts[idx].stack.connection(handle)?;
-            match c.state() {
-                State::SynSent | State::SynReceived => None,
-                State::Closed => Some(Err(c.error().map(io::Error::from).unwrap_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "connection closed during the handshake",
-                    )
-                }))),
-                _ => Some(Ok(())),
-            }
-        });
-        match outcome {
-            Ok(Ok(())) => Ok(stream),
-            Ok(Err(e)) => Err(e),
-            // Our own timeout (dropping the stream abandons the attempt).
+        let sock = Sock::connect(host, addr)?;
+        match sock.blocking(WRITE, timeout, false, |s, core, _| s.try_connected(core)) {
+            Ok(()) => Ok(TcpStream::from_sock(sock)),
+            // Our own timeout (dropping the socket abandons the attempt).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
             }
@@ -267,170 +260,146 @@ impl TcpStream {
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        let v6 = self.v6_socket;
-        self.conn_info(|c| as_seen(v6, c.remote()))
+        self.sock.peer_addr()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let v6 = self.v6_socket;
-        self.conn_info(|c| as_seen(v6, c.local()))
-    }
-
-    fn conn_info<T>(&self, f: impl FnOnce(&crate::tcp::Connection) -> T) -> io::Result<T> {
-        self.shared.with(|inner, _| {
-            inner.hosts[self.host]
-                .stack
-                .connection(self.handle)
-                .map(f)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection is gone"))
-        })
-    }
-
-    fn conn_mut<T>(&self, f: impl FnOnce(&mut crate::tcp::Connection) -> T) -> io::Result<T> {
-        let r = self.shared.with(|inner, _| {
-            inner.hosts[self.host]
-                .stack
-                .connection_mut(self.handle)
-                .map(f)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection is gone"))
-        });
-        self.shared.kick();
-        r
+        self.sock.local_addr()
     }
 
     /// Shuts down reading, writing or both (`Write` sends a FIN after the queued data).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let how = match how {
-            Shutdown::Read => TcpShutdown::Read,
-            Shutdown::Write => TcpShutdown::Write,
-            Shutdown::Both => TcpShutdown::Both,
-        };
-        let (host, h) = (self.host, self.handle);
-        self.shared
-            .with(|inner, now| inner.hosts[host].stack.shutdown(now, h, how))?;
-        self.shared.kick();
-        Ok(())
+        self.sock.shutdown(tcp_shutdown(how))
     }
 
     /// Resets the connection: sends a RST and discards queued data, as closing a socket with
-    /// `SO_LINGER` set to zero does. The peer's next call fails with ConnectionReset.
+    /// `SO_LINGER` set to zero does. The peer's next call fails with ConnectionReset. Clones
+    /// of this stream see the connection reset too.
     pub fn abort(self) {
-        let (host, h) = (self.host, self.handle);
-        self.shared
-            .with(|inner, now| inner.hosts[host].stack.abort(now, h));
-        self.shared.kick();
-        // Drop then closes a handle that is already released: a no-op.
+        self.sock.abort();
+        // Dropping then closes a handle that is already released: a no-op.
     }
 
     /// TCP_NODELAY.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.conn_mut(|c| c.set_nodelay(on))
+        self.sock.set_option(SocketOption::NoDelay(on))
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.conn_info(|c| c.nodelay())
+        self.sock.conn(|c| c.nodelay())
     }
 
     /// SO_KEEPALIVE with idle/interval/count; `None` turns it off.
     pub fn set_keepalive(&self, ka: Option<Keepalive>) -> io::Result<()> {
-        let now = self.shared.now();
-        self.conn_mut(|c| c.set_keepalive(now, ka))
+        self.sock.set_option(SocketOption::Keepalive(ka))
     }
 
     /// TCP_USER_TIMEOUT.
     pub fn set_user_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
-        self.conn_mut(|c| c.set_user_timeout(t))
+        self.sock.set_option(SocketOption::UserTimeout(t))
+    }
+
+    /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
+    /// limit), like std's.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.ttl()
     }
 
     /// Per-connection statistics (like TCP_INFO).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.conn_info(|c| c.info())
+        self.sock.conn(|c| c.info())
     }
 
-    pub fn set_read_timeout(&mut self, t: Option<StdDuration>) -> io::Result<()> {
-        if t == Some(StdDuration::ZERO) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a zero timeout is not allowed (as in std)",
-            ));
-        }
-        self.read_timeout = t;
+    pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self
+            .opts
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = t;
         Ok(())
     }
 
-    pub fn set_write_timeout(&mut self, t: Option<StdDuration>) -> io::Result<()> {
-        if t == Some(StdDuration::ZERO) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a zero timeout is not allowed (as in std)",
-            ));
-        }
-        self.write_timeout = t;
+    pub fn set_write_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *self
+            .opts
+            .write_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = t;
         Ok(())
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<StdDuration>> {
-        Ok(self.read_timeout)
+        Ok(*self
+            .opts
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<StdDuration>> {
-        Ok(self.write_timeout)
+        Ok(*self
+            .opts
+            .write_timeout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()))
     }
 
-    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let (host, h) = (self.host, self.handle);
-        let r = self.shared.wait_for(self.read_timeout, |inner, now| {
-            let stack = &mut inner.hosts[host].stack;
-            match stack.recv(now, h, buf) {
-                Ok(0) => {
-                    let c = stack.connection(h)?;
-                    if c.is_readable() {
-                        // End of stream, or an error to report.
-                        Some(match c.error() {
-                            Some(e) if !c.peer_closed() => Err(io::Error::from(e)),
-                            _ => Ok(0),
-                        })
-                    } else if c.state() == State::Closed {
-                        Some(Ok(0))
-                    } else {
-                        None
-                    }
-                }
-                other => Some(other),
-            }
-        });
-        self.shared.kick();
-        r.and_then(|x| x)
+    /// Reads and writes fail with `WouldBlock` instead of waiting (O_NONBLOCK; shared with
+    /// clones).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.opts.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A second handle on the same connection (say, one thread reads while another writes).
+    /// The connection closes when the last handle drops; options are shared.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            sock: self.sock.clone(),
+            opts: self.opts.clone(),
+        })
+    }
+
+    /// Reads without consuming (MSG_PEEK): the next read returns the same bytes. Waits for
+    /// data like `read`.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf, true)
+    }
+
+    fn read_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        let timeout = self.read_timeout()?;
+        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        self.sock
+            .blocking(READ, timeout, nonblocking, |s, core, now| {
+                s.try_recv(core, now, buf, peek)
+            })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let (host, h) = (self.host, self.handle);
-        let r = self.shared.wait_for(self.write_timeout, |inner, now| {
-            match inner.hosts[host].stack.send(now, h, buf) {
-                Ok(0) => None,
-                other => Some(other),
-            }
-        });
-        self.shared.kick();
-        r.and_then(|x| x)
+        let timeout = self.write_timeout()?;
+        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        self.sock
+            .blocking(WRITE, timeout, nonblocking, |s, core, now| {
+                s.try_send(core, now, buf)
+            })
     }
 }
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.read_inner(buf, false)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.read_inner(buf, false)
     }
 }
 
@@ -449,15 +418,6 @@ impl Write for &TcpStream {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-impl Drop for TcpStream {
-    fn drop(&mut self) {
-        let (host, h) = (self.host, self.handle);
-        self.shared
-            .with(|inner, now| inner.hosts[host].stack.close(now, h));
-        self.shared.kick();
     }
 }
 

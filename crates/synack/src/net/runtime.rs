@@ -8,10 +8,13 @@
 use core::net::IpAddr;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
+use super::readiness::{Registry, SocketIo};
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
 use crate::stack::{
@@ -27,6 +30,8 @@ pub(crate) struct HostState {
     pub(crate) stack: Stack,
     /// The host's node on SimNet (None on a device).
     sim_id: Option<HostId>,
+    /// The sockets the application holds, and their readiness.
+    pub(crate) sockets: Registry,
 }
 
 /// What carries the hosts' packets.
@@ -57,62 +62,132 @@ pub struct DeviceStats {
     pub sleeps: u64,
 }
 
-/// Everything the runtime thread and the sockets share, behind one lock.
-pub(crate) struct Inner {
+/// The stacks, the medium and the clock: what the driver owns. Socket calls borrow it for one
+/// non-blocking call on the stack at a time (the stack lock); nobody sleeps holding it, and
+/// nobody waits on it for a change: waiting is per socket (see [`readiness`](super::readiness)).
+pub(crate) struct Core {
     pub(crate) hosts: Vec<HostState>,
     medium: Medium,
     start: std::time::Instant,
-    /// A socket call queued work for the runtime thread.
+    /// A socket call queued work for the driver.
     kicked: bool,
-    /// The runtime thread sleeps in poll(2) and must be woken through the eventfd.
+    /// The driver sleeps in poll(2) and must be woken through the eventfd.
     polling: bool,
-    stopped: bool,
+    pub(crate) stopped: bool,
     sink: Option<Box<dyn TraceSink + Send>>,
 }
 
-impl Inner {
-    fn now(&self) -> Instant {
+impl Core {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_micros(self.start.elapsed().as_micros() as u64)
     }
+
+    /// How long the driver may sleep: until the next timer of a host, of SimNet or of the
+    /// device (`device`), at most a second.
+    pub(crate) fn next_wait(&self, device: Option<Instant>) -> StdDuration {
+        let next_delivery = match &self.medium {
+            Medium::Sim(sim) => sim.next_delivery(),
+            Medium::Device(_) => None,
+        };
+        let next = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.stack.poll_timeout())
+            .chain(next_delivery)
+            .chain(device)
+            .min();
+        match next {
+            Some(t) => (t - self.now()).min(StdDuration::from_secs(1)),
+            None => StdDuration::from_secs(1),
+        }
+    }
+
+    /// One turn of the driver: timers, packets both ways, readiness. With a device, returns
+    /// whether more may be ready right away (a full batch).
+    pub(crate) fn turn(
+        &mut self,
+        dev: Option<&mut dyn Device>,
+        buf: &mut [u8],
+        wakeups: &AtomicU64,
+    ) -> bool {
+        self.kicked = false;
+        let now = self.now();
+        let more = match dev {
+            #[cfg(target_os = "linux")]
+            Some(d) => pump_device(self, d, now, buf).1,
+            #[cfg(not(target_os = "linux"))]
+            Some(_) => false,
+            None => {
+                pump(self, now, buf);
+                false
+            }
+        };
+        self.publish(wakeups);
+        more || self.kicked
+    }
+
+    /// Publishes the readiness of every socket something happened to, on every host.
+    fn publish(&mut self, wakeups: &AtomicU64) {
+        for h in &mut self.hosts {
+            h.sockets.publish(&mut h.stack, wakeups);
+        }
+    }
+}
+
+fn stopped_error() -> io::Error {
+    io::Error::other("the synack runtime has stopped")
 }
 
 pub(crate) struct Shared {
-    inner: Mutex<Inner>,
-    /// Wakes the runtime thread (a socket call queued something).
+    core: Mutex<Core>,
+    /// Wakes the driver thread on SimNet (a socket call queued something).
     driver: Condvar,
-    /// Wakes sockets (something changed: data, space, state).
-    sockets: Condvar,
-    /// Wakes the runtime thread out of poll(2) (device medium only).
+    /// Signalled after every turn of the driver: [`Runtime::settle`] waits on it (sockets
+    /// never do).
+    pub(crate) turns: Condvar,
+    /// Wakes the driver thread out of poll(2) (device medium only).
     #[cfg(target_os = "linux")]
     waker: Option<wait::Waker>,
+    /// Wakes the driver task (tokio runtimes).
+    #[cfg(feature = "tokio")]
+    pub(crate) notify: Option<tokio::sync::Notify>,
+    /// Wake-ups of tasks and blocked threads so far (see [`Runtime::wakeups`]).
+    pub(crate) wakeups: AtomicU64,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves consistent-enough state for reads; carry on.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` under the lock with the current time.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Inner, Instant) -> T) -> T {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
         let mut g = self.lock();
         let now = g.now();
         f(&mut g, now)
     }
 
-    pub(crate) fn now(&self) -> Instant {
-        self.lock().now()
+    /// [`with`](Self::with), then tells the driver the call may have queued work.
+    pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
+        let mut g = self.lock();
+        let now = g.now();
+        let r = f(&mut g, now);
+        self.kick_locked(&mut g);
+        r
     }
 
-    /// Tells the runtime thread that a socket call queued work.
+    /// Tells the driver that a socket call queued work.
     pub(crate) fn kick(&self) {
         let mut g = self.lock();
         self.kick_locked(&mut g);
     }
 
-    /// [`kick`](Self::kick) with the lock already held.
-    fn kick_locked(&self, g: &mut Inner) {
-        g.kicked = true;
+    /// [`kick`](Self::kick) with the lock already held. Wakes the driver once per turn.
+    fn kick_locked(&self, g: &mut Core) {
+        if std::mem::replace(&mut g.kicked, true) {
+            return;
+        }
         #[cfg(target_os = "linux")]
         if g.polling {
             g.polling = false;
@@ -120,45 +195,78 @@ impl Shared {
                 w.wake();
             }
         }
+        #[cfg(feature = "tokio")]
+        if let Some(n) = &self.notify {
+            n.notify_one();
+        }
         self.driver.notify_one();
     }
 
-    /// Calls `f` until it returns `Some`, sleeping between tries until the runtime reports a
-    /// change. With a timeout, gives up with `WouldBlock` (what std's sockets return when a
-    /// read or write timeout expires).
-    pub(crate) fn wait_for<T>(
+    /// One socket call that may find nothing to do: `f` returns `None` then, and the socket's
+    /// `interest` bits are cleared under the stack lock, so the driver's next publication of
+    /// them wakes the caller. A call that did something kicks the driver (a read may owe a
+    /// window update, a write has segments to send).
+    pub(crate) fn try_io<T>(
         &self,
+        io: &SocketIo,
+        interest: u8,
+        f: impl FnOnce(&mut Core, Instant) -> Option<io::Result<T>>,
+    ) -> Option<io::Result<T>> {
+        let mut g = self.lock();
+        if g.stopped {
+            return Some(Err(stopped_error()));
+        }
+        let now = g.now();
+        let r = f(&mut g, now);
+        match r {
+            None => io.clear(interest),
+            Some(_) => self.kick_locked(&mut g),
+        }
+        r
+    }
+
+    /// [`try_io`](Self::try_io) until it does something, blocking the thread on the socket's
+    /// readiness in between; `WouldBlock` right away when `nonblocking`, or after `timeout`
+    /// (what std's sockets return when a read or write timeout expires).
+    pub(crate) fn blocking<T>(
+        &self,
+        io: &SocketIo,
+        interest: u8,
         timeout: Option<StdDuration>,
-        mut f: impl FnMut(&mut Inner, Instant) -> Option<T>,
+        nonblocking: bool,
+        mut f: impl FnMut(&mut Core, Instant) -> Option<io::Result<T>>,
     ) -> io::Result<T> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut g = self.lock();
         loop {
-            let now = g.now();
-            if let Some(v) = f(&mut g, now) {
-                return Ok(v);
+            if let Some(r) = self.try_io(io, interest, &mut f) {
+                return r;
             }
-            if g.stopped {
-                return Err(io::Error::other("the synack runtime has stopped"));
+            if nonblocking {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the socket is non-blocking and not ready",
+                ));
             }
-            // What f did may need the runtime thread (e.g. a window update after a read).
-            self.kick_locked(&mut g);
-            g = match deadline {
-                None => self.sockets.wait(g).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::WouldBlock,
-                            "timed out waiting on the socket",
-                        ));
-                    }
-                    self.sockets
-                        .wait_timeout(g, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
+            io.wait(interest, deadline)?;
+        }
+    }
+
+    /// [`try_io`](Self::try_io) for a task: `Pending` with the task's waker registered on the
+    /// socket's readiness when there is nothing to do.
+    pub(crate) fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        io: &SocketIo,
+        interest: u8,
+        mut f: impl FnMut(&mut Core, Instant) -> Option<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            if let Some(r) = self.try_io(io, interest, &mut f) {
+                return Poll::Ready(r);
+            }
+            if io.poll_ready(cx, interest).is_pending() {
+                return Poll::Pending;
+            }
         }
     }
 }
@@ -314,6 +422,53 @@ impl Builder {
     /// an address that a host of another running runtime has (an address has one owner, so
     /// that [`TcpListener::bind`](crate::net::TcpListener::bind) means one host).
     pub fn build(self) -> io::Result<Runtime> {
+        let (shared, device) = self.prepare(false)?;
+        let s2 = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("synack-runtime".into())
+            .spawn(move || match device {
+                #[cfg(target_os = "linux")]
+                Some(dev) => drive_device(&s2, dev),
+                _ => drive(&s2),
+            })?;
+        Ok(Runtime {
+            shared,
+            driver: Driver::Thread(Some(thread)),
+        })
+    }
+
+    /// Starts the driver as a task on the current tokio runtime instead of a thread of its
+    /// own; a device is then read through tokio's `AsyncFd` (so it needs a
+    /// [`readable_fd`](crate::device::Device::readable_fd)). Refuses what
+    /// [`build`](Self::build) refuses, and outside a tokio runtime with `Other`. Use the
+    /// sockets of [`synack::tokio`](crate::tokio) on it (the blocking ones work too, from
+    /// threads of their own).
+    #[cfg(feature = "tokio")]
+    pub fn build_tokio(self) -> io::Result<Runtime> {
+        let handle = ::tokio::runtime::Handle::try_current().map_err(|_| {
+            io::Error::other("build_tokio must be called from inside a tokio runtime")
+        })?;
+        if self
+            .device
+            .as_ref()
+            .is_some_and(|d| d.readable_fd().is_none())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a device under a tokio runtime needs a descriptor to wait on (readable_fd)",
+            ));
+        }
+        let (shared, device) = self.prepare(true)?;
+        let task = handle.spawn(crate::tokio::drive(shared.clone(), device));
+        Ok(Runtime {
+            shared,
+            driver: Driver::Task(task),
+        })
+    }
+
+    /// Checks the settings and makes the hosts; the driver is not running yet.
+    fn prepare(self, task: bool) -> io::Result<(Arc<Shared>, Option<BoxedDevice>)> {
+        let _ = task;
         if self.hosts.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -327,7 +482,7 @@ impl Builder {
             ));
         }
         #[cfg(not(target_os = "linux"))]
-        if self.device.is_some() {
+        if self.device.is_some() && !task {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "runtimes on devices need Linux (poll and eventfd)",
@@ -408,10 +563,12 @@ impl Builder {
             for &c in host_cidrs {
                 stack.add_address(c);
             }
+            stack.report_changes(true);
             hosts.push(HostState {
                 name: name.clone(),
                 stack,
                 sim_id: id,
+                sockets: Registry::default(),
             });
         }
         // Two hosts share one link; more hang off a switch (added after the hosts, so a
@@ -436,11 +593,11 @@ impl Builder {
         };
         #[cfg(target_os = "linux")]
         let waker = match self.device {
-            Some(_) => Some(wait::Waker::new()?),
-            None => None,
+            Some(_) if !task => Some(wait::Waker::new()?),
+            _ => None,
         };
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
+            core: Mutex::new(Core {
                 hosts,
                 medium,
                 start: std::time::Instant::now(),
@@ -450,9 +607,12 @@ impl Builder {
                 sink: self.sink,
             }),
             driver: Condvar::new(),
-            sockets: Condvar::new(),
+            turns: Condvar::new(),
             #[cfg(target_os = "linux")]
             waker,
+            #[cfg(feature = "tokio")]
+            notify: task.then(::tokio::sync::Notify::new),
+            wakeups: AtomicU64::new(0),
         });
         {
             // An address has one owner among the running runtimes, so that
@@ -474,26 +634,24 @@ impl Builder {
             }
             list.push(Arc::downgrade(&shared));
         }
-        let s2 = shared.clone();
-        let device = self.device;
-        let thread = std::thread::Builder::new()
-            .name("synack-runtime".into())
-            .spawn(move || match device {
-                #[cfg(target_os = "linux")]
-                Some(dev) => drive_device(&s2, dev),
-                _ => drive(&s2),
-            })?;
-        Ok(Runtime {
-            shared,
-            thread: Some(thread),
-        })
+        Ok((shared, self.device))
     }
 }
 
-/// Owns the runtime thread; dropping it stops the thread (sockets then fail).
+type BoxedDevice = Box<dyn Device>;
+
+/// What runs the driver loop.
+enum Driver {
+    Thread(Option<JoinHandle<()>>),
+    #[cfg(feature = "tokio")]
+    Task(::tokio::task::JoinHandle<()>),
+}
+
+/// Owns the driver (a thread, or a tokio task); dropping it stops the driver (sockets then
+/// fail).
 pub struct Runtime {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    driver: Driver,
 }
 
 impl Runtime {
@@ -523,16 +681,47 @@ impl Runtime {
     /// Waits until no connection of any host is still exchanging segments (all CLOSED, or in
     /// TIME-WAIT, or none), up to `max`. Returns whether that happened.
     pub fn settle(&self, max: StdDuration) -> bool {
+        let deadline = std::time::Instant::now() + max;
+        let mut g = self.shared.lock();
+        loop {
+            let busy = g.hosts.iter().any(|h| {
+                h.stack
+                    .connections()
+                    .any(|c| !matches!(c.state(), State::Closed | State::TimeWait))
+            });
+            if !busy {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || g.stopped {
+                return false;
+            }
+            g = self
+                .shared
+                .turns
+                .wait_timeout(g, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Wake-ups of tasks and blocked threads by the driver so far: one per readiness change
+    /// a waiter waited for (see the `conc` benchmark).
+    pub fn wakeups(&self) -> u64 {
+        self.shared.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Sockets the application holds, over all hosts (listeners and connections).
+    pub fn open_sockets(&self) -> usize {
         self.shared
-            .wait_for(Some(max), |inner, _| {
-                let busy = inner.hosts.iter().any(|h| {
-                    h.stack
-                        .connections()
-                        .any(|c| !matches!(c.state(), State::Closed | State::TimeWait))
-                });
-                (!busy).then_some(())
-            })
-            .is_ok()
+            .with(|c, _| c.hosts.iter().map(|h| h.sockets.len()).sum())
+    }
+
+    /// Connections the stacks still hold, over all hosts (including ones the application
+    /// closed that are still finishing, and TIME-WAIT).
+    pub fn live_connections(&self) -> usize {
+        self.shared
+            .with(|c, _| c.hosts.iter().map(|h| h.stack.connection_count()).sum())
     }
 
     /// Packet statistics of the simulated network (all zero on a device).
@@ -561,17 +750,27 @@ impl Runtime {
         {
             let mut g = self.shared.lock();
             g.stopped = true;
+            for h in &g.hosts {
+                h.sockets.stop_all();
+            }
         }
         self.shared.kick();
         self.shared.driver.notify_all();
-        self.shared.sockets.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.shared.turns.notify_all();
+        match &mut self.driver {
+            Driver::Thread(t) => {
+                if let Some(t) = t.take() {
+                    let _ = t.join();
+                }
+            }
+            // The task ends at its next await (a turn in progress completes first).
+            #[cfg(feature = "tokio")]
+            Driver::Task(t) => t.abort(),
         }
         // What happened since the thread's last turn (a socket closed just before the stop,
         // say) still reaches the sink.
         let mut g = self.shared.lock();
-        let Inner { hosts, sink, .. } = &mut *g;
+        let Core { hosts, sink, .. } = &mut *g;
         if let Some(sink) = sink.as_mut() {
             drain_traces(hosts, sink.as_mut());
         }
@@ -627,28 +826,12 @@ fn drive(shared: &Shared) {
         if g.stopped {
             break;
         }
-        g.kicked = false;
-        let now = g.now();
-        if pump(&mut g, now, &mut buf) {
-            shared.sockets.notify_all();
-        }
-        if g.kicked {
+        let again = g.turn(None, &mut buf, &shared.wakeups);
+        shared.turns.notify_all();
+        if again {
             continue;
         }
-        let next_delivery = match &g.medium {
-            Medium::Sim(sim) => sim.next_delivery(),
-            Medium::Device(_) => None,
-        };
-        let next = g
-            .hosts
-            .iter()
-            .filter_map(|h| h.stack.poll_timeout())
-            .chain(next_delivery)
-            .min();
-        let wait = match next {
-            Some(t) => (t - g.now()).min(StdDuration::from_secs(1)),
-            None => StdDuration::from_secs(1),
-        };
+        let wait = g.next_wait(None);
         if wait.is_zero() {
             continue;
         }
@@ -662,11 +845,11 @@ fn drive(shared: &Shared) {
 
 /// Runs timers and moves packets until nothing is due at `now`. Returns whether anything
 /// happened.
-fn pump(g: &mut Inner, now: Instant, buf: &mut [u8]) -> bool {
+fn pump(g: &mut Core, now: Instant, buf: &mut [u8]) -> bool {
     let mut activity = false;
     for _ in 0..10_000 {
         let mut progress = false;
-        let Inner {
+        let Core {
             hosts,
             medium: Medium::Sim(sim),
             sink,
@@ -736,28 +919,15 @@ fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
         if g.stopped {
             break;
         }
-        g.kicked = false;
-        let now = g.now();
-        let (activity, more) = pump_device(&mut g, dev.as_mut(), now, &mut buf);
-        if activity {
-            shared.sockets.notify_all();
-        }
-        if more || g.kicked {
+        let again = g.turn(Some(dev.as_mut()), &mut buf, &shared.wakeups);
+        shared.turns.notify_all();
+        if again {
             // Let the sockets have the lock between turns.
             drop(g);
             std::thread::yield_now();
             continue;
         }
-        let next = g
-            .hosts
-            .iter()
-            .filter_map(|h| h.stack.poll_timeout())
-            .chain(dev.poll_timeout())
-            .min();
-        let wait = match next {
-            Some(t) => (t - g.now()).min(StdDuration::from_secs(1)),
-            None => StdDuration::from_secs(1),
-        };
+        let wait = g.next_wait(dev.poll_timeout());
         if wait.is_zero() {
             continue;
         }
@@ -773,8 +943,8 @@ fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
 
 /// One turn on a device. Returns (anything happened, more may be ready right away).
 #[cfg(target_os = "linux")]
-fn pump_device(g: &mut Inner, dev: &mut dyn Device, now: Instant, buf: &mut [u8]) -> (bool, bool) {
-    let Inner {
+fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8]) -> (bool, bool) {
+    let Core {
         hosts,
         medium: Medium::Device(stats),
         sink,

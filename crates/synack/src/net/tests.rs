@@ -373,3 +373,138 @@ fn a_dual_stack_listener_takes_both_families() {
     );
     assert!(server.counters().ip6_in_receives > 0);
 }
+
+#[test]
+fn nonblocking_peek_and_clones_like_std() {
+    let (_rt, client, server) = pair(1, 13);
+    let listener = TcpListener::bind_on(&server, "198.18.13.2:80").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().err().unwrap().kind(),
+        ErrorKind::WouldBlock
+    );
+    let c = TcpStream::connect_on(&client, "198.18.13.2:80").unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert_eq!(s.peek(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    // A clone writes from another thread while this handle reads.
+    let writer = c.try_clone().unwrap();
+    let t = thread::spawn(move || (&writer).write_all(b"peekaboo").unwrap());
+    t.join().unwrap();
+    let mut got = [0u8; 8];
+    let mut n = 0;
+    while n < 4 {
+        n = s.peek(&mut got).unwrap();
+    }
+    assert_eq!(&got[..4], b"peek");
+    let mut all = [0u8; 8];
+    (&s).read_exact(&mut all).unwrap();
+    assert_eq!(&all, b"peekaboo", "peek consumed nothing");
+    // Dropping one clone keeps the connection; dropping the last closes it (FIN).
+    drop(c);
+    assert_eq!((&s).read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn an_event_wakes_only_its_own_socket() {
+    let (rt, client, server) = pair(0, 14);
+    let listener = TcpListener::bind_on(&server, "198.18.14.2:80").unwrap();
+    let n = 20;
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        clients.push(TcpStream::connect_on(&client, "198.18.14.2:80").unwrap());
+        servers.push(listener.accept().unwrap().0);
+    }
+    // Every client blocks in read on its own thread.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            thread::spawn(move || {
+                let mut b = [0u8; 4];
+                (&c).read_exact(&mut b).map(|_| b)
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let before = rt.wakeups();
+    servers[3].write_all(b"ping").unwrap();
+    let mut readers: Vec<_> = readers.into_iter().map(Some).collect();
+    let got = readers[3].take().unwrap().join().unwrap().unwrap();
+    assert_eq!(&got, b"ping");
+    let woken = rt.wakeups() - before;
+    // A condition variable shared by all would have woken all 20 (notify_all).
+    assert!(woken <= 1, "one write woke {woken} waiters");
+    assert!(
+        readers.iter().flatten().all(|r| !r.is_finished()),
+        "another reader returned"
+    );
+    for (i, s) in servers.iter().enumerate().filter(|&(i, _)| i != 3) {
+        (&*s).write_all(b"ping").unwrap();
+        let got = readers[i].take().unwrap().join().unwrap().unwrap();
+        assert_eq!(&got, b"ping", "client {i}");
+    }
+}
+
+/// The TTLs of the data-carrying packets the client host sends, as a trace sink sees them.
+struct Ttls(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl crate::trace::TraceSink for Ttls {
+    fn event(&mut self, e: &crate::trace::TraceEvent) {
+        if let crate::trace::TraceEvent::Packet {
+            dir: crate::trace::Direction::Out,
+            node,
+            bytes,
+            ..
+        } = e
+        {
+            // IPv4 without options: total length at 2, TTL at 8; the TCP header's length
+            // in the top nibble of its 13th byte.
+            let len = u16::from_be_bytes([bytes[2], bytes[3]]) as usize;
+            let tcp_header = (bytes[20 + 12] >> 4) as usize * 4;
+            if *node == "client" && len > 20 + tcp_header {
+                self.0.lock().unwrap().push(bytes[8]);
+            }
+        }
+    }
+}
+
+#[test]
+fn set_ttl_is_the_ttl_of_the_connections_packets() {
+    let ttls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = Runtime::builder()
+        .host("client", "198.18.15.1/24")
+        .host("server", "198.18.15.2/24")
+        .seed(7)
+        .trace(Ttls(ttls.clone()))
+        .build()
+        .unwrap();
+    let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+    let listener = TcpListener::bind_on(&server, "198.18.15.2:80").unwrap();
+    let c = TcpStream::connect_on(&client, "198.18.15.2:80").unwrap();
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(c.ttl().unwrap(), 64, "the stack's default, as Linux's");
+    (&c).write_all(b"before").unwrap();
+    let mut b = [0u8; 6];
+    (&s).read_exact(&mut b).unwrap();
+    assert_eq!(c.set_ttl(0).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(c.set_ttl(256).unwrap_err().kind(), ErrorKind::InvalidInput);
+    c.set_ttl(7).unwrap();
+    assert_eq!(c.ttl().unwrap(), 7);
+    (&c).write_all(b"after!").unwrap();
+    (&s).read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"after!");
+    drop(rt.shutdown());
+    assert_eq!(
+        *ttls.lock().unwrap(),
+        vec![64, 7],
+        "TTLs of the two data segments"
+    );
+}

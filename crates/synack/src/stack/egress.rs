@@ -36,6 +36,20 @@ pub(super) struct IpHeader {
     pub flow_label: u32,
 }
 
+/// Sets the TTL (IPv4, checksum refreshed) or hop limit (IPv6) of a packet just emitted: a
+/// connection's own IP_TTL / IPV6_UNICAST_HOPS (see [`SocketOption::Ttl`](super::SocketOption)).
+fn set_hop_limit(packet: &mut [u8], t: u8) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut p = ipv4::Packet::new_unchecked(packet);
+            p.set_ttl(t);
+            p.fill_checksum();
+        }
+        Some(6) => ipv6::Packet::new_unchecked(packet).set_hop_limit(t),
+        _ => {}
+    }
+}
+
 /// A packet the stack itself owes (a RST, an ACK for a half-open connection, an ICMP
 /// message): its IP header's fields, and its payload, already written, at the front of
 /// [`ControlQueue::bytes`]. The IP header is written straight into the caller's buffer by
@@ -138,7 +152,7 @@ impl Stack {
                 let hlen = ip_header_len(remote);
                 if buf.len().saturating_sub(hlen) > MAX_HEADER {
                     if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
-                        sent = Some((local, remote, n, c.flow_label));
+                        sent = Some((local, remote, n, c.flow_label, c.ttl));
                     }
                 }
                 if sent.is_none() {
@@ -150,7 +164,7 @@ impl Stack {
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh(h, now);
-            if let Some((src, dst, n, flow_label)) = sent {
+            if let Some((src, dst, n, flow_label, ttl)) = sent {
                 let ip = IpHeader {
                     src,
                     dst,
@@ -161,6 +175,9 @@ impl Stack {
                 let Some(total) = self.emit_ip(buf, &ip, n, None) else {
                     continue;
                 };
+                if let Some(t) = ttl {
+                    set_hop_limit(&mut buf[..total], t);
+                }
                 self.trace_packet(now, Direction::Out, &buf[..total]);
                 // It stays at the front of the queue: it may have more to send.
                 return Some(total);

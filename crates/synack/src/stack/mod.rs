@@ -86,6 +86,7 @@ use hash::KeyedHasher;
 pub use ports::PortAllocator;
 use slots::Slot;
 pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
+pub use socket::SocketOption;
 
 /// A socket: a connection or a listener, valid until closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -178,6 +179,9 @@ pub struct Stack {
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
     timers: wheel::Wheel,
     dirty: VecDeque<SocketHandle>,
+    /// Sockets something happened to since the last [`Stack::poll_changed`] (only while
+    /// [`Stack::report_changes`] is on: a driver publishing per-socket readiness asks for it).
+    changed: Option<VecDeque<SocketHandle>>,
     /// IP packets the stack itself owes (RST replies, ICMP echo replies).
     control: egress::ControlQueue,
     /// SYN-ACKs owed for SYN-queue entries and cookies, written out by poll_transmit.
@@ -250,6 +254,7 @@ impl Stack {
             cookies: CookieKeys::new(cookie_key),
             timers: wheel::Wheel::default(),
             dirty: VecDeque::new(),
+            changed: None,
             control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),
             ip_ident: (k(8) & 0xffff) as u16,

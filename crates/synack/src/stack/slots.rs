@@ -61,6 +61,10 @@ pub(super) struct ConnSlot {
     pub(super) flow_label: u32,
     /// Retransmission timeouts that changed the flow label so far.
     pub(super) rehash: u32,
+    /// In the queue [`Stack::poll_changed`] reads.
+    pub(super) changed: bool,
+    /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
+    pub(super) ttl: Option<u8>,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
@@ -88,6 +92,8 @@ impl Stack {
             released: false,
             flow_label,
             rehash: 0,
+            changed: false,
+            ttl: None,
         })));
         self.conns.insert(tuple, h);
         h
@@ -154,12 +160,6 @@ impl Stack {
         }
     }
 
-    /// The connection behind a handle, for socket options (nodelay, keepalive, ...).
-    pub fn connection_mut(&mut self, h: SocketHandle) -> Option<&mut Connection> {
-        let c = self.conn_slot(h)?;
-        Some(&mut c.conn)
-    }
-
     /// A connection's slot and the stack's counters together (disjoint borrows), for calls
     /// into the connection that count things.
     pub(super) fn slot_and_counters(
@@ -193,6 +193,42 @@ impl Stack {
             }
         }
         self.refresh(h, now);
+    }
+
+    /// Turns on (or off) the queue of [`poll_changed`](Self::poll_changed). Off by default, so
+    /// a stack nobody asks costs nothing and holds nothing.
+    pub fn report_changes(&mut self, on: bool) {
+        self.changed = on.then(VecDeque::new);
+    }
+
+    /// The next socket something happened to (a segment, a timer, a socket call; a listener
+    /// whose accept queue grew), each once until read: what a driver needs to publish
+    /// per-socket readiness without looking at every socket. See
+    /// [`report_changes`](Self::report_changes). A handle may be stale (the socket is gone).
+    pub fn poll_changed(&mut self) -> Option<SocketHandle> {
+        let h = self.changed.as_mut()?.pop_front()?;
+        if let Some(c) = self.conn_slot(h) {
+            c.changed = false;
+        }
+        Some(h)
+    }
+
+    fn mark_changed(&mut self, h: SocketHandle) {
+        let Some(q) = self.changed.as_mut() else {
+            return;
+        };
+        match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => {
+                if !std::mem::replace(&mut c.changed, true) {
+                    q.push_back(h);
+                }
+            }
+            // A listener: a few entries per accepted connection at most.
+            _ => q.push_back(h),
+        }
     }
 
     /// Update a connection's timer, collect its events, move it between the listener queues,
@@ -231,6 +267,9 @@ impl Stack {
                 self.trace_event(now, local, remote, iss, e);
             }
         }
+        if user {
+            self.mark_changed(h);
+        }
         // A child of a listener: move it to the accept queue once established, drop it when
         // the handshake failed.
         match parent {
@@ -243,6 +282,9 @@ impl Stack {
                         if let Some(l) = self.listener_slot(p) {
                             l.accept_queue.push_back(h);
                             queued = true;
+                        }
+                        if queued {
+                            self.mark_changed(p);
                         }
                         if let Some(c) = self.conn_slot(h) {
                             c.parent = None;

@@ -9,8 +9,27 @@ use std::sync::Arc;
 use super::route::{canonical, ip_header_len};
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
-use crate::tcp::{Config, Connection, Shutdown};
+use crate::tcp::{Config, Connection, Keepalive, Shutdown, congestion};
 use crate::time::Instant;
+
+/// A socket option on a connection, set with [`Stack::set_option`] (setsockopt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOption {
+    /// TCP_NODELAY: no Nagle delay.
+    NoDelay(bool),
+    /// TCP_CORK: hold partial segments until uncorked.
+    Cork(bool),
+    /// SO_KEEPALIVE with its idle time, interval and count; `None` turns it off.
+    Keepalive(Option<Keepalive>),
+    /// TCP_USER_TIMEOUT; `None` means the retransmission limits alone.
+    UserTimeout(Option<core::time::Duration>),
+    /// TCP_CONGESTION.
+    Congestion(congestion::Algorithm),
+    /// IP_TTL (IPv4) or IPV6_UNICAST_HOPS (IPv6): the TTL or hop limit of the connection's
+    /// packets, 1 to 255; `None`: the stack's ([`StackConfig::ttl`](super::StackConfig::ttl),
+    /// [`hop_limit`](super::StackConfig::hop_limit)).
+    Ttl(Option<u8>),
+}
 
 impl Stack {
     /// Starts listening on `local` (address 0.0.0.0 or `[::]` for every address of ours) with
@@ -257,10 +276,33 @@ impl Stack {
         Ok(n)
     }
 
-    /// Tells the stack a connection's options changed through [`connection_mut`]
-    /// (Self::connection_mut), so it may have something to send now (TCP_NODELAY, uncork).
-    pub fn poke(&mut self, now: Instant, h: SocketHandle) {
+    /// Sets a socket option on a connection (setsockopt); what it changes takes effect at
+    /// once (TCP_NODELAY or an uncork sends what it held, keep-alive arms its timer).
+    /// NotConnected for a handle that is not a connection.
+    pub fn set_option(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        opt: SocketOption,
+    ) -> io::Result<()> {
+        let slot = self.conn_or_err(h)?;
+        let c = &mut slot.conn;
+        match opt {
+            SocketOption::NoDelay(on) => c.set_nodelay(on),
+            SocketOption::Cork(on) => c.set_cork(on),
+            SocketOption::Keepalive(ka) => c.set_keepalive(now, ka),
+            SocketOption::UserTimeout(t) => c.set_user_timeout(t),
+            SocketOption::Congestion(alg) => c.set_congestion(alg),
+            SocketOption::Ttl(Some(0)) => {
+                return Err(err(
+                    io::ErrorKind::InvalidInput,
+                    "a TTL of 0 is not allowed",
+                ));
+            }
+            SocketOption::Ttl(t) => slot.ttl = t,
+        }
         self.touched(h, now);
+        Ok(())
     }
 
     /// Reads data (see [`Connection::recv`]).
@@ -274,6 +316,23 @@ impl Stack {
             self.touched(h, now);
         }
         Ok(n)
+    }
+
+    /// The TTL (IPv4) or hop limit (IPv6) of a connection's packets.
+    pub fn ttl(&mut self, h: SocketHandle) -> io::Result<u8> {
+        let (v4, default) = (self.cfg.ttl, self.cfg.hop_limit);
+        let c = self.conn_or_err(h)?;
+        let stack = if c.conn.remote().is_ipv4() {
+            v4
+        } else {
+            default
+        };
+        Ok(c.ttl.unwrap_or(stack))
+    }
+
+    /// Copies received data without consuming it (see [`Connection::peek`]).
+    pub fn peek(&mut self, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
+        Ok(self.conn_or_err(h)?.conn.peek(out))
     }
 
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {

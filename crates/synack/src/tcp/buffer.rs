@@ -84,6 +84,7 @@ impl RingBuffer {
     /// Changes the limit (at most `u32::MAX`). It is never set below the committed length (so
     /// no committed byte is lost); uncommitted bytes past the new limit are forgotten. Storage
     /// already allocated is kept even if it is now larger than the limit.
+    #[cfg(test)]
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = narrow(limit).max(self.len);
         self.pending = self.pending.min(self.limit - self.len);
@@ -117,6 +118,7 @@ impl RingBuffer {
 
     /// Bytes of heap this ring holds.
     #[inline]
+    #[cfg(test)]
     pub fn allocated(&self) -> usize {
         self.storage.len()
     }
@@ -214,6 +216,7 @@ impl RingBuffer {
     }
 
     /// Forgets every uncommitted byte (for example when the reassembly state is thrown away).
+    #[cfg(test)]
     pub fn discard_uncommitted(&mut self) {
         self.pending = 0;
         if self.len == 0 {
@@ -230,6 +233,7 @@ impl RingBuffer {
 
     /// Frees the storage if the ring holds nothing (no committed and no uncommitted bytes), so
     /// an idle connection costs no buffer memory. Returns true if memory was freed.
+    #[cfg(test)]
     pub fn shrink_if_empty(&mut self) -> bool {
         if self.len != 0 || self.pending != 0 || self.storage.is_empty() {
             return false;

@@ -1,24 +1,32 @@
 //! TCP: the connection (one TCB) and the pieces it is built from.
+//!
+//! What an application or a driver needs is re-exported here: [`Connection`] and its
+//! [`State`], [`Event`]s, [`Error`]s and [`Info`] (TCP_INFO); the settings ([`Config`],
+//! [`Keepalive`], [`SynCookies`]); the [`Counters`]; [`SeqNum`]; and the congestion-control
+//! algorithms in [`congestion`]. The pieces a connection is built from (buffers, RTT and
+//! RACK, SACK scoreboard, PRR, delayed ACK, ISNs, SYN cookies...) are internal.
 
-pub mod buffer;
-pub mod config;
+pub(crate) mod buffer;
+pub(crate) mod config;
 pub mod congestion;
 pub mod connection;
-pub mod counters;
-pub mod delack;
-pub mod handshake;
-pub mod isn;
-pub mod prr;
-pub mod push;
-pub mod rack;
-pub mod reassembly;
-pub mod rtt;
-pub mod sack;
-pub mod scoreboard;
-pub mod syncookie;
+pub(crate) mod counters;
+pub(crate) mod delack;
+pub(crate) mod handshake;
+pub(crate) mod isn;
+pub(crate) mod prr;
+pub(crate) mod push;
+pub(crate) mod rack;
+pub(crate) mod reassembly;
+pub(crate) mod rtt;
+pub(crate) mod sack;
+pub(crate) mod scoreboard;
+pub(crate) mod syncookie;
 
 /// Sequence numbers live with the wire format that carries them ([`crate::wire::seq`]).
 pub use crate::wire::seq::{self, SeqNum};
 pub use config::{Config, Keepalive, SynCookies};
-pub use connection::{Connection, Error, Event, Shutdown, State};
+pub use connection::{
+    CaState, Connection, Error, Event, Info, RetransmitCause, Shutdown, State, tcpi_opt,
+};
 pub use counters::Counters;

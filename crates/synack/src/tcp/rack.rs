@@ -63,11 +63,13 @@ impl Rack {
     }
 
     /// Whether reordering has been observed on this connection.
+    #[cfg(test)]
     pub fn reordering_seen(&self) -> bool {
         self.reordering_seen
     }
 
     /// The RTT RACK currently uses (zero before the first delivery).
+    #[cfg(test)]
     pub fn rtt(&self) -> Duration {
         self.rtt
     }

@@ -167,6 +167,7 @@ impl RttEstimator {
     }
 
     /// The base RTO computed from the samples (or the initial RTO), without backoff.
+    #[cfg(test)]
     pub fn rto(&self) -> Duration {
         Duration::from_nanos(self.rto)
     }

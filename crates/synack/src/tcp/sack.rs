@@ -56,6 +56,7 @@ pub struct SackRecorder {
 
 impl SackRecorder {
     /// No blocks remembered.
+    #[cfg(test)]
     pub const fn new() -> SackRecorder {
         SackRecorder {
             recent: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
@@ -137,6 +138,7 @@ impl SackRecorder {
     }
 
     /// Forgets every block (after reneging or a reset).
+    #[cfg(test)]
     pub fn clear(&mut self) {
         self.count = 0;
     }

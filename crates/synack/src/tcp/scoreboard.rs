@@ -50,10 +50,6 @@ impl Sent {
         self.end - self.start
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
     pub fn has(&self, mark: u8) -> bool {
         self.marks & mark != 0
     }
@@ -377,6 +373,7 @@ impl Board {
     }
 
     /// The entry starting at `seq`, if `seq` is an entry boundary.
+    #[cfg(test)]
     pub fn get_at(&self, seq: SeqNum) -> Option<&Sent> {
         let i = self.index_of(seq)?;
         let s = &self.segs[i];
@@ -499,6 +496,7 @@ impl Scoreboard {
     }
 
     /// The entries, in sequence order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Sent> {
         self.0.iter().flat_map(|b| b.segs.iter())
     }
@@ -506,11 +504,6 @@ impl Scoreboard {
     /// The first entry, if any.
     pub fn first(&self) -> Option<&Sent> {
         self.0.as_ref()?.segs.front()
-    }
-
-    /// The last entry, if any.
-    pub fn last(&self) -> Option<&Sent> {
-        self.0.as_ref()?.segs.back()
     }
 
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
@@ -550,14 +543,6 @@ impl Scoreboard {
             .map_or_else(Delivered::default, |b| b.on_sack(start, end, f))
     }
 
-    /// Mark the entry at index `i` lost (and its retransmission, if any, no longer in flight).
-    /// Returns whether it was newly marked.
-    pub fn mark_lost_at(&mut self, i: usize) -> bool {
-        self.0
-            .as_mut()
-            .is_some_and(|b| i < b.segs.len() && b.mark_lost_at(i))
-    }
-
     /// Mark the first entry lost (the duplicate-ACK threshold, or NewReno's partial ACK).
     /// Returns whether it was newly marked.
     pub fn mark_head_lost(&mut self) -> bool {
@@ -584,6 +569,7 @@ impl Scoreboard {
     }
 
     /// The entry starting at `seq`, if `seq` is an entry boundary.
+    #[cfg(test)]
     pub fn get_at(&self, seq: SeqNum) -> Option<&Sent> {
         self.0.as_ref()?.get_at(seq)
     }

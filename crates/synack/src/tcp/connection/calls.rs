@@ -206,6 +206,12 @@ impl Connection {
         }
     }
 
+    /// Copies received data into `out` without consuming it (MSG_PEEK): the next
+    /// [`recv`](Self::recv) returns the same bytes. Returns how many were copied.
+    pub fn peek(&self, out: &mut [u8]) -> usize {
+        self.rcv.buf.peek(0, out)
+    }
+
     /// Bytes ready for [`recv`](Self::recv).
     pub fn recv_queue_len(&self) -> usize {
         self.rcv.buf.len()

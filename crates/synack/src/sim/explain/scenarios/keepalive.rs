@@ -31,11 +31,13 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
         super::client_server(ctx.seed, Config::default(), Config::default())?;
     let (client, _server) = super::connect(&mut lab, c, s, listener)?;
     let now = lab.now;
-    let conn = lab
-        .stack(c)
-        .connection_mut(client)
-        .ok_or("the client's connection is gone")?;
-    conn.set_keepalive(now, Some(Keepalive::default()));
+    lab.stack(c)
+        .set_option(
+            now,
+            client,
+            crate::stack::SocketOption::Keepalive(Some(Keepalive::default())),
+        )
+        .map_err(|_| "the client's connection is gone")?;
     lab.call(c, "setsockopt(SO_KEEPALIVE, 1) = 0");
     // The first probe, answered.
     lab.run_for(Duration::from_secs(7300));

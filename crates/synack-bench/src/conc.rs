@@ -1,0 +1,280 @@
+//! `conc`: many concurrent connections doing 1 KiB request/response through tokio — synack's
+//! async sockets on an in-process link against the kernel's `tokio::net` over loopback — and
+//! synack's blocking sockets with one thread per connection.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use synack::net::Runtime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub const MSG: usize = 1024;
+
+/// What one run measured.
+pub struct Conc {
+    pub requests: u64,
+    pub secs: f64,
+    /// Per-request latency, µs.
+    pub latencies: Vec<f64>,
+    /// Task and thread wake-ups by synack's driver (None for the kernel).
+    pub wakeups: Option<u64>,
+}
+
+impl Conc {
+    pub fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The server side of one connection: answer every 1 KiB request with 1 KiB until EOF.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = [0u8; MSG];
+    while s.read_exact(&mut buf).await.is_ok() {
+        buf[0] ^= 0xff;
+        if s.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `rounds` requests on one connection; their latencies in µs. Checks every answer.
+async fn client<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, id: u32, rounds: u32) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rounds as usize);
+    let mut req = [0u8; MSG];
+    let mut resp = [0u8; MSG];
+    for r in 0..rounds {
+        req[..4].copy_from_slice(&id.to_be_bytes());
+        req[4..8].copy_from_slice(&r.to_be_bytes());
+        let t = Instant::now();
+        s.write_all(&req).await.expect("request written");
+        s.read_exact(&mut resp).await.expect("response read");
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+        assert!(
+            resp[0] == req[0] ^ 0xff && resp[1..] == req[1..],
+            "a wrong response"
+        );
+    }
+    let _ = s.shutdown().await;
+    out
+}
+
+/// Opens `n` connections with `open`, then runs `rounds` requests on each, all at once.
+/// Returns the time, the latencies, and what `count` counted during the requests.
+async fn drive<S, F, Fut>(
+    n: u32,
+    rounds: u32,
+    open: F,
+    count: impl Fn() -> u64,
+) -> (f64, Vec<f64>, u64)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let mut conns = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        conns.push(open().await);
+    }
+    let start = Instant::now();
+    let before = count();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| tokio::spawn(client(s, i as u32, rounds)))
+        .collect();
+    let mut lat = Vec::with_capacity((n * rounds) as usize);
+    for t in tasks {
+        lat.extend(t.await.expect("a client task"));
+    }
+    (start.elapsed().as_secs_f64(), lat, count() - before)
+}
+
+/// synack: two hosts on an in-memory link without delay, the driver a task on the same
+/// tokio runtime as the clients and the server.
+pub fn synack_async(n: u32, rounds: u32) -> Conc {
+    tokio_rt().block_on(async {
+        let rt = Runtime::builder()
+            .host("client", "198.18.0.1/24")
+            .host("server", "198.18.0.2/24")
+            .build_tokio()
+            .expect("a synack runtime");
+        let (ch, sh) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+        let l = synack::tokio::TcpListener::bind_on(&sh, "198.18.0.2:80").unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(serve(s));
+            }
+        });
+        let (secs, lat, wakeups) = drive(
+            n,
+            rounds,
+            || {
+                let ch = ch.clone();
+                async move {
+                    let s = synack::tokio::TcpStream::connect_on(&ch, "198.18.0.2:80")
+                        .await
+                        .expect("connect");
+                    s.set_nodelay(true).unwrap();
+                    s
+                }
+            },
+            || rt.wakeups(),
+        )
+        .await;
+        Conc {
+            requests: lat.len() as u64,
+            secs,
+            latencies: lat,
+            wakeups: Some(wakeups),
+        }
+    })
+}
+
+/// The kernel: `tokio::net` over 127.0.0.1, the server in a child process (`conc-server`):
+/// 10,000 connections are 20,000 descriptors, more than one process may hold here.
+pub fn kernel_async(n: u32, rounds: u32) -> Option<Conc> {
+    let exe = std::env::current_exe().ok()?;
+    let mut child = std::process::Command::new(exe)
+        .arg("conc-server")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = child.stdout.take()?;
+        std::io::BufReader::new(out).read_line(&mut line).ok()?;
+    }
+    let addr: std::net::SocketAddr = line.trim().parse().ok()?;
+    let r = tokio_rt().block_on(async {
+        let (secs, lat, _) = drive(
+            n,
+            rounds,
+            || async move {
+                let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                s.set_nodelay(true).unwrap();
+                s
+            },
+            || 0,
+        )
+        .await;
+        Conc {
+            requests: lat.len() as u64,
+            secs,
+            latencies: lat,
+            wakeups: None,
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(r)
+}
+
+/// `synack-bench conc-server`: the kernel-side echo of `kernel_async`; prints its address.
+pub fn server_child() {
+    tokio_rt().block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", l.local_addr().unwrap());
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let _ = s.set_nodelay(true);
+            tokio::spawn(serve(s));
+        }
+    })
+}
+
+/// synack's blocking sockets: `threads` client threads, one connection each, and a server
+/// thread per connection.
+pub fn synack_blocking(threads: u32, rounds: u32) -> Conc {
+    let rt = Runtime::builder()
+        .host("client", "198.18.1.1/24")
+        .host("server", "198.18.1.2/24")
+        .build()
+        .expect("a synack runtime");
+    let (ch, sh) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+    let l = synack::net::TcpListener::bind_on(&sh, "198.18.1.2:80").unwrap();
+    let server = std::thread::spawn(move || {
+        let mut hs = Vec::new();
+        for _ in 0..threads {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            hs.push(std::thread::spawn(move || {
+                let mut buf = [0u8; MSG];
+                while s.read_exact(&mut buf).is_ok() {
+                    buf[0] ^= 0xff;
+                    if s.write_all(&buf).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        for h in hs {
+            let _ = h.join();
+        }
+    });
+    let conns: Vec<_> = (0..threads)
+        .map(|_| {
+            let s = synack::net::TcpStream::connect_on(&ch, "198.18.1.2:80").unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        })
+        .collect();
+    let go = Arc::new(std::sync::Barrier::new(threads as usize + 1));
+    let before = rt.wakeups();
+    let clients: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut s)| {
+            let go = go.clone();
+            std::thread::spawn(move || {
+                go.wait();
+                let mut out = Vec::with_capacity(rounds as usize);
+                let (mut req, mut resp) = ([0u8; MSG], [0u8; MSG]);
+                for r in 0..rounds {
+                    req[..4].copy_from_slice(&(i as u32).to_be_bytes());
+                    req[4..8].copy_from_slice(&r.to_be_bytes());
+                    let t = Instant::now();
+                    s.write_all(&req).unwrap();
+                    s.read_exact(&mut resp).unwrap();
+                    out.push(t.elapsed().as_secs_f64() * 1e6);
+                    assert!(resp[0] == req[0] ^ 0xff && resp[1..] == req[1..]);
+                }
+                out
+            })
+        })
+        .collect();
+    go.wait();
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for c in clients {
+        lat.extend(c.join().unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let wakeups = rt.wakeups() - before;
+    drop(rt);
+    let _ = server.join();
+    Conc {
+        requests: lat.len() as u64,
+        secs,
+        latencies: lat,
+        wakeups: Some(wakeups),
+    }
+}
+
+/// (connections, requests on each) for the async runs, (threads, requests on each) for the
+/// blocking one.
+pub fn sizes(quick: bool) -> (u32, u32, u32, u32) {
+    if quick {
+        (1_000, 5, 20, 50)
+    } else {
+        (10_000, 20, 100, 500)
+    }
+}

@@ -1,0 +1,230 @@
+//! Per-socket readiness: what the driver publishes after each turn, and what a socket call
+//! waits on when the stack has nothing for it yet.
+//!
+//! Every socket has one [`SocketIo`]: its readiness bits, one waker per direction for async
+//! tasks (a reader and a writer, as tokio's own sockets have) and a condition variable for
+//! blocked threads. The driver learns which sockets something happened to from
+//! [`Stack::poll_changed`] and sets their bits; a task or thread is woken only when a bit it
+//! waits for turns on, and only for its own socket. A socket call that finds nothing to do
+//! clears its bit under the stack lock, so no change published after that call is missed.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::stack::{SocketHandle, Stack};
+use crate::tcp::State;
+
+/// A read (or an accept) would not block.
+pub(crate) const READABLE: u8 = 1;
+/// A write would not block.
+pub(crate) const WRITABLE: u8 = 2;
+/// The connection is closed or failed: every call returns at once.
+pub(crate) const CLOSED: u8 = 4;
+/// The runtime stopped: every call fails.
+pub(crate) const STOPPED: u8 = 8;
+
+#[derive(Default)]
+struct IoState {
+    ready: u8,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    /// Threads blocked in [`SocketIo::wait`].
+    sleepers: u32,
+}
+
+/// One socket's readiness and waiters.
+#[derive(Default)]
+pub(crate) struct SocketIo {
+    state: Mutex<IoState>,
+    cond: Condvar,
+}
+
+impl SocketIo {
+    fn lock(&self) -> MutexGuard<'_, IoState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes `ready` and wakes the waiters of the bits that turned on. Returns how many
+    /// wake-ups that was (a task, or this socket's blocked threads).
+    pub(crate) fn set(&self, ready: u8) -> u64 {
+        let mut s = self.lock();
+        let gained = ready & !s.ready;
+        s.ready = ready | (s.ready & STOPPED);
+        if gained == 0 {
+            return 0;
+        }
+        let all = CLOSED | STOPPED;
+        let reader = (gained & (READABLE | all) != 0)
+            .then(|| s.reader.take())
+            .flatten();
+        let writer = (gained & (WRITABLE | all) != 0)
+            .then(|| s.writer.take())
+            .flatten();
+        let sleepers = s.sleepers > 0;
+        drop(s);
+        let mut n = 0;
+        for w in [reader, writer].into_iter().flatten() {
+            w.wake();
+            n += 1;
+        }
+        if sleepers {
+            self.cond.notify_all();
+            n += 1;
+        }
+        n
+    }
+
+    /// Turns `bits` off: the caller found nothing to do (call with the stack lock held).
+    pub(crate) fn clear(&self, bits: u8) {
+        self.lock().ready &= !bits;
+    }
+
+    fn ready_for(s: &IoState, interest: u8) -> bool {
+        s.ready & (interest | CLOSED | STOPPED) != 0
+    }
+
+    /// Ready for `interest` (or closed), or registers the task's waker for it.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, interest: u8) -> Poll<()> {
+        let mut s = self.lock();
+        if Self::ready_for(&s, interest) {
+            return Poll::Ready(());
+        }
+        let slot = if interest & READABLE != 0 {
+            &mut s.reader
+        } else {
+            &mut s.writer
+        };
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Blocks the thread until ready for `interest` (or closed); `WouldBlock` at `deadline`.
+    pub(crate) fn wait(
+        &self,
+        interest: u8,
+        deadline: Option<std::time::Instant>,
+    ) -> io::Result<()> {
+        let mut s = self.lock();
+        s.sleepers += 1;
+        let r = loop {
+            if Self::ready_for(&s, interest) {
+                break Ok(());
+            }
+            s = match deadline {
+                None => self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            "timed out waiting on the socket",
+                        ));
+                    }
+                    self.cond
+                        .wait_timeout(s, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        };
+        s.sleepers -= 1;
+        r
+    }
+}
+
+/// What a registered socket is, which says how its readiness is computed. A datagram socket
+/// is one more kind here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Listener,
+    Stream,
+}
+
+/// The sockets of one host that an application holds, by handle.
+#[derive(Default)]
+pub(crate) struct Registry {
+    sockets: HashMap<SocketHandle, (Kind, Arc<SocketIo>)>,
+}
+
+impl Registry {
+    /// Registers a socket and publishes its readiness as of now.
+    pub(crate) fn register(
+        &mut self,
+        stack: &mut Stack,
+        h: SocketHandle,
+        kind: Kind,
+    ) -> Arc<SocketIo> {
+        let io = Arc::new(SocketIo::default());
+        io.set(readiness(stack, h, kind));
+        self.sockets.insert(h, (kind, io.clone()));
+        io
+    }
+
+    pub(crate) fn deregister(&mut self, h: SocketHandle) {
+        self.sockets.remove(&h);
+    }
+
+    /// Sets the readiness of every socket the stack reports changed; counts wake-ups.
+    pub(crate) fn publish(&self, stack: &mut Stack, wakeups: &AtomicU64) {
+        let mut n = 0;
+        while let Some(h) = stack.poll_changed() {
+            if let Some((kind, io)) = self.sockets.get(&h) {
+                n += io.set(readiness(stack, h, *kind));
+            }
+        }
+        if n > 0 {
+            wakeups.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes everything: the runtime stopped.
+    pub(crate) fn stop_all(&self) {
+        for (_, io) in self.sockets.values() {
+            io.set(STOPPED | CLOSED);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sockets.len()
+    }
+}
+
+/// A socket's readiness, from the stack.
+fn readiness(stack: &mut Stack, h: SocketHandle, kind: Kind) -> u8 {
+    match kind {
+        Kind::Listener => {
+            if stack.accept_queue_len(h) > 0 {
+                READABLE
+            } else {
+                0
+            }
+        }
+        Kind::Stream => match stack.connection(h) {
+            None => READABLE | WRITABLE | CLOSED,
+            Some(c) => {
+                let state = c.state();
+                let closed = state == State::Closed || c.error().is_some();
+                let mut r = 0;
+                if c.is_readable() || closed {
+                    r |= READABLE;
+                }
+                // A connection still in its handshake is not writable yet (connect waits on
+                // this bit), as a kernel socket is not.
+                let handshake = matches!(state, State::SynSent | State::SynReceived);
+                if closed || (!handshake && (c.send_capacity() > 0 || !state.can_send())) {
+                    r |= WRITABLE;
+                }
+                if closed {
+                    r |= CLOSED;
+                }
+                r
+            }
+        },
+    }
+}

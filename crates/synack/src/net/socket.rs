@@ -1,0 +1,269 @@
+//! One open socket of a runtime, as both façades see it: its host, its handle in the stack,
+//! its readiness; and the calls on it, each a non-blocking step that says `None` when it has
+//! to wait (for [`Shared::blocking`] or [`Shared::poll_io`]). Dropping it closes the socket.
+
+use core::net::SocketAddr;
+use std::io;
+use std::sync::Arc;
+
+use super::readiness::{Kind, READABLE, SocketIo, WRITABLE};
+use super::runtime::{Core, Host, Shared};
+use crate::stack::{SocketHandle, SocketOption, Stack};
+use crate::tcp::{Connection, Shutdown, State};
+use crate::time::Instant;
+
+pub(crate) struct Sock {
+    pub(crate) shared: Arc<Shared>,
+    host: usize,
+    handle: SocketHandle,
+    pub(crate) io: Arc<SocketIo>,
+    /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
+    v6_socket: bool,
+}
+
+/// How an IPv6 socket (one bound or connected with an IPv6 address) sees an IPv4 peer of a
+/// dual-stack listener, or a connection to an IPv4-mapped address: as `::ffff:a.b.c.d`
+/// (RFC 4291 §2.5.5.2, RFC 3493 §3.7), as Linux shows it.
+fn as_seen(v6_socket: bool, a: SocketAddr) -> SocketAddr {
+    match (v6_socket, a.ip()) {
+        (true, core::net::IpAddr::V4(ip)) => SocketAddr::new(ip.to_ipv6_mapped().into(), a.port()),
+        _ => a,
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
+}
+
+impl Sock {
+    fn stack<'a>(&self, core: &'a mut Core) -> &'a mut Stack {
+        &mut core.hosts[self.host].stack
+    }
+
+    /// Opens a socket on `host` with `open` (under the stack lock, then a kick for the
+    /// driver) and registers it as `kind`.
+    fn open(
+        host: &Host,
+        kind: Kind,
+        v6_socket: bool,
+        open: impl FnOnce(&mut Stack, Instant) -> io::Result<SocketHandle>,
+    ) -> io::Result<Sock> {
+        let shared = host.shared.clone();
+        let (handle, io) = shared.call(|core, now| {
+            if core.stopped {
+                return Err(io::Error::other("the synack runtime has stopped"));
+            }
+            let h = &mut core.hosts[host.index];
+            let handle = open(&mut h.stack, now)?;
+            let io = h.sockets.register(&mut h.stack, handle, kind);
+            Ok((handle, io))
+        })?;
+        Ok(Sock {
+            shared,
+            host: host.index,
+            handle,
+            io,
+            v6_socket,
+        })
+    }
+
+    /// Listens on `local` on `host` (backlog 128, like Linux's default somaxconn).
+    pub(crate) fn listen(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<Sock> {
+        Self::open(host, Kind::Listener, local.is_ipv6(), |stack, _| {
+            let tcp = stack.config().tcp.clone();
+            stack.listen_opts(local, 128, tcp, v6only)
+        })
+    }
+
+    /// Sends the SYN; [`try_connected`](Self::try_connected) then says how it went.
+    /// Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
+    pub(crate) fn connect(host: &Host, addr: SocketAddr) -> io::Result<Sock> {
+        Self::open(host, Kind::Stream, addr.is_ipv6(), |stack, now| {
+            stack.connect(now, addr, None)
+        })
+    }
+
+    /// The handshake's outcome once there is one (ConnectionRefused, TimedOut after the SYN
+    /// retries, ...). Waits on WRITABLE.
+    pub(crate) fn try_connected(&self, core: &mut Core) -> Option<io::Result<()>> {
+        let Some(c) = self.stack(core).connection(self.handle) else {
+            return Some(Err(gone()));
+        };
+        match c.state() {
+            State::SynSent | State::SynReceived => None,
+            State::Closed => Some(Err(c.error().map(io::Error::from).unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection closed during the handshake",
+                )
+            }))),
+            _ => Some(Ok(())),
+        }
+    }
+
+    /// Takes a connection off the accept queue. Waits on READABLE.
+    pub(crate) fn try_accept(&self, core: &mut Core) -> Option<io::Result<Sock>> {
+        let h = &mut core.hosts[self.host];
+        match h.stack.accept(self.handle) {
+            Ok(Some(handle)) => {
+                let io = h.sockets.register(&mut h.stack, handle, Kind::Stream);
+                Some(Ok(Sock {
+                    shared: self.shared.clone(),
+                    host: self.host,
+                    handle,
+                    io,
+                    v6_socket: self.v6_socket,
+                }))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Reads into `buf` (or peeks). `Ok(0)` at the end of the stream; an error once, when
+    /// the connection failed. Waits on READABLE.
+    pub(crate) fn try_recv(
+        &self,
+        core: &mut Core,
+        now: Instant,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Option<io::Result<usize>> {
+        if buf.is_empty() {
+            return Some(Ok(0));
+        }
+        let stack = self.stack(core);
+        let r = if peek {
+            stack.peek(self.handle, buf)
+        } else {
+            stack.recv(now, self.handle, buf)
+        };
+        match r {
+            Ok(0) => {
+                let Some(c) = stack.connection(self.handle) else {
+                    return Some(Ok(0));
+                };
+                if c.is_readable() {
+                    // End of stream, or an error to report.
+                    Some(match c.error() {
+                        Some(e) if !c.peer_closed() => Err(io::Error::from(e)),
+                        _ => Ok(0),
+                    })
+                } else if c.state() == State::Closed {
+                    Some(Ok(0))
+                } else {
+                    None
+                }
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Queues `buf` for sending; how much fit. Waits on WRITABLE.
+    pub(crate) fn try_send(
+        &self,
+        core: &mut Core,
+        now: Instant,
+        buf: &[u8],
+    ) -> Option<io::Result<usize>> {
+        if buf.is_empty() {
+            return Some(Ok(0));
+        }
+        match self.stack(core).send(now, self.handle, buf) {
+            Ok(0) => None,
+            other => Some(other),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.shared
+            .call(|core, now| self.stack(core).shutdown(now, self.handle, how))
+    }
+
+    /// Resets the connection (SO_LINGER 0 then close).
+    pub(crate) fn abort(&self) {
+        self.shared
+            .call(|core, now| self.stack(core).abort(now, self.handle));
+    }
+
+    pub(crate) fn set_option(&self, opt: SocketOption) -> io::Result<()> {
+        self.shared
+            .call(|core, now| self.stack(core).set_option(now, self.handle, opt))
+    }
+
+    /// IP_TTL, as std's `set_ttl` takes it: 1 to 255 (InvalidInput otherwise). On an IPv6
+    /// connection, its hop limit.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let t = u8::try_from(ttl).ok().filter(|&t| t > 0).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a TTL is 1 to 255, not {ttl}"),
+            )
+        })?;
+        self.set_option(SocketOption::Ttl(Some(t)))
+    }
+
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        self.shared
+            .with(|core, _| self.stack(core).ttl(self.handle).map(u32::from))
+    }
+
+    /// Reads something of the connection.
+    pub(crate) fn conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> io::Result<T> {
+        self.shared.with(|core, _| {
+            self.stack(core)
+                .connection(self.handle)
+                .map(f)
+                .ok_or_else(gone)
+        })
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let v6 = self.v6_socket;
+        self.conn(|c| as_seen(v6, c.remote()))
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        let v6 = self.v6_socket;
+        self.conn(|c| as_seen(v6, c.local()))
+    }
+
+    /// Blocks the thread until `step` does something (see [`Shared::blocking`]).
+    pub(crate) fn blocking<T>(
+        &self,
+        interest: u8,
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+    ) -> io::Result<T> {
+        self.shared
+            .blocking(&self.io, interest, timeout, nonblocking, |core, now| {
+                step(self, core, now)
+            })
+    }
+
+    /// The task's side of [`blocking`](Self::blocking) (see [`Shared::poll_io`]).
+    pub(crate) fn poll<T>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        interest: u8,
+        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+    ) -> std::task::Poll<io::Result<T>> {
+        self.shared
+            .poll_io(cx, &self.io, interest, |core, now| step(self, core, now))
+    }
+}
+
+pub(crate) const READ: u8 = READABLE;
+pub(crate) const WRITE: u8 = WRITABLE;
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        let (host, h) = (self.host, self.handle);
+        self.shared.call(|core, now| {
+            let hs = &mut core.hosts[host];
+            hs.sockets.deregister(h);
+            hs.stack.close(now, h);
+        });
+    }
+}

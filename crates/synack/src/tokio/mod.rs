@@ -1,0 +1,417 @@
+//! Async sockets for tokio: `tokio::net`'s `TcpListener` and `TcpStream` with synack
+//! underneath (feature `tokio`, on by default).
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use synack::net::Runtime;
+//! use synack::tokio::{TcpListener, TcpStream};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! // Two hosts on an in-memory link; the driver is a task on this tokio runtime.
+//! let rt = Runtime::builder()
+//!     .host("client", "198.18.0.1/24")
+//!     .host("server", "198.18.0.2/24")
+//!     .build_tokio()?;
+//! rt.host("client").unwrap().make_default(); // TcpStream::connect connects from it
+//! let listener = TcpListener::bind("198.18.0.2:7").await?;
+//! tokio::spawn(async move {
+//!     let (mut s, _) = listener.accept().await?;
+//!     let (mut r, mut w) = s.split();
+//!     tokio::io::copy(&mut r, &mut w).await?; // echo until the client's FIN
+//!     s.shutdown().await
+//! });
+//! let mut c = TcpStream::connect("198.18.0.2:7").await?;
+//! c.write_all(b"hello").await?;
+//! c.shutdown().await?; // FIN after the data
+//! let mut back = Vec::new();
+//! c.read_to_end(&mut back).await?;
+//! assert_eq!(back, b"hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Build the runtime with [`Builder::build_tokio`](crate::net::Builder::build_tokio) from
+//! inside a tokio runtime: the driver (timers, packets, readiness) is then a task on it, and a
+//! device is read through `AsyncFd`, so synack adds no thread. Each socket has its own
+//! readiness and wakers (one reader, one writer), so an event on one connection wakes only
+//! the tasks waiting on it.
+//!
+//! Code written for `tokio::net` ports by changing the import: `bind`, `accept`, `connect`,
+//! `AsyncRead`/`AsyncWrite`, `split`/`into_split`, `peek`, `set_nodelay`, `peer_addr`,
+//! `local_addr`; [`TcpStream::info`] is TCP_INFO. `poll_shutdown` (`shutdown().await`)
+//! queues a FIN behind the data not yet sent, which goes once that data has gone; it works
+//! with `tokio::io::copy_bidirectional`.
+
+use core::net::SocketAddr;
+use std::future::poll_fn;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::device::Device;
+use crate::net::runtime::Shared;
+use crate::net::{
+    Host, READ, Sock, SocketOption, WRITE, host_for_bind, host_for_connect, one_addr,
+};
+use crate::tcp::Shutdown;
+
+/// A listening socket.
+pub struct TcpListener {
+    sock: Sock,
+    local: SocketAddr,
+}
+
+impl TcpListener {
+    /// Listens on `addr` on the host of a running runtime that owns it (an unspecified
+    /// address: the default host), as [`net::TcpListener::bind`](crate::net::TcpListener::bind)
+    /// does.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let local = one_addr(addr)?;
+        TcpListener::bind_on(&host_for_bind(local)?, local)
+    }
+
+    /// Listens on `addr` on `host` (backlog 128).
+    pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let local = one_addr(addr)?;
+        Ok(TcpListener {
+            sock: Sock::listen(host, local, false)?,
+            local,
+        })
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection; registers the task to be woken when one is queued.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let s = match self.sock.poll(cx, READ, |l, core, _| l.try_accept(core)) {
+            Poll::Ready(Ok(s)) => s,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let stream = TcpStream::from_sock(s);
+        Poll::Ready(stream.peer_addr().map(|p| (stream, p)))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// A stream's half shared by its owned halves.
+struct Stream {
+    sock: Sock,
+    /// The FIN is queued (by `poll_shutdown` or dropping an owned write half).
+    shut_wr: AtomicBool,
+}
+
+impl Stream {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let n = match self.sock.poll(cx, READ, |s, core, now| {
+            s.try_recv(core, now, buf.initialize_unfilled(), false)
+        }) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.sock
+            .poll(cx, READ, |s, core, now| s.try_recv(core, now, buf, true))
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.sock
+            .poll(cx, WRITE, |s, core, now| s.try_send(core, now, buf))
+    }
+
+    /// Queues the FIN after the data not yet sent (once; later calls succeed too).
+    fn shutdown_write(&self) -> io::Result<()> {
+        if self.shut_wr.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.sock.shutdown(Shutdown::Write)
+    }
+}
+
+/// A TCP connection: `AsyncRead` + `AsyncWrite`.
+pub struct TcpStream {
+    inner: Arc<Stream>,
+}
+
+impl TcpStream {
+    fn from_sock(sock: Sock) -> TcpStream {
+        TcpStream {
+            inner: Arc::new(Stream {
+                sock,
+                shut_wr: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Connects from the default host (see [`Host::make_default`]) to `addr` and waits for
+    /// the handshake (ConnectionRefused, TimedOut after the SYN retries, ...).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        TcpStream::connect_on(&host_for_connect()?, addr).await
+    }
+
+    /// Connects from `host` to `addr`.
+    pub async fn connect_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let sock = Sock::connect(host, one_addr(addr)?)?;
+        poll_fn(|cx| sock.poll(cx, WRITE, |s, core, _| s.try_connected(core))).await?;
+        Ok(TcpStream::from_sock(sock))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sock.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sock.local_addr()
+    }
+
+    /// TCP_NODELAY.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.sock.set_option(SocketOption::NoDelay(on))
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.sock.conn(|c| c.nodelay())
+    }
+
+    /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
+    /// limit), like std's.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.sock.set_ttl(ttl)
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.sock.ttl()
+    }
+
+    /// Per-connection statistics (TCP_INFO).
+    pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
+        self.inner.sock.conn(|c| c.info())
+    }
+
+    /// Reads without consuming (MSG_PEEK): the next read returns the same bytes.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_peek(cx, buf)).await
+    }
+
+    /// Resets the connection (RST; queued data is discarded), as closing with SO_LINGER 0.
+    pub fn abort(self) {
+        self.inner.sock.abort();
+    }
+
+    /// Borrowed read and write halves, usable at once (say, in `tokio::io::copy`).
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(&self.inner), WriteHalf(&self.inner))
+    }
+
+    /// Owned halves, for two tasks. Dropping the write half shuts writing down (FIN), as
+    /// tokio's does; the connection closes when both are gone.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf(self.inner.clone()),
+            OwnedWriteHalf(self.inner),
+        )
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.inner.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.inner.shutdown_write())
+    }
+}
+
+/// The read half of [`TcpStream::split`].
+pub struct ReadHalf<'a>(&'a Stream);
+/// The write half of [`TcpStream::split`].
+pub struct WriteHalf<'a>(&'a Stream);
+/// The read half of [`TcpStream::into_split`].
+pub struct OwnedReadHalf(Arc<Stream>);
+/// The write half of [`TcpStream::into_split`]; dropping it queues the FIN.
+pub struct OwnedWriteHalf(Arc<Stream>);
+
+impl ReadHalf<'_> {
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.0.poll_peek(cx, buf)).await
+    }
+}
+
+impl OwnedReadHalf {
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.0.poll_peek(cx, buf)).await
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.sock.peer_addr()
+    }
+}
+
+impl OwnedWriteHalf {
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.sock.peer_addr()
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown_write();
+    }
+}
+
+macro_rules! read_half {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                self.0.poll_read(cx, buf)
+            }
+        }
+    };
+}
+
+macro_rules! write_half {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.0.poll_write(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.0.shutdown_write())
+            }
+        }
+    };
+}
+
+read_half!(ReadHalf<'_>);
+read_half!(OwnedReadHalf);
+write_half!(WriteHalf<'_>);
+write_half!(OwnedWriteHalf);
+
+/// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
+/// kicks it, the next deadline, or the device is readable (through `AsyncFd`).
+pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>) {
+    let mut buf = vec![0u8; 65536];
+    let Some(notify) = shared.notify.as_ref() else {
+        return;
+    };
+    let afd = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
+    loop {
+        let wait = {
+            let mut g = shared.lock();
+            if g.stopped {
+                break;
+            }
+            let d: Option<&mut dyn Device> = match dev.as_mut() {
+                Some(d) => Some(d.as_mut()),
+                None => None,
+            };
+            let again = g.turn(d, &mut buf, &shared.wakeups);
+            shared.turns.notify_all();
+            if again {
+                None
+            } else {
+                Some(g.next_wait(dev.as_ref().and_then(|d| d.poll_timeout())))
+            }
+        };
+        match wait {
+            Some(w) if !w.is_zero() => {
+                ::tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = ::tokio::time::sleep(w) => {}
+                    _ = device_readable(&afd) => {}
+                }
+            }
+            // More to do at once: let the sockets' tasks run first.
+            _ => ::tokio::task::yield_now().await,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+type DeviceFd = ::tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>;
+#[cfg(not(target_os = "linux"))]
+type DeviceFd = ();
+
+/// The device's descriptor, registered with tokio's reactor (a duplicate: the device keeps
+/// its own).
+#[cfg(target_os = "linux")]
+// tokio deprecates the safe constructor because an arbitrary `AsRawFd` may close or change its
+// descriptor while registered; an `OwnedFd` we own cannot, which is what the unsafe
+// replacement asks the caller to promise (and this crate forbids unsafe code).
+#[allow(deprecated)]
+fn device_fd(d: &dyn Device) -> Option<DeviceFd> {
+    let fd = rustix::io::dup(d.readable_fd()?).ok()?;
+    DeviceFd::with_interest(fd, ::tokio::io::Interest::READABLE).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn device_fd(_: &dyn Device) -> Option<DeviceFd> {
+    None
+}
+
+/// Waits until the device is readable, clearing the readiness first: the next turn reads
+/// until the device is empty, so nothing that arrives after this is missed. Never returns
+/// without a device.
+async fn device_readable(afd: &Option<DeviceFd>) {
+    #[cfg(target_os = "linux")]
+    if let Some(a) = afd {
+        if let Ok(mut g) = a.readable().await {
+            g.clear_ready();
+        }
+        return;
+    }
+    let _ = afd;
+    std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! The async sockets on a driver task, on SimNet.
+
+use std::time::Duration;
+
+use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::net::Runtime;
+use crate::tcp::Config;
+
+/// Hosts 198.18.`net`.1, .2, ... (each test its own subnet: an address has one owner among
+/// the runtimes running at once).
+fn hosts(net: u8, n: u8, tcp: Config) -> (Runtime, Vec<Host>) {
+    let mut b = Runtime::builder().seed(3).tcp(tcp);
+    for i in 1..=n {
+        b = b.host(&format!("h{i}"), &format!("198.18.{net}.{i}/24"));
+    }
+    let rt = b.build_tokio().unwrap();
+    let hs = (1..=n)
+        .map(|i| rt.host(&format!("h{i}")).unwrap())
+        .collect();
+    (rt, hs)
+}
+
+/// Session `id`'s bytes from one side: a pattern that differs per session and per side.
+fn pattern(id: u32, side: u8, len: usize) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(31) ^ id.wrapping_mul(7) ^ side as u32) as u8)
+        .collect()
+}
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_with_split_peek_and_options() {
+    let (rt, h) = hosts(50, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.50.2:7").unwrap();
+    assert_eq!(listener.local_addr().unwrap().to_string(), "198.18.50.2:7");
+    let server = ::tokio::spawn(async move {
+        let (mut s, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip().to_string(), "198.18.50.1");
+        let mut first = [0u8; 5];
+        let mut n = 0;
+        while n < 5 {
+            n = s.peek(&mut first).await.unwrap();
+        }
+        assert_eq!(&first, b"hello", "peek sees the first bytes");
+        let (mut r, mut w) = s.split();
+        let copied = ::tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+        copied
+    });
+    let c = TcpStream::connect_on(&h[0], "198.18.50.2:7").await.unwrap();
+    c.set_nodelay(true).unwrap();
+    assert!(c.nodelay().unwrap());
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.50.2:7");
+    assert_eq!(c.local_addr().unwrap().ip().to_string(), "198.18.50.1");
+    let mut data = b"hello".to_vec();
+    data.extend(pattern(1, 0, 200_000));
+    let (mut r, mut w) = c.into_split();
+    let sent = data.clone();
+    let writer = ::tokio::spawn(async move {
+        w.write_all(&sent).await.unwrap();
+        w.shutdown().await.unwrap();
+        w
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    let _w = writer.await.unwrap();
+    assert_eq!(server.await.unwrap(), data.len() as u64);
+    assert!(
+        back == data,
+        "{} bytes echoed of {}",
+        back.len(),
+        data.len()
+    );
+    drop(rt);
+}
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_refused_and_info() {
+    let (_rt, h) = hosts(51, 2, Config::default());
+    let e = TcpStream::connect_on(&h[0], "198.18.51.2:9")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    let listener = TcpListener::bind_on(&h[1], "198.18.51.2:9").unwrap();
+    let c = TcpStream::connect_on(&h[0], "198.18.51.2:9").await.unwrap();
+    let (_s, _) = listener.accept().await.unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.state, Some(crate::tcp::State::Established));
+}
+
+/// The proxy teardown test: sessions client -> proxy -> server, the proxy copying both ways
+/// with `copy_bidirectional`; each end writes its bytes and half-closes at a random moment
+/// with data still in flight. Every byte arrives, every session ends, no connection is left.
+async fn proxied_sessions(net: u8, sessions: u32) {
+    let tcp = Config {
+        time_wait: Duration::from_millis(500),
+        ..Config::default()
+    };
+    let (rt, h) = hosts(net, 3, tcp);
+    let (client, proxy, server) = (h[0].clone(), h[1].clone(), h[2].clone());
+    let front = format!("198.18.{net}.2:80");
+    let back: SocketAddr = format!("198.18.{net}.3:80").parse().unwrap();
+    let plistener = TcpListener::bind_on(&proxy, &*front).unwrap();
+    let slistener = TcpListener::bind_on(&server, back).unwrap();
+    let proxy_host = proxy.clone();
+    let proxy_task = ::tokio::spawn(async move {
+        let mut sessions_done = Vec::new();
+        for _ in 0..sessions {
+            let (mut inbound, _) = plistener.accept().await.unwrap();
+            let host = proxy_host.clone();
+            sessions_done.push(::tokio::spawn(async move {
+                let mut outbound = TcpStream::connect_on(&host, back).await.unwrap();
+                ::tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut total = (0, 0);
+        for s in sessions_done {
+            let (a, b) = s.await.unwrap();
+            total = (total.0 + a, total.1 + b);
+        }
+        total
+    });
+    // The server: the first 4 bytes are the session id; it reads everything, checks it, and
+    // sends its own bytes, half-closing after a random pause.
+    let server_task = ::tokio::spawn(async move {
+        let mut done = Vec::new();
+        for _ in 0..sessions {
+            let (s, _) = slistener.accept().await.unwrap();
+            done.push(::tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let mut id = [0u8; 4];
+                r.read_exact(&mut id).await.unwrap();
+                let id = u32::from_be_bytes(id);
+                let (up, down, pause) = plan(id);
+                let writer = ::tokio::spawn(async move {
+                    ::tokio::time::sleep(Duration::from_micros(pause)).await;
+                    w.write_all(&pattern(id, 1, down)).await.unwrap();
+                    w.shutdown().await.unwrap();
+                });
+                let mut got = Vec::new();
+                r.read_to_end(&mut got).await.unwrap();
+                assert!(
+                    got == pattern(id, 0, up),
+                    "session {id}: server got wrong bytes"
+                );
+                writer.await.unwrap();
+            }));
+        }
+        for d in done {
+            d.await.unwrap();
+        }
+    });
+    let mut clients = Vec::new();
+    for id in 0..sessions {
+        let (host, front) = (client.clone(), front.clone());
+        clients.push(::tokio::spawn(async move {
+            let s = TcpStream::connect_on(&host, &*front).await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let (up, down, pause) = plan(id);
+            let writer = ::tokio::spawn(async move {
+                w.write_all(&id.to_be_bytes()).await.unwrap();
+                ::tokio::time::sleep(Duration::from_micros(pause / 2)).await;
+                w.write_all(&pattern(id, 0, up)).await.unwrap();
+                // Half-close with the data just queued still in flight.
+                w.shutdown().await.unwrap();
+            });
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await.unwrap();
+            assert!(
+                got == pattern(id, 1, down),
+                "session {id}: client got wrong bytes"
+            );
+            writer.await.unwrap();
+        }));
+    }
+    let all = async {
+        for c in clients {
+            c.await.unwrap();
+        }
+        server_task.await.unwrap();
+        proxy_task.await.unwrap()
+    };
+    let (to_server, to_client) = ::tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("every session ends");
+    let (up, down): (u64, u64) = (0..sessions).fold((0, 0), |(u, d), id| {
+        let (a, b, _) = plan(id);
+        (u + 4 + a as u64, d + b as u64)
+    });
+    assert_eq!((to_server, to_client), (up, down));
+    // Every connection of the three hosts finishes (TIME-WAIT is 500 ms here).
+    let mut live = usize::MAX;
+    for _ in 0..200 {
+        live = rt.live_connections();
+        if live == 0 {
+            break;
+        }
+        ::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live, 0, "connections left after every session ended");
+    assert_eq!(rt.open_sockets(), 0, "sockets left open");
+}
+
+/// Session `id`'s sizes (client to server, server to client) and pause in µs, varied.
+fn plan(id: u32) -> (usize, usize, u64) {
+    let mut r = crate::device::SimRng::new(u64::from(id) + 1);
+    let up = (r.next_u64() % 40_000) as usize;
+    let down = (r.next_u64() % 40_000) as usize;
+    (up, down, r.next_u64() % 20_000)
+}
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_proxied_sessions_end_cleanly() {
+    proxied_sessions(52, 1000).await;
+}
+
+/// Request/response on many connections at once: each request wakes at most the server's
+/// reader and then the client's reader, never another connection's task.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_wakes_at_most_its_two_readers() {
+    let (rt, h) = hosts(53, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.53.2:80").unwrap();
+    ::tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            ::tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                while s.read_exact(&mut b).await.is_ok() {
+                    if s.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let (conns, rounds) = (200u32, 10u32);
+    let mut streams = Vec::new();
+    for _ in 0..conns {
+        let s = TcpStream::connect_on(&h[0], "198.18.53.2:80")
+            .await
+            .unwrap();
+        s.set_nodelay(true).unwrap();
+        streams.push(s);
+    }
+    let before = rt.wakeups();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut s)| {
+            ::tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                for r in 0..rounds {
+                    let req = [(i as u8) ^ (r as u8); 1024];
+                    s.write_all(&req).await.unwrap();
+                    s.read_exact(&mut b).await.unwrap();
+                    assert_eq!(b, req);
+                }
+                s
+            })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for t in tasks {
+        open.push(t.await.unwrap());
+    }
+    let (wakeups, requests) = (rt.wakeups() - before, u64::from(conns * rounds));
+    assert!(
+        wakeups <= 2 * requests,
+        "{wakeups} wake-ups for {requests} requests"
+    );
+    assert!(
+        wakeups >= requests / 2,
+        "{wakeups} wake-ups: readers did wait"
+    );
+}
