@@ -359,12 +359,12 @@ impl Stack {
             },
         )));
         let udp = self.udp_forward_socket(cfg.udp_rcvbuf);
-        let hasher = self.conns.hasher().clone();
+        let hasher = *self.conns.hasher();
         let handles = Forwarding { tcp, udp };
         self.forward = Some(Box::new(Forwarder {
             cfg,
             handles,
-            pending: HashMap::with_hasher(hasher.clone()),
+            pending: HashMap::with_hasher(hasher),
             expiry: VecDeque::new(),
             flows: HashMap::with_hasher(hasher),
             flow_timers: BinaryHeap::new(),
