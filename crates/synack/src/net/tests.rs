@@ -376,14 +376,14 @@ fn a_dual_stack_listener_takes_both_families() {
 
 #[test]
 fn nonblocking_peek_and_clones_like_std() {
-    let (_rt, client, server) = pair(1, 13);
-    let listener = TcpListener::bind_on(&server, "198.18.13.2:80").unwrap();
+    let (_rt, client, server) = pair(1, 16);
+    let listener = TcpListener::bind_on(&server, "198.18.16.2:80").unwrap();
     listener.set_nonblocking(true).unwrap();
     assert_eq!(
         listener.accept().err().unwrap().kind(),
         ErrorKind::WouldBlock
     );
-    let c = TcpStream::connect_on(&client, "198.18.13.2:80").unwrap();
+    let c = TcpStream::connect_on(&client, "198.18.16.2:80").unwrap();
     listener.set_nonblocking(false).unwrap();
     let (s, _) = listener.accept().unwrap();
     s.set_nonblocking(true).unwrap();

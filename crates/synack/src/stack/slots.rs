@@ -299,6 +299,8 @@ impl Stack {
                 self.reap(h);
             }
             _ if finished => self.remove_conn(h),
+            // Closed but still held by its application: out of the demux (see `reap`).
+            _ if state == State::Closed => self.reap(h),
             _ => {}
         }
     }
