@@ -1,6 +1,5 @@
 //! `synack packetdrill`: run packetdrill scripts against synack in virtual time.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,9 +51,7 @@ pub fn prepare(
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = RunOptions {
-        defines: HashMap::new(),
-    };
+    let opts = RunOptions::default();
     let (opts, scripts) = match prepare(&args.paths, &args.define, opts) {
         Ok(x) => x,
         Err(code) => return code,

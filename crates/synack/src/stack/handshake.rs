@@ -148,6 +148,7 @@ impl Stack {
                 .filter(|_| c.options.timestamps)
                 .map(|t| t.tsval),
             synack_sent: None,
+            retransmits: 0,
         };
         if self.trace_on() {
             let why = if overflow {
@@ -440,6 +441,7 @@ impl Stack {
             sack_permitted: o.sack_permitted,
             ts_recent: ts.filter(|_| o.timestamps).map(|t| t.tsval),
             synack_sent: None,
+            retransmits: 0,
         };
         self.trace_state(
             now,
@@ -523,7 +525,6 @@ impl Stack {
                 .min(cfg.rto_max);
             if let Some(entry) = self.syn_queue.get_mut(&tuple) {
                 entry.retries = retries;
-                entry.mark_resent();
             }
             self.syn_queue.set_deadline(tuple, now + rto);
             self.counters.timeouts += 1;

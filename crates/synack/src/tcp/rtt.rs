@@ -21,6 +21,9 @@ pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
 /// Linux's lower bound on the RTO (`TCP_RTO_MIN`, 200 ms). RFC 6298 §2.4 suggests 1 s; Linux,
 /// and therefore we by default, use the smaller value.
 pub const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
+/// The RTO once a connection is established without an RTT sample from its handshake (the
+/// SYN or SYN-ACK was retransmitted): RFC 6298 §5.7's 3 s, Linux `TCP_TIMEOUT_FALLBACK`.
+pub const FALLBACK_RTO: Duration = Duration::from_secs(3);
 /// Linux's upper bound on the RTO (`TCP_RTO_MAX`, 120 s); RFC 6298 §2.5 requires at least 60 s.
 pub const DEFAULT_MAX_RTO: Duration = Duration::from_secs(120);
 
@@ -163,6 +166,16 @@ impl RttEstimator {
             .max(nanos(bounds.min));
         self.rto = bounds.clamp(ns_sat(srtt + var_term));
         // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
+        self.backoff = 0;
+    }
+
+    /// RFC 6298 §5.7: the handshake gave no RTT sample (its SYN or SYN-ACK was
+    /// retransmitted), so the RTO is re-initialised to `rto` (3 s, [`FALLBACK_RTO`]) "once
+    /// data transmission begins", without backoff. Like Linux (`tcp_init_metrics`), RTTVAR is
+    /// set to it too; the first sample then starts the estimate afresh (§2.2).
+    pub fn fall_back(&mut self, rto: Duration, bounds: RtoBounds) {
+        self.rto = bounds.clamp(ns(rto));
+        self.rttvar = ns(rto);
         self.backoff = 0;
     }
 

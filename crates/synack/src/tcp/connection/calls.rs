@@ -40,6 +40,8 @@ impl Connection {
         self.set_remote(remote);
         self.init_send(iss);
         self.rcv.last_recv = now;
+        // The SYN's time limit counts from now (Linux sets `retrans_stamp` in tcp_connect).
+        self.snd.rtx_since = Some(now).into();
         ctr.active_opens += 1;
         // RFC 9293 §3.10.1: "A SYN segment of the form <SEQ=ISS><CTL=SYN> is sent. Set SND.UNA
         // to ISS, SND.NXT to ISS+1, enter SYN-SENT state". The SYN goes out on poll_transmit.

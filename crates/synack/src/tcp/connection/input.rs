@@ -142,6 +142,13 @@ impl Connection {
                     reason: "the ACK acknowledges a SYN we did not send",
                 });
             }
+            // Linux (`tcp_rcv_synsent_state_process`, "Previous FIN/ACK or RST/ACK might be
+            // ignored"): the first time, before any SYN retransmission, the SYN goes again
+            // after the shortest timer, TCP_TIMEOUT_MIN (two ticks), in case the peer's
+            // answer to our SYN was lost behind this one.
+            if self.snd.retries == 0 {
+                self.timers.arm(Timer::Retransmit, now + self.cfg.tick * 2);
+            }
             return;
         }
         // Second: check the RST bit. Acceptable only with an acceptable ACK.
@@ -177,18 +184,16 @@ impl Connection {
         if f.ack() {
             // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
             // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
-            if self.snd.retries == 0 {
-                if let Some(rtt) = self.snd.sampler.on_ack(seg.ack, now) {
-                    self.rtt.on_sample(rtt, self.rto_bounds());
-                }
-            }
+            // The SYN was timed unless it was sent again (Karn); with timestamps the TSecr
+            // names the SYN that got through (RFC 7323 §4.1).
+            self.take_rtt_sample(now, seg);
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
             self.snd.retries = 0;
-            self.rtt.reset_backoff();
             self.timers.stop(Timer::Retransmit);
             self.rcv.ack_now = true;
             self.set_state(State::Established, "SYN-ACK received");
+            self.on_handshake_done();
             self.arm_keepalive(now);
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
@@ -395,23 +400,12 @@ impl Connection {
             }
         }
 
-        if self.state == State::SynReceived {
+        let handshake = self.state == State::SynReceived;
+        if handshake {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
             // processing ... If the segment acknowledgment is not acceptable, form a reset
             // segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            if seg.ack.in_range_right_closed(self.snd.una, self.snd.max) {
-                self.snd.wnd = (seg.window as u32) << self.snd.shift;
-                self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
-                self.snd.wl1 = seg.seq;
-                self.snd.wl2 = seg.ack;
-                let to = if self.snd.fin_queued {
-                    State::FinWait1
-                } else {
-                    State::Established
-                };
-                self.set_state(to, "ACK of SYN-ACK");
-                self.arm_keepalive(now);
-            } else {
+            if !seg.ack.in_range_right_closed(self.snd.una, self.snd.max) {
                 self.pending_rst = Some(PendingRst {
                     seq: seg.ack,
                     ack: None,
@@ -421,9 +415,23 @@ impl Connection {
                 });
                 return;
             }
+            self.snd.wnd = (seg.window as u32) << self.snd.shift;
+            self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = seg.ack;
+            let to = if self.snd.fin_queued {
+                State::FinWait1
+            } else {
+                State::Established
+            };
+            self.set_state(to, "ACK of SYN-ACK");
+            self.arm_keepalive(now);
         }
-
-        if !self.process_ack(now, seg, ctr) {
+        let go_on = self.process_ack(now, seg, ctr);
+        if handshake && self.state.is_synchronized() {
+            self.on_handshake_done();
+        }
+        if !go_on {
             return;
         }
         if self.state == State::Closed {
@@ -554,23 +562,15 @@ impl Connection {
             self.snd.transmit().bytes_acked += acked as u64;
         }
 
-        // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
-        // otherwise one timed segment at a time, never a retransmitted one (Karn).
-        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
-            (Some(_), Some(t)) if t.tsecr != 0 => {
-                let ms = self.ts_now(now).wrapping_sub(t.tsecr);
-                (ms < 60_000).then(|| Duration::from_millis(ms as u64))
-            }
-            _ => None,
-        };
-        let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(ack, now));
-        if let Some(rtt) = sample {
-            self.rtt.on_sample(rtt, self.rto_bounds());
-        }
-        self.rtt.reset_backoff();
+        let sample = self.take_rtt_sample(now, seg);
         self.snd.retries = 0;
-        // Progress: the user timeout counts again from here for what is still outstanding.
-        self.snd.rtx_since = (ack != self.snd.max).then_some(now).into();
+        // Linux `tcp_retrans_stamp_cleanup`: once nothing retransmitted is outstanding, the
+        // next loss episode's time limits count from its own first retransmission.
+        let head_retransmitted =
+            (self.snd.sb.first()).is_some_and(|s| s.has(crate::tcp::scoreboard::EVER_RETRANS));
+        if self.snd.sb.retrans().segs == 0 && !head_retransmitted {
+            self.snd.rtx_since = None.into();
+        }
 
         self.snd.una = ack;
         if let Some(tx) = &mut self.snd.tx
@@ -588,6 +588,44 @@ impl Connection {
         self.timers.stop(Timer::Retransmit);
         self.arm_retransmit(now);
         sample
+    }
+
+    /// The RTT sample an ACK that advances SND.UNA gives, fed to the estimator: timestamps
+    /// give one on every ACK that echoes one of ours (RFC 7323 §4); otherwise one timed
+    /// segment at a time, never a retransmitted one (Karn, RFC 6298 §3). Only a valid sample
+    /// collapses a backed-off RTO (the note after RFC 6298 §5.7; Linux resets `icsk_backoff`
+    /// only in `tcp_ack_update_rtt`): the ACK of a retransmission alone keeps it.
+    fn take_rtt_sample(&mut self, now: Instant, seg: &Repr<'_>) -> Option<Duration> {
+        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
+            (Some(_), Some(t)) if t.tsecr != 0 => {
+                let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+                (ms < 60_000).then(|| Duration::from_millis(ms as u64))
+            }
+            _ => None,
+        };
+        let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(seg.ack, now));
+        if let Some(rtt) = sample {
+            self.rtt.on_sample(rtt, self.rto_bounds());
+        }
+        sample
+    }
+
+    /// The handshake completed (ESTABLISHED, or FIN-WAIT-1 after an early close), its ACK
+    /// processed. Linux `tcp_init_transfer`: without an RTT sample from the handshake (the
+    /// SYN or SYN-ACK was retransmitted) the RTO becomes 3 s (RFC 6298 §5.7,
+    /// `tcp_init_metrics`); after more than one handshake retransmission the congestion
+    /// window starts at one segment (RFC 5681 §3.1 asks for that after any lost SYN; Linux
+    /// waits for a second loss, the 1 s initial RTO of RFC 6298 making one spurious loss
+    /// likely).
+    pub(super) fn on_handshake_done(&mut self) {
+        self.snd.rtx_since = None.into();
+        if self.rtt.srtt().is_none() {
+            self.rtt
+                .fall_back(crate::tcp::rtt::FALLBACK_RTO, self.rto_bounds());
+        }
+        if self.reordering_dsacks_retransmits().2 > 1 {
+            self.cc.set_cwnd(self.snd.mss);
+        }
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.

@@ -176,6 +176,13 @@ impl Connection {
         self.rcv.irs
     }
 
+    /// The settings this connection runs with, to change those Linux reads while a
+    /// connection runs (sysctls such as `tcp_retries2` apply to existing connections). Copied
+    /// on first write: the stack's other connections keep theirs.
+    pub fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.cfg)
+    }
+
     /// The error that ended the connection, if any.
     pub fn error(&self) -> Option<Error> {
         self.error

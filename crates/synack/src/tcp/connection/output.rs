@@ -78,6 +78,8 @@ impl Connection {
         let retransmit = self.snd.max != self.snd.iss;
         if retransmit {
             ctr.retrans_segs += 1;
+            // Karn (RFC 6298 §3): the ACK of a SYN sent twice gives no sample.
+            self.snd.sampler.invalidate();
             self.on_handshake_retransmitted();
             self.push_event(Event::Retransmit {
                 seq: self.snd.iss,

@@ -150,8 +150,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     ctx.conversation(lab, &rules);
 
     ctx.heading(
-        "3. writing to a peer that has gone: ECONNRESET, then EPIPE",
-        "3. 向已经离开的对端写数据：先 ECONNRESET，再 EPIPE",
+        "3. writing to a peer that has gone: EPIPE",
+        "3. 向已经离开的对端写数据：EPIPE",
     );
     let (mut lab, c, s, listener) =
         super::client_server(ctx.seed, Config::default(), Config::default())?;
@@ -219,11 +219,11 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "客户端在 CLOSE-WAIT 状态接受这个 RST，并删除连接。",
         ),
         rule(
-            "econnreset",
-            Match::call("client", "ECONNRESET"),
+            "epipe-reset",
+            Match::call("client", "EPIPE"),
             "RFC 9293 §3.10.7.4",
-            "The next send() reports the reset, once: ECONNRESET, as RFC 9293 says outstanding SENDs get \"reset\". Linux reports EPIPE already here (its tcp_reset() calls a RST in CLOSE-WAIT a broken pipe).",
-            "下一次 send() 报告这次重置，且只报告一次：ECONNRESET，因为 RFC 9293 规定尚未完成的 SEND 会收到“重置”。Linux 在这里就已经报告 EPIPE（它的 tcp_reset() 把 CLOSE-WAIT 状态下收到的 RST 视为管道破裂）。",
+            "The next send() reports the reset as EPIPE, \"broken pipe\", as Linux does: the peer had already closed its side (CLOSE-WAIT), so its tcp_reset() reports a broken pipe rather than ECONNRESET. (RFC 9293 only says outstanding SENDs get \"reset\".)",
+            "下一次 send() 以 EPIPE（“管道破裂”）报告这次重置，与 Linux 一致：对端早已关闭了它那一方（CLOSE-WAIT），所以 Linux 的 tcp_reset() 报告管道破裂而不是 ECONNRESET。（RFC 9293 只说尚未完成的 SEND 会收到“重置”。）",
         ),
         rule(
             "epipe",

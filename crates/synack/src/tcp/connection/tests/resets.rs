@@ -948,8 +948,9 @@ fn answered_keepalive_probe_keeps_connection_alive() {
 }
 
 /// TCP_USER_TIMEOUT (RFC 5482): with data unacknowledged and the peer silent, the connection
-/// gives up with TimedOut exactly when 5 s have passed since the data was sent (Linux clamps
-/// the RTO so the timer fires then), long before `max_retries` (15) retransmissions would.
+/// gives up with TimedOut exactly when 5 s have passed since the first retransmission (Linux
+/// counts from `retrans_stamp` and clamps the RTO so the timer fires then), long before
+/// `max_retries` (15) would, and without a RST (`tcp_write_err`).
 #[test]
 fn user_timeout_aborts_long_before_max_retries() {
     let (mut c, mut cc) = established();
@@ -978,8 +979,9 @@ fn user_timeout_aborts_long_before_max_retries() {
     }
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.error(), Some(Error::TimedOut));
-    let limit = T0 + Duration::from_secs(5);
+    let limit = rtx[0] + Duration::from_secs(5);
     assert_eq!(died, Some(limit), "gives up exactly at the user timeout");
+    assert!(drain(&mut c, limit, &mut cc).is_empty(), "no RST");
     assert!(
         !rtx.is_empty() && rtx.iter().all(|&t| t < limit),
         "retransmissions before the limit: {rtx:?}"
