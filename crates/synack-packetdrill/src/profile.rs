@@ -19,6 +19,7 @@ pub const LIVE_SYSCTLS: &[&str] = &[
     "tcp_fin_timeout",
     "tcp_slow_start_after_idle",
     "tcp_dsack",
+    "tcp_rfc1337",
     "tcp_min_tso_segs",
     "tcp_pacing_ss_ratio",
     "tcp_pacing_ca_ratio",
@@ -93,6 +94,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
         "tcp_dsack" => cfg.dsack = int()? != 0,
+        "tcp_rfc1337" => cfg.rfc1337 = int()? != 0,
         // RACK (tcp_recovery bit 0) and the tail loss probe (tcp_early_retrans 3 or 4) are
         // always on in synack, as in Linux's defaults.
         "tcp_recovery" => {

@@ -50,7 +50,9 @@ const COOKIE_WINDOW: crate::time::Duration =
 pub(super) const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
-    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
+    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`. `isn`: the ISN to answer
+    /// with instead of a fresh one (a SYN that ended a TIME-WAIT incarnation, see
+    /// `Connection::time_wait_accepts_syn`); a SYN cookie still takes the cookie's.
     pub(super) fn syn_to_listener(
         &mut self,
         now: Instant,
@@ -58,6 +60,7 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
+        isn: Option<crate::tcp::SeqNum>,
     ) {
         self.counters.in_segs += 1;
         let cfg = self.listener_tcp(lh);
@@ -98,7 +101,7 @@ impl Stack {
             );
         }
         l.syn_queue_len += 1;
-        let iss = self.isn.isn(now, local, remote);
+        let iss = isn.unwrap_or_else(|| self.isn.isn(now, local, remote));
         let hs = Handshake::from_syn(seg, iss);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         self.syn_queue

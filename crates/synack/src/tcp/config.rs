@@ -84,6 +84,10 @@ pub struct Config {
     pub delayed_ack: Duration,
     /// TIME-WAIT duration, 2·MSL (Linux TCP_TIMEWAIT_LEN, 60 s).
     pub time_wait: Duration,
+    /// Ignore a RST in TIME-WAIT, so that an old duplicate RST cannot cut TIME-WAIT short
+    /// (RFC 1337's "TIME-WAIT assassination" fix; Linux `tcp_rfc1337`, off: a RST at RCV.NXT
+    /// ends TIME-WAIT).
+    pub rfc1337: bool,
     /// How long an orphaned connection (closed by the application) may stay in FIN-WAIT-2
     /// (tcp_fin_timeout, 60 s).
     pub fin_wait2_timeout: Duration,
@@ -160,6 +164,7 @@ impl Default for Config {
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
+            rfc1337: false,
             fin_wait2_timeout: Duration::from_secs(60),
             initial_window: 10,
             send_buffer: 256 * 1024,

@@ -316,6 +316,7 @@ impl Connection {
             self.pending_rst = Some(PendingRst {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
+                active: true,
             });
             self.push_event(Event::ResetSent { reason });
             if matches!(self.state, State::Established | State::CloseWait) {
@@ -352,15 +353,27 @@ impl Connection {
         self.opts.cork = on;
     }
 
-    /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off.
+    /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off. As
+    /// Linux: turning it on starts the idle time now (`tcp_set_keepalive`); a new idle time on
+    /// a connection with keepalive on counts from the last segment received, so a probe is
+    /// due at once if the connection has been idle that long already
+    /// (`tcp_sock_set_keepidle_locked`); a new interval or count applies when the timer next
+    /// fires.
     pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
         let liveness = self.opts.liveness();
-        liveness.keepalive = ka;
-        liveness.probes_sent = 0;
-        self.timers.set(
-            Timer::Keepalive,
-            ka.map(|k| self.rcv.last_recv.max(now) + k.idle),
-        );
+        let was = std::mem::replace(&mut liveness.keepalive, ka);
+        match (was, ka) {
+            (_, None) => self.timers.stop(Timer::Keepalive),
+            (None, Some(k)) => {
+                liveness.probes_sent = 0;
+                self.timers.arm(Timer::Keepalive, now + k.idle);
+            }
+            (Some(old), Some(k)) if old.idle != k.idle => {
+                let at = (self.rcv.last_recv + k.idle).max(now);
+                self.timers.arm(Timer::Keepalive, at);
+            }
+            _ => {}
+        }
     }
 
     pub fn keepalive(&self) -> Option<Keepalive> {

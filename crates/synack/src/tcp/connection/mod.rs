@@ -72,6 +72,10 @@ use timers::Timers;
 struct PendingRst {
     seq: SeqNum,
     ack: Option<SeqNum>,
+    /// We reset the connection on our own (abort, close with unread data, keep-alive giving
+    /// up), not in answer to a segment: the RST carries our timestamps when they were
+    /// negotiated, as Linux's `tcp_send_active_reset` does.
+    active: bool,
 }
 
 /// One TCP connection.

@@ -251,8 +251,17 @@ impl Connection {
             self.timers.arm(Timer::Keepalive, now + ka.idle);
             return;
         }
+        // Linux `tcp_keepalive_timer`: with a user timeout, give up once it has passed since
+        // the last segment received and a probe went unanswered (RFC 5482 §4.2 leaves the
+        // interplay to the implementation); otherwise after `count` unanswered probes.
+        let idle_for = now - self.rcv.last_recv;
+        let user_timeout = self.opts.user_timeout();
         let liveness = self.opts.liveness();
-        if liveness.probes_sent >= ka.count {
+        let dead = match user_timeout {
+            Some(limit) => idle_for >= limit && liveness.probes_sent > 0,
+            None => liveness.probes_sent >= ka.count,
+        };
+        if dead {
             self.time_out(ctr, "keepalive: peer stopped answering", true);
             return;
         }
@@ -280,6 +289,7 @@ impl Connection {
             self.pending_rst = Some(PendingRst {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
+                active: true,
             });
         }
         self.set_state(State::Closed, reason);

@@ -6,8 +6,10 @@
 //! places where synack deliberately does what Linux does:
 //! * a SYN that repeats the peer's original SYN in SYN-RECEIVED gets the SYN-ACK again;
 //! * a SYN-ACK in SYN-RECEIVED with SEQ = IRS and ACK = ISS + 1 (simultaneous open) is taken
-//!   as the ACK of our SYN;
-//! * TIME-WAIT closes on a RST (RFC 9293, not RFC 1337).
+//!   as the ACK of our SYN, and answered with a duplicate ACK;
+//! * TIME-WAIT closes on a RST at RCV.NXT (RFC 9293, not RFC 1337) and runs as Linux's
+//!   `tcp_timewait_state_process`: only a bare ACK or RST at RCV.NXT is taken, everything
+//!   else but a RST is acknowledged.
 //!
 //! How each state is reached, by segment exchanges only (see `in_state`):
 //! * LISTEN, SYN-RECEIVED: the server; a SYN from the client makes SYN-RECEIVED (passive open).
@@ -298,7 +300,8 @@ const TABLE: &[(State, SegKind, Expect)] = &[
     (SynReceived, Syn,             x(Listen, NOTHING)),
     (SynReceived, SynDup,          x(SynReceived, Reply::SynAck(V::Iss, V::RcvNxt))), // Linux
     (SynReceived, SynAck,          x(Listen, NOTHING)),
-    (SynReceived, SynAckSimOpen,   x(Established, NOTHING)), // Linux, Figure 7
+    // Linux, Figure 7; its SYN is one we already have: a duplicate ACK (tcp_send_dupack).
+    (SynReceived, SynAckSimOpen,   x(Established, ACK)),
     (SynReceived, SynAckBad,       x(Listen, NOTHING)),
     (SynReceived, Ack,             x(Established, NOTHING)),
     (SynReceived, AckTooNew,       x(SynReceived, RST_SEG_ACK)),
@@ -410,18 +413,20 @@ const TABLE: &[(State, SegKind, Expect)] = &[
     (LastAck, NoFlags,         x(LastAck, NOTHING)),
 
     // TIME-WAIT: "The only thing that can arrive in this state is a retransmission of the
-    // remote FIN. Acknowledge it"; a RST at RCV.NXT closes (RFC 9293, not RFC 1337).
+    // remote FIN. Acknowledge it"; a RST at RCV.NXT closes (RFC 9293, not RFC 1337). As Linux
+    // (`tcp_timewait_state_process`): a bare ACK at RCV.NXT is taken silently whatever it
+    // acknowledges, any other RST is dropped silently, and data is acknowledged.
     (TimeWait, Syn,             x(TimeWait, ACK)),
     (TimeWait, SynAck,          x(TimeWait, ACK)),
     (TimeWait, SynAckBad,       x(TimeWait, ACK)),
     (TimeWait, Ack,             x(TimeWait, NOTHING)),
-    (TimeWait, AckTooNew,       x(TimeWait, ACK)),
+    (TimeWait, AckTooNew,       x(TimeWait, NOTHING)),
     (TimeWait, Rst,             x(Closed, NOTHING)),
-    (TimeWait, RstInWindow,     x(TimeWait, ACK)),
+    (TimeWait, RstInWindow,     x(TimeWait, NOTHING)),
     (TimeWait, RstOutOfWindow,  x(TimeWait, NOTHING)),
     (TimeWait, RstAck,          x(Closed, NOTHING)),
     (TimeWait, FinAck,          x(TimeWait, ACK)),
-    (TimeWait, Data,            x(TimeWait, NOTHING)),
+    (TimeWait, Data,            x(TimeWait, ACK)),
     (TimeWait, DataOutOfWindow, x(TimeWait, ACK)),
     (TimeWait, NoFlags,         x(TimeWait, NOTHING)),
 
