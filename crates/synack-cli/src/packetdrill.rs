@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use synack_packetdrill::run::{self, Outcome, RunOptions};
+use synack_packetdrill::run::{self, IpVersion, Outcome, RunOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -21,6 +21,12 @@ pub struct Args {
     /// Define a symbol for the scripts (`-D TFO_COOKIE=3021b9d889017eeb`).
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     define: Vec<String>,
+    /// Address family of the runs: ipv4, ipv6 (local fd3d:a0b:17d6::1, peer
+    /// fd3d:fa7b:d17d::1, MTU 1520), ipv4-mapped-ipv6 (IPv6 sockets, IPv4 packets), or all
+    /// three. A script that pins `--ip_version` runs in that family only.
+    #[arg(long = "ip_version", alias = "ip-version", value_name = "FAMILY", default_value = "ipv4",
+          value_parser = ["ipv4", "ipv6", "ipv4-mapped-ipv6", "all"])]
+    ip_version: String,
 }
 
 /// The `-D NAME=VALUE` symbols added to `opts`, and the scripts under `paths`; a usage error
@@ -51,20 +57,36 @@ pub fn prepare(
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = RunOptions::default();
-    let (opts, scripts) = match prepare(&args.paths, &args.define, opts) {
+    let versions: Vec<IpVersion> = match IpVersion::parse(&args.ip_version) {
+        Some(v) => vec![v],
+        None => IpVersion::ALL.to_vec(),
+    };
+    let (opts, scripts) = match prepare(&args.paths, &args.define, RunOptions::default()) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for s in &scripts {
-        let r = run::run_file(s, &opts);
-        match r.outcome {
-            Outcome::Pass => passed += 1,
-            Outcome::Fail(_) => failed += 1,
-            Outcome::Skip(_) => skipped += 1,
+        for &v in &versions {
+            let opts = RunOptions {
+                ip_version: v,
+                ..opts.clone()
+            };
+            let r = run::run_file(s, &opts);
+            if versions.len() > 1 && r.ip_version != v {
+                // Pinned to another family: it runs (once) in that one.
+                continue;
+            }
+            match r.outcome {
+                Outcome::Pass => passed += 1,
+                Outcome::Fail(_) => failed += 1,
+                Outcome::Skip(_) => skipped += 1,
+            }
+            if versions.len() > 1 {
+                print!("[{}] ", v.name());
+            }
+            print!("{}", r.render(if args.verbose { None } else { Some(12) }));
         }
-        print!("{}", r.render(if args.verbose { None } else { Some(12) }));
     }
     let skip = if skipped > 0 {
         format!(", {skipped} skipped")

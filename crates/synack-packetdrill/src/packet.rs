@@ -1,19 +1,19 @@
 //! Script packets to bytes (inbound) and live bytes to script notation (outbound), with the
 //! sequence-space translation upstream packetdrill does ([`SeqSpace`]).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use synack::wire::checksum::{self, Checksum};
-use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+use synack::wire::{IpProtocol, ipv4, ipv6, tcp as wtcp};
 
 use crate::ast::{Flags, IpInfo, SeqRange, TcpOption, TcpOptions, TcpPacket};
 
 /// The addresses and ports of the connection a packet line refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuple {
-    pub local: Ipv4Addr,
+    pub local: IpAddr,
     pub local_port: u16,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     pub remote_port: u16,
 }
 
@@ -122,32 +122,52 @@ pub fn encode_options(
     Ok(out)
 }
 
-/// An IPv4 packet around `payload` from `src` to `dst`.
-pub fn ipv4_packet(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+/// An IP packet around `payload` from `src` to `dst`, of their family: TOS/traffic class and
+/// TTL/hop limit from the line's `ip` part, `ident` as IPv4 identification.
+pub fn ip_packet(
+    src: IpAddr,
+    dst: IpAddr,
     proto: IpProtocol,
     ip: &IpInfo,
     ident: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = ipv4::HEADER_LEN + payload.len();
-    let mut buf = vec![0u8; total];
-    let mut r = ipv4::Repr::new(src, dst, proto, payload.len());
-    r.ttl = ip.ttl.unwrap_or(64);
-    r.ident = ident;
-    {
-        let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
-        let _ = r.emit(&mut p, false);
-        let mut tos = ip.tos.unwrap_or(0);
-        if let Some(e) = ip.ecn {
-            tos = (tos & !3) | ecn_bits(e);
-        }
-        p.set_tos(tos);
-        p.fill_checksum();
+    let mut tos = ip.tos.unwrap_or(0);
+    if let Some(e) = ip.ecn {
+        tos = (tos & !3) | ecn_bits(e);
     }
-    buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
-    buf
+    let ttl = ip.ttl.unwrap_or(64);
+    match (src, dst) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut buf = vec![0u8; ipv6::HEADER_LEN + payload.len()];
+            let mut r = ipv6::Repr::new(src, dst, proto, payload.len());
+            r.hop_limit = ttl;
+            let mut p = ipv6::Packet::new_unchecked(&mut buf[..]);
+            let _ = r.emit(&mut p);
+            p.set_traffic_class(tos);
+            p.payload_mut().copy_from_slice(payload);
+            buf
+        }
+        (src, dst) => {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (src.to_canonical(), dst.to_canonical())
+            else {
+                return Vec::new();
+            };
+            let total = ipv4::HEADER_LEN + payload.len();
+            let mut buf = vec![0u8; total];
+            let mut r = ipv4::Repr::new(src, dst, proto, payload.len());
+            r.ttl = ttl;
+            r.ident = ident;
+            {
+                let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
+                let _ = r.emit(&mut p, false);
+                p.set_tos(tos);
+                p.fill_checksum();
+            }
+            buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
+            buf
+        }
+    }
 }
 
 fn ecn_bits(e: crate::ast::Ecn) -> u8 {
@@ -184,7 +204,7 @@ pub fn tcp_segment(
     buf[18..20].copy_from_slice(&urg.to_be_bytes());
     buf[wtcp::HEADER_LEN..hl].copy_from_slice(options);
     let mut c: Checksum =
-        checksum::pseudo_header_v4(t.remote, t.local, IpProtocol::Tcp, buf.len() as u32);
+        checksum::pseudo_header(t.remote, t.local, IpProtocol::Tcp, buf.len() as u32);
     c.add_bytes(&buf);
     let sum = c.finish();
     buf[16..18].copy_from_slice(&sum.to_be_bytes());
@@ -301,18 +321,44 @@ pub fn options_text(bytes: &[u8]) -> String {
     parts.join(",")
 }
 
-/// Parses an emitted IPv4/TCP packet, its numbers translated to script space by `space`.
-/// `None` if it is not TCP.
+/// Parses an emitted IPv4 or IPv6 TCP packet, its numbers translated to script space by
+/// `space`. `None` if it is not TCP.
 pub fn parse_live(bytes: &[u8], space: &SeqSpace) -> Option<(Tuple, Live, Vec<u8>)> {
-    let ip = ipv4::Packet::new_checked(bytes).ok()?;
-    if ip.protocol() != IpProtocol::Tcp {
-        return None;
-    }
-    let tcp = wtcp::Packet::new_checked(ip.payload()).ok()?;
+    let (src, dst, payload, tos, ttl) = match bytes.first()? >> 4 {
+        6 => {
+            let ip = ipv6::Packet::new_checked(bytes).ok()?;
+            if ip.next_header() != IpProtocol::Tcp {
+                return None;
+            }
+            let end = ipv6::HEADER_LEN + ip.payload().len();
+            (
+                IpAddr::V6(ip.src_addr()),
+                IpAddr::V6(ip.dst_addr()),
+                &bytes[ipv6::HEADER_LEN..end],
+                ip.traffic_class(),
+                ip.hop_limit(),
+            )
+        }
+        _ => {
+            let ip = ipv4::Packet::new_checked(bytes).ok()?;
+            if ip.protocol() != IpProtocol::Tcp {
+                return None;
+            }
+            let start = ip.header_len();
+            (
+                IpAddr::V4(ip.src_addr()),
+                IpAddr::V4(ip.dst_addr()),
+                &bytes[start..start + ip.payload().len()],
+                ip.tos(),
+                ip.ttl(),
+            )
+        }
+    };
+    let tcp = wtcp::Packet::new_checked(payload).ok()?;
     let t = Tuple {
-        local: ip.src_addr(),
+        local: src,
         local_port: tcp.src_port(),
-        remote: ip.dst_addr(),
+        remote: dst,
         remote_port: tcp.dst_port(),
     };
     let syn = tcp.flags().0 & wtcp::Flags::SYN.0 != 0;
@@ -332,8 +378,8 @@ pub fn parse_live(bytes: &[u8], space: &SeqSpace) -> Option<(Tuple, Live, Vec<u8
         win: tcp.window_len(),
         urg: tcp.urgent_at(),
         options,
-        tos: ip.tos(),
-        ttl: ip.ttl(),
+        tos,
+        ttl,
     };
     Some((t, live, tcp.payload().to_vec()))
 }
@@ -494,26 +540,50 @@ mod tests {
 
     #[test]
     fn built_segment_parses_back_with_valid_checksums() {
-        let t = Tuple {
-            local: Ipv4Addr::new(192, 168, 0, 1),
-            local_port: 8080,
-            remote: Ipv4Addr::new(192, 0, 2, 1),
-            remote_port: 40000,
-        };
-        let seg = tcp_segment(&t, 0x18, 5, 9, 257, 0, &[1, 1, 1, 1], 100);
-        let ip = ipv4_packet(
-            t.remote,
-            t.local,
-            IpProtocol::Tcp,
-            &IpInfo::default(),
-            1,
-            &seg,
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let v4 = (
+            IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         );
-        let p = ipv4::Packet::new_checked(&ip[..]).unwrap();
-        assert!(p.verify_checksum());
-        let tcp = wtcp::Packet::new_checked(p.payload()).unwrap();
-        assert!(tcp.verify_checksum(t.remote.into(), t.local.into()));
-        assert_eq!(tcp.payload().len(), 100);
-        assert_eq!(flags_text(tcp.flags().0, false), "P.");
+        let v6 = (
+            IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xa0b, 0x17d6, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1)),
+        );
+        for (local, remote) in [v4, v6] {
+            let t = Tuple {
+                local,
+                local_port: 8080,
+                remote,
+                remote_port: 40000,
+            };
+            let seg = tcp_segment(&t, 0x18, 5, 9, 257, 0, &[1, 1, 1, 1], 100);
+            let ip = ip_packet(
+                t.remote,
+                t.local,
+                IpProtocol::Tcp,
+                &IpInfo::default(),
+                1,
+                &seg,
+            );
+            let (tu, live, payload) = parse_live(&ip, &SeqSpace::default()).unwrap();
+            assert_eq!(
+                (tu.local, tu.remote),
+                (remote, local),
+                "seen from the sender"
+            );
+            assert_eq!((live.seq, live.ack, live.win, live.ttl), (5, 9, 257, 64));
+            assert_eq!(payload.len(), 100);
+            assert_eq!(flags_text(live.bits, false), "P.");
+            let hl = if local.is_ipv4() { 20 } else { 40 };
+            let tcp = wtcp::Packet::new_checked(&ip[hl..]).unwrap();
+            assert!(tcp.verify_checksum(t.remote, t.local));
+            if local.is_ipv4() {
+                assert!(
+                    ipv4::Packet::new_checked(&ip[..])
+                        .unwrap()
+                        .verify_checksum()
+                );
+            }
+        }
     }
 }

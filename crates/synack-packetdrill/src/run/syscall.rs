@@ -190,7 +190,7 @@ impl Runner {
             "listen" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 let backlog = self.int_arg(sc, 1)?.max(0) as usize;
-                let local = SocketAddr::new(IpAddr::V4(self.local), PORT);
+                let local = SocketAddr::new(self.sock_ip(self.local), PORT);
                 match self
                     .stack
                     .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
@@ -237,10 +237,10 @@ impl Runner {
                 }
                 let h = match fd.kind {
                     FdKind::Fresh => {
-                        let remote = SocketAddr::new(IpAddr::V4(self.remote), PORT);
+                        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
                         let local = fd
                             .bound
-                            .then(|| SocketAddr::new(IpAddr::V4(self.local), PORT));
+                            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
                         self.focus = Focus::Connecting;
                         match self.stack.connect_with(
                             self.now,
@@ -559,9 +559,13 @@ impl Runner {
                 f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
-            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS") => {
+            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS")
+            | ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_MTU_DISCOVER" | "IPV6_TCLASS") => {
                 self.note(format!("setsockopt {name}: accepted, no effect in synack"));
             }
+            // The runner binds to one address, never `[::]`: dual-stack or not, the socket
+            // sees its own family only.
+            ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_V6ONLY") => {}
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
                 return Err(Stop::Skip(format!(
                     "{name}: TCP Fast Open is not implemented"

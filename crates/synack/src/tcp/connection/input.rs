@@ -100,7 +100,7 @@ impl Connection {
     }
 
     /// Applies the options of the peer's SYN or SYN-ACK (RFC 7323 §1.3, §2.2, §3.2; RFC 2018
-    /// §2; RFC 9293 §3.7.1 for the MSS, default 536 when absent).
+    /// §2; RFC 9293 §3.7.1 for the MSS: when absent, 536 over IPv4 and 1220 over IPv6).
     fn negotiate(&mut self, now: Instant, seg: &Repr<'_>) {
         let o = &seg.options;
         let ours_offered_ws = self.cfg.window_scaling;
@@ -120,7 +120,7 @@ impl Connection {
             _ => None,
         });
         self.opts.sack = self.cfg.sack && o.sack_permitted;
-        let peer_mss = o.mss.unwrap_or(self.cfg.default_mss) as u32;
+        let peer_mss = u32::from(o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip)));
         // RFC 6691: the MSS counts payload only; our TCP options come out of it.
         let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
         self.snd.mss = peer_mss
