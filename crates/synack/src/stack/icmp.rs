@@ -8,6 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use super::Stack;
 use super::egress::IpHeader;
 use super::route::ip_header_len;
+use crate::tcp::SeqNum;
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
 use crate::wire::{self, IpProtocol, icmpv4, ipv4};
@@ -135,6 +136,23 @@ impl Stack {
         let Some(&h) = self.conns.get(&tuple) else {
             return;
         };
+        // RFC 5927 §4.1: the quoted segment must be one in flight, or a blind attacker who
+        // knows the 4-tuple could lower the MSS at will. Checked before anything is learned
+        // (Linux updates the path MTU only once TCP has accepted the error).
+        let seq = SeqNum(orig.tcp_seq_no());
+        if !self
+            .conn_slot(h)
+            .is_some_and(|c| c.conn.icmp_quote_acceptable(seq))
+        {
+            self.counters.out_of_window_icmps += 1;
+            if self.trace_on() {
+                self.trace_note(
+                    now,
+                    format!("ICMP error quoting seq {seq} outside SND.UNA..SND.NXT: ignored"),
+                );
+            }
+            return;
+        }
         match kind {
             ErrorKind::PathMtu(mtu) => {
                 self.learn_path_mtu(tuple.2, mtu);

@@ -506,6 +506,56 @@ fn icmp_frag_needed_lowers_mss() {
     assert_eq!(after, 1280 - 40 - 12);
 }
 
+/// RFC 5927 §4.1, as Linux's `tcp_v4_err`: a frag-needed whose quoted sequence number is not
+/// in SND.UNA..=SND.NXT is ignored and counted (OutOfWindowIcmps); nothing is learned, not
+/// even for the next connection. Both ends of the range are accepted.
+#[test]
+fn icmp_frag_needed_outside_snd_una_snd_nxt_is_ignored() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    let mss = |net: &Net| net.a.connection(c).unwrap().info().snd_mss;
+    let before = mss(&net);
+    net.a.send(net.now, c, &[1u8; 1000]).unwrap();
+    let mut buf = vec![0u8; 2048];
+    net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let seq_at = |quote: &[u8]| u32::from_be_bytes(quote[24..28].try_into().unwrap());
+    let una = seq_at(&buf[..48]);
+    let nxt = una + 1000;
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let frag_needed = |net: &mut Net, seq: u32, mtu: u16| {
+        let mut quoted = buf[..48].to_vec();
+        quoted[24..28].copy_from_slice(&seq.to_be_bytes());
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: icmpv4::DstUnreachable::FragNeeded,
+            next_hop_mtu: Some(mtu),
+            invoking: &quoted,
+        };
+        let pkt = ip_icmp(router, A_IP, &icmp);
+        net.a.handle_packet(net.now, &pkt);
+    };
+    for (n, seq) in [una - 1, nxt + 1, una.wrapping_sub(1 << 30)]
+        .into_iter()
+        .enumerate()
+    {
+        frag_needed(&mut net, seq, 1280);
+        assert_eq!(mss(&net), before, "seq {seq}");
+        assert_eq!(net.a.counters().out_of_window_icmps, n as u64 + 1);
+    }
+    // Nothing was learned for the path either.
+    let c2 = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.run_until(
+        |n| n.a.connection(c2).unwrap().state() == State::Established,
+        Duration::from_secs(5),
+    );
+    assert_eq!(net.a.connection(c2).unwrap().info().snd_mss, before);
+    // SND.NXT and SND.UNA themselves are in.
+    frag_needed(&mut net, nxt, 1400);
+    assert_eq!(mss(&net), 1400 - 40 - 12);
+    frag_needed(&mut net, una, 1280);
+    assert_eq!(mss(&net), 1280 - 40 - 12);
+    assert_eq!(net.a.counters().out_of_window_icmps, 3);
+}
+
 /// The demux scales: many concurrent connections through one listener, each verified.
 #[test]
 fn many_concurrent_connections_through_one_listener() {

@@ -386,6 +386,18 @@ impl Connection {
         self.opts.liveness().user_timeout = t;
     }
 
+    /// RFC 5927 §4.1: may an ICMP error quoting our segment with sequence number `seq` act on
+    /// this connection? Only if `seq` is data we sent and is not yet acknowledged,
+    /// SND.UNA <= seq <= SND.NXT (Linux `tcp_v4_err` / `tcp_v6_err`, both ends included; the
+    /// highest SND.NXT, as Linux never pulls it back for a retransmission), so that a blind
+    /// attacker must guess the window; and never in TIME-WAIT or CLOSED, where Linux ignores
+    /// them.
+    pub fn icmp_quote_acceptable(&self, seq: SeqNum) -> bool {
+        !matches!(self.state, State::TimeWait | State::Closed)
+            && self.snd.una <= seq
+            && seq <= self.snd.max.max(self.snd.nxt)
+    }
+
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
     /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off),
     /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
