@@ -8,7 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use super::Stack;
 use super::egress::IpHeader;
 use super::route::ip_header_len;
-use crate::tcp::SeqNum;
+use crate::tcp::{Error as TcpError, SeqNum};
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
 use crate::wire::{self, IpProtocol, icmpv4, ipv4};
@@ -50,8 +50,26 @@ impl RateLimit {
 pub(super) enum ErrorKind {
     /// Packets this big do not get through (IPv4 fragmentation needed, IPv6 packet too big).
     PathMtu(u16),
-    /// The destination is unreachable (the code, for the trace).
-    Unreachable(String),
+    /// Any other error for a connection: the message (for the trace) and what Linux makes
+    /// of it (`icmp_err_convert`, `icmpv6_err_convert`).
+    Error(String, TcpError),
+}
+
+/// Linux's `icmp_err_convert` for ICMPv4 destination unreachable (every code but
+/// fragmentation needed, which is a path MTU).
+fn unreachable_error(code: icmpv4::DstUnreachable) -> TcpError {
+    use icmpv4::DstUnreachable as D;
+    match code {
+        D::NetUnreachable | D::NetUnknown | D::NetProhibited | D::NetTosUnreachable => {
+            TcpError::NetUnreachable
+        }
+        D::ProtoUnreachable => TcpError::ProtocolUnreachable,
+        D::PortUnreachable => TcpError::Refused,
+        D::SrcRouteFailed => TcpError::SourceRouteFailed,
+        D::HostUnknown => TcpError::HostDown,
+        D::SrcHostIsolated => TcpError::HostIsolated,
+        _ => TcpError::Unreachable,
+    }
 }
 
 /// The most of the invoking packet an ICMPv4 error quotes: Linux keeps the whole error
@@ -103,13 +121,25 @@ impl Stack {
                 invoking,
             } => {
                 self.counters.icmp_in_dest_unreachs += 1;
-                let kind = if reason == icmpv4::DstUnreachable::FragNeeded {
+                let kind = match reason {
                     // RFC 1191 §5: a router that predates RFC 1191 sends no MTU; 576 is what
                     // every host accepts. Never below RFC 791's 68.
-                    ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
-                } else {
-                    ErrorKind::Unreachable(reason.to_string())
+                    icmpv4::DstUnreachable::FragNeeded => {
+                        ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
+                    }
+                    // Codes beyond 15 (Linux NR_ICMP_UNREACH) are ignored.
+                    icmpv4::DstUnreachable::Unknown(_) => return,
+                    code => ErrorKind::Error(
+                        format!("destination unreachable ({code})"),
+                        unreachable_error(code),
+                    ),
                 };
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv4::Repr::TimeExceeded { reason, invoking } => {
+                // Linux `tcp_v4_err`: EHOSTUNREACH.
+                let what = format!("time exceeded ({reason})");
+                let kind = ErrorKind::Error(what, TcpError::Unreachable);
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}
@@ -165,17 +195,19 @@ impl Stack {
                 }
                 self.touched(h, now);
             }
-            ErrorKind::Unreachable(reason) => {
-                if let Some(c) = self.conn_slot(h) {
-                    c.conn.on_icmp_unreachable();
+            ErrorKind::Error(what, err) => {
+                let aborted = self.conn_slot(h).is_some_and(|c| c.conn.on_icmp_error(err));
+                if aborted {
+                    self.counters.attempt_fails += 1;
+                    self.touched(h, now);
                 }
                 if self.trace_on() {
-                    self.trace_note(
-                        now,
-                        format!(
-                            "ICMP destination unreachable ({reason}) for a connection: soft error"
-                        ),
-                    );
+                    let effect = if aborted {
+                        "the connection attempt fails"
+                    } else {
+                        "soft error"
+                    };
+                    self.trace_note(now, format!("ICMP {what} for a connection: {effect}"));
                 }
             }
         }

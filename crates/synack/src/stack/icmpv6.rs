@@ -10,6 +10,7 @@ use super::IPV6_MIN_MTU;
 use super::Stack;
 use super::egress::IpHeader;
 use super::icmp::ErrorKind;
+use crate::tcp::Error as TcpError;
 use crate::time::Instant;
 use crate::wire::icmpv6::{self, MAX_ERROR_INVOKING_LEN, ParamProblem};
 use crate::wire::ipv6ext::{Chain, FragmentHeader};
@@ -64,7 +65,28 @@ impl Stack {
             }
             icmpv6::Repr::DstUnreachable { reason, invoking } => {
                 self.counters.icmp6_in_dest_unreachs += 1;
-                let kind = ErrorKind::Unreachable(reason.to_string());
+                // Linux `icmpv6_err_convert`.
+                use icmpv6::DstUnreachable as D;
+                let err = match reason {
+                    D::NoRoute => TcpError::NetUnreachable,
+                    D::AdminProhibited | D::FailedPolicy | D::RejectRoute => TcpError::Prohibited,
+                    D::PortUnreachable => TcpError::Refused,
+                    D::BeyondScope | D::AddrUnreachable => TcpError::Unreachable,
+                    D::Unknown(_) => TcpError::ProtocolError,
+                };
+                let what = format!("destination unreachable ({reason})");
+                self.icmp_error_to_conn(now, ErrorKind::Error(what, err), invoking);
+            }
+            icmpv6::Repr::TimeExceeded { reason, invoking } => {
+                let what = format!("time exceeded ({reason})");
+                let kind = ErrorKind::Error(what, TcpError::Unreachable);
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv6::Repr::ParamProblem {
+                reason, invoking, ..
+            } => {
+                let what = format!("parameter problem ({reason})");
+                let kind = ErrorKind::Error(what, TcpError::ProtocolError);
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::tcp::Config;
-use crate::tcp::{Shutdown, State};
+use crate::tcp::{Error, Shutdown, State};
 use crate::time::Duration;
 use crate::wire::tcp::Flags;
 use crate::wire::{IpProtocol, icmpv4, ipv4, tcp as wtcp};
@@ -613,18 +613,54 @@ fn many_concurrent_connections_through_one_listener() {
     let _ = Arc::new(Config::default());
 }
 
-/// RFC 1122 §4.2.3.9: ICMP destination unreachable is a soft error. The connection keeps
-/// trying; when it then times out, the application learns why (HostUnreachable).
+/// An ICMP error quoting our SYN ends SYN-SENT at once with the error Linux maps its code to
+/// (`tcp_v4_err`, `icmp_err_convert`): the attempt fails, no SYN is retransmitted.
+#[test]
+fn icmp_unreachable_in_syn_sent_fails_the_connect() {
+    use icmpv4::DstUnreachable as D;
+    for (code, want) in [
+        (D::HostUnreachable, Error::Unreachable),
+        (D::NetUnreachable, Error::NetUnreachable),
+        (D::PortUnreachable, Error::Refused),
+        (D::HostUnknown, Error::HostDown),
+    ] {
+        let mut net = Net::new();
+        net.blackhole_b = true;
+        let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+        let mut buf = vec![0u8; 2048];
+        let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+        let quoted = buf[..n.min(48)].to_vec();
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: code,
+            next_hop_mtu: None,
+            invoking: &quoted,
+        };
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        net.a.handle_packet(net.now, &ip_icmp(router, A_IP, &icmp));
+        let conn = net.a.connection(c).unwrap();
+        assert_eq!((conn.state(), conn.error()), (State::Closed, Some(want)));
+        assert_eq!(net.a.counters().attempt_fails, 1);
+        assert!(
+            net.a.poll_transmit(net.now, &mut buf).is_none(),
+            "no SYN again"
+        );
+    }
+}
+
+/// RFC 1122 §4.2.3.9: once established, an ICMP destination unreachable is a soft error. The
+/// connection keeps trying; when it then times out, the application learns why: here a port
+/// unreachable, ECONNREFUSED, as Linux reports it.
 #[test]
 fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
     let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
     net.blackhole_b = true;
-    let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.a.send(net.now, c, b"hello").unwrap();
     let mut buf = vec![0u8; 2048];
     let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
     let quoted = buf[..n.min(48)].to_vec();
     let icmp = icmpv4::Repr::DstUnreachable {
-        reason: icmpv4::DstUnreachable::HostUnreachable,
+        reason: icmpv4::DstUnreachable::PortUnreachable,
         next_hop_mtu: None,
         invoking: &quoted,
     };
@@ -632,16 +668,16 @@ fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
     let pkt = ip_icmp(router, A_IP, &icmp);
     net.a.handle_packet(net.now, &pkt);
     // Soft: still trying.
-    assert_eq!(net.a.connection(c).unwrap().state(), State::SynSent);
+    assert_eq!(net.a.connection(c).unwrap().state(), State::Established);
     net.run_until(
         |n| {
             n.a.connection(c)
                 .is_some_and(|x| x.state() == State::Closed)
         },
-        Duration::from_secs(200),
+        Duration::from_secs(1000),
     );
     let e = net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::HostUnreachable);
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
     assert_eq!(net.a.counters().icmp_in_dest_unreachs, 1);
 }
 

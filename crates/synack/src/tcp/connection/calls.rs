@@ -430,11 +430,25 @@ impl Connection {
         Some(mss)
     }
 
-    /// An ICMP destination-unreachable (other than fragmentation-needed) quoted this
-    /// connection. RFC 1122 §4.2.3.9: a soft error; the connection carries on, and the error
-    /// is what the application sees if it then times out.
-    pub fn on_icmp_unreachable(&mut self) {
-        self.soft_error = true;
+    /// An ICMP error other than a path MTU quoted this connection (within SND.UNA..=SND.NXT),
+    /// `err` being what Linux makes of its type and code (`icmp_err_convert`). Before the
+    /// connection is synchronized it ends the attempt with `err` at once, as Linux's
+    /// `tcp_v4_err` / `tcp_v6_err` do in SYN-SENT and SYN-RECEIVED (RFC 5461 §4 describes
+    /// this choice; RFC 1122 §4.2.3.9 calls most of these soft errors). Afterwards it is a
+    /// soft error: the connection carries on, and `err` is what the application sees if it
+    /// then times out. Returns whether the attempt was aborted.
+    pub fn on_icmp_error(&mut self, err: Error) -> bool {
+        let attempt = match self.state {
+            State::SynSent => true,
+            State::SynReceived => !self.passive,
+            _ => false,
+        };
+        if attempt {
+            self.reset_by_peer(err, "ICMP error before the connection was established");
+            return true;
+        }
+        self.soft_error = Some(err);
+        false
     }
 
     /// Replaces the congestion controller (like TCP_CONGESTION). On a connection that is

@@ -106,7 +106,7 @@ pub struct Connection {
     error: Option<Error>,
     /// An ICMP destination-unreachable seen for this connection (RFC 1122 §4.2.3.9: a soft
     /// error); it becomes the error if the connection then times out.
-    soft_error: bool,
+    soft_error: Option<Error>,
     /// `error` was returned to the application once (by recv or send).
     error_reported: bool,
     events: Events,
@@ -150,7 +150,7 @@ impl Connection {
             cc,
             pending_rst: None,
             error: None,
-            soft_error: false,
+            soft_error: None,
             error_reported: false,
             events: None,
             cfg,

@@ -280,11 +280,7 @@ impl Connection {
         if matches!(self.state, State::SynSent | State::SynReceived) {
             ctr.attempt_fails += 1;
         }
-        self.error = Some(if self.soft_error {
-            Error::Unreachable
-        } else {
-            Error::TimedOut
-        });
+        self.error = Some(self.soft_error.unwrap_or(Error::TimedOut));
         if rst && self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
                 seq: self.snd.nxt,
