@@ -527,6 +527,33 @@ impl Stack {
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
     }
 
+    /// An ICMP error quoting a segment of the half-open connection `tuple`, if there is one
+    /// (Linux `tcp_req_err`): the quoted sequence number must be our ISN, else the error is
+    /// counted and ignored (RFC 5927 §4.1); `drops`: it is one that removes the entry
+    /// silently (counted as a listen drop), so a later ACK finds only the listener. POSIX
+    /// has no way to report it from accept().
+    pub(super) fn icmp_error_to_request(
+        &mut self,
+        now: Instant,
+        tuple: &Tuple,
+        seq: crate::tcp::SeqNum,
+        drops: bool,
+    ) {
+        let Some(e) = self.syn_queue.get(tuple) else {
+            return;
+        };
+        if e.iss != seq {
+            self.counters.out_of_window_icmps += 1;
+            return;
+        }
+        if drops && self.remove_entry(tuple).is_some() {
+            self.counters.listen_drops += 1;
+            if self.trace_on() {
+                self.trace_note(now, "ICMP error for a half-open connection: dropped".into());
+            }
+        }
+    }
+
     fn remove_entry(&mut self, tuple: &Tuple) -> Option<Entry> {
         let e = self.syn_queue.remove(tuple)?;
         if let Some(l) = self.listener_slot(e.listener) {

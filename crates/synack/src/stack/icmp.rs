@@ -50,9 +50,14 @@ impl RateLimit {
 pub(super) enum ErrorKind {
     /// Packets this big do not get through (IPv4 fragmentation needed, IPv6 packet too big).
     PathMtu(u16),
-    /// Any other error for a connection: the message (for the trace) and what Linux makes
-    /// of it (`icmp_err_convert`, `icmpv6_err_convert`).
-    Error(String, TcpError),
+    /// Any other error for a connection: the message (for the trace), what Linux makes of
+    /// it (`icmp_err_convert`, `icmpv6_err_convert`), and whether it drops a half-open
+    /// connection of a listener (`tcp_req_err`'s `abort`).
+    Error {
+        what: String,
+        err: TcpError,
+        drops_request: bool,
+    },
 }
 
 /// Linux's `icmp_err_convert` for ICMPv4 destination unreachable (every code but
@@ -129,17 +134,25 @@ impl Stack {
                     }
                     // Codes beyond 15 (Linux NR_ICMP_UNREACH) are ignored.
                     icmpv4::DstUnreachable::Unknown(_) => return,
-                    code => ErrorKind::Error(
-                        format!("destination unreachable ({code})"),
-                        unreachable_error(code),
-                    ),
+                    code => ErrorKind::Error {
+                        what: format!("destination unreachable ({code})"),
+                        err: unreachable_error(code),
+                        drops_request: matches!(
+                            code,
+                            icmpv4::DstUnreachable::NetUnreachable
+                                | icmpv4::DstUnreachable::HostUnreachable
+                        ),
+                    },
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             icmpv4::Repr::TimeExceeded { reason, invoking } => {
                 // Linux `tcp_v4_err`: EHOSTUNREACH.
-                let what = format!("time exceeded ({reason})");
-                let kind = ErrorKind::Error(what, TcpError::Unreachable);
+                let kind = ErrorKind::Error {
+                    what: format!("time exceeded ({reason})"),
+                    err: TcpError::Unreachable,
+                    drops_request: true,
+                };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}
@@ -163,13 +176,21 @@ impl Stack {
             orig.dst_addr(),
             orig.dst_port(),
         );
+        let seq = SeqNum(orig.tcp_seq_no());
         let Some(&h) = self.conns.get(&tuple) else {
+            let drops = matches!(
+                kind,
+                ErrorKind::Error {
+                    drops_request: true,
+                    ..
+                }
+            );
+            self.icmp_error_to_request(now, &tuple, seq, drops);
             return;
         };
         // RFC 5927 §4.1: the quoted segment must be one in flight, or a blind attacker who
         // knows the 4-tuple could lower the MSS at will. Checked before anything is learned
         // (Linux updates the path MTU only once TCP has accepted the error).
-        let seq = SeqNum(orig.tcp_seq_no());
         if !self
             .conn_slot(h)
             .is_some_and(|c| c.conn.icmp_quote_acceptable(seq))
@@ -195,7 +216,7 @@ impl Stack {
                 }
                 self.touched(h, now);
             }
-            ErrorKind::Error(what, err) => {
+            ErrorKind::Error { what, err, .. } => {
                 let aborted = self.conn_slot(h).is_some_and(|c| c.conn.on_icmp_error(err));
                 if aborted {
                     self.counters.attempt_fails += 1;

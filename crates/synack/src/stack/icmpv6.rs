@@ -67,26 +67,40 @@ impl Stack {
                 self.counters.icmp6_in_dest_unreachs += 1;
                 // Linux `icmpv6_err_convert`.
                 use icmpv6::DstUnreachable as D;
-                let err = match reason {
-                    D::NoRoute => TcpError::NetUnreachable,
-                    D::AdminProhibited | D::FailedPolicy | D::RejectRoute => TcpError::Prohibited,
-                    D::PortUnreachable => TcpError::Refused,
-                    D::BeyondScope | D::AddrUnreachable => TcpError::Unreachable,
-                    D::Unknown(_) => TcpError::ProtocolError,
+                // Linux `icmpv6_err_convert`: the error, and whether it is fatal (which drops
+                // a half-open connection, `tcp_req_err`).
+                let (err, fatal) = match reason {
+                    D::NoRoute => (TcpError::NetUnreachable, false),
+                    D::AdminProhibited | D::FailedPolicy | D::RejectRoute => {
+                        (TcpError::Prohibited, true)
+                    }
+                    D::PortUnreachable => (TcpError::Refused, true),
+                    D::BeyondScope | D::AddrUnreachable => (TcpError::Unreachable, false),
+                    D::Unknown(_) => (TcpError::ProtocolError, false),
                 };
-                let what = format!("destination unreachable ({reason})");
-                self.icmp_error_to_conn(now, ErrorKind::Error(what, err), invoking);
+                let kind = ErrorKind::Error {
+                    what: format!("destination unreachable ({reason})"),
+                    err,
+                    drops_request: fatal,
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
             }
             icmpv6::Repr::TimeExceeded { reason, invoking } => {
-                let what = format!("time exceeded ({reason})");
-                let kind = ErrorKind::Error(what, TcpError::Unreachable);
+                let kind = ErrorKind::Error {
+                    what: format!("time exceeded ({reason})"),
+                    err: TcpError::Unreachable,
+                    drops_request: false,
+                };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             icmpv6::Repr::ParamProblem {
                 reason, invoking, ..
             } => {
-                let what = format!("parameter problem ({reason})");
-                let kind = ErrorKind::Error(what, TcpError::ProtocolError);
+                let kind = ErrorKind::Error {
+                    what: format!("parameter problem ({reason})"),
+                    err: TcpError::ProtocolError,
+                    drops_request: true,
+                };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}

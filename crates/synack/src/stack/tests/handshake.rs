@@ -788,3 +788,40 @@ proptest::proptest! {
         }
     }
 }
+
+/// Linux `tcp_req_err`: an ICMP error quoting a SYN-ACK of a half-open connection counts
+/// only if it quotes our ISN (else OutOfWindowIcmps); net or host unreachable (and time
+/// exceeded, parameter problem) then drop the entry silently, other codes leave it.
+#[test]
+fn icmp_errors_for_a_half_open_connection() {
+    let (mut s, _l, synack) = syn_acked(Config::default(), None);
+    let iss = tcp_of(&synack).seq.0;
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let t = Instant::from_millis(50);
+    let unreach = |s: &mut Stack, code, seq: u32| {
+        let mut quoted = synack[..48].to_vec();
+        quoted[24..28].copy_from_slice(&seq.to_be_bytes());
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: code,
+            next_hop_mtu: None,
+            invoking: &quoted,
+        };
+        s.handle_packet(t, &ip_icmp(router, B_IP, &icmp));
+    };
+    use icmpv4::DstUnreachable as D;
+    unreach(&mut s, D::HostUnreachable, iss + 1);
+    assert_eq!(
+        (s.syn_queue_len(), s.counters().out_of_window_icmps),
+        (1, 1)
+    );
+    unreach(&mut s, D::PortUnreachable, iss);
+    assert_eq!(
+        s.syn_queue_len(),
+        1,
+        "port unreachable does not abort a request"
+    );
+    unreach(&mut s, D::HostUnreachable, iss);
+    assert_eq!(s.syn_queue_len(), 0);
+    assert_eq!(s.counters().listen_drops, 1);
+    assert!(drain(&mut s, t).is_empty(), "dropped silently");
+}
