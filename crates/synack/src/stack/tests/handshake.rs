@@ -825,3 +825,27 @@ fn icmp_errors_for_a_half_open_connection() {
     assert_eq!(s.counters().listen_drops, 1);
     assert!(drain(&mut s, t).is_empty(), "dropped silently");
 }
+
+/// shutdown() on a listener, as Linux's `inet_shutdown`: SHUT_WR changes nothing, SHUT_RD
+/// stops listening, so the next SYN is refused with a RST.
+#[test]
+fn shutdown_on_a_listener() {
+    let mut s = server_with(Config::default());
+    let l = s.listen(server_addr(80), 16).unwrap();
+    s.shutdown(Instant::ZERO, l, Shutdown::Write).unwrap();
+    s.handle_packet(Instant::ZERO, &syn(CLIENT, 1000, None));
+    let out = drain(&mut s, Instant::ZERO);
+    assert_eq!(
+        tcp_of(&out[0]).flags,
+        Flags::SYN | Flags::ACK,
+        "still listening"
+    );
+    s.shutdown(Instant::ZERO, l, Shutdown::Read).unwrap();
+    s.handle_packet(Instant::ZERO, &syn(CLIENT, 5000, None));
+    let out = drain(&mut s, Instant::ZERO);
+    assert_eq!(
+        tcp_of(&out[0]).flags,
+        Flags::RST | Flags::ACK,
+        "no longer listening"
+    );
+}
