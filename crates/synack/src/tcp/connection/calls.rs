@@ -96,8 +96,10 @@ impl Connection {
             });
         }
         match self.state {
-            State::Closed | State::Listen => Err(Error::NotConnected),
+            // Shut down for writing, even once the close has completed: EPIPE, as Linux
+            // reports it (`tcp_sendmsg`: SEND_SHUTDOWN).
             _ if self.snd.fin_queued => Err(Error::BrokenPipe),
+            State::Closed | State::Listen => Err(Error::NotConnected),
             s if s.can_send() => Ok(self.snd.buf.enqueue(data)),
             _ => Err(Error::BrokenPipe),
         }

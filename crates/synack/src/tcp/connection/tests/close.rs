@@ -138,6 +138,8 @@ fn active_close_full_sequence_rfc9293_figure12() {
         "FIN consumes one sequence number"
     );
     assert_eq!(p.b.error(), None);
+    // Closed, and shut down for writing: a write is still EPIPE, as on Linux, not ENOTCONN.
+    assert_eq!(p.b.send(b"late"), Err(Error::BrokenPipe));
     // The client entered TIME-WAIT when the server's FIN arrived, the instant it sent that ACK.
     let entered_time_wait = p
         .log
