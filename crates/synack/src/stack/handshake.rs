@@ -283,7 +283,13 @@ impl Stack {
                     "SYN in SYN-RECEIVED",
                 );
             } else {
+                // First step: not acceptable, so "an acknowledgment should be sent in reply"
+                // (Linux `tcp_check_req`: out of window, send an ACK and drop; rate-limited).
+                self.counters.out_of_window += 1;
                 self.trace_drop_note(now, "SYN out of window in SYN-RECEIVED");
+                if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
+                    self.entry_ack(now, &cfg, local, remote, &e);
+                }
             }
             return;
         }

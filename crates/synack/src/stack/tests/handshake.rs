@@ -849,3 +849,23 @@ fn shutdown_on_a_listener() {
         "no longer listening"
     );
 }
+
+/// A SYN outside the window of a half-open connection is not acceptable (RFC 9293 §3.10.7.4
+/// first step): answered with <SEQ=ISS+1><ACK=RCV.NXT><CTL=ACK>, as Linux's `tcp_check_req`
+/// does; the entry stays.
+#[test]
+fn out_of_window_syn_in_syn_received_is_acknowledged() {
+    let (mut s, _l, synack) = syn_acked(Config::default(), None);
+    let iss = tcp_of(&synack).seq;
+    let t = Instant::from_millis(10);
+    s.handle_packet(t, &syn(CLIENT, 1000 + 10_000_000, None));
+    let out = drain(&mut s, t);
+    assert_eq!(out.len(), 1);
+    let ack = tcp_of(&out[0]);
+    assert_eq!(
+        (ack.flags, ack.seq, ack.ack),
+        (Flags::ACK, iss + 1u32, SeqNum(1001))
+    );
+    assert_eq!(s.syn_queue_len(), 1);
+    assert_eq!(s.counters().out_of_window, 1);
+}
