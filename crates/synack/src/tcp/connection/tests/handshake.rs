@@ -55,6 +55,8 @@ fn three_way_handshake_rfc9293_figure6() {
     let (ci, si) = (c.info(), s.info());
     assert!(ci.timestamps && si.timestamps && ci.sack && si.sack);
     assert_eq!(ci.snd_mss, (MSS - 12) as u32);
+    // tcpi_advmss as Linux keeps it: the announced MSS less the timestamp option.
+    assert_eq!((ci.rcv_mss, ci.advmss), (MSS as u32, (MSS - 12) as u32));
 }
 
 /// Figure 7: simultaneous open. Both sides send SYN, both go through SYN-RECEIVED.
