@@ -22,9 +22,9 @@ sources $SYNACK_PACKETDRILL_SRC names (gtests/net/packetdrill of github.com/goog
 at commit 2c4001c4d6fc04a3bbd01d4b92be62717a37648a). Without them it says why and runs the
 synack side only. The kernel side runs in real time: keep the machine otherwise idle.
 
-Output: a verdict line per script (both pass, only Linux, only synack, neither; with each side's
-first failing line), the counts and what was not as expected on standard output; usage errors
-(a bad path, a bad -D) on standard error.
+Output: a line per script (with each failing side's first failing line), the counts and what
+was not as expected on standard output, as is why the kernel side cannot run; errors in the
+arguments or the list on standard error.
 
 Exit status 0 when every script passes on both sides, or differs exactly as expected: a script
 listed in --known-divergences passes on Linux only, a script under a --deliberate directory on

@@ -3,6 +3,8 @@
 
 use std::io::ErrorKind;
 
+use synack::tcp::Error as TcpError;
+
 /// (name, Linux number, strerror text) for every errno a script or the runner uses.
 const TABLE: &[(&str, i32, &str)] = &[
     ("EPERM", 1, "Operation not permitted"),
@@ -11,6 +13,7 @@ const TABLE: &[(&str, i32, &str)] = &[
     ("EBADF", 9, "Bad file descriptor"),
     ("EAGAIN", 11, "Resource temporarily unavailable"),
     ("ENOMEM", 12, "Cannot allocate memory"),
+    ("EACCES", 13, "Permission denied"),
     ("EFAULT", 14, "Bad address"),
     ("EINVAL", 22, "Invalid argument"),
     ("EPIPE", 32, "Broken pipe"),
@@ -78,9 +81,23 @@ impl Errno {
             .map_or("Unknown error", |e| e.2)
     }
 
-    /// The errno Linux returns where synack reports `kind`.
+    /// The errno Linux returns where synack reports `e`: by synack's connection error when
+    /// `e` carries one (it tells the ICMP errors apart), else by its kind.
     pub fn from_io(e: &std::io::Error) -> Errno {
-        let name = match e.kind() {
+        let tcp = e.get_ref().and_then(|i| i.downcast_ref::<TcpError>());
+        let name = match tcp {
+            Some(TcpError::ProtocolUnreachable) => "ENOPROTOOPT",
+            Some(TcpError::HostDown) => "EHOSTDOWN",
+            Some(TcpError::HostIsolated) => "ENONET",
+            Some(TcpError::ProtocolError) => "EPROTO",
+            Some(TcpError::Prohibited) => "EACCES",
+            _ => Errno::name_of_kind(e.kind()),
+        };
+        Errno::from_name(name).unwrap_or(Errno::EINVAL)
+    }
+
+    fn name_of_kind(kind: ErrorKind) -> &'static str {
+        match kind {
             ErrorKind::WouldBlock => "EAGAIN",
             ErrorKind::BrokenPipe => "EPIPE",
             ErrorKind::ConnectionReset => "ECONNRESET",
@@ -95,8 +112,7 @@ impl Errno {
             ErrorKind::Unsupported => "EOPNOTSUPP",
             ErrorKind::OutOfMemory => "ENOBUFS",
             _ => "EINVAL",
-        };
-        Errno::from_name(name).unwrap_or(Errno::EINVAL)
+        }
     }
 }
 
@@ -117,5 +133,19 @@ mod tests {
         assert_eq!(Errno(71).message(), "Protocol error");
         let e = std::io::Error::from(ErrorKind::ConnectionReset);
         assert_eq!(Errno::from_io(&e).name(), "ECONNRESET");
+        // synack's errors, ICMP's included, as Linux reports them.
+        for (err, name) in [
+            (TcpError::Refused, "ECONNREFUSED"),
+            (TcpError::Unreachable, "EHOSTUNREACH"),
+            (TcpError::NetUnreachable, "ENETUNREACH"),
+            (TcpError::ProtocolUnreachable, "ENOPROTOOPT"),
+            (TcpError::HostDown, "EHOSTDOWN"),
+            (TcpError::HostIsolated, "ENONET"),
+            (TcpError::SourceRouteFailed, "EOPNOTSUPP"),
+            (TcpError::ProtocolError, "EPROTO"),
+            (TcpError::Prohibited, "EACCES"),
+        ] {
+            assert_eq!(Errno::from_io(&err.into()).name(), name, "{err:?}");
+        }
     }
 }

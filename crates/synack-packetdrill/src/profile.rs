@@ -8,6 +8,24 @@ pub fn linux() -> Config {
     Config::linux()
 }
 
+/// The sysctls Linux reads each time it needs them, so that changing one affects the
+/// connections that already exist (the others are copied into a socket when it is created,
+/// like the buffer sizes, or settled by the handshake, like the options).
+pub const LIVE_SYSCTLS: &[&str] = &[
+    "tcp_retries2",
+    "tcp_syn_retries",
+    "tcp_synack_retries",
+    "tcp_syn_linear_timeouts",
+    "tcp_fin_timeout",
+    "tcp_slow_start_after_idle",
+    "tcp_dsack",
+    "tcp_rfc1337",
+    "tcp_min_tso_segs",
+    "tcp_pacing_ss_ratio",
+    "tcp_pacing_ca_ratio",
+    "tcp_invalid_ratelimit",
+];
+
 /// What a sysctl did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -51,6 +69,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         "tcp_sack" => cfg.sack = int()? != 0,
         "tcp_window_scaling" => cfg.window_scaling = int()? != 0,
         "tcp_syn_retries" => cfg.syn_retries = int()?.clamp(1, 127) as u32,
+        "tcp_syn_linear_timeouts" => cfg.syn_linear_timeouts = int()?.min(127) as u32,
         "tcp_synack_retries" => cfg.synack_retries = int()?.min(255) as u32,
         "tcp_retries2" => cfg.max_retries = int()?.min(255) as u32,
         "tcp_slow_start_after_idle" => cfg.slow_start_after_idle = int()? != 0,
@@ -75,6 +94,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
         "tcp_dsack" => cfg.dsack = int()? != 0,
+        "tcp_rfc1337" => cfg.rfc1337 = int()? != 0,
         // RACK (tcp_recovery bit 0) and the tail loss probe (tcp_early_retrans 3 or 4) are
         // always on in synack, as in Linux's defaults.
         "tcp_recovery" => {

@@ -122,6 +122,8 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
                 cur.push_str(&arith(&expr)?.to_string());
                 in_word = true;
             }
+            // A `#` that begins a word begins a comment to the end of the line (sh).
+            '#' if !quoted && !in_word => break,
             c if c.is_whitespace() && !quoted => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
@@ -164,7 +166,9 @@ mod tests {
         let mut c = Commands::default();
         let text = "sysctl -q net.ipv4.tcp_rmem=\"4096 540000 $((15*1024*1024))\"\n\
                     sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1\n\
-                    sysctl -q net.ipv4.tcp_notsent_lowat=4294967295 > /dev/null 2>&1\n";
+                    sysctl -q net.ipv4.tcp_notsent_lowat=4294967295 > /dev/null 2>&1\n\
+                    sysctl -q net.ipv4.tcp_ecn=1  # fully enabled\n\
+                    sysctl -q net.ipv4.tcp_dsack=\"1#2\"\n";
         interpret(text, Path::new("."), &mut c).unwrap();
         assert_eq!(
             c.sysctls,
@@ -173,6 +177,8 @@ mod tests {
                 ("tcp_early_retrans".to_string(), "4".to_string()),
                 ("tcp_recovery".to_string(), "1".to_string()),
                 ("tcp_notsent_lowat".to_string(), "4294967295".to_string()),
+                ("tcp_ecn".to_string(), "1".to_string()),
+                ("tcp_dsack".to_string(), "1#2".to_string()),
             ]
         );
     }

@@ -79,6 +79,9 @@ impl IpVersion {
 pub struct RunOptions {
     /// `-D NAME=VALUE` definitions.
     pub defines: HashMap<String, String>,
+    /// `net.ipv4` sysctls (name without the prefix, value) set before the script runs, as
+    /// if the machine had them: to run a script written for an older kernel's defaults.
+    pub sysctls: Vec<(String, String)>,
     /// The family scripts run in unless they pin one with `--ip_version`.
     pub ip_version: IpVersion,
 }
@@ -124,6 +127,7 @@ impl RunOptions {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            sysctls: Vec::new(),
             ip_version: v,
         }
     }
@@ -230,7 +234,13 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
         );
     }
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    run_script(&script, &text, &dir, path, opts.ip_version)
+    let mut cfg = profile::linux();
+    for (name, value) in &opts.sysctls {
+        if let Err(e) = profile::apply_sysctl(&mut cfg, name, value) {
+            return fail(format!("RunOptions: {e}"), 0, 0);
+        }
+    }
+    run_script_with(&script, &text, &dir, path, opts.ip_version, cfg)
 }
 
 /// Runs a parsed script in family `ip_version` (unless it pins another). `text` is its
@@ -242,7 +252,19 @@ pub fn run_script(
     path: &Path,
     ip_version: IpVersion,
 ) -> Report {
-    let mut r = Runner::new(text, dir, ip_version);
+    run_script_with(script, text, dir, path, ip_version, profile::linux())
+}
+
+/// [`run_script`] starting from `cfg` instead of the Linux profile.
+fn run_script_with(
+    script: &Script,
+    text: &str,
+    dir: &Path,
+    path: &Path,
+    ip_version: IpVersion,
+    cfg: Config,
+) -> Report {
+    let mut r = Runner::new(text, dir, ip_version, cfg);
     let outcome = match r.run(script) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Skip(why)) => Outcome::Skip(why),
@@ -419,8 +441,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(text: &str, dir: &Path, version: IpVersion) -> Runner {
-        let cfg = profile::linux();
+    fn new(text: &str, dir: &Path, version: IpVersion, cfg: Config) -> Runner {
         Runner {
             lines: text.lines().map(str::to_string).collect(),
             dir: dir.to_path_buf(),
@@ -562,13 +583,21 @@ impl Runner {
         Ok(())
     }
 
-    /// A back-quoted command: sysctls change the settings for sockets created from now on.
+    /// A back-quoted command: sysctls change the settings for sockets created from now on,
+    /// and those Linux reads while a connection runs ([`profile::LIVE_SYSCTLS`]) for the
+    /// existing connections too.
     fn command(&mut self, text: &str) -> Result<(), Stop> {
         let mut c = shell::Commands::default();
         shell::interpret(text, &self.dir, &mut c).map_err(err)?;
         for (name, value) in &c.sysctls {
             match profile::apply_sysctl(&mut self.cfg, name, value) {
-                Ok(profile::Applied::Set) => {}
+                Ok(profile::Applied::Set) => {
+                    if profile::LIVE_SYSCTLS.contains(&name.as_str()) {
+                        for conn in self.stack.connections_mut() {
+                            let _ = profile::apply_sysctl(conn.config_mut(), name, value);
+                        }
+                    }
+                }
                 Ok(profile::Applied::NoEffect(why)) => {
                     self.note(format!("sysctl {name}={value}: {why}"));
                 }

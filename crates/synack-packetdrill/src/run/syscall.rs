@@ -317,7 +317,7 @@ impl Runner {
                 }
             }
             "shutdown" => {
-                let (_, fd) = self.fd_arg(sc)?;
+                let (n, fd) = self.fd_arg(sc)?;
                 let how = match self.arg(sc, 1)? {
                     Expr::Word(w) if w == "SHUT_RD" => Shutdown::Read,
                     Expr::Word(w) if w == "SHUT_WR" => Shutdown::Write,
@@ -329,10 +329,17 @@ impl Runner {
                     Expr::Int(_) => return fail(Errno::EINVAL),
                     other => return Err(err(format!("bad shutdown how {other:?}"))),
                 };
-                let h = match fd.kind {
-                    FdKind::Conn(h) | FdKind::Connecting(h) => h,
+                let (n, h) = match fd.kind {
+                    FdKind::Conn(h) | FdKind::Connecting(h) | FdKind::Listener(h) => (n, h),
                     _ => return fail(Errno::ENOTCONN),
                 };
+                if matches!(fd.kind, FdKind::Listener(_)) && how != Shutdown::Write {
+                    // The listener stopped listening (`Stack::shutdown`): a bound socket again,
+                    // as Linux leaves it (listen() may be called again).
+                    if let Some(f) = self.fds.get_mut(&n) {
+                        f.kind = FdKind::Fresh;
+                    }
+                }
                 match self.stack.shutdown(self.now, h, how) {
                     Ok(()) => {
                         self.pump();

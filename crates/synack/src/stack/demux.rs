@@ -42,13 +42,16 @@ impl Stack {
         let local = SocketAddr::new(dst, seg.dst_port);
         let tuple = (dst, seg.dst_port, src, seg.src_port);
 
+        let mut reuse_isn = None;
         if let Some(&h) = self.conns.get(&tuple) {
             let mut reuse = false;
             let mut overflow = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
-                if c.conn.time_wait_accepts_syn(&seg) {
-                    // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT.
+                if let Some(isn) = c.conn.time_wait_accepts_syn(&seg) {
+                    // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
+                    // sequence space above the old one's.
                     reuse = true;
+                    reuse_isn = Some(isn);
                 } else if c.conn.state() == State::SynReceived
                     && c.parent.is_some()
                     && seg.flags.ack()
@@ -99,7 +102,7 @@ impl Stack {
         };
         if let Some(lh) = listener {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
-                return self.syn_to_listener(now, lh, local, remote, &seg);
+                return self.syn_to_listener(now, lh, local, remote, &seg, reuse_isn);
             }
             // §3.10.7.2: RST ignored; ACK answered with a RST; anything else dropped.
             if seg.flags.rst() {

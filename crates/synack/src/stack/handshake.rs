@@ -51,7 +51,9 @@ const COOKIE_WINDOW: crate::time::Duration =
 pub(super) const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
-    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`.
+    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`. `isn`: the ISN to answer
+    /// with instead of a fresh one (a SYN that ended a TIME-WAIT incarnation, see
+    /// `Connection::time_wait_accepts_syn`); a SYN cookie still takes the cookie's.
     pub(super) fn syn_to_listener(
         &mut self,
         now: Instant,
@@ -59,6 +61,7 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
+        isn: Option<crate::tcp::SeqNum>,
     ) {
         self.counters.in_segs += 1;
         let cfg = self.listener_tcp(lh);
@@ -99,7 +102,7 @@ impl Stack {
             );
         }
         l.syn_queue_len += 1;
-        let iss = self.isn.isn(now, local, remote);
+        let iss = isn.unwrap_or_else(|| self.isn.isn(now, local, remote));
         let hs = Handshake::from_syn(seg, iss);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         self.syn_queue
@@ -149,6 +152,7 @@ impl Stack {
                 .filter(|_| c.options.timestamps)
                 .map(|t| t.tsval),
             synack_sent: None,
+            retransmits: 0,
         };
         if self.trace_on() {
             let why = if overflow {
@@ -279,7 +283,13 @@ impl Stack {
                     "SYN in SYN-RECEIVED",
                 );
             } else {
+                // First step: not acceptable, so "an acknowledgment should be sent in reply"
+                // (Linux `tcp_check_req`: out of window, send an ACK and drop; rate-limited).
+                self.counters.out_of_window += 1;
                 self.trace_drop_note(now, "SYN out of window in SYN-RECEIVED");
+                if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
+                    self.entry_ack(now, &cfg, local, remote, &e);
+                }
             }
             return;
         }
@@ -429,6 +439,7 @@ impl Stack {
             sack_permitted: o.sack_permitted,
             ts_recent: ts.filter(|_| o.timestamps).map(|t| t.tsval),
             synack_sent: None,
+            retransmits: 0,
         };
         self.trace_state(
             now,
@@ -504,7 +515,6 @@ impl Stack {
                 .min(cfg.rto_max);
             if let Some(entry) = self.syn_queue.get_mut(&tuple) {
                 entry.retries = retries;
-                entry.mark_resent();
             }
             self.syn_queue.set_deadline(tuple, now + rto);
             self.counters.timeouts += 1;
@@ -522,6 +532,33 @@ impl Stack {
     pub(super) fn drop_entries_of(&mut self, lh: SocketHandle) {
         self.syn_queue.remove_listener(lh);
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
+    }
+
+    /// An ICMP error quoting a segment of the half-open connection `tuple`, if there is one
+    /// (Linux `tcp_req_err`): the quoted sequence number must be our ISN, else the error is
+    /// counted and ignored (RFC 5927 §4.1); `drops`: it is one that removes the entry
+    /// silently (counted as a listen drop), so a later ACK finds only the listener. POSIX
+    /// has no way to report it from accept().
+    pub(super) fn icmp_error_to_request(
+        &mut self,
+        now: Instant,
+        tuple: &Tuple,
+        seq: crate::tcp::SeqNum,
+        drops: bool,
+    ) {
+        let Some(e) = self.syn_queue.get(tuple) else {
+            return;
+        };
+        if e.iss != seq {
+            self.counters.out_of_window_icmps += 1;
+            return;
+        }
+        if drops && self.remove_entry(tuple).is_some() {
+            self.counters.listen_drops += 1;
+            if self.trace_on() {
+                self.trace_note(now, "ICMP error for a half-open connection: dropped".into());
+            }
+        }
     }
 
     fn remove_entry(&mut self, tuple: &Tuple) -> Option<Entry> {

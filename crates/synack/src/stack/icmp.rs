@@ -8,6 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use super::Stack;
 use super::egress::IpHeader;
 use super::route::ip_header_len;
+use crate::tcp::{Error as TcpError, SeqNum};
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
 use crate::wire::{self, IpProtocol, icmpv4, ipv4};
@@ -49,8 +50,31 @@ impl RateLimit {
 pub(super) enum ErrorKind {
     /// Packets this big do not get through (IPv4 fragmentation needed, IPv6 packet too big).
     PathMtu(u16),
-    /// The destination is unreachable (the code, for the trace).
-    Unreachable(String),
+    /// Any other error for a connection: the message (for the trace), what Linux makes of
+    /// it (`icmp_err_convert`, `icmpv6_err_convert`), and whether it drops a half-open
+    /// connection of a listener (`tcp_req_err`'s `abort`).
+    Error {
+        what: String,
+        err: TcpError,
+        drops_request: bool,
+    },
+}
+
+/// Linux's `icmp_err_convert` for ICMPv4 destination unreachable (every code but
+/// fragmentation needed, which is a path MTU).
+fn unreachable_error(code: icmpv4::DstUnreachable) -> TcpError {
+    use icmpv4::DstUnreachable as D;
+    match code {
+        D::NetUnreachable | D::NetUnknown | D::NetProhibited | D::NetTosUnreachable => {
+            TcpError::NetUnreachable
+        }
+        D::ProtoUnreachable => TcpError::ProtocolUnreachable,
+        D::PortUnreachable => TcpError::Refused,
+        D::SrcRouteFailed => TcpError::SourceRouteFailed,
+        D::HostUnknown => TcpError::HostDown,
+        D::SrcHostIsolated => TcpError::HostIsolated,
+        _ => TcpError::Unreachable,
+    }
 }
 
 /// The most of the invoking packet an ICMPv4 error quotes: Linux keeps the whole error
@@ -107,12 +131,32 @@ impl Stack {
                 invoking,
             } => {
                 self.counters.icmp_in_dest_unreachs += 1;
-                let kind = if reason == icmpv4::DstUnreachable::FragNeeded {
+                let kind = match reason {
                     // RFC 1191 §5: a router that predates RFC 1191 sends no MTU; 576 is what
                     // every host accepts. Never below RFC 791's 68.
-                    ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
-                } else {
-                    ErrorKind::Unreachable(reason.to_string())
+                    icmpv4::DstUnreachable::FragNeeded => {
+                        ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
+                    }
+                    // Codes beyond 15 (Linux NR_ICMP_UNREACH) are ignored.
+                    icmpv4::DstUnreachable::Unknown(_) => return,
+                    code => ErrorKind::Error {
+                        what: format!("destination unreachable ({code})"),
+                        err: unreachable_error(code),
+                        drops_request: matches!(
+                            code,
+                            icmpv4::DstUnreachable::NetUnreachable
+                                | icmpv4::DstUnreachable::HostUnreachable
+                        ),
+                    },
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv4::Repr::TimeExceeded { reason, invoking } => {
+                // Linux `tcp_v4_err`: EHOSTUNREACH.
+                let kind = ErrorKind::Error {
+                    what: format!("time exceeded ({reason})"),
+                    err: TcpError::Unreachable,
+                    drops_request: true,
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
@@ -143,9 +187,34 @@ impl Stack {
             orig.dst_addr(),
             orig.dst_port(),
         );
+        let seq = SeqNum(orig.tcp_seq_no());
         let Some(&h) = self.conns.get(&tuple) else {
+            let drops = matches!(
+                kind,
+                ErrorKind::Error {
+                    drops_request: true,
+                    ..
+                }
+            );
+            self.icmp_error_to_request(now, &tuple, seq, drops);
             return;
         };
+        // RFC 5927 §4.1: the quoted segment must be one in flight, or a blind attacker who
+        // knows the 4-tuple could lower the MSS at will. Checked before anything is learned
+        // (Linux updates the path MTU only once TCP has accepted the error).
+        if !self
+            .conn_slot(h)
+            .is_some_and(|c| c.conn.icmp_quote_acceptable(seq))
+        {
+            self.counters.out_of_window_icmps += 1;
+            if self.trace_on() {
+                self.trace_note(
+                    now,
+                    format!("ICMP error quoting seq {seq} outside SND.UNA..SND.NXT: ignored"),
+                );
+            }
+            return;
+        }
         match kind {
             ErrorKind::PathMtu(mtu) => {
                 self.learn_path_mtu(tuple.2, mtu);
@@ -158,17 +227,19 @@ impl Stack {
                 }
                 self.touched(h, now);
             }
-            ErrorKind::Unreachable(reason) => {
-                if let Some(c) = self.conn_slot(h) {
-                    c.conn.on_icmp_unreachable();
+            ErrorKind::Error { what, err, .. } => {
+                let aborted = self.conn_slot(h).is_some_and(|c| c.conn.on_icmp_error(err));
+                if aborted {
+                    self.counters.attempt_fails += 1;
+                    self.touched(h, now);
                 }
                 if self.trace_on() {
-                    self.trace_note(
-                        now,
-                        format!(
-                            "ICMP destination unreachable ({reason}) for a connection: soft error"
-                        ),
-                    );
+                    let effect = if aborted {
+                        "the connection attempt fails"
+                    } else {
+                        "soft error"
+                    };
+                    self.trace_note(now, format!("ICMP {what} for a connection: {effect}"));
                 }
             }
         }

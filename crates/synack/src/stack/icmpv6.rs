@@ -10,6 +10,7 @@ use super::IPV6_MIN_MTU;
 use super::Stack;
 use super::egress::IpHeader;
 use super::icmp::ErrorKind;
+use crate::tcp::Error as TcpError;
 use crate::time::Instant;
 use crate::wire::icmpv6::{self, MAX_ERROR_INVOKING_LEN, ParamProblem};
 use crate::wire::ipv6ext::{Chain, FragmentHeader};
@@ -69,7 +70,42 @@ impl Stack {
             }
             icmpv6::Repr::DstUnreachable { reason, invoking } => {
                 self.counters.icmp6_in_dest_unreachs += 1;
-                let kind = ErrorKind::Unreachable(reason.to_string());
+                // Linux `icmpv6_err_convert`.
+                use icmpv6::DstUnreachable as D;
+                // Linux `icmpv6_err_convert`: the error, and whether it is fatal (which drops
+                // a half-open connection, `tcp_req_err`).
+                let (err, fatal) = match reason {
+                    D::NoRoute => (TcpError::NetUnreachable, false),
+                    D::AdminProhibited | D::FailedPolicy | D::RejectRoute => {
+                        (TcpError::Prohibited, true)
+                    }
+                    D::PortUnreachable => (TcpError::Refused, true),
+                    D::BeyondScope | D::AddrUnreachable => (TcpError::Unreachable, false),
+                    D::Unknown(_) => (TcpError::ProtocolError, false),
+                };
+                let kind = ErrorKind::Error {
+                    what: format!("destination unreachable ({reason})"),
+                    err,
+                    drops_request: fatal,
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv6::Repr::TimeExceeded { reason, invoking } => {
+                let kind = ErrorKind::Error {
+                    what: format!("time exceeded ({reason})"),
+                    err: TcpError::Unreachable,
+                    drops_request: false,
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv6::Repr::ParamProblem {
+                reason, invoking, ..
+            } => {
+                let kind = ErrorKind::Error {
+                    what: format!("parameter problem ({reason})"),
+                    err: TcpError::ProtocolError,
+                    drops_request: true,
+                };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}

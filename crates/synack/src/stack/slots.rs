@@ -343,6 +343,14 @@ impl Stack {
         })
     }
 
+    /// Every connection the stack holds, to change (see [`Connection::config_mut`]).
+    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut Connection> + '_ {
+        self.slots.iter_mut().filter_map(|s| match &mut s.kind {
+            SlotKind::Conn(c) => Some(&mut c.conn),
+            _ => None,
+        })
+    }
+
     /// Number of live connection slots (for tests and memory accounting).
     pub fn connection_count(&self) -> usize {
         self.conns.len()

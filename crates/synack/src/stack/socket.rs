@@ -336,6 +336,15 @@ impl Stack {
     }
 
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        // A listener, as Linux's `inet_shutdown` treats one: SHUT_WR changes nothing; SHUT_RD
+        // (or both) disconnects it, so it stops listening as on close() (its unaccepted
+        // connections are reset) and the handle is released.
+        if self.listener_slot(h).is_some() {
+            if how != Shutdown::Write {
+                self.close(now, h);
+            }
+            return Ok(());
+        }
         self.conn_or_err(h)?
             .conn
             .shutdown(how)

@@ -63,7 +63,8 @@ impl Entry {
         }
     }
 
-    /// The SYN-ACK went out again.
+    /// The SYN-ACK went out again for a duplicate SYN (timer retransmissions count in
+    /// `retries`).
     pub fn mark_resent(&mut self) {
         self.flags |= RESENT;
     }
@@ -80,6 +81,7 @@ impl Entry {
             ts_recent: (self.flags & TS_OK != 0).then_some(self.ts_recent),
             synack_sent: (self.flags & RESENT == 0 && self.retries == 0)
                 .then(|| self.deadline - rto_initial),
+            retransmits: self.retries + (self.flags & RESENT != 0) as u8,
         }
     }
 }
@@ -247,6 +249,7 @@ mod tests {
             sack_permitted: true,
             ts_recent: Some(99),
             synack_sent: None,
+            retransmits: 0,
         }
     }
 
@@ -265,6 +268,7 @@ mod tests {
             back,
             Handshake {
                 synack_sent: Some(t0),
+                retransmits: 0,
                 ..hs(1)
             }
         );
@@ -277,7 +281,13 @@ mod tests {
         };
         let mut e = Entry::new(L, &bare, t0);
         e.mark_resent();
-        assert_eq!(e.handshake(Duration::from_secs(1)), bare);
+        assert_eq!(
+            e.handshake(Duration::from_secs(1)),
+            Handshake {
+                retransmits: 1,
+                ..bare
+            }
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::tcp::Config;
-use crate::tcp::{Shutdown, State};
+use crate::tcp::{Error, Shutdown, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Flags;
 use crate::wire::{IpProtocol, icmpv4, ipv4, tcp as wtcp};
@@ -247,11 +247,13 @@ fn connect_to_unreachable_host_times_out_after_syn_retries() {
         },
         Duration::from_secs(200),
     );
-    assert_eq!(net.now, Instant::from_secs(127), "1+2+4+8+16+32+64 s");
+    // SYNs at 0, 1, 2, 3, 4, 5 s (linear), 7, 11, 19, 35, 67 s: 6 + 4 retransmissions, and
+    // the timer 64 s after the last gives up (Linux 6.18 with tcp_syn_retries 6).
+    assert_eq!(net.now, Instant::from_secs(131));
     let e = net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     let syns = net.log.iter().filter(|(_, from_a, _)| *from_a).count();
-    assert_eq!(syns, 7);
+    assert_eq!(syns, 11);
 }
 
 #[test]
@@ -504,6 +506,56 @@ fn icmp_frag_needed_lowers_mss() {
     assert_eq!(after, 1280 - 40 - 12);
 }
 
+/// RFC 5927 §4.1, as Linux's `tcp_v4_err`: a frag-needed whose quoted sequence number is not
+/// in SND.UNA..=SND.NXT is ignored and counted (OutOfWindowIcmps); nothing is learned, not
+/// even for the next connection. Both ends of the range are accepted.
+#[test]
+fn icmp_frag_needed_outside_snd_una_snd_nxt_is_ignored() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    let mss = |net: &Net| net.a.connection(c).unwrap().info().snd_mss;
+    let before = mss(&net);
+    net.a.send(net.now, c, &[1u8; 1000]).unwrap();
+    let mut buf = vec![0u8; 2048];
+    net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let seq_at = |quote: &[u8]| u32::from_be_bytes(quote[24..28].try_into().unwrap());
+    let una = seq_at(&buf[..48]);
+    let nxt = una + 1000;
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let frag_needed = |net: &mut Net, seq: u32, mtu: u16| {
+        let mut quoted = buf[..48].to_vec();
+        quoted[24..28].copy_from_slice(&seq.to_be_bytes());
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: icmpv4::DstUnreachable::FragNeeded,
+            next_hop_mtu: Some(mtu),
+            invoking: &quoted,
+        };
+        let pkt = ip_icmp(router, A_IP, &icmp);
+        net.a.handle_packet(net.now, &pkt);
+    };
+    for (n, seq) in [una - 1, nxt + 1, una.wrapping_sub(1 << 30)]
+        .into_iter()
+        .enumerate()
+    {
+        frag_needed(&mut net, seq, 1280);
+        assert_eq!(mss(&net), before, "seq {seq}");
+        assert_eq!(net.a.counters().out_of_window_icmps, n as u64 + 1);
+    }
+    // Nothing was learned for the path either.
+    let c2 = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.run_until(
+        |n| n.a.connection(c2).unwrap().state() == State::Established,
+        Duration::from_secs(5),
+    );
+    assert_eq!(net.a.connection(c2).unwrap().info().snd_mss, before);
+    // SND.NXT and SND.UNA themselves are in.
+    frag_needed(&mut net, nxt, 1400);
+    assert_eq!(mss(&net), 1400 - 40 - 12);
+    frag_needed(&mut net, una, 1280);
+    assert_eq!(mss(&net), 1280 - 40 - 12);
+    assert_eq!(net.a.counters().out_of_window_icmps, 3);
+}
+
 /// The demux scales: many concurrent connections through one listener, each verified.
 #[test]
 fn many_concurrent_connections_through_one_listener() {
@@ -561,18 +613,54 @@ fn many_concurrent_connections_through_one_listener() {
     let _ = Arc::new(Config::default());
 }
 
-/// RFC 1122 §4.2.3.9: ICMP destination unreachable is a soft error. The connection keeps
-/// trying; when it then times out, the application learns why (HostUnreachable).
+/// An ICMP error quoting our SYN ends SYN-SENT at once with the error Linux maps its code to
+/// (`tcp_v4_err`, `icmp_err_convert`): the attempt fails, no SYN is retransmitted.
+#[test]
+fn icmp_unreachable_in_syn_sent_fails_the_connect() {
+    use icmpv4::DstUnreachable as D;
+    for (code, want) in [
+        (D::HostUnreachable, Error::Unreachable),
+        (D::NetUnreachable, Error::NetUnreachable),
+        (D::PortUnreachable, Error::Refused),
+        (D::HostUnknown, Error::HostDown),
+    ] {
+        let mut net = Net::new();
+        net.blackhole_b = true;
+        let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+        let mut buf = vec![0u8; 2048];
+        let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+        let quoted = buf[..n.min(48)].to_vec();
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: code,
+            next_hop_mtu: None,
+            invoking: &quoted,
+        };
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        net.a.handle_packet(net.now, &ip_icmp(router, A_IP, &icmp));
+        let conn = net.a.connection(c).unwrap();
+        assert_eq!((conn.state(), conn.error()), (State::Closed, Some(want)));
+        assert_eq!(net.a.counters().attempt_fails, 1);
+        assert!(
+            net.a.poll_transmit(net.now, &mut buf).is_none(),
+            "no SYN again"
+        );
+    }
+}
+
+/// RFC 1122 §4.2.3.9: once established, an ICMP destination unreachable is a soft error. The
+/// connection keeps trying; when it then times out, the application learns why: here a port
+/// unreachable, ECONNREFUSED, as Linux reports it.
 #[test]
 fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
     let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
     net.blackhole_b = true;
-    let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    net.a.send(net.now, c, b"hello").unwrap();
     let mut buf = vec![0u8; 2048];
     let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
     let quoted = buf[..n.min(48)].to_vec();
     let icmp = icmpv4::Repr::DstUnreachable {
-        reason: icmpv4::DstUnreachable::HostUnreachable,
+        reason: icmpv4::DstUnreachable::PortUnreachable,
         next_hop_mtu: None,
         invoking: &quoted,
     };
@@ -580,16 +668,16 @@ fn icmp_unreachable_is_a_soft_error_reported_on_timeout() {
     let pkt = ip_icmp(router, A_IP, &icmp);
     net.a.handle_packet(net.now, &pkt);
     // Soft: still trying.
-    assert_eq!(net.a.connection(c).unwrap().state(), State::SynSent);
+    assert_eq!(net.a.connection(c).unwrap().state(), State::Established);
     net.run_until(
         |n| {
             n.a.connection(c)
                 .is_some_and(|x| x.state() == State::Closed)
         },
-        Duration::from_secs(200),
+        Duration::from_secs(1000),
     );
     let e = net.a.recv(net.now, c, &mut [0u8; 4]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::HostUnreachable);
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
     assert_eq!(net.a.counters().icmp_in_dest_unreachs, 1);
 }
 

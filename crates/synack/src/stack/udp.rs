@@ -545,8 +545,10 @@ impl Stack {
                 self.learn_path_mtu(remote.ip(), mtu);
                 return;
             }
-            ErrorKind::Unreachable(reason) => reason,
+            // Linux's icmp_err_convert / icmpv6_err_convert give UDP the same errors as TCP.
+            ErrorKind::Error { what, err, .. } => (what, err),
         };
+        let (reason, error) = reason;
         if self.forwards(local.ip()) {
             let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
             if self.close_udp_flow(tuple, UdpCloseReason::Unreachable) && self.trace_on() {
@@ -560,15 +562,8 @@ impl Stack {
         let Some(h) = self.udp.lookup(local.ip(), local.port()) else {
             return;
         };
-        let kind = if reason.contains("port") {
-            io::ErrorKind::ConnectionRefused
-        } else if reason.contains("net") || reason.contains("no-route") {
-            io::ErrorKind::NetworkUnreachable
-        } else {
-            io::ErrorKind::HostUnreachable
-        };
         if let Some(s) = self.udp.get(h) {
-            s.error = Some(err(kind, format!("ICMP {reason} from {remote}")));
+            s.error = Some(err(error.kind(), format!("ICMP {reason} from {remote}")));
         }
     }
 }

@@ -52,8 +52,16 @@ pub struct Config {
     pub rto_min: Duration,
     /// Upper bound on the RTO (Linux TCP_RTO_MAX, 120 s).
     pub rto_max: Duration,
-    /// SYN retransmissions before connect fails with TimedOut (tcp_syn_retries, 6).
+    /// SYN retransmissions before connect fails with TimedOut (tcp_syn_retries, 6). Like
+    /// Linux, this bounds the attempt twice: by count (`syn_retries` + `syn_linear_timeouts`
+    /// retransmissions) and by time (what `syn_retries` exponential backoffs from
+    /// `rto_initial` take, (2^(n+1) − 1) × 1 s, counted from the first SYN; Linux
+    /// `tcp_write_timeout`, `tcp_model_timeout`), whichever comes first.
     pub syn_retries: u32,
+    /// SYN retransmission timeouts that keep the RTO at its initial value before the
+    /// exponential backoff of RFC 6298 §5.5 starts (Linux 6.17+ `tcp_syn_linear_timeouts`,
+    /// 4): SYNs go out at 0, 1, 2, 3, 4, 5 s, then 7, 11, 19 s ...
+    pub syn_linear_timeouts: u32,
     /// SYN-ACK retransmissions before a half-open connection is dropped (tcp_synack_retries, 5).
     pub synack_retries: u32,
     /// Half-open connections (SYN-RECEIVED) one listener keeps in its SYN queue before it answers
@@ -66,13 +74,22 @@ pub struct Config {
     pub max_syn_backlog: usize,
     /// SYN cookies (Linux `tcp_syncookies`, default 1: when the SYN queue is full).
     pub syncookies: SynCookies,
-    /// Data retransmissions before the connection is aborted with TimedOut (tcp_retries2, 15).
+    /// How long retransmissions go on before the connection is aborted with TimedOut
+    /// (tcp_retries2, 15): as Linux, a time, not a count — the time this many exponential
+    /// backoffs from `rto_min` would take ((2^(n+1) − 1) × 200 ms up to `rto_max`, then
+    /// `rto_max` each; about 924.6 s for 15), counted from the first retransmission
+    /// (`tcp_write_timeout`, `retransmits_timed_out`). The timer that fires past it aborts,
+    /// without a RST (`tcp_write_err`). A user timeout (TCP_USER_TIMEOUT) replaces it.
     pub max_retries: u32,
     /// Delayed-ACK timeout (Linux's minimum ATO, 40 ms; RFC 1122 §4.2.3.2 allows up to 500 ms).
     /// Zero turns delayed ACKs off.
     pub delayed_ack: Duration,
     /// TIME-WAIT duration, 2·MSL (Linux TCP_TIMEWAIT_LEN, 60 s).
     pub time_wait: Duration,
+    /// Ignore a RST in TIME-WAIT, so that an old duplicate RST cannot cut TIME-WAIT short
+    /// (RFC 1337's "TIME-WAIT assassination" fix; Linux `tcp_rfc1337`, off: a RST at RCV.NXT
+    /// ends TIME-WAIT).
+    pub rfc1337: bool,
     /// How long an orphaned connection (closed by the application) may stay in FIN-WAIT-2
     /// (tcp_fin_timeout, 60 s).
     pub fin_wait2_timeout: Duration,
@@ -132,6 +149,11 @@ pub struct Config {
     pub pacing_ss_ratio: u32,
     /// Pacing rate in congestion avoidance, percent (tcp_pacing_ca_ratio, 120).
     pub pacing_ca_ratio: u32,
+    /// One tick of Linux's timer clock (a jiffy: 1/HZ; 4 ms at the HZ=250 of the reference
+    /// kernel). Where Linux arms a timer for a number of ticks, synack arms it for as many of
+    /// these: the shortest retransmission timer, `TCP_TIMEOUT_MIN` (2 ticks), with which
+    /// Linux resends its SYN after an unacceptable ACK in SYN-SENT.
+    pub tick: Duration,
 }
 
 impl Default for Config {
@@ -141,12 +163,14 @@ impl Default for Config {
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),
             syn_retries: 6,
+            syn_linear_timeouts: 4,
             synack_retries: 5,
             max_syn_backlog: 4096,
             syncookies: SynCookies::OnOverflow,
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
+            rfc1337: false,
             fin_wait2_timeout: Duration::from_secs(60),
             initial_window: 10,
             send_buffer: 256 * 1024,
@@ -169,6 +193,7 @@ impl Default for Config {
             min_tso_segs: 2,
             pacing_ss_ratio: 200,
             pacing_ca_ratio: 120,
+            tick: Duration::from_millis(4),
         }
     }
 }

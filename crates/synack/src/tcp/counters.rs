@@ -96,6 +96,9 @@ counters! {
     out_of_window => "TCPOutOfWindow",
     /// Segments dropped for other reasons (no ACK bit, bad state).
     dropped => "TCPDropped",
+    /// ICMP errors for a connection whose quoted sequence number lies outside
+    /// SND.UNA..=SND.NXT, ignored (RFC 5927 §4.1; Linux `LINUX_MIB_OUTOFWINDOWICMPS`).
+    out_of_window_icmps => "OutOfWindowIcmps",
     /// Completed handshakes dropped because the accept queue was full.
     listen_overflows => "ListenOverflows",
     /// SYNs or final ACKs a listener dropped (overflows included).

@@ -142,6 +142,9 @@ pub struct Handshake {
     /// When our SYN-ACK went out, if it went out only once (Karn's rule: no RTT sample from a
     /// retransmitted segment).
     pub synack_sent: Option<Instant>,
+    /// How many times the SYN-ACK went out again (the connection's first retransmissions:
+    /// Linux's child inherits `req->num_retrans` as `total_retrans`).
+    pub retransmits: u8,
 }
 
 impl Handshake {
@@ -165,6 +168,7 @@ impl Handshake {
             sack_permitted: o.sack_permitted,
             ts_recent: o.timestamps.map(|t| t.tsval),
             synack_sent: None,
+            retransmits: 0,
         }
     }
 }
@@ -236,6 +240,7 @@ mod tests {
             sack_permitted: true,
             ts_recent: Some(77),
             synack_sent: None,
+            retransmits: 0,
         };
         let sa = SynAck::new(&cfg, l, r, &hs, 1460, 4242);
         let mut buf = [0u8; 60];

@@ -21,6 +21,9 @@ pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
 /// Linux's lower bound on the RTO (`TCP_RTO_MIN`, 200 ms). RFC 6298 §2.4 suggests 1 s; Linux,
 /// and therefore we by default, use the smaller value.
 pub const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
+/// The RTO once a connection is established without an RTT sample from its handshake (the
+/// SYN or SYN-ACK was retransmitted): RFC 6298 §5.7's 3 s, Linux `TCP_TIMEOUT_FALLBACK`.
+pub const FALLBACK_RTO: Duration = Duration::from_secs(3);
 /// Linux's upper bound on the RTO (`TCP_RTO_MAX`, 120 s); RFC 6298 §2.5 requires at least 60 s.
 pub const DEFAULT_MAX_RTO: Duration = Duration::from_secs(120);
 
@@ -166,6 +169,16 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// RFC 6298 §5.7: the handshake gave no RTT sample (its SYN or SYN-ACK was
+    /// retransmitted), so the RTO is re-initialised to `rto` (3 s, [`FALLBACK_RTO`]) "once
+    /// data transmission begins", without backoff. Like Linux (`tcp_init_metrics`), RTTVAR is
+    /// set to it too; the first sample then starts the estimate afresh (§2.2).
+    pub fn fall_back(&mut self, rto: Duration, bounds: RtoBounds) {
+        self.rto = bounds.clamp(ns(rto));
+        self.rttvar = ns(rto);
+        self.backoff = 0;
+    }
+
     /// The base RTO computed from the samples (or the initial RTO), without backoff.
     #[cfg(test)]
     pub fn rto(&self) -> Duration {
@@ -200,6 +213,7 @@ impl RttEstimator {
     /// Forget the backoff, so that [`current_rto`](RttEstimator::current_rto) is the base RTO
     /// again. [`on_sample`](RttEstimator::on_sample) does this itself (note after RFC 6298
     /// §5.7); call it directly when the caller's policy resets the timer without a sample.
+    #[cfg(test)]
     pub fn reset_backoff(&mut self) {
         self.backoff = 0;
     }

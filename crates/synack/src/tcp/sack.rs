@@ -24,12 +24,10 @@
 //!
 //! Nothing here allocates; the output is a small inline [`SackBlocks`].
 //!
-//! D-SACK (RFC 2883) is not generated yet. When it is, a duplicate segment will be reported
-//! as the *first* block (RFC 2883 §4: "If the D-SACK block reports a duplicate contiguous
-//! sequence from the data receiver's queue", it is followed by the block containing it), and
-//! that block is reported once, not remembered in the recency order; the natural place is an
-//! extra `Option<(SeqNum, SeqNum)>` argument or field consulted first by [`SackRecorder::blocks`],
-//! taking one of the `max` slots.
+//! D-SACK (RFC 2883): [`SackRecorder::on_duplicate`] records a duplicate range, reported once
+//! as the *first* block of the next option and not remembered in the recency order; when it
+//! lies beyond `RCV.NXT`, the block containing it follows (RFC 2883 §4.1.3), even if the two
+//! are the same range.
 
 use core::fmt;
 
@@ -77,6 +75,11 @@ impl SackRecorder {
             Some((s, e)) if start <= e && s <= end => (s.min(start), e.max(end)),
             Some(d) => d,
         });
+    }
+
+    /// The most recently recorded out-of-order block, if any.
+    pub fn most_recent(&self) -> Option<(SeqNum, SeqNum)> {
+        self.live().first().copied()
     }
 
     /// A D-SACK block waits to be sent.
@@ -156,6 +159,9 @@ impl SackRecorder {
         if let Some(d) = self.dsack.filter(|_| max > 0) {
             out.push(d);
         }
+        // The D-SACK block is not a repeat of the SACK block that follows it, even when it
+        // covers the same range (RFC 2883 §4.1.3: a duplicate of out-of-order data).
+        let first = out.len();
         let absolute = |(s, e): (u32, u32)| (rcv_nxt + s, rcv_nxt + e);
         for &(_, end) in self.live() {
             if out.len() >= max {
@@ -168,7 +174,7 @@ impl SackRecorder {
             let last = (end - 1u32) - rcv_nxt;
             if let Some(range) = assembler.range_containing(last) {
                 let block = absolute(range);
-                if !out.as_slice().contains(&block) {
+                if !out.as_slice()[first..].contains(&block) {
                     out.push(block);
                 }
             }
@@ -178,7 +184,7 @@ impl SackRecorder {
                 break;
             }
             let block = absolute(range);
-            if !out.as_slice().contains(&block) {
+            if !out.as_slice()[first..].contains(&block) {
                 out.push(block);
             }
         }
@@ -367,6 +373,20 @@ mod tests {
         sack.dsack_sent();
         let list = sack.blocks(&a, rcv_nxt, 3);
         assert_eq!(list.as_slice(), [(SeqNum(7001), SeqNum(8001))]);
+    }
+
+    /// RFC 2883 §4.1.3: a duplicate of out-of-order data is reported as the D-SACK block and
+    /// again as the SACK block that holds it, even when both are the same range.
+    #[test]
+    fn dsack_of_out_of_order_data_is_followed_by_its_block() {
+        let mut sack = SackRecorder::new();
+        let mut a = Assembler::new();
+        let rcv_nxt = SeqNum(1001);
+        a.add(1000, 1000).unwrap(); // 2001..3001
+        sack.on_out_of_order(SeqNum(2001), SeqNum(3001));
+        sack.on_duplicate(SeqNum(2001), SeqNum(3001));
+        let block = (SeqNum(2001), SeqNum(3001));
+        assert_eq!(sack.blocks(&a, rcv_nxt, 4).as_slice(), [block, block]);
     }
 
     #[test]

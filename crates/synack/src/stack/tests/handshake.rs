@@ -623,12 +623,12 @@ fn cookies_off_full_queue_drops_syns_until_entries_expire() {
     assert_eq!(net.b.accept_queue_len(l), 0);
     let ctr = net.b.counters();
     assert_eq!(
-        ctr.req_q_full_drop, 6,
-        "SYN at 0 and retries at 1, 3, 7, 15, 31 s"
+        ctr.req_q_full_drop, 10,
+        "SYN at 0 and retries at 1, 2, 3, 4, 5, 7, 11, 19, 35 s"
     );
-    assert_eq!(ctr.listen_drops, 6);
+    assert_eq!(ctr.listen_drops, 10);
     assert_eq!(ctr.syncookies_sent, 0);
-    // The spoofed entry gives up at 63 s; the client's SYN at 63 s then gets in.
+    // The spoofed entry gives up at 63 s; the client's SYN at 67 s then gets in.
     net.run_until(|n| n.b.accept_queue_len(l) == 1, Duration::from_secs(30));
     assert_eq!(net.a.connection(c).unwrap().state(), State::Established);
 }
@@ -793,4 +793,85 @@ proptest::proptest! {
             proptest::prop_assert_eq!(s.syn_queue_peak(), 0);
         }
     }
+}
+
+/// Linux `tcp_req_err`: an ICMP error quoting a SYN-ACK of a half-open connection counts
+/// only if it quotes our ISN (else OutOfWindowIcmps); net or host unreachable (and time
+/// exceeded, parameter problem) then drop the entry silently, other codes leave it.
+#[test]
+fn icmp_errors_for_a_half_open_connection() {
+    let (mut s, _l, synack) = syn_acked(Config::default(), None);
+    let iss = tcp_of(&synack).seq.0;
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let t = Instant::from_millis(50);
+    let unreach = |s: &mut Stack, code, seq: u32| {
+        let mut quoted = synack[..48].to_vec();
+        quoted[24..28].copy_from_slice(&seq.to_be_bytes());
+        let icmp = icmpv4::Repr::DstUnreachable {
+            reason: code,
+            next_hop_mtu: None,
+            invoking: &quoted,
+        };
+        s.handle_packet(t, &ip_icmp(router, B_IP, &icmp));
+    };
+    use icmpv4::DstUnreachable as D;
+    unreach(&mut s, D::HostUnreachable, iss + 1);
+    assert_eq!(
+        (s.syn_queue_len(), s.counters().out_of_window_icmps),
+        (1, 1)
+    );
+    unreach(&mut s, D::PortUnreachable, iss);
+    assert_eq!(
+        s.syn_queue_len(),
+        1,
+        "port unreachable does not abort a request"
+    );
+    unreach(&mut s, D::HostUnreachable, iss);
+    assert_eq!(s.syn_queue_len(), 0);
+    assert_eq!(s.counters().listen_drops, 1);
+    assert!(drain(&mut s, t).is_empty(), "dropped silently");
+}
+
+/// shutdown() on a listener, as Linux's `inet_shutdown`: SHUT_WR changes nothing, SHUT_RD
+/// stops listening, so the next SYN is refused with a RST.
+#[test]
+fn shutdown_on_a_listener() {
+    let mut s = server_with(Config::default());
+    let l = s.listen(server_addr(80), 16).unwrap();
+    s.shutdown(Instant::ZERO, l, Shutdown::Write).unwrap();
+    s.handle_packet(Instant::ZERO, &syn(CLIENT, 1000, None));
+    let out = drain(&mut s, Instant::ZERO);
+    assert_eq!(
+        tcp_of(&out[0]).flags,
+        Flags::SYN | Flags::ACK,
+        "still listening"
+    );
+    s.shutdown(Instant::ZERO, l, Shutdown::Read).unwrap();
+    s.handle_packet(Instant::ZERO, &syn(CLIENT, 5000, None));
+    let out = drain(&mut s, Instant::ZERO);
+    assert_eq!(
+        tcp_of(&out[0]).flags,
+        Flags::RST | Flags::ACK,
+        "no longer listening"
+    );
+}
+
+/// A SYN outside the window of a half-open connection is not acceptable (RFC 9293 §3.10.7.4
+/// first step): answered with <SEQ=ISS+1><ACK=RCV.NXT><CTL=ACK>, as Linux's `tcp_check_req`
+/// does; the entry stays.
+#[test]
+fn out_of_window_syn_in_syn_received_is_acknowledged() {
+    let (mut s, _l, synack) = syn_acked(Config::default(), None);
+    let iss = tcp_of(&synack).seq;
+    let t = Instant::from_millis(10);
+    s.handle_packet(t, &syn(CLIENT, 1000 + 10_000_000, None));
+    let out = drain(&mut s, t);
+    assert_eq!(out.len(), 1);
+    let ack = tcp_of(&out[0]);
+    assert_eq!(
+        (ack.flags, ack.seq, ack.ack),
+        (Flags::ACK, iss + 1u32, SeqNum(1001))
+    );
+    assert_eq!(s.syn_queue_len(), 1);
+    assert_eq!(s.counters().out_of_window, 1);
 }

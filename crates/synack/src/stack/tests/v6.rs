@@ -351,6 +351,69 @@ fn packet_too_big_lowers_the_mss_but_never_below_1280() {
     assert_eq!(net.a.connection(c2).unwrap().info().snd_mss, 1208);
 }
 
+/// RFC 5927 §4.1 over IPv6, as Linux's `tcp_v6_err`: a packet too big or an unreachable
+/// quoting a sequence number outside SND.UNA..=SND.NXT is ignored and counted.
+#[test]
+fn icmpv6_errors_outside_snd_una_snd_nxt_are_ignored() {
+    let mut net = Net::new();
+    let l = net.b.listen(v6(B_IP6, 80), 4).unwrap();
+    let c = net.a.connect(net.now, v6(B_IP6, 80), None).unwrap();
+    net.run_until(|n| n.b.accept_queue_len(l) == 1, Duration::from_secs(5));
+    let mss = |net: &Net| net.a.connection(c).unwrap().info().snd_mss;
+    net.a.send(net.now, c, &[7u8; 1000]).unwrap();
+    net.flush();
+    let sent = net
+        .log
+        .iter()
+        .rev()
+        .find(|(_, from_a, p)| *from_a && p.len() > 1000)
+        .unwrap()
+        .2
+        .clone();
+    // The data is in flight, not acknowledged yet: SND.UNA = seq0, SND.NXT = seq0 + 1000.
+    let seq0 = u32::from_be_bytes(sent[44..48].try_into().unwrap());
+    let end = seq0 + 1000;
+    assert_eq!(net.a.connection(c).unwrap().send_queue_len(), 1000);
+    let quote = |seq: u32| {
+        let mut q = sent[..100].to_vec();
+        q[44..48].copy_from_slice(&seq.to_be_bytes());
+        q
+    };
+    let deliver = |net: &mut Net, repr: &icmpv6::Repr<'_>| {
+        let msg = icmp6_msg(B_IP6, A_IP6, repr);
+        net.a.handle_packet(net.now, &ip6(B_IP6, A_IP6, 58, &msg));
+    };
+    // Just below SND.UNA, just beyond SND.NXT.
+    for (n, seq) in [seq0 - 1, end + 1].into_iter().enumerate() {
+        let q = quote(seq);
+        deliver(
+            &mut net,
+            &icmpv6::Repr::PacketTooBig {
+                mtu: 1280,
+                invoking: &q,
+            },
+        );
+        assert_eq!(mss(&net), 1428, "seq {seq}");
+        assert_eq!(net.a.counters().out_of_window_icmps, 2 * n as u64 + 1);
+        let unreach = icmpv6::Repr::DstUnreachable {
+            reason: icmpv6::DstUnreachable::AddrUnreachable,
+            invoking: &q,
+        };
+        deliver(&mut net, &unreach);
+        assert_eq!(net.a.counters().out_of_window_icmps, 2 * n as u64 + 2);
+    }
+    let q = quote(end);
+    deliver(
+        &mut net,
+        &icmpv6::Repr::PacketTooBig {
+            mtu: 1280,
+            invoking: &q,
+        },
+    );
+    assert_eq!(mss(&net), 1280 - 60 - 12, "SND.NXT is in");
+    assert_eq!(net.a.counters().out_of_window_icmps, 4);
+}
+
 /// One SYN behind `ext` (extension headers, the first naming TCP... as built by the caller),
 /// with the fixed header's Next Header `first`; returns what b sends back.
 fn syn_behind(b: &mut Stack, first: u8, ext: &[u8]) -> Vec<Vec<u8>> {

@@ -40,6 +40,8 @@ impl Connection {
         self.set_remote(remote);
         self.init_send(iss);
         self.rcv.last_recv = now;
+        // The SYN's time limit counts from now (Linux sets `retrans_stamp` in tcp_connect).
+        self.snd.rtx_since = Some(now).into();
         ctr.active_opens += 1;
         // RFC 9293 §3.10.1: "A SYN segment of the form <SEQ=ISS><CTL=SYN> is sent. Set SND.UNA
         // to ISS, SND.NXT to ISS+1, enter SYN-SENT state". The SYN goes out on poll_transmit.
@@ -94,8 +96,10 @@ impl Connection {
             });
         }
         match self.state {
-            State::Closed | State::Listen => Err(Error::NotConnected),
+            // Shut down for writing, even once the close has completed: EPIPE, as Linux
+            // reports it (`tcp_sendmsg`: SEND_SHUTDOWN).
             _ if self.snd.fin_queued => Err(Error::BrokenPipe),
+            State::Closed | State::Listen => Err(Error::NotConnected),
             s if s.can_send() => Ok(self.snd.buf.enqueue(data)),
             _ => Err(Error::BrokenPipe),
         }
@@ -320,6 +324,7 @@ impl Connection {
             self.pending_rst = Some(PendingRst {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
+                active: true,
             });
             self.push_event(Event::ResetSent { reason });
             if matches!(self.state, State::Established | State::CloseWait) {
@@ -356,15 +361,27 @@ impl Connection {
         self.opts.cork = on;
     }
 
-    /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off.
+    /// SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; `None` turns keepalive off. As
+    /// Linux: turning it on starts the idle time now (`tcp_set_keepalive`); a new idle time on
+    /// a connection with keepalive on counts from the last segment received, so a probe is
+    /// due at once if the connection has been idle that long already
+    /// (`tcp_sock_set_keepidle_locked`); a new interval or count applies when the timer next
+    /// fires.
     pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
         let liveness = self.opts.liveness();
-        liveness.keepalive = ka;
-        liveness.probes_sent = 0;
-        self.timers.set(
-            Timer::Keepalive,
-            ka.map(|k| self.rcv.last_recv.max(now) + k.idle),
-        );
+        let was = std::mem::replace(&mut liveness.keepalive, ka);
+        match (was, ka) {
+            (_, None) => self.timers.stop(Timer::Keepalive),
+            (None, Some(k)) => {
+                liveness.probes_sent = 0;
+                self.timers.arm(Timer::Keepalive, now + k.idle);
+            }
+            (Some(old), Some(k)) if old.idle != k.idle => {
+                let at = (self.rcv.last_recv + k.idle).max(now);
+                self.timers.arm(Timer::Keepalive, at);
+            }
+            _ => {}
+        }
     }
 
     pub fn keepalive(&self) -> Option<Keepalive> {
@@ -375,6 +392,18 @@ impl Connection {
     /// (measured from its transmission, or from the last ACK that made progress).
     pub fn set_user_timeout(&mut self, t: Option<Duration>) {
         self.opts.liveness().user_timeout = t;
+    }
+
+    /// RFC 5927 §4.1: may an ICMP error quoting our segment with sequence number `seq` act on
+    /// this connection? Only if `seq` is data we sent and is not yet acknowledged,
+    /// SND.UNA <= seq <= SND.NXT (Linux `tcp_v4_err` / `tcp_v6_err`, both ends included; the
+    /// highest SND.NXT, as Linux never pulls it back for a retransmission), so that a blind
+    /// attacker must guess the window; and never in TIME-WAIT or CLOSED, where Linux ignores
+    /// them.
+    pub fn icmp_quote_acceptable(&self, seq: SeqNum) -> bool {
+        !matches!(self.state, State::TimeWait | State::Closed)
+            && self.snd.una <= seq
+            && seq <= self.snd.max.max(self.snd.nxt)
     }
 
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
@@ -409,11 +438,25 @@ impl Connection {
         Some(mss)
     }
 
-    /// An ICMP destination-unreachable (other than fragmentation-needed) quoted this
-    /// connection. RFC 1122 §4.2.3.9: a soft error; the connection carries on, and the error
-    /// is what the application sees if it then times out.
-    pub fn on_icmp_unreachable(&mut self) {
-        self.soft_error = true;
+    /// An ICMP error other than a path MTU quoted this connection (within SND.UNA..=SND.NXT),
+    /// `err` being what Linux makes of its type and code (`icmp_err_convert`). Before the
+    /// connection is synchronized it ends the attempt with `err` at once, as Linux's
+    /// `tcp_v4_err` / `tcp_v6_err` do in SYN-SENT and SYN-RECEIVED (RFC 5461 §4 describes
+    /// this choice; RFC 1122 §4.2.3.9 calls most of these soft errors). Afterwards it is a
+    /// soft error: the connection carries on, and `err` is what the application sees if it
+    /// then times out. Returns whether the attempt was aborted.
+    pub fn on_icmp_error(&mut self, err: Error) -> bool {
+        let attempt = match self.state {
+            State::SynSent => true,
+            State::SynReceived => !self.passive,
+            _ => false,
+        };
+        if attempt {
+            self.reset_by_peer(err, "ICMP error before the connection was established");
+            return true;
+        }
+        self.soft_error = Some(err);
+        false
     }
 
     /// Replaces the congestion controller (like TCP_CONGESTION). On a connection that is

@@ -17,9 +17,27 @@ pub enum Error {
     NotConnected,
     /// The call does not make sense in this state (e.g. connect on a connected socket).
     InvalidInput,
-    /// The connection timed out after ICMP said the peer is unreachable (a soft error that
-    /// became the reason, RFC 1122 §4.2.3.9; Linux reports EHOSTUNREACH then).
+    /// ICMP said the host is unreachable (Linux EHOSTUNREACH: host unreachable, prohibited,
+    /// filtered, precedence, time exceeded; ICMPv6 address unreachable, beyond scope). Fatal
+    /// before the connection is synchronized; afterwards a soft error, the reason given if the
+    /// connection then times out (RFC 1122 §4.2.3.9).
     Unreachable,
+    /// ICMP: the network is unreachable (Linux ENETUNREACH: net unreachable, unknown,
+    /// prohibited, unreachable for TOS; ICMPv6 no route).
+    NetUnreachable,
+    /// ICMP: protocol unreachable (Linux ENOPROTOOPT).
+    ProtocolUnreachable,
+    /// ICMP: destination host unknown (Linux EHOSTDOWN).
+    HostDown,
+    /// ICMP: source host isolated (Linux ENONET).
+    HostIsolated,
+    /// ICMP: source route failed (Linux EOPNOTSUPP).
+    SourceRouteFailed,
+    /// ICMP parameter problem (Linux EPROTO).
+    ProtocolError,
+    /// ICMPv6: administratively prohibited, source address failed policy, reject route (Linux
+    /// EACCES).
+    Prohibited,
 }
 
 impl Error {
@@ -32,7 +50,12 @@ impl Error {
             Error::BrokenPipe => K::BrokenPipe,
             Error::NotConnected => K::NotConnected,
             Error::InvalidInput => K::InvalidInput,
-            Error::Unreachable => K::HostUnreachable,
+            Error::Unreachable | Error::HostDown => K::HostUnreachable,
+            Error::NetUnreachable => K::NetworkUnreachable,
+            Error::HostIsolated => K::NetworkDown,
+            Error::SourceRouteFailed => K::Unsupported,
+            Error::ProtocolUnreachable | Error::ProtocolError => K::Other,
+            Error::Prohibited => K::PermissionDenied,
         }
     }
 }
@@ -46,7 +69,14 @@ impl fmt::Display for Error {
             Error::BrokenPipe => "broken pipe: this side already shut down writing",
             Error::NotConnected => "not connected",
             Error::InvalidInput => "invalid operation for the connection's state",
-            Error::Unreachable => "no route to host: ICMP destination unreachable, then the connection timed out",
+            Error::Unreachable => "no route to host (ICMP)",
+            Error::NetUnreachable => "network is unreachable (ICMP)",
+            Error::ProtocolUnreachable => "protocol not available: ICMP protocol unreachable",
+            Error::HostDown => "host is down: ICMP destination host unknown",
+            Error::HostIsolated => "machine is not on the network: ICMP source host isolated",
+            Error::SourceRouteFailed => "operation not supported: ICMP source route failed",
+            Error::ProtocolError => "protocol error: ICMP parameter problem",
+            Error::Prohibited => "permission denied: ICMPv6 administratively prohibited",
         })
     }
 }

@@ -18,7 +18,9 @@ pub struct Info {
     pub snd_mss: u32,
     /// The MSS we announce (from the MTU, clamped by TCP_MAXSEG).
     pub rcv_mss: u32,
-    /// The MSS we announced in our SYN or SYN-ACK (`tcpi_advmss`; the same as `rcv_mss`).
+    /// The MSS we announced in our SYN or SYN-ACK, less the timestamp option once timestamps
+    /// are negotiated, as Linux keeps `tcpi_advmss` (12 bytes off, `tcp_create_openreq_child`,
+    /// `tcp_rcv_synsent_state_process`).
     pub advmss: u32,
     /// Congestion window in bytes (`tcpi_snd_cwnd` is this in segments, see
     /// [`cwnd_segments`](Info::cwnd_segments)).
@@ -184,7 +186,7 @@ impl Connection {
             state: Some(self.state),
             snd_mss: self.snd.mss,
             rcv_mss: self.rcv.mss,
-            advmss: self.rcv.mss,
+            advmss: self.rcv.mss - if self.opts.ts().is_some() { 12 } else { 0 },
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             srtt: self.rtt.srtt(),

@@ -30,11 +30,16 @@ impl Connection {
             // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
             State::Closed => {
                 if let Some((seq, ack)) = super::reset_for_closed(seg) {
-                    self.pending_rst = Some(PendingRst { seq, ack });
+                    self.pending_rst = Some(PendingRst {
+                        seq,
+                        ack,
+                        active: false,
+                    });
                 }
             }
             State::Listen => self.listen_non_syn(seg),
             State::SynSent => self.syn_sent(now, seg, ctr),
+            State::TimeWait => self.time_wait(now, seg, ctr),
             _ => self.synchronized(now, seg, ctr),
         }
     }
@@ -49,6 +54,7 @@ impl Connection {
             self.pending_rst = Some(PendingRst {
                 seq: seg.ack,
                 ack: None,
+                active: false,
             });
             self.push_event(super::Event::ResetSent {
                 reason: "ACK in LISTEN",
@@ -137,10 +143,18 @@ impl Connection {
                 self.pending_rst = Some(PendingRst {
                     seq: seg.ack,
                     ack: None,
+                    active: false,
                 });
                 self.push_event(super::Event::ResetSent {
                     reason: "the ACK acknowledges a SYN we did not send",
                 });
+            }
+            // Linux (`tcp_rcv_synsent_state_process`, "Previous FIN/ACK or RST/ACK might be
+            // ignored"): the first time, before any SYN retransmission, the SYN goes again
+            // after the shortest timer, TCP_TIMEOUT_MIN (two ticks), in case the peer's
+            // answer to our SYN was lost behind this one.
+            if self.snd.retries == 0 {
+                self.timers.arm(Timer::Retransmit, now + self.cfg.tick * 2);
             }
             return;
         }
@@ -177,18 +191,16 @@ impl Connection {
         if f.ack() {
             // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
             // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
-            if self.snd.retries == 0 {
-                if let Some(rtt) = self.snd.sampler.on_ack(seg.ack, now) {
-                    self.rtt.on_sample(rtt, self.rto_bounds());
-                }
-            }
+            // The SYN was timed unless it was sent again (Karn); with timestamps the TSecr
+            // names the SYN that got through (RFC 7323 §4.1).
+            self.take_rtt_sample(now, seg);
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
             self.snd.retries = 0;
-            self.rtt.reset_backoff();
             self.timers.stop(Timer::Retransmit);
             self.rcv.ack_now = true;
             self.set_state(State::Established, "SYN-ACK received");
+            self.on_handshake_done();
             self.arm_keepalive(now);
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
@@ -199,6 +211,105 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.set_state(State::SynReceived, "simultaneous open");
         }
+    }
+
+    /// An acceptable RST (§3.10.7.4 second step) in SYN-RECEIVED or a synchronized state
+    /// other than TIME-WAIT.
+    fn reset_received(&mut self, ctr: &mut Counters) {
+        match self.state {
+            State::SynReceived if self.passive => {
+                // "return this connection to LISTEN state"; the stack drops the child.
+                ctr.attempt_fails += 1;
+                self.snd.buf.clear();
+                self.clear_timers();
+                self.set_state(State::Listen, "RST in SYN-RECEIVED");
+            }
+            State::SynReceived => {
+                // RFC 9293 says "connection refused" for an active open; Linux's
+                // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
+                ctr.attempt_fails += 1;
+                self.reset_by_peer(Error::Reset, "RST in SYN-RECEIVED");
+            }
+            State::Established => {
+                ctr.estab_resets += 1;
+                self.reset_by_peer(Error::Reset, "RST, reset by peer");
+            }
+            State::CloseWait => {
+                // The peer had closed its side already: Linux's tcp_reset() reports EPIPE.
+                ctr.estab_resets += 1;
+                self.reset_by_peer(Error::BrokenPipe, "RST in CLOSE-WAIT");
+            }
+            State::FinWait1 | State::FinWait2 => {
+                self.reset_by_peer(Error::Reset, "RST, reset by peer")
+            }
+            _ => {
+                // CLOSING, LAST-ACK: "enter the CLOSED state, delete the TCB".
+                self.set_state(State::Closed, "RST");
+                self.clear_timers();
+            }
+        }
+    }
+
+    /// The right edge of the highest out-of-order block we hold (and report with SACK).
+    fn highest_sack_end(&self) -> Option<SeqNum> {
+        let ooo = self.rcv.ooo.as_ref().filter(|_| self.opts.sack)?;
+        let end = ooo.assembler.iter().map(|(_, e)| e).max()?;
+        Some(self.rcv.nxt + end)
+    }
+
+    /// §3.10.7.4 for TIME-WAIT, as Linux's `tcp_timewait_state_process` does it: a segment
+    /// at RCV.NXT without text is the only one taken; a pure ACK (or window update) restarts
+    /// the 2 MSL timer silently, a RST ends TIME-WAIT (RFC 1337's hazard, unless
+    /// `Config::rfc1337`). Every other segment — a retransmitted FIN, data, an old SYN — is
+    /// acknowledged (rate-limited like every answer to an invalid segment), restarting the
+    /// timer if it carries an ACK or failed PAWS; any other RST is dropped. (A SYN for a new
+    /// incarnation never gets here: `time_wait_accepts_syn`.)
+    fn time_wait(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        let f = seg.flags;
+        let paws_reject = match (self.opts.ts(), seg.options.timestamps) {
+            (Some(ts), Some(seg_ts)) => {
+                let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
+                behind > PAWS_WINDOW && !f.rst() && now - ts.recent_at < PAWS_IDLE
+            }
+            _ => false,
+        };
+        let bare = seg.payload.is_empty() && !f.syn() && !f.fin();
+        if !paws_reject && seg.seq == self.rcv.nxt && (bare || f.rst()) {
+            if f.rst() {
+                if !self.cfg.rfc1337 {
+                    self.set_state(State::Closed, "RST in TIME-WAIT");
+                    self.clear_timers();
+                }
+                return;
+            }
+            self.timers.arm(Timer::Close, now + self.cfg.time_wait);
+            if let Some(seg_ts) = seg.options.timestamps.filter(|_| self.opts.ts().is_some()) {
+                self.opts.set_ts(Some(Timestamps {
+                    recent: seg_ts.tsval,
+                    recent_at: now,
+                }));
+            }
+            return;
+        }
+        if paws_reject {
+            ctr.paws_estab += 1;
+        }
+        if f.rst() {
+            self.push_event(super::Event::Dropped {
+                reason: "RST not at RCV.NXT in TIME-WAIT",
+            });
+            return;
+        }
+        if paws_reject || f.ack() {
+            self.timers.arm(Timer::Close, now + self.cfg.time_wait);
+        }
+        ctr.out_of_window += 1;
+        if !self.oow_rate_limited(now) {
+            self.rcv.ack_now = true;
+        }
+        self.push_event(super::Event::Dropped {
+            reason: "TIME-WAIT: segment acknowledged",
+        });
     }
 
     /// §3.10.7.4: SYN-RECEIVED and every synchronized state.
@@ -233,7 +344,14 @@ impl Connection {
             let mut rest = *seg;
             rest.flags = f & !crate::wire::tcp::Flags::SYN;
             rest.seq = self.rcv.nxt;
-            return self.synchronized(now, &rest, ctr);
+            self.synchronized(now, &rest, ctr);
+            // Its SYN is one we already have: reported as a duplicate (RFC 2883), with an
+            // ACK at once, as Linux's tcp_data_queue does for a segment that ends at RCV.NXT.
+            if self.state.is_synchronized() {
+                self.note_duplicate(seg.seq, seg.seq + 1u32);
+                self.rcv.ack_now = true;
+            }
+            return;
         }
 
         // RFC 7323 §5.3 R1: PAWS, with Linux's two allowances (`tcp_paws_discard`): a
@@ -280,6 +398,17 @@ impl Connection {
         let zero_window_ack = !acceptable && rcv_wnd == 0 && seg.seq == self.rcv.nxt;
         if !acceptable && !zero_window_ack {
             if f.rst() {
+                // Linux `tcp_reset_check`: once the peer's FIN is in (CLOSE-WAIT, CLOSING,
+                // LAST-ACK), a RST at RCV.NXT - 1 (the FIN's own number, what a peer that
+                // never saw our ACK of it would use) is taken as exact.
+                let after_fin = matches!(
+                    self.state,
+                    State::CloseWait | State::Closing | State::LastAck
+                );
+                if after_fin && seg.seq + 1u32 == self.rcv.nxt {
+                    self.reset_received(ctr);
+                    return;
+                }
                 // RFC 5961 §3.2: a RST outside the window is dropped silently.
                 self.push_event(super::Event::Dropped {
                     reason: "RST out of window",
@@ -300,13 +429,14 @@ impl Connection {
                         "out of window, ACK sent"
                     },
                 });
-                if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
-                    // Data we already had (RFC 2883 §4).
-                    let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
+                if seg_len > 0 && seg.seq < self.rcv.nxt {
+                    // Data or a FIN we already had (RFC 2883 §4; Linux `tcp_send_dupack`
+                    // reports a retransmitted FIN too).
+                    let end = (seg.seq + seg_len).min(self.rcv.nxt);
                     self.note_duplicate(seg.seq, end);
                 }
                 // Segments without data may be an ACK loop with a confused peer: throttled.
-                if !seg.payload.is_empty() || !self.oow_rate_limited(now) {
+                if seg_len > 0 || !self.oow_rate_limited(now) {
                     self.rcv.ack_now = true;
                 }
                 // §3.10.7.4 TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2 MSL.
@@ -317,44 +447,15 @@ impl Connection {
             return;
         }
 
-        // Second: the RST bit (RFC 5961 §3.2 on top of §3.10.7.4).
+        // Second: the RST bit (RFC 5961 §3.2 on top of §3.10.7.4). Linux also takes a RST at
+        // the right edge of the highest SACK block we reported (`tcp_validate_incoming`):
+        // a peer that missed the hole may reset from there.
         if f.rst() {
-            if seg.seq != self.rcv.nxt {
+            if seg.seq != self.rcv.nxt && Some(seg.seq) != self.highest_sack_end() {
                 self.challenge_ack(now, ctr, false);
                 return;
             }
-            match self.state {
-                State::SynReceived if self.passive => {
-                    // "return this connection to LISTEN state"; the stack drops the child.
-                    ctr.attempt_fails += 1;
-                    self.snd.buf.clear();
-                    self.clear_timers();
-                    self.set_state(State::Listen, "RST in SYN-RECEIVED");
-                }
-                State::SynReceived => {
-                    // RFC 9293 says "connection refused" for an active open; Linux's
-                    // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
-                    ctr.attempt_fails += 1;
-                    self.reset_by_peer(Error::Reset, "RST in SYN-RECEIVED");
-                }
-                State::Established => {
-                    ctr.estab_resets += 1;
-                    self.reset_by_peer(Error::Reset, "RST, reset by peer");
-                }
-                State::CloseWait => {
-                    // The peer had closed its side already: Linux's tcp_reset() reports EPIPE.
-                    ctr.estab_resets += 1;
-                    self.reset_by_peer(Error::BrokenPipe, "RST in CLOSE-WAIT");
-                }
-                State::FinWait1 | State::FinWait2 => {
-                    self.reset_by_peer(Error::Reset, "RST, reset by peer")
-                }
-                _ => {
-                    // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB".
-                    self.set_state(State::Closed, "RST");
-                    self.clear_timers();
-                }
-            }
+            self.reset_received(ctr);
             return;
         }
 
@@ -403,35 +504,39 @@ impl Connection {
             }
         }
 
-        if self.state == State::SynReceived {
+        let handshake = self.state == State::SynReceived;
+        if handshake {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
             // processing ... If the segment acknowledgment is not acceptable, form a reset
             // segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            if seg.ack.in_range_right_closed(self.snd.una, self.snd.max) {
-                self.snd.wnd = (seg.window as u32) << self.snd.shift;
-                self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
-                self.snd.wl1 = seg.seq;
-                self.snd.wl2 = seg.ack;
-                let to = if self.snd.fin_queued {
-                    State::FinWait1
-                } else {
-                    State::Established
-                };
-                self.set_state(to, "ACK of SYN-ACK");
-                self.arm_keepalive(now);
-            } else {
+            if !seg.ack.in_range_right_closed(self.snd.una, self.snd.max) {
                 self.pending_rst = Some(PendingRst {
                     seq: seg.ack,
                     ack: None,
+                    active: false,
                 });
                 self.push_event(super::Event::ResetSent {
                     reason: "unacceptable ACK in SYN-RECEIVED",
                 });
                 return;
             }
+            self.snd.wnd = (seg.window as u32) << self.snd.shift;
+            self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = seg.ack;
+            let to = if self.snd.fin_queued {
+                State::FinWait1
+            } else {
+                State::Established
+            };
+            self.set_state(to, "ACK of SYN-ACK");
+            self.arm_keepalive(now);
         }
-
-        if !self.process_ack(now, seg, ctr) {
+        let go_on = self.process_ack(now, seg, ctr);
+        if handshake && self.state.is_synchronized() {
+            self.on_handshake_done();
+        }
+        if !go_on {
             return;
         }
         if self.state == State::Closed {
@@ -562,23 +667,15 @@ impl Connection {
             self.snd.transmit().bytes_acked += acked as u64;
         }
 
-        // RTT: timestamps give a sample on every ACK that echoes one of ours (RFC 7323 §4);
-        // otherwise one timed segment at a time, never a retransmitted one (Karn).
-        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
-            (Some(_), Some(t)) if t.tsecr != 0 => {
-                let ms = self.ts_now(now).wrapping_sub(t.tsecr);
-                (ms < 60_000).then(|| Duration::from_millis(ms as u64))
-            }
-            _ => None,
-        };
-        let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(ack, now));
-        if let Some(rtt) = sample {
-            self.rtt.on_sample(rtt, self.rto_bounds());
-        }
-        self.rtt.reset_backoff();
+        let sample = self.take_rtt_sample(now, seg);
         self.snd.retries = 0;
-        // Progress: the user timeout counts again from here for what is still outstanding.
-        self.snd.rtx_since = (ack != self.snd.max).then_some(now).into();
+        // Linux `tcp_retrans_stamp_cleanup`: once nothing retransmitted is outstanding, the
+        // next loss episode's time limits count from its own first retransmission.
+        let head_retransmitted =
+            (self.snd.sb.first()).is_some_and(|s| s.has(crate::tcp::scoreboard::EVER_RETRANS));
+        if self.snd.sb.retrans().segs == 0 && !head_retransmitted {
+            self.snd.rtx_since = None.into();
+        }
 
         self.snd.una = ack;
         if let Some(tx) = &mut self.snd.tx
@@ -596,6 +693,44 @@ impl Connection {
         self.timers.stop(Timer::Retransmit);
         self.arm_retransmit(now);
         sample
+    }
+
+    /// The RTT sample an ACK that advances SND.UNA gives, fed to the estimator: timestamps
+    /// give one on every ACK that echoes one of ours (RFC 7323 §4); otherwise one timed
+    /// segment at a time, never a retransmitted one (Karn, RFC 6298 §3). Only a valid sample
+    /// collapses a backed-off RTO (the note after RFC 6298 §5.7; Linux resets `icsk_backoff`
+    /// only in `tcp_ack_update_rtt`): the ACK of a retransmission alone keeps it.
+    fn take_rtt_sample(&mut self, now: Instant, seg: &Repr<'_>) -> Option<Duration> {
+        let ts_sample = match (self.opts.ts(), seg.options.timestamps) {
+            (Some(_), Some(t)) if t.tsecr != 0 => {
+                let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+                (ms < 60_000).then(|| Duration::from_millis(ms as u64))
+            }
+            _ => None,
+        };
+        let sample = ts_sample.or_else(|| self.snd.sampler.on_ack(seg.ack, now));
+        if let Some(rtt) = sample {
+            self.rtt.on_sample(rtt, self.rto_bounds());
+        }
+        sample
+    }
+
+    /// The handshake completed (ESTABLISHED, or FIN-WAIT-1 after an early close), its ACK
+    /// processed. Linux `tcp_init_transfer`: without an RTT sample from the handshake (the
+    /// SYN or SYN-ACK was retransmitted) the RTO becomes 3 s (RFC 6298 §5.7,
+    /// `tcp_init_metrics`); after more than one handshake retransmission the congestion
+    /// window starts at one segment (RFC 5681 §3.1 asks for that after any lost SYN; Linux
+    /// waits for a second loss, the 1 s initial RTO of RFC 6298 making one spurious loss
+    /// likely).
+    pub(super) fn on_handshake_done(&mut self) {
+        self.snd.rtx_since = None.into();
+        if self.rtt.srtt().is_none() {
+            self.rtt
+                .fall_back(crate::tcp::rtt::FALLBACK_RTO, self.rto_bounds());
+        }
+        if self.reordering_dsacks_retransmits().2 > 1 {
+            self.cc.set_cwnd(self.snd.mss);
+        }
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.
@@ -633,11 +768,13 @@ impl Connection {
                             PendingRst {
                                 seq: seg.ack,
                                 ack: None,
+                                active: false,
                             }
                         } else {
                             PendingRst {
                                 seq: SeqNum(0),
                                 ack: Some(seg.seq + seg.segment_len()),
+                                active: false,
                             }
                         });
                         self.push_event(super::Event::ResetSent {
@@ -670,7 +807,13 @@ impl Connection {
             }
             if fin_at != self.rcv.nxt {
                 // Held until the gap before it fills (RFC 9293 §3.10.7.4 eighth, "FIN ... is
-                // only processed when all text before it has been received").
+                // only processed when all text before it has been received"). On its own, it
+                // is reported with a SACK block of its own (`write_segment`).
+                if payload.is_empty() && self.opts.sack {
+                    OutOfOrder::get(&mut self.rcv.ooo)
+                        .sack
+                        .on_out_of_order(fin_at, fin_at + 1u32);
+                }
                 self.rcv.ack_now = true;
             }
         }
@@ -856,17 +999,28 @@ impl Connection {
     }
 
     /// In TIME-WAIT, may a new SYN from the same peer reuse the 4-tuple? Linux allows it when
-    /// the SYN's sequence number is beyond what this incarnation received (RFC 9293 §3.6.1,
-    /// RFC 6191 with timestamps). The stack then drops this connection and hands the SYN to
-    /// the listener.
-    pub fn time_wait_accepts_syn(&self, seg: &Repr<'_>) -> bool {
-        if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() {
-            return false;
+    /// the SYN is beyond this incarnation: a sequence number above RCV.NXT, or a TSval newer
+    /// than TS.Recent (RFC 9293 §3.6.1's "larger sequence number", RFC 6191), and PAWS does
+    /// not reject it (`tcp_timewait_state_process`). If so, returns the ISN the new
+    /// incarnation's SYN-ACK uses: past everything this one sent, SND.NXT + 65537, as Linux
+    /// picks it (`tw_snd_nxt + 65535 + 2`, never 0). The stack then drops this connection
+    /// and hands the SYN, with that ISN, to the listener.
+    pub fn time_wait_accepts_syn(&self, seg: &Repr<'_>) -> Option<SeqNum> {
+        if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() || seg.flags.rst() {
+            return None;
         }
-        match (self.opts.ts(), seg.options.timestamps) {
-            (Some(ts), Some(seg_ts)) => (seg_ts.tsval.wrapping_sub(ts.recent) as i32) > 0,
-            _ => seg.seq > self.rcv.nxt,
+        let (newer_ts, paws_reject) = match (self.opts.ts(), seg.options.timestamps) {
+            (Some(ts), Some(seg_ts)) => {
+                let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
+                (behind < 0, behind > PAWS_WINDOW)
+            }
+            _ => (false, false),
+        };
+        if paws_reject || !(seg.seq > self.rcv.nxt || newer_ts) {
+            return None;
         }
+        let isn = self.snd.nxt + 65537u32;
+        Some(if isn == SeqNum(0) { SeqNum(1) } else { isn })
     }
 }
 

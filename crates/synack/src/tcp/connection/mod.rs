@@ -72,6 +72,10 @@ use timers::Timers;
 struct PendingRst {
     seq: SeqNum,
     ack: Option<SeqNum>,
+    /// We reset the connection on our own (abort, close with unread data, keep-alive giving
+    /// up), not in answer to a segment: the RST carries our timestamps when they were
+    /// negotiated, as Linux's `tcp_send_active_reset` does.
+    active: bool,
 }
 
 /// One TCP connection.
@@ -102,7 +106,7 @@ pub struct Connection {
     error: Option<Error>,
     /// An ICMP destination-unreachable seen for this connection (RFC 1122 §4.2.3.9: a soft
     /// error); it becomes the error if the connection then times out.
-    soft_error: bool,
+    soft_error: Option<Error>,
     /// `error` was returned to the application once (by recv or send).
     error_reported: bool,
     /// Trace events are queued for [`poll_event`](Connection::poll_event) (the default); a
@@ -149,7 +153,7 @@ impl Connection {
             cc,
             pending_rst: None,
             error: None,
-            soft_error: false,
+            soft_error: None,
             error_reported: false,
             record_events: true,
             events: None,
@@ -179,6 +183,13 @@ impl Connection {
     /// The peer's initial sequence number (valid once a SYN was received).
     pub fn irs(&self) -> SeqNum {
         self.rcv.irs
+    }
+
+    /// The settings this connection runs with, to change those Linux reads while a
+    /// connection runs (sysctls such as `tcp_retries2` apply to existing connections). Copied
+    /// on first write: the stack's other connections keep theirs.
+    pub fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.cfg)
     }
 
     /// The error that ended the connection, if any.

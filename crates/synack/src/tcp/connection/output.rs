@@ -49,7 +49,8 @@ impl Connection {
             } else {
                 Flags::RST
             };
-            return self.write_control(now, buf, rst.seq, rst.ack.unwrap_or(SeqNum(0)), flags);
+            let ack = rst.ack.unwrap_or(SeqNum(0));
+            return self.write_control(now, buf, rst.seq, ack, flags, rst.active);
         }
         match self.state {
             State::Closed | State::Listen => None,
@@ -79,6 +80,8 @@ impl Connection {
         self.snd.simopen_synack = false;
         if retransmit {
             ctr.retrans_segs += 1;
+            // Karn (RFC 6298 §3): the ACK of a SYN sent twice gives no sample.
+            self.snd.sampler.invalidate();
             self.on_handshake_retransmitted();
             self.push_event(Event::Retransmit {
                 seq: self.snd.iss,
@@ -130,7 +133,7 @@ impl Connection {
                 // RFC 1122 §4.2.3.6: a probe with SEG.SEQ = SND.NXT-1 and no data elicits an ACK.
                 let seq = self.snd.una - 1u32;
                 ctr.out_segs += 1;
-                return self.write_control(now, buf, seq, self.rcv.nxt, Flags::ACK);
+                return self.write_control(now, buf, seq, self.rcv.nxt, Flags::ACK, true);
             }
             self.update_persist(now);
         }
@@ -580,7 +583,8 @@ impl Connection {
             // must answer with an ACK carrying its current window (§3.8.6.1, §3.10.7.4).
             ctr.window_probes += 1;
             ctr.out_segs += 1;
-            let n = self.write_control(now, buf, self.snd.una - 1u32, self.rcv.nxt, Flags::ACK)?;
+            let (seq, ack) = (self.snd.una - 1u32, self.rcv.nxt);
+            let n = self.write_control(now, buf, seq, ack, Flags::ACK, true)?;
             self.update_persist(now);
             return Some(n);
         }
@@ -612,7 +616,8 @@ impl Connection {
         None
     }
 
-    /// A segment without payload and without our options but timestamps (RST, keepalive).
+    /// A segment without payload and without our options but timestamps (RST, keepalive,
+    /// window probe); `ts`: with timestamps, if negotiated.
     fn write_control(
         &mut self,
         now: Instant,
@@ -620,9 +625,10 @@ impl Connection {
         seq: SeqNum,
         ack: SeqNum,
         flags: Flags,
+        ts: bool,
     ) -> Option<usize> {
         let mut options = Options::default();
-        if !flags.rst() {
+        if ts {
             if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
                     tsval: self.ts_now(now),
@@ -679,19 +685,36 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            if let Some(ooo) = self
-                .rcv
-                .ooo
-                .as_ref()
-                .filter(|o| self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack()))
-            {
+            let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
+            if let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
+                self.opts.sack
+                    && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
+            }) {
                 let max = if self.opts.ts().is_some() { 3 } else { 4 };
                 options.sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
-                // A block that ends at the peer's FIN covers the FIN too (as Linux reports it).
+                // A block that ends at the peer's FIN covers the FIN too (as Linux reports it);
+                // a FIN queued out of order on its own is a block of its own, first if it was
+                // the last to arrive (Linux queues it like data, `tcp_data_queue_ofo`).
                 if let Some(fin) = self.rcv.fin {
                     let mut with_fin = SackBlocks::default();
-                    for &(l, r) in options.sack.as_slice() {
-                        with_fin.push((l, if r == fin { r + 1u32 } else { r }));
+                    let fin_block = (fin, fin + 1u32);
+                    let alone = fin_ooo.is_some()
+                        && !options.sack.as_slice().iter().any(|&(_, r)| r == fin);
+                    // A D-SACK block stays first.
+                    let skip = usize::from(ooo.sack.has_dsack()).min(options.sack.len());
+                    for &d in &options.sack.as_slice()[..skip] {
+                        with_fin.push(d);
+                    }
+                    if alone && ooo.sack.most_recent() == Some(fin_block) {
+                        with_fin.push(fin_block);
+                    }
+                    for &(l, r) in &options.sack.as_slice()[skip..] {
+                        if with_fin.len() < max {
+                            with_fin.push((l, if r == fin { r + 1u32 } else { r }));
+                        }
+                    }
+                    if alone && !with_fin.as_slice().contains(&fin_block) && with_fin.len() < max {
+                        with_fin.push(fin_block);
                     }
                     options.sack = with_fin;
                 }

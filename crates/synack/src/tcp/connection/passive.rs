@@ -64,6 +64,9 @@ impl Connection {
         if let Some(sent) = hs.synack_sent {
             c.snd.sampler.start(c.snd.nxt, sent);
         }
+        for _ in 0..hs.retransmits {
+            c.on_handshake_retransmitted();
+        }
         c.arm_retransmit(now);
         c.record_events = true;
         c

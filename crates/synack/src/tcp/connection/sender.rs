@@ -63,9 +63,13 @@ pub(super) struct Sender {
     pub(super) fin_alone: bool,
     /// Retransmission timeouts in a row (SYN, SYN-ACK or data).
     pub(super) retries: u32,
-    /// Since when outstanding data has waited without progress (first transmission, or the
-    /// last ACK that advanced SND.UNA): the user timeout (RFC 5482) counts from here.
+    /// When the first retransmission of the current loss episode went out (a SYN's: when the
+    /// first SYN did), until everything retransmitted is acknowledged (Linux `retrans_stamp`):
+    /// the retransmission time limits and the user timeout (RFC 5482) count from here.
     pub(super) rtx_since: MaybeInstant,
+    /// When the persist timer first fired while the window stays closed (Linux
+    /// `icsk_probes_tstamp`): the user timeout bounds zero-window probing from here.
+    pub(super) probes_since: MaybeInstant,
     /// A zero-window probe is due.
     pub(super) probe_now: bool,
     /// A simultaneous open's SYN-ACK is due: its first transmission, not a retransmission of
@@ -165,6 +169,7 @@ impl Sender {
             fin_alone: false,
             retries: 0,
             rtx_since: MaybeInstant::NONE,
+            probes_since: MaybeInstant::NONE,
             probe_now: false,
             simopen_synack: false,
             persist_backoff: 0,

@@ -129,8 +129,12 @@ impl Connection {
             self.on_retransmit_timeout(now, ctr);
         }
         if self.timers.expire(Timer::Persist, now) {
+            // Linux `tcp_probe_timer`: the user timeout counts from the first probe.
+            if self.snd.probes_since.get().is_none() {
+                self.snd.probes_since = Some(now).into();
+            }
             if self.user_timeout_expired(now) {
-                self.time_out(ctr, "user timeout during zero-window probing");
+                self.time_out(ctr, "user timeout during zero-window probing", false);
             } else {
                 self.snd.probe_now = true;
                 self.snd.persist_backoff = (self.snd.persist_backoff + 1).min(16);
@@ -142,21 +146,26 @@ impl Connection {
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant, ctr: &mut Counters) {
-        let limit = match self.state {
-            State::SynSent => self.cfg.syn_retries,
-            State::SynReceived => self.cfg.synack_retries,
-            _ => self.cfg.max_retries,
-        };
         if self.snd.una == self.snd.max {
             return; // nothing outstanding (timer raced an ACK)
         }
-        if self.snd.retries >= limit || self.user_timeout_expired(now) {
-            self.time_out(ctr, "retransmissions exhausted");
+        if self.write_timed_out(now) {
+            // Linux `tcp_write_err`: the connection ends without a word to the peer.
+            self.time_out(ctr, "retransmissions exhausted", false);
             return;
         }
         self.snd.retries += 1;
         ctr.timeouts += 1;
-        self.rtt.backoff();
+        // RFC 6298 §5.5: back the timer off, except for the first `syn_linear_timeouts`
+        // timeouts of a SYN, which Linux resends at the initial RTO (`tcp_retransmit_timer`).
+        if self.state != State::SynSent || self.snd.retries > self.cfg.syn_linear_timeouts {
+            self.rtt.backoff();
+        }
+        if self.snd.rtx_since.get().is_none() {
+            // The first retransmission: the time limits count from here (Linux
+            // `retrans_stamp`; a SYN's counts from the first SYN, set by connect()).
+            self.snd.rtx_since = Some(now).into();
+        }
         self.push_event(Event::RtoFired {
             rto: self.rto(),
             backoff: self.rtt.backoff_count(),
@@ -182,8 +191,46 @@ impl Connection {
         }
     }
 
+    /// Has the retransmission timer that just fired gone on too long (RFC 9293 §3.8.3's R2,
+    /// RFC 1122 §4.2.3.5)? As Linux's `tcp_write_timeout`: a SYN gives up after
+    /// `syn_retries` + `syn_linear_timeouts` retransmissions, a simultaneous open's
+    /// SYN-ACK after `syn_retries`, a listener's SYN-ACK after `synack_retries`; and every
+    /// state once the time since the first retransmission (the first SYN) reaches the user
+    /// timeout, or else the time [`model_timeout`] gives for that many retries (`max_retries`
+    /// in the synchronized states, with `rto_min` as the base; `syn_retries` with
+    /// `rto_initial` in the handshake).
+    fn write_timed_out(&self, now: Instant) -> bool {
+        let cfg = &self.cfg;
+        let (count_limit, boundary, base) = match self.state {
+            State::SynSent => (
+                Some(cfg.syn_retries.saturating_add(cfg.syn_linear_timeouts)),
+                cfg.syn_retries,
+                cfg.rto_initial,
+            ),
+            State::SynReceived if self.passive => (
+                Some(cfg.synack_retries),
+                cfg.synack_retries,
+                cfg.rto_initial,
+            ),
+            State::SynReceived => (Some(cfg.syn_retries), cfg.syn_retries, cfg.rto_initial),
+            _ => (None, cfg.max_retries, cfg.rto_min),
+        };
+        if count_limit.is_some_and(|n| self.snd.retries >= n) {
+            return true;
+        }
+        // Linux `retransmits_timed_out`: only once something was retransmitted.
+        let Some(since) = self.snd.rtx_since.get().filter(|_| self.snd.retries > 0) else {
+            return false;
+        };
+        let limit = self
+            .opts
+            .user_timeout()
+            .unwrap_or_else(|| model_timeout(boundary, base, cfg.rto_max));
+        now - since >= limit
+    }
+
     fn user_timeout_expired(&self, now: Instant) -> bool {
-        match (self.opts.user_timeout(), self.snd.rtx_since.get()) {
+        match (self.opts.user_timeout(), self.snd.probes_since.get()) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         }
@@ -204,9 +251,18 @@ impl Connection {
             self.timers.arm(Timer::Keepalive, now + ka.idle);
             return;
         }
+        // Linux `tcp_keepalive_timer`: with a user timeout, give up once it has passed since
+        // the last segment received and a probe went unanswered (RFC 5482 §4.2 leaves the
+        // interplay to the implementation); otherwise after `count` unanswered probes.
+        let idle_for = now - self.rcv.last_recv;
+        let user_timeout = self.opts.user_timeout();
         let liveness = self.opts.liveness();
-        if liveness.probes_sent >= ka.count {
-            self.time_out(ctr, "keepalive: peer stopped answering");
+        let dead = match user_timeout {
+            Some(limit) => idle_for >= limit && liveness.probes_sent > 0,
+            None => liveness.probes_sent >= ka.count,
+        };
+        if dead {
+            self.time_out(ctr, "keepalive: peer stopped answering", true);
             return;
         }
         liveness.probes_sent += 1;
@@ -215,21 +271,21 @@ impl Connection {
         self.timers.arm(Timer::Keepalive, now + ka.interval);
     }
 
-    pub(super) fn time_out(&mut self, ctr: &mut Counters, reason: &'static str) {
+    /// Gives up on the connection with TimedOut (or the soft error an ICMP message left).
+    /// `rst`: tell the peer with `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>`, as Linux does when
+    /// keep-alive gives up (`tcp_keepalive_timer`); retransmission and zero-window-probe
+    /// timeouts end silently (`tcp_write_err`).
+    pub(super) fn time_out(&mut self, ctr: &mut Counters, reason: &'static str, rst: bool) {
         ctr.abort_on_timeout += 1;
         if matches!(self.state, State::SynSent | State::SynReceived) {
             ctr.attempt_fails += 1;
         }
-        self.error = Some(if self.soft_error {
-            Error::Unreachable
-        } else {
-            Error::TimedOut
-        });
-        // Linux sends a RST when it gives up on an established connection.
-        if self.state.is_synchronized() && self.state != State::TimeWait {
+        self.error = Some(self.soft_error.unwrap_or(Error::TimedOut));
+        if rst && self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
+                active: true,
             });
         }
         self.set_state(State::Closed, reason);
@@ -290,14 +346,14 @@ impl Connection {
     /// clamps the RTO), so the abort is on time.
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
         if self.snd.una != self.snd.max {
-            if self.snd.rtx_since.get().is_none() {
-                self.snd.rtx_since = Some(now).into();
-            }
             if !self.timers.is_armed(Timer::Retransmit) {
                 let mut at = now + self.rto();
-                if let (Some(limit), Some(since)) =
-                    (self.opts.user_timeout(), self.snd.rtx_since.get())
-                {
+                // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
+                if let (Some(limit), Some(since), true) = (
+                    self.opts.user_timeout(),
+                    self.snd.rtx_since.get(),
+                    self.snd.retries > 0,
+                ) {
                     at = at.min((since + limit).max(now));
                 }
                 self.timers.arm(Timer::Retransmit, at);
@@ -324,15 +380,24 @@ impl Connection {
         if self.state.is_synchronized() && wnd_blocked && self.snd.nxt == self.snd.una {
             if !self.timers.is_armed(Timer::Persist) {
                 let base = self.rto().max(self.cfg.rto_min);
-                let t = base
+                let mut t = base
                     .saturating_mul(1 << self.snd.persist_backoff.min(10))
                     .min(self.cfg.rto_max);
+                // Linux `tcp_clamp_probe0_to_user_timeout`: no later than the user timeout
+                // allows (at least TCP_TIMEOUT_MIN, two ticks).
+                if let (Some(limit), Some(since)) =
+                    (self.opts.user_timeout(), self.snd.probes_since.get())
+                {
+                    let left = limit.saturating_sub(now - since).max(self.cfg.tick * 2);
+                    t = t.min(left);
+                }
                 self.timers.arm(Timer::Persist, now + t);
             }
         } else {
             self.timers.stop(Timer::Persist);
             if !wnd_blocked {
                 self.snd.persist_backoff = 0;
+                self.snd.probes_since = None.into();
             }
         }
     }
@@ -341,5 +406,40 @@ impl Connection {
         if let Some(ka) = self.opts.keepalive() {
             self.timers.arm(Timer::Keepalive, now + ka.idle);
         }
+    }
+}
+
+/// How long `boundary` retransmissions take when the first waits `base` and each later one
+/// twice as long, capped at `max` (Linux `tcp_model_timeout`): the time limit on
+/// retransmitting that `tcp_retries2` and `tcp_syn_retries` stand for.
+pub(super) fn model_timeout(boundary: u32, base: Duration, max: Duration) -> Duration {
+    let base_us = base.as_micros().max(1);
+    // The doublings that stay below `max` (ilog2(max / base)).
+    let thresh = (max.as_micros() / base_us).max(1).ilog2();
+    let micros = if boundary <= thresh {
+        ((2u128 << boundary) - 1) * base_us
+    } else {
+        ((2u128 << thresh) - 1) * base_us + u128::from(boundary - thresh) * max.as_micros()
+    };
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux `tcp_model_timeout`: (2^(n+1) − 1) × base while the doubling stays below the
+    /// maximum, then the maximum per retry.
+    #[test]
+    fn model_timeout_as_linux() {
+        let ms = Duration::from_millis;
+        let max = Duration::from_secs(120);
+        // tcp_retries2 = 15 with TCP_RTO_MIN: 1023 × 0.2 s + 6 × 120 s.
+        assert_eq!(model_timeout(15, ms(200), max), ms(924_600));
+        assert_eq!(model_timeout(2, ms(200), max), ms(1_400));
+        // tcp_syn_retries = 6 with the 1 s initial RTO: 127 s; 1 retry: 3 s.
+        assert_eq!(model_timeout(6, ms(1000), max), ms(127_000));
+        assert_eq!(model_timeout(1, ms(1000), max), ms(3_000));
+        assert_eq!(model_timeout(0, ms(1000), max), ms(1_000));
     }
 }

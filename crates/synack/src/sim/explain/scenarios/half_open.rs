@@ -116,18 +116,18 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "第 5 行：客户端处于 SYN-SENT，而那个 ACK 并不确认它发送过的任何东西，所以客户端回复 RST，其 Seq={seq} 正是那个 ACK 的确认号，也正是服务器期待的下一个序列号。",
         ),
         rule(
+            "syn-again",
+            Match::seg("client").flags(Flags::SYN),
+            "Linux tcp_rcv_synsent_state_process",
+            "Line 7, sooner than the figure has it: after the first unacceptable ACK in SYN-SENT the client sends its SYN again two timer ticks (8 ms) later rather than at its 1 s retransmission timeout, as Linux does (an answer to the first SYN may have been lost). By the time it arrives the RST has done its work.",
+            "第 7 行，比图中更早：在 SYN-SENT 中第一次收到不可接受的 ACK 后，客户端不等 1 秒的重传超时，而是两个定时器节拍（8 毫秒）之后就再次发送 SYN，这是 Linux 的做法（对第一个 SYN 的回应可能丢了）。等它到达时，RST 已经起了作用。",
+        ),
+        rule(
             "abort",
             Match::state("server", State::Established, State::Closed),
             "RFC 9293 §3.10.7.4",
             "The RST is exactly in sequence, so the server aborts the stale connection (line 5, \"Abort!!\"), and its application is told: the next recv() fails with ECONNRESET.",
             "这个 RST 的序列号完全吻合，于是服务器中止这个过时的连接（第 5 行的“Abort!!”），并通知它的应用：下一次 recv() 以 ECONNRESET 失败。",
-        ),
-        rule(
-            "syn-again",
-            Match::seg("client").flags(Flags::SYN),
-            "RFC 6298 §5 (5.4)",
-            "Line 7: the client's SYN was never answered, so when its retransmission timer expires (1 s, the initial RTO) it sends the SYN again, and now nothing is in the way.",
-            "第 7 行：客户端的 SYN 一直没有得到回应，所以重传定时器到期（1 秒，即初始 RTO）后它再次发送 SYN，这次已经没有任何阻碍了。",
         ),
         rule(
             "established",

@@ -22,8 +22,9 @@ pub(in crate::sim::explain) const SCENARIO: Scenario = Scenario {
 const CLIENT_PORT: u16 = 40000;
 /// How far below the client's ISN the old SYN's sequence number is (the RFC's 90 and 100).
 const OLD_BELOW: u32 = 10;
-/// How long the client's SYN is held up in the network.
-const HELD: Duration = Duration::from_millis(40);
+/// How long the client's SYN is held up in the network: longer than the scenario runs, so
+/// the copy the client sends after the unacceptable ACK is the one that gets through.
+const HELD: Duration = Duration::from_secs(1);
 
 fn run(ctx: &mut Ctx) -> Result<(), String> {
     ctx.title(
@@ -94,6 +95,13 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "第 5 行：处于 SYN-SENT 的客户端期待的确认号是自己的 ISN 加一，而这个 SYN-ACK 确认的是一个它从未发送过的 SYN，于是它回复 RST，其 Seq={seq} 取自该报文段的确认号，这样服务器才会接受这个 RST。",
         ),
         rule(
+            "syn-again",
+            Match::seg("client").flags(Flags::SYN),
+            "Linux tcp_rcv_synsent_state_process",
+            "The client also sends its SYN again, two timer ticks (8 ms) later instead of at its 1 s retransmission timeout, as Linux does after the first unacceptable ACK in SYN-SENT: the peer may have answered the first SYN and that answer may be lost (\"Previous FIN/ACK or RST/ACK might be ignored\"). The original is still held up.",
+            "客户端还会再次发送它的 SYN：不等 1 秒的重传超时，而是两个定时器节拍（8 毫秒）之后，这是 Linux 在 SYN-SENT 中第一次收到不可接受的 ACK 时的做法：对方可能回应过第一个 SYN，而那个回应可能丢了（“Previous FIN/ACK or RST/ACK might be ignored”）。原来那个 SYN 仍被耽搁在网络中。",
+        ),
+        rule(
             "listen",
             Match::state("server", State::SynReceived, State::Listen),
             "RFC 9293 §3.10.7.4",
@@ -104,8 +112,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "synack",
             Match::seg("server").flags(Flags::SYN | Flags::ACK),
             "RFC 9293 §3.5",
-            "Lines 6 and 7: the client's real SYN finally arrives and the handshake goes as usual: a new SYN-ACK with Ack={ack}, the client's ISN plus one.",
-            "第 6、7 行：客户端真正的 SYN 终于到达，握手照常进行：新的 SYN-ACK，Ack={ack}，即客户端 ISN 加一。",
+            "Lines 6 and 7: the client's real SYN (its copy) arrives and the handshake goes as usual: a new SYN-ACK with Ack={ack}, the client's ISN plus one.",
+            "第 6、7 行：客户端真正的 SYN（它的副本）到达，握手照常进行：新的 SYN-ACK，Ack={ack}，即客户端 ISN 加一。",
         ),
         rule(
             "ack",

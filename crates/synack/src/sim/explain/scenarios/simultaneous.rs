@@ -119,15 +119,15 @@ fn open(ctx: &mut Ctx) -> Result<(), String> {
             "established",
             Match::transition(State::SynReceived, State::Established),
             "RFC 9293 §3.10.7.4",
-            "Each SYN-ACK acknowledges the other side's SYN, so both sides become ESTABLISHED at the same instant. Each went CLOSED, SYN-SENT, SYN-RECEIVED, ESTABLISHED, as the figure says.",
-            "每个 SYN-ACK 都确认了对方的 SYN，所以双方在同一时刻进入 ESTABLISHED。双方的状态都依次经过 CLOSED、SYN-SENT、SYN-RECEIVED、ESTABLISHED，与图中一致。",
+            "Each SYN-ACK acknowledges the other side's SYN, so both sides become ESTABLISHED at the same instant. Each went CLOSED, SYN-SENT, SYN-RECEIVED, ESTABLISHED, as the figure says. The SYN in that SYN-ACK is one the side already has, so, as Linux does, it answers with a duplicate ACK that reports it in a D-SACK block (SLE=0 SRE=1, RFC 2883) where Figure 7 shows none.",
+            "每个 SYN-ACK 都确认了对方的 SYN，所以双方在同一时刻进入 ESTABLISHED。双方的状态都依次经过 CLOSED、SYN-SENT、SYN-RECEIVED、ESTABLISHED，与图中一致。SYN-ACK 中的 SYN 是这一方已经收到过的，所以它和 Linux 一样回复一个重复 ACK，用 D-SACK 块（SLE=0 SRE=1，RFC 2883）报告这个重复的 SYN；图 7 中没有这个 ACK。",
         ),
         rule(
             "one-connection",
             Match::transition(State::SynReceived, State::Established),
             "RFC 9293 §3.5",
-            "Four segments instead of three, and one connection, not two: the same pair of sockets, with each side's ISN acknowledged by the other.",
-            "用了四个报文段而不是三个，建立的是一条连接而不是两条：同一对套接字，双方的 ISN 都由对方确认。",
+            "Six segments instead of three, and one connection, not two: the same pair of sockets, with each side's ISN acknowledged by the other.",
+            "用了六个报文段而不是三个，建立的是一条连接而不是两条：同一对套接字，双方的 ISN 都由对方确认。",
         ),
     ];
     ctx.conversation(lab, &rules);

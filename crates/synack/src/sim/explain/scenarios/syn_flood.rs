@@ -204,15 +204,15 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
                 .flags(Flags::SYN)
                 .after(Instant::from_secs(1)),
             "RFC 6298 §5 (5.5)",
-            "The client hears nothing and sends its SYN again, doubling the wait each time (1, 2, 4, 8… seconds); the flood keeps the queue full, so every retransmission is dropped too.",
-            "客户端什么也没收到，于是重发 SYN，每次等待时间加倍（1、2、4、8……秒）；洪泛让队列一直是满的，所以每次重传也都被丢弃。",
+            "The client hears nothing and sends its SYN again: every second for the first five tries (Linux's tcp_syn_linear_timeouts), then doubling the wait each time (2, 4, 8… seconds); the flood keeps the queue full, so every retransmission is dropped too.",
+            "客户端什么也没收到，于是重发 SYN：前五次每秒一次（Linux 的 tcp_syn_linear_timeouts），之后每次等待时间加倍（2、4、8……秒）；洪泛让队列一直是满的，所以每次重传也都被丢弃。",
         ),
         rule(
             "timeout",
             Match::call("client", "ETIMEDOUT"),
             "RFC 9293 §3.8.3",
-            "After its last retry the client gives up: connect() fails with ETIMEDOUT. Linux's 6 SYN retries take about two minutes (RFC 9293 asks for at least three). The attack needed two dozen SYNs a second.",
-            "最后一次重试之后客户端放弃：connect() 以 ETIMEDOUT 失败。Linux 的 6 次 SYN 重试大约持续两分钟（RFC 9293 要求至少三分钟）。攻击者每秒只需要二十几个 SYN。",
+            "After its last retry the client gives up: connect() fails with ETIMEDOUT. Linux's 6 SYN retries (plus the 4 linear ones) take a little over two minutes (RFC 9293 asks for at least three). The attack needed two dozen SYNs a second.",
+            "最后一次重试之后客户端放弃：connect() 以 ETIMEDOUT 失败。Linux 的 6 次 SYN 重试（外加 4 次线性重试）持续两分钟多一点（RFC 9293 要求至少三分钟）。攻击者每秒只需要二十几个 SYN。",
         ),
     ];
     let off_counters = off.server.clone();

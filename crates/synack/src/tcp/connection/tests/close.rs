@@ -138,6 +138,8 @@ fn active_close_full_sequence_rfc9293_figure12() {
         "FIN consumes one sequence number"
     );
     assert_eq!(p.b.error(), None);
+    // Closed, and shut down for writing: a write is still EPIPE, as on Linux, not ENOTCONN.
+    assert_eq!(p.b.send(b"late"), Err(Error::BrokenPipe));
     // The client entered TIME-WAIT when the server's FIN arrived, the instant it sent that ACK.
     let entered_time_wait = p
         .log
@@ -394,12 +396,16 @@ fn time_wait_accepts_syn_only_from_a_newer_incarnation() {
     client_into_time_wait(&mut c, &mut cc, b"");
     let rcv_nxt = S1 + 1;
     let syn = |seq: u32| Inject::to_client(Flags::SYN, seq, 0).seg();
-    assert!(c.time_wait_accepts_syn(&syn(rcv_nxt + 100_000).repr()));
-    assert!(!c.time_wait_accepts_syn(&syn(rcv_nxt - 10).repr()));
-    assert!(!c.time_wait_accepts_syn(&syn(SERVER_ISS.0).repr()));
+    assert_eq!(
+        c.time_wait_accepts_syn(&syn(rcv_nxt + 100_000).repr()),
+        Some(SeqNum(C1 + 1) + 65537u32),
+        "the new ISN is past the old SND.NXT"
+    );
+    assert!(c.time_wait_accepts_syn(&syn(rcv_nxt - 10).repr()).is_none());
+    assert!(c.time_wait_accepts_syn(&syn(SERVER_ISS.0).repr()).is_none());
     // Not a plain SYN: never.
     let synack = Inject::to_client(Flags::SYN | Flags::ACK, rcv_nxt + 100_000, C1 + 1).seg();
-    assert!(!c.time_wait_accepts_syn(&synack.repr()));
+    assert!(c.time_wait_accepts_syn(&synack.repr()).is_none());
 
     // With timestamps negotiated: the timestamp decides (RFC 6191).
     let mut p = Pipe::connected(config(), Duration::from_millis(10));
@@ -426,12 +432,14 @@ fn time_wait_accepts_syn_only_from_a_newer_incarnation() {
             .seg()
     };
     assert!(
-        p.a.time_wait_accepts_syn(&ts_syn(b_rcv_nxt + 1000u32, ts_recent + 1).repr()),
+        p.a.time_wait_accepts_syn(&ts_syn(b_rcv_nxt + 1000u32, ts_recent + 1).repr())
+            .is_some(),
         "newer timestamp"
     );
     assert!(
-        !p.a.time_wait_accepts_syn(&ts_syn(b_rcv_nxt + 1000u32, ts_recent - 1).repr()),
-        "older timestamp, even with a higher sequence number"
+        p.a.time_wait_accepts_syn(&ts_syn(b_rcv_nxt + 1000u32, ts_recent - 2).repr())
+            .is_none(),
+        "an older timestamp (PAWS), even with a higher sequence number"
     );
 }
 
@@ -651,4 +659,40 @@ fn an_ack_past_the_retransmission_point_covers_the_fin() {
             .iter()
             .all(|s| !s.flags().fin())
     );
+}
+
+/// TIME-WAIT as Linux's `tcp_timewait_state_process` runs it: a RST at RCV.NXT ends it
+/// (RFC 1337's "assassination", Linux `tcp_rfc1337` = 0), unless `Config::rfc1337` asks to
+/// ignore it; a RST elsewhere is dropped without an answer either way.
+#[test]
+fn time_wait_rst_ends_it_unless_rfc1337() {
+    for rfc1337 in [false, true] {
+        let cfg = Arc::new(Config {
+            timestamps: false,
+            sack: false,
+            window_scaling: false,
+            rfc1337,
+            ..config()
+        });
+        let mut c = client(&cfg);
+        let mut cc = Counters::default();
+        c.connect(T0, SERVER, CLIENT_ISS, &mut cc).unwrap();
+        drain(&mut c, T0, &mut cc);
+        let synack = Inject::to_client(Flags::SYN | Flags::ACK, SERVER_ISS.0, C1).seg();
+        deliver(&mut c, T0, &synack, &mut cc);
+        drain(&mut c, T0, &mut cc);
+        let t = client_into_time_wait(&mut c, &mut cc, b"");
+        let rcv_nxt = S1 + 1;
+        let elsewhere = Inject::to_client(Flags::RST, rcv_nxt + 100, 0);
+        assert!(feed(&mut c, t, elsewhere, &mut cc).is_empty());
+        assert_eq!(c.state(), State::TimeWait);
+        let exact = Inject::to_client(Flags::RST, rcv_nxt, 0);
+        assert!(feed(&mut c, t, exact, &mut cc).is_empty());
+        let want = if rfc1337 {
+            State::TimeWait
+        } else {
+            State::Closed
+        };
+        assert_eq!(c.state(), want, "rfc1337 = {rfc1337}");
+    }
 }

@@ -55,6 +55,8 @@ fn three_way_handshake_rfc9293_figure6() {
     let (ci, si) = (c.info(), s.info());
     assert!(ci.timestamps && si.timestamps && ci.sack && si.sack);
     assert_eq!(ci.snd_mss, (MSS - 12) as u32);
+    // tcpi_advmss as Linux keeps it: the announced MSS less the timestamp option.
+    assert_eq!((ci.rcv_mss, ci.advmss), (MSS as u32, (MSS - 12) as u32));
 }
 
 /// Figure 7: simultaneous open. Both sides send SYN, both go through SYN-RECEIVED.
@@ -182,11 +184,10 @@ fn rst_in_syn_sent_is_connection_refused() {
     assert!(drain(&mut c, T0, &mut cc).is_empty(), "never RST a RST");
 }
 
-/// SYN retransmission backs off 1, 2, 4, 8 ... seconds and gives up after `syn_retries`
-/// with TimedOut (Linux: 6 retries, 127 s).
-#[test]
-fn syn_retransmission_backs_off_then_times_out() {
-    let cfg = Arc::new(config());
+/// The times (whole seconds) at which a connection configured with `cfg` sends its SYN when
+/// nothing answers, and when it gives up.
+fn syn_schedule(cfg: Config) -> (Vec<u64>, Instant, Counters) {
+    let cfg = Arc::new(cfg);
     let mut c = client(&cfg);
     let mut cc = Counters::default();
     c.connect(T0, SERVER, CLIENT_ISS, &mut cc).unwrap();
@@ -206,12 +207,43 @@ fn syn_retransmission_backs_off_then_times_out() {
             None => break,
         }
     }
-    let secs: Vec<u64> = sends.iter().map(|t| t.total_millis() / 1000).collect();
-    assert_eq!(secs, vec![0, 1, 3, 7, 15, 31, 63]);
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.error(), Some(Error::TimedOut));
-    assert_eq!(now, Instant::from_secs(127));
-    assert_eq!(cc.retrans_segs, 6);
+    let secs = sends.iter().map(|t| t.total_millis() / 1000).collect();
+    (secs, now, cc)
+}
+
+/// SYN retransmission as Linux 6.18 does it: the first `syn_linear_timeouts` (4) timeouts keep
+/// the 1 s initial RTO, then RFC 6298 §5.5's doubling; connect() gives up after
+/// `syn_retries` + 4 retransmissions (Linux: 6 + 4, the last at 67 s, TimedOut at 131 s).
+#[test]
+fn syn_retransmission_linear_then_backs_off_then_times_out() {
+    let (secs, end, cc) = syn_schedule(config());
+    assert_eq!(secs, vec![0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]);
+    assert_eq!(end, Instant::from_secs(131));
+    assert_eq!(cc.retrans_segs, 10);
+}
+
+/// The other bound on SYN-SENT (Linux `tcp_write_timeout`): the time `syn_retries`
+/// exponential backoffs from 1 s take, (2^(n+1) − 1) s from the first SYN, counts too and
+/// here comes first. With 2 retries that is 7 s: SYNs at 0 ... 5 s, and the timer at 7 s ends
+/// the attempt instead of sending a seventh. Without the linear timeouts the count rules:
+/// 0, 1, 3 s, and the timer at 7 s.
+#[test]
+fn syn_retries_bound_time_as_well_as_count() {
+    let (secs, end, _) = syn_schedule(Config {
+        syn_retries: 2,
+        ..config()
+    });
+    assert_eq!(secs, vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(end, Instant::from_secs(7));
+    let (secs, end, _) = syn_schedule(Config {
+        syn_retries: 2,
+        syn_linear_timeouts: 0,
+        ..config()
+    });
+    assert_eq!(secs, vec![0, 1, 3]);
+    assert_eq!(end, Instant::from_secs(7));
 }
 
 /// A lost SYN-ACK: the server retransmits it; a retransmitted SYN from the client makes the

@@ -6,8 +6,10 @@
 //! places where synack deliberately does what Linux does:
 //! * a SYN that repeats the peer's original SYN in SYN-RECEIVED gets the SYN-ACK again;
 //! * a SYN-ACK in SYN-RECEIVED with SEQ = IRS and ACK = ISS + 1 (simultaneous open) is taken
-//!   as the ACK of our SYN;
-//! * TIME-WAIT closes on a RST (RFC 9293, not RFC 1337).
+//!   as the ACK of our SYN, and answered with a duplicate ACK;
+//! * TIME-WAIT closes on a RST at RCV.NXT (RFC 9293, not RFC 1337) and runs as Linux's
+//!   `tcp_timewait_state_process`: only a bare ACK or RST at RCV.NXT is taken, everything
+//!   else but a RST is acknowledged.
 //!
 //! How each state is reached, by segment exchanges only (see `in_state`):
 //! * LISTEN, SYN-RECEIVED: the server; a SYN from the client makes SYN-RECEIVED (passive open).
@@ -213,6 +215,9 @@ enum Reply {
     RstAck(V, V),
     /// <SEQ=a><ACK=b><CTL=SYN,ACK>
     SynAck(V, V),
+    /// <SEQ=a><CTL=RST>, then our SYN <SEQ=ISS><CTL=SYN> again two ticks later (Linux
+    /// resends it early after the first unacceptable ACK in SYN-SENT).
+    RstThenSyn(V),
 }
 
 const NOTHING: Reply = Reply::Nothing;
@@ -224,6 +229,8 @@ const ACK: Reply = Reply::Ack(V::SndNxt, V::RcvNxt);
 const ACK_ALL: Reply = Reply::Ack(V::SndNxt, V::SegEnd);
 /// <SEQ=SEG.ACK><CTL=RST>
 const RST_SEG_ACK: Reply = Reply::Rst(V::SegAck);
+/// <SEQ=SEG.ACK><CTL=RST>, then <SEQ=ISS><CTL=SYN>
+const RST_SEG_ACK_SYN: Reply = Reply::RstThenSyn(V::SegAck);
 /// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
 const RST_ACK_0: Reply = Reply::RstAck(V::Zero, V::SegEnd);
 /// <SEQ=ISS><ACK=SEG.SEQ+1><CTL=SYN,ACK>
@@ -268,12 +275,12 @@ const TABLE: &[(State, SegKind, Expect)] = &[
     // RST bit is set ...) <SEQ=SEG.ACK><CTL=RST>"; a RST counts only with an acceptable ACK;
     // SYN,ACK: ESTABLISHED, "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"; SYN: SYN-RECEIVED,
     // "<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>"; "if neither of the SYN or RST bits is set, then
-    // drop the segment".
+    // drop the segment". Linux resends its SYN two ticks after the first unacceptable ACK.
     (SynSent, Syn,             x(SynReceived, SYN_ACK)),
     (SynSent, SynAck,          x(Established, ACK_ALL)),
-    (SynSent, SynAckBad,       x(SynSent, RST_SEG_ACK)),
+    (SynSent, SynAckBad,       x(SynSent, RST_SEG_ACK_SYN)),
     (SynSent, Ack,             x(SynSent, NOTHING)),
-    (SynSent, AckTooNew,       x(SynSent, RST_SEG_ACK)),
+    (SynSent, AckTooNew,       x(SynSent, RST_SEG_ACK_SYN)),
     (SynSent, Rst,             x(SynSent, NOTHING)),
     (SynSent, RstInWindow,     x(SynSent, NOTHING)),
     (SynSent, RstOutOfWindow,  x(SynSent, NOTHING)),
@@ -293,7 +300,8 @@ const TABLE: &[(State, SegKind, Expect)] = &[
     (SynReceived, Syn,             x(Listen, NOTHING)),
     (SynReceived, SynDup,          x(SynReceived, Reply::SynAck(V::Iss, V::RcvNxt))), // Linux
     (SynReceived, SynAck,          x(Listen, NOTHING)),
-    (SynReceived, SynAckSimOpen,   x(Established, NOTHING)), // Linux, Figure 7
+    // Linux, Figure 7; its SYN is one we already have: a duplicate ACK (tcp_send_dupack).
+    (SynReceived, SynAckSimOpen,   x(Established, ACK)),
     (SynReceived, SynAckBad,       x(Listen, NOTHING)),
     (SynReceived, Ack,             x(Established, NOTHING)),
     (SynReceived, AckTooNew,       x(SynReceived, RST_SEG_ACK)),
@@ -405,18 +413,20 @@ const TABLE: &[(State, SegKind, Expect)] = &[
     (LastAck, NoFlags,         x(LastAck, NOTHING)),
 
     // TIME-WAIT: "The only thing that can arrive in this state is a retransmission of the
-    // remote FIN. Acknowledge it"; a RST at RCV.NXT closes (RFC 9293, not RFC 1337).
+    // remote FIN. Acknowledge it"; a RST at RCV.NXT closes (RFC 9293, not RFC 1337). As Linux
+    // (`tcp_timewait_state_process`): a bare ACK at RCV.NXT is taken silently whatever it
+    // acknowledges, any other RST is dropped silently, and data is acknowledged.
     (TimeWait, Syn,             x(TimeWait, ACK)),
     (TimeWait, SynAck,          x(TimeWait, ACK)),
     (TimeWait, SynAckBad,       x(TimeWait, ACK)),
     (TimeWait, Ack,             x(TimeWait, NOTHING)),
-    (TimeWait, AckTooNew,       x(TimeWait, ACK)),
+    (TimeWait, AckTooNew,       x(TimeWait, NOTHING)),
     (TimeWait, Rst,             x(Closed, NOTHING)),
-    (TimeWait, RstInWindow,     x(TimeWait, ACK)),
+    (TimeWait, RstInWindow,     x(TimeWait, NOTHING)),
     (TimeWait, RstOutOfWindow,  x(TimeWait, NOTHING)),
     (TimeWait, RstAck,          x(Closed, NOTHING)),
     (TimeWait, FinAck,          x(TimeWait, ACK)),
-    (TimeWait, Data,            x(TimeWait, NOTHING)),
+    (TimeWait, Data,            x(TimeWait, ACK)),
     (TimeWait, DataOutOfWindow, x(TimeWait, ACK)),
     (TimeWait, NoFlags,         x(TimeWait, NOTHING)),
 
@@ -514,7 +524,7 @@ fn show(segs: &[Wire]) -> String {
 }
 
 /// The segment `reply` stands for, given the row's numbers and its incoming segment.
-fn resolve(reply: Reply, ctx: &Ctx, inj: &Inject) -> Option<Wire> {
+fn resolve(reply: Reply, ctx: &Ctx, inj: &Inject) -> Vec<Wire> {
     let v = |v: V| match v {
         V::Zero => 0,
         V::Iss => ctx.iss,
@@ -533,11 +543,12 @@ fn resolve(reply: Reply, ctx: &Ctx, inj: &Inject) -> Option<Wire> {
         len: 0,
     };
     match reply {
-        Reply::Nothing => None,
-        Reply::Ack(s, a) => Some(w(Flags::ACK, s, Some(a))),
-        Reply::Rst(s) => Some(w(Flags::RST, s, None)),
-        Reply::RstAck(s, a) => Some(w(Flags::RST | Flags::ACK, s, Some(a))),
-        Reply::SynAck(s, a) => Some(w(Flags::SYN | Flags::ACK, s, Some(a))),
+        Reply::Nothing => vec![],
+        Reply::Ack(s, a) => vec![w(Flags::ACK, s, Some(a))],
+        Reply::Rst(s) => vec![w(Flags::RST, s, None)],
+        Reply::RstAck(s, a) => vec![w(Flags::RST | Flags::ACK, s, Some(a))],
+        Reply::SynAck(s, a) => vec![w(Flags::SYN | Flags::ACK, s, Some(a))],
+        Reply::RstThenSyn(s) => vec![w(Flags::RST, s, None), w(Flags::SYN, V::Iss, None)],
     }
 }
 
@@ -715,7 +726,7 @@ fn segment_arrives_every_state_and_segment() {
     let mut bad = Vec::new();
     for (i, &(state, kind, expect)) in TABLE.iter().enumerate() {
         let (ctx, inj, got) = run(state, kind);
-        let want: Vec<Wire> = resolve(expect.reply, &ctx, &inj).into_iter().collect();
+        let want = resolve(expect.reply, &ctx, &inj);
         let want_delivered =
             if kind == Data && matches!(expect.state, Established | FinWait1 | FinWait2) {
                 DATA.len()

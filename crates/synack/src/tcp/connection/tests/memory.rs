@@ -59,6 +59,7 @@ fn an_idle_established_connection_holds_nothing_allocated_on_first_use() {
         sack_permitted: true,
         ts_recent: Some(1),
         synack_sent: Some(Instant::ZERO),
+        retransmits: 0,
     };
     let c = Connection::from_handshake(cfg, SERVER, CLIENT, MSS, 0, Instant::ZERO, &hs);
     assert_eq!(allocated(&c), Vec::<&str>::new(), "from a handshake");

@@ -948,8 +948,9 @@ fn answered_keepalive_probe_keeps_connection_alive() {
 }
 
 /// TCP_USER_TIMEOUT (RFC 5482): with data unacknowledged and the peer silent, the connection
-/// gives up with TimedOut exactly when 5 s have passed since the data was sent (Linux clamps
-/// the RTO so the timer fires then), long before `max_retries` (15) retransmissions would.
+/// gives up with TimedOut exactly when 5 s have passed since the first retransmission (Linux
+/// counts from `retrans_stamp` and clamps the RTO so the timer fires then), long before
+/// `max_retries` (15) would, and without a RST (`tcp_write_err`).
 #[test]
 fn user_timeout_aborts_long_before_max_retries() {
     let (mut c, mut cc) = established();
@@ -978,8 +979,9 @@ fn user_timeout_aborts_long_before_max_retries() {
     }
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.error(), Some(Error::TimedOut));
-    let limit = T0 + Duration::from_secs(5);
+    let limit = rtx[0] + Duration::from_secs(5);
     assert_eq!(died, Some(limit), "gives up exactly at the user timeout");
+    assert!(drain(&mut c, limit, &mut cc).is_empty(), "no RST");
     assert!(
         !rtx.is_empty() && rtx.iter().all(|&t| t < limit),
         "retransmissions before the limit: {rtx:?}"
@@ -988,4 +990,42 @@ fn user_timeout_aborts_long_before_max_retries() {
         rtx.len() < Config::default().max_retries as usize,
         "far fewer than max_retries"
     );
+}
+
+/// Linux (`tcp_validate_incoming`) also takes a RST whose sequence number is the right edge of
+/// the highest SACK block we report: a peer that never saw the data we hold past a hole may
+/// reset from the end of it. Anywhere else in the window it draws a challenge ACK.
+#[test]
+fn rst_at_the_highest_sack_edge_resets() {
+    let cfg = Arc::new(Config {
+        sack: true,
+        ..plain_config()
+    });
+    let mut c = client(&cfg);
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, CLIENT_ISS, &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, SERVER_ISS.0, CLIENT_ISS.0 + 1)
+        .sack_permitted()
+        .seg();
+    deliver(&mut c, T0, &synack, &mut cc);
+    drain(&mut c, T0, &mut cc);
+    let s1 = SERVER_ISS.0 + 1;
+    let c1 = CLIENT_ISS.0 + 1;
+    // Out of order: 100 bytes at S1 + 1000.
+    let ooo = Inject::to_client(Flags::ACK, s1 + 1000, c1).data(&[7u8; 100]);
+    let out = feed(&mut c, T0, ooo, &mut cc);
+    assert_eq!(out.len(), 1, "a duplicate ACK with SACK");
+    let mid = Inject::to_client(Flags::RST, s1 + 1050, 0);
+    let out = feed(&mut c, T0, mid, &mut cc);
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(
+        (out.len(), out[0].flags()),
+        (1, Flags::ACK),
+        "challenge ACK"
+    );
+    let edge = Inject::to_client(Flags::RST, s1 + 1100, 0);
+    assert!(feed(&mut c, T0, edge, &mut cc).is_empty());
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(Error::Reset));
 }
