@@ -92,12 +92,7 @@ impl World {
 
     /// Two hosts as [`two_hosts`](Self::two_hosts), the link shaped by `ab` from client to
     /// server and by `ba` back.
-    pub fn two_hosts_asym(
-        seed: u64,
-        ab: LinkConfig,
-        ba: LinkConfig,
-        cfg: StackConfig,
-    ) -> World {
+    pub fn two_hosts_asym(seed: u64, ab: LinkConfig, ba: LinkConfig, cfg: StackConfig) -> World {
         let mut w = World::new(seed);
         let c = w.add_host(
             "client",
