@@ -126,6 +126,11 @@ pub struct Config {
     pub pacing_ss_ratio: u32,
     /// Pacing rate in congestion avoidance, percent (tcp_pacing_ca_ratio, 120).
     pub pacing_ca_ratio: u32,
+    /// Pace every connection at its congestion controller's pacing rate, as Linux does for
+    /// every TCP flow when the interface's qdisc is `fq`. Off by default, as with Linux's
+    /// default qdiscs (pfifo_fast, fq_codel), where only a controller that asks for pacing is
+    /// paced (Linux's internal pacing, which BBR requests: BBR always paces).
+    pub pacing: bool,
 }
 
 impl Default for Config {
@@ -162,6 +167,7 @@ impl Default for Config {
             min_tso_segs: 2,
             pacing_ss_ratio: 200,
             pacing_ca_ratio: 120,
+            pacing: false,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod isn;
 pub mod prr;
 pub mod push;
 pub mod rack;
+pub mod rate;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;

@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 
+use super::rate::TxState;
 use super::seq::SeqNum;
 use crate::time::Instant;
 
@@ -34,7 +35,8 @@ pub const EVER_RETRANS: u8 = 8;
 /// The segment was sent with PSH (a resend of its end carries it again, as Linux's does).
 pub const PSH: u8 = 16;
 
-/// One transmitted segment: a sequence range, when it was last sent, and its marks.
+/// One transmitted segment: a sequence range, when it was last sent, its marks, and the
+/// delivery state it left with (for rate samples, `tcp::rate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub start: SeqNum,
@@ -43,6 +45,8 @@ pub struct Sent {
     /// When this range was last (re)transmitted.
     pub xmit: Instant,
     pub marks: u8,
+    /// The connection's delivery state at that (re)transmission.
+    pub tx: TxState,
 }
 
 impl Sent {
@@ -131,9 +135,10 @@ impl Board {
         Tally { segs, bytes }
     }
 
-    /// A new segment `[start, end)` went out at `now` for the first time. It must start where
-    /// the last entry ends (at SND.MAX); anything else is ignored.
-    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+    /// A new segment `[start, end)` went out at `now` for the first time, with delivery
+    /// snapshot `tx`. It must start where the last entry ends (at SND.MAX); anything else is
+    /// ignored.
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool, tx: TxState) {
         if end <= start {
             return;
         }
@@ -147,6 +152,7 @@ impl Board {
             end,
             xmit: now,
             marks: if psh { PSH } else { 0 },
+            tx,
         };
         self.out.add(&s);
         self.segs.push_back(s);
@@ -239,7 +245,7 @@ impl Board {
     /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
     /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
     /// many entries were marked.
-    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant, tx: TxState) -> u32 {
         if end <= start {
             return 0;
         }
@@ -253,6 +259,7 @@ impl Board {
             self.set(k, RETRANS);
             self.segs[k].marks |= EVER_RETRANS;
             self.segs[k].xmit = now;
+            self.segs[k].tx = tx;
             n += 1;
         }
         n
@@ -490,6 +497,14 @@ impl Scoreboard {
         self.0.as_ref().and_then(|b| b.high_sacked)
     }
 
+    /// Whether some segment marked lost has not been sent again (Linux `lost_out >
+    /// retrans_out`).
+    pub fn lost_unresent(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|b| b.lost.segs > b.lost_retrans)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_none_or(|b| b.segs.is_empty())
     }
@@ -515,11 +530,11 @@ impl Scoreboard {
 
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
     /// the last entry ends (at SND.MAX); anything else is ignored.
-    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool, tx: TxState) {
         if end > start {
             self.0
                 .get_or_insert_with(Box::default)
-                .on_send(start, end, now, psh);
+                .on_send(start, end, now, psh, tx);
         }
     }
 
@@ -527,10 +542,10 @@ impl Scoreboard {
     /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
     /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
     /// many entries were marked.
-    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant, tx: TxState) -> u32 {
         self.0
             .as_mut()
-            .map_or(0, |b| b.on_retransmit(start, end, now))
+            .map_or(0, |b| b.on_retransmit(start, end, now, tx))
     }
 
     /// The cumulative ACK moved to `ack`: entries below it leave the scoreboard. `f` sees each
@@ -637,7 +652,7 @@ mod tests {
         let mut b = Scoreboard::new();
         for k in 0..n {
             let s = SeqNum(base.wrapping_add(k * mss));
-            b.on_send(s, s + mss, t(k as u64), false);
+            b.on_send(s, s + mss, t(k as u64), false, TxState::NONE);
         }
         b
     }
@@ -701,7 +716,10 @@ mod tests {
             assert_eq!(b.pipe().segs, 7);
             let (i, next) = b.next_retransmit(s0).unwrap();
             assert_eq!((i, next.start), (0, s0));
-            assert_eq!(b.on_retransmit(next.start, next.end, t(50)), 1);
+            assert_eq!(
+                b.on_retransmit(next.start, next.end, t(50), TxState::NONE),
+                1
+            );
             assert_eq!(b.pipe().segs, 8, "the retransmission is in flight");
             assert_eq!(b.next_retransmit(s0), None);
             // Cumulative ACK of the first three: one new segment delivered (the SACKed one
@@ -763,14 +781,14 @@ mod tests {
         let mut b = board(5, 100, 0);
         b.on_sack(SeqNum(300), SeqNum(400), |_| {});
         b.mark_head_lost();
-        b.on_retransmit(SeqNum(0), SeqNum(100), t(9));
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(9), TxState::NONE);
         assert_eq!(b.mark_all_lost(), 3);
         assert_eq!(b.pipe(), Tally::default(), "nothing is believed in flight");
         let order: Vec<u32> = std::iter::from_fn({
             let mut b = b.clone();
             move || {
                 let (_, s) = b.next_retransmit(SeqNum(0))?;
-                b.on_retransmit(s.start, s.end, t(10));
+                b.on_retransmit(s.start, s.end, t(10), TxState::NONE);
                 Some(s.start.0)
             }
         })
@@ -804,7 +822,7 @@ mod tests {
     #[test]
     fn any_marked_looks_only_at_overlapping_entries() {
         let mut b = board(4, 100, 0);
-        b.on_retransmit(SeqNum(200), SeqNum(300), t(9));
+        b.on_retransmit(SeqNum(200), SeqNum(300), t(9), TxState::NONE);
         assert!(b.any_marked(SeqNum(250), SeqNum(260), EVER_RETRANS));
         assert!(b.any_marked(SeqNum(150), SeqNum(201), EVER_RETRANS));
         assert!(!b.any_marked(SeqNum(0), SeqNum(200), EVER_RETRANS));
@@ -857,7 +875,7 @@ mod tests {
                 for (k, o) in ops.into_iter().enumerate() {
                     let now = t(k as u64);
                     match o {
-                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0); max += n as u32; }
+                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0, TxState::NONE); max += n as u32; }
                         Op::Sack(a, l) => {
                             let s = (una + a as u32).min(max);
                             let e = (s + l as u32).min(max);
@@ -872,7 +890,7 @@ mod tests {
                         Op::LoseAll => { b.mark_all_lost(); }
                         Op::Rtx => {
                             if let Some((_, s)) = b.next_retransmit(una) {
-                                b.on_retransmit(s.start, s.end, now);
+                                b.on_retransmit(s.start, s.end, now, TxState::NONE);
                             }
                         }
                     }

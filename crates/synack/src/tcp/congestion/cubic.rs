@@ -413,7 +413,8 @@ impl CongestionControl for Cubic {
         self.w.undo();
     }
 
-    fn on_tx_start(&mut self, now: Instant, idle: Duration) {
+    fn on_tx_start(&mut self, flight: &super::Flight, idle: Duration) {
+        let now = flight.now;
         let Some(epoch) = self.epoch_start else {
             return;
         };
@@ -742,19 +743,28 @@ mod tests {
         cc.on_congestion_event(Instant::ZERO, 100 * MSS);
         cc.set_cwnd(70 * MSS);
         // Without an epoch there is nothing to shift.
-        cc.on_tx_start(Instant::from_millis(500), Duration::from_millis(400));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(500)),
+            Duration::from_millis(400),
+        );
         assert_eq!(cc.epoch_start, None);
         cc.on_ack(&ack(1000, 1, 100));
         assert_eq!(cc.epoch_start, Some(1000));
         // 1.5 s idle, sending resumes at 3 s: the epoch moves to 2.5 s.
-        cc.on_tx_start(Instant::from_millis(3000), Duration::from_millis(1500));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(3000)),
+            Duration::from_millis(1500),
+        );
         assert_eq!(cc.epoch_start, Some(2500));
         // So one second of sending later the target is where it was one second in: cnt 3
         // (see k_and_the_cubic_target).
         cc.on_ack(&ack(3500, 1, 100));
         assert_eq!(cc.cnt(), 3);
         // Never beyond now.
-        cc.on_tx_start(Instant::from_millis(4000), Duration::from_secs(60));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(4000)),
+            Duration::from_secs(60),
+        );
         assert_eq!(cc.epoch_start, Some(4000));
     }
 

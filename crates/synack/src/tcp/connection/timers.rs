@@ -85,9 +85,19 @@ impl Timers {
 impl Connection {
     // ----- Timeouts (§3.10.8) -----
 
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work, or a
+    /// paced segment may leave (then [`poll_transmit`](Self::poll_transmit) sends it).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
+        let paced = self
+            .snd
+            .tx
+            .as_deref()
+            .filter(|t| t.pacing_wait)
+            .map(|t| t.next_departure);
+        match (self.timers.earliest(), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every timer that is due at `now`.

@@ -1,0 +1,1 @@
+//! BBR, segment by segment in virtual time.
