@@ -1,5 +1,5 @@
 //! ICMPv4: arbitrary bytes as a message through the checked view, every accessor and setter,
-//! the quoted original datagram (`Invoking`), `Repr::parse` with and without checksum
+//! the quoted original datagram (`icmp::Quote`), `Repr::parse` with and without checksum
 //! verification, `Display`, and emit → re-parse round trips.
 #![no_main]
 
@@ -7,14 +7,17 @@ use std::hint::black_box;
 
 use libfuzzer_sys::fuzz_target;
 use synack::wire::Error;
-use synack::wire::icmpv4::{HEADER_LEN, Invoking, Message, Packet, Repr};
+use synack::wire::icmp::Quote;
+use synack::wire::icmpv4::{HEADER_LEN, Message, Packet, Repr};
 
-fn check_invoking(invoking: &Invoking<'_>) {
-    assert!(invoking.header_len() >= 20 && invoking.header_len().is_multiple_of(4));
+fn check_invoking(invoking: &Quote<'_>) {
+    // An IPv4 header is a multiple of 4 bytes; an IPv6 one (with extension headers) of 8.
+    assert!(invoking.header().len() >= 20 && invoking.header().len().is_multiple_of(4));
     assert!(invoking.payload().len() >= 8);
     assert!(invoking.frag_offset().is_multiple_of(8));
     black_box((
-        invoking.total_len(),
+        invoking.ip_len(),
+        invoking.hop_limit(),
         invoking.protocol(),
         invoking.src_addr(),
         invoking.dst_addr(),
@@ -51,8 +54,8 @@ fuzz_target!(|data: &[u8]| {
         packet.checksum(),
         packet.as_ref(),
     ));
-    let quote = packet.original_header();
-    assert_eq!(quote, Invoking::parse(&data[HEADER_LEN..]));
+    let quote = packet.quote();
+    assert_eq!(quote, Quote::parse(&data[HEADER_LEN..]));
     if let Ok(invoking) = &quote {
         check_invoking(invoking);
     }
@@ -102,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(repr.msg_type(), packet.msg_type());
     assert_eq!(repr.data(), packet.data());
     assert_eq!(repr.buffer_len(), data.len());
-    match repr.original_header() {
+    match repr.quote() {
         None => assert!(matches!(
             repr,
             Repr::EchoRequest { .. } | Repr::EchoReply { .. }

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
-use synack::wire::{self, IpProtocol, icmpv4, icmpv6, ipv4, ipv6, tcp};
+use synack::wire::{self, IpProtocol, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, tcp};
 
 use crate::hex;
 
@@ -187,7 +187,7 @@ fn protocol_name(p: IpProtocol) -> String {
         IpProtocol::Routing => "routing header".into(),
         IpProtocol::Fragment => "fragment header".into(),
         IpProtocol::NoNextHeader => "no next header".into(),
-        IpProtocol::Unknown(60) => "destination options header".into(),
+        IpProtocol::DestOpts => "destination options header".into(),
         IpProtocol::Unknown(n) => format!("protocol {n}"),
     }
 }
@@ -291,14 +291,38 @@ fn decode_ipv6(lines: &mut Vec<String>, bytes: &[u8]) -> Step {
         "IPv6 Payload Length",
     );
     let (src, dst) = (repr.src_addr, repr.dst_addr);
-    let payload = packet.payload();
-    match repr.next_header {
+    let all = packet.payload();
+    // The extension headers (RFC 8200 §4), one line each, then the upper layer.
+    let chain = ipv6ext::Chain::walk(u8::from(repr.next_header), all).map_err(|error| Failure {
+        layer: "IPv6 extension header",
+        error,
+        detail: format!("{} bytes after the fixed header", all.len()),
+    })?;
+    for h in chain.headers() {
+        let bytes = &all[h.offset..h.offset + h.len];
+        let name = protocol_name(IpProtocol::from(h.kind));
+        if h.kind == u8::from(IpProtocol::Fragment) {
+            let f = ipv6ext::FragmentHeader::new_unchecked(bytes);
+            let mf = if f.more_frags() { " MF" } else { "" };
+            lines.push(format!(
+                "     {name}: id={:#010x} offset={}{mf}",
+                f.ident(),
+                f.frag_offset()
+            ));
+            if f.frag_offset() != 0 || f.more_frags() {
+                let len = all.len() - chain.upper_offset;
+                let upper = protocol_name(IpProtocol::from(chain.upper));
+                not_decoded(lines, format_args!("fragment: {len} bytes of {upper}"));
+                return Ok(());
+            }
+        } else {
+            lines.push(format!("     {name}, {} bytes", h.len));
+        }
+    }
+    let payload = &all[chain.upper_offset..];
+    match IpProtocol::from(chain.upper) {
         IpProtocol::Tcp => decode_tcp(lines, payload, Some((src.into(), dst.into()))),
         IpProtocol::Icmpv6 => decode_icmpv6(lines, payload, src, dst),
-        IpProtocol::Fragment => {
-            not_decoded(lines, format_args!("fragment"));
-            Ok(())
-        }
         IpProtocol::NoNextHeader => Ok(()),
         other => {
             let len = payload.len();
@@ -381,7 +405,7 @@ fn decode_icmpv4(lines: &mut Vec<String>, bytes: &[u8]) -> Step {
     );
     let line = match icmpv4::Repr::parse(&packet, false) {
         Ok(repr) => {
-            let quote = match repr.original_header() {
+            let quote = match repr.quote() {
                 Some(Err(e)) => format!("  [quoted datagram unreadable: {e}]"),
                 _ => String::new(),
             };
@@ -420,7 +444,7 @@ fn decode_icmpv6(lines: &mut Vec<String>, bytes: &[u8], src: Ipv6Addr, dst: Ipv6
     );
     let line = match icmpv6::Repr::parse(&packet, src, dst, false) {
         Ok(repr) => {
-            let quote = match repr.original_header() {
+            let quote = match repr.quote() {
                 Some(Err(e)) => format!("  [quoted packet unreadable: {e}]"),
                 _ => String::new(),
             };

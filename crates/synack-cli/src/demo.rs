@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ pub struct Args {
     /// last about 2 minutes). The demo then prints the error and exits with status 2.
     #[arg(long, default_value = "10s", value_parser = units::duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
+    /// Talk IPv6: client fd00:5ac::1, server fd00:5ac::2 (/64), MSS 1440 on the 1500-byte link.
+    #[arg(long)]
+    pub ipv6: bool,
 }
 
 fn syncookies(s: &str) -> Result<SynCookies, String> {
@@ -84,9 +87,28 @@ fn syncookies(s: &str) -> Result<SynCookies, String> {
     }
 }
 
-const CLIENT_ADDR: &str = "198.18.0.1";
-const SERVER_ADDR: &str = "198.18.0.2";
+const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const CLIENT_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 1);
+const SERVER_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 2);
 const PORT: u16 = 80;
+
+/// The client's address, the server's socket address and the link's prefix length.
+fn endpoints(ipv6: bool) -> (IpAddr, SocketAddr, u8) {
+    if ipv6 {
+        (
+            CLIENT_ADDR_V6.into(),
+            SocketAddr::new(SERVER_ADDR_V6.into(), PORT),
+            64,
+        )
+    } else {
+        (
+            CLIENT_ADDR.into(),
+            SocketAddr::new(SERVER_ADDR.into(), PORT),
+            24,
+        )
+    }
+}
 
 /// The trace sink: renders lines to stdout, writes the capture and keeps the events for the
 /// pictures.
@@ -155,14 +177,12 @@ struct ClientReport {
 /// the server's reply.
 fn client_app(
     host: &Host,
+    addr: SocketAddr,
     bytes: u64,
     seed: u64,
     connect_timeout: Duration,
     progress: bool,
 ) -> Result<ClientReport, ClientError> {
-    let addr: SocketAddr = format!("{SERVER_ADDR}:{PORT}")
-        .parse()
-        .map_err(io::Error::other)?;
     let mut stream = TcpStream::connect_timeout_on(host, &addr, connect_timeout)
         .map_err(ClientError::Connect)?;
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
@@ -245,7 +265,7 @@ impl From<io::Error> for ClientError {
 impl ClientError {
     /// The error as the demo reports it, with what it knows about the cause.
     fn explain(self, args: &Args) -> io::Error {
-        let addr = format!("{SERVER_ADDR}:{PORT}");
+        let (_, addr, _) = endpoints(args.ipv6);
         let (kind, text) = match self {
             ClientError::Connect(e) if e.kind() == io::ErrorKind::TimedOut => (
                 e.kind(),
@@ -336,10 +356,11 @@ where
 }
 
 fn demo(args: &Args) -> io::Result<bool> {
+    let (client_ip, server_addr, prefix) = endpoints(args.ipv6);
     let mut renderer = Renderer::new(args.trace.into());
     renderer
-        .name(CLIENT_ADDR.parse().map_err(io::Error::other)?, "client")
-        .name(SERVER_ADDR.parse().map_err(io::Error::other)?, "server")
+        .name(client_ip, "client")
+        .name(server_addr.ip(), "server")
         .only(Direction::Out);
     let pcap = if args.no_pcap {
         None
@@ -360,8 +381,8 @@ fn demo(args: &Args) -> io::Result<bool> {
         link = link.with_loss(Loss::Bernoulli(args.loss));
     }
     let rt = Runtime::builder()
-        .host("client", &format!("{CLIENT_ADDR}/24"))
-        .host("server", &format!("{SERVER_ADDR}/24"))
+        .host("client", &format!("{client_ip}/{prefix}"))
+        .host("server", &format!("{}/{prefix}", server_addr.ip()))
         .link(link)
         .seed(args.seed)
         .tcp(Config {
@@ -378,14 +399,14 @@ fn demo(args: &Args) -> io::Result<bool> {
     );
 
     println!(
-        "synack demo: client {CLIENT_ADDR} \u{21c4} server {SERVER_ADDR}:{PORT}, RTT {:?}, loss {}%, {} ({} bytes), seed {}",
+        "synack demo: client {client_ip} \u{21c4} server {server_addr}, RTT {:?}, loss {}%, {} ({} bytes), seed {}",
         args.rtt,
         args.loss * 100.0,
         units::human_bytes(args.bytes),
         args.bytes,
         args.seed
     );
-    let listener = TcpListener::bind_on(&server, format!("{SERVER_ADDR}:{PORT}"))?;
+    let listener = TcpListener::bind_on(&server, server_addr)?;
     let (bytes, seed, timeout) = (args.bytes, args.seed, args.connect_timeout);
     // The bar redraws its line with a carriage return: only for a person at a terminal.
     let progress = io::stderr().is_terminal();
@@ -393,7 +414,7 @@ fn demo(args: &Args) -> io::Result<bool> {
         let client = client.clone();
         run_both(
             rt,
-            move || client_app(&client, bytes, seed, timeout, progress),
+            move || client_app(&client, server_addr, bytes, seed, timeout, progress),
             move || server_app(listener),
         )?
     };
@@ -484,7 +505,7 @@ fn demo(args: &Args) -> io::Result<bool> {
         let r = report::Report {
             title: "synack demo".into(),
             source: format!(
-                "client {CLIENT_ADDR} \u{21c4} server {SERVER_ADDR}:{PORT}, RTT {:?}, loss {}%, {} sent, seed {}; charts as seen on the client's interface",
+                "client {client_ip} \u{21c4} server {server_addr}, RTT {:?}, loss {}%, {} sent, seed {}; charts as seen on the client's interface",
                 args.rtt,
                 args.loss * 100.0,
                 units::human_bytes(args.bytes),

@@ -9,7 +9,9 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use std::net::IpAddr;
 use synack::net::TcpListener;
+use synack::stack::IpCidr;
 use synack::tcp::Config;
 
 use crate::http;
@@ -26,11 +28,16 @@ use crate::units;
     synack serves HTTP on 198.18.0.2:80 from a temporary directory\n  \
     ip netns exec synack-lab-PID curl http://198.18.0.2/file.bin\n  \
     ip netns del synack-lab-PID\n\n\
+    With --addr fd00:5ac::2/64 the same over IPv6 (kernel fd00:5ac::1, curl -6).\n\n\
     No root? `synack demo` shows the same conversation between two synack hosts.\n\n\
     Output: the steps, the trace and curl's result on standard output; errors and \
     `wrote FILE` on standard error."
 )]
 pub struct Args {
+    /// synack's address on the lab's link, IPv4 or IPv6 (`fd00:5ac::2/64`: curl then
+    /// fetches over IPv6). The kernel takes the first other address of the prefix.
+    #[arg(long, value_name = "CIDR", default_value = "198.18.0.2/24")]
+    pub addr: String,
     /// Size of the file curl fetches.
     #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub bytes: u64,
@@ -118,6 +125,14 @@ fn lab(args: &Args) -> io::Result<()> {
             ));
         }
     }
+    let synack: IpCidr = args.addr.parse()?;
+    let kernel = kernel_side(synack)?;
+    // URLs and `ip`/`curl` want IPv6 literals in brackets.
+    let host = match synack.addr() {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    };
+    let url = format!("http://{host}/file.bin");
     let pid = std::process::id();
     let lab = Lab {
         ns: format!("synack-lab-{pid}"),
@@ -131,19 +146,25 @@ fn lab(args: &Args) -> io::Result<()> {
     println!("synack lab: the Linux kernel's TCP (curl) fetches a file from synack's HTTP server");
     println!("  1. ip netns add {}", lab.ns);
     sh(Command::new("ip").args(["netns", "add", &lab.ns]))?;
-    // Quieter trace: no IPv6 router solicitations on the new link.
+    // Quieter trace: no IPv6 router solicitations on the new link (and no IPv6 at all when
+    // the lab is IPv4).
+    let quiet = if synack.is_ipv6() {
+        "net.ipv6.conf.default.router_solicitations=0"
+    } else {
+        "net.ipv6.conf.default.disable_ipv6=1"
+    };
     let _ = Command::new("ip")
-        .args(["netns", "exec", &lab.ns, "sysctl", "-qw"])
-        .arg("net.ipv6.conf.default.disable_ipv6=1")
+        .args(["netns", "exec", &lab.ns, "sysctl", "-qw", quiet])
         .output();
     println!(
-        "  2. TUN synack0 inside it: the kernel is 198.18.0.1/24, synack is 198.18.0.2 \
-         (the device's other end is this process)"
+        "  2. TUN synack0 inside it: the kernel is {kernel}, synack is {} \
+         (the device's other end is this process)",
+        synack.addr()
     );
     let net = TunArgs {
         tun: "synack0".into(),
-        addr: "198.18.0.2/24".into(),
-        kernel_addr: Some("198.18.0.1/24".into()),
+        addr: vec![synack.to_string()],
+        kernel_addr: vec![kernel.to_string()],
         netns: Some(format!("{NS_DIR}/{}", lab.ns)),
         mtu: 1500,
         no_offload: false,
@@ -157,7 +178,7 @@ fn lab(args: &Args) -> io::Result<()> {
         svg: args.svg.clone(),
     };
     let started = tunnet::start(&net, Config::default(), LinesTo::Stdout)?;
-    let listener = TcpListener::bind_on(&started.host, "198.18.0.2:80")?;
+    let listener = TcpListener::bind_on(&started.host, (synack.addr(), 80))?;
     let root = lab.dir.clone();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 256 * 1024];
@@ -165,9 +186,9 @@ fn lab(args: &Args) -> io::Result<()> {
             let _ = http::serve_connection(&mut s, &root, &mut buf);
         }
     });
-    println!("  3. synack serves HTTP on 198.18.0.2:80");
+    println!("  3. synack serves HTTP on {host}:80");
     println!(
-        "  4. ip netns exec {} curl http://198.18.0.2/file.bin   ({})",
+        "  4. ip netns exec {} curl {url}   ({})",
         lab.ns,
         units::human_bytes(args.bytes)
     );
@@ -179,7 +200,7 @@ fn lab(args: &Args) -> io::Result<()> {
         .args(["netns", "exec", &lab.ns, "curl", "-sS", "--max-time", "60"])
         .args(["-o", "/dev/null", "-w"])
         .arg("%{http_code} %{size_download} %{time_total}")
-        .arg("http://198.18.0.2/file.bin"))?;
+        .arg(&url))?;
     let wall = start.elapsed();
     // Let the close finish so the trace shows it.
     started.rt.settle(Duration::from_secs(3));
@@ -207,4 +228,55 @@ fn lab(args: &Args) -> io::Result<()> {
         return Err(io::Error::other("the transfer did not complete"));
     }
     Ok(())
+}
+
+/// The kernel's address in the lab: the first address of `synack`'s prefix that is not
+/// synack's (198.18.0.1 for 198.18.0.2/24, fd00:5ac::1 for fd00:5ac::2/64).
+fn kernel_side(synack: IpCidr) -> io::Result<IpCidr> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--addr {synack}: the prefix leaves no address for the kernel (use /30 or wider, /126 for IPv6)"
+            ),
+        )
+    };
+    let host_bits = match synack {
+        IpCidr::V4(c) => 32 - u32::from(c.prefix),
+        IpCidr::V6(c) => 128 - u32::from(c.prefix),
+    };
+    if host_bits < 2 {
+        return Err(bad());
+    }
+    let (net, me) = match synack.addr() {
+        IpAddr::V4(a) => {
+            let a = u128::from(u32::from(a));
+            (a >> host_bits << host_bits, a)
+        }
+        IpAddr::V6(a) => {
+            let a = u128::from(a);
+            (a >> host_bits << host_bits, a)
+        }
+    };
+    let k = if net + 1 == me { net + 2 } else { net + 1 };
+    let ip = match synack {
+        IpCidr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::from(k as u32)),
+        IpCidr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(k)),
+    };
+    Ok(IpCidr::new(ip, synack.prefix()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_takes_the_first_other_address_of_the_prefix() {
+        let k = |s: &str| kernel_side(s.parse().unwrap()).map(|c| c.to_string());
+        assert_eq!(k("198.18.0.2/24").unwrap(), "198.18.0.1/24");
+        assert_eq!(k("198.18.0.1/24").unwrap(), "198.18.0.2/24");
+        assert_eq!(k("fd00:5ac::2/64").unwrap(), "fd00:5ac::1/64");
+        assert_eq!(k("fd00:5ac::1/64").unwrap(), "fd00:5ac::2/64");
+        assert!(k("198.18.0.2/32").is_err() && k("fd00::1/128").is_err());
+    }
 }

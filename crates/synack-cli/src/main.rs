@@ -16,6 +16,8 @@ mod hex;
 mod http;
 #[cfg(target_os = "linux")]
 mod lab;
+#[cfg(target_os = "linux")]
+mod oracle;
 mod packetdrill;
 mod plot;
 #[cfg(target_os = "linux")]
@@ -66,6 +68,9 @@ enum Command {
     Plot(plot::Args),
     /// Write a self-contained HTML report of a capture: summary, pictures, filterable trace.
     Report(report::Args),
+    /// Run packetdrill scripts on synack and on the live Linux kernel, side by side (needs root).
+    #[cfg(target_os = "linux")]
+    Oracle(oracle::Args),
     /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
     #[cfg(target_os = "linux")]
     Serve(serve::Args),
@@ -90,6 +95,8 @@ fn main() -> ExitCode {
         Command::Packetdrill(args) => packetdrill::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Oracle(args) => oracle::run(args),
         #[cfg(target_os = "linux")]
         Command::Serve(args) => serve::run(args),
         #[cfg(target_os = "linux")]

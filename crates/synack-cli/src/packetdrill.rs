@@ -1,10 +1,9 @@
 //! `synack packetdrill`: run packetdrill scripts against synack in virtual time.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use synack_packetdrill::run::{self, Outcome, RunOptions};
+use synack_packetdrill::run::{self, IpVersion, Outcome, RunOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -22,37 +21,72 @@ pub struct Args {
     /// Define a symbol for the scripts (`-D TFO_COOKIE=3021b9d889017eeb`).
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     define: Vec<String>,
+    /// Address family of the runs: ipv4, ipv6 (local fd3d:a0b:17d6::1, peer
+    /// fd3d:fa7b:d17d::1, MTU 1520), ipv4-mapped-ipv6 (IPv6 sockets, IPv4 packets), or all
+    /// three. A script that pins `--ip_version` runs in that family only.
+    #[arg(long = "ip_version", alias = "ip-version", value_name = "FAMILY", default_value = "ipv4",
+          value_parser = ["ipv4", "ipv6", "ipv4-mapped-ipv6", "all"])]
+    ip_version: String,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let mut defines = HashMap::new();
-    for d in &args.define {
+/// The `-D NAME=VALUE` symbols added to `opts`, and the scripts under `paths`; a usage error
+/// is said on stderr and becomes exit status 2.
+pub fn prepare(
+    paths: &[PathBuf],
+    define: &[String],
+    mut opts: RunOptions,
+) -> Result<(RunOptions, Vec<PathBuf>), ExitCode> {
+    for d in define {
         let Some((k, v)) = d.split_once('=') else {
             eprintln!("error: -D expects NAME=VALUE, got {d:?}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         };
-        defines.insert(k.to_string(), v.to_string());
+        opts.defines.insert(k.to_string(), v.to_string());
     }
-    let opts = RunOptions { defines };
     let mut scripts = Vec::new();
-    for p in &args.paths {
+    for p in paths {
         match run::collect_scripts(p) {
             Ok(mut v) => scripts.append(&mut v),
             Err(e) => {
                 eprintln!("error: {}: {e}", p.display());
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
+    Ok((opts, scripts))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let versions: Vec<IpVersion> = match IpVersion::parse(&args.ip_version) {
+        Some(v) => vec![v],
+        None => IpVersion::ALL.to_vec(),
+    };
+    let (opts, scripts) = match prepare(&args.paths, &args.define, RunOptions::default()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for s in &scripts {
-        let r = run::run_file(s, &opts);
-        match r.outcome {
-            Outcome::Pass => passed += 1,
-            Outcome::Fail(_) => failed += 1,
-            Outcome::Skip(_) => skipped += 1,
+        for &v in &versions {
+            let opts = RunOptions {
+                ip_version: v,
+                ..opts.clone()
+            };
+            let r = run::run_file(s, &opts);
+            if versions.len() > 1 && r.ip_version != v {
+                // Pinned to another family: it runs (once) in that one.
+                continue;
+            }
+            match r.outcome {
+                Outcome::Pass => passed += 1,
+                Outcome::Fail(_) => failed += 1,
+                Outcome::Skip(_) => skipped += 1,
+            }
+            if versions.len() > 1 {
+                print!("[{}] ", v.name());
+            }
+            print!("{}", r.render(if args.verbose { None } else { Some(12) }));
         }
-        print!("{}", r.render(if args.verbose { None } else { Some(12) }));
     }
     let skip = if skipped > 0 {
         format!(", {skipped} skipped")

@@ -12,7 +12,7 @@ use clap::Parser;
 use synack::device::impair::{LinkConfig, LinkStats};
 use synack::device::relay::Relay;
 use synack::device::tun::Tun;
-use synack::stack::Ipv4Cidr;
+use synack::stack::IpCidr;
 
 use crate::tunnet;
 
@@ -105,8 +105,10 @@ fn open(
 ) -> io::Result<Tun> {
     let mut b = Tun::builder(name).mtu(mtu).offload(offload);
     if let Some(a) = addr {
-        let cidr: Ipv4Cidr = a.parse()?;
-        b = b.kernel_addr(cidr);
+        for a in a.split(',') {
+            let cidr: IpCidr = a.trim().parse()?;
+            b = b.kernel_addr(cidr);
+        }
     }
     if let Some(ns) = netns {
         b = b.netns(ns);
@@ -119,8 +121,8 @@ fn describe(tun: &Tun, netns: Option<&str>) -> String {
     if let Some(ns) = netns {
         s.push_str(&format!(" in {ns}"));
     }
-    if let Some(k) = tun.kernel_addr() {
-        s.push_str(&format!(" ({}/{})", k.addr, k.prefix));
+    for k in tun.kernel_addrs() {
+        s.push_str(&format!(" ({k})"));
     }
     s
 }

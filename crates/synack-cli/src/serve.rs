@@ -91,8 +91,8 @@ fn serve(args: Args) -> io::Result<()> {
         Mode::Chargen
     };
     let started = tunnet::start(&args.net, Config::default(), LinesTo::Stdout)?;
-    let cidr = args.net.cidr()?;
-    let listener = TcpListener::bind_on(&started.host, (cidr.addr, args.port))?;
+    let ip = args.net.listen_ip()?;
+    let listener = TcpListener::bind_on(&started.host, (ip, args.port))?;
 
     // Ctrl-C / SIGTERM: print the counters, flush the trace and capture, then exit.
     let stats = args.stats.then(|| started.host.clone());
@@ -109,14 +109,15 @@ fn serve(args: Args) -> io::Result<()> {
     .map_err(io::Error::other)?;
 
     println!(
-        "synack serve: listening on {}:{} on {} (mtu {}{})",
-        cidr.addr,
-        args.port,
+        "synack serve: listening on {} on {} (addresses {}; mtu {}{})",
+        std::net::SocketAddr::new(ip, args.port),
         started.tun_name,
+        args.net.addr.join(", "),
         args.net.mtu,
-        match &args.net.kernel_addr {
-            Some(k) => format!(", kernel side {k}"),
-            None => String::new(),
+        if args.net.kernel_addr.is_empty() {
+            String::new()
+        } else {
+            format!(", kernel side {}", args.net.kernel_addr.join(", "))
         }
     );
     io::stdout().flush()?;

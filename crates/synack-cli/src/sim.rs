@@ -63,7 +63,8 @@ pub struct Args {
     /// Drop-tail queue limit at the bottleneck, e.g. 64KiB.
     #[arg(long, value_parser = units::size, allow_hyphen_values = true)]
     pub queue: Option<u64>,
-    /// Link MTU: the largest IP packet, 128 to 65535 bytes (synack announces MSS = MTU - 40).
+    /// Link MTU: the largest IP packet, 128 to 65535 bytes, at least 1280 with --ipv6 (RFC 8200
+    /// §5); synack announces MSS = MTU - 40, or MTU - 60 with --ipv6.
     #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
@@ -88,6 +89,9 @@ pub struct Args {
     /// this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
+    /// Transfer over IPv6 (fd00:5ac::1 to fd00:5ac::2): MSS = MTU - 60.
+    #[arg(long)]
+    pub ipv6: bool,
     /// Print the sender's cwnd, ssthresh, RTT estimates, pipe and loss counts this often
     /// (virtual time), e.g. 100ms.
     #[arg(long, value_parser = units::duration, allow_hyphen_values = true)]
@@ -322,6 +326,7 @@ pub fn run(args: Args) -> ExitCode {
             || args.svg.is_some()
             || args.time_seq.is_some(),
         sample_every: args.samples,
+        ipv6: args.ipv6,
         ..TransferConfig::default()
     };
     let wall = std::time::Instant::now();
@@ -341,6 +346,8 @@ pub fn run(args: Args) -> ExitCode {
         renderer
             .name("198.18.0.1".parse().expect("literal address"), "client")
             .name("198.18.0.2".parse().expect("literal address"), "server")
+            .name(synack::sim::CLIENT_V6.into(), "client")
+            .name(synack::sim::SERVER_V6.into(), "server")
             .only(Direction::Out);
         for line in renderer.render(&r.trace) {
             println!("{line}");

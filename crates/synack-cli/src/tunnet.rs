@@ -11,7 +11,7 @@ use clap::Args;
 use synack::device::impair::{Impaired, LinkConfig, Loss};
 use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
-use synack::stack::{Ipv4Cidr, MIN_MTU};
+use synack::stack::{IPV6_MIN_MTU, IpCidr, MIN_MTU, mtu_too_small_for_ipv6};
 use synack::tcp::Config;
 use synack::tcp::congestion::Algorithm;
 use synack::trace::pcap::PcapSink;
@@ -37,17 +37,25 @@ pub struct TunArgs {
     /// The TUN interface to create (or attach to, if it exists and is persistent).
     #[arg(long, value_name = "NAME")]
     pub tun: String,
-    /// synack's own address and prefix on the TUN link.
-    #[arg(long, value_name = "CIDR", default_value = "198.18.0.2/24")]
-    pub addr: String,
-    /// Also give the kernel's side of the interface this address (and the on-link route).
-    /// Without it, configure the interface yourself: `ip addr add 198.18.0.1/24 dev NAME`.
-    #[arg(long, value_name = "CIDR")]
-    pub kernel_addr: Option<String>,
+    /// synack's own address and prefix on the TUN link, IPv4 or IPv6 (`fd00::2/64`); a
+    /// comma-separated pair (or the flag twice) makes a dual-stack host.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        default_value = "198.18.0.2/24",
+        value_delimiter = ','
+    )]
+    pub addr: Vec<String>,
+    /// Also give the kernel's side of the interface this address (and the on-link route),
+    /// IPv4 or IPv6, one per family. Without it, configure the interface yourself:
+    /// `ip addr add 198.18.0.1/24 dev NAME`.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub kernel_addr: Vec<String>,
     /// Create the interface inside this network namespace (a name from `ip netns`, or a path).
     #[arg(long, value_name = "NS")]
     pub netns: Option<String>,
-    /// Interface MTU, 128 to 65535 bytes (synack announces MSS = MTU - 40).
+    /// Interface MTU, 128 to 65535 bytes, at least 1280 when either side has an IPv6 address
+    /// (RFC 8200 §5); synack announces MSS = MTU - 40 over IPv4, MTU - 60 over IPv6.
     #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
@@ -128,12 +136,36 @@ pub fn impairment(spec: &str) -> Result<LinkConfig, String> {
 }
 
 impl TunArgs {
-    pub fn cidr(&self) -> io::Result<Ipv4Cidr> {
-        self.addr.parse()
+    /// synack's addresses (`--addr`), at least one.
+    pub fn cidrs(&self) -> io::Result<Vec<IpCidr>> {
+        let v: Vec<IpCidr> = self
+            .addr
+            .iter()
+            .map(|a| a.trim().parse())
+            .collect::<io::Result<_>>()?;
+        if v.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--addr needs an address, like 198.18.0.2/24 or fd00::2/64",
+            ));
+        }
+        Ok(v)
     }
 
-    pub fn kernel_cidr(&self) -> io::Result<Option<Ipv4Cidr>> {
-        self.kernel_addr.as_deref().map(str::parse).transpose()
+    /// The kernel side's addresses (`--kernel-addr`).
+    pub fn kernel_cidrs(&self) -> io::Result<Vec<IpCidr>> {
+        self.kernel_addr.iter().map(|a| a.trim().parse()).collect()
+    }
+
+    /// Where a server on these addresses listens: `[::]` (both families, IPv4 peers shown
+    /// IPv4-mapped) when synack has an IPv6 address, else its IPv4 address.
+    pub fn listen_ip(&self) -> io::Result<IpAddr> {
+        let cidrs = self.cidrs()?;
+        Ok(if cidrs.iter().any(IpCidr::is_ipv6) {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            cidrs[0].addr()
+        })
     }
 }
 
@@ -228,24 +260,46 @@ impl Started {
     }
 }
 
-/// `--addr` and `--kernel-addr` must be two hosts on one link: different addresses, each inside
-/// the other's prefix (else neither side routes to the other through the interface).
-pub fn check_one_link(synack: Ipv4Cidr, kernel: Ipv4Cidr) -> io::Result<()> {
-    let show = |c: Ipv4Cidr| format!("{}/{}", c.addr, c.prefix);
-    if kernel.addr == synack.addr {
+/// `--addr` and `--kernel-addr` must be two hosts on one link: different addresses, and the
+/// kernel's inside the prefix of one of synack's addresses of its family, which is inside the
+/// kernel's prefix too (else neither side routes to the other through the interface).
+pub fn check_one_link(synack: &[IpCidr], kernel: IpCidr) -> io::Result<()> {
+    if synack.iter().any(|c| c.addr() == kernel.addr()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "--kernel-addr must differ from --addr (the kernel and synack are two hosts)",
         ));
     }
-    if !synack.contains(kernel.addr) || !kernel.contains(synack.addr) {
+    let family: Vec<&IpCidr> = synack
+        .iter()
+        .filter(|c| c.is_ipv6() == kernel.is_ipv6())
+        .collect();
+    if family.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "--addr {} and --kernel-addr {} are not in one subnet: each side must reach the \
-                 other on the link (e.g. --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24)",
-                show(synack),
-                show(kernel)
+                "--kernel-addr {kernel} is IPv{} but --addr has no address of that family (give \
+                 synack one too, e.g. --addr 198.18.0.2/24,fd00:5ac::2/64)",
+                if kernel.is_ipv6() { 6 } else { 4 }
+            ),
+        ));
+    }
+    if !family
+        .iter()
+        .any(|c| c.contains(kernel.addr()) && kernel.contains(c.addr()))
+    {
+        let shown: Vec<String> = family.iter().map(|c| c.to_string()).collect();
+        let example = if kernel.is_ipv6() {
+            "--addr fd00:5ac::2/64 --kernel-addr fd00:5ac::1/64"
+        } else {
+            "--addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--addr {} and --kernel-addr {kernel} are not in one subnet: each side must reach \
+                 the other on the link (e.g. {example})",
+                shown.join(",")
             ),
         ));
     }
@@ -254,13 +308,19 @@ pub fn check_one_link(synack: Ipv4Cidr, kernel: Ipv4Cidr) -> io::Result<()> {
 
 /// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
 pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
-    let cidr = args.cidr()?;
-    let kernel = args.kernel_cidr()?;
+    let cidrs = args.cidrs()?;
+    let kernel = args.kernel_cidrs()?;
+    if args.mtu < IPV6_MIN_MTU && cidrs.iter().chain(&kernel).any(IpCidr::is_ipv6) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            mtu_too_small_for_ipv6(args.mtu),
+        ));
+    }
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);
-    if let Some(k) = kernel {
-        check_one_link(cidr, k)?;
+    for &k in &kernel {
+        check_one_link(&cidrs, k)?;
         b = b.kernel_addr(k);
     }
     if let Some(ns) = &args.netns {
@@ -272,9 +332,11 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
     let sink = if args.pcap.is_some() || args.trace.is_on() || args.svg.is_some() {
         let renderer = args.trace.is_on().then(|| {
             let mut r = Renderer::new(args.trace.into());
-            r.name(IpAddr::V4(cidr.addr), "synack");
-            if let Some(k) = kernel {
-                r.name(IpAddr::V4(k.addr), "kernel");
+            for c in &cidrs {
+                r.name(c.addr(), "synack");
+            }
+            for k in &kernel {
+                r.name(k.addr(), "kernel");
             }
             r
         });
@@ -305,7 +367,7 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
         ..tcp
     };
     let mut rb = Runtime::builder()
-        .host("synack", &args.addr)
+        .host("synack", &args.addr.join(","))
         .tcp(tcp)
         .mtu(args.mtu);
     if let Some(s) = &sink {

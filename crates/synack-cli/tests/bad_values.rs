@@ -40,6 +40,26 @@ fn an_mtu_that_cannot_carry_tcp_is_refused() {
         &["sim", "--mtu", "-5"],
         "error: invalid value '-5' for '--mtu <MTU>': -5 is not in 128..=65535",
     );
+    // IPv6 needs 1280 (RFC 8200 §5).
+    let v6 = "error: MTU 1000 is too small for IPv6: every IPv6 link carries packets of 1280 bytes \
+              (RFC 8200 §5)";
+    assert_refused(&["sim", "--ipv6", "--mtu", "1000"], v6);
+    #[cfg(target_os = "linux")]
+    assert_refused(
+        &[
+            "serve",
+            "--tun",
+            "sk9",
+            "--addr",
+            "198.18.0.2/24,fd00:5ac::2/64",
+            "--mtu",
+            "1000",
+            "--port",
+            "80",
+            "--echo",
+        ],
+        v6,
+    );
 }
 
 #[test]

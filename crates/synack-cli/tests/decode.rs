@@ -260,3 +260,36 @@ fn help_shows_the_example() {
         assert!(help.contains(line), "{help}");
     }
 }
+
+#[test]
+fn ipv6_extension_headers_and_fragments_are_shown() {
+    // A non-first fragment (offset 1448) of an ICMPv6 message: the Fragment header, then the
+    // data, not decoded (as for IPv4 fragments).
+    let fragment = "6000000000102c40\
+                    20010db8000000000000000000000001\
+                    20010db8000000000000000000000002\
+                    3a0005a800000009\
+                    0102030405060708";
+    assert_decodes(
+        &synack(&["decode", fragment], None),
+        &[
+            "IPv6 2001:db8::1 > 2001:db8::2 next=IPv6-Frag hop=64 len=16",
+            "     fragment header: id=0x00000009 offset=1448",
+            "     fragment: 8 bytes of ICMPv6, not decoded further",
+        ],
+    );
+    // An echo request behind a Destination Options header (PadN): walked past.
+    let opts = "6000000000103c40\
+                20010db8000000000000000000000001\
+                20010db8000000000000000000000002\
+                3a00010400000000\
+                8000244500010002";
+    assert_decodes(
+        &synack(&["decode", opts], None),
+        &[
+            "IPv6 2001:db8::1 > 2001:db8::2 next=IPv6-Opts hop=64 len=16",
+            "     destination options header, 8 bytes",
+            "ICMPv6 echo request id=1 seq=2 len=0  [checksum ok]",
+        ],
+    );
+}

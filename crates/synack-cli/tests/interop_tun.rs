@@ -706,7 +706,11 @@ fn in_process_stack(ns: &Netns) -> (synack::net::Runtime, synack::net::Host) {
     use synack::device::tun::Tun;
     let tun = Tun::builder(TUN)
         .netns(&ns.name)
-        .kernel_addr(format!("{KERNEL}/24").parse().expect("cidr"))
+        .kernel_addr(
+            format!("{KERNEL}/24")
+                .parse::<synack::stack::IpCidr>()
+                .expect("cidr"),
+        )
         .open()
         .unwrap_or_else(|e| panic!("TUN in {}: {e}", ns.name));
     let rt = synack::net::Runtime::builder()

@@ -5,6 +5,8 @@
 //!   `shared/packetdrill/SUBSET.md`, with `file:line:col` errors.
 //! - [`code`]: `%{ }%` code blocks (Python asserts over TCP_INFO).
 //! - [`run`]: the runner (virtual clock, packet injection and matching, syscalls).
+//! - [`linux`]: the same scripts against the live Linux kernel with upstream packetdrill, the
+//!   oracle `synack oracle` compares synack with.
 
 pub mod ast;
 pub mod code;
@@ -12,7 +14,10 @@ pub mod lexer;
 pub mod parser;
 
 pub use parser::{ParseError, parse};
+pub mod divergences;
 pub mod errno;
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod packet;
 pub mod profile;
 pub mod run;

@@ -1,19 +1,19 @@
 //! Script packets to bytes (inbound) and live bytes to script notation (outbound), with the
-//! sequence-space translation of SUBSET.md §4.3.
+//! sequence-space translation upstream packetdrill does ([`SeqSpace`]).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use synack::wire::checksum::{self, Checksum};
-use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+use synack::wire::{IpProtocol, ipv4, ipv6, tcp as wtcp};
 
 use crate::ast::{Flags, IpInfo, SeqRange, TcpOption, TcpOptions, TcpPacket};
 
 /// The addresses and ports of the connection a packet line refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuple {
-    pub local: Ipv4Addr,
+    pub local: IpAddr,
     pub local_port: u16,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     pub remote_port: u16,
 }
 
@@ -122,32 +122,52 @@ pub fn encode_options(
     Ok(out)
 }
 
-/// An IPv4 packet around `payload` from `src` to `dst`.
-pub fn ipv4_packet(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+/// An IP packet around `payload` from `src` to `dst`, of their family: TOS/traffic class and
+/// TTL/hop limit from the line's `ip` part, `ident` as IPv4 identification.
+pub fn ip_packet(
+    src: IpAddr,
+    dst: IpAddr,
     proto: IpProtocol,
     ip: &IpInfo,
     ident: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = ipv4::HEADER_LEN + payload.len();
-    let mut buf = vec![0u8; total];
-    let mut r = ipv4::Repr::new(src, dst, proto, payload.len());
-    r.ttl = ip.ttl.unwrap_or(64);
-    r.ident = ident;
-    {
-        let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
-        let _ = r.emit(&mut p, false);
-        let mut tos = ip.tos.unwrap_or(0);
-        if let Some(e) = ip.ecn {
-            tos = (tos & !3) | ecn_bits(e);
-        }
-        p.set_tos(tos);
-        p.fill_checksum();
+    let mut tos = ip.tos.unwrap_or(0);
+    if let Some(e) = ip.ecn {
+        tos = (tos & !3) | ecn_bits(e);
     }
-    buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
-    buf
+    let ttl = ip.ttl.unwrap_or(64);
+    match (src, dst) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut buf = vec![0u8; ipv6::HEADER_LEN + payload.len()];
+            let mut r = ipv6::Repr::new(src, dst, proto, payload.len());
+            r.hop_limit = ttl;
+            let mut p = ipv6::Packet::new_unchecked(&mut buf[..]);
+            let _ = r.emit(&mut p);
+            p.set_traffic_class(tos);
+            p.payload_mut().copy_from_slice(payload);
+            buf
+        }
+        (src, dst) => {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (src.to_canonical(), dst.to_canonical())
+            else {
+                return Vec::new();
+            };
+            let total = ipv4::HEADER_LEN + payload.len();
+            let mut buf = vec![0u8; total];
+            let mut r = ipv4::Repr::new(src, dst, proto, payload.len());
+            r.ttl = ttl;
+            r.ident = ident;
+            {
+                let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
+                let _ = r.emit(&mut p, false);
+                p.set_tos(tos);
+                p.fill_checksum();
+            }
+            buf[ipv4::HEADER_LEN..].copy_from_slice(payload);
+            buf
+        }
+    }
 }
 
 fn ecn_bits(e: crate::ast::Ecn) -> u8 {
@@ -184,11 +204,51 @@ pub fn tcp_segment(
     buf[18..20].copy_from_slice(&urg.to_be_bytes());
     buf[wtcp::HEADER_LEN..hl].copy_from_slice(options);
     let mut c: Checksum =
-        checksum::pseudo_header_v4(t.remote, t.local, IpProtocol::Tcp, buf.len() as u32);
+        checksum::pseudo_header(t.remote, t.local, IpProtocol::Tcp, buf.len() as u32);
     c.add_bytes(&buf);
     let sum = c.finish();
     buf[16..18].copy_from_slice(&sum.to_be_bytes());
     buf
+}
+
+/// How script sequence numbers map to live ones on the connection under test, exactly as upstream
+/// packetdrill keeps them per socket (`socket.h`, `run_packet.c` of commit 2c4001c):
+///
+/// - on a SYN (or SYN-ACK), the peer's numbers are absolute and ours are shifted by
+///   (live ISN − script ISN);
+/// - on every other segment both are relative: a script `seq`, `ack` or SACK edge N stands for
+///   ISN + N, the peer's ISN being what its SYN (passive) or first SYN-ACK (active) said.
+///
+/// So after `< S 1000:1000(0)`, the peer's next segment is written `< . 1:1(0)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqSpace {
+    /// Our ISN as the script's outbound SYN or SYN-ACK wrote it.
+    pub script_local_isn: u32,
+    /// Our ISN on the wire.
+    pub live_local_isn: u32,
+    /// Both local ISNs are known (set once per connection, from its first SYN or SYN-ACK line).
+    pub local_known: bool,
+    /// The peer's ISN (the same in the script and on the wire).
+    pub remote_isn: u32,
+    /// An active open whose first SYN-ACK has not arrived: that one sets `remote_isn`.
+    pub awaiting_synack: bool,
+}
+
+impl SeqSpace {
+    /// Live minus script for numbers in our sequence space (seq we send, ack and SACK we
+    /// receive) on a segment with or without SYN.
+    pub fn local(&self, syn: bool) -> u32 {
+        if syn {
+            self.live_local_isn.wrapping_sub(self.script_local_isn)
+        } else {
+            self.live_local_isn
+        }
+    }
+
+    /// Live minus script for numbers in the peer's space (seq it sends, ack and SACK we send).
+    pub fn remote(&self, syn: bool) -> u32 {
+        if syn { 0 } else { self.remote_isn }
+    }
 }
 
 /// One outbound segment as the runner sees it: fields in the script's spaces.
@@ -196,7 +256,7 @@ pub fn tcp_segment(
 pub struct Live {
     pub bits: u8,
     pub ae: bool,
-    /// Relative to the stack's ISN (script space).
+    /// In script space ([`SeqSpace`]), like `ack` and the SACK edges in `options`.
     pub seq: u32,
     pub len: u32,
     pub ack: u32,
@@ -209,7 +269,7 @@ pub struct Live {
 
 impl Live {
     /// Script notation, as a `>` line would say it.
-    pub fn text(&self, sack_shift: u32) -> String {
+    pub fn text(&self) -> String {
         let mut s = format!(
             "{} {}:{}({})",
             flags_text(self.bits, self.ae),
@@ -225,14 +285,14 @@ impl Live {
             s.push_str(&format!(" urg {}", self.urg));
         }
         if !self.options.is_empty() {
-            s.push_str(&format!(" <{}>", options_text(&self.options, sack_shift)));
+            s.push_str(&format!(" <{}>", options_text(&self.options)));
         }
         s
     }
 }
 
-/// Options in script notation; `sack_shift` is subtracted from SACK edges.
-pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
+/// Options in script notation.
+pub fn options_text(bytes: &[u8]) -> String {
     let mut parts = Vec::new();
     for o in wtcp::OptionsIter::new(bytes) {
         parts.push(match o {
@@ -245,13 +305,7 @@ pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
                 let edges: Vec<String> = b
                     .as_slice()
                     .iter()
-                    .map(|(l, r)| {
-                        format!(
-                            "{}:{}",
-                            l.0.wrapping_sub(sack_shift),
-                            r.0.wrapping_sub(sack_shift)
-                        )
-                    })
+                    .map(|(l, r)| format!("{}:{}", l.0, r.0))
                     .collect();
                 format!("sack {}", edges.join(" "))
             }
@@ -267,32 +321,92 @@ pub fn options_text(bytes: &[u8], sack_shift: u32) -> String {
     parts.join(",")
 }
 
-/// Parses an emitted IPv4/TCP packet. `None` if it is not TCP.
-pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)> {
-    let ip = ipv4::Packet::new_checked(bytes).ok()?;
-    if ip.protocol() != IpProtocol::Tcp {
-        return None;
-    }
-    let tcp = wtcp::Packet::new_checked(ip.payload()).ok()?;
+/// Parses an emitted IPv4 or IPv6 TCP packet, its numbers translated to script space by
+/// `space`. `None` if it is not TCP.
+pub fn parse_live(bytes: &[u8], space: &SeqSpace) -> Option<(Tuple, Live, Vec<u8>)> {
+    let (src, dst, payload, tos, ttl) = match bytes.first()? >> 4 {
+        6 => {
+            let ip = ipv6::Packet::new_checked(bytes).ok()?;
+            if ip.next_header() != IpProtocol::Tcp {
+                return None;
+            }
+            let end = ipv6::HEADER_LEN + ip.payload().len();
+            (
+                IpAddr::V6(ip.src_addr()),
+                IpAddr::V6(ip.dst_addr()),
+                &bytes[ipv6::HEADER_LEN..end],
+                ip.traffic_class(),
+                ip.hop_limit(),
+            )
+        }
+        _ => {
+            let ip = ipv4::Packet::new_checked(bytes).ok()?;
+            if ip.protocol() != IpProtocol::Tcp {
+                return None;
+            }
+            let start = ip.header_len();
+            (
+                IpAddr::V4(ip.src_addr()),
+                IpAddr::V4(ip.dst_addr()),
+                &bytes[start..start + ip.payload().len()],
+                ip.tos(),
+                ip.ttl(),
+            )
+        }
+    };
+    let tcp = wtcp::Packet::new_checked(payload).ok()?;
     let t = Tuple {
-        local: ip.src_addr(),
+        local: src,
         local_port: tcp.src_port(),
-        remote: ip.dst_addr(),
+        remote: dst,
         remote_port: tcp.dst_port(),
     };
+    let syn = tcp.flags().0 & wtcp::Flags::SYN.0 != 0;
+    let mut options = tcp.options().to_vec();
+    shift_sack_edges(&mut options, space.remote(syn).wrapping_neg());
     let live = Live {
         bits: tcp.flags().0,
         ae: tcp.reserved() & 1 != 0,
-        seq: tcp.seq_number().0.wrapping_sub(isn_shift),
+        seq: tcp.seq_number().0.wrapping_sub(space.local(syn)),
         len: tcp.payload().len() as u32,
-        ack: tcp.ack_number().0,
+        // Upstream translates the ack field only when the ACK bit is set.
+        ack: if tcp.flags().0 & wtcp::Flags::ACK.0 != 0 {
+            tcp.ack_number().0.wrapping_sub(space.remote(syn))
+        } else {
+            tcp.ack_number().0
+        },
         win: tcp.window_len(),
         urg: tcp.urgent_at(),
-        options: tcp.options().to_vec(),
-        tos: ip.tos(),
-        ttl: ip.ttl(),
+        options,
+        tos,
+        ttl,
     };
     Some((t, live, tcp.payload().to_vec()))
+}
+
+/// Adds `by` to every SACK edge in an encoded option list (malformed lists are left alone).
+fn shift_sack_edges(opts: &mut [u8], by: u32) {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else { return };
+                let len = len as usize;
+                if len < 2 || i + len > opts.len() {
+                    return;
+                }
+                if kind == 5 {
+                    for edge in opts[i + 2..i + len].chunks_exact_mut(4) {
+                        let v = u32::from_be_bytes([edge[0], edge[1], edge[2], edge[3]]);
+                        edge.copy_from_slice(&v.wrapping_add(by).to_be_bytes());
+                    }
+                }
+                i += len;
+            }
+        }
+    }
 }
 
 /// The options of `expected` against the live bytes (SUBSET.md §5.3): same kinds in the same
@@ -300,7 +414,6 @@ pub fn parse_live(bytes: &[u8], isn_shift: u32) -> Option<(Tuple, Live, Vec<u8>)
 pub fn compare_options(
     expected: &Option<TcpOptions>,
     live: &[u8],
-    sack_shift: u32,
     ts_val: &mut dyn FnMut(u32, u32) -> Result<(), String>,
 ) -> Result<(), String> {
     let list = match expected {
@@ -328,10 +441,9 @@ pub fn compare_options(
             (TcpOption::SackPermitted, wtcp::TcpOption::SackPermitted) => true,
             (TcpOption::Sack(a), wtcp::TcpOption::Sack(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b.as_slice()).all(|(x, y)| {
-                        x.0.wrapping_add(sack_shift) == y.0.0
-                            && x.1.wrapping_add(sack_shift) == y.1.0
-                    })
+                    && a.iter()
+                        .zip(b.as_slice())
+                        .all(|(x, y)| x.0 == y.0.0 && x.1 == y.1.0)
             }
             (TcpOption::Timestamp { val, .. }, wtcp::TcpOption::Timestamps { tsval, .. }) => {
                 ts_val(*val, *tsval)?;
@@ -419,8 +531,8 @@ mod tests {
         assert_eq!(&b[12..16], &[1, 1, 5, 10]);
         assert_eq!(&b[16..20], &1011u32.to_be_bytes());
         assert_eq!(
-            options_text(&b, 10),
-            "nop,nop,TS val 7 ecr 101,nop,nop,sack 1001:2001"
+            options_text(&b),
+            "nop,nop,TS val 7 ecr 101,nop,nop,sack 1011:2011"
         );
         let e = encode_options(&[TcpOption::Mss(1), TcpOption::Nop], 0, &mut Ok).unwrap_err();
         assert!(e.contains("multiple of 4"), "{e}");
@@ -428,26 +540,50 @@ mod tests {
 
     #[test]
     fn built_segment_parses_back_with_valid_checksums() {
-        let t = Tuple {
-            local: Ipv4Addr::new(192, 168, 0, 1),
-            local_port: 8080,
-            remote: Ipv4Addr::new(192, 0, 2, 1),
-            remote_port: 40000,
-        };
-        let seg = tcp_segment(&t, 0x18, 5, 9, 257, 0, &[1, 1, 1, 1], 100);
-        let ip = ipv4_packet(
-            t.remote,
-            t.local,
-            IpProtocol::Tcp,
-            &IpInfo::default(),
-            1,
-            &seg,
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let v4 = (
+            IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         );
-        let p = ipv4::Packet::new_checked(&ip[..]).unwrap();
-        assert!(p.verify_checksum());
-        let tcp = wtcp::Packet::new_checked(p.payload()).unwrap();
-        assert!(tcp.verify_checksum(t.remote.into(), t.local.into()));
-        assert_eq!(tcp.payload().len(), 100);
-        assert_eq!(flags_text(tcp.flags().0, false), "P.");
+        let v6 = (
+            IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xa0b, 0x17d6, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1)),
+        );
+        for (local, remote) in [v4, v6] {
+            let t = Tuple {
+                local,
+                local_port: 8080,
+                remote,
+                remote_port: 40000,
+            };
+            let seg = tcp_segment(&t, 0x18, 5, 9, 257, 0, &[1, 1, 1, 1], 100);
+            let ip = ip_packet(
+                t.remote,
+                t.local,
+                IpProtocol::Tcp,
+                &IpInfo::default(),
+                1,
+                &seg,
+            );
+            let (tu, live, payload) = parse_live(&ip, &SeqSpace::default()).unwrap();
+            assert_eq!(
+                (tu.local, tu.remote),
+                (remote, local),
+                "seen from the sender"
+            );
+            assert_eq!((live.seq, live.ack, live.win, live.ttl), (5, 9, 257, 64));
+            assert_eq!(payload.len(), 100);
+            assert_eq!(flags_text(live.bits, false), "P.");
+            let hl = if local.is_ipv4() { 20 } else { 40 };
+            let tcp = wtcp::Packet::new_checked(&ip[hl..]).unwrap();
+            assert!(tcp.verify_checksum(t.remote, t.local));
+            if local.is_ipv4() {
+                assert!(
+                    ipv4::Packet::new_checked(&ip[..])
+                        .unwrap()
+                        .verify_checksum()
+                );
+            }
+        }
     }
 }

@@ -28,6 +28,6 @@ fn tcp_congestion_sockopt() {
     let opts = RunOptions::default();
     let script = synack_packetdrill::parse("tcp-congestion.pkt", SCRIPT, &opts.defines)
         .expect("script parses");
-    let r = run::run_script(&script, SCRIPT, Path::new("."), path);
+    let r = run::run_script(&script, SCRIPT, Path::new("."), path, opts.ip_version);
     assert!(r.passed(), "{}", r.render(Some(16)));
 }

@@ -1,14 +1,15 @@
 //! The upstream packetdrill scripts (`SYNACK_PACKETDRILL_DIR`, else `../shared/packetdrill`;
-//! read in place, never copied)
-//! against synack: prints a table of every script, checks that every script on the expected
-//! pass list (`expected-pass.txt` beside this file) still passes, and that packetdrill's own
+//! read in place, never copied) against synack, in IPv4, IPv6 and IPv4-mapped-IPv6 runs:
+//! prints a table of every script, checks that every script on the expected pass list
+//! (`expected-pass.txt` beside this file) still passes in every family, that IPv6 passes as
+//! many as IPv4, and that packetdrill's own
 //! expected-failure self-tests fail with the error their `// Failure:` comment names.
 //!
 //! Skipped with a visible message when the folder is absent, and failed instead under CI=true.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use synack_packetdrill::run::{self, Outcome, RunOptions};
+use synack_packetdrill::run::{self, IpVersion, Outcome, RunOptions};
 
 mod common;
 
@@ -25,54 +26,38 @@ fn expected_pass() -> Vec<String> {
         .collect()
 }
 
-/// The `// Failure: ...` text of a self-test and the line number of the event after it.
-fn expected_failure(path: &Path) -> Option<(String, u32)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    let i = lines.iter().position(|l| l.contains("// Failure:"))?;
-    let msg = lines[i]
-        .split_once("// Failure:")?
-        .1
-        .trim()
-        .replace('\\', "");
-    let next = (i + 1..lines.len()).find(|&j| {
-        let t = lines[j].trim();
-        !t.is_empty() && !t.starts_with("//")
-    })?;
-    Some((msg, next as u32 + 1))
+/// What one family's run of the suite found.
+#[derive(Default)]
+struct Tally {
+    pass: usize,
+    fail: usize,
+    skip: usize,
+    /// Scripts pinned to another family with `--ip_version`: not run in this one.
+    other_family: usize,
+    regressions: Vec<String>,
+    newly: Vec<String>,
+    skipped: Vec<String>,
+    selftest_problems: Vec<String>,
 }
 
-#[test]
-fn upstream_scripts() {
-    let Some(dir) = common::suite_dir("upstream_scripts") else {
-        return;
-    };
-    let scripts = run::collect_scripts(&dir).expect("list scripts");
-    let opts = RunOptions::upstream_ipv4();
-    let expected = expected_pass();
-    let mut regressions = Vec::new();
-    let mut newly = Vec::new();
-    let mut selftest_problems = Vec::new();
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+fn run_family(dir: &Path, scripts: &[PathBuf], v: IpVersion, expected: &[String]) -> Tally {
+    let opts = RunOptions::upstream(v);
+    let mut t = Tally::default();
+    println!("--- {} ---", v.name());
     println!("{:<6} script", "result");
-    for s in &scripts {
-        let rel = relative(&dir, s);
+    for s in scripts {
+        let rel = relative(dir, s);
         let r = run::run_file(s, &opts);
+        if r.ip_version != v {
+            t.other_family += 1;
+            continue;
+        }
         let selftest = rel.contains("packetdrill/tests/packet-timeout")
             || rel.contains("packetdrill/tests/linux/packetdrill/");
         let verdict = match &r.outcome {
-            Outcome::Pass => {
-                pass += 1;
-                "PASS"
-            }
-            Outcome::Fail(_) => {
-                fail += 1;
-                "FAIL"
-            }
-            Outcome::Skip(_) => {
-                skip += 1;
-                "SKIP"
-            }
+            Outcome::Pass => "PASS",
+            Outcome::Fail(_) => "FAIL",
+            Outcome::Skip(_) => "SKIP",
         };
         let detail = match &r.outcome {
             Outcome::Fail(f) => format!("  ({}:{} {})", f.line, f.col, f.message),
@@ -82,36 +67,61 @@ fn upstream_scripts() {
         println!("{verdict:<6} {rel}{detail}");
         if selftest {
             // packetdrill's own tests of itself: they must fail, with their stated error.
-            match (expected_failure(s), &r.outcome) {
+            let text = std::fs::read_to_string(s).unwrap_or_default();
+            match (run::expected_failure(&text), &r.outcome) {
                 (Some((msg, line)), Outcome::Fail(f)) => {
                     if !f.message.contains(&msg) || f.line != line {
-                        selftest_problems.push(format!(
+                        t.selftest_problems.push(format!(
                             "{rel}: expected failure at line {line} \"{msg}\", got line {}: {}",
                             f.line, f.message
                         ));
                     }
                 }
-                (exp, _) => selftest_problems.push(format!(
+                (exp, _) => t.selftest_problems.push(format!(
                     "{rel}: expected the failure {exp:?}, got {verdict}"
                 )),
             }
             continue;
         }
+        match &r.outcome {
+            Outcome::Pass => t.pass += 1,
+            Outcome::Fail(_) => t.fail += 1,
+            Outcome::Skip(why) => {
+                t.skip += 1;
+                t.skipped.push(format!("{rel}: {why}"));
+            }
+        }
         let listed = expected.contains(&rel);
         if listed && !r.passed() {
-            regressions.push(r.render(Some(12)));
+            t.regressions
+                .push(format!("[{}] {}", v.name(), r.render(Some(12))));
         }
         if !listed && r.passed() {
-            newly.push(rel);
+            t.newly.push(rel);
         }
     }
     println!(
-        "{pass} passed, {fail} failed, {skip} skipped of {}",
-        scripts.len()
+        "{}: {} passed, {} failed, {} skipped; {} pinned to another family",
+        v.name(),
+        t.pass,
+        t.fail,
+        t.skip,
+        t.other_family
     );
-    for n in &newly {
-        println!("passes but is not on the expected list (add it): {n}");
-    }
+    t
+}
+
+/// The suite in each family upstream runs it in: IPv4, IPv6, and IPv6 sockets on
+/// IPv4-mapped addresses. Every script on the list passes in every family it runs in (those
+/// pinned with `--ip_version` run in theirs only), none is skipped for its family, and IPv6
+/// passes as many as IPv4 does: Linux 6.18 passes the same scripts in both.
+#[test]
+fn upstream_scripts() {
+    let Some(dir) = common::suite_dir("upstream_scripts") else {
+        return;
+    };
+    let scripts = run::collect_scripts(&dir).expect("list scripts");
+    let expected = expected_pass();
     // A suite fetched with .ci/fetch-packetdrill has google/ and later/google/, not the Linux
     // kernel's copies in linux-selftests/: their entries cannot be checked then, which is said
     // (and fails under CI=true). A missing script in a folder that is there is a failure.
@@ -138,15 +148,58 @@ fn upstream_scripts() {
             &format!("{} has no {source}/ folder", dir.display()),
         );
     }
-    assert!(
-        selftest_problems.is_empty(),
-        "self-tests:\n{}",
-        selftest_problems.join("\n")
+    let tallies: Vec<(IpVersion, Tally)> = IpVersion::ALL
+        .iter()
+        .map(|&v| (v, run_family(&dir, &scripts, v, &expected)))
+        .collect();
+    let v4_pass = tallies[0].1.pass;
+    for (v, t) in &tallies {
+        for n in &t.newly {
+            println!(
+                "passes in {} but is not on the expected list (add it): {n}",
+                v.name()
+            );
+        }
+        assert!(
+            t.selftest_problems.is_empty(),
+            "self-tests in {}:\n{}",
+            v.name(),
+            t.selftest_problems.join("\n")
+        );
+        assert!(
+            t.regressions.is_empty(),
+            "scripts on the expected pass list failed:\n{}",
+            t.regressions.join("\n")
+        );
+        // Skips are for what synack lacks in every family (TCP Fast Open, in later/), never
+        // for the family.
+        assert_eq!(
+            t.skipped,
+            tallies[0].1.skipped,
+            "scripts skipped in {} but not in IPv4, or the other way",
+            v.name()
+        );
+    }
+    // The pinned scripts (linux-selftests/tcp_advmss_pmtu_ipv4.pkt and _ipv6.pkt, where the
+    // suite has that folder): as many per family, so IPv4 and IPv6 run as many scripts each,
+    // and the IPv4-mapped runs have neither.
+    let (v4, v6, mapped) = (&tallies[0].1, &tallies[1].1, &tallies[2].1);
+    assert_eq!(
+        v4.other_family, v6.other_family,
+        "as many scripts pinned to IPv4 as to IPv6"
     );
-    assert!(
-        regressions.is_empty(),
-        "scripts on the expected pass list failed:\n{}",
-        regressions.join("\n")
+    assert_eq!(
+        mapped.other_family,
+        v4.other_family + v6.other_family,
+        "the IPv4-mapped runs have no pinned script"
+    );
+    assert_eq!(v6.pass, v4_pass, "IPv6 passes as many scripts as IPv4");
+    // Both pinned scripts pass where they run: IPv4-mapped passes what IPv4 does but the
+    // scripts pinned to IPv4.
+    assert_eq!(
+        mapped.pass + v6.other_family,
+        v4_pass,
+        "IPv4-mapped passes what IPv4 does"
     );
 }
 

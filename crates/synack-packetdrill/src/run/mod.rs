@@ -5,20 +5,20 @@
 //! one appears) and compare it field by field; syscall lines call the stack's socket API.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use synack::stack::{Ipv4Cidr, SocketHandle, Stack, StackConfig};
+use synack::stack::{Ipv4Cidr, Ipv6Cidr, SocketHandle, Stack, StackConfig};
 use synack::tcp::connection::Info;
 use synack::tcp::{Config, Connection, Keepalive, Shutdown, State};
 use synack::time::{Duration, Instant};
-use synack::wire::{IpProtocol, ipv4, tcp as wtcp};
+use synack::wire::{IpProtocol, icmpv6, ipv4, ipv6, tcp as wtcp};
 
 use crate::ast::*;
 use crate::code::{self, CodeError};
 use crate::errno::Errno;
-use crate::packet::{self, Live, Tuple};
+use crate::packet::{self, Live, SeqSpace, Tuple};
 use crate::profile;
 use crate::shell;
 
@@ -28,6 +28,12 @@ mod syscall;
 pub const LOCAL_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 /// The peer's address in IPv4 runs.
 pub const REMOTE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The stack's address in IPv6 runs, on a /48.
+pub const LOCAL_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0x0a0b, 0x17d6, 0, 0, 0, 0, 1);
+/// The gateway of IPv6 runs, on the stack's /48.
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0x0a0b, 0x17d6, 0x8888, 0, 0, 0, 1);
+/// The peer's address in IPv6 runs (off-link: through the gateway).
+pub const REMOTE_V6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1);
 /// The port scripts bind and connect to.
 pub const PORT: u16 = 8080;
 /// How long an outbound line waits past its time before "Timed out waiting for packet".
@@ -35,27 +41,90 @@ const PACKET_TIMEOUT: Duration = Duration::from_secs(2);
 /// How far `*` lines and pending blocking calls may move the clock.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
+/// The address family a script runs in (packetdrill's `--ip_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// IPv4 sockets, IPv4 packets.
+    #[default]
+    Ipv4,
+    /// IPv6 sockets, IPv6 packets: local fd3d:a0b:17d6::1, peer fd3d:fa7b:d17d::1, MTU 1520
+    /// (so the MSS is 1460 as in IPv4).
+    Ipv6,
+    /// IPv6 sockets on IPv4-mapped addresses (`::ffff:192.168.0.1`), IPv4 packets: what a
+    /// dual-stack socket does with an IPv4 peer.
+    Ipv4MappedIpv6,
+}
+
+impl IpVersion {
+    /// Every family, in the order upstream's `run_all.py` runs them.
+    pub const ALL: [IpVersion; 3] = [IpVersion::Ipv4, IpVersion::Ipv6, IpVersion::Ipv4MappedIpv6];
+
+    /// The `--ip_version` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpVersion::Ipv4 => "ipv4",
+            IpVersion::Ipv6 => "ipv6",
+            IpVersion::Ipv4MappedIpv6 => "ipv4-mapped-ipv6",
+        }
+    }
+
+    /// Parses an `--ip_version` value.
+    pub fn parse(s: &str) -> Option<IpVersion> {
+        IpVersion::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
 /// How to run scripts.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `-D NAME=VALUE` definitions.
     pub defines: HashMap<String, String>,
+    /// The family scripts run in unless they pin one with `--ip_version`.
+    pub ip_version: IpVersion,
 }
 
 impl RunOptions {
     /// The `-D` symbols upstream's runners pass in IPv4 runs (shared/packetdrill/README.md).
     pub fn upstream_ipv4() -> RunOptions {
-        let defines = [
-            ("TFO_COOKIE", "3021b9d889017eeb"),
-            ("CODE", "host_unreachable"),
-            ("CMSG_LEVEL_IP", "SOL_IP"),
-            ("CMSG_TYPE_RECVERR", "IP_RECVERR"),
+        RunOptions::upstream(IpVersion::Ipv4)
+    }
+
+    /// Upstream's `-D` symbols for a run in family `v` (shared/packetdrill/README.md; the
+    /// TFO cookie depends on the addresses, `CODE` is an IPv4 ICMP code).
+    pub fn upstream(v: IpVersion) -> RunOptions {
+        let v6 = v == IpVersion::Ipv6;
+        let sockets_v6 = v != IpVersion::Ipv4;
+        let mut defines = vec![
+            (
+                "TFO_COOKIE",
+                if v6 {
+                    "c1d1e9742a47a9bc"
+                } else {
+                    "3021b9d889017eeb"
+                },
+            ),
+            (
+                "CMSG_LEVEL_IP",
+                if sockets_v6 { "SOL_IPV6" } else { "SOL_IP" },
+            ),
+            (
+                "CMSG_TYPE_RECVERR",
+                if sockets_v6 {
+                    "IPV6_RECVERR"
+                } else {
+                    "IP_RECVERR"
+                },
+            ),
         ];
+        if !v6 {
+            defines.push(("CODE", "host_unreachable"));
+        }
         RunOptions {
             defines: defines
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ip_version: v,
         }
     }
 }
@@ -65,7 +134,8 @@ impl RunOptions {
 pub enum Outcome {
     Pass,
     Fail(Box<Failure>),
-    /// The script needs something synack does not have (IPv6); the reason says what.
+    /// The script needs something synack does not have (TCP Fast Open, say); the reason says
+    /// what.
     Skip(String),
 }
 
@@ -91,6 +161,8 @@ pub struct Failure {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub script: PathBuf,
+    /// The family it ran in: the one asked for, or the one the script pins.
+    pub ip_version: IpVersion,
     pub outcome: Outcome,
     /// Things the run did not act on (sysctls without an effect here, code blocks that could
     /// not be evaluated), and a failed code block when the script failed earlier anyway.
@@ -109,6 +181,7 @@ impl Report {
 pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
     let fail = |message: String, line: u32, col: u32| Report {
         script: path.to_path_buf(),
+        ip_version: opts.ip_version,
         outcome: Outcome::Fail(Box::new(Failure {
             line,
             col,
@@ -157,12 +230,19 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Report {
         );
     }
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    run_script(&script, &text, &dir, path)
+    run_script(&script, &text, &dir, path, opts.ip_version)
 }
 
-/// Runs a parsed script. `text` is its source (for messages), `dir` its directory.
-pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Report {
-    let mut r = Runner::new(text, dir);
+/// Runs a parsed script in family `ip_version` (unless it pins another). `text` is its
+/// source (for messages), `dir` its directory.
+pub fn run_script(
+    script: &Script,
+    text: &str,
+    dir: &Path,
+    path: &Path,
+    ip_version: IpVersion,
+) -> Report {
+    let mut r = Runner::new(text, dir, ip_version);
     let outcome = match r.run(script) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Skip(why)) => Outcome::Skip(why),
@@ -178,6 +258,7 @@ pub fn run_script(script: &Script, text: &str, dir: &Path, path: &Path) -> Repor
     }
     Report {
         script: path.to_path_buf(),
+        ip_version: r.version,
         outcome,
         notes: r.notes,
         trace: r.trace,
@@ -228,6 +309,10 @@ struct Fd {
     /// SO_RCVBUF / SO_SNDBUF were set (Linux locks the size: no autotuning).
     rcvbuf_set: bool,
     sndbuf_set: bool,
+    /// SO_LINGER with l_onoff=1, l_linger=0: close() aborts the connection (sends RST).
+    linger_abort: bool,
+    /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
+    error_taken: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -294,13 +379,22 @@ struct Runner {
     ts_tick_usecs: Option<u64>,
     ts_ecr_scaled: bool,
     strict_segments: bool,
-    local: Ipv4Addr,
-    remote: Ipv4Addr,
+    /// The current event is followed by a timed outbound line: a segment of the connection
+    /// under test left unmatched from before this event's time is an unexpected one.
+    strict: bool,
+    /// The family of this run.
+    version: IpVersion,
+    /// The stack's and the peer's addresses on the wire.
+    local: IpAddr,
+    remote: IpAddr,
+    /// `--local_ip` / `--remote_ip`.
+    local_override: Option<IpAddr>,
+    remote_override: Option<IpAddr>,
     fds: BTreeMap<i64, Fd>,
     focus: Focus,
     next_port: u16,
-    /// Live ISN minus script ISN of the connection under test.
-    isn_shift: u32,
+    /// Script to live sequence numbers on the connection under test.
+    seqs: SeqSpace,
     /// (script TS val, live TS val) of matched outbound segments, latest last.
     ts_seen: Vec<(u32, u32)>,
     outq: VecDeque<(Instant, Vec<u8>, usize)>,
@@ -311,8 +405,8 @@ struct Runner {
     ip_ident: u16,
     trace: Vec<String>,
     notes: Vec<String>,
-    /// The stack's link MTU (`--mtu`).
-    mtu: u16,
+    /// The stack's link MTU (`--mtu`; by default 1500, 1520 in IPv6 runs).
+    mtu: Option<u16>,
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
     under_test: UnderTest,
@@ -325,7 +419,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(text: &str, dir: &Path) -> Runner {
+    fn new(text: &str, dir: &Path, version: IpVersion) -> Runner {
         let cfg = profile::linux();
         Runner {
             lines: text.lines().map(str::to_string).collect(),
@@ -339,12 +433,16 @@ impl Runner {
             ts_tick_usecs: None,
             ts_ecr_scaled: false,
             strict_segments: false,
-            local: LOCAL_V4,
-            remote: REMOTE_V4,
+            strict: false,
+            version,
+            local: IpAddr::V4(LOCAL_V4),
+            remote: IpAddr::V4(REMOTE_V4),
+            local_override: None,
+            remote_override: None,
             fds: BTreeMap::new(),
             focus: Focus::None,
             next_port: 40000,
-            isn_shift: 0,
+            seqs: SeqSpace::default(),
             ts_seen: Vec::new(),
             outq: VecDeque::new(),
             blocked: None,
@@ -352,7 +450,7 @@ impl Runner {
             ip_ident: 1,
             trace: Vec::new(),
             notes: Vec::new(),
-            mtu: 1500,
+            mtu: None,
             tx_buf: Vec::new(),
             under_test: UnderTest::None,
             code_failure: None,
@@ -387,10 +485,24 @@ impl Runner {
                 .map_err(|s| self.locate(s, init.pos))?;
         }
         self.build_stack();
-        for ev in &script.events {
+        // For each event: does the next outbound packet line after it have a time? Then a
+        // segment sent before this event's time cannot match it, and is reported here, when
+        // it was sent, rather than as a timing error there (the strict rule, see `strict`).
+        let mut timed_outbound_after = vec![false; script.events.len()];
+        let mut next = false;
+        for (i, ev) in script.events.iter().enumerate().rev() {
+            timed_outbound_after[i] = next;
+            if let Action::Packet(p) = &ev.action {
+                if p.direction == Direction::Outbound {
+                    next = !matches!(ev.time, TimeSpec::Any);
+                }
+            }
+        }
+        for (ev, strict) in script.events.iter().zip(timed_outbound_after) {
             if let Some(f) = self.deferred.take() {
                 return Err(Stop::Fail(f));
             }
+            self.strict = strict;
             self.event(ev).map_err(|s| self.locate(s, ev.pos))?;
         }
         if let Some(f) = self.deferred.take() {
@@ -430,24 +542,19 @@ impl Runner {
             "mss" => {
                 num(v)?;
             }
-            "mtu" => self.mtu = num(v)?.clamp(576, 65535) as u16,
-            "ip_version" => match v {
-                "ipv4" => {}
-                "ipv6" | "ipv4-mapped-ipv6" => {
-                    return Err(Stop::Skip(format!(
-                        "--ip_version={v}: synack has no IPv6 routing yet"
-                    )));
-                }
-                _ => return Err(err(format!("unknown --ip_version {v:?}"))),
-            },
+            "mtu" => self.mtu = Some(num(v)?.clamp(576, 65535) as u16),
+            "ip_version" => {
+                self.version = IpVersion::parse(v)
+                    .ok_or_else(|| err(format!("unknown --ip_version {v:?}")))?;
+            }
             "local_ip" | "remote_ip" => {
-                let a: Ipv4Addr = v
+                let a: IpAddr = v
                     .parse()
-                    .map_err(|_| Stop::Skip(format!("--{}={v}: not an IPv4 address", o.name)))?;
+                    .map_err(|_| err(format!("--{}={v}: not an IP address", o.name)))?;
                 if o.name == "local_ip" {
-                    self.local = a;
+                    self.local_override = Some(a);
                 } else {
-                    self.remote = a;
+                    self.remote_override = Some(a);
                 }
             }
             _ => return Err(err(format!("unknown option --{}", o.name))),
@@ -480,18 +587,45 @@ impl Runner {
         }
     }
 
+    /// The stack of this run's family, with upstream's addresses (SUBSET.md §4.1): the local
+    /// address on a /16 (IPv4) or /48 (IPv6) that holds the gateway, the peer off-link.
     fn build_stack(&mut self) {
+        let v6 = self.version == IpVersion::Ipv6;
+        let default_mtu = if v6 { 1520 } else { 1500 };
         let cfg = StackConfig {
             tcp: Arc::new(self.cfg.clone()),
-            mtu: self.mtu,
+            mtu: self.mtu.unwrap_or(default_mtu),
             trace: false,
             name: "synack".into(),
             ..StackConfig::default()
         };
+        let (local, remote) = if v6 {
+            (IpAddr::V6(LOCAL_V6), IpAddr::V6(REMOTE_V6))
+        } else {
+            (IpAddr::V4(LOCAL_V4), IpAddr::V4(REMOTE_V4))
+        };
+        self.local = self.local_override.map_or(local, |a| a.to_canonical());
+        self.remote = self.remote_override.map_or(remote, |a| a.to_canonical());
         let mut stack = Stack::new(cfg, [7; 32]);
-        stack.add_address(Ipv4Cidr::new(self.local, 16));
-        stack.set_gateway(Some(self.local));
+        match self.local {
+            IpAddr::V4(a) => {
+                stack.add_address(Ipv4Cidr::new(a, 16));
+                stack.set_gateway(Some(a));
+            }
+            IpAddr::V6(a) => {
+                stack.add_address(Ipv6Cidr::new(a, 48));
+                stack.set_gateway_v6(Some(GATEWAY_V6));
+            }
+        }
         self.stack = stack;
+    }
+
+    /// `ip` as a socket of this run sees it: IPv4-mapped in the IPv4-mapped-IPv6 runs.
+    fn sock_ip(&self, ip: IpAddr) -> IpAddr {
+        match (self.version, ip) {
+            (IpVersion::Ipv4MappedIpv6, IpAddr::V4(a)) => IpAddr::V6(a.to_ipv6_mapped()),
+            _ => ip,
+        }
     }
 
     // ----- time -----
@@ -605,6 +739,7 @@ impl Runner {
                 Direction::Inbound => {
                     let at = self.when(&ev.time)?;
                     self.advance_to(at);
+                    self.no_unexpected_segment(at)?;
                     self.inbound(p)?;
                     self.base = at;
                     Ok(())
@@ -621,6 +756,7 @@ impl Runner {
                 };
                 self.wait_for_blocked_call()?;
                 self.advance_to(start);
+                self.no_unexpected_segment(start)?;
                 self.syscall_event(ev.pos.line, sc, blocking_end)?;
                 self.base = start;
                 Ok(())
@@ -628,6 +764,7 @@ impl Runner {
             Action::Command(c) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.command(&c.text)?;
                 self.base = at;
                 Ok(())
@@ -635,11 +772,59 @@ impl Runner {
             Action::Code(text) => {
                 let at = self.when(&ev.time)?;
                 self.advance_to(at);
+                self.no_unexpected_segment(at)?;
                 self.code_block(ev.pos, text);
                 self.base = at;
                 Ok(())
             }
         }
+    }
+
+    /// The strict rule: when the next outbound line has a time, a segment of the connection
+    /// under test sent more than the tolerance before an event at `at` cannot match that line
+    /// (upstream would report it there as a timing error or a mismatch). It fails here, named,
+    /// at the time it was sent.
+    fn no_unexpected_segment(&self, at: Instant) -> Result<(), Stop> {
+        let Focus::Conn(focus) = self.focus else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        let tol = self.tolerance(at);
+        for (t, bytes, _) in &self.outq {
+            let mine =
+                packet::parse_live(bytes, &SeqSpace::default()).is_some_and(|x| x.0 == focus);
+            if mine && *t + tol < at {
+                return Err(self.unexpected(*t, bytes, None));
+            }
+        }
+        Ok(())
+    }
+
+    /// The failure for an unexpected outbound segment sent at `t`; `before` is the time the
+    /// outbound line being matched expects its segment.
+    fn unexpected(&self, t: Instant, bytes: &[u8], before: Option<Instant>) -> Stop {
+        let text = self.describe_out(bytes);
+        let msg = match before {
+            Some(lo) => format!(
+                "unexpected outbound segment: {text} at {} sec, before this line's packet is \
+                 due at {} sec",
+                secs(t),
+                secs(lo)
+            ),
+            None => format!(
+                "unexpected outbound segment: {text} at {} sec, not in the script before this \
+                 line",
+                secs(t)
+            ),
+        };
+        let mut s = err(msg);
+        if let Stop::Fail(f) = &mut s {
+            f.actual = Some(text);
+            f.time = Some(t);
+        }
+        s
     }
 
     /// The time an inbound packet, syscall or command happens.
@@ -752,8 +937,9 @@ impl Runner {
         })?;
         // A socket without a connection reports what a new connection would start from.
         let fresh = |state: State| {
-            let local = SocketAddr::new(IpAddr::V4(self.local), 0);
-            let c = Connection::new(Arc::new(fd.cfg.clone()), local, self.stack.mss(), 0);
+            let local = SocketAddr::new(self.local, 0);
+            let mss = self.stack.mss_for(self.remote);
+            let c = Connection::new(Arc::new(fd.cfg.clone()), local, mss, 0);
             code::Snapshot {
                 state,
                 info: Some(Info {
@@ -808,16 +994,34 @@ impl Runner {
                     remote_port: self.next_port,
                 };
                 self.focus = Focus::Conn(tu);
-                self.isn_shift = 0;
+                // Upstream's new child socket takes the peer's ISN from this packet, SYN or
+                // not (handle_listen_for_script_packet).
+                self.seqs = SeqSpace {
+                    remote_isn: t.seq.start,
+                    ..SeqSpace::default()
+                };
                 self.ts_seen.clear();
                 tu
             }
         };
+        // An active open learns the peer's ISN from its first SYN-ACK.
+        if self.seqs.awaiting_synack && t.flags.syn && t.flags.ack {
+            self.seqs.awaiting_synack = false;
+            self.seqs.remote_isn = t.seq.start;
+        }
         let win = t
             .win
             .ok_or_else(|| err("inbound TCP packets need a window (win N)"))?;
-        let shift = self.isn_shift;
-        let ack = t.ack.map_or(0, |a| a.wrapping_add(shift));
+        let syn = t.flags.syn;
+        let shift = self.seqs.local(syn);
+        let seq = t.seq.start.wrapping_add(self.seqs.remote(syn));
+        let ack = t.ack.map_or(0, |a| {
+            if t.flags.ack {
+                a.wrapping_add(shift)
+            } else {
+                a
+            }
+        });
         let opts = match &t.options {
             None => Vec::new(),
             Some(TcpOptions::Any) => return Err(err("<...> is only allowed on outbound packets")),
@@ -846,14 +1050,14 @@ impl Runner {
         let seg = packet::tcp_segment(
             &tuple,
             bits,
-            t.seq.start,
+            seq,
             ack,
             win.min(65535) as u16,
             t.urg.unwrap_or(0) as u16,
             &opts,
             t.seq.len as usize,
         );
-        let bytes = packet::ipv4_packet(
+        let bytes = packet::ip_packet(
             tuple.remote,
             tuple.local,
             IpProtocol::Tcp,
@@ -871,27 +1075,37 @@ impl Runner {
     }
 
     fn inbound_icmp(&mut self, ip: &IpInfo, i: &IcmpPacket) -> Result<(), Stop> {
-        if i.kind == "packet_too_big" {
-            return Err(Stop::Skip(
-                "ICMPv6 packet_too_big: no IPv6 in synack yet".into(),
-            ));
-        }
-        let (ty, code) = icmpv4_type_code(&i.kind, i.code.as_deref()).map_err(err)?;
-        if i.mtu.is_some() && (ty, code) != (3, 4) {
-            // As upstream (icmp_packet.c): the next-hop MTU field exists only there.
-            return Err(err("ICMPv4 MTU is only valid for unreachable-frag_needed"));
+        let v6 = self.local.is_ipv6();
+        let (ty, code) = icmp_type_code(v6, &i.kind, i.code.as_deref()).map_err(err)?;
+        // As upstream (icmp_packet.c): the MTU field exists only in an ICMPv4 fragmentation
+        // needed and an ICMPv6 packet too big.
+        match (v6, i.mtu) {
+            (false, Some(_)) if (ty, code) != (3, 4) => {
+                return Err(err("ICMPv4 MTU is only valid for unreachable-frag_needed"));
+            }
+            (false, Some(m)) if m > u32::from(u16::MAX) => {
+                return Err(err("ICMPv4 MTU out of 16-bit range"));
+            }
+            (true, Some(_)) if (ty, code) != (2, 0) => {
+                return Err(err("ICMPv6 MTU is only valid for packet_too_big-0"));
+            }
+            _ => {}
         }
         let Focus::Conn(tu) = self.focus else {
             return Err(err("ICMP error before any connection"));
         };
         // The quoted datagram: our IP header and the first 8 bytes of our TCP header.
-        let seq = i.quoted.map_or(0, |q| q.start.wrapping_add(self.isn_shift));
+        let seq = i
+            .quoted
+            .map_or(0, |q| q.start.wrapping_add(self.seqs.local(false)));
         let mut tcp8 = [0u8; 8];
         tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
         tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());
         tcp8[4..8].copy_from_slice(&seq.to_be_bytes());
+        // The quoted header states the original length (a 20-byte TCP header and the data),
+        // not the 8 bytes quoted.
         let qlen = i.quoted.map_or(0, |q| q.len as usize) + 20;
-        let mut quoted = packet::ipv4_packet(
+        let mut quoted = packet::ip_packet(
             tu.local,
             tu.remote,
             IpProtocol::Tcp,
@@ -899,28 +1113,35 @@ impl Runner {
             0,
             &tcp8,
         );
-        // The quoted header states the original length, not the 8 bytes quoted.
-        {
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        if v6 {
+            ipv6::Packet::new_unchecked(&mut quoted[..]).set_payload_len(qlen as u16);
+            if let Some(m) = i.mtu {
+                icmp[4..8].copy_from_slice(&m.to_be_bytes());
+            }
+        } else {
             let mut q = ipv4::Packet::new_unchecked(&mut quoted[..]);
             q.set_total_len((ipv4::HEADER_LEN + qlen) as u16);
             q.set_dont_frag(true);
             q.fill_checksum();
-        }
-        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
-        if let Some(m) = i.mtu {
-            icmp[6..8].copy_from_slice(&(m as u16).to_be_bytes());
+            if let Some(m) = i.mtu {
+                icmp[6..8].copy_from_slice(&(m as u16).to_be_bytes());
+            }
         }
         icmp.extend_from_slice(&quoted);
-        let sum = synack::wire::checksum::checksum(&icmp);
-        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-        let bytes = packet::ipv4_packet(
-            tu.remote,
-            tu.local,
-            IpProtocol::Icmp,
-            ip,
-            self.ip_ident,
-            &icmp,
-        );
+        let proto = match (tu.remote, tu.local) {
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let mut m = icmpv6::Packet::new_unchecked(&mut icmp[..]);
+                m.fill_checksum(src, dst);
+                IpProtocol::Icmpv6
+            }
+            _ => {
+                let sum = synack::wire::checksum::checksum(&icmp);
+                icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+                IpProtocol::Icmp
+            }
+        };
+        let bytes = packet::ip_packet(tu.remote, tu.local, proto, ip, self.ip_ident, &icmp);
         self.ip_ident = self.ip_ident.wrapping_add(1);
         self.trace.push(format!(
             "{} < icmp {} {}{}",
@@ -940,7 +1161,7 @@ impl Runner {
     /// Is this emitted packet on the connection under test? Learns the 4-tuple from the
     /// first SYN after connect().
     fn on_focus(&mut self, bytes: &[u8]) -> bool {
-        let Some((tu, live, _)) = packet::parse_live(bytes, 0) else {
+        let Some((tu, live, _)) = packet::parse_live(bytes, &SeqSpace::default()) else {
             return false;
         };
         match self.focus {
@@ -949,7 +1170,10 @@ impl Runner {
                 let syn = live.bits & wtcp::Flags::SYN.0 != 0;
                 if syn && tu.remote == self.remote && tu.remote_port == PORT {
                     self.focus = Focus::Conn(tu);
-                    self.isn_shift = 0;
+                    self.seqs = SeqSpace {
+                        awaiting_synack: true,
+                        ..SeqSpace::default()
+                    };
                     self.ts_seen.clear();
                     true
                 } else {
@@ -1011,34 +1235,44 @@ impl Runner {
                 }
                 return Err(s);
             };
-            let len = packet::parse_live(&seg.1, 0).map_or(0, |x| x.1.len);
+            // Strict: the line's first segment may not come before the line's window.
+            if parts.is_empty()
+                && !any
+                && lo.saturating_duration_since(Instant::ZERO) > tol
+                && seg.0 + tol < lo
+            {
+                return Err(self.unexpected(seg.0, &seg.1, Some(lo)));
+            }
+            let len = packet::parse_live(&seg.1, &SeqSpace::default()).map_or(0, |x| x.1.len);
             total += len;
             parts.push(seg);
             if self.strict_segments || total >= want {
                 break;
             }
         }
-        // SYN or SYN-ACK: the stack's ISN stands for the script's.
-        let (_, first, _) =
-            packet::parse_live(&parts[0].1, 0).ok_or_else(|| err("unparsable packet"))?;
-        if t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
-            self.isn_shift = first.seq.wrapping_sub(t.seq.start);
+        // The connection's first SYN or SYN-ACK line: the stack's ISN stands for the script's.
+        let (_, first, _) = packet::parse_live(&parts[0].1, &SeqSpace::default())
+            .ok_or_else(|| err("unparsable packet"))?;
+        if !self.seqs.local_known && t.flags.syn && first.bits & wtcp::Flags::SYN.0 != 0 {
+            self.seqs.local_known = true;
+            self.seqs.script_local_isn = t.seq.start;
+            self.seqs.live_local_isn = first.seq;
         }
-        let shift = self.isn_shift;
+        let seqs = self.seqs;
         let lives: Vec<Live> = parts
             .iter()
-            .filter_map(|(_, b, _)| packet::parse_live(b, shift).map(|x| x.1))
+            .filter_map(|(_, b, _)| packet::parse_live(b, &seqs).map(|x| x.1))
             .collect();
         // The trace shows these in the script's sequence space now that the ISN is known.
         for ((t, _, idx), live) in parts.iter().zip(&lives) {
             if let Some(line) = self.trace.get_mut(*idx) {
-                *line = format!("{} > {}", secs(*t), live.text(0));
+                *line = format!("{} > {}", secs(*t), live.text());
             }
         }
         let at = parts.last().map_or(self.now, |p| p.0);
         let combined = self.combine(&lives)?;
         let exp_text = packet::script_text(t);
-        let act_text = combined.text(0);
+        let act_text = combined.text();
         let bad = |what: String| mismatch(what, exp_text.clone(), act_text.clone());
 
         if total > want {
@@ -1112,7 +1346,7 @@ impl Runner {
             }
             Ok(())
         };
-        if let Err(e) = packet::compare_options(&t.options, &combined.options, 0, &mut ts_check) {
+        if let Err(e) = packet::compare_options(&t.options, &combined.options, &mut ts_check) {
             return Err(mismatch(
                 format!("bad outbound TCP options: {e}"),
                 exp_text,
@@ -1153,8 +1387,8 @@ impl Runner {
             if !shape_ok {
                 return Err(mismatch(
                     "outbound segments cannot be merged into one packet line",
-                    acc.text(0),
-                    s.text(0),
+                    acc.text(),
+                    s.text(),
                 ));
             }
             prev_len = s.len;
@@ -1169,13 +1403,13 @@ impl Runner {
     }
 
     fn describe_out(&self, bytes: &[u8]) -> String {
-        match packet::parse_live(bytes, self.isn_shift) {
+        match packet::parse_live(bytes, &self.seqs) {
             Some((tu, live, _)) => {
                 let here = matches!(self.focus, Focus::Conn(f) if f == tu);
                 if here {
-                    live.text(0)
+                    live.text()
                 } else {
-                    format!("{} [port {}]", live.text(0), tu.remote_port)
+                    format!("{} [port {}]", live.text(), tu.remote_port)
                 }
             }
             None => format!("{} bytes, not TCP", bytes.len()),
@@ -1240,6 +1474,24 @@ impl Report {
     }
 }
 
+/// The failure an expected-failure test script announces, as upstream's runner self-tests
+/// do: the text after `// Failure:` (backslashes dropped) and the number of the first event
+/// line after that comment, where the run must fail with a message containing the text.
+pub fn expected_failure(text: &str) -> Option<(String, u32)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines.iter().position(|l| l.contains("// Failure:"))?;
+    let msg = lines[i]
+        .split_once("// Failure:")?
+        .1
+        .trim()
+        .replace('\\', "");
+    let next = (i + 1..lines.len()).find(|&j| {
+        let t = lines[j].trim();
+        !t.is_empty() && !t.starts_with("//")
+    })?;
+    Some((msg, next as u32 + 1))
+}
+
 /// Every `.pkt` file under `path` (or `path` itself), sorted. A path that does not exist, and
 /// a directory without any script, are errors (`NotFound`): there would be nothing to run.
 pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -1275,27 +1527,51 @@ pub fn collect_scripts(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The ICMPv4 type and code a script names, as upstream packetdrill reads them
-/// (icmp_packet.c): a type by name or `type_N`; a code by name (only destination unreachable
-/// has a table of names) or `code_N`; no code means 0.
-fn icmpv4_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), String> {
+/// The ICMP type and code a script names, as upstream packetdrill reads them
+/// (icmp_packet.c), ICMPv4 names in an IPv4 run and ICMPv6 ones (RFC 4443) in an IPv6 run: a
+/// type by name or `type_N`; a code by name (from the type's table of names, where it has one)
+/// or `code_N`; no code means 0.
+fn icmp_type_code(v6: bool, kind: &str, code: Option<&str>) -> Result<(u8, u8), String> {
     let numbered =
         |text: &str, prefix: &str| text.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
-    let ty = match kind {
-        "echo_reply" => 0,
-        "unreachable" => 3,
-        "source_quench" => 4,
-        "redirect" => 5,
-        "echo_request" => 8,
-        "time_exceeded" => 11,
-        "parameter_problem" => 12,
-        "timestamp_request" => 13,
-        "timestamp_reply" => 14,
-        "information_request" => 15,
-        "information_reply" => 16,
-        "address_mask_request" => 17,
-        "address_mask_reply" => 18,
-        other => numbered(other, "type_").ok_or_else(|| format!("bad ICMP type {other}"))?,
+    let named_type = if v6 {
+        match kind {
+            "unreachable" => Some(1),
+            "packet_too_big" => Some(2),
+            "time_exceeded" => Some(3),
+            "parameter_problem" => Some(4),
+            "echo_request" => Some(128),
+            "echo_reply" => Some(129),
+            _ => None,
+        }
+    } else {
+        match kind {
+            "echo_reply" => Some(0),
+            "unreachable" => Some(3),
+            "source_quench" => Some(4),
+            "redirect" => Some(5),
+            "echo_request" => Some(8),
+            "time_exceeded" => Some(11),
+            "parameter_problem" => Some(12),
+            "timestamp_request" => Some(13),
+            "timestamp_reply" => Some(14),
+            "information_request" => Some(15),
+            "information_reply" => Some(16),
+            "address_mask_request" => Some(17),
+            "address_mask_reply" => Some(18),
+            _ => None,
+        }
+    };
+    let ty = match named_type.or_else(|| numbered(kind, "type_")) {
+        Some(ty) => ty,
+        None if !v6 && kind == "packet_too_big" => {
+            return Err(
+                "bad ICMP type packet_too_big: it is ICMPv6 and this is an IPv4 run (use \
+                 unreachable frag_needed)"
+                    .into(),
+            );
+        }
+        None => return Err(format!("bad ICMP type {kind}")),
     };
     let Some(c) = code else {
         return Ok((ty, 0));
@@ -1303,23 +1579,33 @@ fn icmpv4_type_code(kind: &str, code: Option<&str>) -> Result<(u8, u8), String> 
     if let Some(n) = numbered(c, "code_") {
         return Ok((ty, n));
     }
-    let named = match (ty, c) {
-        (3, "net_unreachable") => 0,
-        (3, "host_unreachable") => 1,
-        (3, "protocol_unreachable") => 2,
-        (3, "port_unreachable") => 3,
-        (3, "frag_needed") => 4,
-        (3, "source_route_failed") => 5,
-        (3, "net_unknown") => 6,
-        (3, "host_unknown") => 7,
-        (3, "source_host_isolated") => 8,
-        (3, "net_prohibited") => 9,
-        (3, "host_prohibited") => 10,
-        (3, "net_unreachable_for_tos") => 11,
-        (3, "host_unreachable_for_tos") => 12,
-        (3, "packet_filtered") => 13,
-        (3, "precedence_violation") => 14,
-        (3, "precedence_cutoff") => 15,
+    let named = match (v6, ty, c) {
+        (false, 3, "net_unreachable") => 0,
+        (false, 3, "host_unreachable") => 1,
+        (false, 3, "protocol_unreachable") => 2,
+        (false, 3, "port_unreachable") => 3,
+        (false, 3, "frag_needed") => 4,
+        (false, 3, "source_route_failed") => 5,
+        (false, 3, "net_unknown") => 6,
+        (false, 3, "host_unknown") => 7,
+        (false, 3, "source_host_isolated") => 8,
+        (false, 3, "net_prohibited") => 9,
+        (false, 3, "host_prohibited") => 10,
+        (false, 3, "net_unreachable_for_tos") => 11,
+        (false, 3, "host_unreachable_for_tos") => 12,
+        (false, 3, "packet_filtered") => 13,
+        (false, 3, "precedence_violation") => 14,
+        (false, 3, "precedence_cutoff") => 15,
+        (true, 1, "no_route") => 0,
+        (true, 1, "admin_prohibited") => 1,
+        (true, 1, "not_neighbour") => 2,
+        (true, 1, "address_unreachable") => 3,
+        (true, 1, "port_unreachable") => 4,
+        (true, 3, "exceeded_hop_limit") => 0,
+        (true, 3, "exceeded_frag_time") => 1,
+        (true, 4, "header_field") => 0,
+        (true, 4, "unknown_next_header") => 1,
+        (true, 4, "unknown_option") => 2,
         _ => return Err(format!("bad ICMP code {c}")),
     };
     Ok((ty, named))

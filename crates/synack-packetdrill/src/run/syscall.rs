@@ -173,6 +173,8 @@ impl Runner {
                         bound: false,
                         rcvbuf_set: false,
                         sndbuf_set: false,
+                        linger_abort: false,
+                        error_taken: false,
                     },
                 );
                 self.under_test = UnderTest::Fd(fd);
@@ -188,7 +190,7 @@ impl Runner {
             "listen" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 let backlog = self.int_arg(sc, 1)?.max(0) as usize;
-                let local = SocketAddr::new(IpAddr::V4(self.local), PORT);
+                let local = SocketAddr::new(self.sock_ip(self.local), PORT);
                 match self
                     .stack
                     .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
@@ -235,10 +237,10 @@ impl Runner {
                 }
                 let h = match fd.kind {
                     FdKind::Fresh => {
-                        let remote = SocketAddr::new(IpAddr::V4(self.remote), PORT);
+                        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
                         let local = fd
                             .bound
-                            .then(|| SocketAddr::new(IpAddr::V4(self.local), PORT));
+                            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
                         self.focus = Focus::Connecting;
                         match self.stack.connect_with(
                             self.now,
@@ -259,7 +261,9 @@ impl Runner {
                         }
                     }
                     FdKind::Connecting(h) => h,
-                    FdKind::Conn(_) => return fail(Errno::EISCONN),
+                    // Linux's inet_stream_connect(): a socket that is not CLOSED (connected
+                    // or listening) is "already connected".
+                    FdKind::Conn(_) | FdKind::Listener(_) => return fail(Errno::EISCONN),
                     _ => return fail(Errno::EINVAL),
                 };
                 let Some(c) = self.stack.connection(h) else {
@@ -320,6 +324,8 @@ impl Runner {
                     Expr::Int(0) => Shutdown::Read,
                     Expr::Int(1) => Shutdown::Write,
                     Expr::Int(2) => Shutdown::Both,
+                    // Linux checks `how` before anything else.
+                    Expr::Int(_) => return fail(Errno::EINVAL),
                     other => return Err(err(format!("bad shutdown how {other:?}"))),
                 };
                 let h = match fd.kind {
@@ -337,6 +343,12 @@ impl Runner {
             "close" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 match fd.kind {
+                    // SO_LINGER {1, 0}: Linux's tcp_close() disconnects (ABORT, RFC 9293
+                    // §3.10.5) instead of closing gracefully.
+                    FdKind::Conn(h) | FdKind::Connecting(h) if fd.linger_abort => {
+                        self.stack.abort(self.now, h);
+                        self.pump();
+                    }
                     FdKind::Listener(h) | FdKind::Conn(h) | FdKind::Connecting(h) => {
                         self.stack.close(self.now, h);
                         self.pump();
@@ -464,6 +476,28 @@ impl Runner {
         if name == "TCP_CONGESTION" {
             return self.set_congestion(sc, n, fd);
         }
+        if (level.as_str(), name.as_str()) == ("SOL_SOCKET", "SO_LINGER") {
+            // `{onoff=1, linger=0}`: only "abort on close" changes what TCP does here (a
+            // positive linger time makes close() wait, which a script sees as time).
+            let Expr::Struct(fields) = self.arg(sc, 3)? else {
+                return Err(err("SO_LINGER expects {onoff=N, linger=N}"));
+            };
+            let field = |want: &str| -> Result<i64, Stop> {
+                fields
+                    .iter()
+                    .find(|f| f.name.as_deref() == Some(want))
+                    .ok_or_else(|| err(format!("SO_LINGER: no {want}")))
+                    .and_then(|f| eval_int(&f.value))
+            };
+            let (onoff, secs) = (field("onoff")?, field("linger")?);
+            if onoff != 0 && secs > 0 {
+                self.note("SO_LINGER with a positive time: close() does not wait here".into());
+            }
+            if let Some(f) = self.fds.get_mut(&n) {
+                f.linger_abort = onoff != 0 && secs == 0;
+            }
+            return Ok(Attempt::Done(0, None));
+        }
         let value = match self.arg(sc, 3)? {
             Expr::Array(v) if v.len() == 1 => eval_int(&v[0])?,
             Expr::Int(v) => *v,
@@ -525,9 +559,13 @@ impl Runner {
                 f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
-            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS") => {
+            ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS")
+            | ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_MTU_DISCOVER" | "IPV6_TCLASS") => {
                 self.note(format!("setsockopt {name}: accepted, no effect in synack"));
             }
+            // The runner binds to one address, never `[::]`: dual-stack or not, the socket
+            // sees its own family only.
+            ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_V6ONLY") => {}
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
                 return Err(Stop::Skip(format!(
                     "{name}: TCP Fast Open is not implemented"
@@ -575,9 +613,27 @@ impl Runner {
     }
 
     fn getsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
-        let (_, fd) = self.fd_arg(sc)?;
+        let (n, fd) = self.fd_arg(sc)?;
         let name = word(self.arg(sc, 2)?)?;
         let got: i64 = match name.as_str() {
+            // The pending error, once: Linux's sock_error() clears sk_err as it reads it.
+            "SO_ERROR" => {
+                let e = match fd.kind {
+                    FdKind::Conn(h) | FdKind::Connecting(h) if !fd.error_taken => {
+                        self.stack.connection(h).and_then(|c| c.error())
+                    }
+                    _ => None,
+                };
+                match e {
+                    Some(e) => {
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.error_taken = true;
+                        }
+                        i64::from(Errno::from_io(&std::io::Error::from(e.kind())).0)
+                    }
+                    None => 0,
+                }
+            }
             "TCP_MAXSEG" => match fd.kind {
                 FdKind::Conn(h) | FdKind::Connecting(h) => self
                     .stack
@@ -664,7 +720,9 @@ fn constant(w: &str) -> Option<i64> {
 fn eval_int(e: &Expr) -> Result<i64, Stop> {
     match e {
         Expr::Int(v) => Ok(*v),
-        Expr::Word(w) => constant(w).ok_or_else(|| err(format!("unknown constant {w}"))),
+        Expr::Word(w) => constant(w)
+            .or_else(|| Errno::from_name(w).map(|e| i64::from(e.0)))
+            .ok_or_else(|| err(format!("unknown constant {w}"))),
         Expr::BitOr(v) => v.iter().try_fold(0, |acc, x| Ok(acc | eval_int(x)?)),
         Expr::Ellipsis => Ok(0),
         other => Err(err(format!("expected an integer, got {other:?}"))),

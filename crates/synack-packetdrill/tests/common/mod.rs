@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use synack_packetdrill::run::{Report, run_script};
+use synack_packetdrill::run::{IpVersion, Report, run_script};
 
 /// `../shared/packetdrill` beside the repository's root.
 pub fn default_dir() -> PathBuf {
@@ -60,5 +60,5 @@ pub fn run_text(text: &str) -> Report {
     let script = synack_packetdrill::parse("inline.pkt", text, &HashMap::new())
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    run_script(&script, text, dir, Path::new("inline.pkt"))
+    run_script(&script, text, dir, Path::new("inline.pkt"), IpVersion::Ipv4)
 }

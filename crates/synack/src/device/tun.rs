@@ -51,7 +51,7 @@ use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
 use super::Device;
 use crate::time::Instant;
-use crate::wire::cidr::Ipv4Cidr;
+use crate::wire::cidr::IpCidr;
 
 /// Where Linux keeps the TUN/TAP clone device.
 pub const TUN_PATH: &str = "/dev/net/tun";
@@ -171,7 +171,7 @@ impl From<TunError> for io::Error {
 pub struct TunBuilder {
     name: String,
     mtu: u16,
-    kernel_addr: Option<Ipv4Cidr>,
+    kernel_addrs: Vec<IpCidr>,
     netns: Option<PathBuf>,
     offload: bool,
 }
@@ -183,11 +183,16 @@ impl TunBuilder {
         self
     }
 
-    /// Gives the kernel's side of the interface this address and prefix (which also routes the
-    /// prefix through the interface). Without it, configure the interface yourself
-    /// (`ip addr add ... dev NAME`).
-    pub fn kernel_addr(mut self, cidr: Ipv4Cidr) -> TunBuilder {
-        self.kernel_addr = Some(cidr);
+    /// Gives the kernel's side of the interface this address and prefix, IPv4 or IPv6 (which
+    /// also routes the prefix through the interface); call it once per address, e.g. once per
+    /// family for a dual-stack link. Without it, configure the interface yourself
+    /// (`ip addr add ... dev NAME`). A TUN link has no link-layer addresses, so the kernel
+    /// runs no neighbour discovery (and no duplicate address detection) on it.
+    pub fn kernel_addr(mut self, cidr: impl Into<IpCidr>) -> TunBuilder {
+        let cidr = cidr.into();
+        if !self.kernel_addrs.contains(&cidr) {
+            self.kernel_addrs.push(cidr);
+        }
         self
     }
 
@@ -269,8 +274,11 @@ impl TunBuilder {
             .mtu(self.mtu)
             .offload(self.offload)
             .enable(true);
-        if let Some(c) = self.kernel_addr {
-            b = b.ipv4(c.addr, c.prefix, None::<Ipv4Addr>);
+        for c in &self.kernel_addrs {
+            b = match *c {
+                IpCidr::V4(c) => b.ipv4(c.addr, c.prefix, None::<Ipv4Addr>),
+                IpCidr::V6(c) => b.ipv6(c.addr, c.prefix),
+            };
         }
         let dev = b
             .build_sync()
@@ -297,7 +305,7 @@ impl TunBuilder {
             dev,
             name,
             mtu: self.mtu,
-            kernel_addr: self.kernel_addr,
+            kernel_addrs: self.kernel_addrs,
             offload,
         })
     }
@@ -368,7 +376,7 @@ pub struct Tun {
     dev: tun_rs::SyncDevice,
     name: String,
     mtu: u16,
-    kernel_addr: Option<Ipv4Cidr>,
+    kernel_addrs: Vec<IpCidr>,
     offload: Option<Box<Offload>>,
 }
 
@@ -377,7 +385,7 @@ impl fmt::Debug for Tun {
         f.debug_struct("Tun")
             .field("name", &self.name)
             .field("mtu", &self.mtu)
-            .field("kernel_addr", &self.kernel_addr)
+            .field("kernel_addrs", &self.kernel_addrs)
             .field("offload", &self.offload.is_some())
             .finish_non_exhaustive()
     }
@@ -390,7 +398,7 @@ impl Tun {
         TunBuilder {
             name: name.to_string(),
             mtu: 1500,
-            kernel_addr: None,
+            kernel_addrs: Vec::new(),
             netns: None,
             offload: true,
         }
@@ -401,9 +409,9 @@ impl Tun {
         &self.name
     }
 
-    /// The kernel side's address, if the builder set one.
-    pub fn kernel_addr(&self) -> Option<Ipv4Cidr> {
-        self.kernel_addr
+    /// The kernel side's addresses the builder set.
+    pub fn kernel_addrs(&self) -> &[IpCidr] {
+        &self.kernel_addrs
     }
 
     /// Whether the interface uses the `vnet_hdr` offloads ([`TunBuilder::offload`]).

@@ -55,6 +55,16 @@ fn one_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address given"))
 }
 
+/// How an IPv6 socket (one bound or connected with an IPv6 address) sees an IPv4 peer of a
+/// dual-stack listener, or a connection to an IPv4-mapped address: as `::ffff:a.b.c.d`
+/// (RFC 4291 §2.5.5.2, RFC 3493 §3.7), as Linux shows it.
+fn as_seen(v6_socket: bool, a: SocketAddr) -> SocketAddr {
+    match (v6_socket, a.ip()) {
+        (true, core::net::IpAddr::V4(ip)) => SocketAddr::new(ip.to_ipv6_mapped().into(), a.port()),
+        _ => a,
+    }
+}
+
 /// A listening socket.
 pub struct TcpListener {
     shared: Arc<Shared>,
@@ -65,8 +75,11 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Listens on `addr` on the host (of any running [`Runtime`]) that owns that address; an
-    /// unspecified address (`0.0.0.0`) means the default host (see [`Host::make_default`]).
-    /// This is `std::net::TcpListener::bind` with synack underneath.
+    /// unspecified address (`0.0.0.0` or `[::]`) means the default host (see
+    /// [`Host::make_default`]). This is `std::net::TcpListener::bind` with synack underneath:
+    /// a listener on `[::]` takes IPv4 connections too (their peers show as
+    /// `[::ffff:a.b.c.d]:port`), as Linux's IPv6 sockets do unless IPV6_V6ONLY; see
+    /// [`bind_v6only_on`](Self::bind_v6only_on).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
         if local.ip().is_unspecified() {
@@ -97,9 +110,22 @@ impl TcpListener {
 
     /// Listens on `addr` on `host` (backlog 128, like Linux's default somaxconn).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let local = one_addr(addr)?;
+        Self::listen_on(host, one_addr(addr)?, false)
+    }
+
+    /// Listens on `addr` (an IPv6 address, usually `[::]`) for IPv6 connections only: the
+    /// IPV6_V6ONLY socket option. An IPv4 listener on the same port can then coexist.
+    pub fn bind_v6only_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::listen_on(host, one_addr(addr)?, true)
+    }
+
+    fn listen_on(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
         let shared = host.shared.clone();
-        let handle = shared.with(|inner, _| inner.hosts[host.index].stack.listen(local, 128))?;
+        let handle = shared.with(|inner, _| {
+            let stack = &mut inner.hosts[host.index].stack;
+            let tcp = stack.config().tcp.clone();
+            stack.listen_opts(local, 128, tcp, v6only)
+        })?;
         Ok(TcpListener {
             shared,
             host: host.index,
@@ -118,7 +144,8 @@ impl TcpListener {
                 Err(e) => Some(Err(e)),
             }
         })??;
-        let stream = TcpStream::from_handle(self.shared.clone(), self.host, h);
+        let mut stream = TcpStream::from_handle(self.shared.clone(), self.host, h);
+        stream.v6_socket = self.local.is_ipv6();
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
     }
@@ -149,6 +176,8 @@ pub struct TcpStream {
     handle: SocketHandle,
     read_timeout: Option<StdDuration>,
     write_timeout: Option<StdDuration>,
+    /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
+    v6_socket: bool,
 }
 
 impl TcpStream {
@@ -159,6 +188,7 @@ impl TcpStream {
             handle,
             read_timeout: None,
             write_timeout: None,
+            v6_socket: false,
         }
     }
 
@@ -209,7 +239,9 @@ impl TcpStream {
         let idx = host.index;
         let handle = shared.with(|inner, now| inner.hosts[idx].stack.connect(now, addr, None))?;
         shared.kick();
-        let stream = TcpStream::from_handle(shared.clone(), idx, handle);
+        let mut stream = TcpStream::from_handle(shared.clone(), idx, handle);
+        // Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
+        stream.v6_socket = addr.is_ipv6();
         let outcome = shared.wait_for(timeout, |inner, _| {
             let c = inner.hosts[idx].stack.connection(handle)?;
             match c.state() {
@@ -235,11 +267,13 @@ impl TcpStream {
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.conn_info(|c| c.remote())
+        let v6 = self.v6_socket;
+        self.conn_info(|c| as_seen(v6, c.remote()))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn_info(|c| c.local())
+        let v6 = self.v6_socket;
+        self.conn_info(|c| as_seen(v6, c.local()))
     }
 
     fn conn_info<T>(&self, f: impl FnOnce(&crate::tcp::Connection) -> T) -> io::Result<T> {

@@ -14,7 +14,9 @@ use std::time::Duration as StdDuration;
 
 use crate::device::Device;
 use crate::device::sim::{HostId, LinkConfig, SimNet};
-use crate::stack::{Ipv4Cidr, MIN_MTU, Stack, StackConfig, mtu_too_small};
+use crate::stack::{
+    IPV6_MIN_MTU, IpCidr, MIN_MTU, Stack, StackConfig, mtu_too_small, mtu_too_small_for_ipv6,
+};
 use crate::tcp::{Config, Counters, State};
 use crate::time::Instant;
 use crate::trace::TraceSink;
@@ -208,7 +210,7 @@ impl Host {
                 .stack
                 .addresses()
                 .first()
-                .map(|c| IpAddr::V4(c.addr))
+                .map(|c| c.addr())
         })
     }
 
@@ -232,7 +234,7 @@ fn running_owner(list: &[std::sync::Weak<Shared>], addr: IpAddr) -> Option<Host>
                     h.stack
                         .addresses()
                         .iter()
-                        .any(|c| IpAddr::V4(c.addr) == addr)
+                        .any(|c| c.addr() == addr.to_canonical())
                 })
             })?;
             Some(Host { shared, index })
@@ -251,8 +253,9 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Adds a host with an address like `198.18.0.1/24`. Names and addresses must be unique
-    /// (see [`build`](Self::build)).
+    /// Adds a host with an address like `198.18.0.1/24` or `fd00:5ac::1/64`, or several,
+    /// comma-separated (`198.18.0.1/24,fd00:5ac::1/64`: a dual-stack host). Names and
+    /// addresses must be unique (see [`build`](Self::build)).
     pub fn host(mut self, name: &str, cidr: &str) -> Builder {
         self.hosts.push((name.to_string(), cidr.to_string()));
         self
@@ -306,7 +309,8 @@ impl Builder {
 
     /// Starts the runtime thread. Refuses, with `InvalidInput`: no host, a host address that
     /// does not parse, two hosts with one name or one address, an MTU below
-    /// [`MIN_MTU`](crate::stack::MIN_MTU), a device with more than one host; with `AddrInUse`:
+    /// [`MIN_MTU`](crate::stack::MIN_MTU) (or [`IPV6_MIN_MTU`](crate::stack::IPV6_MIN_MTU)
+    /// for a host with an IPv6 address), a device with more than one host; with `AddrInUse`:
     /// an address that a host of another running runtime has (an address has one owner, so
     /// that [`TcpListener::bind`](crate::net::TcpListener::bind) means one host).
     pub fn build(self) -> io::Result<Runtime> {
@@ -340,16 +344,22 @@ impl Builder {
             ));
         }
         // Every host needs a name and an address of its own: sockets find hosts by them.
-        let mut cidrs: Vec<Ipv4Cidr> = Vec::with_capacity(self.hosts.len());
-        for (i, (name, cidr)) in self.hosts.iter().enumerate() {
-            let cidr: Ipv4Cidr = cidr.parse()?;
+        let mut cidrs: Vec<Vec<IpCidr>> = Vec::with_capacity(self.hosts.len());
+        for (i, (name, list)) in self.hosts.iter().enumerate() {
+            let mine: Vec<IpCidr> = list
+                .split(',')
+                .map(|c| c.trim().parse())
+                .collect::<io::Result<_>>()?;
             for (j, (other, _)) in self.hosts[..i].iter().enumerate() {
+                let shared = mine
+                    .iter()
+                    .find(|c| cidrs[j].iter().any(|o| o.addr() == c.addr()));
                 let clash = if other == name {
                     format!("two hosts are called {name:?}")
-                } else if cidrs[j].addr == cidr.addr {
+                } else if let Some(c) = shared {
                     format!(
                         "hosts {other:?} and {name:?} both have the address {}",
-                        cidr.addr
+                        c.addr()
                     )
                 } else {
                     continue;
@@ -359,17 +369,25 @@ impl Builder {
                     format!("{clash}: every host of a runtime needs its own name and address"),
                 ));
             }
-            cidrs.push(cidr);
+            if mtu < IPV6_MIN_MTU && mine.iter().any(IpCidr::is_ipv6) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    mtu_too_small_for_ipv6(mtu),
+                ));
+            }
+            cidrs.push(mine);
         }
         let seed = self.seed.unwrap_or_else(os_random);
         let mut sim = SimNet::new(seed);
         let tcp = Arc::new(self.tcp);
         let trace = self.sink.is_some();
         let mut hosts = Vec::new();
-        for (i, ((name, _), &cidr)) in self.hosts.iter().zip(&cidrs).enumerate() {
+        for (i, ((name, _), host_cidrs)) in self.hosts.iter().zip(&cidrs).enumerate() {
             let id = if self.device.is_none() {
                 let id = sim.add_host(name);
-                sim.set_addr(id, cidr.addr).map_err(io::Error::other)?;
+                for c in host_cidrs {
+                    sim.set_addr(id, c.addr()).map_err(io::Error::other)?;
+                }
                 Some(id)
             } else {
                 None
@@ -387,7 +405,9 @@ impl Builder {
             );
             r.fill_bytes(&mut secret);
             let mut stack = Stack::new(cfg, secret);
-            stack.add_address(cidr);
+            for &c in host_cidrs {
+                stack.add_address(c);
+            }
             hosts.push(HostState {
                 name: name.clone(),
                 stack,
@@ -439,9 +459,9 @@ impl Builder {
             // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
-            for mine in &cidrs {
-                if let Some(owner) = running_owner(&list, IpAddr::V4(mine.addr)) {
-                    let (addr, owner) = (mine.addr, owner.name());
+            for mine in cidrs.iter().flatten() {
+                if let Some(owner) = running_owner(&list, mine.addr()) {
+                    let (addr, owner) = (mine.addr(), owner.name());
                     return Err(io::Error::new(
                         io::ErrorKind::AddrInUse,
                         format!(

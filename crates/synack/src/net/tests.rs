@@ -212,6 +212,15 @@ fn hosts_and_addresses_are_unique() {
         "hosts \"a\" and \"b\" both have the address 198.18.20.1: every host of a runtime needs \
          its own name and address"
     );
+    let e = err(Runtime::builder()
+        .host("a", "198.18.20.1/24,fd00:5ac:20::1/64")
+        .mtu(1000));
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.to_string(),
+        "MTU 1000 is too small for IPv6: every IPv6 link carries packets of 1280 bytes (RFC \
+         8200 §5)"
+    );
     let e = err(Runtime::builder().host("a", "198.18.20.1/24").mtu(100));
     assert_eq!(
         e.to_string(),
@@ -300,4 +309,67 @@ fn trace_time_never_goes_backwards() {
             );
         }
     }
+}
+
+/// Dual-stack hosts on SimNet: a listener on `[::]` takes IPv6 and IPv4 connections, the
+/// IPv4 peer shown IPv4-mapped as Linux shows it; with IPV6_V6ONLY IPv4 is refused.
+#[test]
+fn a_dual_stack_listener_takes_both_families() {
+    let rt = Runtime::builder()
+        .host("client", "198.18.40.1/24,fd00:5ac:40::1/64")
+        .host("server", "198.18.40.2/24, fd00:5ac:40::2/64")
+        .delay(Duration::from_millis(1))
+        .seed(9)
+        .build()
+        .unwrap();
+    let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+    let listener = TcpListener::bind_on(&server, "[::]:7").unwrap();
+    let t = thread::spawn(move || {
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let (mut s, peer) = listener.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+            peers.push((peer, s.local_addr().unwrap()));
+        }
+        peers
+    });
+    let mut c6 = TcpStream::connect_on(&client, "[fd00:5ac:40::2]:7").unwrap();
+    assert_eq!(c6.peer_addr().unwrap().to_string(), "[fd00:5ac:40::2]:7");
+    assert_eq!(c6.local_addr().unwrap().ip().to_string(), "fd00:5ac:40::1");
+    c6.write_all(b"six!").unwrap();
+    let mut back = [0u8; 4];
+    c6.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"six!");
+    // An IPv4 client, and an IPv6 socket connecting to an IPv4-mapped address.
+    let mut c4 = TcpStream::connect_on(&client, "[::ffff:198.18.40.2]:7").unwrap();
+    assert_eq!(
+        c4.peer_addr().unwrap().to_string(),
+        "[::ffff:198.18.40.2]:7"
+    );
+    c4.write_all(b"four").unwrap();
+    c4.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"four");
+    let peers = t.join().unwrap();
+    assert_eq!(peers[0].0.ip().to_string(), "fd00:5ac:40::1");
+    assert_eq!(peers[1].0.ip().to_string(), "::ffff:198.18.40.1");
+    assert_eq!(peers[1].1.to_string(), "[::ffff:198.18.40.2]:7");
+
+    let _v6 = TcpListener::bind_v6only_on(&server, "[::]:8").unwrap();
+    let e = TcpStream::connect_on(&client, "198.18.40.2:8")
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    let _v4 = TcpListener::bind_on(&server, "0.0.0.0:8").unwrap();
+    // A dual-stack [::] and a 0.0.0.0 listener cannot share a port, as in Linux.
+    let _any4 = TcpListener::bind_on(&server, "0.0.0.0:9").unwrap();
+    assert_eq!(
+        TcpListener::bind_on(&server, "[::]:9")
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::AddrInUse
+    );
+    assert!(server.counters().ip6_in_receives > 0);
 }

@@ -19,16 +19,24 @@
 pub mod explain;
 pub mod goodput;
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::device::SimRng;
 use crate::device::sim::{HostId, LinkConfig, LinkStats, SimNet};
-use crate::stack::{Ipv4Cidr, MIN_MTU, SocketHandle, Stack, StackConfig, mtu_too_small};
+use crate::stack::{
+    IPV6_MIN_MTU, IpCidr, Ipv4Cidr, Ipv6Cidr, MIN_MTU, SocketHandle, Stack, StackConfig,
+    mtu_too_small, mtu_too_small_for_ipv6,
+};
 use crate::tcp::connection::Info;
 use crate::tcp::{Config, Counters, Shutdown, State};
 use crate::time::{Duration, Instant};
 use crate::trace::TraceEvent;
+
+/// The client's IPv6 address in [`World::two_hosts`] (a ULA, RFC 4193).
+pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 1);
+/// The server's IPv6 address in [`World::two_hosts`].
+pub const SERVER_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 2);
 
 /// Hosts with stacks on a SimNet, driven in virtual time.
 pub struct World {
@@ -85,7 +93,17 @@ impl World {
         self.hosts.len() - 1
     }
 
-    /// Two hosts, `client` 198.18.0.1 and `server` 198.18.0.2, joined by one link.
+    /// Gives host `index` (of `hosts`) another address, IPv4 or IPv6.
+    pub fn add_address(&mut self, index: usize, cidr: impl Into<IpCidr>) {
+        let cidr = cidr.into();
+        if let Some((id, stack)) = self.hosts.get_mut(index) {
+            let _ = self.net.set_addr(*id, cidr.addr());
+            stack.add_address(cidr);
+        }
+    }
+
+    /// Two dual-stack hosts, `client` 198.18.0.1 and fd00:5ac::1, `server` 198.18.0.2 and
+    /// fd00:5ac::2 ([`CLIENT_V6`], [`SERVER_V6`]), joined by one link.
     pub fn two_hosts(seed: u64, link: LinkConfig, cfg: StackConfig) -> World {
         World::two_hosts_asym(seed, link, link, cfg)
     }
@@ -101,6 +119,8 @@ impl World {
             seed ^ 0xc1,
         );
         let s = w.add_host("server", Ipv4Addr::new(198, 18, 0, 2), cfg, seed ^ 0x5e);
+        w.add_address(c, Ipv6Cidr::new(CLIENT_V6, 64));
+        w.add_address(s, Ipv6Cidr::new(SERVER_V6, 64));
         let (a, b) = (w.hosts[c].0, w.hosts[s].0);
         let _ = w.net.connect_asym(a, b, ab, ba);
         w
@@ -182,6 +202,8 @@ pub struct TransferConfig {
     pub trace: bool,
     /// Record the client connection's [`Info`] this often (virtual time) while data flows.
     pub sample_every: Option<Duration>,
+    /// Connect over IPv6 (fd00:5ac::1 to fd00:5ac::2) instead of IPv4.
+    pub ipv6: bool,
 }
 
 impl Default for TransferConfig {
@@ -200,6 +222,7 @@ impl Default for TransferConfig {
             limit: Duration::from_secs(3600),
             trace: false,
             sample_every: None,
+            ipv6: false,
         }
     }
 }
@@ -262,6 +285,9 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
     if cfg.mtu < MIN_MTU {
         return Err(TransferError::BadConfig(mtu_too_small(cfg.mtu)));
     }
+    if cfg.ipv6 && cfg.mtu < IPV6_MIN_MTU {
+        return Err(TransferError::BadConfig(mtu_too_small_for_ipv6(cfg.mtu)));
+    }
     let stack_cfg = StackConfig {
         tcp: Arc::new(cfg.tcp.clone()),
         mtu: cfg.mtu,
@@ -270,7 +296,12 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
     };
     let back = cfg.ack_link.unwrap_or(cfg.link);
     let mut w = World::two_hosts_asym(cfg.seed, cfg.link, back, stack_cfg);
-    let server_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 5001);
+    let server_ip = if cfg.ipv6 {
+        IpAddr::V6(SERVER_V6)
+    } else {
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2))
+    };
+    let server_addr = SocketAddr::new(server_ip, 5001);
     let listener = w.hosts[1]
         .1
         .listen(server_addr, 16)
@@ -429,6 +460,42 @@ mod tests {
             ..TransferConfig::default()
         };
         assert_eq!(transfer(&cfg).map(|r| r.bytes).ok(), Some(10_000));
+        // IPv6 needs links of 1280 bytes (RFC 8200 §5).
+        let v6 = |mtu| TransferConfig {
+            mtu,
+            bytes: 10_000,
+            ipv6: true,
+            ..TransferConfig::default()
+        };
+        match transfer(&v6(IPV6_MIN_MTU - 1)) {
+            Err(TransferError::BadConfig(why)) => assert_eq!(
+                why,
+                "MTU 1279 is too small for IPv6: every IPv6 link carries packets of 1280 bytes \
+                 (RFC 8200 §5)"
+            ),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("ran IPv6 with MTU 1279"),
+        }
+        assert_eq!(
+            transfer(&v6(IPV6_MIN_MTU)).map(|r| r.bytes).ok(),
+            Some(10_000)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_transfer_with_loss_delivers_every_byte() {
+        let r = transfer(&TransferConfig {
+            bytes: 4 << 20,
+            link: LinkConfig::delay_ms(10).with_loss(Loss::Bernoulli(0.01)),
+            ipv6: true,
+            ..TransferConfig::default()
+        })
+        .unwrap();
+        assert_eq!(r.bytes, 4 << 20);
+        assert!(r.client.retrans_segs > 0, "the loss was recovered from");
+        // MSS = 1500 - 40 (IPv6) - 20 (TCP), minus 12 bytes of timestamps.
+        assert_eq!(r.info.snd_mss, 1428);
+        assert!(r.client.ip6_out_requests > 2000 && r.client.ip_out_requests == 0);
     }
 
     #[test]

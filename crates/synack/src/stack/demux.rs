@@ -1,23 +1,25 @@
 //! TCP input: a segment finds its connection by 4-tuple, else a SYN-queue entry, else a
 //! listener; with none of them it is answered with a RST (RFC 9293 §3.10.7.1).
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::egress::IpHeader;
 use super::{SocketHandle, Stack};
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::trace::TraceEvent;
-use crate::wire::{self, IpProtocol, ipv4, tcp as wtcp};
+use crate::wire::{self, IpProtocol, tcp as wtcp};
 
 impl Stack {
+    /// A TCP segment (`payload`) from `src` to `dst`; `bytes` is the whole IP packet, for
+    /// traces.
     pub(super) fn handle_tcp(
         &mut self,
         now: Instant,
-        ip: &ipv4::Repr,
+        src: IpAddr,
+        dst: IpAddr,
         payload: &[u8],
         bytes: &[u8],
     ) {
-        let (src, dst) = (IpAddr::V4(ip.src_addr), IpAddr::V4(ip.dst_addr));
         let packet = match wtcp::Packet::new_checked(payload) {
             Ok(p) => p,
             Err(_) => {
@@ -74,11 +76,22 @@ impl Stack {
             return self.segment_to_entry(now, tuple, local, remote, &seg);
         }
 
-        let listener = self.listeners.get(&(dst, seg.dst_port)).or_else(|| {
-            self.listeners
-                .get(&(IpAddr::V4(Ipv4Addr::UNSPECIFIED), seg.dst_port))
-        });
-        if let Some(&lh) = listener {
+        let any = match dst {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let port = seg.dst_port;
+        let listener = match self
+            .listeners
+            .get(&(dst, port))
+            .or(self.listeners.get(&(any, port)))
+        {
+            Some(&h) => Some(h),
+            // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.
+            None if dst.is_ipv4() => self.dual_stack_listener(port),
+            None => None,
+        };
+        if let Some(lh) = listener {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
                 return self.syn_to_listener(now, lh, local, remote, &seg);
             }
@@ -111,15 +124,7 @@ impl Stack {
         if full {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
-            if self.trace_on() {
-                let node = self.cfg.name.clone();
-                self.push_trace(TraceEvent::Drop {
-                    time: now,
-                    node,
-                    reason: "accept queue full: final ACK dropped",
-                    bytes: None,
-                });
-            }
+            self.trace_drop_note(now, "accept queue full: final ACK dropped");
             return;
         }
         if let Some((c, ctr)) = self.slot_and_counters(h) {
@@ -136,9 +141,6 @@ impl Stack {
         seq: crate::tcp::SeqNum,
         ack: Option<crate::tcp::SeqNum>,
     ) {
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
-            return;
-        };
         let flags = if ack.is_some() {
             wtcp::Flags::RST | wtcp::Flags::ACK
         } else {
@@ -155,17 +157,32 @@ impl Stack {
             options: wtcp::Options::default(),
             payload: &[],
         };
-        let sent = self.queue_ip(src, dst, IpProtocol::Tcp, seg.buffer_len(), |payload| {
-            seg.emit(
-                &mut wtcp::Packet::new_unchecked(payload),
-                local.ip(),
-                remote.ip(),
-            )
-            .is_ok()
-        });
+        let sent = self.queue_tcp(local, remote, &seg);
         if sent {
             self.counters.out_rsts += 1;
             self.counters.out_segs += 1;
         }
+    }
+
+    /// Queues a segment the stack sends outside any connection (a RST, an ACK for a
+    /// half-open connection), written in place.
+    pub(super) fn queue_tcp(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &wtcp::Repr<'_>,
+    ) -> bool {
+        let (src, dst) = (local.ip(), remote.ip());
+        let ip = IpHeader {
+            src,
+            dst,
+            protocol: IpProtocol::Tcp,
+            dont_frag: true,
+            flow_label: self.flow_label(src, local.port(), dst, remote.port(), 0),
+        };
+        self.queue_ip(ip, seg.buffer_len(), |payload| {
+            seg.emit(&mut wtcp::Packet::new_unchecked(payload), src, dst)
+                .is_ok()
+        })
     }
 }

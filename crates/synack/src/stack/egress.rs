@@ -1,15 +1,21 @@
 //! Output: [`Stack::poll_transmit`] writes the next IP packet, in this order: control packets
 //! the stack itself owes (RSTs, ICMP replies), SYN-ACKs of the SYN queue, then connections
-//! with something to send.
+//! with something to send. IP headers of both families are written here, straight into the
+//! caller's buffer, and control packets larger than the path MTU leave in fragments (RFC 791
+//! §3.2, RFC 8200 §4.5); TCP never needs them: its segments fit the path MTU and carry DF
+//! (RFC 1191).
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::hash::Hasher;
+use core::net::IpAddr;
 use std::collections::VecDeque;
 
 use super::Stack;
+use super::route::ip_header_len;
 use crate::tcp::connection::MAX_HEADER;
 use crate::time::Instant;
 use crate::trace::Direction;
-use crate::wire::{IpProtocol, ipv4};
+use crate::wire::ipv6ext::{FRAGMENT_HEADER_LEN, FragmentRepr};
+use crate::wire::{IpProtocol, ipv4, ipv6};
 
 /// Bound on queued control packets (RST replies to a flood of stray segments are dropped
 /// beyond it).
@@ -17,16 +23,31 @@ pub(super) const MAX_CONTROL: usize = 1024;
 /// Bound on the payload bytes of queued control packets (echo replies can be large).
 const MAX_CONTROL_BYTES: usize = 1 << 20;
 
+/// The IP header fields of one packet the stack sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct IpHeader {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: IpProtocol,
+    /// IPv4 DF: set on TCP (path MTU discovery, RFC 1191), clear on ICMP replies (Linux's
+    /// ICMP socket uses IP_PMTUDISC_DONT).
+    pub dont_frag: bool,
+    /// IPv6 flow label (RFC 6437); 0 for IPv4.
+    pub flow_label: u32,
+}
+
 /// A packet the stack itself owes (a RST, an ACK for a half-open connection, an ICMP
 /// message): its IP header's fields, and its payload, already written, at the front of
 /// [`ControlQueue::bytes`]. The IP header is written straight into the caller's buffer by
 /// `poll_transmit`, as SYN-ACKs are; nothing is allocated per packet.
 #[derive(Debug, Clone, Copy)]
 struct Control {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: IpProtocol,
+    ip: IpHeader,
     len: usize,
+    /// Payload bytes already sent in fragments.
+    sent: usize,
+    /// Identification of its fragments, once the first one left.
+    ident: u32,
 }
 
 /// The control packets in order, their payloads back to back in one reused buffer.
@@ -72,6 +93,13 @@ impl ControlQueue {
         Some((c, &self.bytes[self.head..self.head + c.len]))
     }
 
+    /// Records progress on the front packet's fragments.
+    fn set_front(&mut self, c: Control) {
+        if let Some(f) = self.packets.front_mut() {
+            *f = c;
+        }
+    }
+
     fn pop(&mut self) {
         if let Some(c) = self.packets.pop_front() {
             self.head += c.len;
@@ -83,40 +111,34 @@ impl ControlQueue {
     }
 }
 
+/// Where a fragment's payload goes: its offset in the datagram's payload, and whether more
+/// fragments follow.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Frag {
+    offset: usize,
+    more: bool,
+    ident: u32,
+}
+
 impl Stack {
     /// Writes the next IP packet to send into `buf` and returns its length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if let Some(n) = self.transmit_control(buf) {
             self.trace_packet(now, Direction::Out, &buf[..n]);
-            self.counters.ip_out_requests += 1;
             return Some(n);
         }
         if let Some(n) = self.transmit_synack(buf) {
             self.trace_packet(now, Direction::Out, &buf[..n]);
-            self.counters.ip_out_requests += 1;
             return Some(n);
         }
         while let Some(h) = self.dirty.front().copied() {
-            let (ttl, ident) = (self.cfg.ttl, self.ip_ident);
             let mut sent = None;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
-                if let (IpAddr::V4(src), IpAddr::V4(dst)) =
-                    (c.conn.local().ip(), c.conn.remote().ip())
-                {
-                    let tcp_room = buf.len().saturating_sub(ipv4::HEADER_LEN);
-                    if tcp_room > MAX_HEADER {
-                        if let Some(n) =
-                            c.conn.poll_transmit(now, &mut buf[ipv4::HEADER_LEN..], ctr)
-                        {
-                            let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
-                            ip.ttl = ttl;
-                            ip.ident = ident;
-                            let total = ipv4::HEADER_LEN + n;
-                            let mut pkt = ipv4::Packet::new_unchecked(&mut buf[..total]);
-                            if ip.emit(&mut pkt, true).is_ok() {
-                                sent = Some(total);
-                            }
-                        }
+                let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
+                let hlen = ip_header_len(remote);
+                if buf.len().saturating_sub(hlen) > MAX_HEADER {
+                    if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
+                        sent = Some((local, remote, n, c.flow_label));
                     }
                 }
                 if sent.is_none() {
@@ -128,9 +150,17 @@ impl Stack {
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh(h, now);
-            if let Some(total) = sent {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                self.counters.ip_out_requests += 1;
+            if let Some((src, dst, n, flow_label)) = sent {
+                let ip = IpHeader {
+                    src,
+                    dst,
+                    protocol: IpProtocol::Tcp,
+                    dont_frag: true,
+                    flow_label,
+                };
+                let Some(total) = self.emit_ip(buf, &ip, n, None) else {
+                    continue;
+                };
                 self.trace_packet(now, Direction::Out, &buf[..total]);
                 // It stays at the front of the queue: it may have more to send.
                 return Some(total);
@@ -139,45 +169,200 @@ impl Stack {
         None
     }
 
-    /// Writes the front control packet into `buf` (dropped if `buf` is too small for it).
+    /// Writes the IP header (and, for a fragment, the IPv6 Fragment header) in front of the
+    /// `payload_len` bytes already at `buf[header_len..]`, and counts the packet. `None` if
+    /// the header cannot be written (a buffer too small, a payload too long).
+    pub(super) fn emit_ip(
+        &mut self,
+        buf: &mut [u8],
+        ip: &IpHeader,
+        payload_len: usize,
+        frag: Option<Frag>,
+    ) -> Option<usize> {
+        match (ip.src, ip.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let total = ipv4::HEADER_LEN + payload_len;
+                let mut r = ipv4::Repr::new(src, dst, ip.protocol, payload_len);
+                r.ttl = self.cfg.ttl;
+                r.dont_frag = ip.dont_frag && frag.is_none();
+                r.ident = match frag {
+                    Some(f) => f.ident as u16,
+                    None => {
+                        self.ip_ident = self.ip_ident.wrapping_add(1);
+                        self.ip_ident.wrapping_sub(1)
+                    }
+                };
+                let mut pkt = ipv4::Packet::new_unchecked(buf.get_mut(..total)?);
+                r.emit(&mut pkt, false).ok()?;
+                if let Some(f) = frag {
+                    // RFC 791 §3.2: offset in 8-octet units, MF on all but the last.
+                    pkt.set_frag_offset(f.offset as u16);
+                    pkt.set_more_frags(f.more);
+                }
+                pkt.fill_checksum();
+                self.counters.ip_out_requests += 1;
+                Some(total)
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let ext = if frag.is_some() {
+                    FRAGMENT_HEADER_LEN
+                } else {
+                    0
+                };
+                let total = ipv6::HEADER_LEN + ext + payload_len;
+                let next = if frag.is_some() {
+                    IpProtocol::Fragment
+                } else {
+                    ip.protocol
+                };
+                let mut r = ipv6::Repr::new(src, dst, next, ext + payload_len);
+                r.hop_limit = self.cfg.hop_limit;
+                let mut pkt = ipv6::Packet::new_unchecked(buf.get_mut(..total)?);
+                r.emit(&mut pkt).ok()?;
+                pkt.set_flow_label(ip.flow_label);
+                if let Some(f) = frag {
+                    let fr = FragmentRepr {
+                        next_header: ip.protocol,
+                        frag_offset: f.offset as u16,
+                        more_frags: f.more,
+                        ident: f.ident,
+                    };
+                    fr.emit(pkt.payload_mut()).ok()?;
+                }
+                self.counters.ip6_out_requests += 1;
+                Some(total)
+            }
+            _ => None,
+        }
+    }
+
+    /// The RFC 6437 flow label of the flow `src:sport → dst:dport`: a keyed hash, never 0,
+    /// so every packet of a connection (and its SYN-ACK, sent before the connection exists)
+    /// carries the same label until [`rehash`](Self::flow_label) changes it after a
+    /// retransmission timeout, as Linux's `sk_rethink_txhash` does. 0 for IPv4.
+    pub(super) fn flow_label(
+        &self,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        rehash: u32,
+    ) -> u32 {
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
+            return 0;
+        };
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.flow_key.0, self.flow_key.1);
+        h.write(&s.octets());
+        h.write(&d.octets());
+        h.write_u16(sport);
+        h.write_u16(dport);
+        h.write_u32(rehash);
+        let label = (h.finish() as u32) & 0xf_ffff;
+        label.max(1)
+    }
+
+    /// Writes the front control packet, or its next fragment, into `buf` (a packet that does
+    /// not fit `buf` is dropped).
     fn transmit_control(&mut self, buf: &mut [u8]) -> Option<usize> {
-        while let Some((c, payload)) = self.control.front() {
-            let total = ipv4::HEADER_LEN + c.len;
-            let mut written = None;
-            if let Some(out) = buf.get_mut(..total) {
-                let mut ip = ipv4::Repr::new(c.src, c.dst, c.protocol, c.len);
-                ip.ttl = self.cfg.ttl;
-                ip.ident = self.ip_ident;
-                let mut pkt = ipv4::Packet::new_unchecked(out);
-                if ip.emit(&mut pkt, true).is_ok() {
-                    pkt.payload_mut().copy_from_slice(payload);
-                    written = Some(total);
+        while let Some((mut c, _)) = self.control.front() {
+            let hlen = ip_header_len(c.ip.dst);
+            let mtu = usize::from(self.mtu_to(c.ip.dst));
+            if c.sent == 0 && hlen + c.len <= mtu {
+                let written = self.write_control(buf, &c, 0, c.len, None);
+                self.control.pop();
+                if written.is_some() {
+                    return written;
+                }
+                continue;
+            }
+            // Too big for the path: fragments, each carrying a multiple of 8 bytes but the
+            // last (RFC 791 §3.2; RFC 8200 §4.5, where the Fragment header takes 8 more).
+            let room = match c.ip.dst {
+                IpAddr::V4(_) => mtu.saturating_sub(hlen),
+                IpAddr::V6(_) => mtu.saturating_sub(hlen + FRAGMENT_HEADER_LEN),
+            } & !7;
+            if room == 0 || c.ip.dont_frag {
+                self.control.pop();
+                continue;
+            }
+            if c.sent == 0 {
+                c.ident = self.next_fragment_ident(c.ip.dst);
+                match c.ip.dst {
+                    IpAddr::V4(_) => self.counters.ip_frag_oks += 1,
+                    IpAddr::V6(_) => self.counters.ip6_frag_oks += 1,
                 }
             }
-            self.control.pop();
+            let n = room.min(c.len - c.sent);
+            let frag = Frag {
+                offset: c.sent,
+                more: c.sent + n < c.len,
+                ident: c.ident,
+            };
+            let written = self.write_control(buf, &c, c.sent, n, Some(frag));
+            c.sent += n;
+            if c.sent >= c.len {
+                self.control.pop();
+            } else {
+                self.control.set_front(c);
+            }
             if written.is_some() {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
+                match c.ip.dst {
+                    IpAddr::V4(_) => self.counters.ip_frag_creates += 1,
+                    IpAddr::V6(_) => self.counters.ip6_frag_creates += 1,
+                }
                 return written;
             }
         }
         None
     }
 
-    /// Queues an IPv4 packet of `len` payload bytes that `fill` writes in place, as a control
+    /// Writes bytes `from..from + n` of the front control packet's payload, with its headers.
+    fn write_control(
+        &mut self,
+        buf: &mut [u8],
+        c: &Control,
+        from: usize,
+        n: usize,
+        frag: Option<Frag>,
+    ) -> Option<usize> {
+        let hlen = ip_header_len(c.ip.dst)
+            + match (frag, c.ip.dst) {
+                (Some(_), IpAddr::V6(_)) => FRAGMENT_HEADER_LEN,
+                _ => 0,
+            };
+        let (_, payload) = self.control.front()?;
+        buf.get_mut(hlen..hlen + n)?
+            .copy_from_slice(&payload[from..from + n]);
+        self.emit_ip(buf, &c.ip, n, frag)
+    }
+
+    /// Identification for a datagram sent in fragments.
+    fn next_fragment_ident(&mut self, dst: IpAddr) -> u32 {
+        match dst {
+            IpAddr::V4(_) => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                u32::from(self.ip_ident.wrapping_sub(1))
+            }
+            IpAddr::V6(_) => {
+                self.ip6_ident = self.ip6_ident.wrapping_add(1);
+                self.ip6_ident
+            }
+        }
+    }
+
+    /// Queues a packet of `len` payload bytes that `fill` writes in place, as a control
     /// packet. Returns whether it was queued.
     pub(super) fn queue_ip(
         &mut self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        protocol: IpProtocol,
+        ip: IpHeader,
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> bool,
     ) -> bool {
         let c = Control {
-            src,
-            dst,
-            protocol,
+            ip,
             len,
+            sent: 0,
+            ident: 0,
         };
         self.control.push(c, fill)
     }
@@ -186,13 +371,20 @@ impl Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
 
     fn control(len: usize) -> Control {
         Control {
-            src: Ipv4Addr::new(198, 18, 0, 2),
-            dst: Ipv4Addr::new(198, 18, 0, 1),
-            protocol: IpProtocol::Tcp,
+            ip: IpHeader {
+                src: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+                dst: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+                protocol: IpProtocol::Tcp,
+                dont_frag: true,
+                flow_label: 0,
+            },
             len,
+            sent: 0,
+            ident: 0,
         }
     }
 

@@ -21,15 +21,16 @@
 use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::slots::{ConnSlot, SlotKind};
+use super::egress::IpHeader;
+use super::route::ip_header_len;
 use super::syn_queue::Entry;
 use super::{SocketHandle, Stack, Tuple};
 use crate::tcp::handshake::{Handshake, SynAck, syn_window, ts_clock};
 use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Config, Connection, State, SynCookies};
 use crate::time::Instant;
+use crate::wire::IpProtocol;
 use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
-use crate::wire::{IpProtocol, ipv4};
 
 /// How long after a listener last sent a cookie it still checks ACKs as cookies (Linux
 /// checks cookies only after a recent SYN-queue overflow, for the cookies' lifetime).
@@ -128,7 +129,7 @@ impl Stack {
     ) {
         let o = &seg.options;
         let offer = CookieOptions {
-            mss: o.mss.unwrap_or(cfg.default_mss),
+            mss: o.mss.unwrap_or(cfg.default_mss_for(remote.ip())),
             window_scale: o.window_scale.filter(|_| cfg.window_scaling),
             sack_permitted: o.sack_permitted && cfg.sack,
             timestamps: o.timestamps.is_some() && cfg.timestamps,
@@ -173,32 +174,31 @@ impl Stack {
     ) {
         let clock = ts_clock(now, self.ts_offset(local, remote));
         let tsval = ts_bits.map_or(clock, |b| syncookie::tsval(clock, b));
-        let sa = SynAck::new(cfg, local, remote, hs, self.announced_mss(cfg), tsval);
+        let mss = self.announced_mss(cfg, remote.ip());
+        let sa = SynAck::new(cfg, local, remote, hs, mss, tsval);
         if self.synacks.len() < super::egress::MAX_CONTROL {
             self.synacks.push_back(sa);
         }
     }
 
-    /// Writes the next queued SYN-ACK as an IPv4 packet into `buf`.
+    /// Writes the next queued SYN-ACK as an IP packet into `buf`.
     pub(super) fn transmit_synack(&mut self, buf: &mut [u8]) -> Option<usize> {
         while let Some(sa) = self.synacks.pop_front() {
-            let (IpAddr::V4(src), IpAddr::V4(dst)) = (sa.local.ip(), sa.remote.ip()) else {
+            let (src, dst) = (sa.local.ip(), sa.remote.ip());
+            let hlen = ip_header_len(dst);
+            let Some(n) = buf.get_mut(hlen..).and_then(|b| sa.write(b)) else {
                 continue;
             };
-            let Some(n) = buf.get_mut(ipv4::HEADER_LEN..).and_then(|b| sa.write(b)) else {
+            let ip = IpHeader {
+                src,
+                dst,
+                protocol: IpProtocol::Tcp,
+                dont_frag: true,
+                flow_label: self.flow_label(src, sa.local.port(), dst, sa.remote.port(), 0),
+            };
+            let Some(total) = self.emit_ip(buf, &ip, n, None) else {
                 continue;
             };
-            let mut ip = ipv4::Repr::new(src, dst, IpProtocol::Tcp, n);
-            ip.ttl = self.cfg.ttl;
-            ip.ident = self.ip_ident;
-            let total = ipv4::HEADER_LEN + n;
-            if ip
-                .emit(&mut ipv4::Packet::new_unchecked(&mut buf[..total]), true)
-                .is_err()
-            {
-                continue;
-            }
-            self.ip_ident = self.ip_ident.wrapping_add(1);
             self.counters.out_segs += 1;
             return Some(total);
         }
@@ -332,9 +332,6 @@ impl Stack {
         remote: SocketAddr,
         e: &Entry,
     ) {
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
-            return;
-        };
         let hs = e.handshake(cfg.rto_initial);
         let shift = match hs.window_scale {
             Some(_) if cfg.window_scaling => cfg.our_window_shift(),
@@ -358,15 +355,7 @@ impl Stack {
             options,
             payload: &[],
         };
-        let sent = self.queue_ip(src, dst, IpProtocol::Tcp, seg.buffer_len(), |payload| {
-            seg.emit(
-                &mut crate::wire::tcp::Packet::new_unchecked(payload),
-                local.ip(),
-                remote.ip(),
-            )
-            .is_ok()
-        });
-        if sent {
+        if self.queue_tcp(local, remote, &seg) {
             self.counters.out_segs += 1;
         }
     }
@@ -465,7 +454,7 @@ impl Stack {
         seg: &Repr<'_>,
     ) {
         let cfg = self.listener_tcp(lh);
-        let mss = self.announced_mss(&cfg);
+        let mss = self.announced_mss(&cfg, remote.ip());
         let mut conn = Connection::from_handshake(
             cfg,
             local,
@@ -476,19 +465,10 @@ impl Stack {
             hs,
         );
         if let Some(mtu) = self.path_mtu(remote.ip()) {
-            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+            conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
         }
         self.counters.passive_opens += 1;
-        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
-            conn,
-            timer: None,
-            dirty: false,
-            parent: Some(lh),
-            user: false,
-            released: false,
-        })));
-        self.conns.insert(tuple, h);
+        let h = self.insert_conn(conn, Some(lh), false);
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             // The ACK was counted in InSegs when it arrived; the connection counts it again.
             ctr.in_segs = ctr.in_segs.saturating_sub(1);
@@ -572,9 +552,10 @@ impl Stack {
         self.listener_slot(lh).map_or(default, |l| l.tcp.clone())
     }
 
-    /// The MSS our SYN-ACK announces: the link's, lowered by TCP_MAXSEG.
-    fn announced_mss(&self, cfg: &Config) -> u16 {
-        let mss = self.mss();
+    /// The MSS our SYN-ACK announces to `peer`: the link's for its family, lowered by
+    /// TCP_MAXSEG.
+    fn announced_mss(&self, cfg: &Config, peer: IpAddr) -> u16 {
+        let mss = self.mss_for(peer);
         cfg.mss_clamp.map_or(mss, |c| c.min(mss))
     }
 

@@ -1,12 +1,61 @@
-//! ICMP: echo replies (RFC 792), and errors mapped onto the connection they quote (RFC 1122
-//! §4.2.3.9; fragmentation needed lowers the path MTU, RFC 1191).
+//! ICMP for IPv4: echo replies (RFC 792), errors mapped onto the connection they quote
+//! (RFC 1122 §4.2.3.9; fragmentation needed lowers the path MTU, RFC 1191), and what both
+//! families share: matching an error to a connection, the rules for sending errors
+//! (RFC 1122 §3.2.2, RFC 4443 §2.4) and their rate limit.
 
 use core::net::{IpAddr, Ipv4Addr};
 
 use super::Stack;
+use super::egress::IpHeader;
+use super::route::ip_header_len;
 use crate::time::Instant;
-use crate::trace::TraceEvent;
+use crate::wire::icmp::Quote;
 use crate::wire::{self, IpProtocol, icmpv4, ipv4};
+
+/// Linux `icmp_msgs_per_sec`: ICMP errors the host sends per second, at most.
+const ERRORS_PER_SEC: u64 = 1000;
+/// Linux `icmp_msgs_burst`.
+const ERROR_BURST: u64 = 50;
+
+/// RFC 1812 §4.3.2.8 / RFC 4443 §2.4(f): a token bucket for the ICMP errors the host sends,
+/// shared by both families (Linux's global limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RateLimit {
+    tokens: u64,
+    last: Option<Instant>,
+}
+
+impl RateLimit {
+    /// Takes a token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = match self.last {
+            None => ERROR_BURST,
+            Some(t) => (now - t).as_micros() as u64 * ERRORS_PER_SEC / 1_000_000,
+        };
+        if refill > 0 || self.last.is_none() {
+            self.tokens = (self.tokens + refill).min(ERROR_BURST);
+            self.last = Some(now);
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// What an ICMP error tells a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ErrorKind {
+    /// Packets this big do not get through (IPv4 fragmentation needed, IPv6 packet too big).
+    PathMtu(u16),
+    /// The destination is unreachable (the code, for the trace).
+    Unreachable(String),
+}
+
+/// The most of the invoking packet an ICMPv4 error quotes: Linux keeps the whole error
+/// within 576 bytes (RFC 1812 §4.3.2.3), so 576 − 20 − 8.
+const MAX_V4_QUOTE: usize = 576 - ipv4::HEADER_LEN - icmpv4::HEADER_LEN;
 
 impl Stack {
     pub(super) fn handle_icmp(
@@ -43,8 +92,9 @@ impl Stack {
                     seq_no,
                     data,
                 };
-                self.send_icmp(ip.dst_addr, ip.src_addr, &reply);
-                self.counters.icmp_out_echo_reps += 1;
+                if self.send_icmp(ip.dst_addr, ip.src_addr, &reply) {
+                    self.counters.icmp_out_echo_reps += 1;
+                }
             }
             icmpv4::Repr::DstUnreachable {
                 reason,
@@ -52,80 +102,157 @@ impl Stack {
                 invoking,
             } => {
                 self.counters.icmp_in_dest_unreachs += 1;
-                self.icmp_error_to_conn(now, reason, next_hop_mtu, invoking);
+                let kind = if reason == icmpv4::DstUnreachable::FragNeeded {
+                    // RFC 1191 §5: a router that predates RFC 1191 sends no MTU; 576 is what
+                    // every host accepts. Never below RFC 791's 68.
+                    ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
+                } else {
+                    ErrorKind::Unreachable(reason.to_string())
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
             }
             _ => {}
         }
     }
 
-    /// RFC 1122 §4.2.3.9 / RFC 1191: map an ICMP error onto the connection it quotes.
-    /// Fragmentation-needed lowers the MSS (PMTU discovery); the others are soft errors that
+    /// RFC 1122 §4.2.3.9, RFC 1191, RFC 8201: map an ICMP error onto the connection it
+    /// quotes. A path MTU lowers the MSS (PMTU discovery); the others are soft errors that
     /// the retransmission timer deals with (Linux reports them only if the connection then
     /// times out), so they are traced and counted only.
-    fn icmp_error_to_conn(
-        &mut self,
-        now: Instant,
-        reason: icmpv4::DstUnreachable,
-        mtu: Option<u16>,
-        invoking: &[u8],
-    ) {
-        let Ok(orig) = icmpv4::Invoking::parse(invoking) else {
+    pub(super) fn icmp_error_to_conn(&mut self, now: Instant, kind: ErrorKind, invoking: &[u8]) {
+        let Ok(orig) = Quote::parse(invoking) else {
             return;
         };
-        if orig.protocol() != IpProtocol::Tcp {
+        if orig.protocol() != IpProtocol::Tcp || orig.frag_offset() != 0 {
             return;
         }
-        let (sp, dp) = (orig.src_port(), orig.dst_port());
         let tuple = (
-            IpAddr::V4(orig.src_addr()),
-            sp,
-            IpAddr::V4(orig.dst_addr()),
-            dp,
+            orig.src_addr(),
+            orig.src_port(),
+            orig.dst_addr(),
+            orig.dst_port(),
         );
         let Some(&h) = self.conns.get(&tuple) else {
             return;
         };
-        if reason == icmpv4::DstUnreachable::FragNeeded {
-            let mtu = mtu.unwrap_or(576).max(68);
-            self.learn_path_mtu(tuple.2, mtu);
-            if let Some(c) = self.conn_slot(h) {
-                if let Some(mss) = c.conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16) {
-                    if self.trace_on() {
-                        let node = self.cfg.name.clone();
-                        self.push_trace(TraceEvent::Note {
-                            time: now,
-                            node,
-                            text: format!("PMTU {mtu}: MSS now {mss}"),
-                        });
-                    }
+        match kind {
+            ErrorKind::PathMtu(mtu) => {
+                self.learn_path_mtu(tuple.2, mtu);
+                let hlen = ip_header_len(tuple.2) as u16;
+                let mss = self
+                    .conn_slot(h)
+                    .and_then(|c| c.conn.on_path_mtu(mtu, hlen));
+                if let Some(mss) = mss {
+                    self.trace_note(now, format!("PMTU {mtu}: MSS now {mss}"));
+                }
+                self.touched(h, now);
+            }
+            ErrorKind::Unreachable(reason) => {
+                if let Some(c) = self.conn_slot(h) {
+                    c.conn.on_icmp_unreachable();
+                }
+                if self.trace_on() {
+                    self.trace_note(
+                        now,
+                        format!(
+                            "ICMP destination unreachable ({reason}) for a connection: soft error"
+                        ),
+                    );
                 }
             }
-            self.touched(h, now);
-        } else {
-            if let Some(c) = self.conn_slot(h) {
-                c.conn.on_icmp_unreachable();
-            }
-            if !self.trace_on() {
-                return;
-            }
-            let node = self.cfg.name.clone();
-            self.push_trace(TraceEvent::Note {
-                time: now,
-                node,
-                text: format!(
-                    "ICMP destination unreachable ({reason}) for a connection: soft error"
-                ),
-            });
         }
     }
 
-    fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) {
-        let sent = self.queue_ip(src, dst, IpProtocol::Icmp, repr.buffer_len(), |payload| {
+    /// Queues an ICMP message from `src` to `dst`; large ones leave in fragments. Returns
+    /// whether it was queued.
+    fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &icmpv4::Repr<'_>) -> bool {
+        let ip = IpHeader {
+            src: IpAddr::V4(src),
+            dst: IpAddr::V4(dst),
+            protocol: IpProtocol::Icmp,
+            dont_frag: false,
+            flow_label: 0,
+        };
+        let sent = self.queue_ip(ip, repr.buffer_len(), |payload| {
             repr.emit(&mut icmpv4::Packet::new_unchecked(payload), true)
                 .is_ok()
         });
         if sent {
             self.counters.icmp_out_msgs += 1;
         }
+        sent
+    }
+
+    /// RFC 1122 §3.2.2: may an error be sent about `invoking`, an IPv4 packet that reached
+    /// us? Not about an ICMP error, a non-initial fragment, or a packet from an address that
+    /// is not one host's; and not beyond the rate limit.
+    fn may_send_icmpv4_error(&mut self, now: Instant, invoking: &[u8]) -> bool {
+        let Ok(p) = ipv4::Packet::new_checked(invoking) else {
+            return false;
+        };
+        let src = p.src_addr();
+        if src.is_unspecified() || src.is_multicast() || self.is_broadcast(src) {
+            return false;
+        }
+        if p.frag_offset() != 0 {
+            return false;
+        }
+        if p.protocol() == IpProtocol::Icmp {
+            let ty = p.payload().first().copied();
+            let informational = matches!(ty, Some(0 | 8 | 13 | 14 | 15 | 16 | 17 | 18));
+            if !informational {
+                return false;
+            }
+        }
+        self.icmp_rate_ok(now)
+    }
+
+    /// Takes a token from the ICMP error rate limit, counting a refusal.
+    pub(super) fn icmp_rate_ok(&mut self, now: Instant) -> bool {
+        if self.icmp_tokens.take(now) {
+            return true;
+        }
+        self.counters.icmp_out_rate_limited += 1;
+        false
+    }
+
+    /// Sends ICMP time exceeded, fragment reassembly time exceeded (RFC 792 code 1), quoting
+    /// `first`, the datagram's fragment 0 (Linux `ip_expire`).
+    pub(super) fn send_reassembly_timeout_v4(&mut self, now: Instant, first: &[u8]) {
+        if !self.may_send_icmpv4_error(now, first) {
+            return;
+        }
+        let p = ipv4::Packet::new_unchecked(first);
+        let (src, dst) = (p.dst_addr(), p.src_addr());
+        let quote = &first[..first.len().min(MAX_V4_QUOTE)];
+        let msg = icmpv4::Repr::TimeExceeded {
+            reason: icmpv4::TimeExceeded::FragReassemblyExceeded,
+            invoking: quote,
+        };
+        if self.send_icmp(src, dst, &msg) {
+            self.counters.icmp_out_time_excds += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Duration;
+
+    #[test]
+    fn the_error_rate_limit_allows_a_burst_then_one_per_millisecond() {
+        let mut r = RateLimit::default();
+        let t0 = Instant::ZERO + Duration::from_secs(1);
+        let burst = (0..100).filter(|_| r.take(t0)).count();
+        assert_eq!(burst as u64, ERROR_BURST);
+        assert!(!r.take(t0 + Duration::from_micros(500)));
+        assert!(r.take(t0 + Duration::from_millis(1)));
+        assert!(!r.take(t0 + Duration::from_millis(1)));
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(
+            (0..100).filter(|_| r.take(later)).count() as u64,
+            ERROR_BURST
+        );
     }
 }

@@ -2,18 +2,20 @@
 //!
 //! Packets come in with [`Stack::handle_packet`] and go out through
 //! [`Stack::poll_transmit`]; time moves with [`Stack::handle_timeout`] at or after
-//! [`Stack::poll_timeout`]. In between, the stack validates IPv4, answers ICMP echo, maps ICMP
-//! errors onto connections, demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan),
-//! keeps listeners' half-open connections as compact SYN-queue entries and answers with SYN
-//! cookies when that queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps
-//! completed handshakes in bounded accept queues, answers
-//! segments for closed ports with RSTs (RFC 9293 §3.10.7.1: never a RST for a RST), picks
-//! ephemeral ports (RFC 6056), and keeps every connection's next deadline in one heap so a
-//! tick costs O(expired).
+//! [`Stack::poll_timeout`]. In between, the stack validates IPv4 and IPv6 (walking IPv6's
+//! extension headers, RFC 8200 §4), reassembles fragments of both families within a memory
+//! bound (`fragments.rs`), answers ICMP and ICMPv6 echo, maps ICMP errors onto connections,
+//! demultiplexes TCP by 4-tuple in a keyed hash map (O(1), no scan), keeps listeners'
+//! half-open connections as compact SYN-queue entries and answers with SYN cookies when that
+//! queue is full (RFC 4987; `handshake.rs`, `syn_queue.rs`), keeps completed handshakes in
+//! bounded accept queues, answers segments for closed ports with RSTs (RFC 9293 §3.10.7.1:
+//! never a RST for a RST), picks ephemeral ports (RFC 6056), and keeps every connection's
+//! next deadline in one heap so a tick costs O(expired).
 //!
-//! Fragments are counted (`IpReasmFails`) and dropped: reassembly does not exist yet. IPv6
-//! packets are counted and dropped likewise (the wire layer parses them; the stack does not
-//! route them yet).
+//! A host has addresses of either family or both (dual-stack); a listener on `[::]` takes
+//! IPv4 connections too unless it is IPv6-only (RFC 3493 §3.7, Linux's default), and an
+//! IPv4-mapped address (`::ffff:a.b.c.d`) is its IPv4 address. There is no neighbour
+//! discovery: the links the stack runs on (TUN, SimNet) are layer 3.
 //!
 //! Sockets are addressed by [`SocketHandle`]s; the application-facing calls mirror the
 //! sockets API (`listen`, `accept`, `connect`, `send`, `recv`, `shutdown`, `close`).
@@ -26,19 +28,25 @@
 //! | `slots.rs` | the slot table behind [`SocketHandle`]s; bookkeeping after a connection is touched |
 //! | `socket.rs` | the socket calls |
 //! | `timer.rs` | the deadline heap |
-//! | `ipv4.rs` | IPv4 input |
-//! | `icmp.rs` | ICMP echo and errors |
+//! | `ipv4.rs` | IPv4 input (and the entry point of both families) |
+//! | `ipv6.rs` | IPv6 input: the extension-header walk and its parameter problems |
+//! | `fragments.rs` | fragment reassembly, both families, bounded |
+//! | `icmp.rs` | ICMP echo and errors; what both ICMPs share (error rules, rate limit) |
+//! | `icmpv6.rs` | ICMPv6 echo, packet too big, errors sent |
 //! | `demux.rs` | TCP input: connection, SYN-queue entry, listener, or RST |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
 //! | `ports.rs` | ephemeral ports |
-//! | `egress.rs` | [`Stack::poll_transmit`] and the packets the stack itself owes |
+//! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
 //! | `trace.rs` | trace events |
 
 mod demux;
 mod egress;
+pub mod fragments;
 mod handshake;
 mod icmp;
+mod icmpv6;
 mod ipv4;
+mod ipv6;
 mod ports;
 mod route;
 mod slots;
@@ -48,7 +56,7 @@ mod timer;
 mod trace;
 
 use core::hash::BuildHasher;
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
@@ -60,7 +68,7 @@ use crate::tcp::{Config, Counters};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
 
-pub use crate::wire::cidr::Ipv4Cidr;
+pub use crate::wire::cidr::{IpCidr, Ipv4Cidr, Ipv6Cidr};
 pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 pub use ports::PortAllocator;
 use slots::Slot;
@@ -85,16 +93,38 @@ pub fn mtu_too_small(mtu: u16) -> String {
     )
 }
 
+/// RFC 8200 §5: every IPv6 link carries 1280-byte packets, so no path MTU is below it, and a
+/// link with a smaller MTU cannot carry IPv6 (Linux disables IPv6 on such an interface).
+/// Runtimes and simulations refuse an IPv6 address on a link below it.
+pub const IPV6_MIN_MTU: u16 = 1280;
+
+/// The error text for an IPv6 address on a link whose MTU is below [`IPV6_MIN_MTU`].
+pub fn mtu_too_small_for_ipv6(mtu: u16) -> String {
+    format!(
+        "MTU {mtu} is too small for IPv6: every IPv6 link carries packets of {IPV6_MIN_MTU} \
+         bytes (RFC 8200 §5)"
+    )
+}
+
 /// Stack-wide settings.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     /// TCP settings shared by every connection.
     pub tcp: Arc<Config>,
-    /// Link MTU (bytes of IP packet); the MSS we announce is this minus 40. At least
-    /// [`MIN_MTU`].
+    /// Link MTU (bytes of IP packet); the MSS we announce is this minus 40 (IPv4) or 60
+    /// (IPv6). At least [`MIN_MTU`].
     pub mtu: u16,
-    /// TTL of packets we send (Linux ip_default_ttl, 64).
+    /// TTL of IPv4 packets we send (Linux ip_default_ttl, 64).
     pub ttl: u8,
+    /// Hop limit of IPv6 packets we send (Linux net.ipv6.conf.*.hop_limit, 64).
+    pub hop_limit: u8,
+    /// A listener on `[::]` takes IPv6 connections only, not IPv4 ones as IPv4-mapped
+    /// addresses (Linux net.ipv6.bindv6only, off; the IPV6_V6ONLY socket option per
+    /// listener, see [`Stack::listen_opts`]).
+    pub bindv6only: bool,
+    /// Fragment reassembly bounds, per family (Linux ipfrag_high_thresh 4 MiB, ipfrag_time
+    /// 30 s, and the same for IPv6).
+    pub fragments: fragments::Limits,
     /// Ephemeral port range (Linux ip_local_port_range, 32768–60999).
     pub ephemeral_ports: (u16, u16),
     /// Collect [`TraceEvent`]s for [`Stack::poll_trace`].
@@ -109,6 +139,9 @@ impl Default for StackConfig {
             tcp: Arc::new(Config::default()),
             mtu: 1500,
             ttl: 64,
+            hop_limit: 64,
+            bindv6only: false,
+            fragments: fragments::Limits::default(),
             ephemeral_ports: (32768, 60999),
             trace: false,
             name: "host".into(),
@@ -134,8 +167,9 @@ impl BuildHasher for KeyedHasher {
 /// One host's TCP/IP stack.
 pub struct Stack {
     cfg: StackConfig,
-    addrs: Vec<Ipv4Cidr>,
+    addrs: Vec<IpCidr>,
     gateway: Option<Ipv4Addr>,
+    gateway6: Option<Ipv6Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
@@ -152,6 +186,15 @@ pub struct Stack {
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
+    /// Identification of the next IPv6 datagram we fragment.
+    ip6_ident: u32,
+    /// Keys the IPv6 flow labels (RFC 6437 §3: a hash of the flow, with a secret).
+    flow_key: (u64, u64),
+    /// Incomplete IPv4 and IPv6 datagrams.
+    frags4: fragments::Reassembler,
+    frags6: fragments::Reassembler,
+    /// Tokens for ICMP errors (Linux icmp_msgs_per_sec 1000, icmp_msgs_burst 50).
+    icmp_tokens: icmp::RateLimit,
     ts_key: u64,
     counters: Counters,
     trace: VecDeque<TraceEvent>,
@@ -177,11 +220,18 @@ impl Stack {
         for (i, b) in cookie_key.iter_mut().enumerate() {
             *b = secret[i] ^ secret[16 + i];
         }
+        let limits = cfg.fragments;
         Stack {
             ports: PortAllocator::new(cfg.ephemeral_ports, (k(16) ^ k(0), k(24) ^ k(8))),
             cfg,
             addrs: Vec::new(),
             gateway: None,
+            gateway6: None,
+            ip6_ident: (k(24) >> 32) as u32,
+            flow_key: (k(8) ^ k(16), k(0).rotate_left(17) ^ k(24)),
+            frags4: fragments::Reassembler::new(limits),
+            frags6: fragments::Reassembler::new(limits),
+            icmp_tokens: icmp::RateLimit::default(),
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher.clone()),
@@ -203,6 +253,12 @@ impl Stack {
 
     pub fn config(&self) -> &StackConfig {
         &self.cfg
+    }
+
+    /// Bytes held by incomplete fragmented datagrams, both families (each bounded by
+    /// [`StackConfig::fragments`]).
+    pub fn reassembly_memory(&self) -> usize {
+        self.frags4.memory() + self.frags6.memory()
     }
 
     /// Stack-wide counters (nstat names).

@@ -11,7 +11,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::{SocketHandle, Stack, Tuple, err};
-use crate::tcp::{Config, Connection, Counters, State};
+use crate::tcp::{Config, Connection, Counters, Event, State};
 use crate::time::Instant;
 
 pub(super) struct Listener {
@@ -26,6 +26,9 @@ pub(super) struct Listener {
     /// When this listener last answered a SYN with a cookie: ACKs are checked as cookies
     /// for the cookies' lifetime after.
     pub(super) last_cookie: Option<Instant>,
+    /// Takes connections of its own family only (always for IPv4 and specific addresses;
+    /// IPV6_V6ONLY for `[::]`).
+    pub(super) v6only: bool,
 }
 
 pub(super) struct Slot {
@@ -55,6 +58,10 @@ pub(super) struct ConnSlot {
     pub(super) user: bool,
     /// The application closed the handle: free the slot once CLOSED.
     pub(super) released: bool,
+    /// IPv6 flow label of its packets (RFC 6437); 0 for IPv4.
+    pub(super) flow_label: u32,
+    /// Retransmission timeouts that changed the flow label so far.
+    pub(super) rehash: u32,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
@@ -64,7 +71,29 @@ fn tuple_of(c: &Connection) -> Tuple {
 }
 
 impl Stack {
-    // ----- slots -----
+    /// Puts a new connection in a slot and in the demux table.
+    pub(super) fn insert_conn(
+        &mut self,
+        conn: Connection,
+        parent: Option<SocketHandle>,
+        user: bool,
+    ) -> SocketHandle {
+        let tuple = tuple_of(&conn);
+        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
+        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
+            conn,
+            timer: None,
+            dirty: false,
+            parent,
+            user,
+            released: false,
+            flow_label,
+            rehash: 0,
+        })));
+        self.conns.insert(tuple, h);
+        h
+    }
+
     pub(super) fn alloc(&mut self, kind: SlotKind) -> SocketHandle {
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
@@ -193,10 +222,24 @@ impl Stack {
             c.conn.iss(),
         );
         let mut events = Vec::new();
+        let mut rto = false;
         while let Some(e) = c.conn.poll_event() {
+            rto |= matches!(e, Event::RtoFired { .. });
             if name_trace {
                 events.push(e);
             }
+        }
+        if rto && remote.is_ipv6() {
+            // A timeout may mean the path is broken: a new flow label lets ECMP routers pick
+            // another (Linux sk_rethink_txhash on every RTO, net.core.txrehash on).
+            let rehash = c.rehash.wrapping_add(1);
+            let label =
+                self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), rehash);
+            if let Some(c) = self.conn_slot(h) {
+                c.rehash = rehash;
+                c.flow_label = label;
+            }
+            self.counters.timeout_rehash += 1;
         }
         for e in events {
             self.trace_event(now, local, remote, iss, e);

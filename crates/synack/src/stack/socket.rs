@@ -1,20 +1,22 @@
 //! The socket calls: what an application asks of the stack (`listen`, `accept`, `connect`,
 //! `send`, `recv`, `shutdown`, `close`, `abort`), each on a [`SocketHandle`].
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use super::slots::{ConnSlot, Listener, SlotKind};
+use super::route::{canonical, ip_header_len};
+use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
 use crate::tcp::{Config, Connection, Shutdown};
 use crate::time::Instant;
-use crate::wire::ipv4;
 
 impl Stack {
-    /// Starts listening on `local` (address 0.0.0.0 for every address of ours) with an accept
-    /// queue of `backlog` completed connections.
+    /// Starts listening on `local` (address 0.0.0.0 or `[::]` for every address of ours) with
+    /// an accept queue of `backlog` completed connections. A listener on `[::]` also takes
+    /// IPv4 connections unless [`StackConfig::bindv6only`](super::StackConfig::bindv6only)
+    /// is set (Linux's default: it does).
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> {
         self.listen_with(local, backlog, self.cfg.tcp.clone())
     }
@@ -27,12 +29,26 @@ impl Stack {
         backlog: usize,
         tcp: Arc<Config>,
     ) -> io::Result<SocketHandle> {
-        let IpAddr::V4(a) = local.ip() else {
-            return Err(err(
-                io::ErrorKind::Unsupported,
-                "IPv6 sockets are not supported yet",
-            ));
-        };
+        self.listen_opts(local, backlog, tcp, self.cfg.bindv6only)
+    }
+
+    /// [`listen_with`](Self::listen_with), choosing for a listener on `[::]` whether it
+    /// takes IPv6 connections only (`v6only`, the IPV6_V6ONLY socket option) or IPv4 ones too,
+    /// whose addresses an application on an IPv6 socket sees IPv4-mapped (`::ffff:a.b.c.d`,
+    /// RFC 4291 §2.5.5.2; RFC 3493 §3.7). An IPv4-mapped `local` listens on the IPv4 address.
+    ///
+    /// Errors: AddrNotAvailable for an address that is not ours; InvalidInput for port 0;
+    /// AddrInUse when the port is taken for this address, or when a dual-stack `[::]`
+    /// listener and a `0.0.0.0` one would share it (Linux refuses that bind too).
+    pub fn listen_opts(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        tcp: Arc<Config>,
+        v6only: bool,
+    ) -> io::Result<SocketHandle> {
+        let local = SocketAddr::new(canonical(local.ip()), local.port());
+        let a = local.ip();
         if !a.is_unspecified() && !self.is_local(a) {
             return Err(err(
                 io::ErrorKind::AddrNotAvailable,
@@ -42,8 +58,15 @@ impl Stack {
         if local.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "listen needs a port"));
         }
-        let key = (local.ip(), local.port());
-        if self.listeners.contains_key(&key) {
+        let key = (a, local.port());
+        let v4_any = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
+        let v6_any = (IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port());
+        let dual_conflict = match key {
+            k if k == v4_any => self.dual_stack_listener(local.port()).is_some(),
+            k if k == v6_any && !v6only => self.listeners.contains_key(&v4_any),
+            _ => false,
+        };
+        if self.listeners.contains_key(&key) || dual_conflict {
             return Err(err(
                 io::ErrorKind::AddrInUse,
                 format!("{local} is already listening"),
@@ -56,9 +79,19 @@ impl Stack {
             syn_queue_len: 0,
             tcp,
             last_cookie: None,
+            v6only: v6only || a.is_ipv4(),
         })));
         self.listeners.insert(key, h);
         Ok(h)
+    }
+
+    /// The listener on `[::]:port` that also takes IPv4 connections, if there is one.
+    pub(super) fn dual_stack_listener(&mut self, port: u16) -> Option<SocketHandle> {
+        let h = *self
+            .listeners
+            .get(&(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))?;
+        let v6only = self.listener_slot(h)?.v6only;
+        (!v6only).then_some(h)
     }
 
     /// Takes a completed connection off a listener's accept queue.
@@ -95,24 +128,32 @@ impl Stack {
         local: Option<SocketAddr>,
         tcp: Arc<Config>,
     ) -> io::Result<SocketHandle> {
-        let IpAddr::V4(rip) = remote.ip() else {
-            return Err(err(
-                io::ErrorKind::Unsupported,
-                "IPv6 sockets are not supported yet",
-            ));
+        // An IPv4-mapped address is the IPv4 host it maps (RFC 4291 §2.5.5.2).
+        let remote = SocketAddr::new(canonical(remote.ip()), remote.port());
+        let local = local.map(|l| SocketAddr::new(canonical(l.ip()), l.port()));
+        let rip = remote.ip();
+        let unusable = match rip {
+            IpAddr::V4(a) => a.is_unspecified() || a.is_broadcast() || a.is_multicast(),
+            IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
         };
-        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0 {
+        if unusable || remote.port() == 0 {
             return Err(err(
                 io::ErrorKind::InvalidInput,
                 format!("cannot connect to {remote}"),
             ));
         }
         let src = match local.map(|l| l.ip()) {
-            Some(IpAddr::V4(a)) if !a.is_unspecified() => {
+            Some(a) if !a.is_unspecified() => {
                 if !self.is_local(a) {
                     return Err(err(
                         io::ErrorKind::AddrNotAvailable,
                         format!("{a} is not an address of this stack"),
+                    ));
+                }
+                if a.is_ipv4() != rip.is_ipv4() {
+                    return Err(err(
+                        io::ErrorKind::InvalidInput,
+                        format!("cannot connect from {a} to {rip}: different address families"),
                     ));
                 }
                 a
@@ -128,7 +169,7 @@ impl Stack {
             Some(p) => {
                 if self
                     .conns
-                    .contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                    .contains_key(&(src, p, remote.ip(), remote.port()))
                 {
                     return Err(err(
                         io::ErrorKind::AddrInUse,
@@ -140,8 +181,8 @@ impl Stack {
             None => {
                 let conns = &self.conns;
                 self.ports
-                    .pick(IpAddr::V4(src), remote, |p| {
-                        conns.contains_key(&(IpAddr::V4(src), p, remote.ip(), remote.port()))
+                    .pick(src, remote, |p| {
+                        conns.contains_key(&(src, p, remote.ip(), remote.port()))
                     })
                     .ok_or_else(|| {
                         err(
@@ -151,24 +192,16 @@ impl Stack {
                     })?
             }
         };
-        let local = SocketAddr::new(IpAddr::V4(src), port);
-        let mut conn = Connection::new(tcp, local, self.mss(), self.ts_offset(local, remote));
-        if let Some(mtu) = self.path_mtu(remote.ip()) {
-            conn.on_path_mtu(mtu, ipv4::HEADER_LEN as u16);
+        let local = SocketAddr::new(src, port);
+        let mss = self.mss_for(rip);
+        let mut conn = Connection::new(tcp, local, mss, self.ts_offset(local, remote));
+        if let Some(mtu) = self.path_mtu(rip) {
+            conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
         }
         let iss = self.isn.isn(now, local, remote);
         conn.connect(now, remote, iss, &mut self.counters)
             .map_err(io::Error::from)?;
-        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
-            conn,
-            timer: None,
-            dirty: false,
-            parent: None,
-            user: true,
-            released: false,
-        })));
-        self.conns.insert(tuple, h);
+        let h = self.insert_conn(conn, None, true);
         self.touched(h, now);
         Ok(h)
     }
@@ -178,9 +211,16 @@ impl Stack {
         let mut h = siphasher::sip::SipHasher13::new_with_keys(self.ts_key, !self.ts_key);
         h.write(&local.port().to_be_bytes());
         h.write(&remote.port().to_be_bytes());
-        if let (IpAddr::V4(a), IpAddr::V4(b)) = (local.ip(), remote.ip()) {
-            h.write(&a.octets());
-            h.write(&b.octets());
+        match (local.ip(), remote.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.write(&a.octets());
+                h.write(&b.octets());
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                h.write(&a.octets());
+                h.write(&b.octets());
+            }
+            _ => {}
         }
         h.finish() as u32
     }

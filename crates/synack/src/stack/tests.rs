@@ -1,6 +1,6 @@
 //! Stack tests: two stacks joined by a delay line in virtual time.
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -14,6 +14,9 @@ use crate::wire::{IpProtocol, icmpv4, ipv4, tcp as wtcp};
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The hosts' IPv6 addresses (a ULA prefix, RFC 4193): every test host is dual-stack.
+const A_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 1);
+const B_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5ac, 0, 0, 0, 0, 0, 2);
 
 fn stack(ip: Ipv4Addr, name: &'static str, secret: u8) -> Stack {
     let cfg = StackConfig {
@@ -23,6 +26,8 @@ fn stack(ip: Ipv4Addr, name: &'static str, secret: u8) -> Stack {
     };
     let mut s = Stack::new(cfg, [secret; 32]);
     s.add_address(Ipv4Cidr::new(ip, 24));
+    let ip6 = if ip == A_IP { A_IP6 } else { B_IP6 };
+    s.add_address(Ipv6Cidr::new(ip6, 64));
     s
 }
 
@@ -132,8 +137,14 @@ fn server_addr(port: u16) -> SocketAddr {
 
 /// Connects a to b:port through a listener and returns (client handle, server handle).
 fn connected(net: &mut Net, port: u16) -> (SocketHandle, SocketHandle, SocketHandle) {
-    let l = net.b.listen(server_addr(port), 16).unwrap();
-    let c = net.a.connect(net.now, server_addr(port), None).unwrap();
+    connected_to(net, server_addr(port))
+}
+
+/// Connects a to `server` (an address of b's) through a listener on it; returns (listener,
+/// client handle, server handle).
+fn connected_to(net: &mut Net, server: SocketAddr) -> (SocketHandle, SocketHandle, SocketHandle) {
+    let l = net.b.listen(server, 16).unwrap();
+    let c = net.a.connect(net.now, server, None).unwrap();
     let mut accepted = None;
     net.run_until(
         |n| {
@@ -371,7 +382,7 @@ fn bad_packets_are_counted_and_dropped() {
     net.b.handle_packet(net.now, &own);
     assert_eq!(net.b.counters().ip_in_addr_errors, 2);
 
-    // A fragment.
+    // A first fragment waits in reassembly for the rest.
     let mut frag = syn.clone();
     {
         let mut ip = ipv4::Packet::new_unchecked(&mut frag[..]);
@@ -379,6 +390,17 @@ fn bad_packets_are_counted_and_dropped() {
         ip.fill_checksum();
     }
     net.b.handle_packet(net.now, &frag);
+    assert_eq!(net.b.counters().ip_reasm_reqds, 1);
+    assert_eq!(net.b.counters().ip_reasm_fails, 0);
+    // One too short to hold the TCP header is a tiny-fragment attack (RFC 1858 §3.1).
+    let mut tiny = frag[..ipv4::HEADER_LEN + 16].to_vec();
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut tiny[..]);
+        ip.set_total_len((ipv4::HEADER_LEN + 16) as u16);
+        ip.set_ident(77);
+        ip.fill_checksum();
+    }
+    net.b.handle_packet(net.now, &tiny);
     assert_eq!(net.b.counters().ip_reasm_fails, 1);
 
     // Garbage of every length never panics.
@@ -600,4 +622,6 @@ fn default_gateway_routes_off_link_destinations() {
     assert!(ipv4::Packet::new_checked(&buf[..n]).unwrap().dont_frag());
 }
 
+mod frag;
 mod handshake;
+mod v6;

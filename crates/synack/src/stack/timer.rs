@@ -1,5 +1,5 @@
 //! Time: every connection's earliest deadline in one heap (a tick costs O(expired), not
-//! O(connections)), and the SYN queue's own deadlines.
+//! O(connections)), the SYN queue's own deadlines, and fragment reassembly's.
 
 use std::cmp::Reverse;
 
@@ -14,15 +14,22 @@ impl Stack {
             return Some(Instant::ZERO);
         }
         let conns = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        match (conns, self.syn_queue.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            conns,
+            self.syn_queue.next_deadline(),
+            self.frags4.next_deadline(),
+            self.frags6.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs the timers of every connection and SYN-queue entry due at `now`.
+    /// Runs the timers of every connection, SYN-queue entry and incomplete datagram due at
+    /// `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.syn_queue_timeouts(now);
+        self.reassembly_timeouts(now);
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -42,6 +49,29 @@ impl Stack {
             };
             if due {
                 self.touched(h, now);
+            }
+        }
+    }
+
+    /// Incomplete datagrams whose time ran out (Linux `ip_expire`, `ip6_frag_expire`): each
+    /// counts as a failure and a timeout (for IPv6 a timeout only once fragment 0 came, as
+    /// Linux counts it), and when fragment 0 came the sender hears ICMP time exceeded,
+    /// "fragment reassembly time exceeded" (RFC 792; RFC 8200 §4.5).
+    fn reassembly_timeouts(&mut self, now: Instant) {
+        while let Some(e) = self.frags4.poll_expired(now) {
+            self.counters.ip_reasm_fails += 1;
+            self.counters.ip_reasm_timeout += 1;
+            self.trace_drop_note(now, "fragment reassembly timed out");
+            if let Some(first) = e.first {
+                self.send_reassembly_timeout_v4(now, &first);
+            }
+        }
+        while let Some(e) = self.frags6.poll_expired(now) {
+            self.counters.ip6_reasm_fails += 1;
+            self.trace_drop_note(now, "fragment reassembly timed out");
+            if let Some(first) = e.first {
+                self.counters.ip6_reasm_timeout += 1;
+                self.send_reassembly_timeout_v6(now, &first);
             }
         }
     }

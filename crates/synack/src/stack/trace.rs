@@ -115,40 +115,22 @@ impl Stack {
         iss: SeqNum,
         e: Event,
     ) {
-        let node = self.cfg.name.clone();
-        let te = match e {
-            Event::StateChanged { from, to, reason } => TraceEvent::State {
-                time: now,
-                node,
-                local,
-                remote,
-                from,
-                to,
-                reason,
-            },
-            Event::Dropped { reason } => TraceEvent::Drop {
-                time: now,
-                node,
-                reason,
-                bytes: None,
-            },
-            Event::ResetSent { reason } => TraceEvent::Note {
-                time: now,
-                node,
-                text: format!("RST: {reason}"),
-            },
+        match e {
+            Event::StateChanged { from, to, reason } => {
+                self.trace_state(now, local, remote, from, to, reason);
+            }
+            Event::Dropped { reason } => self.trace_drop_note(now, reason),
+            Event::ResetSent { reason } => self.trace_note(now, format!("RST: {reason}")),
             // Relative to our ISN, as the segment lines show Seq= (the SYN is 0).
-            Event::Retransmit { seq, len, cause } => TraceEvent::Note {
-                time: now,
-                node,
-                text: format!("retransmit seq={} len={len} ({cause:?})", seq - iss),
-            },
-            Event::RtoFired { rto, backoff } => TraceEvent::Note {
-                time: now,
-                node,
-                text: format!("RTO fired, next {rto:?} (backoff {backoff})"),
-            },
-        };
-        self.push_trace(te);
+            Event::Retransmit { seq, len, cause } => {
+                self.trace_note(
+                    now,
+                    format!("retransmit seq={} len={len} ({cause:?})", seq - iss),
+                );
+            }
+            Event::RtoFired { rto, backoff } => {
+                self.trace_note(now, format!("RTO fired, next {rto:?} (backoff {backoff})"));
+            }
+        }
     }
 }

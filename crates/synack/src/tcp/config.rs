@@ -1,6 +1,8 @@
 //! Tunables of the TCP layer. Every default follows Linux (ARCHITECTURE.md rule 8); the sysctl or
 //! socket option each one mirrors is named beside it.
 
+use core::net::IpAddr;
+
 use crate::time::Duration;
 
 use super::congestion::Algorithm;
@@ -96,8 +98,12 @@ pub struct Config {
     pub sack: bool,
     /// Report duplicate segments with D-SACK blocks (RFC 2883; tcp_dsack, on).
     pub dsack: bool,
-    /// MSS to use when the peer sends none (RFC 9293 §3.7.1: 536 for IPv4).
+    /// MSS to use when the peer sends none over IPv4 (RFC 9293 §3.7.1: 536; Linux
+    /// TCP_MSS_DEFAULT). An IPv4-mapped peer is an IPv4 one.
     pub default_mss: u16,
+    /// MSS to use when the peer sends none over IPv6 (RFC 9293 §3.7.1, MUST-15: 1220, the
+    /// IPv6 minimum MTU less 60; Linux's IPv6 mss_clamp).
+    pub default_mss_v6: u16,
     /// Upper bound on the MSS we announce and send with (TCP_MAXSEG before connect/listen).
     pub mss_clamp: Option<u16>,
     /// Restart from the initial window after an idle period of one RTO (RFC 5681 §4.1;
@@ -157,6 +163,7 @@ impl Default for Config {
             sack: true,
             dsack: true,
             default_mss: 536,
+            default_mss_v6: 1220,
             mss_clamp: None,
             slow_start_after_idle: true,
             keepalive: Keepalive::default(),
@@ -173,6 +180,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The MSS to send with when the peer at `ip` announced none (RFC 9293 §3.7.1).
+    pub fn default_mss_for(&self, ip: IpAddr) -> u16 {
+        match ip.to_canonical() {
+            IpAddr::V4(_) => self.default_mss,
+            IpAddr::V6(_) => self.default_mss_v6,
+        }
+    }
+
     /// The Linux kernel's own defaults, where they differ from [`Config::default`]'s choices:
     /// tcp_rmem `4096 131072 6291456` and tcp_wmem `4096 16384 4194304` (Linux grows both
     /// buffers while a connection runs; synack keeps them fixed), and tcp_syn_retries 6. The

@@ -120,8 +120,21 @@ counters! {
     ip_in_hdr_errors => "IpInHdrErrors",
     /// IP packets not for one of our addresses, or from an address no peer may use.
     ip_in_addr_errors => "IpInAddrErrors",
-    /// IP fragments dropped (no reassembly yet).
+    /// IPv4 fragments received (each one counts).
+    ip_reasm_reqds => "IpReasmReqds",
+    /// IPv4 datagrams reassembled.
+    ip_reasm_oks => "IpReasmOKs",
+    /// IPv4 reassembly failures: datagrams dropped (overlap, timeout, contradiction) and
+    /// fragments refused (memory bound, tiny first fragment).
     ip_reasm_fails => "IpReasmFails",
+    /// IPv4 datagrams whose reassembly timed out.
+    ip_reasm_timeout => "IpReasmTimeout",
+    /// IPv4 datagrams dropped for overlapping fragments.
+    ip_reasm_overlaps => "IpExtReasmOverlaps",
+    /// IPv4 datagrams sent in fragments.
+    ip_frag_oks => "IpFragOKs",
+    /// IPv4 fragments sent.
+    ip_frag_creates => "IpFragCreates",
     /// IP packets for a protocol we do not speak.
     ip_in_unknown_protos => "IpInUnknownProtos",
     /// IP packets handed to a device.
@@ -140,6 +153,56 @@ counters! {
     icmp_out_msgs => "IcmpOutMsgs",
     /// ICMP echo replies sent.
     icmp_out_echo_reps => "IcmpOutEchoReps",
+    /// ICMP time-exceeded messages sent (fragment reassembly timed out).
+    icmp_out_time_excds => "IcmpOutTimeExcds",
+    /// ICMP errors not sent because of the rate limit (Linux icmp_msgs_per_sec).
+    icmp_out_rate_limited => "IcmpOutRateLimitGlobal",
+    /// IPv6 packets received.
+    ip6_in_receives => "Ip6InReceives",
+    /// IPv6 packets with header errors (bad length, bad version, malformed extension headers).
+    ip6_in_hdr_errors => "Ip6InHdrErrors",
+    /// IPv6 packets not for one of our addresses, or from an address no peer may use.
+    ip6_in_addr_errors => "Ip6InAddrErrors",
+    /// IPv6 packets for an upper layer we do not speak.
+    ip6_in_unknown_protos => "Ip6InUnknownProtos",
+    /// IPv6 packets discarded for an extension header we must not skip.
+    ip6_in_discards => "Ip6InDiscards",
+    /// IPv6 packets handed to a device.
+    ip6_out_requests => "Ip6OutRequests",
+    /// IPv6 fragments received (each one counts).
+    ip6_reasm_reqds => "Ip6ReasmReqds",
+    /// IPv6 datagrams reassembled (atomic fragments included, as Linux counts them).
+    ip6_reasm_oks => "Ip6ReasmOKs",
+    /// IPv6 reassembly failures.
+    ip6_reasm_fails => "Ip6ReasmFails",
+    /// IPv6 datagrams whose reassembly timed out with fragment 0 in.
+    ip6_reasm_timeout => "Ip6ReasmTimeout",
+    /// IPv6 datagrams dropped for overlapping fragments (RFC 5722).
+    ip6_reasm_overlaps => "Ip6ReasmOverlaps",
+    /// IPv6 datagrams sent in fragments.
+    ip6_frag_oks => "Ip6FragOKs",
+    /// IPv6 fragments sent.
+    ip6_frag_creates => "Ip6FragCreates",
+    /// ICMPv6 messages received.
+    icmp6_in_msgs => "Icmp6InMsgs",
+    /// ICMPv6 messages received in error (bad checksum, truncated).
+    icmp6_in_errors => "Icmp6InErrors",
+    /// ICMPv6 destination-unreachable messages received.
+    icmp6_in_dest_unreachs => "Icmp6InDestUnreachs",
+    /// ICMPv6 packet-too-big messages received.
+    icmp6_in_pkt_too_bigs => "Icmp6InPktTooBigs",
+    /// ICMPv6 echo requests received.
+    icmp6_in_echos => "Icmp6InEchos",
+    /// ICMPv6 messages sent.
+    icmp6_out_msgs => "Icmp6OutMsgs",
+    /// ICMPv6 echo replies sent.
+    icmp6_out_echo_replies => "Icmp6OutEchoReplies",
+    /// ICMPv6 parameter-problem messages sent.
+    icmp6_out_parm_problems => "Icmp6OutParmProblems",
+    /// ICMPv6 time-exceeded messages sent (fragment reassembly timed out).
+    icmp6_out_time_excds => "Icmp6OutTimeExcds",
+    /// Flow labels changed after a retransmission timeout (Linux sk_rethink_txhash).
+    timeout_rehash => "TCPTimeoutRehash",
     /// TCP segments with a bad checksum.
     tcp_in_csum_errors => "InCsumErrors",
     /// RSTs sent for segments that found no connection or listener.

@@ -76,7 +76,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::{Direction, NodeName, TraceEvent, TraceLevel};
 use crate::tcp::{SeqNum, State};
 use crate::time::Instant;
-use crate::wire::{self, IpProtocol, icmpv4, icmpv6, ipv4, ipv6, tcp};
+use crate::wire::{self, IpProtocol, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, tcp};
 
 /// Turns [`TraceEvent`]s into lines; see the [module documentation](self) for the exact format.
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ pub(crate) struct Ip<'a> {
     pub(crate) proto: IpProtocol,
     pub(crate) payload: &'a [u8],
     header_checksum_ok: bool,
-    /// Offset in bytes and the MF bit, for IPv4 fragments.
+    /// Offset in bytes and the MF bit, for fragments (IPv4, or an IPv6 Fragment header).
     pub(crate) fragment: Option<(u16, bool)>,
 }
 
@@ -238,16 +238,24 @@ pub(crate) fn parse_ip(bytes: &[u8]) -> Result<Ip<'_>, wire::Error> {
         Some(6) => {
             let p = ipv6::Packet::new_checked(bytes)?;
             let start = ipv6::HEADER_LEN;
-            let payload = bytes
+            let all = bytes
                 .get(start..start + p.payload().len())
                 .ok_or(wire::Error::BadLength)?;
+            // Past the extension headers to the upper layer (RFC 8200 §4), as IPv4's payload
+            // starts past its options.
+            let chain = ipv6ext::Chain::walk(u8::from(p.next_header()), all)?;
+            let fragment = chain.fragment().map(|h| {
+                let f = ipv6ext::FragmentHeader::new_unchecked(&all[h.offset..]);
+                (f.frag_offset(), f.more_frags())
+            });
             Ok(Ip {
                 src: IpAddr::V6(p.src_addr()),
                 dst: IpAddr::V6(p.dst_addr()),
-                proto: p.next_header(),
-                payload,
+                proto: IpProtocol::from(chain.upper),
+                payload: &all[chain.upper_offset..],
                 header_checksum_ok: true,
-                fragment: None,
+                // An atomic fragment (offset 0, no more) is a whole packet.
+                fragment: fragment.filter(|&(off, more)| off != 0 || more),
             })
         }
         Some(_) => Err(wire::Error::BadVersion),
@@ -265,6 +273,7 @@ fn proto_name(p: IpProtocol) -> String {
         IpProtocol::Routing => "IPv6-Route".into(),
         IpProtocol::Fragment => "IPv6-Frag".into(),
         IpProtocol::NoNextHeader => "IPv6-NoNxt".into(),
+        IpProtocol::DestOpts => "IPv6-Opts".into(),
         IpProtocol::Unknown(n) => format!("proto={n}"),
     }
 }
@@ -1145,6 +1154,36 @@ mod tests {
         let last = buf.len() - 1;
         buf[last] ^= 1;
         assert!(summarize(&buf).ends_with(" [ICMP CHECKSUM INCORRECT]"));
+        // IPv6 behind a Destination Options header, and IPv6 fragments: shown like IPv4's.
+        let opts_then_reply = |next: u8, ext: &[u8]| {
+            let mut msg = vec![0u8; reply.buffer_len()];
+            reply
+                .emit(&mut icmpv6::Packet::new_unchecked(&mut msg[..]), a, b, true)
+                .unwrap();
+            let mut payload = ext.to_vec();
+            payload.extend_from_slice(&msg);
+            let ip = ipv6::Repr::new(a, b, IpProtocol::from(next), payload.len());
+            let mut buf = vec![0u8; ip.buffer_len()];
+            let mut p = ipv6::Packet::new_unchecked(&mut buf[..]);
+            ip.emit(&mut p).unwrap();
+            p.payload_mut().copy_from_slice(&payload);
+            buf
+        };
+        let dst_opts = opts_then_reply(60, &[58, 0, 1, 4, 0, 0, 0, 0]);
+        assert_eq!(
+            summarize(&dst_opts),
+            format!("2001:db8::1 \u{2192} 2001:db8::2 {reply}")
+        );
+        let first = opts_then_reply(44, &[58, 0, 0, 1, 0, 0, 0, 9]);
+        assert_eq!(
+            summarize(&first),
+            "2001:db8::1 \u{2192} 2001:db8::2 ICMPv6 fragment off=0 len=8 MF"
+        );
+        let later = opts_then_reply(44, &[58, 0, 0x05, 0xa8, 0, 0, 0, 9]);
+        assert_eq!(
+            summarize(&later),
+            "2001:db8::1 \u{2192} 2001:db8::2 ICMPv6 fragment off=1448 len=8"
+        );
     }
 
     #[test]

@@ -1,118 +1,30 @@
 //! ICMP for IPv4 (RFC 792), with the Next-Hop MTU of RFC 1191 §4.
 //!
-//! Every ICMP message starts with the same 8-byte header (RFC 792); the second word depends on
-//! the type:
+//! The 8-byte header, the echo messages and the quote an error carries are shared with
+//! ICMPv6 ([`icmp`](super::icmp)); here are the IPv4 types and codes, the Next-Hop MTU of a
+//! frag-needed message, and the checksum, which covers the ICMP message only (no
+//! pseudo-header). The second header word depends on the type:
 //!
 //! ```text
-//!  0                   1                   2                   3
-//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |     Type      |     Code      |          Checksum             |
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |           Identifier          |        Sequence Number        |  echo (0, 8)
 //! |         unused = 0            |         Next-Hop MTU          |  dst-unreachable (3)
 //! |                          unused = 0                           |  time-exceeded (11)
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |  echo data, or Internet Header + 64 bits of Original Data ...
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-
 //! ```
 //!
-//! The checksum covers the ICMP message only (no pseudo-header). The error messages quote the
-//! start of the datagram that caused them; [`Invoking`] reads that quote (addresses, protocol,
-//! ports, TCP sequence number) so the stack can map an error onto a connection (RFC 1191,
+//! Error messages quote "Internet Header + 64 bits of Original Data"; [`Repr::quote`] reads
+//! that with the IPv4 view, so the stack can map an error onto a connection (RFC 1191,
 //! RFC 5927).
-//!
-//! A [`Packet`] view must span exactly the ICMP message (the IPv4 payload): its length is what
-//! the checksum covers and where the data ends.
 
 use core::fmt;
-use core::net::Ipv4Addr;
 
 use super::checksum::{self, Checksum};
-use super::{Error, IpProtocol, Result, be16, be32, put16, put32};
+use super::icmp::{self, Family, Quote, wire_enum};
+use super::{Error, Result, be16, put16};
 
-/// Field offsets of the ICMP header (RFC 792).
-mod field {
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: usize = 2;
-    /// The second 32-bit word, whose meaning depends on the type.
-    pub const REST_OF_HEADER: usize = 4;
-    pub const ECHO_IDENT: usize = 4;
-    pub const ECHO_SEQ_NO: usize = 6;
-    /// RFC 1191 §4: the low 16 bits of the second word of a frag-needed message.
-    pub const NEXT_HOP_MTU: usize = 6;
-    pub const DATA: usize = 8;
-}
+pub use super::icmp::HEADER_LEN;
 
-/// Field offsets of the IPv4 header quoted in an error message (RFC 791 §3.1).
-mod orig {
-    pub const VER_IHL: usize = 0;
-    pub const TOTAL_LEN: usize = 2;
-    pub const FLAGS_FRAG: usize = 6;
-    pub const PROTOCOL: usize = 9;
-    pub const SRC_ADDR: usize = 12;
-    pub const DST_ADDR: usize = 16;
-    pub const MIN_HEADER_LEN: usize = 20;
-    /// RFC 792: the quote holds the first 64 bits of the original datagram's payload.
-    pub const MIN_PAYLOAD: usize = 8;
-    // Offsets inside that payload (TCP and UDP share the port positions).
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const TCP_SEQ_NO: usize = 4;
-}
-
-/// Length of the fixed ICMP header; the shortest valid message.
-pub const HEADER_LEN: usize = field::DATA;
-
-/// Defines a one-byte wire enum with an `Unknown(u8)` catch-all, both `From` conversions and a
-/// `Display` that prints the short name (or `<unknown_label>=<value>`). Also used by
-/// [`icmpv6`](super::icmpv6).
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident (unknown = $unknown:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )*
-            /// A value this enum does not name.
-            Unknown(u8),
-        }
-
-        impl From<u8> for $name {
-            fn from(v: u8) -> Self {
-                match v {
-                    $( $value => $name::$variant, )*
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for u8 {
-            fn from(v: $name) -> u8 {
-                match v {
-                    $( $name::$variant => $value, )*
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $( $name::$variant => f.write_str($text), )*
-                    $name::Unknown(v) => write!(f, concat!($unknown, "={}"), v),
-                }
-            }
-        }
-    };
-}
-
-pub(super) use wire_enum;
+/// RFC 1191 §4: the low 16 bits of the second word of a frag-needed message.
+const NEXT_HOP_MTU: usize = 6;
 
 wire_enum! {
     /// ICMP message types this module models (RFC 792). Other types stay readable through the
@@ -178,86 +90,23 @@ wire_enum! {
     }
 }
 
-/// A view over the bytes of one ICMP message.
-///
-/// After [`new_checked`](Self::new_checked) succeeds no accessor panics. With
-/// [`new_unchecked`](Self::new_unchecked) the caller promises at least [`HEADER_LEN`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+/// ICMP for IPv4 in the shared [`icmp::Packet`] view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icmpv4 {}
+
+impl Family for Icmpv4 {
+    type Message = Message;
 }
 
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
+/// A view over the bytes of one ICMP message; see [`icmp::Packet`] for what it shares with
+/// ICMPv6.
+pub type Packet<T> = icmp::Packet<T, Icmpv4>;
 
-    /// Wraps `buffer` after checking that it holds the fixed header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// `Err(Truncated)` if the buffer is shorter than the 8-byte header.
-    pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Gives the buffer back.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The message type.
-    pub fn msg_type(&self) -> Message {
-        Message::from(self.buffer.as_ref()[field::TYPE])
-    }
-
-    /// The raw message code (its meaning depends on the type).
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// The echo identifier (meaningful for echo request and reply).
-    pub fn echo_ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-
-    /// The echo sequence number (meaningful for echo request and reply).
-    pub fn echo_seq_no(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
-    }
-
+impl<T: AsRef<[u8]>> icmp::Packet<T, Icmpv4> {
     /// The Next-Hop MTU of a frag-needed message (RFC 1191 §4); zero from a router that
     /// predates RFC 1191.
     pub fn next_hop_mtu(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::NEXT_HOP_MTU)
-    }
-
-    /// The whole second header word, whatever the type.
-    pub fn rest_of_header(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::REST_OF_HEADER)
-    }
-
-    /// The bytes after the 8-byte header: echo data, or the quoted original datagram.
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::DATA..]
-    }
-
-    /// The quoted original datagram of an error message; see [`Invoking::parse`].
-    pub fn original_header(&self) -> Result<Invoking<'_>> {
-        Invoking::parse(self.data())
+        be16(self.buffer.as_ref(), NEXT_HOP_MTU)
     }
 
     /// True if the checksum over the whole message verifies.
@@ -268,45 +117,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the message type.
-    pub fn set_msg_type(&mut self, value: Message) {
-        self.buffer.as_mut()[field::TYPE] = value.into();
-    }
-
-    /// Sets the raw message code.
-    pub fn set_msg_code(&mut self, value: u8) {
-        self.buffer.as_mut()[field::CODE] = value;
-    }
-
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
-    /// Sets the echo identifier.
-    pub fn set_echo_ident(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::ECHO_IDENT, value);
-    }
-
-    /// Sets the echo sequence number.
-    pub fn set_echo_seq_no(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::ECHO_SEQ_NO, value);
-    }
-
+impl<T: AsRef<[u8]> + AsMut<[u8]>> icmp::Packet<T, Icmpv4> {
     /// Sets the Next-Hop MTU (RFC 1191 §4).
     pub fn set_next_hop_mtu(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::NEXT_HOP_MTU, value);
-    }
-
-    /// Sets the whole second header word.
-    pub fn set_rest_of_header(&mut self, value: u32) {
-        put32(self.buffer.as_mut(), field::REST_OF_HEADER, value);
-    }
-
-    /// The bytes after the header, writable.
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::DATA..]
+        put16(self.buffer.as_mut(), NEXT_HOP_MTU, value);
     }
 
     /// Computes the checksum over the whole message and stores it.
@@ -314,136 +128,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let sum = checksum::checksum(self.buffer.as_ref());
         self.set_checksum(sum);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-}
-
-/// The start of the IPv4 datagram an ICMP error message was sent about, as quoted in the
-/// message's data: its header (IHL honoured) and at least the first 8 bytes of its payload,
-/// which for TCP hold the ports and the sequence number.
-///
-/// The quote is normally truncated, so its Total Length is reported but not checked against
-/// the bytes present, and its header checksum is not verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invoking<'a> {
-    /// The quoted IPv4 header; at least 20 bytes.
-    header: &'a [u8],
-    /// The quoted payload; at least 8 bytes.
-    payload: &'a [u8],
-}
-
-impl<'a> Invoking<'a> {
-    /// Reads a quoted IPv4 datagram.
-    ///
-    /// Errors: fewer than 20 bytes, or fewer than 8 payload bytes after the header →
-    /// `Truncated`; version not 4 → `BadVersion`; IHL below 5 or past the end of the quote →
-    /// `BadHeaderLength`.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() < orig::MIN_HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        let ver_ihl = bytes[orig::VER_IHL];
-        if ver_ihl >> 4 != 4 {
-            return Err(Error::BadVersion);
-        }
-        let header_len = usize::from(ver_ihl & 0x0f) * 4;
-        if header_len < orig::MIN_HEADER_LEN || header_len > bytes.len() {
-            return Err(Error::BadHeaderLength);
-        }
-        let (header, payload) = bytes.split_at(header_len);
-        if payload.len() < orig::MIN_PAYLOAD {
-            return Err(Error::Truncated);
-        }
-        Ok(Invoking { header, payload })
-    }
-
-    /// The original header's length in bytes (IHL × 4).
-    pub fn header_len(&self) -> usize {
-        self.header.len()
-    }
-
-    /// The original Total Length (RFC 1191 §5 uses it when the Next-Hop MTU is zero).
-    pub fn total_len(&self) -> u16 {
-        be16(self.header, orig::TOTAL_LEN)
-    }
-
-    /// The original fragment offset in bytes. Ports and sequence number are only present when
-    /// it is zero.
-    pub fn frag_offset(&self) -> u16 {
-        (be16(self.header, orig::FLAGS_FRAG) & 0x1fff) << 3
-    }
-
-    /// The original protocol.
-    pub fn protocol(&self) -> IpProtocol {
-        IpProtocol::from(self.header[orig::PROTOCOL])
-    }
-
-    /// The original source address (ours, when we sent the datagram).
-    pub fn src_addr(&self) -> Ipv4Addr {
-        Ipv4Addr::from(be32(self.header, orig::SRC_ADDR))
-    }
-
-    /// The original destination address.
-    pub fn dst_addr(&self) -> Ipv4Addr {
-        Ipv4Addr::from(be32(self.header, orig::DST_ADDR))
-    }
-
-    /// The quoted original payload: at least 8 bytes, usually just 8.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
-    }
-
-    /// The TCP or UDP source port (payload bytes 0–1).
-    pub fn src_port(&self) -> u16 {
-        be16(self.payload, orig::SRC_PORT)
-    }
-
-    /// The TCP or UDP destination port (payload bytes 2–3).
-    pub fn dst_port(&self) -> u16 {
-        be16(self.payload, orig::DST_PORT)
-    }
-
-    /// The TCP sequence number (payload bytes 4–7), to check against SND.UNA..SND.NXT
-    /// (RFC 5927 §4.1).
-    pub fn tcp_seq_no(&self) -> u32 {
-        be32(self.payload, orig::TCP_SEQ_NO)
-    }
-}
-
-impl fmt::Display for Invoking<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ports = self.frag_offset() == 0;
-        match self.protocol() {
-            IpProtocol::Tcp if ports => write!(
-                f,
-                "TCP {}:{} > {}:{} seq={}",
-                self.src_addr(),
-                self.src_port(),
-                self.dst_addr(),
-                self.dst_port(),
-                self.tcp_seq_no()
-            ),
-            IpProtocol::Udp if ports => write!(
-                f,
-                "UDP {}:{} > {}:{}",
-                self.src_addr(),
-                self.src_port(),
-                self.dst_addr(),
-                self.dst_port()
-            ),
-            other => write!(
-                f,
-                "proto={} {} > {}",
-                u8::from(other),
-                self.src_addr(),
-                self.dst_addr()
-            ),
-        }
     }
 }
 
@@ -476,14 +160,14 @@ pub enum Repr<'a> {
         /// router sent zero (RFC 1191 §5: it predates RFC 1191). `Some(0)` emits as zero and
         /// so parses back as `None`.
         next_hop_mtu: Option<u16>,
-        /// The quoted original datagram; see [`Invoking`].
+        /// The quoted original datagram; see [`Quote`].
         invoking: &'a [u8],
     },
     /// Time exceeded (RFC 792).
     TimeExceeded {
         /// The code.
         reason: TimeExceeded,
-        /// The quoted original datagram; see [`Invoking`].
+        /// The quoted original datagram; see [`Quote`].
         invoking: &'a [u8],
     },
 }
@@ -497,11 +181,7 @@ impl<'a> Repr<'a> {
         verify_checksum: bool,
     ) -> Result<Repr<'a>> {
         packet.check_len()?;
-        if verify_checksum && !packet.verify_checksum() {
-            return Err(Error::BadChecksum);
-        }
-        let bytes: &'a [u8] = packet.buffer.as_ref();
-        let data = &bytes[field::DATA..];
+        let data = icmp::parse_data(packet, verify_checksum.then(|| packet.verify_checksum()))?;
         match packet.msg_type() {
             Message::EchoRequest => Ok(Repr::EchoRequest {
                 ident: packet.echo_ident(),
@@ -552,11 +232,11 @@ impl<'a> Repr<'a> {
     }
 
     /// The quoted original datagram of an error message, read; `None` for echo messages.
-    pub fn original_header(&self) -> Option<Result<Invoking<'a>>> {
+    pub fn quote(&self) -> Option<Result<Quote<'a>>> {
         match *self {
             Repr::EchoRequest { .. } | Repr::EchoReply { .. } => None,
             Repr::DstUnreachable { invoking, .. } | Repr::TimeExceeded { invoking, .. } => {
-                Some(Invoking::parse(invoking))
+                Some(Quote::parse(invoking))
             }
         }
     }
@@ -575,35 +255,24 @@ impl<'a> Repr<'a> {
         packet: &mut Packet<T>,
         fill_checksum: bool,
     ) -> Result<()> {
-        let len = self.buffer_len();
-        let buf = packet
-            .buffer
-            .as_mut()
-            .get_mut(..len)
-            .ok_or(Error::BufferTooSmall)?;
-        let mut out = Packet::new_unchecked(buf);
-        out.set_msg_type(self.msg_type());
-        out.set_checksum(0);
-        out.set_rest_of_header(0);
-        match *self {
+        let (code, rest) = match *self {
             Repr::EchoRequest { ident, seq_no, .. } | Repr::EchoReply { ident, seq_no, .. } => {
-                out.set_msg_code(0);
-                out.set_echo_ident(ident);
-                out.set_echo_seq_no(seq_no);
+                (0, icmp::echo_word(ident, seq_no))
             }
             Repr::DstUnreachable {
                 reason,
                 next_hop_mtu,
                 ..
             } => {
-                out.set_msg_code(reason.into());
-                if reason == DstUnreachable::FragNeeded {
-                    out.set_next_hop_mtu(next_hop_mtu.unwrap_or(0));
-                }
+                let mtu = match reason {
+                    DstUnreachable::FragNeeded => next_hop_mtu.unwrap_or(0),
+                    _ => 0,
+                };
+                (reason.into(), u32::from(mtu))
             }
-            Repr::TimeExceeded { reason, .. } => out.set_msg_code(reason.into()),
-        }
-        out.data_mut().copy_from_slice(self.data());
+            Repr::TimeExceeded { reason, .. } => (reason.into(), 0),
+        };
+        let mut out = icmp::emit_message(packet, self.msg_type(), code, rest, self.data())?;
         if fill_checksum {
             out.fill_checksum();
         }
@@ -623,39 +292,22 @@ impl fmt::Display for Repr<'_> {
                 ident,
                 seq_no,
                 data,
-            } => write!(
-                f,
-                "ICMP {} id={} seq={} len={}",
-                self.msg_type(),
-                ident,
-                seq_no,
-                data.len()
-            ),
+            } => icmp::fmt_echo(f, "ICMP", self.msg_type(), ident, seq_no, data),
             Repr::DstUnreachable {
                 reason,
                 next_hop_mtu,
-                ..
+                invoking,
             } => {
                 write!(f, "ICMP dst-unreachable {reason}")?;
                 if let Some(mtu) = next_hop_mtu {
                     write!(f, " mtu={mtu}")?;
                 }
-                self.fmt_original(f)
+                icmp::fmt_quote(f, invoking)
             }
-            Repr::TimeExceeded { reason, .. } => {
+            Repr::TimeExceeded { reason, invoking } => {
                 write!(f, "ICMP time-exceeded {reason}")?;
-                self.fmt_original(f)
+                icmp::fmt_quote(f, invoking)
             }
-        }
-    }
-}
-
-impl Repr<'_> {
-    /// Appends " for <original datagram>" when the quote is readable.
-    fn fmt_original(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.original_header() {
-            Some(Ok(orig)) => write!(f, " for {orig}"),
-            _ => Ok(()),
         }
     }
 }
@@ -663,6 +315,8 @@ impl Repr<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{IpProtocol, be32};
+    use core::net::{IpAddr, Ipv4Addr};
     use proptest::prelude::*;
 
     /// `ping` (iputils) echo request: id 0x1c2b, seq 1, 16-byte timeval then 0x10..=0x37.
@@ -709,7 +363,7 @@ mod tests {
                 data: &PING[8..]
             }
         );
-        assert_eq!(repr.original_header(), None);
+        assert_eq!(repr.quote(), None);
         assert_eq!(repr.to_string(), "ICMP echo request id=7211 seq=1 len=56");
 
         // Emitting the parsed meaning reproduces the capture byte for byte.
@@ -773,14 +427,14 @@ mod tests {
             }
         );
 
-        let orig = repr.original_header().unwrap().unwrap();
-        assert_eq!(orig, p.original_header().unwrap());
-        assert_eq!(orig.header_len(), 20);
-        assert_eq!(orig.total_len(), 1500);
+        let orig = repr.quote().unwrap().unwrap();
+        assert_eq!(orig, p.quote().unwrap());
+        assert_eq!(orig.header().len(), 20);
+        assert_eq!(orig.ip_len(), 1500);
         assert_eq!(orig.frag_offset(), 0);
         assert_eq!(orig.protocol(), IpProtocol::Tcp);
-        assert_eq!(orig.src_addr(), Ipv4Addr::new(192, 168, 1, 10));
-        assert_eq!(orig.dst_addr(), Ipv4Addr::new(203, 0, 113, 5));
+        assert_eq!(orig.src_addr(), IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)));
+        assert_eq!(orig.dst_addr(), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)));
         assert_eq!(orig.src_port(), 51234);
         assert_eq!(orig.dst_port(), 443);
         assert_eq!(orig.tcp_seq_no(), 0x1234_5678);
@@ -815,7 +469,7 @@ mod tests {
             }
         ));
         // The original Total Length is what the host falls back on.
-        assert_eq!(repr.original_header().unwrap().unwrap().total_len(), 1500);
+        assert_eq!(repr.quote().unwrap().unwrap().ip_len(), 1500);
     }
 
     #[test]
@@ -922,27 +576,29 @@ mod tests {
         // itself, from 20 on (IHL 5 fits) the 8 payload bytes.
         for len in 0..28 {
             assert_eq!(
-                Invoking::parse(&quote[..len]).unwrap_err(),
+                Quote::parse(&quote[..len]).unwrap_err(),
                 Error::Truncated,
                 "len {len}"
             );
         }
-        assert!(Invoking::parse(&quote[..28]).is_ok());
+        assert!(Quote::parse(&quote[..28]).is_ok());
 
         let mut bad = [0u8; 40];
         bad.copy_from_slice(quote);
-        bad[0] = 0x65; // version 6
-        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadVersion);
+        bad[0] = 0x55; // version 5
+        assert_eq!(Quote::parse(&bad).unwrap_err(), Error::BadVersion);
+        bad[0] = 0x65; // version 6: read as IPv6, whose 40-byte header leaves nothing
+        assert_eq!(Quote::parse(&bad).unwrap_err(), Error::Truncated);
         bad[0] = 0x44; // IHL 4 < 5
-        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadHeaderLength);
+        assert_eq!(Quote::parse(&bad).unwrap_err(), Error::BadHeaderLength);
         bad[0] = 0x4f; // IHL 15 = 60 bytes > 40 present
-        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::BadHeaderLength);
+        assert_eq!(Quote::parse(&bad).unwrap_err(), Error::BadHeaderLength);
         bad[0] = 0x48; // IHL 8 = 32 bytes: fits, but leaves 8 payload bytes exactly
-        let orig = Invoking::parse(&bad).unwrap();
-        assert_eq!(orig.header_len(), 32);
+        let orig = Quote::parse(&bad).unwrap();
+        assert_eq!(orig.header().len(), 32);
         assert_eq!(orig.payload(), &bad[32..]);
         bad[0] = 0x49; // IHL 9 = 36 bytes: only 4 payload bytes remain
-        assert_eq!(Invoking::parse(&bad).unwrap_err(), Error::Truncated);
+        assert_eq!(Quote::parse(&bad).unwrap_err(), Error::Truncated);
 
         // Through a Repr: an error message whose quote is too short still parses; its
         // original header does not.
@@ -951,7 +607,7 @@ mod tests {
             next_hop_mtu: None,
             invoking: &quote[..24],
         };
-        assert_eq!(repr.original_header(), Some(Err(Error::Truncated)));
+        assert_eq!(repr.quote(), Some(Err(Error::Truncated)));
         assert_eq!(repr.to_string(), "ICMP dst-unreachable port-unreachable");
     }
 
@@ -961,7 +617,7 @@ mod tests {
         quote.copy_from_slice(&FRAG_NEEDED[8..]);
         quote[6] = 0x20; // MF, offset 0x00b9 * 8
         quote[7] = 0xb9;
-        let orig = Invoking::parse(&quote).unwrap();
+        let orig = Quote::parse(&quote).unwrap();
         assert_eq!(orig.frag_offset(), 0xb9 * 8);
         assert_eq!(orig.to_string(), "proto=6 192.168.1.10 > 203.0.113.5");
     }
@@ -1191,19 +847,19 @@ mod tests {
             quote.extend_from_slice(&tcp.to_bytes());
             // Routers quote at least 8 payload bytes; cut somewhere in the rest of TCP.
             quote.truncate(ip.header_len() + 8 + cut % 13);
-            let orig = Invoking::parse(&quote).unwrap();
-            prop_assert_eq!(orig.header_len(), ip.header_len());
-            prop_assert_eq!(orig.src_addr(), Ipv4Addr::from(src));
-            prop_assert_eq!(orig.dst_addr(), Ipv4Addr::from(dst));
+            let orig = Quote::parse(&quote).unwrap();
+            prop_assert_eq!(orig.header().len(), ip.header_len());
+            prop_assert_eq!(orig.src_addr(), IpAddr::V4(Ipv4Addr::from(src)));
+            prop_assert_eq!(orig.dst_addr(), IpAddr::V4(Ipv4Addr::from(dst)));
             prop_assert_eq!(orig.protocol(), IpProtocol::Tcp);
-            prop_assert_eq!(orig.total_len(), total);
+            prop_assert_eq!(orig.ip_len(), usize::from(total));
             prop_assert_eq!(orig.frag_offset(), frag * 8);
             prop_assert_eq!(orig.src_port(), ports.0);
             prop_assert_eq!(orig.dst_port(), ports.1);
             prop_assert_eq!(orig.tcp_seq_no(), seq);
             // One byte short of the 8 payload bytes is a typed error.
             prop_assert_eq!(
-                Invoking::parse(&quote[..ip.header_len() + 7]).unwrap_err(),
+                Quote::parse(&quote[..ip.header_len() + 7]).unwrap_err(),
                 Error::Truncated
             );
         }
@@ -1225,8 +881,8 @@ mod tests {
             let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.echo_ident());
             let _ = (p.echo_seq_no(), p.next_hop_mtu(), p.rest_of_header(), p.data());
             let _ = p.verify_checksum();
-            if let Ok(orig) = p.original_header() {
-                let _ = (orig.header_len(), orig.total_len(), orig.frag_offset());
+            if let Ok(orig) = p.quote() {
+                let _ = (orig.header().len(), orig.ip_len(), orig.frag_offset());
                 let _ = (orig.protocol(), orig.src_addr(), orig.dst_addr(), orig.payload());
                 let _ = (orig.src_port(), orig.dst_port(), orig.tcp_seq_no());
                 let _ = orig.to_string();
@@ -1234,7 +890,7 @@ mod tests {
             for verify in [false, true] {
                 if let Ok(repr) = Repr::parse(&p, verify) {
                     let _ = repr.to_string();
-                    let _ = repr.original_header();
+                    let _ = repr.quote();
                     let mut out = vec![0u8; repr.buffer_len()];
                     prop_assert!(repr.emit(&mut Packet::new_unchecked(&mut out[..]), true).is_ok());
                 }

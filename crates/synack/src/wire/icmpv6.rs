@@ -1,91 +1,37 @@
 //! ICMP for IPv6 (RFC 4443): the error messages and echo.
 //!
-//! Every message starts with the same 8-byte header (RFC 4443 §2.1, §3, §4); the second word
-//! depends on the type:
+//! The 8-byte header, the echo messages and the quote an error carries are shared with
+//! ICMPv4 ([`icmp`](super::icmp)); here are the ICMPv6 types and codes, the fields of packet
+//! too big and parameter problem, and the checksum, which unlike ICMPv4's covers the IPv6
+//! pseudo-header (RFC 4443 §2.3, RFC 8200 §8.1): source, destination, upper-layer length and
+//! next header 58. So the checksum methods and [`Repr::parse`]/[`Repr::emit`] take the IPv6
+//! addresses. The second header word depends on the type:
 //!
 //! ```text
-//!  0                   1                   2                   3
-//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |     Type      |     Code      |          Checksum             |
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                             Unused                            |  dst-unreachable (1)
 //! |                              MTU                              |  packet-too-big (2)
 //! |                             Unused                            |  time-exceeded (3)
 //! |                            Pointer                            |  param-problem (4)
 //! |           Identifier          |        Sequence Number        |  echo (128, 129)
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |  echo data, or as much of the invoking packet as fits ...
-//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-
 //! ```
 //!
-//! Unlike ICMPv4, the checksum covers the IPv6 pseudo-header (RFC 4443 §2.3, RFC 8200 §8.1):
-//! source, destination, upper-layer length and next header 58. So the checksum methods and
-//! [`Repr::parse`]/[`Repr::emit`] take the IPv6 addresses.
-//!
-//! Error messages quote the packet that caused them; [`Invoking`] reads that quote (addresses,
-//! upper-layer protocol past any extension headers, ports, TCP sequence number) so the stack
-//! can map an error onto a connection.
-//!
-//! A [`Packet`] view must span exactly the ICMPv6 message (the upper-layer payload): its length
-//! is the checksum's upper-layer length and where the data ends.
+//! Error messages quote as much of the invoking packet as fits; [`Repr::quote`] reads it
+//! (addresses, upper-layer protocol past any extension headers, ports, TCP sequence number)
+//! so the stack can map an error onto a connection.
 
 use core::fmt;
 use core::net::Ipv6Addr;
 
 use super::checksum::{Checksum, pseudo_header_v6};
-use super::icmpv4::wire_enum;
-use super::{Error, IpProtocol, Result, be16, be32, put16, put32};
+use super::icmp::{self, Family, Quote, wire_enum};
+use super::{Error, IpProtocol, Result, ipv6};
 
-/// Field offsets of the ICMPv6 header (RFC 4443 §2.1).
-mod field {
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: usize = 2;
-    /// The second 32-bit word, whose meaning depends on the type.
-    pub const REST_OF_HEADER: usize = 4;
-    pub const PKT_TOO_BIG_MTU: usize = 4;
-    pub const PARAM_PROBLEM_PTR: usize = 4;
-    pub const ECHO_IDENT: usize = 4;
-    pub const ECHO_SEQ_NO: usize = 6;
-    pub const DATA: usize = 8;
-}
-
-/// Field offsets of the IPv6 header quoted in an error message (RFC 8200 §3), and of the
-/// extension headers that may follow it (RFC 8200 §4).
-mod orig {
-    pub const PAYLOAD_LEN: usize = 4;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC_ADDR: usize = 8;
-    pub const DST_ADDR: usize = 24;
-    pub const HEADER_LEN: usize = 40;
-    /// Like RFC 792's "64 bits of original data": enough for ports and TCP sequence number.
-    pub const MIN_PAYLOAD: usize = 8;
-    // Extension headers: next header, then a length byte.
-    pub const EXT_NEXT_HEADER: usize = 0;
-    pub const EXT_LEN: usize = 1;
-    pub const FRAG_OFFSET: usize = 2;
-    pub const FRAG_HEADER_LEN: usize = 8;
-    // Next Header values of the extension headers walked (IANA protocol numbers).
-    pub const HOP_BY_HOP: u8 = 0;
-    pub const ROUTING: u8 = 43;
-    pub const FRAGMENT: u8 = 44;
-    pub const AUTH: u8 = 51;
-    pub const DEST_OPTS: u8 = 60;
-    // Offsets inside the upper-layer header (TCP and UDP share the port positions).
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const TCP_SEQ_NO: usize = 4;
-}
-
-/// Length of the fixed ICMPv6 header; the shortest valid message.
-pub const HEADER_LEN: usize = field::DATA;
+pub use super::icmp::HEADER_LEN;
 
 /// RFC 4443 §2.4(c): an error message must not make the IPv6 packet exceed the minimum IPv6
 /// MTU (1280), so at most this much of the invoking packet fits after the 40-byte IPv6 and
 /// 8-byte ICMPv6 headers.
-pub const MAX_ERROR_INVOKING_LEN: usize = 1280 - orig::HEADER_LEN - HEADER_LEN;
+pub const MAX_ERROR_INVOKING_LEN: usize = 1280 - ipv6::HEADER_LEN - HEADER_LEN;
 
 wire_enum! {
     /// ICMPv6 message types this module models (RFC 4443). Other types (neighbor discovery,
@@ -150,91 +96,28 @@ wire_enum! {
     }
 }
 
-/// A view over the bytes of one ICMPv6 message.
-///
-/// After [`new_checked`](Self::new_checked) succeeds no accessor panics. With
-/// [`new_unchecked`](Self::new_unchecked) the caller promises at least [`HEADER_LEN`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+/// ICMPv6 in the shared [`icmp::Packet`] view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icmpv6 {}
+
+impl Family for Icmpv6 {
+    type Message = Message;
 }
 
-impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
+/// A view over the bytes of one ICMPv6 message; see [`icmp::Packet`] for what it shares with
+/// ICMPv4.
+pub type Packet<T> = icmp::Packet<T, Icmpv6>;
 
-    /// Wraps `buffer` after checking that it holds the fixed header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
-    /// `Err(Truncated)` if the buffer is shorter than the 8-byte header.
-    pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Gives the buffer back.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The message type.
-    pub fn msg_type(&self) -> Message {
-        Message::from(self.buffer.as_ref()[field::TYPE])
-    }
-
-    /// The raw message code (its meaning depends on the type).
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
+impl<T: AsRef<[u8]>> icmp::Packet<T, Icmpv6> {
     /// The MTU of a packet-too-big message (RFC 4443 §3.2).
     pub fn pkt_too_big_mtu(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::PKT_TOO_BIG_MTU)
+        self.rest_of_header()
     }
 
     /// The pointer of a parameter-problem message: the offset of the offending octet in the
     /// invoking packet (RFC 4443 §3.4).
     pub fn param_problem_ptr(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::PARAM_PROBLEM_PTR)
-    }
-
-    /// The echo identifier (meaningful for echo request and reply).
-    pub fn echo_ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::ECHO_IDENT)
-    }
-
-    /// The echo sequence number (meaningful for echo request and reply).
-    pub fn echo_seq_no(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::ECHO_SEQ_NO)
-    }
-
-    /// The whole second header word, whatever the type.
-    pub fn rest_of_header(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::REST_OF_HEADER)
-    }
-
-    /// The bytes after the 8-byte header: echo data, or the quoted invoking packet.
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::DATA..]
-    }
-
-    /// The quoted invoking packet of an error message; see [`Invoking::parse`].
-    pub fn original_header(&self) -> Result<Invoking<'_>> {
-        Invoking::parse(self.data())
+        self.rest_of_header()
     }
 
     /// True if the checksum over the pseudo-header of `src`/`dst` and the whole message
@@ -250,50 +133,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the message type.
-    pub fn set_msg_type(&mut self, value: Message) {
-        self.buffer.as_mut()[field::TYPE] = value.into();
-    }
-
-    /// Sets the raw message code.
-    pub fn set_msg_code(&mut self, value: u8) {
-        self.buffer.as_mut()[field::CODE] = value;
-    }
-
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::CHECKSUM, value);
-    }
-
-    /// Sets the packet-too-big MTU.
+impl<T: AsRef<[u8]> + AsMut<[u8]>> icmp::Packet<T, Icmpv6> {
+    /// Sets the MTU of a packet-too-big message.
     pub fn set_pkt_too_big_mtu(&mut self, value: u32) {
-        put32(self.buffer.as_mut(), field::PKT_TOO_BIG_MTU, value);
+        self.set_rest_of_header(value);
     }
 
-    /// Sets the parameter-problem pointer.
+    /// Sets the pointer of a parameter-problem message.
     pub fn set_param_problem_ptr(&mut self, value: u32) {
-        put32(self.buffer.as_mut(), field::PARAM_PROBLEM_PTR, value);
-    }
-
-    /// Sets the echo identifier.
-    pub fn set_echo_ident(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::ECHO_IDENT, value);
-    }
-
-    /// Sets the echo sequence number.
-    pub fn set_echo_seq_no(&mut self, value: u16) {
-        put16(self.buffer.as_mut(), field::ECHO_SEQ_NO, value);
-    }
-
-    /// Sets the whole second header word.
-    pub fn set_rest_of_header(&mut self, value: u32) {
-        put32(self.buffer.as_mut(), field::REST_OF_HEADER, value);
-    }
-
-    /// The bytes after the header, writable.
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::DATA..]
+        self.set_rest_of_header(value);
     }
 
     /// Computes the checksum over the pseudo-header of `src`/`dst` and the whole message, and
@@ -307,177 +155,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         c.add_bytes(bytes);
         let sum = c.finish();
         self.set_checksum(sum);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-}
-
-/// The start of the IPv6 packet an ICMPv6 error message was sent about, as quoted in the
-/// message's data: the 40-byte fixed header, any extension headers (Hop-by-Hop, Routing,
-/// Fragment, Destination Options, Authentication; RFC 8200 §4), and at least the first 8
-/// bytes of the upper-layer header, which for TCP hold the ports and the sequence number.
-///
-/// The quote is normally truncated, so its Payload Length is reported but not checked against
-/// the bytes present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invoking<'a> {
-    /// The quoted fixed IPv6 header; exactly 40 bytes.
-    header: &'a [u8],
-    /// The upper-layer protocol, after the extension headers.
-    protocol: IpProtocol,
-    /// Fragment offset in bytes from a Fragment header; 0 without one.
-    frag_offset: u16,
-    /// The quoted upper-layer bytes; at least 8.
-    payload: &'a [u8],
-}
-
-impl<'a> Invoking<'a> {
-    /// Reads a quoted IPv6 packet, walking its extension headers.
-    ///
-    /// Errors: fewer than 40 bytes, an extension header cut off by the end of the quote, or
-    /// fewer than 8 upper-layer bytes → `Truncated`; version not 6 → `BadVersion`.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() < orig::HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        if bytes[0] >> 4 != 6 {
-            return Err(Error::BadVersion);
-        }
-        let (header, mut rest) = bytes.split_at(orig::HEADER_LEN);
-        let mut next = header[orig::NEXT_HEADER];
-        let mut frag_offset = 0;
-        // Each extension header is at least 8 bytes long, so this ends within len / 8 steps.
-        loop {
-            let ext_len = match next {
-                orig::HOP_BY_HOP | orig::ROUTING | orig::DEST_OPTS => {
-                    // Hdr Ext Len counts 8-octet units beyond the first (RFC 8200 §4.3).
-                    let units = rest.get(orig::EXT_LEN).ok_or(Error::Truncated)?;
-                    (usize::from(*units) + 1) * 8
-                }
-                orig::AUTH => {
-                    // RFC 4302 §2.2: Payload Len counts 4-octet units, minus 2.
-                    let units = rest.get(orig::EXT_LEN).ok_or(Error::Truncated)?;
-                    (usize::from(*units) + 2) * 4
-                }
-                orig::FRAGMENT => {
-                    let frag = rest.get(..orig::FRAG_HEADER_LEN).ok_or(Error::Truncated)?;
-                    frag_offset = be16(frag, orig::FRAG_OFFSET) & 0xfff8;
-                    orig::FRAG_HEADER_LEN
-                }
-                _ => break,
-            };
-            if rest.len() < ext_len {
-                return Err(Error::Truncated);
-            }
-            next = rest[orig::EXT_NEXT_HEADER];
-            rest = &rest[ext_len..];
-        }
-        if rest.len() < orig::MIN_PAYLOAD {
-            return Err(Error::Truncated);
-        }
-        Ok(Invoking {
-            header,
-            protocol: IpProtocol::from(next),
-            frag_offset,
-            payload: rest,
-        })
-    }
-
-    /// The Next Header field of the fixed header (an extension header or the upper layer).
-    pub fn next_header(&self) -> IpProtocol {
-        IpProtocol::from(self.header[orig::NEXT_HEADER])
-    }
-
-    /// The upper-layer protocol, after any extension headers.
-    pub fn protocol(&self) -> IpProtocol {
-        self.protocol
-    }
-
-    /// The original Payload Length.
-    pub fn payload_len(&self) -> u16 {
-        be16(self.header, orig::PAYLOAD_LEN)
-    }
-
-    /// The original Hop Limit as it reached the reporting node.
-    pub fn hop_limit(&self) -> u8 {
-        self.header[orig::HOP_LIMIT]
-    }
-
-    /// The original fragment offset in bytes (0 without a Fragment header). Ports and sequence
-    /// number are only present when it is zero.
-    pub fn frag_offset(&self) -> u16 {
-        self.frag_offset
-    }
-
-    /// The original source address (ours, when we sent the packet).
-    pub fn src_addr(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.header[orig::SRC_ADDR..orig::SRC_ADDR + 16]);
-        Ipv6Addr::from(a)
-    }
-
-    /// The original destination address.
-    pub fn dst_addr(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.header[orig::DST_ADDR..orig::DST_ADDR + 16]);
-        Ipv6Addr::from(a)
-    }
-
-    /// The quoted upper-layer bytes: at least 8.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
-    }
-
-    /// The TCP or UDP source port (upper-layer bytes 0–1).
-    pub fn src_port(&self) -> u16 {
-        be16(self.payload, orig::SRC_PORT)
-    }
-
-    /// The TCP or UDP destination port (upper-layer bytes 2–3).
-    pub fn dst_port(&self) -> u16 {
-        be16(self.payload, orig::DST_PORT)
-    }
-
-    /// The TCP sequence number (upper-layer bytes 4–7), to check against SND.UNA..SND.NXT
-    /// (RFC 5927 §4.1).
-    pub fn tcp_seq_no(&self) -> u32 {
-        be32(self.payload, orig::TCP_SEQ_NO)
-    }
-}
-
-impl fmt::Display for Invoking<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ports = self.frag_offset == 0;
-        match self.protocol {
-            IpProtocol::Tcp if ports => write!(
-                f,
-                "TCP [{}]:{} > [{}]:{} seq={}",
-                self.src_addr(),
-                self.src_port(),
-                self.dst_addr(),
-                self.dst_port(),
-                self.tcp_seq_no()
-            ),
-            IpProtocol::Udp if ports => write!(
-                f,
-                "UDP [{}]:{} > [{}]:{}",
-                self.src_addr(),
-                self.src_port(),
-                self.dst_addr(),
-                self.dst_port()
-            ),
-            other => write!(
-                f,
-                "proto={} {} > {}",
-                u8::from(other),
-                self.src_addr(),
-                self.dst_addr()
-            ),
-        }
     }
 }
 
@@ -506,21 +183,21 @@ pub enum Repr<'a> {
     DstUnreachable {
         /// The code.
         reason: DstUnreachable,
-        /// The quoted invoking packet; see [`Invoking`].
+        /// The quoted invoking packet; see [`Quote`].
         invoking: &'a [u8],
     },
     /// Packet too big (RFC 4443 §3.2).
     PacketTooBig {
         /// The MTU of the next-hop link.
         mtu: u32,
-        /// The quoted invoking packet; see [`Invoking`].
+        /// The quoted invoking packet; see [`Quote`].
         invoking: &'a [u8],
     },
     /// Time exceeded (RFC 4443 §3.3).
     TimeExceeded {
         /// The code.
         reason: TimeExceeded,
-        /// The quoted invoking packet; see [`Invoking`].
+        /// The quoted invoking packet; see [`Quote`].
         invoking: &'a [u8],
     },
     /// Parameter problem (RFC 4443 §3.4).
@@ -529,7 +206,7 @@ pub enum Repr<'a> {
         reason: ParamProblem,
         /// Offset of the offending octet in the invoking packet.
         pointer: u32,
-        /// The quoted invoking packet; see [`Invoking`].
+        /// The quoted invoking packet; see [`Quote`].
         invoking: &'a [u8],
     },
 }
@@ -546,11 +223,8 @@ impl<'a> Repr<'a> {
         verify_checksum: bool,
     ) -> Result<Repr<'a>> {
         packet.check_len()?;
-        if verify_checksum && !packet.verify_checksum(src, dst) {
-            return Err(Error::BadChecksum);
-        }
-        let bytes: &'a [u8] = packet.buffer.as_ref();
-        let data = &bytes[field::DATA..];
+        let checked = verify_checksum.then(|| packet.verify_checksum(src, dst));
+        let data = icmp::parse_data(packet, checked)?;
         match packet.msg_type() {
             Message::EchoRequest => Ok(Repr::EchoRequest {
                 ident: packet.echo_ident(),
@@ -607,10 +281,10 @@ impl<'a> Repr<'a> {
     }
 
     /// The quoted invoking packet of an error message, read; `None` for echo messages.
-    pub fn original_header(&self) -> Option<Result<Invoking<'a>>> {
+    pub fn quote(&self) -> Option<Result<Quote<'a>>> {
         match self {
             Repr::EchoRequest { .. } | Repr::EchoReply { .. } => None,
-            _ => Some(Invoking::parse(self.data())),
+            _ => Some(Quote::parse(self.data())),
         }
     }
 
@@ -632,33 +306,18 @@ impl<'a> Repr<'a> {
         dst: Ipv6Addr,
         fill_checksum: bool,
     ) -> Result<()> {
-        let len = self.buffer_len();
-        let buf = packet
-            .buffer
-            .as_mut()
-            .get_mut(..len)
-            .ok_or(Error::BufferTooSmall)?;
-        let mut out = Packet::new_unchecked(buf);
-        out.set_msg_type(self.msg_type());
-        out.set_msg_code(0);
-        out.set_checksum(0);
-        out.set_rest_of_header(0);
-        match *self {
+        let (code, rest) = match *self {
             Repr::EchoRequest { ident, seq_no, .. } | Repr::EchoReply { ident, seq_no, .. } => {
-                out.set_echo_ident(ident);
-                out.set_echo_seq_no(seq_no);
+                (0, icmp::echo_word(ident, seq_no))
             }
-            Repr::DstUnreachable { reason, .. } => out.set_msg_code(reason.into()),
-            Repr::PacketTooBig { mtu, .. } => out.set_pkt_too_big_mtu(mtu),
-            Repr::TimeExceeded { reason, .. } => out.set_msg_code(reason.into()),
+            Repr::DstUnreachable { reason, .. } => (reason.into(), 0),
+            Repr::PacketTooBig { mtu, .. } => (0, mtu),
+            Repr::TimeExceeded { reason, .. } => (reason.into(), 0),
             Repr::ParamProblem {
                 reason, pointer, ..
-            } => {
-                out.set_msg_code(reason.into());
-                out.set_param_problem_ptr(pointer);
-            }
-        }
-        out.data_mut().copy_from_slice(self.data());
+            } => (reason.into(), pointer),
+        };
+        let mut out = icmp::emit_message(packet, self.msg_type(), code, rest, self.data())?;
         if fill_checksum {
             out.fill_checksum(src, dst);
         }
@@ -679,14 +338,7 @@ impl fmt::Display for Repr<'_> {
                 seq_no,
                 data,
             } => {
-                return write!(
-                    f,
-                    "ICMPv6 {} id={} seq={} len={}",
-                    self.msg_type(),
-                    ident,
-                    seq_no,
-                    data.len()
-                );
+                return icmp::fmt_echo(f, "ICMPv6", self.msg_type(), ident, seq_no, data);
             }
             Repr::DstUnreachable { reason, .. } => write!(f, "ICMPv6 dst-unreachable {reason}")?,
             Repr::PacketTooBig { mtu, .. } => write!(f, "ICMPv6 packet-too-big mtu={mtu}")?,
@@ -695,16 +347,14 @@ impl fmt::Display for Repr<'_> {
                 reason, pointer, ..
             } => write!(f, "ICMPv6 param-problem {reason} pointer={pointer}")?,
         }
-        match self.original_header() {
-            Some(Ok(orig)) => write!(f, " for {orig}"),
-            _ => Ok(()),
-        }
+        icmp::fmt_quote(f, self.data())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{be16, be32};
     use proptest::prelude::*;
 
     const HOST_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
@@ -767,7 +417,7 @@ mod tests {
                 data: &PING6[8..]
             }
         );
-        assert_eq!(repr.original_header(), None);
+        assert_eq!(repr.quote(), None);
         assert_eq!(
             repr.to_string(),
             "ICMPv6 echo request id=10794 seq=7 len=56"
@@ -808,11 +458,11 @@ mod tests {
             }
         );
 
-        let orig = repr.original_header().unwrap().unwrap();
-        assert_eq!(orig, p.original_header().unwrap());
-        assert_eq!(orig.next_header(), IpProtocol::Tcp);
+        let orig = repr.quote().unwrap().unwrap();
+        assert_eq!(orig, p.quote().unwrap());
+        assert_eq!(IpProtocol::from(orig.header()[6]), IpProtocol::Tcp);
         assert_eq!(orig.protocol(), IpProtocol::Tcp);
-        assert_eq!(orig.payload_len(), 1440);
+        assert_eq!((orig.ip_len() - 40), 1440);
         assert_eq!(orig.hop_limit(), 64);
         assert_eq!(orig.frag_offset(), 0);
         assert_eq!(orig.src_addr(), HOST_A);
@@ -965,23 +615,26 @@ mod tests {
         let quote = &PTB[8..];
         for len in 0..48 {
             assert_eq!(
-                Invoking::parse(&quote[..len]).unwrap_err(),
+                Quote::parse(&quote[..len]).unwrap_err(),
                 Error::Truncated,
                 "len {len}"
             );
         }
-        assert!(Invoking::parse(&quote[..48]).is_ok());
+        assert!(Quote::parse(&quote[..48]).is_ok());
         let mut v4 = [0u8; 60];
         v4.copy_from_slice(quote);
+        v4[0] = 0x75;
+        assert_eq!(Quote::parse(&v4).unwrap_err(), Error::BadVersion);
+        // An IPv4 quote is read as IPv4 (an ICMPv6 error about a translated packet, RFC 7915).
         v4[0] = 0x45;
-        assert_eq!(Invoking::parse(&v4).unwrap_err(), Error::BadVersion);
+        assert!(Quote::parse(&v4).unwrap().src_addr().is_ipv4());
 
         // An error whose quote is too short still parses as a message.
         let repr = Repr::PacketTooBig {
             mtu: 1280,
             invoking: &quote[..44],
         };
-        assert_eq!(repr.original_header(), Some(Err(Error::Truncated)));
+        assert_eq!(repr.quote(), Some(Err(Error::Truncated)));
         assert_eq!(repr.to_string(), "ICMPv6 packet-too-big mtu=1280");
     }
 
@@ -989,7 +642,7 @@ mod tests {
     fn quote_with_ext(exts: &[(u8, &[u8])]) -> Vec<u8> {
         let quote = &PTB[8..];
         let mut out = quote[..40].to_vec();
-        out[orig::NEXT_HEADER] = exts[0].0;
+        out[6] = exts[0].0;
         for (i, (_, body)) in exts.iter().enumerate() {
             let next = exts.get(i + 1).map_or(6, |e| e.0);
             let mut ext = body.to_vec();
@@ -1006,35 +659,35 @@ mod tests {
         let hbh = [0u8, 0, 1, 4, 0, 0, 0, 0];
         let dst_opts = [0u8, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let q = quote_with_ext(&[(0, &hbh), (60, &dst_opts)]);
-        let orig = Invoking::parse(&q).unwrap();
-        assert_eq!(orig.next_header(), IpProtocol::HopByHop);
+        let orig = Quote::parse(&q).unwrap();
+        assert_eq!(IpProtocol::from(orig.header()[6]), IpProtocol::HopByHop);
         assert_eq!(orig.protocol(), IpProtocol::Tcp);
         assert_eq!((orig.src_port(), orig.dst_port()), (40000, 80));
         assert_eq!(orig.tcp_seq_no(), 0xffff_fff0);
         assert_eq!(orig.payload(), &PTB[48..]);
         // Cut inside the Destination Options header, and just after it.
-        assert_eq!(Invoking::parse(&q[..41]).unwrap_err(), Error::Truncated);
-        assert_eq!(Invoking::parse(&q[..60]).unwrap_err(), Error::Truncated);
-        assert_eq!(Invoking::parse(&q[..64]).unwrap_err(), Error::Truncated);
-        assert!(Invoking::parse(&q[..72]).is_ok());
+        assert_eq!(Quote::parse(&q[..41]).unwrap_err(), Error::Truncated);
+        assert_eq!(Quote::parse(&q[..60]).unwrap_err(), Error::Truncated);
+        assert_eq!(Quote::parse(&q[..64]).unwrap_err(), Error::Truncated);
+        assert!(Quote::parse(&q[..72]).is_ok());
 
         // A first fragment has offset 0 and its ports; a later one shows none.
         let first = [0u8, 0, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef]; // M flag set
         let q = quote_with_ext(&[(44, &first)]);
-        let orig = Invoking::parse(&q).unwrap();
-        assert_eq!(orig.next_header(), IpProtocol::Fragment);
+        let orig = Quote::parse(&q).unwrap();
+        assert_eq!(IpProtocol::from(orig.header()[6]), IpProtocol::Fragment);
         assert_eq!((orig.protocol(), orig.frag_offset()), (IpProtocol::Tcp, 0));
         assert_eq!(orig.src_port(), 40000);
         let later = [0u8, 0, 0x05, 0xa8, 0xde, 0xad, 0xbe, 0xef]; // offset 181 * 8
         let q = quote_with_ext(&[(44, &later)]);
-        let orig = Invoking::parse(&q).unwrap();
+        let orig = Quote::parse(&q).unwrap();
         assert_eq!(orig.frag_offset(), 181 * 8);
         assert_eq!(orig.to_string(), "proto=6 2001:db8::1 > 2001:db8::2");
 
         // Authentication Header: Payload Len 1 → (1 + 2) * 4 = 12 bytes.
         let ah = [0u8, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2];
         let q = quote_with_ext(&[(51, &ah)]);
-        assert_eq!(Invoking::parse(&q).unwrap().src_port(), 40000);
+        assert_eq!(Quote::parse(&q).unwrap().src_port(), 40000);
     }
 
     #[test]
@@ -1277,16 +930,16 @@ mod tests {
             let mut quote = ip.to_bytes().to_vec();
             quote.extend_from_slice(&tcp.to_bytes());
             quote.truncate(40 + 8 + cut);
-            let orig = Invoking::parse(&quote).unwrap();
+            let orig = Quote::parse(&quote).unwrap();
             prop_assert_eq!(orig.src_addr(), Ipv6Addr::from(src));
             prop_assert_eq!(orig.dst_addr(), Ipv6Addr::from(dst));
             prop_assert_eq!(orig.protocol(), IpProtocol::Tcp);
-            prop_assert_eq!(orig.payload_len(), payload_length);
+            prop_assert_eq!(orig.ip_len() - 40, usize::from(payload_length));
             prop_assert_eq!(orig.hop_limit(), hop_limit);
             prop_assert_eq!(orig.src_port(), ports.0);
             prop_assert_eq!(orig.dst_port(), ports.1);
             prop_assert_eq!(orig.tcp_seq_no(), seq);
-            prop_assert_eq!(Invoking::parse(&quote[..47]).unwrap_err(), Error::Truncated);
+            prop_assert_eq!(Quote::parse(&quote[..47]).unwrap_err(), Error::Truncated);
         }
 
         #[test]
@@ -1301,7 +954,7 @@ mod tests {
             // the deeper checks are reached.
             if force_v6 && bytes.len() > 8 + 40 {
                 bytes[8] = 0x60;
-                bytes[8 + orig::NEXT_HEADER] = next_header;
+                bytes[8 + 6] = next_header;
             }
             let Ok(p) = Packet::new_checked(&bytes[..]) else {
                 prop_assert!(bytes.len() < HEADER_LEN);
@@ -1310,8 +963,8 @@ mod tests {
             let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.pkt_too_big_mtu());
             let _ = (p.param_problem_ptr(), p.echo_ident(), p.echo_seq_no());
             let _ = (p.rest_of_header(), p.data(), p.verify_checksum(src, dst));
-            if let Ok(orig) = p.original_header() {
-                let _ = (orig.next_header(), orig.protocol(), orig.payload_len());
+            if let Ok(orig) = p.quote() {
+                let _ = (IpProtocol::from(orig.header()[6]), orig.protocol(), (orig.ip_len() - 40));
                 let _ = (orig.hop_limit(), orig.frag_offset(), orig.src_addr(), orig.dst_addr());
                 let _ = (orig.payload(), orig.src_port(), orig.dst_port(), orig.tcp_seq_no());
                 let _ = orig.to_string();
@@ -1319,7 +972,7 @@ mod tests {
             for verify in [false, true] {
                 if let Ok(repr) = Repr::parse(&p, src, dst, verify) {
                     let _ = repr.to_string();
-                    let _ = repr.original_header();
+                    let _ = repr.quote();
                     let mut out = vec![0u8; repr.buffer_len()];
                     let mut view = Packet::new_unchecked(&mut out[..]);
                     prop_assert!(repr.emit(&mut view, src, dst, true).is_ok());

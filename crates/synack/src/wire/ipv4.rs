@@ -503,6 +503,7 @@ impl fmt::Display for ProtocolName {
             IpProtocol::Routing => f.write_str("IPv6-Route"),
             IpProtocol::Fragment => f.write_str("IPv6-Frag"),
             IpProtocol::NoNextHeader => f.write_str("IPv6-NoNxt"),
+            IpProtocol::DestOpts => f.write_str("IPv6-Opts"),
             IpProtocol::Unknown(n) => write!(f, "{n}"),
         }
     }

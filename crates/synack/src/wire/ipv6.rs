@@ -6,8 +6,8 @@
 //!
 //! **Extension headers are not parsed here.** [`Packet::next_header`] is reported as-is, and
 //! the payload starts right after the fixed 40-byte header. If it names an extension header
-//! (hop-by-hop options, routing, fragment, destination options, ...), walking the chain is left
-//! to the caller or a later step; the payload then begins with that extension header.
+//! (hop-by-hop options, routing, fragment, destination options, ...), the payload begins with
+//! that header; [`ipv6ext::Chain`](super::ipv6ext::Chain) walks the chain to the upper layer.
 //!
 //! **Jumbograms (RFC 2675) are not supported**: a Payload Length of 0 is read as an empty
 //! payload, whatever a hop-by-hop Jumbo Payload option might say.

@@ -6,7 +6,9 @@
 //! |---|---|---|
 //! | [`ipv4`] | IPv4 | RFC 791 |
 //! | [`ipv6`] | IPv6 fixed header | RFC 8200 |
+//! | [`ipv6ext`] | IPv6 extension headers, the Fragment header | RFC 8200 §4 |
 //! | [`tcp`] | TCP header and options | RFC 9293 §3.1, RFC 7323, RFC 2018 |
+//! | [`icmp`] | what both ICMPs share: header, the quoted packet | RFC 792, RFC 4443 |
 //! | [`icmpv4`] | ICMP for IPv4 | RFC 792, RFC 1191 |
 //! | [`icmpv6`] | ICMP for IPv6 | RFC 4443 |
 //! | [`checksum`] | Internet checksum | RFC 1071, RFC 1624 |
@@ -15,10 +17,12 @@
 
 pub mod checksum;
 pub mod cidr;
+pub mod icmp;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ipv6ext;
 pub mod seq;
 pub mod tcp;
 
@@ -102,6 +106,8 @@ pub enum IpProtocol {
     Fragment,
     /// IPv6 "no next header".
     NoNextHeader,
+    /// IPv6 destination options extension header.
+    DestOpts,
     Unknown(u8),
 }
 
@@ -116,6 +122,7 @@ impl From<u8> for IpProtocol {
             44 => IpProtocol::Fragment,
             58 => IpProtocol::Icmpv6,
             59 => IpProtocol::NoNextHeader,
+            60 => IpProtocol::DestOpts,
             other => IpProtocol::Unknown(other),
         }
     }
@@ -132,6 +139,7 @@ impl From<IpProtocol> for u8 {
             IpProtocol::Fragment => 44,
             IpProtocol::Icmpv6 => 58,
             IpProtocol::NoNextHeader => 59,
+            IpProtocol::DestOpts => 60,
             IpProtocol::Unknown(v) => v,
         }
     }

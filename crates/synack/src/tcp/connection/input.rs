@@ -95,7 +95,7 @@ impl Connection {
     }
 
     /// Applies the options of the peer's SYN or SYN-ACK (RFC 7323 §1.3, §2.2, §3.2; RFC 2018
-    /// §2; RFC 9293 §3.7.1 for the MSS, default 536 when absent).
+    /// §2; RFC 9293 §3.7.1 for the MSS: when absent, 536 over IPv4 and 1220 over IPv6).
     fn negotiate(&mut self, now: Instant, seg: &Repr<'_>) {
         let o = &seg.options;
         let ours_offered_ws = self.cfg.window_scaling;
@@ -115,7 +115,7 @@ impl Connection {
             _ => None,
         });
         self.opts.sack = self.cfg.sack && o.sack_permitted;
-        let peer_mss = o.mss.unwrap_or(self.cfg.default_mss) as u32;
+        let peer_mss = u32::from(o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip)));
         // RFC 6691: the MSS counts payload only; our TCP options come out of it.
         let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
         self.snd.mss = peer_mss
@@ -326,12 +326,19 @@ impl Connection {
                     self.set_state(State::Listen, "RST in SYN-RECEIVED");
                 }
                 State::SynReceived => {
+                    // RFC 9293 says "connection refused" for an active open; Linux's
+                    // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
                     ctr.attempt_fails += 1;
-                    self.reset_by_peer(Error::Refused, "RST, refused");
+                    self.reset_by_peer(Error::Reset, "RST in SYN-RECEIVED");
                 }
-                State::Established | State::CloseWait => {
+                State::Established => {
                     ctr.estab_resets += 1;
                     self.reset_by_peer(Error::Reset, "RST, reset by peer");
+                }
+                State::CloseWait => {
+                    // The peer had closed its side already: Linux's tcp_reset() reports EPIPE.
+                    ctr.estab_resets += 1;
+                    self.reset_by_peer(Error::BrokenPipe, "RST in CLOSE-WAIT");
                 }
                 State::FinWait1 | State::FinWait2 => {
                     self.reset_by_peer(Error::Reset, "RST, reset by peer")

@@ -125,8 +125,9 @@ impl Connection {
     /// A connection in CLOSED, bound to `local`. `mss` is what the path's MTU allows us to
     /// receive (MTU minus IP and TCP headers); `ts_offset` randomises our timestamp clock.
     pub fn new(cfg: Arc<Config>, local: SocketAddr, mss: u16, ts_offset: u32) -> Connection {
+        let default_mss = cfg.default_mss_for(local.ip());
         let cc =
-            congestion::new_controller(cfg.congestion, cfg.default_mss as u32, cfg.initial_window);
+            congestion::new_controller(cfg.congestion, u32::from(default_mss), cfg.initial_window);
         Connection {
             state: State::Closed,
             local_ip: local.ip(),
@@ -135,7 +136,7 @@ impl Connection {
             remote_port: 0,
             passive: false,
             orphaned: false,
-            snd: Sender::new(&cfg),
+            snd: Sender::new(&cfg, default_mss),
             rcv: Receiver::new(&cfg, mss),
             recovery: None,
             opts: Options::new(&cfg, ts_offset),

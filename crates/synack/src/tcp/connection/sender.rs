@@ -158,7 +158,8 @@ impl Sender {
         self.tx.as_ref().and_then(|t| t.tlp_high)
     }
 
-    pub(super) fn new(cfg: &Config) -> Sender {
+    /// `mss`: the send MSS until the handshake says otherwise (the family's default).
+    pub(super) fn new(cfg: &Config, mss: u16) -> Sender {
         Sender {
             iss: SeqNum(0),
             una: SeqNum(0),
@@ -169,7 +170,7 @@ impl Sender {
             wl2: SeqNum(0),
             max_wnd: 0,
             shift: 0,
-            mss: cfg.default_mss as u32,
+            mss: u32::from(mss),
             syn_acked: false,
             buf: RingBuffer::new(cfg.send_buffer),
             fin_queued: false,

@@ -150,8 +150,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
     ctx.conversation(lab, &rules);
 
     ctx.heading(
-        "3. writing to a peer that has gone: ECONNRESET, then EPIPE",
-        "3. 向已经离开的对端写数据：先 ECONNRESET，再 EPIPE",
+        "3. writing to a peer that has gone: EPIPE",
+        "3. 向已经离开的对端写数据：EPIPE",
     );
     let (mut lab, c, s, listener) =
         super::client_server(ctx.seed, Config::default(), Config::default())?;
@@ -219,18 +219,11 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "客户端在 CLOSE-WAIT 状态接受这个 RST，并删除连接。",
         ),
         rule(
-            "econnreset",
-            Match::call("client", "ECONNRESET"),
-            "RFC 9293 §3.10.7.4",
-            "The next send() reports the reset, once: ECONNRESET, as RFC 9293 says outstanding SENDs get \"reset\". Linux reports EPIPE already here (its tcp_reset() calls a RST in CLOSE-WAIT a broken pipe).",
-            "下一次 send() 报告这次重置，且只报告一次：ECONNRESET，因为 RFC 9293 规定尚未完成的 SEND 会收到“重置”。Linux 在这里就已经报告 EPIPE（它的 tcp_reset() 把 CLOSE-WAIT 状态下收到的 RST 视为管道破裂）。",
-        ),
-        rule(
             "epipe",
             Match::call("client", "EPIPE"),
             "RFC 9293 §3.10.2",
-            "Every later send() fails with EPIPE, \"broken pipe\": the connection no longer exists (on Linux the process also gets SIGPIPE unless it asked not to).",
-            "之后的每次 send() 都以 EPIPE（“管道破裂”）失败：连接已经不存在了（在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号）。",
+            "The next send() fails with EPIPE, \"broken pipe\", and so does every later one: the connection no longer exists, and a RST in CLOSE-WAIT, after the peer's own FIN, is reported as a broken pipe, as Linux's tcp_reset() does (RFC 9293 would give outstanding SENDs \"reset\"). On Linux the process also gets SIGPIPE unless it asked not to.",
+            "下一次 send() 以 EPIPE（“管道破裂”）失败，之后的每次也一样：连接已经不存在了，而在 CLOSE-WAIT 状态（对端已经发过 FIN）收到的 RST 被报告为管道破裂，和 Linux 的 tcp_reset() 一样（按 RFC 9293，尚未完成的 SEND 会收到“重置”）。在 Linux 上，除非进程另有设置，还会收到 SIGPIPE 信号。",
         ),
     ];
     ctx.conversation(lab, &rules);
