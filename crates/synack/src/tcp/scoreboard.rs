@@ -424,13 +424,18 @@ impl Board {
         }
     }
 
-    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
-    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
-    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
-    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    /// The RACK loss test (RFC 8985 §6.2 step 5): each entry not SACKed that `sent_before`
+    /// says was sent before the most recently delivered segment is lost if `deadline(entry) <=
+    /// now`; otherwise the earliest such deadline is returned so that a timer can recheck then.
+    /// Returns (newly lost entries, earliest pending deadline).
+    ///
+    /// RACK orders by transmission time, not sequence (Linux walks `tsorted_sent_queue`): when
+    /// the most recently sent delivered segment is a retransmission low in the window, every
+    /// segment sent before it — new data above it, other retransmissions — is judged. Entries
+    /// never retransmitted went out in sequence order, so the walk ends at the first of them
+    /// sent after RACK's segment: nothing beyond it can have been sent earlier.
     pub fn detect_lost(
         &mut self,
-        upto: SeqNum,
         now: Instant,
         mut sent_before: impl FnMut(&Sent) -> bool,
         mut deadline: impl FnMut(&Sent) -> Instant,
@@ -439,10 +444,11 @@ impl Board {
         let mut next: Option<Instant> = None;
         for i in 0..self.segs.len() {
             let s = self.segs[i];
-            if s.start >= upto {
+            let before = sent_before(&s);
+            if !before && !s.has(EVER_RETRANS) {
                 break;
             }
-            if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) || !sent_before(&s) {
+            if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) || !before {
                 continue;
             }
             let at = deadline(&s);
@@ -623,20 +629,25 @@ impl Scoreboard {
         }
     }
 
-    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
-    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
-    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
-    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    /// The RACK loss test (RFC 8985 §6.2 step 5): each entry not SACKed that `sent_before`
+    /// says was sent before the most recently delivered segment is lost if `deadline(entry) <=
+    /// now`; otherwise the earliest such deadline is returned so that a timer can recheck then.
+    /// Returns (newly lost entries, earliest pending deadline).
+    ///
+    /// RACK orders by transmission time, not sequence (Linux walks `tsorted_sent_queue`): when
+    /// the most recently sent delivered segment is a retransmission low in the window, every
+    /// segment sent before it — new data above it, other retransmissions — is judged. Entries
+    /// never retransmitted went out in sequence order, so the walk ends at the first of them
+    /// sent after RACK's segment: nothing beyond it can have been sent earlier.
     pub fn detect_lost(
         &mut self,
-        upto: SeqNum,
         now: Instant,
         sent_before: impl FnMut(&Sent) -> bool,
         deadline: impl FnMut(&Sent) -> Instant,
     ) -> (u32, Option<Instant>) {
-        self.0.as_mut().map_or((0, None), |b| {
-            b.detect_lost(upto, now, sent_before, deadline)
-        })
+        self.0
+            .as_mut()
+            .map_or((0, None), |b| b.detect_lost(now, sent_before, deadline))
     }
 }
 
@@ -808,7 +819,6 @@ mod tests {
         // xmit + 10 ms.
         b.on_sack(SeqNum(300), SeqNum(400), |_| {});
         let (n, next) = b.detect_lost(
-            SeqNum(400),
             t(11),
             |s| s.xmit < t(3),
             |s| s.xmit + core::time::Duration::from_millis(10),
@@ -817,6 +827,35 @@ mod tests {
         assert_eq!(next, Some(t(12)));
         assert_eq!(b.lost().segs, 2);
         check_invariants(&b);
+    }
+
+    /// The most recently sent delivered segment is a retransmission at the bottom of the
+    /// window: the new data sent before it (above it in sequence) is judged too, as Linux's
+    /// time-sorted walk does, and the walk stops at new data sent after it.
+    #[test]
+    fn rack_detection_follows_send_time_not_sequence() {
+        let mut b = board(5, 100, 0);
+        // Entry 0 is resent at t=10; entries 1..=3 (sent at 1..3 ms) are outstanding, entry 4
+        // (sent at 4 ms) was SACKed. The resend is delivered: RACK's segment is [0, 100)
+        // sent at 10 ms.
+        b.mark_head_lost();
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(10), TxState::NONE);
+        b.on_sack(SeqNum(400), SeqNum(500), |_| {});
+        let (n, next) = b.detect_lost(
+            t(12),
+            |s| s.xmit < t(10),
+            |s| s.xmit + core::time::Duration::from_millis(10),
+        );
+        assert_eq!(
+            n, 2,
+            "entries sent at 1 and 2 ms have expired though above RACK's end"
+        );
+        assert_eq!(next, Some(t(13)));
+        check_invariants(&b);
+        // New data sent after RACK's segment ends the walk.
+        let mut b = board(3, 100, 0);
+        let (n, next) = b.detect_lost(t(100), |s| s.xmit < t(1), |_| t(0));
+        assert_eq!((n, next), (1, None), "only the entry sent at 0 ms");
     }
 
     #[test]

@@ -479,9 +479,9 @@ impl Connection {
         let Some(rec) = self.recovery.as_deref() else {
             return 0;
         };
-        let Some(upto) = rec.rack.end_seq() else {
+        if rec.rack.end_seq().is_none() {
             return 0;
-        };
+        }
         let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
         let reo_wnd = rec.rack.reo_wnd(
             in_recovery,
@@ -490,12 +490,10 @@ impl Connection {
             self.rtt.srtt(),
         );
         let rack = rec.rack;
-        let (marked, next) = self.snd.sb.detect_lost(
-            upto,
-            now,
-            |s| rack.sent_before(s),
-            |s| rack.deadline(s, reo_wnd),
-        );
+        let (marked, next) =
+            self.snd
+                .sb
+                .detect_lost(now, |s| rack.sent_before(s), |s| rack.deadline(s, reo_wnd));
         // Like Linux, the timer runs a little late (TCP_TIMEOUT_MIN, 2 ms) rather than early.
         self.timers
             .set(Timer::Reorder, next.map(|t| t + REO_TIMER_SLACK));
