@@ -102,6 +102,14 @@ impl Connection {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        // A paced segment's departure time has come: no deadline of its own any more; the
+        // next `poll_transmit` sends it (or waits again for the next one).
+        if let Some(tx) = self.snd.tx.as_deref_mut()
+            && tx.pacing_wait
+            && tx.next_departure <= now
+        {
+            tx.pacing_wait = false;
+        }
         if self.timers.expire(Timer::Close, now) {
             match self.state {
                 // §3.10.8: "If the time-wait timeout expires on a connection, delete the TCB".
