@@ -34,8 +34,6 @@ pub struct Rack {
     rtt: Duration,
     /// Highest end of any delivered segment (RACK.fack).
     fack: Option<SeqNum>,
-    /// `fack` before the ACK being processed: only a delivery below it is reordering.
-    prior_fack: Option<SeqNum>,
     /// A segment was delivered below `fack` without having been retransmitted.
     reordering_seen: bool,
     reo_wnd_mult: u32,
@@ -57,7 +55,6 @@ impl Rack {
             end_seq: SeqNum(0),
             rtt: Duration::ZERO,
             fack: None,
-            prior_fack: None,
             reordering_seen: false,
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
@@ -75,24 +72,19 @@ impl Rack {
         self.rtt
     }
 
-    /// An ACK's deliveries begin: what they reveal as reordering is judged against the
-    /// highest delivery before it (Linux compares with `prior_fack`, so two blocks of one
-    /// ACK, the higher reported first, are not reordering).
-    pub fn start_ack(&mut self) {
-        self.prior_fack = self.fack;
-    }
-
     /// RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment `s` (delivered at `now`).
     /// A retransmitted segment whose apparent RTT is below the minimum RTT was most likely
     /// delivered by its original transmission: it tells nothing about time and is skipped.
     pub fn on_delivered(&mut self, s: &Sent, now: Instant, min_rtt: Option<Duration>) {
         let retransmitted = s.has(super::scoreboard::EVER_RETRANS);
         // Step 3: reordering.
-        if !retransmitted && self.prior_fack.is_some_and(|f| s.end < f) {
-            self.reordering_seen = true;
-        }
-        if self.fack.is_none_or(|f| s.end > f) {
-            self.fack = Some(s.end);
+        match self.fack {
+            Some(f) if s.end <= f => {
+                if s.end < f && !retransmitted {
+                    self.reordering_seen = true;
+                }
+            }
+            _ => self.fack = Some(s.end),
         }
         // Step 2: the most recently sent delivered segment.
         let rtt = now.saturating_duration_since(s.xmit);
@@ -198,34 +190,14 @@ mod tests {
     #[test]
     fn most_recently_sent_delivery_wins() {
         let mut r = Rack::new();
-        r.start_ack();
         r.on_delivered(&seg(300, 400, 3, 0), Instant::from_millis(100), None);
         assert_eq!(r.rtt(), ms(97));
-        // An older segment delivered later (by a later ACK) does not move the reference back.
-        r.start_ack();
+        // An older segment delivered later does not move the reference back.
         r.on_delivered(&seg(100, 200, 1, 0), Instant::from_millis(120), None);
         assert!(r.sent_before(&seg(200, 300, 2, 0)));
         assert!(!r.sent_before(&seg(400, 500, 4, 0)));
         assert!(r.reordering_seen(), "delivered below the highest delivery");
         assert_eq!(r.end_seq(), Some(SeqNum(400)));
-    }
-
-    /// One ACK whose SACK blocks come highest first (RFC 2018's most recent first): the
-    /// lower block is not reordering, as in Linux, which compares with the fack before the
-    /// ACK; a later ACK delivering below that fack is.
-    #[test]
-    fn reordering_is_judged_against_the_fack_before_the_ack() {
-        let mut r = Rack::new();
-        r.start_ack();
-        r.on_delivered(&seg(500, 600, 5, 0), Instant::from_millis(100), None);
-        r.on_delivered(&seg(200, 300, 2, 0), Instant::from_millis(100), None);
-        assert!(!r.reordering_seen());
-        r.start_ack();
-        r.on_delivered(&seg(400, 500, 4, 0), Instant::from_millis(101), None);
-        assert!(
-            r.reordering_seen(),
-            "400-500 arrived after 500-600 was reported"
-        );
     }
 
     #[test]

@@ -199,9 +199,6 @@ impl Connection {
         sum.rate.prior_in_flight = self.pipe_segs();
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
-        if let Some(rec) = self.recovery.as_deref_mut() {
-            rec.rack.start_ack();
-        }
         if self.opts.sack && !seg.options.sack.is_empty() {
             let rec = Recovery::get(&mut self.recovery);
             let blocks = seg.options.sack.as_slice();
