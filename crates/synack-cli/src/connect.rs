@@ -41,6 +41,10 @@ pub struct Args {
     /// Write what arrives to this file (default: standard output).
     #[arg(long, value_name = "FILE")]
     pub recv: Option<PathBuf>,
+    /// When done (or failed), print the stack's non-zero counters (nstat names: RetransSegs,
+    /// TCPTimeouts, TCPLossProbes, TCPDSACKRecvSegs, ...) to standard error.
+    #[arg(long)]
+    pub stats: bool,
     /// Give up on the handshake after this long.
     #[arg(long, default_value = "10s", value_parser = crate::units::duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
@@ -169,6 +173,9 @@ fn connect(args: Args) -> Result<(), Failure> {
     let (sent, tx_secs, received, rx_secs) = match outcome {
         Ok(v) => v,
         Err(e) => {
+            if args.stats {
+                print_counters(&started.host);
+            }
             let _ = started.finish();
             return Err(Failure::Connection(e));
         }
@@ -180,5 +187,16 @@ fn connect(args: Args) -> Result<(), Failure> {
     );
     // Let our FIN and the last ACK go out before the device disappears.
     started.rt.settle(Duration::from_secs(2));
+    if args.stats {
+        print_counters(&started.host);
+    }
     started.finish().map_err(Failure::Setup)
+}
+
+/// `--stats`: the counters on standard error, one `Name value` line each (as `nstat`).
+fn print_counters(host: &synack::net::Host) {
+    eprint!(
+        "synack connect: counters\n{}synack connect: end of counters\n",
+        host.counters()
+    );
 }

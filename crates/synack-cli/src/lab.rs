@@ -169,6 +169,7 @@ fn lab(args: &Args) -> io::Result<()> {
         mtu: 1500,
         no_offload: false,
         buffer: 4 * 1024 * 1024,
+        cc: Default::default(),
         pcap: args.pcap.clone(),
         trace: args.trace,
         impair_out: None,

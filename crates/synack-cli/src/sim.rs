@@ -11,6 +11,7 @@ use synack::sim::goodput::{self, TableSpec};
 use synack::sim::{TransferConfig, transfer};
 use synack::stack::MIN_MTU;
 use synack::tcp::Config;
+use synack::tcp::congestion::Algorithm;
 use synack::tcp::connection::Info;
 use synack::trace::render::Renderer;
 use synack::trace::{Direction, PcapSink, TraceEvent, TraceSink};
@@ -67,6 +68,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1500, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_MTU)..))]
     pub mtu: u16,
+    /// Impair only the data's direction (client to server), as `tc netem` on the sender's
+    /// egress (and `synack relay --a-to-b`, `--impair-out`) does: the ACKs get the delay only.
+    #[arg(long)]
+    pub one_way: bool,
+    /// Congestion control of both sides: cubic (Linux's default), reno or bbr.
+    #[arg(long, value_name = "ALG", default_value = "cubic")]
+    pub cc: Algorithm,
     /// Send and receive buffer of each side.
     #[arg(long, default_value = "1MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
@@ -298,13 +306,18 @@ pub fn run(args: Args) -> ExitCode {
         link = link.with_queue_limit(q as usize);
     }
     let buffer = args.buffer.clamp(4096, 1 << 30) as usize;
+    let ack_link = args
+        .one_way
+        .then(|| LinkConfig::default().with_delay(args.rtt / 2));
     let cfg = TransferConfig {
         bytes: args.bytes,
         link,
+        ack_link,
         seed: args.seed,
         tcp: Config {
             send_buffer: buffer,
             recv_buffer: buffer,
+            congestion: args.cc,
             ..Config::default()
         },
         mtu: args.mtu,

@@ -13,6 +13,7 @@ use synack::device::tun::Tun;
 use synack::net::{Host, Runtime};
 use synack::stack::{IPV6_MIN_MTU, IpCidr, MIN_MTU, mtu_too_small_for_ipv6};
 use synack::tcp::Config;
+use synack::tcp::congestion::Algorithm;
 use synack::trace::pcap::PcapSink;
 use synack::trace::render::Renderer;
 use synack::trace::{TraceEvent, TraceSink};
@@ -66,6 +67,10 @@ pub struct TunArgs {
     /// Send and receive buffer of each connection.
     #[arg(long, default_value = "4MiB", value_parser = units::size, allow_hyphen_values = true)]
     pub buffer: u64,
+    /// Congestion control of the connections: cubic (Linux's default), reno or bbr (what
+    /// `sysctl net.ipv4.tcp_congestion_control` chooses for the kernel).
+    #[arg(long, value_name = "ALG", default_value = "cubic")]
+    pub cc: Algorithm,
     /// Write every packet synack sends and receives to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<String>,
@@ -358,6 +363,7 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
     let tcp = Config {
         send_buffer: buffer,
         recv_buffer: buffer,
+        congestion: args.cc,
         ..tcp
     };
     let mut rb = Runtime::builder()

@@ -9,7 +9,8 @@ const SCRIPT: &str = r#"
     0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
    +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
    +0 setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) = 0
-   +0 setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = -1 ENOENT (No such file or directory)
+   +0 setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = 0
+   +0 setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "vegas", 5) = -1 ENOENT (No such file or directory)
    +0 bind(3, ..., ...) = 0
    +0 listen(3, 1) = 0
 

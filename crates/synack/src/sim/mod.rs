@@ -105,6 +105,12 @@ impl World {
     /// Two dual-stack hosts, `client` 198.18.0.1 and fd00:5ac::1, `server` 198.18.0.2 and
     /// fd00:5ac::2 ([`CLIENT_V6`], [`SERVER_V6`]), joined by one link.
     pub fn two_hosts(seed: u64, link: LinkConfig, cfg: StackConfig) -> World {
+        World::two_hosts_asym(seed, link, link, cfg)
+    }
+
+    /// Two hosts as [`two_hosts`](Self::two_hosts), the link shaped by `ab` from client to
+    /// server and by `ba` back.
+    pub fn two_hosts_asym(seed: u64, ab: LinkConfig, ba: LinkConfig, cfg: StackConfig) -> World {
         let mut w = World::new(seed);
         let c = w.add_host(
             "client",
@@ -116,7 +122,7 @@ impl World {
         w.add_address(c, Ipv6Cidr::new(CLIENT_V6, 64));
         w.add_address(s, Ipv6Cidr::new(SERVER_V6, 64));
         let (a, b) = (w.hosts[c].0, w.hosts[s].0);
-        let _ = w.net.connect(a, b, link);
+        let _ = w.net.connect_asym(a, b, ab, ba);
         w
     }
 
@@ -182,7 +188,11 @@ impl World {
 #[derive(Debug, Clone)]
 pub struct TransferConfig {
     pub bytes: u64,
+    /// The link from client to server, and (unless `ack_link` says otherwise) back.
     pub link: LinkConfig,
+    /// The server-to-client direction (the ACKs' path), when it differs from `link`: a path
+    /// impaired one way only, as `tc netem` on the sender's egress impairs it.
+    pub ack_link: Option<LinkConfig>,
     pub seed: u64,
     pub tcp: Config,
     pub mtu: u16,
@@ -201,6 +211,7 @@ impl Default for TransferConfig {
         TransferConfig {
             bytes: 1 << 20,
             link: LinkConfig::delay_ms(10),
+            ack_link: None,
             seed: 1,
             tcp: Config {
                 send_buffer: 1 << 20,
@@ -283,7 +294,8 @@ pub fn transfer(cfg: &TransferConfig) -> Result<TransferReport, TransferError> {
         trace: cfg.trace,
         ..StackConfig::default()
     };
-    let mut w = World::two_hosts(cfg.seed, cfg.link, stack_cfg);
+    let back = cfg.ack_link.unwrap_or(cfg.link);
+    let mut w = World::two_hosts_asym(cfg.seed, cfg.link, back, stack_cfg);
     let server_ip = if cfg.ipv6 {
         IpAddr::V6(SERVER_V6)
     } else {

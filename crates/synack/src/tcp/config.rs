@@ -154,6 +154,11 @@ pub struct Config {
     /// these: the shortest retransmission timer, `TCP_TIMEOUT_MIN` (2 ticks), with which
     /// Linux resends its SYN after an unacceptable ACK in SYN-SENT.
     pub tick: Duration,
+    /// Pace every connection at its congestion controller's pacing rate, as Linux does for
+    /// every TCP flow when the interface's qdisc is `fq`. Off by default, as with Linux's
+    /// default qdiscs (pfifo_fast, fq_codel), where only a controller that asks for pacing is
+    /// paced (Linux's internal pacing, which BBR requests: BBR always paces).
+    pub pacing: bool,
 }
 
 impl Default for Config {
@@ -194,6 +199,7 @@ impl Default for Config {
             pacing_ss_ratio: 200,
             pacing_ca_ratio: 120,
             tick: Duration::from_millis(4),
+            pacing: false,
         }
     }
 }

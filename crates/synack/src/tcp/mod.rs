@@ -17,6 +17,7 @@ pub(crate) mod isn;
 pub(crate) mod prr;
 pub(crate) mod push;
 pub(crate) mod rack;
+pub(crate) mod rate;
 pub(crate) mod reassembly;
 pub(crate) mod rtt;
 pub(crate) mod sack;

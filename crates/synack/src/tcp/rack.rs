@@ -181,6 +181,7 @@ mod tests {
             end: SeqNum(end),
             xmit: Instant::from_millis(ms),
             marks,
+            tx: crate::tcp::rate::TxState::NONE,
         }
     }
 

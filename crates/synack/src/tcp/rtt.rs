@@ -179,6 +179,14 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// A sample that only bounds the minimum RTT (Linux feeds its minimum with the RTT of the
+    /// latest segment an ACK delivered, and its SRTT with the earliest's).
+    pub fn note_min_rtt(&mut self, rtt: Duration) {
+        if self.sampled {
+            self.min_rtt = self.min_rtt.min(ns(rtt));
+        }
+    }
+
     /// The base RTO computed from the samples (or the initial RTO), without backoff.
     #[cfg(test)]
     pub fn rto(&self) -> Duration {

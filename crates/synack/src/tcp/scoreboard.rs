@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 
+use super::rate::TxState;
 use super::seq::SeqNum;
 use crate::time::Instant;
 
@@ -34,7 +35,8 @@ pub const EVER_RETRANS: u8 = 8;
 /// The segment was sent with PSH (a resend of its end carries it again, as Linux's does).
 pub const PSH: u8 = 16;
 
-/// One transmitted segment: a sequence range, when it was last sent, and its marks.
+/// One transmitted segment: a sequence range, when it was last sent, its marks, and the
+/// delivery state it left with (for rate samples, `tcp::rate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub start: SeqNum,
@@ -43,6 +45,8 @@ pub struct Sent {
     /// When this range was last (re)transmitted.
     pub xmit: Instant,
     pub marks: u8,
+    /// The connection's delivery state at that (re)transmission.
+    pub tx: TxState,
 }
 
 impl Sent {
@@ -127,9 +131,10 @@ impl Board {
         Tally { segs, bytes }
     }
 
-    /// A new segment `[start, end)` went out at `now` for the first time. It must start where
-    /// the last entry ends (at SND.MAX); anything else is ignored.
-    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+    /// A new segment `[start, end)` went out at `now` for the first time, with delivery
+    /// snapshot `tx`. It must start where the last entry ends (at SND.MAX); anything else is
+    /// ignored.
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool, tx: TxState) {
         if end <= start {
             return;
         }
@@ -143,6 +148,7 @@ impl Board {
             end,
             xmit: now,
             marks: if psh { PSH } else { 0 },
+            tx,
         };
         self.out.add(&s);
         self.segs.push_back(s);
@@ -235,7 +241,7 @@ impl Board {
     /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
     /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
     /// many entries were marked.
-    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant, tx: TxState) -> u32 {
         if end <= start {
             return 0;
         }
@@ -249,6 +255,7 @@ impl Board {
             self.set(k, RETRANS);
             self.segs[k].marks |= EVER_RETRANS;
             self.segs[k].xmit = now;
+            self.segs[k].tx = tx;
             n += 1;
         }
         n
@@ -414,13 +421,18 @@ impl Board {
         }
     }
 
-    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
-    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
-    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
-    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    /// The RACK loss test (RFC 8985 §6.2 step 5): each entry not SACKed that `sent_before`
+    /// says was sent before the most recently delivered segment is lost if `deadline(entry) <=
+    /// now`; otherwise the earliest such deadline is returned so that a timer can recheck then.
+    /// Returns (newly lost entries, earliest pending deadline).
+    ///
+    /// RACK orders by transmission time, not sequence (Linux walks `tsorted_sent_queue`): when
+    /// the most recently sent delivered segment is a retransmission low in the window, every
+    /// segment sent before it — new data above it, other retransmissions — is judged. Entries
+    /// never retransmitted went out in sequence order, so the walk ends at the first of them
+    /// sent after RACK's segment: nothing beyond it can have been sent earlier.
     pub fn detect_lost(
         &mut self,
-        upto: SeqNum,
         now: Instant,
         mut sent_before: impl FnMut(&Sent) -> bool,
         mut deadline: impl FnMut(&Sent) -> Instant,
@@ -429,10 +441,11 @@ impl Board {
         let mut next: Option<Instant> = None;
         for i in 0..self.segs.len() {
             let s = self.segs[i];
-            if s.start >= upto {
+            let before = sent_before(&s);
+            if !before && !s.has(EVER_RETRANS) {
                 break;
             }
-            if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) || !sent_before(&s) {
+            if s.has(SACKED) || (s.has(LOST) && !s.has(RETRANS)) || !before {
                 continue;
             }
             let at = deadline(&s);
@@ -487,6 +500,14 @@ impl Scoreboard {
         self.0.as_ref().and_then(|b| b.high_sacked)
     }
 
+    /// Whether some segment marked lost has not been sent again (Linux `lost_out >
+    /// retrans_out`).
+    pub fn lost_unresent(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|b| b.lost.segs > b.lost_retrans)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_none_or(|b| b.segs.is_empty())
     }
@@ -508,11 +529,11 @@ impl Scoreboard {
 
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
     /// the last entry ends (at SND.MAX); anything else is ignored.
-    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool) {
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool, tx: TxState) {
         if end > start {
             self.0
                 .get_or_insert_with(Box::default)
-                .on_send(start, end, now, psh);
+                .on_send(start, end, now, psh, tx);
         }
     }
 
@@ -520,10 +541,10 @@ impl Scoreboard {
     /// [`Scoreboard::next_retransmit`]; a range across several is handled entry by entry).
     /// The entries get RETRANS and EVER_RETRANS and the new transmission time. Returns how
     /// many entries were marked.
-    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
+    pub fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant, tx: TxState) -> u32 {
         self.0
             .as_mut()
-            .map_or(0, |b| b.on_retransmit(start, end, now))
+            .map_or(0, |b| b.on_retransmit(start, end, now, tx))
     }
 
     /// The cumulative ACK moved to `ack`: entries below it leave the scoreboard. `f` sees each
@@ -594,20 +615,25 @@ impl Scoreboard {
         }
     }
 
-    /// The RACK loss test (RFC 8985 §6.2 step 5) over the entries up to `upto`: each one not
-    /// SACKed that `sent_before` says was sent before the most recently delivered segment is
-    /// lost if `deadline(entry) <= now`; otherwise the earliest such deadline is returned so
-    /// that a timer can recheck then. Returns (newly lost entries, earliest pending deadline).
+    /// The RACK loss test (RFC 8985 §6.2 step 5): each entry not SACKed that `sent_before`
+    /// says was sent before the most recently delivered segment is lost if `deadline(entry) <=
+    /// now`; otherwise the earliest such deadline is returned so that a timer can recheck then.
+    /// Returns (newly lost entries, earliest pending deadline).
+    ///
+    /// RACK orders by transmission time, not sequence (Linux walks `tsorted_sent_queue`): when
+    /// the most recently sent delivered segment is a retransmission low in the window, every
+    /// segment sent before it — new data above it, other retransmissions — is judged. Entries
+    /// never retransmitted went out in sequence order, so the walk ends at the first of them
+    /// sent after RACK's segment: nothing beyond it can have been sent earlier.
     pub fn detect_lost(
         &mut self,
-        upto: SeqNum,
         now: Instant,
         sent_before: impl FnMut(&Sent) -> bool,
         deadline: impl FnMut(&Sent) -> Instant,
     ) -> (u32, Option<Instant>) {
-        self.0.as_mut().map_or((0, None), |b| {
-            b.detect_lost(upto, now, sent_before, deadline)
-        })
+        self.0
+            .as_mut()
+            .map_or((0, None), |b| b.detect_lost(now, sent_before, deadline))
     }
 }
 
@@ -623,7 +649,7 @@ mod tests {
         let mut b = Scoreboard::new();
         for k in 0..n {
             let s = SeqNum(base.wrapping_add(k * mss));
-            b.on_send(s, s + mss, t(k as u64), false);
+            b.on_send(s, s + mss, t(k as u64), false, TxState::NONE);
         }
         b
     }
@@ -687,7 +713,10 @@ mod tests {
             assert_eq!(b.pipe().segs, 7);
             let (i, next) = b.next_retransmit(s0).unwrap();
             assert_eq!((i, next.start), (0, s0));
-            assert_eq!(b.on_retransmit(next.start, next.end, t(50)), 1);
+            assert_eq!(
+                b.on_retransmit(next.start, next.end, t(50), TxState::NONE),
+                1
+            );
             assert_eq!(b.pipe().segs, 8, "the retransmission is in flight");
             assert_eq!(b.next_retransmit(s0), None);
             // Cumulative ACK of the first three: one new segment delivered (the SACKed one
@@ -749,14 +778,14 @@ mod tests {
         let mut b = board(5, 100, 0);
         b.on_sack(SeqNum(300), SeqNum(400), |_| {});
         b.mark_head_lost();
-        b.on_retransmit(SeqNum(0), SeqNum(100), t(9));
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(9), TxState::NONE);
         assert_eq!(b.mark_all_lost(), 3);
         assert_eq!(b.pipe(), Tally::default(), "nothing is believed in flight");
         let order: Vec<u32> = std::iter::from_fn({
             let mut b = b.clone();
             move || {
                 let (_, s) = b.next_retransmit(SeqNum(0))?;
-                b.on_retransmit(s.start, s.end, t(10));
+                b.on_retransmit(s.start, s.end, t(10), TxState::NONE);
                 Some(s.start.0)
             }
         })
@@ -776,7 +805,6 @@ mod tests {
         // xmit + 10 ms.
         b.on_sack(SeqNum(300), SeqNum(400), |_| {});
         let (n, next) = b.detect_lost(
-            SeqNum(400),
             t(11),
             |s| s.xmit < t(3),
             |s| s.xmit + core::time::Duration::from_millis(10),
@@ -787,10 +815,39 @@ mod tests {
         check_invariants(&b);
     }
 
+    /// The most recently sent delivered segment is a retransmission at the bottom of the
+    /// window: the new data sent before it (above it in sequence) is judged too, as Linux's
+    /// time-sorted walk does, and the walk stops at new data sent after it.
+    #[test]
+    fn rack_detection_follows_send_time_not_sequence() {
+        let mut b = board(5, 100, 0);
+        // Entry 0 is resent at t=10; entries 1..=3 (sent at 1..3 ms) are outstanding, entry 4
+        // (sent at 4 ms) was SACKed. The resend is delivered: RACK's segment is [0, 100)
+        // sent at 10 ms.
+        b.mark_head_lost();
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(10), TxState::NONE);
+        b.on_sack(SeqNum(400), SeqNum(500), |_| {});
+        let (n, next) = b.detect_lost(
+            t(12),
+            |s| s.xmit < t(10),
+            |s| s.xmit + core::time::Duration::from_millis(10),
+        );
+        assert_eq!(
+            n, 2,
+            "entries sent at 1 and 2 ms have expired though above RACK's end"
+        );
+        assert_eq!(next, Some(t(13)));
+        check_invariants(&b);
+        // New data sent after RACK's segment ends the walk.
+        let mut b = board(3, 100, 0);
+        let (n, next) = b.detect_lost(t(100), |s| s.xmit < t(1), |_| t(0));
+        assert_eq!((n, next), (1, None), "only the entry sent at 0 ms");
+    }
+
     #[test]
     fn any_marked_looks_only_at_overlapping_entries() {
         let mut b = board(4, 100, 0);
-        b.on_retransmit(SeqNum(200), SeqNum(300), t(9));
+        b.on_retransmit(SeqNum(200), SeqNum(300), t(9), TxState::NONE);
         assert!(b.any_marked(SeqNum(250), SeqNum(260), EVER_RETRANS));
         assert!(b.any_marked(SeqNum(150), SeqNum(201), EVER_RETRANS));
         assert!(!b.any_marked(SeqNum(0), SeqNum(200), EVER_RETRANS));
@@ -843,7 +900,7 @@ mod tests {
                 for (k, o) in ops.into_iter().enumerate() {
                     let now = t(k as u64);
                     match o {
-                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0); max += n as u32; }
+                        Op::Send(n) => { b.on_send(max, max + n as u32, now, n % 2 == 0, TxState::NONE); max += n as u32; }
                         Op::Sack(a, l) => {
                             let s = (una + a as u32).min(max);
                             let e = (s + l as u32).min(max);
@@ -858,7 +915,7 @@ mod tests {
                         Op::LoseAll => { b.mark_all_lost(); }
                         Op::Rtx => {
                             if let Some((_, s)) = b.next_retransmit(una) {
-                                b.on_retransmit(s.start, s.end, now);
+                                b.on_retransmit(s.start, s.end, now, TxState::NONE);
                             }
                         }
                     }

@@ -16,7 +16,9 @@
 //!   the target one RTT ahead) and from it `cnt`, the ACKed segments per one-segment increase:
 //!   `cwnd / (target − cwnd)`, or `100 × cwnd` when the target is not above cwnd (§4.4 "MUST
 //!   NOT increase" becomes a negligible increase). The target is recomputed at most every
-//!   31 ms while cwnd is unchanged (Linux's HZ/32).
+//!   31 ms while cwnd is unchanged (Linux's HZ/32) — or every minimum RTT if that is
+//!   shorter, where Linux would freeze `cnt` for hundreds of round trips (see
+//!   [`Cubic::update`]; the one deliberate difference from Linux here).
 //! * Without a W_max (no loss yet, or after a timeout, which forgets it) `cnt` is at most 20:
 //!   at least 5 % growth per RTT.
 //! * Reno-friendly region (§4.3): `W_est` starts at cwnd and grows one segment per
@@ -58,6 +60,8 @@ const CUBE_FACTOR: u128 = (1 << (10 + 3 * TIME_SHIFT)) / C_SCALED;
 const RENO_FRIENDLY: u64 = (8 * (BETA_SCALE + BETA) as u64 / 3) / (BETA_SCALE - BETA) as u64;
 /// The target is recomputed at most this often while cwnd is unchanged (Linux HZ/32).
 const UPDATE_INTERVAL_MS: u64 = 1000 / 32;
+/// The same bound as a duration (see [`Cubic::update`] for when it is shorter).
+const REFRESH_MAX: Duration = Duration::from_millis(UPDATE_INTERVAL_MS);
 /// Without W_max, at least one segment per this many ACKed (5 % per RTT).
 const CNT_NO_WMAX: u32 = 20;
 /// RTT samples within this time of an epoch start do not update the minimum delay.
@@ -72,9 +76,10 @@ pub struct Cubic {
     cnt: u32,
     /// W_max in segments; 0 when unknown (Linux `last_max_cwnd`).
     w_max: u32,
-    /// cwnd and time of the last target computation.
+    /// cwnd and time of the last target computation (ms, and the exact instant).
     last_cwnd: u32,
     last_time: u64,
+    last_instant: Instant,
     /// The window the cubic function is centred on (W_max, or cwnd if already above it).
     origin: u32,
     /// K in 1/1024 s.
@@ -104,6 +109,7 @@ impl Cubic {
             w_max: 0,
             last_cwnd: 0,
             last_time: 0,
+            last_instant: Instant::ZERO,
             origin: 0,
             k: 0,
             delay_min: None,
@@ -178,6 +184,7 @@ impl Cubic {
         self.w_max = 0;
         self.last_cwnd = 0;
         self.last_time = 0;
+        self.last_instant = Instant::ZERO;
         self.origin = 0;
         self.k = 0;
         self.delay_min = None;
@@ -199,18 +206,35 @@ impl Cubic {
         self.delay_min = Some(self.delay_min.map_or(rtt, |d| d.min(rtt)));
     }
 
-    /// Computes `cnt` for `acked` segments at `now` (ms) in congestion avoidance (RFC 9438
+    /// Computes `cnt` for `acked` segments at `at` in congestion avoidance (RFC 9438
     /// §4.2-4.5 as Linux's `bictcp_update`).
-    fn update(&mut self, now: u64, acked: u32) {
+    ///
+    /// While cwnd is unchanged, Linux recomputes at most every 31 ms (HZ/32). On a path whose
+    /// round trip is shorter than that, this freezes a `cnt` computed when the target was
+    /// reached (100 × cwnd) for hundreds of round trips: after each loss cwnd comes back to
+    /// the same value, the freeze goes on, and the Reno-friendly estimate never catches up.
+    /// At a 0.1 ms RTT and 5 % loss that pins cwnd at 2 segments for seconds, until a
+    /// retransmission timeout resets CUBIC. Here, as in the fix proposed upstream for this
+    /// (netdev, "tcp_cubic: fix to run bictcp_update() at least once per RTT", 2024), the
+    /// interval is the smaller of 31 ms and the minimum RTT; paths with an RTT of 31 ms or
+    /// more behave exactly as Linux's.
+    fn update(&mut self, at: Instant, acked: u32) {
+        let now = jiffies(at);
         let cwnd = self.w.cwnd();
         self.ack_cnt = self.ack_cnt.saturating_add(acked);
-        if self.last_cwnd == cwnd && now.saturating_sub(self.last_time) <= UPDATE_INTERVAL_MS {
+        let frozen = self.last_cwnd == cwnd
+            && match self.delay_min.filter(|&d| d < REFRESH_MAX) {
+                Some(rtt) => at.saturating_duration_since(self.last_instant) <= rtt,
+                None => now.saturating_sub(self.last_time) <= UPDATE_INTERVAL_MS,
+            };
+        if frozen {
             return;
         }
         // Within the same millisecond only the Reno-friendly bound is refreshed.
         if !(self.epoch_start.is_some() && now == self.last_time) {
             self.last_cwnd = cwnd;
             self.last_time = now;
+            self.last_instant = at;
             self.compute_target_cnt(now, cwnd, acked);
         }
         self.reno_friendly(cwnd);
@@ -356,7 +380,7 @@ impl CongestionControl for Cubic {
                 return;
             }
         }
-        self.update(now, acked);
+        self.update(ack.now, acked);
         self.w.additive_increase(self.cnt, acked);
     }
 
@@ -389,7 +413,8 @@ impl CongestionControl for Cubic {
         self.w.undo();
     }
 
-    fn on_tx_start(&mut self, now: Instant, idle: Duration) {
+    fn on_tx_start(&mut self, flight: &super::Flight, idle: Duration) {
+        let now = flight.now;
         let Some(epoch) = self.epoch_start else {
             return;
         };
@@ -499,6 +524,46 @@ mod tests {
         assert_eq!(cc.cnt(), 7);
         assert_eq!(cc.cwnd_segments(), 8);
         assert_eq!(cc.ssthresh(), 7 * MSS);
+    }
+
+    /// The stall `update` avoids: at a 0.1 ms RTT, with cwnd at 2 segments after a loss and
+    /// the target at cwnd (`cnt` = 200), Linux's 31-ms refresh would leave `cnt` as it is
+    /// for 310 round trips. With the refresh bounded by the minimum RTT, the Reno-friendly
+    /// estimate gets a say on the next round trip and cwnd grows within a millisecond; at a
+    /// 100 ms RTT the 31 ms rule is unchanged (`packetdrill_cubic_rto_ss_ca_cwnd_bump`).
+    #[test]
+    fn short_rtt_refreshes_the_target_every_round_trip() {
+        let us = Instant::from_micros;
+        for (rtt_us, grows) in [(100, true), (100_000, false)] {
+            let mut cc = Cubic::new(MSS, 10);
+            // An RTT sample before any epoch sets the minimum delay.
+            let mut first = ack(0, 1, 0);
+            first.rtt = Some(Duration::from_micros(rtt_us));
+            first.cwnd_limited = false;
+            cc.on_ack(&first);
+            // A loss at cwnd 2: ssthresh 2, W_max 2, and the recovery leaves cwnd at 2. The
+            // first ACK in CA starts the epoch with the target at cwnd: cnt = 100 × 2.
+            cc.set_cwnd(2 * MSS);
+            cc.on_congestion_event(us(1_000), 2 * MSS);
+            cc.set_cwnd(2 * MSS);
+            cc.on_ack(&AckSample {
+                now: us(3_000),
+                ..ack(0, 2, 0)
+            });
+            assert_eq!((cc.cwnd_segments(), cc.cnt()), (2, 200), "rtt {rtt_us} µs");
+            // Then one ACK of two segments per 100 µs for 5 ms (50 round trips at 0.1 ms).
+            for k in 1..=50u64 {
+                cc.on_ack(&AckSample {
+                    now: us(3_000 + k * 100),
+                    ..ack(0, 2, 0)
+                });
+            }
+            if grows {
+                assert!(cc.cwnd_segments() >= 10, "cwnd {}", cc.cwnd_segments());
+            } else {
+                assert_eq!(cc.cwnd_segments(), 2, "frozen for 31 ms at a 100 ms RTT");
+            }
+        }
     }
 
     /// RFC 9438 §4.2: K = ∛(W_max (1 − β) / C) = ∛(100 × 0.3 / 0.4) ≈ 4.217 s for a loss at
@@ -678,19 +743,28 @@ mod tests {
         cc.on_congestion_event(Instant::ZERO, 100 * MSS);
         cc.set_cwnd(70 * MSS);
         // Without an epoch there is nothing to shift.
-        cc.on_tx_start(Instant::from_millis(500), Duration::from_millis(400));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(500)),
+            Duration::from_millis(400),
+        );
         assert_eq!(cc.epoch_start, None);
         cc.on_ack(&ack(1000, 1, 100));
         assert_eq!(cc.epoch_start, Some(1000));
         // 1.5 s idle, sending resumes at 3 s: the epoch moves to 2.5 s.
-        cc.on_tx_start(Instant::from_millis(3000), Duration::from_millis(1500));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(3000)),
+            Duration::from_millis(1500),
+        );
         assert_eq!(cc.epoch_start, Some(2500));
         // So one second of sending later the target is where it was one second in: cnt 3
         // (see k_and_the_cubic_target).
         cc.on_ack(&ack(3500, 1, 100));
         assert_eq!(cc.cnt(), 3);
         // Never beyond now.
-        cc.on_tx_start(Instant::from_millis(4000), Duration::from_secs(60));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::from_millis(4000)),
+            Duration::from_secs(60),
+        );
         assert_eq!(cc.epoch_start, Some(4000));
     }
 

@@ -33,15 +33,27 @@
 //!   `cwnd = max(cwnd, prior_cwnd)` (`tcp_reno_undo_cwnd`, which CUBIC also uses since Linux
 //!   4.13), not CUBIC's older `max(cwnd, last_max_cwnd)`.
 //!
-//! Algorithms: [`Cubic`] (RFC 9438 with HyStart++, RFC 9406; the default, as in Linux) and
+//! # Model-based control
+//!
+//! A controller may instead take the whole window in hand, as Linux's `cong_control` hook
+//! lets BBR: [`CongestionControl::is_model_based`] says so, and then the connection calls
+//! [`CongestionControl::cong_control`] with every ACK's delivery-rate sample
+//! ([`RateSample`], `tcp::rate`) and runs neither PRR nor [`CongestionControl::on_ack`], nor
+//! sets cwnd to ssthresh when recovery ends. Loss detection and the recovery states stay the
+//! connection's. Such a controller also asks for pacing ([`CongestionControl::wants_pacing`]).
+//!
+//! Algorithms: [`Cubic`] (RFC 9438 with HyStart++, RFC 9406; the default, as in Linux),
 //! [`NewReno`] (RFC 5681 with Linux's `tcp_cong.c` arithmetic; the NewReno part of RFC 6582 is
-//! recovery, which the connection runs).
+//! recovery, which the connection runs) and [`Bbr`] (BBR v1 as Linux's `tcp_bbr.c`).
 
+pub mod bbr;
 pub mod cubic;
 pub mod hystart;
+pub mod minmax;
 pub mod new_reno;
 mod window;
 
+pub use bbr::Bbr;
 pub use cubic::Cubic;
 pub use hystart::HyStart;
 pub use new_reno::NewReno;
@@ -49,6 +61,8 @@ pub use new_reno::NewReno;
 use core::fmt;
 use core::str::FromStr;
 
+pub use crate::tcp::connection::CaState;
+pub use crate::tcp::rate::RateSample;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -86,6 +100,49 @@ pub struct AckSample {
     /// The highest sequence number sent so far (SND.NXT before any go-back), after this ACK;
     /// rounds of HyStart++ end when SND.UNA passes the value it had when they began.
     pub snd_nxt: SeqNum,
+}
+
+/// The connection's state a model-based controller reads besides the rate sample (the
+/// `tcp_sock` fields Linux's BBR reads), at its start, on each ACK and when sending resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flight {
+    pub now: Instant,
+    /// Segments delivered over the connection's life (Linux `tp->delivered`).
+    pub delivered: u32,
+    /// When the last delivery was recorded (Linux `tp->delivered_mstamp`).
+    pub delivered_at: Instant,
+    /// Segments marked lost over the connection's life (Linux `tp->lost`).
+    pub lost: u32,
+    /// Segments in flight now (RFC 6675 pipe, Linux `tcp_packets_in_flight`).
+    pub in_flight: u32,
+    /// The loss-recovery state now.
+    pub ca_state: CaState,
+    pub srtt: Option<Duration>,
+    /// The smallest RTT the connection has seen.
+    pub min_rtt: Option<Duration>,
+    /// The earliest departure time of the next paced segment (Linux `tp->tcp_wstamp_ns`);
+    /// at or before `now` when none waits.
+    pub next_departure: Instant,
+    /// The sender is in an application-limited period (`tcp::rate`).
+    pub app_limited: bool,
+}
+
+impl Flight {
+    /// A connection at `now` that has not sent anything.
+    pub fn idle(now: Instant) -> Flight {
+        Flight {
+            now,
+            delivered: 0,
+            delivered_at: now,
+            lost: 0,
+            in_flight: 0,
+            ca_state: CaState::Open,
+            srtt: None,
+            min_rtt: None,
+            next_departure: now,
+            app_limited: false,
+        }
+    }
 }
 
 /// A congestion control algorithm for one connection, driven by the connection's ACK
@@ -144,8 +201,8 @@ pub trait CongestionControl: fmt::Debug + Send {
 
     /// The connection starts sending again after `idle` with nothing in flight (Linux
     /// `CA_EVENT_TX_START`): CUBIC moves its epoch by the idle time so the cubic curve does
-    /// not count it.
-    fn on_tx_start(&mut self, now: Instant, idle: Duration);
+    /// not count it; BBR, restarting application-limited, paces at its estimate.
+    fn on_tx_start(&mut self, flight: &Flight, idle: Duration);
 
     /// Restart after idle longer than the RTO with slow_start_after_idle on (RFC 5681 §4.1;
     /// Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, ¾ cwnd), then cwnd is halved once
@@ -154,8 +211,43 @@ pub trait CongestionControl: fmt::Debug + Send {
 
     /// Pacing rate in bytes per second, as Linux's `tcp_update_pacing_rate`:
     /// max(cwnd, packets out) × MSS / SRTT, times the slow-start ratio while cwnd <
-    /// ssthresh/2 and the congestion-avoidance ratio otherwise. `None` without an RTT.
+    /// ssthresh/2 and the congestion-avoidance ratio otherwise. `None` without an RTT. A
+    /// model-based controller returns the rate it set.
     fn pacing_rate(&self, p: Pacing) -> Option<u64>;
+
+    /// The connection is established (or switched to this controller): a model-based
+    /// controller takes its starting point (Linux's `init`). `seed` is the connection's own
+    /// randomness (BBR draws its first gain-cycle phase from it).
+    fn init(&mut self, _flight: &Flight, _seed: u64) {}
+
+    /// Whether this controller sets cwnd itself from rate samples (Linux's `cong_control`;
+    /// see the module documentation).
+    fn is_model_based(&self) -> bool {
+        false
+    }
+
+    /// A model-based controller's per-ACK step with the ACK's rate sample. Returns whether
+    /// the connection should count itself application-limited from now on (BBR does in
+    /// PROBE_RTT, so that its low-rate samples do not pull the estimate down).
+    fn cong_control(&mut self, _rs: &RateSample, _flight: &Flight) -> bool {
+        false
+    }
+
+    /// The connection entered the Loss state (a retransmission timeout; Linux's
+    /// `set_state(TCP_CA_Loss)`), after [`on_rto`](Self::on_rto) or the window collapse.
+    fn on_loss_state(&mut self, _flight: &Flight) {}
+
+    /// The smallest burst the sender should build (Linux's `min_tso_segs`), if the
+    /// controller has a say.
+    fn min_tso_segs(&self) -> Option<u32> {
+        None
+    }
+
+    /// Whether the connection must pace its transmissions at [`pacing_rate`](Self::pacing_rate)
+    /// (Linux's `SK_PACING_NEEDED`, which BBR requests).
+    fn wants_pacing(&self) -> bool {
+        false
+    }
 }
 
 /// What the pacing rate depends on besides the window.
@@ -190,6 +282,8 @@ pub enum Algorithm {
     Cubic,
     /// Reno with NewReno's recovery (RFC 5681, RFC 6582): Linux's `reno`.
     NewReno,
+    /// BBR v1 as Linux's `tcp_bbr.c`: Linux's `bbr`.
+    Bbr,
 }
 
 impl Algorithm {
@@ -198,6 +292,7 @@ impl Algorithm {
         match self {
             Algorithm::Cubic => "cubic",
             Algorithm::NewReno => "reno",
+            Algorithm::Bbr => "bbr",
         }
     }
 }
@@ -216,7 +311,7 @@ impl fmt::Display for UnknownAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown congestion control {:?} (have: cubic, reno)",
+            "unknown congestion control {:?} (have: cubic, reno, bbr)",
             self.0
         )
     }
@@ -227,13 +322,16 @@ impl std::error::Error for UnknownAlgorithm {}
 impl FromStr for Algorithm {
     type Err = UnknownAlgorithm;
 
-    /// `"cubic"`, `"reno"` or `"newreno"`, ignoring ASCII case and surrounding whitespace.
+    /// `"cubic"`, `"reno"`, `"newreno"` or `"bbr"`, ignoring ASCII case and surrounding
+    /// whitespace.
     fn from_str(s: &str) -> Result<Algorithm, UnknownAlgorithm> {
         let t = s.trim();
         if t.eq_ignore_ascii_case("cubic") {
             Ok(Algorithm::Cubic)
         } else if t.eq_ignore_ascii_case("reno") || t.eq_ignore_ascii_case("newreno") {
             Ok(Algorithm::NewReno)
+        } else if t.eq_ignore_ascii_case("bbr") {
+            Ok(Algorithm::Bbr)
         } else {
             Err(UnknownAlgorithm(t.to_string()))
         }
@@ -272,6 +370,7 @@ pub fn new_controller(
     match alg {
         Algorithm::Cubic => Box::new(Cubic::new(mss, initial_window_segments)),
         Algorithm::NewReno => Box::new(NewReno::new(mss, initial_window_segments)),
+        Algorithm::Bbr => Box::new(Bbr::new(mss, initial_window_segments)),
     }
 }
 
@@ -339,16 +438,17 @@ mod tests {
     #[test]
     fn algorithm_names_round_trip() {
         assert_eq!(Algorithm::default(), Algorithm::Cubic);
-        for alg in [Algorithm::Cubic, Algorithm::NewReno] {
+        for alg in [Algorithm::Cubic, Algorithm::NewReno, Algorithm::Bbr] {
             assert_eq!(alg.to_string().parse::<Algorithm>(), Ok(alg));
             assert_eq!(new_controller(alg, 1000, 10).name(), alg.name());
         }
         assert_eq!("reno".parse(), Ok(Algorithm::NewReno));
         assert_eq!(" NewReno\n".parse(), Ok(Algorithm::NewReno));
         assert_eq!("CUBIC".parse(), Ok(Algorithm::Cubic));
-        let err = "bbr".parse::<Algorithm>().unwrap_err();
-        assert_eq!(err, UnknownAlgorithm("bbr".into()));
-        assert!(err.to_string().contains("bbr"));
+        assert_eq!("BBR".parse(), Ok(Algorithm::Bbr));
+        let err = "vegas".parse::<Algorithm>().unwrap_err();
+        assert_eq!(err, UnknownAlgorithm("vegas".into()));
+        assert!(err.to_string().contains("vegas"));
     }
 
     #[test]
@@ -428,7 +528,7 @@ mod tests {
                     Step::Undo => cc.undo(),
                     Step::TxStart(ms) => {
                         now += u64::from(ms);
-                        cc.on_tx_start(Instant::from_millis(now), Duration::from_millis(ms.into()));
+                        cc.on_tx_start(&Flight::idle(Instant::from_millis(now)), Duration::from_millis(ms.into()));
                     }
                     Step::Idle(ms, rto) => {
                         now += u64::from(ms);

@@ -113,7 +113,7 @@ impl CongestionControl for NewReno {
         self.w.undo();
     }
 
-    fn on_tx_start(&mut self, _now: Instant, _idle: Duration) {}
+    fn on_tx_start(&mut self, _flight: &super::Flight, _idle: Duration) {}
 
     fn on_idle_restart(&mut self, _now: Instant, idle: Duration, rto: Duration) {
         self.w.idle_restart(idle, rto);
@@ -333,7 +333,10 @@ mod tests {
             ack(&mut cc, 2);
         }
         assert_eq!(cc.cwnd_segments(), 20);
-        cc.on_tx_start(Instant::ZERO, Duration::from_secs(5));
+        cc.on_tx_start(
+            &super::super::Flight::idle(Instant::ZERO),
+            Duration::from_secs(5),
+        );
         assert_eq!(cc.cwnd_segments(), 20, "Reno ignores TX_START");
         // 1 s idle with RTO 300 ms: 20 -> 10, the restart window.
         cc.on_idle_restart(Instant::ZERO, Duration::from_secs(1), RTO);

@@ -119,6 +119,20 @@ impl Connection {
     fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {
         let seq = self.snd.buf_seq() + self.snd.buf.len();
         let n = self.enqueue(data)?;
+        if n > 0 {
+            // Linux `tcp_rate_check_app_limited`, as sendmsg begins: was the sender waiting
+            // for this data?
+            let unsent_below_mss = self.snd.unsent_len().saturating_sub(n) < self.snd.mss as usize;
+            let (in_flight, cwnd) = (self.pipe_segs(), self.cwnd_segs());
+            let (lost_unresent, delivered) = (self.snd.sb.lost_unresent(), self.snd.delivered);
+            self.snd.transmit().rate.check_app_limited(
+                unsent_below_mss,
+                in_flight,
+                cwnd,
+                lost_unresent,
+                delivered,
+            );
+        }
         self.snd.more = more;
         let mss = self.snd.mss;
         let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
@@ -472,6 +486,9 @@ impl Connection {
         if self.state.is_synchronized() {
             self.cc.set_cwnd(cwnd);
             self.cc.set_ssthresh(ssthresh);
+            // The controller starts now (Linux `tcp_reinit_congestion_control`); the last
+            // segment's arrival stands for "now", which this call is not given.
+            self.start_congestion_control(self.rcv.last_recv);
         }
     }
 

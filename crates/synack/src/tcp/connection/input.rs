@@ -7,6 +7,7 @@ use core::num::NonZeroU32;
 
 use super::options::Timestamps;
 use super::receiver::OutOfOrder;
+use super::recovery::AckSummary;
 use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
@@ -201,6 +202,7 @@ impl Connection {
             self.rcv.ack_now = true;
             self.set_state(State::Established, "SYN-ACK received");
             self.on_handshake_done();
+            self.start_congestion_control(now);
             self.arm_keepalive(now);
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
@@ -602,11 +604,10 @@ impl Connection {
             && self.snd.una != self.snd.max;
         if ack >= self.snd.una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
-            let sample = if ack > self.snd.una {
-                self.on_new_ack(now, seg, ctr)
-            } else {
-                None
-            };
+            let sample = self.rtt_sample(now, seg, &summary);
+            if ack > self.snd.una {
+                self.on_new_ack(now, seg, ctr);
+            }
             self.recovery_after_ack(now, seg, summary, sample, ctr);
         }
 
@@ -642,14 +643,41 @@ impl Connection {
         true
     }
 
-    /// New data acknowledged: free it, take an RTT sample, grow cwnd, manage recovery and
-    /// the retransmission timer (RFC 6298 §5.2-5.3).
-    fn on_new_ack(
-        &mut self,
-        now: Instant,
-        seg: &Repr<'_>,
-        _ctr: &mut Counters,
-    ) -> Option<Duration> {
+    /// The RTT sample of an acceptable ACK, fed to the estimator (RFC 6298 §2, Linux
+    /// `tcp_ack_update_rtt`). As Linux, the send times of the segments it delivered come
+    /// first, in microseconds: the earliest never-retransmitted segment it acknowledged
+    /// cumulatively (none if it acknowledged a retransmitted one: Karn), else the earliest it
+    /// SACKed. Only without those, and only when SND.UNA advances, the timestamp echo gives
+    /// one (RFC 7323 §4, in our clock's milliseconds, at least one). The handshake's SYN or
+    /// SYN-ACK is timed on its own. Returns the sample for congestion control: the latest
+    /// segment's RTT (Linux `ca_rtt_us`), which also feeds the minimum RTT.
+    fn rtt_sample(&mut self, now: Instant, seg: &Repr<'_>, sum: &AckSummary) -> Option<Duration> {
+        let advanced = seg.ack > self.snd.una;
+        let (mut seq, mut ca) = sum.rtt_samples(now);
+        if advanced && !self.snd.syn_acked {
+            seq = seq.or_else(|| self.snd.sampler.on_ack(seg.ack, now));
+        }
+        if seq.is_none()
+            && advanced
+            && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
+            && t.tsecr != 0
+        {
+            let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+            if ms < 60_000 {
+                seq = Some(Duration::from_millis(u64::from(ms.max(1))));
+                ca = seq;
+            }
+        }
+        let rtt = seq?;
+        self.rtt.on_sample(rtt, self.rto_bounds());
+        if let Some(ca) = ca {
+            self.rtt.note_min_rtt(ca);
+        }
+        ca.or(Some(rtt))
+    }
+
+    /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).
+    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, _ctr: &mut Counters) {
         let ack = seg.ack;
         let mut acked = ack - self.snd.una;
         // The SYN occupies a sequence number but no buffer byte.
@@ -667,7 +695,6 @@ impl Connection {
             self.snd.transmit().bytes_acked += acked as u64;
         }
 
-        let sample = self.take_rtt_sample(now, seg);
         self.snd.retries = 0;
         // Linux `tcp_retrans_stamp_cleanup`: once nothing retransmitted is outstanding, the
         // next loss episode's time limits count from its own first retransmission.
@@ -692,7 +719,6 @@ impl Connection {
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         self.timers.stop(Timer::Retransmit);
         self.arm_retransmit(now);
-        sample
     }
 
     /// The RTT sample an ACK that advances SND.UNA gives, fed to the estimator: timestamps

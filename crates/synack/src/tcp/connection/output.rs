@@ -6,9 +6,10 @@ use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::syn_options;
+use crate::tcp::rate::TxState;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
 
 /// Room the caller's buffer needs beyond the payload: the largest TCP header.
@@ -119,8 +120,15 @@ impl Connection {
             return None;
         }
         if self.state != State::TimeWait {
+            if let Some(tx) = self.snd.tx.as_deref_mut() {
+                tx.pacing_wait = false;
+            }
             if let Some(plan) = self.plan_data(now, room) {
-                return self.send_plan(now, buf, plan, ctr);
+                if !self.paced_later(now, &plan) {
+                    return self.send_plan(now, buf, plan, ctr);
+                }
+                // Its departure time has not come: `poll_timeout` says when it has.
+                self.snd.transmit().pacing_wait = true;
             }
             if self.snd.probe_now {
                 self.snd.probe_now = false;
@@ -217,6 +225,7 @@ impl Connection {
                 end: self.snd.max,
                 xmit: now,
                 marks: 0,
+                tx: TxState::NONE,
             });
             let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
             if plan.is_none() {
@@ -250,7 +259,8 @@ impl Connection {
             if self.cfg.slow_start_after_idle && idle > rto {
                 self.cc.on_idle_restart(now, idle, rto);
             }
-            self.cc.on_tx_start(now, idle);
+            let flight = self.flight(now);
+            self.cc.on_tx_start(&flight, idle);
             self.snd.transmit().last_send = now;
         }
         let wnd_end = self.snd.una + self.snd.wnd;
@@ -345,6 +355,68 @@ impl Connection {
         half.min(free).min(self.tso_segs())
     }
 
+    /// Whether this connection paces its transmissions: the controller asks for it (BBR), or
+    /// [`Config::pacing`](crate::tcp::Config::pacing) paces every flow, as Linux's `fq`.
+    fn pacing(&self) -> bool {
+        self.cc.wants_pacing() || self.cfg.pacing
+    }
+
+    /// The pacing rate now, bytes per second (Linux `sk_pacing_rate`).
+    fn pacing_rate(&self) -> Option<u64> {
+        self.cc.pacing_rate(Pacing {
+            srtt: self.rtt.srtt().filter(|d| !d.is_zero()),
+            packets_out: self.snd.sb.len() as u32,
+            ss_ratio: self.cfg.pacing_ss_ratio,
+            ca_ratio: self.cfg.pacing_ca_ratio,
+        })
+    }
+
+    /// Whether `plan` must wait for its departure time (Linux `tcp_pacing_check`): a paced
+    /// connection sends a burst (one TSO packet's worth of segments, sent at one instant) no
+    /// earlier than the departure time the previous one set. Tail loss probes and the first
+    /// resend after a timeout go at once (Linux sends those outside the paced path).
+    fn paced_later(&self, now: Instant, plan: &Plan) -> bool {
+        if !self.pacing() {
+            return false;
+        }
+        let Some(tx) = self.snd.tx.as_deref() else {
+            return false;
+        };
+        let continues_burst = plan.burst.0 < plan.burst.1;
+        let exempt = match plan.retransmit {
+            Some(RetransmitCause::Probe) => true,
+            Some(RetransmitCause::Timeout) => self.snd.retries > 0 && plan.seq == self.snd.una,
+            _ => continues_burst,
+        } || self.snd.probe_out;
+        !exempt && tx.next_departure > now
+    }
+
+    /// After a data segment of `len` bytes went out at `now` (Linux
+    /// `tcp_update_skb_after_send`): the next departure is its length at the pacing rate
+    /// later. A burst that left late is forgiven up to half its time, so that scheduling jitter
+    /// does not cost throughput; the first ten segments are not paced.
+    fn pace_sent(&mut self, now: Instant, len: usize, first_of_burst: bool) {
+        if !self.pacing() || len == 0 {
+            return;
+        }
+        let rate = self.pacing_rate().filter(|&r| r > 0 && r != u64::MAX);
+        let tx = self.snd.transmit();
+        if first_of_burst {
+            let start = tx.next_departure.max(now);
+            tx.pacing_credit = start - tx.next_departure;
+            tx.next_departure = start;
+        }
+        tx.data_segs_out = tx.data_segs_out.saturating_add(1);
+        let Some(rate) = rate.filter(|_| tx.data_segs_out >= 10) else {
+            return;
+        };
+        let ns = (len as u128 * 1_000_000_000 / u128::from(rate)).min(u64::MAX as u128) as u64;
+        let len_time = Duration::from_nanos(ns);
+        let forgiven = (len_time / 2).min(tx.pacing_credit);
+        tx.pacing_credit -= forgiven;
+        tx.next_departure += len_time - forgiven;
+    }
+
     /// About a millisecond at the pacing rate, in segments, at least `min_tso_segs`
     /// (Linux `tcp_tso_autosize`, with the controller's `tcp_update_pacing_rate`); a path
     /// under 512 µs of minimum RTT gets the 64 KiB GSO maximum on top. Linux also cuts what a
@@ -352,12 +424,7 @@ impl Connection {
     /// (tcp::push).
     pub(super) fn tso_segs(&self) -> u32 {
         const GSO_MAX: u64 = crate::tcp::push::GSO_MAX_SIZE as u64;
-        let rate = self.cc.pacing_rate(Pacing {
-            srtt: self.rtt.srtt().filter(|d| !d.is_zero()),
-            packets_out: self.snd.sb.len() as u32,
-            ss_ratio: self.cfg.pacing_ss_ratio,
-            ca_ratio: self.cfg.pacing_ca_ratio,
-        });
+        let rate = self.pacing_rate();
         let mut bytes = rate.map_or(GSO_MAX, |r| r >> 10);
         let r = self
             .rtt
@@ -367,7 +434,8 @@ impl Connection {
             bytes += GSO_MAX >> r;
         }
         let mss = self.snd.mss.max(1) as u64;
-        ((bytes.min(GSO_MAX) / mss) as u32).max(self.cfg.min_tso_segs)
+        let min_segs = self.cc.min_tso_segs().unwrap_or(self.cfg.min_tso_segs);
+        ((bytes.min(GSO_MAX) / mss) as u32).max(min_segs)
     }
 
     /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it
@@ -503,12 +571,20 @@ impl Connection {
             ctr.loss_probes += 1;
             self.timers.stop(Timer::Retransmit);
         }
+        // The delivery state this transmission leaves with (Linux `tcp_rate_skb_sent`),
+        // counted before it joins what is outstanding.
+        let tx = if seg_len > 0 {
+            let (out, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
+            self.snd.transmit().rate.on_send(now, out, delivered)
+        } else {
+            TxState::NONE
+        };
         match plan.retransmit {
             Some(cause) => {
                 ctr.retrans_segs += 1;
                 self.snd.sampler.invalidate();
                 if seg_len > 0 {
-                    self.snd.sb.on_retransmit(plan.seq, end, now);
+                    self.snd.sb.on_retransmit(plan.seq, end, now, tx);
                 }
                 self.on_retransmitted(now);
                 if cause == RetransmitCause::Fast {
@@ -529,7 +605,7 @@ impl Connection {
                     tx.burst_at = now;
                 }
                 if seg_len > 0 && plan.seq == self.snd.max {
-                    self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark);
+                    self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark, tx);
                 }
                 if plan.len > 0 {
                     if let Some(d) = &mut self.rcv.data {
@@ -538,9 +614,6 @@ impl Connection {
                     if plan.len < self.snd.mss as usize {
                         self.snd.transmit().sml = end;
                     }
-                }
-                if !self.snd.sampler.is_timing() {
-                    self.snd.sampler.start(end, now);
                 }
             }
         }
@@ -554,6 +627,7 @@ impl Connection {
         }
         self.snd.max = self.snd.max.max(end);
         self.snd.transmit().last_send = now;
+        self.pace_sent(now, plan.len, plan.burst.0 == plan.burst.1);
         self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);

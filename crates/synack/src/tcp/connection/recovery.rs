@@ -32,10 +32,11 @@
 use super::sender::Sender;
 use super::timers::Timer;
 use super::{CaState, Connection};
-use crate::tcp::congestion::AckSample;
+use crate::tcp::congestion::{AckSample, Flight};
 use crate::tcp::counters::Counters;
 use crate::tcp::prr::Prr;
 use crate::tcp::rack::{DUP_THRESH, Rack};
+use crate::tcp::rate::RateSample;
 use crate::tcp::scoreboard::{Delivered, EVER_RETRANS, SACKED};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -127,6 +128,38 @@ pub(super) struct AckSummary {
     dsack: bool,
     /// Start of the lowest segment newly SACKed that had not been retransmitted.
     lowest_new: Option<SeqNum>,
+    /// The ACK's delivery-rate sample, filled in as segments are delivered and finished in
+    /// `recovery_after_ack`.
+    pub(super) rate: RateSample,
+    /// Send times of the earliest and the latest never-retransmitted segments this ACK
+    /// acknowledged cumulatively, and whether it acknowledged a retransmitted one (Linux
+    /// `first_ackt`, `last_ackt`, `FLAG_RETRANS_DATA_ACKED`)...
+    pub(super) first_acked: Option<Instant>,
+    pub(super) last_acked: Option<Instant>,
+    pub(super) retrans_acked: bool,
+    /// ...and of those it SACKed (`first_sackt`, `last_sackt`).
+    pub(super) first_sacked: Option<Instant>,
+    pub(super) last_sacked: Option<Instant>,
+}
+
+impl AckSummary {
+    /// The RTT samples this ACK gives from the send times of what it delivered, as Linux's
+    /// `tcp_clean_rtx_queue` takes them: (for the RTO: the earliest never-retransmitted
+    /// segment acknowledged cumulatively — none if any retransmitted one was (Karn) — else
+    /// the earliest SACKed; for congestion control and the minimum RTT: the latest).
+    pub(super) fn rtt_samples(&self, now: Instant) -> (Option<Duration>, Option<Duration>) {
+        let since = |t: Instant| now.saturating_duration_since(t);
+        let (mut seq, mut ca) = (None, None);
+        if !self.retrans_acked {
+            seq = self.first_acked.map(since);
+            ca = self.last_acked.map(since);
+        }
+        if let Some(first) = self.first_sacked {
+            seq = seq.or(Some(since(first)));
+            ca = self.last_sacked.map(since);
+        }
+        (seq, ca)
+    }
 }
 
 impl Connection {
@@ -163,6 +196,7 @@ impl Connection {
             una_advanced: ack > self.snd.una,
             ..AckSummary::default()
         };
+        sum.rate.prior_in_flight = self.pipe_segs();
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
         if self.opts.sack && !seg.options.sack.is_empty() {
@@ -194,11 +228,22 @@ impl Connection {
                 }
                 let start = start.max(ack);
                 let rack = &mut rec.rack;
+                let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
                 let mut lowest = sum.lowest_new;
+                let rs = &mut sum.rate;
+                let (first, last) = (&mut sum.first_sacked, &mut sum.last_sacked);
                 let d = self.snd.sb.on_sack(start, end, |s| {
                     rack.on_delivered(s, now, min_rtt);
-                    if !s.has(EVER_RETRANS) && lowest.is_none_or(|l| s.start < l) {
-                        lowest = Some(s.start);
+                    let retrans = s.has(EVER_RETRANS);
+                    if let Some(rate) = rate.as_deref_mut() {
+                        rate.on_delivered(s.xmit, s.end, &s.tx, retrans, rs);
+                    }
+                    if !retrans {
+                        first.get_or_insert(s.xmit);
+                        *last = Some(s.xmit);
+                        if lowest.is_none_or(|l| s.start < l) {
+                            lowest = Some(s.start);
+                        }
                     }
                 });
                 sum.lowest_new = lowest;
@@ -218,9 +263,23 @@ impl Connection {
             // Without recovery state nothing was ever SACKed or sent again: RACK needs none of
             // these deliveries (see the module documentation).
             let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.rack);
+            let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
+            let rs = &mut sum.rate;
+            let (first, last) = (&mut sum.first_acked, &mut sum.last_acked);
+            let retrans_acked = &mut sum.retrans_acked;
             let d = self.snd.sb.on_cum_ack(ack, |s| {
                 if let Some(rack) = rack.as_deref_mut() {
                     rack.on_delivered(s, now, min_rtt);
+                }
+                let retrans = s.has(EVER_RETRANS);
+                if let Some(rate) = rate.as_deref_mut() {
+                    rate.on_delivered(s.xmit, s.end, &s.tx, retrans, rs);
+                }
+                if retrans {
+                    *retrans_acked = true;
+                } else {
+                    first.get_or_insert(s.xmit);
+                    *last = Some(s.xmit);
                 }
             });
             let mut segs = d.segs;
@@ -275,7 +334,7 @@ impl Connection {
         }
 
         let lost_before = self.snd.sb.lost().segs;
-        self.detect_losses(now, sum.una_advanced);
+        let marked = self.detect_losses(now, sum.una_advanced);
         let newly_lost = self.snd.sb.lost().segs > lost_before;
 
         // Spurious episode? All its retransmissions D-SACKed (RFC 3708), or the timestamps
@@ -315,8 +374,13 @@ impl Connection {
             {
                 // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
                 // the reduction aimed for.
+                // (Linux `tcp_end_cwnd_reduction`, which leaves a model-based controller's
+                // window alone.)
                 let ssthresh = self.cc.ssthresh();
-                if ca_state == CaState::Recovery && ssthresh != u32::MAX {
+                if ca_state == CaState::Recovery
+                    && ssthresh != u32::MAX
+                    && !self.cc.is_model_based()
+                {
                     self.cc.set_cwnd(ssthresh);
                 }
                 if let Some(rec) = self.recovery.as_deref_mut() {
@@ -338,8 +402,27 @@ impl Connection {
             _ => {}
         }
 
-        // Step 4: the congestion window.
-        if self.ca_state() == CaState::Recovery {
+        // The ACK's delivery-rate sample (Linux `tcp_rate_gen`).
+        let mut rs = sum.rate;
+        let delivered = self.snd.delivered;
+        let min_rtt = self.rtt.min_rtt();
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            tx.rate
+                .generate(now, delivered, sum.delivered.segs, marked, min_rtt, &mut rs);
+        }
+        rs.rtt = rtt_sample;
+
+        // Step 4: the congestion window. A model-based controller sets it from the rate
+        // sample itself (Linux `cong_control`), in every state.
+        if self.cc.is_model_based() {
+            let flight = self.flight(now);
+            if self.cc.cong_control(&rs, &flight) {
+                let (delivered, in_flight) = (self.snd.delivered, self.pipe_segs());
+                if let Some(tx) = self.snd.tx.as_deref_mut() {
+                    tx.rate.mark_app_limited(delivered, in_flight);
+                }
+            }
+        } else if self.ca_state() == CaState::Recovery {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
@@ -369,14 +452,14 @@ impl Connection {
         }
     }
 
-    /// Step 2: mark what is now known lost.
-    fn detect_losses(&mut self, now: Instant, una_advanced: bool) {
+    /// Step 2: mark what is now known lost. Returns how many segments were marked (lost
+    /// retransmissions included).
+    fn detect_losses(&mut self, now: Instant, una_advanced: bool) -> u32 {
         if self.snd.sb.is_empty() {
-            return;
+            return 0;
         }
         if self.opts.sack {
-            self.rack_detect(now);
-            return;
+            return self.rack_detect(now);
         }
         // Without SACK (Linux `tcp_newreno_mark_lost`): the duplicate-ACK threshold outside
         // recovery, each partial ACK inside it.
@@ -385,20 +468,20 @@ impl Connection {
             CaState::Open | CaState::Disorder => self.reno_sacked() >= DUP_THRESH,
             _ => false,
         };
-        if mark {
-            self.snd.sb.mark_head_lost();
-        }
+        let n = u32::from(mark && self.snd.sb.mark_head_lost());
+        self.count_lost(n);
+        n
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: mark segments RACK deems lost, and arm the reordering
-    /// timer for those that may still arrive.
-    fn rack_detect(&mut self, now: Instant) {
+    /// timer for those that may still arrive. Returns how many were marked.
+    fn rack_detect(&mut self, now: Instant) -> u32 {
         let Some(rec) = self.recovery.as_deref() else {
-            return;
+            return 0;
         };
-        let Some(upto) = rec.rack.end_seq() else {
-            return;
-        };
+        if rec.rack.end_seq().is_none() {
+            return 0;
+        }
         let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
         let reo_wnd = rec.rack.reo_wnd(
             in_recovery,
@@ -407,15 +490,22 @@ impl Connection {
             self.rtt.srtt(),
         );
         let rack = rec.rack;
-        let (_, next) = self.snd.sb.detect_lost(
-            upto,
-            now,
-            |s| rack.sent_before(s),
-            |s| rack.deadline(s, reo_wnd),
-        );
+        let (marked, next) =
+            self.snd
+                .sb
+                .detect_lost(now, |s| rack.sent_before(s), |s| rack.deadline(s, reo_wnd));
         // Like Linux, the timer runs a little late (TCP_TIMEOUT_MIN, 2 ms) rather than early.
         self.timers
             .set(Timer::Reorder, next.map(|t| t + REO_TIMER_SLACK));
+        self.count_lost(marked);
+        marked
+    }
+
+    /// `n` segments were marked lost (Linux `tp->lost`).
+    fn count_lost(&mut self, n: u32) {
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            tx.lost = tx.lost.wrapping_add(n);
+        }
     }
 
     /// The reordering timer fired (RFC 8985 §6.3): look again, and start recovery if that
@@ -492,11 +582,39 @@ impl Connection {
             self.snd.sb.clear_sacks();
             ctr.sack_reneging += 1;
         }
-        self.snd.sb.mark_all_lost();
+        let marked = self.snd.sb.mark_all_lost();
         rec.reno_sacked = 0;
         rec.high_seq = self.snd.max;
         rec.ca_state = CaState::Loss;
         self.timers.stop(Timer::Reorder);
+        self.count_lost(marked);
+        let flight = self.flight(now);
+        self.cc.on_loss_state(&flight);
+    }
+
+    /// What a model-based controller reads of the connection now.
+    pub(super) fn flight(&self, now: Instant) -> Flight {
+        let tx = self.snd.tx.as_deref();
+        Flight {
+            now,
+            delivered: self.snd.delivered,
+            delivered_at: tx.and_then(|t| t.rate.delivered_at()).unwrap_or(now),
+            lost: tx.map_or(0, |t| t.lost),
+            in_flight: self.pipe_segs(),
+            ca_state: self.ca_state(),
+            srtt: self.rtt.srtt(),
+            min_rtt: self.rtt.min_rtt(),
+            next_departure: tx.map_or(now, |t| t.next_departure.max(now)),
+            app_limited: tx.is_some_and(|t| t.rate.is_app_limited()),
+        }
+    }
+
+    /// The controller starts on an established connection (Linux `tcp_init_congestion_control`
+    /// at `tcp_init_transfer`, or on TCP_CONGESTION), with the connection's own randomness.
+    pub(super) fn start_congestion_control(&mut self, now: Instant) {
+        let flight = self.flight(now);
+        let seed = (u64::from(self.snd.iss.0) << 32) | u64::from(self.opts.ts_offset);
+        self.cc.init(&flight, seed);
     }
 
     /// A SYN or SYN-ACK was sent again.

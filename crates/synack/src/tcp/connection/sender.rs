@@ -9,10 +9,11 @@
 use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;
 use crate::tcp::push::PushMarks;
+use crate::tcp::rate::RateEstimator;
 use crate::tcp::rtt::RttSampler;
 use crate::tcp::scoreboard::Scoreboard;
 use crate::tcp::seq::SeqNum;
-use crate::time::{Instant, MaybeInstant};
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// The sender. Fields are named as in RFC 9293 without the `SND.` prefix (`una` is SND.UNA).
 #[derive(Debug)]
@@ -108,6 +109,23 @@ pub(super) struct Transmit {
     pub(super) tlp_high: Option<SeqNum>,
     /// Application bytes the peer acknowledged.
     pub(super) bytes_acked: u64,
+    /// Delivery-rate estimation (`tcp::rate`).
+    pub(super) rate: RateEstimator,
+    /// Segments marked lost over the connection's life, lost retransmissions included
+    /// (Linux `tp->lost`, 32 bits).
+    pub(super) lost: u32,
+    /// Pacing (Linux's internal pacing, `tcp_wstamp_ns`): the earliest departure time of the
+    /// next burst...
+    pub(super) next_departure: Instant,
+    /// ...what of the current burst's pacing time may still be forgiven because the burst
+    /// left late (Linux's `credit`, at most half of each segment's time)...
+    pub(super) pacing_credit: Duration,
+    /// ...and whether something waits for that time (then it is a deadline of
+    /// `poll_timeout`).
+    pub(super) pacing_wait: bool,
+    /// Data segments sent, retransmissions included (Linux `tp->data_segs_out`): the first
+    /// ten are not paced, as sch_fq does not pace them.
+    pub(super) data_segs_out: u32,
 }
 
 impl Transmit {
@@ -125,6 +143,12 @@ impl Transmit {
             cwnd_limited: false,
             tlp_high: None,
             bytes_acked: 0,
+            rate: RateEstimator::new(),
+            lost: 0,
+            next_departure: Instant::ZERO,
+            pacing_credit: Duration::ZERO,
+            pacing_wait: false,
+            data_segs_out: 0,
         }
     }
 }

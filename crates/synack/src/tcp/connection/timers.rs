@@ -85,13 +85,31 @@ impl Timers {
 impl Connection {
     // ----- Timeouts (§3.10.8) -----
 
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work, or a
+    /// paced segment may leave (then [`poll_transmit`](Self::poll_transmit) sends it).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.earliest()
+        let paced = self
+            .snd
+            .tx
+            .as_deref()
+            .filter(|t| t.pacing_wait)
+            .map(|t| t.next_departure);
+        match (self.timers.earliest(), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, ctr: &mut Counters) {
+        // A paced segment's departure time has come: no deadline of its own any more; the
+        // next `poll_transmit` sends it (or waits again for the next one).
+        if let Some(tx) = self.snd.tx.as_deref_mut()
+            && tx.pacing_wait
+            && tx.next_departure <= now
+        {
+            tx.pacing_wait = false;
+        }
         if self.timers.expire(Timer::Close, now) {
             match self.state {
                 // §3.10.8: "If the time-wait timeout expires on a connection, delete the TCB".
