@@ -193,7 +193,12 @@ mod tests {
             Ok(Applied::Set)
         );
         assert_eq!(c.congestion, Algorithm::Cubic);
-        assert!(apply_sysctl(&mut c, "tcp_congestion_control", "bbr").is_err());
-        assert_eq!(c.congestion, Algorithm::Cubic);
+        assert_eq!(
+            apply_sysctl(&mut c, "tcp_congestion_control", "bbr"),
+            Ok(Applied::Set)
+        );
+        assert_eq!(c.congestion, Algorithm::Bbr);
+        assert!(apply_sysctl(&mut c, "tcp_congestion_control", "vegas").is_err());
+        assert_eq!(c.congestion, Algorithm::Bbr, "an unknown name changes nothing");
     }
 }
