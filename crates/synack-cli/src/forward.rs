@@ -2,7 +2,7 @@
 //! namespace when asked) carries the kernel's traffic for the routed prefixes to synack, which
 //! terminates every TCP and UDP flow ([`synack::stack`]'s forwarder mode) and carries it on
 //! as a kernel socket opened in the namespace synack itself runs in, straight to the original
-//! destination.
+//! destination or, with `--socks5`, through a SOCKS5 proxy (RFC 1928 CONNECT).
 //!
 //! A TCP flow is accepted only once the upstream connection is made, so a refused or
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
@@ -11,7 +11,9 @@
 //!
 //! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
 //! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
-//! makes its upstream connection. SOCKS5 is not there yet.
+//! makes its upstream connection (and its SOCKS5 handshake). UDP does not go through the
+//! proxy yet (no UDP ASSOCIATE): with `--socks5` it is refused (ICMP administratively
+//! prohibited), so nothing leaves beside the proxy.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -32,6 +34,9 @@ use synack::tcp::Shutdown;
 use synack::time::Instant;
 use synack::units;
 
+mod socks5;
+use socks5::Failure;
+
 /// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
 /// kernel socket.
 #[derive(Debug, clap::Args)]
@@ -39,6 +44,8 @@ use synack::units;
         ip netns add client\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 --route 198.19.0.0/16 &\n  \
         ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
+        Through a SOCKS5 proxy (TCP only; UDP is then refused with ICMP prohibited):\n  \
+        synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
         counters; standard error the error that stopped it, if one did.")]
@@ -70,7 +77,15 @@ pub struct Args {
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
-    /// Print the counters when stopping.
+    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication,
+    /// the original destination sent as an address); a flow is accepted only once the proxy
+    /// reports success, and a failure reply reaches the client as a RST (connection refused
+    /// and the rest) or ICMP network/host unreachable. UDP is refused meanwhile (ICMP
+    /// administratively prohibited): no UDP ASSOCIATE yet.
+    #[arg(long, value_name = "HOST:PORT")]
+    socks5: Option<String>,
+    /// Print the counters when stopping, and a line on standard error for every flow whose
+    /// upstream connection fails.
     #[arg(long)]
     stats: bool,
 }
@@ -158,15 +173,46 @@ enum Waiting {
     Cookie(SocketHandle),
 }
 
-/// What a thread making an upstream connection reports.
-type Connected = (Waiting, io::Result<TcpStream>);
+/// What a thread making an upstream connection reports: the flow, its client and original
+/// destination, and the connection or why there is none.
+type Connected = (Waiting, SocketAddr, SocketAddr, Result<TcpStream, Failure>);
 
-/// Makes the upstream connection to `dst` on a thread of its own; the answer comes on `tx`.
-fn connect_upstream(tx: &mpsc::Sender<Connected>, w: Waiting, dst: SocketAddr, limit: Duration) {
+/// Makes the upstream connection to `dst` (through the SOCKS5 proxy when there is one) on a
+/// thread of its own; the answer comes on `tx`.
+fn connect_upstream(
+    tx: &mpsc::Sender<Connected>,
+    w: Waiting,
+    (src, dst): (SocketAddr, SocketAddr),
+    proxy: Option<SocketAddr>,
+    limit: Duration,
+) {
     let tx = tx.clone();
     std::thread::spawn(move || {
-        let _ = tx.send((w, TcpStream::connect_timeout(&dst, limit)));
+        let up = match proxy {
+            Some(p) => socks5::connect(p, dst, limit),
+            None => TcpStream::connect_timeout(&dst, limit).map_err(|e| {
+                let how = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => Refusal::Reset,
+                    io::ErrorKind::NetworkUnreachable => Refusal::Unreachable(Unreachable::Network),
+                    _ => Refusal::Unreachable(Unreachable::Host),
+                };
+                Failure {
+                    how,
+                    why: e.to_string(),
+                }
+            }),
+        };
+        let _ = tx.send((w, src, dst, up));
     });
+}
+
+/// The `--socks5` proxy's address.
+fn proxy_addr(s: &str) -> io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| bad(format!("--socks5 {s}: {e} (HOST:PORT expected)")))?
+        .next()
+        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))
 }
 
 fn forward(args: Args) -> io::Result<()> {
@@ -188,6 +234,7 @@ fn forward(args: Args) -> io::Result<()> {
     if cidrs.is_empty() {
         return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
     }
+    let proxy = args.socks5.as_deref().map(proxy_addr).transpose()?;
     let mut b = Tun::builder(&args.tun).mtu(args.mtu).offload(false);
     for &k in &kernel {
         b = b.kernel_addr(k);
@@ -228,7 +275,7 @@ fn forward(args: Args) -> io::Result<()> {
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
     outln!(
-        "synack forward: {} routed through {} (synack {}{}), upstream from this namespace",
+        "synack forward: {} routed through {} (synack {}{}), upstream from this namespace{}",
         args.routes.join(", "),
         tun.name(),
         args.addr.join(", "),
@@ -236,6 +283,10 @@ fn forward(args: Args) -> io::Result<()> {
             String::new()
         } else {
             format!(", kernel side {}", args.kernel_addr.join(", "))
+        },
+        match proxy {
+            Some(p) => format!(" through SOCKS5 proxy {p} (TCP; UDP refused)"),
+            None => String::new(),
         }
     );
     let _ = io::stdout().flush();
@@ -260,7 +311,8 @@ fn forward(args: Args) -> io::Result<()> {
             busy = true;
             match event {
                 ForwardEvent::Tcp(p) => {
-                    connect_upstream(&tx, Waiting::Pending(p.id), p.dst, args.connect_timeout);
+                    let w = Waiting::Pending(p.id);
+                    connect_upstream(&tx, w, (p.src, p.dst), proxy, args.connect_timeout);
                 }
                 ForwardEvent::Echo(e) => {
                     let _ = stack.forward_echo_drop(e.id);
@@ -274,13 +326,20 @@ fn forward(args: Args) -> io::Result<()> {
         // Handshakes completed by SYN cookies (a flood filled the pending decisions).
         while let Ok(Some(h)) = stack.accept(fwd.tcp) {
             busy = true;
-            if let Some(dst) = stack.connection(h).map(|c| c.local()) {
-                connect_upstream(&tx, Waiting::Cookie(h), dst, args.connect_timeout);
+            if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
+                connect_upstream(&tx, Waiting::Cookie(h), ends, proxy, args.connect_timeout);
             }
         }
-        while let Ok((waiting, up)) = rx.try_recv() {
+        while let Ok((waiting, src, dst, up)) = rx.try_recv() {
             busy = true;
-            match up.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+            let up = up.and_then(|s| match s.set_nonblocking(true) {
+                Ok(()) => Ok(s),
+                Err(e) => Err(Failure {
+                    how: Refusal::Reset,
+                    why: e.to_string(),
+                }),
+            });
+            match up {
                 Ok(up) => {
                     let h = match waiting {
                         Waiting::Pending(id) => stack.forward_accept(now, id),
@@ -299,20 +358,34 @@ fn forward(args: Args) -> io::Result<()> {
                         tcp_total += 1;
                     }
                 }
-                Err(e) => match waiting {
-                    // Established already by a cookie: all that is left to say is a RST.
-                    Waiting::Cookie(h) => stack.abort(now, h),
-                    Waiting::Pending(id) => {
-                        let how = match e.kind() {
-                            io::ErrorKind::ConnectionRefused => Refusal::Reset,
-                            io::ErrorKind::NetworkUnreachable => {
-                                Refusal::Unreachable(Unreachable::Network)
+                Err(f) => {
+                    let told = match waiting {
+                        // Established already by a cookie: all that is left to say is a RST.
+                        Waiting::Cookie(h) => {
+                            stack.abort(now, h);
+                            Refusal::Reset
+                        }
+                        Waiting::Pending(id) => {
+                            let _ = stack.forward_refuse(now, id, f.how);
+                            f.how
+                        }
+                    };
+                    if args.stats {
+                        let told = match told {
+                            Refusal::Reset => "a RST",
+                            Refusal::Unreachable(Unreachable::Network) => {
+                                "ICMP network unreachable"
                             }
-                            _ => Refusal::Unreachable(Unreachable::Host),
+                            Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
+                            Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
+                            Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
                         };
-                        let _ = stack.forward_refuse(now, id, how);
+                        eprintln!(
+                            "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
+                            f.why
+                        );
                     }
-                },
+                }
             }
         }
         for f in &mut tcp {
@@ -333,6 +406,11 @@ fn forward(args: Args) -> io::Result<()> {
             let sock = match udp.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
+                    if proxy.is_some() {
+                        // No UDP ASSOCIATE yet: nothing leaves beside the proxy.
+                        let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Prohibited);
+                        continue;
+                    }
                     let any = match m.dst.ip() {
                         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
