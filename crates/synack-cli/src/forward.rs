@@ -2,7 +2,8 @@
 //! namespace when asked) carries the kernel's traffic for the routed prefixes to synack, which
 //! terminates every TCP and UDP flow ([`synack::stack`]'s forwarder mode) and carries it on
 //! as a kernel socket opened in the namespace synack itself runs in, straight to the original
-//! destination or, with `--socks5`, through a SOCKS5 proxy (RFC 1928 CONNECT).
+//! destination or, with `--socks5`, through a SOCKS5 proxy (RFC 1928 CONNECT for TCP, one
+//! UDP ASSOCIATE per UDP flow).
 //!
 //! A TCP flow is accepted only once the upstream connection is made, so a refused or
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
@@ -11,9 +12,8 @@
 //!
 //! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
 //! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
-//! makes its upstream connection (and its SOCKS5 handshake). UDP does not go through the
-//! proxy yet (no UDP ASSOCIATE): with `--socks5` it is refused (ICMP administratively
-//! prohibited), so nothing leaves beside the proxy.
+//! makes its upstream connection (and its SOCKS5 handshake), as does each UDP flow's
+//! association.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -44,7 +44,7 @@ use socks5::Failure;
         ip netns add client\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 --route 198.19.0.0/16 &\n  \
         ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
-        Through a SOCKS5 proxy (TCP only; UDP is then refused with ICMP prohibited):\n  \
+        Through a SOCKS5 proxy (CONNECT for TCP, UDP ASSOCIATE for UDP):\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
@@ -80,8 +80,8 @@ pub struct Args {
     /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication,
     /// the original destination sent as an address); a flow is accepted only once the proxy
     /// reports success, and a failure reply reaches the client as a RST (connection refused
-    /// and the rest) or ICMP network/host unreachable. UDP is refused meanwhile (ICMP
-    /// administratively prohibited): no UDP ASSOCIATE yet.
+    /// and the rest) or ICMP network/host unreachable. Each UDP flow gets a UDP ASSOCIATE of
+    /// its own (a failed one is ICMP port unreachable).
     #[arg(long, value_name = "HOST:PORT")]
     socks5: Option<String>,
     /// Print the counters when stopping, and a line on standard error for every flow whose
@@ -206,6 +206,24 @@ fn connect_upstream(
     });
 }
 
+/// A forwarded UDP flow's upstream: a socket of its own, or a SOCKS5 association.
+enum UdpUp {
+    Direct(UdpSocket),
+    /// The association is being made; the client's datagrams wait.
+    Associating(Vec<Vec<u8>>),
+    Socks(socks5::Association),
+}
+
+/// How many datagrams a flow keeps while its association is made.
+const ASSOCIATING_QUEUE: usize = 16;
+
+/// What a thread making a UDP association reports: the flow (client, original destination)
+/// and the association or why there is none.
+type Associated = (
+    (SocketAddr, SocketAddr),
+    Result<socks5::Association, String>,
+);
+
 /// The `--socks5` proxy's address.
 fn proxy_addr(s: &str) -> io::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
@@ -285,7 +303,7 @@ fn forward(args: Args) -> io::Result<()> {
             format!(", kernel side {}", args.kernel_addr.join(", "))
         },
         match proxy {
-            Some(p) => format!(" through SOCKS5 proxy {p} (TCP; UDP refused)"),
+            Some(p) => format!(" through SOCKS5 proxy {p}"),
             None => String::new(),
         }
     );
@@ -295,7 +313,9 @@ fn forward(args: Args) -> io::Result<()> {
     let clock = || Instant::ZERO + start.elapsed();
     let (tx, rx) = mpsc::channel::<Connected>();
     let mut tcp: Vec<TcpFlow> = Vec::new();
-    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpSocket> = HashMap::new();
+    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
+    let (utx, urx) = mpsc::channel::<Associated>();
+    let mut wrapped = Vec::with_capacity(65536);
     let mut buf = vec![0u8; 65536];
     let (mut tcp_total, mut udp_total) = (0u64, 0u64);
     while !stop.load(Ordering::Relaxed) {
@@ -400,15 +420,46 @@ fn forward(args: Args) -> io::Result<()> {
             !(done || dead)
         });
 
+        while let Ok((key, made)) = urx.try_recv() {
+            busy = true;
+            let (client, dst) = key;
+            let Some(UdpUp::Associating(queued)) = udp.remove(&key) else {
+                continue; // the flow ended meanwhile
+            };
+            match made {
+                Ok(a) => {
+                    for d in &queued {
+                        socks5::udp_wrap(&mut wrapped, dst, d);
+                        let _ = a.relay.send(&wrapped);
+                    }
+                    udp.insert(key, UdpUp::Socks(a));
+                }
+                Err(why) => {
+                    // The UDP analogue of the RST a failed CONNECT gives.
+                    let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
+                    if args.stats {
+                        eprintln!(
+                            "synack forward: UDP {client} -> {dst} failed upstream: {why}; the client gets ICMP port unreachable"
+                        );
+                    }
+                }
+            }
+        }
         while let Ok(m) = stack.recv_from(fwd.udp, &mut buf) {
             busy = true;
             let key = (m.src, m.dst);
-            let sock = match udp.entry(key) {
+            let data = &buf[..m.len];
+            let up = match udp.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    if proxy.is_some() {
-                        // No UDP ASSOCIATE yet: nothing leaves beside the proxy.
-                        let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Prohibited);
+                    udp_total += 1;
+                    if let Some(p) = proxy {
+                        // One association per client flow (RFC 1928 §7), made on a thread.
+                        let (utx, limit) = (utx.clone(), args.connect_timeout);
+                        std::thread::spawn(move || {
+                            let _ = utx.send((key, socks5::associate(p, limit)));
+                        });
+                        v.insert(UdpUp::Associating(vec![data.to_vec()]));
                         continue;
                     }
                     let any = match m.dst.ip() {
@@ -419,10 +470,7 @@ fn forward(args: Args) -> io::Result<()> {
                         .and_then(|s| s.connect(m.dst).map(|()| s))
                         .and_then(|s| s.set_nonblocking(true).map(|()| s));
                     match s {
-                        Ok(s) => {
-                            udp_total += 1;
-                            v.insert(s)
-                        }
+                        Ok(s) => v.insert(UdpUp::Direct(s)),
                         Err(_) => {
                             let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Network);
                             continue;
@@ -430,32 +478,71 @@ fn forward(args: Args) -> io::Result<()> {
                     }
                 }
             };
-            if let Err(e) = sock.send(&buf[..m.len]) {
-                if e.kind() == io::ErrorKind::ConnectionRefused {
-                    let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
-                    udp.remove(&key);
+            match up {
+                UdpUp::Direct(sock) => {
+                    if let Err(e) = sock.send(data) {
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
+                            udp.remove(&key);
+                        }
+                    }
+                }
+                // A few datagrams wait for the association; past that they are dropped.
+                UdpUp::Associating(q) if q.len() < ASSOCIATING_QUEUE => q.push(data.to_vec()),
+                UdpUp::Associating(_) => {}
+                UdpUp::Socks(a) => {
+                    socks5::udp_wrap(&mut wrapped, m.dst, data);
+                    let _ = a.relay.send(&wrapped);
                 }
             }
         }
-        let mut refused = Vec::new();
-        for (&(client, dst), s) in &udp {
-            for _ in 0..64 {
-                match s.recv(&mut buf) {
-                    Ok(n) => {
+        let (mut refused, mut ended) = (Vec::new(), Vec::new());
+        for (&(client, dst), up) in &mut udp {
+            match up {
+                UdpUp::Direct(s) => {
+                    for _ in 0..64 {
+                        match s.recv(&mut buf) {
+                            Ok(n) => {
+                                busy = true;
+                                let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                                refused.push((client, dst));
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                UdpUp::Associating(_) => {}
+                UdpUp::Socks(a) => {
+                    while let Ok(n) = a.relay.recv(&mut buf) {
                         busy = true;
-                        let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
+                        // Only what comes from the flow's destination is the flow's.
+                        match socks5::udp_unwrap(&buf[..n]) {
+                            Some((from, at))
+                                if from.port() == dst.port()
+                                    && from.ip().to_canonical() == dst.ip() =>
+                            {
+                                let _ = stack.send_from(now, fwd.udp, &buf[at..n], dst, client);
+                            }
+                            _ => {}
+                        }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        refused.push((client, dst));
-                        break;
+                    // The association lasts as long as its control connection (RFC 1928 §7).
+                    match a.control.read(&mut buf[..1]) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        _ => ended.push((client, dst)),
                     }
-                    Err(_) => break,
                 }
             }
         }
         for (client, dst) in refused {
             let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
             udp.remove(&(client, dst));
+        }
+        for key in ended {
+            udp.remove(&key);
         }
 
         while let Some(n) = stack.poll_transmit(now, &mut buf) {

@@ -27,10 +27,11 @@ fn sha256(p: &Path) -> String {
         .collect()
 }
 
-/// A SOCKS5 proxy (RFC 1928: no authentication, CONNECT to an IPv4/IPv6 address) on port
-/// 1080 of both families, logging `CONNECT HOST PORT reply REP` for every request. Failure
-/// replies follow the errno of its own connect: refused 5, network unreachable 3, host
-/// unreachable 4, anything else 1.
+/// A SOCKS5 proxy (RFC 1928: no authentication, CONNECT to an IPv4/IPv6 address, UDP
+/// ASSOCIATE) on port 1080 of both families, logging `CONNECT HOST PORT reply REP` for every
+/// CONNECT and `UDP HOST PORT` for every datagram it relays out. CONNECT's failure replies
+/// follow the errno of its own connect: refused 5, network unreachable 3, host unreachable 4,
+/// anything else 1.
 const SOCKS5_PROXY: &str = r#"
 import socket, struct, threading
 def log(*a): print(*a, flush=True)
@@ -49,6 +50,35 @@ def pipe(a, b):
             b.sendall(d)
         b.shutdown(socket.SHUT_WR)
     except OSError: pass
+def udp_relay(u):
+    client = None
+    try:
+        while True:
+            d, src = u.recvfrom(65536)
+            if client is None or src == client:
+                client = src
+                if d[:3] != b'\0\0\0' or d[3] not in (1, 4): continue
+                n = 4 if d[3] == 1 else 16
+                host = socket.inet_ntop(socket.AF_INET if n == 4 else socket.AF_INET6, d[4:4 + n])
+                port = struct.unpack('!H', d[4 + n:6 + n])[0]
+                log('UDP', host, port)
+                u.sendto(d[6 + n:], ('::ffff:' + host if n == 4 else host, port))
+            else:
+                h = src[0]
+                a = b'\x01' + socket.inet_aton(h[7:]) if h.startswith('::ffff:') \
+                    else b'\x04' + socket.inet_pton(socket.AF_INET6, h)
+                u.sendto(b'\0\0\0' + a + struct.pack('!H', src[1]) + d, client)
+    except OSError: pass
+def associate(c):
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    u.bind(('::', 0))
+    me = c.getsockname()[0]
+    bnd = b'\x01' + socket.inet_aton(me[7:]) if me.startswith('::ffff:') \
+        else b'\x04' + socket.inet_pton(socket.AF_INET6, me)
+    c.sendall(b'\x05\x00\x00' + bnd + struct.pack('!H', u.getsockname()[1]))
+    threading.Thread(target=udp_relay, args=(u,), daemon=True).start()
+    c.recv(1)
 def handle(c):
     try:
         _, n = recvn(c, 2)
@@ -57,10 +87,11 @@ def handle(c):
         c.sendall(b'\x05\x00')
         _, cmd, _, atyp = recvn(c, 4)
         fam = {1: socket.AF_INET, 4: socket.AF_INET6}.get(atyp)
-        if cmd != 1 or fam is None:
-            c.sendall(bytes([5, 7 if cmd != 1 else 8, 0, 1]) + bytes(6)); return
+        if cmd not in (1, 3) or fam is None:
+            c.sendall(bytes([5, 7 if cmd not in (1, 3) else 8, 0, 1]) + bytes(6)); return
         host = socket.inet_ntop(fam, recvn(c, 4 if atyp == 1 else 16))
         port = struct.unpack('!H', recvn(c, 2))[0]
+        if cmd == 3: return associate(c)
         u = socket.socket(fam); u.settimeout(10)
         try: u.connect((host, port)); rep = 0
         except ConnectionRefusedError: rep = 5
@@ -249,7 +280,7 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
 
     // The same through a SOCKS5 proxy in the server's namespace: every TCP flow is the
     // proxy's CONNECT (its log says so), its failure replies reach the client as a RST
-    // (refused) and ICMP host unreachable; UDP is refused (prohibited: EHOSTUNREACH).
+    // (refused) and ICMP host unreachable; UDP goes through its UDP ASSOCIATE relay.
     let mut socks = server.cmd("python3");
     socks.args(["-c", SOCKS5_PROXY]);
     let socks = Proc::spawn(socks, "SOCKS5 proxy");
@@ -300,17 +331,23 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         "EHOSTUNREACH expected: {unreachable}"
     );
     log("CONNECT 198.19.0.99 80 reply 4");
-    let udp = client
-        .cmd("python3")
-        .args([
+    for (target, host) in [
+        ("UDP4:198.19.0.77:7", "198.19.0.77"),
+        ("UDP6:[fd00:5ac:1::77]:7", "fd00:5ac:1::77"),
+    ] {
+        let mut c = client.cmd("sh");
+        c.args([
             "-c",
-            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(5)\n\
-             s.connect(('198.19.0.77',7))\ns.send(b'x')\ntry:\n  print(s.recv(9))\n\
-             except OSError as e:\n  print(type(e).__name__, e.errno)",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&udp.stdout).trim(), "OSError 113");
+            &format!("echo via-socks-{target} | timeout 5 socat -t 2 - {target}"),
+        ]);
+        let out = c.output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("via-socks-{target}"),
+            "{out:?}"
+        );
+        log(&format!("UDP {host} 7"));
+    }
     fwd.signal("INT");
     let (ok, out, err) = fwd.finish(Duration::from_secs(10));
     assert!(ok, "{out}{err}");

@@ -1,9 +1,9 @@
 //! A SOCKS5 client (RFC 1928) for `synack forward`: the no-authentication method, CONNECT for
-//! TCP flows, the original destination sent as an IPv4 or IPv6 address (never a name: the
-//! client already resolved it).
+//! TCP flows and UDP ASSOCIATE for UDP ones, the original destination sent as an IPv4 or IPv6
+//! address (never a name: the client already resolved it).
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use synack::stack::{Refusal, Unreachable};
@@ -16,6 +16,8 @@ const NO_AUTH: u8 = 0;
 const NO_ACCEPTABLE: u8 = 0xff;
 /// RFC 1928 §4: CMD "CONNECT X'01'".
 const CMD_CONNECT: u8 = 1;
+/// RFC 1928 §4: CMD "UDP ASSOCIATE X'03'".
+const CMD_UDP_ASSOCIATE: u8 = 3;
 /// RFC 1928 §5: ATYP values.
 const ATYP_V4: u8 = 1;
 const ATYP_NAME: u8 = 3;
@@ -169,6 +171,70 @@ pub fn connect(proxy: SocketAddr, dst: SocketAddr, limit: Duration) -> Result<Tc
     }
 }
 
+/// A UDP association (RFC 1928 §7): the control connection, which keeps it alive, and a UDP
+/// socket connected to the proxy's relay.
+pub struct Association {
+    pub control: TcpStream,
+    pub relay: UdpSocket,
+}
+
+/// Asks the proxy at `proxy` for a UDP association (RFC 1928 §4 UDP ASSOCIATE, DST.ADDR all
+/// zeros: the sending address is not known before the relay is), within `limit`; both
+/// sockets come back non-blocking.
+pub fn associate(proxy: SocketAddr, limit: Duration) -> Result<Association, String> {
+    let trouble = |e: io::Error| format!("SOCKS5 proxy {proxy}: {e}");
+    let mut control = TcpStream::connect_timeout(&proxy, limit).map_err(trouble)?;
+    control.set_read_timeout(Some(limit)).map_err(trouble)?;
+    control.set_write_timeout(Some(limit)).map_err(trouble)?;
+    let any = match proxy {
+        SocketAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
+        SocketAddr::V6(_) => SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0),
+    };
+    let mut relay = match request(&mut control, CMD_UDP_ASSOCIATE, any).map_err(trouble)? {
+        Ok(bound) => bound,
+        Err(rep) => {
+            return Err(format!(
+                "SOCKS5 proxy {proxy} answered {} (reply {rep:#04x}) to UDP ASSOCIATE",
+                reply_text(rep)
+            ));
+        }
+    };
+    // A relay announced as unspecified is on the proxy's own address (common practice).
+    if relay.ip().is_unspecified() {
+        relay.set_ip(proxy.ip());
+    }
+    let udp = UdpSocket::bind(any)
+        .and_then(|u| u.connect(relay).map(|()| u))
+        .and_then(|u| u.set_nonblocking(true).map(|()| u))
+        .map_err(|e| format!("SOCKS5 relay {relay}: {e}"))?;
+    control.set_nonblocking(true).map_err(trouble)?;
+    Ok(Association {
+        control,
+        relay: udp,
+    })
+}
+
+/// RFC 1928 §7: RSV (2 bytes), FRAG 0 and the destination, before `data`, into `out`: a
+/// 10-byte header for IPv4, 22 bytes for IPv6.
+pub fn udp_wrap(out: &mut Vec<u8>, dst: SocketAddr, data: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&[0, 0, 0]);
+    put_addr(out, dst);
+    out.extend_from_slice(data);
+}
+
+/// The payload's offset in a datagram from the relay (RFC 1928 §7) and the address it came
+/// from; `None` for a short or fragmented one ("an implementation that does not support
+/// fragmentation MUST drop any datagram whose FRAG field is other than X'00'").
+pub fn udp_unwrap(d: &[u8]) -> Option<(SocketAddr, usize)> {
+    if d.len() < 4 || d[0] != 0 || d[1] != 0 || d[2] != 0 {
+        return None;
+    }
+    let mut r = &d[3..];
+    let from = read_addr(&mut r).ok()?;
+    Some((from, d.len() - r.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +302,22 @@ mod tests {
             assert_eq!(f.how, how);
             assert!(f.why.ends_with(text), "{}", f.why);
         }
+    }
+
+    #[test]
+    fn udp_headers_are_10_and_22_bytes_and_fragments_are_dropped() {
+        let mut v = Vec::new();
+        let d4: SocketAddr = "198.19.0.77:53".parse().unwrap();
+        udp_wrap(&mut v, d4, b"q");
+        assert_eq!(v, [0, 0, 0, 1, 198, 19, 0, 77, 0, 53, b'q']);
+        assert_eq!(udp_unwrap(&v), Some((d4, 10)));
+        let d6: SocketAddr = "[fd00:5ac:1::77]:53".parse().unwrap();
+        udp_wrap(&mut v, d6, b"q");
+        assert_eq!(v.len(), 23);
+        assert_eq!(udp_unwrap(&v), Some((d6, 22)));
+        v[2] = 1;
+        assert_eq!(udp_unwrap(&v), None);
+        assert_eq!(udp_unwrap(&[0, 0, 0, 1, 198]), None);
     }
 
     #[test]
