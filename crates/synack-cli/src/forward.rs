@@ -48,7 +48,8 @@ use socks5::Failure;
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
-        counters; standard error the error that stopped it, if one did.")]
+        counters; standard error the error that stopped it, if one did, and with --stats a line \
+        for every flow whose upstream connection or association failed.")]
 pub struct Args {
     /// The TUN interface to create.
     #[arg(long, value_name = "NAME")]
