@@ -139,6 +139,21 @@ fn curl_checked(ns: &Netns, url: &str, got: &Path, file: &Path) {
     assert_eq!(sha256(got), sha256(file), "{url}");
 }
 
+/// One datagram `TAG-TARGET` to socat's `target` (an echo) from `ns`; the same comes back.
+fn udp_echo(ns: &Netns, target: &str, tag: &str) {
+    let mut c = ns.cmd("sh");
+    c.args([
+        "-c",
+        &format!("echo {tag}-{target} | timeout 5 socat -t 2 - {target}"),
+    ]);
+    let out = c.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{tag}-{target}"),
+        "{out:?}"
+    );
+}
+
 /// `ip ARGS` in `ns`.
 fn ip(ns: &Netns, args: &[&str]) {
     run(Command::new("ip").arg("-n").arg(&ns.name).args(args));
@@ -249,17 +264,7 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
 
     // UDP both families: the echo comes back from the address the client sent to.
     for target in ["UDP4:198.19.0.77:7", "UDP6:[fd00:5ac:1::77]:7"] {
-        let mut c = client.cmd("sh");
-        c.args([
-            "-c",
-            &format!("echo forwarded-{target} | timeout 5 socat -t 2 - {target}"),
-        ]);
-        let out = c.output().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            format!("forwarded-{target}"),
-            "{out:?}"
-        );
+        udp_echo(&client, target, "forwarded");
     }
 
     fwd.signal("INT");
@@ -335,17 +340,7 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         ("UDP4:198.19.0.77:7", "198.19.0.77"),
         ("UDP6:[fd00:5ac:1::77]:7", "fd00:5ac:1::77"),
     ] {
-        let mut c = client.cmd("sh");
-        c.args([
-            "-c",
-            &format!("echo via-socks-{target} | timeout 5 socat -t 2 - {target}"),
-        ]);
-        let out = c.output().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            format!("via-socks-{target}"),
-            "{out:?}"
-        );
+        udp_echo(&client, target, "via-socks");
         log(&format!("UDP {host} 7"));
     }
     fwd.signal("INT");
