@@ -2,7 +2,8 @@
 //! namespace when asked) carries the kernel's traffic for the routed prefixes to synack, which
 //! terminates every TCP and UDP flow ([`synack::stack`]'s forwarder mode) and carries it on
 //! as a kernel socket opened in the namespace synack itself runs in, straight to the original
-//! destination.
+//! destination or, with `--socks5`, through a SOCKS5 proxy (RFC 1928 CONNECT for TCP, one
+//! UDP ASSOCIATE per UDP flow).
 //!
 //! A TCP flow is accepted only once the upstream connection is made, so a refused or
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
@@ -11,7 +12,8 @@
 //!
 //! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
 //! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
-//! makes its upstream connection. SOCKS5 is not there yet.
+//! makes its upstream connection (and its SOCKS5 handshake), as does each UDP flow's
+//! association.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -32,6 +34,9 @@ use synack::tcp::Shutdown;
 use synack::time::Instant;
 use synack::units;
 
+mod socks5;
+use socks5::Failure;
+
 /// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
 /// kernel socket.
 #[derive(Debug, clap::Args)]
@@ -39,9 +44,12 @@ use synack::units;
         ip netns add client\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --addr 198.18.0.2/24 --route 198.19.0.0/16 &\n  \
         ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
+        Through a SOCKS5 proxy (CONNECT for TCP, UDP ASSOCIATE for UDP):\n  \
+        synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
-        counters; standard error the error that stopped it, if one did.")]
+        counters; standard error the error that stopped it, if one did, and with --stats a line \
+        for every flow whose upstream connection or association failed.")]
 pub struct Args {
     /// The TUN interface to create.
     #[arg(long, value_name = "NAME")]
@@ -70,7 +78,15 @@ pub struct Args {
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
-    /// Print the counters when stopping.
+    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication,
+    /// the original destination sent as an address); a flow is accepted only once the proxy
+    /// reports success, and a failure reply reaches the client as a RST (connection refused
+    /// and the rest) or ICMP network/host unreachable. Each UDP flow gets a UDP ASSOCIATE of
+    /// its own (a failed one is ICMP port unreachable).
+    #[arg(long, value_name = "HOST:PORT")]
+    socks5: Option<String>,
+    /// Print the counters when stopping, and a line on standard error for every flow whose
+    /// upstream connection fails.
     #[arg(long)]
     stats: bool,
 }
@@ -158,15 +174,64 @@ enum Waiting {
     Cookie(SocketHandle),
 }
 
-/// What a thread making an upstream connection reports.
-type Connected = (Waiting, io::Result<TcpStream>);
+/// What a thread making an upstream connection reports: the flow, its client and original
+/// destination, and the connection or why there is none.
+type Connected = (Waiting, SocketAddr, SocketAddr, Result<TcpStream, Failure>);
 
-/// Makes the upstream connection to `dst` on a thread of its own; the answer comes on `tx`.
-fn connect_upstream(tx: &mpsc::Sender<Connected>, w: Waiting, dst: SocketAddr, limit: Duration) {
+/// Makes the upstream connection to `dst` (through the SOCKS5 proxy when there is one) on a
+/// thread of its own; the answer comes on `tx`.
+fn connect_upstream(
+    tx: &mpsc::Sender<Connected>,
+    w: Waiting,
+    (src, dst): (SocketAddr, SocketAddr),
+    proxy: Option<SocketAddr>,
+    limit: Duration,
+) {
     let tx = tx.clone();
     std::thread::spawn(move || {
-        let _ = tx.send((w, TcpStream::connect_timeout(&dst, limit)));
+        let up = match proxy {
+            Some(p) => socks5::connect(p, dst, limit),
+            None => TcpStream::connect_timeout(&dst, limit).map_err(|e| {
+                let how = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => Refusal::Reset,
+                    io::ErrorKind::NetworkUnreachable => Refusal::Unreachable(Unreachable::Network),
+                    _ => Refusal::Unreachable(Unreachable::Host),
+                };
+                Failure {
+                    how,
+                    why: e.to_string(),
+                }
+            }),
+        };
+        let _ = tx.send((w, src, dst, up));
     });
+}
+
+/// A forwarded UDP flow's upstream: a socket of its own, or a SOCKS5 association.
+enum UdpUp {
+    Direct(UdpSocket),
+    /// The association is being made; the client's datagrams wait.
+    Associating(Vec<Vec<u8>>),
+    Socks(socks5::Association),
+}
+
+/// How many datagrams a flow keeps while its association is made.
+const ASSOCIATING_QUEUE: usize = 16;
+
+/// What a thread making a UDP association reports: the flow (client, original destination)
+/// and the association or why there is none.
+type Associated = (
+    (SocketAddr, SocketAddr),
+    Result<socks5::Association, String>,
+);
+
+/// The `--socks5` proxy's address.
+fn proxy_addr(s: &str) -> io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| bad(format!("--socks5 {s}: {e} (HOST:PORT expected)")))?
+        .next()
+        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))
 }
 
 fn forward(args: Args) -> io::Result<()> {
@@ -188,6 +253,7 @@ fn forward(args: Args) -> io::Result<()> {
     if cidrs.is_empty() {
         return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
     }
+    let proxy = args.socks5.as_deref().map(proxy_addr).transpose()?;
     let mut b = Tun::builder(&args.tun).mtu(args.mtu).offload(false);
     for &k in &kernel {
         b = b.kernel_addr(k);
@@ -228,7 +294,7 @@ fn forward(args: Args) -> io::Result<()> {
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
     outln!(
-        "synack forward: {} routed through {} (synack {}{}), upstream from this namespace",
+        "synack forward: {} routed through {} (synack {}{}), upstream from this namespace{}",
         args.routes.join(", "),
         tun.name(),
         args.addr.join(", "),
@@ -236,6 +302,10 @@ fn forward(args: Args) -> io::Result<()> {
             String::new()
         } else {
             format!(", kernel side {}", args.kernel_addr.join(", "))
+        },
+        match proxy {
+            Some(p) => format!(" through SOCKS5 proxy {p}"),
+            None => String::new(),
         }
     );
     let _ = io::stdout().flush();
@@ -244,7 +314,9 @@ fn forward(args: Args) -> io::Result<()> {
     let clock = || Instant::ZERO + start.elapsed();
     let (tx, rx) = mpsc::channel::<Connected>();
     let mut tcp: Vec<TcpFlow> = Vec::new();
-    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpSocket> = HashMap::new();
+    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
+    let (utx, urx) = mpsc::channel::<Associated>();
+    let mut wrapped = Vec::with_capacity(65536);
     let mut buf = vec![0u8; 65536];
     let (mut tcp_total, mut udp_total) = (0u64, 0u64);
     while !stop.load(Ordering::Relaxed) {
@@ -260,7 +332,8 @@ fn forward(args: Args) -> io::Result<()> {
             busy = true;
             match event {
                 ForwardEvent::Tcp(p) => {
-                    connect_upstream(&tx, Waiting::Pending(p.id), p.dst, args.connect_timeout);
+                    let w = Waiting::Pending(p.id);
+                    connect_upstream(&tx, w, (p.src, p.dst), proxy, args.connect_timeout);
                 }
                 ForwardEvent::Echo(e) => {
                     let _ = stack.forward_echo_drop(e.id);
@@ -274,13 +347,20 @@ fn forward(args: Args) -> io::Result<()> {
         // Handshakes completed by SYN cookies (a flood filled the pending decisions).
         while let Ok(Some(h)) = stack.accept(fwd.tcp) {
             busy = true;
-            if let Some(dst) = stack.connection(h).map(|c| c.local()) {
-                connect_upstream(&tx, Waiting::Cookie(h), dst, args.connect_timeout);
+            if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
+                connect_upstream(&tx, Waiting::Cookie(h), ends, proxy, args.connect_timeout);
             }
         }
-        while let Ok((waiting, up)) = rx.try_recv() {
+        while let Ok((waiting, src, dst, up)) = rx.try_recv() {
             busy = true;
-            match up.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+            let up = up.and_then(|s| match s.set_nonblocking(true) {
+                Ok(()) => Ok(s),
+                Err(e) => Err(Failure {
+                    how: Refusal::Reset,
+                    why: e.to_string(),
+                }),
+            });
+            match up {
                 Ok(up) => {
                     let h = match waiting {
                         Waiting::Pending(id) => stack.forward_accept(now, id),
@@ -299,20 +379,34 @@ fn forward(args: Args) -> io::Result<()> {
                         tcp_total += 1;
                     }
                 }
-                Err(e) => match waiting {
-                    // Established already by a cookie: all that is left to say is a RST.
-                    Waiting::Cookie(h) => stack.abort(now, h),
-                    Waiting::Pending(id) => {
-                        let how = match e.kind() {
-                            io::ErrorKind::ConnectionRefused => Refusal::Reset,
-                            io::ErrorKind::NetworkUnreachable => {
-                                Refusal::Unreachable(Unreachable::Network)
+                Err(f) => {
+                    let told = match waiting {
+                        // Established already by a cookie: all that is left to say is a RST.
+                        Waiting::Cookie(h) => {
+                            stack.abort(now, h);
+                            Refusal::Reset
+                        }
+                        Waiting::Pending(id) => {
+                            let _ = stack.forward_refuse(now, id, f.how);
+                            f.how
+                        }
+                    };
+                    if args.stats {
+                        let told = match told {
+                            Refusal::Reset => "a RST",
+                            Refusal::Unreachable(Unreachable::Network) => {
+                                "ICMP network unreachable"
                             }
-                            _ => Refusal::Unreachable(Unreachable::Host),
+                            Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
+                            Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
+                            Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
                         };
-                        let _ = stack.forward_refuse(now, id, how);
+                        eprintln!(
+                            "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
+                            f.why
+                        );
                     }
-                },
+                }
             }
         }
         for f in &mut tcp {
@@ -327,12 +421,48 @@ fn forward(args: Args) -> io::Result<()> {
             !(done || dead)
         });
 
+        while let Ok((key, made)) = urx.try_recv() {
+            busy = true;
+            let (client, dst) = key;
+            let Some(UdpUp::Associating(queued)) = udp.remove(&key) else {
+                continue; // the flow ended meanwhile
+            };
+            match made {
+                Ok(a) => {
+                    for d in &queued {
+                        socks5::udp_wrap(&mut wrapped, dst, d);
+                        let _ = a.relay.send(&wrapped);
+                    }
+                    udp.insert(key, UdpUp::Socks(a));
+                }
+                Err(why) => {
+                    // The UDP analogue of the RST a failed CONNECT gives.
+                    let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
+                    if args.stats {
+                        eprintln!(
+                            "synack forward: UDP {client} -> {dst} failed upstream: {why}; the client gets ICMP port unreachable"
+                        );
+                    }
+                }
+            }
+        }
         while let Ok(m) = stack.recv_from(fwd.udp, &mut buf) {
             busy = true;
             let key = (m.src, m.dst);
-            let sock = match udp.entry(key) {
+            let data = &buf[..m.len];
+            let up = match udp.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
+                    udp_total += 1;
+                    if let Some(p) = proxy {
+                        // One association per client flow (RFC 1928 §7), made on a thread.
+                        let (utx, limit) = (utx.clone(), args.connect_timeout);
+                        std::thread::spawn(move || {
+                            let _ = utx.send((key, socks5::associate(p, limit)));
+                        });
+                        v.insert(UdpUp::Associating(vec![data.to_vec()]));
+                        continue;
+                    }
                     let any = match m.dst.ip() {
                         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -341,10 +471,7 @@ fn forward(args: Args) -> io::Result<()> {
                         .and_then(|s| s.connect(m.dst).map(|()| s))
                         .and_then(|s| s.set_nonblocking(true).map(|()| s));
                     match s {
-                        Ok(s) => {
-                            udp_total += 1;
-                            v.insert(s)
-                        }
+                        Ok(s) => v.insert(UdpUp::Direct(s)),
                         Err(_) => {
                             let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Network);
                             continue;
@@ -352,32 +479,71 @@ fn forward(args: Args) -> io::Result<()> {
                     }
                 }
             };
-            if let Err(e) = sock.send(&buf[..m.len]) {
-                if e.kind() == io::ErrorKind::ConnectionRefused {
-                    let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
-                    udp.remove(&key);
+            match up {
+                UdpUp::Direct(sock) => {
+                    if let Err(e) = sock.send(data) {
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
+                            udp.remove(&key);
+                        }
+                    }
+                }
+                // A few datagrams wait for the association; past that they are dropped.
+                UdpUp::Associating(q) if q.len() < ASSOCIATING_QUEUE => q.push(data.to_vec()),
+                UdpUp::Associating(_) => {}
+                UdpUp::Socks(a) => {
+                    socks5::udp_wrap(&mut wrapped, m.dst, data);
+                    let _ = a.relay.send(&wrapped);
                 }
             }
         }
-        let mut refused = Vec::new();
-        for (&(client, dst), s) in &udp {
-            for _ in 0..64 {
-                match s.recv(&mut buf) {
-                    Ok(n) => {
+        let (mut refused, mut ended) = (Vec::new(), Vec::new());
+        for (&(client, dst), up) in &mut udp {
+            match up {
+                UdpUp::Direct(s) => {
+                    for _ in 0..64 {
+                        match s.recv(&mut buf) {
+                            Ok(n) => {
+                                busy = true;
+                                let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                                refused.push((client, dst));
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                UdpUp::Associating(_) => {}
+                UdpUp::Socks(a) => {
+                    while let Ok(n) = a.relay.recv(&mut buf) {
                         busy = true;
-                        let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
+                        // Only what comes from the flow's destination is the flow's.
+                        match socks5::udp_unwrap(&buf[..n]) {
+                            Some((from, at))
+                                if from.port() == dst.port()
+                                    && from.ip().to_canonical() == dst.ip() =>
+                            {
+                                let _ = stack.send_from(now, fwd.udp, &buf[at..n], dst, client);
+                            }
+                            _ => {}
+                        }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        refused.push((client, dst));
-                        break;
+                    // The association lasts as long as its control connection (RFC 1928 §7).
+                    match a.control.read(&mut buf[..1]) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        _ => ended.push((client, dst)),
                     }
-                    Err(_) => break,
                 }
             }
         }
         for (client, dst) in refused {
             let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
             udp.remove(&(client, dst));
+        }
+        for key in ended {
+            udp.remove(&key);
         }
 
         while let Some(n) = stack.poll_transmit(now, &mut buf) {
