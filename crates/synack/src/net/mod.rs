@@ -39,10 +39,16 @@
 //! Like `std::net`: [`TcpStream::set_nonblocking`] (calls then fail with `WouldBlock`
 //! instead of waiting), [`TcpStream::try_clone`] (one socket, two handles: say a reader
 //! thread and a writer thread), [`TcpStream::peek`], read and write timeouts.
+//!
+//! [`UdpSocket`] is `std::net::UdpSocket` (bind, `send_to`, `recv_from`, timeouts,
+//! `try_clone`, `take_error`); [`UdpSocket::forwarder_on`] makes a host a forwarder and
+//! returns the socket of every forwarded UDP flow, whose datagrams carry their original
+//! destination ([`UdpSocket::recv_from_meta`], answered with [`UdpSocket::send_from`]).
 
 mod readiness;
 pub(crate) mod runtime;
 mod socket;
+mod udp;
 
 use core::net::SocketAddr;
 use std::io::{self, Read, Write};
@@ -52,7 +58,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
-pub(crate) use crate::net::socket::{READ, Sock, WRITE};
+pub(crate) use crate::net::socket::{Dgram, READ, Sock, WRITE};
+pub use crate::net::udp::UdpSocket;
 pub use crate::stack::SocketOption;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
 

@@ -85,8 +85,8 @@ pub use handshake::SYN_QUEUE_ENTRY_SIZE;
 use hash::KeyedHasher;
 pub use ports::PortAllocator;
 use slots::Slot;
-pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
 pub use socket::SocketOption;
+pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
 
 /// A socket: a connection or a listener, valid until closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
