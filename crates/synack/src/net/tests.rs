@@ -76,8 +76,8 @@ fn read_timeout_is_would_block_and_reset_is_reported() {
 
 #[test]
 fn many_clients_one_listener_threads() {
-    let (_rt, client, server) = pair(2, 13);
-    let listener = TcpListener::bind_on(&server, "198.18.13.2:5000").unwrap();
+    let (_rt, client, server) = pair(2, 19);
+    let listener = TcpListener::bind_on(&server, "198.18.19.2:5000").unwrap();
     let n = 20;
     let srv = thread::spawn(move || {
         let mut handles = Vec::new();
@@ -98,7 +98,7 @@ fn many_clients_one_listener_threads() {
         .map(|i| {
             let host = client.clone();
             thread::spawn(move || {
-                let mut c = TcpStream::connect_on(&host, "198.18.13.2:5000").unwrap();
+                let mut c = TcpStream::connect_on(&host, "198.18.19.2:5000").unwrap();
                 let msg: Vec<u8> = (0..10_000).map(|j| ((i * 13 + j) % 256) as u8).collect();
                 c.write_all(&msg).unwrap();
                 c.shutdown(Shutdown::Write).unwrap();
