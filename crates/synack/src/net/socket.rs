@@ -229,30 +229,47 @@ impl Sock {
         let v6 = self.v6_socket;
         self.conn(|c| as_seen(v6, c.local()))
     }
+}
+
+/// What a socket call does between its non-blocking steps: wait on the socket's readiness.
+pub(crate) trait Waits: Sized {
+    fn parts(&self) -> (&Shared, &SocketIo);
 
     /// Blocks the thread until `step` does something (see [`Shared::blocking`]).
-    pub(crate) fn blocking<T>(
+    fn blocking<T>(
         &self,
         interest: u8,
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
-        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
     ) -> io::Result<T> {
-        self.shared
-            .blocking(&self.io, interest, timeout, nonblocking, |core, now| {
-                step(self, core, now)
-            })
+        let (shared, io) = self.parts();
+        shared.blocking(io, interest, timeout, nonblocking, |core, now| {
+            step(self, core, now)
+        })
     }
 
     /// The task's side of [`blocking`](Self::blocking) (see [`Shared::poll_io`]).
-    pub(crate) fn poll<T>(
+    fn poll<T>(
         &self,
         cx: &mut std::task::Context<'_>,
         interest: u8,
-        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
     ) -> std::task::Poll<io::Result<T>> {
-        self.shared
-            .poll_io(cx, &self.io, interest, |core, now| step(self, core, now))
+        let (shared, io) = self.parts();
+        shared.poll_io(cx, io, interest, |core, now| step(self, core, now))
+    }
+}
+
+impl Waits for Sock {
+    fn parts(&self) -> (&Shared, &SocketIo) {
+        (&self.shared, &self.io)
+    }
+}
+
+impl Waits for Dgram {
+    fn parts(&self) -> (&Shared, &SocketIo) {
+        (&self.shared, &self.io)
     }
 }
 
@@ -385,31 +402,6 @@ impl Dgram {
                      forwarded destination (see recv_from_meta)",
                 )
             })
-    }
-
-    /// Blocks the thread until `step` does something (see [`Shared::blocking`]).
-    pub(crate) fn blocking<T>(
-        &self,
-        interest: u8,
-        timeout: Option<std::time::Duration>,
-        nonblocking: bool,
-        mut step: impl FnMut(&Dgram, &mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> io::Result<T> {
-        self.shared
-            .blocking(&self.io, interest, timeout, nonblocking, |core, now| {
-                step(self, core, now)
-            })
-    }
-
-    /// The task's side of [`blocking`](Self::blocking) (see [`Shared::poll_io`]).
-    pub(crate) fn poll<T>(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        interest: u8,
-        mut step: impl FnMut(&Dgram, &mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> std::task::Poll<io::Result<T>> {
-        self.shared
-            .poll_io(cx, &self.io, interest, |core, now| step(self, core, now))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use super::socket::Dgram;
-use super::{Host, READ, StreamOpts, WRITE, check_timeout, host_for_bind, one_addr};
+use super::{Host, READ, StreamOpts, WRITE, Waits, host_for_bind, one_addr};
 use crate::stack::{ForwardConfig, RecvMeta};
 
 /// A UDP socket, like `std::net::UdpSocket`.
@@ -123,12 +123,8 @@ impl UdpSocket {
     }
 
     fn send(&self, buf: &[u8], from: Option<SocketAddr>, to: SocketAddr) -> io::Result<usize> {
-        let timeout = *self
-            .opts
-            .write_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        let timeout = StreamOpts::timeout(&self.opts.write_timeout);
+        let nonblocking = self.opts.nonblocking();
         self.sock
             .blocking(WRITE, timeout, nonblocking, |s, core, now| {
                 s.try_send(core, now, buf, from, to)
@@ -143,12 +139,8 @@ impl UdpSocket {
     /// Waits for a datagram; what [`recv_from`](Self::recv_from) says and its destination
     /// (on the forwarder socket, the original destination) and whole length.
     pub fn recv_from_meta(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let timeout = *self
-            .opts
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        let timeout = StreamOpts::timeout(&self.opts.read_timeout);
+        let nonblocking = self.opts.nonblocking();
         self.sock
             .blocking(READ, timeout, nonblocking, |s, core, _| {
                 s.try_recv_from(core, buf)
@@ -175,32 +167,20 @@ impl UdpSocket {
     /// `recv_from` fails with `WouldBlock` after `t` without a datagram (a zero timeout is
     /// InvalidInput, as in std).
     pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
-        check_timeout(t)?;
-        *self
-            .opts
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = t;
-        Ok(())
+        StreamOpts::set_timeout(&self.opts.read_timeout, t)
     }
 
     /// `send_to` fails with `WouldBlock` after `t` with the output queue full.
     pub fn set_write_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
-        check_timeout(t)?;
-        *self
-            .opts
-            .write_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = t;
-        Ok(())
+        StreamOpts::set_timeout(&self.opts.write_timeout, t)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<StdDuration>> {
-        Ok(*self
-            .opts
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()))
+        Ok(StreamOpts::timeout(&self.opts.read_timeout))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<StdDuration>> {
+        Ok(StreamOpts::timeout(&self.opts.write_timeout))
     }
 
     /// A second handle on the same socket (one thread receives while another sends); the

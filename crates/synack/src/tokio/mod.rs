@@ -61,7 +61,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Dgram, Host, READ, Sock, SocketOption, WRITE, host_for_bind, host_for_connect, one_addr,
+    Dgram, Host, READ, Sock, SocketOption, WRITE, Waits, host_for_bind, host_for_connect, one_addr,
 };
 use crate::stack::{ForwardConfig, RecvMeta};
 use crate::tcp::Shutdown;
