@@ -680,3 +680,38 @@ fn forwarder_socket_relays_with_the_original_destination() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected);
 }
+
+/// A blocking send that finds the output queue full waits for the driver to drain it
+/// instead of failing: a burst larger than the queue (1 MiB) all goes out.
+#[test]
+fn a_udp_burst_larger_than_the_output_queue_blocks_instead_of_failing() {
+    let (_rt, client, server) = pair(0, 22);
+    let s = UdpSocket::bind_on(&server, "198.18.22.2:9000").unwrap();
+    let c = UdpSocket::bind_on(&client, "198.18.22.1:9000").unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = 3000u32;
+    for i in 0..n {
+        let mut d = [i as u8; 1400];
+        d[..4].copy_from_slice(&i.to_be_bytes());
+        assert_eq!(c.send_to(&d, "198.18.22.2:9000").unwrap(), 1400, "send {i}");
+    }
+    // Whatever the receive buffer kept arrived intact, in order.
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2000];
+    let mut last = None;
+    let mut got = 0;
+    while let Ok((len, _)) = s.recv_from(&mut buf) {
+        assert_eq!(len, 1400);
+        let i = u32::from_be_bytes(buf[..4].try_into().unwrap());
+        assert!(buf[4..len].iter().all(|&b| b == i as u8), "datagram {i}");
+        assert!(last < Some(i), "datagram {i} after {last:?}");
+        last = Some(i);
+        got += 1;
+    }
+    assert!(got > 0);
+    eprintln!(
+        "output queue full {} times; {got} of {n} datagrams received",
+        client.counters().udp_sndbuf_errors
+    );
+}
