@@ -220,13 +220,11 @@ fn readiness(stack: &mut Stack, id: Id, kind: Kind) -> u8 {
     let h = match id {
         Id::Tcp(h) => h,
         // Writable always (a full output queue is `send_blocked`); readable with a datagram
-        // or an ICMP error waiting (Linux's poll reports POLLERR then, and recvfrom fails).
+        // waiting (an ICMP error waits for take_error, as on an unconnected Linux socket).
         Id::Udp(u) => {
             return match stack.udp_local_addr(u) {
                 Err(_) => READABLE | WRITABLE | CLOSED,
-                Ok(_) if stack.udp_queued(u) > 0 || stack.udp_error_pending(u) => {
-                    READABLE | WRITABLE
-                }
+                Ok(_) if stack.udp_queued(u) > 0 => READABLE | WRITABLE,
                 Ok(_) => WRITABLE,
             };
         }

@@ -344,18 +344,15 @@ impl Dgram {
         &mut core.hosts[self.host].stack
     }
 
-    /// The next datagram, or the pending ICMP error (taken, as Linux's recvfrom reports
-    /// `sk_err`). Waits on READABLE.
+    /// The next datagram. An ICMP error about one the socket sent does not fail it: Linux
+    /// reports those to an unconnected socket only with IP_RECVERR, so a server is not
+    /// broken by a client that went away; it waits for `take_error`. Waits on READABLE.
     pub(crate) fn try_recv_from(
         &self,
         core: &mut Core,
         buf: &mut [u8],
     ) -> Option<io::Result<RecvMeta>> {
-        let stack = self.stack(core);
-        if let Some(e) = stack.udp_take_error(self.handle) {
-            return Some(Err(e));
-        }
-        match stack.recv_from(self.handle, buf) {
+        match self.stack(core).recv_from(self.handle, buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             r => Some(r),
         }

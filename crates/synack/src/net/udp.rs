@@ -33,17 +33,14 @@ use crate::stack::{ForwardConfig, RecvMeta};
 /// let (n, _) = client.recv_from(&mut buf).unwrap();
 /// assert_eq!(&buf[..n], b"answer");
 ///
-/// // Nobody on port 9: the ICMP port unreachable fails the next receive, as on Linux.
-/// client.send_to(b"?", "198.18.0.2:9").unwrap();
-/// let e = client.recv_from(&mut buf).unwrap_err();
-/// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 /// ```
 ///
 /// An ICMP error about a datagram the socket sent (port, host or network unreachable) is
-/// kept until taken: the next `recv_from` fails with it once (ConnectionRefused for port
-/// unreachable), as Linux reports `sk_err` with IP_RECVERR; [`take_error`](Self::take_error)
-/// takes it too. A datagram longer than the buffer is truncated, the rest lost (see
-/// [`recv_from_meta`](Self::recv_from_meta) for its length).
+/// kept until [`take_error`](Self::take_error) takes it (ConnectionRefused for port
+/// unreachable); it does not fail `recv_from`, as Linux reports none to an unconnected socket
+/// without IP_RECVERR (a server is not broken by a client that went away). A datagram longer
+/// than the buffer is truncated, the rest lost (see [`recv_from_meta`](Self::recv_from_meta)
+/// for its length).
 pub struct UdpSocket {
     sock: Arc<Dgram>,
     opts: Arc<StreamOpts>,
@@ -153,7 +150,8 @@ impl UdpSocket {
         self.sock.local_addr()
     }
 
-    /// The pending ICMP error, taken (SO_ERROR).
+    /// The last ICMP error about a datagram the socket sent, taken (SO_ERROR):
+    /// ConnectionRefused for port unreachable, HostUnreachable, NetworkUnreachable.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.sock.take_error())
     }

@@ -334,11 +334,6 @@ impl Stack {
         self.udp.get(h).map_or(0, |s| s.rx.meta.len())
     }
 
-    /// Whether an ICMP error waits for [`udp_take_error`](Self::udp_take_error).
-    pub fn udp_error_pending(&mut self, h: UdpHandle) -> bool {
-        self.udp.get(h).is_some_and(|s| s.error.is_some())
-    }
-
     /// The next UDP socket a datagram or an ICMP error arrived on, each once until read: the
     /// datagram side of [`poll_changed`](Self::poll_changed), on while
     /// [`report_changes`](Self::report_changes) is. A handle may be stale.

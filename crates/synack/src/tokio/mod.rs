@@ -366,7 +366,8 @@ write_half!(OwnedWriteHalf);
 /// ```
 ///
 /// Errors are those of [`net::UdpSocket`](crate::net::UdpSocket): an ICMP port unreachable
-/// about a datagram it sent fails the next receive with ConnectionRefused (once).
+/// about a datagram it sent is [`take_error`](Self::take_error)'s ConnectionRefused and does
+/// not fail `recv_from`, as on an unconnected Linux socket.
 pub struct UdpSocket {
     sock: Dgram,
 }
