@@ -199,6 +199,10 @@ mod tests {
         );
         assert_eq!(c.congestion, Algorithm::Bbr);
         assert!(apply_sysctl(&mut c, "tcp_congestion_control", "vegas").is_err());
-        assert_eq!(c.congestion, Algorithm::Bbr, "an unknown name changes nothing");
+        assert_eq!(
+            c.congestion,
+            Algorithm::Bbr,
+            "an unknown name changes nothing"
+        );
     }
 }

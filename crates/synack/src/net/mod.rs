@@ -39,10 +39,16 @@
 //! Like `std::net`: [`TcpStream::set_nonblocking`] (calls then fail with `WouldBlock`
 //! instead of waiting), [`TcpStream::try_clone`] (one socket, two handles: say a reader
 //! thread and a writer thread), [`TcpStream::peek`], read and write timeouts.
+//!
+//! [`UdpSocket`] is `std::net::UdpSocket` (bind, `send_to`, `recv_from`, timeouts,
+//! `try_clone`, `take_error`); [`UdpSocket::forwarder_on`] makes a host a forwarder and
+//! returns the socket of every forwarded UDP flow, whose datagrams carry their original
+//! destination ([`UdpSocket::recv_from_meta`], answered with [`UdpSocket::send_from`]).
 
 mod readiness;
 pub(crate) mod runtime;
 mod socket;
+mod udp;
 
 use core::net::SocketAddr;
 use std::io::{self, Read, Write};
@@ -52,7 +58,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
-pub(crate) use crate::net::socket::{READ, Sock, WRITE};
+pub(crate) use crate::net::socket::{Dgram, READ, Sock, WRITE, Waits};
+pub use crate::net::udp::UdpSocket;
 pub use crate::stack::SocketOption;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
 
@@ -193,6 +200,23 @@ struct StreamOpts {
     nonblocking: AtomicBool,
 }
 
+impl StreamOpts {
+    /// Sets a read or write timeout (a zero one is InvalidInput, as in std).
+    fn set_timeout(slot: &Mutex<Option<StdDuration>>, t: Option<StdDuration>) -> io::Result<()> {
+        check_timeout(t)?;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = t;
+        Ok(())
+    }
+
+    fn timeout(slot: &Mutex<Option<StdDuration>>) -> Option<StdDuration> {
+        *slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
 /// A TCP connection, with `Read` and `Write`.
 pub struct TcpStream {
     sock: Arc<Sock>,
@@ -315,39 +339,19 @@ impl TcpStream {
     }
 
     pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
-        check_timeout(t)?;
-        *self
-            .opts
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = t;
-        Ok(())
+        StreamOpts::set_timeout(&self.opts.read_timeout, t)
     }
 
     pub fn set_write_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
-        check_timeout(t)?;
-        *self
-            .opts
-            .write_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = t;
-        Ok(())
+        StreamOpts::set_timeout(&self.opts.write_timeout, t)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<StdDuration>> {
-        Ok(*self
-            .opts
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()))
+        Ok(StreamOpts::timeout(&self.opts.read_timeout))
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<StdDuration>> {
-        Ok(*self
-            .opts
-            .write_timeout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()))
+        Ok(StreamOpts::timeout(&self.opts.write_timeout))
     }
 
     /// Reads and writes fail with `WouldBlock` instead of waiting (O_NONBLOCK; shared with
@@ -374,7 +378,7 @@ impl TcpStream {
 
     fn read_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         let timeout = self.read_timeout()?;
-        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        let nonblocking = self.opts.nonblocking();
         self.sock
             .blocking(READ, timeout, nonblocking, |s, core, now| {
                 s.try_recv(core, now, buf, peek)
@@ -383,7 +387,7 @@ impl TcpStream {
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let timeout = self.write_timeout()?;
-        let nonblocking = self.opts.nonblocking.load(Ordering::Relaxed);
+        let nonblocking = self.opts.nonblocking();
         self.sock
             .blocking(WRITE, timeout, nonblocking, |s, core, now| {
                 s.try_send(core, now, buf)

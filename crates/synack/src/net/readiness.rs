@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::stack::{SocketHandle, Stack};
+use crate::stack::{SocketHandle, Stack, UdpHandle};
 use crate::tcp::State;
 
 /// A read (or an accept) would not block.
@@ -138,45 +138,65 @@ impl SocketIo {
     }
 }
 
-/// What a registered socket is, which says how its readiness is computed. A datagram socket
-/// is one more kind here.
+/// What a registered socket is, which says how its readiness is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Listener,
     Stream,
+    Datagram,
+}
+
+/// A registered socket's handle in the stack: a TCP one, or a UDP one (`Kind::Datagram`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Id {
+    Tcp(SocketHandle),
+    Udp(UdpHandle),
 }
 
 /// The sockets of one host that an application holds, by handle.
 #[derive(Default)]
 pub(crate) struct Registry {
-    sockets: HashMap<SocketHandle, (Kind, Arc<SocketIo>)>,
+    sockets: HashMap<Id, (Kind, Arc<SocketIo>)>,
+    /// Datagram sockets that found the output queue full: writable again once the driver's
+    /// next turn has drained it (the stack reports no change for that).
+    send_blocked: Vec<UdpHandle>,
 }
 
 impl Registry {
     /// Registers a socket and publishes its readiness as of now.
-    pub(crate) fn register(
-        &mut self,
-        stack: &mut Stack,
-        h: SocketHandle,
-        kind: Kind,
-    ) -> Arc<SocketIo> {
+    pub(crate) fn register(&mut self, stack: &mut Stack, h: Id, kind: Kind) -> Arc<SocketIo> {
         let io = Arc::new(SocketIo::default());
         io.set(readiness(stack, h, kind));
         self.sockets.insert(h, (kind, io.clone()));
         io
     }
 
-    pub(crate) fn deregister(&mut self, h: SocketHandle) {
+    pub(crate) fn deregister(&mut self, h: Id) {
         self.sockets.remove(&h);
     }
 
+    /// A send on datagram socket `h` found the output queue full (see `send_blocked`).
+    pub(crate) fn send_blocked(&mut self, h: UdpHandle) {
+        if !self.send_blocked.contains(&h) {
+            self.send_blocked.push(h);
+        }
+    }
+
     /// Sets the readiness of every socket the stack reports changed; counts wake-ups.
-    pub(crate) fn publish(&self, stack: &mut Stack, wakeups: &AtomicU64) {
+    pub(crate) fn publish(&mut self, stack: &mut Stack, wakeups: &AtomicU64) {
         let mut n = 0;
+        let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
+            Some((kind, io)) => io.set(readiness(stack, h, *kind)),
+            None => 0,
+        };
         while let Some(h) = stack.poll_changed() {
-            if let Some((kind, io)) = self.sockets.get(&h) {
-                n += io.set(readiness(stack, h, *kind));
-            }
+            n += set(stack, Id::Tcp(h));
+        }
+        while let Some(h) = stack.poll_udp_changed() {
+            n += set(stack, Id::Udp(h));
+        }
+        while let Some(h) = self.send_blocked.pop() {
+            n += set(stack, Id::Udp(h));
         }
         if n > 0 {
             wakeups.fetch_add(n, Ordering::Relaxed);
@@ -196,8 +216,22 @@ impl Registry {
 }
 
 /// A socket's readiness, from the stack.
-fn readiness(stack: &mut Stack, h: SocketHandle, kind: Kind) -> u8 {
+fn readiness(stack: &mut Stack, id: Id, kind: Kind) -> u8 {
+    let h = match id {
+        Id::Tcp(h) => h,
+        // Writable always (a full output queue is `send_blocked`); readable with a datagram
+        // waiting (an ICMP error waits for take_error, as on an unconnected Linux socket).
+        Id::Udp(u) => {
+            return match stack.udp_local_addr(u) {
+                Err(_) => READABLE | WRITABLE | CLOSED,
+                Ok(_) if stack.udp_queued(u) > 0 => READABLE | WRITABLE,
+                Ok(_) => WRITABLE,
+            };
+        }
+    };
     match kind {
+        // A datagram socket has a UDP handle (above).
+        Kind::Datagram => READABLE | WRITABLE | CLOSED,
         Kind::Listener => {
             if stack.accept_queue_len(h) > 0 {
                 READABLE

@@ -6,9 +6,9 @@ use core::net::SocketAddr;
 use std::io;
 use std::sync::Arc;
 
-use super::readiness::{Kind, READABLE, SocketIo, WRITABLE};
+use super::readiness::{Id, Kind, READABLE, SocketIo, WRITABLE};
 use super::runtime::{Core, Host, Shared};
-use crate::stack::{SocketHandle, SocketOption, Stack};
+use crate::stack::{ForwardConfig, RecvMeta, SocketHandle, SocketOption, Stack, UdpHandle};
 use crate::tcp::{Connection, Shutdown, State};
 use crate::time::Instant;
 
@@ -55,7 +55,7 @@ impl Sock {
             }
             let h = &mut core.hosts[host.index];
             let handle = open(&mut h.stack, now)?;
-            let io = h.sockets.register(&mut h.stack, handle, kind);
+            let io = h.sockets.register(&mut h.stack, Id::Tcp(handle), kind);
             Ok((handle, io))
         })?;
         Ok(Sock {
@@ -106,7 +106,9 @@ impl Sock {
         let h = &mut core.hosts[self.host];
         match h.stack.accept(self.handle) {
             Ok(Some(handle)) => {
-                let io = h.sockets.register(&mut h.stack, handle, Kind::Stream);
+                let io = h
+                    .sockets
+                    .register(&mut h.stack, Id::Tcp(handle), Kind::Stream);
                 Some(Ok(Sock {
                     shared: self.shared.clone(),
                     host: self.host,
@@ -227,30 +229,47 @@ impl Sock {
         let v6 = self.v6_socket;
         self.conn(|c| as_seen(v6, c.local()))
     }
+}
+
+/// What a socket call does between its non-blocking steps: wait on the socket's readiness.
+pub(crate) trait Waits: Sized {
+    fn parts(&self) -> (&Shared, &SocketIo);
 
     /// Blocks the thread until `step` does something (see [`Shared::blocking`]).
-    pub(crate) fn blocking<T>(
+    fn blocking<T>(
         &self,
         interest: u8,
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
-        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
     ) -> io::Result<T> {
-        self.shared
-            .blocking(&self.io, interest, timeout, nonblocking, |core, now| {
-                step(self, core, now)
-            })
+        let (shared, io) = self.parts();
+        shared.blocking(io, interest, timeout, nonblocking, |core, now| {
+            step(self, core, now)
+        })
     }
 
     /// The task's side of [`blocking`](Self::blocking) (see [`Shared::poll_io`]).
-    pub(crate) fn poll<T>(
+    fn poll<T>(
         &self,
         cx: &mut std::task::Context<'_>,
         interest: u8,
-        mut step: impl FnMut(&Sock, &mut Core, Instant) -> Option<io::Result<T>>,
+        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
     ) -> std::task::Poll<io::Result<T>> {
-        self.shared
-            .poll_io(cx, &self.io, interest, |core, now| step(self, core, now))
+        let (shared, io) = self.parts();
+        shared.poll_io(cx, io, interest, |core, now| step(self, core, now))
+    }
+}
+
+impl Waits for Sock {
+    fn parts(&self) -> (&Shared, &SocketIo) {
+        (&self.shared, &self.io)
+    }
+}
+
+impl Waits for Dgram {
+    fn parts(&self) -> (&Shared, &SocketIo) {
+        (&self.shared, &self.io)
     }
 }
 
@@ -262,8 +281,134 @@ impl Drop for Sock {
         let (host, h) = (self.host, self.handle);
         self.shared.call(|core, now| {
             let hs = &mut core.hosts[host];
-            hs.sockets.deregister(h);
+            hs.sockets.deregister(Id::Tcp(h));
             hs.stack.close(now, h);
+        });
+    }
+}
+
+/// One open UDP socket (`Kind::Datagram`): a bound one, or a host's forwarder socket. Its
+/// steps, like [`Sock`]'s, say `None` when they have to wait. Dropping it closes the socket.
+pub(crate) struct Dgram {
+    pub(crate) shared: Arc<Shared>,
+    host: usize,
+    handle: UdpHandle,
+    pub(crate) io: Arc<SocketIo>,
+}
+
+impl Dgram {
+    fn open(
+        host: &Host,
+        open: impl FnOnce(&mut Stack) -> io::Result<UdpHandle>,
+    ) -> io::Result<Dgram> {
+        let shared = host.shared.clone();
+        let (handle, io) = shared.call(|core, _| {
+            if core.stopped {
+                return Err(io::Error::other("the synack runtime has stopped"));
+            }
+            let h = &mut core.hosts[host.index];
+            let handle = open(&mut h.stack)?;
+            let io = h
+                .sockets
+                .register(&mut h.stack, Id::Udp(handle), Kind::Datagram);
+            Ok((handle, io))
+        })?;
+        Ok(Dgram {
+            shared,
+            host: host.index,
+            handle,
+            io,
+        })
+    }
+
+    /// Binds `local` on `host` (port 0: an ephemeral port).
+    pub(crate) fn bind(host: &Host, local: SocketAddr) -> io::Result<Dgram> {
+        Self::open(host, |stack| stack.udp_bind(local))
+    }
+
+    /// Turns forwarding on for `host` with `cfg` and opens its datagram socket, which takes
+    /// the datagrams of every forwarded UDP flow. AddrInUse when forwarding is on already.
+    pub(crate) fn forwarder(host: &Host, cfg: ForwardConfig) -> io::Result<Dgram> {
+        Self::open(host, |stack| {
+            if stack.forwarding().is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "forwarding is on already on this host (one forwarder socket per host)",
+                ));
+            }
+            Ok(stack.enable_forwarding(cfg).udp)
+        })
+    }
+
+    fn stack<'a>(&self, core: &'a mut Core) -> &'a mut Stack {
+        &mut core.hosts[self.host].stack
+    }
+
+    /// The next datagram. An ICMP error about one the socket sent does not fail it: Linux
+    /// reports those to an unconnected socket only with IP_RECVERR, so a server is not
+    /// broken by a client that went away; it waits for `take_error`. Waits on READABLE.
+    pub(crate) fn try_recv_from(
+        &self,
+        core: &mut Core,
+        buf: &mut [u8],
+    ) -> Option<io::Result<RecvMeta>> {
+        match self.stack(core).recv_from(self.handle, buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            r => Some(r),
+        }
+    }
+
+    /// Sends one datagram to `to`, from `from` (`None`: the socket's address; see
+    /// [`Stack::send_from`]). A full output queue waits for the driver's next turn. Waits on
+    /// WRITABLE.
+    pub(crate) fn try_send(
+        &self,
+        core: &mut Core,
+        now: Instant,
+        buf: &[u8],
+        from: Option<SocketAddr>,
+        to: SocketAddr,
+    ) -> Option<io::Result<usize>> {
+        let h = &mut core.hosts[self.host];
+        let r = match from {
+            None => h.stack.send_to(now, self.handle, buf, to),
+            Some(from) => h.stack.send_from(now, self.handle, buf, from, to),
+        };
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                h.sockets.send_blocked(self.handle);
+                None
+            }
+            r => Some(r),
+        }
+    }
+
+    pub(crate) fn take_error(&self) -> Option<io::Error> {
+        self.shared
+            .with(|core, _| self.stack(core).udp_take_error(self.handle))
+    }
+
+    /// The bound address; the forwarder's socket has none of its own.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared
+            .with(|core, _| self.stack(core).udp_local_addr(self.handle))?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the forwarder's socket has no address of its own: it takes every \
+                     forwarded destination (see recv_from_meta)",
+                )
+            })
+    }
+}
+
+impl Drop for Dgram {
+    fn drop(&mut self) {
+        let (host, h) = (self.host, self.handle);
+        self.shared.call(|core, _| {
+            let hs = &mut core.hosts[host];
+            hs.sockets.deregister(Id::Udp(h));
+            hs.stack.udp_close(h);
         });
     }
 }

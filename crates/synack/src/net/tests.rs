@@ -76,8 +76,8 @@ fn read_timeout_is_would_block_and_reset_is_reported() {
 
 #[test]
 fn many_clients_one_listener_threads() {
-    let (_rt, client, server) = pair(2, 13);
-    let listener = TcpListener::bind_on(&server, "198.18.13.2:5000").unwrap();
+    let (_rt, client, server) = pair(2, 19);
+    let listener = TcpListener::bind_on(&server, "198.18.19.2:5000").unwrap();
     let n = 20;
     let srv = thread::spawn(move || {
         let mut handles = Vec::new();
@@ -98,7 +98,7 @@ fn many_clients_one_listener_threads() {
         .map(|i| {
             let host = client.clone();
             thread::spawn(move || {
-                let mut c = TcpStream::connect_on(&host, "198.18.13.2:5000").unwrap();
+                let mut c = TcpStream::connect_on(&host, "198.18.19.2:5000").unwrap();
                 let msg: Vec<u8> = (0..10_000).map(|j| ((i * 13 + j) % 256) as u8).collect();
                 c.write_all(&msg).unwrap();
                 c.shutdown(Shutdown::Write).unwrap();
@@ -376,14 +376,14 @@ fn a_dual_stack_listener_takes_both_families() {
 
 #[test]
 fn nonblocking_peek_and_clones_like_std() {
-    let (_rt, client, server) = pair(1, 16);
-    let listener = TcpListener::bind_on(&server, "198.18.16.2:80").unwrap();
+    let (_rt, client, server) = pair(1, 13);
+    let listener = TcpListener::bind_on(&server, "198.18.13.2:80").unwrap();
     listener.set_nonblocking(true).unwrap();
     assert_eq!(
         listener.accept().err().unwrap().kind(),
         ErrorKind::WouldBlock
     );
-    let c = TcpStream::connect_on(&client, "198.18.16.2:80").unwrap();
+    let c = TcpStream::connect_on(&client, "198.18.13.2:80").unwrap();
     listener.set_nonblocking(false).unwrap();
     let (s, _) = listener.accept().unwrap();
     s.set_nonblocking(true).unwrap();
@@ -506,5 +506,215 @@ fn set_ttl_is_the_ttl_of_the_connections_packets() {
         *ttls.lock().unwrap(),
         vec![64, 7],
         "TTLs of the two data segments"
+    );
+}
+
+/// Datagram `i` of a test: a length and bytes of its own.
+fn datagram(i: u32) -> Vec<u8> {
+    let len = 1 + (i as usize * 97) % 3000; // some larger than the MTU: fragments
+    (0..len as u32)
+        .map(|j| (j.wrapping_mul(13) ^ i.wrapping_mul(101)) as u8)
+        .collect()
+}
+
+#[test]
+fn udp_both_ways_timeouts_clone_and_port_unreachable() {
+    let (_rt, client, server) = pair(1, 16);
+    let s = UdpSocket::bind_on(&server, "198.18.16.2:53").unwrap();
+    let c = UdpSocket::bind_on(&client, "198.18.16.1:0").unwrap();
+    let c_addr = c.local_addr().unwrap();
+    assert_eq!(c_addr.ip().to_string(), "198.18.16.1");
+    assert_ne!(c_addr.port(), 0, "port 0 picks an ephemeral port");
+    assert_eq!(
+        UdpSocket::bind_on(&server, "198.18.16.2:53")
+            .err()
+            .map(|e| e.kind()),
+        Some(ErrorKind::AddrInUse)
+    );
+    let echo = s.try_clone().unwrap();
+    let t = thread::spawn(move || {
+        let mut buf = vec![0u8; 4000];
+        for _ in 0..20 {
+            let (n, from) = echo.recv_from(&mut buf).unwrap();
+            echo.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let mut buf = vec![0u8; 4000];
+    for i in 0..20 {
+        let d = datagram(i);
+        assert_eq!(c.send_to(&d, "198.18.16.2:53").unwrap(), d.len());
+        let (n, from) = c.recv_from(&mut buf).unwrap();
+        assert_eq!(from.to_string(), "198.18.16.2:53");
+        assert_eq!(&buf[..n], &d[..], "datagram {i}");
+    }
+    t.join().unwrap();
+    // A read timeout, then non-blocking: WouldBlock without a datagram.
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    assert_eq!(
+        c.recv_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert_eq!(
+        c.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    c.set_read_timeout(None).unwrap();
+    c.set_nonblocking(true).unwrap();
+    assert_eq!(
+        c.recv_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    c.set_nonblocking(false).unwrap();
+    // Nobody on port 9: the ICMP port unreachable is take_error's, and does not fail
+    // recv_from (an unconnected Linux socket without IP_RECVERR sees none).
+    c.send_to(b"anyone?", "198.18.16.2:9").unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert_eq!(
+        c.recv_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    c.set_read_timeout(None).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        if let Some(e) = c.take_error().unwrap() {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ICMP error");
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    assert!(c.take_error().unwrap().is_none(), "taken once");
+    // Too long for UDP over IPv4.
+    assert_eq!(
+        c.send_to(&vec![0; 65508], "198.18.16.2:53")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    // A datagram longer than the buffer: truncated, its length told by recv_from_meta.
+    c.send_to(&datagram(7), s.local_addr().unwrap()).unwrap();
+    let mut small = [0u8; 10];
+    let m = s.recv_from_meta(&mut small).unwrap();
+    assert_eq!((m.len, m.datagram_len), (10, datagram(7).len()));
+    assert_eq!(&small[..], &datagram(7)[..10]);
+    assert_eq!(m.dst.to_string(), "198.18.16.2:53");
+}
+
+#[test]
+fn a_datagram_wakes_only_its_own_socket() {
+    let (rt, client, server) = pair(0, 17);
+    let n = 20;
+    let socks: Vec<_> = (0..n)
+        .map(|i| UdpSocket::bind_on(&server, ("198.18.17.2", 1000 + i)).unwrap())
+        .collect();
+    let readers: Vec<_> = socks
+        .into_iter()
+        .map(|s| {
+            thread::spawn(move || {
+                let mut b = [0u8; 8];
+                s.recv_from(&mut b).map(|(n, _)| b[..n].to_vec())
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let c = UdpSocket::bind_on(&client, "198.18.17.1:0").unwrap();
+    let before = rt.wakeups();
+    c.send_to(b"ping", "198.18.17.2:1003").unwrap();
+    let mut readers: Vec<_> = readers.into_iter().map(Some).collect();
+    let got = readers[3].take().unwrap().join().unwrap().unwrap();
+    assert_eq!(got, b"ping");
+    let woken = rt.wakeups() - before;
+    assert!(woken <= 1, "one datagram woke {woken} waiters");
+    assert!(
+        readers.iter().flatten().all(|r| !r.is_finished()),
+        "another reader returned"
+    );
+    for i in (0..n).filter(|&i| i != 3) {
+        c.send_to(b"pong", ("198.18.17.2", 1000 + i)).unwrap();
+        let got = readers[i as usize].take().unwrap().join().unwrap().unwrap();
+        assert_eq!(got, b"pong", "socket {i}");
+    }
+}
+
+#[test]
+fn forwarder_socket_relays_with_the_original_destination() {
+    let (_rt, client, gateway) = pair(1, 18);
+    let cfg = crate::stack::ForwardConfig {
+        prefixes: vec!["198.18.18.0/24".parse().unwrap()],
+        ..Default::default()
+    };
+    let relay = UdpSocket::forwarder_on(&gateway, cfg.clone()).unwrap();
+    assert_eq!(
+        UdpSocket::forwarder_on(&gateway, cfg)
+            .err()
+            .map(|e| e.kind()),
+        Some(ErrorKind::AddrInUse)
+    );
+    assert_eq!(
+        relay.local_addr().unwrap_err().kind(),
+        ErrorKind::AddrNotAvailable
+    );
+    let c = UdpSocket::bind_on(&client, "198.18.18.1:5000").unwrap();
+    // Two destinations nobody has: both land on the gateway's forwarder socket.
+    let dsts = ["198.18.18.77:53", "198.18.18.78:4433"];
+    let mut buf = vec![0u8; 4000];
+    for (i, dst) in dsts.iter().enumerate() {
+        let d = datagram(i as u32 + 3);
+        c.send_to(&d, *dst).unwrap();
+        let m = relay.recv_from_meta(&mut buf).unwrap();
+        assert_eq!(&buf[..m.len], &d[..]);
+        assert_eq!(m.src.to_string(), "198.18.18.1:5000");
+        assert_eq!(m.dst.to_string(), *dst, "the original destination");
+        // The answer leaves from the original destination.
+        let reply: Vec<u8> = d.iter().rev().copied().collect();
+        relay.send_from(&reply, m.dst, m.src).unwrap();
+        let (n, from) = c.recv_from(&mut buf).unwrap();
+        assert_eq!(from.to_string(), *dst);
+        assert_eq!(&buf[..n], &reply[..]);
+    }
+    // No flow from that destination to that client: NotConnected.
+    let e = relay
+        .send_from(
+            b"x",
+            "198.18.18.79:1".parse().unwrap(),
+            "198.18.18.1:5000".parse().unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+}
+
+/// A blocking send that finds the output queue full waits for the driver to drain it
+/// instead of failing: a burst larger than the queue (1 MiB) all goes out.
+#[test]
+fn a_udp_burst_larger_than_the_output_queue_blocks_instead_of_failing() {
+    let (_rt, client, server) = pair(0, 22);
+    let s = UdpSocket::bind_on(&server, "198.18.22.2:9000").unwrap();
+    let c = UdpSocket::bind_on(&client, "198.18.22.1:9000").unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = 3000u32;
+    for i in 0..n {
+        let mut d = [i as u8; 1400];
+        d[..4].copy_from_slice(&i.to_be_bytes());
+        assert_eq!(c.send_to(&d, "198.18.22.2:9000").unwrap(), 1400, "send {i}");
+    }
+    // Whatever the receive buffer kept arrived intact, in order.
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2000];
+    let mut last = None;
+    let mut got = 0;
+    while let Ok((len, _)) = s.recv_from(&mut buf) {
+        assert_eq!(len, 1400);
+        let i = u32::from_be_bytes(buf[..4].try_into().unwrap());
+        assert!(buf[4..len].iter().all(|&b| b == i as u8), "datagram {i}");
+        assert!(last < Some(i), "datagram {i} after {last:?}");
+        last = Some(i);
+        got += 1;
+    }
+    assert!(got > 0);
+    eprintln!(
+        "output queue full {} times; {got} of {n} datagrams received",
+        client.counters().udp_sndbuf_errors
     );
 }

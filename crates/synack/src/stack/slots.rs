@@ -199,6 +199,7 @@ impl Stack {
     /// a stack nobody asks costs nothing and holds nothing.
     pub fn report_changes(&mut self, on: bool) {
         self.changed = on.then(VecDeque::new);
+        self.udp.report_changes(on);
     }
 
     /// The next socket something happened to (a segment, a timer, a socket call; a listener

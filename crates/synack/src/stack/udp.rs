@@ -121,6 +121,8 @@ struct UdpSock {
     rx: Datagrams,
     /// The last ICMP error about a datagram it sent (SO_ERROR with IP_RECVERR).
     error: Option<io::Error>,
+    /// On [`Udp::changed`] already.
+    changed: bool,
 }
 
 struct UdpSlot {
@@ -134,6 +136,9 @@ pub(super) struct Udp {
     free: Vec<u32>,
     bound: HashMap<(IpAddr, u16), UdpHandle, KeyedHasher>,
     forward: Option<UdpHandle>,
+    /// Sockets a datagram or an error arrived on since the last [`Stack::poll_udp_changed`]
+    /// (only while [`Stack::report_changes`] is on).
+    changed: Option<VecDeque<UdpHandle>>,
 }
 
 impl Udp {
@@ -143,6 +148,27 @@ impl Udp {
             free: Vec::new(),
             bound: HashMap::with_hasher(hasher),
             forward: None,
+            changed: None,
+        }
+    }
+
+    pub(super) fn report_changes(&mut self, on: bool) {
+        self.changed = on.then(VecDeque::new);
+    }
+
+    /// Something happened to `h` (each socket once until read).
+    fn mark_changed(&mut self, h: UdpHandle) {
+        let Some(q) = self.changed.as_mut() else {
+            return;
+        };
+        if let Some(UdpSlot {
+            generation,
+            sock: Some(s),
+        }) = self.slots.get_mut(h.index as usize)
+            && *generation == h.generation
+            && !std::mem::replace(&mut s.changed, true)
+        {
+            q.push_back(h);
         }
     }
 
@@ -277,6 +303,7 @@ impl Stack {
                 ..Datagrams::default()
             },
             error: None,
+            changed: false,
         });
         self.udp.bound.insert((a, port), h);
         Ok(h)
@@ -291,6 +318,7 @@ impl Stack {
                 ..Datagrams::default()
             },
             error: None,
+            changed: false,
         });
         self.udp.forward = Some(h);
         h
@@ -304,6 +332,17 @@ impl Stack {
     /// Datagrams waiting on a UDP socket.
     pub fn udp_queued(&mut self, h: UdpHandle) -> usize {
         self.udp.get(h).map_or(0, |s| s.rx.meta.len())
+    }
+
+    /// The next UDP socket a datagram or an ICMP error arrived on, each once until read: the
+    /// datagram side of [`poll_changed`](Self::poll_changed), on while
+    /// [`report_changes`](Self::report_changes) is. A handle may be stale.
+    pub fn poll_udp_changed(&mut self) -> Option<UdpHandle> {
+        let h = self.udp.changed.as_mut()?.pop_front()?;
+        if let Some(s) = self.udp.get(h) {
+            s.changed = false;
+        }
+        Some(h)
     }
 
     /// The last ICMP error reported about a datagram the socket sent, taken (SO_ERROR):
@@ -513,6 +552,7 @@ impl Stack {
             count(&mut self.counters, v6, Count::InErrors);
             return self.trace_drop(now, "UDP receive queue full", bytes);
         }
+        self.udp.mark_changed(h);
         count(&mut self.counters, v6, Count::InDatagrams);
     }
 
@@ -564,6 +604,7 @@ impl Stack {
         };
         if let Some(s) = self.udp.get(h) {
             s.error = Some(err(error.kind(), format!("ICMP {reason} from {remote}")));
+            self.udp.mark_changed(h);
         }
     }
 }

@@ -42,6 +42,10 @@
 //! `local_addr`; [`TcpStream::info`] is TCP_INFO. `poll_shutdown` (`shutdown().await`)
 //! queues a FIN behind the data not yet sent, which goes once that data has gone; it works
 //! with `tokio::io::copy_bidirectional`.
+//!
+//! [`UdpSocket`] is `tokio::net::UdpSocket`'s unconnected half (`bind`, `send_to`,
+//! `recv_from`, `poll_send_to`, `poll_recv_from`); [`UdpSocket::forwarder_on`] gives a
+//! forwarder host's datagrams with their original destinations, for relaying.
 
 use core::net::SocketAddr;
 use std::future::poll_fn;
@@ -57,8 +61,9 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Host, READ, Sock, SocketOption, WRITE, host_for_bind, host_for_connect, one_addr,
+    Dgram, Host, READ, Sock, SocketOption, WRITE, Waits, host_for_bind, host_for_connect, one_addr,
 };
+use crate::stack::{ForwardConfig, RecvMeta};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -335,6 +340,140 @@ read_half!(ReadHalf<'_>);
 read_half!(OwnedReadHalf);
 write_half!(WriteHalf<'_>);
 write_half!(OwnedWriteHalf);
+
+/// A UDP socket, like `tokio::net::UdpSocket` (unconnected).
+///
+/// ```
+/// use synack::net::Runtime;
+/// use synack::tokio::UdpSocket;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let rt = Runtime::builder()
+///     .host("a", "198.18.0.1/24")
+///     .host("b", "198.18.0.2/24")
+///     .build_tokio()?;
+/// let server = UdpSocket::bind("198.18.0.2:53").await?;
+/// let client = UdpSocket::bind("198.18.0.1:0").await?;
+/// client.send_to(b"query", "198.18.0.2:53").await?;
+/// let mut buf = [0u8; 512];
+/// let (n, from) = server.recv_from(&mut buf).await?;
+/// server.send_to(&buf[..n], from).await?;
+/// let (n, _) = client.recv_from(&mut buf).await?;
+/// assert_eq!(&buf[..n], b"query");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Errors are those of [`net::UdpSocket`](crate::net::UdpSocket): an ICMP port unreachable
+/// about a datagram it sent is [`take_error`](Self::take_error)'s ConnectionRefused and does
+/// not fail `recv_from`, as on an unconnected Linux socket.
+pub struct UdpSocket {
+    sock: Dgram,
+}
+
+impl UdpSocket {
+    /// Binds `addr` on the host of a running runtime that owns it (an unspecified address:
+    /// the default host); port 0 picks an ephemeral port.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let local = one_addr(addr)?;
+        UdpSocket::bind_on(&host_for_bind(local)?, local)
+    }
+
+    /// Binds `addr` on `host`.
+    pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            sock: Dgram::bind(host, one_addr(addr)?)?,
+        })
+    }
+
+    /// Turns forwarder mode on for `host` and returns the socket of every forwarded UDP
+    /// flow, as [`net::UdpSocket::forwarder_on`](crate::net::UdpSocket::forwarder_on) does:
+    /// [`recv_from_meta`](Self::recv_from_meta) gives each datagram's client and original
+    /// destination, [`send_from`](Self::send_from) answers from that destination.
+    pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            sock: Dgram::forwarder(host, cfg)?,
+        })
+    }
+
+    /// Sends `buf` as one datagram to `addr`.
+    pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let to = one_addr(addr)?;
+        poll_fn(|cx| self.poll_send_to(cx, buf, to)).await
+    }
+
+    /// Polls to send `buf` to `to`; Pending only while the output queue is full.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        to: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.sock.poll(cx, WRITE, |s, core, now| {
+            s.try_send(core, now, buf, None, to)
+        })
+    }
+
+    /// Sends `buf` as one datagram from `from` to `to` (on the forwarder socket, `from` is a
+    /// flow's original destination; NotConnected without such a flow).
+    pub async fn send_from(
+        &self,
+        buf: &[u8],
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        poll_fn(|cx| {
+            self.sock.poll(cx, WRITE, |s, core, now| {
+                s.try_send(core, now, buf, Some(from), to)
+            })
+        })
+        .await
+    }
+
+    /// Waits for a datagram; its length (at most `buf`'s, the rest lost) and its sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let m = self.recv_from_meta(buf).await?;
+        Ok((m.len, m.src))
+    }
+
+    /// Waits for a datagram; its sender, its destination (on the forwarder socket, the
+    /// original destination) and lengths.
+    pub async fn recv_from_meta(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        poll_fn(|cx| self.poll_recv_meta(cx, buf)).await
+    }
+
+    fn poll_recv_meta(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<RecvMeta>> {
+        self.sock
+            .poll(cx, READ, |s, core, _| s.try_recv_from(core, buf))
+    }
+
+    /// Polls for a datagram into `buf`'s unfilled part; registers the task to be woken when
+    /// one arrives.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        let m = match self.poll_recv_meta(cx, buf.initialize_unfilled()) {
+            Poll::Ready(Ok(m)) => m,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        buf.advance(m.len);
+        Poll::Ready(Ok(m.src))
+    }
+
+    /// The bound address (AddrNotAvailable on the forwarder socket).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// The pending ICMP error, taken (SO_ERROR).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.sock.take_error())
+    }
+}
 
 /// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
 /// kicks it, the next deadline, or the device is readable (through `AsyncFd`).

@@ -6,6 +6,7 @@ use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
 use crate::net::Runtime;
+use crate::stack::ForwardConfig;
 use crate::tcp::Config;
 
 /// Hosts 198.18.`net`.1, .2, ... (each test its own subnet: an address has one owner among
@@ -274,5 +275,111 @@ async fn a_request_wakes_at_most_its_two_readers() {
     assert!(
         wakeups >= requests / 2,
         "{wakeups} wake-ups: readers did wait"
+    );
+}
+
+/// Datagrams both ways between two hosts (every byte checked, some larger than the MTU),
+/// the poll_ API, and a port unreachable reported to the sender.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_both_ways_and_port_unreachable() {
+    let (_rt, h) = hosts(54, 2, Config::default());
+    let server = UdpSocket::bind_on(&h[1], "198.18.54.2:53").unwrap();
+    assert_eq!(server.local_addr().unwrap().to_string(), "198.18.54.2:53");
+    let n = 30u32;
+    let echo = ::tokio::spawn(async move {
+        let mut buf = vec![0u8; 4000];
+        for _ in 0..n {
+            let (len, from) = server.recv_from(&mut buf).await.unwrap();
+            // Reversed, so the answer is not the question.
+            let back: Vec<u8> = buf[..len].iter().rev().copied().collect();
+            server.send_to(&back, from).await.unwrap();
+        }
+    });
+    let client = UdpSocket::bind_on(&h[0], "198.18.54.1:0").unwrap();
+    let mut buf = vec![0u8; 4000];
+    for i in 0..n {
+        let d = pattern(i, 1, 1 + (i as usize * 131) % 3500);
+        let to: SocketAddr = "198.18.54.2:53".parse().unwrap();
+        let sent = poll_fn(|cx| client.poll_send_to(cx, &d, to)).await.unwrap();
+        assert_eq!(sent, d.len());
+        let mut rb = ReadBuf::new(&mut buf);
+        let from = poll_fn(|cx| client.poll_recv_from(cx, &mut rb))
+            .await
+            .unwrap();
+        assert_eq!(from, to);
+        let want: Vec<u8> = d.iter().rev().copied().collect();
+        assert_eq!(rb.filled(), &want[..], "datagram {i}");
+    }
+    echo.await.unwrap();
+    // The server socket is gone: ICMP port unreachable, which take_error reports.
+    client
+        .send_to(b"still there?", "198.18.54.2:53")
+        .await
+        .unwrap();
+    let e = ::tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(e) = client.take_error().unwrap() {
+                return e;
+            }
+            ::tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("no ICMP error within 5 s");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+    assert!(
+        ::tokio::time::timeout(Duration::from_millis(100), client.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "the error does not fail (or wake) recv_from"
+    );
+    assert!(client.take_error().unwrap().is_none(), "taken once");
+}
+
+/// A tun2socks-style relay on a forwarder host: datagrams to any destination arrive with
+/// their original destination and are answered from it.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_forwarder_relays_with_original_destinations() {
+    let (_rt, h) = hosts(55, 2, Config::default());
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.55.0/24".parse().unwrap()],
+        ..ForwardConfig::default()
+    };
+    let relay = UdpSocket::forwarder_on(&h[1], cfg).unwrap();
+    let relay_task = ::tokio::spawn(async move {
+        let mut buf = vec![0u8; 2000];
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let m = relay.recv_from_meta(&mut buf).await.unwrap();
+            assert_eq!(m.len, m.datagram_len);
+            // Tag the answer with where it was going.
+            let mut back = m.dst.to_string().into_bytes();
+            back.extend_from_slice(&buf[..m.len]);
+            relay.send_from(&back, m.dst, m.src).await.unwrap();
+            seen.push((m.src, m.dst));
+        }
+        seen
+    });
+    let client = UdpSocket::bind_on(&h[0], "198.18.55.1:6000").unwrap();
+    let dsts = ["198.18.55.70:53", "198.18.55.71:123", "198.18.55.72:443"];
+    let mut buf = vec![0u8; 2000];
+    for round in 0..2u32 {
+        for (i, dst) in dsts.iter().enumerate() {
+            let d = pattern(round * 3 + i as u32, 2, 700 + i * 100);
+            client.send_to(&d, *dst).await.unwrap();
+            let (n, from) = client.recv_from(&mut buf).await.unwrap();
+            assert_eq!(from.to_string(), *dst);
+            let mut want = dst.as_bytes().to_vec();
+            want.extend_from_slice(&d);
+            assert_eq!(&buf[..n], &want[..]);
+        }
+    }
+    let seen = relay_task.await.unwrap();
+    let want: Vec<String> = (0..6).map(|i| dsts[i % 3].to_string()).collect();
+    let got: Vec<String> = seen.iter().map(|(_, d)| d.to_string()).collect();
+    assert_eq!(got, want);
+    assert!(
+        seen.iter()
+            .all(|(s, _)| s.to_string() == "198.18.55.1:6000")
     );
 }

@@ -1,0 +1,192 @@
+//! The blocking UDP socket, shaped like `std::net::UdpSocket`, and a host's forwarder socket
+//! (the datagrams of every forwarded flow, with their original destinations).
+
+use core::net::SocketAddr;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration as StdDuration;
+
+use super::socket::Dgram;
+use super::{Host, READ, StreamOpts, WRITE, Waits, host_for_bind, one_addr};
+use crate::stack::{ForwardConfig, RecvMeta};
+
+/// A UDP socket, like `std::net::UdpSocket`.
+///
+/// ```
+/// use synack::net::{Runtime, UdpSocket};
+///
+/// let rt = Runtime::builder()
+///     .host("a", "198.18.0.1/24")
+///     .host("b", "198.18.0.2/24")
+///     .build()
+///     .unwrap();
+/// let (a, b) = (rt.host("a").unwrap(), rt.host("b").unwrap());
+/// let server = UdpSocket::bind_on(&b, "198.18.0.2:53").unwrap();
+/// let client = UdpSocket::bind_on(&a, "198.18.0.1:0").unwrap(); // an ephemeral port
+/// client.send_to(b"query", "198.18.0.2:53").unwrap();
+/// let mut buf = [0u8; 512];
+/// let (n, from) = server.recv_from(&mut buf).unwrap();
+/// assert_eq!((&buf[..n], from), (&b"query"[..], client.local_addr().unwrap()));
+/// server.send_to(b"answer", from).unwrap();
+/// let (n, _) = client.recv_from(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"answer");
+///
+/// ```
+///
+/// An ICMP error about a datagram the socket sent (port, host or network unreachable) is
+/// kept until [`take_error`](Self::take_error) takes it (ConnectionRefused for port
+/// unreachable); it does not fail `recv_from`, as Linux reports none to an unconnected socket
+/// without IP_RECVERR (a server is not broken by a client that went away). A datagram longer
+/// than the buffer is truncated, the rest lost (see [`recv_from_meta`](Self::recv_from_meta)
+/// for its length).
+pub struct UdpSocket {
+    sock: Arc<Dgram>,
+    opts: Arc<StreamOpts>,
+}
+
+impl UdpSocket {
+    fn from_dgram(d: Dgram) -> UdpSocket {
+        UdpSocket {
+            sock: Arc::new(d),
+            opts: Arc::default(),
+        }
+    }
+
+    /// Binds `addr` on the host (of any running [`Runtime`](super::Runtime)) that owns that
+    /// address; an unspecified address means the default host (see [`Host::make_default`]).
+    /// Port 0 picks an ephemeral port. AddrInUse for a taken port.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let local = one_addr(addr)?;
+        UdpSocket::bind_on(&host_for_bind(local)?, local)
+    }
+
+    /// Binds `addr` on `host`.
+    pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        Ok(UdpSocket::from_dgram(Dgram::bind(host, one_addr(addr)?)?))
+    }
+
+    /// Turns forwarder mode on for `host` (see [`Stack::enable_forwarding`](
+    /// crate::stack::Stack::enable_forwarding)) and returns the socket that takes every
+    /// datagram sent to a destination in `cfg.prefixes`: what a tun2socks-style application
+    /// relays. [`recv_from_meta`](Self::recv_from_meta) gives each datagram's client and
+    /// original destination; [`send_from`](Self::send_from) answers from that destination.
+    /// AddrInUse when forwarding is on already. TCP SYNs to those destinations wait for a
+    /// decision this socket does not make, and are dropped after `cfg.pending_timeout`.
+    ///
+    /// ```
+    /// use synack::net::{Runtime, UdpSocket};
+    /// use synack::stack::ForwardConfig;
+    ///
+    /// let rt = Runtime::builder()
+    ///     .host("client", "198.18.0.1/24")
+    ///     .host("gateway", "198.18.0.2/24")
+    ///     .build()
+    ///     .unwrap();
+    /// let (client, gw) = (rt.host("client").unwrap(), rt.host("gateway").unwrap());
+    /// let cfg = ForwardConfig {
+    ///     prefixes: vec!["198.18.0.0/24".parse().unwrap()],
+    ///     ..ForwardConfig::default()
+    /// };
+    /// let relay = UdpSocket::forwarder_on(&gw, cfg).unwrap();
+    /// let c = UdpSocket::bind_on(&client, "198.18.0.1:5000").unwrap();
+    /// // 198.18.0.77 is no host's: the gateway's forwarder takes it.
+    /// c.send_to(b"ping", "198.18.0.77:53").unwrap();
+    /// let mut buf = [0u8; 64];
+    /// let m = relay.recv_from_meta(&mut buf).unwrap();
+    /// assert_eq!(&buf[..m.len], b"ping");
+    /// assert_eq!((m.src.to_string(), m.dst.to_string()), ("198.18.0.1:5000".into(), "198.18.0.77:53".into()));
+    /// relay.send_from(b"pong", m.dst, m.src).unwrap(); // as if from 198.18.0.77:53
+    /// let (n, from) = c.recv_from(&mut buf).unwrap();
+    /// assert_eq!((&buf[..n], from), (&b"pong"[..], m.dst));
+    /// ```
+    pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
+        Ok(UdpSocket::from_dgram(Dgram::forwarder(host, cfg)?))
+    }
+
+    /// Sends `buf` as one datagram to `addr`; the bytes sent. InvalidInput for a datagram
+    /// too long for UDP or another address family; NetworkUnreachable without a route.
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let to = one_addr(addr)?;
+        self.send(buf, None, to)
+    }
+
+    /// Sends `buf` as one datagram from `from` to `to`. On the forwarder socket `from` is the
+    /// original destination of a flow a client opened (NotConnected without such a flow);
+    /// on a bound socket it must be the socket's address.
+    pub fn send_from(&self, buf: &[u8], from: SocketAddr, to: SocketAddr) -> io::Result<usize> {
+        self.send(buf, Some(from), to)
+    }
+
+    fn send(&self, buf: &[u8], from: Option<SocketAddr>, to: SocketAddr) -> io::Result<usize> {
+        let timeout = StreamOpts::timeout(&self.opts.write_timeout);
+        let nonblocking = self.opts.nonblocking();
+        self.sock
+            .blocking(WRITE, timeout, nonblocking, |s, core, now| {
+                s.try_send(core, now, buf, from, to)
+            })
+    }
+
+    /// Waits for a datagram; its length (at most `buf`'s) and its sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_meta(buf).map(|m| (m.len, m.src))
+    }
+
+    /// Waits for a datagram; what [`recv_from`](Self::recv_from) says and its destination
+    /// (on the forwarder socket, the original destination) and whole length.
+    pub fn recv_from_meta(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let timeout = StreamOpts::timeout(&self.opts.read_timeout);
+        let nonblocking = self.opts.nonblocking();
+        self.sock
+            .blocking(READ, timeout, nonblocking, |s, core, _| {
+                s.try_recv_from(core, buf)
+            })
+    }
+
+    /// The bound address (with the port picked for port 0). AddrNotAvailable on the
+    /// forwarder socket, which has none of its own.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// The last ICMP error about a datagram the socket sent, taken (SO_ERROR):
+    /// ConnectionRefused for port unreachable, HostUnreachable, NetworkUnreachable.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.sock.take_error())
+    }
+
+    /// Calls fail with `WouldBlock` instead of waiting (shared with clones).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.opts.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `recv_from` fails with `WouldBlock` after `t` without a datagram (a zero timeout is
+    /// InvalidInput, as in std).
+    pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
+        StreamOpts::set_timeout(&self.opts.read_timeout, t)
+    }
+
+    /// `send_to` fails with `WouldBlock` after `t` with the output queue full.
+    pub fn set_write_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {
+        StreamOpts::set_timeout(&self.opts.write_timeout, t)
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<StdDuration>> {
+        Ok(StreamOpts::timeout(&self.opts.read_timeout))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<StdDuration>> {
+        Ok(StreamOpts::timeout(&self.opts.write_timeout))
+    }
+
+    /// A second handle on the same socket (one thread receives while another sends); the
+    /// socket closes when the last handle drops. Options are shared.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            sock: self.sock.clone(),
+            opts: self.opts.clone(),
+        })
+    }
+}
