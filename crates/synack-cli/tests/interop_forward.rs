@@ -12,20 +12,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 mod common;
 use common::*;
 
 const TOOLS: &[&str] = &["ip", "curl", "socat", "python3"];
-
-fn sha256(p: &Path) -> String {
-    let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A SOCKS5 proxy (RFC 1928: no authentication, CONNECT to an IPv4/IPv6 address, UDP
 /// ASSOCIATE) on port 1080 of both families, logging `CONNECT HOST PORT reply REP` for every
@@ -136,7 +126,7 @@ fn curl_checked(ns: &Netns, url: &str, got: &Path, file: &Path) {
         .output()
         .unwrap();
     assert!(out.status.success(), "curl {url}: {out:?}");
-    assert_eq!(sha256(got), sha256(file), "{url}");
+    assert_eq!(sha256_file(got), sha256_file(file), "{url}");
 }
 
 /// One datagram `TAG-TARGET` to socat's `target` (an echo) from `ns`; the same comes back.

@@ -16,8 +16,6 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 mod common;
 use common::*;
 
@@ -31,14 +29,6 @@ const TOOLS: &[&str] = &["ip", "ping", "curl", "socat", "python3", "tshark"];
 
 fn turn(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     may_run(test, TOOLS).then(|| ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-fn sha256(p: &Path) -> String {
-    let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `synack serve` on the dual-stack link in `ns`, ready to accept.
@@ -175,7 +165,11 @@ fn curl_and_socat_over_ipv6() {
             .args(["-w", "%{http_code} %{remote_ip}"])
             .arg("http://[fd00:5ac::2]/file.bin"));
         assert_eq!(out, "200 fd00:5ac::2", "curl -6");
-        assert_eq!(sha256(&got), sha256(&file), "curl -6 got different bytes");
+        assert_eq!(
+            sha256_file(&got),
+            sha256_file(&file),
+            "curl -6 got different bytes"
+        );
         stop_and_check(cap, &cap_file, "curl -6");
         let v6 = matching(&cap_file, "ipv6 and tcp");
         let v4 = matching(&cap_file, "ip and tcp");
@@ -221,8 +215,8 @@ fn curl_and_socat_over_ipv6() {
     let (socat_ok, _, socat_err) = listener.finish(Duration::from_secs(20));
     assert!(socat_ok, "socat: {socat_err}");
     assert_eq!(
-        sha256(&received),
-        sha256(&sent),
+        sha256_file(&received),
+        sha256_file(&sent),
         "socat got different bytes"
     );
     // synack's own capture (LINKTYPE_RAW): IPv6 TCP both ways, read by tshark.

@@ -16,8 +16,6 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 /// The tests take turns: they measure goodput and each wants both cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -43,14 +41,6 @@ fn turn(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
 
 mod common;
 use common::*;
-
-fn sha256_file(p: &Path) -> String {
-    let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn gbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 * 8.0 / secs.max(1e-9) / 1e9

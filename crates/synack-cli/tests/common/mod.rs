@@ -269,3 +269,14 @@ impl Drop for Scratch {
 pub fn synack_bin() -> &'static str {
     env!("CARGO_BIN_EXE_synack")
 }
+
+/// The SHA-256 of a file, in hex: what a transfer test compares between the sent and the
+/// received copy.
+pub fn sha256_file(p: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
