@@ -1,5 +1,6 @@
 //! ICMP for IPv4: echo replies (RFC 792), errors mapped onto the connection they quote
-//! (RFC 1122 §4.2.3.9; fragmentation needed lowers the path MTU, RFC 1191), and what both
+//! (RFC 1122 §4.2.3.9: destination unreachable, time exceeded, parameter problem;
+//! fragmentation needed lowers the path MTU, RFC 1191), and what both
 //! families share: matching an error to a connection, the rules for sending errors
 //! (RFC 1122 §3.2.2, RFC 4443 §2.4) and their rate limit.
 
@@ -156,6 +157,18 @@ impl Stack {
                 let kind = ErrorKind::Error {
                     what: format!("time exceeded ({reason})"),
                     err: TcpError::Unreachable,
+                    drops_request: true,
+                };
+                self.icmp_error_to_conn(now, kind, invoking);
+            }
+            icmpv4::Repr::ParamProblem {
+                reason, invoking, ..
+            } => {
+                // Linux `tcp_v4_err`: EPROTO, fatal (aborts a connection attempt and drops a
+                // half-open one; a soft error once established).
+                let kind = ErrorKind::Error {
+                    what: format!("parameter problem ({reason})"),
+                    err: TcpError::ProtocolError,
                     drops_request: true,
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
