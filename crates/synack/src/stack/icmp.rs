@@ -61,6 +61,19 @@ pub(super) enum ErrorKind {
     },
 }
 
+impl ErrorKind {
+    /// A parameter problem of either family: Linux `tcp_v4_err` / `icmpv6_err_convert` make
+    /// it EPROTO, fatal (it aborts a connection attempt and drops a half-open connection; a
+    /// soft error once established).
+    pub(super) fn param_problem(reason: impl core::fmt::Display) -> ErrorKind {
+        ErrorKind::Error {
+            what: format!("parameter problem ({reason})"),
+            err: TcpError::ProtocolError,
+            drops_request: true,
+        }
+    }
+}
+
 /// Linux's `icmp_err_convert` for ICMPv4 destination unreachable (every code but
 /// fragmentation needed, which is a path MTU).
 fn unreachable_error(code: icmpv4::DstUnreachable) -> TcpError {
@@ -163,16 +176,7 @@ impl Stack {
             }
             icmpv4::Repr::ParamProblem {
                 reason, invoking, ..
-            } => {
-                // Linux `tcp_v4_err`: EPROTO, fatal (aborts a connection attempt and drops a
-                // half-open one; a soft error once established).
-                let kind = ErrorKind::Error {
-                    what: format!("parameter problem ({reason})"),
-                    err: TcpError::ProtocolError,
-                    drops_request: true,
-                };
-                self.icmp_error_to_conn(now, kind, invoking);
-            }
+            } => self.icmp_error_to_conn(now, ErrorKind::param_problem(reason), invoking),
             _ => {}
         }
     }
