@@ -1,5 +1,6 @@
 //! ICMP for IPv4: echo replies (RFC 792), errors mapped onto the connection they quote
-//! (RFC 1122 §4.2.3.9; fragmentation needed lowers the path MTU, RFC 1191), and what both
+//! (RFC 1122 §4.2.3.9: destination unreachable, time exceeded, parameter problem;
+//! fragmentation needed lowers the path MTU, RFC 1191), and what both
 //! families share: matching an error to a connection, the rules for sending errors
 //! (RFC 1122 §3.2.2, RFC 4443 §2.4) and their rate limit.
 
@@ -58,6 +59,19 @@ pub(super) enum ErrorKind {
         err: TcpError,
         drops_request: bool,
     },
+}
+
+impl ErrorKind {
+    /// A parameter problem of either family: Linux `tcp_v4_err` / `icmpv6_err_convert` make
+    /// it EPROTO, fatal (it aborts a connection attempt and drops a half-open connection; a
+    /// soft error once established).
+    pub(super) fn param_problem(reason: impl core::fmt::Display) -> ErrorKind {
+        ErrorKind::Error {
+            what: format!("parameter problem ({reason})"),
+            err: TcpError::ProtocolError,
+            drops_request: true,
+        }
+    }
 }
 
 /// Linux's `icmp_err_convert` for ICMPv4 destination unreachable (every code but
@@ -160,6 +174,9 @@ impl Stack {
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
+            icmpv4::Repr::ParamProblem {
+                reason, invoking, ..
+            } => self.icmp_error_to_conn(now, ErrorKind::param_problem(reason), invoking),
             _ => {}
         }
     }

@@ -100,14 +100,7 @@ impl Stack {
             }
             icmpv6::Repr::ParamProblem {
                 reason, invoking, ..
-            } => {
-                let kind = ErrorKind::Error {
-                    what: format!("parameter problem ({reason})"),
-                    err: TcpError::ProtocolError,
-                    drops_request: true,
-                };
-                self.icmp_error_to_conn(now, kind, invoking);
-            }
+            } => self.icmp_error_to_conn(now, ErrorKind::param_problem(reason), invoking),
             _ => {}
         }
     }

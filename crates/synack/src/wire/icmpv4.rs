@@ -9,6 +9,7 @@
 //! |           Identifier          |        Sequence Number        |  echo (0, 8)
 //! |         unused = 0            |         Next-Hop MTU          |  dst-unreachable (3)
 //! |                          unused = 0                           |  time-exceeded (11)
+//! |    Pointer    |                   unused = 0                  |  parameter problem (12)
 //! ```
 //!
 //! Error messages quote "Internet Header + 64 bits of Original Data"; [`Repr::quote`] reads
@@ -25,6 +26,8 @@ pub use super::icmp::HEADER_LEN;
 
 /// RFC 1191 §4: the low 16 bits of the second word of a frag-needed message.
 const NEXT_HOP_MTU: usize = 6;
+/// RFC 792: the first byte of the second word of a parameter-problem message.
+const POINTER: usize = 4;
 
 wire_enum! {
     /// ICMP message types this module models (RFC 792). Other types stay readable through the
@@ -38,6 +41,8 @@ wire_enum! {
         EchoRequest = 8 => "echo request",
         /// Time exceeded (type 11).
         TimeExceeded = 11 => "time-exceeded",
+        /// Parameter problem (type 12).
+        ParamProblem = 12 => "param-problem",
     }
 }
 
@@ -90,6 +95,18 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// Codes of a parameter-problem message: RFC 792 (0), RFC 1108 (1), the IANA registry (2).
+    pub enum ParamProblem (unknown = "code") {
+        /// The pointer indicates the error (0).
+        Pointer = 0 => "pointer",
+        /// A required option is missing (1).
+        MissingOption = 1 => "missing-option",
+        /// Bad length (2).
+        BadLength = 2 => "bad-length",
+    }
+}
+
 /// ICMP for IPv4 in the shared [`icmp::Packet`] view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmpv4 {}
@@ -109,6 +126,12 @@ impl<T: AsRef<[u8]>> icmp::Packet<T, Icmpv4> {
         be16(self.buffer.as_ref(), NEXT_HOP_MTU)
     }
 
+    /// The pointer of a parameter-problem message (RFC 792): the offset of the offending
+    /// octet in the quoted datagram.
+    pub fn param_problem_ptr(&self) -> u8 {
+        self.buffer.as_ref()[POINTER]
+    }
+
     /// True if the checksum over the whole message verifies.
     pub fn verify_checksum(&self) -> bool {
         let mut c = Checksum::new();
@@ -121,6 +144,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> icmp::Packet<T, Icmpv4> {
     /// Sets the Next-Hop MTU (RFC 1191 §4).
     pub fn set_next_hop_mtu(&mut self, value: u16) {
         put16(self.buffer.as_mut(), NEXT_HOP_MTU, value);
+    }
+
+    /// Sets the pointer of a parameter-problem message (RFC 792).
+    pub fn set_param_problem_ptr(&mut self, value: u8) {
+        self.buffer.as_mut()[POINTER] = value;
     }
 
     /// Computes the checksum over the whole message and stores it.
@@ -170,6 +198,15 @@ pub enum Repr<'a> {
         /// The quoted original datagram; see [`Quote`].
         invoking: &'a [u8],
     },
+    /// Parameter problem (RFC 792).
+    ParamProblem {
+        /// The code.
+        reason: ParamProblem,
+        /// The offset of the offending octet in the quoted datagram (meaningful for code 0).
+        pointer: u8,
+        /// The quoted original datagram; see [`Quote`].
+        invoking: &'a [u8],
+    },
 }
 
 impl<'a> Repr<'a> {
@@ -209,6 +246,11 @@ impl<'a> Repr<'a> {
                 reason: TimeExceeded::from(packet.msg_code()),
                 invoking: data,
             }),
+            Message::ParamProblem => Ok(Repr::ParamProblem {
+                reason: ParamProblem::from(packet.msg_code()),
+                pointer: packet.param_problem_ptr(),
+                invoking: data,
+            }),
             Message::Unknown(_) => Err(Error::Unrecognized),
         }
     }
@@ -220,6 +262,7 @@ impl<'a> Repr<'a> {
             Repr::EchoReply { .. } => Message::EchoReply,
             Repr::DstUnreachable { .. } => Message::DstUnreachable,
             Repr::TimeExceeded { .. } => Message::TimeExceeded,
+            Repr::ParamProblem { .. } => Message::ParamProblem,
         }
     }
 
@@ -227,7 +270,9 @@ impl<'a> Repr<'a> {
     pub fn data(&self) -> &'a [u8] {
         match *self {
             Repr::EchoRequest { data, .. } | Repr::EchoReply { data, .. } => data,
-            Repr::DstUnreachable { invoking, .. } | Repr::TimeExceeded { invoking, .. } => invoking,
+            Repr::DstUnreachable { invoking, .. }
+            | Repr::TimeExceeded { invoking, .. }
+            | Repr::ParamProblem { invoking, .. } => invoking,
         }
     }
 
@@ -235,9 +280,9 @@ impl<'a> Repr<'a> {
     pub fn quote(&self) -> Option<Result<Quote<'a>>> {
         match *self {
             Repr::EchoRequest { .. } | Repr::EchoReply { .. } => None,
-            Repr::DstUnreachable { invoking, .. } | Repr::TimeExceeded { invoking, .. } => {
-                Some(Quote::parse(invoking))
-            }
+            Repr::DstUnreachable { invoking, .. }
+            | Repr::TimeExceeded { invoking, .. }
+            | Repr::ParamProblem { invoking, .. } => Some(Quote::parse(invoking)),
         }
     }
 
@@ -271,6 +316,9 @@ impl<'a> Repr<'a> {
                 (reason.into(), u32::from(mtu))
             }
             Repr::TimeExceeded { reason, .. } => (reason.into(), 0),
+            Repr::ParamProblem {
+                reason, pointer, ..
+            } => (reason.into(), u32::from(pointer) << 24),
         };
         let mut out = icmp::emit_message(packet, self.msg_type(), code, rest, self.data())?;
         if fill_checksum {
@@ -306,6 +354,14 @@ impl fmt::Display for Repr<'_> {
             }
             Repr::TimeExceeded { reason, invoking } => {
                 write!(f, "ICMP time-exceeded {reason}")?;
+                icmp::fmt_quote(f, invoking)
+            }
+            Repr::ParamProblem {
+                reason,
+                pointer,
+                invoking,
+            } => {
+                write!(f, "ICMP param-problem {reason} pointer={pointer}")?;
                 icmp::fmt_quote(f, invoking)
             }
         }
@@ -519,6 +575,48 @@ mod tests {
         );
     }
 
+    /// Parameter problem, pointer 9 (the quoted header's protocol byte), quoting the same
+    /// segment as [`FRAG_NEEDED`] does: the bytes, the view, the meaning and its quote.
+    #[test]
+    fn param_problem_bytes_round_trip_and_quote() {
+        let mut bytes = [0u8; 36];
+        bytes[..8].copy_from_slice(&[12, 0, 0, 0, 9, 0, 0, 0]);
+        bytes[8..].copy_from_slice(&FRAG_NEEDED[8..36]);
+        Packet::new_unchecked(&mut bytes[..]).fill_checksum();
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(p.msg_type(), Message::ParamProblem);
+        assert_eq!(p.param_problem_ptr(), 9);
+        let repr = Repr::parse(&p, true).unwrap();
+        assert_eq!(
+            repr,
+            Repr::ParamProblem {
+                reason: ParamProblem::Pointer,
+                pointer: 9,
+                invoking: &FRAG_NEEDED[8..36],
+            }
+        );
+        let quote = repr.quote().unwrap().unwrap();
+        assert_eq!(quote.src_addr(), IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)));
+        assert_eq!(quote.dst_addr(), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)));
+        assert_eq!(quote.protocol(), IpProtocol::Tcp);
+        assert_eq!((quote.src_port(), quote.dst_port()), (51234, 443));
+        assert_eq!(quote.tcp_seq_no(), 0x1234_5678);
+        assert_eq!(
+            repr.to_string(),
+            "ICMP param-problem pointer pointer=9 \
+             for TCP 192.168.1.10:51234 > 203.0.113.5:443 seq=305419896"
+        );
+        // Emitting the meaning gives the same bytes back; the view's setter agrees.
+        let mut out = [0u8; 36];
+        repr.emit(&mut Packet::new_unchecked(&mut out[..]), true)
+            .unwrap();
+        assert_eq!(out, bytes);
+        let mut copy = bytes;
+        let mut v = Packet::new_unchecked(&mut copy[..]);
+        v.set_param_problem_ptr(20);
+        assert_eq!(&copy[4..8], &[20, 0, 0, 0]);
+    }
+
     #[test]
     fn every_short_length_is_truncated() {
         for len in 0..HEADER_LEN {
@@ -649,7 +747,10 @@ mod tests {
             assert_eq!(u8::from(Message::from(v)), v);
             assert_eq!(u8::from(DstUnreachable::from(v)), v);
             assert_eq!(u8::from(TimeExceeded::from(v)), v);
+            assert_eq!(u8::from(ParamProblem::from(v)), v);
         }
+        assert_eq!(Message::from(12), Message::ParamProblem);
+        assert_eq!(ParamProblem::from(2), ParamProblem::BadLength);
         assert_eq!(DstUnreachable::from(4), DstUnreachable::FragNeeded);
         assert_eq!(DstUnreachable::from(16), DstUnreachable::Unknown(16));
         assert_eq!(DstUnreachable::Unknown(16).to_string(), "code=16");
@@ -670,7 +771,7 @@ mod tests {
         /// A canonical Repr: the one parsing its emitted bytes must give back.
         fn repr(&self) -> Repr<'_> {
             let reason = DstUnreachable::from(self.code);
-            match self.kind % 4 {
+            match self.kind % 5 {
                 0 => Repr::EchoRequest {
                     ident: self.ident,
                     seq_no: self.seq_no,
@@ -687,8 +788,13 @@ mod tests {
                         .then_some(self.mtu),
                     invoking: &self.data,
                 },
-                _ => Repr::TimeExceeded {
+                3 => Repr::TimeExceeded {
                     reason: TimeExceeded::from(self.code),
+                    invoking: &self.data,
+                },
+                _ => Repr::ParamProblem {
+                    reason: ParamProblem::from(self.code),
+                    pointer: self.mtu as u8,
                     invoking: &self.data,
                 },
             }
@@ -717,7 +823,9 @@ mod tests {
     /// Our meaning in etherparse's terms, mapped by name (not by number) so that the code
     /// numbering is checked independently.
     fn to_etherparse(repr: &Repr<'_>) -> Option<etherparse::Icmpv4Type> {
-        use etherparse::icmpv4::{DestUnreachableHeader as D, TimeExceededCode as T};
+        use etherparse::icmpv4::{
+            DestUnreachableHeader as D, ParameterProblemHeader as P, TimeExceededCode as T,
+        };
         use etherparse::{IcmpEchoHeader, Icmpv4Type};
         Some(match *repr {
             Repr::EchoRequest { ident, seq_no, .. } => Icmpv4Type::EchoRequest(IcmpEchoHeader {
@@ -758,12 +866,20 @@ mod tests {
                 TimeExceeded::FragReassemblyExceeded => T::FragmentReassemblyTimeExceeded,
                 TimeExceeded::Unknown(_) => return None,
             }),
+            Repr::ParamProblem {
+                reason, pointer, ..
+            } => Icmpv4Type::ParameterProblem(match reason {
+                ParamProblem::Pointer => P::PointerIndicatesError(pointer),
+                ParamProblem::MissingOption => P::MissingRequiredOption,
+                ParamProblem::BadLength => P::BadLength,
+                ParamProblem::Unknown(_) => return None,
+            }),
         })
     }
 
     /// An etherparse ICMPv4 type that maps onto one of our Reprs.
     fn etherparse_type() -> impl Strategy<Value = etherparse::Icmpv4Type> {
-        use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
+        use etherparse::icmpv4::{DestUnreachableHeader, ParameterProblemHeader, TimeExceededCode};
         use etherparse::{IcmpEchoHeader, Icmpv4Type};
         prop_oneof![
             (any::<u16>(), any::<u16>())
@@ -778,6 +894,11 @@ mod tests {
             (0u8..=1).prop_map(|code| Icmpv4Type::TimeExceeded(
                 TimeExceededCode::from_u8(code).expect("codes 0..=1 exist")
             )),
+            (0u8..=2, any::<u8>()).prop_map(|(code, pointer)| {
+                Icmpv4Type::ParameterProblem(
+                    ParameterProblemHeader::from_values(code, pointer).expect("codes 0..=2 exist"),
+                )
+            }),
         ]
     }
 
@@ -796,8 +917,14 @@ mod tests {
 
         #[test]
         fn etherparse_reads_what_we_write(mut g in gen_strategy(15)) {
-            if g.kind % 4 == 3 {
+            if g.kind % 5 == 3 {
                 g.code %= 2; // etherparse names only the two time-exceeded codes
+            }
+            if g.kind % 5 == 4 {
+                g.code %= 3; // and three parameter-problem codes, the pointer only for code 0
+                if g.code != 0 {
+                    g.mtu = 0;
+                }
             }
             let repr = g.repr();
             let mut buf = vec![0u8; repr.buffer_len()];

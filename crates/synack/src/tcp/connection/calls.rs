@@ -427,6 +427,11 @@ impl Connection {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
         let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
         self.opts.path_mss = NonZeroU32::new(path);
+        if matches!(self.state, State::Closed | State::SynSent) {
+            // The MSS our SYN (or its retransmission) announces is capped by the path's (Linux
+            // `tcp_advertise_mss`: the route's advmss metric, MTU − 40, lowers tp->advmss).
+            self.rcv.mss = self.rcv.mss.min(path);
+        }
         if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.
             return None;
