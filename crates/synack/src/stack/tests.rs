@@ -108,6 +108,36 @@ impl Net {
         }
     }
 
+    /// Sends `data` from a's connection `c` to b's connection `s` and returns what b read,
+    /// once it has as much as was sent (within `limit` of virtual time).
+    fn transfer(
+        &mut self,
+        c: SocketHandle,
+        s: SocketHandle,
+        data: &[u8],
+        limit: Duration,
+    ) -> Vec<u8> {
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut buf = vec![0u8; 65536];
+        self.run_until(
+            |n| {
+                if sent < data.len() {
+                    sent += n.a.send(n.now, c, &data[sent..]).unwrap();
+                }
+                loop {
+                    let k = n.b.recv(n.now, s, &mut buf).unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                got.len() == data.len()
+            },
+            limit,
+        );
+        got
+    }
+
     fn run_until(&mut self, mut done: impl FnMut(&mut Net) -> bool, limit: Duration) {
         let end = self.now + limit;
         for _ in 0..10_000_000 {
@@ -169,25 +199,7 @@ fn connect_accept_transfer_close() {
     );
     assert_eq!(net.b.connection(s).unwrap().remote(), local);
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
-    let mut sent = 0;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    net.run_until(
-        |n| {
-            if sent < data.len() {
-                sent += n.a.send(n.now, c, &data[sent..]).unwrap();
-            }
-            loop {
-                let k = n.b.recv(n.now, s, &mut buf).unwrap();
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            got.len() == data.len()
-        },
-        Duration::from_secs(10),
-    );
+    let got = net.transfer(c, s, &data, Duration::from_secs(10));
     assert!(got == data);
     net.a.close(net.now, c);
     net.run_until(
@@ -195,7 +207,7 @@ fn connect_accept_transfer_close() {
         Duration::from_secs(5),
     );
     assert_eq!(
-        net.b.recv(net.now, s, &mut buf).unwrap(),
+        net.b.recv(net.now, s, &mut [0u8; 16]).unwrap(),
         0,
         "EOF after the FIN"
     );

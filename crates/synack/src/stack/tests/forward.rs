@@ -365,23 +365,7 @@ fn a_whole_connection_through_the_forwarder_in_both_families() {
         let h = acc[0];
         assert_eq!(net.b.connection(h).unwrap().local(), dst);
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        let (mut sent, mut got) = (0, Vec::new());
-        net.run_until(
-            |n| {
-                if sent < data.len() {
-                    sent += n.a.send(n.now, c, &data[sent..]).unwrap_or(0);
-                }
-                let mut buf = [0u8; 8192];
-                while let Ok(k) = n.b.recv(n.now, h, &mut buf) {
-                    if k == 0 {
-                        break;
-                    }
-                    got.extend_from_slice(&buf[..k]);
-                }
-                got.len() == data.len()
-            },
-            Duration::from_secs(10),
-        );
+        let got = net.transfer(c, h, &data, Duration::from_secs(10));
         assert_eq!(got, data);
     }
 }

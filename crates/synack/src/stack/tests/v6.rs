@@ -117,22 +117,7 @@ fn tcp_over_ipv6_end_to_end() {
         IpAddr::V6(A_IP6)
     );
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = vec![0u8; 65536];
-    net.run_until(
-        |n| {
-            sent += n.a.send(n.now, c, &data[sent..]).unwrap();
-            loop {
-                let k = n.b.recv(n.now, s, &mut buf).unwrap();
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            got.len() == data.len()
-        },
-        Duration::from_secs(10),
-    );
+    let got = net.transfer(c, s, &data, Duration::from_secs(10));
     assert!(got == data);
     // The SYN: hop limit 64, MSS = MTU - 60 (RFC 8200's 40-byte header, TCP's 20).
     let from = |a: bool| -> Vec<&Vec<u8>> {
