@@ -44,6 +44,9 @@ pub(super) struct Wheel {
     /// only all at once, so it stays exact).
     earliest: Vec<u64>,
     len: usize,
+    /// No occupied slot starts before this tick (a lower bound, exact after a `pop_expired`
+    /// found nothing due): a call before it returns at once, without looking at the levels.
+    due_from: u64,
     /// Reused for cascades, so that moving entries down allocates nothing.
     scratch: Vec<Entry>,
 }
@@ -72,6 +75,7 @@ impl Default for Wheel {
             slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
             earliest: vec![u64::MAX; LEVELS * SLOTS],
             len: 0,
+            due_from: u64::MAX,
             scratch: Vec::new(),
         }
     }
@@ -93,6 +97,7 @@ impl Wheel {
         let slot = slot_for(when, level);
         let i = level * SLOTS + slot;
         self.slots[i].push(e);
+        self.due_from = self.due_from.min(when);
         self.occupied[level] |= 1 << slot;
         if level > 0 {
             self.earliest[i] = self.earliest[i].min(e.at.total_micros());
@@ -143,9 +148,16 @@ impl Wheel {
     /// of higher levels down as the wheel reaches them.
     pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
         let now_tick = tick_of(now);
+        if now_tick < self.due_from {
+            return None;
+        }
         loop {
-            let (level, slot, start) = self.next_slot()?;
+            let Some((level, slot, start)) = self.next_slot() else {
+                self.due_from = u64::MAX;
+                return None;
+            };
             if start > now_tick {
+                self.due_from = start;
                 return None;
             }
             self.elapsed = start;

@@ -72,16 +72,48 @@ pub struct Write {
 /// The PSH and record boundaries of the unsent data, in sequence order.
 #[derive(Debug, Clone)]
 pub struct PushMarks {
-    /// The boundaries; no allocation until the first write. Boxed: a pointer in every
-    /// connection instead of a 32-byte deque.
-    #[allow(clippy::box_collection)]
-    marks: Option<Box<VecDeque<Mark>>>,
+    /// The boundaries (they live in the sender's `Transmit`, allocated with the first write).
+    marks: Marks,
     /// Where the newest buffer starts (it may have been partly sent since).
     tail_start: SeqNum,
     /// The write sequence number at the last PSH (Linux `pushed_seq`).
     pushed_seq: SeqNum,
     /// The last write stopped at a full send buffer: the next one continues it.
     continuing: bool,
+}
+
+/// The marks in sequence order: the oldest inline, the others in a queue allocated only when
+/// more than one is outstanding (a request/response connection has one at a time, so its
+/// writes allocate nothing here).
+#[derive(Debug, Clone, Default)]
+struct Marks {
+    first: Option<Mark>,
+    /// Empty while `first` is `None`.
+    rest: VecDeque<Mark>,
+}
+
+impl Marks {
+    fn back(&self) -> Option<&Mark> {
+        self.rest.back().or(self.first.as_ref())
+    }
+
+    fn pop_back(&mut self) -> Option<Mark> {
+        self.rest.pop_back().or_else(|| self.first.take())
+    }
+
+    fn push_back(&mut self, m: Mark) {
+        if self.first.is_none() {
+            self.first = Some(m);
+        } else {
+            self.rest.push_back(m);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Mark> {
+        let f = self.first.take();
+        self.first = self.rest.pop_front();
+        f
+    }
 }
 
 /// Largest buffer a write builds: whole segments up to half the peer's largest window and
@@ -106,7 +138,7 @@ impl PushMarks {
     /// No data yet; the first byte will have sequence number `seq` (ISS + 1).
     pub fn new(seq: SeqNum) -> Self {
         PushMarks {
-            marks: None,
+            marks: Marks::default(),
             tail_start: seq,
             pushed_seq: seq,
             continuing: false,
@@ -118,7 +150,7 @@ impl PushMarks {
         if w.copied == 0 {
             return;
         }
-        let marks = self.marks.get_or_insert_with(Box::default);
+        let marks = &mut self.marks;
         let half = w.max_window / 2;
         let goal = w.size_goal.max(1);
         let mut seq = w.seq;
@@ -180,16 +212,14 @@ impl PushMarks {
 
     /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.
     pub fn on_sent(&mut self, sent: SeqNum) {
-        if let Some(marks) = &mut self.marks {
-            while marks.front().is_some_and(|m| m.end <= sent) {
-                marks.pop_front();
-            }
+        while self.marks.first.is_some_and(|m| m.end <= sent) {
+            self.marks.pop_front();
         }
     }
 
     /// The boundaries, in sequence order.
     fn marks(&self) -> impl Iterator<Item = &Mark> {
-        self.marks.iter().flat_map(|m| m.iter())
+        self.marks.first.iter().chain(self.marks.rest.iter())
     }
 
     /// The end of the first MSG_EOR record after `from`: no segment extends past it.
