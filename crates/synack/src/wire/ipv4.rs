@@ -233,7 +233,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let data = self.buffer.as_ref();
         let end = self.header_len().min(data.len());
         let mut sum = Checksum::new();
-        sum.add_bytes(&data[..end]);
+        match <&[u8; 20]>::try_from(&data[..end]) {
+            Ok(h) => sum.add_20(h),
+            Err(_) => sum.add_bytes(&data[..end]),
+        }
         sum.verifies()
     }
 
@@ -347,7 +350,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let end = self.header_len().min(self.buffer.as_ref().len());
-        let sum = checksum::checksum(&self.buffer.as_ref()[..end]);
+        let header = &self.buffer.as_ref()[..end];
+        let sum = match <&[u8; 20]>::try_from(header) {
+            Ok(h) => {
+                let mut c = Checksum::new();
+                c.add_20(h);
+                c.finish()
+            }
+            Err(_) => checksum::checksum(header),
+        };
         self.set_checksum(sum);
     }
 
