@@ -46,16 +46,25 @@ impl PortAllocator {
         remote: SocketAddr,
         mut in_use: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
+        // Local address, remote address, remote port as one stream of bytes, in one write
+        // (SipHash is the same however the bytes are split; one write is cheaper).
+        let mut b = [0u8; 34];
+        let mut n = 0;
+        for ip in [local, remote.ip()] {
+            match ip {
+                IpAddr::V4(a) => {
+                    b[n..n + 4].copy_from_slice(&a.octets());
+                    n += 4;
+                }
+                IpAddr::V6(a) => {
+                    b[n..n + 16].copy_from_slice(&a.octets());
+                    n += 16;
+                }
+            }
+        }
+        b[n..n + 2].copy_from_slice(&remote.port().to_be_bytes());
         let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
-        match local {
-            IpAddr::V4(a) => h.write(&a.octets()),
-            IpAddr::V6(a) => h.write(&a.octets()),
-        }
-        match remote.ip() {
-            IpAddr::V4(a) => h.write(&a.octets()),
-            IpAddr::V6(a) => h.write(&a.octets()),
-        }
-        h.write(&remote.port().to_be_bytes());
+        h.write(&b[..n + 2]);
         let offset = h.finish() as u32;
         let n = self.len();
         for count in 0..n {
@@ -77,6 +86,32 @@ mod tests {
 
     fn peer(port: u16) -> SocketAddr {
         SocketAddr::new("198.18.0.2".parse().unwrap(), port)
+    }
+
+    /// The offset is SipHash-1-3 of local address, remote address and remote port as one
+    /// stream: the first port picked is the one the three separate writes gave.
+    #[test]
+    fn offset_hashes_the_addresses_and_remote_port_as_one_stream() {
+        use core::hash::Hasher;
+        for (local, remote) in [
+            ("198.18.0.1".parse::<IpAddr>().unwrap(), peer(80)),
+            (
+                "fd00:5ac::1".parse().unwrap(),
+                "[fd00:5ac::2]:443".parse().unwrap(),
+            ),
+        ] {
+            let mut p = PortAllocator::new((32768, 60999), (11, 22));
+            let mut h = siphasher::sip::SipHasher13::new_with_keys(11, 22);
+            for ip in [local, remote.ip()] {
+                match ip {
+                    IpAddr::V4(a) => h.write(&a.octets()),
+                    IpAddr::V6(a) => h.write(&a.octets()),
+                }
+            }
+            h.write(&remote.port().to_be_bytes());
+            let want = 32768 + (h.finish() as u32 % (60999 - 32768 + 1));
+            assert_eq!(p.pick(local, remote, |_| false), Some(want as u16));
+        }
     }
 
     #[test]
