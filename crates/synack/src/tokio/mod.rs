@@ -97,7 +97,10 @@ impl TcpListener {
 
     /// Polls for a connection; registers the task to be woken when one is queued.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let s = match self.sock.poll(cx, READ, |l, core, _| l.try_accept(core)) {
+        let s = match self
+            .sock
+            .poll(cx, READ, |l, core, now| l.try_accept(core, now))
+        {
             Poll::Ready(Ok(s)) => s,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
@@ -120,9 +123,7 @@ struct Stream {
 
 impl Stream {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let n = match self.sock.poll(cx, READ, |s, core, now| {
-            s.try_recv(core, now, buf.initialize_unfilled(), false)
-        }) {
+        let n = match self.sock.poll_read(cx, buf.initialize_unfilled(), false) {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
@@ -132,13 +133,11 @@ impl Stream {
     }
 
     fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.sock
-            .poll(cx, READ, |s, core, now| s.try_recv(core, now, buf, true))
+        self.sock.poll_read(cx, buf, true)
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.sock
-            .poll(cx, WRITE, |s, core, now| s.try_send(core, now, buf))
+        self.sock.poll_write(cx, buf)
     }
 
     /// Queues the FIN after the data not yet sent (once; later calls succeed too).
@@ -493,7 +492,7 @@ pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>)
                 Some(d) => Some(d.as_mut()),
                 None => None,
             };
-            let again = g.turn(d, &mut buf, &shared.wakeups);
+            let again = g.turn(d, &mut buf, &shared);
             shared.turns.notify_all();
             if again {
                 None
