@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::pipe::{self, Pipe, Step};
+use crate::stack::hash::KeyedHasher;
 use crate::stack::{SocketHandle, Stack, UdpHandle};
 use crate::tcp::State;
 use crate::time::Instant;
@@ -260,13 +261,22 @@ pub(crate) enum Id {
     Udp(UdpHandle),
 }
 
-/// The sockets of one host that an application holds, by handle.
-#[derive(Default)]
+/// The sockets of one host that an application holds, by handle (hashed with the stack's
+/// word hash: handles are the stack's own, nobody else picks them).
 pub(crate) struct Registry {
-    sockets: HashMap<Id, (Kind, Arc<SocketIo>)>,
+    sockets: HashMap<Id, (Kind, Arc<SocketIo>), KeyedHasher>,
     /// Datagram sockets that found the output queue full: writable again once the driver's
     /// next turn has drained it (the stack reports no change for that).
     send_blocked: Vec<UdpHandle>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
+            send_blocked: Vec::new(),
+        }
+    }
 }
 
 impl Registry {

@@ -175,6 +175,10 @@ pub(crate) struct Shared {
     /// Wakes the driver task (tokio runtimes).
     #[cfg(feature = "tokio")]
     pub(crate) notify: Option<tokio::sync::Notify>,
+    /// The driver task's device and its descriptor registered with tokio: here, not in the
+    /// task, so that stopping the runtime releases them at once whatever the task is doing.
+    #[cfg(feature = "tokio")]
+    pub(crate) task_device: crate::tokio::TaskDevice,
     /// Wake-ups of tasks and blocked threads so far (see [`Runtime::wakeups`]).
     pub(crate) wakeups: AtomicU64,
 }
@@ -501,10 +505,14 @@ impl Builder {
             ));
         }
         let (shared, device) = self.prepare(true)?;
-        let task = handle.spawn(crate::tokio::drive(shared.clone(), device));
+        shared.task_device.install(device);
+        let task = handle.spawn(crate::tokio::drive(shared.clone()));
         Ok(Runtime {
             shared,
-            driver: Driver::Task(task),
+            driver: Driver::Task(
+                task,
+                handle.runtime_flavor() == ::tokio::runtime::RuntimeFlavor::MultiThread,
+            ),
         })
     }
 
@@ -656,6 +664,8 @@ impl Builder {
             waker,
             #[cfg(feature = "tokio")]
             notify: task.then(::tokio::sync::Notify::new),
+            #[cfg(feature = "tokio")]
+            task_device: Default::default(),
             wakeups: AtomicU64::new(0),
         });
         {
@@ -688,7 +698,8 @@ type BoxedDevice = Box<dyn Device>;
 enum Driver {
     Thread(Option<JoinHandle<()>>),
     #[cfg(feature = "tokio")]
-    Task(::tokio::task::JoinHandle<()>),
+    /// The task, and whether its runtime is multi-threaded.
+    Task(::tokio::task::JoinHandle<()>, bool),
 }
 
 /// Owns the driver (a thread, or a tokio task); dropping it stops the driver (sockets then
@@ -809,9 +820,15 @@ impl Runtime {
                     let _ = t.join();
                 }
             }
-            // The task ends at its next await (a turn in progress completes first).
+            // The device goes now; the task, woken, ends at its next poll (a turn in progress
+            // completes first), and is joined where that cannot deadlock.
             #[cfg(feature = "tokio")]
-            Driver::Task(t) => t.abort(),
+            Driver::Task(t, multi_thread) => {
+                self.shared.task_device.release();
+                if !self.shared.task_device.join(*multi_thread) {
+                    t.abort();
+                }
+            }
         }
         // What happened since the thread's last turn (a socket closed just before the stop,
         // say) still reaches the sink.

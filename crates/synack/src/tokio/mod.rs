@@ -52,8 +52,8 @@ use std::future::poll_fn;
 use std::io;
 use std::net::ToSocketAddrs;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -476,18 +476,20 @@ impl UdpSocket {
 
 /// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
 /// kicks it, the next deadline, or the device is readable (through `AsyncFd`).
-pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>) {
+pub(crate) async fn drive(shared: Arc<Shared>) {
+    // Tells `Runtime`'s drop that the task is over, however it ends.
+    let _over = Over(&shared.task_device);
     let mut buf = vec![0u8; 65536];
     let Some(notify) = shared.notify.as_ref() else {
         return;
     };
-    let afd = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
     loop {
         let wait = {
             let mut g = shared.lock();
             if g.stopped {
                 break;
             }
+            let mut dev = shared.task_device.device();
             let d: Option<&mut dyn Device> = match dev.as_mut() {
                 Some(d) => Some(d.as_mut()),
                 None => None,
@@ -505,13 +507,106 @@ pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>)
                 ::tokio::select! {
                     _ = notify.notified() => {}
                     _ = ::tokio::time::sleep(w) => {}
-                    _ = device_readable(&afd) => {}
+                    _ = poll_fn(|cx| shared.task_device.poll_readable(cx)) => {}
                 }
             }
             // More to do at once: let the sockets' tasks run first.
             _ => ::tokio::task::yield_now().await,
         }
     }
+}
+
+/// Marks the driver task over when dropped (it returned, or was cancelled).
+struct Over<'a>(&'a TaskDevice);
+
+impl Drop for Over<'_> {
+    fn drop(&mut self) {
+        let mut over = self.0.over.0.lock().unwrap_or_else(|p| p.into_inner());
+        *over = true;
+        self.0.over.1.notify_all();
+    }
+}
+
+/// The driver task's device, its descriptor registered with tokio's reactor, and whether
+/// the task is over.
+#[derive(Default)]
+pub(crate) struct TaskDevice {
+    device: Mutex<Option<Box<dyn Device>>>,
+    fd: Mutex<Option<DeviceFd>>,
+    over: (Mutex<bool>, Condvar),
+}
+
+impl TaskDevice {
+    pub(crate) fn install(&self, dev: Option<Box<dyn Device>>) {
+        *lock(&self.fd) = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
+        *lock(&self.device) = dev;
+    }
+
+    fn device(&self) -> MutexGuard<'_, Option<Box<dyn Device>>> {
+        lock(&self.device)
+    }
+
+    /// Closes the device and the descriptor (after a turn in progress).
+    pub(crate) fn release(&self) {
+        drop(lock(&self.fd).take());
+        drop(lock(&self.device).take());
+    }
+
+    /// Waits (at most 5 s) for the driver task to end, where waiting cannot deadlock: on a
+    /// multi-threaded runtime (inside it, through `block_in_place`). On a current-thread
+    /// runtime the task ends when the runtime next polls it (it has been woken); returns
+    /// whether it is over.
+    pub(crate) fn join(&self, multi_thread: bool) -> bool {
+        let wait = || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut over = lock(&self.over.0);
+            while !*over {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                over = self
+                    .over
+                    .1
+                    .wait_timeout(over, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            *over
+        };
+        if !multi_thread {
+            return *lock(&self.over.0);
+        }
+        // Inside a multi-threaded runtime's worker, hand the worker's other tasks (the
+        // driver's among them) to another thread while this one waits.
+        match ::tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(::tokio::runtime::RuntimeFlavor::MultiThread) => ::tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+    }
+
+    /// Ready when the device is readable (its readiness cleared first: the next turn reads
+    /// until the device is empty, so nothing that arrives after this is missed); never
+    /// without a device.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = lock(&self.fd).as_ref() {
+            return match a.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut g)) => {
+                    g.clear_ready();
+                    Poll::Ready(())
+                }
+                Poll::Ready(Err(_)) => Poll::Ready(()),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let _ = cx;
+        Poll::Pending
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(target_os = "linux")]
@@ -534,21 +629,6 @@ fn device_fd(d: &dyn Device) -> Option<DeviceFd> {
 #[cfg(not(target_os = "linux"))]
 fn device_fd(_: &dyn Device) -> Option<DeviceFd> {
     None
-}
-
-/// Waits until the device is readable, clearing the readiness first: the next turn reads
-/// until the device is empty, so nothing that arrives after this is missed. Never returns
-/// without a device.
-async fn device_readable(afd: &Option<DeviceFd>) {
-    #[cfg(target_os = "linux")]
-    if let Some(a) = afd {
-        if let Ok(mut g) = a.readable().await {
-            g.clear_ready();
-        }
-        return;
-    }
-    let _ = afd;
-    std::future::pending::<()>().await
 }
 
 #[cfg(test)]
