@@ -724,9 +724,9 @@ fn a_udp_burst_larger_than_the_output_queue_blocks_instead_of_failing() {
 /// what the driver delivered before; once the lock is free, the queued bytes arrive.
 #[test]
 fn reads_and_writes_do_not_take_the_stack_lock() {
-    let (_rt, client, server) = pair(0, 40);
-    let listener = TcpListener::bind_on(&server, "198.18.40.2:80").unwrap();
-    let mut c = TcpStream::connect_on(&client, "198.18.40.2:80").unwrap();
+    let (_rt, client, server) = pair(0, 41);
+    let listener = TcpListener::bind_on(&server, "198.18.41.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.41.2:80").unwrap();
     let (mut s, _) = listener.accept().unwrap();
     c.write_all(b"first").unwrap();
     let mut buf = [0u8; 16];
