@@ -159,14 +159,8 @@ impl TcpListener {
     /// queued).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let nonblocking = self.nonblocking.load(Ordering::Relaxed);
-        let s = self
-            .sock
-            .blocking(READ, None, nonblocking, |l, core, now| {
-                l.try_accept(core, now)
-            })?;
-        let stream = TcpStream::from_sock(s);
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
+        let (s, peer) = self.sock.accept(nonblocking)?;
+        Ok((TcpStream::from_sock(s), peer))
     }
 
     /// Endless iterator over accepted connections.

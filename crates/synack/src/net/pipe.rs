@@ -9,9 +9,12 @@
 //! queued bytes on top of the connection's buffers, and its buffers grow only as far as the
 //! traffic needs (a 1 KiB request/response keeps them at 1 KiB).
 
+use core::net::SocketAddr;
+use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 
-use super::readiness::{CLOSED, READABLE, WRITABLE};
+use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
 use crate::stack::{SocketHandle, Stack};
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
@@ -21,6 +24,10 @@ use crate::time::Instant;
 pub(crate) const RX_CAP: usize = 64 * 1024;
 /// Bytes a write may queue ahead of the connection's send buffer, at most.
 pub(crate) const TX_CAP: usize = 64 * 1024;
+
+/// Connections a listener's pipe holds for `accept`, at most (Linux's default somaxconn);
+/// the rest wait in the stack's accept queue.
+pub(crate) const ACCEPT_CAP: usize = 128;
 
 /// A byte queue: a vector and the offset of its first unread byte.
 #[derive(Default)]
@@ -103,6 +110,11 @@ pub(crate) struct Pipe {
     pub(crate) dropped: bool,
     /// The stack's handle is closed (or reset); nothing more to do.
     pub(crate) done: bool,
+    /// A listener's: connections the driver took off the stack's accept queue (registered,
+    /// with their peers), for `accept`.
+    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
+    /// The stack's accept queue holds more than `accepted` had room for.
+    pub(crate) accept_blocked: bool,
     /// In the driver's queue of pipes to look at.
     pub(crate) queued: bool,
     /// Bytes went from `tx` to the connection since the driver last looked (segments due).
@@ -144,6 +156,20 @@ pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) ->
         return Step::Done(Ok(n));
     }
     if p.rx_end { Step::Slow } else { Step::Wait }
+}
+
+/// An accept from a listener's pipe; `Slow` when it is empty (the stack says whether to
+/// wait or why not).
+pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, SocketAddr)> {
+    match p.accepted.pop_front() {
+        Some(a) => {
+            if p.accept_blocked {
+                *mark |= p.mark();
+            }
+            Step::Done(Ok(a))
+        }
+        None => Step::Slow,
+    }
 }
 
 /// A write into the pipe; `mark` says the driver must look at it afterwards.

@@ -47,15 +47,17 @@ pub(crate) struct SocketIo {
     /// The socket's host (its index in the runtime) and handle.
     pub(crate) host: usize,
     pub(crate) id: Id,
+    pub(crate) kind: Kind,
 }
 
 impl SocketIo {
-    pub(crate) fn new(host: usize, id: Id) -> SocketIo {
+    pub(crate) fn new(host: usize, id: Id, kind: Kind) -> SocketIo {
         SocketIo {
             state: Mutex::default(),
             cond: Condvar::new(),
             host,
             id,
+            kind,
         }
     }
 
@@ -290,7 +292,7 @@ impl Registry {
         h: Id,
         kind: Kind,
     ) -> Arc<SocketIo> {
-        let io = Arc::new(SocketIo::new(host, h));
+        let io = Arc::new(SocketIo::new(host, h, kind));
         match (kind, h) {
             (Kind::Stream, Id::Tcp(t)) => {
                 let mut s = io.lock();
@@ -326,7 +328,7 @@ impl Registry {
             let Some((kind, io)) = self.sockets.get(&Id::Tcp(h)) else {
                 continue;
             };
-            if *kind == Kind::Stream {
+            if *kind != Kind::Datagram {
                 let io = io.clone();
                 let (w, s) = self.sync(stack, now, &io);
                 n += w;
@@ -357,6 +359,9 @@ impl Registry {
         let Id::Tcp(h) = io.id else {
             return (0, false);
         };
+        if io.kind == Kind::Listener {
+            return self.sync_listener(stack, now, h, io);
+        }
         let mut s = io.lock();
         if s.pipe.done {
             s.pipe.queued = false;
@@ -368,6 +373,59 @@ impl Registry {
             self.sockets.remove(&io.id);
         }
         (n, r.sent)
+    }
+
+    /// Takes what listener `l`'s accept queue holds (as far as its pipe has room) into the
+    /// pipe, registered; publishes its readiness. Returns the wake-ups, and whether it took
+    /// any (their pipes may owe window updates).
+    fn sync_listener(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        l: SocketHandle,
+        io: &SocketIo,
+    ) -> (u64, bool) {
+        let room = pipe::ACCEPT_CAP.saturating_sub(io.lock().pipe.accepted.len());
+        let mut fresh = Vec::new();
+        while fresh.len() < room {
+            let Ok(Some(c)) = stack.accept(l) else {
+                break;
+            };
+            let peer = stack.connection(c).map(|c| c.remote());
+            let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
+            // A connection is there right after accept: the fallback is never used.
+            fresh.push((
+                cio,
+                peer.unwrap_or(core::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            ));
+        }
+        let took = !fresh.is_empty();
+        let mut s = io.lock();
+        s.pipe.queued = false;
+        s.pipe.accepted.extend(fresh);
+        s.pipe.accept_blocked = stack.accept_queue_len(l) > 0;
+        let ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
+            0
+        } else {
+            READABLE
+        };
+        (io.publish(s, ready), took)
+    }
+
+    /// Resets the connections listener `io`'s pipe still holds (it is closing, as Linux
+    /// resets the connections a closed listener never handed out).
+    pub(crate) fn abort_unclaimed(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) {
+        let unclaimed = std::mem::take(&mut io.lock().pipe.accepted);
+        for (c, _) in unclaimed {
+            if let Id::Tcp(h) = c.id {
+                let mut s = c.lock();
+                s.pipe.done = true;
+                s.pipe.rx.clear();
+                drop(s);
+                stack.abort(now, h);
+                self.sockets.remove(&c.id);
+            }
+        }
     }
 
     /// Wakes everything: the runtime stopped.

@@ -116,22 +116,81 @@ impl Sock {
         }
     }
 
-    /// Takes a connection off the accept queue. Waits on READABLE.
-    pub(crate) fn try_accept(&self, core: &mut Core, now: Instant) -> Option<io::Result<Sock>> {
+    /// Waits for a connection (`WouldBlock` at once when `nonblocking`): one the driver has
+    /// put in the listener's pipe, else (under the stack lock) one off the accept queue.
+    pub(crate) fn accept(&self, nonblocking: bool) -> io::Result<(Sock, SocketAddr)> {
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, None, nonblocking, pipe::accept);
+        self.marked(mark);
+        match step {
+            Step::Done(r) => r.map(|(io, peer)| self.accepted(io, peer)),
+            _ => self.blocking(READ, None, nonblocking, |l, core, now| {
+                l.try_accept(core, now)
+            }),
+        }
+    }
+
+    /// The task's [`accept`](Self::accept).
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Sock, SocketAddr)>> {
+        let (step, mark) = self.io.poll_step(cx, READABLE, pipe::accept);
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r.map(|(io, peer)| self.accepted(io, peer))),
+            Poll::Ready(_) => self.poll(cx, READ, |l, core, now| l.try_accept(core, now)),
+        }
+    }
+
+    /// The socket of a connection the driver accepted, and its peer as this listener shows
+    /// it.
+    fn accepted(&self, io: Arc<SocketIo>, peer: SocketAddr) -> (Sock, SocketAddr) {
+        let Id::Tcp(handle) = io.id else {
+            unreachable!("a listener's pipe holds TCP connections only")
+        };
+        let sock = Sock {
+            shared: self.shared.clone(),
+            host: self.host,
+            handle,
+            kind: Kind::Stream,
+            io,
+            v6_socket: self.v6_socket,
+        };
+        (sock, as_seen(self.v6_socket, peer))
+    }
+
+    /// Takes a connection off the listener's pipe, else off the stack's accept queue, under
+    /// the stack lock. Waits on READABLE.
+    fn try_accept(&self, core: &mut Core, now: Instant) -> Option<io::Result<(Sock, SocketAddr)>> {
+        // What the driver moved into the pipe while this call waited comes first.
+        let mut mark = false;
+        let queued = match pipe::accept(&mut self.io.lock().pipe, &mut mark) {
+            Step::Done(r) => r.ok(),
+            _ => None,
+        };
+        self.marked(mark);
+        if let Some((io, peer)) = queued {
+            return Some(Ok(self.accepted(io, peer)));
+        }
         let h = &mut core.hosts[self.host];
         match h.stack.accept(self.handle) {
             Ok(Some(handle)) => {
+                let peer = h.stack.connection(handle).map(|c| c.remote());
                 let io =
                     h.sockets
                         .register(&mut h.stack, now, self.host, Id::Tcp(handle), Kind::Stream);
-                Some(Ok(Sock {
+                let sock = Sock {
                     shared: self.shared.clone(),
                     host: self.host,
                     handle,
                     kind: Kind::Stream,
                     io,
                     v6_socket: self.v6_socket,
-                }))
+                };
+                Some(
+                    peer.ok_or_else(gone)
+                        .map(|p| (sock, as_seen(self.v6_socket, p))),
+                )
             }
             Ok(None) => None,
             Err(e) => Some(Err(e)),
@@ -297,10 +356,14 @@ impl Sock {
     /// connection took it, by the driver).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.shared.call(|core, now| {
-            let stack = &mut core.hosts[self.host].stack;
+            let hs = &mut core.hosts[self.host];
             if self.kind != Kind::Stream {
-                return stack.shutdown(now, self.handle, how);
+                if how != Shutdown::Write {
+                    hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
+                }
+                return hs.stack.shutdown(now, self.handle, how);
             }
+            let stack = &mut hs.stack;
             let mut s = self.io.lock();
             let p = &mut s.pipe;
             if how != Shutdown::Write {
@@ -444,6 +507,7 @@ impl Drop for Sock {
         let (host, h) = (self.host, self.handle);
         self.shared.call(|core, now| {
             let hs = &mut core.hosts[host];
+            hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
             hs.sockets.deregister(Id::Tcp(h));
             hs.stack.close(now, h);
         });

@@ -752,3 +752,19 @@ fn reads_and_writes_do_not_take_the_stack_lock() {
     s.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"second");
 }
+
+/// A listener dropped with connections it never handed out resets them, as Linux's does,
+/// whether the driver had moved them into the listener's pipe or not.
+#[test]
+fn a_dropped_listener_resets_the_connections_it_never_handed_out() {
+    let (_rt, client, server) = pair(0, 42);
+    let listener = TcpListener::bind_on(&server, "198.18.42.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.42.2:80").unwrap();
+    // Time for the driver to take it off the accept queue.
+    thread::sleep(Duration::from_millis(100));
+    drop(listener);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e = c.read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(server.counters().abort_on_close, 1);
+}

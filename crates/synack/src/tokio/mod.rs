@@ -97,16 +97,9 @@ impl TcpListener {
 
     /// Polls for a connection; registers the task to be woken when one is queued.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let s = match self
-            .sock
-            .poll(cx, READ, |l, core, now| l.try_accept(core, now))
-        {
-            Poll::Ready(Ok(s)) => s,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        let stream = TcpStream::from_sock(s);
-        Poll::Ready(stream.peer_addr().map(|p| (stream, p)))
+        self.sock
+            .poll_accept(cx)
+            .map_ok(|(s, peer)| (TcpStream::from_sock(s), peer))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
