@@ -179,18 +179,10 @@ impl Sock {
                 let io =
                     h.sockets
                         .register(&mut h.stack, now, self.host, Id::Tcp(handle), Kind::Stream);
-                let sock = Sock {
-                    shared: self.shared.clone(),
-                    host: self.host,
-                    handle,
-                    kind: Kind::Stream,
-                    io,
-                    v6_socket: self.v6_socket,
-                };
-                Some(
-                    peer.ok_or_else(gone)
-                        .map(|p| (sock, as_seen(self.v6_socket, p))),
-                )
+                let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+                let accepted = self.accepted(io, peer.unwrap_or(unspecified));
+                // A connection already gone: dropping its socket closes the handle.
+                Some(peer.map(|_| accepted).ok_or_else(gone))
             }
             Ok(None) => None,
             Err(e) => Some(Err(e)),

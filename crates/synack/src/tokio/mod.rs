@@ -470,8 +470,12 @@ impl UdpSocket {
 /// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
 /// kicks it, the next deadline, or the device is readable (through `AsyncFd`).
 pub(crate) async fn drive(shared: Arc<Shared>) {
-    // Tells `Runtime`'s drop that the task is over, however it ends.
-    let _over = Over(&shared.task_device);
+    // Tells `Runtime`'s drop that the task is over, however it ends, once the task's
+    // reference to the runtime is gone too.
+    let over = Over(Some(shared));
+    let Some(shared) = over.0.as_deref() else {
+        return;
+    };
     let mut buf = vec![0u8; 65536];
     let Some(notify) = shared.notify.as_ref() else {
         return;
@@ -487,7 +491,7 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
                 Some(d) => Some(d.as_mut()),
                 None => None,
             };
-            let again = g.turn(d, &mut buf, &shared);
+            let again = g.turn(d, &mut buf, shared);
             shared.turns.notify_all();
             if again {
                 None
@@ -509,14 +513,19 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
     }
 }
 
-/// Marks the driver task over when dropped (it returned, or was cancelled).
-struct Over<'a>(&'a TaskDevice);
+/// Marks the driver task over when dropped (it returned, or was cancelled), after dropping
+/// the task's reference to the runtime.
+struct Over(Option<Arc<Shared>>);
 
-impl Drop for Over<'_> {
+impl Drop for Over {
     fn drop(&mut self) {
-        let mut over = self.0.over.0.lock().unwrap_or_else(|p| p.into_inner());
-        *over = true;
-        self.0.over.1.notify_all();
+        let Some(shared) = self.0.take() else {
+            return;
+        };
+        let over = shared.task_device.over.clone();
+        drop(shared);
+        *lock(&over.0) = true;
+        over.1.notify_all();
     }
 }
 
@@ -526,7 +535,7 @@ impl Drop for Over<'_> {
 pub(crate) struct TaskDevice {
     device: Mutex<Option<Box<dyn Device>>>,
     fd: Mutex<Option<DeviceFd>>,
-    over: (Mutex<bool>, Condvar),
+    over: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl TaskDevice {
