@@ -484,16 +484,13 @@ pub(crate) const WRITE: u8 = WRITABLE;
 impl Drop for Sock {
     fn drop(&mut self) {
         if self.kind == Kind::Stream {
-            // The driver closes the connection once the pipe's bytes are in it (no data is
-            // lost on close).
-            let mark = {
-                let mut s = self.io.lock();
-                s.pipe.dropped = true;
-                s.pipe.mark()
-            };
-            if mark {
-                self.shared.mark(&self.io);
-            }
+            // Closes the connection now when the pipe's bytes all fit into it; else the
+            // driver closes it once they are in (no data is lost on close).
+            self.shared.call(|core, now| {
+                let hs = &mut core.hosts[self.host];
+                self.io.lock().pipe.dropped = true;
+                hs.sockets.sync(&mut hs.stack, now, &self.io);
+            });
             return;
         }
         let (host, h) = (self.host, self.handle);
