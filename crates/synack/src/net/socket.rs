@@ -189,8 +189,9 @@ impl Sock {
         }
     }
 
-    /// Reads into `buf` (or peeks), blocking the thread until there is something (see
-    /// [`read_step`](Self::read_step)); `WouldBlock` when `nonblocking` or after `timeout`.
+    /// Reads into `buf` (or peeks) from the pipe, blocking the thread until there is
+    /// something; at the end of the stream the stack says what (see `try_recv`).
+    /// `WouldBlock` when `nonblocking` or after `timeout`.
     pub(crate) fn read(
         &self,
         buf: &mut [u8],
