@@ -45,6 +45,7 @@
 //! returns the socket of every forwarded UDP flow, whose datagrams carry their original
 //! destination ([`UdpSocket::recv_from_meta`], answered with [`UdpSocket::send_from`]).
 
+mod pipe;
 mod readiness;
 pub(crate) mod runtime;
 mod socket;
@@ -158,12 +159,8 @@ impl TcpListener {
     /// queued).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let nonblocking = self.nonblocking.load(Ordering::Relaxed);
-        let s = self
-            .sock
-            .blocking(READ, None, nonblocking, |l, core, _| l.try_accept(core))?;
-        let stream = TcpStream::from_sock(s);
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
+        let (s, peer) = self.sock.accept(nonblocking)?;
+        Ok((TcpStream::from_sock(s), peer))
     }
 
     /// Endless iterator over accepted connections.
@@ -379,19 +376,13 @@ impl TcpStream {
     fn read_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         let timeout = self.read_timeout()?;
         let nonblocking = self.opts.nonblocking();
-        self.sock
-            .blocking(READ, timeout, nonblocking, |s, core, now| {
-                s.try_recv(core, now, buf, peek)
-            })
+        self.sock.read(buf, peek, timeout, nonblocking)
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let timeout = self.write_timeout()?;
         let nonblocking = self.opts.nonblocking();
-        self.sock
-            .blocking(WRITE, timeout, nonblocking, |s, core, now| {
-                s.try_send(core, now, buf)
-            })
+        self.sock.write(buf, timeout, nonblocking)
     }
 }
 

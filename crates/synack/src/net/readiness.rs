@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use super::pipe::{self, Pipe, Step};
+use crate::stack::hash::KeyedHasher;
 use crate::stack::{SocketHandle, Stack, UdpHandle};
 use crate::tcp::State;
+use crate::time::Instant;
 
 /// A read (or an accept) would not block.
 pub(crate) const READABLE: u8 = 1;
@@ -27,30 +30,49 @@ pub(crate) const CLOSED: u8 = 4;
 pub(crate) const STOPPED: u8 = 8;
 
 #[derive(Default)]
-struct IoState {
+pub(crate) struct IoState {
     ready: u8,
+    /// A stream's bytes between its handle and the driver.
+    pub(crate) pipe: Pipe,
     reader: Option<Waker>,
     writer: Option<Waker>,
     /// Threads blocked in [`SocketIo::wait`].
     sleepers: u32,
 }
 
-/// One socket's readiness and waiters.
-#[derive(Default)]
+/// One socket's readiness, waiters and (a stream's) pipe.
 pub(crate) struct SocketIo {
     state: Mutex<IoState>,
     cond: Condvar,
+    /// The socket's host (its index in the runtime) and handle.
+    pub(crate) host: usize,
+    pub(crate) id: Id,
+    pub(crate) kind: Kind,
 }
 
 impl SocketIo {
-    fn lock(&self) -> MutexGuard<'_, IoState> {
+    pub(crate) fn new(host: usize, id: Id, kind: Kind) -> SocketIo {
+        SocketIo {
+            state: Mutex::default(),
+            cond: Condvar::new(),
+            host,
+            id,
+            kind,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, IoState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Publishes `ready` and wakes the waiters of the bits that turned on. Returns how many
     /// wake-ups that was (a task, or this socket's blocked threads).
     pub(crate) fn set(&self, ready: u8) -> u64 {
-        let mut s = self.lock();
+        self.publish(self.lock(), ready)
+    }
+
+    /// [`set`](Self::set) with the socket's lock held (it is released).
+    pub(crate) fn publish(&self, mut s: MutexGuard<'_, IoState>, ready: u8) -> u64 {
         let gained = ready & !s.ready;
         s.ready = ready | (s.ready & STOPPED);
         if gained == 0 {
@@ -92,6 +114,12 @@ impl SocketIo {
         if Self::ready_for(&s, interest) {
             return Poll::Ready(());
         }
+        Self::register(&mut s, cx, interest);
+        Poll::Pending
+    }
+
+    /// Keeps the task's waker for `interest` (one reader, one writer).
+    fn register(s: &mut IoState, cx: &mut Context<'_>, interest: u8) {
         let slot = if interest & READABLE != 0 {
             &mut s.reader
         } else {
@@ -101,7 +129,6 @@ impl SocketIo {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => *slot = Some(cx.waker().clone()),
         }
-        Poll::Pending
     }
 
     /// Blocks the thread until ready for `interest` (or closed); `WouldBlock` at `deadline`.
@@ -110,7 +137,15 @@ impl SocketIo {
         interest: u8,
         deadline: Option<std::time::Instant>,
     ) -> io::Result<()> {
-        let mut s = self.lock();
+        self.wait_locked(self.lock(), interest, deadline).1
+    }
+
+    fn wait_locked<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, IoState>,
+        interest: u8,
+        deadline: Option<std::time::Instant>,
+    ) -> (MutexGuard<'a, IoState>, io::Result<()>) {
         s.sleepers += 1;
         let r = loop {
             if Self::ready_for(&s, interest) {
@@ -134,8 +169,83 @@ impl SocketIo {
             };
         };
         s.sleepers -= 1;
-        r
+        (s, r)
     }
+
+    /// One call on a stream's pipe (`step`, under this socket's lock only), blocking the
+    /// thread on the socket's readiness while it says `Wait`: `WouldBlock` at once when
+    /// `nonblocking`, or at `deadline`. Never returns `Wait`. The flag: the step marked the
+    /// pipe for the driver (the caller queues it, see [`Pipe::mark`]).
+    pub(crate) fn blocking_step<T>(
+        &self,
+        interest: u8,
+        deadline: Option<std::time::Instant>,
+        nonblocking: bool,
+        mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    ) -> (Step<T>, bool) {
+        let mut mark = false;
+        let mut s = self.lock();
+        loop {
+            if let Some(done) = Self::first_step(&mut s, interest, &mut step, &mut mark) {
+                return (done, mark);
+            }
+            if nonblocking {
+                return (Step::Done(Err(would_block())), mark);
+            }
+            let (g, r) = self.wait_locked(s, interest, deadline);
+            s = g;
+            if let Err(e) = r {
+                return (Step::Done(Err(e)), mark);
+            }
+        }
+    }
+
+    /// [`blocking_step`](Self::blocking_step) for a task: `Pending` with its waker
+    /// registered while the step says `Wait`.
+    pub(crate) fn poll_step<T>(
+        &self,
+        cx: &mut Context<'_>,
+        interest: u8,
+        mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    ) -> (Poll<Step<T>>, bool) {
+        let mut mark = false;
+        let mut s = self.lock();
+        if let Some(done) = Self::first_step(&mut s, interest, &mut step, &mut mark) {
+            return (Poll::Ready(done), mark);
+        }
+        Self::register(&mut s, cx, interest);
+        (Poll::Pending, mark)
+    }
+
+    /// Runs `step` once: its outcome, or `None` (the `interest` bit cleared, under the lock
+    /// the driver publishes under, so no later change is missed) when it has to wait.
+    fn first_step<T>(
+        s: &mut IoState,
+        interest: u8,
+        step: &mut impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+        mark: &mut bool,
+    ) -> Option<Step<T>> {
+        if s.ready & STOPPED != 0 {
+            return Some(Step::Done(Err(super::runtime::stopped_error())));
+        }
+        match step(&mut s.pipe, mark) {
+            Step::Wait => {}
+            other => return Some(other),
+        }
+        // Closed and still nothing: the stack knows why.
+        if s.ready & CLOSED != 0 {
+            return Some(Step::Slow);
+        }
+        s.ready &= !interest;
+        None
+    }
+}
+
+fn would_block() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "the socket is non-blocking and not ready",
+    )
 }
 
 /// What a registered socket is, which says how its readiness is computed.
@@ -153,20 +263,46 @@ pub(crate) enum Id {
     Udp(UdpHandle),
 }
 
-/// The sockets of one host that an application holds, by handle.
-#[derive(Default)]
+/// The sockets of one host that an application holds, by handle (hashed with the stack's
+/// word hash: handles are the stack's own, nobody else picks them).
 pub(crate) struct Registry {
-    sockets: HashMap<Id, (Kind, Arc<SocketIo>)>,
+    sockets: HashMap<Id, (Kind, Arc<SocketIo>), KeyedHasher>,
     /// Datagram sockets that found the output queue full: writable again once the driver's
     /// next turn has drained it (the stack reports no change for that).
     send_blocked: Vec<UdpHandle>,
 }
 
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
+            send_blocked: Vec::new(),
+        }
+    }
+}
+
 impl Registry {
-    /// Registers a socket and publishes its readiness as of now.
-    pub(crate) fn register(&mut self, stack: &mut Stack, h: Id, kind: Kind) -> Arc<SocketIo> {
-        let io = Arc::new(SocketIo::default());
-        io.set(readiness(stack, h, kind));
+    /// Registers socket `h` of host `host` and publishes its readiness as of now (a
+    /// stream's pipe takes what the connection received already).
+    pub(crate) fn register(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        host: usize,
+        h: Id,
+        kind: Kind,
+    ) -> Arc<SocketIo> {
+        let io = Arc::new(SocketIo::new(host, h, kind));
+        match (kind, h) {
+            (Kind::Stream, Id::Tcp(t)) => {
+                let mut s = io.lock();
+                let r = pipe::sync(stack, now, t, &mut s.pipe);
+                io.publish(s, r.ready);
+            }
+            _ => {
+                io.set(readiness(stack, h, kind));
+            }
+        }
         self.sockets.insert(h, (kind, io.clone()));
         io
     }
@@ -182,16 +318,29 @@ impl Registry {
         }
     }
 
-    /// Sets the readiness of every socket the stack reports changed; counts wake-ups.
-    pub(crate) fn publish(&mut self, stack: &mut Stack, wakeups: &AtomicU64) {
+    /// Moves the bytes of every stream the stack reports changed and publishes the readiness
+    /// of every socket it reports changed; counts wake-ups.
+    /// Returns whether it handed the connections anything to send.
+    pub(crate) fn publish(&mut self, stack: &mut Stack, now: Instant, wakeups: &AtomicU64) -> bool {
         let mut n = 0;
+        let mut sent = false;
+        while let Some(h) = stack.poll_changed() {
+            let Some((kind, io)) = self.sockets.get(&Id::Tcp(h)) else {
+                continue;
+            };
+            if *kind != Kind::Datagram {
+                let io = io.clone();
+                let (w, s) = self.sync(stack, now, &io);
+                n += w;
+                sent |= s;
+            } else {
+                n += io.set(readiness(stack, Id::Tcp(h), *kind));
+            }
+        }
         let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
             Some((kind, io)) => io.set(readiness(stack, h, *kind)),
             None => 0,
         };
-        while let Some(h) = stack.poll_changed() {
-            n += set(stack, Id::Tcp(h));
-        }
         while let Some(h) = stack.poll_udp_changed() {
             n += set(stack, Id::Udp(h));
         }
@@ -200,6 +349,82 @@ impl Registry {
         }
         if n > 0 {
             wakeups.fetch_add(n, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// One stream's [`pipe::sync`] and publication; forgets the socket once its pipe closed
+    /// the handle. (Wake-ups, handed the connection something.)
+    pub(crate) fn sync(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) -> (u64, bool) {
+        let Id::Tcp(h) = io.id else {
+            return (0, false);
+        };
+        if io.kind == Kind::Listener {
+            return self.sync_listener(stack, now, h, io);
+        }
+        let mut s = io.lock();
+        if s.pipe.done {
+            s.pipe.queued = false;
+            return (0, false);
+        }
+        let r = pipe::sync(stack, now, h, &mut s.pipe);
+        let n = io.publish(s, r.ready);
+        if r.closed {
+            self.sockets.remove(&io.id);
+        }
+        (n, r.sent)
+    }
+
+    /// Takes what listener `l`'s accept queue holds (as far as its pipe has room) into the
+    /// pipe, registered; publishes its readiness. Returns the wake-ups, and whether it took
+    /// any (their pipes may owe window updates).
+    fn sync_listener(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        l: SocketHandle,
+        io: &SocketIo,
+    ) -> (u64, bool) {
+        let room = pipe::ACCEPT_CAP.saturating_sub(io.lock().pipe.accepted.len());
+        let mut fresh = Vec::new();
+        while fresh.len() < room {
+            let Ok(Some(c)) = stack.accept(l) else {
+                break;
+            };
+            let peer = stack.connection(c).map(|c| c.remote());
+            let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
+            // A connection is there right after accept: the fallback is never used.
+            fresh.push((
+                cio,
+                peer.unwrap_or(core::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            ));
+        }
+        let took = !fresh.is_empty();
+        let mut s = io.lock();
+        s.pipe.queued = false;
+        s.pipe.accepted.extend(fresh);
+        s.pipe.accept_blocked = stack.accept_queue_len(l) > 0;
+        let ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
+            0
+        } else {
+            READABLE
+        };
+        (io.publish(s, ready), took)
+    }
+
+    /// Resets the connections listener `io`'s pipe still holds (it is closing, as Linux
+    /// resets the connections a closed listener never handed out).
+    pub(crate) fn abort_unclaimed(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) {
+        let unclaimed = std::mem::take(&mut io.lock().pipe.accepted);
+        for (c, _) in unclaimed {
+            if let Id::Tcp(h) = c.id {
+                let mut s = c.lock();
+                s.pipe.done = true;
+                s.pipe.rx.clear();
+                drop(s);
+                stack.abort(now, h);
+                self.sockets.remove(&c.id);
+            }
         }
     }
 

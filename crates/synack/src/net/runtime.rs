@@ -8,7 +8,7 @@
 use core::net::IpAddr;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -69,10 +69,8 @@ pub(crate) struct Core {
     pub(crate) hosts: Vec<HostState>,
     medium: Medium,
     start: std::time::Instant,
-    /// A socket call queued work for the driver.
-    kicked: bool,
-    /// The driver sleeps in poll(2) and must be woken through the eventfd.
-    polling: bool,
+    /// The marked pipes the driver is working through (swapped with `Shared::marked`).
+    marked: Vec<Arc<SocketIo>>,
     pub(crate) stopped: bool,
     sink: Option<Box<dyn TraceSink + Send>>,
 }
@@ -108,10 +106,15 @@ impl Core {
         &mut self,
         dev: Option<&mut dyn Device>,
         buf: &mut [u8],
-        wakeups: &AtomicU64,
+        shared: &Shared,
     ) -> bool {
-        self.kicked = false;
+        // Before taking the marked pipes: a call that marks one after this wakes the driver
+        // again.
+        shared.kicked.store(false, Ordering::SeqCst);
         let now = self.now();
+        // What calls queued (bytes to send, room to receive into), then the packets, then
+        // what they changed.
+        let mut sent = self.publish(now, shared);
         let more = match dev {
             #[cfg(target_os = "linux")]
             Some(d) => pump_device(self, d, now, buf).1,
@@ -122,25 +125,46 @@ impl Core {
                 false
             }
         };
-        self.publish(wakeups);
-        more || self.kicked
+        sent |= self.publish(now, shared);
+        more || sent || shared.kicked.load(Ordering::SeqCst)
     }
 
-    /// Publishes the readiness of every socket something happened to, on every host.
-    fn publish(&mut self, wakeups: &AtomicU64) {
-        for h in &mut self.hosts {
-            h.sockets.publish(&mut h.stack, wakeups);
+    /// Moves the bytes of the marked pipes and of every socket something happened to, on
+    /// every host, and publishes their readiness. Returns whether segments may be due.
+    fn publish(&mut self, now: Instant, shared: &Shared) -> bool {
+        std::mem::swap(
+            &mut *shared.marked.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut self.marked,
+        );
+        let mut sent = false;
+        let mut woken = 0;
+        for io in self.marked.drain(..) {
+            if let Some(h) = self.hosts.get_mut(io.host) {
+                let (w, s) = h.sockets.sync(&mut h.stack, now, &io);
+                woken += w;
+                sent |= s;
+            }
         }
+        shared.wakeups.fetch_add(woken, Ordering::Relaxed);
+        for h in &mut self.hosts {
+            sent |= h.sockets.publish(&mut h.stack, now, &shared.wakeups);
+        }
+        sent
     }
 }
 
-fn stopped_error() -> io::Error {
+pub(crate) fn stopped_error() -> io::Error {
     io::Error::other("the synack runtime has stopped")
 }
 
 pub(crate) struct Shared {
     core: Mutex<Core>,
-    /// Wakes the driver thread on SimNet (a socket call queued something).
+    /// Stream pipes that calls marked for the driver (see [`Pipe::mark`](super::pipe::Pipe)).
+    marked: Mutex<Vec<Arc<SocketIo>>>,
+    /// A call queued work since the driver's turn began: later calls need not wake it.
+    kicked: AtomicBool,
+    /// The SimNet driver thread sleeps on `driver` until this is set.
+    park: Mutex<bool>,
     driver: Condvar,
     /// Signalled after every turn of the driver: [`Runtime::settle`] waits on it (sockets
     /// never do).
@@ -151,6 +175,10 @@ pub(crate) struct Shared {
     /// Wakes the driver task (tokio runtimes).
     #[cfg(feature = "tokio")]
     pub(crate) notify: Option<tokio::sync::Notify>,
+    /// The driver task's device and its descriptor registered with tokio: here, not in the
+    /// task, so that stopping the runtime releases them at once whatever the task is doing.
+    #[cfg(feature = "tokio")]
+    pub(crate) task_device: crate::tokio::TaskDevice,
     /// Wake-ups of tasks and blocked threads so far (see [`Runtime::wakeups`]).
     pub(crate) wakeups: AtomicU64,
 }
@@ -170,36 +198,54 @@ impl Shared {
 
     /// [`with`](Self::with), then tells the driver the call may have queued work.
     pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
-        let mut g = self.lock();
-        let now = g.now();
-        let r = f(&mut g, now);
-        self.kick_locked(&mut g);
+        let r = self.with(f);
+        self.kick();
         r
     }
 
-    /// Tells the driver that a socket call queued work.
-    pub(crate) fn kick(&self) {
-        let mut g = self.lock();
-        self.kick_locked(&mut g);
+    /// Queues a pipe a call marked for the driver's next turn, and wakes it.
+    pub(crate) fn mark(&self, io: &Arc<SocketIo>) {
+        self.marked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(io.clone());
+        self.kick();
     }
 
-    /// [`kick`](Self::kick) with the lock already held. Wakes the driver once per turn.
-    fn kick_locked(&self, g: &mut Core) {
-        if std::mem::replace(&mut g.kicked, true) {
+    /// Tells the driver that a socket call queued work: wakes it once per turn. Needs no
+    /// lock but the driver's wake-up's own.
+    pub(crate) fn kick(&self) {
+        if self.kicked.swap(true, Ordering::SeqCst) {
             return;
         }
         #[cfg(target_os = "linux")]
-        if g.polling {
-            g.polling = false;
-            if let Some(w) = &self.waker {
-                w.wake();
-            }
+        if let Some(w) = &self.waker {
+            w.wake();
         }
         #[cfg(feature = "tokio")]
         if let Some(n) = &self.notify {
             n.notify_one();
         }
+        *self.park.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.driver.notify_one();
+    }
+
+    /// The SimNet driver thread's sleep: until a call kicks it or `wait` passes.
+    fn park(&self, wait: StdDuration) {
+        let deadline = std::time::Instant::now() + wait;
+        let mut p = self.park.lock().unwrap_or_else(|p| p.into_inner());
+        while !*p {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            p = self
+                .driver
+                .wait_timeout(p, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *p = false;
     }
 
     /// One socket call that may find nothing to do: `f` returns `None` then, and the socket's
@@ -220,7 +266,7 @@ impl Shared {
         let r = f(&mut g, now);
         match r {
             None => io.clear(interest),
-            Some(_) => self.kick_locked(&mut g),
+            Some(_) => self.kick(),
         }
         r
     }
@@ -459,10 +505,14 @@ impl Builder {
             ));
         }
         let (shared, device) = self.prepare(true)?;
-        let task = handle.spawn(crate::tokio::drive(shared.clone(), device));
+        shared.task_device.install(device);
+        let task = handle.spawn(crate::tokio::drive(shared.clone()));
         Ok(Runtime {
             shared,
-            driver: Driver::Task(task),
+            driver: Driver::Task(
+                task,
+                handle.runtime_flavor() == ::tokio::runtime::RuntimeFlavor::MultiThread,
+            ),
         })
     }
 
@@ -601,17 +651,21 @@ impl Builder {
                 hosts,
                 medium,
                 start: std::time::Instant::now(),
-                kicked: false,
-                polling: false,
+                marked: Vec::new(),
                 stopped: false,
                 sink: self.sink,
             }),
+            marked: Mutex::default(),
+            kicked: AtomicBool::new(false),
+            park: Mutex::new(false),
             driver: Condvar::new(),
             turns: Condvar::new(),
             #[cfg(target_os = "linux")]
             waker,
             #[cfg(feature = "tokio")]
             notify: task.then(::tokio::sync::Notify::new),
+            #[cfg(feature = "tokio")]
+            task_device: Default::default(),
             wakeups: AtomicU64::new(0),
         });
         {
@@ -644,7 +698,8 @@ type BoxedDevice = Box<dyn Device>;
 enum Driver {
     Thread(Option<JoinHandle<()>>),
     #[cfg(feature = "tokio")]
-    Task(::tokio::task::JoinHandle<()>),
+    /// The task, and whether its runtime is multi-threaded.
+    Task(::tokio::task::JoinHandle<()>, bool),
 }
 
 /// Owns the driver (a thread, or a tokio task); dropping it stops the driver (sockets then
@@ -754,6 +809,8 @@ impl Runtime {
                 h.sockets.stop_all();
             }
         }
+        // A fresh kick, whatever the last turn saw.
+        self.shared.kicked.store(false, Ordering::SeqCst);
         self.shared.kick();
         self.shared.driver.notify_all();
         self.shared.turns.notify_all();
@@ -763,9 +820,15 @@ impl Runtime {
                     let _ = t.join();
                 }
             }
-            // The task ends at its next await (a turn in progress completes first).
+            // The device goes now; the task, woken, ends at its next poll (a turn in progress
+            // completes first), and is joined where that cannot deadlock.
             #[cfg(feature = "tokio")]
-            Driver::Task(t) => t.abort(),
+            Driver::Task(t, multi_thread) => {
+                self.shared.task_device.release();
+                if !self.shared.task_device.join(*multi_thread) {
+                    t.abort();
+                }
+            }
         }
         // What happened since the thread's last turn (a socket closed just before the stop,
         // say) still reaches the sink.
@@ -821,25 +884,22 @@ fn os_random() -> u64 {
 /// The runtime thread.
 fn drive(shared: &Shared) {
     let mut buf = vec![0u8; 65536];
-    let mut g = shared.lock();
     loop {
-        if g.stopped {
-            break;
+        let wait = {
+            let mut g = shared.lock();
+            if g.stopped {
+                break;
+            }
+            let again = g.turn(None, &mut buf, shared);
+            shared.turns.notify_all();
+            if again {
+                continue;
+            }
+            g.next_wait(None)
+        };
+        if !wait.is_zero() {
+            shared.park(wait);
         }
-        let again = g.turn(None, &mut buf, &shared.wakeups);
-        shared.turns.notify_all();
-        if again {
-            continue;
-        }
-        let wait = g.next_wait(None);
-        if wait.is_zero() {
-            continue;
-        }
-        g = shared
-            .driver
-            .wait_timeout(g, wait)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
     }
 }
 
@@ -919,7 +979,7 @@ fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
         if g.stopped {
             break;
         }
-        let again = g.turn(Some(dev.as_mut()), &mut buf, &shared.wakeups);
+        let again = g.turn(Some(dev.as_mut()), &mut buf, shared);
         shared.turns.notify_all();
         if again {
             // Let the sockets have the lock between turns.
@@ -931,13 +991,11 @@ fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
         if wait.is_zero() {
             continue;
         }
-        g.polling = true;
         if let Medium::Device(s) = &mut g.medium {
             s.sleeps += 1;
         }
         drop(g);
         waker.wait(dev.readable_fd(), wait);
-        shared.lock().polling = false;
     }
 }
 

@@ -5,7 +5,9 @@
 use core::net::SocketAddr;
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use super::pipe::{self, Step};
 use super::readiness::{Id, Kind, READABLE, SocketIo, WRITABLE};
 use super::runtime::{Core, Host, Shared};
 use crate::stack::{ForwardConfig, RecvMeta, SocketHandle, SocketOption, Stack, UdpHandle};
@@ -16,6 +18,7 @@ pub(crate) struct Sock {
     pub(crate) shared: Arc<Shared>,
     host: usize,
     handle: SocketHandle,
+    kind: Kind,
     pub(crate) io: Arc<SocketIo>,
     /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
     v6_socket: bool,
@@ -29,6 +32,15 @@ fn as_seen(v6_socket: bool, a: SocketAddr) -> SocketAddr {
         (true, core::net::IpAddr::V4(ip)) => SocketAddr::new(ip.to_ipv6_mapped().into(), a.port()),
         _ => a,
     }
+}
+
+/// What is left of a wait until `deadline`.
+fn left(deadline: Option<std::time::Instant>) -> Option<std::time::Duration> {
+    // At least a microsecond: a zero timeout means none to the waits below.
+    deadline.map(|d| {
+        d.saturating_duration_since(std::time::Instant::now())
+            .max(std::time::Duration::from_micros(1))
+    })
 }
 
 fn gone() -> io::Error {
@@ -55,13 +67,16 @@ impl Sock {
             }
             let h = &mut core.hosts[host.index];
             let handle = open(&mut h.stack, now)?;
-            let io = h.sockets.register(&mut h.stack, Id::Tcp(handle), kind);
+            let io = h
+                .sockets
+                .register(&mut h.stack, now, host.index, Id::Tcp(handle), kind);
             Ok((handle, io))
         })?;
         Ok(Sock {
             shared,
             host: host.index,
             handle,
+            kind,
             io,
             v6_socket,
         })
@@ -101,30 +116,167 @@ impl Sock {
         }
     }
 
-    /// Takes a connection off the accept queue. Waits on READABLE.
-    pub(crate) fn try_accept(&self, core: &mut Core) -> Option<io::Result<Sock>> {
+    /// Waits for a connection (`WouldBlock` at once when `nonblocking`): one the driver has
+    /// put in the listener's pipe, else (under the stack lock) one off the accept queue.
+    pub(crate) fn accept(&self, nonblocking: bool) -> io::Result<(Sock, SocketAddr)> {
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, None, nonblocking, pipe::accept);
+        self.marked(mark);
+        match step {
+            Step::Done(r) => r.map(|(io, peer)| self.accepted(io, peer)),
+            _ => self.blocking(READ, None, nonblocking, |l, core, now| {
+                l.try_accept(core, now)
+            }),
+        }
+    }
+
+    /// The task's [`accept`](Self::accept).
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Sock, SocketAddr)>> {
+        let (step, mark) = self.io.poll_step(cx, READABLE, pipe::accept);
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r.map(|(io, peer)| self.accepted(io, peer))),
+            Poll::Ready(_) => self.poll(cx, READ, |l, core, now| l.try_accept(core, now)),
+        }
+    }
+
+    /// The socket of a connection the driver accepted, and its peer as this listener shows
+    /// it.
+    fn accepted(&self, io: Arc<SocketIo>, peer: SocketAddr) -> (Sock, SocketAddr) {
+        let Id::Tcp(handle) = io.id else {
+            unreachable!("a listener's pipe holds TCP connections only")
+        };
+        let sock = Sock {
+            shared: self.shared.clone(),
+            host: self.host,
+            handle,
+            kind: Kind::Stream,
+            io,
+            v6_socket: self.v6_socket,
+        };
+        (sock, as_seen(self.v6_socket, peer))
+    }
+
+    /// Takes a connection off the listener's pipe, else off the stack's accept queue, under
+    /// the stack lock. Waits on READABLE.
+    fn try_accept(&self, core: &mut Core, now: Instant) -> Option<io::Result<(Sock, SocketAddr)>> {
+        // What the driver moved into the pipe while this call waited comes first.
+        let mut mark = false;
+        let queued = match pipe::accept(&mut self.io.lock().pipe, &mut mark) {
+            Step::Done(r) => r.ok(),
+            _ => None,
+        };
+        self.marked(mark);
+        if let Some((io, peer)) = queued {
+            return Some(Ok(self.accepted(io, peer)));
+        }
         let h = &mut core.hosts[self.host];
         match h.stack.accept(self.handle) {
             Ok(Some(handle)) => {
-                let io = h
-                    .sockets
-                    .register(&mut h.stack, Id::Tcp(handle), Kind::Stream);
-                Some(Ok(Sock {
-                    shared: self.shared.clone(),
-                    host: self.host,
-                    handle,
-                    io,
-                    v6_socket: self.v6_socket,
-                }))
+                let peer = h.stack.connection(handle).map(|c| c.remote());
+                let io =
+                    h.sockets
+                        .register(&mut h.stack, now, self.host, Id::Tcp(handle), Kind::Stream);
+                let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+                let accepted = self.accepted(io, peer.unwrap_or(unspecified));
+                // A connection already gone: dropping its socket closes the handle.
+                Some(peer.map(|_| accepted).ok_or_else(gone))
             }
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }
     }
 
-    /// Reads into `buf` (or peeks). `Ok(0)` at the end of the stream; an error once, when
-    /// the connection failed. Waits on READABLE.
-    pub(crate) fn try_recv(
+    /// Reads into `buf` (or peeks) from the pipe, blocking the thread until there is
+    /// something; at the end of the stream the stack says what (see `try_recv`).
+    /// `WouldBlock` when `nonblocking` or after `timeout`.
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        peek: bool,
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, deadline, nonblocking, |p, m| {
+                pipe::read(p, buf, peek, m)
+            });
+        self.marked(mark);
+        match step {
+            Step::Done(r) => r,
+            _ => self.blocking(READ, left(deadline), nonblocking, |s, core, now| {
+                s.try_recv(core, now, buf, peek)
+            }),
+        }
+    }
+
+    /// The task's [`read`](Self::read).
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<usize>> {
+        let (step, mark) = self
+            .io
+            .poll_step(cx, READABLE, |p, m| pipe::read(p, buf, peek, m));
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(_) => self.poll(cx, READ, |s, core, now| s.try_recv(core, now, buf, peek)),
+        }
+    }
+
+    /// Queues `buf` for sending, blocking the thread while the pipe is full; how much fit.
+    pub(crate) fn write(
+        &self,
+        buf: &[u8],
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, mark) = self
+            .io
+            .blocking_step(WRITABLE, deadline, nonblocking, |p, m| {
+                pipe::write(p, buf, m)
+            });
+        self.marked(mark);
+        match step {
+            Step::Done(r) => r,
+            _ => self.blocking(WRITE, left(deadline), nonblocking, |s, core, now| {
+                s.try_send(core, now, buf)
+            }),
+        }
+    }
+
+    /// The task's [`write`](Self::write).
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let (step, mark) = self
+            .io
+            .poll_step(cx, WRITABLE, |p, m| pipe::write(p, buf, m));
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(_) => self.poll(cx, WRITE, |s, core, now| s.try_send(core, now, buf)),
+        }
+    }
+
+    /// Queues the pipe for the driver when a step marked it.
+    fn marked(&self, mark: bool) {
+        if mark {
+            self.shared.mark(&self.io);
+        }
+    }
+
+    /// A read the pipe cannot answer, under the stack lock: what the pipe still holds, else
+    /// what the connection says (its bytes, the end of the stream, an error once).
+    fn try_recv(
         &self,
         core: &mut Core,
         now: Instant,
@@ -133,6 +285,15 @@ impl Sock {
     ) -> Option<io::Result<usize>> {
         if buf.is_empty() {
             return Some(Ok(0));
+        }
+        {
+            let mut s = self.io.lock();
+            if !s.pipe.rx.is_empty() {
+                let mut mark = false;
+                if let Step::Done(r) = pipe::read(&mut s.pipe, buf, peek, &mut mark) {
+                    return Some(r);
+                }
+            }
         }
         let stack = self.stack(core);
         let r = if peek {
@@ -161,31 +322,76 @@ impl Sock {
         }
     }
 
-    /// Queues `buf` for sending; how much fit. Waits on WRITABLE.
-    pub(crate) fn try_send(
-        &self,
-        core: &mut Core,
-        now: Instant,
-        buf: &[u8],
-    ) -> Option<io::Result<usize>> {
+    /// A write the pipe cannot take, under the stack lock: the pipe's bytes go first, then
+    /// the connection takes `buf` or says why not.
+    fn try_send(&self, core: &mut Core, now: Instant, buf: &[u8]) -> Option<io::Result<usize>> {
         if buf.is_empty() {
             return Some(Ok(0));
         }
-        match self.stack(core).send(now, self.handle, buf) {
+        let stack = &mut core.hosts[self.host].stack;
+        {
+            let mut s = self.io.lock();
+            if let Some(e) = s.pipe.tx_err.take() {
+                return Some(Err(e));
+            }
+            if pipe::flush(stack, now, self.handle, &mut s.pipe) {
+                // The connection is full behind the pipe's bytes.
+                return None;
+            }
+        }
+        match stack.send(now, self.handle, buf) {
             Ok(0) => None,
             other => Some(other),
         }
     }
 
+    /// Shuts the connection down; a FIN follows what the pipe still holds (once the
+    /// connection took it, by the driver).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.shared
-            .call(|core, now| self.stack(core).shutdown(now, self.handle, how))
+        self.shared.call(|core, now| {
+            let hs = &mut core.hosts[self.host];
+            if self.kind != Kind::Stream {
+                if how != Shutdown::Write {
+                    hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
+                }
+                return hs.stack.shutdown(now, self.handle, how);
+            }
+            let stack = &mut hs.stack;
+            let mut s = self.io.lock();
+            let p = &mut s.pipe;
+            if how != Shutdown::Write {
+                // Received bytes not yet read go, as the connection's own do.
+                p.rx.clear();
+            }
+            let held = pipe::flush(stack, now, self.handle, p);
+            match how {
+                Shutdown::Write | Shutdown::Both if held => {
+                    p.fin_pending = true;
+                    drop(s);
+                    self.shared.mark(&self.io);
+                    if how == Shutdown::Both {
+                        return stack.shutdown(now, self.handle, Shutdown::Read);
+                    }
+                    Ok(())
+                }
+                // Already shut down for writing, the FIN waiting behind the pipe's bytes.
+                Shutdown::Write | Shutdown::Both if p.fin_pending => Ok(()),
+                _ => stack.shutdown(now, self.handle, how),
+            }
+        })
     }
 
-    /// Resets the connection (SO_LINGER 0 then close).
+    /// Resets the connection (SO_LINGER 0 then close): what the pipe holds goes too.
     pub(crate) fn abort(&self) {
-        self.shared
-            .call(|core, now| self.stack(core).abort(now, self.handle));
+        self.shared.call(|core, now| {
+            {
+                let mut s = self.io.lock();
+                s.pipe.tx.clear();
+                s.pipe.rx.clear();
+                s.pipe.fin_pending = false;
+            }
+            self.stack(core).abort(now, self.handle)
+        });
     }
 
     pub(crate) fn set_option(&self, opt: SocketOption) -> io::Result<()> {
@@ -278,9 +484,20 @@ pub(crate) const WRITE: u8 = WRITABLE;
 
 impl Drop for Sock {
     fn drop(&mut self) {
+        if self.kind == Kind::Stream {
+            // Closes the connection now when the pipe's bytes all fit into it; else the
+            // driver closes it once they are in (no data is lost on close).
+            self.shared.call(|core, now| {
+                let hs = &mut core.hosts[self.host];
+                self.io.lock().pipe.dropped = true;
+                hs.sockets.sync(&mut hs.stack, now, &self.io);
+            });
+            return;
+        }
         let (host, h) = (self.host, self.handle);
         self.shared.call(|core, now| {
             let hs = &mut core.hosts[host];
+            hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
             hs.sockets.deregister(Id::Tcp(h));
             hs.stack.close(now, h);
         });
@@ -302,15 +519,19 @@ impl Dgram {
         open: impl FnOnce(&mut Stack) -> io::Result<UdpHandle>,
     ) -> io::Result<Dgram> {
         let shared = host.shared.clone();
-        let (handle, io) = shared.call(|core, _| {
+        let (handle, io) = shared.call(|core, now| {
             if core.stopped {
                 return Err(io::Error::other("the synack runtime has stopped"));
             }
             let h = &mut core.hosts[host.index];
             let handle = open(&mut h.stack)?;
-            let io = h
-                .sockets
-                .register(&mut h.stack, Id::Udp(handle), Kind::Datagram);
+            let io = h.sockets.register(
+                &mut h.stack,
+                now,
+                host.index,
+                Id::Udp(handle),
+                Kind::Datagram,
+            );
             Ok((handle, io))
         })?;
         Ok(Dgram {

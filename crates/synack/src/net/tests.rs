@@ -718,3 +718,53 @@ fn a_udp_burst_larger_than_the_output_queue_blocks_instead_of_failing() {
         client.counters().udp_sndbuf_errors
     );
 }
+
+/// Reads and writes touch only their own socket's pipe: with the stack lock held (the
+/// driver and every control call stopped), a write still queues and a read still returns
+/// what the driver delivered before; once the lock is free, the queued bytes arrive.
+#[test]
+fn reads_and_writes_do_not_take_the_stack_lock() {
+    let (_rt, client, server) = pair(0, 41);
+    let listener = TcpListener::bind_on(&server, "198.18.41.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.41.2:80").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    c.write_all(b"first").unwrap();
+    let mut buf = [0u8; 16];
+    // Peeking waits until the driver has moved the bytes into the server's pipe.
+    assert_eq!(s.peek(&mut buf).unwrap(), 5);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let guard = client.shared.lock();
+    let t = thread::spawn(move || {
+        let wrote = c.write(b"second").unwrap();
+        let mut got = [0u8; 16];
+        let n = s.read(&mut got).unwrap();
+        done_tx.send((wrote, got[..n].to_vec())).unwrap();
+        (c, s)
+    });
+    let (wrote, got) = done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a read or a write waited for the stack lock");
+    assert_eq!((wrote, &got[..]), (6, &b"first"[..]));
+    drop(guard);
+    let (_c, mut s) = t.join().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = [0u8; 6];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"second");
+}
+
+/// A listener dropped with connections it never handed out resets them, as Linux's does,
+/// whether the driver had moved them into the listener's pipe or not.
+#[test]
+fn a_dropped_listener_resets_the_connections_it_never_handed_out() {
+    let (_rt, client, server) = pair(0, 42);
+    let listener = TcpListener::bind_on(&server, "198.18.42.2:80").unwrap();
+    let mut c = TcpStream::connect_on(&client, "198.18.42.2:80").unwrap();
+    // Time for the driver to take it off the accept queue.
+    thread::sleep(Duration::from_millis(100));
+    drop(listener);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e = c.read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(server.counters().abort_on_close, 1);
+}

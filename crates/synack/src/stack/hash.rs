@@ -20,7 +20,7 @@ const PI: [u64; 2] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344];
 
 /// Builds a [`FlowHasher`] per lookup from the stack's 128-bit secret.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct KeyedHasher(pub(super) u64, pub(super) u64);
+pub(crate) struct KeyedHasher(pub(crate) u64, pub(crate) u64);
 
 impl BuildHasher for KeyedHasher {
     type Hasher = FlowHasher;
@@ -35,7 +35,7 @@ impl BuildHasher for KeyedHasher {
 
 /// The hasher: each word is mixed into the state with one folded multiply.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct FlowHasher {
+pub(crate) struct FlowHasher {
     acc: u64,
     key: u64,
 }

@@ -51,7 +51,7 @@ mod egress;
 mod forward;
 pub mod fragments;
 mod handshake;
-mod hash;
+pub(crate) mod hash;
 mod icmp;
 mod icmpv6;
 mod ipv4;

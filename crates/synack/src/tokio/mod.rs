@@ -52,8 +52,8 @@ use std::future::poll_fn;
 use std::io;
 use std::net::ToSocketAddrs;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -97,13 +97,9 @@ impl TcpListener {
 
     /// Polls for a connection; registers the task to be woken when one is queued.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let s = match self.sock.poll(cx, READ, |l, core, _| l.try_accept(core)) {
-            Poll::Ready(Ok(s)) => s,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        let stream = TcpStream::from_sock(s);
-        Poll::Ready(stream.peer_addr().map(|p| (stream, p)))
+        self.sock
+            .poll_accept(cx)
+            .map_ok(|(s, peer)| (TcpStream::from_sock(s), peer))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -120,9 +116,7 @@ struct Stream {
 
 impl Stream {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let n = match self.sock.poll(cx, READ, |s, core, now| {
-            s.try_recv(core, now, buf.initialize_unfilled(), false)
-        }) {
+        let n = match self.sock.poll_read(cx, buf.initialize_unfilled(), false) {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
@@ -132,13 +126,11 @@ impl Stream {
     }
 
     fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.sock
-            .poll(cx, READ, |s, core, now| s.try_recv(core, now, buf, true))
+        self.sock.poll_read(cx, buf, true)
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.sock
-            .poll(cx, WRITE, |s, core, now| s.try_send(core, now, buf))
+        self.sock.poll_write(cx, buf)
     }
 
     /// Queues the FIN after the data not yet sent (once; later calls succeed too).
@@ -477,23 +469,29 @@ impl UdpSocket {
 
 /// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
 /// kicks it, the next deadline, or the device is readable (through `AsyncFd`).
-pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>) {
+pub(crate) async fn drive(shared: Arc<Shared>) {
+    // Tells `Runtime`'s drop that the task is over, however it ends, once the task's
+    // reference to the runtime is gone too.
+    let over = Over(Some(shared));
+    let Some(shared) = over.0.as_deref() else {
+        return;
+    };
     let mut buf = vec![0u8; 65536];
     let Some(notify) = shared.notify.as_ref() else {
         return;
     };
-    let afd = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
     loop {
         let wait = {
             let mut g = shared.lock();
             if g.stopped {
                 break;
             }
+            let mut dev = shared.task_device.device();
             let d: Option<&mut dyn Device> = match dev.as_mut() {
                 Some(d) => Some(d.as_mut()),
                 None => None,
             };
-            let again = g.turn(d, &mut buf, &shared.wakeups);
+            let again = g.turn(d, &mut buf, shared);
             shared.turns.notify_all();
             if again {
                 None
@@ -506,13 +504,111 @@ pub(crate) async fn drive(shared: Arc<Shared>, mut dev: Option<Box<dyn Device>>)
                 ::tokio::select! {
                     _ = notify.notified() => {}
                     _ = ::tokio::time::sleep(w) => {}
-                    _ = device_readable(&afd) => {}
+                    _ = poll_fn(|cx| shared.task_device.poll_readable(cx)) => {}
                 }
             }
             // More to do at once: let the sockets' tasks run first.
             _ => ::tokio::task::yield_now().await,
         }
     }
+}
+
+/// Marks the driver task over when dropped (it returned, or was cancelled), after dropping
+/// the task's reference to the runtime.
+struct Over(Option<Arc<Shared>>);
+
+impl Drop for Over {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.take() else {
+            return;
+        };
+        let over = shared.task_device.over.clone();
+        drop(shared);
+        *lock(&over.0) = true;
+        over.1.notify_all();
+    }
+}
+
+/// The driver task's device, its descriptor registered with tokio's reactor, and whether
+/// the task is over.
+#[derive(Default)]
+pub(crate) struct TaskDevice {
+    device: Mutex<Option<Box<dyn Device>>>,
+    fd: Mutex<Option<DeviceFd>>,
+    over: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl TaskDevice {
+    pub(crate) fn install(&self, dev: Option<Box<dyn Device>>) {
+        *lock(&self.fd) = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
+        *lock(&self.device) = dev;
+    }
+
+    fn device(&self) -> MutexGuard<'_, Option<Box<dyn Device>>> {
+        lock(&self.device)
+    }
+
+    /// Closes the device and the descriptor (after a turn in progress).
+    pub(crate) fn release(&self) {
+        drop(lock(&self.fd).take());
+        drop(lock(&self.device).take());
+    }
+
+    /// Waits (at most 5 s) for the driver task to end, where waiting cannot deadlock: on a
+    /// multi-threaded runtime (inside it, through `block_in_place`). On a current-thread
+    /// runtime the task ends when the runtime next polls it (it has been woken); returns
+    /// whether it is over.
+    pub(crate) fn join(&self, multi_thread: bool) -> bool {
+        let wait = || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut over = lock(&self.over.0);
+            while !*over {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                over = self
+                    .over
+                    .1
+                    .wait_timeout(over, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            *over
+        };
+        if !multi_thread {
+            return *lock(&self.over.0);
+        }
+        // Inside a multi-threaded runtime's worker, hand the worker's other tasks (the
+        // driver's among them) to another thread while this one waits.
+        match ::tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(::tokio::runtime::RuntimeFlavor::MultiThread) => ::tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+    }
+
+    /// Ready when the device is readable (its readiness cleared first: the next turn reads
+    /// until the device is empty, so nothing that arrives after this is missed); never
+    /// without a device.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = lock(&self.fd).as_ref() {
+            return match a.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut g)) => {
+                    g.clear_ready();
+                    Poll::Ready(())
+                }
+                Poll::Ready(Err(_)) => Poll::Ready(()),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let _ = cx;
+        Poll::Pending
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(target_os = "linux")]
@@ -535,21 +631,6 @@ fn device_fd(d: &dyn Device) -> Option<DeviceFd> {
 #[cfg(not(target_os = "linux"))]
 fn device_fd(_: &dyn Device) -> Option<DeviceFd> {
     None
-}
-
-/// Waits until the device is readable, clearing the readiness first: the next turn reads
-/// until the device is empty, so nothing that arrives after this is missed. Never returns
-/// without a device.
-async fn device_readable(afd: &Option<DeviceFd>) {
-    #[cfg(target_os = "linux")]
-    if let Some(a) = afd {
-        if let Ok(mut g) = a.readable().await {
-            g.clear_ready();
-        }
-        return;
-    }
-    let _ = afd;
-    std::future::pending::<()>().await
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The async sockets on a driver task, on SimNet.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -381,5 +382,91 @@ async fn udp_forwarder_relays_with_original_destinations() {
     assert!(
         seen.iter()
             .all(|(s, _)| s.to_string() == "198.18.55.1:6000")
+    );
+}
+
+/// A device that carries nothing and says when it is dropped.
+#[cfg(target_os = "linux")]
+struct Quiet {
+    fd: std::os::fd::OwnedFd,
+    dropped: Arc<AtomicBool>,
+}
+
+#[cfg(target_os = "linux")]
+impl Device for Quiet {
+    fn mtu(&self) -> u16 {
+        1500
+    }
+    fn send(&mut self, _: crate::time::Instant, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn recv(&mut self, _: crate::time::Instant, _: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.fd.as_fd())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Builds a runtime on a [`Quiet`] device, opens and closes a listener on it, drops the
+/// runtime and checks that the device went with it. Returns a host handle kept past the drop.
+#[cfg(target_os = "linux")]
+fn drop_on_device(net: u8) -> Host {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
+    let rt = Runtime::builder()
+        .host("a", &format!("198.18.{net}.1/24"))
+        .device(Quiet {
+            fd,
+            dropped: dropped.clone(),
+        })
+        .build_tokio()
+        .unwrap();
+    let host = rt.host("a").unwrap();
+    drop(TcpListener::bind_on(&host, format!("198.18.{net}.1:80")).unwrap());
+    assert!(!dropped.load(Ordering::SeqCst));
+    drop(rt);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "dropping the runtime releases the device at once"
+    );
+    let e = TcpListener::bind_on(&host, format!("198.18.{net}.1:81"))
+        .err()
+        .expect("a stopped runtime opens no socket");
+    assert_eq!(e.to_string(), "the synack runtime has stopped");
+    host
+}
+
+#[cfg(target_os = "linux")]
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_runtime_joins_the_driver_task_and_releases_the_device() {
+    let host = drop_on_device(60);
+    // The driver task held the other reference: it is over by the time drop returned.
+    assert_eq!(Arc::strong_count(&host.shared), 1);
+}
+
+#[cfg(target_os = "linux")]
+#[::tokio::test(flavor = "current_thread")]
+async fn on_a_current_thread_runtime_the_driver_task_ends_at_its_next_poll() {
+    let host = drop_on_device(61);
+    // The task cannot be joined from the thread that runs it: it was woken, and ends the
+    // next time the runtime polls it.
+    for _ in 0..10 {
+        if Arc::strong_count(&host.shared) == 1 {
+            return;
+        }
+        ::tokio::task::yield_now().await;
+    }
+    panic!(
+        "the driver task still holds the runtime: {} references",
+        Arc::strong_count(&host.shared)
     );
 }

@@ -1,0 +1,307 @@
+//! A stream's bytes between the application and the driver: what the driver has delivered
+//! (`rx`) and what the application queued for sending (`tx`), with the flags that say when
+//! a call must wait, fail, or ask the stack itself.
+//!
+//! Reads and writes touch only their own socket's [`Pipe`] (under that socket's small lock,
+//! see [`readiness`](super::readiness)); the driver alone owns the stacks and, once per turn
+//! for every socket that changed or that a call marked, moves bytes between the pipe and the
+//! connection in bulk ([`sync`]). A pipe holds at most [`RX_CAP`] received and [`TX_CAP`]
+//! queued bytes on top of the connection's buffers, and its buffers grow only as far as the
+//! traffic needs (a 1 KiB request/response keeps them at 1 KiB).
+
+use core::net::SocketAddr;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
+use crate::stack::{SocketHandle, Stack};
+use crate::tcp::{Shutdown, State};
+use crate::time::Instant;
+
+/// Received bytes a pipe holds for the application, at most: the driver leaves the rest in
+/// the connection (whose window then closes, as a full socket buffer's does).
+pub(crate) const RX_CAP: usize = 64 * 1024;
+/// Bytes a write may queue ahead of the connection's send buffer, at most.
+pub(crate) const TX_CAP: usize = 64 * 1024;
+
+/// Connections a listener's pipe holds for `accept`, at most (Linux's default somaxconn);
+/// the rest wait in the stack's accept queue.
+pub(crate) const ACCEPT_CAP: usize = 128;
+
+/// A byte queue: a vector and the offset of its first unread byte.
+#[derive(Default)]
+pub(crate) struct Bytes {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl Bytes {
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// Drops the first `n` bytes.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head >= self.buf.len() {
+            self.clear();
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.head = 0;
+    }
+
+    /// Moves the unread bytes to the front.
+    fn compact(&mut self) {
+        if self.head > 0 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Appends what `fill` writes into `n` bytes of room; how much that was.
+    fn fill(&mut self, n: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        self.compact();
+        let old = self.buf.len();
+        self.buf.resize(old + n, 0);
+        let k = fill(&mut self.buf[old..]).min(n);
+        self.buf.truncate(old + k);
+        k
+    }
+}
+
+/// One stream's state shared by its handle and the driver.
+#[derive(Default)]
+pub(crate) struct Pipe {
+    /// Received bytes the driver delivered, not yet read.
+    pub(crate) rx: Bytes,
+    /// The connection holds more than `rx` had room for: a read that makes room wakes the
+    /// driver.
+    pub(crate) rx_blocked: bool,
+    /// The connection will deliver nothing more (end of stream, an error, closed): a read
+    /// that finds `rx` empty asks the stack what to report.
+    pub(crate) rx_end: bool,
+    /// Bytes written, not yet handed to the connection.
+    pub(crate) tx: Bytes,
+    /// The connection takes no more data (an error, or a state past our FIN): writes ask the
+    /// stack, which reports why.
+    pub(crate) tx_closed: bool,
+    /// What handing `tx` to the connection failed with; the next write reports it.
+    pub(crate) tx_err: Option<io::Error>,
+    /// `shutdown(Write)` came while `tx` still held bytes: the FIN follows them.
+    pub(crate) fin_pending: bool,
+    /// The handle is gone: close once `tx` has drained.
+    pub(crate) dropped: bool,
+    /// The stack's handle is closed (or reset); nothing more to do.
+    pub(crate) done: bool,
+    /// A listener's: connections the driver took off the stack's accept queue (registered,
+    /// with their peers), for `accept`.
+    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
+    /// The stack's accept queue holds more than `accepted` had room for.
+    pub(crate) accept_blocked: bool,
+    /// In the driver's queue of pipes to look at.
+    pub(crate) queued: bool,
+    /// Bytes went from `tx` to the connection since the driver last looked (segments due).
+    pub(crate) tx_moved: bool,
+}
+
+impl Pipe {
+    /// Marks the pipe for the driver's next turn; true when the caller must queue it (it
+    /// was not queued yet).
+    pub(crate) fn mark(&mut self) -> bool {
+        !std::mem::replace(&mut self.queued, true)
+    }
+}
+
+/// What one step of a call on a pipe came to.
+pub(crate) enum Step<T> {
+    Done(io::Result<T>),
+    /// Nothing to do until the readiness changes.
+    Wait,
+    /// The answer is in the stack (an end of stream, an error): ask it under the stack lock.
+    Slow,
+}
+
+/// A read (or a peek) from the pipe; `mark` says the driver must look at it afterwards.
+pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) -> Step<usize> {
+    if buf.is_empty() {
+        return Step::Done(Ok(0));
+    }
+    if !p.rx.is_empty() {
+        let n = p.rx.len().min(buf.len());
+        buf[..n].copy_from_slice(&p.rx.data()[..n]);
+        if !peek {
+            p.rx.consume(n);
+            // Room again for what the connection holds back (and a window update).
+            if p.rx_blocked {
+                *mark |= p.mark();
+            }
+        }
+        return Step::Done(Ok(n));
+    }
+    if p.rx_end { Step::Slow } else { Step::Wait }
+}
+
+/// An accept from a listener's pipe; `Slow` when it is empty (the stack says whether to
+/// wait or why not).
+pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, SocketAddr)> {
+    match p.accepted.pop_front() {
+        Some(a) => {
+            if p.accept_blocked {
+                *mark |= p.mark();
+            }
+            Step::Done(Ok(a))
+        }
+        None => Step::Slow,
+    }
+}
+
+/// A write into the pipe; `mark` says the driver must look at it afterwards.
+pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
+    if let Some(e) = p.tx_err.take() {
+        return Step::Done(Err(e));
+    }
+    if p.fin_pending {
+        return Step::Done(Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the socket is shut down for writing",
+        )));
+    }
+    if p.tx_closed {
+        return Step::Slow;
+    }
+    if buf.is_empty() {
+        return Step::Done(Ok(0));
+    }
+    let n = TX_CAP.saturating_sub(p.tx.len()).min(buf.len());
+    if n == 0 {
+        return Step::Wait;
+    }
+    p.tx.push(&buf[..n]);
+    *mark |= p.mark();
+    Step::Done(Ok(n))
+}
+
+/// Hands what `tx` holds to connection `h`, as much as it takes (the pipe's `tx_moved`
+/// says whether that was anything). Returns whether `tx` still holds bytes; a connection
+/// that refuses them fails the next write with its error (the bytes are lost, as a
+/// kernel's queued bytes are when the connection fails).
+pub(crate) fn flush(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pipe) -> bool {
+    while !p.tx.is_empty() {
+        match stack.send(now, h, p.tx.data()) {
+            Ok(0) => break,
+            Ok(n) => {
+                p.tx.consume(n);
+                p.tx_moved = true;
+            }
+            Err(e) => {
+                p.tx.clear();
+                p.tx_err = Some(e);
+                p.tx_closed = true;
+            }
+        }
+    }
+    !p.tx.is_empty()
+}
+
+/// What [`sync`] did.
+#[derive(Default)]
+pub(crate) struct Synced {
+    /// The readiness to publish.
+    pub(crate) ready: u8,
+    /// It handed data or a FIN to the connection (segments to send).
+    pub(crate) sent: bool,
+    /// It closed the handle: the pipe is done.
+    pub(crate) closed: bool,
+}
+
+/// The driver's side (or a control call's, under the stack lock): hands `tx` to connection
+/// `h` (then a pending FIN, then a close when the handle was dropped), moves what the
+/// connection received into `rx`, and works out the pipe's readiness.
+pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pipe) -> Synced {
+    p.queued = false;
+    let mut out = Synced::default();
+    if p.done {
+        out.ready = READABLE | WRITABLE | CLOSED;
+        return out;
+    }
+    flush(stack, now, h, p);
+    out.sent = std::mem::take(&mut p.tx_moved);
+    if p.tx.is_empty() && p.fin_pending {
+        p.fin_pending = false;
+        // The call already returned: a connection that failed meanwhile reports that on
+        // the next read or write.
+        let _ = stack.shutdown(now, h, Shutdown::Write);
+        out.sent = true;
+    }
+    if p.dropped && p.tx.is_empty() {
+        // Unread bytes in the pipe are unread bytes: close() resets, as Linux's does
+        // (RFC 2525 §2.17), and the connection's own unread bytes do that in `close`.
+        if p.rx.is_empty() {
+            stack.close(now, h);
+        } else {
+            stack.abort(now, h);
+        }
+        p.rx.clear();
+        p.done = true;
+        out.sent = true;
+        out.closed = true;
+        out.ready = READABLE | WRITABLE | CLOSED;
+        return out;
+    }
+    let Some(c) = stack.connection(h) else {
+        p.rx_end = true;
+        p.tx_closed = true;
+        out.ready = READABLE | WRITABLE | CLOSED;
+        return out;
+    };
+    let queued = c.recv_queue_len();
+    let take = queued.min(RX_CAP.saturating_sub(p.rx.len()));
+    if take > 0 {
+        p.rx.fill(take, |b| stack.recv(now, h, b).unwrap_or(0));
+        // Reading may owe the peer a window update.
+        out.sent = true;
+    }
+    let Some(c) = stack.connection(h) else {
+        out.ready = READABLE | WRITABLE | CLOSED;
+        return out;
+    };
+    let state = c.state();
+    let left = c.recv_queue_len();
+    p.rx_blocked = left > 0;
+    let closed = state == State::Closed || c.error().is_some();
+    p.rx_end = left == 0 && (c.is_readable() || state == State::Closed);
+    let handshake = matches!(state, State::SynSent | State::SynReceived);
+    // Terminal: an error, or our FIN queued or sent (no state goes back to sending).
+    p.tx_closed |= closed || (!handshake && !state.can_send());
+    let mut r = 0;
+    if !p.rx.is_empty() || p.rx_end || closed {
+        r |= READABLE;
+    }
+    // A connection still in its handshake is not writable yet (connect waits on this bit),
+    // as a kernel socket is not.
+    if closed || (!handshake && (p.tx.len() < TX_CAP || p.tx_closed)) {
+        r |= WRITABLE;
+    }
+    if closed {
+        r |= CLOSED;
+    }
+    out.ready = r;
+    out
+}
