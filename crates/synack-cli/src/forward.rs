@@ -18,11 +18,14 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
 
 use synack::device::Device;
 use synack::device::tun::Tun;
@@ -75,6 +78,10 @@ pub struct Args {
     /// Interface MTU.
     #[arg(long, default_value_t = 1500)]
     mtu: u16,
+    /// One packet per read and write instead of TCP super-segments of up to 64 KiB (the TUN
+    /// device's vnet_hdr offloads, on by default).
+    #[arg(long)]
+    no_offload: bool,
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
@@ -182,12 +189,13 @@ type Connected = (Waiting, SocketAddr, SocketAddr, Result<TcpStream, Failure>);
 /// thread of its own; the answer comes on `tx`.
 fn connect_upstream(
     tx: &mpsc::Sender<Connected>,
+    waker: &Waker,
     w: Waiting,
     (src, dst): (SocketAddr, SocketAddr),
     proxy: Option<SocketAddr>,
     limit: Duration,
 ) {
-    let tx = tx.clone();
+    let (tx, waker) = (tx.clone(), waker.clone());
     std::thread::spawn(move || {
         let up = match proxy {
             Some(p) => socks5::connect(p, dst, limit),
@@ -204,6 +212,7 @@ fn connect_upstream(
             }),
         };
         let _ = tx.send((w, src, dst, up));
+        waker.wake();
     });
 }
 
@@ -254,7 +263,9 @@ fn forward(args: Args) -> io::Result<()> {
         return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
     }
     let proxy = args.socks5.as_deref().map(proxy_addr).transpose()?;
-    let mut b = Tun::builder(&args.tun).mtu(args.mtu).offload(false);
+    let mut b = Tun::builder(&args.tun)
+        .mtu(args.mtu)
+        .offload(!args.no_offload);
     for &k in &kernel {
         b = b.kernel_addr(k);
     }
@@ -291,8 +302,13 @@ fn forward(args: Args) -> io::Result<()> {
     });
 
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
+    let waker = Waker::new()?;
+    let (s, w) = (stop.clone(), waker.clone());
+    ctrlc::set_handler(move || {
+        s.store(true, Ordering::Relaxed);
+        w.wake();
+    })
+    .map_err(io::Error::other)?;
     outln!(
         "synack forward: {} routed through {} (synack {}{}), upstream from this namespace{}",
         args.routes.join(", "),
@@ -333,7 +349,7 @@ fn forward(args: Args) -> io::Result<()> {
             match event {
                 ForwardEvent::Tcp(p) => {
                     let w = Waiting::Pending(p.id);
-                    connect_upstream(&tx, w, (p.src, p.dst), proxy, args.connect_timeout);
+                    connect_upstream(&tx, &waker, w, (p.src, p.dst), proxy, args.connect_timeout);
                 }
                 ForwardEvent::Echo(e) => {
                     let _ = stack.forward_echo_drop(e.id);
@@ -348,7 +364,8 @@ fn forward(args: Args) -> io::Result<()> {
         while let Ok(Some(h)) = stack.accept(fwd.tcp) {
             busy = true;
             if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
-                connect_upstream(&tx, Waiting::Cookie(h), ends, proxy, args.connect_timeout);
+                let w = Waiting::Cookie(h);
+                connect_upstream(&tx, &waker, w, ends, proxy, args.connect_timeout);
             }
         }
         while let Ok((waiting, src, dst, up)) = rx.try_recv() {
@@ -457,8 +474,10 @@ fn forward(args: Args) -> io::Result<()> {
                     if let Some(p) = proxy {
                         // One association per client flow (RFC 1928 §7), made on a thread.
                         let (utx, limit) = (utx.clone(), args.connect_timeout);
+                        let waker = waker.clone();
                         std::thread::spawn(move || {
                             let _ = utx.send((key, socks5::associate(p, limit)));
+                            waker.wake();
                         });
                         v.insert(UdpUp::Associating(vec![data.to_vec()]));
                         continue;
@@ -553,16 +572,103 @@ fn forward(args: Args) -> io::Result<()> {
         }
         tun.flush(now)?;
         if !busy {
-            std::thread::sleep(Duration::from_micros(200));
+            let deadline = [stack.poll_timeout(), tun.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(clock()));
+            wait(&waker, &tun, &tcp, &udp, &stack, timeout)?;
         }
     }
     outln!(
-        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} open",
-        tcp.len() + udp.len()
+        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} TCP and {} UDP still open",
+        tcp.len(),
+        udp.len()
     );
     if args.stats {
         out!("synack forward: counters\n{}", stack.counters());
         outln!("synack forward: end of counters");
+    }
+    Ok(())
+}
+
+/// Wakes the forwarding loop out of [`wait`] from another thread (a finished upstream
+/// connection or association, Ctrl-C): an eventfd.
+#[derive(Clone)]
+struct Waker(Arc<OwnedFd>);
+
+impl Waker {
+    fn new() -> io::Result<Waker> {
+        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Ok(Waker(Arc::new(fd)))
+    }
+
+    fn wake(&self) {
+        // Fails only when the counter is full, which means it is readable already.
+        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+    }
+}
+
+/// The longest the loop sleeps with nothing due (a bound, not a poll interval: every event
+/// it waits for wakes it).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Sleeps in poll(2) until there is work: the TUN device readable, an upstream socket
+/// readable while its bytes have somewhere to go or writable while bytes wait for it, the
+/// waker, or `timeout` (the stack's next timer).
+fn wait(
+    waker: &Waker,
+    tun: &Tun,
+    tcp: &[TcpFlow],
+    udp: &HashMap<(SocketAddr, SocketAddr), UdpUp>,
+    stack: &Stack,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    let mut fds = Vec::with_capacity(2 + tcp.len() + 2 * udp.len());
+    fds.push(PollFd::new(&*waker.0, PollFlags::IN));
+    if let Some(fd) = tun.readable_fd() {
+        fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+    }
+    for f in tcp {
+        let mut want = PollFlags::empty();
+        if !f.to_up.is_empty() {
+            want |= PollFlags::OUT;
+        }
+        // Upstream's bytes go to the client once its connection is synchronized and the
+        // last ones were taken.
+        let sendable = stack
+            .connection(f.h)
+            .is_some_and(|c| c.state().is_synchronized());
+        if !f.up_done && f.to_client.is_empty() && sendable {
+            want |= PollFlags::IN;
+        }
+        if !want.is_empty() {
+            fds.push(PollFd::new(&f.up, want));
+        }
+    }
+    for up in udp.values() {
+        match up {
+            UdpUp::Direct(s) => fds.push(PollFd::new(s, PollFlags::IN)),
+            UdpUp::Associating(_) => {}
+            UdpUp::Socks(a) => {
+                fds.push(PollFd::new(&a.relay, PollFlags::IN));
+                fds.push(PollFd::new(&a.control, PollFlags::IN));
+            }
+        }
+    }
+    let t = timeout.unwrap_or(MAX_WAIT).min(MAX_WAIT);
+    let ts = Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: t.subsec_nanos().into(),
+    };
+    match poll(&mut fds, Some(&ts)) {
+        // A signal (Ctrl-C) just means look again.
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if fds[0].revents().contains(PollFlags::IN) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*waker.0, &mut b);
     }
     Ok(())
 }
@@ -604,8 +710,18 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 moved = true;
             }
             Ok(n) => {
-                f.to_up.extend_from_slice(&buf[..n]);
                 moved = true;
+                // Straight upstream; only what the socket does not take now is kept.
+                match f.up.write(&buf[..n]) {
+                    Ok(w) => f.to_up.extend_from_slice(&buf[w..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        f.to_up.extend_from_slice(&buf[..n]);
+                    }
+                    Err(_) => {
+                        f.kill(stack, now);
+                        return true;
+                    }
+                }
             }
             Err(_) => {
                 // Reset by the client: upstream is shut down (std has no SO_LINGER 0 for a
@@ -650,8 +766,15 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 moved = true;
             }
             Ok(n) => {
-                f.to_client.extend_from_slice(&buf[..n]);
                 moved = true;
+                // Straight to the stack; only what its send buffer does not take is kept.
+                match stack.send(now, f.h, &buf[..n]) {
+                    Ok(w) => f.to_client.extend_from_slice(&buf[w..n]),
+                    Err(_) => {
+                        f.up_done = true;
+                        break;
+                    }
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(_) => {
