@@ -10,10 +10,13 @@
 //! connection that dies after its handshake. Bytes are copied both ways with half-closes
 //! preserved. Echo requests are dropped (a ping needs a raw socket upstream).
 //!
-//! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
-//! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
-//! makes its upstream connection (and its SOCKS5 handshake), as does each UDP flow's
-//! association.
+//! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
+//! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
+//! socket with work is ready, a timer of the stack falls due, or an eventfd is written; a
+//! short-lived thread per TCP flow makes its upstream connection (and its SOCKS5 handshake,
+//! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
+//! the loop through that eventfd when done. The TUN device uses its offloads (TCP
+//! super-segments) unless `--no-offload`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -49,6 +52,8 @@ use socks5::Failure;
         ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
         Through a SOCKS5 proxy (CONNECT for TCP, UDP ASSOCIATE for UDP):\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
+        With a login (RFC 1929), the password in the environment:\n  \
+        SYNACK_SOCKS5_PASSWORD=s3cret synack forward ... --socks5 127.0.0.1:1080 --socks5-user alice\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
         counters; standard error the error that stopped it, if one did, and with --stats a line \
@@ -85,13 +90,18 @@ pub struct Args {
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
-    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication,
-    /// the original destination sent as an address); a flow is accepted only once the proxy
+    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication
+    /// unless --socks5-user, the original destination sent as an address); a flow is accepted only once the proxy
     /// reports success, and a failure reply reaches the client as a RST (connection refused
     /// and the rest) or ICMP network/host unreachable. Each UDP flow gets a UDP ASSOCIATE of
     /// its own (a failed one is ICMP port unreachable).
     #[arg(long, value_name = "HOST:PORT")]
     socks5: Option<String>,
+    /// Log in to the --socks5 proxy with this username and the password in the environment
+    /// variable SYNACK_SOCKS5_PASSWORD (RFC 1929 username/password; each 1 to 255 bytes). The
+    /// password is not a flag so that it does not show in the process list.
+    #[arg(long, value_name = "USER", requires = "socks5")]
+    socks5_user: Option<String>,
     /// Print the counters when stopping, and a line on standard error for every flow whose
     /// upstream connection fails.
     #[arg(long)]
@@ -192,13 +202,13 @@ fn connect_upstream(
     waker: &Waker,
     w: Waiting,
     (src, dst): (SocketAddr, SocketAddr),
-    proxy: Option<SocketAddr>,
+    proxy: Option<&Arc<socks5::Proxy>>,
     limit: Duration,
 ) {
-    let (tx, waker) = (tx.clone(), waker.clone());
+    let (tx, waker, proxy) = (tx.clone(), waker.clone(), proxy.cloned());
     std::thread::spawn(move || {
         let up = match proxy {
-            Some(p) => socks5::connect(p, dst, limit),
+            Some(p) => socks5::connect(&p, dst, limit),
             None => TcpStream::connect_timeout(&dst, limit).map_err(|e| {
                 let how = match e.kind() {
                     io::ErrorKind::ConnectionRefused => Refusal::Reset,
@@ -234,14 +244,31 @@ type Associated = (
     Result<socks5::Association, String>,
 );
 
-/// The `--socks5` proxy's address.
-fn proxy_addr(s: &str) -> io::Result<SocketAddr> {
+/// The `--socks5` proxy, with the login of `--socks5-user` and `SYNACK_SOCKS5_PASSWORD`.
+fn proxy(s: &str, user: Option<&str>) -> io::Result<socks5::Proxy> {
     use std::net::ToSocketAddrs;
-    s.to_socket_addrs()
+    let addr = s
+        .to_socket_addrs()
         .map_err(|e| bad(format!("--socks5 {s}: {e} (HOST:PORT expected)")))?
         .next()
-        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))
+        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))?;
+    let login = match user {
+        None => None,
+        Some(u) => match std::env::var(PASSWORD_VAR) {
+            Ok(pass) => Some((u.to_string(), pass)),
+            Err(_) => {
+                return Err(bad(format!(
+                    "--socks5-user {u}: the password goes in the environment variable \
+                     {PASSWORD_VAR}, which is not set (or not UTF-8)"
+                )));
+            }
+        },
+    };
+    socks5::Proxy::new(addr, login).map_err(bad)
 }
+
+/// Where `--socks5-user`'s password is read from.
+const PASSWORD_VAR: &str = "SYNACK_SOCKS5_PASSWORD";
 
 fn forward(args: Args) -> io::Result<()> {
     let cidrs: Vec<IpCidr> = args
@@ -262,7 +289,11 @@ fn forward(args: Args) -> io::Result<()> {
     if cidrs.is_empty() {
         return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
     }
-    let proxy = args.socks5.as_deref().map(proxy_addr).transpose()?;
+    let proxy = args
+        .socks5
+        .as_deref()
+        .map(|s| proxy(s, args.socks5_user.as_deref()).map(Arc::new))
+        .transpose()?;
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload);
@@ -319,8 +350,11 @@ fn forward(args: Args) -> io::Result<()> {
         } else {
             format!(", kernel side {}", args.kernel_addr.join(", "))
         },
-        match proxy {
-            Some(p) => format!(" through SOCKS5 proxy {p}"),
+        match &proxy {
+            Some(p) => match p.user() {
+                Some(u) => format!(" through SOCKS5 proxy {p} as {u}"),
+                None => format!(" through SOCKS5 proxy {p}"),
+            },
             None => String::new(),
         }
     );
@@ -349,7 +383,14 @@ fn forward(args: Args) -> io::Result<()> {
             match event {
                 ForwardEvent::Tcp(p) => {
                     let w = Waiting::Pending(p.id);
-                    connect_upstream(&tx, &waker, w, (p.src, p.dst), proxy, args.connect_timeout);
+                    connect_upstream(
+                        &tx,
+                        &waker,
+                        w,
+                        (p.src, p.dst),
+                        proxy.as_ref(),
+                        args.connect_timeout,
+                    );
                 }
                 ForwardEvent::Echo(e) => {
                     let _ = stack.forward_echo_drop(e.id);
@@ -365,7 +406,7 @@ fn forward(args: Args) -> io::Result<()> {
             busy = true;
             if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
                 let w = Waiting::Cookie(h);
-                connect_upstream(&tx, &waker, w, ends, proxy, args.connect_timeout);
+                connect_upstream(&tx, &waker, w, ends, proxy.as_ref(), args.connect_timeout);
             }
         }
         while let Ok((waiting, src, dst, up)) = rx.try_recv() {
@@ -471,12 +512,12 @@ fn forward(args: Args) -> io::Result<()> {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     udp_total += 1;
-                    if let Some(p) = proxy {
+                    if let Some(p) = &proxy {
                         // One association per client flow (RFC 1928 §7), made on a thread.
-                        let (utx, limit) = (utx.clone(), args.connect_timeout);
+                        let (utx, limit, p) = (utx.clone(), args.connect_timeout, p.clone());
                         let waker = waker.clone();
                         std::thread::spawn(move || {
-                            let _ = utx.send((key, socks5::associate(p, limit)));
+                            let _ = utx.send((key, socks5::associate(&p, limit)));
                             waker.wake();
                         });
                         v.insert(UdpUp::Associating(vec![data.to_vec()]));

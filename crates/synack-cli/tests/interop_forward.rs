@@ -17,13 +17,16 @@ use common::*;
 
 const TOOLS: &[&str] = &["ip", "curl", "socat", "python3"];
 
-/// A SOCKS5 proxy (RFC 1928: no authentication, CONNECT to an IPv4/IPv6 address, UDP
-/// ASSOCIATE) on port 1080 of both families, logging `CONNECT HOST PORT reply REP` for every
+/// A SOCKS5 proxy (RFC 1928: CONNECT to an IPv4/IPv6 address, UDP ASSOCIATE) on port 1080
+/// of both families. Given a username and a password as arguments it requires them (RFC
+/// 1929 username/password, logging `LOGIN USER ok` or `LOGIN USER rejected`); without, no
+/// authentication. It logs `CONNECT HOST PORT reply REP` for every
 /// CONNECT and `UDP HOST PORT` for every datagram it relays out. CONNECT's failure replies
 /// follow the errno of its own connect: refused 5, network unreachable 3, host unreachable 4,
 /// anything else 1.
 const SOCKS5_PROXY: &str = r#"
-import socket, struct, threading
+import socket, struct, sys, threading
+login = sys.argv[1:3]
 def log(*a): print(*a, flush=True)
 def recvn(c, n):
     b = b''
@@ -72,9 +75,17 @@ def associate(c):
 def handle(c):
     try:
         _, n = recvn(c, 2)
-        if 0 not in recvn(c, n):
+        method = 2 if login else 0
+        if method not in recvn(c, n):
             c.sendall(b'\x05\xff'); return
-        c.sendall(b'\x05\x00')
+        c.sendall(bytes([5, method]))
+        if login:
+            _, n = recvn(c, 2); user = recvn(c, n).decode()
+            n = recvn(c, 1)[0]; password = recvn(c, n).decode()
+            ok = [user, password] == login
+            log('LOGIN', user, 'ok' if ok else 'rejected')
+            c.sendall(b'\x01' + (b'\x00' if ok else b'\x01'))
+            if not ok: return
         _, cmd, _, atyp = recvn(c, 4)
         fam = {1: socket.AF_INET, 4: socket.AF_INET6}.get(atyp)
         if cmd not in (1, 3) or fam is None:
@@ -292,11 +303,12 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         );
     }
 
-    // The same through a SOCKS5 proxy in the server's namespace: every TCP flow is the
-    // proxy's CONNECT (its log says so), its failure replies reach the client as a RST
-    // (refused) and ICMP host unreachable; UDP goes through its UDP ASSOCIATE relay.
+    // The same through a SOCKS5 proxy in the server's namespace that wants a login (RFC
+    // 1929, the password from the environment): every TCP flow is the proxy's CONNECT (its
+    // log says so), its failure replies reach the client as a RST (refused) and ICMP host
+    // unreachable; UDP goes through its UDP ASSOCIATE relay.
     let mut socks = server.cmd("python3");
-    socks.args(["-c", SOCKS5_PROXY]);
+    socks.args(["-c", SOCKS5_PROXY, "alice", "s3cret"]);
     let socks = Proc::spawn(socks, "SOCKS5 proxy");
     socks.wait_line(false, "listening", Duration::from_secs(10));
     let mut fwd = mid.cmd(synack_bin());
@@ -307,14 +319,17 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         .args([
             "--socks5",
             "198.19.0.77:1080",
+            "--socks5-user",
+            "alice",
             "--connect-timeout",
             "5s",
             "--stats",
         ]);
+    fwd.env("SYNACK_SOCKS5_PASSWORD", "s3cret");
     let fwd = Proc::spawn(fwd, "synack forward --socks5");
     fwd.wait_line(
         false,
-        "through SOCKS5 proxy 198.19.0.77:1080",
+        "through SOCKS5 proxy 198.19.0.77:1080 as alice",
         Duration::from_secs(10),
     );
     let log = |line: &str| socks.wait_line(false, line, Duration::from_secs(10));
@@ -324,6 +339,7 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         &scratch.path("got.bin"),
         &file,
     );
+    log("LOGIN alice ok");
     log("CONNECT 198.19.0.77 80 reply 0");
     curl_checked(
         &client,
