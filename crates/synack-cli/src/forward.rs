@@ -8,7 +8,9 @@
 //! A TCP flow is accepted only once the upstream connection is made, so a refused or
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
 //! connection that dies after its handshake. Bytes are copied both ways with half-closes
-//! preserved. Echo requests are dropped (a ping needs a raw socket upstream).
+//! preserved. Echo requests are sent on from synack's namespace on a raw ICMP socket, and
+//! answered for the client only when the destination answers (dropped with `--socks5`, which
+//! carries no ICMP).
 //!
 //! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
 //! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
@@ -40,6 +42,7 @@ use synack::tcp::Shutdown;
 use synack::time::Instant;
 use synack::units;
 
+mod ping;
 mod socks5;
 use socks5::Failure;
 
@@ -234,6 +237,9 @@ enum UdpUp {
     Socks(socks5::Association),
 }
 
+/// How long a ping sent on waits for its reply (ping's own default interval).
+const ECHO_WAIT: Duration = Duration::from_secs(1);
+
 /// How many datagrams a flow keeps while its association is made.
 const ASSOCIATING_QUEUE: usize = 16;
 
@@ -366,6 +372,8 @@ fn forward(args: Args) -> io::Result<()> {
     let mut tcp: Vec<TcpFlow> = Vec::new();
     let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
     let (utx, urx) = mpsc::channel::<Associated>();
+    let (etx, erx) = mpsc::channel::<(PendingId, IpAddr, io::Result<ping::Outcome>)>();
+    let mut ping_trouble_told = false;
     let mut wrapped = Vec::with_capacity(65536);
     let mut buf = vec![0u8; 65536];
     let (mut tcp_total, mut udp_total) = (0u64, 0u64);
@@ -392,8 +400,17 @@ fn forward(args: Args) -> io::Result<()> {
                         args.connect_timeout,
                     );
                 }
-                ForwardEvent::Echo(e) => {
+                // SOCKS5 carries no ICMP: nothing upstream would answer.
+                ForwardEvent::Echo(e) if proxy.is_some() => {
                     let _ = stack.forward_echo_drop(e.id);
+                }
+                ForwardEvent::Echo(e) => {
+                    let (etx, waker) = (etx.clone(), waker.clone());
+                    std::thread::spawn(move || {
+                        let got = ping::ping(e.dst, e.ident, e.seq_no, &e.data, ECHO_WAIT);
+                        let _ = etx.send((e.id, e.dst, got));
+                        waker.wake();
+                    });
                 }
                 ForwardEvent::UdpClosed { client, dst, .. } => {
                     udp.remove(&(client, dst));
@@ -479,6 +496,24 @@ fn forward(args: Args) -> io::Result<()> {
             !(done || dead)
         });
 
+        while let Ok((id, dst, got)) = erx.try_recv() {
+            busy = true;
+            let _ = match got {
+                Ok(ping::Outcome::Reply) => stack.forward_echo_reply(id),
+                Ok(ping::Outcome::Unreachable(u)) => stack.forward_echo_refuse(id, u),
+                Ok(ping::Outcome::Silent) => stack.forward_echo_drop(id),
+                Err(e) => {
+                    // Once: the reason is the same for every ping (no CAP_NET_RAW, say).
+                    if !ping_trouble_told {
+                        ping_trouble_told = true;
+                        eprintln!(
+                            "synack forward: pings cannot be sent on ({dst}: {e}); they are dropped"
+                        );
+                    }
+                    stack.forward_echo_drop(id)
+                }
+            };
+        }
         while let Ok((key, made)) = urx.try_recv() {
             busy = true;
             let (client, dst) = key;

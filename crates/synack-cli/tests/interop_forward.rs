@@ -5,7 +5,8 @@
 //! running an HTTP server, a UDP echo and a small SOCKS5 proxy (Python, below). The client
 //! uses the kernel's curl, socat and Python's sockets.
 //!
-//! Needs root, `/dev/net/tun`, `ip`, `curl`, `socat` and `python3`. Without them the test
+//! Needs root, `/dev/net/tun`, `ip`, `curl`, `socat`, `ping` and `python3` (and `iperf3` for
+//! the throughput test). Without them the test
 //! prints why and passes; with `CI=true` it fails instead. Nothing leaves the namespaces.
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-const TOOLS: &[&str] = &["ip", "curl", "socat", "python3"];
+const TOOLS: &[&str] = &["ip", "curl", "socat", "python3", "ping"];
 
 /// A SOCKS5 proxy (RFC 1928: CONNECT to an IPv4/IPv6 address, UDP ASSOCIATE) on port 1080
 /// of both families. Given a username and a password as arguments it requires them (RFC
@@ -287,11 +288,35 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         udp_echo(&client, target, "forwarded");
     }
 
+    // Pings are sent on and answered only when the destination answers: both families, one
+    // of 3,000 bytes (fragments both ways), and none for the host that is not there.
+    let ping = |args: &[&str]| {
+        let out = client
+            .cmd("ping")
+            .args(["-n", "-W", "2"])
+            .args(args)
+            .output();
+        String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+    };
+    for (args, n) in [
+        (&["-c", "2", "-i", "0.2", "198.19.0.77"][..], 2),
+        (&["-6", "-c", "2", "-i", "0.2", "fd00:5ac:1::77"], 2),
+        (&["-c", "1", "-s", "3000", "198.19.0.77"], 1),
+    ] {
+        let out = ping(args);
+        let want = format!("{n} packets transmitted, {n} received, 0% packet loss");
+        assert!(out.contains(&want), "ping {args:?}: {out}");
+    }
+    let out = ping(&["-c", "1", "198.19.0.99"]);
+    assert!(out.contains(" 0 received"), "{out}");
+
     fwd.signal("INT");
     let (ok, out, err) = fwd.finish(Duration::from_secs(10));
     assert!(ok, "{out}{err}");
     assert!(out.contains("synack forward: stopped"), "{out}");
     for counter in [
+        "IcmpOutEchoReps",
+        "Icmp6OutEchoReplies",
         "FwdTcpPending",
         "FwdRefused",
         "UdpInDatagrams",
