@@ -726,7 +726,7 @@ fn figures() {
         } else {
             String::new()
         };
-        println!("| {what} | {through:.1}{ratio} | {direct:.1} |");
+        println!("| {what} | {through:.2}{ratio} | {direct:.2} |");
     }
     println!(
         "| memory per flow at 10,000 flows (bytes, RSS {before} → {after} KiB) | {per_flow:.0} | |"
