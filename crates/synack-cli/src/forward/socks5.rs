@@ -406,18 +406,19 @@ mod tests {
         assert_eq!(udp_unwrap(&[0, 0, 0, 1, 198]), None);
     }
 
+    /// A CONNECT to 198.19.0.77:80 through the proxy at `p` without a login, which fails.
+    fn connect_without_login(p: SocketAddr) -> Failure {
+        let proxy = Proxy::new(p, None).unwrap();
+        let dst = "198.19.0.77:80".parse().unwrap();
+        connect(&proxy, dst, Duration::from_secs(5)).unwrap_err()
+    }
+
     #[test]
     fn a_proxy_that_is_not_there_is_a_reset_with_its_address() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap();
         drop(l);
-        let proxy = Proxy::new(p, None).unwrap();
-        let f = connect(
-            &proxy,
-            "198.19.0.77:80".parse().unwrap(),
-            Duration::from_secs(5),
-        )
-        .unwrap_err();
+        let f = connect_without_login(p);
         assert_eq!(f.how, Refusal::Reset);
         assert!(
             f.why.starts_with(&format!("SOCKS5 proxy {p}: ")),
@@ -494,13 +495,7 @@ mod tests {
             s.read_exact(&mut greeting).unwrap();
             s.write_all(&[5, NO_ACCEPTABLE]).unwrap();
         });
-        let proxy = Proxy::new(p, None).unwrap();
-        let f = connect(
-            &proxy,
-            "198.19.0.77:80".parse().unwrap(),
-            Duration::from_secs(5),
-        )
-        .unwrap_err();
+        let f = connect_without_login(p);
         t.join().unwrap();
         assert_eq!(
             f.why,
