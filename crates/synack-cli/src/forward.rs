@@ -8,21 +8,29 @@
 //! A TCP flow is accepted only once the upstream connection is made, so a refused or
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
 //! connection that dies after its handshake. Bytes are copied both ways with half-closes
-//! preserved. Echo requests are dropped (a ping needs a raw socket upstream).
+//! preserved. Echo requests are sent on from synack's namespace on a raw ICMP socket, and
+//! answered for the client only when the destination answers (dropped with `--socks5`, which
+//! carries no ICMP).
 //!
-//! This is the first version, on a loop of its own around the sans-IO stack: one thread moves
-//! packets, the stack and every socket (non-blocking), and a short-lived thread per TCP flow
-//! makes its upstream connection (and its SOCKS5 handshake), as does each UDP flow's
-//! association.
+//! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
+//! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
+//! socket with work is ready, a timer of the stack falls due, or an eventfd is written; a
+//! short-lived thread per TCP flow makes its upstream connection (and its SOCKS5 handshake,
+//! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
+//! the loop through that eventfd when done. The TUN device uses its offloads (TCP
+//! super-segments) unless `--no-offload`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
 
 use synack::device::Device;
 use synack::device::tun::Tun;
@@ -34,6 +42,7 @@ use synack::tcp::Shutdown;
 use synack::time::Instant;
 use synack::units;
 
+mod ping;
 mod socks5;
 use socks5::Failure;
 
@@ -46,6 +55,8 @@ use socks5::Failure;
         ip netns exec client curl http://198.19.0.77/   # carried on from synack's namespace\n\n\
         Through a SOCKS5 proxy (CONNECT for TCP, UDP ASSOCIATE for UDP):\n  \
         synack forward --tun fw0 --netns client --kernel-addr 198.18.0.1/24 --route default --socks5 127.0.0.1:1080\n\n\
+        With a login (RFC 1929), the password in the environment:\n  \
+        SYNACK_SOCKS5_PASSWORD=s3cret synack forward ... --socks5 127.0.0.1:1080 --socks5-user alice\n\n\
         Stops on Ctrl-C or SIGTERM.\n\n\
         Output: standard output carries the start line, the closing summary and the --stats \
         counters; standard error the error that stopped it, if one did, and with --stats a line \
@@ -75,16 +86,25 @@ pub struct Args {
     /// Interface MTU.
     #[arg(long, default_value_t = 1500)]
     mtu: u16,
+    /// One packet per read and write instead of TCP super-segments of up to 64 KiB (the TUN
+    /// device's vnet_hdr offloads, on by default).
+    #[arg(long)]
+    no_offload: bool,
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
-    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication,
-    /// the original destination sent as an address); a flow is accepted only once the proxy
+    /// Carry every TCP flow through this SOCKS5 proxy (RFC 1928 CONNECT, no authentication
+    /// unless --socks5-user, the original destination sent as an address); a flow is accepted only once the proxy
     /// reports success, and a failure reply reaches the client as a RST (connection refused
     /// and the rest) or ICMP network/host unreachable. Each UDP flow gets a UDP ASSOCIATE of
     /// its own (a failed one is ICMP port unreachable).
     #[arg(long, value_name = "HOST:PORT")]
     socks5: Option<String>,
+    /// Log in to the --socks5 proxy with this username and the password in the environment
+    /// variable SYNACK_SOCKS5_PASSWORD (RFC 1929 username/password; each 1 to 255 bytes). The
+    /// password is not a flag so that it does not show in the process list.
+    #[arg(long, value_name = "USER", requires = "socks5")]
+    socks5_user: Option<String>,
     /// Print the counters when stopping, and a line on standard error for every flow whose
     /// upstream connection fails.
     #[arg(long)]
@@ -182,15 +202,16 @@ type Connected = (Waiting, SocketAddr, SocketAddr, Result<TcpStream, Failure>);
 /// thread of its own; the answer comes on `tx`.
 fn connect_upstream(
     tx: &mpsc::Sender<Connected>,
+    waker: &Waker,
     w: Waiting,
     (src, dst): (SocketAddr, SocketAddr),
-    proxy: Option<SocketAddr>,
+    proxy: Option<&Arc<socks5::Proxy>>,
     limit: Duration,
 ) {
-    let tx = tx.clone();
+    let (tx, waker, proxy) = (tx.clone(), waker.clone(), proxy.cloned());
     std::thread::spawn(move || {
         let up = match proxy {
-            Some(p) => socks5::connect(p, dst, limit),
+            Some(p) => socks5::connect(&p, dst, limit),
             None => TcpStream::connect_timeout(&dst, limit).map_err(|e| {
                 let how = match e.kind() {
                     io::ErrorKind::ConnectionRefused => Refusal::Reset,
@@ -204,6 +225,7 @@ fn connect_upstream(
             }),
         };
         let _ = tx.send((w, src, dst, up));
+        waker.wake();
     });
 }
 
@@ -215,6 +237,9 @@ enum UdpUp {
     Socks(socks5::Association),
 }
 
+/// How long a ping sent on waits for its reply (ping's own default interval).
+const ECHO_WAIT: Duration = Duration::from_secs(1);
+
 /// How many datagrams a flow keeps while its association is made.
 const ASSOCIATING_QUEUE: usize = 16;
 
@@ -225,14 +250,31 @@ type Associated = (
     Result<socks5::Association, String>,
 );
 
-/// The `--socks5` proxy's address.
-fn proxy_addr(s: &str) -> io::Result<SocketAddr> {
+/// The `--socks5` proxy, with the login of `--socks5-user` and `SYNACK_SOCKS5_PASSWORD`.
+fn proxy(s: &str, user: Option<&str>) -> io::Result<socks5::Proxy> {
     use std::net::ToSocketAddrs;
-    s.to_socket_addrs()
+    let addr = s
+        .to_socket_addrs()
         .map_err(|e| bad(format!("--socks5 {s}: {e} (HOST:PORT expected)")))?
         .next()
-        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))
+        .ok_or_else(|| bad(format!("--socks5 {s}: no address")))?;
+    let login = match user {
+        None => None,
+        Some(u) => match std::env::var(PASSWORD_VAR) {
+            Ok(pass) => Some((u.to_string(), pass)),
+            Err(_) => {
+                return Err(bad(format!(
+                    "--socks5-user {u}: the password goes in the environment variable \
+                     {PASSWORD_VAR}, which is not set (or not UTF-8)"
+                )));
+            }
+        },
+    };
+    socks5::Proxy::new(addr, login).map_err(bad)
 }
+
+/// Where `--socks5-user`'s password is read from.
+const PASSWORD_VAR: &str = "SYNACK_SOCKS5_PASSWORD";
 
 fn forward(args: Args) -> io::Result<()> {
     let cidrs: Vec<IpCidr> = args
@@ -253,8 +295,14 @@ fn forward(args: Args) -> io::Result<()> {
     if cidrs.is_empty() {
         return Err(bad("--addr needs an address, like 198.18.0.2/24".into()));
     }
-    let proxy = args.socks5.as_deref().map(proxy_addr).transpose()?;
-    let mut b = Tun::builder(&args.tun).mtu(args.mtu).offload(false);
+    let proxy = args
+        .socks5
+        .as_deref()
+        .map(|s| proxy(s, args.socks5_user.as_deref()).map(Arc::new))
+        .transpose()?;
+    let mut b = Tun::builder(&args.tun)
+        .mtu(args.mtu)
+        .offload(!args.no_offload);
     for &k in &kernel {
         b = b.kernel_addr(k);
     }
@@ -291,8 +339,13 @@ fn forward(args: Args) -> io::Result<()> {
     });
 
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(io::Error::other)?;
+    let waker = Waker::new()?;
+    let (s, w) = (stop.clone(), waker.clone());
+    ctrlc::set_handler(move || {
+        s.store(true, Ordering::Relaxed);
+        w.wake();
+    })
+    .map_err(io::Error::other)?;
     outln!(
         "synack forward: {} routed through {} (synack {}{}), upstream from this namespace{}",
         args.routes.join(", "),
@@ -303,8 +356,11 @@ fn forward(args: Args) -> io::Result<()> {
         } else {
             format!(", kernel side {}", args.kernel_addr.join(", "))
         },
-        match proxy {
-            Some(p) => format!(" through SOCKS5 proxy {p}"),
+        match &proxy {
+            Some(p) => match p.user() {
+                Some(u) => format!(" through SOCKS5 proxy {p} as {u}"),
+                None => format!(" through SOCKS5 proxy {p}"),
+            },
             None => String::new(),
         }
     );
@@ -316,6 +372,8 @@ fn forward(args: Args) -> io::Result<()> {
     let mut tcp: Vec<TcpFlow> = Vec::new();
     let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
     let (utx, urx) = mpsc::channel::<Associated>();
+    let (etx, erx) = mpsc::channel::<(PendingId, IpAddr, io::Result<ping::Outcome>)>();
+    let mut ping_trouble_told = false;
     let mut wrapped = Vec::with_capacity(65536);
     let mut buf = vec![0u8; 65536];
     let (mut tcp_total, mut udp_total) = (0u64, 0u64);
@@ -333,10 +391,26 @@ fn forward(args: Args) -> io::Result<()> {
             match event {
                 ForwardEvent::Tcp(p) => {
                     let w = Waiting::Pending(p.id);
-                    connect_upstream(&tx, w, (p.src, p.dst), proxy, args.connect_timeout);
+                    connect_upstream(
+                        &tx,
+                        &waker,
+                        w,
+                        (p.src, p.dst),
+                        proxy.as_ref(),
+                        args.connect_timeout,
+                    );
+                }
+                // SOCKS5 carries no ICMP: nothing upstream would answer.
+                ForwardEvent::Echo(e) if proxy.is_some() => {
+                    let _ = stack.forward_echo_drop(e.id);
                 }
                 ForwardEvent::Echo(e) => {
-                    let _ = stack.forward_echo_drop(e.id);
+                    let (etx, waker) = (etx.clone(), waker.clone());
+                    std::thread::spawn(move || {
+                        let got = ping::ping(e.dst, e.ident, e.seq_no, &e.data, ECHO_WAIT);
+                        let _ = etx.send((e.id, e.dst, got));
+                        waker.wake();
+                    });
                 }
                 ForwardEvent::UdpClosed { client, dst, .. } => {
                     udp.remove(&(client, dst));
@@ -348,7 +422,8 @@ fn forward(args: Args) -> io::Result<()> {
         while let Ok(Some(h)) = stack.accept(fwd.tcp) {
             busy = true;
             if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
-                connect_upstream(&tx, Waiting::Cookie(h), ends, proxy, args.connect_timeout);
+                let w = Waiting::Cookie(h);
+                connect_upstream(&tx, &waker, w, ends, proxy.as_ref(), args.connect_timeout);
             }
         }
         while let Ok((waiting, src, dst, up)) = rx.try_recv() {
@@ -421,6 +496,24 @@ fn forward(args: Args) -> io::Result<()> {
             !(done || dead)
         });
 
+        while let Ok((id, dst, got)) = erx.try_recv() {
+            busy = true;
+            let _ = match got {
+                Ok(ping::Outcome::Reply) => stack.forward_echo_reply(id),
+                Ok(ping::Outcome::Unreachable(u)) => stack.forward_echo_refuse(id, u),
+                Ok(ping::Outcome::Silent) => stack.forward_echo_drop(id),
+                Err(e) => {
+                    // Once: the reason is the same for every ping (no CAP_NET_RAW, say).
+                    if !ping_trouble_told {
+                        ping_trouble_told = true;
+                        eprintln!(
+                            "synack forward: pings cannot be sent on ({dst}: {e}); they are dropped"
+                        );
+                    }
+                    stack.forward_echo_drop(id)
+                }
+            };
+        }
         while let Ok((key, made)) = urx.try_recv() {
             busy = true;
             let (client, dst) = key;
@@ -454,11 +547,13 @@ fn forward(args: Args) -> io::Result<()> {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     udp_total += 1;
-                    if let Some(p) = proxy {
+                    if let Some(p) = &proxy {
                         // One association per client flow (RFC 1928 §7), made on a thread.
-                        let (utx, limit) = (utx.clone(), args.connect_timeout);
+                        let (utx, limit, p) = (utx.clone(), args.connect_timeout, p.clone());
+                        let waker = waker.clone();
                         std::thread::spawn(move || {
-                            let _ = utx.send((key, socks5::associate(p, limit)));
+                            let _ = utx.send((key, socks5::associate(&p, limit)));
+                            waker.wake();
                         });
                         v.insert(UdpUp::Associating(vec![data.to_vec()]));
                         continue;
@@ -553,16 +648,103 @@ fn forward(args: Args) -> io::Result<()> {
         }
         tun.flush(now)?;
         if !busy {
-            std::thread::sleep(Duration::from_micros(200));
+            let deadline = [stack.poll_timeout(), tun.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(clock()));
+            wait(&waker, &tun, &tcp, &udp, &stack, timeout)?;
         }
     }
     outln!(
-        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} open",
-        tcp.len() + udp.len()
+        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} TCP and {} UDP still open",
+        tcp.len(),
+        udp.len()
     );
     if args.stats {
         out!("synack forward: counters\n{}", stack.counters());
         outln!("synack forward: end of counters");
+    }
+    Ok(())
+}
+
+/// Wakes the forwarding loop out of [`wait`] from another thread (a finished upstream
+/// connection or association, Ctrl-C): an eventfd.
+#[derive(Clone)]
+struct Waker(Arc<OwnedFd>);
+
+impl Waker {
+    fn new() -> io::Result<Waker> {
+        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Ok(Waker(Arc::new(fd)))
+    }
+
+    fn wake(&self) {
+        // Fails only when the counter is full, which means it is readable already.
+        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+    }
+}
+
+/// The longest the loop sleeps with nothing due (a bound, not a poll interval: every event
+/// it waits for wakes it).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Sleeps in poll(2) until there is work: the TUN device readable, an upstream socket
+/// readable while its bytes have somewhere to go or writable while bytes wait for it, the
+/// waker, or `timeout` (the stack's next timer).
+fn wait(
+    waker: &Waker,
+    tun: &Tun,
+    tcp: &[TcpFlow],
+    udp: &HashMap<(SocketAddr, SocketAddr), UdpUp>,
+    stack: &Stack,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    let mut fds = Vec::with_capacity(2 + tcp.len() + 2 * udp.len());
+    fds.push(PollFd::new(&*waker.0, PollFlags::IN));
+    if let Some(fd) = tun.readable_fd() {
+        fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+    }
+    for f in tcp {
+        let mut want = PollFlags::empty();
+        if !f.to_up.is_empty() {
+            want |= PollFlags::OUT;
+        }
+        // Upstream's bytes go to the client once its connection is synchronized and the
+        // last ones were taken.
+        let sendable = stack
+            .connection(f.h)
+            .is_some_and(|c| c.state().is_synchronized());
+        if !f.up_done && f.to_client.is_empty() && sendable {
+            want |= PollFlags::IN;
+        }
+        if !want.is_empty() {
+            fds.push(PollFd::new(&f.up, want));
+        }
+    }
+    for up in udp.values() {
+        match up {
+            UdpUp::Direct(s) => fds.push(PollFd::new(s, PollFlags::IN)),
+            UdpUp::Associating(_) => {}
+            UdpUp::Socks(a) => {
+                fds.push(PollFd::new(&a.relay, PollFlags::IN));
+                fds.push(PollFd::new(&a.control, PollFlags::IN));
+            }
+        }
+    }
+    let t = timeout.unwrap_or(MAX_WAIT).min(MAX_WAIT);
+    let ts = Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: t.subsec_nanos().into(),
+    };
+    match poll(&mut fds, Some(&ts)) {
+        // A signal (Ctrl-C) just means look again.
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if fds[0].revents().contains(PollFlags::IN) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*waker.0, &mut b);
     }
     Ok(())
 }
@@ -604,8 +786,18 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 moved = true;
             }
             Ok(n) => {
-                f.to_up.extend_from_slice(&buf[..n]);
                 moved = true;
+                // Straight upstream; only what the socket does not take now is kept.
+                match f.up.write(&buf[..n]) {
+                    Ok(w) => f.to_up.extend_from_slice(&buf[w..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        f.to_up.extend_from_slice(&buf[..n]);
+                    }
+                    Err(_) => {
+                        f.kill(stack, now);
+                        return true;
+                    }
+                }
             }
             Err(_) => {
                 // Reset by the client: upstream is shut down (std has no SO_LINGER 0 for a
@@ -650,8 +842,15 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) ->
                 moved = true;
             }
             Ok(n) => {
-                f.to_client.extend_from_slice(&buf[..n]);
                 moved = true;
+                // Straight to the stack; only what its send buffer does not take is kept.
+                match stack.send(now, f.h, &buf[..n]) {
+                    Ok(w) => f.to_client.extend_from_slice(&buf[w..n]),
+                    Err(_) => {
+                        f.up_done = true;
+                        break;
+                    }
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(_) => {

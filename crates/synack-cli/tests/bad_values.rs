@@ -153,3 +153,30 @@ fn a_connect_target_needs_a_port() {
          \"198.18.0.1:http\": invalid port value",
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_socks5_login_needs_its_password_in_the_environment_and_rfc_1929_lengths() {
+    let run = |pass: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_synack"));
+        c.args(["forward", "--tun", "sk9", "--route", "default"])
+            .args(["--socks5", "127.0.0.1:1080", "--socks5-user", "bob"])
+            .env_remove("SYNACK_SOCKS5_PASSWORD");
+        if let Some(p) = pass {
+            c.env("SYNACK_SOCKS5_PASSWORD", p);
+        }
+        let out = c.output().expect("run synack");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+    assert_eq!(
+        run(None),
+        "error: --socks5-user bob: the password goes in the environment variable \
+         SYNACK_SOCKS5_PASSWORD, which is not set (or not UTF-8)"
+    );
+    assert_eq!(
+        run(Some("")),
+        "error: a SOCKS5 password is 1 to 255 bytes (RFC 1929), not 0"
+    );
+}
