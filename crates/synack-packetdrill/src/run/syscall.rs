@@ -176,6 +176,8 @@ impl Runner {
                         sndbuf_set: false,
                         linger_abort: false,
                         error_taken: false,
+                        fastopen_qlen: None,
+                        fastopen_connect: false,
                     },
                 );
                 self.under_test = UnderTest::Fd(fd);
@@ -197,6 +199,9 @@ impl Runner {
                     .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
                 {
                     Ok(h) => {
+                        if let Some(q) = fd.fastopen_qlen {
+                            let _ = self.stack.set_fastopen_queue(h, q);
+                        }
                         self.set_kind(n, FdKind::Listener(h));
                         self.focus = Focus::Listener;
                         done(0)
@@ -445,7 +450,12 @@ impl Runner {
         let zeros = vec![0u8; len - progress.min(len)];
         let mut done = progress;
         if !zeros.is_empty() {
+            let fo_child = self
+                .stack
+                .connection(h)
+                .is_some_and(|c| c.fast_open_pending());
             match self.stack.connection(h).map(|c| c.state()) {
+                Some(State::SynReceived) if fo_child => {}
                 Some(State::SynSent | State::SynReceived) if nonblock => {
                     return Ok(Attempt::Done(-1, Some(Errno::EAGAIN)));
                 }
@@ -575,10 +585,23 @@ impl Runner {
             // The runner binds to one address, never `[::]`: dual-stack or not, the socket
             // sees its own family only.
             ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_V6ONLY") => {}
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
-                return Err(Stop::Skip(format!(
-                    "{name}: TCP Fast Open is not implemented"
-                )));
+            // Linux `do_tcp_setsockopt`: on a closed or listening socket only; the queue is
+            // at most net.core.somaxconn (4096) long.
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN") => {
+                let qlen = value.clamp(0, 4096) as usize;
+                match fd.kind {
+                    FdKind::Listener(h) => {
+                        let _ = self.stack.set_fastopen_queue(h, qlen);
+                    }
+                    FdKind::Fresh => f.fastopen_qlen = Some(qlen),
+                    _ => return Ok(Attempt::Done(-1, Some(Errno::EINVAL))),
+                }
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN_CONNECT") => {
+                if !matches!(fd.kind, FdKind::Fresh) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.fastopen_connect = value != 0;
             }
             _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
         }

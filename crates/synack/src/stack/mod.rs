@@ -48,6 +48,7 @@
 
 mod demux;
 mod egress;
+mod fastopen;
 mod forward;
 pub mod fragments;
 mod handshake;
@@ -189,6 +190,8 @@ pub struct Stack {
     /// Half-open connections of every listener.
     syn_queue: syn_queue::SynQueue,
     cookies: CookieKeys,
+    /// The Fast Open key when `Config::fastopen_key` sets none (RFC 7413 §4.1.2).
+    fastopen_key: crate::tcp::FastOpenKey,
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
@@ -252,6 +255,7 @@ impl Stack {
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),
+            fastopen_key: fastopen::key_from_secret(&secret),
             timers: wheel::Wheel::default(),
             dirty: VecDeque::new(),
             changed: None,

@@ -91,7 +91,17 @@ impl Stack {
                 format!("{local} is already listening"),
             ));
         }
+        // Linux `inet_listen`: with tcp_fastopen's "no socket option" bit, every listener
+        // does Fast Open with a queue as long as its backlog.
+        use crate::tcp::FastOpenMode as M;
+        let fastopen_qlen = if tcp.fastopen.has(M::SERVER) && tcp.fastopen.has(M::SERVER_WO_SOCKOPT)
+        {
+            backlog
+        } else {
+            0
+        };
         let h = self.alloc(SlotKind::Listener(Box::new(Listener {
+            fastopen_qlen,
             local,
             backlog: backlog.max(1),
             accept_queue: VecDeque::new(),

@@ -219,7 +219,7 @@ impl Connection {
     /// other than TIME-WAIT.
     fn reset_received(&mut self, ctr: &mut Counters) {
         match self.state {
-            State::SynReceived if self.passive => {
+            State::SynReceived if self.passive && !self.fast_open_pending() => {
                 // "return this connection to LISTEN state"; the stack drops the child.
                 ctr.attempt_fails += 1;
                 self.snd.buf.clear();
@@ -227,6 +227,8 @@ impl Connection {
                 self.set_state(State::Listen, "RST in SYN-RECEIVED");
             }
             State::SynReceived => {
+                // A Fast Open child is the application's already (RFC 7413 §4.2.2): reset,
+                // as Linux's tcp_reset() does to it.
                 // RFC 9293 says "connection refused" for an active open; Linux's
                 // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
                 ctr.attempt_fails += 1;

@@ -32,6 +32,7 @@
 mod calls;
 mod error;
 mod event;
+mod fastopen;
 mod info;
 mod input;
 mod options;
@@ -92,6 +93,8 @@ pub struct Connection {
     passive: bool,
     /// close() was called: no more reads, FIN-WAIT-2 times out.
     orphaned: bool,
+    /// TCP Fast Open state (`fastopen::bits`).
+    fast_open: u8,
     snd: Sender,
     rcv: Receiver,
     /// Loss-recovery state, allocated on the first SACK, loss or retransmission
@@ -143,6 +146,7 @@ impl Connection {
             remote_port: 0,
             passive: false,
             orphaned: false,
+            fast_open: 0,
             snd: Sender::new(&cfg, default_mss),
             rcv: Receiver::new(&cfg, mss),
             recovery: None,

@@ -55,6 +55,10 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => None,
+            // RFC 7413 §4.2.2: a Fast Open child sends data once its SYN-ACK is out.
+            State::SynReceived if self.fast_open_pending() && self.snd.nxt != self.snd.iss => {
+                self.poll_synchronized(now, buf, ctr)
+            }
             State::SynSent | State::SynReceived => self.poll_handshake(now, buf, ctr),
             _ => self.poll_synchronized(now, buf, ctr),
         }
