@@ -461,6 +461,20 @@ pub fn compare_options(
                 ts_val(*val, *tsval)?;
                 true
             }
+            (
+                TcpOption::FastOpen(c),
+                wtcp::TcpOption::FastOpen {
+                    experimental: false,
+                    cookie,
+                },
+            )
+            | (
+                TcpOption::FastOpenExp(c),
+                wtcp::TcpOption::FastOpen {
+                    experimental: true,
+                    cookie,
+                },
+            ) => c.as_deref().unwrap_or(&[]) == *cookie,
             _ => false,
         };
         if !ok {

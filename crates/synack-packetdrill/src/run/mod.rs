@@ -431,6 +431,8 @@ struct Runner {
     ip_ident: u16,
     trace: Vec<String>,
     notes: Vec<String>,
+    /// The counters as of the last `nstat` reset (nstat reports what grew since).
+    nstat_base: synack::tcp::Counters,
     /// The stack's link MTU (`--mtu`; by default 1500, 1520 in IPv6 runs).
     mtu: Option<u16>,
     /// Where the stack writes each packet it sends.
@@ -475,6 +477,7 @@ impl Runner {
             ip_ident: 1,
             trace: Vec::new(),
             notes: Vec::new(),
+            nstat_base: Default::default(),
             mtu: None,
             tx_buf: Vec::new(),
             under_test: UnderTest::None,
@@ -610,6 +613,30 @@ impl Runner {
         }
         for i in c.ignored {
             self.note(i);
+        }
+        for n in c.nstat {
+            let now = self.stack.counters().clone();
+            match n {
+                None => self.nstat_base = now,
+                Some(name) => {
+                    let grew = now
+                        .iter()
+                        .zip(self.nstat_base.iter())
+                        .find(|((k, _), _)| {
+                            name.strip_prefix("TcpExt")
+                                .or_else(|| name.strip_prefix("Tcp"))
+                                .is_some_and(|n| n == *k)
+                        })
+                        .map(|((_, v), (_, base))| v > base);
+                    match grew {
+                        Some(true) => {}
+                        Some(false) => {
+                            return Err(err(format!("nstat: {name} did not change")));
+                        }
+                        None => return Err(err(format!("nstat: no counter {name} in synack"))),
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -1062,8 +1089,10 @@ impl Runner {
                 let seen = &self.ts_seen;
                 let scaled = self.ts_ecr_scaled;
                 let mut ecr = |e: u32| -> Result<u32, String> {
-                    if e == 0 {
-                        return Ok(0);
+                    // Nothing sent yet (an opening SYN with a made-up ecr): packetdrill has
+                    // no offset to apply and sends the value as written.
+                    if e == 0 || seen.is_empty() {
+                        return Ok(e);
                     }
                     if let Some(&(_, live)) = seen.iter().rev().find(|(s, _)| *s == e) {
                         return Ok(live);

@@ -39,6 +39,10 @@ impl Connection {
             return false;
         }
         self.fast_open |= bits::PASSIVE;
+        // Linux's child starts at SND.UNA = ISS + 1 (its request socket tracks the SYN-ACK), so
+        // the SYN-ACK takes no room in the peer's window: the child may fill all of it.
+        self.snd.wnd = self.snd.wnd.saturating_add(1);
+        self.snd.max_wnd = self.snd.wnd;
         let take = seg.payload.len().min(self.rcv.buf.free());
         if take > 0 {
             let n = self.rcv.buf.write_at(0, &seg.payload[..take]);

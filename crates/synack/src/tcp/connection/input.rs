@@ -200,6 +200,9 @@ impl Connection {
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
             self.rcv.ack_now = true;
+            // The acknowledged SYN counts as delivered, as Linux's does (it sits in the
+            // retransmission queue, `tcp_clean_rtx_queue`): `tcpi_delivered` is 1 now.
+            self.snd.delivered = self.snd.delivered.wrapping_add(1);
             self.set_state(State::Established, "SYN-ACK received");
             self.on_handshake_done();
             self.start_congestion_control(now);
@@ -533,6 +536,9 @@ impl Connection {
             } else {
                 State::Established
             };
+            // Linux `tcp_rcv_state_process`, TCP_SYN_RECV: "SYN-ACK delivery isn't tracked
+            // in tcp_ack", so it is counted here: `tcpi_delivered` is 1 after the handshake.
+            self.snd.delivered = self.snd.delivered.wrapping_add(1);
             self.set_state(to, "ACK of SYN-ACK");
             self.arm_keepalive(now);
         }
