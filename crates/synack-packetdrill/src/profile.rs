@@ -97,7 +97,8 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         "tcp_fastopen" => cfg.fastopen = synack::tcp::FastOpenMode(int()? as u32),
         "tcp_fastopen_key" => {
             cfg.fastopen_key = Some(
-                synack::tcp::FastOpenKey::parse(value).map_err(|e| format!("sysctl {name}: {e}"))?,
+                synack::tcp::FastOpenKey::parse(value)
+                    .map_err(|e| format!("sysctl {name}: {e}"))?,
             )
         }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),

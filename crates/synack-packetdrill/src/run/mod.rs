@@ -579,6 +579,12 @@ impl Runner {
                 let a: IpAddr = v
                     .parse()
                     .map_err(|_| err(format!("--{}={v}: not an IP address", o.name)))?;
+                // An IPv4 address makes the script an IPv4 one: packetdrill's IPv6
+                // configuration cannot take it (`finalize_ipv6_config` parses it as IPv6),
+                // so upstream runs it in the IPv4 families only, as this runner does.
+                if a.is_ipv4() && self.version == IpVersion::Ipv6 {
+                    self.version = IpVersion::Ipv4;
+                }
                 if o.name == "local_ip" {
                     self.local_override = Some(a);
                 } else {

@@ -105,7 +105,10 @@ impl Stack {
         let queued: Vec<SocketHandle> = l.accept_queue.iter().copied().collect();
         let pending = queued
             .into_iter()
-            .filter(|&h| self.conn_slot(h).is_some_and(|c| c.conn.fast_open_pending()))
+            .filter(|&h| {
+                self.conn_slot(h)
+                    .is_some_and(|c| c.conn.fast_open_pending())
+            })
             .count();
         if pending >= max {
             self.counters.fast_open_listen_overflow += 1;

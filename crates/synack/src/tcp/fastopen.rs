@@ -75,9 +75,7 @@ impl FastOpenKey {
         let one = |s: &str| -> Result<[u8; 16], String> {
             let words: Vec<&str> = s.trim().split('-').collect();
             if words.len() != 4 {
-                return Err(format!(
-                    "expected four hex words joined by '-', got {s:?}"
-                ));
+                return Err(format!("expected four hex words joined by '-', got {s:?}"));
             }
             let mut key = [0u8; 16];
             for (i, w) in words.iter().enumerate() {

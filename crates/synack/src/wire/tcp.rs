@@ -217,7 +217,10 @@ pub enum TcpOption<'a> {
     },
     /// TCP Fast Open (RFC 7413 §4.1.1), kind 34 or the experimental kind 254 with magic
     /// 0xF989: the cookie as carried (empty: a cookie request).
-    FastOpen { experimental: bool, cookie: &'a [u8] },
+    FastOpen {
+        experimental: bool,
+        cookie: &'a [u8],
+    },
     /// An option we do not interpret, with its data (after kind and length).
     Unknown {
         kind: u8,
@@ -374,9 +377,7 @@ impl<'a> Iterator for OptionsIter<'a> {
                 experimental: false,
                 cookie: data,
             },
-            (kind::EXPERIMENTAL, n)
-                if n >= 2 && be16(data, 0) == kind::FAST_OPEN_MAGIC =>
-            {
+            (kind::EXPERIMENTAL, n) if n >= 2 && be16(data, 0) == kind::FAST_OPEN_MAGIC => {
                 TcpOption::FastOpen {
                     experimental: true,
                     cookie: &data[2..],
@@ -1293,10 +1294,7 @@ mod tests {
         let o = Options {
             mss: Some(1460),
             sack_permitted: true,
-            timestamps: Some(Timestamps {
-                tsval: 1,
-                tsecr: 2,
-            }),
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
             window_scale: Some(8),
             fast_open: FastOpen::with_cookie(true, &cookie),
             ..Options::default()
@@ -1307,7 +1305,8 @@ mod tests {
         assert_eq!(
             out[..32],
             [
-                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 8, // as before
+                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3,
+                8, // as before
                 254, 12, 0xf9, 0x89, 0x00, 0xab, 0xaa, 0xab, 0xe8, 0xe9, 0x54, 0xc2,
             ]
         );
