@@ -339,6 +339,8 @@ struct Fd {
     fastopen_qlen: Option<usize>,
     /// TCP_FASTOPEN_CONNECT: connect() defers the SYN to the first write (RFC 7413 client).
     fastopen_connect: bool,
+    /// connect() returned 0 with the SYN deferred to the first write.
+    fastopen_deferred: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -178,6 +178,7 @@ impl Runner {
                         error_taken: false,
                         fastopen_qlen: None,
                         fastopen_connect: false,
+                        fastopen_deferred: false,
                     },
                 );
                 self.under_test = UnderTest::Fd(fd);
@@ -240,6 +241,43 @@ impl Runner {
                 let (n, fd) = self.fd_arg(sc)?;
                 if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
                     return fail(Errno::EOPNOTSUPP);
+                }
+                if matches!(fd.kind, FdKind::Fresh) && fd.fastopen_connect {
+                    let remote = self.sock_ip(self.remote);
+                    if fd.fastopen_deferred {
+                        return fail(Errno::EINPROGRESS);
+                    }
+                    if self.stack.fast_open_ready(remote, &fd.cfg) {
+                        // Linux `tcp_fastopen_defer_connect`: the SYN waits for the data.
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.fastopen_deferred = true;
+                        }
+                        return done(0);
+                    }
+                    // No cookie yet: the SYN asks for one.
+                    let sock_remote = SocketAddr::new(remote, PORT);
+                    let local = fd
+                        .bound
+                        .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
+                    self.focus = Focus::Connecting;
+                    match self.stack.connect_fast_open(
+                        self.now,
+                        sock_remote,
+                        local,
+                        Arc::new(fd.cfg.clone()),
+                        &[],
+                    ) {
+                        Ok(c) => {
+                            self.apply_conn_opts(c.handle, &fd);
+                            self.set_kind(n, FdKind::Connecting(c.handle));
+                            self.pump();
+                            if fd.nonblock {
+                                return fail(Errno::EINPROGRESS);
+                            }
+                            return Ok(Attempt::Blocked(0));
+                        }
+                        Err(e) => return fail(Errno::from_io(&e)),
+                    }
                 }
                 let h = match fd.kind {
                     FdKind::Fresh => {
@@ -434,21 +472,31 @@ impl Runner {
                 (iov_len(msg)?, eval_int(self.arg(sc, 2)?)?)
             }
         };
-        if flags & MSG_FASTOPEN != 0 {
-            return Err(Stop::Skip(
-                "MSG_FASTOPEN: TCP Fast Open is not implemented".into(),
-            ));
-        }
         let len = len.max(0) as usize;
+        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
+        // RFC 7413 §4.2.1: sendto(MSG_FASTOPEN) on a fresh socket connects with data in the
+        // SYN; so does the first write after a deferred TCP_FASTOPEN_CONNECT connect().
+        let deferred = matches!(fd.kind, FdKind::Fresh) && fd.fastopen_deferred;
+        if (flags & MSG_FASTOPEN != 0 && matches!(fd.kind, FdKind::Fresh)) || deferred {
+            return self.fast_open_write(sc, len, nonblock);
+        }
+        if flags & MSG_FASTOPEN != 0 && matches!(fd.kind, FdKind::Connecting(_)) && nonblock {
+            return Ok(Attempt::Done(-1, Some(Errno::EALREADY)));
+        }
         let h = match fd.kind {
             FdKind::Conn(h) | FdKind::Connecting(h) => h,
             _ => return Ok(Attempt::Done(-1, Some(Errno::EPIPE))),
         };
-        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
         let more = flags & MSG_MORE != 0;
         let eor = flags & MSG_EOR != 0;
         let zeros = vec![0u8; len - progress.min(len)];
         let mut done = progress;
+        // A blocking Fast Open write whose data all went on the SYN returns once connected.
+        if zeros.is_empty() && !nonblock {
+            if let Some(State::SynSent) = self.stack.connection(h).map(|c| c.state()) {
+                return Ok(Attempt::Blocked(done));
+            }
+        }
         if !zeros.is_empty() {
             let fo_child = self
                 .stack
@@ -486,6 +534,48 @@ impl Runner {
             });
         }
         Ok(Attempt::Blocked(done))
+    }
+
+    /// A write that opens the connection with TCP Fast Open: the SYN carries what fits
+    /// (with a cached cookie) or asks for a cookie. Non-blocking, it returns the bytes in the
+    /// SYN, or EINPROGRESS when there are none; blocking, it waits for the connection and
+    /// sends the rest as an ordinary write does.
+    fn fast_open_write(&mut self, sc: &Syscall, len: usize, nonblock: bool) -> Result<Attempt, Stop> {
+        let (n, fd) = self.fd_arg(sc)?;
+        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
+        let local = fd
+            .bound
+            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
+        self.focus = Focus::Connecting;
+        let data = vec![0u8; len];
+        // Linux reads tcp_fastopen when the call is made, not when the socket was created.
+        let mut cfg = fd.cfg.clone();
+        cfg.fastopen = self.cfg.fastopen;
+        let r = self
+            .stack
+            .connect_fast_open(self.now, remote, local, Arc::new(cfg), &data);
+        let c = match r {
+            Ok(c) => c,
+            Err(e) => return Ok(Attempt::Done(-1, Some(Errno::from_io(&e)))),
+        };
+        self.apply_conn_opts(c.handle, &fd);
+        self.set_kind(n, FdKind::Connecting(c.handle));
+        if let Some(f) = self.fds.get_mut(&n) {
+            f.fastopen_deferred = false;
+        }
+        self.pump();
+        if nonblock {
+            return Ok(if c.syn_data > 0 {
+                Attempt::Done(c.syn_data as i64, None)
+            } else {
+                Attempt::Done(-1, Some(Errno::EINPROGRESS))
+            });
+        }
+        if c.syn_data >= len {
+            // Linux's blocking sendto waits for the handshake before returning.
+            return Ok(Attempt::Blocked(len));
+        }
+        Ok(Attempt::Blocked(c.syn_data))
     }
 
     fn setsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
@@ -598,6 +688,10 @@ impl Runner {
                 }
             }
             ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN_CONNECT") => {
+                // Linux: EOPNOTSUPP unless tcp_fastopen has the client bit (read now).
+                if !self.cfg.fastopen.has(synack::tcp::FastOpenMode::CLIENT) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EOPNOTSUPP)));
+                }
                 if !matches!(fd.kind, FdKind::Fresh) {
                     return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
                 }

@@ -172,3 +172,101 @@ pub(super) fn key_from_secret(secret: &[u8; 32]) -> FastOpenKey {
     }
     FastOpenKey::new(k)
 }
+
+/// What a client remembers of a server for Fast Open (Linux keeps it in tcp_metrics): its
+/// last valid cookie and its MSS (RFC 7413 §4.1.3: "the client caches the cookie ... and
+/// the MSS").
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Cached {
+    cookie: Option<FastOpen>,
+    mss: Option<u16>,
+}
+
+/// Linux `MAX_TCP_OPTION_SPACE`: the SYN's data leaves room for 40 bytes of options.
+const SYN_OPTION_SPACE: usize = 40;
+
+/// What [`Stack::connect_fast_open`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastOpenConnect {
+    pub handle: SocketHandle,
+    /// Bytes that ride on the SYN (queued); 0 when the SYN asks for a cookie instead.
+    pub syn_data: usize,
+}
+
+impl Stack {
+    /// connect() with TCP Fast Open (sendto with MSG_FASTOPEN; RFC 7413 §4.2.1), as Linux's
+    /// `tcp_sendmsg_fastopen`: with a cookie cached for `remote` (or `tcp_fastopen` bit 0x4,
+    /// no cookie needed) the SYN carries up to one cached-MSS less 40 bytes of `data`;
+    /// without one it asks for a cookie and carries none. Unsupported when the client bit of
+    /// `tcp_fastopen` is off (EOPNOTSUPP).
+    pub fn connect_fast_open(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        tcp: Arc<Config>,
+        data: &[u8],
+    ) -> io::Result<FastOpenConnect> {
+        if !tcp.fastopen.has(FastOpenMode::CLIENT) {
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "TCP Fast Open: the client bit of tcp_fastopen is off",
+            ));
+        }
+        let rip = super::route::canonical(remote.ip());
+        let cached = self.fastopen_cache.get(&rip).copied().unwrap_or_default();
+        let no_cookie = tcp.fastopen.has(FastOpenMode::CLIENT_NO_COOKIE);
+        let (option, with_data) = match cached.cookie {
+            Some(c) => (Some(c), true),
+            None if no_cookie => (None, true),
+            None => (Some(FastOpen::request(false)), false),
+        };
+        let mss = usize::from(self.mss_for(rip));
+        let mss = cached.mss.map_or(mss, |m| mss.min(usize::from(m)));
+        let room = if with_data {
+            mss.saturating_sub(SYN_OPTION_SPACE)
+        } else {
+            0
+        };
+        let mut queued = 0;
+        let handle = self.connect_then(now, remote, local, tcp, |conn, remote, iss, ctr| {
+            queued = conn.connect_fast_open(now, remote, iss, option, data, room, ctr)?;
+            Ok(())
+        })?;
+        Ok(FastOpenConnect {
+            handle,
+            syn_data: queued,
+        })
+    }
+
+    /// The SYN-ACK of a Fast Open attempt to `remote` taught a cookie or an MSS: cache them
+    /// (a new cookie replaces the old only if valid, Linux `tcp_fastopen_cache_set`).
+    pub(super) fn fast_open_learned(
+        &mut self,
+        remote: core::net::IpAddr,
+        l: crate::tcp::connection::FastOpenLearned,
+    ) {
+        let e = self.fastopen_cache.entry(remote).or_default();
+        if l.cookie.is_some() {
+            e.cookie = l.cookie;
+        }
+        if l.mss.is_some() {
+            e.mss = l.mss;
+        }
+    }
+}
+
+impl Stack {
+    /// Whether a Fast Open connect() to `remote` would put data in its SYN now (a cookie is
+    /// cached, or none is needed): Linux's TCP_FASTOPEN_CONNECT then defers the SYN to the
+    /// first write (`tcp_fastopen_defer_connect`).
+    pub fn fast_open_ready(&self, remote: core::net::IpAddr, tcp: &Config) -> bool {
+        let rip = super::route::canonical(remote);
+        tcp.fastopen.has(FastOpenMode::CLIENT)
+            && (tcp.fastopen.has(FastOpenMode::CLIENT_NO_COOKIE)
+                || self
+                    .fastopen_cache
+                    .get(&rip)
+                    .is_some_and(|c| c.cookie.is_some()))
+    }
+}

@@ -33,6 +33,7 @@ mod calls;
 mod error;
 mod event;
 mod fastopen;
+pub use fastopen::Learned as FastOpenLearned;
 mod info;
 mod input;
 mod options;
@@ -95,6 +96,8 @@ pub struct Connection {
     orphaned: bool,
     /// TCP Fast Open state (`fastopen::bits`).
     fast_open: u8,
+    /// A client's Fast Open attempt until its SYN-ACK (RFC 7413 §4.2.1).
+    fast_open_active: Option<Box<fastopen::Active>>,
     snd: Sender,
     rcv: Receiver,
     /// Loss-recovery state, allocated on the first SACK, loss or retransmission
@@ -147,6 +150,7 @@ impl Connection {
             passive: false,
             orphaned: false,
             fast_open: 0,
+            fast_open_active: None,
             snd: Sender::new(&cfg, default_mss),
             rcv: Receiver::new(&cfg, mss),
             recovery: None,
