@@ -477,6 +477,12 @@ impl Runner {
         // RFC 7413 §4.2.1: sendto(MSG_FASTOPEN) on a fresh socket connects with data in the
         // SYN; so does the first write after a deferred TCP_FASTOPEN_CONNECT connect().
         let deferred = matches!(fd.kind, FdKind::Fresh) && fd.fastopen_deferred;
+        let unspec =
+            sc.name == "sendto" && matches!(self.arg(sc, 4), Ok(Expr::Word(w)) if w == "AF_UNSPEC");
+        if flags & MSG_FASTOPEN != 0 && unspec {
+            // Linux `tcp_sendmsg_fastopen`: AF_UNSPEC (a disconnect) cannot open.
+            return Ok(Attempt::Done(-1, Some(Errno::EOPNOTSUPP)));
+        }
         if (flags & MSG_FASTOPEN != 0 && matches!(fd.kind, FdKind::Fresh)) || deferred {
             return self.fast_open_write(sc, len, nonblock);
         }
@@ -540,7 +546,12 @@ impl Runner {
     /// (with a cached cookie) or asks for a cookie. Non-blocking, it returns the bytes in the
     /// SYN, or EINPROGRESS when there are none; blocking, it waits for the connection and
     /// sends the rest as an ordinary write does.
-    fn fast_open_write(&mut self, sc: &Syscall, len: usize, nonblock: bool) -> Result<Attempt, Stop> {
+    fn fast_open_write(
+        &mut self,
+        sc: &Syscall,
+        len: usize,
+        nonblock: bool,
+    ) -> Result<Attempt, Stop> {
         let (n, fd) = self.fd_arg(sc)?;
         let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
         let local = fd

@@ -221,7 +221,10 @@ impl Stack {
             None if no_cookie => (None, true),
             None => (Some(FastOpen::request(false)), false),
         };
+        // The SYN's data fits one segment of the smallest of the path's MSS, TCP_MAXSEG and
+        // the server's MSS remembered from an earlier connection (Linux `tcp_send_syn_data`).
         let mss = usize::from(self.mss_for(rip));
+        let mss = tcp.mss_clamp.map_or(mss, |c| mss.min(usize::from(c)));
         let mss = cached.mss.map_or(mss, |m| mss.min(usize::from(m)));
         let room = if with_data {
             mss.saturating_sub(SYN_OPTION_SPACE)
