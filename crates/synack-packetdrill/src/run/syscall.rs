@@ -586,6 +586,7 @@ impl Runner {
             // Linux's blocking sendto waits for the handshake before returning.
             return Ok(Attempt::Blocked(len));
         }
+        self.stack.fast_open_writer_waiting(c.handle);
         Ok(Attempt::Blocked(c.syn_data))
     }
 

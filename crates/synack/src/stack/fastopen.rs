@@ -216,9 +216,11 @@ impl Stack {
         let rip = super::route::canonical(remote.ip());
         let cached = self.fastopen_cache.get(&rip).copied().unwrap_or_default();
         let no_cookie = tcp.fastopen.has(FastOpenMode::CLIENT_NO_COOKIE);
+        // Linux `tcp_fastopen_cookie_check`: no-cookie mode sends no option, even with a
+        // cookie cached.
         let (option, with_data) = match cached.cookie {
+            _ if no_cookie => (None, true),
             Some(c) => (Some(c), true),
-            None if no_cookie => (None, true),
             None => (Some(FastOpen::request(false)), false),
         };
         // The SYN's data fits one segment of the smallest of the path's MSS, TCP_MAXSEG and
@@ -271,5 +273,15 @@ impl Stack {
                     .fastopen_cache
                     .get(&rip)
                     .is_some_and(|c| c.cookie.is_some()))
+    }
+}
+
+impl Stack {
+    /// The application blocks writing more than the SYN of Fast Open connection `h` carries
+    /// (see [`Connection::fast_open_writer_waiting`]).
+    pub fn fast_open_writer_waiting(&mut self, h: SocketHandle) {
+        if let Some(c) = self.conn_slot(h) {
+            c.conn.fast_open_writer_waiting();
+        }
     }
 }

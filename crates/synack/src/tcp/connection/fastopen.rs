@@ -78,6 +78,8 @@ pub(super) struct Active {
     sent: bool,
     /// The first SYN is being written now.
     writing: bool,
+    /// The application waits to write more than the SYN carries.
+    writer_waiting: bool,
     /// What the SYN-ACK taught, for the stack's cookie cache: its cookie (if a valid one) and
     /// its MSS option.
     learned: Option<Learned>,
@@ -114,6 +116,7 @@ impl Connection {
             data: n as u32,
             sent: false,
             writing: false,
+            writer_waiting: false,
             learned: None,
         }));
         Ok(n)
@@ -149,10 +152,11 @@ impl Connection {
     /// `tcp_rcv_fastopen_synack`): data it acknowledges leaves the send buffer; data it does
     /// not is sent again at once as ordinary data (RFC 7413 §4.2.1: "the client ...
     /// retransmits the data"). The cookie and MSS are kept for the stack's cache.
-    pub(super) fn fast_open_synack(&mut self, seg: &Repr<'_>, ctr: &mut Counters) {
+    pub(super) fn fast_open_synack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         let Some(a) = self.fast_open_active.as_deref_mut() else {
             return;
         };
+        let writer = a.writer_waiting;
         let sent = if a.sent { a.data } else { 0 };
         let acked = (seg.ack - (self.snd.iss + 1u32)).min(sent);
         let cookie = seg.options.fast_open.filter(|f| f.cookie().is_some());
@@ -165,11 +169,24 @@ impl Connection {
             self.fast_open |= bits::SYN_DATA_ACKED;
             ctr.fast_open_active += 1;
         }
+        if writer {
+            let ato = self.cfg.delayed_ack;
+            self.rcv.reception(ato).delack.connected_with_writer(now);
+        }
         if acked < sent {
             ctr.fast_open_active_fail += 1;
             // What the SYN carried and the server did not take goes again as new data.
             self.snd.nxt = self.snd.una;
             self.snd.max = self.snd.una;
+        }
+    }
+
+    /// The application is blocked writing more than the SYN carries (a blocking sendto with
+    /// MSG_FASTOPEN): when the SYN-ACK comes, ACKs are delayed as Linux does for a pending
+    /// writer, so the ACK rides on the data.
+    pub fn fast_open_writer_waiting(&mut self) {
+        if let Some(a) = self.fast_open_active.as_deref_mut() {
+            a.writer_waiting = true;
         }
     }
 

@@ -197,7 +197,7 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
-            self.fast_open_synack(seg, ctr);
+            self.fast_open_synack(now, seg, ctr);
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
             self.rcv.ack_now = true;
