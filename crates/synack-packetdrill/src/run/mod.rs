@@ -440,6 +440,10 @@ struct Runner {
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
     under_test: UnderTest,
+    /// The script closed the socket under test: its last segments (a FIN) are checked by the
+    /// next outbound line only, or not at all once socket() makes another socket the one
+    /// under test (packetdrill ignores packets of other sockets).
+    focus_closed: bool,
     /// The first code block that failed (a false assert or an error), reported when the
     /// script has otherwise passed, as upstream runs the blocks after the script.
     code_failure: Option<Box<Failure>>,
@@ -483,6 +487,7 @@ impl Runner {
             mtu: None,
             tx_buf: Vec::new(),
             under_test: UnderTest::None,
+            focus_closed: false,
             code_failure: None,
             code_unsupported: None,
         }
@@ -863,7 +868,7 @@ impl Runner {
         let Focus::Conn(focus) = self.focus else {
             return Ok(());
         };
-        if !self.strict {
+        if !self.strict || self.focus_closed {
             return Ok(());
         }
         let tol = self.tolerance(at);
@@ -1079,6 +1084,7 @@ impl Runner {
                     remote_port: self.next_port,
                 };
                 self.focus = Focus::Conn(tu);
+                self.focus_closed = false;
                 // Upstream's new child socket takes the peer's ISN from this packet, SYN or
                 // not (handle_listen_for_script_packet).
                 self.seqs = SeqSpace {
@@ -1257,6 +1263,8 @@ impl Runner {
                 let syn = live.bits & wtcp::Flags::SYN.0 != 0;
                 if syn && tu.remote == self.remote && tu.remote_port == PORT {
                     self.focus = Focus::Conn(tu);
+                    self.focus_closed = false;
+                    self.focus_closed = false;
                     self.seqs = SeqSpace {
                         awaiting_synack: true,
                         ..SeqSpace::default()

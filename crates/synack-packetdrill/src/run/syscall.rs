@@ -393,6 +393,9 @@ impl Runner {
             }
             "close" => {
                 let (n, fd) = self.fd_arg(sc)?;
+                if self.under_test == UnderTest::Fd(n) {
+                    self.focus_closed = true;
+                }
                 match fd.kind {
                     // SO_LINGER {1, 0}: Linux's tcp_close() disconnects (ABORT, RFC 9293
                     // §3.10.5) instead of closing gracefully.

@@ -152,14 +152,25 @@ impl Connection {
     /// `tcp_rcv_fastopen_synack`): data it acknowledges leaves the send buffer; data it does
     /// not is sent again at once as ordinary data (RFC 7413 §4.2.1: "the client ...
     /// retransmits the data"). The cookie and MSS are kept for the stack's cache.
-    pub(super) fn fast_open_synack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+    /// Returns whether the application waits to write (the ACK is then delayed).
+    pub(super) fn fast_open_synack(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        ctr: &mut Counters,
+    ) -> bool {
         let Some(a) = self.fast_open_active.as_deref_mut() else {
-            return;
+            return false;
         };
         let writer = a.writer_waiting;
         let sent = if a.sent { a.data } else { 0 };
         let acked = (seg.ack - (self.snd.iss + 1u32)).min(sent);
-        let cookie = seg.options.fast_open.filter(|f| f.cookie().is_some());
+        // A cookie we did not ask for (our SYN had no Fast Open option) is ignored, as
+        // Linux does (`syn_fastopen` is set only when the option went out).
+        let cookie = seg
+            .options
+            .fast_open
+            .filter(|f| a.option.is_some() && f.cookie().is_some());
         a.learned = Some(Learned {
             cookie,
             mss: seg.options.mss,
@@ -172,6 +183,7 @@ impl Connection {
         if writer {
             let ato = self.cfg.delayed_ack;
             self.rcv.reception(ato).delack.connected_with_writer(now);
+            self.schedule_ack(now, false);
         }
         if acked < sent {
             ctr.fast_open_active_fail += 1;
@@ -179,6 +191,7 @@ impl Connection {
             self.snd.nxt = self.snd.una;
             self.snd.max = self.snd.una;
         }
+        writer
     }
 
     /// The application is blocked writing more than the SYN carries (a blocking sendto with

@@ -197,10 +197,11 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
-            self.fast_open_synack(now, seg, ctr);
+            let writer = self.fast_open_synack(now, seg, ctr);
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
-            self.rcv.ack_now = true;
+            // Linux saves the ACK when the application waits to write: the data carries it.
+            self.rcv.ack_now = !writer;
             // The acknowledged SYN counts as delivered, as Linux's does (it sits in the
             // retransmission queue, `tcp_clean_rtx_queue`): `tcpi_delivered` is 1 now.
             self.snd.delivered = self.snd.delivered.wrapping_add(1);
