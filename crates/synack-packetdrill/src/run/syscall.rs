@@ -247,7 +247,7 @@ impl Runner {
                     if fd.fastopen_deferred {
                         return fail(Errno::EINPROGRESS);
                     }
-                    if self.stack.fast_open_ready(remote, &fd.cfg) {
+                    if self.stack.fast_open_ready(remote, &self.cfg) {
                         // Linux `tcp_fastopen_defer_connect`: the SYN waits for the data.
                         if let Some(f) = self.fds.get_mut(&n) {
                             f.fastopen_deferred = true;
@@ -255,29 +255,11 @@ impl Runner {
                         return done(0);
                     }
                     // No cookie yet: the SYN asks for one.
-                    let sock_remote = SocketAddr::new(remote, PORT);
-                    let local = fd
-                        .bound
-                        .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
-                    self.focus = Focus::Connecting;
-                    match self.stack.connect_fast_open(
-                        self.now,
-                        sock_remote,
-                        local,
-                        Arc::new(fd.cfg.clone()),
-                        &[],
-                    ) {
-                        Ok(c) => {
-                            self.apply_conn_opts(c.handle, &fd);
-                            self.set_kind(n, FdKind::Connecting(c.handle));
-                            self.pump();
-                            if fd.nonblock {
-                                return fail(Errno::EINPROGRESS);
-                            }
-                            return Ok(Attempt::Blocked(0));
-                        }
-                        Err(e) => return fail(Errno::from_io(&e)),
-                    }
+                    return match self.fast_open_connect(n, &fd, 0) {
+                        Ok(_) if fd.nonblock => fail(Errno::EINPROGRESS),
+                        Ok(_) => Ok(Attempt::Blocked(0)),
+                        Err(e) => fail(e),
+                    };
                 }
                 let h = match fd.kind {
                     FdKind::Fresh => {
@@ -556,28 +538,10 @@ impl Runner {
         nonblock: bool,
     ) -> Result<Attempt, Stop> {
         let (n, fd) = self.fd_arg(sc)?;
-        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
-        let local = fd
-            .bound
-            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
-        self.focus = Focus::Connecting;
-        let data = vec![0u8; len];
-        // Linux reads tcp_fastopen when the call is made, not when the socket was created.
-        let mut cfg = fd.cfg.clone();
-        cfg.fastopen = self.cfg.fastopen;
-        let r = self
-            .stack
-            .connect_fast_open(self.now, remote, local, Arc::new(cfg), &data);
-        let c = match r {
+        let c = match self.fast_open_connect(n, &fd, len) {
             Ok(c) => c,
-            Err(e) => return Ok(Attempt::Done(-1, Some(Errno::from_io(&e)))),
+            Err(e) => return Ok(Attempt::Done(-1, Some(e))),
         };
-        self.apply_conn_opts(c.handle, &fd);
-        self.set_kind(n, FdKind::Connecting(c.handle));
-        if let Some(f) = self.fds.get_mut(&n) {
-            f.fastopen_deferred = false;
-        }
-        self.pump();
         if nonblock {
             return Ok(if c.syn_data > 0 {
                 Attempt::Done(c.syn_data as i64, None)
@@ -591,6 +555,35 @@ impl Runner {
         }
         self.stack.fast_open_writer_waiting(c.handle);
         Ok(Attempt::Blocked(c.syn_data))
+    }
+
+    /// Opens fd `n` with Fast Open and `len` bytes to send (`Stack::connect_fast_open`).
+    fn fast_open_connect(
+        &mut self,
+        n: i64,
+        fd: &Fd,
+        len: usize,
+    ) -> Result<synack::stack::FastOpenConnect, Errno> {
+        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
+        let local = fd
+            .bound
+            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
+        self.focus = Focus::Connecting;
+        // Linux reads tcp_fastopen when the call is made, not when the socket was created.
+        let mut cfg = fd.cfg.clone();
+        cfg.fastopen = self.cfg.fastopen;
+        let data = vec![0u8; len];
+        let c = self
+            .stack
+            .connect_fast_open(self.now, remote, local, Arc::new(cfg), &data)
+            .map_err(|e| Errno::from_io(&e))?;
+        self.apply_conn_opts(c.handle, fd);
+        self.set_kind(n, FdKind::Connecting(c.handle));
+        if let Some(f) = self.fds.get_mut(&n) {
+            f.fastopen_deferred = false;
+        }
+        self.pump();
+        Ok(c)
     }
 
     fn setsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
