@@ -245,7 +245,9 @@ impl Runner {
                 if matches!(fd.kind, FdKind::Fresh) && fd.fastopen_connect {
                     let remote = self.sock_ip(self.remote);
                     if fd.fastopen_deferred {
-                        return fail(Errno::EINPROGRESS);
+                        // The socket counts as connected (Linux `inet_stream_connect`: the
+                        // deferred connect left it SS_CONNECTED).
+                        return fail(Errno::EISCONN);
                     }
                     if self.stack.fast_open_ready(remote, &self.cfg) {
                         // Linux `tcp_fastopen_defer_connect`: the SYN waits for the data.
