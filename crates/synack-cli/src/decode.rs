@@ -485,6 +485,7 @@ mod tests {
                 sack_permitted: true,
                 timestamps: Some(tcp::Timestamps { tsval: 1, tsecr: 0 }),
                 sack: tcp::SackBlocks::new(),
+                fast_open: None,
             },
             payload: &[],
         };

@@ -312,6 +312,18 @@ pub fn options_text(bytes: &[u8]) -> String {
             Ok(wtcp::TcpOption::Timestamps { tsval, tsecr }) => {
                 format!("TS val {tsval} ecr {tsecr}")
             }
+            Ok(wtcp::TcpOption::FastOpen {
+                experimental,
+                cookie,
+            }) => {
+                let name = if experimental { "FOEXP" } else { "FO" };
+                let hex: String = cookie.iter().map(|b| format!("{b:02x}")).collect();
+                if hex.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name} {hex}")
+                }
+            }
             Ok(wtcp::TcpOption::Unknown { kind, data }) => {
                 format!("kind {kind} len {}", data.len() + 2)
             }
@@ -449,6 +461,20 @@ pub fn compare_options(
                 ts_val(*val, *tsval)?;
                 true
             }
+            (
+                TcpOption::FastOpen(c),
+                wtcp::TcpOption::FastOpen {
+                    experimental: false,
+                    cookie,
+                },
+            )
+            | (
+                TcpOption::FastOpenExp(c),
+                wtcp::TcpOption::FastOpen {
+                    experimental: true,
+                    cookie,
+                },
+            ) => c.as_deref().unwrap_or(&[]) == *cookie,
             _ => false,
         };
         if !ok {

@@ -24,6 +24,8 @@ pub const LIVE_SYSCTLS: &[&str] = &[
     "tcp_pacing_ss_ratio",
     "tcp_pacing_ca_ratio",
     "tcp_invalid_ratelimit",
+    "tcp_fastopen",
+    "tcp_fastopen_key",
 ];
 
 /// What a sysctl did.
@@ -92,6 +94,13 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
                 return Ok(Applied::NoEffect("ECN is not implemented"));
             }
         }
+        "tcp_fastopen" => cfg.fastopen = synack::tcp::FastOpenMode(int()? as u32),
+        "tcp_fastopen_key" => {
+            cfg.fastopen_key = Some(
+                synack::tcp::FastOpenKey::parse(value)
+                    .map_err(|e| format!("sysctl {name}: {e}"))?,
+            )
+        }
         "tcp_frto" => return Ok(Applied::NoEffect("F-RTO (RFC 5682) is not implemented")),
         "tcp_dsack" => cfg.dsack = int()? != 0,
         "tcp_rfc1337" => cfg.rfc1337 = int()? != 0,
@@ -131,10 +140,7 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
         | "tcp_tso_win_divisor"
         | "tcp_notsent_lowat"
         | "tcp_ecn_option"
-        | "tcp_fastopen"
-        | "tcp_fastopen_key"
-        | "tcp_fastopen_blackhole_timeout_sec"
-        | "tcp_fastopen_cookies" => {
+        | "tcp_fastopen_blackhole_timeout_sec" => {
             return Ok(Applied::NoEffect("no such mechanism in synack"));
         }
         _ => return Err(format!("unknown sysctl net.ipv4.{name}")),

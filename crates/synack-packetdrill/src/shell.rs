@@ -11,6 +11,10 @@ pub struct Commands {
     pub sysctls: Vec<(String, String)>,
     /// Commands recognised and deliberately not acted on, with the reason.
     pub ignored: Vec<String>,
+    /// `nstat` calls, in order: `None` for `nstat > /dev/null` (reset the counters' baseline);
+    /// `Some(name)` for `nstat | grep NAME`, which succeeds only if counter NAME (nstat's
+    /// name, e.g. `TcpExtOutOfWindowIcmps`) grew since the baseline (nstat omits zeros).
+    pub nstat: Vec<Option<String>>,
 }
 
 /// Interprets the text of a back-quoted block. `dir` is the script's directory (scripts call
@@ -38,6 +42,15 @@ fn interpret_depth(text: &str, dir: &Path, out: &mut Commands, depth: u32) -> Re
             .take_while(|w| !w.starts_with('>') && !w.starts_with("2>"))
             .collect();
         let Some(&cmd) = words.first() else { continue };
+        if cmd == "nstat" {
+            let grep = words.iter().position(|w| *w == "grep");
+            match (words.get(1), grep.and_then(|i| words.get(i + 1))) {
+                (None, None) => out.nstat.push(None),
+                (Some(&"|"), Some(name)) => out.nstat.push(Some(name.to_string())),
+                _ => return Err(format!("unsupported nstat command: {line}")),
+            }
+            continue;
+        }
         match cmd {
             c if c.ends_with("defaults.sh") => {
                 let path = dir.join(c);

@@ -335,6 +335,12 @@ struct Fd {
     linger_abort: bool,
     /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
     error_taken: bool,
+    /// TCP_FASTOPEN set before listen(): the listener's Fast Open queue length.
+    fastopen_qlen: Option<usize>,
+    /// TCP_FASTOPEN_CONNECT: connect() defers the SYN to the first write (RFC 7413 client).
+    fastopen_connect: bool,
+    /// connect() returned 0 with the SYN deferred to the first write.
+    fastopen_deferred: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -427,11 +433,17 @@ struct Runner {
     ip_ident: u16,
     trace: Vec<String>,
     notes: Vec<String>,
+    /// The counters as of the last `nstat` reset (nstat reports what grew since).
+    nstat_base: synack::tcp::Counters,
     /// The stack's link MTU (`--mtu`; by default 1500, 1520 in IPv6 runs).
     mtu: Option<u16>,
     /// Where the stack writes each packet it sends.
     tx_buf: Vec<u8>,
     under_test: UnderTest,
+    /// The script closed the socket under test: its last segments (a FIN) are checked by the
+    /// next outbound line only, or not at all once socket() makes another socket the one
+    /// under test (packetdrill ignores packets of other sockets).
+    focus_closed: bool,
     /// The first code block that failed (a false assert or an error), reported when the
     /// script has otherwise passed, as upstream runs the blocks after the script.
     code_failure: Option<Box<Failure>>,
@@ -471,9 +483,11 @@ impl Runner {
             ip_ident: 1,
             trace: Vec::new(),
             notes: Vec::new(),
+            nstat_base: Default::default(),
             mtu: None,
             tx_buf: Vec::new(),
             under_test: UnderTest::None,
+            focus_closed: false,
             code_failure: None,
             code_unsupported: None,
         }
@@ -572,6 +586,12 @@ impl Runner {
                 let a: IpAddr = v
                     .parse()
                     .map_err(|_| err(format!("--{}={v}: not an IP address", o.name)))?;
+                // An IPv4 address makes the script an IPv4 one: packetdrill's IPv6
+                // configuration cannot take it (`finalize_ipv6_config` parses it as IPv6),
+                // so upstream runs it in the IPv4 families only, as this runner does.
+                if a.is_ipv4() && self.version == IpVersion::Ipv6 {
+                    self.version = IpVersion::Ipv4;
+                }
                 if o.name == "local_ip" {
                     self.local_override = Some(a);
                 } else {
@@ -606,6 +626,30 @@ impl Runner {
         }
         for i in c.ignored {
             self.note(i);
+        }
+        for n in c.nstat {
+            let now = self.stack.counters().clone();
+            match n {
+                None => self.nstat_base = now,
+                Some(name) => {
+                    let grew = now
+                        .iter()
+                        .zip(self.nstat_base.iter())
+                        .find(|((k, _), _)| {
+                            name.strip_prefix("TcpExt")
+                                .or_else(|| name.strip_prefix("Tcp"))
+                                .is_some_and(|n| n == *k)
+                        })
+                        .map(|((_, v), (_, base))| v > base);
+                    match grew {
+                        Some(true) => {}
+                        Some(false) => {
+                            return Err(err(format!("nstat: {name} did not change")));
+                        }
+                        None => return Err(err(format!("nstat: no counter {name} in synack"))),
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -785,7 +829,14 @@ impl Runner {
                 };
                 self.wait_for_blocked_call()?;
                 self.advance_to(start);
-                self.no_unexpected_segment(start)?;
+                if sc.name == "socket" {
+                    // packetdrill's socket() makes the new socket the one under test
+                    // (`socket_under_test`): what the previous connection still sends (a FIN
+                    // after close()) is no longer checked.
+                    self.forget_focus_segments();
+                } else {
+                    self.no_unexpected_segment(start)?;
+                }
                 self.syscall_event(ev.pos.line, sc, blocking_end)?;
                 self.base = start;
                 Ok(())
@@ -817,7 +868,7 @@ impl Runner {
         let Focus::Conn(focus) = self.focus else {
             return Ok(());
         };
-        if !self.strict {
+        if !self.strict || self.focus_closed {
             return Ok(());
         }
         let tol = self.tolerance(at);
@@ -829,6 +880,16 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Drops the queued outbound segments of the connection under test.
+    fn forget_focus_segments(&mut self) {
+        let Focus::Conn(focus) = self.focus else {
+            return;
+        };
+        self.outq.retain(|(_, bytes, _)| {
+            packet::parse_live(bytes, &SeqSpace::default()).is_none_or(|x| x.0 != focus)
+        });
     }
 
     /// The failure for an unexpected outbound segment sent at `t`; `before` is the time the
@@ -1023,6 +1084,7 @@ impl Runner {
                     remote_port: self.next_port,
                 };
                 self.focus = Focus::Conn(tu);
+                self.focus_closed = false;
                 // Upstream's new child socket takes the peer's ISN from this packet, SYN or
                 // not (handle_listen_for_script_packet).
                 self.seqs = SeqSpace {
@@ -1058,8 +1120,10 @@ impl Runner {
                 let seen = &self.ts_seen;
                 let scaled = self.ts_ecr_scaled;
                 let mut ecr = |e: u32| -> Result<u32, String> {
-                    if e == 0 {
-                        return Ok(0);
+                    // Nothing sent yet (an opening SYN with a made-up ecr): packetdrill has
+                    // no offset to apply and sends the value as written.
+                    if e == 0 || seen.is_empty() {
+                        return Ok(e);
                     }
                     if let Some(&(_, live)) = seen.iter().rev().find(|(s, _)| *s == e) {
                         return Ok(live);
@@ -1199,6 +1263,8 @@ impl Runner {
                 let syn = live.bits & wtcp::Flags::SYN.0 != 0;
                 if syn && tu.remote == self.remote && tu.remote_port == PORT {
                     self.focus = Focus::Conn(tu);
+                    self.focus_closed = false;
+                    self.focus_closed = false;
                     self.seqs = SeqSpace {
                         awaiting_synack: true,
                         ..SeqSpace::default()

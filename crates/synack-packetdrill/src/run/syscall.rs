@@ -176,6 +176,9 @@ impl Runner {
                         sndbuf_set: false,
                         linger_abort: false,
                         error_taken: false,
+                        fastopen_qlen: None,
+                        fastopen_connect: false,
+                        fastopen_deferred: false,
                     },
                 );
                 self.under_test = UnderTest::Fd(fd);
@@ -197,6 +200,9 @@ impl Runner {
                     .listen_with(local, backlog, Arc::new(fd.cfg.clone()))
                 {
                     Ok(h) => {
+                        if let Some(q) = fd.fastopen_qlen {
+                            let _ = self.stack.set_fastopen_queue(h, q);
+                        }
                         self.set_kind(n, FdKind::Listener(h));
                         self.focus = Focus::Listener;
                         done(0)
@@ -235,6 +241,27 @@ impl Runner {
                 let (n, fd) = self.fd_arg(sc)?;
                 if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
                     return fail(Errno::EOPNOTSUPP);
+                }
+                if matches!(fd.kind, FdKind::Fresh) && fd.fastopen_connect {
+                    let remote = self.sock_ip(self.remote);
+                    if fd.fastopen_deferred {
+                        // The socket counts as connected (Linux `inet_stream_connect`: the
+                        // deferred connect left it SS_CONNECTED).
+                        return fail(Errno::EISCONN);
+                    }
+                    if self.stack.fast_open_ready(remote, &self.cfg) {
+                        // Linux `tcp_fastopen_defer_connect`: the SYN waits for the data.
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.fastopen_deferred = true;
+                        }
+                        return done(0);
+                    }
+                    // No cookie yet: the SYN asks for one.
+                    return match self.fast_open_connect(n, &fd, 0) {
+                        Ok(_) if fd.nonblock => fail(Errno::EINPROGRESS),
+                        Ok(_) => Ok(Attempt::Blocked(0)),
+                        Err(e) => fail(e),
+                    };
                 }
                 let h = match fd.kind {
                     FdKind::Fresh => {
@@ -350,6 +377,9 @@ impl Runner {
             }
             "close" => {
                 let (n, fd) = self.fd_arg(sc)?;
+                if self.under_test == UnderTest::Fd(n) {
+                    self.focus_closed = true;
+                }
                 match fd.kind {
                     // SO_LINGER {1, 0}: Linux's tcp_close() disconnects (ABORT, RFC 9293
                     // §3.10.5) instead of closing gracefully.
@@ -429,23 +459,44 @@ impl Runner {
                 (iov_len(msg)?, eval_int(self.arg(sc, 2)?)?)
             }
         };
-        if flags & MSG_FASTOPEN != 0 {
-            return Err(Stop::Skip(
-                "MSG_FASTOPEN: TCP Fast Open is not implemented".into(),
-            ));
-        }
         let len = len.max(0) as usize;
+        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
+        // RFC 7413 §4.2.1: sendto(MSG_FASTOPEN) on a fresh socket connects with data in the
+        // SYN; so does the first write after a deferred TCP_FASTOPEN_CONNECT connect().
+        let deferred = matches!(fd.kind, FdKind::Fresh) && fd.fastopen_deferred;
+        let unspec =
+            sc.name == "sendto" && matches!(self.arg(sc, 4), Ok(Expr::Word(w)) if w == "AF_UNSPEC");
+        if flags & MSG_FASTOPEN != 0 && unspec {
+            // Linux `tcp_sendmsg_fastopen`: AF_UNSPEC (a disconnect) cannot open.
+            return Ok(Attempt::Done(-1, Some(Errno::EOPNOTSUPP)));
+        }
+        if (flags & MSG_FASTOPEN != 0 && matches!(fd.kind, FdKind::Fresh)) || deferred {
+            return self.fast_open_write(sc, len, nonblock);
+        }
+        if flags & MSG_FASTOPEN != 0 && matches!(fd.kind, FdKind::Connecting(_)) && nonblock {
+            return Ok(Attempt::Done(-1, Some(Errno::EALREADY)));
+        }
         let h = match fd.kind {
             FdKind::Conn(h) | FdKind::Connecting(h) => h,
             _ => return Ok(Attempt::Done(-1, Some(Errno::EPIPE))),
         };
-        let nonblock = fd.nonblock || flags & MSG_DONTWAIT != 0;
         let more = flags & MSG_MORE != 0;
         let eor = flags & MSG_EOR != 0;
         let zeros = vec![0u8; len - progress.min(len)];
         let mut done = progress;
+        // A blocking Fast Open write whose data all went on the SYN returns once connected.
+        if zeros.is_empty() && !nonblock {
+            if let Some(State::SynSent) = self.stack.connection(h).map(|c| c.state()) {
+                return Ok(Attempt::Blocked(done));
+            }
+        }
         if !zeros.is_empty() {
+            let fo_child = self
+                .stack
+                .connection(h)
+                .is_some_and(|c| c.fast_open_pending());
             match self.stack.connection(h).map(|c| c.state()) {
+                Some(State::SynReceived) if fo_child => {}
                 Some(State::SynSent | State::SynReceived) if nonblock => {
                     return Ok(Attempt::Done(-1, Some(Errno::EAGAIN)));
                 }
@@ -476,6 +527,65 @@ impl Runner {
             });
         }
         Ok(Attempt::Blocked(done))
+    }
+
+    /// A write that opens the connection with TCP Fast Open: the SYN carries what fits
+    /// (with a cached cookie) or asks for a cookie. Non-blocking, it returns the bytes in the
+    /// SYN, or EINPROGRESS when there are none; blocking, it waits for the connection and
+    /// sends the rest as an ordinary write does.
+    fn fast_open_write(
+        &mut self,
+        sc: &Syscall,
+        len: usize,
+        nonblock: bool,
+    ) -> Result<Attempt, Stop> {
+        let (n, fd) = self.fd_arg(sc)?;
+        let c = match self.fast_open_connect(n, &fd, len) {
+            Ok(c) => c,
+            Err(e) => return Ok(Attempt::Done(-1, Some(e))),
+        };
+        if nonblock {
+            return Ok(if c.syn_data > 0 {
+                Attempt::Done(c.syn_data as i64, None)
+            } else {
+                Attempt::Done(-1, Some(Errno::EINPROGRESS))
+            });
+        }
+        if c.syn_data >= len {
+            // Linux's blocking sendto waits for the handshake before returning.
+            return Ok(Attempt::Blocked(len));
+        }
+        self.stack.fast_open_writer_waiting(c.handle);
+        Ok(Attempt::Blocked(c.syn_data))
+    }
+
+    /// Opens fd `n` with Fast Open and `len` bytes to send (`Stack::connect_fast_open`).
+    fn fast_open_connect(
+        &mut self,
+        n: i64,
+        fd: &Fd,
+        len: usize,
+    ) -> Result<synack::stack::FastOpenConnect, Errno> {
+        let remote = SocketAddr::new(self.sock_ip(self.remote), PORT);
+        let local = fd
+            .bound
+            .then(|| SocketAddr::new(self.sock_ip(self.local), PORT));
+        self.focus = Focus::Connecting;
+        // Linux reads tcp_fastopen when the call is made, not when the socket was created.
+        let mut cfg = fd.cfg.clone();
+        cfg.fastopen = self.cfg.fastopen;
+        let data = vec![0u8; len];
+        let c = self
+            .stack
+            .connect_fast_open(self.now, remote, local, Arc::new(cfg), &data)
+            .map_err(|e| Errno::from_io(&e))?;
+        self.apply_conn_opts(c.handle, fd);
+        self.set_kind(n, FdKind::Connecting(c.handle));
+        if let Some(f) = self.fds.get_mut(&n) {
+            f.fastopen_deferred = false;
+        }
+        self.pump();
+        Ok(c)
     }
 
     fn setsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
@@ -575,10 +685,27 @@ impl Runner {
             // The runner binds to one address, never `[::]`: dual-stack or not, the socket
             // sees its own family only.
             ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_V6ONLY") => {}
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN" | "TCP_FASTOPEN_CONNECT") => {
-                return Err(Stop::Skip(format!(
-                    "{name}: TCP Fast Open is not implemented"
-                )));
+            // Linux `do_tcp_setsockopt`: on a closed or listening socket only; the queue is
+            // at most net.core.somaxconn (4096) long.
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN") => {
+                let qlen = value.clamp(0, 4096) as usize;
+                match fd.kind {
+                    FdKind::Listener(h) => {
+                        let _ = self.stack.set_fastopen_queue(h, qlen);
+                    }
+                    FdKind::Fresh => f.fastopen_qlen = Some(qlen),
+                    _ => return Ok(Attempt::Done(-1, Some(Errno::EINVAL))),
+                }
+            }
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_FASTOPEN_CONNECT") => {
+                // Linux: EOPNOTSUPP unless tcp_fastopen has the client bit (read now).
+                if !self.cfg.fastopen.has(synack::tcp::FastOpenMode::CLIENT) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EOPNOTSUPP)));
+                }
+                if !matches!(fd.kind, FdKind::Fresh) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.fastopen_connect = value != 0;
             }
             _ => return Ok(Attempt::Done(-1, Some(Errno::ENOPROTOOPT))),
         }

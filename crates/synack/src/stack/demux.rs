@@ -46,6 +46,7 @@ impl Stack {
         if let Some(&h) = self.conns.get(&tuple) {
             let mut reuse = false;
             let mut overflow = false;
+            let mut learned = None;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 if let Some(isn) = c.conn.time_wait_accepts_syn(&seg) {
                     // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
@@ -60,7 +61,11 @@ impl Stack {
                     overflow = true; // decided below, needs the listener
                 } else {
                     c.conn.handle_segment(now, &seg, ctr);
+                    learned = c.conn.take_fast_open_learned();
                 }
+            }
+            if let Some(l) = learned {
+                self.fast_open_learned(src, l);
             }
             if overflow {
                 self.final_ack(now, h, &seg);

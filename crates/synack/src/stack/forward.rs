@@ -356,6 +356,7 @@ impl Stack {
                 tcp: self.cfg.tcp.clone(),
                 last_cookie: None,
                 v6only: false,
+                fastopen_qlen: 0,
             },
         )));
         let udp = self.udp_forward_socket(cfg.udp_rcvbuf);

@@ -101,8 +101,15 @@ impl Stack {
                 "SYN queue 3/4 full, cookies off, peer not proven: SYN dropped",
             );
         }
-        l.syn_queue_len += 1;
         let iss = isn.unwrap_or_else(|| self.isn.isn(now, local, remote));
+        // RFC 7413 §4.2.2: a valid Fast Open cookie makes the connection now.
+        let fast_open = match self.fast_open_syn(now, lh, &cfg, local, remote, seg, iss) {
+            super::fastopen::SynFastOpen::Child => return,
+            super::fastopen::SynFastOpen::Ordinary(option) => option,
+        };
+        if let Some(l) = self.listener_slot(lh) {
+            l.syn_queue_len += 1;
+        }
         let hs = Handshake::from_syn(seg, iss);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         self.syn_queue
@@ -117,7 +124,7 @@ impl Stack {
             State::SynReceived,
             "SYN received",
         );
-        self.queue_synack(now, &cfg, local, remote, &hs, None);
+        self.queue_synack(now, &cfg, local, remote, &hs, None, fast_open);
     }
 
     /// RFC 4987 §3.6: answer with a cookie and keep nothing.
@@ -162,11 +169,13 @@ impl Stack {
             };
             self.trace_note(now, format!("SYN cookie sent ({why}) to {remote}"));
         }
-        self.queue_synack(now, cfg, local, remote, &hs, c.ts_bits);
+        self.queue_synack(now, cfg, local, remote, &hs, c.ts_bits, None);
     }
 
     /// Queues the SYN-ACK for `hs` (built by the same option builder as a connection's), with
-    /// cookie option bits in the TSval when `ts_bits` is given.
+    /// cookie option bits in the TSval when `ts_bits` is given and a Fast Open option when
+    /// `fast_open` is (only the first SYN-ACK carries one, as Linux's).
+    #[allow(clippy::too_many_arguments)]
     fn queue_synack(
         &mut self,
         now: Instant,
@@ -175,11 +184,13 @@ impl Stack {
         remote: SocketAddr,
         hs: &Handshake,
         ts_bits: Option<u8>,
+        fast_open: Option<crate::wire::tcp::FastOpen>,
     ) {
         let clock = ts_clock(now, self.ts_offset(local, remote));
         let tsval = ts_bits.map_or(clock, |b| syncookie::tsval(clock, b));
         let mss = self.announced_mss(cfg, remote.ip());
-        let sa = SynAck::new(cfg, local, remote, hs, mss, tsval);
+        let mut sa = SynAck::new(cfg, local, remote, hs, mss, tsval);
+        sa.options.fast_open = fast_open;
         if self.synacks.len() < super::egress::MAX_CONTROL {
             self.synacks.push_back(sa);
         }
@@ -268,7 +279,7 @@ impl Stack {
                 }
                 self.trace_drop_note(now, "duplicate SYN, SYN-ACK sent again");
                 let hs = e.handshake(cfg.rto_initial);
-                return self.queue_synack(now, &cfg, local, remote, &hs, None);
+                return self.queue_synack(now, &cfg, local, remote, &hs, None, None);
             }
             if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
                 // Fourth step: "If the connection was initiated with a passive OPEN, then
@@ -524,7 +535,7 @@ impl Stack {
                 self.trace_note(now, "retransmit seq=0 len=1 (Timeout)".into());
             }
             let hs = e.handshake(cfg.rto_initial);
-            self.queue_synack(now, &cfg, local, remote, &hs, None);
+            self.queue_synack(now, &cfg, local, remote, &hs, None, None);
         }
     }
 

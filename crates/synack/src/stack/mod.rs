@@ -48,6 +48,8 @@
 
 mod demux;
 mod egress;
+mod fastopen;
+pub use fastopen::FastOpenConnect;
 mod forward;
 pub mod fragments;
 mod handshake;
@@ -189,6 +191,10 @@ pub struct Stack {
     /// Half-open connections of every listener.
     syn_queue: syn_queue::SynQueue,
     cookies: CookieKeys,
+    /// The Fast Open key when `Config::fastopen_key` sets none (RFC 7413 §4.1.2).
+    fastopen_key: crate::tcp::FastOpenKey,
+    /// Fast Open cookies and MSS per server, for the client side (RFC 7413 §4.1.3).
+    fastopen_cache: HashMap<IpAddr, fastopen::Cached, KeyedHasher>,
     isn: IsnGenerator,
     ports: PortAllocator,
     ip_ident: u16,
@@ -252,6 +258,8 @@ impl Stack {
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),
+            fastopen_key: fastopen::key_from_secret(&secret),
+            fastopen_cache: HashMap::with_hasher(hasher),
             timers: wheel::Wheel::default(),
             dirty: VecDeque::new(),
             changed: None,

@@ -28,6 +28,8 @@ pub(super) struct Listener {
     /// Takes connections of its own family only (always for IPv4 and specific addresses;
     /// IPV6_V6ONLY for `[::]`).
     pub(super) v6only: bool,
+    /// TCP_FASTOPEN: the Fast Open queue length (0: no server Fast Open), RFC 7413 §5.1.
+    pub(super) fastopen_qlen: usize,
 }
 
 pub(super) struct Slot {
@@ -214,7 +216,7 @@ impl Stack {
         Some(h)
     }
 
-    fn mark_changed(&mut self, h: SocketHandle) {
+    pub(super) fn mark_changed(&mut self, h: SocketHandle) {
         let Some(q) = self.changed.as_mut() else {
             return;
         };

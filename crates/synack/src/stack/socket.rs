@@ -91,7 +91,17 @@ impl Stack {
                 format!("{local} is already listening"),
             ));
         }
+        // Linux `inet_listen`: with tcp_fastopen's "no socket option" bit, every listener
+        // does Fast Open with a queue as long as its backlog.
+        use crate::tcp::FastOpenMode as M;
+        let fastopen_qlen = if tcp.fastopen.has(M::SERVER) && tcp.fastopen.has(M::SERVER_WO_SOCKOPT)
+        {
+            backlog
+        } else {
+            0
+        };
         let h = self.alloc(SlotKind::Listener(Box::new(Listener {
+            fastopen_qlen,
             local,
             backlog: backlog.max(1),
             accept_queue: VecDeque::new(),
@@ -146,6 +156,26 @@ impl Stack {
         remote: SocketAddr,
         local: Option<SocketAddr>,
         tcp: Arc<Config>,
+    ) -> io::Result<SocketHandle> {
+        self.connect_then(now, remote, local, tcp, |conn, remote, iss, ctr| {
+            conn.connect(now, remote, iss, ctr)
+        })
+    }
+
+    /// [`connect_with`](Self::connect_with) with the connection's active OPEN done by `open`
+    /// (given the connection, the remote address, the ISN and the counters).
+    pub(super) fn connect_then(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        tcp: Arc<Config>,
+        open: impl FnOnce(
+            &mut Connection,
+            SocketAddr,
+            crate::tcp::SeqNum,
+            &mut crate::tcp::Counters,
+        ) -> Result<(), crate::tcp::Error>,
     ) -> io::Result<SocketHandle> {
         // An IPv4-mapped address is the IPv4 host it maps (RFC 4291 §2.5.5.2).
         let remote = SocketAddr::new(canonical(remote.ip()), remote.port());
@@ -219,8 +249,7 @@ impl Stack {
             conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
         }
         let iss = self.isn.isn(now, local, remote);
-        conn.connect(now, remote, iss, &mut self.counters)
-            .map_err(io::Error::from)?;
+        open(&mut conn, remote, iss, &mut self.counters).map_err(io::Error::from)?;
         let h = self.insert_conn(conn, None, true);
         self.touched(h, now);
         Ok(h)

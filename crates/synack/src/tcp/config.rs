@@ -6,6 +6,7 @@ use core::net::IpAddr;
 use crate::time::Duration;
 
 use super::congestion::Algorithm;
+use super::fastopen::{FastOpenKey, FastOpenMode};
 
 /// Keepalive settings (RFC 1122 §4.2.3.6; Linux TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,12 @@ pub struct Config {
     pub max_syn_backlog: usize,
     /// SYN cookies (Linux `tcp_syncookies`, default 1: when the SYN queue is full).
     pub syncookies: SynCookies,
+    /// TCP Fast Open (RFC 7413): Linux `net.ipv4.tcp_fastopen`, whose bits these are
+    /// ([`FastOpenMode`]); default 1, the client side only.
+    pub fastopen: FastOpenMode,
+    /// The server's Fast Open key (Linux `net.ipv4.tcp_fastopen_key`); `None`: a key the
+    /// stack derives from its secret (Linux picks a random one).
+    pub fastopen_key: Option<FastOpenKey>,
     /// How long retransmissions go on before the connection is aborted with TimedOut
     /// (tcp_retries2, 15): as Linux, a time, not a count — the time this many exponential
     /// backoffs from `rto_min` would take ((2^(n+1) − 1) × 200 ms up to `rto_max`, then
@@ -172,6 +179,8 @@ impl Default for Config {
             synack_retries: 5,
             max_syn_backlog: 4096,
             syncookies: SynCookies::OnOverflow,
+            fastopen: FastOpenMode::LINUX,
+            fastopen_key: None,
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

@@ -109,6 +109,18 @@ counters! {
     syncookies_recv => "SyncookiesRecv",
     /// ACKs checked as SYN cookies that failed (forged, wrong 4-tuple, expired).
     syncookies_failed => "SyncookiesFailed",
+    /// Fast Open connections a listener accepted with the data of their SYN (RFC 7413 §4.2.2).
+    fast_open_passive => "TCPFastOpenPassive",
+    /// SYNs with a Fast Open cookie that did not check out (answered with a fresh cookie).
+    fast_open_passive_fail => "TCPFastOpenPassiveFail",
+    /// Fast Open SYNs handled as ordinary ones because the listener's Fast Open queue was full.
+    fast_open_listen_overflow => "TCPFastOpenListenOverflow",
+    /// SYNs that asked for a Fast Open cookie.
+    fast_open_cookie_reqd => "TCPFastOpenCookieReqd",
+    /// Connections whose SYN data the server acknowledged (client side).
+    fast_open_active => "TCPFastOpenActive",
+    /// Connections whose SYN data the server did not acknowledge (client side).
+    fast_open_active_fail => "TCPFastOpenActiveFail",
     /// SYNs answered with a cookie because the SYN queue was full.
     req_q_full_do_cookies => "TCPReqQFullDoCookies",
     /// SYNs dropped because the SYN queue was full and cookies are off.

@@ -113,6 +113,16 @@ impl DelayedAck {
         }
     }
 
+    /// The handshake of an active open completed while the application waits to write
+    /// more (Linux `tcp_rcv_synsent_state_process` with `sk_write_pending`: quick-ACK mode,
+    /// the ACK timeout at its minimum, the SYN-ACK as the last data received), so a reply
+    /// sent at once makes the exchange interactive.
+    pub fn connected_with_writer(&mut self, now: Instant) {
+        self.quick = self.quick.max(MAX_QUICKACKS as u8);
+        self.set_ato(self.ato_min());
+        self.last_rcv = now;
+    }
+
     /// The peer closed its side (Linux enters ping-pong mode on a FIN in ESTABLISHED).
     pub fn enter_pingpong(&mut self) {
         self.pingpong = true;

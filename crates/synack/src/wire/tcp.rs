@@ -70,6 +70,13 @@ pub mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    /// TCP Fast Open cookie (RFC 7413 §4.1.1).
+    pub const FAST_OPEN: u8 = 34;
+    /// RFC 6994 shared experimental option; with [`FAST_OPEN_MAGIC`] it is the Fast Open
+    /// option as deployed before kind 34 was assigned (Linux still accepts and answers it).
+    pub const EXPERIMENTAL: u8 = 254;
+    /// The RFC 6994 experiment identifier of Fast Open.
+    pub const FAST_OPEN_MAGIC: u16 = 0xF989;
 }
 
 /// The control bits, RFC 9293 §3.1 (plus CWR and ECE from RFC 3168).
@@ -207,6 +214,12 @@ pub enum TcpOption<'a> {
     Timestamps {
         tsval: u32,
         tsecr: u32,
+    },
+    /// TCP Fast Open (RFC 7413 §4.1.1), kind 34 or the experimental kind 254 with magic
+    /// 0xF989: the cookie as carried (empty: a cookie request).
+    FastOpen {
+        experimental: bool,
+        cookie: &'a [u8],
     },
     /// An option we do not interpret, with its data (after kind and length).
     Unknown {
@@ -359,6 +372,16 @@ impl<'a> Iterator for OptionsIter<'a> {
                 _,
             ) => {
                 return self.fail();
+            }
+            (kind::FAST_OPEN, _) => TcpOption::FastOpen {
+                experimental: false,
+                cookie: data,
+            },
+            (kind::EXPERIMENTAL, n) if n >= 2 && be16(data, 0) == kind::FAST_OPEN_MAGIC => {
+                TcpOption::FastOpen {
+                    experimental: true,
+                    cookie: &data[2..],
+                }
             }
             (kind, _) => TcpOption::Unknown { kind, data },
         };
@@ -548,6 +571,117 @@ pub struct Options {
     pub sack_permitted: bool,
     pub timestamps: Option<Timestamps>,
     pub sack: SackBlocks,
+    /// TCP Fast Open (RFC 7413 §4.1.1), emitted last as Linux does.
+    pub fast_open: Option<FastOpen>,
+}
+
+/// A TCP Fast Open option (RFC 7413 §4.1.1): a cookie request (no cookie) or a cookie, in the
+/// standard form (kind 34) or the experimental one (kind 254, magic 0xF989, RFC 6994).
+///
+/// A parsed option keeps the length the peer sent, even one no cookie may have (odd, below 4
+/// or above 16 bytes): [`cookie`](Self::cookie) says whether it is a usable one. At most 16
+/// bytes are kept.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FastOpen {
+    pub experimental: bool,
+    /// The cookie length as carried (0: a request).
+    len: u8,
+    bytes: [u8; FastOpen::MAX_COOKIE],
+}
+
+impl FastOpen {
+    /// RFC 7413 §4.1.1: "The cookie length MUST be between 4 and 16 bytes, inclusive."
+    pub const MIN_COOKIE: usize = 4;
+    pub const MAX_COOKIE: usize = 16;
+
+    /// A cookie request: the option with no cookie (RFC 7413 §4.1.2).
+    pub const fn request(experimental: bool) -> FastOpen {
+        FastOpen {
+            experimental,
+            len: 0,
+            bytes: [0; FastOpen::MAX_COOKIE],
+        }
+    }
+
+    /// The option carrying `cookie`; `None` if it is longer than 16 bytes.
+    pub fn with_cookie(experimental: bool, cookie: &[u8]) -> Option<FastOpen> {
+        let mut f = FastOpen::request(experimental);
+        f.bytes.get_mut(..cookie.len())?.copy_from_slice(cookie);
+        f.len = cookie.len() as u8;
+        Some(f)
+    }
+
+    /// As parsed: `carried` may be any length; only its first 16 bytes are kept.
+    fn parsed(experimental: bool, carried: &[u8]) -> FastOpen {
+        let mut f = FastOpen::request(experimental);
+        let keep = carried.len().min(FastOpen::MAX_COOKIE);
+        f.bytes[..keep].copy_from_slice(&carried[..keep]);
+        f.len = carried.len().min(u8::MAX as usize) as u8;
+        f
+    }
+
+    /// True for a cookie request (the option without a cookie).
+    pub fn is_request(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cookie, if the option carries a usable one: 4 to 16 bytes (RFC 7413 §4.1.1), and
+    /// an even number of them, as Linux requires (`tcp_parse_fastopen_option`).
+    pub fn cookie(&self) -> Option<&[u8]> {
+        let n = self.len as usize;
+        (FastOpen::MIN_COOKIE..=FastOpen::MAX_COOKIE)
+            .contains(&n)
+            .then_some(n)
+            .filter(|n| n % 2 == 0)
+            .map(|n| &self.bytes[..n])
+    }
+
+    /// The cookie length as carried (which [`cookie`](Self::cookie) may have refused).
+    pub fn carried_len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Bytes the option takes with its NOP padding to a 32-bit boundary.
+    pub fn wire_len(&self) -> usize {
+        (self.option_len() + 3) & !3
+    }
+
+    /// The option's length field: kind, length (and magic) plus the cookie.
+    fn option_len(&self) -> usize {
+        let head = if self.experimental { 4 } else { 2 };
+        head + (self.len as usize).min(FastOpen::MAX_COOKIE)
+    }
+
+    /// Writes the option and its padding (Linux `tcp_options_write`: the option, then NOPs).
+    fn emit(&self, out: &mut [u8]) -> usize {
+        let len = self.option_len();
+        let head = if self.experimental {
+            let m = kind::FAST_OPEN_MAGIC.to_be_bytes();
+            out[..4].copy_from_slice(&[kind::EXPERIMENTAL, len as u8, m[0], m[1]]);
+            4
+        } else {
+            out[..2].copy_from_slice(&[kind::FAST_OPEN, len as u8]);
+            2
+        };
+        out[head..len].copy_from_slice(&self.bytes[..len - head]);
+        let padded = self.wire_len();
+        out[len..padded].fill(kind::NOP);
+        padded
+    }
+}
+
+impl fmt::Debug for FastOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.experimental { "FOEXP" } else { "FO" };
+        write!(f, "{kind}(")?;
+        for b in &self.bytes[..(self.len as usize).min(FastOpen::MAX_COOKIE)] {
+            write!(f, "{b:02x}")?;
+        }
+        if self.len as usize > FastOpen::MAX_COOKIE {
+            write!(f, "..; {} bytes", self.len)?;
+        }
+        f.write_str(")")
+    }
 }
 
 impl Options {
@@ -580,6 +714,9 @@ impl Options {
         }
         if blocks > 0 {
             len += 4 + 8 * blocks;
+        }
+        if let Some(fo) = &self.fast_open {
+            len += fo.wire_len();
         }
         (len, blocks)
     }
@@ -624,6 +761,9 @@ impl Options {
                 put(&r.0.to_be_bytes());
             }
         }
+        if let Some(fo) = &self.fast_open {
+            i += fo.emit(&mut out[i..]);
+        }
         Ok(i)
     }
 
@@ -653,6 +793,10 @@ impl Options {
                     o.timestamps = Some(Timestamps { tsval, tsecr })
                 }
                 TcpOption::Sack(b) => o.sack = b,
+                TcpOption::FastOpen {
+                    experimental,
+                    cookie,
+                } => o.fast_open = Some(FastOpen::parsed(experimental, cookie)),
                 TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
             }
         }
@@ -833,6 +977,10 @@ impl fmt::Display for Display<'_, '_> {
         for &(l, r_edge) in o.sack.as_slice() {
             let isn = self.ctx.isn_receiver;
             write!(f, " SLE={} SRE={}", rel(l, isn), rel(r_edge, isn))?;
+        }
+        // Wireshark's notation: "TFO=R" for a cookie request, "TFO=C" for a cookie.
+        if let Some(fo) = &o.fast_open {
+            f.write_str(if fo.is_request() { " TFO=R" } else { " TFO=C" })?;
         }
         Ok(())
     }
@@ -1136,6 +1284,7 @@ mod tests {
                     sack_permitted: sp,
                     timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
                     sack: SackBlocks::from_slice(&blocks),
+                    fast_open: None,
                 }
             })
     }
@@ -1148,6 +1297,86 @@ mod tests {
         ) -> (Repr<'static>, Vec<u8>) {
             (Repr { src_port, dst_port, seq: SeqNum(seq), ack: SeqNum(ack), flags: Flags(flags), window, urgent, options, payload: &[] }, payload)
         }
+    }
+
+    /// Linux's SYN-ACK answering a cookie request with an experimental option: mss, sackOK,
+    /// TS, nop, wscale, then FOEXP with an 8-byte cookie (12 bytes, no padding).
+    #[test]
+    fn fast_open_experimental_option_bytes() {
+        let cookie = [0x00, 0xab, 0xaa, 0xab, 0xe8, 0xe9, 0x54, 0xc2];
+        let o = Options {
+            mss: Some(1460),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
+            window_scale: Some(8),
+            fast_open: FastOpen::with_cookie(true, &cookie),
+            ..Options::default()
+        };
+        let mut out = [0u8; 40];
+        assert_eq!(o.wire_len(), 32);
+        assert_eq!(o.emit(&mut out).unwrap(), 32);
+        assert_eq!(
+            out[..32],
+            [
+                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3,
+                8, // as before
+                254, 12, 0xf9, 0x89, 0x00, 0xab, 0xaa, 0xab, 0xe8, 0xe9, 0x54, 0xc2,
+            ]
+        );
+        let back = Options::parse(&out[..32]).unwrap();
+        assert_eq!(back, o);
+        assert_eq!(back.fast_open.unwrap().cookie(), Some(&cookie[..]));
+    }
+
+    /// The standard option (kind 34): a request is "FO,nop,nop", an 8-byte cookie
+    /// "FO <cookie>,nop,nop" (length 10, padded to 12).
+    #[test]
+    fn fast_open_option_bytes_and_padding() {
+        let req = Options {
+            fast_open: Some(FastOpen::request(false)),
+            ..Options::default()
+        };
+        let mut out = [0u8; 40];
+        assert_eq!(req.emit(&mut out).unwrap(), 4);
+        assert_eq!(out[..4], [34, 2, 1, 1]);
+        let back = Options::parse(&out[..4]).unwrap().fast_open.unwrap();
+        assert!(back.is_request() && !back.experimental);
+        assert_eq!(back.cookie(), None);
+
+        let c = Options {
+            fast_open: FastOpen::with_cookie(false, &[1, 2, 3, 4, 5, 6, 7, 8]),
+            ..Options::default()
+        };
+        assert_eq!(c.emit(&mut out).unwrap(), 12);
+        assert_eq!(out[..12], [34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1]);
+        let exp_req = Options {
+            fast_open: Some(FastOpen::request(true)),
+            ..Options::default()
+        };
+        assert_eq!(exp_req.emit(&mut out).unwrap(), 4);
+        assert_eq!(out[..4], [254, 4, 0xf9, 0x89]);
+        assert!(FastOpen::with_cookie(false, &[0; 17]).is_none());
+    }
+
+    /// Cookies of the wrong size parse (the length is kept) but are not usable: shorter than
+    /// 4, longer than 16 (RFC 7413 §4.1.1), or odd (Linux). Kind 254 with another magic is
+    /// not Fast Open.
+    #[test]
+    fn fast_open_cookie_lengths() {
+        let fo = |bytes: &[u8]| Options::parse(bytes).unwrap().fast_open;
+        assert_eq!(fo(&[34, 4, 0x11, 0x22]).unwrap().cookie(), None);
+        assert_eq!(fo(&[34, 4, 0x11, 0x22]).unwrap().carried_len(), 2);
+        assert_eq!(
+            fo(&[34, 6, 0, 0, 0, 0]).unwrap().cookie(),
+            Some(&[0u8, 0, 0, 0][..])
+        );
+        assert_eq!(fo(&[34, 5, 1, 2, 3, 1]).unwrap().cookie(), None);
+        let mut long = vec![34u8, 20];
+        long.extend(0..18u8);
+        let f = fo(&long).unwrap();
+        assert_eq!((f.cookie(), f.carried_len()), (None, 18));
+        assert_eq!(fo(&[254, 4, 0x12, 0x34]), None);
+        assert!(fo(&[254, 4, 0xf9, 0x89]).unwrap().experimental);
     }
 
     proptest! {

@@ -199,7 +199,10 @@ impl Connection {
             // MSS)) and spares an ACK per read while the window is wide open.
             let current = self.rcv.window() as u64;
             let grown = self.rcv.right_edge_gain() as u64;
+            // A Fast Open child before the handshake completes keeps the window of its
+            // SYN-ACK (Linux grows it only with rcv_ssthresh, as data arrives).
             if self.state.can_receive()
+                && !self.fast_open_pending()
                 && 2 * current <= self.cfg.recv_buffer as u64
                 && grown >= current.max(self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
             {
@@ -467,7 +470,8 @@ impl Connection {
     pub fn on_icmp_error(&mut self, err: Error) -> bool {
         let attempt = match self.state {
             State::SynSent => true,
-            State::SynReceived => !self.passive,
+            // A Fast Open child too (Linux `tcp_v4_err`: "Only in fast or simultaneous open").
+            State::SynReceived => !self.passive || self.fast_open_pending(),
             _ => false,
         };
         if attempt {

@@ -81,6 +81,9 @@ pub struct Info {
     /// Window scaling negotiated (RFC 7323 §2). Inferred from the shifts: a connection where
     /// both sides offered shift 0 reports `false`.
     pub window_scaling: bool,
+    /// Data in a SYN was acknowledged: ours by the peer, or the peer's by us (TCP Fast Open,
+    /// RFC 7413; `tcpi_options` TCPI_OPT_SYN_DATA).
+    pub syn_data: bool,
 }
 
 /// Linux's `TCP_INFINITE_SSTHRESH`: `tcpi_snd_ssthresh` before the first congestion event.
@@ -98,7 +101,7 @@ pub mod tcpi_opt {
     pub const ECN: u8 = 8;
     /// An ECN CE mark was seen (never set).
     pub const ECN_SEEN: u8 = 16;
-    /// Data in the SYN was acknowledged (TCP Fast Open; never set).
+    /// Data in the SYN was acknowledged (TCP Fast Open, RFC 7413).
     pub const SYN_DATA: u8 = 32;
 }
 
@@ -129,6 +132,9 @@ impl Info {
         }
         if self.window_scaling {
             o |= tcpi_opt::WSCALE;
+        }
+        if self.syn_data {
+            o |= tcpi_opt::SYN_DATA;
         }
         o
     }
@@ -213,6 +219,7 @@ impl Connection {
                 && self.cfg.window_scaling
                 && (self.snd.shift != 0 || self.rcv.shift != 0),
             retransmits,
+            syn_data: self.syn_data_acked(),
             bytes_sent: self.snd.tx.as_ref().map_or(0, |t| t.bytes_acked),
             bytes_received: self.rcv.data.as_ref().map_or(0, |d| d.bytes_read),
         }

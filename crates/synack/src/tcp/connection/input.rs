@@ -197,9 +197,14 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
+            let writer = self.fast_open_synack(now, seg, ctr);
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
-            self.rcv.ack_now = true;
+            // Linux saves the ACK when the application waits to write: the data carries it.
+            self.rcv.ack_now = !writer;
+            // The acknowledged SYN counts as delivered, as Linux's does (it sits in the
+            // retransmission queue, `tcp_clean_rtx_queue`): `tcpi_delivered` is 1 now.
+            self.snd.delivered = self.snd.delivered.wrapping_add(1);
             self.set_state(State::Established, "SYN-ACK received");
             self.on_handshake_done();
             self.start_congestion_control(now);
@@ -219,7 +224,7 @@ impl Connection {
     /// other than TIME-WAIT.
     fn reset_received(&mut self, ctr: &mut Counters) {
         match self.state {
-            State::SynReceived if self.passive => {
+            State::SynReceived if self.passive && !self.fast_open_pending() => {
                 // "return this connection to LISTEN state"; the stack drops the child.
                 ctr.attempt_fails += 1;
                 self.snd.buf.clear();
@@ -227,6 +232,8 @@ impl Connection {
                 self.set_state(State::Listen, "RST in SYN-RECEIVED");
             }
             State::SynReceived => {
+                // A Fast Open child is the application's already (RFC 7413 §4.2.2): reset,
+                // as Linux's tcp_reset() does to it.
                 // RFC 9293 says "connection refused" for an active open; Linux's
                 // tcp_reset() reports that only in SYN-SENT: ECONNRESET here.
                 ctr.attempt_fails += 1;
@@ -531,6 +538,9 @@ impl Connection {
             } else {
                 State::Established
             };
+            // Linux `tcp_rcv_state_process`, TCP_SYN_RECV: "SYN-ACK delivery isn't tracked
+            // in tcp_ack", so it is counted here: `tcpi_delivered` is 1 after the handshake.
+            self.snd.delivered = self.snd.delivered.wrapping_add(1);
             self.set_state(to, "ACK of SYN-ACK");
             self.arm_keepalive(now);
         }

@@ -32,6 +32,8 @@
 mod calls;
 mod error;
 mod event;
+mod fastopen;
+pub use fastopen::Learned as FastOpenLearned;
 mod info;
 mod input;
 mod options;
@@ -92,6 +94,10 @@ pub struct Connection {
     passive: bool,
     /// close() was called: no more reads, FIN-WAIT-2 times out.
     orphaned: bool,
+    /// TCP Fast Open state (`fastopen::bits`).
+    fast_open: u8,
+    /// A client's Fast Open attempt until its SYN-ACK (RFC 7413 §4.2.1).
+    fast_open_active: Option<Box<fastopen::Active>>,
     snd: Sender,
     rcv: Receiver,
     /// Loss-recovery state, allocated on the first SACK, loss or retransmission
@@ -143,6 +149,8 @@ impl Connection {
             remote_port: 0,
             passive: false,
             orphaned: false,
+            fast_open: 0,
+            fast_open_active: None,
             snd: Sender::new(&cfg, default_mss),
             rcv: Receiver::new(&cfg, mss),
             recovery: None,

@@ -55,6 +55,10 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => None,
+            // RFC 7413 §4.2.2: a Fast Open child sends data once its SYN-ACK is out.
+            State::SynReceived if self.fast_open_pending() && self.snd.nxt != self.snd.iss => {
+                self.poll_synchronized(now, buf, ctr)
+            }
             State::SynSent | State::SynReceived => self.poll_handshake(now, buf, ctr),
             _ => self.poll_synchronized(now, buf, ctr),
         }
@@ -93,17 +97,26 @@ impl Connection {
             ctr.out_segs += 1;
             self.snd.sampler.start(self.snd.iss + 1u32, now);
         }
+        // RFC 7413 §4.2.1: a Fast Open client's first SYN carries its option and data.
+        let fast_open = if synack {
+            None
+        } else {
+            self.fast_open_first_syn()
+        };
+        let syn_data = fast_open.map_or(0, |(_, n)| n);
         let plan = Plan {
             seq: self.snd.iss,
             flags,
             data_off: 0,
-            len: 0,
+            len: syn_data as usize,
             retransmit: None,
             psh_mark: flags.contains(Flags::PSH),
             burst: (0, 0),
         };
-        let n = self.write_segment(now, buf, plan)?;
-        self.snd.nxt = self.snd.iss + 1u32;
+        let n = self.write_segment(now, buf, plan);
+        self.fast_open_syn_written();
+        let n = n?;
+        self.snd.nxt = self.snd.iss + 1u32 + syn_data;
         self.snd.max = self.snd.max.max(self.snd.nxt);
         self.arm_retransmit(now);
         Some(n)
@@ -752,6 +765,7 @@ impl Connection {
             };
             let tsval = self.ts_now(now);
             options = syn_options(&self.cfg, self.rcv.mss, self.rcv.shift, offer, tsval, tsecr);
+            options.fast_open = self.fast_open_syn_option();
         } else {
             if let Some(ts) = self.opts.ts() {
                 options.timestamps = Some(Timestamps {
