@@ -6,6 +6,7 @@ mod harness;
 
 mod close;
 mod diagram;
+mod frto;
 mod handshake;
 mod matrix;
 mod memory;
