@@ -10,5 +10,6 @@ mod frto;
 mod handshake;
 mod matrix;
 mod memory;
+mod pacing;
 mod resets;
 mod transfer;
