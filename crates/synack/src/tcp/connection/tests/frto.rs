@@ -26,9 +26,10 @@ fn seq(k: u32) -> u32 {
 /// segments of a 30-segment write (the initial window) at 10 ms. Segment 10 onwards is new
 /// data. Returns the client, its
 /// counters, the send time and the TSval of the first segment (0 without timestamps).
-fn sending_client(timestamps: bool) -> (Connection, Counters, Instant, u32) {
+fn sending_client(timestamps: bool, sack: bool) -> (Connection, Counters, Instant, u32) {
     let cfg = Arc::new(Config {
         timestamps,
+        sack,
         window_scaling: false,
         ..config()
     });
@@ -63,7 +64,7 @@ fn sending_client(timestamps: bool) -> (Connection, Counters, Instant, u32) {
 /// 0, after the tail loss probe (RFC 8985 §7) sent segment 10. Returns the client, its
 /// counters, the moment of the timeout and the first TSval.
 fn timed_out_client(timestamps: bool) -> (Connection, Counters, Instant, u32) {
-    let (mut c, mut ctr, t, tsval) = sending_client(timestamps);
+    let (mut c, mut ctr, t, tsval) = sending_client(timestamps, true);
     let pto = c.poll_timeout().unwrap();
     assert!(
         pto < t + Duration::from_millis(50),
@@ -181,7 +182,7 @@ fn frto_watches_a_repeated_timeout() {
 /// resend walks on from SND.UNA.
 #[test]
 fn frto_does_not_watch_a_timeout_in_fast_recovery() {
-    let (mut c, mut ctr, t, _) = sending_client(false);
+    let (mut c, mut ctr, t, _) = sending_client(false, true);
     // Segments 1 to 4 SACKed: segment 0 is lost (three segments above it), fast recovery.
     let t = t + Duration::from_millis(10);
     deliver(&mut c, t, &ack(seq(0), &[(seq(1), seq(5))], None), &mut ctr);
@@ -231,4 +232,27 @@ fn timestamps_undo_a_timeout_on_its_first_ack() {
         vec![seq(11)],
         "new data: ten in flight (segments 1 to 9 and the probe, segment 10)"
     );
+}
+
+/// Without SACK F-RTO stays off (a cumulative ACK after the resend also covers what the
+/// receiver queued out of order before the timeout): segments 1 and 2 were queued, 3 was
+/// lost, and the ACK of 3 leads straight on to the resend of 3 and what follows.
+#[test]
+fn frto_is_off_without_sack() {
+    let (mut c, mut ctr, t, _) = sending_client(false, false);
+    let rto = c.poll_timeout().unwrap();
+    assert_eq!(
+        rto,
+        t + Duration::from_millis(210),
+        "no loss probe without SACK"
+    );
+    c.handle_timeout(rto, &mut ctr);
+    assert_eq!(seqs(&drain(&mut c, rto, &mut ctr)), vec![seq(0)]);
+    let t = rto + Duration::from_millis(10);
+    deliver(&mut c, t, &ack(seq(3), &[], None), &mut ctr);
+    assert_eq!(ctr.spurious_rtos, 0);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    let out = seqs(&drain(&mut c, t, &mut ctr));
+    assert_eq!(out[0], seq(3), "the resend goes on, {out:?}");
+    assert!(out.iter().all(|&s| s < seq(10)), "{out:?}");
 }
