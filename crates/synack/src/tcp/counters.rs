@@ -86,6 +86,10 @@ counters! {
     full_undo => "TCPFullUndo",
     /// Episodes undone after they ended, by D-SACKs that came late (Linux TCPDSACKUndo).
     dsack_undo => "TCPDSACKUndo",
+    /// Timeouts undone because the timestamps or D-SACKs showed the originals arrived.
+    loss_undo => "TCPLossUndo",
+    /// Timeouts F-RTO (RFC 5682) found spurious: data never retransmitted was acknowledged.
+    spurious_rtos => "TCPSpuriousRTOs",
     /// Fast recoveries started with SACK (RACK or the duplicate-ACK threshold).
     sack_recovery => "TCPSackRecovery",
     /// Fast recoveries started without SACK (duplicate ACKs).

@@ -116,7 +116,14 @@ impl Rack {
         }
     }
 
-    /// A recovery (fast or after a timeout) ended: the grown window decays.
+    /// D-SACKs showed every retransmission of an episode unnecessary (Linux
+    /// `tcp_try_undo_dsack`): the grown window persists one recovery longer, up to 16.
+    pub fn on_dsack_undo(&mut self) {
+        self.reo_wnd_persist = (self.reo_wnd_persist + 1).min(REO_WND_PERSIST);
+    }
+
+    /// A recovery (fast or after a timeout) ended without being undone (Linux
+    /// `tcp_try_undo_recovery`): the grown window decays. An undone one leaves it alone.
     pub fn on_recovery_end(&mut self) {
         if self.reo_wnd_persist > 0 {
             self.reo_wnd_persist -= 1;
@@ -245,6 +252,27 @@ mod tests {
             ms(10),
             "decayed after 16 recoveries"
         );
+    }
+
+    /// Linux: an episode the D-SACKs undo adds one recovery to the persistence (at most 16);
+    /// only episodes that end as real losses count it down.
+    #[test]
+    fn dsack_undo_keeps_the_grown_window_longer() {
+        let mut r = Rack::new();
+        r.reordering_seen = true;
+        let (min, srtt) = (Some(ms(40)), Some(ms(60)));
+        r.on_dsack(SeqNum(0), SeqNum(1000));
+        assert_eq!(r.reo_wnd(false, 0, min, srtt), ms(20));
+        r.on_dsack_undo();
+        assert_eq!(r.reo_wnd_persist, REO_WND_PERSIST, "capped at 16");
+        for _ in 0..REO_WND_PERSIST - 1 {
+            r.on_recovery_end();
+        }
+        r.on_dsack_undo();
+        r.on_recovery_end();
+        assert_eq!(r.reo_wnd(false, 0, min, srtt), ms(20), "one recovery more");
+        r.on_recovery_end();
+        assert_eq!(r.reo_wnd(false, 0, min, srtt), ms(10));
     }
 
     #[test]

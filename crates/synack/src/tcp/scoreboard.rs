@@ -352,6 +352,14 @@ impl Board {
         n
     }
 
+    /// Forget every LOST mark: the timeout that set them was spurious (Linux
+    /// `tcp_undo_cwnd_reduction` with `unmark_loss`). Retransmissions in flight stay.
+    pub fn clear_lost(&mut self) {
+        for i in 0..self.segs.len() {
+            self.unset(i, LOST);
+        }
+    }
+
     /// Forget every SACK mark: the receiver reneged (RFC 2018 §8).
     pub fn clear_sacks(&mut self) {
         for i in 0..self.segs.len() {
@@ -576,6 +584,13 @@ impl Scoreboard {
         self.0.as_mut().map_or(0, |b| b.mark_all_lost())
     }
 
+    /// Forget every LOST mark: the timeout that set them was spurious.
+    pub fn clear_lost(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.clear_lost();
+        }
+    }
+
     /// Forget every SACK mark: the receiver reneged (RFC 2018 §8).
     pub fn clear_sacks(&mut self) {
         if let Some(b) = &mut self.0 {
@@ -795,6 +810,14 @@ mod tests {
             vec![0, 100, 200, 400],
             "holes in order, SACKed skipped"
         );
+        check_invariants(&b);
+        // The timeout was spurious: after the head went again, every unSACKed entry is
+        // in flight, the head twice (original and retransmission), as Linux counts it.
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(10), TxState::NONE);
+        b.clear_lost();
+        assert_eq!(b.lost(), Tally::default());
+        assert_eq!(b.pipe().segs, 5);
+        assert_eq!(b.next_retransmit(SeqNum(0)), None);
         check_invariants(&b);
     }
 

@@ -191,8 +191,10 @@ impl Connection {
 
         // RFC 6675 §4 NextSeg rule 1 / RFC 8985: lost segments go first, as the congestion
         // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
-        // timeout, which walks forward from SND.UNA.
+        // timeout, which walks forward from SND.UNA; F-RTO's new data (RFC 5682 §3.1 step
+        // 2b) goes before them.
         if self.pipe_segs() < self.cwnd_segs()
+            && !self.frto_sending_new()
             && let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
             && lost.start < self.snd.nxt
         {

@@ -64,6 +64,11 @@ pub(super) struct Recovery {
     episode_retrans: u32,
     /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
     retrans_stamp: Option<u32>,
+    /// F-RTO (RFC 5682 §3.1, SACK-enhanced as Linux's `tp->frto`) watches this timeout.
+    frto: bool,
+    /// F-RTO step 2b: the ACK of the timeout's retransmission came; new data goes before
+    /// any more retransmission, until the next ACK.
+    frto_new: bool,
     /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
     reno_sacked: u32,
     /// D-SACK blocks received.
@@ -87,6 +92,8 @@ impl Recovery {
                 undo_retrans: 0,
                 episode_retrans: 0,
                 retrans_stamp: None,
+                frto: false,
+                frto_new: false,
                 reno_sacked: 0,
                 dsack_dups: 0,
                 reordering: DUP_THRESH,
@@ -125,9 +132,16 @@ pub(super) struct AckSummary {
     delivered: Delivered,
     prior_pipe_bytes: u32,
     una_advanced: bool,
+    /// A duplicate ACK in RFC 5681 §2's sense.
+    dup: bool,
     dsack: bool,
     /// Start of the lowest segment newly SACKed that had not been retransmitted.
     lowest_new: Option<SeqNum>,
+    /// Start of the lowest never-retransmitted segment delivered, cumulatively or by SACK
+    /// (with Linux's `high_seq`, its `FLAG_ORIG_SACK_ACKED`).
+    lowest_orig: Option<SeqNum>,
+    /// Something was newly SACKed (Linux `FLAG_DATA_SACKED`).
+    data_sacked: bool,
     /// The ACK's delivery-rate sample, filled in as segments are delivered and finished in
     /// `recovery_after_ack`.
     pub(super) rate: RateSample,
@@ -194,6 +208,7 @@ impl Connection {
         let mut sum = AckSummary {
             prior_pipe_bytes: self.snd.sb.pipe().bytes,
             una_advanced: ack > self.snd.una,
+            dup,
             ..AckSummary::default()
         };
         sum.rate.prior_in_flight = self.pipe_segs();
@@ -230,6 +245,7 @@ impl Connection {
                 let rack = &mut rec.rack;
                 let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
                 let mut lowest = sum.lowest_new;
+                let lowest_orig = &mut sum.lowest_orig;
                 let rs = &mut sum.rate;
                 let (first, last) = (&mut sum.first_sacked, &mut sum.last_sacked);
                 let d = self.snd.sb.on_sack(start, end, |s| {
@@ -244,9 +260,13 @@ impl Connection {
                         if lowest.is_none_or(|l| s.start < l) {
                             lowest = Some(s.start);
                         }
+                        if lowest_orig.is_none_or(|l| s.start < l) {
+                            *lowest_orig = Some(s.start);
+                        }
                     }
                 });
                 sum.lowest_new = lowest;
+                sum.data_sacked |= d.segs > 0;
                 sum.delivered.bytes += d.bytes;
                 sum.delivered.segs += d.segs;
             }
@@ -267,6 +287,7 @@ impl Connection {
             let rs = &mut sum.rate;
             let (first, last) = (&mut sum.first_acked, &mut sum.last_acked);
             let retrans_acked = &mut sum.retrans_acked;
+            let lowest_orig = &mut sum.lowest_orig;
             let d = self.snd.sb.on_cum_ack(ack, |s| {
                 if let Some(rack) = rack.as_deref_mut() {
                     rack.on_delivered(s, now, min_rtt);
@@ -280,6 +301,9 @@ impl Connection {
                 } else {
                     first.get_or_insert(s.xmit);
                     *last = Some(s.xmit);
+                    if lowest_orig.is_none_or(|l| s.start < l) {
+                        *lowest_orig = Some(s.start);
+                    }
                 }
             });
             let mut segs = d.segs;
@@ -333,6 +357,10 @@ impl Connection {
             }
         }
 
+        if self.ca_state() == CaState::Loss {
+            self.process_loss(seg, &sum, ctr);
+        }
+
         let lost_before = self.snd.sb.lost().segs;
         let marked = self.detect_losses(now, sum.una_advanced);
         let newly_lost = self.snd.sb.lost().segs > lost_before;
@@ -359,6 +387,10 @@ impl Connection {
                     ctr.full_undo += 1;
                 } else {
                     ctr.dsack_undo += 1;
+                }
+                if all_dsacked && let Some(rec) = self.recovery.as_deref_mut() {
+                    // Linux `tcp_try_undo_dsack`: the reordering window persists longer.
+                    rec.rack.on_dsack_undo();
                 }
                 self.undo();
             }
@@ -450,6 +482,81 @@ impl Connection {
             };
             self.cc.on_ack(&sample);
         }
+    }
+
+    /// An ACK in the Loss state, before loss detection (Linux `tcp_process_loss`): undo a
+    /// timeout shown spurious, and F-RTO (RFC 5682 §3.1, the SACK-enhanced variant as
+    /// Linux runs it).
+    ///
+    /// * An ACK that advances SND.UNA undoes the timeout when the timestamps say the
+    ///   original transmissions arrived (RFC 3522, `tcp_try_undo_loss`) or D-SACKs reported
+    ///   every retransmission of the episode.
+    /// * Step 3b: an ACK (or SACK) for data sent before the timeout and never sent again
+    ///   shows the timeout was spurious: the window is restored and nothing more is resent.
+    /// * Step 2b: the first ACK that advances SND.UNA without completing the episode lets new
+    ///   data go before further retransmissions (if the windows allow any), so that the next
+    ///   ACK can tell a spurious timeout from a real loss.
+    /// * Step 3a: a SACK or duplicate ACK after that new data went out: the loss was real,
+    ///   and recovery goes on as after any timeout (retransmitting what is lost).
+    fn process_loss(&mut self, seg: &Repr<'_>, sum: &AckSummary, ctr: &mut Counters) {
+        let (una, max) = (self.snd.una, self.snd.max);
+        let window_open = self.snd.una + self.snd.wnd > self.snd.max;
+        let new_data = !self.snd.fin_queued && self.snd.buf_seq() + self.snd.buf.len() > max;
+        let ts_now = seg.options.timestamps.map(|t| t.tsecr);
+        let Some(rec) = self.recovery.as_deref_mut() else {
+            return;
+        };
+        rec.frto_new = false;
+        let recovered = una >= rec.high_seq;
+        if sum.una_advanced && rec.undo_marker.is_some() && rec.episode_retrans > 0 {
+            let all_dsacked = rec.undo_retrans == 0;
+            // Linux `tcp_packet_delayed`: the ACK echoes a timestamp older than the first
+            // retransmission.
+            let delayed = rec.retrans_stamp.is_some_and(|stamp| {
+                ts_now.is_some_and(|e| e != 0 && (e.wrapping_sub(stamp) as i32) < 0)
+            });
+            if all_dsacked || delayed {
+                ctr.loss_undo += 1;
+                self.undo_loss();
+                return;
+            }
+        }
+        if !rec.frto {
+            return;
+        }
+        if sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
+            ctr.spurious_rtos += 1;
+            self.undo_loss();
+            return;
+        }
+        if max > rec.high_seq {
+            if sum.data_sacked || sum.dup {
+                rec.frto = false;
+            }
+        } else if sum.una_advanced && !recovered {
+            rec.high_seq = max;
+            if new_data && window_open {
+                rec.frto_new = true;
+                // Whatever the timeout left unsent stays marked lost; new data goes first.
+                self.snd.nxt = max;
+            } else {
+                rec.frto = false;
+            }
+        }
+    }
+
+    /// The timeout was spurious (Linux `tcp_try_undo_loss`): the window comes back, nothing
+    /// counts as lost any more, and what was not yet sent again is not sent again.
+    fn undo_loss(&mut self) {
+        self.snd.sb.clear_lost();
+        self.snd.nxt = self.snd.max;
+        self.snd.retries = 0;
+        self.undo();
+    }
+
+    /// F-RTO step 2b holds retransmissions back until the next ACK.
+    pub(super) fn frto_sending_new(&self) -> bool {
+        self.recovery.as_ref().is_some_and(|r| r.frto_new)
     }
 
     /// Step 2: mark what is now known lost. Returns how many segments were marked (lost
@@ -560,7 +667,15 @@ impl Connection {
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
         let rec = Recovery::get(&mut self.recovery);
-        if !matches!(rec.ca_state, CaState::Recovery | CaState::Loss) || rec.undo_marker.is_none() {
+        // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
+        // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
+        // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
+        // what the receiver queued before the timeout; on the goodput table that cost BBR
+        // without SACK 12 % at 10 ms / 3 % loss (step 2b's new data delays each resend).
+        let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+        rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
+        rec.frto_new = false;
+        if new_recovery || rec.undo_marker.is_none() {
             rec.undo_marker = Some(self.snd.una);
             rec.undo_retrans = 0;
             rec.episode_retrans = 0;
@@ -636,12 +751,10 @@ impl Connection {
         }
     }
 
-    /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`).
+    /// The episode was spurious: restore the window (Linux `tcp_undo_cwnd_reduction`). RACK's
+    /// reordering window does not decay for it (Linux `tcp_try_undo_recovery`).
     fn undo(&mut self) {
         self.cc.undo();
-        if let Some(rec) = self.recovery.as_deref_mut() {
-            rec.rack.on_recovery_end();
-        }
         self.end_episode(false);
     }
 

@@ -6,8 +6,10 @@ mod harness;
 
 mod close;
 mod diagram;
+mod frto;
 mod handshake;
 mod matrix;
 mod memory;
+mod pacing;
 mod resets;
 mod transfer;

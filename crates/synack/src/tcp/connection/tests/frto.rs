@@ -1,0 +1,258 @@
+//! Spurious retransmission timeouts, segment by segment: F-RTO (RFC 5682 §3.1, the
+//! SACK-enhanced variant as Linux runs it) and the timestamp undo of a timeout (RFC 3522,
+//! Linux `tcp_try_undo_loss`).
+//!
+//! Each test opens a client against injected segments (MSS 1000, SACK on, IW 10), lets it
+//! send ten segments, lets the retransmission timer fire (nothing was acknowledged) and then
+//! answers as the receiver would in each case.
+
+use std::sync::Arc;
+
+use super::harness::*;
+use crate::tcp::{CaState, Config, Connection, Counters, SeqNum, State};
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{Flags, Options};
+
+const T0: Instant = Instant::ZERO;
+/// Client ISS: data starts at 101, segment k (0-based) covers [101 + 1000k, 1101 + 1000k).
+const ISS: u32 = 100;
+const SEG: u32 = 1000;
+
+fn seq(k: u32) -> u32 {
+    ISS + 1 + k * SEG
+}
+
+/// An established client (SRTT 10 ms, so the RTO is at its 200 ms floor) that has sent ten
+/// segments of a 30-segment write (the initial window) at 10 ms. Segment 10 onwards is new
+/// data. Returns the client, its
+/// counters, the send time and the TSval of the first segment (0 without timestamps).
+fn sending_client(timestamps: bool, sack: bool) -> (Connection, Counters, Instant, u32) {
+    let cfg = Arc::new(Config {
+        timestamps,
+        sack,
+        window_scaling: false,
+        ..config()
+    });
+    let mut c = client(&cfg);
+    let mut ctr = Counters::default();
+    c.connect(T0, SERVER, SeqNum(ISS), &mut ctr).unwrap();
+    drain(&mut c, T0, &mut ctr);
+    // With timestamps the option takes 12 bytes of each segment: data stays 1000 a segment.
+    let mss = SEG as u16 + if timestamps { 12 } else { 0 };
+    let mut synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, ISS + 1)
+        .mss(mss)
+        .sack_permitted();
+    if timestamps {
+        synack = synack.ts(7, 1);
+    }
+    let t = Instant::from_millis(10);
+    deliver(&mut c, t, &synack.seg(), &mut ctr);
+    assert_eq!(c.state(), State::Established);
+    drain(&mut c, t, &mut ctr);
+    c.send(&vec![5u8; 30 * SEG as usize]).unwrap();
+    let out = drain(&mut c, t, &mut ctr);
+    assert_eq!(
+        seqs(&out),
+        (0..10).map(seq).collect::<Vec<_>>(),
+        "the initial window"
+    );
+    let tsval = out[0].repr().options.timestamps.map_or(0, |t| t.tsval);
+    (c, ctr, t, tsval)
+}
+
+/// [`sending_client`] whose first retransmission timeout has just fired and resent segment
+/// 0, after the tail loss probe (RFC 8985 §7) sent segment 10. Returns the client, its
+/// counters, the moment of the timeout and the first TSval.
+fn timed_out_client(timestamps: bool) -> (Connection, Counters, Instant, u32) {
+    let (mut c, mut ctr, t, tsval) = sending_client(timestamps, true);
+    let pto = c.poll_timeout().unwrap();
+    assert!(
+        pto < t + Duration::from_millis(50),
+        "the probe timer first: {pto:?}"
+    );
+    c.handle_timeout(pto, &mut ctr);
+    let out = drain(&mut c, pto, &mut ctr);
+    assert_eq!(seqs(&out), vec![seq(10)], "the probe is new data");
+    assert_eq!(ctr.loss_probes, 1);
+    let rto = c.poll_timeout().unwrap();
+    let after = rto - pto;
+    assert!(
+        after >= Duration::from_millis(209) && after <= Duration::from_millis(210),
+        "SRTT 10 ms + the 200 ms floor: {after:?}"
+    );
+    c.handle_timeout(rto, &mut ctr);
+    let out = drain(&mut c, rto, &mut ctr);
+    assert_eq!(seqs(&out), vec![seq(0)], "one segment resent, the head");
+    assert_eq!(ctr.timeouts, 1);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    assert_eq!(c.info().cwnd, SEG);
+    (c, ctr, rto, tsval)
+}
+
+/// An ACK from the receiver, with SACK blocks (and an echoed timestamp).
+fn ack(ack: u32, sack: &[(u32, u32)], tsecr: Option<u32>) -> Seg {
+    let mut i = Inject::to_client(Flags::ACK, 300, ack);
+    let mut o = Options::default();
+    for &(s, e) in sack {
+        o.sack.push((SeqNum(s), SeqNum(e)));
+    }
+    o.timestamps = tsecr.map(|e| crate::wire::tcp::Timestamps { tsval: 9, tsecr: e });
+    i.options = o;
+    i.seg()
+}
+
+fn seqs(out: &[Seg]) -> Vec<u32> {
+    out.iter().map(|s| s.seq().0).collect()
+}
+
+/// Step 3b: the timeout was spurious (the ACKs were only late). The first ACK after it
+/// covers segment 1, never sent again: the window comes back, nothing counts as lost, and
+/// what follows is new data (segment 10 on), not a resend of segments 2 to 9.
+#[test]
+fn frto_undoes_a_spurious_timeout() {
+    let (mut c, mut ctr, rto, _) = timed_out_client(false);
+    let t = rto + Duration::from_millis(1);
+    deliver(&mut c, t, &ack(seq(2), &[], None), &mut ctr);
+    assert_eq!(ctr.spurious_rtos, 1);
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Open);
+    assert_eq!(info.lost, 0);
+    let out = drain(&mut c, t, &mut ctr);
+    // cwnd 10 restored, + 2 for the two segments this ACK delivered (slow start); nine in
+    // flight (segments 2 to 10).
+    assert_eq!(info.cwnd, 12 * SEG);
+    assert_eq!(seqs(&out), vec![seq(11), seq(12), seq(13)], "new data only");
+    assert_eq!(ctr.retrans_segs, 1, "only the timeout's own resend");
+}
+
+/// Steps 2b and 3a: the loss was real. The first ACK covers only the resent head: new
+/// data goes (two segments, cwnd 2) instead of segment 1. The next ACK SACKs that new data
+/// and leaves segment 1 missing: recovery goes on, segment 1 is resent and nothing undone.
+#[test]
+fn frto_sends_new_data_then_finds_the_loss_real() {
+    let (mut c, mut ctr, rto, _) = timed_out_client(false);
+    let t = rto + Duration::from_millis(10);
+    deliver(&mut c, t, &ack(seq(1), &[], None), &mut ctr);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    let out = drain(&mut c, t, &mut ctr);
+    assert_eq!(
+        seqs(&out),
+        vec![seq(11), seq(12)],
+        "step 2b: new data first"
+    );
+    assert_eq!(ctr.retrans_segs, 1);
+
+    let t = t + Duration::from_millis(10);
+    deliver(
+        &mut c,
+        t,
+        &ack(seq(1), &[(seq(11), seq(12))], None),
+        &mut ctr,
+    );
+    assert_eq!(ctr.spurious_rtos, 0);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    let out = drain(&mut c, t, &mut ctr);
+    assert_eq!(
+        seqs(&out),
+        vec![seq(1)],
+        "step 3a: the lost segments go again"
+    );
+    assert_eq!(ctr.retrans_segs, 2);
+    assert_eq!(c.info().cwnd, 2 * SEG, "nothing undone");
+}
+
+/// A repeated timeout (no ACK between them) is watched again (RFC 5682 §3.2): the ACK of
+/// segment 1, never resent, after the second timeout's resend of the head shows it spurious.
+#[test]
+fn frto_watches_a_repeated_timeout() {
+    let (mut c, mut ctr, _, _) = timed_out_client(false);
+    let rto2 = c.poll_timeout().unwrap();
+    c.handle_timeout(rto2, &mut ctr);
+    assert_eq!(ctr.timeouts, 2);
+    let out = drain(&mut c, rto2, &mut ctr);
+    assert_eq!(seqs(&out), vec![seq(0)]);
+    let t = rto2 + Duration::from_millis(1);
+    deliver(&mut c, t, &ack(seq(2), &[], None), &mut ctr);
+    assert_eq!(ctr.spurious_rtos, 1);
+    assert_eq!(c.info().ca_state, CaState::Open);
+}
+
+/// A timeout that interrupts fast recovery is not watched by F-RTO (RFC 5682 §3.1 step 1,
+/// Linux `tcp_enter_loss`): an ACK of never-resent data after it undoes nothing, and the
+/// resend walks on from SND.UNA.
+#[test]
+fn frto_does_not_watch_a_timeout_in_fast_recovery() {
+    let (mut c, mut ctr, t, _) = sending_client(false, true);
+    // Segments 1 to 4 SACKed: segment 0 is lost (three segments above it), fast recovery.
+    let t = t + Duration::from_millis(10);
+    deliver(&mut c, t, &ack(seq(0), &[(seq(1), seq(5))], None), &mut ctr);
+    assert_eq!(c.info().ca_state, CaState::Recovery);
+    let out = drain(&mut c, t, &mut ctr);
+    assert_eq!(seqs(&out)[0], seq(0), "fast retransmit");
+    let rto = c.poll_timeout().unwrap();
+    c.handle_timeout(rto, &mut ctr);
+    assert_eq!(ctr.timeouts, 1);
+    let out = drain(&mut c, rto, &mut ctr);
+    assert_eq!(seqs(&out), vec![seq(0)]);
+    // Segments 0 to 5 acknowledged: 5 was never resent, but F-RTO is off.
+    let t = rto + Duration::from_millis(1);
+    deliver(&mut c, t, &ack(seq(6), &[], None), &mut ctr);
+    assert_eq!(ctr.spurious_rtos, 0);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    let out = drain(&mut c, t, &mut ctr);
+    let resent = seqs(&out);
+    assert_eq!(
+        resent[..2],
+        [seq(6), seq(7)],
+        "the resend goes on: {resent:?}"
+    );
+    assert!(
+        resent.iter().all(|&s| s < seq(10)),
+        "all resends: {resent:?}"
+    );
+}
+
+/// RFC 3522 / Linux `tcp_try_undo_loss`: the first ACK after the timeout echoes the
+/// timestamp of the original transmission, older than the resend's: the original arrived,
+/// and the timeout is undone at once.
+#[test]
+fn timestamps_undo_a_timeout_on_its_first_ack() {
+    let (mut c, mut ctr, rto, orig_ts) = timed_out_client(true);
+    let t = rto + Duration::from_millis(1);
+    deliver(&mut c, t, &ack(seq(1), &[], Some(orig_ts)), &mut ctr);
+    assert_eq!(ctr.loss_undo, 1);
+    assert_eq!(ctr.spurious_rtos, 0);
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Open);
+    assert_eq!(info.lost, 0);
+    assert_eq!(info.cwnd, 11 * SEG, "window restored (10), + 1 delivered");
+    let out = drain(&mut c, t, &mut ctr);
+    assert_eq!(
+        seqs(&out),
+        vec![seq(11)],
+        "new data: ten in flight (segments 1 to 9 and the probe, segment 10)"
+    );
+}
+
+/// Without SACK F-RTO stays off (a cumulative ACK after the resend also covers what the
+/// receiver queued out of order before the timeout): segments 1 and 2 were queued, 3 was
+/// lost, and the ACK of 3 leads straight on to the resend of 3 and what follows.
+#[test]
+fn frto_is_off_without_sack() {
+    let (mut c, mut ctr, t, _) = sending_client(false, false);
+    let rto = c.poll_timeout().unwrap();
+    assert_eq!(
+        rto,
+        t + Duration::from_millis(210),
+        "no loss probe without SACK"
+    );
+    c.handle_timeout(rto, &mut ctr);
+    assert_eq!(seqs(&drain(&mut c, rto, &mut ctr)), vec![seq(0)]);
+    let t = rto + Duration::from_millis(10);
+    deliver(&mut c, t, &ack(seq(3), &[], None), &mut ctr);
+    assert_eq!(ctr.spurious_rtos, 0);
+    assert_eq!(c.info().ca_state, CaState::Loss);
+    let out = seqs(&drain(&mut c, t, &mut ctr));
+    assert_eq!(out[0], seq(3), "the resend goes on, {out:?}");
+    assert!(out.iter().all(|&s| s < seq(10)), "{out:?}");
+}
