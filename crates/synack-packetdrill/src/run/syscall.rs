@@ -74,12 +74,18 @@ impl Runner {
     }
 
     fn trace_call(&mut self, sc: &Syscall, ret: i64, errno: Option<Errno>) {
+        if let Some(r) = &mut self.record {
+            r.calls.push((ret, errno));
+        }
         let e = errno.map(|e| format!(" {}", e.name())).unwrap_or_default();
         self.trace
             .push(format!("{}   {}(...) = {ret}{e}", secs(self.now), sc.name));
     }
 
     fn check_result(&self, sc: &Syscall, ret: i64, errno: Option<Errno>) -> Result<(), Stop> {
+        if self.record.is_some() {
+            return Ok(());
+        }
         let expected = match &sc.result {
             Expr::Int(v) => *v,
             other => return Err(err(format!("unsupported result expression {other:?}"))),
