@@ -786,9 +786,11 @@ impl Connection {
         if !payload.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
-                    if self.orphaned && self.rcv.shut {
-                        // RFC 1122 §4.2.2.13 / RFC 2525: new data for a closed socket -> RST.
-                        // The reset answers this segment (§3.10.7.1's form), as Linux's does.
+                    if self.rcv.shut && self.state != State::Established {
+                        // RFC 1122 §4.2.2.13 / RFC 2525: new data for a socket closed (or shut
+                        // down for reading) after our FIN -> RST, as Linux's
+                        // tcp_rcv_state_process does in FIN-WAIT-1/2. The reset answers this
+                        // segment (§3.10.7.1's form), as Linux's does.
                         ctr.abort_on_data += 1;
                         self.pending_rst = Some(if seg.flags.ack() {
                             PendingRst {
@@ -917,10 +919,6 @@ impl Connection {
         };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
-        if self.rcv.shut {
-            let n = self.rcv.buf.len();
-            self.rcv.buf.consume(n);
-        }
         if had_holes {
             // Filling a hole: ACK at once (RFC 5681 §4.2).
             self.rcv.ack_now = true;
