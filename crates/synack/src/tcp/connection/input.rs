@@ -783,6 +783,22 @@ impl Connection {
             fin = false;
         }
 
+        if fin
+            && offset == 0
+            && !self.rcv.has_holes()
+            && matches!(self.state, State::Established | State::SynReceived)
+            && self.rcv.fin.is_none()
+            && !self.rcv.fin_done
+        {
+            // Data and the FIN in order in one segment: Linux's tcp_fin() enters ping-pong
+            // mode before it decides how to acknowledge the segment, so even data that quick-
+            // ACK mode would acknowledge at once waits for the ACK timeout (in case the
+            // application's answer to the close can carry it).
+            self.rcv
+                .reception(self.cfg.delayed_ack)
+                .delack
+                .enter_pingpong();
+        }
         if !payload.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
