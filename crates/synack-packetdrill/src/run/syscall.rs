@@ -635,7 +635,7 @@ impl Runner {
             "SO_ERROR" => {
                 let e = match fd.kind {
                     FdKind::Conn(h) | FdKind::Connecting(h) if !fd.error_taken => {
-                        self.stack.connection(h).and_then(|c| c.error())
+                        self.stack.take_error(h).ok().flatten()
                     }
                     _ => None,
                 };
@@ -644,7 +644,7 @@ impl Runner {
                         if let Some(f) = self.fds.get_mut(&n) {
                             f.error_taken = true;
                         }
-                        i64::from(Errno::from_io(&std::io::Error::from(e.kind())).0)
+                        i64::from(Errno::from_io(&e).0)
                     }
                     None => 0,
                 }
