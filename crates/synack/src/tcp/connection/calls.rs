@@ -272,6 +272,16 @@ impl Connection {
             return Err(Error::NotConnected);
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
+            if self.state == State::SynReceived {
+                // After a simultaneous open (the only way an application holds a connection
+                // in SYN-RECEIVED): Linux's tcp_shutdown() leaves SYN-RECV alone and only
+                // marks the socket shut for sending, so the FIN waits for the ACK that
+                // completes the open, which then moves to FIN-WAIT-1 (close() sends it at
+                // once, as RFC 9293 §3.10.4 says).
+                self.snd.fin_queued = true;
+                self.snd.transmit();
+                return Ok(());
+            }
             self.close_send()?;
         }
         Ok(())
