@@ -964,6 +964,15 @@ impl Connection {
         self.rcv.nxt += 1u32;
         self.rcv.fin_done = true;
         self.rcv.fin = None;
+        if let Some(ooo) = &mut self.rcv.ooo {
+            // Anything held out of order lies beyond the peer's FIN and can never be
+            // delivered: drop it and stop reporting it, as Linux's tcp_fin() purges its
+            // out-of-order queue and resets its SACK blocks. (Linux's own ACK of a FIN in
+            // FIN-WAIT-1 goes out before that purge and still reports the blocks; ours does
+            // not.)
+            ooo.assembler.clear();
+            ooo.sack.clear();
+        }
         match self.state {
             State::SynReceived | State::Established => {
                 // Like Linux: the application will likely answer the close, so the ACK
