@@ -935,20 +935,23 @@ impl Connection {
         };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
+        // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
+        // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
+        // when data last arrived, which decides ping-pong mode when we answer).
+        if written as u32 >= self.rcv.seg_est {
+            self.rcv.seg_est = (written as u32).min(self.rcv.mss);
+        }
+        let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
+        let rto = self.rto();
+        let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+        delack.on_data(now, window_segs, rto);
+        let quick = delack.quick();
         if had_holes {
             // Filling a hole: ACK at once (RFC 5681 §4.2).
             self.rcv.ack_now = true;
         } else {
             // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment;
             // and at once in Linux's quick-ACK mode (see tcp::delack).
-            if written as u32 >= self.rcv.seg_est {
-                self.rcv.seg_est = (written as u32).min(self.rcv.mss);
-            }
-            let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-            let rto = self.rto();
-            let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
-            delack.on_data(now, window_segs, rto);
-            let quick = delack.quick();
             let unacked = self.rcv.nxt - self.rcv.last_ack_sent;
             let immediate = unacked > self.rcv.seg_est || quick;
             self.schedule_ack(now, immediate);
