@@ -299,8 +299,10 @@ impl Case {
             self.seed
         );
         let _ = writeln!(out, "// linux-tolerance-usecs: 14000");
+        let header_end = out.len();
         let _ = writeln!(out, "{SYSCTLS}");
         let _ = writeln!(out);
+        let mut merged_any = false;
         let mut sent = rec
             .map(|r| r.sent.as_slice())
             .unwrap_or(&[])
@@ -346,10 +348,30 @@ impl Case {
                 } else {
                     format!("{}~{}", secs(t_us), secs(t_us + slack))
                 };
-                let _ = writeln!(out, "{when} > {}", outbound_text(live));
-                last_us = t_us;
+                let mut line = live.clone();
+                let mut last_len = live.len;
                 sent.next();
+                // A burst (data segments sent at one instant) is one line: Linux hands it to
+                // packetdrill's TUN as TSO packets whose sizes are its own choice.
+                while let Some((t2, next)) = sent.peek() {
+                    if *t2 != *t || last_len != live.len || !continues_burst(&line, next) {
+                        break;
+                    }
+                    line.bits = next.bits;
+                    line.len += next.len;
+                    last_len = next.len;
+                    merged_any = true;
+                    sent.next();
+                }
+                let _ = writeln!(out, "{when} > {}", outbound_text(&line));
+                last_us = t_us;
             }
+        }
+        if merged_any {
+            out.insert_str(
+                header_end,
+                "// linux-merge-segments: a burst is one line; Linux sends it as TSO packets\n",
+            );
         }
         out
     }
@@ -505,6 +527,24 @@ fn next_action(rng: &mut Rng, peer: &mut Peer, sent: &Sent) -> Option<Action> {
         }
         _ => None,
     }
+}
+
+/// Whether `next` extends the burst `acc` as one merged line, under the rules the runner
+/// merges live segments by: contiguous data with the same ACK and option length, the same
+/// flags but PSH, no FIN (every segment but the last as long as the first: the caller).
+fn continues_burst(acc: &Live, next: &Live) -> bool {
+    use synack::wire::tcp::Flags;
+    let data_only = !(Flags::SYN.0 | Flags::FIN.0 | Flags::RST.0 | Flags::URG.0);
+    let mask = !Flags::PSH.0;
+    acc.len > 0
+        && next.len > 0
+        && acc.bits & !data_only == 0
+        && next.bits & !data_only == 0
+        && (acc.bits & mask) == (next.bits & mask)
+        && next.seq == acc.seq.wrapping_add(acc.len)
+        && next.ack == acc.ack
+        && next.options.len() == acc.options.len()
+        && next.win == acc.win
 }
 
 /// How late Linux may send a segment that a timer of at least `gap_us` sends: its timer wheel

@@ -746,8 +746,7 @@ impl Connection {
     fn sack_option(&self) -> SackBlocks {
         let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
         let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
-            self.opts.sack
-                && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
+            self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
         }) else {
             return SackBlocks::default();
         };

@@ -400,8 +400,7 @@ impl Connection {
         // while nothing is outstanding (tcp_check_probe_timer), and when it fires sends what
         // waits, up to a segment, with PSH (tcp_write_wakeup).
         let held = unsent > 0;
-        if self.state.is_synchronized() && (wnd_blocked || held) && self.snd.nxt == self.snd.una
-        {
+        if self.state.is_synchronized() && (wnd_blocked || held) && self.snd.nxt == self.snd.una {
             if !self.timers.is_armed(Timer::Persist) {
                 let base = self.rto().max(self.cfg.rto_min);
                 let mut t = base
