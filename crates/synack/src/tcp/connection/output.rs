@@ -153,8 +153,20 @@ impl Connection {
             return None;
         }
         ctr.out_segs += 1;
+        // The sequence number of a pure ACK: the highest we sent, though a timeout has moved
+        // SND.NXT back to resend from SND.UNA (Linux keeps snd_nxt there and resends from
+        // its queue), unless that lies beyond the peer's window by a scaling unit or more;
+        // then the window's right edge (Linux's tcp_acceptable_seq).
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let seq = if self.snd.max <= wnd_end
+            || (self.snd.shift > 0 && self.snd.max - wnd_end < (1u32 << self.rcv.shift))
+        {
+            self.snd.max
+        } else {
+            wnd_end
+        };
         let plan = Plan {
-            seq: self.snd.nxt,
+            seq,
             flags: Flags::ACK,
             data_off: 0,
             len: 0,
