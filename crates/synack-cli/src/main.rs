@@ -15,6 +15,8 @@ mod demo;
 mod explain;
 #[cfg(target_os = "linux")]
 mod forward;
+#[cfg(target_os = "linux")]
+mod fuzz;
 mod hex;
 #[cfg(target_os = "linux")]
 mod http;
@@ -75,6 +77,9 @@ enum Command {
     /// Run packetdrill scripts on synack and on the live Linux kernel, side by side (needs root).
     #[cfg(target_os = "linux")]
     Oracle(oracle::Args),
+    /// Random scenarios run on synack, replayed on the live Linux kernel: differences, shrunk.
+    #[cfg(target_os = "linux")]
+    Fuzz(fuzz::Args),
     /// Serve TCP (echo, discard, chargen, HTTP files) on a TUN device, for the kernel to use.
     #[cfg(target_os = "linux")]
     Serve(serve::Args),
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         #[cfg(target_os = "linux")]
         Command::Oracle(args) => oracle::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Fuzz(args) => fuzz::run(args),
         #[cfg(target_os = "linux")]
         Command::Serve(args) => serve::run(args),
         #[cfg(target_os = "linux")]

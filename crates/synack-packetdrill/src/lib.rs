@@ -16,6 +16,7 @@ pub mod parser;
 pub use parser::{ParseError, parse};
 pub mod divergences;
 pub mod errno;
+pub mod fuzz;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod packet;

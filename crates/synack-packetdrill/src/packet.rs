@@ -270,6 +270,12 @@ pub struct Live {
 impl Live {
     /// Script notation, as a `>` line would say it.
     pub fn text(&self) -> String {
+        self.text_with(true)
+    }
+
+    /// Script notation with or without the window (a `>` line without `win` leaves it
+    /// unchecked).
+    pub fn text_with(&self, window: bool) -> String {
         let mut s = format!(
             "{} {}:{}({})",
             flags_text(self.bits, self.ae),
@@ -280,7 +286,9 @@ impl Live {
         if self.bits & wtcp::Flags::ACK.0 != 0 || self.ack != 0 {
             s.push_str(&format!(" ack {}", self.ack));
         }
-        s.push_str(&format!(" win {}", self.win));
+        if window {
+            s.push_str(&format!(" win {}", self.win));
+        }
         if self.urg != 0 {
             s.push_str(&format!(" urg {}", self.urg));
         }

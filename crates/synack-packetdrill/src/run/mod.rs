@@ -255,6 +255,52 @@ pub fn run_script(
     run_script_with(script, text, dir, path, ip_version, profile::linux())
 }
 
+/// Runs `text` in record mode: nothing the stack does is checked against the script (which
+/// needs no outbound lines, and whose system call results are placeholders); instead every
+/// segment of the connection under test and every call's result is returned, for a script
+/// generator to write down what synack did (`crate::fuzz`). Errors that are not about results
+/// (a script that cannot be parsed or run) still fail the report.
+pub fn record_script(text: &str, opts: &RunOptions) -> (Report, Recording) {
+    let path = Path::new("<recorded>");
+    let script = match crate::parser::parse("<recorded>", text, &opts.defines) {
+        Ok(s) => s,
+        Err(e) => {
+            let report = Report {
+                script: path.to_path_buf(),
+                ip_version: opts.ip_version,
+                outcome: Outcome::Fail(Box::new(Failure {
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    source: String::new(),
+                    message: format!("expected {}, found {}", e.expected, e.found),
+                    expected: None,
+                    actual: None,
+                    time: None,
+                })),
+                notes: Vec::new(),
+                trace: Vec::new(),
+            };
+            return (report, Recording::default());
+        }
+    };
+    let mut cfg = profile::linux();
+    for (name, value) in &opts.sysctls {
+        // A sysctl the profile cannot apply fails the run below just as in `run_file`.
+        let _ = profile::apply_sysctl(&mut cfg, name, value);
+    }
+    let mut recording = Recording::default();
+    let report = run_script_inner(
+        &script,
+        text,
+        Path::new("."),
+        path,
+        opts.ip_version,
+        cfg,
+        Some(&mut recording),
+    );
+    (report, recording)
+}
+
 /// [`run_script`] starting from `cfg` instead of the Linux profile.
 fn run_script_with(
     script: &Script,
@@ -264,7 +310,22 @@ fn run_script_with(
     ip_version: IpVersion,
     cfg: Config,
 ) -> Report {
+    run_script_inner(script, text, dir, path, ip_version, cfg, None)
+}
+
+fn run_script_inner(
+    script: &Script,
+    text: &str,
+    dir: &Path,
+    path: &Path,
+    ip_version: IpVersion,
+    cfg: Config,
+    recording: Option<&mut Recording>,
+) -> Report {
     let mut r = Runner::new(text, dir, ip_version, cfg);
+    if recording.is_some() {
+        r.record = Some(Recording::default());
+    }
     let outcome = match r.run(script) {
         Ok(()) => Outcome::Pass,
         Err(Stop::Skip(why)) => Outcome::Skip(why),
@@ -277,6 +338,9 @@ fn run_script_with(
             r.notes
                 .push(format!("code block at line {}: {}", f.line, f.message));
         }
+    }
+    if let (Some(out), Some(rec)) = (recording, r.record.take()) {
+        *out = rec;
     }
     Report {
         script: path.to_path_buf(),
@@ -450,6 +514,18 @@ struct Runner {
     /// The first code block that could not be evaluated: the script is skipped if nothing
     /// failed.
     code_unsupported: Option<String>,
+    /// Record mode ([`record_script`]): what the stack did, instead of checking it.
+    record: Option<Recording>,
+}
+
+/// What the stack did in a script run in record mode ([`record_script`]).
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// Every segment of the connection under test, in order, with the time it was sent and
+    /// its fields in the script's sequence spaces (our ISN stands for 0).
+    pub sent: Vec<(Instant, Live)>,
+    /// Every system call's result (return value, errno), in the order the calls ran.
+    pub calls: Vec<(i64, Option<Errno>)>,
 }
 
 impl Runner {
@@ -490,6 +566,7 @@ impl Runner {
             focus_closed: false,
             code_failure: None,
             code_unsupported: None,
+            record: None,
         }
     }
 
@@ -763,11 +840,39 @@ impl Runner {
         buf.resize(65600, 0);
         while let Some(n) = self.stack.poll_transmit(self.now, &mut buf) {
             let bytes = buf[..n].to_vec();
+            if self.record.is_some() {
+                self.record_segment(&bytes);
+                let line = self.describe_out(&bytes);
+                self.trace.push(format!("{} > {}", secs(self.now), line));
+                continue;
+            }
             let line = self.describe_out(&bytes);
             self.outq.push_back((self.now, bytes, self.trace.len()));
             self.trace.push(format!("{} > {}", secs(self.now), line));
         }
         self.tx_buf = buf;
+    }
+
+    /// Record mode: keeps a segment of the connection under test. The first SYN or SYN-ACK
+    /// anchors our sequence space (our ISN is 0 in the script), as an outbound SYN line
+    /// written `0:0(0)` would.
+    fn record_segment(&mut self, bytes: &[u8]) {
+        if !self.on_focus(bytes) {
+            return;
+        }
+        let Some((_, raw, _)) = packet::parse_live(bytes, &SeqSpace::default()) else {
+            return;
+        };
+        if !self.seqs.local_known && raw.bits & wtcp::Flags::SYN.0 != 0 {
+            self.seqs.local_known = true;
+            self.seqs.script_local_isn = 0;
+            self.seqs.live_local_isn = raw.seq;
+        }
+        if let Some((_, live, _)) = packet::parse_live(bytes, &self.seqs) {
+            if let Some(r) = &mut self.record {
+                r.sent.push((self.now, live));
+            }
+        }
     }
 
     /// Runs the stack's timers up to `t` (one timer instant at a time), collecting output and

@@ -74,12 +74,18 @@ impl Runner {
     }
 
     fn trace_call(&mut self, sc: &Syscall, ret: i64, errno: Option<Errno>) {
+        if let Some(r) = &mut self.record {
+            r.calls.push((ret, errno));
+        }
         let e = errno.map(|e| format!(" {}", e.name())).unwrap_or_default();
         self.trace
             .push(format!("{}   {}(...) = {ret}{e}", secs(self.now), sc.name));
     }
 
     fn check_result(&self, sc: &Syscall, ret: i64, errno: Option<Errno>) -> Result<(), Stop> {
+        if self.record.is_some() {
+            return Ok(());
+        }
         let expected = match &sc.result {
             Expr::Int(v) => *v,
             other => return Err(err(format!("unsupported result expression {other:?}"))),
@@ -756,7 +762,7 @@ impl Runner {
             "SO_ERROR" => {
                 let e = match fd.kind {
                     FdKind::Conn(h) | FdKind::Connecting(h) if !fd.error_taken => {
-                        self.stack.connection(h).and_then(|c| c.error())
+                        self.stack.take_error(h).ok().flatten()
                     }
                     _ => None,
                 };
@@ -765,7 +771,7 @@ impl Runner {
                         if let Some(f) = self.fds.get_mut(&n) {
                             f.error_taken = true;
                         }
-                        i64::from(Errno::from_io(&std::io::Error::from(e.kind())).0)
+                        i64::from(Errno::from_io(&e).0)
                     }
                     None => 0,
                 }

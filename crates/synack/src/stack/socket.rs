@@ -365,6 +365,11 @@ impl Stack {
         Ok(c.ttl.unwrap_or(stack))
     }
 
+    /// The connection's pending error, taken (SO_ERROR, see [`Connection::take_error`]).
+    pub fn take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
+        Ok(self.conn_or_err(h)?.conn.take_error().map(io::Error::from))
+    }
+
     /// Copies received data without consuming it (see [`Connection::peek`]).
     pub fn peek(&mut self, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
         Ok(self.conn_or_err(h)?.conn.peek(out))

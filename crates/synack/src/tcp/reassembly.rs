@@ -168,8 +168,7 @@ impl Assembler {
             .filter(|&(s, e)| s <= offset && offset < e)
     }
 
-    /// Forgets everything (for example when the connection is reset).
-    #[cfg(test)]
+    /// Forgets everything (the data it describes was dropped).
     pub fn clear(&mut self) {
         self.ranges = Vec::new();
     }

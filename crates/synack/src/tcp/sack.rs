@@ -140,10 +140,10 @@ impl SackRecorder {
         self.count = n as u8;
     }
 
-    /// Forgets every block (after reneging or a reset).
-    #[cfg(test)]
+    /// Forgets every block and any pending D-SACK (the out-of-order data was dropped).
     pub fn clear(&mut self) {
         self.count = 0;
+        self.dsack = None;
     }
 
     /// Builds the blocks of the next SACK option: at most `max` (clamped to

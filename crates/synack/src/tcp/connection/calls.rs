@@ -263,11 +263,28 @@ impl Connection {
     /// `Read` discards further incoming data.
     pub fn shutdown(&mut self, how: Shutdown) -> Result<(), Error> {
         if matches!(how, Shutdown::Read | Shutdown::Both) {
+            // Data already queued, and data that still arrives while the connection is
+            // ESTABLISHED, stays readable; reads return it, then end of file (Linux's
+            // RCV_SHUTDOWN). Once we have sent our FIN, new data resets the connection
+            // (`process_text_and_fin`).
             self.rcv.shut = true;
-            let n = self.rcv.buf.len();
-            self.rcv.buf.consume(n);
+        }
+        if matches!(self.state, State::Closed | State::TimeWait) {
+            // Linux's inet_shutdown: a socket whose connection is over (reset, closed, or
+            // handed to a TIME-WAIT mini-socket) is not connected, whatever `how` is.
+            return Err(Error::NotConnected);
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
+            if self.state == State::SynReceived {
+                // After a simultaneous open (the only way an application holds a connection
+                // in SYN-RECEIVED): Linux's tcp_shutdown() leaves SYN-RECV alone and only
+                // marks the socket shut for sending, so the FIN waits for the ACK that
+                // completes the open, which then moves to FIN-WAIT-1 (close() sends it at
+                // once, as RFC 9293 §3.10.4 says).
+                self.snd.fin_queued = true;
+                self.snd.transmit();
+                return Ok(());
+            }
             self.close_send()?;
         }
         Ok(())

@@ -793,12 +793,30 @@ impl Connection {
             fin = false;
         }
 
+        if fin
+            && offset == 0
+            && !self.rcv.has_holes()
+            && matches!(self.state, State::Established | State::SynReceived)
+            && self.rcv.fin.is_none()
+            && !self.rcv.fin_done
+        {
+            // Data and the FIN in order in one segment: Linux's tcp_fin() enters ping-pong
+            // mode before it decides how to acknowledge the segment, so even data that quick-
+            // ACK mode would acknowledge at once waits for the ACK timeout (in case the
+            // application's answer to the close can carry it).
+            self.rcv
+                .reception(self.cfg.delayed_ack)
+                .delack
+                .enter_pingpong();
+        }
         if !payload.is_empty() {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
-                    if self.orphaned && self.rcv.shut {
-                        // RFC 1122 §4.2.2.13 / RFC 2525: new data for a closed socket -> RST.
-                        // The reset answers this segment (§3.10.7.1's form), as Linux's does.
+                    if self.rcv.shut && self.state != State::Established {
+                        // RFC 1122 §4.2.2.13 / RFC 2525: new data for a socket closed (or shut
+                        // down for reading) after our FIN -> RST, as Linux's
+                        // tcp_rcv_state_process does in FIN-WAIT-1/2. The reset answers this
+                        // segment (§3.10.7.1's form), as Linux's does.
                         ctr.abort_on_data += 1;
                         self.pending_rst = Some(if seg.flags.ack() {
                             PendingRst {
@@ -927,24 +945,23 @@ impl Connection {
         };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
-        if self.rcv.shut {
-            let n = self.rcv.buf.len();
-            self.rcv.buf.consume(n);
+        // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
+        // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
+        // when data last arrived, which decides ping-pong mode when we answer).
+        if written as u32 >= self.rcv.seg_est {
+            self.rcv.seg_est = (written as u32).min(self.rcv.mss);
         }
+        let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
+        let rto = self.rto();
+        let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+        delack.on_data(now, window_segs, rto);
+        let quick = delack.quick();
         if had_holes {
             // Filling a hole: ACK at once (RFC 5681 §4.2).
             self.rcv.ack_now = true;
         } else {
             // RFC 1122 §4.2.3.2: delay, but ACK at least every second full-sized segment;
             // and at once in Linux's quick-ACK mode (see tcp::delack).
-            if written as u32 >= self.rcv.seg_est {
-                self.rcv.seg_est = (written as u32).min(self.rcv.mss);
-            }
-            let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-            let rto = self.rto();
-            let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
-            delack.on_data(now, window_segs, rto);
-            let quick = delack.quick();
             let unacked = self.rcv.nxt - self.rcv.last_ack_sent;
             let immediate = unacked > self.rcv.seg_est || quick;
             self.schedule_ack(now, immediate);
@@ -960,6 +977,15 @@ impl Connection {
         self.rcv.nxt += 1u32;
         self.rcv.fin_done = true;
         self.rcv.fin = None;
+        if let Some(ooo) = &mut self.rcv.ooo {
+            // Anything held out of order lies beyond the peer's FIN and can never be
+            // delivered: drop it and stop reporting it, as Linux's tcp_fin() purges its
+            // out-of-order queue and resets its SACK blocks. (Linux's own ACK of a FIN in
+            // FIN-WAIT-1 goes out before that purge and still reports the blocks; ours does
+            // not.)
+            ooo.assembler.clear();
+            ooo.sack.clear();
+        }
         match self.state {
             State::SynReceived | State::Established => {
                 // Like Linux: the application will likely answer the close, so the ACK

@@ -205,6 +205,14 @@ impl Connection {
         self.error
     }
 
+    /// The error, if it has not been reported yet, marked as reported (SO_ERROR, Linux's
+    /// sock_error(), which clears the socket's error as it reads it): later calls see what a
+    /// connection that simply ended gives (EPIPE for a write, end of file for a read).
+    pub fn take_error(&mut self) -> Option<Error> {
+        let e = self.error?;
+        (!std::mem::replace(&mut self.error_reported, true)).then_some(e)
+    }
+
     /// The peer's window scale shift and ours, once negotiated (for traces).
     pub fn window_shifts(&self) -> (u8, u8) {
         (self.snd.shift, self.rcv.shift)

@@ -166,8 +166,20 @@ impl Connection {
             return None;
         }
         ctr.out_segs += 1;
+        // The sequence number of a pure ACK: the highest we sent, though a timeout has moved
+        // SND.NXT back to resend from SND.UNA (Linux keeps snd_nxt there and resends from
+        // its queue), unless that lies beyond the peer's window by a scaling unit or more;
+        // then the window's right edge (Linux's tcp_acceptable_seq).
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let seq = if self.snd.max <= wnd_end
+            || (self.snd.shift > 0 && self.snd.max - wnd_end < (1u32 << self.rcv.shift))
+        {
+            self.snd.max
+        } else {
+            wnd_end
+        };
         let plan = Plan {
-            seq: self.snd.nxt,
+            seq,
             flags: Flags::ACK,
             data_off: 0,
             len: 0,
@@ -724,6 +736,10 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
+            // A reset we decide on (an abort, a close with unread data) carries the options
+            // of the connection's other segments, SACK blocks for what is held out of order
+            // included, as Linux's tcp_send_active_reset writes it (tcp_established_options).
+            options.sack = self.sack_option();
         }
         let window = if flags.rst() && !flags.ack() {
             0
@@ -752,6 +768,45 @@ impl Connection {
         Some(len)
     }
 
+    /// The SACK blocks (RFC 2018 §4, D-SACK first per RFC 2883) a segment other than a SYN
+    /// carries now: none without SACK or with nothing out of order or duplicated to report.
+    fn sack_option(&self) -> SackBlocks {
+        let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
+        let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
+            self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
+        }) else {
+            return SackBlocks::default();
+        };
+        let max = if self.opts.ts().is_some() { 3 } else { 4 };
+        let sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
+        // A block that ends at the peer's FIN covers the FIN too (as Linux reports it); a FIN
+        // queued out of order on its own is a block of its own, first if it was the last to
+        // arrive (Linux queues it like data, `tcp_data_queue_ofo`).
+        let Some(fin) = self.rcv.fin else {
+            return sack;
+        };
+        let mut with_fin = SackBlocks::default();
+        let fin_block = (fin, fin + 1u32);
+        let alone = fin_ooo.is_some() && !sack.as_slice().iter().any(|&(_, r)| r == fin);
+        // A D-SACK block stays first.
+        let skip = usize::from(ooo.sack.has_dsack()).min(sack.len());
+        for &d in &sack.as_slice()[..skip] {
+            with_fin.push(d);
+        }
+        if alone && ooo.sack.most_recent() == Some(fin_block) {
+            with_fin.push(fin_block);
+        }
+        for &(l, r) in &sack.as_slice()[skip..] {
+            if with_fin.len() < max {
+                with_fin.push((l, if r == fin { r + 1u32 } else { r }));
+            }
+        }
+        if alone && !with_fin.as_slice().contains(&fin_block) && with_fin.len() < max {
+            with_fin.push(fin_block);
+        }
+        with_fin
+    }
+
     /// Writes one segment per `plan` with the options this connection uses.
     fn write_segment(&mut self, now: Instant, buf: &mut [u8], plan: Plan) -> Option<usize> {
         let syn = plan.flags.syn();
@@ -775,40 +830,7 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
-            if let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
-                self.opts.sack
-                    && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
-            }) {
-                let max = if self.opts.ts().is_some() { 3 } else { 4 };
-                options.sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
-                // A block that ends at the peer's FIN covers the FIN too (as Linux reports it);
-                // a FIN queued out of order on its own is a block of its own, first if it was
-                // the last to arrive (Linux queues it like data, `tcp_data_queue_ofo`).
-                if let Some(fin) = self.rcv.fin {
-                    let mut with_fin = SackBlocks::default();
-                    let fin_block = (fin, fin + 1u32);
-                    let alone = fin_ooo.is_some()
-                        && !options.sack.as_slice().iter().any(|&(_, r)| r == fin);
-                    // A D-SACK block stays first.
-                    let skip = usize::from(ooo.sack.has_dsack()).min(options.sack.len());
-                    for &d in &options.sack.as_slice()[..skip] {
-                        with_fin.push(d);
-                    }
-                    if alone && ooo.sack.most_recent() == Some(fin_block) {
-                        with_fin.push(fin_block);
-                    }
-                    for &(l, r) in &options.sack.as_slice()[skip..] {
-                        if with_fin.len() < max {
-                            with_fin.push((l, if r == fin { r + 1u32 } else { r }));
-                        }
-                    }
-                    if alone && !with_fin.as_slice().contains(&fin_block) && with_fin.len() < max {
-                        with_fin.push(fin_block);
-                    }
-                    options.sack = with_fin;
-                }
-            }
+            options.sack = self.sack_option();
         }
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).

@@ -395,7 +395,12 @@ impl Connection {
         let wnd_blocked = (unsent > 0
             && (self.snd.wnd as usize) < unsent.min(self.snd.mss as usize))
             || (unsent == 0 && fin_waits && self.snd.wnd == 0);
-        if self.state.is_synchronized() && wnd_blocked && self.snd.nxt == self.snd.una {
+        // Data held back with nothing in flight for another reason (TCP_CORK, MSG_MORE) is
+        // not held forever either: Linux arms the same timer whenever a push sends nothing
+        // while nothing is outstanding (tcp_check_probe_timer), and when it fires sends what
+        // waits, up to a segment, with PSH (tcp_write_wakeup).
+        let held = unsent > 0;
+        if self.state.is_synchronized() && (wnd_blocked || held) && self.snd.nxt == self.snd.una {
             if !self.timers.is_armed(Timer::Persist) {
                 let base = self.rto().max(self.cfg.rto_min);
                 let mut t = base

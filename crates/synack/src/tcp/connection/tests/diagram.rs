@@ -144,7 +144,9 @@ fn every_edge_of_figure5_and_nothing_else() {
         &Inject::to_server(Flags::SYN, 10, 0).seg(),
         &mut ctr,
     );
-    s.shutdown(Shutdown::Write).unwrap();
+    // (The CLOSE call: shutdown(SHUT_WR) in SYN-RECEIVED waits for the open to complete,
+    // as Linux's does.)
+    s.close(T0, &mut ctr);
     assert_eq!(s.state(), FinWait1);
     edges(&mut s, &mut seen);
     let _ = SeqNum(0);
