@@ -25,8 +25,9 @@ a packetdrill binary). A case Linux fails is a difference between the two stacks
 tests/packetdrill of what Linux does, or a listed deliberate difference.
 
 Output: a line per case, then each difference with its shrunk script's path and Linux's first
-error. Exit status 0 when every case agrees, 1 when a difference was found, 2 when the cases
-could not be run.
+error, on standard output, as is why the kernel side cannot run; errors in the arguments on
+standard error. Exit status 0 when every case agrees, 1 when a difference was found, 2 when
+the cases could not be run.
 
 Example: sudo target/release/synack fuzz --cases 40 --seed 1 --out /tmp/fuzz")]
 pub struct Args {
