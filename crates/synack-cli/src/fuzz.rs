@@ -111,19 +111,8 @@ fn signature(outcome: &KernelOutcome) -> Option<String> {
 }
 
 fn kernel_text(outcome: &KernelOutcome) -> String {
-    match outcome {
-        KernelOutcome::Pass => "pass".into(),
-        KernelOutcome::Fail {
-            line: Some(l),
-            message,
-        } => format!("line {l}: {message}"),
-        KernelOutcome::Fail {
-            line: None,
-            message,
-        } => message.clone(),
-        KernelOutcome::TimedOut => "timed out".into(),
-        KernelOutcome::Error(e) => format!("could not run: {e}"),
-    }
+    // Cases are killed after a minute (`KernelOptions::timeout` below).
+    outcome.summary(Duration::from_secs(60))
 }
 
 pub fn run(args: Args) -> ExitCode {

@@ -330,19 +330,7 @@ fn synack_line(r: &Report) -> String {
 
 /// The kernel side's first error, in one line.
 fn kernel_line(k: &KernelReport) -> String {
-    match &k.outcome {
-        KernelOutcome::Pass => "pass".into(),
-        KernelOutcome::Fail {
-            line: Some(l),
-            message,
-        } => format!("line {l}: {message}"),
-        KernelOutcome::Fail {
-            line: None,
-            message,
-        } => message.clone(),
-        KernelOutcome::TimedOut => format!("killed after {:.0} s", k.elapsed.as_secs_f64()),
-        KernelOutcome::Error(e) => format!("could not run: {e}"),
-    }
+    k.outcome.summary(k.elapsed)
 }
 
 fn indent(text: &str) -> String {

@@ -266,6 +266,26 @@ pub enum KernelOutcome {
     Error(String),
 }
 
+impl KernelOutcome {
+    /// The outcome in one line: `pass`, packetdrill's first error with its script line, or why
+    /// the run did not finish (`elapsed`: how long a killed run had been going).
+    pub fn summary(&self, elapsed: Duration) -> String {
+        match self {
+            KernelOutcome::Pass => "pass".into(),
+            KernelOutcome::Fail {
+                line: Some(l),
+                message,
+            } => format!("line {l}: {message}"),
+            KernelOutcome::Fail {
+                line: None,
+                message,
+            } => message.clone(),
+            KernelOutcome::TimedOut => format!("killed after {:.0} s", elapsed.as_secs_f64()),
+            KernelOutcome::Error(e) => format!("could not run: {e}"),
+        }
+    }
+}
+
 /// One script's kernel run.
 #[derive(Debug, Clone)]
 pub struct KernelReport {
