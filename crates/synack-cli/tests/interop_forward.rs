@@ -206,7 +206,26 @@ fn http_server(server: &Netns, dir: &Path) -> Proc {
     let mut http = server.cmd("python3");
     http.args(["-m", "http.server", "80", "--bind", "::", "--directory"])
         .arg(dir);
-    Proc::spawn(http, "python http.server")
+    let proc = Proc::spawn(http, "python http.server");
+    // It says nothing we can wait for (its banner is block-buffered into a pipe): wait until
+    // port 80 listens, or a client started at once is refused on a loaded machine.
+    let start = Instant::now();
+    loop {
+        let out = server
+            .cmd("ss")
+            .args(["-Hltn", "sport = :80"])
+            .output()
+            .unwrap();
+        if !out.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "python http.server did not listen on port 80 within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proc
 }
 
 /// The tests of this file one at a time: each measures or loads the machine.
