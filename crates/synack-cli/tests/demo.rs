@@ -537,6 +537,10 @@ fn tshark_checks(pcap: &str) {
             "tcp.check_checksum:TRUE",
             "-o",
             "ip.check_checksum:TRUE",
+            // The demo uploads random bytes to port 80: read them as data, or tshark's HTTP
+            // dissector calls a segment that happens to start like a request line malformed.
+            "-d",
+            "tcp.port==80,data",
         ])
         .args([
             "-T",
