@@ -60,7 +60,8 @@ impl Stack {
                 {
                     overflow = true; // decided below, needs the listener
                 } else {
-                    c.conn.handle_segment(now, &seg, ctr);
+                    c.conn
+                        .handle_segment_ecn(now, &seg, super::egress::ecn_of(bytes), ctr);
                     learned = c.conn.take_fast_open_learned();
                 }
             }

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use super::Stack;
 use super::route::ip_header_len;
 use crate::tcp::connection::MAX_HEADER;
+use crate::tcp::ecn::Codepoint;
 use crate::time::Instant;
 use crate::trace::Direction;
 use crate::wire::ipv6ext::{FRAGMENT_HEADER_LEN, FragmentRepr};
@@ -48,6 +49,36 @@ fn set_hop_limit(packet: &mut [u8], t: u8) {
         Some(6) => ipv6::Packet::new_unchecked(packet).set_hop_limit(t),
         _ => {}
     }
+}
+
+/// Writes the ECN field (RFC 3168 §5: the two low bits of the IPv4 TOS or IPv6 traffic
+/// class) of a packet the stack built.
+fn set_ecn(packet: &mut [u8], cp: Codepoint) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut p = ipv4::Packet::new_unchecked(packet);
+            let tos = p.tos();
+            p.set_tos((tos & !3) | cp.bits());
+            p.fill_checksum();
+        }
+        Some(6) => {
+            let mut p = ipv6::Packet::new_unchecked(packet);
+            let tc = p.traffic_class();
+            p.set_traffic_class((tc & !3) | cp.bits());
+        }
+        _ => {}
+    }
+}
+
+/// The ECN field of a received IP packet (`bytes` from its first byte).
+pub(super) fn ecn_of(bytes: &[u8]) -> Codepoint {
+    let bits = match bytes.first().map(|b| b >> 4) {
+        Some(4) => bytes.get(1).copied().unwrap_or(0),
+        // The traffic class straddles the first two bytes; its ECN bits are byte 1's 5th, 6th.
+        Some(6) => bytes.get(1).map_or(0, |b| b >> 4),
+        _ => 0,
+    };
+    Codepoint::from_bits(bits)
 }
 
 /// A packet the stack itself owes (a RST, an ACK for a half-open connection, an ICMP
@@ -152,7 +183,14 @@ impl Stack {
                 let hlen = ip_header_len(remote);
                 if buf.len().saturating_sub(hlen) > MAX_HEADER {
                     if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
-                        sent = Some((local, remote, n, c.flow_label, c.ttl));
+                        sent = Some((
+                            local,
+                            remote,
+                            n,
+                            c.flow_label,
+                            c.ttl,
+                            c.conn.ecn_codepoint(),
+                        ));
                     }
                 }
                 if sent.is_none() {
@@ -164,7 +202,7 @@ impl Stack {
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh(h, now);
-            if let Some((src, dst, n, flow_label, ttl)) = sent {
+            if let Some((src, dst, n, flow_label, ttl, cp)) = sent {
                 let ip = IpHeader {
                     src,
                     dst,
@@ -177,6 +215,9 @@ impl Stack {
                 };
                 if let Some(t) = ttl {
                     set_hop_limit(&mut buf[..total], t);
+                }
+                if cp != Codepoint::NotEct {
+                    set_ecn(&mut buf[..total], cp);
                 }
                 self.trace_packet(now, Direction::Out, &buf[..total]);
                 // It stays at the front of the queue: it may have more to send.
