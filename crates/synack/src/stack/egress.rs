@@ -493,4 +493,42 @@ mod tests {
         assert_eq!(q.bytes.capacity(), cap);
         assert!(q.bytes.len() <= 4 * 40);
     }
+
+    #[test]
+    fn ecn_field_written_and_read_in_both_families() {
+        use crate::wire::IpProtocol;
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let mut v4 = [0u8; ipv4::HEADER_LEN];
+        let r = ipv4::Repr::new(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            IpProtocol::Tcp,
+            0,
+        );
+        let mut p = ipv4::Packet::new_unchecked(&mut v4[..]);
+        r.emit(&mut p, false).unwrap();
+        p.set_tos(0xb8); // DSCP EF, Not-ECT: the DSCP bits stay.
+        p.fill_checksum();
+        assert_eq!(ecn_of(&v4), Codepoint::NotEct);
+        set_ecn(&mut v4, Codepoint::Ect0);
+        let p = ipv4::Packet::new_checked(&v4[..]).unwrap();
+        assert_eq!((p.tos(), p.ecn()), (0xba, 2));
+        assert!(p.verify_checksum());
+        assert_eq!(ecn_of(&v4), Codepoint::Ect0);
+
+        let mut v6 = [0u8; ipv6::HEADER_LEN];
+        let a: Ipv6Addr = "fd00:5ac::1".parse().unwrap();
+        let r = ipv6::Repr::new(a, a, IpProtocol::Tcp, 0);
+        let mut p = ipv6::Packet::new_unchecked(&mut v6[..]);
+        r.emit(&mut p).unwrap();
+        p.set_traffic_class(0xb8);
+        p.set_flow_label(0xabcde);
+        set_ecn(&mut v6, Codepoint::Ce);
+        let p = ipv6::Packet::new_checked(&v6[..]).unwrap();
+        assert_eq!(
+            (p.traffic_class(), p.ecn(), p.flow_label()),
+            (0xbb, 3, 0xabcde)
+        );
+        assert_eq!(ecn_of(&v6), Codepoint::Ce);
+    }
 }
