@@ -25,9 +25,10 @@ const PAWS_WINDOW: i32 = 1;
 
 impl Connection {
     /// [`handle_segment`](Self::handle_segment) for a segment whose IP header carried the ECN
-    /// codepoint `cp` (RFC 3168 §5). Once ECN is negotiated, data with CWR ends our echo and
-    /// data marked CE starts it (§6.1.3), each acknowledged at once, as Linux's
-    /// `tcp_ecn_accept_cwr` and `__tcp_ecn_check_ce` do, in that order.
+    /// codepoint `cp` (RFC 3168 §5). Once ECN is negotiated, a segment with CWR ends our echo
+    /// (Linux: a pure ACK too) and data marked CE starts it (§6.1.3); data of either kind is
+    /// acknowledged at once, as Linux's `tcp_ecn_accept_cwr` and `__tcp_ecn_check_ce` do, in
+    /// that order.
     pub fn handle_segment_ecn(
         &mut self,
         now: Instant,
@@ -36,13 +37,14 @@ impl Connection {
         ctr: &mut Counters,
     ) {
         self.handle_segment(now, seg, ctr);
-        if !self.ecn.ok() || seg.payload.is_empty() || !self.state.is_synchronized() {
+        if !self.ecn.ok() || !self.state.is_synchronized() {
             return;
         }
-        if seg.flags.contains(crate::wire::tcp::Flags::CWR) && self.ecn.on_cwr() {
+        let data = !seg.payload.is_empty();
+        if seg.flags.contains(crate::wire::tcp::Flags::CWR) && self.ecn.on_cwr() && data {
             self.rcv.ack_now = true;
         }
-        if self.ecn.on_data(cp) {
+        if data && self.ecn.on_data(cp) {
             self.rcv.ack_now = true;
         }
     }
