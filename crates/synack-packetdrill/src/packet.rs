@@ -170,7 +170,9 @@ pub fn ip_packet(
     }
 }
 
-fn ecn_bits(e: crate::ast::Ecn) -> u8 {
+/// The two IP ECN bits of a script's `[noecn]`, `[ect1]`, `[ect0]`, `[ect01]` (sent as ECT(0))
+/// or `[ce]`.
+pub(crate) fn ecn_bits(e: crate::ast::Ecn) -> u8 {
     use crate::ast::Ecn::*;
     match e {
         NoEcn => 0,

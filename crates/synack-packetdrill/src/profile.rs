@@ -90,9 +90,13 @@ pub fn apply_sysctl(cfg: &mut Config, name: &str, value: &str) -> Result<Applied
             }
         }
         "tcp_ecn" => {
-            if int()? != 0 {
-                return Ok(Applied::NoEffect("ECN is not implemented"));
+            let v = int()?;
+            if v > 2 {
+                return Ok(Applied::NoEffect(
+                    "AccECN (tcp_ecn 3 to 5) is not implemented",
+                ));
             }
+            cfg.ecn = synack::tcp::EcnMode::from_sysctl(v as u32);
         }
         "tcp_fastopen" => cfg.fastopen = synack::tcp::FastOpenMode(int()? as u32),
         "tcp_fastopen_key" => {

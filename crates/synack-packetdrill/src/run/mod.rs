@@ -1516,6 +1516,24 @@ impl Runner {
                 combined.urg
             )));
         }
+        // The IP ECN field, only when the line names it (upstream's verify_outbound_live_ecn):
+        // `[ect01]` takes either ECT codepoint.
+        if let Some(e) = p.ip.ecn {
+            let live = combined.tos & 3;
+            let ok = match e {
+                Ecn::Ect01 => live == 1 || live == 2,
+                _ => live == crate::packet::ecn_bits(e),
+            };
+            if !ok {
+                let want = match e {
+                    Ecn::Ect01 => "0x1 or 0x2".to_string(),
+                    _ => format!("{:#x}", crate::packet::ecn_bits(e)),
+                };
+                return Err(bad(format!(
+                    "live packet field ip_ecn: expected: {want} vs actual: {live:#x}"
+                )));
+            }
+        }
         if let Some(ttl) = p.ip.ttl {
             if combined.ttl != ttl {
                 return Err(bad(format!(

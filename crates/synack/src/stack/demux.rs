@@ -60,7 +60,8 @@ impl Stack {
                 {
                     overflow = true; // decided below, needs the listener
                 } else {
-                    c.conn.handle_segment(now, &seg, ctr);
+                    c.conn
+                        .handle_segment_ecn(now, &seg, super::egress::ecn_of(bytes), ctr);
                     learned = c.conn.take_fast_open_learned();
                 }
             }
@@ -107,6 +108,13 @@ impl Stack {
         };
         if let Some(lh) = listener {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
+                // RFC 3168 §6.1.1: a SYN must be Not-ECT. An ECN-setup SYN that is ECN-capable
+                // itself gets no ECN, as Linux's `tcp_ecn_create_request` decides.
+                let mut seg = seg;
+                if super::egress::ecn_of(bytes) != crate::tcp::ecn::Codepoint::NotEct {
+                    seg.flags =
+                        wtcp::Flags(seg.flags.0 & !(wtcp::Flags::ECE.0 | wtcp::Flags::CWR.0));
+                }
                 return self.syn_to_listener(now, lh, local, remote, &seg, reuse_isn);
             }
             // §3.10.7.2: RST ignored; ACK answered with a RST; anything else dropped.

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use super::Stack;
 use super::route::ip_header_len;
 use crate::tcp::connection::MAX_HEADER;
+use crate::tcp::ecn::Codepoint;
 use crate::time::Instant;
 use crate::trace::Direction;
 use crate::wire::ipv6ext::{FRAGMENT_HEADER_LEN, FragmentRepr};
@@ -48,6 +49,36 @@ fn set_hop_limit(packet: &mut [u8], t: u8) {
         Some(6) => ipv6::Packet::new_unchecked(packet).set_hop_limit(t),
         _ => {}
     }
+}
+
+/// Writes the ECN field (RFC 3168 §5: the two low bits of the IPv4 TOS or IPv6 traffic
+/// class) of a packet the stack built.
+fn set_ecn(packet: &mut [u8], cp: Codepoint) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut p = ipv4::Packet::new_unchecked(packet);
+            let tos = p.tos();
+            p.set_tos((tos & !3) | cp.bits());
+            p.fill_checksum();
+        }
+        Some(6) => {
+            let mut p = ipv6::Packet::new_unchecked(packet);
+            let tc = p.traffic_class();
+            p.set_traffic_class((tc & !3) | cp.bits());
+        }
+        _ => {}
+    }
+}
+
+/// The ECN field of a received IP packet (`bytes` from its first byte).
+pub(super) fn ecn_of(bytes: &[u8]) -> Codepoint {
+    let bits = match bytes.first().map(|b| b >> 4) {
+        Some(4) => bytes.get(1).copied().unwrap_or(0),
+        // The traffic class straddles the first two bytes; its ECN bits are byte 1's 5th, 6th.
+        Some(6) => bytes.get(1).map_or(0, |b| b >> 4),
+        _ => 0,
+    };
+    Codepoint::from_bits(bits)
 }
 
 /// A packet the stack itself owes (a RST, an ACK for a half-open connection, an ICMP
@@ -152,7 +183,14 @@ impl Stack {
                 let hlen = ip_header_len(remote);
                 if buf.len().saturating_sub(hlen) > MAX_HEADER {
                     if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
-                        sent = Some((local, remote, n, c.flow_label, c.ttl));
+                        sent = Some((
+                            local,
+                            remote,
+                            n,
+                            c.flow_label,
+                            c.ttl,
+                            c.conn.ecn_codepoint(),
+                        ));
                     }
                 }
                 if sent.is_none() {
@@ -164,7 +202,7 @@ impl Stack {
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh(h, now);
-            if let Some((src, dst, n, flow_label, ttl)) = sent {
+            if let Some((src, dst, n, flow_label, ttl, cp)) = sent {
                 let ip = IpHeader {
                     src,
                     dst,
@@ -177,6 +215,9 @@ impl Stack {
                 };
                 if let Some(t) = ttl {
                     set_hop_limit(&mut buf[..total], t);
+                }
+                if cp != Codepoint::NotEct {
+                    set_ecn(&mut buf[..total], cp);
                 }
                 self.trace_packet(now, Direction::Out, &buf[..total]);
                 // It stays at the front of the queue: it may have more to send.
@@ -451,5 +492,43 @@ mod tests {
         }
         assert_eq!(q.bytes.capacity(), cap);
         assert!(q.bytes.len() <= 4 * 40);
+    }
+
+    #[test]
+    fn ecn_field_written_and_read_in_both_families() {
+        use crate::wire::IpProtocol;
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let mut v4 = [0u8; ipv4::HEADER_LEN];
+        let r = ipv4::Repr::new(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            IpProtocol::Tcp,
+            0,
+        );
+        let mut p = ipv4::Packet::new_unchecked(&mut v4[..]);
+        r.emit(&mut p, false).unwrap();
+        p.set_tos(0xb8); // DSCP EF, Not-ECT: the DSCP bits stay.
+        p.fill_checksum();
+        assert_eq!(ecn_of(&v4), Codepoint::NotEct);
+        set_ecn(&mut v4, Codepoint::Ect0);
+        let p = ipv4::Packet::new_checked(&v4[..]).unwrap();
+        assert_eq!((p.tos(), p.ecn()), (0xba, 2));
+        assert!(p.verify_checksum());
+        assert_eq!(ecn_of(&v4), Codepoint::Ect0);
+
+        let mut v6 = [0u8; ipv6::HEADER_LEN];
+        let a: Ipv6Addr = "fd00:5ac::1".parse().unwrap();
+        let r = ipv6::Repr::new(a, a, IpProtocol::Tcp, 0);
+        let mut p = ipv6::Packet::new_unchecked(&mut v6[..]);
+        r.emit(&mut p).unwrap();
+        p.set_traffic_class(0xb8);
+        p.set_flow_label(0xabcde);
+        set_ecn(&mut v6, Codepoint::Ce);
+        let p = ipv6::Packet::new_checked(&v6[..]).unwrap();
+        assert_eq!(
+            (p.traffic_class(), p.ecn(), p.flow_label()),
+            (0xbb, 3, 0xabcde)
+        );
+        assert_eq!(ecn_of(&v6), Codepoint::Ce);
     }
 }

@@ -143,8 +143,9 @@ impl Stack {
             window_scale: o.window_scale.filter(|_| cfg.window_scaling),
             sack_permitted: o.sack_permitted && cfg.sack,
             timestamps: o.timestamps.is_some() && cfg.timestamps,
-            // ECN is not negotiated by this stack: never granted, so never in a cookie.
-            ecn: false,
+            // RFC 3168 §6.1.1: granted when asked and enabled (kept in the cookie only with
+            // timestamps, as Linux's cookie_ecn_ok).
+            ecn: crate::tcp::ecn::syn_asks(seg.flags) && cfg.ecn.accepts(),
         };
         let c = self.cookies.encode(now, local, remote, seg.seq, offer);
         self.counters.syncookies_sent += 1;
@@ -160,6 +161,7 @@ impl Stack {
                 .map(|t| t.tsval),
             synack_sent: None,
             retransmits: 0,
+            ecn: crate::tcp::ecn::syn_asks(seg.flags),
         };
         if self.trace_on() {
             let why = if overflow {
@@ -451,6 +453,7 @@ impl Stack {
             ts_recent: ts.filter(|_| o.timestamps).map(|t| t.tsval),
             synack_sent: None,
             retransmits: 0,
+            ecn: o.ecn,
         };
         self.trace_state(
             now,

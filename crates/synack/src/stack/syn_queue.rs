@@ -20,6 +20,8 @@ const TS_OK: u8 = 2;
 /// The SYN-ACK went out more than once (retransmitted, or resent for a duplicate SYN): no
 /// RTT sample from the ACK (Karn).
 const RESENT: u8 = 4;
+/// The SYN asked for ECN (RFC 3168 §6.1.1).
+const ECN: u8 = 8;
 
 /// One half-open connection: what the SYN negotiated, and the SYN-ACK timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,9 @@ impl Entry {
         }
         if hs.ts_recent.is_some() {
             flags |= TS_OK;
+        }
+        if hs.ecn {
+            flags |= ECN;
         }
         Entry {
             listener,
@@ -82,6 +87,7 @@ impl Entry {
             synack_sent: (self.flags & RESENT == 0 && self.retries == 0)
                 .then(|| self.deadline - rto_initial),
             retransmits: self.retries + (self.flags & RESENT != 0) as u8,
+            ecn: self.flags & ECN != 0,
         }
     }
 }
@@ -250,6 +256,7 @@ mod tests {
             ts_recent: Some(99),
             synack_sent: None,
             retransmits: 0,
+            ecn: true,
         }
     }
 

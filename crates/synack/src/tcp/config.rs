@@ -6,6 +6,7 @@ use core::net::IpAddr;
 use crate::time::Duration;
 
 use super::congestion::Algorithm;
+use super::ecn::EcnMode;
 use super::fastopen::{FastOpenKey, FastOpenMode};
 
 /// Keepalive settings (RFC 1122 §4.2.3.6; Linux TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT).
@@ -122,6 +123,9 @@ pub struct Config {
     pub sack: bool,
     /// Report duplicate segments with D-SACK blocks (RFC 2883; tcp_dsack, on).
     pub dsack: bool,
+    /// Classic ECN (RFC 3168; tcp_ecn): Linux's default 2, [`EcnMode::Passive`], accepts
+    /// ECN when a peer's SYN asks for it and never asks; [`EcnMode::On`] asks too.
+    pub ecn: EcnMode,
     /// MSS to use when the peer sends none over IPv4 (RFC 9293 §3.7.1: 536; Linux
     /// TCP_MSS_DEFAULT). An IPv4-mapped peer is an IPv4 one.
     pub default_mss: u16,
@@ -195,6 +199,7 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             dsack: true,
+            ecn: EcnMode::Passive,
             default_mss: 536,
             default_mss_v6: 1220,
             mss_clamp: None,

@@ -23,6 +23,8 @@ pub struct Offer {
     pub window_scale: bool,
     pub sack_permitted: bool,
     pub timestamps: bool,
+    /// The SYN asked for ECN (ECE and CWR, RFC 3168 §6.1.1).
+    pub ecn: bool,
 }
 
 /// The options of a SYN (`offer` is `None`: everything `cfg` enables) or of a SYN-ACK (only
@@ -75,6 +77,8 @@ pub struct SynAck {
     pub ack: SeqNum,
     pub window: u16,
     pub options: Options,
+    /// An ECN-setup SYN-ACK (ECE; RFC 3168 §6.1.1).
+    pub ece: bool,
 }
 
 impl SynAck {
@@ -100,6 +104,7 @@ impl SynAck {
             ack: hs.irs + 1u32,
             window: syn_window(cfg),
             options: syn_options(cfg, mss as u32, rcv_shift, Some(hs.offer()), tsval, tsecr),
+            ece: hs.ecn && cfg.ecn.accepts(),
         }
     }
 
@@ -110,7 +115,11 @@ impl SynAck {
             dst_port: self.remote.port(),
             seq: self.iss,
             ack: self.ack,
-            flags: Flags::SYN | Flags::ACK,
+            flags: if self.ece {
+                Flags::SYN | Flags::ACK | Flags::ECE
+            } else {
+                Flags::SYN | Flags::ACK
+            },
             window: self.window,
             urgent: 0,
             options: self.options,
@@ -145,6 +154,9 @@ pub struct Handshake {
     /// How many times the SYN-ACK went out again (the connection's first retransmissions:
     /// Linux's child inherits `req->num_retrans` as `total_retrans`).
     pub retransmits: u8,
+    /// The SYN asked for ECN (RFC 3168 §6.1.1); whether it is granted is the listener's
+    /// `Config::ecn`.
+    pub ecn: bool,
 }
 
 impl Handshake {
@@ -154,6 +166,7 @@ impl Handshake {
             window_scale: self.window_scale.is_some(),
             sack_permitted: self.sack_permitted,
             timestamps: self.ts_recent.is_some(),
+            ecn: self.ecn,
         }
     }
 
@@ -169,6 +182,7 @@ impl Handshake {
             ts_recent: o.timestamps.map(|t| t.tsval),
             synack_sent: None,
             retransmits: 0,
+            ecn: super::ecn::syn_asks(syn.flags),
         }
     }
 }
@@ -201,6 +215,7 @@ mod tests {
             window_scale: false,
             sack_permitted: true,
             timestamps: false,
+            ecn: false,
         };
         let sa = syn_options(&cfg, 1460, 7, Some(offer), 100, 5);
         assert_eq!(sa.window_scale, None);
@@ -217,6 +232,7 @@ mod tests {
             window_scale: true,
             sack_permitted: true,
             timestamps: true,
+            ecn: true,
         };
         let sa = syn_options(&off, 9000, 0, Some(all), 1, 2);
         assert_eq!(
@@ -241,13 +257,14 @@ mod tests {
             ts_recent: Some(77),
             synack_sent: None,
             retransmits: 0,
+            ecn: true,
         };
         let sa = SynAck::new(&cfg, l, r, &hs, 1460, 4242);
         let mut buf = [0u8; 60];
         let n = sa.write(&mut buf).unwrap();
         let p = Packet::new_checked(&buf[..n]).unwrap();
         let back = Repr::parse(&p, l.ip(), r.ip(), true).unwrap();
-        assert_eq!(back.flags, Flags::SYN | Flags::ACK);
+        assert_eq!(back.flags, Flags::SYN | Flags::ACK | Flags::ECE);
         assert_eq!((back.seq, back.ack), (SeqNum(1000), SeqNum(0)));
         assert_eq!(back.window, 65535);
         assert_eq!(back.options.mss, Some(1460));
@@ -260,5 +277,17 @@ mod tests {
             })
         );
         assert!(sa.write(&mut buf[..20]).is_none());
+        // An ECN-setup SYN gets an ECN-setup SYN-ACK (RFC 3168 §6.1.1), unless ECN is off.
+        let off = Config {
+            ecn: crate::tcp::EcnMode::Off,
+            ..Config::default()
+        };
+        let sa = SynAck::new(&off, l, r, &hs, 1460, 4242);
+        let n = sa.write(&mut buf).unwrap();
+        let back = Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!(
+            Repr::parse(&back, l.ip(), r.ip(), true).unwrap().flags,
+            Flags::SYN | Flags::ACK
+        );
     }
 }

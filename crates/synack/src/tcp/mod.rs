@@ -12,6 +12,7 @@ pub mod congestion;
 pub mod connection;
 pub(crate) mod counters;
 pub(crate) mod delack;
+pub mod ecn;
 pub mod fastopen;
 pub(crate) mod handshake;
 pub(crate) mod isn;
@@ -32,4 +33,5 @@ pub use connection::{
     CaState, Connection, Error, Event, Info, RetransmitCause, Shutdown, State, tcpi_opt,
 };
 pub use counters::Counters;
+pub use ecn::EcnMode;
 pub use fastopen::{FastOpenKey, FastOpenMode};

@@ -84,6 +84,10 @@ pub struct Info {
     /// Data in a SYN was acknowledged: ours by the peer, or the peer's by us (TCP Fast Open,
     /// RFC 7413; `tcpi_options` TCPI_OPT_SYN_DATA).
     pub syn_data: bool,
+    /// ECN negotiated (RFC 3168 §6.1.1; TCPI_OPT_ECN).
+    pub ecn: bool,
+    /// An ECT or CE mark was seen on arriving data (TCPI_OPT_ECN_SEEN).
+    pub ecn_seen: bool,
 }
 
 /// Linux's `TCP_INFINITE_SSTHRESH`: `tcpi_snd_ssthresh` before the first congestion event.
@@ -97,9 +101,9 @@ pub mod tcpi_opt {
     pub const SACK: u8 = 2;
     /// Window scaling negotiated.
     pub const WSCALE: u8 = 4;
-    /// ECN negotiated (synack has no ECN: never set).
+    /// ECN negotiated.
     pub const ECN: u8 = 8;
-    /// An ECN CE mark was seen (never set).
+    /// An ECT or CE mark was seen on arriving data.
     pub const ECN_SEEN: u8 = 16;
     /// Data in the SYN was acknowledged (TCP Fast Open, RFC 7413).
     pub const SYN_DATA: u8 = 32;
@@ -135,6 +139,12 @@ impl Info {
         }
         if self.syn_data {
             o |= tcpi_opt::SYN_DATA;
+        }
+        if self.ecn {
+            o |= tcpi_opt::ECN;
+        }
+        if self.ecn_seen {
+            o |= tcpi_opt::ECN_SEEN;
         }
         o
     }
@@ -220,6 +230,8 @@ impl Connection {
                 && (self.snd.shift != 0 || self.rcv.shift != 0),
             retransmits,
             syn_data: self.syn_data_acked(),
+            ecn: self.ecn.ok(),
+            ecn_seen: self.ecn.seen(),
             bytes_sent: self.snd.tx.as_ref().map_or(0, |t| t.bytes_acked),
             bytes_received: self.rcv.data.as_ref().map_or(0, |d| d.bytes_read),
         }

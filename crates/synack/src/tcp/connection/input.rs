@@ -11,6 +11,7 @@ use super::recovery::AckSummary;
 use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
+use crate::tcp::ecn::{self, Codepoint};
 use crate::tcp::handshake::Offer;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -23,6 +24,31 @@ const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 const PAWS_WINDOW: i32 = 1;
 
 impl Connection {
+    /// [`handle_segment`](Self::handle_segment) for a segment whose IP header carried the ECN
+    /// codepoint `cp` (RFC 3168 §5). Once ECN is negotiated, a segment with CWR ends our echo
+    /// (Linux: a pure ACK too) and data marked CE starts it (§6.1.3); data of either kind is
+    /// acknowledged at once, as Linux's `tcp_ecn_accept_cwr` and `__tcp_ecn_check_ce` do, in
+    /// that order.
+    pub fn handle_segment_ecn(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        cp: Codepoint,
+        ctr: &mut Counters,
+    ) {
+        self.handle_segment(now, seg, ctr);
+        if !self.ecn.ok() || !self.state.is_synchronized() {
+            return;
+        }
+        let data = !seg.payload.is_empty();
+        if seg.flags.contains(crate::wire::tcp::Flags::CWR) && self.ecn.on_cwr() && data {
+            self.rcv.ack_now = true;
+        }
+        if data && self.ecn.on_data(cp) {
+            self.rcv.ack_now = true;
+        }
+    }
+
     /// Processes one incoming segment that the stack has matched to this connection. For a
     /// connection in LISTEN, use [`accept_syn`](Self::accept_syn) for SYNs.
     pub fn handle_segment(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
@@ -91,6 +117,9 @@ impl Connection {
         self.rcv.last_recv = now;
         self.opts.peer_syn = Some(syn_offer(seg));
         self.negotiate(now, seg);
+        // RFC 3168 §6.1.1: an ECN-setup SYN, and ECN enabled here.
+        self.ecn
+            .set_ok(ecn::syn_asks(seg.flags) && self.cfg.ecn.accepts());
         // The SYN's window is never scaled (RFC 7323 §2.2).
         self.snd.wnd = seg.window as u32;
         self.snd.max_wnd = self.snd.wnd;
@@ -195,6 +224,9 @@ impl Connection {
             // The SYN was timed unless it was sent again (Karn); with timestamps the TSecr
             // names the SYN that got through (RFC 7323 §4.1).
             self.take_rtt_sample(now, seg);
+            // RFC 3168 §6.1.1: we asked, and the SYN-ACK says yes (ECE without CWR).
+            self.ecn
+                .set_ok(self.cfg.ecn.asks() && ecn::synack_accepts(f));
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
             let writer = self.fast_open_synack(now, seg, ctr);
@@ -213,6 +245,8 @@ impl Connection {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
             self.opts.peer_syn = Some(syn_offer(seg));
+            // Both SYNs asked for ECN (Linux `tcp_ecn_rcv_syn`).
+            self.ecn.set_ok(self.cfg.ecn.asks() && ecn::syn_asks(f));
             self.snd.nxt = self.snd.iss;
             self.snd.simopen_synack = true;
             self.timers.stop(Timer::Retransmit);
@@ -1092,5 +1126,6 @@ fn syn_offer(seg: &Repr<'_>) -> Offer {
         window_scale: seg.options.window_scale.is_some(),
         sack_permitted: seg.options.sack_permitted,
         timestamps: seg.options.timestamps.is_some(),
+        ecn: crate::tcp::ecn::syn_asks(seg.flags),
     }
 }

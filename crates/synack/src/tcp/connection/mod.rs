@@ -53,6 +53,7 @@ use std::sync::Arc;
 
 use super::config::Config;
 use super::congestion::{self, CongestionControl};
+use super::ecn::{Codepoint, Ecn};
 use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -104,6 +105,8 @@ pub struct Connection {
     /// (`recovery.rs`): an idle connection has none.
     recovery: Option<Box<Recovery>>,
     opts: Options,
+    /// ECN (RFC 3168) state: negotiated, echoing, CWR owed (`tcp/ecn.rs`).
+    ecn: Ecn,
     timers: Timers,
     keepalive_due: bool,
     rtt: RttEstimator,
@@ -155,6 +158,7 @@ impl Connection {
             rcv: Receiver::new(&cfg, mss),
             recovery: None,
             opts: Options::new(&cfg, ts_offset),
+            ecn: Ecn::default(),
             timers: Timers::default(),
             keepalive_due: false,
             rtt: RttEstimator::new(cfg.rto_initial, rto_bounds(&cfg)),
@@ -198,6 +202,12 @@ impl Connection {
     /// on first write: the stack's other connections keep theirs.
     pub fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.cfg)
+    }
+
+    /// The IP ECN field for the segment [`poll_transmit`](Self::poll_transmit) wrote last:
+    /// ECT(0) for new data once ECN is negotiated (RFC 3168 §6.1.2), else Not-ECT.
+    pub fn ecn_codepoint(&self) -> Codepoint {
+        self.ecn.last_codepoint()
     }
 
     /// The error that ended the connection, if any.

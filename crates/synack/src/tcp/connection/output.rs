@@ -741,6 +741,13 @@ impl Connection {
             // included, as Linux's tcp_send_active_reset writes it (tcp_established_options).
             options.sack = self.sack_option();
         }
+        // ECE rides every segment but a RST while we echo a CE mark (RFC 3168 §6.1.3).
+        let (ecn_flags, _) = self.ecn.on_send(false);
+        let flags = if flags.rst() {
+            flags
+        } else {
+            flags | ecn_flags
+        };
         let window = if flags.rst() && !flags.ack() {
             0
         } else {
@@ -835,6 +842,21 @@ impl Connection {
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).
         let (mut flags, mut urgent) = (plan.flags, 0u16);
+        // RFC 3168 §6.1: ECN-setup SYN (ECE, CWR; not when sent again, as Linux's
+        // `tcp_ecn_clear_syn`) and SYN-ACK (ECE); afterwards ECE while echoing a CE mark, CWR
+        // and ECT(0) on new data only (§6.1.2, §6.1.5).
+        let new_data =
+            !syn && plan.len > 0 && plan.retransmit.is_none() && plan.seq >= self.snd.max;
+        let (ecn_flags, _) = self.ecn.on_send(new_data);
+        if !syn {
+            flags |= ecn_flags;
+        } else if plan.flags.ack() {
+            if self.ecn.ok() {
+                flags |= Flags::ECE;
+            }
+        } else if self.cfg.ecn.asks() && self.snd.max == self.snd.iss {
+            flags |= Flags::ECE | Flags::CWR;
+        }
         if let Some(up) = self.snd.up.filter(|&up| !syn && up > plan.seq) {
             flags |= Flags::URG;
             urgent = (up - plan.seq).min(u16::MAX as u32) as u16;

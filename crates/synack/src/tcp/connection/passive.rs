@@ -43,7 +43,11 @@ impl Connection {
             dst_port: local.port(),
             seq: hs.irs,
             ack: Default::default(),
-            flags: Flags::SYN,
+            flags: if hs.ecn {
+                Flags::SYN | Flags::ECE | Flags::CWR
+            } else {
+                Flags::SYN
+            },
             window: 0,
             urgent: 0,
             options: Options {

@@ -420,9 +420,27 @@ impl Connection {
                 }
                 self.end_episode(true);
             }
+            // RFC 3168 §6.1.2: the reduction for an ECN echo holds until an ACK covers more
+            // than what was outstanding when it began (Linux: "something *above* high_seq",
+            // so that the CWR reached the receiver), then cwnd = ssthresh.
+            CaState::Cwr
+                if self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| self.snd.una > r.high_seq) =>
+            {
+                let ssthresh = self.cc.ssthresh();
+                if ssthresh != u32::MAX && !self.cc.is_model_based() {
+                    self.cc.set_cwnd(ssthresh);
+                }
+                self.end_episode(false);
+            }
+            CaState::Cwr if self.snd.sb.lost().segs > 0 => self.enter_recovery(now, ctr),
             CaState::Open | CaState::Disorder => {
                 if self.snd.sb.lost().segs > 0 {
                     self.enter_recovery(now, ctr);
+                } else if self.ecn.is_echo(seg.flags) {
+                    self.enter_cwr(now);
                 } else if let Some(rec) = self.recovery.as_deref_mut() {
                     rec.ca_state = if self.snd.sb.sacked().segs > 0 || rec.reno_sacked > 0 {
                         CaState::Disorder
@@ -454,7 +472,7 @@ impl Connection {
                     tx.rate.mark_app_limited(delivered, in_flight);
                 }
             }
-        } else if self.ca_state() == CaState::Recovery {
+        } else if matches!(self.ca_state(), CaState::Recovery | CaState::Cwr) {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
@@ -641,18 +659,37 @@ impl Connection {
         }
     }
 
+    /// An ECN echo (RFC 3168 §6.1.2): reduce the window as for a loss, once, by PRR, without
+    /// retransmitting (Linux `tcp_enter_cwr`: CWR state, no undo), and say so with CWR.
+    fn enter_cwr(&mut self, now: Instant) {
+        let mss = self.snd.mss.max(1);
+        let rec = Recovery::get(&mut self.recovery);
+        rec.high_seq = self.snd.max;
+        rec.undo_marker = None;
+        rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
+        self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
+        rec.ca_state = CaState::Cwr;
+        self.ecn.queue_cwr();
+    }
+
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
         let mss = self.snd.mss.max(1);
         let rec = Recovery::get(&mut self.recovery);
+        // A reduction for an ECN echo under way goes on (Linux `tcp_enter_recovery` only
+        // starts one when not in CWR).
+        let reducing = rec.ca_state == CaState::Cwr;
         rec.high_seq = self.snd.max;
         rec.undo_marker = Some(self.snd.una);
         rec.undo_retrans = 0;
         rec.episode_retrans = 0;
         rec.retrans_stamp = None;
-        rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
-        self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
+        if !reducing {
+            rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
+            self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
+        }
         rec.ca_state = CaState::Recovery;
+        self.ecn.queue_cwr();
         // No more tail loss probes for this episode (RFC 8985 §7.2: "not in recovery").
         self.timers.stop(Timer::LossProbe);
         if self.opts.sack {
@@ -701,6 +738,7 @@ impl Connection {
         rec.reno_sacked = 0;
         rec.high_seq = self.snd.max;
         rec.ca_state = CaState::Loss;
+        self.ecn.queue_cwr();
         self.timers.stop(Timer::Reorder);
         self.count_lost(marked);
         let flight = self.flight(now);
@@ -781,7 +819,7 @@ impl Connection {
     /// PRR counts what is sent during fast recovery (RFC 6937 §3).
     pub(super) fn prr_on_sent(&mut self) {
         if let Some(rec) = self.recovery.as_deref_mut()
-            && rec.ca_state == CaState::Recovery
+            && matches!(rec.ca_state, CaState::Recovery | CaState::Cwr)
         {
             rec.prr.on_sent(1);
         }

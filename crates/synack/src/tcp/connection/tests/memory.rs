@@ -60,6 +60,7 @@ fn an_idle_established_connection_holds_nothing_allocated_on_first_use() {
         ts_recent: Some(1),
         synack_sent: Some(Instant::ZERO),
         retransmits: 0,
+        ecn: true,
     };
     let c = Connection::from_handshake(cfg, SERVER, CLIENT, MSS, 0, Instant::ZERO, &hs);
     assert_eq!(allocated(&c), Vec::<&str>::new(), "from a handshake");
