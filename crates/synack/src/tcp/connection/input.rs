@@ -27,6 +27,12 @@ impl Connection {
     /// connection in LISTEN, use [`accept_syn`](Self::accept_syn) for SYNs.
     pub fn handle_segment(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         ctr.in_segs += 1;
+        // TCP_INFO's counts of what arrived, whatever becomes of it (Linux `tcp_segs_in`).
+        self.rcv.segs_in = self.rcv.segs_in.wrapping_add(1);
+        if !seg.payload.is_empty() && !matches!(self.state, State::Closed | State::Listen) {
+            let d = self.rcv.reception(self.cfg.delayed_ack);
+            d.data_segs_in = d.data_segs_in.wrapping_add(1);
+        }
         match self.state {
             // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
             State::Closed => {
@@ -83,6 +89,7 @@ impl Connection {
         }
         ctr.in_segs += 1;
         ctr.passive_opens += 1;
+        self.rcv.segs_in = 1;
         self.set_remote(remote);
         self.init_send(iss);
         self.rcv.irs = seg.seq;
@@ -945,6 +952,7 @@ impl Connection {
         };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
+        self.rcv.reception(self.cfg.delayed_ack).bytes_received += u64::from(advance);
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
         // when data last arrived, which decides ping-pong mode when we answer).

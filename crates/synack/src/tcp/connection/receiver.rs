@@ -48,6 +48,9 @@ pub(super) struct Receiver {
     pub(super) limits: Option<Box<AnswerLimits>>,
     /// The ACK policy and the bytes read, once data or the FIN has arrived.
     pub(super) data: Option<Box<Reception>>,
+    /// Segments this connection received, whatever became of them, its SYN included (Linux
+    /// `tp->segs_in`, 32 bits; TCP_INFO's tcpi_segs_in).
+    pub(super) segs_in: u32,
 }
 
 /// The receiver's record of data that arrived out of order or twice: which ranges past RCV.NXT
@@ -89,6 +92,12 @@ pub(super) struct Reception {
     pub(super) delack: DelayedAck,
     /// Bytes handed to the application.
     pub(super) bytes_read: u64,
+    /// Data bytes received in sequence, RCV.NXT's advance (Linux `tp->bytes_received`,
+    /// tcpi_bytes_received), read or not.
+    pub(super) bytes_received: u64,
+    /// Segments received that carried data, whatever became of them (Linux
+    /// `tp->data_segs_in`, 32 bits; tcpi_data_segs_in).
+    pub(super) data_segs_in: u32,
 }
 
 impl Receiver {
@@ -99,6 +108,8 @@ impl Receiver {
             Box::new(Reception {
                 delack: DelayedAck::new(ato_min),
                 bytes_read: 0,
+                bytes_received: 0,
+                data_segs_in: 0,
             })
         })
     }
@@ -128,6 +139,7 @@ impl Receiver {
             last_recv: Instant::ZERO,
             limits: None,
             data: None,
+            segs_in: 0,
         }
     }
 
