@@ -868,7 +868,6 @@ const NOT_MODELLED: &[&str] = &[
     "tcpi_last_ack_sent",
     "tcpi_last_data_recv",
     "tcpi_last_ack_recv",
-    "tcpi_pmtu",
     "tcpi_rcv_ssthresh",
     "tcpi_pacing_rate",
     "tcpi_max_pacing_rate",
@@ -981,6 +980,7 @@ impl Snapshot {
             "tcpi_notsent_bytes" => i.notsent_bytes.into(),
             "tcpi_rcv_mss" => i.rcv_mss_estimate.into(),
             "tcpi_snd_wnd" => i.snd_wnd.into(),
+            "tcpi_pmtu" => i.pmtu.into(),
             // Linux's minimum filter starts at ~0U (`tcp_min_rtt`).
             "tcpi_min_rtt" => i.min_rtt.map_or(u32::MAX.into(), micros),
             n if NOT_MODELLED.contains(&n)

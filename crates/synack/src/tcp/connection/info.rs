@@ -100,6 +100,9 @@ pub struct Info {
     /// The smallest RTT sample over the connection's life (`tcpi_min_rtt`; Linux's is the
     /// minimum of the last 300 s, `tcp_min_rtt_wlen`); `None` before the first sample.
     pub min_rtt: Option<Duration>,
+    /// The path MTU the connection sends by (`tcpi_pmtu`): the link's, lowered by ICMP
+    /// fragmentation-needed (RFC 1191) or ICMPv6 packet-too-big (RFC 8201) messages.
+    pub pmtu: u16,
     /// Send window in bytes (scaled; `tcpi_snd_wnd`).
     pub snd_wnd: u32,
     /// Receive window we last advertised, in bytes.
@@ -291,6 +294,7 @@ impl Connection {
             notsent_bytes: self.snd.buf.len().saturating_sub(sent as usize) as u32,
             rcv_mss_estimate: self.rcv.seg_est,
             min_rtt: self.rtt.min_rtt(),
+            pmtu: self.opts.pmtu,
         }
     }
 }
