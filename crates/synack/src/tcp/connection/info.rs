@@ -62,10 +62,12 @@ pub struct Info {
     pub ca_state: CaState,
     /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
     pub retransmits: u64,
-    /// Application bytes the peer acknowledged (`tcpi_bytes_acked`).
+    /// Sequence space the peer acknowledged, as Linux counts SND.UNA's advance
+    /// (`tcpi_bytes_acked`): the application's bytes, our FIN, and our SYN on an active open
+    /// (a listener's SYN-ACK is its request's, not the connection's).
     pub bytes_sent: u64,
-    /// Data bytes received in sequence, read by the application or not
-    /// (`tcpi_bytes_received`).
+    /// Sequence space received in order, as Linux counts RCV.NXT's advance
+    /// (`tcpi_bytes_received`): data, read by the application or not, and the FIN.
     pub bytes_received: u64,
     /// Payload bytes sent, retransmissions included (`tcpi_bytes_sent`).
     pub bytes_out: u64,
@@ -274,7 +276,9 @@ impl Connection {
                 && (self.snd.shift != 0 || self.rcv.shift != 0),
             retransmits,
             syn_data: self.syn_data_acked(),
-            bytes_sent: tx.map_or(0, |t| t.bytes_acked),
+            bytes_sent: tx.map_or(0, |t| t.bytes_acked)
+                + u64::from(!self.passive && self.snd.syn_acked)
+                + u64::from(self.snd.fin_seq.is_some_and(|f| self.snd.una > f)),
             bytes_received: rx.map_or(0, |d| d.bytes_received),
             bytes_out: tx.map_or(0, |t| t.bytes_out),
             bytes_retrans,

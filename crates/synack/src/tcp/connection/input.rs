@@ -983,6 +983,8 @@ impl Connection {
             return;
         }
         self.rcv.nxt += 1u32;
+        // Linux's byte count follows RCV.NXT: the FIN counts as one.
+        self.rcv.reception(self.cfg.delayed_ack).bytes_received += 1;
         self.rcv.fin_done = true;
         self.rcv.fin = None;
         if let Some(ooo) = &mut self.rcv.ooo {

@@ -92,8 +92,8 @@ pub(super) struct Reception {
     pub(super) delack: DelayedAck,
     /// Bytes handed to the application.
     pub(super) bytes_read: u64,
-    /// Data bytes received in sequence, RCV.NXT's advance (Linux `tp->bytes_received`,
-    /// tcpi_bytes_received), read or not.
+    /// Sequence space received in order, data read or not and the FIN: RCV.NXT's advance
+    /// since the SYN (Linux `tp->bytes_received`, tcpi_bytes_received).
     pub(super) bytes_received: u64,
     /// Segments received that carried data, whatever became of them (Linux
     /// `tp->data_segs_in`, 32 bits; tcpi_data_segs_in).
