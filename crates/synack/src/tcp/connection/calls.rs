@@ -191,8 +191,6 @@ impl Connection {
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let n = self.rcv.buf.dequeue(out);
         if n > 0 {
-            let ato_min = self.cfg.delayed_ack;
-            self.rcv.reception(ato_min).bytes_read += n as u64;
             // A window update once reading opened a window that had fallen to half the
             // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
             // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
