@@ -530,6 +530,19 @@ mod tests {
     }
 
     #[test]
+    fn sampler_keeps_send_times_past_32_bits_of_microseconds() {
+        // 2^32 µs is 71.6 minutes: the send time's high half matters from there on.
+        for secs in [4_295, 86_400 * 365 * 100] {
+            let mut s = RttSampler::new();
+            let t0 = Instant::from_secs(secs) + us(7);
+            s.start(SeqNum(100), t0);
+            assert!(s.is_timing());
+            assert_eq!(s.on_ack(SeqNum(100), t0 + us(1_234)), Some(us(1_234)));
+            assert!(!s.is_timing());
+        }
+    }
+
+    #[test]
     fn sampler_karn_invalidation() {
         let mut s = RttSampler::new();
         let t0 = Instant::from_secs(1);
