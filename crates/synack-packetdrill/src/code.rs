@@ -861,37 +861,23 @@ pub fn linux_state(s: State) -> u8 {
 /// Linux field upstream packetdrill's code.c emits (FreeBSD's are not listed: a script naming
 /// them fails on Linux with a NameError too) minus the ones [`Snapshot::binding`] computes.
 const NOT_MODELLED: &[&str] = &[
-    "tcpi_retransmits",
-    "tcpi_probes",
-    "tcpi_backoff",
     "tcpi_delivery_rate_app_limited",
     "tcpi_ato",
-    "tcpi_rcv_mss",
     "tcpi_fackets",
     "tcpi_last_data_sent",
     "tcpi_last_ack_sent",
     "tcpi_last_data_recv",
     "tcpi_last_ack_recv",
-    "tcpi_pmtu",
     "tcpi_rcv_ssthresh",
     "tcpi_pacing_rate",
     "tcpi_max_pacing_rate",
     "tcpi_rcv_rtt",
     "tcpi_rcv_space",
-    "tcpi_bytes_received",
-    "tcpi_segs_out",
-    "tcpi_segs_in",
-    "tcpi_notsent_bytes",
-    "tcpi_min_rtt",
-    "tcpi_data_segs_in",
-    "tcpi_data_segs_out",
     "tcpi_delivery_rate",
     "tcpi_busy_time",
     "tcpi_rwnd_limited",
     "tcpi_sndbuf_limited",
     "tcpi_delivered_ce",
-    "tcpi_bytes_sent",
-    "tcpi_bytes_retrans",
     "tcpi_reord_seen",
     "tcpi_received_ce",
     "tcpi_delivered_e1_bytes",
@@ -905,11 +891,10 @@ const NOT_MODELLED: &[&str] = &[
     "tcpi_ecn_mode",
     "tcpi_options2",
     "tcpi_rcv_ooopack",
+    // Linux's receive window grows with its memory accounting (rcv_ssthresh, skb truesize);
+    // synack offers its whole free buffer.
     "tcpi_rcv_wnd",
     "tcpi_rehash",
-    "tcpi_snd_wnd",
-    "tcpi_total_rto",
-    "tcpi_total_rto_recoveries",
     "tcpi_total_rto_time",
 ];
 
@@ -980,6 +965,24 @@ impl Snapshot {
             "tcpi_dsack_dups" => i.dsack_dups.into(),
             "tcpi_total_retrans" => i.retransmits.into(),
             "tcpi_bytes_acked" => i.bytes_sent.into(),
+            "tcpi_bytes_received" => i.bytes_received.into(),
+            "tcpi_bytes_sent" => i.bytes_out.into(),
+            "tcpi_bytes_retrans" => i.bytes_retrans.into(),
+            "tcpi_segs_out" => i.segs_out.into(),
+            "tcpi_segs_in" => i.segs_in.into(),
+            "tcpi_data_segs_out" => i.data_segs_out.into(),
+            "tcpi_data_segs_in" => i.data_segs_in.into(),
+            "tcpi_retransmits" => i.timeouts.into(),
+            "tcpi_backoff" => i.backoff.into(),
+            "tcpi_probes" => i.probes.into(),
+            "tcpi_total_rto" => i.total_rto.into(),
+            "tcpi_total_rto_recoveries" => i.total_rto_recoveries.into(),
+            "tcpi_notsent_bytes" => i.notsent_bytes.into(),
+            "tcpi_rcv_mss" => i.rcv_mss_estimate.into(),
+            "tcpi_snd_wnd" => i.snd_wnd.into(),
+            "tcpi_pmtu" => i.pmtu.into(),
+            // Linux's minimum filter starts at ~0U (`tcp_min_rtt`).
+            "tcpi_min_rtt" => i.min_rtt.map_or(u32::MAX.into(), micros),
             n if NOT_MODELLED.contains(&n)
                 || n.starts_with("bbr_")
                 || n.starts_with("dctcp_")
@@ -1140,9 +1143,24 @@ mod tests {
         assert_eq!(v("tcpi_state"), Binding::Value(1));
         assert_eq!(v("TCP_CLOSE_WAIT"), Binding::Value(8));
         assert!(matches!(v("tcpi_rcv_space"), Binding::NotModelled(_)));
-        // Linux fields newer than the first list (6.x), not modelled either.
-        assert!(matches!(v("tcpi_snd_wnd"), Binding::NotModelled(_)));
-        assert!(matches!(v("tcpi_total_rto"), Binding::NotModelled(_)));
+        // Linux fields newer than the first list (6.x): some modelled, some not.
+        assert_eq!(v("tcpi_snd_wnd"), Binding::Value(0));
+        assert!(matches!(v("tcpi_total_rto_time"), Binding::NotModelled(_)));
+        assert!(matches!(v("tcpi_rcv_wnd"), Binding::NotModelled(_)));
+        // Linux's minimum-RTT filter reads ~0U before the first sample; microseconds after.
+        assert_eq!(v("tcpi_min_rtt"), Binding::Value(u32::MAX.into()));
+        let sampled = Snapshot {
+            info: Some(Info {
+                min_rtt: Some(Duration::from_micros(9_876)),
+                rcv_mss_estimate: 536,
+                timeouts: 2,
+                ..info
+            }),
+            ..snap
+        };
+        assert_eq!(sampled.binding("tcpi_min_rtt"), Binding::Value(9_876));
+        assert_eq!(sampled.binding("tcpi_rcv_mss"), Binding::Value(536));
+        assert_eq!(sampled.binding("tcpi_retransmits"), Binding::Value(2));
         // FreeBSD's tcp_info fields are not Linux's: a NameError on Linux too.
         assert_eq!(v("tcpi_snd_nxt"), Binding::Unknown);
         assert_eq!(v("tcpi_cwnd"), Binding::Unknown);

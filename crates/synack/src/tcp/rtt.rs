@@ -10,7 +10,7 @@
 //! option (RFC 7323): time one segment per round trip, and forget it if it is retransmitted.
 
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant, MaybeInstant};
+use crate::time::{Duration, Instant};
 
 /// Clock granularity G in RFC 6298 §2: our clock ticks in microseconds, but RTO arithmetic uses
 /// a 1 ms floor for the variance term, as a millisecond-tick stack would.
@@ -248,12 +248,20 @@ impl RttEstimator {
 /// already being timed. [`on_ack`](RttSampler::on_ack) yields the sample once a cumulative ACK
 /// covers the timed segment. Call [`invalidate`](RttSampler::invalidate) whenever anything is
 /// retransmitted: the ACK would then be ambiguous (Karn's algorithm, RFC 6298 §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RttSampler {
     /// The end (sequence number after the last byte) of the timed segment...
     end: SeqNum,
-    /// ...and its send time, while one is timed.
-    sent: MaybeInstant,
+    /// ...and its send time in microseconds while one is timed (`u64::MAX` when none), as
+    /// two 32-bit halves, high first: the sampler is then 12 bytes aligned to 4 and packs
+    /// with the sender's 32-bit fields instead of padding a 16-byte slot.
+    sent: [u32; 2],
+}
+
+impl Default for RttSampler {
+    fn default() -> RttSampler {
+        RttSampler::new()
+    }
 }
 
 impl RttSampler {
@@ -261,8 +269,14 @@ impl RttSampler {
     pub fn new() -> RttSampler {
         RttSampler {
             end: SeqNum(0),
-            sent: MaybeInstant::NONE,
+            sent: [u32::MAX; 2],
         }
+    }
+
+    /// When the timed segment was sent, while one is timed.
+    fn sent(&self) -> Option<Instant> {
+        let micros = (u64::from(self.sent[0]) << 32) | u64::from(self.sent[1]);
+        (micros != u64::MAX).then(|| Instant::from_micros(micros))
     }
 
     /// Start timing the segment whose last byte is just before `seq_end` (its `SEG.SEQ +
@@ -270,19 +284,21 @@ impl RttSampler {
     pub fn start(&mut self, seq_end: SeqNum, now: Instant) {
         if !self.is_timing() {
             self.end = seq_end;
-            self.sent = Some(now).into();
+            // Instants a clock reaches stay below u64::MAX microseconds, which stands for none.
+            let micros = now.total_micros().min(u64::MAX - 1);
+            self.sent = [(micros >> 32) as u32, micros as u32];
         }
     }
 
     /// True while a segment is being timed.
     pub fn is_timing(&self) -> bool {
-        self.sent != MaybeInstant::NONE
+        self.sent != [u32::MAX; 2]
     }
 
     /// A cumulative acknowledgment `ack` arrived at `now`. If it covers the timed segment
     /// (`ack >= seq_end`), returns the elapsed time and stops timing; otherwise `None`.
     pub fn on_ack(&mut self, ack: SeqNum, now: Instant) -> Option<Duration> {
-        let sent = self.sent.get()?;
+        let sent = self.sent()?;
         if ack >= self.end {
             self.invalidate();
             Some(now.saturating_duration_since(sent))
@@ -511,6 +527,19 @@ mod tests {
         s.start(SeqNum(10), t0);
         assert_eq!(s.on_ack(SeqNum(u32::MAX - 5), t0 + ms(1)), None);
         assert_eq!(s.on_ack(SeqNum(20), t0 + ms(7)), Some(ms(7)));
+    }
+
+    #[test]
+    fn sampler_keeps_send_times_past_32_bits_of_microseconds() {
+        // 2^32 µs is 71.6 minutes: the send time's high half matters from there on.
+        for secs in [4_295, 86_400 * 365 * 100] {
+            let mut s = RttSampler::new();
+            let t0 = Instant::from_secs(secs) + us(7);
+            s.start(SeqNum(100), t0);
+            assert!(s.is_timing());
+            assert_eq!(s.on_ack(SeqNum(100), t0 + us(1_234)), Some(us(1_234)));
+            assert!(!s.is_timing());
+        }
     }
 
     #[test]

@@ -191,8 +191,6 @@ impl Connection {
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let n = self.rcv.buf.dequeue(out);
         if n > 0 {
-            let ato_min = self.cfg.delayed_ack;
-            self.rcv.reception(ato_min).bytes_read += n as u64;
             // A window update once reading opened a window that had fallen to half the
             // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
             // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
@@ -447,6 +445,9 @@ impl Connection {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
         let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
         self.opts.path_mss = NonZeroU32::new(path);
+        // The MTU the path MSS stands for (the floor above may keep it above `mtu`).
+        let mtu = u16::try_from(path + 20 + u32::from(ip_header)).unwrap_or(u16::MAX);
+        self.opts.pmtu = self.opts.pmtu.min(mtu);
         if matches!(self.state, State::Closed | State::SynSent) {
             // The MSS our SYN (or its retransmission) announces is capped by the path's (Linux
             // `tcp_advertise_mss`: the route's advmss metric, MTU − 40, lowers tp->advmss).

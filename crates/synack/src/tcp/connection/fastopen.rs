@@ -48,6 +48,7 @@ impl Connection {
             let n = self.rcv.buf.write_at(0, &seg.payload[..take]);
             self.rcv.buf.commit(n);
             self.rcv.nxt += n as u32;
+            self.rcv.reception(self.cfg.delayed_ack).bytes_received += n as u64;
             self.rcv.last_ack_sent = self.rcv.nxt;
             self.fast_open |= bits::SYN_DATA_ACKED;
         }

@@ -62,11 +62,50 @@ pub struct Info {
     pub ca_state: CaState,
     /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
     pub retransmits: u64,
-    /// Application bytes the peer acknowledged.
+    /// Sequence space the peer acknowledged, as Linux counts SND.UNA's advance
+    /// (`tcpi_bytes_acked`): the application's bytes, our FIN, and our SYN on an active open
+    /// (a listener's SYN-ACK is its request's, not the connection's).
     pub bytes_sent: u64,
-    /// Bytes handed to the application.
+    /// Sequence space received in order, as Linux counts RCV.NXT's advance
+    /// (`tcpi_bytes_received`): data, read by the application or not, and the FIN.
     pub bytes_received: u64,
-    /// Send window in bytes (scaled).
+    /// Payload bytes sent, retransmissions included (`tcpi_bytes_sent`).
+    pub bytes_out: u64,
+    /// Payload bytes retransmitted (`tcpi_bytes_retrans`).
+    pub bytes_retrans: u64,
+    /// Segments sent, pure ACKs, probes and retransmissions included (`tcpi_segs_out`). A
+    /// listener's SYN-ACK is not counted, as Linux's request socket sends it.
+    pub segs_out: u32,
+    /// Segments received, whatever became of them (`tcpi_segs_in`); a passive connection
+    /// counts the SYN that created it.
+    pub segs_in: u32,
+    /// Segments sent with data, retransmissions included (`tcpi_data_segs_out`).
+    pub data_segs_out: u32,
+    /// Segments received with data (`tcpi_data_segs_in`).
+    pub data_segs_in: u32,
+    /// Retransmission timeouts in a row, reset when an ACK acknowledges new data
+    /// (`tcpi_retransmits`).
+    pub timeouts: u8,
+    /// How many times the retransmission or persist timer is backed off now (`tcpi_backoff`).
+    pub backoff: u8,
+    /// Zero-window or keepalive probes sent and unanswered (`tcpi_probes`).
+    pub probes: u8,
+    /// Retransmission timeouts over the connection's life (`tcpi_total_rto`)...
+    pub total_rto: u16,
+    /// ...and the episodes they formed (`tcpi_total_rto_recoveries`).
+    pub total_rto_recoveries: u16,
+    /// Bytes queued by the application and not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
+    /// The peer's segment size as seen in the data it sends, 536 until data arrives (Linux's
+    /// `icsk_ack.rcv_mss`, `tcpi_rcv_mss`; [`rcv_mss`](Info::rcv_mss) is the MSS we announce).
+    pub rcv_mss_estimate: u32,
+    /// The smallest RTT sample over the connection's life (`tcpi_min_rtt`; Linux's is the
+    /// minimum of the last 300 s, `tcp_min_rtt_wlen`); `None` before the first sample.
+    pub min_rtt: Option<Duration>,
+    /// The path MTU the connection sends by (`tcpi_pmtu`): the link's, lowered by ICMP
+    /// fragmentation-needed (RFC 1191) or ICMPv6 packet-too-big (RFC 8201) messages.
+    pub pmtu: u16,
+    /// Send window in bytes (scaled; `tcpi_snd_wnd`).
     pub snd_wnd: u32,
     /// Receive window we last advertised, in bytes.
     pub rcv_wnd: u32,
@@ -192,12 +231,29 @@ impl CaState {
 }
 
 impl Connection {
+    /// Zero-window probes sent since the window closed, or keepalive probes since the peer
+    /// was last heard from (Linux's `icsk_probes_out` counts both; they never overlap).
+    fn probes_out(&self) -> u8 {
+        let keepalive = self.opts.liveness.as_ref().map_or(0, |l| l.probes_sent);
+        (u32::from(self.snd.persist_backoff) + keepalive).min(u8::MAX.into()) as u8
+    }
+
     /// Statistics in the manner of TCP_INFO.
     pub fn info(&self) -> Info {
         let flight = self.snd.nxt - self.snd.una;
         let mss = self.snd.mss.max(1);
         let (reordering, dsack_dups, retransmits) = self.reordering_dsacks_retransmits();
         let negotiated = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
+        let (tx, rx) = (self.snd.tx.as_deref(), self.rcv.data.as_deref());
+        let (bytes_retrans, total_rto, total_rto_recoveries) = self.retransmission_totals();
+        // What of the buffer has gone out at least once (SND.MAX, not SND.NXT, which a
+        // timeout rewinds); with the FIN sent this is one past the buffer.
+        let base = self.snd.buf_seq();
+        let sent = if self.snd.max > base {
+            self.snd.max - base
+        } else {
+            0
+        };
         Info {
             state: Some(self.state),
             snd_mss: self.snd.mss,
@@ -232,8 +288,29 @@ impl Connection {
             syn_data: self.syn_data_acked(),
             ecn: self.ecn.ok(),
             ecn_seen: self.ecn.seen(),
-            bytes_sent: self.snd.tx.as_ref().map_or(0, |t| t.bytes_acked),
-            bytes_received: self.rcv.data.as_ref().map_or(0, |d| d.bytes_read),
+            bytes_sent: tx.map_or(0, |t| t.bytes_acked)
+                + u64::from(!self.passive && self.snd.syn_acked)
+                + u64::from(self.snd.fin_seq.is_some_and(|f| self.snd.una > f)),
+            bytes_received: rx.map_or(0, |d| d.bytes_received),
+            bytes_out: tx.map_or(0, |t| t.bytes_out),
+            bytes_retrans,
+            segs_out: self.snd.segs_out,
+            segs_in: self.rcv.segs_in,
+            data_segs_out: tx.map_or(0, |t| t.data_segs_out),
+            data_segs_in: rx.map_or(0, |d| d.data_segs_in),
+            timeouts: self.snd.retries.min(u8::MAX.into()) as u8,
+            backoff: self
+                .rtt
+                .backoff_count()
+                .max(self.snd.persist_backoff.into())
+                .min(u8::MAX.into()) as u8,
+            probes: self.probes_out(),
+            total_rto,
+            total_rto_recoveries,
+            notsent_bytes: self.snd.buf.len().saturating_sub(sent as usize) as u32,
+            rcv_mss_estimate: self.rcv.seg_est,
+            min_rtt: self.rtt.min_rtt(),
+            pmtu: self.opts.pmtu,
         }
     }
 }

@@ -53,6 +53,12 @@ impl Connection {
     /// connection in LISTEN, use [`accept_syn`](Self::accept_syn) for SYNs.
     pub fn handle_segment(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         ctr.in_segs += 1;
+        // TCP_INFO's counts of what arrived, whatever becomes of it (Linux `tcp_segs_in`).
+        self.rcv.segs_in = self.rcv.segs_in.wrapping_add(1);
+        if !seg.payload.is_empty() && !matches!(self.state, State::Closed | State::Listen) {
+            let d = self.rcv.reception(self.cfg.delayed_ack);
+            d.data_segs_in = d.data_segs_in.wrapping_add(1);
+        }
         match self.state {
             // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
             State::Closed => {
@@ -109,6 +115,7 @@ impl Connection {
         }
         ctr.in_segs += 1;
         ctr.passive_opens += 1;
+        self.rcv.segs_in = 1;
         self.set_remote(remote);
         self.init_send(iss);
         self.rcv.irs = seg.seq;
@@ -979,6 +986,7 @@ impl Connection {
         };
         self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
+        self.rcv.reception(self.cfg.delayed_ack).bytes_received += u64::from(advance);
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
         // when data last arrived, which decides ping-pong mode when we answer).
@@ -1009,6 +1017,8 @@ impl Connection {
             return;
         }
         self.rcv.nxt += 1u32;
+        // Linux's byte count follows RCV.NXT: the FIN counts as one.
+        self.rcv.reception(self.cfg.delayed_ack).bytes_received += 1;
         self.rcv.fin_done = true;
         self.rcv.fin = None;
         if let Some(ooo) = &mut self.rcv.ooo {

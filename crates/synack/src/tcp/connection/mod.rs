@@ -144,6 +144,9 @@ impl Connection {
         let default_mss = cfg.default_mss_for(local.ip());
         let cc =
             congestion::new_controller(cfg.congestion, u32::from(default_mss), cfg.initial_window);
+        let mut opts = Options::new(&cfg, ts_offset);
+        // `mss` is the link's MTU less the IP and TCP headers.
+        opts.pmtu = mss.saturating_add(20 + ip_header_len(local.ip()));
         Connection {
             state: State::Closed,
             local_ip: local.ip(),
@@ -157,7 +160,7 @@ impl Connection {
             snd: Sender::new(&cfg, default_mss),
             rcv: Receiver::new(&cfg, mss),
             recovery: None,
-            opts: Options::new(&cfg, ts_offset),
+            opts,
             ecn: Ecn::default(),
             timers: Timers::default(),
             keepalive_due: false,
@@ -271,6 +274,15 @@ impl Connection {
         self.snd.sb.clear();
         self.set_state(State::Closed, reason);
         self.clear_timers();
+    }
+}
+
+/// The IP header's length without options: 20 bytes for IPv4 (an IPv4-mapped address
+/// included), 40 for IPv6.
+fn ip_header_len(ip: IpAddr) -> u16 {
+    match ip.to_canonical() {
+        IpAddr::V4(_) => 20,
+        IpAddr::V6(_) => 40,
     }
 }
 

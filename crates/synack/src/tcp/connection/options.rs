@@ -32,6 +32,9 @@ pub(super) struct Options {
     /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
     /// (RFC 1191) or the stack's cache of them (at least 536, so never zero).
     pub(super) path_mss: Option<NonZeroU32>,
+    /// The path MTU this connection sends by (Linux `icsk_pmtu_cookie`, tcpi_pmtu): the
+    /// link's, lowered by fragmentation-needed messages (never raised).
+    pub(super) pmtu: u16,
     /// TCP_NODELAY.
     pub(super) nodelay: bool,
     /// TCP_CORK.
@@ -59,6 +62,7 @@ impl Options {
             sack: false,
             peer_syn: None,
             path_mss: None,
+            pmtu: 0,
             nodelay: cfg.nodelay,
             cork: false,
             liveness: None,

@@ -42,6 +42,21 @@ impl Connection {
         buf: &mut [u8],
         ctr: &mut Counters,
     ) -> Option<usize> {
+        // A listener's SYN-ACK is the request's, not the child's (Linux sends it from the
+        // request socket): it is not among the connection's segments out.
+        let listener_synack = self.passive
+            && self.state == State::SynReceived
+            && self.snd.nxt == self.snd.iss
+            && self.pending_rst.is_none();
+        let n = self.poll_segment(now, buf, ctr);
+        if n.is_some() && !listener_synack {
+            self.snd.segs_out = self.snd.segs_out.wrapping_add(1);
+        }
+        n
+    }
+
+    /// One segment for [`poll_transmit`](Self::poll_transmit).
+    fn poll_segment(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
         if let Some(rst) = self.pending_rst.take() {
             ctr.out_rsts += 1;
             ctr.out_segs += 1;
@@ -433,7 +448,6 @@ impl Connection {
             tx.pacing_credit = start - tx.next_departure;
             tx.next_departure = start;
         }
-        tx.data_segs_out = tx.data_segs_out.saturating_add(1);
         let Some(rate) = rate.filter(|_| tx.data_segs_out >= 10) else {
             return;
         };
@@ -613,7 +627,7 @@ impl Connection {
                 if seg_len > 0 {
                     self.snd.sb.on_retransmit(plan.seq, end, now, tx);
                 }
-                self.on_retransmitted(now);
+                self.on_retransmitted(now, plan.len);
                 if cause == RetransmitCause::Fast {
                     ctr.fast_retrans += 1;
                 }
@@ -653,7 +667,12 @@ impl Connection {
             self.snd.nxt = self.snd.nxt.max(end);
         }
         self.snd.max = self.snd.max.max(end);
-        self.snd.transmit().last_send = now;
+        let tx = self.snd.transmit();
+        tx.last_send = now;
+        if plan.len > 0 {
+            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
+            tx.bytes_out += plan.len as u64;
+        }
         self.pace_sent(now, plan.len, plan.burst.0 == plan.burst.1);
         self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());

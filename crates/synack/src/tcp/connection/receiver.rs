@@ -46,8 +46,11 @@ pub(super) struct Receiver {
     pub(super) last_recv: Instant,
     /// How often invalid segments were answered lately, once one was.
     pub(super) limits: Option<Box<AnswerLimits>>,
-    /// The ACK policy and the bytes read, once data or the FIN has arrived.
+    /// The ACK policy and the receive counters, once data or the FIN has arrived.
     pub(super) data: Option<Box<Reception>>,
+    /// Segments this connection received, whatever became of them, its SYN included (Linux
+    /// `tp->segs_in`, 32 bits; TCP_INFO's tcpi_segs_in).
+    pub(super) segs_in: u32,
 }
 
 /// The receiver's record of data that arrived out of order or twice: which ranges past RCV.NXT
@@ -81,14 +84,18 @@ pub(super) struct AnswerLimits {
 }
 
 /// What the receiver keeps once data or the FIN has arrived: Linux's ACK policy for it and
-/// the count of bytes read. Until then the policy has nothing to decide (an ACK owed goes out
-/// at once), so a connection that never received anything holds none of it.
+/// TCP_INFO's receive counters. Until then the policy has nothing to decide (an ACK owed goes
+/// out at once), so a connection that never received anything holds none of it.
 #[derive(Debug)]
 pub(super) struct Reception {
     /// Linux's receiver ACK policy (quick-ACK and ping-pong modes, adaptive timeout).
     pub(super) delack: DelayedAck,
-    /// Bytes handed to the application.
-    pub(super) bytes_read: u64,
+    /// Sequence space received in order, data read or not and the FIN: RCV.NXT's advance
+    /// since the SYN (Linux `tp->bytes_received`, tcpi_bytes_received).
+    pub(super) bytes_received: u64,
+    /// Segments received that carried data, whatever became of them (Linux
+    /// `tp->data_segs_in`, 32 bits; tcpi_data_segs_in).
+    pub(super) data_segs_in: u32,
 }
 
 impl Receiver {
@@ -98,7 +105,8 @@ impl Receiver {
         self.data.get_or_insert_with(|| {
             Box::new(Reception {
                 delack: DelayedAck::new(ato_min),
-                bytes_read: 0,
+                bytes_received: 0,
+                data_segs_in: 0,
             })
         })
     }
@@ -128,6 +136,7 @@ impl Receiver {
             last_recv: Instant::ZERO,
             limits: None,
             data: None,
+            segs_in: 0,
         }
     }
 

@@ -77,6 +77,13 @@ pub(super) struct Recovery {
     reordering: u32,
     /// Segments sent again over the connection's life (SYN and SYN-ACK included).
     retransmits: u64,
+    /// Payload bytes sent again over the connection's life (Linux `tp->bytes_retrans`).
+    bytes_retrans: u64,
+    /// Retransmission timeouts over the connection's life (Linux `tp->total_rto`, 16 bits)...
+    total_rto: u16,
+    /// ...and the episodes they form: timeouts that followed no other (Linux
+    /// `tp->total_rto_recoveries`).
+    rto_recoveries: u16,
 }
 
 impl Recovery {
@@ -98,6 +105,9 @@ impl Recovery {
                 dsack_dups: 0,
                 reordering: DUP_THRESH,
                 retransmits: 0,
+                bytes_retrans: 0,
+                total_rto: 0,
+                rto_recoveries: 0,
             })
         })
     }
@@ -770,16 +780,37 @@ impl Connection {
         self.cc.init(&flight, seed);
     }
 
+    /// The retransmission timer fired: one more timeout, the first of an episode if none
+    /// came since the last ACK of new data (Linux `tcp_update_rto_stats`).
+    pub(super) fn count_rto(&mut self) {
+        let first = self.snd.retries == 0;
+        let rec = Recovery::get(&mut self.recovery);
+        rec.total_rto = rec.total_rto.wrapping_add(1);
+        if first {
+            rec.rto_recoveries = rec.rto_recoveries.wrapping_add(1);
+        }
+    }
+
+    /// TCP_INFO's counters of retransmissions: bytes sent again, timeouts, and the timeout
+    /// episodes (`tcpi_bytes_retrans`, `tcpi_total_rto`, `tcpi_total_rto_recoveries`).
+    pub(super) fn retransmission_totals(&self) -> (u64, u16, u16) {
+        self.recovery.as_ref().map_or((0, 0, 0), |r| {
+            (r.bytes_retrans, r.total_rto, r.rto_recoveries)
+        })
+    }
+
     /// A SYN or SYN-ACK was sent again.
     pub(super) fn on_handshake_retransmitted(&mut self) {
         Recovery::get(&mut self.recovery).retransmits += 1;
     }
 
-    /// A segment was sent again (of this episode, if one is under way).
-    pub(super) fn on_retransmitted(&mut self, now: Instant) {
+    /// A segment with `len` payload bytes was sent again (of this episode, if one is under
+    /// way).
+    pub(super) fn on_retransmitted(&mut self, now: Instant, len: usize) {
         let stamp = self.ts_now(now);
         let rec = Recovery::get(&mut self.recovery);
         rec.retransmits += 1;
+        rec.bytes_retrans += len as u64;
         if rec.undo_marker.is_some() {
             rec.undo_retrans += 1;
             rec.episode_retrans += 1;

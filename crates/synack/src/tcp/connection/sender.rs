@@ -79,6 +79,9 @@ pub(super) struct Sender {
     pub(super) persist_backoff: u8,
     /// Segments delivered to the peer (TCP_INFO's tcpi_delivered, 32 bits as Linux's).
     pub(super) delivered: u32,
+    /// Segments this connection sent, retransmissions, ACKs and probes included, not a
+    /// listener's SYN-ACK (Linux `tp->segs_out`, 32 bits; TCP_INFO's tcpi_segs_out).
+    pub(super) segs_out: u32,
 }
 
 /// What the sender keeps about the data the application queued, from the first byte (or the
@@ -123,9 +126,11 @@ pub(super) struct Transmit {
     /// ...and whether something waits for that time (then it is a deadline of
     /// `poll_timeout`).
     pub(super) pacing_wait: bool,
-    /// Data segments sent, retransmissions included (Linux `tp->data_segs_out`): the first
-    /// ten are not paced, as sch_fq does not pace them.
+    /// Data segments sent, retransmissions included (Linux `tp->data_segs_out`, TCP_INFO's
+    /// tcpi_data_segs_out): the first ten are not paced, as sch_fq does not pace them.
     pub(super) data_segs_out: u32,
+    /// Payload bytes sent, retransmissions included (Linux `tp->bytes_sent`, tcpi_bytes_sent).
+    pub(super) bytes_out: u64,
 }
 
 impl Transmit {
@@ -149,6 +154,7 @@ impl Transmit {
             pacing_credit: Duration::ZERO,
             pacing_wait: false,
             data_segs_out: 0,
+            bytes_out: 0,
         }
     }
 }
@@ -198,6 +204,7 @@ impl Sender {
             simopen_synack: false,
             persist_backoff: 0,
             delivered: 0,
+            segs_out: 0,
         }
     }
 

@@ -172,6 +172,7 @@ impl Connection {
             self.time_out(ctr, "retransmissions exhausted", false);
             return;
         }
+        self.count_rto();
         self.snd.retries += 1;
         ctr.timeouts += 1;
         // RFC 6298 §5.5: back the timer off, except for the first `syn_linear_timeouts`
