@@ -397,8 +397,6 @@ struct Fd {
     sndbuf_set: bool,
     /// SO_LINGER with l_onoff=1, l_linger=0: close() aborts the connection (sends RST).
     linger_abort: bool,
-    /// SO_ERROR reported the connection's error already (Linux clears sk_err on reading it).
-    error_taken: bool,
     /// TCP_FASTOPEN set before listen(): the listener's Fast Open queue length.
     fastopen_qlen: Option<usize>,
     /// TCP_FASTOPEN_CONNECT: connect() defers the SYN to the first write (RFC 7413 client).

@@ -181,7 +181,6 @@ impl Runner {
                         rcvbuf_set: false,
                         sndbuf_set: false,
                         linger_abort: false,
-                        error_taken: false,
                         fastopen_qlen: None,
                         fastopen_connect: false,
                         fastopen_deferred: false,
@@ -755,26 +754,18 @@ impl Runner {
     }
 
     fn getsockopt(&mut self, sc: &Syscall) -> Result<Attempt, Stop> {
-        let (n, fd) = self.fd_arg(sc)?;
+        let (_, fd) = self.fd_arg(sc)?;
         let name = word(self.arg(sc, 2)?)?;
         let got: i64 = match name.as_str() {
             // The pending error, once: Linux's sock_error() clears sk_err as it reads it.
             "SO_ERROR" => {
                 let e = match fd.kind {
-                    FdKind::Conn(h) | FdKind::Connecting(h) if !fd.error_taken => {
+                    FdKind::Conn(h) | FdKind::Connecting(h) => {
                         self.stack.take_error(h).ok().flatten()
                     }
                     _ => None,
                 };
-                match e {
-                    Some(e) => {
-                        if let Some(f) = self.fds.get_mut(&n) {
-                            f.error_taken = true;
-                        }
-                        i64::from(Errno::from_io(&e).0)
-                    }
-                    None => 0,
-                }
+                e.map_or(0, |e| i64::from(Errno::from_io(&e).0))
             }
             "TCP_MAXSEG" => match fd.kind {
                 FdKind::Conn(h) | FdKind::Connecting(h) => self

@@ -86,14 +86,10 @@ impl Connection {
     }
 
     fn enqueue(&mut self, data: &[u8]) -> Result<usize, Error> {
-        if let Some(e) = self.error {
-            // The error is reported once, as Linux's sock_error() does; then the socket is
-            // simply closed for writing.
-            return Err(if std::mem::replace(&mut self.error_reported, true) {
-                Error::BrokenPipe
-            } else {
-                e
-            });
+        if self.error.is_some() {
+            // The error is reported once (`take_error`); then the socket is simply closed for
+            // writing.
+            return Err(self.take_error().unwrap_or(Error::BrokenPipe));
         }
         match self.state {
             // Shut down for writing, even once the close has completed: EPIPE, as Linux
@@ -211,12 +207,9 @@ impl Connection {
         if out.is_empty() || self.rcv.fin_done || self.rcv.shut {
             return Ok(0);
         }
-        if let Some(e) = self.error {
-            // Reported once (as Linux's sock_error()); then reads see the end of the stream.
-            if std::mem::replace(&mut self.error_reported, true) {
-                return Ok(0);
-            }
-            return Err(e);
+        if self.error.is_some() {
+            // Reported once (`take_error`); then reads see the end of the stream.
+            return self.take_error().map_or(Ok(0), Err);
         }
         match self.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
