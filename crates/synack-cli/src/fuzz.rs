@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use synack_packetdrill::fuzz::{self, Case};
-use synack_packetdrill::linux::{self, Kernel, KernelOptions, KernelOutcome};
+use synack_packetdrill::linux::{Kernel, KernelOptions, KernelOutcome};
 use synack_packetdrill::run::{self, RunOptions};
 
 #[derive(Debug, clap::Args)]
@@ -154,24 +153,15 @@ fn run_in(args: &Args, opts: &RunOptions, work: &Path) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
-    let kernel = linux::find_packetdrill(args.packetdrill.as_deref()).and_then(|pd| {
-        Kernel::new(
-            KernelOptions {
-                packetdrill: pd,
-                tolerance_usecs: None,
-                timeout: Duration::from_secs(60),
-                defines: Vec::new(),
-                verbose: false,
-                strict_segments: true,
-            },
-            stop.clone(),
-        )
-    });
+    let (stop, kernel) =
+        crate::oracle::start_kernel(args.packetdrill.as_deref(), |packetdrill| KernelOptions {
+            packetdrill,
+            tolerance_usecs: None,
+            timeout: Duration::from_secs(60),
+            defines: Vec::new(),
+            verbose: false,
+            strict_segments: true,
+        });
     let kernel = match kernel {
         Ok(k) => k,
         Err(why) => {

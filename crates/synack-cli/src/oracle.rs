@@ -127,23 +127,13 @@ pub fn run(args: Args) -> ExitCode {
     // The synack side: milliseconds per script, in process.
     let synack: Vec<Report> = scripts.iter().map(|s| run::run_file(s, &opts)).collect();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
-    let kernel = linux::find_packetdrill(args.packetdrill.as_deref()).and_then(|pd| {
-        Kernel::new(
-            KernelOptions {
-                packetdrill: pd,
-                tolerance_usecs: args.tolerance_usecs,
-                timeout: Duration::from_secs(args.timeout),
-                defines: args.define.clone(),
-                verbose: args.verbose,
-                strict_segments: args.strict_segments,
-            },
-            stop.clone(),
-        )
+    let (stop, kernel) = start_kernel(args.packetdrill.as_deref(), |packetdrill| KernelOptions {
+        packetdrill,
+        tolerance_usecs: args.tolerance_usecs,
+        timeout: Duration::from_secs(args.timeout),
+        defines: args.define.clone(),
+        verbose: args.verbose,
+        strict_segments: args.strict_segments,
     });
     let kernel = match kernel {
         Ok(k) => Some(k),
@@ -326,6 +316,22 @@ fn synack_line(r: &Report) -> String {
         Outcome::Skip(why) => format!("SKIP: {why}"),
         Outcome::Fail(f) => format!("line {}: {}", f.line, f.message),
     }
+}
+
+/// The kernel side, with Ctrl-C setting the returned flag (which stops its runs early):
+/// packetdrill found at `packetdrill` (or the usual places), run with `opts`.
+pub(crate) fn start_kernel(
+    packetdrill: Option<&Path>,
+    opts: impl FnOnce(PathBuf) -> KernelOptions,
+) -> (Arc<AtomicBool>, Result<Kernel, String>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let kernel =
+        linux::find_packetdrill(packetdrill).and_then(|pd| Kernel::new(opts(pd), stop.clone()));
+    (stop, kernel)
 }
 
 /// The kernel side's first error, in one line.
