@@ -928,7 +928,14 @@ impl Snapshot {
             "TCPI_OPT_ECN" => Some(tcpi_opt::ECN),
             "TCPI_OPT_ECN_SEEN" => Some(tcpi_opt::ECN_SEEN),
             "TCPI_OPT_SYN_DATA" => Some(tcpi_opt::SYN_DATA),
-            "tcpi_state" => Some(linux_state(self.state)),
+            // A socket whose connection entered TIME-WAIT reports CLOSE: Linux hands the
+            // connection to a TIME-WAIT mini-socket (tcp_time_wait, then tcp_done) and the
+            // socket the application holds is closed. synack keeps one connection and
+            // reports TIME-WAIT through its own API.
+            "tcpi_state" => Some(match self.state {
+                State::TimeWait => linux_state(State::Closed),
+                s => linux_state(s),
+            }),
             _ => None,
         };
         if let Some(v) = constant {
