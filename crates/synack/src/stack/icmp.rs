@@ -46,6 +46,11 @@ impl RateLimit {
     }
 }
 
+/// The smallest IPv4 path MTU an ICMP "fragmentation needed" can set (Linux's
+/// net.ipv4.route.min_pmtu default, 512 + 40): a smaller announced MTU is raised to it, so the
+/// send MSS never falls below 512.
+pub(super) const MIN_PMTU_V4: u16 = 552;
+
 /// What an ICMP error tells a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ErrorKind {
@@ -58,6 +63,9 @@ pub(super) enum ErrorKind {
         what: String,
         err: TcpError,
         drops_request: bool,
+        /// A net or host unreachable (ICMPv4 codes 0 and 1): it may undo one step of the
+        /// retransmission timer's backoff (RFC 6069, Linux `tcp_ld_RTO_revert`).
+        reverts_rto: bool,
     },
 }
 
@@ -70,6 +78,7 @@ impl ErrorKind {
             what: format!("parameter problem ({reason})"),
             err: TcpError::ProtocolError,
             drops_request: true,
+            reverts_rto: false,
         }
     }
 }
@@ -147,9 +156,10 @@ impl Stack {
                 self.counters.icmp_in_dest_unreachs += 1;
                 let kind = match reason {
                     // RFC 1191 §5: a router that predates RFC 1191 sends no MTU; 576 is what
-                    // every host accepts. Never below RFC 791's 68.
+                    // every host accepts. RFC 1191 §3 lets a host keep a floor above RFC
+                    // 791's 68: Linux's net.ipv4.route.min_pmtu, 552.
                     icmpv4::DstUnreachable::FragNeeded => {
-                        ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(68))
+                        ErrorKind::PathMtu(next_hop_mtu.unwrap_or(576).max(MIN_PMTU_V4))
                     }
                     // Codes beyond 15 (Linux NR_ICMP_UNREACH) are ignored.
                     icmpv4::DstUnreachable::Unknown(_) => return,
@@ -157,6 +167,12 @@ impl Stack {
                         what: format!("destination unreachable ({code})"),
                         err: unreachable_error(code),
                         drops_request: matches!(
+                            code,
+                            icmpv4::DstUnreachable::NetUnreachable
+                                | icmpv4::DstUnreachable::HostUnreachable
+                        ),
+                        // Linux `tcp_v4_err` reverts for the same two codes (not for IPv6).
+                        reverts_rto: matches!(
                             code,
                             icmpv4::DstUnreachable::NetUnreachable
                                 | icmpv4::DstUnreachable::HostUnreachable
@@ -171,6 +187,7 @@ impl Stack {
                     what: format!("time exceeded ({reason})"),
                     err: TcpError::Unreachable,
                     drops_request: true,
+                    reverts_rto: false,
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
@@ -244,11 +261,24 @@ impl Stack {
                 }
                 self.touched(h, now);
             }
-            ErrorKind::Error { what, err, .. } => {
+            ErrorKind::Error {
+                what,
+                err,
+                reverts_rto,
+                ..
+            } => {
                 let aborted = self.conn_slot(h).is_some_and(|c| c.conn.on_icmp_error(err));
                 if aborted {
                     self.counters.attempt_fails += 1;
                     self.touched(h, now);
+                } else if reverts_rto {
+                    let reverted = self
+                        .slot_and_counters(h)
+                        .is_some_and(|(c, ctr)| c.conn.revert_rto_backoff(seq, now, ctr));
+                    if reverted {
+                        self.trace_note(now, "RFC 6069: one RTO backoff step undone".into());
+                        self.touched(h, now);
+                    }
                 }
                 if self.trace_on() {
                     let effect = if aborted {

@@ -87,6 +87,7 @@ impl Stack {
                     what: format!("destination unreachable ({reason})"),
                     err,
                     drops_request: fatal,
+                    reverts_rto: false,
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }
@@ -95,6 +96,7 @@ impl Stack {
                     what: format!("time exceeded ({reason})"),
                     err: TcpError::Unreachable,
                     drops_request: false,
+                    reverts_rto: false,
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }

@@ -212,6 +212,12 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// Undo one [`backoff`](RttEstimator::backoff) (RFC 6069 §4: an ICMP unreachable showed
+    /// that the path, not congestion, lost the segment).
+    pub fn undo_backoff(&mut self) {
+        self.backoff = self.backoff.saturating_sub(1);
+    }
+
     /// How many times the RTO has been backed off since the last reset (the number of
     /// consecutive timer expirations).
     pub fn backoff_count(&self) -> u32 {

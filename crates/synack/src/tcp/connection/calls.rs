@@ -381,8 +381,10 @@ impl Connection {
     }
 
     /// TCP_CORK: hold partial segments until uncorked (or the data fills a segment).
+    /// Uncorking sends what waits as Nagle allows; with TCP_NODELAY on it pushes the tail at
+    /// once (Linux `__tcp_sock_set_cork` sets TCP_NAGLE_PUSH only then).
     pub fn set_cork(&mut self, on: bool) {
-        self.snd.push_once |= self.opts.cork && !on;
+        self.snd.push_once |= self.opts.cork && !on && self.opts.nodelay;
         self.opts.cork = on;
     }
 
@@ -432,10 +434,14 @@ impl Connection {
     }
 
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
-    /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off),
-    /// never below 536 + options (RFC 9293 §3.7.1's floor). Returns the new MSS if it changed.
+    /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off).
+    /// The stack keeps `mtu` at or above the IP version's floor (552 for IPv4 as Linux's
+    /// route.min_pmtu, 1280 for IPv6); the MSS never falls below Linux's TCP_MIN_SND_MSS, 48.
+    /// Returns the new MSS if it changed.
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
-        let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
+        let path = (mtu as u32)
+            .saturating_sub(ip_header as u32 + 20)
+            .max(48 + 12);
         let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
         self.opts.path_mss = NonZeroU32::new(path);
         // The MTU the path MSS stands for (the floor above may keep it above `mtu`).

@@ -3,6 +3,7 @@
 
 use super::{CaState, Connection, Error, Event, PendingRst, State};
 use crate::tcp::counters::Counters;
+use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
 /// The closed set of timers (DESIGN.md rule 5).
@@ -161,6 +162,30 @@ impl Connection {
         if self.timers.expire(Timer::Keepalive, now) {
             self.on_keepalive_timeout(now, ctr);
         }
+    }
+
+    /// RFC 6069 §4 (Linux `tcp_ld_RTO_revert`): an ICMP net or host unreachable quoting
+    /// SND.UNA while the retransmission timer is backed off says that the path, not
+    /// congestion, lost the segment. One backoff step is undone and the timer re-armed from
+    /// the head segment's last transmission with the shorter RTO; if that moment has passed,
+    /// the timeout runs now. Returns whether anything changed.
+    pub fn revert_rto_backoff(&mut self, seq: SeqNum, now: Instant, ctr: &mut Counters) -> bool {
+        if seq != self.snd.una || self.snd.retries == 0 || self.rtt.backoff_count() == 0 {
+            return false;
+        }
+        let Some(sent) = self.snd.sb.first().map(|s| s.xmit) else {
+            return false;
+        };
+        self.rtt.undo_backoff();
+        let due = sent + self.rto();
+        self.timers.stop(Timer::LossProbe);
+        if due > now {
+            self.timers.arm(Timer::Retransmit, due);
+        } else {
+            self.timers.stop(Timer::Retransmit);
+            self.on_retransmit_timeout(now, ctr);
+        }
+        true
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant, ctr: &mut Counters) {
