@@ -433,6 +433,32 @@ impl Connection {
             && seq <= self.snd.max.max(self.snd.nxt)
     }
 
+    /// Sets the send MSS (Linux `tcp_sync_mss`): the peer's MSS, ours and the path's, less
+    /// our options (RFC 6691), then bounded by the peer's largest window as
+    /// `tcp_bound_to_half_wnd` does: at most half of it once it exceeds 536 bytes, the whole
+    /// of it below (sender silly-window avoidance, RFC 1122 §4.2.3.4), never under 68 bytes
+    /// of header and payload. Called when the handshake settles the options, when the
+    /// largest window grows and when the path MTU drops.
+    pub(super) fn sync_mss(&mut self) {
+        let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
+        let full = u32::from(self.opts.peer_mss)
+            .min(self.rcv.mss)
+            .min(self.opts.path_mss.map_or(u32::MAX, NonZeroU32::get))
+            .saturating_sub(opt_overhead)
+            .max(64);
+        let max_wnd = self.snd.max_wnd;
+        let cutoff = if max_wnd > 536 { max_wnd / 2 } else { max_wnd };
+        let mss = if cutoff > 0 && full > cutoff {
+            cutoff.max(68 - 20 - opt_overhead)
+        } else {
+            full
+        };
+        if mss != self.snd.mss {
+            self.snd.mss = mss;
+            self.cc.set_mss(mss);
+        }
+    }
+
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
     /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off).
     /// The stack keeps `mtu` at or above the IP version's floor (552 for IPv4 as Linux's
@@ -456,13 +482,12 @@ impl Connection {
             // Applied when the handshake settles the MSS.
             return None;
         }
-        let opts = if self.opts.ts().is_some() { 12 } else { 0 };
-        let mss = path - opts;
-        if mss >= self.snd.mss {
+        let before = self.snd.mss;
+        self.sync_mss();
+        let mss = self.snd.mss;
+        if mss >= before {
             return None;
         }
-        self.snd.mss = mss;
-        self.cc.set_mss(mss);
         if self.snd.una < self.snd.nxt {
             // What is in flight was too big for the path and is gone: send it again now in
             // segments that fit (Linux's tcp_simple_retransmit), without treating it as

@@ -43,6 +43,7 @@ impl Connection {
         // the SYN-ACK takes no room in the peer's window: the child may fill all of it.
         self.snd.wnd = self.snd.wnd.saturating_add(1);
         self.snd.max_wnd = self.snd.wnd;
+        self.sync_mss();
         let take = seg.payload.len().min(self.rcv.buf.free());
         if take > 0 {
             let n = self.rcv.buf.write_at(0, &seg.payload[..take]);

@@ -3,7 +3,6 @@
 //! apply.
 
 use core::net::SocketAddr;
-use core::num::NonZeroU32;
 
 use super::options::Timestamps;
 use super::receiver::OutOfOrder;
@@ -130,6 +129,7 @@ impl Connection {
         // The SYN's window is never scaled (RFC 7323 §2.2).
         self.snd.wnd = seg.window as u32;
         self.snd.max_wnd = self.snd.wnd;
+        self.sync_mss();
         self.snd.wl1 = seg.seq;
         self.snd.wl2 = iss;
         self.set_state(State::SynReceived, "SYN received");
@@ -157,15 +157,11 @@ impl Connection {
             _ => None,
         });
         self.opts.sack = self.cfg.sack && o.sack_permitted;
-        let peer_mss = u32::from(o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip)));
-        // RFC 6691: the MSS counts payload only; our TCP options come out of it.
-        let opt_overhead = if self.opts.ts().is_some() { 12 } else { 0 };
-        self.snd.mss = peer_mss
-            .min(self.rcv.mss)
-            .min(self.opts.path_mss.map_or(u32::MAX, NonZeroU32::get))
-            .saturating_sub(opt_overhead)
-            .max(64);
-        self.cc.set_mss(self.snd.mss);
+        self.opts.peer_mss = o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip));
+        // The SYN's window bounds the MSS as well (`sync_mss`); the caller records it after
+        // this, so the MSS is set from the path alone here and bounded when the window is.
+        self.snd.max_wnd = 0;
+        self.sync_mss();
     }
 
     /// §3.10.7.3: SYN-SENT.
@@ -223,6 +219,7 @@ impl Connection {
         self.negotiate(now, seg);
         self.snd.wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
         self.snd.max_wnd = self.snd.wnd;
+        self.sync_mss();
         self.snd.wl1 = seg.seq;
         self.snd.wl2 = seg.ack;
         if f.ack() {
@@ -571,7 +568,10 @@ impl Connection {
                 return;
             }
             self.snd.wnd = (seg.window as u32) << self.snd.shift;
-            self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
+            if self.snd.wnd > self.snd.max_wnd {
+                self.snd.max_wnd = self.snd.wnd;
+                self.sync_mss();
+            }
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
             let to = if self.snd.fin_queued {
@@ -668,7 +668,10 @@ impl Connection {
             && (self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack))
         {
             self.snd.wnd = window;
-            self.snd.max_wnd = self.snd.max_wnd.max(window);
+            if window > self.snd.max_wnd {
+                self.snd.max_wnd = window;
+                self.sync_mss();
+            }
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = ack;
         }

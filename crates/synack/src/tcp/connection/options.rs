@@ -32,6 +32,9 @@ pub(super) struct Options {
     /// The largest segment (without options) the path carries, from ICMP fragmentation-needed
     /// (RFC 1191) or the stack's cache of them (at least 536, so never zero).
     pub(super) path_mss: Option<NonZeroU32>,
+    /// The MSS the peer announced on its SYN (or the default for its address family), before
+    /// our options, the path and the peer's window bound it (Linux `rx_opt.mss_clamp`).
+    pub(super) peer_mss: u16,
     /// The path MTU this connection sends by (Linux `icsk_pmtu_cookie`, tcpi_pmtu): the
     /// link's, lowered by fragmentation-needed messages (never raised).
     pub(super) pmtu: u16,
@@ -62,6 +65,7 @@ impl Options {
             sack: false,
             peer_syn: None,
             path_mss: None,
+            peer_mss: 536,
             pmtu: 0,
             nodelay: cfg.nodelay,
             cork: false,

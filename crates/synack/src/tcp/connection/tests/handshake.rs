@@ -324,6 +324,28 @@ fn listen_answers_ack_with_rst_and_ignores_rst() {
     assert_eq!(s.state(), State::Listen);
 }
 
+/// The send MSS is at most half the largest window the peer offered once that exceeds 536
+/// bytes, and the whole window below (Linux `tcp_bound_to_half_wnd`); it grows back with the
+/// window.
+#[test]
+fn send_mss_bounded_by_half_the_largest_peer_window() {
+    let mut c = client(&Arc::new(config()));
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, CLIENT_ISS, &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 9000, 1001)
+        .mss(1000)
+        .window(1500)
+        .seg();
+    deliver(&mut c, T0, &synack, &mut cc);
+    assert_eq!(c.info().snd_mss, 750);
+    drain(&mut c, T0, &mut cc);
+    // A window of 5000 lifts the bound: the peer's MSS applies again.
+    let wider = Inject::to_client(Flags::ACK, 9001, 1001).window(5000).seg();
+    deliver(&mut c, T0, &wider, &mut cc);
+    assert_eq!(c.info().snd_mss, 1000);
+}
+
 /// Options: without the peer's MSS the default 536 applies (RFC 9293 §3.7.1); a window scale
 /// above 14 is used as 14 (RFC 7323 §2.3); no timestamps from the peer, none from us.
 #[test]
@@ -338,7 +360,7 @@ fn option_negotiation_defaults_and_clamps() {
     drain(&mut c, T0, &mut cc);
     let synack = Inject::to_client(Flags::SYN | Flags::ACK, 9000, 1001)
         .wscale(20)
-        .window(1000)
+        .window(2000)
         .seg();
     deliver(&mut c, T0, &synack, &mut cc);
     let i = c.info();
@@ -346,7 +368,7 @@ fn option_negotiation_defaults_and_clamps() {
     assert_eq!(i.snd_wscale, 14);
     assert!(!i.timestamps);
     // The window in a SYN-ACK is not scaled (RFC 7323 §2.2).
-    assert_eq!(i.snd_wnd, 1000);
+    assert_eq!(i.snd_wnd, 2000);
     let ack = drain(&mut c, T0, &mut cc);
     assert!(ack[0].repr().options.timestamps.is_none());
 }
