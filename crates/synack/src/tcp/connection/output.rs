@@ -502,7 +502,12 @@ impl Connection {
             } else {
                 0
             };
-            len = len.min(wnd_avail);
+            // A closed window does not hold back the head segment: it goes in full and acts
+            // as the zero-window probe (Linux `__tcp_retransmit_skb` takes one MSS at
+            // SND.UNA when no window is left; RFC 9293 §3.8.6.1).
+            if wnd_avail > 0 || s.start != self.snd.una {
+                len = len.min(wnd_avail);
+            }
         }
         let reaches_end = s.start + len == data_end;
         let fin = fin_sent && reaches_end && s.end == fin_pos + 1u32;

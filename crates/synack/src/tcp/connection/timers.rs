@@ -192,7 +192,12 @@ impl Connection {
         if self.snd.una == self.snd.max {
             return; // nothing outstanding (timer raced an ACK)
         }
-        if self.write_timed_out(now) {
+        let shrunk = self.snd.wnd == 0 && self.state.is_synchronized() && !self.orphaned;
+        if shrunk && self.zero_window_rtx_timed_out(now) {
+            self.time_out(ctr, "zero-window peer silent", false);
+            return;
+        }
+        if !shrunk && self.write_timed_out(now) {
             // Linux `tcp_write_err`: the connection ends without a word to the peer.
             self.time_out(ctr, "retransmissions exhausted", false);
             return;
@@ -229,8 +234,10 @@ impl Connection {
         // reaches the end of the data, and an ACK past SND.NXT (the peer queued the rest out
         // of order) may acknowledge it before then.
         // RFC 6298 §5.5: the timer restarts now, so it runs even if the resend cannot go at
-        // once (under a closed window the persist timer takes over instead).
-        if self.snd.wnd > 0 && self.state.is_synchronized() {
+        // once. Under a window the peer shrank to zero the head segment still goes (see
+        // `plan_resend`) and this timer, backing off, paces it: Linux's
+        // `tcp_retransmit_timer` ("receiver dastardly shrinks window").
+        if self.state.is_synchronized() {
             self.arm_retransmit(now);
         }
     }
@@ -271,6 +278,27 @@ impl Connection {
             .user_timeout()
             .unwrap_or_else(|| model_timeout(boundary, base, cfg.rto_max));
         now - since >= limit
+    }
+
+    /// The retransmission timer fired while the peer's window is zero with data in flight:
+    /// the resent head segment is a window probe, so the connection lives as long as the peer
+    /// answers (Linux `tcp_rtx_probe0_timed_out`): it ends once the peer has been silent
+    /// for twice the maximum RTO (or the user timeout, if shorter) and retransmissions have
+    /// gone on that long too; a user timeout also ends it once retransmissions have gone on
+    /// longer than it, answers or not.
+    fn zero_window_rtx_timed_out(&self, now: Instant) -> bool {
+        let Some(since) = self.snd.rtx_since.get() else {
+            return false;
+        };
+        let rtx_for = now - since;
+        let mut limit = self.cfg.rto_max * 2;
+        if let Some(user) = self.opts.user_timeout() {
+            if rtx_for > user {
+                return true;
+            }
+            limit = limit.min(user);
+        }
+        now - self.rcv.last_recv > limit && rtx_for > limit
     }
 
     fn user_timeout_expired(&self, now: Instant) -> bool {

@@ -203,27 +203,34 @@ fn peer_shrinks_window_to_zero_then_reopens() {
         &Inject::to_client(Flags::ACK, 300, 1001).window(0).seg(),
         &mut cc,
     );
-    // Time passes: RTO fires, then probing; nothing beyond one byte goes out while closed.
+    // Time passes: at each RTO the head segment goes again, whole, as the probe (Linux
+    // `tcp_retransmit_timer`); nothing past it goes while the window is closed.
     let mut now = Instant::from_millis(10);
+    let mut heads = 0;
     for _ in 0..20 {
         let Some(t) = c.poll_timeout() else { break };
         now = t;
         c.handle_timeout(now, &mut cc);
         for s in drain(&mut c, now, &mut cc) {
-            assert!(
-                s.len() <= 1,
-                "only probes while the window is zero, got {}",
-                s.len()
-            );
+            if s.len() > 0 {
+                assert_eq!(
+                    s.seq(),
+                    SeqNum(1001),
+                    "only the head while the window is zero"
+                );
+                assert_eq!(s.len(), 1000, "the head segment in full");
+                heads += 1;
+            }
         }
         if now > Instant::from_secs(10) {
             break;
         }
     }
+    assert!(heads >= 4, "the head went {heads} times in 10 s");
     assert_eq!(c.state(), State::Established);
-    // The window opens again; everything after 1001 goes out, paced by the (collapsed)
-    // congestion window as we acknowledge it.
-    let mut next = SeqNum(1001);
+    // The window opens again; everything after the resent head (1001:2001) goes out, paced
+    // by the (collapsed) congestion window as we acknowledge it.
+    let mut next = SeqNum(2001);
     let mut ack_with = Inject::to_client(Flags::ACK, 300, 1001).window(65535).seg();
     for _ in 0..50 {
         deliver(&mut c, now, &ack_with, &mut cc);
@@ -243,6 +250,51 @@ fn peer_shrinks_window_to_zero_then_reopens() {
             .seg();
     }
     assert_eq!(next, SeqNum(6001));
+}
+
+/// Under a window the peer shrank to zero, the resent head segment is the probe: the
+/// connection lives as long as the peer answers, past the `max_retries` that would end a
+/// silent one, and ends once the peer has been silent for twice the maximum RTO (Linux
+/// `tcp_rtx_probe0_timed_out`).
+#[test]
+fn zero_window_with_data_in_flight_lives_while_the_peer_answers() {
+    let (mut c, mut cc) = injected_client(0, 8000);
+    c.send(&pattern(3000, 2)).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let closed = Inject::to_client(Flags::ACK, 300, 1001).window(0).seg();
+    deliver(&mut c, Instant::from_millis(10), &closed, &mut cc);
+    // The peer answers every probe with the same zero window for an hour.
+    let mut now = Instant::from_millis(10);
+    let mut probes = 0;
+    while now < Instant::from_secs(3600) {
+        let Some(t) = c.poll_timeout() else { break };
+        now = t;
+        c.handle_timeout(now, &mut cc);
+        if drain(&mut c, now, &mut cc).iter().any(|s| s.len() > 0) {
+            probes += 1;
+            deliver(&mut c, now, &closed, &mut cc);
+        }
+    }
+    assert!(probes > 15, "more probes than max_retries: {probes}");
+    assert_eq!(c.state(), State::Established, "an answering peer keeps it");
+    // Now the peer goes silent: the connection ends after 2 x rto_max of silence.
+    let silent_from = now;
+    for _ in 0..100 {
+        let Some(t) = c.poll_timeout() else { break };
+        now = t;
+        c.handle_timeout(now, &mut cc);
+        drain(&mut c, now, &mut cc);
+        if c.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(c.state(), State::Closed);
+    let silent_for = now - silent_from;
+    let limit = config().rto_max * 2;
+    assert!(
+        silent_for > limit && silent_for <= limit + config().rto_max,
+        "ended after {silent_for:?} of silence"
+    );
 }
 
 /// Linux's quick-ACK mode, then delayed ACK (RFC 1122 §4.2.3.2): the first data of a
