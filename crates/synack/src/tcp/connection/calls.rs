@@ -345,9 +345,10 @@ impl Connection {
                 | State::FinWait2
                 | State::CloseWait
         ) {
-            // §3.10.5: "<SEQ=SND.NXT><CTL=RST>".
+            // §3.10.5: "<SEQ=SND.NXT><CTL=RST>", SND.NXT being the highest sent and kept
+            // within the peer's window (Linux `tcp_send_active_reset`).
             self.pending_rst = Some(PendingRst {
-                seq: self.snd.nxt,
+                seq: self.acceptable_seq(),
                 ack: Some(self.rcv.nxt),
                 active: true,
             });

@@ -176,23 +176,28 @@ impl Connection {
         self.poll_ack_only(now, buf, ctr)
     }
 
-    fn poll_ack_only(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
-        if !self.rcv.ack_now {
-            return None;
-        }
-        ctr.out_segs += 1;
-        // The sequence number of a pure ACK: the highest we sent, though a timeout has moved
-        // SND.NXT back to resend from SND.UNA (Linux keeps snd_nxt there and resends from
-        // its queue), unless that lies beyond the peer's window by a scaling unit or more;
-        // then the window's right edge (Linux's tcp_acceptable_seq).
+    /// The sequence number of a segment that carries no data (a pure ACK, an active RST): the
+    /// highest we sent, though a timeout has moved SND.NXT back to resend from SND.UNA (Linux
+    /// keeps snd_nxt there and resends from its queue), unless that lies beyond the peer's
+    /// window by a scaling unit or more; then the window's right edge (Linux's
+    /// tcp_acceptable_seq).
+    pub(super) fn acceptable_seq(&self) -> SeqNum {
         let wnd_end = self.snd.una + self.snd.wnd;
-        let seq = if self.snd.max <= wnd_end
+        if self.snd.max <= wnd_end
             || (self.snd.shift > 0 && self.snd.max - wnd_end < (1u32 << self.rcv.shift))
         {
             self.snd.max
         } else {
             wnd_end
-        };
+        }
+    }
+
+    fn poll_ack_only(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
+        if !self.rcv.ack_now {
+            return None;
+        }
+        ctr.out_segs += 1;
+        let seq = self.acceptable_seq();
         let plan = Plan {
             seq,
             flags: Flags::ACK,

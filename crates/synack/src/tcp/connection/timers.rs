@@ -355,7 +355,7 @@ impl Connection {
         self.error = Some(self.soft_error.unwrap_or(Error::TimedOut));
         if rst && self.state.is_synchronized() && self.state != State::TimeWait {
             self.pending_rst = Some(PendingRst {
-                seq: self.snd.nxt,
+                seq: self.acceptable_seq(),
                 ack: Some(self.rcv.nxt),
                 active: true,
             });
