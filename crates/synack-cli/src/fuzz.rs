@@ -1,5 +1,5 @@
 //! `synack fuzz`: differential fuzzing against the live Linux kernel. Random but valid
-//! scenarios (a passive open, then the peer's segments and the application's calls at random
+//! scenarios (a passive or an active open, then the peer's segments and the application's calls at random
 //! times) are run on synack and written down as packetdrill scripts of what synack did; each is
 //! replayed on Linux. Where Linux fails one, the two stacks differ: the case is shrunk to the
 //! fewest steps that still show the same difference and saved as a script.
@@ -36,6 +36,11 @@ pub struct Args {
     /// The first case's seed (case i uses seed + i); the same seed gives the same case.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How each case opens: `passive` (the peer connects to a listener), `active` (a
+    /// non-blocking connect), or `mixed` (each case at random from its seed). A passive case
+    /// of a seed is the same under `passive` and `mixed`.
+    #[arg(long, value_enum, default_value_t = OpeningArg::Mixed)]
+    opening: OpeningArg,
     /// Random steps per case (after the handshake).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=200))]
     steps: u64,
@@ -60,6 +65,23 @@ pub struct Args {
     /// Print each case's script.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OpeningArg {
+    Passive,
+    Active,
+    Mixed,
+}
+
+impl From<OpeningArg> for fuzz::Opening {
+    fn from(o: OpeningArg) -> fuzz::Opening {
+        match o {
+            OpeningArg::Passive => fuzz::Opening::Passive,
+            OpeningArg::Active => fuzz::Opening::Active,
+            OpeningArg::Mixed => fuzz::Opening::Mixed,
+        }
+    }
 }
 
 /// A case and its script on disk.
@@ -131,7 +153,7 @@ fn run_in(args: &Args, opts: &RunOptions, work: &Path) -> ExitCode {
     let mut cases = Vec::new();
     for i in 0..args.cases {
         let seed = args.seed.wrapping_add(i);
-        let case = Case::generate(seed, args.steps as usize, opts);
+        let case = Case::generate(seed, args.steps as usize, args.opening.into(), opts);
         match write_case(&case, work, &format!("case-{seed}.pkt"), opts) {
             Ok(w) => {
                 if args.verbose {

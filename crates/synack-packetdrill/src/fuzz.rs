@@ -1,7 +1,7 @@
 //! Differential fuzzing: random but valid scenarios, written down as packetdrill scripts of what
 //! synack does, to be replayed on the live Linux kernel (`synack fuzz`).
 //!
-//! A [`Case`] is a passive open followed by random steps: the peer's segments (data in order,
+//! A [`Case`] is a passive or an active open ([`Opening`]) followed by random steps: the peer's segments (data in order,
 //! out of order or again, ACKs of what synack sent with or without SACK blocks, window changes,
 //! FIN, RST) and the application's calls on a non-blocking socket (`write`, `read`,
 //! `shutdown`, `close`, `TCP_NODELAY`), at random times. Each step is chosen knowing what synack
@@ -71,6 +71,18 @@ impl Rng {
     }
 }
 
+/// How a case's connection opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The peer's SYN reaches a listener; the accepted socket is fd 4.
+    Passive,
+    /// A non-blocking connect() from fd 4 (fd 3 is a spare socket); the peer answers the SYN
+    /// with a SYN-ACK.
+    Active,
+    /// Each case one or the other, at random (from its seed).
+    Mixed,
+}
+
 /// One line of a case: when, and what the peer sends or the application calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -116,6 +128,8 @@ struct Peer {
     shut_rd: bool,
     nodelay: bool,
     mss: u32,
+    /// The application's connected socket (4).
+    fd: u32,
 }
 
 impl Peer {
@@ -185,8 +199,15 @@ pub fn record(case: &Case, opts: &RunOptions) -> Result<Recording, String> {
 impl Case {
     /// Generates a case of about `steps` random steps from `seed`, each chosen after running
     /// the case so far on synack (`opts` as the run's options).
-    pub fn generate(seed: u64, steps: usize, opts: &RunOptions) -> Case {
+    pub fn generate(seed: u64, steps: usize, opening: Opening, opts: &RunOptions) -> Case {
         let mut rng = Rng::new(seed);
+        // Drawn apart from the case's own sequence, so a passive case of a seed is the same
+        // whatever the opening option.
+        let active = match opening {
+            Opening::Passive => false,
+            Opening::Active => true,
+            Opening::Mixed => Rng::new(seed ^ 0x5eed_0a11).chance(50),
+        };
         let mss = rng.pick(&[(3, 1000u32), (1, 1460), (1, 536)]);
         let wscale = rng.pick(&[(4, Some(7u8)), (1, None)]);
         let sack = rng.chance(75);
@@ -208,23 +229,40 @@ impl Case {
             fixed: true,
         };
         let call = |s: &str| Action::Call(s.to_string());
-        case.steps.extend([
-            fixed(0, call("socket(..., SOCK_STREAM, IPPROTO_TCP)")),
-            fixed(0, call("setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4)")),
-            fixed(0, call("bind(3, ..., ...)")),
-            fixed(0, call("listen(3, 1)")),
-            fixed(
-                0,
-                Action::Inbound(format!("S 0:0(0) win 65535 <{syn_opts}>")),
-            ),
-            fixed(
-                100_000,
-                Action::Inbound(format!(". 1:1(0) ack 1 win {normal_win}")),
-            ),
-            fixed(100_000, call("accept(3, ..., ...)")),
-            fixed(100_000, call("fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK)")),
-        ]);
+        if active {
+            // synack's SYN and its ACK of the SYN-ACK are recorded, not written here.
+            // fd 3 is a spare socket, so that the connection is fd 4 as in a passive case
+            // and the last call has an fd to ask whatever the case did with the connection.
+            case.steps.extend([
+                fixed(0, call("socket(..., SOCK_STREAM, IPPROTO_TCP)")),
+                fixed(0, call("socket(..., SOCK_STREAM, IPPROTO_TCP)")),
+                fixed(0, call("fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK)")),
+                fixed(0, call("connect(4, ..., ...)")),
+                fixed(
+                    100_000,
+                    Action::Inbound(format!("S. 0:0(0) ack 1 win 65535 <{syn_opts}>")),
+                ),
+            ]);
+        } else {
+            case.steps.extend([
+                fixed(0, call("socket(..., SOCK_STREAM, IPPROTO_TCP)")),
+                fixed(0, call("setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4)")),
+                fixed(0, call("bind(3, ..., ...)")),
+                fixed(0, call("listen(3, 1)")),
+                fixed(
+                    0,
+                    Action::Inbound(format!("S 0:0(0) win 65535 <{syn_opts}>")),
+                ),
+                fixed(
+                    100_000,
+                    Action::Inbound(format!(". 1:1(0) ack 1 win {normal_win}")),
+                ),
+                fixed(100_000, call("accept(3, ..., ...)")),
+                fixed(100_000, call("fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK)")),
+            ]);
+        }
         let mut peer = Peer {
+            fd: 4,
             ack: 1,
             win: normal_win,
             normal_win,
@@ -266,6 +304,7 @@ impl Case {
         }
         // A last call a while later, so what synack's timers send after the last step is on
         // the record (and checked on Linux).
+        // fd 3: the listener, or an active case's spare socket.
         let end = now + 1_000_000;
         case.steps.push(Step {
             at_us: end,
@@ -309,6 +348,7 @@ impl Case {
             .iter()
             .peekable();
         let mut calls = rec.map(|r| r.calls.as_slice()).unwrap_or(&[]).iter();
+        let mut next_fd = 3;
         for (i, step) in self.steps.iter().enumerate() {
             match &step.action {
                 Action::Inbound(p) => {
@@ -316,13 +356,12 @@ impl Case {
                 }
                 Action::Call(c) => {
                     // Without a recording, the placeholder: the fd a socket() or accept()
-                    // line names is the one the script uses afterwards.
-                    let placeholder = if c.starts_with("socket(") {
-                        "3"
-                    } else if c.starts_with("accept(") {
-                        "4"
+                    // line names is the one the script uses afterwards (3, then 4).
+                    let placeholder = if c.starts_with("socket(") || c.starts_with("accept(") {
+                        next_fd += 1;
+                        next_fd - 1
                     } else {
-                        "0"
+                        0
                     };
                     let result = match rec {
                         None => placeholder.to_string(),
@@ -501,29 +540,30 @@ fn next_action(rng: &mut Rng, peer: &mut Peer, sent: &Sent) -> Option<Action> {
         }
         Kind::Write if app && !peer.shut_wr => {
             let n = rng.pick(&[(2, 1u32), (3, 100), (3, 1000), (2, 2500), (2, 10_000)]);
-            Some(Action::Call(format!("write(4, ..., {n})")))
+            Some(Action::Call(format!("write({}, ..., {n})", peer.fd)))
         }
         Kind::Read if app => {
             let n = rng.pick(&[(1, 1u32), (2, 500), (3, 4000)]);
-            Some(Action::Call(format!("read(4, ..., {n})")))
+            Some(Action::Call(format!("read({}, ..., {n})", peer.fd)))
         }
         Kind::ShutWr if app && !peer.shut_wr => {
             peer.shut_wr = true;
-            Some(Action::Call("shutdown(4, SHUT_WR)".into()))
+            Some(Action::Call(format!("shutdown({}, SHUT_WR)", peer.fd)))
         }
         Kind::ShutRd if app && !peer.shut_rd => {
             peer.shut_rd = true;
-            Some(Action::Call("shutdown(4, SHUT_RD)".into()))
+            Some(Action::Call(format!("shutdown({}, SHUT_RD)", peer.fd)))
         }
         Kind::Close if app => {
             peer.closed = true;
-            Some(Action::Call("close(4)".into()))
+            Some(Action::Call(format!("close({})", peer.fd)))
         }
         Kind::NoDelay if app && !peer.nodelay => {
             peer.nodelay = true;
-            Some(Action::Call(
-                "setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4)".into(),
-            ))
+            Some(Action::Call(format!(
+                "setsockopt({}, SOL_TCP, TCP_NODELAY, [1], 4)",
+                peer.fd
+            )))
         }
         _ => None,
     }
@@ -592,9 +632,9 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_case_and_others_differ() {
-        let a = Case::generate(7, 12, &opts());
-        let b = Case::generate(7, 12, &opts());
-        let c = Case::generate(8, 12, &opts());
+        let a = Case::generate(7, 12, Opening::Mixed, &opts());
+        let b = Case::generate(7, 12, Opening::Mixed, &opts());
+        let c = Case::generate(8, 12, Opening::Mixed, &opts());
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.optional_steps() > 0, "{a:?}");
@@ -606,7 +646,12 @@ mod tests {
         // (every outbound line at its time, every result), over many random cases.
         let mut outbound = 0;
         for seed in 0..40 {
-            let case = Case::generate(seed, 14, &opts());
+            let opening = if seed % 2 == 0 {
+                Opening::Passive
+            } else {
+                Opening::Active
+            };
+            let case = Case::generate(seed, 14, opening, &opts());
             let rec = record(&case, &opts()).expect("records");
             outbound += rec.sent.len();
             let text = case.script(Some(&rec));
