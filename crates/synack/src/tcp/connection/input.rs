@@ -236,6 +236,7 @@ impl Connection {
                 .set_ok(self.cfg.ecn.asks() && ecn::synack_accepts(f));
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
+            let fast_open = self.fast_open_active.is_some();
             let writer = self.fast_open_synack(now, seg, ctr);
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
@@ -248,6 +249,9 @@ impl Connection {
             self.on_handshake_done();
             self.start_congestion_control(now);
             self.arm_keepalive(now);
+            if fast_open && (!seg.payload.is_empty() || f.fin()) {
+                self.fast_open_synack_text(now, seg, writer, ctr);
+            }
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
@@ -811,7 +815,12 @@ impl Connection {
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.
-    fn process_text_and_fin(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+    pub(super) fn process_text_and_fin(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        ctr: &mut Counters,
+    ) {
         // Trim what we already have off the front (the segment is acceptable, so some of it
         // is new or it is a zero-length segment at RCV.NXT).
         let mut seq = seg.seq;
