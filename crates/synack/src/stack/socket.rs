@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::route::{canonical, ip_header_len};
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
-use crate::tcp::{Config, Connection, Keepalive, Shutdown, congestion};
+use crate::tcp::{Config, Connection, Keepalive, PollEvents, Shutdown, congestion};
 use crate::time::Instant;
 
 /// A socket option on a connection, set with [`Stack::set_option`] (setsockopt).
@@ -368,6 +368,21 @@ impl Stack {
     /// The connection's pending error, taken (SO_ERROR, see [`Connection::take_error`]).
     pub fn take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
         Ok(self.conn_or_err(h)?.conn.take_error().map(io::Error::from))
+    }
+
+    /// The poll(2) events of a handle: a connection's as [`Connection::poll_events`]
+    /// computes them; a listener's `IN` while a connection waits on its accept queue (Linux's
+    /// `inet_csk_listen_poll`). A handle that is gone reports `HUP`.
+    pub fn poll_events(&mut self, h: SocketHandle) -> PollEvents {
+        if let Some(l) = self.listener_slot(h) {
+            return if l.accept_queue.is_empty() {
+                PollEvents::NONE
+            } else {
+                PollEvents::IN
+            };
+        }
+        self.connection(h)
+            .map_or(PollEvents::HUP, Connection::poll_events)
     }
 
     /// Copies received data without consuming it (see [`Connection::peek`]).

@@ -202,6 +202,14 @@ impl Connection {
             {
                 self.rcv.ack_now = true;
             }
+            // An ACK the connection is delaying goes now if more than a segment's worth is
+            // unacknowledged (Linux's tcp_cleanup_rbuf: "once-per-two-segments ACK was not
+            // sent"), as after data and a FIN on a Fast Open SYN-ACK.
+            if self.timers.is_armed(Timer::DelayedAck)
+                && self.rcv.nxt - self.rcv.last_ack_sent > self.rcv.seg_est
+            {
+                self.rcv.ack_now = true;
+            }
             return Ok(n);
         }
         if out.is_empty() || self.rcv.fin_done || self.rcv.shut {

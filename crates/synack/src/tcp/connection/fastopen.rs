@@ -179,6 +179,9 @@ impl Connection {
             mss: seg.options.mss,
         });
         if acked > 0 {
+            // The SYN may have been sent again without its data, which moved SND.NXT back
+            // to ISS + 1; the server took the data from the first one.
+            self.snd.nxt = self.snd.nxt.max(self.snd.una);
             self.snd.buf.consume(acked as usize);
             self.fast_open |= bits::SYN_DATA_ACKED;
             ctr.fast_open_active += 1;

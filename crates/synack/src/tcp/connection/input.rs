@@ -195,6 +195,30 @@ impl Connection {
             }
             return;
         }
+        // A SYN-ACK whose timestamp echo is no value we sent (before the first SYN or in the
+        // future) answers some other SYN: reset, as Linux's tcp_rcv_synsent_state_process
+        // does (PAWSActiveRejected; RFC 7323 §5.2 leaves SYN-SENT out of PAWS).
+        if f.ack()
+            && !f.rst()
+            && self.cfg.timestamps
+            && let Some(ts) = seg.options.timestamps
+            && ts.tsecr != 0
+        {
+            let since = self.snd.rtx_since.get().unwrap_or(now);
+            let lo = self.ts_now(since);
+            if ts.tsecr.wrapping_sub(lo) > self.ts_now(now).wrapping_sub(lo) {
+                ctr.paws_active_rejected += 1;
+                self.pending_rst = Some(PendingRst {
+                    seq: seg.ack,
+                    ack: None,
+                    active: false,
+                });
+                self.push_event(super::Event::ResetSent {
+                    reason: "the SYN-ACK echoes a timestamp we did not send",
+                });
+                return;
+            }
+        }
         // Second: check the RST bit. Acceptable only with an acceptable ACK.
         if f.rst() {
             if f.ack() {
