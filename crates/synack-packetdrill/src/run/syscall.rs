@@ -758,7 +758,13 @@ impl Runner {
                 }
                 f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
             }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => {
+                // Linux: 1..=MAX_TCP_SYNCNT (127), else EINVAL.
+                if !(1..=127).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.cfg.syn_retries = value as u32;
+            }
             ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS")
             | ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_MTU_DISCOVER" | "IPV6_TCLASS") => {
                 self.note(format!("setsockopt {name}: accepted, no effect in synack"));
@@ -796,6 +802,7 @@ impl Runner {
                 "TCP_NODELAY" => Some(SocketOption::NoDelay(f.nodelay)),
                 "TCP_CORK" => Some(SocketOption::Cork(f.cork)),
                 "TCP_USER_TIMEOUT" => Some(SocketOption::UserTimeout(f.user_timeout)),
+                "TCP_SYNCNT" => Some(SocketOption::SynCount(value as u8)),
                 "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => Some(
                     SocketOption::Keepalive(f.keepalive.then_some(f.keepalive_cfg)),
                 ),

@@ -29,6 +29,10 @@ pub enum SocketOption {
     /// packets, 1 to 255; `None`: the stack's ([`StackConfig::ttl`](super::StackConfig::ttl),
     /// [`hop_limit`](super::StackConfig::hop_limit)).
     Ttl(Option<u8>),
+    /// TCP_SYNCNT: SYN retransmissions before connect fails with TimedOut, 1 to 127 (Linux's
+    /// MAX_TCP_SYNCNT), in place of [`Config::syn_retries`]; it also applies to a connection
+    /// whose SYN is already out.
+    SynCount(u8),
 }
 
 impl Stack {
@@ -335,6 +339,13 @@ impl Stack {
                 ));
             }
             SocketOption::Ttl(t) => slot.ttl = t,
+            SocketOption::SynCount(n) if !(1..=127).contains(&n) => {
+                return Err(err(
+                    io::ErrorKind::InvalidInput,
+                    "TCP_SYNCNT must be 1 to 127",
+                ));
+            }
+            SocketOption::SynCount(n) => c.config_mut().syn_retries = u32::from(n),
         }
         self.touched(h, now);
         Ok(())
