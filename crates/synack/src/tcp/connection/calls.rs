@@ -445,6 +445,7 @@ impl Connection {
     pub fn on_path_mtu(&mut self, mtu: u16, ip_header: u16) -> Option<u32> {
         let path = (mtu as u32).saturating_sub(ip_header as u32 + 20).max(536);
         let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
+        let lowered = self.opts.path_mss.is_none_or(|p| path < p.get());
         self.opts.path_mss = NonZeroU32::new(path);
         // The MTU the path MSS stands for (the floor above may keep it above `mtu`).
         let mtu = u16::try_from(path + 20 + u32::from(ip_header)).unwrap_or(u16::MAX);
@@ -453,6 +454,12 @@ impl Connection {
             // The MSS our SYN (or its retransmission) announces is capped by the path's (Linux
             // `tcp_advertise_mss`: the route's advmss metric, MTU − 40, lowers tp->advmss).
             self.rcv.mss = self.rcv.mss.min(path);
+            if lowered && self.state == State::SynSent && self.fast_open_syn_data_sent() {
+                // The SYN that carried data was too big and is gone: the SYN goes again now,
+                // without data and announcing the smaller MSS (Linux's tcp_simple_retransmit
+                // marks a Fast Open SYN lost whatever its size).
+                self.snd.nxt = self.snd.iss;
+            }
         }
         if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.

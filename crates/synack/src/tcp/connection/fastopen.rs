@@ -137,6 +137,13 @@ impl Connection {
         Some((a.option, a.data))
     }
 
+    /// Our first SYN went out with data (Linux `syn_data`).
+    pub(super) fn fast_open_syn_data_sent(&self) -> bool {
+        self.fast_open_active
+            .as_deref()
+            .is_some_and(|a| a.sent && a.data > 0)
+    }
+
     /// The Fast Open option of the SYN being written, if it is the first.
     pub(super) fn fast_open_syn_option(&self) -> Option<FastOpen> {
         self.fast_open_active
