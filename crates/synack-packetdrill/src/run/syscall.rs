@@ -246,7 +246,18 @@ impl Runner {
             "connect" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
-                    return fail(Errno::EOPNOTSUPP);
+                    // Linux `tcp_disconnect`: reset the connection (or stop listening); the
+                    // socket is a closed one again, free to connect, its port released.
+                    if let FdKind::Conn(h) | FdKind::Connecting(h) | FdKind::Listener(h) = fd.kind {
+                        self.stack.disconnect(self.now, h);
+                        self.pump();
+                    }
+                    if let Some(f) = self.fds.get_mut(&n) {
+                        f.kind = FdKind::Fresh;
+                        f.bound = false;
+                        f.fastopen_deferred = false;
+                    }
+                    return done(0);
                 }
                 if matches!(fd.kind, FdKind::Fresh) && fd.fastopen_connect {
                     let remote = self.sock_ip(self.remote);

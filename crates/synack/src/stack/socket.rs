@@ -440,6 +440,33 @@ impl Stack {
         self.touched(h, now);
     }
 
+    /// Disconnects a socket, as connect() with AF_UNSPEC does on Linux (`tcp_disconnect`):
+    /// a listener stops listening (as on [`close`](Self::close)); a connection is reset (see
+    /// [`Connection::disconnect`]). Either way the handle is released: the application
+    /// reuses its socket by connecting (or listening) again, which gives a new handle.
+    ///
+    /// ```
+    /// # use synack::stack::{Stack, StackConfig};
+    /// # use synack::time::Instant;
+    /// # let mut stack = Stack::new(StackConfig::default(), [7; 32]);
+    /// let now = Instant::ZERO;
+    /// let h = stack.connect(now, "192.0.2.1:80".parse().unwrap(), None).unwrap();
+    /// stack.disconnect(now, h);
+    /// assert!(stack.connection(h).is_none());
+    /// let again = stack.connect(now, "192.0.2.1:80".parse().unwrap(), None).unwrap();
+    /// assert!(stack.connection(again).is_some());
+    /// ```
+    pub fn disconnect(&mut self, now: Instant, h: SocketHandle) {
+        if self.listener_slot(h).is_some() {
+            return self.close(now, h);
+        }
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.disconnect(now, ctr);
+            c.released = true;
+        }
+        self.touched(h, now);
+    }
+
     /// Resets a connection (ABORT) and releases the handle.
     pub fn abort(&mut self, now: Instant, h: SocketHandle) {
         if let Some((c, ctr)) = self.slot_and_counters(h) {

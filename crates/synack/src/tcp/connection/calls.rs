@@ -344,6 +344,15 @@ impl Connection {
         self.reset_and_close(now, "abort", ctr);
     }
 
+    /// Disconnect (connect() with AF_UNSPEC, Linux's `tcp_disconnect`): the connection is
+    /// reset as [`abort`](Self::abort) resets it — a RST in SYN-RECEIVED and the
+    /// synchronized states before our FIN is acknowledged — and everything queued is
+    /// dropped; unlike close() it is no abort on close. The socket may then connect afresh
+    /// (the stack makes a new connection for it).
+    pub fn disconnect(&mut self, now: Instant, ctr: &mut Counters) {
+        self.reset_and_close(now, "disconnect", ctr);
+    }
+
     fn reset_and_close(&mut self, _now: Instant, reason: &'static str, ctr: &mut Counters) {
         if matches!(
             self.state,
