@@ -134,3 +134,28 @@ impl Connection {
         ev
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PollEvents;
+
+    #[test]
+    fn reported_keeps_what_was_asked_and_always_err_and_hup() {
+        let all = PollEvents::IN
+            | PollEvents::OUT
+            | PollEvents::ERR
+            | PollEvents::HUP
+            | PollEvents::RDHUP;
+        assert_eq!(
+            all.reported(PollEvents::IN),
+            PollEvents::IN | PollEvents::ERR | PollEvents::HUP
+        );
+        assert_eq!(PollEvents::OUT.reported(PollEvents::IN), PollEvents::NONE);
+        assert_eq!(all.0, 0x1 | 0x4 | 0x8 | 0x10 | 0x2000);
+        assert_eq!(
+            format!("{:?}", PollEvents::IN | PollEvents::RDHUP),
+            "POLLIN|POLLRDHUP"
+        );
+        assert_eq!(format!("{:?}", PollEvents::NONE), "0");
+    }
+}
