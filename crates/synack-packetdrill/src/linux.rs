@@ -5,8 +5,10 @@
 //!   namespace is deleted afterwards, also on failure or timeout), with `--send_omit_free` and
 //!   `run_all.py`'s addresses: IPv4 (`--local_ip=192.168.0.1 --remote_ip=192.0.2.1`, gateway
 //!   192.168.0.1, netmask 255.255.0.0) unless the script pins `--ip_version=ipv6` (then the
-//!   IPv6 set, MTU 1520). The addresses exist only on packetdrill's TUN device inside that
-//!   namespace.
+//!   IPv6 set, MTU 1520). A flag whose option the script's header sets itself (`--local_ip`,
+//!   `--remote_ip`) is left out, so the script's own value holds (packetdrill would let the
+//!   command line override it). The addresses exist only on packetdrill's TUN device inside
+//!   that namespace.
 //! - The script runs from a staged copy of itself and of the files its commands name by a
 //!   relative path (`./defaults.sh`, `../common/defaults.sh`), shell scripts made executable and
 //!   symbolic links stored as plain files resolved, so a read-only checkout works; upstream's
@@ -95,6 +97,21 @@ for p in $PPID $gp; do
     fi
 done
 "#;
+
+/// Whether the script's header sets the option of command-line flag `flag` (`--local_ip=...`)
+/// itself. packetdrill lets the command line override a script's options, so `run_all.py`'s
+/// addresses would replace the ones a script names; but a script that names its addresses
+/// (fastopen/server/simple*.pkt: "the differences are the local or remote IP addresses", its
+/// cookies computed from them) means to run with them, and synack's runner uses them. The
+/// oracle then leaves that flag out, so Linux runs the script as written too.
+fn script_pins(text: &str, flag: &str) -> bool {
+    let name = flag.split('=').next().unwrap_or(flag);
+    text.lines().any(|l| {
+        l.trim()
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('='))
+    })
+}
 
 /// Where the packetdrill binary comes from, in this order: `explicit` (`--packetdrill PATH`),
 /// the environment variable [`ENV_BINARY`], `packetdrill` on `PATH`, or a build from the
@@ -394,7 +411,7 @@ impl Kernel {
         }
         cmd.arg(&self.opts.packetdrill)
             .arg("--send_omit_free")
-            .args(fam);
+            .args(fam.iter().filter(|f| !script_pins(&text, f)));
         if let Some(t) = tolerance {
             cmd.arg(format!("--tolerance_usecs={t}"));
         }
@@ -664,6 +681,23 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn a_script_keeps_the_addresses_it_names() {
+        let text = "// comment\n--local_ip=192.168.0.2\n--remote_ip=10.248.0.2\n\n0 socket(...)\n";
+        let kept: Vec<_> = V4_FLAGS.iter().filter(|f| !script_pins(text, f)).collect();
+        assert_eq!(
+            kept,
+            [
+                &"--ip_version=ipv4",
+                &"--gateway_ip=192.168.0.1",
+                &"--netmask_ip=255.255.0.0"
+            ]
+        );
+        // A longer option with the same prefix is another option.
+        assert!(!script_pins("--local_ipx=1\n", "--local_ip=192.168.0.1"));
+        assert!(V4_FLAGS.iter().all(|f| !script_pins("0 socket(...)\n", f)));
     }
 
     #[test]

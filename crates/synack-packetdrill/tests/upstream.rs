@@ -142,10 +142,14 @@ fn names_ipv4_addresses(text: &str) -> bool {
     })
 }
 
-/// Whether a script is for the IPv4 families only: it names IPv4 addresses, or uses the
-/// `CODE` symbol (an ICMPv4 code name the upstream runners define for IPv4 only).
+/// Whether a script is for the IPv4 families only: it names IPv4 addresses, uses the `CODE`
+/// symbol (an ICMPv4 code name the upstream runners define for IPv4 only), or injects an
+/// ICMPv4 fragmentation needed without pinning `--ip_version` (ICMPv6 has no such code;
+/// packetdrill rejects it in an IPv6 run, on Linux as on synack).
 fn ipv4_only(text: &str) -> bool {
-    names_ipv4_addresses(text) || text.contains("icmp unreachable CODE")
+    names_ipv4_addresses(text)
+        || text.contains("icmp unreachable CODE")
+        || (text.contains("icmp unreachable frag_needed") && !text.contains("--ip_version="))
 }
 
 /// The suite in each family upstream runs it in: IPv4, IPv6, and IPv6 sockets on

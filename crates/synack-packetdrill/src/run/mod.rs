@@ -1290,10 +1290,13 @@ impl Runner {
         let Focus::Conn(tu) = self.focus else {
             return Err(err("ICMP error before any connection"));
         };
-        // The quoted datagram: our IP header and the first 8 bytes of our TCP header.
+        // The quoted datagram: our IP header and the first 8 bytes of our TCP header. Its
+        // sequence number is the script's (0 when it names none), mapped to ours as upstream's
+        // `map_inbound_icmp_tcp_packet` does, so a bare ICMP error quotes our ISS.
         let seq = i
             .quoted
-            .map_or(0, |q| q.start.wrapping_add(self.seqs.local(false)));
+            .map_or(0, |q| q.start)
+            .wrapping_add(self.seqs.local(false));
         let mut tcp8 = [0u8; 8];
         tcp8[0..2].copy_from_slice(&tu.local_port.to_be_bytes());
         tcp8[2..4].copy_from_slice(&tu.remote_port.to_be_bytes());

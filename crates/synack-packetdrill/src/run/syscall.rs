@@ -3,6 +3,7 @@
 
 use super::*;
 use synack::stack::SocketOption;
+use synack::tcp::PollEvents;
 
 impl Runner {
     pub(super) fn syscall_event(
@@ -245,7 +246,18 @@ impl Runner {
             "connect" => {
                 let (n, fd) = self.fd_arg(sc)?;
                 if matches!(self.arg(sc, 1)?, Expr::Word(w) if w == "AF_UNSPEC") {
-                    return fail(Errno::EOPNOTSUPP);
+                    // Linux `tcp_disconnect`: reset the connection (or stop listening); the
+                    // socket is a closed one again, free to connect, its port released.
+                    if let FdKind::Conn(h) | FdKind::Connecting(h) | FdKind::Listener(h) = fd.kind {
+                        self.stack.disconnect(self.now, h);
+                        self.pump();
+                    }
+                    if let Some(f) = self.fds.get_mut(&n) {
+                        f.kind = FdKind::Fresh;
+                        f.bound = false;
+                        f.fastopen_deferred = false;
+                    }
+                    return done(0);
                 }
                 if matches!(fd.kind, FdKind::Fresh) && fd.fastopen_connect {
                     let remote = self.sock_ip(self.remote);
@@ -421,7 +433,82 @@ impl Runner {
             }
             "setsockopt" => self.setsockopt(sc),
             "getsockopt" => self.getsockopt(sc),
+            "poll" => self.poll_call(sc, progress),
             other => Err(err(format!("unsupported system call {other}()"))),
+        }
+    }
+
+    /// poll(fds, nfds, timeout): each `{fd=N, events=..., revents=...}` gets the socket's
+    /// events as Linux's `tcp_poll` computes them ([`Stack::poll_events`]), masked by what it
+    /// asks for (POLLERR and POLLHUP always). It returns at once when some are ready or the
+    /// timeout is 0, else waits until some are or `timeout` ms have passed (`progress` holds
+    /// the start, in microseconds plus one). The script's `revents` must match exactly.
+    fn poll_call(&mut self, sc: &Syscall, progress: usize) -> Result<Attempt, Stop> {
+        let Expr::Array(items) = self.arg(sc, 0)? else {
+            return Err(err("poll() needs an array of {fd, events, revents}"));
+        };
+        let timeout = self.int_arg(sc, 2)?;
+        let mut polled = Vec::with_capacity(items.len());
+        for it in items {
+            let Expr::Struct(fields) = it else {
+                return Err(err(
+                    "poll(): each entry is a {fd=..., events=..., revents=...}",
+                ));
+            };
+            let field = |name: &str| fields.iter().find(|f| f.name.as_deref() == Some(name));
+            let fd = eval_int(
+                &field("fd")
+                    .ok_or_else(|| err("poll(): entry without fd"))?
+                    .value,
+            )?;
+            let events = field("events").map_or(Ok(0), |f| eval_int(&f.value))?;
+            let expect = field("revents").map(|f| eval_int(&f.value)).transpose()?;
+            let got = self.fd_events(fd).reported(PollEvents(events as u16));
+            polled.push((fd, got, expect));
+        }
+        let ready = polled
+            .iter()
+            .filter(|(_, got, _)| *got != PollEvents::NONE)
+            .count();
+        let start = if progress == 0 {
+            self.now.total_micros()
+        } else {
+            progress as u64 - 1
+        };
+        let waited = self.now.total_micros().saturating_sub(start);
+        if ready == 0 && timeout != 0 && (timeout < 0 || waited < timeout as u64 * 1000) {
+            return Ok(Attempt::Blocked(start as usize + 1));
+        }
+        for (fd, got, expect) in polled {
+            if let Some(want) = expect
+                && PollEvents(want as u16) != got
+            {
+                return Err(err(format!(
+                    "poll(): fd {fd}: expected revents {:?} but got {got:?}",
+                    PollEvents(want as u16)
+                )));
+            }
+        }
+        Ok(Attempt::Done(ready as i64, None))
+    }
+
+    /// The poll events of a script's fd: a socket not connected yet is closed, so POLLHUP
+    /// and POLLOUT (Linux `tcp_poll` on TCP_CLOSE), unless a Fast Open connect was deferred
+    /// (POLLOUT alone: the write sends the SYN).
+    fn fd_events(&mut self, n: i64) -> PollEvents {
+        let Some(fd) = self.fds.get(&n) else {
+            // poll(2): "Invalid request: fd not open".
+            return PollEvents(0x20);
+        };
+        match fd.kind {
+            FdKind::Fresh if fd.fastopen_deferred => PollEvents::OUT,
+            FdKind::Fresh => PollEvents::OUT | PollEvents::HUP,
+            FdKind::Closed => {
+                PollEvents::IN | PollEvents::OUT | PollEvents::HUP | PollEvents::RDHUP
+            }
+            FdKind::Conn(h) | FdKind::Connecting(h) | FdKind::Listener(h) => {
+                self.stack.poll_events(h)
+            }
         }
     }
 
@@ -682,7 +769,13 @@ impl Runner {
                 }
                 f.user_timeout = (value > 0).then(|| Duration::from_millis(value as u64));
             }
-            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => f.cfg.syn_retries = value.max(1) as u32,
+            ("SOL_TCP" | "IPPROTO_TCP", "TCP_SYNCNT") => {
+                // Linux: 1..=MAX_TCP_SYNCNT (127), else EINVAL.
+                if !(1..=127).contains(&value) {
+                    return Ok(Attempt::Done(-1, Some(Errno::EINVAL)));
+                }
+                f.cfg.syn_retries = value as u32;
+            }
             ("SOL_IP" | "IPPROTO_IP", "IP_MTU_DISCOVER" | "IP_TOS")
             | ("SOL_IPV6" | "IPPROTO_IPV6", "IPV6_MTU_DISCOVER" | "IPV6_TCLASS") => {
                 self.note(format!("setsockopt {name}: accepted, no effect in synack"));
@@ -720,6 +813,7 @@ impl Runner {
                 "TCP_NODELAY" => Some(SocketOption::NoDelay(f.nodelay)),
                 "TCP_CORK" => Some(SocketOption::Cork(f.cork)),
                 "TCP_USER_TIMEOUT" => Some(SocketOption::UserTimeout(f.user_timeout)),
+                "TCP_SYNCNT" => Some(SocketOption::SynCount(value as u8)),
                 "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => Some(
                     SocketOption::Keepalive(f.keepalive.then_some(f.keepalive_cfg)),
                 ),
@@ -843,6 +937,15 @@ fn constant(w: &str) -> Option<i64> {
         "SHUT_RD" => 0,
         "SHUT_WR" => 1,
         "SHUT_RDWR" => 2,
+        "POLLIN" => 0x1,
+        "POLLPRI" => 0x2,
+        "POLLOUT" => 0x4,
+        "POLLERR" => 0x8,
+        "POLLHUP" => 0x10,
+        "POLLNVAL" => 0x20,
+        "POLLRDNORM" => 0x40,
+        "POLLWRNORM" => 0x100,
+        "POLLRDHUP" => 0x2000,
         "IP_PMTUDISC_DONT" => 0,
         "IP_PMTUDISC_WANT" => 1,
         "IP_PMTUDISC_DO" => 2,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::route::{canonical, ip_header_len};
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
-use crate::tcp::{Config, Connection, Keepalive, Shutdown, congestion};
+use crate::tcp::{Config, Connection, Keepalive, PollEvents, Shutdown, congestion};
 use crate::time::Instant;
 
 /// A socket option on a connection, set with [`Stack::set_option`] (setsockopt).
@@ -29,6 +29,10 @@ pub enum SocketOption {
     /// packets, 1 to 255; `None`: the stack's ([`StackConfig::ttl`](super::StackConfig::ttl),
     /// [`hop_limit`](super::StackConfig::hop_limit)).
     Ttl(Option<u8>),
+    /// TCP_SYNCNT: SYN retransmissions before connect fails with TimedOut, 1 to 127 (Linux's
+    /// MAX_TCP_SYNCNT), in place of [`Config::syn_retries`]; it also applies to a connection
+    /// whose SYN is already out.
+    SynCount(u8),
 }
 
 impl Stack {
@@ -335,6 +339,13 @@ impl Stack {
                 ));
             }
             SocketOption::Ttl(t) => slot.ttl = t,
+            SocketOption::SynCount(n) if !(1..=127).contains(&n) => {
+                return Err(err(
+                    io::ErrorKind::InvalidInput,
+                    "TCP_SYNCNT must be 1 to 127",
+                ));
+            }
+            SocketOption::SynCount(n) => c.config_mut().syn_retries = u32::from(n),
         }
         self.touched(h, now);
         Ok(())
@@ -368,6 +379,21 @@ impl Stack {
     /// The connection's pending error, taken (SO_ERROR, see [`Connection::take_error`]).
     pub fn take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
         Ok(self.conn_or_err(h)?.conn.take_error().map(io::Error::from))
+    }
+
+    /// The poll(2) events of a handle: a connection's as [`Connection::poll_events`]
+    /// computes them; a listener's `IN` while a connection waits on its accept queue (Linux's
+    /// `inet_csk_listen_poll`). A handle that is gone reports `HUP`.
+    pub fn poll_events(&mut self, h: SocketHandle) -> PollEvents {
+        if let Some(l) = self.listener_slot(h) {
+            return if l.accept_queue.is_empty() {
+                PollEvents::NONE
+            } else {
+                PollEvents::IN
+            };
+        }
+        self.connection(h)
+            .map_or(PollEvents::HUP, Connection::poll_events)
     }
 
     /// Copies received data without consuming it (see [`Connection::peek`]).
@@ -409,6 +435,36 @@ impl Stack {
         }
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             c.conn.close(now, ctr);
+            c.released = true;
+        }
+        self.touched(h, now);
+    }
+
+    /// Disconnects a socket, as connect() with AF_UNSPEC does on Linux (`tcp_disconnect`):
+    /// a listener stops listening (as on [`close`](Self::close)); a connection is reset (see
+    /// [`Connection::disconnect`]). Either way the handle is released: the application
+    /// reuses its socket by connecting (or listening) again, which gives a new handle.
+    ///
+    /// ```
+    /// # use synack::stack::{Ipv4Cidr, Stack, StackConfig};
+    /// # use synack::tcp::State;
+    /// # use synack::time::Instant;
+    /// # let mut stack = Stack::new(StackConfig::default(), [7; 32]);
+    /// # stack.add_address(Ipv4Cidr::new("192.0.2.2".parse().unwrap(), 24));
+    /// let now = Instant::ZERO;
+    /// let h = stack.connect(now, "192.0.2.1:80".parse().unwrap(), None).unwrap();
+    /// stack.disconnect(now, h);
+    /// // The old connection is over (the stack frees it once nothing is left to send).
+    /// assert!(stack.connection(h).is_none_or(|c| c.state() == State::Closed));
+    /// let again = stack.connect(now, "192.0.2.1:80".parse().unwrap(), None).unwrap();
+    /// assert!(stack.connection(again).is_some());
+    /// ```
+    pub fn disconnect(&mut self, now: Instant, h: SocketHandle) {
+        if self.listener_slot(h).is_some() {
+            return self.close(now, h);
+        }
+        if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.disconnect(now, ctr);
             c.released = true;
         }
         self.touched(h, now);

@@ -725,6 +725,7 @@ fn default_gateway_routes_off_link_destinations() {
 mod forward;
 mod frag;
 mod handshake;
+mod sockets;
 mod v6;
 
 /// A connection that reached CLOSED leaves the demux at once, though its application still

@@ -58,6 +58,8 @@ counters! {
     challenge_ack_limited => "TCPACKSkippedChallenge",
     /// Segments dropped by PAWS (RFC 7323 §5) in an established connection.
     paws_estab => "PAWSEstab",
+    /// SYN-ACKs reset in SYN-SENT because their timestamp echo is none we sent.
+    paws_active_rejected => "PAWSActiveRejected",
     /// Keepalive probes sent.
     keepalive_probes => "TCPKeepAlive",
     /// Connections aborted because retransmissions or keepalive probes ran out.

@@ -30,7 +30,7 @@ pub(crate) mod syncookie;
 pub use crate::wire::seq::{self, SeqNum};
 pub use config::{Config, Keepalive, SynCookies};
 pub use connection::{
-    CaState, Connection, Error, Event, Info, RetransmitCause, Shutdown, State, tcpi_opt,
+    CaState, Connection, Error, Event, Info, PollEvents, RetransmitCause, Shutdown, State, tcpi_opt,
 };
 pub use counters::Counters;
 pub use ecn::EcnMode;

@@ -202,6 +202,14 @@ impl Connection {
             {
                 self.rcv.ack_now = true;
             }
+            // An ACK the connection is delaying goes now if more than a segment's worth is
+            // unacknowledged (Linux's tcp_cleanup_rbuf: "once-per-two-segments ACK was not
+            // sent"), as after data and a FIN on a Fast Open SYN-ACK.
+            if self.timers.is_armed(Timer::DelayedAck)
+                && self.rcv.nxt - self.rcv.last_ack_sent > self.rcv.seg_est
+            {
+                self.rcv.ack_now = true;
+            }
             return Ok(n);
         }
         if out.is_empty() || self.rcv.fin_done || self.rcv.shut {
@@ -334,6 +342,15 @@ impl Connection {
     pub fn abort(&mut self, now: Instant, ctr: &mut Counters) {
         ctr.abort_on_close += 1;
         self.reset_and_close(now, "abort", ctr);
+    }
+
+    /// Disconnect (connect() with AF_UNSPEC, Linux's `tcp_disconnect`): the connection is
+    /// reset as [`abort`](Self::abort) resets it — a RST in SYN-RECEIVED and the
+    /// synchronized states before our FIN is acknowledged — and everything queued is
+    /// dropped; unlike close() it is no abort on close. The socket may then connect afresh
+    /// (the stack makes a new connection for it).
+    pub fn disconnect(&mut self, now: Instant, ctr: &mut Counters) {
+        self.reset_and_close(now, "disconnect", ctr);
     }
 
     fn reset_and_close(&mut self, _now: Instant, reason: &'static str, ctr: &mut Counters) {
@@ -470,6 +487,7 @@ impl Connection {
             .saturating_sub(ip_header as u32 + 20)
             .max(48 + 12);
         let path = self.opts.path_mss.map_or(path, |p| p.get().min(path));
+        let lowered = self.opts.path_mss.is_none_or(|p| path < p.get());
         self.opts.path_mss = NonZeroU32::new(path);
         // The MTU the path MSS stands for (the floor above may keep it above `mtu`).
         let mtu = u16::try_from(path + 20 + u32::from(ip_header)).unwrap_or(u16::MAX);
@@ -478,6 +496,12 @@ impl Connection {
             // The MSS our SYN (or its retransmission) announces is capped by the path's (Linux
             // `tcp_advertise_mss`: the route's advmss metric, MTU − 40, lowers tp->advmss).
             self.rcv.mss = self.rcv.mss.min(path);
+            if lowered && self.state == State::SynSent && self.fast_open_syn_data_sent() {
+                // The SYN that carried data was too big and is gone: the SYN goes again now,
+                // without data and announcing the smaller MSS (Linux's tcp_simple_retransmit
+                // marks a Fast Open SYN lost whatever its size).
+                self.snd.nxt = self.snd.iss;
+            }
         }
         if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
             // Applied when the handshake settles the MSS.

@@ -8,10 +8,12 @@
 use core::net::SocketAddr;
 
 use super::Connection;
+use super::recovery::Recovery;
 use crate::tcp::counters::Counters;
+use crate::tcp::rate::TxState;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
-use crate::wire::tcp::{FastOpen, Repr};
+use crate::wire::tcp::{FastOpen, Flags, Repr};
 
 /// Bits of [`Connection`]'s Fast Open state.
 pub(super) mod bits {
@@ -136,6 +138,13 @@ impl Connection {
         Some((a.option, a.data))
     }
 
+    /// Our first SYN went out with data (Linux `syn_data`).
+    pub(super) fn fast_open_syn_data_sent(&self) -> bool {
+        self.fast_open_active
+            .as_deref()
+            .is_some_and(|a| a.sent && a.data > 0)
+    }
+
     /// The Fast Open option of the SYN being written, if it is the first.
     pub(super) fn fast_open_syn_option(&self) -> Option<FastOpen> {
         self.fast_open_active
@@ -178,6 +187,9 @@ impl Connection {
             mss: seg.options.mss,
         });
         if acked > 0 {
+            // The SYN may have been sent again without its data, which moved SND.NXT back
+            // to ISS + 1; the server took the data from the first one.
+            self.snd.nxt = self.snd.nxt.max(self.snd.una);
             self.snd.buf.consume(acked as usize);
             self.fast_open |= bits::SYN_DATA_ACKED;
             ctr.fast_open_active += 1;
@@ -189,11 +201,49 @@ impl Connection {
         }
         if acked < sent {
             ctr.fast_open_active_fail += 1;
-            // What the SYN carried and the server did not take goes again as new data.
+            // What the SYN carried and the server did not take is sent again at once, as a
+            // retransmission that is no sign of congestion (Linux marks the SYN data lost
+            // and calls `tcp_non_congestion_loss_retransmit`): it counts in tcpi_retrans and
+            // tcpi_total_retrans, and does not hold later small segments back as Nagle's
+            // partial segment would.
+            let end = self.snd.iss + 1u32 + sent;
+            self.snd.max = end;
+            self.snd
+                .sb
+                .on_send(self.snd.una, end, now, true, TxState::NONE);
+            self.snd.sb.mark_all_lost();
+            Recovery::get(&mut self.recovery);
             self.snd.nxt = self.snd.una;
-            self.snd.max = self.snd.una;
+            self.snd.sampler.invalidate();
         }
         writer
+    }
+
+    /// Data (and a FIN) on the SYN-ACK answering our Fast Open SYN, once the connection is
+    /// ESTABLISHED: taken as the segment text that follows the SYN (RFC 9293 §3.10.7.3:
+    /// "continue processing at the sixth step"), as Linux's `tcp_fastopen_add_skb` does only
+    /// for a Fast Open client; a plain SYN-ACK's text is dropped. The ACK goes at once,
+    /// unless the application waits to write or the FIN put the connection in ping-pong
+    /// mode (Linux `tcp_rcv_synsent_state_process`): then it is delayed.
+    pub(super) fn fast_open_synack_text(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        writer: bool,
+        ctr: &mut Counters,
+    ) {
+        let text = Repr {
+            seq: seg.seq + 1u32,
+            flags: seg.flags & !Flags::SYN,
+            ..*seg
+        };
+        self.process_text_and_fin(now, &text, ctr);
+        if seg.flags.fin() || writer {
+            self.rcv.ack_now = false;
+            self.schedule_ack(now, false);
+        } else {
+            self.rcv.ack_now = true;
+        }
     }
 
     /// The application is blocked writing more than the SYN carries (a blocking sendto with

@@ -191,6 +191,30 @@ impl Connection {
             }
             return;
         }
+        // A SYN-ACK whose timestamp echo is no value we sent (before the first SYN or in the
+        // future) answers some other SYN: reset, as Linux's tcp_rcv_synsent_state_process
+        // does (PAWSActiveRejected; RFC 7323 §5.2 leaves SYN-SENT out of PAWS).
+        if f.ack()
+            && !f.rst()
+            && self.cfg.timestamps
+            && let Some(ts) = seg.options.timestamps
+            && ts.tsecr != 0
+        {
+            let since = self.snd.rtx_since.get().unwrap_or(now);
+            let lo = self.ts_now(since);
+            if ts.tsecr.wrapping_sub(lo) > self.ts_now(now).wrapping_sub(lo) {
+                ctr.paws_active_rejected += 1;
+                self.pending_rst = Some(PendingRst {
+                    seq: seg.ack,
+                    ack: None,
+                    active: false,
+                });
+                self.push_event(super::Event::ResetSent {
+                    reason: "the SYN-ACK echoes a timestamp we did not send",
+                });
+                return;
+            }
+        }
         // Second: check the RST bit. Acceptable only with an acceptable ACK.
         if f.rst() {
             if f.ack() {
@@ -233,6 +257,7 @@ impl Connection {
                 .set_ok(self.cfg.ecn.asks() && ecn::synack_accepts(f));
             self.snd.una = seg.ack;
             self.snd.syn_acked = true;
+            let fast_open = self.fast_open_active.is_some();
             let writer = self.fast_open_synack(now, seg, ctr);
             self.snd.retries = 0;
             self.timers.stop(Timer::Retransmit);
@@ -245,6 +270,9 @@ impl Connection {
             self.on_handshake_done();
             self.start_congestion_control(now);
             self.arm_keepalive(now);
+            if fast_open && (!seg.payload.is_empty() || f.fin()) {
+                self.fast_open_synack_text(now, seg, writer, ctr);
+            }
         } else {
             // Simultaneous open (Figure 7): "enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
@@ -814,7 +842,12 @@ impl Connection {
     }
 
     /// Steps seven and eight: queue the text, reassemble, handle the FIN.
-    fn process_text_and_fin(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+    pub(super) fn process_text_and_fin(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        ctr: &mut Counters,
+    ) {
         // Trim what we already have off the front (the segment is acceptable, so some of it
         // is new or it is a zero-length segment at RCV.NXT).
         let mut seq = seg.seq;

@@ -39,6 +39,8 @@ mod input;
 mod options;
 mod output;
 mod passive;
+mod readiness;
+pub use readiness::PollEvents;
 mod receiver;
 mod recovery;
 mod sender;
