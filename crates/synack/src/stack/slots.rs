@@ -37,12 +37,16 @@ pub(super) struct Slot {
     pub(super) kind: SlotKind,
 }
 
+/// A connection lives in its slot, not in a box of its own: no allocation and free per
+/// connection, no pointer and allocator header beside each TCB, one indirection less on every
+/// segment. A free slot keeps that size for the next connection (as a slab cache does), so the
+/// table holds at most the largest number of sockets the stack had at once.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum SlotKind {
     Free,
-    /// Boxed: a listener is rare and 104 bytes, and every connection's slot would otherwise be
-    /// that large too.
+    /// Boxed: a listener is rare and 104 bytes.
     Listener(Box<Listener>),
-    Conn(Box<ConnSlot>),
+    Conn(ConnSlot),
 }
 
 pub(super) struct ConnSlot {
@@ -85,7 +89,7 @@ impl Stack {
     ) -> SocketHandle {
         let tuple = tuple_of(&conn);
         let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-        let h = self.alloc(SlotKind::Conn(Box::new(ConnSlot {
+        let h = self.alloc(SlotKind::Conn(ConnSlot {
             conn,
             timer: None,
             dirty: false,
@@ -96,7 +100,7 @@ impl Stack {
             rehash: 0,
             changed: false,
             ttl: None,
-        })));
+        }));
         self.conns.insert(tuple, h);
         h
     }

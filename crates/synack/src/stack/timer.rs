@@ -37,21 +37,29 @@ impl Stack {
             let due = match self.slot_and_counters(h) {
                 Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
-                    // The deadline may have moved later since this entry was queued.
+                    // The deadline may have moved later since this entry was queued (a
+                    // delayed ACK that a data segment carried, a restarted retransmission
+                    // timer): then nothing ran, and nothing is owed that a call or segment
+                    // did not already queue for transmission.
                     let timeouts = ctr.timeouts;
-                    if c.conn.poll_timeout().is_some_and(|d| d <= now) {
+                    let ran = c.conn.poll_timeout().is_some_and(|d| d <= now);
+                    if ran {
                         c.conn.handle_timeout(now, ctr);
                     }
                     // refreshed below: the real deadline is queued again
-                    Some(ctr.timeouts != timeouts && c.conn.remote().is_ipv6())
+                    Some((ran, ctr.timeouts != timeouts && c.conn.remote().is_ipv6()))
                 }
                 _ => None, // superseded by an earlier entry that already popped
             };
-            if let Some(rto) = due {
-                if rto {
-                    self.rehash_flow_label(h);
+            match due {
+                Some((true, rto)) => {
+                    if rto {
+                        self.rehash_flow_label(h);
+                    }
+                    self.touched(h, now);
                 }
-                self.touched(h, now);
+                Some((false, _)) => self.refresh(h, now),
+                None => {}
             }
         }
     }
