@@ -105,6 +105,8 @@ impl Stack {
         h
     }
 
+    // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
+    #[inline(always)]
     pub(super) fn alloc(&mut self, kind: SlotKind) -> SocketHandle {
         if let Some(i) = self.free.pop() {
             let s = &mut self.slots[i as usize];
