@@ -262,8 +262,31 @@ impl Stack {
             }
         }
         let (state, parent, user) = (c.conn.state(), c.parent, c.user);
-        // Finished and nobody will read it any more (the common case decided without a
-        // second look-up of the slot).
+        // The common case, every segment of an open connection: no trace, no listener to
+        // report to, not closed.
+        if parent.is_none() && state != State::Closed && !name_trace {
+            if user {
+                self.mark_changed(h);
+            }
+            return;
+        }
+        self.refresh_rest(h, now, state, parent, user);
+    }
+
+    /// The rest of [`refresh`](Self::refresh): trace events, a listener's child, a closed
+    /// connection.
+    #[cold]
+    fn refresh_rest(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        state: State,
+        parent: Option<SocketHandle>,
+        user: bool,
+    ) {
+        let name_trace = self.cfg.trace;
+        let Some(c) = self.conn_slot(h) else { return };
+        // Finished and nobody will read it any more.
         let finished =
             parent.is_none() && state == State::Closed && (c.released || !user) && !c.dirty;
         if name_trace {

@@ -28,9 +28,17 @@ impl Stack {
     /// Runs the timers of every connection, SYN-queue entry and incomplete datagram due at
     /// `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.syn_queue_timeouts(now);
-        self.reassembly_timeouts(now);
-        self.forward_timeouts(now);
+        // Each part is entered only when it has something due (drivers call this whenever
+        // `poll_timeout` says now, which it does while packets wait).
+        if self.syn_queue.next_deadline().is_some_and(|t| t <= now) {
+            self.syn_queue_timeouts(now);
+        }
+        if !(self.frags4.is_idle() && self.frags6.is_idle()) {
+            self.reassembly_timeouts(now);
+        }
+        if self.forward.is_some() {
+            self.forward_timeouts(now);
+        }
         while let Some(e) = self.timers.pop_expired(now) {
             let (t, index, generation) = (e.at, e.index, e.generation);
             let h = SocketHandle { index, generation };
