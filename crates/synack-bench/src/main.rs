@@ -225,11 +225,11 @@ fn run_conns(quick: bool) -> (Vec<Row>, Vec<String>) {
         }
     }
     rows.push(Row::lower("size_of connection struct", "bytes", Some(conn as f64), Some(smol_socket as f64), None)
-        .note(format!("synack: size_of::<tcp::Connection>() (plus a Box around it with slot bookkeeping); smoltcp: size_of::<tcp::Socket>() = {smol_socket} B, plus its buffers, which the caller allocates up front")));
+        .note(format!("synack: size_of::<tcp::Connection>() (plus the bookkeeping of the slot it lives in); smoltcp: size_of::<tcp::Socket>() = {smol_socket} B, plus its buffers, which the caller allocates up front")));
     rows.push(Row::lower("idle connection incl. buffers, 64 KiB buffers", "bytes", None, Some((smol_socket + 2 * 64 * 1024) as f64), None)
         .note("smoltcp: size_of socket + rx and tx buffers of 64 KiB each, allocated up front (a working socket needs at least an MSS of receive buffer)"));
     let notes = vec![
-        "synack: both ends of every connection in one process (client 198.18.0.1 with ephemeral ports 1024-65535, server 198.18.0.2 listening on ports 10000.. as needed, 64,512 connections per port), established and accepted, then idle; RSS delta (VmRSS) measured in a fresh child process, divided by 2n ends; it includes the demux hash table, slots, Box and congestion-control allocations, and the handle vectors the benchmark keeps (16 B per connection)".into(),
+        "synack: both ends of every connection in one process (client 198.18.0.1 with ephemeral ports 1024-65535, server 198.18.0.2 listening on ports 10000.. as needed, 64,512 connections per port), established and accepted, then idle; RSS delta (VmRSS) measured in a fresh child process, divided by 2n ends; it includes the demux hash table, the slot table (connections live in it), the congestion-control allocations, and the handle vectors the benchmark keeps (16 B per connection)".into(),
         "'after 1 B each way': each connection then carries one byte each way and both are read, so any buffer allocated on first use is counted".into(),
     ];
     (rows, notes)

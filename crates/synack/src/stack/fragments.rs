@@ -372,6 +372,12 @@ impl Reassembler {
         }
     }
 
+    /// No incomplete datagram (nor a stale deadline) is held: nothing can expire.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.deadlines.is_empty()
+    }
+
     /// When the next datagram times out.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines

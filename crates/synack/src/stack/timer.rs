@@ -28,30 +28,46 @@ impl Stack {
     /// Runs the timers of every connection, SYN-queue entry and incomplete datagram due at
     /// `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.syn_queue_timeouts(now);
-        self.reassembly_timeouts(now);
-        self.forward_timeouts(now);
+        // Each part is entered only when it has something due (drivers call this whenever
+        // `poll_timeout` says now, which it does while packets wait).
+        if self.syn_queue.next_deadline().is_some_and(|t| t <= now) {
+            self.syn_queue_timeouts(now);
+        }
+        if !(self.frags4.is_idle() && self.frags6.is_idle()) {
+            self.reassembly_timeouts(now);
+        }
+        if self.forward.is_some() {
+            self.forward_timeouts(now);
+        }
         while let Some(e) = self.timers.pop_expired(now) {
             let (t, index, generation) = (e.at, e.index, e.generation);
             let h = SocketHandle { index, generation };
             let due = match self.slot_and_counters(h) {
                 Some((c, ctr)) if c.timer == Some(t) => {
                     c.timer = None;
-                    // The deadline may have moved later since this entry was queued.
+                    // The deadline may have moved later since this entry was queued (a
+                    // delayed ACK that a data segment carried, a restarted retransmission
+                    // timer): then nothing ran, and nothing is owed that a call or segment
+                    // did not already queue for transmission.
                     let timeouts = ctr.timeouts;
-                    if c.conn.poll_timeout().is_some_and(|d| d <= now) {
+                    let ran = c.conn.poll_timeout().is_some_and(|d| d <= now);
+                    if ran {
                         c.conn.handle_timeout(now, ctr);
                     }
                     // refreshed below: the real deadline is queued again
-                    Some(ctr.timeouts != timeouts && c.conn.remote().is_ipv6())
+                    Some((ran, ctr.timeouts != timeouts && c.conn.remote().is_ipv6()))
                 }
                 _ => None, // superseded by an earlier entry that already popped
             };
-            if let Some(rto) = due {
-                if rto {
-                    self.rehash_flow_label(h);
+            match due {
+                Some((true, rto)) => {
+                    if rto {
+                        self.rehash_flow_label(h);
+                    }
+                    self.touched(h, now);
                 }
-                self.touched(h, now);
+                Some((false, _)) => self.refresh(h, now),
+                None => {}
             }
         }
     }

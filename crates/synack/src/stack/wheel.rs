@@ -146,11 +146,18 @@ impl Wheel {
 
     /// Takes the earliest entry due at `now` (ties by index and generation), moving entries
     /// of higher levels down as the wheel reaches them.
+    #[inline]
     pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
-        let now_tick = tick_of(now);
-        if now_tick < self.due_from {
+        // The common answer (nothing due yet) without a call.
+        if tick_of(now) < self.due_from {
             return None;
         }
+        self.pop_due(now)
+    }
+
+    /// [`pop_expired`](Self::pop_expired) once something may be due.
+    fn pop_due(&mut self, now: Instant) -> Option<Entry> {
+        let now_tick = tick_of(now);
         loop {
             let Some((level, slot, start)) = self.next_slot() else {
                 self.due_from = u64::MAX;

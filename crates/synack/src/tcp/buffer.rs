@@ -233,7 +233,6 @@ impl RingBuffer {
 
     /// Frees the storage if the ring holds nothing (no committed and no uncommitted bytes), so
     /// an idle connection costs no buffer memory. Returns true if memory was freed.
-    #[cfg(test)]
     pub fn shrink_if_empty(&mut self) -> bool {
         if self.len != 0 || self.pending != 0 || self.storage.is_empty() {
             return false;

@@ -474,6 +474,15 @@ impl Scoreboard {
         Scoreboard(None)
     }
 
+    /// Frees the board when no segment is outstanding (every one acknowledged), for a
+    /// connection that sends nothing more (TIME-WAIT): what the board remembers beyond its
+    /// segments (the highest SACKed sequence) goes with it.
+    pub fn release_if_empty(&mut self) {
+        if self.0.as_ref().is_some_and(|b| b.segs.is_empty()) {
+            self.0 = None;
+        }
+    }
+
     /// Forget everything (the connection was reset).
     pub fn clear(&mut self) {
         if let Some(b) = &mut self.0 {

@@ -1096,6 +1096,12 @@ impl Connection {
         self.set_state(State::TimeWait, reason);
         self.timers = Timers::default();
         self.timers.arm(Timer::Close, now + self.cfg.time_wait);
+        // Everything we sent is acknowledged and nothing more will be: the send ring, the
+        // scoreboard and a drained receive ring go back to the allocator now, not when the
+        // 60 s end (Linux swaps the socket for a small inet_timewait_sock).
+        self.snd.buf.shrink_if_empty();
+        self.snd.sb.release_if_empty();
+        self.rcv.buf.shrink_if_empty();
     }
 
     /// May we answer another invalid segment now? (`Config::invalid_ratelimit`)

@@ -217,6 +217,20 @@ impl Connection {
             self.snd.push_once = false;
             return None;
         }
+        // Everything queued is out, no FIN is owed, nothing waits for a resend or a probe:
+        // the poll after the last segment of a burst, answered without the windows (what
+        // the full rules below decide in this case too).
+        if self.snd.nxt == self.snd.max
+            && self.snd.unsent_len() == 0
+            && !self.snd.probe_due
+            && !(self.snd.fin_queued && self.snd.fin_seq.is_none())
+            && self.snd.sb.next_retransmit(self.snd.una).is_none()
+        {
+            let max = self.snd.max;
+            self.snd.transmit().push_marks.on_sent(max);
+            self.snd.push_once = false;
+            return None;
+        }
         let mss = (self.snd.mss as usize).min(room);
         let base = self.snd.buf_seq();
         let fin_pos = base + self.snd.buf.len();
