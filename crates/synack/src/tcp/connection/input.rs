@@ -681,6 +681,7 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
+        let una_before = self.snd.una;
         if ack >= self.snd.una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
@@ -691,9 +692,15 @@ impl Connection {
         }
 
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
-        // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))".
+        // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))". As Linux
+        // (tcp_may_update_window): an ACK that advances SND.UNA always updates it, and one with
+        // the same SEG.SEQ and no new acknowledgment only when it opens the window or closes
+        // it to zero, so a reordered or repeated ACK cannot shrink the window.
+        let advanced = ack > una_before;
         if ack >= self.snd.una
-            && (self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack))
+            && (advanced
+                || self.snd.wl1 < seg.seq
+                || (self.snd.wl1 == seg.seq && (window > self.snd.wnd || window == 0)))
         {
             self.snd.wnd = window;
             if window > self.snd.max_wnd {
