@@ -402,9 +402,16 @@ fn forward(args: Args) -> io::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         let now = clock();
         let mut busy = false;
-        // Each packet straight from the device's buffers to the stack.
+        // Each packet straight from the device's buffers to the stack; a checksum the
+        // device computed is not verified again.
         while tun
-            .recv_with(&mut buf, |p| stack.handle_packet(now, p))?
+            .recv_with(&mut buf, |p, checksummed| {
+                if checksummed {
+                    stack.handle_packet_checksummed(now, p)
+                } else {
+                    stack.handle_packet(now, p)
+                }
+            })?
             .is_some()
         {
             busy = true;

@@ -340,6 +340,11 @@ fn interface_exists(name: &str) -> bool {
     })
 }
 
+/// virtio 1.2 §5.1.6: the header's `flags` bit for "checksum left to the device" and the
+/// `gso_type` of a packet that is not a super-segment.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+
 /// Packets queued for [`Tun::flush`] at most (tun-rs's `IDEAL_BATCH_SIZE`).
 const TX_QUEUE: usize = tun_rs::IDEAL_BATCH_SIZE;
 /// Segments one read can split into at most: a 64 KiB super-segment of 536-byte segments.
@@ -356,6 +361,10 @@ struct Offload {
     rx_len: Vec<usize>,
     rx_count: usize,
     rx_next: usize,
+    /// The last read's virtio-net header said the kernel left the checksum to us
+    /// (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) or that it is a super-segment: either way tun-rs
+    /// computed the segments' checksums.
+    rx_checksummed: bool,
     /// Packets waiting for [`Tun::flush`], each behind `VIRTIO_NET_HDR_LEN` bytes of room for
     /// its header. Each buffer has room for a whole super-segment: tun-rs coalesces into the
     /// first buffer of a run only as far as its capacity allows, without reallocating.
@@ -376,6 +385,7 @@ impl Offload {
             rx_len: vec![0; RX_SEGMENTS],
             rx_count: 0,
             rx_next: 0,
+            rx_checksummed: false,
             tx: (0..TX_QUEUE)
                 .map(|_| Vec::with_capacity(2 * VIRTIO_NET_HDR_LEN + MAX_IP_PACKET))
                 .collect(),
@@ -437,13 +447,19 @@ impl Tun {
     /// [`Device::recv`] without its copy: the next packet is lent to `f`, straight from the
     /// device's own buffers when it offloads (`buf` is where a packet is read otherwise).
     /// `Ok(None)` when nothing is waiting.
+    ///
+    /// `f`'s second argument is true when the packet's TCP or UDP checksum was computed
+    /// here, from the kernel's own packet (it handed over a super-segment, or a packet with
+    /// the checksum left to the device, `VIRTIO_NET_HDR_F_NEEDS_CSUM`), so verifying it again
+    /// is wasted work: give such packets to
+    /// [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed).
     pub fn recv_with<R>(
         &mut self,
         buf: &mut [u8],
-        f: impl FnOnce(&[u8]) -> R,
+        f: impl FnOnce(&[u8], bool) -> R,
     ) -> io::Result<Option<R>> {
         if self.offload.is_none() {
-            return Ok(self.recv(Instant::ZERO, buf)?.map(|n| f(&buf[..n])));
+            return Ok(self.recv(Instant::ZERO, buf)?.map(|n| f(&buf[..n], false)));
         }
         if !self.refill()? {
             return Ok(None);
@@ -453,7 +469,7 @@ impl Tun {
         };
         let i = o.rx_next;
         o.rx_next += 1;
-        Ok(Some(f(&o.rx[i][..o.rx_len[i]])))
+        Ok(Some(f(&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
     }
 
     /// [`Device::send`] without its copy: `fill` writes a packet of at most the MTU straight
@@ -507,7 +523,13 @@ impl Tun {
                 raw, rx, rx_len, ..
             } = &mut **o;
             match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
-                Ok(n) => o.rx_count = n.min(RX_SEGMENTS),
+                Ok(n) => {
+                    // virtio 1.2 §5.1.6: flags, then gso_type.
+                    let checksummed = raw[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
+                        || raw[1] != VIRTIO_NET_HDR_GSO_NONE;
+                    o.rx_count = n.min(RX_SEGMENTS);
+                    o.rx_checksummed = checksummed;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
