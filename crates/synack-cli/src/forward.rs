@@ -9,8 +9,9 @@
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
 //! connection that dies after its handshake. Bytes are copied both ways with half-closes
 //! preserved. Echo requests are sent on from synack's namespace on a raw ICMP socket, and
-//! answered for the client only when the destination answers (dropped with `--socks5`, which
-//! carries no ICMP).
+//! answered for the client only when the destination answers; an absent host (no answer to
+//! ARP or neighbour solicitation) is reported to the client as ICMP host unreachable after
+//! about 3 s, as a Linux router does (dropped with `--socks5`, which carries no ICMP).
 //!
 //! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
 //! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream

@@ -34,6 +34,10 @@
 //!   checksum, which the kernel's TCP takes like a GRO packet from a NIC. Everything else is
 //!   written as it is.
 //!
+//! [`Tun::recv_with`] and [`Tun::send_with`] do the same without copying each packet between
+//! the device's buffers and the caller's, and say which received packets had their checksum
+//! computed here (for [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed)).
+//!
 //! Without offload ([`TunBuilder::offload`]`(false)`) every packet is one system call, as a
 //! plain TUN device works. Packet captures on an offloading interface show the super-segments
 //! and their partial checksums (which tshark reports as bad), not the wire packets.
