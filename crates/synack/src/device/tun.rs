@@ -465,6 +465,14 @@ impl Tun {
         if self.offload.is_none() {
             return Ok(self.recv(Instant::ZERO, buf)?.map(|n| f(&buf[..n], false)));
         }
+        Ok(self
+            .next_segment()?
+            .map(|(p, checksummed)| f(p, checksummed)))
+    }
+
+    /// The next segment of the last read (reading the device when none waits), and whether
+    /// its checksum was computed here; offloading devices only.
+    fn next_segment(&mut self) -> io::Result<Option<(&[u8], bool)>> {
         if !self.refill()? {
             return Ok(None);
         }
@@ -473,7 +481,7 @@ impl Tun {
         };
         let i = o.rx_next;
         o.rx_next += 1;
-        Ok(Some(f(&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
+        Ok(Some((&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
     }
 
     /// [`Device::send`] without its copy: `fill` writes a packet of at most the MTU straight
@@ -605,17 +613,11 @@ impl Device for Tun {
                 Err(e) => Err(e),
             };
         }
-        if !self.refill()? {
-            return Ok(None);
-        }
-        let Some(o) = self.offload.as_mut() else {
-            return Ok(None);
-        };
-        let i = o.rx_next;
-        o.rx_next += 1;
-        let n = o.rx_len[i].min(buf.len());
-        buf[..n].copy_from_slice(&o.rx[i][..n]);
-        Ok(Some(n))
+        Ok(self.next_segment()?.map(|(p, _)| {
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            n
+        }))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
