@@ -9,8 +9,9 @@
 //! unreachable upstream reaches the client as a RST or an ICMP unreachable, not as a
 //! connection that dies after its handshake. Bytes are copied both ways with half-closes
 //! preserved. Echo requests are sent on from synack's namespace on a raw ICMP socket, and
-//! answered for the client only when the destination answers (dropped with `--socks5`, which
-//! carries no ICMP).
+//! answered for the client only when the destination answers; an absent host (no answer to
+//! ARP or neighbour solicitation) is reported to the client as ICMP host unreachable after
+//! about 3 s, as a Linux router does (dropped with `--socks5`, which carries no ICMP).
 //!
 //! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
 //! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
@@ -19,6 +20,13 @@
 //! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
 //! the loop through that eventfd when done. The TUN device uses its offloads (TCP
 //! super-segments) unless `--no-offload`.
+//!
+//! UDP in bulk: each wake reads the TUN device until it is empty, and the client's datagrams
+//! of one flow go upstream in batches of up to 64 per sendmmsg(2). The TUN interface's
+//! transmit queue is 4,096 packets (`--txqueuelen`; the kernel's default is 500), so that the
+//! kernel holds the datagrams that arrive while synack is scheduled out, and each direct UDP
+//! flow's upstream socket has 2 MiB send and receive buffers (forced past
+//! `net.core.{r,w}mem_max`). `--stats` counts the datagrams an upstream socket could not take.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -90,6 +98,11 @@ pub struct Args {
     /// device's vnet_hdr offloads, on by default).
     #[arg(long)]
     no_offload: bool,
+    /// The TUN interface's transmit queue, in packets: what the kernel holds for synack
+    /// before it drops (the kernel's default for a TUN interface is 500, about 12 ms of
+    /// 500 Mbit/s UDP; synack scheduled out for longer would lose datagrams).
+    #[arg(long, default_value_t = 4096, value_name = "PACKETS")]
+    txqueuelen: u32,
     /// How long an upstream TCP connection may take before the client is refused.
     #[arg(long, default_value = "10s", value_parser = units::duration)]
     connect_timeout: Duration,
@@ -237,8 +250,14 @@ enum UdpUp {
     Socks(socks5::Association),
 }
 
-/// How long a ping sent on waits for its reply (ping's own default interval).
-const ECHO_WAIT: Duration = Duration::from_secs(1);
+/// How long a ping sent on waits for its reply or an error: past the 3 s in which the
+/// kernel gives up on a neighbour that does not answer (and reports host unreachable, which
+/// the client then gets, as from a Linux router).
+const ECHO_WAIT: Duration = Duration::from_secs(5);
+
+/// Pings sent on and not yet answered at most (each waits on a thread of its own); past it
+/// echo requests are dropped, as a router rate-limits.
+const MAX_PINGS: usize = 64;
 
 /// How many datagrams a flow keeps while its association is made.
 const ASSOCIATING_QUEUE: usize = 16;
@@ -302,7 +321,8 @@ fn forward(args: Args) -> io::Result<()> {
         .transpose()?;
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
-        .offload(!args.no_offload);
+        .offload(!args.no_offload)
+        .txqueuelen(args.txqueuelen);
     for &k in &kernel {
         b = b.kernel_addr(k);
     }
@@ -374,14 +394,27 @@ fn forward(args: Args) -> io::Result<()> {
     let (utx, urx) = mpsc::channel::<Associated>();
     let (etx, erx) = mpsc::channel::<(PendingId, IpAddr, io::Result<ping::Outcome>)>();
     let mut ping_trouble_told = false;
+    let mut pings = 0usize;
     let mut wrapped = Vec::with_capacity(65536);
+    let mut batch = UdpBatch::new();
+    let mut udp_dropped = 0u64;
     let mut buf = vec![0u8; 65536];
     let (mut tcp_total, mut udp_total) = (0u64, 0u64);
     while !stop.load(Ordering::Relaxed) {
         let now = clock();
         let mut busy = false;
-        while let Some(n) = tun.recv(now, &mut buf)? {
-            stack.handle_packet(now, &buf[..n]);
+        // Each packet straight from the device's buffers to the stack; a checksum the
+        // device computed is not verified again.
+        while tun
+            .recv_with(&mut buf, |p, checksummed| {
+                if checksummed {
+                    stack.handle_packet_checksummed(now, p)
+                } else {
+                    stack.handle_packet(now, p)
+                }
+            })?
+            .is_some()
+        {
             busy = true;
         }
         stack.handle_timeout(now);
@@ -404,7 +437,11 @@ fn forward(args: Args) -> io::Result<()> {
                 ForwardEvent::Echo(e) if proxy.is_some() => {
                     let _ = stack.forward_echo_drop(e.id);
                 }
+                ForwardEvent::Echo(e) if pings >= MAX_PINGS => {
+                    let _ = stack.forward_echo_drop(e.id);
+                }
                 ForwardEvent::Echo(e) => {
+                    pings += 1;
                     let (etx, waker) = (etx.clone(), waker.clone());
                     std::thread::spawn(move || {
                         let got = ping::ping(e.dst, e.ident, e.seq_no, &e.data, ECHO_WAIT);
@@ -498,6 +535,7 @@ fn forward(args: Args) -> io::Result<()> {
 
         while let Ok((id, dst, got)) = erx.try_recv() {
             busy = true;
+            pings -= 1;
             let _ = match got {
                 Ok(ping::Outcome::Reply) => stack.forward_echo_reply(id),
                 Ok(ping::Outcome::Unreachable(u)) => stack.forward_echo_refuse(id, u),
@@ -539,56 +577,69 @@ fn forward(args: Args) -> io::Result<()> {
                 }
             }
         }
-        while let Ok(m) = stack.recv_from(fwd.udp, &mut buf) {
+        // The client's datagrams, a batch at a time; each flow's run of them goes upstream
+        // in one sendmmsg(2).
+        while batch.fill(&mut stack, fwd.udp) {
             busy = true;
-            let key = (m.src, m.dst);
-            let data = &buf[..m.len];
-            let up = match udp.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    udp_total += 1;
-                    if let Some(p) = &proxy {
-                        // One association per client flow (RFC 1928 §7), made on a thread.
-                        let (utx, limit, p) = (utx.clone(), args.connect_timeout, p.clone());
-                        let waker = waker.clone();
-                        std::thread::spawn(move || {
-                            let _ = utx.send((key, socks5::associate(&p, limit)));
-                            waker.wake();
-                        });
-                        v.insert(UdpUp::Associating(vec![data.to_vec()]));
-                        continue;
-                    }
-                    let any = match m.dst.ip() {
-                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                    };
-                    let s = UdpSocket::bind((any, 0))
-                        .and_then(|s| s.connect(m.dst).map(|()| s))
-                        .and_then(|s| s.set_nonblocking(true).map(|()| s));
-                    match s {
-                        Ok(s) => v.insert(UdpUp::Direct(s)),
-                        Err(_) => {
-                            let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Network);
-                            continue;
+            let mut i = 0;
+            while i < batch.items.len() {
+                let key = batch.items[i].0;
+                let run = batch.items[i..]
+                    .iter()
+                    .take_while(|item| item.0 == key)
+                    .count();
+                let datagrams = batch.items[i..i + run]
+                    .iter()
+                    .map(|&(_, at, len)| &batch.arena[at..at + len]);
+                i += run;
+                let (client, dst) = key;
+                let up = match udp.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        udp_total += 1;
+                        if let Some(p) = &proxy {
+                            // One association per client flow (RFC 1928 §7), made on a thread.
+                            let (utx, limit, p) = (utx.clone(), args.connect_timeout, p.clone());
+                            let waker = waker.clone();
+                            std::thread::spawn(move || {
+                                let _ = utx.send((key, socks5::associate(&p, limit)));
+                                waker.wake();
+                            });
+                            v.insert(UdpUp::Associating(Vec::new()))
+                        } else {
+                            match udp_upstream(dst) {
+                                Ok(s) => v.insert(UdpUp::Direct(s)),
+                                Err(_) => {
+                                    let _ =
+                                        stack.forward_udp_refuse(client, dst, Unreachable::Network);
+                                    continue;
+                                }
+                            }
                         }
                     }
-                }
-            };
-            match up {
-                UdpUp::Direct(sock) => {
-                    if let Err(e) = sock.send(data) {
-                        if e.kind() == io::ErrorKind::ConnectionRefused {
-                            let _ = stack.forward_udp_refuse(m.src, m.dst, Unreachable::Port);
+                };
+                match up {
+                    UdpUp::Direct(sock) => match send_datagrams(sock, datagrams) {
+                        Ok(dropped) => udp_dropped += dropped,
+                        Err(_) => {
+                            let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
                             udp.remove(&key);
                         }
+                    },
+                    // A few datagrams wait for the association; past that they are dropped.
+                    UdpUp::Associating(q) => {
+                        for d in datagrams {
+                            if q.len() < ASSOCIATING_QUEUE {
+                                q.push(d.to_vec());
+                            }
+                        }
                     }
-                }
-                // A few datagrams wait for the association; past that they are dropped.
-                UdpUp::Associating(q) if q.len() < ASSOCIATING_QUEUE => q.push(data.to_vec()),
-                UdpUp::Associating(_) => {}
-                UdpUp::Socks(a) => {
-                    socks5::udp_wrap(&mut wrapped, m.dst, data);
-                    let _ = a.relay.send(&wrapped);
+                    UdpUp::Socks(a) => {
+                        for d in datagrams {
+                            socks5::udp_wrap(&mut wrapped, dst, d);
+                            let _ = a.relay.send(&wrapped);
+                        }
+                    }
                 }
             }
         }
@@ -641,9 +692,12 @@ fn forward(args: Args) -> io::Result<()> {
             udp.remove(&key);
         }
 
-        while let Some(n) = stack.poll_transmit(now, &mut buf) {
-            // A packet the device refuses is dropped, as on a NIC (TCP retransmits).
-            let _ = tun.send(now, &buf[..n]);
+        // Each packet built straight into the device's queue; one the device refuses is
+        // dropped, as on a NIC (TCP retransmits).
+        while tun
+            .send_with(now, &mut buf, |b| stack.poll_transmit(now, b))
+            .unwrap_or(true)
+        {
             busy = true;
         }
         tun.flush(now)?;
@@ -662,10 +716,112 @@ fn forward(args: Args) -> io::Result<()> {
         udp.len()
     );
     if args.stats {
+        outln!(
+            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full)"
+        );
         out!("synack forward: counters\n{}", stack.counters());
         outln!("synack forward: end of counters");
     }
     Ok(())
+}
+
+/// Datagrams taken from the stack's forwarder socket in one round, at most.
+const UDP_BATCH: usize = 64;
+/// Room for them: the largest datagram (65,535 bytes) always fits in what is left of it.
+const UDP_BATCH_BYTES: usize = 512 << 10;
+const MAX_DATAGRAM: usize = 1 << 16;
+
+/// The socket buffers of each direct UDP flow's upstream socket (Linux's default is
+/// 208 KiB, `net.core.rmem_default`): 2 MiB, forced past `net.core.rmem_max` (synack
+/// forward runs with CAP_NET_ADMIN), so that a burst of replies waits for the forwarding loop
+/// instead of being dropped. The kernel charges only what is queued.
+const UDP_SOCKET_BUFFER: usize = 2 << 20;
+
+/// The client's datagrams of one round: their flows and where each lies in `arena`.
+struct UdpBatch {
+    arena: Vec<u8>,
+    items: Vec<((SocketAddr, SocketAddr), usize, usize)>,
+}
+
+impl UdpBatch {
+    fn new() -> UdpBatch {
+        UdpBatch {
+            arena: vec![0; UDP_BATCH_BYTES],
+            items: Vec::with_capacity(UDP_BATCH),
+        }
+    }
+
+    /// Takes the datagrams waiting on the stack's socket `h`, up to a batch; false if none.
+    fn fill(&mut self, stack: &mut Stack, h: synack::stack::UdpHandle) -> bool {
+        self.items.clear();
+        let mut used = 0;
+        while self.items.len() < UDP_BATCH && used + MAX_DATAGRAM <= self.arena.len() {
+            let Ok(m) = stack.recv_from(h, &mut self.arena[used..used + MAX_DATAGRAM]) else {
+                break;
+            };
+            self.items.push(((m.src, m.dst), used, m.len));
+            used += m.len;
+        }
+        !self.items.is_empty()
+    }
+}
+
+/// A direct UDP flow's upstream socket: bound to any address of `dst`'s family, connected
+/// to it, non-blocking, with [`UDP_SOCKET_BUFFER`]s.
+fn udp_upstream(dst: SocketAddr) -> io::Result<UdpSocket> {
+    use rustix::net::sockopt;
+    let any = match dst.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let s = UdpSocket::bind((any, 0))?;
+    // Without CAP_NET_ADMIN, as large as net.core.{r,w}mem_max allow.
+    if sockopt::set_socket_recv_buffer_size_force(&s, UDP_SOCKET_BUFFER).is_err() {
+        let _ = sockopt::set_socket_recv_buffer_size(&s, UDP_SOCKET_BUFFER);
+    }
+    if sockopt::set_socket_send_buffer_size_force(&s, UDP_SOCKET_BUFFER).is_err() {
+        let _ = sockopt::set_socket_send_buffer_size(&s, UDP_SOCKET_BUFFER);
+    }
+    s.connect(dst)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Sends `datagrams` on the connected `sock`, as many per sendmmsg(2) as it takes. What the socket does not take now (its send buffer full) or refuses
+/// one by one (too long) is dropped, as a full queue drops: the count of those is returned.
+/// An error only for ICMP port unreachable from upstream (`ECONNREFUSED`).
+fn send_datagrams<'a>(
+    sock: &UdpSocket,
+    datagrams: impl Iterator<Item = &'a [u8]>,
+) -> io::Result<u64> {
+    use rustix::io::Errno;
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+    let iovs: Vec<[io::IoSlice<'a>; 1]> = datagrams.map(|d| [io::IoSlice::new(d)]).collect();
+    let n = iovs.len();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        (0..n).map(|_| SendAncillaryBuffer::default()).collect();
+    let mut msgs: Vec<MMsgHdr<'_>> = iovs
+        .iter()
+        .zip(controls.iter_mut())
+        .map(|(iov, c)| MMsgHdr::new(iov, c))
+        .collect();
+    let (mut sent, mut dropped) = (0, 0u64);
+    while sent < n {
+        match sendmmsg(sock, &mut msgs[sent..], SendFlags::empty()) {
+            Ok(0) | Err(Errno::AGAIN) => {
+                dropped += (n - sent) as u64;
+                break;
+            }
+            Ok(k) => sent += k,
+            Err(Errno::INTR) => {}
+            Err(Errno::CONNREFUSED) => return Err(Errno::CONNREFUSED.into()),
+            Err(_) => {
+                sent += 1;
+                dropped += 1;
+            }
+        }
+    }
+    Ok(dropped)
 }
 
 /// Wakes the forwarding loop out of [`wait`] from another thread (a finished upstream

@@ -306,11 +306,12 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
     }
 
     // Pings are sent on and answered only when the destination answers: both families, one
-    // of 3,000 bytes (fragments both ways), and none for the host that is not there.
+    // of 3,000 bytes (fragments both ways); the host that is not there is reported host
+    // unreachable, as a Linux router does when neighbour discovery gives up (about 3 s).
     let ping = |args: &[&str]| {
         let out = client
             .cmd("ping")
-            .args(["-n", "-W", "2"])
+            .args(["-n", "-W", "8"])
             .args(args)
             .output();
         String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
@@ -324,8 +325,22 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         let want = format!("{n} packets transmitted, {n} received, 0% packet loss");
         assert!(out.contains(&want), "ping {args:?}: {out}");
     }
-    let out = ping(&["-c", "1", "198.19.0.99"]);
-    assert!(out.contains(" 0 received"), "{out}");
+    for absent in [&["198.19.0.99"][..], &["-6", "fd00:5ac:1::99"]] {
+        let start = Instant::now();
+        let out = ping(&[&["-c", "1"][..], absent].concat());
+        let took = start.elapsed();
+        assert!(
+            out.contains("Destination Host Unreachable")
+                || out.contains("Destination unreachable: Address unreachable"),
+            "ping {absent:?}: {out}"
+        );
+        assert!(out.contains(" 0 received, +1 errors"), "{out}");
+        // ~3 s of neighbour discovery; not ping's own 8 s wait.
+        assert!(
+            took < Duration::from_secs(6),
+            "ping {absent:?} took {took:?}"
+        );
+    }
 
     fwd.signal("INT");
     let (ok, out, err) = fwd.finish(Duration::from_secs(10));

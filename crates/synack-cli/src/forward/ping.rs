@@ -4,6 +4,13 @@
 //! answered (RFC 792, RFC 4443 §4.1/§4.2). Raw sockets need `CAP_NET_RAW`, which
 //! `synack forward` has as root; unprivileged ping sockets are not used because
 //! `net.ipv4.ping_group_range` disables them by default.
+//!
+//! A destination on a link that does not answer neighbour discovery (an absent host in a
+//! routed prefix) is reported as it is by a Linux router: the kernel gives up resolving it
+//! after about 3 s (`mcast_solicit` 3 probes, `retrans_time` 1 s) and reports host
+//! unreachable to the socket that sent the request (`IP_RECVERR` / `IPV6_RECVERR` make a
+//! raw socket take that soft error, RFC 1122 §4.2.3.9's "should report" to the application),
+//! and the client gets ICMP host unreachable.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -81,6 +88,13 @@ pub fn ping(
         (AddressFamily::INET, ipproto::ICMP)
     };
     let fd = rustix::net::socket(family, SocketType::RAW, Some(proto))?;
+    // Soft errors too (host unreachable, an unresolved neighbour): without it a raw socket
+    // hears only hard ones (ip(7) IP_RECVERR).
+    if v6 {
+        nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::Ipv6RecvErr, &true)?;
+    } else {
+        nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::Ipv4RecvErr, &true)?;
+    }
     connect(&fd, &SocketAddr::new(dst, 0))?;
     let unreachable = |e: rustix::io::Errno| match e {
         rustix::io::Errno::HOSTUNREACH => Ok(Outcome::Unreachable(Unreachable::Host)),
@@ -102,7 +116,8 @@ pub fn ping(
             Ok((n, _)) if is_reply(v6, &buf[..n], ident, seq_no) => return Ok(Outcome::Reply),
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => return Ok(Outcome::Silent),
-            Err(e) => return unreachable(e),
+            // Another error about the request (a fragmentation needed, say): no reply.
+            Err(e) => return unreachable(e).or(Ok(Outcome::Silent)),
         }
     }
 }

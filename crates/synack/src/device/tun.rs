@@ -34,6 +34,10 @@
 //!   checksum, which the kernel's TCP takes like a GRO packet from a NIC. Everything else is
 //!   written as it is.
 //!
+//! [`Tun::recv_with`] and [`Tun::send_with`] do the same without copying each packet between
+//! the device's buffers and the caller's, and say which received packets had their checksum
+//! computed here (for [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed)).
+//!
 //! Without offload ([`TunBuilder::offload`]`(false)`) every packet is one system call, as a
 //! plain TUN device works. Packet captures on an offloading interface show the super-segments
 //! and their partial checksums (which tshark reports as bad), not the wire packets.
@@ -174,6 +178,7 @@ pub struct TunBuilder {
     kernel_addrs: Vec<IpCidr>,
     netns: Option<PathBuf>,
     offload: bool,
+    txqueuelen: Option<u32>,
 }
 
 impl TunBuilder {
@@ -201,6 +206,16 @@ impl TunBuilder {
     /// existing interface changes its offload settings for every user of it.
     pub fn offload(mut self, on: bool) -> TunBuilder {
         self.offload = on;
+        self
+    }
+
+    /// The interface's transmit queue length in packets (`ip link set NAME txqueuelen N`):
+    /// how many packets the kernel holds for the reader before it drops (counted as the
+    /// interface's TX drops). Default: the kernel's, 500 for a TUN interface, which a reader
+    /// that is scheduled out for 10 ms at 40,000 packets/s (500 Mbit/s of 1,500-byte UDP)
+    /// overflows.
+    pub fn txqueuelen(mut self, packets: u32) -> TunBuilder {
+        self.txqueuelen = Some(packets);
         self
     }
 
@@ -274,6 +289,9 @@ impl TunBuilder {
             .mtu(self.mtu)
             .offload(self.offload)
             .enable(true);
+        if let Some(n) = self.txqueuelen {
+            b = b.tx_queue_len(n);
+        }
         for c in &self.kernel_addrs {
             b = match *c {
                 IpCidr::V4(c) => b.ipv4(c.addr, c.prefix, None::<Ipv4Addr>),
@@ -326,6 +344,11 @@ fn interface_exists(name: &str) -> bool {
     })
 }
 
+/// virtio 1.2 §5.1.6: the header's `flags` bit for "checksum left to the device" and the
+/// `gso_type` of a packet that is not a super-segment.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+
 /// Packets queued for [`Tun::flush`] at most (tun-rs's `IDEAL_BATCH_SIZE`).
 const TX_QUEUE: usize = tun_rs::IDEAL_BATCH_SIZE;
 /// Segments one read can split into at most: a 64 KiB super-segment of 536-byte segments.
@@ -342,6 +365,10 @@ struct Offload {
     rx_len: Vec<usize>,
     rx_count: usize,
     rx_next: usize,
+    /// The last read's virtio-net header said the kernel left the checksum to us
+    /// (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) or that it is a super-segment: either way tun-rs
+    /// computed the segments' checksums.
+    rx_checksummed: bool,
     /// Packets waiting for [`Tun::flush`], each behind `VIRTIO_NET_HDR_LEN` bytes of room for
     /// its header. Each buffer has room for a whole super-segment: tun-rs coalesces into the
     /// first buffer of a run only as far as its capacity allows, without reallocating.
@@ -362,6 +389,7 @@ impl Offload {
             rx_len: vec![0; RX_SEGMENTS],
             rx_count: 0,
             rx_next: 0,
+            rx_checksummed: false,
             tx: (0..TX_QUEUE)
                 .map(|_| Vec::with_capacity(2 * VIRTIO_NET_HDR_LEN + MAX_IP_PACKET))
                 .collect(),
@@ -401,6 +429,7 @@ impl Tun {
             kernel_addrs: Vec::new(),
             netns: None,
             offload: true,
+            txqueuelen: None,
         }
     }
 
@@ -417,6 +446,107 @@ impl Tun {
     /// Whether the interface uses the `vnet_hdr` offloads ([`TunBuilder::offload`]).
     pub fn offload(&self) -> bool {
         self.offload.is_some()
+    }
+
+    /// [`Device::recv`] without its copy: the next packet is lent to `f`, straight from the
+    /// device's own buffers when it offloads (`buf` is where a packet is read otherwise).
+    /// `Ok(None)` when nothing is waiting.
+    ///
+    /// `f`'s second argument is true when the packet's TCP or UDP checksum was computed
+    /// here, from the kernel's own packet (it handed over a super-segment, or a packet with
+    /// the checksum left to the device, `VIRTIO_NET_HDR_F_NEEDS_CSUM`), so verifying it again
+    /// is wasted work: give such packets to
+    /// [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed).
+    pub fn recv_with<R>(
+        &mut self,
+        buf: &mut [u8],
+        f: impl FnOnce(&[u8], bool) -> R,
+    ) -> io::Result<Option<R>> {
+        if self.offload.is_none() {
+            return Ok(self.recv(Instant::ZERO, buf)?.map(|n| f(&buf[..n], false)));
+        }
+        Ok(self
+            .next_segment()?
+            .map(|(p, checksummed)| f(p, checksummed)))
+    }
+
+    /// The next segment of the last read (reading the device when none waits), and whether
+    /// its checksum was computed here; offloading devices only.
+    fn next_segment(&mut self) -> io::Result<Option<(&[u8], bool)>> {
+        if !self.refill()? {
+            return Ok(None);
+        }
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(None);
+        };
+        let i = o.rx_next;
+        o.rx_next += 1;
+        Ok(Some((&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
+    }
+
+    /// [`Device::send`] without its copy: `fill` writes a packet of at most the MTU straight
+    /// into the device's queue (or into `buf`, sent at once, when it does not offload) and
+    /// returns its length, or `None` for no packet. True if there was one. A packet the
+    /// kernel refuses is dropped, as with [`Device::send`]'s errors.
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<bool> {
+        let room = usize::from(self.mtu);
+        let Some(o) = self.offload.as_mut() else {
+            let room = room.min(buf.len());
+            let Some(n) = fill(&mut buf[..room]) else {
+                return Ok(false);
+            };
+            return retry(|| self.dev.send(&buf[..n])).map(|_| true);
+        };
+        if o.tx_count == TX_QUEUE {
+            self.flush(now)?;
+        }
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(false);
+        };
+        let b = &mut o.tx[o.tx_count];
+        // Grows (zero-filling) only past the longest packet this buffer held.
+        b.resize(VIRTIO_NET_HDR_LEN + room, 0);
+        b[..VIRTIO_NET_HDR_LEN].fill(0);
+        match fill(&mut b[VIRTIO_NET_HDR_LEN..]) {
+            Some(n) => {
+                b.truncate(VIRTIO_NET_HDR_LEN + n.min(room));
+                o.tx_count += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Makes sure a segment of the last read waits (reading the device when none does);
+    /// false when the device has nothing.
+    fn refill(&mut self) -> io::Result<bool> {
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(false);
+        };
+        if o.rx_next == o.rx_count {
+            o.rx_next = 0;
+            o.rx_count = 0;
+            let Offload {
+                raw, rx, rx_len, ..
+            } = &mut **o;
+            match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
+                Ok(n) => {
+                    // virtio 1.2 §5.1.6: flags, then gso_type.
+                    let checksummed = raw[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
+                        || raw[1] != VIRTIO_NET_HDR_GSO_NONE;
+                    o.rx_count = n.min(RX_SEGMENTS);
+                    o.rx_checksummed = checksummed;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(o.rx_next < o.rx_count)
     }
 }
 
@@ -476,33 +606,18 @@ impl Device for Tun {
     }
 
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let Some(o) = self.offload.as_mut() else {
+        if self.offload.is_none() {
             return match retry(|| self.dev.recv(buf)) {
                 Ok(n) => Ok(Some(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
                 Err(e) => Err(e),
             };
-        };
-        if o.rx_next == o.rx_count {
-            o.rx_next = 0;
-            o.rx_count = 0;
-            let Offload {
-                raw, rx, rx_len, ..
-            } = &mut **o;
-            match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
-                Ok(n) => o.rx_count = n.min(RX_SEGMENTS),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(e),
-            }
         }
-        if o.rx_next == o.rx_count {
-            return Ok(None);
-        }
-        let i = o.rx_next;
-        o.rx_next += 1;
-        let n = o.rx_len[i].min(buf.len());
-        buf[..n].copy_from_slice(&o.rx[i][..n]);
-        Ok(Some(n))
+        Ok(self.next_segment()?.map(|(p, _)| {
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            n
+        }))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -27,7 +27,7 @@ impl Stack {
                 return self.trace_drop(now, "TCP header malformed", bytes);
             }
         };
-        let seg = match wtcp::Repr::parse(&packet, src, dst, true) {
+        let seg = match wtcp::Repr::parse(&packet, src, dst, !self.rx_checksummed) {
             Ok(s) => s,
             Err(e) => {
                 self.counters.in_errs += 1;

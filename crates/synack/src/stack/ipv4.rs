@@ -24,6 +24,22 @@ pub(super) fn min_first_fragment(protocol: IpProtocol) -> usize {
 impl Stack {
     /// Processes one received IP packet (IPv4 or IPv6, by its version nibble).
     pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.rx_checksummed = false;
+        self.ip_input(now, bytes);
+    }
+
+    /// [`Stack::handle_packet`] for a packet whose TCP or UDP checksum the device computed
+    /// or checked itself, so that the stack does not verify it again: Linux's
+    /// `CHECKSUM_UNNECESSARY` from a NIC with receive checksum offload. A TUN device with
+    /// offloads hands over the kernel's own packets with checksums it completed
+    /// ([`Tun::recv_with`](crate::device::tun::Tun::recv_with) says which).
+    pub fn handle_packet_checksummed(&mut self, now: Instant, bytes: &[u8]) {
+        self.rx_checksummed = true;
+        self.ip_input(now, bytes);
+        self.rx_checksummed = false;
+    }
+
+    fn ip_input(&mut self, now: Instant, bytes: &[u8]) {
         self.trace_packet(now, Direction::In, bytes);
         if bytes.first().is_some_and(|b| b >> 4 == 6) {
             return self.ipv6_input(now, bytes);

@@ -217,6 +217,9 @@ pub struct Stack {
     udp: udp::Udp,
     /// Forwarder mode, when on.
     forward: Option<Box<forward::Forwarder>>,
+    /// The packet being handled came through [`Stack::handle_packet_checksummed`]: its TCP
+    /// and UDP checksums are not verified again.
+    rx_checksummed: bool,
 }
 
 fn err(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
@@ -255,6 +258,7 @@ impl Stack {
             pmtu: HashMap::with_hasher(hasher),
             udp: udp::Udp::new(hasher),
             forward: None,
+            rx_checksummed: false,
             syn_queue: syn_queue::SynQueue::new(hasher),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),

@@ -511,7 +511,7 @@ impl Stack {
             count(&mut self.counters, v6, Count::InErrors);
             return self.trace_drop(now, "UDP header truncated or bad length", bytes);
         };
-        let repr = match udp::Repr::parse(&packet, src, dst, true) {
+        let repr = match udp::Repr::parse(&packet, src, dst, !self.rx_checksummed) {
             Ok(r) => r,
             Err(wire::Error::BadChecksum) => {
                 count(&mut self.counters, v6, Count::InCsumErrors);

@@ -898,3 +898,23 @@ fn an_application_that_never_polls_holds_a_bounded_event_queue() {
     let seqs: Vec<u16> = echoes(&mut s).iter().map(|e| e.seq_no).collect();
     assert_eq!(seqs, [7, 8, 9]);
 }
+
+#[test]
+fn a_checksum_the_device_computed_is_not_verified_again_and_only_for_that_packet() {
+    let (mut s, f) = forwarder(Config::default(), forward_cfg());
+    // What a TUN device with offloads hands over: the checksum left to the device
+    // (here: wrong), which the device completed, so the stack takes its word.
+    let mut partial = udp_packet(CLIENT, far(53), b"query");
+    partial[26] ^= 0x55;
+    s.handle_packet_checksummed(Instant::ZERO, &partial);
+    let mut buf = [0u8; 64];
+    let m = s.recv_from(f.udp, &mut buf).unwrap();
+    assert_eq!(
+        (&buf[..m.len], m.src, m.dst),
+        (&b"query"[..], CLIENT, far(53))
+    );
+    // The next packet from anywhere else is verified as always.
+    s.handle_packet(Instant::ZERO, &partial);
+    assert_eq!(s.counters().udp_in_csum_errors, 1);
+    assert_eq!(s.udp_queued(f.udp), 0);
+}
