@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
-pub(crate) use crate::net::socket::{Dgram, READ, Sock, WRITE, Waits};
+pub(crate) use crate::net::socket::{Dgram, Sock};
 pub use crate::net::udp::UdpSocket;
 pub use crate::stack::SocketOption;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
@@ -149,7 +149,7 @@ impl TcpListener {
 
     fn listen_on(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            sock: Arc::new(Sock::listen(host, local, v6only)?),
+            sock: Arc::new(Sock::listen(host, local, v6only).wait()?),
             local,
             nonblocking: Arc::default(),
         })
@@ -269,8 +269,8 @@ impl TcpStream {
         addr: SocketAddr,
         timeout: Option<StdDuration>,
     ) -> io::Result<TcpStream> {
-        let sock = Sock::connect(host, addr)?;
-        match sock.blocking(WRITE, timeout, false, |s, core, _| s.try_connected(core)) {
+        let sock = Sock::connect(host, addr).wait()?;
+        match sock.connected(timeout) {
             Ok(()) => Ok(TcpStream::from_sock(sock)),
             // Our own timeout (dropping the socket abandons the attempt).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -306,8 +306,10 @@ impl TcpStream {
         self.sock.set_option(SocketOption::NoDelay(on))
     }
 
+    /// TCP_NODELAY as set (options are applied by the runtime's driver at its next turn,
+    /// before anything written after the call is sent).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.sock.conn(|c| c.nodelay())
+        self.sock.nodelay()
     }
 
     /// SO_KEEPALIVE with idle/interval/count; `None` turns it off.
@@ -330,9 +332,10 @@ impl TcpStream {
         self.sock.ttl()
     }
 
-    /// Per-connection statistics (like TCP_INFO).
+    /// Per-connection statistics (like TCP_INFO), as of the driver's last turn that changed
+    /// the connection (the socket's own copy: reading it waits for nothing).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.sock.conn(|c| c.info())
+        self.sock.info()
     }
 
     pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {

@@ -296,8 +296,15 @@ impl Registry {
         match (kind, h) {
             (Kind::Stream, Id::Tcp(t)) => {
                 let mut s = io.lock();
+                s.pipe.ctl.register(stack, t);
                 let r = pipe::sync(stack, now, t, &mut s.pipe);
                 io.publish(s, r.ready);
+            }
+            (_, Id::Udp(u)) => {
+                let mut s = io.lock();
+                s.pipe.ctl.local = stack.udp_local_addr(u).ok().flatten();
+                s.pipe.ctl.udp_error = stack.udp_take_error(u);
+                io.publish(s, readiness(stack, h, kind));
             }
             _ => {
                 io.set(readiness(stack, h, kind));
@@ -338,7 +345,16 @@ impl Registry {
             }
         }
         let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
-            Some((kind, io)) => io.set(readiness(stack, h, *kind)),
+            Some((kind, io)) => {
+                let mut s = io.lock();
+                if let Id::Udp(u) = h
+                    && let Some(e) = stack.udp_take_error(u)
+                {
+                    // The latest error wins, as SO_ERROR keeps one.
+                    s.pipe.ctl.udp_error = Some(e);
+                }
+                io.publish(s, readiness(stack, h, *kind))
+            }
             None => 0,
         };
         while let Some(h) = stack.poll_udp_changed() {
@@ -387,9 +403,16 @@ impl Registry {
     ) -> (u64, bool) {
         let room = pipe::ACCEPT_CAP.saturating_sub(io.lock().pipe.accepted.len());
         let mut fresh = Vec::new();
+        let mut closed = false;
         while fresh.len() < room {
-            let Ok(Some(c)) = stack.accept(l) else {
-                break;
+            let c = match stack.accept(l) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                // Shut down or gone: accept asks the stack why.
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
             };
             let peer = stack.connection(c).map(|c| c.remote());
             let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
@@ -404,11 +427,14 @@ impl Registry {
         s.pipe.queued = false;
         s.pipe.accepted.extend(fresh);
         s.pipe.accept_blocked = stack.accept_queue_len(l) > 0;
-        let ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
+        let mut ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
             0
         } else {
             READABLE
         };
+        if closed {
+            ready |= READABLE | CLOSED;
+        }
         (io.publish(s, ready), took)
     }
 

@@ -60,9 +60,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::device::Device;
 use crate::net::runtime::Shared;
-use crate::net::{
-    Dgram, Host, READ, Sock, SocketOption, WRITE, Waits, host_for_bind, host_for_connect, one_addr,
-};
+use crate::net::{Dgram, Host, Sock, SocketOption, host_for_bind, host_for_connect, one_addr};
 use crate::stack::{ForwardConfig, RecvMeta};
 use crate::tcp::Shutdown;
 
@@ -78,14 +76,18 @@ impl TcpListener {
     /// does.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
-        TcpListener::bind_on(&host_for_bind(local)?, local)
+        Ok(TcpListener {
+            sock: Sock::listen(&host_for_bind(local)?, local, false).done().await?,
+            local,
+        })
     }
 
-    /// Listens on `addr` on `host` (backlog 128).
+    /// Listens on `addr` on `host` (backlog 128). Synchronous: it waits for the driver to
+    /// open the listener (see [`bind`](Self::bind) for the async form).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
         Ok(TcpListener {
-            sock: Sock::listen(host, local, false)?,
+            sock: Sock::listen(host, local, false).wait()?,
             local,
         })
     }
@@ -165,8 +167,8 @@ impl TcpStream {
 
     /// Connects from `host` to `addr`.
     pub async fn connect_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let sock = Sock::connect(host, one_addr(addr)?)?;
-        poll_fn(|cx| sock.poll(cx, WRITE, |s, core, _| s.try_connected(core))).await?;
+        let sock = Sock::connect(host, one_addr(addr)?).done().await?;
+        poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream::from_sock(sock))
     }
 
@@ -178,13 +180,16 @@ impl TcpStream {
         self.inner.sock.local_addr()
     }
 
-    /// TCP_NODELAY.
+    /// TCP_NODELAY. Synchronous and waits for nothing: the option is recorded on the socket
+    /// and applied by the driver at its next turn, before anything written after this call
+    /// is sent.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.sock.set_option(SocketOption::NoDelay(on))
     }
 
+    /// TCP_NODELAY as set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.sock.conn(|c| c.nodelay())
+        self.inner.sock.nodelay()
     }
 
     /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
@@ -197,9 +202,10 @@ impl TcpStream {
         self.inner.sock.ttl()
     }
 
-    /// Per-connection statistics (TCP_INFO).
+    /// Per-connection statistics (TCP_INFO), as of the driver's last turn that changed the
+    /// connection (the socket's own copy: reading it waits for nothing).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.inner.sock.conn(|c| c.info())
+        self.inner.sock.info()
     }
 
     /// Reads without consuming (MSG_PEEK): the next read returns the same bytes.
@@ -369,13 +375,15 @@ impl UdpSocket {
     /// the default host); port 0 picks an ephemeral port.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let local = one_addr(addr)?;
-        UdpSocket::bind_on(&host_for_bind(local)?, local)
+        Ok(UdpSocket {
+            sock: Dgram::bind(&host_for_bind(local)?, local).done().await?,
+        })
     }
 
-    /// Binds `addr` on `host`.
+    /// Binds `addr` on `host` (synchronous: it waits for the driver to open the socket).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            sock: Dgram::bind(host, one_addr(addr)?)?,
+            sock: Dgram::bind(host, one_addr(addr)?).wait()?,
         })
     }
 
@@ -385,7 +393,7 @@ impl UdpSocket {
     /// destination, [`send_from`](Self::send_from) answers from that destination.
     pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            sock: Dgram::forwarder(host, cfg)?,
+            sock: Dgram::forwarder(host, cfg).wait()?,
         })
     }
 
@@ -402,9 +410,7 @@ impl UdpSocket {
         buf: &[u8],
         to: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.sock.poll(cx, WRITE, |s, core, now| {
-            s.try_send(core, now, buf, None, to)
-        })
+        self.sock.poll_send(cx, buf, None, to)
     }
 
     /// Sends `buf` as one datagram from `from` to `to` (on the forwarder socket, `from` is a
@@ -415,12 +421,7 @@ impl UdpSocket {
         from: SocketAddr,
         to: SocketAddr,
     ) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.sock.poll(cx, WRITE, |s, core, now| {
-                s.try_send(core, now, buf, Some(from), to)
-            })
-        })
-        .await
+        poll_fn(|cx| self.sock.poll_send(cx, buf, Some(from), to)).await
     }
 
     /// Waits for a datagram; its length (at most `buf`'s, the rest lost) and its sender.
@@ -436,8 +437,7 @@ impl UdpSocket {
     }
 
     fn poll_recv_meta(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<RecvMeta>> {
-        self.sock
-            .poll(cx, READ, |s, core, _| s.try_recv_from(core, buf))
+        self.sock.poll_recv(cx, buf)
     }
 
     /// Polls for a datagram into `buf`'s unfilled part; registers the task to be woken when
@@ -482,8 +482,11 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
     };
     loop {
         let wait = {
+            #[cfg(test)]
+            let _driver = crate::net::runtime::audit::AsDriver::new();
             let mut g = shared.lock();
-            if g.stopped {
+            if shared.stopped.load(Ordering::SeqCst) {
+                g.stop();
                 break;
             }
             let mut dev = shared.task_device.device();
@@ -492,7 +495,6 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
                 None => None,
             };
             let again = g.turn(d, &mut buf, shared);
-            shared.turns.notify_all();
             if again {
                 None
             } else {

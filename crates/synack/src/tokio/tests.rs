@@ -226,8 +226,11 @@ async fn a_thousand_proxied_sessions_end_cleanly() {
 async fn a_request_wakes_at_most_its_two_readers() {
     let (rt, h) = hosts(53, 2, Config::default());
     let listener = TcpListener::bind_on(&h[1], "198.18.53.2:80").unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = accepted.clone();
     ::tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             ::tokio::spawn(async move {
                 let mut b = [0u8; 1024];
                 while s.read_exact(&mut b).await.is_ok() {
@@ -247,6 +250,15 @@ async fn a_request_wakes_at_most_its_two_readers() {
         s.set_nodelay(true).unwrap();
         streams.push(s);
     }
+    // The server's last accepts may still be under way: their wake-ups are not the
+    // requests'.
+    for _ in 0..1000 {
+        if accepted.load(std::sync::atomic::Ordering::SeqCst) == conns {
+            break;
+        }
+        ::tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), conns);
     let before = rt.wakeups();
     let tasks: Vec<_> = streams
         .into_iter()
