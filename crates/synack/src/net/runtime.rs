@@ -652,7 +652,8 @@ impl Host {
     /// that stopped: as it stopped).
     pub fn counters(&self) -> Counters {
         let index = self.index;
-        self.shared.ask(move |core| core.hosts[index].stack.counters().clone())
+        self.shared
+            .ask(move |core| core.hosts[index].stack.counters().clone())
     }
 }
 
@@ -1025,7 +1026,9 @@ impl Runtime {
     /// TIME-WAIT, or none), up to `max`. Returns whether that happened.
     pub fn settle(&self, max: StdDuration) -> bool {
         let deadline = std::time::Instant::now() + max;
-        let c = self.shared.request(|core, _, reply| core.settlers.push(reply));
+        let c = self
+            .shared
+            .request(|core, _, reply| core.settlers.push(reply));
         // The driver answers after its next turn that finds nothing busy.
         matches!(c.wait_until(Some(deadline)), Some(Ok(())))
     }
@@ -1034,6 +1037,12 @@ impl Runtime {
     /// a waiter waited for (see the `conc` benchmark).
     pub fn wakeups(&self) -> u64 {
         self.shared.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Times a thread other than the driver's took the stack lock (tests).
+    #[cfg(test)]
+    pub(crate) fn outside_locks(&self) -> u64 {
+        self.shared.outside_locks.load(Ordering::SeqCst)
     }
 
     /// Sockets the application holds, over all hosts (listeners and connections).

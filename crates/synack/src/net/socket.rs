@@ -103,7 +103,14 @@ impl Sock {
     }
 
     /// A socket for handle `handle` registered as `io`.
-    fn new(shared: Arc<Shared>, host: usize, handle: SocketHandle, kind: Kind, io: Arc<SocketIo>, v6_socket: bool) -> Sock {
+    fn new(
+        shared: Arc<Shared>,
+        host: usize,
+        handle: SocketHandle,
+        kind: Kind,
+        io: Arc<SocketIo>,
+        v6_socket: bool,
+    ) -> Sock {
         Sock {
             shared,
             host,
@@ -191,8 +198,9 @@ impl Sock {
             Poll::Ready(_) => {
                 match self
                     .shared
-                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.slow_accept())
-                {
+                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || {
+                        self.slow_accept()
+                    }) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => r,
                 }
@@ -207,7 +215,14 @@ impl Sock {
         let Id::Tcp(handle) = io.id else {
             unreachable!("a listener's pipe holds TCP connections only")
         };
-        let sock = Sock::new(self.shared.clone(), self.host, handle, Kind::Stream, io, self.v6_socket);
+        let sock = Sock::new(
+            self.shared.clone(),
+            self.host,
+            handle,
+            Kind::Stream,
+            io,
+            self.v6_socket,
+        );
         (sock, as_seen(self.v6_socket, peer))
     }
 
@@ -260,9 +275,9 @@ impl Sock {
             Step::Done(r) => r,
             _ => {
                 let f = self.slow_read(buf.len(), peek);
-                let got = self
-                    .shared
-                    .blocking(&self.io, READABLE, left(deadline), nonblocking, f)?;
+                let got =
+                    self.shared
+                        .blocking(&self.io, READABLE, left(deadline), nonblocking, f)?;
                 Ok(copy_out(&got, buf))
             }
         }
@@ -330,7 +345,9 @@ impl Sock {
             Poll::Ready(Step::Done(r)) => Poll::Ready(r),
             Poll::Ready(_) => self
                 .shared
-                .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || self.slow_write(buf)),
+                .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+                    self.slow_write(buf)
+                }),
         }
     }
 

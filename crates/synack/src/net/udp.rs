@@ -64,7 +64,9 @@ impl UdpSocket {
 
     /// Binds `addr` on `host`.
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_dgram(Dgram::bind(host, one_addr(addr)?).wait()?))
+        Ok(UdpSocket::from_dgram(
+            Dgram::bind(host, one_addr(addr)?).wait()?,
+        ))
     }
 
     /// Turns forwarder mode on for `host` (see [`Stack::enable_forwarding`](

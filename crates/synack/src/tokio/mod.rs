@@ -77,7 +77,9 @@ impl TcpListener {
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
         Ok(TcpListener {
-            sock: Sock::listen(&host_for_bind(local)?, local, false).done().await?,
+            sock: Sock::listen(&host_for_bind(local)?, local, false)
+                .done()
+                .await?,
             local,
         })
     }

@@ -482,3 +482,74 @@ async fn on_a_current_thread_runtime_the_driver_task_ends_at_its_next_poll() {
         Arc::strong_count(&host.shared)
     );
 }
+
+/// Every call of the tokio sockets and not one takes the stack lock outside the driver task
+/// (the runtime counts who takes it). The synchronous calls (`set_nodelay`, `info`, ...)
+/// answer from the socket's own state; `bind_on` waits for the driver through
+/// `block_in_place`.
+async fn every_call(net: u8) -> (Runtime, Vec<Host>) {
+    let (rt, h) = hosts(net, 2, Config::default());
+    let addr = format!("198.18.{net}.2:80");
+    let listener = TcpListener::bind(&addr).await.unwrap();
+    let server = ::tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let (mut r, mut w) = s.split();
+        ::tokio::io::copy(&mut r, &mut w).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let mut c = TcpStream::connect_on(&h[0], &addr).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_ttl(12).unwrap();
+    assert!(c.nodelay().unwrap());
+    assert_eq!(c.ttl().unwrap(), 12);
+    assert_eq!(c.peer_addr().unwrap().to_string(), addr);
+    c.write_all(&[5u8; 50_000]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, vec![5u8; 50_000]);
+    assert!(c.info().unwrap().bytes_received >= 50_000);
+    server.await.unwrap();
+    let refused = TcpStream::connect_on(&h[0], format!("198.18.{net}.2:81")).await;
+    assert_eq!(
+        refused.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    let us = UdpSocket::bind(format!("198.18.{net}.2:53")).await.unwrap();
+    let uc = UdpSocket::bind(format!("198.18.{net}.1:0")).await.unwrap();
+    uc.send_to(b"q", us.local_addr().unwrap()).await.unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = us.recv_from(&mut buf).await.unwrap();
+    us.send_to(&buf[..n], from).await.unwrap();
+    assert_eq!(uc.recv_from(&mut buf).await.unwrap().0, 1);
+    assert!(uc.take_error().unwrap().is_none());
+    let a = TcpStream::connect_on(&h[0], &addr).await;
+    assert!(a.is_err(), "the listener is gone");
+    drop(c);
+    (rt, h)
+}
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_calls_never_take_the_stack_lock() {
+    let (rt, h) = every_call(56).await;
+    // The synchronous opens wait for the driver without the lock too.
+    let l = TcpListener::bind_on(&h[1], "198.18.56.2:90").unwrap();
+    let u = UdpSocket::bind_on(&h[1], "198.18.56.2:90").unwrap();
+    drop((l, u));
+    assert!(h[0].counters().active_opens >= 2);
+    assert_eq!(
+        rt.outside_locks(),
+        0,
+        "a call outside the driver took the stack lock"
+    );
+}
+
+#[::tokio::test(flavor = "current_thread")]
+async fn socket_calls_never_take_the_stack_lock_on_one_thread() {
+    let (rt, _h) = every_call(57).await;
+    assert_eq!(
+        rt.outside_locks(),
+        0,
+        "a call outside the driver took the stack lock"
+    );
+}
