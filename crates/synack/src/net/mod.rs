@@ -31,10 +31,13 @@
 //! The runtime's driver (a thread here; a task for [`synack::tokio`](crate::tokio)) owns the
 //! stacks, the device and the clock, and runs one loop: run due timers, move packets between
 //! the stacks and the medium, publish per-socket readiness, then sleep until the next timer,
-//! the next packet, or a socket call that queued something. A socket call is one non-blocking
-//! step on the stack; when it has nothing to do it sleeps on its own socket's readiness
-//! (readable, writable, closed), which only an event on that socket wakes. Nothing busy-waits,
-//! and no event wakes the waiters of other sockets.
+//! the next packet, or a socket call that queued something. No socket call touches the stacks:
+//! reads and writes move bytes through the socket's own pipe, options and addresses are the
+//! socket's own state, and what only the stack can answer (opening a socket, a datagram) is a
+//! command the driver runs at its next turn, whose answer wakes that call alone. A call with
+//! nothing to do sleeps on its own socket's readiness (readable, writable, closed), which only
+//! an event on that socket wakes. Nothing busy-waits, and no event wakes the waiters of other
+//! sockets.
 //!
 //! Like `std::net`: [`TcpStream::set_nonblocking`] (calls then fail with `WouldBlock`
 //! instead of waiting), [`TcpStream::try_clone`] (one socket, two handles: say a reader

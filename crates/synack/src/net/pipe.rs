@@ -177,7 +177,7 @@ pub(crate) enum Step<T> {
     Done(io::Result<T>),
     /// Nothing to do until the readiness changes.
     Wait,
-    /// The answer is in the stack (an end of stream, an error): ask it under the stack lock.
+    /// The answer is in the stack (an end of stream, an error): ask the driver.
     Slow,
 }
 

@@ -2,11 +2,12 @@
 //! waits on when the stack has nothing for it yet.
 //!
 //! Every socket has one [`SocketIo`]: its readiness bits, one waker per direction for async
-//! tasks (a reader and a writer, as tokio's own sockets have) and a condition variable for
-//! blocked threads. The driver learns which sockets something happened to from
+//! tasks (a reader and a writer, as tokio's own sockets have) and one condition variable per
+//! direction for blocked threads. The driver learns which sockets something happened to from
 //! [`Stack::poll_changed`] and sets their bits; a task or thread is woken only when a bit it
-//! waits for turns on, and only for its own socket. A socket call that finds nothing to do
-//! clears its bit under the stack lock, so no change published after that call is missed.
+//! waits for turns on, and only for its own socket and direction. A socket call that finds
+//! nothing to do clears its bit under the lock the driver publishes under (the socket's own,
+//! or, for a call the driver ran, by the driver itself), so no later change is missed.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,14 +37,15 @@ pub(crate) struct IoState {
     pub(crate) pipe: Pipe,
     reader: Option<Waker>,
     writer: Option<Waker>,
-    /// Threads blocked in [`SocketIo::wait`].
-    sleepers: u32,
+    /// Threads blocked in [`SocketIo::wait`] for reading (or accepting) and for writing.
+    sleepers: [u32; 2],
 }
 
 /// One socket's readiness, waiters and (a stream's) pipe.
 pub(crate) struct SocketIo {
     state: Mutex<IoState>,
-    cond: Condvar,
+    /// Blocked readers' and writers' condition variables (this socket's alone).
+    cond: [Condvar; 2],
     /// The socket's host (its index in the runtime) and handle.
     pub(crate) host: usize,
     pub(crate) id: Id,
@@ -54,7 +56,7 @@ impl SocketIo {
     pub(crate) fn new(host: usize, id: Id, kind: Kind) -> SocketIo {
         SocketIo {
             state: Mutex::default(),
-            cond: Condvar::new(),
+            cond: [Condvar::new(), Condvar::new()],
             host,
             id,
             kind,
@@ -85,21 +87,29 @@ impl SocketIo {
         let writer = (gained & (WRITABLE | all) != 0)
             .then(|| s.writer.take())
             .flatten();
-        let sleepers = s.sleepers > 0;
+        let sleepers = [
+            gained & (READABLE | all) != 0 && s.sleepers[0] > 0,
+            gained & (WRITABLE | all) != 0 && s.sleepers[1] > 0,
+        ];
         drop(s);
         let mut n = 0;
         for w in [reader, writer].into_iter().flatten() {
             w.wake();
             n += 1;
         }
-        if sleepers {
-            self.cond.notify_all();
-            n += 1;
+        for (cond, woken) in self.cond.iter().zip(sleepers) {
+            if woken {
+                // The threads blocked on this socket in this direction (clones of one
+                // socket may wait together, as on a kernel socket).
+                cond.notify_all();
+                n += 1;
+            }
         }
         n
     }
 
-    /// Turns `bits` off: the caller found nothing to do (call with the stack lock held).
+    /// Turns `bits` off: a call the driver ran found nothing to do (the driver calls it, so
+    /// no publication of its own comes between).
     pub(crate) fn clear(&self, bits: u8) {
         self.lock().ready &= !bits;
     }
@@ -146,13 +156,15 @@ impl SocketIo {
         interest: u8,
         deadline: Option<std::time::Instant>,
     ) -> (MutexGuard<'a, IoState>, io::Result<()>) {
-        s.sleepers += 1;
+        let dir = Self::direction(interest);
+        let cond = &self.cond[dir];
+        s.sleepers[dir] += 1;
         let r = loop {
             if Self::ready_for(&s, interest) {
                 break Ok(());
             }
             s = match deadline {
-                None => self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
+                None => cond.wait(s).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
@@ -161,15 +173,19 @@ impl SocketIo {
                             "timed out waiting on the socket",
                         ));
                     }
-                    self.cond
-                        .wait_timeout(s, left)
+                    cond.wait_timeout(s, left)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
             };
         };
-        s.sleepers -= 1;
+        s.sleepers[dir] -= 1;
         (s, r)
+    }
+
+    /// 0 for reading (and accepting), 1 for writing (and connecting).
+    fn direction(interest: u8) -> usize {
+        usize::from(interest & READABLE == 0)
     }
 
     /// One call on a stream's pipe (`step`, under this socket's lock only), blocking the

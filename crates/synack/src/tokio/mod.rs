@@ -529,7 +529,8 @@ impl Drop for Over {
         let over = shared.task_device.over.clone();
         drop(shared);
         *lock(&over.0) = true;
-        over.1.notify_all();
+        // One waiter at most: the runtime's stop.
+        over.1.notify_one();
     }
 }
 
