@@ -48,6 +48,7 @@
 //! returns the socket of every forwarded UDP flow, whose datagrams carry their original
 //! destination ([`UdpSocket::recv_from_meta`], answered with [`UdpSocket::send_from`]).
 
+mod forward;
 mod pipe;
 mod readiness;
 pub(crate) mod runtime;
@@ -61,6 +62,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+pub use crate::net::forward::{ForwardListener, PendingFlow};
+pub(crate) use crate::net::forward::{Fwd, accept_flow, refuse_flow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
 pub(crate) use crate::net::socket::{Dgram, Sock};
 pub use crate::net::udp::UdpSocket;

@@ -122,6 +122,9 @@ pub(crate) struct Pipe {
     pub(crate) tx_moved: bool,
     /// What the socket's calls read without asking the stack: see [`Ctl`].
     pub(crate) ctl: Ctl,
+    /// A forward listener's: pending TCP flows the driver took off the forwarder, for
+    /// `accept`.
+    pub(crate) pending: VecDeque<crate::stack::PendingTcp>,
 }
 
 /// What a socket's synchronous calls answer from its own state: published by the driver

@@ -286,6 +286,9 @@ pub(crate) struct Registry {
     /// Datagram sockets that found the output queue full: writable again once the driver's
     /// next turn has drained it (the stack reports no change for that).
     send_blocked: Vec<UdpHandle>,
+    /// The host's forward listener, if one is open: the forwarder's pending TCP flows go
+    /// into its pipe (without one, they wait undecided until they expire).
+    pub(crate) forward: Option<Arc<SocketIo>>,
 }
 
 impl Default for Registry {
@@ -293,6 +296,7 @@ impl Default for Registry {
         Registry {
             sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
             send_blocked: Vec::new(),
+            forward: None,
         }
     }
 }
@@ -379,6 +383,7 @@ impl Registry {
         while let Some(h) = self.send_blocked.pop() {
             n += set(stack, Id::Udp(h));
         }
+        n += self.publish_forward(stack);
         if n > 0 {
             wakeups.fetch_add(n, Ordering::Relaxed);
         }
@@ -470,11 +475,40 @@ impl Registry {
         }
     }
 
+    /// Moves the forwarder's new pending TCP flows into the forward listener's pipe and
+    /// publishes its readiness; the forwarder's other events (echo requests, UDP flows that
+    /// ended) have no taker here and go. Returns the wake-ups.
+    fn publish_forward(&mut self, stack: &mut Stack) -> u64 {
+        let Some(io) = &self.forward else {
+            while stack.poll_forward().is_some() {}
+            return 0;
+        };
+        let mut s = io.lock();
+        let before = s.pipe.pending.len();
+        while let Some(e) = stack.poll_forward() {
+            if let crate::stack::ForwardEvent::Tcp(p) = e {
+                s.pipe.pending.push_back(p);
+            }
+        }
+        if s.pipe.pending.len() == before {
+            return 0;
+        }
+        io.publish(s, READABLE)
+    }
+
     /// Wakes everything: the runtime stopped.
     pub(crate) fn stop_all(&self) {
         for (_, io) in self.sockets.values() {
             io.set(STOPPED | CLOSED);
         }
+        if let Some(io) = &self.forward {
+            io.set(STOPPED | CLOSED);
+        }
+    }
+
+    /// A socket `h` is registered.
+    pub(crate) fn contains(&self, h: Id) -> bool {
+        self.sockets.contains_key(&h)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -67,7 +67,7 @@ pub(crate) struct Opening<S: Send + 'static> {
 
 impl<S: Send + 'static> Opening<S> {
     /// Asks the driver to run `open` on host `host` (skipped if the caller gave up first).
-    fn new(
+    pub(crate) fn new(
         host: &Host,
         open: impl FnOnce(&mut Core, Instant, Arc<Shared>) -> io::Result<S> + Send + 'static,
     ) -> Opening<S> {
@@ -98,12 +98,12 @@ impl<S: Send + 'static> Drop for Opening<S> {
 }
 
 impl Sock {
-    fn stack<'a>(host: usize, core: &'a mut Core) -> &'a mut Stack {
+    fn stack(host: usize, core: &mut Core) -> &mut Stack {
         &mut core.hosts[host].stack
     }
 
     /// A socket for handle `handle` registered as `io`.
-    fn new(
+    pub(crate) fn new(
         shared: Arc<Shared>,
         host: usize,
         handle: SocketHandle,
@@ -667,15 +667,31 @@ impl Dgram {
 
     /// Turns forwarding on for `host` with `cfg` and opens its datagram socket, which takes
     /// the datagrams of every forwarded UDP flow. AddrInUse when forwarding is on already.
+    /// (A [`ForwardListener`](super::ForwardListener) may be open on it: the socket then
+    /// takes the UDP side of the same forwarder, reconfigured with `cfg`.)
     pub(crate) fn forwarder(host: &Host, cfg: ForwardConfig) -> Opening<Dgram> {
-        Self::open(host, move |stack| {
-            if stack.forwarding().is_some() {
+        let index = host.index;
+        Opening::new(host, move |core, now, shared| {
+            let h = &mut core.hosts[index];
+            if let Some(f) = h.stack.forwarding()
+                && h.sockets.contains(Id::Udp(f.udp))
+            {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    "forwarding is on already on this host (one forwarder socket per host)",
+                    "this host has a forwarder socket already (one per host)",
                 ));
             }
-            Ok(stack.enable_forwarding(cfg).udp)
+            let handle = h.stack.enable_forwarding(cfg).udp;
+            let io = h
+                .sockets
+                .register(&mut h.stack, now, index, Id::Udp(handle), Kind::Datagram);
+            Ok(Dgram {
+                shared,
+                host: index,
+                handle,
+                io,
+                slots: Default::default(),
+            })
         })
     }
 

@@ -46,6 +46,8 @@
 //! [`UdpSocket`] is `tokio::net::UdpSocket`'s unconnected half (`bind`, `send_to`,
 //! `recv_from`, `poll_send_to`, `poll_recv_from`); [`UdpSocket::forwarder_on`] gives a
 //! forwarder host's datagrams with their original destinations, for relaying.
+//! [`ForwardListener`] gives the same host's pending TCP flows, each accepted, refused or
+//! ignored before the client hears anything.
 
 use core::net::SocketAddr;
 use std::future::poll_fn;
@@ -60,8 +62,11 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::device::Device;
 use crate::net::runtime::Shared;
-use crate::net::{Dgram, Host, Sock, SocketOption, host_for_bind, host_for_connect, one_addr};
-use crate::stack::{ForwardConfig, RecvMeta};
+use crate::net::{
+    Dgram, Fwd, Host, Sock, SocketOption, accept_flow, host_for_bind, host_for_connect, one_addr,
+    refuse_flow,
+};
+use crate::stack::{ForwardConfig, PendingTcp, RecvMeta, Refusal};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -466,6 +471,118 @@ impl UdpSocket {
     /// The pending ICMP error, taken (SO_ERROR).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.sock.take_error())
+    }
+}
+
+/// The TCP side of a forwarder host: every connection a client opens to a forwarded
+/// destination waits here, before any answer, for the application to accept, refuse or
+/// ignore it (see [`net::ForwardListener`](crate::net::ForwardListener), its blocking twin).
+/// [`UdpSocket::forwarder_on`] on the same host gives the UDP side.
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use synack::net::Runtime;
+/// use synack::stack::{ForwardConfig, Refusal, Unreachable};
+/// use synack::tokio::{ForwardListener, TcpStream};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let rt = Runtime::builder()
+///     .host("client", "198.18.0.1/24")
+///     .host("gateway", "198.18.0.2/24")
+///     .build_tokio()?;
+/// let (client, gw) = (rt.host("client").unwrap(), rt.host("gateway").unwrap());
+/// let cfg = ForwardConfig {
+///     prefixes: vec!["198.18.0.0/24".parse().unwrap()],
+///     ..ForwardConfig::default()
+/// };
+/// let flows = ForwardListener::bind_on(&gw, cfg).await?;
+/// tokio::spawn(async move {
+///     while let Ok(flow) = flows.accept().await {
+///         // A proxy would connect upstream to flow.destination() first.
+///         if flow.destination().port() == 80 {
+///             let mut s = flow.accept().await?; // the SYN-ACK, from the destination
+///             s.write_all(b"hi").await?;
+///         } else {
+///             flow.refuse(Refusal::Unreachable(Unreachable::Host)).await?;
+///         }
+///     }
+///     std::io::Result::Ok(())
+/// });
+/// let mut c = TcpStream::connect_on(&client, "198.18.0.80:80").await?;
+/// let mut got = [0u8; 2];
+/// c.read_exact(&mut got).await?;
+/// assert_eq!(&got, b"hi");
+/// let e = TcpStream::connect_on(&client, "198.18.0.81:22").await.map(|_| ()).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::HostUnreachable);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ForwardListener {
+    fwd: Fwd,
+}
+
+impl ForwardListener {
+    /// Turns forwarder mode on for `host` with `cfg` and takes its pending TCP flows.
+    /// AddrInUse when the host has a forward listener already. Dropping it leaves forwarding
+    /// on: flows then wait undecided until `cfg.pending_timeout`.
+    pub async fn bind_on(host: &Host, cfg: ForwardConfig) -> io::Result<ForwardListener> {
+        Ok(ForwardListener {
+            fwd: Fwd::open(host, cfg).done().await?,
+        })
+    }
+
+    /// Waits for the next flow a client opened (its SYN is held until the decision).
+    pub async fn accept(&self) -> io::Result<PendingFlow> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next pending flow; registers the task to be woken when one comes.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<PendingFlow>> {
+        self.fwd.poll_next(cx).map_ok(|flow| PendingFlow {
+            host: self.fwd.host().clone(),
+            flow,
+        })
+    }
+}
+
+/// A TCP flow waiting for the application's decision: its client and the destination the
+/// client wanted. Dropped undecided, it waits until the forwarder's pending timeout.
+pub struct PendingFlow {
+    host: Host,
+    flow: PendingTcp,
+}
+
+impl PendingFlow {
+    /// The client.
+    pub fn source(&self) -> SocketAddr {
+        self.flow.src
+    }
+
+    /// Where the client wanted to go (the address our SYN-ACK, RST or ICMP error comes from).
+    pub fn destination(&self) -> SocketAddr {
+        self.flow.dst
+    }
+
+    /// Accepts it: the SYN-ACK goes out from the original destination; resolves once the
+    /// client's ACK came. NotFound when the decision expired meanwhile.
+    pub async fn accept(self) -> io::Result<TcpStream> {
+        let sock = accept_flow(&self.host, self.flow).done().await?;
+        poll_fn(|cx| sock.poll_connected(cx)).await?;
+        Ok(TcpStream::from_sock(sock))
+    }
+
+    /// Refuses it with a RST or an ICMP destination unreachable from the original
+    /// destination. NotFound when it expired.
+    pub async fn refuse(self, how: Refusal) -> io::Result<()> {
+        let c = refuse_flow(&self.host, self.flow, Some(how));
+        poll_fn(|cx| c.poll(cx)).await
+    }
+
+    /// Drops it without a word (the client's SYN retransmissions come back as a new flow).
+    pub async fn ignore(self) -> io::Result<()> {
+        let c = refuse_flow(&self.host, self.flow, None);
+        poll_fn(|cx| c.poll(cx)).await
     }
 }
 

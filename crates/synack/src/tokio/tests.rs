@@ -553,3 +553,99 @@ async fn socket_calls_never_take_the_stack_lock_on_one_thread() {
         "a call outside the driver took the stack lock"
     );
 }
+
+/// The forwarder's pending flows through the tokio API: each comes with its client and
+/// original destination; accepting answers with a SYN-ACK from that destination and carries
+/// bytes both ways, refusing gives the client's connect the error the refusal means,
+/// ignoring sends nothing (the client's next SYN comes back as a new flow). The forwarder's
+/// UDP socket works beside it on the same host.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_listener_decides_pending_flows() {
+    use crate::stack::Unreachable;
+    let (_rt, h) = hosts(58, 2, Config::default());
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.58.0/24".parse().unwrap()],
+        ..ForwardConfig::default()
+    };
+    let flows = ForwardListener::bind_on(&h[1], cfg.clone()).await.unwrap();
+    let again = ForwardListener::bind_on(&h[1], cfg.clone()).await;
+    assert_eq!(again.err().unwrap().kind(), io::ErrorKind::AddrInUse);
+    let relay = UdpSocket::forwarder_on(&h[1], cfg).unwrap();
+    let decided = ::tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let flow = flows.accept().await.unwrap();
+            let (src, dst) = (flow.source(), flow.destination());
+            assert_eq!(src.ip().to_string(), "198.18.58.1");
+            seen.push(dst.to_string());
+            match dst.port() {
+                80 => {
+                    let mut s = flow.accept().await.unwrap();
+                    assert_eq!(s.local_addr().unwrap(), dst);
+                    assert_eq!(s.peer_addr().unwrap(), src);
+                    let mut b = [0u8; 5];
+                    s.read_exact(&mut b).await.unwrap();
+                    s.write_all(&b.to_ascii_uppercase()).await.unwrap();
+                    s.shutdown().await.unwrap();
+                }
+                443 => flow.refuse(Refusal::Reset).await.unwrap(),
+                22 => flow
+                    .refuse(Refusal::Unreachable(Unreachable::Host))
+                    .await
+                    .unwrap(),
+                // The first time, nothing; its retransmitted SYN is refused.
+                25 if !seen[..seen.len() - 1].contains(&dst.to_string()) => {
+                    flow.ignore().await.unwrap()
+                }
+                _ => flow.refuse(Refusal::Reset).await.unwrap(),
+            }
+        }
+        seen
+    });
+    let mut c = TcpStream::connect_on(&h[0], "198.18.58.80:80")
+        .await
+        .unwrap();
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.58.80:80");
+    c.write_all(b"hello").await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"HELLO");
+    let refused = TcpStream::connect_on(&h[0], "198.18.58.81:443").await;
+    assert_eq!(
+        refused.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    let unreachable = TcpStream::connect_on(&h[0], "198.18.58.82:22").await;
+    assert_eq!(
+        unreachable.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::HostUnreachable
+    );
+    // Ignored, then its SYN retransmission (after the initial RTO, 1 s) is refused.
+    let t = std::time::Instant::now();
+    let ignored = TcpStream::connect_on(&h[0], "198.18.58.83:25").await;
+    assert_eq!(
+        ignored.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        decided.await.unwrap(),
+        [
+            "198.18.58.80:80",
+            "198.18.58.81:443",
+            "198.18.58.82:22",
+            "198.18.58.83:25",
+            "198.18.58.83:25"
+        ]
+    );
+    // UDP beside it.
+    let u = UdpSocket::bind_on(&h[0], "198.18.58.1:5000").unwrap();
+    u.send_to(b"q", "198.18.58.53:53").await.unwrap();
+    let mut buf = [0u8; 4];
+    let m = relay.recv_from_meta(&mut buf).await.unwrap();
+    assert_eq!(m.dst.to_string(), "198.18.58.53:53");
+}
