@@ -75,8 +75,12 @@ impl Fwd {
         step.map(Self::done)
     }
 
-    pub(crate) fn host(&self) -> &Host {
-        &self.host
+    /// Flow `flow` of this listener's host.
+    pub(crate) fn flow(&self, flow: PendingTcp) -> Flow {
+        Flow {
+            host: self.host.clone(),
+            flow,
+        }
     }
 }
 
@@ -93,38 +97,54 @@ impl Drop for Fwd {
     }
 }
 
-/// Accepts flow `p` (the SYN-ACK goes out from its original destination): the socket of
-/// its connection, in SYN-RECEIVED until the client's ACK comes.
-pub(crate) fn accept_flow(host: &Host, p: PendingTcp) -> Opening<Sock> {
-    let index = host.index;
-    Opening::new(host, move |core, now, shared| {
-        let h = &mut core.hosts[index];
-        let c = h.stack.forward_accept(now, p.id)?;
-        let io = h
-            .sockets
-            .register(&mut h.stack, now, index, Id::Tcp(c), Kind::Stream);
-        Ok(Sock::new(
-            shared,
-            index,
-            c,
-            Kind::Stream,
-            io,
-            p.dst.is_ipv6(),
-        ))
-    })
+/// A pending flow as both façades hold it: the host that decides and the flow.
+pub(crate) struct Flow {
+    pub(crate) host: Host,
+    pub(crate) flow: PendingTcp,
 }
 
-/// Refuses flow `p` (`how`: a RST or an ICMP unreachable), or with `None` drops it without
-/// a word. NotFound once the decision was made or expired.
-pub(crate) fn refuse_flow(host: &Host, p: PendingTcp, how: Option<Refusal>) -> Arc<Completion<()>> {
-    let index = host.index;
-    host.shared.call(move |core, now| {
-        let stack = &mut core.hosts[index].stack;
-        match how {
-            Some(how) => stack.forward_refuse(now, p.id, how),
-            None => stack.forward_drop(p.id),
-        }
-    })
+impl Flow {
+    pub(crate) fn source(&self) -> SocketAddr {
+        self.flow.src
+    }
+
+    pub(crate) fn destination(&self) -> SocketAddr {
+        self.flow.dst
+    }
+
+    /// Accepts the flow (the SYN-ACK goes out from its original destination): the socket of
+    /// its connection, in SYN-RECEIVED until the client's ACK comes.
+    pub(crate) fn accept(&self) -> Opening<Sock> {
+        let (index, p) = (self.host.index, self.flow);
+        Opening::new(&self.host, move |core, now, shared| {
+            let h = &mut core.hosts[index];
+            let c = h.stack.forward_accept(now, p.id)?;
+            let io = h
+                .sockets
+                .register(&mut h.stack, now, index, Id::Tcp(c), Kind::Stream);
+            Ok(Sock::new(
+                shared,
+                index,
+                c,
+                Kind::Stream,
+                io,
+                p.dst.is_ipv6(),
+            ))
+        })
+    }
+
+    /// Refuses the flow (`how`: a RST or an ICMP unreachable), or with `None` drops it
+    /// without a word. NotFound once the decision was made or expired.
+    pub(crate) fn refuse(&self, how: Option<Refusal>) -> Arc<Completion<()>> {
+        let (index, p) = (self.host.index, self.flow);
+        self.host.shared.call(move |core, now| {
+            let stack = &mut core.hosts[index].stack;
+            match how {
+                Some(how) => stack.forward_refuse(now, p.id, how),
+                None => stack.forward_drop(p.id),
+            }
+        })
+    }
 }
 
 /// The TCP side of a forwarder host, for blocking code: every connection a client opens to
@@ -187,35 +207,29 @@ impl ForwardListener {
     /// Waits for the next flow a client opened (its SYN is held until the decision).
     pub fn accept(&self) -> io::Result<PendingFlow> {
         let flow = self.fwd.next(false)?;
-        Ok(PendingFlow {
-            host: self.fwd.host().clone(),
-            flow,
-        })
+        Ok(PendingFlow(self.fwd.flow(flow)))
     }
 }
 
 /// A TCP flow waiting for the application's decision: its client and the destination the
 /// client wanted. Dropped undecided, it waits until the forwarder's pending timeout.
-pub struct PendingFlow {
-    host: Host,
-    flow: PendingTcp,
-}
+pub struct PendingFlow(Flow);
 
 impl PendingFlow {
     /// The client.
     pub fn source(&self) -> SocketAddr {
-        self.flow.src
+        self.0.source()
     }
 
     /// Where the client wanted to go (the address our SYN-ACK, RST or ICMP error comes from).
     pub fn destination(&self) -> SocketAddr {
-        self.flow.dst
+        self.0.destination()
     }
 
     /// Accepts it: the SYN-ACK goes out from the original destination and this waits for
     /// the client's ACK. NotFound when the decision expired meanwhile.
     pub fn accept(self) -> io::Result<TcpStream> {
-        let sock = accept_flow(&self.host, self.flow).wait()?;
+        let sock = self.0.accept().wait()?;
         sock.connected(None)?;
         Ok(TcpStream::from_sock(sock))
     }
@@ -223,15 +237,11 @@ impl PendingFlow {
     /// Refuses it with a RST or an ICMP destination unreachable from the original
     /// destination (the client's connect fails at once). NotFound when it expired.
     pub fn refuse(self, how: Refusal) -> io::Result<()> {
-        self.host
-            .shared
-            .wait(&refuse_flow(&self.host, self.flow, Some(how)))
+        self.0.host.shared.wait(&self.0.refuse(Some(how)))
     }
 
     /// Drops it without a word (the client's SYN retransmissions come back as a new flow).
     pub fn ignore(self) -> io::Result<()> {
-        self.host
-            .shared
-            .wait(&refuse_flow(&self.host, self.flow, None))
+        self.0.host.shared.wait(&self.0.refuse(None))
     }
 }

@@ -62,8 +62,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+pub(crate) use crate::net::forward::{Flow, Fwd};
 pub use crate::net::forward::{ForwardListener, PendingFlow};
-pub(crate) use crate::net::forward::{Fwd, accept_flow, refuse_flow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
 pub(crate) use crate::net::socket::{Dgram, Sock};
 pub use crate::net::udp::UdpSocket;

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use super::pipe::{self, Pipe, Step};
 use super::readiness::{Id, Kind, READABLE, SocketIo, WRITABLE};
-use super::runtime::{Completion, Core, Host, Shared};
+use super::runtime::{Completion, Core, Host, HostState, Shared};
 use crate::stack::{ForwardConfig, RecvMeta, SocketHandle, SocketOption, Stack, UdpHandle};
 use crate::tcp::connection::Info;
 use crate::tcp::{Shutdown, State};
@@ -639,14 +639,16 @@ pub(crate) struct Dgram {
 }
 
 impl Dgram {
+    /// Opens a datagram socket on `host` with `open` (by the driver, which gives it the
+    /// host's stack and sockets) and registers it.
     fn open(
         host: &Host,
-        open: impl FnOnce(&mut Stack) -> io::Result<UdpHandle> + Send + 'static,
+        open: impl FnOnce(&mut HostState) -> io::Result<UdpHandle> + Send + 'static,
     ) -> Opening<Dgram> {
         let index = host.index;
         Opening::new(host, move |core, now, shared| {
             let h = &mut core.hosts[index];
-            let handle = open(&mut h.stack)?;
+            let handle = open(h)?;
             let io = h
                 .sockets
                 .register(&mut h.stack, now, index, Id::Udp(handle), Kind::Datagram);
@@ -662,17 +664,15 @@ impl Dgram {
 
     /// Binds `local` on `host` (port 0: an ephemeral port).
     pub(crate) fn bind(host: &Host, local: SocketAddr) -> Opening<Dgram> {
-        Self::open(host, move |stack| stack.udp_bind(local))
+        Self::open(host, move |h| h.stack.udp_bind(local))
     }
 
     /// Turns forwarding on for `host` with `cfg` and opens its datagram socket, which takes
-    /// the datagrams of every forwarded UDP flow. AddrInUse when forwarding is on already.
+    /// the datagrams of every forwarded UDP flow. AddrInUse when the host has one already.
     /// (A [`ForwardListener`](super::ForwardListener) may be open on it: the socket then
     /// takes the UDP side of the same forwarder, reconfigured with `cfg`.)
     pub(crate) fn forwarder(host: &Host, cfg: ForwardConfig) -> Opening<Dgram> {
-        let index = host.index;
-        Opening::new(host, move |core, now, shared| {
-            let h = &mut core.hosts[index];
+        Self::open(host, move |h| {
             if let Some(f) = h.stack.forwarding()
                 && h.sockets.contains(Id::Udp(f.udp))
             {
@@ -681,17 +681,7 @@ impl Dgram {
                     "this host has a forwarder socket already (one per host)",
                 ));
             }
-            let handle = h.stack.enable_forwarding(cfg).udp;
-            let io = h
-                .sockets
-                .register(&mut h.stack, now, index, Id::Udp(handle), Kind::Datagram);
-            Ok(Dgram {
-                shared,
-                host: index,
-                handle,
-                io,
-                slots: Default::default(),
-            })
+            Ok(h.stack.enable_forwarding(cfg).udp)
         })
     }
 

@@ -63,10 +63,9 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Dgram, Fwd, Host, Sock, SocketOption, accept_flow, host_for_bind, host_for_connect, one_addr,
-    refuse_flow,
+    Dgram, Flow, Fwd, Host, Sock, SocketOption, host_for_bind, host_for_connect, one_addr,
 };
-use crate::stack::{ForwardConfig, PendingTcp, RecvMeta, Refusal};
+use crate::stack::{ForwardConfig, RecvMeta, Refusal};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -539,35 +538,31 @@ impl ForwardListener {
 
     /// Polls for the next pending flow; registers the task to be woken when one comes.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<PendingFlow>> {
-        self.fwd.poll_next(cx).map_ok(|flow| PendingFlow {
-            host: self.fwd.host().clone(),
-            flow,
-        })
+        self.fwd
+            .poll_next(cx)
+            .map_ok(|flow| PendingFlow(self.fwd.flow(flow)))
     }
 }
 
 /// A TCP flow waiting for the application's decision: its client and the destination the
 /// client wanted. Dropped undecided, it waits until the forwarder's pending timeout.
-pub struct PendingFlow {
-    host: Host,
-    flow: PendingTcp,
-}
+pub struct PendingFlow(Flow);
 
 impl PendingFlow {
     /// The client.
     pub fn source(&self) -> SocketAddr {
-        self.flow.src
+        self.0.source()
     }
 
     /// Where the client wanted to go (the address our SYN-ACK, RST or ICMP error comes from).
     pub fn destination(&self) -> SocketAddr {
-        self.flow.dst
+        self.0.destination()
     }
 
     /// Accepts it: the SYN-ACK goes out from the original destination; resolves once the
     /// client's ACK came. NotFound when the decision expired meanwhile.
     pub async fn accept(self) -> io::Result<TcpStream> {
-        let sock = accept_flow(&self.host, self.flow).done().await?;
+        let sock = self.0.accept().done().await?;
         poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream::from_sock(sock))
     }
@@ -575,13 +570,13 @@ impl PendingFlow {
     /// Refuses it with a RST or an ICMP destination unreachable from the original
     /// destination. NotFound when it expired.
     pub async fn refuse(self, how: Refusal) -> io::Result<()> {
-        let c = refuse_flow(&self.host, self.flow, Some(how));
+        let c = self.0.refuse(Some(how));
         poll_fn(|cx| c.poll(cx)).await
     }
 
     /// Drops it without a word (the client's SYN retransmissions come back as a new flow).
     pub async fn ignore(self) -> io::Result<()> {
-        let c = refuse_flow(&self.host, self.flow, None);
+        let c = self.0.refuse(None);
         poll_fn(|cx| c.poll(cx)).await
     }
 }
