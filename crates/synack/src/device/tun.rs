@@ -121,7 +121,7 @@ impl fmt::Display for TunError {
                 f,
                 "MTU {mtu} is too small: an IPv4 link needs at least 68 (RFC 791), synack at \
                  least {}",
-                crate::stack::MIN_MTU
+                crate::wire::MIN_MTU
             ),
             TunError::NotTun(n) => write!(
                 f,

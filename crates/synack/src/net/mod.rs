@@ -31,10 +31,13 @@
 //! The runtime's driver (a thread here; a task for [`synack::tokio`](crate::tokio)) owns the
 //! stacks, the device and the clock, and runs one loop: run due timers, move packets between
 //! the stacks and the medium, publish per-socket readiness, then sleep until the next timer,
-//! the next packet, or a socket call that queued something. A socket call is one non-blocking
-//! step on the stack; when it has nothing to do it sleeps on its own socket's readiness
-//! (readable, writable, closed), which only an event on that socket wakes. Nothing busy-waits,
-//! and no event wakes the waiters of other sockets.
+//! the next packet, or a socket call that queued something. No socket call touches the stacks:
+//! reads and writes move bytes through the socket's own pipe, options and addresses are the
+//! socket's own state, and what only the stack can answer (opening a socket, a datagram) is a
+//! command the driver runs at its next turn, whose answer wakes that call alone. A call with
+//! nothing to do sleeps on its own socket's readiness (readable, writable, closed), which only
+//! an event on that socket wakes. Nothing busy-waits, and no event wakes the waiters of other
+//! sockets.
 //!
 //! Like `std::net`: [`TcpStream::set_nonblocking`] (calls then fail with `WouldBlock`
 //! instead of waiting), [`TcpStream::try_clone`] (one socket, two handles: say a reader
@@ -45,6 +48,7 @@
 //! returns the socket of every forwarded UDP flow, whose datagrams carry their original
 //! destination ([`UdpSocket::recv_from_meta`], answered with [`UdpSocket::send_from`]).
 
+mod forward;
 mod pipe;
 mod readiness;
 pub(crate) mod runtime;
@@ -58,8 +62,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+pub(crate) use crate::net::forward::{Flow, Fwd};
+pub use crate::net::forward::{ForwardListener, PendingFlow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
-pub(crate) use crate::net::socket::{Dgram, READ, Sock, WRITE, Waits};
+pub(crate) use crate::net::socket::{Dgram, Sock};
 pub use crate::net::udp::UdpSocket;
 pub use crate::stack::SocketOption;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
@@ -149,7 +155,7 @@ impl TcpListener {
 
     fn listen_on(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            sock: Arc::new(Sock::listen(host, local, v6only)?),
+            sock: Arc::new(Sock::listen(host, local, v6only).wait()?),
             local,
             nonblocking: Arc::default(),
         })
@@ -269,8 +275,8 @@ impl TcpStream {
         addr: SocketAddr,
         timeout: Option<StdDuration>,
     ) -> io::Result<TcpStream> {
-        let sock = Sock::connect(host, addr)?;
-        match sock.blocking(WRITE, timeout, false, |s, core, _| s.try_connected(core)) {
+        let sock = Sock::connect(host, addr).wait()?;
+        match sock.connected(timeout) {
             Ok(()) => Ok(TcpStream::from_sock(sock)),
             // Our own timeout (dropping the socket abandons the attempt).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -306,8 +312,10 @@ impl TcpStream {
         self.sock.set_option(SocketOption::NoDelay(on))
     }
 
+    /// TCP_NODELAY as set (options are applied by the runtime's driver at its next turn,
+    /// before anything written after the call is sent).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.sock.conn(|c| c.nodelay())
+        self.sock.nodelay()
     }
 
     /// SO_KEEPALIVE with idle/interval/count; `None` turns it off.
@@ -330,9 +338,10 @@ impl TcpStream {
         self.sock.ttl()
     }
 
-    /// Per-connection statistics (like TCP_INFO).
+    /// Per-connection statistics (like TCP_INFO), as of the driver's last turn that changed
+    /// the connection (the socket's own copy: reading it waits for nothing).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.sock.conn(|c| c.info())
+        self.sock.info()
     }
 
     pub fn set_read_timeout(&self, t: Option<StdDuration>) -> io::Result<()> {

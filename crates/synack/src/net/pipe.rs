@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
 use crate::stack::{SocketHandle, Stack};
+use crate::tcp::connection::Info;
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
 
@@ -119,6 +120,51 @@ pub(crate) struct Pipe {
     pub(crate) queued: bool,
     /// Bytes went from `tx` to the connection since the driver last looked (segments due).
     pub(crate) tx_moved: bool,
+    /// What the socket's calls read without asking the stack: see [`Ctl`].
+    pub(crate) ctl: Ctl,
+    /// A forward listener's: pending TCP flows the driver took off the forwarder, for
+    /// `accept`.
+    pub(crate) pending: VecDeque<crate::stack::PendingTcp>,
+}
+
+/// What a socket's synchronous calls answer from its own state: published by the driver
+/// (the addresses at registration, the handshake's outcome, TCP_INFO and whether the
+/// connection is gone at every turn the connection changed), or recorded by the setters
+/// (TCP_NODELAY and IP_TTL: applied by the driver at its next turn, before any byte written
+/// after the call goes out; the getters return what was set).
+#[derive(Default)]
+pub(crate) struct Ctl {
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) nodelay: bool,
+    pub(crate) ttl: u8,
+    /// The stack's TTL (or hop limit) for the connection's family: what `Ttl(None)` means.
+    pub(crate) default_ttl: u8,
+    /// TCP_INFO as of the driver's last look at the connection.
+    pub(crate) info: Info,
+    /// The stack no longer has the connection.
+    pub(crate) gone: bool,
+    /// The handshake's outcome, once there is one, for `connect` to take.
+    pub(crate) connected: Option<io::Result<()>>,
+    /// `connect` took it.
+    pub(crate) handshake_taken: bool,
+    /// A datagram socket's pending ICMP error (SO_ERROR), moved off the stack by the driver.
+    pub(crate) udp_error: Option<io::Error>,
+}
+
+impl Ctl {
+    /// What the stack says of connection `h` when the socket is registered.
+    pub(crate) fn register(&mut self, stack: &mut Stack, h: SocketHandle) {
+        if let Some(c) = stack.connection(h) {
+            self.local = Some(c.local());
+            self.peer = Some(c.remote());
+            self.nodelay = c.nodelay();
+        }
+        if let Ok(t) = stack.ttl(h) {
+            self.ttl = t;
+            self.default_ttl = t;
+        }
+    }
 }
 
 impl Pipe {
@@ -134,7 +180,7 @@ pub(crate) enum Step<T> {
     Done(io::Result<T>),
     /// Nothing to do until the readiness changes.
     Wait,
-    /// The answer is in the stack (an end of stream, an error): ask it under the stack lock.
+    /// The answer is in the stack (an end of stream, an error): ask the driver.
     Slow,
 }
 
@@ -158,8 +204,7 @@ pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) ->
     if p.rx_end { Step::Slow } else { Step::Wait }
 }
 
-/// An accept from a listener's pipe; `Slow` when it is empty (the stack says whether to
-/// wait or why not).
+/// An accept from a listener's pipe; `Wait` when it is empty.
 pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, SocketAddr)> {
     match p.accepted.pop_front() {
         Some(a) => {
@@ -168,7 +213,9 @@ pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, Sock
             }
             Step::Done(Ok(a))
         }
-        None => Step::Slow,
+        // Empty: wait for the driver to queue one (a listener that cannot accept any more
+        // is CLOSED, and the stack then says why).
+        None => Step::Wait,
     }
 }
 
@@ -220,6 +267,24 @@ pub(crate) fn flush(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pi
     !p.tx.is_empty()
 }
 
+/// The stack dropped the connection (the handshake, if still on, failed with it).
+fn gone(ctl: &mut Ctl) {
+    ctl.gone = true;
+    if !ctl.handshake_done() {
+        ctl.connected = Some(Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "connection is gone",
+        )));
+    }
+}
+
+impl Ctl {
+    /// The handshake's outcome was published (and perhaps taken by `connect`).
+    fn handshake_done(&self) -> bool {
+        self.connected.is_some() || self.handshake_taken
+    }
+}
+
 /// What [`sync`] did.
 #[derive(Default)]
 pub(crate) struct Synced {
@@ -231,7 +296,7 @@ pub(crate) struct Synced {
     pub(crate) closed: bool,
 }
 
-/// The driver's side (or a control call's, under the stack lock): hands `tx` to connection
+/// The driver's side: hands `tx` to connection
 /// `h` (then a pending FIN, then a close when the handle was dropped), moves what the
 /// connection received into `rx`, and works out the pipe's readiness.
 pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pipe) -> Synced {
@@ -268,6 +333,7 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     let Some(c) = stack.connection(h) else {
         p.rx_end = true;
         p.tx_closed = true;
+        gone(&mut p.ctl);
         out.ready = READABLE | WRITABLE | CLOSED;
         return out;
     };
@@ -279,15 +345,29 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
         out.sent = true;
     }
     let Some(c) = stack.connection(h) else {
+        gone(&mut p.ctl);
         out.ready = READABLE | WRITABLE | CLOSED;
         return out;
     };
     let state = c.state();
     let left = c.recv_queue_len();
+    p.ctl.info = c.info();
     p.rx_blocked = left > 0;
     let closed = state == State::Closed || c.error().is_some();
     p.rx_end = left == 0 && (c.is_readable() || state == State::Closed);
     let handshake = matches!(state, State::SynSent | State::SynReceived);
+    if !handshake && !p.ctl.handshake_done() {
+        // RFC 9293 §3.10.7.3: a SYN-SENT connection ends ESTABLISHED, or CLOSED with why.
+        p.ctl.connected = Some(match state {
+            State::Closed => Err(c.error().map(io::Error::from).unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection closed during the handshake",
+                )
+            })),
+            _ => Ok(()),
+        });
+    }
     // Terminal: an error, or our FIN queued or sent (no state goes back to sending).
     p.tx_closed |= closed || (!handshake && !state.can_send());
     let mut r = 0;

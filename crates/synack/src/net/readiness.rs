@@ -2,11 +2,12 @@
 //! waits on when the stack has nothing for it yet.
 //!
 //! Every socket has one [`SocketIo`]: its readiness bits, one waker per direction for async
-//! tasks (a reader and a writer, as tokio's own sockets have) and a condition variable for
-//! blocked threads. The driver learns which sockets something happened to from
+//! tasks (a reader and a writer, as tokio's own sockets have) and one condition variable per
+//! direction for blocked threads. The driver learns which sockets something happened to from
 //! [`Stack::poll_changed`] and sets their bits; a task or thread is woken only when a bit it
-//! waits for turns on, and only for its own socket. A socket call that finds nothing to do
-//! clears its bit under the stack lock, so no change published after that call is missed.
+//! waits for turns on, and only for its own socket and direction. A socket call that finds
+//! nothing to do clears its bit under the lock the driver publishes under (the socket's own,
+//! or, for a call the driver ran, by the driver itself), so no later change is missed.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,14 +37,15 @@ pub(crate) struct IoState {
     pub(crate) pipe: Pipe,
     reader: Option<Waker>,
     writer: Option<Waker>,
-    /// Threads blocked in [`SocketIo::wait`].
-    sleepers: u32,
+    /// Threads blocked in [`SocketIo::wait`] for reading (or accepting) and for writing.
+    sleepers: [u32; 2],
 }
 
 /// One socket's readiness, waiters and (a stream's) pipe.
 pub(crate) struct SocketIo {
     state: Mutex<IoState>,
-    cond: Condvar,
+    /// Blocked readers' and writers' condition variables (this socket's alone).
+    cond: [Condvar; 2],
     /// The socket's host (its index in the runtime) and handle.
     pub(crate) host: usize,
     pub(crate) id: Id,
@@ -54,7 +56,7 @@ impl SocketIo {
     pub(crate) fn new(host: usize, id: Id, kind: Kind) -> SocketIo {
         SocketIo {
             state: Mutex::default(),
-            cond: Condvar::new(),
+            cond: [Condvar::new(), Condvar::new()],
             host,
             id,
             kind,
@@ -85,21 +87,29 @@ impl SocketIo {
         let writer = (gained & (WRITABLE | all) != 0)
             .then(|| s.writer.take())
             .flatten();
-        let sleepers = s.sleepers > 0;
+        let sleepers = [
+            gained & (READABLE | all) != 0 && s.sleepers[0] > 0,
+            gained & (WRITABLE | all) != 0 && s.sleepers[1] > 0,
+        ];
         drop(s);
         let mut n = 0;
         for w in [reader, writer].into_iter().flatten() {
             w.wake();
             n += 1;
         }
-        if sleepers {
-            self.cond.notify_all();
-            n += 1;
+        for (cond, woken) in self.cond.iter().zip(sleepers) {
+            if woken {
+                // The threads blocked on this socket in this direction (clones of one
+                // socket may wait together, as on a kernel socket).
+                cond.notify_all();
+                n += 1;
+            }
         }
         n
     }
 
-    /// Turns `bits` off: the caller found nothing to do (call with the stack lock held).
+    /// Turns `bits` off: a call the driver ran found nothing to do (the driver calls it, so
+    /// no publication of its own comes between).
     pub(crate) fn clear(&self, bits: u8) {
         self.lock().ready &= !bits;
     }
@@ -146,13 +156,15 @@ impl SocketIo {
         interest: u8,
         deadline: Option<std::time::Instant>,
     ) -> (MutexGuard<'a, IoState>, io::Result<()>) {
-        s.sleepers += 1;
+        let dir = Self::direction(interest);
+        let cond = &self.cond[dir];
+        s.sleepers[dir] += 1;
         let r = loop {
             if Self::ready_for(&s, interest) {
                 break Ok(());
             }
             s = match deadline {
-                None => self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
+                None => cond.wait(s).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
@@ -161,15 +173,19 @@ impl SocketIo {
                             "timed out waiting on the socket",
                         ));
                     }
-                    self.cond
-                        .wait_timeout(s, left)
+                    cond.wait_timeout(s, left)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
             };
         };
-        s.sleepers -= 1;
+        s.sleepers[dir] -= 1;
         (s, r)
+    }
+
+    /// 0 for reading (and accepting), 1 for writing (and connecting).
+    fn direction(interest: u8) -> usize {
+        usize::from(interest & READABLE == 0)
     }
 
     /// One call on a stream's pipe (`step`, under this socket's lock only), blocking the
@@ -270,6 +286,9 @@ pub(crate) struct Registry {
     /// Datagram sockets that found the output queue full: writable again once the driver's
     /// next turn has drained it (the stack reports no change for that).
     send_blocked: Vec<UdpHandle>,
+    /// The host's forward listener, if one is open: the forwarder's pending TCP flows go
+    /// into its pipe (without one, they wait undecided until they expire).
+    pub(crate) forward: Option<Arc<SocketIo>>,
 }
 
 impl Default for Registry {
@@ -277,6 +296,7 @@ impl Default for Registry {
         Registry {
             sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
             send_blocked: Vec::new(),
+            forward: None,
         }
     }
 }
@@ -296,8 +316,15 @@ impl Registry {
         match (kind, h) {
             (Kind::Stream, Id::Tcp(t)) => {
                 let mut s = io.lock();
+                s.pipe.ctl.register(stack, t);
                 let r = pipe::sync(stack, now, t, &mut s.pipe);
                 io.publish(s, r.ready);
+            }
+            (_, Id::Udp(u)) => {
+                let mut s = io.lock();
+                s.pipe.ctl.local = stack.udp_local_addr(u).ok().flatten();
+                s.pipe.ctl.udp_error = stack.udp_take_error(u);
+                io.publish(s, readiness(stack, h, kind));
             }
             _ => {
                 io.set(readiness(stack, h, kind));
@@ -338,7 +365,16 @@ impl Registry {
             }
         }
         let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
-            Some((kind, io)) => io.set(readiness(stack, h, *kind)),
+            Some((kind, io)) => {
+                let mut s = io.lock();
+                if let Id::Udp(u) = h
+                    && let Some(e) = stack.udp_take_error(u)
+                {
+                    // The latest error wins, as SO_ERROR keeps one.
+                    s.pipe.ctl.udp_error = Some(e);
+                }
+                io.publish(s, readiness(stack, h, *kind))
+            }
             None => 0,
         };
         while let Some(h) = stack.poll_udp_changed() {
@@ -347,6 +383,7 @@ impl Registry {
         while let Some(h) = self.send_blocked.pop() {
             n += set(stack, Id::Udp(h));
         }
+        n += self.publish_forward(stack);
         if n > 0 {
             wakeups.fetch_add(n, Ordering::Relaxed);
         }
@@ -387,9 +424,16 @@ impl Registry {
     ) -> (u64, bool) {
         let room = pipe::ACCEPT_CAP.saturating_sub(io.lock().pipe.accepted.len());
         let mut fresh = Vec::new();
+        let mut closed = false;
         while fresh.len() < room {
-            let Ok(Some(c)) = stack.accept(l) else {
-                break;
+            let c = match stack.accept(l) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                // Shut down or gone: accept asks the stack why.
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
             };
             let peer = stack.connection(c).map(|c| c.remote());
             let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
@@ -404,11 +448,14 @@ impl Registry {
         s.pipe.queued = false;
         s.pipe.accepted.extend(fresh);
         s.pipe.accept_blocked = stack.accept_queue_len(l) > 0;
-        let ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
+        let mut ready = if s.pipe.accepted.is_empty() && !s.pipe.accept_blocked {
             0
         } else {
             READABLE
         };
+        if closed {
+            ready |= READABLE | CLOSED;
+        }
         (io.publish(s, ready), took)
     }
 
@@ -428,11 +475,40 @@ impl Registry {
         }
     }
 
+    /// Moves the forwarder's new pending TCP flows into the forward listener's pipe and
+    /// publishes its readiness; the forwarder's other events (echo requests, UDP flows that
+    /// ended) have no taker here and go. Returns the wake-ups.
+    fn publish_forward(&mut self, stack: &mut Stack) -> u64 {
+        let Some(io) = &self.forward else {
+            while stack.poll_forward().is_some() {}
+            return 0;
+        };
+        let mut s = io.lock();
+        let before = s.pipe.pending.len();
+        while let Some(e) = stack.poll_forward() {
+            if let crate::stack::ForwardEvent::Tcp(p) = e {
+                s.pipe.pending.push_back(p);
+            }
+        }
+        if s.pipe.pending.len() == before {
+            return 0;
+        }
+        io.publish(s, READABLE)
+    }
+
     /// Wakes everything: the runtime stopped.
     pub(crate) fn stop_all(&self) {
         for (_, io) in self.sockets.values() {
             io.set(STOPPED | CLOSED);
         }
+        if let Some(io) = &self.forward {
+            io.set(STOPPED | CLOSED);
+        }
+    }
+
+    /// A socket `h` is registered.
+    pub(crate) fn contains(&self, h: Id) -> bool {
+        self.sockets.contains_key(&h)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -4,13 +4,20 @@
 //! condition variable until the next timer, packet arrival or socket call) or one [`Device`]
 //! under one host (a TUN interface, say; the thread sleeps in `poll(2)` on the device's file
 //! descriptor and an eventfd that socket calls write to, until the next timer). Neither spins.
+//!
+//! Only the driver touches the stacks. A socket call works on its own socket's state (its
+//! [`pipe`](super::pipe) and readiness); what only the stack can answer (opening a socket,
+//! the end of a stream, a datagram) goes to the driver as a [`Command`] over one MPSC
+//! channel, and the caller waits on that call's own [`Completion`] (a thread on its
+//! condition variable, a task with its waker), never on a lock the driver holds.
 
 use core::net::IpAddr;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
@@ -62,17 +69,124 @@ pub struct DeviceStats {
     pub sleeps: u64,
 }
 
-/// The stacks, the medium and the clock: what the driver owns. Socket calls borrow it for one
-/// non-blocking call on the stack at a time (the stack lock); nobody sleeps holding it, and
-/// nobody waits on it for a change: waiting is per socket (see [`readiness`](super::readiness)).
+/// The stacks, the medium and the clock: what the driver owns. Only the driver locks it (and
+/// the owner of the [`Runtime`] when stopping it, once the driver is over); socket calls
+/// reach it through [`Command`]s.
 pub(crate) struct Core {
     pub(crate) hosts: Vec<HostState>,
     medium: Medium,
     start: std::time::Instant,
     /// The marked pipes the driver is working through (swapped with `Shared::marked`).
     marked: Vec<Arc<SocketIo>>,
-    pub(crate) stopped: bool,
+    /// Calls for the driver; dropped when the runtime stops, which answers every call still
+    /// queued (and every later one) with the runtime's end.
+    commands: Option<Receiver<Command>>,
+    /// [`Runtime::settle`]'s waiters: answered after the first turn that leaves no connection
+    /// exchanging segments.
+    settlers: Vec<Reply<()>>,
     sink: Option<Box<dyn TraceSink + Send>>,
+}
+
+/// A call for the driver: runs with the stacks at the start of its next turn (before the
+/// packets, so what it queued goes out in the same turn).
+pub(crate) type Command = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+
+/// The answer to one call the driver runs (see [`Shared::request`]). Its caller waits on it
+/// alone, a thread on its condition variable or a task with its waker: the driver's answer
+/// wakes that caller and no one else.
+pub(crate) struct Completion<T> {
+    slot: Mutex<(Option<io::Result<T>>, Option<Waker>)>,
+    cond: Condvar,
+}
+
+impl<T> Completion<T> {
+    fn new() -> Completion<T> {
+        Completion {
+            slot: Mutex::new((None, None)),
+            cond: Condvar::new(),
+        }
+    }
+
+    fn slot(&self) -> MutexGuard<'_, (Option<io::Result<T>>, Option<Waker>)> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers the call (the first answer counts) and wakes its caller.
+    fn complete(&self, v: io::Result<T>) {
+        let mut s = self.slot();
+        if s.0.is_some() {
+            return;
+        }
+        s.0 = Some(v);
+        let waker = s.1.take();
+        drop(s);
+        self.cond.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Blocks the thread until the answer is there (or `deadline` passes: `None`).
+    pub(crate) fn wait_until(&self, deadline: Option<std::time::Instant>) -> Option<io::Result<T>> {
+        let mut s = self.slot();
+        loop {
+            if let Some(v) = s.0.take() {
+                return Some(v);
+            }
+            s = match deadline {
+                None => self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.cond
+                        .wait_timeout(s, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// The answer, or `Pending` with the task's waker kept for it.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let mut s = self.slot();
+        if let Some(v) = s.0.take() {
+            return Poll::Ready(v);
+        }
+        match &s.1 {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => s.1 = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Takes an answer that is there.
+    pub(crate) fn take(&self) -> Option<io::Result<T>> {
+        self.slot().0.take()
+    }
+}
+
+/// The driver's end of a [`Completion`]: dropped unanswered (the runtime stopped before
+/// running the call), it answers with the runtime's end.
+pub(crate) struct Reply<T>(Arc<Completion<T>>);
+
+impl<T> Reply<T> {
+    pub(crate) fn send(&self, v: io::Result<T>) {
+        self.0.complete(v);
+    }
+
+    /// Nobody waits for the answer any more (the caller gave up).
+    pub(crate) fn abandoned(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        self.0.complete(Err(stopped_error()));
+    }
 }
 
 impl Core {
@@ -126,17 +240,18 @@ impl Core {
             }
         };
         sent |= self.publish(now, shared);
+        self.answer_settlers();
         more || sent || shared.kicked.load(Ordering::SeqCst)
     }
 
     /// Moves the bytes of the marked pipes and of every socket something happened to, on
     /// every host, and publishes their readiness. Returns whether segments may be due.
     fn publish(&mut self, now: Instant, shared: &Shared) -> bool {
+        let mut sent = self.run_commands(now);
         std::mem::swap(
             &mut *shared.marked.lock().unwrap_or_else(|p| p.into_inner()),
             &mut self.marked,
         );
-        let mut sent = false;
         let mut woken = 0;
         for io in self.marked.drain(..) {
             if let Some(h) = self.hosts.get_mut(io.host) {
@@ -151,14 +266,65 @@ impl Core {
         }
         sent
     }
+
+    /// Runs the calls queued for the driver. Returns whether there were any (segments may
+    /// be due).
+    fn run_commands(&mut self, now: Instant) -> bool {
+        let mut ran = false;
+        // Bounded, so that calls queued without end cannot starve the packets.
+        for _ in 0..4096 {
+            let Some(cmd) = self.commands.as_ref().and_then(|r| r.try_recv().ok()) else {
+                break;
+            };
+            cmd(self, now);
+            ran = true;
+        }
+        ran
+    }
+
+    /// After a turn: answers the settle calls once no connection is exchanging segments.
+    fn answer_settlers(&mut self) {
+        if self.settlers.is_empty() {
+            return;
+        }
+        let busy = self.hosts.iter().any(|h| {
+            h.stack
+                .connections()
+                .any(|c| !matches!(c.state(), State::Closed | State::TimeWait))
+        });
+        if !busy {
+            for r in self.settlers.drain(..) {
+                r.send(Ok(()));
+            }
+        }
+    }
+
+    /// The runtime stopped: every socket's waiters fail, and the calls still queued (and
+    /// any later ones) are answered with the runtime's end.
+    pub(crate) fn stop(&mut self) {
+        for h in &self.hosts {
+            h.sockets.stop_all();
+        }
+        self.commands = None;
+        self.settlers.clear();
+    }
 }
 
 pub(crate) fn stopped_error() -> io::Error {
     io::Error::other("the synack runtime has stopped")
 }
 
+/// An [`attempt`](Shared::attempt) in flight: the driver's answer, and the call back.
+pub(crate) type Attempt<T, F> = Arc<Completion<(Option<io::Result<T>>, F)>>;
+
 pub(crate) struct Shared {
     core: Mutex<Core>,
+    /// Calls for the driver (see [`Command`]).
+    commands: Sender<Command>,
+    /// The runtime stopped (or is stopping).
+    pub(crate) stopped: AtomicBool,
+    /// The hosts' names and addresses (fixed once the runtime is built).
+    hosts: Vec<(String, Vec<IpAddr>)>,
     /// Stream pipes that calls marked for the driver (see [`Pipe::mark`](super::pipe::Pipe)).
     marked: Mutex<Vec<Arc<SocketIo>>>,
     /// A call queued work since the driver's turn began: later calls need not wake it.
@@ -166,9 +332,6 @@ pub(crate) struct Shared {
     /// The SimNet driver thread sleeps on `driver` until this is set.
     park: Mutex<bool>,
     driver: Condvar,
-    /// Signalled after every turn of the driver: [`Runtime::settle`] waits on it (sockets
-    /// never do).
-    pub(crate) turns: Condvar,
     /// Wakes the driver thread out of poll(2) (device medium only).
     #[cfg(target_os = "linux")]
     waker: Option<wait::Waker>,
@@ -181,26 +344,217 @@ pub(crate) struct Shared {
     pub(crate) task_device: crate::tokio::TaskDevice,
     /// Wake-ups of tasks and blocked threads so far (see [`Runtime::wakeups`]).
     pub(crate) wakeups: AtomicU64,
+    /// Times a thread other than the driver's took (or tried) the stack lock.
+    #[cfg(test)]
+    pub(crate) outside_locks: AtomicU64,
+}
+
+/// Which threads take the stack lock (tests prove socket calls never do).
+#[cfg(test)]
+pub(crate) mod audit {
+    use std::cell::Cell;
+    use std::sync::atomic::Ordering;
+
+    thread_local! {
+        static DRIVER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Marks the current thread as the driver's while the guard lives.
+    pub(crate) struct AsDriver(bool);
+
+    impl AsDriver {
+        pub(crate) fn new() -> AsDriver {
+            AsDriver(DRIVER.replace(true))
+        }
+    }
+
+    impl Drop for AsDriver {
+        fn drop(&mut self) {
+            DRIVER.set(self.0);
+        }
+    }
+
+    pub(crate) fn count(shared: &super::Shared) {
+        if !DRIVER.get() {
+            shared.outside_locks.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Shared {
+    /// The driver's lock on the stacks (the owner's too, stopping the runtime). Socket calls
+    /// never take it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        #[cfg(test)]
+        audit::count(self);
         // A panic while holding the lock leaves consistent-enough state for reads; carry on.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` under the lock with the current time.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
-        let mut g = self.lock();
-        let now = g.now();
-        f(&mut g, now)
+    /// Queues `f` for the driver's next turn and wakes it; its answer comes through the
+    /// returned completion (the runtime's end if it stopped first).
+    pub(crate) fn request<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core, Instant, Reply<T>) + Send + 'static,
+    ) -> Arc<Completion<T>> {
+        let c = Arc::new(Completion::new());
+        let reply = Reply(c.clone());
+        let cmd: Command = Box::new(move |core, now| f(core, now, reply));
+        // Refused once the driver dropped its end (stopped): the dropped reply says so.
+        if self.commands.send(cmd).is_ok() {
+            self.kick();
+        }
+        c
     }
 
-    /// [`with`](Self::with), then tells the driver the call may have queued work.
-    pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
-        let r = self.with(f);
-        self.kick();
-        r
+    /// [`request`](Self::request) for `f`'s return value.
+    pub(crate) fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core, Instant) -> io::Result<T> + Send + 'static,
+    ) -> Arc<Completion<T>> {
+        self.request(move |core, now, reply| reply.send(f(core, now)))
+    }
+
+    /// Queues `f` for the driver, answer unneeded.
+    pub(crate) fn post(&self, f: impl FnOnce(&mut Core, Instant) + Send + 'static) {
+        drop(self.request::<()>(move |core, now, _| f(core, now)));
+    }
+
+    /// Something the driver reads off the stacks (counters, statistics), waited for (see
+    /// [`wait`](Self::wait)); after the runtime stopped, read by the caller, the driver
+    /// being over.
+    pub(crate) fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> T + Send + Clone + 'static,
+    ) -> T {
+        let g = f.clone();
+        match self.wait(&self.call(move |core, _| Ok(g(core)))) {
+            Ok(v) => v,
+            Err(_) => f(&mut self.lock()),
+        }
+    }
+
+    /// Waits for a call's answer from a synchronous function. A thread blocks on the
+    /// completion; inside a multi-threaded tokio runtime through `block_in_place`; inside a
+    /// current-thread tokio runtime, whose driver task cannot run while this function does,
+    /// the calling thread runs the driver's queued calls itself if the driver is between
+    /// turns (it never waits for the stack lock), else waits for it.
+    pub(crate) fn wait<T>(&self, c: &Completion<T>) -> io::Result<T> {
+        let wait = || c.wait_until(None).unwrap_or_else(|| Err(stopped_error()));
+        #[cfg(feature = "tokio")]
+        if self.notify.is_some() {
+            use ::tokio::runtime::{Handle, RuntimeFlavor};
+            match Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(RuntimeFlavor::MultiThread) => return ::tokio::task::block_in_place(wait),
+                Ok(_) => {
+                    #[cfg(test)]
+                    audit::count(self);
+                    if let Ok(mut g) = self.core.try_lock() {
+                        let now = g.now();
+                        g.run_commands(now);
+                        drop(g);
+                        self.kicked.store(false, Ordering::SeqCst);
+                        self.kick();
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        wait()
+    }
+
+    /// One call the socket's own state could not answer, run by the driver: `f` says `None`
+    /// when it has to wait, and then the socket's `interest` bits are cleared by the driver,
+    /// so its next publication of them wakes the caller. `f` comes back for the next try.
+    pub(crate) fn attempt<T, F>(&self, io: &Arc<SocketIo>, interest: u8, mut f: F) -> Attempt<T, F>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+    {
+        let io = io.clone();
+        self.call(move |core, now| {
+            let r = f(core, now);
+            if r.is_none() {
+                io.clear(interest);
+            }
+            Ok((r, f))
+        })
+    }
+
+    /// [`attempt`](Self::attempt) until `f` does something, blocking the thread on the
+    /// socket's readiness in between; `WouldBlock` right away when `nonblocking`, or after
+    /// `timeout` (what std's sockets return when a read or write timeout expires).
+    pub(crate) fn blocking<T, F>(
+        &self,
+        io: &Arc<SocketIo>,
+        interest: u8,
+        timeout: Option<StdDuration>,
+        nonblocking: bool,
+        mut f: F,
+    ) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+    {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let (r, back) = self.wait(&self.attempt(io, interest, f))?;
+            if let Some(r) = r {
+                return r;
+            }
+            f = back;
+            if nonblocking {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the socket is non-blocking and not ready",
+                ));
+            }
+            io.wait(interest, deadline)?;
+        }
+    }
+
+    /// [`blocking`](Self::blocking) for a task: `Pending` with the task's waker on the
+    /// call's completion, then on the socket's readiness. The attempt in flight is kept in
+    /// `slot` between polls (`make` makes the first one).
+    pub(crate) fn poll_io<T, F>(
+        &self,
+        cx: &mut Context<'_>,
+        io: &Arc<SocketIo>,
+        interest: u8,
+        slot: &Mutex<Option<Box<dyn std::any::Any + Send>>>,
+        make: impl FnOnce() -> F,
+    ) -> Poll<io::Result<T>>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+    {
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        // An attempt in flight is waited for (it may have taken bytes); a new one is made
+        // from this poll's arguments.
+        let in_flight = slot
+            .take()
+            .and_then(|b| b.downcast::<Attempt<T, F>>().ok())
+            .map(|b| *b);
+        let mut c = match in_flight {
+            Some(c) => c,
+            None => self.attempt(io, interest, make()),
+        };
+        loop {
+            match c.poll(cx) {
+                Poll::Pending => {
+                    *slot = Some(Box::new(c));
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok((Some(r), _))) => return Poll::Ready(r),
+                Poll::Ready(Ok((None, f))) => {
+                    if io.poll_ready(cx, interest).is_pending() {
+                        return Poll::Pending;
+                    }
+                    c = self.attempt(io, interest, f);
+                }
+            }
+        }
     }
 
     /// Queues a pipe a call marked for the driver's next turn, and wakes it.
@@ -247,74 +601,6 @@ impl Shared {
         }
         *p = false;
     }
-
-    /// One socket call that may find nothing to do: `f` returns `None` then, and the socket's
-    /// `interest` bits are cleared under the stack lock, so the driver's next publication of
-    /// them wakes the caller. A call that did something kicks the driver (a read may owe a
-    /// window update, a write has segments to send).
-    pub(crate) fn try_io<T>(
-        &self,
-        io: &SocketIo,
-        interest: u8,
-        f: impl FnOnce(&mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> Option<io::Result<T>> {
-        let mut g = self.lock();
-        if g.stopped {
-            return Some(Err(stopped_error()));
-        }
-        let now = g.now();
-        let r = f(&mut g, now);
-        match r {
-            None => io.clear(interest),
-            Some(_) => self.kick(),
-        }
-        r
-    }
-
-    /// [`try_io`](Self::try_io) until it does something, blocking the thread on the socket's
-    /// readiness in between; `WouldBlock` right away when `nonblocking`, or after `timeout`
-    /// (what std's sockets return when a read or write timeout expires).
-    pub(crate) fn blocking<T>(
-        &self,
-        io: &SocketIo,
-        interest: u8,
-        timeout: Option<StdDuration>,
-        nonblocking: bool,
-        mut f: impl FnMut(&mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> io::Result<T> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            if let Some(r) = self.try_io(io, interest, &mut f) {
-                return r;
-            }
-            if nonblocking {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "the socket is non-blocking and not ready",
-                ));
-            }
-            io.wait(interest, deadline)?;
-        }
-    }
-
-    /// [`try_io`](Self::try_io) for a task: `Pending` with the task's waker registered on the
-    /// socket's readiness when there is nothing to do.
-    pub(crate) fn poll_io<T>(
-        &self,
-        cx: &mut Context<'_>,
-        io: &SocketIo,
-        interest: u8,
-        mut f: impl FnMut(&mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        loop {
-            if let Some(r) = self.try_io(io, interest, &mut f) {
-                return Poll::Ready(r);
-            }
-            if io.poll_ready(cx, interest).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
 }
 
 /// A handle to one host of a runtime, used to open sockets on it.
@@ -342,7 +628,7 @@ impl Host {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()?;
-        let stopped = h.shared.lock().stopped;
+        let stopped = h.shared.stopped.load(Ordering::SeqCst);
         (!stopped).then_some(h)
     }
 
@@ -354,24 +640,20 @@ impl Host {
 
     /// The host's name.
     pub fn name(&self) -> String {
-        self.shared.with(|i, _| i.hosts[self.index].name.clone())
+        self.shared.hosts[self.index].0.clone()
     }
 
     /// The host's (first) address.
     pub fn addr(&self) -> Option<IpAddr> {
-        self.shared.with(|i, _| {
-            i.hosts[self.index]
-                .stack
-                .addresses()
-                .first()
-                .map(|c| c.addr())
-        })
+        self.shared.hosts[self.index].1.first().copied()
     }
 
-    /// A copy of the host's counters (nstat names).
+    /// A copy of the host's counters (nstat names), as of the driver's answer (a runtime
+    /// that stopped: as it stopped).
     pub fn counters(&self) -> Counters {
+        let index = self.index;
         self.shared
-            .with(|i, _| i.hosts[self.index].stack.counters().clone())
+            .ask(move |core| core.hosts[index].stack.counters().clone())
     }
 }
 
@@ -380,17 +662,13 @@ fn running_owner(list: &[std::sync::Weak<Shared>], addr: IpAddr) -> Option<Host>
     list.iter()
         .filter_map(std::sync::Weak::upgrade)
         .find_map(|shared| {
-            let index = shared.with(|i, _| {
-                if i.stopped {
-                    return None;
-                }
-                i.hosts.iter().position(|h| {
-                    h.stack
-                        .addresses()
-                        .iter()
-                        .any(|c| c.addr() == addr.to_canonical())
-                })
-            })?;
+            if shared.stopped.load(Ordering::SeqCst) {
+                return None;
+            }
+            let index = shared
+                .hosts
+                .iter()
+                .position(|(_, addrs)| addrs.contains(&addr.to_canonical()))?;
             Some(Host { shared, index })
         })
 }
@@ -646,20 +924,31 @@ impl Builder {
             Some(_) if !task => Some(wait::Waker::new()?),
             _ => None,
         };
+        let names = hosts
+            .iter()
+            .map(|h| {
+                let addrs = h.stack.addresses().iter().map(|c| c.addr()).collect();
+                (h.name.clone(), addrs)
+            })
+            .collect();
+        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 hosts,
                 medium,
                 start: std::time::Instant::now(),
                 marked: Vec::new(),
-                stopped: false,
+                commands: Some(rx),
+                settlers: Vec::new(),
                 sink: self.sink,
             }),
+            commands: tx,
+            stopped: AtomicBool::new(false),
+            hosts: names,
             marked: Mutex::default(),
             kicked: AtomicBool::new(false),
             park: Mutex::new(false),
             driver: Condvar::new(),
-            turns: Condvar::new(),
             #[cfg(target_os = "linux")]
             waker,
             #[cfg(feature = "tokio")]
@@ -667,6 +956,8 @@ impl Builder {
             #[cfg(feature = "tokio")]
             task_device: Default::default(),
             wakeups: AtomicU64::new(0),
+            #[cfg(test)]
+            outside_locks: AtomicU64::new(0),
         });
         {
             // An address has one owner among the running runtimes, so that
@@ -724,9 +1015,7 @@ impl Runtime {
 
     /// The host called `name`.
     pub fn host(&self, name: &str) -> Option<Host> {
-        let index = self
-            .shared
-            .with(|i, _| i.hosts.iter().position(|h| h.name == name))?;
+        let index = self.shared.hosts.iter().position(|(n, _)| n == name)?;
         Some(Host {
             shared: self.shared.clone(),
             index,
@@ -737,27 +1026,11 @@ impl Runtime {
     /// TIME-WAIT, or none), up to `max`. Returns whether that happened.
     pub fn settle(&self, max: StdDuration) -> bool {
         let deadline = std::time::Instant::now() + max;
-        let mut g = self.shared.lock();
-        loop {
-            let busy = g.hosts.iter().any(|h| {
-                h.stack
-                    .connections()
-                    .any(|c| !matches!(c.state(), State::Closed | State::TimeWait))
-            });
-            if !busy {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || g.stopped {
-                return false;
-            }
-            g = self
-                .shared
-                .turns
-                .wait_timeout(g, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let c = self
+            .shared
+            .request(|core, _, reply| core.settlers.push(reply));
+        // The driver answers after its next turn that finds nothing busy.
+        matches!(c.wait_until(Some(deadline)), Some(Ok(())))
     }
 
     /// Wake-ups of tasks and blocked threads by the driver so far: one per readiness change
@@ -766,22 +1039,28 @@ impl Runtime {
         self.shared.wakeups.load(Ordering::Relaxed)
     }
 
+    /// Times a thread other than the driver's took the stack lock (tests).
+    #[cfg(test)]
+    pub(crate) fn outside_locks(&self) -> u64 {
+        self.shared.outside_locks.load(Ordering::SeqCst)
+    }
+
     /// Sockets the application holds, over all hosts (listeners and connections).
     pub fn open_sockets(&self) -> usize {
         self.shared
-            .with(|c, _| c.hosts.iter().map(|h| h.sockets.len()).sum())
+            .ask(|c| c.hosts.iter().map(|h| h.sockets.len()).sum())
     }
 
     /// Connections the stacks still hold, over all hosts (including ones the application
     /// closed that are still finishing, and TIME-WAIT).
     pub fn live_connections(&self) -> usize {
         self.shared
-            .with(|c, _| c.hosts.iter().map(|h| h.stack.connection_count()).sum())
+            .ask(|c| c.hosts.iter().map(|h| h.stack.connection_count()).sum())
     }
 
     /// Packet statistics of the simulated network (all zero on a device).
     pub fn link_stats(&self) -> crate::device::sim::LinkStats {
-        self.shared.with(|i, _| match &i.medium {
+        self.shared.ask(|i| match &i.medium {
             Medium::Sim(sim) => sim.total_stats(),
             Medium::Device(_) => Default::default(),
         })
@@ -789,7 +1068,7 @@ impl Runtime {
 
     /// Packet counters of the device (all zero on SimNet).
     pub fn device_stats(&self) -> DeviceStats {
-        self.shared.with(|i, _| match &i.medium {
+        self.shared.ask(|i| match &i.medium {
             Medium::Device(s) => *s,
             Medium::Sim(_) => DeviceStats::default(),
         })
@@ -798,22 +1077,14 @@ impl Runtime {
     /// Stops the runtime thread and returns the trace sink (to flush or inspect it).
     pub fn shutdown(mut self) -> Option<Box<dyn TraceSink + Send>> {
         self.stop();
-        self.shared.with(|i, _| i.sink.take())
+        self.shared.lock().sink.take()
     }
 
     fn stop(&mut self) {
-        {
-            let mut g = self.shared.lock();
-            g.stopped = true;
-            for h in &g.hosts {
-                h.sockets.stop_all();
-            }
-        }
+        self.shared.stopped.store(true, Ordering::SeqCst);
         // A fresh kick, whatever the last turn saw.
         self.shared.kicked.store(false, Ordering::SeqCst);
         self.shared.kick();
-        self.shared.driver.notify_all();
-        self.shared.turns.notify_all();
         match &mut self.driver {
             Driver::Thread(t) => {
                 if let Some(t) = t.take() {
@@ -830,9 +1101,11 @@ impl Runtime {
                 }
             }
         }
-        // What happened since the thread's last turn (a socket closed just before the stop,
-        // say) still reaches the sink.
+        // The driver is over (or, a task not yet polled again, between turns): its sockets'
+        // waiters fail, and what happened since its last turn (a socket closed just before
+        // the stop, say) still reaches the sink.
         let mut g = self.shared.lock();
+        g.stop();
         let Core { hosts, sink, .. } = &mut *g;
         if let Some(sink) = sink.as_mut() {
             drain_traces(hosts, sink.as_mut());
@@ -883,15 +1156,17 @@ fn os_random() -> u64 {
 
 /// The runtime thread.
 fn drive(shared: &Shared) {
+    #[cfg(test)]
+    let _driver = audit::AsDriver::new();
     let mut buf = vec![0u8; 65536];
     loop {
         let wait = {
             let mut g = shared.lock();
-            if g.stopped {
+            if shared.stopped.load(Ordering::SeqCst) {
+                g.stop();
                 break;
             }
             let again = g.turn(None, &mut buf, shared);
-            shared.turns.notify_all();
             if again {
                 continue;
             }
@@ -970,17 +1245,19 @@ const TX_BATCH: usize = 128;
 /// until the next deadline.
 #[cfg(target_os = "linux")]
 fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
+    #[cfg(test)]
+    let _driver = audit::AsDriver::new();
     let mut buf = vec![0u8; 65536];
     let Some(waker) = shared.waker.as_ref() else {
         return;
     };
     loop {
         let mut g = shared.lock();
-        if g.stopped {
+        if shared.stopped.load(Ordering::SeqCst) {
+            g.stop();
             break;
         }
         let again = g.turn(Some(dev.as_mut()), &mut buf, shared);
-        shared.turns.notify_all();
         if again {
             // Let the sockets have the lock between turns.
             drop(g);

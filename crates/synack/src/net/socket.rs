@@ -1,18 +1,27 @@
 //! One open socket of a runtime, as both façades see it: its host, its handle in the stack,
-//! its readiness; and the calls on it, each a non-blocking step that says `None` when it has
-//! to wait (for [`Shared::blocking`] or [`Shared::poll_io`]). Dropping it closes the socket.
+//! its readiness and state; and the calls on it. A call works on the socket's own state (its
+//! [`Pipe`](super::pipe::Pipe)) under that socket's small lock; what only the stack can say
+//! (opening the socket, the end of a stream, an error, a datagram) goes to the driver as a
+//! command and the caller waits on that call's own completion (see
+//! [`Shared::attempt`]). No call takes the stack lock. Dropping a socket closes it.
 
 use core::net::SocketAddr;
+use std::any::Any;
+use std::future::poll_fn;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use super::pipe::{self, Step};
+use super::pipe::{self, Pipe, Step};
 use super::readiness::{Id, Kind, READABLE, SocketIo, WRITABLE};
-use super::runtime::{Core, Host, Shared};
+use super::runtime::{Completion, Core, Host, HostState, Shared};
 use crate::stack::{ForwardConfig, RecvMeta, SocketHandle, SocketOption, Stack, UdpHandle};
-use crate::tcp::{Connection, Shutdown, State};
+use crate::tcp::connection::Info;
+use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
+
+/// A task's call in flight with the driver, kept between polls (one per direction).
+type Slot = Mutex<Option<Box<dyn Any + Send>>>;
 
 pub(crate) struct Sock {
     pub(crate) shared: Arc<Shared>,
@@ -22,6 +31,8 @@ pub(crate) struct Sock {
     pub(crate) io: Arc<SocketIo>,
     /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
     v6_socket: bool,
+    /// The reader's (or acceptor's) and the writer's call in flight with the driver.
+    slots: [Slot; 2],
 }
 
 /// How an IPv6 socket (one bound or connected with an IPv6 address) sees an IPv4 peer of a
@@ -47,77 +58,122 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
 }
 
-impl Sock {
-    fn stack<'a>(&self, core: &'a mut Core) -> &'a mut Stack {
-        &mut core.hosts[self.host].stack
+/// A socket the driver is opening: [`wait`](Self::wait) for it from a synchronous call,
+/// [`done`](Self::done) from a task. Dropped before it was taken, the socket closes.
+pub(crate) struct Opening<S: Send + 'static> {
+    shared: Arc<Shared>,
+    c: Arc<Completion<S>>,
+}
+
+impl<S: Send + 'static> Opening<S> {
+    /// Asks the driver to run `open` on host `host` (skipped if the caller gave up first).
+    pub(crate) fn new(
+        host: &Host,
+        open: impl FnOnce(&mut Core, Instant, Arc<Shared>) -> io::Result<S> + Send + 'static,
+    ) -> Opening<S> {
+        let shared = host.shared.clone();
+        let s2 = shared.clone();
+        let c = shared.request(move |core, now, reply| {
+            if !reply.abandoned() {
+                reply.send(open(core, now, s2));
+            }
+        });
+        Opening { shared, c }
     }
 
-    /// Opens a socket on `host` with `open` (under the stack lock, then a kick for the
-    /// driver) and registers it as `kind`.
-    fn open(
-        host: &Host,
+    pub(crate) fn wait(self) -> io::Result<S> {
+        self.shared.wait(&self.c)
+    }
+
+    pub(crate) async fn done(self) -> io::Result<S> {
+        poll_fn(|cx| self.c.poll(cx)).await
+    }
+}
+
+impl<S: Send + 'static> Drop for Opening<S> {
+    fn drop(&mut self) {
+        // Opened after its caller went: closed by dropping it.
+        drop(self.c.take());
+    }
+}
+
+impl Sock {
+    fn stack(host: usize, core: &mut Core) -> &mut Stack {
+        &mut core.hosts[host].stack
+    }
+
+    /// A socket for handle `handle` registered as `io`.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        host: usize,
+        handle: SocketHandle,
         kind: Kind,
+        io: Arc<SocketIo>,
         v6_socket: bool,
-        open: impl FnOnce(&mut Stack, Instant) -> io::Result<SocketHandle>,
-    ) -> io::Result<Sock> {
-        let shared = host.shared.clone();
-        let (handle, io) = shared.call(|core, now| {
-            if core.stopped {
-                return Err(io::Error::other("the synack runtime has stopped"));
-            }
-            let h = &mut core.hosts[host.index];
-            let handle = open(&mut h.stack, now)?;
-            let io = h
-                .sockets
-                .register(&mut h.stack, now, host.index, Id::Tcp(handle), kind);
-            Ok((handle, io))
-        })?;
-        Ok(Sock {
+    ) -> Sock {
+        Sock {
             shared,
-            host: host.index,
+            host,
             handle,
             kind,
             io,
             v6_socket,
+            slots: Default::default(),
+        }
+    }
+
+    /// Opens a socket on `host` with `open` (by the driver) and registers it as `kind`.
+    fn open(
+        host: &Host,
+        kind: Kind,
+        v6_socket: bool,
+        open: impl FnOnce(&mut Stack, Instant) -> io::Result<SocketHandle> + Send + 'static,
+    ) -> Opening<Sock> {
+        let index = host.index;
+        Opening::new(host, move |core, now, shared| {
+            let h = &mut core.hosts[index];
+            let handle = open(&mut h.stack, now)?;
+            let io = h
+                .sockets
+                .register(&mut h.stack, now, index, Id::Tcp(handle), kind);
+            Ok(Sock::new(shared, index, handle, kind, io, v6_socket))
         })
     }
 
     /// Listens on `local` on `host` (backlog 128, like Linux's default somaxconn).
-    pub(crate) fn listen(host: &Host, local: SocketAddr, v6only: bool) -> io::Result<Sock> {
-        Self::open(host, Kind::Listener, local.is_ipv6(), |stack, _| {
+    pub(crate) fn listen(host: &Host, local: SocketAddr, v6only: bool) -> Opening<Sock> {
+        Self::open(host, Kind::Listener, local.is_ipv6(), move |stack, _| {
             let tcp = stack.config().tcp.clone();
             stack.listen_opts(local, 128, tcp, v6only)
         })
     }
 
-    /// Sends the SYN; [`try_connected`](Self::try_connected) then says how it went.
+    /// Sends the SYN; [`connected`](Self::connected) then says how it went.
     /// Connecting to `[::ffff:a.b.c.d]:p` is an IPv6 socket talking IPv4.
-    pub(crate) fn connect(host: &Host, addr: SocketAddr) -> io::Result<Sock> {
-        Self::open(host, Kind::Stream, addr.is_ipv6(), |stack, now| {
+    pub(crate) fn connect(host: &Host, addr: SocketAddr) -> Opening<Sock> {
+        Self::open(host, Kind::Stream, addr.is_ipv6(), move |stack, now| {
             stack.connect(now, addr, None)
         })
     }
 
-    /// The handshake's outcome once there is one (ConnectionRefused, TimedOut after the SYN
-    /// retries, ...). Waits on WRITABLE.
-    pub(crate) fn try_connected(&self, core: &mut Core) -> Option<io::Result<()>> {
-        let Some(c) = self.stack(core).connection(self.handle) else {
-            return Some(Err(gone()));
-        };
-        match c.state() {
-            State::SynSent | State::SynReceived => None,
-            State::Closed => Some(Err(c.error().map(io::Error::from).unwrap_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "connection closed during the handshake",
-                )
-            }))),
-            _ => Some(Ok(())),
-        }
+    /// Waits for the handshake's outcome (ConnectionRefused, TimedOut after the SYN
+    /// retries, ...; `WouldBlock` after `timeout`).
+    pub(crate) fn connected(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, _) = self
+            .io
+            .blocking_step(WRITABLE, deadline, false, take_connected);
+        finish_connected(step)
+    }
+
+    /// The task's [`connected`](Self::connected).
+    pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (step, _) = self.io.poll_step(cx, WRITABLE, take_connected);
+        step.map(finish_connected)
     }
 
     /// Waits for a connection (`WouldBlock` at once when `nonblocking`): one the driver has
-    /// put in the listener's pipe, else (under the stack lock) one off the accept queue.
+    /// put in the listener's pipe; a listener that can take none asks the stack why.
     pub(crate) fn accept(&self, nonblocking: bool) -> io::Result<(Sock, SocketAddr)> {
         let (step, mark) = self
             .io
@@ -125,9 +181,10 @@ impl Sock {
         self.marked(mark);
         match step {
             Step::Done(r) => r.map(|(io, peer)| self.accepted(io, peer)),
-            _ => self.blocking(READ, None, nonblocking, |l, core, now| {
-                l.try_accept(core, now)
-            }),
+            _ => self
+                .shared
+                .blocking(&self.io, READABLE, None, nonblocking, self.slow_accept())
+                .map(|(io, peer)| self.accepted(io, peer)),
         }
     }
 
@@ -135,11 +192,21 @@ impl Sock {
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Sock, SocketAddr)>> {
         let (step, mark) = self.io.poll_step(cx, READABLE, pipe::accept);
         self.marked(mark);
-        match step {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(r)) => Poll::Ready(r.map(|(io, peer)| self.accepted(io, peer))),
-            Poll::Ready(_) => self.poll(cx, READ, |l, core, now| l.try_accept(core, now)),
-        }
+        let r = match step {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Step::Done(r)) => r,
+            Poll::Ready(_) => {
+                match self
+                    .shared
+                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || {
+                        self.slow_accept()
+                    }) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r,
+                }
+            }
+        };
+        Poll::Ready(r.map(|(io, peer)| self.accepted(io, peer)))
     }
 
     /// The socket of a connection the driver accepted, and its peer as this listener shows
@@ -148,49 +215,47 @@ impl Sock {
         let Id::Tcp(handle) = io.id else {
             unreachable!("a listener's pipe holds TCP connections only")
         };
-        let sock = Sock {
-            shared: self.shared.clone(),
-            host: self.host,
+        let sock = Sock::new(
+            self.shared.clone(),
+            self.host,
             handle,
-            kind: Kind::Stream,
+            Kind::Stream,
             io,
-            v6_socket: self.v6_socket,
-        };
+            self.v6_socket,
+        );
         (sock, as_seen(self.v6_socket, peer))
     }
 
-    /// Takes a connection off the listener's pipe, else off the stack's accept queue, under
-    /// the stack lock. Waits on READABLE.
-    fn try_accept(&self, core: &mut Core, now: Instant) -> Option<io::Result<(Sock, SocketAddr)>> {
-        // What the driver moved into the pipe while this call waited comes first.
-        let mut mark = false;
-        let queued = match pipe::accept(&mut self.io.lock().pipe, &mut mark) {
-            Step::Done(r) => r.ok(),
-            _ => None,
-        };
-        self.marked(mark);
-        if let Some((io, peer)) = queued {
-            return Some(Ok(self.accepted(io, peer)));
-        }
-        let h = &mut core.hosts[self.host];
-        match h.stack.accept(self.handle) {
-            Ok(Some(handle)) => {
-                let peer = h.stack.connection(handle).map(|c| c.remote());
-                let io =
-                    h.sockets
-                        .register(&mut h.stack, now, self.host, Id::Tcp(handle), Kind::Stream);
-                let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-                let accepted = self.accepted(io, peer.unwrap_or(unspecified));
-                // A connection already gone: dropping its socket closes the handle.
-                Some(peer.map(|_| accepted).ok_or_else(gone))
+    /// The driver's accept for a listener whose pipe is empty and CLOSED: a connection it
+    /// queued meanwhile, else the stack's answer (why it cannot accept).
+    fn slow_accept(
+        &self,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<(Arc<SocketIo>, SocketAddr)>> + Send + 'static
+    {
+        let (host, l, io) = (self.host, self.handle, self.io.clone());
+        move |core, now| {
+            let mut mark = false;
+            if let Step::Done(r) = pipe::accept(&mut io.lock().pipe, &mut mark) {
+                return Some(r);
             }
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
+            let h = &mut core.hosts[host];
+            match h.stack.accept(l) {
+                Ok(Some(c)) => {
+                    let peer = h.stack.connection(c).map(|c| c.remote());
+                    let cio = h
+                        .sockets
+                        .register(&mut h.stack, now, host, Id::Tcp(c), Kind::Stream);
+                    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+                    Some(Ok((cio, peer.unwrap_or(unspecified))))
+                }
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
         }
     }
 
     /// Reads into `buf` (or peeks) from the pipe, blocking the thread until there is
-    /// something; at the end of the stream the stack says what (see `try_recv`).
+    /// something; at the end of the stream the stack says what (see `slow_read`).
     /// `WouldBlock` when `nonblocking` or after `timeout`.
     pub(crate) fn read(
         &self,
@@ -208,9 +273,13 @@ impl Sock {
         self.marked(mark);
         match step {
             Step::Done(r) => r,
-            _ => self.blocking(READ, left(deadline), nonblocking, |s, core, now| {
-                s.try_recv(core, now, buf, peek)
-            }),
+            _ => {
+                let f = self.slow_read(buf.len(), peek);
+                let got =
+                    self.shared
+                        .blocking(&self.io, READABLE, left(deadline), nonblocking, f)?;
+                Ok(copy_out(&got, buf))
+            }
         }
     }
 
@@ -228,7 +297,14 @@ impl Sock {
         match step {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Step::Done(r)) => Poll::Ready(r),
-            Poll::Ready(_) => self.poll(cx, READ, |s, core, now| s.try_recv(core, now, buf, peek)),
+            Poll::Ready(_) => {
+                let len = buf.len();
+                self.shared
+                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || {
+                        self.slow_read(len, peek)
+                    })
+                    .map_ok(|got| copy_out(&got, buf))
+            }
         }
     }
 
@@ -248,9 +324,13 @@ impl Sock {
         self.marked(mark);
         match step {
             Step::Done(r) => r,
-            _ => self.blocking(WRITE, left(deadline), nonblocking, |s, core, now| {
-                s.try_send(core, now, buf)
-            }),
+            _ => self.shared.blocking(
+                &self.io,
+                WRITABLE,
+                left(deadline),
+                nonblocking,
+                self.slow_write(buf),
+            ),
         }
     }
 
@@ -263,7 +343,11 @@ impl Sock {
         match step {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Step::Done(r)) => Poll::Ready(r),
-            Poll::Ready(_) => self.poll(cx, WRITE, |s, core, now| s.try_send(core, now, buf)),
+            Poll::Ready(_) => self
+                .shared
+                .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+                    self.slow_write(buf)
+                }),
         }
     }
 
@@ -274,129 +358,177 @@ impl Sock {
         }
     }
 
-    /// A read the pipe cannot answer, under the stack lock: what the pipe still holds, else
+    /// The driver's read for a pipe at the end of its stream: what the pipe still holds, else
     /// what the connection says (its bytes, the end of the stream, an error once).
-    fn try_recv(
+    fn slow_read(
         &self,
-        core: &mut Core,
-        now: Instant,
-        buf: &mut [u8],
+        len: usize,
         peek: bool,
-    ) -> Option<io::Result<usize>> {
-        if buf.is_empty() {
-            return Some(Ok(0));
-        }
-        {
-            let mut s = self.io.lock();
-            if !s.pipe.rx.is_empty() {
-                let mut mark = false;
-                if let Step::Done(r) = pipe::read(&mut s.pipe, buf, peek, &mut mark) {
-                    return Some(r);
-                }
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<Vec<u8>>> + Send + 'static {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        move |core, now| {
+            if len == 0 {
+                return Some(Ok(Vec::new()));
             }
-        }
-        let stack = self.stack(core);
-        let r = if peek {
-            stack.peek(self.handle, buf)
-        } else {
-            stack.recv(now, self.handle, buf)
-        };
-        match r {
-            Ok(0) => {
-                let Some(c) = stack.connection(self.handle) else {
-                    return Some(Ok(0));
-                };
-                if c.is_readable() {
-                    // End of stream, or an error to report.
-                    Some(match c.error() {
-                        Some(e) if !c.peer_closed() => Err(io::Error::from(e)),
-                        _ => Ok(0),
-                    })
-                } else if c.state() == State::Closed {
-                    Some(Ok(0))
-                } else {
-                    None
-                }
-            }
-            other => Some(other),
-        }
-    }
-
-    /// A write the pipe cannot take, under the stack lock: the pipe's bytes go first, then
-    /// the connection takes `buf` or says why not.
-    fn try_send(&self, core: &mut Core, now: Instant, buf: &[u8]) -> Option<io::Result<usize>> {
-        if buf.is_empty() {
-            return Some(Ok(0));
-        }
-        let stack = &mut core.hosts[self.host].stack;
-        {
-            let mut s = self.io.lock();
-            if let Some(e) = s.pipe.tx_err.take() {
-                return Some(Err(e));
-            }
-            if pipe::flush(stack, now, self.handle, &mut s.pipe) {
-                // The connection is full behind the pipe's bytes.
-                return None;
-            }
-        }
-        match stack.send(now, self.handle, buf) {
-            Ok(0) => None,
-            other => Some(other),
-        }
-    }
-
-    /// Shuts the connection down; a FIN follows what the pipe still holds (once the
-    /// connection took it, by the driver).
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.shared.call(|core, now| {
-            let hs = &mut core.hosts[self.host];
-            if self.kind != Kind::Stream {
-                if how != Shutdown::Write {
-                    hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
-                }
-                return hs.stack.shutdown(now, self.handle, how);
-            }
-            let stack = &mut hs.stack;
-            let mut s = self.io.lock();
-            let p = &mut s.pipe;
-            if how != Shutdown::Write {
-                // Received bytes not yet read go, as the connection's own do.
-                p.rx.clear();
-            }
-            let held = pipe::flush(stack, now, self.handle, p);
-            match how {
-                Shutdown::Write | Shutdown::Both if held => {
-                    p.fin_pending = true;
-                    drop(s);
-                    self.shared.mark(&self.io);
-                    if how == Shutdown::Both {
-                        return stack.shutdown(now, self.handle, Shutdown::Read);
+            let mut buf = vec![0u8; len.min(pipe::RX_CAP)];
+            {
+                let mut s = io.lock();
+                if !s.pipe.rx.is_empty() {
+                    let mut mark = false;
+                    if let Step::Done(r) = pipe::read(&mut s.pipe, &mut buf, peek, &mut mark) {
+                        return Some(r.map(|n| {
+                            buf.truncate(n);
+                            buf
+                        }));
                     }
-                    Ok(())
                 }
-                // Already shut down for writing, the FIN waiting behind the pipe's bytes.
-                Shutdown::Write | Shutdown::Both if p.fin_pending => Ok(()),
-                _ => stack.shutdown(now, self.handle, how),
             }
-        })
+            let stack = Self::stack(host, core);
+            let r = if peek {
+                stack.peek(h, &mut buf)
+            } else {
+                stack.recv(now, h, &mut buf)
+            };
+            match r {
+                Ok(0) => {
+                    let Some(c) = stack.connection(h) else {
+                        return Some(Ok(Vec::new()));
+                    };
+                    if c.is_readable() {
+                        // End of stream, or an error to report.
+                        Some(match c.error() {
+                            Some(e) if !c.peer_closed() => Err(io::Error::from(e)),
+                            _ => Ok(Vec::new()),
+                        })
+                    } else if c.state() == State::Closed {
+                        Some(Ok(Vec::new()))
+                    } else {
+                        None
+                    }
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some(Ok(buf))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        }
+    }
+
+    /// The driver's write for a pipe that takes no more (the connection failed or is shut
+    /// down): the pipe's bytes go first, then the connection takes `buf` or says why not.
+    fn slow_write(
+        &self,
+        buf: &[u8],
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<usize>> + Send + 'static {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        let data = buf.to_vec();
+        move |core, now| {
+            if data.is_empty() {
+                return Some(Ok(0));
+            }
+            let stack = Self::stack(host, core);
+            {
+                let mut s = io.lock();
+                if let Some(e) = s.pipe.tx_err.take() {
+                    return Some(Err(e));
+                }
+                if pipe::flush(stack, now, h, &mut s.pipe) {
+                    // The connection is full behind the pipe's bytes.
+                    return None;
+                }
+            }
+            match stack.send(now, h, &data) {
+                Ok(0) => None,
+                other => Some(other),
+            }
+        }
+    }
+
+    /// Shuts the connection down: a FIN follows what the pipe still holds (the driver sends
+    /// it once the connection took those bytes); shutting reading down drops what was
+    /// received and not read. NotConnected once the stack dropped the connection.
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        if self.kind != Kind::Stream {
+            self.shared.post(move |core, now| {
+                let hs = &mut core.hosts[host];
+                if how != Shutdown::Write {
+                    hs.sockets.abort_unclaimed(&mut hs.stack, now, &io);
+                }
+                let _ = hs.stack.shutdown(now, h, how);
+                // Publishes that it accepts no more (accept then says why).
+                hs.sockets.sync(&mut hs.stack, now, &io);
+            });
+            return Ok(());
+        }
+        let mut s = self.io.lock();
+        let p = &mut s.pipe;
+        if p.ctl.gone || p.done {
+            return Err(gone());
+        }
+        if how != Shutdown::Write {
+            // Received bytes not yet read go, as the connection's own do.
+            p.rx.clear();
+        }
+        if how != Shutdown::Read {
+            p.fin_pending = true;
+        }
+        let mark = p.mark();
+        drop(s);
+        if how != Shutdown::Write {
+            self.shared.post(move |core, now| {
+                let _ = Self::stack(host, core).shutdown(now, h, Shutdown::Read);
+            });
+        }
+        self.marked(mark);
+        Ok(())
     }
 
     /// Resets the connection (SO_LINGER 0 then close): what the pipe holds goes too.
     pub(crate) fn abort(&self) {
-        self.shared.call(|core, now| {
-            {
-                let mut s = self.io.lock();
-                s.pipe.tx.clear();
-                s.pipe.rx.clear();
-                s.pipe.fin_pending = false;
-            }
-            self.stack(core).abort(now, self.handle)
+        {
+            let mut s = self.io.lock();
+            s.pipe.tx.clear();
+            s.pipe.rx.clear();
+            s.pipe.fin_pending = false;
+        }
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        self.shared.post(move |core, now| {
+            let hs = &mut core.hosts[host];
+            hs.stack.abort(now, h);
+            // Its other handles see the reset at once.
+            hs.sockets.sync(&mut hs.stack, now, &io);
         });
     }
 
+    /// Sets an option: checked and recorded here (the getters return it), applied by the
+    /// driver at its next turn, before anything written after this call is sent.
     pub(crate) fn set_option(&self, opt: SocketOption) -> io::Result<()> {
-        self.shared
-            .call(|core, now| self.stack(core).set_option(now, self.handle, opt))
+        {
+            let mut s = self.io.lock();
+            let ctl = &mut s.pipe.ctl;
+            if ctl.gone {
+                return Err(gone());
+            }
+            match opt {
+                SocketOption::NoDelay(on) => ctl.nodelay = on,
+                SocketOption::Ttl(Some(0)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a TTL of 0 is not allowed",
+                    ));
+                }
+                SocketOption::Ttl(t) => ctl.ttl = t.unwrap_or(ctl.default_ttl),
+                _ => {}
+            }
+        }
+        let (host, h) = (self.host, self.handle);
+        // The connection may have gone meanwhile: nothing left to set then.
+        self.shared.post(move |core, now| {
+            let _ = Self::stack(host, core).set_option(now, h, opt);
+        });
+        Ok(())
     }
 
     /// IP_TTL, as std's `set_ttl` takes it: 1 to 255 (InvalidInput otherwise). On an IPv6
@@ -411,222 +543,280 @@ impl Sock {
         self.set_option(SocketOption::Ttl(Some(t)))
     }
 
-    pub(crate) fn ttl(&self) -> io::Result<u32> {
-        self.shared
-            .with(|core, _| self.stack(core).ttl(self.handle).map(u32::from))
+    /// Reads the socket's published state; NotConnected once the connection is gone.
+    fn ctl<T>(&self, f: impl FnOnce(&pipe::Ctl) -> Option<T>) -> io::Result<T> {
+        let s = self.io.lock();
+        if s.pipe.ctl.gone {
+            return Err(gone());
+        }
+        f(&s.pipe.ctl).ok_or_else(gone)
     }
 
-    /// Reads something of the connection.
-    pub(crate) fn conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> io::Result<T> {
-        self.shared.with(|core, _| {
-            self.stack(core)
-                .connection(self.handle)
-                .map(f)
-                .ok_or_else(gone)
-        })
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        self.ctl(|c| Some(u32::from(c.ttl)))
+    }
+
+    pub(crate) fn nodelay(&self) -> io::Result<bool> {
+        self.ctl(|c| Some(c.nodelay))
+    }
+
+    /// TCP_INFO as of the driver's last turn that changed the connection.
+    pub(crate) fn info(&self) -> io::Result<Info> {
+        self.ctl(|c| Some(c.info))
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         let v6 = self.v6_socket;
-        self.conn(|c| as_seen(v6, c.remote()))
+        self.ctl(|c| c.peer.map(|a| as_seen(v6, a)))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         let v6 = self.v6_socket;
-        self.conn(|c| as_seen(v6, c.local()))
+        self.ctl(|c| c.local.map(|a| as_seen(v6, a)))
     }
 }
 
-/// What a socket call does between its non-blocking steps: wait on the socket's readiness.
-pub(crate) trait Waits: Sized {
-    fn parts(&self) -> (&Shared, &SocketIo);
-
-    /// Blocks the thread until `step` does something (see [`Shared::blocking`]).
-    fn blocking<T>(
-        &self,
-        interest: u8,
-        timeout: Option<std::time::Duration>,
-        nonblocking: bool,
-        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> io::Result<T> {
-        let (shared, io) = self.parts();
-        shared.blocking(io, interest, timeout, nonblocking, |core, now| {
-            step(self, core, now)
-        })
-    }
-
-    /// The task's side of [`blocking`](Self::blocking) (see [`Shared::poll_io`]).
-    fn poll<T>(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        interest: u8,
-        mut step: impl FnMut(&Self, &mut Core, Instant) -> Option<io::Result<T>>,
-    ) -> std::task::Poll<io::Result<T>> {
-        let (shared, io) = self.parts();
-        shared.poll_io(cx, io, interest, |core, now| step(self, core, now))
+/// `connect`'s step: the handshake's outcome, once the driver published it.
+fn take_connected(p: &mut Pipe, _: &mut bool) -> Step<()> {
+    match p.ctl.connected.take() {
+        Some(r) => {
+            p.ctl.handshake_taken = true;
+            Step::Done(r)
+        }
+        None => Step::Wait,
     }
 }
 
-impl Waits for Sock {
-    fn parts(&self) -> (&Shared, &SocketIo) {
-        (&self.shared, &self.io)
+fn finish_connected(step: Step<()>) -> io::Result<()> {
+    match step {
+        Step::Done(r) => r,
+        // Closed with no outcome published: the handle was released under it.
+        _ => Err(gone()),
     }
 }
 
-impl Waits for Dgram {
-    fn parts(&self) -> (&Shared, &SocketIo) {
-        (&self.shared, &self.io)
-    }
+/// Copies what the driver read into the caller's buffer.
+fn copy_out(got: &[u8], buf: &mut [u8]) -> usize {
+    let n = got.len().min(buf.len());
+    buf[..n].copy_from_slice(&got[..n]);
+    n
 }
-
-pub(crate) const READ: u8 = READABLE;
-pub(crate) const WRITE: u8 = WRITABLE;
 
 impl Drop for Sock {
     fn drop(&mut self) {
         if self.kind == Kind::Stream {
-            // Closes the connection now when the pipe's bytes all fit into it; else the
-            // driver closes it once they are in (no data is lost on close).
-            self.shared.call(|core, now| {
-                let hs = &mut core.hosts[self.host];
-                self.io.lock().pipe.dropped = true;
-                hs.sockets.sync(&mut hs.stack, now, &self.io);
-            });
+            // The driver closes the connection once the pipe's bytes are all in it (no data
+            // is lost on close).
+            let mark = {
+                let mut s = self.io.lock();
+                s.pipe.dropped = true;
+                s.pipe.mark()
+            };
+            self.marked(mark);
             return;
         }
-        let (host, h) = (self.host, self.handle);
-        self.shared.call(|core, now| {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        self.shared.post(move |core, now| {
             let hs = &mut core.hosts[host];
-            hs.sockets.abort_unclaimed(&mut hs.stack, now, &self.io);
+            hs.sockets.abort_unclaimed(&mut hs.stack, now, &io);
             hs.sockets.deregister(Id::Tcp(h));
             hs.stack.close(now, h);
         });
     }
 }
 
-/// One open UDP socket (`Kind::Datagram`): a bound one, or a host's forwarder socket. Its
-/// steps, like [`Sock`]'s, say `None` when they have to wait. Dropping it closes the socket.
+/// One open UDP socket (`Kind::Datagram`): a bound one, or a host's forwarder socket.
+/// Sending and receiving go through the driver (each call waits on its own completion);
+/// the address and the pending ICMP error are the socket's own state. Dropping it closes
+/// the socket.
 pub(crate) struct Dgram {
     pub(crate) shared: Arc<Shared>,
     host: usize,
     handle: UdpHandle,
     pub(crate) io: Arc<SocketIo>,
+    /// The receiver's and the sender's call in flight with the driver.
+    slots: [Slot; 2],
 }
 
 impl Dgram {
+    /// Opens a datagram socket on `host` with `open` (by the driver, which gives it the
+    /// host's stack and sockets) and registers it.
     fn open(
         host: &Host,
-        open: impl FnOnce(&mut Stack) -> io::Result<UdpHandle>,
-    ) -> io::Result<Dgram> {
-        let shared = host.shared.clone();
-        let (handle, io) = shared.call(|core, now| {
-            if core.stopped {
-                return Err(io::Error::other("the synack runtime has stopped"));
-            }
-            let h = &mut core.hosts[host.index];
-            let handle = open(&mut h.stack)?;
-            let io = h.sockets.register(
-                &mut h.stack,
-                now,
-                host.index,
-                Id::Udp(handle),
-                Kind::Datagram,
-            );
-            Ok((handle, io))
-        })?;
-        Ok(Dgram {
-            shared,
-            host: host.index,
-            handle,
-            io,
+        open: impl FnOnce(&mut HostState) -> io::Result<UdpHandle> + Send + 'static,
+    ) -> Opening<Dgram> {
+        let index = host.index;
+        Opening::new(host, move |core, now, shared| {
+            let h = &mut core.hosts[index];
+            let handle = open(h)?;
+            let io = h
+                .sockets
+                .register(&mut h.stack, now, index, Id::Udp(handle), Kind::Datagram);
+            Ok(Dgram {
+                shared,
+                host: index,
+                handle,
+                io,
+                slots: Default::default(),
+            })
         })
     }
 
     /// Binds `local` on `host` (port 0: an ephemeral port).
-    pub(crate) fn bind(host: &Host, local: SocketAddr) -> io::Result<Dgram> {
-        Self::open(host, |stack| stack.udp_bind(local))
+    pub(crate) fn bind(host: &Host, local: SocketAddr) -> Opening<Dgram> {
+        Self::open(host, move |h| h.stack.udp_bind(local))
     }
 
     /// Turns forwarding on for `host` with `cfg` and opens its datagram socket, which takes
-    /// the datagrams of every forwarded UDP flow. AddrInUse when forwarding is on already.
-    pub(crate) fn forwarder(host: &Host, cfg: ForwardConfig) -> io::Result<Dgram> {
-        Self::open(host, |stack| {
-            if stack.forwarding().is_some() {
+    /// the datagrams of every forwarded UDP flow. AddrInUse when the host has one already.
+    /// (A [`ForwardListener`](super::ForwardListener) may be open on it: the socket then
+    /// takes the UDP side of the same forwarder, reconfigured with `cfg`.)
+    pub(crate) fn forwarder(host: &Host, cfg: ForwardConfig) -> Opening<Dgram> {
+        Self::open(host, move |h| {
+            if let Some(f) = h.stack.forwarding()
+                && h.sockets.contains(Id::Udp(f.udp))
+            {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    "forwarding is on already on this host (one forwarder socket per host)",
+                    "this host has a forwarder socket already (one per host)",
                 ));
             }
-            Ok(stack.enable_forwarding(cfg).udp)
+            Ok(h.stack.enable_forwarding(cfg).udp)
         })
     }
 
-    fn stack<'a>(&self, core: &'a mut Core) -> &'a mut Stack {
-        &mut core.hosts[self.host].stack
-    }
-
-    /// The next datagram. An ICMP error about one the socket sent does not fail it: Linux
-    /// reports those to an unconnected socket only with IP_RECVERR, so a server is not
-    /// broken by a client that went away; it waits for `take_error`. Waits on READABLE.
-    pub(crate) fn try_recv_from(
+    /// The driver's receive: the next datagram (up to `len` bytes of it) and what it says
+    /// of it. An ICMP error about one the socket sent does not fail it: Linux reports those
+    /// to an unconnected socket only with IP_RECVERR, so a server is not broken by a client
+    /// that went away; it waits for `take_error`. Waits on READABLE.
+    fn recv_op(
         &self,
-        core: &mut Core,
-        buf: &mut [u8],
-    ) -> Option<io::Result<RecvMeta>> {
-        match self.stack(core).recv_from(self.handle, buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            r => Some(r),
+        len: usize,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<(Vec<u8>, RecvMeta)>> + Send + 'static
+    {
+        let (host, u) = (self.host, self.handle);
+        move |core, _| {
+            let mut buf = vec![0u8; len.min(65536)];
+            match core.hosts[host].stack.recv_from(u, &mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                Ok(m) => {
+                    buf.truncate(m.len);
+                    Some(Ok((buf, m)))
+                }
+                Err(e) => Some(Err(e)),
+            }
         }
     }
 
-    /// Sends one datagram to `to`, from `from` (`None`: the socket's address; see
-    /// [`Stack::send_from`]). A full output queue waits for the driver's next turn. Waits on
-    /// WRITABLE.
-    pub(crate) fn try_send(
+    /// The driver's send of one datagram to `to`, from `from` (`None`: the socket's
+    /// address; see [`Stack::send_from`]). A full output queue waits for the driver's next
+    /// turn. Waits on WRITABLE.
+    fn send_op(
         &self,
-        core: &mut Core,
-        now: Instant,
         buf: &[u8],
         from: Option<SocketAddr>,
         to: SocketAddr,
-    ) -> Option<io::Result<usize>> {
-        let h = &mut core.hosts[self.host];
-        let r = match from {
-            None => h.stack.send_to(now, self.handle, buf, to),
-            Some(from) => h.stack.send_from(now, self.handle, buf, from, to),
-        };
-        match r {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                h.sockets.send_blocked(self.handle);
-                None
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<usize>> + Send + 'static {
+        let (host, u) = (self.host, self.handle);
+        let data = buf.to_vec();
+        move |core, now| {
+            let h = &mut core.hosts[host];
+            let r = match from {
+                None => h.stack.send_to(now, u, &data, to),
+                Some(from) => h.stack.send_from(now, u, &data, from, to),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    h.sockets.send_blocked(u);
+                    None
+                }
+                r => Some(r),
             }
-            r => Some(r),
         }
     }
 
-    pub(crate) fn take_error(&self) -> Option<io::Error> {
+    /// Sends one datagram, blocking the thread while the output queue is full.
+    pub(crate) fn send(
+        &self,
+        buf: &[u8],
+        from: Option<SocketAddr>,
+        to: SocketAddr,
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        let f = self.send_op(buf, from, to);
         self.shared
-            .with(|core, _| self.stack(core).udp_take_error(self.handle))
+            .blocking(&self.io, WRITABLE, timeout, nonblocking, f)
+    }
+
+    /// The task's [`send`](Self::send).
+    pub(crate) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        from: Option<SocketAddr>,
+        to: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.shared
+            .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+                self.send_op(buf, from, to)
+            })
+    }
+
+    /// Waits for a datagram into `buf`.
+    pub(crate) fn recv(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<RecvMeta> {
+        let f = self.recv_op(buf.len());
+        let (got, m) = self
+            .shared
+            .blocking(&self.io, READABLE, timeout, nonblocking, f)?;
+        Ok(fill(got, m, buf))
+    }
+
+    /// The task's [`recv`](Self::recv).
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<RecvMeta>> {
+        let len = buf.len();
+        self.shared
+            .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
+            .map_ok(|(got, m)| fill(got, m, buf))
+    }
+
+    /// The pending ICMP error, taken (SO_ERROR).
+    pub(crate) fn take_error(&self) -> Option<io::Error> {
+        self.io.lock().pipe.ctl.udp_error.take()
     }
 
     /// The bound address; the forwarder's socket has none of its own.
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared
-            .with(|core, _| self.stack(core).udp_local_addr(self.handle))?
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "the forwarder's socket has no address of its own: it takes every \
-                     forwarded destination (see recv_from_meta)",
-                )
-            })
+        self.io.lock().pipe.ctl.local.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "the forwarder's socket has no address of its own: it takes every \
+                 forwarded destination (see recv_from_meta)",
+            )
+        })
     }
+}
+
+/// A datagram the driver received, into the caller's buffer (a buffer that shrank since
+/// the call began truncates it, as a short buffer does).
+fn fill(got: Vec<u8>, mut m: RecvMeta, buf: &mut [u8]) -> RecvMeta {
+    m.len = copy_out(&got, buf);
+    m
 }
 
 impl Drop for Dgram {
     fn drop(&mut self) {
         let (host, h) = (self.host, self.handle);
-        self.shared.call(|core, _| {
+        self.shared.post(move |core, _| {
             let hs = &mut core.hosts[host];
             hs.sockets.deregister(Id::Udp(h));
             hs.stack.udp_close(h);

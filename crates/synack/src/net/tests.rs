@@ -768,3 +768,164 @@ fn a_dropped_listener_resets_the_connections_it_never_handed_out() {
     assert_eq!(e.kind(), ErrorKind::ConnectionReset);
     assert_eq!(server.counters().abort_on_close, 1);
 }
+
+/// The calls that are not reads or writes do not take the stack lock either: with it held
+/// (the driver stopped), the ones the socket's own state answers return at once (options,
+/// addresses, TCP_INFO, SO_ERROR, shutdown); the ones only the stack can answer (opening a
+/// connection, a datagram in or out) are queued for the driver and complete once it runs.
+#[test]
+fn control_calls_do_not_take_the_stack_lock() {
+    let (_rt, client, server) = pair(0, 43);
+    let listener = TcpListener::bind_on(&server, "198.18.43.2:80").unwrap();
+    let c = TcpStream::connect_on(&client, "198.18.43.2:80").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    let us = UdpSocket::bind_on(&server, "198.18.43.2:53").unwrap();
+    let uc = UdpSocket::bind_on(&client, "198.18.43.1:5353").unwrap();
+    let (quick_tx, quick_rx) = std::sync::mpsc::channel();
+    let (queued_tx, queued_rx) = std::sync::mpsc::channel();
+    let guard = client.shared.lock();
+    let host = client.clone();
+    let t = thread::spawn(move || {
+        c.set_nodelay(true).unwrap();
+        c.set_ttl(9).unwrap();
+        let quick = (
+            c.nodelay().unwrap(),
+            c.ttl().unwrap(),
+            c.info().unwrap().state,
+            c.local_addr().unwrap().ip().to_string(),
+            c.peer_addr().unwrap().to_string(),
+            c.shutdown(Shutdown::Write).is_ok(),
+            uc.local_addr().unwrap().to_string(),
+            uc.take_error().unwrap().is_none(),
+            c.set_ttl(0).unwrap_err().kind(),
+        );
+        quick_tx.send(quick).unwrap();
+        // Only the driver can answer these.
+        let c2 = TcpStream::connect_on(&host, "198.18.43.2:80").unwrap();
+        uc.send_to(b"queued", "198.18.43.2:53").unwrap();
+        queued_tx.send(()).unwrap();
+        (c, c2)
+    });
+    let quick = quick_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a control call waited for the stack lock");
+    assert_eq!(
+        quick,
+        (
+            true,
+            9,
+            Some(crate::tcp::State::Established),
+            "198.18.43.1".to_string(),
+            "198.18.43.2:80".to_string(),
+            true,
+            "198.18.43.1:5353".to_string(),
+            true,
+            ErrorKind::InvalidInput,
+        )
+    );
+    // The connect waits for the driver, and so for the lock.
+    assert!(
+        queued_rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "a connect went through with the driver stopped"
+    );
+    drop(guard);
+    queued_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the queued calls completed once the driver ran");
+    let (_c, _c2) = t.join().unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = us.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from.to_string()),
+        (&b"queued"[..], "198.18.43.1:5353".into())
+    );
+    // The FIN queued while the driver was stopped went out.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    let _ = listener.accept().unwrap();
+}
+
+/// Every call of the blocking sockets, the host and the runtime, and not one takes the stack
+/// lock outside the driver's thread (the runtime counts who takes it).
+#[test]
+fn socket_calls_never_take_the_stack_lock() {
+    let (rt, client, server) = pair(0, 44);
+    let listener = TcpListener::bind_on(&server, "198.18.44.2:80").unwrap();
+    let t = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        s.write_all(&all).unwrap();
+        s.shutdown(Shutdown::Both).unwrap();
+        drop(listener);
+    });
+    let mut c = TcpStream::connect_on(&client, "198.18.44.2:80").unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_ttl(33).unwrap();
+    c.set_keepalive(None).unwrap();
+    assert!(c.nodelay().unwrap());
+    assert_eq!(c.ttl().unwrap(), 33);
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.44.2:80");
+    c.write_all(&[7u8; 100_000]).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(back, vec![7u8; 100_000]);
+    assert!(c.info().unwrap().bytes_received >= 100_000);
+    t.join().unwrap();
+    let refused = TcpStream::connect_on(&client, "198.18.44.2:81").map(|_| ());
+    assert_eq!(refused.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    let us = UdpSocket::bind_on(&server, "198.18.44.2:53").unwrap();
+    let uc = UdpSocket::bind_on(&client, "198.18.44.1:0").unwrap();
+    uc.send_to(b"q", us.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = us.recv_from(&mut buf).unwrap();
+    us.send_to(&buf[..n], from).unwrap();
+    assert_eq!(uc.recv_from(&mut buf).unwrap().0, 1);
+    assert!(uc.take_error().unwrap().is_none());
+    let other = TcpListener::bind_on(&server, "198.18.44.2:82").unwrap();
+    let a = TcpStream::connect_on(&client, "198.18.44.2:82").unwrap();
+    a.abort();
+    drop(other);
+    drop(c);
+    assert!(rt.settle(Duration::from_secs(10)));
+    assert!(client.counters().active_opens >= 3);
+    assert_eq!(rt.open_sockets(), 2);
+    let _ = (rt.live_connections(), rt.link_stats());
+    assert_eq!(
+        rt.outside_locks(),
+        0,
+        "a call outside the driver took the stack lock"
+    );
+}
+
+/// Threads waiting for their handshakes are woken by their own connection's outcome only:
+/// one connection completing wakes its connect, and none of the nineteen still trying (their
+/// SYNs go to an address nobody has). (Datagram receives: `a_datagram_wakes_only_its_own_socket`.)
+#[test]
+fn a_handshake_wakes_only_its_own_connect() {
+    let (rt, client, server) = pair(0, 45);
+    let listener = TcpListener::bind_on(&server, "198.18.45.2:80").unwrap();
+    let waiting: Vec<_> = (0..19)
+        .map(|_| {
+            let host = client.clone();
+            thread::spawn(move || TcpStream::connect_on(&host, "198.18.45.9:80").map(|_| ()))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let before = rt.wakeups();
+    let c = TcpStream::connect_on(&client, "198.18.45.2:80").unwrap();
+    let woken = rt.wakeups() - before;
+    assert!(woken <= 1, "one handshake woke {woken} waiters");
+    assert!(
+        waiting.iter().all(|t| !t.is_finished()),
+        "a connect to nobody returned"
+    );
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.45.2:80");
+    drop(listener);
+    // Stopping the runtime fails them all.
+    drop(rt);
+    for t in waiting {
+        assert!(t.join().unwrap().is_err());
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use super::socket::Dgram;
-use super::{Host, READ, StreamOpts, WRITE, Waits, host_for_bind, one_addr};
+use super::{Host, StreamOpts, host_for_bind, one_addr};
 use crate::stack::{ForwardConfig, RecvMeta};
 
 /// A UDP socket, like `std::net::UdpSocket`.
@@ -64,7 +64,9 @@ impl UdpSocket {
 
     /// Binds `addr` on `host`.
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_dgram(Dgram::bind(host, one_addr(addr)?)?))
+        Ok(UdpSocket::from_dgram(
+            Dgram::bind(host, one_addr(addr)?).wait()?,
+        ))
     }
 
     /// Turns forwarder mode on for `host` (see [`Stack::enable_forwarding`](
@@ -102,7 +104,7 @@ impl UdpSocket {
     /// assert_eq!((&buf[..n], from), (&b"pong"[..], m.dst));
     /// ```
     pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_dgram(Dgram::forwarder(host, cfg)?))
+        Ok(UdpSocket::from_dgram(Dgram::forwarder(host, cfg).wait()?))
     }
 
     /// Sends `buf` as one datagram to `addr`; the bytes sent. InvalidInput for a datagram
@@ -122,10 +124,7 @@ impl UdpSocket {
     fn send(&self, buf: &[u8], from: Option<SocketAddr>, to: SocketAddr) -> io::Result<usize> {
         let timeout = StreamOpts::timeout(&self.opts.write_timeout);
         let nonblocking = self.opts.nonblocking();
-        self.sock
-            .blocking(WRITE, timeout, nonblocking, |s, core, now| {
-                s.try_send(core, now, buf, from, to)
-            })
+        self.sock.send(buf, from, to, timeout, nonblocking)
     }
 
     /// Waits for a datagram; its length (at most `buf`'s) and its sender.
@@ -138,10 +137,7 @@ impl UdpSocket {
     pub fn recv_from_meta(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
         let timeout = StreamOpts::timeout(&self.opts.read_timeout);
         let nonblocking = self.opts.nonblocking();
-        self.sock
-            .blocking(READ, timeout, nonblocking, |s, core, _| {
-                s.try_recv_from(core, buf)
-            })
+        self.sock.recv(buf, timeout, nonblocking)
     }
 
     /// The bound address (with the port picked for port 0). AddrNotAvailable on the

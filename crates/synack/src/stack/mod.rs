@@ -97,10 +97,9 @@ pub struct SocketHandle {
     generation: u32,
 }
 
-/// The smallest link MTU the stack works on: a 20-byte IPv4 header, a 20-byte TCP header and
-/// TCP's smallest MSS, 88 bytes (Linux's `TCP_MIN_MSS`; [`Stack::mss`] never announces less).
-/// Runtimes and simulations refuse a smaller MTU instead of sending packets that do not fit.
-pub const MIN_MTU: u16 = 128;
+/// The smallest link MTU the stack works on (a wire-format fact: the headers and TCP's
+/// smallest MSS; [`Stack::mss`] never announces less).
+pub use crate::wire::MIN_MTU;
 
 /// The error text for an MTU below [`MIN_MTU`].
 pub fn mtu_too_small(mtu: u16) -> String {

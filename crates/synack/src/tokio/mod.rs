@@ -46,6 +46,8 @@
 //! [`UdpSocket`] is `tokio::net::UdpSocket`'s unconnected half (`bind`, `send_to`,
 //! `recv_from`, `poll_send_to`, `poll_recv_from`); [`UdpSocket::forwarder_on`] gives a
 //! forwarder host's datagrams with their original destinations, for relaying.
+//! [`ForwardListener`] gives the same host's pending TCP flows, each accepted, refused or
+//! ignored before the client hears anything.
 
 use core::net::SocketAddr;
 use std::future::poll_fn;
@@ -61,9 +63,9 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Dgram, Host, READ, Sock, SocketOption, WRITE, Waits, host_for_bind, host_for_connect, one_addr,
+    Dgram, Flow, Fwd, Host, Sock, SocketOption, host_for_bind, host_for_connect, one_addr,
 };
-use crate::stack::{ForwardConfig, RecvMeta};
+use crate::stack::{ForwardConfig, RecvMeta, Refusal};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -78,14 +80,20 @@ impl TcpListener {
     /// does.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
-        TcpListener::bind_on(&host_for_bind(local)?, local)
+        Ok(TcpListener {
+            sock: Sock::listen(&host_for_bind(local)?, local, false)
+                .done()
+                .await?,
+            local,
+        })
     }
 
-    /// Listens on `addr` on `host` (backlog 128).
+    /// Listens on `addr` on `host` (backlog 128). Synchronous: it waits for the driver to
+    /// open the listener (see [`bind`](Self::bind) for the async form).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let local = one_addr(addr)?;
         Ok(TcpListener {
-            sock: Sock::listen(host, local, false)?,
+            sock: Sock::listen(host, local, false).wait()?,
             local,
         })
     }
@@ -165,8 +173,8 @@ impl TcpStream {
 
     /// Connects from `host` to `addr`.
     pub async fn connect_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let sock = Sock::connect(host, one_addr(addr)?)?;
-        poll_fn(|cx| sock.poll(cx, WRITE, |s, core, _| s.try_connected(core))).await?;
+        let sock = Sock::connect(host, one_addr(addr)?).done().await?;
+        poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream::from_sock(sock))
     }
 
@@ -178,13 +186,16 @@ impl TcpStream {
         self.inner.sock.local_addr()
     }
 
-    /// TCP_NODELAY.
+    /// TCP_NODELAY. Synchronous and waits for nothing: the option is recorded on the socket
+    /// and applied by the driver at its next turn, before anything written after this call
+    /// is sent.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.sock.set_option(SocketOption::NoDelay(on))
     }
 
+    /// TCP_NODELAY as set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.sock.conn(|c| c.nodelay())
+        self.inner.sock.nodelay()
     }
 
     /// IP_TTL: the TTL of this connection's packets (1 to 255; on an IPv6 connection, the hop
@@ -197,9 +208,10 @@ impl TcpStream {
         self.inner.sock.ttl()
     }
 
-    /// Per-connection statistics (TCP_INFO).
+    /// Per-connection statistics (TCP_INFO), as of the driver's last turn that changed the
+    /// connection (the socket's own copy: reading it waits for nothing).
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.inner.sock.conn(|c| c.info())
+        self.inner.sock.info()
     }
 
     /// Reads without consuming (MSG_PEEK): the next read returns the same bytes.
@@ -369,13 +381,15 @@ impl UdpSocket {
     /// the default host); port 0 picks an ephemeral port.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let local = one_addr(addr)?;
-        UdpSocket::bind_on(&host_for_bind(local)?, local)
+        Ok(UdpSocket {
+            sock: Dgram::bind(&host_for_bind(local)?, local).done().await?,
+        })
     }
 
-    /// Binds `addr` on `host`.
+    /// Binds `addr` on `host` (synchronous: it waits for the driver to open the socket).
     pub fn bind_on(host: &Host, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            sock: Dgram::bind(host, one_addr(addr)?)?,
+            sock: Dgram::bind(host, one_addr(addr)?).wait()?,
         })
     }
 
@@ -385,7 +399,7 @@ impl UdpSocket {
     /// destination, [`send_from`](Self::send_from) answers from that destination.
     pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            sock: Dgram::forwarder(host, cfg)?,
+            sock: Dgram::forwarder(host, cfg).wait()?,
         })
     }
 
@@ -402,9 +416,7 @@ impl UdpSocket {
         buf: &[u8],
         to: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.sock.poll(cx, WRITE, |s, core, now| {
-            s.try_send(core, now, buf, None, to)
-        })
+        self.sock.poll_send(cx, buf, None, to)
     }
 
     /// Sends `buf` as one datagram from `from` to `to` (on the forwarder socket, `from` is a
@@ -415,12 +427,7 @@ impl UdpSocket {
         from: SocketAddr,
         to: SocketAddr,
     ) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.sock.poll(cx, WRITE, |s, core, now| {
-                s.try_send(core, now, buf, Some(from), to)
-            })
-        })
-        .await
+        poll_fn(|cx| self.sock.poll_send(cx, buf, Some(from), to)).await
     }
 
     /// Waits for a datagram; its length (at most `buf`'s, the rest lost) and its sender.
@@ -436,8 +443,7 @@ impl UdpSocket {
     }
 
     fn poll_recv_meta(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<RecvMeta>> {
-        self.sock
-            .poll(cx, READ, |s, core, _| s.try_recv_from(core, buf))
+        self.sock.poll_recv(cx, buf)
     }
 
     /// Polls for a datagram into `buf`'s unfilled part; registers the task to be woken when
@@ -467,6 +473,114 @@ impl UdpSocket {
     }
 }
 
+/// The TCP side of a forwarder host: every connection a client opens to a forwarded
+/// destination waits here, before any answer, for the application to accept, refuse or
+/// ignore it (see [`net::ForwardListener`](crate::net::ForwardListener), its blocking twin).
+/// [`UdpSocket::forwarder_on`] on the same host gives the UDP side.
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use synack::net::Runtime;
+/// use synack::stack::{ForwardConfig, Refusal, Unreachable};
+/// use synack::tokio::{ForwardListener, TcpStream};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let rt = Runtime::builder()
+///     .host("client", "198.18.0.1/24")
+///     .host("gateway", "198.18.0.2/24")
+///     .build_tokio()?;
+/// let (client, gw) = (rt.host("client").unwrap(), rt.host("gateway").unwrap());
+/// let cfg = ForwardConfig {
+///     prefixes: vec!["198.18.0.0/24".parse().unwrap()],
+///     ..ForwardConfig::default()
+/// };
+/// let flows = ForwardListener::bind_on(&gw, cfg).await?;
+/// tokio::spawn(async move {
+///     while let Ok(flow) = flows.accept().await {
+///         // A proxy would connect upstream to flow.destination() first.
+///         if flow.destination().port() == 80 {
+///             let mut s = flow.accept().await?; // the SYN-ACK, from the destination
+///             s.write_all(b"hi").await?;
+///         } else {
+///             flow.refuse(Refusal::Unreachable(Unreachable::Host)).await?;
+///         }
+///     }
+///     std::io::Result::Ok(())
+/// });
+/// let mut c = TcpStream::connect_on(&client, "198.18.0.80:80").await?;
+/// let mut got = [0u8; 2];
+/// c.read_exact(&mut got).await?;
+/// assert_eq!(&got, b"hi");
+/// let e = TcpStream::connect_on(&client, "198.18.0.81:22").await.map(|_| ()).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::HostUnreachable);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ForwardListener {
+    fwd: Fwd,
+}
+
+impl ForwardListener {
+    /// Turns forwarder mode on for `host` with `cfg` and takes its pending TCP flows.
+    /// AddrInUse when the host has a forward listener already. Dropping it leaves forwarding
+    /// on: flows then wait undecided until `cfg.pending_timeout`.
+    pub async fn bind_on(host: &Host, cfg: ForwardConfig) -> io::Result<ForwardListener> {
+        Ok(ForwardListener {
+            fwd: Fwd::open(host, cfg).done().await?,
+        })
+    }
+
+    /// Waits for the next flow a client opened (its SYN is held until the decision).
+    pub async fn accept(&self) -> io::Result<PendingFlow> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next pending flow; registers the task to be woken when one comes.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<PendingFlow>> {
+        self.fwd
+            .poll_next(cx)
+            .map_ok(|flow| PendingFlow(self.fwd.flow(flow)))
+    }
+}
+
+/// A TCP flow waiting for the application's decision: its client and the destination the
+/// client wanted. Dropped undecided, it waits until the forwarder's pending timeout.
+pub struct PendingFlow(Flow);
+
+impl PendingFlow {
+    /// The client.
+    pub fn source(&self) -> SocketAddr {
+        self.0.source()
+    }
+
+    /// Where the client wanted to go (the address our SYN-ACK, RST or ICMP error comes from).
+    pub fn destination(&self) -> SocketAddr {
+        self.0.destination()
+    }
+
+    /// Accepts it: the SYN-ACK goes out from the original destination; resolves once the
+    /// client's ACK came. NotFound when the decision expired meanwhile.
+    pub async fn accept(self) -> io::Result<TcpStream> {
+        let sock = self.0.accept().done().await?;
+        poll_fn(|cx| sock.poll_connected(cx)).await?;
+        Ok(TcpStream::from_sock(sock))
+    }
+
+    /// Refuses it with a RST or an ICMP destination unreachable from the original
+    /// destination. NotFound when it expired.
+    pub async fn refuse(self, how: Refusal) -> io::Result<()> {
+        let c = self.0.refuse(Some(how));
+        poll_fn(|cx| c.poll(cx)).await
+    }
+
+    /// Drops it without a word (the client's SYN retransmissions come back as a new flow).
+    pub async fn ignore(self) -> io::Result<()> {
+        let c = self.0.refuse(None);
+        poll_fn(|cx| c.poll(cx)).await
+    }
+}
+
 /// The driver as a task: a turn (timers, packets, readiness), then sleep until a socket call
 /// kicks it, the next deadline, or the device is readable (through `AsyncFd`).
 pub(crate) async fn drive(shared: Arc<Shared>) {
@@ -482,8 +596,11 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
     };
     loop {
         let wait = {
+            #[cfg(test)]
+            let _driver = crate::net::runtime::audit::AsDriver::new();
             let mut g = shared.lock();
-            if g.stopped {
+            if shared.stopped.load(Ordering::SeqCst) {
+                g.stop();
                 break;
             }
             let mut dev = shared.task_device.device();
@@ -492,7 +609,6 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
                 None => None,
             };
             let again = g.turn(d, &mut buf, shared);
-            shared.turns.notify_all();
             if again {
                 None
             } else {
@@ -525,7 +641,8 @@ impl Drop for Over {
         let over = shared.task_device.over.clone();
         drop(shared);
         *lock(&over.0) = true;
-        over.1.notify_all();
+        // One waiter at most: the runtime's stop.
+        over.1.notify_one();
     }
 }
 

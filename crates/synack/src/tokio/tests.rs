@@ -226,8 +226,11 @@ async fn a_thousand_proxied_sessions_end_cleanly() {
 async fn a_request_wakes_at_most_its_two_readers() {
     let (rt, h) = hosts(53, 2, Config::default());
     let listener = TcpListener::bind_on(&h[1], "198.18.53.2:80").unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = accepted.clone();
     ::tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             ::tokio::spawn(async move {
                 let mut b = [0u8; 1024];
                 while s.read_exact(&mut b).await.is_ok() {
@@ -247,6 +250,15 @@ async fn a_request_wakes_at_most_its_two_readers() {
         s.set_nodelay(true).unwrap();
         streams.push(s);
     }
+    // The server's last accepts may still be under way: their wake-ups are not the
+    // requests'.
+    for _ in 0..1000 {
+        if accepted.load(std::sync::atomic::Ordering::SeqCst) == conns {
+            break;
+        }
+        ::tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), conns);
     let before = rt.wakeups();
     let tasks: Vec<_> = streams
         .into_iter()
@@ -469,4 +481,171 @@ async fn on_a_current_thread_runtime_the_driver_task_ends_at_its_next_poll() {
         "the driver task still holds the runtime: {} references",
         Arc::strong_count(&host.shared)
     );
+}
+
+/// Every call of the tokio sockets and not one takes the stack lock outside the driver task
+/// (the runtime counts who takes it). The synchronous calls (`set_nodelay`, `info`, ...)
+/// answer from the socket's own state; `bind_on` waits for the driver through
+/// `block_in_place`.
+async fn every_call(net: u8) -> (Runtime, Vec<Host>) {
+    let (rt, h) = hosts(net, 2, Config::default());
+    let addr = format!("198.18.{net}.2:80");
+    let listener = TcpListener::bind(&addr).await.unwrap();
+    let server = ::tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let (mut r, mut w) = s.split();
+        ::tokio::io::copy(&mut r, &mut w).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let mut c = TcpStream::connect_on(&h[0], &addr).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_ttl(12).unwrap();
+    assert!(c.nodelay().unwrap());
+    assert_eq!(c.ttl().unwrap(), 12);
+    assert_eq!(c.peer_addr().unwrap().to_string(), addr);
+    c.write_all(&[5u8; 50_000]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, vec![5u8; 50_000]);
+    assert!(c.info().unwrap().bytes_received >= 50_000);
+    server.await.unwrap();
+    let refused = TcpStream::connect_on(&h[0], format!("198.18.{net}.2:81")).await;
+    assert_eq!(
+        refused.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    let us = UdpSocket::bind(format!("198.18.{net}.2:53")).await.unwrap();
+    let uc = UdpSocket::bind(format!("198.18.{net}.1:0")).await.unwrap();
+    uc.send_to(b"q", us.local_addr().unwrap()).await.unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = us.recv_from(&mut buf).await.unwrap();
+    us.send_to(&buf[..n], from).await.unwrap();
+    assert_eq!(uc.recv_from(&mut buf).await.unwrap().0, 1);
+    assert!(uc.take_error().unwrap().is_none());
+    let a = TcpStream::connect_on(&h[0], &addr).await;
+    assert!(a.is_err(), "the listener is gone");
+    drop(c);
+    (rt, h)
+}
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_calls_never_take_the_stack_lock() {
+    let (rt, h) = every_call(56).await;
+    // The synchronous opens wait for the driver without the lock too.
+    let l = TcpListener::bind_on(&h[1], "198.18.56.2:90").unwrap();
+    let u = UdpSocket::bind_on(&h[1], "198.18.56.2:90").unwrap();
+    drop((l, u));
+    assert!(h[0].counters().active_opens >= 2);
+    assert_eq!(
+        rt.outside_locks(),
+        0,
+        "a call outside the driver took the stack lock"
+    );
+}
+
+#[::tokio::test(flavor = "current_thread")]
+async fn socket_calls_never_take_the_stack_lock_on_one_thread() {
+    let (rt, _h) = every_call(57).await;
+    assert_eq!(
+        rt.outside_locks(),
+        0,
+        "a call outside the driver took the stack lock"
+    );
+}
+
+/// The forwarder's pending flows through the tokio API: each comes with its client and
+/// original destination; accepting answers with a SYN-ACK from that destination and carries
+/// bytes both ways, refusing gives the client's connect the error the refusal means,
+/// ignoring sends nothing (the client's next SYN comes back as a new flow). The forwarder's
+/// UDP socket works beside it on the same host.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_listener_decides_pending_flows() {
+    use crate::stack::Unreachable;
+    let (_rt, h) = hosts(58, 2, Config::default());
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.58.0/24".parse().unwrap()],
+        ..ForwardConfig::default()
+    };
+    let flows = ForwardListener::bind_on(&h[1], cfg.clone()).await.unwrap();
+    let again = ForwardListener::bind_on(&h[1], cfg.clone()).await;
+    assert_eq!(again.err().unwrap().kind(), io::ErrorKind::AddrInUse);
+    let relay = UdpSocket::forwarder_on(&h[1], cfg).unwrap();
+    let decided = ::tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let flow = flows.accept().await.unwrap();
+            let (src, dst) = (flow.source(), flow.destination());
+            assert_eq!(src.ip().to_string(), "198.18.58.1");
+            seen.push(dst.to_string());
+            match dst.port() {
+                80 => {
+                    let mut s = flow.accept().await.unwrap();
+                    assert_eq!(s.local_addr().unwrap(), dst);
+                    assert_eq!(s.peer_addr().unwrap(), src);
+                    let mut b = [0u8; 5];
+                    s.read_exact(&mut b).await.unwrap();
+                    s.write_all(&b.to_ascii_uppercase()).await.unwrap();
+                    s.shutdown().await.unwrap();
+                }
+                443 => flow.refuse(Refusal::Reset).await.unwrap(),
+                22 => flow
+                    .refuse(Refusal::Unreachable(Unreachable::Host))
+                    .await
+                    .unwrap(),
+                // The first time, nothing; its retransmitted SYN is refused.
+                25 if !seen[..seen.len() - 1].contains(&dst.to_string()) => {
+                    flow.ignore().await.unwrap()
+                }
+                _ => flow.refuse(Refusal::Reset).await.unwrap(),
+            }
+        }
+        seen
+    });
+    let mut c = TcpStream::connect_on(&h[0], "198.18.58.80:80")
+        .await
+        .unwrap();
+    assert_eq!(c.peer_addr().unwrap().to_string(), "198.18.58.80:80");
+    c.write_all(b"hello").await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"HELLO");
+    let refused = TcpStream::connect_on(&h[0], "198.18.58.81:443").await;
+    assert_eq!(
+        refused.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    let unreachable = TcpStream::connect_on(&h[0], "198.18.58.82:22").await;
+    assert_eq!(
+        unreachable.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::HostUnreachable
+    );
+    // Ignored, then its SYN retransmission (after the initial RTO, 1 s) is refused.
+    let t = std::time::Instant::now();
+    let ignored = TcpStream::connect_on(&h[0], "198.18.58.83:25").await;
+    assert_eq!(
+        ignored.map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        decided.await.unwrap(),
+        [
+            "198.18.58.80:80",
+            "198.18.58.81:443",
+            "198.18.58.82:22",
+            "198.18.58.83:25",
+            "198.18.58.83:25"
+        ]
+    );
+    // UDP beside it.
+    let u = UdpSocket::bind_on(&h[0], "198.18.58.1:5000").unwrap();
+    u.send_to(b"q", "198.18.58.53:53").await.unwrap();
+    let mut buf = [0u8; 4];
+    let m = relay.recv_from_meta(&mut buf).await.unwrap();
+    assert_eq!(m.dst.to_string(), "198.18.58.53:53");
 }

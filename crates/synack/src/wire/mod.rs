@@ -28,6 +28,12 @@ pub mod seq;
 pub mod tcp;
 pub mod udp;
 
+/// The smallest link MTU synack works on: a 20-byte IPv4 header, a 20-byte TCP header and
+/// TCP's smallest MSS, 88 bytes (Linux's `TCP_MIN_MSS`; the stack never announces less).
+/// Runtimes and simulations refuse a smaller MTU instead of sending packets that do not fit
+/// (re-exported as [`stack::MIN_MTU`](crate::stack::MIN_MTU)).
+pub const MIN_MTU: u16 = 128;
+
 use core::fmt;
 
 /// Why a packet could not be parsed or emitted. Every malformed input maps to one of these;
