@@ -564,11 +564,22 @@ impl Connection {
                 burst: (0, 0),
             });
         }
-        // The last segment: up to one MSS ending where the sent data ends, plus the FIN if
-        // it was sent (SND.MAX then counts it).
+        // The last segment as it was sent (Linux `tcp_send_loss_probe` splits the last
+        // packet's final MSS unit off): from where the last scoreboard entry starts, at most
+        // one MSS, to where the sent data ends, plus the FIN if it was sent (SND.MAX then
+        // counts it). A short last segment is resent short, not topped up with the data
+        // before it.
         let fin = self.snd.fin_queued && self.snd.max == fin_pos + 1u32;
         let data_end = self.snd.max.min(fin_pos);
-        let mut len = ((data_end - self.snd.una) as usize).min(mss);
+        let from = if data_end > self.snd.una {
+            self.snd
+                .sb
+                .containing(data_end - 1u32)
+                .map_or(self.snd.una, |s| s.start.max(self.snd.una))
+        } else {
+            self.snd.una
+        };
+        let mut len = ((data_end - from) as usize).min(mss);
         if fin && self.snd.fin_alone {
             len = 0;
         }
