@@ -58,15 +58,16 @@ impl Prr {
             let due = (self.delivered as u64 * ssthresh as u64).div_ceil(self.recover_fs as u64);
             (due as i64 - self.out as i64).max(0) as u32
         } else {
-            // Slow Start Reduction Bound: limit = MAX(prr_delivered - prr_out, DeliveredData),
-            // then sndcnt = MIN(ssthresh - pipe, limit) only when the ACK advanced SND.UNA
-            // without revealing new loss; otherwise the larger bound goes through, to repair
-            // the new losses quickly (Linux 4.x-5.18). Linux 5.19+ always applies the MIN and
-            // adds one on a clean cumulative ACK; on SimNet at 0.1-1 ms RTT and 5 % loss that
-            // variant costs 2-3x the retransmission timeouts (issue 21), so this one stays.
+            // Slow Start Reduction Bound: limit = MAX(prr_delivered - prr_out, DeliveredData).
+            // On an ACK that advanced SND.UNA without revealing new loss, Linux 5.19+ adds
+            // one to it (so a partial ACK lets the next two lost segments go together) and
+            // caps it at ssthresh - pipe: sndcnt = MIN(ssthresh - pipe, limit + 1). Otherwise
+            // the uncapped bound goes through, to repair the new losses quickly (Linux
+            // 4.x-5.18); Linux 5.19+ caps that one too, which on SimNet at 0.1-1 ms RTT and
+            // 5 % loss costs 2-3x the retransmission timeouts (issue 21).
             let limit = (self.delivered.saturating_sub(self.out)).max(delivered);
             if una_advanced && !newly_lost {
-                limit.min(ssthresh - pipe)
+                (limit + 1).min(ssthresh - pipe)
             } else {
                 limit
             }
@@ -123,5 +124,25 @@ mod tests {
         // Next SACK: one more delivered, pipe 6 again (5 + the retransmission).
         let cwnd = p.on_ack(1, 6, 7, false, false).unwrap();
         assert_eq!(cwnd, 7, "one for one while pipe < ssthresh");
+    }
+
+    /// rtx-size-recovery-two-segments-together.pkt: 10 out, the first 3 lost, 3 SACKed;
+    /// ssthresh 7, pipe 4. The third SACK lets the fast retransmit go (one segment); the
+    /// partial ACK that follows delivers one and lets two go (Linux 5.19+: one more than
+    /// delivered on a clean cumulative ACK), capped at ssthresh - pipe.
+    #[test]
+    fn partial_ack_sends_one_more_than_delivered() {
+        let mut p = Prr::start(10);
+        assert_eq!(p.on_ack(1, 4, 7, false, true), Some(5));
+        p.on_sent(1);
+        // The partial ACK: 1 delivered (prr_delivered 2, prr_out 1), pipe 4.
+        assert_eq!(p.on_ack(1, 4, 7, true, false), Some(6));
+        p.on_sent(2);
+        // Capped: pipe 6 leaves room for one below ssthresh 7.
+        assert_eq!(p.on_ack(3, 6, 7, true, false), Some(7));
+        // An ACK that reveals a loss gets no extra segment.
+        let mut p = Prr::start(10);
+        p.on_sent(1);
+        assert_eq!(p.on_ack(1, 4, 7, true, true), Some(5));
     }
 }

@@ -1,5 +1,6 @@
 //! CUBIC (RFC 9438) with the arithmetic of Linux's `tcp_cubic.c`, counted in segments, and
-//! HyStart++ (RFC 9406, see [`hystart`](super::hystart)) for leaving the initial slow start.
+//! HyStart++ (RFC 9406) with Linux's ACK-train test (see [`hystart`](super::hystart)) for leaving
+//! the initial slow start.
 //!
 //! The window follows the cubic function of the time since the last reduction (RFC 9438
 //! §4.2):
@@ -39,7 +40,7 @@
 //! K is an exact integer cube root (Linux uses a table and one Newton step, off by up to
 //! 0.2 %).
 
-use super::hystart::{HyStart, Verdict};
+use super::hystart::{HyStart, HyStartAck, Verdict};
 use super::window::{Window, jiffies};
 use super::{AckSample, Algorithm, CongestionControl};
 use crate::time::{Duration, Instant};
@@ -355,12 +356,18 @@ impl CongestionControl for Cubic {
         if self.hystart.is_active() {
             if !(self.w.in_slow_start() && self.w.initial_slow_start()) {
                 self.hystart.disable();
-            } else if self
-                .hystart
-                .on_ack(ack.snd_una, ack.snd_nxt, ack.rtt, self.w.cwnd())
-                == Verdict::EnterCongestionAvoidance
+            } else if self.hystart.on_ack(&HyStartAck {
+                now: ack.now,
+                snd_una: ack.snd_una,
+                snd_nxt: ack.snd_nxt,
+                rtt: ack.rtt,
+                delay_min: self.delay_min,
+                cwnd: self.w.cwnd(),
+                mss: self.w.mss(),
+            }) == Verdict::EnterCongestionAvoidance
             {
-                // RFC 9406 §4.2: CSS is over, ssthresh = cwnd.
+                // RFC 9406 §4.2: CSS is over (or the ACK train says the window fills the
+                // path), ssthresh = cwnd.
                 self.w.end_slow_start();
             }
         }

@@ -681,7 +681,7 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
-        let una_before = self.snd.una;
+        let prior_una = self.snd.una;
         if ack >= self.snd.una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
@@ -691,17 +691,16 @@ impl Connection {
             self.recovery_after_ack(now, seg, summary, sample, ctr);
         }
 
-        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If (SND.WL1 <
-        // SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))". As Linux
-        // (tcp_may_update_window): an ACK that advances SND.UNA always updates it, and one with
-        // the same SEG.SEQ and no new acknowledgment only when it opens the window or closes
-        // it to zero, so a reordered or repeated ACK cannot shrink the window.
-        let advanced = ack > una_before;
-        if ack >= self.snd.una
-            && (advanced
-                || self.snd.wl1 < seg.seq
-                || (self.snd.wl1 == seg.seq && (window > self.snd.wnd || window == 0)))
-        {
+        // RFC 9293 §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+        // updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK))". As
+        // Linux (`tcp_may_update_window`), a segment that neither advances SND.UNA nor
+        // comes after SND.WL1 may only open the window or close it to zero: with the same
+        // SEG.SEQ and SEG.ACK as the last update, a smaller non-zero window (a peer
+        // shrinking it, or a reordered older segment) leaves the window as it was.
+        let may_update = ack > prior_una
+            || seg.seq > self.snd.wl1
+            || (seg.seq == self.snd.wl1 && (window > self.snd.wnd || window == 0));
+        if ack >= prior_una && may_update {
             self.snd.wnd = window;
             if window > self.snd.max_wnd {
                 self.snd.max_wnd = window;

@@ -251,7 +251,7 @@ impl Connection {
 
         if self.snd.probe_due {
             self.snd.probe_due = false;
-            if let Some(plan) = self.plan_probe(mss, base, fin_pos) {
+            if let Some(plan) = self.plan_probe(now, mss, base, fin_pos) {
                 self.snd.probe_out = true;
                 return Some(plan);
             }
@@ -553,7 +553,13 @@ impl Connection {
 
     /// RFC 8985 §7.3: the probe is one new segment if the window allows, else the last
     /// segment sent (with the FIN if it carried one), regardless of the congestion window.
-    fn plan_probe(&mut self, mss: usize, base: SeqNum, fin_pos: SeqNum) -> Option<Plan> {
+    fn plan_probe(
+        &mut self,
+        now: Instant,
+        mss: usize,
+        base: SeqNum,
+        fin_pos: SeqNum,
+    ) -> Option<Plan> {
         let off = (self.snd.nxt - base) as usize;
         let unsent = self.snd.buf.len().saturating_sub(off);
         let wnd_end = self.snd.una + self.snd.wnd;
@@ -588,15 +594,43 @@ impl Connection {
                 burst: (0, 0),
             });
         }
-        // The last segment: up to one MSS ending where the sent data ends, plus the FIN if
-        // it was sent (SND.MAX then counts it).
+        // The last segment as it was sent (Linux `tcp_send_loss_probe` splits the last
+        // packet's final MSS unit off): from where the last scoreboard entry starts, at most
+        // one MSS, to where the sent data ends, plus the FIN if it was sent (SND.MAX then
+        // counts it). A short last segment is resent short, not topped up with the data
+        // before it.
         let fin = self.snd.fin_queued && self.snd.max == fin_pos + 1u32;
         let data_end = self.snd.max.min(fin_pos);
-        let mut len = ((data_end - self.snd.una) as usize).min(mss);
+        let from = if data_end > self.snd.una {
+            self.snd
+                .sb
+                .containing(data_end - 1u32)
+                .map_or(self.snd.una, |s| s.start.max(self.snd.una))
+        } else {
+            self.snd.una
+        };
+        let mut len = ((data_end - from) as usize).min(mss);
         if fin && self.snd.fin_alone {
             len = 0;
         }
         let seq = data_end - len as u32;
+        // Linux `__tcp_retransmit_skb`: nothing that starts beyond the peer's window goes
+        // out (but SND.UNA, and anything when the window is zero: a window probe), and what
+        // does is cut to the window. A refused probe leaves the retransmission timer at the
+        // deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as if
+        // no probe had been scheduled.
+        let wnd_end = self.snd.una + self.snd.wnd;
+        if self.snd.wnd > 0 && len > 0 {
+            if seq >= wnd_end && seq != self.snd.una {
+                let rto = self.rto();
+                let at = self.snd.sb.first().map_or(now, |s| (s.xmit + rto).max(now));
+                self.timers.arm(Timer::Retransmit, at);
+                return None;
+            }
+            if wnd_end > seq {
+                len = len.min((wnd_end - seq) as usize);
+            }
+        }
         let mut flags = Flags::ACK;
         if fin {
             flags |= Flags::FIN;

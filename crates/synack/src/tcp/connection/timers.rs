@@ -400,7 +400,9 @@ impl Connection {
         };
         let pto = match self.rtt.srtt() {
             Some(srtt) => {
-                let one_segment = self.snd.max - self.snd.una <= self.snd.mss + 1;
+                // Linux `packets_out == 1`: one segment out, counted as segments (a FIN
+                // after a data segment makes two), not bytes.
+                let one_segment = self.snd.sb.outstanding().segs <= 1;
                 let extra = if one_segment {
                     self.cfg.rto_min
                 } else {
