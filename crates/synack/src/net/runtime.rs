@@ -1105,6 +1105,11 @@ impl Runtime {
         // waiters fail, and what happened since its last turn (a socket closed just before
         // the stop, say) still reaches the sink.
         let mut g = self.shared.lock();
+        // What the application did before the stop still takes effect (a stream dropped or
+        // closed, a queued call): one last pass over the queued calls and the marked sockets,
+        // so their state changes reach the trace. Nothing is sent any more.
+        let now = g.now();
+        g.publish(now, &self.shared);
         g.stop();
         let Core { hosts, sink, .. } = &mut *g;
         if let Some(sink) = sink.as_mut() {
