@@ -735,6 +735,7 @@ impl Connection {
         self.prr_on_sent();
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
         self.arm_retransmit(now);
+        self.cap_loss_probe_at_head_rto(now);
         Some(n)
     }
 

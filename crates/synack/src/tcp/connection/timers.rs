@@ -415,6 +415,21 @@ impl Connection {
         self.timers.arm(Timer::LossProbe, (now + pto).min(rto_at));
     }
 
+    /// After sending (not on an ACK), the loss probe comes no later than the retransmission
+    /// timeout counted from the oldest outstanding segment's last transmission, when that
+    /// is still ahead (Linux `tcp_schedule_loss_probe` with `tcp_rto_delta_us`; on an ACK
+    /// it counts the RTO from now, as the timer restarted there does).
+    pub(super) fn cap_loss_probe_at_head_rto(&mut self, now: Instant) {
+        let (Some(at), Some(head)) = (self.timers.get(Timer::LossProbe), self.snd.sb.first())
+        else {
+            return;
+        };
+        let cap = head.xmit + self.rto();
+        if cap > now && cap < at {
+            self.timers.arm(Timer::LossProbe, cap);
+        }
+    }
+
     /// Arm the retransmission timer if something is outstanding and it is not running. With
     /// a user timeout, it fires no later than the moment that timeout expires (as Linux
     /// clamps the RTO), so the abort is on time.
