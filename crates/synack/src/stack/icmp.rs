@@ -163,21 +163,21 @@ impl Stack {
                     }
                     // Codes beyond 15 (Linux NR_ICMP_UNREACH) are ignored.
                     icmpv4::DstUnreachable::Unknown(_) => return,
-                    code => ErrorKind::Error {
-                        what: format!("destination unreachable ({code})"),
-                        err: unreachable_error(code),
-                        drops_request: matches!(
+                    code => {
+                        let net_or_host = matches!(
                             code,
                             icmpv4::DstUnreachable::NetUnreachable
                                 | icmpv4::DstUnreachable::HostUnreachable
-                        ),
-                        // Linux `tcp_v4_err` reverts for the same two codes (not for IPv6).
-                        reverts_rto: matches!(
-                            code,
-                            icmpv4::DstUnreachable::NetUnreachable
-                                | icmpv4::DstUnreachable::HostUnreachable
-                        ),
-                    },
+                        );
+                        ErrorKind::Error {
+                            what: format!("destination unreachable ({code})"),
+                            err: unreachable_error(code),
+                            drops_request: net_or_host,
+                            // Linux `tcp_v4_err` reverts for the same two codes (not for
+                            // IPv6).
+                            reverts_rto: net_or_host,
+                        }
+                    }
                 };
                 self.icmp_error_to_conn(now, kind, invoking);
             }

@@ -4,7 +4,6 @@
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
 
-use super::recovery::Recovery;
 use super::timers::Timer;
 use super::{Connection, Error, Event, PendingRst, State};
 use crate::tcp::config::Keepalive;
@@ -477,6 +476,15 @@ impl Connection {
         }
     }
 
+    /// The peer offered `window`: a larger window than any before is the new largest, which
+    /// may lift the bound on the send MSS (Linux `tcp_ack_update_window`).
+    pub(super) fn raise_max_window(&mut self, window: u32) {
+        if window > self.snd.max_wnd {
+            self.snd.max_wnd = window;
+            self.sync_mss();
+        }
+    }
+
     /// Path MTU discovery (RFC 1191 §6.3): an ICMP "fragmentation needed" for this
     /// connection lowers the MSS to fit `mtu` (IP and TCP headers and our options taken off).
     /// The stack keeps `mtu` at or above the IP version's floor (552 for IPv4 as Linux's
@@ -518,11 +526,7 @@ impl Connection {
             // segments that fit (Linux's tcp_simple_retransmit), without treating it as
             // congestion.
             self.snd.sb.resegment(mss);
-            self.snd.sb.mark_all_lost();
-            // Losses: the recovery state exists from here on.
-            Recovery::get(&mut self.recovery);
-            self.snd.nxt = self.snd.una;
-            self.snd.sampler.invalidate();
+            self.resend_all_lost();
         }
         Some(mss)
     }

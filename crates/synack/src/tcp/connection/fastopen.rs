@@ -8,7 +8,6 @@
 use core::net::SocketAddr;
 
 use super::Connection;
-use super::recovery::Recovery;
 use crate::tcp::counters::Counters;
 use crate::tcp::rate::TxState;
 use crate::tcp::seq::SeqNum;
@@ -211,10 +210,7 @@ impl Connection {
             self.snd
                 .sb
                 .on_send(self.snd.una, end, now, true, TxState::NONE);
-            self.snd.sb.mark_all_lost();
-            Recovery::get(&mut self.recovery);
-            self.snd.nxt = self.snd.una;
-            self.snd.sampler.invalidate();
+            self.resend_all_lost();
         }
         writer
     }

@@ -157,11 +157,9 @@ impl Connection {
             _ => None,
         });
         self.opts.sack = self.cfg.sack && o.sack_permitted;
+        // The send MSS follows from this and the SYN's window: the caller records the window,
+        // then calls `sync_mss`.
         self.opts.peer_mss = o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip));
-        // The SYN's window bounds the MSS as well (`sync_mss`); the caller records it after
-        // this, so the MSS is set from the path alone here and bounded when the window is.
-        self.snd.max_wnd = 0;
-        self.sync_mss();
     }
 
     /// §3.10.7.3: SYN-SENT.
@@ -596,10 +594,7 @@ impl Connection {
                 return;
             }
             self.snd.wnd = (seg.window as u32) << self.snd.shift;
-            if self.snd.wnd > self.snd.max_wnd {
-                self.snd.max_wnd = self.snd.wnd;
-                self.sync_mss();
-            }
+            self.raise_max_window(self.snd.wnd);
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
             let to = if self.snd.fin_queued {
@@ -702,10 +697,7 @@ impl Connection {
             || (seg.seq == self.snd.wl1 && (window > self.snd.wnd || window == 0));
         if ack >= prior_una && may_update {
             self.snd.wnd = window;
-            if window > self.snd.max_wnd {
-                self.snd.max_wnd = window;
-                self.sync_mss();
-            }
+            self.raise_max_window(window);
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = ack;
         }

@@ -619,11 +619,9 @@ impl Connection {
         // does is cut to the window. A refused probe leaves the retransmission timer at the
         // deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as if
         // no probe had been scheduled.
-        let wnd_end = self.snd.una + self.snd.wnd;
         if self.snd.wnd > 0 && len > 0 {
             if seq >= wnd_end && seq != self.snd.una {
-                let rto = self.rto();
-                let at = self.snd.sb.first().map_or(now, |s| (s.xmit + rto).max(now));
+                let at = self.head_rto_deadline().map_or(now, |at| at.max(now));
                 self.timers.arm(Timer::Retransmit, at);
                 return None;
             }

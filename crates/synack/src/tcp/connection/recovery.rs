@@ -187,6 +187,17 @@ impl AckSummary {
 }
 
 impl Connection {
+    /// Everything in flight is gone without congestion being the cause (a path MTU drop, SYN
+    /// data the server did not take): mark it all lost and send it again from SND.UNA
+    /// (Linux's tcp_simple_retransmit / tcp_non_congestion_loss_retransmit).
+    pub(super) fn resend_all_lost(&mut self) {
+        self.snd.sb.mark_all_lost();
+        // Losses: the recovery state exists from here on.
+        Recovery::get(&mut self.recovery);
+        self.snd.nxt = self.snd.una;
+        self.snd.sampler.invalidate();
+    }
+
     /// Linux's congestion-avoidance state (Open until recovery state exists).
     pub(super) fn ca_state(&self) -> CaState {
         self.recovery.as_ref().map_or(CaState::Open, |r| r.ca_state)

@@ -415,16 +415,21 @@ impl Connection {
         self.timers.arm(Timer::LossProbe, (now + pto).min(rto_at));
     }
 
+    /// One RTO after the oldest outstanding segment's last transmission (Linux
+    /// `tcp_rto_delta_us` counts to it), if anything is outstanding.
+    pub(super) fn head_rto_deadline(&self) -> Option<Instant> {
+        self.snd.sb.first().map(|s| s.xmit + self.rto())
+    }
+
     /// After sending (not on an ACK), the loss probe comes no later than the retransmission
     /// timeout counted from the oldest outstanding segment's last transmission, when that
     /// is still ahead (Linux `tcp_schedule_loss_probe` with `tcp_rto_delta_us`; on an ACK
     /// it counts the RTO from now, as the timer restarted there does).
     pub(super) fn cap_loss_probe_at_head_rto(&mut self, now: Instant) {
-        let (Some(at), Some(head)) = (self.timers.get(Timer::LossProbe), self.snd.sb.first())
+        let (Some(at), Some(cap)) = (self.timers.get(Timer::LossProbe), self.head_rto_deadline())
         else {
             return;
         };
-        let cap = head.xmit + self.rto();
         if cap > now && cap < at {
             self.timers.arm(Timer::LossProbe, cap);
         }
