@@ -433,11 +433,9 @@ fn forward(args: Args) -> io::Result<()> {
                         args.connect_timeout,
                     );
                 }
-                // SOCKS5 carries no ICMP: nothing upstream would answer.
-                ForwardEvent::Echo(e) if proxy.is_some() => {
-                    let _ = stack.forward_echo_drop(e.id);
-                }
-                ForwardEvent::Echo(e) if pings >= MAX_PINGS => {
+                // SOCKS5 carries no ICMP: nothing upstream would answer. Past MAX_PINGS
+                // waiting, further pings are dropped.
+                ForwardEvent::Echo(e) if proxy.is_some() || pings >= MAX_PINGS => {
                     let _ = stack.forward_echo_drop(e.id);
                 }
                 ForwardEvent::Echo(e) => {

@@ -128,8 +128,6 @@ struct Peer {
     shut_rd: bool,
     nodelay: bool,
     mss: u32,
-    /// The application's connected socket (4).
-    fd: u32,
 }
 
 impl Peer {
@@ -262,7 +260,6 @@ impl Case {
             ]);
         }
         let mut peer = Peer {
-            fd: 4,
             ack: 1,
             win: normal_win,
             normal_win,
@@ -540,30 +537,29 @@ fn next_action(rng: &mut Rng, peer: &mut Peer, sent: &Sent) -> Option<Action> {
         }
         Kind::Write if app && !peer.shut_wr => {
             let n = rng.pick(&[(2, 1u32), (3, 100), (3, 1000), (2, 2500), (2, 10_000)]);
-            Some(Action::Call(format!("write({}, ..., {n})", peer.fd)))
+            Some(Action::Call(format!("write(4, ..., {n})")))
         }
         Kind::Read if app => {
             let n = rng.pick(&[(1, 1u32), (2, 500), (3, 4000)]);
-            Some(Action::Call(format!("read({}, ..., {n})", peer.fd)))
+            Some(Action::Call(format!("read(4, ..., {n})")))
         }
         Kind::ShutWr if app && !peer.shut_wr => {
             peer.shut_wr = true;
-            Some(Action::Call(format!("shutdown({}, SHUT_WR)", peer.fd)))
+            Some(Action::Call("shutdown(4, SHUT_WR)".into()))
         }
         Kind::ShutRd if app && !peer.shut_rd => {
             peer.shut_rd = true;
-            Some(Action::Call(format!("shutdown({}, SHUT_RD)", peer.fd)))
+            Some(Action::Call("shutdown(4, SHUT_RD)".into()))
         }
         Kind::Close if app => {
             peer.closed = true;
-            Some(Action::Call(format!("close({})", peer.fd)))
+            Some(Action::Call("close(4)".into()))
         }
         Kind::NoDelay if app && !peer.nodelay => {
             peer.nodelay = true;
-            Some(Action::Call(format!(
-                "setsockopt({}, SOL_TCP, TCP_NODELAY, [1], 4)",
-                peer.fd
-            )))
+            Some(Action::Call(
+                "setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4)".into(),
+            ))
         }
         _ => None,
     }

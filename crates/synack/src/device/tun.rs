@@ -509,7 +509,8 @@ impl Tun {
             return Ok(false);
         };
         let b = &mut o.tx[o.tx_count];
-        // Grows (zero-filling) only past the longest packet this buffer held.
+        // Its capacity stays; the bytes from the last packet's end up to `room` are
+        // zero-filled again (a memset, no allocation).
         b.resize(VIRTIO_NET_HDR_LEN + room, 0);
         b[..VIRTIO_NET_HDR_LEN].fill(0);
         match fill(&mut b[VIRTIO_NET_HDR_LEN..]) {

@@ -115,22 +115,13 @@ impl Flow {
     /// Accepts the flow (the SYN-ACK goes out from its original destination): the socket of
     /// its connection, in SYN-RECEIVED until the client's ACK comes.
     pub(crate) fn accept(&self) -> Opening<Sock> {
-        let (index, p) = (self.host.index, self.flow);
-        Opening::new(&self.host, move |core, now, shared| {
-            let h = &mut core.hosts[index];
-            let c = h.stack.forward_accept(now, p.id)?;
-            let io = h
-                .sockets
-                .register(&mut h.stack, now, index, Id::Tcp(c), Kind::Stream);
-            Ok(Sock::new(
-                shared,
-                index,
-                c,
-                Kind::Stream,
-                io,
-                p.dst.is_ipv6(),
-            ))
-        })
+        let p = self.flow;
+        Sock::open(
+            &self.host,
+            Kind::Stream,
+            p.dst.is_ipv6(),
+            move |stack, now| stack.forward_accept(now, p.id),
+        )
     }
 
     /// Refuses the flow (`how`: a RST or an ICMP unreachable), or with `None` drops it

@@ -284,6 +284,8 @@ impl Core {
 
     /// After a turn: answers the settle calls once no connection is exchanging segments.
     fn answer_settlers(&mut self) {
+        // A settle call that timed out has gone: it needs no answer, nor a scan per turn.
+        self.settlers.retain(|r| !r.abandoned());
         if self.settlers.is_empty() {
             return;
         }

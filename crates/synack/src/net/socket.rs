@@ -123,7 +123,7 @@ impl Sock {
     }
 
     /// Opens a socket on `host` with `open` (by the driver) and registers it as `kind`.
-    fn open(
+    pub(crate) fn open(
         host: &Host,
         kind: Kind,
         v6_socket: bool,
