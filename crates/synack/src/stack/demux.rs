@@ -1,6 +1,7 @@
 //! TCP input: a segment finds its connection by 4-tuple, else a SYN-queue entry, else a
 //! listener; with none of them it is answered with a RST (RFC 9293 §3.10.7.1).
 
+use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::egress::IpHeader;
@@ -201,6 +202,8 @@ impl Stack {
             protocol: IpProtocol::Tcp,
             dont_frag: true,
             flow_label: self.flow_label(src, local.port(), dst, remote.port(), 0),
+            ttl: None,
+            ecn: Codepoint::NotEct,
         };
         self.queue_ip(ip, seg.buffer_len(), |payload| {
             seg.emit(&mut wtcp::Packet::new_unchecked(payload), src, dst)

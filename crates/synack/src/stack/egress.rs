@@ -35,39 +35,11 @@ pub(super) struct IpHeader {
     pub dont_frag: bool,
     /// IPv6 flow label (RFC 6437); 0 for IPv4.
     pub flow_label: u32,
-}
-
-/// Sets the TTL (IPv4, checksum refreshed) or hop limit (IPv6) of a packet just emitted: a
-/// connection's own IP_TTL / IPV6_UNICAST_HOPS (see [`SocketOption::Ttl`](super::SocketOption)).
-fn set_hop_limit(packet: &mut [u8], t: u8) {
-    match packet.first().map(|b| b >> 4) {
-        Some(4) => {
-            let mut p = ipv4::Packet::new_unchecked(packet);
-            p.set_ttl(t);
-            p.fill_checksum();
-        }
-        Some(6) => ipv6::Packet::new_unchecked(packet).set_hop_limit(t),
-        _ => {}
-    }
-}
-
-/// Writes the ECN field (RFC 3168 §5: the two low bits of the IPv4 TOS or IPv6 traffic
-/// class) of a packet the stack built.
-fn set_ecn(packet: &mut [u8], cp: Codepoint) {
-    match packet.first().map(|b| b >> 4) {
-        Some(4) => {
-            let mut p = ipv4::Packet::new_unchecked(packet);
-            let tos = p.tos();
-            p.set_tos((tos & !3) | cp.bits());
-            p.fill_checksum();
-        }
-        Some(6) => {
-            let mut p = ipv6::Packet::new_unchecked(packet);
-            let tc = p.traffic_class();
-            p.set_traffic_class((tc & !3) | cp.bits());
-        }
-        _ => {}
-    }
+    /// A connection's own IP_TTL / IPV6_UNICAST_HOPS (see
+    /// [`SocketOption::Ttl`](super::SocketOption)); `None`: the stack's default.
+    pub ttl: Option<u8>,
+    /// The ECN field (RFC 3168 §5: the two low bits of the IPv4 TOS or IPv6 traffic class).
+    pub ecn: Codepoint,
 }
 
 /// The ECN field of a received IP packet (`bytes` from its first byte).
@@ -209,16 +181,12 @@ impl Stack {
                     protocol: IpProtocol::Tcp,
                     dont_frag: true,
                     flow_label,
+                    ttl,
+                    ecn: cp,
                 };
                 let Some(total) = self.emit_ip(buf, &ip, n, None) else {
                     continue;
                 };
-                if let Some(t) = ttl {
-                    set_hop_limit(&mut buf[..total], t);
-                }
-                if cp != Codepoint::NotEct {
-                    set_ecn(&mut buf[..total], cp);
-                }
                 self.trace_packet(now, Direction::Out, &buf[..total]);
                 // It stays at the front of the queue: it may have more to send.
                 return Some(total);
@@ -241,7 +209,8 @@ impl Stack {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let total = ipv4::HEADER_LEN + payload_len;
                 let mut r = ipv4::Repr::new(src, dst, ip.protocol, payload_len);
-                r.ttl = self.cfg.ttl;
+                r.ttl = ip.ttl.unwrap_or(self.cfg.ttl);
+                r.ecn = ip.ecn.bits();
                 r.dont_frag = ip.dont_frag && frag.is_none();
                 r.ident = match frag {
                     Some(f) => f.ident as u16,
@@ -274,9 +243,10 @@ impl Stack {
                     ip.protocol
                 };
                 let mut r = ipv6::Repr::new(src, dst, next, ext + payload_len);
-                r.hop_limit = self.cfg.hop_limit;
+                r.hop_limit = ip.ttl.unwrap_or(self.cfg.hop_limit);
                 let mut pkt = ipv6::Packet::new_unchecked(buf.get_mut(..total)?);
                 r.emit(&mut pkt).ok()?;
+                pkt.set_traffic_class(ip.ecn.bits());
                 pkt.set_flow_label(ip.flow_label);
                 if let Some(f) = frag {
                     let fr = FragmentRepr {
@@ -439,6 +409,8 @@ mod tests {
                 protocol: IpProtocol::Tcp,
                 dont_frag: true,
                 flow_label: 0,
+                ttl: None,
+                ecn: Codepoint::NotEct,
             },
             len,
             sent: 0,
@@ -495,40 +467,49 @@ mod tests {
     }
 
     #[test]
-    fn ecn_field_written_and_read_in_both_families() {
-        use crate::wire::IpProtocol;
-        use core::net::{Ipv4Addr, Ipv6Addr};
-        let mut v4 = [0u8; ipv4::HEADER_LEN];
-        let r = ipv4::Repr::new(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            IpProtocol::Tcp,
-            0,
-        );
-        let mut p = ipv4::Packet::new_unchecked(&mut v4[..]);
-        r.emit(&mut p, false).unwrap();
-        p.set_tos(0xb8); // DSCP EF, Not-ECT: the DSCP bits stay.
-        p.fill_checksum();
-        assert_eq!(ecn_of(&v4), Codepoint::NotEct);
-        set_ecn(&mut v4, Codepoint::Ect0);
-        let p = ipv4::Packet::new_checked(&v4[..]).unwrap();
-        assert_eq!((p.tos(), p.ecn()), (0xba, 2));
+    fn emit_ip_writes_ttl_and_ecn_in_one_pass_in_both_families() {
+        use crate::stack::{Stack, StackConfig};
+        use core::net::Ipv6Addr;
+        let mut s = Stack::new(StackConfig::default(), [3; 32]);
+        let mut buf = [0u8; 64];
+        let mut ip = IpHeader {
+            src: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+            protocol: IpProtocol::Tcp,
+            dont_frag: true,
+            flow_label: 0,
+            ttl: Some(7),
+            ecn: Codepoint::Ect0,
+        };
+        let n = s.emit_ip(&mut buf, &ip, 0, None).unwrap();
+        let p = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!((p.ttl(), p.ecn(), p.dscp()), (7, 2, 0));
         assert!(p.verify_checksum());
-        assert_eq!(ecn_of(&v4), Codepoint::Ect0);
+        assert_eq!(ecn_of(&buf[..n]), Codepoint::Ect0);
+        // No TTL of its own: the stack's default, Not-ECT.
+        ip.ttl = None;
+        ip.ecn = Codepoint::NotEct;
+        let n = s.emit_ip(&mut buf, &ip, 0, None).unwrap();
+        let p = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!((p.ttl(), p.ecn()), (StackConfig::default().ttl, 0));
+        assert!(p.verify_checksum());
 
-        let mut v6 = [0u8; ipv6::HEADER_LEN];
         let a: Ipv6Addr = "fd00:5ac::1".parse().unwrap();
-        let r = ipv6::Repr::new(a, a, IpProtocol::Tcp, 0);
-        let mut p = ipv6::Packet::new_unchecked(&mut v6[..]);
-        r.emit(&mut p).unwrap();
-        p.set_traffic_class(0xb8);
-        p.set_flow_label(0xabcde);
-        set_ecn(&mut v6, Codepoint::Ce);
-        let p = ipv6::Packet::new_checked(&v6[..]).unwrap();
+        let ip = IpHeader {
+            src: IpAddr::V6(a),
+            dst: IpAddr::V6(a),
+            protocol: IpProtocol::Tcp,
+            dont_frag: true,
+            flow_label: 0xabcde,
+            ttl: Some(9),
+            ecn: Codepoint::Ce,
+        };
+        let n = s.emit_ip(&mut buf, &ip, 0, None).unwrap();
+        let p = ipv6::Packet::new_checked(&buf[..n]).unwrap();
         assert_eq!(
-            (p.traffic_class(), p.ecn(), p.flow_label()),
-            (0xbb, 3, 0xabcde)
+            (p.hop_limit(), p.traffic_class(), p.ecn(), p.flow_label()),
+            (9, 3, 3, 0xabcde)
         );
-        assert_eq!(ecn_of(&v6), Codepoint::Ce);
+        assert_eq!(ecn_of(&buf[..n]), Codepoint::Ce);
     }
 }

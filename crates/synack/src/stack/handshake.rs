@@ -18,6 +18,7 @@
 //! [`Connection`] built by [`Connection::from_handshake`] and goes through the same code as
 //! every other segment, so data on it is taken, and the connection joins the accept queue.
 
+use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -212,6 +213,8 @@ impl Stack {
                 protocol: IpProtocol::Tcp,
                 dont_frag: true,
                 flow_label: self.flow_label(src, sa.local.port(), dst, sa.remote.port(), 0),
+                ttl: None,
+                ecn: Codepoint::NotEct,
             };
             let Some(total) = self.emit_ip(buf, &ip, n, None) else {
                 continue;

@@ -4,6 +4,7 @@
 //! families share: matching an error to a connection, the rules for sending errors
 //! (RFC 1122 §3.2.2, RFC 4443 §2.4) and their rate limit.
 
+use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, Ipv4Addr};
 
 use super::Stack;
@@ -306,6 +307,8 @@ impl Stack {
             protocol: IpProtocol::Icmp,
             dont_frag: false,
             flow_label: 0,
+            ttl: None,
+            ecn: Codepoint::NotEct,
         };
         let sent = self.queue_ip(ip, repr.buffer_len(), |payload| {
             repr.emit(&mut icmpv4::Packet::new_unchecked(payload), true)

@@ -4,6 +4,7 @@
 //! header walk (`ipv6.rs`) and time exceeded when reassembly gives up, within the rules of
 //! §2.4(e) and the shared rate limit.
 
+use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, Ipv6Addr};
 
 use super::IPV6_MIN_MTU;
@@ -122,6 +123,8 @@ impl Stack {
             protocol: IpProtocol::Icmpv6,
             dont_frag: false,
             flow_label: self.flow_label(s, 0, d, 0, 0),
+            ttl: None,
+            ecn: Codepoint::NotEct,
         };
         let sent = self.queue_ip(ip, repr.buffer_len(), |payload| {
             repr.emit(&mut icmpv6::Packet::new_unchecked(payload), src, dst, true)

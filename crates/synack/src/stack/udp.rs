@@ -11,6 +11,7 @@
 //! datagrams are dropped (`UdpRcvbufErrors`). Unlike Linux, a socket on `[::]` takes IPv6
 //! only.
 
+use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -479,6 +480,8 @@ impl Stack {
             // the MTU (IP_PMTUDISC_WANT).
             dont_frag: false,
             flow_label: self.flow_label(src, from.port(), dst, to.port(), 0),
+            ttl: None,
+            ecn: Codepoint::NotEct,
         };
         let repr = udp::Repr {
             src_port: from.port(),
