@@ -10,11 +10,11 @@ use core::net::IpAddr;
 use std::collections::VecDeque;
 
 use super::Stack;
-use super::route::ip_header_len;
 use crate::tcp::connection::MAX_HEADER;
 use crate::tcp::ecn::Codepoint;
 use crate::time::Instant;
 use crate::trace::Direction;
+use crate::wire::ip_header_len;
 use crate::wire::ipv6ext::{FRAGMENT_HEADER_LEN, FragmentRepr};
 use crate::wire::{IpProtocol, ipv4, ipv6};
 

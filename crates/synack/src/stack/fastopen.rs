@@ -6,11 +6,11 @@ use core::net::SocketAddr;
 use std::io;
 use std::sync::Arc;
 
-use super::route::ip_header_len;
 use super::{SocketHandle, Stack, err};
 use crate::tcp::fastopen::{FastOpenKey, FastOpenMode, KeyUsed};
 use crate::tcp::{Config, Connection, SeqNum, State};
 use crate::time::Instant;
+use crate::wire::ip_header_len;
 use crate::wire::tcp::{FastOpen, Repr};
 
 /// What a listener does with a SYN, Fast Open-wise.

@@ -541,7 +541,7 @@ impl Stack {
         let mss = self.announced_mss(&cfg, remote.ip());
         let mut conn = Connection::new(cfg, local, mss, self.ts_offset(local, remote));
         if let Some(mtu) = self.path_mtu(remote.ip()) {
-            conn.on_path_mtu(mtu, super::route::ip_header_len(remote.ip()) as u16);
+            conn.on_path_mtu(mtu, crate::wire::ip_header_len(remote.ip()) as u16);
         }
         conn.listen().map_err(io::Error::from)?;
         let syn = Repr {

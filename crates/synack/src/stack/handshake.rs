@@ -23,7 +23,6 @@ use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::egress::IpHeader;
-use super::route::ip_header_len;
 use super::syn_queue::Entry;
 use super::{SocketHandle, Stack, Tuple};
 use crate::tcp::handshake::{Handshake, SynAck, syn_window, ts_clock};
@@ -31,6 +30,7 @@ use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Config, Connection, State, SynCookies};
 use crate::time::Instant;
 use crate::wire::IpProtocol;
+use crate::wire::ip_header_len;
 use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
 
 /// How long after a listener last sent a cookie it still checks ACKs as cookies (Linux

@@ -9,10 +9,10 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use super::Stack;
 use super::egress::IpHeader;
-use super::route::ip_header_len;
 use crate::tcp::{Error as TcpError, SeqNum};
 use crate::time::Instant;
 use crate::wire::icmp::Quote;
+use crate::wire::ip_header_len;
 use crate::wire::{self, IpProtocol, icmpv4, ipv4};
 
 /// Linux `icmp_msgs_per_sec`: ICMP errors the host sends per second, at most.

@@ -8,18 +8,9 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{IPV6_MIN_MTU, IpCidr, Stack};
-use crate::wire::{ipv4, ipv6};
 
 /// Destinations whose path MTU the stack remembers.
 const MAX_PMTU_ENTRIES: usize = 4096;
-
-/// Length of the IP header the stack writes towards `a` (no options, no extension headers).
-pub(super) fn ip_header_len(a: IpAddr) -> usize {
-    match a {
-        IpAddr::V4(_) => ipv4::HEADER_LEN,
-        IpAddr::V6(_) => ipv6::HEADER_LEN,
-    }
-}
 
 impl Stack {
     /// Adds an address with its on-link prefix (`Ipv4Cidr`, `Ipv6Cidr` or `IpCidr`).

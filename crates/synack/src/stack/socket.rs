@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use super::route::{canonical, ip_header_len};
+use super::route::canonical;
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
 use crate::tcp::{Config, Connection, Keepalive, PollEvents, Shutdown, congestion};
 use crate::time::Instant;
+use crate::wire::ip_header_len;
 
 /// A socket option on a connection, set with [`Stack::set_option`] (setsockopt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

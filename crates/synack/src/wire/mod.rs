@@ -35,6 +35,16 @@ pub mod udp;
 pub const MIN_MTU: u16 = 128;
 
 use core::fmt;
+use core::net::IpAddr;
+
+/// Length of the IP header synack writes towards (or reads from) `a`, without options or
+/// extension headers: 20 bytes for IPv4 (an IPv4-mapped IPv6 address included), 40 for IPv6.
+pub fn ip_header_len(a: IpAddr) -> usize {
+    match a.to_canonical() {
+        IpAddr::V4(_) => ipv4::HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    }
+}
 
 /// Why a packet could not be parsed or emitted. Every malformed input maps to one of these;
 /// no parser in this module panics on any input.

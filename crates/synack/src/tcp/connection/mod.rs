@@ -148,7 +148,7 @@ impl Connection {
             congestion::new_controller(cfg.congestion, u32::from(default_mss), cfg.initial_window);
         let mut opts = Options::new(&cfg, ts_offset);
         // `mss` is the link's MTU less the IP and TCP headers.
-        opts.pmtu = mss.saturating_add(20 + ip_header_len(local.ip()));
+        opts.pmtu = mss.saturating_add(20 + crate::wire::ip_header_len(local.ip()) as u16);
         Connection {
             state: State::Closed,
             local_ip: local.ip(),
@@ -276,15 +276,6 @@ impl Connection {
         self.snd.sb.clear();
         self.set_state(State::Closed, reason);
         self.clear_timers();
-    }
-}
-
-/// The IP header's length without options: 20 bytes for IPv4 (an IPv4-mapped address
-/// included), 40 for IPv6.
-fn ip_header_len(ip: IpAddr) -> u16 {
-    match ip.to_canonical() {
-        IpAddr::V4(_) => 20,
-        IpAddr::V6(_) => 40,
     }
 }
 
