@@ -891,9 +891,6 @@ const NOT_MODELLED: &[&str] = &[
     "tcpi_ecn_mode",
     "tcpi_options2",
     "tcpi_rcv_ooopack",
-    // Linux's receive window grows with its memory accounting (rcv_ssthresh, skb truesize);
-    // synack offers its whole free buffer.
-    "tcpi_rcv_wnd",
     "tcpi_rehash",
     "tcpi_total_rto_time",
 ];
@@ -987,6 +984,7 @@ impl Snapshot {
             "tcpi_notsent_bytes" => i.notsent_bytes.into(),
             "tcpi_rcv_mss" => i.rcv_mss_estimate.into(),
             "tcpi_snd_wnd" => i.snd_wnd.into(),
+            "tcpi_rcv_wnd" => i.rcv_wnd.into(),
             "tcpi_pmtu" => i.pmtu.into(),
             // Linux's minimum filter starts at ~0U (`tcp_min_rtt`).
             "tcpi_min_rtt" => i.min_rtt.map_or(u32::MAX.into(), micros),
@@ -1134,6 +1132,7 @@ mod tests {
             ca_state: CaState::Recovery,
             sack: true,
             timestamps: true,
+            rcv_wnd: 267_776,
             ..Info::default()
         };
         let snap = Snapshot {
@@ -1153,7 +1152,7 @@ mod tests {
         // Linux fields newer than the first list (6.x): some modelled, some not.
         assert_eq!(v("tcpi_snd_wnd"), Binding::Value(0));
         assert!(matches!(v("tcpi_total_rto_time"), Binding::NotModelled(_)));
-        assert!(matches!(v("tcpi_rcv_wnd"), Binding::NotModelled(_)));
+        assert_eq!(v("tcpi_rcv_wnd"), Binding::Value(267_776));
         // Linux's minimum-RTT filter reads ~0U before the first sample; microseconds after.
         assert_eq!(v("tcpi_min_rtt"), Binding::Value(u32::MAX.into()));
         let sampled = Snapshot {

@@ -623,7 +623,7 @@ fn zero_window_is_probed_with_backoff_and_reopened() {
         // Each probe is answered with window 0 until the application reads.
         let read = steps
             .iter()
-            .find(|s| s.line.contains("recv() = 8192"))
+            .find(|s| s.line.contains("recv() = 10136"))
             .unwrap()
             .time;
         assert!(
@@ -806,7 +806,7 @@ fn every_scenario_draws_a_ladder_with_its_sentences_numbered() {
         ),
         (
             "zero-window",
-            &["Ack=8193\nWin=8192", "Win=0 Len=0", "recv() = 8192"],
+            &["Ack=10137\nWin=8688", "Win=0 Len=0", "recv() = 10136"],
         ),
         (
             "reset",

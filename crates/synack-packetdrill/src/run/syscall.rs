@@ -732,6 +732,7 @@ impl Runner {
             }
             ("SOL_SOCKET", "SO_RCVBUF") => {
                 f.cfg.recv_buffer = (2 * value.max(0) as usize).max(2304);
+                f.cfg.recv_buffer_locked = true;
                 f.rcvbuf_set = true;
             }
             ("SOL_SOCKET", "SO_KEEPALIVE") => f.keepalive = value != 0,
@@ -814,6 +815,7 @@ impl Runner {
                 "TCP_CORK" => Some(SocketOption::Cork(f.cork)),
                 "TCP_USER_TIMEOUT" => Some(SocketOption::UserTimeout(f.user_timeout)),
                 "TCP_SYNCNT" => Some(SocketOption::SynCount(value as u8)),
+                "SO_RCVBUF" => Some(SocketOption::RecvBuffer(value.max(0) as usize)),
                 "SO_KEEPALIVE" | "TCP_KEEPIDLE" | "TCP_KEEPINTVL" | "TCP_KEEPCNT" => Some(
                     SocketOption::Keepalive(f.keepalive.then_some(f.keepalive_cfg)),
                 ),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::egress::IpHeader;
 use super::syn_queue::Entry;
 use super::{SocketHandle, Stack, Tuple};
-use crate::tcp::handshake::{Handshake, SynAck, syn_window, ts_clock};
+use crate::tcp::handshake::{Handshake, SynAck, passive_window, ts_clock};
 use crate::tcp::syncookie::{self, CookieOptions};
 use crate::tcp::{Config, Connection, State, SynCookies};
 use crate::time::Instant;
@@ -242,7 +242,8 @@ impl Stack {
         let f = seg.flags;
         let rcv_nxt = e.irs + 1u32;
         let cfg = self.listener_tcp(e.listener);
-        let wnd = syn_window(&cfg) as u32;
+        let mss = self.announced_mss(&cfg, remote.ip());
+        let wnd = passive_window(&cfg, mss as u32, &e.handshake(cfg.rto_initial));
         if f.rst() {
             // Second step, as RFC 5961 §3.2 has it for every state but SYN-SENT: a RST exactly
             // at RCV.NXT ends the half-open connection ("return this connection to LISTEN
@@ -376,7 +377,8 @@ impl Stack {
             seq: e.iss + 1u32,
             ack: e.irs + 1u32,
             flags: Flags::ACK,
-            window: syn_window(cfg) >> shift,
+            window: (passive_window(cfg, self.announced_mss(cfg, remote.ip()) as u32, &hs) >> shift)
+                .min(u32::from(u16::MAX)) as u16,
             urgent: 0,
             options,
             payload: &[],

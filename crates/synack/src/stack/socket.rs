@@ -34,6 +34,10 @@ pub enum SocketOption {
     /// MAX_TCP_SYNCNT), in place of [`Config::syn_retries`]; it also applies to a connection
     /// whose SYN is already out.
     SynCount(u8),
+    /// SO_RCVBUF: the receive buffer, given as to setsockopt; Linux doubles it for its
+    /// bookkeeping (socket(7), at least 2304 bytes) and locks it (no autotuning). The window
+    /// already offered stays; later windows are the new buffer's share.
+    RecvBuffer(usize),
 }
 
 impl Stack {
@@ -347,6 +351,10 @@ impl Stack {
                 ));
             }
             SocketOption::SynCount(n) => c.config_mut().syn_retries = u32::from(n),
+            SocketOption::RecvBuffer(n) => c.set_recv_buffer(
+                n.saturating_mul(2)
+                    .max(crate::tcp::rwnd::MIN_RCVBUF as usize),
+            ),
         }
         self.touched(h, now);
         Ok(())

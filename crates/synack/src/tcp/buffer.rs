@@ -84,7 +84,6 @@ impl RingBuffer {
     /// Changes the limit (at most `u32::MAX`). It is never set below the committed length (so
     /// no committed byte is lost); uncommitted bytes past the new limit are forgotten. Storage
     /// already allocated is kept even if it is now larger than the limit.
-    #[cfg(test)]
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = narrow(limit).max(self.len);
         self.pending = self.pending.min(self.limit - self.len);

@@ -106,12 +106,20 @@ pub struct Config {
     /// Send buffer limit in bytes (tcp_wmem default 16 KiB grows to 4 MiB in Linux; we use a
     /// fixed limit).
     pub send_buffer: usize,
-    /// Receive buffer limit in bytes; the advertised window is what is free of it.
+    /// Receive buffer in bytes of memory (Linux tcp_rmem[1], or SO_RCVBUF doubled). As in
+    /// Linux, the window offered is a share of it (half at first, then as measured per segment,
+    /// Linux's scaling_ratio), and it grows with what the application reads per round trip
+    /// up to [`recv_buffer_max`](Self::recv_buffer_max) unless
+    /// [`recv_buffer_locked`](Self::recv_buffer_locked).
     pub recv_buffer: usize,
     /// The most the receive buffer may grow to (tcp_rmem[2]). Linux picks the window scale
     /// it offers from this, not from the current buffer, so the shift stays valid as the
     /// buffer grows: the default 6 MiB gives shift 7, defaults.sh's 15 MiB gives 8.
     pub recv_buffer_max: usize,
+    /// The application fixed the receive buffer's size (SO_RCVBUF; Linux `SOCK_RCVBUF_LOCK`):
+    /// no autotuning, and the window scale is chosen from this buffer rather than from
+    /// `recv_buffer_max` (a locked 8 KiB buffer offers no scaling). Off, as in Linux.
+    pub recv_buffer_locked: bool,
     /// Offer and accept window scaling (RFC 7323 §2; tcp_window_scaling, on).
     pub window_scaling: bool,
     /// Our window scale shift; `None` picks the smallest shift that lets `recv_buffer_max`
@@ -194,6 +202,7 @@ impl Default for Config {
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
             recv_buffer_max: 6 * 1024 * 1024,
+            recv_buffer_locked: false,
             window_scaling: true,
             window_scale: None,
             timestamps: true,
@@ -240,7 +249,9 @@ impl Config {
         }
     }
 
-    /// The window scale shift we offer (RFC 7323 §2.3: at most 14).
+    /// The window scale shift we offer (RFC 7323 §2.2, §2.3: at most 14): `window_scale` if
+    /// set, else as Linux picks it (`tcp_select_initial_window`):
+    /// the smallest shift that covers `recv_buffer_max`, or the buffer itself when locked.
     pub fn our_window_shift(&self) -> u8 {
         if !self.window_scaling {
             return 0;
@@ -248,11 +259,6 @@ impl Config {
         if let Some(s) = self.window_scale {
             return s.min(14);
         }
-        let mut shift = 0u8;
-        let max = self.recv_buffer_max.max(self.recv_buffer);
-        while shift < 14 && (max >> shift) > 65535 {
-            shift += 1;
-        }
-        shift
+        super::rwnd::window_shift(self)
     }
 }

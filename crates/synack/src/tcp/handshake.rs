@@ -54,10 +54,34 @@ pub fn syn_options(
     options
 }
 
-/// The window a SYN or SYN-ACK advertises: the free receive buffer, which is all of it before
-/// the first byte, never scaled (RFC 7323 §2.2).
-pub fn syn_window(cfg: &Config) -> u16 {
-    cfg.recv_buffer.min(u16::MAX as usize) as u16
+/// The window a SYN-ACK answering `hs` advertises, never scaled (RFC 7323 §2.2), when we
+/// announce `mss`: Linux's initial window ([`rwnd::initial_window`](super::rwnd::initial_window),
+/// whole segments of `mss` less the timestamp option if the handshake negotiates it) up to 65535.
+/// The window offered in full from the first scaled ACK is [`passive_window`].
+pub fn syn_window(cfg: &Config, mss: u32, hs: &Handshake) -> u16 {
+    passive_window(cfg, mss, hs).min(u16::MAX as u32) as u16
+}
+
+/// The receive window of a passive open answering `hs` with our MSS `mss` (Linux
+/// `tcp_openreq_init_rwin`: `rsk_rcv_wnd`), counted from RCV.NXT, within what a window field
+/// at the negotiated scale can say (as a connection's `open_receive_window` bounds it).
+pub fn passive_window(cfg: &Config, mss: u32, hs: &Handshake) -> u32 {
+    let shift = match hs.window_scale {
+        Some(_) if cfg.window_scaling => cfg.our_window_shift(),
+        _ => 0,
+    };
+    super::rwnd::initial_window(cfg, passive_rounding_mss(cfg, mss, hs.ts_recent.is_some()))
+        .min((u16::MAX as u32) << shift)
+}
+
+/// The segment size a passive open rounds its initial window to: our MSS less the timestamp
+/// option when the handshake negotiates timestamps (Linux `tcp_openreq_init_rwin`).
+pub fn passive_rounding_mss(cfg: &Config, mss: u32, peer_timestamps: bool) -> u32 {
+    if cfg.timestamps && peer_timestamps {
+        mss.saturating_sub(12)
+    } else {
+        mss
+    }
 }
 
 /// Our timestamp clock for a connection: milliseconds plus its offset (RFC 7323 §5.4), as the
@@ -102,7 +126,7 @@ impl SynAck {
             remote,
             iss: hs.iss,
             ack: hs.irs + 1u32,
-            window: syn_window(cfg),
+            window: syn_window(cfg, mss as u32, hs),
             options: syn_options(cfg, mss as u32, rcv_shift, Some(hs.offer()), tsval, tsecr),
             ece: hs.ecn && cfg.ecn.accepts(),
         }

@@ -22,6 +22,7 @@ pub(crate) mod rack;
 pub(crate) mod rate;
 pub(crate) mod reassembly;
 pub(crate) mod rtt;
+pub(crate) mod rwnd;
 pub(crate) mod sack;
 pub(crate) mod scoreboard;
 pub(crate) mod syncookie;

@@ -272,7 +272,10 @@ fn rst_from_client(seq: u32) -> Vec<u8> {
 fn inexact_rst_gets_a_challenge_ack_and_only_an_exact_rst_drops_the_entry() {
     let (mut s, l, synack) = syn_acked(Config::default(), Some(77));
     let sa = tcp_of(&synack);
-    let wnd = sa.window as u32;
+    // The window is the whole initial window (Linux `rsk_rcv_wnd`), more than the SYN-ACK's
+    // 65535 could say: half the 256 KiB buffer in whole 1448-byte segments.
+    assert_eq!(sa.window, 65535);
+    let wnd = 130320;
     let t = Instant::from_millis(10);
     for seq in [1002, 1001 + wnd - 1] {
         s.handle_packet(t, &rst_from_client(seq));
@@ -283,9 +286,11 @@ fn inexact_rst_gets_a_challenge_ack_and_only_an_exact_rst_drops_the_entry() {
         assert_eq!((a.seq, a.ack), (sa.seq + 1u32, SeqNum(1001)));
         // Timestamps were negotiated: the ACK carries them, echoing the SYN's TSval.
         assert_eq!(a.options.timestamps.map(|t| t.tsecr), Some(77));
-        // Both sides offered window scaling: the window is the SYN-ACK's, scaled.
+        // Both sides offered window scaling: the window is the whole initial window, scaled
+        // (Linux `rsk_rcv_wnd >> rcv_wscale`): half the 256 KiB buffer in whole 1448-byte
+        // segments, 130320 >> 7, more than the SYN-ACK's 65535 could say.
         let shift = sa.options.window_scale.unwrap();
-        assert_eq!(a.window, sa.window >> shift);
+        assert_eq!((shift, u32::from(a.window)), (7, 130320 >> 7));
         assert_eq!(s.syn_queue_len(), 1, "the entry stays");
     }
     assert_eq!(s.counters().challenge_acks, 2);

@@ -1,6 +1,7 @@
 //! The user calls of RFC 9293 §3.10.1–§3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT, with
 //! shutdown) and the per-connection socket options.
 
+use crate::tcp::rwnd::MIN_RCVBUF;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
 
@@ -180,26 +181,88 @@ impl Connection {
 
     // ----- RECEIVE (§3.10.3) -----
 
+    /// Sets the receive buffer to `bytes` of memory, as SO_RCVBUF does once Linux has doubled
+    /// the value (socket(7); at least 2304 bytes). The size is locked from then on: no
+    /// autotuning. On a connection that is open, the window already offered stays (RFC 9293
+    /// §3.8.6) and the window shrinks to the new buffer's share as data arrives; before the
+    /// SYN it also picks the window scale (set it on the [`Config`](crate::tcp::Config) of a
+    /// listener or before connecting to have the SYN or SYN-ACK offer a window from it).
+    pub fn set_recv_buffer(&mut self, bytes: usize) {
+        let bytes = bytes.clamp(MIN_RCVBUF as usize, u32::MAX as usize);
+        let cfg = self.config_mut();
+        cfg.recv_buffer = bytes;
+        cfg.recv_buffer_locked = true;
+        // Out-of-order bytes already held stay held.
+        let held = self.rcv.buf.len() + self.rcv.buf.uncommitted();
+        self.rcv.buf.set_limit(bytes.max(held));
+    }
+
+    /// The receive buffer's size in bytes of memory (SO_RCVBUF's value).
+    pub fn recv_buffer(&self) -> usize {
+        self.rcv.buf.limit()
+    }
+
+    /// Dynamic right sizing (Linux `tcp_rcv_space_adjust`), after the application read: once
+    /// a round trip has passed since the last measurement, if it read more than ever in one,
+    /// an unlocked buffer grows to let the window hold twice that (up to
+    /// `Config::recv_buffer_max`). synack has no receiver-side RTT estimate (Linux's
+    /// `rcv_rtt_est`): it uses the smoothed RTT, and the time the last segment arrived as
+    /// the clock.
+    fn adjust_receive_buffer(&mut self) {
+        let Some(rtt) = self.rtt.srtt() else {
+            return;
+        };
+        let now = self.rcv.last_recv;
+        let read_seq = self.rcv.nxt - self.rcv.buf.len() as u32;
+        let ooo_span = match &self.rcv.ooo {
+            Some(o) => o.assembler.iter().map(|(_, e)| e).max().unwrap_or(0),
+            None => 0,
+        };
+        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
+        let inq = self.rcv.buf.len() as u32;
+        let mut w = self.rwnd();
+        let Some(d) = self.rcv.data.as_mut() else {
+            return;
+        };
+        if now.saturating_duration_since(d.drs_time) < rtt {
+            return;
+        }
+        let copied = (read_seq - d.drs_seq).saturating_sub(inq);
+        if copied > d.drs_space {
+            d.drs_space = copied;
+            d.drs_seq = read_seq;
+            d.drs_time = now;
+            if w.autotune(copied, ooo_span, max).is_some() {
+                self.rcv.store_rwnd(&w);
+            }
+            return;
+        }
+        d.drs_seq = read_seq;
+        d.drs_time = now;
+    }
+
     /// Reads received data. `Ok(0)` means end of stream (the peer sent FIN and everything
     /// before it has been read), or an empty `out`. Data received before a reset or before
     /// TIME-WAIT expired stays readable until drained.
     pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let n = self.rcv.buf.dequeue(out);
         if n > 0 {
-            // A window update once reading opened a window that had fallen to half the
-            // buffer or less, and now at least doubles it (Linux's tcp_cleanup_rbuf). This
-            // is within RFC 9293 §3.8.6.2.2 (the edge moves by at least min(RCV.BUFF/2,
-            // MSS)) and spares an ACK per read while the window is wide open.
-            let current = self.rcv.window() as u64;
-            let grown = self.rcv.right_edge_gain() as u64;
+            self.adjust_receive_buffer();
+            // A window update once reading at least doubled a window that had fallen to half
+            // the clamp or less (Linux's tcp_cleanup_rbuf). This is within RFC 9293
+            // §3.8.6.2.2 (the window it offers is in steps of an MSS) and spares an ACK per
+            // read while the window is wide open.
+            let current = self.rcv.window();
             // A Fast Open child before the handshake completes keeps the window of its
             // SYN-ACK (Linux grows it only with rcv_ssthresh, as data arrives).
             if self.state.can_receive()
                 && !self.fast_open_pending()
-                && 2 * current <= self.cfg.recv_buffer as u64
-                && grown >= current.max(self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2) as u64)
+                && 2 * u64::from(current) <= u64::from(self.rwnd().clamp)
             {
-                self.rcv.ack_now = true;
+                let new = self.window_now();
+                if new > 0 && u64::from(new) >= 2 * u64::from(current) {
+                    self.rcv.ack_now = true;
+                }
             }
             // An ACK the connection is delaying goes now if more than a segment's worth is
             // unacknowledged (Linux's tcp_cleanup_rbuf: "once-per-two-segments ACK was not

@@ -107,7 +107,8 @@ pub struct Info {
     pub pmtu: u16,
     /// Send window in bytes (scaled; `tcpi_snd_wnd`).
     pub snd_wnd: u32,
-    /// Receive window we last advertised, in bytes.
+    /// Receive window we last advertised, in bytes, counted from the RCV.NXT it was sent with
+    /// (`tcpi_rcv_wnd`, Linux's `rcv_wnd`).
     pub rcv_wnd: u32,
     /// The peer's window scale shift (`tcpi_snd_wscale`).
     pub snd_wscale: u8,
@@ -276,7 +277,7 @@ impl Connection {
             dsack_dups,
             ca_state: self.ca_state(),
             snd_wnd: self.snd.wnd,
-            rcv_wnd: self.rcv.adv - self.rcv.nxt,
+            rcv_wnd: self.rcv.offered(),
             snd_wscale: self.snd.shift,
             rcv_wscale: self.rcv.shift,
             timestamps: self.opts.ts().is_some(),

@@ -232,13 +232,15 @@ impl Connection {
             });
             return;
         }
+        let offered = self.rcv.offered();
         self.rcv.irs = seg.seq;
         self.rcv.nxt = seg.seq + 1u32;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.last_recv = now;
-        // Our SYN advertised its window before RCV.NXT was known: anchor the right edge now.
-        self.rcv.adv = self.rcv.nxt + (self.rcv.buf.free().min(u16::MAX as usize) as u32);
         self.negotiate(now, seg);
+        // Our SYN advertised its window before RCV.NXT was known: anchor the right edge now,
+        // where the initial window ends (see `open_receive_window` for the bound).
+        self.rcv.adv = self.rcv.nxt + offered.min((u16::MAX as u32) << self.rcv.shift);
         self.snd.wnd = seg.window as u32; // unscaled on a SYN (RFC 7323 §2.2)
         self.snd.max_wnd = self.snd.wnd;
         self.sync_mss();
@@ -977,6 +979,15 @@ impl Connection {
         }
     }
 
+    /// Opens the window after `len` bytes of data were queued (Linux `tcp_grow_window`).
+    fn grow_receive_window(&mut self, len: u32) {
+        let held = self.rcv.held();
+        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
+        let mut w = self.rwnd();
+        w.grow(len, held, self.advmss(), self.rcv.seg_est, max);
+        self.rcv.store_rwnd(&w);
+    }
+
     /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
     fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
         let offset = (seq - self.rcv.nxt) as usize;
@@ -1014,6 +1025,8 @@ impl Connection {
                 ctr.ofo_queue += 1;
                 ooo.sack.on_out_of_order(seq, seq + written);
                 self.rcv.ack_now = true;
+                // Linux `tcp_data_queue_ofo` opens the window for what it queues too.
+                self.grow_receive_window(written as u32);
                 return;
             }
             ooo.assembler.take_front()
@@ -1024,8 +1037,15 @@ impl Connection {
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
         // when data last arrived, which decides ping-pong mode when we answer).
+        let mut w = self.rwnd();
+        w.measure(written as u32, self.rcv.seg_est);
+        self.rcv.store_rwnd(&w);
         if written as u32 >= self.rcv.seg_est {
             self.rcv.seg_est = (written as u32).min(self.rcv.mss);
+        }
+        // Linux `tcp_event_data_recv`: segments of 128 bytes or more open the window.
+        if written >= 128 {
+            self.grow_receive_window(written as u32);
         }
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
         let rto = self.rto();

@@ -990,32 +990,40 @@ impl Connection {
         }
     }
 
-    /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2) and without
-    /// ever moving the right edge left (§3.8.6: "the window ... should not be shrunk").
+    /// The window field to send (Linux `tcp_select_window`, see `tcp::rwnd`): what the
+    /// buffer offers in steps of at least an MSS (receiver SWS avoidance, RFC 9293
+    /// §3.8.6.2.2) and never less than what remains of the window already offered (§3.8.6:
+    /// "the window ... should not be shrunk"), scaled by our shift (RFC 7323 §2.3).
     fn window_to_advertise(&mut self, syn: bool) -> u16 {
-        let free = self.rcv.buf.free() as u32;
         if syn {
-            // RFC 7323 §2.2: the window in a SYN is never scaled.
-            let w = free.min(u16::MAX as u32);
-            self.rcv.adv = self.rcv.nxt + w;
-            return w as u16;
+            // RFC 7323 §2.2: the window in a SYN is never scaled; the right edge is anchored
+            // once RCV.NXT is known.
+            return self.open_receive_window().min(u16::MAX as u32) as u16;
         }
         let current = if self.rcv.adv > self.rcv.nxt {
             self.rcv.adv - self.rcv.nxt
         } else {
             0
         };
-        let mut wnd = free;
-        let threshold = self.rcv.mss.min(self.cfg.recv_buffer as u32 / 2).max(1);
-        if wnd > current && wnd - current < threshold {
-            wnd = current;
-        }
-        wnd = wnd.max(current);
-        let scaled = (wnd >> self.rcv.shift).min(u16::MAX as u32);
-        let edge = self.rcv.nxt + (scaled << self.rcv.shift);
-        if edge > self.rcv.adv {
-            self.rcv.adv = edge;
-        }
-        scaled as u16
+        let held = self.rcv.held();
+        let shift = self.rcv.shift;
+        let mut w = self.rwnd();
+        let wnd = w.offer(held, self.rcv.seg_est, shift, current);
+        self.rcv.store_rwnd(&w);
+        self.rcv.adv = self.rcv.nxt + wnd;
+        (wnd.min((u16::MAX as u32) << shift) >> shift) as u16
+    }
+
+    /// Sizes the window of our SYN or SYN-ACK (Linux `tcp_select_initial_window`), counted
+    /// from RCV.NXT: whole segments of our MSS, less the timestamp option on a passive open
+    /// that negotiated it. The right edge is where that window ends, but no further than a
+    /// window field at our scale can say: Linux, without window scaling, accepts data up to
+    /// its whole initial window (say 130 KB) though it can advertise only 65535 bytes; synack
+    /// keeps RCV.WND to what it advertised (RFC 9293 §3.3.1, and less room for blind
+    /// injection, RFC 5961).
+    pub(super) fn open_receive_window(&mut self) -> u32 {
+        let w = self.rwnd().initial_window(self.initial_window_mss());
+        self.rcv.adv = self.rcv.nxt + w.min((u16::MAX as u32) << self.rcv.shift);
+        w
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Connection;
 use crate::tcp::config::Config;
 use crate::tcp::counters::Counters;
-use crate::tcp::handshake::{Handshake, syn_window};
+use crate::tcp::handshake::Handshake;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
 
@@ -34,7 +34,6 @@ impl Connection {
         now: Instant,
         hs: &Handshake,
     ) -> Connection {
-        let window = syn_window(&cfg);
         let mut c = Connection::new(cfg, local, mss, ts_offset);
         c.record_events = false;
         let _ = c.listen();
@@ -60,11 +59,11 @@ impl Connection {
             payload: &[],
         };
         c.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
-        // The SYN-ACK is out: SND.NXT = ISS + 1, and the window it advertised (unscaled, RFC
-        // 7323 §2.2) fixes the right edge we never move left (§3.8.6).
+        // The SYN-ACK is out: SND.NXT = ISS + 1, and the initial window it offered (as
+        // `SynAck` sized it) fixes the right edge we never move left (§3.8.6).
         c.snd.nxt = hs.iss + 1u32;
         c.snd.max = c.snd.nxt;
-        c.rcv.adv = c.rcv.nxt + window as u32;
+        c.open_receive_window();
         if let Some(sent) = hs.synack_sent {
             c.snd.sampler.start(c.snd.nxt, sent);
         }

@@ -8,6 +8,7 @@ use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;
 use crate::tcp::delack::DelayedAck;
 use crate::tcp::reassembly::Assembler;
+use crate::tcp::rwnd::{DEFAULT_SCALING_RATIO, RecvWindow};
 use crate::tcp::sack::SackRecorder;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant, MaybeInstant};
@@ -96,17 +97,40 @@ pub(super) struct Reception {
     /// Segments received that carried data, whatever became of them (Linux
     /// `tp->data_segs_in`, 32 bits; tcpi_data_segs_in).
     pub(super) data_segs_in: u32,
+    /// The receive-window model's part that data changes (`tcp::rwnd`): bytes of window per
+    /// 256 of buffer (Linux `scaling_ratio`), the window clamp (`window_clamp`) and how far
+    /// the window has opened (`rcv_ssthresh`); 0 until set, when they follow from the buffer.
+    pub(super) ratio: u8,
+    pub(super) clamp: u32,
+    pub(super) ssthresh: u32,
+    /// Dynamic right sizing (Linux `rcvq_space`): the most read in one round trip so far,
+    /// and where and when the current round trip's count started (`space`, `seq`, `time`).
+    pub(super) drs_space: u32,
+    pub(super) drs_seq: SeqNum,
+    pub(super) drs_time: Instant,
 }
 
 impl Receiver {
     /// The reception state, allocated now if nothing has arrived before; `ato_min` is
     /// `Config::delayed_ack`.
     pub(super) fn reception(&mut self, ato_min: Duration) -> &mut Reception {
+        // Dynamic right sizing starts from what the window first let in (Linux
+        // `tcp_init_buffer_space`: the least of rcv_ssthresh, the window and ten segments),
+        // counting from what had been read when data first arrived.
+        let drs_space = self.offered().min(10 * self.mss);
+        let drs_seq = self.nxt - self.buf.len() as u32;
+        let drs_time = self.last_recv;
         self.data.get_or_insert_with(|| {
             Box::new(Reception {
                 delack: DelayedAck::new(ato_min),
                 bytes_received: 0,
                 data_segs_in: 0,
+                ratio: DEFAULT_SCALING_RATIO as u8,
+                clamp: 0,
+                ssthresh: 0,
+                drs_space,
+                drs_seq,
+                drs_time,
             })
         })
     }
@@ -150,12 +174,98 @@ impl Receiver {
         self.adv - self.nxt
     }
 
-    /// How far the right edge could move now beyond what we advertised (within what the
-    /// window field can express).
-    pub(super) fn right_edge_gain(&self) -> u32 {
-        let max_wnd = (u16::MAX as u32) << self.shift;
-        let free = (self.buf.free() as u32).min(max_wnd);
-        let edge = self.nxt + free;
-        if edge > self.adv { edge - self.adv } else { 0 }
+    /// Bytes the buffer holds: ready for the application and out of order (what Linux charges
+    /// to `sk_rmem_alloc`).
+    pub(super) fn held(&self) -> u32 {
+        let ooo = self
+            .ooo
+            .as_ref()
+            .map_or(0, |o| o.assembler.iter().map(|(s, e)| e - s).sum::<u32>());
+        (self.buf.len() as u32).saturating_add(ooo)
+    }
+
+    /// The window last offered, counted from the RCV.NXT it was sent with (Linux `rcv_wnd`:
+    /// the right edge less `rcv_wup`, which is Last.ACK.sent).
+    pub(super) fn offered(&self) -> u32 {
+        self.adv - self.last_ack_sent
+    }
+
+    /// The receive-window state (`tcp::rwnd`) as it stands: `locked` is SO_RCVBUF's lock,
+    /// `advmss` the payload we announced room for, `initial_mss` what the initial window was
+    /// rounded to. The buffer's size is the ring's limit. Until data changes them, the clamp
+    /// and `rcv_ssthresh` are what the handshake set (Linux `tcp_init_buffer_space`).
+    pub(super) fn rwnd(&self, locked: bool, advmss: u32, initial_mss: u32) -> RecvWindow {
+        let (ratio, clamp, ssthresh) = self
+            .data
+            .as_ref()
+            .map_or((DEFAULT_SCALING_RATIO as u8, 0, 0), |d| {
+                (d.ratio, d.clamp, d.ssthresh)
+            });
+        let mut w = RecvWindow {
+            rcvbuf: self.buf.limit().min(u32::MAX as usize) as u32,
+            clamp,
+            ssthresh,
+            wnd: self.offered(),
+            ratio,
+            locked,
+        };
+        if clamp == 0 {
+            w.clamp = w.unmeasured_clamp(advmss, self.shift);
+        }
+        if ssthresh == 0 {
+            w.ssthresh = w.initial_window(initial_mss).min(w.clamp);
+        }
+        w
+    }
+
+    /// Keeps what [`rwnd`](Self::rwnd)'s state became (the ratio and clamp once data has
+    /// arrived; the buffer grows, never shrinks here).
+    pub(super) fn store_rwnd(&mut self, w: &RecvWindow) {
+        if let Some(d) = &mut self.data {
+            d.ratio = w.ratio;
+            d.clamp = w.clamp;
+            d.ssthresh = w.ssthresh;
+        }
+        if self.buf.limit() < w.rcvbuf as usize {
+            self.buf.set_limit(w.rcvbuf as usize);
+        }
+    }
+}
+
+impl super::Connection {
+    /// The payload we announced room for per segment (Linux `advmss`): our MSS less the
+    /// timestamp option when timestamps are on.
+    pub(super) fn advmss(&self) -> u32 {
+        self.rcv.mss - if self.opts.ts().is_some() { 12 } else { 0 }
+    }
+
+    /// The receive-window state (`tcp::rwnd`) as it stands.
+    pub(super) fn rwnd(&self) -> RecvWindow {
+        self.rcv.rwnd(
+            self.cfg.recv_buffer_locked,
+            self.advmss(),
+            self.initial_window_mss(),
+        )
+    }
+
+    /// The segment size our initial window is rounded to (Linux `tcp_select_initial_window`'s
+    /// `mss`): our MSS, less the timestamp option on a passive open that negotiated it.
+    pub(super) fn initial_window_mss(&self) -> u32 {
+        if self.opts.peer_syn.is_some() {
+            crate::tcp::handshake::passive_rounding_mss(
+                &self.cfg,
+                self.rcv.mss,
+                self.opts.ts().is_some(),
+            )
+        } else {
+            self.rcv.mss
+        }
+    }
+
+    /// The window the buffer would offer now, counted from RCV.NXT, before the rule that
+    /// the right edge does not move left (Linux `__tcp_select_window`).
+    pub(super) fn window_now(&self) -> u32 {
+        self.rwnd()
+            .select(self.rcv.held(), self.rcv.seg_est, self.rcv.shift)
     }
 }

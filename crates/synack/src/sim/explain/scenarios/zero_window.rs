@@ -17,8 +17,9 @@ pub(in crate::sim::explain) const SCENARIO: Scenario = Scenario {
     run,
 };
 
-/// The server's receive buffer: small, so that a few segments fill it.
-const RCV_BUF: usize = 8 * 1024;
+/// The server's receive buffer (bytes of memory; about half is offered as window): small, so
+/// that a few segments fill it.
+const RCV_BUF: usize = 16 * 1024;
 /// What the client sends.
 const BYTES: usize = 20_000;
 /// When the server's application finally reads.
@@ -30,8 +31,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
         "零窗口：停止读取的接收方",
     );
     ctx.text(
-        "Flow control: each ACK carries a window, the room left in the receiver's buffer, and the sender may not send beyond it. Here the server's receive buffer holds 8 KiB and its application does not read until 3 s; the client wants to send 20,000 bytes.",
-        "流量控制：每个 ACK 都携带一个窗口值，即接收方缓冲区的剩余空间，发送方发送的数据不得超出这个窗口。这里服务器的接收缓冲区只有 8 KiB，而它的应用直到第 3 秒才读取；客户端要发送 20,000 字节。",
+        "Flow control: each ACK carries a window, the room left in the receiver's buffer, and the sender may not send beyond it. Here the server's receive buffer is 16 KiB of memory, of which it offers about half as window, as Linux does (the rest pays for what each packet costs to hold), and its application does not read until 3 s; the client wants to send 20,000 bytes.",
+        "流量控制：每个 ACK 都携带一个窗口值，即接收方缓冲区的剩余空间，发送方发送的数据不得超出这个窗口。这里服务器的接收缓冲区是 16 KiB 内存，它像 Linux 一样只把其中大约一半作为窗口通告（其余用于支付保存每个数据包的开销），而它的应用直到第 3 秒才读取；客户端要发送 20,000 字节。",
     );
     let server_cfg = Config {
         recv_buffer: RCV_BUF,
@@ -66,22 +67,22 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "five-segments",
             Match::seg("client").data(true),
             "RFC 9293 §3.8.6",
-            "The server's SYN-ACK offered Win=8192, its whole buffer. The client may have no more than that unacknowledged, so it sends five full segments (7240 bytes) and stops: a sixth would not fit.",
-            "服务器的 SYN-ACK 通告了 Win=8192，也就是它的整个缓冲区。客户端未被确认的数据不能超过这个值，所以它发送五个满长度的报文段（7240 字节）后停下：第六个放不下了。",
+            "The server's SYN-ACK offered Win=7240: half its buffer, in whole segments. The client may have no more than that unacknowledged, so it sends five full segments (7240 bytes) and stops: a sixth would not fit.",
+            "服务器的 SYN-ACK 通告了 Win=7240：它缓冲区的一半，按整报文段计。客户端未被确认的数据不能超过这个值，所以它发送五个满长度的报文段（7240 字节）后停下：第六个放不下了。",
         ),
         rule(
             "shrinking",
             Match::seg("server").flags(Flags::ACK).data(false),
             "RFC 9293 §3.8.6",
-            "The server has all of it, but its application has read nothing, so the buffer has only {win} bytes left: Win={win}.",
-            "服务器收到了全部数据，但它的应用一个字节也没读，所以缓冲区只剩 {win} 字节：Win={win}。",
+            "The server has all of it, but its application has read nothing, so its buffer has room for only {win} more bytes: Win={win}.",
+            "服务器收到了全部数据，但它的应用一个字节也没读，所以缓冲区只能再容纳 {win} 字节：Win={win}。",
         ),
         rule(
-            "small-segment",
+            "fill",
             Match::seg("client").data(true),
-            "RFC 9293 §3.8.6.2.1",
-            "{len} bytes is less than a full segment. The sender avoids such small segments (silly window syndrome) and sends what fits only when its override timer expires.",
-            "{len} 字节不足一个满长度报文段。发送方会避免发送这种小报文段（糊涂窗口综合征），只在超时定时器到期时才发送能容纳的部分。",
+            "RFC 9293 §3.8.6",
+            "The client sends what the new window allows: two more full segments.",
+            "客户端发送新窗口允许的数据：再发两个满长度报文段。",
         ),
         rule(
             "zero",
@@ -115,8 +116,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "read",
             Match::call("server", "recv()"),
             "RFC 9293 §3.8.6.2.2",
-            "At last the application reads the 8192 bytes, which empties the buffer.",
-            "应用终于读走了这 8192 字节，缓冲区清空了。",
+            "At last the application reads the 10136 bytes, which empties the buffer.",
+            "应用终于读走了这 10136 字节，缓冲区清空了。",
         ),
         rule(
             "update",
@@ -129,8 +130,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "resume",
             Match::seg("client").data(true).after(READ_AT),
             "RFC 9293 §3.8.6",
-            "The client resumes, again five segments into the reopened 8192-byte window.",
-            "客户端恢复发送，同样是五个报文段，填入重新打开的 8192 字节窗口。",
+            "The client resumes, six segments into the reopened 8688-byte window.",
+            "客户端恢复发送，六个报文段，填入重新打开的 8688 字节窗口。",
         ),
     ];
     ctx.conversation(lab, &rules);

@@ -154,7 +154,9 @@ fn zero_window_then_reopen() {
             break;
         }
     }
-    assert_eq!(p.b.recv_queue_len(), 8192, "receiver buffer full");
+    // Linux's share of the buffer (tcp::rwnd): 1448-byte segments cost 2304 bytes each, so
+    // 8192 bytes offer 5120 of window, and after three segments less than one more is free.
+    assert_eq!(p.b.recv_queue_len(), 3 * 1448, "receiver window closed");
     assert_eq!(p.a.info().snd_wnd, 0, "sender saw the window close");
     assert!(
         p.ctr_a.window_probes >= 2,
