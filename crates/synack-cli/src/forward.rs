@@ -892,11 +892,17 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> 
     let mut wake = false;
     // Client to upstream, straight into the queue.
     while !f.client_done && st.to_up.len() < QUEUE_CAP {
-        if !stack.connection(f.h).is_some_and(|c| c.is_readable()) {
+        let Some(queued) = stack
+            .connection(f.h)
+            .filter(|c| c.is_readable())
+            .map(|c| c.recv_queue_len())
+        else {
             break;
-        }
+        };
         let was_empty = st.to_up.is_empty();
-        let room = st.to_up.room(CHUNK);
+        // Room for what is there (at least a byte, for the FIN): an idle flow's few bytes
+        // take a few bytes of memory.
+        let room = st.to_up.room_in(io.pool(), queued.clamp(1, CHUNK));
         match stack.recv(now, f.h, room) {
             Ok(0) => {
                 // The client's FIN: a half-close upstream once the queue is written.
@@ -927,6 +933,7 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> 
                 Ok(0) => break,
                 Ok(n) => {
                     st.to_client.consume(n);
+                    st.to_client.release(io.pool());
                     moved = true;
                 }
                 Err(_) => {

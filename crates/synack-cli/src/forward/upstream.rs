@@ -35,6 +35,34 @@ pub(super) const QUEUE_CAP: usize = 256 << 10;
 /// The most read at once, from the stack or from an upstream socket.
 pub(super) const CHUNK: usize = 64 << 10;
 
+/// Reads up to this size get a buffer of their own size; larger ones a [`Pool`] buffer.
+const SMALL: usize = 4 << 10;
+
+/// Buffers a [`Pool`] keeps, at most (1 MiB of [`CHUNK`]s, whatever the number of flows).
+const POOL_MAX: usize = 16;
+
+/// Buffers of [`CHUNK`] bytes (initialized) that the queues of the busy flows pass around:
+/// a queue found empty gives its buffer back, so that an idle flow holds none, and a busy one
+/// takes one without allocating and zeroing it again.
+#[derive(Default)]
+pub(super) struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let b = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        b.unwrap_or_else(|| vec![0; CHUNK])
+    }
+
+    fn give(&self, b: Vec<u8>) {
+        if b.len() >= CHUNK {
+            let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < POOL_MAX {
+                pool.push(b);
+            }
+        }
+    }
+}
+
 /// Wakes a thread sleeping in poll(2): an eventfd.
 #[derive(Clone)]
 pub(super) struct Waker(pub(super) Arc<OwnedFd>);
@@ -101,6 +129,22 @@ impl Chunk {
         &mut self.buf[self.end..self.end + n]
     }
 
+    /// [`room`](Chunk::room), with a buffer from `pool` for a large read into an empty
+    /// queue.
+    pub(super) fn room_in(&mut self, pool: &Pool, n: usize) -> &mut [u8] {
+        if self.buf.is_empty() && n > SMALL {
+            self.buf = pool.take();
+        }
+        self.room(n)
+    }
+
+    /// An empty queue's buffer goes back to `pool` (or is freed).
+    pub(super) fn release(&mut self, pool: &Pool) {
+        if self.is_empty() && !self.buf.is_empty() {
+            pool.give(std::mem::take(&mut self.buf));
+        }
+    }
+
     /// The first `n` bytes of the last [`room`](Chunk::room) hold data now.
     pub(super) fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
@@ -162,6 +206,7 @@ pub(super) struct Upstream {
     marked: Arc<Mutex<Vec<Arc<Shared>>>>,
     waker: Waker,
     stop: Arc<AtomicBool>,
+    pool: Arc<Pool>,
     next_id: AtomicU64,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -173,7 +218,10 @@ impl Upstream {
         let marked = Arc::new(Mutex::new(Vec::new()));
         let waker = Waker::new()?;
         let stop = Arc::new(AtomicBool::new(false));
+        let pool = Arc::new(Pool::default());
         let mut io = IoThread {
+            pool: pool.clone(),
+            scratch: Chunk::default(),
             new: rx,
             marked: marked.clone(),
             waker: waker.clone(),
@@ -189,6 +237,7 @@ impl Upstream {
             marked,
             waker,
             stop,
+            pool,
             next_id: AtomicU64::new(0),
             thread: Some(thread),
         })
@@ -205,6 +254,11 @@ impl Upstream {
         let _ = self.new.send((shared.clone(), up));
         self.waker.wake();
         shared
+    }
+
+    /// The buffers the queues share.
+    pub(super) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Asks the thread to look at `flow` (bytes queued, a half-close, a reset, room made).
@@ -235,8 +289,6 @@ struct IoFlow {
     sock: TcpStream,
     /// The client's bytes being written (swapped out of `to_up`).
     out: Chunk,
-    /// Upstream's bytes read, not yet in `to_client`.
-    inb: Chunk,
     /// The client's FIN went upstream as a shutdown.
     fin_sent: bool,
     /// Upstream's end of stream was read.
@@ -254,6 +306,10 @@ struct IoThread {
     stack: Waker,
     stop: Arc<AtomicBool>,
     flows: HashMap<u64, IoFlow>,
+    pool: Arc<Pool>,
+    /// Where upstream's bytes are read before they join a flow's queue (by a swap of
+    /// buffers when that is empty).
+    scratch: Chunk,
 }
 
 /// The longest the thread sleeps (a bound, not a poll interval: every event wakes it).
@@ -271,7 +327,6 @@ impl IoThread {
                         shared,
                         sock,
                         out: Chunk::default(),
-                        inb: Chunk::default(),
                         fin_sent: false,
                         eof: false,
                         want_out: false,
@@ -279,7 +334,8 @@ impl IoThread {
                     },
                 );
             }
-            let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
+            let marked =
+                std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
             for s in marked {
                 s.marked.store(false, Ordering::Release);
                 ready.push(s.id);
@@ -289,7 +345,7 @@ impl IoThread {
                 let Some(f) = self.flows.get_mut(&id) else {
                     continue;
                 };
-                let (done, woke) = pump(f);
+                let (done, woke) = pump(f, &self.pool, &mut self.scratch);
                 wake_stack |= woke;
                 if done {
                     self.flows.remove(&id);
@@ -341,7 +397,7 @@ impl IoThread {
 
 /// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
 /// and whether the forwarding loop has news.
-fn pump(f: &mut IoFlow) -> (bool, bool) {
+fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
     let mut news = false;
     // The client's bytes upstream.
     loop {
@@ -359,6 +415,9 @@ fn pump(f: &mut IoFlow) -> (bool, bool) {
                     news = true;
                 }
             } else {
+                // Idle this way: neither queue keeps a buffer.
+                f.out.release(pool);
+                st.to_up.release(pool);
                 if st.client_fin && !f.fin_sent {
                     f.fin_sent = true;
                     let _ = f.sock.shutdown(std::net::Shutdown::Write);
@@ -387,9 +446,9 @@ fn pump(f: &mut IoFlow) -> (bool, bool) {
             f.eof = true;
             break;
         }
-        if !f.inb.is_empty() {
+        if !scratch.is_empty() {
             let was_empty = st.to_client.is_empty();
-            st.to_client.append(&mut f.inb);
+            st.to_client.append(scratch);
             news |= was_empty;
         }
         if st.to_client.len() >= QUEUE_CAP {
@@ -397,15 +456,13 @@ fn pump(f: &mut IoFlow) -> (bool, bool) {
             break;
         }
         drop(st);
-        match f.sock.read(f.inb.room(CHUNK)) {
+        match f.sock.read(scratch.room_in(pool, CHUNK)) {
             Ok(0) => {
                 f.eof = true;
-                let mut st = f.shared.lock();
-                st.to_client.append(&mut f.inb);
-                st.up_eof = true;
+                f.shared.lock().up_eof = true;
                 news = true;
             }
-            Ok(n) => f.inb.commit(n),
+            Ok(n) => scratch.commit(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 f.want_in = true;
                 break;
