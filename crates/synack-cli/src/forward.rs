@@ -14,12 +14,17 @@
 //! about 3 s, as a Linux router does (dropped with `--socks5`, which carries no ICMP).
 //!
 //! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
-//! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
-//! socket with work is ready, a timer of the stack falls due, or an eventfd is written; a
+//! and the UDP flows' sockets (non-blocking), and sleeps in poll(2) until the TUN device or a
+//! UDP socket is ready, a timer of the stack falls due, or an eventfd is written. The TCP
+//! flows' upstream sockets belong to a second thread ([`upstream`]), which meets the loop
+//! in each flow's pair of byte queues, so that the kernel's work for those sockets (over a
+//! veth pair, the receiver's too) runs beside the stack instead of on its thread. A
 //! short-lived thread per TCP flow makes its upstream connection (and its SOCKS5 handshake,
 //! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
 //! the loop through that eventfd when done. The TUN device uses its offloads (TCP
-//! super-segments) unless `--no-offload`.
+//! super-segments) unless `--no-offload`, and then writes on a thread of its own
+//! ([`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread)): a TUN
+//! write runs the client's whole receive path in the writer's context.
 //!
 //! UDP in bulk: each wake reads the TUN device until it is empty, and the client's datagrams
 //! of one flow go upstream in batches of up to 64 per sendmmsg(2). The TUN interface's
@@ -323,6 +328,7 @@ fn forward(args: Args) -> io::Result<()> {
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload)
+        .write_thread(true)
         .txqueuelen(args.txqueuelen);
     for &k in &kernel {
         b = b.kernel_addr(k);
@@ -722,7 +728,8 @@ fn forward(args: Args) -> io::Result<()> {
     );
     if args.stats {
         outln!(
-            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full)"
+            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full), {} packets the TUN device refused",
+            tun.write_errors()
         );
         out!("synack forward: counters\n{}", stack.counters());
         outln!("synack forward: end of counters");

@@ -596,6 +596,12 @@ fn throughput_servers(server: &Netns) -> (Proc, Proc) {
     (iperf, flows)
 }
 
+/// The middle one of `v`'s figures.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Lost datagrams in `udp` as a percentage.
 fn loss(udp: Option<(u64, u64)>) -> f64 {
     let (lost, total) = udp.expect("UDP figures");
@@ -695,9 +701,10 @@ fn curl_100mib_iperf3_and_1000_flows_through_synack_forward() {
 }
 
 /// The README's figures for `synack forward`, side by side with the kernel's own path over
-/// the same veth in the same run: TCP throughput (one stream, eight), UDP loss per offered
-/// rate, and memory per flow at 10,000 concurrent flows (synack's RSS growth divided by the
-/// flows). Prints a Markdown table. Run it (as root, in release, alone on the machine) with
+/// the same veth in the same run: TCP throughput (one stream, eight; the median of three
+/// runs each), UDP loss per offered rate, and memory per flow at 10,000 concurrent flows
+/// (synack's RSS growth divided by the flows, in a forwarder started for them and warmed up
+/// by 100 flows). Prints a Markdown table. Run it (as root, in release, alone on the machine) with
 ///
 /// ```sh
 /// cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture figures
@@ -718,9 +725,14 @@ fn figures() {
         ("TCP, 1 stream, reverse (Mbit/s)", &["-t", "5", "-R"]),
         ("TCP, 8 streams (Mbit/s)", &["-t", "5", "-P", "8"]),
     ] {
-        let (through, _) = iperf3(&client, args);
-        let (direct, _) = iperf3(&mid, args);
-        rows.push((what.to_string(), through, direct));
+        // The median of three runs each, the two paths taking turns: on a shared machine a
+        // single run moves by a factor of two with the load.
+        let (mut through, mut direct) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            through.push(iperf3(&client, args).0);
+            direct.push(iperf3(&mid, args).0);
+        }
+        rows.push((what.to_string(), median(through), median(direct)));
     }
     for rate in ["100M", "500M", "1000M", "2000M"] {
         let args = ["-u", "-b", rate, "-w", "4M", "-t", "5"];
@@ -732,7 +744,23 @@ fn figures() {
             direct,
         ));
     }
-    // Memory per flow: 10,000 flows held open at once.
+    fwd.signal("INT");
+    let (ok, out, err) = fwd.finish(Duration::from_secs(30));
+    assert!(ok, "{out}{err}");
+    // Memory per flow: 10,000 flows held open at once, in a forwarder of their own (in the
+    // one that carried iperf3, the megabytes its buffers freed take in part of the flows,
+    // and the figure moves by a hundred bytes from run to run), after 100 flows of up to
+    // 64 KiB each have warmed it up (the TUN device's packet queues, the buffers busy flows
+    // share: allocated once, not per flow).
+    let fwd = forwarder(&client, &mid, "skfg", &[]);
+    let out = flows_client(&client, 100, "198.19.0.77", "echo")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok 100 of 100",
+        "{out:?}"
+    );
     let before = rss_kib(fwd.pid());
     let (hold, mut stdin) = Proc::spawn_with_stdin(
         flows_client(&client, 10_000, "198.19.0.77", "hold"),
