@@ -492,3 +492,62 @@ fn close(f: &mut IoFlow, news: bool) -> (bool, bool) {
     let _ = f.sock.shutdown(std::net::Shutdown::Both);
     (true, news)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_queues_bytes_in_order_and_swaps_into_an_empty_one() {
+        let pool = Pool::default();
+        let mut q = Chunk::default();
+        q.room_in(&pool, 5).copy_from_slice(b"hello");
+        q.commit(5);
+        // A small read gets a buffer of its own size, not a pool buffer.
+        assert_eq!(q.buf.len(), 5);
+        q.room(6)[..6].copy_from_slice(b" world");
+        q.commit(6);
+        q.consume(6);
+        assert_eq!(q.data(), b"world");
+        // Room after a consumed head moves the bytes to the front instead of growing.
+        q.room(4).copy_from_slice(b"!!!!");
+        q.commit(2);
+        assert_eq!(q.data(), b"world!!");
+
+        // Appending into an empty queue takes the buffer (no copy); into a non-empty one,
+        // copies. The source is empty afterwards either way.
+        let mut to = Chunk::default();
+        to.append(&mut q);
+        assert_eq!((to.data(), q.len()), (&b"world!!"[..], 0));
+        let mut more = Chunk::default();
+        more.room(3).copy_from_slice(b"abc");
+        more.commit(3);
+        to.append(&mut more);
+        assert_eq!((to.data(), more.is_empty()), (&b"world!!abc"[..], true));
+    }
+
+    #[test]
+    fn an_empty_queue_gives_a_large_buffer_back_to_the_pool_and_keeps_none() {
+        let pool = Pool::default();
+        let mut q = Chunk::default();
+        let n = q.room_in(&pool, CHUNK).len();
+        assert_eq!(n, CHUNK);
+        q.commit(100);
+        // Not empty: kept.
+        q.release(&pool);
+        assert_eq!(q.len(), 100);
+        q.consume(100);
+        q.release(&pool);
+        assert_eq!(q.buf.len(), 0, "an idle queue holds no buffer");
+        assert_eq!(pool.0.lock().unwrap().len(), 1);
+        // The next large read takes it back from the pool.
+        q.room_in(&pool, CHUNK);
+        assert_eq!(pool.0.lock().unwrap().len(), 0);
+        // A pool keeps POOL_MAX buffers at most; small buffers are freed, not pooled.
+        for _ in 0..POOL_MAX + 3 {
+            pool.give(vec![0; CHUNK]);
+        }
+        pool.give(vec![0; 10]);
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_MAX);
+    }
+}
