@@ -583,6 +583,17 @@ fn flows_client(ns: &Netns, n: usize, host: &str, mode: &str) -> Command {
     c
 }
 
+/// `n` concurrent echo flows of FLOWS_CLIENT from `ns` to the server; every one must echo
+/// every byte.
+fn echo_flows(ns: &Netns, n: usize) {
+    let out = flows_client(ns, n, "198.19.0.77", "echo").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("ok {n} of {n}"),
+        "{out:?}"
+    );
+}
+
 /// The servers of the throughput tests in `server`: iperf3 and FLOWS_SERVER.
 fn throughput_servers(server: &Netns) -> (Proc, Proc) {
     let mut iperf = server.cmd("iperf3");
@@ -669,14 +680,7 @@ fn curl_100mib_iperf3_and_1000_flows_through_synack_forward() {
 
     // 1,000 concurrent flows, each closed in a random order of half-closes, every byte
     // checked; afterwards none is left in the forwarder.
-    let out = flows_client(&client, 1000, "198.19.0.77", "echo")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "ok 1000 of 1000",
-        "{out:?}"
-    );
+    echo_flows(&client, 1000);
     // Let the last FINs and ACKs cross synack.
     std::thread::sleep(Duration::from_millis(500));
     fwd.signal("INT");
@@ -753,14 +757,7 @@ fn figures() {
     // 64 KiB each have warmed it up (the TUN device's packet queues, the buffers busy flows
     // share: allocated once, not per flow).
     let fwd = forwarder(&client, &mid, "skfg", &[]);
-    let out = flows_client(&client, 100, "198.19.0.77", "echo")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "ok 100 of 100",
-        "{out:?}"
-    );
+    echo_flows(&client, 100);
     let before = rss_kib(fwd.pid());
     let (hold, mut stdin) = Proc::spawn_with_stdin(
         flows_client(&client, 10_000, "198.19.0.77", "hold"),
