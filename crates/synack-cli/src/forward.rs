@@ -14,12 +14,17 @@
 //! about 3 s, as a Linux router does (dropped with `--socks5`, which carries no ICMP).
 //!
 //! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
-//! and every socket (non-blocking), and sleeps in poll(2) until the TUN device or an upstream
-//! socket with work is ready, a timer of the stack falls due, or an eventfd is written; a
+//! and the UDP flows' sockets (non-blocking), and sleeps in poll(2) until the TUN device or a
+//! UDP socket is ready, a timer of the stack falls due, or an eventfd is written. The TCP
+//! flows' upstream sockets belong to a second thread ([`upstream`]), which meets the loop
+//! in each flow's pair of byte queues, so that the kernel's work for those sockets (over a
+//! veth pair, the receiver's too) runs beside the stack instead of on its thread. A
 //! short-lived thread per TCP flow makes its upstream connection (and its SOCKS5 handshake,
 //! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
 //! the loop through that eventfd when done. The TUN device uses its offloads (TCP
-//! super-segments) unless `--no-offload`.
+//! super-segments) unless `--no-offload`, and then writes on a thread of its own
+//! ([`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread)): a TUN
+//! write runs the client's whole receive path in the writer's context.
 //!
 //! UDP in bulk: each wake reads the TUN device until it is empty, and the client's datagrams
 //! of one flow go upstream in batches of up to 64 per sendmmsg(2). The TUN interface's
@@ -31,14 +36,13 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::OwnedFd;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use synack::device::Device;
 use synack::device::tun::Tun;
@@ -52,7 +56,9 @@ use synack::units;
 
 mod ping;
 mod socks5;
+mod upstream;
 use socks5::Failure;
+use upstream::{CHUNK, QUEUE_CAP, Shared, State, Upstream, Waker};
 
 /// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
 /// kernel socket.
@@ -171,30 +177,30 @@ fn add_route(netns: Option<&str>, tun: &str, p: &IpCidr) -> io::Result<()> {
     Ok(())
 }
 
-/// One forwarded TCP flow: the stack's connection and the upstream socket.
+/// One forwarded TCP flow as the forwarding loop holds it: the stack's connection and the
+/// state it shares with the upstream thread, which owns the upstream socket.
 struct TcpFlow {
     h: SocketHandle,
-    up: TcpStream,
-    /// Bytes read from the stack, not yet written upstream.
-    to_up: Vec<u8>,
-    /// Bytes read upstream, not yet taken by the stack.
-    to_client: Vec<u8>,
-    /// The client finished sending (its FIN reached upstream as a shutdown).
+    shared: Arc<Shared>,
+    /// The client finished sending (its FIN was read from the stack).
     client_done: bool,
-    /// Upstream finished sending (its end reached the client as our FIN).
+    /// Upstream finished sending and its end reached the client as our FIN (or the client
+    /// takes nothing more).
     up_done: bool,
+    /// Upstream's bytes wait in the queue for room in the connection's send buffer.
+    backlog: bool,
+    /// Reset on one side: the other is torn down too.
+    dead: bool,
 }
 
 impl TcpFlow {
     /// Ends the flow both ways at once (a reset on either side): the client's connection is
-    /// aborted (RST), nothing more is copied.
-    fn kill(&mut self, stack: &mut Stack, now: Instant) {
+    /// aborted (RST), upstream is shut down, nothing more is copied.
+    fn kill(&mut self, stack: &mut Stack, now: Instant, st: &mut State, io: &Upstream) {
         stack.abort(now, self.h);
-        let _ = self.up.shutdown(std::net::Shutdown::Both);
-        self.client_done = true;
-        self.up_done = true;
-        self.to_up.clear();
-        self.to_client.clear();
+        st.reset = true;
+        io.mark(&self.shared);
+        self.dead = true;
     }
 }
 
@@ -322,6 +328,7 @@ fn forward(args: Args) -> io::Result<()> {
     let mut b = Tun::builder(&args.tun)
         .mtu(args.mtu)
         .offload(!args.no_offload)
+        .write_thread(true)
         .txqueuelen(args.txqueuelen);
     for &k in &kernel {
         b = b.kernel_addr(k);
@@ -360,6 +367,7 @@ fn forward(args: Args) -> io::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let waker = Waker::new()?;
+    let io = Upstream::start(waker.clone())?;
     let (s, w) = (stop.clone(), waker.clone());
     ctrlc::set_handler(move || {
         s.store(true, Ordering::Relaxed);
@@ -480,11 +488,11 @@ fn forward(args: Args) -> io::Result<()> {
                         let _ = up.set_nodelay(true);
                         tcp.push(TcpFlow {
                             h,
-                            up,
-                            to_up: Vec::new(),
-                            to_client: Vec::new(),
+                            shared: io.add(up),
                             client_done: false,
                             up_done: false,
+                            backlog: false,
+                            dead: false,
                         });
                         tcp_total += 1;
                     }
@@ -520,15 +528,20 @@ fn forward(args: Args) -> io::Result<()> {
             }
         }
         for f in &mut tcp {
-            busy |= pump_tcp(&mut stack, now, f, &mut buf);
+            busy |= pump_tcp(&mut stack, now, f, &io);
         }
-        tcp.retain(|f| {
-            let done = f.client_done && f.up_done && f.to_up.is_empty() && f.to_client.is_empty();
-            let dead = stack.connection(f.h).is_none();
-            if done || dead {
+        tcp.retain_mut(|f| {
+            let done = f.client_done && f.up_done && !f.backlog;
+            let gone = stack.connection(f.h).is_none();
+            if gone && !done && !f.dead {
+                // The connection ended without both FINs (timed out, say): so does upstream.
+                f.shared.lock().reset = true;
+                io.mark(&f.shared);
+            }
+            if done || gone || f.dead {
                 stack.close(now, f.h);
             }
-            !(done || dead)
+            !(done || gone || f.dead)
         });
 
         while let Ok((id, dst, got)) = erx.try_recv() {
@@ -705,7 +718,7 @@ fn forward(args: Args) -> io::Result<()> {
                 .flatten()
                 .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(clock()));
-            wait(&waker, &tun, &tcp, &udp, &stack, timeout)?;
+            wait(&waker, &tun, &udp, timeout)?;
         }
     }
     outln!(
@@ -715,7 +728,8 @@ fn forward(args: Args) -> io::Result<()> {
     );
     if args.stats {
         outln!(
-            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full)"
+            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full), {} packets the TUN device refused",
+            tun.write_errors()
         );
         out!("synack forward: counters\n{}", stack.counters());
         outln!("synack forward: end of counters");
@@ -822,59 +836,23 @@ fn send_datagrams<'a>(
     Ok(dropped)
 }
 
-/// Wakes the forwarding loop out of [`wait`] from another thread (a finished upstream
-/// connection or association, Ctrl-C): an eventfd.
-#[derive(Clone)]
-struct Waker(Arc<OwnedFd>);
-
-impl Waker {
-    fn new() -> io::Result<Waker> {
-        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        Ok(Waker(Arc::new(fd)))
-    }
-
-    fn wake(&self) {
-        // Fails only when the counter is full, which means it is readable already.
-        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
-    }
-}
-
 /// The longest the loop sleeps with nothing due (a bound, not a poll interval: every event
 /// it waits for wakes it).
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// Sleeps in poll(2) until there is work: the TUN device readable, an upstream socket
-/// readable while its bytes have somewhere to go or writable while bytes wait for it, the
-/// waker, or `timeout` (the stack's next timer).
+/// Sleeps in poll(2) until there is work: the TUN device readable, a UDP flow's upstream
+/// socket readable, the waker (the upstream thread, a finished upstream connection or
+/// association, Ctrl-C), or `timeout` (the stack's next timer).
 fn wait(
     waker: &Waker,
     tun: &Tun,
-    tcp: &[TcpFlow],
     udp: &HashMap<(SocketAddr, SocketAddr), UdpUp>,
-    stack: &Stack,
     timeout: Option<Duration>,
 ) -> io::Result<()> {
-    let mut fds = Vec::with_capacity(2 + tcp.len() + 2 * udp.len());
+    let mut fds = Vec::with_capacity(2 + 2 * udp.len());
     fds.push(PollFd::new(&*waker.0, PollFlags::IN));
     if let Some(fd) = tun.readable_fd() {
         fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-    }
-    for f in tcp {
-        let mut want = PollFlags::empty();
-        if !f.to_up.is_empty() {
-            want |= PollFlags::OUT;
-        }
-        // Upstream's bytes go to the client once its connection is synchronized and the
-        // last ones were taken.
-        let sendable = stack
-            .connection(f.h)
-            .is_some_and(|c| c.state().is_synchronized());
-        if !f.up_done && f.to_client.is_empty() && sendable {
-            want |= PollFlags::IN;
-        }
-        if !want.is_empty() {
-            fds.push(PollFd::new(&f.up, want));
-        }
     }
     for up in udp.values() {
         match up {
@@ -897,122 +875,99 @@ fn wait(
         Err(e) => return Err(e.into()),
     }
     if fds[0].revents().contains(PollFlags::IN) {
-        let mut b = [0u8; 8];
-        let _ = rustix::io::read(&*waker.0, &mut b);
+        waker.clear();
     }
     Ok(())
 }
 
-/// Moves what can move between the stack's connection and the upstream socket; true if
-/// anything did.
-fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, buf: &mut [u8]) -> bool {
+/// Moves what can move between the stack's connection and the flow's queues (the upstream
+/// thread does the upstream socket's side); true if anything did.
+fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> bool {
+    let news = f.shared.for_stack.swap(false, Ordering::Acquire);
+    let readable = !f.client_done && stack.connection(f.h).is_some_and(|c| c.is_readable());
+    if !news && !readable && !f.backlog {
+        return false;
+    }
+    let shared = f.shared.clone();
+    let mut st = shared.lock();
+    if st.reset {
+        stack.abort(now, f.h);
+        f.dead = true;
+        return true;
+    }
     let mut moved = false;
-    // Client to upstream.
-    loop {
-        if !f.to_up.is_empty() {
-            match f.up.write(&f.to_up) {
-                Ok(n) => {
-                    f.to_up.drain(..n);
-                    moved = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    f.kill(stack, now);
-                    return true;
-                }
-            }
-            if !f.to_up.is_empty() {
-                break;
-            }
-        }
-        if f.client_done {
+    let mut wake = false;
+    // Client to upstream, straight into the queue.
+    while !f.client_done && st.to_up.len() < QUEUE_CAP {
+        let Some(queued) = stack
+            .connection(f.h)
+            .filter(|c| c.is_readable())
+            .map(|c| c.recv_queue_len())
+        else {
             break;
-        }
-        let readable = stack.connection(f.h).is_some_and(|c| c.is_readable());
-        if !readable {
-            break;
-        }
-        match stack.recv(now, f.h, buf) {
+        };
+        let was_empty = st.to_up.is_empty();
+        // Room for what is there (at least a byte, for the FIN): an idle flow's few bytes
+        // take a few bytes of memory.
+        let room = st.to_up.room_in(io.pool(), queued.clamp(1, CHUNK));
+        match stack.recv(now, f.h, room) {
             Ok(0) => {
-                // The client's FIN: a half-close upstream.
+                // The client's FIN: a half-close upstream once the queue is written.
                 f.client_done = true;
-                let _ = f.up.shutdown(std::net::Shutdown::Write);
-                moved = true;
+                st.client_fin = true;
+                wake = true;
             }
             Ok(n) => {
-                moved = true;
-                // Straight upstream; only what the socket does not take now is kept.
-                match f.up.write(&buf[..n]) {
-                    Ok(w) => f.to_up.extend_from_slice(&buf[w..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        f.to_up.extend_from_slice(&buf[..n]);
-                    }
-                    Err(_) => {
-                        f.kill(stack, now);
-                        return true;
-                    }
-                }
+                st.to_up.commit(n);
+                wake |= was_empty;
             }
             Err(_) => {
-                // Reset by the client: upstream is shut down (std has no SO_LINGER 0 for a
-                // RST).
-                f.kill(stack, now);
+                // Reset by the client.
+                f.kill(stack, now, &mut st, io);
                 return true;
             }
         }
+        moved = true;
     }
-    // Upstream to client.
+    st.stack_blocked = !f.client_done && st.to_up.len() >= QUEUE_CAP;
+    // Upstream to client, once the connection is synchronized.
     let established = stack
         .connection(f.h)
         .is_some_and(|c| c.state().is_synchronized());
-    if !established {
-        return moved;
-    }
-    loop {
-        if !f.to_client.is_empty() {
-            match stack.send(now, f.h, &f.to_client) {
+    if established && !f.up_done {
+        while !st.to_client.is_empty() {
+            match stack.send(now, f.h, st.to_client.data()) {
                 Ok(0) => break,
                 Ok(n) => {
-                    f.to_client.drain(..n);
+                    st.to_client.consume(n);
+                    st.to_client.release(io.pool());
                     moved = true;
                 }
                 Err(_) => {
+                    // The client takes nothing more: upstream is not read further.
                     f.up_done = true;
-                    f.to_client.clear();
+                    let all = st.to_client.len();
+                    st.to_client.consume(all);
+                    st.stop_reading = true;
+                    wake = true;
                     break;
                 }
             }
-            if !f.to_client.is_empty() {
-                break;
-            }
         }
-        if f.up_done {
-            break;
+        if st.up_blocked && st.to_client.len() < QUEUE_CAP / 2 {
+            st.up_blocked = false;
+            wake = true;
         }
-        match f.up.read(buf) {
-            Ok(0) => {
-                f.up_done = true;
-                let _ = stack.shutdown(now, f.h, Shutdown::Write);
-                moved = true;
-            }
-            Ok(n) => {
-                moved = true;
-                // Straight to the stack; only what its send buffer does not take is kept.
-                match stack.send(now, f.h, &buf[..n]) {
-                    Ok(w) => f.to_client.extend_from_slice(&buf[w..n]),
-                    Err(_) => {
-                        f.up_done = true;
-                        break;
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => {
-                // Upstream reset: so is the client.
-                f.kill(stack, now);
-                return true;
-            }
+        if !f.up_done && st.up_eof && st.to_client.is_empty() {
+            f.up_done = true;
+            let _ = stack.shutdown(now, f.h, Shutdown::Write);
+            moved = true;
         }
+    }
+    f.backlog = !st.to_client.is_empty() || (st.up_eof && !f.up_done);
+    drop(st);
+    if wake {
+        io.mark(&f.shared);
     }
     moved
 }

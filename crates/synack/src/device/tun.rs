@@ -50,6 +50,8 @@ use core::net::Ipv4Addr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
@@ -179,6 +181,7 @@ pub struct TunBuilder {
     netns: Option<PathBuf>,
     offload: bool,
     txqueuelen: Option<u32>,
+    write_thread: bool,
 }
 
 impl TunBuilder {
@@ -216,6 +219,17 @@ impl TunBuilder {
     /// overflows.
     pub fn txqueuelen(mut self, packets: u32) -> TunBuilder {
         self.txqueuelen = Some(packets);
+        self
+    }
+
+    /// Whether an offloading interface writes on a thread of its own (default: off). Each
+    /// [`Device::flush`] then hands its queue of packets to that thread and goes on with an
+    /// empty one: the coalescing into super-segments, the write, and the kernel's receive
+    /// work that runs inside a TUN write (the whole receiving TCP, for a local peer) leave the
+    /// caller's thread. Packets keep their order; a write error counts as dropped packets
+    /// (TCP retransmits) instead of being returned. No effect without offloads.
+    pub fn write_thread(mut self, on: bool) -> TunBuilder {
+        self.write_thread = on;
         self
     }
 
@@ -319,12 +333,21 @@ impl TunBuilder {
         })?;
         let name = dev.name().unwrap_or(self.name);
         let offload = dev.tcp_gso().then(|| Box::new(Offload::new(self.mtu)));
+        let dev = Arc::new(dev);
+        let writer = match (&offload, self.write_thread) {
+            (Some(_), true) => Some(Writer::start(dev.clone()).map_err(|source| TunError::Io {
+                context: "starting the TUN device's write thread",
+                source,
+            })?),
+            _ => None,
+        };
         Ok(Tun {
             dev,
             name,
             mtu: self.mtu,
             kernel_addrs: self.kernel_addrs,
             offload,
+            writer,
         })
     }
 }
@@ -390,22 +413,83 @@ impl Offload {
             rx_count: 0,
             rx_next: 0,
             rx_checksummed: false,
-            tx: (0..TX_QUEUE)
-                .map(|_| Vec::with_capacity(2 * VIRTIO_NET_HDR_LEN + MAX_IP_PACKET))
-                .collect(),
+            tx: tx_batch(),
             tx_count: 0,
             gro: GROTable::new(),
         }
     }
 }
 
+/// A queue of [`TX_QUEUE`] packet buffers, each with room for a whole super-segment.
+fn tx_batch() -> Vec<Vec<u8>> {
+    (0..TX_QUEUE)
+        .map(|_| Vec::with_capacity(2 * VIRTIO_NET_HDR_LEN + MAX_IP_PACKET))
+        .collect()
+}
+
+/// A batch of packets for the write thread: the buffers and how many hold a packet.
+type Batch = (Vec<Vec<u8>>, usize);
+
+/// The write thread of a [`Tun`] ([`TunBuilder::write_thread`]).
+struct Writer {
+    /// Batches to write (two at most wait: a flush past that waits for the thread).
+    batches: Option<mpsc::SyncSender<Batch>>,
+    /// Written batches, back for reuse.
+    free: mpsc::Receiver<Vec<Vec<u8>>>,
+    /// Packets in batches the kernel refused.
+    errors: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(dev: Arc<tun_rs::SyncDevice>) -> io::Result<Writer> {
+        let (batches, rx) = mpsc::sync_channel::<Batch>(2);
+        let (back, free) = mpsc::channel();
+        let errors = Arc::new(AtomicU64::new(0));
+        let errs = errors.clone();
+        let thread = std::thread::Builder::new()
+            .name("synack-tun-tx".into())
+            .spawn(move || {
+                let mut gro = GROTable::new();
+                for (mut bufs, n) in rx {
+                    if dev
+                        .send_multiple(&mut gro, &mut bufs[..n], VIRTIO_NET_HDR_LEN)
+                        .is_err()
+                    {
+                        errs.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    if back.send(bufs).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Writer {
+            batches: Some(batches),
+            free,
+            errors,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // The thread writes what is queued, then ends.
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A TUN interface carrying IPv4/IPv6 packets without a packet-information header.
 pub struct Tun {
-    dev: tun_rs::SyncDevice,
+    dev: Arc<tun_rs::SyncDevice>,
     name: String,
     mtu: u16,
     kernel_addrs: Vec<IpCidr>,
     offload: Option<Box<Offload>>,
+    writer: Option<Writer>,
 }
 
 impl fmt::Debug for Tun {
@@ -415,6 +499,7 @@ impl fmt::Debug for Tun {
             .field("mtu", &self.mtu)
             .field("kernel_addrs", &self.kernel_addrs)
             .field("offload", &self.offload.is_some())
+            .field("write_thread", &self.writer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -430,6 +515,7 @@ impl Tun {
             netns: None,
             offload: true,
             txqueuelen: None,
+            write_thread: false,
         }
     }
 
@@ -441,6 +527,14 @@ impl Tun {
     /// The kernel side's addresses the builder set.
     pub fn kernel_addrs(&self) -> &[IpCidr] {
         &self.kernel_addrs
+    }
+
+    /// Packets the write thread ([`TunBuilder::write_thread`]) could not write (in batches
+    /// the kernel refused); 0 without one.
+    pub fn write_errors(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map_or(0, |w| w.errors.load(Ordering::Relaxed))
     }
 
     /// Whether the interface uses the `vnet_hdr` offloads ([`TunBuilder::offload`]).
@@ -598,6 +692,16 @@ impl Device for Tun {
             return Ok(());
         }
         let n = std::mem::take(&mut o.tx_count);
+        if let Some(w) = &self.writer {
+            let next = w.free.try_recv().unwrap_or_else(|_| tx_batch());
+            let batch = std::mem::replace(&mut o.tx, next);
+            return match &w.batches {
+                Some(b) => b
+                    .send((batch, n))
+                    .map_err(|_| io::Error::other("the TUN device's write thread ended")),
+                None => Ok(()),
+            };
+        }
         // Coalesces and writes; on an error the rest of the batch is still tried, and the
         // batch is gone either way (TCP retransmits what the kernel did not take). Not
         // retried: the buffers are coalesced in place.

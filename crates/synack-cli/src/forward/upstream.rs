@@ -1,0 +1,553 @@
+//! The upstream side of the forwarded TCP flows, on a thread of its own.
+//!
+//! The forwarding loop owns the stack and the TUN device; this thread owns every flow's
+//! upstream [`TcpStream`] and does all its reads and writes. Writing to a kernel socket does
+//! much of the receiver's work in the writer's context (over a veth pair, the peer's whole
+//! receive path), so with the upstream I/O on its own thread two cores carry a stream
+//! instead of one.
+//!
+//! The two threads meet in each flow's [`Shared`] state: one byte queue each way under a
+//! small lock, with the half-closes and resets as flags. A queue's bytes are handed over by
+//! swapping buffers where possible, not copied: the loop reads the stack's bytes straight
+//! into the queue toward upstream, and this thread swaps that buffer for its empty one
+//! before writing it; upstream's bytes are read into this thread's buffer, which is swapped
+//! into the queue toward the client when that is empty. Each queue holds at most
+//! [`QUEUE_CAP`] bytes; past it the side that fills it stops (the stack's receive window
+//! then closes toward the client, or upstream's socket buffer fills) until the other side
+//! drains it and wakes it. Each side wakes the other through an eventfd ([`Waker`]), and
+//! only for a flow that has something new ([`Shared::for_stack`], [`Upstream::mark`]).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+
+/// Bytes a flow's queue holds one way, at most, on top of the stack's and the kernel
+/// socket's buffers.
+pub(super) const QUEUE_CAP: usize = 256 << 10;
+
+/// The most read at once, from the stack or from an upstream socket.
+pub(super) const CHUNK: usize = 64 << 10;
+
+/// Reads up to this size get a buffer of their own size; larger ones a [`Pool`] buffer.
+const SMALL: usize = 4 << 10;
+
+/// Buffers a [`Pool`] keeps, at most (1 MiB of [`CHUNK`]s, whatever the number of flows).
+const POOL_MAX: usize = 16;
+
+/// Buffers of [`CHUNK`] bytes (initialized) that the queues of the busy flows pass around:
+/// a queue found empty gives its buffer back, so that an idle flow holds none, and a busy one
+/// takes one without allocating and zeroing it again.
+#[derive(Default)]
+pub(super) struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let b = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        b.unwrap_or_else(|| vec![0; CHUNK])
+    }
+
+    fn give(&self, b: Vec<u8>) {
+        if b.len() >= CHUNK {
+            let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < POOL_MAX {
+                pool.push(b);
+            }
+        }
+    }
+}
+
+/// Wakes a thread sleeping in poll(2): an eventfd.
+#[derive(Clone)]
+pub(super) struct Waker(pub(super) Arc<OwnedFd>);
+
+impl Waker {
+    pub(super) fn new() -> io::Result<Waker> {
+        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Ok(Waker(Arc::new(fd)))
+    }
+
+    pub(super) fn wake(&self) {
+        // Fails only when the counter is full, which means it is readable already.
+        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+    }
+
+    /// Clears a wake-up that poll(2) reported.
+    pub(super) fn clear(&self) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*self.0, &mut b);
+    }
+}
+
+/// A byte queue: `buf[start..end]` are the bytes; `buf` stays initialized up to its length,
+/// so that reading into it needs no zeroing after its first growth.
+#[derive(Default)]
+pub(super) struct Chunk {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Chunk {
+    pub(super) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(super) fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Drops the first `n` bytes.
+    pub(super) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// `n` bytes of room after the data, to be [`commit`](Chunk::commit)ted.
+    pub(super) fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.start > 0 && self.buf.len() - self.end < n {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < n {
+            self.buf.resize(self.end + n, 0);
+        }
+        &mut self.buf[self.end..self.end + n]
+    }
+
+    /// [`room`](Chunk::room), with a buffer from `pool` for a large read into an empty
+    /// queue.
+    pub(super) fn room_in(&mut self, pool: &Pool, n: usize) -> &mut [u8] {
+        if self.buf.is_empty() && n > SMALL {
+            self.buf = pool.take();
+        }
+        self.room(n)
+    }
+
+    /// An empty queue's buffer goes back to `pool` (or is freed).
+    pub(super) fn release(&mut self, pool: &Pool) {
+        if self.is_empty() && !self.buf.is_empty() {
+            pool.give(std::mem::take(&mut self.buf));
+        }
+    }
+
+    /// The first `n` bytes of the last [`room`](Chunk::room) hold data now.
+    pub(super) fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Appends `other`'s bytes, by taking its buffer when this one is empty.
+    fn append(&mut self, other: &mut Chunk) {
+        if self.is_empty() {
+            std::mem::swap(self, other);
+        } else {
+            let n = other.len();
+            self.room(n).copy_from_slice(other.data());
+            self.commit(n);
+        }
+        other.consume(other.len());
+    }
+}
+
+/// What the two threads share of one flow, under [`Shared::lock`].
+#[derive(Default)]
+pub(super) struct State {
+    /// The client's bytes, read from the stack, not yet taken by the upstream thread.
+    pub(super) to_up: Chunk,
+    /// Upstream's bytes, not yet taken by the stack.
+    pub(super) to_client: Chunk,
+    /// The client's FIN was read: upstream gets a shutdown once `to_up` is written.
+    pub(super) client_fin: bool,
+    /// Upstream's end of stream was read: the client gets our FIN once `to_client` is taken.
+    pub(super) up_eof: bool,
+    /// The client takes nothing more: upstream is not read any further.
+    pub(super) stop_reading: bool,
+    /// A reset on either side: the other side is torn down too, nothing more is copied.
+    pub(super) reset: bool,
+    /// The loop stopped reading the stack with `to_up` full: wake it once there is room.
+    pub(super) stack_blocked: bool,
+    /// The upstream thread stopped reading with `to_client` full: wake it once there is room.
+    pub(super) up_blocked: bool,
+}
+
+/// One flow's state shared by the forwarding loop and the upstream thread.
+pub(super) struct Shared {
+    id: u64,
+    state: Mutex<State>,
+    /// The upstream thread changed something the loop must look at.
+    pub(super) for_stack: AtomicBool,
+    /// In the upstream thread's list of flows to look at.
+    marked: AtomicBool,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The forwarding loop's handle on the upstream thread.
+pub(super) struct Upstream {
+    new: mpsc::Sender<(Arc<Shared>, TcpStream)>,
+    marked: Arc<Mutex<Vec<Arc<Shared>>>>,
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+    pool: Arc<Pool>,
+    next_id: AtomicU64,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Upstream {
+    /// Starts the thread; `stack` wakes the forwarding loop.
+    pub(super) fn start(stack: Waker) -> io::Result<Upstream> {
+        let (new, rx) = mpsc::channel();
+        let marked = Arc::new(Mutex::new(Vec::new()));
+        let waker = Waker::new()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let pool = Arc::new(Pool::default());
+        let mut io = IoThread {
+            pool: pool.clone(),
+            scratch: Chunk::default(),
+            new: rx,
+            marked: marked.clone(),
+            waker: waker.clone(),
+            stack,
+            stop: stop.clone(),
+            flows: HashMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("synack-upstream".into())
+            .spawn(move || io.run())?;
+        Ok(Upstream {
+            new,
+            marked,
+            waker,
+            stop,
+            pool,
+            next_id: AtomicU64::new(0),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `up`, a flow's upstream connection, to the thread; the loop keeps the state.
+    pub(super) fn add(&self, up: TcpStream) -> Arc<Shared> {
+        let shared = Arc::new(Shared {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(State::default()),
+            for_stack: AtomicBool::new(false),
+            marked: AtomicBool::new(false),
+        });
+        let _ = self.new.send((shared.clone(), up));
+        self.waker.wake();
+        shared
+    }
+
+    /// The buffers the queues share.
+    pub(super) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Asks the thread to look at `flow` (bytes queued, a half-close, a reset, room made).
+    pub(super) fn mark(&self, flow: &Arc<Shared>) {
+        if !flow.marked.swap(true, Ordering::AcqRel) {
+            self.marked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(flow.clone());
+            self.waker.wake();
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One flow as the upstream thread holds it.
+struct IoFlow {
+    shared: Arc<Shared>,
+    sock: TcpStream,
+    /// The client's bytes being written (swapped out of `to_up`).
+    out: Chunk,
+    /// The client's FIN went upstream as a shutdown.
+    fin_sent: bool,
+    /// Upstream's end of stream was read.
+    eof: bool,
+    /// The last write did not take everything: wait for the socket to be writable.
+    want_out: bool,
+    /// Reading may go on (not stopped, not blocked on a full queue).
+    want_in: bool,
+}
+
+struct IoThread {
+    new: mpsc::Receiver<(Arc<Shared>, TcpStream)>,
+    marked: Arc<Mutex<Vec<Arc<Shared>>>>,
+    waker: Waker,
+    stack: Waker,
+    stop: Arc<AtomicBool>,
+    flows: HashMap<u64, IoFlow>,
+    pool: Arc<Pool>,
+    /// Where upstream's bytes are read before they join a flow's queue (by a swap of
+    /// buffers when that is empty).
+    scratch: Chunk,
+}
+
+/// The longest the thread sleeps (a bound, not a poll interval: every event wakes it).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+impl IoThread {
+    fn run(&mut self) {
+        let mut ready: Vec<u64> = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            while let Ok((shared, sock)) = self.new.try_recv() {
+                ready.push(shared.id);
+                self.flows.insert(
+                    shared.id,
+                    IoFlow {
+                        shared,
+                        sock,
+                        out: Chunk::default(),
+                        fin_sent: false,
+                        eof: false,
+                        want_out: false,
+                        want_in: true,
+                    },
+                );
+            }
+            let marked =
+                std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
+            for s in marked {
+                s.marked.store(false, Ordering::Release);
+                ready.push(s.id);
+            }
+            let mut wake_stack = false;
+            for id in ready.drain(..) {
+                let Some(f) = self.flows.get_mut(&id) else {
+                    continue;
+                };
+                let (done, woke) = pump(f, &self.pool, &mut self.scratch);
+                wake_stack |= woke;
+                if done {
+                    self.flows.remove(&id);
+                }
+            }
+            if wake_stack {
+                self.stack.wake();
+            }
+            self.wait(&mut ready);
+        }
+    }
+
+    /// Sleeps until a socket with work is ready (its id in `ready`) or the thread is woken.
+    fn wait(&mut self, ready: &mut Vec<u64>) {
+        let mut ids = Vec::with_capacity(self.flows.len());
+        let mut fds = Vec::with_capacity(1 + self.flows.len());
+        fds.push(PollFd::new(&*self.waker.0, PollFlags::IN));
+        for (&id, f) in &self.flows {
+            let mut want = PollFlags::empty();
+            if f.want_out {
+                want |= PollFlags::OUT;
+            }
+            if f.want_in {
+                want |= PollFlags::IN;
+            }
+            if !want.is_empty() {
+                ids.push(id);
+                fds.push(PollFd::new(&f.sock, want));
+            }
+        }
+        let ts = Timespec {
+            tv_sec: MAX_WAIT.as_secs() as i64,
+            tv_nsec: 0,
+        };
+        if poll(&mut fds, Some(&ts)).is_err() {
+            // EINTR (a signal): just look again.
+            return;
+        }
+        if !fds[0].revents().is_empty() {
+            self.waker.clear();
+        }
+        for (fd, id) in fds[1..].iter().zip(ids) {
+            if !fd.revents().is_empty() {
+                ready.push(id);
+            }
+        }
+    }
+}
+
+/// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
+/// and whether the forwarding loop has news.
+fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
+    let mut news = false;
+    // The client's bytes upstream.
+    loop {
+        if f.out.is_empty() {
+            let shared = f.shared.clone();
+            let mut st = shared.lock();
+            if st.reset {
+                drop(st);
+                return close(f, news);
+            }
+            if !st.to_up.is_empty() {
+                std::mem::swap(&mut f.out, &mut st.to_up);
+                if st.stack_blocked {
+                    st.stack_blocked = false;
+                    news = true;
+                }
+            } else {
+                // Idle this way: neither queue keeps a buffer.
+                f.out.release(pool);
+                st.to_up.release(pool);
+                if st.client_fin && !f.fin_sent {
+                    f.fin_sent = true;
+                    let _ = f.sock.shutdown(std::net::Shutdown::Write);
+                }
+                break;
+            }
+        }
+        match f.sock.write(f.out.data()) {
+            Ok(n) => f.out.consume(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return reset(f),
+        }
+    }
+    f.want_out = !f.out.is_empty();
+    // Upstream's bytes toward the client.
+    f.want_in = false;
+    while !f.eof {
+        let shared = f.shared.clone();
+        let mut st = shared.lock();
+        if st.reset {
+            drop(st);
+            return close(f, news);
+        }
+        if st.stop_reading {
+            f.eof = true;
+            break;
+        }
+        if !scratch.is_empty() {
+            let was_empty = st.to_client.is_empty();
+            st.to_client.append(scratch);
+            news |= was_empty;
+        }
+        if st.to_client.len() >= QUEUE_CAP {
+            st.up_blocked = true;
+            break;
+        }
+        drop(st);
+        match f.sock.read(scratch.room_in(pool, CHUNK)) {
+            Ok(0) => {
+                f.eof = true;
+                f.shared.lock().up_eof = true;
+                news = true;
+            }
+            Ok(n) => scratch.commit(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                f.want_in = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return reset(f),
+        }
+    }
+    if news {
+        f.shared.for_stack.store(true, Ordering::Release);
+    }
+    let done = f.fin_sent && f.out.is_empty() && f.eof;
+    (done, news)
+}
+
+/// The upstream socket failed: the client gets a RST.
+fn reset(f: &mut IoFlow) -> (bool, bool) {
+    f.shared.lock().reset = true;
+    f.shared.for_stack.store(true, Ordering::Release);
+    let _ = f.sock.shutdown(std::net::Shutdown::Both);
+    (true, true)
+}
+
+/// The client reset (or its connection is gone): upstream is shut down (std has no SO_LINGER
+/// 0 for a RST).
+fn close(f: &mut IoFlow, news: bool) -> (bool, bool) {
+    let _ = f.sock.shutdown(std::net::Shutdown::Both);
+    (true, news)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_queues_bytes_in_order_and_swaps_into_an_empty_one() {
+        let pool = Pool::default();
+        let mut q = Chunk::default();
+        q.room_in(&pool, 5).copy_from_slice(b"hello");
+        q.commit(5);
+        // A small read gets a buffer of its own size, not a pool buffer.
+        assert_eq!(q.buf.len(), 5);
+        q.room(6)[..6].copy_from_slice(b" world");
+        q.commit(6);
+        q.consume(6);
+        assert_eq!(q.data(), b"world");
+        // Room after a consumed head moves the bytes to the front instead of growing.
+        q.room(4).copy_from_slice(b"!!!!");
+        q.commit(2);
+        assert_eq!(q.data(), b"world!!");
+
+        // Appending into an empty queue takes the buffer (no copy); into a non-empty one,
+        // copies. The source is empty afterwards either way.
+        let mut to = Chunk::default();
+        to.append(&mut q);
+        assert_eq!((to.data(), q.len()), (&b"world!!"[..], 0));
+        let mut more = Chunk::default();
+        more.room(3).copy_from_slice(b"abc");
+        more.commit(3);
+        to.append(&mut more);
+        assert_eq!((to.data(), more.is_empty()), (&b"world!!abc"[..], true));
+    }
+
+    #[test]
+    fn an_empty_queue_gives_a_large_buffer_back_to_the_pool_and_keeps_none() {
+        let pool = Pool::default();
+        let mut q = Chunk::default();
+        let n = q.room_in(&pool, CHUNK).len();
+        assert_eq!(n, CHUNK);
+        q.commit(100);
+        // Not empty: kept.
+        q.release(&pool);
+        assert_eq!(q.len(), 100);
+        q.consume(100);
+        q.release(&pool);
+        assert_eq!(q.buf.len(), 0, "an idle queue holds no buffer");
+        assert_eq!(pool.0.lock().unwrap().len(), 1);
+        // The next large read takes it back from the pool.
+        q.room_in(&pool, CHUNK);
+        assert_eq!(pool.0.lock().unwrap().len(), 0);
+        // A pool keeps POOL_MAX buffers at most; small buffers are freed, not pooled.
+        for _ in 0..POOL_MAX + 3 {
+            pool.give(vec![0; CHUNK]);
+        }
+        pool.give(vec![0; 10]);
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_MAX);
+    }
+}
