@@ -27,7 +27,8 @@ struct Plan {
     /// The segment ends a buffer the application's writes marked for PSH (tcp::push); the
     /// scoreboard keeps this, not the PSH a burst forces, for a resend.
     psh_mark: bool,
-    /// New data: segments of the current burst left including this one, and its size.
+    /// New data, or a resend after a timeout: segments of the current burst (one TSO packet)
+    /// left including this one, and its size.
     burst: (u16, u16),
 }
 
@@ -288,9 +289,19 @@ impl Connection {
                 marks: 0,
                 tx: TxState::NONE,
             });
-            let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
-            if plan.is_none() {
-                self.snd.push_once = false;
+            let mut plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
+            match &mut plan {
+                None => self.snd.push_once = false,
+                Some(p) if p.len > 0 => {
+                    // Linux resends a packet as first sent in TSO packets of as many segments
+                    // as the congestion window and the TSO size allow (`tcp_retransmit_skb`
+                    // with `segs`), and a packet of several segments carries PSH.
+                    p.burst = self.resend_burst(now, p.seq);
+                    if p.burst.0 == 1 && p.burst.1 >= 2 {
+                        p.flags |= Flags::PSH;
+                    }
+                }
+                Some(_) => {}
             }
             return plan;
         }
@@ -421,6 +432,26 @@ impl Connection {
         half.min(free).min(self.tso_segs())
     }
 
+    /// The resend burst segment `seq` belongs to after a timeout or a path MTU drop:
+    /// segments left in it including this one, and its size. A new one holds what is left of
+    /// the packet `seq` was first sent in, at most the free congestion window and
+    /// [`tso_segs`](Self::tso_segs) (Linux `tcp_xmit_retransmit_queue`).
+    fn resend_burst(&self, now: Instant, seq: SeqNum) -> (u16, u16) {
+        if let Some(tx) = self.snd.tx.as_deref()
+            && tx.burst_left > 0
+            && tx.burst_at == now
+        {
+            return (tx.burst_left, tx.burst_size);
+        }
+        let segs = self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n);
+        let free = self.cwnd_segs().saturating_sub(self.pipe_segs()).max(1);
+        let n = free
+            .min(self.tso_segs())
+            .min(segs)
+            .clamp(1, u16::MAX as u32) as u16;
+        (n, n)
+    }
+
     /// Whether this connection paces its transmissions: the controller asks for it (BBR), or
     /// [`Config::pacing`](crate::tcp::Config::pacing) paces every flow, as Linux's `fq`.
     fn pacing(&self) -> bool {
@@ -451,7 +482,9 @@ impl Connection {
         let continues_burst = plan.burst.0 < plan.burst.1;
         let exempt = match plan.retransmit {
             Some(RetransmitCause::Probe) => true,
-            Some(RetransmitCause::Timeout) => self.snd.retries > 0 && plan.seq == self.snd.una,
+            Some(RetransmitCause::Timeout) => {
+                (self.snd.retries > 0 && plan.seq == self.snd.una) || continues_burst
+            }
             _ => continues_burst,
         } || self.snd.probe_out;
         !exempt && tx.next_departure > now
@@ -692,6 +725,12 @@ impl Connection {
                 if cause == RetransmitCause::Fast {
                     ctr.fast_retrans += 1;
                 }
+                if plan.burst.0 > 0 {
+                    let tx = self.snd.transmit();
+                    tx.burst_left = plan.burst.0 - 1;
+                    tx.burst_size = plan.burst.1;
+                    tx.burst_at = now;
+                }
                 self.push_event(Event::Retransmit {
                     seq: plan.seq,
                     len: seg_len,
@@ -708,6 +747,9 @@ impl Connection {
                 }
                 if seg_len > 0 && plan.seq == self.snd.max {
                     self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark, tx);
+                    if plan.burst.0 <= 1 {
+                        self.snd.sb.end_packet();
+                    }
                 }
                 if plan.len > 0 {
                     if let Some(d) = &mut self.rcv.data {
