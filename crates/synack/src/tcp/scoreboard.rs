@@ -492,6 +492,38 @@ impl Board {
         Some((end, n))
     }
 
+    /// Linux's `tcp_retrans_try_collapse`, before entry `start` (a whole packet) is resent:
+    /// the whole packets after it join it while together they fit in `space` bytes (one MSS
+    /// or what is left of the peer's window) and end by `wnd_end`, have the same marks and
+    /// are not SACKed; the last packet sent is never taken (Linux leaves the tail of its
+    /// retransmission queue alone). Returns the entry to resend.
+    fn collapse(&mut self, start: SeqNum, space: u32, wnd_end: SeqNum) -> Option<Sent> {
+        let i = self.index_of(start)?;
+        let to = self.segs[i];
+        if to.start != start || !to.has(SKB_END) || to.has(SACKED) {
+            return Some(to);
+        }
+        let same = |a: &Sent, b: &Sent| (a.marks ^ b.marks) & !(PSH | SKB_END) == 0;
+        let mut room = space.saturating_sub(to.len());
+        let mut j = i;
+        while j + 2 < self.segs.len() {
+            let n = self.segs[j + 1];
+            if !n.has(SKB_END) || !same(&to, &n) || n.len() > room || n.end > wnd_end {
+                break;
+            }
+            room -= n.len();
+            j += 1;
+        }
+        if j > i {
+            let psh = (i..=j).any(|k| self.segs[k].has(PSH));
+            self.merge(i, j);
+            if psh {
+                self.segs[i].marks |= PSH;
+            }
+        }
+        Some(self.segs[i])
+    }
+
     /// The last entry ended a packet (see [`SKB_END`]).
     fn end_packet(&mut self) {
         if let Some(s) = self.segs.back_mut() {
@@ -714,6 +746,12 @@ impl Scoreboard {
     /// many entries it still holds, up to the first SACKed one.
     pub fn packet_from(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
         self.0.as_ref()?.packet_from(seq)
+    }
+
+    /// Before the packet at `start` is resent, the small packets after it join it up to
+    /// `space` bytes (see `Board::collapse`). Returns the entry to resend.
+    pub fn collapse(&mut self, start: SeqNum, space: u32, wnd_end: SeqNum) -> Option<Sent> {
+        self.0.as_mut()?.collapse(start, space, wnd_end)
     }
 
     /// The last entry ended a packet (see [`SKB_END`]).
@@ -992,6 +1030,36 @@ mod tests {
         assert_eq!((b.lost().segs, b.lost().bytes), (3, 2920));
         assert_eq!(b.packet_from(SeqNum(1061)), Some((SeqNum(2921), 2)));
         check_invariants(&b);
+    }
+
+    #[test]
+    fn collapse_joins_small_packets_but_not_the_last() {
+        let mut b = Scoreboard::new();
+        for k in 0..4u32 {
+            let s = SeqNum(1 + 200 * k);
+            b.on_send(s, s + 200u32, t(k as u64), true, TxState::NONE);
+            b.end_packet();
+        }
+        b.mark_all_lost();
+        let e = b.collapse(SeqNum(1), 1000, SeqNum(100_000)).unwrap();
+        assert_eq!(
+            (e.start, e.end, e.marks),
+            (SeqNum(1), SeqNum(601), LOST | PSH | SKB_END)
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!((b.lost().segs, b.lost().bytes), (2, 800));
+        check_invariants(&b);
+        // The last packet is alone; a packet ending beyond the window does not join.
+        let e = b.collapse(SeqNum(601), 1000, SeqNum(100_000)).unwrap();
+        assert_eq!(e.end, SeqNum(801));
+        let mut b = Scoreboard::new();
+        for k in 0..3u32 {
+            let s = SeqNum(1 + 200 * k);
+            b.on_send(s, s + 200u32, t(k as u64), false, TxState::NONE);
+            b.end_packet();
+        }
+        let e = b.collapse(SeqNum(1), 1000, SeqNum(300)).unwrap();
+        assert_eq!(e.end, SeqNum(201));
     }
 
     #[test]

@@ -549,11 +549,22 @@ impl Connection {
         fin_pos: SeqNum,
         cause: RetransmitCause,
     ) -> Option<Plan> {
+        // Small packets after this one join it up to one MSS (Linux
+        // `tcp_retrans_try_collapse`), PSH included.
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let s = if (s.len() as usize) < mss && wnd_end > s.start {
+            let space = (mss as u32).min(wnd_end - s.start);
+            match self.snd.sb.collapse(s.start, space, wnd_end) {
+                Some(c) if c.start == s.start => c,
+                _ => s,
+            }
+        } else {
+            s
+        };
         let fin_sent = self.snd.fin_seq.is_some() && self.snd.max == fin_pos + 1u32;
         let data_end = if fin_sent { s.end.min(fin_pos) } else { s.end };
         let mut len = ((data_end - s.start) as usize).min(mss);
         if cause == RetransmitCause::Timeout {
-            let wnd_end = self.snd.una + self.snd.wnd;
             let wnd_avail = if wnd_end > s.start {
                 (wnd_end - s.start) as usize
             } else {
