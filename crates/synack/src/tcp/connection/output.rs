@@ -664,11 +664,11 @@ impl Connection {
         }
         let seq = data_end - len as u32;
         // Linux `__tcp_retransmit_skb`: nothing that starts beyond the peer's window goes
-        // out (but SND.UNA, and anything when the window is zero: a window probe), and what
-        // does is cut to the window. A refused probe leaves the retransmission timer at the
-        // deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as if
-        // no probe had been scheduled.
-        if self.snd.wnd > 0 && len > 0 {
+        // out, a zero window included (only SND.UNA does: then it is a window probe), and
+        // what does is cut to the window. A refused probe leaves the retransmission timer at
+        // the deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as
+        // if no probe had been scheduled.
+        if len > 0 {
             if seq >= wnd_end && seq != self.snd.una {
                 let at = self.head_rto_deadline().map_or(now, |at| at.max(now));
                 self.timers.arm(Timer::Retransmit, at);
