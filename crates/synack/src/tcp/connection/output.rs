@@ -633,6 +633,9 @@ impl Connection {
             if tx.push_marks.psh_within(nxt, nxt + len as u32) {
                 flags |= Flags::PSH;
             }
+            // The episode lasts until an ACK covers SND.NXT after the probe (Linux
+            // `tlp_high_seq`), the new data included.
+            tx.tlp_high = Some(nxt + len as u32);
             return Some(Plan {
                 seq: self.snd.nxt,
                 flags,
