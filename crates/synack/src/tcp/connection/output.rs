@@ -232,7 +232,7 @@ impl Connection {
             self.snd.push_once = false;
             return None;
         }
-        let mss = (self.snd.mss as usize).min(room);
+        let mss = self.data_mss().min(room);
         let base = self.snd.buf_seq();
         let fin_pos = base + self.snd.buf.len();
 
@@ -420,6 +420,15 @@ impl Connection {
             psh_mark,
             burst,
         })
+    }
+
+    /// The most data a segment carries now: the send MSS less the SACK blocks it would
+    /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
+    /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
+    fn data_mss(&self) -> usize {
+        let blocks = self.sack_option().len();
+        let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        (self.snd.mss as usize).saturating_sub(sack_len).max(1)
     }
 
     /// How many segments the next burst of new data may hold, as Linux sizes a TSO packet:
@@ -769,7 +778,8 @@ impl Connection {
                     if let Some(d) = &mut self.rcv.data {
                         d.delack.on_data_sent(now);
                     }
-                    if plan.len < self.snd.mss as usize {
+                    // Linux `tcp_minshall_update`, against the MSS of the moment.
+                    if plan.len < self.data_mss() {
                         self.snd.transmit().sml = end;
                     }
                 }
