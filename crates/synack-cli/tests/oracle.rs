@@ -21,17 +21,17 @@ const BOTH: &str = " +.01 close(3) = 0
    +0 > R 1:1(0)
 ";
 
-/// Passes on synack only (a listed divergence): with a 500-byte peer window both stacks cap
-/// the send MSS at 500 bytes, and synack sets PSH on the second 500-byte segment (more data
-/// queued behind it) where Linux sends it without, so Linux's side fails on that segment's line
-/// (12). The difference is listed in tests/packetdrill/known-divergences.txt
-/// (rwnd-tiny-peer-window-caps-mss.pkt).
-const SYNACK_ONLY: &str = " +.01 < S. 0:0(0) ack 1 win 500 <mss 1000>
+/// Passes on synack only (a listed divergence): an ACK covering half of a one-segment packet
+/// restarts synack's retransmission timer, so the rest is resent 419 ms later; Linux keeps the
+/// timer of the whole packet and resends 66 ms after that ACK, so Linux's side fails on that
+/// line (12). The difference is listed in tests/packetdrill/known-divergences.txt
+/// (rtx-size-partial-ack-keeps-rto.pkt).
+const SYNACK_ONLY: &str = " +.1 < S. 0:0(0) ack 1 win 65535 <mss 1000,nop,wscale 7>
    +0 > . 1:1(0) ack 1
-   +0 write(3, ..., 2000) = 2000
-   +0 > P. 1:501(500) ack 1
-  +.1 < . 1:1(0) ack 501 win 500
-   +0 > P. 501:1001(500) ack 1
+   +0 write(3, ..., 1000) = 1000
+   +0 > P. 1:1001(1000) ack 1
+ +.25 < . 1:1(0) ack 501 win 256
++.41875 > P. 501:1001(500) ack 1
 ";
 
 /// Fails on synack: the SYN-ACK's ACK is 1, not 2.

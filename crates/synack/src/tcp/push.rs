@@ -24,8 +24,14 @@
 //! * Besides, Linux puts PSH on every packet of more than one segment it hands to the
 //!   device; the connection models those bursts (`burst_quota`).
 //!
-//! Only the boundaries that matter are stored: those with PSH or a record end, plus the
-//! start of the newest buffer.
+//! * Linux 6.10+ grows the buffer at the head of the queue, before it sends it, with data
+//!   from the buffer after it (`tcp_grow_skb`): the PSH of the grown buffer moves to its new
+//!   end, so a PSH that a long write put where the peer's window then stopped the data does
+//!   not survive (`PushMarks::grow`). Buffers sent as the write filled them never grow.
+//!
+//! The ends of full buffers are stored (a buffer grows only from the next one), and those of
+//! buffers with PSH or a record end, plus the start of the newest buffer. A write that stays
+//! within one buffer, as request/response traffic does, stores one.
 
 use std::collections::VecDeque;
 
@@ -59,6 +65,9 @@ pub struct Write {
     pub requested: u32,
     /// End of the data sent so far (SND.MAX): buffers below it are gone from the queue.
     pub sent_end: SeqNum,
+    /// How far the windows (the peer's and the congestion window) let data go out now:
+    /// buffers that end there or before leave as the write fills them.
+    pub sendable_end: SeqNum,
     /// Buffer size limit from [`size_goal`].
     pub size_goal: u32,
     /// Largest window the peer has offered (Linux `max_window`).
@@ -80,6 +89,9 @@ pub struct PushMarks {
     pushed_seq: SeqNum,
     /// The last write stopped at a full send buffer: the next one continues it.
     continuing: bool,
+    /// The end of the buffers that went out (or would have) as writes filled them: they
+    /// never grow (`grow`).
+    frozen: SeqNum,
 }
 
 /// The marks in sequence order: the oldest inline, the others in a queue allocated only when
@@ -106,6 +118,20 @@ impl Marks {
             self.first = Some(m);
         } else {
             self.rest.push_back(m);
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Mark> {
+        match i {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(i - 1),
+        }
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Mark> {
+        match i {
+            0 => self.pop_front(),
+            _ => self.rest.remove(i - 1),
         }
     }
 
@@ -142,6 +168,7 @@ impl PushMarks {
             tail_start: seq,
             pushed_seq: seq,
             continuing: false,
+            frozen: seq,
         }
     }
 
@@ -183,17 +210,16 @@ impl PushMarks {
             if copied == w.copied {
                 break;
             }
-            // The buffer is full and the write goes on.
+            // The buffer is full and the write goes on. Its end is kept, PSH or not: a
+            // buffer grows only from the one after it (`grow`).
             let forced = seq > self.pushed_seq + half;
-            if carry || forced {
-                marks.push_back(Mark {
-                    end: seq,
-                    psh: true,
-                    eor: false,
-                });
-                if forced {
-                    self.pushed_seq = seq;
-                }
+            marks.push_back(Mark {
+                end: seq,
+                psh: carry || forced,
+                eor: false,
+            });
+            if forced {
+                self.pushed_seq = seq;
             }
             carry = false;
         }
@@ -208,6 +234,64 @@ impl PushMarks {
             marks.push_back(Mark { end: seq, psh, eor });
         }
         self.continuing = partial;
+        // Linux sends each buffer as it fills (`tcp_push_one`, or all on a forced push)
+        // while the windows allow, before the write's next buffer exists: those never grow.
+        let sent_as_filled = self
+            .marks()
+            .rev()
+            .find(|m| m.end <= w.sendable_end)
+            .map(|m| m.end);
+        if let Some(end) = sent_as_filled {
+            self.frozen = self.frozen.max(end);
+        }
+    }
+
+    /// Before a packet of new data goes out from `nxt`, the buffer it starts takes up to
+    /// `amount` bytes more (what the packet may hold beyond the buffer) from the one after
+    /// it, as Linux 6.10+ grows the head of its write queue (`tcp_grow_skb` in
+    /// `tcp_write_xmit`): a buffer eaten whole gives its PSH and record end to the grown one,
+    /// a buffer eaten in part keeps its own, and the grown one's PSH moves to its new end.
+    /// So a PSH that a write put mid-queue ends up where the packets cut the data, not where
+    /// the write did. `queued_end` is the end of the queued data (the newest buffer's end).
+    /// Buffers that went out as the write filled them (see `on_write`) and a buffer that
+    /// ends a record do not grow.
+    pub fn grow(&mut self, nxt: SeqNum, amount: u32, queued_end: SeqNum) {
+        let Some(i) = self.marks().position(|m| m.end > nxt) else {
+            return;
+        };
+        let head = *self.marks().nth(i).expect("found above");
+        if head.end <= self.frozen || head.eor || head.end >= queued_end {
+            return;
+        }
+        let missing = amount.saturating_sub(head.end - nxt);
+        if missing == 0 {
+            return;
+        }
+        let next = self.marks().nth(i + 1).copied();
+        let next_end = next.map_or(queued_end, |m| m.end);
+        if missing >= next_end - head.end {
+            // The next buffer is eaten whole.
+            self.marks.remove(i);
+            match next {
+                Some(_) => self.marks.get_mut(i).expect("next mark").psh |= head.psh,
+                None => {
+                    self.tail_start = nxt;
+                    if head.psh {
+                        self.marks.push_back(Mark {
+                            end: queued_end,
+                            psh: true,
+                            eor: false,
+                        });
+                    }
+                }
+            }
+        } else {
+            let end = head.end + missing;
+            self.marks.get_mut(i).expect("head mark").end = end;
+            if next.is_none() {
+                self.tail_start = end;
+            }
+        }
     }
 
     /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.
@@ -218,7 +302,7 @@ impl PushMarks {
     }
 
     /// The boundaries, in sequence order.
-    fn marks(&self) -> impl Iterator<Item = &Mark> {
+    fn marks(&self) -> impl DoubleEndedIterator<Item = &Mark> {
         self.marks.first.iter().chain(self.marks.rest.iter())
     }
 
@@ -252,6 +336,7 @@ mod tests {
             copied,
             requested: copied,
             sent_end: s(sent_end),
+            sendable_end: s(sent_end),
             size_goal: goal,
             max_window,
             more: false,
@@ -353,6 +438,43 @@ mod tests {
         // The first buffer ends at 10,001: exactly half a window, not more — no push.
         // The second at 20,001 is more than half past 1: pushed. And so on.
         assert_eq!(psh_ends(&p), vec![20_001, 40_001, 50_001]);
+    }
+
+    #[test]
+    fn a_buffer_held_back_by_the_window_grows_and_its_psh_moves() {
+        // rwnd-tiny-peer-window-caps-mss: window 500 = MSS = buffer size; 2,000 bytes.
+        let mut p = PushMarks::new(s(1));
+        let mut w = write(1, 2000, 1, 500, 500);
+        w.sendable_end = s(501);
+        p.on_write(w);
+        // Forced pushes every buffer (more than 250 bytes each); the first left at once.
+        assert_eq!(psh_ends(&p), vec![501, 1001, 1501, 2001]);
+        assert!(p.psh_within(s(1), s(501)));
+        p.on_sent(s(501));
+        // The next packet may hold 2 segments: 501..1001 eats 1001..1501 whole, and
+        // the 500 bytes the window lets out end short of the PSH.
+        p.grow(s(501), 1000, s(2001));
+        assert_eq!(psh_ends(&p), vec![1501, 1501 + 500]);
+        assert!(!p.psh_within(s(501), s(1001)));
+        p.on_sent(s(1001));
+        // Eaten in part: the grown buffer's PSH moves to its new end, the rest keeps its own.
+        p.grow(s(1001), 700, s(2001));
+        assert_eq!(psh_ends(&p), vec![1701, 2001]);
+    }
+
+    #[test]
+    fn buffers_sent_as_the_write_fills_them_do_not_grow() {
+        let mut p = PushMarks::new(s(1));
+        let mut w = write(1, 4000, 1, 1000, 3000);
+        w.sendable_end = s(3001);
+        p.on_write(w);
+        assert_eq!(psh_ends(&p), vec![2001, 4001]);
+        p.grow(s(1001), 2000, s(4001));
+        assert!(p.psh_within(s(1001), s(2001)));
+        // The buffer the window held back grows into the last one, which ends the queue.
+        p.on_sent(s(3001));
+        p.grow(s(3001), 2000, s(4001));
+        assert_eq!(psh_ends(&p), vec![4001]);
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub const RETRANS: u8 = 4;
 pub const EVER_RETRANS: u8 = 8;
 /// The segment was sent with PSH (a resend of its end carries it again, as Linux's does).
 pub const PSH: u8 = 16;
+/// The segment ended a packet as first sent (a burst of new data: one Linux skb, one TSO
+/// packet). A resend after a timeout or a path MTU drop forms its packets within these
+/// boundaries, as Linux resends skbs (`tcp_retransmit_skb`).
+pub const SKB_END: u8 = 32;
 
 /// One transmitted segment: a sequence range, when it was last sent, its marks, and the
 /// delivery state it left with (for rate samples, `tcp::rate`).
@@ -181,7 +185,7 @@ impl Board {
         // Counts: one entry becomes two with the same marks.
         let head = Sent {
             end: seq,
-            marks: s.marks & !PSH,
+            marks: s.marks & !(PSH | SKB_END),
             ..s
         };
         let tail = Sent { start: seq, ..s };
@@ -414,18 +418,116 @@ impl Board {
         self.index_of(seq).map(|i| &self.segs[i])
     }
 
-    /// Split entries so that none is longer than `mss` (the path MTU shrank); marks are kept.
+    /// The path MTU shrank to segments of `mss`: each packet as first sent (entries up to an
+    /// [`SKB_END`], not SACKed, with the same marks) that holds an entry longer than `mss` is
+    /// cut again into `mss` units from its start, as Linux resends an skb at the new MSS
+    /// (`tcp_simple_retransmit`, then `tcp_fragment` to `mss_now`): 2,920 bytes sent as
+    /// 1,460 + 1,460 become 1,060 + 1,060 + 800, not 1,060 + 400 twice. Marks are kept; PSH
+    /// and the packet end stay with the last piece.
     pub fn resegment(&mut self, mss: u32) {
         if mss == 0 {
             return;
         }
+        let same = |a: &Sent, b: &Sent| (a.marks ^ b.marks) & !(PSH | SKB_END) == 0;
         let mut i = 0;
         while i < self.segs.len() {
-            let s = self.segs[i];
-            if s.len() > mss {
-                self.split_at(s.start + mss);
+            let mut j = i;
+            while !self.segs[j].has(SKB_END)
+                && !self.segs[j].has(SACKED)
+                && j + 1 < self.segs.len()
+                && same(&self.segs[i], &self.segs[j + 1])
+            {
+                j += 1;
             }
-            i += 1;
+            if (i..=j).any(|k| self.segs[k].len() > mss) {
+                if j > i {
+                    self.merge(i, j);
+                }
+                while self.segs[i].len() > mss {
+                    self.split_at(self.segs[i].start + mss);
+                    i += 1;
+                }
+            }
+            i = i.max(j) + 1;
+        }
+    }
+
+    /// Entries `i..=j` (same marks but PSH and SKB_END) become one, which keeps the marks,
+    /// the PSH and packet end of the last, and its transmission time and delivery state.
+    fn merge(&mut self, i: usize, j: usize) {
+        let (first, last) = (self.segs[i], self.segs[j]);
+        for k in i..=j {
+            self.remark(k, 0);
+            let s = self.segs[k];
+            self.out.sub(&s);
+        }
+        let marks = (first.marks & !(PSH | SKB_END)) | (last.marks & (PSH | SKB_END));
+        self.segs.drain(i + 1..=j);
+        let merged = Sent {
+            start: first.start,
+            marks: 0,
+            ..last
+        };
+        self.segs[i] = merged;
+        self.out.add(&merged);
+        self.remark(i, marks);
+    }
+
+    /// The packet (as first sent) that `seq` is in, from `seq` on: where it ends and how
+    /// many entries it still holds, up to the first SACKed one.
+    fn packet_from(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
+        let i = self.index_of(seq)?;
+        let mut n = 0;
+        let mut end = seq;
+        for s in self.segs.range(i..) {
+            if s.has(SACKED) {
+                break;
+            }
+            n += 1;
+            end = s.end;
+            if s.has(SKB_END) {
+                break;
+            }
+        }
+        Some((end, n))
+    }
+
+    /// Linux's `tcp_retrans_try_collapse`, before entry `start` (a whole packet) is resent:
+    /// the whole packets after it join it while together they fit in `space` bytes (one MSS
+    /// or what is left of the peer's window) and end by `wnd_end`, have the same marks and
+    /// are not SACKed; the last packet sent is never taken (Linux leaves the tail of its
+    /// retransmission queue alone). Returns the entry to resend.
+    fn collapse(&mut self, start: SeqNum, space: u32, wnd_end: SeqNum) -> Option<Sent> {
+        let i = self.index_of(start)?;
+        let to = self.segs[i];
+        if to.start != start || !to.has(SKB_END) || to.has(SACKED) {
+            return Some(to);
+        }
+        let same = |a: &Sent, b: &Sent| (a.marks ^ b.marks) & !(PSH | SKB_END) == 0;
+        let mut room = space.saturating_sub(to.len());
+        let mut j = i;
+        while j + 2 < self.segs.len() {
+            let n = self.segs[j + 1];
+            if !n.has(SKB_END) || !same(&to, &n) || n.len() > room || n.end > wnd_end {
+                break;
+            }
+            room -= n.len();
+            j += 1;
+        }
+        if j > i {
+            let psh = (i..=j).any(|k| self.segs[k].has(PSH));
+            self.merge(i, j);
+            if psh {
+                self.segs[i].marks |= PSH;
+            }
+        }
+        Some(self.segs[i])
+    }
+
+    /// The last entry ended a packet (see [`SKB_END`]).
+    fn end_packet(&mut self) {
+        if let Some(s) = self.segs.back_mut() {
+            s.marks |= SKB_END;
         }
     }
 
@@ -632,10 +734,30 @@ impl Scoreboard {
         self.0.as_ref()?.containing(seq)
     }
 
-    /// Split entries so that none is longer than `mss` (the path MTU shrank); marks are kept.
+    /// The path MTU shrank: packets holding entries longer than `mss` are cut again into
+    /// `mss` units (see `Board::resegment`).
     pub fn resegment(&mut self, mss: u32) {
         if let Some(b) = &mut self.0 {
             b.resegment(mss);
+        }
+    }
+
+    /// The packet (as first sent) that `seq` is in, from `seq` on: where it ends and how
+    /// many entries it still holds, up to the first SACKed one.
+    pub fn packet_from(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
+        self.0.as_ref()?.packet_from(seq)
+    }
+
+    /// Before the packet at `start` is resent, the small packets after it join it up to
+    /// `space` bytes (see `Board::collapse`). Returns the entry to resend.
+    pub fn collapse(&mut self, start: SeqNum, space: u32, wnd_end: SeqNum) -> Option<Sent> {
+        self.0.as_mut()?.collapse(start, space, wnd_end)
+    }
+
+    /// The last entry ended a packet (see [`SKB_END`]).
+    pub fn end_packet(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.end_packet();
         }
     }
 
@@ -885,6 +1007,59 @@ mod tests {
         assert!(!b.any_marked(SeqNum(0), SeqNum(200), EVER_RETRANS));
         assert!(!b.any_marked(SeqNum(300), SeqNum(400), EVER_RETRANS));
         assert!(!Scoreboard::new().any_marked(SeqNum(0), SeqNum(9), EVER_RETRANS));
+    }
+
+    #[test]
+    fn resegment_recuts_a_packet_from_its_start() {
+        // rtx-size-after-pmtu-drop: one packet of 1,460 + 1,460, then MSS 1,060.
+        let mut b = Scoreboard::new();
+        b.on_send(SeqNum(1), SeqNum(1461), t(0), false, TxState::NONE);
+        b.on_send(SeqNum(1461), SeqNum(2921), t(0), true, TxState::NONE);
+        b.end_packet();
+        b.mark_all_lost();
+        b.resegment(1060);
+        let cut: Vec<_> = b.iter().map(|s| (s.start.0, s.end.0, s.marks)).collect();
+        assert_eq!(
+            cut,
+            vec![
+                (1, 1061, LOST),
+                (1061, 2121, LOST),
+                (2121, 2921, LOST | PSH | SKB_END)
+            ]
+        );
+        assert_eq!((b.lost().segs, b.lost().bytes), (3, 2920));
+        assert_eq!(b.packet_from(SeqNum(1061)), Some((SeqNum(2921), 2)));
+        check_invariants(&b);
+    }
+
+    #[test]
+    fn collapse_joins_small_packets_but_not_the_last() {
+        let mut b = Scoreboard::new();
+        for k in 0..4u32 {
+            let s = SeqNum(1 + 200 * k);
+            b.on_send(s, s + 200u32, t(k as u64), true, TxState::NONE);
+            b.end_packet();
+        }
+        b.mark_all_lost();
+        let e = b.collapse(SeqNum(1), 1000, SeqNum(100_000)).unwrap();
+        assert_eq!(
+            (e.start, e.end, e.marks),
+            (SeqNum(1), SeqNum(601), LOST | PSH | SKB_END)
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!((b.lost().segs, b.lost().bytes), (2, 800));
+        check_invariants(&b);
+        // The last packet is alone; a packet ending beyond the window does not join.
+        let e = b.collapse(SeqNum(601), 1000, SeqNum(100_000)).unwrap();
+        assert_eq!(e.end, SeqNum(801));
+        let mut b = Scoreboard::new();
+        for k in 0..3u32 {
+            let s = SeqNum(1 + 200 * k);
+            b.on_send(s, s + 200u32, t(k as u64), false, TxState::NONE);
+            b.end_packet();
+        }
+        let e = b.collapse(SeqNum(1), 1000, SeqNum(300)).unwrap();
+        assert_eq!(e.end, SeqNum(201));
     }
 
     #[test]

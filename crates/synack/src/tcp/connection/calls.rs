@@ -132,8 +132,16 @@ impl Connection {
         self.snd.more = more;
         let mss = self.snd.mss;
         let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs());
+        let cwnd_end = self.snd.nxt + cwnd_free.saturating_mul(mss);
         let w = push::Write {
             seq,
+            sendable_end: if wnd_end < cwnd_end {
+                wnd_end
+            } else {
+                cwnd_end
+            },
             copied: n as u32,
             requested: data.len().min(u32::MAX as usize) as u32,
             sent_end: self.snd.max,

@@ -210,6 +210,7 @@ impl Connection {
             self.snd
                 .sb
                 .on_send(self.snd.una, end, now, true, TxState::NONE);
+            self.snd.sb.end_packet();
             self.resend_all_lost();
         }
         writer

@@ -27,7 +27,8 @@ struct Plan {
     /// The segment ends a buffer the application's writes marked for PSH (tcp::push); the
     /// scoreboard keeps this, not the PSH a burst forces, for a resend.
     psh_mark: bool,
-    /// New data: segments of the current burst left including this one, and its size.
+    /// New data, or a resend after a timeout: segments of the current burst (one TSO packet)
+    /// left including this one, and its size.
     burst: (u16, u16),
 }
 
@@ -231,7 +232,7 @@ impl Connection {
             self.snd.push_once = false;
             return None;
         }
-        let mss = (self.snd.mss as usize).min(room);
+        let mss = self.data_mss().min(room);
         let base = self.snd.buf_seq();
         let fin_pos = base + self.snd.buf.len();
 
@@ -288,9 +289,19 @@ impl Connection {
                 marks: 0,
                 tx: TxState::NONE,
             });
-            let plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
-            if plan.is_none() {
-                self.snd.push_once = false;
+            let mut plan = self.plan_resend(entry, mss, base, fin_pos, RetransmitCause::Timeout);
+            match &mut plan {
+                None => self.snd.push_once = false,
+                Some(p) if p.len > 0 => {
+                    // Linux resends a packet as first sent in TSO packets of as many segments
+                    // as the congestion window and the TSO size allow (`tcp_retransmit_skb`
+                    // with `segs`), and a packet of several segments carries PSH.
+                    p.burst = self.resend_burst(now, p.seq);
+                    if p.burst.0 == 1 && p.burst.1 >= 2 {
+                        p.flags |= Flags::PSH;
+                    }
+                }
+                Some(_) => {}
             }
             return plan;
         }
@@ -372,22 +383,27 @@ impl Connection {
         }
         // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
         // last segment of each burst of more than one.
+        let quota = self.burst_quota();
+        let snd_mss = self.snd.mss;
         let tx = self.snd.transmit();
-        let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let burst = if len == 0 {
             (0, 0)
         } else if tx.burst_left > 0 && tx.burst_at == now {
             (tx.burst_left, tx.burst_size)
         } else {
+            // A new packet: the buffer it starts grows first (tcp::push, `tcp_grow_skb`).
+            tx.push_marks
+                .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
             // A short last segment belongs to the burst if the rules above would send it.
             let partial = limit % mss != 0
                 && ((limit == avail && tail_may_go)
                     || (record_end == Some(limit) && limit < avail));
             let segs = (limit / mss + partial as usize) as u32;
-            let n = self.burst_quota().min(segs).clamp(1, u16::MAX as u32) as u16;
+            let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
             (n, n)
         };
+        let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let mut flags = Flags::ACK;
         if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
             flags |= Flags::PSH;
@@ -406,6 +422,15 @@ impl Connection {
         })
     }
 
+    /// The most data a segment carries now: the send MSS less the SACK blocks it would
+    /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
+    /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
+    fn data_mss(&self) -> usize {
+        let blocks = self.sack_option().len();
+        let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        (self.snd.mss as usize).saturating_sub(sack_len).max(1)
+    }
+
     /// How many segments the next burst of new data may hold, as Linux sizes a TSO packet:
     /// at most half the congestion window, so that two are in flight (`tcp_cwnd_test`), no
     /// more than the window has room for, and no more than [`tso_segs`](Self::tso_segs).
@@ -414,6 +439,26 @@ impl Connection {
         let free = cwnd.saturating_sub(self.pipe_segs()).max(1);
         let half = (cwnd / 2).max(1);
         half.min(free).min(self.tso_segs())
+    }
+
+    /// The resend burst segment `seq` belongs to after a timeout or a path MTU drop:
+    /// segments left in it including this one, and its size. A new one holds what is left of
+    /// the packet `seq` was first sent in, at most the free congestion window and
+    /// [`tso_segs`](Self::tso_segs) (Linux `tcp_xmit_retransmit_queue`).
+    fn resend_burst(&self, now: Instant, seq: SeqNum) -> (u16, u16) {
+        if let Some(tx) = self.snd.tx.as_deref()
+            && tx.burst_left > 0
+            && tx.burst_at == now
+        {
+            return (tx.burst_left, tx.burst_size);
+        }
+        let segs = self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n);
+        let free = self.cwnd_segs().saturating_sub(self.pipe_segs()).max(1);
+        let n = free
+            .min(self.tso_segs())
+            .min(segs)
+            .clamp(1, u16::MAX as u32) as u16;
+        (n, n)
     }
 
     /// Whether this connection paces its transmissions: the controller asks for it (BBR), or
@@ -446,7 +491,9 @@ impl Connection {
         let continues_burst = plan.burst.0 < plan.burst.1;
         let exempt = match plan.retransmit {
             Some(RetransmitCause::Probe) => true,
-            Some(RetransmitCause::Timeout) => self.snd.retries > 0 && plan.seq == self.snd.una,
+            Some(RetransmitCause::Timeout) => {
+                (self.snd.retries > 0 && plan.seq == self.snd.una) || continues_burst
+            }
             _ => continues_burst,
         } || self.snd.probe_out;
         !exempt && tx.next_departure > now
@@ -511,11 +558,22 @@ impl Connection {
         fin_pos: SeqNum,
         cause: RetransmitCause,
     ) -> Option<Plan> {
+        // Small packets after this one join it up to one MSS (Linux
+        // `tcp_retrans_try_collapse`), PSH included.
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let s = if (s.len() as usize) < mss && wnd_end > s.start {
+            let space = (mss as u32).min(wnd_end - s.start);
+            match self.snd.sb.collapse(s.start, space, wnd_end) {
+                Some(c) if c.start == s.start => c,
+                _ => s,
+            }
+        } else {
+            s
+        };
         let fin_sent = self.snd.fin_seq.is_some() && self.snd.max == fin_pos + 1u32;
         let data_end = if fin_sent { s.end.min(fin_pos) } else { s.end };
         let mut len = ((data_end - s.start) as usize).min(mss);
         if cause == RetransmitCause::Timeout {
-            let wnd_end = self.snd.una + self.snd.wnd;
             let wnd_avail = if wnd_end > s.start {
                 (wnd_end - s.start) as usize
             } else {
@@ -584,6 +642,9 @@ impl Connection {
             if tx.push_marks.psh_within(nxt, nxt + len as u32) {
                 flags |= Flags::PSH;
             }
+            // The episode lasts until an ACK covers SND.NXT after the probe (Linux
+            // `tlp_high_seq`), the new data included.
+            tx.tlp_high = Some(nxt + len as u32);
             return Some(Plan {
                 seq: self.snd.nxt,
                 flags,
@@ -615,11 +676,11 @@ impl Connection {
         }
         let seq = data_end - len as u32;
         // Linux `__tcp_retransmit_skb`: nothing that starts beyond the peer's window goes
-        // out (but SND.UNA, and anything when the window is zero: a window probe), and what
-        // does is cut to the window. A refused probe leaves the retransmission timer at the
-        // deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as if
-        // no probe had been scheduled.
-        if self.snd.wnd > 0 && len > 0 {
+        // out, a zero window included (only SND.UNA does: then it is a window probe), and
+        // what does is cut to the window. A refused probe leaves the retransmission timer at
+        // the deadline of the oldest segment (`tcp_rearm_rto` while the probe is pending), as
+        // if no probe had been scheduled.
+        if len > 0 {
             if seq >= wnd_end && seq != self.snd.una {
                 let at = self.head_rto_deadline().map_or(now, |at| at.max(now));
                 self.timers.arm(Timer::Retransmit, at);
@@ -687,6 +748,12 @@ impl Connection {
                 if cause == RetransmitCause::Fast {
                     ctr.fast_retrans += 1;
                 }
+                if plan.burst.0 > 0 {
+                    let tx = self.snd.transmit();
+                    tx.burst_left = plan.burst.0 - 1;
+                    tx.burst_size = plan.burst.1;
+                    tx.burst_at = now;
+                }
                 self.push_event(Event::Retransmit {
                     seq: plan.seq,
                     len: seg_len,
@@ -703,12 +770,16 @@ impl Connection {
                 }
                 if seg_len > 0 && plan.seq == self.snd.max {
                     self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark, tx);
+                    if plan.burst.0 <= 1 {
+                        self.snd.sb.end_packet();
+                    }
                 }
                 if plan.len > 0 {
                     if let Some(d) = &mut self.rcv.data {
                         d.delack.on_data_sent(now);
                     }
-                    if plan.len < self.snd.mss as usize {
+                    // Linux `tcp_minshall_update`, against the MSS of the moment.
+                    if plan.len < self.data_mss() {
                         self.snd.transmit().sml = end;
                     }
                 }
