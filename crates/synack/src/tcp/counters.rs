@@ -86,6 +86,9 @@ counters! {
     dsack_recv_segs => "TCPDSACKRecvSegs",
     /// Recovery episodes whose window reduction was undone as spurious.
     full_undo => "TCPFullUndo",
+    /// Fast recoveries undone on a partial ACK: the timestamps showed a delayed original
+    /// filled the hole (Linux TCPPartialUndo).
+    partial_undo => "TCPPartialUndo",
     /// Episodes undone after they ended, by D-SACKs that came late (Linux TCPDSACKUndo).
     dsack_undo => "TCPDSACKUndo",
     /// Timeouts undone because the timestamps or D-SACKs showed the originals arrived.

@@ -103,6 +103,12 @@ impl Rack {
         }
     }
 
+    /// Reordering was found some other way than a delivery below the highest (Linux
+    /// `tcp_check_sack_reordering` from an undo: `reord_seen`).
+    pub fn note_reordering(&mut self) {
+        self.reordering_seen = true;
+    }
+
     /// RFC 8985 §6.2 step 4, first half: a D-SACK arrived (at SND.NXT = `snd_nxt`). Once per
     /// round trip the reordering window grows by one step and stays grown for 16 recoveries.
     pub fn on_dsack(&mut self, snd_una: SeqNum, snd_nxt: SeqNum) {

@@ -1,6 +1,7 @@
 //! Spurious retransmission timeouts, segment by segment: F-RTO (RFC 5682 §3.1, the
 //! SACK-enhanced variant as Linux runs it) and the timestamp undo of a timeout (RFC 3522,
-//! Linux `tcp_try_undo_loss`).
+//! Linux `tcp_try_undo_loss`); and the timestamp undo of a fast recovery that reordering
+//! started, on a partial ACK (Linux `tcp_try_undo_partial`).
 //!
 //! Each test opens a client against injected segments (MSS 1000, SACK on, IW 10), lets it
 //! send ten segments, lets the retransmission timer fire (nothing was acknowledged) and then
@@ -255,4 +256,98 @@ fn frto_is_off_without_sack() {
     let out = seqs(&drain(&mut c, t, &mut ctr));
     assert_eq!(out[0], seq(3), "the resend goes on, {out:?}");
     assert!(out.iter().all(|&s| s < seq(10)), "{out:?}");
+}
+
+/// [`sending_client`] with timestamps whose segments 0 and 1 (`lost` of them) are missing
+/// behind three SACKed ones at 20 ms: RACK (no reordering seen yet, so no reordering window)
+/// marks them lost and fast recovery resends them. Returns the client, its counters, the
+/// moment and the TSvals of the originals and of the resends.
+fn reordered_client(lost: u32) -> (Connection, Counters, Instant, u32, u32) {
+    let (mut c, mut ctr, _, orig_ts) = sending_client(true, true);
+    let t = Instant::from_millis(20);
+    let sack = (seq(lost), seq(lost + 3));
+    deliver(&mut c, t, &ack(seq(0), &[sack], Some(orig_ts)), &mut ctr);
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Recovery);
+    assert_eq!(info.lost, lost);
+    assert_eq!(info.reordering, 3);
+    let out = drain(&mut c, t, &mut ctr);
+    let sent = seqs(&out);
+    assert_eq!(
+        sent[..lost as usize],
+        (0..lost).map(seq).collect::<Vec<_>>(),
+        "the resends first (PRR adds new data): {sent:?}"
+    );
+    assert!(
+        c.info().cwnd < 10 * SEG,
+        "the window was cut: {}",
+        c.info().cwnd
+    );
+    let resend_ts = out[0].repr().options.timestamps.map_or(0, |t| t.tsval);
+    assert!(resend_ts > orig_ts, "{resend_ts} after {orig_ts}");
+    (c, ctr, t, orig_ts, resend_ts)
+}
+
+/// Linux `tcp_try_undo_partial`: the original of the resent segment 0 was only delayed. The
+/// ACK that it fills the hole with echoes its TSval, older than the resend's, and stops short
+/// of the episode's end (segment 10): reordering by four segments, not loss. With no resend
+/// left in flight the window reduction is undone at once and the episode ends.
+#[test]
+fn timestamps_undo_a_fast_recovery_on_a_partial_ack() {
+    let (mut c, mut ctr, t, orig_ts, _) = reordered_client(1);
+    let t = t + Duration::from_millis(3);
+    deliver(&mut c, t, &ack(seq(4), &[], Some(orig_ts)), &mut ctr);
+    assert_eq!(ctr.partial_undo, 1);
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Open);
+    assert_eq!(info.lost, 0);
+    assert_eq!(
+        info.reordering, 4,
+        "SACKed up to segment 4, the hole was at 0"
+    );
+    assert!(info.cwnd >= 10 * SEG, "window restored: {}", info.cwnd);
+    assert_eq!(info.ssthresh, u32::MAX, "still in slow start");
+}
+
+/// While another resend is in flight the partial ACK only notes the reordering and marks
+/// nothing more lost; the undo comes with the ACK that leaves no resend outstanding.
+#[test]
+fn partial_undo_waits_for_the_resends_in_flight() {
+    let (mut c, mut ctr, t, orig_ts, _) = reordered_client(2);
+    let t = t + Duration::from_millis(3);
+    deliver(
+        &mut c,
+        t,
+        &ack(seq(1), &[(seq(2), seq(5))], Some(orig_ts)),
+        &mut ctr,
+    );
+    assert_eq!(ctr.partial_undo, 0);
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Recovery);
+    assert_eq!(
+        info.reordering, 5,
+        "SACKed up to segment 5, the hole was at 0"
+    );
+    let t = t + Duration::from_millis(1);
+    deliver(&mut c, t, &ack(seq(5), &[], Some(orig_ts)), &mut ctr);
+    assert_eq!(ctr.partial_undo, 1);
+    assert_eq!(c.info().ca_state, CaState::Open);
+    assert!(
+        c.info().cwnd >= 10 * SEG,
+        "window restored: {}",
+        c.info().cwnd
+    );
+}
+
+/// An ACK that echoes the resend's own timestamp shows the resend filled the hole: a real
+/// loss, nothing is undone and the recovery goes on.
+#[test]
+fn a_partial_ack_of_the_resend_undoes_nothing() {
+    let (mut c, mut ctr, t, _, resend_ts) = reordered_client(1);
+    let t = t + Duration::from_millis(3);
+    deliver(&mut c, t, &ack(seq(4), &[], Some(resend_ts)), &mut ctr);
+    assert_eq!(ctr.partial_undo, 0);
+    assert_eq!(c.info().ca_state, CaState::Recovery);
+    assert_eq!(c.info().reordering, 3);
+    assert!(c.info().cwnd < 10 * SEG, "still cut: {}", c.info().cwnd);
 }
