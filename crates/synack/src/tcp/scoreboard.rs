@@ -88,6 +88,9 @@ impl Tally {
 pub struct Delivered {
     pub bytes: u32,
     pub segs: u32,
+    /// A cumulative ACK took at least one whole segment off the board, SACKed ones included
+    /// (Linux `FLAG_DATA_ACKED`). An ACK inside a segment trims it but delivers nothing.
+    pub whole: bool,
 }
 
 /// The scoreboard. See the module documentation.
@@ -273,16 +276,27 @@ impl Board {
         if self.segs.is_empty() {
             return d;
         }
+        // A segment the ACK falls inside is acknowledged in part: as Linux, which acknowledges
+        // whole segments only (`tcp_clean_rtx_queue`, `tcp_tso_acked`), its head is trimmed
+        // off without counting as delivered (no RTT sample, no congestion window credit, no
+        // restarted timer).
+        let inside = self
+            .index_of(ack)
+            .map(|i| self.segs[i])
+            .filter(|s| s.start < ack)
+            .map(|s| s.start);
         self.split_at(ack);
         while let Some(s) = self.segs.front().copied() {
             if s.end > ack {
                 break;
             }
-            if !s.has(SACKED) {
+            let partial = inside == Some(s.start);
+            if !s.has(SACKED) && !partial {
                 d.bytes += s.len();
                 d.segs += 1;
                 f(&s);
             }
+            d.whole |= !partial;
             self.remark(0, 0);
             self.segs.pop_front();
             self.out.sub(&s);
@@ -827,6 +841,42 @@ mod tests {
     }
 
     #[test]
+    fn an_ack_inside_a_segment_trims_it_but_delivers_nothing() {
+        for base in [0u32, u32::MAX - 1500] {
+            let mut b = board(2, 1000, base);
+            let s0 = SeqNum(base);
+            let mut seen = 0;
+            // Half of the first segment: trimmed, not delivered (Linux acknowledges whole
+            // segments only).
+            let d = b.on_cum_ack(s0 + 500u32, |_| seen += 1);
+            assert_eq!((d.bytes, d.segs, d.whole, seen), (0, 0, false, 0));
+            assert_eq!(
+                b.first().map(|s| (s.start, s.end)),
+                Some((s0 + 500u32, s0 + 1000u32))
+            );
+            assert_eq!(
+                b.outstanding(),
+                Tally {
+                    segs: 2,
+                    bytes: 1500
+                }
+            );
+            check_invariants(&b);
+            // Into the second: the rest of the first is delivered whole, the second trimmed.
+            let d = b.on_cum_ack(s0 + 1200u32, |_| seen += 1);
+            assert_eq!((d.bytes, d.segs, d.whole, seen), (500, 1, true, 1));
+            assert_eq!(
+                b.outstanding(),
+                Tally {
+                    segs: 1,
+                    bytes: 800
+                }
+            );
+            check_invariants(&b);
+        }
+    }
+
+    #[test]
     fn pipe_counts_follow_marks() {
         for base in [0u32, u32::MAX - 2500] {
             let mut b = board(10, 1000, base);
@@ -844,7 +894,8 @@ mod tests {
                 d,
                 Delivered {
                     bytes: 2000,
-                    segs: 2
+                    segs: 2,
+                    whole: false
                 }
             );
             assert_eq!(
@@ -873,7 +924,8 @@ mod tests {
                 d,
                 Delivered {
                     bytes: 2000,
-                    segs: 2
+                    segs: 2,
+                    whole: true
                 }
             );
             assert_eq!(seen, vec![0, 1000]);
@@ -905,7 +957,8 @@ mod tests {
             d,
             Delivered {
                 bytes: 1000,
-                segs: 2
+                segs: 2,
+                whole: false
             }
         );
         assert_eq!(b.len(), 5);

@@ -683,7 +683,7 @@ impl Connection {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
             if ack > self.snd.una {
-                self.on_new_ack(now, seg, ctr);
+                self.on_new_ack(now, seg, summary.acked_whole);
             }
             self.recovery_after_ack(now, seg, summary, sample, ctr);
         }
@@ -741,6 +741,7 @@ impl Connection {
         }
         if seq.is_none()
             && advanced
+            && sum.acked_whole
             && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
             && t.tsecr != 0
         {
@@ -759,7 +760,8 @@ impl Connection {
     }
 
     /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).
-    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, _ctr: &mut Counters) {
+    /// `whole`: a whole segment was acknowledged (see [`AckSummary::acked_whole`]).
+    fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, whole: bool) {
         let ack = seg.ack;
         let mut acked = ack - self.snd.una;
         // The SYN occupies a sequence number but no buffer byte.
@@ -798,8 +800,12 @@ impl Connection {
         if self.snd.nxt < self.snd.una {
             self.snd.nxt = self.snd.una;
         }
-        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        self.timers.stop(Timer::Retransmit);
+        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it. As
+        // Linux (`FLAG_SET_XMIT_TIMER` only with `FLAG_ACKED`), an ACK inside the first
+        // segment leaves it running from that segment's transmission.
+        if whole {
+            self.timers.stop(Timer::Retransmit);
+        }
         self.arm_retransmit(now);
     }
 

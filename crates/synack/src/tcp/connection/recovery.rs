@@ -165,6 +165,10 @@ pub(super) struct AckSummary {
     /// SND.UNA before this ACK (Linux `prior_snd_una`).
     prior_una: SeqNum,
     una_advanced: bool,
+    /// The cumulative ACK took a whole segment (or the SYN) off the board (Linux
+    /// `FLAG_ACKED`): only then does it give an RTT sample by timestamp and restart the
+    /// retransmission timer. One that falls inside the first segment does neither.
+    pub(super) acked_whole: bool,
     /// A duplicate ACK in RFC 5681 §2's sense.
     dup: bool,
     dsack: bool,
@@ -330,6 +334,8 @@ impl Connection {
             let (first, last) = (&mut sum.first_acked, &mut sum.last_acked);
             let retrans_acked = &mut sum.retrans_acked;
             let lowest_orig = &mut sum.lowest_orig;
+            // Nothing on the board (the SYN): what was acknowledged is whole.
+            let empty = self.snd.sb.first().is_none();
             let d = self.snd.sb.on_cum_ack(ack, |s| {
                 if let Some(rack) = rack.as_deref_mut() {
                     rack.on_delivered(s, now, min_rtt);
@@ -361,6 +367,7 @@ impl Connection {
             }
             sum.delivered.bytes += d.bytes;
             sum.delivered.segs += segs;
+            sum.acked_whole = empty || d.whole;
         } else if dup && !self.opts.sack {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
             let out = self.snd.sb.outstanding().segs;
