@@ -535,6 +535,8 @@ fn sync_stream(
         return (0, false, false);
     }
     let r = pipe::sync(stack, now, h, &mut s.pipe);
+    // What its own calls on the connection changed is published already.
+    stack.settled(h);
     (io.publish(s, r.ready), r.sent, r.closed)
 }
 

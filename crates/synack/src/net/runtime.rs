@@ -5,6 +5,10 @@
 //! under one host (a TUN interface, say; the thread sleeps in `poll(2)` on the device's file
 //! descriptor and an eventfd that socket calls write to, until the next timer). Neither spins.
 //!
+//! On SimNet, a step of a turn with much to do runs the hosts on two threads (each host's stack
+//! on one of them, see [`each_host`]): they share nothing but the medium, which the driver
+//! alone touches between steps.
+//!
 //! Only the driver touches the stacks. A socket call works on its own socket's state (its
 //! [`pipe`](super::pipe) and readiness); what only the stack can answer (opening a socket,
 //! the end of a stream, a datagram) goes to the driver as a [`Command`] over one MPSC
@@ -323,7 +327,7 @@ impl Core {
                 pump(self, now, buf);
                 (false, 0)
             }
-            None => (false, pump_hosts(self, now, marked)),
+            None => (false, pump_hosts(self, now, marked, shared)),
         };
         sent |= self.publish(now, shared, delivered).0;
         self.answer_settlers();
@@ -347,6 +351,10 @@ impl Core {
             self.marked.sort_by_key(|io| io.host);
         }
         let parallel = self.sink.is_none() && marked.max(changed) >= PARALLEL_MIN;
+        #[cfg(test)]
+        if parallel && self.hosts.len() > 1 {
+            shared.parallel_steps.fetch_add(1, Ordering::SeqCst);
+        }
         let pipes = &self.marked;
         let sent = each_host(&mut self.hosts, parallel, |h| {
             let mut sent = false;
@@ -446,6 +454,9 @@ pub(crate) struct Shared {
     /// Times a thread other than the driver's took (or tried) the stack lock.
     #[cfg(test)]
     pub(crate) outside_locks: AtomicU64,
+    /// Steps of the driver that ran the hosts on two threads.
+    #[cfg(test)]
+    pub(crate) parallel_steps: AtomicU64,
 }
 
 /// Which threads take the stack lock (tests prove socket calls never do).
@@ -1060,6 +1071,8 @@ impl Builder {
             wakeups: AtomicU64::new(0),
             #[cfg(test)]
             outside_locks: AtomicU64::new(0),
+            #[cfg(test)]
+            parallel_steps: AtomicU64::new(0),
         });
         {
             // An address has one owner among the running runtimes, so that
@@ -1145,6 +1158,12 @@ impl Runtime {
     #[cfg(test)]
     pub(crate) fn outside_locks(&self) -> u64 {
         self.shared.outside_locks.load(Ordering::SeqCst)
+    }
+
+    /// Steps of the driver that ran the hosts on two threads (tests).
+    #[cfg(test)]
+    pub(crate) fn parallel_steps(&self) -> u64 {
+        self.shared.parallel_steps.load(Ordering::SeqCst)
     }
 
     /// Sockets the application holds, over all hosts (listeners and connections).
@@ -1345,7 +1364,8 @@ fn pump(g: &mut Core, now: Instant, buf: &mut [u8]) -> bool {
 /// it, its timers, what it sends) — on two threads when there is much to do — then hands
 /// what they sent to SimNet, in host order, and takes what it delivers. Returns how many
 /// packets were delivered (about how many sockets changed).
-fn pump_hosts(g: &mut Core, now: Instant, marked: usize) -> usize {
+fn pump_hosts(g: &mut Core, now: Instant, marked: usize, shared: &Shared) -> usize {
+    let _ = shared;
     let Core {
         hosts,
         medium: Medium::Sim(sim),
@@ -1359,6 +1379,10 @@ fn pump_hosts(g: &mut Core, now: Instant, marked: usize) -> usize {
     let mut work = marked;
     for _ in 0..10_000 {
         work += hosts.iter().map(|h| h.inbox.len()).sum::<usize>();
+        #[cfg(test)]
+        if work >= PARALLEL_MIN && hosts.len() > 1 {
+            shared.parallel_steps.fetch_add(1, Ordering::SeqCst);
+        }
         each_host(hosts, work >= PARALLEL_MIN, |h| {
             let HostState {
                 stack,
