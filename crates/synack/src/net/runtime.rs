@@ -5,10 +5,6 @@
 //! under one host (a TUN interface, say; the thread sleeps in `poll(2)` on the device's file
 //! descriptor and an eventfd that socket calls write to, until the next timer). Neither spins.
 //!
-//! On SimNet, a step of a turn with much to do runs the hosts on two threads (each host's stack
-//! on one of them, see [`each_host`]): they share nothing but the medium, which the driver
-//! alone touches between steps.
-//!
 //! Only the driver touches the stacks. A socket call works on its own socket's state (its
 //! [`pipe`](super::pipe) and readiness); what only the stack can answer (opening a socket,
 //! the end of a stream, a datagram) goes to the driver as a [`Command`] over one MPSC
@@ -38,96 +34,11 @@ use crate::trace::TraceSink;
 /// One host inside the runtime.
 pub(crate) struct HostState {
     pub(crate) name: String,
-    /// Its index in the runtime's hosts.
-    index: usize,
     pub(crate) stack: Stack,
     /// The host's node on SimNet (None on a device).
     sim_id: Option<HostId>,
     /// The sockets the application holds, and their readiness.
     pub(crate) sockets: Registry,
-    /// Packets SimNet delivered to the host, for its next step (see [`pump_hosts`]).
-    inbox: Vec<Vec<u8>>,
-    /// Packets the host sent in its last step, for SimNet.
-    outbox: Outbox,
-}
-
-/// The packets one host sent during a step of [`pump_hosts`], end to end in one buffer.
-#[derive(Default)]
-struct Outbox {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-    /// Where the stack writes each packet (allocated on the first step).
-    scratch: Vec<u8>,
-}
-
-impl Outbox {
-    /// Writes `stack`'s packets due at `now` (at most `max`); how many.
-    fn fill(&mut self, stack: &mut Stack, now: Instant, max: usize) -> usize {
-        if self.scratch.is_empty() {
-            self.scratch = vec![0u8; 65536];
-        }
-        let mut k = 0;
-        while k < max {
-            let Some(n) = stack.poll_transmit(now, &mut self.scratch) else {
-                break;
-            };
-            self.bytes.extend_from_slice(&self.scratch[..n]);
-            self.ends.push(self.bytes.len());
-            k += 1;
-        }
-        k
-    }
-
-    fn packets(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
-    }
-}
-
-/// Work (packets to handle, sockets to look at) from which a step of the driver runs the
-/// hosts of a SimNet runtime on two threads: below it, starting a thread costs more than it
-/// saves.
-const PARALLEL_MIN: usize = 256;
-
-/// Runs `f` on every host; on two threads (this one and a scoped one, each with half the
-/// hosts) when `parallel` and there are two hosts or more, else in order on this one. The
-/// hosts' stacks share nothing, so the outcome is the same either way. Returns whether any
-/// call returned true.
-fn each_host(
-    hosts: &mut [HostState],
-    parallel: bool,
-    f: impl Fn(&mut HostState) -> bool + Sync,
-) -> bool {
-    let serial = |hs: &mut [HostState]| hs.iter_mut().fold(false, |any, h| f(h) | any);
-    if !parallel || hosts.len() < 2 {
-        return serial(hosts);
-    }
-    let (mine, theirs) = hosts.split_at_mut(hosts.len() / 2);
-    // Taken by the other thread, or by this one if there is no other thread to be had.
-    let theirs = Mutex::new(Some(theirs));
-    let take = || {
-        theirs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default()
-    };
-    std::thread::scope(|sc| {
-        let other = std::thread::Builder::new()
-            .name("synack-host".into())
-            .spawn_scoped(sc, || serial(take()));
-        let a = serial(mine);
-        match other {
-            // A panic in the other half is the driver's.
-            Ok(t) => a | t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            Err(_) => a | serial(take()),
-        }
-    })
 }
 
 /// What carries the hosts' packets.
@@ -317,59 +228,43 @@ impl Core {
         let now = self.now();
         // What calls queued (bytes to send, room to receive into), then the packets, then
         // what they changed.
-        let (mut sent, marked) = self.publish(now, shared, 0);
-        let (more, delivered) = match dev {
+        let mut sent = self.publish(now, shared);
+        let more = match dev {
             #[cfg(target_os = "linux")]
-            Some(d) => (pump_device(self, d, now, buf).1, 0),
+            Some(d) => pump_device(self, d, now, buf).1,
             #[cfg(not(target_os = "linux"))]
-            Some(_) => (false, 0),
-            None if self.sink.is_some() => {
+            Some(_) => false,
+            None => {
                 pump(self, now, buf);
-                (false, 0)
+                false
             }
-            None => (false, pump_hosts(self, now, marked, shared)),
         };
-        sent |= self.publish(now, shared, delivered).0;
+        sent |= self.publish(now, shared);
         self.answer_settlers();
         more || sent || shared.kicked.load(Ordering::SeqCst)
     }
 
     /// Moves the bytes of the marked pipes and of every socket something happened to, on
-    /// every host, and publishes their readiness; the hosts on two threads when there is
-    /// much to do (`changed`: about how many sockets the stacks report changed, see
-    /// [`PARALLEL_MIN`]). Returns whether segments may be due, and how many pipes were
-    /// marked.
-    fn publish(&mut self, now: Instant, shared: &Shared, changed: usize) -> (bool, usize) {
-        let sent = self.run_commands(now);
+    /// every host, and publishes their readiness. Returns whether segments may be due.
+    fn publish(&mut self, now: Instant, shared: &Shared) -> bool {
+        let mut sent = self.run_commands(now);
         std::mem::swap(
             &mut *shared.marked.lock().unwrap_or_else(|p| p.into_inner()),
             &mut self.marked,
         );
-        let marked = self.marked.len();
-        if self.hosts.len() > 1 {
-            // Each host's pipes together, in the order they were marked.
-            self.marked.sort_by_key(|io| io.host);
-        }
-        let parallel = self.sink.is_none() && marked.max(changed) >= PARALLEL_MIN;
-        #[cfg(test)]
-        if parallel && self.hosts.len() > 1 {
-            shared.parallel_steps.fetch_add(1, Ordering::SeqCst);
-        }
-        let pipes = &self.marked;
-        let sent = each_host(&mut self.hosts, parallel, |h| {
-            let mut sent = false;
-            let mut woken = 0;
-            let first = pipes.partition_point(|io| io.host < h.index);
-            for io in pipes[first..].iter().take_while(|io| io.host == h.index) {
-                let (w, s) = h.sockets.sync(&mut h.stack, now, io);
+        let mut woken = 0;
+        for io in self.marked.drain(..) {
+            if let Some(h) = self.hosts.get_mut(io.host) {
+                let (w, s) = h.sockets.sync(&mut h.stack, now, &io);
                 woken += w;
                 sent |= s;
             }
-            shared.wakeups.fetch_add(woken, Ordering::Relaxed);
-            sent | h.sockets.publish(&mut h.stack, now, &shared.wakeups)
-        }) | sent;
-        self.marked.clear();
-        (sent, marked)
+        }
+        shared.wakeups.fetch_add(woken, Ordering::Relaxed);
+        for h in &mut self.hosts {
+            sent |= h.sockets.publish(&mut h.stack, now, &shared.wakeups);
+        }
+        sent
     }
 
     /// Runs the calls queued for the driver. Returns whether there were any (segments may
@@ -454,9 +349,6 @@ pub(crate) struct Shared {
     /// Times a thread other than the driver's took (or tried) the stack lock.
     #[cfg(test)]
     pub(crate) outside_locks: AtomicU64,
-    /// Steps of the driver that ran the hosts on two threads.
-    #[cfg(test)]
-    pub(crate) parallel_steps: AtomicU64,
 }
 
 /// Which threads take the stack lock (tests prove socket calls never do).
@@ -1004,9 +896,6 @@ impl Builder {
             stack.report_changes(true);
             hosts.push(HostState {
                 name: name.clone(),
-                index: i,
-                inbox: Vec::new(),
-                outbox: Outbox::default(),
                 stack,
                 sim_id: id,
                 sockets: Registry::default(),
@@ -1071,8 +960,6 @@ impl Builder {
             wakeups: AtomicU64::new(0),
             #[cfg(test)]
             outside_locks: AtomicU64::new(0),
-            #[cfg(test)]
-            parallel_steps: AtomicU64::new(0),
         });
         {
             // An address has one owner among the running runtimes, so that
@@ -1160,12 +1047,6 @@ impl Runtime {
         self.shared.outside_locks.load(Ordering::SeqCst)
     }
 
-    /// Steps of the driver that ran the hosts on two threads (tests).
-    #[cfg(test)]
-    pub(crate) fn parallel_steps(&self) -> u64 {
-        self.shared.parallel_steps.load(Ordering::SeqCst)
-    }
-
     /// Sockets the application holds, over all hosts (listeners and connections).
     pub fn open_sockets(&self) -> usize {
         self.shared
@@ -1230,7 +1111,7 @@ impl Runtime {
         // closed, a queued call): one last pass over the queued calls and the marked sockets,
         // so their state changes reach the trace. Nothing is sent any more.
         let now = g.now();
-        g.publish(now, &self.shared, 0);
+        g.publish(now, &self.shared);
         g.stop();
         let Core { hosts, sink, .. } = &mut *g;
         if let Some(sink) = sink.as_mut() {
@@ -1304,9 +1185,8 @@ fn drive(shared: &Shared) {
     }
 }
 
-/// Runs timers and moves packets until nothing is due at `now`, handing each host's trace
-/// events to the sink right after the step that made them (see [`pump_hosts`] for the
-/// runtime without a sink). Returns whether anything happened.
+/// Runs timers and moves packets until nothing is due at `now`. Returns whether anything
+/// happened.
 fn pump(g: &mut Core, now: Instant, buf: &mut [u8]) -> bool {
     let mut activity = false;
     for _ in 0..10_000 {
@@ -1358,85 +1238,6 @@ fn pump(g: &mut Core, now: Instant, buf: &mut [u8]) -> bool {
         activity = true;
     }
     activity
-}
-
-/// [`pump`] without a trace sink: each step runs every host (the packets SimNet delivered to
-/// it, its timers, what it sends) — on two threads when there is much to do — then hands
-/// what they sent to SimNet, in host order, and takes what it delivers. Returns how many
-/// packets were delivered (about how many sockets changed).
-fn pump_hosts(g: &mut Core, now: Instant, marked: usize, shared: &Shared) -> usize {
-    let _ = shared;
-    let Core {
-        hosts,
-        medium: Medium::Sim(sim),
-        ..
-    } = g
-    else {
-        return 0;
-    };
-    let mut delivered = 0;
-    // The first step sends what the marked pipes handed the connections.
-    let mut work = marked;
-    for _ in 0..10_000 {
-        work += hosts.iter().map(|h| h.inbox.len()).sum::<usize>();
-        #[cfg(test)]
-        if work >= PARALLEL_MIN && hosts.len() > 1 {
-            shared.parallel_steps.fetch_add(1, Ordering::SeqCst);
-        }
-        each_host(hosts, work >= PARALLEL_MIN, |h| {
-            let HostState {
-                stack,
-                inbox,
-                outbox,
-                ..
-            } = h;
-            for p in inbox.iter() {
-                stack.handle_packet(now, p);
-            }
-            stack.handle_timeout(now);
-            // Bounded so one busy connection cannot starve the loop.
-            outbox.fill(stack, now, 256);
-            false
-        });
-        let mut progress = false;
-        for h in hosts.iter_mut() {
-            for p in h.inbox.drain(..) {
-                sim.recycle(p);
-            }
-            for p in h.outbox.packets() {
-                progress = true;
-                // A packet with no route is dropped (and counted by SimNet), as on a real link.
-                if let Some(id) = h.sim_id {
-                    let _ = sim.send(now, id, p);
-                }
-            }
-            h.outbox.clear();
-        }
-        while let Some(d) = sim.poll_deliver(now) {
-            progress = true;
-            delivered += 1;
-            // Hosts are added to SimNet first and in order, so the node index is the host index.
-            match hosts
-                .get_mut(d.to.index())
-                .filter(|h| h.sim_id == Some(d.to))
-            {
-                Some(h) => h.inbox.push(d.packet),
-                None => sim.recycle(d.packet),
-            }
-        }
-        if !progress {
-            break;
-        }
-        work = 0;
-    }
-    // Past the bound: what was delivered is handled now (what it makes goes next turn).
-    for h in hosts.iter_mut() {
-        for p in h.inbox.drain(..) {
-            h.stack.handle_packet(now, &p);
-            sim.recycle(p);
-        }
-    }
-    delivered
 }
 
 /// Packets read from the device per turn of the runtime loop, at most (then sockets get the lock).

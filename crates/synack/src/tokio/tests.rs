@@ -92,59 +92,6 @@ async fn connect_refused_and_info() {
     assert_eq!(info.state, Some(crate::tcp::State::Established));
 }
 
-/// Many connections at once: the driver's steps run the two hosts on two threads, and every
-/// byte still arrives where it should.
-#[::tokio::test(flavor = "current_thread")]
-async fn many_connections_step_the_hosts_on_two_threads() {
-    let (rt, h) = hosts(59, 2, Config::default());
-    let l = TcpListener::bind_on(&h[1], "198.18.59.2:80").unwrap();
-    let server = ::tokio::spawn(async move {
-        let mut tasks = Vec::new();
-        for _ in 0..600 {
-            let (mut s, _) = l.accept().await.unwrap();
-            tasks.push(::tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                ::tokio::io::copy(&mut r, &mut w).await.unwrap();
-                s.shutdown().await.unwrap();
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-    let mut conns = Vec::new();
-    for _ in 0..600 {
-        conns.push(
-            TcpStream::connect_on(&h[0], "198.18.59.2:80")
-                .await
-                .unwrap(),
-        );
-    }
-    let before = rt.parallel_steps();
-    let clients: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut c)| {
-            ::tokio::spawn(async move {
-                let data = pattern(i as u32, 0, 3000);
-                c.write_all(&data).await.unwrap();
-                c.shutdown().await.unwrap();
-                let mut back = Vec::new();
-                c.read_to_end(&mut back).await.unwrap();
-                assert!(back == data, "connection {i}: {} bytes back", back.len());
-            })
-        })
-        .collect();
-    for c in clients {
-        c.await.unwrap();
-    }
-    server.await.unwrap();
-    assert!(
-        rt.parallel_steps() > before,
-        "no step ran the hosts on two threads"
-    );
-}
-
 /// The proxy teardown test: sessions client -> proxy -> server, the proxy copying both ways
 /// with `copy_bidirectional`; each end writes its bytes and half-closes at a random moment
 /// with data still in flight. Every byte arrives, every session ends, no connection is left.
