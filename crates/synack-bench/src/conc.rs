@@ -19,6 +19,8 @@ pub struct Conc {
     pub latencies: Vec<f64>,
     /// Task and thread wake-ups by synack's driver (None for the kernel).
     pub wakeups: Option<u64>,
+    /// Packets between the two hosts (synack's async run only).
+    pub packets: Option<u64>,
 }
 
 impl Conc {
@@ -72,8 +74,8 @@ async fn drive<S, F, Fut>(
     n: u32,
     rounds: u32,
     open: F,
-    count: impl Fn() -> u64,
-) -> (f64, Vec<f64>, u64)
+    count: impl Fn() -> [u64; 2],
+) -> (f64, Vec<f64>, [u64; 2])
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn() -> Fut,
@@ -94,7 +96,8 @@ where
     for t in tasks {
         lat.extend(t.await.expect("a client task"));
     }
-    (start.elapsed().as_secs_f64(), lat, count() - before)
+    let (secs, after) = (start.elapsed().as_secs_f64(), count());
+    (secs, lat, [after[0] - before[0], after[1] - before[1]])
 }
 
 /// synack: two hosts on an in-memory link without delay, the driver a task on the same
@@ -113,7 +116,7 @@ pub fn synack_async(n: u32, rounds: u32) -> Conc {
                 tokio::spawn(serve(s));
             }
         });
-        let (secs, lat, wakeups) = drive(
+        let (secs, lat, [wakeups, packets]) = drive(
             n,
             rounds,
             || {
@@ -126,7 +129,7 @@ pub fn synack_async(n: u32, rounds: u32) -> Conc {
                     s
                 }
             },
-            || rt.wakeups(),
+            || [rt.wakeups(), rt.link_stats().sent],
         )
         .await;
         Conc {
@@ -134,6 +137,7 @@ pub fn synack_async(n: u32, rounds: u32) -> Conc {
             secs,
             latencies: lat,
             wakeups: Some(wakeups),
+            packets: Some(packets),
         }
     })
 }
@@ -163,7 +167,7 @@ pub fn kernel_async(n: u32, rounds: u32) -> Option<Conc> {
                 s.set_nodelay(true).unwrap();
                 s
             },
-            || 0,
+            || [0, 0],
         )
         .await;
         Conc {
@@ -171,6 +175,7 @@ pub fn kernel_async(n: u32, rounds: u32) -> Option<Conc> {
             secs,
             latencies: lat,
             wakeups: None,
+            packets: None,
         }
     });
     let _ = child.kill();
@@ -266,7 +271,29 @@ pub fn synack_blocking(threads: u32, rounds: u32) -> Conc {
         secs,
         latencies: lat,
         wakeups: Some(wakeups),
+        packets: None,
     }
+}
+
+/// `cg-conc N ROUNDS`: synack's async side alone, `N` connections of `ROUNDS` requests each,
+/// for profiling; prints the requests made, their rate, and packets and wake-ups per request. Run it under callgrind twice, once with
+/// `ROUNDS` 0 (setting up and tearing down only): the difference of the totals divided by
+/// `N * ROUNDS` is synack's instructions per request, both hosts, the driver, tokio and the
+/// clients' and servers' tasks included.
+pub fn cg_child(args: &[String]) {
+    let arg = |i: usize, default: u32| {
+        args.get(i)
+            .map(|a| a.parse().expect("cg-conc N ROUNDS: counts"))
+            .unwrap_or(default)
+    };
+    let c = synack_async(arg(0, 1_000), arg(1, 10));
+    let wakeups = c.wakeups.unwrap_or(0) as f64 / c.requests.max(1) as f64;
+    let packets = c.packets.unwrap_or(0) as f64 / c.requests.max(1) as f64;
+    println!(
+        "{} requests, {:.0} req/s, {packets:.2} packets and {wakeups:.2} wake-ups per request",
+        c.requests,
+        c.per_sec()
+    );
 }
 
 /// (connections, requests on each) for the async runs, (threads, requests on each) for the

@@ -280,6 +280,14 @@ fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
             None,
         )
         .note("tasks woken by synack's driver, per request/response (a request: one read readiness on the server, one on the client; writes never blocked)"),
+        Row::lower(
+            "conc tokio: packets per request",
+            "packets",
+            s.packets.map(|p| p as f64 / s.requests as f64),
+            None,
+            None,
+        )
+        .note("IP packets between synack's two hosts per request/response: 2 when every ACK rides on the answer or the next request"),
         Row::higher(
             &format!("conc blocking, {threads} threads x 1 KiB req/resp"),
             "req/s",
@@ -310,6 +318,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("conns-child") => return conns::child(&args[1..]),
         Some("conc-server") => return conc::server_child(),
+        Some("cg-conc") => return conc::cg_child(&args[1..]),
         Some("cg-bulk") => return insns::child(&args[1..]),
         Some("cg-cps") => return insns::cps_child(&args[1..]),
         Some("cg-rtt") => return insns::rtt_child(&args[1..]),

@@ -338,8 +338,8 @@ impl TcpStream {
         self.sock.ttl()
     }
 
-    /// Per-connection statistics (like TCP_INFO), as of the driver's last turn that changed
-    /// the connection (the socket's own copy: reading it waits for nothing).
+    /// Per-connection statistics (like TCP_INFO), built by the driver when asked: the call
+    /// waits for the driver's next turn, as Linux's getsockopt waits for the socket's lock.
     pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
         self.sock.info()
     }

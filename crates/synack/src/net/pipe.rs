@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
 use crate::stack::{SocketHandle, Stack};
-use crate::tcp::connection::Info;
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
 
@@ -128,8 +127,8 @@ pub(crate) struct Pipe {
 }
 
 /// What a socket's synchronous calls answer from its own state: published by the driver
-/// (the addresses at registration, the handshake's outcome, TCP_INFO and whether the
-/// connection is gone at every turn the connection changed), or recorded by the setters
+/// (the addresses at registration, the handshake's outcome and whether the connection is
+/// gone at every turn the connection changed), or recorded by the setters
 /// (TCP_NODELAY and IP_TTL: applied by the driver at its next turn, before any byte written
 /// after the call goes out; the getters return what was set).
 #[derive(Default)]
@@ -140,8 +139,6 @@ pub(crate) struct Ctl {
     pub(crate) ttl: u8,
     /// The stack's TTL (or hop limit) for the connection's family: what `Ttl(None)` means.
     pub(crate) default_ttl: u8,
-    /// TCP_INFO as of the driver's last look at the connection.
-    pub(crate) info: Info,
     /// The stack no longer has the connection.
     pub(crate) gone: bool,
     /// The handshake's outcome, once there is one, for `connect` to take.
@@ -351,7 +348,6 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     };
     let state = c.state();
     let left = c.recv_queue_len();
-    p.ctl.info = c.info();
     p.rx_blocked = left > 0;
     let closed = state == State::Closed || c.error().is_some();
     p.rx_end = left == 0 && (c.is_readable() || state == State::Closed);

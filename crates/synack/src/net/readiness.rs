@@ -352,16 +352,27 @@ impl Registry {
         let mut n = 0;
         let mut sent = false;
         while let Some(h) = stack.poll_changed() {
-            let Some((kind, io)) = self.sockets.get(&Id::Tcp(h)) else {
+            let id = Id::Tcp(h);
+            let Some((kind, io)) = self.sockets.get(&id) else {
                 continue;
             };
-            if *kind != Kind::Datagram {
-                let io = io.clone();
-                let (w, s) = self.sync(stack, now, &io);
-                n += w;
-                sent |= s;
-            } else {
-                n += io.set(readiness(stack, Id::Tcp(h), *kind));
+            match kind {
+                // The common case, without a reference count taken per event.
+                Kind::Stream => {
+                    let (w, s, closed) = sync_stream(stack, now, h, io);
+                    n += w;
+                    sent |= s;
+                    if closed {
+                        self.sockets.remove(&id);
+                    }
+                }
+                Kind::Listener => {
+                    let io = io.clone();
+                    let (w, s) = self.sync(stack, now, &io);
+                    n += w;
+                    sent |= s;
+                }
+                Kind::Datagram => n += io.set(readiness(stack, id, *kind)),
             }
         }
         let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
@@ -399,17 +410,11 @@ impl Registry {
         if io.kind == Kind::Listener {
             return self.sync_listener(stack, now, h, io);
         }
-        let mut s = io.lock();
-        if s.pipe.done {
-            s.pipe.queued = false;
-            return (0, false);
-        }
-        let r = pipe::sync(stack, now, h, &mut s.pipe);
-        let n = io.publish(s, r.ready);
-        if r.closed {
+        let (n, sent, closed) = sync_stream(stack, now, h, io);
+        if closed {
             self.sockets.remove(&io.id);
         }
-        (n, r.sent)
+        (n, sent)
     }
 
     /// Takes what listener `l`'s accept queue holds (as far as its pipe has room) into the
@@ -514,6 +519,25 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         self.sockets.len()
     }
+}
+
+/// Stream `h`'s [`pipe::sync`] and publication: (wake-ups, handed the connection
+/// something, the pipe closed the handle).
+fn sync_stream(
+    stack: &mut Stack,
+    now: Instant,
+    h: SocketHandle,
+    io: &SocketIo,
+) -> (u64, bool, bool) {
+    let mut s = io.lock();
+    if s.pipe.done {
+        s.pipe.queued = false;
+        return (0, false, false);
+    }
+    let r = pipe::sync(stack, now, h, &mut s.pipe);
+    // What its own calls on the connection changed is published already.
+    stack.settled(h);
+    (io.publish(s, r.ready), r.sent, r.closed)
 }
 
 /// A socket's readiness, from the stack.

@@ -560,9 +560,30 @@ impl Sock {
         self.ctl(|c| Some(c.nodelay))
     }
 
-    /// TCP_INFO as of the driver's last turn that changed the connection.
+    /// TCP_INFO, built by the driver when asked (as Linux's getsockopt builds it under the
+    /// socket's lock): the driver's turns do not build it for every change of every
+    /// connection. Waits for the driver's next turn (after the runtime stopped: as it
+    /// stopped).
     pub(crate) fn info(&self) -> io::Result<Info> {
-        self.ctl(|c| Some(c.info))
+        self.ctl(|_| Some(()))?;
+        let (host, h) = (self.host, self.handle);
+        self.shared
+            .ask(move |core| Self::info_of(host, h, core))
+            .ok_or_else(gone)
+    }
+
+    /// [`info`](Self::info) for a task: the driver answers at its next turn.
+    pub(crate) async fn info_async(&self) -> io::Result<Info> {
+        self.ctl(|_| Some(()))?;
+        let (host, h) = (self.host, self.handle);
+        let c = self
+            .shared
+            .call(move |core, _| Self::info_of(host, h, core).ok_or_else(gone));
+        poll_fn(|cx| c.poll(cx)).await
+    }
+
+    fn info_of(host: usize, h: SocketHandle, core: &mut Core) -> Option<Info> {
+        Self::stack(host, core).connection(h).map(|c| c.info())
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {

@@ -150,7 +150,11 @@ impl Stack {
         }
         while let Some(h) = self.dirty.front().copied() {
             let mut sent = None;
+            // Sending changes what a socket's reader or writer sees only through the state
+            // (our FIN went, a RST).
+            let mut state_changed = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
+                let before = c.conn.state();
                 let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
                 let hlen = ip_header_len(remote);
                 if buf.len().saturating_sub(hlen) > MAX_HEADER {
@@ -168,12 +172,13 @@ impl Stack {
                 if sent.is_none() {
                     c.dirty = false;
                 }
+                state_changed = c.conn.state() != before;
             }
             if sent.is_none() {
                 self.dirty.pop_front();
             }
             // The send may have armed timers or produced events; a finished connection goes.
-            self.refresh(h, now);
+            self.refresh_reporting(h, now, state_changed);
             if let Some((src, dst, n, flow_label, ttl, cp)) = sent {
                 let ip = IpHeader {
                     src,

@@ -215,11 +215,25 @@ impl Stack {
     /// per-socket readiness without looking at every socket. See
     /// [`report_changes`](Self::report_changes). A handle may be stale (the socket is gone).
     pub fn poll_changed(&mut self) -> Option<SocketHandle> {
-        let h = self.changed.as_mut()?.pop_front()?;
+        loop {
+            let h = self.changed.as_mut()?.pop_front()?;
+            match self.conn_slot(h) {
+                // Looked at since it was queued (see `settled`).
+                Some(c) if !c.changed => continue,
+                Some(c) => c.changed = false,
+                None => {}
+            }
+            return Some(h);
+        }
+    }
+
+    /// The driver has just looked at connection `h` (after its own calls on it, which
+    /// count as changes too): [`poll_changed`](Self::poll_changed) skips it until something
+    /// happens to it again.
+    pub fn settled(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
             c.changed = false;
         }
-        Some(h)
     }
 
     pub(super) fn mark_changed(&mut self, h: SocketHandle) {
@@ -243,6 +257,12 @@ impl Stack {
     /// Update a connection's timer, collect its events, move it between the listener queues,
     /// and free it when it is finished.
     pub(super) fn refresh(&mut self, h: SocketHandle, now: Instant) {
+        self.refresh_reporting(h, now, true);
+    }
+
+    /// [`refresh`](Self::refresh), reporting the connection changed (see
+    /// [`poll_changed`](Self::poll_changed)) only if `report`.
+    pub(super) fn refresh_reporting(&mut self, h: SocketHandle, now: Instant, report: bool) {
         let name_trace = self.cfg.trace;
         let c = match self.slots.get_mut(h.index as usize) {
             Some(Slot {
@@ -265,7 +285,7 @@ impl Stack {
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
-            if user {
+            if user && report {
                 self.mark_changed(h);
             }
             return;

@@ -208,10 +208,11 @@ impl TcpStream {
         self.inner.sock.ttl()
     }
 
-    /// Per-connection statistics (TCP_INFO), as of the driver's last turn that changed the
-    /// connection (the socket's own copy: reading it waits for nothing).
-    pub fn info(&self) -> io::Result<crate::tcp::connection::Info> {
-        self.inner.sock.info()
+    /// Per-connection statistics (TCP_INFO), built by the driver when asked (not at every
+    /// change of every connection): resolves at the driver's next turn, as Linux's
+    /// getsockopt waits for the socket's lock.
+    pub async fn info(&self) -> io::Result<crate::tcp::connection::Info> {
+        self.inner.sock.info_async().await
     }
 
     /// Reads without consuming (MSG_PEEK): the next read returns the same bytes.

@@ -88,7 +88,7 @@ async fn connect_refused_and_info() {
     let listener = TcpListener::bind_on(&h[1], "198.18.51.2:9").unwrap();
     let c = TcpStream::connect_on(&h[0], "198.18.51.2:9").await.unwrap();
     let (_s, _) = listener.accept().await.unwrap();
-    let info = c.info().unwrap();
+    let info = c.info().await.unwrap();
     assert_eq!(info.state, Some(crate::tcp::State::Established));
 }
 
@@ -508,7 +508,7 @@ async fn every_call(net: u8) -> (Runtime, Vec<Host>) {
     let mut back = Vec::new();
     c.read_to_end(&mut back).await.unwrap();
     assert_eq!(back, vec![5u8; 50_000]);
-    assert!(c.info().unwrap().bytes_received >= 50_000);
+    assert!(c.info().await.unwrap().bytes_received >= 50_000);
     server.await.unwrap();
     let refused = TcpStream::connect_on(&h[0], format!("198.18.{net}.2:81")).await;
     assert_eq!(
