@@ -397,13 +397,20 @@ impl IoThread {
 
 /// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
 /// and whether the forwarding loop has news.
+///
+/// `scratch` is shared by every flow: it is empty between calls, or the next flow would
+/// receive this one's bytes.
 fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
+    debug_assert!(scratch.is_empty());
     let mut news = false;
+    // A reset from the forwarding loop ends the flow whatever is pending either way.
+    if f.shared.lock().reset {
+        return close(f, news);
+    }
     // The client's bytes upstream.
     loop {
         if f.out.is_empty() {
-            let shared = f.shared.clone();
-            let mut st = shared.lock();
+            let mut st = f.shared.lock();
             if st.reset {
                 drop(st);
                 return close(f, news);
@@ -436,13 +443,16 @@ fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
     // Upstream's bytes toward the client.
     f.want_in = false;
     while !f.eof {
-        let shared = f.shared.clone();
-        let mut st = shared.lock();
+        let mut st = f.shared.lock();
         if st.reset {
             drop(st);
+            // What was read for a flow that is gone goes nowhere.
+            scratch.consume(scratch.len());
             return close(f, news);
         }
         if st.stop_reading {
+            // The client side can take no more: what was read is dropped with the flow.
+            scratch.consume(scratch.len());
             f.eof = true;
             break;
         }

@@ -351,10 +351,7 @@ impl Stack {
                 ));
             }
             SocketOption::SynCount(n) => c.config_mut().syn_retries = u32::from(n),
-            SocketOption::RecvBuffer(n) => c.set_recv_buffer(
-                n.saturating_mul(2)
-                    .max(crate::tcp::rwnd::MIN_RCVBUF as usize),
-            ),
+            SocketOption::RecvBuffer(n) => c.set_recv_buffer(n.saturating_mul(2)),
         }
         self.touched(h, now);
         Ok(())

@@ -280,12 +280,9 @@ impl Board {
         // whole segments only (`tcp_clean_rtx_queue`, `tcp_tso_acked`), its head is trimmed
         // off without counting as delivered (no RTT sample, no congestion window credit, no
         // restarted timer).
-        let inside = self
-            .index_of(ack)
-            .map(|i| self.segs[i])
-            .filter(|s| s.start < ack)
-            .map(|s| s.start);
-        self.split_at(ack);
+        let n = self.segs.len();
+        let i = self.split_at(ack);
+        let inside = (self.segs.len() > n).then(|| self.segs[i - 1].start);
         while let Some(s) = self.segs.front().copied() {
             if s.end > ack {
                 break;

@@ -222,13 +222,8 @@ impl Connection {
         };
         let now = self.rcv.last_recv;
         let read_seq = self.rcv.nxt - self.rcv.buf.len() as u32;
-        let ooo_span = match &self.rcv.ooo {
-            Some(o) => o.assembler.iter().map(|(_, e)| e).max().unwrap_or(0),
-            None => 0,
-        };
-        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
         let inq = self.rcv.buf.len() as u32;
-        let mut w = self.rwnd();
+        // Most reads end here: less than a round trip since the last measurement.
         let Some(d) = self.rcv.data.as_mut() else {
             return;
         };
@@ -236,17 +231,24 @@ impl Connection {
             return;
         }
         let copied = (read_seq - d.drs_seq).saturating_sub(inq);
-        if copied > d.drs_space {
+        let grew = copied > d.drs_space;
+        if grew {
             d.drs_space = copied;
-            d.drs_seq = read_seq;
-            d.drs_time = now;
-            if w.autotune(copied, ooo_span, max).is_some() {
-                self.rcv.store_rwnd(&w);
-            }
-            return;
         }
         d.drs_seq = read_seq;
         d.drs_time = now;
+        if !grew {
+            return;
+        }
+        let ooo_span = match &self.rcv.ooo {
+            Some(o) => o.assembler.iter().map(|(_, e)| e).max().unwrap_or(0),
+            None => 0,
+        };
+        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
+        let mut w = self.rwnd();
+        if w.autotune(copied, ooo_span, max).is_some() {
+            self.rcv.store_rwnd(&w);
+        }
     }
 
     /// Reads received data. `Ok(0)` means end of stream (the peer sent FIN and everything

@@ -259,7 +259,7 @@ impl Connection {
             state: Some(self.state),
             snd_mss: self.snd.mss,
             rcv_mss: self.rcv.mss,
-            advmss: self.rcv.mss - if self.opts.ts().is_some() { 12 } else { 0 },
+            advmss: self.advmss(),
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             srtt: self.rtt.srtt(),

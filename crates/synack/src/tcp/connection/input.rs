@@ -1031,8 +1031,12 @@ impl Connection {
                 ctr.ofo_queue += 1;
                 ooo.sack.on_out_of_order(seq, seq + written);
                 self.rcv.ack_now = true;
-                // Linux `tcp_data_queue_ofo` opens the window for what it queues too.
-                self.grow_receive_window(written as u32);
+                // Linux `tcp_data_queue_ofo` opens the window for what it queues too, with
+                // SACK only: without it the window stays, so that the duplicate ACKs are
+                // exact duplicates and trigger the sender's fast retransmit.
+                if self.opts.sack {
+                    self.grow_receive_window(written as u32);
+                }
                 return;
             }
             ooo.assembler.take_front()

@@ -117,11 +117,11 @@ impl Receiver {
         // Dynamic right sizing starts from what the window first let in (Linux
         // `tcp_init_buffer_space`: the least of rcv_ssthresh, the window and ten segments),
         // counting from what had been read when data first arrived.
-        let drs_space = self.offered().min(10 * self.mss);
-        let drs_seq = self.nxt - self.buf.len() as u32;
-        let drs_time = self.last_recv;
-        self.data.get_or_insert_with(|| {
-            Box::new(Reception {
+        if self.data.is_none() {
+            let drs_space = self.offered().min(10 * self.mss);
+            let drs_seq = self.nxt - self.buf.len() as u32;
+            let drs_time = self.last_recv;
+            self.data = Some(Box::new(Reception {
                 delack: DelayedAck::new(ato_min),
                 bytes_received: 0,
                 data_segs_in: 0,
@@ -131,8 +131,9 @@ impl Receiver {
                 drs_space,
                 drs_seq,
                 drs_time,
-            })
-        })
+            }));
+        }
+        self.data.as_deref_mut().expect("allocated above")
     }
 
     /// The delayed-ACK policy, once anything arrived.
