@@ -102,7 +102,7 @@ fn demo_handshake_lines_hash_and_close() {
             // change goes on the SYN's line.
             "client \u{2192} server PORT \u{2192} 80 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128   CLOSED \u{2192} SYN-SENT",
             "server \u{2192} client 80 \u{2192} PORT [SYN, ACK] Seq=0 Ack=1 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128   LISTEN \u{2192} SYN-RECEIVED",
-            "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=262144 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
+            "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=130048 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
         ],
         "\n{out}"
     );
@@ -310,7 +310,7 @@ fn demo_with_syn_cookies_notes_them() {
         "client \u{2192} server PORT \u{2192} 80 [SYN] Seq=0 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128   CLOSED \u{2192} SYN-SENT",
         "server NOTE SYN cookie sent (syncookies always) to 198.18.0.1:PORT",
         "server \u{2192} client 80 \u{2192} PORT [SYN, ACK] Seq=0 Ack=1 Win=65535 Len=0 MSS=1460 SACK_PERM TSval=_ TSecr=_ WS=128",
-        "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=262144 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
+        "client \u{2192} server PORT \u{2192} 80 [ACK] Seq=1 Ack=1 Win=130048 Len=0 TSval=_ TSecr=_   SYN-SENT \u{2192} ESTABLISHED",
         "server NOTE SYN cookie accepted from 198.18.0.1:PORT: MSS=1460 WS=128 SACK_PERM TS",
         "server  LISTEN \u{2192} SYN-RECEIVED (SYN cookie)",
         "server  SYN-RECEIVED \u{2192} ESTABLISHED (ACK of SYN-ACK)",
