@@ -115,33 +115,29 @@ impl Connection {
     fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {
         let seq = self.snd.buf_seq() + self.snd.buf.len();
         let n = self.enqueue(data)?;
-        if n > 0 {
-            // Linux `tcp_rate_check_app_limited`, as sendmsg begins: was the sender waiting
-            // for this data?
-            let unsent_below_mss = self.snd.unsent_len().saturating_sub(n) < self.snd.mss as usize;
-            let (in_flight, cwnd) = (self.pipe_segs(), self.cwnd_segs());
-            let (lost_unresent, delivered) = (self.snd.sb.lost_unresent(), self.snd.delivered);
-            self.snd.transmit().rate.check_app_limited(
-                unsent_below_mss,
-                in_flight,
-                cwnd,
-                lost_unresent,
-                delivered,
-            );
-        }
         self.snd.more = more;
+        if n == 0 {
+            return Ok(0);
+        }
+        // Linux `tcp_rate_check_app_limited`, as sendmsg begins: was the sender waiting for
+        // this data?
+        let unsent_below_mss = self.snd.unsent_len().saturating_sub(n) < self.snd.mss as usize;
+        let (in_flight, cwnd) = (self.pipe_segs(), self.cwnd_segs());
+        let (lost_unresent, delivered) = (self.snd.sb.lost_unresent(), self.snd.delivered);
+        self.snd.transmit().rate.check_app_limited(
+            unsent_below_mss,
+            in_flight,
+            cwnd,
+            lost_unresent,
+            delivered,
+        );
         let mss = self.snd.mss;
         let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
         let wnd_end = self.snd.una + self.snd.wnd;
-        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs());
-        let cwnd_end = self.snd.nxt + cwnd_free.saturating_mul(mss);
+        let cwnd_end = self.snd.nxt + cwnd.saturating_sub(in_flight).saturating_mul(mss);
         let w = push::Write {
             seq,
-            sendable_end: if wnd_end < cwnd_end {
-                wnd_end
-            } else {
-                cwnd_end
-            },
+            sendable_end: wnd_end.min(cwnd_end),
             copied: n as u32,
             requested: data.len().min(u32::MAX as usize) as u32,
             sent_end: self.snd.max,
@@ -156,9 +152,7 @@ impl Connection {
             more,
             eor,
         };
-        if n > 0 {
-            self.snd.transmit().push_marks.on_write(w);
-        }
+        self.snd.transmit().push_marks.on_write(w);
         Ok(n)
     }
 

@@ -1049,14 +1049,21 @@ impl Connection {
         // when data last arrived, which decides ping-pong mode when we answer).
         let mut w = self.rwnd();
         w.measure(written as u32, self.rcv.seg_est);
-        self.rcv.store_rwnd(&w);
         if written as u32 >= self.rcv.seg_est {
             self.rcv.seg_est = (written as u32).min(self.rcv.mss);
         }
         // Linux `tcp_event_data_recv`: segments of 128 bytes or more open the window.
         if written >= 128 {
-            self.grow_receive_window(written as u32);
+            let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
+            w.grow(
+                written as u32,
+                self.rcv.held(),
+                self.advmss(),
+                self.rcv.seg_est,
+                max,
+            );
         }
+        self.rcv.store_rwnd(&w);
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
         let rto = self.rto();
         let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
