@@ -243,7 +243,8 @@ impl Stack {
         let rcv_nxt = e.irs + 1u32;
         let cfg = self.listener_tcp(e.listener);
         let mss = self.announced_mss(&cfg, remote.ip());
-        let wnd = passive_window(&cfg, mss as u32, &e.handshake(cfg.rto_initial));
+        let hs = e.handshake(cfg.rto_initial);
+        let wnd = passive_window(&cfg, mss as u32, &hs);
         if f.rst() {
             // Second step, as RFC 5961 §3.2 has it for every state but SYN-SENT: a RST exactly
             // at RCV.NXT ends the half-open connection ("return this connection to LISTEN
@@ -266,7 +267,7 @@ impl Stack {
                 if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
                     self.counters.challenge_acks += 1;
                     self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED: challenge ACK");
-                    self.entry_ack(now, &cfg, local, remote, &e);
+                    self.entry_ack(now, &cfg, local, remote, &e, &hs, wnd);
                 } else {
                     self.counters.challenge_ack_limited += 1;
                     self.trace_drop_note(now, "RST not at RCV.NXT in SYN-RECEIVED");
@@ -284,7 +285,6 @@ impl Stack {
                     e.mark_resent();
                 }
                 self.trace_drop_note(now, "duplicate SYN, SYN-ACK sent again");
-                let hs = e.handshake(cfg.rto_initial);
                 return self.queue_synack(now, &cfg, local, remote, &hs, None, None);
             }
             if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
@@ -305,7 +305,7 @@ impl Stack {
                 self.counters.out_of_window += 1;
                 self.trace_drop_note(now, "SYN out of window in SYN-RECEIVED");
                 if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
-                    self.entry_ack(now, &cfg, local, remote, &e);
+                    self.entry_ack(now, &cfg, local, remote, &e, &hs, wnd);
                 }
             }
             return;
@@ -326,7 +326,7 @@ impl Stack {
             self.counters.out_of_window += 1;
             self.trace_drop_note(now, "out of window in SYN-RECEIVED");
             if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
-                self.entry_ack(now, &cfg, local, remote, &e);
+                self.entry_ack(now, &cfg, local, remote, &e, &hs, wnd);
             }
             return;
         }
@@ -344,13 +344,15 @@ impl Stack {
             return self.trace_drop_note(now, "accept queue full: final ACK dropped");
         }
         self.remove_entry(&tuple);
-        let hs = e.handshake(cfg.rto_initial);
         self.establish(now, e.listener, local, remote, &hs, seg);
     }
 
     /// The ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of half-open connection `e` (SND.NXT is
     /// ISS + 1: the SYN-ACK is all we sent), with the window of its SYN-ACK, scaled once both
     /// sides offered scaling (RFC 7323 §2.2), and timestamps if they were negotiated (§3.2).
+    /// `hs` is `e`'s handshake and `wnd` the window its SYN-ACK offered, as the caller has
+    /// them.
+    #[allow(clippy::too_many_arguments)]
     fn entry_ack(
         &mut self,
         now: Instant,
@@ -358,8 +360,9 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         e: &Entry,
+        hs: &Handshake,
+        wnd: u32,
     ) {
-        let hs = e.handshake(cfg.rto_initial);
         let shift = match hs.window_scale {
             Some(_) if cfg.window_scaling => cfg.our_window_shift(),
             _ => 0,
@@ -377,8 +380,7 @@ impl Stack {
             seq: e.iss + 1u32,
             ack: e.irs + 1u32,
             flags: Flags::ACK,
-            window: (passive_window(cfg, self.announced_mss(cfg, remote.ip()) as u32, &hs) >> shift)
-                .min(u32::from(u16::MAX)) as u16,
+            window: (wnd >> shift).min(u32::from(u16::MAX)) as u16,
             urgent: 0,
             options,
             payload: &[],
