@@ -82,13 +82,20 @@ impl fmt::Debug for MaybeInstant {
     }
 }
 
+/// `d` in whole microseconds, saturating at `u64::MAX`: what `d.as_micros().min(u64::MAX)`
+/// gives, in 64-bit arithmetic (no 128-bit multiply and compare on every deadline).
+#[inline]
+fn micros_of(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
         Instant {
-            micros: self
-                .micros
-                .saturating_add(d.as_micros().min(u64::MAX as u128) as u64),
+            micros: self.micros.saturating_add(micros_of(d)),
         }
     }
 }
@@ -103,9 +110,7 @@ impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
         Instant {
-            micros: self
-                .micros
-                .saturating_sub(d.as_micros().min(u64::MAX as u128) as u64),
+            micros: self.micros.saturating_sub(micros_of(d)),
         }
     }
 }
@@ -147,5 +152,21 @@ mod tests {
         assert_eq!(Instant::from_secs(2) - t, Duration::from_millis(500));
         assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(format!("{t}"), "1.500000s");
+    }
+
+    #[test]
+    fn duration_to_micros_truncates_and_saturates() {
+        // Sub-microsecond parts are dropped, as `as_micros` drops them.
+        let t = Instant::from_micros(10);
+        assert_eq!(t + Duration::from_nanos(1_999), Instant::from_micros(11));
+        assert_eq!(t - Duration::from_nanos(9_999), Instant::from_micros(1));
+        // Durations beyond u64 microseconds saturate, in both directions.
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!((t + huge).total_micros(), u64::MAX);
+        assert_eq!(t - huge, Instant::ZERO);
+        let edge = Duration::from_micros(u64::MAX);
+        assert_eq!((Instant::ZERO + edge).total_micros(), u64::MAX);
+        assert_eq!((t + edge).total_micros(), u64::MAX);
+        assert_eq!(Instant::from_micros(u64::MAX) - edge, Instant::ZERO);
     }
 }

@@ -44,9 +44,10 @@ pub(super) struct Wheel {
     /// only all at once, so it stays exact).
     earliest: Vec<u64>,
     len: usize,
-    /// No occupied slot starts before this tick (a lower bound, exact after a `pop_expired`
-    /// found nothing due): a call before it returns at once, without looking at the levels.
-    due_from: u64,
+    /// No entry is due before this microsecond (a lower bound; exact after a `pop_expired`
+    /// found nothing due in the current tick's slot): a call before it returns at once,
+    /// without looking at the levels, also within a tick whose slot holds a later deadline.
+    due_at: u64,
     /// Reused for cascades, so that moving entries down allocates nothing.
     scratch: Vec<Entry>,
 }
@@ -75,7 +76,7 @@ impl Default for Wheel {
             slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
             earliest: vec![u64::MAX; LEVELS * SLOTS],
             len: 0,
-            due_from: u64::MAX,
+            due_at: u64::MAX,
             scratch: Vec::new(),
         }
     }
@@ -97,7 +98,7 @@ impl Wheel {
         let slot = slot_for(when, level);
         let i = level * SLOTS + slot;
         self.slots[i].push(e);
-        self.due_from = self.due_from.min(when);
+        self.due_at = self.due_at.min(e.at.total_micros());
         self.occupied[level] |= 1 << slot;
         if level > 0 {
             self.earliest[i] = self.earliest[i].min(e.at.total_micros());
@@ -149,7 +150,7 @@ impl Wheel {
     #[inline]
     pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Entry> {
         // The common answer (nothing due yet) without a call.
-        if tick_of(now) < self.due_from {
+        if now.total_micros() < self.due_at {
             return None;
         }
         self.pop_due(now)
@@ -160,11 +161,11 @@ impl Wheel {
         let now_tick = tick_of(now);
         loop {
             let Some((level, slot, start)) = self.next_slot() else {
-                self.due_from = u64::MAX;
+                self.due_at = u64::MAX;
                 return None;
             };
             if start > now_tick {
-                self.due_from = start;
+                self.due_at = start << TICK_SHIFT;
                 return None;
             }
             self.elapsed = start;
@@ -181,7 +182,10 @@ impl Wheel {
                 }
                 // Every entry of a slot before `now`'s tick is due; in `now`'s own tick, those
                 // at or before `now`.
-                if v.last()?.at > now {
+                let first = v.last()?.at;
+                if first > now {
+                    // The earliest entry of all: lower slots are empty, later ones later.
+                    self.due_at = first.total_micros();
                     return None;
                 }
                 let e = v.pop()?;
@@ -222,6 +226,29 @@ mod tests {
         std::iter::from_fn(|| w.pop_expired(Instant::from_micros(now_us)))
             .map(|e| (e.at.total_micros(), e.index))
             .collect()
+    }
+
+    #[test]
+    fn a_later_deadline_in_the_current_tick_is_remembered_exactly() {
+        let mut w = Wheel::default();
+        w.push(e(900, 1));
+        w.push(e(100, 0));
+        assert_eq!(w.due_at, 100);
+        assert_eq!(due(&mut w, 50), []);
+        assert_eq!(due(&mut w, 100), [(100, 0)]);
+        // Nothing more is due before 900 µs, in the same 1,024 µs tick: calls before then
+        // return at the first comparison.
+        assert_eq!(due(&mut w, 500), []);
+        assert_eq!(w.due_at, 900);
+        assert_eq!(due(&mut w, 899), []);
+        assert_eq!(due(&mut w, 900), [(900, 1)]);
+        assert_eq!(due(&mut w, u64::MAX - 1), []);
+        assert_eq!(w.due_at, u64::MAX);
+        // A push lowers the bound to its own deadline.
+        w.push(e(5_000, 2));
+        assert_eq!(w.due_at, 5_000);
+        assert_eq!(due(&mut w, 4_999), []);
+        assert_eq!(due(&mut w, 5_000), [(5_000, 2)]);
     }
 
     #[test]

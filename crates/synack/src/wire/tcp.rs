@@ -692,8 +692,21 @@ impl Options {
         len
     }
 
+    /// Only the timestamps option, if any (what `emit` writes as NOP, NOP, timestamps).
+    #[inline]
+    fn is_timestamps_only(&self) -> bool {
+        self.mss.is_none()
+            && !self.sack_permitted
+            && self.window_scale.is_none()
+            && self.sack.is_empty()
+            && self.fast_open.is_none()
+    }
+
     /// (bytes, SACK blocks that fit).
     fn layout(&self) -> (usize, usize) {
+        if self.is_timestamps_only() {
+            return (if self.timestamps.is_some() { 12 } else { 0 }, 0);
+        }
         let mut len = 0;
         if self.mss.is_some() {
             len += 4;
@@ -724,6 +737,19 @@ impl Options {
     /// Writes the options in Linux's layout into `out` (which must hold
     /// [`wire_len`](Self::wire_len) bytes) and returns the bytes written.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize> {
+        // Nearly every segment of a connection with timestamps: NOP, NOP, timestamps (the
+        // layout `parse` reads first), written at once; the same bytes as the general path.
+        if let Some(ts) = self.timestamps
+            && self.is_timestamps_only()
+        {
+            let Some(out) = out.get_mut(..12) else {
+                return Err(Error::BufferTooSmall);
+            };
+            out[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+            out[4..8].copy_from_slice(&ts.tsval.to_be_bytes());
+            out[8..].copy_from_slice(&ts.tsecr.to_be_bytes());
+            return Ok(12);
+        }
         let (len, blocks) = self.layout();
         if out.len() < len {
             return Err(Error::BufferTooSmall);
@@ -1062,6 +1088,25 @@ mod tests {
         let mut b = LINUX_SYN;
         Packet::new_unchecked(&mut b[..]).fill_checksum(SRC, DST);
         b
+    }
+
+    #[test]
+    fn timestamps_only_options_are_nop_nop_ts() {
+        let o = Options {
+            timestamps: Some(Timestamps {
+                tsval: 0x0102_0304,
+                tsecr: 0xa0b0_c0d0,
+            }),
+            ..Options::default()
+        };
+        assert_eq!(o.wire_len(), 12);
+        let mut out = [0xeeu8; 13];
+        assert_eq!(o.emit(&mut out), Ok(12));
+        assert_eq!(out, [1, 1, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 0xee]);
+        assert_eq!(o.emit(&mut out[..11]), Err(Error::BufferTooSmall));
+        assert_eq!(Options::parse(&out[..12]), Ok(o));
+        assert_eq!(Options::default().wire_len(), 0);
+        assert_eq!(Options::default().emit(&mut out), Ok(0));
     }
 
     #[test]
