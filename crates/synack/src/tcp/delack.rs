@@ -67,22 +67,31 @@ impl DelayedAck {
     /// In-order data arrived. `window_segs` is the receive window in segments of the peer's
     /// size; `rto` bounds the timeout.
     pub fn on_data(&mut self, now: Instant, window_segs: u32, rto: Duration) {
-        if self.ato().is_zero() {
+        // In nanoseconds as kept, without `Duration` arithmetic on every data segment (a
+        // `Duration` halved is its nanoseconds halved, rounded down, so the values are the same).
+        if self.ato == 0 {
             // The first data: start the delayed-ACK engine in quick-ACK mode.
             self.incr_quick(window_segs);
-            self.set_ato(self.ato_min());
+            self.ato = self.ato_min;
         } else {
-            let m = now.saturating_duration_since(self.last_rcv);
-            if m <= self.ato_min() / 2 {
-                self.set_ato(self.ato() / 2 + self.ato_min() / 2);
-            } else if m < self.ato() {
-                self.set_ato((self.ato() / 2 + m).min(rto));
-            } else if m > rto {
+            let m = self.since_last_rcv(now);
+            if m <= self.ato_min / 2 {
+                self.ato = self.ato / 2 + self.ato_min / 2;
+            } else if m < self.ato {
+                self.ato = (self.ato / 2).saturating_add(m).min(ns(rto));
+            } else if m > ns(rto) {
                 // A long gap: the sender apparently restarted; ACK quickly again.
                 self.incr_quick(window_segs);
             }
         }
         self.last_rcv = now;
+    }
+
+    /// Nanoseconds since data last arrived.
+    fn since_last_rcv(&self, now: Instant) -> u64 {
+        (now.total_micros()
+            .saturating_sub(self.last_rcv.total_micros()))
+        .saturating_mul(1000)
     }
 
     fn incr_quick(&mut self, window_segs: u32) {
@@ -108,7 +117,7 @@ impl DelayedAck {
     /// We sent new data. A reply within the ACK timeout of the last received data means an
     /// interactive exchange: delay ACKs so they ride on the replies.
     pub fn on_data_sent(&mut self, now: Instant) {
-        if !self.ato().is_zero() && now.saturating_duration_since(self.last_rcv) < self.ato() {
+        if self.ato != 0 && self.since_last_rcv(now) < self.ato {
             self.pingpong = true;
         }
     }
