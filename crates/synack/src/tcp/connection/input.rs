@@ -679,7 +679,9 @@ impl Connection {
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
         let prior_una = self.snd.una;
-        if ack >= self.snd.una {
+        if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(now, seg) {
+            // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
+        } else if ack >= self.snd.una {
             let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
             if ack > self.snd.una {
@@ -721,6 +723,32 @@ impl Connection {
                 return false;
             }
             _ => {}
+        }
+        true
+    }
+
+    /// Steps 1 to 4 for an ACK that acknowledges nothing while nothing is outstanding
+    /// (SEG.ACK = SND.UNA = SND.MAX, checked by the caller), if it has nothing else for the
+    /// sender either: an empty scoreboard, no SACK blocks, no ECN echo, no loss episode (no
+    /// recovery state) and no model-based controller, which looks at every ACK. Then the
+    /// scoreboard, RTT sampling and `recovery_after_ack` would change nothing but the rate
+    /// estimator's application-limited mark, which is all this does (Linux's
+    /// tcp_rcv_established fast path likewise skips tcp_ack's work for such segments).
+    /// Returns false, having done nothing, for any other ACK.
+    #[inline(never)]
+    fn ack_quietly(&mut self, now: Instant, seg: &Repr<'_>) -> bool {
+        let quiet = seg.options.sack.is_empty()
+            && self.recovery.is_none()
+            && self.snd.sb.is_empty()
+            && !self.ecn.is_echo(seg.flags)
+            && !self.cc.is_model_based();
+        if !quiet {
+            return false;
+        }
+        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            let mut rs = crate::tcp::rate::RateSample::default();
+            tx.rate.generate(now, delivered, 0, 0, min_rtt, &mut rs);
         }
         true
     }
