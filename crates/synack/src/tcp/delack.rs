@@ -38,7 +38,10 @@ pub struct DelayedAck {
 
 /// A duration as kept here: whole nanoseconds (saturating at 584 years).
 fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 impl DelayedAck {

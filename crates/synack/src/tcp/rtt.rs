@@ -38,9 +38,13 @@ fn ns_sat(n: u128) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-/// A duration as stored: whole nanoseconds, saturating like [`ns_sat`].
+/// A duration as stored: whole nanoseconds, saturating like [`ns_sat`] (in 64-bit arithmetic:
+/// the same value as `ns_sat(d.as_nanos())` without a 128-bit multiply).
 fn ns(d: Duration) -> u64 {
-    ns_sat(d.as_nanos())
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 /// The range the RTO is kept in (RFC 6298 §2.4, §2.5). It is configuration, not measurement:
@@ -196,14 +200,17 @@ impl RttEstimator {
     /// The RTO to arm the retransmission timer with: the base RTO doubled once per
     /// [`backoff`](RttEstimator::backoff), capped at `bounds.max` (RFC 6298 §5.5, §2.5).
     pub fn current_rto(&self, bounds: RtoBounds) -> Duration {
-        let base = self.rto as u128;
-        // base < 2^64 ns, so a shift below 64 fits in u128.
-        let backed_off = if self.backoff >= 64 {
-            if base == 0 { 0 } else { u128::MAX }
-        } else {
+        let base = self.rto;
+        // Doubled `backoff` times, saturating: a shift that would push out a set bit is
+        // beyond what a u64 of nanoseconds holds.
+        let backed_off = if base == 0 {
+            0
+        } else if self.backoff <= base.leading_zeros() {
             base << self.backoff
+        } else {
+            u64::MAX
         };
-        Duration::from_nanos(ns_sat(backed_off).min(ns(bounds.max)))
+        Duration::from_nanos(backed_off.min(ns(bounds.max)))
     }
 
     /// The retransmission timer expired: double the RTO (RFC 6298 §5.5). The doubling stops at
@@ -341,6 +348,42 @@ mod tests {
 
     fn unclamped() -> RttEstimator {
         RttEstimator::new(ms(1000), UNCLAMPED)
+    }
+
+    #[test]
+    fn nanoseconds_and_backoff_saturate_as_in_128_bits() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(200),
+            Duration::from_nanos(u64::MAX),
+            Duration::from_nanos(u64::MAX) + Duration::from_nanos(1),
+            Duration::new(u64::MAX / 1_000_000_000, 999_999_999),
+            Duration::MAX,
+        ] {
+            assert_eq!(ns(d), ns_sat(d.as_nanos()), "{d:?}");
+        }
+        let bounds = RtoBounds {
+            min: Duration::ZERO,
+            max: Duration::MAX,
+        };
+        for base in [0u64, 1, 3, 200_000_000, 1 << 62, u64::MAX] {
+            for backoff in [0u32, 1, 2, 30, 61, 62, 63, 64, 65, u32::MAX] {
+                let mut e = RttEstimator::default();
+                e.rto = base;
+                e.backoff = backoff;
+                let wide = if backoff >= 64 {
+                    if base == 0 { 0 } else { u128::MAX }
+                } else {
+                    u128::from(base) << backoff
+                };
+                assert_eq!(
+                    e.current_rto(bounds),
+                    Duration::from_nanos(ns_sat(wide)),
+                    "base {base} backoff {backoff}"
+                );
+            }
+        }
     }
 
     #[test]
