@@ -369,9 +369,11 @@ mod tests {
         };
         for base in [0u64, 1, 3, 200_000_000, 1 << 62, u64::MAX] {
             for backoff in [0u32, 1, 2, 30, 61, 62, 63, 64, 65, u32::MAX] {
-                let mut e = RttEstimator::default();
-                e.rto = base;
-                e.backoff = backoff;
+                let e = RttEstimator {
+                    rto: base,
+                    backoff,
+                    ..RttEstimator::default()
+                };
                 let wide = if backoff >= 64 {
                     if base == 0 { 0 } else { u128::MAX }
                 } else {
