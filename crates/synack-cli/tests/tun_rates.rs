@@ -25,7 +25,6 @@
 mod common;
 use common::*;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const TOOLS: [&str; 6] = ["ip", "curl", "hping3", "socat", "python3", "timeout"];
@@ -37,15 +36,7 @@ const TUN_SYNACK: &str = "198.18.0.2";
 
 /// `Ip InAddrErrors` of a namespace.
 fn in_addr_errors(ns: &Netns) -> u64 {
-    let snmp = run(ns.cmd("cat").arg("/proc/net/snmp"));
-    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
-    let (names, values) = (ip.next().unwrap_or(""), ip.next().unwrap_or(""));
-    let table: HashMap<&str, u64> = names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .filter_map(|(n, v)| Some((n, v.parse().ok()?)))
-        .collect();
-    table["InAddrErrors"]
+    ip_counters_in(ns)["InAddrErrors"]
 }
 
 /// An interface statistic (`rx_bytes`, `tx_dropped`, ...) in a namespace.
