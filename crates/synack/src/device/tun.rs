@@ -807,3 +807,24 @@ impl Device for Tun {
         Some(self.dev.as_fd())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_count_outside_the_kernels_range_is_refused_before_anything_is_opened() {
+        for n in [0, MAX_QUEUES + 1] {
+            let e = Tun::builder("sk-q").open_queues(n).unwrap_err();
+            assert!(matches!(e, TunError::Queues(m) if m == n), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{n} queues: a multi-queue TUN interface has 1 to 256 (one per core is the \
+                     useful most)"
+                )
+            );
+            assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        }
+    }
+}
