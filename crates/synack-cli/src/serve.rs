@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use synack::net::{Host, TcpListener, TcpStream};
-use synack::tcp::Config;
+use synack::tcp::{Config, Counters};
 
 use crate::http;
 use crate::tunnet::{self, LinesTo, TunArgs};
@@ -50,6 +50,15 @@ pub struct Args {
     /// Exit after this many connections have finished.
     #[arg(long, value_name = "N")]
     pub max_conns: Option<u64>,
+    /// Serve on this many queues of a multi-queue TUN interface (`IFF_MULTI_QUEUE`), one
+    /// stack on its own thread per queue, all on the same addresses: the kernel keeps each
+    /// connection on one queue (by a hash of its addresses and ports), so the stacks share
+    /// nothing. One per core is the useful most. Each queue's stack has its own SYN queue
+    /// (so its own SYN cookie bound) and counters; --stats adds them up (gauges such as
+    /// SynQueuePeak too: the sum of each queue's peak) and prints each queue's opens.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub queues: u16,
     /// On exit, print the stack's non-zero counters (nstat names: SyncookiesSent,
     /// ListenDrops, SynQueuePeak, ...) to stdout.
     #[arg(long)]
@@ -90,12 +99,31 @@ fn serve(args: Args) -> io::Result<()> {
     } else {
         Mode::Chargen
     };
-    let started = tunnet::start(&args.net, Config::default(), LinesTo::Stdout)?;
+    let queues = usize::from(args.queues);
+    let started = tunnet::start_queues(&args.net, Config::default(), LinesTo::Stdout, queues)?;
     let ip = args.net.listen_ip()?;
-    let listener = TcpListener::bind_on(&started.host, (ip, args.port))?;
+    // One listener per queue's stack, on the same address, each accepting on its own thread.
+    let (conns, accepted_rx) = std::sync::mpsc::channel::<io::Result<(TcpStream, _)>>();
+    for host in started.hosts() {
+        let listener = TcpListener::bind_on(host, (ip, args.port))?;
+        let conns = conns.clone();
+        std::thread::spawn(move || {
+            loop {
+                let r = listener.accept();
+                let failed = r.is_err();
+                // The receiver is gone (serve is ending) or the runtime stopped: done.
+                if conns.send(r).is_err() || failed {
+                    break;
+                }
+            }
+        });
+    }
+    drop(conns);
 
     // Ctrl-C / SIGTERM: print the counters, flush the trace and capture, then exit.
-    let stats = args.stats.then(|| started.host.clone());
+    let stats = args
+        .stats
+        .then(|| started.hosts().cloned().collect::<Vec<Host>>());
     let sink = started.sink.clone();
     ctrlc::set_handler(move || {
         if let Some(h) = &stats {
@@ -109,7 +137,7 @@ fn serve(args: Args) -> io::Result<()> {
     .map_err(io::Error::other)?;
 
     outln!(
-        "synack serve: listening on {} on {} (addresses {}; mtu {}{})",
+        "synack serve: listening on {} on {} (addresses {}; mtu {}{}{})",
         std::net::SocketAddr::new(ip, args.port),
         started.tun_name,
         args.net.addr.join(", "),
@@ -118,6 +146,11 @@ fn serve(args: Args) -> io::Result<()> {
             String::new()
         } else {
             format!(", kernel side {}", args.net.kernel_addr.join(", "))
+        },
+        if queues > 1 {
+            format!("; {queues} queues, one thread each")
+        } else {
+            String::new()
         }
     );
     io::stdout().flush()?;
@@ -129,7 +162,9 @@ fn serve(args: Args) -> io::Result<()> {
         if args.max_conns.is_some_and(|m| accepted >= m) {
             break;
         }
-        let (stream, peer) = listener.accept()?;
+        let (stream, peer) = accepted_rx
+            .recv()
+            .map_err(|_| io::Error::other("every listener stopped"))??;
         accepted += 1;
         let mode = mode.clone();
         let done = done.clone();
@@ -157,16 +192,32 @@ fn serve(args: Args) -> io::Result<()> {
         }
     }
     started.rt.settle(Duration::from_secs(2));
+    for (rt, _) in &started.shards {
+        rt.settle(Duration::from_secs(2));
+    }
     if args.stats {
-        print_stats(&started.host);
+        print_stats(&started.hosts().cloned().collect::<Vec<Host>>());
     }
     started.finish()
 }
 
-/// `--stats`: the counters, one `Name value` line each (zero ones left out, as `nstat`).
-fn print_stats(host: &Host) {
+/// `--stats`: with several queues, each queue's opens; then the counters (added up over the
+/// queues), one `Name value` line each (zero ones left out, as `nstat`).
+fn print_stats(hosts: &[Host]) {
     let mut out = io::stdout().lock();
-    let _ = write!(out, "synack serve: counters\n{}", host.counters());
+    let mut sum = Counters::default();
+    for (k, h) in hosts.iter().enumerate() {
+        let c = h.counters();
+        if hosts.len() > 1 {
+            let _ = writeln!(
+                out,
+                "synack serve: queue {k}: {} passive opens, {} segments received",
+                c.passive_opens, c.in_segs
+            );
+        }
+        sum.add(&c);
+    }
+    let _ = write!(out, "synack serve: counters\n{sum}");
     let _ = writeln!(out, "synack serve: end of counters");
     let _ = out.flush();
 }

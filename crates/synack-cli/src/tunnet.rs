@@ -239,17 +239,26 @@ impl TraceSink for SharedSink {
     }
 }
 
-/// A runtime with one host (`synack`) on a TUN device.
+/// A runtime with one host (`synack`) on a TUN device; with several queues, one such runtime
+/// per queue (a shard: same addresses, the connections the kernel puts on its queue).
 pub struct Started {
     pub rt: Runtime,
     pub host: Host,
     pub sink: Option<Arc<Mutex<Sink>>>,
     pub tun_name: String,
+    /// The runtimes and hosts of queues 1, 2, ... (queue 0's are `rt` and `host`).
+    pub shards: Vec<(Runtime, Host)>,
 }
 
 impl Started {
-    /// Stops the runtime and flushes the trace and capture.
+    /// Every queue's host, queue 0 first.
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        std::iter::once(&self.host).chain(self.shards.iter().map(|(_, h)| h))
+    }
+
+    /// Stops the runtimes and flushes the trace and capture.
     pub fn finish(self) -> io::Result<()> {
+        drop(self.shards);
         drop(self.rt);
         if let Some(s) = self.sink {
             s.lock()
@@ -308,6 +317,17 @@ pub fn check_one_link(synack: &[IpCidr], kernel: IpCidr) -> io::Result<()> {
 
 /// Opens the TUN device and starts a runtime on it; trace lines go to `lines_to`.
 pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Started> {
+    start_queues(args, tcp, lines_to, 1)
+}
+
+/// [`start`] with `queues` queues (more than 1: a multi-queue interface and one runtime,
+/// on its own thread, per queue; see `Started::shards`).
+pub fn start_queues(
+    args: &TunArgs,
+    tcp: Config,
+    lines_to: LinesTo,
+    queues: usize,
+) -> io::Result<Started> {
     let cidrs = args.cidrs()?;
     let kernel = args.kernel_cidrs()?;
     if args.mtu < IPV6_MIN_MTU && cidrs.iter().chain(&kernel).any(IpCidr::is_ipv6) {
@@ -326,8 +346,14 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
     if let Some(ns) = &args.netns {
         b = b.netns(ns);
     }
-    let tun = b.open()?;
-    let tun_name = tun.name().to_string();
+    let tuns = if queues == 1 {
+        vec![b.open()?]
+    } else {
+        b.open_queues(queues)?
+    };
+    let tun_name = tuns
+        .first()
+        .map_or_else(|| args.tun.clone(), |t| t.name().to_string());
 
     let sink = if args.pcap.is_some() || args.trace.is_on() || args.svg.is_some() {
         let renderer = args.trace.is_on().then(|| {
@@ -366,30 +392,43 @@ pub fn start(args: &TunArgs, tcp: Config, lines_to: LinesTo) -> io::Result<Start
         congestion: args.cc,
         ..tcp
     };
-    let mut rb = Runtime::builder()
-        .host("synack", &args.addr.join(","))
-        .tcp(tcp)
-        .mtu(args.mtu);
-    if let Some(s) = &sink {
-        rb = rb.trace(SharedSink(s.clone()));
+    let sharded = tuns.len() > 1;
+    let mut shards = Vec::with_capacity(tuns.len());
+    for (k, tun) in tuns.into_iter().enumerate() {
+        let mut rb = Runtime::builder()
+            .host("synack", &args.addr.join(","))
+            .tcp(tcp.clone())
+            .mtu(args.mtu);
+        if sharded {
+            rb = rb.shard();
+        }
+        if let Some(s) = &sink {
+            rb = rb.trace(SharedSink(s.clone()));
+        }
+        rb = match (args.impair_out, args.impair_in) {
+            (None, None) => rb.device(tun),
+            (out, inc) => rb.device(
+                Impaired::new(tun, args.seed.wrapping_add(k as u64))
+                    .outgoing(out.unwrap_or_default())
+                    .incoming(inc.unwrap_or_default()),
+            ),
+        };
+        let rt = rb.build()?;
+        let host = rt
+            .host("synack")
+            .ok_or_else(|| io::Error::other("the runtime lost its host"))?;
+        shards.push((rt, host));
     }
-    rb = match (args.impair_out, args.impair_in) {
-        (None, None) => rb.device(tun),
-        (out, inc) => rb.device(
-            Impaired::new(tun, args.seed)
-                .outgoing(out.unwrap_or_default())
-                .incoming(inc.unwrap_or_default()),
-        ),
-    };
-    let rt = rb.build()?;
-    let host = rt
-        .host("synack")
-        .ok_or_else(|| io::Error::other("the runtime lost its host"))?;
+    let mut shards = shards.into_iter();
+    let (rt, host) = shards
+        .next()
+        .ok_or_else(|| io::Error::other("no TUN queue opened"))?;
     Ok(Started {
         rt,
         host,
         sink,
         tun_name,
+        shards: shards.collect(),
     })
 }
 

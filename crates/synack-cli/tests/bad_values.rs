@@ -29,6 +29,18 @@ fn assert_refused(args: &[&str], first_line: &str) {
 }
 
 #[test]
+fn a_queue_count_outside_the_kernels_range_is_refused() {
+    for n in ["0", "257"] {
+        assert_refused(
+            &[
+                "serve", "--tun", "sk9", "--port", "80", "--echo", "--queues", n,
+            ],
+            &format!("error: invalid value '{n}' for '--queues <N>': {n} is not in 1..=256"),
+        );
+    }
+}
+
+#[test]
 fn an_mtu_that_cannot_carry_tcp_is_refused() {
     for mtu in ["0", "50", "127"] {
         assert_refused(

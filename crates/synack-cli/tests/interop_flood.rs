@@ -119,19 +119,11 @@ fn read_in(ns: &Netns, path: &str) -> String {
 
 /// `(Ip InAddrErrors, Ip ForwDatagrams)` of the namespace's kernel, from /proc/net/snmp.
 fn ip_counters(ns: &Netns) -> (u64, u64) {
-    let snmp = read_in(ns, "/proc/net/snmp");
-    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
-    let (names, values) = (ip.next().unwrap_or(""), ip.next().unwrap_or(""));
-    let table: HashMap<&str, u64> = names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .filter_map(|(n, v)| Some((n, v.parse().ok()?)))
-        .collect();
+    let ip = ip_counters_in(ns);
     let get = |n: &str| {
-        table
-            .get(n)
+        ip.get(n)
             .copied()
-            .unwrap_or_else(|| panic!("no Ip {n} in {snmp}"))
+            .unwrap_or_else(|| panic!("no Ip {n} in /proc/net/snmp: {ip:?}"))
     };
     (get("InAddrErrors"), get("ForwDatagrams"))
 }

@@ -100,6 +100,18 @@ impl Drop for Netns {
     }
 }
 
+/// The `Ip:` counters of `/proc/net/snmp` inside `ns` (`InAddrErrors`, `ForwDatagrams`, ...).
+pub fn ip_counters_in(ns: &Netns) -> std::collections::HashMap<String, u64> {
+    let snmp = run(ns.cmd("cat").arg("/proc/net/snmp"));
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (names, values) = (ip.next().unwrap_or(""), ip.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .filter_map(|(n, v)| Some((n.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
 /// A child process killed (by its pid) when dropped, with its output lines on channels.
 pub struct Proc {
     child: Child,

@@ -42,6 +42,18 @@
 //! plain TUN device works. Packet captures on an offloading interface show the super-segments
 //! and their partial checksums (which tshark reports as bad), not the wire packets.
 //!
+//! # Several queues: one per core
+//!
+//! [`TunBuilder::open_queues`] creates the interface with `IFF_MULTI_QUEUE` and opens one
+//! descriptor per queue (the kernel allows 256). The kernel puts each packet it sends into the
+//! interface on one queue by a hash of its flow (the symmetric hash of addresses and ports,
+//! remembered per flow from the queue synack last wrote that flow's packets to, for 3 s), so
+//! every packet of a connection the kernel opened arrives on the queue its SYN did: one stack
+//! per queue, each on its own thread, serves its share of the connections without sharing any
+//! state. A connection synack opens itself is kept on the queue it was opened from only while
+//! it sends at least every 3 s; after a longer silence the kernel's answers go by the hash,
+//! possibly to another queue (whose stack answers with a reset). So shards suit servers.
+//!
 //! Creating a TUN interface needs `CAP_NET_ADMIN` (root, usually) and `/dev/net/tun`;
 //! without them [`TunBuilder::open`] fails with a [`TunError`] that says so.
 
@@ -61,6 +73,9 @@ use crate::wire::cidr::IpCidr;
 
 /// Where Linux keeps the TUN/TAP clone device.
 pub const TUN_PATH: &str = "/dev/net/tun";
+/// The most queues a multi-queue TUN interface has (`MAX_TAP_QUEUES` in the kernel's tun
+/// driver).
+pub const MAX_QUEUES: usize = 256;
 /// Where `ip netns add NAME` puts a namespace's handle.
 pub const NETNS_DIR: &str = "/run/netns";
 
@@ -70,6 +85,8 @@ pub const NETNS_DIR: &str = "/run/netns";
 pub enum TunError {
     /// `/dev/net/tun` does not exist (no TUN driver, or a container without the device).
     NoTunDevice,
+    /// A number of queues outside 1 to [`MAX_QUEUES`].
+    Queues(usize),
     /// The caller lacks `CAP_NET_ADMIN` (or cannot open `/dev/net/tun`).
     PermissionDenied(io::Error),
     /// The interface name is empty, too long (15 bytes at most) or contains `/`, NUL or
@@ -114,6 +131,11 @@ impl fmt::Display for TunError {
                 f,
                 "creating a TUN interface needs CAP_NET_ADMIN: run as root (e.g. with sudo) or \
                  grant the capability (`setcap cap_net_admin+ep` on the binary) ({e}) {DEMO_HINT}"
+            ),
+            TunError::Queues(n) => write!(
+                f,
+                "{n} queues: a multi-queue TUN interface has 1 to {MAX_QUEUES} (one per core is \
+                 the useful most)"
             ),
             TunError::BadName(n) => write!(
                 f,
@@ -162,7 +184,7 @@ impl From<TunError> for io::Error {
         let kind = match &e {
             TunError::NoTunDevice => io::ErrorKind::NotFound,
             TunError::PermissionDenied(_) => io::ErrorKind::PermissionDenied,
-            TunError::BadName(_) | TunError::Mtu(_) | TunError::NotTun(_) => {
+            TunError::BadName(_) | TunError::Mtu(_) | TunError::NotTun(_) | TunError::Queues(_) => {
                 io::ErrorKind::InvalidInput
             }
             TunError::Busy(_) => io::ErrorKind::ResourceBusy,
@@ -248,6 +270,33 @@ impl TunBuilder {
     /// Creates the interface (or attaches to an existing persistent one of that name),
     /// configures it, brings it up, and returns the non-blocking device.
     pub fn open(self) -> Result<Tun, TunError> {
+        let mut queues = self.open_n(1, false)?;
+        queues.pop().ok_or_else(|| TunError::Io {
+            context: "opening the TUN device",
+            source: io::Error::other("no descriptor"),
+        })
+    }
+
+    /// Like [`open`](Self::open), with `IFF_MULTI_QUEUE` and `queues` descriptors, one per
+    /// queue, each a [`Tun`] with buffers (and write thread) of its own, for one thread each
+    /// (see the [module documentation](self#several-queues-one-per-core)). `queues` is 1 to
+    /// [`MAX_QUEUES`]. An existing interface must have been created multi-queue too.
+    ///
+    /// ```no_run
+    /// # use synack::device::tun::Tun;
+    /// let queues = Tun::builder("tun0").kernel_addr("198.18.0.1/24".parse::<synack::stack::IpCidr>()?)
+    ///     .open_queues(2)?;
+    /// assert_eq!(queues.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_queues(self, queues: usize) -> Result<Vec<Tun>, TunError> {
+        if !(1..=MAX_QUEUES).contains(&queues) {
+            return Err(TunError::Queues(queues));
+        }
+        self.open_n(queues, true)
+    }
+
+    fn open_n(self, queues: usize, multi: bool) -> Result<Vec<Tun>, TunError> {
         let bad_name = self.name.is_empty()
             || self.name.len() > 15
             || self
@@ -265,7 +314,7 @@ impl TunBuilder {
             return Err(TunError::NoTunDevice);
         }
         match self.netns.clone() {
-            None => self.create(),
+            None => self.create(queues, multi),
             Some(path) => {
                 let ns = std::fs::File::open(&path).map_err(|source| TunError::Namespace {
                     path: path.clone(),
@@ -282,7 +331,9 @@ impl TunBuilder {
                             path,
                             source: e.into(),
                         })?;
-                        self.create()
+                        // The queues are attached here too: TUNSETIFF finds the interface
+                        // in the namespace the descriptor was opened in.
+                        self.create(queues, multi)
                     })
                     .join()
                     .unwrap_or_else(|_| {
@@ -296,12 +347,14 @@ impl TunBuilder {
         }
     }
 
-    /// Creates and configures the interface in the calling thread's network namespace.
-    fn create(self) -> Result<Tun, TunError> {
+    /// Creates and configures the interface in the calling thread's network namespace, and
+    /// opens `queues` descriptors on it (`multi`: with `IFF_MULTI_QUEUE`).
+    fn create(self, queues: usize, multi: bool) -> Result<Vec<Tun>, TunError> {
         let mut b = tun_rs::DeviceBuilder::new()
             .name(self.name.clone())
             .mtu(self.mtu)
             .offload(self.offload)
+            .multi_queue(multi)
             .enable(true);
         if let Some(n) = self.txqueuelen {
             b = b.tx_queue_len(n);
@@ -327,28 +380,44 @@ impl TunBuilder {
                     source: e,
                 },
             })?;
-        dev.set_nonblocking(true).map_err(|source| TunError::Io {
-            context: "making the TUN descriptor non-blocking",
-            source,
-        })?;
         let name = dev.name().unwrap_or(self.name);
-        let offload = dev.tcp_gso().then(|| Box::new(Offload::new(self.mtu)));
-        let dev = Arc::new(dev);
-        let writer = match (&offload, self.write_thread) {
-            (Some(_), true) => Some(Writer::start(dev.clone()).map_err(|source| TunError::Io {
-                context: "starting the TUN device's write thread",
+        let mut devs = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            // tun-rs attaches one more descriptor to the interface (TUNSETIFF with its name and
+            // flags), with the same offloads.
+            devs.push(dev.try_clone().map_err(|source| TunError::Io {
+                context: "opening another queue of the TUN interface",
                 source,
-            })?),
-            _ => None,
-        };
-        Ok(Tun {
-            dev,
-            name,
-            mtu: self.mtu,
-            kernel_addrs: self.kernel_addrs,
-            offload,
-            writer,
-        })
+            })?);
+        }
+        devs.insert(0, dev);
+        devs.into_iter()
+            .map(|dev| {
+                dev.set_nonblocking(true).map_err(|source| TunError::Io {
+                    context: "making the TUN descriptor non-blocking",
+                    source,
+                })?;
+                let offload = dev.tcp_gso().then(|| Box::new(Offload::new(self.mtu)));
+                let dev = Arc::new(dev);
+                let writer = match (&offload, self.write_thread) {
+                    (Some(_), true) => {
+                        Some(Writer::start(dev.clone()).map_err(|source| TunError::Io {
+                            context: "starting the TUN device's write thread",
+                            source,
+                        })?)
+                    }
+                    _ => None,
+                };
+                Ok(Tun {
+                    dev,
+                    name: name.clone(),
+                    mtu: self.mtu,
+                    kernel_addrs: self.kernel_addrs.clone(),
+                    offload,
+                    writer,
+                })
+            })
+            .collect()
     }
 }
 
@@ -736,5 +805,26 @@ impl Device for Tun {
 
     fn readable_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.dev.as_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_count_outside_the_kernels_range_is_refused_before_anything_is_opened() {
+        for n in [0, MAX_QUEUES + 1] {
+            let e = Tun::builder("sk-q").open_queues(n).unwrap_err();
+            assert!(matches!(e, TunError::Queues(m) if m == n), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{n} queues: a multi-queue TUN interface has 1 to 256 (one per core is the \
+                     useful most)"
+                )
+            );
+            assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        }
     }
 }

@@ -684,6 +684,7 @@ pub struct Builder {
     mtu: Option<u16>,
     sink: Option<Box<dyn TraceSink + Send>>,
     device: Option<Box<dyn Device>>,
+    shard: bool,
 }
 
 impl Builder {
@@ -732,6 +733,17 @@ impl Builder {
     /// Linux only (the runtime thread waits in `poll(2)`).
     pub fn device(mut self, dev: impl Device + 'static) -> Builder {
         self.device = Some(Box::new(dev));
+        self
+    }
+
+    /// Marks this runtime as one shard of several that share their host's addresses: one
+    /// runtime per queue of a multi-queue TUN interface
+    /// ([`TunBuilder::open_queues`](crate::device::tun::TunBuilder::open_queues)), each
+    /// serving the connections the kernel puts on its queue. A shard skips the one-owner
+    /// rule for addresses and is not found by them: listen and connect through its
+    /// [`Host`] ([`TcpListener::bind_on`](crate::net::TcpListener::bind_on)), once per shard.
+    pub fn shard(mut self) -> Builder {
+        self.shard = true;
         self
     }
 
@@ -966,7 +978,8 @@ impl Builder {
             // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
-            for mine in cidrs.iter().flatten() {
+            // A shard shares its addresses with its siblings: reached through its Host only.
+            for mine in cidrs.iter().flatten().filter(|_| !self.shard) {
                 if let Some(owner) = running_owner(&list, mine.addr()) {
                     let (addr, owner) = (mine.addr(), owner.name());
                     return Err(io::Error::new(
@@ -979,7 +992,9 @@ impl Builder {
                     ));
                 }
             }
-            list.push(Arc::downgrade(&shared));
+            if !self.shard {
+                list.push(Arc::downgrade(&shared));
+            }
         }
         Ok((shared, self.device))
     }
@@ -1012,6 +1027,7 @@ impl Runtime {
             mtu: None,
             sink: None,
             device: None,
+            shard: false,
         }
     }
 
