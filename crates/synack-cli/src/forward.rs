@@ -954,7 +954,8 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> 
                 }
             }
         }
-        if st.up_blocked && st.to_client.len() < QUEUE_CAP / 2 {
+        // The upstream thread's buffer goes in by a swap once the queue is empty.
+        if st.up_blocked && st.to_client.is_empty() {
             st.up_blocked = false;
             wake = true;
         }
