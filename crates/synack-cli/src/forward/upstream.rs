@@ -32,6 +32,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use synack::stack::SocketHandle;
+
 use rustix::buffer::spare_capacity;
 use rustix::event::{EventfdFlags, Timespec, epoll, eventfd};
 
@@ -183,8 +185,11 @@ pub(super) struct State {
 /// One flow's state shared by the forwarding loop and the upstream thread.
 pub(super) struct Shared {
     id: u64,
+    /// The flow's connection in the stack, by which the loop knows it.
+    handle: SocketHandle,
     state: Mutex<State>,
-    /// The upstream thread changed something the loop must look at.
+    /// The upstream thread changed something the loop must look at (and put the flow in
+    /// [`Upstream::take_news`]'s list).
     pub(super) for_stack: AtomicBool,
     /// In the upstream thread's list of flows to look at.
     marked: AtomicBool,
@@ -199,6 +204,8 @@ impl Shared {
 /// The forwarding loop's handle on the upstream thread.
 pub(super) struct Upstream {
     new: mpsc::Sender<(Arc<Shared>, TcpStream)>,
+    /// The flows the loop has news from this thread for.
+    news: Arc<Mutex<Vec<SocketHandle>>>,
     marked: Arc<Mutex<Vec<Arc<Shared>>>>,
     waker: Waker,
     stop: Arc<AtomicBool>,
@@ -212,6 +219,7 @@ impl Upstream {
     pub(super) fn start(stack: Waker) -> io::Result<Upstream> {
         let (new, rx) = mpsc::channel();
         let marked = Arc::new(Mutex::new(Vec::new()));
+        let news = Arc::new(Mutex::new(Vec::new()));
         let waker = Waker::new()?;
         let stop = Arc::new(AtomicBool::new(false));
         let pool = Arc::new(Pool::default());
@@ -226,6 +234,7 @@ impl Upstream {
             epoll: ep,
             pool: pool.clone(),
             new: rx,
+            news: news.clone(),
             marked: marked.clone(),
             waker: waker.clone(),
             stack,
@@ -237,6 +246,7 @@ impl Upstream {
             .spawn(move || io.run())?;
         Ok(Upstream {
             new,
+            news,
             marked,
             waker,
             stop,
@@ -246,10 +256,12 @@ impl Upstream {
         })
     }
 
-    /// Hands `up`, a flow's upstream connection, to the thread; the loop keeps the state.
-    pub(super) fn add(&self, up: TcpStream) -> Arc<Shared> {
+    /// Hands `up`, the upstream connection of the flow whose connection in the stack is
+    /// `handle`, to the thread; the loop keeps the state.
+    pub(super) fn add(&self, up: TcpStream, handle: SocketHandle) -> Arc<Shared> {
         let shared = Arc::new(Shared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            handle,
             state: Mutex::new(State::default()),
             for_stack: AtomicBool::new(false),
             marked: AtomicBool::new(false),
@@ -257,6 +269,11 @@ impl Upstream {
         let _ = self.new.send((shared.clone(), up));
         self.waker.wake();
         shared
+    }
+
+    /// Adds the flows the thread has news for (since the last call) to `out`.
+    pub(super) fn take_news(&self, out: &mut Vec<SocketHandle>) {
+        out.append(&mut self.news.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// The buffers the queues share.
@@ -302,6 +319,8 @@ struct IoFlow {
 }
 
 struct IoThread {
+    /// [`Upstream::news`].
+    news: Arc<Mutex<Vec<SocketHandle>>>,
     /// Every flow's socket (edge-triggered, the flow's id as data) and the waker.
     epoll: std::os::fd::OwnedFd,
     new: mpsc::Receiver<(Arc<Shared>, TcpStream)>,
@@ -344,7 +363,9 @@ impl IoThread {
                     | epoll::EventFlags::ET;
                 if epoll::add(&self.epoll, &f.sock, epoll::EventData::new_u64(id), watch).is_err() {
                     // Never to be woken: the client gets a RST rather than a flow that hangs.
-                    wake_stack_now(&mut f, &self.stack);
+                    reset(&mut f);
+                    self.tell(&f.shared);
+                    self.stack.wake();
                     continue;
                 }
                 ready.push(id);
@@ -362,6 +383,10 @@ impl IoThread {
                     continue;
                 };
                 let (done, woke) = pump(f, &self.pool);
+                if woke {
+                    let shared = f.shared.clone();
+                    self.tell(&shared);
+                }
                 wake_stack |= woke;
                 if done {
                     self.flows.remove(&id);
@@ -371,6 +396,16 @@ impl IoThread {
                 self.stack.wake();
             }
             self.wait(&mut events, &mut ready);
+        }
+    }
+
+    /// Tells the loop that `flow` has news (once until it looks).
+    fn tell(&self, flow: &Shared) {
+        if !flow.for_stack.swap(true, Ordering::AcqRel) {
+            self.news
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(flow.handle);
         }
     }
 
@@ -392,12 +427,6 @@ impl IoThread {
             }
         }
     }
-}
-
-/// A flow whose socket cannot be watched: reset at once, and the loop told.
-fn wake_stack_now(f: &mut IoFlow, stack: &Waker) {
-    reset(f);
-    stack.wake();
 }
 
 /// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
@@ -485,9 +514,6 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
             Err(_) => return reset(f),
         }
     }
-    if news {
-        f.shared.for_stack.store(true, Ordering::Release);
-    }
     let done = f.fin_sent && f.out.is_empty() && f.eof && f.inb.is_empty();
     (done, news)
 }
@@ -495,7 +521,6 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
 /// The upstream socket failed: the client gets a RST.
 fn reset(f: &mut IoFlow) -> (bool, bool) {
     f.shared.lock().reset = true;
-    f.shared.for_stack.store(true, Ordering::Release);
     let _ = f.sock.shutdown(std::net::Shutdown::Both);
     (true, true)
 }
