@@ -979,14 +979,14 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> 
                     f.up_done = true;
                     let all = st.to_client.len();
                     st.to_client.consume(all);
+                    st.to_client.release(io.pool());
                     st.stop_reading = true;
                     wake = true;
                     break;
                 }
             }
         }
-        // The upstream thread's buffer goes in by a swap once the queue is empty.
-        if st.up_blocked && st.to_client.is_empty() {
+        if st.up_blocked && st.to_client.half_empty() {
             st.up_blocked = false;
             wake = true;
         }

@@ -10,10 +10,10 @@
 //! small lock, with the half-closes and resets as flags. A queue's bytes are handed over by
 //! swapping buffers, never copied: the loop reads the stack's bytes straight into the queue
 //! toward upstream, and this thread swaps that buffer for its empty one before writing it;
-//! upstream's bytes are read into a buffer of the flow's own on this thread, which is
-//! swapped into the queue toward the client whenever that is empty (double buffering).
-//! Each queue, and that buffer, holds at most [`QUEUE_CAP`] bytes; past it the side that
-//! fills it stops (the stack's receive window then closes toward the client, or upstream's
+//! upstream's bytes are read into a buffer without the lock, which then joins the queue
+//! toward the client as it is ([`ChunkQueue`], a queue of buffers: a small read's bytes are
+//! copied onto the last one instead). Each queue holds at most [`QUEUE_CAP`] bytes; past it
+//! the side that fills it stops (the stack's receive window then closes toward the client, or upstream's
 //! socket buffer fills) until the other side drains it and wakes it. Each side wakes the other through an eventfd ([`Waker`]), and
 //! only for a flow that has something new ([`Shared::for_stack`], [`Upstream::mark`]).
 //!
@@ -47,8 +47,13 @@ pub(super) const CHUNK: usize = 64 << 10;
 /// Reads up to this size get a buffer of their own size; larger ones a [`Pool`] buffer.
 const SMALL: usize = 4 << 10;
 
-/// Buffers a [`Pool`] keeps, at most (1 MiB of [`CHUNK`]s, whatever the number of flows).
-const POOL_MAX: usize = 16;
+/// Buffers a [`Pool`] keeps, at most (4 MiB of [`CHUNK`]s, whatever the number of flows:
+/// the queues toward the clients of a dozen busy flows).
+const POOL_MAX: usize = 64;
+
+/// Buffers a [`ChunkQueue`] holds at most (past it the upstream thread stops reading, as
+/// past [`QUEUE_CAP`] bytes): many small reads do not hold a buffer each.
+const QUEUE_CHUNKS: usize = 2 * QUEUE_CAP / CHUNK;
 
 /// Buffers of [`CHUNK`] bytes (initialized) that the queues of the busy flows pass around:
 /// a queue found empty gives its buffer back, so that an idle flow holds none, and a busy one
@@ -160,13 +165,94 @@ impl Chunk {
     }
 }
 
+/// A byte queue made of whole buffers: one joins it without a copy, and the bytes are taken
+/// from the front one.
+#[derive(Default)]
+pub(super) struct ChunkQueue {
+    chunks: std::collections::VecDeque<Chunk>,
+    len: usize,
+}
+
+impl ChunkQueue {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first buffer's bytes that holds any (the queue's first bytes; empty when the
+    /// queue is).
+    pub(super) fn data(&self) -> &[u8] {
+        self.chunks
+            .iter()
+            .find(|c| !c.is_empty())
+            .map_or(&[], Chunk::data)
+    }
+
+    /// Drops the first `n` bytes; emptied buffers wait for [`release`](Self::release).
+    pub(super) fn consume(&mut self, mut n: usize) {
+        for c in self.chunks.iter_mut() {
+            if n == 0 {
+                break;
+            }
+            let k = n.min(c.len());
+            c.consume(k);
+            self.len -= k;
+            n -= k;
+        }
+    }
+
+    /// Gives the emptied front buffers back to `pool`.
+    pub(super) fn release(&mut self, pool: &Pool) {
+        while self.chunks.front().is_some_and(Chunk::is_empty) {
+            if let Some(mut c) = self.chunks.pop_front() {
+                c.release(pool);
+            }
+        }
+    }
+
+    /// Takes `c`'s bytes: its buffer joins the queue, or, for a few bytes that fit in the
+    /// last buffer's room, they are copied there. `c` is empty afterwards.
+    fn push(&mut self, c: &mut Chunk) {
+        let n = c.len();
+        if n == 0 {
+            return;
+        }
+        self.len += n;
+        if n <= SMALL {
+            if let Some(last) = self.chunks.back_mut() {
+                if last.buf.len() - last.end >= n {
+                    last.room(n).copy_from_slice(c.data());
+                    last.commit(n);
+                    c.consume(n);
+                    return;
+                }
+            }
+        }
+        self.chunks.push_back(std::mem::take(c));
+    }
+
+    /// Whether it is at most half full (bytes and buffers): the upstream thread, stopped
+    /// on a full queue, is woken then.
+    pub(super) fn half_empty(&self) -> bool {
+        self.len < QUEUE_CAP / 2 && self.chunks.len() < QUEUE_CHUNKS / 2
+    }
+
+    /// Whether it holds all it may (bytes or buffers).
+    fn full(&self) -> bool {
+        self.len >= QUEUE_CAP || self.chunks.len() >= QUEUE_CHUNKS
+    }
+}
+
 /// What the two threads share of one flow, under [`Shared::lock`].
 #[derive(Default)]
 pub(super) struct State {
     /// The client's bytes, read from the stack, not yet taken by the upstream thread.
     pub(super) to_up: Chunk,
     /// Upstream's bytes, not yet taken by the stack.
-    pub(super) to_client: Chunk,
+    pub(super) to_client: ChunkQueue,
     /// The client's FIN was read: upstream gets a shutdown once `to_up` is written.
     pub(super) client_fin: bool,
     /// Upstream's end of stream was read: the client gets our FIN once `to_client` is taken.
@@ -177,8 +263,7 @@ pub(super) struct State {
     pub(super) reset: bool,
     /// The loop stopped reading the stack with `to_up` full: wake it once there is room.
     pub(super) stack_blocked: bool,
-    /// The upstream thread holds bytes for the client (or stopped reading with them) until
-    /// `to_client` is empty: wake it once it is.
+    /// The upstream thread stopped reading with `to_client` full: wake it once there is room.
     pub(super) up_blocked: bool,
 }
 
@@ -309,8 +394,7 @@ struct IoFlow {
     sock: TcpStream,
     /// The client's bytes being written (swapped out of `to_up`).
     out: Chunk,
-    /// Upstream's bytes read and not yet handed over (swapped into `to_client` once that is
-    /// empty).
+    /// Where upstream's bytes are read (without the lock) before they join `to_client`.
     inb: Chunk,
     /// The client's FIN went upstream as a shutdown.
     fin_sent: bool,
@@ -469,8 +553,8 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
             Err(_) => return reset(f),
         }
     }
-    // Upstream's bytes toward the client: read into `inb` without the lock, handed over
-    // by a swap whenever `to_client` is empty (each round looks at what the last read did).
+    // Upstream's bytes toward the client: read into `inb` without the lock, then queued
+    // (each round looks at what the last read did).
     let mut would_block = false;
     loop {
         let mut st = f.shared.lock();
@@ -487,22 +571,17 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
             f.eof = true;
             break;
         }
-        if !f.inb.is_empty() && st.to_client.is_empty() {
-            std::mem::swap(&mut f.inb, &mut st.to_client);
-            st.up_blocked = false;
+        if !f.inb.is_empty() {
+            news |= st.to_client.is_empty();
+            st.to_client.push(&mut f.inb);
+        }
+        if f.eof && !st.up_eof {
+            st.up_eof = true;
             news = true;
         }
-        if f.eof || would_block || f.inb.len() >= QUEUE_CAP {
-            // Bytes still held wait for the loop to empty `to_client` (it wakes this
-            // thread then); upstream's end goes to the client only after them.
-            st.up_blocked = !f.inb.is_empty();
-            if f.eof && f.inb.is_empty() && !st.up_eof {
-                st.up_eof = true;
-                news = true;
-            }
-            if f.inb.is_empty() {
-                f.inb.release(pool);
-            }
+        if f.eof || would_block || st.to_client.full() {
+            st.up_blocked = !f.eof && !would_block;
+            f.inb.release(pool);
             break;
         }
         drop(st);
@@ -514,7 +593,7 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
             Err(_) => return reset(f),
         }
     }
-    let done = f.fin_sent && f.out.is_empty() && f.eof && f.inb.is_empty();
+    let done = f.fin_sent && f.out.is_empty() && f.eof;
     (done, news)
 }
 
@@ -552,6 +631,47 @@ mod tests {
         q.room(4).copy_from_slice(b"!!!!");
         q.commit(2);
         assert_eq!(q.data(), b"world!!");
+    }
+
+    #[test]
+    fn a_chunk_queue_takes_buffers_whole_and_small_reads_onto_the_last() {
+        let pool = Pool::default();
+        let mut q = ChunkQueue::default();
+        let mut c = Chunk::default();
+        c.room_in(&pool, CHUNK)[..3].copy_from_slice(b"abc");
+        c.commit(3);
+        q.push(&mut c);
+        assert!(
+            c.is_empty() && c.buf.is_empty(),
+            "the buffer joined the queue"
+        );
+        // A small read fits in the last buffer's room: copied there, no second buffer.
+        c.room(2).copy_from_slice(b"de");
+        c.commit(2);
+        q.push(&mut c);
+        assert_eq!((q.len(), q.chunks.len(), q.data()), (5, 1, &b"abcde"[..]));
+        // A large one joins as a buffer of its own.
+        let big = vec![7u8; SMALL + 1];
+        c.room_in(&pool, CHUNK)[..big.len()].copy_from_slice(&big);
+        c.commit(big.len());
+        q.push(&mut c);
+        assert_eq!((q.len(), q.chunks.len()), (5 + SMALL + 1, 2));
+        // Consuming across buffers; emptied ones go back to the pool.
+        q.consume(6);
+        assert_eq!(q.data().len(), SMALL);
+        q.release(&pool);
+        assert_eq!((q.chunks.len(), pool.0.lock().unwrap().len()), (1, 1));
+        q.consume(q.len());
+        q.release(&pool);
+        assert!(q.is_empty() && q.chunks.is_empty());
+        assert_eq!(pool.0.lock().unwrap().len(), 2);
+        // Full by buffers as well as by bytes.
+        for _ in 0..QUEUE_CHUNKS {
+            c.room_in(&pool, CHUNK);
+            c.commit(SMALL + 1);
+            q.push(&mut c);
+        }
+        assert!(q.len() < QUEUE_CAP && q.full());
     }
 
     #[test]
