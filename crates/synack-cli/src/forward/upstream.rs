@@ -325,6 +325,7 @@ impl Upstream {
             stack,
             stop: stop.clone(),
             flows: HashMap::new(),
+            inb: Chunk::default(),
         };
         let thread = std::thread::Builder::new()
             .name("synack-upstream".into())
@@ -394,8 +395,6 @@ struct IoFlow {
     sock: TcpStream,
     /// The client's bytes being written (swapped out of `to_up`).
     out: Chunk,
-    /// Where upstream's bytes are read (without the lock) before they join `to_client`.
-    inb: Chunk,
     /// The client's FIN went upstream as a shutdown.
     fin_sent: bool,
     /// Upstream's end of stream was read (or the client takes nothing more).
@@ -414,6 +413,8 @@ struct IoThread {
     stop: Arc<AtomicBool>,
     flows: HashMap<u64, IoFlow>,
     pool: Arc<Pool>,
+    /// Where upstream's bytes are read (without the lock) before they join a flow's queue.
+    inb: Chunk,
 }
 
 /// The longest the thread sleeps (a bound, not a poll interval: every event wakes it).
@@ -437,7 +438,6 @@ impl IoThread {
                     shared,
                     sock,
                     out: Chunk::default(),
-                    inb: Chunk::default(),
                     fin_sent: false,
                     eof: false,
                 };
@@ -466,7 +466,7 @@ impl IoThread {
                 let Some(f) = self.flows.get_mut(&id) else {
                     continue;
                 };
-                let (done, woke) = pump(f, &self.pool);
+                let (done, woke) = pump(f, &self.pool, &mut self.inb);
                 if woke {
                     let shared = f.shared.clone();
                     self.tell(&shared);
@@ -515,7 +515,12 @@ impl IoThread {
 
 /// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
 /// and whether the forwarding loop has news.
-fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
+///
+/// `inb` is where upstream's bytes are read before they join the queue, shared by every
+/// flow: it is empty between calls (what is read joins the queue, or is dropped, before
+/// this returns).
+fn pump(f: &mut IoFlow, pool: &Pool, inb: &mut Chunk) -> (bool, bool) {
+    debug_assert!(inb.is_empty());
     let mut news = false;
     // A reset from the forwarding loop ends the flow whatever is pending either way.
     if f.shared.lock().reset {
@@ -561,19 +566,19 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
         if st.reset {
             drop(st);
             // What was read for a flow that is gone goes nowhere.
-            f.inb.consume(f.inb.len());
+            inb.consume(inb.len());
             return close(f, news);
         }
         if st.stop_reading {
             // The client side can take no more: what was read is dropped with the flow.
-            f.inb.consume(f.inb.len());
-            f.inb.release(pool);
+            inb.consume(inb.len());
+            inb.release(pool);
             f.eof = true;
             break;
         }
-        if !f.inb.is_empty() {
+        if !inb.is_empty() {
             news |= st.to_client.is_empty();
-            st.to_client.push(&mut f.inb);
+            st.to_client.push(inb);
         }
         if f.eof && !st.up_eof {
             st.up_eof = true;
@@ -581,13 +586,13 @@ fn pump(f: &mut IoFlow, pool: &Pool) -> (bool, bool) {
         }
         if f.eof || would_block || st.to_client.full() {
             st.up_blocked = !f.eof && !would_block;
-            f.inb.release(pool);
+            inb.release(pool);
             break;
         }
         drop(st);
-        match f.sock.read(f.inb.room_in(pool, CHUNK)) {
+        match f.sock.read(inb.room_in(pool, CHUNK)) {
             Ok(0) => f.eof = true,
-            Ok(n) => f.inb.commit(n),
+            Ok(n) => inb.commit(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return reset(f),
