@@ -397,7 +397,13 @@ fn forward(args: Args) -> io::Result<()> {
     let start = std::time::Instant::now();
     let clock = || Instant::ZERO + start.elapsed();
     let (tx, rx) = mpsc::channel::<Connected>();
-    let mut tcp: Vec<TcpFlow> = Vec::new();
+    let mut tcp: HashMap<SocketHandle, TcpFlow> = HashMap::new();
+    // The flows to look at this round: those the stack reports a change on (a segment, a
+    // timer, a call) and those the upstream thread has news for; each round costs the
+    // flows with something to do, not every flow.
+    stack.report_changes(true);
+    let mut work: Vec<SocketHandle> = Vec::new();
+    let mut swept = clock();
     let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
     let (utx, urx) = mpsc::channel::<Associated>();
     let (etx, erx) = mpsc::channel::<(PendingId, IpAddr, io::Result<ping::Outcome>)>();
@@ -486,14 +492,19 @@ fn forward(args: Args) -> io::Result<()> {
                     };
                     if let Ok(h) = h {
                         let _ = up.set_nodelay(true);
-                        tcp.push(TcpFlow {
+                        tcp.insert(
                             h,
-                            shared: io.add(up),
-                            client_done: false,
-                            up_done: false,
-                            backlog: false,
-                            dead: false,
-                        });
+                            TcpFlow {
+                                h,
+                                shared: io.add(up, h),
+                                client_done: false,
+                                up_done: false,
+                                backlog: false,
+                                dead: false,
+                            },
+                        );
+                        // What a cookie's connection received meanwhile.
+                        work.push(h);
                         tcp_total += 1;
                     }
                 }
@@ -527,22 +538,37 @@ fn forward(args: Args) -> io::Result<()> {
                 }
             }
         }
-        for f in &mut tcp {
-            busy |= pump_tcp(&mut stack, now, f, &io);
+        while let Some(h) = stack.poll_changed() {
+            work.push(h);
         }
-        tcp.retain_mut(|f| {
+        io.take_news(&mut work);
+        // Every flow once a second besides, whatever was reported: a safety net, cheap.
+        if now.saturating_duration_since(swept) >= MAX_WAIT {
+            swept = now;
+            work.extend(tcp.keys());
+        }
+        work.sort_unstable();
+        work.dedup();
+        for h in work.drain(..) {
+            let Some(f) = tcp.get_mut(&h) else {
+                continue;
+            };
+            busy |= pump_tcp(&mut stack, now, f, &io);
+            // Its changes were looked at (our own calls on it count as changes too).
+            stack.settled(h);
             let done = f.client_done && f.up_done && !f.backlog;
-            let gone = stack.connection(f.h).is_none();
+            let gone = stack.connection(h).is_none();
             if gone && !done && !f.dead {
                 // The connection ended without both FINs (timed out, say): so does upstream.
                 f.shared.lock().reset = true;
                 io.mark(&f.shared);
             }
             if done || gone || f.dead {
-                stack.close(now, f.h);
+                stack.close(now, h);
+                tcp.remove(&h);
             }
-            !(done || gone || f.dead)
-        });
+        }
+        while stack.poll_udp_changed().is_some() {}
 
         while let Ok((id, dst, got)) = erx.try_recv() {
             busy = true;
@@ -712,6 +738,11 @@ fn forward(args: Args) -> io::Result<()> {
             busy = true;
         }
         tun.flush(now)?;
+        // Changes made since the flows were looked at: another round, not a sleep.
+        while let Some(h) = stack.poll_changed() {
+            work.push(h);
+            busy = true;
+        }
         if !busy {
             let deadline = [stack.poll_timeout(), tun.poll_timeout()]
                 .into_iter()
@@ -948,13 +979,14 @@ fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> 
                     f.up_done = true;
                     let all = st.to_client.len();
                     st.to_client.consume(all);
+                    st.to_client.release(io.pool());
                     st.stop_reading = true;
                     wake = true;
                     break;
                 }
             }
         }
-        if st.up_blocked && st.to_client.len() < QUEUE_CAP / 2 {
+        if st.up_blocked && st.to_client.half_empty() {
             st.up_blocked = false;
             wake = true;
         }

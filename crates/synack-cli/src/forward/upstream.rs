@@ -8,14 +8,20 @@
 //!
 //! The two threads meet in each flow's [`Shared`] state: one byte queue each way under a
 //! small lock, with the half-closes and resets as flags. A queue's bytes are handed over by
-//! swapping buffers where possible, not copied: the loop reads the stack's bytes straight
-//! into the queue toward upstream, and this thread swaps that buffer for its empty one
-//! before writing it; upstream's bytes are read into this thread's buffer, which is swapped
-//! into the queue toward the client when that is empty. Each queue holds at most
-//! [`QUEUE_CAP`] bytes; past it the side that fills it stops (the stack's receive window
-//! then closes toward the client, or upstream's socket buffer fills) until the other side
-//! drains it and wakes it. Each side wakes the other through an eventfd ([`Waker`]), and
+//! swapping buffers, never copied: the loop reads the stack's bytes straight into the queue
+//! toward upstream, and this thread swaps that buffer for its empty one before writing it;
+//! upstream's bytes are read into a buffer without the lock, which then joins the queue
+//! toward the client as it is ([`ChunkQueue`], a queue of buffers: a small read's bytes are
+//! copied onto the last one instead). Each queue holds at most [`QUEUE_CAP`] bytes; past it
+//! the side that fills it stops (the stack's receive window then closes toward the client, or upstream's
+//! socket buffer fills) until the other side drains it and wakes it. Each side wakes the other through an eventfd ([`Waker`]), and
 //! only for a flow that has something new ([`Shared::for_stack`], [`Upstream::mark`]).
+//!
+//! The thread sleeps in epoll(7), each upstream socket registered once, edge-triggered, for
+//! reading and writing: a wake costs the sockets that are ready, not one entry per flow as
+//! poll(2) would (10,000 idle flows are 10,000 entries a wake). Edge-triggered is enough
+//! because a flow's pump reads and writes until the socket would block, or stops on a full
+//! queue and is marked again by the loop once there is room.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -26,7 +32,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+use synack::stack::SocketHandle;
+
+use rustix::buffer::spare_capacity;
+use rustix::event::{EventfdFlags, Timespec, epoll, eventfd};
 
 /// Bytes a flow's queue holds one way, at most, on top of the stack's and the kernel
 /// socket's buffers.
@@ -38,8 +47,13 @@ pub(super) const CHUNK: usize = 64 << 10;
 /// Reads up to this size get a buffer of their own size; larger ones a [`Pool`] buffer.
 const SMALL: usize = 4 << 10;
 
-/// Buffers a [`Pool`] keeps, at most (1 MiB of [`CHUNK`]s, whatever the number of flows).
-const POOL_MAX: usize = 16;
+/// Buffers a [`Pool`] keeps, at most (4 MiB of [`CHUNK`]s, whatever the number of flows:
+/// the queues toward the clients of a dozen busy flows).
+const POOL_MAX: usize = 64;
+
+/// Buffers a [`ChunkQueue`] holds at most (past it the upstream thread stops reading, as
+/// past [`QUEUE_CAP`] bytes): many small reads do not hold a buffer each.
+const QUEUE_CHUNKS: usize = 2 * QUEUE_CAP / CHUNK;
 
 /// Buffers of [`CHUNK`] bytes (initialized) that the queues of the busy flows pass around:
 /// a queue found empty gives its buffer back, so that an idle flow holds none, and a busy one
@@ -149,17 +163,86 @@ impl Chunk {
     pub(super) fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
     }
+}
 
-    /// Appends `other`'s bytes, by taking its buffer when this one is empty.
-    fn append(&mut self, other: &mut Chunk) {
-        if self.is_empty() {
-            std::mem::swap(self, other);
-        } else {
-            let n = other.len();
-            self.room(n).copy_from_slice(other.data());
-            self.commit(n);
+/// A byte queue made of whole buffers: one joins it without a copy, and the bytes are taken
+/// from the front one.
+#[derive(Default)]
+pub(super) struct ChunkQueue {
+    chunks: std::collections::VecDeque<Chunk>,
+    len: usize,
+}
+
+impl ChunkQueue {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first buffer's bytes that holds any (the queue's first bytes; empty when the
+    /// queue is).
+    pub(super) fn data(&self) -> &[u8] {
+        self.chunks
+            .iter()
+            .find(|c| !c.is_empty())
+            .map_or(&[], Chunk::data)
+    }
+
+    /// Drops the first `n` bytes; emptied buffers wait for [`release`](Self::release).
+    pub(super) fn consume(&mut self, mut n: usize) {
+        for c in self.chunks.iter_mut() {
+            if n == 0 {
+                break;
+            }
+            let k = n.min(c.len());
+            c.consume(k);
+            self.len -= k;
+            n -= k;
         }
-        other.consume(other.len());
+    }
+
+    /// Gives the emptied front buffers back to `pool`.
+    pub(super) fn release(&mut self, pool: &Pool) {
+        while self.chunks.front().is_some_and(Chunk::is_empty) {
+            if let Some(mut c) = self.chunks.pop_front() {
+                c.release(pool);
+            }
+        }
+    }
+
+    /// Takes `c`'s bytes: its buffer joins the queue, or, for a few bytes that fit in the
+    /// last buffer's room, they are copied there. `c` is empty afterwards.
+    fn push(&mut self, c: &mut Chunk) {
+        let n = c.len();
+        if n == 0 {
+            return;
+        }
+        self.len += n;
+        if n <= SMALL {
+            if let Some(last) = self.chunks.back_mut() {
+                if last.buf.len() - last.end >= n {
+                    last.room(n).copy_from_slice(c.data());
+                    last.commit(n);
+                    c.consume(n);
+                    return;
+                }
+            }
+        }
+        self.chunks.push_back(std::mem::take(c));
+    }
+
+    /// Whether it is at most half full (bytes and buffers): the upstream thread, stopped
+    /// on a full queue, is woken then.
+    pub(super) fn half_empty(&self) -> bool {
+        self.len < QUEUE_CAP / 2 && self.chunks.len() < QUEUE_CHUNKS / 2
+    }
+
+    /// Whether it holds all it may (bytes or buffers).
+    fn full(&self) -> bool {
+        self.len >= QUEUE_CAP || self.chunks.len() >= QUEUE_CHUNKS
     }
 }
 
@@ -169,7 +252,7 @@ pub(super) struct State {
     /// The client's bytes, read from the stack, not yet taken by the upstream thread.
     pub(super) to_up: Chunk,
     /// Upstream's bytes, not yet taken by the stack.
-    pub(super) to_client: Chunk,
+    pub(super) to_client: ChunkQueue,
     /// The client's FIN was read: upstream gets a shutdown once `to_up` is written.
     pub(super) client_fin: bool,
     /// Upstream's end of stream was read: the client gets our FIN once `to_client` is taken.
@@ -187,8 +270,11 @@ pub(super) struct State {
 /// One flow's state shared by the forwarding loop and the upstream thread.
 pub(super) struct Shared {
     id: u64,
+    /// The flow's connection in the stack, by which the loop knows it.
+    handle: SocketHandle,
     state: Mutex<State>,
-    /// The upstream thread changed something the loop must look at.
+    /// The upstream thread changed something the loop must look at (and put the flow in
+    /// [`Upstream::take_news`]'s list).
     pub(super) for_stack: AtomicBool,
     /// In the upstream thread's list of flows to look at.
     marked: AtomicBool,
@@ -203,6 +289,8 @@ impl Shared {
 /// The forwarding loop's handle on the upstream thread.
 pub(super) struct Upstream {
     new: mpsc::Sender<(Arc<Shared>, TcpStream)>,
+    /// The flows the loop has news from this thread for.
+    news: Arc<Mutex<Vec<SocketHandle>>>,
     marked: Arc<Mutex<Vec<Arc<Shared>>>>,
     waker: Waker,
     stop: Arc<AtomicBool>,
@@ -216,24 +304,35 @@ impl Upstream {
     pub(super) fn start(stack: Waker) -> io::Result<Upstream> {
         let (new, rx) = mpsc::channel();
         let marked = Arc::new(Mutex::new(Vec::new()));
+        let news = Arc::new(Mutex::new(Vec::new()));
         let waker = Waker::new()?;
         let stop = Arc::new(AtomicBool::new(false));
         let pool = Arc::new(Pool::default());
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &ep,
+            &*waker.0,
+            epoll::EventData::new_u64(WAKER),
+            epoll::EventFlags::IN,
+        )?;
         let mut io = IoThread {
+            epoll: ep,
             pool: pool.clone(),
-            scratch: Chunk::default(),
             new: rx,
+            news: news.clone(),
             marked: marked.clone(),
             waker: waker.clone(),
             stack,
             stop: stop.clone(),
             flows: HashMap::new(),
+            inb: Chunk::default(),
         };
         let thread = std::thread::Builder::new()
             .name("synack-upstream".into())
             .spawn(move || io.run())?;
         Ok(Upstream {
             new,
+            news,
             marked,
             waker,
             stop,
@@ -243,10 +342,12 @@ impl Upstream {
         })
     }
 
-    /// Hands `up`, a flow's upstream connection, to the thread; the loop keeps the state.
-    pub(super) fn add(&self, up: TcpStream) -> Arc<Shared> {
+    /// Hands `up`, the upstream connection of the flow whose connection in the stack is
+    /// `handle`, to the thread; the loop keeps the state.
+    pub(super) fn add(&self, up: TcpStream, handle: SocketHandle) -> Arc<Shared> {
         let shared = Arc::new(Shared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            handle,
             state: Mutex::new(State::default()),
             for_stack: AtomicBool::new(false),
             marked: AtomicBool::new(false),
@@ -254,6 +355,11 @@ impl Upstream {
         let _ = self.new.send((shared.clone(), up));
         self.waker.wake();
         shared
+    }
+
+    /// Adds the flows the thread has news for (since the last call) to `out`.
+    pub(super) fn take_news(&self, out: &mut Vec<SocketHandle>) {
+        out.append(&mut self.news.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// The buffers the queues share.
@@ -291,15 +397,15 @@ struct IoFlow {
     out: Chunk,
     /// The client's FIN went upstream as a shutdown.
     fin_sent: bool,
-    /// Upstream's end of stream was read.
+    /// Upstream's end of stream was read (or the client takes nothing more).
     eof: bool,
-    /// The last write did not take everything: wait for the socket to be writable.
-    want_out: bool,
-    /// Reading may go on (not stopped, not blocked on a full queue).
-    want_in: bool,
 }
 
 struct IoThread {
+    /// [`Upstream::news`].
+    news: Arc<Mutex<Vec<SocketHandle>>>,
+    /// Every flow's socket (edge-triggered, the flow's id as data) and the waker.
+    epoll: std::os::fd::OwnedFd,
     new: mpsc::Receiver<(Arc<Shared>, TcpStream)>,
     marked: Arc<Mutex<Vec<Arc<Shared>>>>,
     waker: Waker,
@@ -307,32 +413,47 @@ struct IoThread {
     stop: Arc<AtomicBool>,
     flows: HashMap<u64, IoFlow>,
     pool: Arc<Pool>,
-    /// Where upstream's bytes are read before they join a flow's queue (by a swap of
-    /// buffers when that is empty).
-    scratch: Chunk,
+    /// Where upstream's bytes are read (without the lock) before they join a flow's queue.
+    inb: Chunk,
 }
 
 /// The longest the thread sleeps (a bound, not a poll interval: every event wakes it).
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
+/// Events taken from epoll per wake, at most (more wait for the next).
+const EVENTS: usize = 256;
+
+/// The epoll data of the waker (flow ids count up from 0).
+const WAKER: u64 = u64::MAX;
+
 impl IoThread {
     fn run(&mut self) {
         let mut ready: Vec<u64> = Vec::new();
+        // Here, not in the struct: an event's data may be a pointer, which is not Send.
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(EVENTS);
         while !self.stop.load(Ordering::Relaxed) {
             while let Ok((shared, sock)) = self.new.try_recv() {
-                ready.push(shared.id);
-                self.flows.insert(
-                    shared.id,
-                    IoFlow {
-                        shared,
-                        sock,
-                        out: Chunk::default(),
-                        fin_sent: false,
-                        eof: false,
-                        want_out: false,
-                        want_in: true,
-                    },
-                );
+                let id = shared.id;
+                let mut f = IoFlow {
+                    shared,
+                    sock,
+                    out: Chunk::default(),
+                    fin_sent: false,
+                    eof: false,
+                };
+                let watch = epoll::EventFlags::IN
+                    | epoll::EventFlags::OUT
+                    | epoll::EventFlags::RDHUP
+                    | epoll::EventFlags::ET;
+                if epoll::add(&self.epoll, &f.sock, epoll::EventData::new_u64(id), watch).is_err() {
+                    // Never to be woken: the client gets a RST rather than a flow that hangs.
+                    reset(&mut f);
+                    self.tell(&f.shared);
+                    self.stack.wake();
+                    continue;
+                }
+                ready.push(id);
+                self.flows.insert(id, f);
             }
             let marked =
                 std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
@@ -345,7 +466,11 @@ impl IoThread {
                 let Some(f) = self.flows.get_mut(&id) else {
                     continue;
                 };
-                let (done, woke) = pump(f, &self.pool, &mut self.scratch);
+                let (done, woke) = pump(f, &self.pool, &mut self.inb);
+                if woke {
+                    let shared = f.shared.clone();
+                    self.tell(&shared);
+                }
                 wake_stack |= woke;
                 if done {
                     self.flows.remove(&id);
@@ -354,42 +479,35 @@ impl IoThread {
             if wake_stack {
                 self.stack.wake();
             }
-            self.wait(&mut ready);
+            self.wait(&mut events, &mut ready);
         }
     }
 
-    /// Sleeps until a socket with work is ready (its id in `ready`) or the thread is woken.
-    fn wait(&mut self, ready: &mut Vec<u64>) {
-        let mut ids = Vec::with_capacity(self.flows.len());
-        let mut fds = Vec::with_capacity(1 + self.flows.len());
-        fds.push(PollFd::new(&*self.waker.0, PollFlags::IN));
-        for (&id, f) in &self.flows {
-            let mut want = PollFlags::empty();
-            if f.want_out {
-                want |= PollFlags::OUT;
-            }
-            if f.want_in {
-                want |= PollFlags::IN;
-            }
-            if !want.is_empty() {
-                ids.push(id);
-                fds.push(PollFd::new(&f.sock, want));
-            }
+    /// Tells the loop that `flow` has news (once until it looks).
+    fn tell(&self, flow: &Shared) {
+        if !flow.for_stack.swap(true, Ordering::AcqRel) {
+            self.news
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(flow.handle);
         }
+    }
+
+    /// Sleeps until a socket is ready (its id in `ready`) or the thread is woken.
+    fn wait(&mut self, events: &mut Vec<epoll::Event>, ready: &mut Vec<u64>) {
         let ts = Timespec {
             tv_sec: MAX_WAIT.as_secs() as i64,
             tv_nsec: 0,
         };
-        if poll(&mut fds, Some(&ts)).is_err() {
+        events.clear();
+        if epoll::wait(&self.epoll, spare_capacity(events), Some(&ts)).is_err() {
             // EINTR (a signal): just look again.
             return;
         }
-        if !fds[0].revents().is_empty() {
-            self.waker.clear();
-        }
-        for (fd, id) in fds[1..].iter().zip(ids) {
-            if !fd.revents().is_empty() {
-                ready.push(id);
+        for e in events.iter() {
+            match e.data.u64() {
+                WAKER => self.waker.clear(),
+                id => ready.push(id),
             }
         }
     }
@@ -398,10 +516,11 @@ impl IoThread {
 /// Moves what can move between `f`'s socket and its queues: whether the flow is over here,
 /// and whether the forwarding loop has news.
 ///
-/// `scratch` is shared by every flow: it is empty between calls, or the next flow would
-/// receive this one's bytes.
-fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
-    debug_assert!(scratch.is_empty());
+/// `inb` is where upstream's bytes are read before they join the queue, shared by every
+/// flow: it is empty between calls (what is read joins the queue, or is dropped, before
+/// this returns).
+fn pump(f: &mut IoFlow, pool: &Pool, inb: &mut Chunk) -> (bool, bool) {
+    debug_assert!(inb.is_empty());
     let mut news = false;
     // A reset from the forwarding loop ends the flow whatever is pending either way.
     if f.shared.lock().reset {
@@ -439,50 +558,45 @@ fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
             Err(_) => return reset(f),
         }
     }
-    f.want_out = !f.out.is_empty();
-    // Upstream's bytes toward the client.
-    f.want_in = false;
-    while !f.eof {
+    // Upstream's bytes toward the client: read into `inb` without the lock, then queued
+    // (each round looks at what the last read did).
+    let mut would_block = false;
+    loop {
         let mut st = f.shared.lock();
         if st.reset {
             drop(st);
             // What was read for a flow that is gone goes nowhere.
-            scratch.consume(scratch.len());
+            inb.consume(inb.len());
             return close(f, news);
         }
         if st.stop_reading {
             // The client side can take no more: what was read is dropped with the flow.
-            scratch.consume(scratch.len());
+            inb.consume(inb.len());
+            inb.release(pool);
             f.eof = true;
             break;
         }
-        if !scratch.is_empty() {
-            let was_empty = st.to_client.is_empty();
-            st.to_client.append(scratch);
-            news |= was_empty;
+        if !inb.is_empty() {
+            news |= st.to_client.is_empty();
+            st.to_client.push(inb);
         }
-        if st.to_client.len() >= QUEUE_CAP {
-            st.up_blocked = true;
+        if f.eof && !st.up_eof {
+            st.up_eof = true;
+            news = true;
+        }
+        if f.eof || would_block || st.to_client.full() {
+            st.up_blocked = !f.eof && !would_block;
+            inb.release(pool);
             break;
         }
         drop(st);
-        match f.sock.read(scratch.room_in(pool, CHUNK)) {
-            Ok(0) => {
-                f.eof = true;
-                f.shared.lock().up_eof = true;
-                news = true;
-            }
-            Ok(n) => scratch.commit(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                f.want_in = true;
-                break;
-            }
+        match f.sock.read(inb.room_in(pool, CHUNK)) {
+            Ok(0) => f.eof = true,
+            Ok(n) => inb.commit(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return reset(f),
         }
-    }
-    if news {
-        f.shared.for_stack.store(true, Ordering::Release);
     }
     let done = f.fin_sent && f.out.is_empty() && f.eof;
     (done, news)
@@ -491,7 +605,6 @@ fn pump(f: &mut IoFlow, pool: &Pool, scratch: &mut Chunk) -> (bool, bool) {
 /// The upstream socket failed: the client gets a RST.
 fn reset(f: &mut IoFlow) -> (bool, bool) {
     f.shared.lock().reset = true;
-    f.shared.for_stack.store(true, Ordering::Release);
     let _ = f.sock.shutdown(std::net::Shutdown::Both);
     (true, true)
 }
@@ -508,7 +621,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_chunk_queues_bytes_in_order_and_swaps_into_an_empty_one() {
+    fn a_chunk_queues_bytes_in_order() {
         let pool = Pool::default();
         let mut q = Chunk::default();
         q.room_in(&pool, 5).copy_from_slice(b"hello");
@@ -523,17 +636,47 @@ mod tests {
         q.room(4).copy_from_slice(b"!!!!");
         q.commit(2);
         assert_eq!(q.data(), b"world!!");
+    }
 
-        // Appending into an empty queue takes the buffer (no copy); into a non-empty one,
-        // copies. The source is empty afterwards either way.
-        let mut to = Chunk::default();
-        to.append(&mut q);
-        assert_eq!((to.data(), q.len()), (&b"world!!"[..], 0));
-        let mut more = Chunk::default();
-        more.room(3).copy_from_slice(b"abc");
-        more.commit(3);
-        to.append(&mut more);
-        assert_eq!((to.data(), more.is_empty()), (&b"world!!abc"[..], true));
+    #[test]
+    fn a_chunk_queue_takes_buffers_whole_and_small_reads_onto_the_last() {
+        let pool = Pool::default();
+        let mut q = ChunkQueue::default();
+        let mut c = Chunk::default();
+        c.room_in(&pool, CHUNK)[..3].copy_from_slice(b"abc");
+        c.commit(3);
+        q.push(&mut c);
+        assert!(
+            c.is_empty() && c.buf.is_empty(),
+            "the buffer joined the queue"
+        );
+        // A small read fits in the last buffer's room: copied there, no second buffer.
+        c.room(2).copy_from_slice(b"de");
+        c.commit(2);
+        q.push(&mut c);
+        assert_eq!((q.len(), q.chunks.len(), q.data()), (5, 1, &b"abcde"[..]));
+        // A large one joins as a buffer of its own.
+        let big = vec![7u8; SMALL + 1];
+        c.room_in(&pool, CHUNK)[..big.len()].copy_from_slice(&big);
+        c.commit(big.len());
+        q.push(&mut c);
+        assert_eq!((q.len(), q.chunks.len()), (5 + SMALL + 1, 2));
+        // Consuming across buffers; emptied ones go back to the pool.
+        q.consume(6);
+        assert_eq!(q.data().len(), SMALL);
+        q.release(&pool);
+        assert_eq!((q.chunks.len(), pool.0.lock().unwrap().len()), (1, 1));
+        q.consume(q.len());
+        q.release(&pool);
+        assert!(q.is_empty() && q.chunks.is_empty());
+        assert_eq!(pool.0.lock().unwrap().len(), 2);
+        // Full by buffers as well as by bytes.
+        for _ in 0..QUEUE_CHUNKS {
+            c.room_in(&pool, CHUNK);
+            c.commit(SMALL + 1);
+            q.push(&mut c);
+        }
+        assert!(q.len() < QUEUE_CAP && q.full());
     }
 
     #[test]

@@ -36,7 +36,15 @@
 //!
 //! [`Tun::recv_with`] and [`Tun::send_with`] do the same without copying each packet between
 //! the device's buffers and the caller's, and say which received packets had their checksum
-//! computed here (for [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed)).
+//! computed here or left to the device by the kernel (for
+//! [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed)).
+//! [`Tun::recv_with`] goes further: it lends a TCP super-segment straight from the read
+//! buffer, not split, as one large segment (what a NIC's receive offload, GRO or LRO, hands
+//! Linux's TCP), and a packet that is not a super-segment without copying it. The stack
+//! takes a segment larger than its MSS like any other; the connection's estimate of the
+//! peer's segment size stays capped at the MSS it announced. One read of 64 KiB is then one
+//! pass through the stack and one copy into the receive buffer, instead of some forty
+//! segments' worth of splitting, checksumming and processing.
 //!
 //! Without offload ([`TunBuilder::offload`]`(false)`) every packet is one system call, as a
 //! plain TUN device works. Packet captures on an offloading interface show the super-segments
@@ -65,7 +73,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
-use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
+use tun_rs::{
+    GROTable, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4,
+    VIRTIO_NET_HDR_LEN, VirtioNetHdr,
+};
 
 use super::Device;
 use crate::time::Instant;
@@ -440,6 +451,8 @@ fn interface_exists(name: &str) -> bool {
 /// `gso_type` of a packet that is not a super-segment.
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+/// virtio 1.2 §5.1.6: the `gso_type` bit for a super-segment whose first segment has CWR.
+const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 
 /// Packets queued for [`Tun::flush`] at most (tun-rs's `IDEAL_BATCH_SIZE`).
 const TX_QUEUE: usize = tun_rs::IDEAL_BATCH_SIZE;
@@ -457,6 +470,10 @@ struct Offload {
     rx_len: Vec<usize>,
     rx_count: usize,
     rx_next: usize,
+    /// The last read is handed over whole from `raw` (its length there, header included;
+    /// 0 when its segments are in `rx`): [`Tun::recv_with`] passes a TCP super-segment to
+    /// the stack as the one large segment it is, as a NIC's receive offload (GRO/LRO) does.
+    rx_whole: usize,
     /// The last read's virtio-net header said the kernel left the checksum to us
     /// (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) or that it is a super-segment: either way tun-rs
     /// computed the segments' checksums.
@@ -481,6 +498,7 @@ impl Offload {
             rx_len: vec![0; RX_SEGMENTS],
             rx_count: 0,
             rx_next: 0,
+            rx_whole: 0,
             rx_checksummed: false,
             tx: tx_batch(),
             tx_count: 0,
@@ -629,14 +647,16 @@ impl Tun {
             return Ok(self.recv(Instant::ZERO, buf)?.map(|n| f(&buf[..n], false)));
         }
         Ok(self
-            .next_segment()?
+            .next_segment(true)?
             .map(|(p, checksummed)| f(p, checksummed)))
     }
 
     /// The next segment of the last read (reading the device when none waits), and whether
-    /// its checksum was computed here; offloading devices only.
-    fn next_segment(&mut self) -> io::Result<Option<(&[u8], bool)>> {
-        if !self.refill()? {
+    /// its checksum was computed here (or left to us by the kernel); offloading devices only.
+    /// With `whole`, a TCP super-segment or a single packet read now comes straight from the
+    /// read buffer, not split or copied.
+    fn next_segment(&mut self, whole: bool) -> io::Result<Option<(&[u8], bool)>> {
+        if !self.refill(whole)? {
             return Ok(None);
         }
         let Some(o) = self.offload.as_mut() else {
@@ -644,6 +664,12 @@ impl Tun {
         };
         let i = o.rx_next;
         o.rx_next += 1;
+        if o.rx_whole > 0 {
+            return Ok(Some((
+                &o.raw[VIRTIO_NET_HDR_LEN..o.rx_whole],
+                o.rx_checksummed,
+            )));
+        }
         Ok(Some((&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
     }
 
@@ -687,17 +713,35 @@ impl Tun {
     }
 
     /// Makes sure a segment of the last read waits (reading the device when none does);
-    /// false when the device has nothing.
-    fn refill(&mut self) -> io::Result<bool> {
+    /// false when the device has nothing. With `whole`, what the read gives is kept whole
+    /// in the read buffer unless it is a UDP super-segment.
+    fn refill(&mut self, whole: bool) -> io::Result<bool> {
         let Some(o) = self.offload.as_mut() else {
             return Ok(false);
         };
         if o.rx_next == o.rx_count {
             o.rx_next = 0;
             o.rx_count = 0;
+            o.rx_whole = 0;
             let Offload {
                 raw, rx, rx_len, ..
             } = &mut **o;
+            if whole {
+                let (n, checksummed) = match retry(|| read_whole(&self.dev, raw, rx, rx_len)) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                match n {
+                    Read::Whole(len) => {
+                        o.rx_whole = len;
+                        o.rx_count = 1;
+                    }
+                    Read::Split(count) => o.rx_count = count.min(RX_SEGMENTS),
+                }
+                o.rx_checksummed = checksummed;
+                return Ok(o.rx_next < o.rx_count);
+            }
             match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
                 Ok(n) => {
                     // virtio 1.2 §5.1.6: flags, then gso_type.
@@ -712,6 +756,54 @@ impl Tun {
         }
         Ok(o.rx_next < o.rx_count)
     }
+}
+
+/// What [`read_whole`] made of a read.
+enum Read {
+    /// One packet, kept in the read buffer: its length there, header included.
+    Whole(usize),
+    /// A UDP super-segment, split into this many segments.
+    Split(usize),
+}
+
+/// Reads one packet with its virtio-net header into `raw`. A TCP super-segment or a packet
+/// that is not a super-segment stays there whole; a UDP super-segment is split into `rx`
+/// (the stack takes one datagram per packet). Also says whether the checksum is the
+/// kernel's business (left to the device, or the partial one of a super-segment): either
+/// way the packet is the kernel's own and needs no verifying.
+fn read_whole(
+    dev: &tun_rs::SyncDevice,
+    raw: &mut [u8],
+    rx: &mut [Vec<u8>],
+    rx_len: &mut [usize],
+) -> io::Result<(Read, bool)> {
+    let n = dev.recv(raw)?;
+    if n <= VIRTIO_NET_HDR_LEN {
+        return Err(io::Error::other(format!(
+            "a TUN read of {n} bytes, no longer than its virtio-net header"
+        )));
+    }
+    let mut hdr = VirtioNetHdr::decode(&raw[..VIRTIO_NET_HDR_LEN])?;
+    let gso = hdr.gso_type & !VIRTIO_NET_HDR_GSO_ECN;
+    let checksummed =
+        hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 || gso != VIRTIO_NET_HDR_GSO_NONE;
+    if matches!(
+        gso,
+        VIRTIO_NET_HDR_GSO_NONE | VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_TCPV6
+    ) {
+        return Ok((Read::Whole(n), checksummed));
+    }
+    if gso != VIRTIO_NET_HDR_GSO_UDP_L4 {
+        return Err(io::Error::other(format!(
+            "a TUN read of an unknown super-segment type {}",
+            hdr.gso_type
+        )));
+    }
+    // The UDP header follows the IP header, which ends where the checksum starts.
+    hdr.hdr_len = hdr.csum_start.saturating_add(8);
+    let is_v6 = raw[VIRTIO_NET_HDR_LEN] >> 4 == 6;
+    let count = tun_rs::gso_split(&mut raw[VIRTIO_NET_HDR_LEN..n], hdr, rx, rx_len, 0, is_v6)?;
+    Ok((Read::Split(count), checksummed))
 }
 
 /// Retries a system call interrupted by a signal.
@@ -787,7 +879,7 @@ impl Device for Tun {
                 Err(e) => Err(e),
             };
         }
-        Ok(self.next_segment()?.map(|(p, _)| {
+        Ok(self.next_segment(false)?.map(|(p, _)| {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
             n
