@@ -55,8 +55,8 @@ pub struct Info {
     pub reordering: u32,
     /// Segments delivered to the peer, retransmissions included (`tcpi_delivered`).
     pub delivered: u32,
-    /// D-SACK blocks received (RFC 2883; `tcpi_dsack_dups`): each one reports a segment that
-    /// arrived twice, usually a spurious retransmission.
+    /// Segments D-SACKs reported as arrived twice (RFC 2883; `tcpi_dsack_dups`), usually
+    /// spurious retransmissions.
     pub dsack_dups: u32,
     /// Congestion-avoidance state (`tcpi_ca_state`).
     pub ca_state: CaState,

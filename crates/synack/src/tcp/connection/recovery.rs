@@ -71,7 +71,7 @@ pub(super) struct Recovery {
     frto_new: bool,
     /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
     reno_sacked: u32,
-    /// D-SACK blocks received.
+    /// Duplicate segments D-SACKs reported (Linux `tp->dsack_dups`).
     dsack_dups: u32,
     /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
     reordering: u32,
@@ -133,27 +133,36 @@ impl Recovery {
         self.rack.note_reordering();
     }
 
-    /// A D-SACK for `[start, end)`: the peer received that range twice. If it was a
-    /// retransmission of the current episode, that retransmission was unnecessary
-    /// (Linux `tcp_check_dsack` / RFC 3708's detection).
-    fn on_dsack(&mut self, snd: &Sender, start: SeqNum, end: SeqNum, ctr: &mut Counters) {
+    /// A D-SACK for `[start, end)`: the peer received that range twice (Linux
+    /// `tcp_check_dsack` / `tcp_dsack_seen`). Returns how many duplicate segments it reports
+    /// (one per MSS, at least one), or 0 for a dubious one: wider than the largest window the
+    /// peer offered, or more duplicates reported over the connection than segments were ever
+    /// sent again. A duplicate that counts reached the peer: it is a delivered segment (Linux
+    /// `sack_delivered`), and if it was a retransmission of the current episode, that
+    /// retransmission was unnecessary (RFC 3708's detection).
+    fn on_dsack(&mut self, snd: &Sender, start: SeqNum, end: SeqNum, ctr: &mut Counters) -> u32 {
         ctr.dsack_recv += 1;
-        self.dsack_dups += 1;
+        let (len, mss) = (end - start, snd.mss.max(1));
+        if len > snd.max_wnd {
+            return 0;
+        }
+        let segs = len.div_ceil(mss).max(1);
+        self.dsack_dups = self.dsack_dups.saturating_add(segs);
+        if u64::from(self.dsack_dups) > self.retransmits {
+            return 0;
+        }
+        ctr.dsack_recv_segs += u64::from(segs);
         self.rack.on_dsack(snd.una, snd.max);
-        let Some(marker) = self.undo_marker else {
-            return;
-        };
-        if end <= marker || self.undo_retrans == 0 {
-            return;
-        }
-        // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized pieces.
-        // Above it, only ranges that were retransmitted count.
-        let retransmitted = end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS);
-        if retransmitted {
-            let segs = (end - start).div_ceil(snd.mss.max(1)).max(1);
+        if let Some(marker) = self.undo_marker
+            && end > marker
+            && self.undo_retrans > 0
+            // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized
+            // pieces. Above it, only ranges that were retransmitted count.
+            && (end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS))
+        {
             self.undo_retrans = self.undo_retrans.saturating_sub(segs);
-            ctr.dsack_recv_segs += segs as u64;
         }
+        segs
     }
 }
 
@@ -276,8 +285,9 @@ impl Connection {
                             .is_some_and(|&(s2, e2)| start >= s2 && end <= e2))
                 {
                     if start < end {
-                        sum.dsack = true;
-                        rec.on_dsack(&self.snd, start, end, ctr);
+                        let dup = rec.on_dsack(&self.snd, start, end, ctr);
+                        sum.dsack = dup > 0;
+                        sum.delivered.segs += dup;
                     }
                     continue;
                 }

@@ -351,3 +351,54 @@ fn a_partial_ack_of_the_resend_undoes_nothing() {
     assert_eq!(c.info().reordering, 3);
     assert!(c.info().cwnd < 10 * SEG, "still cut: {}", c.info().cwnd);
 }
+
+/// Linux `tcp_dsack_seen`: a D-SACK for a resend reports a segment that reached the peer
+/// twice. It counts as delivered (`sack_delivered`: the delivery rate BBR samples and the
+/// `acked_sacked` every controller grows by include it), as one duplicate segment in
+/// `tcpi_dsack_dups` and TCPDSACKRecvSegs.
+#[test]
+fn a_dsack_for_a_resend_counts_as_delivered() {
+    let (mut c, mut ctr, t, _, resend_ts) = reordered_client(1);
+    let t = t + Duration::from_millis(3);
+    // The resend filled the hole.
+    deliver(&mut c, t, &ack(seq(4), &[], Some(resend_ts)), &mut ctr);
+    let before = c.info().delivered;
+    assert_eq!(c.info().dsack_dups, 0);
+    // Then the delayed original arrives: the same ACK with a D-SACK for segment 0.
+    let t = t + Duration::from_millis(1);
+    deliver(
+        &mut c,
+        t,
+        &ack(seq(4), &[(seq(0), seq(1))], Some(resend_ts)),
+        &mut ctr,
+    );
+    let info = c.info();
+    assert_eq!(info.delivered, before + 1, "the duplicate was delivered");
+    assert_eq!(info.dsack_dups, 1);
+    assert_eq!((ctr.dsack_recv, ctr.dsack_recv_segs), (1, 1));
+}
+
+/// A D-SACK wider than one MSS reports one duplicate per MSS; one reporting more duplicates
+/// than were ever resent is dubious (the network duplicated a packet, or the peer lies) and
+/// Linux ignores it: nothing delivered, nothing counted but the block itself.
+#[test]
+fn dsacks_count_per_segment_and_only_up_to_the_resends() {
+    let (mut c, mut ctr, t, tsval) = sending_client(true, true);
+    let t = t + Duration::from_millis(10);
+    deliver(&mut c, t, &ack(seq(2), &[], Some(tsval)), &mut ctr);
+    let before = c.info().delivered;
+    let t = t + Duration::from_millis(1);
+    deliver(
+        &mut c,
+        t,
+        &ack(seq(2), &[(seq(0), seq(2))], Some(tsval)),
+        &mut ctr,
+    );
+    let info = c.info();
+    assert_eq!(
+        info.delivered, before,
+        "no resend, so no duplicate delivered"
+    );
+    assert_eq!(info.dsack_dups, 2, "two segments' worth reported");
+    assert_eq!((ctr.dsack_recv, ctr.dsack_recv_segs), (1, 0));
+}
