@@ -1,8 +1,8 @@
 //! The Internet checksum (RFC 1071), its pseudo-headers and incremental update (RFC 1624).
 //!
 //! The one's-complement sum is independent of byte order (RFC 1071 §2(B)), so [`Checksum`] adds
-//! the data as native-endian 32-bit words into a 64-bit accumulator — two adds per 8 bytes, no
-//! carry handling in the loop, and a loop the compiler vectorises — and swaps once at the end.
+//! the data as native-endian 64-bit words into a 128-bit accumulator (an add and an
+//! add-with-carry per 8 bytes, no carry handling in the loop), and swaps once at the end.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -30,17 +30,32 @@ impl Checksum {
     #[inline]
     pub fn add_bytes(&mut self, data: &[u8]) {
         let mut acc = self.acc;
-        // Four independent accumulators over 32-byte blocks keep the adders busy.
+        // 64-bit words into a 128-bit sum: an add and an add-with-carry per 8 bytes (the
+        // carries collect in the high half), about a third fewer instructions than 32-bit
+        // words in vector registers. 2^64 ≡ 1 modulo 0xffff, so the end-around fold of the
+        // two halves keeps the 16-bit one's-complement sum (RFC 1071 §2(C)).
         let mut blocks = data.chunks_exact(32);
-        let (mut a0, mut a1, mut a2, mut a3) = (0u64, 0u64, 0u64, 0u64);
+        let mut wide = 0u128;
         for b in &mut blocks {
-            let w = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
-            a0 += w(0) + w(16);
-            a1 += w(4) + w(20);
-            a2 += w(8) + w(24);
-            a3 += w(12) + w(28);
+            let w = |i: usize| {
+                u64::from_ne_bytes([
+                    b[i],
+                    b[i + 1],
+                    b[i + 2],
+                    b[i + 3],
+                    b[i + 4],
+                    b[i + 5],
+                    b[i + 6],
+                    b[i + 7],
+                ]) as u128
+            };
+            wide += w(0);
+            wide += w(8);
+            wide += w(16);
+            wide += w(24);
         }
-        acc += fold64(a0) + fold64(a1) + fold64(a2) + fold64(a3);
+        let (lo, carry) = (wide as u64).overflowing_add((wide >> 64) as u64);
+        acc += fold64(lo) + u64::from(carry);
         let rest = blocks.remainder();
         let mut words = rest.chunks_exact(4);
         for w in &mut words {
