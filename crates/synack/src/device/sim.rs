@@ -97,9 +97,9 @@
 
 use core::fmt;
 use core::net::IpAddr;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
-use super::impair::{Channel, Fate, Timed};
+use super::impair::{Channel, Fate, Timed, Timeline};
 use crate::time::Instant;
 
 use super::SimRng;
@@ -233,7 +233,7 @@ pub struct SimNet {
     /// (node, neighbour) → the first direction from node to neighbour.
     routes: HashMap<(usize, usize), usize>,
     addrs: HashMap<IpAddr, usize>,
-    in_flight: BinaryHeap<InFlight>,
+    in_flight: Timeline<Hop>,
     next_seq: u64,
     free: Vec<Vec<u8>>,
     no_route_at_origin: u64,
@@ -274,7 +274,7 @@ impl SimNet {
             dirs: Vec::new(),
             routes: HashMap::new(),
             addrs: HashMap::new(),
-            in_flight: BinaryHeap::new(),
+            in_flight: Timeline::default(),
             next_seq: 0,
             free: Vec::new(),
             no_route_at_origin: 0,

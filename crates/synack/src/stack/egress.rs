@@ -153,6 +153,7 @@ impl Stack {
             // Sending changes what a socket's reader or writer sees only through the state
             // (our FIN went, a RST).
             let mut state_changed = false;
+            let mut more = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
                 let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
@@ -169,12 +170,15 @@ impl Stack {
                         ));
                     }
                 }
-                if sent.is_none() {
+                // A connection stays at the front while it may have more to send; one that
+                // has nothing more leaves the queue now, not after a poll that finds nothing.
+                more = sent.is_some() && c.conn.wants_poll();
+                if !more {
                     c.dirty = false;
                 }
                 state_changed = c.conn.state() != before;
             }
-            if sent.is_none() {
+            if !more {
                 self.dirty.pop_front();
             }
             // The send may have armed timers or produced events; a finished connection goes.
@@ -193,7 +197,6 @@ impl Stack {
                     continue;
                 };
                 self.trace_packet(now, Direction::Out, &buf[..total]);
-                // It stays at the front of the queue: it may have more to send.
                 return Some(total);
             }
         }

@@ -192,10 +192,11 @@ impl Stack {
         })
     }
 
-    /// After anything touched a connection: queue it for transmission, then [`refresh`].
+    /// After anything touched a connection: queue it for transmission if it may have
+    /// something to send (see `Connection::wants_poll`), then [`refresh`].
     pub(super) fn touched(&mut self, h: SocketHandle, now: Instant) {
         if let Some(c) = self.conn_slot(h) {
-            if !c.dirty {
+            if !c.dirty && c.conn.wants_poll() {
                 c.dirty = true;
                 self.dirty.push_back(h);
             }

@@ -838,3 +838,42 @@ fn timestamp_offset_is_siphash_of_ports_then_addresses() {
         assert_ne!(s.ts_offset(l, r), s.ts_offset(r, l));
     }
 }
+
+#[test]
+fn a_timer_entry_that_runs_nothing_reports_no_change() {
+    // The server sends, the client's ACK stops the retransmission timer: the timer wheel
+    // still holds the old deadline. When it comes, nothing runs, so nothing a socket sees
+    // changed and `poll_changed` stays quiet (a driver would look at the socket for nothing).
+    let mut net = Net::new();
+    // Without tracing: a traced stack reports every connection it refreshes.
+    net.b = Stack::new(
+        StackConfig {
+            name: "server".into(),
+            ..StackConfig::default()
+        },
+        [2; 32],
+    );
+    net.b.add_address(Ipv4Cidr::new(B_IP, 24));
+    let (_l, c, s) = connected(&mut net, 80);
+    net.b.report_changes(true);
+    assert_eq!(net.b.send(net.now, s, b"hello").unwrap(), 5);
+    let mut buf = [0u8; 16];
+    let mut got = 0;
+    net.run_until(
+        |n| {
+            got += n.a.recv(n.now, c, &mut buf).unwrap();
+            got == 5 && n.b.connection(s).unwrap().send_queue_len() == 0
+        },
+        Duration::from_secs(1),
+    );
+    while net.b.poll_changed().is_some() {}
+    assert_eq!(net.b.connection(s).unwrap().poll_timeout(), None);
+    let stale = net
+        .b
+        .poll_timeout()
+        .expect("the wheel keeps the stopped timer's entry");
+    net.now = stale + Duration::from_millis(1);
+    net.b.handle_timeout(net.now);
+    assert_eq!(net.b.poll_changed(), None);
+    assert_eq!(net.b.poll_timeout(), None, "the entry is gone");
+}

@@ -66,7 +66,9 @@ impl Stack {
                     }
                     self.touched(h, now);
                 }
-                Some((false, _)) => self.refresh(h, now),
+                // Nothing ran: nothing a socket sees changed either, so the connection is
+                // not reported (the driver would look at its socket for nothing).
+                Some((false, _)) => self.refresh_reporting(h, now, false),
                 None => {}
             }
         }
