@@ -153,7 +153,6 @@ impl Stack {
             // Sending changes what a socket's reader or writer sees only through the state
             // (our FIN went, a RST).
             let mut state_changed = false;
-            let mut more = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
                 let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
@@ -170,15 +169,12 @@ impl Stack {
                         ));
                     }
                 }
-                // A connection stays at the front while it may have more to send; one that
-                // has nothing more leaves the queue now, not after a poll that finds nothing.
-                more = sent.is_some() && c.conn.wants_poll();
-                if !more {
+                if sent.is_none() {
                     c.dirty = false;
                 }
                 state_changed = c.conn.state() != before;
             }
-            if !more {
+            if sent.is_none() {
                 self.dirty.pop_front();
             }
             // The send may have armed timers or produced events; a finished connection goes.
@@ -197,6 +193,7 @@ impl Stack {
                     continue;
                 };
                 self.trace_packet(now, Direction::Out, &buf[..total]);
+                // It stays at the front of the queue: it may have more to send.
                 return Some(total);
             }
         }

@@ -192,11 +192,10 @@ impl Stack {
         })
     }
 
-    /// After anything touched a connection: queue it for transmission if it may have
-    /// something to send (see `Connection::wants_poll`), then [`refresh`].
+    /// After anything touched a connection: queue it for transmission, then [`refresh`].
     pub(super) fn touched(&mut self, h: SocketHandle, now: Instant) {
         if let Some(c) = self.conn_slot(h) {
-            if !c.dirty && c.conn.wants_poll() {
+            if !c.dirty {
                 c.dirty = true;
                 self.dirty.push_back(h);
             }
