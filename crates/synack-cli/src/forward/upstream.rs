@@ -448,7 +448,7 @@ impl IoThread {
                 if epoll::add(&self.epoll, &f.sock, epoll::EventData::new_u64(id), watch).is_err() {
                     // Never to be woken: the client gets a RST rather than a flow that hangs.
                     reset(&mut f);
-                    self.tell(&f.shared);
+                    tell(&self.news, &f.shared);
                     self.stack.wake();
                     continue;
                 }
@@ -468,8 +468,7 @@ impl IoThread {
                 };
                 let (done, woke) = pump(f, &self.pool, &mut self.inb);
                 if woke {
-                    let shared = f.shared.clone();
-                    self.tell(&shared);
+                    tell(&self.news, &f.shared);
                 }
                 wake_stack |= woke;
                 if done {
@@ -480,16 +479,6 @@ impl IoThread {
                 self.stack.wake();
             }
             self.wait(&mut events, &mut ready);
-        }
-    }
-
-    /// Tells the loop that `flow` has news (once until it looks).
-    fn tell(&self, flow: &Shared) {
-        if !flow.for_stack.swap(true, Ordering::AcqRel) {
-            self.news
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(flow.handle);
         }
     }
 
@@ -510,6 +499,15 @@ impl IoThread {
                 id => ready.push(id),
             }
         }
+    }
+}
+
+/// Tells the loop that `flow` has news (once until it looks).
+fn tell(news: &Mutex<Vec<SocketHandle>>, flow: &Shared) {
+    if !flow.for_stack.swap(true, Ordering::AcqRel) {
+        news.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(flow.handle);
     }
 }
 
@@ -572,7 +570,6 @@ fn pump(f: &mut IoFlow, pool: &Pool, inb: &mut Chunk) -> (bool, bool) {
         if st.stop_reading {
             // The client side can take no more: what was read is dropped with the flow.
             inb.consume(inb.len());
-            inb.release(pool);
             f.eof = true;
             break;
         }
@@ -586,7 +583,7 @@ fn pump(f: &mut IoFlow, pool: &Pool, inb: &mut Chunk) -> (bool, bool) {
         }
         if f.eof || would_block || st.to_client.full() {
             st.up_blocked = !f.eof && !would_block;
-            inb.release(pool);
+            // `inb` is the thread's own buffer: it stays (empty) for the next flow.
             break;
         }
         drop(st);
