@@ -73,15 +73,17 @@ fn flood_round(
     dir: &Scratch,
     dev: Option<&str>,
 ) -> FloodFigures {
-    let hping: Vec<Proc> = (1..=floods)
-        .map(|k| {
-            let mut c = ns.cmd("timeout");
-            c.args(["120", "hping3", "-q", "-S", "-p", "80", "--flood", "-a"])
-                .arg(format!("198.19.0.{k}"))
-                .arg(target);
-            Proc::spawn(c, "hping3 --flood")
-        })
-        .collect();
+    let hping = Stopping(
+        (1..=floods)
+            .map(|k| {
+                let mut c = ns.cmd("timeout");
+                c.args(["120", "hping3", "-q", "-S", "-p", "80", "--flood", "-a"])
+                    .arg(format!("198.19.0.{k}"))
+                    .arg(target);
+                Proc::spawn(c, "hping3 --flood")
+            })
+            .collect(),
+    );
     std::thread::sleep(Duration::from_secs(1));
     let (e0, d0, t0) = (
         in_addr_errors(ns),
@@ -106,7 +108,7 @@ fn flood_round(
     let secs = t0.elapsed().as_secs_f64();
     let synacks = in_addr_errors(ns) - e0;
     let dropped = dev.map(|d| stat(ns, d, "tx_dropped") - d0.unwrap_or(0));
-    stop(hping);
+    drop(hping);
     FloodFigures {
         synacks_per_s: synacks as f64 / secs,
         fetches_ok: ok,
@@ -114,11 +116,16 @@ fn flood_round(
     }
 }
 
-/// Ends processes started under `timeout` (SIGTERM, which `timeout` passes on to its
-/// command; a kill only after a bounded wait).
-fn stop(procs: Vec<Proc>) {
-    for mut p in procs {
-        p.terminate();
+/// Processes started under `timeout`, ended when dropped, also when the test panics: SIGTERM,
+/// which `timeout` passes on to its command, and a kill only after a bounded wait. (A plain
+/// kill would end `timeout` alone and leave its command, a flood say, running.)
+struct Stopping(Vec<Proc>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        for p in &mut self.0 {
+            p.terminate();
+        }
     }
 }
 
@@ -209,7 +216,7 @@ fn tun_figures_against_the_kernel() {
                 r.dropped_at_queue.unwrap_or(0)
             ));
         }
-        let web = {
+        let mut web = {
             let mut c = srv.cmd("python3");
             c.args([
                 "-m",
@@ -230,7 +237,7 @@ fn tun_figures_against_the_kernel() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let r = flood_round(&cli, VETH_SERVER, f, &page, &dir, None);
-        stop(vec![web]);
+        web.terminate();
         table.push(format!(
             "SYN flood x{f}, kernel over veth: {:.0} SYN-ACKs/s, {}/{FETCHES} fetches",
             r.synacks_per_s, r.fetches_ok
@@ -245,26 +252,35 @@ fn tun_figures_against_the_kernel() {
     };
     {
         let mut server = serve(&cli, "9", &["--discard"]);
-        let s = socat(&cli, &["/dev/zero", &format!("TCP:{TUN_SYNACK}:9")]);
+        let s = Stopping(vec![socat(
+            &cli,
+            &["/dev/zero", &format!("TCP:{TUN_SYNACK}:9")],
+        )]);
         let r = rate(|| stat(&cli, "sk0", "tx_bytes"));
-        stop(vec![s]);
+        drop(s);
         server.terminate();
         table.push(format!("goodput kernel→synack over TUN: {}", gbit(r)));
     }
     {
         let mut server = serve(&cli, "19", &["--chargen"]);
-        let s = socat(&cli, &[&format!("TCP:{TUN_SYNACK}:19"), "/dev/null"]);
+        let s = Stopping(vec![socat(
+            &cli,
+            &[&format!("TCP:{TUN_SYNACK}:19"), "/dev/null"],
+        )]);
         let r = rate(|| stat(&cli, "sk0", "rx_bytes"));
-        stop(vec![s]);
+        drop(s);
         server.terminate();
         table.push(format!("goodput synack→kernel over TUN: {}", gbit(r)));
     }
     {
-        let sink = socat(&srv, &["TCP-LISTEN:9,reuseaddr", "/dev/null"]);
+        let sink = Stopping(vec![socat(&srv, &["TCP-LISTEN:9,reuseaddr", "/dev/null"])]);
         std::thread::sleep(Duration::from_millis(300));
-        let s = socat(&cli, &["/dev/zero", &format!("TCP:{VETH_SERVER}:9")]);
+        let s = Stopping(vec![socat(
+            &cli,
+            &["/dev/zero", &format!("TCP:{VETH_SERVER}:9")],
+        )]);
         let r = rate(|| stat(&srv, "vs", "rx_bytes"));
-        stop(vec![s, sink]);
+        drop((s, sink));
         table.push(format!("goodput kernel→kernel over veth: {}", gbit(r)));
     }
     let uptime = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
