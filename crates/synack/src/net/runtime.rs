@@ -980,13 +980,14 @@ impl Builder {
             #[cfg(test)]
             outside_locks: AtomicU64::new(0),
         });
-        {
+        // A shard shares its addresses with its siblings: reached through its Host only, and
+        // not registered.
+        if !self.shard {
             // An address has one owner among the running runtimes, so that
             // `TcpListener::bind(addr)` means one host. Checked and registered under one lock.
             let mut list = RUNTIMES.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| w.strong_count() > 0);
-            // A shard shares its addresses with its siblings: reached through its Host only.
-            for mine in cidrs.iter().flatten().filter(|_| !self.shard) {
+            for mine in cidrs.iter().flatten() {
                 if let Some(owner) = running_owner(&list, mine.addr()) {
                     let (addr, owner) = (mine.addr(), owner.name());
                     return Err(io::Error::new(
@@ -999,9 +1000,7 @@ impl Builder {
                     ));
                 }
             }
-            if !self.shard {
-                list.push(Arc::downgrade(&shared));
-            }
+            list.push(Arc::downgrade(&shared));
         }
         Ok((shared, self.device))
     }
