@@ -91,6 +91,15 @@ fn micros_of(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_micros()))
 }
 
+/// `d` in whole nanoseconds, saturating at `u64::MAX` (584 years): what
+/// `u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)` gives, in 64-bit arithmetic.
+#[inline]
+pub(crate) fn nanos_of(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {

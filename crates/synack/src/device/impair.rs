@@ -34,7 +34,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 
 use super::{Device, SimRng};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of as nanos};
 
 /// How a link direction loses packets.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -221,10 +221,6 @@ impl LinkStats {
         self.bytes_sent += o.bytes_sent;
         self.bytes_delivered += o.bytes_delivered;
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Flips one uniformly chosen bit; an empty packet has none to flip.

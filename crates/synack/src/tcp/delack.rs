@@ -11,7 +11,7 @@
 //! - an **adaptive ACK timeout** (ATO) that starts at the minimum (40 ms) and follows the gap
 //!   between received segments.
 
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of as ns};
 
 /// Linux's TCP_MAX_QUICKACKS.
 const MAX_QUICKACKS: u32 = 16;
@@ -34,14 +34,6 @@ pub struct DelayedAck {
     last_rcv: Instant,
     /// The minimum ATO in nanoseconds (Config::delayed_ack, Linux TCP_ATO_MIN 40 ms).
     ato_min: u64,
-}
-
-/// A duration as kept here: whole nanoseconds (saturating at 584 years).
-fn ns(d: Duration) -> u64 {
-    d.as_secs()
-        .checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
-        .unwrap_or(u64::MAX)
 }
 
 impl DelayedAck {

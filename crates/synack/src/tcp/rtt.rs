@@ -10,7 +10,7 @@
 //! option (RFC 7323): time one segment per round trip, and forget it if it is retransmitted.
 
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of as ns};
 
 /// Clock granularity G in RFC 6298 §2: our clock ticks in microseconds, but RTO arithmetic uses
 /// a 1 ms floor for the variance term, as a millisecond-tick stack would.
@@ -36,15 +36,6 @@ fn nanos(d: Duration) -> u128 {
 /// 584 years; far beyond any RTO bound).
 fn ns_sat(n: u128) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-/// A duration as stored: whole nanoseconds, saturating like [`ns_sat`] (in 64-bit arithmetic:
-/// the same value as `ns_sat(d.as_nanos())` without a 128-bit multiply).
-fn ns(d: Duration) -> u64 {
-    d.as_secs()
-        .checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
-        .unwrap_or(u64::MAX)
 }
 
 /// The range the RTO is kept in (RFC 6298 §2.4, §2.5). It is configuration, not measurement:
