@@ -745,8 +745,7 @@ impl Tun {
             match retry(|| self.dev.recv_multiple(raw, rx, rx_len, 0)) {
                 Ok(n) => {
                     // virtio 1.2 §5.1.6: flags, then gso_type.
-                    let checksummed = raw[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
-                        || raw[1] != VIRTIO_NET_HDR_GSO_NONE;
+                    let checksummed = kernel_checksummed(raw[0], raw[1]);
                     o.rx_count = n.min(RX_SEGMENTS);
                     o.rx_checksummed = checksummed;
                 }
@@ -756,6 +755,13 @@ impl Tun {
         }
         Ok(o.rx_next < o.rx_count)
     }
+}
+
+/// Whether a read packet's checksum is the kernel's business (left to the device, or the
+/// partial one of a super-segment), from its virtio-net header's flags and gso_type: either
+/// way the packet is the kernel's own and needs no verifying.
+fn kernel_checksummed(flags: u8, gso_type: u8) -> bool {
+    flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 || gso_type != VIRTIO_NET_HDR_GSO_NONE
 }
 
 /// What [`read_whole`] made of a read.
@@ -785,8 +791,7 @@ fn read_whole(
     }
     let mut hdr = VirtioNetHdr::decode(&raw[..VIRTIO_NET_HDR_LEN])?;
     let gso = hdr.gso_type & !VIRTIO_NET_HDR_GSO_ECN;
-    let checksummed =
-        hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 || gso != VIRTIO_NET_HDR_GSO_NONE;
+    let checksummed = kernel_checksummed(hdr.flags, hdr.gso_type);
     if matches!(
         gso,
         VIRTIO_NET_HDR_GSO_NONE | VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_TCPV6
