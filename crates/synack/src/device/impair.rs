@@ -505,26 +505,27 @@ impl<T> Timeline<T> {
         }
     }
 
+    /// Whether the earliest item is the heap's (ties go to the FIFO, which holds the earlier
+    /// sequence number for equal times).
+    fn heap_first(&self) -> bool {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(h)) => (h.at_us, h.seq) < (f.at_us, f.seq),
+            (f, _) => f.is_none(),
+        }
+    }
+
     /// The earliest item.
     pub(crate) fn peek(&self) -> Option<&Timed<T>> {
-        match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(h)) => Some(if (h.at_us, h.seq) < (f.at_us, f.seq) {
-                h
-            } else {
-                f
-            }),
-            (f, h) => f.or(h),
+        if self.heap_first() {
+            self.heap.peek()
+        } else {
+            self.fifo.front()
         }
     }
 
     /// Takes the earliest item.
     pub(crate) fn pop(&mut self) -> Option<Timed<T>> {
-        let from_heap = match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(h)) => (h.at_us, h.seq) < (f.at_us, f.seq),
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
-        if from_heap {
+        if self.heap_first() {
             self.heap.pop()
         } else {
             self.fifo.pop_front()
