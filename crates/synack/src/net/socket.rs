@@ -717,8 +717,16 @@ impl Dgram {
     {
         let (host, u) = (self.host, self.handle);
         move |core, _| {
-            let mut buf = vec![0u8; len.min(65536)];
-            match core.hosts[host].stack.recv_from(u, &mut buf) {
+            // Sized to the datagram: no buffer at all while none waits (the op runs again on
+            // every readiness change), and no 64 KiB for a small one.
+            let stack = &mut core.hosts[host].stack;
+            let next = match stack.udp_next_len(u) {
+                Ok(Some(n)) => n,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut buf = vec![0u8; len.min(next)];
+            match stack.recv_from(u, &mut buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                 Ok(m) => {
                     buf.truncate(m.len);

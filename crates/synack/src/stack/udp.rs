@@ -368,6 +368,12 @@ impl Stack {
         }
     }
 
+    /// The length of the next datagram waiting on a UDP socket (`None` when none waits), so
+    /// that a caller can size its buffer before [`recv_from`](Self::recv_from).
+    pub fn udp_next_len(&mut self, h: UdpHandle) -> io::Result<Option<usize>> {
+        Ok(self.udp.sock(h)?.rx.meta.front().map(|m| m.len))
+    }
+
     /// Takes the next datagram on a UDP socket into `buf`, with its source and destination
     /// (the original destination on the forwarder's socket). WouldBlock when none waits.
     pub fn recv_from(&mut self, h: UdpHandle, buf: &mut [u8]) -> io::Result<RecvMeta> {
