@@ -153,12 +153,20 @@ impl Stack {
             // Sending changes what a socket's reader or writer sees only through the state
             // (our FIN went, a RST).
             let mut state_changed = false;
+            // Skipped: `wants_poll` said the poll would find nothing.
+            let mut idle = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
                 let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
                 let hlen = ip_header_len(remote);
+                // A connection queued with nothing to do (a segment that owed no ACK, a read
+                // that opened no window, the poll after its last segment went) leaves the
+                // queue without the poll: `wants_poll` says the poll would find nothing. The
+                // queue and its order are the same either way.
                 if buf.len().saturating_sub(hlen) > MAX_HEADER {
-                    if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
+                    if !c.conn.wants_poll() {
+                        idle = true;
+                    } else if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
                         sent = Some((
                             local,
                             remote,
@@ -176,6 +184,15 @@ impl Stack {
             }
             if sent.is_none() {
                 self.dirty.pop_front();
+            }
+            if idle && !self.cfg.trace {
+                // Nothing happened to it since the refresh that followed what queued it (a
+                // synchronized connection: no listener to report to, not finished).
+                debug_assert!(
+                    self.refreshed(h),
+                    "an idle connection's timer is not queued"
+                );
+                continue;
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh_reporting(h, now, state_changed);
@@ -198,6 +215,23 @@ impl Stack {
             }
         }
         None
+    }
+
+    /// Whether connection `h`'s next deadline is in the timer wheel (an entry at or before
+    /// it), as a refresh leaves it.
+    fn refreshed(&self, h: crate::stack::SocketHandle) -> bool {
+        use super::slots::{Slot, SlotKind};
+        let Some(Slot {
+            generation,
+            kind: SlotKind::Conn(c),
+        }) = self.slots.get(h.index as usize)
+        else {
+            return true;
+        };
+        *generation != h.generation
+            || c.conn
+                .poll_timeout()
+                .is_none_or(|t| c.timer.is_some_and(|queued| queued <= t))
     }
 
     /// Writes the IP header (and, for a fragment, the IPv6 Fragment header) in front of the

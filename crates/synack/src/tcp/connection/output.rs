@@ -56,6 +56,38 @@ impl Connection {
         n
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have a segment to send, or
+    /// something to settle when it finds none (the persist timer, a one-time push): false
+    /// only when polling would return `None` and change nothing that matters, so a stack
+    /// skips the poll of a queued connection when this says no (after its last segment
+    /// went, after a segment or a read that owes nothing). Cheap and conservative: a state
+    /// outside the synchronized ones, a RST, an ACK owed, a probe or keepalive due, data, a
+    /// FIN or a resend waiting, pacing, the persist timer or its backoff all say true.
+    pub fn wants_poll(&self) -> bool {
+        if self.pending_rst.is_some()
+            || self.rcv.ack_now
+            || !self.state.is_synchronized()
+            || self.keepalive_due
+            || self.snd.probe_now
+            || self.snd.probe_due
+            || self.snd.push_once
+            || self.snd.persist_backoff != 0
+            || self.snd.probes_since.get().is_some()
+            || self.timers.is_armed(Timer::Persist)
+        {
+            return true;
+        }
+        let Some(tx) = self.snd.tx.as_deref() else {
+            return false;
+        };
+        // What `plan_data`'s first test answers without the windows.
+        tx.pacing_wait
+            || self.snd.nxt != self.snd.max
+            || self.snd.unsent_len() != 0
+            || (self.snd.fin_queued && self.snd.fin_seq.is_none())
+            || self.snd.sb.next_retransmit(self.snd.una).is_some()
+    }
+
     /// One segment for [`poll_transmit`](Self::poll_transmit).
     fn poll_segment(&mut self, now: Instant, buf: &mut [u8], ctr: &mut Counters) -> Option<usize> {
         if let Some(rst) = self.pending_rst.take() {

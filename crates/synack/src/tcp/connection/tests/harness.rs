@@ -53,18 +53,30 @@ impl core::fmt::Debug for Seg {
     }
 }
 
-/// Every segment `c` wants to send now.
+/// Every segment `c` wants to send now. Every test that sends through here also checks
+/// `wants_poll`, on which a stack relies to poll only connections with something to do:
+/// when it says false, the poll sends nothing and leaves the next deadline as it was.
 pub fn drain(c: &mut Connection, now: Instant, ctr: &mut Counters) -> Vec<Seg> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 1600];
     for _ in 0..10_000 {
+        let idle = !c.wants_poll();
+        let deadline = c.poll_timeout();
         match c.poll_transmit(now, &mut buf, ctr) {
-            Some(n) => out.push(Seg {
-                bytes: buf[..n].to_vec(),
-                from: c.local(),
-                to: c.remote(),
-            }),
-            None => return out,
+            Some(n) => {
+                assert!(!idle, "wants_poll said no, yet a segment went: {:?}", c);
+                out.push(Seg {
+                    bytes: buf[..n].to_vec(),
+                    from: c.local(),
+                    to: c.remote(),
+                });
+            }
+            None => {
+                if idle {
+                    assert_eq!(c.poll_timeout(), deadline, "an idle poll moved a timer");
+                }
+                return out;
+            }
         }
     }
     panic!("poll_transmit never stopped");
