@@ -1011,7 +1011,7 @@ impl Device for Tun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::checksum::{Checksum, checksum, pseudo_header_v4};
+    use crate::wire::checksum::{Checksum, checksum, pseudo_header_v4, pseudo_header_v6};
 
     const ACK: u8 = 0x10;
     const PSH: u8 = 0x08;
@@ -1053,6 +1053,29 @@ mod tests {
         p
     }
 
+    /// The same segment over IPv6, from fd00:5ac::2 to fd00:5ac::1.
+    fn segment6(dport: u16, seq: u32, flags: u8, len: usize) -> Vec<u8> {
+        let v4 = segment(dport, seq, flags, 0, len);
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((v4.len() - 20) as u16).to_be_bytes());
+        p[6] = 6;
+        p[7] = 64;
+        let src: core::net::Ipv6Addr = "fd00:5ac::2".parse().unwrap();
+        let dst: core::net::Ipv6Addr = "fd00:5ac::1".parse().unwrap();
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p.extend_from_slice(&v4[20..]);
+        let t = &mut p[40..];
+        t[16..18].fill(0);
+        let tcp_len = t.len() as u32;
+        let mut c = pseudo_header_v6(src, dst, crate::wire::IpProtocol::Tcp, tcp_len);
+        c.add_bytes(t);
+        let sum = c.finish();
+        t[16..18].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+
     /// The packets queued in `o`, each cut back into the segments it stands for (by
     /// tun-rs's split, as the kernel's GSO cuts a super-segment).
     fn written(o: &mut Offload) -> Vec<Vec<u8>> {
@@ -1067,13 +1090,14 @@ mod tests {
             assert_eq!(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
             let mut segs = vec![vec![0u8; 1600]; 64];
             let mut lens = vec![0; 64];
+            let v6 = b[VIRTIO_NET_HDR_LEN] >> 4 == 6;
             let k = tun_rs::gso_split(
                 &mut b[VIRTIO_NET_HDR_LEN..],
                 hdr,
                 &mut segs,
                 &mut lens,
                 0,
-                false,
+                v6,
             )
             .unwrap();
             out.extend((0..k).map(|i| segs[i][..lens[i]].to_vec()));
@@ -1114,6 +1138,32 @@ mod tests {
         assert_eq!(written(&mut o), sent);
         assert_eq!(o.tx_count, 0);
         assert!(o.run.is_none());
+    }
+
+    #[test]
+    fn ipv6_segments_make_a_tcpv6_super_segment_closed_by_a_short_one() {
+        let mut o = Offload::new(1500);
+        let mss = 1428;
+        let mut sent: Vec<Vec<u8>> = (0..5u32)
+            .map(|i| segment6(5000, 7 + i * mss as u32, ACK, mss))
+            .collect();
+        sent.push(segment6(5000, 7 + 5 * mss as u32, ACK | PSH, 99));
+        // After the short one with PSH, a full one starts anew.
+        sent.push(segment6(5000, 7 + 5 * mss as u32 + 99, ACK, mss));
+        for p in &sent {
+            assert!(o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            }));
+        }
+        assert_eq!(o.tx_count, 2);
+        o.run.take().unwrap().finish(&mut o.tx[1]);
+        let hdr = VirtioNetHdr::decode(&o.tx[0][..VIRTIO_NET_HDR_LEN]).unwrap();
+        assert_eq!(
+            (hdr.gso_type, hdr.gso_size, hdr.hdr_len, hdr.csum_start),
+            (VIRTIO_NET_HDR_GSO_TCPV6, mss as u16, 72, 40)
+        );
+        assert_eq!(written(&mut o), sent);
     }
 
     #[test]
