@@ -27,12 +27,17 @@
 //!   stack above sees exactly the packets the kernel would have put on a wire, so it checks
 //!   checksums and sequence numbers as always.
 //! * Writing: [`Device::send`] queues the packet; [`Device::flush`] (the runtime calls it
-//!   after each round of sends, and a full queue of 128 flushes itself) has tun-rs coalesce
-//!   consecutive segments of one TCP flow into super-segments (GRO: same addresses, ports,
-//!   flags ACK or ACK+PSH-last, options and IP fields, adjacent sequence numbers, each
-//!   segment's checksum verified first) and writes each as one packet with a partial
-//!   checksum, which the kernel's TCP takes like a GRO packet from a NIC. Everything else is
-//!   written as it is.
+//!   after each round of sends, and a full queue of 128 flushes itself) writes the queue.
+//!   Consecutive segments of one TCP connection are queued as one super-segment as they
+//!   come (the `tso` module: same addresses, ports, ACK number, window, options and IP
+//!   fields, adjacent sequence numbers, flags ACK or ACK+PSH-last): each segment is built
+//!   (by [`Tun::send_with`]) or copied (by [`Device::send`]) with its payload right after
+//!   the one before it in the same buffer, so its bytes are neither copied again nor summed
+//!   again, and the super-segment is written as one packet with a partial checksum, which
+//!   the kernel's TCP takes like a GRO packet from a NIC. The packets between
+//!   super-segments go through tun-rs, which coalesces what it can of them (GRO, each
+//!   segment's checksum verified first; UDP too where the kernel takes UDP super-segments)
+//!   and writes the rest as it is.
 //!
 //! [`Tun::recv_with`] and [`Tun::send_with`] do the same without copying each packet between
 //! the device's buffers and the caller's, and say which received packets had their checksum
@@ -81,6 +86,9 @@ use tun_rs::{
 use super::Device;
 use crate::time::Instant;
 use crate::wire::cidr::IpCidr;
+
+mod tso;
+use tso::Run;
 
 /// Where Linux keeps the TUN/TAP clone device.
 pub const TUN_PATH: &str = "/dev/net/tun";
@@ -483,6 +491,9 @@ struct Offload {
     /// first buffer of a run only as far as its capacity allows, without reallocating.
     tx: Vec<Vec<u8>>,
     tx_count: usize,
+    /// The TCP super-segment being built in the last queued buffer (`tx[tx_count - 1]`),
+    /// finished when a packet that does not join it is queued or at [`Tun::flush`].
+    run: Option<Run>,
     gro: GROTable,
 }
 
@@ -502,9 +513,119 @@ impl Offload {
             rx_checksummed: false,
             tx: tx_batch(),
             tx_count: 0,
+            run: None,
             gro: GROTable::new(),
         }
     }
+
+    /// Queues the packet `fill` writes into `room` bytes (returning its length, or `None`
+    /// for no packet); true if there was one. A TCP segment that continues the super-segment
+    /// being built in the last buffer is written in place there, its payload right after
+    /// the one before it ([`tso`]); any other packet gets a buffer of its own and may begin
+    /// a super-segment. The queue must have a free buffer.
+    fn put(&mut self, room: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        if let Some(mut run) = self.run.take() {
+            let (queued, free) = self.tx.split_at_mut(self.tx_count);
+            let Some(b) = queued.last_mut() else {
+                return false;
+            };
+            let Some(spare) = free.first_mut() else {
+                // A full queue (the callers flush before): the run ends here.
+                run.finish(b);
+                return false;
+            };
+            let end = b.len();
+            let h = run.headers;
+            if run.open(end - VIRTIO_NET_HDR_LEN, room) && end - h + room <= b.capacity() {
+                // The segment's headers go over the last `h` bytes of payload, kept here.
+                let at = end - h;
+                let mut saved = [0u8; tso::MAX_HEADERS];
+                saved[..h].copy_from_slice(&b[at..end]);
+                b.resize(at + room, 0);
+                let Some(n) = fill(&mut b[at..at + room]).map(|n| n.min(room)) else {
+                    b[at..end].copy_from_slice(&saved[..h]);
+                    b.truncate(end);
+                    self.run = Some(run);
+                    return false;
+                };
+                let (head, seg) = b.split_at(at);
+                let first = &head[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + h];
+                if run.join(first, &seg[..n]) {
+                    b[at..end].copy_from_slice(&saved[..h]);
+                    b.truncate(at + n);
+                    self.run = Some(run);
+                    return true;
+                }
+                // Not the run's: the packet moves to a buffer of its own.
+                spare.clear();
+                spare.resize(VIRTIO_NET_HDR_LEN, 0);
+                spare.extend_from_slice(&b[at..at + n]);
+                b[at..end].copy_from_slice(&saved[..h]);
+                b.truncate(end);
+                run.finish(b);
+                self.tx_count += 1;
+                self.run = Run::start(&spare[VIRTIO_NET_HDR_LEN..]);
+                return true;
+            }
+            run.finish(b);
+        }
+        let b = &mut self.tx[self.tx_count];
+        // Its capacity stays; the bytes from the last packet's end up to `room` are
+        // zero-filled again (a memset, no allocation).
+        b.resize(VIRTIO_NET_HDR_LEN + room, 0);
+        b[..VIRTIO_NET_HDR_LEN].fill(0);
+        match fill(&mut b[VIRTIO_NET_HDR_LEN..]) {
+            Some(n) => {
+                b.truncate(VIRTIO_NET_HDR_LEN + n.min(room));
+                self.tx_count += 1;
+                self.run = Run::start(&b[VIRTIO_NET_HDR_LEN..]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The queued packets, the super-segment being built finished: the queue is empty
+    /// afterwards (the buffers stay, to be written).
+    fn take_queued(&mut self) -> usize {
+        if let Some(run) = self.run.take() {
+            if let Some(b) = self.tx[..self.tx_count].last_mut() {
+                run.finish(b);
+            }
+        }
+        std::mem::take(&mut self.tx_count)
+    }
+}
+
+/// Writes `bufs` (each a virtio-net header and a packet) in order: a super-segment built
+/// here ([`tso`]) as it is, the packets between them through tun-rs, which coalesces
+/// consecutive segments of a flow (verifying each one's checksum first). On an error the
+/// rest is still written, and the first error is returned.
+fn write_batch(
+    dev: &tun_rs::SyncDevice,
+    gro: &mut GROTable,
+    bufs: &mut [Vec<u8>],
+) -> io::Result<()> {
+    let mut result = Ok(());
+    let mut from = 0;
+    for i in 0..bufs.len() {
+        // virtio 1.2 §5.1.6: gso_type, the header's second byte.
+        if bufs[i][1] == VIRTIO_NET_HDR_GSO_NONE {
+            continue;
+        }
+        if from < i {
+            let r = dev.send_multiple(gro, &mut bufs[from..i], VIRTIO_NET_HDR_LEN);
+            result = result.and(r.map(|_| ()));
+        }
+        let r = retry(|| rustix::io::write(dev, &bufs[i][..]).map_err(io::Error::from));
+        result = result.and(r.map(|_| ()));
+        from = i + 1;
+    }
+    if from < bufs.len() {
+        let r = dev.send_multiple(gro, &mut bufs[from..], VIRTIO_NET_HDR_LEN);
+        result = result.and(r.map(|_| ()));
+    }
+    result
 }
 
 /// A queue of [`TX_QUEUE`] packet buffers, each with room for a whole super-segment.
@@ -539,10 +660,7 @@ impl Writer {
             .spawn(move || {
                 let mut gro = GROTable::new();
                 for (mut bufs, n) in rx {
-                    if dev
-                        .send_multiple(&mut gro, &mut bufs[..n], VIRTIO_NET_HDR_LEN)
-                        .is_err()
-                    {
+                    if write_batch(&dev, &mut gro, &mut bufs[..n]).is_err() {
                         errs.fetch_add(n as u64, Ordering::Relaxed);
                     }
                     if back.send(bufs).is_err() {
@@ -697,19 +815,7 @@ impl Tun {
         let Some(o) = self.offload.as_mut() else {
             return Ok(false);
         };
-        let b = &mut o.tx[o.tx_count];
-        // Its capacity stays; the bytes from the last packet's end up to `room` are
-        // zero-filled again (a memset, no allocation).
-        b.resize(VIRTIO_NET_HDR_LEN + room, 0);
-        b[..VIRTIO_NET_HDR_LEN].fill(0);
-        match fill(&mut b[VIRTIO_NET_HDR_LEN..]) {
-            Some(n) => {
-                b.truncate(VIRTIO_NET_HDR_LEN + n.min(room));
-                o.tx_count += 1;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(o.put(room, fill))
     }
 
     /// Makes sure a segment of the last read waits (reading the device when none does);
@@ -842,11 +948,10 @@ impl Device for Tun {
         let Some(o) = self.offload.as_mut() else {
             return Ok(());
         };
-        let buf = &mut o.tx[o.tx_count];
-        buf.clear();
-        buf.resize(VIRTIO_NET_HDR_LEN, 0);
-        buf.extend_from_slice(packet);
-        o.tx_count += 1;
+        o.put(packet.len(), |b| {
+            b.copy_from_slice(packet);
+            Some(packet.len())
+        });
         Ok(())
     }
 
@@ -857,7 +962,7 @@ impl Device for Tun {
         if o.tx_count == 0 {
             return Ok(());
         }
-        let n = std::mem::take(&mut o.tx_count);
+        let n = o.take_queued();
         if let Some(w) = &self.writer {
             let next = w.free.try_recv().unwrap_or_else(|_| tx_batch());
             let batch = std::mem::replace(&mut o.tx, next);
@@ -871,9 +976,7 @@ impl Device for Tun {
         // Coalesces and writes; on an error the rest of the batch is still tried, and the
         // batch is gone either way (TCP retransmits what the kernel did not take). Not
         // retried: the buffers are coalesced in place.
-        self.dev
-            .send_multiple(&mut o.gro, &mut o.tx[..n], VIRTIO_NET_HDR_LEN)
-            .map(|_| ())
+        write_batch(&self.dev, &mut o.gro, &mut o.tx[..n])
     }
 
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
@@ -908,6 +1011,188 @@ impl Device for Tun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum::{Checksum, checksum, pseudo_header_v4, pseudo_header_v6};
+
+    const ACK: u8 = 0x10;
+    const PSH: u8 = 0x08;
+
+    /// An IPv4 TCP segment from 198.18.0.2:80 to 198.18.0.1:`dport` with a timestamp
+    /// option, `len` bytes of payload, IP identification `id`, and its checksums.
+    fn segment(dport: u16, seq: u32, flags: u8, id: u16, len: usize) -> Vec<u8> {
+        let total = 20 + 32 + len;
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+        p[6] = 0x40;
+        p[8] = 64;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[198, 18, 0, 2]);
+        p[16..20].copy_from_slice(&[198, 18, 0, 1]);
+        let c = checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let t = &mut p[20..];
+        t[0..2].copy_from_slice(&80u16.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[4..8].copy_from_slice(&seq.to_be_bytes());
+        t[8..12].copy_from_slice(&7777u32.to_be_bytes());
+        t[12] = 8 << 4;
+        t[13] = flags;
+        t[14..16].copy_from_slice(&512u16.to_be_bytes());
+        t[20..32].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 3]);
+        for (i, b) in t[32..].iter_mut().enumerate() {
+            *b = (seq as usize + i) as u8;
+        }
+        let src = Ipv4Addr::new(198, 18, 0, 2);
+        let dst = Ipv4Addr::new(198, 18, 0, 1);
+        let mut c: Checksum =
+            pseudo_header_v4(src, dst, crate::wire::IpProtocol::Tcp, (total - 20) as u32);
+        c.add_bytes(t);
+        let sum = c.finish();
+        t[16..18].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+
+    /// The same segment over IPv6, from fd00:5ac::2 to fd00:5ac::1.
+    fn segment6(dport: u16, seq: u32, flags: u8, len: usize) -> Vec<u8> {
+        let v4 = segment(dport, seq, flags, 0, len);
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((v4.len() - 20) as u16).to_be_bytes());
+        p[6] = 6;
+        p[7] = 64;
+        let src: core::net::Ipv6Addr = "fd00:5ac::2".parse().unwrap();
+        let dst: core::net::Ipv6Addr = "fd00:5ac::1".parse().unwrap();
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p.extend_from_slice(&v4[20..]);
+        let t = &mut p[40..];
+        t[16..18].fill(0);
+        let tcp_len = t.len() as u32;
+        let mut c = pseudo_header_v6(src, dst, crate::wire::IpProtocol::Tcp, tcp_len);
+        c.add_bytes(t);
+        let sum = c.finish();
+        t[16..18].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+
+    /// The packets queued in `o`, each cut back into the segments it stands for (by
+    /// tun-rs's split, as the kernel's GSO cuts a super-segment).
+    fn written(o: &mut Offload) -> Vec<Vec<u8>> {
+        let n = o.take_queued();
+        let mut out = Vec::new();
+        for b in &mut o.tx[..n] {
+            let hdr = VirtioNetHdr::decode(&b[..VIRTIO_NET_HDR_LEN]).unwrap();
+            if hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE {
+                out.push(b[VIRTIO_NET_HDR_LEN..].to_vec());
+                continue;
+            }
+            assert_eq!(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+            let mut segs = vec![vec![0u8; 1600]; 64];
+            let mut lens = vec![0; 64];
+            let v6 = b[VIRTIO_NET_HDR_LEN] >> 4 == 6;
+            let k = tun_rs::gso_split(
+                &mut b[VIRTIO_NET_HDR_LEN..],
+                hdr,
+                &mut segs,
+                &mut lens,
+                0,
+                v6,
+            )
+            .unwrap();
+            out.extend((0..k).map(|i| segs[i][..lens[i]].to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn consecutive_segments_are_written_as_one_super_segment_that_cuts_back_into_them() {
+        let mut o = Offload::new(1500);
+        let mss = 1448;
+        // Eight full segments, the last with PSH, then one of another flow, then a short one
+        // and a full one of the first flow (the short one closes its run).
+        let mut sent = Vec::new();
+        for i in 0..8u32 {
+            let psh = if i == 7 { PSH } else { 0 };
+            sent.push(segment(
+                5000,
+                1000 + i * mss as u32,
+                ACK | psh,
+                10 + i as u16,
+                mss,
+            ));
+        }
+        sent.push(segment(6000, 1, ACK, 50, 100));
+        sent.push(segment(5000, 1000 + 8 * mss as u32, ACK, 18, 300));
+        sent.push(segment(5000, 1000 + 8 * mss as u32 + 300, ACK, 19, mss));
+        for p in &sent {
+            assert!(o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            }));
+        }
+        // One super-segment of eight, the other flow's, and two single ones (a short run
+        // of one segment stays the packet it is).
+        assert_eq!(o.tx_count, 4);
+        assert_eq!(o.tx[0].len(), VIRTIO_NET_HDR_LEN + 52 + 8 * mss);
+        assert_eq!(written(&mut o), sent);
+        assert_eq!(o.tx_count, 0);
+        assert!(o.run.is_none());
+    }
+
+    #[test]
+    fn ipv6_segments_make_a_tcpv6_super_segment_closed_by_a_short_one() {
+        let mut o = Offload::new(1500);
+        let mss = 1428;
+        let mut sent: Vec<Vec<u8>> = (0..5u32)
+            .map(|i| segment6(5000, 7 + i * mss as u32, ACK, mss))
+            .collect();
+        sent.push(segment6(5000, 7 + 5 * mss as u32, ACK | PSH, 99));
+        // After the short one with PSH, a full one starts anew.
+        sent.push(segment6(5000, 7 + 5 * mss as u32 + 99, ACK, mss));
+        for p in &sent {
+            assert!(o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            }));
+        }
+        assert_eq!(o.tx_count, 2);
+        o.run.take().unwrap().finish(&mut o.tx[1]);
+        let hdr = VirtioNetHdr::decode(&o.tx[0][..VIRTIO_NET_HDR_LEN]).unwrap();
+        assert_eq!(
+            (hdr.gso_type, hdr.gso_size, hdr.hdr_len, hdr.csum_start),
+            (VIRTIO_NET_HDR_GSO_TCPV6, mss as u16, 72, 40)
+        );
+        assert_eq!(written(&mut o), sent);
+    }
+
+    #[test]
+    fn a_segment_that_does_not_continue_the_run_keeps_its_bytes_and_the_runs() {
+        let mut o = Offload::new(1500);
+        let a = segment(5000, 1000, ACK, 1, 1448);
+        let b = segment(5000, 1000 + 1448, ACK, 2, 1448);
+        // A gap in sequence numbers, a different ACK number, other flags: each its own.
+        let gap = segment(5000, 9000, ACK, 3, 1448);
+        let mut ack = segment(5000, 9000 + 1448, ACK, 4, 1448);
+        ack[20 + 11] ^= 1;
+        let fin = segment(5000, 9000 + 2 * 1448, ACK | 0x01, 5, 10);
+        let mut sent = vec![a, b, gap, ack, fin];
+        // A packet that is not TCP (ICMP) passes as it is.
+        let mut icmp = sent[0][..40].to_vec();
+        icmp[2..4].copy_from_slice(&40u16.to_be_bytes());
+        icmp[9] = 1;
+        sent.push(icmp);
+        for p in &sent {
+            o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            });
+        }
+        // No packet from `fill`: nothing queued, nothing disturbed.
+        assert!(!o.put(1500, |_| None));
+        assert_eq!(o.tx_count, 5);
+        assert_eq!(written(&mut o), sent);
+    }
 
     #[test]
     fn a_queue_count_outside_the_kernels_range_is_refused_before_anything_is_opened() {
