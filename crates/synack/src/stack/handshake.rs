@@ -113,8 +113,9 @@ impl Stack {
         }
         let hs = Handshake::from_syn(seg, iss);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+        let ts_offset = self.ts_offset(local, remote);
         self.syn_queue
-            .insert(tuple, Entry::new(lh, &hs, now + cfg.rto_initial));
+            .insert(tuple, Entry::new(lh, &hs, ts_offset, now + cfg.rto_initial));
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
         self.counters.syn_queue_peak = self.syn_queue.peak() as u64;
         self.trace_state(
@@ -125,7 +126,7 @@ impl Stack {
             State::SynReceived,
             "SYN received",
         );
-        self.queue_synack(now, &cfg, local, remote, &hs, None, fast_open);
+        self.queue_synack(now, &cfg, local, remote, &hs, ts_offset, None, fast_open);
     }
 
     /// RFC 4987 §3.6: answer with a cookie and keep nothing.
@@ -172,7 +173,8 @@ impl Stack {
             };
             self.trace_note(now, format!("SYN cookie sent ({why}) to {remote}"));
         }
-        self.queue_synack(now, cfg, local, remote, &hs, c.ts_bits, None);
+        let ts_offset = self.ts_offset(local, remote);
+        self.queue_synack(now, cfg, local, remote, &hs, ts_offset, c.ts_bits, None);
     }
 
     /// Queues the SYN-ACK for `hs` (built by the same option builder as a connection's), with
@@ -186,10 +188,11 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         hs: &Handshake,
+        ts_offset: u32,
         ts_bits: Option<u8>,
         fast_open: Option<crate::wire::tcp::FastOpen>,
     ) {
-        let clock = ts_clock(now, self.ts_offset(local, remote));
+        let clock = ts_clock(now, ts_offset);
         let tsval = ts_bits.map_or(clock, |b| syncookie::tsval(clock, b));
         let mss = self.announced_mss(cfg, remote.ip());
         let mut sa = SynAck::new(cfg, local, remote, hs, mss, tsval);
@@ -285,7 +288,7 @@ impl Stack {
                     e.mark_resent();
                 }
                 self.trace_drop_note(now, "duplicate SYN, SYN-ACK sent again");
-                return self.queue_synack(now, &cfg, local, remote, &hs, None, None);
+                return self.queue_synack(now, &cfg, local, remote, &hs, e.ts_offset, None, None);
             }
             if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
                 // Fourth step: "If the connection was initiated with a passive OPEN, then
@@ -344,7 +347,7 @@ impl Stack {
             return self.trace_drop_note(now, "accept queue full: final ACK dropped");
         }
         self.remove_entry(&tuple);
-        self.establish(now, e.listener, local, remote, &hs, seg);
+        self.establish(now, e.listener, local, remote, &hs, e.ts_offset, seg);
     }
 
     /// The ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of half-open connection `e` (SND.NXT is
@@ -370,7 +373,7 @@ impl Stack {
         let mut options = Options::default();
         if cfg.timestamps {
             options.timestamps = hs.ts_recent.map(|tsecr| Timestamps {
-                tsval: ts_clock(now, self.ts_offset(local, remote)),
+                tsval: ts_clock(now, e.ts_offset),
                 tsecr,
             });
         }
@@ -470,12 +473,15 @@ impl Stack {
             State::SynReceived,
             "SYN cookie",
         );
-        self.establish(now, lh, local, remote, &hs, seg);
+        let ts_offset = self.ts_offset(local, remote);
+        self.establish(now, lh, local, remote, &hs, ts_offset, seg);
         true
     }
 
     /// The ACK of a handshake arrived: build the connection and hand it the ACK (and any data
-    /// on it); `refresh` moves it to the accept queue once ESTABLISHED.
+    /// on it); `refresh` moves it to the accept queue once ESTABLISHED. `ts_offset`: its
+    /// timestamp offset, as its SYN-ACK had it.
+    #[allow(clippy::too_many_arguments)]
     fn establish(
         &mut self,
         now: Instant,
@@ -483,19 +489,12 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         hs: &Handshake,
+        ts_offset: u32,
         seg: &Repr<'_>,
     ) {
         let cfg = self.listener_tcp(lh);
         let mss = self.announced_mss(&cfg, remote.ip());
-        let mut conn = Connection::from_handshake(
-            cfg,
-            local,
-            remote,
-            mss,
-            self.ts_offset(local, remote),
-            now,
-            hs,
-        );
+        let mut conn = Connection::from_handshake(cfg, local, remote, mss, ts_offset, now, hs);
         conn.record_events(self.cfg.trace);
         if let Some(mtu) = self.path_mtu(remote.ip()) {
             conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
@@ -545,7 +544,7 @@ impl Stack {
                 self.trace_note(now, "retransmit seq=0 len=1 (Timeout)".into());
             }
             let hs = e.handshake(cfg.rto_initial);
-            self.queue_synack(now, &cfg, local, remote, &hs, None, None);
+            self.queue_synack(now, &cfg, local, remote, &hs, e.ts_offset, None, None);
         }
     }
 

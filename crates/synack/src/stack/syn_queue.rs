@@ -31,6 +31,9 @@ pub struct Entry {
     pub irs: SeqNum,
     /// The TSval of the SYN (valid with `TS_OK`).
     ts_recent: u32,
+    /// The connection's timestamp offset (`Stack::ts_offset`, a hash of the addresses and
+    /// ports): computed once, for the SYN-ACKs and the connection.
+    pub ts_offset: u32,
     /// When the SYN-ACK is sent again (or the entry dropped, once retries are used up).
     pub deadline: Instant,
     /// The SYN's MSS option; 0 without one.
@@ -44,7 +47,7 @@ pub struct Entry {
 impl Entry {
     /// The entry for the SYN `hs` describes; its SYN-ACK goes out now, `deadline` is when it
     /// is sent again.
-    pub fn new(listener: SocketHandle, hs: &Handshake, deadline: Instant) -> Entry {
+    pub fn new(listener: SocketHandle, hs: &Handshake, ts_offset: u32, deadline: Instant) -> Entry {
         let mut flags = 0;
         if hs.sack_permitted {
             flags |= SACK_OK;
@@ -60,6 +63,7 @@ impl Entry {
             iss: hs.iss,
             irs: hs.irs,
             ts_recent: hs.ts_recent.unwrap_or(0),
+            ts_offset,
             deadline,
             mss: hs.mss.unwrap_or(0),
             window_scale: hs.window_scale.unwrap_or(NO_WSCALE),
@@ -269,7 +273,7 @@ mod tests {
     fn entry_is_compact_and_round_trips_the_handshake() {
         assert!(size_of::<Entry>() <= 40, "{}", size_of::<Entry>());
         let t0 = Instant::from_secs(5);
-        let e = Entry::new(L, &hs(1), t0 + Duration::from_secs(1));
+        let e = Entry::new(L, &hs(1), 0, t0 + Duration::from_secs(1));
         let back = e.handshake(Duration::from_secs(1));
         assert_eq!(
             back,
@@ -286,7 +290,7 @@ mod tests {
             ts_recent: None,
             ..hs(2)
         };
-        let mut e = Entry::new(L, &bare, t0);
+        let mut e = Entry::new(L, &bare, 0, t0);
         e.mark_resent();
         assert_eq!(
             e.handshake(Duration::from_secs(1)),
@@ -301,9 +305,9 @@ mod tests {
     fn timers_pop_in_order_and_skip_stale_items() {
         let mut q = SynQueue::new(KeyedHasher(1, 2));
         let at = |s| Instant::from_secs(s);
-        q.insert(tuple(1), Entry::new(L, &hs(1), at(3)));
-        q.insert(tuple(2), Entry::new(L, &hs(2), at(1)));
-        q.insert(tuple(3), Entry::new(L, &hs(3), at(2)));
+        q.insert(tuple(1), Entry::new(L, &hs(1), 0, at(3)));
+        q.insert(tuple(2), Entry::new(L, &hs(2), 0, at(1)));
+        q.insert(tuple(3), Entry::new(L, &hs(3), 0, at(2)));
         q.remove(&tuple(3));
         q.set_deadline(tuple(2), at(4));
         assert_eq!(q.next_deadline(), Some(at(1)));
@@ -331,7 +335,7 @@ mod tests {
     fn stale_timers_stay_bounded() {
         let mut q = SynQueue::new(KeyedHasher(1, 2));
         for i in 0..10_000u16 {
-            q.insert(tuple(i), Entry::new(L, &hs(1), Instant::from_secs(60)));
+            q.insert(tuple(i), Entry::new(L, &hs(1), 0, Instant::from_secs(60)));
             q.remove(&tuple(i));
         }
         assert!(q.timers.len() <= 64 + 1, "{}", q.timers.len());

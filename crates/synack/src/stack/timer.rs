@@ -12,17 +12,27 @@ impl Stack {
         if !self.control.is_empty() || !self.synacks.is_empty() || !self.dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        let conns = self.timers.next_deadline();
-        [
-            conns,
-            self.syn_queue.next_deadline(),
-            self.frags4.next_deadline(),
-            self.frags6.next_deadline(),
-            self.forward.as_ref().and_then(|f| f.next_deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // The earliest of the connections', the SYN queue's, reassembly's and the
+        // forwarder's deadlines; the parts that hold nothing are not asked.
+        let mut at = self.timers.next_deadline();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t
+                && at.is_none_or(|a| t < a)
+            {
+                at = Some(t);
+            }
+        };
+        consider(self.syn_queue.next_deadline());
+        if !self.frags4.is_idle() {
+            consider(self.frags4.next_deadline());
+        }
+        if !self.frags6.is_idle() {
+            consider(self.frags6.next_deadline());
+        }
+        if let Some(f) = &self.forward {
+            consider(f.next_deadline());
+        }
+        at
     }
 
     /// Runs the timers of every connection, SYN-queue entry and incomplete datagram due at

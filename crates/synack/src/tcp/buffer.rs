@@ -35,6 +35,11 @@ use core::ops::Range;
 /// bulk transfer reaches a 1 MiB limit in 14 doublings, once per connection.
 pub const MIN_ALLOCATION: usize = 64;
 
+/// Storage at least this large is allocated zeroed (`calloc`), which glibc serves with fresh
+/// zero pages from the OS (`mmap`, its default threshold is 128 KiB): untouched pages cost no
+/// memory. Smaller storage is allocated plainly and filled, which reuses freed blocks.
+const ZEROED_BY_THE_OS: usize = 4096;
+
 /// A byte ring with a size limit, lazily allocated storage, and room past its committed end for
 /// out-of-order data. See the module documentation for how TCP uses it.
 ///
@@ -274,24 +279,44 @@ impl RingBuffer {
     /// doubling from [`MIN_ALLOCATION`] until `needed` fits, capped at the limit; the old
     /// contents, committed and uncommitted, keep their logical offsets.
     fn reserve(&mut self, needed: usize) {
-        let cap = self.storage.len();
-        if needed <= cap {
-            return;
+        if needed > self.storage.len() {
+            self.grow(needed);
         }
+    }
+
+    /// [`reserve`](Self::reserve) when the storage is too small: out of line, as it happens
+    /// a few times per connection.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, needed: usize) {
+        let cap = self.storage.len();
         let mut target = cap.max(MIN_ALLOCATION);
         while target < needed {
             target = target.saturating_mul(2);
         }
         let target = target.min(self.limit()).max(needed);
-        // A fresh zeroed allocation (large ones come straight from the OS as zero pages, so
-        // their memory is only resident once written), then the held bytes, committed and
-        // uncommitted, copied to its start: logical offset 0 at index 0.
-        let mut fresh = vec![0u8; target].into_boxed_slice();
+        // The held bytes, committed and uncommitted, copied to the start of the new storage:
+        // logical offset 0 at index 0.
         let held = (self.len() + self.uncommitted()).min(cap);
         let (a, b) = self.spans(0, held);
-        let split = a.len();
-        fresh[..split].copy_from_slice(&self.storage[a]);
-        fresh[split..split + b.len()].copy_from_slice(&self.storage[b]);
+        let fresh = if target < ZEROED_BY_THE_OS {
+            // A small one from the allocator's caches: the held bytes, then zeros. (A zeroed
+            // allocation would bypass glibc's per-thread cache, and `calloc` clears memory
+            // from the heap anyway.)
+            let mut v = Vec::with_capacity(target);
+            v.extend_from_slice(&self.storage[a]);
+            v.extend_from_slice(&self.storage[b]);
+            v.resize(target, 0);
+            v.into_boxed_slice()
+        } else {
+            // A large one comes straight from the OS as zero pages, so its memory is only
+            // resident once written.
+            let mut fresh = vec![0u8; target].into_boxed_slice();
+            let split = a.len();
+            fresh[..split].copy_from_slice(&self.storage[a]);
+            fresh[split..split + b.len()].copy_from_slice(&self.storage[b]);
+            fresh
+        };
         self.storage = fresh;
         self.head = 0;
     }

@@ -94,6 +94,21 @@ pub struct PushMarks {
     frozen: SeqNum,
 }
 
+/// The buffer a write at `seq` would append to: its length so far (0 when the write starts a
+/// new buffer: the data before it went out, or ended a record, or there is none) and its mark,
+/// if it has one ending at `seq`.
+fn open_tail(
+    marks: &Marks,
+    tail_start: SeqNum,
+    seq: SeqNum,
+    sent_end: SeqNum,
+) -> (u32, Option<Mark>) {
+    let start = tail_start.max(sent_end);
+    let last = marks.back().copied().filter(|m| m.end == seq);
+    let open = seq > sent_end && !last.is_some_and(|m| m.eor);
+    (if open { seq - start } else { 0 }, last)
+}
+
 /// The marks in sequence order: the oldest inline, the others in a queue allocated only when
 /// more than one is outstanding (a request/response connection has one at a time, so its
 /// writes allocate nothing here).
@@ -172,6 +187,15 @@ impl PushMarks {
         }
     }
 
+    /// Whether [`on_write`](Self::on_write) of `copied` bytes at `seq` (with SND.MAX
+    /// `sent_end`) depends on its size goal beyond `floor`, a lower bound of the goal: only
+    /// when the write appends to a buffer still open, or copies more than `floor`. Otherwise
+    /// the write is one new buffer, the same with any goal of at least `floor`, and the caller
+    /// can spare computing the goal.
+    pub fn goal_matters(&self, seq: SeqNum, sent_end: SeqNum, copied: u32, floor: u32) -> bool {
+        copied > floor || open_tail(&self.marks, self.tail_start, seq, sent_end).0 > 0
+    }
+
     /// Records a write of `w.copied` bytes starting at `w.seq`.
     pub fn on_write(&mut self, w: Write) {
         if w.copied == 0 {
@@ -185,10 +209,7 @@ impl PushMarks {
         // The PSH flag of the buffer being filled, carried to its end as it grows.
         let mut carry = false;
         while copied < w.copied {
-            let start = self.tail_start.max(w.sent_end);
-            let last = marks.back().copied().filter(|m| m.end == seq);
-            let open = seq > w.sent_end && !last.is_some_and(|m| m.eor);
-            let tail_len = if open { seq - start } else { 0 };
+            let (tail_len, last) = open_tail(marks, self.tail_start, seq, w.sent_end);
             let mut room = if tail_len > 0 && tail_len < goal {
                 goal - tail_len
             } else {
@@ -368,6 +389,29 @@ mod tests {
         assert_eq!(size_goal(1000, 1000, 20), 1000);
         // Before the peer's window is known: the GSO limit.
         assert_eq!(size_goal(1000, 0, 20), 65_000);
+    }
+
+    /// A write its size goal does not matter to (into an empty queue, no more than the floor)
+    /// leaves the same state with the floor as goal as with a larger one; appending to a
+    /// buffer still open, or writing more than the floor, depends on the goal.
+    #[test]
+    fn the_goal_matters_only_to_an_open_buffer_or_past_the_floor() {
+        let p = PushMarks::new(s(1));
+        assert!(!p.goal_matters(s(1), s(1), 1000, 1000));
+        assert!(p.goal_matters(s(1), s(1), 1001, 1000));
+        let (mut a, mut b) = (p.clone(), p);
+        a.on_write(write(1, 1000, 1, 1000, 40_960));
+        b.on_write(write(1, 1000, 1, 20_000, 40_960));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        // Unsent, the buffer takes the next write as far as the goal allows: a full one
+        // (goal 1,000) does not, a larger goal does.
+        assert!(a.goal_matters(s(1001), s(1), 1, 1000));
+        let (mut full, mut larger) = (a.clone(), b);
+        full.on_write(write(1001, 1, 1, 1000, 40_960));
+        larger.on_write(write(1001, 1, 1, 20_000, 40_960));
+        assert_ne!(format!("{full:?}"), format!("{larger:?}"));
+        // Once it went out, the next write starts a buffer of its own.
+        assert!(!a.goal_matters(s(1001), s(1001), 1, 1000));
     }
 
     #[test]

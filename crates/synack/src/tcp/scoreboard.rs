@@ -280,9 +280,15 @@ impl Board {
         // whole segments only (`tcp_clean_rtx_queue`, `tcp_tso_acked`), its head is trimmed
         // off without counting as delivered (no RTT sample, no congestion window credit, no
         // restarted timer).
-        let n = self.segs.len();
-        let i = self.split_at(ack);
-        let inside = (self.segs.len() > n).then(|| self.segs[i - 1].start);
+        // An ACK of everything outstanding (every ACK of a request/response exchange) falls
+        // inside no entry.
+        let inside = if self.segs.back().is_some_and(|b| ack >= b.end) {
+            None
+        } else {
+            let n = self.segs.len();
+            let i = self.split_at(ack);
+            (self.segs.len() > n).then(|| self.segs[i - 1].start)
+        };
         while let Some(s) = self.segs.front().copied() {
             if s.end > ack {
                 break;
@@ -294,7 +300,9 @@ impl Board {
                 f(&s);
             }
             d.whole |= !partial;
-            self.remark(0, 0);
+            if s.has(SACKED | LOST | RETRANS) {
+                self.remark(0, 0);
+            }
             self.segs.pop_front();
             self.out.sub(&s);
         }

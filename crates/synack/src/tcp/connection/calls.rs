@@ -135,19 +135,34 @@ impl Connection {
         let header_len = 20 + if self.opts.ts().is_some() { 12 } else { 0 };
         let wnd_end = self.snd.una + self.snd.wnd;
         let cwnd_end = self.snd.nxt + cwnd.saturating_sub(in_flight).saturating_mul(mss);
+        // MSG_OOB data goes in buffers of one segment (Linux `tcp_send_mss`); other data in
+        // buffers of up to one TSO burst. That burst comes from the pacing rate, worked out
+        // only when the write depends on it: not for a write into an empty queue that fits in
+        // the least burst (`min_tso_segs` segments), which is one buffer whatever its size.
+        let size_goal = if oob {
+            mss
+        } else {
+            let goal = push::size_goal(mss, self.snd.max_wnd, header_len);
+            let floor = goal.min(self.min_tso_segs().saturating_mul(mss));
+            let (sent_end, copied) = (self.snd.max, n as u32);
+            if self
+                .snd
+                .transmit()
+                .push_marks
+                .goal_matters(seq, sent_end, copied, floor)
+            {
+                goal.min(self.tso_segs().saturating_mul(mss))
+            } else {
+                floor
+            }
+        };
         let w = push::Write {
             seq,
             sendable_end: wnd_end.min(cwnd_end),
             copied: n as u32,
             requested: data.len().min(u32::MAX as usize) as u32,
             sent_end: self.snd.max,
-            // MSG_OOB data goes in buffers of one segment (Linux `tcp_send_mss`).
-            size_goal: if oob {
-                mss
-            } else {
-                push::size_goal(mss, self.snd.max_wnd, header_len)
-                    .min(self.tso_segs().saturating_mul(mss))
-            },
+            size_goal,
             max_window: self.snd.max_wnd,
             more,
             eor,

@@ -573,8 +573,13 @@ impl Connection {
             bytes += GSO_MAX >> r;
         }
         let mss = self.snd.mss.max(1) as u64;
-        let min_segs = self.cc.min_tso_segs().unwrap_or(self.cfg.min_tso_segs);
-        ((bytes.min(GSO_MAX) / mss) as u32).max(min_segs)
+        ((bytes.min(GSO_MAX) / mss) as u32).max(self.min_tso_segs())
+    }
+
+    /// The fewest segments [`tso_segs`](Self::tso_segs) gives (Linux `tcp_min_tso_segs`, or
+    /// the congestion controller's own).
+    pub(super) fn min_tso_segs(&self) -> u32 {
+        self.cc.min_tso_segs().unwrap_or(self.cfg.min_tso_segs)
     }
 
     /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it
