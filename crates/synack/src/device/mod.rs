@@ -11,6 +11,8 @@
 //!   the packets that are ready, say when it holds work for later, and expose a file descriptor
 //!   to wait on. Implemented by [`tun::Tun`] (Linux), [`Loopback`], and [`impair::Impaired`],
 //!   which puts SimNet's impairment models in front of any other device.
+//! * [`pair::pair`] (Linux): two [`Device`]s joined back to back in memory, like a veth pair,
+//!   each with an eventfd to wait on: two runtimes (one driver each) on one in-process link.
 //! * [`relay::Relay`]: two devices joined back to back through the impairment models, a
 //!   userspace `netem` between two kernels (`synack relay`).
 //! * [`tun::Tun`] (Linux): a TUN interface (`IFF_TUN | IFF_NO_PI`) through the `tun-rs` crate,
@@ -43,6 +45,8 @@
 //! ```
 
 pub mod impair;
+#[cfg(target_os = "linux")]
+pub mod pair;
 pub mod relay;
 pub mod sim;
 #[cfg(target_os = "linux")]
