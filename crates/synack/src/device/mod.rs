@@ -107,6 +107,15 @@ pub trait Device: Send {
     fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         None
     }
+
+    /// Whether the TCP and UDP checksums of what [`recv`](Device::recv) returns need no
+    /// verifying: the packets come over a medium that cannot corrupt them, from a sender whose
+    /// checksums are right (as Linux's loopback and veth devices mark local packets
+    /// `CHECKSUM_UNNECESSARY`). The runtime then hands them to
+    /// [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed).
+    fn rx_checksummed(&self) -> bool {
+        false
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -131,6 +140,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     #[cfg(unix)]
     fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         (**self).readable_fd()
+    }
+    fn rx_checksummed(&self) -> bool {
+        (**self).rx_checksummed()
     }
 }
 
