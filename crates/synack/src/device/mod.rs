@@ -116,6 +116,22 @@ pub trait Device: Send {
     fn rx_checksummed(&self) -> bool {
         false
     }
+
+    /// Whether the device wakes a task itself when input arrives
+    /// ([`poll_recv_ready`](Device::poll_recv_ready)), so that a driver task need not wait on
+    /// [`readable_fd`](Device::readable_fd) through the reactor (an in-memory device, whose
+    /// sender can wake the receiving task directly, with no system call).
+    fn wakes_tasks(&self) -> bool {
+        false
+    }
+
+    /// For a device that [`wakes_tasks`](Device::wakes_tasks): ready when
+    /// [`recv`](Device::recv) may return a packet; otherwise the device keeps `cx`'s waker
+    /// and wakes it when one arrives. Once called, the device may stop signalling
+    /// `readable_fd`. Never ready for other devices.
+    fn poll_recv_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -143,6 +159,12 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn rx_checksummed(&self) -> bool {
         (**self).rx_checksummed()
+    }
+    fn wakes_tasks(&self) -> bool {
+        (**self).wakes_tasks()
+    }
+    fn poll_recv_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        (**self).poll_recv_ready(cx)
     }
 }
 

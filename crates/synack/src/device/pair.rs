@@ -13,8 +13,10 @@
 //! only if it had found its queue empty. The receiving end reads a batch at a time.
 //!
 //! Each end has an eventfd as its [`readable_fd`](Device::readable_fd), readable while packets
-//! may wait, so either driver can sleep on it (`poll(2)` in a runtime thread, tokio's `AsyncFd`
-//! in a driver task). An end's queue is bounded ([`PAIR_QUEUE`] packets by default, as a NIC's
+//! may wait, so a runtime thread can sleep on it in `poll(2)`. A driver task needs no
+//! descriptor: the end [`wakes_tasks`](Device::wakes_tasks), so the sender wakes the receiving
+//! task's waker itself ([`poll_recv_ready`](Device::poll_recv_ready)), with no system call and
+//! no trip through tokio's reactor. An end's queue is bounded ([`PAIR_QUEUE`] packets by default, as a NIC's
 //! queue is): a packet sent to a full queue is dropped, counted in [`PairStats::dropped`], and
 //! the send fails with `WouldBlock` (the runtime counts it; TCP retransmits). When one end is
 //! dropped, the other receives nothing more and its sends fail with `NotConnected`.
@@ -50,13 +52,14 @@
 //!
 //! With tokio, build each runtime with
 //! [`build_tokio`](crate::net::runtime::Builder::build_tokio) instead: each driver is then a
-//! task on the caller's tokio runtime, woken through the end's eventfd.
+//! task on the caller's tokio runtime, woken by the other end's sends.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use rustix::event::{EventfdFlags, eventfd};
 
@@ -150,6 +153,9 @@ struct Inbox {
     armed: AtomicBool,
     /// The reading end exists.
     open: AtomicBool,
+    /// The reader waits through a waker (`poll_recv_ready`), not on the eventfd: the writer
+    /// leaves the eventfd alone, and the reader neither clears nor arms it.
+    by_waker: AtomicBool,
     /// The writer's counters (shared so either end can report them).
     sent: AtomicU64,
     dropped: AtomicU64,
@@ -168,6 +174,8 @@ struct Queue {
     batches: VecDeque<Batch>,
     /// Buffers of batches read, for the writer to reuse.
     spare: Vec<Vec<u8>>,
+    /// The reading task's waker, kept when it found the queue empty (`poll_recv_ready`).
+    waker: Option<Waker>,
 }
 
 impl Inbox {
@@ -179,6 +187,7 @@ impl Inbox {
             ready: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
             armed: AtomicBool::new(true),
             open: AtomicBool::new(true),
+            by_waker: AtomicBool::new(false),
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -340,7 +349,7 @@ impl Device for PairEnd {
                 "the other end of the pair is gone",
             ));
         }
-        {
+        let waker = {
             let mut q = self.tx.lock();
             let mut next = q.spare.pop().unwrap_or_default();
             next.clear();
@@ -353,12 +362,19 @@ impl Device for PairEnd {
             );
             q.batches.push_back(batch);
             self.tx.queued.fetch_add(n, Ordering::Relaxed);
-        }
+            // A task that found the queue empty left its waker under this lock.
+            q.waker.take()
+        };
         self.tx.sent.fetch_add(n as u64, Ordering::Relaxed);
         self.tx.batches.fetch_add(1, Ordering::Relaxed);
-        // After the unlock: the reader either saw the batch, or had armed before its last look
-        // (it arms, then looks under the lock), so this sees the flag set.
-        if self.tx.armed.swap(false, Ordering::SeqCst) {
+        if let Some(w) = waker {
+            self.tx.wakes.fetch_add(1, Ordering::Relaxed);
+            w.wake();
+        } else if self.tx.by_waker.load(Ordering::Relaxed) {
+            // The reader waits through its waker alone, and is not waiting now.
+        } else if self.tx.armed.swap(false, Ordering::SeqCst) {
+            // After the unlock: the reader either saw the batch, or had armed before its
+            // last look (it arms, then looks under the lock), so this sees the flag set.
             self.tx.wake();
         }
         Ok(())
@@ -371,6 +387,10 @@ impl Device for PairEnd {
             }
             if self.reader.take_batch(&self.rx) {
                 continue;
+            }
+            if self.rx.by_waker.load(Ordering::Relaxed) {
+                // The driver task asks `poll_recv_ready` before it sleeps.
+                return Ok(None);
             }
             // Empty. Clear the signal, arm (the next batch wakes us), then look once more: a
             // batch handed over before the arm is seen here, one after it wakes us.
@@ -397,6 +417,28 @@ impl Device for PairEnd {
     fn rx_checksummed(&self) -> bool {
         self.trusted
     }
+
+    fn wakes_tasks(&self) -> bool {
+        true
+    }
+
+    fn poll_recv_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.rx.by_waker.store(true, Ordering::Relaxed);
+        if self.reader.at < self.reader.batch.bytes.len() {
+            return Poll::Ready(());
+        }
+        let mut q = self.rx.lock();
+        if !q.batches.is_empty() {
+            return Poll::Ready(());
+        }
+        // The next batch's writer takes the waker under the same lock: none is missed.
+        match &mut q.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        self.rx.idle.fetch_add(1, Ordering::Relaxed);
+        Poll::Pending
+    }
 }
 
 impl Drop for PairEnd {
@@ -406,6 +448,7 @@ impl Drop for PairEnd {
         let mut q = self.rx.lock();
         q.batches.clear();
         q.spare.clear();
+        q.waker = None;
         self.rx.queued.store(0, Ordering::Relaxed);
     }
 }
@@ -490,6 +533,47 @@ mod tests {
         assert!(!a.rx_checksummed());
         a.verify_checksums(false);
         assert!(a.rx_checksummed());
+    }
+
+    /// Wakes counted, for the waker path.
+    struct Count(std::sync::atomic::AtomicU32);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_task_waiting_on_an_end_is_woken_by_the_next_batch_without_the_eventfd() {
+        let (mut a, mut b) = pair(1500).unwrap();
+        let count = Arc::new(Count(std::sync::atomic::AtomicU32::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 1500];
+        assert!(b.wakes_tasks());
+        assert_eq!(b.poll_recv_ready(&mut cx), Poll::Pending);
+        a.send(T, b"one").unwrap();
+        a.flush(T).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        // A task reader leaves the descriptor alone.
+        assert!(!readable(&b, 0));
+        // Ready while the batch waits (and while a batch is half read); no second wake-up
+        // for a batch that finds no waker.
+        a.send(T, b"two").unwrap();
+        a.flush(T).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.poll_recv_ready(&mut cx), Poll::Ready(()));
+        assert_eq!(b.recv(T, &mut buf).unwrap(), Some(3));
+        assert_eq!(b.poll_recv_ready(&mut cx), Poll::Ready(()));
+        assert_eq!(b.recv(T, &mut buf).unwrap(), Some(3));
+        assert_eq!(&buf[..3], b"two");
+        assert_eq!(b.recv(T, &mut buf).unwrap(), None);
+        assert_eq!(b.poll_recv_ready(&mut cx), Poll::Pending);
+        a.send(T, b"three").unwrap();
+        a.flush(T).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(a.stats().wakes, 2);
+        assert!(!readable(&b, 0));
     }
 
     #[test]
