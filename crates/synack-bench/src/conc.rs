@@ -26,6 +26,18 @@ pub struct Conc {
 }
 
 impl Conc {
+    /// A synack async run: its time, latencies, driver wake-ups and packets, and drops.
+    fn synack(secs: f64, lat: Vec<f64>, counts: [u64; 2], drops: Option<u64>) -> Conc {
+        Conc {
+            requests: lat.len() as u64,
+            secs,
+            latencies: lat,
+            wakeups: Some(counts[0]),
+            packets: Some(counts[1]),
+            drops,
+        }
+    }
+
     pub fn per_sec(&self) -> f64 {
         self.requests as f64 / self.secs
     }
@@ -102,6 +114,35 @@ where
     (secs, lat, [after[0] - before[0], after[1] - before[1]])
 }
 
+/// Serves on `server`'s `addr` and runs `drive` from `client` towards it: the time, the
+/// latencies, and what `count` counted during the requests.
+async fn drive_synack(
+    client: synack::net::Host,
+    server: &synack::net::Host,
+    addr: &'static str,
+    n: u32,
+    rounds: u32,
+    count: impl Fn() -> [u64; 2],
+) -> (f64, Vec<f64>, [u64; 2]) {
+    let l = synack::tokio::TcpListener::bind_on(server, addr).unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(serve(s));
+        }
+    });
+    let open = || {
+        let client = client.clone();
+        async move {
+            let s = synack::tokio::TcpStream::connect_on(&client, addr)
+                .await
+                .expect("connect");
+            s.set_nodelay(true).unwrap();
+            s
+        }
+    };
+    drive(n, rounds, open, count).await
+}
+
 /// synack: two hosts on an in-memory link without delay, the driver a task on the same
 /// tokio runtime as the clients and the server.
 pub fn synack_async(n: u32, rounds: u32) -> Conc {
@@ -112,36 +153,9 @@ pub fn synack_async(n: u32, rounds: u32) -> Conc {
             .build_tokio()
             .expect("a synack runtime");
         let (ch, sh) = (rt.host("client").unwrap(), rt.host("server").unwrap());
-        let l = synack::tokio::TcpListener::bind_on(&sh, "198.18.0.2:80").unwrap();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                tokio::spawn(serve(s));
-            }
-        });
-        let (secs, lat, [wakeups, packets]) = drive(
-            n,
-            rounds,
-            || {
-                let ch = ch.clone();
-                async move {
-                    let s = synack::tokio::TcpStream::connect_on(&ch, "198.18.0.2:80")
-                        .await
-                        .expect("connect");
-                    s.set_nodelay(true).unwrap();
-                    s
-                }
-            },
-            || [rt.wakeups(), rt.link_stats().sent],
-        )
-        .await;
-        Conc {
-            requests: lat.len() as u64,
-            secs,
-            latencies: lat,
-            wakeups: Some(wakeups),
-            packets: Some(packets),
-            drops: None,
-        }
+        let count = || [rt.wakeups(), rt.link_stats().sent];
+        let (secs, lat, counts) = drive_synack(ch, &sh, "198.18.0.2:80", n, rounds, count).await;
+        Conc::synack(secs, lat, counts, None)
     })
 }
 
@@ -162,48 +176,14 @@ pub fn synack_async_pair(n: u32, rounds: u32) -> Conc {
         let crt = build("client", "198.18.2.1/24", a);
         let srt = build("server", "198.18.2.2/24", b);
         let (ch, sh) = (crt.host("client").unwrap(), srt.host("server").unwrap());
-        let l = synack::tokio::TcpListener::bind_on(&sh, "198.18.2.2:80").unwrap();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                tokio::spawn(serve(s));
-            }
-        });
+        let drops = || crt.device_stats().tx_errors + srt.device_stats().tx_errors;
         let count = || {
             let (c, s) = (crt.device_stats(), srt.device_stats());
-            [
-                crt.wakeups() + srt.wakeups(),
-                c.tx_packets + s.tx_packets,
-                c.tx_errors + s.tx_errors,
-            ]
+            [crt.wakeups() + srt.wakeups(), c.tx_packets + s.tx_packets]
         };
-        let before = count();
-        let (secs, lat, [wakeups, packets]) = drive(
-            n,
-            rounds,
-            || {
-                let ch = ch.clone();
-                async move {
-                    let s = synack::tokio::TcpStream::connect_on(&ch, "198.18.2.2:80")
-                        .await
-                        .expect("connect");
-                    s.set_nodelay(true).unwrap();
-                    s
-                }
-            },
-            || {
-                let c = count();
-                [c[0], c[1]]
-            },
-        )
-        .await;
-        Conc {
-            requests: lat.len() as u64,
-            secs,
-            latencies: lat,
-            wakeups: Some(wakeups),
-            packets: Some(packets),
-            drops: Some(count()[2] - before[2]),
-        }
+        let before = drops();
+        let (secs, lat, counts) = drive_synack(ch, &sh, "198.18.2.2:80", n, rounds, count).await;
+        Conc::synack(secs, lat, counts, Some(drops() - before))
     })
 }
 

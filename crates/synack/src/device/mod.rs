@@ -168,6 +168,17 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
 }
 
+/// `InvalidInput` for a packet longer than `mtu`, as a device refuses it.
+fn fits_mtu(packet: &[u8], mtu: u16) -> io::Result<()> {
+    if packet.len() > usize::from(mtu) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("packet of {} bytes exceeds the MTU of {mtu}", packet.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// A device that receives what it sends, for tests and examples.
 #[derive(Debug, Default)]
 pub struct Loopback {
@@ -194,16 +205,7 @@ impl Device for Loopback {
     }
 
     fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        if packet.len() > usize::from(self.mtu) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "packet of {} bytes exceeds the MTU of {}",
-                    packet.len(),
-                    self.mtu
-                ),
-            ));
-        }
+        fits_mtu(packet, self.mtu)?;
         if self.queue.len() >= LOOPBACK_QUEUE {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,

@@ -302,16 +302,7 @@ impl Device for PairEnd {
     }
 
     fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        if packet.len() > usize::from(self.mtu) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "packet of {} bytes exceeds the MTU of {}",
-                    packet.len(),
-                    self.mtu
-                ),
-            ));
-        }
+        super::fits_mtu(packet, self.mtu)?;
         if !self.tx.open.load(Ordering::Relaxed) {
             self.tx.drop_packets(1);
             return Err(io::Error::new(
