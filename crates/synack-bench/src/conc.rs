@@ -19,11 +19,25 @@ pub struct Conc {
     pub latencies: Vec<f64>,
     /// Task and thread wake-ups by synack's driver (None for the kernel).
     pub wakeups: Option<u64>,
-    /// Packets between the two hosts (synack's async run only).
+    /// Packets between the two hosts (synack's async runs only).
     pub packets: Option<u64>,
+    /// Packets the device pair dropped on a full queue (the pair run only).
+    pub drops: Option<u64>,
 }
 
 impl Conc {
+    /// A synack async run: its time, latencies, driver wake-ups and packets, and drops.
+    fn synack(secs: f64, lat: Vec<f64>, counts: [u64; 2], drops: Option<u64>) -> Conc {
+        Conc {
+            requests: lat.len() as u64,
+            secs,
+            latencies: lat,
+            wakeups: Some(counts[0]),
+            packets: Some(counts[1]),
+            drops,
+        }
+    }
+
     pub fn per_sec(&self) -> f64 {
         self.requests as f64 / self.secs
     }
@@ -100,6 +114,35 @@ where
     (secs, lat, [after[0] - before[0], after[1] - before[1]])
 }
 
+/// Serves on `server`'s `addr` and runs `drive` from `client` towards it: the time, the
+/// latencies, and what `count` counted during the requests.
+async fn drive_synack(
+    client: synack::net::Host,
+    server: &synack::net::Host,
+    addr: &'static str,
+    n: u32,
+    rounds: u32,
+    count: impl Fn() -> [u64; 2],
+) -> (f64, Vec<f64>, [u64; 2]) {
+    let l = synack::tokio::TcpListener::bind_on(server, addr).unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(serve(s));
+        }
+    });
+    let open = || {
+        let client = client.clone();
+        async move {
+            let s = synack::tokio::TcpStream::connect_on(&client, addr)
+                .await
+                .expect("connect");
+            s.set_nodelay(true).unwrap();
+            s
+        }
+    };
+    drive(n, rounds, open, count).await
+}
+
 /// synack: two hosts on an in-memory link without delay, the driver a task on the same
 /// tokio runtime as the clients and the server.
 pub fn synack_async(n: u32, rounds: u32) -> Conc {
@@ -110,37 +153,45 @@ pub fn synack_async(n: u32, rounds: u32) -> Conc {
             .build_tokio()
             .expect("a synack runtime");
         let (ch, sh) = (rt.host("client").unwrap(), rt.host("server").unwrap());
-        let l = synack::tokio::TcpListener::bind_on(&sh, "198.18.0.2:80").unwrap();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = l.accept().await {
-                tokio::spawn(serve(s));
-            }
-        });
-        let (secs, lat, [wakeups, packets]) = drive(
-            n,
-            rounds,
-            || {
-                let ch = ch.clone();
-                async move {
-                    let s = synack::tokio::TcpStream::connect_on(&ch, "198.18.0.2:80")
-                        .await
-                        .expect("connect");
-                    s.set_nodelay(true).unwrap();
-                    s
-                }
-            },
-            || [rt.wakeups(), rt.link_stats().sent],
-        )
-        .await;
-        Conc {
-            requests: lat.len() as u64,
-            secs,
-            latencies: lat,
-            wakeups: Some(wakeups),
-            packets: Some(packets),
-        }
+        let count = || [rt.wakeups(), rt.link_stats().sent];
+        let (secs, lat, counts) = drive_synack(ch, &sh, "198.18.0.2:80", n, rounds, count).await;
+        Conc::synack(secs, lat, counts, None)
     })
 }
+
+/// synack, one runtime per host: the client's and the server's runtimes each with its own
+/// driver task (on the same tokio runtime as the clients and the server), joined by an
+/// in-memory device pair (`synack::device::pair`), so the two hosts' TCP work runs on two
+/// tokio workers at once.
+pub fn synack_async_pair(n: u32, rounds: u32) -> Conc {
+    tokio_rt().block_on(async {
+        let (a, b) = synack::device::pair::pair_with_queue(1500, PAIR_QUEUE).expect("a pair");
+        let build = |name: &str, cidr: &str, end| {
+            Runtime::builder()
+                .host(name, cidr)
+                .device(end)
+                .build_tokio()
+                .expect("a synack runtime on a pair end")
+        };
+        let crt = build("client", "198.18.2.1/24", a);
+        let srt = build("server", "198.18.2.2/24", b);
+        let (ch, sh) = (crt.host("client").unwrap(), srt.host("server").unwrap());
+        let drops = || crt.device_stats().tx_errors + srt.device_stats().tx_errors;
+        let count = || {
+            let (c, s) = (crt.device_stats(), srt.device_stats());
+            [crt.wakeups() + srt.wakeups(), c.tx_packets + s.tx_packets]
+        };
+        let before = drops();
+        let (secs, lat, counts) = drive_synack(ch, &sh, "198.18.2.2:80", n, rounds, count).await;
+        Conc::synack(secs, lat, counts, Some(drops() - before))
+    })
+}
+
+/// Packets each end of the pair queues at most in `synack_async_pair`: more than 10,000
+/// connections can have in flight at once (a request or an answer each, and their ACKs), so
+/// the figure measures the drivers and not retransmission timeouts. With the default
+/// (`device::pair::PAIR_QUEUE`, 1,024) a driver that falls behind the other drops thousands.
+pub const PAIR_QUEUE: usize = 32_768;
 
 /// The kernel: `tokio::net` over 127.0.0.1, the server in a child process (`conc-server`):
 /// 10,000 connections are 20,000 descriptors, more than one process may hold here.
@@ -176,6 +227,7 @@ pub fn kernel_async(n: u32, rounds: u32) -> Option<Conc> {
             latencies: lat,
             wakeups: None,
             packets: None,
+            drops: None,
         }
     });
     let _ = child.kill();
@@ -272,27 +324,36 @@ pub fn synack_blocking(threads: u32, rounds: u32) -> Conc {
         latencies: lat,
         wakeups: Some(wakeups),
         packets: None,
+        drops: None,
     }
 }
 
-/// `cg-conc N ROUNDS`: synack's async side alone, `N` connections of `ROUNDS` requests each,
-/// for profiling; prints the requests made, their rate, and packets and wake-ups per request. Run it under callgrind twice, once with
-/// `ROUNDS` 0 (setting up and tearing down only): the difference of the totals divided by
-/// `N * ROUNDS` is synack's instructions per request, both hosts, the driver, tokio and the
-/// clients' and servers' tasks included.
+/// `cg-conc N ROUNDS [pair]`: synack's async side alone, `N` connections of `ROUNDS` requests
+/// each, for profiling; both hosts in one runtime, or with `pair` one runtime per host joined by
+/// a device pair. Prints the requests made, their rate, and packets and wake-ups per request.
+/// Run it under callgrind twice, once with `ROUNDS` 0 (setting up and tearing down only): the
+/// difference of the totals divided by `N * ROUNDS` is synack's instructions per request, both
+/// hosts, the driver(s), tokio and the clients' and servers' tasks included.
 pub fn cg_child(args: &[String]) {
     let arg = |i: usize, default: u32| {
         args.get(i)
-            .map(|a| a.parse().expect("cg-conc N ROUNDS: counts"))
+            .map(|a| a.parse().expect("cg-conc N ROUNDS [pair]: counts"))
             .unwrap_or(default)
     };
-    let c = synack_async(arg(0, 1_000), arg(1, 10));
+    let (n, rounds) = (arg(0, 1_000), arg(1, 10));
+    let c = match args.get(2).map(String::as_str) {
+        Some("pair") => synack_async_pair(n, rounds),
+        None => synack_async(n, rounds),
+        Some(other) => panic!("cg-conc N ROUNDS [pair]: unknown variant {other:?}"),
+    };
     let wakeups = c.wakeups.unwrap_or(0) as f64 / c.requests.max(1) as f64;
     let packets = c.packets.unwrap_or(0) as f64 / c.requests.max(1) as f64;
     println!(
-        "{} requests, {:.0} req/s, {packets:.2} packets and {wakeups:.2} wake-ups per request",
+        "{} requests, {:.0} req/s, {packets:.2} packets and {wakeups:.2} wake-ups per request{}",
         c.requests,
-        c.per_sec()
+        c.per_sec(),
+        c.drops
+            .map_or(String::new(), |d| format!(", {d} packets dropped"))
     );
 }
 

@@ -238,56 +238,74 @@ fn run_conns(quick: bool) -> (Vec<Row>, Vec<String>) {
 fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
     let (n, rounds, threads, trounds) = conc::sizes(quick);
     let s = conc::synack_async(n, rounds);
+    let sp = conc::synack_async_pair(n, rounds);
     let k = conc::kernel_async(n, rounds);
     let b = conc::synack_blocking(threads, trounds);
     let kv = |f: &dyn Fn(&conc::Conc) -> f64| k.as_ref().map(f);
     let p = |c: &conc::Conc, q: f64| percentile(&c.latencies, q);
     let per_req = |c: &conc::Conc| c.wakeups.unwrap_or(0) as f64 / c.requests as f64;
-    let rows = vec![
-        Row::higher(
-            &format!("conc {n} conns x 1 KiB req/resp, tokio"),
-            "req/s",
-            Some(s.per_sec()),
-            None,
-            kv(&|c| c.per_sec()),
-        )
-        .note(format!(
-            "{} requests: synack {:.2} s, kernel {}",
-            s.requests,
-            s.secs,
-            k.as_ref()
-                .map_or("did not run".into(), |c| format!("{:.2} s", c.secs))
-        )),
-        Row::lower(
-            "conc tokio: latency p50",
-            "µs",
-            Some(p(&s, 50.0)),
-            None,
-            kv(&|c| p(c, 50.0)),
-        ),
-        Row::lower(
-            "conc tokio: latency p99",
-            "µs",
-            Some(p(&s, 99.0)),
-            None,
-            kv(&|c| p(c, 99.0)),
-        ),
-        Row::lower(
-            "conc tokio: wake-ups per request",
-            "wakes",
-            Some(per_req(&s)),
-            None,
-            None,
-        )
-        .note("tasks woken by synack's driver, per request/response (a request: one read readiness on the server, one on the client; writes never blocked)"),
-        Row::lower(
-            "conc tokio: packets per request",
-            "packets",
-            s.packets.map(|p| p as f64 / s.requests as f64),
-            None,
-            None,
-        )
-        .note("IP packets between synack's two hosts per request/response: 2 when every ACK rides on the answer or the next request"),
+    // The rows of one synack variant against the kernel: `tag` names the variant.
+    let variant = |c: &conc::Conc, tag: &str, what: &str| {
+        vec![
+            Row::higher(
+                &format!("conc {n} conns x 1 KiB req/resp, tokio, {tag}"),
+                "req/s",
+                Some(c.per_sec()),
+                None,
+                kv(&|c| c.per_sec()),
+            )
+            .note(format!(
+                "{what}; {} requests: synack {:.2} s, kernel {}{}",
+                c.requests,
+                c.secs,
+                k.as_ref()
+                    .map_or("did not run".into(), |c| format!("{:.2} s", c.secs)),
+                c.drops
+                    .map_or(String::new(), |d| format!("; {d} packets dropped on a full pair queue"))
+            )),
+            Row::lower(
+                &format!("conc tokio, {tag}: latency p50"),
+                "µs",
+                Some(p(c, 50.0)),
+                None,
+                kv(&|c| p(c, 50.0)),
+            ),
+            Row::lower(
+                &format!("conc tokio, {tag}: latency p99"),
+                "µs",
+                Some(p(c, 99.0)),
+                None,
+                kv(&|c| p(c, 99.0)),
+            ),
+            Row::lower(
+                &format!("conc tokio, {tag}: wake-ups per request"),
+                "wakes",
+                Some(per_req(c)),
+                None,
+                None,
+            )
+            .note("tasks woken by synack's driver(s), per request/response (a request: one read readiness on the server, one on the client; writes never blocked)"),
+            Row::lower(
+                &format!("conc tokio, {tag}: packets per request"),
+                "packets",
+                c.packets.map(|p| p as f64 / c.requests as f64),
+                None,
+                None,
+            )
+            .note("IP packets between synack's two hosts per request/response: 2 when every ACK rides on the answer or the next request"),
+        ]
+    };
+    let mut rows = variant(
+        &s,
+        "synack 1 runtime",
+        "synack: both hosts in one runtime on SimNet, one driver task does both ends' TCP work",
+    );
+    rows.extend(variant(
+        &sp,
+        "synack runtime per host",
+        "synack: one runtime per host, joined by an in-memory device pair; two driver tasks, one per end",
+    ));
+    rows.push(
         Row::higher(
             &format!("conc blocking, {threads} threads x 1 KiB req/resp"),
             "req/s",
@@ -303,11 +321,12 @@ fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
             p(&b, 99.0),
             per_req(&b)
         )),
-    ];
+    );
     let notes = vec![
         format!("tokio multi-threaded runtime (one worker per CPU); {n} connections opened first, then each runs {rounds} sequential 1 KiB requests, all connections at once; every response checked; TCP_NODELAY on both sides"),
-        "synack: client and server hosts in this process on an in-memory link (SimNet, no delay), the driver a task on the same runtime (Runtime::builder().build_tokio())".into(),
-        "kernel: tokio::net over 127.0.0.1, the server in a child process (20,000 descriptors do not fit one process's limit here), the same client code".into(),
+        "synack 1 runtime: client and server hosts in one synack runtime on an in-memory link (SimNet, no delay), its one driver a task on the same tokio runtime (Runtime::builder().host(..).host(..).build_tokio()): one task does both hosts' TCP work, on one core at a time".into(),
+        format!("synack runtime per host: the client host and the server host each in its own synack runtime, joined by an in-memory device pair (device::pair, veth-like, {} packets per queue; Runtime::builder().device(end).build_tokio() for each), so two driver tasks on the same tokio runtime do one host's TCP work each, on two cores at once", conc::PAIR_QUEUE),
+        "kernel: tokio::net over 127.0.0.1, the server in a child process (20,000 descriptors do not fit one process's limit here), the same client code; its TCP work runs in the system calls of both processes' tokio workers".into(),
         format!("blocking: synack::net with {threads} client threads and {threads} server threads, {trounds} requests each, on a runtime thread"),
     ];
     (rows, notes)

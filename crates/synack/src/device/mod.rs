@@ -11,6 +11,8 @@
 //!   the packets that are ready, say when it holds work for later, and expose a file descriptor
 //!   to wait on. Implemented by [`tun::Tun`] (Linux), [`Loopback`], and [`impair::Impaired`],
 //!   which puts SimNet's impairment models in front of any other device.
+//! * [`pair::pair`] (Linux): two [`Device`]s joined back to back in memory, like a veth pair,
+//!   each with an eventfd to wait on: two runtimes (one driver each) on one in-process link.
 //! * [`relay::Relay`]: two devices joined back to back through the impairment models, a
 //!   userspace `netem` between two kernels (`synack relay`).
 //! * [`tun::Tun`] (Linux): a TUN interface (`IFF_TUN | IFF_NO_PI`) through the `tun-rs` crate,
@@ -43,6 +45,8 @@
 //! ```
 
 pub mod impair;
+#[cfg(target_os = "linux")]
+pub mod pair;
 pub mod relay;
 pub mod sim;
 #[cfg(target_os = "linux")]
@@ -103,6 +107,31 @@ pub trait Device: Send {
     fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         None
     }
+
+    /// Whether the TCP and UDP checksums of what [`recv`](Device::recv) returns need no
+    /// verifying: the packets come over a medium that cannot corrupt them, from a sender whose
+    /// checksums are right (as Linux's loopback and veth devices mark local packets
+    /// `CHECKSUM_UNNECESSARY`). The runtime then hands them to
+    /// [`Stack::handle_packet_checksummed`](crate::stack::Stack::handle_packet_checksummed).
+    fn rx_checksummed(&self) -> bool {
+        false
+    }
+
+    /// Whether the device wakes a task itself when input arrives
+    /// ([`poll_recv_ready`](Device::poll_recv_ready)), so that a driver task need not wait on
+    /// [`readable_fd`](Device::readable_fd) through the reactor (an in-memory device, whose
+    /// sender can wake the receiving task directly, with no system call).
+    fn wakes_tasks(&self) -> bool {
+        false
+    }
+
+    /// For a device that [`wakes_tasks`](Device::wakes_tasks): ready when
+    /// [`recv`](Device::recv) may return a packet; otherwise the device keeps `cx`'s waker
+    /// and wakes it when one arrives. Once called, the device may stop signalling
+    /// `readable_fd`. Never ready for other devices.
+    fn poll_recv_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -128,6 +157,26 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         (**self).readable_fd()
     }
+    fn rx_checksummed(&self) -> bool {
+        (**self).rx_checksummed()
+    }
+    fn wakes_tasks(&self) -> bool {
+        (**self).wakes_tasks()
+    }
+    fn poll_recv_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        (**self).poll_recv_ready(cx)
+    }
+}
+
+/// `InvalidInput` for a packet longer than `mtu`, as a device refuses it.
+fn fits_mtu(packet: &[u8], mtu: u16) -> io::Result<()> {
+    if packet.len() > usize::from(mtu) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("packet of {} bytes exceeds the MTU of {mtu}", packet.len()),
+        ));
+    }
+    Ok(())
 }
 
 /// A device that receives what it sends, for tests and examples.
@@ -156,16 +205,7 @@ impl Device for Loopback {
     }
 
     fn send(&mut self, _now: Instant, packet: &[u8]) -> io::Result<()> {
-        if packet.len() > usize::from(self.mtu) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "packet of {} bytes exceeds the MTU of {}",
-                    packet.len(),
-                    self.mtu
-                ),
-            ));
-        }
+        fits_mtu(packet, self.mtu)?;
         if self.queue.len() >= LOOPBACK_QUEUE {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,

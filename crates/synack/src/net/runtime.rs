@@ -1328,13 +1328,18 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
     let mut activity = false;
     let mut more = false;
     let mut read = 0;
+    let checksummed = dev.rx_checksummed();
     while read < RX_BATCH {
         match dev.recv(now, buf) {
             Ok(Some(n)) => {
                 read += 1;
                 stats.rx_packets += 1;
                 stats.rx_bytes += n as u64;
-                h.stack.handle_packet(now, &buf[..n]);
+                if checksummed {
+                    h.stack.handle_packet_checksummed(now, &buf[..n]);
+                } else {
+                    h.stack.handle_packet(now, &buf[..n]);
+                }
             }
             Ok(None) => break,
             Err(_) => {

@@ -658,7 +658,11 @@ pub(crate) struct TaskDevice {
 
 impl TaskDevice {
     pub(crate) fn install(&self, dev: Option<Box<dyn Device>>) {
-        *lock(&self.fd) = dev.as_ref().and_then(|d| device_fd(d.as_ref()));
+        // A device that wakes the task itself needs no descriptor in the reactor.
+        *lock(&self.fd) = dev
+            .as_ref()
+            .filter(|d| !d.wakes_tasks())
+            .and_then(|d| device_fd(d.as_ref()));
         *lock(&self.device) = dev;
     }
 
@@ -706,9 +710,12 @@ impl TaskDevice {
     }
 
     /// Ready when the device is readable (its readiness cleared first: the next turn reads
-    /// until the device is empty, so nothing that arrives after this is missed); never
-    /// without a device.
+    /// until the device is empty, so nothing that arrives after this is missed), or, for a
+    /// device that wakes tasks itself, when it says it has input; never without a device.
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(d) = self.device().as_mut().filter(|d| d.wakes_tasks()) {
+            return d.poll_recv_ready(cx);
+        }
         #[cfg(target_os = "linux")]
         if let Some(a) = lock(&self.fd).as_ref() {
             return match a.poll_read_ready(cx) {
