@@ -12,4 +12,5 @@ mod matrix;
 mod memory;
 mod pacing;
 mod resets;
+mod rtx_burst;
 mod transfer;
