@@ -457,7 +457,12 @@ impl Connection {
         {
             return (tx.burst_left, tx.burst_size);
         }
-        let segs = self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n);
+        self.new_resend_burst(self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n))
+    }
+
+    /// A new resend burst of at most `segs` segments: no more than the free congestion
+    /// window and [`tso_segs`](Self::tso_segs) allow (Linux `tcp_xmit_retransmit_queue`).
+    fn new_resend_burst(&self, segs: u32) -> (u16, u16) {
         let free = self.cwnd_segs().saturating_sub(self.pipe_segs()).max(1);
         let n = free
             .min(self.tso_segs())
@@ -489,13 +494,7 @@ impl Connection {
         {
             return (tx.burst_left, tx.burst_size);
         }
-        let segs = self.snd.sb.lost_run_from(seq).max(1);
-        let free = self.cwnd_segs().saturating_sub(self.pipe_segs()).max(1);
-        let n = free
-            .min(self.tso_segs())
-            .min(segs)
-            .clamp(1, u16::MAX as u32) as u16;
-        (n, n)
+        self.new_resend_burst(self.snd.sb.lost_run_from(seq))
     }
 
     /// Whether this connection paces its transmissions: the controller asks for it (BBR), or
