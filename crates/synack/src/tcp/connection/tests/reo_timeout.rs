@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::harness::*;
 use crate::tcp::congestion::Algorithm;
-use crate::tcp::{CaState, Config, Counters, SeqNum, State};
+use crate::tcp::{CaState, Config, Counters, SeqNum};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, Options};
 
@@ -28,18 +28,9 @@ fn resends_at_reorder_timeout(congestion: Algorithm) -> (Vec<u32>, u32) {
         window_scaling: false,
         ..config()
     });
-    let mut c = client(&cfg);
     let mut ctr = Counters::default();
-    c.connect(Instant::ZERO, SERVER, SeqNum(ISS), &mut ctr)
-        .unwrap();
-    drain(&mut c, Instant::ZERO, &mut ctr);
     let t = Instant::from_millis(10);
-    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, ISS + 1)
-        .mss(SEG as u16)
-        .sack_permitted();
-    deliver(&mut c, t, &synack.seg(), &mut ctr);
-    assert_eq!(c.state(), State::Established);
-    drain(&mut c, t, &mut ctr);
+    let mut c = sack_client_established(&cfg, ISS, SEG as u16, t, &mut ctr);
     c.set_nodelay(true);
     assert_eq!(
         c.send(&[3u8; 10 * SEG as usize]).unwrap(),

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use super::harness::*;
-use crate::tcp::{CaState, Config, Connection, Counters, SeqNum, State};
+use crate::tcp::{CaState, Config, Connection, Counters, SeqNum};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, Options};
 
@@ -49,18 +49,9 @@ fn in_recovery(lost: std::ops::Range<u32>) -> (Connection, Counters, Instant) {
         window_scaling: false,
         ..config()
     });
-    let mut c = client(&cfg);
     let mut ctr = Counters::default();
-    c.connect(Instant::ZERO, SERVER, SeqNum(ISS), &mut ctr)
-        .unwrap();
-    drain(&mut c, Instant::ZERO, &mut ctr);
     let t = Instant::from_micros(100);
-    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, ISS + 1)
-        .mss(SEG as u16)
-        .sack_permitted();
-    deliver(&mut c, t, &synack.seg(), &mut ctr);
-    assert_eq!(c.state(), State::Established);
-    drain(&mut c, t, &mut ctr);
+    let mut c = sack_client_established(&cfg, ISS, SEG as u16, t, &mut ctr);
     let len = (20 * SEG) as usize;
     assert_eq!(c.send(&vec![7u8; len]).unwrap(), len);
     let out = drain(&mut c, t, &mut ctr);
