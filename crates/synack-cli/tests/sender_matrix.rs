@@ -18,7 +18,9 @@
 //!   (in a namespace the per-namespace default `net.ipv4.tcp_congestion_control` may only be
 //!   set to the algorithms `tcp_allowed_congestion_control` lists, which CUBIC is not here);
 //! * synack → kernel: `synack connect --impair-out SPEC --cc ALG` on a TUN interface into a
-//!   namespace: `Impaired<Tun>`, the same model, code and seeds.
+//!   namespace: `Impaired<Tun>`, the same model, code and seeds (the relay's A → B direction
+//!   draws from the stream of `Impaired`'s outgoing direction, so both senders meet the same
+//!   losses and reorderings at the same packet numbers).
 //!
 //! Each run sends a fixed number of bytes (by RTT row) and is cut off after a time limit;
 //! goodput is what the receiver read, from the accept to its last byte (or the limit). The

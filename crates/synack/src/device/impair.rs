@@ -645,6 +645,16 @@ impl<D: Device> Impaired<D> {
         self
     }
 
+    /// The same wrapper with its two directions' random streams exchanged: the packets we
+    /// receive draw from the stream [`outgoing`](Self::outgoing) would have used. A relay
+    /// shapes what its side A sends as *incoming*; exchanged, that direction makes the very
+    /// draws (loss, reordering, jitter) that a sender's own `Impaired::new(dev, seed)
+    /// .outgoing(..)` makes for the same seed, so both see one realization of the model.
+    pub fn swap_streams(mut self) -> Impaired<D> {
+        core::mem::swap(&mut self.out.channel.rng, &mut self.inc.channel.rng);
+        self
+    }
+
     /// Counters of the outgoing direction.
     pub fn outgoing_stats(&self) -> LinkStats {
         self.out.channel.stats

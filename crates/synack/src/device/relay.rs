@@ -67,11 +67,14 @@ pub struct Relay<A, B> {
 
 impl<A: Device, B: Device> Relay<A, B> {
     /// Joins `a` and `b`, perfect both ways until configured; `seed` seeds both directions'
-    /// random streams (as [`Impaired::new`] does).
+    /// random streams (as [`Impaired::new`] does). A → B draws from the stream an
+    /// `Impaired` device's *outgoing* direction uses ([`Impaired::swap_streams`]): a sender
+    /// behind the relay and a sender on `Impaired::new(dev, seed).outgoing(..)` meet the same
+    /// losses at the same packet numbers, as the sender matrix of issue 21 assumes.
     pub fn new(a: A, b: B, seed: u64) -> Relay<A, B> {
         let mtu = usize::from(a.mtu().max(b.mtu()));
         Relay {
-            a: Impaired::new(a, seed),
+            a: Impaired::new(a, seed).swap_streams(),
             b,
             buf: vec![0u8; mtu.max(1500)],
             rx_errors: 0,
@@ -354,6 +357,28 @@ mod tests {
             gaps.iter().all(|&g| g == Duration::from_millis(1)),
             "{gaps:?}"
         );
+    }
+
+    /// The relay's A → B direction and an `Impaired` device's outgoing direction with the
+    /// same seed and model lose the same packets.
+    #[test]
+    fn a_to_b_draws_what_an_impaired_senders_outgoing_direction_draws() {
+        let cfg = LinkConfig::default().with_loss(Loss::Bernoulli(0.1));
+        let mut relay = Relay::new(Side::default(), Side::default(), 21).a_to_b(cfg);
+        run(&mut relay, 500, |_| (true, false));
+        let mut dev = Impaired::new(Side::default(), 21).outgoing(cfg);
+        for i in 0..500 {
+            dev.send(Instant::ZERO, &packet(i)).unwrap();
+        }
+        dev.flush(Instant::ZERO).unwrap();
+        let ids = |got: &[(Instant, Vec<u8>)]| -> Vec<u32> {
+            got.iter()
+                .map(|(_, p)| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
+                .collect()
+        };
+        let relayed = ids(&relay.b.got);
+        assert!((400..480).contains(&relayed.len()), "{}", relayed.len());
+        assert_eq!(relayed, ids(&dev.inner().got));
     }
 
     #[test]

@@ -511,6 +511,27 @@ impl Board {
         Some((end, n))
     }
 
+    /// The lost segments from `seq` that Linux would resend as one skb: entries LOST, not
+    /// yet resent and not SACKed, up to the end of the packet `seq` was first sent in (a SACK
+    /// inside a packet splits its skb there, `tcp_match_skb_to_sack`; RACK and the SACK
+    /// scoreboard mark whole skbs lost). 0 if the entry at `seq` is not such a one.
+    fn lost_run_from(&self, seq: SeqNum) -> u32 {
+        let Some(i) = self.index_of(seq) else {
+            return 0;
+        };
+        let mut n = 0;
+        for s in self.segs.range(i..) {
+            if !s.has(LOST) || s.has(RETRANS) || s.has(SACKED) {
+                break;
+            }
+            n += 1;
+            if s.has(SKB_END) {
+                break;
+            }
+        }
+        n
+    }
+
     /// Linux's `tcp_retrans_try_collapse`, before entry `start` (a whole packet) is resent:
     /// the whole packets after it join it while together they fit in `space` bytes (one MSS
     /// or what is left of the peer's window) and end by `wnd_end`, have the same marks and
@@ -765,6 +786,12 @@ impl Scoreboard {
     /// many entries it still holds, up to the first SACKed one.
     pub fn packet_from(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
         self.0.as_ref()?.packet_from(seq)
+    }
+
+    /// The lost, not yet resent segments from `seq` to the end of its packet, up to the
+    /// first SACKed one (see `Board::lost_run_from`): one skb of Linux's.
+    pub fn lost_run_from(&self, seq: SeqNum) -> u32 {
+        self.0.as_ref().map_or(0, |b| b.lost_run_from(seq))
     }
 
     /// Before the packet at `start` is resent, the small packets after it join it up to
@@ -1065,6 +1092,36 @@ mod tests {
         assert!(!b.any_marked(SeqNum(0), SeqNum(200), EVER_RETRANS));
         assert!(!b.any_marked(SeqNum(300), SeqNum(400), EVER_RETRANS));
         assert!(!Scoreboard::new().any_marked(SeqNum(0), SeqNum(9), EVER_RETRANS));
+    }
+
+    /// One skb of Linux's: lost entries of a packet as first sent, cut where a SACK or a
+    /// resend or the packet's end is.
+    #[test]
+    fn lost_run_stops_at_sacks_resends_and_the_packet_end() {
+        let mut b = Scoreboard::new();
+        for k in 0..4u32 {
+            b.on_send(
+                SeqNum(k * 100),
+                SeqNum(k * 100 + 100),
+                t(0),
+                false,
+                TxState::NONE,
+            );
+        }
+        b.end_packet();
+        b.on_send(SeqNum(400), SeqNum(500), t(0), false, TxState::NONE);
+        b.end_packet();
+        assert_eq!(b.lost_run_from(SeqNum(0)), 0, "nothing is lost yet");
+        b.mark_all_lost();
+        assert_eq!(b.lost_run_from(SeqNum(0)), 4, "the whole first packet");
+        b.on_sack(SeqNum(200), SeqNum(300), |_| {});
+        assert_eq!(b.lost_run_from(SeqNum(0)), 2, "up to the SACKed entry");
+        assert_eq!(b.lost_run_from(SeqNum(300)), 1, "not into the next packet");
+        b.on_retransmit(SeqNum(0), SeqNum(100), t(1), TxState::NONE);
+        assert_eq!(b.lost_run_from(SeqNum(0)), 0, "already resent");
+        assert_eq!(b.lost_run_from(SeqNum(100)), 1);
+        assert_eq!(b.lost_run_from(SeqNum(500)), 0, "beyond the board");
+        check_invariants(&b);
     }
 
     #[test]

@@ -277,7 +277,12 @@ impl Connection {
             && let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
             && lost.start < self.snd.nxt
         {
-            if let Some(plan) = self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast) {
+            if let Some(mut plan) =
+                self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast)
+            {
+                if plan.len > 0 {
+                    plan.burst = self.fast_resend_burst(now, plan.seq);
+                }
                 return Some(plan);
             }
         }
@@ -484,13 +489,44 @@ impl Connection {
         {
             return (tx.burst_left, tx.burst_size);
         }
-        let segs = self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n);
+        self.new_resend_burst(self.snd.sb.packet_from(seq).map_or(1, |(_, n)| n))
+    }
+
+    /// A new resend burst of at most `segs` segments: no more than the free congestion
+    /// window and [`tso_segs`](Self::tso_segs) allow (Linux `tcp_xmit_retransmit_queue`).
+    fn new_resend_burst(&self, segs: u32) -> (u16, u16) {
         let free = self.cwnd_segs().saturating_sub(self.pipe_segs()).max(1);
         let n = free
             .min(self.tso_segs())
             .min(segs)
             .clamp(1, u16::MAX as u32) as u16;
         (n, n)
+    }
+
+    /// The burst a fast retransmission of `seq` belongs to: segments left in it including
+    /// this one, and its size. Linux resends what SACK or RACK marked lost skb by skb
+    /// (`tcp_xmit_retransmit_queue`), each as one TSO packet of up to the free congestion
+    /// window and [`tso_segs`](Self::tso_segs) segments (`tcp_retransmit_skb` with `segs`),
+    /// paced as one; an skb is the lost run of a packet as first sent up to a SACKed part
+    /// (`Scoreboard::lost_run_from`). A burst goes on while its next segment follows the one
+    /// just resent at this instant. Unlike a resend after a timeout, the burst adds no PSH
+    /// (a segment keeps the one it first carried): the lost head of a packet whose tail was
+    /// SACKed lost its PSH when SACK split the skb (`tcp_fragment`); Linux-verified by
+    /// `rtx-size-recovery-two-segments-together.pkt`.
+    fn fast_resend_burst(&self, now: Instant, seq: SeqNum) -> (u16, u16) {
+        if let Some(tx) = self.snd.tx.as_deref()
+            && tx.burst_left > 0
+            && tx.burst_at == now
+            && self.snd.sb.containing(seq - 1u32).is_some_and(|p| {
+                p.end == seq
+                    && p.has(scoreboard::RETRANS)
+                    && !p.has(scoreboard::SKB_END)
+                    && p.xmit == now
+            })
+        {
+            return (tx.burst_left, tx.burst_size);
+        }
+        self.new_resend_burst(self.snd.sb.lost_run_from(seq))
     }
 
     /// Whether this connection paces its transmissions: the controller asks for it (BBR), or

@@ -732,7 +732,11 @@ impl Connection {
         {
             self.enter_recovery(now, ctr);
             // Linux `tcp_rack_reo_timeout`: PRR as if one segment had been delivered, so
-            // recovery starts with one retransmission, not a burst of them.
+            // recovery starts with one retransmission, not a burst of them; not for a
+            // controller that sets the window itself (BBR: `cong_control`).
+            if self.cc.is_model_based() {
+                return;
+            }
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();

@@ -109,6 +109,27 @@ pub fn server(cfg: &Arc<Config>) -> Connection {
     s
 }
 
+/// A client of `cfg` that connected at time zero (ISS `iss`) and got the SYN-ACK at `t`,
+/// offering MSS `mss` and SACK: established, the handshake's segments drained.
+pub fn sack_client_established(
+    cfg: &Arc<Config>,
+    iss: u32,
+    mss: u16,
+    t: Instant,
+    ctr: &mut Counters,
+) -> Connection {
+    let mut c = client(cfg);
+    c.connect(Instant::ZERO, SERVER, SeqNum(iss), ctr).unwrap();
+    drain(&mut c, Instant::ZERO, ctr);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, iss + 1)
+        .mss(mss)
+        .sack_permitted();
+    deliver(&mut c, t, &synack.seg(), ctr);
+    assert_eq!(c.state(), State::Established);
+    drain(&mut c, t, ctr);
+    c
+}
+
 /// Builder for segments injected "from the peer" of a connection.
 #[derive(Clone)]
 pub struct Inject {

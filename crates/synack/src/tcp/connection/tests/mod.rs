@@ -11,5 +11,7 @@ mod handshake;
 mod matrix;
 mod memory;
 mod pacing;
+mod reo_timeout;
 mod resets;
+mod rtx_burst;
 mod transfer;
