@@ -34,10 +34,11 @@
 //!   (by [`Tun::send_with`]) or copied (by [`Device::send`]) with its payload right after
 //!   the one before it in the same buffer, so its bytes are neither copied again nor summed
 //!   again, and the super-segment is written as one packet with a partial checksum, which
-//!   the kernel's TCP takes like a GRO packet from a NIC. The packets between
-//!   super-segments go through tun-rs, which coalesces what it can of them (GRO, each
-//!   segment's checksum verified first; UDP too where the kernel takes UDP super-segments)
-//!   and writes the rest as it is.
+//!   the kernel's TCP takes like a GRO packet from a NIC (one the kernel refuses, `EINVAL`,
+//!   is written again as its segments, and no more are built: [`Tun::tso_refusals`]). The
+//!   packets between super-segments go through tun-rs, which coalesces what it can of them
+//!   (GRO, each segment's checksum verified first; UDP too where the kernel takes UDP
+//!   super-segments) and writes the rest as it is.
 //!
 //! [`Tun::recv_with`] and [`Tun::send_with`] do the same without copying each packet between
 //! the device's buffers and the caller's, and say which received packets had their checksum
@@ -419,11 +420,13 @@ impl TunBuilder {
                 let offload = dev.tcp_gso().then(|| Box::new(Offload::new(self.mtu)));
                 let dev = Arc::new(dev);
                 let writer = match (&offload, self.write_thread) {
-                    (Some(_), true) => {
-                        Some(Writer::start(dev.clone()).map_err(|source| TunError::Io {
-                            context: "starting the TUN device's write thread",
-                            source,
-                        })?)
+                    (Some(o), true) => {
+                        Some(Writer::start(dev.clone(), o.tso_refused.clone()).map_err(
+                            |source| TunError::Io {
+                                context: "starting the TUN device's write thread",
+                                source,
+                            },
+                        )?)
                     }
                     _ => None,
                 };
@@ -495,6 +498,10 @@ struct Offload {
     /// finished when a packet that does not join it is queued or at [`Tun::flush`].
     run: Option<Run>,
     gro: GROTable,
+    /// Super-segments the kernel refused with `EINVAL` ([`write_batch`]), shared with the
+    /// write thread: after the first, no more are built here (each segment goes on its own,
+    /// through tun-rs), so a header this kernel does not take cannot stall a connection.
+    tso_refused: Arc<AtomicU64>,
 }
 
 impl Offload {
@@ -515,6 +522,7 @@ impl Offload {
             tx_count: 0,
             run: None,
             gro: GROTable::new(),
+            tso_refused: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -564,7 +572,8 @@ impl Offload {
                 b.truncate(end);
                 run.finish(b);
                 self.tx_count += 1;
-                self.run = Run::start(&spare[VIRTIO_NET_HDR_LEN..]);
+                self.run = Run::start(&spare[VIRTIO_NET_HDR_LEN..])
+                    .filter(|_| self.tso_refused.load(Ordering::Relaxed) == 0);
                 return true;
             }
             run.finish(b);
@@ -578,7 +587,8 @@ impl Offload {
             Some(n) => {
                 b.truncate(VIRTIO_NET_HDR_LEN + n.min(room));
                 self.tx_count += 1;
-                self.run = Run::start(&b[VIRTIO_NET_HDR_LEN..]);
+                self.run = Run::start(&b[VIRTIO_NET_HDR_LEN..])
+                    .filter(|_| self.tso_refused.load(Ordering::Relaxed) == 0);
                 true
             }
             None => false,
@@ -597,14 +607,40 @@ impl Offload {
     }
 }
 
+/// Where [`write_batch`] writes: the TUN device (a test's fake in the tests).
+trait TxSink {
+    /// Writes `bufs` (each behind `VIRTIO_NET_HDR_LEN` bytes of room for its virtio-net
+    /// header) through tun-rs, which coalesces what it can.
+    fn send_coalesced(&self, gro: &mut GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()>;
+    /// Writes one packet behind its virtio-net header as it is.
+    fn write_packet(&self, b: &[u8]) -> io::Result<()>;
+}
+
+impl TxSink for tun_rs::SyncDevice {
+    fn send_coalesced(&self, gro: &mut GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()> {
+        self.send_multiple(gro, bufs, VIRTIO_NET_HDR_LEN)
+            .map(|_| ())
+    }
+
+    fn write_packet(&self, b: &[u8]) -> io::Result<()> {
+        retry(|| rustix::io::write(self, b).map_err(io::Error::from)).map(|_| ())
+    }
+}
+
 /// Writes `bufs` (each a virtio-net header and a packet) in order: a super-segment built
 /// here ([`tso`]) as it is, the packets between them through tun-rs, which coalesces
 /// consecutive segments of a flow (verifying each one's checksum first). On an error the
 /// rest is still written, and the first error is returned.
+///
+/// A super-segment the kernel does not take is written again as the segments it stands
+/// for, one write each: dropped, it would come back the same from the retransmission and
+/// be refused again. `EINVAL` (Linux `tun_get_user` when `virtio_net_hdr_to_skb` rejects
+/// the header) counts in `refused`, which stops [`Offload`] building more.
 fn write_batch(
-    dev: &tun_rs::SyncDevice,
+    dev: &impl TxSink,
     gro: &mut GROTable,
     bufs: &mut [Vec<u8>],
+    refused: &AtomicU64,
 ) -> io::Result<()> {
     let mut result = Ok(());
     let mut from = 0;
@@ -614,16 +650,47 @@ fn write_batch(
             continue;
         }
         if from < i {
-            let r = dev.send_multiple(gro, &mut bufs[from..i], VIRTIO_NET_HDR_LEN);
-            result = result.and(r.map(|_| ()));
+            result = result.and(dev.send_coalesced(gro, &mut bufs[from..i]));
         }
-        let r = retry(|| rustix::io::write(dev, &bufs[i][..]).map_err(io::Error::from));
-        result = result.and(r.map(|_| ()));
+        if let Err(e) = dev.write_packet(&bufs[i]) {
+            if e.raw_os_error() == Some(EINVAL) {
+                refused.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    target: "synack",
+                    "the TUN device refused a TCP super-segment ({e}): its segments go singly"
+                );
+            }
+            result = result.and(write_split(dev, &mut bufs[i]));
+        }
         from = i + 1;
     }
     if from < bufs.len() {
-        let r = dev.send_multiple(gro, &mut bufs[from..], VIRTIO_NET_HDR_LEN);
-        result = result.and(r.map(|_| ()));
+        result = result.and(dev.send_coalesced(gro, &mut bufs[from..]));
+    }
+    result
+}
+
+/// Writes the super-segment `b` (a virtio-net header and the packet) as the segments it
+/// stands for, each with its checksums computed, one write each; the first error is
+/// returned, the rest still written.
+fn write_split(dev: &impl TxSink, b: &mut [u8]) -> io::Result<()> {
+    let hdr = VirtioNetHdr::decode(&b[..VIRTIO_NET_HDR_LEN])?;
+    let (hdr_len, size) = (usize::from(hdr.hdr_len), usize::from(hdr.gso_size).max(1));
+    let count = b
+        .len()
+        .saturating_sub(VIRTIO_NET_HDR_LEN + hdr_len)
+        .div_ceil(size);
+    // Rare (the first refusal turns the super-segments off): buffers of its own. Their
+    // first bytes, zero, are each segment's virtio-net header (no offload).
+    let mut segs = vec![vec![0u8; VIRTIO_NET_HDR_LEN + hdr_len + size]; count];
+    let mut lens = vec![0; count];
+    let v6 = b.get(VIRTIO_NET_HDR_LEN).is_some_and(|v| v >> 4 == 6);
+    let p = &mut b[VIRTIO_NET_HDR_LEN..];
+    let k = tun_rs::gso_split(p, hdr, &mut segs, &mut lens, VIRTIO_NET_HDR_LEN, v6)?;
+    let mut result = Ok(());
+    for (s, n) in segs.iter().zip(lens).take(k) {
+        result = result.and(dev.write_packet(&s[..VIRTIO_NET_HDR_LEN + n]));
     }
     result
 }
@@ -650,7 +717,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(dev: Arc<tun_rs::SyncDevice>) -> io::Result<Writer> {
+    fn start(dev: Arc<tun_rs::SyncDevice>, refused: Arc<AtomicU64>) -> io::Result<Writer> {
         let (batches, rx) = mpsc::sync_channel::<Batch>(2);
         let (back, free) = mpsc::channel();
         let errors = Arc::new(AtomicU64::new(0));
@@ -660,7 +727,7 @@ impl Writer {
             .spawn(move || {
                 let mut gro = GROTable::new();
                 for (mut bufs, n) in rx {
-                    if write_batch(&dev, &mut gro, &mut bufs[..n]).is_err() {
+                    if write_batch(&*dev, &mut gro, &mut bufs[..n], &refused).is_err() {
                         errs.fetch_add(n as u64, Ordering::Relaxed);
                     }
                     if back.send(bufs).is_err() {
@@ -740,6 +807,15 @@ impl Tun {
         self.writer
             .as_ref()
             .map_or(0, |w| w.errors.load(Ordering::Relaxed))
+    }
+
+    /// TCP super-segments built here that the kernel refused (`EINVAL`), each then written
+    /// as its segments; after the first, no more are built (the segments go singly, through
+    /// tun-rs's coalescing). 0 without offloads.
+    pub fn tso_refusals(&self) -> u64 {
+        self.offload
+            .as_ref()
+            .map_or(0, |o| o.tso_refused.load(Ordering::Relaxed))
     }
 
     /// Whether the interface uses the `vnet_hdr` offloads ([`TunBuilder::offload`]).
@@ -976,7 +1052,7 @@ impl Device for Tun {
         // Coalesces and writes; on an error the rest of the batch is still tried, and the
         // batch is gone either way (TCP retransmits what the kernel did not take). Not
         // retried: the buffers are coalesced in place.
-        write_batch(&self.dev, &mut o.gro, &mut o.tx[..n])
+        write_batch(&*self.dev, &mut o.gro, &mut o.tx[..n], &o.tso_refused)
     }
 
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
@@ -1076,8 +1152,64 @@ mod tests {
         p
     }
 
+    /// Asserts that `b` (a virtio-net header and a super-segment, as [`Run::finish`]
+    /// leaves it) is what Linux takes: the header as `virtio_net_hdr_to_skb` wants it for a
+    /// TCP GSO packet with a partial checksum (csum_start at the TCP header, csum_offset the
+    /// checksum field's, hdr_len the headers', gso_size less than the payload), the IP
+    /// header's lengths (and IPv4 checksum) for the whole packet, and a TCP checksum field
+    /// that, completed as the device does (the sum from csum_start to the end, complemented,
+    /// into the field), makes a checksum that verifies.
+    fn check_super_segment(b: &[u8]) {
+        let hdr = VirtioNetHdr::decode(&b[..VIRTIO_NET_HDR_LEN]).unwrap();
+        let p = &b[VIRTIO_NET_HDR_LEN..];
+        let v6 = p[0] >> 4 == 6;
+        let ip = if v6 { 40 } else { 20 };
+        let headers = ip + usize::from(p[ip + 12] >> 4) * 4;
+        let gso = if v6 {
+            VIRTIO_NET_HDR_GSO_TCPV6
+        } else {
+            VIRTIO_NET_HDR_GSO_TCPV4
+        };
+        assert_eq!(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        assert_eq!(
+            (hdr.gso_type, hdr.csum_start, hdr.csum_offset, hdr.hdr_len),
+            (gso, ip as u16, 16, headers as u16)
+        );
+        assert!(hdr.gso_size > 0 && usize::from(hdr.gso_size) < p.len() - headers);
+        let tcp_len = (p.len() - ip) as u32;
+        let mut pseudo = if v6 {
+            assert_eq!(usize::from(u16::from_be_bytes([p[4], p[5]])), p.len() - 40);
+            let src: [u8; 16] = p[8..24].try_into().unwrap();
+            let dst: [u8; 16] = p[24..40].try_into().unwrap();
+            pseudo_header_v6(
+                src.into(),
+                dst.into(),
+                crate::wire::IpProtocol::Tcp,
+                tcp_len,
+            )
+        } else {
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len());
+            assert_eq!(checksum(&p[..20]), 0, "IPv4 header checksum");
+            let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+            let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+            pseudo_header_v4(src, dst, crate::wire::IpProtocol::Tcp, tcp_len)
+        };
+        let mut done = p.to_vec();
+        let (start, field) = (usize::from(hdr.csum_start), usize::from(hdr.csum_offset));
+        let mut c = Checksum::new();
+        c.add_bytes(&done[start..]);
+        let at = start + field;
+        done[at..at + 2].copy_from_slice(&c.finish().to_be_bytes());
+        pseudo.add_bytes(&done[ip..]);
+        assert!(
+            pseudo.verifies(),
+            "the completed TCP checksum does not verify"
+        );
+    }
+
     /// The packets queued in `o`, each cut back into the segments it stands for (by
-    /// tun-rs's split, as the kernel's GSO cuts a super-segment).
+    /// tun-rs's split, as the kernel's GSO cuts a super-segment) after
+    /// [`check_super_segment`].
     fn written(o: &mut Offload) -> Vec<Vec<u8>> {
         let n = o.take_queued();
         let mut out = Vec::new();
@@ -1087,7 +1219,7 @@ mod tests {
                 out.push(b[VIRTIO_NET_HDR_LEN..].to_vec());
                 continue;
             }
-            assert_eq!(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+            check_super_segment(b);
             let mut segs = vec![vec![0u8; 1600]; 64];
             let mut lens = vec![0; 64];
             let v6 = b[VIRTIO_NET_HDR_LEN] >> 4 == 6;
@@ -1192,6 +1324,70 @@ mod tests {
         assert!(!o.put(1500, |_| None));
         assert_eq!(o.tx_count, 5);
         assert_eq!(written(&mut o), sent);
+    }
+
+    /// A TUN device that records each write (a virtio-net header and a packet) and, if
+    /// `refuse`, fails every super-segment with `EINVAL`, as a kernel whose
+    /// `virtio_net_hdr_to_skb` rejects its header does.
+    struct FakeTun {
+        refuse: bool,
+        written: std::cell::RefCell<Vec<Vec<u8>>>,
+    }
+
+    impl TxSink for FakeTun {
+        fn send_coalesced(&self, _gro: &mut GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()> {
+            self.written.borrow_mut().extend(bufs.iter().cloned());
+            Ok(())
+        }
+
+        fn write_packet(&self, b: &[u8]) -> io::Result<()> {
+            if self.refuse && b[1] != VIRTIO_NET_HDR_GSO_NONE {
+                return Err(io::Error::from_raw_os_error(EINVAL));
+            }
+            self.written.borrow_mut().push(b.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_super_segment_goes_as_its_segments_and_no_more_are_built() {
+        let mss = 1448;
+        let sent: Vec<Vec<u8>> = (0..6u32)
+            .map(|i| segment(5000, 1000 + i * mss as u32, ACK, 10 + i as u16, mss))
+            .collect();
+        for refuse in [false, true] {
+            let mut o = Offload::new(1500);
+            let dev = FakeTun {
+                refuse,
+                written: Default::default(),
+            };
+            // The same segments twice: the second time as the retransmission of the first.
+            for round in 0..2 {
+                for p in &sent {
+                    assert!(o.put(1500, |b| {
+                        b[..p.len()].copy_from_slice(p);
+                        Some(p.len())
+                    }));
+                }
+                let n = o.take_queued();
+                // A super-segment unless one was refused before.
+                assert_eq!(n, if refuse && round == 1 { 6 } else { 1 }, "{refuse}");
+                write_batch(&dev, &mut o.gro, &mut o.tx[..n], &o.tso_refused).unwrap();
+                let w = dev.written.take();
+                if refuse {
+                    // Every segment reached the device, alone, as it was sent.
+                    assert_eq!(w.len(), sent.len());
+                    for (w, p) in w.iter().zip(&sent) {
+                        assert_eq!(w[..VIRTIO_NET_HDR_LEN], [0; VIRTIO_NET_HDR_LEN]);
+                        assert_eq!(&w[VIRTIO_NET_HDR_LEN..], &p[..]);
+                    }
+                } else {
+                    assert_eq!(w.len(), 1);
+                    check_super_segment(&w[0]);
+                }
+                assert_eq!(o.tso_refused.load(Ordering::Relaxed), u64::from(refuse));
+            }
+        }
     }
 
     #[test]

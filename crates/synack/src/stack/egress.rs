@@ -220,18 +220,11 @@ impl Stack {
     /// Whether connection `h`'s next deadline is in the timer wheel (an entry at or before
     /// it), as a refresh leaves it.
     fn refreshed(&self, h: crate::stack::SocketHandle) -> bool {
-        use super::slots::{Slot, SlotKind};
-        let Some(Slot {
-            generation,
-            kind: SlotKind::Conn(c),
-        }) = self.slots.get(h.index as usize)
-        else {
-            return true;
-        };
-        *generation != h.generation
-            || c.conn
+        self.conn_slot_ref(h).is_none_or(|c| {
+            c.conn
                 .poll_timeout()
                 .is_none_or(|t| c.timer.is_some_and(|queued| queued <= t))
+        })
     }
 
     /// Writes the IP header (and, for a fragment, the IPv6 Fragment header) in front of the

@@ -157,15 +157,21 @@ impl Stack {
         }
     }
 
-    /// The connection behind a handle.
-    pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
+    /// The connection's slot behind a handle, shared ([`conn_slot`](Self::conn_slot)'s
+    /// lookup for readers).
+    pub(super) fn conn_slot_ref(&self, h: SocketHandle) -> Option<&ConnSlot> {
         match self.slots.get(h.index as usize) {
             Some(Slot {
                 generation,
                 kind: SlotKind::Conn(c),
-            }) if *generation == h.generation => Some(&c.conn),
+            }) if *generation == h.generation => Some(c),
             _ => None,
         }
+    }
+
+    /// The connection behind a handle.
+    pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
+        self.conn_slot_ref(h).map(|c| &c.conn)
     }
 
     /// A connection's slot and the stack's counters together (disjoint borrows), for calls

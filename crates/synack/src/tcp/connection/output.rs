@@ -63,7 +63,7 @@ impl Connection {
     /// went, after a segment or a read that owes nothing). Cheap and conservative: a state
     /// outside the synchronized ones, a RST, an ACK owed, a probe or keepalive due, data, a
     /// FIN or a resend waiting, pacing, the persist timer or its backoff all say true.
-    pub fn wants_poll(&self) -> bool {
+    pub(crate) fn wants_poll(&self) -> bool {
         if self.pending_rst.is_some()
             || self.rcv.ack_now
             || !self.state.is_synchronized()
