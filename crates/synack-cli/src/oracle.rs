@@ -273,7 +273,20 @@ pub fn run(args: Args) -> ExitCode {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                done[i] = Some(kernel.run(&scripts[i]));
+                let mut k = kernel.run(&scripts[i]);
+                // A timing error even when alone is still more often the machine's (another
+                // job on the two cores delays packetdrill by tens of ms) than the kernel's:
+                // up to two more tries alone before it is believed.
+                for _ in 0..2 {
+                    if k.outcome == KernelOutcome::Pass
+                        || !kernel_line(&k).contains("timing error")
+                        || stop.load(Ordering::Relaxed)
+                    {
+                        break;
+                    }
+                    k = kernel.run(&scripts[i]);
+                }
+                done[i] = Some(k);
                 while let Some(Some(k)) = done.get(printed) {
                     show(printed, Some(k), first[printed].as_deref());
                     printed += 1;

@@ -210,9 +210,20 @@ fn dropping_one_runtime_leaves_the_other_working_and_unhung() {
         t.elapsed() < Duration::from_secs(5),
         "b's runtime stops at once"
     );
-    // What b flushed before it went (its FIN, an ACK) may still be on the way: let a read it.
-    std::thread::sleep(Duration::from_millis(200));
-    let rx_before = ra.device_stats().rx_packets;
+    // What b flushed before it went (its FIN, an ACK) may still wait in a's inbox; nothing
+    // can join it now that b's end is gone, so once a's count has stood still for a while a
+    // has taken all of it (bounded: 10 s).
+    let mut rx_before = ra.device_stats().rx_packets;
+    let (mut still_since, start) = (Instant::now(), Instant::now());
+    while still_since.elapsed() < Duration::from_millis(300)
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = ra.device_stats().rx_packets;
+        if now != rx_before {
+            (rx_before, still_since) = (now, Instant::now());
+        }
+    }
     // a's sends now fail (counted), nothing arrives, and a read times out rather than hangs.
     c.write_all(b"after").unwrap();
     c.set_read_timeout(Some(Duration::from_millis(500)))

@@ -650,7 +650,7 @@ impl<D: Device> Impaired<D> {
     /// shapes what its side A sends as *incoming*; exchanged, that direction makes the very
     /// draws (loss, reordering, jitter) that a sender's own `Impaired::new(dev, seed)
     /// .outgoing(..)` makes for the same seed, so both see one realization of the model.
-    pub fn swap_streams(mut self) -> Impaired<D> {
+    pub(crate) fn swap_streams(mut self) -> Impaired<D> {
         core::mem::swap(&mut self.out.channel.rng, &mut self.inc.channel.rng);
         self
     }

@@ -66,8 +66,10 @@ use rustix::event::{EventfdFlags, eventfd};
 use super::Device;
 use crate::time::Instant;
 
-/// Packets an end's queue holds at most by default (sent, not yet received); like a Linux
-/// NIC's default `txqueuelen` of 1000, rounded.
+/// Packets an end's queue holds at most by default (handed over by the sender and not yet
+/// taken by the reader; the reader takes a whole batch at a time, and the batch it is working
+/// through no longer counts, so up to twice as many may be buffered); like a Linux NIC's
+/// default `txqueuelen` of 1000, rounded.
 pub const PAIR_QUEUE: usize = 1024;
 
 /// Spent batch buffers an end keeps for the other end's next batches.
@@ -342,6 +344,18 @@ impl Device for PairEnd {
         }
         let waker = {
             let mut q = self.tx.lock();
+            // Looked at again under the lock, which the reader's drop sets it under: a batch
+            // is never left in the inbox of an end that is gone.
+            if !self.tx.open.load(Ordering::Relaxed) {
+                drop(q);
+                self.out.bytes.clear();
+                self.out.packets = 0;
+                self.tx.drop_packets(n);
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the other end of the pair is gone",
+                ));
+            }
             let mut next = q.spare.pop().unwrap_or_default();
             next.clear();
             let batch = std::mem::replace(
@@ -434,9 +448,11 @@ impl Device for PairEnd {
 
 impl Drop for PairEnd {
     fn drop(&mut self) {
-        // The other end receives nothing more, and its sends fail from now on.
-        self.rx.open.store(false, Ordering::SeqCst);
+        // The other end receives nothing more, and its sends fail from now on. Cleared
+        // under the inbox's lock, so that a flush racing with this drop either finds the end
+        // gone or lands its batch before the queue is emptied here.
         let mut q = self.rx.lock();
+        self.rx.open.store(false, Ordering::SeqCst);
         q.batches.clear();
         q.spare.clear();
         q.waker = None;

@@ -35,9 +35,11 @@ use core::ops::Range;
 /// bulk transfer reaches a 1 MiB limit in 14 doublings, once per connection.
 pub const MIN_ALLOCATION: usize = 64;
 
-/// Storage at least this large is allocated zeroed (`calloc`), which glibc serves with fresh
-/// zero pages from the OS (`mmap`, its default threshold is 128 KiB): untouched pages cost no
-/// memory. Smaller storage is allocated plainly and filled, which reuses freed blocks.
+/// Storage at least this large is allocated zeroed (`calloc`): above glibc's mmap threshold
+/// (128 KiB by default, rising after frees) that is fresh zero pages from the OS, whose
+/// untouched pages cost no memory; between this and the threshold it is heap memory that
+/// calloc zeroes. Smaller storage is allocated plainly and filled, which reuses freed blocks
+/// from the allocator's per-thread cache (glibc's calloc bypasses it).
 const ZEROED_BY_THE_OS: usize = 4096;
 
 /// A byte ring with a size limit, lazily allocated storage, and room past its committed end for
@@ -309,8 +311,8 @@ impl RingBuffer {
             v.resize(target, 0);
             v.into_boxed_slice()
         } else {
-            // A large one comes straight from the OS as zero pages, so its memory is only
-            // resident once written.
+            // A large one is allocated zeroed: past the mmap threshold it comes from the OS
+            // as zero pages, so its memory is only resident once written.
             let mut fresh = vec![0u8; target].into_boxed_slice();
             let split = a.len();
             fresh[..split].copy_from_slice(&self.storage[a]);

@@ -653,12 +653,18 @@ impl Drop for Over {
 pub(crate) struct TaskDevice {
     device: Mutex<Option<Box<dyn Device>>>,
     fd: Mutex<Option<DeviceFd>>,
+    /// The device wakes the task itself ([`Device::wakes_tasks`]), noted at install so a poll
+    /// with a descriptor does not lock the device to ask.
+    wakes: std::sync::atomic::AtomicBool,
     over: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl TaskDevice {
     pub(crate) fn install(&self, dev: Option<Box<dyn Device>>) {
         // A device that wakes the task itself needs no descriptor in the reactor.
+        let wakes = dev.as_ref().is_some_and(|d| d.wakes_tasks());
+        self.wakes
+            .store(wakes, std::sync::atomic::Ordering::Relaxed);
         *lock(&self.fd) = dev
             .as_ref()
             .filter(|d| !d.wakes_tasks())
@@ -713,7 +719,9 @@ impl TaskDevice {
     /// until the device is empty, so nothing that arrives after this is missed), or, for a
     /// device that wakes tasks itself, when it says it has input; never without a device.
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(d) = self.device().as_mut().filter(|d| d.wakes_tasks()) {
+        if self.wakes.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(d) = self.device().as_mut()
+        {
             return d.poll_recv_ready(cx);
         }
         #[cfg(target_os = "linux")]
