@@ -333,19 +333,10 @@ impl Device for PairEnd {
         if n == 0 {
             return Ok(());
         }
-        if !self.tx.open.load(Ordering::Relaxed) {
-            self.out.bytes.clear();
-            self.out.packets = 0;
-            self.tx.drop_packets(n);
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the other end of the pair is gone",
-            ));
-        }
         let waker = {
             let mut q = self.tx.lock();
-            // Looked at again under the lock, which the reader's drop sets it under: a batch
-            // is never left in the inbox of an end that is gone.
+            // Looked at under the lock, which the reader's drop clears it under: a batch is
+            // never left in the inbox of an end that is gone.
             if !self.tx.open.load(Ordering::Relaxed) {
                 drop(q);
                 self.out.bytes.clear();
