@@ -193,7 +193,7 @@ pub struct LinkStats {
     pub dropped_loss: u64,
     /// Packets refused by a full queue (or a zero bandwidth).
     pub dropped_queue: u64,
-    /// Packets that arrived at a switch (or, in [`SimNet::total_stats`], were sent by a host)
+    /// Packets that arrived at a switch (or, in [`SimNet::total_stats`](crate::device::SimNet::total_stats), were sent by a host)
     /// with no route to their destination (SimNet only).
     pub dropped_no_route: u64,
     /// Extra copies made.

@@ -68,7 +68,7 @@ pub struct Relay<A, B> {
 impl<A: Device, B: Device> Relay<A, B> {
     /// Joins `a` and `b`, perfect both ways until configured; `seed` seeds both directions'
     /// random streams (as [`Impaired::new`] does). A → B draws from the stream an
-    /// `Impaired` device's *outgoing* direction uses ([`Impaired::swap_streams`]): a sender
+    /// `Impaired` device's *outgoing* direction uses (its streams swapped): a sender
     /// behind the relay and a sender on `Impaired::new(dev, seed).outgoing(..)` meet the same
     /// losses at the same packet numbers, as the sender matrix of issue 21 assumes.
     pub fn new(a: A, b: B, seed: u64) -> Relay<A, B> {

@@ -106,13 +106,13 @@ pub struct Config {
     /// Send buffer limit in bytes (tcp_wmem default 16 KiB grows to 4 MiB in Linux; we use a
     /// fixed limit).
     pub send_buffer: usize,
-    /// Receive buffer in bytes of memory (Linux tcp_rmem[1], or SO_RCVBUF doubled). As in
+    /// Receive buffer in bytes of memory (Linux `tcp_rmem[1]`, or SO_RCVBUF doubled). As in
     /// Linux, the window offered is a share of it (half at first, then as measured per segment,
     /// Linux's scaling_ratio), and it grows with what the application reads per round trip
     /// up to [`recv_buffer_max`](Self::recv_buffer_max) unless
     /// [`recv_buffer_locked`](Self::recv_buffer_locked).
     pub recv_buffer: usize,
-    /// The most the receive buffer may grow to (tcp_rmem[2]). Linux picks the window scale
+    /// The most the receive buffer may grow to (`tcp_rmem[2]`). Linux picks the window scale
     /// it offers from this, not from the current buffer, so the shift stays valid as the
     /// buffer grows: the default 6 MiB gives shift 7, defaults.sh's 15 MiB gives 8.
     pub recv_buffer_max: usize,

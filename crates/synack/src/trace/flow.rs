@@ -6,7 +6,7 @@
 //! from these.
 //!
 //! Input is IP packets with their times, from one vantage point: a capture
-//! ([`read_capture`](super::pcap::read_capture)), or the packets a host reports in a trace.
+//! ([`read_capture`](super::read_capture)), or the packets a host reports in a trace.
 //! Conversations are told apart as the text renderer does (the unordered 4-tuple; a SYN with a
 //! new ISN on the same 4-tuple starts a new one). Checksums are not verified: captures taken on
 //! a host with checksum offload carry unfinished checksums (Wireshark does not verify them

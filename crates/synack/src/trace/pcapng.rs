@@ -1,5 +1,5 @@
 //! pcapng capture files (what Wireshark and dumpcap write by default), read into the same
-//! `(time, IP packet)` pairs as [`read_pcap`](super::pcap::read_pcap). [`read_capture`] takes
+//! `(time, IP packet)` pairs as [`read_pcap`]. [`read_capture`] takes
 //! either format.
 //!
 //! Read: the Section Header Block (either byte order; a file may hold several sections),

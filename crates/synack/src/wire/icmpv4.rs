@@ -1,7 +1,7 @@
 //! ICMP for IPv4 (RFC 792), with the Next-Hop MTU of RFC 1191 §4.
 //!
 //! The 8-byte header, the echo messages and the quote an error carries are shared with
-//! ICMPv6 ([`icmp`](super::icmp)); here are the IPv4 types and codes, the Next-Hop MTU of a
+//! ICMPv6 ([`icmp`]); here are the IPv4 types and codes, the Next-Hop MTU of a
 //! frag-needed message, and the checksum, which covers the ICMP message only (no
 //! pseudo-header). The second header word depends on the type:
 //!

@@ -1,7 +1,7 @@
 //! ICMP for IPv6 (RFC 4443): the error messages and echo.
 //!
 //! The 8-byte header, the echo messages and the quote an error carries are shared with
-//! ICMPv4 ([`icmp`](super::icmp)); here are the ICMPv6 types and codes, the fields of packet
+//! ICMPv4 ([`icmp`]); here are the ICMPv6 types and codes, the fields of packet
 //! too big and parameter problem, and the checksum, which unlike ICMPv4's covers the IPv6
 //! pseudo-header (RFC 4443 §2.3, RFC 8200 §8.1): source, destination, upper-layer length and
 //! next header 58. So the checksum methods and [`Repr::parse`]/[`Repr::emit`] take the IPv6

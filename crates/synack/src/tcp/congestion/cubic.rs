@@ -19,7 +19,7 @@
 //!   NOT increase" becomes a negligible increase). The target is recomputed at most every
 //!   31 ms while cwnd is unchanged (Linux's HZ/32) — or every minimum RTT if that is
 //!   shorter, where Linux would freeze `cnt` for hundreds of round trips (see
-//!   [`Cubic::update`]; the one deliberate difference from Linux here).
+//!   `Cubic::update`; the one deliberate difference from Linux here).
 //! * Without a W_max (no loss yet, or after a timeout, which forgets it) `cnt` is at most 20:
 //!   at least 5 % growth per RTT.
 //! * Reno-friendly region (§4.3): `W_est` starts at cwnd and grows one segment per

@@ -26,7 +26,7 @@ impl Connection {
     // ----- OPEN (RFC 9293 §3.10.1) -----
 
     /// Active OPEN: send a SYN with initial sequence number `iss` (from
-    /// [`IsnGenerator`](crate::tcp::isn::IsnGenerator)) and enter SYN-SENT.
+    /// the stack's ISN generator, RFC 9293 3.4.1) and enter SYN-SENT.
     pub fn connect(
         &mut self,
         now: Instant,
@@ -105,7 +105,7 @@ impl Connection {
     /// back for data to come and sets no PSH; `eor` (MSG_EOR) ends a record, so no segment
     /// carries data from both sides of its end.
     ///
-    /// PSH goes where Linux puts it (see [`push`]): at the end of each
+    /// PSH goes where Linux puts it (see the `push` module): at the end of each
     /// write unless `more`, and every half window of a long write. A send that stops short
     /// because the buffer is full pushes what it queued; the next send continues that write.
     pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
