@@ -246,7 +246,16 @@ fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
     let per_req = |c: &conc::Conc| c.wakeups.unwrap_or(0) as f64 / c.requests as f64;
     // The rows of one synack variant against the kernel: `tag` names the variant.
     let variant = |c: &conc::Conc, tag: &str, what: &str| {
-        vec![
+        let latency = [50.0, 99.0].map(|q| {
+            Row::lower(
+                &format!("conc tokio, {tag}: latency p{q}"),
+                "µs",
+                Some(p(c, q)),
+                None,
+                kv(&|c| p(c, q)),
+            )
+        });
+        let mut rows = vec![
             Row::higher(
                 &format!("conc {n} conns x 1 KiB req/resp, tokio, {tag}"),
                 "req/s",
@@ -260,23 +269,13 @@ fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
                 c.secs,
                 k.as_ref()
                     .map_or("did not run".into(), |c| format!("{:.2} s", c.secs)),
-                c.drops
-                    .map_or(String::new(), |d| format!("; {d} packets dropped on a full pair queue"))
+                c.drops.map_or(String::new(), |d| format!(
+                    "; {d} packets dropped on a full pair queue"
+                ))
             )),
-            Row::lower(
-                &format!("conc tokio, {tag}: latency p50"),
-                "µs",
-                Some(p(c, 50.0)),
-                None,
-                kv(&|c| p(c, 50.0)),
-            ),
-            Row::lower(
-                &format!("conc tokio, {tag}: latency p99"),
-                "µs",
-                Some(p(c, 99.0)),
-                None,
-                kv(&|c| p(c, 99.0)),
-            ),
+        ];
+        rows.extend(latency);
+        rows.extend([
             Row::lower(
                 &format!("conc tokio, {tag}: wake-ups per request"),
                 "wakes",
@@ -293,7 +292,8 @@ fn run_conc(quick: bool) -> (Vec<Row>, Vec<String>) {
                 None,
             )
             .note("IP packets between synack's two hosts per request/response: 2 when every ACK rides on the answer or the next request"),
-        ]
+        ]);
+        rows
     };
     let mut rows = variant(
         &s,
