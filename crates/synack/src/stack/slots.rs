@@ -133,6 +133,8 @@ impl Stack {
                 s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
+                // Its deadline goes with it, not left to come out and be skipped.
+                self.timers.cancel(h.index);
             }
         }
     }
