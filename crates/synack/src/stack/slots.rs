@@ -280,7 +280,13 @@ impl Stack {
             _ => return,
         };
         if let Some(t) = c.conn.poll_timeout() {
-            if c.timer.is_none_or(|queued| t < queued) {
+            // A deadline moved later keeps its earlier entry (when it comes out, nothing is
+            // due and the real one is armed: cheaper than moving it on every ACK), except in
+            // TIME-WAIT, whose one deadline is final: the entry moves there now, instead of
+            // coming out once more for nothing (O(1), see `Wheel::push`).
+            let conn = &c.conn;
+            let moved = |queued| t < queued || (t > queued && conn.state() == State::TimeWait);
+            if c.timer.is_none_or(moved) {
                 c.timer = Some(t);
                 self.timers.push(wheel::Entry {
                     at: t,
