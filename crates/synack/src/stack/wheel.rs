@@ -110,6 +110,7 @@ impl Wheel {
 
     /// Arms a deadline for `e.index`, replacing the entry that index had (O(1)). One in the
     /// past fires at the next [`pop_expired`](Self::pop_expired).
+    #[inline]
     pub(super) fn push(&mut self, e: Entry) {
         self.cancel(e.index);
         self.insert(e);
@@ -117,6 +118,7 @@ impl Wheel {
 
     /// Takes the entry of `index` out, if it has one (O(1)): its slot's last entry takes its
     /// place.
+    #[inline]
     pub(super) fn cancel(&mut self, index: u32) {
         let Some(place) = self.places.get_mut(index as usize) else {
             return;
@@ -166,6 +168,7 @@ impl Wheel {
     }
 
     /// Puts `e` in the slot of its deadline (its index has no entry).
+    #[inline]
     fn insert(&mut self, e: Entry) {
         let when = tick_of(e.at)
             .max(self.elapsed)
