@@ -102,7 +102,7 @@ impl Default for Wheel {
 }
 
 impl Wheel {
-    /// Entries in the wheel, current or superseded.
+    /// Entries in the wheel (at most one per index).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len
@@ -220,7 +220,8 @@ impl Wheel {
         (base + ((slot as u64) << shift)).max(self.elapsed)
     }
 
-    /// The earliest deadline in the wheel (superseded entries included).
+    /// The earliest deadline in the wheel: exact, or, after the earliest entry of a slot above
+    /// level 0 was cancelled, that slot's start (when the wheel moves its entries down).
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let (level, slot, _) = self.next_slot()?;
         let i = level * SLOTS + slot;
