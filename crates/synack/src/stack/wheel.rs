@@ -313,6 +313,13 @@ mod tests {
         }
     }
 
+    /// Arms `(deadline µs, index)` pairs in order.
+    fn push_all(w: &mut Wheel, entries: &[(u64, u32)]) {
+        for &(at, i) in entries {
+            w.push(e(at, i));
+        }
+    }
+
     /// Pops everything due at `now`, in the order the wheel gives it.
     fn due(w: &mut Wheel, now_us: u64) -> Vec<(u64, u32)> {
         std::iter::from_fn(|| w.pop_expired(Instant::from_micros(now_us)))
@@ -423,15 +430,10 @@ mod tests {
         let mut w = Wheel::default();
         // Same tick, same deadline, pushed out of index order; and a later deadline in the
         // same tick pushed first.
-        for (at, i) in [
-            (2_047u64, 3u32),
-            (2_048, 9),
-            (2_048, 4),
-            (2_050, 1),
-            (2_048, 7),
-        ] {
-            w.push(e(at, i));
-        }
+        push_all(
+            &mut w,
+            &[(2_047, 3), (2_048, 9), (2_048, 4), (2_050, 1), (2_048, 7)],
+        );
         assert_eq!(
             due(&mut w, 3_000),
             [(2_047, 3), (2_048, 4), (2_048, 7), (2_048, 9), (2_050, 1)]
@@ -468,15 +470,10 @@ mod tests {
     fn cancelling_inside_a_slot_keeps_the_others_in_order_and_findable() {
         let mut w = Wheel::default();
         // One level-0 slot (ticks of 1,024 µs) with five entries, sorted by a first pop.
-        for (at, i) in [
-            (3_000u64, 5u32),
-            (2_100, 1),
-            (2_500, 2),
-            (2_900, 4),
-            (2_700, 3),
-        ] {
-            w.push(e(at, i));
-        }
+        push_all(
+            &mut w,
+            &[(3_000, 5), (2_100, 1), (2_500, 2), (2_900, 4), (2_700, 3)],
+        );
         w.push(e(2_050, 0));
         assert_eq!(due(&mut w, 2_060), [(2_050, 0)]);
         w.cancel(2); // from the middle: the last entry takes its place
