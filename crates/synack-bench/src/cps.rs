@@ -38,14 +38,20 @@ impl Duo {
         synack_pair::ingress(&mut self.stacks[1 - from], &self.link, dir_from(from), now);
     }
 
-    /// Exchanges packets both ways until `done` (normally true after the first round).
-    fn until(&mut self, now: &mut u64, mut done: impl FnMut(&mut Duo) -> bool) {
+    /// Exchanges packets both ways until `done` (normally true after the first round); a round
+    /// after the first reads the clock again.
+    fn until(
+        &mut self,
+        now: &mut u64,
+        clock: &mut impl FnMut() -> u64,
+        mut done: impl FnMut(&mut Duo, u64) -> bool,
+    ) {
         for round in 0..STAGE_LIMIT {
-            if done(self) {
+            if done(self, *now) {
                 return;
             }
             if round > 0 {
-                *now = now_micros();
+                *now = clock();
             }
             self.carry(CLIENT, *now);
             self.carry(SERVER, *now);
@@ -55,6 +61,12 @@ impl Duo {
 }
 
 pub fn synack(budget: Duration, max: u64) -> CpsResult {
+    synack_with(budget, max, now_micros)
+}
+
+/// [`synack`] on the clock `clock` (microseconds): the wall clock for the figure, a virtual one
+/// for `cg-cps`, whose count then does not depend on how fast the run goes.
+pub fn synack_with(budget: Duration, max: u64, mut clock: impl FnMut() -> u64) -> CpsResult {
     let mut duo = Duo {
         stacks: [
             synack_pair::stack(synack_pair::CLIENT_IP, 1, 1500, BUFFER),
@@ -69,14 +81,14 @@ pub fn synack(budget: Duration, max: u64) -> CpsResult {
     let start = WallClock::now();
     let mut n = 0u64;
     while n < max && (n % 256 != 0 || start.elapsed() < budget) {
-        let mut now = now_micros();
+        let mut now = clock();
         let t = Instant::from_micros(now);
         let c = duo.stacks[CLIENT]
             .connect(t, synack_pair::server_addr(), None)
             .expect("connect");
         duo.carry(CLIENT, now); // SYN
         duo.carry(SERVER, now); // SYN-ACK
-        duo.until(&mut now, |d| {
+        duo.until(&mut now, &mut clock, |d, _| {
             d.stacks[CLIENT]
                 .connection(c)
                 .is_some_and(|c| c.state().is_synchronized())
@@ -85,14 +97,14 @@ pub fn synack(budget: Duration, max: u64) -> CpsResult {
         assert_eq!(duo.stacks[CLIENT].send(t, c, b"x").expect("send"), 1);
         duo.carry(CLIENT, now); // ACK + 1 byte
         let mut s = None;
-        duo.until(&mut now, |d| {
+        duo.until(&mut now, &mut clock, |d, _| {
             s = d.stacks[SERVER].accept(listener).expect("accept");
             s.is_some()
         });
         let s = s.expect("accepted");
-        duo.until(&mut now, |d| {
+        duo.until(&mut now, &mut clock, |d, now| {
             d.stacks[SERVER]
-                .recv(Instant::from_micros(now_micros()), s, &mut b)
+                .recv(Instant::from_micros(now), s, &mut b)
                 .expect("recv")
                 == 1
         });
@@ -100,13 +112,13 @@ pub fn synack(budget: Duration, max: u64) -> CpsResult {
         assert_eq!(duo.stacks[SERVER].send(t, s, b"y").expect("send"), 1);
         duo.stacks[SERVER].close(t, s);
         duo.carry(SERVER, now); // 1 byte + FIN
-        duo.until(&mut now, |d| {
+        duo.until(&mut now, &mut clock, |d, now| {
             d.stacks[CLIENT]
-                .recv(Instant::from_micros(now_micros()), c, &mut b)
+                .recv(Instant::from_micros(now), c, &mut b)
                 .expect("recv")
                 == 1
         });
-        duo.until(&mut now, |d| {
+        duo.until(&mut now, &mut clock, |d, _| {
             d.stacks[CLIENT]
                 .connection(c)
                 .is_some_and(|c| c.peer_closed())
@@ -114,7 +126,9 @@ pub fn synack(budget: Duration, max: u64) -> CpsResult {
         duo.stacks[CLIENT].close(Instant::from_micros(now), c);
         duo.carry(CLIENT, now); // FIN
         duo.carry(SERVER, now); // ACK
-        duo.until(&mut now, |d| d.stacks[CLIENT].connection(c).is_none());
+        duo.until(&mut now, &mut clock, |d, _| {
+            d.stacks[CLIENT].connection(c).is_none()
+        });
         n += 1;
     }
     let per_sec = n as f64 / start.elapsed().as_secs_f64();
@@ -131,6 +145,11 @@ pub fn synack(budget: Duration, max: u64) -> CpsResult {
 }
 
 pub fn smoltcp(budget: Duration, max: u64) -> CpsResult {
+    smoltcp_with(budget, max, now_micros)
+}
+
+/// [`smoltcp`] on the clock `clock`, as [`synack_with`].
+pub fn smoltcp_with(budget: Duration, max: u64, mut clock: impl FnMut() -> u64) -> CpsResult {
     use smoltcp::iface::SocketSet;
     let link = Link::new(1500);
     let mut ifaces = [
@@ -169,7 +188,7 @@ pub fn smoltcp(budget: Duration, max: u64) -> CpsResult {
                     break;
                 }
                 if round > 0 {
-                    $now = now_micros();
+                    $now = clock();
                 }
                 carry(&mut ifaces, &mut sets, CLIENT, $now);
                 carry(&mut ifaces, &mut sets, SERVER, $now);
@@ -178,7 +197,7 @@ pub fn smoltcp(budget: Duration, max: u64) -> CpsResult {
         }};
     }
     while n < max && (n % 256 != 0 || start.elapsed() < budget) {
-        let mut now = now_micros();
+        let mut now = clock();
         port = if port == u16::MAX { 1024 } else { port + 1 };
         {
             let cx = ifaces[CLIENT].context();

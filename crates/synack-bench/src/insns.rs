@@ -24,6 +24,21 @@ fn virtual_clock() -> impl FnMut() -> u64 {
     }
 }
 
+/// The clock of `cg-cps` and `cg-rtt`: starts at 10 s, later than any wall-clock reading of a
+/// run's set-up (so it never goes back), and advances 1 ms per reading (the loops read it once
+/// per cycle or round trip). Each run then reads the same times and takes the same steps: the
+/// count is exact. A millisecond per cycle spans more than the timeouts (RTO, delayed ACK) in
+/// a run of a few thousand cycles, so the timer-wheel entries finished connections leave
+/// behind come due within it, as they do in the `cps` figure's run of a second; at 1 µs per
+/// reading they would not, and 2,000 cycles would count 1,250 instructions fewer each.
+fn fixed_clock() -> impl FnMut() -> u64 {
+    let mut t = 10_000_000;
+    move || {
+        t += 1_000;
+        t
+    }
+}
+
 #[inline(never)]
 pub fn measured_bulk_synack(p: &mut SynackPair, total: u64, src: &[u8]) -> Transfer {
     transfer_with(p, total, src, false, virtual_clock())
@@ -56,13 +71,13 @@ pub fn child(args: &[String]) {
 /// `--toggle-collect='*measured_cps_*'`; returns the cycles run.
 #[inline(never)]
 pub fn measured_cps_synack(n: u64) -> u64 {
-    crate::cps::synack(std::time::Duration::from_secs(3600), n).cycles
+    crate::cps::synack_with(std::time::Duration::from_secs(3600), n, fixed_clock()).cycles
 }
 
 /// The same with smoltcp.
 #[inline(never)]
 pub fn measured_cps_smoltcp(n: u64) -> u64 {
-    crate::cps::smoltcp(std::time::Duration::from_secs(3600), n).cycles
+    crate::cps::smoltcp_with(std::time::Duration::from_secs(3600), n, fixed_clock()).cycles
 }
 
 /// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
@@ -86,14 +101,14 @@ fn loop_child(args: &[String], synack: fn(u64) -> u64, smoltcp: fn(u64) -> u64) 
 #[inline(never)]
 pub fn measured_rtt_synack(n: u64) -> u64 {
     let mut p = SynackPair::connected(1500, 64 * 1024);
-    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+    crate::rtt::pingpong_with(&mut p, n as usize, 0, fixed_clock()).len() as u64
 }
 
 /// The same with smoltcp.
 #[inline(never)]
 pub fn measured_rtt_smoltcp(n: u64) -> u64 {
     let mut p = SmolPair::connected(1500, 64 * 1024);
-    crate::rtt::pingpong(&mut p, n as usize, 0).len() as u64
+    crate::rtt::pingpong_with(&mut p, n as usize, 0, fixed_clock()).len() as u64
 }
 
 /// `cg-rtt STACK N`: N ping-pong round trips for profiling; prints the round trips made.

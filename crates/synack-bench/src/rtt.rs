@@ -7,14 +7,20 @@ use crate::link::now_micros;
 use crate::pair::{CLIENT, Pair, SERVER};
 
 /// Waits (exchanging packets both ways) until `side` has read one byte into `b`.
-fn read_one<P: Pair>(p: &mut P, side: usize, now: u64, b: &mut [u8; 1]) {
+fn read_one<P: Pair>(
+    p: &mut P,
+    side: usize,
+    now: u64,
+    b: &mut [u8; 1],
+    clock: &mut impl FnMut() -> u64,
+) {
     let mut now = now;
     for round in 0..100_000 {
         if p.recv(side, now, b) == 1 {
             return;
         }
         if round > 0 {
-            now = now_micros();
+            now = clock();
         }
         p.carry(CLIENT, now);
         p.carry(SERVER, now);
@@ -25,18 +31,29 @@ fn read_one<P: Pair>(p: &mut P, side: usize, now: u64, b: &mut [u8; 1]) {
 /// `n` measured round trips (after `warmup`), nanoseconds each: the client writes a byte, it
 /// travels to the server, which reads it and writes it back; the client reads it.
 pub fn pingpong<P: Pair>(p: &mut P, n: usize, warmup: usize) -> Vec<f64> {
+    pingpong_with(p, n, warmup, now_micros)
+}
+
+/// [`pingpong`] on the clock `clock` (microseconds): the wall clock for the figure, a virtual
+/// one for `cg-rtt`. The times returned are wall-clock times either way.
+pub fn pingpong_with<P: Pair>(
+    p: &mut P,
+    n: usize,
+    warmup: usize,
+    mut clock: impl FnMut() -> u64,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     let mut b = [0u8; 1];
     for i in 0..n + warmup {
         let t = Instant::now();
-        let now = now_micros();
+        let now = clock();
         assert_eq!(p.send(CLIENT, now, &[i as u8]), 1);
         p.carry(CLIENT, now);
-        read_one(p, SERVER, now, &mut b);
+        read_one(p, SERVER, now, &mut b, &mut clock);
         assert_eq!(b[0], i as u8);
         assert_eq!(p.send(SERVER, now, &b), 1);
         p.carry(SERVER, now);
-        read_one(p, CLIENT, now, &mut b);
+        read_one(p, CLIENT, now, &mut b, &mut clock);
         assert_eq!(b[0], i as u8);
         if i >= warmup {
             out.push(t.elapsed().as_nanos() as f64);

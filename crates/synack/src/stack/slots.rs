@@ -133,6 +133,8 @@ impl Stack {
                 s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
+                // Its deadline goes with it, not left to come out and be skipped.
+                self.timers.cancel(h.index);
             }
         }
     }
@@ -278,7 +280,13 @@ impl Stack {
             _ => return,
         };
         if let Some(t) = c.conn.poll_timeout() {
-            if c.timer.is_none_or(|queued| t < queued) {
+            // A deadline moved later keeps its earlier entry (when it comes out, nothing is
+            // due and the real one is armed: cheaper than moving it on every ACK), except in
+            // TIME-WAIT, whose one deadline is final: the entry moves there now, instead of
+            // coming out once more for nothing (O(1), see `Wheel::push`).
+            let conn = &c.conn;
+            let moved = |queued| t < queued || (t > queued && conn.state() == State::TimeWait);
+            if c.timer.is_none_or(moved) {
                 c.timer = Some(t);
                 self.timers.push(wheel::Entry {
                     at: t,

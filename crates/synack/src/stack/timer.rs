@@ -67,7 +67,9 @@ impl Stack {
                     // refreshed below: the real deadline is queued again
                     Some((ran, ctr.timeouts != timeouts && c.conn.remote().is_ipv6()))
                 }
-                _ => None, // superseded by an earlier entry that already popped
+                // Not the entry the slot holds: a safety check (the wheel replaces an index's
+                // entry when it is armed again and cancels it when the slot is freed).
+                _ => None,
             };
             match due {
                 Some((true, rto)) => {

@@ -11,8 +11,14 @@
 //! tick, so every entry of a lower level is due before any entry of a higher one; when the
 //! wheel reaches a slot of a higher level, its entries move down (a cascade).
 //!
-//! Cancelling is O(1) too and lazy, as with the heap this replaces: the owner remembers which
-//! entry is current (`ConnSlot::timer`) and skips the others when they come out.
+//! Each connection (slot index) has at most one entry, and the wheel knows where it is:
+//! arming again moves it, and a connection that goes away takes its entry out, both in O(1)
+//! (swap-remove from its slot; Linux's `timer_list` is unlinked from its bucket the same way
+//! by `del_timer`). So no entry of a finished connection, and no superseded one, is left to
+//! come out and be skipped. A deadline moved later stays lazy (the owner keeps the earlier
+//! entry, and when it comes out finds nothing due and arms the real one: cheaper than moving
+//! the entry on every ACK), so the owner still checks that an entry is the one it holds
+//! (`ConnSlot::timer`).
 
 use crate::time::Instant;
 
@@ -22,6 +28,15 @@ const SLOTS: usize = 64;
 const TICK_SHIFT: u32 = 10;
 /// The latest tick the wheel can place relative to its current tick.
 const MAX_AHEAD: u64 = (1 << (6 * LEVELS as u32)) - 1;
+/// `Place::slot` of an index without an entry.
+const NOWHERE: u32 = u32::MAX;
+
+/// Where an index's entry is: its slot (`level * SLOTS + slot`) and position in it.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    slot: u32,
+    pos: u32,
+}
 
 /// One armed deadline: when, and the slot index and generation of its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +65,9 @@ pub(super) struct Wheel {
     due_at: u64,
     /// Reused for cascades, so that moving entries down allocates nothing.
     scratch: Vec<Entry>,
+    /// Where the entry of each index is (`NOWHERE`: it has none); grows to the highest index
+    /// armed.
+    places: Vec<Place>,
 }
 
 fn tick_of(at: Instant) -> u64 {
@@ -78,25 +96,87 @@ impl Default for Wheel {
             len: 0,
             due_at: u64::MAX,
             scratch: Vec::new(),
+            places: Vec::new(),
         }
     }
 }
 
 impl Wheel {
-    /// Entries in the wheel, current or superseded.
+    /// Entries in the wheel (at most one per index).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    /// Arms a deadline: O(1). One in the past fires at the next [`pop_expired`](Self::pop_expired).
+    /// Arms a deadline for `e.index`, replacing the entry that index had (O(1)). One in the
+    /// past fires at the next [`pop_expired`](Self::pop_expired).
+    #[inline]
     pub(super) fn push(&mut self, e: Entry) {
+        self.cancel(e.index);
+        self.insert(e);
+    }
+
+    /// Takes the entry of `index` out, if it has one (O(1)): its slot's last entry takes its
+    /// place.
+    #[inline]
+    pub(super) fn cancel(&mut self, index: u32) {
+        let Some(place) = self.places.get_mut(index as usize) else {
+            return;
+        };
+        if place.slot == NOWHERE {
+            return;
+        }
+        let (i, pos) = (place.slot as usize, place.pos as usize);
+        place.slot = NOWHERE;
+        let v = &mut self.slots[i];
+        let gone = v.swap_remove(pos);
+        let (level, slot) = (i / SLOTS, i % SLOTS);
+        if let Some(moved) = v.get(pos) {
+            self.places[moved.index as usize].pos = pos as u32;
+            if level == 0 {
+                self.sorted &= !(1 << slot);
+            }
+        }
+        if v.is_empty() {
+            self.occupied[level] &= !(1 << slot);
+            if level > 0 {
+                self.earliest[i] = u64::MAX;
+            }
+        } else if level > 0 && self.earliest[i] == gone.at.total_micros() {
+            // The slot's earliest may have left: its start is a lower bound that stays true
+            // (finding the new earliest would take a pass over the slot), and at that time the
+            // wheel moves the slot's entries down, where their exact deadlines count again.
+            self.earliest[i] = self.slot_start(level, slot) << TICK_SHIFT;
+        }
+        self.len -= 1;
+    }
+
+    /// Records that `e` is at position `pos` of slot `i`.
+    fn place(&mut self, e: &Entry, i: usize, pos: usize) {
+        let index = e.index as usize;
+        if self.places.len() <= index {
+            let nowhere = Place {
+                slot: NOWHERE,
+                pos: 0,
+            };
+            self.places.resize(index + 1, nowhere);
+        }
+        self.places[index] = Place {
+            slot: i as u32,
+            pos: pos as u32,
+        };
+    }
+
+    /// Puts `e` in the slot of its deadline (its index has no entry).
+    #[inline]
+    fn insert(&mut self, e: Entry) {
         let when = tick_of(e.at)
             .max(self.elapsed)
             .min(self.elapsed + MAX_AHEAD);
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
         let i = level * SLOTS + slot;
+        self.place(&e, i, self.slots[i].len());
         self.slots[i].push(e);
         self.due_at = self.due_at.min(e.at.total_micros());
         self.occupied[level] |= 1 << slot;
@@ -119,21 +199,29 @@ impl Wheel {
             let shift = 6 * level as u32;
             let pos = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
             let slot = (pos + bits.rotate_right(pos as u32).trailing_zeros() as usize) % SLOTS;
-            // Entries of this level lie in the wheel's current span of the level above, at or
-            // after its position; only the top level, which holds what lies beyond the wheel,
-            // wraps into the next span.
-            let span = shift + 6;
-            let mut base = (self.elapsed >> span) << span;
-            if slot < pos {
-                base += 1 << span;
-            }
-            let start = (base + ((slot as u64) << shift)).max(self.elapsed);
-            return Some((level, slot, start));
+            return Some((level, slot, self.slot_start(level, slot)));
         }
         None
     }
 
-    /// The earliest deadline in the wheel (superseded entries included).
+    /// The tick at which the wheel reaches `slot` of `level` (the wheel's tick if it is
+    /// there already).
+    fn slot_start(&self, level: usize, slot: usize) -> u64 {
+        let shift = 6 * level as u32;
+        let pos = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
+        // Entries of this level lie in the wheel's current span of the level above, at or
+        // after its position; only the top level, which holds what lies beyond the wheel,
+        // wraps into the next span.
+        let span = shift + 6;
+        let mut base = (self.elapsed >> span) << span;
+        if slot < pos {
+            base += 1 << span;
+        }
+        (base + ((slot as u64) << shift)).max(self.elapsed)
+    }
+
+    /// The earliest deadline in the wheel: exact, or, after the earliest entry of a slot above
+    /// level 0 was cancelled, that slot's start (when the wheel moves its entries down).
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let (level, slot, _) = self.next_slot()?;
         let i = level * SLOTS + slot;
@@ -177,6 +265,9 @@ impl Wheel {
                         v.sort_unstable_by_key(|e| {
                             core::cmp::Reverse((e.at, e.index, e.generation))
                         });
+                        for (pos, e) in v.iter().enumerate() {
+                            self.places[e.index as usize].pos = pos as u32;
+                        }
                     }
                     self.sorted |= 1 << slot;
                 }
@@ -192,6 +283,7 @@ impl Wheel {
                 if v.is_empty() {
                     self.occupied[0] &= !(1 << slot);
                 }
+                self.places[e.index as usize].slot = NOWHERE;
                 self.len -= 1;
                 return Some(e);
             }
@@ -202,7 +294,7 @@ impl Wheel {
             self.len -= self.scratch.len();
             let mut moving = std::mem::take(&mut self.scratch);
             for e in moving.drain(..) {
-                self.push(e);
+                self.insert(e);
             }
             self.scratch = moving;
         }
@@ -218,6 +310,13 @@ mod tests {
             at: Instant::from_micros(at_us),
             index,
             generation: 0,
+        }
+    }
+
+    /// Arms `(deadline µs, index)` pairs in order.
+    fn push_all(w: &mut Wheel, entries: &[(u64, u32)]) {
+        for &(at, i) in entries {
+            w.push(e(at, i));
         }
     }
 
@@ -331,15 +430,10 @@ mod tests {
         let mut w = Wheel::default();
         // Same tick, same deadline, pushed out of index order; and a later deadline in the
         // same tick pushed first.
-        for (at, i) in [
-            (2_047u64, 3u32),
-            (2_048, 9),
-            (2_048, 4),
-            (2_050, 1),
-            (2_048, 7),
-        ] {
-            w.push(e(at, i));
-        }
+        push_all(
+            &mut w,
+            &[(2_047, 3), (2_048, 9), (2_048, 4), (2_050, 1), (2_048, 7)],
+        );
         assert_eq!(
             due(&mut w, 3_000),
             [(2_047, 3), (2_048, 4), (2_048, 7), (2_048, 9), (2_050, 1)]
@@ -356,16 +450,47 @@ mod tests {
     }
 
     #[test]
-    fn superseded_entries_stay_until_their_time_and_are_the_owners_to_skip() {
-        // The lazy cancel: a re-armed timer leaves its earlier entry in the wheel; both come
-        // out, each at its own deadline, and the owner ignores the one it no longer holds.
+    fn arming_again_replaces_the_entry_and_cancel_takes_it_out() {
         let mut w = Wheel::default();
         w.push(e(300_000, 1)); // RTO
-        w.push(e(40_000, 1)); // then a delayed ACK, earlier
+        w.push(e(40_000, 1)); // then a delayed ACK, earlier: the RTO's entry goes
+        w.push(e(50_000, 2));
+        w.push(e(45_000, 3));
+        assert_eq!(w.len(), 3);
+        w.cancel(3); // its connection went away
+        w.cancel(3); // twice is harmless, as is an index that never had an entry
+        w.cancel(77);
         assert_eq!(w.len(), 2);
-        assert_eq!(due(&mut w, 40_000), [(40_000, 1)]);
-        assert_eq!(w.next_deadline(), Some(Instant::from_micros(300_000)));
-        assert_eq!(due(&mut w, 300_000), [(300_000, 1)]);
+        assert_eq!(due(&mut w, 1_000_000), [(40_000, 1), (50_000, 2)]);
+        assert_eq!(w.next_deadline(), None);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn cancelling_inside_a_slot_keeps_the_others_in_order_and_findable() {
+        let mut w = Wheel::default();
+        // One level-0 slot (ticks of 1,024 µs) with five entries, sorted by a first pop.
+        push_all(
+            &mut w,
+            &[(3_000, 5), (2_100, 1), (2_500, 2), (2_900, 4), (2_700, 3)],
+        );
+        w.push(e(2_050, 0));
+        assert_eq!(due(&mut w, 2_060), [(2_050, 0)]);
+        w.cancel(2); // from the middle: the last entry takes its place
+        w.push(e(2_600, 4)); // moved within the slot
+        w.cancel(1);
+        assert_eq!(due(&mut w, 4_000), [(2_600, 4), (2_700, 3), (3_000, 5)]);
+        // A level-1 slot whose earliest entry is cancelled reports a deadline no later
+        // than its others and no earlier than the slot's start, and they fire on time.
+        w.push(e(200_000, 6));
+        w.push(e(210_000, 7));
+        w.push(e(230_000, 8));
+        w.cancel(6);
+        let next = w.next_deadline().unwrap().total_micros();
+        assert!((196_608..=210_000).contains(&next), "{next}");
+        assert_eq!(due(&mut w, next), []);
+        assert_eq!(due(&mut w, 230_000), [(210_000, 7), (230_000, 8)]);
+        assert_eq!(w.len(), 0);
     }
 
     #[test]
