@@ -68,6 +68,60 @@ impl Checksum {
         self.acc = fold64(acc);
     }
 
+    /// Copies `src` into `dst` (of the same length; a shorter one takes a prefix of `src`) and
+    /// adds the bytes copied, in one pass over them: the same sum as `dst.copy_from_slice(src)`
+    /// then [`add_bytes`](Self::add_bytes), with the same rule (only the last piece may be odd).
+    ///
+    /// Each 64-byte block is loaded once, stored, and its sixteen 32-bit words added as two
+    /// 16-bit halves into sixteen 32-bit lanes, a loop LLVM vectorises with SSE2 (x86_64's
+    /// baseline); the lanes are added up every [`LANE_BLOCKS`] blocks, before they can
+    /// overflow. On the bulk path's 1,448-byte payloads it is faster than libc's memcpy followed
+    /// by the 64-bit sum, which reads the data a second time (the TCP payload into the packet on
+    /// send; Linux folds the checksum into the copy likewise, `csum_and_copy_from_user`).
+    #[inline]
+    pub fn add_copy(&mut self, dst: &mut [u8], src: &[u8]) {
+        let n = dst.len().min(src.len());
+        let whole = n - n % 64;
+        let (dst, dtail) = dst[..n].split_at_mut(whole);
+        let (src, stail) = src[..n].split_at(whole);
+        let mut acc = self.acc;
+        for (dgroup, sgroup) in dst
+            .chunks_mut(LANE_BLOCKS * 64)
+            .zip(src.chunks(LANE_BLOCKS * 64))
+        {
+            let mut lanes = [0u32; 16];
+            for (d, s) in dgroup.chunks_exact_mut(64).zip(sgroup.chunks_exact(64)) {
+                // Exactly 64 bytes each: as arrays, the copy is four 16-byte moves.
+                let (Ok(d), Ok(s)) = (<&mut [u8; 64]>::try_from(d), <&[u8; 64]>::try_from(s))
+                else {
+                    continue;
+                };
+                *d = *s;
+                for (lane, w) in lanes.iter_mut().zip(s.chunks_exact(4)) {
+                    let w = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]);
+                    *lane += (w & 0xffff) + (w >> 16);
+                }
+            }
+            acc += lanes.iter().map(|&l| l as u64).sum::<u64>();
+            acc = fold64(acc);
+        }
+        dtail.copy_from_slice(stail);
+        self.acc = acc;
+        self.add_bytes(dtail);
+    }
+
+    /// Adds `piece`, the sum of data that starts `at` bytes into the data summed here: a piece
+    /// at an odd offset pairs its bytes the other way, which swaps the bytes of its sum (RFC
+    /// 1071 §2(B)). This joins the sums of the two halves of a wrapped ring buffer.
+    #[inline]
+    pub fn add_sum_at(&mut self, piece: Checksum, at: usize) {
+        let mut s = fold64(piece.acc);
+        s = (s & 0xffff) + (s >> 16);
+        s = (s & 0xffff) + (s >> 16);
+        let s = s as u16;
+        self.acc = fold64(self.acc + if at % 2 == 1 { s.swap_bytes() } else { s } as u64);
+    }
+
     /// Adds one 16-bit header field given as a host-order value.
     /// [`add_bytes`](Self::add_bytes) of exactly 20 bytes (an IPv4 header without options):
     /// five words, no loop.
@@ -110,6 +164,11 @@ impl Checksum {
         self.sum() == 0xffff
     }
 }
+
+/// Blocks of 64 bytes whose 16-bit halves [`Checksum::add_copy`] adds into its 32-bit lanes
+/// before it adds the lanes up: each block adds at most 2 x 0xffff to a lane, so 32,768
+/// blocks fit; 1,024 (64 KiB, the largest TCP segment) keeps a margin.
+const LANE_BLOCKS: usize = 1024;
 
 /// `a + b` with the carry out of bit 63 added back in (end-around carry): `add` and `adc`.
 #[inline]
@@ -249,6 +308,17 @@ mod tests {
         assert_eq!(checksum(&data), reference(&data));
     }
 
+    #[test]
+    fn copy_lanes_do_not_overflow_on_all_ones() {
+        // Several groups of LANE_BLOCKS blocks of the largest words, and a ragged tail.
+        let data = vec![0xffu8; 3 * LANE_BLOCKS * 64 + 100 * 64 + 7];
+        let mut dst = vec![0u8; data.len()];
+        let mut c = Checksum::new();
+        c.add_copy(&mut dst, &data);
+        assert_eq!(c.finish(), reference(&data));
+        assert_eq!(dst, data);
+    }
+
     proptest! {
         #[test]
         fn matches_reference(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
@@ -274,6 +344,35 @@ mod tests {
             c.add_bytes(&data[..cut]);
             c.add_bytes(&data[cut..]);
             prop_assert_eq!(c.finish(), checksum(&data));
+        }
+
+        #[test]
+        fn copy_sums_what_it_copies(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            head in any::<u64>(),
+        ) {
+            let mut dst = vec![0u8; data.len()];
+            let mut a = Checksum { acc: head >> 31 };
+            let mut b = a;
+            a.add_copy(&mut dst, &data);
+            prop_assert_eq!(&dst, &data);
+            b.add_bytes(&data);
+            prop_assert_eq!(a.finish(), b.finish());
+            let mut c = Checksum::new();
+            c.add_copy(&mut dst, &data);
+            prop_assert_eq!(c.finish(), reference(&data));
+        }
+
+        #[test]
+        fn pieces_join_at_any_offset(data in proptest::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
+            // A wrapped ring's two halves, the first of any length (odd too).
+            let cut = cut.min(data.len());
+            let mut first = Checksum::new();
+            first.add_bytes(&data[..cut]);
+            let mut second = Checksum::new();
+            second.add_bytes(&data[cut..]);
+            first.add_sum_at(second, cut);
+            prop_assert_eq!(first.finish(), checksum(&data));
         }
 
         #[test]

@@ -553,6 +553,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let sum = c.finish();
         self.set_checksum(sum);
     }
+
+    /// [`fill_checksum`](Self::fill_checksum) given `payload`, the sum of the payload already
+    /// taken (by [`Checksum::add_copy`] as it was copied in): sums only the pseudo-header and
+    /// the header.
+    pub fn fill_checksum_with(&mut self, src: IpAddr, dst: IpAddr, payload: Checksum) {
+        self.set_checksum(0);
+        let b = self.buffer.as_ref();
+        let mut c: Checksum = checksum::pseudo_header(src, dst, IpProtocol::Tcp, b.len() as u32);
+        let hl = self.header_len().min(b.len());
+        c.add_bytes(&b[..hl]);
+        // The header is a multiple of 4 bytes long, so the payload starts at an even offset.
+        c.add_sum_at(payload, hl);
+        let sum = c.finish();
+        self.set_checksum(sum);
+    }
 }
 
 /// The TCP timestamps option (RFC 7323 §3.2).

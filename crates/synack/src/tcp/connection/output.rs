@@ -10,6 +10,7 @@ use crate::tcp::rate::TxState;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::checksum::Checksum;
 use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
 
 /// Room the caller's buffer needs beyond the payload: the largest TCP header.
@@ -1104,11 +1105,19 @@ impl Connection {
         let out = buf.get_mut(..hl + len)?;
         let mut packet = Packet::new_unchecked(out);
         repr.emit_header(&mut packet).ok()?;
+        // The payload summed as it is copied out of the send buffer (one pass over it), the
+        // buffer's two halves joined at any offset.
         let (a, b) = self.snd.buf.slices(plan.data_off, len);
         let payload = packet.payload_mut();
-        payload[..a.len()].copy_from_slice(a);
-        payload[a.len()..a.len() + b.len()].copy_from_slice(b);
-        packet.fill_checksum(self.local_ip, self.remote_ip);
+        let (pa, pb) = payload.split_at_mut(a.len().min(payload.len()));
+        let mut sum = Checksum::new();
+        sum.add_copy(pa, a);
+        if !b.is_empty() {
+            let mut second = Checksum::new();
+            second.add_copy(pb, b);
+            sum.add_sum_at(second, a.len());
+        }
+        packet.fill_checksum_with(self.local_ip, self.remote_ip, sum);
         debug_assert!(hl >= HEADER_LEN);
         if plan.flags.ack() {
             self.note_ack_sent();
