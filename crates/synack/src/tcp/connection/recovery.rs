@@ -477,6 +477,17 @@ impl Connection {
                     rec.rack.on_recovery_end();
                 }
                 self.end_episode(true);
+                // Loss already evident beyond the old episode (marked by this very ACK or
+                // before) starts the next one on this ACK (Linux `tcp_fastretrans_alert`:
+                // the state-exit step falls through to `tcp_time_to_recover`), so the
+                // controller sees one continuous recovery: BBR keeps growing its window
+                // instead of restoring it on this ACK and cutting it to what is in flight
+                // on the next. Only with SACK: without it the marks left at this point are
+                // the old episode's, and starting over on them cost the goodput table's
+                // no-SACK rows up to 3× (Linux marks lost without SACK only on entry).
+                if self.opts.sack && self.snd.sb.lost().segs > 0 {
+                    self.enter_recovery(now, ctr);
+                }
             }
             // RFC 3168 §6.1.2: the reduction for an ECN echo holds until an ACK covers more
             // than what was outstanding when it began (Linux: "something *above* high_seq",

@@ -368,3 +368,43 @@ fn the_bandwidth_filter_holds_the_max_for_ten_rounds() {
     let slow = p.cc.bw_bytes_per_sec();
     assert!((4_900_000..=5_300_000).contains(&slow), "{slow}");
 }
+
+#[test]
+fn an_rtt_sample_equal_to_rtprop_refreshes_the_filter() {
+    let mut p = path(3);
+    p.run(Instant::from_millis(10_300), |_| {});
+    let first = p.entered(Mode::ProbeRtt).expect("the first PROBE_RTT");
+    assert_eq!(p.cc.mode(), Mode::ProbeBw);
+    // PROBE_RTT set RTprop to what the data segments measure on the empty queue:
+    // propagation plus serialization.
+    assert_eq!(p.cc.min_rtt(), Some(Duration::from_micros(10_100)));
+    let probe_end = p.cc.min_rtt_stamp;
+    // From here on, segments that find the queue empty measure exactly RTprop again. Each
+    // such sample restarts the 10 s window (Linux compares with `<=`; with `<` the stamp
+    // would stay at the end of PROBE_RTT), so the next PROBE_RTT comes 10 s after the last
+    // of them.
+    p.run(Instant::from_millis(22_000), |_| {});
+    let second = p
+        .modes
+        .iter()
+        .find(|m| m.1 == Mode::ProbeRtt && m.0 > first)
+        .map(|m| ms(m.0))
+        .expect("a second PROBE_RTT");
+    let mut last_refresh = probe_end;
+    let mut q = path(3);
+    q.run(Instant::from_millis(second - 1), |q| {
+        if q.now > Instant::from_millis(u64::from(probe_end)) && q.cc.mode() == Mode::ProbeBw {
+            last_refresh = q.cc.min_rtt_stamp;
+        }
+    });
+    assert!(
+        last_refresh > probe_end + 100,
+        "samples at RTprop refreshed the filter: last {last_refresh} ms, PROBE_RTT ended {probe_end} ms"
+    );
+    let after = second - u64::from(last_refresh);
+    assert!(
+        (10_000..=10_010).contains(&after),
+        "{after} ms: {:?}",
+        p.modes
+    );
+}
