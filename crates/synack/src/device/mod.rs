@@ -79,6 +79,29 @@ pub trait Device: Send {
     /// packet is ready at `now`. Never blocks.
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
 
+    /// [`recv`](Device::recv) without the copy into `buf` where the device can avoid it: the
+    /// next received packet is lent to `f` (from the device's own buffers, or read into `buf`)
+    /// with whether its checksums need no verifying (as
+    /// [`rx_checksummed`](Device::rx_checksummed), but per packet). A device may lend a TCP
+    /// super-segment whole, as a NIC's receive offload (GRO) hands Linux's TCP one large
+    /// segment: the stack takes a segment larger than its MSS like any other. False if no
+    /// packet is ready at `now`. Never blocks.
+    fn recv_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        let checksummed = self.rx_checksummed();
+        Ok(match self.recv(now, buf)? {
+            Some(n) => {
+                f(&buf[..n], checksummed);
+                true
+            }
+            None => false,
+        })
+    }
+
     /// When the device next has work that needs no input (a delayed packet falling due, or
     /// received packets it holds already; a time not after now means at once): call
     /// [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
@@ -143,6 +166,14 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(now, buf)
+    }
+    fn recv_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        (**self).recv_in_place(now, buf, f)
     }
     fn poll_timeout(&self) -> Option<Instant> {
         (**self).poll_timeout()
