@@ -93,13 +93,7 @@ pub trait Device: Send {
         f: &mut dyn FnMut(&[u8], bool),
     ) -> io::Result<bool> {
         let checksummed = self.rx_checksummed();
-        Ok(match self.recv(now, buf)? {
-            Some(n) => {
-                f(&buf[..n], checksummed);
-                true
-            }
-            None => false,
-        })
+        lend(self.recv(now, buf)?, buf, checksummed, f)
     }
 
     /// When the device next has work that needs no input (a delayed packet falling due, or
@@ -197,6 +191,17 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn poll_recv_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         (**self).poll_recv_ready(cx)
     }
+}
+
+/// Lends the packet of `n` bytes a [`Device::recv`] put in `buf`, if any, to `f`, with
+/// `checksummed`: [`Device::recv_in_place`] for a device that copies.
+fn lend(
+    n: Option<usize>,
+    buf: &[u8],
+    checksummed: bool,
+    f: &mut dyn FnMut(&[u8], bool),
+) -> io::Result<bool> {
+    Ok(n.map(|n| f(&buf[..n], checksummed)).is_some())
 }
 
 /// `InvalidInput` for a packet longer than `mtu`, as a device refuses it.
