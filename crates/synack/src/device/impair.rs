@@ -117,6 +117,24 @@ impl Default for LinkConfig {
 }
 
 impl LinkConfig {
+    /// Whether the link changes nothing: no delay, jitter, bandwidth limit, loss,
+    /// duplication, reordering or corruption (a probability of 0 draws no random number, so
+    /// it counts as none).
+    pub fn is_perfect(&self) -> bool {
+        let never = |p: f64| p.is_nan() || p <= 0.0;
+        self.delay.is_zero()
+            && self.jitter.is_zero()
+            && self.bandwidth_bps.is_none()
+            && match self.loss {
+                Loss::None => true,
+                Loss::Bernoulli(p) => never(p),
+                Loss::GilbertElliott { .. } => false,
+            }
+            && never(self.duplicate)
+            && never(self.reorder)
+            && never(self.corrupt)
+    }
+
     /// A perfect link with a fixed one-way delay of `ms` milliseconds.
     pub fn delay_ms(ms: u64) -> LinkConfig {
         LinkConfig::default().with_delay(Duration::from_millis(ms))
@@ -587,6 +605,12 @@ impl Path {
     fn next(&self) -> Option<Instant> {
         self.held.peek().map(|h| Instant::from_micros(h.at_us))
     }
+
+    /// Whether a packet offered now would come out at once and unchanged, with no random
+    /// draw: a perfect model ([`LinkConfig::is_perfect`]) and nothing held back to overtake.
+    fn transparent(&self) -> bool {
+        self.held.is_empty() && self.channel.cfg.is_perfect()
+    }
 }
 
 /// Packets a wrapper keeps for reuse, at most.
@@ -629,6 +653,18 @@ impl<D: Device> Impaired<D> {
             seq: 0,
             free: Vec::new(),
         }
+    }
+
+    /// Hands packets straight through the `out` or `inc` direction: one that changes nothing
+    /// (perfect, nothing held) need not copy each packet into a buffer of its own, nor split
+    /// the inner device's super-segments, and its counters count each one as sent and
+    /// delivered at once, as [`Channel::offer`] would.
+    fn pass(path: &mut Path, len: usize) {
+        let s = &mut path.channel.stats;
+        s.sent += 1;
+        s.delivered += 1;
+        s.bytes_sent += len as u64;
+        s.bytes_delivered += len as u64;
     }
 
     /// Shapes the packets we send (towards the inner device's far side).
@@ -732,6 +768,26 @@ impl<D: Device> Device for Impaired<D> {
             }
             None => Ok(None),
         }
+    }
+
+    /// Through a perfect incoming direction that holds nothing, the inner device's packet is
+    /// lent as it is (a super-segment whole, as the inner device lends it); otherwise as
+    /// [`recv`](Device::recv).
+    fn recv_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        if self.inc.transparent() {
+            let inc = &mut self.inc;
+            return self.inner.recv_in_place(now, buf, &mut |p, checksummed| {
+                Self::pass(inc, p.len());
+                f(p, checksummed);
+            });
+        }
+        // Held packets may have been changed: verified.
+        super::lend(self.recv(now, buf)?, buf, false, f)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -886,5 +942,104 @@ mod tests {
         assert_eq!(dev.outgoing_stats().delivered, 10);
         // Errors of the inner device come back per packet.
         assert!(dev.send(Instant::ZERO, &[0u8; 2000]).is_err());
+    }
+
+    /// A [`Loopback`] that lends what it receives as checksummed, as a TUN device with
+    /// offloads does.
+    struct Lender {
+        inner: Loopback,
+    }
+
+    impl Device for Lender {
+        fn mtu(&self) -> u16 {
+            self.inner.mtu()
+        }
+        fn send(&mut self, now: Instant, packet: &[u8]) -> io::Result<()> {
+            self.inner.send(now, packet)
+        }
+        fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+            self.inner.recv(now, buf)
+        }
+        fn recv_in_place(
+            &mut self,
+            now: Instant,
+            buf: &mut [u8],
+            f: &mut dyn FnMut(&[u8], bool),
+        ) -> io::Result<bool> {
+            crate::device::lend(self.inner.recv(now, buf)?, buf, true, f)
+        }
+    }
+
+    fn lender() -> Lender {
+        Lender {
+            inner: Loopback::new(1500),
+        }
+    }
+
+    /// What `recv_in_place` lends at `now`.
+    fn in_place(dev: &mut Impaired<Lender>, now: Instant) -> Option<(Vec<u8>, bool)> {
+        let mut buf = [0u8; 1500];
+        let mut got = None;
+        dev.recv_in_place(now, &mut buf, &mut |p, c| got = Some((p.to_vec(), c)))
+            .unwrap();
+        got
+    }
+
+    #[test]
+    fn a_perfect_direction_hands_packets_through_in_place_and_counts_them() {
+        let mut dev = Impaired::new(lender(), 1);
+        dev.send(Instant::ZERO, b"ping").unwrap();
+        // Lent as the inner device lends it, its checksum flag kept.
+        assert_eq!(
+            in_place(&mut dev, Instant::ZERO),
+            Some((b"ping".to_vec(), true))
+        );
+        assert_eq!(in_place(&mut dev, Instant::ZERO), None);
+        let s = dev.incoming_stats();
+        assert_eq!(
+            (s.sent, s.delivered, s.bytes_sent, s.bytes_delivered),
+            (1, 1, 4, 4)
+        );
+
+        // A delaying direction holds the packet back and copies it; nothing is lent early,
+        // and what it held comes out unverified (it may have been changed).
+        let delay = LinkConfig::default().with_delay(Duration::from_millis(1));
+        let mut dev = Impaired::new(lender(), 1).outgoing(delay).incoming(delay);
+        dev.send(Instant::ZERO, b"ping").unwrap();
+        assert_eq!(dev.poll_timeout(), Some(Instant::from_millis(1)));
+        dev.handle_timeout(Instant::from_millis(1)).unwrap();
+        assert_eq!(in_place(&mut dev, Instant::from_millis(1)), None);
+        assert_eq!(dev.poll_timeout(), Some(Instant::from_millis(2)));
+        assert_eq!(
+            in_place(&mut dev, Instant::from_millis(2)),
+            Some((b"ping".to_vec(), false))
+        );
+    }
+
+    #[test]
+    fn only_a_link_that_changes_nothing_is_perfect() {
+        assert!(LinkConfig::default().is_perfect());
+        assert!(
+            LinkConfig::default()
+                .with_loss(Loss::Bernoulli(0.0))
+                .is_perfect()
+        );
+        for changes in [
+            LinkConfig::delay_ms(1),
+            LinkConfig::default().with_jitter(Duration::from_micros(1)),
+            LinkConfig::default().with_bandwidth(1_000_000),
+            LinkConfig::default().with_loss(Loss::Bernoulli(0.01)),
+            LinkConfig::default().with_duplicate(0.01),
+            LinkConfig::default().with_reorder(0.01),
+            LinkConfig::default().with_corrupt(0.01),
+            LinkConfig::default().with_loss(Loss::GilbertElliott {
+                p_good_to_bad: 0.0,
+                p_bad_to_good: 1.0,
+                loss_good: 0.0,
+                loss_bad: 0.0,
+            }),
+        ] {
+            assert!(!changes.is_perfect(), "{changes:?}");
+        }
     }
 }

@@ -79,6 +79,23 @@ pub trait Device: Send {
     /// packet is ready at `now`. Never blocks.
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
 
+    /// [`recv`](Device::recv) without the copy into `buf` where the device can avoid it: the
+    /// next received packet is lent to `f` (from the device's own buffers, or read into `buf`)
+    /// with whether its checksums need no verifying (as
+    /// [`rx_checksummed`](Device::rx_checksummed), but per packet). A device may lend a TCP
+    /// super-segment whole, as a NIC's receive offload (GRO) hands Linux's TCP one large
+    /// segment: the stack takes a segment larger than its MSS like any other. False if no
+    /// packet is ready at `now`. Never blocks.
+    fn recv_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        let checksummed = self.rx_checksummed();
+        lend(self.recv(now, buf)?, buf, checksummed, f)
+    }
+
     /// When the device next has work that needs no input (a delayed packet falling due, or
     /// received packets it holds already; a time not after now means at once): call
     /// [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
@@ -144,6 +161,14 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(now, buf)
     }
+    fn recv_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        (**self).recv_in_place(now, buf, f)
+    }
     fn poll_timeout(&self) -> Option<Instant> {
         (**self).poll_timeout()
     }
@@ -166,6 +191,17 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn poll_recv_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         (**self).poll_recv_ready(cx)
     }
+}
+
+/// Lends the packet of `n` bytes a [`Device::recv`] put in `buf`, if any, to `f`, with
+/// `checksummed`: [`Device::recv_in_place`] for a device that copies.
+fn lend(
+    n: Option<usize>,
+    buf: &[u8],
+    checksummed: bool,
+    f: &mut dyn FnMut(&[u8], bool),
+) -> io::Result<bool> {
+    Ok(n.map(|n| f(&buf[..n], checksummed)).is_some())
 }
 
 /// `InvalidInput` for a packet longer than `mtu`, as a device refuses it.

@@ -1070,6 +1070,16 @@ impl Device for Tun {
         }))
     }
 
+    /// [`Tun::recv_with`]: a TCP super-segment is lent whole.
+    fn recv_in_place(
+        &mut self,
+        _now: Instant,
+        buf: &mut [u8],
+        f: &mut dyn FnMut(&[u8], bool),
+    ) -> io::Result<bool> {
+        Ok(Tun::recv_with(self, buf, f)?.is_some())
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         // Segments of the last read still waiting: at once (the descriptor may not be
         // readable again until the kernel queues more).

@@ -1328,20 +1328,31 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
     let mut activity = false;
     let mut more = false;
     let mut read = 0;
+    // Each packet lent by the device where it lies (a TCP super-segment whole, as GRO hands
+    // Linux's TCP one segment of up to 64 KiB: one pass through the stack and one ACK). A
+    // traced runtime takes them as the wire carried them instead (super-segments split), so
+    // traces and captures show the packets the kernel would have put on a wire.
+    let traced = sink.is_some();
     let checksummed = dev.rx_checksummed();
     while read < RX_BATCH {
-        match dev.recv(now, buf) {
-            Ok(Some(n)) => {
-                read += 1;
-                stats.rx_packets += 1;
-                stats.rx_bytes += n as u64;
-                if checksummed {
-                    h.stack.handle_packet_checksummed(now, &buf[..n]);
-                } else {
-                    h.stack.handle_packet(now, &buf[..n]);
-                }
+        let mut take = |p: &[u8], checksummed: bool| {
+            stats.rx_packets += 1;
+            stats.rx_bytes += p.len() as u64;
+            if checksummed {
+                h.stack.handle_packet_checksummed(now, p);
+            } else {
+                h.stack.handle_packet(now, p);
             }
-            Ok(None) => break,
+        };
+        let got = if traced {
+            dev.recv(now, buf)
+                .map(|r| r.map(|n| take(&buf[..n], checksummed)).is_some())
+        } else {
+            dev.recv_in_place(now, buf, &mut take)
+        };
+        match got {
+            Ok(true) => read += 1,
+            Ok(false) => break,
             Err(_) => {
                 stats.rx_errors += 1;
                 break;
