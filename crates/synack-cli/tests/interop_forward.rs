@@ -736,12 +736,15 @@ fn figures() {
             through.push(iperf3(&client, args).0);
             direct.push(iperf3(&mid, args).0);
         }
+        // As it goes: a run that fails later still tells what it measured.
+        eprintln!("figures: {what}: {through:?} through synack, {direct:?} direct");
         rows.push((what.to_string(), median(through), median(direct)));
     }
     for rate in ["100M", "500M", "1000M", "2000M"] {
         let args = ["-u", "-b", rate, "-w", "4M", "-t", "5"];
         let through = loss(iperf3(&client, &args).1);
         let direct = loss(iperf3(&mid, &args).1);
+        eprintln!("figures: UDP at {rate}: {through:.2}% lost through synack, {direct:.2}% direct");
         rows.push((
             format!("UDP at {rate}bit/s offered: loss (%)"),
             through,
