@@ -55,8 +55,8 @@ pub(super) struct Wheel {
     /// (deadline, index, generation) order, the order of a heap.
     sorted: u64,
     slots: Vec<Vec<Entry>>,
-    /// The earliest deadline in each slot of levels 1 and up (µs; entries leave those slots
-    /// only all at once, so it stays exact).
+    /// The earliest deadline in each slot of levels 1 and up (µs): exact, or the slot's start
+    /// after its earliest entry was cancelled (a lower bound until the slot moves down).
     earliest: Vec<u64>,
     len: usize,
     /// No entry is due before this microsecond (a lower bound; exact after a `pop_expired`
@@ -147,6 +147,10 @@ impl Wheel {
             // (finding the new earliest would take a pass over the slot), and at that time the
             // wheel moves the slot's entries down, where their exact deadlines count again.
             self.earliest[i] = self.slot_start(level, slot) << TICK_SHIFT;
+            // `next_deadline` now reports that start: a `pop_expired` then must move the
+            // slot down, not return at the `due_at` comparison (which would leave the same
+            // deadline reported, and a driver waking for it again and again).
+            self.due_at = self.due_at.min(self.earliest[i]);
         }
         self.len -= 1;
     }
@@ -489,8 +493,66 @@ mod tests {
         let next = w.next_deadline().unwrap().total_micros();
         assert!((196_608..=210_000).contains(&next), "{next}");
         assert_eq!(due(&mut w, next), []);
+        // Woken at that deadline, the wheel moved the slot down: the next one is exact.
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(210_000)));
         assert_eq!(due(&mut w, 230_000), [(210_000, 7), (230_000, 8)]);
         assert_eq!(w.len(), 0);
+    }
+
+    proptest::proptest! {
+        /// Against a model (a map of each index's deadline): random arms, re-arms and cancels
+        /// while a driver sleeps until `next_deadline` (or a random time before it) and pops
+        /// what is due. What comes out is exactly what the model says is due, in (deadline,
+        /// index) order; `next_deadline` is never after the earliest armed deadline, and once
+        /// a `pop_expired` found nothing due it is after the time asked about (a driver woken
+        /// for it makes progress: it never reports the same passed deadline again).
+        #[test]
+        fn matches_a_model_and_a_woken_driver_always_makes_progress(
+            ops in proptest::collection::vec((0u8..4, 0u32..12, 0u64..400_000), 1..400)
+        ) {
+            let mut w = Wheel::default();
+            let mut model = std::collections::BTreeMap::<u32, u64>::new();
+            let mut now = 0u64;
+            for (op, index, delta) in ops {
+                match op {
+                    0 | 1 => {
+                        w.push(e(now + delta, index));
+                        model.insert(index, now + delta);
+                    }
+                    2 => {
+                        w.cancel(index);
+                        model.remove(&index);
+                    }
+                    _ => {
+                        // The driver wakes at the reported deadline, or earlier (another
+                        // event), and takes everything due.
+                        let Some(next) = w.next_deadline() else {
+                            proptest::prop_assert!(model.is_empty());
+                            continue;
+                        };
+                        let next = next.total_micros();
+                        if let Some(&first) = model.values().min() {
+                            proptest::prop_assert!(next <= first, "{next} after {first}");
+                        }
+                        now = now.max(next.min(now + delta));
+                        let mut want: Vec<(u64, u32)> = model
+                            .iter()
+                            .filter(|&(_, &at)| at <= now)
+                            .map(|(&i, &at)| (at, i))
+                            .collect();
+                        want.sort();
+                        for &(_, i) in &want {
+                            model.remove(&i);
+                        }
+                        proptest::prop_assert_eq!(due(&mut w, now), want);
+                        if let Some(after) = w.next_deadline() {
+                            proptest::prop_assert!(after.total_micros() > now);
+                        }
+                        proptest::prop_assert_eq!(w.len(), model.len());
+                    }
+                }
+            }
+        }
     }
 
     #[test]
