@@ -12,6 +12,7 @@ use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::ecn::{self, Codepoint};
 use crate::tcp::handshake::Offer;
+use crate::tcp::rwnd::RecvWindow;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
@@ -1015,11 +1016,31 @@ impl Connection {
 
     /// Opens the window after `len` bytes of data were queued (Linux `tcp_grow_window`).
     fn grow_receive_window(&mut self, len: u32) {
-        let held = self.rcv.held();
-        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
         let mut w = self.rwnd();
-        w.grow(len, held, self.advmss(), self.rcv.seg_est, max);
+        self.grow_per_segment(&mut w, len, 0);
         self.rcv.store_rwnd(&w);
+    }
+
+    /// Linux `tcp_grow_window` for `len` bytes just queued, once per wire segment they came
+    /// in: a segment longer than the peer may send (`advmss`) is a receive offload's
+    /// super-segment (a TUN read, as GRO hands Linux one skb), and counts as the segments of
+    /// `advmss` bytes it stands for, so that the window opens as if they had come one by one
+    /// (Linux measures a GRO skb by its `gso_size` likewise, `tcp_measure_rcv_mss`). A
+    /// segment shorter than `min_len` opens nothing.
+    fn grow_per_segment(&self, w: &mut RecvWindow, len: u32, min_len: u32) {
+        let advmss = self.advmss().max(1);
+        let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
+        // What the buffer held as each segment arrived: before the first, all but `len`.
+        let mut held = self.rcv.held().saturating_sub(len);
+        let mut left = len;
+        while left > 0 {
+            let seg = left.min(advmss);
+            held += seg;
+            left -= seg;
+            if seg >= min_len {
+                w.grow(seg, held, advmss, self.rcv.seg_est, max);
+            }
+        }
     }
 
     /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
@@ -1076,21 +1097,15 @@ impl Connection {
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
         // when data last arrived, which decides ping-pong mode when we answer).
         let mut w = self.rwnd();
-        w.measure(written as u32, self.rcv.seg_est);
-        if written as u32 >= self.rcv.seg_est {
-            self.rcv.seg_est = (written as u32).min(self.rcv.mss);
+        // A super-segment is measured as one of the wire segments it stands for (see
+        // `grow_per_segment`).
+        let seg = (written as u32).min(self.advmss());
+        w.measure(seg, self.rcv.seg_est);
+        if seg >= self.rcv.seg_est {
+            self.rcv.seg_est = seg.min(self.rcv.mss);
         }
         // Linux `tcp_event_data_recv`: segments of 128 bytes or more open the window.
-        if written >= 128 {
-            let max = self.cfg.recv_buffer_max.min(u32::MAX as usize) as u32;
-            w.grow(
-                written as u32,
-                self.rcv.held(),
-                self.advmss(),
-                self.rcv.seg_est,
-                max,
-            );
-        }
+        self.grow_per_segment(&mut w, written as u32, 128);
         self.rcv.store_rwnd(&w);
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
         let rto = self.rto();

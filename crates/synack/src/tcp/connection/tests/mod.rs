@@ -15,4 +15,5 @@ mod recovery_chain;
 mod reo_timeout;
 mod resets;
 mod rtx_burst;
+mod super_segment;
 mod transfer;
