@@ -125,6 +125,9 @@ impl Stack {
             }
             Outcome::Complete(dg) => dg,
         };
+        // Whether the device checked the fragment that completed it says nothing of the
+        // others: the datagram's checksum is verified.
+        self.rx_checksummed = false;
         let Ok(total) = u16::try_from(dg.bytes.len()) else {
             self.counters.ip_reasm_fails += 1;
             return self.trace_drop(now, "reassembled datagram over 65535 bytes", bytes);

@@ -289,6 +289,9 @@ impl Stack {
             }
             Outcome::Complete(dg) => dg,
         };
+        // Whether the device checked the fragment that completed it says nothing of the
+        // others: the datagram's checksum is verified.
+        self.rx_checksummed = false;
         let fragments = dg.fragments;
         let Some((packet, next)) = unfragment(dg.bytes, dg.header_len) else {
             self.counters.ip6_reasm_fails += 1;

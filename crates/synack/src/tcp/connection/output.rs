@@ -1108,6 +1108,11 @@ impl Connection {
         // The payload summed as it is copied out of the send buffer (one pass over it), the
         // buffer's two halves joined at any offset.
         let (a, b) = self.snd.buf.slices(plan.data_off, len);
+        debug_assert_eq!(
+            a.len() + b.len(),
+            len,
+            "the send buffer holds the planned bytes"
+        );
         let payload = packet.payload_mut();
         let (pa, pb) = payload.split_at_mut(a.len().min(payload.len()));
         let mut sum = Checksum::new();
