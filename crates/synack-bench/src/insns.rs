@@ -27,10 +27,9 @@ fn virtual_clock() -> impl FnMut() -> u64 {
 /// The clock of `cg-cps` and `cg-rtt`: starts at 10 s, later than any wall-clock reading of a
 /// run's set-up (so it never goes back), and advances 1 ms per reading (the loops read it once
 /// per cycle or round trip). Each run then reads the same times and takes the same steps: the
-/// count is exact. A millisecond per cycle spans more than the timeouts (RTO, delayed ACK) in
-/// a run of a few thousand cycles, so the timer-wheel entries finished connections leave
-/// behind come due within it, as they do in the `cps` figure's run of a second; at 1 µs per
-/// reading they would not, and 2,000 cycles would count 1,250 instructions fewer each.
+/// count is exact. A millisecond per cycle lets time pass as in the `cps` figure's run of a
+/// second (the timer wheel turns and cascades, timeouts armed during a cycle come due), which
+/// 1 µs per reading would hide.
 fn fixed_clock() -> impl FnMut() -> u64 {
     let mut t = 10_000_000;
     move || {

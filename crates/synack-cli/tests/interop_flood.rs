@@ -39,9 +39,12 @@ const TUN: &str = "sk0";
 const PORT: u16 = 80;
 /// Spoofed sources 198.19.0.1 ..= 198.19.0.FLOODS, one hping3 each.
 const FLOODS: u8 = 8;
-/// At most this many SYNs from each hping3 (`-c`); 400,000 in all at most. At the interval
-/// below that lasts some 15 s, well past the fetches, when the floods are stopped.
-const SYNS_PER_FLOOD: u64 = 50_000;
+/// At most this many SYNs from each hping3 (`-c`); 2,000,000 in all at most. At the interval
+/// below that lasts some 70 s, past the gate (15 s) and the fetches' bound (`FETCH_LIMIT`)
+/// together, so that the floods outlast any fetches the test accepts; they are stopped once
+/// the fetches are done. (50,000 each, about 14 s, ran out before fetch 43 of a CI run on a
+/// machine busy with other builds, load 10.)
+const SYNS_PER_FLOOD: u64 = 250_000;
 /// hping3's interval between SYNs (see the module doc).
 const FLOOD_INTERVAL: &str = "u200";
 /// Fetches, each by its own curl process on a fresh connection.
