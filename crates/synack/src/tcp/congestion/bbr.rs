@@ -683,9 +683,9 @@ impl Bbr {
             seq_after(now, self.min_rtt_stamp.wrapping_add(MIN_RTT_WIN_SEC * 1000));
         if let Some(rtt) = rs.rtt {
             let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX - 1);
-            // An equal sample refreshes the filter too (Linux `bbr_update_min_rtt`: `<=`), so
-            // a path whose RTT sits exactly at RTprop does not dip into PROBE_RTT for it.
-            if us <= self.min_rtt_us || (filter_expired && !rs.is_ack_delayed) {
+            // Only a lower sample refreshes the filter (Linux `bbr_update_min_rtt`, `<` since
+            // 2020: equal samples would postpone PROBE_RTT indefinitely on an unqueued path).
+            if us < self.min_rtt_us || (filter_expired && !rs.is_ack_delayed) {
                 self.min_rtt_us = us;
                 self.min_rtt_stamp = now;
             }
