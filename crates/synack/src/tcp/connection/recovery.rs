@@ -704,7 +704,12 @@ impl Connection {
         if rec.rack.end_seq().is_none() {
             return 0;
         }
-        let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
+        // An ACK that ends the episode (SND.UNA at or past its high_seq) is looked at as out
+        // of recovery: Linux leaves the state before it runs RACK on that ACK
+        // (`tcp_fastretrans_alert`), so a reordering window applies to what it finds, and
+        // one or two reordered segments do not start the next episode at once.
+        let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss)
+            && self.snd.una < rec.high_seq;
         let reo_wnd = rec.rack.reo_wnd(
             in_recovery,
             self.snd.sb.sacked().segs,

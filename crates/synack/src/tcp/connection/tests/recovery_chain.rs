@@ -44,9 +44,12 @@ fn send(c: &mut Connection, now: Instant, ctr: &mut Counters, sent: &mut Vec<u32
 /// the first episode. The segments after it are SACKed as they are sent, so that the
 /// recovery releases new data beyond the episode's end, and the resend of 0 arrives. Then one ACK
 /// covers everything up to the first segment sent after the episode began, `h`, and SACKs
-/// everything after it: the episode is over, and `h` is lost. Returns the client state and
-/// the counters after that ACK.
-fn chained(cc: crate::tcp::congestion::Algorithm) -> (CaState, Counters, u32) {
+/// everything after it (only `h + 1` when `one_above`): the episode is over, and `h` is
+/// lost. Returns the client, its counters, `h`, and the time of that ACK.
+fn chained(
+    cc: crate::tcp::congestion::Algorithm,
+    one_above: bool,
+) -> (Connection, Counters, u32, Instant) {
     let cfg = Arc::new(Config {
         pacing: false,
         timestamps: false,
@@ -113,14 +116,18 @@ fn chained(cc: crate::tcp::congestion::Algorithm) -> (CaState, Counters, u32) {
     // The resend of 0 arrived: all up to `h` is acknowledged, `h` is missing, and what
     // follows it is SACKed.
     now += Duration::from_millis(1);
-    let top = sent.iter().max().copied().unwrap_or(0);
+    let top = if one_above {
+        h + 1
+    } else {
+        sent.iter().max().copied().unwrap_or(0)
+    };
     deliver(
         &mut c,
         now,
         &ack(seq(h), (seq(h + 1), seq(top + 1))),
         &mut ctr,
     );
-    (c.info().ca_state, ctr, h)
+    (c, ctr, h, now)
 }
 
 /// CUBIC, unpaced: the new data goes out at once, so RACK marks `h` lost on the final ACK.
@@ -129,7 +136,35 @@ fn chained(cc: crate::tcp::congestion::Algorithm) -> (CaState, Counters, u32) {
 /// reordering timer instead: not this test's subject.)
 #[test]
 fn a_loss_evident_when_recovery_ends_starts_the_next_episode_on_the_same_ack() {
-    let (state, ctr, h) = chained(crate::tcp::congestion::Algorithm::Cubic);
-    assert_eq!(state, CaState::Recovery, "segment {h} is lost");
+    let (c, ctr, h, _) = chained(crate::tcp::congestion::Algorithm::Cubic, false);
+    assert_eq!(c.info().ca_state, CaState::Recovery, "segment {h} is lost");
     assert_eq!(ctr.sack_recovery, 2, "a second episode");
+}
+
+/// With one segment SACKed beyond `h` (fewer than the three of the duplicate-ACK threshold,
+/// and no reordering seen), the ACK that ends the episode is looked at as out of recovery,
+/// as Linux leaves the state before RACK runs on it: RACK's reordering window applies, so
+/// `h` is not lost on that ACK (where a window of zero, the one during recovery, would mark
+/// it) but when the reordering timer fires, before any retransmission timeout.
+#[test]
+fn one_segment_sacked_beyond_the_end_waits_for_the_reordering_window() {
+    let (mut c, mut ctr, h, now) = chained(crate::tcp::congestion::Algorithm::Cubic, true);
+    assert_ne!(
+        c.info().ca_state,
+        CaState::Recovery,
+        "segment {h} not yet lost"
+    );
+    assert_eq!(ctr.sack_recovery, 1);
+    // Let the timers run (a loss probe may go first) until the reordering timer marks it.
+    for _ in 0..10 {
+        if ctr.sack_recovery == 2 {
+            break;
+        }
+        let at = c.poll_timeout().expect("a timer");
+        assert!(at > now && at < now + Duration::from_millis(100), "{at:?}");
+        c.handle_timeout(at, &mut ctr);
+        drain(&mut c, at, &mut ctr);
+    }
+    assert_eq!(ctr.sack_recovery, 2, "segment {h} lost on a timer");
+    assert_eq!(ctr.timeouts, 0, "not by a retransmission timeout");
 }
