@@ -87,6 +87,8 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
+        let mut conn = conn;
+        conn.take_parts(&mut self.spares);
         let tuple = tuple_of(&conn);
         let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
         let h = self.alloc(SlotKind::Conn(ConnSlot {
@@ -130,6 +132,9 @@ impl Stack {
     pub(super) fn release(&mut self, h: SocketHandle) {
         if let Some(s) = self.slots.get_mut(h.index as usize) {
             if s.generation == h.generation {
+                if let SlotKind::Conn(c) = &mut s.kind {
+                    c.conn.give_parts(&mut self.spares);
+                }
                 s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
@@ -299,12 +304,29 @@ impl Stack {
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
+            if state == State::TimeWait {
+                self.time_wait_parts(h);
+            }
             if user && report {
                 self.mark_changed(h);
             }
             return;
         }
         self.refresh_rest(h, now, state, parent, user);
+    }
+
+    /// What a connection in TIME-WAIT no longer needs (its rings and scoreboard, empty),
+    /// kept for the next connections. Out of line: it happens once per connection.
+    #[cold]
+    #[inline(never)]
+    fn time_wait_parts(&mut self, h: SocketHandle) {
+        if let Some(Slot {
+            kind: SlotKind::Conn(c),
+            ..
+        }) = self.slots.get_mut(h.index as usize)
+        {
+            c.conn.give_parts(&mut self.spares);
+        }
     }
 
     /// The rest of [`refresh`](Self::refresh): trace events, a listener's child, a closed
@@ -319,6 +341,9 @@ impl Stack {
         user: bool,
     ) {
         let name_trace = self.cfg.trace;
+        if state == State::TimeWait {
+            self.time_wait_parts(h);
+        }
         let Some(c) = self.conn_slot(h) else { return };
         // Finished and nobody will read it any more.
         let finished =
