@@ -87,8 +87,6 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let mut conn = conn;
-        conn.take_parts(&mut self.spares);
         let tuple = tuple_of(&conn);
         let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
         let h = self.alloc(SlotKind::Conn(ConnSlot {
@@ -103,6 +101,14 @@ impl Stack {
             changed: false,
             ttl: None,
         }));
+        // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
+        if let Some(Slot {
+            kind: SlotKind::Conn(c),
+            ..
+        }) = self.slots.get_mut(h.index as usize)
+        {
+            c.conn.take_parts(&mut self.spares);
+        }
         self.conns.insert(tuple, h);
         h
     }
