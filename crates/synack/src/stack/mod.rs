@@ -147,6 +147,10 @@ pub struct StackConfig {
     pub trace: bool,
     /// The name this host has in traces.
     pub name: crate::trace::NodeName,
+    /// Heap parts of finished connections (small ring storage, scoreboards) kept for the
+    /// next ones, at most this many of each kind (`tcp::connection::Spares`; Linux keeps freed
+    /// sockets in slab caches). 64 by default: at most about 256 KiB; 0 keeps none.
+    pub spare_parts: usize,
 }
 
 impl Default for StackConfig {
@@ -161,6 +165,7 @@ impl Default for StackConfig {
             ephemeral_ports: (32768, 60999),
             trace: false,
             name: "host".into(),
+            spare_parts: 64,
         }
     }
 }
@@ -176,6 +181,8 @@ pub struct Stack {
     gateway6: Option<Ipv6Addr>,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Parts of finished connections for the next ones (`StackConfig::spare_parts`).
+    spares: crate::tcp::connection::Spares,
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
     timers: wheel::Wheel,
@@ -239,6 +246,7 @@ impl Stack {
             *b = secret[i] ^ secret[16 + i];
         }
         let limits = cfg.fragments;
+        let spares = crate::tcp::connection::Spares::new(cfg.spare_parts);
         Stack {
             ports: PortAllocator::new(cfg.ephemeral_ports, (k(16) ^ k(0), k(24) ^ k(8))),
             cfg,
@@ -251,6 +259,7 @@ impl Stack {
             frags6: fragments::Reassembler::new(limits),
             icmp_tokens: icmp::RateLimit::default(),
             slots: Vec::new(),
+            spares,
             free: Vec::new(),
             conns: HashMap::with_hasher(hasher),
             listeners: HashMap::with_hasher(hasher),

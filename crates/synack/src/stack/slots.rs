@@ -101,6 +101,14 @@ impl Stack {
             changed: false,
             ttl: None,
         }));
+        // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
+        if let Some(Slot {
+            kind: SlotKind::Conn(c),
+            ..
+        }) = self.slots.get_mut(h.index as usize)
+        {
+            c.conn.take_parts(&mut self.spares);
+        }
         self.conns.insert(tuple, h);
         h
     }
@@ -130,6 +138,9 @@ impl Stack {
     pub(super) fn release(&mut self, h: SocketHandle) {
         if let Some(s) = self.slots.get_mut(h.index as usize) {
             if s.generation == h.generation {
+                if let SlotKind::Conn(c) = &mut s.kind {
+                    c.conn.give_parts(&mut self.spares);
+                }
                 s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
@@ -299,12 +310,29 @@ impl Stack {
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
+            if state == State::TimeWait {
+                self.time_wait_parts(h);
+            }
             if user && report {
                 self.mark_changed(h);
             }
             return;
         }
         self.refresh_rest(h, now, state, parent, user);
+    }
+
+    /// What a connection in TIME-WAIT no longer needs (its rings and scoreboard, empty),
+    /// kept for the next connections. Out of line: it happens once per connection.
+    #[cold]
+    #[inline(never)]
+    fn time_wait_parts(&mut self, h: SocketHandle) {
+        if let Some(Slot {
+            kind: SlotKind::Conn(c),
+            ..
+        }) = self.slots.get_mut(h.index as usize)
+        {
+            c.conn.give_parts(&mut self.spares);
+        }
     }
 
     /// The rest of [`refresh`](Self::refresh): trace events, a listener's child, a closed
@@ -319,6 +347,9 @@ impl Stack {
         user: bool,
     ) {
         let name_trace = self.cfg.trace;
+        if state == State::TimeWait {
+            self.time_wait_parts(h);
+        }
         let Some(c) = self.conn_slot(h) else { return };
         // Finished and nobody will read it any more.
         let finished =

@@ -222,6 +222,58 @@ fn connect_accept_transfer_close() {
 }
 
 #[test]
+fn finished_connections_leave_their_parts_to_the_next() {
+    type Ends = (SocketHandle, SocketHandle, SocketHandle);
+    let finish = |net: &mut Net, (l, c, s): Ends, byte: u8| {
+        let got = net.transfer(c, s, &[byte; 100], Duration::from_secs(5));
+        assert_eq!(got, [byte; 100]);
+        assert_eq!(net.b.send(net.now, s, &[byte; 10]).unwrap(), 10);
+        let mut got = Vec::new();
+        net.run_until(
+            |n| {
+                let mut buf = [0u8; 64];
+                let k = n.a.recv(n.now, c, &mut buf).unwrap();
+                got.extend_from_slice(&buf[..k]);
+                got.len() >= 10
+            },
+            Duration::from_secs(5),
+        );
+        assert_eq!(got, [byte; 10]);
+        // The server closes first and holds TIME-WAIT, as in `synack-bench cps`.
+        net.b.close(net.now, s);
+        net.run_until(
+            |n| n.a.connection(c).unwrap().peer_closed(),
+            Duration::from_secs(5),
+        );
+        net.a.close(net.now, c);
+        net.run_until(|n| n.a.connection_count() == 0, Duration::from_secs(5));
+        net.b.close(net.now, l);
+    };
+    let mut net = Net::new();
+    let ends = connected(&mut net, 80);
+    assert_eq!(net.a.spares.held(), (0, 0));
+    finish(&mut net, ends, 0xAA);
+    // The client's end was freed: both rings and its scoreboard kept; the server's end in
+    // TIME-WAIT gave its (drained) rings and scoreboard.
+    assert_eq!(net.a.spares.held(), (2, 1));
+    assert_eq!(net.b.spares.held(), (2, 1));
+    assert_eq!(net.b.connection_count(), 1, "in TIME-WAIT");
+    // The next connection on each side takes them, and its data is its own.
+    let ends = connected(&mut net, 81);
+    assert_eq!(net.a.spares.held(), (0, 0));
+    assert_eq!(net.b.spares.held(), (0, 0));
+    finish(&mut net, ends, 0x55);
+    assert_eq!(net.a.spares.held(), (2, 1));
+
+    // A stack that keeps none frees every part.
+    let mut net = Net::new();
+    net.a.spares = crate::tcp::connection::Spares::new(0);
+    let ends = connected(&mut net, 80);
+    finish(&mut net, ends, 0xAA);
+    assert_eq!(net.a.spares.held(), (0, 0));
+}
+
+#[test]
 fn connect_to_closed_port_is_refused() {
     let mut net = Net::new();
     let c = net.a.connect(net.now, server_addr(9), None).unwrap();

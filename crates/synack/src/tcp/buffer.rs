@@ -40,7 +40,7 @@ pub const MIN_ALLOCATION: usize = 64;
 /// untouched pages cost no memory; between this and the threshold it is heap memory that
 /// calloc zeroes. Smaller storage is allocated plainly and filled, which reuses freed blocks
 /// from the allocator's per-thread cache (glibc's calloc bypasses it).
-const ZEROED_BY_THE_OS: usize = 4096;
+pub(crate) const ZEROED_BY_THE_OS: usize = 4096;
 
 /// A byte ring with a size limit, lazily allocated storage, and room past its committed end for
 /// out-of-order data. See the module documentation for how TCP uses it.
@@ -239,13 +239,34 @@ impl RingBuffer {
 
     /// Frees the storage if the ring holds nothing (no committed and no uncommitted bytes), so
     /// an idle connection costs no buffer memory. Returns true if memory was freed.
+    #[cfg(test)]
     pub fn shrink_if_empty(&mut self) -> bool {
+        self.take_storage().is_some()
+    }
+
+    /// Takes the storage out if the ring holds nothing (as
+    /// [`shrink_if_empty`](Self::shrink_if_empty)), for another ring to
+    /// [`adopt`](Self::adopt_storage): a stack keeps a few for its next connections.
+    pub fn take_storage(&mut self) -> Option<Box<[u8]>> {
         if self.len != 0 || self.pending != 0 || self.storage.is_empty() {
-            return false;
+            return None;
         }
-        self.storage = Box::default();
         self.head = 0;
-        true
+        Some(core::mem::take(&mut self.storage))
+    }
+
+    /// Uses `storage` (from [`take_storage`](Self::take_storage) of another ring) as this
+    /// ring's room, zeroed first so that nothing of its former ring can be read here (bytes
+    /// committed past a hole, for one). Only into a ring that has none yet, and only if it
+    /// fits the limit; otherwise `storage` is handed back.
+    pub fn adopt_storage(&mut self, mut storage: Box<[u8]>) -> Result<(), Box<[u8]>> {
+        if !self.storage.is_empty() || storage.is_empty() || storage.len() > self.limit() {
+            return Err(storage);
+        }
+        storage.fill(0);
+        self.storage = storage;
+        self.head = 0;
+        Ok(())
     }
 
     /// Maps `head + i` (with `i < 2 * capacity`) into the storage.
@@ -378,6 +399,35 @@ mod tests {
         assert!(r.shrink_if_empty());
         assert_eq!(r.allocated(), 0);
         assert!(!r.shrink_if_empty());
+    }
+
+    #[test]
+    fn adopted_storage_shows_nothing_of_its_former_ring() {
+        let mut old = RingBuffer::new(1024);
+        assert_eq!(old.enqueue(&[0xAA; 64]), 64);
+        // Not taken while it holds something.
+        assert!(old.take_storage().is_none());
+        assert_eq!(old.consume(64), 64);
+        let storage = old.take_storage().expect("an empty ring gives its storage");
+        assert_eq!((storage.len(), old.allocated()), (64, 0));
+
+        // Too large for the new ring's limit: handed back.
+        let mut small = RingBuffer::new(32);
+        let storage = small.adopt_storage(storage).unwrap_err();
+
+        let mut new = RingBuffer::new(1024);
+        assert!(new.adopt_storage(storage).is_ok());
+        assert_eq!((new.len(), new.uncommitted(), new.allocated()), (0, 0, 64));
+        // One byte placed past a hole, then the hole committed with it: the hole reads as
+        // zeros, not as the old ring's 0xAA.
+        assert_eq!(new.write_at(10, b"x"), 1);
+        assert_eq!(new.commit(11), 11);
+        let mut out = [0xFF; 64];
+        assert_eq!(new.peek(0, &mut out), 11);
+        assert_eq!(&out[..11], b"\0\0\0\0\0\0\0\0\0\0x");
+        // A ring that has storage adopts none.
+        let spare = vec![0u8; 64].into_boxed_slice();
+        assert!(new.adopt_storage(spare).is_err());
     }
 
     #[test]

@@ -611,18 +611,44 @@ impl Board {
     }
 }
 
+/// The memory of a scoreboard that recorded nothing outstanding, with its deque's room, for
+/// another connection (see [`Scoreboard::take_if_empty`]). What it held is cleared on adoption.
+pub struct SpareBoard(Box<Board>);
+
+impl SpareBoard {
+    /// Entries its deque has room for.
+    pub fn room(&self) -> usize {
+        self.0.segs.capacity()
+    }
+}
+
 impl Scoreboard {
     pub const fn new() -> Scoreboard {
         Scoreboard(None)
     }
 
-    /// Frees the board when no segment is outstanding (every one acknowledged), for a
-    /// connection that sends nothing more (TIME-WAIT): what the board remembers beyond its
-    /// segments (the highest SACKed sequence) goes with it.
-    pub fn release_if_empty(&mut self) {
+    /// Takes the board out when no segment is outstanding (every one acknowledged), for a
+    /// connection that sends nothing more (TIME-WAIT) or is dropped: what the board remembers
+    /// beyond its segments (the highest SACKed sequence) goes with it. Another connection may
+    /// [`adopt`](Self::adopt) it.
+    pub fn take_if_empty(&mut self) -> Option<SpareBoard> {
         if self.0.as_ref().is_some_and(|b| b.segs.is_empty()) {
-            self.0 = None;
+            self.0.take().map(SpareBoard)
+        } else {
+            None
         }
+    }
+
+    /// Uses a spare board's memory, cleared, if this scoreboard has none yet (an empty board
+    /// answers every question as no board does); otherwise hands it back.
+    pub fn adopt(&mut self, spare: SpareBoard) -> Result<(), SpareBoard> {
+        if self.0.is_some() {
+            return Err(spare);
+        }
+        let mut board = spare.0;
+        board.clear();
+        self.0 = Some(board);
+        Ok(())
     }
 
     /// Forget everything (the connection was reset).

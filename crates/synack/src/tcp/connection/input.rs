@@ -1175,11 +1175,10 @@ impl Connection {
         self.timers = Timers::default();
         self.timers.arm(Timer::Close, now + self.cfg.time_wait);
         // Everything we sent is acknowledged and nothing more will be: the send ring, the
-        // scoreboard and a drained receive ring go back to the allocator now, not when the
-        // 60 s end (Linux swaps the socket for a small inet_timewait_sock).
-        self.snd.buf.shrink_if_empty();
-        self.snd.sb.release_if_empty();
-        self.rcv.buf.shrink_if_empty();
+        // scoreboard and a drained receive ring can go now, not when the 60 s end (Linux
+        // swaps the socket for a small inet_timewait_sock). The owner takes them with
+        // `give_parts` (the stack does on the refresh after this segment, for its next
+        // connections).
     }
 
     /// May we answer another invalid segment now? (`Config::invalid_ratelimit`)

@@ -44,6 +44,8 @@ pub use readiness::PollEvents;
 mod receiver;
 mod recovery;
 mod sender;
+mod spares;
+pub use spares::Spares;
 mod state;
 mod timers;
 

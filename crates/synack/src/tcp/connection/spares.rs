@@ -1,0 +1,96 @@
+//! Spare parts: the heap memory of finished connections (ring storage, scoreboards) kept by
+//! their stack for its next connections, so that a short connection does not cost a trip
+//! into the allocator and back for each part. Linux keeps freed sockets' memory in slab
+//! caches for the same reason (`kmem_cache_free`, then `kmem_cache_alloc` of the next
+//! socket from the per-CPU array).
+//!
+//! Bounded: at most `cap` parts of each kind, and only small ones (a ring below
+//! [`ZEROED_BY_THE_OS`], which larger rings get fresh from the OS as untouched pages; a
+//! scoreboard whose deque had room for at most [`MAX_BOARD_ROOM`] entries), so what the spares
+//! hold is a few hundred KiB at most whatever the traffic was. Cleared on reuse: a ring's
+//! storage is zeroed before its new connection can write or read it
+//! ([`RingBuffer::adopt_storage`]), a board is emptied ([`Scoreboard::adopt`]).
+
+use super::Connection;
+use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
+use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
+
+/// The largest scoreboard deque (in entries of room) kept as a spare.
+pub const MAX_BOARD_ROOM: usize = 16;
+
+/// Parts of finished connections, for the next ones (see the module documentation).
+#[derive(Default)]
+pub struct Spares {
+    cap: usize,
+    rings: Vec<Box<[u8]>>,
+    boards: Vec<SpareBoard>,
+}
+
+impl Spares {
+    /// Keeps at most `cap` parts of each kind (0: none, every part goes back to the allocator).
+    pub fn new(cap: usize) -> Spares {
+        Spares {
+            cap,
+            rings: Vec::new(),
+            boards: Vec::new(),
+        }
+    }
+
+    /// Ring storages and scoreboards held now.
+    pub fn held(&self) -> (usize, usize) {
+        (self.rings.len(), self.boards.len())
+    }
+
+    fn keep_ring(&mut self, storage: Option<Box<[u8]>>) {
+        if let Some(s) = storage {
+            if s.len() < ZEROED_BY_THE_OS && self.rings.len() < self.cap {
+                self.rings.push(s);
+            }
+        }
+    }
+
+    fn lend_ring(&mut self, ring: &mut RingBuffer) {
+        if let Some(s) = self.rings.pop() {
+            if let Err(s) = ring.adopt_storage(s) {
+                self.rings.push(s);
+            }
+        }
+    }
+
+    fn keep_board(&mut self, board: Option<SpareBoard>) {
+        if let Some(b) = board {
+            if b.room() <= MAX_BOARD_ROOM && self.boards.len() < self.cap {
+                self.boards.push(b);
+            }
+        }
+    }
+
+    fn lend_board(&mut self, sb: &mut Scoreboard) {
+        if let Some(b) = self.boards.pop() {
+            if let Err(b) = sb.adopt(b) {
+                self.boards.push(b);
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Gives the parts this connection no longer needs to `spares` (or back to the allocator
+    /// when the spares are full): an empty send ring, an empty scoreboard, a drained receive
+    /// ring. For a connection in TIME-WAIT (everything sent is acknowledged) and one being
+    /// dropped; parts that still hold something stay.
+    pub fn give_parts(&mut self, spares: &mut Spares) {
+        spares.keep_ring(self.snd.buf.take_storage());
+        spares.keep_board(self.snd.sb.take_if_empty());
+        spares.keep_ring(self.rcv.buf.take_storage());
+    }
+
+    /// Takes parts for a new connection from `spares`: storage for its rings and its
+    /// scoreboard's memory, each cleared. Changes nothing a caller can see but where the
+    /// memory comes from.
+    pub fn take_parts(&mut self, spares: &mut Spares) {
+        spares.lend_ring(&mut self.snd.buf);
+        spares.lend_ring(&mut self.rcv.buf);
+        spares.lend_board(&mut self.snd.sb);
+    }
+}
