@@ -179,27 +179,10 @@ impl Drop for Fwd {
             let left = std::mem::take(&mut io.lock().pipe.fwd);
             for i in left {
                 if let FwdItem::Established { io: c, .. } = i {
-                    abort_registered(&mut h.stack, &mut h.sockets, now, &c);
+                    h.sockets.abort_registered(&mut h.stack, now, &c);
                 }
             }
         });
-    }
-}
-
-/// Resets registered connection `c` that no handle holds, and forgets it.
-fn abort_registered(
-    stack: &mut crate::stack::Stack,
-    sockets: &mut super::readiness::Registry,
-    now: crate::time::Instant,
-    c: &SocketIo,
-) {
-    if let Id::Tcp(h) = c.id {
-        let mut s = c.lock();
-        s.pipe.done = true;
-        s.pipe.rx.clear();
-        drop(s);
-        stack.abort(now, h);
-        sockets.deregister(c.id);
     }
 }
 

@@ -469,14 +469,19 @@ impl Registry {
     pub(crate) fn abort_unclaimed(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) {
         let unclaimed = std::mem::take(&mut io.lock().pipe.accepted);
         for (c, _) in unclaimed {
-            if let Id::Tcp(h) = c.id {
-                let mut s = c.lock();
-                s.pipe.done = true;
-                s.pipe.rx.clear();
-                drop(s);
-                stack.abort(now, h);
-                self.sockets.remove(&c.id);
-            }
+            self.abort_registered(stack, now, &c);
+        }
+    }
+
+    /// Resets registered connection `c`, which no handle holds, and forgets it.
+    pub(crate) fn abort_registered(&mut self, stack: &mut Stack, now: Instant, c: &SocketIo) {
+        if let Id::Tcp(h) = c.id {
+            let mut s = c.lock();
+            s.pipe.done = true;
+            s.pipe.rx.clear();
+            drop(s);
+            stack.abort(now, h);
+            self.sockets.remove(&c.id);
         }
     }
 
