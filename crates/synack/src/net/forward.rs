@@ -182,6 +182,12 @@ impl Drop for Fwd {
                     h.sockets.abort_registered(&mut h.stack, now, &c);
                 }
             }
+            // And those still on the stack's accept queue.
+            if let Some(f) = h.stack.forwarding() {
+                while let Ok(Some(c)) = h.stack.accept(f.tcp) {
+                    h.stack.abort(now, c);
+                }
+            }
         });
     }
 }

@@ -1080,6 +1080,23 @@ fn connections_completed_by_syn_cookies_come_out_of_the_forward_listener() {
         first.join().unwrap().map(|_| ()).unwrap_err().kind(),
         ErrorKind::ConnectionRefused
     );
+    // A cookie connection nobody took is reset when the forward listener goes, as a closing
+    // listener resets the connections it never handed out.
+    let c1 = client.clone();
+    let first = thread::spawn(move || TcpStream::connect_on(&c1, "198.18.42.80:82"));
+    let held = events.accept().unwrap();
+    let mut third = TcpStream::connect_on(&client, "198.18.42.81:83").unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    drop(held);
+    drop(events);
+    let mut b = [0u8; 1];
+    assert_eq!(
+        third.read(&mut b).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    drop(first);
 }
 
 /// `recv_many` takes every queued datagram (up to its `max`) in one call, each whole with
