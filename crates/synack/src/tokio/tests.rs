@@ -735,3 +735,71 @@ async fn forwarder_events_batches_and_cookie_connections() {
         io::ErrorKind::ConnectionRefused
     );
 }
+
+/// An echo request to a forwarded destination through the tokio API: `next_event` hands it
+/// out and `reply` answers it from the pinged address (raw packets on a `device::pair`).
+#[cfg(target_os = "linux")]
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_request_comes_out_of_next_event_and_is_answered() {
+    use crate::device::Device;
+    use crate::time::Instant as T;
+    use crate::wire::{IpProtocol, icmpv4, ipv4};
+    use core::net::Ipv4Addr;
+    let (a, mut b) = crate::device::pair::pair(1500).unwrap();
+    let rt = Runtime::builder()
+        .host("gateway", "198.18.60.2/24")
+        .device(a)
+        .build_tokio()
+        .unwrap();
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.60.0/24".parse().unwrap()],
+        ..ForwardConfig::default()
+    };
+    let events = ForwardListener::bind_on(&rt.host("gateway").unwrap(), cfg)
+        .await
+        .unwrap();
+    let (me, far) = (Ipv4Addr::new(198, 18, 60, 1), Ipv4Addr::new(198, 18, 60, 9));
+    let req = icmpv4::Repr::EchoRequest {
+        ident: 3,
+        seq_no: 4,
+        data: b"hi",
+    };
+    let mut pkt = vec![0u8; 20 + req.buffer_len()];
+    let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+    ipv4::Repr::new(me, far, IpProtocol::Icmp, req.buffer_len())
+        .emit(&mut ip, true)
+        .unwrap();
+    req.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
+        .unwrap();
+    b.send(T::ZERO, &pkt).unwrap();
+    b.flush(T::ZERO).unwrap();
+    let e = match ::tokio::time::timeout(Duration::from_secs(5), events.next_event()).await {
+        Ok(Ok(Forwarded::Echo(e))) => e,
+        _ => panic!("no echo request came out"),
+    };
+    assert_eq!(
+        (e.destination(), e.ident_seq(), e.data()),
+        (core::net::IpAddr::V4(far), (3, 4), &b"hi"[..])
+    );
+    e.reply().await.unwrap();
+    let mut buf = vec![0u8; 2000];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let n = loop {
+        if let Some(n) = b.recv(T::ZERO, &mut buf).unwrap() {
+            break n;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reply");
+        ::tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (far, me));
+    let m = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        icmpv4::Repr::parse(&m, true).unwrap(),
+        icmpv4::Repr::EchoReply {
+            ident: 3,
+            seq_no: 4,
+            data: b"hi"
+        }
+    );
+}
