@@ -62,11 +62,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-pub(crate) use crate::net::forward::{Flow, Fwd};
-pub use crate::net::forward::{ForwardListener, PendingFlow};
+pub(crate) use crate::net::forward::{Echo, Flow, Fwd, Item};
+pub use crate::net::forward::{EchoRequest, ForwardListener, Forwarded, PendingFlow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
 pub(crate) use crate::net::socket::{Dgram, Sock};
-pub use crate::net::udp::UdpSocket;
+pub use crate::net::udp::{Datagram, UdpSocket};
 pub use crate::stack::SocketOption;
 use crate::tcp::{Keepalive, Shutdown as TcpShutdown};
 

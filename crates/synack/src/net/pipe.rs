@@ -134,9 +134,12 @@ pub(crate) struct Pipe {
     pub(crate) tx_moved: bool,
     /// What the socket's calls read without asking the stack: see [`Ctl`].
     pub(crate) ctl: Ctl,
-    /// A forward listener's: pending TCP flows the driver took off the forwarder, for
-    /// `accept`.
-    pub(crate) pending: VecDeque<crate::stack::PendingTcp>,
+    /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
+    /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
+    pub(crate) fwd: VecDeque<super::forward::FwdItem>,
+    /// How many of `fwd` are not TCP flows (echo requests, UDP flow ends): capped at
+    /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting.
+    pub(crate) fwd_other: usize,
 }
 
 /// What a socket's synchronous calls answer from its own state: published by the driver

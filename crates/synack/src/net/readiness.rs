@@ -394,7 +394,7 @@ impl Registry {
         while let Some(h) = self.send_blocked.pop() {
             n += set(stack, Id::Udp(h));
         }
-        n += self.publish_forward(stack);
+        n += self.publish_forward(stack, now);
         if n > 0 {
             wakeups.fetch_add(n, Ordering::Relaxed);
         }
@@ -469,33 +469,86 @@ impl Registry {
     pub(crate) fn abort_unclaimed(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) {
         let unclaimed = std::mem::take(&mut io.lock().pipe.accepted);
         for (c, _) in unclaimed {
-            if let Id::Tcp(h) = c.id {
-                let mut s = c.lock();
-                s.pipe.done = true;
-                s.pipe.rx.clear();
-                drop(s);
-                stack.abort(now, h);
-                self.sockets.remove(&c.id);
-            }
+            self.abort_registered(stack, now, &c);
         }
     }
 
-    /// Moves the forwarder's new pending TCP flows into the forward listener's pipe and
-    /// publishes its readiness; the forwarder's other events (echo requests, UDP flows that
-    /// ended) have no taker here and go. Returns the wake-ups.
-    fn publish_forward(&mut self, stack: &mut Stack) -> u64 {
-        let Some(io) = &self.forward else {
+    /// Resets registered connection `c`, which no handle holds, and forgets it.
+    pub(crate) fn abort_registered(&mut self, stack: &mut Stack, now: Instant, c: &SocketIo) {
+        if let Id::Tcp(h) = c.id {
+            let mut s = c.lock();
+            s.pipe.done = true;
+            s.pipe.rx.clear();
+            drop(s);
+            stack.abort(now, h);
+            self.sockets.remove(&c.id);
+        }
+    }
+
+    /// Moves what the forwarder tells the application (pending TCP flows, echo requests, UDP
+    /// flows that ended) and the connections SYN cookies completed on its accept queue
+    /// (registered) into the forward listener's pipe, and publishes its readiness. Without
+    /// a forward listener the events go; cookie connections wait on the stack's accept queue
+    /// (bounded by its backlog). Returns the wake-ups.
+    fn publish_forward(&mut self, stack: &mut Stack, now: Instant) -> u64 {
+        use super::forward::{FWD_OTHER_CAP, FwdItem};
+        let Some(io) = self.forward.clone() else {
             while stack.poll_forward().is_some() {}
             return 0;
         };
-        let mut s = io.lock();
-        let before = s.pipe.pending.len();
-        while let Some(e) = stack.poll_forward() {
-            if let crate::stack::ForwardEvent::Tcp(p) = e {
-                s.pipe.pending.push_back(p);
+        let mut fresh = Vec::new();
+        if let Some(f) = stack.forwarding()
+            && stack.accept_queue_len(f.tcp) > 0
+        {
+            let held = io
+                .lock()
+                .pipe
+                .fwd
+                .iter()
+                .filter(|i| matches!(i, FwdItem::Established { .. }))
+                .count();
+            let room = pipe::ACCEPT_CAP.saturating_sub(held);
+            while fresh.len() < room {
+                let Ok(Some(c)) = stack.accept(f.tcp) else {
+                    break;
+                };
+                let Some((src, dst)) = stack.connection(c).map(|c| (c.remote(), c.local())) else {
+                    continue;
+                };
+                let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
+                fresh.push(FwdItem::Established { io: cio, src, dst });
             }
         }
-        if s.pipe.pending.len() == before {
+        let mut s = io.lock();
+        let before = s.pipe.fwd.len();
+        s.pipe.fwd.extend(fresh);
+        while let Some(e) = stack.poll_forward() {
+            let item = match e {
+                crate::stack::ForwardEvent::Tcp(p) => FwdItem::Tcp(p),
+                crate::stack::ForwardEvent::Echo(e) => FwdItem::Echo(e),
+                crate::stack::ForwardEvent::UdpClosed {
+                    client,
+                    dst,
+                    reason,
+                } => FwdItem::UdpClosed {
+                    client,
+                    dst,
+                    reason,
+                },
+            };
+            if !item.is_tcp() {
+                if s.pipe.fwd_other >= FWD_OTHER_CAP
+                    && let Some(i) = s.pipe.fwd.iter().position(|i| !i.is_tcp())
+                {
+                    // Nobody takes them (a listener only accepting): the oldest goes.
+                    s.pipe.fwd.remove(i);
+                    s.pipe.fwd_other -= 1;
+                }
+                s.pipe.fwd_other += 1;
+            }
+            s.pipe.fwd.push_back(item);
+        }
+        if s.pipe.fwd.len() == before {
             return 0;
         }
         io.publish(s, READABLE)

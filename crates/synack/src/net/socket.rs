@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use super::pipe::{self, Pipe, Step};
 use super::readiness::{Id, Kind, READABLE, SocketIo, WRITABLE};
 use super::runtime::{Completion, Core, Host, HostState, Shared};
+use super::udp::Datagram;
 use crate::stack::{ForwardConfig, RecvMeta, SocketHandle, SocketOption, Stack, UdpHandle};
 use crate::tcp::connection::Info;
 use crate::tcp::{Shutdown, State};
@@ -816,6 +817,144 @@ impl Dgram {
         self.shared
             .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
             .map_ok(|(got, m)| fill(got, m, buf))
+    }
+
+    /// The driver's receive of up to `max` datagrams in one call (each whole, sized to
+    /// it). Waits on READABLE while none is queued.
+    fn recv_many_op(
+        &self,
+        max: usize,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<Vec<Datagram>>> + Send + 'static {
+        let (host, u) = (self.host, self.handle);
+        move |core, _| {
+            let stack = &mut core.hosts[host].stack;
+            let mut got = Vec::new();
+            while got.len() < max.max(1) {
+                let next = match stack.udp_next_len(u) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => break,
+                    Err(e) if got.is_empty() => return Some(Err(e)),
+                    Err(_) => break,
+                };
+                let mut data = vec![0u8; next];
+                match stack.recv_from(u, &mut data) {
+                    Ok(m) => {
+                        data.truncate(m.len);
+                        got.push(Datagram {
+                            data,
+                            src: m.src,
+                            dst: m.dst,
+                        });
+                    }
+                    Err(e) if got.is_empty() && e.kind() != io::ErrorKind::WouldBlock => {
+                        return Some(Err(e));
+                    }
+                    Err(_) => break,
+                }
+            }
+            (!got.is_empty()).then_some(Ok(got))
+        }
+    }
+
+    /// The driver's send of `batch` (each from its `src` to its `dst`) in one call: as many
+    /// as the output queue takes, at least one (waits on WRITABLE while it takes none).
+    /// An error on the first fails the call; on a later one, the count sent before it.
+    fn send_many_op(
+        &self,
+        batch: Vec<Datagram>,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<usize>> + Send + 'static {
+        let (host, u) = (self.host, self.handle);
+        move |core, now| {
+            let h = &mut core.hosts[host];
+            for (i, d) in batch.iter().enumerate() {
+                match h.stack.send_from(now, u, &d.data, d.src, d.dst) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && i == 0 => {
+                        h.sockets.send_blocked(u);
+                        return None;
+                    }
+                    Err(e) if i == 0 => return Some(Err(e)),
+                    Err(_) => return Some(Ok(i)),
+                }
+            }
+            Some(Ok(batch.len()))
+        }
+    }
+
+    /// Receives up to `max` datagrams, waiting while none is queued: one trip through the
+    /// driver for the lot.
+    pub(crate) fn recv_many(
+        &self,
+        max: usize,
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<Vec<Datagram>> {
+        let f = self.recv_many_op(max);
+        self.shared
+            .blocking(&self.io, READABLE, timeout, nonblocking, f)
+    }
+
+    /// The task's [`recv_many`](Self::recv_many).
+    pub(crate) fn poll_recv_many(
+        &self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<io::Result<Vec<Datagram>>> {
+        self.shared
+            .poll_io(cx, &self.io, READABLE, &self.slots[0], || {
+                self.recv_many_op(max)
+            })
+    }
+
+    /// Sends `batch` in one trip through the driver (see `send_many_op`).
+    pub(crate) fn send_many(
+        &self,
+        batch: &[Datagram],
+        timeout: Option<std::time::Duration>,
+        nonblocking: bool,
+    ) -> io::Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let f = self.send_many_op(batch.to_vec());
+        self.shared
+            .blocking(&self.io, WRITABLE, timeout, nonblocking, f)
+    }
+
+    /// The task's [`send_many`](Self::send_many).
+    pub(crate) fn poll_send_many(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &[Datagram],
+    ) -> Poll<io::Result<usize>> {
+        if batch.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.shared
+            .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+                self.send_many_op(batch.to_vec())
+            })
+    }
+
+    /// Refuses forwarded UDP flow `client` → `dst` (see [`Stack::forward_udp_refuse`]);
+    /// InvalidInput on a socket that is not its host's forwarder socket.
+    pub(crate) fn refuse_flow(
+        &self,
+        client: SocketAddr,
+        dst: SocketAddr,
+        code: crate::stack::Unreachable,
+    ) -> Arc<super::runtime::Completion<()>> {
+        let (host, u) = (self.host, self.handle);
+        self.shared.call(move |core, _| {
+            let stack = &mut core.hosts[host].stack;
+            if stack.forwarding().map(|f| f.udp) != Some(u) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not the forwarder's socket: only it has flows to refuse",
+                ));
+            }
+            stack.forward_udp_refuse(client, dst, code)
+        })
     }
 
     /// The pending ICMP error, taken (SO_ERROR).

@@ -937,3 +937,318 @@ fn a_handshake_wakes_only_its_own_connect() {
         assert!(t.join().unwrap().is_err());
     }
 }
+
+/// A forwarder host on SimNet with a forward listener and the forwarder socket.
+fn forwarder(
+    net: u8,
+    cfg: crate::stack::ForwardConfig,
+) -> (Runtime, Host, ForwardListener, UdpSocket) {
+    let (rt, client, gateway) = pair(0, net);
+    let cfg = crate::stack::ForwardConfig {
+        prefixes: vec![format!("198.18.{net}.0/24").parse().unwrap()],
+        ..cfg
+    };
+    let events = ForwardListener::bind_on(&gateway, cfg.clone()).unwrap();
+    let relay = UdpSocket::forwarder_on(&gateway, cfg).unwrap();
+    (rt, client, events, relay)
+}
+
+/// Refusing a UDP flow from the forwarder socket: the client hears port unreachable from
+/// the original destination, the flow ends, and the forward listener is told why; only the
+/// forwarder socket refuses, and only flows that exist.
+#[test]
+fn the_forwarder_socket_refuses_a_udp_flow_and_the_listener_hears_it_ended() {
+    let (_rt, client, events, relay) = forwarder(40, Default::default());
+    let c = UdpSocket::bind_on(&client, "198.18.40.1:5000").unwrap();
+    c.send_to(b"query", "198.18.40.53:53").unwrap();
+    let m = relay.recv_from_meta(&mut [0u8; 64]).unwrap();
+    assert_eq!(m.dst.to_string(), "198.18.40.53:53");
+    let other = UdpSocket::bind_on(&client, "198.18.40.1:5001").unwrap();
+    assert_eq!(
+        other
+            .refuse_flow(m.src, m.dst, crate::stack::Unreachable::Port)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    relay
+        .refuse_flow(m.src, m.dst, crate::stack::Unreachable::Port)
+        .unwrap();
+    match events.next_event().unwrap() {
+        Forwarded::UdpClosed {
+            client,
+            dst,
+            reason,
+        } => {
+            assert_eq!((client, dst), (m.src, m.dst));
+            assert_eq!(reason, crate::stack::UdpCloseReason::Refused);
+        }
+        _ => panic!("expected the flow's end"),
+    }
+    // The client's socket holds the port unreachable (as an unconnected Linux socket's
+    // SO_ERROR does).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        if let Some(e) = c.take_error().unwrap() {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ICMP error came");
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(
+        relay
+            .refuse_flow(m.src, m.dst, crate::stack::Unreachable::Port)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound,
+        "the flow is gone"
+    );
+}
+
+/// A UDP flow that stays idle past its timeout ends, and the forward listener says so
+/// (with TCP flows waiting before it left for `accept`).
+#[test]
+fn an_idle_udp_flow_ends_and_the_listener_hears_it() {
+    let cfg = crate::stack::ForwardConfig {
+        udp_timeout: crate::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (_rt, client, events, relay) = forwarder(41, cfg);
+    let c = UdpSocket::bind_on(&client, "198.18.41.1:5000").unwrap();
+    c.send_to(b"x", "198.18.41.9:123").unwrap();
+    let m = relay.recv_from_meta(&mut [0u8; 8]).unwrap();
+    let t = std::time::Instant::now();
+    match events.next_event().unwrap() {
+        Forwarded::UdpClosed {
+            client,
+            dst,
+            reason,
+        } => {
+            assert_eq!((client, dst), (m.src, m.dst));
+            assert_eq!(reason, crate::stack::UdpCloseReason::Idle);
+        }
+        _ => panic!("expected the flow's end"),
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    // The flow is gone: a reply finds none.
+    assert_eq!(
+        relay.send_from(b"late", m.dst, m.src).unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+}
+
+/// Past the cap on pending decisions, a SYN cookie completes the handshake and the
+/// forward listener hands the connection out established (carrying bytes both ways); the
+/// pending flow before it is still decided as usual.
+#[test]
+fn connections_completed_by_syn_cookies_come_out_of_the_forward_listener() {
+    let cfg = crate::stack::ForwardConfig {
+        max_pending: 1,
+        ..Default::default()
+    };
+    let (_rt, client, events, _relay) = forwarder(42, cfg);
+    let c1 = client.clone();
+    let first = thread::spawn(move || TcpStream::connect_on(&c1, "198.18.42.80:80"));
+    let held = events.accept().unwrap();
+    assert!(!held.is_established());
+    assert_eq!(held.destination().to_string(), "198.18.42.80:80");
+    // The cap is full: this one gets a cookie, and connects without any decision.
+    let mut second = TcpStream::connect_on(&client, "198.18.42.81:81").unwrap();
+    second.write_all(b"ping").unwrap();
+    let flow = match events.next_event().unwrap() {
+        Forwarded::Flow(f) => f,
+        _ => panic!("expected a flow"),
+    };
+    assert!(flow.is_established());
+    assert_eq!(flow.destination().to_string(), "198.18.42.81:81");
+    assert_eq!(flow.source(), second.local_addr().unwrap());
+    let mut s = flow.accept().unwrap();
+    assert_eq!(s.local_addr().unwrap().to_string(), "198.18.42.81:81");
+    let mut got = [0u8; 4];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    s.write_all(b"pong").unwrap();
+    second.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"pong");
+    held.refuse(crate::stack::Refusal::Reset).unwrap();
+    assert_eq!(
+        first.join().unwrap().map(|_| ()).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+    // A cookie connection nobody took is reset when the forward listener goes, as a closing
+    // listener resets the connections it never handed out.
+    let c1 = client.clone();
+    let first = thread::spawn(move || TcpStream::connect_on(&c1, "198.18.42.80:82"));
+    let held = events.accept().unwrap();
+    let mut third = TcpStream::connect_on(&client, "198.18.42.81:83").unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    drop(held);
+    drop(events);
+    let mut b = [0u8; 1];
+    assert_eq!(
+        third.read(&mut b).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    drop(first);
+}
+
+/// `recv_many` takes every queued datagram (up to its `max`) in one call, each whole with
+/// its client and original destination; `send_many` answers a batch in one call.
+#[test]
+fn the_forwarder_socket_receives_and_sends_datagrams_in_batches() {
+    let (_rt, client, _events, relay) = forwarder(43, Default::default());
+    let c = UdpSocket::bind_on(&client, "198.18.43.1:5000").unwrap();
+    let n = 50u32;
+    for i in 0..n {
+        let dst = format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3);
+        c.send_to(&datagram(i + 1), dst.as_str()).unwrap();
+    }
+    // All of them queued on the forwarder socket (one driver turn or a few after the sends).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while _rt.host("server").unwrap().counters().udp_in_datagrams < u64::from(n) {
+        assert!(std::time::Instant::now() < deadline, "datagrams not in");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let first = relay.recv_many(10).unwrap();
+    assert_eq!(first.len(), 10, "up to max");
+    let rest = relay.recv_many(1000).unwrap();
+    assert_eq!(
+        rest.len(),
+        n as usize - 10,
+        "all the queued ones in one call"
+    );
+    let got: Vec<_> = first.into_iter().chain(rest).collect();
+    for (i, d) in got.iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(d.data, datagram(i + 1), "datagram {i}");
+        assert_eq!(d.src.to_string(), "198.18.43.1:5000");
+        assert_eq!(
+            d.dst.to_string(),
+            format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3)
+        );
+    }
+    let replies: Vec<Datagram> = got
+        .iter()
+        .map(|d| Datagram {
+            data: d.data.iter().rev().copied().collect(),
+            src: d.dst,
+            dst: d.src,
+        })
+        .collect();
+    assert_eq!(relay.send_many(&replies).unwrap(), replies.len());
+    let mut buf = vec![0u8; 4000];
+    for r in &replies {
+        let (len, from) = c.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..len], from), (&r.data[..], r.src));
+    }
+    // A batch whose first datagram has no flow fails; a later one ends it there.
+    let stray = Datagram {
+        data: b"x".to_vec(),
+        src: "198.18.43.99:1".parse().unwrap(),
+        dst: "198.18.43.1:5000".parse().unwrap(),
+    };
+    assert_eq!(
+        relay
+            .send_many(std::slice::from_ref(&stray))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotConnected
+    );
+    assert_eq!(relay.send_many(&[replies[0].clone(), stray]).unwrap(), 1);
+    assert_eq!(relay.send_many(&[]).unwrap(), 0);
+}
+
+/// An echo request to a forwarded destination comes out of the forward listener (with its
+/// identifier, sequence number and data) instead of being dropped; replying answers it
+/// from the pinged address, refusing sends a destination unreachable from it. The pinging
+/// side is raw packets on the other end of a `device::pair`.
+#[cfg(target_os = "linux")]
+#[test]
+fn echo_requests_to_forwarded_destinations_come_out_of_the_forward_listener() {
+    use crate::device::Device;
+    use crate::time::Instant as T;
+    use crate::wire::{IpProtocol, icmpv4, ipv4};
+    use core::net::Ipv4Addr;
+    let (a, mut b) = crate::device::pair::pair(1500).unwrap();
+    let rt = Runtime::builder()
+        .host("gateway", "198.18.44.2/24")
+        .device(a)
+        .build()
+        .unwrap();
+    let cfg = crate::stack::ForwardConfig {
+        prefixes: vec!["198.18.44.0/24".parse().unwrap()],
+        ..Default::default()
+    };
+    let events = ForwardListener::bind_on(&rt.host("gateway").unwrap(), cfg).unwrap();
+    let (me, far) = (
+        Ipv4Addr::new(198, 18, 44, 1),
+        Ipv4Addr::new(198, 18, 44, 77),
+    );
+    let ping = |b: &mut crate::device::pair::PairEnd, seq_no: u16| {
+        let req = icmpv4::Repr::EchoRequest {
+            ident: 7,
+            seq_no,
+            data: b"are you there",
+        };
+        let mut pkt = vec![0u8; 20 + req.buffer_len()];
+        let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+        ipv4::Repr::new(me, far, IpProtocol::Icmp, req.buffer_len())
+            .emit(&mut ip, true)
+            .unwrap();
+        req.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
+            .unwrap();
+        b.send(T::ZERO, &pkt).unwrap();
+        b.flush(T::ZERO).unwrap();
+    };
+    // The next packet the gateway sends: its source and ICMP message, parsed.
+    let answer = |b: &mut crate::device::pair::PairEnd| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut buf = vec![0u8; 2000];
+        loop {
+            if let Some(n) = b.recv(T::ZERO, &mut buf).unwrap() {
+                let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+                assert_eq!(ip.dst_addr(), me);
+                let m = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+                let owned = format!("{:?}", icmpv4::Repr::parse(&m, true).unwrap());
+                return (ip.src_addr(), owned);
+            }
+            assert!(std::time::Instant::now() < deadline, "no answer");
+            thread::sleep(Duration::from_millis(2));
+        }
+    };
+    ping(&mut b, 1);
+    let Forwarded::Echo(e) = events.next_event().unwrap() else {
+        panic!("expected the echo request");
+    };
+    assert_eq!(e.source(), core::net::IpAddr::V4(me));
+    assert_eq!(e.destination(), core::net::IpAddr::V4(far));
+    assert_eq!((e.ident_seq(), e.data()), ((7, 1), &b"are you there"[..]));
+    e.reply().unwrap();
+    let (from, msg) = answer(&mut b);
+    assert_eq!(from, far, "the reply comes from the pinged address");
+    assert!(msg.starts_with("EchoReply"), "{msg}");
+    assert!(msg.contains("seq_no: 1"), "{msg}");
+    ping(&mut b, 2);
+    let Forwarded::Echo(e) = events.next_event().unwrap() else {
+        panic!("expected the echo request");
+    };
+    e.refuse(crate::stack::Unreachable::Host).unwrap();
+    let (from, msg) = answer(&mut b);
+    assert_eq!(from, far);
+    assert!(msg.contains("HostUnreachable"), "{msg}");
+    // Ignored: nothing goes out.
+    ping(&mut b, 3);
+    let Forwarded::Echo(e) = events.next_event().unwrap() else {
+        panic!("expected the echo request");
+    };
+    e.ignore().unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(b.recv(T::ZERO, &mut [0u8; 2000]).unwrap(), None);
+}

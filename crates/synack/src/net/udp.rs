@@ -10,7 +10,18 @@ use std::time::Duration as StdDuration;
 
 use super::socket::Dgram;
 use super::{Host, StreamOpts, host_for_bind, one_addr};
-use crate::stack::{ForwardConfig, RecvMeta};
+use crate::stack::{ForwardConfig, RecvMeta, Unreachable};
+
+/// One datagram of a batch ([`UdpSocket::recv_many`], [`UdpSocket::send_many`]): received,
+/// its sender and where it was sent (on the forwarder socket, the original destination);
+/// to send, where it goes from (on the forwarder socket, a flow's original destination; on
+/// a bound socket, its address) and to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub data: Vec<u8>,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
 
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
@@ -150,6 +161,75 @@ impl UdpSocket {
     /// ConnectionRefused for port unreachable, HostUnreachable, NetworkUnreachable.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.sock.take_error())
+    }
+
+    /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
+    /// runtime's driver, where [`recv_from_meta`](Self::recv_from_meta) makes one per
+    /// datagram: what a relay carrying many flows wants (like `recvmmsg(2)`). Each comes
+    /// whole, in its own buffer.
+    ///
+    /// ```
+    /// use synack::net::{Datagram, Runtime, UdpSocket};
+    /// use synack::stack::ForwardConfig;
+    ///
+    /// let rt = Runtime::builder()
+    ///     .host("client", "198.18.0.1/24")
+    ///     .host("gateway", "198.18.0.2/24")
+    ///     .build()
+    ///     .unwrap();
+    /// let (client, gw) = (rt.host("client").unwrap(), rt.host("gateway").unwrap());
+    /// let cfg = ForwardConfig {
+    ///     prefixes: vec!["198.18.0.0/24".parse().unwrap()],
+    ///     ..ForwardConfig::default()
+    /// };
+    /// let relay = UdpSocket::forwarder_on(&gw, cfg).unwrap();
+    /// let c = UdpSocket::bind_on(&client, "198.18.0.1:5000").unwrap();
+    /// for i in 0..3u8 {
+    ///     c.send_to(&[i], "198.18.0.77:53").unwrap();
+    /// }
+    /// let mut got = Vec::new();
+    /// while got.len() < 3 {
+    ///     got.extend(relay.recv_many(64).unwrap());
+    /// }
+    /// // Answer them all in one trip: each from its original destination to its client.
+    /// let replies: Vec<Datagram> = got
+    ///     .iter()
+    ///     .map(|d| Datagram { data: vec![d.data[0] + 10], src: d.dst, dst: d.src })
+    ///     .collect();
+    /// assert_eq!(relay.send_many(&replies).unwrap(), 3);
+    /// let mut buf = [0u8; 4];
+    /// for i in 0..3u8 {
+    ///     assert_eq!(c.recv_from(&mut buf).unwrap().0, 1);
+    ///     assert_eq!(buf[0], i + 10);
+    /// }
+    /// ```
+    pub fn recv_many(&self, max: usize) -> io::Result<Vec<Datagram>> {
+        let timeout = StreamOpts::timeout(&self.opts.read_timeout);
+        self.sock.recv_many(max, timeout, self.opts.nonblocking())
+    }
+
+    /// Sends `batch`, each from its `src` to its `dst` (as [`send_from`](Self::send_from)),
+    /// in one trip through the runtime's driver (like `sendmmsg(2)`): as many as the output
+    /// queue takes, waiting while it takes none. Returns how many went; an error on the
+    /// first datagram fails the call, an error on a later one ends the batch there.
+    pub fn send_many(&self, batch: &[Datagram]) -> io::Result<usize> {
+        let timeout = StreamOpts::timeout(&self.opts.write_timeout);
+        self.sock.send_many(batch, timeout, self.opts.nonblocking())
+    }
+
+    /// On the forwarder socket: refuses the UDP flow from `client` to `dst` (its upstream
+    /// cannot be reached): the client gets an ICMP destination unreachable (`code`) from
+    /// `dst`, quoting the flow's first datagram, and the flow ends (a [`ForwardListener`](
+    /// super::ForwardListener) hears it as [`Forwarded::UdpClosed`](super::Forwarded)).
+    /// NotFound without such a flow; InvalidInput on any other socket.
+    pub fn refuse_flow(
+        &self,
+        client: SocketAddr,
+        dst: SocketAddr,
+        code: Unreachable,
+    ) -> io::Result<()> {
+        let c = self.sock.refuse_flow(client, dst, code);
+        self.sock.shared.wait(&c)
     }
 
     /// Calls fail with `WouldBlock` instead of waiting (shared with clones).

@@ -49,7 +49,7 @@
 //! [`ForwardListener`] gives the same host's pending TCP flows, each accepted, refused or
 //! ignored before the client hears anything.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::future::poll_fn;
 use std::io;
 use std::net::ToSocketAddrs;
@@ -63,9 +63,10 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Dgram, Flow, Fwd, Host, Sock, SocketOption, host_for_bind, host_for_connect, one_addr,
+    Datagram, Dgram, Echo, Flow, Fwd, Host, Item, Sock, SocketOption, host_for_bind,
+    host_for_connect, one_addr,
 };
-use crate::stack::{ForwardConfig, RecvMeta, Refusal};
+use crate::stack::{ForwardConfig, RecvMeta, Refusal, UdpCloseReason, Unreachable};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -397,7 +398,15 @@ impl UdpSocket {
     /// Turns forwarder mode on for `host` and returns the socket of every forwarded UDP
     /// flow, as [`net::UdpSocket::forwarder_on`](crate::net::UdpSocket::forwarder_on) does:
     /// [`recv_from_meta`](Self::recv_from_meta) gives each datagram's client and original
-    /// destination, [`send_from`](Self::send_from) answers from that destination.
+    /// destination, [`send_from`](Self::send_from) answers from that destination;
+    /// [`recv_many`](Self::recv_many) and [`send_many`](Self::send_many) do the same for a
+    /// batch in one trip through the driver (what a busy relay wants).
+    ///
+    /// A pitfall when relaying upstream through a `tokio::net::UdpSocket` opened for each
+    /// flow: its `try_send` / `try_send_to` fail with `WouldBlock` until tokio's reactor has
+    /// seen the socket writable, which a freshly created socket has not — a relay that sends
+    /// a flow's first datagram with `try_send` right after creating the socket loses it.
+    /// Send with `send(..).await` (or `writable().await` first) on a fresh socket.
     pub fn forwarder_on(host: &Host, cfg: ForwardConfig) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             sock: Dgram::forwarder(host, cfg).wait()?,
@@ -461,6 +470,32 @@ impl UdpSocket {
         };
         buf.advance(m.len);
         Poll::Ready(Ok(m.src))
+    }
+
+    /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
+    /// driver (see [`net::UdpSocket::recv_many`](crate::net::UdpSocket::recv_many)).
+    pub async fn recv_many(&self, max: usize) -> io::Result<Vec<Datagram>> {
+        poll_fn(|cx| self.sock.poll_recv_many(cx, max)).await
+    }
+
+    /// Sends `batch`, each from its `src` to its `dst`, in one trip through the driver: as
+    /// many as the output queue takes, at least one (see
+    /// [`net::UdpSocket::send_many`](crate::net::UdpSocket::send_many)). How many went.
+    pub async fn send_many(&self, batch: &[Datagram]) -> io::Result<usize> {
+        poll_fn(|cx| self.sock.poll_send_many(cx, batch)).await
+    }
+
+    /// On the forwarder socket: refuses the UDP flow from `client` to `dst` with an ICMP
+    /// destination unreachable (`code`) from `dst`, and ends it (see
+    /// [`net::UdpSocket::refuse_flow`](crate::net::UdpSocket::refuse_flow)).
+    pub async fn refuse_flow(
+        &self,
+        client: SocketAddr,
+        dst: SocketAddr,
+        code: Unreachable,
+    ) -> io::Result<()> {
+        let c = self.sock.refuse_flow(client, dst, code);
+        poll_fn(|cx| c.poll(cx)).await
     }
 
     /// The bound address (AddrNotAvailable on the forwarder socket).
@@ -532,21 +567,104 @@ impl ForwardListener {
         })
     }
 
-    /// Waits for the next flow a client opened (its SYN is held until the decision).
+    /// Waits for the next TCP flow a client opened (its SYN is held until the decision, or
+    /// a SYN cookie completed it: see [`PendingFlow::is_established`]). Echo requests and UDP
+    /// flow ends stay for [`next_event`](Self::next_event).
     pub async fn accept(&self) -> io::Result<PendingFlow> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
-    /// Polls for the next pending flow; registers the task to be woken when one comes.
+    /// Polls for the next TCP flow; registers the task to be woken when one comes.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<PendingFlow>> {
-        self.fwd
-            .poll_next(cx)
-            .map_ok(|flow| PendingFlow(self.fwd.flow(flow)))
+        loop {
+            match self.fwd.poll_next(cx, false) {
+                Poll::Ready(Ok(Item::Flow(f))) => return Poll::Ready(Ok(PendingFlow(f))),
+                // Never: only flows are taken.
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Waits for the next thing the forwarder asks of the application, in arrival order
+    /// (see [`net::ForwardListener::next_event`](crate::net::ForwardListener::next_event)):
+    /// a TCP flow, an echo request, or the end of a UDP flow.
+    ///
+    /// ```
+    /// use synack::net::Runtime;
+    /// use synack::stack::{ForwardConfig, UdpCloseReason, Unreachable};
+    /// use synack::tokio::{ForwardListener, Forwarded, UdpSocket};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let rt = Runtime::builder()
+    ///     .host("client", "198.18.0.1/24")
+    ///     .host("gateway", "198.18.0.2/24")
+    ///     .build_tokio()?;
+    /// let (client, gw) = (rt.host("client").unwrap(), rt.host("gateway").unwrap());
+    /// let cfg = ForwardConfig {
+    ///     prefixes: vec!["198.18.0.0/24".parse().unwrap()],
+    ///     ..ForwardConfig::default()
+    /// };
+    /// let events = ForwardListener::bind_on(&gw, cfg.clone()).await?;
+    /// let relay = UdpSocket::forwarder_on(&gw, cfg)?;
+    /// let c = UdpSocket::bind_on(&client, "198.18.0.1:5000")?;
+    /// c.send_to(b"query", "198.18.0.53:53").await?;
+    /// let m = relay.recv_from_meta(&mut [0u8; 64]).await?;
+    /// relay.refuse_flow(m.src, m.dst, Unreachable::Port).await?;
+    /// match events.next_event().await? {
+    ///     Forwarded::UdpClosed { reason, .. } => assert_eq!(reason, UdpCloseReason::Refused),
+    ///     _ => unreachable!("nothing else happened"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn next_event(&self) -> io::Result<Forwarded> {
+        poll_fn(|cx| self.poll_next_event(cx)).await
+    }
+
+    /// Polls for the next event; registers the task to be woken when one comes.
+    pub fn poll_next_event(&self, cx: &mut Context<'_>) -> Poll<io::Result<Forwarded>> {
+        self.fwd.poll_next(cx, true).map_ok(|i| match i {
+            Item::Flow(f) => Forwarded::Flow(PendingFlow(f)),
+            Item::Echo(e) => Forwarded::Echo(EchoRequest(e)),
+            Item::UdpClosed {
+                client,
+                dst,
+                reason,
+            } => Forwarded::UdpClosed {
+                client,
+                dst,
+                reason,
+            },
+        })
     }
 }
 
+/// What [`ForwardListener::next_event`] hands out (the tokio twin of
+/// [`net::Forwarded`](crate::net::Forwarded)).
+#[non_exhaustive]
+pub enum Forwarded {
+    /// A TCP flow to decide on (or already completed by a SYN cookie).
+    Flow(PendingFlow),
+    /// An echo request to a forwarded destination: answer, refuse or ignore it.
+    Echo(EchoRequest),
+    /// A UDP flow of the forwarder socket ended: close what carries it upstream.
+    UdpClosed {
+        /// The client.
+        client: SocketAddr,
+        /// Its original destination.
+        dst: SocketAddr,
+        /// Idle past its timeout, refused by the client's ICMP, or by the application.
+        reason: UdpCloseReason,
+    },
+}
+
 /// A TCP flow waiting for the application's decision: its client and the destination the
-/// client wanted. Dropped undecided, it waits until the forwarder's pending timeout.
+/// client wanted. Dropped undecided, it waits until the forwarder's pending timeout. Past
+/// the cap on pending decisions, flows completed by SYN cookies come
+/// [established](Self::is_established) (see [`net::PendingFlow`](crate::net::PendingFlow)).
 pub struct PendingFlow(Flow);
 
 impl PendingFlow {
@@ -560,9 +678,18 @@ impl PendingFlow {
         self.0.destination()
     }
 
+    /// A SYN cookie completed the handshake already: `accept` hands the connection out at
+    /// once, a refusal resets it.
+    pub fn is_established(&self) -> bool {
+        self.0.is_established()
+    }
+
     /// Accepts it: the SYN-ACK goes out from the original destination; resolves once the
     /// client's ACK came. NotFound when the decision expired meanwhile.
-    pub async fn accept(self) -> io::Result<TcpStream> {
+    pub async fn accept(mut self) -> io::Result<TcpStream> {
+        if let Some(sock) = self.0.take_established() {
+            return Ok(TcpStream::from_sock(sock));
+        }
         let sock = self.0.accept().done().await?;
         poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream::from_sock(sock))
@@ -570,14 +697,58 @@ impl PendingFlow {
 
     /// Refuses it with a RST or an ICMP destination unreachable from the original
     /// destination. NotFound when it expired.
-    pub async fn refuse(self, how: Refusal) -> io::Result<()> {
+    pub async fn refuse(mut self, how: Refusal) -> io::Result<()> {
         let c = self.0.refuse(Some(how));
         poll_fn(|cx| c.poll(cx)).await
     }
 
     /// Drops it without a word (the client's SYN retransmissions come back as a new flow).
-    pub async fn ignore(self) -> io::Result<()> {
+    pub async fn ignore(mut self) -> io::Result<()> {
         let c = self.0.refuse(None);
+        poll_fn(|cx| c.poll(cx)).await
+    }
+}
+
+/// An echo request to a forwarded destination (the tokio twin of
+/// [`net::EchoRequest`](crate::net::EchoRequest)).
+pub struct EchoRequest(Echo);
+
+impl EchoRequest {
+    /// Who asked.
+    pub fn source(&self) -> IpAddr {
+        self.0.e.src
+    }
+
+    /// The address pinged (our reply or error comes from it).
+    pub fn destination(&self) -> IpAddr {
+        self.0.e.dst
+    }
+
+    /// The request's identifier and sequence number.
+    pub fn ident_seq(&self) -> (u16, u16) {
+        (self.0.e.ident, self.0.e.seq_no)
+    }
+
+    /// The request's data (the reply echoes it).
+    pub fn data(&self) -> &[u8] {
+        &self.0.e.data
+    }
+
+    /// Answers it with an echo reply from its destination.
+    pub async fn reply(self) -> io::Result<()> {
+        let c = self.0.decide(Ok(None));
+        poll_fn(|cx| c.poll(cx)).await
+    }
+
+    /// Answers it with a destination unreachable from its destination.
+    pub async fn refuse(self, code: Unreachable) -> io::Result<()> {
+        let c = self.0.decide(Ok(Some(code)));
+        poll_fn(|cx| c.poll(cx)).await
+    }
+
+    /// Drops it without a word.
+    pub async fn ignore(self) -> io::Result<()> {
+        let c = self.0.decide(Err(()));
         poll_fn(|cx| c.poll(cx)).await
     }
 }

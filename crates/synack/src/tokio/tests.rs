@@ -649,3 +649,157 @@ async fn a_forward_listener_decides_pending_flows() {
     let m = relay.recv_from_meta(&mut buf).await.unwrap();
     assert_eq!(m.dst.to_string(), "198.18.58.53:53");
 }
+
+/// The forwarder's other news through the tokio API: a UDP flow refused from the forwarder
+/// socket ends and `next_event` says so; a batch of datagrams comes in and goes back in one
+/// call each; past the cap on pending decisions a SYN cookie completes a connection that
+/// `accept` hands out established.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarder_events_batches_and_cookie_connections() {
+    use crate::net::Datagram;
+    use crate::stack::{UdpCloseReason, Unreachable};
+    let (_rt, h) = hosts(59, 2, Config::default());
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.59.0/24".parse().unwrap()],
+        max_pending: 1,
+        ..ForwardConfig::default()
+    };
+    let events = ForwardListener::bind_on(&h[1], cfg.clone()).await.unwrap();
+    let relay = UdpSocket::forwarder_on(&h[1], cfg).unwrap();
+    let u = UdpSocket::bind_on(&h[0], "198.18.59.1:5000").unwrap();
+    for i in 0..8u8 {
+        u.send_to(&[i; 3], ("198.18.59.53", 53 + u16::from(i % 2)))
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 8 {
+        got.extend(relay.recv_many(64).await.unwrap());
+    }
+    assert_eq!(got.len(), 8);
+    for (i, d) in got.iter().enumerate() {
+        assert_eq!(d.data, [i as u8; 3]);
+        assert_eq!(d.dst.port(), 53 + (i as u16 % 2));
+    }
+    let replies: Vec<Datagram> = got
+        .iter()
+        .map(|d| Datagram {
+            data: vec![d.data[0] + 100],
+            src: d.dst,
+            dst: d.src,
+        })
+        .collect();
+    assert_eq!(relay.send_many(&replies).await.unwrap(), 8);
+    let mut buf = [0u8; 8];
+    for i in 0..8u8 {
+        let (n, from) = u.recv_from(&mut buf).await.unwrap();
+        assert_eq!(
+            (&buf[..n], from.port()),
+            (&[i + 100][..], 53 + u16::from(i % 2))
+        );
+    }
+    relay
+        .refuse_flow(got[1].src, got[1].dst, Unreachable::Port)
+        .await
+        .unwrap();
+    match events.next_event().await.unwrap() {
+        Forwarded::UdpClosed {
+            client,
+            dst,
+            reason,
+        } => {
+            assert_eq!((client, dst), (got[1].src, got[1].dst));
+            assert_eq!(reason, UdpCloseReason::Refused);
+        }
+        _ => panic!("expected the flow's end"),
+    }
+    // One pending decision fills the cap; the next SYN gets a cookie.
+    let c0 = h[0].clone();
+    let first = ::tokio::spawn(async move { TcpStream::connect_on(&c0, "198.18.59.80:80").await });
+    let held = events.accept().await.unwrap();
+    assert!(!held.is_established());
+    let mut second = TcpStream::connect_on(&h[0], "198.18.59.81:81")
+        .await
+        .unwrap();
+    second.write_all(b"ping").await.unwrap();
+    let flow = events.accept().await.unwrap();
+    assert!(flow.is_established());
+    assert_eq!(flow.destination().to_string(), "198.18.59.81:81");
+    let mut s = flow.accept().await.unwrap();
+    let mut b4 = [0u8; 4];
+    s.read_exact(&mut b4).await.unwrap();
+    assert_eq!(&b4, b"ping");
+    held.refuse(Refusal::Reset).await.unwrap();
+    assert_eq!(
+        first.await.unwrap().map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+}
+
+/// An echo request to a forwarded destination through the tokio API: `next_event` hands it
+/// out and `reply` answers it from the pinged address (raw packets on a `device::pair`).
+#[cfg(target_os = "linux")]
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_request_comes_out_of_next_event_and_is_answered() {
+    use crate::device::Device;
+    use crate::time::Instant as T;
+    use crate::wire::{IpProtocol, icmpv4, ipv4};
+    use core::net::Ipv4Addr;
+    let (a, mut b) = crate::device::pair::pair(1500).unwrap();
+    let rt = Runtime::builder()
+        .host("gateway", "198.18.60.2/24")
+        .device(a)
+        .build_tokio()
+        .unwrap();
+    let cfg = ForwardConfig {
+        prefixes: vec!["198.18.60.0/24".parse().unwrap()],
+        ..ForwardConfig::default()
+    };
+    let events = ForwardListener::bind_on(&rt.host("gateway").unwrap(), cfg)
+        .await
+        .unwrap();
+    let (me, far) = (Ipv4Addr::new(198, 18, 60, 1), Ipv4Addr::new(198, 18, 60, 9));
+    let req = icmpv4::Repr::EchoRequest {
+        ident: 3,
+        seq_no: 4,
+        data: b"hi",
+    };
+    let mut pkt = vec![0u8; 20 + req.buffer_len()];
+    let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+    ipv4::Repr::new(me, far, IpProtocol::Icmp, req.buffer_len())
+        .emit(&mut ip, true)
+        .unwrap();
+    req.emit(&mut icmpv4::Packet::new_unchecked(ip.payload_mut()), true)
+        .unwrap();
+    b.send(T::ZERO, &pkt).unwrap();
+    b.flush(T::ZERO).unwrap();
+    let e = match ::tokio::time::timeout(Duration::from_secs(5), events.next_event()).await {
+        Ok(Ok(Forwarded::Echo(e))) => e,
+        _ => panic!("no echo request came out"),
+    };
+    assert_eq!(
+        (e.destination(), e.ident_seq(), e.data()),
+        (core::net::IpAddr::V4(far), (3, 4), &b"hi"[..])
+    );
+    e.reply().await.unwrap();
+    let mut buf = vec![0u8; 2000];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let n = loop {
+        if let Some(n) = b.recv(T::ZERO, &mut buf).unwrap() {
+            break n;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reply");
+        ::tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (far, me));
+    let m = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        icmpv4::Repr::parse(&m, true).unwrap(),
+        icmpv4::Repr::EchoReply {
+            ident: 3,
+            seq_no: 4,
+            data: b"hi"
+        }
+    );
+}

@@ -74,7 +74,7 @@ impl Checksum {
     ///
     /// Each 64-byte block is loaded once, stored, and its sixteen 32-bit words added as two
     /// 16-bit halves into sixteen 32-bit lanes, a loop LLVM vectorises with SSE2 (x86_64's
-    /// baseline); the lanes are added up every [`LANE_BLOCKS`] blocks, before they can
+    /// baseline); the lanes are added up every `LANE_BLOCKS` blocks, before they can
     /// overflow. On the bulk path's 1,448-byte payloads it is faster than libc's memcpy followed
     /// by the 64-bit sum, which reads the data a second time (the TCP payload into the packet on
     /// send; Linux folds the checksum into the copy likewise, `csum_and_copy_from_user`).
