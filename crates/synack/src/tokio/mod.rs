@@ -474,6 +474,13 @@ impl UdpSocket {
 
     /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
     /// driver (see [`net::UdpSocket::recv_many`](crate::net::UdpSocket::recv_many)).
+    ///
+    /// One receive at a time per socket: this call and [`recv_from`](Self::recv_from) /
+    /// [`recv_from_meta`](Self::recv_from_meta) share the socket's one pending receive, so
+    /// a call of one kind started while one of the other kind is unfinished (another task,
+    /// or a `select!` that dropped it) replaces it, and a datagram the replaced call had
+    /// taken is lost. The same holds for [`send_many`](Self::send_many) and the single
+    /// sends. Receive from one task, with one kind of call.
     pub async fn recv_many(&self, max: usize) -> io::Result<Vec<Datagram>> {
         poll_fn(|cx| self.sock.poll_recv_many(cx, max)).await
     }
