@@ -656,8 +656,10 @@ pub(crate) struct Dgram {
     host: usize,
     handle: UdpHandle,
     pub(crate) io: Arc<SocketIo>,
-    /// The receiver's and the sender's call in flight with the driver.
-    slots: [Slot; 2],
+    /// The calls in flight with the driver, one per kind, so that no call displaces one of
+    /// another kind (whose attempt may have taken datagrams, or sent them): a single
+    /// receive, a single send, a batch receive, a batch send.
+    slots: [Slot; 4],
 }
 
 impl Dgram {
@@ -901,7 +903,7 @@ impl Dgram {
         max: usize,
     ) -> Poll<io::Result<Vec<Datagram>>> {
         self.shared
-            .poll_io(cx, &self.io, READABLE, &self.slots[0], || {
+            .poll_io(cx, &self.io, READABLE, &self.slots[2], || {
                 self.recv_many_op(max)
             })
     }
@@ -931,7 +933,7 @@ impl Dgram {
             return Poll::Ready(Ok(0));
         }
         self.shared
-            .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+            .poll_io(cx, &self.io, WRITABLE, &self.slots[3], || {
                 self.send_many_op(batch.to_vec())
             })
     }
