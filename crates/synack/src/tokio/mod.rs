@@ -475,12 +475,11 @@ impl UdpSocket {
     /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
     /// driver (see [`net::UdpSocket::recv_many`](crate::net::UdpSocket::recv_many)).
     ///
-    /// One receive at a time per socket: this call and [`recv_from`](Self::recv_from) /
-    /// [`recv_from_meta`](Self::recv_from_meta) share the socket's one pending receive, so
-    /// a call of one kind started while one of the other kind is unfinished (another task,
-    /// or a `select!` that dropped it) replaces it, and a datagram the replaced call had
-    /// taken is lost. The same holds for [`send_many`](Self::send_many) and the single
-    /// sends. Receive from one task, with one kind of call.
+    /// Each kind of call (single receive, batch receive, single send, batch send) has one
+    /// call in flight per socket: an unfinished call is taken over by the next call of its
+    /// kind, which gets its result. So two tasks making the same kind of call at once may
+    /// see each other's results (and a send of the second task's data may be dropped while
+    /// the first's goes out twice): make each kind of call from one task.
     pub async fn recv_many(&self, max: usize) -> io::Result<Vec<Datagram>> {
         poll_fn(|cx| self.sock.poll_recv_many(cx, max)).await
     }
@@ -597,6 +596,10 @@ impl ForwardListener {
     /// Waits for the next thing the forwarder asks of the application, in arrival order
     /// (see [`net::ForwardListener::next_event`](crate::net::ForwardListener::next_event)):
     /// a TCP flow, an echo request, or the end of a UDP flow.
+    ///
+    /// This and [`accept`](Self::accept) wait with one waker per listener: call one of the
+    /// two, from one task (a task waiting in `accept` while another waits here may not be
+    /// woken, as `next_event` also takes the TCP flows).
     ///
     /// ```
     /// use synack::net::Runtime;
