@@ -45,7 +45,7 @@ mod receiver;
 mod recovery;
 mod sender;
 mod spares;
-pub use spares::Spares;
+pub(crate) use spares::Spares;
 mod state;
 mod timers;
 

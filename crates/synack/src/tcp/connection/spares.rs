@@ -20,7 +20,7 @@ pub const MAX_BOARD_ROOM: usize = 16;
 
 /// Parts of finished connections, for the next ones (see the module documentation).
 #[derive(Default)]
-pub struct Spares {
+pub(crate) struct Spares {
     cap: usize,
     rings: Vec<Box<[u8]>>,
     boards: Vec<SpareBoard>,
@@ -28,7 +28,7 @@ pub struct Spares {
 
 impl Spares {
     /// Keeps at most `cap` parts of each kind (0: none, every part goes back to the allocator).
-    pub fn new(cap: usize) -> Spares {
+    pub(crate) fn new(cap: usize) -> Spares {
         Spares {
             cap,
             rings: Vec::new(),
@@ -37,7 +37,8 @@ impl Spares {
     }
 
     /// Ring storages and scoreboards held now.
-    pub fn held(&self) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
         (self.rings.len(), self.boards.len())
     }
 
@@ -79,7 +80,7 @@ impl Connection {
     /// when the spares are full): an empty send ring, an empty scoreboard, a drained receive
     /// ring. For a connection in TIME-WAIT (everything sent is acknowledged) and one being
     /// dropped; parts that still hold something stay.
-    pub fn give_parts(&mut self, spares: &mut Spares) {
+    pub(crate) fn give_parts(&mut self, spares: &mut Spares) {
         spares.keep_ring(self.snd.buf.take_storage());
         spares.keep_board(self.snd.sb.take_if_empty());
         spares.keep_ring(self.rcv.buf.take_storage());
@@ -88,7 +89,7 @@ impl Connection {
     /// Takes parts for a new connection from `spares`: storage for its rings and its
     /// scoreboard's memory, each cleared. Changes nothing a caller can see but where the
     /// memory comes from.
-    pub fn take_parts(&mut self, spares: &mut Spares) {
+    pub(crate) fn take_parts(&mut self, spares: &mut Spares) {
         spares.lend_ring(&mut self.snd.buf);
         spares.lend_ring(&mut self.rcv.buf);
         spares.lend_board(&mut self.snd.sb);
