@@ -239,6 +239,38 @@ fn fragmented_tcp_segments_are_reassembled_and_delivered() {
 }
 
 #[test]
+fn a_reassembled_segment_is_verified_whatever_the_device_said_of_its_last_fragment() {
+    for family_v6 in [false, true] {
+        let mut net = Net::new();
+        let server = if family_v6 {
+            v6(B_IP6, 80)
+        } else {
+            server_addr(80)
+        };
+        let (_l, c, s) = connected_to(&mut net, server);
+        net.a.send(net.now, c, &[0x5a; 1000]).unwrap();
+        let mut seg = drain(&mut net.a, net.now).pop().unwrap();
+        // A payload byte damaged after the checksum was computed.
+        let last = seg.len() - 1;
+        seg[last] ^= 0xff;
+        let frags = if family_v6 {
+            fragment_v6(&seg, 600, 98)
+        } else {
+            fragment_v4(&seg, 600)
+        };
+        assert_eq!(frags.len(), 2);
+        // The first fragment through the verifying path, the one completing the datagram
+        // from a device that says it checked its checksum (which says nothing of the other).
+        net.b.handle_packet(net.now, &frags[0]);
+        net.b.handle_packet_checksummed(net.now, &frags[1]);
+        let mut got = [0u8; 2000];
+        let r = net.b.recv(net.now, s, &mut got);
+        assert!(!matches!(r, Ok(n) if n > 0), "v6: {family_v6}: {r:?}");
+        assert_eq!(net.b.counters().tcp_in_csum_errors, 1, "v6: {family_v6}");
+    }
+}
+
+#[test]
 fn reassembly_times_out_with_time_exceeded_only_when_fragment_zero_came() {
     let mut b = stack(B_IP, "server", 2);
     let frags = fragment_v4(&ping_v4(3000), 1500);
