@@ -199,25 +199,36 @@ fn a_3000_byte_ipv6_ping_is_reassembled_and_answered_in_fragments() {
     );
 }
 
+/// Two connected stacks (a → b in `family_v6`), a's next data segment of 1,000 bytes 0x5a
+/// (damaged by `damage` after its checksum was computed) cut into two 600-byte fragments
+/// (DF clear): the stacks, b's socket and the fragments.
+fn fragmented_segment(
+    family_v6: bool,
+    damage: impl FnOnce(&mut Vec<u8>),
+) -> (Net, SocketHandle, Vec<Vec<u8>>) {
+    let mut net = Net::new();
+    let server = if family_v6 {
+        v6(B_IP6, 80)
+    } else {
+        server_addr(80)
+    };
+    let (_l, c, s) = connected_to(&mut net, server);
+    net.a.send(net.now, c, &[0x5a; 1000]).unwrap();
+    let mut seg = drain(&mut net.a, net.now).pop().unwrap();
+    damage(&mut seg);
+    let frags = if family_v6 {
+        fragment_v6(&seg, 600, 99)
+    } else {
+        fragment_v4(&seg, 600)
+    };
+    assert_eq!(frags.len(), 2);
+    (net, s, frags)
+}
+
 #[test]
 fn fragmented_tcp_segments_are_reassembled_and_delivered() {
     for family_v6 in [false, true] {
-        let mut net = Net::new();
-        let server = if family_v6 {
-            v6(B_IP6, 80)
-        } else {
-            server_addr(80)
-        };
-        let (_l, c, s) = connected_to(&mut net, server);
-        // a's next data segment, intercepted and sent in 600-byte fragments (DF clear).
-        net.a.send(net.now, c, &[0x5a; 1000]).unwrap();
-        let seg = drain(&mut net.a, net.now).pop().unwrap();
-        let frags = if family_v6 {
-            fragment_v6(&seg, 600, 99)
-        } else {
-            fragment_v4(&seg, 600)
-        };
-        assert_eq!(frags.len(), 2);
+        let (mut net, s, frags) = fragmented_segment(family_v6, |_| {});
         for f in frags.iter().rev() {
             net.b.handle_packet(net.now, f);
         }
@@ -241,24 +252,11 @@ fn fragmented_tcp_segments_are_reassembled_and_delivered() {
 #[test]
 fn a_reassembled_segment_is_verified_whatever_the_device_said_of_its_last_fragment() {
     for family_v6 in [false, true] {
-        let mut net = Net::new();
-        let server = if family_v6 {
-            v6(B_IP6, 80)
-        } else {
-            server_addr(80)
-        };
-        let (_l, c, s) = connected_to(&mut net, server);
-        net.a.send(net.now, c, &[0x5a; 1000]).unwrap();
-        let mut seg = drain(&mut net.a, net.now).pop().unwrap();
         // A payload byte damaged after the checksum was computed.
-        let last = seg.len() - 1;
-        seg[last] ^= 0xff;
-        let frags = if family_v6 {
-            fragment_v6(&seg, 600, 98)
-        } else {
-            fragment_v4(&seg, 600)
-        };
-        assert_eq!(frags.len(), 2);
+        let (mut net, s, frags) = fragmented_segment(family_v6, |seg| {
+            let last = seg.len() - 1;
+            seg[last] ^= 0xff;
+        });
         // The first fragment through the verifying path, the one completing the datagram
         // from a device that says it checked its checksum (which says nothing of the other).
         net.b.handle_packet(net.now, &frags[0]);
