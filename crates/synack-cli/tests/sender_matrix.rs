@@ -30,6 +30,14 @@
 //! `rtt=0.1ms,loss=5%`: a cell runs if its name contains all of them), `SYNACK_MATRIX_SENDERS`
 //! (e.g. `synack-cubic,kernel-cubic`) and `SYNACK_MATRIX_LIMIT` (seconds per run, default 8).
 //!
+//! One run per sender and cell is a lead, not a verdict: at 50 ms with loss both BBR senders
+//! are bimodal (STARTUP either reaches the bottleneck and overflows its queue, or ends near a
+//! third of it after the kernel receiver's window held it back for a round or two), so one
+//! pair's ratio ranged from 0.46× to 2.0× with the same two binaries. `SYNACK_MATRIX_RUNS=N`
+//! runs every cell N times, the senders alternating, and the table gives the median run of
+//! each sender (its goodput and counters), the range of goodputs, and the ratio of the
+//! medians.
+//!
 //! Needs root, `/dev/net/tun`, `ip` and `python3`; without them the test says why and passes
 //! (it fails instead under `CI=true`). Addresses: 198.18.0.0/24 (synack's TUN link) and
 //! 198.18.2.0/24 (the relayed kernel pair), inside namespaces the test creates and deletes.
@@ -356,23 +364,40 @@ fn env_list(name: &str) -> Vec<String> {
         .collect()
 }
 
-fn fmt_run(r: Option<&Run>) -> String {
+/// The run of median goodput (the lower middle one of an even number), and the lowest and
+/// highest goodput; `None` without runs.
+fn median(runs: &[Run]) -> Option<(Run, f64, f64)> {
+    let mut sorted: Vec<&Run> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.mbps().total_cmp(&b.mbps()));
+    let mid = sorted.get((sorted.len().max(1) - 1) / 2)?;
+    let lo = sorted.first()?.mbps();
+    let hi = sorted.last()?.mbps();
+    Some(((*mid).clone(), lo, hi))
+}
+
+fn fmt_run(r: Option<&(Run, f64, f64)>, runs: usize) -> String {
     match r {
-        Some(r) => format!(
-            "{:.1}{} ({}/{}/{})",
-            r.mbps(),
-            if r.capped { "*" } else { "" },
-            r.retrans,
-            r.timeouts,
-            r.spurious
-        ),
+        Some((r, lo, hi)) => {
+            let mut s = format!(
+                "{:.1}{} ({}/{}/{})",
+                r.mbps(),
+                if r.capped { "*" } else { "" },
+                r.retrans,
+                r.timeouts,
+                r.spurious
+            );
+            if runs > 1 {
+                let _ = write!(s, " [{lo:.1}–{hi:.1}]");
+            }
+            s
+        }
         None => "-".into(),
     }
 }
 
-fn ratio(ours: Option<&Run>, theirs: Option<&Run>) -> String {
+fn ratio(ours: Option<&(Run, f64, f64)>, theirs: Option<&(Run, f64, f64)>) -> String {
     match (ours, theirs) {
-        (Some(a), Some(b)) if b.mbps() > 0.0 => format!("{:.2}×", a.mbps() / b.mbps()),
+        (Some((a, ..)), Some((b, ..))) if b.mbps() > 0.0 => format!("{:.2}×", a.mbps() / b.mbps()),
         _ => "-".into(),
     }
 }
@@ -390,6 +415,11 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
             .filter(|&s| s > 0)
             .unwrap_or(8),
     );
+    let repeats: usize = std::env::var("SYNACK_MATRIX_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     let filters = env_list("SYNACK_MATRIX_CELLS");
     let cells: Vec<Cell> = Cell::all()
         .into_iter()
@@ -420,8 +450,10 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
             let mut out = File::create(&path).expect("data copy");
             std::io::copy(&mut std::io::Read::take(&mut f, cell.bytes()), &mut out).expect("copy");
         }
-        let mut runs = Vec::new();
-        for s in &senders {
+        let mut runs: Vec<(Sender, Run)> = Vec::new();
+        // Round by round, the senders alternating, so that a slow minute of the machine
+        // falls on both.
+        for s in (0..repeats).flat_map(|_| &senders) {
             let lock = File::create("/tmp/synack-realtime.lock").expect("lock file");
             lock.lock().expect("flock");
             let r = match s {
@@ -451,7 +483,12 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
         rows.push((*cell, runs));
     }
     let get = |runs: &[(Sender, Run)], s: Sender| {
-        runs.iter().find(|(x, _)| *x == s).map(|(_, r)| r.clone())
+        let of: Vec<Run> = runs
+            .iter()
+            .filter(|(x, _)| *x == s)
+            .map(|(_, r)| r.clone())
+            .collect();
+        median(&of)
     };
     let mut table = String::new();
     let _ = writeln!(
@@ -461,6 +498,13 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
         limit.as_secs(),
         load.trim()
     );
+    if repeats > 1 {
+        let _ = writeln!(
+            table,
+            "{repeats} runs of each sender per cell, alternating: the median run, [lowest–highest \
+             goodput]; the ratio is of the medians."
+        );
+    }
     let _ = writeln!(
         table,
         "\n| RTT | loss | reorder | kernel CUBIC | synack CUBIC | ratio | kernel BBR | synack BBR | ratio |"
@@ -482,11 +526,11 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
             },
             cell.loss_pct,
             cell.reorder_pct,
-            fmt_run(kc.as_ref()),
-            fmt_run(sc.as_ref()),
+            fmt_run(kc.as_ref(), repeats),
+            fmt_run(sc.as_ref(), repeats),
             ratio(sc.as_ref(), kc.as_ref()),
-            fmt_run(kb.as_ref()),
-            fmt_run(sb.as_ref()),
+            fmt_run(kb.as_ref(), repeats),
+            fmt_run(sb.as_ref(), repeats),
             ratio(sb.as_ref(), kb.as_ref()),
         );
     }
