@@ -209,23 +209,28 @@ fn http_server(server: &Netns, dir: &Path) -> Proc {
     let proc = Proc::spawn(http, "python http.server");
     // It says nothing we can wait for (its banner is block-buffered into a pipe): wait until
     // port 80 listens, or a client started at once is refused on a loaded machine.
+    wait_listening(server, 80, "python http.server");
+    proc
+}
+
+/// Waits (up to 20 s) until a TCP socket listens on `port` in `ns`.
+fn wait_listening(ns: &Netns, port: u16, what: &str) {
     let start = Instant::now();
     loop {
-        let out = server
+        let out = ns
             .cmd("ss")
-            .args(["-Hltn", "sport = :80"])
+            .args(["-Hltn", &format!("sport = :{port}")])
             .output()
             .unwrap();
         if !out.stdout.is_empty() {
-            break;
+            return;
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "python http.server did not listen on port 80 within 20 s"
+            "{what} did not listen on port {port} within 20 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    proc
 }
 
 /// The tests of this file one at a time: each measures or loads the machine.
@@ -792,4 +797,94 @@ fn figures() {
     fwd.signal("INT");
     let (ok, out, err) = fwd.finish(Duration::from_secs(30));
     assert!(ok, "{out}{err}");
+}
+
+/// Dante's SOCKS5 server (`danted`, Debian's dante-server) for `figures_against_tun2proxy`:
+/// on 127.0.0.1:1080 of synack's namespace, no authentication, out through the veth pair.
+const DANTED_CONF: &str = "logoutput: stderr
+internal: 127.0.0.1 port = 1080
+external: skf-a
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 198.19.0.0/24 command: connect udpassociate bindreply udpreply }
+";
+
+/// `synack forward` against a peer engine in one run: tun2proxy (a tun2socks engine on the
+/// ipstack crate; `cargo install tun2proxy --locked`, or its path in `SYNACK_TUN2PROXY`), both
+/// carrying the client's flows through the same SOCKS5 proxy (`danted`, in synack's
+/// namespace), beside the kernel's direct path over the veth pair. Each forwarder has a client
+/// namespace of its own; the three paths take turns, three rounds, the median printed as a
+/// Markdown table. tun2proxy runs with the MSS of its MTU (`--tcp-mss 1460`: without it, it
+/// sends no MSS option and the kernel client falls back to 536). Run it (as root, in release,
+/// alone on the machine) with
+///
+/// ```sh
+/// cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture figures_against_tun2proxy
+/// ```
+#[test]
+#[ignore = "a measurement against a peer: run it by hand, see the doc comment"]
+fn figures_against_tun2proxy() {
+    const TEST: &str = "figures_against_tun2proxy";
+    let peer_bin = std::env::var("SYNACK_TUN2PROXY").unwrap_or_else(|_| "tun2proxy-bin".into());
+    if !may_run(TEST, &["ip", "iperf3", "danted", &peer_bin]) {
+        return;
+    }
+    let _serial = serial();
+    let (client, mid, server) = three_namespaces("tp");
+    let peer_client = Netns::new("tpq");
+    let (_iperf, _flows) = throughput_servers(&server);
+    let scratch = Scratch::new("forward-peer");
+    std::fs::write(scratch.path("danted.conf"), DANTED_CONF).unwrap();
+    let mut socks = mid.cmd("danted");
+    socks.arg("-f").arg(scratch.path("danted.conf"));
+    let _socks = Proc::spawn(socks, "danted");
+    wait_listening(&mid, 1080, "danted");
+    let _fwd = forwarder(&client, &mid, "sktp", &["--socks5", "127.0.0.1:1080"]);
+    // tun2proxy opens its TUN device by name in its own namespace: made there, opened, then
+    // moved into the peer's client namespace (the open descriptor goes on working).
+    ip(&mid, &["tuntap", "add", "mode", "tun", "name", "sktq"]);
+    let mut peer = mid.cmd(&peer_bin);
+    peer.args(["--tun", "sktq", "--proxy", "socks5://127.0.0.1:1080"])
+        .args(["--tcp-mss", "1460", "--max-sessions", "1000"]);
+    let peer = Proc::spawn(peer, "tun2proxy");
+    peer.wait_line(true, "starting", Duration::from_secs(10));
+    ip(&mid, &["link", "set", "sktq", "netns", &peer_client.name]);
+    ip(
+        &peer_client,
+        &["addr", "add", "198.18.0.1/24", "dev", "sktq"],
+    );
+    ip(&peer_client, &["link", "set", "sktq", "up"]);
+    ip(
+        &peer_client,
+        &["route", "add", "198.19.0.0/24", "dev", "sktq"],
+    );
+
+    let mut rows = Vec::new();
+    for (what, args) in [
+        ("TCP, 1 stream (Mbit/s)", &["-t", "5"][..]),
+        ("TCP, 1 stream, reverse (Mbit/s)", &["-t", "5", "-R"]),
+        ("TCP, 8 streams (Mbit/s)", &["-t", "5", "-P", "8"]),
+    ] {
+        let (mut synack, mut tun2proxy, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..3 {
+            synack.push(iperf3(&client, args).0);
+            tun2proxy.push(iperf3(&peer_client, args).0);
+            direct.push(iperf3(&mid, args).0);
+        }
+        eprintln!("{TEST}: {what}: synack {synack:?}, tun2proxy {tun2proxy:?}, direct {direct:?}");
+        rows.push((what, median(synack), median(tun2proxy), median(direct)));
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average {}", load.trim());
+    println!("| | synack forward | tun2proxy (ipstack) | synack / tun2proxy | kernel, direct |");
+    println!("|---|---:|---:|---:|---:|");
+    for (what, synack, tun2proxy, direct) in rows {
+        println!(
+            "| {what} | {synack:.0} | {tun2proxy:.0} | {:.2}× | {direct:.0} |",
+            synack / tun2proxy
+        );
+    }
 }

@@ -94,6 +94,16 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // A process still inside (a daemon's forked children: `Proc` kills only the pid it
+        // started) would keep the namespace alive after `ip netns del`.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
