@@ -47,16 +47,24 @@ impl Stack {
         self.trace.front().map(TraceEvent::time)
     }
 
+    /// Inlined: every packet in and out asks, and the answer is nearly always no.
+    #[inline]
     pub(super) fn trace_packet(&mut self, now: Instant, dir: Direction, bytes: &[u8]) {
         if self.trace_on() {
-            let e = TraceEvent::Packet {
-                time: now,
-                dir,
-                node: self.cfg.name.clone(),
-                bytes: bytes.to_vec(),
-            };
-            self.push_trace(e);
+            self.record_packet(now, dir, bytes);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_packet(&mut self, now: Instant, dir: Direction, bytes: &[u8]) {
+        let e = TraceEvent::Packet {
+            time: now,
+            dir,
+            node: self.cfg.name.clone(),
+            bytes: bytes.to_vec(),
+        };
+        self.push_trace(e);
     }
 
     pub(super) fn trace_state(

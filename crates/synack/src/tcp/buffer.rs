@@ -174,7 +174,10 @@ impl RingBuffer {
         let (a, b) = self.slices(offset, out.len());
         let n = a.len() + b.len();
         out[..a.len()].copy_from_slice(a);
-        out[a.len()..n].copy_from_slice(b);
+        // The second piece is empty unless the range wraps: no call to copy nothing.
+        if !b.is_empty() {
+            out[a.len()..n].copy_from_slice(b);
+        }
         n
     }
 
@@ -295,7 +298,10 @@ impl RingBuffer {
         let split = a.len();
         let end = split + b.len();
         self.storage[a].copy_from_slice(&data[..split]);
-        self.storage[b].copy_from_slice(&data[split..end]);
+        // Empty unless the data wraps around the end of the storage.
+        if !b.is_empty() {
+            self.storage[b].copy_from_slice(&data[split..end]);
+        }
     }
 
     /// Makes sure logical bytes `0 .. needed` fit in the storage. `needed <= limit`. Grows by

@@ -131,37 +131,55 @@ impl RttEstimator {
     /// segments that were retransmitted, because the ACK is ambiguous — unless the sample comes
     /// from the timestamp option (RFC 7323 §4), which tells the transmissions apart.
     /// [`RttSampler::invalidate`] implements this for timestamp-less connections.
+    #[inline]
     pub fn on_sample(&mut self, rtt: Duration, bounds: RtoBounds) {
+        // Every value below 2^60 ns (36 years), as always in practice: the sums in 64 bits,
+        // where none of them can overflow (the largest, 7 SRTT + R, stays below 2^63).
+        const SMALL: u64 = 1 << 60;
+        let r = ns(rtt);
+        let (srtt, rttvar, rto) = if r < SMALL && self.srtt < SMALL && self.rttvar < SMALL {
+            let (srtt, rttvar) = if self.sampled {
+                // RFC 6298 §2.3
+                let old = self.srtt;
+                ((7 * old + r) / 8, (3 * self.rttvar + old.abs_diff(r)) / 4)
+            } else {
+                // RFC 6298 §2.2
+                (r, r / 2)
+            };
+            // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
+            // Like Linux (tcp_set_rto), the lower bound is applied to the variance term, as
+            // if it were G: with a steady 100 ms RTT the RTO is 300 ms, not 200 ms, so a
+            // delayed ACK or a little jitter never fires a spurious timeout.
+            let var_term = (4 * rttvar).max(ns(CLOCK_GRANULARITY)).max(ns(bounds.min));
+            (srtt, rttvar, srtt.saturating_add(var_term))
+        } else {
+            self.large_sample(rtt, bounds)
+        };
+        self.srtt = srtt;
+        self.rttvar = rttvar;
+        self.min_rtt = if self.sampled { self.min_rtt.min(r) } else { r };
+        self.sampled = true;
+        self.rto = bounds.clamp(rto);
+        // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
+        self.backoff = 0;
+    }
+
+    /// SRTT, RTTVAR and the unclamped RTO of [`on_sample`](Self::on_sample), in 128 bits for
+    /// values that might overflow 64 (each saturated to 64 bits).
+    #[cold]
+    fn large_sample(&self, rtt: Duration, bounds: RtoBounds) -> (u64, u64, u64) {
         let r = nanos(rtt);
         let (srtt, rttvar) = if self.sampled {
-            // RFC 6298 §2.3
             let old = self.srtt as u128;
             let diff = old.abs_diff(r);
-            let rttvar = (3 * self.rttvar as u128 + diff) / 4;
-            let srtt = (7 * old + r) / 8;
-            (srtt, rttvar)
+            ((7 * old + r) / 8, (3 * self.rttvar as u128 + diff) / 4)
         } else {
-            // RFC 6298 §2.2
             (r, r / 2)
         };
-        self.srtt = ns_sat(srtt);
-        self.rttvar = ns_sat(rttvar);
-        self.min_rtt = if self.sampled {
-            self.min_rtt.min(ns(rtt))
-        } else {
-            ns(rtt)
-        };
-        self.sampled = true;
-        // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4; §2.4/§2.5: bounds.
-        // Like Linux (tcp_set_rto), the lower bound is applied to the variance term, as if
-        // it were G: with a steady 100 ms RTT the RTO is 300 ms, not 200 ms, so a delayed
-        // ACK or a little jitter never fires a spurious timeout.
         let var_term = (4 * rttvar)
             .max(nanos(CLOCK_GRANULARITY))
             .max(nanos(bounds.min));
-        self.rto = bounds.clamp(ns_sat(srtt + var_term));
-        // Note after RFC 6298 §5.7: a new measurement collapses the backed-off RTO.
-        self.backoff = 0;
+        (ns_sat(srtt), ns_sat(rttvar), ns_sat(srtt + var_term))
     }
 
     /// RFC 6298 §5.7: the handshake gave no RTT sample (its SYN or SYN-ACK was
@@ -339,6 +357,55 @@ mod tests {
 
     fn unclamped() -> RttEstimator {
         RttEstimator::new(ms(1000), UNCLAMPED)
+    }
+
+    /// The 64-bit sums of `on_sample` give what RFC 6298's formulas give in 128 bits, for
+    /// samples on both sides of the 2^60 ns where it switches to the 128-bit ones.
+    #[test]
+    fn samples_update_as_rfc_6298_in_128_bits_on_both_paths() {
+        let huge = RtoBounds {
+            min: ms(200),
+            max: Duration::MAX,
+        };
+        let edge = 1u64 << 60;
+        let samples = [
+            Duration::from_nanos(1),
+            us(250),
+            ms(40),
+            ms(1),
+            Duration::from_nanos(edge - 1),
+            Duration::from_nanos(edge),
+            Duration::from_nanos(u64::MAX),
+            Duration::MAX,
+            ms(3),
+        ];
+        for bounds in [UNCLAMPED, LINUX, huge] {
+            let mut e = RttEstimator::new(ms(1000), bounds);
+            let (mut srtt, mut rttvar) = (None::<u128>, 0u128);
+            for &d in &samples {
+                e.on_sample(d, bounds);
+                let r = d.as_nanos();
+                (srtt, rttvar) = match srtt {
+                    // Stored as 64 bits, saturated: the next update starts from those.
+                    Some(old) => (
+                        Some(((7 * old + r) / 8).min(u64::MAX as u128)),
+                        ((3 * rttvar + old.abs_diff(r)) / 4).min(u64::MAX as u128),
+                    ),
+                    None => (Some(r.min(u64::MAX as u128)), (r / 2).min(u64::MAX as u128)),
+                };
+                let s = srtt.unwrap();
+                let var_term = (4 * rttvar)
+                    .max(CLOCK_GRANULARITY.as_nanos())
+                    .max(bounds.min.as_nanos());
+                let rto = (s + var_term)
+                    .min(u64::MAX as u128)
+                    .max(bounds.min.as_nanos())
+                    .min(bounds.max.as_nanos().min(u64::MAX as u128));
+                assert_eq!(e.srtt().map(|d| d.as_nanos()), Some(s), "{d:?}");
+                assert_eq!(e.rttvar().as_nanos(), rttvar, "{d:?}");
+                assert_eq!(e.rto().as_nanos(), rto, "{d:?} {bounds:?}");
+            }
+        }
     }
 
     #[test]

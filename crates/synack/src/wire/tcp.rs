@@ -905,6 +905,10 @@ pub struct Repr<'a> {
 impl<'a> Repr<'a> {
     /// Parses a checked packet. With `verify` set, the checksum is verified over the
     /// pseudo-header of `src`/`dst` and a mismatch is [`Error::BadChecksum`].
+    ///
+    /// Inlined: the caller's `Repr` (100-odd bytes) is written in place instead of copied
+    /// out of the `Result`, once per segment received.
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
         src: IpAddr,

@@ -464,6 +464,9 @@ impl Connection {
     /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
     /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
     fn data_mss(&self) -> usize {
+        if self.rcv.ooo.is_none() {
+            return (self.snd.mss as usize).max(1);
+        }
         let blocks = self.sack_option().len();
         let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
         (self.snd.mss as usize).saturating_sub(sack_len).max(1)
@@ -998,7 +1001,19 @@ impl Connection {
 
     /// The SACK blocks (RFC 2018 §4, D-SACK first per RFC 2883) a segment other than a SYN
     /// carries now: none without SACK or with nothing out of order or duplicated to report.
+    ///
+    /// Inlined: the common case (nothing held out of order, the reordering state not even
+    /// allocated) is one test, asked for each segment.
+    #[inline]
     fn sack_option(&self) -> SackBlocks {
+        if self.rcv.ooo.is_none() {
+            return SackBlocks::default();
+        }
+        self.sack_blocks()
+    }
+
+    /// [`sack_option`](Self::sack_option) once something was out of order.
+    fn sack_blocks(&self) -> SackBlocks {
         let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
         let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
             self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
@@ -1058,7 +1073,9 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            options.sack = self.sack_option();
+            if self.rcv.ooo.is_some() {
+                options.sack = self.sack_blocks();
+            }
         }
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).
