@@ -51,16 +51,9 @@ impl FwdItem {
 /// they pile up only when the application accepts TCP flows and never asks for the rest.
 pub(crate) const FWD_OTHER_CAP: usize = 4096;
 
-/// A forward listener's item as both façades hand it out.
-pub(crate) enum Item {
-    Flow(Flow),
-    Echo(Echo),
-    UdpClosed {
-        client: SocketAddr,
-        dst: SocketAddr,
-        reason: UdpCloseReason,
-    },
-}
+/// A forward listener's item as both façades hand it out (each wraps the flow and the echo
+/// request in its own type with [`Forwarded::map`]).
+pub(crate) type Item = Forwarded<Flow, Echo>;
 
 /// A host's forward listener, as both façades see it.
 pub(crate) struct Fwd {
@@ -138,24 +131,24 @@ impl Fwd {
     fn item(&self, i: FwdItem) -> Item {
         let host = self.host.clone();
         match i {
-            FwdItem::Tcp(p) => Item::Flow(Flow {
+            FwdItem::Tcp(p) => Forwarded::Flow(Flow {
                 host,
                 src: p.src,
                 dst: p.dst,
                 state: FlowState::Pending(p.id),
             }),
-            FwdItem::Established { io, src, dst } => Item::Flow(Flow {
+            FwdItem::Established { io, src, dst } => Forwarded::Flow(Flow {
                 host,
                 src,
                 dst,
                 state: FlowState::Established(Some(io)),
             }),
-            FwdItem::Echo(e) => Item::Echo(Echo { host, e }),
+            FwdItem::Echo(e) => Forwarded::Echo(Echo { host, e }),
             FwdItem::UdpClosed {
                 client,
                 dst,
                 reason,
-            } => Item::UdpClosed {
+            } => Forwarded::UdpClosed {
                 client,
                 dst,
                 reason,
@@ -382,7 +375,7 @@ impl ForwardListener {
     /// flow ends stay for [`next_event`](Self::next_event) (the oldest go past 4096).
     pub fn accept(&self) -> io::Result<PendingFlow> {
         loop {
-            if let Item::Flow(f) = self.fwd.next(false)? {
+            if let Forwarded::Flow(f) = self.fwd.next(false)? {
                 return Ok(PendingFlow(f));
             }
         }
@@ -423,29 +416,19 @@ impl ForwardListener {
     /// }
     /// ```
     pub fn next_event(&self) -> io::Result<Forwarded> {
-        Ok(match self.fwd.next(true)? {
-            Item::Flow(f) => Forwarded::Flow(PendingFlow(f)),
-            Item::Echo(e) => Forwarded::Echo(EchoRequest(e)),
-            Item::UdpClosed {
-                client,
-                dst,
-                reason,
-            } => Forwarded::UdpClosed {
-                client,
-                dst,
-                reason,
-            },
-        })
+        Ok(self.fwd.next(true)?.map(PendingFlow, EchoRequest))
     }
 }
 
-/// What [`ForwardListener::next_event`] hands out.
+/// What [`ForwardListener::next_event`] hands out. The parameters are the flow's and the
+/// echo request's types: the blocking ones by default, the tokio façade's in
+/// [`tokio::Forwarded`](crate::tokio::Forwarded).
 #[non_exhaustive]
-pub enum Forwarded {
+pub enum Forwarded<F = PendingFlow, E = EchoRequest> {
     /// A TCP flow to decide on (or already completed by a SYN cookie).
-    Flow(PendingFlow),
+    Flow(F),
     /// An echo request to a forwarded destination: answer, refuse or ignore it.
-    Echo(EchoRequest),
+    Echo(E),
     /// A UDP flow of the forwarder socket ended: close what carries it upstream.
     UdpClosed {
         /// The client.
@@ -455,6 +438,30 @@ pub enum Forwarded {
         /// Idle past its timeout, refused by the client's ICMP, or by the application.
         reason: UdpCloseReason,
     },
+}
+
+impl<F, E> Forwarded<F, E> {
+    /// The same event with its flow or echo request wrapped by `flow` or `echo` (how each
+    /// façade turns the pipe's item into its own).
+    pub(crate) fn map<G, H>(
+        self,
+        flow: impl FnOnce(F) -> G,
+        echo: impl FnOnce(E) -> H,
+    ) -> Forwarded<G, H> {
+        match self {
+            Forwarded::Flow(f) => Forwarded::Flow(flow(f)),
+            Forwarded::Echo(e) => Forwarded::Echo(echo(e)),
+            Forwarded::UdpClosed {
+                client,
+                dst,
+                reason,
+            } => Forwarded::UdpClosed {
+                client,
+                dst,
+                reason,
+            },
+        }
+    }
 }
 
 /// A TCP flow waiting for the application's decision: its client and the destination the
