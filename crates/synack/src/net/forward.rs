@@ -21,10 +21,14 @@ use crate::stack::{
     ForwardConfig, PendingEcho, PendingId, PendingTcp, Refusal, UdpCloseReason, Unreachable,
 };
 
-/// What the driver took off the forwarder for the forward listener.
-pub(crate) enum FwdItem {
+/// What the driver took off the forwarder for the forward listener: a TCP flow, an echo
+/// request or a UDP flow's end.
+pub(crate) type FwdItem = Forwarded<TcpItem, PendingEcho>;
+
+/// A TCP flow as the driver hands it to the forward listener.
+pub(crate) enum TcpItem {
     /// A SYN waiting for the decision.
-    Tcp(PendingTcp),
+    Pending(PendingTcp),
     /// A connection a SYN cookie completed (past the cap on pending decisions): registered,
     /// established.
     Established {
@@ -32,19 +36,6 @@ pub(crate) enum FwdItem {
         src: SocketAddr,
         dst: SocketAddr,
     },
-    Echo(PendingEcho),
-    UdpClosed {
-        client: SocketAddr,
-        dst: SocketAddr,
-        reason: UdpCloseReason,
-    },
-}
-
-impl FwdItem {
-    /// A TCP flow (what `accept` takes).
-    pub(crate) fn is_tcp(&self) -> bool {
-        matches!(self, FwdItem::Tcp(_) | FwdItem::Established { .. })
-    }
 }
 
 /// Echo requests and UDP flow ends a forward listener's pipe holds at most (older ones go):
@@ -86,7 +77,7 @@ impl Fwd {
 
     /// The first TCP flow in the pipe (echo requests and UDP flow ends stay).
     fn take_tcp(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
-        match p.fwd.iter().position(FwdItem::is_tcp) {
+        match p.fwd.iter().position(Forwarded::is_flow) {
             Some(i) => Step::Done(Ok(p.fwd.remove(i).expect("position found"))),
             None => Step::Wait,
         }
@@ -96,7 +87,7 @@ impl Fwd {
     fn take_any(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
         match p.fwd.pop_front() {
             Some(i) => {
-                if !i.is_tcp() {
+                if !i.is_flow() {
                     p.fwd_other -= 1;
                 }
                 Step::Done(Ok(i))
@@ -129,31 +120,27 @@ impl Fwd {
     }
 
     fn item(&self, i: FwdItem) -> Item {
-        let host = self.host.clone();
-        match i {
-            FwdItem::Tcp(p) => Forwarded::Flow(Flow {
-                host,
-                src: p.src,
-                dst: p.dst,
-                state: FlowState::Pending(p.id),
-            }),
-            FwdItem::Established { io, src, dst } => Forwarded::Flow(Flow {
-                host,
-                src,
-                dst,
-                state: FlowState::Established(Some(io)),
-            }),
-            FwdItem::Echo(e) => Forwarded::Echo(Echo { host, e }),
-            FwdItem::UdpClosed {
-                client,
-                dst,
-                reason,
-            } => Forwarded::UdpClosed {
-                client,
-                dst,
-                reason,
+        let host = &self.host;
+        i.map(
+            |t| {
+                let (src, dst, state) = match t {
+                    TcpItem::Pending(p) => (p.src, p.dst, FlowState::Pending(p.id)),
+                    TcpItem::Established { io, src, dst } => {
+                        (src, dst, FlowState::Established(Some(io)))
+                    }
+                };
+                Flow {
+                    host: host.clone(),
+                    src,
+                    dst,
+                    state,
+                }
             },
-        }
+            |e| Echo {
+                host: host.clone(),
+                e,
+            },
+        )
     }
 }
 
@@ -171,7 +158,7 @@ impl Drop for Fwd {
             }
             let left = std::mem::take(&mut io.lock().pipe.fwd);
             for i in left {
-                if let FwdItem::Established { io: c, .. } = i {
+                if let Forwarded::Flow(TcpItem::Established { io: c, .. }) = i {
                     h.sockets.abort_registered(&mut h.stack, now, &c);
                 }
             }
@@ -441,6 +428,11 @@ pub enum Forwarded<F = PendingFlow, E = EchoRequest> {
 }
 
 impl<F, E> Forwarded<F, E> {
+    /// A TCP flow (what `accept` takes).
+    pub(crate) fn is_flow(&self) -> bool {
+        matches!(self, Forwarded::Flow(_))
+    }
+
     /// The same event with its flow or echo request wrapped by `flow` or `echo` (how each
     /// façade turns the pipe's item into its own).
     pub(crate) fn map<G, H>(
