@@ -21,10 +21,14 @@ use crate::stack::{
     ForwardConfig, PendingEcho, PendingId, PendingTcp, Refusal, UdpCloseReason, Unreachable,
 };
 
-/// What the driver took off the forwarder for the forward listener.
-pub(crate) enum FwdItem {
+/// What the driver took off the forwarder for the forward listener: a TCP flow, an echo
+/// request or a UDP flow's end.
+pub(crate) type FwdItem = Forwarded<TcpItem, PendingEcho>;
+
+/// A TCP flow as the driver hands it to the forward listener.
+pub(crate) enum TcpItem {
     /// A SYN waiting for the decision.
-    Tcp(PendingTcp),
+    Pending(PendingTcp),
     /// A connection a SYN cookie completed (past the cap on pending decisions): registered,
     /// established.
     Established {
@@ -32,35 +36,15 @@ pub(crate) enum FwdItem {
         src: SocketAddr,
         dst: SocketAddr,
     },
-    Echo(PendingEcho),
-    UdpClosed {
-        client: SocketAddr,
-        dst: SocketAddr,
-        reason: UdpCloseReason,
-    },
-}
-
-impl FwdItem {
-    /// A TCP flow (what `accept` takes).
-    pub(crate) fn is_tcp(&self) -> bool {
-        matches!(self, FwdItem::Tcp(_) | FwdItem::Established { .. })
-    }
 }
 
 /// Echo requests and UDP flow ends a forward listener's pipe holds at most (older ones go):
 /// they pile up only when the application accepts TCP flows and never asks for the rest.
 pub(crate) const FWD_OTHER_CAP: usize = 4096;
 
-/// A forward listener's item as both façades hand it out.
-pub(crate) enum Item {
-    Flow(Flow),
-    Echo(Echo),
-    UdpClosed {
-        client: SocketAddr,
-        dst: SocketAddr,
-        reason: UdpCloseReason,
-    },
-}
+/// A forward listener's item as both façades hand it out (each wraps the flow and the echo
+/// request in its own type with [`Forwarded::map`]).
+pub(crate) type Item = Forwarded<Flow, Echo>;
 
 /// A host's forward listener, as both façades see it.
 pub(crate) struct Fwd {
@@ -93,7 +77,7 @@ impl Fwd {
 
     /// The first TCP flow in the pipe (echo requests and UDP flow ends stay).
     fn take_tcp(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
-        match p.fwd.iter().position(FwdItem::is_tcp) {
+        match p.fwd.iter().position(Forwarded::is_flow) {
             Some(i) => Step::Done(Ok(p.fwd.remove(i).expect("position found"))),
             None => Step::Wait,
         }
@@ -103,7 +87,7 @@ impl Fwd {
     fn take_any(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
         match p.fwd.pop_front() {
             Some(i) => {
-                if !i.is_tcp() {
+                if !i.is_flow() {
                     p.fwd_other -= 1;
                 }
                 Step::Done(Ok(i))
@@ -136,31 +120,27 @@ impl Fwd {
     }
 
     fn item(&self, i: FwdItem) -> Item {
-        let host = self.host.clone();
-        match i {
-            FwdItem::Tcp(p) => Item::Flow(Flow {
-                host,
-                src: p.src,
-                dst: p.dst,
-                state: FlowState::Pending(p.id),
-            }),
-            FwdItem::Established { io, src, dst } => Item::Flow(Flow {
-                host,
-                src,
-                dst,
-                state: FlowState::Established(Some(io)),
-            }),
-            FwdItem::Echo(e) => Item::Echo(Echo { host, e }),
-            FwdItem::UdpClosed {
-                client,
-                dst,
-                reason,
-            } => Item::UdpClosed {
-                client,
-                dst,
-                reason,
+        let host = &self.host;
+        i.map(
+            |t| {
+                let (src, dst, state) = match t {
+                    TcpItem::Pending(p) => (p.src, p.dst, FlowState::Pending(p.id)),
+                    TcpItem::Established { io, src, dst } => {
+                        (src, dst, FlowState::Established(Some(io)))
+                    }
+                };
+                Flow {
+                    host: host.clone(),
+                    src,
+                    dst,
+                    state,
+                }
             },
-        }
+            |e| Echo {
+                host: host.clone(),
+                e,
+            },
+        )
     }
 }
 
@@ -178,7 +158,7 @@ impl Drop for Fwd {
             }
             let left = std::mem::take(&mut io.lock().pipe.fwd);
             for i in left {
-                if let FwdItem::Established { io: c, .. } = i {
+                if let Forwarded::Flow(TcpItem::Established { io: c, .. }) = i {
                     h.sockets.abort_registered(&mut h.stack, now, &c);
                 }
             }
@@ -382,7 +362,7 @@ impl ForwardListener {
     /// flow ends stay for [`next_event`](Self::next_event) (the oldest go past 4096).
     pub fn accept(&self) -> io::Result<PendingFlow> {
         loop {
-            if let Item::Flow(f) = self.fwd.next(false)? {
+            if let Forwarded::Flow(f) = self.fwd.next(false)? {
                 return Ok(PendingFlow(f));
             }
         }
@@ -423,29 +403,19 @@ impl ForwardListener {
     /// }
     /// ```
     pub fn next_event(&self) -> io::Result<Forwarded> {
-        Ok(match self.fwd.next(true)? {
-            Item::Flow(f) => Forwarded::Flow(PendingFlow(f)),
-            Item::Echo(e) => Forwarded::Echo(EchoRequest(e)),
-            Item::UdpClosed {
-                client,
-                dst,
-                reason,
-            } => Forwarded::UdpClosed {
-                client,
-                dst,
-                reason,
-            },
-        })
+        Ok(self.fwd.next(true)?.map(PendingFlow, EchoRequest))
     }
 }
 
-/// What [`ForwardListener::next_event`] hands out.
+/// What [`ForwardListener::next_event`] hands out. The parameters are the flow's and the
+/// echo request's types: the blocking ones by default, the tokio façade's in
+/// [`tokio::Forwarded`](crate::tokio::Forwarded).
 #[non_exhaustive]
-pub enum Forwarded {
+pub enum Forwarded<F = PendingFlow, E = EchoRequest> {
     /// A TCP flow to decide on (or already completed by a SYN cookie).
-    Flow(PendingFlow),
+    Flow(F),
     /// An echo request to a forwarded destination: answer, refuse or ignore it.
-    Echo(EchoRequest),
+    Echo(E),
     /// A UDP flow of the forwarder socket ended: close what carries it upstream.
     UdpClosed {
         /// The client.
@@ -455,6 +425,35 @@ pub enum Forwarded {
         /// Idle past its timeout, refused by the client's ICMP, or by the application.
         reason: UdpCloseReason,
     },
+}
+
+impl<F, E> Forwarded<F, E> {
+    /// A TCP flow (what `accept` takes).
+    pub(crate) fn is_flow(&self) -> bool {
+        matches!(self, Forwarded::Flow(_))
+    }
+
+    /// The same event with its flow or echo request wrapped by `flow` or `echo` (how each
+    /// façade turns the pipe's item into its own).
+    pub(crate) fn map<G, H>(
+        self,
+        flow: impl FnOnce(F) -> G,
+        echo: impl FnOnce(E) -> H,
+    ) -> Forwarded<G, H> {
+        match self {
+            Forwarded::Flow(f) => Forwarded::Flow(flow(f)),
+            Forwarded::Echo(e) => Forwarded::Echo(echo(e)),
+            Forwarded::UdpClosed {
+                client,
+                dst,
+                reason,
+            } => Forwarded::UdpClosed {
+                client,
+                dst,
+                reason,
+            },
+        }
+    }
 }
 
 /// A TCP flow waiting for the application's decision: its client and the destination the

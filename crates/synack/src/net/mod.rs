@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-pub(crate) use crate::net::forward::{Echo, Flow, Fwd, Item};
+pub(crate) use crate::net::forward::{Echo, Flow, Fwd};
 pub use crate::net::forward::{EchoRequest, ForwardListener, Forwarded, PendingFlow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
 pub(crate) use crate::net::socket::{Dgram, Sock};

@@ -491,7 +491,7 @@ impl Registry {
     /// a forward listener the events go; cookie connections wait on the stack's accept queue
     /// (bounded by its backlog). Returns the wake-ups.
     fn publish_forward(&mut self, stack: &mut Stack, now: Instant) -> u64 {
-        use super::forward::{FWD_OTHER_CAP, FwdItem};
+        use super::forward::{FWD_OTHER_CAP, Forwarded, TcpItem};
         let Some(io) = self.forward.clone() else {
             while stack.poll_forward().is_some() {}
             return 0;
@@ -505,7 +505,7 @@ impl Registry {
                 .pipe
                 .fwd
                 .iter()
-                .filter(|i| matches!(i, FwdItem::Established { .. }))
+                .filter(|i| matches!(i, Forwarded::Flow(TcpItem::Established { .. })))
                 .count();
             let room = pipe::ACCEPT_CAP.saturating_sub(held);
             while fresh.len() < room {
@@ -516,7 +516,7 @@ impl Registry {
                     continue;
                 };
                 let cio = self.register(stack, now, io.host, Id::Tcp(c), Kind::Stream);
-                fresh.push(FwdItem::Established { io: cio, src, dst });
+                fresh.push(Forwarded::Flow(TcpItem::Established { io: cio, src, dst }));
             }
         }
         let mut s = io.lock();
@@ -524,21 +524,21 @@ impl Registry {
         s.pipe.fwd.extend(fresh);
         while let Some(e) = stack.poll_forward() {
             let item = match e {
-                crate::stack::ForwardEvent::Tcp(p) => FwdItem::Tcp(p),
-                crate::stack::ForwardEvent::Echo(e) => FwdItem::Echo(e),
+                crate::stack::ForwardEvent::Tcp(p) => Forwarded::Flow(TcpItem::Pending(p)),
+                crate::stack::ForwardEvent::Echo(e) => Forwarded::Echo(e),
                 crate::stack::ForwardEvent::UdpClosed {
                     client,
                     dst,
                     reason,
-                } => FwdItem::UdpClosed {
+                } => Forwarded::UdpClosed {
                     client,
                     dst,
                     reason,
                 },
             };
-            if !item.is_tcp() {
+            if !item.is_flow() {
                 if s.pipe.fwd_other >= FWD_OTHER_CAP
-                    && let Some(i) = s.pipe.fwd.iter().position(|i| !i.is_tcp())
+                    && let Some(i) = s.pipe.fwd.iter().position(|i| !i.is_flow())
                 {
                     // Nobody takes them (a listener only accepting): the oldest goes.
                     s.pipe.fwd.remove(i);

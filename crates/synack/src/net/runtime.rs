@@ -1291,11 +1291,11 @@ fn drive_device(shared: &Shared, mut dev: Box<dyn Device>) {
             g.stop();
             break;
         }
-        let again = g.turn(Some(dev.as_mut()), &mut buf, shared);
-        if again {
-            // Let the sockets have the lock between turns.
-            drop(g);
-            std::thread::yield_now();
+        // Another turn at once while there is more to do: no other thread takes this lock
+        // while the driver runs (socket calls are queued for it), so giving up the CPU here
+        // (sched_yield) would only hand it to whatever else is runnable, for a time slice,
+        // while the device's queue fills.
+        if g.turn(Some(dev.as_mut()), &mut buf, shared) {
             continue;
         }
         let wait = g.next_wait(dev.poll_timeout());

@@ -63,10 +63,10 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::device::Device;
 use crate::net::runtime::Shared;
 use crate::net::{
-    Datagram, Dgram, Echo, Flow, Fwd, Host, Item, Sock, SocketOption, host_for_bind,
-    host_for_connect, one_addr,
+    Datagram, Dgram, Echo, Flow, Fwd, Host, Sock, SocketOption, host_for_bind, host_for_connect,
+    one_addr,
 };
-use crate::stack::{ForwardConfig, RecvMeta, Refusal, UdpCloseReason, Unreachable};
+use crate::stack::{ForwardConfig, RecvMeta, Refusal, Unreachable};
 use crate::tcp::Shutdown;
 
 /// A listening socket.
@@ -584,7 +584,9 @@ impl ForwardListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<PendingFlow>> {
         loop {
             match self.fwd.poll_next(cx, false) {
-                Poll::Ready(Ok(Item::Flow(f))) => return Poll::Ready(Ok(PendingFlow(f))),
+                Poll::Ready(Ok(crate::net::Forwarded::Flow(f))) => {
+                    return Poll::Ready(Ok(PendingFlow(f)));
+                }
                 // Never: only flows are taken.
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -636,40 +638,15 @@ impl ForwardListener {
 
     /// Polls for the next event; registers the task to be woken when one comes.
     pub fn poll_next_event(&self, cx: &mut Context<'_>) -> Poll<io::Result<Forwarded>> {
-        self.fwd.poll_next(cx, true).map_ok(|i| match i {
-            Item::Flow(f) => Forwarded::Flow(PendingFlow(f)),
-            Item::Echo(e) => Forwarded::Echo(EchoRequest(e)),
-            Item::UdpClosed {
-                client,
-                dst,
-                reason,
-            } => Forwarded::UdpClosed {
-                client,
-                dst,
-                reason,
-            },
-        })
+        self.fwd
+            .poll_next(cx, true)
+            .map_ok(|i| i.map(PendingFlow, EchoRequest))
     }
 }
 
-/// What [`ForwardListener::next_event`] hands out (the tokio twin of
-/// [`net::Forwarded`](crate::net::Forwarded)).
-#[non_exhaustive]
-pub enum Forwarded {
-    /// A TCP flow to decide on (or already completed by a SYN cookie).
-    Flow(PendingFlow),
-    /// An echo request to a forwarded destination: answer, refuse or ignore it.
-    Echo(EchoRequest),
-    /// A UDP flow of the forwarder socket ended: close what carries it upstream.
-    UdpClosed {
-        /// The client.
-        client: SocketAddr,
-        /// Its original destination.
-        dst: SocketAddr,
-        /// Idle past its timeout, refused by the client's ICMP, or by the application.
-        reason: UdpCloseReason,
-    },
-}
+/// What [`ForwardListener::next_event`] hands out: [`net::Forwarded`](crate::net::Forwarded)
+/// with this façade's flow and echo request.
+pub type Forwarded = crate::net::Forwarded<PendingFlow, EchoRequest>;
 
 /// A TCP flow waiting for the application's decision: its client and the destination the
 /// client wanted. Dropped undecided, it waits until the forwarder's pending timeout. Past
