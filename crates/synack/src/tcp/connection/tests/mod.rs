@@ -11,6 +11,7 @@ mod handshake;
 mod matrix;
 mod memory;
 mod pacing;
+mod rack_echo;
 mod recovery_chain;
 mod reo_timeout;
 mod resets;
