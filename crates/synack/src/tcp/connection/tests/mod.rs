@@ -10,6 +10,7 @@ mod frto;
 mod handshake;
 mod matrix;
 mod memory;
+mod owed_acks;
 mod pacing;
 mod rack_echo;
 mod recovery_chain;
