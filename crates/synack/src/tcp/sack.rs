@@ -22,6 +22,15 @@
 //! holds (rule 2). How many blocks fit depends on the other options: four without timestamps,
 //! three with them (RFC 2018 §3: 40 bytes of option space, 8 bytes per block plus 2).
 //!
+//! Owed ACKs (Linux `tcp_sack_new_ofo_skb`): a receiver that handles a batch of arrivals
+//! before it transmits (a burst read from the device in one go) would send one ACK for the
+//! whole batch, and a block that three newer ones pushed out of its option would never be
+//! reported: the sender then resends data that arrived. Linux sends the ACK it owes before a
+//! segment opens a new block while two or more are held (`tcp_sack_compress_send_ack`,
+//! `TCP_SACK_BLOCKS_EXPECTED`), and answers every duplicate at once (`tcp_send_dupack`),
+//! where one option has room for one D-SACK block; here the receiver keeps that ACK's blocks
+//! ([`SackRecorder::owe`]) and sends it first.
+//!
 //! Nothing here allocates; the output is a small inline [`SackBlocks`].
 //!
 //! D-SACK (RFC 2883): [`SackRecorder::on_duplicate`] records a duplicate range, reported once
@@ -39,6 +48,13 @@ use crate::wire::tcp::SackBlocks;
 /// TCP options can specify a maximum of 4 blocks").
 pub const MAX_SACK_BLOCKS: usize = SackBlocks::MAX;
 
+/// The most owed ACKs kept (see the module documentation); more are not remembered.
+const MAX_OWED: usize = 4;
+
+/// Linux `TCP_SACK_BLOCKS_EXPECTED`: how many blocks an ACK is counted on to carry ("the max
+/// is 4, but this becomes 3 with timestamps; SACK packets might be lost, be conservative").
+pub const SACK_BLOCKS_EXPECTED: usize = 2;
+
 /// The recency order of out-of-order blocks, most recent first, for RFC 2018 §4's rules.
 ///
 /// Remembers at most [`MAX_SACK_BLOCKS`] blocks as sequence ranges, so it stays correct across
@@ -50,6 +66,10 @@ pub struct SackRecorder {
     count: u8,
     /// A duplicate range to report first in the next SACK option (RFC 2883 D-SACK).
     dsack: Option<(SeqNum, SeqNum)>,
+    /// ACKs owed from before the latest arrivals, oldest first: their SACK blocks, and
+    /// whether the first is a D-SACK block.
+    owed: [(SackBlocks, bool); MAX_OWED],
+    owed_count: u8,
 }
 
 impl SackRecorder {
@@ -60,7 +80,62 @@ impl SackRecorder {
             recent: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
             count: 0,
             dsack: None,
+            owed: [(SackBlocks::new(), false); MAX_OWED],
+            owed_count: 0,
         }
+    }
+
+    /// How many blocks are remembered (Linux `num_sacks`).
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// An ACK carrying `blocks` was owed before a segment that opens a new block (Linux
+    /// `tcp_sack_compress_send_ack` in `tcp_sack_new_ofo_skb`), or before another duplicate
+    /// (`dsack`: the first block is the pending D-SACK, which this ACK now carries; Linux
+    /// answers each duplicate at once): it goes out before the next one. Ignored when
+    /// [`MAX_OWED`] are owed already.
+    pub fn owe(&mut self, blocks: SackBlocks, dsack: bool) {
+        if let Some(slot) = self.owed.get_mut(usize::from(self.owed_count)) {
+            *slot = (blocks, dsack);
+            self.owed_count += 1;
+            if dsack {
+                self.dsack = None;
+            }
+        }
+    }
+
+    /// Whether a duplicate `start .. end` would not extend the pending D-SACK block (only one
+    /// fits an option).
+    pub fn dsack_apart(&self, start: SeqNum, end: SeqNum) -> bool {
+        self.dsack.is_some_and(|(s, e)| start > e || end < s)
+    }
+
+    /// The blocks of the oldest owed ACK, less what `rcv_nxt` has reached since (a D-SACK
+    /// block stays as it is).
+    pub fn owed(&self, rcv_nxt: SeqNum) -> Option<SackBlocks> {
+        let &(blocks, dsack) = self.owed[..usize::from(self.owed_count)].first()?;
+        let mut out = SackBlocks::new();
+        for (i, &(s, e)) in blocks.as_slice().iter().enumerate() {
+            if dsack && i == 0 {
+                out.push((s, e));
+            } else if e > rcv_nxt {
+                out.push((s.max(rcv_nxt), e));
+            }
+        }
+        Some(out)
+    }
+
+    /// An ACK went out: it was the oldest owed one, if any (then returns true: the ACK for
+    /// the present state is still to go).
+    pub fn owed_sent(&mut self) -> bool {
+        let n = usize::from(self.owed_count);
+        if n == 0 {
+            return false;
+        }
+        self.owed.copy_within(1..n, 0);
+        self.owed_count -= 1;
+        true
     }
 
     /// Records that `start .. end` arrived again (RFC 2883 §4): the next SACK option reports it
@@ -140,10 +215,12 @@ impl SackRecorder {
         self.count = n as u8;
     }
 
-    /// Forgets every block and any pending D-SACK (the out-of-order data was dropped).
+    /// Forgets every block, any pending D-SACK and the owed ACKs (the out-of-order data was
+    /// dropped).
     pub fn clear(&mut self) {
         self.count = 0;
         self.dsack = None;
+        self.owed_count = 0;
     }
 
     /// Builds the blocks of the next SACK option: at most `max` (clamped to

@@ -13,6 +13,7 @@ use crate::tcp::counters::Counters;
 use crate::tcp::ecn::{self, Codepoint};
 use crate::tcp::handshake::Offer;
 use crate::tcp::rwnd::RecvWindow;
+use crate::tcp::sack::SACK_BLOCKS_EXPECTED;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
@@ -1007,9 +1008,19 @@ impl Connection {
     /// Data arrived that we already had: report it with a D-SACK block and ACK at once.
     fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
         if self.opts.sack && self.cfg.dsack {
-            OutOfOrder::get(&mut self.rcv.ooo)
-                .sack
-                .on_duplicate(start, end);
+            // A D-SACK block not yet sent that this one would not extend: the ACK carrying it
+            // goes first (see tcp::sack).
+            let owed = self
+                .rcv
+                .ooo
+                .as_ref()
+                .is_some_and(|o| o.sack.dsack_apart(start, end))
+                .then(|| self.sack_now());
+            let sack = &mut OutOfOrder::get(&mut self.rcv.ooo).sack;
+            if let Some(blocks) = owed {
+                sack.owe(blocks, true);
+            }
+            sack.on_duplicate(start, end);
             self.rcv.ack_now = true;
         }
     }
@@ -1065,7 +1076,22 @@ impl Connection {
             // In order with nothing held beyond it: all of it is ready at once.
             written as u32
         } else {
+            // The ACK owed so far, should this segment open a new SACK block (see tcp::sack).
+            let owed = (offset > 0
+                && self.rcv.ack_now
+                && self.opts.sack
+                && self
+                    .rcv
+                    .ooo
+                    .as_ref()
+                    .is_some_and(|o| o.sack.len() >= SACK_BLOCKS_EXPECTED))
+            .then(|| self.sack_option_owed());
             let ooo = OutOfOrder::get(&mut self.rcv.ooo);
+            let ranges = if owed.is_some() {
+                ooo.assembler.iter().count()
+            } else {
+                0
+            };
             if ooo.assembler.add(offset as u32, written as u32).is_err() {
                 ctr.ofo_drop += 1;
                 self.push_event(super::Event::Dropped {
@@ -1078,6 +1104,11 @@ impl Connection {
                 // Out of order: an immediate duplicate ACK with SACK (RFC 5681 §4.2, RFC 2018
                 // §4).
                 ctr.ofo_queue += 1;
+                if let Some(blocks) = owed
+                    && ooo.assembler.iter().count() > ranges
+                {
+                    ooo.sack.owe(blocks, false);
+                }
                 ooo.sack.on_out_of_order(seq, seq + written);
                 self.rcv.ack_now = true;
                 // Linux `tcp_data_queue_ofo` opens the window for what it queues too, with

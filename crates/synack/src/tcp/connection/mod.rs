@@ -267,7 +267,7 @@ impl Connection {
 
     /// Our timestamp clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).
     fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.opts.ts_offset)
+        ts_clock(now, self.opts.ts_offset)
     }
 
     /// Enter an error state from a RST.
@@ -380,6 +380,11 @@ pub fn layout() -> Vec<(&'static str, usize)> {
         ),
     ]);
     parts
+}
+
+/// The timestamp clock of a connection whose offset is `offset`, at `t` (see `ts_now`).
+fn ts_clock(t: Instant, offset: u32) -> u32 {
+    (t.total_millis() as u32).wrapping_add(offset)
 }
 
 #[cfg(test)]

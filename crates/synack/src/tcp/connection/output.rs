@@ -1000,7 +1000,7 @@ impl Connection {
     }
 
     /// The SACK blocks (RFC 2018 §4, D-SACK first per RFC 2883) a segment other than a SYN
-    /// carries now: none without SACK or with nothing out of order or duplicated to report.
+    /// carries now: an owed ACK's (see tcp::sack), else those of the present state.
     ///
     /// Inlined: the common case (nothing held out of order, the reordering state not even
     /// allocated) is one test, asked for each segment.
@@ -1014,6 +1014,16 @@ impl Connection {
 
     /// [`sack_option`](Self::sack_option) once something was out of order.
     fn sack_blocks(&self) -> SackBlocks {
+        self.rcv
+            .ooo
+            .as_ref()
+            .and_then(|o| o.sack.owed(self.rcv.nxt))
+            .unwrap_or_else(|| self.sack_now())
+    }
+
+    /// The SACK blocks of the present state: none without SACK or with nothing out of order
+    /// or duplicated to report.
+    pub(super) fn sack_now(&self) -> SackBlocks {
         let fin_ooo = self.rcv.fin.filter(|&f| f != self.rcv.nxt);
         let Some(ooo) = self.rcv.ooo.as_ref().filter(|o| {
             self.opts.sack && (!o.assembler.is_empty() || o.sack.has_dsack() || fin_ooo.is_some())
@@ -1048,6 +1058,16 @@ impl Connection {
             with_fin.push(fin_block);
         }
         with_fin
+    }
+
+    /// The SACK blocks of the ACK owed now, to be sent before the next arrival changes them
+    /// (see tcp::sack): those of [`sack_now`](Self::sack_now) without a D-SACK block,
+    /// which stays for the ACK after it.
+    pub(super) fn sack_option_owed(&self) -> SackBlocks {
+        let sack = self.sack_now();
+        let dsack = self.rcv.ooo.as_ref().is_some_and(|o| o.sack.has_dsack());
+        let skip = usize::from(dsack).min(sack.len());
+        SackBlocks::from_slice(&sack.as_slice()[skip..])
     }
 
     /// Writes one segment per `plan` with the options this connection uses.
@@ -1161,7 +1181,12 @@ impl Connection {
         self.rcv.last_ack_sent = self.rcv.nxt;
         if let Some(ooo) = &mut self.rcv.ooo {
             ooo.sack.on_rcv_nxt(self.rcv.nxt);
-            ooo.sack.dsack_sent();
+            if ooo.sack.owed_sent() {
+                // That was an owed ACK: the present state's (with any D-SACK) follows.
+                self.rcv.ack_now = true;
+            } else {
+                ooo.sack.dsack_sent();
+            }
         }
     }
 

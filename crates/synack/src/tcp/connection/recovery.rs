@@ -115,11 +115,8 @@ impl Recovery {
     /// Linux `tcp_packet_delayed` (RFC 3522, Eifel): the ACK echoes a timestamp older than
     /// the episode's first retransmission, so what it acknowledges came from an original.
     fn echo_predates_retransmission(&self, seg: &Repr<'_>) -> bool {
-        self.retrans_stamp.is_some_and(|stamp| {
-            seg.options
-                .timestamps
-                .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
-        })
+        self.retrans_stamp
+            .is_some_and(|stamp| echo_predates(seg, stamp))
     }
 
     /// Linux `tcp_check_sack_reordering`: data from `low` on arrived (or was found to have
@@ -346,11 +343,22 @@ impl Connection {
             let lowest_orig = &mut sum.lowest_orig;
             // Nothing on the board (the SYN): what was acknowledged is whole.
             let empty = self.snd.sb.first().is_none();
+            // The timestamp a segment sent at `t` carried, if this ACK's echo is meaningful.
+            let ts_offset = self.opts.ts().map(|_| self.opts.ts_offset);
             let d = self.snd.sb.on_cum_ack(ack, |s| {
-                if let Some(rack) = rack.as_deref_mut() {
+                let retrans = s.has(EVER_RETRANS);
+                // RFC 8985 §6.2 step 2 (Linux `tcp_skb_spurious_retrans` in
+                // `tcp_clean_rtx_queue`): an ACK echoing a timestamp older than the resend
+                // acknowledges an earlier transmission; its send time says nothing. (Only
+                // here: Linux's SACK path has just the minimum-RTT test of `on_delivered`.)
+                let echo_older = retrans
+                    && ts_offset
+                        .is_some_and(|off| echo_predates(seg, super::ts_clock(s.xmit, off)));
+                if let Some(rack) = rack.as_deref_mut()
+                    && !echo_older
+                {
                     rack.on_delivered(s, now, min_rtt);
                 }
-                let retrans = s.has(EVER_RETRANS);
                 if let Some(rate) = rate.as_deref_mut() {
                     rate.on_delivered(s.xmit, s.end, &s.tx, retrans, rs);
                 }
@@ -988,4 +996,12 @@ impl Connection {
             tx.cwnd_limited = limited;
         }
     }
+}
+
+/// The ACK `seg` echoes a timestamp (RFC 7323) older than `stamp` (Linux
+/// `tcp_tsopt_ecr_before`): what it acknowledges was sent before `stamp`.
+fn echo_predates(seg: &Repr<'_>, stamp: u32) -> bool {
+    seg.options
+        .timestamps
+        .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
 }

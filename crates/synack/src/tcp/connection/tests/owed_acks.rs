@@ -1,0 +1,127 @@
+//! A receiver that handles a burst of arrivals before it transmits (a batch read from the
+//! device in one go) still reports every SACK block: Linux's `tcp_sack_new_ofo_skb` sends
+//! the ACK it owes before a segment opens a new block while two or more are held
+//! (`TCP_SACK_BLOCKS_EXPECTED`), so that no block is pushed out of the option unreported and
+//! the sender does not resend data that arrived.
+
+use std::sync::Arc;
+
+use super::harness::*;
+use crate::tcp::{Config, Connection, Counters, SeqNum};
+use crate::time::Instant;
+use crate::wire::tcp::Flags;
+
+const T0: Instant = Instant::ZERO;
+
+/// A client that offered SACK, got MSS 1000 and no timestamps (four blocks an option), and
+/// has received nothing yet (RCV.NXT = 300).
+fn receiver() -> (Connection, Counters) {
+    let cfg = Arc::new(Config {
+        timestamps: false,
+        ..config()
+    });
+    let mut c = client(&cfg);
+    let mut ctr = Counters::default();
+    c.connect(T0, SERVER, SeqNum(0), &mut ctr).unwrap();
+    drain(&mut c, T0, &mut ctr);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, 1)
+        .mss(1000)
+        .sack_permitted();
+    deliver(&mut c, T0, &synack.seg(), &mut ctr);
+    drain(&mut c, T0, &mut ctr);
+    (c, ctr)
+}
+
+/// Segments 1, 3, 5, 7, 9 and 11 (of 1000 bytes from 300) arrive in one batch: six blocks,
+/// more than one option holds. Every block is reported by some ACK, the ACKs come in the
+/// order of arrival, each with blocks that arrived, and the last one reports the present
+/// state (the four newest blocks, newest first).
+#[test]
+fn a_batch_of_arrivals_reports_every_sack_block() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    let islands: Vec<u32> = (0..6).map(|k| 300 + 1000 * (2 * k + 1)).collect();
+    for &s in &islands {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    let acks = drain(&mut c, T0, &mut ctr);
+    assert!(
+        acks.len() > 1 && acks.len() <= islands.len(),
+        "{} ACKs",
+        acks.len()
+    );
+    let mut reported = Vec::new();
+    for a in &acks {
+        assert_eq!(a.ack(), SeqNum(300));
+        assert_eq!(a.len(), 0);
+        for &(l, r) in a.repr().options.sack.as_slice() {
+            assert!(islands.contains(&l.0) && r.0 == l.0 + 1000, "{l:?}..{r:?}");
+            reported.push(l.0);
+        }
+    }
+    for s in &islands {
+        assert!(reported.contains(s), "block at {s} never reported");
+    }
+    let last: Vec<u32> = acks[acks.len() - 1]
+        .repr()
+        .options
+        .sack
+        .as_slice()
+        .iter()
+        .map(|b| b.0.0)
+        .collect();
+    assert_eq!(last, [11300, 9300, 7300, 5300]);
+    // Nothing more is owed.
+    assert!(drain(&mut c, T0, &mut ctr).is_empty());
+}
+
+/// Segments that extend or join blocks open none: the batch owes no ACK for them, and one
+/// ACK reports the state.
+#[test]
+fn extending_blocks_owes_no_ack() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    for s in [1300, 3300, 4300, 5300, 2300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    let acks = drain(&mut c, T0, &mut ctr);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(
+        acks[0].repr().options.sack.as_slice(),
+        &[(SeqNum(1300), SeqNum(6300))]
+    );
+}
+
+/// Two duplicates in one batch that one D-SACK block cannot cover: each is reported, in
+/// its own ACK, as Linux answers each duplicate at once (`tcp_send_dupack`).
+#[test]
+fn each_duplicate_of_a_batch_gets_its_d_sack() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    for s in [300, 1300, 2300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    drain(&mut c, T0, &mut ctr);
+    for s in [300, 2300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    let acks = drain(&mut c, T0, &mut ctr);
+    let blocks: Vec<_> = acks
+        .iter()
+        .map(|a| {
+            assert_eq!(a.ack(), SeqNum(3300));
+            a.repr().options.sack.as_slice().to_vec()
+        })
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            vec![(SeqNum(300), SeqNum(1300))],
+            vec![(SeqNum(2300), SeqNum(3300))]
+        ]
+    );
+}
