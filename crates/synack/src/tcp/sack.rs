@@ -48,7 +48,10 @@ use crate::wire::tcp::SackBlocks;
 /// TCP options can specify a maximum of 4 blocks").
 pub const MAX_SACK_BLOCKS: usize = SackBlocks::MAX;
 
-/// The most owed ACKs kept (see the module documentation); more are not remembered.
+/// The most owed ACKs kept (see the module documentation); more are not remembered. Linux
+/// sends each at once and needs no bound; here they wait for the end of the batch, and four
+/// report every block of a batch that opens up to eight new blocks with timestamps (nine
+/// without). Beyond that the middle blocks go unreported and the sender may resend them.
 const MAX_OWED: usize = 4;
 
 /// Linux `TCP_SACK_BLOCKS_EXPECTED`: how many blocks an ACK is counted on to carry ("the max
@@ -85,9 +88,11 @@ impl SackRecorder {
         }
     }
 
-    /// How many blocks are remembered (Linux `num_sacks`).
-    pub fn len(&self) -> usize {
-        usize::from(self.count)
+    /// How many remembered blocks lie beyond `rcv_nxt` (Linux `num_sacks`, which
+    /// `tcp_sack_remove` prunes as soon as RCV.NXT moves; here the list itself is pruned when
+    /// an ACK goes out).
+    pub fn len_above(&self, rcv_nxt: SeqNum) -> usize {
+        self.live().iter().filter(|&&(_, e)| e > rcv_nxt).count()
     }
 
     /// An ACK carrying `blocks` was owed before a segment that opens a new block (Linux
@@ -96,6 +101,9 @@ impl SackRecorder {
     /// answers each duplicate at once): it goes out before the next one. Ignored when
     /// [`MAX_OWED`] are owed already.
     pub fn owe(&mut self, blocks: SackBlocks, dsack: bool) {
+        if blocks.is_empty() {
+            return;
+        }
         if let Some(slot) = self.owed.get_mut(usize::from(self.owed_count)) {
             *slot = (blocks, dsack);
             self.owed_count += 1;
@@ -111,10 +119,18 @@ impl SackRecorder {
         self.dsack.is_some_and(|(s, e)| start > e || end < s)
     }
 
-    /// The blocks of the oldest owed ACK, less what `rcv_nxt` has reached since (a D-SACK
-    /// block stays as it is).
+    /// The blocks of the oldest owed ACK that still reports something, less what `rcv_nxt`
+    /// has reached since (a D-SACK block stays as it is). An owed ACK whose blocks `rcv_nxt`
+    /// has all passed would be a bare duplicate ACK: it is skipped.
     pub fn owed(&self, rcv_nxt: SeqNum) -> Option<SackBlocks> {
-        let &(blocks, dsack) = self.owed[..usize::from(self.owed_count)].first()?;
+        (0..usize::from(self.owed_count))
+            .map(|i| self.owed_cut(i, rcv_nxt))
+            .find(|b| !b.is_empty())
+    }
+
+    /// Owed ACK `i`'s blocks less what `rcv_nxt` has reached.
+    fn owed_cut(&self, i: usize, rcv_nxt: SeqNum) -> SackBlocks {
+        let (blocks, dsack) = self.owed[i];
         let mut out = SackBlocks::new();
         for (i, &(s, e)) in blocks.as_slice().iter().enumerate() {
             if dsack && i == 0 {
@@ -123,18 +139,20 @@ impl SackRecorder {
                 out.push((s.max(rcv_nxt), e));
             }
         }
-        Some(out)
+        out
     }
 
-    /// An ACK went out: it was the oldest owed one, if any (then returns true: the ACK for
-    /// the present state is still to go).
-    pub fn owed_sent(&mut self) -> bool {
+    /// An ACK went out at `rcv_nxt`: it was the owed one [`owed`](Self::owed) gave, if any
+    /// (then returns true: the ACK for the present state is still to go); the owed ACKs
+    /// before it, which reported nothing any more, are forgotten with it.
+    pub fn owed_sent(&mut self, rcv_nxt: SeqNum) -> bool {
         let n = usize::from(self.owed_count);
-        if n == 0 {
+        let Some(i) = (0..n).find(|&i| !self.owed_cut(i, rcv_nxt).is_empty()) else {
+            self.owed_count = 0;
             return false;
-        }
-        self.owed.copy_within(1..n, 0);
-        self.owed_count -= 1;
+        };
+        self.owed.copy_within(i + 1..n, 0);
+        self.owed_count = (n - i - 1) as u8;
         true
     }
 

@@ -1084,7 +1084,7 @@ impl Connection {
                     .rcv
                     .ooo
                     .as_ref()
-                    .is_some_and(|o| o.sack.len() >= SACK_BLOCKS_EXPECTED))
+                    .is_some_and(|o| o.sack.len_above(self.rcv.nxt) >= SACK_BLOCKS_EXPECTED))
             .then(|| self.sack_option_owed());
             let ooo = OutOfOrder::get(&mut self.rcv.ooo);
             let ranges = if owed.is_some() {

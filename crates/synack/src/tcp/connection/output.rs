@@ -1181,7 +1181,7 @@ impl Connection {
         self.rcv.last_ack_sent = self.rcv.nxt;
         if let Some(ooo) = &mut self.rcv.ooo {
             ooo.sack.on_rcv_nxt(self.rcv.nxt);
-            if ooo.sack.owed_sent() {
+            if ooo.sack.owed_sent(self.rcv.nxt) {
                 // That was an owed ACK: the present state's (with any D-SACK) follows.
                 self.rcv.ack_now = true;
             } else {

@@ -125,3 +125,22 @@ fn each_duplicate_of_a_batch_gets_its_d_sack() {
         ]
     );
 }
+
+/// Segments 1, 3, 5, 7 and 9 open blocks (three owed ACKs), then 0, 2, 4, 6 and 8 fill every
+/// hole in the same batch: the owed ACKs report nothing any more, and would go out as bare
+/// duplicate ACKs (a sender counting those would resend for nothing). One ACK, for all of it.
+#[test]
+fn owed_acks_whose_blocks_were_filled_are_not_sent() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    for k in [1u32, 3, 5, 7, 9, 0, 2, 4, 6, 8] {
+        let seg = Inject::to_client(Flags::ACK, 300 + 1000 * k, 1)
+            .data(&d)
+            .seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    let acks = drain(&mut c, T0, &mut ctr);
+    assert_eq!(acks.len(), 1, "{} ACKs", acks.len());
+    assert_eq!(acks[0].ack(), SeqNum(10300));
+    assert!(acks[0].repr().options.sack.is_empty());
+}
