@@ -716,7 +716,7 @@ fn curl_100mib_iperf3_and_1000_flows_through_synack_forward() {
 /// by 100 flows). Prints a Markdown table. Run it (as root, in release, alone on the machine) with
 ///
 /// ```sh
-/// cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture figures
+/// cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture --exact figures
 /// ```
 #[test]
 #[ignore = "a measurement: run it by hand, see the doc comment"]
@@ -809,20 +809,23 @@ socksmethod: none
 user.privileged: root
 user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
-socks pass { from: 127.0.0.0/8 to: 198.19.0.0/24 command: connect udpassociate bindreply udpreply }
+socks pass { from: 127.0.0.0/8 to: 198.19.0.0/24 command: connect }
 ";
 
 /// `synack forward` against a peer engine in one run: tun2proxy (a tun2socks engine on the
 /// ipstack crate; `cargo install tun2proxy --locked`, or its path in `SYNACK_TUN2PROXY`), both
-/// carrying the client's flows through the same SOCKS5 proxy (`danted`, in synack's
+/// carrying the client's TCP flows through the same SOCKS5 proxy (`danted`, in synack's
 /// namespace), beside the kernel's direct path over the veth pair. Each forwarder has a client
 /// namespace of its own; the three paths take turns, three rounds, the median printed as a
-/// Markdown table. tun2proxy runs with the MSS of its MTU (`--tcp-mss 1460`: without it, it
-/// sends no MSS option and the kernel client falls back to 536). Run it (as root, in release,
-/// alone on the machine) with
+/// Markdown table. Each engine as a user runs it by default, at MTU 1500 with a 4,096-packet
+/// TUN queue: synack with its TUN offloads (64 KiB super-segments; tun2proxy has none),
+/// tun2proxy with the MSS of its MTU (`--tcp-mss 1460`: without it, it sends no MSS option and
+/// the kernel client falls back to 536). Run it (as root, in release, alone on the machine)
+/// with
 ///
 /// ```sh
-/// cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture figures_against_tun2proxy
+/// cargo install tun2proxy --locked   # once; or SYNACK_TUN2PROXY=/path/to/tun2proxy-bin
+/// flock /tmp/synack-realtime.lock cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture --exact figures_against_tun2proxy
 /// ```
 #[test]
 #[ignore = "a measurement against a peer: run it by hand, see the doc comment"]
@@ -846,11 +849,21 @@ fn figures_against_tun2proxy() {
     // tun2proxy opens its TUN device by name in its own namespace: made there, opened, then
     // moved into the peer's client namespace (the open descriptor goes on working).
     ip(&mid, &["tuntap", "add", "mode", "tun", "name", "sktq"]);
+    ip(&mid, &["link", "set", "sktq", "up", "txqueuelen", "4096"]);
     let mut peer = mid.cmd(&peer_bin);
     peer.args(["--tun", "sktq", "--proxy", "socks5://127.0.0.1:1080"])
         .args(["--tcp-mss", "1460", "--max-sessions", "1000"]);
-    let peer = Proc::spawn(peer, "tun2proxy");
-    peer.wait_line(true, "starting", Duration::from_secs(10));
+    let _peer = Proc::spawn(peer, "tun2proxy");
+    // Moved only once tun2proxy has it open (the kernel gives an up TUN device its carrier
+    // when a file attaches): moved before, tun2proxy would make a new one of that name here.
+    let start = Instant::now();
+    while run(mid.cmd("ip").args(["link", "show", "sktq"])).contains("NO-CARRIER") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "tun2proxy did not open its TUN device within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     ip(&mid, &["link", "set", "sktq", "netns", &peer_client.name]);
     ip(
         &peer_client,

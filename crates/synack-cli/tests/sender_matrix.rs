@@ -451,9 +451,16 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
             std::io::copy(&mut std::io::Read::take(&mut f, cell.bytes()), &mut out).expect("copy");
         }
         let mut runs: Vec<(Sender, Run)> = Vec::new();
-        // Round by round, the senders alternating, so that a slow minute of the machine
-        // falls on both.
-        for s in (0..repeats).flat_map(|_| &senders) {
+        // Round by round, the senders alternating (in the reverse order every other round:
+        // A B, B A, ...), so that a slow minute of the machine falls on both.
+        let order = (0..repeats).flat_map(|round| {
+            let mut these: Vec<&Sender> = senders.iter().collect();
+            if round % 2 == 1 {
+                these.reverse();
+            }
+            these
+        });
+        for s in order {
             let lock = File::create("/tmp/synack-realtime.lock").expect("lock file");
             lock.lock().expect("flock");
             let r = match s {

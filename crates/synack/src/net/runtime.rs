@@ -1267,7 +1267,8 @@ fn pump(g: &mut Core, now: Instant, buf: &mut [u8]) -> bool {
     activity
 }
 
-/// Packets read from the device per turn of the runtime loop, at most (then sockets get the lock).
+/// Packets read from the device per turn of the runtime loop, at most (then queued calls and
+/// the transmit side get their turn).
 #[cfg(target_os = "linux")]
 const RX_BATCH: usize = 64;
 /// Packets written to the device per turn, at most.
