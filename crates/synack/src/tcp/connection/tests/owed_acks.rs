@@ -20,15 +20,8 @@ fn receiver() -> (Connection, Counters) {
         timestamps: false,
         ..config()
     });
-    let mut c = client(&cfg);
     let mut ctr = Counters::default();
-    c.connect(T0, SERVER, SeqNum(0), &mut ctr).unwrap();
-    drain(&mut c, T0, &mut ctr);
-    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, 1)
-        .mss(1000)
-        .sack_permitted();
-    deliver(&mut c, T0, &synack.seg(), &mut ctr);
-    drain(&mut c, T0, &mut ctr);
+    let c = sack_client_established(&cfg, 0, 1000, T0, &mut ctr);
     (c, ctr)
 }
 

@@ -369,14 +369,8 @@ fn out_of_order_gets_immediate_dup_ack_with_sack() {
         timestamps: false,
         ..config()
     });
-    let mut c = client(&cfg);
     let mut cc = Counters::default();
-    c.connect(T0, SERVER, SeqNum(0), &mut cc).unwrap();
-    drain(&mut c, T0, &mut cc);
-    let mut synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, 1).mss(1000);
-    synack.options.sack_permitted = true;
-    deliver(&mut c, T0, &synack.seg(), &mut cc);
-    drain(&mut c, T0, &mut cc);
+    let mut c = sack_client_established(&cfg, 0, 1000, T0, &mut cc);
     let d = vec![1u8; 1000];
     deliver(
         &mut c,
