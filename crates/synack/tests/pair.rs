@@ -82,6 +82,7 @@ fn blocking_runtimes_joined_by_a_pair_carry_a_transfer_both_ways() {
     assert!(all_sent_were_read(&ra, &rb));
 }
 
+#[cfg(feature = "tokio")]
 #[test]
 fn tokio_runtimes_joined_by_a_pair_carry_a_transfer_both_ways() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -113,6 +113,7 @@ impl Fwd {
     }
 
     /// The task's [`next`](Self::next).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>, any: bool) -> Poll<io::Result<Item>> {
         let take = if any { Self::take_any } else { Self::take_tcp };
         let (step, _) = self.io.poll_step(cx, READABLE, take);

@@ -62,9 +62,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+#[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
 pub(crate) use crate::net::forward::{Echo, Flow, Fwd};
 pub use crate::net::forward::{EchoRequest, ForwardListener, Forwarded, PendingFlow};
 pub use crate::net::runtime::{Builder, DeviceStats, Host, Runtime};
+#[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
 pub(crate) use crate::net::socket::{Dgram, Sock};
 pub use crate::net::udp::{Datagram, UdpSocket};
 pub use crate::stack::SocketOption;

@@ -119,6 +119,7 @@ impl SocketIo {
     }
 
     /// Ready for `interest` (or closed), or registers the task's waker for it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, interest: u8) -> Poll<()> {
         let mut s = self.lock();
         if Self::ready_for(&s, interest) {

@@ -156,6 +156,7 @@ impl<T> Completion<T> {
     }
 
     /// The answer, or `Pending` with the task's waker kept for it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let mut s = self.slot();
         if let Some(v) = s.0.take() {
@@ -524,6 +525,7 @@ impl Shared {
     /// [`blocking`](Self::blocking) for a task: `Pending` with the task's waker on the
     /// call's completion, then on the socket's readiness. The attempt in flight is kept in
     /// `slot` between polls (`make` makes the first one).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_io<T, F>(
         &self,
         cx: &mut Context<'_>,

@@ -33,6 +33,7 @@ pub(crate) struct Sock {
     /// An IPv6 socket: IPv4 addresses show IPv4-mapped.
     v6_socket: bool,
     /// The reader's (or acceptor's) and the writer's call in flight with the driver.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     slots: [Slot; 2],
 }
 
@@ -86,6 +87,7 @@ impl<S: Send + 'static> Opening<S> {
         self.shared.wait(&self.c)
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) async fn done(self) -> io::Result<S> {
         poll_fn(|cx| self.c.poll(cx)).await
     }
@@ -168,6 +170,7 @@ impl Sock {
     }
 
     /// The task's [`connected`](Self::connected).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let (step, _) = self.io.poll_step(cx, WRITABLE, take_connected);
         step.map(finish_connected)
@@ -190,6 +193,7 @@ impl Sock {
     }
 
     /// The task's [`accept`](Self::accept).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Sock, SocketAddr)>> {
         let (step, mark) = self.io.poll_step(cx, READABLE, pipe::accept);
         self.marked(mark);
@@ -285,6 +289,7 @@ impl Sock {
     }
 
     /// The task's [`read`](Self::read).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
@@ -336,6 +341,7 @@ impl Sock {
     }
 
     /// The task's [`write`](Self::write).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let (step, mark) = self
             .io
@@ -574,6 +580,7 @@ impl Sock {
     }
 
     /// [`info`](Self::info) for a task: the driver answers at its next turn.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) async fn info_async(&self) -> io::Result<Info> {
         self.ctl(|_| Some(()))?;
         let (host, h) = (self.host, self.handle);
@@ -659,6 +666,7 @@ pub(crate) struct Dgram {
     /// The calls in flight with the driver, one per kind, so that no call displaces one of
     /// another kind (whose attempt may have taken datagrams, or sent them): a single
     /// receive, a single send, a batch receive, a batch send.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     slots: [Slot; 4],
 }
 
@@ -782,6 +790,7 @@ impl Dgram {
     }
 
     /// The task's [`send`](Self::send).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_send(
         &self,
         cx: &mut Context<'_>,
@@ -810,6 +819,7 @@ impl Dgram {
     }
 
     /// The task's [`recv`](Self::recv).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_recv(
         &self,
         cx: &mut Context<'_>,
@@ -897,6 +907,7 @@ impl Dgram {
     }
 
     /// The task's [`recv_many`](Self::recv_many).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_recv_many(
         &self,
         cx: &mut Context<'_>,
@@ -924,6 +935,7 @@ impl Dgram {
     }
 
     /// The task's [`send_many`](Self::send_many).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_send_many(
         &self,
         cx: &mut Context<'_>,
