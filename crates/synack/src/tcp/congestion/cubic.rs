@@ -353,10 +353,14 @@ impl CongestionControl for Cubic {
         if let Some(rtt) = ack.rtt {
             self.on_rtt(now, rtt);
         }
-        if self.hystart.is_active() {
-            if !(self.w.in_slow_start() && self.w.initial_slow_start()) {
-                self.hystart.disable();
-            } else if self.hystart.on_ack(&HyStartAck {
+        // HyStart++ runs in the initial slow start only (RFC 9406 §4.2): skipped, not
+        // disabled, while ssthresh is set, so that an undone spurious recovery, which
+        // restores the infinite ssthresh, resumes it (Linux clears HyStart's state only on
+        // a timeout, `bictcp_state` in TCP_CA_Loss).
+        if self.hystart.is_active()
+            && self.w.in_slow_start()
+            && self.w.initial_slow_start()
+            && self.hystart.on_ack(&HyStartAck {
                 now: ack.now,
                 snd_una: ack.snd_una,
                 snd_nxt: ack.snd_nxt,
@@ -365,18 +369,17 @@ impl CongestionControl for Cubic {
                 cwnd: self.w.cwnd(),
                 mss: self.w.mss(),
             }) == Verdict::EnterCongestionAvoidance
-            {
-                // RFC 9406 §4.2: CSS is over (or the ACK train says the window fills the
-                // path), ssthresh = cwnd.
-                self.w.end_slow_start();
-            }
+        {
+            // RFC 9406 §4.2: CSS is over (or the ACK train says the window fills the path),
+            // ssthresh = cwnd.
+            self.w.end_slow_start();
         }
         if !ack.cwnd_limited {
             return;
         }
         let mut acked = ack.segments;
         if self.w.in_slow_start() {
-            if self.hystart.in_css() {
+            if self.hystart.in_css() && self.w.initial_slow_start() {
                 // RFC 9406 §4.2: Conservative Slow Start grows a quarter as fast.
                 let grow = self.hystart.growth(acked);
                 self.w.slow_start(grow);
@@ -392,7 +395,6 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, _in_flight: u32) {
-        self.hystart.disable();
         let ssthresh = self.reduced_ssthresh();
         self.w.begin_reduction(ssthresh);
     }
@@ -884,11 +886,18 @@ mod tests {
 
     #[test]
     fn hystart_only_in_initial_slow_start() {
+        // A timeout ends it for good (Linux resets it in TCP_CA_Loss).
         let mut cc = Cubic::new(MSS, 10);
         cc.on_rto(Instant::from_millis(1000), 10 * MSS);
         assert_eq!(cc.hystart().phase(), Phase::Done);
+        // A fast recovery sets ssthresh: HyStart is skipped, not ended, and an undo (the
+        // recovery was spurious) restores the infinite ssthresh and with it HyStart.
         let mut cc = Cubic::new(MSS, 10);
         cc.on_congestion_event(Instant::from_millis(1000), 10 * MSS);
-        assert!(!cc.hystart().is_active());
+        assert!(!cc.w.initial_slow_start());
+        assert_eq!(cc.hystart().phase(), Phase::SlowStart);
+        cc.undo();
+        assert!(cc.w.initial_slow_start() && cc.w.in_slow_start());
+        assert_eq!(cc.hystart().phase(), Phase::SlowStart);
     }
 }

@@ -562,7 +562,7 @@ impl Connection {
             ) {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
-        } else if sum.una_advanced && sum.delivered.segs > 0 {
+        } else if self.may_raise_cwnd(&sum) && sum.delivered.segs > 0 {
             let in_flight = sum.prior_pipe_bytes;
             let sample = AckSample {
                 now,
@@ -577,6 +577,19 @@ impl Connection {
             };
             self.cc.on_ack(&sample);
         }
+    }
+
+    /// Linux `tcp_may_raise_cwnd`: the window grows on an ACK that advances SND.UNA (RFC
+    /// 5681), and once the reordering degree is above the duplicate threshold on one that
+    /// only SACKs new data too (Linux `FLAG_FORWARD_PROGRESS`): with a hole open most of the
+    /// time, deliveries by SACK alone would otherwise not count towards growth.
+    fn may_raise_cwnd(&self, sum: &AckSummary) -> bool {
+        sum.una_advanced
+            || (sum.data_sacked
+                && self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| r.reordering > DUP_THRESH))
     }
 
     /// Linux `tcp_try_undo_partial`: in fast recovery, an ACK that advances SND.UNA short of

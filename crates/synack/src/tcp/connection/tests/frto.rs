@@ -309,6 +309,36 @@ fn timestamps_undo_a_fast_recovery_on_a_partial_ack() {
     assert_eq!(info.ssthresh, u32::MAX, "still in slow start");
 }
 
+/// Linux `tcp_may_raise_cwnd`: once the reordering degree (4 after the undo above) is above
+/// the duplicate threshold, an ACK that only SACKs new data grows the window too; before, only
+/// an ACK that advanced SND.UNA did, and with a hole open most of the time slow start crawled.
+#[test]
+fn sacked_data_grows_the_window_once_reordering_was_seen() {
+    let (mut c, mut ctr, t, orig_ts, _) = reordered_client(1);
+    let t = t + Duration::from_millis(3);
+    deliver(&mut c, t, &ack(seq(4), &[], Some(orig_ts)), &mut ctr);
+    assert_eq!(c.info().reordering, 4);
+    // The restored window filled with new data.
+    let sent = seqs(&drain(&mut c, t, &mut ctr));
+    assert!(!sent.is_empty());
+    let before = c.info().cwnd;
+    // Segment 4 is held up; 5 and 6 arrive.
+    let t = t + Duration::from_millis(1);
+    deliver(
+        &mut c,
+        t,
+        &ack(seq(4), &[(seq(5), seq(7))], Some(orig_ts)),
+        &mut ctr,
+    );
+    let info = c.info();
+    assert_eq!(info.ca_state, CaState::Disorder);
+    assert_eq!(
+        info.cwnd,
+        before + 2 * SEG,
+        "slow start: one segment per segment SACKed"
+    );
+}
+
 /// While another resend is in flight the partial ACK only notes the reordering and marks
 /// nothing more lost; the undo comes with the ACK that leaves no resend outstanding.
 #[test]
