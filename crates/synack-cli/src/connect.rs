@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -114,9 +114,9 @@ fn connect(args: Args) -> Result<(), Failure> {
     let started =
         tunnet::start(&args.net, Config::default(), LinesTo::Stderr).map_err(Failure::Setup)?;
 
-    // (bytes sent, seconds until the send side was shut down, bytes received, seconds from the
-    // first received byte to the end of the stream).
-    let outcome = (|| -> io::Result<(u64, f64, u64, f64)> {
+    // (bytes sent, seconds until the peer acknowledged our FIN (None: not within the wait),
+    // bytes received, seconds from the first received byte to the end of the stream).
+    let outcome = (|| -> io::Result<(u64, Option<f64>, u64, f64)> {
         let stream = Arc::new(TcpStream::connect_timeout_on(
             &started.host,
             &target,
@@ -128,9 +128,13 @@ fn connect(args: Args) -> Result<(), Failure> {
             started.tun_name
         );
         let start = Instant::now();
+        // When the read side ended (the peer's FIN, a reset, an error): the writer's wait for
+        // the acknowledgement of our FIN then gets `SETTLE` more.
+        let read_done: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
         let writer = {
             let stream = stream.clone();
-            std::thread::spawn(move || -> io::Result<(u64, f64)> {
+            let read_done = read_done.clone();
+            std::thread::spawn(move || -> io::Result<(u64, Option<f64>)> {
                 let mut buf = vec![0u8; 256 * 1024];
                 let mut sent = 0u64;
                 loop {
@@ -143,7 +147,10 @@ fn connect(args: Args) -> Result<(), Failure> {
                 }
                 // Half-close: the peer sees EOF; we keep reading what it still sends.
                 stream.shutdown(Shutdown::Write)?;
-                Ok((sent, start.elapsed().as_secs_f64()))
+                // The data has been handed over, not delivered: the send buffer may still
+                // hold most of it. Time the sending side to the ACK of our FIN.
+                let acked = fin_acked(&stream, &read_done);
+                Ok((sent, acked.then(|| start.elapsed().as_secs_f64())))
             })
         };
         let mut buf = vec![0u8; 256 * 1024];
@@ -160,6 +167,7 @@ fn connect(args: Args) -> Result<(), Failure> {
                 Err(e) => break Err(e),
             }
         };
+        let _ = read_done.set(Instant::now());
         output.flush()?;
         let rx_secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
         // A reset or timeout also ends the writer (its next call fails).
@@ -180,17 +188,52 @@ fn connect(args: Args) -> Result<(), Failure> {
             return Err(Failure::Connection(e));
         }
     };
+    let sent = match tx_secs {
+        Some(secs) => format!(
+            "{} (until our FIN was acknowledged)",
+            tunnet::summary(sent, secs)
+        ),
+        None => format!(
+            "{} (our FIN not acknowledged)",
+            crate::units::human_bytes(sent)
+        ),
+    };
     eprintln!(
-        "sent {} (until our FIN); received {} (first byte to EOF)",
-        tunnet::summary(sent, tx_secs),
+        "sent {sent}; received {} (first byte to EOF)",
         tunnet::summary(received, rx_secs)
     );
     // Let our FIN and the last ACK go out before the device disappears.
-    started.rt.settle(Duration::from_secs(2));
+    started.rt.settle(SETTLE);
     if args.stats {
         print_counters(&started.host);
     }
     started.finish().map_err(Failure::Setup)
+}
+
+/// How long the last packets get to leave, and the ACK of our FIN to arrive once the read
+/// side has ended.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Waits until the peer has acknowledged our FIN (FIN-WAIT-2, TIME-WAIT or closed, RFC 9293
+/// §3.3.2), polling the connection's state every millisecond; gives up `SETTLE` after the read
+/// side ended. A connection that is gone (reset, timed out) counts as not acknowledged.
+fn fin_acked(stream: &TcpStream, read_done: &OnceLock<Instant>) -> bool {
+    use synack::tcp::connection::State;
+    loop {
+        match stream.info() {
+            Ok(info) => match info.state {
+                Some(State::FinWait2 | State::TimeWait) => return true,
+                // LAST-ACK ends in CLOSED only by the ACK of our FIN.
+                Some(State::Closed) | None => return info.unacked == 0,
+                Some(_) => {}
+            },
+            Err(_) => return false,
+        }
+        if read_done.get().is_some_and(|t| t.elapsed() >= SETTLE) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// `--stats`: the counters on standard error, one `Name value` line each (as `nstat`).
