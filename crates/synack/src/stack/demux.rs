@@ -44,7 +44,17 @@ impl Stack {
         let tuple = (dst, seg.dst_port, src, seg.src_port);
 
         let mut reuse_isn = None;
-        if let Some(&h) = self.conns.get(&tuple) {
+        let mut found = self.conns.get(&tuple).copied();
+        if let Some(h) = found.filter(|h| h.index & super::time_wait::TW_BIT != 0) {
+            // A compact TIME-WAIT entry (`time_wait.rs`): answered there, or a SYN that
+            // reuses the 4-tuple goes on to the listener, as below.
+            reuse_isn = Some(self.time_wait_segment(now, h, &tuple, &seg)).flatten();
+            if reuse_isn.is_none() {
+                return;
+            }
+            found = None;
+        }
+        if let Some(h) = found {
             let mut reuse = false;
             let mut overflow = false;
             let mut learned = None;
