@@ -92,8 +92,8 @@ impl Stack {
             }
         }
 
-        if self.syn_queue.get(&tuple).is_some() {
-            return self.segment_to_entry(now, tuple, local, remote, &seg);
+        if let Some(e) = self.syn_queue.get(&tuple).copied() {
+            return self.segment_to_entry(now, tuple, e, local, remote, &seg);
         }
 
         if self.forwards(dst) {

@@ -228,20 +228,18 @@ impl Stack {
         None
     }
 
-    /// A segment for a half-open connection in the SYN queue: RFC 9293 §3.10.7.4 for
-    /// SYN-RECEIVED, on the compact entry.
+    /// A segment for a half-open connection in the SYN queue (`e`, the entry of `tuple`, as
+    /// the demux found it): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact entry.
     pub(super) fn segment_to_entry(
         &mut self,
         now: Instant,
         tuple: Tuple,
+        e: Entry,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
     ) {
         self.counters.in_segs += 1;
-        let Some(e) = self.syn_queue.get(&tuple).copied() else {
-            return;
-        };
         let f = seg.flags;
         let rcv_nxt = e.irs + 1u32;
         let cfg = self.listener_tcp(e.listener);

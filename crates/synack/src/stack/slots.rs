@@ -416,19 +416,24 @@ impl Stack {
             self.remove_conn(h);
         } else if c.user && c.parent.is_none() {
             let tuple = tuple_of(&c.conn);
-            if self.conns.get(&tuple) == Some(&h) {
-                self.conns.remove(&tuple);
-            }
+            self.unhash(tuple, h);
         }
     }
 
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
             let tuple = tuple_of(&c.conn);
-            if self.conns.get(&tuple) == Some(&h) {
-                self.conns.remove(&tuple);
-            }
+            self.unhash(tuple, h);
             self.release(h);
+        }
+    }
+
+    /// Takes `tuple` out of the demux table if it maps to `h` (one lookup).
+    pub(super) fn unhash(&mut self, tuple: Tuple, h: SocketHandle) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.conns.entry(tuple)
+            && *e.get() == h
+        {
+            e.remove();
         }
     }
 

@@ -11,6 +11,7 @@
 //! TIME-WAIT ends (`Connection::time_wait_entry`).
 
 use super::egress::IpHeader;
+use super::slots::{Slot, SlotKind};
 use super::{SocketHandle, Stack, Tuple, wheel};
 use crate::tcp::connection::{TimeWait, TimeWaitOutcome};
 use crate::tcp::ecn::Codepoint;
@@ -109,28 +110,29 @@ impl Stack {
         let (l, r) = (c.conn.local(), c.conn.remote());
         let tuple = (l.ip(), l.port(), r.ip(), r.port());
         let (flow_label, ttl) = (c.flow_label, c.ttl);
-        if self.conns.get(&tuple) != Some(&h) {
+        let Some(demuxed) = self.conns.get_mut(&tuple).filter(|d| **d == h) else {
             return;
-        }
-        let Some(c) = self.conn_slot(h) else { return };
+        };
+        let Some(Slot {
+            kind: SlotKind::Conn(c),
+            ..
+        }) = self.slots.get_mut(h.index as usize)
+        else {
+            return;
+        };
         let Some((tw, deadline)) = c.conn.time_wait_entry() else {
             return;
         };
-        let i = self.time_waits.insert(
-            Entry {
-                tw,
-                flow_label,
-                ttl,
-            },
-            deadline,
-        );
-        self.conns.insert(
-            tuple,
-            SocketHandle {
-                index: i | TW_BIT,
-                generation: 0,
-            },
-        );
+        let entry = Entry {
+            tw,
+            flow_label,
+            ttl,
+        };
+        let i = self.time_waits.insert(entry, deadline);
+        *demuxed = SocketHandle {
+            index: i | TW_BIT,
+            generation: 0,
+        };
         self.release(h);
     }
 
@@ -194,9 +196,7 @@ impl Stack {
     }
 
     fn drop_time_wait(&mut self, h: SocketHandle, tuple: &Tuple) {
-        if self.conns.get(tuple) == Some(&h) {
-            self.conns.remove(tuple);
-        }
+        self.unhash(*tuple, h);
         self.time_waits.remove(h.index & !TW_BIT);
     }
 
@@ -211,9 +211,7 @@ impl Stack {
                 index: e.index | TW_BIT,
                 generation: 0,
             };
-            if self.conns.get(&tuple) == Some(&h) {
-                self.conns.remove(&tuple);
-            }
+            self.unhash(tuple, h);
         }
     }
 
