@@ -87,30 +87,61 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let tuple = tuple_of(&conn);
-        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-        let h = self.alloc(SlotKind::Conn(ConnSlot {
-            conn,
+        let h = self.place_conn(parent, user, || conn);
+        self.hash_conn(h);
+        h
+    }
+
+    /// Puts the connection `build` makes in a free slot, built there (the TCB is written
+    /// once, in place, not built on the stack and copied in), with its parts from the
+    /// spares; not yet in the demux table ([`hash_conn`](Self::hash_conn)).
+    #[inline(always)]
+    pub(super) fn place_conn(
+        &mut self,
+        parent: Option<SocketHandle>,
+        user: bool,
+        build: impl FnOnce() -> Connection,
+    ) -> SocketHandle {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    kind: SlotKind::Free,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[index as usize];
+        s.kind = SlotKind::Conn(ConnSlot {
+            conn: build(),
             timer: None,
             dirty: false,
             parent,
             user,
             released: false,
-            flow_label,
+            flow_label: 0,
             rehash: 0,
             changed: false,
             ttl: None,
-        }));
-        // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
-        if let Some(Slot {
-            kind: SlotKind::Conn(c),
-            ..
-        }) = self.slots.get_mut(h.index as usize)
-        {
+        });
+        let generation = s.generation;
+        if let SlotKind::Conn(c) = &mut s.kind {
+            // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
             c.conn.take_parts(&mut self.spares);
         }
+        SocketHandle { index, generation }
+    }
+
+    /// Enters placed connection `h` in the demux table, with its flow label.
+    pub(super) fn hash_conn(&mut self, h: SocketHandle) {
+        let Some(c) = self.conn_slot(h) else { return };
+        let tuple = tuple_of(&c.conn);
+        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
+        if let Some(c) = self.conn_slot(h) {
+            c.flow_label = flow_label;
+        }
         self.conns.insert(tuple, h);
-        h
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
