@@ -205,14 +205,28 @@ impl Stack {
         remote: SocketAddr,
         seg: &wtcp::Repr<'_>,
     ) -> bool {
+        let flow_label = self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), 0);
+        self.queue_tcp_with(local, remote, seg, flow_label, None)
+    }
+
+    /// [`queue_tcp`](Self::queue_tcp) with the flow label and TTL given (a TIME-WAIT
+    /// entry's, as its connection had them).
+    pub(super) fn queue_tcp_with(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &wtcp::Repr<'_>,
+        flow_label: u32,
+        ttl: Option<u8>,
+    ) -> bool {
         let (src, dst) = (local.ip(), remote.ip());
         let ip = IpHeader {
             src,
             dst,
             protocol: IpProtocol::Tcp,
             dont_frag: true,
-            flow_label: self.flow_label(src, local.port(), dst, remote.port(), 0),
-            ttl: None,
+            flow_label,
+            ttl,
             ecn: Codepoint::NotEct,
         };
         self.queue_ip(ip, seg.buffer_len(), |payload| {

@@ -10,16 +10,13 @@
 //! SACK state, traced), or that its application still holds, stays whole until its
 //! TIME-WAIT ends (`Connection::time_wait_entry`).
 
-use super::egress::IpHeader;
 use super::slots::{Slot, SlotKind};
 use super::{SocketHandle, Stack, Tuple, wheel};
 use crate::tcp::connection::{TimeWait, TimeWaitOutcome};
-use crate::tcp::ecn::Codepoint;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::{Config, State};
 use crate::time::Instant;
-use crate::wire::IpProtocol;
-use crate::wire::tcp::{Packet, Repr};
+use crate::wire::tcp::Repr;
 
 /// Set in a demux handle's index: the handle names a TIME-WAIT entry, not a slot (slot
 /// indices stay below it: the slot table would need 2^31 sockets).
@@ -176,21 +173,9 @@ impl Stack {
             self.time_waits.arm(i, at);
         }
         if let Some((seg, local, remote, flow_label, ttl)) = ack {
-            let (src, dst) = (local.ip(), remote.ip());
-            let ip = IpHeader {
-                src,
-                dst,
-                protocol: IpProtocol::Tcp,
-                dont_frag: true,
-                flow_label,
-                ttl,
-                ecn: Codepoint::NotEct,
-            };
+            // Counted as the connection counts its ACKs (when it writes one).
             self.counters.out_segs += 1;
-            self.queue_ip(ip, seg.buffer_len(), |payload| {
-                seg.emit(&mut Packet::new_unchecked(payload), src, dst)
-                    .is_ok()
-            });
+            self.queue_tcp_with(local, remote, &seg, flow_label, ttl);
         }
         None
     }

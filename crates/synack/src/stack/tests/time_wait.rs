@@ -82,6 +82,20 @@ fn variant(fin: &[u8], f: impl FnOnce(&mut wtcp::Repr<'_>)) -> Vec<u8> {
     from_a(&seg)
 }
 
+/// A RST from a at b's RCV.NXT (just past a's FIN), without timestamps.
+fn rst_at_rcv_nxt(fin: &[u8]) -> Vec<u8> {
+    let ip = ipv4::Packet::new_checked(fin).unwrap();
+    let seq = wtcp::Packet::new_checked(ip.payload())
+        .unwrap()
+        .seq_number()
+        + 1u32;
+    variant(fin, |s| {
+        s.flags = Flags::RST;
+        s.seq = seq;
+        s.options.timestamps = None;
+    })
+}
+
 fn counts(s: &Stack) -> [u64; 5] {
     let c = s.counters();
     [
@@ -176,14 +190,7 @@ fn a_compact_time_wait_entry_ends_on_a_rst_or_after_time_wait() {
         let (mut net, fin) = server_in_time_wait(trace);
         let t0 = net.now;
         if rst {
-            let ip = ipv4::Packet::new_checked(&fin[..]).unwrap();
-            let t = wtcp::Packet::new_checked(ip.payload()).unwrap();
-            let seq = t.seq_number() + 1u32;
-            let rst = variant(&fin, |s| {
-                s.flags = Flags::RST;
-                s.seq = seq;
-                s.options.timestamps = None;
-            });
+            let rst = rst_at_rcv_nxt(&fin);
             assert!(answer(&mut net, t0 + Duration::from_secs(1), &rst).is_empty());
             assert_eq!(net.b.connection_count(), 0, "a RST ends TIME-WAIT");
         } else {
@@ -207,14 +214,7 @@ fn rfc1337_keeps_a_compact_entry_through_a_rst() {
     for cfg in net.b.time_wait_configs_mut() {
         cfg.rfc1337 = true;
     }
-    let ip = ipv4::Packet::new_checked(&fin[..]).unwrap();
-    let t = wtcp::Packet::new_checked(ip.payload()).unwrap();
-    let seq = t.seq_number() + 1u32;
-    let rst = variant(&fin, |s| {
-        s.flags = Flags::RST;
-        s.seq = seq;
-        s.options.timestamps = None;
-    });
+    let rst = rst_at_rcv_nxt(&fin);
     let now = net.now + Duration::from_secs(1);
     assert!(answer(&mut net, now, &rst).is_empty());
     assert_eq!(
