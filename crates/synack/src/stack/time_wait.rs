@@ -172,10 +172,10 @@ impl Stack {
         if restart {
             self.time_waits.arm(i, at);
         }
-        if let Some((seg, local, remote, flow_label, ttl)) = ack {
-            // Counted as the connection counts its ACKs (when it writes one).
+        if let Some((seg, local, remote, flow_label, ttl)) = ack
+            && self.queue_tcp_with(local, remote, &seg, flow_label, ttl)
+        {
             self.counters.out_segs += 1;
-            self.queue_tcp_with(local, remote, &seg, flow_label, ttl);
         }
         None
     }

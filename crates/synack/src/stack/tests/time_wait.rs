@@ -124,9 +124,14 @@ fn a_compact_time_wait_entry_answers_as_the_connection_did() {
         let seg = wtcp::Repr::parse(&t, IpAddr::V4(A_IP), IpAddr::V4(B_IP), true).unwrap();
         let (seq, tsval) = (seg.seq, seg.options.timestamps.unwrap().tsval);
         let mut out = Vec::new();
-        // The FIN again: acknowledged; at once again: rate-limited (invalid_ratelimit).
+        // The FIN again, twice in 100 ms: both acknowledged (a FIN is never rate-limited,
+        // Linux tcp_oow_rate_limited).
         out.push(answer(&mut net, t0 + Duration::from_secs(1), &fin_seq));
         out.push(answer(&mut net, t0 + Duration::from_millis(1100), &fin_seq));
+        // An old bare ACK: acknowledged; again 100 ms later: rate-limited (invalid_ratelimit).
+        let old_ack = variant(&fin, |s| s.flags = Flags::ACK);
+        out.push(answer(&mut net, t0 + Duration::from_millis(1200), &old_ack));
+        out.push(answer(&mut net, t0 + Duration::from_millis(1300), &old_ack));
         // A bare ACK at RCV.NXT with a newer timestamp: the timer restarts, no answer.
         let bare = variant(&fin, |s| {
             s.flags = Flags::ACK;
@@ -178,7 +183,7 @@ fn a_compact_time_wait_entry_answers_as_the_connection_did() {
     let sent: Vec<usize> = whole.0.iter().map(Vec::len).collect();
     assert_eq!(
         sent,
-        [1, 0, 0, 1, 1, 0, 1],
+        [1, 1, 1, 0, 0, 1, 1, 0, 1],
         "what the whole connection sent"
     );
     assert_eq!(whole, compact);

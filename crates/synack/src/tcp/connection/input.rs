@@ -361,7 +361,7 @@ impl Connection {
         if paws_reject {
             ctr.paws_estab += 1;
         }
-        let Verdict::Ack { restart } = verdict else {
+        let Verdict::Ack { restart, limited } = verdict else {
             self.push_event(super::Event::Dropped {
                 reason: "RST not at RCV.NXT in TIME-WAIT",
             });
@@ -371,7 +371,7 @@ impl Connection {
             self.timers.arm(Timer::Close, now + self.cfg.time_wait);
         }
         ctr.out_of_window += 1;
-        if !self.oow_rate_limited(now) {
+        if !limited || !self.oow_rate_limited(now) {
             self.rcv.ack_now = true;
         }
         self.push_event(super::Event::Dropped {

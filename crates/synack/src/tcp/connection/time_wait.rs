@@ -39,10 +39,12 @@ pub(super) enum Verdict {
     Restart,
     /// Any other RST: dropped.
     DropRst,
-    /// Anything else (a retransmitted FIN, data, an old SYN): acknowledged, rate-limited
-    /// like every answer to an invalid segment; the timer restarts if `restart` (the segment
-    /// carries an ACK or failed PAWS).
-    Ack { restart: bool },
+    /// Anything else (a retransmitted FIN, data, an old SYN): acknowledged; the timer
+    /// restarts if `restart` (the segment carries an ACK or failed PAWS). The answer is
+    /// rate-limited like every answer to an invalid segment if `limited`: not for a segment
+    /// with text or a FIN and no SYN, which cannot be half of an ACK loop (Linux
+    /// `tcp_oow_rate_limited`), so every retransmitted FIN is acknowledged.
+    Ack { restart: bool, limited: bool },
 }
 
 /// The verdict on `seg` in TIME-WAIT, and whether PAWS rejected it (counted as
@@ -73,6 +75,7 @@ pub(super) fn verdict(
     } else {
         Verdict::Ack {
             restart: paws_reject || f.ack(),
+            limited: f.syn() || (seg.payload.is_empty() && !f.fin()),
         }
     };
     (verdict, paws_reject)
@@ -195,12 +198,16 @@ impl TimeWait {
                 }
                 Outcome::Keep { restart: false }
             }
-            Verdict::Ack { restart } => {
+            Verdict::Ack { restart, limited } => {
                 if paws_reject {
                     ctr.paws_estab += 1;
                 }
                 ctr.out_of_window += 1;
-                let limit = self.cfg.invalid_ratelimit;
+                let limit = if limited {
+                    self.cfg.invalid_ratelimit
+                } else {
+                    Duration::ZERO
+                };
                 let limited =
                     !limit.is_zero() && self.last_oow_ack.is_some_and(|t| now - t < limit);
                 if limited {
@@ -254,7 +261,8 @@ impl Connection {
         {
             return None;
         }
-        let deadline = self.poll_timeout()?;
+        // The 2 MSL deadline itself: `poll_timeout` may also hold a paced segment's departure.
+        let deadline = self.timers.get(super::timers::Timer::Close)?;
         let window = self.window_to_advertise(false);
         let last_oow_ack = self.rcv.limits.as_ref().and_then(|l| l.last_oow_ack.get());
         Some((
