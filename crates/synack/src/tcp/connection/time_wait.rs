@@ -29,6 +29,11 @@ pub(super) const PAWS_WINDOW: i32 = 1;
 /// the peer's clock may have wrapped; Linux `TCP_PAWS_24DAYS`).
 pub(super) const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
+/// How long TS.Recent keeps rejecting an older RST in TIME-WAIT (Linux `TCP_PAWS_MSL`): a RST
+/// is spared PAWS only once TS.Recent is this old (`tcp_paws_reject`), since a peer that
+/// rebooted may have lost its clock.
+pub(super) const PAWS_MSL: Duration = Duration::from_secs(60);
+
 /// What TIME-WAIT does with a segment (§3.10.7.4 as `tcp_timewait_state_process` does it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -37,7 +42,7 @@ pub(super) enum Verdict {
     /// A segment at RCV.NXT without text, SYN or FIN: the 2 MSL timer restarts silently and
     /// its timestamp becomes TS.Recent.
     Restart,
-    /// Any other RST: dropped.
+    /// Any other RST, or one that failed PAWS: dropped.
     DropRst,
     /// Anything else (a retransmitted FIN, data, an old SYN): acknowledged; the timer
     /// restarts if `restart` (the segment carries an ACK or failed PAWS). The answer is
@@ -59,7 +64,8 @@ pub(super) fn verdict(
     let paws_reject = match (ts, seg.options.timestamps) {
         (Some(ts), Some(seg_ts)) => {
             let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
-            behind > PAWS_WINDOW && !f.rst() && now - ts.recent_at < PAWS_IDLE
+            let age = now - ts.recent_at;
+            behind > PAWS_WINDOW && age < if f.rst() { PAWS_MSL } else { PAWS_IDLE }
         }
         _ => false,
     };
