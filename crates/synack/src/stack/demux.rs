@@ -48,7 +48,8 @@ impl Stack {
         if let Some(h) = found.filter(|h| h.index & super::time_wait::TW_BIT != 0) {
             // A compact TIME-WAIT entry (`time_wait.rs`): answered there, or a SYN that
             // reuses the 4-tuple goes on to the listener, as below.
-            reuse_isn = Some(self.time_wait_segment(now, h, &tuple, &seg)).flatten();
+            let may_reopen = seg.flags.syn() && self.may_reopen(dst, seg.dst_port);
+            reuse_isn = self.time_wait_segment(now, h, &tuple, &seg, may_reopen);
             if reuse_isn.is_none() {
                 return;
             }
@@ -58,12 +59,17 @@ impl Stack {
             let mut reuse = false;
             let mut overflow = false;
             let mut learned = None;
+            let may_reopen = seg.flags.syn() && self.may_reopen(dst, seg.dst_port);
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 if let Some(isn) = c.conn.time_wait_accepts_syn(&seg) {
-                    // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
-                    // sequence space above the old one's.
-                    reuse = true;
-                    reuse_isn = Some(isn);
+                    if may_reopen {
+                        // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
+                        // sequence space above the old one's.
+                        reuse = true;
+                        reuse_isn = Some(isn);
+                    } else {
+                        c.conn.ack_reopening_syn();
+                    }
                 } else if c.conn.state() == State::SynReceived
                     && c.parent.is_some()
                     && seg.flags.ack()
@@ -102,22 +108,7 @@ impl Stack {
             return self.forward_tcp(now, local, remote, &seg, bytes, upper);
         }
 
-        let any = match dst {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        let port = seg.dst_port;
-        let listener = match self
-            .listeners
-            .get(&(dst, port))
-            .or(self.listeners.get(&(any, port)))
-        {
-            Some(&h) => Some(h),
-            // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.
-            None if dst.is_ipv4() => self.dual_stack_listener(port),
-            None => None,
-        };
-        if let Some(lh) = listener {
+        if let Some(lh) = self.listener_for(dst, seg.dst_port) {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
                 // RFC 3168 §6.1.1: a SYN must be Not-ECT. An ECN-setup SYN that is ECN-capable
                 // itself gets no ECN, as Linux's `tcp_ecn_create_request` decides.
@@ -144,6 +135,32 @@ impl Stack {
             self.trace_drop(now, "no connection or listener: RST", bytes);
             self.reply_rst(local, remote, seq, ack);
         }
+    }
+
+    /// The listener that takes a SYN to `dst`:`port`, if any.
+    fn listener_for(&mut self, dst: IpAddr, port: u16) -> Option<SocketHandle> {
+        let any = match dst {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        match self
+            .listeners
+            .get(&(dst, port))
+            .or(self.listeners.get(&(any, port)))
+        {
+            Some(&h) => Some(h),
+            // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.
+            None if dst.is_ipv4() => self.dual_stack_listener(port),
+            None => None,
+        }
+    }
+
+    /// May a SYN that would reopen a TIME-WAIT 4-tuple do so? Only when something takes it
+    /// (a listener, or the forwarder); otherwise Linux answers it from TIME-WAIT with the old
+    /// connection's ACK (`tcp_v4_rcv`: TCP_TW_SYN without a listener falls through to
+    /// TCP_TW_ACK) and TIME-WAIT goes on.
+    fn may_reopen(&mut self, dst: IpAddr, port: u16) -> bool {
+        self.listener_for(dst, port).is_some() || self.forwards(dst)
     }
 
     /// The final ACK of a handshake for a listener's child: Linux drops it when the accept

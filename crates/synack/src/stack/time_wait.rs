@@ -135,28 +135,34 @@ impl Stack {
 
     /// A segment for TIME-WAIT entry `h` (a demux handle with [`TW_BIT`]): answered as the
     /// connection would have. Returns the ISN for a new incarnation when it is a SYN that
-    /// may reuse the 4-tuple (the entry is gone then, and the caller hands the SYN to the
-    /// listener).
+    /// may reuse the 4-tuple and `may_reopen` (something takes it: the entry is gone then,
+    /// and the caller hands the SYN on); without `may_reopen` such a SYN draws the entry's
+    /// ACK, as the connection's ([`Connection::ack_reopening_syn`]).
     pub(super) fn time_wait_segment(
         &mut self,
         now: Instant,
         h: SocketHandle,
         tuple: &Tuple,
         seg: &Repr<'_>,
+        may_reopen: bool,
     ) -> Option<SeqNum> {
         let i = h.index & !TW_BIT;
         let e = self.time_waits.get_mut(i)?;
-        if let Some(isn) = e.tw.accepts_syn(seg) {
-            self.drop_time_wait(h, tuple);
-            return Some(isn);
-        }
-        let (restart, ack) = match e.tw.handle_segment(now, seg, &mut self.counters) {
-            TimeWaitOutcome::Closed => {
+        let (restart, ack) = if let Some(isn) = e.tw.accepts_syn(seg) {
+            if may_reopen {
                 self.drop_time_wait(h, tuple);
-                return None;
+                return Some(isn);
             }
-            TimeWaitOutcome::Keep { restart } => (restart, false),
-            TimeWaitOutcome::Ack { restart } => (restart, true),
+            (false, true)
+        } else {
+            match e.tw.handle_segment(now, seg, &mut self.counters) {
+                TimeWaitOutcome::Closed => {
+                    self.drop_time_wait(h, tuple);
+                    return None;
+                }
+                TimeWaitOutcome::Keep { restart } => (restart, false),
+                TimeWaitOutcome::Ack { restart } => (restart, true),
+            }
         };
         let e = self.time_waits.get_mut(i)?;
         let at = now + e.tw.duration();

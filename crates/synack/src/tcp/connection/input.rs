@@ -1257,6 +1257,13 @@ impl Connection {
         }
         time_wait::accepts_syn(self.snd.nxt, self.rcv.nxt, self.opts.ts(), seg)
     }
+
+    /// A SYN [`time_wait_accepts_syn`](Self::time_wait_accepts_syn) took that nothing can
+    /// reopen (no listener): acknowledged as this connection, not rate-limited, TIME-WAIT
+    /// goes on (Linux `tcp_v4_rcv`, TCP_TW_SYN falling through to TCP_TW_ACK).
+    pub fn ack_reopening_syn(&mut self) {
+        self.rcv.ack_now = true;
+    }
 }
 
 /// Which options a SYN offered.
