@@ -468,7 +468,9 @@ impl Stack {
         }
     }
 
-    /// Every connection the stack holds (including unaccepted and TIME-WAIT ones).
+    /// Every connection the stack holds as a whole TCB (including unaccepted ones and those in
+    /// TIME-WAIT that stayed whole); the compact TIME-WAIT entries are not among them
+    /// ([`time_wait_count`](Self::time_wait_count)).
     pub fn connections(&self) -> impl Iterator<Item = &Connection> + '_ {
         self.slots.iter().filter_map(|s| match &s.kind {
             SlotKind::Conn(c) => Some(&c.conn),
@@ -476,7 +478,9 @@ impl Stack {
         })
     }
 
-    /// Every connection the stack holds, to change (see [`Connection::config_mut`]).
+    /// Every connection [`connections`](Self::connections) lists, to change (see
+    /// [`Connection::config_mut`]); the compact TIME-WAIT entries' settings are
+    /// [`time_wait_configs_mut`](Self::time_wait_configs_mut).
     pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut Connection> + '_ {
         self.slots.iter_mut().filter_map(|s| match &mut s.kind {
             SlotKind::Conn(c) => Some(&mut c.conn),
@@ -484,7 +488,8 @@ impl Stack {
         })
     }
 
-    /// Number of live connection slots (for tests and memory accounting).
+    /// Number of connections in the demux table: whole connections and compact TIME-WAIT
+    /// entries (for tests and memory accounting).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
