@@ -18,5 +18,9 @@ pub fn parts() -> Vec<(&'static str, usize)> {
         "  or congestion::new_reno::NewReno",
         size_of::<tcp::congestion::new_reno::NewReno>(),
     ));
+    parts.push((
+        "a closed connection in TIME-WAIT, as a compact entry (its slot freed):",
+        synack::stack::TIME_WAIT_ENTRY_SIZE,
+    ));
     parts
 }

@@ -691,6 +691,9 @@ impl Runner {
                         for conn in self.stack.connections_mut() {
                             let _ = profile::apply_sysctl(conn.config_mut(), name, value);
                         }
+                        for cfg in self.stack.time_wait_configs_mut() {
+                            let _ = profile::apply_sysctl(cfg, name, value);
+                        }
                     }
                 }
                 Ok(profile::Applied::NoEffect(why)) => {

@@ -44,16 +44,32 @@ impl Stack {
         let tuple = (dst, seg.dst_port, src, seg.src_port);
 
         let mut reuse_isn = None;
-        if let Some(&h) = self.conns.get(&tuple) {
+        let mut found = self.conns.get(&tuple).copied();
+        if let Some(h) = found.filter(|h| h.index & super::time_wait::TW_BIT != 0) {
+            // A compact TIME-WAIT entry (`time_wait.rs`): answered there, or a SYN that
+            // reuses the 4-tuple goes on to the listener, as below.
+            let may_reopen = seg.flags.syn() && self.may_reopen(dst, seg.dst_port);
+            reuse_isn = self.time_wait_segment(now, h, &tuple, &seg, may_reopen);
+            if reuse_isn.is_none() {
+                return;
+            }
+            found = None;
+        }
+        if let Some(h) = found {
             let mut reuse = false;
             let mut overflow = false;
             let mut learned = None;
+            let may_reopen = seg.flags.syn() && self.may_reopen(dst, seg.dst_port);
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 if let Some(isn) = c.conn.time_wait_accepts_syn(&seg) {
-                    // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
-                    // sequence space above the old one's.
-                    reuse = true;
-                    reuse_isn = Some(isn);
+                    if may_reopen {
+                        // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
+                        // sequence space above the old one's.
+                        reuse = true;
+                        reuse_isn = Some(isn);
+                    } else {
+                        c.conn.ack_reopening_syn();
+                    }
                 } else if c.conn.state() == State::SynReceived
                     && c.parent.is_some()
                     && seg.flags.ack()
@@ -82,8 +98,8 @@ impl Stack {
             }
         }
 
-        if self.syn_queue.get(&tuple).is_some() {
-            return self.segment_to_entry(now, tuple, local, remote, &seg);
+        if let Some(e) = self.syn_queue.get(&tuple).copied() {
+            return self.segment_to_entry(now, tuple, e, local, remote, &seg);
         }
 
         if self.forwards(dst) {
@@ -92,22 +108,7 @@ impl Stack {
             return self.forward_tcp(now, local, remote, &seg, bytes, upper);
         }
 
-        let any = match dst {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        let port = seg.dst_port;
-        let listener = match self
-            .listeners
-            .get(&(dst, port))
-            .or(self.listeners.get(&(any, port)))
-        {
-            Some(&h) => Some(h),
-            // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.
-            None if dst.is_ipv4() => self.dual_stack_listener(port),
-            None => None,
-        };
-        if let Some(lh) = listener {
+        if let Some(lh) = self.listener_for(dst, seg.dst_port) {
             if seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst() {
                 // RFC 3168 §6.1.1: a SYN must be Not-ECT. An ECN-setup SYN that is ECN-capable
                 // itself gets no ECN, as Linux's `tcp_ecn_create_request` decides.
@@ -134,6 +135,32 @@ impl Stack {
             self.trace_drop(now, "no connection or listener: RST", bytes);
             self.reply_rst(local, remote, seq, ack);
         }
+    }
+
+    /// The listener that takes a SYN to `dst`:`port`, if any.
+    fn listener_for(&mut self, dst: IpAddr, port: u16) -> Option<SocketHandle> {
+        let any = match dst {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        match self
+            .listeners
+            .get(&(dst, port))
+            .or(self.listeners.get(&(any, port)))
+        {
+            Some(&h) => Some(h),
+            // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.
+            None if dst.is_ipv4() => self.dual_stack_listener(port),
+            None => None,
+        }
+    }
+
+    /// May a SYN that would reopen a TIME-WAIT 4-tuple do so? Only when something takes it
+    /// (a listener, or the forwarder); otherwise Linux answers it from TIME-WAIT with the old
+    /// connection's ACK (`tcp_v4_rcv`: TCP_TW_SYN without a listener falls through to
+    /// TCP_TW_ACK) and TIME-WAIT goes on.
+    fn may_reopen(&mut self, dst: IpAddr, port: u16) -> bool {
+        self.listener_for(dst, port).is_some() || self.forwards(dst)
     }
 
     /// The final ACK of a handshake for a listener's child: Linux drops it when the accept
@@ -195,14 +222,28 @@ impl Stack {
         remote: SocketAddr,
         seg: &wtcp::Repr<'_>,
     ) -> bool {
+        let flow_label = self.flow_label(local.ip(), local.port(), remote.ip(), remote.port(), 0);
+        self.queue_tcp_with(local, remote, seg, flow_label, None)
+    }
+
+    /// [`queue_tcp`](Self::queue_tcp) with the flow label and TTL given (a TIME-WAIT
+    /// entry's, as its connection had them).
+    pub(super) fn queue_tcp_with(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &wtcp::Repr<'_>,
+        flow_label: u32,
+        ttl: Option<u8>,
+    ) -> bool {
         let (src, dst) = (local.ip(), remote.ip());
         let ip = IpHeader {
             src,
             dst,
             protocol: IpProtocol::Tcp,
             dont_frag: true,
-            flow_label: self.flow_label(src, local.port(), dst, remote.port(), 0),
-            ttl: None,
+            flow_label,
+            ttl,
             ecn: Codepoint::NotEct,
         };
         self.queue_ip(ip, seg.buffer_len(), |payload| {

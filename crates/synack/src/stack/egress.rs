@@ -10,6 +10,7 @@ use core::net::IpAddr;
 use std::collections::VecDeque;
 
 use super::Stack;
+use crate::tcp::State;
 use crate::tcp::connection::MAX_HEADER;
 use crate::tcp::ecn::Codepoint;
 use crate::time::Instant;
@@ -155,6 +156,8 @@ impl Stack {
             let mut state_changed = false;
             // Skipped: `wants_poll` said the poll would find nothing.
             let mut idle = false;
+            // Leaves the queue in TIME-WAIT: it may become a compact entry.
+            let mut time_wait = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
                 let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
@@ -179,6 +182,7 @@ impl Stack {
                 }
                 if sent.is_none() {
                     c.dirty = false;
+                    time_wait = c.conn.state() == State::TimeWait;
                 }
                 state_changed = c.conn.state() != before;
             }
@@ -192,10 +196,16 @@ impl Stack {
                     self.refreshed(h),
                     "an idle connection's timer is not queued"
                 );
+                if time_wait {
+                    self.compact_time_wait(h);
+                }
                 continue;
             }
             // The send may have armed timers or produced events; a finished connection goes.
             self.refresh_reporting(h, now, state_changed);
+            if time_wait {
+                self.compact_time_wait(h);
+            }
             if let Some((src, dst, n, flow_label, ttl, cp)) = sent {
                 let ip = IpHeader {
                     src,

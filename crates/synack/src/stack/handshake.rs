@@ -228,20 +228,18 @@ impl Stack {
         None
     }
 
-    /// A segment for a half-open connection in the SYN queue: RFC 9293 §3.10.7.4 for
-    /// SYN-RECEIVED, on the compact entry.
+    /// A segment for a half-open connection in the SYN queue (`e`, the entry of `tuple`, as
+    /// the demux found it): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact entry.
     pub(super) fn segment_to_entry(
         &mut self,
         now: Instant,
         tuple: Tuple,
+        e: Entry,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
     ) {
         self.counters.in_segs += 1;
-        let Some(e) = self.syn_queue.get(&tuple).copied() else {
-            return;
-        };
         let f = seg.flags;
         let rcv_nxt = e.irs + 1u32;
         let cfg = self.listener_tcp(e.listener);
@@ -494,14 +492,18 @@ impl Stack {
     ) {
         let cfg = self.listener_tcp(lh);
         let mss = self.announced_mss(&cfg, remote.ip());
-        let mut conn = Connection::from_handshake(cfg, local, remote, mss, ts_offset, now, hs);
-        conn.record_events(self.cfg.trace);
-        if let Some(mtu) = self.path_mtu(remote.ip()) {
-            conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
-        }
+        let (trace, mtu) = (self.cfg.trace, self.path_mtu(remote.ip()));
         self.counters.passive_opens += 1;
-        let h = self.insert_conn(conn, Some(lh), false);
+        // Built in its slot (no copy of the TCB), then set up there.
+        let h = self.place_conn(Some(lh), false, || {
+            Connection::from_handshake(cfg, local, remote, mss, ts_offset, now, hs)
+        });
+        self.hash_conn(h);
         if let Some((c, ctr)) = self.slot_and_counters(h) {
+            c.conn.record_events(trace);
+            if let Some(mtu) = mtu {
+                c.conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
+            }
             // The ACK was counted in InSegs when it arrived; the connection counts it again.
             ctr.in_segs = ctr.in_segs.saturating_sub(1);
             c.conn.handle_segment(now, seg, ctr);

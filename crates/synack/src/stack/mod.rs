@@ -42,6 +42,7 @@
 //! | `udp.rs` | UDP sockets: input, checksums, port unreachable, send (in fragments when large) |
 //! | `forward.rs` | forwarder mode: flows to any destination in configured prefixes, decided by the application |
 //! | `handshake.rs`, `syn_queue.rs` | listeners' half-open connections and SYN cookies |
+//! | `time_wait.rs` | compact TIME-WAIT entries that replace closed connections for the 2 MSL |
 //! | `ports.rs` | ephemeral ports |
 //! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
 //! | `trace.rs` | trace events |
@@ -63,6 +64,8 @@ mod route;
 mod slots;
 mod socket;
 mod syn_queue;
+mod time_wait;
+pub use time_wait::TIME_WAIT_ENTRY_SIZE;
 mod timer;
 mod trace;
 mod udp;
@@ -186,6 +189,8 @@ pub struct Stack {
     conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
     timers: wheel::Wheel,
+    /// Connections in TIME-WAIT as compact entries (`time_wait.rs`).
+    time_waits: time_wait::TimeWaits,
     dirty: VecDeque<SocketHandle>,
     /// Sockets something happened to since the last [`Stack::poll_changed`] (only while
     /// [`Stack::report_changes`] is on: a driver publishing per-socket readiness asks for it).
@@ -273,6 +278,7 @@ impl Stack {
             fastopen_key: fastopen::key_from_secret(&secret),
             fastopen_cache: HashMap::with_hasher(hasher),
             timers: wheel::Wheel::default(),
+            time_waits: time_wait::TimeWaits::default(),
             dirty: VecDeque::new(),
             changed: None,
             control: egress::ControlQueue::default(),

@@ -87,30 +87,61 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let tuple = tuple_of(&conn);
-        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-        let h = self.alloc(SlotKind::Conn(ConnSlot {
-            conn,
+        let h = self.place_conn(parent, user, || conn);
+        self.hash_conn(h);
+        h
+    }
+
+    /// Puts the connection `build` makes in a free slot, built there (the TCB is written
+    /// once, in place, not built on the stack and copied in), with its parts from the
+    /// spares; not yet in the demux table ([`hash_conn`](Self::hash_conn)).
+    #[inline(always)]
+    pub(super) fn place_conn(
+        &mut self,
+        parent: Option<SocketHandle>,
+        user: bool,
+        build: impl FnOnce() -> Connection,
+    ) -> SocketHandle {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    kind: SlotKind::Free,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[index as usize];
+        s.kind = SlotKind::Conn(ConnSlot {
+            conn: build(),
             timer: None,
             dirty: false,
             parent,
             user,
             released: false,
-            flow_label,
+            flow_label: 0,
             rehash: 0,
             changed: false,
             ttl: None,
-        }));
-        // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
-        if let Some(Slot {
-            kind: SlotKind::Conn(c),
-            ..
-        }) = self.slots.get_mut(h.index as usize)
-        {
+        });
+        let generation = s.generation;
+        if let SlotKind::Conn(c) = &mut s.kind {
+            // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
             c.conn.take_parts(&mut self.spares);
         }
+        SocketHandle { index, generation }
+    }
+
+    /// Enters placed connection `h` in the demux table, with its flow label.
+    pub(super) fn hash_conn(&mut self, h: SocketHandle) {
+        let Some(c) = self.conn_slot(h) else { return };
+        let tuple = tuple_of(&c.conn);
+        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
+        if let Some(c) = self.conn_slot(h) {
+            c.flow_label = flow_label;
+        }
         self.conns.insert(tuple, h);
-        h
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
@@ -416,23 +447,30 @@ impl Stack {
             self.remove_conn(h);
         } else if c.user && c.parent.is_none() {
             let tuple = tuple_of(&c.conn);
-            if self.conns.get(&tuple) == Some(&h) {
-                self.conns.remove(&tuple);
-            }
+            self.unhash(tuple, h);
         }
     }
 
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
             let tuple = tuple_of(&c.conn);
-            if self.conns.get(&tuple) == Some(&h) {
-                self.conns.remove(&tuple);
-            }
+            self.unhash(tuple, h);
             self.release(h);
         }
     }
 
-    /// Every connection the stack holds (including unaccepted and TIME-WAIT ones).
+    /// Takes `tuple` out of the demux table if it maps to `h` (one lookup).
+    pub(super) fn unhash(&mut self, tuple: Tuple, h: SocketHandle) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.conns.entry(tuple)
+            && *e.get() == h
+        {
+            e.remove();
+        }
+    }
+
+    /// Every connection the stack holds as a whole TCB (including unaccepted ones and those in
+    /// TIME-WAIT that stayed whole); the compact TIME-WAIT entries are not among them
+    /// ([`time_wait_count`](Self::time_wait_count)).
     pub fn connections(&self) -> impl Iterator<Item = &Connection> + '_ {
         self.slots.iter().filter_map(|s| match &s.kind {
             SlotKind::Conn(c) => Some(&c.conn),
@@ -440,7 +478,9 @@ impl Stack {
         })
     }
 
-    /// Every connection the stack holds, to change (see [`Connection::config_mut`]).
+    /// Every connection [`connections`](Self::connections) lists, to change (see
+    /// [`Connection::config_mut`]); the compact TIME-WAIT entries' settings are
+    /// [`time_wait_configs_mut`](Self::time_wait_configs_mut).
     pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut Connection> + '_ {
         self.slots.iter_mut().filter_map(|s| match &mut s.kind {
             SlotKind::Conn(c) => Some(&mut c.conn),
@@ -448,7 +488,8 @@ impl Stack {
         })
     }
 
-    /// Number of live connection slots (for tests and memory accounting).
+    /// Number of connections in the demux table: whole connections and compact TIME-WAIT
+    /// entries (for tests and memory accounting).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }

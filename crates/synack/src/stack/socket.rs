@@ -252,14 +252,23 @@ impl Stack {
         };
         let local = SocketAddr::new(src, port);
         let mss = self.mss_for(rip);
-        let mut conn = Connection::new(tcp, local, mss, self.ts_offset(local, remote));
-        conn.record_events(self.cfg.trace);
-        if let Some(mtu) = self.path_mtu(rip) {
-            conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
-        }
+        let ts_offset = self.ts_offset(local, remote);
+        let (trace, mtu) = (self.cfg.trace, self.path_mtu(rip));
         let iss = self.isn.isn(now, local, remote);
-        open(&mut conn, remote, iss, &mut self.counters).map_err(io::Error::from)?;
-        let h = self.insert_conn(conn, None, true);
+        // Built in its slot (no copy of the TCB), opened there, then entered in the demux.
+        let h = self.place_conn(None, true, || Connection::new(tcp, local, mss, ts_offset));
+        let Some((c, ctr)) = self.slot_and_counters(h) else {
+            return Err(err(io::ErrorKind::Other, "no slot"));
+        };
+        c.conn.record_events(trace);
+        if let Some(mtu) = mtu {
+            c.conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
+        }
+        if let Err(e) = open(&mut c.conn, remote, iss, ctr) {
+            self.release(h);
+            return Err(io::Error::from(e));
+        }
+        self.hash_conn(h);
         self.touched(h, now);
         Ok(h)
     }

@@ -778,6 +778,7 @@ mod forward;
 mod frag;
 mod handshake;
 mod sockets;
+mod time_wait;
 mod v6;
 
 /// A connection that reached CLOSED leaves the demux at once, though its application still

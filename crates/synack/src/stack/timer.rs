@@ -23,6 +23,7 @@ impl Stack {
             }
         };
         consider(self.syn_queue.next_deadline());
+        consider(self.time_waits.next_deadline());
         if !self.frags4.is_idle() {
             consider(self.frags4.next_deadline());
         }
@@ -48,6 +49,9 @@ impl Stack {
         }
         if self.forward.is_some() {
             self.forward_timeouts(now);
+        }
+        if self.time_waits.next_deadline().is_some_and(|t| t <= now) {
+            self.time_wait_timeouts(now);
         }
         while let Some(e) = self.timers.pop_expired(now) {
             let (t, index, generation) = (e.at, e.index, e.generation);

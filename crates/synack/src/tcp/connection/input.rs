@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use super::options::Timestamps;
 use super::receiver::OutOfOrder;
 use super::recovery::AckSummary;
+use super::time_wait::{self, PAWS_IDLE, PAWS_WINDOW, Verdict};
 use super::timers::{Timer, Timers};
 use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
@@ -17,12 +18,6 @@ use crate::tcp::sack::SACK_BLOCKS_EXPECTED;
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::Repr;
-
-/// RFC 7323 §5.5: TS.Recent older than this is no longer used by PAWS.
-const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
-/// Ticks (our timestamp clock counts milliseconds) by which a timestamp may trail TS.Recent
-/// and still pass PAWS (Linux `TCP_PAWS_WINDOW`).
-const PAWS_WINDOW: i32 = 1;
 
 impl Connection {
     /// [`handle_segment`](Self::handle_segment) for a segment whose IP header carried the ECN
@@ -342,46 +337,41 @@ impl Connection {
     /// timer if it carries an ACK or failed PAWS; any other RST is dropped. (A SYN for a new
     /// incarnation never gets here: `time_wait_accepts_syn`.)
     fn time_wait(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
-        let f = seg.flags;
-        let paws_reject = match (self.opts.ts(), seg.options.timestamps) {
-            (Some(ts), Some(seg_ts)) => {
-                let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
-                behind > PAWS_WINDOW && !f.rst() && now - ts.recent_at < PAWS_IDLE
-            }
-            _ => false,
-        };
-        let bare = seg.payload.is_empty() && !f.syn() && !f.fin();
-        if !paws_reject && seg.seq == self.rcv.nxt && (bare || f.rst()) {
-            if f.rst() {
+        let (verdict, paws_reject) = time_wait::verdict(self.rcv.nxt, self.opts.ts(), seg, now);
+        match verdict {
+            Verdict::Reset => {
                 if !self.cfg.rfc1337 {
                     self.set_state(State::Closed, "RST in TIME-WAIT");
                     self.clear_timers();
                 }
                 return;
             }
-            self.timers.arm(Timer::Close, now + self.cfg.time_wait);
-            if let Some(seg_ts) = seg.options.timestamps.filter(|_| self.opts.ts().is_some()) {
-                self.opts.set_ts(Some(Timestamps {
-                    recent: seg_ts.tsval,
-                    recent_at: now,
-                }));
+            Verdict::Restart => {
+                self.timers.arm(Timer::Close, now + self.cfg.time_wait);
+                if let Some(seg_ts) = seg.options.timestamps.filter(|_| self.opts.ts().is_some()) {
+                    self.opts.set_ts(Some(Timestamps {
+                        recent: seg_ts.tsval,
+                        recent_at: now,
+                    }));
+                }
+                return;
             }
-            return;
+            Verdict::DropRst | Verdict::Ack { .. } => {}
         }
         if paws_reject {
             ctr.paws_estab += 1;
         }
-        if f.rst() {
+        let Verdict::Ack { restart, limited } = verdict else {
             self.push_event(super::Event::Dropped {
                 reason: "RST not at RCV.NXT in TIME-WAIT",
             });
             return;
-        }
-        if paws_reject || f.ack() {
+        };
+        if restart {
             self.timers.arm(Timer::Close, now + self.cfg.time_wait);
         }
         ctr.out_of_window += 1;
-        if !self.oow_rate_limited(now) {
+        if !limited || !self.oow_rate_limited(now) {
             self.rcv.ack_now = true;
         }
         self.push_event(super::Event::Dropped {
@@ -1262,21 +1252,17 @@ impl Connection {
     /// picks it (`tw_snd_nxt + 65535 + 2`, never 0). The stack then drops this connection
     /// and hands the SYN, with that ISN, to the listener.
     pub fn time_wait_accepts_syn(&self, seg: &Repr<'_>) -> Option<SeqNum> {
-        if self.state != State::TimeWait || !seg.flags.syn() || seg.flags.ack() || seg.flags.rst() {
+        if self.state != State::TimeWait {
             return None;
         }
-        let (newer_ts, paws_reject) = match (self.opts.ts(), seg.options.timestamps) {
-            (Some(ts), Some(seg_ts)) => {
-                let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
-                (behind < 0, behind > PAWS_WINDOW)
-            }
-            _ => (false, false),
-        };
-        if paws_reject || !(seg.seq > self.rcv.nxt || newer_ts) {
-            return None;
-        }
-        let isn = self.snd.nxt + 65537u32;
-        Some(if isn == SeqNum(0) { SeqNum(1) } else { isn })
+        time_wait::accepts_syn(self.snd.nxt, self.rcv.nxt, self.opts.ts(), seg)
+    }
+
+    /// A SYN [`time_wait_accepts_syn`](Self::time_wait_accepts_syn) took that nothing can
+    /// reopen (no listener): acknowledged as this connection, not rate-limited, TIME-WAIT
+    /// goes on (Linux `tcp_v4_rcv`, TCP_TW_SYN falling through to TCP_TW_ACK).
+    pub fn ack_reopening_syn(&mut self) {
+        self.rcv.ack_now = true;
     }
 }
 

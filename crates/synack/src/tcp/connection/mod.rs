@@ -47,6 +47,8 @@ mod sender;
 mod spares;
 pub(crate) use spares::Spares;
 mod state;
+mod time_wait;
+pub(crate) use time_wait::{Outcome as TimeWaitOutcome, TimeWait};
 mod timers;
 
 pub use output::MAX_HEADER;

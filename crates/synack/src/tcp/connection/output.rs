@@ -1194,7 +1194,7 @@ impl Connection {
     /// buffer offers in steps of at least an MSS (receiver SWS avoidance, RFC 9293
     /// §3.8.6.2.2) and never less than what remains of the window already offered (§3.8.6:
     /// "the window ... should not be shrunk"), scaled by our shift (RFC 7323 §2.3).
-    fn window_to_advertise(&mut self, syn: bool) -> u16 {
+    pub(super) fn window_to_advertise(&mut self, syn: bool) -> u16 {
         if syn {
             // RFC 7323 §2.2: the window in a SYN is never scaled; the right edge is anchored
             // once RCV.NXT is known.

@@ -1,0 +1,230 @@
+//! Compact TIME-WAIT entries (`time_wait.rs`) answer every segment as the whole connection
+//! does: the same server, traced (its connection stays whole) and not traced (it becomes an
+//! entry), gets the same segments and must send the same bytes and count the same.
+
+use super::*;
+
+/// An IPv4 packet from a to b carrying `seg`, checksums filled in.
+fn from_a(seg: &wtcp::Repr<'_>) -> Vec<u8> {
+    let len = seg.buffer_len();
+    let mut pkt = vec![0u8; 20 + len];
+    let mut ip = ipv4::Packet::new_unchecked(&mut pkt[..]);
+    ipv4::Repr::new(A_IP, B_IP, IpProtocol::Tcp, len)
+        .emit(&mut ip, true)
+        .unwrap();
+    let (src, dst) = (IpAddr::V4(A_IP), IpAddr::V4(B_IP));
+    seg.emit(&mut wtcp::Packet::new_unchecked(ip.payload_mut()), src, dst)
+        .unwrap();
+    pkt
+}
+
+/// A connection from a to b:80 after some data both ways, closed by b first, so b holds
+/// TIME-WAIT and a's end is gone. `trace` is b's setting. Returns the net and a's FIN (IP
+/// packet).
+fn server_in_time_wait(trace: bool) -> (Net, Vec<u8>) {
+    let mut net = Net::new();
+    net.b.cfg.trace = trace;
+    let (_, c, s) = connected(&mut net, 80);
+    assert_eq!(
+        net.transfer(c, s, &[7; 300], Duration::from_secs(5)),
+        [7; 300]
+    );
+    assert_eq!(net.b.send(net.now, s, &[9; 20]).unwrap(), 20);
+    net.b.close(net.now, s);
+    net.run_until(
+        |n| {
+            let _ = n.a.recv(n.now, c, &mut [0u8; 64]);
+            n.a.connection(c).unwrap().peer_closed()
+        },
+        Duration::from_secs(5),
+    );
+    net.a.close(net.now, c);
+    net.run_until(|n| n.a.connection_count() == 0, Duration::from_secs(5));
+    // `run_until` stopped with the clock moved on to the next deadline (the end of
+    // TIME-WAIT) that neither stack has seen yet: back to the last packet.
+    net.now = net.log.last().unwrap().0;
+    let fin = net
+        .log
+        .iter()
+        .rev()
+        .find(|(_, from_a, p)| {
+            let ip = ipv4::Packet::new_checked(&p[..]).unwrap();
+            *from_a
+                && wtcp::Packet::new_checked(ip.payload())
+                    .unwrap()
+                    .flags()
+                    .fin()
+        })
+        .unwrap()
+        .2
+        .clone();
+    (net, fin)
+}
+
+/// b's answer to `packet` at `now` (every packet it sends then).
+fn answer(net: &mut Net, now: Instant, packet: &[u8]) -> Vec<Vec<u8>> {
+    net.now = now;
+    net.b.handle_packet(now, packet);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    while let Some(n) = net.b.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// a's FIN changed by `f` (sequence number, flags, timestamps), as a packet.
+fn variant(fin: &[u8], f: impl FnOnce(&mut wtcp::Repr<'_>)) -> Vec<u8> {
+    let ip = ipv4::Packet::new_checked(fin).unwrap();
+    let t = wtcp::Packet::new_checked(ip.payload()).unwrap();
+    let mut seg = wtcp::Repr::parse(&t, IpAddr::V4(A_IP), IpAddr::V4(B_IP), true).unwrap();
+    f(&mut seg);
+    from_a(&seg)
+}
+
+/// A RST from a at b's RCV.NXT (just past a's FIN), without timestamps.
+fn rst_at_rcv_nxt(fin: &[u8]) -> Vec<u8> {
+    let ip = ipv4::Packet::new_checked(fin).unwrap();
+    let seq = wtcp::Packet::new_checked(ip.payload())
+        .unwrap()
+        .seq_number()
+        + 1u32;
+    variant(fin, |s| {
+        s.flags = Flags::RST;
+        s.seq = seq;
+        s.options.timestamps = None;
+    })
+}
+
+fn counts(s: &Stack) -> [u64; 5] {
+    let c = s.counters();
+    [
+        c.in_segs,
+        c.out_segs,
+        c.paws_estab,
+        c.out_of_window,
+        c.passive_opens,
+    ]
+}
+
+#[test]
+fn a_compact_time_wait_entry_answers_as_the_connection_did() {
+    let mut runs = Vec::new();
+    for trace in [true, false] {
+        let (mut net, fin) = server_in_time_wait(trace);
+        assert_eq!(net.b.connection_count(), 1, "in TIME-WAIT");
+        // Untraced, the connection gave its slot back for an entry.
+        let compact = usize::from(!trace);
+        assert_eq!(net.b.time_wait_count(), compact);
+        assert_eq!(net.b.connections().count(), 1 - compact);
+        let t0 = net.now;
+        let fin_seq = variant(&fin, |_| {});
+        let ip = ipv4::Packet::new_checked(&fin[..]).unwrap();
+        let t = wtcp::Packet::new_checked(ip.payload()).unwrap();
+        let seg = wtcp::Repr::parse(&t, IpAddr::V4(A_IP), IpAddr::V4(B_IP), true).unwrap();
+        let (seq, tsval) = (seg.seq, seg.options.timestamps.unwrap().tsval);
+        let mut out = Vec::new();
+        // The FIN again, twice in 100 ms: both acknowledged (a FIN is never rate-limited,
+        // Linux tcp_oow_rate_limited).
+        out.push(answer(&mut net, t0 + Duration::from_secs(1), &fin_seq));
+        out.push(answer(&mut net, t0 + Duration::from_millis(1100), &fin_seq));
+        // An old bare ACK: acknowledged; again 100 ms later: rate-limited (invalid_ratelimit).
+        let old_ack = variant(&fin, |s| s.flags = Flags::ACK);
+        out.push(answer(&mut net, t0 + Duration::from_millis(1200), &old_ack));
+        out.push(answer(&mut net, t0 + Duration::from_millis(1300), &old_ack));
+        // A bare ACK at RCV.NXT with a newer timestamp: the timer restarts, no answer.
+        let bare = variant(&fin, |s| {
+            s.flags = Flags::ACK;
+            s.seq = seq + 1u32;
+            if let Some(ts) = &mut s.options.timestamps {
+                ts.tsval = tsval.wrapping_add(2000);
+            }
+        });
+        out.push(answer(&mut net, t0 + Duration::from_secs(2), &bare));
+        // The old FIN now fails PAWS: counted and acknowledged.
+        out.push(answer(&mut net, t0 + Duration::from_secs(3), &fin_seq));
+        // Data: acknowledged.
+        let data = variant(&fin, |s| {
+            s.flags = Flags::ACK | Flags::PSH;
+            s.seq = seq + 1u32;
+            s.payload = b"late";
+            if let Some(ts) = &mut s.options.timestamps {
+                ts.tsval = tsval.wrapping_add(3000);
+            }
+        });
+        out.push(answer(&mut net, t0 + Duration::from_secs(4), &data));
+        // A RST beside RCV.NXT: dropped.
+        let rst_beside = variant(&fin, |s| {
+            s.flags = Flags::RST;
+            s.seq = seq + 100u32;
+            s.options.timestamps = None;
+        });
+        out.push(answer(&mut net, t0 + Duration::from_secs(5), &rst_beside));
+        assert_eq!(net.b.connection_count(), 1, "still in TIME-WAIT");
+        // A SYN above RCV.NXT with a newer timestamp from the same port: a new incarnation,
+        // its ISN above the old one's SND.NXT (the SYN-ACK is the same either way).
+        let syn = variant(&fin, |s| {
+            s.flags = Flags::SYN;
+            s.seq = seq + 1_000_000u32;
+            s.ack = crate::tcp::SeqNum(0);
+            s.options.mss = Some(1460);
+            if let Some(ts) = &mut s.options.timestamps {
+                ts.tsval = tsval.wrapping_add(6000);
+                ts.tsecr = 0;
+            }
+        });
+        let synack = answer(&mut net, t0 + Duration::from_secs(6), &syn);
+        assert_eq!(synack.len(), 1);
+        assert_eq!(net.b.time_wait_count(), 0);
+        out.push(synack);
+        runs.push((out, counts(&net.b)));
+    }
+    let [whole, compact] = [&runs[0], &runs[1]];
+    let sent: Vec<usize> = whole.0.iter().map(Vec::len).collect();
+    assert_eq!(
+        sent,
+        [1, 1, 1, 0, 0, 1, 1, 0, 1],
+        "what the whole connection sent"
+    );
+    assert_eq!(whole, compact);
+}
+
+#[test]
+fn a_compact_time_wait_entry_ends_on_a_rst_or_after_time_wait() {
+    for (trace, rst) in [(true, true), (false, true), (true, false), (false, false)] {
+        let (mut net, fin) = server_in_time_wait(trace);
+        let t0 = net.now;
+        if rst {
+            let rst = rst_at_rcv_nxt(&fin);
+            assert!(answer(&mut net, t0 + Duration::from_secs(1), &rst).is_empty());
+            assert_eq!(net.b.connection_count(), 0, "a RST ends TIME-WAIT");
+        } else {
+            net.now = t0 + Duration::from_secs(59);
+            net.b.handle_timeout(net.now);
+            assert_eq!(net.b.connection_count(), 1);
+            let end = net.b.poll_timeout().unwrap();
+            assert!(end <= t0 + Duration::from_secs(60), "{end:?}");
+            net.b.handle_timeout(end);
+            assert_eq!(net.b.connection_count(), 0, "TIME-WAIT over");
+        }
+        assert_eq!(net.b.time_wait_count(), 0);
+        while net.b.poll_transmit(net.now, &mut [0u8; 2048]).is_some() {}
+        assert_eq!(net.b.poll_timeout(), None, "nothing left to time");
+    }
+}
+
+#[test]
+fn rfc1337_keeps_a_compact_entry_through_a_rst() {
+    let (mut net, fin) = server_in_time_wait(false);
+    for cfg in net.b.time_wait_configs_mut() {
+        cfg.rfc1337 = true;
+    }
+    let rst = rst_at_rcv_nxt(&fin);
+    let now = net.now + Duration::from_secs(1);
+    assert!(answer(&mut net, now, &rst).is_empty());
+    assert_eq!(
+        net.b.time_wait_count(),
+        1,
+        "RFC 1337: a RST does not end TIME-WAIT"
+    );
+}
