@@ -684,12 +684,13 @@ impl Connection {
         if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(now, seg) {
             // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
         } else if ack >= self.snd.una {
-            let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
+            let mut summary = AckSummary::default();
+            self.scoreboard_on_ack(now, seg, dup, &mut summary, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
             if ack > self.snd.una {
                 self.on_new_ack(now, seg, summary.acked_whole);
             }
-            self.recovery_after_ack(now, seg, summary, sample, ctr);
+            self.recovery_after_ack(now, seg, &mut summary, sample, ctr);
         }
 
         // RFC 9293 §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be

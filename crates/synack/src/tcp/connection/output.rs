@@ -464,9 +464,6 @@ impl Connection {
     /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
     /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
     fn data_mss(&self) -> usize {
-        if self.rcv.ooo.is_none() {
-            return (self.snd.mss as usize).max(1);
-        }
         let blocks = self.sack_option().len();
         let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
         (self.snd.mss as usize).saturating_sub(sack_len).max(1)
@@ -1093,9 +1090,7 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            if self.rcv.ooo.is_some() {
-                options.sack = self.sack_blocks();
-            }
+            options.sack = self.sack_option();
         }
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).
