@@ -273,10 +273,11 @@ impl Connection {
         // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
         // timeout, which walks forward from SND.UNA; F-RTO's new data (RFC 5682 §3.1 step
         // 2b) goes before them.
-        if self.pipe_segs() < self.cwnd_segs()
-            && !self.frto_sending_new()
-            && let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
+        // (The scoreboard's test comes first: it is one comparison when nothing waits.)
+        if let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
             && lost.start < self.snd.nxt
+            && self.pipe_segs() < self.cwnd_segs()
+            && !self.frto_sending_new()
         {
             if let Some(mut plan) =
                 self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast)
