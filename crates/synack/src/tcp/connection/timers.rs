@@ -4,7 +4,7 @@
 use super::{CaState, Connection, Error, Event, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of};
 
 /// The closed set of timers (DESIGN.md rule 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,27 +398,35 @@ impl Connection {
         let Some(rto_at) = self.timers.get(Timer::Retransmit) else {
             return;
         };
-        let pto = match self.rtt.srtt() {
+        // In nanoseconds, as the estimator keeps them (no `Duration` arithmetic per send).
+        let pto = match self.rtt.srtt_nanos() {
             Some(srtt) => {
                 // Linux `packets_out == 1`: one segment out, counted as segments (a FIN
                 // after a data segment makes two), not bytes.
                 let one_segment = self.snd.sb.outstanding().segs <= 1;
                 let extra = if one_segment {
-                    self.cfg.rto_min
+                    nanos_of(self.cfg.rto_min)
                 } else {
-                    Duration::from_millis(2)
+                    2_000_000
                 };
-                srtt * 2 + extra
+                srtt.saturating_mul(2).saturating_add(extra)
             }
-            None => self.cfg.rto_initial,
+            None => nanos_of(self.cfg.rto_initial),
         };
-        self.timers.arm(Timer::LossProbe, (now + pto).min(rto_at));
+        self.timers
+            .arm(Timer::LossProbe, now.add_nanos(pto).min(rto_at));
     }
 
     /// One RTO after the oldest outstanding segment's last transmission (Linux
     /// `tcp_rto_delta_us` counts to it), if anything is outstanding.
     pub(super) fn head_rto_deadline(&self) -> Option<Instant> {
-        self.snd.sb.first().map(|s| s.xmit + self.rto())
+        self.snd.sb.first().map(|s| self.rto_after(s.xmit))
+    }
+
+    /// One RTO (backed off as it stands) after `from`: `from + self.rto()`, in 64-bit
+    /// arithmetic on the estimator's nanoseconds.
+    fn rto_after(&self, from: Instant) -> Instant {
+        from.add_nanos(self.rtt.current_rto_nanos(self.rto_bounds()))
     }
 
     /// After sending (not on an ACK), the loss probe comes no later than the retransmission
@@ -441,7 +449,7 @@ impl Connection {
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
         if self.snd.una != self.snd.max {
             if !self.timers.is_armed(Timer::Retransmit) {
-                let mut at = now + self.rto();
+                let mut at = self.rto_after(now);
                 // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
                 if let (Some(limit), Some(since), true) = (
                     self.opts.user_timeout(),
