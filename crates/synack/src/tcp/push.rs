@@ -320,8 +320,7 @@ impl PushMarks {
 
     /// The buffer `grow` would grow, with its index: the first ending after `nxt`.
     fn growable(&self, nxt: SeqNum, queued_end: SeqNum) -> Option<(usize, Mark)> {
-        let i = self.marks().position(|m| m.end > nxt)?;
-        let head = *self.marks().nth(i).expect("found above");
+        let (i, &head) = self.marks().enumerate().find(|(_, m)| m.end > nxt)?;
         (head.end > self.frozen && !head.eor && head.end < queued_end).then_some((i, head))
     }
 
