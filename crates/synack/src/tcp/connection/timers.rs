@@ -370,11 +370,16 @@ impl Connection {
 
     /// Arrange an ACK: now, or after the delayed-ACK timeout.
     pub(super) fn schedule_ack(&mut self, now: Instant, immediate: bool) {
+        if immediate || self.cfg.delayed_ack.is_zero() {
+            self.rcv.ack_now = true;
+            return;
+        }
+        // The timeout is worked out only for an ACK that may wait.
         let delay = self
             .rcv
             .delack()
             .map_or(Duration::ZERO, |d| d.timeout(self.rtt.srtt()));
-        if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
+        if delay.is_zero() {
             self.rcv.ack_now = true;
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers.arm(Timer::DelayedAck, now + delay);
