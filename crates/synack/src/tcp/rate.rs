@@ -179,10 +179,7 @@ impl RateEstimator {
         min_rtt: Option<Duration>,
         rs: &mut RateSample,
     ) {
-        // The application-limited period ends once what was sent in it is delivered.
-        if self.app_limited != 0 && seq_after(delivered, self.app_limited) {
-            self.app_limited = 0;
-        }
+        self.on_delivered_count(delivered);
         if newly > 0 {
             self.delivered_at = Some(now);
         }
@@ -211,6 +208,17 @@ impl RateEstimator {
             self.rate_delivered = d;
             self.rate_interval = interval;
             self.rate_app_limited = rs.is_app_limited;
+        }
+    }
+
+    /// The connection's delivered count is `delivered` after an ACK: the
+    /// application-limited period ends once what was sent in it is delivered. This is all
+    /// [`generate`](Self::generate) changes for an ACK that delivered nothing and found no
+    /// delivered segment to sample.
+    #[inline]
+    pub fn on_delivered_count(&mut self, delivered: u32) {
+        if self.app_limited != 0 && seq_after(delivered, self.app_limited) {
+            self.app_limited = 0;
         }
     }
 

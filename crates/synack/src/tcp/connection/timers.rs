@@ -478,7 +478,24 @@ impl Connection {
     /// probes a zero window with one byte or sends what fits ("override timeout", RFC 9293
     /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
     /// peer shrank to zero under outstanding data once the retransmission timer went back.
+    #[inline]
     pub(super) fn update_persist(&mut self, now: Instant) {
+        // Nothing waits to go out (every ACK of a connection that sent all it had), and
+        // nothing of the persist timer is left to clear: what the rules below decide too,
+        // answered without them.
+        if self.snd.unsent_len() == 0
+            && !(self.snd.fin_queued && self.snd.fin_seq.is_none())
+            && self.snd.persist_backoff == 0
+            && self.snd.probes_since.get().is_none()
+            && !self.timers.is_armed(Timer::Persist)
+        {
+            return;
+        }
+        self.update_persist_now(now);
+    }
+
+    /// [`update_persist`](Self::update_persist) when something may change.
+    fn update_persist_now(&mut self, now: Instant) {
         let unsent = self.snd.unsent_len();
         let fin_waits = self.snd.fin_queued && self.snd.fin_seq.is_none();
         let wnd_blocked = (unsent > 0
