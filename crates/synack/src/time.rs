@@ -40,6 +40,14 @@ impl Instant {
         self.micros / 1000
     }
 
+    /// `self + Duration::from_nanos(nanos)` (saturating), without the `Duration`: for
+    /// deadlines kept in nanoseconds (the RTO, the loss probe's timeout).
+    pub(crate) const fn add_nanos(self, nanos: u64) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(nanos / 1000),
+        }
+    }
+
     /// `self - earlier`, or zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))

@@ -277,13 +277,9 @@ impl PushMarks {
     /// Buffers that went out as the write filled them (see `on_write`) and a buffer that
     /// ends a record do not grow.
     pub fn grow(&mut self, nxt: SeqNum, amount: u32, queued_end: SeqNum) {
-        let Some(i) = self.marks().position(|m| m.end > nxt) else {
+        let Some((i, head)) = self.growable(nxt, queued_end) else {
             return;
         };
-        let head = *self.marks().nth(i).expect("found above");
-        if head.end <= self.frozen || head.eor || head.end >= queued_end {
-            return;
-        }
         let missing = amount.saturating_sub(head.end - nxt);
         if missing == 0 {
             return;
@@ -313,6 +309,19 @@ impl PushMarks {
                 self.tail_start = end;
             }
         }
+    }
+
+    /// Whether [`grow`](Self::grow) may grow the buffer that starts at `nxt` (given a
+    /// non-zero `amount`): one that reaches `queued_end`, ends a record or went out as the
+    /// write filled it does not. A caller skips working out the amount when it may not.
+    pub fn may_grow(&self, nxt: SeqNum, queued_end: SeqNum) -> bool {
+        self.growable(nxt, queued_end).is_some()
+    }
+
+    /// The buffer `grow` would grow, with its index: the first ending after `nxt`.
+    fn growable(&self, nxt: SeqNum, queued_end: SeqNum) -> Option<(usize, Mark)> {
+        let (i, &head) = self.marks().enumerate().find(|(_, m)| m.end > nxt)?;
+        (head.end > self.frozen && !head.eor && head.end < queued_end).then_some((i, head))
     }
 
     /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.

@@ -19,7 +19,7 @@
 //! All counts are in segments (Linux's `tp->delivered`), as the congestion controllers count.
 
 use super::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, MaybeInstant};
 
 /// What a segment remembers of the connection's delivery state when it was (re)sent (Linux
 /// `TCP_SKB_CB(skb)->tx`).
@@ -28,9 +28,11 @@ pub struct TxState {
     /// The send time of the first segment of the window this one belongs to (the most
     /// recently delivered segment's send time, or this segment's when nothing was in flight).
     pub first_tx: Instant,
-    /// When the connection last recorded a delivery; `None` once the segment was SACKed, so
-    /// that its later cumulative ACK gives no second sample.
-    pub delivered_at: Option<Instant>,
+    /// When the connection last recorded a delivery; none once the segment was SACKed, so
+    /// that its later cumulative ACK gives no second sample. (In 8 bytes, not an
+    /// `Option<Instant>`'s 16: every scoreboard entry carries one, and is copied as it comes
+    /// and goes.)
+    pub delivered_at: MaybeInstant,
     /// Segments delivered so far.
     pub delivered: u32,
     /// The connection was application-limited.
@@ -41,7 +43,7 @@ impl TxState {
     /// A snapshot for a segment that gives no sample.
     pub const NONE: TxState = TxState {
         first_tx: Instant::ZERO,
-        delivered_at: None,
+        delivered_at: MaybeInstant::NONE,
         delivered: 0,
         app_limited: false,
     };
@@ -134,7 +136,7 @@ impl RateEstimator {
         }
         TxState {
             first_tx: self.first_tx,
-            delivered_at: self.delivered_at,
+            delivered_at: self.delivered_at.into(),
             delivered,
             app_limited: self.app_limited != 0,
         }
@@ -151,7 +153,7 @@ impl RateEstimator {
         retrans: bool,
         rs: &mut RateSample,
     ) {
-        let Some(delivered_at) = tx.delivered_at else {
+        let Some(delivered_at) = tx.delivered_at.get() else {
             return;
         };
         let later = xmit > self.first_tx || (xmit == self.first_tx && end > rs.last_end_seq);
@@ -179,10 +181,7 @@ impl RateEstimator {
         min_rtt: Option<Duration>,
         rs: &mut RateSample,
     ) {
-        // The application-limited period ends once what was sent in it is delivered.
-        if self.app_limited != 0 && seq_after(delivered, self.app_limited) {
-            self.app_limited = 0;
-        }
+        self.on_delivered_count(delivered);
         if newly > 0 {
             self.delivered_at = Some(now);
         }
@@ -211,6 +210,17 @@ impl RateEstimator {
             self.rate_delivered = d;
             self.rate_interval = interval;
             self.rate_app_limited = rs.is_app_limited;
+        }
+    }
+
+    /// The connection's delivered count is `delivered` after an ACK: the
+    /// application-limited period ends once what was sent in it is delivered. This is all
+    /// [`generate`](Self::generate) changes for an ACK that delivered nothing and found no
+    /// delivered segment to sample.
+    #[inline]
+    pub fn on_delivered_count(&mut self, delivered: u32) {
+        if self.app_limited != 0 && seq_after(delivered, self.app_limited) {
+            self.app_limited = 0;
         }
     }
 
@@ -278,7 +288,7 @@ mod tests {
     fn one_window_acked_at_once() {
         let mut r = RateEstimator::new();
         let txs: Vec<TxState> = (0..10).map(|k| r.on_send(us(0), k, 0)).collect();
-        assert!(txs.iter().all(|t| t.delivered_at == Some(us(0))));
+        assert!(txs.iter().all(|t| t.delivered_at.get() == Some(us(0))));
         let mut rs = RateSample::default();
         for (k, tx) in txs.iter().enumerate() {
             r.on_delivered(us(0), SeqNum(100 * (k as u32 + 1)), tx, false, &mut rs);

@@ -209,6 +209,11 @@ impl RttEstimator {
     /// The RTO to arm the retransmission timer with: the base RTO doubled once per
     /// [`backoff`](RttEstimator::backoff), capped at `bounds.max` (RFC 6298 §5.5, §2.5).
     pub fn current_rto(&self, bounds: RtoBounds) -> Duration {
+        Duration::from_nanos(self.current_rto_nanos(bounds))
+    }
+
+    /// [`current_rto`](Self::current_rto) in nanoseconds.
+    pub fn current_rto_nanos(&self, bounds: RtoBounds) -> u64 {
         let base = self.rto;
         // Doubled `backoff` times, saturating: a shift that would push out a set bit is
         // beyond what a u64 of nanoseconds holds.
@@ -219,7 +224,7 @@ impl RttEstimator {
         } else {
             u64::MAX
         };
-        Duration::from_nanos(backed_off.min(ns(bounds.max)))
+        backed_off.min(ns(bounds.max))
     }
 
     /// The retransmission timer expired: double the RTO (RFC 6298 §5.5). The doubling stops at
@@ -251,6 +256,11 @@ impl RttEstimator {
     /// The smoothed round-trip time (SRTT), or `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.sampled.then(|| Duration::from_nanos(self.srtt))
+    }
+
+    /// [`srtt`](Self::srtt) in nanoseconds.
+    pub fn srtt_nanos(&self) -> Option<u64> {
+        self.sampled.then_some(self.srtt)
     }
 
     /// The round-trip time variation (RTTVAR); zero before the first sample.

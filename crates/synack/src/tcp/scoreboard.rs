@@ -393,10 +393,16 @@ impl Board {
 
     /// The first entry that is lost and not yet sent again, starting no lower than `from`:
     /// what to retransmit next (RFC 6675 §4 NextSeg rule 1, holes first).
+    #[inline]
     pub fn next_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
         if self.lost.segs <= self.lost_retrans {
             return None;
         }
+        self.find_retransmit(from)
+    }
+
+    /// [`next_retransmit`](Self::next_retransmit) once something waits to be resent.
+    fn find_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
         let start = match self.index_of(from) {
             Some(i) => i,
             None if self.segs.front().is_some_and(|f| from <= f.start) => 0,
@@ -777,6 +783,7 @@ impl Scoreboard {
 
     /// The first entry that is lost and not yet sent again, starting no lower than `from`:
     /// what to retransmit next (RFC 6675 §4 NextSeg rule 1, holes first).
+    #[inline]
     pub fn next_retransmit(&self, from: SeqNum) -> Option<(usize, Sent)> {
         self.0.as_ref()?.next_retransmit(from)
     }

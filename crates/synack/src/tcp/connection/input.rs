@@ -671,15 +671,16 @@ impl Connection {
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
         let prior_una = self.snd.una;
-        if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(now, seg) {
+        if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(seg) {
             // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
         } else if ack >= self.snd.una {
-            let summary = self.scoreboard_on_ack(now, seg, dup, ctr);
+            let mut summary = AckSummary::default();
+            self.scoreboard_on_ack(now, seg, dup, &mut summary, ctr);
             let sample = self.rtt_sample(now, seg, &summary);
             if ack > self.snd.una {
                 self.on_new_ack(now, seg, summary.acked_whole);
             }
-            self.recovery_after_ack(now, seg, summary, sample, ctr);
+            self.recovery_after_ack(now, seg, &mut summary, sample, ctr);
         }
 
         // RFC 9293 §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
@@ -728,7 +729,7 @@ impl Connection {
     /// tcp_rcv_established fast path likewise skips tcp_ack's work for such segments).
     /// Returns false, having done nothing, for any other ACK.
     #[inline(never)]
-    fn ack_quietly(&mut self, now: Instant, seg: &Repr<'_>) -> bool {
+    fn ack_quietly(&mut self, seg: &Repr<'_>) -> bool {
         let quiet = seg.options.sack.is_empty()
             && self.recovery.is_none()
             && self.snd.sb.is_empty()
@@ -737,10 +738,11 @@ impl Connection {
         if !quiet {
             return false;
         }
-        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        // `generate` for an ACK that delivered nothing: only the application-limited mark
+        // may end (no sample: nothing delivered, so no delivered segment to time).
+        let delivered = self.snd.delivered;
         if let Some(tx) = self.snd.tx.as_deref_mut() {
-            let mut rs = crate::tcp::rate::RateSample::default();
-            tx.rate.generate(now, delivered, 0, 0, min_rtt, &mut rs);
+            tx.rate.on_delivered_count(delivered);
         }
         true
     }

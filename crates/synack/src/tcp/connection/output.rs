@@ -273,10 +273,11 @@ impl Connection {
         // window (PRR in recovery) allows. Those above SND.NXT wait for the resend after a
         // timeout, which walks forward from SND.UNA; F-RTO's new data (RFC 5682 §3.1 step
         // 2b) goes before them.
-        if self.pipe_segs() < self.cwnd_segs()
-            && !self.frto_sending_new()
-            && let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
+        // (The scoreboard's test comes first: it is one comparison when nothing waits.)
+        if let Some((_, lost)) = self.snd.sb.next_retransmit(self.snd.una)
             && lost.start < self.snd.nxt
+            && self.pipe_segs() < self.cwnd_segs()
+            && !self.frto_sending_new()
         {
             if let Some(mut plan) =
                 self.plan_resend(lost, mss, base, fin_pos, RetransmitCause::Fast)
@@ -421,26 +422,38 @@ impl Connection {
         }
         // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
         // last segment of each burst of more than one.
-        let quota = self.burst_quota();
-        let snd_mss = self.snd.mss;
         let tx = self.snd.transmit();
         let burst = if len == 0 {
             (0, 0)
         } else if tx.burst_left > 0 && tx.burst_at == now {
             (tx.burst_left, tx.burst_size)
         } else {
-            // A new packet: the buffer it starts grows first (tcp::push, `tcp_grow_skb`).
-            tx.push_marks
-                .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
             // A short last segment belongs to the burst if the rules above would send it.
             let partial = limit % mss != 0
                 && ((limit == avail && tail_may_go)
                     || (record_end == Some(limit) && limit < avail));
             let segs = (limit / mss + partial as usize) as u32;
+            // A new packet: the buffer it starts grows first (tcp::push, `tcp_grow_skb`).
+            // The quota (from the windows and the pacing rate) is worked out only when it
+            // matters: a burst of one segment whose buffer cannot grow (each write of a
+            // request/response exchange) is one segment whatever the quota.
+            let grows = tx.push_marks.may_grow(nxt, fin_pos);
+            let quota = if segs > 1 || grows {
+                self.burst_quota()
+            } else {
+                1
+            };
+            let snd_mss = self.snd.mss;
+            let tx = self.snd.transmit();
+            if grows {
+                tx.push_marks
+                    .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
+            }
             let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
             (n, n)
         };
+        let tx = self.snd.transmit();
         let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let mut flags = Flags::ACK;
         if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
@@ -464,9 +477,6 @@ impl Connection {
     /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
     /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
     fn data_mss(&self) -> usize {
-        if self.rcv.ooo.is_none() {
-            return (self.snd.mss as usize).max(1);
-        }
         let blocks = self.sack_option().len();
         let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
         (self.snd.mss as usize).saturating_sub(sack_len).max(1)
@@ -1093,9 +1103,7 @@ impl Connection {
                     tsecr: ts.recent,
                 });
             }
-            if self.rcv.ooo.is_some() {
-                options.sack = self.sack_blocks();
-            }
+            options.sack = self.sack_option();
         }
         let window = self.window_to_advertise(syn);
         // Urgent mode: every segment before the urgent pointer says where it is (§3.8.5).

@@ -193,9 +193,16 @@ impl Receiver {
 
     /// The receive-window state (`tcp::rwnd`) as it stands: `locked` is SO_RCVBUF's lock,
     /// `advmss` the payload we announced room for, `initial_mss` what the initial window was
-    /// rounded to. The buffer's size is the ring's limit. Until data changes them, the clamp
-    /// and `rcv_ssthresh` are what the handshake set (Linux `tcp_init_buffer_space`).
-    pub(super) fn rwnd(&self, locked: bool, advmss: u32, initial_mss: u32) -> RecvWindow {
+    /// rounded to (both asked only before data set the clamp and `rcv_ssthresh`: the window
+    /// is worked out for every segment sent). The buffer's size is the ring's limit. Until
+    /// data changes them, the clamp and `rcv_ssthresh` are what the handshake set (Linux
+    /// `tcp_init_buffer_space`).
+    pub(super) fn rwnd(
+        &self,
+        locked: bool,
+        advmss: impl FnOnce() -> u32,
+        initial_mss: impl FnOnce() -> u32,
+    ) -> RecvWindow {
         let (ratio, clamp, ssthresh) = self
             .data
             .as_ref()
@@ -211,10 +218,10 @@ impl Receiver {
             locked,
         };
         if clamp == 0 {
-            w.clamp = w.unmeasured_clamp(advmss, self.shift);
+            w.clamp = w.unmeasured_clamp(advmss(), self.shift);
         }
         if ssthresh == 0 {
-            w.ssthresh = w.initial_window(initial_mss).min(w.clamp);
+            w.ssthresh = w.initial_window(initial_mss()).min(w.clamp);
         }
         w
     }
@@ -244,8 +251,8 @@ impl super::Connection {
     pub(super) fn rwnd(&self) -> RecvWindow {
         self.rcv.rwnd(
             self.cfg.recv_buffer_locked,
-            self.advmss(),
-            self.initial_window_mss(),
+            || self.advmss(),
+            || self.initial_window_mss(),
         )
     }
 

@@ -249,23 +249,23 @@ impl Connection {
         })
     }
 
-    /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves.
-    /// `dup` says whether it is a duplicate ACK in RFC 5681 §2's sense.
+    /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves:
+    /// fills in `sum` (default before the call; written in place, not returned, so that the
+    /// summary is not copied on every ACK). `dup` says whether it is a duplicate ACK in RFC
+    /// 5681 §2's sense.
     pub(super) fn scoreboard_on_ack(
         &mut self,
         now: Instant,
         seg: &Repr<'_>,
         dup: bool,
+        sum: &mut AckSummary,
         ctr: &mut Counters,
-    ) -> AckSummary {
+    ) {
         let ack = seg.ack;
-        let mut sum = AckSummary {
-            prior_pipe_bytes: self.snd.sb.pipe().bytes,
-            prior_una: self.snd.una,
-            una_advanced: ack > self.snd.una,
-            dup,
-            ..AckSummary::default()
-        };
+        sum.prior_pipe_bytes = self.snd.sb.pipe().bytes;
+        sum.prior_una = self.snd.una;
+        sum.una_advanced = ack > self.snd.una;
+        sum.dup = dup;
         sum.rate.prior_in_flight = self.pipe_segs();
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
@@ -396,7 +396,6 @@ impl Connection {
             }
         }
         self.snd.delivered = self.snd.delivered.wrapping_add(sum.delivered.segs);
-        sum
     }
 
     /// Steps 2 to 4, after SND.UNA has moved (and its timers and RTT were handled).
@@ -404,10 +403,85 @@ impl Connection {
         &mut self,
         now: Instant,
         seg: &Repr<'_>,
-        sum: AckSummary,
+        sum: &mut AckSummary,
         rtt_sample: Option<Duration>,
         ctr: &mut Counters,
     ) {
+        // Steps 2 and 3. Without recovery state nothing on the scoreboard was ever SACKed,
+        // marked lost or sent again (see the module documentation), so they find nothing to
+        // mark, undo or end, and the state stays Open; only an ECN echo would start something
+        // (a CWR reduction). Such an ACK (every ACK of a transfer without loss, reordering or
+        // ECN marks) goes straight to step 4, as Linux's `tcp_ack` calls
+        // `tcp_fastretrans_alert` only for an ACK that is dubious or comes in a state other
+        // than Open.
+        let (marked, newly_lost) = if self.recovery.is_none() && !self.ecn.is_echo(seg.flags) {
+            (0, false)
+        } else {
+            self.detect_and_recover(now, seg, sum, ctr)
+        };
+
+        // The ACK's delivery-rate sample (Linux `tcp_rate_gen`).
+        let rs = &mut sum.rate;
+        let delivered = self.snd.delivered;
+        let min_rtt = self.rtt.min_rtt();
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            tx.rate
+                .generate(now, delivered, sum.delivered.segs, marked, min_rtt, rs);
+        }
+        rs.rtt = rtt_sample;
+
+        // Step 4: the congestion window. A model-based controller sets it from the rate
+        // sample itself (Linux `cong_control`), in every state.
+        if self.cc.is_model_based() {
+            let flight = self.flight(now);
+            if self.cc.cong_control(&sum.rate, &flight) {
+                let (delivered, in_flight) = (self.snd.delivered, self.pipe_segs());
+                if let Some(tx) = self.snd.tx.as_deref_mut() {
+                    tx.rate.mark_app_limited(delivered, in_flight);
+                }
+            }
+        } else if matches!(self.ca_state(), CaState::Recovery | CaState::Cwr) {
+            let mss = self.snd.mss.max(1);
+            let ssthresh = (self.cc.ssthresh() / mss).max(1);
+            let pipe = self.pipe_segs();
+            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
+                sum.delivered.segs,
+                pipe,
+                ssthresh,
+                sum.una_advanced,
+                newly_lost,
+            ) {
+                self.cc.set_cwnd(cwnd.max(1) * mss);
+            }
+        } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
+            let in_flight = sum.prior_pipe_bytes;
+            let sample = AckSample {
+                now,
+                bytes: sum.delivered.bytes,
+                segments: sum.delivered.segs,
+                in_flight,
+                rtt: rtt_sample,
+                min_rtt: self.rtt.min_rtt(),
+                cwnd_limited: self.is_cwnd_limited(),
+                snd_una: self.snd.una,
+                snd_nxt: self.snd.max,
+            };
+            self.cc.on_ack(&sample);
+        }
+    }
+
+    /// Steps 2 and 3 of [`recovery_after_ack`](Self::recovery_after_ack): SACK reneging,
+    /// the Loss state's undo and F-RTO, loss detection, undoing a spurious episode, and the
+    /// recovery state's transitions. Returns the segments newly marked lost (lost
+    /// retransmissions included) and whether the lost count grew.
+    #[inline(never)]
+    fn detect_and_recover(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        sum: &AckSummary,
+        ctr: &mut Counters,
+    ) -> (u32, bool) {
         // RFC 2018 §8: a receiver may discard data it SACKed. The cumulative ACK stopping at
         // a SACKed segment suggests it did; give it a moment to go on (Linux
         // `tcp_check_sack_reneging`: half an RTT, at least 10 ms), then time out, which
@@ -425,11 +499,11 @@ impl Connection {
         }
 
         if self.ca_state() == CaState::Loss {
-            self.process_loss(seg, &sum, ctr);
+            self.process_loss(seg, sum, ctr);
         }
 
         let lost_before = self.snd.sb.lost().segs;
-        let marked = if self.try_undo_partial(seg, &sum, ctr) {
+        let marked = if self.try_undo_partial(seg, sum, ctr) {
             0
         } else {
             self.detect_losses(now, sum.una_advanced)
@@ -528,55 +602,7 @@ impl Connection {
             }
             _ => {}
         }
-
-        // The ACK's delivery-rate sample (Linux `tcp_rate_gen`).
-        let mut rs = sum.rate;
-        let delivered = self.snd.delivered;
-        let min_rtt = self.rtt.min_rtt();
-        if let Some(tx) = self.snd.tx.as_deref_mut() {
-            tx.rate
-                .generate(now, delivered, sum.delivered.segs, marked, min_rtt, &mut rs);
-        }
-        rs.rtt = rtt_sample;
-
-        // Step 4: the congestion window. A model-based controller sets it from the rate
-        // sample itself (Linux `cong_control`), in every state.
-        if self.cc.is_model_based() {
-            let flight = self.flight(now);
-            if self.cc.cong_control(&rs, &flight) {
-                let (delivered, in_flight) = (self.snd.delivered, self.pipe_segs());
-                if let Some(tx) = self.snd.tx.as_deref_mut() {
-                    tx.rate.mark_app_limited(delivered, in_flight);
-                }
-            }
-        } else if matches!(self.ca_state(), CaState::Recovery | CaState::Cwr) {
-            let mss = self.snd.mss.max(1);
-            let ssthresh = (self.cc.ssthresh() / mss).max(1);
-            let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
-                sum.delivered.segs,
-                pipe,
-                ssthresh,
-                sum.una_advanced,
-                newly_lost,
-            ) {
-                self.cc.set_cwnd(cwnd.max(1) * mss);
-            }
-        } else if self.may_raise_cwnd(&sum) && sum.delivered.segs > 0 {
-            let in_flight = sum.prior_pipe_bytes;
-            let sample = AckSample {
-                now,
-                bytes: sum.delivered.bytes,
-                segments: sum.delivered.segs,
-                in_flight,
-                rtt: rtt_sample,
-                min_rtt: self.rtt.min_rtt(),
-                cwnd_limited: self.is_cwnd_limited(),
-                snd_una: self.snd.una,
-                snd_nxt: self.snd.max,
-            };
-            self.cc.on_ack(&sample);
-        }
+        (marked, newly_lost)
     }
 
     /// Linux `tcp_may_raise_cwnd`: the window grows on an ACK that advances SND.UNA (RFC

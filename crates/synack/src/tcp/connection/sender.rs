@@ -160,10 +160,20 @@ impl Transmit {
 }
 
 impl Sender {
-    /// The transmit state, allocated now if this is the first data or FIN queued.
+    /// The transmit state, allocated now if this is the first data or FIN queued. Inlined:
+    /// the data path asks for it several times per segment, and it is there but once.
+    #[inline]
     pub(super) fn transmit(&mut self) -> &mut Transmit {
-        let iss = self.iss;
-        self.tx.get_or_insert_with(|| Box::new(Transmit::new(iss)))
+        if self.tx.is_none() {
+            self.new_transmit();
+        }
+        self.tx.as_deref_mut().expect("allocated above")
+    }
+
+    /// Allocates the transmit state (out of line: once per connection).
+    #[inline(never)]
+    fn new_transmit(&mut self) {
+        self.tx = Some(Box::new(Transmit::new(self.iss)));
     }
 
     /// SND.NXT when the last tail loss probe went out, while no ACK has covered it.

@@ -4,7 +4,7 @@
 use super::{CaState, Connection, Error, Event, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of};
 
 /// The closed set of timers (DESIGN.md rule 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,11 +370,16 @@ impl Connection {
 
     /// Arrange an ACK: now, or after the delayed-ACK timeout.
     pub(super) fn schedule_ack(&mut self, now: Instant, immediate: bool) {
+        if immediate || self.cfg.delayed_ack.is_zero() {
+            self.rcv.ack_now = true;
+            return;
+        }
+        // The timeout is worked out only for an ACK that may wait.
         let delay = self
             .rcv
             .delack()
             .map_or(Duration::ZERO, |d| d.timeout(self.rtt.srtt()));
-        if immediate || delay.is_zero() || self.cfg.delayed_ack.is_zero() {
+        if delay.is_zero() {
             self.rcv.ack_now = true;
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers.arm(Timer::DelayedAck, now + delay);
@@ -398,27 +403,35 @@ impl Connection {
         let Some(rto_at) = self.timers.get(Timer::Retransmit) else {
             return;
         };
-        let pto = match self.rtt.srtt() {
+        // In nanoseconds, as the estimator keeps them (no `Duration` arithmetic per send).
+        let pto = match self.rtt.srtt_nanos() {
             Some(srtt) => {
                 // Linux `packets_out == 1`: one segment out, counted as segments (a FIN
                 // after a data segment makes two), not bytes.
                 let one_segment = self.snd.sb.outstanding().segs <= 1;
                 let extra = if one_segment {
-                    self.cfg.rto_min
+                    nanos_of(self.cfg.rto_min)
                 } else {
-                    Duration::from_millis(2)
+                    2_000_000
                 };
-                srtt * 2 + extra
+                srtt.saturating_mul(2).saturating_add(extra)
             }
-            None => self.cfg.rto_initial,
+            None => nanos_of(self.cfg.rto_initial),
         };
-        self.timers.arm(Timer::LossProbe, (now + pto).min(rto_at));
+        self.timers
+            .arm(Timer::LossProbe, now.add_nanos(pto).min(rto_at));
     }
 
     /// One RTO after the oldest outstanding segment's last transmission (Linux
     /// `tcp_rto_delta_us` counts to it), if anything is outstanding.
     pub(super) fn head_rto_deadline(&self) -> Option<Instant> {
-        self.snd.sb.first().map(|s| s.xmit + self.rto())
+        self.snd.sb.first().map(|s| self.rto_after(s.xmit))
+    }
+
+    /// One RTO (backed off as it stands) after `from`: `from + self.rto()`, in 64-bit
+    /// arithmetic on the estimator's nanoseconds.
+    fn rto_after(&self, from: Instant) -> Instant {
+        from.add_nanos(self.rtt.current_rto_nanos(self.rto_bounds()))
     }
 
     /// After sending (not on an ACK), the loss probe comes no later than the retransmission
@@ -441,7 +454,7 @@ impl Connection {
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
         if self.snd.una != self.snd.max {
             if !self.timers.is_armed(Timer::Retransmit) {
-                let mut at = now + self.rto();
+                let mut at = self.rto_after(now);
                 // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
                 if let (Some(limit), Some(since), true) = (
                     self.opts.user_timeout(),
@@ -465,7 +478,24 @@ impl Connection {
     /// probes a zero window with one byte or sends what fits ("override timeout", RFC 9293
     /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
     /// peer shrank to zero under outstanding data once the retransmission timer went back.
+    #[inline]
     pub(super) fn update_persist(&mut self, now: Instant) {
+        // Nothing waits to go out (every ACK of a connection that sent all it had), and
+        // nothing of the persist timer is left to clear: what the rules below decide too,
+        // answered without them.
+        if self.snd.unsent_len() == 0
+            && !(self.snd.fin_queued && self.snd.fin_seq.is_none())
+            && self.snd.persist_backoff == 0
+            && self.snd.probes_since.get().is_none()
+            && !self.timers.is_armed(Timer::Persist)
+        {
+            return;
+        }
+        self.update_persist_now(now);
+    }
+
+    /// [`update_persist`](Self::update_persist) when something may change.
+    fn update_persist_now(&mut self, now: Instant) {
         let unsent = self.snd.unsent_len();
         let fin_waits = self.snd.fin_queued && self.snd.fin_seq.is_none();
         let wnd_blocked = (unsent > 0
