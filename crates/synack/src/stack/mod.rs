@@ -154,6 +154,12 @@ pub struct StackConfig {
     /// next ones, at most this many of each kind (`tcp::connection::Spares`; Linux keeps freed
     /// sockets in slab caches). 64 by default: at most about 256 KiB; 0 keeps none.
     pub spare_parts: usize,
+    /// At most this many compact TIME-WAIT entries (Linux `tcp_max_tw_buckets`, which the
+    /// kernel sizes from its connection hash table: 131,072 on the development machine). A
+    /// connection that would make one more goes at once, without TIME-WAIT, counted as
+    /// `TCPTimeWaitOverflow` (Linux `tcp_time_wait` when no bucket is left). Connections that
+    /// stay whole in TIME-WAIT (traced, ECN, held by the application) are not counted here.
+    pub max_time_wait: usize,
 }
 
 impl Default for StackConfig {
@@ -169,6 +175,7 @@ impl Default for StackConfig {
             trace: false,
             name: "host".into(),
             spare_parts: 64,
+            max_time_wait: 131_072,
         }
     }
 }

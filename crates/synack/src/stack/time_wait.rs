@@ -120,6 +120,12 @@ impl Stack {
         let Some((tw, deadline)) = c.conn.time_wait_entry() else {
             return;
         };
+        if self.time_waits.len >= self.cfg.max_time_wait {
+            // No entry left: the connection goes without TIME-WAIT, as Linux's does.
+            self.counters.tw_overflow += 1;
+            self.remove_conn(h);
+            return;
+        }
         let entry = Entry {
             tw,
             flow_label,

@@ -108,6 +108,9 @@ counters! {
     /// ICMP errors for a connection whose quoted sequence number lies outside
     /// SND.UNA..=SND.NXT, ignored (RFC 5927 §4.1; Linux `LINUX_MIB_OUTOFWINDOWICMPS`).
     out_of_window_icmps => "OutOfWindowIcmps",
+    /// Connections closed at once on reaching TIME-WAIT because `StackConfig::max_time_wait`
+    /// entries were in use (Linux's time wait bucket table overflow).
+    tw_overflow => "TCPTimeWaitOverflow",
     /// Completed handshakes dropped because the accept queue was full.
     listen_overflows => "ListenOverflows",
     /// SYNs or final ACKs a listener dropped (overflows included).

@@ -22,8 +22,14 @@ fn from_a(seg: &wtcp::Repr<'_>) -> Vec<u8> {
 /// TIME-WAIT and a's end is gone. `trace` is b's setting. Returns the net and a's FIN (IP
 /// packet).
 fn server_in_time_wait(trace: bool) -> (Net, Vec<u8>) {
+    server_closed_first(trace, StackConfig::default().max_time_wait)
+}
+
+/// [`server_in_time_wait`] with b's `StackConfig::max_time_wait` set.
+fn server_closed_first(trace: bool, max_time_wait: usize) -> (Net, Vec<u8>) {
     let mut net = Net::new();
     net.b.cfg.trace = trace;
+    net.b.cfg.max_time_wait = max_time_wait;
     let (_, c, s) = connected(&mut net, 80);
     assert_eq!(
         net.transfer(c, s, &[7; 300], Duration::from_secs(5)),
@@ -226,5 +232,31 @@ fn rfc1337_keeps_a_compact_entry_through_a_rst() {
         net.b.time_wait_count(),
         1,
         "RFC 1337: a RST does not end TIME-WAIT"
+    );
+}
+
+#[test]
+fn with_no_time_wait_entry_left_the_connection_goes_at_once() {
+    // One entry allowed: the first server connection closed first keeps TIME-WAIT as an entry.
+    let (mut net, fin) = server_closed_first(false, 1);
+    assert_eq!(net.b.time_wait_count(), 1);
+    assert_eq!(net.b.counters().tw_overflow, 0);
+    let now = net.now;
+    assert_eq!(answer(&mut net, now, &fin).len(), 1, "the FIN again: ACKed");
+    // None allowed: the connection is gone on reaching TIME-WAIT (Linux's bucket overflow),
+    // counted, and a's FIN again finds nothing (a RST, RFC 9293 §3.10.7.1).
+    let (mut net, fin) = server_closed_first(false, 0);
+    assert_eq!(net.b.time_wait_count(), 0);
+    assert_eq!(net.b.connection_count(), 0);
+    assert_eq!(net.b.counters().tw_overflow, 1);
+    let now = net.now;
+    let out = answer(&mut net, now, &fin);
+    assert_eq!(out.len(), 1);
+    let ip = ipv4::Packet::new_checked(&out[0][..]).unwrap();
+    assert!(
+        wtcp::Packet::new_checked(ip.payload())
+            .unwrap()
+            .flags()
+            .rst()
     );
 }
