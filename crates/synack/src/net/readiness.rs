@@ -290,6 +290,8 @@ pub(crate) struct Registry {
     /// The host's forward listener, if one is open: the forwarder's pending TCP flows go
     /// into its pipe (without one, they wait undecided until they expire).
     pub(crate) forward: Option<Arc<SocketIo>>,
+    /// What each stream's pipe holds at most.
+    pub(crate) caps: pipe::Caps,
 }
 
 impl Default for Registry {
@@ -298,11 +300,20 @@ impl Default for Registry {
             sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
             send_blocked: Vec::new(),
             forward: None,
+            caps: pipe::Caps::default(),
         }
     }
 }
 
 impl Registry {
+    /// An empty registry whose streams' pipes hold at most `caps`.
+    pub(crate) fn with_caps(caps: pipe::Caps) -> Registry {
+        Registry {
+            caps,
+            ..Registry::default()
+        }
+    }
+
     /// Registers socket `h` of host `host` and publishes its readiness as of now (a
     /// stream's pipe takes what the connection received already).
     pub(crate) fn register(
@@ -317,6 +328,7 @@ impl Registry {
         match (kind, h) {
             (Kind::Stream, Id::Tcp(t)) => {
                 let mut s = io.lock();
+                s.pipe.cap = self.caps;
                 s.pipe.ctl.register(stack, t);
                 let r = pipe::sync(stack, now, t, &mut s.pipe);
                 io.publish(s, r.ready);
