@@ -129,6 +129,24 @@ impl SocketIo {
         Poll::Pending
     }
 
+    /// A stream's: ready once a read would not wait (bytes in the pipe, its end, the socket
+    /// closed, the runtime stopped), else registers the task's waker as a read that has to
+    /// wait does (READABLE cleared under the lock the driver publishes under, so no later
+    /// delivery is missed). Reads nothing and leaves no call with the driver.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = self.lock();
+        if s.ready & STOPPED != 0 {
+            return Poll::Ready(Err(super::runtime::stopped_error()));
+        }
+        if !s.pipe.rx.is_empty() || s.pipe.rx_end || s.ready & CLOSED != 0 {
+            return Poll::Ready(Ok(()));
+        }
+        s.ready &= !READABLE;
+        Self::register(&mut s, cx, READABLE);
+        Poll::Pending
+    }
+
     /// Keeps the task's waker for `interest` (one reader, one writer).
     fn register(s: &mut IoState, cx: &mut Context<'_>, interest: u8) {
         let slot = if interest & READABLE != 0 {
