@@ -228,7 +228,13 @@ impl TcpStream {
     /// the stream leaves its question with the runtime's driver for the next call. Fails
     /// only once the runtime has stopped.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.inner.sock.io.poll_read_ready(cx)).await
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`readable`](Self::readable) for a hand-written future: `Pending` with the task's
+    /// waker kept (the last task's, as tokio's `poll_read_ready`).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.sock.io.poll_read_ready(cx)
     }
 
     /// Resets the connection (RST; queued data is discarded), as closing with SO_LINGER 0.
@@ -295,7 +301,12 @@ impl ReadHalf<'_> {
 
     /// [`TcpStream::readable`].
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.0.sock.io.poll_read_ready(cx)).await
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`TcpStream::poll_read_ready`].
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.sock.io.poll_read_ready(cx)
     }
 }
 
@@ -306,7 +317,12 @@ impl OwnedReadHalf {
 
     /// [`TcpStream::readable`].
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.0.sock.io.poll_read_ready(cx)).await
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`TcpStream::poll_read_ready`].
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.sock.io.poll_read_ready(cx)
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {

@@ -818,8 +818,11 @@ async fn readable_waits_for_bytes_or_the_end_and_reads_nothing() {
         .await
         .expect("readable once bytes arrived")
         .unwrap();
-    // Still readable, and the bytes are all there: it read nothing.
+    // Still readable (by the poll form too), and the bytes are all there: it read nothing.
     s.readable().await.unwrap();
+    std::future::poll_fn(|cx| s.poll_read_ready(cx))
+        .await
+        .unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(s.read(&mut buf).await.unwrap(), 3);
     assert_eq!(&buf[..3], b"abc");
