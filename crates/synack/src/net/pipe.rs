@@ -5,9 +5,10 @@
 //! Reads and writes touch only their own socket's [`Pipe`] (under that socket's small lock,
 //! see [`readiness`](super::readiness)); the driver alone owns the stacks and, once per turn
 //! for every socket that changed or that a call marked, moves bytes between the pipe and the
-//! connection in bulk ([`sync`]). A pipe holds at most [`RX_CAP`] received and [`TX_CAP`]
-//! queued bytes on top of the connection's buffers, and its buffers grow only as far as the
-//! traffic needs (a 1 KiB request/response keeps them at 1 KiB).
+//! connection in bulk ([`sync`]). A pipe holds at most [`Caps`] received and queued bytes
+//! on top of the connection's buffers ([`RX_CAP`] and [`TX_CAP`] unless the runtime's
+//! builder says otherwise), and its buffers grow only as far as the traffic needs (a 1 KiB
+//! request/response keeps them at 1 KiB).
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -25,18 +26,44 @@ pub(crate) const RX_CAP: usize = 64 * 1024;
 /// Bytes a write may queue ahead of the connection's send buffer, at most.
 pub(crate) const TX_CAP: usize = 64 * 1024;
 
+/// How many bytes a stream's pipe holds each way, at most: set for every stream of a
+/// runtime by [`Builder::stream_buffers`](super::runtime::Builder::stream_buffers).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caps {
+    /// Received bytes ([`RX_CAP`] by default).
+    pub(crate) rx: u32,
+    /// Bytes queued for sending ([`TX_CAP`] by default).
+    pub(crate) tx: u32,
+}
+
+impl Default for Caps {
+    fn default() -> Caps {
+        Caps {
+            rx: RX_CAP as u32,
+            tx: TX_CAP as u32,
+        }
+    }
+}
+
 /// Connections a listener's pipe holds for `accept`, at most (Linux's default somaxconn);
 /// the rest wait in the stack's accept queue.
 pub(crate) const ACCEPT_CAP: usize = 128;
 
 /// A byte queue: a vector, the offset of its first unread byte and the end of its bytes.
 /// The vector keeps the length it grew to (zeroed once), so that the driver's fill writes
-/// into room already there instead of zeroing 1 KiB before each copy.
+/// into room already there instead of zeroing 1 KiB before each copy. The unread bytes move
+/// to the front only once they are fewer than the bytes already read before them, so a
+/// byte is moved at most once on average (moving them before every append, a queue kept
+/// nearly full moved nearly all of it for every few bytes added); the vector then grows to
+/// at most twice the most the queue holds.
 #[derive(Default)]
 pub(crate) struct Bytes {
     buf: Vec<u8>,
     head: usize,
     end: usize,
+    /// Bytes moved to the front so far (for the tests).
+    #[cfg(test)]
+    moved: usize,
 }
 
 impl Bytes {
@@ -65,9 +92,15 @@ impl Bytes {
         self.end = 0;
     }
 
-    /// Moves the unread bytes to the front.
-    fn compact(&mut self) {
-        if self.head > 0 {
+    /// Before `n` bytes are appended: moves the unread bytes to the front when the vector has
+    /// no room for them after its end and the unread bytes are no more than the bytes read
+    /// before them (so that what is moved is paid for by what was read).
+    fn compact(&mut self, n: usize) {
+        if self.end + n > self.buf.len() && self.head > 0 && self.head >= self.len() {
+            #[cfg(test)]
+            {
+                self.moved += self.len();
+            }
             self.buf.copy_within(self.head..self.end, 0);
             self.end -= self.head;
             self.head = 0;
@@ -75,7 +108,7 @@ impl Bytes {
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
-        self.compact();
+        self.compact(data.len());
         let end = self.end + data.len();
         if self.buf.len() < end {
             self.buf.truncate(self.end);
@@ -88,7 +121,7 @@ impl Bytes {
 
     /// Appends what `fill` writes into `n` bytes of room; how much that was.
     fn fill(&mut self, n: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
-        self.compact();
+        self.compact(n);
         let end = self.end + n;
         if self.buf.len() < end {
             self.buf.resize(end, 0);
@@ -134,6 +167,8 @@ pub(crate) struct Pipe {
     pub(crate) tx_moved: bool,
     /// What the socket's calls read without asking the stack: see [`Ctl`].
     pub(crate) ctl: Ctl,
+    /// How much `rx` and `tx` hold at most.
+    pub(crate) cap: Caps,
     /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
     /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
     pub(crate) fwd: VecDeque<super::forward::FwdItem>,
@@ -249,7 +284,9 @@ pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
     if buf.is_empty() {
         return Step::Done(Ok(0));
     }
-    let n = TX_CAP.saturating_sub(p.tx.len()).min(buf.len());
+    let n = (p.cap.tx as usize)
+        .saturating_sub(p.tx.len())
+        .min(buf.len());
     if n == 0 {
         return Step::Wait;
     }
@@ -351,7 +388,7 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
         return out;
     };
     let queued = c.recv_queue_len();
-    let take = queued.min(RX_CAP.saturating_sub(p.rx.len()));
+    let take = queued.min((p.cap.rx as usize).saturating_sub(p.rx.len()));
     if take > 0 {
         p.rx.fill(take, |b| stack.recv(now, h, b).unwrap_or(0));
         // Reading may owe the peer a window update.
@@ -388,7 +425,7 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     }
     // A connection still in its handshake is not writable yet (connect waits on this bit),
     // as a kernel socket is not.
-    if closed || (!handshake && (p.tx.len() < TX_CAP || p.tx_closed)) {
+    if closed || (!handshake && (p.tx.len() < p.cap.tx as usize || p.tx_closed)) {
         r |= WRITABLE;
     }
     if closed {
@@ -440,5 +477,30 @@ mod tests {
         assert_eq!((b.data(), b.len()), (&b"xyz"[..], 3));
         b.clear();
         assert!(b.is_empty() && b.data().is_empty());
+    }
+
+    #[test]
+    fn a_queue_kept_nearly_full_moves_its_bytes_only_as_often_as_they_are_read() {
+        // A pipe's `tx` as a busy sender keeps it: 256 KiB held, the connection taking 16
+        // KiB at a time and a write topping it up at once. Moving the unread bytes before
+        // every append moved 240 KiB per 16 KiB added; now what moves is at most what was
+        // read.
+        let (cap, step) = (256 << 10, 16 << 10);
+        let chunk = vec![7u8; step];
+        let mut b = Bytes::default();
+        while b.len() < cap {
+            b.push(&chunk);
+        }
+        let mut read = 0;
+        for _ in 0..1000 {
+            b.consume(step);
+            read += step;
+            b.push(&chunk);
+            assert_eq!(b.len(), cap);
+            // Room for the bytes read before the unread ones, at most, comes on top.
+            assert!(b.buf.len() <= 2 * cap, "vector of {}", b.buf.len());
+        }
+        assert!(b.moved <= read, "moved {} for {read} read", b.moved);
+        assert_eq!(b.data(), &vec![7u8; cap][..]);
     }
 }

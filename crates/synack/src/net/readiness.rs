@@ -129,6 +129,24 @@ impl SocketIo {
         Poll::Pending
     }
 
+    /// A stream's: ready once a read would not wait (bytes in the pipe, its end, the socket
+    /// closed, the runtime stopped), else registers the task's waker as a read that has to
+    /// wait does (READABLE cleared under the lock the driver publishes under, so no later
+    /// delivery is missed). Reads nothing and leaves no call with the driver.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = self.lock();
+        if s.ready & STOPPED != 0 {
+            return Poll::Ready(Err(super::runtime::stopped_error()));
+        }
+        if !s.pipe.rx.is_empty() || s.pipe.rx_end || s.ready & CLOSED != 0 {
+            return Poll::Ready(Ok(()));
+        }
+        s.ready &= !READABLE;
+        Self::register(&mut s, cx, READABLE);
+        Poll::Pending
+    }
+
     /// Keeps the task's waker for `interest` (one reader, one writer).
     fn register(s: &mut IoState, cx: &mut Context<'_>, interest: u8) {
         let slot = if interest & READABLE != 0 {
@@ -290,6 +308,8 @@ pub(crate) struct Registry {
     /// The host's forward listener, if one is open: the forwarder's pending TCP flows go
     /// into its pipe (without one, they wait undecided until they expire).
     pub(crate) forward: Option<Arc<SocketIo>>,
+    /// What each stream's pipe holds at most.
+    pub(crate) caps: pipe::Caps,
 }
 
 impl Default for Registry {
@@ -298,11 +318,20 @@ impl Default for Registry {
             sockets: HashMap::with_hasher(KeyedHasher(0x5157_4e41_434b, 0x736f_636b)),
             send_blocked: Vec::new(),
             forward: None,
+            caps: pipe::Caps::default(),
         }
     }
 }
 
 impl Registry {
+    /// An empty registry whose streams' pipes hold at most `caps`.
+    pub(crate) fn with_caps(caps: pipe::Caps) -> Registry {
+        Registry {
+            caps,
+            ..Registry::default()
+        }
+    }
+
     /// Registers socket `h` of host `host` and publishes its readiness as of now (a
     /// stream's pipe takes what the connection received already).
     pub(crate) fn register(
@@ -317,6 +346,7 @@ impl Registry {
         match (kind, h) {
             (Kind::Stream, Id::Tcp(t)) => {
                 let mut s = io.lock();
+                s.pipe.cap = self.caps;
                 s.pipe.ctl.register(stack, t);
                 let r = pipe::sync(stack, now, t, &mut s.pipe);
                 io.publish(s, r.ready);

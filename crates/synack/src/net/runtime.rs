@@ -693,6 +693,7 @@ pub struct Builder {
     sink: Option<Box<dyn TraceSink + Send>>,
     device: Option<Box<dyn Device>>,
     shard: bool,
+    stream_buffers: super::pipe::Caps,
 }
 
 impl Builder {
@@ -752,6 +753,23 @@ impl Builder {
     /// [`Host`] ([`TcpListener::bind_on`](crate::net::TcpListener::bind_on)), once per shard.
     pub fn shard(mut self) -> Builder {
         self.shard = true;
+        self
+    }
+
+    /// How many bytes each stream socket holds between the application and its connection,
+    /// on top of the connection's own buffers: `recv` received bytes not yet read, `send`
+    /// bytes written that the connection has not taken yet (64 KiB each by default; at least
+    /// 1 KiB, at most 16 MiB). The runtime's driver moves bytes between these and the
+    /// connections once per turn, so a stream that carries gigabits (a forwarder copying
+    /// between synack and a kernel socket with 256 KiB reads, say) needs fewer turns and
+    /// fewer wake-ups per byte with larger ones; they grow only as far as the traffic needs,
+    /// so an idle stream costs nothing more.
+    pub fn stream_buffers(mut self, recv: usize, send: usize) -> Builder {
+        let clamp = |n: usize| n.clamp(1 << 10, 16 << 20) as u32;
+        self.stream_buffers = super::pipe::Caps {
+            rx: clamp(recv),
+            tx: clamp(send),
+        };
         self
     }
 
@@ -918,7 +936,7 @@ impl Builder {
                 name: name.clone(),
                 stack,
                 sim_id: id,
-                sockets: Registry::default(),
+                sockets: Registry::with_caps(self.stream_buffers),
             });
         }
         // Two hosts share one link; more hang off a switch (added after the hosts, so a
@@ -1036,6 +1054,7 @@ impl Runtime {
             sink: None,
             device: None,
             shard: false,
+            stream_buffers: Default::default(),
         }
     }
 

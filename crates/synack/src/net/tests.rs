@@ -1252,3 +1252,47 @@ fn echo_requests_to_forwarded_destinations_come_out_of_the_forward_listener() {
     thread::sleep(Duration::from_millis(50));
     assert_eq!(b.recv(T::ZERO, &mut [0u8; 2000]).unwrap(), None);
 }
+
+#[test]
+fn stream_buffers_set_how_much_a_write_queues_and_a_read_takes_at_once() {
+    // What a stream holds between the application and its connection each way: 64 KiB by
+    // default, as the builder says otherwise.
+    for (net, bufs, cap) in [(61u8, None, 64 << 10), (62, Some(256 << 10), 256 << 10)] {
+        let mut b = Runtime::builder()
+            .host("client", &format!("198.18.{net}.1/24"))
+            .host("server", &format!("198.18.{net}.2/24"))
+            .delay(Duration::from_millis(1))
+            .seed(7);
+        if let Some(n) = bufs {
+            b = b.stream_buffers(n, n);
+        }
+        let rt = b.build().unwrap();
+        let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
+        let listener = TcpListener::bind_on(&server, format!("198.18.{net}.2:80")).unwrap();
+        let c = TcpStream::connect_on(&client, format!("198.18.{net}.2:80")).unwrap();
+        let (s, _) = listener.accept().unwrap();
+        c.set_nonblocking(true).unwrap();
+        // One write queues as much as the pipe holds, whatever the connection took yet.
+        let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+        let first = (&c).write(&data).unwrap();
+        assert_eq!(first, cap, "one write, stream buffers {bufs:?}");
+        c.set_nonblocking(false).unwrap();
+        (&c).write_all(&data[first..]).unwrap();
+        // The server reads with a large buffer: no read takes more than its pipe holds, and
+        // with the larger pipe some take more than the default's 64 KiB.
+        let mut got = vec![0u8; 512 << 10];
+        let (mut all, mut largest) = (Vec::new(), 0);
+        while all.len() < data.len() {
+            let n = (&s).read(&mut got).unwrap();
+            assert!(n > 0 && n <= cap, "read {n} with stream buffers {bufs:?}");
+            largest = largest.max(n);
+            all.extend_from_slice(&got[..n]);
+            // Time for the connection to receive more than one pipe's worth.
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(all == data, "bytes differ");
+        if bufs.is_some() {
+            assert!(largest > 64 << 10, "largest read {largest}");
+        }
+    }
+}

@@ -221,6 +221,22 @@ impl TcpStream {
         poll_fn(|cx| self.inner.poll_peek(cx, buf)).await
     }
 
+    /// Waits until a read would not wait: bytes have arrived, or the stream ended or failed
+    /// (the read then returns 0 or the error), as tokio's `TcpStream::readable`. Reads
+    /// nothing: a copy can wait for its reader before it takes a buffer, and dropping this
+    /// wait (in a `select!`, say) leaves nothing behind, where a dropped read at the end of
+    /// the stream leaves its question with the runtime's driver for the next call. Fails
+    /// only once the runtime has stopped.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`readable`](Self::readable) for a hand-written future: `Pending` with the task's
+    /// waker kept (the last task's, as tokio's `poll_read_ready`).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.sock.io.poll_read_ready(cx)
+    }
+
     /// Resets the connection (RST; queued data is discarded), as closing with SO_LINGER 0.
     pub fn abort(self) {
         self.inner.sock.abort();
@@ -282,11 +298,31 @@ impl ReadHalf<'_> {
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.0.poll_peek(cx, buf)).await
     }
+
+    /// [`TcpStream::readable`].
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`TcpStream::poll_read_ready`].
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.sock.io.poll_read_ready(cx)
+    }
 }
 
 impl OwnedReadHalf {
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.0.poll_peek(cx, buf)).await
+    }
+
+    /// [`TcpStream::readable`].
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`TcpStream::poll_read_ready`].
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.sock.io.poll_read_ready(cx)
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {

@@ -803,3 +803,39 @@ async fn an_echo_request_comes_out_of_next_event_and_is_answered() {
         }
     );
 }
+
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_waits_for_bytes_or_the_end_and_reads_nothing() {
+    let (_rt, h) = hosts(63, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.63.2:7").unwrap();
+    let mut c = TcpStream::connect_on(&h[0], "198.18.63.2:7").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    // Nothing sent yet: not readable (a wait given up leaves nothing behind).
+    let waited = ::tokio::time::timeout(Duration::from_millis(50), s.readable()).await;
+    assert!(waited.is_err(), "readable with nothing to read");
+    c.write_all(b"abc").await.unwrap();
+    ::tokio::time::timeout(Duration::from_secs(5), s.readable())
+        .await
+        .expect("readable once bytes arrived")
+        .unwrap();
+    // Still readable (by the poll form too), and the bytes are all there: it read nothing.
+    s.readable().await.unwrap();
+    std::future::poll_fn(|cx| s.poll_read_ready(cx))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).await.unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+    // The halves wait the same way; the end of the stream is readable too (a read says 0).
+    let (r, _w) = s.split();
+    let waited = ::tokio::time::timeout(Duration::from_millis(50), r.readable()).await;
+    assert!(waited.is_err(), "readable after the bytes were read");
+    c.shutdown().await.unwrap();
+    ::tokio::time::timeout(Duration::from_secs(5), r.readable())
+        .await
+        .expect("readable at the end of the stream")
+        .unwrap();
+    assert_eq!(s.read(&mut buf).await.unwrap(), 0);
+    let (r, _w) = s.into_split();
+    r.readable().await.unwrap();
+}
