@@ -215,10 +215,12 @@ fn connect(args: Args) -> Result<(), Failure> {
 const SETTLE: Duration = Duration::from_secs(2);
 
 /// Waits until the peer has acknowledged our FIN (FIN-WAIT-2, TIME-WAIT or closed, RFC 9293
-/// §3.3.2), polling the connection's state every millisecond; gives up `SETTLE` after the read
-/// side ended. A connection that is gone (reset, timed out) counts as not acknowledged.
+/// §3.3.2), polling the connection's state (every millisecond at first, backing off to every
+/// 16: each poll waits for a turn of the driver); gives up `SETTLE` after the read side ended.
+/// A connection that is gone (reset, timed out) counts as not acknowledged.
 fn fin_acked(stream: &TcpStream, read_done: &OnceLock<Instant>) -> bool {
     use synack::tcp::connection::State;
+    let mut pause = Duration::from_millis(1);
     loop {
         match stream.info() {
             Ok(info) => match info.state {
@@ -232,7 +234,8 @@ fn fin_acked(stream: &TcpStream, read_done: &OnceLock<Instant>) -> bool {
         if read_done.get().is_some_and(|t| t.elapsed() >= SETTLE) {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(16));
     }
 }
 

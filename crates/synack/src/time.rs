@@ -162,6 +162,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn add_nanos_is_adding_the_duration_truncated_to_microseconds_and_saturates() {
+        let t = Instant::from_micros(1_000);
+        for n in [0, 999, 1_000, 1_999, 123_456_789, 120_000_000_000] {
+            assert_eq!(t.add_nanos(n), t + Duration::from_nanos(n), "{n} ns");
+        }
+        assert_eq!(t.add_nanos(1_999), Instant::from_micros(1_001));
+        let end = Instant::from_micros(u64::MAX - 1);
+        assert_eq!(end.add_nanos(u64::MAX), Instant::from_micros(u64::MAX));
+    }
+
+    #[test]
     fn arithmetic_saturates_and_formats() {
         let t = Instant::from_millis(1500);
         assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));

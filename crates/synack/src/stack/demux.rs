@@ -68,7 +68,7 @@ impl Stack {
                         reuse = true;
                         reuse_isn = Some(isn);
                     } else {
-                        c.conn.ack_reopening_syn();
+                        c.conn.ack_reopening_syn(ctr);
                     }
                 } else if c.conn.state() == State::SynReceived
                     && c.parent.is_some()
@@ -158,7 +158,8 @@ impl Stack {
     /// May a SYN that would reopen a TIME-WAIT 4-tuple do so? Only when something takes it
     /// (a listener, or the forwarder); otherwise Linux answers it from TIME-WAIT with the old
     /// connection's ACK (`tcp_v4_rcv`: TCP_TW_SYN without a listener falls through to
-    /// TCP_TW_ACK) and TIME-WAIT goes on.
+    /// TCP_TW_ACK) and TIME-WAIT goes on. (A forwarded flow's SYN goes on to the application
+    /// as a pending flow, which picks its own ISN, not one above the old SND.NXT.)
     fn may_reopen(&mut self, dst: IpAddr, port: u16) -> bool {
         self.listener_for(dst, port).is_some() || self.forwards(dst)
     }

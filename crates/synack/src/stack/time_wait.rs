@@ -159,6 +159,7 @@ impl Stack {
                 self.drop_time_wait(h, tuple);
                 return Some(isn);
             }
+            self.counters.in_segs += 1;
             (false, true)
         } else {
             match e.tw.handle_segment(now, seg, &mut self.counters) {

@@ -58,6 +58,12 @@ counters! {
     challenge_ack_limited => "TCPACKSkippedChallenge",
     /// Segments dropped by PAWS (RFC 7323 §5) in an established connection.
     paws_estab => "PAWSEstab",
+    /// Segments in TIME-WAIT dropped or only acknowledged because their timestamp failed
+    /// PAWS (Linux 6.15+ counts these apart from PAWSEstab).
+    paws_timewait => "PAWSTimewait",
+    /// ACKs not sent in TIME-WAIT because of the rate limit on answers to invalid segments
+    /// (`Config::invalid_ratelimit`).
+    ack_skipped_time_wait => "TCPACKSkippedTimeWait",
     /// SYN-ACKs reset in SYN-SENT because their timestamp echo is none we sent.
     paws_active_rejected => "PAWSActiveRejected",
     /// Keepalive probes sent.

@@ -102,11 +102,13 @@ fn rst_at_rcv_nxt(fin: &[u8]) -> Vec<u8> {
     })
 }
 
-fn counts(s: &Stack) -> [u64; 5] {
+fn counts(s: &Stack) -> [u64; 7] {
     let c = s.counters();
     [
         c.in_segs,
         c.out_segs,
+        c.paws_timewait,
+        c.ack_skipped_time_wait,
         c.paws_estab,
         c.out_of_window,
         c.passive_opens,
@@ -192,6 +194,8 @@ fn a_compact_time_wait_entry_answers_as_the_connection_did() {
         [1, 1, 1, 0, 0, 1, 1, 0, 1],
         "what the whole connection sent"
     );
+    // PAWS failed once (the old FIN), one answer was rate-limited (the second old ACK).
+    assert_eq!(whole.1[2..4], [1, 1], "PAWSTimewait, TCPACKSkippedTimeWait");
     assert_eq!(whole, compact);
 }
 

@@ -359,7 +359,7 @@ impl Connection {
             Verdict::DropRst | Verdict::Ack { .. } => {}
         }
         if paws_reject {
-            ctr.paws_estab += 1;
+            ctr.paws_timewait += 1;
         }
         let Verdict::Ack { restart, limited } = verdict else {
             self.push_event(super::Event::Dropped {
@@ -373,6 +373,8 @@ impl Connection {
         ctr.out_of_window += 1;
         if !limited || !self.oow_rate_limited(now) {
             self.rcv.ack_now = true;
+        } else {
+            ctr.ack_skipped_time_wait += 1;
         }
         self.push_event(super::Event::Dropped {
             reason: "TIME-WAIT: segment acknowledged",
@@ -1263,7 +1265,8 @@ impl Connection {
     /// A SYN [`time_wait_accepts_syn`](Self::time_wait_accepts_syn) took that nothing can
     /// reopen (no listener): acknowledged as this connection, not rate-limited, TIME-WAIT
     /// goes on (Linux `tcp_v4_rcv`, TCP_TW_SYN falling through to TCP_TW_ACK).
-    pub fn ack_reopening_syn(&mut self) {
+    pub(crate) fn ack_reopening_syn(&mut self, ctr: &mut Counters) {
+        ctr.in_segs += 1;
         self.rcv.ack_now = true;
     }
 }

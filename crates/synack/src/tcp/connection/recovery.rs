@@ -415,6 +415,12 @@ impl Connection {
         // `tcp_fastretrans_alert` only for an ACK that is dubious or comes in a state other
         // than Open.
         let (marked, newly_lost) = if self.recovery.is_none() && !self.ecn.is_echo(seg.flags) {
+            debug_assert!(
+                self.snd.sb.sacked().segs == 0
+                    && self.snd.sb.lost().segs == 0
+                    && self.snd.sb.retrans().segs == 0,
+                "marks on the scoreboard without recovery state"
+            );
             (0, false)
         } else {
             self.detect_and_recover(now, seg, sum, ctr)

@@ -52,8 +52,17 @@ pub(super) enum Verdict {
     Ack { restart: bool, limited: bool },
 }
 
+/// Does PAWS reject a segment with `tsval` in TIME-WAIT? Linux's `tcp_paws_reject` asks
+/// `tcp_paws_check` with no window (an established connection allows `PAWS_WINDOW`): any
+/// TSval older than TS.Recent, unless TS.Recent is 0 (some stacks send 0 on their SYN) or
+/// older than `idle`.
+fn paws_rejects(ts: Timestamps, tsval: u32, age: Duration, idle: Duration) -> bool {
+    let behind = ts.recent.wrapping_sub(tsval) as i32;
+    behind > 0 && ts.recent != 0 && age < idle
+}
+
 /// The verdict on `seg` in TIME-WAIT, and whether PAWS rejected it (counted as
-/// `paws_estab`). A SYN for a new incarnation is decided before: [`accepts_syn`].
+/// `paws_timewait`). A SYN for a new incarnation is decided before: [`accepts_syn`].
 pub(super) fn verdict(
     rcv_nxt: SeqNum,
     ts: Option<Timestamps>,
@@ -63,9 +72,8 @@ pub(super) fn verdict(
     let f = seg.flags;
     let paws_reject = match (ts, seg.options.timestamps) {
         (Some(ts), Some(seg_ts)) => {
-            let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
-            let age = now - ts.recent_at;
-            behind > PAWS_WINDOW && age < if f.rst() { PAWS_MSL } else { PAWS_IDLE }
+            let idle = if f.rst() { PAWS_MSL } else { PAWS_IDLE };
+            paws_rejects(ts, seg_ts.tsval, now - ts.recent_at, idle)
         }
         _ => false,
     };
@@ -105,7 +113,10 @@ pub(super) fn accepts_syn(
     let (newer_ts, paws_reject) = match (ts, seg.options.timestamps) {
         (Some(ts), Some(seg_ts)) => {
             let behind = ts.recent.wrapping_sub(seg_ts.tsval) as i32;
-            (behind < 0, behind > PAWS_WINDOW)
+            (
+                behind < 0,
+                paws_rejects(ts, seg_ts.tsval, Duration::ZERO, PAWS_IDLE),
+            )
         }
         _ => (false, false),
     };
@@ -200,13 +211,13 @@ impl TimeWait {
             }
             Verdict::DropRst => {
                 if paws_reject {
-                    ctr.paws_estab += 1;
+                    ctr.paws_timewait += 1;
                 }
                 Outcome::Keep { restart: false }
             }
             Verdict::Ack { restart, limited } => {
                 if paws_reject {
-                    ctr.paws_estab += 1;
+                    ctr.paws_timewait += 1;
                 }
                 ctr.out_of_window += 1;
                 let limit = if limited {
@@ -217,6 +228,7 @@ impl TimeWait {
                 let limited =
                     !limit.is_zero() && self.last_oow_ack.is_some_and(|t| now - t < limit);
                 if limited {
+                    ctr.ack_skipped_time_wait += 1;
                     return Outcome::Keep { restart };
                 }
                 if !limit.is_zero() {
