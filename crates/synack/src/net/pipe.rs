@@ -107,11 +107,23 @@ impl Bytes {
         }
     }
 
-    pub(crate) fn push(&mut self, data: &[u8]) {
+    /// Makes room for the vector to reach `end` bytes: doubling, as `Vec` grows, but never
+    /// past twice `cap`, the most a queue holding at most `cap` bytes needs with `compact`'s
+    /// rule (plain doubling could reserve up to four times `cap`, kept as long as the stream).
+    fn reserve(&mut self, end: usize, cap: usize) {
+        if self.buf.capacity() < end {
+            let want = (self.buf.capacity() * 2).min(2 * cap).max(end);
+            self.buf.reserve_exact(want - self.buf.len());
+        }
+    }
+
+    /// Appends `data` to a queue that holds at most `cap` bytes.
+    pub(crate) fn push(&mut self, data: &[u8], cap: usize) {
         self.compact(data.len());
         let end = self.end + data.len();
         if self.buf.len() < end {
             self.buf.truncate(self.end);
+            self.reserve(end, cap);
             self.buf.extend_from_slice(data);
         } else {
             self.buf[self.end..end].copy_from_slice(data);
@@ -119,11 +131,13 @@ impl Bytes {
         self.end = end;
     }
 
-    /// Appends what `fill` writes into `n` bytes of room; how much that was.
-    fn fill(&mut self, n: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+    /// Appends what `fill` writes into `n` bytes of room, to a queue that holds at most `cap`
+    /// bytes; how much that was.
+    fn fill(&mut self, n: usize, cap: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
         self.compact(n);
         let end = self.end + n;
         if self.buf.len() < end {
+            self.reserve(end, cap);
             self.buf.resize(end, 0);
         }
         let k = fill(&mut self.buf[self.end..end]).min(n);
@@ -290,7 +304,7 @@ pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
     if n == 0 {
         return Step::Wait;
     }
-    p.tx.push(&buf[..n]);
+    p.tx.push(&buf[..n], p.cap.tx as usize);
     *mark |= p.mark();
     Step::Done(Ok(n))
 }
@@ -390,7 +404,8 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     let queued = c.recv_queue_len();
     let take = queued.min((p.cap.rx as usize).saturating_sub(p.rx.len()));
     if take > 0 {
-        p.rx.fill(take, |b| stack.recv(now, h, b).unwrap_or(0));
+        let cap = p.cap.rx as usize;
+        p.rx.fill(take, cap, |b| stack.recv(now, h, b).unwrap_or(0));
         // Reading may owe the peer a window update.
         out.sent = true;
     }
@@ -443,7 +458,7 @@ mod tests {
     fn bytes_keep_their_order_through_fills_pushes_and_partial_reads() {
         let mut b = Bytes::default();
         assert_eq!(
-            b.fill(4, |r| {
+            b.fill(4, 1 << 20, |r| {
                 r.copy_from_slice(b"abcd");
                 4
             }),
@@ -451,7 +466,7 @@ mod tests {
         );
         // A fill that writes less than its room keeps only what it wrote.
         assert_eq!(
-            b.fill(8, |r| {
+            b.fill(8, 1 << 20, |r| {
                 r[..2].copy_from_slice(b"ef");
                 2
             }),
@@ -461,10 +476,10 @@ mod tests {
         b.consume(3);
         assert_eq!(b.data(), b"def");
         // The unread bytes move to the front; room left from earlier fills is reused.
-        b.push(b"gh");
+        b.push(b"gh", 1 << 20);
         assert_eq!(b.data(), b"defgh");
         assert_eq!(
-            b.fill(3, |r| {
+            b.fill(3, 1 << 20, |r| {
                 r.copy_from_slice(b"ijk");
                 3
             }),
@@ -473,7 +488,7 @@ mod tests {
         assert_eq!(b.data(), b"defghijk");
         b.consume(8);
         assert!(b.is_empty());
-        b.push(b"xyz");
+        b.push(b"xyz", 1 << 20);
         assert_eq!((b.data(), b.len()), (&b"xyz"[..], 3));
         b.clear();
         assert!(b.is_empty() && b.data().is_empty());
@@ -481,24 +496,27 @@ mod tests {
 
     #[test]
     fn a_queue_kept_nearly_full_moves_its_bytes_only_as_often_as_they_are_read() {
-        // A pipe's `tx` as a busy sender keeps it: 256 KiB held, the connection taking 16
+        // A pipe's `tx` as a busy sender keeps it: 208 KiB held, the connection taking 16
         // KiB at a time and a write topping it up at once. Moving the unread bytes before
-        // every append moved 240 KiB per 16 KiB added; now what moves is at most what was
+        // every append moved 192 KiB per 16 KiB added; now what moves is at most what was
         // read.
-        let (cap, step) = (256 << 10, 16 << 10);
+        // (A cap that is not a power of two: doubling would reserve 512 KiB for 208.)
+        let (cap, step) = (208 << 10, 16 << 10);
         let chunk = vec![7u8; step];
         let mut b = Bytes::default();
         while b.len() < cap {
-            b.push(&chunk);
+            b.push(&chunk, cap);
         }
         let mut read = 0;
         for _ in 0..1000 {
             b.consume(step);
             read += step;
-            b.push(&chunk);
+            b.push(&chunk, cap);
             assert_eq!(b.len(), cap);
             // Room for the bytes read before the unread ones, at most, comes on top.
             assert!(b.buf.len() <= 2 * cap, "vector of {}", b.buf.len());
+            // And no more is reserved than that (doubling could reserve twice as much).
+            assert!(b.buf.capacity() <= 2 * cap, "capacity {}", b.buf.capacity());
         }
         assert!(b.moved <= read, "moved {} for {read} read", b.moved);
         assert_eq!(b.data(), &vec![7u8; cap][..]);

@@ -762,8 +762,10 @@ impl Builder {
     /// 1 KiB, at most 16 MiB). The runtime's driver moves bytes between these and the
     /// connections once per turn, so a stream that carries gigabits (a forwarder copying
     /// between synack and a kernel socket with 256 KiB reads, say) needs fewer turns and
-    /// fewer wake-ups per byte with larger ones; they grow only as far as the traffic needs,
-    /// so an idle stream costs nothing more.
+    /// fewer wake-ups per byte with larger ones. They are allocated only as far as the
+    /// traffic needs, so a stream that never carried much costs nothing more; one that did
+    /// keeps what it grew to, up to twice each size, until it is closed. `recv` adds to the
+    /// connection's receive buffer: an application that does not read holds both.
     pub fn stream_buffers(mut self, recv: usize, send: usize) -> Builder {
         let clamp = |n: usize| n.clamp(1 << 10, 16 << 20) as u32;
         self.stream_buffers = super::pipe::Caps {

@@ -226,7 +226,9 @@ impl TcpStream {
     /// nothing: a copy can wait for its reader before it takes a buffer, and dropping this
     /// wait (in a `select!`, say) leaves nothing behind, where a dropped read at the end of
     /// the stream leaves its question with the runtime's driver for the next call. Fails
-    /// only once the runtime has stopped.
+    /// only once the runtime has stopped. Unlike tokio's, one task waits at a time: the
+    /// stream keeps one reader's waker, which `read`, `peek` and this share, so the last
+    /// task to wait is the one woken (as with two tasks reading one stream).
     pub async fn readable(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll_read_ready(cx)).await
     }
