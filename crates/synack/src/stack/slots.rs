@@ -10,6 +10,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::{SocketHandle, Stack, Tuple, err, wheel};
+use crate::tcp::connection::Spares;
 use crate::tcp::{Config, Connection, Counters, State};
 use crate::time::Instant;
 
@@ -87,20 +88,21 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let h = self.place_conn(parent, user, || conn);
+        let h = self.place_conn(parent, user, |_| conn);
         self.hash_conn(h);
         h
     }
 
     /// Puts the connection `build` makes in a free slot, built there (the TCB is written
     /// once, in place, not built on the stack and copied in), with its parts from the
-    /// spares; not yet in the demux table ([`hash_conn`](Self::hash_conn)).
+    /// spares (`build` may take its congestion controller from them); not yet in the demux
+    /// table ([`hash_conn`](Self::hash_conn)).
     #[inline(always)]
     pub(super) fn place_conn(
         &mut self,
         parent: Option<SocketHandle>,
         user: bool,
-        build: impl FnOnce() -> Connection,
+        build: impl FnOnce(&mut Spares) -> Connection,
     ) -> SocketHandle {
         let index = match self.free.pop() {
             Some(i) => i,
@@ -114,7 +116,7 @@ impl Stack {
         };
         let s = &mut self.slots[index as usize];
         s.kind = SlotKind::Conn(ConnSlot {
-            conn: build(),
+            conn: build(&mut self.spares),
             timer: None,
             dirty: false,
             parent,
@@ -172,7 +174,9 @@ impl Stack {
                 if let SlotKind::Conn(c) = &mut s.kind {
                     c.conn.give_parts(&mut self.spares);
                 }
-                s.kind = SlotKind::Free;
+                if let SlotKind::Conn(c) = core::mem::replace(&mut s.kind, SlotKind::Free) {
+                    self.spares.keep_controller(c.conn.into_controller());
+                }
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
                 // Its deadline goes with it, not left to come out and be skipped.
