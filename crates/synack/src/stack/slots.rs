@@ -70,6 +70,9 @@ pub(super) struct ConnSlot {
     pub(super) rehash: u32,
     /// In the queue [`Stack::poll_changed`] reads.
     pub(super) changed: bool,
+    /// Gave its rings and scoreboard to the spares on reaching TIME-WAIT (once: the later
+    /// refreshes in TIME-WAIT skip it).
+    pub(super) parts_given: bool,
     /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
     pub(super) ttl: Option<u8>,
 }
@@ -125,6 +128,7 @@ impl Stack {
             flow_label: 0,
             rehash: 0,
             changed: false,
+            parts_given: false,
             ttl: None,
         });
         let generation = s.generation;
@@ -345,7 +349,7 @@ impl Stack {
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
-            if state == State::TimeWait {
+            if state == State::TimeWait && !c.parts_given {
                 self.time_wait_parts(h);
             }
             if user && report {
@@ -367,6 +371,7 @@ impl Stack {
         }) = self.slots.get_mut(h.index as usize)
         {
             c.conn.give_parts(&mut self.spares);
+            c.parts_given = true;
         }
     }
 
