@@ -495,8 +495,8 @@ impl Stack {
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(remote.ip()));
         self.counters.passive_opens += 1;
         // Built in its slot (no copy of the TCB), then set up there.
-        let h = self.place_conn(Some(lh), false, || {
-            Connection::from_handshake(cfg, local, remote, mss, ts_offset, now, hs)
+        let h = self.place_conn(Some(lh), false, |spares| {
+            Connection::from_handshake_in(cfg, local, remote, mss, ts_offset, now, hs, spares)
         });
         self.hash_conn(h);
         if let Some((c, ctr)) = self.slot_and_counters(h) {

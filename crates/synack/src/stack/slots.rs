@@ -10,6 +10,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::{SocketHandle, Stack, Tuple, err, wheel};
+use crate::tcp::connection::Spares;
 use crate::tcp::{Config, Connection, Counters, State};
 use crate::time::Instant;
 
@@ -69,6 +70,9 @@ pub(super) struct ConnSlot {
     pub(super) rehash: u32,
     /// In the queue [`Stack::poll_changed`] reads.
     pub(super) changed: bool,
+    /// Gave its rings and scoreboard to the spares on reaching TIME-WAIT (once: the later
+    /// refreshes in TIME-WAIT skip it).
+    pub(super) parts_given: bool,
     /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
     pub(super) ttl: Option<u8>,
 }
@@ -87,20 +91,21 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let h = self.place_conn(parent, user, || conn);
+        let h = self.place_conn(parent, user, |_| conn);
         self.hash_conn(h);
         h
     }
 
     /// Puts the connection `build` makes in a free slot, built there (the TCB is written
     /// once, in place, not built on the stack and copied in), with its parts from the
-    /// spares; not yet in the demux table ([`hash_conn`](Self::hash_conn)).
+    /// spares (`build` may take its congestion controller from them); not yet in the demux
+    /// table ([`hash_conn`](Self::hash_conn)).
     #[inline(always)]
     pub(super) fn place_conn(
         &mut self,
         parent: Option<SocketHandle>,
         user: bool,
-        build: impl FnOnce() -> Connection,
+        build: impl FnOnce(&mut Spares) -> Connection,
     ) -> SocketHandle {
         let index = match self.free.pop() {
             Some(i) => i,
@@ -114,7 +119,7 @@ impl Stack {
         };
         let s = &mut self.slots[index as usize];
         s.kind = SlotKind::Conn(ConnSlot {
-            conn: build(),
+            conn: build(&mut self.spares),
             timer: None,
             dirty: false,
             parent,
@@ -123,6 +128,7 @@ impl Stack {
             flow_label: 0,
             rehash: 0,
             changed: false,
+            parts_given: false,
             ttl: None,
         });
         let generation = s.generation;
@@ -172,7 +178,9 @@ impl Stack {
                 if let SlotKind::Conn(c) = &mut s.kind {
                     c.conn.give_parts(&mut self.spares);
                 }
-                s.kind = SlotKind::Free;
+                if let SlotKind::Conn(c) = core::mem::replace(&mut s.kind, SlotKind::Free) {
+                    self.spares.keep_controller(c.conn.into_controller());
+                }
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
                 // Its deadline goes with it, not left to come out and be skipped.
@@ -341,7 +349,7 @@ impl Stack {
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
-            if state == State::TimeWait {
+            if state == State::TimeWait && !c.parts_given {
                 self.time_wait_parts(h);
             }
             if user && report {
@@ -363,6 +371,7 @@ impl Stack {
         }) = self.slots.get_mut(h.index as usize)
         {
             c.conn.give_parts(&mut self.spares);
+            c.parts_given = true;
         }
     }
 

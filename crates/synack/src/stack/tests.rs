@@ -251,26 +251,26 @@ fn finished_connections_leave_their_parts_to_the_next() {
     };
     let mut net = Net::new();
     let ends = connected(&mut net, 80);
-    assert_eq!(net.a.spares.held(), (0, 0));
+    assert_eq!(net.a.spares.held(), (0, 0, 0));
     finish(&mut net, ends, 0xAA);
-    // The client's end was freed: both rings and its scoreboard kept; the server's end in
-    // TIME-WAIT gave its (drained) rings and scoreboard.
-    assert_eq!(net.a.spares.held(), (2, 1));
-    assert_eq!(net.b.spares.held(), (2, 1));
+    // The client's end was freed: both rings, its scoreboard and its congestion controller
+    // kept; the server's end in TIME-WAIT gave its (drained) rings and scoreboard.
+    assert_eq!(net.a.spares.held(), (2, 1, 1));
+    assert_eq!(net.b.spares.held(), (2, 1, 0));
     assert_eq!(net.b.connection_count(), 1, "in TIME-WAIT");
     // The next connection on each side takes them, and its data is its own.
     let ends = connected(&mut net, 81);
-    assert_eq!(net.a.spares.held(), (0, 0));
-    assert_eq!(net.b.spares.held(), (0, 0));
+    assert_eq!(net.a.spares.held(), (0, 0, 0));
+    assert_eq!(net.b.spares.held(), (0, 0, 0));
     finish(&mut net, ends, 0x55);
-    assert_eq!(net.a.spares.held(), (2, 1));
+    assert_eq!(net.a.spares.held(), (2, 1, 1));
 
     // A stack that keeps none frees every part.
     let mut net = Net::new();
     net.a.spares = crate::tcp::connection::Spares::new(0);
     let ends = connected(&mut net, 80);
     finish(&mut net, ends, 0xAA);
-    assert_eq!(net.a.spares.held(), (0, 0));
+    assert_eq!(net.a.spares.held(), (0, 0, 0));
 }
 
 #[test]

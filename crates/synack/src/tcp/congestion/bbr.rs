@@ -810,6 +810,10 @@ impl CongestionControl for Bbr {
         Algorithm::Bbr
     }
 
+    fn start_over(&mut self, mss: u32, initial_window_segments: u32) {
+        *self = Bbr::new(mss, initial_window_segments);
+    }
+
     fn cwnd(&self) -> u32 {
         self.cwnd.saturating_mul(self.mss)
     }

@@ -330,6 +330,10 @@ impl CongestionControl for Cubic {
         Algorithm::Cubic
     }
 
+    fn start_over(&mut self, mss: u32, initial_window_segments: u32) {
+        *self = Cubic::new(mss, initial_window_segments);
+    }
+
     fn cwnd(&self) -> u32 {
         self.w.cwnd_bytes()
     }

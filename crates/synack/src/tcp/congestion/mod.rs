@@ -155,6 +155,11 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Which algorithm this is.
     fn algorithm(&self) -> Algorithm;
 
+    /// Starts over as the controller [`new_controller`] makes for `mss` and
+    /// `initial_window_segments`, so that a finished connection's box serves the next one (the
+    /// stack's spare parts) instead of going back to the allocator.
+    fn start_over(&mut self, mss: u32, initial_window_segments: u32);
+
     /// Congestion window in bytes (segments × MSS, saturating), at least one MSS.
     fn cwnd(&self) -> u32;
 
@@ -433,6 +438,19 @@ mod tests {
         assert_eq!(cc.algorithm(), Algorithm::NewReno);
         assert_eq!(cc.cwnd(), 4_380);
         assert!(format!("{cc:?}").contains("NewReno"));
+    }
+
+    #[test]
+    fn a_controller_started_over_is_a_new_one() {
+        for alg in [Algorithm::Cubic, Algorithm::NewReno, Algorithm::Bbr] {
+            let mut cc = new_controller(alg, 1460, 10);
+            cc.on_ack(&test_util::ack(10, 4, 1460, 5));
+            cc.on_rto(Instant::from_millis(20), cc.cwnd());
+            let fresh = new_controller(alg, 536, 4);
+            assert_ne!(format!("{cc:?}"), format!("{fresh:?}"), "{alg}");
+            cc.start_over(536, 4);
+            assert_eq!(format!("{cc:?}"), format!("{fresh:?}"), "{alg}");
+        }
     }
 
     #[test]

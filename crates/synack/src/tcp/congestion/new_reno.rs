@@ -63,6 +63,10 @@ impl CongestionControl for NewReno {
         Algorithm::NewReno
     }
 
+    fn start_over(&mut self, mss: u32, initial_window_segments: u32) {
+        *self = NewReno::new(mss, initial_window_segments);
+    }
+
     fn cwnd(&self) -> u32 {
         self.w.cwnd_bytes()
     }

@@ -58,7 +58,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::config::Config;
-use super::congestion::{self, CongestionControl};
+use super::congestion::CongestionControl;
 use super::ecn::{Codepoint, Ecn};
 use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNum;
@@ -147,9 +147,19 @@ impl Connection {
     /// A connection in CLOSED, bound to `local`. `mss` is what the path's MTU allows us to
     /// receive (MTU minus IP and TCP headers); `ts_offset` randomises our timestamp clock.
     pub fn new(cfg: Arc<Config>, local: SocketAddr, mss: u16, ts_offset: u32) -> Connection {
+        Connection::new_in(cfg, local, mss, ts_offset, &mut Spares::new(0))
+    }
+
+    /// [`new`](Self::new), its congestion controller from `spares` when they hold one.
+    pub(crate) fn new_in(
+        cfg: Arc<Config>,
+        local: SocketAddr,
+        mss: u16,
+        ts_offset: u32,
+        spares: &mut Spares,
+    ) -> Connection {
         let default_mss = cfg.default_mss_for(local.ip());
-        let cc =
-            congestion::new_controller(cfg.congestion, u32::from(default_mss), cfg.initial_window);
+        let cc = spares.controller(cfg.congestion, u32::from(default_mss), cfg.initial_window);
         let mut opts = Options::new(&cfg, ts_offset);
         // `mss` is the link's MTU less the IP and TCP headers.
         opts.pmtu = mss.saturating_add(20 + crate::wire::ip_header_len(local.ip()) as u16);

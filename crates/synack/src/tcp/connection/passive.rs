@@ -5,7 +5,7 @@
 use core::net::SocketAddr;
 use std::sync::Arc;
 
-use super::Connection;
+use super::{Connection, Spares};
 use crate::tcp::config::Config;
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::Handshake;
@@ -34,7 +34,32 @@ impl Connection {
         now: Instant,
         hs: &Handshake,
     ) -> Connection {
-        let mut c = Connection::new(cfg, local, mss, ts_offset);
+        Connection::from_handshake_in(
+            cfg,
+            local,
+            remote,
+            mss,
+            ts_offset,
+            now,
+            hs,
+            &mut Spares::new(0),
+        )
+    }
+
+    /// [`from_handshake`](Self::from_handshake), its congestion controller from `spares` when
+    /// they hold one.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_handshake_in(
+        cfg: Arc<Config>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mss: u16,
+        ts_offset: u32,
+        now: Instant,
+        hs: &Handshake,
+        spares: &mut Spares,
+    ) -> Connection {
+        let mut c = Connection::new_in(cfg, local, mss, ts_offset, spares);
         c.record_events = false;
         let _ = c.listen();
         let syn = Repr {

@@ -1,4 +1,5 @@
-//! Spare parts: the heap memory of finished connections (ring storage, scoreboards) kept by
+//! Spare parts: the heap memory of finished connections (ring storage, scoreboards, congestion
+//! controllers) kept by
 //! their stack for its next connections, so that a short connection does not cost a trip
 //! into the allocator and back for each part. Linux keeps freed sockets' memory in slab
 //! caches for the same reason (`kmem_cache_free`, then `kmem_cache_alloc` of the next
@@ -9,10 +10,12 @@
 //! scoreboard whose deque had room for at most [`MAX_BOARD_ROOM`] entries), so what the spares
 //! hold is a few hundred KiB at most whatever the traffic was. Cleared on reuse: a ring's
 //! storage is zeroed before its new connection can write or read it
-//! ([`RingBuffer::adopt_storage`]), a board is emptied ([`Scoreboard::adopt`]).
+//! ([`RingBuffer::adopt_storage`]), a board is emptied ([`Scoreboard::adopt`]), a controller
+//! starts over ([`CongestionControl::start_over`]).
 
 use super::Connection;
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
+use crate::tcp::congestion::{self, Algorithm, CongestionControl};
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
 
 /// The largest scoreboard deque (in entries of room) kept as a spare.
@@ -24,6 +27,7 @@ pub(crate) struct Spares {
     cap: usize,
     rings: Vec<Box<[u8]>>,
     boards: Vec<SpareBoard>,
+    controllers: Vec<Box<dyn CongestionControl>>,
 }
 
 impl Spares {
@@ -33,13 +37,14 @@ impl Spares {
             cap,
             rings: Vec::new(),
             boards: Vec::new(),
+            controllers: Vec::new(),
         }
     }
 
     /// Ring storages and scoreboards held now.
     #[cfg(test)]
-    pub(crate) fn held(&self) -> (usize, usize) {
-        (self.rings.len(), self.boards.len())
+    pub(crate) fn held(&self) -> (usize, usize, usize) {
+        (self.rings.len(), self.boards.len(), self.controllers.len())
     }
 
     fn keep_ring(&mut self, storage: Option<Box<[u8]>>) {
@@ -63,6 +68,30 @@ impl Spares {
             if b.room() <= MAX_BOARD_ROOM && self.boards.len() < self.cap {
                 self.boards.push(b);
             }
+        }
+    }
+
+    /// A congestion controller running `alg` as [`congestion::new_controller`] makes it: a
+    /// finished connection's box started over when the last one kept runs `alg`, else a new one.
+    pub(super) fn controller(
+        &mut self,
+        alg: Algorithm,
+        mss: u32,
+        initial_window_segments: u32,
+    ) -> Box<dyn CongestionControl> {
+        match self.controllers.pop() {
+            Some(mut cc) if cc.algorithm() == alg => {
+                cc.start_over(mss, initial_window_segments);
+                cc
+            }
+            _ => congestion::new_controller(alg, mss, initial_window_segments),
+        }
+    }
+
+    /// Keeps the controller of a connection that is being dropped.
+    pub(crate) fn keep_controller(&mut self, cc: Box<dyn CongestionControl>) {
+        if self.controllers.len() < self.cap {
+            self.controllers.push(cc);
         }
     }
 
@@ -93,5 +122,10 @@ impl Connection {
         spares.lend_ring(&mut self.snd.buf);
         spares.lend_ring(&mut self.rcv.buf);
         spares.lend_board(&mut self.snd.sb);
+    }
+
+    /// The congestion controller of a connection being dropped, for [`Spares::keep_controller`].
+    pub(crate) fn into_controller(self) -> Box<dyn CongestionControl> {
+        self.cc
     }
 }
