@@ -257,11 +257,16 @@ impl PushMarks {
         self.continuing = partial;
         // Linux sends each buffer as it fills (`tcp_push_one`, or all on a forced push)
         // while the windows allow, before the write's next buffer exists: those never grow.
-        let sent_as_filled = self
-            .marks()
-            .rev()
-            .find(|m| m.end <= w.sendable_end)
-            .map(|m| m.end);
+        // The marks are in sequence order: the newest is the answer when it qualifies (a
+        // write the windows let out at once, as every request/response write), with no walk.
+        let sent_as_filled = match self.marks.back() {
+            Some(m) if m.end <= w.sendable_end => Some(m.end),
+            _ => self
+                .marks()
+                .rev()
+                .find(|m| m.end <= w.sendable_end)
+                .map(|m| m.end),
+        };
         if let Some(end) = sent_as_filled {
             self.frozen = self.frozen.max(end);
         }

@@ -276,6 +276,9 @@ impl Board {
         if self.segs.is_empty() {
             return d;
         }
+        if self.sacked.segs == 0 && self.lost.segs == 0 && self.retrans.segs == 0 {
+            return self.on_cum_ack_unmarked(ack, f);
+        }
         // A segment the ACK falls inside is acknowledged in part: as Linux, which acknowledges
         // whole segments only (`tcp_clean_rtx_queue`, `tcp_tso_acked`), its head is trimmed
         // off without counting as delivered (no RTT sample, no congestion window credit, no
@@ -305,6 +308,33 @@ impl Board {
             }
             self.segs.pop_front();
             self.out.sub(&s);
+        }
+        if self.segs.is_empty() {
+            self.high_sacked = None;
+        }
+        d
+    }
+
+    /// [`on_cum_ack`](Self::on_cum_ack) when no entry is SACKed, lost or sent again (every ACK
+    /// of a connection that has seen no loss): each entry below `ack` is delivered whole and
+    /// leaves, and an entry the ACK falls inside is trimmed to start at `ack` in place (the same
+    /// outcome as splitting it and removing the undelivered head, without the split).
+    fn on_cum_ack_unmarked(&mut self, ack: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
+        let mut d = Delivered::default();
+        while let Some(s) = self.segs.front_mut() {
+            if s.end > ack {
+                if s.start < ack {
+                    self.out.bytes = self.out.bytes.saturating_sub(ack - s.start);
+                    s.start = ack;
+                }
+                break;
+            }
+            d.bytes += s.len();
+            d.segs += 1;
+            d.whole = true;
+            f(s);
+            self.out.sub(s);
+            self.segs.pop_front();
         }
         if self.segs.is_empty() {
             self.high_sacked = None;

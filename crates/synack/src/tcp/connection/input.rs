@@ -1121,17 +1121,22 @@ impl Connection {
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,
         // when data last arrived, which decides ping-pong mode when we answer).
-        let mut w = self.rwnd();
         // A super-segment is measured as one of the wire segments it stands for (see
         // `grow_per_segment`).
         let seg = (written as u32).min(self.advmss());
-        w.measure(seg, self.rcv.seg_est);
-        if seg >= self.rcv.seg_est {
-            self.rcv.seg_est = seg.min(self.rcv.mss);
+        // A segment under 128 bytes and no longer than the estimate neither measures
+        // (`RecvWindow::measure`) nor opens (below) the window, nor moves the estimate: once
+        // data has set the window's state (`Receiver::window_settled`), there is nothing to do.
+        if written >= 128 || seg > self.rcv.seg_est || !self.rcv.window_settled() {
+            let mut w = self.rwnd();
+            w.measure(seg, self.rcv.seg_est);
+            if seg >= self.rcv.seg_est {
+                self.rcv.seg_est = seg.min(self.rcv.mss);
+            }
+            // Linux `tcp_event_data_recv`: segments of 128 bytes or more open the window.
+            self.grow_per_segment(&mut w, written as u32, 128);
+            self.rcv.store_rwnd(&w);
         }
-        // Linux `tcp_event_data_recv`: segments of 128 bytes or more open the window.
-        self.grow_per_segment(&mut w, written as u32, 128);
-        self.rcv.store_rwnd(&w);
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
         let rto = self.rto();
         let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;

@@ -226,6 +226,15 @@ impl Receiver {
         w
     }
 
+    /// Whether data has set the receive window's state (its clamp and `rcv_ssthresh`), so
+    /// that [`rwnd`](Self::rwnd) builds it from stored values and storing it back unchanged
+    /// would change nothing.
+    pub(super) fn window_settled(&self) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|d| d.clamp != 0 && d.ssthresh != 0)
+    }
+
     /// Keeps what [`rwnd`](Self::rwnd)'s state became (the ratio and clamp once data has
     /// arrived; the buffer grows, never shrinks here).
     pub(super) fn store_rwnd(&mut self, w: &RecvWindow) {
