@@ -370,8 +370,9 @@ impl Stack {
             ..
         }) = self.slots.get_mut(h.index as usize)
         {
-            c.conn.give_parts(&mut self.spares);
-            c.parts_given = true;
+            // Given for good only if nothing was kept back (unread received bytes keep the
+            // receive ring until the application reads them; the next refresh gives it).
+            c.parts_given = c.conn.give_parts(&mut self.spares);
         }
     }
 

@@ -222,6 +222,34 @@ fn connect_accept_transfer_close() {
 }
 
 #[test]
+fn a_time_wait_connection_with_unread_bytes_gives_its_receive_ring_once_they_are_read() {
+    let mut net = Net::new();
+    // Untraced: a traced connection takes the slow refresh, which gives parts every time.
+    net.b.cfg.trace = false;
+    let (_, c, s) = connected(&mut net, 80);
+    net.b.shutdown(net.now, s, Shutdown::Write).unwrap();
+    net.run_until(
+        |n| n.a.connection(c).unwrap().peer_closed(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(net.a.send(net.now, c, &[3; 10]).unwrap(), 10);
+    net.a.close(net.now, c);
+    net.run_until(
+        |n| n.b.connection(s).unwrap().state() == State::TimeWait,
+        Duration::from_secs(5),
+    );
+    // b shut down writing first, then took a's 10 bytes and FIN without reading them: in
+    // TIME-WAIT, held by its application, the bytes in its receive ring, which stays.
+    assert_eq!(net.b.connection(s).unwrap().recv_queue_len(), 10);
+    let rings = net.b.spares.held().0;
+    let mut buf = [0u8; 64];
+    assert_eq!(net.b.recv(net.now, s, &mut buf).unwrap(), 10);
+    // Read: the drained ring goes to the spares now, not when the slot is freed.
+    assert_eq!(net.b.spares.held().0, rings + 1);
+    assert_eq!(net.b.connection(s).unwrap().state(), State::TimeWait);
+}
+
+#[test]
 fn finished_connections_leave_their_parts_to_the_next() {
     type Ends = (SocketHandle, SocketHandle, SocketHandle);
     let finish = |net: &mut Net, (l, c, s): Ends, byte: u8| {

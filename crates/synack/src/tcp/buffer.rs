@@ -247,6 +247,12 @@ impl RingBuffer {
         self.take_storage().is_some()
     }
 
+    /// Whether the ring has storage allocated (holding bytes or not).
+    #[inline]
+    pub fn has_storage(&self) -> bool {
+        !self.storage.is_empty()
+    }
+
     /// Takes the storage out if the ring holds nothing (as
     /// [`shrink_if_empty`](Self::shrink_if_empty)), for another ring to
     /// [`adopt`](Self::adopt_storage): a stack keeps a few for its next connections.

@@ -667,6 +667,12 @@ impl Scoreboard {
     /// connection that sends nothing more (TIME-WAIT) or is dropped: what the board remembers
     /// beyond its segments (the highest SACKed sequence) goes with it. Another connection may
     /// [`adopt`](Self::adopt) it.
+    /// Whether this scoreboard has its memory (allocated on first use).
+    #[inline]
+    pub fn has_board(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn take_if_empty(&mut self) -> Option<SpareBoard> {
         if self.0.as_ref().is_some_and(|b| b.segs.is_empty()) {
             self.0.take().map(SpareBoard)

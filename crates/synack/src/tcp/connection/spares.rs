@@ -41,7 +41,7 @@ impl Spares {
         }
     }
 
-    /// Ring storages and scoreboards held now.
+    /// Ring storages, scoreboards and congestion controllers held now.
     #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize, usize) {
         (self.rings.len(), self.boards.len(), self.controllers.len())
@@ -109,10 +109,13 @@ impl Connection {
     /// when the spares are full): an empty send ring, an empty scoreboard, a drained receive
     /// ring. For a connection in TIME-WAIT (everything sent is acknowledged) and one being
     /// dropped; parts that still hold something stay.
-    pub(crate) fn give_parts(&mut self, spares: &mut Spares) {
+    /// Returns whether nothing is left to give (a ring still holding bytes, unread received
+    /// data say, keeps its storage for a later call).
+    pub(crate) fn give_parts(&mut self, spares: &mut Spares) -> bool {
         spares.keep_ring(self.snd.buf.take_storage());
         spares.keep_board(self.snd.sb.take_if_empty());
         spares.keep_ring(self.rcv.buf.take_storage());
+        !self.snd.buf.has_storage() && !self.snd.sb.has_board() && !self.rcv.buf.has_storage()
     }
 
     /// Takes parts for a new connection from `spares`: storage for its rings and its
