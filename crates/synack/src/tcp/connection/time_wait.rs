@@ -220,18 +220,12 @@ impl TimeWait {
                     ctr.paws_timewait += 1;
                 }
                 ctr.out_of_window += 1;
-                let limit = if limited {
-                    self.cfg.invalid_ratelimit
-                } else {
-                    Duration::ZERO
-                };
-                let limited =
-                    !limit.is_zero() && self.last_oow_ack.is_some_and(|t| now - t < limit);
-                if limited {
-                    ctr.ack_skipped_time_wait += 1;
-                    return Outcome::Keep { restart };
-                }
-                if !limit.is_zero() {
+                let limit = self.cfg.invalid_ratelimit;
+                if limited && !limit.is_zero() {
+                    if self.last_oow_ack.is_some_and(|t| now - t < limit) {
+                        ctr.ack_skipped_time_wait += 1;
+                        return Outcome::Keep { restart };
+                    }
                     self.last_oow_ack = Some(now);
                 }
                 Outcome::Ack { restart }
