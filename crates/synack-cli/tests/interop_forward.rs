@@ -534,6 +534,21 @@ fn forwarder(client: &Netns, mid: &Netns, tun: &str, extra: &[&str]) -> Proc {
 /// An iperf3 run from `ns` to the server (`args` after `-c 198.19.0.77 -f m`): the
 /// receiver's figure in Mbit/s and, for UDP, (lost, total) datagrams.
 fn iperf3(ns: &Netns, args: &[&str]) -> (f64, Option<(u64, u64)>) {
+    let line = iperf3_receiver(ns, args);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let udp = words
+        .iter()
+        .find(|w| w.contains('/') && !w.contains("bits"))
+        .map(|w| {
+            let (lost, total) = w.split_once('/').unwrap();
+            (lost.parse().unwrap(), total.parse().unwrap())
+        });
+    (figure_before(&line, "Mbits/sec"), udp)
+}
+
+/// The receiver's summary line of an iperf3 run from `ns` to the server (`args` after
+/// `-c 198.19.0.77 -f m`): the total, `[SUM]` with `-P`.
+fn iperf3_receiver(ns: &Netns, args: &[&str]) -> String {
     let run = || {
         ns.cmd("timeout")
             .args(["60", "iperf3", "-c", "198.19.0.77", "-f", "m"])
@@ -552,26 +567,37 @@ fn iperf3(ns: &Netns, args: &[&str]) -> (f64, Option<(u64, u64)>) {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "iperf3 {args:?}: {out:?}");
-    // The last receiver line is the total ([SUM] with -P).
-    let line = text
-        .lines()
+    text.lines()
         .rev()
         .find(|l| l.trim_end().ends_with("receiver"))
-        .unwrap_or_else(|| panic!("no receiver line in {text}"));
+        .unwrap_or_else(|| panic!("no receiver line in {text}"))
+        .to_string()
+}
+
+/// The number just before `unit` in iperf3's `line` (`Mbits/sec`).
+fn figure_before(line: &str, unit: &str) -> f64 {
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = words
         .iter()
-        .position(|w| *w == "Mbits/sec")
-        .expect("Mbits/sec");
-    let mbit: f64 = words[at - 1].parse().expect("a rate");
-    let udp = words
-        .iter()
-        .find(|w| w.contains('/') && !w.contains("bits"))
-        .map(|w| {
-            let (lost, total) = w.split_once('/').unwrap();
-            (lost.parse().unwrap(), total.parse().unwrap())
-        });
-    (mbit, udp)
+        .position(|w| *w == unit)
+        .unwrap_or_else(|| panic!("no {unit} in {line}"));
+    words[at - 1]
+        .parse()
+        .unwrap_or_else(|_| panic!("no figure before {unit} in {line}"))
+}
+
+/// The bytes carried in iperf3's `line` (its transfer column, in whichever unit iperf3 chose
+/// for it: `-f` sets only the rate's).
+fn bytes_in(line: &str) -> f64 {
+    [
+        ("KBytes", 1u64 << 10),
+        ("MBytes", 1 << 20),
+        ("GBytes", 1 << 30),
+    ]
+    .into_iter()
+    .find(|(unit, _)| line.split_whitespace().any(|w| w == *unit))
+    .map(|(unit, scale)| figure_before(line, unit) * scale as f64)
+    .unwrap_or_else(|| panic!("no transfer in {line}"))
 }
 
 /// synack forward's resident memory, from /proc.
@@ -799,8 +825,8 @@ fn figures() {
     assert!(ok, "{out}{err}");
 }
 
-/// Dante's SOCKS5 server (`danted`, Debian's dante-server) for `figures_against_tun2proxy`:
-/// on 127.0.0.1:1080 of synack's namespace, no authentication, out through the veth pair.
+/// Dante's SOCKS5 server (`danted`, Debian's dante-server) for `figures_against_peers`: on
+/// 127.0.0.1:1080 of synack's namespace, no authentication, out through the veth pair.
 const DANTED_CONF: &str = "logoutput: stderr
 internal: 127.0.0.1 port = 1080
 external: skf-a
@@ -812,92 +838,289 @@ client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 127.0.0.0/8 to: 198.19.0.0/24 command: connect }
 ";
 
-/// `synack forward` against a peer engine in one run: tun2proxy (a tun2socks engine on the
-/// ipstack crate; `cargo install tun2proxy --locked`, or its path in `SYNACK_TUN2PROXY`), both
-/// carrying the client's TCP flows through the same SOCKS5 proxy (`danted`, in synack's
-/// namespace), beside the kernel's direct path over the veth pair. Each forwarder has a client
-/// namespace of its own; the three paths take turns, three rounds, the median printed as a
-/// Markdown table. Each engine as a user runs it by default, at MTU 1500 with a 4,096-packet
-/// TUN queue: synack with its TUN offloads (64 KiB super-segments; tun2proxy has none),
-/// tun2proxy with the MSS of its MTU (`--tcp-mss 1460`: without it, it sends no MSS option and
-/// the kernel client falls back to 536). Run it (as root, in release, alone on the machine)
-/// with
+/// hev-socks5-tunnel's configuration for `figures_against_peers`: TUN device `NAME` at MTU
+/// `MTU`, TCP through danted (127.0.0.1:1080); everything else as its defaults (task stack
+/// 86,016 bytes, TCP buffer 65,536, no multi-queue).
+const HEV_CONF: &str = "tunnel:
+  name: NAME
+  mtu: MTU
+socks5:
+  address: 127.0.0.1
+  port: 1080
+  udp: 'udp'
+misc:
+  log-file: stderr
+  log-level: warn
+";
+
+/// CPU time (user + system, in clock ticks) of process `pid` (all its threads), plus that of
+/// its children it has waited for when `children`, from `/proc/PID/stat`.
+fn cpu_ticks(pid: &str, children: bool) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0; // gone: nothing more to count
+    };
+    // After the command name in parentheses: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
+    let fields: Vec<u64> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let own = fields[10] + fields[11];
+    if children {
+        own + fields[12] + fields[13]
+    } else {
+        own
+    }
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux's usual builds).
+fn clock_ticks_per_second() -> f64 {
+    run(Command::new("getconf").arg("CLK_TCK"))
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+/// The processes in `ns` whose command is `comm`.
+fn pids_named(ns: &Netns, comm: &str) -> Vec<String> {
+    run(Command::new("ip").args(["netns", "pids", &ns.name]))
+        .split_whitespace()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A peer's TUN device `dev`, created in `mid` (where the peer opens it by name and opens its
+/// upstream sockets), moved into `client` once the peer holds it open, and given the client's
+/// address and the route to the server there, as `synack forward --netns` does for its own.
+fn peer_tun_into(mid: &Netns, client: &Netns, dev: &str, what: &str, peer: &Proc) {
+    // Moved only once the peer has it open (the kernel gives an up TUN device its carrier
+    // when a file attaches): moved before, the peer would make a new one of that name here.
+    let start = Instant::now();
+    while run(mid.cmd("ip").args(["link", "show", dev])).contains("NO-CARRIER") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what} did not open its TUN device within 10 s (pid {})",
+            peer.pid()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The open descriptor goes on working in the device's new namespace (its MTU moves
+    // with it; its addresses do not).
+    ip(mid, &["link", "set", dev, "netns", &client.name]);
+    ip(client, &["addr", "add", "198.18.0.1/24", "dev", dev]);
+    ip(client, &["link", "set", dev, "up"]);
+    ip(client, &["route", "add", "198.19.0.0/24", "dev", dev]);
+}
+
+/// One way from a client to the server in `figures_against_peers`: its name, the namespace
+/// iperf3 runs in, and the forwarder's pid (none for the kernel's direct path).
+struct PeerPath<'a> {
+    name: String,
+    ns: &'a Netns,
+    forwarder: Option<String>,
+}
+
+/// What `figures_against_peers` measured of one path in one row: each run's Mbit/s, and, over
+/// the runs, the bytes carried, the seconds the runs took and the CPU ticks of the
+/// forwarder, of both iperf3 ends and of the SOCKS5 proxy.
+#[derive(Default)]
+struct PeerFigures {
+    mbit: Vec<f64>,
+    bytes: f64,
+    seconds: f64,
+    forwarder: u64,
+    ends: u64,
+    proxy: u64,
+}
+
+/// `synack forward` against peer engines in one run: hev-socks5-tunnel (a tun2socks on lwIP,
+/// in C; its binary from `SYNACK_HEV`, or `hev-socks5-tunnel` on PATH), and tun2proxy (on the
+/// ipstack crate; `SYNACK_TUN2PROXY`, or `tun2proxy-bin` on PATH; left out with a note when
+/// missing), all carrying the client's TCP flows through the same SOCKS5 proxy (`danted`, in
+/// synack's namespace), beside the kernel's direct path over the veth pair. Each forwarder
+/// has a client namespace of its own; the paths take turns, three rounds, the median printed
+/// as a Markdown table, then each forwarder's CPU seconds per GB carried (user + system, from
+/// `/proc/PID/stat`, over the three runs), both iperf3 ends' and danted's. Each engine as a
+/// user runs it by default, with a 4,096-packet TUN queue: synack at MTU 1500 with its TUN
+/// offloads (64 KiB super-segments; neither peer has them); hev-socks5-tunnel at its default
+/// MTU 8500 (its lwIP's MSS is 8191: its best single-stream configuration) and again at MTU
+/// 1500, the others'; tun2proxy at MTU 1500 with the MSS of its MTU (`--tcp-mss 1460`:
+/// without it, it sends no MSS option and the kernel client falls back to 536). Run it (as
+/// root, in release, alone on the machine) with
 ///
 /// ```sh
-/// cargo install tun2proxy --locked   # once; or SYNACK_TUN2PROXY=/path/to/tun2proxy-bin
-/// flock /tmp/synack-realtime.lock cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture --exact figures_against_tun2proxy
+/// SYNACK_HEV=/path/to/hev-socks5-tunnel SYNACK_TUN2PROXY=/path/to/tun2proxy-bin \
+///   flock /tmp/synack-realtime.lock cargo test --release -p synack-cli --test interop_forward -- --ignored --nocapture --exact figures_against_peers
 /// ```
 #[test]
-#[ignore = "a measurement against a peer: run it by hand, see the doc comment"]
-fn figures_against_tun2proxy() {
-    const TEST: &str = "figures_against_tun2proxy";
-    let peer_bin = std::env::var("SYNACK_TUN2PROXY").unwrap_or_else(|_| "tun2proxy-bin".into());
-    if !may_run(TEST, &["ip", "iperf3", "danted", &peer_bin]) {
+#[ignore = "a measurement against peers: run it by hand, see the doc comment"]
+fn figures_against_peers() {
+    const TEST: &str = "figures_against_peers";
+    let hev_bin = std::env::var("SYNACK_HEV").unwrap_or_else(|_| "hev-socks5-tunnel".into());
+    if !may_run(TEST, &["ip", "iperf3", "danted", "getconf", &hev_bin]) {
         return;
     }
+    let tun2proxy_bin =
+        std::env::var("SYNACK_TUN2PROXY").unwrap_or_else(|_| "tun2proxy-bin".into());
+    let tun2proxy = have_tool(&tun2proxy_bin);
+    if !tun2proxy {
+        eprintln!("{TEST}: {tun2proxy_bin} is not installed: tun2proxy left out");
+    }
     let _serial = serial();
-    let (client, mid, server) = three_namespaces("tp");
-    let peer_client = Netns::new("tpq");
-    let (_iperf, _flows) = throughput_servers(&server);
-    let scratch = Scratch::new("forward-peer");
+    let (client, mid, server) = three_namespaces("pe");
+    let (iperf, _flows) = throughput_servers(&server);
+    let scratch = Scratch::new("forward-peers");
     std::fs::write(scratch.path("danted.conf"), DANTED_CONF).unwrap();
     let mut socks = mid.cmd("danted");
     socks.arg("-f").arg(scratch.path("danted.conf"));
     let _socks = Proc::spawn(socks, "danted");
     wait_listening(&mid, 1080, "danted");
-    let _fwd = forwarder(&client, &mid, "sktp", &["--socks5", "127.0.0.1:1080"]);
-    // tun2proxy opens its TUN device by name in its own namespace: made there, opened, then
-    // moved into the peer's client namespace (the open descriptor goes on working).
-    ip(&mid, &["tuntap", "add", "mode", "tun", "name", "sktq"]);
-    ip(&mid, &["link", "set", "sktq", "up", "txqueuelen", "4096"]);
-    let mut peer = mid.cmd(&peer_bin);
-    peer.args(["--tun", "sktq", "--proxy", "socks5://127.0.0.1:1080"])
-        .args(["--tcp-mss", "1460", "--max-sessions", "1000"]);
-    let _peer = Proc::spawn(peer, "tun2proxy");
-    // Moved only once tun2proxy has it open (the kernel gives an up TUN device its carrier
-    // when a file attaches): moved before, tun2proxy would make a new one of that name here.
-    let start = Instant::now();
-    while run(mid.cmd("ip").args(["link", "show", "sktq"])).contains("NO-CARRIER") {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "tun2proxy did not open its TUN device within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ip(&mid, &["link", "set", "sktq", "netns", &peer_client.name]);
-    ip(
-        &peer_client,
-        &["addr", "add", "198.18.0.1/24", "dev", "sktq"],
-    );
-    ip(&peer_client, &["link", "set", "sktq", "up"]);
-    ip(
-        &peer_client,
-        &["route", "add", "198.19.0.0/24", "dev", "sktq"],
-    );
+    let fwd = forwarder(&client, &mid, "skpe", &["--socks5", "127.0.0.1:1080"]);
 
+    let mut paths = vec![PeerPath {
+        name: "synack forward".into(),
+        ns: &client,
+        forwarder: Some(fwd.pid().to_string()),
+    }];
+    // Each peer's client namespace, TUN device and process, kept until the end.
+    let mut peers: Vec<(Netns, Proc)> = Vec::new();
+    for mtu in ["8500", "1500"] {
+        let dev = format!("skph{}", &mtu[..2]);
+        ip(&mid, &["tuntap", "add", "mode", "tun", "name", &dev]);
+        ip(&mid, &["link", "set", &dev, "txqueuelen", "4096"]);
+        let conf = scratch.path(&format!("hev-{mtu}.yml"));
+        std::fs::write(&conf, HEV_CONF.replace("NAME", &dev).replace("MTU", mtu)).unwrap();
+        let mut hev = mid.cmd(&hev_bin);
+        hev.arg(&conf);
+        let hev = Proc::spawn(hev, "hev-socks5-tunnel");
+        let ns = Netns::new(&format!("ph{}", &mtu[..2]));
+        peer_tun_into(&mid, &ns, &dev, "hev-socks5-tunnel", &hev);
+        peers.push((ns, hev));
+    }
+    if tun2proxy {
+        ip(&mid, &["tuntap", "add", "mode", "tun", "name", "skpt"]);
+        ip(&mid, &["link", "set", "skpt", "up", "txqueuelen", "4096"]);
+        let mut peer = mid.cmd(&tun2proxy_bin);
+        peer.args(["--tun", "skpt", "--proxy", "socks5://127.0.0.1:1080"])
+            .args(["--tcp-mss", "1460", "--max-sessions", "1000"]);
+        let peer = Proc::spawn(peer, "tun2proxy");
+        let ns = Netns::new("pt");
+        peer_tun_into(&mid, &ns, "skpt", "tun2proxy", &peer);
+        peers.push((ns, peer));
+    }
+    let names = [
+        "hev-socks5-tunnel, MTU 8500",
+        "hev-socks5-tunnel, MTU 1500",
+        "tun2proxy",
+    ];
+    for ((ns, peer), name) in peers.iter().zip(names) {
+        paths.push(PeerPath {
+            name: name.into(),
+            ns,
+            forwarder: Some(peer.pid().to_string()),
+        });
+    }
+    paths.push(PeerPath {
+        name: "kernel, direct".into(),
+        ns: &mid,
+        forwarder: None,
+    });
+
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let server_pid = iperf.pid().to_string();
+    // danted forks a child per client and reaps it when done (its time then moves into the
+    // parent's children's time): all of them, each time.
+    let proxy_ticks = || -> u64 {
+        pids_named(&mid, "danted")
+            .iter()
+            .map(|p| cpu_ticks(p, true))
+            .sum()
+    };
     let mut rows = Vec::new();
     for (what, args) in [
-        ("TCP, 1 stream (Mbit/s)", &["-t", "5"][..]),
-        ("TCP, 1 stream, reverse (Mbit/s)", &["-t", "5", "-R"]),
-        ("TCP, 8 streams (Mbit/s)", &["-t", "5", "-P", "8"]),
+        ("TCP, 1 stream", &["-t", "5"][..]),
+        ("TCP, 1 stream, reverse", &["-t", "5", "-R"]),
+        ("TCP, 8 streams", &["-t", "5", "-P", "8"]),
     ] {
-        let (mut synack, mut tun2proxy, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+        let mut figures: Vec<PeerFigures> = paths.iter().map(|_| PeerFigures::default()).collect();
         for _ in 0..3 {
-            synack.push(iperf3(&client, args).0);
-            tun2proxy.push(iperf3(&peer_client, args).0);
-            direct.push(iperf3(&mid, args).0);
+            for (path, fig) in paths.iter().zip(&mut figures) {
+                let fwd_ticks = || path.forwarder.as_deref().map_or(0, |p| cpu_ticks(p, false));
+                // Both iperf3 ends: the server's own ticks, the client's once it has been
+                // waited for (this process's children).
+                let ends_ticks = || cpu_ticks(&server_pid, false) + cpu_ticks("self", true);
+                let before = (fwd_ticks(), ends_ticks(), proxy_ticks());
+                let start = Instant::now();
+                let line = iperf3_receiver(path.ns, args);
+                fig.seconds += start.elapsed().as_secs_f64();
+                // Saturating: a danted child that exited but is not reaped yet is counted
+                // nowhere for a moment.
+                fig.forwarder += fwd_ticks().saturating_sub(before.0);
+                fig.ends += ends_ticks().saturating_sub(before.1);
+                fig.proxy += proxy_ticks().saturating_sub(before.2);
+                fig.mbit.push(figure_before(&line, "Mbits/sec"));
+                fig.bytes += bytes_in(&line);
+            }
         }
-        eprintln!("{TEST}: {what}: synack {synack:?}, tun2proxy {tun2proxy:?}, direct {direct:?}");
-        rows.push((what, median(synack), median(tun2proxy), median(direct)));
+        // As it goes: a run that fails later still tells what it measured.
+        for (path, fig) in paths.iter().zip(&figures) {
+            eprintln!("{TEST}: {what}: {}: {:?} Mbit/s", path.name, fig.mbit);
+        }
+        rows.push((what, figures));
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average {}", load.trim());
-    println!("| | synack forward | tun2proxy (ipstack) | synack / tun2proxy | kernel, direct |");
-    println!("|---|---:|---:|---:|---:|");
-    for (what, synack, tun2proxy, direct) in rows {
-        println!(
-            "| {what} | {synack:.0} | {tun2proxy:.0} | {:.2}× | {direct:.0} |",
-            synack / tun2proxy
-        );
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let tck = clock_ticks_per_second();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "{cpus} CPUs, load average {} at the start, {} at the end",
+        load_before.trim(),
+        load_after.trim()
+    );
+    let header: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    println!("| Mbit/s (× kernel, direct) | {} |", header.join(" | "));
+    println!("|---|{}", "---:|".repeat(paths.len()));
+    for (what, figures) in &rows {
+        let direct = median(figures.last().unwrap().mbit.clone());
+        let cells: Vec<String> = figures
+            .iter()
+            .map(|f| {
+                let m = median(f.mbit.clone());
+                format!("{m:.0} ({:.2}×)", m / direct)
+            })
+            .collect();
+        println!("| {what} | {} |", cells.join(" | "));
+    }
+    println!();
+    println!(
+        "| CPU s per GB: forwarder + both iperf3 ends + danted (forwarder's share of a core) | {} |",
+        header.join(" | ")
+    );
+    println!("|---|{}", "---:|".repeat(paths.len()));
+    for (what, figures) in &rows {
+        let cells: Vec<String> = figures
+            .iter()
+            .map(|f| {
+                let per_gb = |ticks: u64| ticks as f64 / tck / (f.bytes / 1e9);
+                // How busy the forwarder was: a share of one core over the runs.
+                let busy = f.forwarder as f64 / tck / f.seconds * 100.0;
+                format!(
+                    "{:.2} + {:.2} + {:.2} ({busy:.0} %)",
+                    per_gb(f.forwarder),
+                    per_gb(f.ends),
+                    per_gb(f.proxy)
+                )
+            })
+            .collect();
+        println!("| {what} | {} |", cells.join(" | "));
+    }
+    // Every forwarder still running: none fell over during the runs.
+    let mut fwd = fwd;
+    assert!(fwd.running(), "synack forward exited");
+    for (_, peer) in &mut peers {
+        assert!(peer.running(), "a peer exited");
     }
 }
