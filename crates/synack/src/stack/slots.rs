@@ -177,10 +177,10 @@ impl Stack {
             if s.generation == h.generation {
                 if let SlotKind::Conn(c) = &mut s.kind {
                     c.conn.give_parts(&mut self.spares);
+                    c.conn.give_controller(&mut self.spares);
                 }
-                if let SlotKind::Conn(c) = core::mem::replace(&mut s.kind, SlotKind::Free) {
-                    self.spares.keep_controller(c.conn.into_controller());
-                }
+                // Dropped in place, not moved out.
+                s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
                 // Its deadline goes with it, not left to come out and be skipped.
