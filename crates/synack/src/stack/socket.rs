@@ -256,9 +256,12 @@ impl Stack {
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(rip));
         let iss = self.isn.isn(now, local, remote);
         // Built in its slot (no copy of the TCB), opened there, then entered in the demux.
-        let h = self.place_conn(None, true, |spares| {
-            Connection::new_in(tcp, local, mss, ts_offset, spares)
-        });
+        let h = self.place_conn(
+            None,
+            true,
+            |spares| Connection::new_in(tcp, local, mss, ts_offset, spares),
+            |_| {},
+        );
         let Some((c, ctr)) = self.slot_and_counters(h) else {
             return Err(err(io::ErrorKind::Other, "no slot"));
         };
