@@ -279,7 +279,6 @@ impl Stack {
     }
 
     pub(super) fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        use core::hash::Hasher;
         // Ports then addresses, in one write (SipHash is the same over the bytes however they
         // are split; one write is cheaper than four).
         let mut b = [0u8; 36];
@@ -298,9 +297,7 @@ impl Stack {
             }
             _ => 4,
         };
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.ts_key, !self.ts_key);
-        h.write(&b[..n]);
-        h.finish() as u32
+        super::hash::sip13(self.ts_key, !self.ts_key, &b[..n]) as u32
     }
 
     /// Queues data on a connection (see [`Connection::send`]).
