@@ -59,9 +59,17 @@ impl Stack {
             let mut reuse = false;
             let mut overflow = false;
             let mut learned = None;
-            let may_reopen = seg.flags.syn() && self.may_reopen(dst, seg.dst_port);
+            // Whether a SYN may reopen the 4-tuple is asked only of a SYN that TIME-WAIT
+            // would accept (not of every SYN-ACK).
+            let reopening = if seg.flags.syn() {
+                self.conn_slot(h)
+                    .and_then(|c| c.conn.time_wait_accepts_syn(&seg))
+                    .map(|isn| (isn, self.may_reopen(dst, seg.dst_port)))
+            } else {
+                None
+            };
             if let Some((c, ctr)) = self.slot_and_counters(h) {
-                if let Some(isn) = c.conn.time_wait_accepts_syn(&seg) {
+                if let Some((isn, may_reopen)) = reopening {
                     if may_reopen {
                         // RFC 9293 §3.6.1 / Linux: a new incarnation replaces TIME-WAIT, its
                         // sequence space above the old one's.
@@ -143,10 +151,11 @@ impl Stack {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
+        // The wildcard is looked up only when no listener has the address itself.
         match self
             .listeners
             .get(&(dst, port))
-            .or(self.listeners.get(&(any, port)))
+            .or_else(|| self.listeners.get(&(any, port)))
         {
             Some(&h) => Some(h),
             // RFC 3493 §3.7: an IPv6 listener on the unspecified address takes IPv4 too.

@@ -132,7 +132,9 @@ impl Stack {
         iss: SeqNum,
     ) -> SynFastOpen {
         let mss = self.announced_mss(cfg, remote.ip());
-        let mut conn = Connection::new(cfg.clone(), local, mss, self.ts_offset(local, remote));
+        // Its congestion controller from the spares, as for any other connection.
+        let ts_offset = self.ts_offset(local, remote);
+        let mut conn = Connection::new_in(cfg.clone(), local, mss, ts_offset, &mut self.spares);
         conn.record_events(self.cfg.trace);
         if let Some(mtu) = self.path_mtu(remote.ip()) {
             conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
@@ -140,6 +142,7 @@ impl Stack {
         let _ = conn.listen();
         let mut ctr = crate::tcp::Counters::default();
         if !conn.accept_fast_open_syn(now, remote, seg, iss, &mut ctr) {
+            conn.give_controller(&mut self.spares);
             return SynFastOpen::Ordinary(None);
         }
         // The SYN was counted in InSegs when it reached the listener.

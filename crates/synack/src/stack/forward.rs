@@ -539,7 +539,9 @@ impl Stack {
         let remote = SocketAddr::new(tuple.2, tuple.3);
         let cfg = self.cfg.tcp.clone();
         let mss = self.announced_mss(&cfg, remote.ip());
-        let mut conn = Connection::new(cfg, local, mss, self.ts_offset(local, remote));
+        // Its congestion controller from the spares, as for any other connection.
+        let ts_offset = self.ts_offset(local, remote);
+        let mut conn = Connection::new_in(cfg, local, mss, ts_offset, &mut self.spares);
         if let Some(mtu) = self.path_mtu(remote.ip()) {
             conn.on_path_mtu(mtu, crate::wire::ip_header_len(remote.ip()) as u16);
         }

@@ -494,10 +494,14 @@ impl Stack {
         let mss = self.announced_mss(&cfg, remote.ip());
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(remote.ip()));
         self.counters.passive_opens += 1;
-        // Built in its slot (no copy of the TCB), then set up there.
-        let h = self.place_conn(Some(lh), false, |spares| {
-            Connection::from_handshake_in(cfg, local, remote, mss, ts_offset, now, hs, spares)
-        });
+        // Built in its slot (no copy of the TCB), then set up there as
+        // `Connection::from_handshake` sets it up.
+        let h = self.place_conn(
+            Some(lh),
+            false,
+            |spares| Connection::new_in(cfg, local, mss, ts_offset, spares),
+            |c| c.replay_handshake(now, remote, hs),
+        );
         self.hash_conn(h);
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             c.conn.record_events(trace);

@@ -3,7 +3,6 @@
 //! own keyed-hash offset, so ports are hard to guess from outside, yet consecutive
 //! connections to the same peer step through the range instead of colliding.
 
-use core::hash::Hasher;
 use core::net::{IpAddr, SocketAddr};
 
 /// Picks ephemeral ports from an inclusive range.
@@ -63,9 +62,7 @@ impl PortAllocator {
             }
         }
         b[n..n + 2].copy_from_slice(&remote.port().to_be_bytes());
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
-        h.write(&b[..n + 2]);
-        let offset = h.finish() as u32;
+        let offset = super::hash::sip13(self.key.0, self.key.1, &b[..n + 2]) as u32;
         let n = self.len();
         for count in 0..n {
             let port = self.min as u32 + (self.next.wrapping_add(offset).wrapping_add(count)) % n;

@@ -91,21 +91,22 @@ impl Stack {
         parent: Option<SocketHandle>,
         user: bool,
     ) -> SocketHandle {
-        let h = self.place_conn(parent, user, |_| conn);
+        let h = self.place_conn(parent, user, |_| conn, |_| {});
         self.hash_conn(h);
         h
     }
 
     /// Puts the connection `build` makes in a free slot, built there (the TCB is written
-    /// once, in place, not built on the stack and copied in), with its parts from the
-    /// spares (`build` may take its congestion controller from them); not yet in the demux
-    /// table ([`hash_conn`](Self::hash_conn)).
+    /// once, in place, not built on the stack and copied in), set up there by `setup`, then
+    /// given its parts from the spares (`build` may take its congestion controller from
+    /// them); not yet in the demux table ([`hash_conn`](Self::hash_conn)).
     #[inline(always)]
     pub(super) fn place_conn(
         &mut self,
         parent: Option<SocketHandle>,
         user: bool,
         build: impl FnOnce(&mut Spares) -> Connection,
+        setup: impl FnOnce(&mut Connection),
     ) -> SocketHandle {
         let index = match self.free.pop() {
             Some(i) => i,
@@ -133,6 +134,7 @@ impl Stack {
         });
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
+            setup(&mut c.conn);
             // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
             c.conn.take_parts(&mut self.spares);
         }
@@ -177,10 +179,10 @@ impl Stack {
             if s.generation == h.generation {
                 if let SlotKind::Conn(c) = &mut s.kind {
                     c.conn.give_parts(&mut self.spares);
+                    c.conn.give_controller(&mut self.spares);
                 }
-                if let SlotKind::Conn(c) = core::mem::replace(&mut s.kind, SlotKind::Free) {
-                    self.spares.keep_controller(c.conn.into_controller());
-                }
+                // Dropped in place, not moved out.
+                s.kind = SlotKind::Free;
                 s.generation = s.generation.wrapping_add(1);
                 self.free.push(h.index);
                 // Its deadline goes with it, not left to come out and be skipped.

@@ -256,9 +256,12 @@ impl Stack {
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(rip));
         let iss = self.isn.isn(now, local, remote);
         // Built in its slot (no copy of the TCB), opened there, then entered in the demux.
-        let h = self.place_conn(None, true, |spares| {
-            Connection::new_in(tcp, local, mss, ts_offset, spares)
-        });
+        let h = self.place_conn(
+            None,
+            true,
+            |spares| Connection::new_in(tcp, local, mss, ts_offset, spares),
+            |_| {},
+        );
         let Some((c, ctr)) = self.slot_and_counters(h) else {
             return Err(err(io::ErrorKind::Other, "no slot"));
         };
@@ -276,7 +279,6 @@ impl Stack {
     }
 
     pub(super) fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        use core::hash::Hasher;
         // Ports then addresses, in one write (SipHash is the same over the bytes however they
         // are split; one write is cheaper than four).
         let mut b = [0u8; 36];
@@ -295,9 +297,7 @@ impl Stack {
             }
             _ => 4,
         };
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.ts_key, !self.ts_key);
-        h.write(&b[..n]);
-        h.finish() as u32
+        super::hash::sip13(self.ts_key, !self.ts_key, &b[..n]) as u32
     }
 
     /// Queues data on a connection (see [`Connection::send`]).

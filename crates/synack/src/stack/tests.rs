@@ -302,6 +302,47 @@ fn finished_connections_leave_their_parts_to_the_next() {
 }
 
 #[test]
+fn a_forwarded_connection_takes_its_congestion_controller_from_the_spares() {
+    let mut net = Net::new();
+    net.b.enable_forwarding(super::forward::ForwardConfig {
+        prefixes: vec![IpCidr::V4(Ipv4Cidr::new(Ipv4Addr::new(203, 0, 113, 0), 24))],
+        ..Default::default()
+    });
+    let cfg = net.b.cfg.tcp.clone();
+    net.b
+        .spares
+        .keep_controller(crate::tcp::congestion::new_controller(
+            cfg.congestion,
+            536,
+            cfg.initial_window,
+        ));
+    assert_eq!(net.b.spares.held().2, 1);
+    net.a.set_gateway(Some(B_IP));
+    let dst = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), 80);
+    let c = net.a.connect(net.now, dst, None).unwrap();
+    let mut pending = None;
+    net.run_until(
+        |n| {
+            if let Some(super::forward::ForwardEvent::Tcp(p)) = n.b.poll_forward() {
+                pending = Some(p);
+            }
+            pending.is_some()
+        },
+        Duration::from_secs(5),
+    );
+    let p = pending.expect("the SYN reached the forwarder");
+    assert_eq!(p.dst, dst);
+    let s = net.b.forward_accept(net.now, p.id).unwrap();
+    assert_eq!(net.b.spares.held().2, 0, "the spare controller was taken");
+    net.run_until(
+        |n| n.a.connection(c).unwrap().state() == State::Established,
+        Duration::from_secs(5),
+    );
+    let got = net.transfer(c, s, &[7; 100], Duration::from_secs(5));
+    assert_eq!(got, [7; 100]);
+}
+
+#[test]
 fn connect_to_closed_port_is_refused() {
     let mut net = Net::new();
     let c = net.a.connect(net.now, server_addr(9), None).unwrap();

@@ -5,7 +5,7 @@
 use core::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{Connection, Spares};
+use super::Connection;
 use crate::tcp::config::Config;
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::Handshake;
@@ -34,37 +34,21 @@ impl Connection {
         now: Instant,
         hs: &Handshake,
     ) -> Connection {
-        Connection::from_handshake_in(
-            cfg,
-            local,
-            remote,
-            mss,
-            ts_offset,
-            now,
-            hs,
-            &mut Spares::new(0),
-        )
+        let mut c = Connection::new(cfg, local, mss, ts_offset);
+        c.replay_handshake(now, remote, hs);
+        c
     }
 
-    /// [`from_handshake`](Self::from_handshake), its congestion controller from `spares` when
-    /// they hold one.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn from_handshake_in(
-        cfg: Arc<Config>,
-        local: SocketAddr,
-        remote: SocketAddr,
-        mss: u16,
-        ts_offset: u32,
-        now: Instant,
-        hs: &Handshake,
-        spares: &mut Spares,
-    ) -> Connection {
-        let mut c = Connection::new_in(cfg, local, mss, ts_offset, spares);
-        c.record_events = false;
-        let _ = c.listen();
+    /// The second half of [`from_handshake`](Self::from_handshake), on a connection just
+    /// built by [`new`](Self::new) for the same `local`: the stack builds it in its slot and
+    /// runs this there, so that the TCB is not built once more on the way.
+    pub(crate) fn replay_handshake(&mut self, now: Instant, remote: SocketAddr, hs: &Handshake) {
+        self.record_events = false;
+        let _ = self.listen();
+        let local_port = self.local_port;
         let syn = Repr {
             src_port: remote.port(),
-            dst_port: local.port(),
+            dst_port: local_port,
             seq: hs.irs,
             ack: Default::default(),
             flags: if hs.ecn {
@@ -83,20 +67,19 @@ impl Connection {
             },
             payload: &[],
         };
-        c.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
+        self.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
         // The SYN-ACK is out: SND.NXT = ISS + 1, and the initial window it offered (as
         // `SynAck` sized it) fixes the right edge we never move left (§3.8.6).
-        c.snd.nxt = hs.iss + 1u32;
-        c.snd.max = c.snd.nxt;
-        c.open_receive_window();
+        self.snd.nxt = hs.iss + 1u32;
+        self.snd.max = self.snd.nxt;
+        self.open_receive_window();
         if let Some(sent) = hs.synack_sent {
-            c.snd.sampler.start(c.snd.nxt, sent);
+            self.snd.sampler.start(self.snd.nxt, sent);
         }
         for _ in 0..hs.retransmits {
-            c.on_handshake_retransmitted();
+            self.on_handshake_retransmitted();
         }
-        c.arm_retransmit(now);
-        c.record_events = true;
-        c
+        self.arm_retransmit(now);
+        self.record_events = true;
     }
 }

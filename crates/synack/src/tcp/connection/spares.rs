@@ -15,8 +15,9 @@
 
 use super::Connection;
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
-use crate::tcp::congestion::{self, Algorithm, CongestionControl};
+use crate::tcp::congestion::{self, AckSample, Algorithm, CongestionControl, Flight, Pacing};
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
+use crate::time::{Duration, Instant};
 
 /// The largest scoreboard deque (in entries of room) kept as a spare.
 pub const MAX_BOARD_ROOM: usize = 16;
@@ -127,8 +128,44 @@ impl Connection {
         spares.lend_board(&mut self.snd.sb);
     }
 
-    /// The congestion controller of a connection being dropped, for [`Spares::keep_controller`].
-    pub(crate) fn into_controller(self) -> Box<dyn CongestionControl> {
-        self.cc
+    /// Gives the congestion controller of a connection about to be dropped to `spares`,
+    /// taken out in place: the connection is left with [`Given`], which allocates nothing,
+    /// so that its slot is freed where it is, not moved out whole to take the controller.
+    pub(crate) fn give_controller(&mut self, spares: &mut Spares) {
+        spares.keep_controller(core::mem::replace(&mut self.cc, Box::new(Given)));
+    }
+}
+
+/// What a connection holds after [`Connection::give_controller`], until it is dropped right
+/// after: no state and no allocation (a box of a zero-sized type allocates nothing). Nothing
+/// drives it; if anything did, it would be a controller whose window never moves (one byte).
+#[derive(Debug)]
+struct Given;
+
+impl CongestionControl for Given {
+    fn name(&self) -> &'static str {
+        "given"
+    }
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::NewReno
+    }
+    fn start_over(&mut self, _mss: u32, _initial_window_segments: u32) {}
+    fn cwnd(&self) -> u32 {
+        1
+    }
+    fn ssthresh(&self) -> u32 {
+        u32::MAX
+    }
+    fn set_mss(&mut self, _mss: u32) {}
+    fn on_ack(&mut self, _ack: &AckSample) {}
+    fn on_congestion_event(&mut self, _now: Instant, _in_flight: u32) {}
+    fn set_cwnd(&mut self, _cwnd: u32) {}
+    fn set_ssthresh(&mut self, _ssthresh: u32) {}
+    fn on_rto(&mut self, _now: Instant, _in_flight: u32) {}
+    fn undo(&mut self) {}
+    fn on_tx_start(&mut self, _flight: &Flight, _idle: Duration) {}
+    fn on_idle_restart(&mut self, _now: Instant, _idle: Duration, _rto: Duration) {}
+    fn pacing_rate(&self, _p: Pacing) -> Option<u64> {
+        None
     }
 }
