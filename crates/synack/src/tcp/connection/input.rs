@@ -383,6 +383,10 @@ impl Connection {
 
     /// §3.10.7.4: SYN-RECEIVED and every synchronized state.
     fn synchronized(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        if self.predicted(seg) {
+            self.established_fast(now, seg, ctr);
+            return;
+        }
         let f = seg.flags;
 
         // A retransmitted SYN in SYN-RECEIVED (same ISN): our SYN-ACK was lost; send it again
@@ -554,24 +558,7 @@ impl Connection {
             return;
         }
 
-        // Every acceptable segment proves the peer alive (keepalive, RFC 1122 §4.2.3.6).
-        self.rcv.last_recv = now;
-        if let Some(liveness) = &mut self.opts.liveness {
-            liveness.probes_sent = 0;
-        }
-        self.arm_keepalive(now);
-
-        // RFC 7323 §4.3: TS.Recent update.
-        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
-            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
-                && seg.seq <= self.rcv.last_ack_sent
-            {
-                self.opts.set_ts(Some(Timestamps {
-                    recent: seg_ts.tsval,
-                    recent_at: now,
-                }));
-            }
-        }
+        self.note_acceptable(now, seg);
 
         let handshake = self.state == State::SynReceived;
         if handshake {
@@ -642,6 +629,66 @@ impl Connection {
         self.process_text_and_fin(now, seg, ctr);
     }
 
+    /// Header prediction (Linux `tcp_rcv_established`'s fast path; RFC 7323 §5 with
+    /// timestamps): the segment the next step of an ESTABLISHED connection expects. Flags ACK
+    /// or ACK|PSH only, SEG.SEQ = RCV.NXT, the same send window, a timestamp (when they are
+    /// on) no older than TS.Recent, text (if any) inside the receive window, no FIN of the
+    /// peer's held, and an ACK in (SND.UNA, SND.MAX], or = SND.UNA with text. For such a
+    /// segment every test of the general path up to step five passes, the ACK is neither a
+    /// duplicate nor one that changes state, and the text goes in order without trimming:
+    /// [`established_fast`](Self::established_fast) does only what is left.
+    #[inline]
+    fn predicted(&self, seg: &Repr<'_>) -> bool {
+        use crate::wire::tcp::Flags;
+        let len = seg.payload.len() as u32;
+        self.state == State::Established
+            && seg.flags.0 & !Flags::PSH.0 == Flags::ACK.0
+            && seg.seq == self.rcv.nxt
+            && (seg.ack > self.snd.una || (seg.ack == self.snd.una && len > 0))
+            && seg.ack <= self.snd.max
+            && (seg.window as u32) << self.snd.shift == self.snd.wnd
+            && len <= self.rcv.window()
+            && self.rcv.fin.is_none()
+            && match (self.opts.ts(), seg.options.timestamps) {
+                (Some(ts), Some(t)) => (t.tsval.wrapping_sub(ts.recent) as i32) >= 0,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+            && header_prediction_on()
+    }
+
+    /// What a [`predicted`](Self::predicted) segment needs: the general path's steps that
+    /// find something to do for it, in the same order.
+    fn established_fast(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        #[cfg(test)]
+        PREDICTED.with(|c| c.set(c.get() + 1));
+        self.note_acceptable(now, seg);
+        self.acknowledge(now, seg, self.snd.wnd, false, ctr);
+        if !seg.payload.is_empty() {
+            self.queue_text(now, seg.seq, seg.payload, ctr);
+        }
+    }
+
+    /// An acceptable segment with ACK (the fifth step reached): the peer is alive (keepalive,
+    /// RFC 1122 §4.2.3.6), and its timestamp may become TS.Recent (RFC 7323 §4.3).
+    fn note_acceptable(&mut self, now: Instant, seg: &Repr<'_>) {
+        self.rcv.last_recv = now;
+        if let Some(liveness) = &mut self.opts.liveness {
+            liveness.probes_sent = 0;
+        }
+        self.arm_keepalive(now);
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
+            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
+                && seg.seq <= self.rcv.last_ack_sent
+            {
+                self.opts.set_ts(Some(Timestamps {
+                    recent: seg_ts.tsval,
+                    recent_at: now,
+                }));
+            }
+        }
+    }
+
     /// Step five for the synchronized states. Returns false if processing stops here.
     fn process_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) -> bool {
         let ack = seg.ack;
@@ -672,6 +719,41 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
+        self.acknowledge(now, seg, window, dup, ctr);
+
+        let fin_acked = self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(State::FinWait2, "our FIN acknowledged");
+                if self.orphaned {
+                    self.timers
+                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
+            State::LastAck if fin_acked => {
+                self.set_state(State::Closed, "our FIN acknowledged");
+                self.clear_timers();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Step five for an acceptable ACK (SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.MAX) up to
+    /// the state changes it causes: the sender's steps (scoreboard, RTT, SND.UNA, recovery
+    /// and congestion control), the send window, the persist timer. `window` is the
+    /// segment's window scaled, `dup` whether it is a duplicate ACK (RFC 5681 §2).
+    fn acknowledge(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        window: u32,
+        dup: bool,
+        ctr: &mut Counters,
+    ) {
+        let ack = seg.ack;
         let prior_una = self.snd.una;
         if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(seg) {
             // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
@@ -701,25 +783,6 @@ impl Connection {
             self.snd.wl2 = ack;
         }
         self.update_persist(now);
-
-        let fin_acked = self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32);
-        match self.state {
-            State::FinWait1 if fin_acked => {
-                self.set_state(State::FinWait2, "our FIN acknowledged");
-                if self.orphaned {
-                    self.timers
-                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
-                }
-            }
-            State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
-            State::LastAck if fin_acked => {
-                self.set_state(State::Closed, "our FIN acknowledged");
-                self.clear_timers();
-                return false;
-            }
-            _ => {}
-        }
-        true
     }
 
     /// Steps 1 to 4 for an ACK that acknowledges nothing while nothing is outstanding
@@ -1274,6 +1337,30 @@ impl Connection {
         ctr.in_segs += 1;
         self.rcv.ack_now = true;
     }
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the
+/// connections this thread drives, so that a test can run the same exchange through the
+/// general path and compare; returns the segments predicted on this thread so far.
+#[cfg(test)]
+pub(crate) fn set_header_prediction(on: bool) -> u64 {
+    HEADER_PREDICTION.with(|c| c.set(on));
+    PREDICTED.with(|c| c.get())
+}
+
+/// Header prediction is on (always, outside tests).
+#[inline(always)]
+fn header_prediction_on() -> bool {
+    #[cfg(test)]
+    return HEADER_PREDICTION.with(|c| c.get());
+    #[cfg(not(test))]
+    true
 }
 
 /// Which options a SYN offered.
