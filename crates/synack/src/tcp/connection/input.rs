@@ -55,6 +55,10 @@ impl Connection {
             let d = self.rcv.reception(self.cfg.delayed_ack);
             d.data_segs_in = d.data_segs_in.wrapping_add(1);
         }
+        if self.predicted(seg) {
+            self.established_fast(now, seg, ctr);
+            return;
+        }
         match self.state {
             // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
             State::Closed => {
@@ -382,11 +386,8 @@ impl Connection {
     }
 
     /// §3.10.7.4: SYN-RECEIVED and every synchronized state.
+    #[inline(never)]
     fn synchronized(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
-        if self.predicted(seg) {
-            self.established_fast(now, seg, ctr);
-            return;
-        }
         let f = seg.flags;
 
         // A retransmitted SYN in SYN-RECEIVED (same ISN): our SYN-ACK was lost; send it again
