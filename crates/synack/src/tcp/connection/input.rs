@@ -13,6 +13,7 @@ use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::ecn::{self, Codepoint};
 use crate::tcp::handshake::Offer;
+use crate::tcp::rate::RateSample;
 use crate::tcp::rwnd::RecvWindow;
 use crate::tcp::sack::SACK_BLOCKS_EXPECTED;
 use crate::tcp::seq::SeqNum;
@@ -664,10 +665,69 @@ impl Connection {
         #[cfg(test)]
         PREDICTED.with(|c| c.set(c.get() + 1));
         self.note_acceptable(now, seg);
-        self.acknowledge(now, seg, self.snd.wnd, false, ctr);
+        if seg.ack > self.snd.una
+            && self.recovery.is_none()
+            && seg.options.sack.is_empty()
+            && self.snd.syn_acked
+            && !self.cc.is_model_based()
+        {
+            self.ack_in_order(now, seg);
+        } else {
+            self.acknowledge(now, seg, self.snd.wnd, false, ctr);
+        }
         if !seg.payload.is_empty() {
             self.queue_text(now, seg.seq, seg.payload, ctr);
         }
+    }
+
+    /// Step five for a [`predicted`](Self::predicted) ACK of new data when only the
+    /// cumulative ACK can matter to the sender (the caller checks): no recovery state (nothing
+    /// was SACKed, marked lost or sent again), no SACK blocks, no ECN echo (its flags are ACK
+    /// or ACK|PSH), the SYN acknowledged, a window-based controller. What `scoreboard_on_ack`,
+    /// `rtt_sample`, `on_new_ack` and `recovery_after_ack` do for it, without the summary of
+    /// everything an ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the
+    /// window update of a predicted segment (the same window, SND.WL1 and SND.WL2 move).
+    fn ack_in_order(&mut self, now: Instant, seg: &Repr<'_>) {
+        let prior = self.snd.sb.pipe();
+        let mut rs = RateSample {
+            prior_in_flight: prior.segs,
+            ..RateSample::default()
+        };
+        let empty = self.snd.sb.first().is_none();
+        let (mut first, mut last, mut retrans_acked) = (None, None, false);
+        let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
+        let d = self.snd.sb.on_cum_ack(seg.ack, |s| {
+            let retrans = s.has(crate::tcp::scoreboard::EVER_RETRANS);
+            if let Some(rate) = rate.as_deref_mut() {
+                rate.on_delivered(s.xmit, s.end, &s.tx, retrans, &mut rs);
+            }
+            if retrans {
+                retrans_acked = true;
+            } else {
+                first.get_or_insert(s.xmit);
+                last = Some(s.xmit);
+            }
+        });
+        self.snd.delivered = self.snd.delivered.wrapping_add(d.segs);
+        let whole = empty || d.whole;
+        let since = |t: Instant| now.saturating_duration_since(t);
+        let samples = match retrans_acked {
+            false => (first.map(since), last.map(since)),
+            true => (None, None),
+        };
+        let sample = self.rtt_sample(now, seg, samples, whole);
+        self.on_new_ack(now, seg, whole);
+        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            tx.rate
+                .generate(now, delivered, d.segs, 0, min_rtt, &mut rs);
+        }
+        if d.segs > 0 {
+            self.grow_cwnd(now, d, prior.bytes, sample);
+        }
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
+        self.update_persist(now);
     }
 
     /// An acceptable segment with ACK (the fifth step reached): the peer is alive (keepalive,
@@ -761,7 +821,7 @@ impl Connection {
         } else if ack >= self.snd.una {
             let mut summary = AckSummary::default();
             self.scoreboard_on_ack(now, seg, dup, &mut summary, ctr);
-            let sample = self.rtt_sample(now, seg, &summary);
+            let sample = self.rtt_sample(now, seg, summary.rtt_samples(now), summary.acked_whole);
             if ack > self.snd.una {
                 self.on_new_ack(now, seg, summary.acked_whole);
             }
@@ -821,15 +881,21 @@ impl Connection {
     /// one (RFC 7323 §4, in our clock's milliseconds, at least one). The handshake's SYN or
     /// SYN-ACK is timed on its own. Returns the sample for congestion control: the latest
     /// segment's RTT (Linux `ca_rtt_us`), which also feeds the minimum RTT.
-    fn rtt_sample(&mut self, now: Instant, seg: &Repr<'_>, sum: &AckSummary) -> Option<Duration> {
+    fn rtt_sample(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        samples: (Option<Duration>, Option<Duration>),
+        acked_whole: bool,
+    ) -> Option<Duration> {
         let advanced = seg.ack > self.snd.una;
-        let (mut seq, mut ca) = sum.rtt_samples(now);
+        let (mut seq, mut ca) = samples;
         if advanced && !self.snd.syn_acked {
             seq = seq.or_else(|| self.snd.sampler.on_ack(seg.ack, now));
         }
         if seq.is_none()
             && advanced
-            && sum.acked_whole
+            && acked_whole
             && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
             && t.tsecr != 0
         {
