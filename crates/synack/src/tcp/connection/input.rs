@@ -1268,8 +1268,10 @@ impl Connection {
             self.rcv.store_rwnd(&w);
         }
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-        let rto = self.rto();
-        let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+        // The RTO, asked only when the gap since the last data needs it.
+        let (rtt, cfg) = (&self.rtt, &self.cfg);
+        let rto = || rtt.current_rto(super::rto_bounds(cfg));
+        let delack = &mut self.rcv.reception(cfg.delayed_ack).delack;
         delack.on_data(now, window_segs, rto);
         let quick = delack.quick();
         if had_holes {
