@@ -60,8 +60,9 @@ impl DelayedAck {
     }
 
     /// In-order data arrived. `window_segs` is the receive window in segments of the peer's
-    /// size; `rto` bounds the timeout.
-    pub fn on_data(&mut self, now: Instant, window_segs: u32, rto: Duration) {
+    /// size; `rto` gives the retransmission timeout, which bounds the timeout (asked only when
+    /// the gap since the last data is above half the minimum).
+    pub fn on_data(&mut self, now: Instant, window_segs: u32, rto: impl FnOnce() -> Duration) {
         // In nanoseconds as kept, without `Duration` arithmetic on every data segment (a
         // `Duration` halved is its nanoseconds halved, rounded down, so the values are the same).
         if self.ato == 0 {
@@ -73,8 +74,8 @@ impl DelayedAck {
             if m <= self.ato_min / 2 {
                 self.ato = self.ato / 2 + self.ato_min / 2;
             } else if m < self.ato {
-                self.ato = (self.ato / 2).saturating_add(m).min(ns(rto));
-            } else if m > ns(rto) {
+                self.ato = (self.ato / 2).saturating_add(m).min(ns(rto()));
+            } else if m > ns(rto()) {
                 // A long gap: the sender apparently restarted; ACK quickly again.
                 self.incr_quick(window_segs);
             }
@@ -173,7 +174,7 @@ mod tests {
             Duration::ZERO,
             "nothing received yet: ACK at once"
         );
-        d.on_data(Instant::from_millis(100), 10, RTO);
+        d.on_data(Instant::from_millis(100), 10, || RTO);
         assert!(d.quick());
         for _ in 0..5 {
             assert!(d.quick());
@@ -183,17 +184,17 @@ mod tests {
         assert_eq!(d.timeout(None), ATO);
         // Capped at 16, at least 2.
         let mut d = DelayedAck::new(ATO);
-        d.on_data(Instant::ZERO, 1000, RTO);
+        d.on_data(Instant::ZERO, 1000, || RTO);
         assert_eq!(d.quick, 16);
         let mut d = DelayedAck::new(ATO);
-        d.on_data(Instant::ZERO, 1, RTO);
+        d.on_data(Instant::ZERO, 1, || RTO);
         assert_eq!(d.quick, 2);
     }
 
     #[test]
     fn replies_and_fin_enter_pingpong_and_a_missed_timer_leaves_it() {
         let mut d = DelayedAck::new(ATO);
-        d.on_data(Instant::from_millis(0), 32, RTO);
+        d.on_data(Instant::from_millis(0), 32, || RTO);
         d.on_data_sent(Instant::from_millis(10));
         assert!(!d.quick(), "interactive: ACKs wait for replies");
         d.on_timer(RTO);
@@ -206,7 +207,7 @@ mod tests {
     #[test]
     fn timeout_adapts_and_is_bounded() {
         let mut d = DelayedAck::new(ATO);
-        d.on_data(Instant::ZERO, 2, RTO);
+        d.on_data(Instant::ZERO, 2, || RTO);
         d.on_ack_sent();
         d.on_ack_sent();
         d.on_timer(RTO); // not ping-pong: inflate to 80 ms
@@ -217,7 +218,7 @@ mod tests {
             "never longer than the RTT"
         );
         // A long silence re-enters quick-ACK mode.
-        d.on_data(Instant::from_secs(5), 8, RTO);
+        d.on_data(Instant::from_secs(5), 8, || RTO);
         assert!(d.quick());
     }
 }

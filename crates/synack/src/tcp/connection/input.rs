@@ -13,6 +13,7 @@ use super::{Connection, Error, PendingRst, State};
 use crate::tcp::counters::Counters;
 use crate::tcp::ecn::{self, Codepoint};
 use crate::tcp::handshake::Offer;
+use crate::tcp::rate::RateSample;
 use crate::tcp::rwnd::RecvWindow;
 use crate::tcp::sack::SACK_BLOCKS_EXPECTED;
 use crate::tcp::seq::SeqNum;
@@ -54,6 +55,10 @@ impl Connection {
         if !seg.payload.is_empty() && !matches!(self.state, State::Closed | State::Listen) {
             let d = self.rcv.reception(self.cfg.delayed_ack);
             d.data_segs_in = d.data_segs_in.wrapping_add(1);
+        }
+        if self.predicted(seg) {
+            self.established_fast(now, seg, ctr);
+            return;
         }
         match self.state {
             // §3.10.7.1: a segment for a CLOSED connection gets a RST (unless it is one).
@@ -382,6 +387,7 @@ impl Connection {
     }
 
     /// §3.10.7.4: SYN-RECEIVED and every synchronized state.
+    #[inline(never)]
     fn synchronized(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         let f = seg.flags;
 
@@ -554,24 +560,7 @@ impl Connection {
             return;
         }
 
-        // Every acceptable segment proves the peer alive (keepalive, RFC 1122 §4.2.3.6).
-        self.rcv.last_recv = now;
-        if let Some(liveness) = &mut self.opts.liveness {
-            liveness.probes_sent = 0;
-        }
-        self.arm_keepalive(now);
-
-        // RFC 7323 §4.3: TS.Recent update.
-        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
-            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
-                && seg.seq <= self.rcv.last_ack_sent
-            {
-                self.opts.set_ts(Some(Timestamps {
-                    recent: seg_ts.tsval,
-                    recent_at: now,
-                }));
-            }
-        }
+        self.note_acceptable(now, seg);
 
         let handshake = self.state == State::SynReceived;
         if handshake {
@@ -642,6 +631,125 @@ impl Connection {
         self.process_text_and_fin(now, seg, ctr);
     }
 
+    /// Header prediction (Linux `tcp_rcv_established`'s fast path; RFC 7323 §5 with
+    /// timestamps): the segment the next step of an ESTABLISHED connection expects. Flags ACK
+    /// or ACK|PSH only, SEG.SEQ = RCV.NXT, the same send window, a timestamp (when they are
+    /// on) no older than TS.Recent, text (if any) inside the receive window, no FIN of the
+    /// peer's held, and an ACK in (SND.UNA, SND.MAX], or = SND.UNA with text. For such a
+    /// segment every test of the general path up to step five passes, the ACK is neither a
+    /// duplicate nor one that changes state, and the text goes in order without trimming:
+    /// [`established_fast`](Self::established_fast) does only what is left.
+    #[inline]
+    fn predicted(&self, seg: &Repr<'_>) -> bool {
+        use crate::wire::tcp::Flags;
+        let len = seg.payload.len() as u32;
+        self.state == State::Established
+            && seg.flags.0 & !Flags::PSH.0 == Flags::ACK.0
+            && seg.seq == self.rcv.nxt
+            && (seg.ack > self.snd.una || (seg.ack == self.snd.una && len > 0))
+            && seg.ack <= self.snd.max
+            && (seg.window as u32) << self.snd.shift == self.snd.wnd
+            && len <= self.rcv.window()
+            && self.rcv.fin.is_none()
+            && match (self.opts.ts(), seg.options.timestamps) {
+                (Some(ts), Some(t)) => (t.tsval.wrapping_sub(ts.recent) as i32) >= 0,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+            && header_prediction_on()
+    }
+
+    /// What a [`predicted`](Self::predicted) segment needs: the general path's steps that
+    /// find something to do for it, in the same order.
+    fn established_fast(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
+        #[cfg(test)]
+        PREDICTED.with(|c| c.set(c.get() + 1));
+        self.note_acceptable(now, seg);
+        if seg.ack > self.snd.una
+            && self.recovery.is_none()
+            && seg.options.sack.is_empty()
+            && self.snd.syn_acked
+            && !self.cc.is_model_based()
+        {
+            self.ack_in_order(now, seg);
+        } else {
+            self.acknowledge(now, seg, self.snd.wnd, false, ctr);
+        }
+        if !seg.payload.is_empty() {
+            self.queue_text(now, seg.seq, seg.payload, ctr);
+        }
+    }
+
+    /// Step five for a [`predicted`](Self::predicted) ACK of new data when only the
+    /// cumulative ACK can matter to the sender (the caller checks): no recovery state (nothing
+    /// was SACKed, marked lost or sent again), no SACK blocks, no ECN echo (its flags are ACK
+    /// or ACK|PSH), the SYN acknowledged, a window-based controller. What `scoreboard_on_ack`,
+    /// `rtt_sample`, `on_new_ack` and `recovery_after_ack` do for it, without the summary of
+    /// everything an ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the
+    /// window update of a predicted segment (the same window, SND.WL1 and SND.WL2 move).
+    fn ack_in_order(&mut self, now: Instant, seg: &Repr<'_>) {
+        let prior = self.snd.sb.pipe();
+        let mut rs = RateSample {
+            prior_in_flight: prior.segs,
+            ..RateSample::default()
+        };
+        let empty = self.snd.sb.first().is_none();
+        let (mut first, mut last, mut retrans_acked) = (None, None, false);
+        let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
+        let d = self.snd.sb.on_cum_ack(seg.ack, |s| {
+            let retrans = s.has(crate::tcp::scoreboard::EVER_RETRANS);
+            if let Some(rate) = rate.as_deref_mut() {
+                rate.on_delivered(s.xmit, s.end, &s.tx, retrans, &mut rs);
+            }
+            if retrans {
+                retrans_acked = true;
+            } else {
+                first.get_or_insert(s.xmit);
+                last = Some(s.xmit);
+            }
+        });
+        self.snd.delivered = self.snd.delivered.wrapping_add(d.segs);
+        let whole = empty || d.whole;
+        let since = |t: Instant| now.saturating_duration_since(t);
+        let samples = match retrans_acked {
+            false => (first.map(since), last.map(since)),
+            true => (None, None),
+        };
+        let sample = self.rtt_sample(now, seg, samples, whole);
+        self.on_new_ack(now, seg, whole);
+        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        if let Some(tx) = self.snd.tx.as_deref_mut() {
+            tx.rate
+                .generate(now, delivered, d.segs, 0, min_rtt, &mut rs);
+        }
+        if d.segs > 0 {
+            self.grow_cwnd(now, d, prior.bytes, sample);
+        }
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
+        self.update_persist(now);
+    }
+
+    /// An acceptable segment with ACK (the fifth step reached): the peer is alive (keepalive,
+    /// RFC 1122 §4.2.3.6), and its timestamp may become TS.Recent (RFC 7323 §4.3).
+    fn note_acceptable(&mut self, now: Instant, seg: &Repr<'_>) {
+        self.rcv.last_recv = now;
+        if let Some(liveness) = &mut self.opts.liveness {
+            liveness.probes_sent = 0;
+        }
+        self.arm_keepalive(now);
+        if let (Some(ts), Some(seg_ts)) = (self.opts.ts(), seg.options.timestamps) {
+            if (seg_ts.tsval.wrapping_sub(ts.recent) as i32) >= 0
+                && seg.seq <= self.rcv.last_ack_sent
+            {
+                self.opts.set_ts(Some(Timestamps {
+                    recent: seg_ts.tsval,
+                    recent_at: now,
+                }));
+            }
+        }
+    }
+
     /// Step five for the synchronized states. Returns false if processing stops here.
     fn process_ack(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) -> bool {
         let ack = seg.ack;
@@ -672,13 +780,48 @@ impl Connection {
             && !seg.flags.fin()
             && window == self.snd.wnd
             && self.snd.una != self.snd.max;
+        self.acknowledge(now, seg, window, dup, ctr);
+
+        let fin_acked = self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(State::FinWait2, "our FIN acknowledged");
+                if self.orphaned {
+                    self.timers
+                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
+            State::LastAck if fin_acked => {
+                self.set_state(State::Closed, "our FIN acknowledged");
+                self.clear_timers();
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Step five for an acceptable ACK (SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.MAX) up to
+    /// the state changes it causes: the sender's steps (scoreboard, RTT, SND.UNA, recovery
+    /// and congestion control), the send window, the persist timer. `window` is the
+    /// segment's window scaled, `dup` whether it is a duplicate ACK (RFC 5681 §2).
+    fn acknowledge(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        window: u32,
+        dup: bool,
+        ctr: &mut Counters,
+    ) {
+        let ack = seg.ack;
         let prior_una = self.snd.una;
         if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(seg) {
             // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
         } else if ack >= self.snd.una {
             let mut summary = AckSummary::default();
             self.scoreboard_on_ack(now, seg, dup, &mut summary, ctr);
-            let sample = self.rtt_sample(now, seg, &summary);
+            let sample = self.rtt_sample(now, seg, summary.rtt_samples(now), summary.acked_whole);
             if ack > self.snd.una {
                 self.on_new_ack(now, seg, summary.acked_whole);
             }
@@ -701,25 +844,6 @@ impl Connection {
             self.snd.wl2 = ack;
         }
         self.update_persist(now);
-
-        let fin_acked = self.snd.fin_seq.is_some_and(|f| self.snd.una == f + 1u32);
-        match self.state {
-            State::FinWait1 if fin_acked => {
-                self.set_state(State::FinWait2, "our FIN acknowledged");
-                if self.orphaned {
-                    self.timers
-                        .arm(Timer::Close, now + self.cfg.fin_wait2_timeout);
-                }
-            }
-            State::Closing if fin_acked => self.enter_time_wait(now, "our FIN acknowledged"),
-            State::LastAck if fin_acked => {
-                self.set_state(State::Closed, "our FIN acknowledged");
-                self.clear_timers();
-                return false;
-            }
-            _ => {}
-        }
-        true
     }
 
     /// Steps 1 to 4 for an ACK that acknowledges nothing while nothing is outstanding
@@ -757,15 +881,21 @@ impl Connection {
     /// one (RFC 7323 §4, in our clock's milliseconds, at least one). The handshake's SYN or
     /// SYN-ACK is timed on its own. Returns the sample for congestion control: the latest
     /// segment's RTT (Linux `ca_rtt_us`), which also feeds the minimum RTT.
-    fn rtt_sample(&mut self, now: Instant, seg: &Repr<'_>, sum: &AckSummary) -> Option<Duration> {
+    fn rtt_sample(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        samples: (Option<Duration>, Option<Duration>),
+        acked_whole: bool,
+    ) -> Option<Duration> {
         let advanced = seg.ack > self.snd.una;
-        let (mut seq, mut ca) = sum.rtt_samples(now);
+        let (mut seq, mut ca) = samples;
         if advanced && !self.snd.syn_acked {
             seq = seq.or_else(|| self.snd.sampler.on_ack(seg.ack, now));
         }
         if seq.is_none()
             && advanced
-            && sum.acked_whole
+            && acked_whole
             && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
             && t.tsecr != 0
         {
@@ -1138,8 +1268,10 @@ impl Connection {
             self.rcv.store_rwnd(&w);
         }
         let window_segs = self.rcv.buf.free() as u32 / self.rcv.seg_est.max(1);
-        let rto = self.rto();
-        let delack = &mut self.rcv.reception(self.cfg.delayed_ack).delack;
+        // The RTO, asked only when the gap since the last data needs it.
+        let (rtt, cfg) = (&self.rtt, &self.cfg);
+        let rto = || rtt.current_rto(super::rto_bounds(cfg));
+        let delack = &mut self.rcv.reception(cfg.delayed_ack).delack;
         delack.on_data(now, window_segs, rto);
         let quick = delack.quick();
         if had_holes {
@@ -1274,6 +1406,30 @@ impl Connection {
         ctr.in_segs += 1;
         self.rcv.ack_now = true;
     }
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the
+/// connections this thread drives, so that a test can run the same exchange through the
+/// general path and compare; returns the segments predicted on this thread so far.
+#[cfg(test)]
+pub(crate) fn set_header_prediction(on: bool) -> u64 {
+    HEADER_PREDICTION.with(|c| c.set(on));
+    PREDICTED.with(|c| c.get())
+}
+
+/// Header prediction is on (always, outside tests).
+#[inline(always)]
+fn header_prediction_on() -> bool {
+    #[cfg(test)]
+    return HEADER_PREDICTION.with(|c| c.get());
+    #[cfg(not(test))]
+    true
 }
 
 /// Which options a SYN offered.

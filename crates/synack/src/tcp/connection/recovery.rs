@@ -460,20 +460,32 @@ impl Connection {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
-            let in_flight = sum.prior_pipe_bytes;
-            let sample = AckSample {
-                now,
-                bytes: sum.delivered.bytes,
-                segments: sum.delivered.segs,
-                in_flight,
-                rtt: rtt_sample,
-                min_rtt: self.rtt.min_rtt(),
-                cwnd_limited: self.is_cwnd_limited(),
-                snd_una: self.snd.una,
-                snd_nxt: self.snd.max,
-            };
-            self.cc.on_ack(&sample);
+            self.grow_cwnd(now, sum.delivered, sum.prior_pipe_bytes, rtt_sample);
         }
+    }
+
+    /// Step 4 for a window-based controller outside a window reduction, on an ACK that may
+    /// raise the window and delivered something: `delivered` with `in_flight` bytes in flight
+    /// before the ACK, and the ACK's RTT sample.
+    pub(super) fn grow_cwnd(
+        &mut self,
+        now: Instant,
+        delivered: Delivered,
+        in_flight: u32,
+        rtt: Option<Duration>,
+    ) {
+        let sample = AckSample {
+            now,
+            bytes: delivered.bytes,
+            segments: delivered.segs,
+            in_flight,
+            rtt,
+            min_rtt: self.rtt.min_rtt(),
+            cwnd_limited: self.is_cwnd_limited(),
+            snd_una: self.snd.una,
+            snd_nxt: self.snd.max,
+        };
+        self.cc.on_ack(&sample);
     }
 
     /// Steps 2 and 3 of [`recovery_after_ack`](Self::recovery_after_ack): SACK reneging,

@@ -8,6 +8,7 @@ mod close;
 mod diagram;
 mod frto;
 mod handshake;
+mod header_prediction;
 mod matrix;
 mod memory;
 mod owed_acks;
