@@ -16,7 +16,8 @@ use std::io;
 use std::sync::Arc;
 
 use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
-use crate::stack::{SocketHandle, Stack};
+use super::udp::Datagram;
+use crate::stack::{RecvMeta, SocketHandle, Stack, UdpHandle};
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
 
@@ -189,6 +190,11 @@ pub(crate) struct Pipe {
     /// How many of `fwd` are not TCP flows (echo requests, UDP flow ends): capped at
     /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting.
     pub(crate) fwd_other: usize,
+    /// A datagram socket's: what the driver took off the stack's receive queue, for the
+    /// socket's calls to take without the driver (see [`sync_datagrams`]).
+    pub(crate) dgrams: VecDeque<Datagram>,
+    /// What `dgrams` is charged, in bytes (see [`charge`]): at most `cap.rx`.
+    pub(crate) dgram_bytes: usize,
 }
 
 /// What a socket's synchronous calls answer from its own state: published by the driver
@@ -264,6 +270,98 @@ pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) ->
         return Step::Done(Ok(n));
     }
     if p.rx_end { Step::Slow } else { Step::Wait }
+}
+
+/// What a queued datagram counts against a datagram socket's pipe: its bytes and a fixed
+/// overhead, as the stack charges its own queue (so that a flood of empty datagrams is
+/// bounded too).
+pub(crate) fn charge(len: usize) -> usize {
+    len + 256
+}
+
+/// The driver's side for datagram socket `u`: moves the datagrams the stack queued into the
+/// pipe, each in a buffer of its own sized to it (the pipe holds at most `cap.rx` bytes'
+/// worth, and always at least one; the rest waits in the stack's queue, which drops what
+/// overflows it, `UdpRcvbufErrors`), takes a pending ICMP error onto the socket's state,
+/// and works out the socket's readiness: readable while the pipe holds a datagram, always
+/// writable (a send that found the output queue full is `send_blocked` until the next
+/// turn), and closed once the stack no longer has the socket.
+pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u8 {
+    p.queued = false;
+    if let Some(e) = stack.udp_take_error(u) {
+        // The latest error wins, as SO_ERROR keeps one.
+        p.ctl.udp_error = Some(e);
+    }
+    p.rx_blocked = false;
+    let cap = p.cap.rx as usize;
+    loop {
+        let next = match stack.udp_next_len(u) {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            Err(_) => {
+                // The socket is gone: a receive that finds the pipe empty asks the stack why.
+                return READABLE | WRITABLE | CLOSED;
+            }
+        };
+        if !p.dgrams.is_empty() && p.dgram_bytes + charge(next) > cap {
+            // A receive that makes room marks the pipe for the driver.
+            p.rx_blocked = true;
+            break;
+        }
+        let mut data = vec![0u8; next];
+        let Ok(m) = stack.recv_from(u, &mut data) else {
+            break;
+        };
+        data.truncate(m.len);
+        p.dgram_bytes += charge(m.len);
+        p.dgrams.push_back(Datagram {
+            data,
+            src: m.src,
+            dst: m.dst,
+        });
+    }
+    if p.dgrams.is_empty() {
+        WRITABLE
+    } else {
+        READABLE | WRITABLE
+    }
+}
+
+/// Takes up to `max` (at least one) of the datagrams the driver moved into a datagram
+/// socket's pipe; `Wait` when it holds none. `mark`: the stack holds more than the pipe had
+/// room for, and the driver must look at the pipe again.
+pub(crate) fn recv_datagrams(p: &mut Pipe, max: usize, mark: &mut bool) -> Step<Vec<Datagram>> {
+    if p.dgrams.is_empty() {
+        return Step::Wait;
+    }
+    let k = max.max(1).min(p.dgrams.len());
+    let got: Vec<Datagram> = p.dgrams.drain(..k).collect();
+    p.dgram_bytes -= got.iter().map(|d| charge(d.data.len())).sum::<usize>();
+    if p.rx_blocked {
+        *mark |= p.mark();
+    }
+    Step::Done(Ok(got))
+}
+
+/// Takes the next datagram the driver moved into a datagram socket's pipe into `buf` (a
+/// longer one is truncated, the rest lost, as `recvfrom(2)` without MSG_PEEK); `Wait` when
+/// the pipe holds none.
+pub(crate) fn recv_datagram(p: &mut Pipe, buf: &mut [u8], mark: &mut bool) -> Step<RecvMeta> {
+    let Some(d) = p.dgrams.pop_front() else {
+        return Step::Wait;
+    };
+    p.dgram_bytes -= charge(d.data.len());
+    if p.rx_blocked {
+        *mark |= p.mark();
+    }
+    let len = d.data.len().min(buf.len());
+    buf[..len].copy_from_slice(&d.data[..len]);
+    Step::Done(Ok(RecvMeta {
+        len,
+        datagram_len: d.data.len(),
+        src: d.src,
+        dst: d.dst,
+    }))
 }
 
 /// An accept from a listener's pipe; `Wait` when it is empty.

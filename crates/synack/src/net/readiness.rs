@@ -353,12 +353,13 @@ impl Registry {
             }
             (_, Id::Udp(u)) => {
                 let mut s = io.lock();
+                s.pipe.cap = self.caps;
                 s.pipe.ctl.local = stack.udp_local_addr(u).ok().flatten();
-                s.pipe.ctl.udp_error = stack.udp_take_error(u);
-                io.publish(s, readiness(stack, h, kind));
+                let r = pipe::sync_datagrams(stack, u, &mut s.pipe);
+                io.publish(s, r);
             }
-            _ => {
-                io.set(readiness(stack, h, kind));
+            (_, Id::Tcp(t)) => {
+                io.set(readiness(stack, t, kind));
             }
         }
         self.sockets.insert(h, (kind, io.clone()));
@@ -403,27 +404,18 @@ impl Registry {
                     n += w;
                     sent |= s;
                 }
-                Kind::Datagram => n += io.set(readiness(stack, id, *kind)),
+                Kind::Datagram => n += io.set(readiness(stack, h, *kind)),
             }
         }
-        let set = |stack: &mut Stack, h: Id| match self.sockets.get(&h) {
-            Some((kind, io)) => {
-                let mut s = io.lock();
-                if let Id::Udp(u) = h
-                    && let Some(e) = stack.udp_take_error(u)
-                {
-                    // The latest error wins, as SO_ERROR keeps one.
-                    s.pipe.ctl.udp_error = Some(e);
-                }
-                io.publish(s, readiness(stack, h, *kind))
-            }
+        let set = |stack: &mut Stack, u: UdpHandle| match self.sockets.get(&Id::Udp(u)) {
+            Some((_, io)) => sync_datagrams(stack, u, io),
             None => 0,
         };
         while let Some(h) = stack.poll_udp_changed() {
-            n += set(stack, Id::Udp(h));
+            n += set(stack, h);
         }
         while let Some(h) = self.send_blocked.pop() {
-            n += set(stack, Id::Udp(h));
+            n += set(stack, h);
         }
         n += self.publish_forward(stack, now);
         if n > 0 {
@@ -435,8 +427,10 @@ impl Registry {
     /// One stream's [`pipe::sync`] and publication; forgets the socket once its pipe closed
     /// the handle. (Wake-ups, handed the connection something.)
     pub(crate) fn sync(&mut self, stack: &mut Stack, now: Instant, io: &SocketIo) -> (u64, bool) {
-        let Id::Tcp(h) = io.id else {
-            return (0, false);
+        let h = match io.id {
+            Id::Tcp(h) => h,
+            // A receive made room in its pipe for what the stack still holds.
+            Id::Udp(u) => return (sync_datagrams(stack, u, io), false),
         };
         if io.kind == Kind::Listener {
             return self.sync_listener(stack, now, h, io);
@@ -624,22 +618,18 @@ fn sync_stream(
     (io.publish(s, r.ready), r.sent, r.closed)
 }
 
+/// Datagram socket `u`'s [`pipe::sync_datagrams`] and publication: the wake-ups.
+fn sync_datagrams(stack: &mut Stack, u: UdpHandle, io: &SocketIo) -> u64 {
+    let mut s = io.lock();
+    let r = pipe::sync_datagrams(stack, u, &mut s.pipe);
+    io.publish(s, r)
+}
+
 /// A socket's readiness, from the stack.
-fn readiness(stack: &mut Stack, id: Id, kind: Kind) -> u8 {
-    let h = match id {
-        Id::Tcp(h) => h,
-        // Writable always (a full output queue is `send_blocked`); readable with a datagram
-        // waiting (an ICMP error waits for take_error, as on an unconnected Linux socket).
-        Id::Udp(u) => {
-            return match stack.udp_local_addr(u) {
-                Err(_) => READABLE | WRITABLE | CLOSED,
-                Ok(_) if stack.udp_queued(u) > 0 => READABLE | WRITABLE,
-                Ok(_) => WRITABLE,
-            };
-        }
-    };
+/// (A datagram socket's comes from its pipe: [`pipe::sync_datagrams`].)
+fn readiness(stack: &mut Stack, h: SocketHandle, kind: Kind) -> u8 {
     match kind {
-        // A datagram socket has a UDP handle (above).
+        // A datagram socket has a UDP handle (`sync_datagrams`), never a TCP one.
         Kind::Datagram => READABLE | WRITABLE | CLOSED,
         Kind::Listener => {
             if stack.accept_queue_len(h) > 0 {

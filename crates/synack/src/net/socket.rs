@@ -804,17 +804,28 @@ impl Dgram {
             })
     }
 
-    /// Waits for a datagram into `buf`.
+    /// Waits for a datagram into `buf`: one the driver moved into the socket's pipe (no
+    /// trip through the driver); with the socket gone, the stack says why.
     pub(crate) fn recv(
         &self,
         buf: &mut [u8],
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
     ) -> io::Result<RecvMeta> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, deadline, nonblocking, |p, m| {
+                pipe::recv_datagram(p, buf, m)
+            });
+        self.marked(mark);
+        if let Step::Done(r) = step {
+            return r;
+        }
         let f = self.recv_op(buf.len());
         let (got, m) = self
             .shared
-            .blocking(&self.io, READABLE, timeout, nonblocking, f)?;
+            .blocking(&self.io, READABLE, left(deadline), nonblocking, f)?;
         Ok(fill(got, m, buf))
     }
 
@@ -825,10 +836,27 @@ impl Dgram {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<RecvMeta>> {
-        let len = buf.len();
-        self.shared
-            .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
-            .map_ok(|(got, m)| fill(got, m, buf))
+        let (step, mark) = self
+            .io
+            .poll_step(cx, READABLE, |p, m| pipe::recv_datagram(p, buf, m));
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(_) => {
+                let len = buf.len();
+                self.shared
+                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
+                    .map_ok(|(got, m)| fill(got, m, buf))
+            }
+        }
+    }
+
+    /// Queues the pipe for the driver when a step marked it.
+    fn marked(&self, mark: bool) {
+        if mark {
+            self.shared.mark(&self.io);
+        }
     }
 
     /// The driver's receive of up to `max` datagrams in one call (each whole, sized to
@@ -893,17 +921,28 @@ impl Dgram {
         }
     }
 
-    /// Receives up to `max` datagrams, waiting while none is queued: one trip through the
-    /// driver for the lot.
+    /// Receives up to `max` datagrams, waiting while none is queued: what the driver moved
+    /// into the socket's pipe, taken under the socket's own lock (no trip through the
+    /// driver); with the socket gone, the stack says why.
     pub(crate) fn recv_many(
         &self,
         max: usize,
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
     ) -> io::Result<Vec<Datagram>> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, deadline, nonblocking, |p, m| {
+                pipe::recv_datagrams(p, max, m)
+            });
+        self.marked(mark);
+        if let Step::Done(r) = step {
+            return r;
+        }
         let f = self.recv_many_op(max);
         self.shared
-            .blocking(&self.io, READABLE, timeout, nonblocking, f)
+            .blocking(&self.io, READABLE, left(deadline), nonblocking, f)
     }
 
     /// The task's [`recv_many`](Self::recv_many).
@@ -913,10 +952,19 @@ impl Dgram {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<Vec<Datagram>>> {
-        self.shared
-            .poll_io(cx, &self.io, READABLE, &self.slots[2], || {
-                self.recv_many_op(max)
-            })
+        let (step, mark) = self
+            .io
+            .poll_step(cx, READABLE, |p, m| pipe::recv_datagrams(p, max, m));
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(_) => self
+                .shared
+                .poll_io(cx, &self.io, READABLE, &self.slots[2], || {
+                    self.recv_many_op(max)
+                }),
+        }
     }
 
     /// Sends `batch` in one trip through the driver (see `send_many_op`).

@@ -510,7 +510,8 @@ impl UdpSocket {
         Poll::Ready(Ok(m.src))
     }
 
-    /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
+    /// Waits for a datagram, then takes up to `max` (at least one) from the socket's own
+    /// queue, into which the driver moves each datagram as it arrives: no trip through the
     /// driver (see [`net::UdpSocket::recv_many`](crate::net::UdpSocket::recv_many)).
     ///
     /// Each kind of call (single receive, batch receive, single send, batch send) has one
