@@ -407,6 +407,62 @@ pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
     Step::Done(Ok(n))
 }
 
+/// A write that fills the pipe's free room straight from a reader: `read` reads into that
+/// room (all of it, at most) and says how much it read, `Pending` when it has nothing now
+/// (its waker registered by it), or its error. `Wait` while the pipe has no room; `Slow`
+/// when the connection takes no more (the stack says why). `Done(Ok(Ready(0)))`: the
+/// reader is at its end. `mark` says the driver must look at the pipe afterwards.
+pub(crate) fn write_from(
+    p: &mut Pipe,
+    mark: &mut bool,
+    read: impl FnOnce(&mut [u8]) -> core::task::Poll<io::Result<usize>>,
+) -> Step<core::task::Poll<usize>> {
+    use core::task::Poll;
+    if let Some(e) = p.tx_err.take() {
+        return Step::Done(Err(e));
+    }
+    if p.fin_pending {
+        return Step::Done(Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the socket is shut down for writing",
+        )));
+    }
+    if p.tx_closed {
+        return Step::Slow;
+    }
+    let cap = p.cap.tx as usize;
+    let room = cap.saturating_sub(p.tx.len());
+    if room == 0 {
+        return Step::Wait;
+    }
+    // Offered: the room, but no more than the buffer already has (4 KiB to begin with), so
+    // that the buffer grows only as far as the reads fill it (doubling), as a write's does:
+    // a reply of a few bytes does not cost a stream the whole cap.
+    let room = room.min(p.tx.buf.len().max(4096));
+    let mut outcome = Poll::Pending;
+    p.tx.fill(room, cap, |b| match read(b) {
+        Poll::Ready(Ok(n)) => {
+            let n = n.min(b.len());
+            outcome = Poll::Ready(Ok(n));
+            n
+        }
+        other => {
+            outcome = other;
+            0
+        }
+    });
+    match outcome {
+        Poll::Ready(Ok(n)) => {
+            if n > 0 {
+                *mark |= p.mark();
+            }
+            Step::Done(Ok(Poll::Ready(n)))
+        }
+        Poll::Ready(Err(e)) => Step::Done(Err(e)),
+        Poll::Pending => Step::Done(Ok(Poll::Pending)),
+    }
+}
+
 /// Hands what `tx` holds to connection `h`, as much as it takes (the pipe's `tx_moved`
 /// says whether that was anything). Returns whether `tx` still holds bytes; a connection
 /// that refuses them fails the next write with its error (the bytes are lost, as a
@@ -550,7 +606,53 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
 
 #[cfg(test)]
 mod tests {
-    use super::Bytes;
+    use super::{Bytes, Caps, Pipe, Step, write_from};
+    use core::task::Poll;
+
+    /// A write from a reader is offered the queue's room only as far as the buffer has
+    /// grown (4 KiB at first): a 10-byte reply keeps a stream of 256 KiB queues at 4 KiB;
+    /// reads that fill what they are offered double it, up to the queue's size.
+    #[test]
+    fn write_from_grows_the_queue_only_as_far_as_reads_fill_it() {
+        let mut p = Pipe {
+            cap: Caps {
+                rx: 256 << 10,
+                tx: 256 << 10,
+            },
+            ..Pipe::default()
+        };
+        let mut mark = false;
+        let step = write_from(&mut p, &mut mark, |b| {
+            assert_eq!(b.len(), 4096);
+            b[..10].copy_from_slice(b"0123456789");
+            Poll::Ready(Ok(10))
+        });
+        assert!(matches!(step, Step::Done(Ok(Poll::Ready(10)))) && mark);
+        assert_eq!(p.tx.data(), b"0123456789");
+        assert!(p.tx.buf.capacity() <= 8192, "{}", p.tx.buf.capacity());
+        let mut offered = Vec::new();
+        while p.tx.len() < 256 << 10 {
+            let step = write_from(&mut p, &mut mark, |b| {
+                offered.push(b.len());
+                b.fill(7);
+                Poll::Ready(Ok(b.len()))
+            });
+            assert!(matches!(step, Step::Done(Ok(Poll::Ready(_)))));
+        }
+        assert_eq!(p.tx.len(), 256 << 10);
+        assert!(offered.len() < 12, "{offered:?}");
+        assert!(offered.iter().all(|&n| n <= 256 << 10));
+        // Full: a write waits for room, and the reader is not asked.
+        let step = write_from(&mut p, &mut mark, |_| unreachable!("no room to offer"));
+        assert!(matches!(step, Step::Wait));
+        // A reader with nothing now, or at its end.
+        p.tx.consume(1000);
+        let step = write_from(&mut p, &mut mark, |_| Poll::Pending);
+        assert!(matches!(step, Step::Done(Ok(Poll::Pending))));
+        let step = write_from(&mut p, &mut mark, |_| Poll::Ready(Ok(0)));
+        assert!(matches!(step, Step::Done(Ok(Poll::Ready(0)))));
+        assert_eq!(p.tx.len(), (256 << 10) - 1000);
+    }
 
     #[test]
     fn bytes_keep_their_order_through_fills_pushes_and_partial_reads() {

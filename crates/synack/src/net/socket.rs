@@ -358,6 +358,66 @@ impl Sock {
         }
     }
 
+    /// A task's write that fills the pipe's free room straight from a reader (see
+    /// [`pipe::write_from`]): `Pending` while the pipe is full (the task's waker kept for
+    /// room) or while `read` has nothing (its waker kept by the reader); how much `read`
+    /// read (0: the reader is at its end); `read`'s error; or why the connection takes no
+    /// more. `read` runs under the socket's own lock.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_write_from(
+        &self,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let waker = cx.waker().clone();
+        let mut rcx = Context::from_waker(&waker);
+        let mut read = Some(read);
+        let (step, mark) = self.io.poll_step(cx, WRITABLE, |p, m| match read.take() {
+            Some(f) => pipe::write_from(p, m, |b| f(&mut rcx, b)),
+            None => Step::Wait,
+        });
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(Ok(r))) => r.map(Ok),
+            Poll::Ready(Step::Done(Err(e))) => Poll::Ready(Err(e)),
+            Poll::Ready(_) => self
+                .shared
+                .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
+                    self.why_no_write()
+                }),
+        }
+    }
+
+    /// The driver's answer for a pipe that takes no more (the connection failed or is shut
+    /// down) when a write has no bytes of its own to offer: the pipe's bytes go first (a
+    /// wait while the connection is full behind them), then the connection's error.
+    fn why_no_write(
+        &self,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<usize>> + Send + 'static {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        move |core, now| {
+            let stack = Self::stack(host, core);
+            {
+                let mut s = io.lock();
+                if let Some(e) = s.pipe.tx_err.take() {
+                    return Some(Err(e));
+                }
+                if pipe::flush(stack, now, h, &mut s.pipe) {
+                    return None;
+                }
+            }
+            // An empty send asks the connection's state: its error, or why it cannot send.
+            Some(match stack.send(now, h, &[]) {
+                Err(e) => Err(e),
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the connection takes no more data",
+                )),
+            })
+        }
+    }
+
     /// Queues the pipe for the driver when a step marked it.
     fn marked(&self, mark: bool) {
         if mark {
