@@ -171,11 +171,6 @@ pub(crate) struct Pipe {
     pub(crate) dropped: bool,
     /// The stack's handle is closed (or reset); nothing more to do.
     pub(crate) done: bool,
-    /// A listener's: connections the driver took off the stack's accept queue (registered,
-    /// with their peers), for `accept`.
-    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
-    /// The stack's accept queue holds more than `accepted` had room for.
-    pub(crate) accept_blocked: bool,
     /// In the driver's queue of pipes to look at.
     pub(crate) queued: bool,
     /// Bytes went from `tx` to the connection since the driver last looked (segments due).
@@ -184,6 +179,19 @@ pub(crate) struct Pipe {
     pub(crate) ctl: Ctl,
     /// How much `rx` and `tx` hold at most.
     pub(crate) cap: Caps,
+    /// A listener's, a forward listener's or a datagram socket's queues; none for a
+    /// stream (so that a stream's state, one per connection, does not carry them).
+    pub(crate) queues: Option<Box<Queues>>,
+}
+
+/// The queues of the sockets that are not streams (see [`Pipe::q`]).
+#[derive(Default)]
+pub(crate) struct Queues {
+    /// A listener's: connections the driver took off the stack's accept queue (registered,
+    /// with their peers), for `accept`.
+    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
+    /// The stack's accept queue holds more than `accepted` had room for.
+    pub(crate) accept_blocked: bool,
     /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
     /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
     pub(crate) fwd: VecDeque<super::forward::FwdItem>,
@@ -241,6 +249,11 @@ impl Pipe {
     pub(crate) fn mark(&mut self) -> bool {
         !std::mem::replace(&mut self.queued, true)
     }
+
+    /// The queues of a socket that is not a stream (made on first use).
+    pub(crate) fn q(&mut self) -> &mut Queues {
+        self.queues.get_or_insert_with(Box::default)
+    }
 }
 
 /// What one step of a call on a pipe came to.
@@ -294,6 +307,8 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
     }
     p.rx_blocked = false;
     let cap = p.cap.rx as usize;
+    let mut blocked = false;
+    let q = p.queues.get_or_insert_with(Box::default);
     loop {
         let next = match stack.udp_next_len(u) {
             Ok(Some(n)) => n,
@@ -303,9 +318,9 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
                 return READABLE | WRITABLE | CLOSED;
             }
         };
-        if !p.dgrams.is_empty() && p.dgram_bytes + charge(next) > cap {
+        if !q.dgrams.is_empty() && q.dgram_bytes + charge(next) > cap {
             // A receive that makes room marks the pipe for the driver.
-            p.rx_blocked = true;
+            blocked = true;
             break;
         }
         let mut data = vec![0u8; next];
@@ -313,30 +328,28 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
             break;
         };
         data.truncate(m.len);
-        p.dgram_bytes += charge(m.len);
-        p.dgrams.push_back(Datagram {
+        q.dgram_bytes += charge(m.len);
+        q.dgrams.push_back(Datagram {
             data,
             src: m.src,
             dst: m.dst,
         });
     }
-    if p.dgrams.is_empty() {
-        WRITABLE
-    } else {
-        READABLE | WRITABLE
-    }
+    let empty = q.dgrams.is_empty();
+    p.rx_blocked = blocked;
+    if empty { WRITABLE } else { READABLE | WRITABLE }
 }
 
 /// Takes up to `max` (at least one) of the datagrams the driver moved into a datagram
 /// socket's pipe; `Wait` when it holds none. `mark`: the stack holds more than the pipe had
 /// room for, and the driver must look at the pipe again.
 pub(crate) fn recv_datagrams(p: &mut Pipe, max: usize, mark: &mut bool) -> Step<Vec<Datagram>> {
-    if p.dgrams.is_empty() {
+    let Some(q) = p.queues.as_mut().filter(|q| !q.dgrams.is_empty()) else {
         return Step::Wait;
-    }
-    let k = max.max(1).min(p.dgrams.len());
-    let got: Vec<Datagram> = p.dgrams.drain(..k).collect();
-    p.dgram_bytes -= got.iter().map(|d| charge(d.data.len())).sum::<usize>();
+    };
+    let k = max.max(1).min(q.dgrams.len());
+    let got: Vec<Datagram> = q.dgrams.drain(..k).collect();
+    q.dgram_bytes -= got.iter().map(|d| charge(d.data.len())).sum::<usize>();
     if p.rx_blocked {
         *mark |= p.mark();
     }
@@ -347,10 +360,13 @@ pub(crate) fn recv_datagrams(p: &mut Pipe, max: usize, mark: &mut bool) -> Step<
 /// longer one is truncated, the rest lost, as `recvfrom(2)` without MSG_PEEK); `Wait` when
 /// the pipe holds none.
 pub(crate) fn recv_datagram(p: &mut Pipe, buf: &mut [u8], mark: &mut bool) -> Step<RecvMeta> {
-    let Some(d) = p.dgrams.pop_front() else {
+    let Some(q) = p.queues.as_mut() else {
         return Step::Wait;
     };
-    p.dgram_bytes -= charge(d.data.len());
+    let Some(d) = q.dgrams.pop_front() else {
+        return Step::Wait;
+    };
+    q.dgram_bytes -= charge(d.data.len());
     if p.rx_blocked {
         *mark |= p.mark();
     }
@@ -366,9 +382,12 @@ pub(crate) fn recv_datagram(p: &mut Pipe, buf: &mut [u8], mark: &mut bool) -> St
 
 /// An accept from a listener's pipe; `Wait` when it is empty.
 pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, SocketAddr)> {
-    match p.accepted.pop_front() {
+    let Some(q) = p.queues.as_mut() else {
+        return Step::Wait;
+    };
+    match q.accepted.pop_front() {
         Some(a) => {
-            if p.accept_blocked {
+            if q.accept_blocked {
                 *mark |= p.mark();
             }
             Step::Done(Ok(a))
@@ -439,8 +458,9 @@ pub(crate) fn write_from(
     // that the buffer grows only as far as the reads fill it (doubling), as a write's does:
     // a reply of a few bytes does not cost a stream the whole cap.
     let room = room.min(p.tx.buf.len().max(4096));
+    let had = p.tx.buf.len();
     let mut outcome = Poll::Pending;
-    p.tx.fill(room, cap, |b| match read(b) {
+    let n = p.tx.fill(room, cap, |b| match read(b) {
         Poll::Ready(Ok(n)) => {
             let n = n.min(b.len());
             outcome = Poll::Ready(Ok(n));
@@ -451,6 +471,13 @@ pub(crate) fn write_from(
             0
         }
     });
+    if p.tx.buf.len() > had && n < room / 2 {
+        // Grown for a read that filled less than half of it (a reply of a few bytes): the
+        // buffer keeps only what it holds, as a write's would (10,000 flows that each
+        // carried a reply keep a few bytes each, not 4 KiB).
+        p.tx.buf.truncate(p.tx.end.max(had));
+        p.tx.buf.shrink_to_fit();
+    }
     match outcome {
         Poll::Ready(Ok(n)) => {
             if n > 0 {
@@ -610,7 +637,8 @@ mod tests {
     use core::task::Poll;
 
     /// A write from a reader is offered the queue's room only as far as the buffer has
-    /// grown (4 KiB at first): a 10-byte reply keeps a stream of 256 KiB queues at 4 KiB;
+    /// grown (4 KiB at first), and a buffer grown for a read that filled little of it keeps
+    /// only what was read: a 10-byte reply costs a stream of 256 KiB queues a few bytes;
     /// reads that fill what they are offered double it, up to the queue's size.
     #[test]
     fn write_from_grows_the_queue_only_as_far_as_reads_fill_it() {
@@ -629,7 +657,13 @@ mod tests {
         });
         assert!(matches!(step, Step::Done(Ok(Poll::Ready(10)))) && mark);
         assert_eq!(p.tx.data(), b"0123456789");
-        assert!(p.tx.buf.capacity() <= 8192, "{}", p.tx.buf.capacity());
+        // And the buffer keeps only those 10 bytes, not the 4 KiB offered.
+        assert!(p.tx.buf.capacity() <= 64, "{}", p.tx.buf.capacity());
+        // A reader with nothing leaves nothing allocated either.
+        let mut q = Pipe::default();
+        let step = write_from(&mut q, &mut mark, |_| Poll::Pending);
+        assert!(matches!(step, Step::Done(Ok(Poll::Pending))));
+        assert_eq!(q.tx.buf.capacity(), 0);
         let mut offered = Vec::new();
         while p.tx.len() < 256 << 10 {
             let step = write_from(&mut p, &mut mark, |b| {
