@@ -398,19 +398,26 @@ pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, Sock
     }
 }
 
-/// A write into the pipe; `mark` says the driver must look at it afterwards.
-pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
+/// Why a write cannot queue anything, if it cannot: the error handing bytes to the
+/// connection failed with, the socket shut down for writing, or (`Slow`) a connection that
+/// takes no more (the stack says why).
+fn refused<T>(p: &mut Pipe) -> Option<Step<T>> {
     if let Some(e) = p.tx_err.take() {
-        return Step::Done(Err(e));
+        return Some(Step::Done(Err(e)));
     }
     if p.fin_pending {
-        return Step::Done(Err(io::Error::new(
+        return Some(Step::Done(Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
             "the socket is shut down for writing",
-        )));
+        ))));
     }
-    if p.tx_closed {
-        return Step::Slow;
+    p.tx_closed.then_some(Step::Slow)
+}
+
+/// A write into the pipe; `mark` says the driver must look at it afterwards.
+pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
+    if let Some(no) = refused(p) {
+        return no;
     }
     if buf.is_empty() {
         return Step::Done(Ok(0));
@@ -437,17 +444,8 @@ pub(crate) fn write_from(
     read: impl FnOnce(&mut [u8]) -> core::task::Poll<io::Result<usize>>,
 ) -> Step<core::task::Poll<usize>> {
     use core::task::Poll;
-    if let Some(e) = p.tx_err.take() {
-        return Step::Done(Err(e));
-    }
-    if p.fin_pending {
-        return Step::Done(Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "the socket is shut down for writing",
-        )));
-    }
-    if p.tx_closed {
-        return Step::Slow;
+    if let Some(no) = refused(p) {
+        return no;
     }
     let cap = p.cap.tx as usize;
     let room = cap.saturating_sub(p.tx.len());

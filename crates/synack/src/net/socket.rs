@@ -60,6 +60,58 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
 }
 
+/// A call on a socket's pipe from a thread: `step` under the socket's own lock, the thread
+/// blocked on the socket's `interest` while it says `Wait` (`WouldBlock` at the deadline,
+/// or at once when non-blocking); when it says only the stack can answer, the driver's call
+/// that `slow` makes.
+fn blocking_pipe<T, F>(
+    shared: &Shared,
+    io: &Arc<SocketIo>,
+    interest: u8,
+    (deadline, nonblocking): (Option<std::time::Instant>, bool),
+    step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    slow: impl FnOnce() -> F,
+) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+{
+    let (step, mark) = io.blocking_step(interest, deadline, nonblocking, step);
+    if mark {
+        shared.mark(io);
+    }
+    match step {
+        Step::Done(r) => r,
+        _ => shared.blocking(io, interest, left(deadline), nonblocking, slow()),
+    }
+}
+
+/// [`blocking_pipe`] for a task: `Pending` with its waker kept while `step` says `Wait`;
+/// the driver's call in flight kept in `slot` between polls.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+fn poll_pipe<T, F>(
+    shared: &Shared,
+    io: &Arc<SocketIo>,
+    cx: &mut Context<'_>,
+    (interest, slot): (u8, &Slot),
+    step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    slow: impl FnOnce() -> F,
+) -> Poll<io::Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+{
+    let (step, mark) = io.poll_step(cx, interest, step);
+    if mark {
+        shared.mark(io);
+    }
+    match step {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+        Poll::Ready(_) => shared.poll_io(cx, io, interest, slot, slow),
+    }
+}
+
 /// A socket the driver is opening: [`wait`](Self::wait) for it from a synchronous call,
 /// [`done`](Self::done) from a task. Dropped before it was taken, the socket closes.
 pub(crate) struct Opening<S: Send + 'static> {
@@ -322,40 +374,27 @@ impl Sock {
         nonblocking: bool,
     ) -> io::Result<usize> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let (step, mark) = self
-            .io
-            .blocking_step(WRITABLE, deadline, nonblocking, |p, m| {
-                pipe::write(p, buf, m)
-            });
-        self.marked(mark);
-        match step {
-            Step::Done(r) => r,
-            _ => self.shared.blocking(
-                &self.io,
-                WRITABLE,
-                left(deadline),
-                nonblocking,
-                self.slow_write(buf),
-            ),
-        }
+        blocking_pipe(
+            &self.shared,
+            &self.io,
+            WRITABLE,
+            (deadline, nonblocking),
+            |p, m| pipe::write(p, buf, m),
+            || self.slow_write(buf),
+        )
     }
 
     /// The task's [`write`](Self::write).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let (step, mark) = self
-            .io
-            .poll_step(cx, WRITABLE, |p, m| pipe::write(p, buf, m));
-        self.marked(mark);
-        match step {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
-            Poll::Ready(_) => self
-                .shared
-                .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
-                    self.slow_write(buf)
-                }),
-        }
+        poll_pipe(
+            &self.shared,
+            &self.io,
+            cx,
+            (WRITABLE, &self.slots[1]),
+            |p, m| pipe::write(p, buf, m),
+            || self.slow_write(buf),
+        )
     }
 
     /// A task's write that fills the pipe's free room straight from a reader (see
@@ -991,18 +1030,14 @@ impl Dgram {
         nonblocking: bool,
     ) -> io::Result<Vec<Datagram>> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let (step, mark) = self
-            .io
-            .blocking_step(READABLE, deadline, nonblocking, |p, m| {
-                pipe::recv_datagrams(p, max, m)
-            });
-        self.marked(mark);
-        if let Step::Done(r) = step {
-            return r;
-        }
-        let f = self.recv_many_op(max);
-        self.shared
-            .blocking(&self.io, READABLE, left(deadline), nonblocking, f)
+        blocking_pipe(
+            &self.shared,
+            &self.io,
+            READABLE,
+            (deadline, nonblocking),
+            |p, m| pipe::recv_datagrams(p, max, m),
+            || self.recv_many_op(max),
+        )
     }
 
     /// The task's [`recv_many`](Self::recv_many).
@@ -1012,19 +1047,14 @@ impl Dgram {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<Vec<Datagram>>> {
-        let (step, mark) = self
-            .io
-            .poll_step(cx, READABLE, |p, m| pipe::recv_datagrams(p, max, m));
-        self.marked(mark);
-        match step {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
-            Poll::Ready(_) => self
-                .shared
-                .poll_io(cx, &self.io, READABLE, &self.slots[2], || {
-                    self.recv_many_op(max)
-                }),
-        }
+        poll_pipe(
+            &self.shared,
+            &self.io,
+            cx,
+            (READABLE, &self.slots[2]),
+            |p, m| pipe::recv_datagrams(p, max, m),
+            || self.recv_many_op(max),
+        )
     }
 
     /// Sends `batch` in one trip through the driver (see `send_many_op`).
