@@ -255,7 +255,7 @@ fn forward(args: Args) -> io::Result<()> {
     // The flows' tasks (and their upstream sockets) on two threads; the stack on the
     // runtime's own thread, the TUN device's writes on a third.
     let tk = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let addrs: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
