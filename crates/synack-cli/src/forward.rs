@@ -263,6 +263,9 @@ fn forward(args: Args) -> io::Result<()> {
         .host("synack", &addrs.join(","))
         .mtu(args.mtu)
         .device(tun)
+        // A flow's bytes cross between its tasks and the runtime's driver in these: as
+        // large as a copy's reads (copy::BUFFER), one driver turn moves a whole read.
+        .stream_buffers(copy::BUFFER, copy::BUFFER)
         .build()?;
     let host = rt.host("synack").expect("the runtime's only host");
     let cfg = ForwardConfig {
@@ -425,7 +428,56 @@ impl Forwarder {
     /// it when it cannot be made.
     async fn tcp_flow(self: Arc<Self>, flow: PendingFlow) {
         let (src, dst) = (flow.source(), flow.destination());
-        let up = match &self.proxy {
+        // Boxed while it runs: the task of a flow carried for hours keeps no room for it.
+        let up = Box::pin(self.upstream(dst)).await;
+        let mut up = match up {
+            Ok(up) => up,
+            Err(f) => {
+                // Established already by a SYN cookie: all that is left to say is a RST.
+                let told = if flow.is_established() {
+                    Refusal::Reset
+                } else {
+                    f.how
+                };
+                let _ = Box::pin(flow.refuse(told)).await;
+                if self.stats {
+                    let told = match told {
+                        Refusal::Reset => "a RST",
+                        Refusal::Unreachable(Unreachable::Network) => "ICMP network unreachable",
+                        Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
+                        Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
+                        Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
+                    };
+                    eprintln!(
+                        "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
+                        f.why
+                    );
+                }
+                return;
+            }
+        };
+        let _ = up.set_nodelay(true);
+        let Ok(mut client) = Box::pin(flow.accept()).await else {
+            return;
+        };
+        self.tcp_total.fetch_add(1, Ordering::Relaxed);
+        self.tcp_open.fetch_add(1, Ordering::Relaxed);
+        // Each side's FIN is passed on as a half-close once its bytes are; a reset or an
+        // error on either side resets the client and closes upstream.
+        let copied = {
+            let (cr, cw) = client.split();
+            let (ur, uw) = up.split();
+            tokio::try_join!(copy::one_way(cr, uw), copy::one_way(ur, cw))
+        };
+        if copied.is_err() {
+            client.abort();
+        }
+        self.tcp_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connects upstream to `dst`: directly, or through the SOCKS5 proxy.
+    async fn upstream(&self, dst: SocketAddr) -> Result<tokio::net::TcpStream, Failure> {
+        match &self.proxy {
             None => tokio::time::timeout(self.limit, tokio::net::TcpStream::connect(dst))
                 .await
                 .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
@@ -458,50 +510,7 @@ impl Forwarder {
                             })
                     })
             }
-        };
-        let mut up = match up {
-            Ok(up) => up,
-            Err(f) => {
-                // Established already by a SYN cookie: all that is left to say is a RST.
-                let told = if flow.is_established() {
-                    Refusal::Reset
-                } else {
-                    f.how
-                };
-                let _ = flow.refuse(told).await;
-                if self.stats {
-                    let told = match told {
-                        Refusal::Reset => "a RST",
-                        Refusal::Unreachable(Unreachable::Network) => "ICMP network unreachable",
-                        Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
-                        Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
-                        Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
-                    };
-                    eprintln!(
-                        "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
-                        f.why
-                    );
-                }
-                return;
-            }
-        };
-        let _ = up.set_nodelay(true);
-        let Ok(mut client) = flow.accept().await else {
-            return;
-        };
-        self.tcp_total.fetch_add(1, Ordering::Relaxed);
-        self.tcp_open.fetch_add(1, Ordering::Relaxed);
-        // Each side's FIN is passed on as a half-close once its bytes are; a reset or an
-        // error on either side resets the client and closes upstream.
-        let copied = {
-            let (cr, cw) = client.split();
-            let (ur, uw) = up.split();
-            tokio::try_join!(copy::one_way(cr, uw), copy::one_way(ur, cw))
-        };
-        if copied.is_err() {
-            client.abort();
         }
-        self.tcp_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

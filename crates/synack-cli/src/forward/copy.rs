@@ -5,15 +5,17 @@
 //! readable without one, then takes a buffer from a pool shared by all flows, reads and
 //! writes until the reader has nothing more at once, and gives the buffer back. So an idle
 //! flow (10,000 held open) costs no buffer, and a busy one gets a large buffer (few reads
-//! and writes per byte) without allocating and zeroing it again.
+//! and writes per byte) without allocating and zeroing it again. A direction is a small
+//! hand-written future ([`OneWay`]): an idle flow's task keeps its two halves, a buffer
+//! slot and two offsets each, not the states of nested futures.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The most a direction reads at once.
 pub const BUFFER: usize = 256 << 10;
@@ -39,57 +41,104 @@ fn give(b: Box<[u8]>) {
 
 /// A reader that can wait for bytes (or its end) without a buffer.
 pub trait Readable: AsyncRead + Unpin {
-    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 impl Readable for synack::tokio::ReadHalf<'_> {
-    async fn readable(&mut self) -> io::Result<()> {
-        // A byte peeked, or the end (0): either way a read will not wait.
-        self.peek(&mut [0u8; 1]).await.map(|_| ())
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        synack::tokio::ReadHalf::poll_read_ready(self, cx)
     }
 }
 
 impl Readable for tokio::net::tcp::ReadHalf<'_> {
-    async fn readable(&mut self) -> io::Result<()> {
-        self.as_ref().readable().await
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.as_ref().poll_read_ready(cx)
     }
 }
 
 /// Copies `r` to `w` until `r` ends, then shuts `w` down for writing (the FIN passed on).
-pub async fn one_way(mut r: impl Readable, mut w: impl AsyncWrite + Unpin) -> io::Result<()> {
-    loop {
-        r.readable().await?;
-        let mut buf = take();
-        let moved = drain(&mut r, &mut w, &mut buf).await;
-        give(buf);
-        if !moved? {
-            return w.shutdown().await;
+pub fn one_way<R: Readable, W: AsyncWrite + Unpin>(r: R, w: W) -> OneWay<R, W> {
+    OneWay {
+        r,
+        w,
+        buf: None,
+        at: 0,
+        end: 0,
+        ended: false,
+    }
+}
+
+/// See [`one_way`].
+pub struct OneWay<R, W> {
+    r: R,
+    w: W,
+    /// Taken from the pool while the direction has bytes to move.
+    buf: Option<Box<[u8]>>,
+    /// `buf[at..end]` is read and not yet written.
+    at: usize,
+    end: usize,
+    /// `r` ended: what is left is the shutdown of `w`.
+    ended: bool,
+}
+
+impl<R, W> OneWay<R, W> {
+    fn give_back(&mut self) {
+        if let Some(b) = self.buf.take() {
+            give(b);
         }
     }
 }
 
-/// Reads and writes while `r` has bytes at once; false at its end. The first read, just
-/// after `r` said it was readable, is waited for: at the end of synack's stream the answer
-/// takes a trip through the runtime's driver, and a read dropped meanwhile would leave that
-/// answer to the next call (the peek of [`Readable::readable`]), round after round.
-async fn drain(
-    r: &mut impl Readable,
-    w: &mut (impl AsyncWrite + Unpin),
-    buf: &mut [u8],
-) -> io::Result<bool> {
-    let mut first = true;
-    loop {
-        let got = if std::mem::take(&mut first) {
-            Poll::Ready(r.read(buf).await)
-        } else {
-            let mut read = pin!(r.read(buf));
-            poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await
-        };
-        match got {
-            Poll::Pending => return Ok(true),
-            Poll::Ready(Ok(0)) => return Ok(false),
-            Poll::Ready(Ok(n)) => w.write_all(&buf[..n]).await?,
-            Poll::Ready(Err(e)) => return Err(e),
+impl<R, W> Drop for OneWay<R, W> {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+impl<R: Readable, W: AsyncWrite + Unpin> Future for OneWay<R, W> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        loop {
+            if me.at < me.end {
+                let Some(buf) = me.buf.as_deref() else {
+                    unreachable!("bytes to write are in a buffer")
+                };
+                let n = ready!(Pin::new(&mut me.w).poll_write(cx, &buf[me.at..me.end]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                me.at += n;
+                continue;
+            }
+            if me.ended {
+                return Pin::new(&mut me.w).poll_shutdown(cx);
+            }
+            let Some(buf) = me.buf.as_deref_mut() else {
+                // Idle: wait without a buffer.
+                ready!(me.r.poll_read_ready(cx))?;
+                me.buf = Some(take());
+                continue;
+            };
+            let mut rb = ReadBuf::new(buf);
+            match Pin::new(&mut me.r).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    (me.at, me.end) = (0, n);
+                    if n == 0 {
+                        me.ended = true;
+                        me.give_back();
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // Nothing more at once: the buffer goes back until the reader is readable
+                // (the read's waker is registered: this future is polled again for it).
+                Poll::Pending => {
+                    me.give_back();
+                    return Poll::Pending;
+                }
+            }
         }
     }
 }
