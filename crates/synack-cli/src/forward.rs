@@ -379,7 +379,7 @@ impl Forwarder {
     fn event(self: &Arc<Self>, e: Forwarded) {
         match e {
             Forwarded::Flow(flow) => {
-                tokio::spawn(self.clone().tcp_flow(flow));
+                tokio::spawn(self.clone().tcp_flow(Box::new(flow)));
             }
             // SOCKS5 carries no ICMP: nothing upstream would answer. Past MAX_PINGS waiting,
             // further pings are dropped.
@@ -425,39 +425,12 @@ impl Forwarder {
 
     /// One TCP flow: its upstream connection (through the proxy when there is one), then,
     /// accepted, the bytes copied both ways with half-closes; refused as upstream refused
-    /// it when it cannot be made.
-    async fn tcp_flow(self: Arc<Self>, flow: PendingFlow) {
-        let (src, dst) = (flow.source(), flow.destination());
-        // Boxed while it runs: the task of a flow carried for hours keeps no room for it.
-        let up = Box::pin(self.upstream(dst)).await;
-        let mut up = match up {
-            Ok(up) => up,
-            Err(f) => {
-                // Established already by a SYN cookie: all that is left to say is a RST.
-                let told = if flow.is_established() {
-                    Refusal::Reset
-                } else {
-                    f.how
-                };
-                let _ = Box::pin(flow.refuse(told)).await;
-                if self.stats {
-                    let told = match told {
-                        Refusal::Reset => "a RST",
-                        Refusal::Unreachable(Unreachable::Network) => "ICMP network unreachable",
-                        Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
-                        Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
-                        Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
-                    };
-                    eprintln!(
-                        "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
-                        f.why
-                    );
-                }
-                return;
-            }
-        };
-        let _ = up.set_nodelay(true);
-        let Ok(mut client) = Box::pin(flow.accept()).await else {
+    /// it when it cannot be made. The flow comes boxed and its opening runs boxed: the task
+    /// of a flow carried for hours keeps room only for the copy, not for the pending flow
+    /// or the opening's state.
+    async fn tcp_flow(self: Arc<Self>, flow: Box<PendingFlow>) {
+        // The box moves into the opening (freed with it, not kept by this task).
+        let Some((mut client, mut up)) = Box::pin(self.open(flow)).await else {
             return;
         };
         self.tcp_total.fetch_add(1, Ordering::Relaxed);
@@ -473,6 +446,46 @@ impl Forwarder {
             client.abort();
         }
         self.tcp_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A TCP flow's upstream connection, then the flow accepted; refused as upstream
+    /// refused it when the connection cannot be made.
+    async fn open(
+        &self,
+        flow: Box<PendingFlow>,
+    ) -> Option<(synack::tokio::TcpStream, tokio::net::TcpStream)> {
+        let flow = *flow;
+        let (src, dst) = (flow.source(), flow.destination());
+        let up = self.upstream(dst).await;
+        let up = match up {
+            Ok(up) => up,
+            Err(f) => {
+                // Established already by a SYN cookie: all that is left to say is a RST.
+                let told = if flow.is_established() {
+                    Refusal::Reset
+                } else {
+                    f.how
+                };
+                let _ = flow.refuse(told).await;
+                if self.stats {
+                    let told = match told {
+                        Refusal::Reset => "a RST",
+                        Refusal::Unreachable(Unreachable::Network) => "ICMP network unreachable",
+                        Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
+                        Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
+                        Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
+                    };
+                    eprintln!(
+                        "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
+                        f.why
+                    );
+                }
+                return None;
+            }
+        };
+        let _ = up.set_nodelay(true);
+        let client = flow.accept().await.ok()?;
+        Some((client, up))
     }
 
     /// Connects upstream to `dst`: directly, or through the SOCKS5 proxy.
