@@ -440,7 +440,7 @@ impl Forwarder {
         let copied = {
             let (cr, cw) = client.split();
             let (ur, uw) = up.split();
-            tokio::try_join!(copy::one_way(cr, uw), copy::one_way(ur, cw))
+            tokio::try_join!(copy::one_way(cr, uw), copy::into_synack(ur, cw))
         };
         if copied.is_err() {
             client.abort();

@@ -1,13 +1,16 @@
 //! A forwarded TCP flow's bytes, copied both ways between the client's connection (synack's)
 //! and the upstream socket (the kernel's), with each side's FIN passed on as a half-close.
 //!
-//! A direction holds a buffer only while it has bytes to move: it waits for its reader to be
-//! readable without one, then takes a buffer from a pool shared by all flows, reads and
-//! writes until the reader has nothing more at once, and gives the buffer back. So an idle
-//! flow (10,000 held open) costs no buffer, and a busy one gets a large buffer (few reads
-//! and writes per byte) without allocating and zeroing it again. A direction is a small
-//! hand-written future ([`OneWay`]): an idle flow's task keeps its two halves, a buffer
-//! slot and two offsets each, not the states of nested futures.
+//! Client to upstream ([`one_way`]), a direction holds a buffer only while it has bytes to
+//! move: it waits for its reader to be readable without one, then takes a buffer from a
+//! pool shared by all flows, reads and writes until the reader has nothing more at once,
+//! and gives the buffer back. So an idle flow (10,000 held open) costs no buffer, and a
+//! busy one gets a large buffer (few reads and writes per byte) without allocating and
+//! zeroing it again. Upstream to client ([`into_synack`]) needs no buffer at all: the
+//! upstream socket is read straight into the client connection's send pipe
+//! ([`write_from`](synack::tokio::WriteHalf::write_from)). Each direction is a small
+//! hand-written future: an idle flow's task keeps its two halves and a few words, not the
+//! states of nested futures.
 
 use std::future::Future;
 use std::io;
@@ -47,12 +50,6 @@ pub trait Readable: AsyncRead + Unpin {
 impl Readable for synack::tokio::ReadHalf<'_> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         synack::tokio::ReadHalf::poll_read_ready(self, cx)
-    }
-}
-
-impl Readable for tokio::net::tcp::ReadHalf<'_> {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.as_ref().poll_read_ready(cx)
     }
 }
 
@@ -138,6 +135,39 @@ impl<R: Readable, W: AsyncWrite + Unpin> Future for OneWay<R, W> {
                     me.give_back();
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+}
+
+/// Copies `r` (the upstream socket) into the client connection `w` until `r` ends, each read
+/// straight into `w`'s send pipe, then shuts `w` down for writing (the FIN passed on).
+pub fn into_synack<R: AsyncRead + Unpin>(
+    r: R,
+    w: synack::tokio::WriteHalf<'_>,
+) -> IntoSynack<'_, R> {
+    IntoSynack { r, w, ended: false }
+}
+
+/// See [`into_synack`].
+pub struct IntoSynack<'a, R> {
+    r: R,
+    w: synack::tokio::WriteHalf<'a>,
+    /// `r` ended: what is left is the shutdown of `w`.
+    ended: bool,
+}
+
+impl<R: AsyncRead + Unpin> Future for IntoSynack<'_, R> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        loop {
+            if me.ended {
+                return Pin::new(&mut me.w).poll_shutdown(cx);
+            }
+            if ready!(me.w.poll_write_from(cx, &mut me.r))? == 0 {
+                me.ended = true;
             }
         }
     }
