@@ -13,52 +13,48 @@
 //! ARP or neighbour solicitation) is reported to the client as ICMP host unreachable after
 //! about 3 s, as a Linux router does (dropped with `--socks5`, which carries no ICMP).
 //!
-//! It runs a loop of its own around the sans-IO stack: one thread moves packets, the stack
-//! and the UDP flows' sockets (non-blocking), and sleeps in poll(2) until the TUN device or a
-//! UDP socket is ready, a timer of the stack falls due, or an eventfd is written. The TCP
-//! flows' upstream sockets belong to a second thread ([`upstream`]), which meets the loop
-//! in each flow's pair of byte queues, so that the kernel's work for those sockets (over a
-//! veth pair, the receiver's too) runs beside the stack instead of on its thread. A
-//! short-lived thread per TCP flow makes its upstream connection (and its SOCKS5 handshake,
-//! with an RFC 1929 login when configured), as does each UDP flow's association, and wakes
-//! the loop through that eventfd when done. The TUN device uses its offloads (TCP
-//! super-segments) unless `--no-offload`, and then writes on a thread of its own
-//! ([`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread)): a TUN
-//! write runs the client's whole receive path in the writer's context.
+//! It is built on the library's forwarder API, as any tun2socks engine on synack would be:
+//! the stack and the TUN device belong to a [`Runtime`]'s driver thread (the device's
+//! offloads on, TCP super-segments taken whole, unless `--no-offload`; its writes on a thread
+//! of their own, [`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread),
+//! as a TUN write runs the client's whole receive path in the writer's context), and each
+//! flow is a task on two tokio threads through [`synack::tokio`]: the
+//! [`ForwardListener`]'s events (TCP flows, SYN-cookie connections, echo requests, UDP flow
+//! ends) and the forwarder [`UdpSocket`](synack::tokio::UdpSocket)'s datagrams. A TCP flow's
+//! task makes its upstream connection (its SOCKS5 handshake, with an RFC 1929 login when
+//! configured, on a blocking thread), then accepts or refuses the flow, then copies bytes
+//! both ways ([`copy`]).
 //!
-//! UDP in bulk: each wake reads the TUN device until it is empty, and the client's datagrams
-//! of one flow go upstream in batches of up to 64 per sendmmsg(2). The TUN interface's
-//! transmit queue is 4,096 packets (`--txqueuelen`; the kernel's default is 500), so that the
-//! kernel holds the datagrams that arrive while synack is scheduled out, and each direct UDP
-//! flow's upstream socket has 2 MiB send and receive buffers (forced past
-//! `net.core.{r,w}mem_max`). `--stats` counts the datagrams an upstream socket could not take.
+//! UDP in bulk: the client's datagrams come off the forwarder socket in batches
+//! ([`recv_many`](synack::tokio::UdpSocket::recv_many)), each flow's run of them goes
+//! upstream in one sendmmsg(2), and each flow's replies go back in batches
+//! ([`send_many`](synack::tokio::UdpSocket::send_many)); an upstream that cannot be opened
+//! or that answers ICMP port unreachable refuses the flow
+//! ([`refuse_flow`](synack::tokio::UdpSocket::refuse_flow)). The TUN interface's transmit
+//! queue is 4,096 packets (`--txqueuelen`; the kernel's default is 500), so that the kernel
+//! holds the datagrams that arrive while synack is scheduled out, and each direct UDP flow's
+//! upstream socket has 2 MiB send and receive buffers (forced past `net.core.{r,w}mem_max`).
+//! `--stats` counts the datagrams an upstream socket could not take.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::collections::hash_map::Entry;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-
-use synack::device::Device;
 use synack::device::tun::Tun;
-use synack::stack::{
-    ForwardConfig, ForwardEvent, IpCidr, PendingId, Refusal, SocketHandle, Stack, StackConfig,
-    Unreachable,
-};
-use synack::tcp::Shutdown;
-use synack::time::Instant;
+use synack::net::{Datagram, Runtime};
+use synack::stack::{ForwardConfig, IpCidr, Refusal, Unreachable};
+use synack::tokio::{ForwardListener, Forwarded, PendingFlow};
 use synack::units;
 
+mod copy;
 mod ping;
 mod socks5;
-mod upstream;
 use socks5::Failure;
-use upstream::{CHUNK, QUEUE_CAP, Shared, State, Upstream, Waker};
 
 /// Run synack as a forwarder: every TCP and UDP flow to a routed prefix is carried on as a
 /// kernel socket.
@@ -177,85 +173,6 @@ fn add_route(netns: Option<&str>, tun: &str, p: &IpCidr) -> io::Result<()> {
     Ok(())
 }
 
-/// One forwarded TCP flow as the forwarding loop holds it: the stack's connection and the
-/// state it shares with the upstream thread, which owns the upstream socket.
-struct TcpFlow {
-    h: SocketHandle,
-    shared: Arc<Shared>,
-    /// The client finished sending (its FIN was read from the stack).
-    client_done: bool,
-    /// Upstream finished sending and its end reached the client as our FIN (or the client
-    /// takes nothing more).
-    up_done: bool,
-    /// Upstream's bytes wait in the queue for room in the connection's send buffer.
-    backlog: bool,
-    /// Reset on one side: the other is torn down too.
-    dead: bool,
-}
-
-impl TcpFlow {
-    /// Ends the flow both ways at once (a reset on either side): the client's connection is
-    /// aborted (RST), upstream is shut down, nothing more is copied.
-    fn kill(&mut self, stack: &mut Stack, now: Instant, st: &mut State, io: &Upstream) {
-        stack.abort(now, self.h);
-        st.reset = true;
-        io.mark(&self.shared);
-        self.dead = true;
-    }
-}
-
-/// A TCP flow waiting for its upstream connection: a decision the stack holds (the SYN not
-/// answered yet), or a connection already made by a SYN cookie (past the cap on pending
-/// decisions), which is aborted if upstream cannot be reached.
-#[derive(Debug, Clone, Copy)]
-enum Waiting {
-    Pending(PendingId),
-    Cookie(SocketHandle),
-}
-
-/// What a thread making an upstream connection reports: the flow, its client and original
-/// destination, and the connection or why there is none.
-type Connected = (Waiting, SocketAddr, SocketAddr, Result<TcpStream, Failure>);
-
-/// Makes the upstream connection to `dst` (through the SOCKS5 proxy when there is one) on a
-/// thread of its own; the answer comes on `tx`.
-fn connect_upstream(
-    tx: &mpsc::Sender<Connected>,
-    waker: &Waker,
-    w: Waiting,
-    (src, dst): (SocketAddr, SocketAddr),
-    proxy: Option<&Arc<socks5::Proxy>>,
-    limit: Duration,
-) {
-    let (tx, waker, proxy) = (tx.clone(), waker.clone(), proxy.cloned());
-    std::thread::spawn(move || {
-        let up = match proxy {
-            Some(p) => socks5::connect(&p, dst, limit),
-            None => TcpStream::connect_timeout(&dst, limit).map_err(|e| {
-                let how = match e.kind() {
-                    io::ErrorKind::ConnectionRefused => Refusal::Reset,
-                    io::ErrorKind::NetworkUnreachable => Refusal::Unreachable(Unreachable::Network),
-                    _ => Refusal::Unreachable(Unreachable::Host),
-                };
-                Failure {
-                    how,
-                    why: e.to_string(),
-                }
-            }),
-        };
-        let _ = tx.send((w, src, dst, up));
-        waker.wake();
-    });
-}
-
-/// A forwarded UDP flow's upstream: a socket of its own, or a SOCKS5 association.
-enum UdpUp {
-    Direct(UdpSocket),
-    /// The association is being made; the client's datagrams wait.
-    Associating(Vec<Vec<u8>>),
-    Socks(socks5::Association),
-}
-
 /// How long a ping sent on waits for its reply or an error: past the 3 s in which the
 /// kernel gives up on a neighbour that does not answer (and reports host unreachable, which
 /// the client then gets, as from a Linux router).
@@ -267,13 +184,6 @@ const MAX_PINGS: usize = 64;
 
 /// How many datagrams a flow keeps while its association is made.
 const ASSOCIATING_QUEUE: usize = 16;
-
-/// What a thread making a UDP association reports: the flow (client, original destination)
-/// and the association or why there is none.
-type Associated = (
-    (SocketAddr, SocketAddr),
-    Result<socks5::Association, String>,
-);
 
 /// The `--socks5` proxy, with the login of `--socks5-user` and `SYNACK_SOCKS5_PASSWORD`.
 fn proxy(s: &str, user: Option<&str>) -> io::Result<socks5::Proxy> {
@@ -336,48 +246,44 @@ fn forward(args: Args) -> io::Result<()> {
     if let Some(ns) = &args.netns {
         b = b.netns(ns);
     }
-    let mut tun = b.open()?;
+    let tun = b.open()?;
     for p in &prefixes {
         add_route(args.netns.as_deref(), &args.tun, p)?;
     }
+    let tun_name = tun.name().to_string();
 
-    let mut secret = [0u8; 32];
-    // A run's secret: the clock and the process id are enough here (ISNs, ports, cookies).
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos()) as u64
-        ^ u64::from(std::process::id()).rotate_left(32);
-    let mut rng = synack::device::SimRng::new(seed);
-    rng.fill_bytes(&mut secret);
-    let mut stack = Stack::new(
-        StackConfig {
-            mtu: args.mtu,
-            name: "synack".into(),
-            ..StackConfig::default()
-        },
-        secret,
-    );
-    for &c in &cidrs {
-        stack.add_address(c);
-    }
-    let fwd = stack.enable_forwarding(ForwardConfig {
+    // The flows' tasks (and their upstream sockets) on two threads; the stack on the
+    // runtime's own thread, the TUN device's writes on a third.
+    let tk = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let addrs: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
+    let rt = Runtime::builder()
+        .host("synack", &addrs.join(","))
+        .mtu(args.mtu)
+        .device(tun)
+        // A flow's bytes cross between its tasks and the runtime's driver in these: as
+        // large as a copy's reads (copy::BUFFER), one driver turn moves a whole read.
+        .stream_buffers(copy::BUFFER, copy::BUFFER)
+        .build()?;
+    let host = rt.host("synack").expect("the runtime's only host");
+    let cfg = ForwardConfig {
         prefixes: prefixes.clone(),
         ..ForwardConfig::default()
-    });
+    };
+    let _in_tokio = tk.enter();
+    // The UDP socket first: the forward listener reconfigures what it turned on.
+    let relay = Arc::new(synack::tokio::UdpSocket::forwarder_on(&host, cfg.clone())?);
+    let events = tk.block_on(ForwardListener::bind_on(&host, cfg))?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let waker = Waker::new()?;
-    let io = Upstream::start(waker.clone())?;
-    let (s, w) = (stop.clone(), waker.clone());
-    ctrlc::set_handler(move || {
-        s.store(true, Ordering::Relaxed);
-        w.wake();
-    })
-    .map_err(io::Error::other)?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.notify_one()).map_err(io::Error::other)?;
     outln!(
         "synack forward: {} routed through {} (synack {}{}), upstream from this namespace{}",
         args.routes.join(", "),
-        tun.name(),
+        tun_name,
         args.addr.join(", "),
         if kernel.is_empty() {
             String::new()
@@ -394,273 +300,317 @@ fn forward(args: Args) -> io::Result<()> {
     );
     let _ = io::stdout().flush();
 
-    let start = std::time::Instant::now();
-    let clock = || Instant::ZERO + start.elapsed();
-    let (tx, rx) = mpsc::channel::<Connected>();
-    let mut tcp: HashMap<SocketHandle, TcpFlow> = HashMap::new();
-    // The flows to look at this round: those the stack reports a change on (a segment, a
-    // timer, a call) and those the upstream thread has news for; each round costs the
-    // flows with something to do, not every flow.
-    stack.report_changes(true);
-    let mut work: Vec<SocketHandle> = Vec::new();
-    let mut swept = clock();
-    let mut udp: HashMap<(SocketAddr, SocketAddr), UdpUp> = HashMap::new();
-    let (utx, urx) = mpsc::channel::<Associated>();
-    let (etx, erx) = mpsc::channel::<(PendingId, IpAddr, io::Result<ping::Outcome>)>();
-    let mut ping_trouble_told = false;
-    let mut pings = 0usize;
-    let mut wrapped = Vec::with_capacity(65536);
-    let mut batch = UdpBatch::new();
-    let mut udp_dropped = 0u64;
-    let mut buf = vec![0u8; 65536];
-    let (mut tcp_total, mut udp_total) = (0u64, 0u64);
-    while !stop.load(Ordering::Relaxed) {
-        let now = clock();
-        let mut busy = false;
-        // Each packet straight from the device's buffers to the stack; a checksum the
-        // device computed is not verified again.
-        while tun
-            .recv_with(&mut buf, |p, checksummed| {
-                if checksummed {
-                    stack.handle_packet_checksummed(now, p)
-                } else {
-                    stack.handle_packet(now, p)
-                }
-            })?
-            .is_some()
-        {
-            busy = true;
+    let fwd = Arc::new(Forwarder {
+        proxy,
+        limit: args.connect_timeout,
+        stats: args.stats,
+        relay,
+        udp: Mutex::default(),
+        tcp_total: AtomicU64::new(0),
+        tcp_open: AtomicU64::new(0),
+        udp_total: AtomicU64::new(0),
+        udp_dropped: AtomicU64::new(0),
+        pings: AtomicUsize::new(0),
+        ping_trouble_told: AtomicBool::new(false),
+    });
+    tk.spawn(udp_to_upstream(fwd.clone()));
+    let f = fwd.clone();
+    tk.block_on(async move {
+        loop {
+            tokio::select! {
+                () = stop.notified() => break,
+                e = events.next_event() => match e {
+                    Ok(e) => f.event(e),
+                    Err(_) => break,
+                },
+            }
         }
-        stack.handle_timeout(now);
+    });
+    let udp_open = fwd.udp.lock().expect("flows").len();
+    outln!(
+        "synack forward: stopped; {} TCP and {} UDP flows carried, {} TCP and {udp_open} UDP still open",
+        fwd.tcp_total.load(Ordering::Relaxed),
+        fwd.udp_total.load(Ordering::Relaxed),
+        fwd.tcp_open.load(Ordering::Relaxed),
+    );
+    if args.stats {
+        outln!(
+            "synack forward: {} UDP datagrams dropped upstream (socket send buffer full), {} packets the TUN device refused",
+            fwd.udp_dropped.load(Ordering::Relaxed),
+            rt.device_stats().tx_errors
+        );
+        out!("synack forward: counters\n{}", host.counters());
+        outln!("synack forward: end of counters");
+    }
+    // The flows' tasks go first (their upstream sockets close), then the stack and the TUN
+    // device.
+    drop(_in_tokio);
+    tk.shutdown_background();
+    fwd.udp.lock().expect("flows").clear();
+    drop(rt);
+    Ok(())
+}
 
-        while let Some(event) = stack.poll_forward() {
-            busy = true;
-            match event {
-                ForwardEvent::Tcp(p) => {
-                    let w = Waiting::Pending(p.id);
-                    connect_upstream(
-                        &tx,
-                        &waker,
-                        w,
-                        (p.src, p.dst),
-                        proxy.as_ref(),
-                        args.connect_timeout,
+/// A UDP flow's key: the client and the original destination.
+type UdpKey = (SocketAddr, SocketAddr);
+
+/// What the flows' tasks share.
+struct Forwarder {
+    proxy: Option<Arc<socks5::Proxy>>,
+    limit: Duration,
+    stats: bool,
+    /// The stack's forwarder socket: every UDP flow's datagrams.
+    relay: Arc<synack::tokio::UdpSocket>,
+    /// The UDP flows being carried, by client and original destination.
+    udp: Mutex<HashMap<UdpKey, UdpFlow>>,
+    tcp_total: AtomicU64,
+    tcp_open: AtomicU64,
+    udp_total: AtomicU64,
+    udp_dropped: AtomicU64,
+    /// Pings sent on and not answered yet.
+    pings: AtomicUsize,
+    ping_trouble_told: AtomicBool,
+}
+
+impl Forwarder {
+    /// What the forward listener hands out: a TCP flow gets a task, which connects upstream
+    /// and then copies; an echo request is sent on (on a thread: a blocking raw socket); a
+    /// UDP flow the stack ended (idle, refused) closes its upstream.
+    fn event(self: &Arc<Self>, e: Forwarded) {
+        match e {
+            Forwarded::Flow(flow) => {
+                tokio::spawn(self.clone().tcp_flow(Box::new(flow)));
+            }
+            // SOCKS5 carries no ICMP: nothing upstream would answer. Past MAX_PINGS waiting,
+            // further pings are dropped.
+            Forwarded::Echo(e)
+                if self.proxy.is_some() || self.pings.load(Ordering::Relaxed) >= MAX_PINGS =>
+            {
+                tokio::spawn(e.ignore());
+            }
+            Forwarded::Echo(e) => {
+                self.pings.fetch_add(1, Ordering::Relaxed);
+                let f = self.clone();
+                tokio::spawn(async move {
+                    let (dst, (ident, seq), data) =
+                        (e.destination(), e.ident_seq(), e.data().to_vec());
+                    let got = tokio::task::spawn_blocking(move || {
+                        ping::ping(dst, ident, seq, &data, ECHO_WAIT)
+                    })
+                    .await
+                    .unwrap_or_else(|j| Err(io::Error::other(j)));
+                    f.pings.fetch_sub(1, Ordering::Relaxed);
+                    let _ = match got {
+                        Ok(ping::Outcome::Reply) => e.reply().await,
+                        Ok(ping::Outcome::Unreachable(u)) => e.refuse(u).await,
+                        Ok(ping::Outcome::Silent) => e.ignore().await,
+                        Err(why) => {
+                            // Once: the reason is the same for every ping (no CAP_NET_RAW, say).
+                            if !f.ping_trouble_told.swap(true, Ordering::Relaxed) {
+                                eprintln!(
+                                    "synack forward: pings cannot be sent on ({dst}: {why}); they are dropped"
+                                );
+                            }
+                            e.ignore().await
+                        }
+                    };
+                });
+            }
+            Forwarded::UdpClosed { client, dst, .. } => {
+                self.udp.lock().expect("flows").remove(&(client, dst));
+            }
+            _ => {}
+        }
+    }
+
+    /// One TCP flow: its upstream connection (through the proxy when there is one), then,
+    /// accepted, the bytes copied both ways with half-closes; refused as upstream refused
+    /// it when it cannot be made. The flow comes boxed and its opening runs boxed: the task
+    /// of a flow carried for hours keeps room only for the copy, not for the pending flow
+    /// or the opening's state.
+    async fn tcp_flow(self: Arc<Self>, flow: Box<PendingFlow>) {
+        // The box moves into the opening (freed with it, not kept by this task).
+        let Some((mut client, mut up)) = Box::pin(self.open(flow)).await else {
+            return;
+        };
+        self.tcp_total.fetch_add(1, Ordering::Relaxed);
+        self.tcp_open.fetch_add(1, Ordering::Relaxed);
+        // Each side's FIN is passed on as a half-close once its bytes are; a reset or an
+        // error on either side resets the client and closes upstream.
+        let copied = {
+            let (cr, cw) = client.split();
+            let (ur, uw) = up.split();
+            tokio::try_join!(copy::one_way(cr, uw), copy::into_synack(ur, cw))
+        };
+        if copied.is_err() {
+            client.abort();
+        }
+        self.tcp_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A TCP flow's upstream connection, then the flow accepted; refused as upstream
+    /// refused it when the connection cannot be made.
+    async fn open(
+        &self,
+        flow: Box<PendingFlow>,
+    ) -> Option<(synack::tokio::TcpStream, tokio::net::TcpStream)> {
+        let flow = *flow;
+        let (src, dst) = (flow.source(), flow.destination());
+        let up = self.upstream(dst).await;
+        let up = match up {
+            Ok(up) => up,
+            Err(f) => {
+                // Established already by a SYN cookie: all that is left to say is a RST.
+                let told = if flow.is_established() {
+                    Refusal::Reset
+                } else {
+                    f.how
+                };
+                let _ = flow.refuse(told).await;
+                if self.stats {
+                    let told = match told {
+                        Refusal::Reset => "a RST",
+                        Refusal::Unreachable(Unreachable::Network) => "ICMP network unreachable",
+                        Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
+                        Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
+                        Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
+                    };
+                    eprintln!(
+                        "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
+                        f.why
                     );
                 }
-                // SOCKS5 carries no ICMP: nothing upstream would answer. Past MAX_PINGS
-                // waiting, further pings are dropped.
-                ForwardEvent::Echo(e) if proxy.is_some() || pings >= MAX_PINGS => {
-                    let _ = stack.forward_echo_drop(e.id);
-                }
-                ForwardEvent::Echo(e) => {
-                    pings += 1;
-                    let (etx, waker) = (etx.clone(), waker.clone());
-                    std::thread::spawn(move || {
-                        let got = ping::ping(e.dst, e.ident, e.seq_no, &e.data, ECHO_WAIT);
-                        let _ = etx.send((e.id, e.dst, got));
-                        waker.wake();
-                    });
-                }
-                ForwardEvent::UdpClosed { client, dst, .. } => {
-                    udp.remove(&(client, dst));
-                }
-                _ => {}
+                return None;
             }
-        }
-        // Handshakes completed by SYN cookies (a flood filled the pending decisions).
-        while let Ok(Some(h)) = stack.accept(fwd.tcp) {
-            busy = true;
-            if let Some(ends) = stack.connection(h).map(|c| (c.remote(), c.local())) {
-                let w = Waiting::Cookie(h);
-                connect_upstream(&tx, &waker, w, ends, proxy.as_ref(), args.connect_timeout);
-            }
-        }
-        while let Ok((waiting, src, dst, up)) = rx.try_recv() {
-            busy = true;
-            let up = up.and_then(|s| match s.set_nonblocking(true) {
-                Ok(()) => Ok(s),
-                Err(e) => Err(Failure {
-                    how: Refusal::Reset,
+        };
+        let _ = up.set_nodelay(true);
+        let client = flow.accept().await.ok()?;
+        Some((client, up))
+    }
+
+    /// Connects upstream to `dst`: directly, or through the SOCKS5 proxy.
+    async fn upstream(&self, dst: SocketAddr) -> Result<tokio::net::TcpStream, Failure> {
+        match &self.proxy {
+            None => tokio::time::timeout(self.limit, tokio::net::TcpStream::connect(dst))
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+                .map_err(|e| Failure {
+                    how: match e.kind() {
+                        io::ErrorKind::ConnectionRefused => Refusal::Reset,
+                        io::ErrorKind::NetworkUnreachable => {
+                            Refusal::Unreachable(Unreachable::Network)
+                        }
+                        _ => Refusal::Unreachable(Unreachable::Host),
+                    },
                     why: e.to_string(),
                 }),
-            });
-            match up {
-                Ok(up) => {
-                    let h = match waiting {
-                        Waiting::Pending(id) => stack.forward_accept(now, id),
-                        Waiting::Cookie(h) => Ok(h),
-                    };
-                    if let Ok(h) = h {
-                        let _ = up.set_nodelay(true);
-                        tcp.insert(
-                            h,
-                            TcpFlow {
-                                h,
-                                shared: io.add(up, h),
-                                client_done: false,
-                                up_done: false,
-                                backlog: false,
-                                dead: false,
-                            },
-                        );
-                        // What a cookie's connection received meanwhile.
-                        work.push(h);
-                        tcp_total += 1;
-                    }
-                }
-                Err(f) => {
-                    let told = match waiting {
-                        // Established already by a cookie: all that is left to say is a RST.
-                        Waiting::Cookie(h) => {
-                            stack.abort(now, h);
-                            Refusal::Reset
-                        }
-                        Waiting::Pending(id) => {
-                            let _ = stack.forward_refuse(now, id, f.how);
-                            f.how
-                        }
-                    };
-                    if args.stats {
-                        let told = match told {
-                            Refusal::Reset => "a RST",
-                            Refusal::Unreachable(Unreachable::Network) => {
-                                "ICMP network unreachable"
-                            }
-                            Refusal::Unreachable(Unreachable::Host) => "ICMP host unreachable",
-                            Refusal::Unreachable(Unreachable::Port) => "ICMP port unreachable",
-                            Refusal::Unreachable(Unreachable::Prohibited) => "ICMP prohibited",
-                        };
-                        eprintln!(
-                            "synack forward: {src} -> {dst} failed upstream: {}; the client gets {told}",
-                            f.why
-                        );
-                    }
-                }
+            Some(p) => {
+                let (p, limit) = (p.clone(), self.limit);
+                tokio::task::spawn_blocking(move || socks5::connect(&p, dst, limit))
+                    .await
+                    .unwrap_or_else(|j| {
+                        Err(Failure {
+                            how: Refusal::Reset,
+                            why: j.to_string(),
+                        })
+                    })
+                    .and_then(|s| {
+                        s.set_nonblocking(true)
+                            .and_then(|()| tokio::net::TcpStream::from_std(s))
+                            .map_err(|e| Failure {
+                                how: Refusal::Reset,
+                                why: e.to_string(),
+                            })
+                    })
             }
         }
-        while let Some(h) = stack.poll_changed() {
-            work.push(h);
-        }
-        io.take_news(&mut work);
-        // Every flow once a second besides, whatever was reported: a safety net, cheap.
-        if now.saturating_duration_since(swept) >= MAX_WAIT {
-            swept = now;
-            work.extend(tcp.keys());
-        }
-        work.sort_unstable();
-        work.dedup();
-        for h in work.drain(..) {
-            let Some(f) = tcp.get_mut(&h) else {
-                continue;
-            };
-            busy |= pump_tcp(&mut stack, now, f, &io);
-            // Its changes were looked at (our own calls on it count as changes too).
-            stack.settled(h);
-            let done = f.client_done && f.up_done && !f.backlog;
-            let gone = stack.connection(h).is_none();
-            if gone && !done && !f.dead {
-                // The connection ended without both FINs (timed out, say): so does upstream.
-                f.shared.lock().reset = true;
-                io.mark(&f.shared);
-            }
-            if done || gone || f.dead {
-                stack.close(now, h);
-                tcp.remove(&h);
-            }
-        }
-        while stack.poll_udp_changed().is_some() {}
+    }
+}
 
-        while let Ok((id, dst, got)) = erx.try_recv() {
-            busy = true;
-            pings -= 1;
-            let _ = match got {
-                Ok(ping::Outcome::Reply) => stack.forward_echo_reply(id),
-                Ok(ping::Outcome::Unreachable(u)) => stack.forward_echo_refuse(id, u),
-                Ok(ping::Outcome::Silent) => stack.forward_echo_drop(id),
-                Err(e) => {
-                    // Once: the reason is the same for every ping (no CAP_NET_RAW, say).
-                    if !ping_trouble_told {
-                        ping_trouble_told = true;
-                        eprintln!(
-                            "synack forward: pings cannot be sent on ({dst}: {e}); they are dropped"
-                        );
-                    }
-                    stack.forward_echo_drop(id)
-                }
-            };
+/// A forwarded UDP flow's upstream: a socket of its own, or a SOCKS5 association; the task
+/// that carries its replies back to the client ends with it.
+struct UdpFlow {
+    up: UdpUp,
+    back: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for UdpFlow {
+    fn drop(&mut self) {
+        if let Some(t) = &self.back {
+            t.abort();
         }
-        while let Ok((key, made)) = urx.try_recv() {
-            busy = true;
-            let (client, dst) = key;
-            let Some(UdpUp::Associating(queued)) = udp.remove(&key) else {
-                continue; // the flow ended meanwhile
-            };
-            match made {
-                Ok(a) => {
-                    for d in &queued {
-                        socks5::udp_wrap(&mut wrapped, dst, d);
-                        let _ = a.relay.send(&wrapped);
-                    }
-                    udp.insert(key, UdpUp::Socks(a));
-                }
-                Err(why) => {
-                    // The UDP analogue of the RST a failed CONNECT gives.
-                    let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
-                    if args.stats {
-                        eprintln!(
-                            "synack forward: UDP {client} -> {dst} failed upstream: {why}; the client gets ICMP port unreachable"
-                        );
-                    }
-                }
-            }
-        }
-        // The client's datagrams, a batch at a time; each flow's run of them goes upstream
-        // in one sendmmsg(2).
-        while batch.fill(&mut stack, fwd.udp) {
-            busy = true;
+    }
+}
+
+enum UdpUp {
+    /// The sending side of its socket (the task that reads replies has the other).
+    Direct(UdpSocket),
+    /// The association is being made; the client's datagrams wait.
+    Associating(Vec<Vec<u8>>),
+    Socks(Arc<socks5::Association>),
+}
+
+/// The client's datagrams in batches off the forwarder socket; each flow's run of them goes
+/// upstream in one sendmmsg(2) (or through its association). A flow's first datagram opens
+/// its upstream; one that cannot be opened, or that upstream refuses (ICMP port
+/// unreachable), is refused back to the client.
+async fn udp_to_upstream(f: Arc<Forwarder>) {
+    let mut wrapped = Vec::with_capacity(65536);
+    let mut refuse: Vec<(UdpKey, Unreachable)> = Vec::new();
+    loop {
+        let Ok(batch) = f.relay.recv_many(UDP_BATCH).await else {
+            return; // the runtime stopped
+        };
+        {
+            let mut flows = f.udp.lock().expect("flows");
             let mut i = 0;
-            while i < batch.items.len() {
-                let key = batch.items[i].0;
-                let run = batch.items[i..]
+            while i < batch.len() {
+                let key = (batch[i].src, batch[i].dst);
+                let run = batch[i..]
                     .iter()
-                    .take_while(|item| item.0 == key)
+                    .take_while(|d| (d.src, d.dst) == key)
                     .count();
-                let datagrams = batch.items[i..i + run]
-                    .iter()
-                    .map(|&(_, at, len)| &batch.arena[at..at + len]);
+                let datagrams = batch[i..i + run].iter().map(|d| &d.data[..]);
                 i += run;
-                let (client, dst) = key;
-                let up = match udp.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        udp_total += 1;
-                        if let Some(p) = &proxy {
-                            // One association per client flow (RFC 1928 §7), made on a thread.
-                            let (utx, limit, p) = (utx.clone(), args.connect_timeout, p.clone());
-                            let waker = waker.clone();
-                            std::thread::spawn(move || {
-                                let _ = utx.send((key, socks5::associate(&p, limit)));
-                                waker.wake();
-                            });
-                            v.insert(UdpUp::Associating(Vec::new()))
+                let dst = key.1;
+                let flow = match flows.entry(key) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(v) => {
+                        f.udp_total.fetch_add(1, Ordering::Relaxed);
+                        if f.proxy.is_some() {
+                            associate(&f, key);
+                            v.insert(UdpFlow {
+                                up: UdpUp::Associating(Vec::new()),
+                                back: None,
+                            })
                         } else {
-                            match udp_upstream(dst) {
-                                Ok(s) => v.insert(UdpUp::Direct(s)),
+                            match udp_upstream(dst).and_then(|s| {
+                                let back = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
+                                Ok((s, back))
+                            }) {
+                                Ok((s, back)) => {
+                                    let task = tokio::spawn(udp_direct_back(f.clone(), key, back));
+                                    v.insert(UdpFlow {
+                                        up: UdpUp::Direct(s),
+                                        back: Some(task.abort_handle()),
+                                    })
+                                }
                                 Err(_) => {
-                                    let _ =
-                                        stack.forward_udp_refuse(client, dst, Unreachable::Network);
+                                    refuse.push((key, Unreachable::Network));
                                     continue;
                                 }
                             }
                         }
                     }
                 };
-                match up {
+                match &mut flow.up {
                     UdpUp::Direct(sock) => match send_datagrams(sock, datagrams) {
-                        Ok(dropped) => udp_dropped += dropped,
+                        Ok(dropped) => {
+                            f.udp_dropped.fetch_add(dropped, Ordering::Relaxed);
+                        }
                         Err(_) => {
-                            let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
-                            udp.remove(&key);
+                            flows.remove(&key);
+                            refuse.push((key, Unreachable::Port));
                         }
                     },
                     // A few datagrams wait for the association; past that they are dropped.
@@ -680,134 +630,153 @@ fn forward(args: Args) -> io::Result<()> {
                 }
             }
         }
-        let (mut refused, mut ended) = (Vec::new(), Vec::new());
-        for (&(client, dst), up) in &mut udp {
-            match up {
-                UdpUp::Direct(s) => {
-                    for _ in 0..64 {
-                        match s.recv(&mut buf) {
-                            Ok(n) => {
-                                busy = true;
-                                let _ = stack.send_from(now, fwd.udp, &buf[..n], dst, client);
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                                refused.push((client, dst));
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                UdpUp::Associating(_) => {}
-                UdpUp::Socks(a) => {
-                    while let Ok(n) = a.relay.recv(&mut buf) {
-                        busy = true;
-                        // Only what comes from the flow's destination is the flow's.
-                        match socks5::udp_unwrap(&buf[..n]) {
-                            Some((from, at))
-                                if from.port() == dst.port()
-                                    && from.ip().to_canonical() == dst.ip() =>
-                            {
-                                let _ = stack.send_from(now, fwd.udp, &buf[at..n], dst, client);
-                            }
-                            _ => {}
-                        }
-                    }
-                    // The association lasts as long as its control connection (RFC 1928 §7).
-                    match a.control.read(&mut buf[..1]) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        _ => ended.push((client, dst)),
-                    }
-                }
-            }
-        }
-        for (client, dst) in refused {
-            let _ = stack.forward_udp_refuse(client, dst, Unreachable::Port);
-            udp.remove(&(client, dst));
-        }
-        for key in ended {
-            udp.remove(&key);
-        }
-
-        // Each packet built straight into the device's queue; one the device refuses is
-        // dropped, as on a NIC (TCP retransmits).
-        while tun
-            .send_with(now, &mut buf, |b| stack.poll_transmit(now, b))
-            .unwrap_or(true)
-        {
-            busy = true;
-        }
-        tun.flush(now)?;
-        // Changes made since the flows were looked at: another round, not a sleep.
-        while let Some(h) = stack.poll_changed() {
-            work.push(h);
-            busy = true;
-        }
-        if !busy {
-            let deadline = [stack.poll_timeout(), tun.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            let timeout = deadline.map(|d| d.saturating_duration_since(clock()));
-            wait(&waker, &tun, &udp, timeout)?;
+        for ((client, dst), code) in refuse.drain(..) {
+            let _ = f.relay.refuse_flow(client, dst, code).await;
         }
     }
-    outln!(
-        "synack forward: stopped; {tcp_total} TCP and {udp_total} UDP flows carried, {} TCP and {} UDP still open",
-        tcp.len(),
-        udp.len()
-    );
-    if args.stats {
-        outln!(
-            "synack forward: {udp_dropped} UDP datagrams dropped upstream (socket send buffer full), {} packets the TUN device refused",
-            tun.write_errors()
-        );
-        out!("synack forward: counters\n{}", stack.counters());
-        outln!("synack forward: end of counters");
+}
+
+/// Datagrams taken from the forwarder socket, or sent back to it, in one trip at most.
+const UDP_BATCH: usize = 64;
+const MAX_DATAGRAM: usize = 1 << 16;
+
+/// A direct UDP flow's replies, back to the client from its original destination, as many
+/// as are waiting in one trip; ICMP port unreachable from upstream refuses the flow.
+async fn udp_direct_back(f: Arc<Forwarder>, (client, dst): UdpKey, up: tokio::net::UdpSocket) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut batch: Vec<Datagram> = Vec::with_capacity(UDP_BATCH);
+    loop {
+        match up.recv(&mut buf).await {
+            Ok(n) => batch.push(reply(&buf[..n], dst, client)),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                f.udp.lock().expect("flows").remove(&(client, dst));
+                let _ = f.relay.refuse_flow(client, dst, Unreachable::Port).await;
+                return;
+            }
+            Err(_) => return,
+        }
+        while batch.len() < UDP_BATCH {
+            match up.try_recv(&mut buf) {
+                Ok(n) => batch.push(reply(&buf[..n], dst, client)),
+                Err(_) => break,
+            }
+        }
+        if send_back(&f, &batch).await.is_err() {
+            return;
+        }
+        batch.clear();
+    }
+}
+
+/// A datagram for the client from the flow's original destination.
+fn reply(data: &[u8], from: SocketAddr, to: SocketAddr) -> Datagram {
+    Datagram {
+        data: data.to_vec(),
+        src: from,
+        dst: to,
+    }
+}
+
+/// Sends `batch` to the clients through the forwarder socket, waiting for room.
+async fn send_back(f: &Forwarder, batch: &[Datagram]) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < batch.len() {
+        sent += f.relay.send_many(&batch[sent..]).await?;
     }
     Ok(())
 }
 
-/// Datagrams taken from the stack's forwarder socket in one round, at most.
-const UDP_BATCH: usize = 64;
-/// Room for them: the largest datagram (65,535 bytes) always fits in what is left of it.
-const UDP_BATCH_BYTES: usize = 512 << 10;
-const MAX_DATAGRAM: usize = 1 << 16;
+/// Makes the SOCKS5 association of the flow `key` on a thread; once made, the datagrams
+/// that waited go through it and a task carries its replies back.
+fn associate(f: &Arc<Forwarder>, key: UdpKey) {
+    let (f, p) = (f.clone(), f.proxy.clone().expect("a proxy"));
+    tokio::spawn(async move {
+        let limit = f.limit;
+        let made = tokio::task::spawn_blocking(move || socks5::associate(&p, limit))
+            .await
+            .unwrap_or_else(|j| Err(j.to_string()));
+        let (client, dst) = key;
+        match made {
+            Ok(a) => {
+                let back = a
+                    .relay
+                    .try_clone()
+                    .and_then(tokio::net::UdpSocket::from_std)
+                    .and_then(|r| {
+                        let c = a.control.try_clone()?;
+                        Ok((r, tokio::net::TcpStream::from_std(c)?))
+                    });
+                let Ok((relay, control)) = back else {
+                    f.udp.lock().expect("flows").remove(&key);
+                    return;
+                };
+                let a = Arc::new(a);
+                let mut flows = f.udp.lock().expect("flows");
+                let Some(flow) = flows.get_mut(&key) else {
+                    return; // the flow ended meanwhile
+                };
+                let UdpUp::Associating(queued) =
+                    std::mem::replace(&mut flow.up, UdpUp::Socks(a.clone()))
+                else {
+                    return;
+                };
+                let mut wrapped = Vec::new();
+                for d in &queued {
+                    socks5::udp_wrap(&mut wrapped, dst, d);
+                    let _ = a.relay.send(&wrapped);
+                }
+                let task = tokio::spawn(udp_socks_back(f.clone(), key, relay, control));
+                flow.back = Some(task.abort_handle());
+            }
+            Err(why) => {
+                f.udp.lock().expect("flows").remove(&key);
+                // The UDP analogue of the RST a failed CONNECT gives.
+                let _ = f.relay.refuse_flow(client, dst, Unreachable::Port).await;
+                if f.stats {
+                    eprintln!(
+                        "synack forward: UDP {client} -> {dst} failed upstream: {why}; the client gets ICMP port unreachable"
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// A SOCKS5 association's replies back to the client (only what comes from the flow's
+/// destination is the flow's); the association lasts as long as its control connection
+/// (RFC 1928 §7).
+async fn udp_socks_back(
+    f: Arc<Forwarder>,
+    (client, dst): UdpKey,
+    relay: tokio::net::UdpSocket,
+    mut control: tokio::net::TcpStream,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut one = [0u8; 1];
+    loop {
+        tokio::select! {
+            got = relay.recv(&mut buf) => {
+                let Ok(n) = got else { break };
+                let Some((from, at)) = socks5::udp_unwrap(&buf[..n]) else {
+                    continue;
+                };
+                let ours = from.port() == dst.port() && from.ip().to_canonical() == dst.ip();
+                if ours && send_back(&f, &[reply(&buf[at..n], dst, client)]).await.is_err() {
+                    break;
+                }
+            }
+            _ = control.read(&mut one) => break,
+        }
+    }
+    f.udp.lock().expect("flows").remove(&(client, dst));
+}
 
 /// The socket buffers of each direct UDP flow's upstream socket (Linux's default is
 /// 208 KiB, `net.core.rmem_default`): 2 MiB, forced past `net.core.rmem_max` (synack
 /// forward runs with CAP_NET_ADMIN), so that a burst of replies waits for the forwarding loop
 /// instead of being dropped. The kernel charges only what is queued.
 const UDP_SOCKET_BUFFER: usize = 2 << 20;
-
-/// The client's datagrams of one round: their flows and where each lies in `arena`.
-struct UdpBatch {
-    arena: Vec<u8>,
-    items: Vec<((SocketAddr, SocketAddr), usize, usize)>,
-}
-
-impl UdpBatch {
-    fn new() -> UdpBatch {
-        UdpBatch {
-            arena: vec![0; UDP_BATCH_BYTES],
-            items: Vec::with_capacity(UDP_BATCH),
-        }
-    }
-
-    /// Takes the datagrams waiting on the stack's socket `h`, up to a batch; false if none.
-    fn fill(&mut self, stack: &mut Stack, h: synack::stack::UdpHandle) -> bool {
-        self.items.clear();
-        let mut used = 0;
-        while self.items.len() < UDP_BATCH && used + MAX_DATAGRAM <= self.arena.len() {
-            let Ok(m) = stack.recv_from(h, &mut self.arena[used..used + MAX_DATAGRAM]) else {
-                break;
-            };
-            self.items.push(((m.src, m.dst), used, m.len));
-            used += m.len;
-        }
-        !self.items.is_empty()
-    }
-}
 
 /// A direct UDP flow's upstream socket: bound to any address of `dst`'s family, connected
 /// to it, non-blocking, with [`UDP_SOCKET_BUFFER`]s.
@@ -865,141 +834,4 @@ fn send_datagrams<'a>(
         }
     }
     Ok(dropped)
-}
-
-/// The longest the loop sleeps with nothing due (a bound, not a poll interval: every event
-/// it waits for wakes it).
-const MAX_WAIT: Duration = Duration::from_secs(1);
-
-/// Sleeps in poll(2) until there is work: the TUN device readable, a UDP flow's upstream
-/// socket readable, the waker (the upstream thread, a finished upstream connection or
-/// association, Ctrl-C), or `timeout` (the stack's next timer).
-fn wait(
-    waker: &Waker,
-    tun: &Tun,
-    udp: &HashMap<(SocketAddr, SocketAddr), UdpUp>,
-    timeout: Option<Duration>,
-) -> io::Result<()> {
-    let mut fds = Vec::with_capacity(2 + 2 * udp.len());
-    fds.push(PollFd::new(&*waker.0, PollFlags::IN));
-    if let Some(fd) = tun.readable_fd() {
-        fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-    }
-    for up in udp.values() {
-        match up {
-            UdpUp::Direct(s) => fds.push(PollFd::new(s, PollFlags::IN)),
-            UdpUp::Associating(_) => {}
-            UdpUp::Socks(a) => {
-                fds.push(PollFd::new(&a.relay, PollFlags::IN));
-                fds.push(PollFd::new(&a.control, PollFlags::IN));
-            }
-        }
-    }
-    let t = timeout.unwrap_or(MAX_WAIT).min(MAX_WAIT);
-    let ts = Timespec {
-        tv_sec: t.as_secs() as i64,
-        tv_nsec: t.subsec_nanos().into(),
-    };
-    match poll(&mut fds, Some(&ts)) {
-        // A signal (Ctrl-C) just means look again.
-        Ok(_) | Err(rustix::io::Errno::INTR) => {}
-        Err(e) => return Err(e.into()),
-    }
-    if fds[0].revents().contains(PollFlags::IN) {
-        waker.clear();
-    }
-    Ok(())
-}
-
-/// Moves what can move between the stack's connection and the flow's queues (the upstream
-/// thread does the upstream socket's side); true if anything did.
-fn pump_tcp(stack: &mut Stack, now: Instant, f: &mut TcpFlow, io: &Upstream) -> bool {
-    let news = f.shared.for_stack.swap(false, Ordering::Acquire);
-    let readable = !f.client_done && stack.connection(f.h).is_some_and(|c| c.is_readable());
-    if !news && !readable && !f.backlog {
-        return false;
-    }
-    let shared = f.shared.clone();
-    let mut st = shared.lock();
-    if st.reset {
-        stack.abort(now, f.h);
-        f.dead = true;
-        return true;
-    }
-    let mut moved = false;
-    let mut wake = false;
-    // Client to upstream, straight into the queue.
-    while !f.client_done && st.to_up.len() < QUEUE_CAP {
-        let Some(queued) = stack
-            .connection(f.h)
-            .filter(|c| c.is_readable())
-            .map(|c| c.recv_queue_len())
-        else {
-            break;
-        };
-        let was_empty = st.to_up.is_empty();
-        // Room for what is there (at least a byte, for the FIN): an idle flow's few bytes
-        // take a few bytes of memory.
-        let room = st.to_up.room_in(io.pool(), queued.clamp(1, CHUNK));
-        match stack.recv(now, f.h, room) {
-            Ok(0) => {
-                // The client's FIN: a half-close upstream once the queue is written.
-                f.client_done = true;
-                st.client_fin = true;
-                wake = true;
-            }
-            Ok(n) => {
-                st.to_up.commit(n);
-                wake |= was_empty;
-            }
-            Err(_) => {
-                // Reset by the client.
-                f.kill(stack, now, &mut st, io);
-                return true;
-            }
-        }
-        moved = true;
-    }
-    st.stack_blocked = !f.client_done && st.to_up.len() >= QUEUE_CAP;
-    // Upstream to client, once the connection is synchronized.
-    let established = stack
-        .connection(f.h)
-        .is_some_and(|c| c.state().is_synchronized());
-    if established && !f.up_done {
-        while !st.to_client.is_empty() {
-            match stack.send(now, f.h, st.to_client.data()) {
-                Ok(0) => break,
-                Ok(n) => {
-                    st.to_client.consume(n);
-                    st.to_client.release(io.pool());
-                    moved = true;
-                }
-                Err(_) => {
-                    // The client takes nothing more: upstream is not read further.
-                    f.up_done = true;
-                    let all = st.to_client.len();
-                    st.to_client.consume(all);
-                    st.to_client.release(io.pool());
-                    st.stop_reading = true;
-                    wake = true;
-                    break;
-                }
-            }
-        }
-        if st.up_blocked && st.to_client.half_empty() {
-            st.up_blocked = false;
-            wake = true;
-        }
-        if !f.up_done && st.up_eof && st.to_client.is_empty() {
-            f.up_done = true;
-            let _ = stack.shutdown(now, f.h, Shutdown::Write);
-            moved = true;
-        }
-    }
-    f.backlog = !st.to_client.is_empty() || (st.up_eof && !f.up_done);
-    drop(st);
-    if wake {
-        io.mark(&f.shared);
-    }
-    moved
 }

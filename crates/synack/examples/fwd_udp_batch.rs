@@ -1,9 +1,10 @@
 //! The forwarder socket's relay loop, datagram by datagram against in batches: a client
 //! sends bursts of datagrams to forwarded destinations, a relay thread echoes each back from
 //! its original destination, the client waits for the burst's echoes before the next one.
-//! With `single` the relay uses `recv_from_meta` / `send_from` (one trip through the
-//! runtime's driver per datagram), with `batch` it uses `recv_many` / `send_many` (one per
-//! batch); the client side is the same in both. Prints the time per datagram; under
+//! With `single` the relay uses `recv_from_meta` / `send_from` (a trip through the
+//! runtime's driver per datagram sent; each receive takes a datagram the driver moved into
+//! the socket's own queue), with `batch` it uses `recv_many` / `send_many` (a trip per
+//! batch sent); the client side is the same in both. Prints the time per datagram; under
 //! `valgrind --tool=callgrind` the instruction counts compare the two.
 //!
 //! `cargo run --release -p synack --example fwd_udp_batch -- single|batch|both [BURSTS]`

@@ -77,18 +77,20 @@ impl Fwd {
 
     /// The first TCP flow in the pipe (echo requests and UDP flow ends stay).
     fn take_tcp(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
-        match p.fwd.iter().position(Forwarded::is_flow) {
-            Some(i) => Step::Done(Ok(p.fwd.remove(i).expect("position found"))),
+        let q = p.q();
+        match q.fwd.iter().position(Forwarded::is_flow) {
+            Some(i) => Step::Done(Ok(q.fwd.remove(i).expect("position found"))),
             None => Step::Wait,
         }
     }
 
     /// The first item in the pipe, whatever it is.
     fn take_any(p: &mut Pipe, _: &mut bool) -> Step<FwdItem> {
-        match p.fwd.pop_front() {
+        let q = p.q();
+        match q.fwd.pop_front() {
             Some(i) => {
                 if !i.is_flow() {
-                    p.fwd_other -= 1;
+                    q.fwd_other -= 1;
                 }
                 Step::Done(Ok(i))
             }
@@ -157,7 +159,7 @@ impl Drop for Fwd {
             if f.as_ref().is_some_and(|mine| Arc::ptr_eq(mine, &io)) {
                 *f = None;
             }
-            let left = std::mem::take(&mut io.lock().pipe.fwd);
+            let left = std::mem::take(&mut io.lock().pipe.q().fwd);
             for i in left {
                 if let Forwarded::Flow(TcpItem::Established { io: c, .. }) = i {
                     h.sockets.abort_registered(&mut h.stack, now, &c);

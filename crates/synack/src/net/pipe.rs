@@ -16,7 +16,8 @@ use std::io;
 use std::sync::Arc;
 
 use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
-use crate::stack::{SocketHandle, Stack};
+use super::udp::Datagram;
+use crate::stack::{RecvMeta, SocketHandle, Stack, UdpHandle};
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
 
@@ -170,11 +171,6 @@ pub(crate) struct Pipe {
     pub(crate) dropped: bool,
     /// The stack's handle is closed (or reset); nothing more to do.
     pub(crate) done: bool,
-    /// A listener's: connections the driver took off the stack's accept queue (registered,
-    /// with their peers), for `accept`.
-    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
-    /// The stack's accept queue holds more than `accepted` had room for.
-    pub(crate) accept_blocked: bool,
     /// In the driver's queue of pipes to look at.
     pub(crate) queued: bool,
     /// Bytes went from `tx` to the connection since the driver last looked (segments due).
@@ -183,12 +179,30 @@ pub(crate) struct Pipe {
     pub(crate) ctl: Ctl,
     /// How much `rx` and `tx` hold at most.
     pub(crate) cap: Caps,
+    /// A listener's, a forward listener's or a datagram socket's queues; none for a
+    /// stream (so that a stream's state, one per connection, does not carry them).
+    pub(crate) queues: Option<Box<Queues>>,
+}
+
+/// The queues of the sockets that are not streams (see [`Pipe::q`]).
+#[derive(Default)]
+pub(crate) struct Queues {
+    /// A listener's: connections the driver took off the stack's accept queue (registered,
+    /// with their peers), for `accept`.
+    pub(crate) accepted: VecDeque<(Arc<SocketIo>, SocketAddr)>,
+    /// The stack's accept queue holds more than `accepted` had room for.
+    pub(crate) accept_blocked: bool,
     /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
     /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
     pub(crate) fwd: VecDeque<super::forward::FwdItem>,
     /// How many of `fwd` are not TCP flows (echo requests, UDP flow ends): capped at
     /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting.
     pub(crate) fwd_other: usize,
+    /// A datagram socket's: what the driver took off the stack's receive queue, for the
+    /// socket's calls to take without the driver (see [`sync_datagrams`]).
+    pub(crate) dgrams: VecDeque<Datagram>,
+    /// What `dgrams` is charged, in bytes (see [`charge`]): at most `cap.rx`.
+    pub(crate) dgram_bytes: usize,
 }
 
 /// What a socket's synchronous calls answer from its own state: published by the driver
@@ -235,6 +249,11 @@ impl Pipe {
     pub(crate) fn mark(&mut self) -> bool {
         !std::mem::replace(&mut self.queued, true)
     }
+
+    /// The queues of a socket that is not a stream (made on first use).
+    pub(crate) fn q(&mut self) -> &mut Queues {
+        self.queues.get_or_insert_with(Box::default)
+    }
 }
 
 /// What one step of a call on a pipe came to.
@@ -266,11 +285,109 @@ pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) ->
     if p.rx_end { Step::Slow } else { Step::Wait }
 }
 
+/// What a queued datagram counts against a datagram socket's pipe: its bytes and a fixed
+/// overhead, as the stack charges its own queue (so that a flood of empty datagrams is
+/// bounded too).
+pub(crate) fn charge(len: usize) -> usize {
+    len + 256
+}
+
+/// The driver's side for datagram socket `u`: moves the datagrams the stack queued into the
+/// pipe, each in a buffer of its own sized to it (the pipe holds at most `cap.rx` bytes'
+/// worth, and always at least one; the rest waits in the stack's queue, which drops what
+/// overflows it, `UdpRcvbufErrors`), takes a pending ICMP error onto the socket's state,
+/// and works out the socket's readiness: readable while the pipe holds a datagram, always
+/// writable (a send that found the output queue full is `send_blocked` until the next
+/// turn), and closed once the stack no longer has the socket.
+pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u8 {
+    p.queued = false;
+    if let Some(e) = stack.udp_take_error(u) {
+        // The latest error wins, as SO_ERROR keeps one.
+        p.ctl.udp_error = Some(e);
+    }
+    p.rx_blocked = false;
+    let cap = p.cap.rx as usize;
+    let mut blocked = false;
+    let q = p.queues.get_or_insert_with(Box::default);
+    loop {
+        let next = match stack.udp_next_len(u) {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            Err(_) => {
+                // The socket is gone: a receive that finds the pipe empty asks the stack why.
+                return READABLE | WRITABLE | CLOSED;
+            }
+        };
+        if !q.dgrams.is_empty() && q.dgram_bytes + charge(next) > cap {
+            // A receive that makes room marks the pipe for the driver.
+            blocked = true;
+            break;
+        }
+        let mut data = vec![0u8; next];
+        let Ok(m) = stack.recv_from(u, &mut data) else {
+            break;
+        };
+        data.truncate(m.len);
+        q.dgram_bytes += charge(m.len);
+        q.dgrams.push_back(Datagram {
+            data,
+            src: m.src,
+            dst: m.dst,
+        });
+    }
+    let empty = q.dgrams.is_empty();
+    p.rx_blocked = blocked;
+    if empty { WRITABLE } else { READABLE | WRITABLE }
+}
+
+/// Takes up to `max` (at least one) of the datagrams the driver moved into a datagram
+/// socket's pipe; `Wait` when it holds none. `mark`: the stack holds more than the pipe had
+/// room for, and the driver must look at the pipe again.
+pub(crate) fn recv_datagrams(p: &mut Pipe, max: usize, mark: &mut bool) -> Step<Vec<Datagram>> {
+    let Some(q) = p.queues.as_mut().filter(|q| !q.dgrams.is_empty()) else {
+        return Step::Wait;
+    };
+    let k = max.max(1).min(q.dgrams.len());
+    let got: Vec<Datagram> = q.dgrams.drain(..k).collect();
+    q.dgram_bytes -= got.iter().map(|d| charge(d.data.len())).sum::<usize>();
+    if p.rx_blocked {
+        *mark |= p.mark();
+    }
+    Step::Done(Ok(got))
+}
+
+/// Takes the next datagram the driver moved into a datagram socket's pipe into `buf` (a
+/// longer one is truncated, the rest lost, as `recvfrom(2)` without MSG_PEEK); `Wait` when
+/// the pipe holds none.
+pub(crate) fn recv_datagram(p: &mut Pipe, buf: &mut [u8], mark: &mut bool) -> Step<RecvMeta> {
+    let Some(q) = p.queues.as_mut() else {
+        return Step::Wait;
+    };
+    let Some(d) = q.dgrams.pop_front() else {
+        return Step::Wait;
+    };
+    q.dgram_bytes -= charge(d.data.len());
+    if p.rx_blocked {
+        *mark |= p.mark();
+    }
+    let len = d.data.len().min(buf.len());
+    buf[..len].copy_from_slice(&d.data[..len]);
+    Step::Done(Ok(RecvMeta {
+        len,
+        datagram_len: d.data.len(),
+        src: d.src,
+        dst: d.dst,
+    }))
+}
+
 /// An accept from a listener's pipe; `Wait` when it is empty.
 pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, SocketAddr)> {
-    match p.accepted.pop_front() {
+    let Some(q) = p.queues.as_mut() else {
+        return Step::Wait;
+    };
+    match q.accepted.pop_front() {
         Some(a) => {
-            if p.accept_blocked {
+            if q.accept_blocked {
                 *mark |= p.mark();
             }
             Step::Done(Ok(a))
@@ -281,19 +398,26 @@ pub(crate) fn accept(p: &mut Pipe, mark: &mut bool) -> Step<(Arc<SocketIo>, Sock
     }
 }
 
-/// A write into the pipe; `mark` says the driver must look at it afterwards.
-pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
+/// Why a write cannot queue anything, if it cannot: the error handing bytes to the
+/// connection failed with, the socket shut down for writing, or (`Slow`) a connection that
+/// takes no more (the stack says why).
+fn refused<T>(p: &mut Pipe) -> Option<Step<T>> {
     if let Some(e) = p.tx_err.take() {
-        return Step::Done(Err(e));
+        return Some(Step::Done(Err(e)));
     }
     if p.fin_pending {
-        return Step::Done(Err(io::Error::new(
+        return Some(Step::Done(Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
             "the socket is shut down for writing",
-        )));
+        ))));
     }
-    if p.tx_closed {
-        return Step::Slow;
+    p.tx_closed.then_some(Step::Slow)
+}
+
+/// A write into the pipe; `mark` says the driver must look at it afterwards.
+pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
+    if let Some(no) = refused(p) {
+        return no;
     }
     if buf.is_empty() {
         return Step::Done(Ok(0));
@@ -307,6 +431,61 @@ pub(crate) fn write(p: &mut Pipe, buf: &[u8], mark: &mut bool) -> Step<usize> {
     p.tx.push(&buf[..n], p.cap.tx as usize);
     *mark |= p.mark();
     Step::Done(Ok(n))
+}
+
+/// A write that fills the pipe's free room straight from a reader: `read` reads into that
+/// room (all of it, at most) and says how much it read, `Pending` when it has nothing now
+/// (its waker registered by it), or its error. `Wait` while the pipe has no room; `Slow`
+/// when the connection takes no more (the stack says why). `Done(Ok(Ready(0)))`: the
+/// reader is at its end. `mark` says the driver must look at the pipe afterwards.
+pub(crate) fn write_from(
+    p: &mut Pipe,
+    mark: &mut bool,
+    read: impl FnOnce(&mut [u8]) -> core::task::Poll<io::Result<usize>>,
+) -> Step<core::task::Poll<usize>> {
+    use core::task::Poll;
+    if let Some(no) = refused(p) {
+        return no;
+    }
+    let cap = p.cap.tx as usize;
+    let room = cap.saturating_sub(p.tx.len());
+    if room == 0 {
+        return Step::Wait;
+    }
+    // Offered: the room, but no more than the buffer already has (4 KiB to begin with), so
+    // that the buffer grows only as far as the reads fill it (doubling), as a write's does:
+    // a reply of a few bytes does not cost a stream the whole cap.
+    let room = room.min(p.tx.buf.len().max(4096));
+    let had = p.tx.buf.len();
+    let mut outcome = Poll::Pending;
+    let n = p.tx.fill(room, cap, |b| match read(b) {
+        Poll::Ready(Ok(n)) => {
+            let n = n.min(b.len());
+            outcome = Poll::Ready(Ok(n));
+            n
+        }
+        other => {
+            outcome = other;
+            0
+        }
+    });
+    if p.tx.buf.len() > had && n < room / 2 {
+        // Grown for a read that filled less than half of it (a reply of a few bytes): the
+        // buffer keeps only what it holds, as a write's would (10,000 flows that each
+        // carried a reply keep a few bytes each, not 4 KiB).
+        p.tx.buf.truncate(p.tx.end.max(had));
+        p.tx.buf.shrink_to_fit();
+    }
+    match outcome {
+        Poll::Ready(Ok(n)) => {
+            if n > 0 {
+                *mark |= p.mark();
+            }
+            Step::Done(Ok(Poll::Ready(n)))
+        }
+        Poll::Ready(Err(e)) => Step::Done(Err(e)),
+        Poll::Pending => Step::Done(Ok(Poll::Pending)),
+    }
 }
 
 /// Hands what `tx` holds to connection `h`, as much as it takes (the pipe's `tx_moved`
@@ -452,7 +631,60 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
 
 #[cfg(test)]
 mod tests {
-    use super::Bytes;
+    use super::{Bytes, Caps, Pipe, Step, write_from};
+    use core::task::Poll;
+
+    /// A write from a reader is offered the queue's room only as far as the buffer has
+    /// grown (4 KiB at first), and a buffer grown for a read that filled little of it keeps
+    /// only what was read: a 10-byte reply costs a stream of 256 KiB queues a few bytes;
+    /// reads that fill what they are offered double it, up to the queue's size.
+    #[test]
+    fn write_from_grows_the_queue_only_as_far_as_reads_fill_it() {
+        let mut p = Pipe {
+            cap: Caps {
+                rx: 256 << 10,
+                tx: 256 << 10,
+            },
+            ..Pipe::default()
+        };
+        let mut mark = false;
+        let step = write_from(&mut p, &mut mark, |b| {
+            assert_eq!(b.len(), 4096);
+            b[..10].copy_from_slice(b"0123456789");
+            Poll::Ready(Ok(10))
+        });
+        assert!(matches!(step, Step::Done(Ok(Poll::Ready(10)))) && mark);
+        assert_eq!(p.tx.data(), b"0123456789");
+        // And the buffer keeps only those 10 bytes, not the 4 KiB offered.
+        assert!(p.tx.buf.capacity() <= 64, "{}", p.tx.buf.capacity());
+        // A reader with nothing leaves nothing allocated either.
+        let mut q = Pipe::default();
+        let step = write_from(&mut q, &mut mark, |_| Poll::Pending);
+        assert!(matches!(step, Step::Done(Ok(Poll::Pending))));
+        assert_eq!(q.tx.buf.capacity(), 0);
+        let mut offered = Vec::new();
+        while p.tx.len() < 256 << 10 {
+            let step = write_from(&mut p, &mut mark, |b| {
+                offered.push(b.len());
+                b.fill(7);
+                Poll::Ready(Ok(b.len()))
+            });
+            assert!(matches!(step, Step::Done(Ok(Poll::Ready(_)))));
+        }
+        assert_eq!(p.tx.len(), 256 << 10);
+        assert!(offered.len() < 12, "{offered:?}");
+        assert!(offered.iter().all(|&n| n <= 256 << 10));
+        // Full: a write waits for room, and the reader is not asked.
+        let step = write_from(&mut p, &mut mark, |_| unreachable!("no room to offer"));
+        assert!(matches!(step, Step::Wait));
+        // A reader with nothing now, or at its end.
+        p.tx.consume(1000);
+        let step = write_from(&mut p, &mut mark, |_| Poll::Pending);
+        assert!(matches!(step, Step::Done(Ok(Poll::Pending))));
+        let step = write_from(&mut p, &mut mark, |_| Poll::Ready(Ok(0)));
+        assert!(matches!(step, Step::Done(Ok(Poll::Ready(0)))));
+        assert_eq!(p.tx.len(), (256 << 10) - 1000);
+    }
 
     #[test]
     fn bytes_keep_their_order_through_fills_pushes_and_partial_reads() {

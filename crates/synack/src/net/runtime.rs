@@ -765,7 +765,9 @@ impl Builder {
     /// fewer wake-ups per byte with larger ones. They are allocated only as far as the
     /// traffic needs, so a stream that never carried much costs nothing more; one that did
     /// keeps what it grew to, up to twice each size, until it is closed. `recv` adds to the
-    /// connection's receive buffer: an application that does not read holds both.
+    /// connection's receive buffer: an application that does not read holds both. A UDP
+    /// socket's received datagrams wait in a queue of `recv` bytes too (each datagram
+    /// charged 256 bytes more), on top of the stack's.
     pub fn stream_buffers(mut self, recv: usize, send: usize) -> Builder {
         let clamp = |n: usize| n.clamp(1 << 10, 16 << 20) as u32;
         self.stream_buffers = super::pipe::Caps {

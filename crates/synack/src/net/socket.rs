@@ -60,6 +60,58 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
 }
 
+/// A call on a socket's pipe from a thread: `step` under the socket's own lock, the thread
+/// blocked on the socket's `interest` while it says `Wait` (`WouldBlock` at the deadline,
+/// or at once when non-blocking); when it says only the stack can answer, the driver's call
+/// that `slow` makes.
+fn blocking_pipe<T, F>(
+    shared: &Shared,
+    io: &Arc<SocketIo>,
+    interest: u8,
+    (deadline, nonblocking): (Option<std::time::Instant>, bool),
+    step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    slow: impl FnOnce() -> F,
+) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+{
+    let (step, mark) = io.blocking_step(interest, deadline, nonblocking, step);
+    if mark {
+        shared.mark(io);
+    }
+    match step {
+        Step::Done(r) => r,
+        _ => shared.blocking(io, interest, left(deadline), nonblocking, slow()),
+    }
+}
+
+/// [`blocking_pipe`] for a task: `Pending` with its waker kept while `step` says `Wait`;
+/// the driver's call in flight kept in `slot` between polls.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+fn poll_pipe<T, F>(
+    shared: &Shared,
+    io: &Arc<SocketIo>,
+    cx: &mut Context<'_>,
+    (interest, slot): (u8, &Slot),
+    step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
+    slow: impl FnOnce() -> F,
+) -> Poll<io::Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Core, Instant) -> Option<io::Result<T>> + Send + 'static,
+{
+    let (step, mark) = io.poll_step(cx, interest, step);
+    if mark {
+        shared.mark(io);
+    }
+    match step {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+        Poll::Ready(_) => shared.poll_io(cx, io, interest, slot, slow),
+    }
+}
+
 /// A socket the driver is opening: [`wait`](Self::wait) for it from a synchronous call,
 /// [`done`](Self::done) from a task. Dropped before it was taken, the socket closes.
 pub(crate) struct Opening<S: Send + 'static> {
@@ -322,39 +374,86 @@ impl Sock {
         nonblocking: bool,
     ) -> io::Result<usize> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let (step, mark) = self
-            .io
-            .blocking_step(WRITABLE, deadline, nonblocking, |p, m| {
-                pipe::write(p, buf, m)
-            });
-        self.marked(mark);
-        match step {
-            Step::Done(r) => r,
-            _ => self.shared.blocking(
-                &self.io,
-                WRITABLE,
-                left(deadline),
-                nonblocking,
-                self.slow_write(buf),
-            ),
-        }
+        blocking_pipe(
+            &self.shared,
+            &self.io,
+            WRITABLE,
+            (deadline, nonblocking),
+            |p, m| pipe::write(p, buf, m),
+            || self.slow_write(buf),
+        )
     }
 
     /// The task's [`write`](Self::write).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let (step, mark) = self
-            .io
-            .poll_step(cx, WRITABLE, |p, m| pipe::write(p, buf, m));
+        poll_pipe(
+            &self.shared,
+            &self.io,
+            cx,
+            (WRITABLE, &self.slots[1]),
+            |p, m| pipe::write(p, buf, m),
+            || self.slow_write(buf),
+        )
+    }
+
+    /// A task's write that fills the pipe's free room straight from a reader (see
+    /// [`pipe::write_from`]): `Pending` while the pipe is full (the task's waker kept for
+    /// room) or while `read` has nothing (its waker kept by the reader); how much `read`
+    /// read (0: the reader is at its end); `read`'s error; or why the connection takes no
+    /// more. `read` runs under the socket's own lock.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_write_from(
+        &self,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let waker = cx.waker().clone();
+        let mut rcx = Context::from_waker(&waker);
+        let mut read = Some(read);
+        let (step, mark) = self.io.poll_step(cx, WRITABLE, |p, m| match read.take() {
+            Some(f) => pipe::write_from(p, m, |b| f(&mut rcx, b)),
+            None => Step::Wait,
+        });
         self.marked(mark);
         match step {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(Step::Done(Ok(r))) => r.map(Ok),
+            Poll::Ready(Step::Done(Err(e))) => Poll::Ready(Err(e)),
             Poll::Ready(_) => self
                 .shared
                 .poll_io(cx, &self.io, WRITABLE, &self.slots[1], || {
-                    self.slow_write(buf)
+                    self.why_no_write()
                 }),
+        }
+    }
+
+    /// The driver's answer for a pipe that takes no more (the connection failed or is shut
+    /// down) when a write has no bytes of its own to offer: the pipe's bytes go first (a
+    /// wait while the connection is full behind them), then the connection's error.
+    fn why_no_write(
+        &self,
+    ) -> impl FnMut(&mut Core, Instant) -> Option<io::Result<usize>> + Send + 'static {
+        let (host, h, io) = (self.host, self.handle, self.io.clone());
+        move |core, now| {
+            let stack = Self::stack(host, core);
+            {
+                let mut s = io.lock();
+                if let Some(e) = s.pipe.tx_err.take() {
+                    return Some(Err(e));
+                }
+                if pipe::flush(stack, now, h, &mut s.pipe) {
+                    return None;
+                }
+            }
+            // An empty send asks the connection's state: its error, or why it cannot send.
+            Some(match stack.send(now, h, &[]) {
+                Err(e) => Err(e),
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the connection takes no more data",
+                )),
+            })
         }
     }
 
@@ -804,17 +903,28 @@ impl Dgram {
             })
     }
 
-    /// Waits for a datagram into `buf`.
+    /// Waits for a datagram into `buf`: one the driver moved into the socket's pipe (no
+    /// trip through the driver); with the socket gone, the stack says why.
     pub(crate) fn recv(
         &self,
         buf: &mut [u8],
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
     ) -> io::Result<RecvMeta> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let (step, mark) = self
+            .io
+            .blocking_step(READABLE, deadline, nonblocking, |p, m| {
+                pipe::recv_datagram(p, buf, m)
+            });
+        self.marked(mark);
+        if let Step::Done(r) = step {
+            return r;
+        }
         let f = self.recv_op(buf.len());
         let (got, m) = self
             .shared
-            .blocking(&self.io, READABLE, timeout, nonblocking, f)?;
+            .blocking(&self.io, READABLE, left(deadline), nonblocking, f)?;
         Ok(fill(got, m, buf))
     }
 
@@ -825,10 +935,27 @@ impl Dgram {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<RecvMeta>> {
-        let len = buf.len();
-        self.shared
-            .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
-            .map_ok(|(got, m)| fill(got, m, buf))
+        let (step, mark) = self
+            .io
+            .poll_step(cx, READABLE, |p, m| pipe::recv_datagram(p, buf, m));
+        self.marked(mark);
+        match step {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Done(r)) => Poll::Ready(r),
+            Poll::Ready(_) => {
+                let len = buf.len();
+                self.shared
+                    .poll_io(cx, &self.io, READABLE, &self.slots[0], || self.recv_op(len))
+                    .map_ok(|(got, m)| fill(got, m, buf))
+            }
+        }
+    }
+
+    /// Queues the pipe for the driver when a step marked it.
+    fn marked(&self, mark: bool) {
+        if mark {
+            self.shared.mark(&self.io);
+        }
     }
 
     /// The driver's receive of up to `max` datagrams in one call (each whole, sized to
@@ -893,17 +1020,24 @@ impl Dgram {
         }
     }
 
-    /// Receives up to `max` datagrams, waiting while none is queued: one trip through the
-    /// driver for the lot.
+    /// Receives up to `max` datagrams, waiting while none is queued: what the driver moved
+    /// into the socket's pipe, taken under the socket's own lock (no trip through the
+    /// driver); with the socket gone, the stack says why.
     pub(crate) fn recv_many(
         &self,
         max: usize,
         timeout: Option<std::time::Duration>,
         nonblocking: bool,
     ) -> io::Result<Vec<Datagram>> {
-        let f = self.recv_many_op(max);
-        self.shared
-            .blocking(&self.io, READABLE, timeout, nonblocking, f)
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        blocking_pipe(
+            &self.shared,
+            &self.io,
+            READABLE,
+            (deadline, nonblocking),
+            |p, m| pipe::recv_datagrams(p, max, m),
+            || self.recv_many_op(max),
+        )
     }
 
     /// The task's [`recv_many`](Self::recv_many).
@@ -913,10 +1047,14 @@ impl Dgram {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<Vec<Datagram>>> {
-        self.shared
-            .poll_io(cx, &self.io, READABLE, &self.slots[2], || {
-                self.recv_many_op(max)
-            })
+        poll_pipe(
+            &self.shared,
+            &self.io,
+            cx,
+            (READABLE, &self.slots[2]),
+            |p, m| pipe::recv_datagrams(p, max, m),
+            || self.recv_many_op(max),
+        )
     }
 
     /// Sends `batch` in one trip through the driver (see `send_many_op`).

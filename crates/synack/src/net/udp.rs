@@ -163,10 +163,14 @@ impl UdpSocket {
         Ok(self.sock.take_error())
     }
 
-    /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
-    /// runtime's driver, where [`recv_from_meta`](Self::recv_from_meta) makes one per
-    /// datagram: what a relay carrying many flows wants (like `recvmmsg(2)`). Each comes
-    /// whole, in its own buffer.
+    /// Waits for a datagram, then takes up to `max` (at least one) at once: what a relay
+    /// carrying many flows wants (like `recvmmsg(2)`). Each comes whole, in its own buffer.
+    /// The runtime's driver moves every datagram into the socket's own queue as it arrives
+    /// (up to [`Builder::stream_buffers`](super::Builder::stream_buffers)' `recv` bytes'
+    /// worth, each charged 256 bytes more; the rest waits in the stack's queue of 208 KiB),
+    /// so this call, like [`recv_from_meta`](Self::recv_from_meta), takes them under the
+    /// socket's own lock, without a trip through the driver: a relay's receives never wait
+    /// for the driver's turn, nor its packets for them.
     ///
     /// ```
     /// use synack::net::{Datagram, Runtime, UdpSocket};

@@ -142,6 +142,21 @@ impl Stream {
         self.sock.poll_write(cx, buf)
     }
 
+    fn poll_write_from<R: AsyncRead + Unpin + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        r: &mut R,
+    ) -> Poll<io::Result<usize>> {
+        self.sock.poll_write_from(cx, |cx, b| {
+            let mut rb = ReadBuf::new(b);
+            match Pin::new(r).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+
     /// Queues the FIN after the data not yet sent (once; later calls succeed too).
     fn shutdown_write(&self) -> io::Result<()> {
         if self.shut_wr.swap(true, Ordering::AcqRel) {
@@ -237,6 +252,69 @@ impl TcpStream {
     /// waker kept (the last task's, as tokio's `poll_read_ready`).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.inner.sock.io.poll_read_ready(cx)
+    }
+
+    /// Writes what `reader` has into the stream's send queue, read straight into that
+    /// queue's free room: no buffer of the caller's in between, so a relay copying from an
+    /// upstream socket into synack moves each byte once where `read` then `write` move it
+    /// twice. Waits for room (up to [`Builder::stream_buffers`](crate::net::Builder::stream_buffers)'
+    /// `send` bytes queued ahead of the connection), then for `reader` to have bytes; returns
+    /// how many it read, or 0 once `reader` is at its end (the stream is not shut down: call
+    /// `shutdown` to pass the end on). `reader`'s error is returned as is.
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use synack::net::Runtime;
+    /// use synack::tokio::{TcpListener, TcpStream};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let rt = Runtime::builder()
+    ///     .host("client", "198.18.0.1/24")
+    ///     .host("server", "198.18.0.2/24")
+    ///     .build_tokio()?;
+    /// let listener = TcpListener::bind("198.18.0.2:80").await?;
+    /// rt.host("client").unwrap().make_default();
+    /// let mut c = TcpStream::connect("198.18.0.2:80").await?;
+    /// let (mut s, _) = listener.accept().await?;
+    /// // Any AsyncRead: here a slice; in a relay, the upstream socket's read half.
+    /// let mut upstream: &[u8] = b"hello from upstream";
+    /// let mut sent = 0;
+    /// loop {
+    ///     match c.write_from(&mut upstream).await? {
+    ///         0 => break, // upstream ended
+    ///         n => sent += n,
+    ///     }
+    /// }
+    /// c.shutdown().await?;
+    /// let mut got = Vec::new();
+    /// s.read_to_end(&mut got).await?;
+    /// assert_eq!((sent, &got[..]), (19, &b"hello from upstream"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// `reader` is read under the stream's own lock (the runtime's driver waits for it to
+    /// look at this stream), so it must be quick and never block: a kernel socket's read
+    /// half is; another synack stream is not allowed (its read takes its own lock inside
+    /// this one's, and two such copies in opposite directions would wait on each other):
+    /// copy between two synack streams with `tokio::io::copy`.
+    pub async fn write_from<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        reader: &mut R,
+    ) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_write_from(cx, reader)).await
+    }
+
+    /// [`write_from`](Self::write_from) for a hand-written future: `Pending` while the send
+    /// queue is full (the task's waker kept for room) or while `reader` has nothing (its
+    /// waker kept by `reader`).
+    pub fn poll_write_from<R: AsyncRead + Unpin + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write_from(cx, reader)
     }
 
     /// Resets the connection (RST; queued data is discarded), as closing with SO_LINGER 0.
@@ -360,6 +438,25 @@ macro_rules! read_half {
 
 macro_rules! write_half {
     ($t:ty) => {
+        impl $t {
+            /// [`TcpStream::write_from`].
+            pub async fn write_from<R: AsyncRead + Unpin + ?Sized>(
+                &mut self,
+                reader: &mut R,
+            ) -> io::Result<usize> {
+                poll_fn(|cx| self.0.poll_write_from(cx, reader)).await
+            }
+
+            /// [`TcpStream::poll_write_from`].
+            pub fn poll_write_from<R: AsyncRead + Unpin + ?Sized>(
+                &self,
+                cx: &mut Context<'_>,
+                reader: &mut R,
+            ) -> Poll<io::Result<usize>> {
+                self.0.poll_write_from(cx, reader)
+            }
+        }
+
         impl AsyncWrite for $t {
             fn poll_write(
                 self: Pin<&mut Self>,
@@ -510,7 +607,8 @@ impl UdpSocket {
         Poll::Ready(Ok(m.src))
     }
 
-    /// Waits for a datagram, then takes up to `max` (at least one) in one trip through the
+    /// Waits for a datagram, then takes up to `max` (at least one) from the socket's own
+    /// queue, into which the driver moves each datagram as it arrives: no trip through the
     /// driver (see [`net::UdpSocket::recv_many`](crate::net::UdpSocket::recv_many)).
     ///
     /// Each kind of call (single receive, batch receive, single send, batch send) has one

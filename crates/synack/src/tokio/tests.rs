@@ -839,3 +839,90 @@ async fn readable_waits_for_bytes_or_the_end_and_reads_nothing() {
     let (r, _w) = s.into_split();
     r.readable().await.unwrap();
 }
+
+/// A reader that hands out `data` in pieces of at most `piece`, with a `Pending` (its waker
+/// woken at once) before each, and records the largest room it was offered.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+    piece: usize,
+    ready: bool,
+    most_offered: usize,
+}
+
+impl AsyncRead for Trickle {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.most_offered = self.most_offered.max(buf.remaining());
+        if !std::mem::replace(&mut self.ready, false) {
+            self.ready = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = (self.data.len() - self.at)
+            .min(self.piece)
+            .min(buf.remaining());
+        let at = self.at;
+        buf.put_slice(&self.data[at..at + n]);
+        self.at += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// `write_from` reads straight into the send queue's free room: every byte arrives in
+/// order, a reader with nothing yet makes it wait (and it resumes when woken), a full queue
+/// makes it wait for room, the offered room grows with what the reads fill (never past the
+/// queue's size), and 0 says the reader ended. A shut-down stream fails it.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_from_fills_the_send_queue_from_a_reader() {
+    let (_rt, h) = hosts(64, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.64.2:7").unwrap();
+    let mut c = TcpStream::connect_on(&h[0], "198.18.64.2:7").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    let data = pattern(9, 1, 3 << 20);
+    let reader = ::tokio::spawn(async move {
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut r = Trickle {
+        data: data.clone(),
+        at: 0,
+        piece: 100_000,
+        ready: false,
+        most_offered: 0,
+    };
+    let (mut sent, mut calls) = (0, 0);
+    {
+        let (_, mut w) = c.split();
+        loop {
+            let n = w.write_from(&mut r).await.unwrap();
+            calls += 1;
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+    }
+    c.shutdown().await.unwrap();
+    let got = ::tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the server read everything")
+        .unwrap();
+    assert_eq!(sent, data.len());
+    assert!(got == data, "the bytes arrived changed or out of order");
+    // The room offered grew past the first 4 KiB, but never past the 64 KiB queue.
+    assert!(
+        r.most_offered > 4096 && r.most_offered <= 64 << 10,
+        "offered {}",
+        r.most_offered
+    );
+    assert!(calls > data.len() / (64 << 10), "{calls} calls");
+    // Shut down for writing: no more.
+    let mut more: &[u8] = b"late";
+    let e = c.write_from(&mut more).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}
