@@ -644,8 +644,8 @@ impl Stack {
         self.syn_queue.peak()
     }
 
-    /// Bytes the SYN queue holds now (its slab at its capacity; the entries' 4-tuples are in
-    /// the demux table).
+    /// Bytes the SYN queue holds now (its slab and timing wheel at their capacity; the
+    /// entries' 4-tuples in the demux table count with the connections').
     pub fn syn_queue_memory(&self) -> usize {
         self.syn_queue.memory_bytes()
     }

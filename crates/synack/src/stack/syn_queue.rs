@@ -249,11 +249,12 @@ impl SynQueue {
             .collect()
     }
 
-    /// Bytes held: the slab and its free list at their capacity (the 4-tuples' demux entries
-    /// are in the demux table, the deadlines in the wheel's slots).
+    /// Bytes held: the slab, its free list and the wheel at their capacity (the 4-tuples'
+    /// entries in the demux table are counted with it).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * size_of::<Option<(Tuple, Entry)>>()
             + self.free.capacity() * size_of::<u32>()
+            + self.wheel.memory_bytes()
     }
 }
 
