@@ -45,6 +45,10 @@ impl Stack {
 
         let mut reuse_isn = None;
         let mut found = self.conns.get(&tuple).copied();
+        if let Some(h) = found.filter(|h| h.index & super::syn_queue::SQ_BIT != 0) {
+            // A half-open connection in the SYN queue (`syn_queue.rs`).
+            return self.segment_to_entry(now, h, &tuple, local, remote, &seg);
+        }
         if let Some(h) = found.filter(|h| h.index & super::time_wait::TW_BIT != 0) {
             // A compact TIME-WAIT entry (`time_wait.rs`): answered there, or a SYN that
             // reuses the 4-tuple goes on to the listener, as below.
@@ -104,10 +108,6 @@ impl Stack {
                 self.touched(h, now);
                 return;
             }
-        }
-
-        if let Some(e) = self.syn_queue.get(&tuple).copied() {
-            return self.segment_to_entry(now, tuple, e, local, remote, &seg);
         }
 
         if self.forwards(dst) {

@@ -23,7 +23,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::egress::IpHeader;
-use super::syn_queue::Entry;
+use super::syn_queue::{Entry, SQ_BIT};
 use super::{SocketHandle, Stack, Tuple};
 use crate::tcp::handshake::{Handshake, SynAck, passive_window, ts_clock};
 use crate::tcp::syncookie::{self, CookieOptions};
@@ -114,8 +114,11 @@ impl Stack {
         let hs = Handshake::from_syn(seg, iss);
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         let ts_offset = self.ts_offset(local, remote);
-        self.syn_queue
+        let i = self
+            .syn_queue
             .insert(tuple, Entry::new(lh, &hs, ts_offset, now + cfg.rto_initial));
+        // The demux finds it by its 4-tuple (nothing else had it: the demux looked first).
+        self.conns.insert(tuple, entry_handle(i));
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
         self.counters.syn_queue_peak = self.syn_queue.peak() as u64;
         self.trace_state(
@@ -228,17 +231,21 @@ impl Stack {
         None
     }
 
-    /// A segment for a half-open connection in the SYN queue (`e`, the entry of `tuple`, as
-    /// the demux found it): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact entry.
+    /// A segment for a half-open connection in the SYN queue (`h`, the demux handle of
+    /// `tuple`): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact entry.
     pub(super) fn segment_to_entry(
         &mut self,
         now: Instant,
-        tuple: Tuple,
-        e: Entry,
+        h: SocketHandle,
+        tuple: &Tuple,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
     ) {
+        let i = h.index & !SQ_BIT;
+        let Some(&e) = self.syn_queue.get_for(i, tuple) else {
+            return;
+        };
         self.counters.in_segs += 1;
         let f = seg.flags;
         let rcv_nxt = e.irs + 1u32;
@@ -256,14 +263,7 @@ impl Stack {
             // handshakes, and a genuine peer answers the challenge ACK with an exact RST.)
             if seg.seq == rcv_nxt {
                 self.counters.attempt_fails += 1;
-                self.drop_entry(
-                    now,
-                    tuple,
-                    local,
-                    remote,
-                    State::Listen,
-                    "RST in SYN-RECEIVED",
-                );
+                self.drop_entry(now, i, local, remote, State::Listen, "RST in SYN-RECEIVED");
             } else if seg.seq.in_range(rcv_nxt, rcv_nxt + wnd) {
                 if self.syn_queue.acks.take(now, cfg.challenge_ack_limit) {
                     self.counters.challenge_acks += 1;
@@ -282,7 +282,7 @@ impl Stack {
             if !f.ack() && seg.seq == e.irs {
                 // The same SYN again: our SYN-ACK was lost. Send it again, as a TCB would.
                 self.counters.retrans_segs += 1;
-                if let Some(e) = self.syn_queue.get_mut(&tuple) {
+                if let Some(e) = self.syn_queue.get_mut(i) {
                     e.mark_resent();
                 }
                 self.trace_drop_note(now, "duplicate SYN, SYN-ACK sent again");
@@ -292,14 +292,7 @@ impl Stack {
                 // Fourth step: "If the connection was initiated with a passive OPEN, then
                 // return this connection to the LISTEN state".
                 self.counters.attempt_fails += 1;
-                self.drop_entry(
-                    now,
-                    tuple,
-                    local,
-                    remote,
-                    State::Listen,
-                    "SYN in SYN-RECEIVED",
-                );
+                self.drop_entry(now, i, local, remote, State::Listen, "SYN in SYN-RECEIVED");
             } else {
                 // First step: not acceptable, so "an acknowledgment should be sent in reply"
                 // (Linux `tcp_check_req`: out of window, send an ACK and drop; rate-limited).
@@ -344,7 +337,9 @@ impl Stack {
             self.counters.listen_drops += 1;
             return self.trace_drop_note(now, "accept queue full: final ACK dropped");
         }
-        self.remove_entry(&tuple);
+        // Its demux entry stays: the connection takes it over under the same 4-tuple
+        // (`hash_conn` in `establish` replaces the handle), one table update, not two.
+        self.take_entry(i);
         self.establish(now, e.listener, local, remote, &hs, e.ts_offset, seg);
     }
 
@@ -518,7 +513,7 @@ impl Stack {
     /// SYN-ACK retransmissions and expiries due at `now` (RFC 6298 §5.5 backoff; Linux
     /// tcp_synack_retries).
     pub(super) fn syn_queue_timeouts(&mut self, now: Instant) {
-        while let Some((tuple, e)) = self.syn_queue.pop_due(now) {
+        while let Some((i, tuple, e)) = self.syn_queue.pop_due(now) {
             let cfg = self.listener_tcp(e.listener);
             let local = SocketAddr::new(tuple.0, tuple.1);
             let remote = SocketAddr::new(tuple.2, tuple.3);
@@ -526,7 +521,7 @@ impl Stack {
                 self.counters.attempt_fails += 1;
                 self.drop_entry(
                     now,
-                    tuple,
+                    i,
                     local,
                     remote,
                     State::Closed,
@@ -539,10 +534,10 @@ impl Stack {
                 .rto_initial
                 .saturating_mul(1 << retries.min(20))
                 .min(cfg.rto_max);
-            if let Some(entry) = self.syn_queue.get_mut(&tuple) {
+            if let Some(entry) = self.syn_queue.get_mut(i) {
                 entry.retries = retries;
             }
-            self.syn_queue.set_deadline(tuple, now + rto);
+            self.syn_queue.set_deadline(i, now + rto);
             self.counters.timeouts += 1;
             self.counters.retrans_segs += 1;
             if self.trace_on() {
@@ -556,30 +551,33 @@ impl Stack {
 
     /// Closing listener `lh` drops its half-open connections.
     pub(super) fn drop_entries_of(&mut self, lh: SocketHandle) {
-        self.syn_queue.remove_listener(lh);
+        for (i, tuple) in self.syn_queue.remove_listener(lh) {
+            self.unhash(tuple, entry_handle(i));
+        }
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
     }
 
-    /// An ICMP error quoting a segment of the half-open connection `tuple`, if there is one
-    /// (Linux `tcp_req_err`): the quoted sequence number must be our ISN, else the error is
+    /// An ICMP error quoting a segment of the half-open connection `h` (a demux handle with
+    /// [`SQ_BIT`]; Linux `tcp_req_err`): the quoted sequence number must be our ISN, else the error is
     /// counted and ignored (RFC 5927 §4.1); `drops`: it is one that removes the entry
     /// silently (counted as a listen drop), so a later ACK finds only the listener. POSIX
     /// has no way to report it from accept().
     pub(super) fn icmp_error_to_request(
         &mut self,
         now: Instant,
-        tuple: &Tuple,
+        h: SocketHandle,
         seq: crate::tcp::SeqNum,
         drops: bool,
     ) {
-        let Some(e) = self.syn_queue.get(tuple) else {
+        let i = h.index & !SQ_BIT;
+        let Some(e) = self.syn_queue.get(i) else {
             return;
         };
         if e.iss != seq {
             self.counters.out_of_window_icmps += 1;
             return;
         }
-        if drops && self.remove_entry(tuple).is_some() {
+        if drops && self.remove_entry(i).is_some() {
             self.counters.listen_drops += 1;
             if self.trace_on() {
                 self.trace_note(now, "ICMP error for a half-open connection: dropped".into());
@@ -587,25 +585,33 @@ impl Stack {
         }
     }
 
-    fn remove_entry(&mut self, tuple: &Tuple) -> Option<Entry> {
-        let e = self.syn_queue.remove(tuple)?;
+    /// Takes entry `i` out of the SYN queue and the demux table.
+    fn remove_entry(&mut self, i: u32) -> Option<Entry> {
+        let (tuple, e) = self.take_entry(i)?;
+        self.unhash(tuple, entry_handle(i));
+        Some(e)
+    }
+
+    /// Takes entry `i` out of the SYN queue, leaving its demux entry to the caller.
+    fn take_entry(&mut self, i: u32) -> Option<(Tuple, Entry)> {
+        let (tuple, e) = self.syn_queue.remove(i)?;
         if let Some(l) = self.listener_slot(e.listener) {
             l.syn_queue_len = l.syn_queue_len.saturating_sub(1);
         }
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
-        Some(e)
+        Some((tuple, e))
     }
 
     fn drop_entry(
         &mut self,
         now: Instant,
-        tuple: Tuple,
+        i: u32,
         local: SocketAddr,
         remote: SocketAddr,
         to: State,
         reason: &'static str,
     ) {
-        if self.remove_entry(&tuple).is_some() {
+        if self.remove_entry(i).is_some() {
             self.trace_state(now, local, remote, State::SynReceived, to, reason);
         }
     }
@@ -638,9 +644,18 @@ impl Stack {
         self.syn_queue.peak()
     }
 
-    /// Bytes the SYN queue holds now (its table and timer heap at their capacity).
+    /// Bytes the SYN queue holds now (its slab and timing wheel at their capacity; the
+    /// entries' 4-tuples in the demux table count with the connections').
     pub fn syn_queue_memory(&self) -> usize {
         self.syn_queue.memory_bytes()
+    }
+}
+
+/// The demux handle of SYN-queue entry `i`.
+fn entry_handle(i: u32) -> SocketHandle {
+    SocketHandle {
+        index: i | SQ_BIT,
+        generation: 0,
     }
 }
 

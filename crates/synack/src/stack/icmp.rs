@@ -224,6 +224,9 @@ impl Stack {
         );
         let seq = SeqNum(orig.tcp_seq_no());
         let Some(&h) = self.conns.get(&tuple) else {
+            return;
+        };
+        if h.index & super::syn_queue::SQ_BIT != 0 {
             let drops = matches!(
                 kind,
                 ErrorKind::Error {
@@ -231,9 +234,8 @@ impl Stack {
                     ..
                 }
             );
-            self.icmp_error_to_request(now, &tuple, seq, drops);
-            return;
-        };
+            return self.icmp_error_to_request(now, h, seq, drops);
+        }
         // RFC 5927 §4.1: the quoted segment must be one in flight, or a blind attacker who
         // knows the 4-tuple could lower the MSS at will. Checked before anything is learned
         // (Linux updates the path MTU only once TCP has accepted the error).

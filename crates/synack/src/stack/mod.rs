@@ -279,7 +279,7 @@ impl Stack {
             udp: udp::Udp::new(hasher),
             forward: None,
             rx_checksummed: false,
-            syn_queue: syn_queue::SynQueue::new(hasher),
+            syn_queue: syn_queue::SynQueue::default(),
             synacks: VecDeque::new(),
             cookies: CookieKeys::new(cookie_key),
             fastopen_key: fastopen::key_from_secret(&secret),

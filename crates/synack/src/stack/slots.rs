@@ -501,8 +501,9 @@ impl Stack {
     }
 
     /// Number of connections in the demux table: whole connections and compact TIME-WAIT
-    /// entries (for tests and memory accounting).
+    /// entries (for tests and memory accounting), not the half-open entries it also holds
+    /// ([`syn_queue_len`](Self::syn_queue_len)).
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.conns.len() - self.syn_queue.len()
     }
 }

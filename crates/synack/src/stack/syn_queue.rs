@@ -1,13 +1,12 @@
 //! The SYN queue: every listener's half-open connections (SYN-RECEIVED), each a compact
 //! [`Entry`] (no TCB, no buffers; RFC 4987 §3.1 and §3.2 on keeping half-open state small),
-//! found by 4-tuple, with its SYN-ACK retransmission deadline in one heap. The rules for
-//! what goes in and out live in `stack/handshake.rs`; this is only the container.
+//! found by 4-tuple in the demux table, with its SYN-ACK retransmission deadline in a timing
+//! wheel. The rules for what goes in and out live in `stack/handshake.rs`; this is only the
+//! container.
 
 use core::mem::size_of;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 
-use super::{KeyedHasher, SocketHandle, Tuple};
+use super::{SocketHandle, Tuple, wheel};
 use crate::tcp::SeqNum;
 use crate::tcp::handshake::Handshake;
 use crate::time::{Duration, Instant};
@@ -96,14 +95,22 @@ impl Entry {
     }
 }
 
-/// A heap item: (deadline, entry). Stale items (the entry left, or its deadline moved) are
-/// skipped when they come up.
-type Timer = Reverse<(Instant, Tuple)>;
+/// Set in a demux handle's index: the handle names a SYN-queue entry (its index in the
+/// slab), not a slot or a TIME-WAIT entry (`time_wait::TW_BIT`; slot indices stay below both).
+pub(super) const SQ_BIT: u32 = 1 << 30;
 
-/// Every listener's half-open connections.
+/// Every listener's half-open connections: a slab of entries and their 4-tuples, and their
+/// deadlines in a timing wheel indexed by slab index. The demux table (`Stack::conns`) maps
+/// each entry's 4-tuple to a handle with [`SQ_BIT`], as Linux keeps request sockets in the
+/// established hash (`inet_ehash_insert` from `reqsk_queue_hash_req`): a segment finds its
+/// connection, TIME-WAIT entry or half-open entry in one lookup, and a 4-tuple that is
+/// half-open is in use for a connect.
+#[derive(Default)]
 pub struct SynQueue {
-    entries: HashMap<Tuple, Entry, KeyedHasher>,
-    timers: BinaryHeap<Timer>,
+    entries: Vec<Option<(Tuple, Entry)>>,
+    free: Vec<u32>,
+    len: usize,
+    wheel: wheel::Wheel,
     peak: usize,
     /// The ACKs entries may send in answer to invalid segments.
     pub acks: AckBudget,
@@ -140,18 +147,9 @@ impl AckBudget {
 }
 
 impl SynQueue {
-    pub fn new(hasher: KeyedHasher) -> SynQueue {
-        SynQueue {
-            entries: HashMap::with_hasher(hasher),
-            timers: BinaryHeap::new(),
-            peak: 0,
-            acks: AckBudget::default(),
-        }
-    }
-
     /// Entries of every listener.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// The most entries held at once.
@@ -159,83 +157,104 @@ impl SynQueue {
         self.peak
     }
 
-    pub fn get(&self, t: &Tuple) -> Option<&Entry> {
-        self.entries.get(t)
+    pub fn get(&self, i: u32) -> Option<&Entry> {
+        self.entries.get(i as usize)?.as_ref().map(|(_, e)| e)
     }
 
-    pub fn get_mut(&mut self, t: &Tuple) -> Option<&mut Entry> {
-        self.entries.get_mut(t)
-    }
-
-    /// Adds (or replaces) the entry for `t`.
-    pub fn insert(&mut self, t: Tuple, e: Entry) {
-        self.timers.push(Reverse((e.deadline, t)));
-        self.entries.insert(t, e);
-        self.peak = self.peak.max(self.entries.len());
-        self.compact();
-    }
-
-    pub fn remove(&mut self, t: &Tuple) -> Option<Entry> {
-        self.entries.remove(t)
-    }
-
-    /// Moves the deadline of `t`'s entry.
-    pub fn set_deadline(&mut self, t: Tuple, at: Instant) {
-        if let Some(e) = self.entries.get_mut(&t) {
-            e.deadline = at;
-            self.timers.push(Reverse((at, t)));
+    /// Entry `i` if it is `t`'s (as the demux table maps `t` to it).
+    pub fn get_for(&self, i: u32, t: &Tuple) -> Option<&Entry> {
+        match self.entries.get(i as usize)? {
+            Some((at, e)) if at == t => Some(e),
+            _ => None,
         }
     }
 
-    /// The earliest deadline (possibly of an entry that left since: waking for nothing is
-    /// harmless, sleeping through a deadline is not).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(i as usize)?.as_mut().map(|(_, e)| e)
     }
 
-    /// The next entry whose deadline is at or before `now` (it stays queued; set a new
-    /// deadline or remove it).
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Tuple, Entry)> {
-        while let Some(&Reverse((t, tuple))) = self.timers.peek() {
-            if t > now {
-                return None;
+    /// Adds the entry for `t` with its deadline armed; returns its index (the caller enters
+    /// `t` in the demux table with it).
+    pub fn insert(&mut self, t: Tuple, e: Entry) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = Some((t, e));
+                i
             }
-            self.timers.pop();
-            if let Some(e) = self.entries.get(&tuple) {
-                if e.deadline == t {
-                    return Some((tuple, *e));
-                }
+            None => {
+                self.entries.push(Some((t, e)));
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.len += 1;
+        self.peak = self.peak.max(self.len);
+        self.arm(i, e.deadline);
+        i
+    }
+
+    /// Takes entry `i` and its deadline out; its 4-tuple is for the demux table.
+    pub fn remove(&mut self, i: u32) -> Option<(Tuple, Entry)> {
+        let taken = self.entries.get_mut(i as usize)?.take()?;
+        self.wheel.cancel(i);
+        self.free.push(i);
+        self.len -= 1;
+        Some(taken)
+    }
+
+    /// Moves the deadline of entry `i`.
+    pub fn set_deadline(&mut self, i: u32, at: Instant) {
+        if let Some(e) = self.get_mut(i) {
+            e.deadline = at;
+            self.arm(i, at);
+        }
+    }
+
+    fn arm(&mut self, i: u32, at: Instant) {
+        self.wheel.push(wheel::Entry {
+            at,
+            index: i,
+            generation: 0,
+        });
+    }
+
+    /// The earliest deadline (no later than the earliest entry's: waking for nothing is
+    /// harmless, sleeping through a deadline is not).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.len == 0 {
+            return None;
+        }
+        self.wheel.next_deadline()
+    }
+
+    /// The next entry whose deadline is at or before `now`, earliest first (it stays queued
+    /// without a deadline: set a new one or remove it).
+    pub fn pop_due(&mut self, now: Instant) -> Option<(u32, Tuple, Entry)> {
+        while let Some(w) = self.wheel.pop_expired(now) {
+            if let Some(Some((t, e))) = self.entries.get(w.index as usize) {
+                return Some((w.index, *t, *e));
             }
         }
         None
     }
 
-    /// Drops every entry of `listener` and their timers; returns how many.
-    pub fn remove_listener(&mut self, listener: SocketHandle) -> usize {
-        let before = self.entries.len();
-        self.entries.retain(|_, e| e.listener != listener);
-        self.rebuild_timers();
-        before - self.entries.len()
+    /// Takes out every entry of `listener` and their deadlines; returns their indices and
+    /// 4-tuples (for the demux table).
+    pub fn remove_listener(&mut self, listener: SocketHandle) -> Vec<(u32, Tuple)> {
+        let of_listener: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&i| self.get(i).is_some_and(|e| e.listener == listener))
+            .collect();
+        of_listener
+            .into_iter()
+            .filter_map(|i| self.remove(i).map(|(t, _)| (i, t)))
+            .collect()
     }
 
-    /// Bytes held: the table and the heap at their current capacity.
+    /// Bytes held: the slab, its free list and the wheel at their capacity (the 4-tuples'
+    /// entries in the demux table are counted with it).
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * (size_of::<(Tuple, Entry)>() + 1)
-            + self.timers.capacity() * size_of::<Timer>()
-    }
-
-    /// Keeps stale heap items from piling up: rebuilds the heap from the live entries when
-    /// most of it is stale (amortised O(1) per insert).
-    fn compact(&mut self) {
-        if self.timers.len() > 2 * self.entries.len() + 64 {
-            self.rebuild_timers();
-        }
-    }
-
-    fn rebuild_timers(&mut self) {
-        self.timers.clear();
-        self.timers
-            .extend(self.entries.iter().map(|(t, e)| Reverse((e.deadline, *t))));
+        self.entries.capacity() * size_of::<Option<(Tuple, Entry)>>()
+            + self.free.capacity() * size_of::<u32>()
+            + self.wheel.memory_bytes()
     }
 }
 
@@ -302,23 +321,43 @@ mod tests {
     }
 
     #[test]
-    fn timers_pop_in_order_and_skip_stale_items() {
-        let mut q = SynQueue::new(KeyedHasher(1, 2));
+    fn timers_pop_in_order_and_follow_moves_and_removals() {
+        let mut q = SynQueue::default();
         let at = |s| Instant::from_secs(s);
-        q.insert(tuple(1), Entry::new(L, &hs(1), 0, at(3)));
-        q.insert(tuple(2), Entry::new(L, &hs(2), 0, at(1)));
-        q.insert(tuple(3), Entry::new(L, &hs(3), 0, at(2)));
-        q.remove(&tuple(3));
-        q.set_deadline(tuple(2), at(4));
-        assert_eq!(q.next_deadline(), Some(at(1)));
+        let a = q.insert(tuple(1), Entry::new(L, &hs(1), 0, at(3)));
+        let b = q.insert(tuple(2), Entry::new(L, &hs(2), 0, at(1)));
+        let c = q.insert(tuple(3), Entry::new(L, &hs(3), 0, at(2)));
+        assert_eq!(q.remove(c).map(|(t, _)| t), Some(tuple(3)));
+        q.set_deadline(b, at(4));
+        assert_eq!(q.get(b).map(|e| e.deadline), Some(at(4)));
+        assert_eq!(q.next_deadline(), Some(at(3)));
         assert_eq!(q.pop_due(at(2)), None);
-        assert_eq!(q.pop_due(at(3)).map(|(t, _)| t), Some(tuple(1)));
-        q.remove(&tuple(1));
-        assert_eq!(q.pop_due(at(10)).map(|(t, _)| t), Some(tuple(2)));
+        let due = q.pop_due(at(3)).map(|(i, t, e)| (i, t, e.irs));
+        assert_eq!(due, Some((a, tuple(1), SeqNum(1))));
+        q.remove(a);
+        assert_eq!(
+            q.pop_due(at(10)).map(|(i, t, _)| (i, t)),
+            Some((b, tuple(2)))
+        );
+        // Popped, it has no deadline until one is set again.
+        assert_eq!(q.pop_due(at(100)), None);
+        q.set_deadline(b, at(11));
+        assert_eq!(q.next_deadline(), Some(at(11)));
         assert_eq!(q.len(), 1);
         assert_eq!(q.peak(), 3);
-        assert_eq!(q.remove_listener(L), 1);
-        assert_eq!(q.len(), 0);
+        let other = SocketHandle {
+            index: 1,
+            generation: 0,
+        };
+        let d = q.insert(tuple(4), Entry::new(other, &hs(4), 0, at(12)));
+        assert_eq!(q.remove_listener(L), [(b, tuple(2))]);
+        assert_eq!(q.len(), 1);
+        assert_eq!(
+            q.pop_due(at(11)),
+            None,
+            "the removed entry's deadline went with it"
+        );
+        assert_eq!(q.pop_due(at(12)).map(|(i, _, _)| i), Some(d));
     }
 
     #[test]
@@ -332,12 +371,14 @@ mod tests {
     }
 
     #[test]
-    fn stale_timers_stay_bounded() {
-        let mut q = SynQueue::new(KeyedHasher(1, 2));
+    fn slab_places_are_reused() {
+        let mut q = SynQueue::default();
         for i in 0..10_000u16 {
-            q.insert(tuple(i), Entry::new(L, &hs(1), 0, Instant::from_secs(60)));
-            q.remove(&tuple(i));
+            let e = q.insert(tuple(i), Entry::new(L, &hs(1), 0, Instant::from_secs(60)));
+            assert_eq!(e, 0);
+            q.remove(e);
         }
-        assert!(q.timers.len() <= 64 + 1, "{}", q.timers.len());
+        assert_eq!((q.len(), q.entries.len()), (0, 1));
+        assert_eq!(q.next_deadline(), None);
     }
 }

@@ -19,7 +19,7 @@ use crate::time::Instant;
 use crate::wire::tcp::Repr;
 
 /// Set in a demux handle's index: the handle names a TIME-WAIT entry, not a slot (slot
-/// indices stay below it: the slot table would need 2^31 sockets).
+/// indices stay below it and `syn_queue::SQ_BIT`: the slot table would need 2^30 sockets).
 pub(super) const TW_BIT: u32 = 1 << 31;
 
 /// An entry and what the connection's slot held for its packets.

@@ -108,6 +108,17 @@ impl Wheel {
         self.len
     }
 
+    /// Bytes held: the slots and the index of places at their capacity.
+    pub(super) fn memory_bytes(&self) -> usize {
+        use core::mem::size_of;
+        let entries: usize =
+            self.slots.iter().map(Vec::capacity).sum::<usize>() + self.scratch.capacity();
+        self.slots.capacity() * size_of::<Vec<Entry>>()
+            + entries * size_of::<Entry>()
+            + self.earliest.capacity() * size_of::<u64>()
+            + self.places.capacity() * size_of::<Place>()
+    }
+
     /// Arms a deadline for `e.index`, replacing the entry that index had (O(1)). One in the
     /// past fires at the next [`pop_expired`](Self::pop_expired).
     #[inline]

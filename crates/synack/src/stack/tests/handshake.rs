@@ -880,3 +880,26 @@ fn out_of_window_syn_in_syn_received_is_acknowledged() {
     assert_eq!(s.syn_queue_len(), 1);
     assert_eq!(s.counters().out_of_window, 1);
 }
+
+#[test]
+fn a_half_open_four_tuple_is_in_use_until_its_entry_goes() {
+    // The entry's 4-tuple is in the demux table, as Linux's request socket is in the
+    // established hash (`__inet_check_established` finds it): a connect on it is refused.
+    let (mut s, l, _synack) = syn_acked(Config::default(), None);
+    assert_eq!((s.syn_queue_len(), s.connection_count()), (1, 0));
+    let t = Instant::from_millis(10);
+    let err = s.connect(t, CLIENT, Some(server_addr(80))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // Closing the listener takes its entries out of the demux table too: a segment for the
+    // 4-tuple then finds nothing (a RST answers the ACK), and the 4-tuple is free.
+    s.close(t, l);
+    assert_eq!(s.syn_queue_len(), 0);
+    let ack = seg(CLIENT, server_addr(80), 1001, 1, Flags::ACK);
+    s.handle_packet(t, &ip_tcp(CLIENT, server_addr(80), &ack));
+    let out = drain(&mut s, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(tcp_of(&out[0]).flags, Flags::RST);
+    let c = s.connect(t, CLIENT, Some(server_addr(80))).unwrap();
+    assert_eq!(s.connection(c).map(|c| c.state()), Some(State::SynSent));
+    assert_eq!(s.connection_count(), 1);
+}
