@@ -489,8 +489,8 @@ impl Stack {
         let mss = self.announced_mss(&cfg, remote.ip());
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(remote.ip()));
         self.counters.passive_opens += 1;
-        // Built in its slot (no copy of the TCB), then set up there as
-        // `Connection::from_handshake` sets it up.
+        // Built by `new_in`, moved into its slot (the one copy of the TCB left), then set up
+        // there as `Connection::from_handshake` sets it up.
         let h = self.place_conn(
             Some(lh),
             false,

@@ -96,8 +96,9 @@ impl Stack {
         h
     }
 
-    /// Puts the connection `build` makes in a free slot, built there (the TCB is written
-    /// once, in place, not built on the stack and copied in), set up there by `setup`, then
+    /// Puts the connection `build` makes in a free slot (one copy of the TCB: `build`'s
+    /// result moved into the slot, which safe Rust cannot build in place), set up there by
+    /// `setup` (no further copy), then
     /// given its parts from the spares (`build` may take its congestion controller from
     /// them); not yet in the demux table ([`hash_conn`](Self::hash_conn)).
     #[inline(always)]
@@ -135,7 +136,7 @@ impl Stack {
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
             setup(&mut c.conn);
-            // Its parts from the spares, once in its slot (not on the way: no copy of the TCB).
+            // Its parts from the spares, once in its slot (not carried through the move).
             c.conn.take_parts(&mut self.spares);
         }
         SocketHandle { index, generation }
@@ -504,6 +505,7 @@ impl Stack {
     /// entries (for tests and memory accounting), not the half-open entries it also holds
     /// ([`syn_queue_len`](Self::syn_queue_len)).
     pub fn connection_count(&self) -> usize {
-        self.conns.len() - self.syn_queue.len()
+        debug_assert!(self.conns.len() >= self.syn_queue.len());
+        self.conns.len().saturating_sub(self.syn_queue.len())
     }
 }

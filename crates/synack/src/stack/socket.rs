@@ -255,7 +255,8 @@ impl Stack {
         let ts_offset = self.ts_offset(local, remote);
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(rip));
         let iss = self.isn.isn(now, local, remote);
-        // Built in its slot (no copy of the TCB), opened there, then entered in the demux.
+        // Built by `new_in`, moved into its slot (one copy of the TCB), opened there, then
+        // entered in the demux.
         let h = self.place_conn(
             None,
             true,

@@ -43,8 +43,11 @@ impl Connection {
     /// built by [`new`](Self::new) for the same `local`: the stack builds it in its slot and
     /// runs this there, so that the TCB is not built once more on the way.
     pub(crate) fn replay_handshake(&mut self, now: Instant, remote: SocketAddr, hs: &Handshake) {
+        // Only a fresh connection (from `new_in`) can replay a handshake; `listen` cannot fail then.
+        debug_assert_eq!(self.state, crate::tcp::State::Closed);
         self.record_events = false;
-        let _ = self.listen();
+        let listened = self.listen();
+        debug_assert!(listened.is_ok());
         let local_port = self.local_port;
         let syn = Repr {
             src_port: remote.port(),
