@@ -663,7 +663,7 @@ impl Connection {
     /// find something to do for it, in the same order.
     fn established_fast(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         #[cfg(test)]
-        PREDICTED.with(|c| c.set(c.get() + 1));
+        PREDICTED.with(|c| c.set([c.get()[0] + 1, c.get()[1]]));
         self.note_acceptable(now, seg);
         if seg.ack > self.snd.una
             && self.recovery.is_none()
@@ -688,6 +688,8 @@ impl Connection {
     /// everything an ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the
     /// window update of a predicted segment (the same window, SND.WL1 and SND.WL2 move).
     fn ack_in_order(&mut self, now: Instant, seg: &Repr<'_>) {
+        #[cfg(test)]
+        PREDICTED.with(|c| c.set([c.get()[0], c.get()[1] + 1]));
         let prior = self.snd.sb.pipe();
         let mut rs = RateSample {
             prior_in_flight: prior.segs,
@@ -1411,15 +1413,22 @@ impl Connection {
 #[cfg(test)]
 std::thread_local! {
     static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-    static PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    static PREDICTED: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
 }
 
 /// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the
 /// connections this thread drives, so that a test can run the same exchange through the
-/// general path and compare; returns the segments predicted on this thread so far.
+/// general path and compare; returns the segments predicted on this thread so far and how
+/// many of them were ACKs of new data taken by [`Connection::ack_in_order`].
 #[cfg(test)]
-pub(crate) fn set_header_prediction(on: bool) -> u64 {
+pub(crate) fn set_header_prediction(on: bool) -> [u64; 2] {
     HEADER_PREDICTION.with(|c| c.set(on));
+    PREDICTED.with(|c| c.get())
+}
+
+/// Tests only: what [`set_header_prediction`] returns, the switch left as it is.
+#[cfg(test)]
+pub(crate) fn header_predictions() -> [u64; 2] {
     PREDICTED.with(|c| c.get())
 }
 
