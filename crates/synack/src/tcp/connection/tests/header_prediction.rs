@@ -411,7 +411,7 @@ type Craft = fn(&Pipe, Inject) -> Vec<Inject>;
 /// way, then b sends 3000 bytes; once a has them, a writes 1000 bytes and its segment,
 /// taken off the wire, is rewritten by `craft` and delivered to b alone, at once. Records
 /// what b sends and reports, and how many of the crafted segments were predicted (`hits`).
-fn crafted(setup: Setup, craft: Craft, hits: &Cell<u64>) -> String {
+fn crafted_setup(setup: Setup) -> (Pipe, Inject) {
     let cfg = Config {
         recv_buffer: 8192,
         recv_buffer_locked: true,
@@ -457,6 +457,12 @@ fn crafted(setup: Setup, craft: Craft, hits: &Cell<u64>) -> String {
         payload: r0.payload.to_vec(),
         ..Inject::to_server(Flags::ACK, 0, 0)
     };
+    (p, template)
+}
+
+/// [`crafted_setup`], then the segments `craft` makes delivered to b.
+fn crafted(setup: Setup, craft: Craft, hits: &Cell<u64>) -> String {
+    let (mut p, template) = crafted_setup(setup);
     let segs = craft(&p, template);
     while p.b.poll_event().is_some() {}
     let mut out = String::new();
@@ -599,4 +605,38 @@ fn crafted_segments_at_the_predicates_edges_are_the_same_either_way() {
         same_either_way(0, || crafted(setup, craft, &hits));
         assert_eq!(hits.get(), want, "{name}: predicted {} times", hits.get());
     }
+}
+
+/// A peer overrunning our window: text beyond the window offered is kept when the buffer has
+/// room (RFC 9293 §3.10.7.4 allows it), which takes RCV.NXT past the right edge offered
+/// until the next ACK moves it. Meanwhile the window is zero, not the distance to that edge
+/// wrapped around: a segment far beyond is out of the window, dropped and answered with an
+/// ACK (RFC 9293 §3.10.7.4 first), not held out of order.
+#[test]
+fn text_beyond_the_window_closes_it_until_the_next_ack() {
+    for on in [false, true] {
+        set_header_prediction(on);
+        let (mut p, template) = crafted_setup(Setup::Outstanding);
+        let (wnd, free) = (p.b.rcv.window(), p.b.rcv.buf.free() as u32);
+        assert!(wnd < free, "the buffer has room beyond the window offered");
+        let over = template.clone().data(&pattern((wnd + 1000) as usize, 7));
+        let mut far = template.data(b"beyond");
+        far.seq = over.seq + over.payload.len() + 100_000u32;
+        deliver(&mut p.b, p.now, &over.seg(), &mut p.ctr_b);
+        assert_eq!(
+            p.b.rcv.nxt,
+            over.seq + over.payload.len(),
+            "the overrun is kept"
+        );
+        assert_eq!(p.b.rcv.window(), 0, "prediction {on}");
+        while p.b.poll_event().is_some() {}
+        deliver(&mut p.b, p.now, &far.seg(), &mut p.ctr_b);
+        assert!(!p.b.rcv.has_holes(), "prediction {on}: held out of order");
+        assert!(
+            std::iter::from_fn(|| p.b.poll_event())
+                .any(|e| format!("{e:?}").contains("out of window")),
+            "prediction {on}: not dropped as out of window"
+        );
+    }
+    set_header_prediction(true);
 }
