@@ -633,12 +633,14 @@ impl Connection {
 
     /// Header prediction (Linux `tcp_rcv_established`'s fast path; RFC 7323 §5 with
     /// timestamps): the segment the next step of an ESTABLISHED connection expects. Flags ACK
-    /// or ACK|PSH only, SEG.SEQ = RCV.NXT, the same send window, a timestamp (when they are
-    /// on) no older than TS.Recent, text (if any) inside the receive window, no FIN of the
-    /// peer's held, and an ACK in (SND.UNA, SND.MAX], or = SND.UNA with text. For such a
-    /// segment every test of the general path up to step five passes, the ACK is neither a
-    /// duplicate nor one that changes state, and the text goes in order without trimming:
-    /// [`established_fast`](Self::established_fast) does only what is left.
+    /// or ACK|PSH only, SEG.SEQ = RCV.NXT, a timestamp (when they are on) no older than
+    /// TS.Recent, text (if any) inside the receive window, no FIN of the peer's held, and an
+    /// ACK in (SND.UNA, SND.MAX], or = SND.UNA with text. For such a segment every test of
+    /// the general path up to step five passes, the ACK is neither a duplicate (it advances
+    /// SND.UNA or carries text) nor one that changes state, and the text goes in order
+    /// without trimming: [`established_fast`](Self::established_fast) does only what is left.
+    /// Unlike Linux's, the send window may have changed: the window update is the general
+    /// path's own (`acknowledge`), or, for an ACK of new data, an update that always applies.
     #[inline]
     fn predicted(&self, seg: &Repr<'_>) -> bool {
         use crate::wire::tcp::Flags;
@@ -648,7 +650,6 @@ impl Connection {
             && seg.seq == self.rcv.nxt
             && (seg.ack > self.snd.una || (seg.ack == self.snd.una && len > 0))
             && seg.ack <= self.snd.max
-            && (seg.window as u32) << self.snd.shift == self.snd.wnd
             && len <= self.rcv.window()
             && self.rcv.fin.is_none()
             && match (self.opts.ts(), seg.options.timestamps) {
@@ -663,7 +664,7 @@ impl Connection {
     /// find something to do for it, in the same order.
     fn established_fast(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         #[cfg(test)]
-        PREDICTED.with(|c| c.set(c.get() + 1));
+        PREDICTED.with(|c| c.set([c.get()[0] + 1, c.get()[1]]));
         self.note_acceptable(now, seg);
         if seg.ack > self.snd.una
             && self.recovery.is_none()
@@ -673,7 +674,8 @@ impl Connection {
         {
             self.ack_in_order(now, seg);
         } else {
-            self.acknowledge(now, seg, self.snd.wnd, false, ctr);
+            let window = (seg.window as u32) << self.snd.shift;
+            self.acknowledge(now, seg, window, false, ctr);
         }
         if !seg.payload.is_empty() {
             self.queue_text(now, seg.seq, seg.payload, ctr);
@@ -686,8 +688,10 @@ impl Connection {
     /// or ACK|PSH), the SYN acknowledged, a window-based controller. What `scoreboard_on_ack`,
     /// `rtt_sample`, `on_new_ack` and `recovery_after_ack` do for it, without the summary of
     /// everything an ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the
-    /// window update of a predicted segment (the same window, SND.WL1 and SND.WL2 move).
+    /// window update, which an ACK advancing SND.UNA always makes (RFC 9293 §3.10.7.4).
     fn ack_in_order(&mut self, now: Instant, seg: &Repr<'_>) {
+        #[cfg(test)]
+        PREDICTED.with(|c| c.set([c.get()[0], c.get()[1] + 1]));
         let prior = self.snd.sb.pipe();
         let mut rs = RateSample {
             prior_in_flight: prior.segs,
@@ -725,6 +729,9 @@ impl Connection {
         if d.segs > 0 {
             self.grow_cwnd(now, d, prior.bytes, sample);
         }
+        let window = (seg.window as u32) << self.snd.shift;
+        self.snd.wnd = window;
+        self.raise_max_window(window);
         self.snd.wl1 = seg.seq;
         self.snd.wl2 = seg.ack;
         self.update_persist(now);
@@ -1411,15 +1418,22 @@ impl Connection {
 #[cfg(test)]
 std::thread_local! {
     static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-    static PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    static PREDICTED: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
 }
 
 /// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the
 /// connections this thread drives, so that a test can run the same exchange through the
-/// general path and compare; returns the segments predicted on this thread so far.
+/// general path and compare; returns the segments predicted on this thread so far and how
+/// many of them were ACKs of new data taken by [`Connection::ack_in_order`].
 #[cfg(test)]
-pub(crate) fn set_header_prediction(on: bool) -> u64 {
+pub(crate) fn set_header_prediction(on: bool) -> [u64; 2] {
     HEADER_PREDICTION.with(|c| c.set(on));
+    PREDICTED.with(|c| c.get())
+}
+
+/// Tests only: what [`set_header_prediction`] returns, the switch left as it is.
+#[cfg(test)]
+pub(crate) fn header_predictions() -> [u64; 2] {
     PREDICTED.with(|c| c.get())
 }
 

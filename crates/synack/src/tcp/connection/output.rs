@@ -1208,11 +1208,7 @@ impl Connection {
             // once RCV.NXT is known.
             return self.open_receive_window().min(u16::MAX as u32) as u16;
         }
-        let current = if self.rcv.adv > self.rcv.nxt {
-            self.rcv.adv - self.rcv.nxt
-        } else {
-            0
-        };
+        let current = self.rcv.window();
         let held = self.rcv.held();
         let shift = self.rcv.shift;
         let mut w = self.rwnd();

@@ -170,9 +170,16 @@ impl Receiver {
         self.ooo.as_ref().is_some_and(|o| !o.assembler.is_empty())
     }
 
-    /// The window we would advertise now, in bytes (before scaling).
+    /// The window we would advertise now, in bytes (before scaling): what is left of the
+    /// right edge last offered. Zero once RCV.NXT has passed that edge (text beyond the
+    /// window kept because the buffer had room, until the next ACK moves the edge), not
+    /// the distance wrapped around.
     pub(super) fn window(&self) -> u32 {
-        self.adv - self.nxt
+        if self.adv > self.nxt {
+            self.adv - self.nxt
+        } else {
+            0
+        }
     }
 
     /// Bytes the buffer holds: ready for the application and out of order (what Linux charges

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use crate::device::SimRng;
+use crate::tcp::ecn::Codepoint;
 use crate::tcp::{Config, Connection, Counters, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, Options, Packet, Repr, Timestamps};
@@ -23,6 +24,8 @@ pub struct Seg {
     pub bytes: Vec<u8>,
     pub from: SocketAddr,
     pub to: SocketAddr,
+    /// The IP header's ECN codepoint: as the sender chose it, or as the pipe marked it.
+    pub ecn: Codepoint,
 }
 
 impl Seg {
@@ -69,6 +72,7 @@ pub fn drain(c: &mut Connection, now: Instant, ctr: &mut Counters) -> Vec<Seg> {
                     bytes: buf[..n].to_vec(),
                     from: c.local(),
                     to: c.remote(),
+                    ecn: c.ecn_codepoint(),
                 });
             }
             None => {
@@ -90,6 +94,11 @@ pub fn deliver(c: &mut Connection, now: Instant, seg: &Seg, ctr: &mut Counters) 
     } else {
         c.handle_segment(now, &r, ctr);
     }
+}
+
+/// [`deliver`] for a synchronized connection, with the segment's IP codepoint.
+pub fn deliver_ecn(c: &mut Connection, now: Instant, seg: &Seg, ctr: &mut Counters) {
+    c.handle_segment_ecn(now, &seg.repr(), seg.ecn, ctr);
 }
 
 pub fn config() -> Config {
@@ -228,6 +237,7 @@ impl Inject {
             bytes,
             from: self.from,
             to: self.to,
+            ecn: Codepoint::NotEct,
         }
     }
 }
@@ -238,6 +248,9 @@ pub struct Impair {
     pub loss: f64,
     pub duplicate: f64,
     pub reorder: f64,
+    /// Chance that a segment sent ECN-capable (ECT) arrives marked CE (RFC 3168 §5). When
+    /// non-zero, every segment is delivered with its codepoint (`handle_segment_ecn`).
+    pub ce: f64,
 }
 
 /// Two connections joined by a pipe with one-way `delay`, in virtual time.
@@ -314,6 +327,11 @@ impl Pipe {
             if self.rng.chance(self.impair.loss) {
                 continue;
             }
+            let mut s = s;
+            if self.impair.ce > 0.0 && s.ecn != Codepoint::NotEct && self.rng.chance(self.impair.ce)
+            {
+                s.ecn = Codepoint::Ce;
+            }
             let mut at = now + self.delay;
             if self.rng.chance(self.impair.reorder) {
                 at += self.delay / 2 + Duration::from_micros(self.rng.below(5000));
@@ -344,13 +362,16 @@ impl Pipe {
             let now = self.now;
             // Like a stack, poll the receiver after every segment, so each out-of-order
             // segment gets its own duplicate ACK.
-            if to_b {
-                deliver(&mut self.b, now, &s, &mut self.ctr_b);
-                self.send_from(false);
-            } else {
-                deliver(&mut self.a, now, &s, &mut self.ctr_a);
-                self.send_from(true);
+            let with_ecn = self.impair.ce > 0.0;
+            let (c, ctr) = match to_b {
+                true => (&mut self.b, &mut self.ctr_b),
+                false => (&mut self.a, &mut self.ctr_a),
+            };
+            match with_ecn && c.state().is_synchronized() {
+                true => deliver_ecn(c, now, &s, ctr),
+                false => deliver(c, now, &s, ctr),
             }
+            self.send_from(!to_b);
         }
         let now = self.now;
         if self.a.poll_timeout().is_some_and(|t| t <= now) {

@@ -516,6 +516,7 @@ fn impaired_pipe_delivers_byte_exact_for_many_seeds() {
             loss: 0.02 + (seed % 4) as f64 * 0.02,
             duplicate: 0.01,
             reorder: 0.05,
+            ..Impair::default()
         };
         let size = if seed < 2 { 10 << 20 } else { 1 << 20 };
         let data = pattern(size, seed);
