@@ -158,6 +158,9 @@ pub(crate) struct Pipe {
     /// The connection will deliver nothing more (end of stream, an error, closed): a read
     /// that finds `rx` empty asks the stack what to report.
     pub(crate) rx_end: bool,
+    /// The connection failed (a reset, a timeout: it has an error), as opposed to one that
+    /// ended with both FINs.
+    pub(crate) failed: bool,
     /// Bytes written, not yet handed to the connection.
     pub(crate) tx: Bytes,
     /// The connection takes no more data (an error, or a state past our FIN): writes ask the
@@ -596,6 +599,7 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     let state = c.state();
     let left = c.recv_queue_len();
     p.rx_blocked = left > 0;
+    p.failed |= c.error().is_some();
     let closed = state == State::Closed || c.error().is_some();
     p.rx_end = left == 0 && (c.is_readable() || state == State::Closed);
     let handshake = matches!(state, State::SynSent | State::SynReceived);

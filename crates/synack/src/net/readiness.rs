@@ -129,6 +129,32 @@ impl SocketIo {
         Poll::Pending
     }
 
+    /// Keeps the task's waker for `interest` unless the socket is closed (or the runtime
+    /// stopped) already: true then. A task waiting on something else (a reader) sees this
+    /// socket's failure this way, the closing bits being published under this same lock.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn watch_close(&self, cx: &mut Context<'_>, interest: u8) -> bool {
+        let mut s = self.lock();
+        if s.ready & (CLOSED | STOPPED) != 0 {
+            return true;
+        }
+        Self::register(&mut s, cx, interest);
+        false
+    }
+
+    /// A stream's: ready once its connection failed (a reset, a timeout) or the runtime
+    /// stopped, else registers the task's waker as a reader's (a failure publishes CLOSED,
+    /// which wakes it). A connection that ended with both FINs never gets ready here.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_failed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.lock();
+        if s.pipe.failed || s.ready & STOPPED != 0 {
+            return Poll::Ready(());
+        }
+        Self::register(&mut s, cx, READABLE);
+        Poll::Pending
+    }
+
     /// A stream's: ready once a read would not wait (bytes in the pipe, its end, the socket
     /// closed, the runtime stopped), else registers the task's waker as a read that has to
     /// wait does (READABLE cleared under the lock the driver publishes under, so no later

@@ -399,7 +399,8 @@ impl Sock {
 
     /// A task's write that fills the pipe's free room straight from a reader (see
     /// [`pipe::write_from`]): `Pending` while the pipe is full (the task's waker kept for
-    /// room) or while `read` has nothing (its waker kept by the reader); how much `read`
+    /// room) or while `read` has nothing (its waker kept by the reader, and by the socket
+    /// for the connection's failure); how much `read`
     /// read (0: the reader is at its end); `read`'s error; or why the connection takes no
     /// more. `read` runs under the socket's own lock.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
@@ -418,7 +419,13 @@ impl Sock {
         self.marked(mark);
         match step {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(Ok(r))) => r.map(Ok),
+            // The reader has nothing: the task also waits on this socket, so a connection
+            // that fails meanwhile (a reset, a timeout) wakes it and the next call fails,
+            // rather than the task waiting for a reader that may stay silent for ever.
+            Poll::Ready(Step::Done(Ok(Poll::Pending))) if !self.io.watch_close(cx, WRITABLE) => {
+                Poll::Pending
+            }
+            Poll::Ready(Step::Done(Ok(Poll::Ready(n)))) => Poll::Ready(Ok(n)),
             Poll::Ready(Step::Done(Err(e))) => Poll::Ready(Err(e)),
             Poll::Ready(_) => self
                 .shared

@@ -872,6 +872,59 @@ impl AsyncRead for Trickle {
     }
 }
 
+/// A reader that never has anything (an upstream that stays quiet).
+struct Silent;
+
+impl AsyncRead for Silent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+/// A `write_from` waiting on a quiet reader ends with the connection's error when the peer
+/// resets it: after the peer's half-close (nothing more to read from it) and then its RST,
+/// the waiting call fails instead of waiting for the reader for ever (a forwarded flow
+/// whose client died while the upstream stayed quiet would leak its task and sockets).
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_from_on_a_quiet_reader_fails_when_the_peer_resets() {
+    let (_rt, h) = hosts(66, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.66.2:7").unwrap();
+    let mut c = TcpStream::connect_on(&h[0], "198.18.66.2:7").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"request");
+    let waiting = ::tokio::spawn(async move {
+        let (_, mut w) = s.split();
+        w.write_from(&mut Silent).await
+    });
+    // The call is waiting on the reader before the reset comes.
+    ::tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "write_from ended with a quiet reader"
+    );
+    c.abort();
+    let r = ::tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("write_from noticed the reset")
+        .unwrap();
+    let e = r.expect_err("a reset connection takes no more");
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        "{e}"
+    );
+}
+
 /// `write_from` reads straight into the send queue's free room: every byte arrives in
 /// order, a reader with nothing yet makes it wait (and it resumes when woken), a full queue
 /// makes it wait for room, the offered room grows with what the reads fill (never past the
