@@ -653,7 +653,12 @@ async fn udp_direct_back(f: Arc<Forwarder>, (client, dst): UdpKey, up: tokio::ne
                 let _ = f.relay.refuse_flow(client, dst, Unreachable::Port).await;
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                // The flow's entry goes with its task: a datagram of the same client to the
+                // same destination then opens a flow again, with a task for its replies.
+                f.udp.lock().expect("flows").remove(&(client, dst));
+                return;
+            }
         }
         while batch.len() < UDP_BATCH {
             match up.try_recv(&mut buf) {
@@ -661,9 +666,10 @@ async fn udp_direct_back(f: Arc<Forwarder>, (client, dst): UdpKey, up: tokio::ne
                 Err(_) => break,
             }
         }
-        if send_back(&f, &batch).await.is_err() {
-            return;
-        }
+        // A batch the forwarder socket refuses (the flow ended meanwhile: its end, coming,
+        // removes the entry and this task) is dropped; the task goes on, so an entry is
+        // never left without its task for replies.
+        let _ = send_back(&f, &batch).await;
         batch.clear();
     }
 }

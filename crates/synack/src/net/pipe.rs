@@ -198,9 +198,12 @@ pub(crate) struct Queues {
     /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
     /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
     pub(crate) fwd: VecDeque<super::forward::FwdItem>,
-    /// How many of `fwd` are not TCP flows (echo requests, UDP flow ends): capped at
-    /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting.
+    /// How many of `fwd` are echo requests: capped at
+    /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting
+    /// (UDP flow ends are never dropped).
     pub(crate) fwd_other: usize,
+    /// Echo requests dropped from `fwd` past that cap (the oldest first).
+    pub(crate) echoes_dropped: u64,
     /// A datagram socket's: what the driver took off the stack's receive queue, for the
     /// socket's calls to take without the driver (see [`sync_datagrams`]).
     pub(crate) dgrams: VecDeque<Datagram>,

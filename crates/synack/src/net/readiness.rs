@@ -594,13 +594,17 @@ impl Registry {
                     reason,
                 },
             };
-            if !item.is_flow() {
+            // Only echo requests are capped: a UDP flow's end is never dropped (the
+            // application frees what carries the flow upstream on it; there are at most as
+            // many as the stack's flow table holds flows at once).
+            if item.is_echo() {
                 if s.pipe.q().fwd_other >= FWD_OTHER_CAP
-                    && let Some(i) = s.pipe.q().fwd.iter().position(|i| !i.is_flow())
+                    && let Some(i) = s.pipe.q().fwd.iter().position(Forwarded::is_echo)
                 {
-                    // Nobody takes them (a listener only accepting): the oldest goes.
+                    // Nobody takes them (a listener only accepting): the oldest goes, counted.
                     s.pipe.q().fwd.remove(i);
                     s.pipe.q().fwd_other -= 1;
+                    s.pipe.q().echoes_dropped += 1;
                 }
                 s.pipe.q().fwd_other += 1;
             }

@@ -786,6 +786,11 @@ impl ForwardListener {
             .poll_next(cx, true)
             .map_ok(|i| i.map(PendingFlow, EchoRequest))
     }
+
+    /// See [`net::ForwardListener::echoes_dropped`](crate::net::ForwardListener::echoes_dropped).
+    pub fn echoes_dropped(&self) -> u64 {
+        self.fwd.echoes_dropped()
+    }
 }
 
 /// What [`ForwardListener::next_event`] hands out: [`net::Forwarded`](crate::net::Forwarded)
