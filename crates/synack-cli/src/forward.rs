@@ -343,9 +343,10 @@ fn forward(args: Args) -> io::Result<()> {
         outln!("synack forward: end of counters");
     }
     // The flows' tasks go first (their upstream sockets close), then the stack and the TUN
-    // device.
+    // device: the shutdown waits for the tasks to be dropped, for a second at most (a
+    // blocking SOCKS5 handshake or ping may still hold its thread then).
     drop(_in_tokio);
-    tk.shutdown_background();
+    tk.shutdown_timeout(Duration::from_secs(1));
     fwd.udp.lock().expect("flows").clear();
     drop(rt);
     Ok(())
