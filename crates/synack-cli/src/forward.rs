@@ -18,7 +18,7 @@
 //! offloads on, TCP super-segments taken whole, unless `--no-offload`; its writes on a thread
 //! of their own, [`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread),
 //! as a TUN write runs the client's whole receive path in the writer's context), and each
-//! flow is a task on two tokio threads through [`synack::tokio`]: the
+//! flow is a task on one tokio worker thread through [`synack::tokio`]: the
 //! [`ForwardListener`]'s events (TCP flows, SYN-cookie connections, echo requests, UDP flow
 //! ends) and the forwarder [`UdpSocket`](synack::tokio::UdpSocket)'s datagrams. A TCP flow's
 //! task makes its upstream connection (its SOCKS5 handshake, with an RFC 1929 login when
@@ -252,8 +252,9 @@ fn forward(args: Args) -> io::Result<()> {
     }
     let tun_name = tun.name().to_string();
 
-    // The flows' tasks (and their upstream sockets) on two threads; the stack on the
-    // runtime's own thread, the TUN device's writes on a third.
+    // The flows' tasks (and their upstream sockets) on one tokio worker thread (SOCKS5
+    // handshakes and pings on tokio's blocking threads); the stack on the runtime's own
+    // thread, the TUN device's writes on a thread of their own.
     let tk = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
