@@ -30,6 +30,36 @@ pub(crate) const CLOSED: u8 = 4;
 /// The runtime stopped: every call fails.
 pub(crate) const STOPPED: u8 = 8;
 
+std::thread_local! {
+    /// This thread is running the reader of a `write_from`, under that socket's lock.
+    static IN_WRITE_FROM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read`, a `write_from`'s reader, marked as such: a call on any socket of a runtime
+/// from inside it fails (see [`reentered`]) instead of taking a socket lock, which could
+/// deadlock (the same socket's lock is held; two opposite copies, each reading the other's
+/// socket, would each hold one and wait for the other, and the driver behind them).
+pub(crate) fn inside_write_from<T>(read: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_WRITE_FROM.with(|f| f.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_WRITE_FROM.with(|f| f.replace(true)));
+    read()
+}
+
+/// Why a socket call cannot run here: it is inside a `write_from`'s reader.
+fn reentered() -> Option<io::Error> {
+    IN_WRITE_FROM.with(|f| f.get()).then(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a runtime socket cannot be used from inside a write_from's reader",
+        )
+    })
+}
+
 #[derive(Default)]
 pub(crate) struct IoState {
     ready: u8,
@@ -161,6 +191,9 @@ impl SocketIo {
     /// delivery is missed). Reads nothing and leaves no call with the driver.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = reentered() {
+            return Poll::Ready(Err(e));
+        }
         let mut s = self.lock();
         if s.ready & STOPPED != 0 {
             return Poll::Ready(Err(super::runtime::stopped_error()));
@@ -244,6 +277,9 @@ impl SocketIo {
         nonblocking: bool,
         mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
     ) -> (Step<T>, bool) {
+        if let Some(e) = reentered() {
+            return (Step::Done(Err(e)), false);
+        }
         let mut mark = false;
         let mut s = self.lock();
         loop {
@@ -269,6 +305,9 @@ impl SocketIo {
         interest: u8,
         mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
     ) -> (Poll<Step<T>>, bool) {
+        if let Some(e) = reentered() {
+            return (Poll::Ready(Step::Done(Err(e))), false);
+        }
         let mut mark = false;
         let mut s = self.lock();
         if let Some(done) = Self::first_step(&mut s, interest, &mut step, &mut mark) {

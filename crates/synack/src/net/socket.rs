@@ -402,7 +402,9 @@ impl Sock {
     /// room) or while `read` has nothing (its waker kept by the reader, and by the socket
     /// for the connection's failure); how much `read`
     /// read (0: the reader is at its end); `read`'s error; or why the connection takes no
-    /// more. `read` runs under the socket's own lock.
+    /// more. `read` runs under the socket's own lock: a runtime socket's call inside it
+    /// fails with `InvalidInput` rather than take a lock (a synack stream as the reader
+    /// could deadlock).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_write_from(
         &self,
@@ -413,7 +415,9 @@ impl Sock {
         let mut rcx = Context::from_waker(&waker);
         let mut read = Some(read);
         let (step, mark) = self.io.poll_step(cx, WRITABLE, |p, m| match read.take() {
-            Some(f) => pipe::write_from(p, m, |b| f(&mut rcx, b)),
+            Some(f) => pipe::write_from(p, m, |b| {
+                super::readiness::inside_write_from(|| f(&mut rcx, b))
+            }),
             None => Step::Wait,
         });
         self.marked(mark);
