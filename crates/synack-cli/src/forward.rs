@@ -18,7 +18,7 @@
 //! offloads on, TCP super-segments taken whole, unless `--no-offload`; its writes on a thread
 //! of their own, [`TunBuilder::write_thread`](synack::device::tun::TunBuilder::write_thread),
 //! as a TUN write runs the client's whole receive path in the writer's context), and each
-//! flow is a task on two tokio threads through [`synack::tokio`]: the
+//! flow is a task on one tokio worker thread through [`synack::tokio`]: the
 //! [`ForwardListener`]'s events (TCP flows, SYN-cookie connections, echo requests, UDP flow
 //! ends) and the forwarder [`UdpSocket`](synack::tokio::UdpSocket)'s datagrams. A TCP flow's
 //! task makes its upstream connection (its SOCKS5 handshake, with an RFC 1929 login when
@@ -252,8 +252,9 @@ fn forward(args: Args) -> io::Result<()> {
     }
     let tun_name = tun.name().to_string();
 
-    // The flows' tasks (and their upstream sockets) on two threads; the stack on the
-    // runtime's own thread, the TUN device's writes on a third.
+    // The flows' tasks (and their upstream sockets) on one tokio worker thread (SOCKS5
+    // handshakes and pings on tokio's blocking threads); the stack on the runtime's own
+    // thread, the TUN device's writes on a thread of their own.
     let tk = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -343,9 +344,10 @@ fn forward(args: Args) -> io::Result<()> {
         outln!("synack forward: end of counters");
     }
     // The flows' tasks go first (their upstream sockets close), then the stack and the TUN
-    // device.
+    // device: the shutdown waits for the tasks to be dropped, for a second at most (a
+    // blocking SOCKS5 handshake or ping may still hold its thread then).
     drop(_in_tokio);
-    tk.shutdown_background();
+    tk.shutdown_timeout(Duration::from_secs(1));
     fwd.udp.lock().expect("flows").clear();
     drop(rt);
     Ok(())
@@ -653,7 +655,12 @@ async fn udp_direct_back(f: Arc<Forwarder>, (client, dst): UdpKey, up: tokio::ne
                 let _ = f.relay.refuse_flow(client, dst, Unreachable::Port).await;
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                // The flow's entry goes with its task: a datagram of the same client to the
+                // same destination then opens a flow again, with a task for its replies.
+                f.udp.lock().expect("flows").remove(&(client, dst));
+                return;
+            }
         }
         while batch.len() < UDP_BATCH {
             match up.try_recv(&mut buf) {
@@ -661,9 +668,10 @@ async fn udp_direct_back(f: Arc<Forwarder>, (client, dst): UdpKey, up: tokio::ne
                 Err(_) => break,
             }
         }
-        if send_back(&f, &batch).await.is_err() {
-            return;
-        }
+        // A batch the forwarder socket refuses (the flow ended meanwhile: its end, coming,
+        // removes the entry and this task) is dropped; the task goes on, so an entry is
+        // never left without its task for replies.
+        let _ = send_back(&f, &batch).await;
         batch.clear();
     }
 }

@@ -42,14 +42,21 @@ fn give(b: Box<[u8]>) {
     }
 }
 
-/// A reader that can wait for bytes (or its end) without a buffer.
+/// A reader that can wait for bytes (or its end) without a buffer, and say when its
+/// connection failed.
 pub trait Readable: AsyncRead + Unpin {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready once the connection failed (reset, timed out); else the waker is kept for it.
+    fn poll_failed(&self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
 impl Readable for synack::tokio::ReadHalf<'_> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         synack::tokio::ReadHalf::poll_read_ready(self, cx)
+    }
+
+    fn poll_failed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        synack::tokio::ReadHalf::poll_failed(self, cx)
     }
 }
 
@@ -102,7 +109,18 @@ impl<R: Readable, W: AsyncWrite + Unpin> Future for OneWay<R, W> {
                 let Some(buf) = me.buf.as_deref() else {
                     unreachable!("bytes to write are in a buffer")
                 };
-                let n = ready!(Pin::new(&mut me.w).poll_write(cx, &buf[me.at..me.end]))?;
+                let n = match Pin::new(&mut me.w).poll_write(cx, &buf[me.at..me.end]) {
+                    Poll::Ready(n) => n?,
+                    // `w` takes nothing now (a peer that stopped reading): the client's
+                    // death must still end the flow, or its task and sockets stay for ever.
+                    Poll::Pending => {
+                        ready!(me.r.poll_failed(cx));
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            "the reader's connection failed while its bytes waited",
+                        )));
+                    }
+                };
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -170,5 +188,47 @@ impl<R: AsyncRead + Unpin> Future for IntoSynack<'_, R> {
                 me.ended = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use synack::net::Runtime;
+    use synack::tokio::{TcpListener, TcpStream};
+    use tokio::io::AsyncWriteExt;
+
+    use super::one_way;
+
+    /// A direction stuck writing to a peer that stopped reading ends when its reader's
+    /// connection is reset: the client's death is noticed though nothing moves.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_write_ends_when_the_reader_is_reset() {
+        let rt = Runtime::builder()
+            .seed(5)
+            .host("c", "198.18.78.1/24")
+            .host("f", "198.18.78.2/24")
+            .build_tokio()
+            .unwrap();
+        let (hc, hf) = (rt.host("c").unwrap(), rt.host("f").unwrap());
+        let listener = TcpListener::bind_on(&hf, "198.18.78.2:7").unwrap();
+        let mut c = TcpStream::connect_on(&hc, "198.18.78.2:7").await.unwrap();
+        let (mut s, _) = listener.accept().await.unwrap();
+        // The upstream: takes 16 bytes, then never reads (its other end kept, unread).
+        let (up, _unread) = tokio::io::duplex(16);
+        c.write_all(&[7; 1000]).await.unwrap();
+        let copying = tokio::spawn(async move {
+            let (r, _) = s.split();
+            one_way(r, up).await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!copying.is_finished(), "the copy ended with bytes left");
+        c.abort();
+        let r = tokio::time::timeout(Duration::from_secs(10), copying)
+            .await
+            .expect("the copy noticed the reset")
+            .unwrap();
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
     }
 }

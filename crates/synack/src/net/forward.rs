@@ -38,8 +38,9 @@ pub(crate) enum TcpItem {
     },
 }
 
-/// Echo requests and UDP flow ends a forward listener's pipe holds at most (older ones go):
-/// they pile up only when the application accepts TCP flows and never asks for the rest.
+/// Echo requests a forward listener's pipe holds at most (older ones go, counted): they pile
+/// up only when the application accepts TCP flows and never asks for the rest. UDP flow
+/// ends are never dropped.
 pub(crate) const FWD_OTHER_CAP: usize = 4096;
 
 /// A forward listener's item as both façades hand it out (each wraps the flow and the echo
@@ -89,7 +90,7 @@ impl Fwd {
         let q = p.q();
         match q.fwd.pop_front() {
             Some(i) => {
-                if !i.is_flow() {
+                if i.is_echo() {
                     q.fwd_other -= 1;
                 }
                 Step::Done(Ok(i))
@@ -112,6 +113,16 @@ impl Fwd {
         let take = if any { Self::take_any } else { Self::take_tcp };
         let (step, _) = self.io.blocking_step(READABLE, None, false, take);
         Self::done(step).map(|i| self.item(i))
+    }
+
+    /// Echo requests dropped because the pipe held its cap of them, unread.
+    pub(crate) fn echoes_dropped(&self) -> u64 {
+        self.io
+            .lock()
+            .pipe
+            .queues
+            .as_ref()
+            .map_or(0, |q| q.echoes_dropped)
     }
 
     /// The task's [`next`](Self::next).
@@ -362,7 +373,8 @@ impl ForwardListener {
 
     /// Waits for the next TCP flow a client opened (its SYN is held until the decision, or
     /// a SYN cookie completed it: see [`PendingFlow::is_established`]). Echo requests and UDP
-    /// flow ends stay for [`next_event`](Self::next_event) (the oldest go past 4096).
+    /// flow ends stay for [`next_event`](Self::next_event) (the oldest echo requests go past
+    /// 4096: see [`echoes_dropped`](Self::echoes_dropped); flow ends are kept).
     pub fn accept(&self) -> io::Result<PendingFlow> {
         loop {
             if let Forwarded::Flow(f) = self.fwd.next(false)? {
@@ -408,6 +420,12 @@ impl ForwardListener {
     pub fn next_event(&self) -> io::Result<Forwarded> {
         Ok(self.fwd.next(true)?.map(PendingFlow, EchoRequest))
     }
+
+    /// Echo requests dropped unread: past 4096 waiting, the oldest goes (an application
+    /// that only accepts TCP flows never takes them). UDP flow ends are never dropped.
+    pub fn echoes_dropped(&self) -> u64 {
+        self.fwd.echoes_dropped()
+    }
 }
 
 /// What [`ForwardListener::next_event`] hands out. The parameters are the flow's and the
@@ -434,6 +452,11 @@ impl<F, E> Forwarded<F, E> {
     /// A TCP flow (what `accept` takes).
     pub(crate) fn is_flow(&self) -> bool {
         matches!(self, Forwarded::Flow(_))
+    }
+
+    /// An echo request (what the pipe caps).
+    pub(crate) fn is_echo(&self) -> bool {
+        matches!(self, Forwarded::Echo(_))
     }
 
     /// The same event with its flow or echo request wrapped by `flow` or `echo` (how each

@@ -158,6 +158,9 @@ pub(crate) struct Pipe {
     /// The connection will deliver nothing more (end of stream, an error, closed): a read
     /// that finds `rx` empty asks the stack what to report.
     pub(crate) rx_end: bool,
+    /// The connection failed (a reset, a timeout: it has an error), as opposed to one that
+    /// ended with both FINs.
+    pub(crate) failed: bool,
     /// Bytes written, not yet handed to the connection.
     pub(crate) tx: Bytes,
     /// The connection takes no more data (an error, or a state past our FIN): writes ask the
@@ -195,9 +198,12 @@ pub(crate) struct Queues {
     /// A forward listener's: what the driver took off the forwarder (pending TCP flows,
     /// connections completed by SYN cookies, echo requests, UDP flows that ended), in order.
     pub(crate) fwd: VecDeque<super::forward::FwdItem>,
-    /// How many of `fwd` are not TCP flows (echo requests, UDP flow ends): capped at
-    /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting.
+    /// How many of `fwd` are echo requests: capped at
+    /// [`FWD_OTHER_CAP`](super::forward::FWD_OTHER_CAP) for a listener only ever accepting
+    /// (UDP flow ends are never dropped).
     pub(crate) fwd_other: usize,
+    /// Echo requests dropped from `fwd` past that cap (the oldest first).
+    pub(crate) echoes_dropped: u64,
     /// A datagram socket's: what the driver took off the stack's receive queue, for the
     /// socket's calls to take without the driver (see [`sync_datagrams`]).
     pub(crate) dgrams: VecDeque<Datagram>,
@@ -596,6 +602,7 @@ pub(crate) fn sync(stack: &mut Stack, now: Instant, h: SocketHandle, p: &mut Pip
     let state = c.state();
     let left = c.recv_queue_len();
     p.rx_blocked = left > 0;
+    p.failed |= c.error().is_some();
     let closed = state == State::Closed || c.error().is_some();
     p.rx_end = left == 0 && (c.is_readable() || state == State::Closed);
     let handshake = matches!(state, State::SynSent | State::SynReceived);

@@ -30,6 +30,36 @@ pub(crate) const CLOSED: u8 = 4;
 /// The runtime stopped: every call fails.
 pub(crate) const STOPPED: u8 = 8;
 
+std::thread_local! {
+    /// This thread is running the reader of a `write_from`, under that socket's lock.
+    static IN_WRITE_FROM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read`, a `write_from`'s reader, marked as such: a call on any socket of a runtime
+/// from inside it fails (see [`reentered`]) instead of taking a socket lock, which could
+/// deadlock (the same socket's lock is held; two opposite copies, each reading the other's
+/// socket, would each hold one and wait for the other, and the driver behind them).
+pub(crate) fn inside_write_from<T>(read: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_WRITE_FROM.with(|f| f.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_WRITE_FROM.with(|f| f.replace(true)));
+    read()
+}
+
+/// Why a socket call cannot run here: it is inside a `write_from`'s reader.
+fn reentered() -> Option<io::Error> {
+    IN_WRITE_FROM.with(|f| f.get()).then(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a runtime socket cannot be used from inside a write_from's reader",
+        )
+    })
+}
+
 #[derive(Default)]
 pub(crate) struct IoState {
     ready: u8,
@@ -129,12 +159,41 @@ impl SocketIo {
         Poll::Pending
     }
 
+    /// Keeps the task's waker for `interest` unless the socket is closed (or the runtime
+    /// stopped) already: true then. A task waiting on something else (a reader) sees this
+    /// socket's failure this way, the closing bits being published under this same lock.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn watch_close(&self, cx: &mut Context<'_>, interest: u8) -> bool {
+        let mut s = self.lock();
+        if s.ready & (CLOSED | STOPPED) != 0 {
+            return true;
+        }
+        Self::register(&mut s, cx, interest);
+        false
+    }
+
+    /// A stream's: ready once its connection failed (a reset, a timeout) or the runtime
+    /// stopped, else registers the task's waker as a reader's (a failure publishes CLOSED,
+    /// which wakes it). A connection that ended with both FINs never gets ready here.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_failed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.lock();
+        if s.pipe.failed || s.ready & STOPPED != 0 {
+            return Poll::Ready(());
+        }
+        Self::register(&mut s, cx, READABLE);
+        Poll::Pending
+    }
+
     /// A stream's: ready once a read would not wait (bytes in the pipe, its end, the socket
     /// closed, the runtime stopped), else registers the task's waker as a read that has to
     /// wait does (READABLE cleared under the lock the driver publishes under, so no later
     /// delivery is missed). Reads nothing and leaves no call with the driver.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = reentered() {
+            return Poll::Ready(Err(e));
+        }
         let mut s = self.lock();
         if s.ready & STOPPED != 0 {
             return Poll::Ready(Err(super::runtime::stopped_error()));
@@ -218,6 +277,9 @@ impl SocketIo {
         nonblocking: bool,
         mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
     ) -> (Step<T>, bool) {
+        if let Some(e) = reentered() {
+            return (Step::Done(Err(e)), false);
+        }
         let mut mark = false;
         let mut s = self.lock();
         loop {
@@ -243,6 +305,9 @@ impl SocketIo {
         interest: u8,
         mut step: impl FnMut(&mut Pipe, &mut bool) -> Step<T>,
     ) -> (Poll<Step<T>>, bool) {
+        if let Some(e) = reentered() {
+            return (Poll::Ready(Step::Done(Err(e))), false);
+        }
         let mut mark = false;
         let mut s = self.lock();
         if let Some(done) = Self::first_step(&mut s, interest, &mut step, &mut mark) {
@@ -568,13 +633,17 @@ impl Registry {
                     reason,
                 },
             };
-            if !item.is_flow() {
+            // Only echo requests are capped: a UDP flow's end is never dropped (the
+            // application frees what carries the flow upstream on it; there are at most as
+            // many as the stack's flow table holds flows at once).
+            if item.is_echo() {
                 if s.pipe.q().fwd_other >= FWD_OTHER_CAP
-                    && let Some(i) = s.pipe.q().fwd.iter().position(|i| !i.is_flow())
+                    && let Some(i) = s.pipe.q().fwd.iter().position(Forwarded::is_echo)
                 {
-                    // Nobody takes them (a listener only accepting): the oldest goes.
+                    // Nobody takes them (a listener only accepting): the oldest goes, counted.
                     s.pipe.q().fwd.remove(i);
                     s.pipe.q().fwd_other -= 1;
+                    s.pipe.q().echoes_dropped += 1;
                 }
                 s.pipe.q().fwd_other += 1;
             }

@@ -399,9 +399,12 @@ impl Sock {
 
     /// A task's write that fills the pipe's free room straight from a reader (see
     /// [`pipe::write_from`]): `Pending` while the pipe is full (the task's waker kept for
-    /// room) or while `read` has nothing (its waker kept by the reader); how much `read`
+    /// room) or while `read` has nothing (its waker kept by the reader, and by the socket
+    /// for the connection's failure); how much `read`
     /// read (0: the reader is at its end); `read`'s error; or why the connection takes no
-    /// more. `read` runs under the socket's own lock.
+    /// more. `read` runs under the socket's own lock: a runtime socket's call inside it
+    /// fails with `InvalidInput` rather than take a lock (a synack stream as the reader
+    /// could deadlock).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll_write_from(
         &self,
@@ -412,13 +415,21 @@ impl Sock {
         let mut rcx = Context::from_waker(&waker);
         let mut read = Some(read);
         let (step, mark) = self.io.poll_step(cx, WRITABLE, |p, m| match read.take() {
-            Some(f) => pipe::write_from(p, m, |b| f(&mut rcx, b)),
+            Some(f) => pipe::write_from(p, m, |b| {
+                super::readiness::inside_write_from(|| f(&mut rcx, b))
+            }),
             None => Step::Wait,
         });
         self.marked(mark);
         match step {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Done(Ok(r))) => r.map(Ok),
+            // The reader has nothing: the task also waits on this socket, so a connection
+            // that fails meanwhile (a reset, a timeout) wakes it and the next call fails,
+            // rather than the task waiting for a reader that may stay silent for ever.
+            Poll::Ready(Step::Done(Ok(Poll::Pending))) if !self.io.watch_close(cx, WRITABLE) => {
+                Poll::Pending
+            }
+            Poll::Ready(Step::Done(Ok(Poll::Ready(n)))) => Poll::Ready(Ok(n)),
             Poll::Ready(Step::Done(Err(e))) => Poll::Ready(Err(e)),
             Poll::Ready(_) => self
                 .shared

@@ -1104,6 +1104,48 @@ fn an_idle_udp_flow_ends_and_the_listener_hears_it() {
     );
 }
 
+/// More UDP flow ends than the forward listener's cap on waiting echo requests (4096), all
+/// unread until every flow ended: none is dropped (the application frees each flow's
+/// upstream socket on its end), and no echo request was dropped either.
+#[test]
+fn thousands_of_udp_flow_ends_wait_unread_and_none_is_lost() {
+    const FLOWS: u16 = 5000;
+    let cfg = crate::stack::ForwardConfig {
+        udp_timeout: crate::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (_rt, client, events, _relay) = forwarder(46, cfg);
+    let c = UdpSocket::bind_on(&client, "198.18.46.1:5000").unwrap();
+    for port in 0..FLOWS {
+        c.send_to(b"x", ("198.18.46.9", 1000 + port)).unwrap();
+    }
+    // Every flow idles out before the first event is read.
+    thread::sleep(Duration::from_millis(600));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        for _ in 0..FLOWS {
+            match events.next_event() {
+                Ok(Forwarded::UdpClosed { dst, .. }) => {
+                    if tx.send(dst.port()).is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        events
+    });
+    let mut ports = std::collections::HashSet::new();
+    while ports.len() < usize::from(FLOWS) {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(p) => assert!(ports.insert(p), "flow {p} ended twice"),
+            Err(_) => panic!("{} flow ends of {FLOWS} heard", ports.len()),
+        }
+    }
+    let events = reader.join().unwrap();
+    assert_eq!(events.echoes_dropped(), 0);
+}
+
 /// Past the cap on pending decisions, a SYN cookie completes the handshake and the
 /// forward listener hands the connection out established (carrying bytes both ways); the
 /// pending flow before it is still decided as usual.

@@ -388,6 +388,14 @@ impl ReadHalf<'_> {
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.0.sock.io.poll_read_ready(cx)
     }
+
+    /// Ready once the connection failed (reset by the peer, timed out) or the runtime
+    /// stopped; else `Pending` with the task's waker kept as the reader's. A connection
+    /// that ended with both FINs never gets ready here. For a task busy elsewhere (writing
+    /// what it read to a peer that stopped reading) that must notice the connection's death.
+    pub fn poll_failed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.sock.io.poll_failed(cx)
+    }
 }
 
 impl OwnedReadHalf {
@@ -777,6 +785,11 @@ impl ForwardListener {
         self.fwd
             .poll_next(cx, true)
             .map_ok(|i| i.map(PendingFlow, EchoRequest))
+    }
+
+    /// See [`net::ForwardListener::echoes_dropped`](crate::net::ForwardListener::echoes_dropped).
+    pub fn echoes_dropped(&self) -> u64 {
+        self.fwd.echoes_dropped()
     }
 }
 

@@ -872,6 +872,94 @@ impl AsyncRead for Trickle {
     }
 }
 
+/// A reader that never has anything (an upstream that stays quiet).
+struct Silent;
+
+impl AsyncRead for Silent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+/// A `write_from` waiting on a quiet reader ends with the connection's error when the peer
+/// resets it: after the peer's half-close (nothing more to read from it) and then its RST,
+/// the waiting call fails instead of waiting for the reader for ever (a forwarded flow
+/// whose client died while the upstream stayed quiet would leak its task and sockets).
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_from_on_a_quiet_reader_fails_when_the_peer_resets() {
+    let (_rt, h) = hosts(66, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.66.2:7").unwrap();
+    let mut c = TcpStream::connect_on(&h[0], "198.18.66.2:7").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    c.write_all(b"request").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"request");
+    let waiting = ::tokio::spawn(async move {
+        let (_, mut w) = s.split();
+        w.write_from(&mut Silent).await
+    });
+    // The call is waiting on the reader before the reset comes.
+    ::tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "write_from ended with a quiet reader"
+    );
+    c.abort();
+    let r = ::tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("write_from noticed the reset")
+        .unwrap();
+    let e = r.expect_err("a reset connection takes no more");
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        "{e}"
+    );
+}
+
+/// A runtime stream as `write_from`'s reader is refused with `InvalidInput` instead of
+/// deadlocking: the reader runs under the writing socket's lock, so the same stream's read
+/// half (whose lock that is), or another stream (two opposite copies would each hold one
+/// lock and wait for the other), must not take a socket lock there.
+#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_from_refuses_a_runtime_stream_as_its_reader() {
+    let (_rt, h) = hosts(67, 2, Config::default());
+    let listener = TcpListener::bind_on(&h[1], "198.18.67.2:7").unwrap();
+    let mut c = TcpStream::connect_on(&h[0], "198.18.67.2:7").await.unwrap();
+    let (mut s, _) = listener.accept().await.unwrap();
+    c.write_all(b"ping").await.unwrap();
+    s.readable().await.unwrap();
+    let copies = ::tokio::spawn(async move {
+        let same = {
+            let (mut r, mut w) = s.split();
+            w.write_from(&mut r).await
+        };
+        let other = {
+            let (mut r, _) = c.split();
+            s.write_from(&mut r).await
+        };
+        // Outside a write_from the stream reads as usual.
+        let mut got = [0u8; 4];
+        s.read_exact(&mut got).await.unwrap();
+        (same, other, got)
+    });
+    let (same, other, got) = ::tokio::time::timeout(Duration::from_secs(10), copies)
+        .await
+        .expect("write_from with a runtime stream as its reader deadlocked")
+        .unwrap();
+    assert_eq!(same.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(other.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(&got, b"ping");
+}
+
 /// `write_from` reads straight into the send queue's free room: every byte arrives in
 /// order, a reader with nothing yet makes it wait (and it resumes when woken), a full queue
 /// makes it wait for room, the offered room grows with what the reads fill (never past the
