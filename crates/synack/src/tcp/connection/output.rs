@@ -11,7 +11,9 @@ use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::checksum::Checksum;
-use crate::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SackBlocks, Timestamps};
+use crate::wire::tcp::{
+    Flags, HEADER_LEN, Options, Packet, PlainHeader, Repr, SackBlocks, Timestamps,
+};
 
 /// Room the caller's buffer needs beyond the payload: the largest TCP header.
 pub const MAX_HEADER: usize = crate::wire::tcp::MAX_HEADER_LEN;
@@ -1127,39 +1129,77 @@ impl Connection {
             flags |= Flags::URG;
             urgent = (up - plan.seq).min(u16::MAX as u32) as u16;
         }
-        let mut repr = Repr {
-            src_port: self.local_port,
-            dst_port: self.remote_port,
-            seq: plan.seq,
-            ack: if plan.flags.ack() {
-                self.rcv.nxt
-            } else {
-                SeqNum(0)
-            },
-            flags,
-            window,
-            urgent,
-            options,
-            payload: &[],
+        let ack = if plan.flags.ack() {
+            self.rcv.nxt
+        } else {
+            SeqNum(0)
         };
-        let hl = repr.header_len();
-        let len = plan.len.min(buf.len().saturating_sub(hl));
-        if len < plan.len {
-            repr.flags = repr.flags & !Flags::FIN;
+        let (hl, len) = if !syn && urgent == 0 && options.sack.is_empty() && send_prediction_on() {
+            // Nearly every segment: no option but timestamps, no urgent pointer. The header
+            // is written at fixed offsets after the payload is copied in and summed.
+            let mut h = PlainHeader {
+                src_port: self.local_port,
+                dst_port: self.remote_port,
+                seq: plan.seq,
+                ack,
+                flags,
+                window,
+                timestamps: options.timestamps,
+            };
+            let hl = h.header_len();
+            let len = plan.len.min(buf.len().saturating_sub(hl));
+            if len < plan.len {
+                h.flags = h.flags & !Flags::FIN;
+            }
+            let out = buf.get_mut(..hl + len)?;
+            let sum = self.copy_payload(&mut out[hl..], plan.data_off);
+            h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
+                .ok()?;
+            count_send_prediction(0);
+            (hl, len)
+        } else {
+            let mut repr = Repr {
+                src_port: self.local_port,
+                dst_port: self.remote_port,
+                seq: plan.seq,
+                ack,
+                flags,
+                window,
+                urgent,
+                options,
+                payload: &[],
+            };
+            let hl = repr.header_len();
+            let len = plan.len.min(buf.len().saturating_sub(hl));
+            if len < plan.len {
+                repr.flags = repr.flags & !Flags::FIN;
+            }
+            let out = buf.get_mut(..hl + len)?;
+            let mut packet = Packet::new_unchecked(out);
+            repr.emit_header(&mut packet).ok()?;
+            let sum = self.copy_payload(packet.payload_mut(), plan.data_off);
+            packet.fill_checksum_with(self.local_ip, self.remote_ip, sum);
+            (hl, len)
+        };
+        debug_assert!(hl >= HEADER_LEN);
+        if plan.flags.ack() {
+            self.note_ack_sent();
         }
-        let out = buf.get_mut(..hl + len)?;
-        let mut packet = Packet::new_unchecked(out);
-        repr.emit_header(&mut packet).ok()?;
-        // The payload summed as it is copied out of the send buffer (one pass over it), the
-        // buffer's two halves joined at any offset.
-        let (a, b) = self.snd.buf.slices(plan.data_off, len);
+        Some(hl + len)
+    }
+
+    /// Copies the payload that starts `data_off` bytes into the send buffer into `payload`
+    /// (as long as the payload) and returns its sum: one pass over it, the buffer's two
+    /// halves joined at any offset.
+    fn copy_payload(&self, payload: &mut [u8], data_off: usize) -> Checksum {
+        let len = payload.len();
+        let (a, b) = self.snd.buf.slices(data_off, len);
         debug_assert_eq!(
             a.len() + b.len(),
             len,
             "the send buffer holds the planned bytes"
         );
-        let payload = packet.payload_mut();
-        let (pa, pb) = payload.split_at_mut(a.len().min(payload.len()));
+        let (pa, pb) = payload.split_at_mut(a.len().min(len));
         let mut sum = Checksum::new();
         sum.add_copy(pa, a);
         if !b.is_empty() {
@@ -1167,12 +1207,7 @@ impl Connection {
             second.add_copy(pb, b);
             sum.add_sum_at(second, a.len());
         }
-        packet.fill_checksum_with(self.local_ip, self.remote_ip, sum);
-        debug_assert!(hl >= HEADER_LEN);
-        if plan.flags.ack() {
-            self.note_ack_sent();
-        }
-        Some(hl + len)
+        sum
     }
 
     fn note_ack_sent(&mut self) {
@@ -1230,4 +1265,44 @@ impl Connection {
         self.rcv.adv = self.rcv.nxt + w.min((u16::MAX as u32) << self.rcv.shift);
         w
     }
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static SEND_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static SEND_PREDICTED: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+}
+
+/// Tests only: turns send prediction (the plain header of `write_segment`, the predicted
+/// plan of `poll_synchronized`) on or off for the connections this thread drives, so that a
+/// test can run the same exchange through the general path and compare; returns how many
+/// segments this thread wrote with the plain header so far and how many it planned
+/// predicted.
+#[cfg(test)]
+pub(crate) fn set_send_prediction(on: bool) -> [u64; 2] {
+    SEND_PREDICTION.with(|c| c.set(on));
+    SEND_PREDICTED.with(|c| c.get())
+}
+
+/// Send prediction is on (always, outside tests).
+#[inline(always)]
+fn send_prediction_on() -> bool {
+    #[cfg(test)]
+    return SEND_PREDICTION.with(|c| c.get());
+    #[cfg(not(test))]
+    true
+}
+
+/// Tests only: counts a segment that took send prediction's path `i` (0: plain header,
+/// 1: predicted plan).
+#[inline(always)]
+fn count_send_prediction(i: usize) {
+    #[cfg(test)]
+    SEND_PREDICTED.with(|c| {
+        let mut v = c.get();
+        v[i] += 1;
+        c.set(v);
+    });
+    #[cfg(not(test))]
+    let _ = i;
 }

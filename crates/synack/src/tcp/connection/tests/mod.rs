@@ -18,5 +18,6 @@ mod recovery_chain;
 mod reo_timeout;
 mod resets;
 mod rtx_burst;
+mod send_prediction;
 mod super_segment;
 mod transfer;
