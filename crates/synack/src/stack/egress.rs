@@ -229,7 +229,7 @@ impl Stack {
 
     /// Whether connection `h`'s next deadline is in the timer wheel (an entry at or before
     /// it), as a refresh leaves it.
-    fn refreshed(&self, h: crate::stack::SocketHandle) -> bool {
+    pub(super) fn refreshed(&self, h: crate::stack::SocketHandle) -> bool {
         self.conn_slot_ref(h).is_none_or(|c| {
             c.conn
                 .poll_timeout()

@@ -255,11 +255,39 @@ impl Stack {
 
     /// After anything touched a connection: queue it for transmission, then [`refresh`].
     pub(super) fn touched(&mut self, h: SocketHandle, now: Instant) {
-        if let Some(c) = self.conn_slot(h) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push_back(h);
+        self.refresh_queueing(h, now, true, true);
+    }
+
+    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`):
+    /// a write arms no timer, moves no state and reports no event, so for an open connection
+    /// (no listener to report to, not closed or in TIME-WAIT, no trace) the refresh has
+    /// nothing to do but report it changed; its deadline is the one already queued. One slot
+    /// lookup instead of three, and no `poll_timeout`.
+    pub(super) fn touched_by_write(&mut self, h: SocketHandle, now: Instant) {
+        let name_trace = self.cfg.trace;
+        let c = match self.slots.get_mut(h.index as usize) {
+            Some(Slot {
+                generation,
+                kind: SlotKind::Conn(c),
+            }) if *generation == h.generation => c,
+            _ => return,
+        };
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(h);
+        }
+        let state = c.conn.state();
+        if c.parent.is_none() && !name_trace && state.is_synchronized() && state != State::TimeWait
+        {
+            let user = c.user;
+            debug_assert!(
+                self.refreshed(h),
+                "a write changed the connection's deadline"
+            );
+            if user {
+                self.mark_changed(h);
             }
+            return;
         }
         self.refresh(h, now);
     }
@@ -324,6 +352,14 @@ impl Stack {
     /// [`refresh`](Self::refresh), reporting the connection changed (see
     /// [`poll_changed`](Self::poll_changed)) only if `report`.
     pub(super) fn refresh_reporting(&mut self, h: SocketHandle, now: Instant, report: bool) {
+        self.refresh_queueing(h, now, report, false);
+    }
+
+    /// [`refresh_reporting`](Self::refresh_reporting), queueing the connection for
+    /// transmission first if `queue` (what [`touched`](Self::touched) does): one slot lookup
+    /// for both.
+    #[inline(always)]
+    fn refresh_queueing(&mut self, h: SocketHandle, now: Instant, report: bool, queue: bool) {
         let name_trace = self.cfg.trace;
         let c = match self.slots.get_mut(h.index as usize) {
             Some(Slot {
@@ -332,6 +368,10 @@ impl Stack {
             }) if *generation == h.generation => c,
             _ => return,
         };
+        if queue && !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(h);
+        }
         if let Some(t) = c.conn.poll_timeout() {
             // A deadline moved later keeps its earlier entry (when it comes out, nothing is
             // due and the real one is armed: cheaper than moving it on every ACK), except in

@@ -309,7 +309,7 @@ impl Stack {
             .send(data)
             .map_err(io::Error::from)?;
         if n > 0 {
-            self.touched(h, now);
+            self.touched_by_write(h, now);
         }
         Ok(n)
     }
@@ -328,7 +328,7 @@ impl Stack {
             .conn
             .send_with(data, more, eor)
             .map_err(io::Error::from)?;
-        self.touched(h, now);
+        self.touched_by_write(h, now);
         Ok(n)
     }
 
