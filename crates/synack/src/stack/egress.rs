@@ -248,6 +248,20 @@ impl Stack {
         frag: Option<Frag>,
     ) -> Option<usize> {
         match (ip.src, ip.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) if frag.is_none() => {
+                // Every packet but a fragment: the header built at fixed offsets (what
+                // `ipv4::Repr::emit` and `fill_checksum` write for it, see `ipv4_header`).
+                let total = ipv4::HEADER_LEN + payload_len;
+                let ident = self.ip_ident;
+                self.ip_ident = ident.wrapping_add(1);
+                let total = u16::try_from(total).ok().filter(|_| buf.len() >= total)?;
+                let out = buf.get_mut(..ipv4::HEADER_LEN)?;
+                let ttl = ip.ttl.unwrap_or(self.cfg.ttl);
+                let h = ipv4_header(src, dst, ip.protocol, total, ident, ttl, ip);
+                out.copy_from_slice(&h);
+                self.counters.ip_out_requests += 1;
+                Some(usize::from(total))
+            }
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let total = ipv4::HEADER_LEN + payload_len;
                 let mut r = ipv4::Repr::new(src, dst, ip.protocol, payload_len);
@@ -438,10 +452,82 @@ impl Stack {
     }
 }
 
+/// The IPv4 header of a packet that is not a fragment (RFC 791 §3.1: no options, DSCP 0,
+/// the ECN codepoint of `ip`, DF as `ip` asks), checksum filled in: the bytes
+/// `ipv4::Repr::emit` and `Packet::fill_checksum` write, built on the stack and summed as five
+/// words.
+#[inline]
+fn ipv4_header(
+    src: core::net::Ipv4Addr,
+    dst: core::net::Ipv4Addr,
+    protocol: IpProtocol,
+    total: u16,
+    ident: u16,
+    ttl: u8,
+    ip: &IpHeader,
+) -> [u8; ipv4::HEADER_LEN] {
+    let mut h = [0u8; ipv4::HEADER_LEN];
+    h[0] = 0x45;
+    h[1] = ip.ecn.bits() & 0x03;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[4..6].copy_from_slice(&ident.to_be_bytes());
+    if ip.dont_frag {
+        h[6] = 0x40;
+    }
+    h[8] = ttl;
+    h[9] = u8::from(protocol);
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let mut c = crate::wire::checksum::Checksum::new();
+    c.add_20(&h);
+    h[10..12].copy_from_slice(&c.finish().to_be_bytes());
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::net::Ipv4Addr;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fixed-offset IPv4 header is what the general emitter writes.
+        #[test]
+        fn ipv4_header_is_what_repr_emit_writes(
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            tcp in any::<bool>(),
+            payload_len in 0usize..65_516,
+            ident in any::<u16>(),
+            ttl in any::<u8>(),
+            ecn in 0u8..4,
+            dont_frag in any::<bool>(),
+        ) {
+            let ecn = [Codepoint::NotEct, Codepoint::Ect1, Codepoint::Ect0, Codepoint::Ce][ecn as usize];
+            let protocol = if tcp { IpProtocol::Tcp } else { IpProtocol::Icmp };
+            let ip = IpHeader {
+                src: IpAddr::V4(src.into()),
+                dst: IpAddr::V4(dst.into()),
+                protocol,
+                dont_frag,
+                flow_label: 0,
+                ttl: Some(ttl),
+                ecn,
+            };
+            let mut r = ipv4::Repr::new(src.into(), dst.into(), protocol, payload_len);
+            r.ttl = ttl;
+            r.ecn = ecn.bits();
+            r.dont_frag = dont_frag;
+            r.ident = ident;
+            let mut general = vec![0xa5u8; ipv4::HEADER_LEN + payload_len];
+            let mut pkt = ipv4::Packet::new_unchecked(&mut general[..]);
+            r.emit(&mut pkt, false).unwrap();
+            pkt.fill_checksum();
+            let total = (ipv4::HEADER_LEN + payload_len) as u16;
+            let h = ipv4_header(src.into(), dst.into(), protocol, total, ident, ttl, &ip);
+            prop_assert_eq!(&h[..], &general[..ipv4::HEADER_LEN]);
+        }
+    }
 
     fn control(len: usize) -> Control {
         Control {
