@@ -1155,7 +1155,7 @@ impl Connection {
             let sum = self.copy_payload(&mut out[hl..], plan.data_off);
             h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
                 .ok()?;
-            count_send_prediction(0);
+            count_send_prediction();
             (hl, len)
         } else {
             let mut repr = Repr {
@@ -1270,16 +1270,15 @@ impl Connection {
 #[cfg(test)]
 std::thread_local! {
     static SEND_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-    static SEND_PREDICTED: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+    static SEND_PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
-/// Tests only: turns send prediction (the plain header of `write_segment`, the predicted
-/// plan of `poll_synchronized`) on or off for the connections this thread drives, so that a
-/// test can run the same exchange through the general path and compare; returns how many
-/// segments this thread wrote with the plain header so far and how many it planned
-/// predicted.
+/// Tests only: turns send prediction (the plain header of `write_segment`) on or off for the
+/// connections this thread drives, so that a test can run the same exchange through the
+/// general path and compare; returns how many segments this thread wrote with the plain
+/// header so far.
 #[cfg(test)]
-pub(crate) fn set_send_prediction(on: bool) -> [u64; 2] {
+pub(crate) fn set_send_prediction(on: bool) -> u64 {
     SEND_PREDICTION.with(|c| c.set(on));
     SEND_PREDICTED.with(|c| c.get())
 }
@@ -1293,16 +1292,9 @@ fn send_prediction_on() -> bool {
     true
 }
 
-/// Tests only: counts a segment that took send prediction's path `i` (0: plain header,
-/// 1: predicted plan).
+/// Tests only: counts a segment written with the plain header.
 #[inline(always)]
-fn count_send_prediction(i: usize) {
+fn count_send_prediction() {
     #[cfg(test)]
-    SEND_PREDICTED.with(|c| {
-        let mut v = c.get();
-        v[i] += 1;
-        c.set(v);
-    });
-    #[cfg(not(test))]
-    let _ = i;
+    SEND_PREDICTED.with(|c| c.set(c.get() + 1));
 }
