@@ -438,7 +438,8 @@ impl Forwarder {
         self.tcp_total.fetch_add(1, Ordering::Relaxed);
         self.tcp_open.fetch_add(1, Ordering::Relaxed);
         // Each side's FIN is passed on as a half-close once its bytes are; a reset or an
-        // error on either side resets the client and closes upstream.
+        // error on either side resets both: a FIN upstream would tell the server that a
+        // request the client abandoned ended normally.
         let copied = {
             let (cr, cw) = client.split();
             let (ur, uw) = up.split();
@@ -446,6 +447,9 @@ impl Forwarder {
         };
         if copied.is_err() {
             client.abort();
+            // No linger: the drop below sends a RST, as the kernel does for a socket closed
+            // with unread data or SO_LINGER 0 (RFC 9293 3.10.4, ABORT).
+            let _ = up.set_zero_linger();
         }
         self.tcp_open.fetch_sub(1, Ordering::Relaxed);
     }

@@ -305,6 +305,36 @@ fn curl_socat_and_refusals_through_synack_forward_in_both_families() {
         "{out:?}"
     );
 
+    // A client's reset reaches the server as a reset, not as a FIN that would say the
+    // abandoned request ended normally: the server reads the client's bytes, then ECONNRESET.
+    let code = "import socket\ns=socket.socket(socket.AF_INET6)\n\
+         s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n\
+         s.bind(('::',10)); s.listen(1); s.settimeout(20)\nc,_=s.accept(); c.settimeout(20)\nn=0\n\
+         try:\n  while True:\n    b=c.recv(65536)\n    if not b: print('FIN', n); break\n    n+=len(b)\n\
+         except OSError as e: print(type(e).__name__, n)";
+    let mut reader = server.cmd("python3");
+    reader.args(["-c", code]);
+    let reader = reader.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_listening(&server, 10, "the reset reader");
+    let out = client
+        .cmd("python3")
+        .args([
+            "-c",
+            "import socket,struct,time\ns=socket.create_connection(('198.19.0.77',10),20)\n\
+             s.sendall(bytes(1000)); time.sleep(1)\n\
+             s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0)); s.close()",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got = reader.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "ConnectionResetError 1000",
+        "{got:?}"
+    );
+
     // UDP both families: the echo comes back from the address the client sent to.
     for target in ["UDP4:198.19.0.77:7", "UDP6:[fd00:5ac:1::77]:7"] {
         udp_echo(&client, target, "forwarded");
