@@ -904,14 +904,10 @@ impl Connection {
         if seq.is_none()
             && advanced
             && acked_whole
-            && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
-            && t.tsecr != 0
+            && let Some(ms) = self.ts_rtt_ms(now, seg)
         {
-            let ms = self.ts_now(now).wrapping_sub(t.tsecr);
-            if ms < 60_000 {
-                seq = Some(Duration::from_millis(u64::from(ms.max(1))));
-                ca = seq;
-            }
+            seq = Some(Duration::from_millis(u64::from(ms)));
+            ca = seq;
         }
         let rtt = seq?;
         self.rtt.on_sample(rtt, self.rto_bounds());
@@ -919,6 +915,18 @@ impl Connection {
             self.rtt.note_min_rtt(ca);
         }
         ca.or(Some(rtt))
+    }
+
+    /// The RTT in milliseconds (at least one) that the segment's timestamp echo gives, if
+    /// timestamps are on, it echoes one of ours and the answer is under a minute (RFC 7323
+    /// §4).
+    #[inline]
+    fn ts_rtt_ms(&self, now: Instant, seg: &Repr<'_>) -> Option<u32> {
+        let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps) else {
+            return None;
+        };
+        let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+        (t.tsecr != 0 && ms < 60_000).then(|| ms.max(1))
     }
 
     /// [`rtt_sample`](Self::rtt_sample) for an ACK advancing SND.UNA once the SYN is
@@ -937,14 +945,10 @@ impl Connection {
         let (mut seq, mut ca) = samples;
         if seq.is_none()
             && acked_whole
-            && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
-            && t.tsecr != 0
+            && let Some(ms) = self.ts_rtt_ms(now, seg)
         {
-            let ms = self.ts_now(now).wrapping_sub(t.tsecr);
-            if ms < 60_000 {
-                seq = Some(u64::from(ms.max(1)) * 1000);
-                ca = seq;
-            }
+            seq = Some(u64::from(ms) * 1000);
+            ca = seq;
         }
         let rtt = seq?;
         self.rtt.on_sample_micros(rtt, self.rto_bounds());
