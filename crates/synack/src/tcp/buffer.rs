@@ -147,7 +147,18 @@ impl RingBuffer {
 
     /// Moves committed bytes from the front into `out`; returns how many.
     pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
-        let n = self.peek(0, out);
+        // What `peek(0, out)` then `consume` do, from the head directly.
+        let n = out.len().min(self.len());
+        if n == 0 {
+            return 0;
+        }
+        // `len > 0`: storage is allocated and `head < capacity`.
+        let head = self.head as usize;
+        let first = n.min(self.storage.len() - head);
+        out[..first].copy_from_slice(&self.storage[head..head + first]);
+        if first < n {
+            out[first..n].copy_from_slice(&self.storage[..n - first]);
+        }
         self.consume(n)
     }
 

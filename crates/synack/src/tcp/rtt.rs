@@ -133,10 +133,28 @@ impl RttEstimator {
     /// [`RttSampler::invalidate`] implements this for timestamp-less connections.
     #[inline]
     pub fn on_sample(&mut self, rtt: Duration, bounds: RtoBounds) {
+        self.sample_ns(ns(rtt), || rtt, bounds);
+    }
+
+    /// [`on_sample`](Self::on_sample) for a sample of `us` microseconds (the clock's unit):
+    /// the same result as `on_sample(Duration::from_micros(us), bounds)`, without making the
+    /// `Duration` and taking it apart again on every ACK.
+    #[inline]
+    pub fn on_sample_micros(&mut self, us: u64, bounds: RtoBounds) {
+        self.sample_ns(
+            us.saturating_mul(1000),
+            || Duration::from_micros(us),
+            bounds,
+        );
+    }
+
+    /// [`on_sample`](Self::on_sample) of a sample `r` in nanoseconds (saturated at
+    /// `u64::MAX`); `rtt` gives it as a `Duration` for the rare sample beyond 2^60 ns.
+    #[inline(always)]
+    fn sample_ns(&mut self, r: u64, rtt: impl FnOnce() -> Duration, bounds: RtoBounds) {
         // Every value below 2^60 ns (36 years), as always in practice: the sums in 64 bits,
         // where none of them can overflow (the largest, 7 SRTT + R, stays below 2^63).
         const SMALL: u64 = 1 << 60;
-        let r = ns(rtt);
         let (srtt, rttvar, rto) = if r < SMALL && self.srtt < SMALL && self.rttvar < SMALL {
             let (srtt, rttvar) = if self.sampled {
                 // RFC 6298 §2.3
@@ -153,7 +171,7 @@ impl RttEstimator {
             let var_term = (4 * rttvar).max(ns(CLOCK_GRANULARITY)).max(ns(bounds.min));
             (srtt, rttvar, srtt.saturating_add(var_term))
         } else {
-            self.large_sample(rtt, bounds)
+            self.large_sample(rtt(), bounds)
         };
         self.srtt = srtt;
         self.rttvar = rttvar;
@@ -197,6 +215,14 @@ impl RttEstimator {
     pub fn note_min_rtt(&mut self, rtt: Duration) {
         if self.sampled {
             self.min_rtt = self.min_rtt.min(ns(rtt));
+        }
+    }
+
+    /// [`note_min_rtt`](Self::note_min_rtt) of a sample of `us` microseconds.
+    #[inline]
+    pub fn note_min_rtt_micros(&mut self, us: u64) {
+        if self.sampled {
+            self.min_rtt = self.min_rtt.min(us.saturating_mul(1000));
         }
     }
 
@@ -452,6 +478,32 @@ mod tests {
                     Duration::from_nanos(ns_sat(wide)),
                     "base {base} backoff {backoff}"
                 );
+            }
+        }
+    }
+
+    /// A sample in microseconds (`on_sample_micros`, `note_min_rtt_micros`) leaves the
+    /// estimator exactly as the same sample as a `Duration` does, small and beyond 2^60 ns
+    /// and up to where the nanoseconds saturate.
+    #[test]
+    fn samples_in_micros_as_durations() {
+        let seqs: [&[u64]; 5] = [
+            &[0, 1, 999, 250, 100_000, 3],
+            &[1_000, 200_000, 1, 60_000_000],
+            &[(1 << 60) / 1000, (1 << 60) / 1000 + 1, 5],
+            &[u64::MAX / 1000, u64::MAX / 1000 + 1, 7, u64::MAX],
+            &[u64::MAX, 1, 1],
+        ];
+        for bounds in [UNCLAMPED, LINUX] {
+            for seq in seqs {
+                let (mut a, mut b) = (unclamped(), unclamped());
+                for &x in seq {
+                    a.on_sample(us(x), bounds);
+                    b.on_sample_micros(x, bounds);
+                    a.note_min_rtt(us(x / 2));
+                    b.note_min_rtt_micros(x / 2);
+                    assert_eq!(a, b, "{seq:?} at {x}");
+                }
             }
         }
     }

@@ -101,6 +101,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// version is 4 ([`Error::BadVersion`]); IHL is at least 5 and the header fits in the
     /// buffer ([`Error::BadHeaderLength`]); `header_len <= Total Length <= buffer length`
     /// ([`Error::BadLength`]).
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -126,102 +127,122 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Version (4 for a valid packet).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
     }
 
     /// IHL, the raw 4-bit Internet Header Length in 32-bit words.
+    #[inline]
     pub fn ihl(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] & 0x0f
     }
 
     /// Header length in bytes (`IHL * 4`), options included.
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.ihl()) * 4
     }
 
     /// The whole Type of Service octet (DSCP in the top six bits, ECN in the low two).
+    #[inline]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[field::TOS]
     }
 
     /// Differentiated Services Code Point (RFC 2474): the top six bits of the ToS octet.
+    #[inline]
     pub fn dscp(&self) -> u8 {
         self.tos() >> 2
     }
 
     /// Explicit Congestion Notification (RFC 3168): the low two bits of the ToS octet.
+    #[inline]
     pub fn ecn(&self) -> u8 {
         self.tos() & 0x03
     }
 
     /// Total Length: header plus payload, in bytes.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification, used to reassemble fragments.
+    #[inline]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
+    #[inline]
     fn flags_frag(&self) -> u16 {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG)
     }
 
     /// The reserved flag bit (must be zero; reported, not enforced).
+    #[inline]
     pub fn reserved_flag(&self) -> bool {
         self.flags_frag() & 0x8000 != 0
     }
 
     /// The DF (Don't Fragment) flag.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.flags_frag() & field::FLAG_DF != 0
     }
 
     /// The MF (More Fragments) flag.
+    #[inline]
     pub fn more_frags(&self) -> bool {
         self.flags_frag() & field::FLAG_MF != 0
     }
 
     /// Fragment Offset converted to **bytes** (the field counts 8-byte units; the result is
     /// always a multiple of 8, at most 65528).
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         (self.flags_frag() & field::FRAG_OFFSET_MASK) * 8
     }
 
     /// True for any fragment of a larger datagram: MF set or a non-zero fragment offset.
+    #[inline]
     pub fn is_fragment(&self) -> bool {
         self.more_frags() || self.frag_offset() != 0
     }
 
     /// Time to Live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Protocol of the payload.
+    #[inline]
     pub fn protocol(&self) -> IpProtocol {
         IpProtocol::from(self.buffer.as_ref()[field::PROTOCOL])
     }
 
     /// Header Checksum as stored.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source Address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(be32(self.buffer.as_ref(), field::SRC_ADDR.start))
     }
 
     /// Destination Address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(be32(self.buffer.as_ref(), field::DST_ADDR.start))
     }
 
     /// The raw option bytes between the fixed header and the payload (empty when IHL = 5).
     /// Clamped to the buffer, so it never panics.
+    #[inline]
     pub fn options(&self) -> &[u8] {
         let data = self.buffer.as_ref();
         let end = self.header_len().min(data.len());
@@ -229,6 +250,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// True when the header checksum verifies over the `IHL * 4` header bytes.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         let data = self.buffer.as_ref();
         let end = self.header_len().min(data.len());
@@ -242,6 +264,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The payload: from the end of the header to `Total Length` (trailing padding excluded).
     /// Clamped to the buffer, so it never panics.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         let data = self.buffer.as_ref();
         let (start, end) = payload_range(self.header_len(), self.total_len(), data.len());

@@ -410,6 +410,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Ensures the fixed header is present and the data offset lies within 5..=15 words and
     /// within the buffer.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -426,71 +427,86 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer
     }
 
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
+    #[inline]
     pub fn seq_number(&self) -> SeqNum {
         SeqNum(be32(self.buffer.as_ref(), field::SEQ_NUM))
     }
 
     /// The acknowledgement field, whether or not the ACK bit is set.
+    #[inline]
     pub fn ack_number(&self) -> SeqNum {
         SeqNum(be32(self.buffer.as_ref(), field::ACK_NUM))
     }
 
     /// Header length in bytes (data offset × 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         ((self.buffer.as_ref()[field::DATA_OFF] >> 4) as usize) * 4
     }
 
     /// The four reserved bits after the data offset (bit 0 of them is RFC 3540's NS / AccECN's AE).
+    #[inline]
     pub fn reserved(&self) -> u8 {
         self.buffer.as_ref()[field::DATA_OFF] & 0x0f
     }
 
+    #[inline]
     pub fn flags(&self) -> Flags {
         Flags(self.buffer.as_ref()[field::FLAGS])
     }
 
     /// The window field as sent (unscaled).
+    #[inline]
     pub fn window_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::WINDOW)
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    #[inline]
     pub fn urgent_at(&self) -> u16 {
         be16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The raw option bytes (including any padding).
+    #[inline]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[field::OPTIONS.start..self.header_len()]
     }
 
     /// Iterates the options.
+    #[inline]
     pub fn options_iter(&self) -> OptionsIter<'_> {
         OptionsIter::new(self.options())
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
 
     /// SEG.LEN (RFC 9293 §3.4): payload octets plus one for SYN and one for FIN.
+    #[inline]
     pub fn segment_len(&self) -> usize {
         let f = self.flags();
         self.payload().len() + f.syn() as usize + f.fin() as usize
     }
 
     /// True if the checksum over the pseudo-header, header and payload verifies.
+    #[inline]
     pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
         let b = self.buffer.as_ref();
         let mut c = checksum::pseudo_header(src, dst, IpProtocol::Tcp, b.len() as u32);
@@ -809,7 +825,9 @@ impl Options {
     }
 
     /// Parses the options of a header. Unknown options are skipped; the last occurrence of a
-    /// repeated option wins.
+    /// repeated option wins. Inlined into [`Repr::parse`] for the two fixed layouts read
+    /// at once (the result is written in place); the general walk stays out of line.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Options> {
         let mut o = Options::default();
         // The layout of nearly every segment of a connection with timestamps (RFC 7323
@@ -863,6 +881,7 @@ impl Options {
     }
 
     /// The general parse: every option in turn.
+    #[inline(never)]
     fn walk(bytes: &[u8]) -> Result<Options> {
         let mut o = Options::default();
         for opt in OptionsIter::new(bytes) {

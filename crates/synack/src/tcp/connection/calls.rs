@@ -276,7 +276,7 @@ impl Connection {
             // SYN-ACK (Linux grows it only with rcv_ssthresh, as data arrives).
             if self.state.can_receive()
                 && !self.fast_open_pending()
-                && 2 * u64::from(current) <= u64::from(self.rwnd().clamp)
+                && 2 * u64::from(current) <= u64::from(self.rwnd_clamp())
             {
                 let new = self.window_now();
                 if new > 0 && u64::from(new) >= 2 * u64::from(current) {

@@ -714,12 +714,13 @@ impl Connection {
         });
         self.snd.delivered = self.snd.delivered.wrapping_add(d.segs);
         let whole = empty || d.whole;
-        let since = |t: Instant| now.saturating_duration_since(t);
+        // The samples in the clock's microseconds (see `rtt_sample_micros`).
+        let since = |t: Instant| now.total_micros().saturating_sub(t.total_micros());
         let samples = match retrans_acked {
             false => (first.map(since), last.map(since)),
             true => (None, None),
         };
-        let sample = self.rtt_sample(now, seg, samples, whole);
+        let sample = self.rtt_sample_micros(now, seg, samples, whole);
         self.on_new_ack(now, seg, whole);
         let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
         if let Some(tx) = self.snd.tx.as_deref_mut() {
@@ -903,14 +904,10 @@ impl Connection {
         if seq.is_none()
             && advanced
             && acked_whole
-            && let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps)
-            && t.tsecr != 0
+            && let Some(ms) = self.ts_rtt_ms(now, seg)
         {
-            let ms = self.ts_now(now).wrapping_sub(t.tsecr);
-            if ms < 60_000 {
-                seq = Some(Duration::from_millis(u64::from(ms.max(1))));
-                ca = seq;
-            }
+            seq = Some(Duration::from_millis(u64::from(ms)));
+            ca = seq;
         }
         let rtt = seq?;
         self.rtt.on_sample(rtt, self.rto_bounds());
@@ -918,6 +915,47 @@ impl Connection {
             self.rtt.note_min_rtt(ca);
         }
         ca.or(Some(rtt))
+    }
+
+    /// The RTT in milliseconds (at least one) that the segment's timestamp echo gives, if
+    /// timestamps are on, it echoes one of ours and the answer is under a minute (RFC 7323
+    /// §4).
+    #[inline]
+    fn ts_rtt_ms(&self, now: Instant, seg: &Repr<'_>) -> Option<u32> {
+        let (Some(_), Some(t)) = (self.opts.ts(), seg.options.timestamps) else {
+            return None;
+        };
+        let ms = self.ts_now(now).wrapping_sub(t.tsecr);
+        (t.tsecr != 0 && ms < 60_000).then(|| ms.max(1))
+    }
+
+    /// [`rtt_sample`](Self::rtt_sample) for an ACK advancing SND.UNA once the SYN is
+    /// acknowledged (what [`ack_in_order`](Self::ack_in_order) sees), with the segments'
+    /// samples in microseconds: the estimator takes them as they are, where `rtt_sample`
+    /// makes a `Duration` of each for the estimator to turn into nanoseconds again. The same
+    /// samples, the same estimator state, the same result.
+    fn rtt_sample_micros(
+        &mut self,
+        now: Instant,
+        seg: &Repr<'_>,
+        samples: (Option<u64>, Option<u64>),
+        acked_whole: bool,
+    ) -> Option<Duration> {
+        debug_assert!(self.snd.syn_acked && seg.ack > self.snd.una);
+        let (mut seq, mut ca) = samples;
+        if seq.is_none()
+            && acked_whole
+            && let Some(ms) = self.ts_rtt_ms(now, seg)
+        {
+            seq = Some(u64::from(ms) * 1000);
+            ca = seq;
+        }
+        let rtt = seq?;
+        self.rtt.on_sample_micros(rtt, self.rto_bounds());
+        if let Some(ca) = ca {
+            self.rtt.note_min_rtt_micros(ca);
+        }
+        Some(Duration::from_micros(ca.unwrap_or(rtt)))
     }
 
     /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).

@@ -272,6 +272,16 @@ impl super::Connection {
         )
     }
 
+    /// [`rwnd`](Self::rwnd)'s clamp: the stored one once data has set it, without building
+    /// the rest of the window's state (a read asks for it every time).
+    #[inline]
+    pub(super) fn rwnd_clamp(&self) -> u32 {
+        match self.rcv.data.as_deref() {
+            Some(d) if d.clamp != 0 => d.clamp,
+            _ => self.rwnd().clamp,
+        }
+    }
+
     /// The segment size our initial window is rounded to (Linux `tcp_select_initial_window`'s
     /// `mss`): our MSS, less the timestamp option on a passive open that negotiated it.
     pub(super) fn initial_window_mss(&self) -> u32 {

@@ -478,7 +478,7 @@ impl Connection {
     /// probes a zero window with one byte or sends what fits ("override timeout", RFC 9293
     /// §3.8.6.2.1). "Nothing in flight" is SND.NXT = SND.UNA, which also covers a window the
     /// peer shrank to zero under outstanding data once the retransmission timer went back.
-    #[inline]
+    #[inline(always)]
     pub(super) fn update_persist(&mut self, now: Instant) {
         // Nothing waits to go out (every ACK of a connection that sent all it had), and
         // nothing of the persist timer is left to clear: what the rules below decide too,
@@ -495,6 +495,7 @@ impl Connection {
     }
 
     /// [`update_persist`](Self::update_persist) when something may change.
+    #[inline(never)]
     fn update_persist_now(&mut self, now: Instant) {
         let unsent = self.snd.unsent_len();
         let fin_waits = self.snd.fin_queued && self.snd.fin_seq.is_none();
