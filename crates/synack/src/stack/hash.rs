@@ -8,15 +8,8 @@
 use core::hash::{BuildHasher, Hasher};
 
 /// SipHash-1-3 of `bytes` under the key `(k0, k1)`, for what must be unpredictable (ephemeral
-/// port offsets, timestamp offsets): one copy of it, out of line, that every caller shares
-/// (each generic instance inlined into its caller was one more copy on the path of a
-/// connect).
-#[inline(never)]
-pub(super) fn sip13(k0: u64, k1: u64, bytes: &[u8]) -> u64 {
-    let mut h = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
-    h.write(bytes);
-    h.finish()
-}
+/// port offsets, timestamp offsets): one copy of it, out of line, that every caller shares.
+pub(super) use crate::tcp::siphash::sip13;
 
 /// 128-bit product of `a` and `b`, its halves XORed: every output bit depends on every input
 /// bit of both.
