@@ -188,7 +188,12 @@ impl SynQueue {
         };
         self.len += 1;
         self.peak = self.peak.max(self.len);
-        self.arm(i, e.deadline);
+        // A free index has no deadline queued (`remove` cancelled it).
+        self.wheel.push_new(wheel::Entry {
+            at: e.deadline,
+            index: i,
+            generation: 0,
+        });
         i
     }
 

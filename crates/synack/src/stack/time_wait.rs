@@ -63,7 +63,12 @@ impl TimeWaits {
             }
         };
         self.len += 1;
-        self.arm(i, deadline);
+        // A free index has no deadline queued (`remove` cancelled it).
+        self.wheel.push_new(wheel::Entry {
+            at: deadline,
+            index: i,
+            generation: 0,
+        });
         i
     }
 

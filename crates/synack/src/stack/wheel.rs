@@ -119,6 +119,20 @@ impl Wheel {
             + self.places.capacity() * size_of::<Place>()
     }
 
+    /// [`push`](Self::push) for an index that has no entry queued (a slab index just handed
+    /// out): no [`cancel`](Self::cancel) first.
+    #[inline]
+    pub(super) fn push_new(&mut self, e: Entry) {
+        debug_assert!(
+            self.places
+                .get(e.index as usize)
+                .is_none_or(|p| p.slot == NOWHERE),
+            "index {} already queued",
+            e.index
+        );
+        self.insert(e);
+    }
+
     /// Arms a deadline for `e.index`, replacing the entry that index had (O(1)). One in the
     /// past fires at the next [`pop_expired`](Self::pop_expired).
     #[inline]

@@ -11,10 +11,7 @@
 //! 128-bit secret.
 
 use core::fmt;
-use core::hash::Hasher;
 use core::net::{IpAddr, SocketAddr};
-
-use siphasher::sip::SipHasher24;
 
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
@@ -85,14 +82,22 @@ impl IsnGenerator {
 
     /// F(localip, localport, remoteip, remoteport, secretkey) (RFC 6528 §3).
     fn f(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        if let (IpAddr::V4(l), IpAddr::V4(r)) = (local.ip(), remote.ip()) {
+            // The same 14 bytes `encode` writes for two IPv4 ends, in a fixed layout (no
+            // buffer of unknown length to build and hash).
+            let (l, lp) = (l.octets(), local.port().to_be_bytes());
+            let (r, rp) = (r.octets(), remote.port().to_be_bytes());
+            let b = [
+                4, l[0], l[1], l[2], l[3], lp[0], lp[1], 4, r[0], r[1], r[2], r[3], rp[0], rp[1],
+            ];
+            return crate::tcp::siphash::sip24_array(self.k0, self.k1, &b) as u32;
+        }
         let mut buf = [0u8; MAX_INPUT];
         let mut len = 0;
         for addr in [local, remote] {
             len = encode(&mut buf, len, addr);
         }
-        let mut hasher = SipHasher24::new_with_keys(self.k0, self.k1);
-        hasher.write(buf.get(..len).unwrap_or(&buf));
-        hasher.finish() as u32
+        crate::tcp::siphash::sip24(self.k0, self.k1, buf.get(..len).unwrap_or(&buf)) as u32
     }
 }
 
@@ -126,7 +131,9 @@ fn encode(buf: &mut [u8; MAX_INPUT], at: usize, addr: SocketAddr) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::hash::Hasher;
     use core::net::{Ipv4Addr, Ipv6Addr};
+    use siphasher::sip::SipHasher24;
 
     const SECRET: [u8; 16] = *b"synack-isn-tests";
 

@@ -25,6 +25,7 @@ pub(crate) mod rtt;
 pub(crate) mod rwnd;
 pub(crate) mod sack;
 pub(crate) mod scoreboard;
+pub(crate) mod siphash;
 pub(crate) mod syncookie;
 
 /// Sequence numbers live with the wire format that carries them ([`crate::wire::seq`]).

@@ -111,11 +111,26 @@ impl Connection {
         iss: SeqNum,
         ctr: &mut Counters,
     ) -> bool {
-        if self.state != State::Listen || !seg.flags.syn() || seg.flags.ack() || seg.flags.rst() {
+        if !self.take_syn(now, remote, seg, iss) {
             return false;
         }
         ctr.in_segs += 1;
         ctr.passive_opens += 1;
+        true
+    }
+
+    /// [`accept_syn`](Self::accept_syn) without counting the SYN: for a handshake the stack
+    /// already counted (`replay_handshake`), with no throwaway set of counters to zero.
+    pub(super) fn take_syn(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        seg: &Repr<'_>,
+        iss: SeqNum,
+    ) -> bool {
+        if self.state != State::Listen || !seg.flags.syn() || seg.flags.ack() || seg.flags.rst() {
+            return false;
+        }
         self.rcv.segs_in = 1;
         self.set_remote(remote);
         self.init_send(iss);

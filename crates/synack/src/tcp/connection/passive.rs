@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::Connection;
 use crate::tcp::config::Config;
-use crate::tcp::counters::Counters;
 use crate::tcp::handshake::Handshake;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
@@ -70,7 +69,7 @@ impl Connection {
             },
             payload: &[],
         };
-        self.accept_syn(now, remote, &syn, hs.iss, &mut Counters::default());
+        self.take_syn(now, remote, &syn, hs.iss);
         // The SYN-ACK is out: SND.NXT = ISS + 1, and the initial window it offered (as
         // `SynAck` sized it) fixes the right edge we never move left (§3.8.6).
         self.snd.nxt = hs.iss + 1u32;
