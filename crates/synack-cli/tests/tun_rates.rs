@@ -320,35 +320,35 @@ fn tun_figures_against_the_kernel() {
             } else {
                 String::new()
             };
-            {
-                let mut server = serve_with(bin, &cli, "9", &["--discard"]);
-                let s = Stopping(vec![socat(
-                    &cli,
-                    &["/dev/zero", &format!("TCP:{TUN_SYNACK}:9")],
-                )]);
+            let to_synack = format!("TCP:{TUN_SYNACK}:9");
+            let from_synack = format!("TCP:{TUN_SYNACK}:19");
+            // (direction, serve's port and mode, socat's addresses, the TUN counter)
+            let ways = [
+                (
+                    "kernel→synack",
+                    "9",
+                    "--discard",
+                    ["/dev/zero", &to_synack],
+                    "tx_bytes",
+                ),
+                (
+                    "synack→kernel",
+                    "19",
+                    "--chargen",
+                    [&from_synack, "/dev/null"],
+                    "rx_bytes",
+                ),
+            ];
+            for (way, port, mode, addrs, counter) in ways {
+                let mut server = serve_with(bin, &cli, port, &[mode]);
+                let s = Stopping(vec![socat(&cli, &addrs)]);
                 let (r, per_mb) =
-                    rate_and_sleeps(|| stat(&cli, "sk0", "tx_bytes"), Some(server.pid()));
+                    rate_and_sleeps(|| stat(&cli, "sk0", counter), Some(server.pid()));
                 drop(s);
                 server.terminate();
                 table.push(format!(
-                    "round {round}: goodput kernel→synack over TUN{label}: {} ({per_mb:.1} \
-                     thread sleeps per MB)",
-                    gbit(r)
-                ));
-            }
-            {
-                let mut server = serve_with(bin, &cli, "19", &["--chargen"]);
-                let s = Stopping(vec![socat(
-                    &cli,
-                    &[&format!("TCP:{TUN_SYNACK}:19"), "/dev/null"],
-                )]);
-                let (r, per_mb) =
-                    rate_and_sleeps(|| stat(&cli, "sk0", "rx_bytes"), Some(server.pid()));
-                drop(s);
-                server.terminate();
-                table.push(format!(
-                    "round {round}: goodput synack→kernel over TUN{label}: {} ({per_mb:.1} \
-                     thread sleeps per MB)",
+                    "round {round}: goodput {way} over TUN{label}: {} ({per_mb:.1} thread \
+                     sleeps per MB)",
                     gbit(r)
                 ));
             }
