@@ -31,6 +31,12 @@ fn name_kernel_lane(l: &mut synack::trace::ladder::Ladder) {
     }
 }
 
+/// What each stream holds between the application and its connection, each way (see
+/// [`Builder::stream_buffers`](synack::net::Builder::stream_buffers)): 256 KiB, as large as
+/// the reads and writes of `serve` (and most bulk copies), so one turn of the driver moves
+/// a whole read or write, with fewer hand-offs between the two threads per megabyte.
+const STREAM_BUFFER: usize = 256 * 1024;
+
 /// The flags of every command that puts synack on a TUN device.
 #[derive(Debug, Clone, Args)]
 pub struct TunArgs {
@@ -398,7 +404,8 @@ pub fn start_queues(
         let mut rb = Runtime::builder()
             .host("synack", &args.addr.join(","))
             .tcp(tcp.clone())
-            .mtu(args.mtu);
+            .mtu(args.mtu)
+            .stream_buffers(STREAM_BUFFER, STREAM_BUFFER);
         if sharded {
             rb = rb.shard();
         }

@@ -17,6 +17,22 @@
 //!   kernel→synack (`socat` from /dev/zero to `synack serve --discard`), synack→kernel (`synack
 //!   serve --chargen` to `socat` into /dev/null) and kernel→kernel over the veth pair (`socat`
 //!   both ends). Offloads on (synack's default; the veth's GSO/GRO are on by default too).
+//!   Each synack round also gives its hand-offs: how many times per MB (10^6 bytes) the
+//!   serve process's threads slept (the sum of their `voluntary_ctxt_switches`: an
+//!   application thread waiting for the driver, the driver waiting in `poll(2)`), a figure
+//!   that depends far less on the machine's load than the goodput does.
+//!
+//! Goodput alone, two builds side by side: `SYNACK_FLOODS=none` skips the SYN floods;
+//! `SYNACK_SERVE_BINS=/path/before,/path/after` runs the goodput rounds with each of these
+//! `synack` binaries in turn (default: this build's), and `SYNACK_GOODPUT_ROUNDS=3` repeats
+//! the rounds (1 to 10; each round: every binary both ways, then kernel→kernel), so that
+//! the builds alternate and a slow moment of the machine falls on all of them:
+//!
+//! ```sh
+//! SYNACK_FLOODS=none SYNACK_GOODPUT_ROUNDS=3 SYNACK_SERVE_BINS=/tmp/before,/tmp/after \
+//!   flock /tmp/synack-realtime.lock \
+//!   cargo test --release -p synack-cli --test tun_rates -- --ignored --nocapture
+//! ```
 //!
 //! Network safety: two namespaces the test creates and deletes, 198.18.0.0/24 and
 //! 198.18.1.0/24, spoofed sources in 198.19.0.0/24; forwarding off and checked; every flood
@@ -131,10 +147,37 @@ impl Drop for Stopping {
 
 /// Bytes per second through a counter over 4 s, after 1 s of warm-up.
 fn rate(read: impl Fn() -> u64) -> f64 {
+    rate_and_sleeps(read, None).0
+}
+
+/// The times the threads of process `pid` slept (waited for something: a hand-off between
+/// the application's thread and the driver, or the driver's poll) so far: the sum of their
+/// `voluntary_ctxt_switches`.
+fn sleeps(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// [`rate`], and how many times per MB (10^6 bytes) the threads of process `pid` slept over
+/// the same 4 s (see [`sleeps`]).
+fn rate_and_sleeps(read: impl Fn() -> u64, pid: Option<u32>) -> (f64, f64) {
     std::thread::sleep(Duration::from_secs(1));
-    let (b0, t0) = (read(), Instant::now());
+    let (b0, s0, t0) = (read(), pid.map_or(0, sleeps), Instant::now());
     std::thread::sleep(Duration::from_secs(4));
-    (read() - b0) as f64 / t0.elapsed().as_secs_f64()
+    let (b1, s1) = (read(), pid.map_or(0, sleeps));
+    let bytes = (b1 - b0) as f64;
+    let per_mb = (s1 - s0) as f64 / (bytes / 1e6).max(1e-9);
+    (bytes / t0.elapsed().as_secs_f64(), per_mb)
 }
 
 fn gbit(bytes_per_s: f64) -> String {
@@ -143,7 +186,12 @@ fn gbit(bytes_per_s: f64) -> String {
 
 /// `synack serve` on a TUN device in `ns`, with extra arguments; waits for it to listen.
 fn serve(ns: &Netns, port: &str, extra: &[&str]) -> Proc {
-    let mut cmd = ns.cmd(synack_bin());
+    serve_with(synack_bin(), ns, port, extra)
+}
+
+/// [`serve`] with the `synack` binary `bin`.
+fn serve_with(bin: &str, ns: &Netns, port: &str, extra: &[&str]) -> Proc {
+    let mut cmd = ns.cmd(bin);
     cmd.args(["serve", "--tun", "sk0", "--addr", "198.18.0.2/24"])
         .args(["--kernel-addr", "198.18.0.1/24", "--port", port])
         .args(extra);
@@ -250,29 +298,61 @@ fn tun_figures_against_the_kernel() {
         c.args(["8", "socat", "-u", "-b", "262144"]).args(args);
         Proc::spawn(c, "socat")
     };
-    {
-        let mut server = serve(&cli, "9", &["--discard"]);
-        let s = Stopping(vec![socat(
-            &cli,
-            &["/dev/zero", &format!("TCP:{TUN_SYNACK}:9")],
-        )]);
-        let r = rate(|| stat(&cli, "sk0", "tx_bytes"));
-        drop(s);
-        server.terminate();
-        table.push(format!("goodput kernel→synack over TUN: {}", gbit(r)));
-    }
-    {
-        let mut server = serve(&cli, "19", &["--chargen"]);
-        let s = Stopping(vec![socat(
-            &cli,
-            &[&format!("TCP:{TUN_SYNACK}:19"), "/dev/null"],
-        )]);
-        let r = rate(|| stat(&cli, "sk0", "rx_bytes"));
-        drop(s);
-        server.terminate();
-        table.push(format!("goodput synack→kernel over TUN: {}", gbit(r)));
-    }
-    {
+    let bins: Vec<String> = std::env::var("SYNACK_SERVE_BINS")
+        .ok()
+        .map(|b| {
+            b.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .filter(|b: &Vec<String>| !b.is_empty())
+        .unwrap_or_else(|| vec![synack_bin().to_string()]);
+    let rounds: usize = std::env::var("SYNACK_GOODPUT_ROUNDS")
+        .ok()
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 10);
+    for round in 1..=rounds {
+        for bin in &bins {
+            let label = if bins.len() > 1 {
+                format!(" [{bin}]")
+            } else {
+                String::new()
+            };
+            let to_synack = format!("TCP:{TUN_SYNACK}:9");
+            let from_synack = format!("TCP:{TUN_SYNACK}:19");
+            // (direction, serve's port and mode, socat's addresses, the TUN counter)
+            let ways = [
+                (
+                    "kernel→synack",
+                    "9",
+                    "--discard",
+                    ["/dev/zero", &to_synack],
+                    "tx_bytes",
+                ),
+                (
+                    "synack→kernel",
+                    "19",
+                    "--chargen",
+                    [&from_synack, "/dev/null"],
+                    "rx_bytes",
+                ),
+            ];
+            for (way, port, mode, addrs, counter) in ways {
+                let mut server = serve_with(bin, &cli, port, &[mode]);
+                let s = Stopping(vec![socat(&cli, &addrs)]);
+                let (r, per_mb) =
+                    rate_and_sleeps(|| stat(&cli, "sk0", counter), Some(server.pid()));
+                drop(s);
+                server.terminate();
+                table.push(format!(
+                    "round {round}: goodput {way} over TUN{label}: {} ({per_mb:.1} thread \
+                     sleeps per MB)",
+                    gbit(r)
+                ));
+            }
+        }
         let sink = Stopping(vec![socat(&srv, &["TCP-LISTEN:9,reuseaddr", "/dev/null"])]);
         std::thread::sleep(Duration::from_millis(300));
         let s = Stopping(vec![socat(
@@ -281,7 +361,10 @@ fn tun_figures_against_the_kernel() {
         )]);
         let r = rate(|| stat(&srv, "vs", "rx_bytes"));
         drop((s, sink));
-        table.push(format!("goodput kernel→kernel over veth: {}", gbit(r)));
+        table.push(format!(
+            "round {round}: goodput kernel→kernel over veth: {}",
+            gbit(r)
+        ));
     }
     let uptime = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     table.push(format!("load after: {}", uptime.trim()));

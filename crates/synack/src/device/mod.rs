@@ -96,6 +96,24 @@ pub trait Device: Send {
         lend(self.recv(now, buf)?, buf, checksummed, f)
     }
 
+    /// [`send`](Device::send) without the copy from `buf` where the device can avoid it:
+    /// `fill` writes the next packet (at most the MTU) straight into the device's own
+    /// transmit queue, or into `buf`, to be sent from there, and returns its length, or
+    /// `None` when there is no packet. Returns that length, or `None`. An error is for the
+    /// packet (dropped, as with [`send`](Device::send)), or, on a device that had to write
+    /// its queue first to make room, for that batch (then `fill` was not called).
+    fn send_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        fill: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        let Some(n) = fill(buf) else {
+            return Ok(None);
+        };
+        self.send(now, &buf[..n]).map(|()| Some(n))
+    }
+
     /// When the device next has work that needs no input (a delayed packet falling due, or
     /// received packets it holds already; a time not after now means at once): call
     /// [`handle_timeout`](Device::handle_timeout) then, and [`recv`](Device::recv).
@@ -168,6 +186,14 @@ impl<D: Device + ?Sized> Device for Box<D> {
         f: &mut dyn FnMut(&[u8], bool),
     ) -> io::Result<bool> {
         (**self).recv_in_place(now, buf, f)
+    }
+    fn send_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        fill: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        (**self).send_in_place(now, buf, fill)
     }
     fn poll_timeout(&self) -> Option<Instant> {
         (**self).poll_timeout()

@@ -1070,6 +1070,22 @@ impl Device for Tun {
         }))
     }
 
+    /// [`Tun::send_with`]: with offloads, the packet is built in the transmit queue (a
+    /// segment that joins a super-segment right after the one before it), not copied there.
+    fn send_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        fill: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        let mut len = None;
+        self.send_with(now, buf, |b| {
+            len = fill(b);
+            len
+        })?;
+        Ok(len)
+    }
+
     /// [`Tun::recv_with`]: a TCP super-segment is lent whole.
     fn recv_in_place(
         &mut self,

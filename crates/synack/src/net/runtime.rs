@@ -1395,18 +1395,18 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
     h.stack.handle_timeout(now);
     let mut written = 0;
     while written < TX_BATCH {
-        let Some(n) = h.stack.poll_transmit(now, buf) else {
-            break;
-        };
-        written += 1;
-        match dev.send(now, &buf[..n]) {
-            Ok(()) => {
+        // Each packet built where the device sends it from (an offloading TUN device's
+        // transmit queue), not built here and copied there.
+        match dev.send_in_place(now, buf, &mut |b| h.stack.poll_transmit(now, b)) {
+            Ok(Some(n)) => {
                 stats.tx_packets += 1;
                 stats.tx_bytes += n as u64;
             }
+            Ok(None) => break,
             // Dropped, as a full NIC queue would; TCP recovers.
             Err(_) => stats.tx_errors += 1,
         }
+        written += 1;
     }
     // Write what the device queued (delayed packets that fell due included) in one go.
     if dev.flush(now).is_err() {
