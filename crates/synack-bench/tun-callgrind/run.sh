@@ -26,7 +26,18 @@ mib=${2:-32}
 bytes=$((mib * 1024 * 1024))
 ns=tuncg$$
 out=$(mktemp -d)
-trap 'ip netns del $ns 2>/dev/null || true; rm -rf "$out"' EXIT
+# The valgrind'd serve of the direction under way: ended (and waited for) before the
+# namespace goes, whichever way the script exits.
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+  fi
+  ip netns del $ns 2> /dev/null || true
+  rm -rf "$out"
+}
+trap cleanup EXIT
 ip netns add $ns
 ip netns exec $ns ip link set lo up
 
@@ -39,7 +50,7 @@ one() {
     --callgrind-out-file="$out/cg.$mode" \
     "$bin" serve --tun tcg0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 \
     --port "$port" "--$mode" $arg --stats > "$out/serve.$mode" 2> "$out/valgrind.$mode" &
-  local pid=$!
+  pid=$!
   for _ in $(seq 600); do
     grep -q "listening on" "$out/serve.$mode" 2> /dev/null && break
     sleep 0.1
@@ -48,10 +59,16 @@ one() {
   ip netns exec $ns timeout 240 "$@"
   sleep 1
   # SIGTERM to valgrind's process (timeout passes it on): serve exits, callgrind writes.
-  kill -TERM $pid
-  wait $pid || true
+  kill -TERM "$pid" 2> /dev/null || true
+  wait "$pid" || true
+  pid=
   local ir
-  ir=$(grep -E '^(summary|totals):' "$out/cg.$mode" | head -1 | awk '{print $2}')
+  ir=$(grep -sE '^(summary|totals):' "$out/cg.$mode" | head -1 | awk '{print $2}')
+  if [ -z "$ir" ]; then
+    echo "$mode: callgrind wrote no count ($out/cg.$mode)" >&2
+    cat "$out/valgrind.$mode" >&2
+    exit 1
+  fi
   if [ -n "${SYNACK_CG_KEEP:-}" ]; then cp "$out/cg.$mode" "$out/serve.$mode" "$SYNACK_CG_KEEP/"; fi
   echo "$mode: $ir instructions, $((ir / (bytes / 1024))) per KB carried ($mib MiB)"
 }
