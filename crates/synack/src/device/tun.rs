@@ -492,7 +492,13 @@ struct Offload {
     /// Packets waiting for [`Tun::flush`], each behind `VIRTIO_NET_HDR_LEN` bytes of room for
     /// its header. Each buffer has room for a whole super-segment: tun-rs coalesces into the
     /// first buffer of a run only as far as its capacity allows, without reallocating.
+    /// A queued buffer keeps the longest length it had (what lies past its packet's end,
+    /// `tx_end`, is left over): the room a packet is built in is zero-filled only where the
+    /// buffer never reached, not again for each segment. [`Offload::take_queued`] cuts each
+    /// back to its packet for writing.
     tx: Vec<Vec<u8>>,
+    /// Where each queued packet ends in its buffer (virtio-net header included).
+    tx_end: Vec<usize>,
     tx_count: usize,
     /// The TCP super-segment being built in the last queued buffer (`tx[tx_count - 1]`),
     /// finished when a packet that does not join it is queued or at [`Tun::flush`].
@@ -519,6 +525,7 @@ impl Offload {
             rx_whole: 0,
             rx_checksummed: false,
             tx: tx_batch(),
+            tx_end: vec![0; TX_QUEUE],
             tx_count: 0,
             run: None,
             gro: GROTable::new(),
@@ -534,60 +541,58 @@ impl Offload {
     fn put(&mut self, room: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
         if let Some(mut run) = self.run.take() {
             let (queued, free) = self.tx.split_at_mut(self.tx_count);
-            let Some(b) = queued.last_mut() else {
+            let (Some(b), Some(end)) = (queued.last_mut(), self.tx_end[..self.tx_count].last_mut())
+            else {
                 return false;
             };
             let Some(spare) = free.first_mut() else {
                 // A full queue (the callers flush before): the run ends here.
-                run.finish(b);
+                run.finish(&mut b[..*end]);
                 return false;
             };
-            let end = b.len();
             let h = run.headers;
-            if run.open(end - VIRTIO_NET_HDR_LEN, room) && end - h + room <= b.capacity() {
+            if run.open(*end - VIRTIO_NET_HDR_LEN, room) && *end - h + room <= b.capacity() {
                 // The segment's headers go over the last `h` bytes of payload, kept here.
-                let at = end - h;
+                let at = *end - h;
                 let mut saved = [0u8; tso::MAX_HEADERS];
-                saved[..h].copy_from_slice(&b[at..end]);
-                b.resize(at + room, 0);
+                saved[..h].copy_from_slice(&b[at..*end]);
+                grow(b, at + room);
                 let Some(n) = fill(&mut b[at..at + room]).map(|n| n.min(room)) else {
-                    b[at..end].copy_from_slice(&saved[..h]);
-                    b.truncate(end);
+                    b[at..*end].copy_from_slice(&saved[..h]);
                     self.run = Some(run);
                     return false;
                 };
                 let (head, seg) = b.split_at(at);
                 let first = &head[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + h];
                 if run.join(first, &seg[..n]) {
-                    b[at..end].copy_from_slice(&saved[..h]);
-                    b.truncate(at + n);
+                    b[at..*end].copy_from_slice(&saved[..h]);
+                    *end = at + n;
                     self.run = Some(run);
                     return true;
                 }
                 // Not the run's: the packet moves to a buffer of its own.
-                spare.clear();
-                spare.resize(VIRTIO_NET_HDR_LEN, 0);
-                spare.extend_from_slice(&b[at..at + n]);
-                b[at..end].copy_from_slice(&saved[..h]);
-                b.truncate(end);
-                run.finish(b);
+                grow(spare, VIRTIO_NET_HDR_LEN + n);
+                spare[..VIRTIO_NET_HDR_LEN].fill(0);
+                spare[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + n].copy_from_slice(&b[at..at + n]);
+                b[at..*end].copy_from_slice(&saved[..h]);
+                run.finish(&mut b[..*end]);
+                self.tx_end[self.tx_count] = VIRTIO_NET_HDR_LEN + n;
                 self.tx_count += 1;
-                self.run = Run::start(&spare[VIRTIO_NET_HDR_LEN..])
+                self.run = Run::start(&spare[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + n])
                     .filter(|_| self.tso_refused.load(Ordering::Relaxed) == 0);
                 return true;
             }
-            run.finish(b);
+            run.finish(&mut b[..*end]);
         }
         let b = &mut self.tx[self.tx_count];
-        // Its capacity stays; the bytes from the last packet's end up to `room` are
-        // zero-filled again (a memset, no allocation).
-        b.resize(VIRTIO_NET_HDR_LEN + room, 0);
+        grow(b, VIRTIO_NET_HDR_LEN + room);
         b[..VIRTIO_NET_HDR_LEN].fill(0);
-        match fill(&mut b[VIRTIO_NET_HDR_LEN..]) {
+        match fill(&mut b[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + room]) {
             Some(n) => {
-                b.truncate(VIRTIO_NET_HDR_LEN + n.min(room));
+                let end = VIRTIO_NET_HDR_LEN + n.min(room);
+                self.tx_end[self.tx_count] = end;
                 self.tx_count += 1;
-                self.run = Run::start(&b[VIRTIO_NET_HDR_LEN..])
+                self.run = Run::start(&b[VIRTIO_NET_HDR_LEN..end])
                     .filter(|_| self.tso_refused.load(Ordering::Relaxed) == 0);
                 true
             }
@@ -598,12 +603,23 @@ impl Offload {
     /// The queued packets, the super-segment being built finished: the queue is empty
     /// afterwards (the buffers stay, to be written).
     fn take_queued(&mut self) -> usize {
+        let n = std::mem::take(&mut self.tx_count);
+        for (b, &end) in self.tx[..n].iter_mut().zip(&self.tx_end) {
+            b.truncate(end);
+        }
         if let Some(run) = self.run.take() {
-            if let Some(b) = self.tx[..self.tx_count].last_mut() {
+            if let Some(b) = self.tx[..n].last_mut() {
                 run.finish(b);
             }
         }
-        std::mem::take(&mut self.tx_count)
+        n
+    }
+}
+
+/// Makes `b` at least `len` long: zero-fills only the part it never had (its capacity stays).
+fn grow(b: &mut Vec<u8>, len: usize) {
+    if b.len() < len {
+        b.resize(len, 0);
     }
 }
 
@@ -1292,7 +1308,7 @@ mod tests {
         // One super-segment of eight, the other flow's, and two single ones (a short run
         // of one segment stays the packet it is).
         assert_eq!(o.tx_count, 4);
-        assert_eq!(o.tx[0].len(), VIRTIO_NET_HDR_LEN + 52 + 8 * mss);
+        assert_eq!(o.tx_end[0], VIRTIO_NET_HDR_LEN + 52 + 8 * mss);
         assert_eq!(written(&mut o), sent);
         assert_eq!(o.tx_count, 0);
         assert!(o.run.is_none());
@@ -1315,7 +1331,7 @@ mod tests {
             }));
         }
         assert_eq!(o.tx_count, 2);
-        o.run.take().unwrap().finish(&mut o.tx[1]);
+        o.run.take().unwrap().finish(&mut o.tx[1][..o.tx_end[1]]);
         let hdr = VirtioNetHdr::decode(&o.tx[0][..VIRTIO_NET_HDR_LEN]).unwrap();
         assert_eq!(
             (hdr.gso_type, hdr.gso_size, hdr.hdr_len, hdr.csum_start),
@@ -1350,6 +1366,80 @@ mod tests {
         assert!(!o.put(1500, |_| None));
         assert_eq!(o.tx_count, 5);
         assert_eq!(written(&mut o), sent);
+    }
+
+    #[test]
+    fn no_packet_from_fill_while_a_run_is_open_leaves_the_run_as_it_was() {
+        let mut o = Offload::new(1500);
+        let mss = 1448;
+        let sent: Vec<Vec<u8>> = (0..4u32)
+            .map(|i| segment(5000, 1000 + i * mss as u32, ACK, 10 + i as u16, mss))
+            .collect();
+        let put = |o: &mut Offload, p: &[u8]| {
+            assert!(o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            }));
+        };
+        put(&mut o, &sent[0]);
+        put(&mut o, &sent[1]);
+        assert!(o.run.is_some());
+        // The runtime's last build of a turn: `fill` scribbles over the room it is given
+        // (over the run's last payload bytes, where a joining segment's headers would go),
+        // then has no packet. Each time, the run must stay whole and open.
+        for _ in 0..3 {
+            assert!(!o.put(1500, |b| {
+                b.fill(0xAA);
+                None
+            }));
+            assert_eq!(o.tx_count, 1);
+            assert!(o.run.is_some());
+        }
+        // Segments that join it afterwards, then a turn's end again.
+        put(&mut o, &sent[2]);
+        assert!(!o.put(1500, |b| {
+            b.fill(0xAA);
+            None
+        }));
+        put(&mut o, &sent[3]);
+        assert_eq!(o.tx_count, 1);
+        assert_eq!(written(&mut o), sent);
+    }
+
+    /// A buffer keeps its longest length between batches (no zero-fill of the room again),
+    /// and what lies past a packet's end there never reaches the device.
+    #[test]
+    fn left_over_bytes_past_a_packets_end_are_not_written() {
+        let mut o = Offload::new(1500);
+        let mss = 1448;
+        let long: Vec<Vec<u8>> = (0..6u32)
+            .map(|i| segment(5000, 1000 + i * mss as u32, ACK, 10 + i as u16, mss))
+            .collect();
+        for p in &long {
+            o.put(1500, |b| {
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            });
+        }
+        assert_eq!(written(&mut o), long);
+        // The same buffer now holds a one-segment run that a packet of another flow ends
+        // (built in the run's buffer, then moved to the next one), each built in room
+        // `fill` scribbled over first.
+        let short = vec![
+            segment(6000, 1, ACK, 50, 100),
+            segment(7000, 1, ACK, 51, 10),
+        ];
+        for p in &short {
+            o.put(1500, |b| {
+                b.fill(0x55);
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            });
+        }
+        assert!(o.tx[0].len() > VIRTIO_NET_HDR_LEN + 1500);
+        assert_eq!(written(&mut o), short);
+        assert_eq!(o.tx[0].len(), VIRTIO_NET_HDR_LEN + 152);
+        assert_eq!(o.tx[1].len(), VIRTIO_NET_HDR_LEN + 62);
     }
 
     /// A TUN device that records each write (a virtio-net header and a packet) and, if
