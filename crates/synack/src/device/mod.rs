@@ -97,8 +97,9 @@ pub trait Device: Send {
     }
 
     /// [`send`](Device::send) without the copy from `buf` where the device can avoid it:
-    /// `fill` writes the next packet (at most the MTU) straight into the device's own
-    /// transmit queue, or into `buf`, to be sent from there, and returns its length, or
+    /// `fill` writes the next packet (at most `buf.len()` bytes: the caller sizes `buf` to
+    /// the largest packet it builds) straight into the device's own transmit queue, or into
+    /// `buf`, to be sent from there, and returns its length, or
     /// `None` when there is no packet. Returns that length, or `None`. An error is for the
     /// packet (dropped, as with [`send`](Device::send)), or, on a device that had to write
     /// its queue first to make room, for that batch (then `fill` was not called).

@@ -883,20 +883,23 @@ impl Tun {
         Ok(Some((&o.rx[i][..o.rx_len[i]], o.rx_checksummed)))
     }
 
-    /// [`Device::send`] without its copy: `fill` writes a packet of at most the MTU straight
-    /// into the device's queue (or into `buf`, sent at once, when it does not offload) and
-    /// returns its length, or `None` for no packet. True if there was one. A packet the
-    /// kernel refuses is dropped, as with [`Device::send`]'s errors.
+    /// [`Device::send`] without its copy: `fill` writes a packet of at most `buf.len()` bytes
+    /// (65,535 at most with offloads, the largest IP packet, as [`Device::send`] takes)
+    /// straight into the device's queue (or into `buf`, sent at once, when it does not
+    /// offload) and returns its length, or `None` for no packet. True if there was one. The
+    /// caller sizes `buf` to the largest packet it builds (the runtime: its hosts' MTU, which
+    /// may exceed the device's): the room is zero-filled where the queue's buffer never
+    /// reached, so a larger `buf` than needed costs a memset. A packet the kernel refuses is
+    /// dropped, as with [`Device::send`]'s errors.
     pub fn send_with(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> io::Result<bool> {
-        let room = usize::from(self.mtu);
+        let room = buf.len().min(MAX_IP_PACKET);
         let Some(o) = self.offload.as_mut() else {
-            let room = room.min(buf.len());
-            let Some(n) = fill(&mut buf[..room]) else {
+            let Some(n) = fill(buf) else {
                 return Ok(false);
             };
             return retry(|| self.dev.send(&buf[..n])).map(|_| true);
@@ -1262,7 +1265,7 @@ mod tests {
                 continue;
             }
             check_super_segment(b);
-            let mut segs = vec![vec![0u8; 1600]; 64];
+            let mut segs = vec![vec![0u8; 9100]; 64];
             let mut lens = vec![0; 64];
             let v6 = b[VIRTIO_NET_HDR_LEN] >> 4 == 6;
             let k = tun_rs::gso_split(
@@ -1440,6 +1443,31 @@ mod tests {
         assert_eq!(written(&mut o), short);
         assert_eq!(o.tx[0].len(), VIRTIO_NET_HDR_LEN + 152);
         assert_eq!(o.tx[1].len(), VIRTIO_NET_HDR_LEN + 62);
+    }
+
+    /// The room is the caller's (the runtime's MTU, which may exceed the device's), not the
+    /// device's MTU: packets larger than that are queued whole, runs of them too, as
+    /// [`Device::send`] took packets of up to 65,535 bytes.
+    #[test]
+    fn packets_larger_than_the_devices_mtu_are_queued_whole() {
+        let mut o = Offload::new(1500);
+        let mss = 8948;
+        let mut sent: Vec<Vec<u8>> = (0..3u32)
+            .map(|i| segment(5000, 1000 + i * mss as u32, ACK, 10 + i as u16, mss))
+            .collect();
+        // Not TCP (UDP): a packet of its own.
+        let mut udp = segment(6000, 1, ACK, 50, 8000);
+        udp[9] = 17;
+        sent.push(udp);
+        for p in &sent {
+            assert!(o.put(9000, |b| {
+                assert_eq!(b.len(), 9000);
+                b[..p.len()].copy_from_slice(p);
+                Some(p.len())
+            }));
+        }
+        assert_eq!(o.tx_count, 2);
+        assert_eq!(written(&mut o), sent);
     }
 
     /// A TUN device that records each write (a virtio-net header and a packet) and, if

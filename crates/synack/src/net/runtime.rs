@@ -91,6 +91,10 @@ pub(crate) struct Core {
     /// `CHECKSUM_UNNECESSARY`). Debug builds verify anyway, so that tests check every
     /// checksum a stack writes.
     sim_intact: bool,
+    /// The hosts' MTU: the largest packet a stack builds, so the room a device is given to
+    /// build each in ([`Device::send_in_place`]; the device's own MTU may be smaller, and
+    /// the packet still goes, as [`Device::send`] took it).
+    mtu: u16,
 }
 
 /// A call for the driver: runs with the stacks at the start of its next turn (before the
@@ -986,6 +990,7 @@ impl Builder {
                 settlers: Vec::new(),
                 sink: self.sink,
                 sim_intact: self.link.corrupt <= 0.0 && !cfg!(debug_assertions),
+                mtu,
             }),
             commands: tx,
             stopped: AtomicBool::new(false),
@@ -1343,6 +1348,7 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
         hosts,
         medium: Medium::Device(stats),
         sink,
+        mtu,
         ..
     } = g
     else {
@@ -1351,6 +1357,7 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
     let Some(h) = hosts.first_mut() else {
         return (false, false);
     };
+    let room = usize::from(*mtu).min(buf.len());
     let mut activity = false;
     let mut more = false;
     let mut read = 0;
@@ -1397,7 +1404,9 @@ fn pump_device(g: &mut Core, dev: &mut dyn Device, now: Instant, buf: &mut [u8])
     while written < TX_BATCH {
         // Each packet built where the device sends it from (an offloading TUN device's
         // transmit queue), not built here and copied there.
-        match dev.send_in_place(now, buf, &mut |b| h.stack.poll_transmit(now, b)) {
+        match dev.send_in_place(now, &mut buf[..room], &mut |b| {
+            h.stack.poll_transmit(now, b)
+        }) {
             Ok(Some(n)) => {
                 stats.tx_packets += 1;
                 stats.tx_bytes += n as u64;
