@@ -24,6 +24,9 @@ use crate::tunnet::{self, LinesTo, TunArgs};
         synack serve --netns demo --tun tun0 --addr 198.18.0.2/24 --kernel-addr 198.18.0.1/24 --port 80 --http . &\n  \
         ip netns exec demo curl -v http://198.18.0.2/README.md\n\n\
         Stops on Ctrl-C or SIGTERM (flushing --pcap), or after --max-conns connections.\n\n\
+        Memory: each connection's stream holds up to 256 KiB each way between the server and \
+        synack's driver; one that carried bulk keeps up to twice that (up to 1 MiB per \
+        connection, idle or not) until it closes, on top of the TCP buffers.\n\n\
         Output: standard output carries the `listening` line, the trace and the --stats \
         counters; standard error one line per finished connection, errors and `wrote FILE`."
 )]

@@ -34,7 +34,9 @@ fn name_kernel_lane(l: &mut synack::trace::ladder::Ladder) {
 /// What each stream holds between the application and its connection, each way (see
 /// [`Builder::stream_buffers`](synack::net::Builder::stream_buffers)): 256 KiB, as large as
 /// the reads and writes of `serve` (and most bulk copies), so one turn of the driver moves
-/// a whole read or write, with fewer hand-offs between the two threads per megabyte.
+/// a whole read or write, with fewer hand-offs between the two threads per megabyte. The
+/// cost: a stream that once carried bulk keeps up to twice each (1 MiB per connection,
+/// idle or not) until it closes, on top of the connection's own buffers.
 const STREAM_BUFFER: usize = 256 * 1024;
 
 /// The flags of every command that puts synack on a TUN device.

@@ -768,7 +768,9 @@ impl Builder {
     /// between synack and a kernel socket with 256 KiB reads, say) needs fewer turns and
     /// fewer wake-ups per byte with larger ones. They are allocated only as far as the
     /// traffic needs, so a stream that never carried much costs nothing more; one that did
-    /// keeps what it grew to, up to twice each size, until it is closed. `recv` adds to the
+    /// keeps what it grew to, up to twice each size, until it is closed, idle or not: with
+    /// 256 KiB each way, up to 1 MiB per stream (2 × 256 KiB each way), on top of the
+    /// connection's own buffers; 10,000 such streams can hold about 10 GiB. `recv` adds to the
     /// connection's receive buffer: an application that does not read holds both. A UDP
     /// socket's received datagrams wait in a queue of `recv` bytes too (each datagram
     /// charged 256 bytes more), on top of the stack's.
