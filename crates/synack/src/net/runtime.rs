@@ -94,6 +94,7 @@ pub(crate) struct Core {
     /// The hosts' MTU: the largest packet a stack builds, so the room a device is given to
     /// build each in ([`Device::send_in_place`]; the device's own MTU may be smaller, and
     /// the packet still goes, as [`Device::send`] took it).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     mtu: u16,
 }
 
