@@ -294,12 +294,8 @@ impl Stack {
         let mut b = [0u8; 36];
         b[..2].copy_from_slice(&local.port().to_be_bytes());
         b[2..4].copy_from_slice(&remote.port().to_be_bytes());
+        // (Both IPv4 returned above; mixed families hash the ports alone.)
         let n = match (local.ip(), remote.ip()) {
-            (IpAddr::V4(a), IpAddr::V4(r)) => {
-                b[4..8].copy_from_slice(&a.octets());
-                b[8..12].copy_from_slice(&r.octets());
-                12
-            }
             (IpAddr::V6(a), IpAddr::V6(r)) => {
                 b[4..20].copy_from_slice(&a.octets());
                 b[20..36].copy_from_slice(&r.octets());
