@@ -183,39 +183,33 @@ mod tests {
         assert_ne!(k.hash_one(t), k.hash_one(mapped));
     }
 
-    #[test]
-    fn a_port_sweep_spreads_over_buckets() {
-        // 64 Ki tuples that differ only in the remote port (a scan, or one client's ephemeral
-        // ports): the low 12 bits (a 4096-bucket table) and the top 7 bits (hashbrown's
-        // control bytes) both take every value, each about evenly.
+    /// The hashes of 64 Ki tuples that differ only in one port, `tuple(port)`: the low 12 bits
+    /// (a 4096-bucket table) and the top 7 bits (hashbrown's control bytes) both take every
+    /// value, each about evenly (16 per bucket on average, 512 per control value).
+    fn assert_a_port_sweep_spreads(tuple: impl Fn(u16) -> Tuple) {
         let k = KeyedHasher(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
         let mut low = vec![0u32; 4096];
         let mut top = vec![0u32; 128];
         for port in 0..=u16::MAX {
-            let h = k.hash_one((v4([10, 0, 0, 1]), 443u16, v4([10, 0, 0, 2]), port));
+            let h = k.hash_one(tuple(port));
             low[(h & 0xfff) as usize] += 1;
             top[(h >> 57) as usize] += 1;
         }
-        // 16 per bucket on average, 512 per control value.
         assert!(low.iter().all(|&n| (1..=48).contains(&n)), "{low:?}");
         assert!(top.iter().all(|&n| (384..=640).contains(&n)), "{top:?}");
     }
 
     #[test]
+    fn a_port_sweep_spreads_over_buckets() {
+        // The remote port (a scan, or many clients behind one address).
+        assert_a_port_sweep_spreads(|port| (v4([10, 0, 0, 1]), 443, v4([10, 0, 0, 2]), port));
+    }
+
+    #[test]
     fn a_local_port_sweep_spreads_over_buckets() {
         // The local port goes into the multiplier with the remote address's family tag; it is
-        // the one that varies for a client's ephemeral ports and for forwarded flows. The same
-        // bounds as the remote-port sweep.
-        let k = KeyedHasher(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
-        let mut low = vec![0u32; 4096];
-        let mut top = vec![0u32; 128];
-        for port in 0..=u16::MAX {
-            let h = k.hash_one((v4([10, 0, 0, 1]), port, v4([10, 0, 0, 2]), 443u16));
-            low[(h & 0xfff) as usize] += 1;
-            top[(h >> 57) as usize] += 1;
-        }
-        assert!(low.iter().all(|&n| (1..=48).contains(&n)), "{low:?}");
-        assert!(top.iter().all(|&n| (384..=640).contains(&n)), "{top:?}");
+        // the one that varies for a client's ephemeral ports and for forwarded flows.
+        assert_a_port_sweep_spreads(|port| (v4([10, 0, 0, 1]), port, v4([10, 0, 0, 2]), 443));
     }
 
     #[test]
