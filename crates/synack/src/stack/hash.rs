@@ -34,6 +34,7 @@ impl BuildHasher for KeyedHasher {
             acc: self.0,
             key: self.1,
             small: 0,
+            pending: 0,
         }
     }
 }
@@ -46,16 +47,35 @@ impl BuildHasher for KeyedHasher {
 pub(crate) struct FlowHasher {
     acc: u64,
     key: u64,
-    /// The small fields written since the last multiply, 16 bits each (rotated in: four
-    /// fit, as many as a 4-tuple writes between its addresses).
+    /// The small fields written since the last multiply, 16 bits each (shifted in: four
+    /// fit, more than a 4-tuple writes between its addresses).
     small: u64,
+    /// How many small fields `small` holds (0 to 4).
+    pending: u32,
 }
 
 impl FlowHasher {
-    /// Appends a field of at most 16 bits to the pending small fields.
+    /// Appends a field of at most 16 bits to the pending small fields. When four are pending
+    /// they are multiplied in first: a fifth shifted into 64 bits would land on the first, and
+    /// `(f1..f5)` and `(f1^d,..,f5^d)` would collide under every key. (No key of the stack
+    /// writes more than two in a row, so the count is a constant where the writes inline.)
     #[inline]
     fn push_small(&mut self, x: u16) {
-        self.small = self.small.rotate_left(16) ^ u64::from(x);
+        if self.pending == 4 {
+            self.flush_small();
+        }
+        self.small = (self.small << 16) | u64::from(x);
+        self.pending += 1;
+    }
+
+    /// Mixes four pending small fields into the state with a multiply of their own (the
+    /// constants swapped, so it differs from a written zero word).
+    #[cold]
+    #[inline(never)]
+    fn flush_small(&mut self) {
+        self.acc = folded_multiply(self.acc ^ PI[1], self.key ^ self.small ^ PI[0]);
+        self.small = 0;
+        self.pending = 0;
     }
 }
 
@@ -64,6 +84,7 @@ impl Hasher for FlowHasher {
     fn write_u64(&mut self, x: u64) {
         self.acc = folded_multiply(self.acc ^ x ^ PI[0], self.key ^ self.small ^ PI[1]);
         self.small = 0;
+        self.pending = 0;
     }
 
     #[inline]
@@ -162,22 +183,62 @@ mod tests {
         assert_ne!(k.hash_one(t), k.hash_one(mapped));
     }
 
-    #[test]
-    fn a_port_sweep_spreads_over_buckets() {
-        // 64 Ki tuples that differ only in the remote port (a scan, or one client's ephemeral
-        // ports): the low 12 bits (a 4096-bucket table) and the top 7 bits (hashbrown's
-        // control bytes) both take every value, each about evenly.
+    /// The hashes of 64 Ki tuples that differ only in one port, `tuple(port)`: the low 12 bits
+    /// (a 4096-bucket table) and the top 7 bits (hashbrown's control bytes) both take every
+    /// value, each about evenly (16 per bucket on average, 512 per control value).
+    fn assert_a_port_sweep_spreads(tuple: impl Fn(u16) -> Tuple) {
         let k = KeyedHasher(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
         let mut low = vec![0u32; 4096];
         let mut top = vec![0u32; 128];
         for port in 0..=u16::MAX {
-            let h = k.hash_one((v4([10, 0, 0, 1]), 443u16, v4([10, 0, 0, 2]), port));
+            let h = k.hash_one(tuple(port));
             low[(h & 0xfff) as usize] += 1;
             top[(h >> 57) as usize] += 1;
         }
-        // 16 per bucket on average, 512 per control value.
         assert!(low.iter().all(|&n| (1..=48).contains(&n)), "{low:?}");
         assert!(top.iter().all(|&n| (384..=640).contains(&n)), "{top:?}");
+    }
+
+    #[test]
+    fn a_port_sweep_spreads_over_buckets() {
+        // The remote port (a scan, or many clients behind one address).
+        assert_a_port_sweep_spreads(|port| (v4([10, 0, 0, 1]), 443, v4([10, 0, 0, 2]), port));
+    }
+
+    #[test]
+    fn a_local_port_sweep_spreads_over_buckets() {
+        // The local port goes into the multiplier with the remote address's family tag; it is
+        // the one that varies for a client's ephemeral ports and for forwarded flows.
+        assert_a_port_sweep_spreads(|port| (v4([10, 0, 0, 1]), port, v4([10, 0, 0, 2]), 443));
+    }
+
+    #[test]
+    fn more_than_four_small_fields_in_a_row_do_not_cancel() {
+        // Five 16-bit fields with no word between them: rotated in 16 bits at a time, the
+        // fifth landed on the first, so `(f1, f2, f3, f4, f5)` and `(f1^d, f2, f3, f4, f5^d)`
+        // hashed alike under every key.
+        let f = [0x1234u16, 0x5678, 0x9abc, 0xdef0, 0x0f1e];
+        for (k0, k1) in [
+            (1, 2),
+            (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            (7, 11),
+        ] {
+            let k = KeyedHasher(k0, k1);
+            let h = k.hash_one((f[0], f[1], f[2], f[3], f[4]));
+            for d in [1u16, 0x8000, 0xffff, 0x0101] {
+                let g = (f[0] ^ d, f[1], f[2], f[3], f[4] ^ d);
+                assert_ne!(h, k.hash_one(g), "d {d:#x}");
+            }
+            // Nine in a row (two multiplies on the way), the first and the last changed alike.
+            let nine = |d: u16| {
+                let mut h = k.build_hasher();
+                for (i, x) in [1u16, 2, 3, 4, 5, 6, 7, 8, 9].into_iter().enumerate() {
+                    h.write_u16(if i == 0 || i == 8 { x ^ d } else { x });
+                }
+                h.finish()
+            };
+            assert_ne!(nine(0), nine(0x40));
+        }
     }
 
     #[test]

@@ -144,11 +144,16 @@ impl Stack {
 
     /// Enters placed connection `h` in the demux table, with its flow label.
     pub(super) fn hash_conn(&mut self, h: SocketHandle) {
-        let Some(c) = self.conn_slot(h) else { return };
+        let Some(c) = self.conn_slot_ref(h) else {
+            return;
+        };
         let tuple = tuple_of(&c.conn);
-        let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-        if let Some(c) = self.conn_slot(h) {
-            c.flow_label = flow_label;
+        // IPv4 has no flow label: the 0 `place_conn` wrote stands (one slot lookup, not two).
+        if tuple.0.is_ipv6() {
+            let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
+            if let Some(c) = self.conn_slot(h) {
+                c.flow_label = flow_label;
+            }
         }
         self.conns.insert(tuple, h);
     }

@@ -1,7 +1,7 @@
 //! The socket calls: what an application asks of the stack (`listen`, `accept`, `connect`,
 //! `send`, `recv`, `shutdown`, `close`, `abort`), each on a [`SocketHandle`].
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
@@ -66,8 +66,9 @@ impl Stack {
     /// RFC 4291 §2.5.5.2; RFC 3493 §3.7). An IPv4-mapped `local` listens on the IPv4 address.
     ///
     /// Errors: AddrNotAvailable for an address that is not ours; InvalidInput for port 0;
-    /// AddrInUse when the port is taken for this address, or when a dual-stack `[::]`
-    /// listener and a `0.0.0.0` one would share it (Linux refuses that bind too).
+    /// AddrInUse when a listener on the port has an overlapping address: the same one, a
+    /// wildcard (`0.0.0.0`, `[::]`) and an address it covers, a dual-stack `[::]` and any IPv4
+    /// address (Linux refuses those binds too, without SO_REUSEPORT on both).
     pub fn listen_opts(
         &mut self,
         local: SocketAddr,
@@ -87,17 +88,18 @@ impl Stack {
             return Err(err(io::ErrorKind::InvalidInput, "listen needs a port"));
         }
         let key = (a, local.port());
-        let v4_any = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
-        let v6_any = (IpAddr::V6(Ipv6Addr::UNSPECIFIED), local.port());
-        let dual_conflict = match key {
-            k if k == v4_any => self.dual_stack_listener(local.port()).is_some(),
-            k if k == v6_any && !v6only => self.listeners.contains_key(&v4_any),
-            _ => false,
-        };
-        if self.listeners.contains_key(&key) || dual_conflict {
+        // Linux `inet_csk_bind_conflict`: a listener conflicts with every socket on its port
+        // whose address overlaps its own (the same address, or a wildcard that covers the
+        // other), SO_REUSEADDR notwithstanding (it never lets a socket share a port with a
+        // listener); only SO_REUSEPORT on both, which synack does not offer, would.
+        let existing_dual = self.dual_stack_listener(local.port()).is_some();
+        let new_dual = a == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && !v6only;
+        if self.listeners.keys().any(|&(b, port)| {
+            port == local.port() && addresses_overlap(a, new_dual, b, existing_dual)
+        }) {
             return Err(err(
                 io::ErrorKind::AddrInUse,
-                format!("{local} is already listening"),
+                format!("{local} overlaps a listener on port {}", local.port()),
             ));
         }
         // Linux `inet_listen`: with tcp_fastopen's "no socket option" bit, every listener
@@ -294,12 +296,8 @@ impl Stack {
         let mut b = [0u8; 36];
         b[..2].copy_from_slice(&local.port().to_be_bytes());
         b[2..4].copy_from_slice(&remote.port().to_be_bytes());
+        // (Both IPv4 returned above; mixed families hash the ports alone.)
         let n = match (local.ip(), remote.ip()) {
-            (IpAddr::V4(a), IpAddr::V4(r)) => {
-                b[4..8].copy_from_slice(&a.octets());
-                b[8..12].copy_from_slice(&r.octets());
-                12
-            }
             (IpAddr::V6(a), IpAddr::V6(r)) => {
                 b[4..20].copy_from_slice(&a.octets());
                 b[20..36].copy_from_slice(&r.octets());
@@ -504,5 +502,19 @@ impl Stack {
             c.released = true;
         }
         self.touched(h, now);
+    }
+}
+
+/// Whether listeners on `a` and `b` (canonical addresses, the same port) would take some of
+/// the same connections: equal addresses, a family's wildcard and an address of that family,
+/// or a dual-stack `[::]` (`a_dual`, `b_dual`: not IPV6_V6ONLY) and any IPv4 address (Linux
+/// `inet_rcv_saddr_equal` with wildcards matching).
+fn addresses_overlap(a: IpAddr, a_dual: bool, b: IpAddr, b_dual: bool) -> bool {
+    match (a, b) {
+        _ if a == b => true,
+        (IpAddr::V4(x), IpAddr::V4(y)) => x.is_unspecified() || y.is_unspecified(),
+        (IpAddr::V6(x), IpAddr::V6(y)) => x.is_unspecified() || y.is_unspecified(),
+        (IpAddr::V6(x), IpAddr::V4(_)) => x.is_unspecified() && a_dual,
+        (IpAddr::V4(_), IpAddr::V6(y)) => y.is_unspecified() && b_dual,
     }
 }

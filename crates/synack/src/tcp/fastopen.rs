@@ -9,10 +9,9 @@
 //! so a packetdrill script's cookie checks hold on both.
 
 use core::fmt;
-use core::hash::Hasher;
 use core::net::IpAddr;
 
-use siphasher::sip::SipHasher24;
+use crate::tcp::siphash::sip24;
 
 /// The bits of Linux's `net.ipv4.tcp_fastopen` (Documentation/networking/ip-sysctl.rst).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,18 +112,22 @@ impl FastOpenKey {
 fn cookie_with(key: &[u8; 16], src: IpAddr, dst: IpAddr) -> [u8; COOKIE_LEN] {
     let k0 = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());
     let k1 = u64::from_le_bytes(key[8..].try_into().unwrap_or_default());
-    let mut h = SipHasher24::new_with_keys(k0, k1);
-    match (src, dst) {
+    // The source and destination addresses as one string of bytes (both IPv4, or both as
+    // IPv6).
+    let mut b = [0u8; 32];
+    let n = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            h.write(&s.octets());
-            h.write(&d.octets());
+            b[..4].copy_from_slice(&s.octets());
+            b[4..8].copy_from_slice(&d.octets());
+            8
         }
         (s, d) => {
-            h.write(&v6(s));
-            h.write(&v6(d));
+            b[..16].copy_from_slice(&v6(s));
+            b[16..].copy_from_slice(&v6(d));
+            32
         }
-    }
-    h.finish().to_le_bytes()
+    };
+    sip24(k0, k1, &b[..n]).to_le_bytes()
 }
 
 fn v6(a: IpAddr) -> [u8; 16] {

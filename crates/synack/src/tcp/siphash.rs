@@ -1,8 +1,10 @@
 //! SipHash (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012) of one byte
 //! string in one call: the keyed pseudorandom function behind ISNs (RFC 6528's F, SipHash-2-4
-//! as Linux's `secure_tcp_seq`), ephemeral port offsets and timestamp offsets (SipHash-1-3).
+//! as Linux's `secure_tcp_seq`; SYN cookies and TCP Fast Open cookies, their keys derived with
+//! its 128-bit form), ephemeral port offsets and timestamp offsets (SipHash-1-3).
 //!
-//! The same function as the `siphasher` crate's `SipHasher24` / `SipHasher13` fed the same
+//! The same function as the `siphasher` crate's `SipHasher24` / `SipHasher13` (and
+//! `sip128::SipHasher24`) fed the same
 //! bytes with one `write` (the tests compare them), without a streaming hasher's buffer: the
 //! inputs here are a 4-tuple's few bytes, read as little-endian words straight from the
 //! slice, so a hash costs its rounds and little else.
@@ -30,6 +32,18 @@ pub(crate) fn sip24_array<const N: usize>(k0: u64, k1: u64, bytes: &[u8; N]) -> 
 #[inline(never)]
 pub(crate) fn sip13_array<const N: usize>(k0: u64, k1: u64, bytes: &[u8; N]) -> u64 {
     siphash::<1, 3>(k0, k1, bytes)
+}
+
+/// SipHash-2-4 with its 128-bit output (the paper's §7 variant) of `bytes` under the key
+/// `(k0, k1)`, as `(first word, second word)`: for deriving 128-bit keys (the SYN cookies').
+pub(crate) fn sip24_128(k0: u64, k1: u64, bytes: &[u8]) -> (u64, u64) {
+    let mut s = State::new(k0, k1);
+    s.0[1] ^= 0xee;
+    s.absorb::<2>(bytes);
+    s.0[2] ^= 0xee;
+    let first = s.finish::<4>();
+    s.0[1] ^= 0xdd;
+    (first, s.finish::<4>())
 }
 
 /// The four words of SipHash's state.
@@ -61,36 +75,55 @@ impl State {
         }
         self.0[0] ^= m;
     }
+
+    /// The key XORed into the four initialisation constants.
+    #[inline(always)]
+    fn new(k0: u64, k1: u64) -> State {
+        State([
+            k0 ^ 0x736f_6d65_7073_6575,
+            k1 ^ 0x646f_7261_6e64_6f6d,
+            k0 ^ 0x6c79_6765_6e65_7261,
+            k1 ^ 0x7465_6462_7974_6573,
+        ])
+    }
+
+    /// Every whole word of `bytes`, then the last one (the remaining bytes and the length).
+    #[inline(always)]
+    fn absorb<const C: usize>(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.compress::<C>(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        b[7] = bytes.len() as u8;
+        self.compress::<C>(u64::from_le_bytes(b));
+    }
+
+    /// `D` finalisation rounds, then the four words XORed.
+    #[inline(always)]
+    fn finish<const D: usize>(&mut self) -> u64 {
+        for _ in 0..D {
+            self.round();
+        }
+        let [v0, v1, v2, v3] = self.0;
+        v0 ^ v1 ^ v2 ^ v3
+    }
 }
 
 /// SipHash-C-D: the key XORed into the four initialisation constants (the ASCII of
-/// "somepseudorandomlygeneratedbytes"), every whole 8-byte word of the input compressed, then the last word (the remaining bytes,
-/// the input's length modulo 256 in its top byte), then `D` finalisation rounds.
+/// "somepseudorandomlygeneratedbytes"), every whole 8-byte word of the input compressed, then
+/// the last word (the remaining bytes, the input's length modulo 256 in its top byte), then `D`
+/// finalisation rounds.
 #[inline(always)]
 fn siphash<const C: usize, const D: usize>(k0: u64, k1: u64, bytes: &[u8]) -> u64 {
-    let mut s = State([
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ]);
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        s.compress::<C>(u64::from_le_bytes(b));
-    }
-    let rest = words.remainder();
-    let mut b = [0u8; 8];
-    b[..rest.len()].copy_from_slice(rest);
-    b[7] = bytes.len() as u8;
-    s.compress::<C>(u64::from_le_bytes(b));
+    let mut s = State::new(k0, k1);
+    s.absorb::<C>(bytes);
     s.0[2] ^= 0xff;
-    for _ in 0..D {
-        s.round();
-    }
-    let [v0, v1, v2, v3] = s.0;
-    v0 ^ v1 ^ v2 ^ v3
+    s.finish::<D>()
 }
 
 #[cfg(test)]
@@ -98,6 +131,7 @@ mod tests {
     use super::*;
     use core::hash::Hasher;
     use siphasher::sip::{SipHasher13, SipHasher24};
+    use siphasher::sip128::{Hasher128, SipHasher24 as SipHasher128};
 
     /// The paper's test vector (appendix A): key 00..0f, message 00..0e, SipHash-2-4.
     #[test]
@@ -108,7 +142,8 @@ mod tests {
         assert_eq!(sip24(k0, k1, &m), 0xa129_ca61_49be_45e5);
     }
 
-    /// Every length from 0 to 40 bytes (the 4-tuple encodings are 4 to 38), under several
+    /// Every length from 0 to 48 bytes (the 4-tuple encodings are 4 to 38, a SYN cookie's H2
+    /// input up to 48), under several
     /// keys: the same values as the `siphasher` crate's hashers fed one write.
     #[test]
     fn equals_the_streaming_hashers() {
@@ -121,7 +156,7 @@ mod tests {
         };
         for _ in 0..20 {
             let (k0, k1) = (next(), next());
-            let bytes: Vec<u8> = (0..40).map(|_| next() as u8).collect();
+            let bytes: Vec<u8> = (0..48).map(|_| next() as u8).collect();
             for n in 0..=bytes.len() {
                 let m = &bytes[..n];
                 let mut h = SipHasher24::new_with_keys(k0, k1);
@@ -130,6 +165,14 @@ mod tests {
                 let mut h = SipHasher13::new_with_keys(k0, k1);
                 h.write(m);
                 assert_eq!(sip13(k0, k1, m), h.finish(), "1-3, {n} bytes");
+                let mut h = SipHasher128::new_with_keys(k0, k1);
+                h.write(m);
+                let want = h.finish128();
+                assert_eq!(
+                    sip24_128(k0, k1, m),
+                    (want.h1, want.h2),
+                    "2-4-128, {n} bytes"
+                );
             }
             // The fixed-length forms, at the lengths the IPv4 callers use.
             let a10: [u8; 10] = bytes[..10].try_into().unwrap();

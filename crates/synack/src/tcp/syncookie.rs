@@ -39,11 +39,9 @@
 //! answers no window scaling and no SACK, and the connection has neither (Linux does the same).
 
 use core::fmt;
-use core::hash::Hasher;
 use core::net::{IpAddr, SocketAddr};
 
-use siphasher::sip::SipHasher24;
-use siphasher::sip128::{Hasher128, SipHasher24 as SipHasher128};
+use crate::tcp::siphash::{sip24, sip24_128};
 
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -140,7 +138,7 @@ fn count_at(now: Instant) -> u32 {
 }
 
 /// The 4-tuple as hash input: per address, a family tag, the octets, the port (big-endian).
-fn tuple_bytes(local: SocketAddr, remote: SocketAddr, out: &mut [u8; 38]) -> usize {
+fn tuple_bytes(local: SocketAddr, remote: SocketAddr, out: &mut [u8]) -> usize {
     let mut n = 0;
     for a in [local, remote] {
         match a.ip() {
@@ -166,12 +164,7 @@ impl CookieKeys {
     pub fn new(secret: [u8; 16]) -> CookieKeys {
         let k0 = u64::from_le_bytes(secret[..8].try_into().unwrap_or_default());
         let k1 = u64::from_le_bytes(secret[8..].try_into().unwrap_or_default());
-        let derive = |label: &[u8]| {
-            let mut h = SipHasher128::new_with_keys(k0, k1);
-            h.write(label);
-            let v = h.finish128();
-            (v.h1, v.h2)
-        };
+        let derive = |label: &[u8]| sip24_128(k0, k1, label);
         CookieKeys {
             h1: derive(b"synack syncookie h1"),
             root: derive(b"synack syncookie h2 root"),
@@ -181,9 +174,7 @@ impl CookieKeys {
     fn h1(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         let mut buf = [0u8; 38];
         let n = tuple_bytes(local, remote, &mut buf);
-        let mut h = SipHasher24::new_with_keys(self.h1.0, self.h1.1);
-        h.write(&buf[..n]);
-        h.finish() as u32
+        sip24(self.h1.0, self.h1.1, &buf[..n]) as u32
     }
 
     /// H2, keyed with the key of period `count`.
@@ -196,17 +187,17 @@ impl CookieKeys {
         bits: u8,
         mss_index: u32,
     ) -> u32 {
-        let mut kh = SipHasher128::new_with_keys(self.root.0, self.root.1);
-        kh.write(&count.to_be_bytes());
-        let key = kh.finish128();
-        let mut buf = [0u8; 38];
-        let n = tuple_bytes(local, remote, &mut buf);
-        let mut h = SipHasher24::new_with_keys(key.h1, key.h2);
-        h.write(&buf[..n]);
-        h.write(&peer_isn.0.to_be_bytes());
-        h.write(&count.to_be_bytes());
-        h.write(&[bits, mss_index as u8]);
-        h.finish() as u32
+        let key = sip24_128(self.root.0, self.root.1, &count.to_be_bytes());
+        // The 4-tuple, the peer's ISN, the count, the option bits and the MSS index, as one
+        // string of bytes.
+        let mut buf = [0u8; 48];
+        let mut n = tuple_bytes(local, remote, &mut buf);
+        buf[n..n + 4].copy_from_slice(&peer_isn.0.to_be_bytes());
+        buf[n + 4..n + 8].copy_from_slice(&count.to_be_bytes());
+        buf[n + 8] = bits;
+        buf[n + 9] = mss_index as u8;
+        n += 10;
+        sip24(key.0, key.1, &buf[..n]) as u32
     }
 
     /// The cookie answering a SYN with sequence number `syn_seq` from `remote` to `local` that
@@ -337,6 +328,49 @@ mod tests {
             c.isn + 1u32,
             c.ts_bits.map(|b| tsval(ts_now, b)),
         )
+    }
+
+    /// H1, H2 and the derived keys are the values the streaming hashers gave when fed the
+    /// same fields write by write (the code before `tcp::siphash`), IPv4 and IPv6.
+    #[test]
+    fn hashes_equal_the_streaming_form() {
+        use core::hash::Hasher;
+        use siphasher::sip::SipHasher24;
+        use siphasher::sip128::{Hasher128, SipHasher24 as SipHasher128};
+        let k0 = u64::from_le_bytes(SECRET[..8].try_into().unwrap());
+        let k1 = u64::from_le_bytes(SECRET[8..].try_into().unwrap());
+        let derive = |k0, k1, label: &[u8]| {
+            let mut h = SipHasher128::new_with_keys(k0, k1);
+            h.write(label);
+            let v = h.finish128();
+            (v.h1, v.h2)
+        };
+        let keys = CookieKeys::new(SECRET);
+        assert_eq!(keys.h1, derive(k0, k1, b"synack syncookie h1"));
+        assert_eq!(keys.root, derive(k0, k1, b"synack syncookie h2 root"));
+        let v6 = |last: u16, port| {
+            SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last)),
+                port,
+            )
+        };
+        for (l, r) in [pair(), (v6(2, 443), v6(1, 51000))] {
+            let mut buf = [0u8; 38];
+            let n = tuple_bytes(l, r, &mut buf);
+            let mut h = SipHasher24::new_with_keys(keys.h1.0, keys.h1.1);
+            h.write(&buf[..n]);
+            assert_eq!(keys.h1(l, r), h.finish() as u32);
+            for (count, bits, mss) in [(0u32, 0u8, 0u32), (7, 0x2f, 3), (u32::MAX, 0x40, 1)] {
+                let isn = SeqNum(0x1234_5678 ^ count);
+                let key = derive(keys.root.0, keys.root.1, &count.to_be_bytes());
+                let mut h = SipHasher24::new_with_keys(key.0, key.1);
+                h.write(&buf[..n]);
+                h.write(&isn.0.to_be_bytes());
+                h.write(&count.to_be_bytes());
+                h.write(&[bits, mss as u8]);
+                assert_eq!(keys.h2(l, r, isn, count, bits, mss), h.finish() as u32);
+            }
+        }
     }
 
     /// Every MSS table entry (and the values around them) and every option combination

@@ -215,6 +215,48 @@ fn a_dual_stack_listener_takes_ipv4_unless_v6only() {
     net.b.listen(any4(81), 4).unwrap();
 }
 
+/// Linux `inet_csk_bind_conflict` (without SO_REUSEPORT; SO_REUSEADDR never lets a socket
+/// share a port with a listener): listeners on one port may not have overlapping addresses,
+/// a wildcard and an address it covers included, in either order.
+#[test]
+fn listeners_with_overlapping_addresses_are_addr_in_use() {
+    let mut net = Net::new();
+    let now = net.now;
+    let tcp = net.b.config().tcp.clone();
+    let in_use = |r: std::io::Result<SocketHandle>| r.unwrap_err().kind() == ErrorKind::AddrInUse;
+    let any4 = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    let any6 = |port| v6(Ipv6Addr::UNSPECIFIED, port);
+    let b4 = |port| SocketAddr::new(IpAddr::V4(B_IP), port);
+    let b6 = |port| v6(B_IP6, port);
+    let b = &mut net.b;
+    // 0.0.0.0 covers every IPv4 address, either order; not an IPv6 one.
+    let l = b.listen(any4(90), 4).unwrap();
+    assert!(in_use(b.listen(b4(90), 4)));
+    assert!(in_use(b.listen(v6(B_IP.to_ipv6_mapped(), 90), 4)));
+    b.listen(b6(90), 4).unwrap();
+    b.listen(b4(91), 4).unwrap();
+    assert!(in_use(b.listen(any4(91), 4)));
+    // Closing the wildcard frees the port for the address.
+    b.close(now, l);
+    b.listen(b4(90), 4).unwrap();
+    // A dual-stack [::] covers IPv4 and IPv6 addresses, either order.
+    b.listen(any6(92), 4).unwrap();
+    assert!(in_use(b.listen(b4(92), 4)));
+    assert!(in_use(b.listen(b6(92), 4)));
+    b.listen(b4(93), 4).unwrap();
+    assert!(in_use(b.listen(any6(93), 4)));
+    // A v6-only [::] covers IPv6 addresses only.
+    b.listen_opts(any6(93), 4, tcp.clone(), true).unwrap();
+    assert!(in_use(b.listen(b6(93), 4)));
+    b.listen(b6(94), 4).unwrap();
+    assert!(in_use(b.listen_opts(any6(94), 4, tcp, true)));
+    b.listen(any4(94), 4).unwrap();
+    // Two different addresses of one family share a port.
+    b.listen(b4(95), 4).unwrap();
+    b.listen(b6(95), 4).unwrap();
+    assert!(in_use(b.listen(b6(95), 4)));
+}
+
 /// RFC 9293 §3.7.1 (MUST-15): a peer whose SYN carries no MSS option is sent segments of
 /// 1220 bytes over IPv6 (the IPv6 minimum MTU, 1280, less 60; Linux's IPv6 mss_clamp), not
 /// IPv4's 536.
