@@ -92,6 +92,10 @@ pub struct PushMarks {
     /// The end of the buffers that went out (or would have) as writes filled them: they
     /// never grow (`grow`).
     frozen: SeqNum,
+    /// How many of the marks end a MSG_EOR record: with none (every writer that does not
+    /// use MSG_EOR), `record_end_after` answers without walking the marks, which a sender
+    /// with many small writes queued would otherwise do for every segment.
+    records: u32,
 }
 
 /// The buffer a write at `seq` would append to: its length so far (0 when the write starts a
@@ -184,6 +188,7 @@ impl PushMarks {
             pushed_seq: seq,
             continuing: false,
             frozen: seq,
+            records: 0,
         }
     }
 
@@ -223,6 +228,7 @@ impl PushMarks {
             } else if let Some(m) = last {
                 // Appending to the newest buffer: its end moves, and so does its PSH.
                 marks.pop_back();
+                self.records -= u32::from(m.eor);
                 carry = m.psh && (copied > 0 || self.continuing);
             }
             let n = room.min(w.copied - copied);
@@ -253,6 +259,7 @@ impl PushMarks {
         let eor = w.eor && !partial;
         if psh || eor {
             marks.push_back(Mark { end: seq, psh, eor });
+            self.records += u32::from(eor);
         }
         self.continuing = partial;
         // Linux sends each buffer as it fills (`tcp_push_one`, or all on a forced push)
@@ -293,6 +300,7 @@ impl PushMarks {
         let next_end = next.map_or(queued_end, |m| m.end);
         if missing >= next_end - head.end {
             // The next buffer is eaten whole.
+            debug_assert!(!head.eor, "a record's end does not grow");
             self.marks.remove(i);
             match next {
                 Some(_) => self.marks.get_mut(i).expect("next mark").psh |= head.psh,
@@ -331,8 +339,9 @@ impl PushMarks {
 
     /// Forgets the boundaries at or before `sent` (SND.MAX): that data has been sent.
     pub fn on_sent(&mut self, sent: SeqNum) {
-        while self.marks.first.is_some_and(|m| m.end <= sent) {
+        while let Some(m) = self.marks.first.filter(|m| m.end <= sent) {
             self.marks.pop_front();
+            self.records -= u32::from(m.eor);
         }
     }
 
@@ -343,6 +352,13 @@ impl PushMarks {
 
     /// The end of the first MSG_EOR record after `from`: no segment extends past it.
     pub fn record_end_after(&self, from: SeqNum) -> Option<SeqNum> {
+        debug_assert_eq!(
+            self.records as usize,
+            self.marks().filter(|m| m.eor).count()
+        );
+        if self.records == 0 {
+            return None;
+        }
         self.marks().find(|m| m.end > from && m.eor).map(|m| m.end)
     }
 
