@@ -1,6 +1,6 @@
 //! The stack's own shortcuts around its general paths, each proven by
-//! `tests/shortcuts.rs`: a write on an open connection that reports it changed without the
-//! refresh's deadline check ([`Shortcut::Write`]), and the
+//! `tests/shortcuts.rs`: a write or a read on an open connection that reports it changed
+//! without the refresh's deadline check ([`Shortcut::Write`], [`Shortcut::Read`]), and the
 //! IPv4 header of a packet that is not a fragment written at fixed offsets
 //! ([`Shortcut::Ipv4Header`]). Outside tests they are always taken when they apply; in
 //! tests a per-thread switch turns them all off, so that the same run can go through the
@@ -10,22 +10,24 @@
 /// One of the shortcuts (the index of its count).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Shortcut {
-    /// `Stack::send`/`send_with`: no refresh after a write (`touched_by_write`).
+    /// `Stack::send`/`send_with`: no refresh after a write (`touched_by_call`).
     Write = 0,
+    /// `Stack::recv`: no refresh after a read (`touched_by_call`).
+    Read = 1,
     /// `Stack::emit_ip`: the fixed-offset IPv4 header (`egress::ipv4_header`).
-    Ipv4Header = 1,
+    Ipv4Header = 2,
 }
 
 #[cfg(test)]
 std::thread_local! {
     static ON: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-    static TAKEN: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+    static TAKEN: core::cell::Cell<[u64; 3]> = const { core::cell::Cell::new([0; 3]) };
 }
 
 /// Tests only: turns the shortcuts on or off for the stacks this thread drives; returns how
 /// many times this thread took each so far (indexed by [`Shortcut`]).
 #[cfg(test)]
-pub(crate) fn set_shortcuts(on: bool) -> [u64; 2] {
+pub(crate) fn set_shortcuts(on: bool) -> [u64; 3] {
     ON.with(|c| c.set(on));
     TAKEN.with(|c| c.get())
 }

@@ -272,12 +272,16 @@ impl Stack {
         self.refresh_queueing(h, now, true, true);
     }
 
-    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`):
-    /// a write arms no timer, moves no state and reports no event, so for an open connection
-    /// (no listener to report to, not closed or in TIME-WAIT, no trace) the refresh has
-    /// nothing to do but report it changed; its deadline is the one already queued. One slot
-    /// lookup instead of three, and no `poll_timeout`.
-    pub(super) fn touched_by_write(&mut self, h: SocketHandle, now: Instant) {
+    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`,
+    /// `which` is [`Shortcut::Write`]) or a read that took some (`Connection::recv`,
+    /// [`Shortcut::Read`]). Neither arms or moves a timer, changes the state or reports an
+    /// event (a read may owe a window update or a delayed ACK: the transmit queue, where
+    /// this puts the connection, sends it; a read of the FIN takes nothing and does not come
+    /// here), so for an open connection (no listener to report to, not closed or in
+    /// TIME-WAIT, whose parts a read may free, no trace) the refresh has nothing to do but
+    /// report it changed: its deadline is the one already queued. One slot lookup instead of
+    /// three, and no `poll_timeout`.
+    pub(super) fn touched_by_call(&mut self, h: SocketHandle, now: Instant, which: Shortcut) {
         let name_trace = self.cfg.trace;
         let Some(c) = conn_in(&mut self.slots, h) else {
             return;
@@ -296,9 +300,9 @@ impl Stack {
             let user = c.user;
             debug_assert!(
                 self.refreshed(h),
-                "a write changed the connection's deadline"
+                "a {which:?} call changed the connection's deadline"
             );
-            shortcuts::taken(Shortcut::Write);
+            shortcuts::taken(which);
             if user {
                 self.mark_changed(h);
             }
