@@ -10,6 +10,7 @@ use core::net::IpAddr;
 use std::collections::VecDeque;
 
 use super::Stack;
+use super::shortcuts::{self, Shortcut};
 use crate::tcp::State;
 use crate::tcp::connection::MAX_HEADER;
 use crate::tcp::ecn::Codepoint;
@@ -248,9 +249,11 @@ impl Stack {
         frag: Option<Frag>,
     ) -> Option<usize> {
         match (ip.src, ip.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) if frag.is_none() => {
+            (IpAddr::V4(src), IpAddr::V4(dst)) if frag.is_none() && shortcuts::on() => {
                 // Every packet but a fragment: the header built at fixed offsets (what
-                // `ipv4::Repr::emit` and `fill_checksum` write for it, see `ipv4_header`).
+                // `ipv4::Repr::emit` and `fill_checksum` write for it, see `ipv4_header`;
+                // the same IP ID taken and the same `None` cases, see the tests).
+                shortcuts::taken(Shortcut::Ipv4Header);
                 let total = ipv4::HEADER_LEN + payload_len;
                 let ident = self.ip_ident;
                 self.ip_ident = ident.wrapping_add(1);
@@ -527,6 +530,63 @@ mod tests {
             let h = ipv4_header(src.into(), dst.into(), protocol, total, ident, ttl, &ip);
             prop_assert_eq!(&h[..], &general[..ipv4::HEADER_LEN]);
         }
+    }
+
+    /// `emit_ip`'s fixed-offset branch against its general one, on two stacks alike: the
+    /// same bytes, the same IP IDs taken in the same order (one per call, a failed one
+    /// included), the same `None` for a buffer too small or a payload too long, the same
+    /// counters.
+    #[test]
+    fn emit_ip_fixed_header_is_the_general_branch() {
+        use crate::stack::shortcuts::set_shortcuts;
+        let new = || Stack::new(crate::stack::StackConfig::default(), [7; 32]);
+        let (mut general, mut fast) = (new(), new());
+        let sizes = [
+            (1500, 1480),
+            (60, 40),
+            (59, 40),
+            (20, 0),
+            (19, 0),
+            (0, 0),
+            (65535, 65515),
+            (65536, 65516),
+            (70_000, 65_516),
+            (100, 40),
+        ];
+        for (i, (buf_len, payload_len)) in sizes.into_iter().enumerate() {
+            let ecn = [
+                Codepoint::NotEct,
+                Codepoint::Ect1,
+                Codepoint::Ect0,
+                Codepoint::Ce,
+            ][i % 4];
+            let ip = IpHeader {
+                src: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+                dst: IpAddr::V4(Ipv4Addr::new(198, 18, 0, i as u8)),
+                protocol: if i % 3 == 0 {
+                    IpProtocol::Udp
+                } else {
+                    IpProtocol::Tcp
+                },
+                dont_frag: i % 2 == 0,
+                flow_label: 0,
+                ttl: (i % 3 == 1).then_some(i as u8),
+                ecn,
+            };
+            let mut g = vec![0x5au8; buf_len];
+            let mut f = g.clone();
+            set_shortcuts(false);
+            let from_general = general.emit_ip(&mut g, &ip, payload_len, None);
+            let before = set_shortcuts(true);
+            let from_fast = fast.emit_ip(&mut f, &ip, payload_len, None);
+            let taken = set_shortcuts(true)[Shortcut::Ipv4Header as usize];
+            assert_eq!(taken - before[Shortcut::Ipv4Header as usize], 1, "case {i}");
+            assert_eq!(from_fast, from_general, "case {i}");
+            assert_eq!(f, g, "case {i}");
+            assert_eq!(fast.ip_ident, general.ip_ident, "case {i}");
+            assert_eq!(fast.counters, general.counters, "case {i}");
+        }
+        assert!(general.counters.ip_out_requests >= 4);
     }
 
     fn control(len: usize) -> Control {

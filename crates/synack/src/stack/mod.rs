@@ -46,6 +46,7 @@
 //! | `ports.rs` | ephemeral ports |
 //! | `egress.rs` | [`Stack::poll_transmit`], IP headers, flow labels, the packets the stack itself owes (in fragments when large) |
 //! | `trace.rs` | trace events |
+//! | `shortcuts.rs` | the switch (tests) and counts of the stack's shortcuts around its general paths |
 
 mod demux;
 mod egress;
@@ -61,6 +62,7 @@ mod ipv4;
 mod ipv6;
 mod ports;
 mod route;
+mod shortcuts;
 mod slots;
 mod socket;
 mod syn_queue;

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
+use super::shortcuts::{self, Shortcut};
 use super::{SocketHandle, Stack, Tuple, err, wheel};
 use crate::tcp::connection::Spares;
 use crate::tcp::{Config, Connection, Counters, State};
@@ -81,6 +82,19 @@ pub(super) struct ConnSlot {
 fn tuple_of(c: &Connection) -> Tuple {
     let (l, r) = (c.local(), c.remote());
     (l.ip(), l.port(), r.ip(), r.port())
+}
+
+/// The connection's slot behind a handle, from the slot table alone (so that the stack's
+/// other fields stay free to borrow beside it): the lookup of the reporting refresh.
+#[inline(always)]
+fn conn_in(slots: &mut [Slot], h: SocketHandle) -> Option<&mut ConnSlot> {
+    match slots.get_mut(h.index as usize) {
+        Some(Slot {
+            generation,
+            kind: SlotKind::Conn(c),
+        }) if *generation == h.generation => Some(c),
+        _ => None,
+    }
 }
 
 impl Stack {
@@ -263,32 +277,37 @@ impl Stack {
         self.refresh_queueing(h, now, true, true);
     }
 
-    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`):
-    /// a write arms no timer, moves no state and reports no event, so for an open connection
-    /// (no listener to report to, not closed or in TIME-WAIT, no trace) the refresh has
-    /// nothing to do but report it changed; its deadline is the one already queued. One slot
-    /// lookup instead of three, and no `poll_timeout`.
-    pub(super) fn touched_by_write(&mut self, h: SocketHandle, now: Instant) {
+    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`,
+    /// `which` is [`Shortcut::Write`]) or a read that took some (`Connection::recv`,
+    /// [`Shortcut::Read`]). Neither arms or moves a timer, changes the state or reports an
+    /// event (a read may owe a window update or a delayed ACK: the transmit queue, where
+    /// this puts the connection, sends it; a read of the FIN takes nothing and does not come
+    /// here), so for an open connection (no listener to report to, not closed or in
+    /// TIME-WAIT, whose parts a read may free, no trace) the refresh has nothing to do but
+    /// report it changed: its deadline is the one already queued. One slot lookup instead of
+    /// three, and no `poll_timeout`.
+    pub(super) fn touched_by_call(&mut self, h: SocketHandle, now: Instant, which: Shortcut) {
         let name_trace = self.cfg.trace;
-        let c = match self.slots.get_mut(h.index as usize) {
-            Some(Slot {
-                generation,
-                kind: SlotKind::Conn(c),
-            }) if *generation == h.generation => c,
-            _ => return,
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
         };
         if !c.dirty {
             c.dirty = true;
             self.dirty.push_back(h);
         }
         let state = c.conn.state();
-        if c.parent.is_none() && !name_trace && state.is_synchronized() && state != State::TimeWait
+        if c.parent.is_none()
+            && !name_trace
+            && state.is_synchronized()
+            && state != State::TimeWait
+            && shortcuts::on()
         {
             let user = c.user;
             debug_assert!(
                 self.refreshed(h),
-                "a write changed the connection's deadline"
+                "a {which:?} call changed the connection's deadline"
             );
+            shortcuts::taken(which);
             if user {
                 self.mark_changed(h);
             }
@@ -334,17 +353,14 @@ impl Stack {
         let Some(q) = self.changed.as_mut() else {
             return;
         };
-        match self.slots.get_mut(h.index as usize) {
-            Some(Slot {
-                generation,
-                kind: SlotKind::Conn(c),
-            }) if *generation == h.generation => {
+        match conn_in(&mut self.slots, h) {
+            Some(c) => {
                 if !std::mem::replace(&mut c.changed, true) {
                     q.push_back(h);
                 }
             }
             // A listener: a few entries per accepted connection at most.
-            _ => q.push_back(h),
+            None => q.push_back(h),
         }
     }
 
@@ -366,12 +382,8 @@ impl Stack {
     #[inline(always)]
     fn refresh_queueing(&mut self, h: SocketHandle, now: Instant, report: bool, queue: bool) {
         let name_trace = self.cfg.trace;
-        let c = match self.slots.get_mut(h.index as usize) {
-            Some(Slot {
-                generation,
-                kind: SlotKind::Conn(c),
-            }) if *generation == h.generation => c,
-            _ => return,
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
         };
         if queue && !c.dirty {
             c.dirty = true;

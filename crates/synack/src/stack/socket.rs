@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::route::canonical;
+use super::shortcuts::Shortcut;
 use super::slots::{Listener, SlotKind};
 use super::{SocketHandle, Stack, err};
 use crate::tcp::{Config, Connection, Keepalive, PollEvents, Shutdown, congestion};
@@ -316,7 +317,7 @@ impl Stack {
             .send(data)
             .map_err(io::Error::from)?;
         if n > 0 {
-            self.touched_by_write(h, now);
+            self.touched_by_call(h, now, Shortcut::Write);
         }
         Ok(n)
     }
@@ -335,7 +336,7 @@ impl Stack {
             .conn
             .send_with(data, more, eor)
             .map_err(io::Error::from)?;
-        self.touched_by_write(h, now);
+        self.touched_by_call(h, now, Shortcut::Write);
         Ok(n)
     }
 
@@ -384,7 +385,7 @@ impl Stack {
             .recv(out)
             .map_err(io::Error::from)?;
         if n > 0 {
-            self.touched(h, now);
+            self.touched_by_call(h, now, Shortcut::Read);
         }
         Ok(n)
     }

@@ -846,6 +846,7 @@ fn default_gateway_routes_off_link_destinations() {
 mod forward;
 mod frag;
 mod handshake;
+mod shortcuts;
 mod sockets;
 mod time_wait;
 mod v6;

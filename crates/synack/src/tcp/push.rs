@@ -161,6 +161,20 @@ impl Marks {
     }
 }
 
+#[cfg(test)]
+std::thread_local! {
+    static PUSH_SHORTCUT: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+}
+
+/// Whether [`PushMarks::on_write`] takes its one-buffer shortcut (always, outside tests).
+#[inline(always)]
+fn push_shortcut_on() -> bool {
+    #[cfg(test)]
+    return PUSH_SHORTCUT.with(|c| c.get());
+    #[cfg(not(test))]
+    true
+}
+
 /// Largest buffer a write builds: whole segments up to half the peer's largest window and
 /// the GSO limit, at least one segment (Linux `tcp_xmit_size_goal`). `header_len` is the
 /// TCP header with the options every segment carries.
@@ -213,6 +227,13 @@ impl PushMarks {
         let mut copied = 0u32;
         // The PSH flag of the buffer being filled, carried to its end as it grows.
         let mut carry = false;
+        if w.seq <= w.sent_end && w.copied <= goal && push_shortcut_on() {
+            // Nothing unsent and a write that fits one buffer (every request/response
+            // write): the loop's one turn, a new buffer that the write fills to its end.
+            self.tail_start = seq;
+            seq += w.copied;
+            copied = w.copied;
+        }
         while copied < w.copied {
             let (tail_len, last) = open_tail(marks, self.tail_start, seq, w.sent_end);
             let mut room = if tail_len > 0 && tail_len < goal {
@@ -376,6 +397,59 @@ impl PushMarks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `on_write`'s one-buffer shortcut (nothing unsent, a write that fits one buffer)
+        /// leaves the marks as the general loop does: two copies driven by the same writes
+        /// and sends, one with the shortcut and one without, stay alike after every step.
+        /// The first write of each case is one the shortcut takes.
+        #[test]
+        fn the_one_buffer_shortcut_is_the_loop(
+            ops in proptest::collection::vec(
+                (0u8..3, 1u32..200_000, 0u32..3_000, any::<(bool, bool, bool)>(), 0usize..4),
+                1..40,
+            ),
+        ) {
+            let goals = [1448u32, 2896, 20_000, 64_000];
+            let start = 1_000u32;
+            let (mut fast, mut general) = (PushMarks::new(s(start)), PushMarks::new(s(start)));
+            let (mut end, mut sent) = (s(start), s(start));
+            for (i, (op, a, b, (more, eor, short), g)) in ops.into_iter().enumerate() {
+                let goal = goals[g];
+                if op == 0 || i == 0 {
+                    let copied = if i == 0 { 1 + a % goal } else { 1 + a % (3 * goal) };
+                    let w = Write {
+                        seq: end,
+                        copied,
+                        requested: copied + if short { b } else { 0 },
+                        sent_end: sent,
+                        sendable_end: sent + b * 20,
+                        size_goal: goal,
+                        max_window: 2 * goal,
+                        more,
+                        eor,
+                    };
+                    if i == 0 {
+                        prop_assert!(w.seq <= w.sent_end && w.copied <= goal);
+                    }
+                    PUSH_SHORTCUT.with(|c| c.set(true));
+                    fast.on_write(w);
+                    PUSH_SHORTCUT.with(|c| c.set(false));
+                    general.on_write(w);
+                    PUSH_SHORTCUT.with(|c| c.set(true));
+                    end += copied;
+                } else {
+                    // Some of what is unsent goes (all of it, one time in two).
+                    let unsent = end - sent;
+                    sent += if op == 1 { unsent } else { a % (unsent + 1) };
+                    fast.on_sent(sent);
+                    general.on_sent(sent);
+                }
+                prop_assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+            }
+        }
+    }
 
     fn s(n: u32) -> SeqNum {
         SeqNum(n)

@@ -125,7 +125,7 @@ impl Checksum {
     /// [`add_bytes`](Self::add_bytes) of exactly 32 bytes (a TCP header with the timestamps
     /// option, or one without options and zeros after it): eight words, no loop.
     #[inline]
-    pub fn add_32(&mut self, h: &[u8; 32]) {
+    pub(crate) fn add_32(&mut self, h: &[u8; 32]) {
         let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
         let (a, b) = (w(0) + w(4) + w(8) + w(12), w(16) + w(20) + w(24) + w(28));
         self.acc = fold64(self.acc + a + b);

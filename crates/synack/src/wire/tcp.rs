@@ -1023,20 +1023,20 @@ impl<'a> Repr<'a> {
 /// checksum at fixed offsets, without the general option layout of [`Repr`]: the same bytes
 /// as [`Repr::emit_header`] followed by [`Packet::fill_checksum_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlainHeader {
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub seq: SeqNum,
-    pub ack: SeqNum,
-    pub flags: Flags,
-    pub window: u16,
-    pub timestamps: Option<Timestamps>,
+pub(crate) struct PlainHeader {
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) seq: SeqNum,
+    pub(crate) ack: SeqNum,
+    pub(crate) flags: Flags,
+    pub(crate) window: u16,
+    pub(crate) timestamps: Option<Timestamps>,
 }
 
 impl PlainHeader {
     /// 20 bytes, or 32 with timestamps.
     #[inline]
-    pub fn header_len(&self) -> usize {
+    pub(crate) fn header_len(&self) -> usize {
         if self.timestamps.is_some() {
             HEADER_LEN + 12
         } else {
@@ -1048,7 +1048,7 @@ impl PlainHeader {
     /// payload, already in place and summing to `payload`) and fills its checksum for
     /// `src`/`dst`.
     #[inline]
-    pub fn emit_with_checksum(
+    pub(crate) fn emit_with_checksum(
         &self,
         segment: &mut [u8],
         src: IpAddr,
