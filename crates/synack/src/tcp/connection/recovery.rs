@@ -29,7 +29,7 @@
 //! segment is older than anything still in flight and its loss test would find nothing: what
 //! RACK learns from those deliveries is never needed.
 
-use super::sender::Sender;
+use super::sender::{Sender, Transmit};
 use super::timers::Timer;
 use super::{CaState, Connection};
 use crate::tcp::congestion::{AckSample, Flight};
@@ -86,30 +86,97 @@ pub(super) struct Recovery {
     rto_recoveries: u16,
 }
 
+/// What a [`Recovery`] given back leaves behind, in the transmit state, for the next one:
+/// the counters TCP_INFO reports over the connection's life, the reordering degree (Linux
+/// `tp->reordering`), RACK's reordering memory (whether reordering was seen, the window's
+/// multiplier and how long it persists, the D-SACK round) and the last episode's undo
+/// bookkeeping, which a late D-SACK may still use (Linux `tcp_try_undo_dsack` in Open).
+/// Everything else of a recovery state given back is at a value the next episode resets
+/// before reading it (`give_back_recovery` says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Carried {
+    rack: Rack,
+    undo_marker: Option<SeqNum>,
+    undo_retrans: u32,
+    episode_retrans: u32,
+    dsack_dups: u32,
+    reordering: u32,
+    retransmits: u64,
+    bytes_retrans: u64,
+    total_rto: u16,
+    rto_recoveries: u16,
+}
+
+impl Carried {
+    /// What a connection that never needed recovery state has.
+    const INITIAL: Carried = Carried {
+        rack: Rack::new(),
+        undo_marker: None,
+        undo_retrans: 0,
+        episode_retrans: 0,
+        dsack_dups: 0,
+        reordering: DUP_THRESH,
+        retransmits: 0,
+        bytes_retrans: 0,
+        total_rto: 0,
+        rto_recoveries: 0,
+    };
+}
+
 impl Recovery {
     /// The recovery state in `slot`, allocated now if this is the first time it is needed.
-    pub(super) fn get(slot: &mut Option<Box<Recovery>>) -> &mut Recovery {
-        slot.get_or_insert_with(|| {
-            Box::new(Recovery {
-                rack: Rack::new(),
-                prr: Prr::default(),
-                ca_state: CaState::Open,
-                high_seq: SeqNum(0),
-                undo_marker: None,
-                undo_retrans: 0,
-                episode_retrans: 0,
-                retrans_stamp: None,
-                frto: false,
-                frto_new: false,
-                reno_sacked: 0,
-                dsack_dups: 0,
-                reordering: DUP_THRESH,
-                retransmits: 0,
-                bytes_retrans: 0,
-                total_rto: 0,
-                rto_recoveries: 0,
-            })
+    /// What was carried over when an earlier one was given back comes back into it (taken
+    /// from the transmit state `tx`).
+    pub(super) fn get<'a>(
+        slot: &'a mut Option<Box<Recovery>>,
+        tx: &mut Option<Box<Transmit>>,
+    ) -> &'a mut Recovery {
+        if slot.is_none() {
+            let carried = tx.as_deref_mut().and_then(|t| t.carried.take());
+            *slot = Some(Recovery::new(carried.as_deref()));
+        }
+        slot.as_deref_mut().expect("allocated above")
+    }
+
+    /// A new recovery state, with what `carried` kept of an earlier one.
+    #[inline(never)]
+    fn new(carried: Option<&Carried>) -> Box<Recovery> {
+        let c = carried.copied().unwrap_or(Carried::INITIAL);
+        Box::new(Recovery {
+            rack: c.rack,
+            prr: Prr::default(),
+            ca_state: CaState::Open,
+            high_seq: SeqNum(0),
+            undo_marker: c.undo_marker,
+            undo_retrans: c.undo_retrans,
+            episode_retrans: c.episode_retrans,
+            retrans_stamp: None,
+            frto: false,
+            frto_new: false,
+            reno_sacked: 0,
+            dsack_dups: c.dsack_dups,
+            reordering: c.reordering,
+            retransmits: c.retransmits,
+            bytes_retrans: c.bytes_retrans,
+            total_rto: c.total_rto,
+            rto_recoveries: c.rto_recoveries,
         })
+    }
+
+    /// What outlives this state when it is given back (see [`Carried`]).
+    fn carried(&self) -> Carried {
+        Carried {
+            rack: self.rack.without_deliveries(),
+            undo_marker: self.undo_marker,
+            undo_retrans: self.undo_retrans,
+            episode_retrans: self.episode_retrans,
+            dsack_dups: self.dsack_dups,
+            reordering: self.reordering,
+            retransmits: self.retransmits,
+            bytes_retrans: self.bytes_retrans,
+            total_rto: self.total_rto,
+            rto_recoveries: self.rto_recoveries,
+        }
     }
 
     /// Linux `tcp_packet_delayed` (RFC 3522, Eifel): the ACK echoes a timestamp older than
@@ -226,7 +293,7 @@ impl Connection {
     pub(super) fn resend_all_lost(&mut self) {
         self.snd.sb.mark_all_lost();
         // Losses: the recovery state exists from here on.
-        Recovery::get(&mut self.recovery);
+        Recovery::get(&mut self.recovery, &mut self.snd.tx);
         self.snd.nxt = self.snd.una;
         self.snd.sampler.invalidate();
     }
@@ -244,9 +311,21 @@ impl Connection {
     /// The reordering degree in segments, the D-SACK blocks received and the segments sent
     /// again (TCP_INFO).
     pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
-        self.recovery.as_ref().map_or((DUP_THRESH, 0, 0), |r| {
-            (r.reordering, r.dsack_dups, r.retransmits)
-        })
+        if let Some(r) = self.recovery.as_deref() {
+            return (r.reordering, r.dsack_dups, r.retransmits);
+        }
+        let c = self.carried();
+        (c.reordering, c.dsack_dups, c.retransmits)
+    }
+
+    /// What an earlier recovery state given back left (the initial values if none was).
+    fn carried(&self) -> Carried {
+        self.snd
+            .tx
+            .as_deref()
+            .and_then(|t| t.carried.as_deref())
+            .copied()
+            .unwrap_or(Carried::INITIAL)
     }
 
     /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves:
@@ -270,7 +349,7 @@ impl Connection {
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
         if self.opts.sack && !seg.options.sack.is_empty() {
-            let rec = Recovery::get(&mut self.recovery);
+            let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
             let blocks = seg.options.sack.as_slice();
             for (i, &(start, end)) in blocks.iter().enumerate() {
                 // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
@@ -390,7 +469,7 @@ impl Connection {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
             let out = self.snd.sb.outstanding().segs;
             if self.reno_sacked() + 1 < out.max(1) {
-                Recovery::get(&mut self.recovery).reno_sacked += 1;
+                Recovery::get(&mut self.recovery, &mut self.snd.tx).reno_sacked += 1;
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
             }
@@ -450,18 +529,75 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
-                sum.delivered.segs,
-                pipe,
-                ssthresh,
-                sum.una_advanced,
-                newly_lost,
-            ) {
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
+                .prr
+                .on_ack(
+                    sum.delivered.segs,
+                    pipe,
+                    ssthresh,
+                    sum.una_advanced,
+                    newly_lost,
+                )
+            {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
             self.grow_cwnd(now, sum.delivered, sum.prior_pipe_bytes, rtt_sample);
         }
+        if self.recovery.is_some() {
+            self.give_back_recovery();
+        }
+    }
+
+    /// Frees the recovery state once it holds nothing an ACK without SACK blocks or ECN echo
+    /// would read, so that the connection's later in-order ACKs take `ack_in_order` again
+    /// (issue 20: an idle connection carries no recovery state). What must outlive it goes
+    /// to the transmit state ([`Carried`]) and comes back with the next one.
+    ///
+    /// Given back only when:
+    /// * the state is Open (no episode, no CWR reduction, not Disorder), no duplicate ACK is
+    ///   counted without SACK (`reno_sacked`) and F-RTO holds nothing back (`frto_new`);
+    /// * nothing on the scoreboard is SACKed, lost or sent again, now or ever
+    ///   (`EVER_RETRANS`), so every segment in flight is an original, and
+    /// * none was sent before RACK's most recently sent delivered segment, and the reordering
+    ///   timer is not armed. Then RACK's loss test finds nothing now, and as the first
+    ///   delivery after this one (cumulative or SACKed) is of a segment sent after that one,
+    ///   it replaces the forgotten segment, its RTT and the highest delivered end as it would
+    ///   have replaced them had they been kept.
+    ///
+    /// What is not carried is reset by whatever reads it next: PRR, `high_seq`,
+    /// `retrans_stamp` and `frto` by the start of the next episode (`enter_recovery`,
+    /// `enter_loss`, `enter_cwr`; Open reads none of them).
+    #[inline(never)]
+    fn give_back_recovery(&mut self) {
+        if !give_back_on() || self.snd.tx.is_none() {
+            return;
+        }
+        let Some(rec) = self.recovery.as_deref() else {
+            return;
+        };
+        let sb = &self.snd.sb;
+        let clean = rec.ca_state == CaState::Open
+            && rec.reno_sacked == 0
+            && !rec.frto_new
+            && sb.sacked().segs == 0
+            && sb.lost().segs == 0
+            && sb.retrans().segs == 0
+            && !self.timers.is_armed(Timer::Reorder)
+            && sb.first().is_none_or(|s| !rec.rack.sent_before(s))
+            && !sb.any_marked(self.snd.una, self.snd.max, EVER_RETRANS);
+        if !clean {
+            return;
+        }
+        let carried = rec.carried();
+        let tx = self.snd.tx.as_deref_mut().expect("checked above");
+        match tx.carried.as_deref_mut() {
+            Some(c) => *c = carried,
+            None => tx.carried = Some(Box::new(carried)),
+        }
+        self.recovery = None;
+        #[cfg(test)]
+        GIVEN_BACK.with(|c| c.set(c.get() + 1));
     }
 
     /// Step 4 for a window-based controller outside a window reduction, on an ACK that may
@@ -821,7 +957,7 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery)
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
                 .prr
                 .on_ack(1, pipe, ssthresh, false, true)
             {
@@ -834,7 +970,7 @@ impl Connection {
     /// retransmitting (Linux `tcp_enter_cwr`: CWR state, no undo), and say so with CWR.
     fn enter_cwr(&mut self, now: Instant) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         rec.high_seq = self.snd.max;
         rec.undo_marker = None;
         rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
@@ -846,7 +982,7 @@ impl Connection {
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         // A reduction for an ECN echo under way goes on (Linux `tcp_enter_recovery` only
         // starts one when not in CWR).
         let reducing = rec.ca_state == CaState::Cwr;
@@ -874,7 +1010,7 @@ impl Connection {
     /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
         // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
         // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
@@ -945,7 +1081,7 @@ impl Connection {
     /// came since the last ACK of new data (Linux `tcp_update_rto_stats`).
     pub(super) fn count_rto(&mut self) {
         let first = self.snd.retries == 0;
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         rec.total_rto = rec.total_rto.wrapping_add(1);
         if first {
             rec.rto_recoveries = rec.rto_recoveries.wrapping_add(1);
@@ -955,21 +1091,23 @@ impl Connection {
     /// TCP_INFO's counters of retransmissions: bytes sent again, timeouts, and the timeout
     /// episodes (`tcpi_bytes_retrans`, `tcpi_total_rto`, `tcpi_total_rto_recoveries`).
     pub(super) fn retransmission_totals(&self) -> (u64, u16, u16) {
-        self.recovery.as_ref().map_or((0, 0, 0), |r| {
-            (r.bytes_retrans, r.total_rto, r.rto_recoveries)
-        })
+        if let Some(r) = self.recovery.as_deref() {
+            return (r.bytes_retrans, r.total_rto, r.rto_recoveries);
+        }
+        let c = self.carried();
+        (c.bytes_retrans, c.total_rto, c.rto_recoveries)
     }
 
     /// A SYN or SYN-ACK was sent again.
     pub(super) fn on_handshake_retransmitted(&mut self) {
-        Recovery::get(&mut self.recovery).retransmits += 1;
+        Recovery::get(&mut self.recovery, &mut self.snd.tx).retransmits += 1;
     }
 
     /// A segment with `len` payload bytes was sent again (of this episode, if one is under
     /// way).
     pub(super) fn on_retransmitted(&mut self, now: Instant, len: usize) {
         let stamp = self.ts_now(now);
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         rec.retransmits += 1;
         rec.bytes_retrans += len as u64;
         if rec.undo_marker.is_some() {
@@ -1061,4 +1199,28 @@ fn echo_predates(seg: &Repr<'_>, stamp: u32) -> bool {
     seg.options
         .timestamps
         .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static GIVE_BACK: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static GIVEN_BACK: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: turns giving the recovery state back on or off for the connections this
+/// thread drives, so that a test can compare; returns how many were given back on this
+/// thread so far.
+#[cfg(test)]
+pub(crate) fn set_give_back(on: bool) -> u64 {
+    GIVE_BACK.with(|c| c.set(on));
+    GIVEN_BACK.with(|c| c.get())
+}
+
+/// Giving the recovery state back is on (always, outside tests).
+#[inline(always)]
+fn give_back_on() -> bool {
+    #[cfg(test)]
+    return GIVE_BACK.with(|c| c.get());
+    #[cfg(not(test))]
+    true
 }
