@@ -1165,18 +1165,20 @@ impl Connection {
         self.snd.sb.pipe().segs.saturating_sub(self.reno_sacked())
     }
 
-    /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was
-    /// in flight at most in the last round; afterwards, whether sending was held back by it.
+    /// Linux `tcp_is_cwnd_limited` (include/net/tcp.h, as Linux's 2022 "tcp: fix
+    /// tcp_cwnd_validate() to not forget is_cwnd_limited" left it): sending was held back by
+    /// the window in the last round; or, in slow start, the window is below twice what was
+    /// in flight at most in that round.
     pub(super) fn is_cwnd_limited(&self) -> bool {
         let (max_packets_out, cwnd_limited) = self
             .snd
             .tx
             .as_ref()
             .map_or((0, false), |t| (t.max_packets_out, t.cwnd_limited));
-        if self.cc.cwnd() < self.cc.ssthresh() {
-            return self.cwnd_segs() < 2 * max_packets_out;
+        if cwnd_limited {
+            return true;
         }
-        cwnd_limited
+        self.cc.cwnd() < self.cc.ssthresh() && self.cwnd_segs() < 2 * max_packets_out
     }
 
     /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
