@@ -51,17 +51,13 @@ const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
 /// congestion-avoidance state and the current (or last) episode with what undoing it needs.
 #[derive(Debug)]
 pub(super) struct Recovery {
-    rack: Rack,
+    /// What outlives the state when it is given back (see [`Carried`]): RACK, the
+    /// reordering degree, the undo bookkeeping and the lifetime counters.
+    kept: Carried,
     prr: Prr,
     ca_state: CaState,
     /// SND.MAX when the current recovery or loss episode began: it ends when SND.UNA passes.
     high_seq: SeqNum,
-    /// SND.UNA when the episode began, while its window reduction may still be undone.
-    undo_marker: Option<SeqNum>,
-    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
-    undo_retrans: u32,
-    /// Retransmissions of the episode.
-    episode_retrans: u32,
     /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
     retrans_stamp: Option<u32>,
     /// F-RTO (RFC 5682 §3.1, SACK-enhanced as Linux's `tp->frto`) watches this timeout.
@@ -71,19 +67,6 @@ pub(super) struct Recovery {
     frto_new: bool,
     /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
     reno_sacked: u32,
-    /// Duplicate segments D-SACKs reported (Linux `tp->dsack_dups`).
-    dsack_dups: u32,
-    /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
-    reordering: u32,
-    /// Segments sent again over the connection's life (SYN and SYN-ACK included).
-    retransmits: u64,
-    /// Payload bytes sent again over the connection's life (Linux `tp->bytes_retrans`).
-    bytes_retrans: u64,
-    /// Retransmission timeouts over the connection's life (Linux `tp->total_rto`, 16 bits)...
-    total_rto: u16,
-    /// ...and the episodes they form: timeouts that followed no other (Linux
-    /// `tp->total_rto_recoveries`).
-    rto_recoveries: u16,
 }
 
 /// What a [`Recovery`] given back leaves behind, in the transmit state, for the next one:
@@ -96,14 +79,24 @@ pub(super) struct Recovery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Carried {
     rack: Rack,
+    /// SND.UNA when the episode began, while its window reduction may still be undone.
     undo_marker: Option<SeqNum>,
+    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
     undo_retrans: u32,
+    /// Retransmissions of the episode.
     episode_retrans: u32,
+    /// Duplicate segments D-SACKs reported (Linux `tp->dsack_dups`).
     dsack_dups: u32,
+    /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
     reordering: u32,
+    /// Segments sent again over the connection's life (SYN and SYN-ACK included).
     retransmits: u64,
+    /// Payload bytes sent again over the connection's life (Linux `tp->bytes_retrans`).
     bytes_retrans: u64,
+    /// Retransmission timeouts over the connection's life (Linux `tp->total_rto`, 16 bits)...
     total_rto: u16,
+    /// ...and the episodes they form: timeouts that followed no other (Linux
+    /// `tp->total_rto_recoveries`).
     rto_recoveries: u16,
 }
 
@@ -141,41 +134,23 @@ impl Recovery {
     /// A new recovery state, with what `carried` kept of an earlier one.
     #[inline(never)]
     fn new(carried: Option<&Carried>) -> Box<Recovery> {
-        let c = carried.copied().unwrap_or(Carried::INITIAL);
         Box::new(Recovery {
-            rack: c.rack,
+            kept: carried.copied().unwrap_or(Carried::INITIAL),
             prr: Prr::default(),
             ca_state: CaState::Open,
             high_seq: SeqNum(0),
-            undo_marker: c.undo_marker,
-            undo_retrans: c.undo_retrans,
-            episode_retrans: c.episode_retrans,
             retrans_stamp: None,
             frto: false,
             frto_new: false,
             reno_sacked: 0,
-            dsack_dups: c.dsack_dups,
-            reordering: c.reordering,
-            retransmits: c.retransmits,
-            bytes_retrans: c.bytes_retrans,
-            total_rto: c.total_rto,
-            rto_recoveries: c.rto_recoveries,
         })
     }
 
     /// What outlives this state when it is given back (see [`Carried`]).
     fn carried(&self) -> Carried {
         Carried {
-            rack: self.rack.without_deliveries(),
-            undo_marker: self.undo_marker,
-            undo_retrans: self.undo_retrans,
-            episode_retrans: self.episode_retrans,
-            dsack_dups: self.dsack_dups,
-            reordering: self.reordering,
-            retransmits: self.retransmits,
-            bytes_retrans: self.bytes_retrans,
-            total_rto: self.total_rto,
-            rto_recoveries: self.rto_recoveries,
+            rack: self.kept.rack.without_deliveries(),
+            ..self.kept
         }
     }
 
@@ -193,8 +168,8 @@ impl Recovery {
             return;
         };
         let degree = (fack - low).div_ceil(mss.max(1));
-        self.reordering = self.reordering.max(degree.min(MAX_REORDERING));
-        self.rack.note_reordering();
+        self.kept.reordering = self.kept.reordering.max(degree.min(MAX_REORDERING));
+        self.kept.rack.note_reordering();
     }
 
     /// A D-SACK for `[start, end)`: the peer received that range twice (Linux
@@ -211,20 +186,20 @@ impl Recovery {
             return 0;
         }
         let segs = len.div_ceil(mss).max(1);
-        self.dsack_dups = self.dsack_dups.saturating_add(segs);
-        if u64::from(self.dsack_dups) > self.retransmits {
+        self.kept.dsack_dups = self.kept.dsack_dups.saturating_add(segs);
+        if u64::from(self.kept.dsack_dups) > self.kept.retransmits {
             return 0;
         }
         ctr.dsack_recv_segs += u64::from(segs);
-        self.rack.on_dsack(snd.una, snd.max);
-        if let Some(marker) = self.undo_marker
+        self.kept.rack.on_dsack(snd.una, snd.max);
+        if let Some(marker) = self.kept.undo_marker
             && end > marker
-            && self.undo_retrans > 0
+            && self.kept.undo_retrans > 0
             // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized
             // pieces. Above it, only ranges that were retransmitted count.
             && (end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS))
         {
-            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
+            self.kept.undo_retrans = self.kept.undo_retrans.saturating_sub(segs);
         }
         segs
     }
@@ -312,7 +287,7 @@ impl Connection {
     /// again (TCP_INFO).
     pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
         if let Some(r) = self.recovery.as_deref() {
-            return (r.reordering, r.dsack_dups, r.retransmits);
+            return (r.kept.reordering, r.kept.dsack_dups, r.kept.retransmits);
         }
         let c = self.carried();
         (c.reordering, c.dsack_dups, c.retransmits)
@@ -377,7 +352,7 @@ impl Connection {
                     continue; // acknowledged by this very ACK: nothing to learn
                 }
                 let start = start.max(ack);
-                let rack = &mut rec.rack;
+                let rack = &mut rec.kept.rack;
                 let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
                 let mut lowest = sum.lowest_new;
                 let lowest_orig = &mut sum.lowest_orig;
@@ -414,7 +389,7 @@ impl Connection {
         if sum.una_advanced {
             // Without recovery state nothing was ever SACKed or sent again: RACK needs none of
             // these deliveries (see the module documentation).
-            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.rack);
+            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.kept.rack);
             let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
             let rs = &mut sum.rate;
             let (first, last) = (&mut sum.first_acked, &mut sum.last_acked);
@@ -584,7 +559,7 @@ impl Connection {
             && sb.lost().segs == 0
             && sb.retrans().segs == 0
             && !self.timers.is_armed(Timer::Reorder)
-            && sb.first().is_none_or(|s| !rec.rack.sent_before(s))
+            && sb.first().is_none_or(|s| !rec.kept.rack.sent_before(s))
             && !sb.any_marked(self.snd.una, self.snd.max, EVER_RETRANS);
         if !clean {
             return;
@@ -670,10 +645,11 @@ impl Connection {
         // retransmissions took (reordering by more than an RTT): the undo information is
         // kept until the next episode, as Linux's `tcp_try_undo_dsack` does.
         if let Some(rec) = self.recovery.as_deref()
-            && rec.undo_marker.is_some()
+            && rec.kept.undo_marker.is_some()
         {
             let in_episode = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
-            let all_dsacked = sum.dsack && rec.undo_retrans == 0 && rec.episode_retrans > 0;
+            let all_dsacked =
+                sum.dsack && rec.kept.undo_retrans == 0 && rec.kept.episode_retrans > 0;
             let ts_says_delayed =
                 in_episode && self.snd.una >= rec.high_seq && rec.echo_predates_retransmission(seg);
             if all_dsacked || ts_says_delayed {
@@ -684,7 +660,7 @@ impl Connection {
                 }
                 if all_dsacked && let Some(rec) = self.recovery.as_deref_mut() {
                     // Linux `tcp_try_undo_dsack`: the reordering window persists longer.
-                    rec.rack.on_dsack_undo();
+                    rec.kept.rack.on_dsack_undo();
                 }
                 self.undo();
             }
@@ -710,7 +686,7 @@ impl Connection {
                     self.cc.set_cwnd(ssthresh);
                 }
                 if let Some(rec) = self.recovery.as_deref_mut() {
-                    rec.rack.on_recovery_end();
+                    rec.kept.rack.on_recovery_end();
                 }
                 self.end_episode(true);
                 // Loss already evident beyond the old episode (marked by this very ACK or
@@ -769,7 +745,7 @@ impl Connection {
                 && self
                     .recovery
                     .as_ref()
-                    .is_some_and(|r| r.reordering > DUP_THRESH))
+                    .is_some_and(|r| r.kept.reordering > DUP_THRESH))
     }
 
     /// Linux `tcp_try_undo_partial`: in fast recovery, an ACK that advances SND.UNA short of
@@ -792,7 +768,7 @@ impl Connection {
             || rec.ca_state != CaState::Recovery
             || !sum.una_advanced
             || una >= rec.high_seq
-            || rec.undo_marker.is_none()
+            || rec.kept.undo_marker.is_none()
             || !rec.echo_predates_retransmission(seg)
         {
             return false;
@@ -829,8 +805,8 @@ impl Connection {
         };
         rec.frto_new = false;
         let recovered = una >= rec.high_seq;
-        if sum.una_advanced && rec.undo_marker.is_some() && rec.episode_retrans > 0 {
-            let all_dsacked = rec.undo_retrans == 0;
+        if sum.una_advanced && rec.kept.undo_marker.is_some() && rec.kept.episode_retrans > 0 {
+            let all_dsacked = rec.kept.undo_retrans == 0;
             if all_dsacked || rec.echo_predates_retransmission(seg) {
                 ctr.loss_undo += 1;
                 self.undo_loss();
@@ -902,7 +878,7 @@ impl Connection {
         let Some(rec) = self.recovery.as_deref() else {
             return 0;
         };
-        if rec.rack.end_seq().is_none() {
+        if rec.kept.rack.end_seq().is_none() {
             return 0;
         }
         // An ACK that ends the episode (SND.UNA at or past its high_seq) is looked at as out
@@ -911,13 +887,13 @@ impl Connection {
         // one or two reordered segments do not start the next episode at once.
         let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss)
             && self.snd.una < rec.high_seq;
-        let reo_wnd = rec.rack.reo_wnd(
+        let reo_wnd = rec.kept.rack.reo_wnd(
             in_recovery,
             self.snd.sb.sacked().segs,
             self.rtt.min_rtt(),
             self.rtt.srtt(),
         );
-        let rack = rec.rack;
+        let rack = rec.kept.rack;
         let (marked, next) =
             self.snd
                 .sb
@@ -972,7 +948,7 @@ impl Connection {
         let mss = self.snd.mss.max(1);
         let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         rec.high_seq = self.snd.max;
-        rec.undo_marker = None;
+        rec.kept.undo_marker = None;
         rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
         self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
         rec.ca_state = CaState::Cwr;
@@ -987,9 +963,9 @@ impl Connection {
         // starts one when not in CWR).
         let reducing = rec.ca_state == CaState::Cwr;
         rec.high_seq = self.snd.max;
-        rec.undo_marker = Some(self.snd.una);
-        rec.undo_retrans = 0;
-        rec.episode_retrans = 0;
+        rec.kept.undo_marker = Some(self.snd.una);
+        rec.kept.undo_retrans = 0;
+        rec.kept.episode_retrans = 0;
         rec.retrans_stamp = None;
         if !reducing {
             rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
@@ -1019,10 +995,10 @@ impl Connection {
         let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
         rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
         rec.frto_new = false;
-        if new_recovery || rec.undo_marker.is_none() {
-            rec.undo_marker = Some(self.snd.una);
-            rec.undo_retrans = 0;
-            rec.episode_retrans = 0;
+        if new_recovery || rec.kept.undo_marker.is_none() {
+            rec.kept.undo_marker = Some(self.snd.una);
+            rec.kept.undo_retrans = 0;
+            rec.kept.episode_retrans = 0;
             rec.retrans_stamp = None;
         }
         // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
@@ -1082,9 +1058,9 @@ impl Connection {
     pub(super) fn count_rto(&mut self) {
         let first = self.snd.retries == 0;
         let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
-        rec.total_rto = rec.total_rto.wrapping_add(1);
+        rec.kept.total_rto = rec.kept.total_rto.wrapping_add(1);
         if first {
-            rec.rto_recoveries = rec.rto_recoveries.wrapping_add(1);
+            rec.kept.rto_recoveries = rec.kept.rto_recoveries.wrapping_add(1);
         }
     }
 
@@ -1092,7 +1068,11 @@ impl Connection {
     /// episodes (`tcpi_bytes_retrans`, `tcpi_total_rto`, `tcpi_total_rto_recoveries`).
     pub(super) fn retransmission_totals(&self) -> (u64, u16, u16) {
         if let Some(r) = self.recovery.as_deref() {
-            return (r.bytes_retrans, r.total_rto, r.rto_recoveries);
+            return (
+                r.kept.bytes_retrans,
+                r.kept.total_rto,
+                r.kept.rto_recoveries,
+            );
         }
         let c = self.carried();
         (c.bytes_retrans, c.total_rto, c.rto_recoveries)
@@ -1100,7 +1080,9 @@ impl Connection {
 
     /// A SYN or SYN-ACK was sent again.
     pub(super) fn on_handshake_retransmitted(&mut self) {
-        Recovery::get(&mut self.recovery, &mut self.snd.tx).retransmits += 1;
+        Recovery::get(&mut self.recovery, &mut self.snd.tx)
+            .kept
+            .retransmits += 1;
     }
 
     /// A segment with `len` payload bytes was sent again (of this episode, if one is under
@@ -1108,11 +1090,11 @@ impl Connection {
     pub(super) fn on_retransmitted(&mut self, now: Instant, len: usize) {
         let stamp = self.ts_now(now);
         let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
-        rec.retransmits += 1;
-        rec.bytes_retrans += len as u64;
-        if rec.undo_marker.is_some() {
-            rec.undo_retrans += 1;
-            rec.episode_retrans += 1;
+        rec.kept.retransmits += 1;
+        rec.kept.bytes_retrans += len as u64;
+        if rec.kept.undo_marker.is_some() {
+            rec.kept.undo_retrans += 1;
+            rec.kept.episode_retrans += 1;
         }
         if rec.retrans_stamp.is_none() {
             rec.retrans_stamp = Some(stamp);
@@ -1134,9 +1116,9 @@ impl Connection {
             return;
         };
         if !keep_undo {
-            rec.undo_marker = None;
-            rec.undo_retrans = 0;
-            rec.episode_retrans = 0;
+            rec.kept.undo_marker = None;
+            rec.kept.undo_retrans = 0;
+            rec.kept.episode_retrans = 0;
         }
         rec.retrans_stamp = None;
         rec.ca_state = if sacked > 0 || rec.reno_sacked > 0 {
