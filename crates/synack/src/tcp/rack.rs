@@ -62,6 +62,21 @@ impl Rack {
         }
     }
 
+    /// This state without what the deliveries so far taught (the most recently sent
+    /// delivered segment, its RTT, the highest delivered end): what RACK keeps of the
+    /// connection's past once nothing in flight was sent before that segment, and the next
+    /// delivery would replace them anyway. Reordering seen, the window's multiplier, its
+    /// persistence and the D-SACK round stay.
+    pub fn without_deliveries(&self) -> Rack {
+        Rack {
+            xmit: None,
+            end_seq: SeqNum(0),
+            rtt: Duration::ZERO,
+            fack: None,
+            ..*self
+        }
+    }
+
     /// Whether reordering has been observed on this connection.
     #[cfg(test)]
     pub fn reordering_seen(&self) -> bool {

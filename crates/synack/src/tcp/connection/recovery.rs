@@ -29,7 +29,7 @@
 //! segment is older than anything still in flight and its loss test would find nothing: what
 //! RACK learns from those deliveries is never needed.
 
-use super::sender::Sender;
+use super::sender::{Sender, Transmit};
 use super::timers::Timer;
 use super::{CaState, Connection};
 use crate::tcp::congestion::{AckSample, Flight};
@@ -51,17 +51,13 @@ const REO_TIMER_SLACK: Duration = Duration::from_millis(2);
 /// congestion-avoidance state and the current (or last) episode with what undoing it needs.
 #[derive(Debug)]
 pub(super) struct Recovery {
-    rack: Rack,
+    /// What outlives the state when it is given back (see [`Carried`]): RACK, the
+    /// reordering degree, the undo bookkeeping and the lifetime counters.
+    kept: Carried,
     prr: Prr,
     ca_state: CaState,
     /// SND.MAX when the current recovery or loss episode began: it ends when SND.UNA passes.
     high_seq: SeqNum,
-    /// SND.UNA when the episode began, while its window reduction may still be undone.
-    undo_marker: Option<SeqNum>,
-    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
-    undo_retrans: u32,
-    /// Retransmissions of the episode.
-    episode_retrans: u32,
     /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
     retrans_stamp: Option<u32>,
     /// F-RTO (RFC 5682 §3.1, SACK-enhanced as Linux's `tp->frto`) watches this timeout.
@@ -71,6 +67,24 @@ pub(super) struct Recovery {
     frto_new: bool,
     /// Without SACK: duplicate ACKs, each standing for one segment that arrived.
     reno_sacked: u32,
+}
+
+/// What a [`Recovery`] given back leaves behind, in the transmit state, for the next one:
+/// the counters TCP_INFO reports over the connection's life, the reordering degree (Linux
+/// `tp->reordering`), RACK's reordering memory (whether reordering was seen, the window's
+/// multiplier and how long it persists, the D-SACK round) and the last episode's undo
+/// bookkeeping, which a late D-SACK may still use (Linux `tcp_try_undo_dsack` in Open).
+/// Everything else of a recovery state given back is at a value the next episode resets
+/// before reading it (`give_back_recovery` says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Carried {
+    rack: Rack,
+    /// SND.UNA when the episode began, while its window reduction may still be undone.
+    undo_marker: Option<SeqNum>,
+    /// Retransmissions of the episode that no D-SACK has yet shown unnecessary.
+    undo_retrans: u32,
+    /// Retransmissions of the episode.
+    episode_retrans: u32,
     /// Duplicate segments D-SACKs reported (Linux `tp->dsack_dups`).
     dsack_dups: u32,
     /// The largest reordering seen, in segments (Linux's tp->reordering; starts at 3).
@@ -86,30 +100,58 @@ pub(super) struct Recovery {
     rto_recoveries: u16,
 }
 
+impl Carried {
+    /// What a connection that never needed recovery state has.
+    const INITIAL: Carried = Carried {
+        rack: Rack::new(),
+        undo_marker: None,
+        undo_retrans: 0,
+        episode_retrans: 0,
+        dsack_dups: 0,
+        reordering: DUP_THRESH,
+        retransmits: 0,
+        bytes_retrans: 0,
+        total_rto: 0,
+        rto_recoveries: 0,
+    };
+}
+
 impl Recovery {
     /// The recovery state in `slot`, allocated now if this is the first time it is needed.
-    pub(super) fn get(slot: &mut Option<Box<Recovery>>) -> &mut Recovery {
-        slot.get_or_insert_with(|| {
-            Box::new(Recovery {
-                rack: Rack::new(),
-                prr: Prr::default(),
-                ca_state: CaState::Open,
-                high_seq: SeqNum(0),
-                undo_marker: None,
-                undo_retrans: 0,
-                episode_retrans: 0,
-                retrans_stamp: None,
-                frto: false,
-                frto_new: false,
-                reno_sacked: 0,
-                dsack_dups: 0,
-                reordering: DUP_THRESH,
-                retransmits: 0,
-                bytes_retrans: 0,
-                total_rto: 0,
-                rto_recoveries: 0,
-            })
+    /// What was carried over when an earlier one was given back comes back into it (taken
+    /// from the transmit state `tx`).
+    pub(super) fn get<'a>(
+        slot: &'a mut Option<Box<Recovery>>,
+        tx: &mut Option<Box<Transmit>>,
+    ) -> &'a mut Recovery {
+        if slot.is_none() {
+            let carried = tx.as_deref_mut().and_then(|t| t.carried.take());
+            *slot = Some(Recovery::new(carried.as_deref()));
+        }
+        slot.as_deref_mut().expect("allocated above")
+    }
+
+    /// A new recovery state, with what `carried` kept of an earlier one.
+    #[inline(never)]
+    fn new(carried: Option<&Carried>) -> Box<Recovery> {
+        Box::new(Recovery {
+            kept: carried.copied().unwrap_or(Carried::INITIAL),
+            prr: Prr::default(),
+            ca_state: CaState::Open,
+            high_seq: SeqNum(0),
+            retrans_stamp: None,
+            frto: false,
+            frto_new: false,
+            reno_sacked: 0,
         })
+    }
+
+    /// What outlives this state when it is given back (see [`Carried`]).
+    fn carried(&self) -> Carried {
+        Carried {
+            rack: self.kept.rack.without_deliveries(),
+            ..self.kept
+        }
     }
 
     /// Linux `tcp_packet_delayed` (RFC 3522, Eifel): the ACK echoes a timestamp older than
@@ -126,8 +168,8 @@ impl Recovery {
             return;
         };
         let degree = (fack - low).div_ceil(mss.max(1));
-        self.reordering = self.reordering.max(degree.min(MAX_REORDERING));
-        self.rack.note_reordering();
+        self.kept.reordering = self.kept.reordering.max(degree.min(MAX_REORDERING));
+        self.kept.rack.note_reordering();
     }
 
     /// A D-SACK for `[start, end)`: the peer received that range twice (Linux
@@ -144,20 +186,20 @@ impl Recovery {
             return 0;
         }
         let segs = len.div_ceil(mss).max(1);
-        self.dsack_dups = self.dsack_dups.saturating_add(segs);
-        if u64::from(self.dsack_dups) > self.retransmits {
+        self.kept.dsack_dups = self.kept.dsack_dups.saturating_add(segs);
+        if u64::from(self.kept.dsack_dups) > self.kept.retransmits {
             return 0;
         }
         ctr.dsack_recv_segs += u64::from(segs);
-        self.rack.on_dsack(snd.una, snd.max);
-        if let Some(marker) = self.undo_marker
+        self.kept.rack.on_dsack(snd.una, snd.max);
+        if let Some(marker) = self.kept.undo_marker
             && end > marker
-            && self.undo_retrans > 0
+            && self.kept.undo_retrans > 0
             // Below SND.UNA the scoreboard has forgotten the segments: count MSS-sized
             // pieces. Above it, only ranges that were retransmitted count.
             && (end <= snd.una || snd.sb.any_marked(start, end, EVER_RETRANS))
         {
-            self.undo_retrans = self.undo_retrans.saturating_sub(segs);
+            self.kept.undo_retrans = self.kept.undo_retrans.saturating_sub(segs);
         }
         segs
     }
@@ -226,7 +268,7 @@ impl Connection {
     pub(super) fn resend_all_lost(&mut self) {
         self.snd.sb.mark_all_lost();
         // Losses: the recovery state exists from here on.
-        Recovery::get(&mut self.recovery);
+        Recovery::get(&mut self.recovery, &mut self.snd.tx);
         self.snd.nxt = self.snd.una;
         self.snd.sampler.invalidate();
     }
@@ -244,9 +286,21 @@ impl Connection {
     /// The reordering degree in segments, the D-SACK blocks received and the segments sent
     /// again (TCP_INFO).
     pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
-        self.recovery.as_ref().map_or((DUP_THRESH, 0, 0), |r| {
-            (r.reordering, r.dsack_dups, r.retransmits)
-        })
+        if let Some(r) = self.recovery.as_deref() {
+            return (r.kept.reordering, r.kept.dsack_dups, r.kept.retransmits);
+        }
+        let c = self.carried();
+        (c.reordering, c.dsack_dups, c.retransmits)
+    }
+
+    /// What an earlier recovery state given back left (the initial values if none was).
+    fn carried(&self) -> Carried {
+        self.snd
+            .tx
+            .as_deref()
+            .and_then(|t| t.carried.as_deref())
+            .copied()
+            .unwrap_or(Carried::INITIAL)
     }
 
     /// Step 1 for an acceptable ACK (SND.UNA =< SEG.ACK =< SND.MAX), before SND.UNA moves:
@@ -270,7 +324,7 @@ impl Connection {
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
         if self.opts.sack && !seg.options.sack.is_empty() {
-            let rec = Recovery::get(&mut self.recovery);
+            let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
             let blocks = seg.options.sack.as_slice();
             for (i, &(start, end)) in blocks.iter().enumerate() {
                 // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
@@ -298,7 +352,7 @@ impl Connection {
                     continue; // acknowledged by this very ACK: nothing to learn
                 }
                 let start = start.max(ack);
-                let rack = &mut rec.rack;
+                let rack = &mut rec.kept.rack;
                 let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
                 let mut lowest = sum.lowest_new;
                 let lowest_orig = &mut sum.lowest_orig;
@@ -335,7 +389,7 @@ impl Connection {
         if sum.una_advanced {
             // Without recovery state nothing was ever SACKed or sent again: RACK needs none of
             // these deliveries (see the module documentation).
-            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.rack);
+            let mut rack = self.recovery.as_deref_mut().map(|r| &mut r.kept.rack);
             let mut rate = self.snd.tx.as_deref_mut().map(|t| &mut t.rate);
             let rs = &mut sum.rate;
             let (first, last) = (&mut sum.first_acked, &mut sum.last_acked);
@@ -390,7 +444,7 @@ impl Connection {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
             let out = self.snd.sb.outstanding().segs;
             if self.reno_sacked() + 1 < out.max(1) {
-                Recovery::get(&mut self.recovery).reno_sacked += 1;
+                Recovery::get(&mut self.recovery, &mut self.snd.tx).reno_sacked += 1;
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
             }
@@ -450,18 +504,75 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery).prr.on_ack(
-                sum.delivered.segs,
-                pipe,
-                ssthresh,
-                sum.una_advanced,
-                newly_lost,
-            ) {
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
+                .prr
+                .on_ack(
+                    sum.delivered.segs,
+                    pipe,
+                    ssthresh,
+                    sum.una_advanced,
+                    newly_lost,
+                )
+            {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
             self.grow_cwnd(now, sum.delivered, sum.prior_pipe_bytes, rtt_sample);
         }
+        if self.recovery.is_some() {
+            self.give_back_recovery();
+        }
+    }
+
+    /// Frees the recovery state once it holds nothing an ACK without SACK blocks or ECN echo
+    /// would read, so that the connection's later in-order ACKs take `ack_in_order` again
+    /// (issue 20: an idle connection carries no recovery state). What must outlive it goes
+    /// to the transmit state ([`Carried`]) and comes back with the next one.
+    ///
+    /// Given back only when:
+    /// * the state is Open (no episode, no CWR reduction, not Disorder), no duplicate ACK is
+    ///   counted without SACK (`reno_sacked`) and F-RTO holds nothing back (`frto_new`);
+    /// * nothing on the scoreboard is SACKed, lost or sent again, now or ever
+    ///   (`EVER_RETRANS`), so every segment in flight is an original, and
+    /// * none was sent before RACK's most recently sent delivered segment, and the reordering
+    ///   timer is not armed. Then RACK's loss test finds nothing now, and as the first
+    ///   delivery after this one (cumulative or SACKed) is of a segment sent after that one,
+    ///   it replaces the forgotten segment, its RTT and the highest delivered end as it would
+    ///   have replaced them had they been kept.
+    ///
+    /// What is not carried is reset by whatever reads it next: PRR, `high_seq`,
+    /// `retrans_stamp` and `frto` by the start of the next episode (`enter_recovery`,
+    /// `enter_loss`, `enter_cwr`; Open reads none of them).
+    #[inline(never)]
+    fn give_back_recovery(&mut self) {
+        if !give_back_on() || self.snd.tx.is_none() {
+            return;
+        }
+        let Some(rec) = self.recovery.as_deref() else {
+            return;
+        };
+        let sb = &self.snd.sb;
+        let clean = rec.ca_state == CaState::Open
+            && rec.reno_sacked == 0
+            && !rec.frto_new
+            && sb.sacked().segs == 0
+            && sb.lost().segs == 0
+            && sb.retrans().segs == 0
+            && !self.timers.is_armed(Timer::Reorder)
+            && sb.first().is_none_or(|s| !rec.kept.rack.sent_before(s))
+            && !sb.any_marked(self.snd.una, self.snd.max, EVER_RETRANS);
+        if !clean {
+            return;
+        }
+        let carried = rec.carried();
+        let tx = self.snd.tx.as_deref_mut().expect("checked above");
+        match tx.carried.as_deref_mut() {
+            Some(c) => *c = carried,
+            None => tx.carried = Some(Box::new(carried)),
+        }
+        self.recovery = None;
+        #[cfg(test)]
+        GIVEN_BACK.with(|c| c.set(c.get() + 1));
     }
 
     /// Step 4 for a window-based controller outside a window reduction, on an ACK that may
@@ -534,10 +645,11 @@ impl Connection {
         // retransmissions took (reordering by more than an RTT): the undo information is
         // kept until the next episode, as Linux's `tcp_try_undo_dsack` does.
         if let Some(rec) = self.recovery.as_deref()
-            && rec.undo_marker.is_some()
+            && rec.kept.undo_marker.is_some()
         {
             let in_episode = matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
-            let all_dsacked = sum.dsack && rec.undo_retrans == 0 && rec.episode_retrans > 0;
+            let all_dsacked =
+                sum.dsack && rec.kept.undo_retrans == 0 && rec.kept.episode_retrans > 0;
             let ts_says_delayed =
                 in_episode && self.snd.una >= rec.high_seq && rec.echo_predates_retransmission(seg);
             if all_dsacked || ts_says_delayed {
@@ -548,7 +660,7 @@ impl Connection {
                 }
                 if all_dsacked && let Some(rec) = self.recovery.as_deref_mut() {
                     // Linux `tcp_try_undo_dsack`: the reordering window persists longer.
-                    rec.rack.on_dsack_undo();
+                    rec.kept.rack.on_dsack_undo();
                 }
                 self.undo();
             }
@@ -574,7 +686,7 @@ impl Connection {
                     self.cc.set_cwnd(ssthresh);
                 }
                 if let Some(rec) = self.recovery.as_deref_mut() {
-                    rec.rack.on_recovery_end();
+                    rec.kept.rack.on_recovery_end();
                 }
                 self.end_episode(true);
                 // Loss already evident beyond the old episode (marked by this very ACK or
@@ -633,7 +745,7 @@ impl Connection {
                 && self
                     .recovery
                     .as_ref()
-                    .is_some_and(|r| r.reordering > DUP_THRESH))
+                    .is_some_and(|r| r.kept.reordering > DUP_THRESH))
     }
 
     /// Linux `tcp_try_undo_partial`: in fast recovery, an ACK that advances SND.UNA short of
@@ -656,7 +768,7 @@ impl Connection {
             || rec.ca_state != CaState::Recovery
             || !sum.una_advanced
             || una >= rec.high_seq
-            || rec.undo_marker.is_none()
+            || rec.kept.undo_marker.is_none()
             || !rec.echo_predates_retransmission(seg)
         {
             return false;
@@ -693,8 +805,8 @@ impl Connection {
         };
         rec.frto_new = false;
         let recovered = una >= rec.high_seq;
-        if sum.una_advanced && rec.undo_marker.is_some() && rec.episode_retrans > 0 {
-            let all_dsacked = rec.undo_retrans == 0;
+        if sum.una_advanced && rec.kept.undo_marker.is_some() && rec.kept.episode_retrans > 0 {
+            let all_dsacked = rec.kept.undo_retrans == 0;
             if all_dsacked || rec.echo_predates_retransmission(seg) {
                 ctr.loss_undo += 1;
                 self.undo_loss();
@@ -766,7 +878,7 @@ impl Connection {
         let Some(rec) = self.recovery.as_deref() else {
             return 0;
         };
-        if rec.rack.end_seq().is_none() {
+        if rec.kept.rack.end_seq().is_none() {
             return 0;
         }
         // An ACK that ends the episode (SND.UNA at or past its high_seq) is looked at as out
@@ -775,13 +887,13 @@ impl Connection {
         // one or two reordered segments do not start the next episode at once.
         let in_recovery = matches!(rec.ca_state, CaState::Recovery | CaState::Loss)
             && self.snd.una < rec.high_seq;
-        let reo_wnd = rec.rack.reo_wnd(
+        let reo_wnd = rec.kept.rack.reo_wnd(
             in_recovery,
             self.snd.sb.sacked().segs,
             self.rtt.min_rtt(),
             self.rtt.srtt(),
         );
-        let rack = rec.rack;
+        let rack = rec.kept.rack;
         let (marked, next) =
             self.snd
                 .sb
@@ -821,7 +933,7 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery)
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
                 .prr
                 .on_ack(1, pipe, ssthresh, false, true)
             {
@@ -834,9 +946,9 @@ impl Connection {
     /// retransmitting (Linux `tcp_enter_cwr`: CWR state, no undo), and say so with CWR.
     fn enter_cwr(&mut self, now: Instant) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         rec.high_seq = self.snd.max;
-        rec.undo_marker = None;
+        rec.kept.undo_marker = None;
         rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
         self.cc.on_congestion_event(now, self.snd.sb.pipe().bytes);
         rec.ca_state = CaState::Cwr;
@@ -846,14 +958,14 @@ impl Connection {
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         // A reduction for an ECN echo under way goes on (Linux `tcp_enter_recovery` only
         // starts one when not in CWR).
         let reducing = rec.ca_state == CaState::Cwr;
         rec.high_seq = self.snd.max;
-        rec.undo_marker = Some(self.snd.una);
-        rec.undo_retrans = 0;
-        rec.episode_retrans = 0;
+        rec.kept.undo_marker = Some(self.snd.una);
+        rec.kept.undo_retrans = 0;
+        rec.kept.episode_retrans = 0;
         rec.retrans_stamp = None;
         if !reducing {
             rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
@@ -874,7 +986,7 @@ impl Connection {
     /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
-        let rec = Recovery::get(&mut self.recovery);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
         // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
         // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
         // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
@@ -883,10 +995,10 @@ impl Connection {
         let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
         rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
         rec.frto_new = false;
-        if new_recovery || rec.undo_marker.is_none() {
-            rec.undo_marker = Some(self.snd.una);
-            rec.undo_retrans = 0;
-            rec.episode_retrans = 0;
+        if new_recovery || rec.kept.undo_marker.is_none() {
+            rec.kept.undo_marker = Some(self.snd.una);
+            rec.kept.undo_retrans = 0;
+            rec.kept.episode_retrans = 0;
             rec.retrans_stamp = None;
         }
         // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
@@ -945,36 +1057,44 @@ impl Connection {
     /// came since the last ACK of new data (Linux `tcp_update_rto_stats`).
     pub(super) fn count_rto(&mut self) {
         let first = self.snd.retries == 0;
-        let rec = Recovery::get(&mut self.recovery);
-        rec.total_rto = rec.total_rto.wrapping_add(1);
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        rec.kept.total_rto = rec.kept.total_rto.wrapping_add(1);
         if first {
-            rec.rto_recoveries = rec.rto_recoveries.wrapping_add(1);
+            rec.kept.rto_recoveries = rec.kept.rto_recoveries.wrapping_add(1);
         }
     }
 
     /// TCP_INFO's counters of retransmissions: bytes sent again, timeouts, and the timeout
     /// episodes (`tcpi_bytes_retrans`, `tcpi_total_rto`, `tcpi_total_rto_recoveries`).
     pub(super) fn retransmission_totals(&self) -> (u64, u16, u16) {
-        self.recovery.as_ref().map_or((0, 0, 0), |r| {
-            (r.bytes_retrans, r.total_rto, r.rto_recoveries)
-        })
+        if let Some(r) = self.recovery.as_deref() {
+            return (
+                r.kept.bytes_retrans,
+                r.kept.total_rto,
+                r.kept.rto_recoveries,
+            );
+        }
+        let c = self.carried();
+        (c.bytes_retrans, c.total_rto, c.rto_recoveries)
     }
 
     /// A SYN or SYN-ACK was sent again.
     pub(super) fn on_handshake_retransmitted(&mut self) {
-        Recovery::get(&mut self.recovery).retransmits += 1;
+        Recovery::get(&mut self.recovery, &mut self.snd.tx)
+            .kept
+            .retransmits += 1;
     }
 
     /// A segment with `len` payload bytes was sent again (of this episode, if one is under
     /// way).
     pub(super) fn on_retransmitted(&mut self, now: Instant, len: usize) {
         let stamp = self.ts_now(now);
-        let rec = Recovery::get(&mut self.recovery);
-        rec.retransmits += 1;
-        rec.bytes_retrans += len as u64;
-        if rec.undo_marker.is_some() {
-            rec.undo_retrans += 1;
-            rec.episode_retrans += 1;
+        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        rec.kept.retransmits += 1;
+        rec.kept.bytes_retrans += len as u64;
+        if rec.kept.undo_marker.is_some() {
+            rec.kept.undo_retrans += 1;
+            rec.kept.episode_retrans += 1;
         }
         if rec.retrans_stamp.is_none() {
             rec.retrans_stamp = Some(stamp);
@@ -996,9 +1116,9 @@ impl Connection {
             return;
         };
         if !keep_undo {
-            rec.undo_marker = None;
-            rec.undo_retrans = 0;
-            rec.episode_retrans = 0;
+            rec.kept.undo_marker = None;
+            rec.kept.undo_retrans = 0;
+            rec.kept.episode_retrans = 0;
         }
         rec.retrans_stamp = None;
         rec.ca_state = if sacked > 0 || rec.reno_sacked > 0 {
@@ -1027,18 +1147,20 @@ impl Connection {
         self.snd.sb.pipe().segs.saturating_sub(self.reno_sacked())
     }
 
-    /// Linux `tcp_is_cwnd_limited`: in slow start, whether the window is below twice what was
-    /// in flight at most in the last round; afterwards, whether sending was held back by it.
+    /// Linux `tcp_is_cwnd_limited` (include/net/tcp.h, as Linux's 2022 "tcp: fix
+    /// tcp_cwnd_validate() to not forget is_cwnd_limited" left it): sending was held back by
+    /// the window in the last round; or, in slow start, the window is below twice what was
+    /// in flight at most in that round.
     pub(super) fn is_cwnd_limited(&self) -> bool {
         let (max_packets_out, cwnd_limited) = self
             .snd
             .tx
             .as_ref()
             .map_or((0, false), |t| (t.max_packets_out, t.cwnd_limited));
-        if self.cc.cwnd() < self.cc.ssthresh() {
-            return self.cwnd_segs() < 2 * max_packets_out;
+        if cwnd_limited {
+            return true;
         }
-        cwnd_limited
+        self.cc.cwnd() < self.cc.ssthresh() && self.cwnd_segs() < 2 * max_packets_out
     }
 
     /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
@@ -1061,4 +1183,28 @@ fn echo_predates(seg: &Repr<'_>, stamp: u32) -> bool {
     seg.options
         .timestamps
         .is_some_and(|t| t.tsecr != 0 && (t.tsecr.wrapping_sub(stamp) as i32) < 0)
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static GIVE_BACK: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static GIVEN_BACK: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: turns giving the recovery state back on or off for the connections this
+/// thread drives, so that a test can compare; returns how many were given back on this
+/// thread so far.
+#[cfg(test)]
+pub(crate) fn set_give_back(on: bool) -> u64 {
+    GIVE_BACK.with(|c| c.set(on));
+    GIVEN_BACK.with(|c| c.get())
+}
+
+/// Giving the recovery state back is on (always, outside tests).
+#[inline(always)]
+fn give_back_on() -> bool {
+    #[cfg(test)]
+    return GIVE_BACK.with(|c| c.get());
+    #[cfg(not(test))]
+    true
 }

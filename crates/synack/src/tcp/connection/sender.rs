@@ -6,6 +6,7 @@
 //! recovery needs is in [`Recovery`](super::recovery::Recovery), allocated when recovery first
 //! has something to do.
 
+use super::recovery::Carried;
 use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;
 use crate::tcp::push::PushMarks;
@@ -131,6 +132,8 @@ pub(super) struct Transmit {
     pub(super) data_segs_out: u32,
     /// Payload bytes sent, retransmissions included (Linux `tp->bytes_sent`, tcpi_bytes_sent).
     pub(super) bytes_out: u64,
+    /// What the last recovery state given back left for the next (`recovery.rs`).
+    pub(super) carried: Option<Box<Carried>>,
 }
 
 impl Transmit {
@@ -155,6 +158,7 @@ impl Transmit {
             pacing_wait: false,
             data_segs_out: 0,
             bytes_out: 0,
+            carried: None,
         }
     }
 }

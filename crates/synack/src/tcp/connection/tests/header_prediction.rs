@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use proptest::prelude::*;
 
 use super::super::input::{header_predictions, set_header_prediction};
+use super::super::recovery::set_give_back;
 use super::harness::*;
 use crate::device::sim::{LinkConfig, Loss};
 use crate::sim::{TransferConfig, transfer};
@@ -34,6 +35,19 @@ enum Reader {
 /// the events of both ends after every step of the pipe, and at the end their statistics
 /// and counters.
 fn exchange(cfg: &Config, impair: Impair, reader: Reader, seed: u64, rounds: usize) -> String {
+    exchange_then_clean(cfg, impair, reader, seed, rounds, 0)
+}
+
+/// [`exchange`], then the impairments lifted and `clean_rounds` more request/response pairs
+/// before both close: a clean tail after whatever loss or reordering there was.
+fn exchange_then_clean(
+    cfg: &Config,
+    impair: Impair,
+    reader: Reader,
+    seed: u64,
+    rounds: usize,
+    clean_rounds: usize,
+) -> String {
     let mut p = Pipe::connected(cfg.clone(), Duration::from_millis(5));
     p.impair = impair;
     p.rng = SimRng::new(seed);
@@ -54,6 +68,15 @@ fn exchange(cfg: &Config, impair: Impair, reader: Reader, seed: u64, rounds: usi
         move_bytes(&mut p, false, &pattern(resp, !(round as u64)), &mut r);
     }
     move_bytes(&mut p, true, &pattern(300_000, seed), &mut r);
+    p.impair = Impair::default();
+    for round in rounds..rounds + clean_rounds {
+        let (req, resp) = (
+            1 + sizes.below(3000) as usize,
+            1 + sizes.below(20_000) as usize,
+        );
+        move_bytes(&mut p, true, &pattern(req, round as u64), &mut r);
+        move_bytes(&mut p, false, &pattern(resp, !(round as u64)), &mut r);
+    }
     p.a.shutdown(Shutdown::Write).unwrap();
     p.b.shutdown(Shutdown::Write).unwrap();
     let end = p.now + Duration::from_secs(5);
@@ -678,4 +701,97 @@ fn text_beyond_the_window_closes_it_until_the_next_ack() {
         );
     }
     set_header_prediction(true);
+}
+
+/// The recovery state given back once it holds nothing (`give_back_recovery`) is only a
+/// shortcut too: exchanges with loss, duplicates and reordering, then a long clean tail, put
+/// the same segments on the wire and report the same events, counters and TCP_INFO with the
+/// give-back off and on. With it on, the state was given back at least `min_given` times and
+/// at least `min_acks` more ACKs of new data took `ack_in_order` (after a give-back: with
+/// it off, a connection's first loss or SACK keeps every later ACK on the general path).
+fn same_with_and_without_give_back(min_given: u64, min_acks: u64, f: impl Fn() -> String) {
+    let given0 = set_give_back(false);
+    let acks0 = header_predictions()[1];
+    let kept = run_with_recovery_kept(&f);
+    let given1 = set_give_back(true);
+    assert_eq!(given0, given1, "given back while switched off");
+    let acks1 = header_predictions()[1];
+    let freed = run_with_recovery_given_back(&f);
+    let given2 = set_give_back(true);
+    let acks2 = header_predictions()[1];
+    let (given, acks_kept, acks_freed) = (given2 - given1, acks1 - acks0, acks2 - acks1);
+    eprintln!("  given back {given}, ack_in_order {acks_kept} kept -> {acks_freed} given back");
+    if kept != freed {
+        let at = kept
+            .lines()
+            .zip(freed.lines())
+            .position(|(k, f)| k != f)
+            .unwrap_or(0);
+        panic!(
+            "giving the recovery state back changed the outcome at line {at}:\n kept:  {}\n freed: {}",
+            kept.lines().nth(at).unwrap_or("(end)"),
+            freed.lines().nth(at).unwrap_or("(end)")
+        );
+    }
+    assert!(
+        given >= min_given,
+        "recovery state given back only {given} times"
+    );
+    assert!(
+        acks_freed >= acks_kept + min_acks,
+        "only {} more ACKs took ack_in_order ({acks_kept} -> {acks_freed})",
+        acks_freed.saturating_sub(acks_kept)
+    );
+}
+
+/// The two runs of [`same_with_and_without_give_back`] apart, for callgrind
+/// (`--toggle-collect='*run_with_recovery_kept*'`, then `*run_with_recovery_given_back*`).
+#[inline(never)]
+fn run_with_recovery_kept(f: &impl Fn() -> String) -> String {
+    f()
+}
+
+#[inline(never)]
+fn run_with_recovery_given_back(f: &impl Fn() -> String) -> String {
+    f()
+}
+
+#[test]
+fn lossy_then_clean_exchanges_are_the_same_with_and_without_giving_recovery_back() {
+    let impair = Impair {
+        loss: 0.03,
+        duplicate: 0.01,
+        reorder: 0.05,
+        ..Impair::default()
+    };
+    for (name, cfg) in configs() {
+        if name == "bbr" {
+            // A model-based controller reads every ACK: never ack_in_order, and its rate
+            // samples come from the general path either way (covered by the sim runs).
+            continue;
+        }
+        for seed in [2, 3] {
+            eprintln!("{name} seed {seed}");
+            same_with_and_without_give_back(5, 150, || {
+                exchange_then_clean(&cfg, impair, Reader::Eager, seed, 10, 40)
+            });
+        }
+    }
+}
+
+#[test]
+fn lossy_sim_transfers_are_the_same_with_and_without_giving_recovery_back() {
+    let tcp = Config {
+        send_buffer: 16 * 1024,
+        ..TransferConfig::default().tcp
+    };
+    let bbr = Config {
+        congestion: Algorithm::Bbr,
+        ..tcp.clone()
+    };
+    let [_, lossy, reordering] = sim_links();
+    for (i, link) in [lossy, reordering].into_iter().enumerate() {
+        same_with_and_without_give_back(3, 30, || sim_transfer(link, &tcp, 7 + i as u64));
+        same_with_and_without_give_back(3, 0, || sim_transfer(link, &bbr, 7 + i as u64));
+    }
 }

@@ -79,14 +79,19 @@ fn in_order_data_allocates_only_the_transmit_and_reception_state() {
 }
 
 #[test]
-fn a_lost_segment_allocates_recovery_and_reassembly_state() {
+fn a_lost_segment_allocates_recovery_state_until_repaired_and_reassembly_state() {
     let mut p = Pipe::connected(config(), Duration::from_millis(10));
     let mss = p.a.info().snd_mss as usize;
     let data = pattern(10 * mss, 2);
     // Segments from a so far: SYN (0), ACK (1); drop the second data segment.
     p.drop_a_to_b.push(3);
     assert!(p.transfer_a_to_b(&data, Duration::from_secs(10)) == data);
+    // The sender retransmitted, and gives its recovery state back once everything is
+    // acknowledged; what outlives it (the counters TCP_INFO reports) is kept.
     assert!(p.a.recovery.is_some(), "the sender retransmitted");
+    p.run_until(|p| p.a.snd.una == p.a.snd.max, Duration::from_secs(5));
+    assert!(p.a.recovery.is_none(), "recovery state given back");
+    assert!(p.a.snd.tx.as_ref().is_some_and(|t| t.carried.is_some()));
     assert!(p.b.rcv.ooo.is_some(), "the receiver held data out of order");
     assert_eq!(p.a.info().retransmits, 1);
 }
