@@ -118,15 +118,17 @@ impl Carried {
 
 impl Recovery {
     /// The recovery state in `slot`, allocated now if this is the first time it is needed.
-    /// What was carried over when an earlier one was given back comes back into it (taken
+    /// What was carried over when an earlier one was given back comes back into it (copied
     /// from the transmit state `tx`).
     pub(super) fn get<'a>(
         slot: &'a mut Option<Box<Recovery>>,
-        tx: &mut Option<Box<Transmit>>,
+        tx: &Option<Box<Transmit>>,
     ) -> &'a mut Recovery {
         if slot.is_none() {
-            let carried = tx.as_deref_mut().and_then(|t| t.carried.take());
-            *slot = Some(Recovery::new(carried.as_deref()));
+            // Copied, not taken: the transmit state keeps its box for the next give-back
+            // (no allocation per episode); nothing reads it while the state exists.
+            let carried = tx.as_deref().and_then(|t| t.carried.as_deref()).copied();
+            *slot = Some(Recovery::new(carried.as_ref()));
         }
         slot.as_deref_mut().expect("allocated above")
     }
@@ -268,7 +270,7 @@ impl Connection {
     pub(super) fn resend_all_lost(&mut self) {
         self.snd.sb.mark_all_lost();
         // Losses: the recovery state exists from here on.
-        Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        Recovery::get(&mut self.recovery, &self.snd.tx);
         self.snd.nxt = self.snd.una;
         self.snd.sampler.invalidate();
     }
@@ -324,7 +326,7 @@ impl Connection {
         let min_rtt = self.rtt.min_rtt();
         let prior_high_sacked = self.snd.sb.high_sacked();
         if self.opts.sack && !seg.options.sack.is_empty() {
-            let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+            let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
             let blocks = seg.options.sack.as_slice();
             for (i, &(start, end)) in blocks.iter().enumerate() {
                 // RFC 2883 §4: a first block below the cumulative ACK, or inside the second
@@ -444,7 +446,7 @@ impl Connection {
             // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
             let out = self.snd.sb.outstanding().segs;
             if self.reno_sacked() + 1 < out.max(1) {
-                Recovery::get(&mut self.recovery, &mut self.snd.tx).reno_sacked += 1;
+                Recovery::get(&mut self.recovery, &self.snd.tx).reno_sacked += 1;
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
             }
@@ -504,16 +506,13 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
-                .prr
-                .on_ack(
-                    sum.delivered.segs,
-                    pipe,
-                    ssthresh,
-                    sum.una_advanced,
-                    newly_lost,
-                )
-            {
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &self.snd.tx).prr.on_ack(
+                sum.delivered.segs,
+                pipe,
+                ssthresh,
+                sum.una_advanced,
+                newly_lost,
+            ) {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
@@ -933,7 +932,7 @@ impl Connection {
             let mss = self.snd.mss.max(1);
             let ssthresh = (self.cc.ssthresh() / mss).max(1);
             let pipe = self.pipe_segs();
-            if let Some(cwnd) = Recovery::get(&mut self.recovery, &mut self.snd.tx)
+            if let Some(cwnd) = Recovery::get(&mut self.recovery, &self.snd.tx)
                 .prr
                 .on_ack(1, pipe, ssthresh, false, true)
             {
@@ -946,7 +945,7 @@ impl Connection {
     /// retransmitting (Linux `tcp_enter_cwr`: CWR state, no undo), and say so with CWR.
     fn enter_cwr(&mut self, now: Instant) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         rec.high_seq = self.snd.max;
         rec.kept.undo_marker = None;
         rec.prr = Prr::start((self.cc.cwnd() / mss).max(1));
@@ -958,7 +957,7 @@ impl Connection {
     /// Loss found: RFC 5681 §3.2 / RFC 6937 §3 "on entering recovery".
     fn enter_recovery(&mut self, now: Instant, ctr: &mut Counters) {
         let mss = self.snd.mss.max(1);
-        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         // A reduction for an ECN echo under way goes on (Linux `tcp_enter_recovery` only
         // starts one when not in CWR).
         let reducing = rec.ca_state == CaState::Cwr;
@@ -986,7 +985,7 @@ impl Connection {
     /// `tcp_enter_loss`): everything not SACKed is lost, the window collapses, and sending
     /// resumes from SND.UNA.
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
-        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
         // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
         // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
@@ -1057,7 +1056,7 @@ impl Connection {
     /// came since the last ACK of new data (Linux `tcp_update_rto_stats`).
     pub(super) fn count_rto(&mut self) {
         let first = self.snd.retries == 0;
-        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         rec.kept.total_rto = rec.kept.total_rto.wrapping_add(1);
         if first {
             rec.kept.rto_recoveries = rec.kept.rto_recoveries.wrapping_add(1);
@@ -1080,7 +1079,7 @@ impl Connection {
 
     /// A SYN or SYN-ACK was sent again.
     pub(super) fn on_handshake_retransmitted(&mut self) {
-        Recovery::get(&mut self.recovery, &mut self.snd.tx)
+        Recovery::get(&mut self.recovery, &self.snd.tx)
             .kept
             .retransmits += 1;
     }
@@ -1089,7 +1088,7 @@ impl Connection {
     /// way).
     pub(super) fn on_retransmitted(&mut self, now: Instant, len: usize) {
         let stamp = self.ts_now(now);
-        let rec = Recovery::get(&mut self.recovery, &mut self.snd.tx);
+        let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         rec.kept.retransmits += 1;
         rec.kept.bytes_retrans += len as u64;
         if rec.kept.undo_marker.is_some() {
