@@ -7,7 +7,7 @@ use crate::link::{TO_CLIENT, TO_SERVER, now_micros};
 use crate::pair::{CLIENT, Pair, SERVER};
 use crate::report::{Row, median};
 use crate::smol_pair::SmolPair;
-use crate::synack_pair::SynackPair;
+use crate::synack_pair::{LITE_NOTE, LITE_ROW, SynackPair, Variant};
 
 /// Byte `i` of the stream: a period prime to every buffer size, so a misplaced byte shows.
 #[inline]
@@ -76,7 +76,7 @@ pub fn transfer_with<P: Pair>(
                         b,
                         pattern(got + k as u64),
                         "{}: byte {} wrong",
-                        P::NAME,
+                        p.name(),
                         got + k as u64
                     );
                 }
@@ -88,7 +88,7 @@ pub fn transfer_with<P: Pair>(
         if got == before {
             idle_rounds += 1;
             if idle_rounds > 1000 && start.elapsed() > Duration::from_secs(60) {
-                panic!("{}: transfer stalled at {got} of {total} bytes", P::NAME);
+                panic!("{}: transfer stalled at {got} of {total} bytes", p.name());
             }
         } else {
             idle_rounds = 0;
@@ -101,8 +101,8 @@ pub fn transfer_with<P: Pair>(
     }
 }
 
-pub fn run_pair<P: Pair>(mtu: usize, buffer: usize, total: u64, src: &[u8]) -> Transfer {
-    let mut p = P::connected(mtu, buffer);
+/// One timed transfer through a freshly connected pair.
+pub fn run_pair<P: Pair>(mut p: P, total: u64, src: &[u8]) -> Transfer {
     transfer(&mut p, total, src, false)
 }
 
@@ -111,27 +111,30 @@ fn gbps(bytes: u64, secs: f64) -> f64 {
 }
 
 /// The bulk rows: for each MTU and buffer size, `runs` rounds, each round running synack,
-/// smoltcp and the kernel once, in that order.
+/// synack-lite (not the default: smoltcp's feature set, its own row), smoltcp and the kernel
+/// once, in that order.
 pub fn run(total: u64, runs: usize) -> Vec<Row> {
     let src = source();
     let mut rows = Vec::new();
     for mtu in [1500usize, 65535] {
         for buffer in [64 * 1024usize, 1024 * 1024] {
-            let (mut s, mut m, mut k) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut s, mut l, mut m, mut k) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let (mut s_segs, mut m_segs) = ((0, 0), (0, 0));
             for _ in 0..runs {
-                let t = run_pair::<SynackPair>(mtu, buffer, total, &src);
+                let t = run_pair(SynackPair::connected(mtu, buffer), total, &src);
                 s.push(gbps(total, t.secs));
                 s_segs = (t.data_packets, t.ack_packets);
-                let t = run_pair::<SmolPair>(mtu, buffer, total, &src);
+                let lite = SynackPair::connected_as(Variant::Lite, mtu, buffer);
+                l.push(gbps(total, run_pair(lite, total, &src).secs));
+                let t = run_pair(SmolPair::connected(mtu, buffer), total, &src);
                 m.push(gbps(total, t.secs));
                 m_segs = (t.data_packets, t.ack_packets);
                 k.push(gbps(total, crate::kernel::bulk(mtu, buffer, total)));
             }
             let label = format!("bulk MTU {mtu}, buffers {} KiB", buffer / 1024);
             eprintln!(
-                "  {label}: synack {:.1?} smoltcp {:.1?} kernel {:.1?} Gbps",
-                s, m, k
+                "  {label}: synack {:.1?} synack-lite {:.1?} smoltcp {:.1?} kernel {:.1?} Gbps",
+                s, l, m, k
             );
             rows.push(
                 Row::higher(&label, "Gbps", Some(median(&s)), Some(median(&m)), Some(median(&k)))
@@ -145,6 +148,11 @@ pub fn run(total: u64, runs: usize) -> Vec<Row> {
                         m_segs.1
                     )),
             );
+            rows.push(
+                Row::higher(&format!("{label}, {LITE_ROW}"), "Gbps", Some(median(&l)), Some(median(&m)), None)
+                    .samples(&l, &m, &[])
+                    .note(format!("synack-lite in the synack column, the same rounds as the row above; {LITE_NOTE}")),
+            );
         }
     }
     rows
@@ -154,29 +162,32 @@ pub fn run(total: u64, runs: usize) -> Vec<Row> {
 mod tests {
     use super::*;
 
-    fn check<P: Pair>(mtu: usize, buffer: usize) {
+    fn check<P: Pair>(mut p: P, mtu: usize, buffer: usize) {
         let src = source();
-        let mut p = P::connected(mtu, buffer);
         let total = 3 * buffer as u64 + 12345;
         let t = transfer(&mut p, total, &src, true);
         assert!(
             t.data_packets as usize >= total as usize / mtu,
             "{}",
-            P::NAME
+            p.name()
         );
         assert!(t.ack_packets > 0);
     }
 
     #[test]
     fn synack_moves_every_byte_in_order() {
-        check::<SynackPair>(1500, 64 * 1024);
-        check::<SynackPair>(65535, 64 * 1024);
+        for v in [Variant::Default, Variant::Lite] {
+            for mtu in [1500, 65535] {
+                check(SynackPair::connected_as(v, mtu, 64 * 1024), mtu, 64 * 1024);
+            }
+        }
     }
 
     #[test]
     fn smoltcp_moves_every_byte_in_order() {
-        check::<SmolPair>(1500, 64 * 1024);
-        check::<SmolPair>(65535, 64 * 1024);
+        for mtu in [1500, 65535] {
+            check(SmolPair::connected(mtu, 64 * 1024), mtu, 64 * 1024);
+        }
     }
 
     #[test]

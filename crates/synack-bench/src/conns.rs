@@ -58,7 +58,13 @@ pub fn open(n: usize, touch: bool) -> ConnsResult {
     };
     let mut client = Stack::new(cfg, [1; 32]);
     client.add_address(synack::stack::Ipv4Cidr::new(synack_pair::CLIENT_IP, 24));
-    let server = synack_pair::stack(synack_pair::SERVER_IP, 2, 1500, BUFFER);
+    let server = synack_pair::stack(
+        synack_pair::Variant::Default,
+        synack_pair::SERVER_IP,
+        2,
+        1500,
+        BUFFER,
+    );
     let mut stacks = [client, server];
     let link = Link::new(1500);
     let ports = n.div_ceil(PORTS_PER_SERVER_PORT);

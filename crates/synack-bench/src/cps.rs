@@ -14,6 +14,7 @@ use synack::time::Instant;
 
 use crate::link::{Link, now_micros};
 use crate::pair::{CLIENT, SERVER, dir_from};
+use crate::synack_pair::Variant;
 use crate::{smol_pair, synack_pair};
 
 /// Buffer size for the cps stacks (synack allocates buffers on first use, smoltcp up front).
@@ -60,17 +61,23 @@ impl Duo {
     }
 }
 
-pub fn synack(budget: Duration, max: u64) -> CpsResult {
-    synack_with(budget, max, now_micros)
+/// The cps loop with synack's stacks running `variant`'s features.
+pub fn synack(variant: Variant, budget: Duration, max: u64) -> CpsResult {
+    synack_with(variant, budget, max, now_micros)
 }
 
 /// [`synack`] on the clock `clock` (microseconds): the wall clock for the figure, a virtual one
 /// for `cg-cps`, whose count then does not depend on how fast the run goes.
-pub fn synack_with(budget: Duration, max: u64, mut clock: impl FnMut() -> u64) -> CpsResult {
+pub fn synack_with(
+    variant: Variant,
+    budget: Duration,
+    max: u64,
+    mut clock: impl FnMut() -> u64,
+) -> CpsResult {
     let mut duo = Duo {
         stacks: [
-            synack_pair::stack(synack_pair::CLIENT_IP, 1, 1500, BUFFER),
-            synack_pair::stack(synack_pair::SERVER_IP, 2, 1500, BUFFER),
+            synack_pair::stack(variant, synack_pair::CLIENT_IP, 1, 1500, BUFFER),
+            synack_pair::stack(variant, synack_pair::SERVER_IP, 2, 1500, BUFFER),
         ],
         link: Link::new(1500),
     };
@@ -268,9 +275,11 @@ mod tests {
 
     #[test]
     fn synack_cycles_complete() {
-        let r = synack(Duration::from_secs(30), 300);
-        assert_eq!(r.cycles, 300);
-        assert!(r.per_sec > 0.0);
+        for v in [Variant::Default, Variant::Lite] {
+            let r = synack(v, Duration::from_secs(30), 300);
+            assert_eq!(r.cycles, 300);
+            assert!(r.per_sec > 0.0);
+        }
     }
 
     #[test]

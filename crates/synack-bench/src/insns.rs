@@ -14,7 +14,7 @@ use crate::bulk::{Transfer, source, transfer_with};
 use crate::pair::Pair;
 use crate::report::Row;
 use crate::smol_pair::SmolPair;
-use crate::synack_pair::SynackPair;
+use crate::synack_pair::{SynackPair, Variant};
 
 fn virtual_clock() -> impl FnMut() -> u64 {
     let mut t = crate::link::now_micros();
@@ -48,20 +48,36 @@ pub fn measured_bulk_smoltcp(p: &mut SmolPair, total: u64, src: &[u8]) -> Transf
     transfer_with(p, total, src, false, virtual_clock())
 }
 
+/// A `cg-*` command's STACK: smoltcp, or a synack [`Variant`] by name (`synack`,
+/// `synack-lite`, `synack-no-ts`, ...).
+enum Stack {
+    Smoltcp,
+    Synack(Variant),
+}
+
+fn stack_arg(cmd: &str, args: &[String]) -> Stack {
+    match args.first().map_or("synack", String::as_str) {
+        "smoltcp" => Stack::Smoltcp,
+        name => Variant::parse(name).map(Stack::Synack).unwrap_or_else(|| {
+            eprintln!(
+                "{cmd}: unknown stack {name:?} (smoltcp, synack, synack-lite, synack-no-{{ts,sack,cubic,ssai,tfo,autotune}})"
+            );
+            std::process::exit(2);
+        }),
+    }
+}
+
 /// The child's side: `cg-bulk STACK MIB MTU BUFFER`; prints "data_packets ack_packets".
 pub fn child(args: &[String]) {
-    let stack = args.first().map_or("synack", String::as_str);
     let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     let (mib, mtu, buffer) = (arg(1, 64), arg(2, 1500), arg(3, 1024 * 1024));
     let total = (mib as u64) << 20;
     let src = source();
-    let t = match stack {
-        "synack" => measured_bulk_synack(&mut SynackPair::connected(mtu, buffer), total, &src),
-        "smoltcp" => measured_bulk_smoltcp(&mut SmolPair::connected(mtu, buffer), total, &src),
-        other => {
-            eprintln!("cg-bulk: unknown stack {other:?} (synack or smoltcp)");
-            std::process::exit(2);
+    let t = match stack_arg("cg-bulk", args) {
+        Stack::Synack(v) => {
+            measured_bulk_synack(&mut SynackPair::connected_as(v, mtu, buffer), total, &src)
         }
+        Stack::Smoltcp => measured_bulk_smoltcp(&mut SmolPair::connected(mtu, buffer), total, &src),
     };
     println!("{} {}", t.data_packets, t.ack_packets);
 }
@@ -69,8 +85,8 @@ pub fn child(args: &[String]) {
 /// N cycles of the `cps` figure's loop (connect, 1 byte each way, close) with synack, for
 /// `--toggle-collect='*measured_cps_*'`; returns the cycles run.
 #[inline(never)]
-pub fn measured_cps_synack(n: u64) -> u64 {
-    crate::cps::synack_with(std::time::Duration::from_secs(3600), n, fixed_clock()).cycles
+pub fn measured_cps_synack(v: Variant, n: u64) -> u64 {
+    crate::cps::synack_with(v, std::time::Duration::from_secs(3600), n, fixed_clock()).cycles
 }
 
 /// The same with smoltcp.
@@ -82,15 +98,20 @@ pub fn measured_cps_smoltcp(n: u64) -> u64 {
 /// `cg-cps STACK N`: N connect/exchange/close cycles (the `cps` figure's loop) for profiling;
 /// prints the cycles run.
 pub fn cps_child(args: &[String]) {
-    loop_child(args, measured_cps_synack, measured_cps_smoltcp);
+    loop_child("cg-cps", args, measured_cps_synack, measured_cps_smoltcp);
 }
 
 /// `STACK N` for a loop child: runs one stack's `n` repetitions and prints how many it made.
-fn loop_child(args: &[String], synack: fn(u64) -> u64, smoltcp: fn(u64) -> u64) {
+fn loop_child(
+    cmd: &str,
+    args: &[String],
+    synack: fn(Variant, u64) -> u64,
+    smoltcp: fn(u64) -> u64,
+) {
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let made = match args.first().map_or("synack", String::as_str) {
-        "smoltcp" => smoltcp(n),
-        _ => synack(n),
+    let made = match stack_arg(cmd, args) {
+        Stack::Smoltcp => smoltcp(n),
+        Stack::Synack(v) => synack(v, n),
     };
     println!("{made}");
 }
@@ -98,8 +119,8 @@ fn loop_child(args: &[String], synack: fn(u64) -> u64, smoltcp: fn(u64) -> u64) 
 /// N 1-byte round trips of the `rtt` figure's ping-pong with synack (after connecting), for
 /// `--toggle-collect='*measured_rtt_*'`; returns the round trips made.
 #[inline(never)]
-pub fn measured_rtt_synack(n: u64) -> u64 {
-    let mut p = SynackPair::connected(1500, 64 * 1024);
+pub fn measured_rtt_synack(v: Variant, n: u64) -> u64 {
+    let mut p = SynackPair::connected_as(v, 1500, 64 * 1024);
     crate::rtt::pingpong_with(&mut p, n as usize, 0, fixed_clock()).len() as u64
 }
 
@@ -112,7 +133,7 @@ pub fn measured_rtt_smoltcp(n: u64) -> u64 {
 
 /// `cg-rtt STACK N`: N ping-pong round trips for profiling; prints the round trips made.
 pub fn rtt_child(args: &[String]) {
-    loop_child(args, measured_rtt_synack, measured_rtt_smoltcp);
+    loop_child("cg-rtt", args, measured_rtt_synack, measured_rtt_smoltcp);
 }
 
 /// Runs this binary with `args` under callgrind, counting only inside functions matching
@@ -217,8 +238,8 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
     let (mib, buffer) = (64usize, 1024 * 1024usize);
     let mut rows = Vec::new();
     for mtu in [1500usize, 65535] {
-        let s = count(SynackPair::NAME, mib, mtu, buffer, out_dir);
-        let m = count(SmolPair::NAME, mib, mtu, buffer, out_dir);
+        let s = count("synack", mib, mtu, buffer, out_dir);
+        let m = count("smoltcp", mib, mtu, buffer, out_dir);
         let per_seg = |r: Option<Counts>| r.map(|c| c.ir as f64 / c.data as f64);
         let logic = |r: Option<Counts>| r.map(|c| (c.ir - c.copies) as f64 / c.data as f64);
         let desc = |r: Option<Counts>| {
@@ -255,8 +276,8 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
     }
     // The handshake path: a whole short connection, six packets.
     let n = 10_000;
-    let s = count_loop("cps", SynackPair::NAME, n, out_dir);
-    let m = count_loop("cps", SmolPair::NAME, n, out_dir);
+    let s = count_loop("cps", "synack", n, out_dir);
+    let m = count_loop("cps", "smoltcp", n, out_dir);
     let per_cycle = |r: Option<(u64, u64)>| r.map(|(ir, c)| ir as f64 / c.max(1) as f64);
     let desc = |r: Option<(u64, u64)>| {
         r.map_or("n/a".to_string(), |(ir, c)| format!("{ir} Ir / {c} cycles"))
@@ -277,8 +298,8 @@ pub fn run(out_dir: &Path) -> Vec<Row> {
     );
     // A round trip of one byte each way: two data segments carrying the ACKs.
     let n = 20_000;
-    let s = count_loop("rtt", SynackPair::NAME, n, out_dir);
-    let m = count_loop("rtt", SmolPair::NAME, n, out_dir);
+    let s = count_loop("rtt", "synack", n, out_dir);
+    let m = count_loop("rtt", "smoltcp", n, out_dir);
     rows.push(
         Row::lower(
             "insns per 1-byte round trip (rtt)",

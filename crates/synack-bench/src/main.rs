@@ -24,7 +24,7 @@ use std::time::Duration;
 use pair::Pair;
 use report::{Row, percentile};
 use smol_pair::SmolPair;
-use synack_pair::SynackPair;
+use synack_pair::{LITE_NOTE, LITE_ROW, SynackPair, Variant};
 
 const FIGURES: [&str; 7] = ["bulk", "cps", "conns", "rtt", "flood", "insns", "conc"];
 
@@ -108,7 +108,7 @@ fn machine() -> String {
 fn bulk_notes() -> Vec<String> {
     vec![
         "synack and smoltcp: two stacks in one process and one thread, joined by an in-memory link (one FIFO of IP packets per direction, buffers recycled, no delay model), driven in one loop: the client application writes what its send buffer takes, the client transmits, the server processes and the application reads, the server transmits ACKs, the client processes them; one clock read per round".into(),
-        "same MTU and the same send/receive buffer sizes on both userspace stacks; IPv4 and TCP checksums computed on send and verified on receive on both (smoltcp ChecksumCapabilities all Both); TCP timestamps on synack (its default) and off on smoltcp (smoltcp 0.12 with timestamps sizes full segments without room for the option and sends nothing), so synack's full segments carry 12 payload bytes fewer (1448 vs 1460 at MTU 1500); otherwise each stack's defaults (synack: Linux-like delayed ACK, SACK, NewReno; smoltcp: Nagle, 10 ms delayed ACK, no congestion control)".into(),
+        "same MTU and the same send/receive buffer sizes on both userspace stacks; IPv4 and TCP checksums computed on send and verified on receive on both (smoltcp ChecksumCapabilities all Both); TCP timestamps on synack (its default) and off on smoltcp (smoltcp 0.12 with timestamps sizes full segments without room for the option and sends nothing), so synack's MSS is 12 bytes smaller (1448 vs 1460 at MTU 1500), and its data segments here carry 1420 payload bytes (the link's buffers are MTU-sized and synack's poll_transmit keeps 60 of them for the TCP header whatever its options) against smoltcp's 1460; otherwise each stack's defaults (synack: Linux-like delayed ACK, SACK, CUBIC; smoltcp: Nagle, 10 ms delayed ACK, no congestion control)".into(),
         "kernel: std::net on 127.0.0.1 between two threads (crosses system calls and threads; loopback GSO/GRO means the kernel moves up to 64 KiB per skb whatever the MSS); SO_SNDBUF/SO_RCVBUF set to the buffer size (the kernel doubles it) and TCP_MAXSEG to MTU-40".into(),
         "Gbps = payload bytes x 8 / wall time of the transfer (handshake excluded); median of the runs; each round runs synack, smoltcp, kernel in turn".into(),
     ]
@@ -123,11 +123,13 @@ fn run_rtt(quick: bool) -> (Vec<Row>, Vec<String>) {
     let kn = if quick { 1_000 } else { 50_000 };
     let mut s = SynackPair::connected(1500, 64 * 1024);
     let s = rtt::pingpong(&mut s, n, warm);
+    let mut l = SynackPair::connected_as(Variant::Lite, 1500, 64 * 1024);
+    let l = rtt::pingpong(&mut l, n, warm);
     let mut m = SmolPair::connected(1500, 64 * 1024);
     let m = rtt::pingpong(&mut m, n, warm);
     let k = kernel::rtt(kn, kn / 10);
     let us = |v: &[f64], p: f64| percentile(v, p) / 1000.0;
-    let rows = vec![
+    let mut rows = vec![
         Row::lower(
             "rtt 1-byte ping-pong, median",
             "µs",
@@ -144,6 +146,18 @@ fn run_rtt(quick: bool) -> (Vec<Row>, Vec<String>) {
             Some(us(&k, 99.0)),
         ),
     ];
+    rows.extend([50.0, 99.0].map(|q| {
+        Row::lower(
+            &format!("rtt 1-byte ping-pong, p{q}, {LITE_ROW}"),
+            "µs",
+            Some(us(&l, q)),
+            Some(us(&m, q)),
+            None,
+        )
+        .note(format!(
+            "synack-lite in the synack column, run between synack and smoltcp; {LITE_NOTE}"
+        ))
+    }));
     let notes = vec![
         "userspace: client writes 1 byte, the link carries it, the server reads and writes it back, the client reads it; both stacks in one thread over the in-memory link (MTU 1500, 64 KiB buffers); each round trip timed with std::time::Instant".into(),
         "kernel: the same over 127.0.0.1 between two threads with TCP_NODELAY (two system calls and a thread wake-up each way)".into(),
@@ -153,7 +167,8 @@ fn run_rtt(quick: bool) -> (Vec<Row>, Vec<String>) {
 
 fn run_cps(quick: bool) -> (Vec<Row>, Vec<String>) {
     let budget = Duration::from_millis(if quick { 200 } else { 2_000 });
-    let s = cps::synack(budget, u64::MAX);
+    let s = cps::synack(Variant::Default, budget, u64::MAX);
+    let l = cps::synack(Variant::Lite, budget, u64::MAX);
     let m = cps::smoltcp(budget, u64::MAX);
     let (kn, k) = kernel::cps(budget, u64::MAX);
     let rows = vec![
@@ -167,6 +182,17 @@ fn run_cps(quick: bool) -> (Vec<Row>, Vec<String>) {
         .note(format!(
             "cycles in {budget:?}: synack {}, smoltcp {}, kernel {kn}",
             s.cycles, m.cycles
+        )),
+        Row::higher(
+            &format!("cps, {LITE_ROW}"),
+            "cycles/s",
+            Some(l.per_sec),
+            Some(m.per_sec),
+            None,
+        )
+        .note(format!(
+            "synack-lite in the synack column, {} cycles in {budget:?}, run between synack and smoltcp; {LITE_NOTE}",
+            l.cycles
         )),
     ];
     let notes = vec![

@@ -10,8 +10,9 @@ pub const CLIENT: usize = 0;
 pub const SERVER: usize = 1;
 
 pub trait Pair: Sized {
-    /// The stack's name in tables.
-    const NAME: &'static str;
+    /// The stack's name in tables (synack's says which [`Variant`](crate::synack_pair::Variant)
+    /// runs).
+    fn name(&self) -> String;
 
     /// Two stacks (client 198.18.0.1, server 198.18.0.2) on a fresh link of `mtu` bytes, send
     /// and receive buffers of `buffer` bytes on both sides, one connection established.

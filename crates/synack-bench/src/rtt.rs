@@ -25,7 +25,7 @@ fn read_one<P: Pair>(
         p.carry(CLIENT, now);
         p.carry(SERVER, now);
     }
-    panic!("{}: ping-pong byte never arrived", P::NAME);
+    panic!("{}: ping-pong byte never arrived", p.name());
 }
 
 /// `n` measured round trips (after `warmup`), nanoseconds each: the client writes a byte, it

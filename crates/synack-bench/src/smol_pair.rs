@@ -184,7 +184,9 @@ pub struct SmolPair {
 }
 
 impl Pair for SmolPair {
-    const NAME: &'static str = "smoltcp";
+    fn name(&self) -> String {
+        "smoltcp".into()
+    }
 
     fn connected(mtu: usize, buffer: usize) -> SmolPair {
         let link = Link::new(mtu);
