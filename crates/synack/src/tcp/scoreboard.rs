@@ -754,6 +754,12 @@ impl Scoreboard {
         self.0.as_ref()?.segs.front()
     }
 
+    /// Whether a retransmission is outstanding, or the oldest unacknowledged segment was ever
+    /// sent again (Linux `tcp_any_retrans_done`).
+    pub fn any_retrans_done(&self) -> bool {
+        self.retrans().segs > 0 || self.first().is_some_and(|s| s.has(EVER_RETRANS))
+    }
+
     /// A new segment `[start, end)` went out at `now` for the first time. It must start where
     /// the last entry ends (at SND.MAX); anything else is ignored.
     pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, psh: bool, tx: TxState) {

@@ -996,9 +996,7 @@ impl Connection {
         self.snd.retries = 0;
         // Linux `tcp_retrans_stamp_cleanup`: once nothing retransmitted is outstanding, the
         // next loss episode's time limits count from its own first retransmission.
-        let head_retransmitted =
-            (self.snd.sb.first()).is_some_and(|s| s.has(crate::tcp::scoreboard::EVER_RETRANS));
-        if self.snd.sb.retrans().segs == 0 && !head_retransmitted {
+        if !self.snd.sb.any_retrans_done() {
             self.snd.rtx_since = None.into();
         }
 

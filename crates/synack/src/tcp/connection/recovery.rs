@@ -148,6 +148,13 @@ impl Recovery {
         })
     }
 
+    /// Forgets what an undo of the episode would need.
+    fn forget_undo(&mut self) {
+        self.kept.undo_marker = None;
+        self.kept.undo_retrans = 0;
+        self.kept.episode_retrans = 0;
+    }
+
     /// What outlives this state when it is given back (see [`Carried`]).
     fn carried(&self) -> Carried {
         Carried {
@@ -626,9 +633,9 @@ impl Connection {
             }
         }
 
-        if self.ca_state() == CaState::Loss {
-            self.process_loss(seg, sum, ctr);
-        }
+        // An undo in the Loss state settles the state for this ACK (Linux
+        // `tcp_process_loss` returns once `tcp_try_undo_loss` has acted).
+        let loss_settled = self.ca_state() == CaState::Loss && self.process_loss(seg, sum, ctr);
 
         let lost_before = self.snd.sb.lost().segs;
         let marked = if self.try_undo_partial(seg, sum, ctr) {
@@ -661,18 +668,28 @@ impl Connection {
                     // Linux `tcp_try_undo_dsack`: the reordering window persists longer.
                     rec.kept.rack.on_dsack_undo();
                 }
-                self.undo();
+                if in_episode && self.non_sack_holds_episode() {
+                    // Linux `tcp_try_undo_recovery`: the window comes back, the state stays.
+                    self.cc.undo();
+                    self.forget_undo();
+                } else {
+                    self.undo();
+                }
             }
         }
 
         let ca_state = self.ca_state();
         match ca_state {
+            CaState::Loss if loss_settled => {}
             CaState::Recovery | CaState::Loss
                 if self
                     .recovery
                     .as_ref()
                     .is_some_and(|r| self.snd.una >= r.high_seq) =>
             {
+                if self.non_sack_holds_episode() {
+                    return (marked, newly_lost);
+                }
                 // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
                 // the reduction aimed for.
                 // (Linux `tcp_end_cwnd_reduction`, which leaves a model-based controller's
@@ -795,12 +812,14 @@ impl Connection {
     ///   ACK can tell a spurious timeout from a real loss.
     /// * Step 3a: a SACK or duplicate ACK after that new data went out: the loss was real,
     ///   and recovery goes on as after any timeout (retransmitting what is lost).
-    fn process_loss(&mut self, seg: &Repr<'_>, sum: &AckSummary, ctr: &mut Counters) {
+    ///
+    /// Returns true when it undid the timeout: the state is then settled for this ACK.
+    fn process_loss(&mut self, seg: &Repr<'_>, sum: &AckSummary, ctr: &mut Counters) -> bool {
         let (una, max) = (self.snd.una, self.snd.max);
         let window_open = self.snd.una + self.snd.wnd > self.snd.max;
         let new_data = !self.snd.fin_queued && self.snd.buf_seq() + self.snd.buf.len() > max;
         let Some(rec) = self.recovery.as_deref_mut() else {
-            return;
+            return false;
         };
         rec.frto_new = false;
         let recovered = una >= rec.high_seq;
@@ -808,17 +827,17 @@ impl Connection {
             let all_dsacked = rec.kept.undo_retrans == 0;
             if all_dsacked || rec.echo_predates_retransmission(seg) {
                 ctr.loss_undo += 1;
-                self.undo_loss();
-                return;
+                self.undo_loss(false);
+                return true;
             }
         }
         if !rec.frto {
-            return;
+            return false;
         }
         if sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
             ctr.spurious_rtos += 1;
-            self.undo_loss();
-            return;
+            self.undo_loss(true);
+            return true;
         }
         if max > rec.high_seq {
             if sum.data_sacked || sum.dup {
@@ -834,15 +853,46 @@ impl Connection {
                 rec.frto = false;
             }
         }
+        false
     }
 
     /// The timeout was spurious (Linux `tcp_try_undo_loss`): the window comes back, nothing
-    /// counts as lost any more, and what was not yet sent again is not sent again.
-    fn undo_loss(&mut self) {
+    /// counts as lost any more, and what was not yet sent again is not sent again. The state
+    /// returns to Open only with SACK or when F-RTO (`frto`) showed it, and not while the
+    /// non-SACK hold applies: otherwise it stays Loss until an ACK ends the episode above
+    /// its high_seq (Linux leaves it to `tcp_try_undo_recovery` on a later ACK).
+    fn undo_loss(&mut self, frto: bool) {
         self.snd.sb.clear_lost();
         self.snd.nxt = self.snd.max;
         self.snd.retries = 0;
-        self.undo();
+        self.cc.undo();
+        self.forget_undo();
+        if !self.non_sack_holds_episode() && (frto || self.opts.sack) {
+            self.end_episode(false);
+        }
+    }
+
+    /// Linux `tcp_is_non_sack_preventing_reopen` (the rule of RFC 6582 §3.2 step 3 against
+    /// false fast retransmits, RFC 2582 before it): without SACK, an ACK that reaches exactly
+    /// an episode's high_seq leaves the state as it is until something above it is
+    /// acknowledged, so that duplicate ACKs drawn by the episode's own retransmissions do not
+    /// look like a new loss. True when the state holds; then, once nothing retransmitted is
+    /// outstanding, the episode's retransmission stamp is forgotten (Linux `retrans_stamp`).
+    fn non_sack_holds_episode(&mut self) -> bool {
+        if self.opts.sack {
+            return false;
+        }
+        let (una, retrans_done) = (self.snd.una, self.snd.sb.any_retrans_done());
+        let Some(rec) = self.recovery.as_deref_mut() else {
+            return false;
+        };
+        if una != rec.high_seq {
+            return false;
+        }
+        if !retrans_done {
+            rec.retrans_stamp = None;
+        }
+        true
     }
 
     /// F-RTO step 2b holds retransmissions back until the next ACK.
@@ -1107,6 +1157,13 @@ impl Connection {
         self.end_episode(false);
     }
 
+    /// An undo done: the episode cannot be undone again (Linux clears `undo_marker`).
+    fn forget_undo(&mut self) {
+        if let Some(rec) = self.recovery.as_deref_mut() {
+            rec.forget_undo();
+        }
+    }
+
     /// Back to Open (or Disorder). `keep_undo`: the episode ended normally, and late D-SACKs
     /// may still show it was spurious.
     fn end_episode(&mut self, keep_undo: bool) {
@@ -1115,9 +1172,7 @@ impl Connection {
             return;
         };
         if !keep_undo {
-            rec.kept.undo_marker = None;
-            rec.kept.undo_retrans = 0;
-            rec.kept.episode_retrans = 0;
+            rec.forget_undo();
         }
         rec.retrans_stamp = None;
         rec.ca_state = if sacked > 0 || rec.reno_sacked > 0 {
