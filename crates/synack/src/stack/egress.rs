@@ -5,7 +5,6 @@
 //! §3.2, RFC 8200 §4.5); TCP never needs them: its segments fit the path MTU and carry DF
 //! (RFC 1191).
 
-use core::hash::Hasher;
 use core::net::IpAddr;
 use std::collections::VecDeque;
 
@@ -338,13 +337,14 @@ impl Stack {
         let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
             return 0;
         };
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.flow_key.0, self.flow_key.1);
-        h.write(&s.octets());
-        h.write(&d.octets());
-        h.write_u16(sport);
-        h.write_u16(dport);
-        h.write_u32(rehash);
-        let label = (h.finish() as u32) & 0xf_ffff;
+        let mut input = [0u8; 40];
+        input[..16].copy_from_slice(&s.octets());
+        input[16..32].copy_from_slice(&d.octets());
+        input[32..34].copy_from_slice(&sport.to_le_bytes());
+        input[34..36].copy_from_slice(&dport.to_le_bytes());
+        input[36..].copy_from_slice(&rehash.to_le_bytes());
+        let h = crate::tcp::siphash::sip13_array(self.flow_key.0, self.flow_key.1, &input);
+        let label = (h as u32) & 0xf_ffff;
         label.max(1)
     }
 

@@ -962,6 +962,30 @@ fn timestamp_offset_is_siphash_of_ports_then_addresses() {
     }
 }
 
+/// The IPv6 flow label is SipHash-1-3 of both addresses, both ports and the rehash count (the
+/// integers little-endian) as one stream, cut to 20 bits and never 0: the value the
+/// streaming hasher's five writes gave (labels do not change).
+#[test]
+fn flow_label_is_siphash_of_the_tuple_and_rehash_count() {
+    use core::hash::Hasher;
+    let s = stack(A_IP, "a", 7);
+    for (sport, dport, rehash) in [(40000, 80, 0), (1, 65535, 3), (443, 443, u32::MAX)] {
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(s.flow_key.0, s.flow_key.1);
+        h.write(&A_IP6.octets());
+        h.write(&B_IP6.octets());
+        h.write_u16(sport);
+        h.write_u16(dport);
+        h.write_u32(rehash);
+        let want = ((h.finish() as u32) & 0xf_ffff).max(1);
+        let got = s.flow_label(A_IP6.into(), sport, B_IP6.into(), dport, rehash);
+        assert_eq!(got, want);
+        assert_eq!(
+            s.flow_label(A_IP.into(), sport, B_IP.into(), dport, rehash),
+            0
+        );
+    }
+}
+
 #[test]
 fn a_timer_entry_that_runs_nothing_reports_no_change() {
     // The server sends, the client's ACK stops the retransmission timer: the timer wheel
