@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::readiness::{CLOSED, READABLE, SocketIo, WRITABLE};
 use super::udp::Datagram;
-use crate::stack::{RecvMeta, SocketHandle, Stack, UdpHandle};
+use crate::stack::{RecvMeta, SocketHandle, Stack, UdpHandle, datagram_charge};
 use crate::tcp::{Shutdown, State};
 use crate::time::Instant;
 
@@ -291,13 +291,6 @@ pub(crate) fn read(p: &mut Pipe, buf: &mut [u8], peek: bool, mark: &mut bool) ->
     if p.rx_end { Step::Slow } else { Step::Wait }
 }
 
-/// What a queued datagram counts against a datagram socket's pipe: its bytes and a fixed
-/// overhead, as the stack charges its own queue (so that a flood of empty datagrams is
-/// bounded too).
-pub(crate) fn charge(len: usize) -> usize {
-    len + 256
-}
-
 /// The driver's side for datagram socket `u`: moves the datagrams the stack queued into the
 /// pipe, each in a buffer of its own sized to it (the pipe holds at most `cap.rx` bytes'
 /// worth, and always at least one; the rest waits in the stack's queue, which drops what
@@ -324,7 +317,7 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
                 return READABLE | WRITABLE | CLOSED;
             }
         };
-        if !q.dgrams.is_empty() && q.dgram_bytes + charge(next) > cap {
+        if !q.dgrams.is_empty() && q.dgram_bytes + datagram_charge(next) > cap {
             // A receive that makes room marks the pipe for the driver.
             blocked = true;
             break;
@@ -334,7 +327,7 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
             break;
         };
         data.truncate(m.len);
-        q.dgram_bytes += charge(m.len);
+        q.dgram_bytes += datagram_charge(m.len);
         q.dgrams.push_back(Datagram {
             data,
             src: m.src,
@@ -355,7 +348,10 @@ pub(crate) fn recv_datagrams(p: &mut Pipe, max: usize, mark: &mut bool) -> Step<
     };
     let k = max.max(1).min(q.dgrams.len());
     let got: Vec<Datagram> = q.dgrams.drain(..k).collect();
-    q.dgram_bytes -= got.iter().map(|d| charge(d.data.len())).sum::<usize>();
+    q.dgram_bytes -= got
+        .iter()
+        .map(|d| datagram_charge(d.data.len()))
+        .sum::<usize>();
     if p.rx_blocked {
         *mark |= p.mark();
     }
@@ -372,7 +368,7 @@ pub(crate) fn recv_datagram(p: &mut Pipe, buf: &mut [u8], mark: &mut bool) -> St
     let Some(d) = q.dgrams.pop_front() else {
         return Step::Wait;
     };
-    q.dgram_bytes -= charge(d.data.len());
+    q.dgram_bytes -= datagram_charge(d.data.len());
     if p.rx_blocked {
         *mark |= p.mark();
     }

@@ -93,6 +93,7 @@ use hash::KeyedHasher;
 pub use ports::PortAllocator;
 use slots::Slot;
 pub use socket::SocketOption;
+pub(crate) use udp::datagram_charge;
 pub use udp::{RecvMeta, UDP_RCVBUF, UdpHandle};
 
 /// A socket: a connection or a listener, valid until closed.

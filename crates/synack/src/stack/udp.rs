@@ -36,9 +36,12 @@ pub struct UdpHandle {
 /// Bytes of receive queue a socket gets (Linux `net.core.rmem_default`, 212992).
 pub const UDP_RCVBUF: usize = 212_992;
 
-/// What a queued datagram costs against the receive buffer beyond its data (about what
-/// Linux's skb truesize adds to a small datagram).
-const DATAGRAM_CHARGE: usize = 256;
+/// What a queued datagram of `len` bytes counts against a receive buffer: its data and a
+/// fixed overhead (about what Linux's skb truesize adds to a small datagram), so that a flood
+/// of empty datagrams is bounded too. The runtimes' datagram pipes charge the same.
+pub(crate) fn datagram_charge(len: usize) -> usize {
+    len + 256
+}
 
 /// The largest UDP payload of each family: 65535 − 20 − 8 over IPv4, 65535 − 8 over IPv6
 /// (the Payload Length field counts no fixed header).
@@ -82,7 +85,7 @@ struct Datagrams {
 
 impl Datagrams {
     fn push(&mut self, m: Meta, data: &[u8]) -> bool {
-        let charge = data.len() + DATAGRAM_CHARGE;
+        let charge = datagram_charge(data.len());
         if self.used + charge > self.limit {
             return false;
         }
@@ -102,7 +105,7 @@ impl Datagrams {
         let n = data.len().min(out.len());
         out[..n].copy_from_slice(&data[..n]);
         self.head += m.len;
-        self.used -= m.len + DATAGRAM_CHARGE;
+        self.used -= datagram_charge(m.len);
         if self.meta.is_empty() {
             self.bytes.clear();
             self.head = 0;
