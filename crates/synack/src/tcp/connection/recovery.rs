@@ -292,6 +292,13 @@ impl Connection {
         self.recovery.as_ref().map_or(0, |r| r.reno_sacked)
     }
 
+    /// Whether SND.UNA has reached the high_seq of the recovery state's last episode.
+    fn episode_acked(&self) -> bool {
+        self.recovery
+            .as_ref()
+            .is_some_and(|r| self.snd.una >= r.high_seq)
+    }
+
     /// The reordering degree in segments, the D-SACK blocks received and the segments sent
     /// again (TCP_INFO).
     pub(super) fn reordering_dsacks_retransmits(&self) -> (u32, u32, u64) {
@@ -449,8 +456,14 @@ impl Connection {
             sum.delivered.bytes += d.bytes;
             sum.delivered.segs += segs;
             sum.acked_whole = empty || d.whole;
-        } else if dup && !self.opts.sack {
-            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived.
+        } else if dup
+            && !self.opts.sack
+            && !(matches!(self.ca_state(), CaState::Recovery | CaState::Loss)
+                && self.episode_acked())
+        {
+            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived
+            // (not while an episode acknowledged up to its high_seq holds its state: Linux
+            // returns before counting it, so it delivers nothing to PRR either).
             let out = self.snd.sb.outstanding().segs;
             if self.reno_sacked() + 1 < out.max(1) {
                 Recovery::get(&mut self.recovery, &self.snd.tx).reno_sacked += 1;
@@ -687,15 +700,27 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|r| self.snd.una >= r.high_seq) =>
             {
+                if ca_state == CaState::Recovery
+                    && !self.opts.sack
+                    && let Some(rec) = self.recovery.as_deref_mut()
+                {
+                    // Linux `tcp_reset_reno_sack` as fast recovery ends (or holds).
+                    rec.reno_sacked = 0;
+                }
                 if self.non_sack_holds_episode() {
                     return (marked, newly_lost);
                 }
                 // RFC 6582 §3.2 step 3 / RFC 6937: the episode is over; the window is what
-                // the reduction aimed for.
-                // (Linux `tcp_end_cwnd_reduction`, which leaves a model-based controller's
-                // window alone.)
+                // the reduction aimed for, unless an undo restored it (Linux
+                // `tcp_end_cwnd_reduction`, which asks `undo_marker`, and leaves a
+                // model-based controller's window alone).
                 let ssthresh = self.cc.ssthresh();
+                let undone = self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| r.kept.undo_marker.is_none());
                 if ca_state == CaState::Recovery
+                    && !undone
                     && ssthresh != u32::MAX
                     && !self.cc.is_model_based()
                 {
@@ -910,9 +935,10 @@ impl Connection {
             return self.rack_detect(now);
         }
         // Without SACK (Linux `tcp_newreno_mark_lost`): the duplicate-ACK threshold outside
-        // recovery, each partial ACK inside it.
+        // recovery, each partial ACK inside it. An ACK at or past the episode's high_seq is
+        // not partial: Linux leaves (or holds) the state before it looks for losses.
         let mark = match self.ca_state() {
-            CaState::Recovery => una_advanced,
+            CaState::Recovery => una_advanced && !self.episode_acked(),
             CaState::Open | CaState::Disorder => self.reno_sacked() >= DUP_THRESH,
             _ => false,
         };
@@ -1044,7 +1070,11 @@ impl Connection {
         let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
         rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
         rec.frto_new = false;
-        if new_recovery || rec.kept.undo_marker.is_none() {
+        // Linux `tcp_enter_loss` (`tcp_init_undo`): a timeout that starts an episode, or
+        // comes after the last one was acknowledged (an episode still holding its state
+        // without SACK), can be undone by itself.
+        let episode_over = self.snd.una >= rec.high_seq;
+        if new_recovery || episode_over || rec.kept.undo_marker.is_none() {
             rec.kept.undo_marker = Some(self.snd.una);
             rec.kept.undo_retrans = 0;
             rec.kept.episode_retrans = 0;
@@ -1053,7 +1083,6 @@ impl Connection {
         // Linux `tcp_enter_loss`: ssthresh is recomputed only when no episode is under way
         // (or the last one is over); a timeout during recovery, or a repeated one, keeps the
         // ssthresh that episode set, and only the window collapses.
-        let episode_over = self.snd.una >= rec.high_seq;
         if matches!(rec.ca_state, CaState::Open | CaState::Disorder) || episode_over {
             let in_flight = self.snd.max - self.snd.una;
             self.cc.on_rto(now, in_flight);
