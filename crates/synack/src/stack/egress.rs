@@ -160,8 +160,7 @@ impl Stack {
             let mut time_wait = false;
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
-                let (local, remote) = (c.conn.local().ip(), c.conn.remote().ip());
-                let hlen = ip_header_len(remote);
+                let hlen = ip_header_len(c.conn.remote().ip());
                 // A connection queued with nothing to do (a segment that owed no ACK, a read
                 // that opened no window, the poll after its last segment went) leaves the
                 // queue without the poll: `wants_poll` says the poll would find nothing. The
@@ -170,14 +169,18 @@ impl Stack {
                     if !c.conn.wants_poll() {
                         idle = true;
                     } else if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
-                        sent = Some((
-                            local,
-                            remote,
-                            n,
-                            c.flow_label,
-                            c.ttl,
-                            c.conn.ecn_codepoint(),
-                        ));
+                        // The header's fields are read only for a segment sent (not for
+                        // each poll that finds nothing).
+                        let ip = IpHeader {
+                            src: c.conn.local().ip(),
+                            dst: c.conn.remote().ip(),
+                            protocol: IpProtocol::Tcp,
+                            dont_frag: true,
+                            flow_label: c.flow_label,
+                            ttl: c.ttl,
+                            ecn: c.conn.ecn_codepoint(),
+                        };
+                        sent = Some((ip, n));
                     }
                 }
                 if sent.is_none() {
@@ -206,16 +209,7 @@ impl Stack {
             if time_wait {
                 self.compact_time_wait(h);
             }
-            if let Some((src, dst, n, flow_label, ttl, cp)) = sent {
-                let ip = IpHeader {
-                    src,
-                    dst,
-                    protocol: IpProtocol::Tcp,
-                    dont_frag: true,
-                    flow_label,
-                    ttl,
-                    ecn: cp,
-                };
+            if let Some((ip, n)) = sent {
                 let Some(total) = self.emit_ip(buf, &ip, n, None) else {
                     continue;
                 };

@@ -354,7 +354,22 @@ impl PushMarks {
 
     /// The buffer `grow` would grow, with its index: the first ending after `nxt`.
     fn growable(&self, nxt: SeqNum, queued_end: SeqNum) -> Option<(usize, Mark)> {
-        let (i, &head) = self.marks().enumerate().find(|(_, m)| m.end > nxt)?;
+        // The oldest mark first, without the chained walk: it is the answer on every
+        // request/response segment (one mark outstanding). No `first`, no marks (`Marks`
+        // keeps `rest` empty then).
+        let (i, head) = match self.marks.first {
+            Some(m) if m.end > nxt => (0, m),
+            Some(_) => {
+                let (i, &m) = self
+                    .marks
+                    .rest
+                    .iter()
+                    .enumerate()
+                    .find(|(_, m)| m.end > nxt)?;
+                (i + 1, m)
+            }
+            None => return None,
+        };
         (head.end > self.frozen && !head.eor && head.end < queued_end).then_some((i, head))
     }
 
@@ -388,9 +403,21 @@ impl PushMarks {
     /// sending, `tcp_grow_skb`, so a segment is not cut short at a PSH; the flag stays with
     /// the grown buffer.)
     pub fn psh_within(&self, start: SeqNum, end: SeqNum) -> bool {
-        self.marks()
-            .take_while(|m| m.end <= end)
-            .any(|m| m.psh && m.end > start)
+        let within = |m: &Mark| m.psh && m.end > start;
+        // The oldest mark first, as in `growable`; the others only when it ends before `end`
+        // without answering.
+        match self.marks.first {
+            Some(m) if m.end <= end => {
+                within(&m)
+                    || self
+                        .marks
+                        .rest
+                        .iter()
+                        .take_while(|m| m.end <= end)
+                        .any(within)
+            }
+            _ => false,
+        }
     }
 }
 

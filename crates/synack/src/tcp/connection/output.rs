@@ -67,9 +67,20 @@ impl Connection {
     /// outside the synchronized ones, a RST, an ACK owed, a probe or keepalive due, data, a
     /// FIN or a resend waiting, pacing, the persist timer or its backoff all say true.
     pub(crate) fn wants_poll(&self) -> bool {
-        if self.pending_rst.is_some()
-            || self.rcv.ack_now
+        // What `plan_data`'s first test answers without the windows. Asked early, after the
+        // owed ACK and the handshake: these are the usual reasons to poll (a segment arrived
+        // that wants an ACK, a write queued data), so most polls that go ahead stop there.
+        let data = |tx: &super::sender::Transmit| {
+            self.snd.unsent_len() != 0
+                || self.snd.nxt != self.snd.max
+                || tx.pacing_wait
+                || (self.snd.fin_queued && self.snd.fin_seq.is_none())
+                || self.snd.sb.next_retransmit(self.snd.una).is_some()
+        };
+        self.rcv.ack_now
             || !self.state.is_synchronized()
+            || self.snd.tx.as_deref().is_some_and(data)
+            || self.pending_rst.is_some()
             || self.keepalive_due
             || self.snd.probe_now
             || self.snd.probe_due
@@ -77,18 +88,6 @@ impl Connection {
             || self.snd.persist_backoff != 0
             || self.snd.probes_since.get().is_some()
             || self.timers.is_armed(Timer::Persist)
-        {
-            return true;
-        }
-        let Some(tx) = self.snd.tx.as_deref() else {
-            return false;
-        };
-        // What `plan_data`'s first test answers without the windows.
-        tx.pacing_wait
-            || self.snd.nxt != self.snd.max
-            || self.snd.unsent_len() != 0
-            || (self.snd.fin_queued && self.snd.fin_seq.is_none())
-            || self.snd.sb.next_retransmit(self.snd.una).is_some()
     }
 
     /// One segment for [`poll_transmit`](Self::poll_transmit).
@@ -1196,6 +1195,11 @@ impl Connection {
     /// halves joined at any offset.
     fn copy_payload(&self, payload: &mut [u8], data_off: usize) -> Checksum {
         let len = payload.len();
+        if len == 0 {
+            // A pure ACK, a SYN or a FIN without data (most segments of a short
+            // connection): no slices to look up, no copy to set up.
+            return Checksum::new();
+        }
         let (a, b) = self.snd.buf.slices(data_off, len);
         debug_assert_eq!(
             a.len() + b.len(),
