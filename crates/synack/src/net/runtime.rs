@@ -1605,9 +1605,12 @@ mod tests {
             got.len(),
             data.len()
         );
-        let (flushes, packets) = *flushed.lock().unwrap();
-        // Every packet crossed in a flush, most several to a flush.
+        // Every packet crossed in a flush, most several to a flush. The statistics first: a
+        // driver turn sends and flushes under the runtime's lock, which `device_stats` takes,
+        // so every packet they count was flushed by then; the counter, read the other way
+        // round, could miss a turn that ran between the two reads.
         let stats = ra.device_stats();
+        let (flushes, packets) = *flushed.lock().unwrap();
         assert!(
             packets >= stats.tx_packets && flushes < packets,
             "{flushes} {packets}"
