@@ -76,6 +76,9 @@ pub(super) struct ConnSlot {
     pub(super) parts_given: bool,
     /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
     pub(super) ttl: Option<u8>,
+    /// Out of the demux table already ([`reap`](Stack::reap): closed but still held), so that
+    /// freeing it later looks up its 4-tuple no more.
+    pub(super) unhashed: bool,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
@@ -146,6 +149,7 @@ impl Stack {
             changed: false,
             parts_given: false,
             ttl: None,
+            unhashed: false,
         });
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
@@ -494,7 +498,8 @@ impl Stack {
                         }
                     }
                 }
-                self.reap(h);
+                // No `reap`: it acts on a closed connection only, and a closed child went
+                // above (this refresh changed no state).
             }
             _ if finished => self.remove_conn(h),
             // Closed but still held by its application: out of the demux (see `reap`).
@@ -515,7 +520,8 @@ impl Stack {
         let done = (c.released || !c.user) && c.parent.is_none();
         if done && !c.dirty {
             self.remove_conn(h);
-        } else if c.user && c.parent.is_none() {
+        } else if c.user && c.parent.is_none() && !c.unhashed {
+            c.unhashed = true;
             let tuple = tuple_of(&c.conn);
             self.unhash(tuple, h);
         }
@@ -523,8 +529,10 @@ impl Stack {
 
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
-            let tuple = tuple_of(&c.conn);
-            self.unhash(tuple, h);
+            if !c.unhashed {
+                let tuple = tuple_of(&c.conn);
+                self.unhash(tuple, h);
+            }
             self.release(h);
         }
     }
