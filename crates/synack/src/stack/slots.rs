@@ -100,6 +100,40 @@ fn conn_in(slots: &mut [Slot], h: SocketHandle) -> Option<&mut ConnSlot> {
     }
 }
 
+/// Queues deadline `t` of connection `h` in the wheel when its entry must move: none queued,
+/// or `t` earlier. A deadline moved later keeps its earlier entry (when it comes out, nothing
+/// is due and the real one is armed: cheaper than moving it on every ACK), except when
+/// `is_final` says it is TIME-WAIT's one deadline (asked only then): the entry moves there
+/// now, instead of coming out once more for nothing (O(1), see `Wheel::push`).
+#[inline(always)]
+fn queue_deadline(
+    timers: &mut wheel::Wheel,
+    c: &mut ConnSlot,
+    h: SocketHandle,
+    t: Instant,
+    is_final: impl FnOnce(&ConnSlot) -> bool,
+) {
+    if c.timer
+        .is_none_or(|queued| t < queued || (t > queued && is_final(c)))
+    {
+        c.timer = Some(t);
+        timers.push(wheel::Entry {
+            at: t,
+            index: h.index,
+            generation: h.generation,
+        });
+    }
+}
+
+/// Whether connection `c` in TIME-WAIT, queued for transmission, goes to
+/// [`compact_time_wait`](Stack::compact_time_wait) when it leaves the queue (which the
+/// transmit queue's loop does for a connection in TIME-WAIT): closed by its application (or
+/// never held) and not a listener's child, as `compact_time_wait` asks.
+#[inline(always)]
+fn compacts_soon(c: &ConnSlot) -> bool {
+    c.dirty && c.parent.is_none() && (c.released || !c.user)
+}
+
 impl Stack {
     /// Puts a new connection in a slot and in the demux table.
     pub(super) fn insert_conn(
@@ -393,27 +427,19 @@ impl Stack {
             c.dirty = true;
             self.dirty.push_back(h);
         }
+        // TIME-WAIT's one deadline is final: its entry moves there now (see `queue_deadline`),
+        // and its rings and scoreboard go to the spares, unless it is about to be compacted:
+        // then `compact_time_wait` frees the slot (which gives the parts and cancels the
+        // entry) or, when it stays whole, does both itself (`time_wait_stays`).
+        let settles = |c: &ConnSlot| c.conn.state() == State::TimeWait && !compacts_soon(c);
         if let Some(t) = c.conn.poll_timeout() {
-            // A deadline moved later keeps its earlier entry (when it comes out, nothing is
-            // due and the real one is armed: cheaper than moving it on every ACK), except in
-            // TIME-WAIT, whose one deadline is final: the entry moves there now, instead of
-            // coming out once more for nothing (O(1), see `Wheel::push`).
-            let conn = &c.conn;
-            let moved = |queued| t < queued || (t > queued && conn.state() == State::TimeWait);
-            if c.timer.is_none_or(moved) {
-                c.timer = Some(t);
-                self.timers.push(wheel::Entry {
-                    at: t,
-                    index: h.index,
-                    generation: h.generation,
-                });
-            }
+            queue_deadline(&mut self.timers, c, h, t, settles);
         }
         let (state, parent, user) = (c.conn.state(), c.parent, c.user);
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
-            if state == State::TimeWait && !c.parts_given {
+            if state == State::TimeWait && !c.parts_given && !compacts_soon(c) {
                 self.time_wait_parts(h);
             }
             if user && report {
@@ -422,6 +448,22 @@ impl Stack {
             return;
         }
         self.refresh_rest(h, now, state, parent, user);
+    }
+
+    /// What the refresh left to [`compact_time_wait`](Self::compact_time_wait) for connection
+    /// `h` in TIME-WAIT (see `compacts_soon`) when it stays whole: its wheel entry moved to
+    /// the final deadline, its parts given.
+    #[cold]
+    pub(super) fn time_wait_stays(&mut self, h: SocketHandle) {
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
+        };
+        if let Some(t) = c.conn.poll_timeout() {
+            queue_deadline(&mut self.timers, c, h, t, |_| true);
+        }
+        if !c.parts_given {
+            self.time_wait_parts(h);
+        }
     }
 
     /// What a connection in TIME-WAIT no longer needs (its rings and scoreboard, empty),
