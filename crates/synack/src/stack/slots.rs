@@ -76,6 +76,9 @@ pub(super) struct ConnSlot {
     pub(super) parts_given: bool,
     /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
     pub(super) ttl: Option<u8>,
+    /// Out of the demux table already ([`reap`](Stack::reap): closed but still held), so that
+    /// freeing it later looks up its 4-tuple no more.
+    pub(super) unhashed: bool,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
@@ -95,6 +98,40 @@ fn conn_in(slots: &mut [Slot], h: SocketHandle) -> Option<&mut ConnSlot> {
         }) if *generation == h.generation => Some(c),
         _ => None,
     }
+}
+
+/// Queues deadline `t` of connection `h` in the wheel when its entry must move: none queued,
+/// or `t` earlier. A deadline moved later keeps its earlier entry (when it comes out, nothing
+/// is due and the real one is armed: cheaper than moving it on every ACK), except when
+/// `is_final` says it is TIME-WAIT's one deadline (asked only then): the entry moves there
+/// now, instead of coming out once more for nothing (O(1), see `Wheel::push`).
+#[inline(always)]
+fn queue_deadline(
+    timers: &mut wheel::Wheel,
+    c: &mut ConnSlot,
+    h: SocketHandle,
+    t: Instant,
+    is_final: impl FnOnce(&ConnSlot) -> bool,
+) {
+    if c.timer
+        .is_none_or(|queued| t < queued || (t > queued && is_final(c)))
+    {
+        c.timer = Some(t);
+        timers.push(wheel::Entry {
+            at: t,
+            index: h.index,
+            generation: h.generation,
+        });
+    }
+}
+
+/// Whether connection `c` in TIME-WAIT, queued for transmission, goes to
+/// [`compact_time_wait`](Stack::compact_time_wait) when it leaves the queue (which the
+/// transmit queue's loop does for a connection in TIME-WAIT): closed by its application (or
+/// never held) and not a listener's child, as `compact_time_wait` asks.
+#[inline(always)]
+fn compacts_soon(c: &ConnSlot) -> bool {
+    c.dirty && c.parent.is_none() && (c.released || !c.user)
 }
 
 impl Stack {
@@ -146,6 +183,7 @@ impl Stack {
             changed: false,
             parts_given: false,
             ttl: None,
+            unhashed: false,
         });
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
@@ -389,27 +427,19 @@ impl Stack {
             c.dirty = true;
             self.dirty.push_back(h);
         }
+        // TIME-WAIT's one deadline is final: its entry moves there now (see `queue_deadline`),
+        // and its rings and scoreboard go to the spares, unless it is about to be compacted:
+        // then `compact_time_wait` frees the slot (which gives the parts and cancels the
+        // entry) or, when it stays whole, does both itself (`time_wait_stays`).
+        let settles = |c: &ConnSlot| c.conn.state() == State::TimeWait && !compacts_soon(c);
         if let Some(t) = c.conn.poll_timeout() {
-            // A deadline moved later keeps its earlier entry (when it comes out, nothing is
-            // due and the real one is armed: cheaper than moving it on every ACK), except in
-            // TIME-WAIT, whose one deadline is final: the entry moves there now, instead of
-            // coming out once more for nothing (O(1), see `Wheel::push`).
-            let conn = &c.conn;
-            let moved = |queued| t < queued || (t > queued && conn.state() == State::TimeWait);
-            if c.timer.is_none_or(moved) {
-                c.timer = Some(t);
-                self.timers.push(wheel::Entry {
-                    at: t,
-                    index: h.index,
-                    generation: h.generation,
-                });
-            }
+            queue_deadline(&mut self.timers, c, h, t, settles);
         }
         let (state, parent, user) = (c.conn.state(), c.parent, c.user);
         // The common case, every segment of an open connection: no trace, no listener to
         // report to, not closed.
         if parent.is_none() && state != State::Closed && !name_trace {
-            if state == State::TimeWait && !c.parts_given {
+            if state == State::TimeWait && !c.parts_given && !compacts_soon(c) {
                 self.time_wait_parts(h);
             }
             if user && report {
@@ -418,6 +448,22 @@ impl Stack {
             return;
         }
         self.refresh_rest(h, now, state, parent, user);
+    }
+
+    /// What the refresh left to [`compact_time_wait`](Self::compact_time_wait) for connection
+    /// `h` in TIME-WAIT (see `compacts_soon`) when it stays whole: its wheel entry moved to
+    /// the final deadline, its parts given.
+    #[cold]
+    pub(super) fn time_wait_stays(&mut self, h: SocketHandle) {
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
+        };
+        if let Some(t) = c.conn.poll_timeout() {
+            queue_deadline(&mut self.timers, c, h, t, |_| true);
+        }
+        if !c.parts_given {
+            self.time_wait_parts(h);
+        }
     }
 
     /// What a connection in TIME-WAIT no longer needs (its rings and scoreboard, empty),
@@ -494,7 +540,8 @@ impl Stack {
                         }
                     }
                 }
-                self.reap(h);
+                // No `reap`: it acts on a closed connection only, and a closed child went
+                // above (this refresh changed no state).
             }
             _ if finished => self.remove_conn(h),
             // Closed but still held by its application: out of the demux (see `reap`).
@@ -515,7 +562,8 @@ impl Stack {
         let done = (c.released || !c.user) && c.parent.is_none();
         if done && !c.dirty {
             self.remove_conn(h);
-        } else if c.user && c.parent.is_none() {
+        } else if c.user && c.parent.is_none() && !c.unhashed {
+            c.unhashed = true;
             let tuple = tuple_of(&c.conn);
             self.unhash(tuple, h);
         }
@@ -523,8 +571,10 @@ impl Stack {
 
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
         if let Some(c) = self.conn_slot(h) {
-            let tuple = tuple_of(&c.conn);
-            self.unhash(tuple, h);
+            if !c.unhashed {
+                let tuple = tuple_of(&c.conn);
+                self.unhash(tuple, h);
+            }
             self.release(h);
         }
     }

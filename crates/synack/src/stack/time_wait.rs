@@ -113,7 +113,7 @@ impl Stack {
         let tuple = (l.ip(), l.port(), r.ip(), r.port());
         let (flow_label, ttl) = (c.flow_label, c.ttl);
         let Some(demuxed) = self.conns.get_mut(&tuple).filter(|d| **d == h) else {
-            return;
+            return self.time_wait_stays(h);
         };
         let Some(Slot {
             kind: SlotKind::Conn(c),
@@ -123,7 +123,7 @@ impl Stack {
             return;
         };
         let Some((tw, deadline)) = c.conn.time_wait_entry() else {
-            return;
+            return self.time_wait_stays(h);
         };
         if self.time_waits.len >= self.cfg.max_time_wait {
             // No entry left: the connection goes without TIME-WAIT, as Linux's does.

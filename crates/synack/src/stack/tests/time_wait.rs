@@ -264,3 +264,49 @@ fn with_no_time_wait_entry_left_the_connection_goes_at_once() {
             .rst()
     );
 }
+
+/// b's connection in TIME-WAIT, if it holds one whole.
+fn whole_in_time_wait(s: &Stack) -> Option<&super::slots::ConnSlot> {
+    s.slots.iter().find_map(|x| match &x.kind {
+        super::slots::SlotKind::Conn(c) if c.conn.state() == State::TimeWait => Some(c),
+        _ => None,
+    })
+}
+
+/// A released connection reaching TIME-WAIT while queued for transmission leaves its final
+/// deadline and its parts to `compact_time_wait` (which usually frees the slot). One whose
+/// events are recorded (without the stack's trace) cannot become an entry
+/// (`time_wait_entry`) and stays whole: when it leaves the queue its wheel entry must be at
+/// the end of TIME-WAIT and its rings given to the spares, as when the refresh did both.
+#[test]
+fn a_time_wait_connection_that_stays_whole_gets_its_deadline_and_gives_its_parts() {
+    let mut net = Net::new();
+    let (_, c, s) = connected(&mut net, 80);
+    assert_eq!(
+        net.transfer(c, s, &[7; 30], Duration::from_secs(5)),
+        [7; 30]
+    );
+    net.b.connections_mut().for_each(|c| c.record_events(true));
+    net.b.close(net.now, s);
+    net.run_until(
+        |n| n.a.connection(c).unwrap().peer_closed(),
+        Duration::from_secs(5),
+    );
+    // Half a second later, so that b's FIN-WAIT-2 deadline is before the end of TIME-WAIT.
+    net.now += Duration::from_millis(500);
+    net.a.close(net.now, c);
+    // a's FIN straight to b, and b's queue drained (its ACK), with no timer run in between.
+    let mut buf = vec![0u8; 2048];
+    let n = net.a.poll_transmit(net.now, &mut buf).expect("a's FIN");
+    let now = net.now;
+    assert_eq!(answer(&mut net, now, &buf[..n]).len(), 1, "b's ACK");
+    assert!(whole_in_time_wait(&net.b).is_some_and(|c| !c.dirty));
+    assert_eq!(
+        net.b.time_wait_count(),
+        0,
+        "its events keep the connection whole"
+    );
+    let slot = whole_in_time_wait(&net.b).unwrap();
+    assert_eq!(slot.timer, slot.conn.poll_timeout(), "the final deadline");
+    assert!(slot.parts_given);
+}
