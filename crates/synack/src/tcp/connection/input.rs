@@ -1281,13 +1281,18 @@ impl Connection {
                 self.note_duplicate(self.rcv.nxt + s, self.rcv.nxt + e);
             }
         }
-        let written = self.rcv.buf.write_at(offset, payload);
+        // In order with nothing held beyond it: all of it is ready at once, appended and
+        // committed in one step (`enqueue` is `write_at(0, ..)` then `commit` of all of it).
+        let in_order = offset == 0 && !had_holes;
+        let written = match in_order {
+            true => self.rcv.buf.enqueue(payload),
+            false => self.rcv.buf.write_at(offset, payload),
+        };
         if written == 0 {
             self.rcv.ack_now = true;
             return;
         }
-        let advance = if offset == 0 && !had_holes {
-            // In order with nothing held beyond it: all of it is ready at once.
+        let advance = if in_order {
             written as u32
         } else {
             // The ACK owed so far, should this segment open a new SACK block (see tcp::sack).
@@ -1333,9 +1338,10 @@ impl Connection {
                 }
                 return;
             }
-            ooo.assembler.take_front()
+            let advance = ooo.assembler.take_front();
+            self.rcv.buf.commit(advance as usize);
+            advance
         };
-        self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
         self.rcv.reception(self.cfg.delayed_ack).bytes_received += u64::from(advance);
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
