@@ -45,10 +45,9 @@ impl Stack {
             return self.ipv6_input(now, bytes);
         }
         self.counters.ip_in_receives += 1;
-        let packet = match ipv4::Packet::new_checked(bytes) {
-            Ok(p) => p,
-            Err(e) => return self.ip_error(now, e, bytes),
-        };
+        // Unchecked: `Repr::parse` runs the length checks (`Packet::check_len`) itself, first,
+        // with the same errors.
+        let packet = ipv4::Packet::new_unchecked(bytes);
         let ip = match ipv4::Repr::parse(&packet, true) {
             Ok(r) => r,
             Err(e) => return self.ip_error(now, e, bytes),

@@ -674,7 +674,50 @@ mod tests {
         Ok(())
     }
 
+    /// Applies `op` to `r`, whatever it returns.
+    fn apply(r: &mut RingBuffer, op: &Op) {
+        match op {
+            Op::Enqueue(data) => drop(r.enqueue(data)),
+            Op::Dequeue(k) => drop(r.dequeue(&mut vec![0; *k])),
+            Op::Consume(k) => drop(r.consume(*k)),
+            Op::Peek(..) | Op::Slices(..) => {}
+            Op::WriteAt(o, data) => drop(r.write_at(*o, data)),
+            Op::Commit(k) => drop(r.commit(*k)),
+            Op::SetLimit(l) => r.set_limit(*l),
+            Op::Shrink => drop(r.shrink_if_empty()),
+            Op::Discard => r.discard_uncommitted(),
+            Op::Clear => r.clear(),
+        }
+    }
+
     proptest! {
+        /// `enqueue` is `write_at(0, ..)` then `commit` of all it wrote, whatever the ring
+        /// holds (uncommitted bytes past the end included): the receiver's in-order path
+        /// (`queue_text`) relies on it.
+        #[test]
+        fn enqueue_is_write_at_then_commit(
+            limit in 0usize..10000,
+            ops in proptest::collection::vec(op(), 0..40),
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+        ) {
+            let mut r = RingBuffer::new(limit);
+            for op in &ops {
+                apply(&mut r, op);
+            }
+            let mut s = r.clone();
+            let n = r.enqueue(&data);
+            let written = s.write_at(0, &data);
+            prop_assert_eq!(s.commit(written), written);
+            prop_assert_eq!(n, written);
+            prop_assert_eq!(
+                (r.len(), r.uncommitted(), r.free()),
+                (s.len(), s.uncommitted(), s.free())
+            );
+            let (a, b) = r.slices(0, usize::MAX);
+            let (c, d) = s.slices(0, usize::MAX);
+            prop_assert_eq!([a, b].concat(), [c, d].concat());
+        }
+
         #[test]
         fn behaves_like_a_deque(limit in 0usize..10000, ops in proptest::collection::vec(op(), 1..60)) {
             let mut r = RingBuffer::new(limit);

@@ -130,6 +130,7 @@ impl Board {
 
     /// RFC 6675's pipe, as Linux's `tcp_packets_in_flight`: outstanding − sacked − lost +
     /// retransmitted, in segments and in bytes.
+    #[inline]
     pub fn pipe(&self) -> Tally {
         let segs =
             (self.out.segs + self.retrans.segs).saturating_sub(self.sacked.segs + self.lost.segs);
@@ -718,7 +719,9 @@ impl Scoreboard {
     }
 
     /// RFC 6675's pipe, as Linux's `tcp_packets_in_flight`: outstanding − sacked − lost +
-    /// retransmitted, in segments and in bytes.
+    /// retransmitted, in segments and in bytes. Inlined: every ACK reads it, twice (the
+    /// flight before it, and whether the window limited sending).
+    #[inline]
     pub fn pipe(&self) -> Tally {
         self.0.as_ref().map_or_else(Tally::default, |b| b.pipe())
     }

@@ -130,6 +130,8 @@ pub enum IpProtocol {
 }
 
 impl From<u8> for IpProtocol {
+    /// Inlined: every received packet's header parse reads its protocol.
+    #[inline]
     fn from(v: u8) -> Self {
         match v {
             0 => IpProtocol::HopByHop,

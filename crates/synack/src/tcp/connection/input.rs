@@ -654,8 +654,9 @@ impl Connection {
     /// the general path up to step five passes, the ACK is neither a duplicate (it advances
     /// SND.UNA or carries text) nor one that changes state, and the text goes in order
     /// without trimming: [`established_fast`](Self::established_fast) does only what is left.
-    /// Unlike Linux's, the send window may have changed: the window update is the general
-    /// path's own (`acknowledge`), or, for an ACK of new data, an update that always applies.
+    /// Unlike Linux's, the send window may have changed: the ACK goes through the general
+    /// path's `acknowledge` (window update included), which takes an ACK of new data without
+    /// loss or SACK through `ack_in_order` as it does for any segment.
     #[inline]
     fn predicted(&self, seg: &Repr<'_>) -> bool {
         use crate::wire::tcp::Flags;
@@ -679,14 +680,12 @@ impl Connection {
     /// find something to do for it, in the same order.
     fn established_fast(&mut self, now: Instant, seg: &Repr<'_>, ctr: &mut Counters) {
         #[cfg(test)]
-        PREDICTED.with(|c| c.set([c.get()[0] + 1, c.get()[1]]));
+        PREDICTED.with(|c| {
+            let [p, a, beyond] = c.get();
+            c.set([p + 1, a, beyond])
+        });
         self.note_acceptable(now, seg);
-        if seg.ack > self.snd.una
-            && self.recovery.is_none()
-            && seg.options.sack.is_empty()
-            && self.snd.syn_acked
-            && !self.cc.is_model_based()
-        {
+        if seg.ack > self.snd.una && self.acks_in_order(seg) {
             self.ack_in_order(now, seg);
         } else {
             let window = (seg.window as u32) << self.snd.shift;
@@ -697,16 +696,39 @@ impl Connection {
         }
     }
 
-    /// Step five for a [`predicted`](Self::predicted) ACK of new data when only the
-    /// cumulative ACK can matter to the sender (the caller checks): no recovery state (nothing
-    /// was SACKed, marked lost or sent again), no SACK blocks, no ECN echo (its flags are ACK
-    /// or ACK|PSH), the SYN acknowledged, a window-based controller. What `scoreboard_on_ack`,
-    /// `rtt_sample`, `on_new_ack` and `recovery_after_ack` do for it, without the summary of
-    /// everything an ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the
-    /// window update, which an ACK advancing SND.UNA always makes (RFC 9293 §3.10.7.4).
+    /// Whether an ACK of new data (SEG.ACK > SND.UNA, checked by the caller) can matter to
+    /// the sender only through its cumulative ACK, so that [`ack_in_order`](Self::ack_in_order)
+    /// does all of steps 1 to 4 for it: no recovery state (nothing was SACKed, marked lost or
+    /// sent again), no SACK blocks, no ECN echo, the SYN acknowledged, a window-based
+    /// controller. Whatever the segment's state and other flags (a FIN, a segment header
+    /// prediction did not take): the steps after the ACK's own read none of what it skips.
+    #[inline]
+    fn acks_in_order(&self, seg: &Repr<'_>) -> bool {
+        self.recovery.is_none()
+            && seg.options.sack.is_empty()
+            && self.snd.syn_acked
+            && !self.ecn.is_echo(seg.flags)
+            && !self.cc.is_model_based()
+            && header_prediction_on()
+    }
+
+    /// Step five for an ACK of new data that [`acks_in_order`](Self::acks_in_order) admits,
+    /// up to the state changes it causes. What `scoreboard_on_ack`, `rtt_sample`,
+    /// `on_new_ack` and `recovery_after_ack` do for it, without the summary of everything an
+    /// ACK can tell (Linux `tcp_ack` without `tcp_fastretrans_alert`); then the window update,
+    /// which an ACK advancing SND.UNA always makes (RFC 9293 §3.10.7.4), and the persist
+    /// timer, as `acknowledge` does. Inlined into both callers (`established_fast` and
+    /// `acknowledge`): out of line, its call and frame cost a segment of a ping-pong about 13
+    /// instructions more.
+    #[inline(always)]
     fn ack_in_order(&mut self, now: Instant, seg: &Repr<'_>) {
         #[cfg(test)]
-        PREDICTED.with(|c| c.set([c.get()[0], c.get()[1] + 1]));
+        PREDICTED.with(|c| {
+            let [p, a, beyond] = c.get();
+            // An ACK header prediction cannot take (another state, or a FIN).
+            let beyond = beyond + u64::from(self.state != State::Established || seg.flags.fin());
+            c.set([p, a + 1, beyond])
+        });
         let prior = self.snd.sb.pipe();
         let mut rs = RateSample {
             prior_in_flight: prior.segs,
@@ -841,6 +863,12 @@ impl Connection {
         let prior_una = self.snd.una;
         if ack == self.snd.una && self.snd.una == self.snd.max && self.ack_quietly(seg) {
             // Every data segment of a one-way transfer at its receiver (see `ack_quietly`).
+        } else if ack > self.snd.una && self.acks_in_order(seg) {
+            // An ACK of new data without loss, SACK or ECN echo that header prediction did
+            // not take: the ACK of a FIN, or of data with one, or in another state than
+            // ESTABLISHED (see `acks_in_order`). The window update is its own.
+            self.ack_in_order(now, seg);
+            return;
         } else if ack >= self.snd.una {
             let mut summary = AckSummary::default();
             self.scoreboard_on_ack(now, seg, dup, &mut summary, ctr);
@@ -948,7 +976,9 @@ impl Connection {
     /// acknowledged (what [`ack_in_order`](Self::ack_in_order) sees), with the segments'
     /// samples in microseconds: the estimator takes them as they are, where `rtt_sample`
     /// makes a `Duration` of each for the estimator to turn into nanoseconds again. The same
-    /// samples, the same estimator state, the same result.
+    /// samples, the same estimator state, the same result. Inlined into `ack_in_order`, as it
+    /// was when that had one caller.
+    #[inline(always)]
     fn rtt_sample_micros(
         &mut self,
         now: Instant,
@@ -1249,13 +1279,18 @@ impl Connection {
                 self.note_duplicate(self.rcv.nxt + s, self.rcv.nxt + e);
             }
         }
-        let written = self.rcv.buf.write_at(offset, payload);
+        // In order with nothing held beyond it: all of it is ready at once, appended and
+        // committed in one step (`enqueue` is `write_at(0, ..)` then `commit` of all of it).
+        let in_order = offset == 0 && !had_holes;
+        let written = match in_order {
+            true => self.rcv.buf.enqueue(payload),
+            false => self.rcv.buf.write_at(offset, payload),
+        };
         if written == 0 {
             self.rcv.ack_now = true;
             return;
         }
-        let advance = if offset == 0 && !had_holes {
-            // In order with nothing held beyond it: all of it is ready at once.
+        let advance = if in_order {
             written as u32
         } else {
             // The ACK owed so far, should this segment open a new SACK block (see tcp::sack).
@@ -1301,9 +1336,10 @@ impl Connection {
                 }
                 return;
             }
-            ooo.assembler.take_front()
+            let advance = ooo.assembler.take_front();
+            self.rcv.buf.commit(advance as usize);
+            advance
         };
-        self.rcv.buf.commit(advance as usize);
         self.rcv.nxt += advance;
         self.rcv.reception(self.cfg.delayed_ack).bytes_received += u64::from(advance);
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
@@ -1469,22 +1505,24 @@ impl Connection {
 #[cfg(test)]
 std::thread_local! {
     static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-    static PREDICTED: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+    static PREDICTED: core::cell::Cell<[u64; 3]> = const { core::cell::Cell::new([0; 3]) };
 }
 
 /// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the
 /// connections this thread drives, so that a test can run the same exchange through the
-/// general path and compare; returns the segments predicted on this thread so far and how
-/// many of them were ACKs of new data taken by [`Connection::ack_in_order`].
+/// general path and compare (with it off, no ACK takes [`Connection::ack_in_order`]
+/// either); returns the segments predicted on this thread so far, the ACKs of new data
+/// taken by `ack_in_order` and how many of those were ACKs prediction cannot take (in a
+/// state other than ESTABLISHED, or with a FIN).
 #[cfg(test)]
-pub(crate) fn set_header_prediction(on: bool) -> [u64; 2] {
+pub(crate) fn set_header_prediction(on: bool) -> [u64; 3] {
     HEADER_PREDICTION.with(|c| c.set(on));
     PREDICTED.with(|c| c.get())
 }
 
 /// Tests only: what [`set_header_prediction`] returns, the switch left as it is.
 #[cfg(test)]
-pub(crate) fn header_predictions() -> [u64; 2] {
+pub(crate) fn header_predictions() -> [u64; 3] {
     PREDICTED.with(|c| c.get())
 }
 
