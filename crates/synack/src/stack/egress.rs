@@ -161,27 +161,31 @@ impl Stack {
             if let Some((c, ctr)) = self.slot_and_counters(h) {
                 let before = c.conn.state();
                 let hlen = ip_header_len(c.conn.remote().ip());
+                if buf.len().saturating_sub(hlen) <= MAX_HEADER {
+                    // No segment fits the caller's buffer: the connection stays queued with
+                    // what it owes (an ACK, data, a FIN) for a call that brings room, rather
+                    // than leaving the queue and waiting for something to touch it again.
+                    return None;
+                }
                 // A connection queued with nothing to do (a segment that owed no ACK, a read
                 // that opened no window, the poll after its last segment went) leaves the
                 // queue without the poll: `wants_poll` says the poll would find nothing. The
                 // queue and its order are the same either way.
-                if buf.len().saturating_sub(hlen) > MAX_HEADER {
-                    if !c.conn.wants_poll() {
-                        idle = true;
-                    } else if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
-                        // The header's fields are read only for a segment sent (not for
-                        // each poll that finds nothing).
-                        let ip = IpHeader {
-                            src: c.conn.local().ip(),
-                            dst: c.conn.remote().ip(),
-                            protocol: IpProtocol::Tcp,
-                            dont_frag: true,
-                            flow_label: c.flow_label,
-                            ttl: c.ttl,
-                            ecn: c.conn.ecn_codepoint(),
-                        };
-                        sent = Some((ip, n));
-                    }
+                if !c.conn.wants_poll() {
+                    idle = true;
+                } else if let Some(n) = c.conn.poll_transmit(now, &mut buf[hlen..], ctr) {
+                    // The header's fields are read only for a segment sent (not for each
+                    // poll that finds nothing).
+                    let ip = IpHeader {
+                        src: c.conn.local().ip(),
+                        dst: c.conn.remote().ip(),
+                        protocol: IpProtocol::Tcp,
+                        dont_frag: true,
+                        flow_label: c.flow_label,
+                        ttl: c.ttl,
+                        ecn: c.conn.ecn_codepoint(),
+                    };
+                    sent = Some((ip, n));
                 }
                 if sent.is_none() {
                     c.dirty = false;

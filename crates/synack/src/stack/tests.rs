@@ -986,6 +986,26 @@ fn flow_label_is_siphash_of_the_tuple_and_rehash_count() {
     }
 }
 
+/// A buffer too small for any segment leaves the queue as it was: the data a write queued
+/// goes out on the next call that brings room, not when something next touches the
+/// connection.
+#[test]
+fn a_buffer_too_small_for_a_segment_leaves_the_connection_queued() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    assert_eq!(net.a.send(net.now, c, b"hello").unwrap(), 5);
+    let mut small = [0u8; 20 + crate::tcp::connection::MAX_HEADER];
+    assert_eq!(net.a.poll_transmit(net.now, &mut small), None);
+    let mut buf = [0u8; 1500];
+    let n = net
+        .a
+        .poll_transmit(net.now, &mut buf)
+        .expect("the write's segment, after the call that had no room");
+    let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    let tcp = wtcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(tcp.payload(), b"hello");
+}
+
 #[test]
 fn a_timer_entry_that_runs_nothing_reports_no_change() {
     // The server sends, the client's ACK stops the retransmission timer: the timer wheel
