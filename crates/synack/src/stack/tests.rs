@@ -479,6 +479,62 @@ fn icmp_echo_is_answered() {
     assert_eq!(net.b.counters().icmp_out_echo_reps, 1);
 }
 
+/// Malformed IPv4 headers through the whole input path (`handle_packet`): each is counted as
+/// a header error and dropped, none panics, and nothing answers them. The length checks run
+/// once, inside `ipv4::Repr::parse`; this guards that they stay there.
+#[test]
+fn malformed_ipv4_headers_are_counted_and_dropped() {
+    let mut net = Net::new();
+    let _l = net.b.listen(server_addr(80), 4).unwrap();
+    let _c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    let mut buf = vec![0u8; 1500];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let syn = buf[..n].to_vec();
+    // Each edit keeps a valid header checksum, so that the length alone is wrong.
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut p = syn.clone();
+        f(&mut p);
+        let ihl = usize::from(p[0] & 0xf) * 4;
+        if ihl <= p.len() {
+            ipv4::Packet::new_unchecked(&mut p[..]).fill_checksum();
+        }
+        p
+    };
+    let total = |p: &mut Vec<u8>, len: u16| p[2..4].copy_from_slice(&len.to_be_bytes());
+    let cases = [
+        ("empty", Vec::new()),
+        ("19 bytes", syn[..19].to_vec()),
+        ("IHL 4", edit(&|p| p[0] = 0x44)),
+        (
+            "IHL past the buffer",
+            edit(&|p| {
+                p.truncate(40);
+                p[0] = 0x4f;
+            }),
+        ),
+        (
+            "IHL past the total length",
+            edit(&|p| {
+                p[0] = 0x46;
+                total(p, 20)
+            }),
+        ),
+        ("total length below the header", edit(&|p| total(p, 19))),
+        ("total length past the buffer", edit(&|p| total(p, 1500))),
+    ];
+    let before = net.b.counters().ip_in_hdr_errors;
+    for (i, (what, p)) in cases.iter().enumerate() {
+        net.b.handle_packet(net.now, p);
+        assert_eq!(
+            net.b.counters().ip_in_hdr_errors,
+            before + i as u64 + 1,
+            "{what}: not counted as a header error"
+        );
+    }
+    assert_eq!(net.b.poll_transmit(net.now, &mut buf), None, "an answer");
+    assert_eq!(net.b.counters().in_segs, 0);
+}
+
 #[test]
 fn bad_packets_are_counted_and_dropped() {
     let mut net = Net::new();
