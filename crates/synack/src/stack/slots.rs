@@ -71,8 +71,10 @@ pub(super) struct ConnSlot {
     pub(super) rehash: u32,
     /// In the queue [`Stack::poll_changed`] reads.
     pub(super) changed: bool,
-    /// Gave its rings and scoreboard to the spares on reaching TIME-WAIT (once: the later
-    /// refreshes in TIME-WAIT skip it).
+    /// Gave its rings and scoreboard to the spares in TIME-WAIT (once: the later refreshes
+    /// in TIME-WAIT skip it): on reaching it, or, for a released connection that is about
+    /// to become a compact entry, when it leaves the transmit queue (`compact_time_wait`
+    /// frees them with the slot, or `time_wait_stays` gives them).
     pub(super) parts_given: bool,
     /// The connection's own TTL / hop limit (IP_TTL); `None`: the stack's.
     pub(super) ttl: Option<u8>,

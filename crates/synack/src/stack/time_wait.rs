@@ -101,7 +101,9 @@ fn tuple_of(tw: &TimeWait) -> Tuple {
 impl Stack {
     /// Connection `h` left the transmit queue in TIME-WAIT, closed by its application and
     /// owing nothing: it becomes a compact entry if it can (see the module), and its slot
-    /// is freed for the next connection.
+    /// is freed for the next connection. One that cannot stays whole, and gets from
+    /// [`time_wait_stays`](Self::time_wait_stays) the final deadline and the parts' return
+    /// that the refresh left to this call.
     pub(super) fn compact_time_wait(&mut self, h: SocketHandle) {
         let Some(c) = self.conn_slot(h) else { return };
         // Still held by its application, or not yet accepted: it stays whole.

@@ -654,9 +654,9 @@ impl Connection {
     /// the general path up to step five passes, the ACK is neither a duplicate (it advances
     /// SND.UNA or carries text) nor one that changes state, and the text goes in order
     /// without trimming: [`established_fast`](Self::established_fast) does only what is left.
-    /// Unlike Linux's, the send window may have changed: the ACK goes through the general
-    /// path's `acknowledge` (window update included), which takes an ACK of new data without
-    /// loss or SACK through `ack_in_order` as it does for any segment.
+    /// Unlike Linux's, the send window may have changed: an ACK of new data without loss or
+    /// SACK goes through `ack_in_order` (window update included), as `acknowledge` would
+    /// take it, and any other through the general path's `acknowledge`.
     #[inline]
     fn predicted(&self, seg: &Repr<'_>) -> bool {
         use crate::wire::tcp::Flags;

@@ -184,8 +184,8 @@ fn move_bytes(p: &mut Pipe, from_a: bool, data: &[u8], r: &mut Run) {
 }
 
 /// Runs `f` with header prediction off and on; requires the same outcome, and that the
-/// second run predicted at least `min` segments. Returns how many of them were ACKs of new
-/// data taken by `ack_in_order`.
+/// second run predicted at least `min` segments. Returns how many ACKs of new data
+/// `ack_in_order` took in it (from predicted segments and, since K10, from `acknowledge`).
 fn same_either_way(min: u64, f: impl Fn() -> String) -> u64 {
     set_header_prediction(false);
     let before = set_header_prediction(false);
@@ -228,7 +228,7 @@ fn same_either_way_beyond_prediction(min: u64, f: impl Fn() -> String) -> u64 {
 fn assert_acks_in_order(acks: u64, min: u64) {
     assert!(
         acks >= min,
-        "only {acks} ACKs of new data predicted (ack_in_order)"
+        "only {acks} ACKs of new data taken by ack_in_order"
     );
 }
 
