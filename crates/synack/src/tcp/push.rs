@@ -357,6 +357,7 @@ impl PushMarks {
         // The oldest mark first, without the chained walk: it is the answer on every
         // request/response segment (one mark outstanding). No `first`, no marks (`Marks`
         // keeps `rest` empty then).
+        debug_assert!(self.marks.first.is_some() || self.marks.rest.is_empty());
         let (i, head) = match self.marks.first {
             Some(m) if m.end > nxt => (0, m),
             Some(_) => {
@@ -406,6 +407,7 @@ impl PushMarks {
         let within = |m: &Mark| m.psh && m.end > start;
         // The oldest mark first, as in `growable`; the others only when it ends before `end`
         // without answering.
+        debug_assert!(self.marks.first.is_some() || self.marks.rest.is_empty());
         match self.marks.first {
             Some(m) if m.end <= end => {
                 within(&m)
