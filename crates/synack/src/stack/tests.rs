@@ -1042,6 +1042,24 @@ fn flow_label_is_siphash_of_the_tuple_and_rehash_count() {
     }
 }
 
+/// A buffer of exactly one IP header, the TCP header a data segment carries (timestamps on)
+/// and one MSS carries a full-MSS segment: the payload is sized against that header, not
+/// against the largest TCP header (which cut it to 1420 bytes at MTU 1500).
+#[test]
+fn an_mtu_sized_buffer_carries_a_full_mss_segment() {
+    let mut net = Net::new();
+    let (_l, c, _s) = connected(&mut net, 80);
+    let mss = net.a.connection(c).unwrap().info().snd_mss as usize;
+    assert_eq!(mss, 1448, "MTU 1500 with timestamps");
+    assert_eq!(net.a.send(net.now, c, &[7u8; 4000]).unwrap(), 4000);
+    let mut buf = [0u8; 1500];
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    let tcp = wtcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((tcp.header_len(), tcp.payload().len()), (32, mss));
+    assert_eq!(n, 1500);
+}
+
 /// A buffer too small for any segment leaves the queue as it was: the data a write queued
 /// goes out on the next call that brings room, not when something next touches the
 /// connection.

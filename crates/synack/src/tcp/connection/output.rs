@@ -38,7 +38,8 @@ struct Plan {
 impl Connection {
     /// Writes the next segment this connection wants to send into `buf` (TCP header and
     /// payload, checksum filled in for the connection's addresses) and returns its length.
-    /// `buf` should hold [`MAX_HEADER`] plus one MSS; a smaller buffer gets smaller segments.
+    /// A buffer of the segment's header and one MSS carries a full segment ([`MAX_HEADER`]
+    /// plus one MSS always does); a smaller buffer gets smaller segments.
     /// Call repeatedly until it returns `None`.
     pub fn poll_transmit(
         &mut self,
@@ -178,7 +179,7 @@ impl Connection {
         buf: &mut [u8],
         ctr: &mut Counters,
     ) -> Option<usize> {
-        let room = buf.len().saturating_sub(MAX_HEADER);
+        let room = buf.len().saturating_sub(self.data_header_len());
         if room == 0 {
             return None;
         }
@@ -477,6 +478,25 @@ impl Connection {
     /// The most data a segment carries now: the send MSS less the SACK blocks it would
     /// carry (Linux `tcp_current_mss` takes options beyond the usual ones off the MSS, RFC
     /// 6691): two NOPs and the option's 2 bytes, then 8 a block.
+    /// The TCP header a segment other than a SYN takes now: the fixed header, timestamps if
+    /// negotiated, and the SACK blocks owed ([`write_segment`](Self::write_segment)'s
+    /// options). A payload is sized against it, as Linux sizes one by `tcp_current_mss`, so
+    /// that a caller's buffer of one header and one MSS carries a full segment.
+    #[inline]
+    fn data_header_len(&self) -> usize {
+        let timestamps = self.opts.ts().map(|_| Timestamps { tsval: 0, tsecr: 0 });
+        if self.rcv.ooo.is_none() {
+            // No SACK blocks: NOP, NOP, timestamps, or nothing.
+            return HEADER_LEN + if timestamps.is_some() { 12 } else { 0 };
+        }
+        let options = Options {
+            timestamps,
+            sack: self.sack_blocks(),
+            ..Options::default()
+        };
+        HEADER_LEN + options.wire_len()
+    }
+
     fn data_mss(&self) -> usize {
         let blocks = self.sack_option().len();
         let sack_len = if blocks > 0 { 4 + 8 * blocks } else { 0 };
@@ -929,7 +949,7 @@ impl Connection {
         }
         let room = buf
             .len()
-            .saturating_sub(MAX_HEADER)
+            .saturating_sub(self.data_header_len())
             .min(self.snd.mss as usize);
         let retransmit = (self.snd.nxt < self.snd.max).then_some(RetransmitCause::Timeout);
         if self.snd.wnd > 0 {
@@ -1183,6 +1203,13 @@ impl Connection {
             packet.fill_checksum_with(self.local_ip, self.remote_ip, sum);
             (hl, len)
         };
+        // The payload was sized against `data_header_len`, so it fits whole (the sequence
+        // bookkeeping after this counts the planned length).
+        debug_assert!(
+            syn || len == plan.len,
+            "payload cut from {} to {len}",
+            plan.len
+        );
         debug_assert!(hl >= HEADER_LEN);
         if plan.flags.ack() {
             self.note_ack_sent();
