@@ -479,17 +479,22 @@ fn icmp_echo_is_answered() {
     assert_eq!(net.b.counters().icmp_out_echo_reps, 1);
 }
 
-/// Malformed IPv4 headers through the whole input path (`handle_packet`): each is counted as
-/// a header error and dropped, none panics, and nothing answers them. The length checks run
-/// once, inside `ipv4::Repr::parse`; this guards that they stay there.
-#[test]
-fn malformed_ipv4_headers_are_counted_and_dropped() {
+/// A net whose b listens on port 80, and the SYN a sends it (not delivered).
+fn listener_and_syn() -> (Net, Vec<u8>) {
     let mut net = Net::new();
     let _l = net.b.listen(server_addr(80), 4).unwrap();
     let _c = net.a.connect(net.now, server_addr(80), None).unwrap();
     let mut buf = vec![0u8; 1500];
     let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
-    let syn = buf[..n].to_vec();
+    (net, buf[..n].to_vec())
+}
+
+/// Malformed IPv4 headers through the whole input path (`handle_packet`): each is counted as
+/// a header error and dropped, none panics, and nothing answers them. The length checks run
+/// once, inside `ipv4::Repr::parse`; this guards that they stay there.
+#[test]
+fn malformed_ipv4_headers_are_counted_and_dropped() {
+    let (mut net, syn) = listener_and_syn();
     // Each edit keeps a valid header checksum, so that the length alone is wrong.
     let edit = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut p = syn.clone();
@@ -531,18 +536,18 @@ fn malformed_ipv4_headers_are_counted_and_dropped() {
             "{what}: not counted as a header error"
         );
     }
-    assert_eq!(net.b.poll_transmit(net.now, &mut buf), None, "an answer");
+    assert_eq!(
+        net.b.poll_transmit(net.now, &mut [0u8; 1500]),
+        None,
+        "an answer"
+    );
     assert_eq!(net.b.counters().in_segs, 0);
 }
 
 #[test]
 fn bad_packets_are_counted_and_dropped() {
-    let mut net = Net::new();
-    let _l = net.b.listen(server_addr(80), 4).unwrap();
-    let _c = net.a.connect(net.now, server_addr(80), None).unwrap();
+    let (mut net, syn) = listener_and_syn();
     let mut buf = vec![0u8; 1500];
-    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
-    let syn = buf[..n].to_vec();
 
     let mut bad_ip = syn.clone();
     bad_ip[8] ^= 1; // TTL changes, header checksum now wrong
