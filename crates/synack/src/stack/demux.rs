@@ -4,11 +4,92 @@
 use crate::tcp::ecn::Codepoint;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use core::hash::BuildHasher;
+
 use super::egress::IpHeader;
-use super::{SocketHandle, Stack};
+use super::hash::KeyedHasher;
+use super::{SocketHandle, Stack, Tuple};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{self, IpProtocol, tcp as wtcp};
+
+/// The demux table: a 4-tuple to its connection, half-open entry (`SQ_BIT`) or compact
+/// TIME-WAIT entry (`TW_BIT`), under the stack's keyed hash. The hash of a 4-tuple is a pure
+/// function of it, so a caller that hashed it once (`hash`) passes that hash to every lookup,
+/// insertion or replacement of the same 4-tuple that follows: a passive open hashes its
+/// 4-tuple once per segment (the SYN's lookup and its entry's insertion; the final ACK's
+/// lookup and its connection replacing the entry), a `connect` once for the port's check and
+/// the insertion (as Linux's `__inet_check_established` keeps the hash it looked up with).
+pub(super) struct Demux {
+    table: hashbrown::HashTable<(Tuple, SocketHandle)>,
+    hasher: KeyedHasher,
+}
+
+impl Demux {
+    pub(super) fn new(hasher: KeyedHasher) -> Demux {
+        Demux {
+            table: hashbrown::HashTable::new(),
+            hasher,
+        }
+    }
+
+    /// The keyed hasher (other tables of the stack share its key).
+    pub(super) fn hasher(&self) -> &KeyedHasher {
+        &self.hasher
+    }
+
+    /// The hash of `tuple` that the other calls take.
+    #[inline]
+    pub(super) fn hash(&self, tuple: &Tuple) -> u64 {
+        self.hasher.hash_one(tuple)
+    }
+
+    /// What `tuple` maps to; `hash` is [`hash`](Self::hash) of it.
+    #[inline]
+    pub(super) fn get(&self, hash: u64, tuple: &Tuple) -> Option<SocketHandle> {
+        debug_assert_eq!(hash, self.hash(tuple));
+        self.table.find(hash, |e| e.0 == *tuple).map(|e| e.1)
+    }
+
+    /// What `tuple` maps to, to change in place; `hash` is [`hash`](Self::hash) of it.
+    #[inline]
+    pub(super) fn get_mut(&mut self, hash: u64, tuple: &Tuple) -> Option<&mut SocketHandle> {
+        debug_assert_eq!(hash, self.hash(tuple));
+        self.table
+            .find_mut(hash, |e| e.0 == *tuple)
+            .map(|e| &mut e.1)
+    }
+
+    /// Maps `tuple` to `h`, replacing what it mapped to; `hash` is [`hash`](Self::hash) of it.
+    pub(super) fn insert(&mut self, hash: u64, tuple: Tuple, h: SocketHandle) {
+        debug_assert_eq!(hash, self.hash(&tuple));
+        let hasher = self.hasher;
+        match self
+            .table
+            .entry(hash, |e| e.0 == tuple, |e| hasher.hash_one(e.0))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().1 = h,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((tuple, h));
+            }
+        }
+    }
+
+    /// Takes `tuple` out if it maps to `h` (one lookup).
+    pub(super) fn remove(&mut self, tuple: &Tuple, h: SocketHandle) {
+        let hash = self.hash(tuple);
+        if let Ok(e) = self.table.find_entry(hash, |e| e.0 == *tuple)
+            && e.get().1 == h
+        {
+            e.remove();
+        }
+    }
+
+    /// How many 4-tuples it maps.
+    pub(super) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
 
 impl Stack {
     /// A TCP segment (`payload`) from `src` to `dst`; `bytes` is the whole IP packet, for
@@ -44,10 +125,12 @@ impl Stack {
         let tuple = (dst, seg.dst_port, src, seg.src_port);
 
         let mut reuse_isn = None;
-        let mut found = self.conns.get(&tuple).copied();
+        // Hashed once: a half-open entry's insertion or replacement below takes this hash.
+        let hash = self.conns.hash(&tuple);
+        let mut found = self.conns.get(hash, &tuple);
         if let Some(h) = found.filter(|h| h.index & super::syn_queue::SQ_BIT != 0) {
             // A half-open connection in the SYN queue (`syn_queue.rs`).
-            return self.segment_to_entry(now, h, &tuple, local, remote, &seg);
+            return self.segment_to_entry(now, h, hash, &tuple, local, remote, &seg);
         }
         if let Some(h) = found.filter(|h| h.index & super::time_wait::TW_BIT != 0) {
             // A compact TIME-WAIT entry (`time_wait.rs`): answered there, or a SYN that
@@ -125,13 +208,13 @@ impl Stack {
                     seg.flags =
                         wtcp::Flags(seg.flags.0 & !(wtcp::Flags::ECE.0 | wtcp::Flags::CWR.0));
                 }
-                return self.syn_to_listener(now, lh, local, remote, &seg, reuse_isn);
+                return self.syn_to_listener(now, lh, hash, local, remote, &seg, reuse_isn);
             }
             // §3.10.7.2: RST ignored; ACK answered with a RST; anything else dropped.
             if seg.flags.rst() {
                 return;
             }
-            if seg.flags.ack() && !self.cookie_ack(now, lh, local, remote, &seg) {
+            if seg.flags.ack() && !self.cookie_ack(now, lh, hash, local, remote, &seg) {
                 self.reply_rst(local, remote, seg.ack, None);
             }
             return;

@@ -447,8 +447,11 @@ impl Stack {
             return;
         }
         if !(fl.syn() && !fl.ack() && !fl.rst()) {
-            if fl.ack() && !fl.syn() && !fl.rst() && self.cookie_ack(now, lh, local, remote, seg) {
-                return;
+            if fl.ack() && !fl.syn() && !fl.rst() {
+                let hash = self.conns.hash(&tuple);
+                if self.cookie_ack(now, lh, hash, local, remote, seg) {
+                    return;
+                }
             }
             // §3.10.7.1: no connection.
             self.counters.in_segs += 1;

@@ -52,13 +52,16 @@ const COOKIE_WINDOW: crate::time::Duration =
 pub(super) const NO_COOKIE_RESERVE_DIVISOR: usize = 4;
 
 impl Stack {
-    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`. `isn`: the ISN to answer
+    /// RFC 9293 §3.10.7.2: a SYN (no ACK, no RST) for listener `lh`; `hash`: the demux
+    /// table's hash of its 4-tuple, as the demux computed it. `isn`: the ISN to answer
     /// with instead of a fresh one (a SYN that ended a TIME-WAIT incarnation, see
     /// `Connection::time_wait_accepts_syn`); a SYN cookie still takes the cookie's.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn syn_to_listener(
         &mut self,
         now: Instant,
         lh: SocketHandle,
+        hash: u64,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
@@ -118,7 +121,7 @@ impl Stack {
             .syn_queue
             .insert(tuple, Entry::new(lh, &hs, ts_offset, now + cfg.rto_initial));
         // The demux finds it by its 4-tuple (nothing else had it: the demux looked first).
-        self.conns.insert(tuple, entry_handle(i));
+        self.conns.insert(hash, tuple, entry_handle(i));
         self.counters.syn_queue_len = self.syn_queue.len() as u64;
         self.counters.syn_queue_peak = self.syn_queue.peak() as u64;
         self.trace_state(
@@ -232,11 +235,14 @@ impl Stack {
     }
 
     /// A segment for a half-open connection in the SYN queue (`h`, the demux handle of
-    /// `tuple`): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact entry.
+    /// `tuple`, whose hash is `hash`): RFC 9293 §3.10.7.4 for SYN-RECEIVED, on the compact
+    /// entry.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn segment_to_entry(
         &mut self,
         now: Instant,
         h: SocketHandle,
+        hash: u64,
         tuple: &Tuple,
         local: SocketAddr,
         remote: SocketAddr,
@@ -337,10 +343,10 @@ impl Stack {
             self.counters.listen_drops += 1;
             return self.trace_drop_note(now, "accept queue full: final ACK dropped");
         }
-        // Its demux entry stays: the connection takes it over under the same 4-tuple
-        // (`hash_conn` in `establish` replaces the handle), one table update, not two.
+        // Its demux entry stays: the connection takes it over under the same 4-tuple and
+        // hash (`establish` replaces the handle), one table update, not two.
         self.take_entry(i);
-        self.establish(now, e.listener, local, remote, &hs, e.ts_offset, seg);
+        self.establish(now, e.listener, hash, local, remote, &hs, e.ts_offset, seg);
     }
 
     /// The ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of half-open connection `e` (SND.NXT is
@@ -394,6 +400,7 @@ impl Stack {
         &mut self,
         now: Instant,
         lh: SocketHandle,
+        hash: u64,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Repr<'_>,
@@ -467,18 +474,19 @@ impl Stack {
             "SYN cookie",
         );
         let ts_offset = self.ts_offset(local, remote);
-        self.establish(now, lh, local, remote, &hs, ts_offset, seg);
+        self.establish(now, lh, hash, local, remote, &hs, ts_offset, seg);
         true
     }
 
     /// The ACK of a handshake arrived: build the connection and hand it the ACK (and any data
     /// on it); `refresh` moves it to the accept queue once ESTABLISHED. `ts_offset`: its
-    /// timestamp offset, as its SYN-ACK had it.
+    /// timestamp offset, as its SYN-ACK had it; `hash`: the demux table's hash of its 4-tuple.
     #[allow(clippy::too_many_arguments)]
     fn establish(
         &mut self,
         now: Instant,
         lh: SocketHandle,
+        hash: u64,
         local: SocketAddr,
         remote: SocketAddr,
         hs: &Handshake,
@@ -497,7 +505,8 @@ impl Stack {
             |spares| Connection::new_in(cfg, local, mss, ts_offset, spares),
             |c| c.replay_handshake(now, remote, hs),
         );
-        self.hash_conn(h);
+        let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+        self.enter_conn(h, tuple, hash);
         if let Some((c, ctr)) = self.slot_and_counters(h) {
             c.conn.record_events(trace);
             if let Some(mtu) = mtu {

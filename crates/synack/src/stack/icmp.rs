@@ -223,7 +223,7 @@ impl Stack {
             orig.dst_port(),
         );
         let seq = SeqNum(orig.tcp_seq_no());
-        let Some(&h) = self.conns.get(&tuple) else {
+        let Some(h) = self.conns.get(self.conns.hash(&tuple), &tuple) else {
             return;
         };
         if h.index & super::syn_queue::SQ_BIT != 0 {

@@ -196,7 +196,7 @@ pub struct Stack {
     free: Vec<u32>,
     /// Parts of finished connections for the next ones (`StackConfig::spare_parts`).
     spares: crate::tcp::connection::Spares,
-    conns: HashMap<Tuple, SocketHandle, KeyedHasher>,
+    conns: demux::Demux,
     listeners: HashMap<(IpAddr, u16), SocketHandle, KeyedHasher>,
     timers: wheel::Wheel,
     /// Connections in TIME-WAIT as compact entries (`time_wait.rs`).
@@ -276,7 +276,7 @@ impl Stack {
             slots: Vec::new(),
             spares,
             free: Vec::new(),
-            conns: HashMap::with_hasher(hasher),
+            conns: demux::Demux::new(hasher),
             listeners: HashMap::with_hasher(hasher),
             pmtu: HashMap::with_hasher(hasher),
             udp: udp::Udp::new(hasher),

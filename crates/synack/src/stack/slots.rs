@@ -202,14 +202,21 @@ impl Stack {
             return;
         };
         let tuple = tuple_of(&c.conn);
-        // IPv4 has no flow label: the 0 `place_conn` wrote stands (one slot lookup, not two).
+        let hash = self.conns.hash(&tuple);
+        self.enter_conn(h, tuple, hash);
+    }
+
+    /// [`hash_conn`](Self::hash_conn) for a caller that has the connection's 4-tuple and
+    /// its demux hash at hand (the segment or the port check that led to it hashed it).
+    pub(super) fn enter_conn(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) {
+        // IPv4 has no flow label: the 0 `place_conn` wrote stands (no slot lookup).
         if tuple.0.is_ipv6() {
             let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
             if let Some(c) = self.conn_slot(h) {
                 c.flow_label = flow_label;
             }
         }
-        self.conns.insert(tuple, h);
+        self.conns.insert(hash, tuple, h);
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
@@ -583,11 +590,7 @@ impl Stack {
 
     /// Takes `tuple` out of the demux table if it maps to `h` (one lookup).
     pub(super) fn unhash(&mut self, tuple: Tuple, h: SocketHandle) {
-        if let std::collections::hash_map::Entry::Occupied(e) = self.conns.entry(tuple)
-            && *e.get() == h
-        {
-            e.remove();
-        }
+        self.conns.remove(&tuple, h);
     }
 
     /// Every connection the stack holds as a whole TCB (including unaccepted ones and those in

@@ -226,12 +226,13 @@ impl Stack {
                 )
             })?,
         };
+        // The 4-tuple's demux hash, from the check that it is free to its insertion.
+        let mut hash = 0;
         let port = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(p) => {
-                if self
-                    .conns
-                    .contains_key(&(src, p, remote.ip(), remote.port()))
-                {
+                let tuple = (src, p, remote.ip(), remote.port());
+                hash = self.conns.hash(&tuple);
+                if self.conns.get(hash, &tuple).is_some() {
                     return Err(err(
                         io::ErrorKind::AddrInUse,
                         format!("{src}:{p} -> {remote} is in use"),
@@ -243,7 +244,9 @@ impl Stack {
                 let conns = &self.conns;
                 self.ports
                     .pick(src, remote, |p| {
-                        conns.contains_key(&(src, p, remote.ip(), remote.port()))
+                        let tuple = (src, p, remote.ip(), remote.port());
+                        hash = conns.hash(&tuple);
+                        conns.get(hash, &tuple).is_some()
                     })
                     .ok_or_else(|| {
                         err(
@@ -277,7 +280,7 @@ impl Stack {
             self.release(h);
             return Err(io::Error::from(e));
         }
-        self.hash_conn(h);
+        self.enter_conn(h, (src, port, remote.ip(), remote.port()), hash);
         self.touched(h, now);
         Ok(h)
     }

@@ -114,7 +114,8 @@ impl Stack {
         let (l, r) = (c.conn.local(), c.conn.remote());
         let tuple = (l.ip(), l.port(), r.ip(), r.port());
         let (flow_label, ttl) = (c.flow_label, c.ttl);
-        let Some(demuxed) = self.conns.get_mut(&tuple).filter(|d| **d == h) else {
+        let hash = self.conns.hash(&tuple);
+        let Some(demuxed) = self.conns.get_mut(hash, &tuple).filter(|d| **d == h) else {
             return self.time_wait_stays(h);
         };
         let Some(Slot {
