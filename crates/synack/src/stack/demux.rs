@@ -345,3 +345,48 @@ impl Stack {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{IpAddr, Ipv4Addr};
+
+    fn tuple(port: u16) -> Tuple {
+        let (a, b) = (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1));
+        (IpAddr::V4(a), 80, IpAddr::V4(b), port)
+    }
+
+    fn handle(index: u32) -> SocketHandle {
+        SocketHandle {
+            index,
+            generation: 1,
+        }
+    }
+
+    /// A hash taken once serves the lookup and the insertion or replacement after it, as
+    /// the map it replaces did with its own hashing: one entry per 4-tuple, the last handle
+    /// wins, and a removal takes the 4-tuple out only if it still maps to the given handle.
+    #[test]
+    fn one_hash_serves_lookup_insert_and_replace() {
+        let mut d = Demux::new(KeyedHasher(3, 5));
+        let (t, u) = (tuple(40000), tuple(40001));
+        let h = d.hash(&t);
+        assert_eq!(h, KeyedHasher(3, 5).hash_one(t));
+        assert_eq!(d.get(h, &t), None);
+        d.insert(h, t, handle(1 | super::super::syn_queue::SQ_BIT));
+        d.insert(d.hash(&u), u, handle(7));
+        // The final ACK's connection takes the half-open entry's place under the same hash.
+        d.insert(h, t, handle(2));
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.get(h, &t), Some(handle(2)));
+        *d.get_mut(h, &t).unwrap() = handle(3);
+        assert_eq!(d.get(h, &t), Some(handle(3)));
+        // A stale handle does not take out the 4-tuple's current one.
+        d.remove(&t, handle(2));
+        assert_eq!(d.get(h, &t), Some(handle(3)));
+        d.remove(&t, handle(3));
+        assert_eq!(d.get(h, &t), None);
+        assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
+        assert_eq!(d.len(), 1);
+    }
+}
