@@ -18,8 +18,7 @@ use crate::wire::{self, IpProtocol, tcp as wtcp};
 /// function of it, so a caller that hashed it once (`hash`) passes that hash to every lookup,
 /// insertion or replacement of the same 4-tuple that follows: a passive open hashes its
 /// 4-tuple once per segment (the SYN's lookup and its entry's insertion; the final ACK's
-/// lookup and its connection replacing the entry), a `connect` once for the port's check and
-/// the insertion (as Linux's `__inet_check_established` keeps the hash it looked up with).
+/// lookup and its connection replacing the entry).
 pub(super) struct Demux {
     table: hashbrown::HashTable<(Tuple, SocketHandle)>,
     hasher: KeyedHasher,
@@ -49,6 +48,13 @@ impl Demux {
     pub(super) fn get(&self, hash: u64, tuple: &Tuple) -> Option<SocketHandle> {
         debug_assert_eq!(hash, self.hash(tuple));
         self.table.find(hash, |e| e.0 == *tuple).map(|e| e.1)
+    }
+
+    /// Whether `tuple` maps to anything. An empty table answers without hashing (a client's
+    /// table between its connections, at `connect`'s port check).
+    #[inline]
+    pub(super) fn contains(&self, tuple: &Tuple) -> bool {
+        !self.table.is_empty() && self.get(self.hash(tuple), tuple).is_some()
     }
 
     /// What `tuple` maps to, to change in place; `hash` is [`hash`](Self::hash) of it.
@@ -373,7 +379,9 @@ mod tests {
         let h = d.hash(&t);
         assert_eq!(h, KeyedHasher(3, 5).hash_one(t));
         assert_eq!(d.get(h, &t), None);
+        assert!(!d.contains(&t));
         d.insert(h, t, handle(1 | super::super::syn_queue::SQ_BIT));
+        assert!(d.contains(&t) && !d.contains(&tuple(40002)));
         d.insert(d.hash(&u), u, handle(7));
         // The final ACK's connection takes the half-open entry's place under the same hash.
         d.insert(h, t, handle(2));

@@ -226,13 +226,9 @@ impl Stack {
                 )
             })?,
         };
-        // The 4-tuple's demux hash, from the check that it is free to its insertion.
-        let mut hash = 0;
         let port = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(p) => {
-                let tuple = (src, p, remote.ip(), remote.port());
-                hash = self.conns.hash(&tuple);
-                if self.conns.get(hash, &tuple).is_some() {
+                if self.conns.contains(&(src, p, remote.ip(), remote.port())) {
                     return Err(err(
                         io::ErrorKind::AddrInUse,
                         format!("{src}:{p} -> {remote} is in use"),
@@ -244,9 +240,7 @@ impl Stack {
                 let conns = &self.conns;
                 self.ports
                     .pick(src, remote, |p| {
-                        let tuple = (src, p, remote.ip(), remote.port());
-                        hash = conns.hash(&tuple);
-                        conns.get(hash, &tuple).is_some()
+                        conns.contains(&(src, p, remote.ip(), remote.port()))
                     })
                     .ok_or_else(|| {
                         err(
@@ -280,7 +274,7 @@ impl Stack {
             self.release(h);
             return Err(io::Error::from(e));
         }
-        self.enter_conn(h, (src, port, remote.ip(), remote.port()), hash);
+        self.hash_conn(h);
         self.touched(h, now);
         Ok(h)
     }
