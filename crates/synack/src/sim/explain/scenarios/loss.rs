@@ -155,13 +155,6 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "Now the application gets the rest in one read, in order.",
             "现在应用一次就读到了其余的全部数据，而且按顺序。",
         ),
-        rule(
-            "recovered",
-            Match::cwnd("client"),
-            "RFC 6937 §4",
-            "Recovery is over: cwnd ends at ssthresh, {cwnd} segments, the window CUBIC chose, and grows again from there.",
-            "恢复结束：cwnd 最终等于 ssthresh，即 CUBIC 选定的 {cwnd} 个报文段，并从这里重新增长。",
-        ),
     ];
     ctx.conversation(lab, &rules);
     Ok(())
