@@ -273,6 +273,23 @@ fn whole_in_time_wait(s: &Stack) -> Option<&super::slots::ConnSlot> {
     })
 }
 
+/// What `time_wait_stays` leaves b's connection when it stays whole in TIME-WAIT, released
+/// and out of the transmit queue: its wheel entry at the end of TIME-WAIT (the stack wakes
+/// no earlier), its rings and scoreboard given to the spares; then it goes at that end.
+/// Without that call its entry stays at the earlier deadline it held (about 1.2 s here,
+/// against 61 s): the stack wakes then for nothing, and only then gives the parts.
+fn stays_whole_until_the_end_of_time_wait(s: &mut Stack) {
+    assert_eq!(s.time_wait_count(), 0, "kept whole");
+    let slot = whole_in_time_wait(s).expect("b in TIME-WAIT");
+    assert!(!slot.dirty && slot.released);
+    let end = slot.conn.poll_timeout().unwrap();
+    assert_eq!(slot.timer, Some(end), "the final deadline");
+    assert!(slot.parts_given, "its rings and scoreboard given back");
+    assert_eq!(s.poll_timeout(), Some(end), "no wake-up before it");
+    s.handle_timeout(end);
+    assert_eq!(s.connection_count(), 0, "TIME-WAIT over");
+}
+
 /// A released connection reaching TIME-WAIT while queued for transmission leaves its final
 /// deadline and its parts to `compact_time_wait` (which usually frees the slot). One whose
 /// events are recorded (without the stack's trace) cannot become an entry
@@ -281,6 +298,10 @@ fn whole_in_time_wait(s: &Stack) -> Option<&super::slots::ConnSlot> {
 #[test]
 fn a_time_wait_connection_that_stays_whole_gets_its_deadline_and_gives_its_parts() {
     let mut net = Net::new();
+    // Untraced (the test stacks trace): a traced stack refreshes every connection that
+    // leaves its transmit queue (the idle path, which skips the refresh, is for untraced
+    // stacks only), and that refresh would settle it before `compact_time_wait`.
+    net.b.cfg.trace = false;
     let (_, c, s) = connected(&mut net, 80);
     assert_eq!(
         net.transfer(c, s, &[7; 30], Duration::from_secs(5)),
@@ -300,13 +321,44 @@ fn a_time_wait_connection_that_stays_whole_gets_its_deadline_and_gives_its_parts
     let n = net.a.poll_transmit(net.now, &mut buf).expect("a's FIN");
     let now = net.now;
     assert_eq!(answer(&mut net, now, &buf[..n]).len(), 1, "b's ACK");
-    assert!(whole_in_time_wait(&net.b).is_some_and(|c| !c.dirty));
-    assert_eq!(
-        net.b.time_wait_count(),
-        0,
-        "its events keep the connection whole"
-    );
-    let slot = whole_in_time_wait(&net.b).unwrap();
-    assert_eq!(slot.timer, slot.conn.poll_timeout(), "the final deadline");
-    assert!(slot.parts_given);
+    stays_whole_until_the_end_of_time_wait(&mut net.b);
+}
+
+/// The cps cycle's close (the server's data and FIN in one segment, then the client's FIN
+/// and ACK of both) on an ECN connection, b untraced: b goes from FIN-WAIT-1 straight to
+/// TIME-WAIT, sends its last ACK, and leaves the transmit queue with nothing to poll (the
+/// idle path, no refresh), released by its application. ECN keeps it from becoming a
+/// compact entry (`time_wait_entry`), so `compact_time_wait` hands it to `time_wait_stays`.
+#[test]
+fn an_ecn_connection_closed_as_in_cps_stays_whole_with_its_final_deadline() {
+    let mut net = Net::new();
+    // Untraced, as above; a asks for ECN on its SYN, b accepts (its default, Passive).
+    net.b.cfg.trace = false;
+    net.a.cfg.tcp = Arc::new(Config {
+        ecn: crate::tcp::EcnMode::On,
+        ..(*net.a.cfg.tcp).clone()
+    });
+    let (_, c, s) = connected(&mut net, 80);
+    assert_eq!(net.transfer(c, s, &[7], Duration::from_secs(5)), [7]);
+    // The server answers and closes at once: one segment with its byte and its FIN.
+    let mut buf = vec![0u8; 2048];
+    assert_eq!(net.b.send(net.now, s, &[9]).unwrap(), 1);
+    net.b.close(net.now, s);
+    let n = net
+        .b
+        .poll_transmit(net.now, &mut buf)
+        .expect("b's data and FIN");
+    assert!(net.b.poll_transmit(net.now, &mut [0u8; 2048]).is_none());
+    // ECN negotiated: the segment goes out ECT(0) (the IPv4 TOS byte's two low bits, RFC 3168).
+    assert_eq!(buf[1] & 3, 0b10, "ECT(0)");
+    net.now += Duration::from_millis(5);
+    net.a.handle_packet(net.now, &buf[..n]);
+    assert_eq!(net.a.recv(net.now, c, &mut [0u8; 8]).unwrap(), 1);
+    // The client reads and closes before its ACK goes: one FIN+ACK for both.
+    net.a.close(net.now, c);
+    let n = net.a.poll_transmit(net.now, &mut buf).expect("a's FIN+ACK");
+    assert!(net.a.poll_transmit(net.now, &mut [0u8; 2048]).is_none());
+    let now = net.now + Duration::from_millis(5);
+    assert_eq!(answer(&mut net, now, &buf[..n]).len(), 1, "b's last ACK");
+    stays_whole_until_the_end_of_time_wait(&mut net.b);
 }

@@ -316,6 +316,12 @@ impl Connection {
         }
         if self.snd.nxt < self.snd.max {
             if self.pipe_segs() >= self.cwnd_segs() {
+                // New data waits behind the resend, held back by the window: Linux's
+                // `tcp_write_xmit` (a write's push, an ACK's `tcp_data_snd_check`) finds no
+                // cwnd quota and records the window as used (`tcp_cwnd_validate`).
+                if fin_pos > self.snd.max {
+                    self.validate_cwnd(true);
+                }
                 self.snd.push_once = false;
                 return None;
             }
@@ -910,7 +916,12 @@ impl Connection {
         }
         self.pace_sent(now, plan.len, plan.burst.0 == plan.burst.1);
         self.prr_on_sent();
-        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
+        // Linux calls `tcp_cwnd_validate` from `tcp_write_xmit` only, after new data (a
+        // loss probe's new segment included); a retransmission (`tcp_retransmit_skb`, the
+        // timeout's, a fast one, a probe's) leaves the record of the window's use alone.
+        if plan.retransmit.is_none() {
+            self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
+        }
         self.arm_retransmit(now);
         self.cap_loss_probe_at_head_rto(now);
         Some(n)
