@@ -293,6 +293,22 @@ impl Connection {
     }
 
     /// Whether SND.UNA has reached the high_seq of the recovery state's last episode.
+    /// Whether a duplicate ACK without SACK counts as a segment that arrived (Linux
+    /// `tcp_fastretrans_alert`): not while an episode acknowledged up to its high_seq holds
+    /// its state (Linux returns before counting it, so it delivers nothing to PRR either),
+    /// and in Loss only once something above the timeout's high_seq was sent (F-RTO's new
+    /// data or later; `tcp_process_loss`): until then the duplicates are the retransmissions'.
+    fn dup_counts_as_reno_sack(&self) -> bool {
+        let Some(rec) = self.recovery.as_deref() else {
+            return true;
+        };
+        match rec.ca_state {
+            CaState::Recovery => self.snd.una < rec.high_seq,
+            CaState::Loss => self.snd.una < rec.high_seq && self.snd.max > rec.high_seq,
+            _ => true,
+        }
+    }
+
     fn episode_acked(&self) -> bool {
         self.recovery
             .as_ref()
@@ -456,16 +472,13 @@ impl Connection {
             sum.delivered.bytes += d.bytes;
             sum.delivered.segs += segs;
             sum.acked_whole = empty || d.whole;
-        } else if dup
-            && !self.opts.sack
-            && !(matches!(self.ca_state(), CaState::Recovery | CaState::Loss)
-                && self.episode_acked())
-        {
-            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived
-            // (not while an episode acknowledged up to its high_seq holds its state: Linux
-            // returns before counting it, so it delivers nothing to PRR either).
-            let out = self.snd.sb.outstanding().segs;
-            if self.reno_sacked() + 1 < out.max(1) {
+        } else if dup && !self.opts.sack && self.dup_counts_as_reno_sack() {
+            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived,
+            // but never more than what is outstanding and not marked lost, leaving at least
+            // one hole (`tcp_limit_reno_sacked`).
+            let (out, lost) = (self.snd.sb.outstanding().segs, self.snd.sb.lost().segs);
+            let holes = lost.max(1).min(out);
+            if self.reno_sacked() + 1 + holes <= out {
                 Recovery::get(&mut self.recovery, &self.snd.tx).reno_sacked += 1;
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
@@ -859,7 +872,11 @@ impl Connection {
         if !rec.frto {
             return false;
         }
-        if sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
+        // Without SACK a cumulative ACK that also covers a retransmission cannot show that
+        // the originals it covers arrived before the timeout's resend did (Linux clears
+        // `FLAG_ORIG_SACK_ACKED` for it in `tcp_clean_rtx_queue`).
+        let orig_shown = self.opts.sack || !sum.retrans_acked;
+        if orig_shown && sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
             ctr.spurious_rtos += 1;
             self.undo_loss(true);
             return true;
@@ -1063,12 +1080,11 @@ impl Connection {
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
         let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
-        // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
-        // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
-        // what the receiver queued before the timeout; on the goodput table that cost BBR
-        // without SACK 12 % at 10 ms / 3 % loss (step 2b's new data delays each resend).
+        // unless it interrupts a fast recovery; a repeated timeout is watched again. With
+        // SACK or without (RFC 5682 §2, the basic algorithm: duplicate ACKs are step 3a's
+        // evidence), as Linux (`frto/frto-without-sack-new-data-first.pkt`).
         let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
-        rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
+        rec.frto = new_recovery || self.snd.retries > 1;
         rec.frto_new = false;
         // Linux `tcp_enter_loss` (`tcp_init_undo`): a timeout that starts an episode, or
         // comes after the last one was acknowledged (an episode still holding its state
