@@ -61,7 +61,8 @@ impl Prr {
             // Slow Start Reduction Bound: limit = MAX(prr_delivered - prr_out, DeliveredData),
             // plus one on an ACK that advanced SND.UNA without revealing new loss (so a
             // partial ACK lets the next two lost segments go together), and always capped at
-            // ssthresh - pipe, as Linux 5.19+ (`tcp_cwnd_reduction`): a duplicate ACK without
+            // ssthresh - pipe, as Linux's `tcp_cwnd_reduction` (capped in every version since
+            // 3.x; the +1 form is 5.19's): a duplicate ACK without
             // SACK with the pipe at ssthresh lets nothing go, one below it lets one go.
             let limit = (self.delivered.saturating_sub(self.out)).max(delivered);
             let limit = if una_advanced && !newly_lost {
@@ -148,7 +149,7 @@ mod tests {
 
     /// rtx-size-recovery-two-segments-together.pkt: 10 out, the first 3 lost, 3 SACKed;
     /// ssthresh 7, pipe 4. The third SACK lets the fast retransmit go (one segment); the
-    /// partial ACK that follows delivers one and lets two go (Linux 5.19+: one more than
+    /// partial ACK that follows delivers one and lets two go (Linux: one more than
     /// delivered on a clean cumulative ACK), capped at ssthresh - pipe.
     #[test]
     fn partial_ack_sends_one_more_than_delivered() {

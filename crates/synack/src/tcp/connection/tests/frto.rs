@@ -1,5 +1,5 @@
 //! Spurious retransmission timeouts, segment by segment: F-RTO (RFC 5682 §3.1, the
-//! SACK-enhanced variant as Linux runs it) and the timestamp undo of a timeout (RFC 3522,
+//! SACK-enhanced variant as Linux runs it, and §2's basic one without SACK) and the timestamp undo of a timeout (RFC 3522,
 //! Linux `tcp_try_undo_loss`); and the timestamp undo of a fast recovery that reordering
 //! started, on a partial ACK (Linux `tcp_try_undo_partial`).
 //!
