@@ -105,6 +105,9 @@ counters! {
     sack_recovery => "TCPSackRecovery",
     /// Fast recoveries started without SACK (duplicate ACKs).
     reno_recovery => "TCPRenoRecovery",
+    /// Without SACK, more duplicate ACKs than segments could have arrived: taken for
+    /// reordering (the degree set to what was outstanding, Linux `tcp_check_reno_reordering`).
+    reno_reorder => "TCPRenoReorder",
     /// ACKs for data never sent, dropped (RFC 5961 §5).
     ack_too_new => "TCPACKSkippedSeq",
     /// Segments outside the receive window, dropped.

@@ -58,19 +58,19 @@ impl Prr {
             let due = (self.delivered as u64 * ssthresh as u64).div_ceil(self.recover_fs as u64);
             (due as i64 - self.out as i64).max(0) as u32
         } else {
-            // Slow Start Reduction Bound: limit = MAX(prr_delivered - prr_out, DeliveredData).
-            // On an ACK that advanced SND.UNA without revealing new loss, Linux 5.19+ adds
-            // one to it (so a partial ACK lets the next two lost segments go together) and
-            // caps it at ssthresh - pipe: sndcnt = MIN(ssthresh - pipe, limit + 1). Otherwise
-            // the uncapped bound goes through, to repair the new losses quickly (Linux
-            // 4.x-5.18); Linux 5.19+ caps that one too, which on SimNet at 0.1-1 ms RTT and
-            // 5 % loss costs 2-3x the retransmission timeouts (issue 21).
+            // Slow Start Reduction Bound: limit = MAX(prr_delivered - prr_out, DeliveredData),
+            // plus one on an ACK that advanced SND.UNA without revealing new loss (so a
+            // partial ACK lets the next two lost segments go together), and always capped at
+            // ssthresh - pipe, as Linux's `tcp_cwnd_reduction` (capped in every version since
+            // 3.x; the +1 form is 5.19's): a duplicate ACK without
+            // SACK with the pipe at ssthresh lets nothing go, one below it lets one go.
             let limit = (self.delivered.saturating_sub(self.out)).max(delivered);
-            if una_advanced && !newly_lost {
-                (limit + 1).min(ssthresh - pipe)
+            let limit = if una_advanced && !newly_lost {
+                limit + 1
             } else {
                 limit
-            }
+            };
+            limit.min(ssthresh - pipe)
         };
         // A fast retransmit goes out on entering recovery whatever the arithmetic says.
         let sndcnt = if self.out == 0 { sndcnt.max(1) } else { sndcnt };
@@ -126,9 +126,30 @@ mod tests {
         assert_eq!(cwnd, 7, "one for one while pipe < ssthresh");
     }
 
+    /// cwnd-prr-reno-dupack-one-segment-each.pkt: 10 out without SACK, ssthresh 5 (Reno);
+    /// each duplicate ACK delivers one segment and moves nothing: with the pipe at ssthresh
+    /// nothing may go (prr_delivered - prr_out is 2, but ssthresh - pipe is 0), one below it
+    /// exactly one.
+    #[test]
+    fn duplicate_ack_bounded_by_ssthresh_minus_pipe() {
+        let mut p = Prr::start(10);
+        // Third duplicate ACK: pipe 10 - 3 SACKed - 1 lost = 6, the fast retransmit.
+        assert_eq!(p.on_ack(1, 6, 5, false, true), Some(7));
+        p.on_sent(1);
+        // Fourth: pipe 6 > 5, ceil(2 * 5 / 10) - 1 = 0.
+        assert_eq!(p.on_ack(1, 6, 5, false, false), Some(6));
+        // Fifth: pipe 5 = ssthresh, nothing.
+        assert_eq!(p.on_ack(1, 5, 5, false, false), Some(5));
+        // Sixth: pipe 4, one.
+        assert_eq!(p.on_ack(1, 4, 5, false, false), Some(5));
+        p.on_sent(1);
+        // Seventh: pipe 4 again (the new segment is in flight), one.
+        assert_eq!(p.on_ack(1, 4, 5, false, false), Some(5));
+    }
+
     /// rtx-size-recovery-two-segments-together.pkt: 10 out, the first 3 lost, 3 SACKed;
     /// ssthresh 7, pipe 4. The third SACK lets the fast retransmit go (one segment); the
-    /// partial ACK that follows delivers one and lets two go (Linux 5.19+: one more than
+    /// partial ACK that follows delivers one and lets two go (Linux: one more than
     /// delivered on a clean cumulative ACK), capped at ssthresh - pipe.
     #[test]
     fn partial_ack_sends_one_more_than_delivered() {

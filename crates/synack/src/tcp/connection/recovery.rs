@@ -60,7 +60,8 @@ pub(super) struct Recovery {
     high_seq: SeqNum,
     /// TSval of the episode's first retransmission (Eifel detection, RFC 3522).
     retrans_stamp: Option<u32>,
-    /// F-RTO (RFC 5682 §3.1, SACK-enhanced as Linux's `tp->frto`) watches this timeout.
+    /// F-RTO (RFC 5682: §3.1's SACK-enhanced variant with SACK, §2's basic one without, as
+    /// Linux's `tp->frto`) watches this timeout.
     frto: bool,
     /// F-RTO step 2b: the ACK of the timeout's retransmission came; new data goes before
     /// any more retransmission, until the next ACK.
@@ -292,6 +293,42 @@ impl Connection {
         self.recovery.as_ref().map_or(0, |r| r.reno_sacked)
     }
 
+    /// Linux `tcp_limit_reno_sacked` and `tcp_check_reno_reordering`: without SACK the
+    /// duplicate ACKs counted never exceed what is outstanding less its holes (those marked
+    /// lost, at least one). When they would, the excess is taken for reordering: the degree
+    /// becomes what is outstanding plus the `acked` segments this ACK acknowledged (capped
+    /// at `MAX_REORDERING`). Returns whether the count was cut.
+    fn limit_reno_sacked(&mut self, acked: u32, ctr: &mut Counters) -> bool {
+        let (out, lost) = (self.snd.sb.outstanding().segs, self.snd.sb.lost().segs);
+        let Some(rec) = self.recovery.as_deref_mut() else {
+            return false;
+        };
+        let holes = lost.max(1).min(out);
+        if rec.reno_sacked + holes <= out {
+            return false;
+        }
+        rec.reno_sacked = out - holes;
+        rec.kept.reordering = (out + acked).min(MAX_REORDERING);
+        ctr.reno_reorder += 1;
+        true
+    }
+
+    /// Whether a duplicate ACK without SACK counts as a segment that arrived (Linux
+    /// `tcp_fastretrans_alert`): not while an episode acknowledged up to its high_seq holds
+    /// its state (Linux returns before counting it, so it delivers nothing to PRR either),
+    /// and in Loss only once something above the timeout's high_seq was sent (F-RTO's new
+    /// data or later; `tcp_process_loss`): until then the duplicates are the retransmissions'.
+    fn dup_counts_as_reno_sack(&self) -> bool {
+        let Some(rec) = self.recovery.as_deref() else {
+            return true;
+        };
+        match rec.ca_state {
+            CaState::Recovery => self.snd.una < rec.high_seq,
+            CaState::Loss => self.snd.una < rec.high_seq && self.snd.max > rec.high_seq,
+            _ => true,
+        }
+    }
+
     /// Whether SND.UNA has reached the high_seq of the recovery state's last episode.
     fn episode_acked(&self) -> bool {
         self.recovery
@@ -443,30 +480,26 @@ impl Connection {
                 }
             });
             let mut segs = d.segs;
-            if let Some(rec) = self.recovery.as_deref_mut()
-                && !self.opts.sack
+            if !self.opts.sack
+                && let Some(rec) = self.recovery.as_deref_mut()
                 && rec.reno_sacked > 0
             {
                 // Linux `tcp_remove_reno_sacks`: segments already counted by duplicate ACKs
-                // are not delivered again, but every advancing ACK delivers at least one.
-                let removed = rec.reno_sacked.min(segs);
-                rec.reno_sacked -= removed;
-                segs = (segs - removed).max(1);
+                // are not delivered again, but every advancing ACK delivers at least one; it
+                // filled one hole, the rest of what it acknowledged were those counted.
+                let prior = rec.reno_sacked;
+                rec.reno_sacked -= prior.min(segs.saturating_sub(1));
+                segs = segs.saturating_sub(prior).max(1);
+                self.limit_reno_sacked(d.segs, ctr);
             }
             sum.delivered.bytes += d.bytes;
             sum.delivered.segs += segs;
             sum.acked_whole = empty || d.whole;
-        } else if dup
-            && !self.opts.sack
-            && !(matches!(self.ca_state(), CaState::Recovery | CaState::Loss)
-                && self.episode_acked())
-        {
-            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived
-            // (not while an episode acknowledged up to its high_seq holds its state: Linux
-            // returns before counting it, so it delivers nothing to PRR either).
-            let out = self.snd.sb.outstanding().segs;
-            if self.reno_sacked() + 1 < out.max(1) {
-                Recovery::get(&mut self.recovery, &self.snd.tx).reno_sacked += 1;
+        } else if dup && !self.opts.sack && self.dup_counts_as_reno_sack() {
+            // Linux `tcp_add_reno_sack`: a duplicate ACK stands for one segment that arrived,
+            // but never more than what is outstanding and not marked lost (`limit_reno_sacked`).
+            Recovery::get(&mut self.recovery, &self.snd.tx).reno_sacked += 1;
+            if !self.limit_reno_sacked(0, ctr) {
                 sum.delivered.segs += 1;
                 sum.delivered.bytes += self.snd.mss;
             }
@@ -650,13 +683,14 @@ impl Connection {
         // `tcp_process_loss` returns once `tcp_try_undo_loss` has acted).
         let loss_settled = self.ca_state() == CaState::Loss && self.process_loss(seg, sum, ctr);
 
-        let lost_before = self.snd.sb.lost().segs;
         let marked = if self.try_undo_partial(seg, sum, ctr) {
             0
         } else {
             self.detect_losses(now, sum.una_advanced)
         };
-        let newly_lost = self.snd.sb.lost().segs > lost_before;
+        // PRR's "new loss" (Linux `rs->losses`, counted by `tcp_sum_lost`): lost
+        // retransmissions count too, though they were marked lost already.
+        let newly_lost = marked > 0;
 
         // Spurious episode? All its retransmissions D-SACKed (RFC 3708), or the timestamps
         // say the original arrived (RFC 3522, Linux `tcp_packet_delayed`). The D-SACKs may
@@ -824,7 +858,8 @@ impl Connection {
     }
 
     /// An ACK in the Loss state, before loss detection (Linux `tcp_process_loss`): undo a
-    /// timeout shown spurious, and F-RTO (RFC 5682 §3.1, the SACK-enhanced variant as
+    /// timeout shown spurious, and F-RTO (RFC 5682 §3.1, the SACK-enhanced variant, or §2's
+    /// basic one without SACK, as
     /// Linux runs it).
     ///
     /// * An ACK that advances SND.UNA undoes the timeout when the timestamps say the
@@ -856,27 +891,35 @@ impl Connection {
                 return true;
             }
         }
-        if !rec.frto {
-            return false;
-        }
-        if sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
-            ctr.spurious_rtos += 1;
-            self.undo_loss(true);
-            return true;
-        }
-        if max > rec.high_seq {
-            if sum.data_sacked || sum.dup {
+        if rec.frto {
+            // Without SACK a cumulative ACK that also covers a retransmission cannot show that
+            // the originals it covers arrived before the timeout's resend did (Linux clears
+            // `FLAG_ORIG_SACK_ACKED` for it in `tcp_clean_rtx_queue`).
+            let orig_shown = self.opts.sack || !sum.retrans_acked;
+            if orig_shown && sum.lowest_orig.is_some_and(|l| l < rec.high_seq) {
+                ctr.spurious_rtos += 1;
+                self.undo_loss(true);
+                return true;
+            }
+            if max > rec.high_seq {
+                if sum.data_sacked || sum.dup {
+                    rec.frto = false;
+                }
+            } else if sum.una_advanced && !recovered {
+                rec.high_seq = max;
+                if new_data && window_open {
+                    rec.frto_new = true;
+                    // Whatever the timeout left unsent stays marked lost; new data goes first.
+                    self.snd.nxt = max;
+                    return false;
+                }
                 rec.frto = false;
             }
-        } else if sum.una_advanced && !recovered {
-            rec.high_seq = max;
-            if new_data && window_open {
-                rec.frto_new = true;
-                // Whatever the timeout left unsent stays marked lost; new data goes first.
-                self.snd.nxt = max;
-            } else {
-                rec.frto = false;
-            }
+        }
+        // Without SACK, an ACK that advances SND.UNA inside the episode forgets the duplicate
+        // ACKs counted (Linux `tcp_process_loss`, `tcp_reset_reno_sack`).
+        if !self.opts.sack && sum.una_advanced && !recovered {
+            rec.reno_sacked = 0;
         }
         false
     }
@@ -939,7 +982,10 @@ impl Connection {
         // not partial: Linux leaves (or holds) the state before it looks for losses.
         let mark = match self.ca_state() {
             CaState::Recovery => una_advanced && !self.episode_acked(),
-            CaState::Open | CaState::Disorder => self.reno_sacked() >= DUP_THRESH,
+            CaState::Open | CaState::Disorder => self
+                .recovery
+                .as_deref()
+                .is_some_and(|r| r.reno_sacked >= r.kept.reordering),
             _ => false,
         };
         let n = u32::from(mark && self.snd.sb.mark_head_lost());
@@ -1063,12 +1109,11 @@ impl Connection {
     pub(super) fn enter_loss(&mut self, now: Instant, ctr: &mut Counters) {
         let rec = Recovery::get(&mut self.recovery, &self.snd.tx);
         // RFC 5682 §3.1 step 1 / §3.2, Linux `tcp_enter_loss`: F-RTO watches a timeout
-        // unless it interrupts a fast recovery; a repeated timeout is watched again. Only
-        // with SACK: Linux runs it without SACK too, where a cumulative ACK also jumps over
-        // what the receiver queued before the timeout; on the goodput table that cost BBR
-        // without SACK 12 % at 10 ms / 3 % loss (step 2b's new data delays each resend).
+        // unless it interrupts a fast recovery; a repeated timeout is watched again. With
+        // SACK or without (RFC 5682 §2, the basic algorithm: duplicate ACKs are step 3a's
+        // evidence), as Linux (`frto/frto-without-sack-new-data-first.pkt`).
         let new_recovery = !matches!(rec.ca_state, CaState::Recovery | CaState::Loss);
-        rec.frto = self.opts.sack && (new_recovery || self.snd.retries > 1);
+        rec.frto = new_recovery || self.snd.retries > 1;
         rec.frto_new = false;
         // Linux `tcp_enter_loss` (`tcp_init_undo`): a timeout that starts an episode, or
         // comes after the last one was acknowledged (an episode still holding its state
@@ -1094,6 +1139,15 @@ impl Connection {
             // `tcp_timeout_mark_lost` does for a SACKed head.
             self.snd.sb.clear_sacks();
             ctr.sack_reneging += 1;
+        }
+        // Linux `tcp_enter_loss`: a timeout outside recovery with as many segments SACKed as
+        // the duplicate threshold says the reordering degree was overestimated: back to the
+        // default at most. (Without SACK the duplicate ACKs counted are forgotten first, in
+        // `tcp_timeout_mark_lost`, so they never count here.)
+        if matches!(rec.ca_state, CaState::Open | CaState::Disorder)
+            && self.snd.sb.sacked().segs >= DUP_THRESH
+        {
+            rec.kept.reordering = rec.kept.reordering.min(DUP_THRESH);
         }
         let marked = self.snd.sb.mark_all_lost();
         rec.reno_sacked = 0;

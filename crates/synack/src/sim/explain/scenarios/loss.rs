@@ -138,8 +138,8 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "rack",
             Match::note("client", "retransmit"),
             "RFC 8985 §3.1",
-            "The retransmission was lost as well, and duplicate ACKs cannot show that: they all still ask for the same byte. RACK compares send times instead: segments sent after the retransmission have been SACKed, so once a short reordering window has passed the retransmission is deemed lost and sent again, long before the retransmission timer (at least 200 ms, and a cwnd of 1 after it) would fire.",
-            "这次重传也丢了，而重复 ACK 无法反映这一点：它们请求的始终是同一个字节。RACK 则比较发送时间：在这次重传之后发出的报文段已经被 SACK 确认，所以经过一个很短的乱序窗口之后，这次重传被判定为丢失并再次发送，远早于重传定时器到期（至少 200 毫秒，而且超时之后 cwnd 会降到 1）。",
+            "The retransmission was lost as well, and duplicate ACKs cannot show that: they all still ask for the same byte. RACK compares send times instead: segments sent after the retransmission have been SACKed, so the retransmission is deemed lost on that ACK (in recovery, with no reordering seen, the reordering window is zero: RFC 8985 §6.2) and sent again, long before the retransmission timer (at least 200 ms, and a cwnd of 1 after it) would fire.",
+            "这次重传也丢了，而重复 ACK 无法反映这一点：它们请求的始终是同一个字节。RACK 则比较发送时间：在这次重传之后发出的报文段已经被 SACK 确认，所以这次重传在这个 ACK 到达时就被判定为丢失并再次发送（处于恢复阶段且未见过乱序时，乱序窗口为零：RFC 8985 §6.2），远早于重传定时器到期（至少 200 毫秒，而且超时之后 cwnd 会降到 1）。",
         ),
         rule(
             "filled",
@@ -154,13 +154,6 @@ fn run(ctx: &mut Ctx) -> Result<(), String> {
             "RFC 9293 §3.10.7.4",
             "Now the application gets the rest in one read, in order.",
             "现在应用一次就读到了其余的全部数据，而且按顺序。",
-        ),
-        rule(
-            "recovered",
-            Match::cwnd("client"),
-            "RFC 6937 §4",
-            "Recovery is over: cwnd ends at ssthresh, {cwnd} segments, the window CUBIC chose, and grows again from there.",
-            "恢复结束：cwnd 最终等于 ssthresh，即 CUBIC 选定的 {cwnd} 个报文段，并从这里重新增长。",
         ),
     ];
     ctx.conversation(lab, &rules);
