@@ -214,7 +214,7 @@ impl Stack {
                 self.compact_time_wait(h);
             }
             if let Some((ip, n)) = sent {
-                let Some(total) = self.emit_ip(buf, &ip, n, None) else {
+                let Some(total) = self.emit_segment_ip(buf, &ip, n) else {
                     continue;
                 };
                 self.trace_packet(now, Direction::Out, &buf[..total]);
@@ -247,20 +247,7 @@ impl Stack {
     ) -> Option<usize> {
         match (ip.src, ip.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) if frag.is_none() && shortcuts::on() => {
-                // Every packet but a fragment: the header built at fixed offsets (what
-                // `ipv4::Repr::emit` and `fill_checksum` write for it, see `ipv4_header`;
-                // the same IP ID taken and the same `None` cases, see the tests).
-                shortcuts::taken(Shortcut::Ipv4Header);
-                let total = ipv4::HEADER_LEN + payload_len;
-                let ident = self.ip_ident;
-                self.ip_ident = ident.wrapping_add(1);
-                let total = u16::try_from(total).ok().filter(|_| buf.len() >= total)?;
-                let out = buf.get_mut(..ipv4::HEADER_LEN)?;
-                let ttl = ip.ttl.unwrap_or(self.cfg.ttl);
-                let h = ipv4_header(src, dst, ip.protocol, total, ident, ttl, ip);
-                out.copy_from_slice(&h);
-                self.counters.ip_out_requests += 1;
-                Some(usize::from(total))
+                self.emit_ipv4_fixed(buf, src, dst, ip, payload_len)
             }
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let total = ipv4::HEADER_LEN + payload_len;
@@ -318,6 +305,49 @@ impl Stack {
             }
             _ => None,
         }
+    }
+
+    /// [`emit_ip`](Self::emit_ip) for a connection's segment (never a fragment), its IPv4
+    /// header inline in the caller (`poll_transmit`, once per segment): no call, and the
+    /// header's fields not passed through memory.
+    #[inline(always)]
+    fn emit_segment_ip(
+        &mut self,
+        buf: &mut [u8],
+        ip: &IpHeader,
+        payload_len: usize,
+    ) -> Option<usize> {
+        match (ip.src, ip.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) if shortcuts::on() => {
+                self.emit_ipv4_fixed(buf, src, dst, ip, payload_len)
+            }
+            _ => self.emit_ip(buf, ip, payload_len, None),
+        }
+    }
+
+    /// The IPv4 header of every packet but a fragment, built at fixed offsets (what
+    /// `ipv4::Repr::emit` and `fill_checksum` write for it, see `ipv4_header`; the same IP
+    /// ID taken and the same `None` cases, see the tests).
+    #[inline(always)]
+    fn emit_ipv4_fixed(
+        &mut self,
+        buf: &mut [u8],
+        src: core::net::Ipv4Addr,
+        dst: core::net::Ipv4Addr,
+        ip: &IpHeader,
+        payload_len: usize,
+    ) -> Option<usize> {
+        shortcuts::taken(Shortcut::Ipv4Header);
+        let total = ipv4::HEADER_LEN + payload_len;
+        let ident = self.ip_ident;
+        self.ip_ident = ident.wrapping_add(1);
+        let total = u16::try_from(total).ok().filter(|_| buf.len() >= total)?;
+        let out = buf.get_mut(..ipv4::HEADER_LEN)?;
+        let ttl = ip.ttl.unwrap_or(self.cfg.ttl);
+        let h = ipv4_header(src, dst, ip.protocol, total, ident, ttl, ip);
+        out.copy_from_slice(&h);
+        self.counters.ip_out_requests += 1;
+        Some(usize::from(total))
     }
 
     /// The RFC 6437 flow label of the flow `src:sport → dst:dport`: a keyed hash, never 0,

@@ -10,11 +10,12 @@
 /// One of the shortcuts (the index of its count).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Shortcut {
-    /// `Stack::send`/`send_with`: no refresh after a write (`touched_by_call`).
+    /// `Stack::send`/`send_with`: no refresh after a write (`data_call`).
     Write = 0,
-    /// `Stack::recv`: no refresh after a read (`touched_by_call`).
+    /// `Stack::recv`: no refresh after a read (`data_call`).
     Read = 1,
-    /// `Stack::emit_ip`: the fixed-offset IPv4 header (`egress::ipv4_header`).
+    /// `Stack::emit_ip` and a segment's `emit_segment_ip`: the fixed-offset IPv4 header
+    /// (`emit_ipv4_fixed`, `egress::ipv4_header`).
     Ipv4Header = 2,
 }
 

@@ -136,6 +136,79 @@ fn compacts_soon(c: &ConnSlot) -> bool {
     c.dirty && c.parent.is_none() && (c.released || !c.user)
 }
 
+/// What the refresh leaves, after [`settle`], to the parts of the stack beyond the slot
+/// ([`Stack::refresh_rest_of`]).
+#[derive(Clone, Copy)]
+enum Rest {
+    /// An open connection in TIME-WAIT that still holds its rings and scoreboard (and is
+    /// not about to be compacted): they go to the spares.
+    Parts,
+    /// Trace events, a listener's child, a closed connection (`refresh_rest`).
+    Whole {
+        state: State,
+        parent: Option<SocketHandle>,
+        user: bool,
+    },
+}
+
+/// The refresh of connection `h` on the slot its caller looked up: its deadline queued in
+/// the wheel, and, for an open connection (no trace, no listener to report to, not closed:
+/// every segment's case), it reported changed in `changed` (the queue of
+/// [`Stack::poll_changed`]) if `report`, on that slot (not looked up again). What needs more
+/// of the stack is returned, `None` in that common case.
+///
+/// TIME-WAIT's one deadline is final: its entry moves there now (see `queue_deadline`), and
+/// its rings and scoreboard go to the spares, unless it is about to be compacted: then
+/// `compact_time_wait` frees the slot (which gives the parts and cancels the entry) or, when
+/// it stays whole, does both itself (`time_wait_stays`).
+#[inline(always)]
+fn settle(
+    timers: &mut wheel::Wheel,
+    changed: &mut Option<VecDeque<SocketHandle>>,
+    trace: bool,
+    c: &mut ConnSlot,
+    h: SocketHandle,
+    report: bool,
+) -> Option<Rest> {
+    let settles = |c: &ConnSlot| c.conn.state() == State::TimeWait && !compacts_soon(c);
+    if let Some(t) = c.conn.poll_timeout() {
+        queue_deadline(timers, c, h, t, settles);
+    }
+    let (state, parent, user) = (c.conn.state(), c.parent, c.user);
+    if parent.is_none() && state != State::Closed && !trace {
+        if user
+            && report
+            && let Some(q) = changed.as_mut()
+        {
+            queue_changed(q, c, h);
+        }
+        let give_parts = state == State::TimeWait && !c.parts_given && !compacts_soon(c);
+        return give_parts.then_some(Rest::Parts);
+    }
+    Some(Rest::Whole {
+        state,
+        parent,
+        user,
+    })
+}
+
+/// Puts connection `h` (slot `c`) in `q`, the queue of [`Stack::poll_changed`], unless it
+/// is there already.
+#[inline(always)]
+fn queue_changed(q: &mut VecDeque<SocketHandle>, c: &mut ConnSlot, h: SocketHandle) {
+    if !std::mem::replace(&mut c.changed, true) {
+        q.push_back(h);
+    }
+}
+
+/// The error of a socket call on a handle that is no connection.
+fn not_connected() -> io::Error {
+    err(
+        io::ErrorKind::NotConnected,
+        "no such connection (closed handle?)",
+    )
+}
+
 impl Stack {
     /// Puts a new connection in a slot and in the demux table.
     pub(super) fn insert_conn(
@@ -311,12 +384,7 @@ impl Stack {
     }
 
     pub(super) fn conn_or_err(&mut self, h: SocketHandle) -> io::Result<&mut ConnSlot> {
-        self.conn_slot(h).ok_or_else(|| {
-            err(
-                io::ErrorKind::NotConnected,
-                "no such connection (closed handle?)",
-            )
-        })
+        self.conn_slot(h).ok_or_else(not_connected)
     }
 
     /// After anything touched a connection: queue it for transmission, then [`refresh`].
@@ -324,20 +392,33 @@ impl Stack {
         self.refresh_queueing(h, now, true, true);
     }
 
-    /// [`touched`](Self::touched) after a write that queued data (`Connection::send_with`,
-    /// `which` is [`Shortcut::Write`]) or a read that took some (`Connection::recv`,
-    /// [`Shortcut::Read`]). Neither arms or moves a timer, changes the state or reports an
-    /// event (a read may owe a window update or a delayed ACK: the transmit queue, where
-    /// this puts the connection, sends it; a read of the FIN takes nothing and does not come
-    /// here), so for an open connection (no listener to report to, not closed or in
-    /// TIME-WAIT, whose parts a read may free, no trace) the refresh has nothing to do but
-    /// report it changed: its deadline is the one already queued. One slot lookup instead of
-    /// three, and no `poll_timeout`.
-    pub(super) fn touched_by_call(&mut self, h: SocketHandle, now: Instant, which: Shortcut) {
+    /// A socket call on connection `h` that moves data: `call` is a write that queues it
+    /// (`Connection::send_with`, `which` is [`Shortcut::Write`]) or a read that takes some
+    /// (`Connection::recv`, [`Shortcut::Read`]); then what [`touched`](Self::touched) does,
+    /// when `call` moved a byte or `always`, on the slot the call was made on (one lookup
+    /// for both).
+    ///
+    /// Neither call arms or moves a timer, changes the state or reports an event (a read may
+    /// owe a window update or a delayed ACK: the transmit queue, where this puts the
+    /// connection, sends it; a read of the FIN takes nothing and does not come here), so for
+    /// an open connection (no listener to report to, not closed or in TIME-WAIT, whose parts
+    /// a read may free, no trace) the refresh has nothing to do but report it changed: its
+    /// deadline is the one already queued. No `poll_timeout` then.
+    #[inline(always)]
+    pub(super) fn data_call(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        which: Shortcut,
+        always: bool,
+        call: impl FnOnce(&mut Connection) -> Result<usize, crate::tcp::Error>,
+    ) -> io::Result<usize> {
         let name_trace = self.cfg.trace;
-        let Some(c) = conn_in(&mut self.slots, h) else {
-            return;
-        };
+        let c = conn_in(&mut self.slots, h).ok_or_else(not_connected)?;
+        let n = call(&mut c.conn).map_err(io::Error::from)?;
+        if n == 0 && !always {
+            return Ok(n);
+        }
         if !c.dirty {
             c.dirty = true;
             self.dirty.push_back(h);
@@ -349,18 +430,20 @@ impl Stack {
             && state != State::TimeWait
             && shortcuts::on()
         {
-            let user = c.user;
+            if c.user
+                && let Some(q) = self.changed.as_mut()
+            {
+                queue_changed(q, c, h);
+            }
             debug_assert!(
                 self.refreshed(h),
                 "a {which:?} call changed the connection's deadline"
             );
             shortcuts::taken(which);
-            if user {
-                self.mark_changed(h);
-            }
-            return;
+            return Ok(n);
         }
         self.refresh(h, now);
+        Ok(n)
     }
 
     /// Turns on (or off) the queue of [`poll_changed`](Self::poll_changed). Off by default, so
@@ -401,11 +484,7 @@ impl Stack {
             return;
         };
         match conn_in(&mut self.slots, h) {
-            Some(c) => {
-                if !std::mem::replace(&mut c.changed, true) {
-                    q.push_back(h);
-                }
-            }
+            Some(c) => queue_changed(q, c, h),
             // A listener: a few entries per accepted connection at most.
             None => q.push_back(h),
         }
@@ -428,7 +507,6 @@ impl Stack {
     /// for both.
     #[inline(always)]
     fn refresh_queueing(&mut self, h: SocketHandle, now: Instant, report: bool, queue: bool) {
-        let name_trace = self.cfg.trace;
         let Some(c) = conn_in(&mut self.slots, h) else {
             return;
         };
@@ -436,27 +514,29 @@ impl Stack {
             c.dirty = true;
             self.dirty.push_back(h);
         }
-        // TIME-WAIT's one deadline is final: its entry moves there now (see `queue_deadline`),
-        // and its rings and scoreboard go to the spares, unless it is about to be compacted:
-        // then `compact_time_wait` frees the slot (which gives the parts and cancels the
-        // entry) or, when it stays whole, does both itself (`time_wait_stays`).
-        let settles = |c: &ConnSlot| c.conn.state() == State::TimeWait && !compacts_soon(c);
-        if let Some(t) = c.conn.poll_timeout() {
-            queue_deadline(&mut self.timers, c, h, t, settles);
+        if let Some(rest) = settle(
+            &mut self.timers,
+            &mut self.changed,
+            self.cfg.trace,
+            c,
+            h,
+            report,
+        ) {
+            self.refresh_rest_of(h, now, rest);
         }
-        let (state, parent, user) = (c.conn.state(), c.parent, c.user);
-        // The common case, every segment of an open connection: no trace, no listener to
-        // report to, not closed.
-        if parent.is_none() && state != State::Closed && !name_trace {
-            if state == State::TimeWait && !c.parts_given && !compacts_soon(c) {
-                self.time_wait_parts(h);
-            }
-            if user && report {
-                self.mark_changed(h);
-            }
-            return;
+    }
+
+    /// What [`settle`] left of the refresh of connection `h`.
+    #[cold]
+    fn refresh_rest_of(&mut self, h: SocketHandle, now: Instant, rest: Rest) {
+        match rest {
+            Rest::Parts => self.time_wait_parts(h),
+            Rest::Whole {
+                state,
+                parent,
+                user,
+            } => self.refresh_rest(h, now, state, parent, user),
         }
-        self.refresh_rest(h, now, state, parent, user);
     }
 
     /// What the refresh left to [`compact_time_wait`](Self::compact_time_wait) for connection

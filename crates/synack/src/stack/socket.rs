@@ -308,15 +308,7 @@ impl Stack {
 
     /// Queues data on a connection (see [`Connection::send`]).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
-        let n = self
-            .conn_or_err(h)?
-            .conn
-            .send(data)
-            .map_err(io::Error::from)?;
-        if n > 0 {
-            self.touched_by_call(h, now, Shortcut::Write);
-        }
-        Ok(n)
+        self.data_call(h, now, Shortcut::Write, false, |c| c.send(data))
     }
 
     /// Queues data with send() flags (see [`Connection::send_with`]: MSG_MORE, MSG_EOR).
@@ -328,13 +320,11 @@ impl Stack {
         more: bool,
         eor: bool,
     ) -> io::Result<usize> {
-        let n = self
-            .conn_or_err(h)?
-            .conn
-            .send_with(data, more, eor)
-            .map_err(io::Error::from)?;
-        self.touched_by_call(h, now, Shortcut::Write);
-        Ok(n)
+        // Touched even when nothing was queued: a write without MSG_MORE releases what an
+        // earlier one held back (`Connection::send_with` clears the hold either way).
+        self.data_call(h, now, Shortcut::Write, true, |c| {
+            c.send_with(data, more, eor)
+        })
     }
 
     /// Sets a socket option on a connection (setsockopt); what it changes takes effect at
@@ -376,15 +366,7 @@ impl Stack {
 
     /// Reads data (see [`Connection::recv`]).
     pub fn recv(&mut self, now: Instant, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .conn_or_err(h)?
-            .conn
-            .recv(out)
-            .map_err(io::Error::from)?;
-        if n > 0 {
-            self.touched_by_call(h, now, Shortcut::Read);
-        }
-        Ok(n)
+        self.data_call(h, now, Shortcut::Read, false, |c| c.recv(out))
     }
 
     /// The TTL (IPv4) or hop limit (IPv6) of a connection's packets.
