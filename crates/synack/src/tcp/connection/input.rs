@@ -759,7 +759,7 @@ impl Connection {
         };
         let sample = self.rtt_sample_micros(now, seg, samples, whole);
         self.on_new_ack(now, seg, whole);
-        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt_nanos());
         if let Some(tx) = self.snd.tx.as_deref_mut() {
             tx.rate
                 .generate(now, delivered, d.segs, 0, min_rtt, &mut rs);

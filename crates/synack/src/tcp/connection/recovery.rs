@@ -505,7 +505,7 @@ impl Connection {
         // The ACK's delivery-rate sample (Linux `tcp_rate_gen`).
         let rs = &mut sum.rate;
         let delivered = self.snd.delivered;
-        let min_rtt = self.rtt.min_rtt();
+        let min_rtt = self.rtt.min_rtt_nanos();
         if let Some(tx) = self.snd.tx.as_deref_mut() {
             tx.rate
                 .generate(now, delivered, sum.delivered.segs, marked, min_rtt, rs);
