@@ -88,9 +88,6 @@ pub struct AckSample {
     pub in_flight: u32,
     /// The RTT sample this ACK gave, if any (Karn's rule applied by the connection).
     pub rtt: Option<Duration>,
-    /// The smallest RTT the connection has seen. Informational here: CUBIC keeps its own
-    /// minimum delay with Linux's reset rules.
-    pub min_rtt: Option<Duration>,
     /// The sender was limited by cwnd, not by the application or the receive window (Linux
     /// `tcp_is_cwnd_limited`). The window grows only then (RFC 7661's concern: a window that
     /// was not used is not validated by the ACKs).
@@ -392,7 +389,6 @@ pub(crate) mod test_util {
             segments,
             in_flight: 0,
             rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms)),
-            min_rtt: None,
             cwnd_limited: true,
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
@@ -534,7 +530,6 @@ mod tests {
                             segments,
                             in_flight: cc.cwnd(),
                             rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms.into())),
-                            min_rtt: None,
                             cwnd_limited: limited,
                             snd_una: SeqNum(seq),
                             snd_nxt: SeqNum(seq.wrapping_add(cc.cwnd())),

@@ -610,7 +610,6 @@ impl Connection {
             segments: delivered.segs,
             in_flight,
             rtt,
-            min_rtt: self.rtt.min_rtt(),
             cwnd_limited: self.is_cwnd_limited(),
             snd_una: self.snd.una,
             snd_nxt: self.snd.max,
