@@ -93,7 +93,7 @@ impl fmt::Debug for MaybeInstant {
 /// `d` in whole microseconds, saturating at `u64::MAX`: what `d.as_micros().min(u64::MAX)`
 /// gives, in 64-bit arithmetic (no 128-bit multiply and compare on every deadline).
 #[inline]
-fn micros_of(d: Duration) -> u64 {
+pub(crate) fn micros_of(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000)
         .saturating_add(u64::from(d.subsec_micros()))

@@ -145,12 +145,21 @@ impl DelayedAck {
     }
 
     /// How long to delay an ACK now.
+    #[cfg(test)]
     pub fn timeout(&self, srtt: Option<Duration>) -> Duration {
-        let mut ato = self.ato();
-        if ato > self.ato_min() {
-            let mut max = if self.pingpong { DELACK_MAX } else { ATO_CAP };
-            if let Some(rtt) = srtt {
-                max = max.min(rtt.max(self.ato_min()));
+        Duration::from_nanos(self.timeout_nanos(srtt.map(ns)))
+    }
+
+    /// [`timeout`](Self::timeout) in nanoseconds, with SRTT in nanoseconds as the RTT
+    /// estimator keeps it: worked out for every ACK that may wait (every data segment of a
+    /// ping-pong exchange), where `Duration`s cost a division each way.
+    #[inline]
+    pub fn timeout_nanos(&self, srtt_ns: Option<u64>) -> u64 {
+        let mut ato = self.ato;
+        if ato > self.ato_min {
+            let mut max = ns(if self.pingpong { DELACK_MAX } else { ATO_CAP });
+            if let Some(rtt) = srtt_ns {
+                max = max.min(rtt.max(self.ato_min));
             }
             ato = ato.min(max);
         }

@@ -60,12 +60,14 @@ pub struct RateSample {
     pub prior_at: Option<Instant>,
     /// Segments delivered over the interval; `None` for an invalid sample.
     pub delivered: Option<u32>,
-    /// The sample's interval (the longer of the send and the ACK phase); `None` when invalid
-    /// (no timing, SACK reneging, or shorter than the minimum RTT).
-    pub interval: Option<Duration>,
-    /// The send phase and the ACK phase.
-    pub snd_interval: Duration,
-    pub rcv_interval: Duration,
+    /// The sample's interval in microseconds (the longer of the send and the ACK phase);
+    /// `None` when invalid (no timing, SACK reneging, or shorter than the minimum RTT).
+    /// Intervals are kept in the clock's microseconds (Linux's `interval_us`): a `Duration`
+    /// made and compared on every ACK cost a division by a million for each.
+    pub interval: Option<u64>,
+    /// The send phase and the ACK phase, in microseconds.
+    pub snd_interval: u64,
+    pub rcv_interval: u64,
     /// Segments this ACK newly acknowledged or SACKed.
     pub acked_sacked: u32,
     /// Segments newly marked lost while processing this ACK.
@@ -89,9 +91,8 @@ impl RateSample {
     /// The delivery rate of a valid sample, in segments per second scaled by 2^24 (BBR's
     /// unit: delivered × 2^24 / interval in µs).
     pub fn bw_scaled(&self) -> Option<u64> {
-        let (d, i) = (self.delivered?, self.interval?);
-        let us = i.as_micros().max(1) as u64;
-        Some((u64::from(d) << 24) / us)
+        let (d, us) = (self.delivered?, self.interval?);
+        Some((u64::from(d) << 24) / us.max(1))
     }
 }
 
@@ -109,7 +110,8 @@ pub struct RateEstimator {
     /// The last non-app-limited sample, or a larger app-limited one (TCP_INFO's
     /// delivery_rate): segments and interval.
     rate_delivered: u32,
-    rate_interval: Duration,
+    /// In microseconds.
+    rate_interval: u64,
     rate_app_limited: bool,
 }
 
@@ -120,7 +122,7 @@ impl RateEstimator {
             first_tx: Instant::ZERO,
             app_limited: 0,
             rate_delivered: 0,
-            rate_interval: Duration::ZERO,
+            rate_interval: 0,
             rate_app_limited: false,
         }
     }
@@ -164,13 +166,13 @@ impl RateEstimator {
             rs.is_retrans = retrans;
             rs.last_end_seq = end;
             self.first_tx = xmit;
-            rs.snd_interval = xmit.saturating_duration_since(tx.first_tx);
+            rs.snd_interval = micros_since(xmit, tx.first_tx);
         }
     }
 
     /// Finishes the ACK's sample (Linux `tcp_rate_gen`): `delivered` is the connection's
     /// count after the ACK, `newly` what this ACK delivered, `lost` what it newly marked lost,
-    /// `min_rtt` the smallest RTT seen. (A receiver reneging on SACKs ends in a timeout, which
+    /// `min_rtt_ns` the smallest RTT seen, in nanoseconds as the RTT estimator keeps it. (A receiver reneging on SACKs ends in a timeout, which
     /// marks everything lost; Linux's `is_sack_reneg` case needs no sample of its own here.)
     pub fn generate(
         &mut self,
@@ -178,7 +180,7 @@ impl RateEstimator {
         delivered: u32,
         newly: u32,
         lost: u32,
-        min_rtt: Option<Duration>,
+        min_rtt_ns: Option<u64>,
         rs: &mut RateSample,
     ) {
         self.on_delivered_count(delivered);
@@ -193,19 +195,20 @@ impl RateEstimator {
             return;
         };
         rs.delivered = Some(delivered.wrapping_sub(prior_delivered));
-        rs.rcv_interval = now.saturating_duration_since(prior_at);
+        rs.rcv_interval = micros_since(now, prior_at);
         let interval = rs.snd_interval.max(rs.rcv_interval);
         // An interval below the minimum RTT cannot be right (a spuriously retransmitted
-        // segment whose original was delivered first, say): no sample.
-        if min_rtt.is_some_and(|m| interval < m) {
+        // segment whose original was delivered first, say): no sample. (Compared in
+        // nanoseconds: whole microseconds against the estimator's nanoseconds, exactly.)
+        if min_rtt_ns.is_some_and(|m| interval.saturating_mul(1000) < m) {
             rs.interval = None;
             return;
         }
         rs.interval = Some(interval);
         let d = rs.delivered.unwrap_or(0);
         if !rs.is_app_limited
-            || u128::from(d) * self.rate_interval.as_micros()
-                >= u128::from(self.rate_delivered) * interval.as_micros()
+            || u128::from(d) * u128::from(self.rate_interval)
+                >= u128::from(self.rate_delivered) * u128::from(interval)
         {
             self.rate_delivered = d;
             self.rate_interval = interval;
@@ -260,13 +263,19 @@ impl RateEstimator {
     /// was application-limited.
     #[cfg(test)]
     pub fn delivery_rate(&self, mss: u32) -> (u64, bool) {
-        let us = self.rate_interval.as_micros() as u64;
+        let us = self.rate_interval;
         if us == 0 {
             return (0, false);
         }
         let rate = u64::from(self.rate_delivered) * u64::from(mss) * 1_000_000 / us;
         (rate, self.rate_app_limited)
     }
+}
+
+/// Microseconds from `earlier` to `t`, zero if `earlier` is later.
+#[inline]
+fn micros_since(t: Instant, earlier: Instant) -> u64 {
+    t.total_micros().saturating_sub(earlier.total_micros())
 }
 
 /// `a` after `b` in 32-bit wrapping order (Linux `after()` on delivered counts).
@@ -295,7 +304,7 @@ mod tests {
         }
         r.generate(us(10_000), 10, 10, 0, None, &mut rs);
         assert_eq!(rs.delivered, Some(10));
-        assert_eq!(rs.interval, Some(Duration::from_millis(10)));
+        assert_eq!(rs.interval, Some(10_000));
         assert_eq!(rs.acked_sacked, 10);
         assert_eq!(rs.bw_scaled(), Some((10 << 24) / 10_000));
         assert_eq!(r.delivery_rate(1000), (1_000_000, false));
@@ -321,9 +330,9 @@ mod tests {
             r.on_delivered(*at, SeqNum(200 + 100 * k as u32), tx, false, &mut rs);
         }
         r.generate(us(10_000), 10, 9, 0, None, &mut rs);
-        assert_eq!(rs.snd_interval, Duration::from_micros(9_600));
-        assert_eq!(rs.rcv_interval, Duration::from_micros(500));
-        assert_eq!(rs.interval, Some(Duration::from_micros(9_600)));
+        assert_eq!(rs.snd_interval, 9_600);
+        assert_eq!(rs.rcv_interval, 500);
+        assert_eq!(rs.interval, Some(9_600));
         assert_eq!(rs.delivered, Some(9));
     }
 
@@ -333,7 +342,7 @@ mod tests {
         let tx = r.on_send(us(0), 0, 0);
         let mut rs = RateSample::default();
         r.on_delivered(us(0), SeqNum(100), &tx, true, &mut rs);
-        r.generate(us(1_000), 1, 1, 0, Some(Duration::from_millis(10)), &mut rs);
+        r.generate(us(1_000), 1, 1, 0, Some(10_000_000), &mut rs);
         assert_eq!(rs.delivered, Some(1));
         assert_eq!(rs.interval, None, "1 ms < the 10 ms minimum RTT");
         assert!(rs.is_retrans);
@@ -354,7 +363,7 @@ mod tests {
         r.on_delivered(us(1_000), SeqNum(200), &b, false, &mut rs);
         r.on_delivered(us(0), SeqNum(100), &a, false, &mut rs);
         assert_eq!(rs.last_end_seq, SeqNum(200));
-        assert_eq!(rs.snd_interval, Duration::from_millis(1));
+        assert_eq!(rs.snd_interval, 1_000);
     }
 
     #[test]

@@ -298,6 +298,12 @@ impl RttEstimator {
     pub fn min_rtt(&self) -> Option<Duration> {
         self.sampled.then(|| Duration::from_nanos(self.min_rtt))
     }
+
+    /// [`min_rtt`](Self::min_rtt) in nanoseconds.
+    #[inline]
+    pub fn min_rtt_nanos(&self) -> Option<u64> {
+        self.sampled.then_some(self.min_rtt)
+    }
 }
 
 /// Times one segment per round trip for connections without the timestamp option.

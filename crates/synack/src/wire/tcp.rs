@@ -825,8 +825,8 @@ impl Options {
     }
 
     /// Parses the options of a header. Unknown options are skipped; the last occurrence of a
-    /// repeated option wins. Inlined into [`Repr::parse`] for the two fixed layouts read
-    /// at once (the result is written in place); the general walk stays out of line.
+    /// repeated option wins. Inlined into [`Repr::parse`] for the fixed layouts read at once
+    /// (the result is written in place); the general walk stays out of line.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Options> {
         let mut o = Options::default();
@@ -843,39 +843,38 @@ impl Options {
             });
             return Ok(o);
         }
-        // The SYN and SYN-ACK of Linux (and of synack, `emit` above): MSS, SACK-permitted,
-        // timestamps, NOP, window scale; 20 bytes, read at once as the walk would.
-        if let [
-            2,
-            4,
-            m0,
-            m1,
-            4,
-            2,
-            8,
-            10,
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-            g,
-            h,
-            1,
-            3,
-            3,
-            ws,
-        ] = *bytes
-        {
-            o.mss = Some(u16::from_be_bytes([m0, m1]));
-            o.sack_permitted = true;
-            o.timestamps = Some(Timestamps {
-                tsval: u32::from_be_bytes([a, b, c, d]),
-                tsecr: u32::from_be_bytes([e, f, g, h]),
-            });
-            o.window_scale = Some(ws);
+        // A segment without options: every segment of a connection without timestamps.
+        if bytes.is_empty() {
             return Ok(o);
+        }
+        // The SYN and SYN-ACK of Linux (and of synack, `emit` above): MSS, then SACK-permitted
+        // and timestamps as negotiated (NOP, NOP in place of either left out), then NOP,
+        // window scale; read at once as the walk would.
+        if let [2, 4, m0, m1, ref rest @ ..] = *bytes {
+            let ts = |[a, b, c, d, e, f, g, h]: [u8; 8]| {
+                Some(Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                })
+            };
+            let layout = match *rest {
+                [4, 2, 8, 10, a, b, c, d, e, f, g, h, 1, 3, 3, ws] => {
+                    Some((true, ts([a, b, c, d, e, f, g, h]), ws))
+                }
+                [1, 1, 8, 10, a, b, c, d, e, f, g, h, 1, 3, 3, ws] => {
+                    Some((false, ts([a, b, c, d, e, f, g, h]), ws))
+                }
+                [1, 1, 4, 2, 1, 3, 3, ws] => Some((true, None, ws)),
+                [1, 3, 3, ws] => Some((false, None, ws)),
+                _ => None,
+            };
+            if let Some((sack_permitted, timestamps, ws)) = layout {
+                o.mss = Some(u16::from_be_bytes([m0, m1]));
+                o.sack_permitted = sack_permitted;
+                o.timestamps = timestamps;
+                o.window_scale = Some(ws);
+                return Ok(o);
+            }
         }
         Options::walk(bytes)
     }
@@ -1665,25 +1664,24 @@ mod tests {
         }
 
         #[test]
-        fn syn_layout_read_as_the_option_walk_reads_it(
+        fn syn_layouts_read_as_the_option_walk_reads_them(
             mss in any::<u16>(), tsval in any::<u32>(), tsecr in any::<u32>(), ws in any::<u8>(),
-            flip in 0usize..21,
+            sack in any::<bool>(), timestamps in any::<bool>(), flip in 0usize..21,
         ) {
-            let mut bytes = vec![2, 4];
-            bytes.extend_from_slice(&mss.to_be_bytes());
-            bytes.extend_from_slice(&[4, 2, 8, 10]);
-            bytes.extend_from_slice(&tsval.to_be_bytes());
-            bytes.extend_from_slice(&tsecr.to_be_bytes());
-            bytes.extend_from_slice(&[1, 3, 3, ws]);
-            let fast = Options::parse(&bytes).unwrap();
-            prop_assert_eq!(Ok(fast), Options::walk(&bytes));
-            prop_assert_eq!(fast, Options {
+            // What `emit` writes for a SYN, as Linux lays it out.
+            let o = Options {
                 mss: Some(mss),
                 window_scale: Some(ws),
-                sack_permitted: true,
-                timestamps: Some(Timestamps { tsval, tsecr }),
+                sack_permitted: sack,
+                timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
                 ..Options::default()
-            });
+            };
+            let mut buf = [0u8; 40];
+            let n = o.emit(&mut buf).unwrap();
+            let mut bytes = buf[..n].to_vec();
+            let fast = Options::parse(&bytes).unwrap();
+            prop_assert_eq!(Ok(fast), Options::walk(&bytes));
+            prop_assert_eq!(fast, o);
             // Any other layout takes the walk, with the walk's answer.
             if flip < bytes.len() {
                 bytes[flip] ^= 0x5a;
@@ -1691,6 +1689,12 @@ mod tests {
                 bytes.push(0);
             }
             prop_assert_eq!(Options::parse(&bytes), Options::walk(&bytes));
+        }
+
+        #[test]
+        fn no_options_read_as_the_option_walk_reads_them(_x in any::<u8>()) {
+            prop_assert_eq!(Options::parse(&[]), Options::walk(&[]));
+            prop_assert_eq!(Options::parse(&[]), Ok(Options::default()));
         }
 
         #[test]

@@ -581,7 +581,7 @@ impl Bbr {
         let (Some(delivered), Some(interval)) = (rs.delivered, rs.interval) else {
             return;
         };
-        if interval.is_zero() {
+        if interval == 0 {
             return;
         }
         if let Some(prior) = rs.prior_delivered
@@ -593,7 +593,7 @@ impl Bbr {
             self.packet_conservation = false;
         }
         self.lt_bw_sampling(rs, f);
-        let bw = u64::from(delivered) * BW_UNIT / (interval.as_micros() as u64).max(1);
+        let bw = u64::from(delivered) * BW_UNIT / interval.max(1);
         if !rs.is_app_limited || bw >= self.max_bw() {
             self.bw.update(BW_RTTS, self.rtt_cnt, bw);
         }
@@ -603,7 +603,7 @@ impl Bbr {
         if EXTRA_ACKED_GAIN == 0 || rs.acked_sacked == 0 || rs.delivered.is_none() {
             return;
         }
-        if rs.interval.is_none_or(|i| i.is_zero()) {
+        if rs.interval.is_none_or(|i| i == 0) {
             return;
         }
         if self.round_start {

@@ -86,7 +86,8 @@ pub struct Cubic {
     /// K in 1/1024 s.
     k: u64,
     /// Minimum RTT (Linux `delay_min`), forgotten at a timeout.
-    delay_min: Option<Duration>,
+    /// In microseconds, as the samples.
+    delay_min: Option<u64>,
     /// When the current epoch began (ms); `None` until the first ACK in congestion avoidance
     /// after a reduction.
     epoch_start: Option<u64>,
@@ -153,7 +154,7 @@ impl Cubic {
 
     /// The minimum delay CUBIC uses.
     pub fn delay_min(&self) -> Option<Duration> {
-        self.delay_min
+        self.delay_min.map(Duration::from_micros)
     }
 
     /// The HyStart++ state.
@@ -196,14 +197,14 @@ impl Cubic {
 
     /// An RTT sample (Linux `cubictcp_acked`): the minimum delay, unless the epoch began less
     /// than a second ago.
-    fn on_rtt(&mut self, now: u64, rtt: Duration) {
+    fn on_rtt(&mut self, now: u64, rtt: u64) {
         if self
             .epoch_start
             .is_some_and(|e| now.saturating_sub(e) < DELAY_HOLDOFF_MS)
         {
             return;
         }
-        let rtt = rtt.max(Duration::from_micros(1));
+        let rtt = rtt.max(1);
         self.delay_min = Some(self.delay_min.map_or(rtt, |d| d.min(rtt)));
     }
 
@@ -224,8 +225,15 @@ impl Cubic {
         let cwnd = self.w.cwnd();
         self.ack_cnt = self.ack_cnt.saturating_add(acked);
         let frozen = self.last_cwnd == cwnd
-            && match self.delay_min.filter(|&d| d < REFRESH_MAX) {
-                Some(rtt) => at.saturating_duration_since(self.last_instant) <= rtt,
+            && match self
+                .delay_min
+                .filter(|&d| u128::from(d) < REFRESH_MAX.as_micros())
+            {
+                Some(rtt) => {
+                    at.total_micros()
+                        .saturating_sub(self.last_instant.total_micros())
+                        <= rtt
+                }
                 None => now.saturating_sub(self.last_time) <= UPDATE_INTERVAL_MS,
             };
         if frozen {
@@ -264,7 +272,7 @@ impl Cubic {
             }
         };
         // t + RTT_min in 1/1024 s (RFC 9438 §4.4: the target one RTT ahead).
-        let delay_us = self.delay_min.map_or(0, |d| d.as_micros());
+        let delay_us = self.delay_min.map_or(0, u128::from);
         let t_us = u128::from(now.saturating_sub(epoch)) * 1000 + delay_us;
         let t = u64::try_from((t_us << TIME_SHIFT) / 1_000_000).unwrap_or(u64::MAX);
         let offs = u128::from(t.abs_diff(self.k));
@@ -551,7 +559,7 @@ mod tests {
             let mut cc = Cubic::new(MSS, 10);
             // An RTT sample before any epoch sets the minimum delay.
             let mut first = ack(0, 1, 0);
-            first.rtt = Some(Duration::from_micros(rtt_us));
+            first.rtt = Some(rtt_us);
             first.cwnd_limited = false;
             cc.on_ack(&first);
             // A loss at cwnd 2: ssthresh 2, W_max 2, and the recovery leaves cwnd at 2. The

@@ -41,7 +41,7 @@
 //! * Like the delay test, only from a window of [`LOW_WINDOW`] segments on.
 
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, nanos_of};
 
 /// RFC 9406 §4.3: lower bound of the RTT increase that ends slow start.
 pub const MIN_RTT_THRESH: Duration = Duration::from_millis(4);
@@ -72,7 +72,7 @@ pub enum Phase {
     SlowStart,
     /// Conservative Slow Start since an RTT increase to `baseline`; `rounds` counts the rounds
     /// begun in CSS, the partial first one included (§4.2).
-    Css { baseline: Duration, rounds: u32 },
+    Css { baseline: u64, rounds: u32 },
     /// Finished (slow start left, or disabled after a congestion event).
     Done,
 }
@@ -96,10 +96,11 @@ pub struct HyStartAck {
     pub snd_una: SeqNum,
     /// SND.NXT (the highest sent) after the ACK.
     pub snd_nxt: SeqNum,
-    /// The ACK's RTT sample, if any.
-    pub rtt: Option<Duration>,
-    /// The controller's minimum RTT, this sample included.
-    pub delay_min: Option<Duration>,
+    /// The ACK's RTT sample in microseconds, if any. (RTTs here are in the clock's
+    /// microseconds, as the connection measures them: no `Duration` per ACK.)
+    pub rtt: Option<u64>,
+    /// The controller's minimum RTT in microseconds, this sample included.
+    pub delay_min: Option<u64>,
     /// cwnd in segments.
     pub cwnd: u32,
     /// The sender MSS in bytes.
@@ -112,8 +113,9 @@ pub struct HyStart {
     phase: Phase,
     /// SND.NXT when the current round began; `None` before the first ACK.
     window_end: Option<SeqNum>,
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
+    /// In microseconds, as the samples.
+    last_round_min_rtt: Option<u64>,
+    current_round_min_rtt: Option<u64>,
     rtt_sample_count: u32,
     /// Segments ACKed in CSS not yet turned into growth (CSS grows by a quarter of them).
     css_credit: u32,
@@ -210,9 +212,12 @@ impl HyStart {
                     return Verdict::Continue;
                 };
                 // RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
-                // MAX_RTT_THRESH))
-                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-                if current >= last.saturating_add(thresh) {
+                // MAX_RTT_THRESH)), in nanoseconds: an eighth of whole microseconds is
+                // whole nanoseconds, so the comparison is exact.
+                let thresh = (last.saturating_mul(1000) / u64::from(MIN_RTT_DIVISOR))
+                    .clamp(nanos_of(MIN_RTT_THRESH), nanos_of(MAX_RTT_THRESH));
+                if current.saturating_mul(1000) >= last.saturating_mul(1000).saturating_add(thresh)
+                {
                     self.phase = Phase::Css {
                         baseline: current,
                         rounds: 1,
@@ -234,13 +239,16 @@ impl HyStart {
 
     /// The ACK-train test (see [ACK trains](self#ack-trains)): true when the train of ACKs
     /// at most 2 ms apart that began with this round has lasted longer than the threshold.
-    fn ack_train_exit(&mut self, ack: &HyStartAck, delay_min: Duration) -> bool {
-        if ack.now.saturating_duration_since(self.last_ack) > ACK_DELTA {
+    fn ack_train_exit(&mut self, ack: &HyStartAck, delay_min: u64) -> bool {
+        let since = |t: Instant| ack.now.total_micros().saturating_sub(t.total_micros());
+        if u128::from(since(self.last_ack)) > ACK_DELTA.as_micros() {
             return false;
         }
         self.last_ack = ack.now;
-        let threshold = (delay_min + ack_delay(delay_min, ack.cwnd, ack.mss)) / 2;
-        ack.now.saturating_duration_since(self.round_start) > threshold
+        // The train lasted longer than half of `delay_min` plus the allowance: compared
+        // doubled, so that the half microsecond counts as it would.
+        let threshold = u128::from(delay_min) + u128::from(ack_delay(delay_min, ack.cwnd, ack.mss));
+        2 * u128::from(since(self.round_start)) > threshold
     }
 
     /// The slow-start increase, in segments, for `acked` segments: all of them in slow start,
@@ -257,17 +265,17 @@ impl HyStart {
 
 /// Linux's `hystart_ack_delay`: the time four GSO-sized packets take at the slow-start pacing
 /// rate `2 × cwnd × mss / rtt`, at most [`ACK_DELAY_MAX`].
-fn ack_delay(rtt: Duration, cwnd: u32, mss: u32) -> Duration {
+fn ack_delay(rtt_us: u64, cwnd: u32, mss: u32) -> u64 {
     let rate_den = 2 * u128::from(cwnd.max(1)) * u128::from(mss.max(1));
-    let us = 4 * u128::from(GSO_MAX_SIZE) * rtt.as_micros() / rate_den;
-    Duration::from_micros(u64::try_from(us).unwrap_or(u64::MAX)).min(ACK_DELAY_MAX)
+    let us = 4 * u128::from(GSO_MAX_SIZE) * u128::from(rtt_us) / rate_den;
+    u64::try_from(us)
+        .unwrap_or(u64::MAX)
+        .min(ACK_DELAY_MAX.as_micros() as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
 
     /// A sender whose rounds are driven by hand: SND.UNA and SND.NXT in bytes.
     struct Flow {
@@ -295,7 +303,7 @@ mod tests {
             (0..n)
                 .map(|i| {
                     self.una += 1000;
-                    let rtt = MS * rtts[i as usize % rtts.len()] as u32;
+                    let rtt = 1000 * rtts[i as usize % rtts.len()];
                     self.hs.on_ack(&HyStartAck {
                         now: self.now,
                         snd_una: SeqNum(self.una),
@@ -329,8 +337,8 @@ mod tests {
                         now: self.now,
                         snd_una: SeqNum(self.una),
                         snd_nxt: SeqNum(self.nxt),
-                        rtt: Some(Duration::from_micros(rtt_us)),
-                        delay_min: Some(Duration::from_micros(min_us)),
+                        rtt: Some(rtt_us),
+                        delay_min: Some(min_us),
                         cwnd,
                         mss: 1448,
                     })
@@ -410,13 +418,10 @@ mod tests {
     /// (100 + 565) / 2 = 332.5 µs.
     #[test]
     fn ack_train_threshold_on_a_short_path() {
+        assert_eq!(ack_delay(100, 16, 1448), 565);
         assert_eq!(
-            ack_delay(Duration::from_micros(100), 16, 1448),
-            Duration::from_micros(565)
-        );
-        assert_eq!(
-            ack_delay(Duration::from_millis(10), 16, 1448),
-            ACK_DELAY_MAX
+            ack_delay(10_000, 16, 1448),
+            ACK_DELAY_MAX.as_micros() as u64
         );
         let mut f = Flow::new();
         let v = f.train(34, &[10], 100, 100, 16);
@@ -438,7 +443,7 @@ mod tests {
         assert_eq!(
             f.hs.phase(),
             Phase::Css {
-                baseline: Duration::from_millis(45),
+                baseline: 45_000,
                 rounds: 1
             }
         );
@@ -523,7 +528,7 @@ mod tests {
             assert_eq!(
                 f.hs.phase(),
                 Phase::Css {
-                    baseline: Duration::from_millis(50),
+                    baseline: 50_000,
                     rounds: r
                 }
             );
@@ -542,7 +547,7 @@ mod tests {
             now: Instant::ZERO,
             snd_una: SeqNum(una),
             snd_nxt: SeqNum(nxt),
-            rtt: Some(MS * rtt_ms),
+            rtt: Some(1000 * u64::from(rtt_ms)),
             delay_min: None,
             cwnd: 20,
             mss: 1000,

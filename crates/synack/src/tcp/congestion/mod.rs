@@ -86,11 +86,9 @@ pub struct AckSample {
     /// Bytes in flight (the pipe) before this ACK (Linux `prior_in_flight`). Informational for
     /// the algorithms here; delay- and rate-based ones want it.
     pub in_flight: u32,
-    /// The RTT sample this ACK gave, if any (Karn's rule applied by the connection).
-    pub rtt: Option<Duration>,
-    /// The smallest RTT the connection has seen. Informational here: CUBIC keeps its own
-    /// minimum delay with Linux's reset rules.
-    pub min_rtt: Option<Duration>,
+    /// The RTT sample this ACK gave in microseconds, if any (Karn's rule applied by the
+    /// connection). In the clock's unit, as measured: no `Duration` per ACK.
+    pub rtt: Option<u64>,
     /// The sender was limited by cwnd, not by the application or the receive window (Linux
     /// `tcp_is_cwnd_limited`). The window grows only then (RFC 7661's concern: a window that
     /// was not used is not validated by the ACKs).
@@ -391,8 +389,7 @@ pub(crate) mod test_util {
             bytes: segments * mss,
             segments,
             in_flight: 0,
-            rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms)),
-            min_rtt: None,
+            rtt: (rtt_ms > 0).then_some(rtt_ms * 1000),
             cwnd_limited: true,
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
@@ -533,8 +530,7 @@ mod tests {
                             bytes: segments.saturating_mul(mss),
                             segments,
                             in_flight: cc.cwnd(),
-                            rtt: (rtt_ms > 0).then(|| Duration::from_millis(rtt_ms.into())),
-                            min_rtt: None,
+                            rtt: (rtt_ms > 0).then_some(u64::from(rtt_ms) * 1000),
                             cwnd_limited: limited,
                             snd_una: SeqNum(seq),
                             snd_nxt: SeqNum(seq.wrapping_add(cc.cwnd())),

@@ -759,7 +759,7 @@ impl Connection {
         };
         let sample = self.rtt_sample_micros(now, seg, samples, whole);
         self.on_new_ack(now, seg, whole);
-        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt());
+        let (delivered, min_rtt) = (self.snd.delivered, self.rtt.min_rtt_nanos());
         if let Some(tx) = self.snd.tx.as_deref_mut() {
             tx.rate
                 .generate(now, delivered, d.segs, 0, min_rtt, &mut rs);
@@ -976,8 +976,8 @@ impl Connection {
     /// acknowledged (what [`ack_in_order`](Self::ack_in_order) sees), with the segments'
     /// samples in microseconds: the estimator takes them as they are, where `rtt_sample`
     /// makes a `Duration` of each for the estimator to turn into nanoseconds again. The same
-    /// samples, the same estimator state, the same result. Inlined into `ack_in_order`, as it
-    /// was when that had one caller.
+    /// samples, the same estimator state, the same result, in microseconds for the
+    /// controller. Inlined into `ack_in_order`, as it was when that had one caller.
     #[inline(always)]
     fn rtt_sample_micros(
         &mut self,
@@ -985,7 +985,7 @@ impl Connection {
         seg: &Repr<'_>,
         samples: (Option<u64>, Option<u64>),
         acked_whole: bool,
-    ) -> Option<Duration> {
+    ) -> Option<u64> {
         debug_assert!(self.snd.syn_acked && seg.ack > self.snd.una);
         let (mut seq, mut ca) = samples;
         if seq.is_none()
@@ -1000,7 +1000,7 @@ impl Connection {
         if let Some(ca) = ca {
             self.rtt.note_min_rtt_micros(ca);
         }
-        Some(Duration::from_micros(ca.unwrap_or(rtt)))
+        Some(ca.unwrap_or(rtt))
     }
 
     /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).

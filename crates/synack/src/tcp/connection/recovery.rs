@@ -538,7 +538,7 @@ impl Connection {
         // The ACK's delivery-rate sample (Linux `tcp_rate_gen`).
         let rs = &mut sum.rate;
         let delivered = self.snd.delivered;
-        let min_rtt = self.rtt.min_rtt();
+        let min_rtt = self.rtt.min_rtt_nanos();
         if let Some(tx) = self.snd.tx.as_deref_mut() {
             tx.rate
                 .generate(now, delivered, sum.delivered.segs, marked, min_rtt, rs);
@@ -569,7 +569,9 @@ impl Connection {
                 self.cc.set_cwnd(cwnd.max(1) * mss);
             }
         } else if self.may_raise_cwnd(sum) && sum.delivered.segs > 0 {
-            self.grow_cwnd(now, sum.delivered, sum.prior_pipe_bytes, rtt_sample);
+            // The controller takes the sample in microseconds (whole ones: measured so).
+            let rtt = rtt_sample.map(crate::time::micros_of);
+            self.grow_cwnd(now, sum.delivered, sum.prior_pipe_bytes, rtt);
         }
         if self.recovery.is_some() {
             self.give_back_recovery();
@@ -629,13 +631,13 @@ impl Connection {
 
     /// Step 4 for a window-based controller outside a window reduction, on an ACK that may
     /// raise the window and delivered something: `delivered` with `in_flight` bytes in flight
-    /// before the ACK, and the ACK's RTT sample.
+    /// before the ACK, and the ACK's RTT sample in microseconds.
     pub(super) fn grow_cwnd(
         &mut self,
         now: Instant,
         delivered: Delivered,
         in_flight: u32,
-        rtt: Option<Duration>,
+        rtt: Option<u64>,
     ) {
         let sample = AckSample {
             now,
@@ -643,7 +645,6 @@ impl Connection {
             segments: delivered.segs,
             in_flight,
             rtt,
-            min_rtt: self.rtt.min_rtt(),
             cwnd_limited: self.is_cwnd_limited(),
             snd_una: self.snd.una,
             snd_nxt: self.snd.max,

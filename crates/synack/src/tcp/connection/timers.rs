@@ -378,11 +378,11 @@ impl Connection {
         let delay = self
             .rcv
             .delack()
-            .map_or(Duration::ZERO, |d| d.timeout(self.rtt.srtt()));
-        if delay.is_zero() {
+            .map_or(0, |d| d.timeout_nanos(self.rtt.srtt_nanos()));
+        if delay == 0 {
             self.rcv.ack_now = true;
         } else if !self.timers.is_armed(Timer::DelayedAck) {
-            self.timers.arm(Timer::DelayedAck, now + delay);
+            self.timers.arm(Timer::DelayedAck, now.add_nanos(delay));
         }
     }
 

@@ -127,8 +127,9 @@ impl Path {
         let rtt = self.now.saturating_duration_since(s.xmit);
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+        let min_rtt_ns = self.min_rtt.map(|m| m.as_nanos() as u64);
         self.rate
-            .generate(self.now, self.delivered, 1, 0, self.min_rtt, &mut rs);
+            .generate(self.now, self.delivered, 1, 0, min_rtt_ns, &mut rs);
         rs.rtt = Some(rtt);
         let f = self.flight_state();
         self.cc.cong_control(&rs, &f);
