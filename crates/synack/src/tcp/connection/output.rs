@@ -187,7 +187,11 @@ impl Connection {
             if let Some(tx) = self.snd.tx.as_deref_mut() {
                 tx.pacing_wait = false;
             }
-            if let Some(plan) = self.plan_data(now, room) {
+            let mut plan = self.plan_data(now, room);
+            if plan.is_none() && self.frto_new_data_stuck() {
+                plan = self.plan_data(now, room);
+            }
+            if let Some(plan) = plan {
                 if !self.paced_later(now, &plan) {
                     return self.send_plan(now, buf, plan, ctr);
                 }
@@ -411,7 +415,10 @@ impl Connection {
         let corked = (self.opts.cork || self.snd.more) && !push;
         let at_record_end = record_end == Some(len);
         // The tail of the queue may go out short: not corked, and Nagle allows it.
-        let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
+        // F-RTO's new data (step 2b) goes with Nagle and cork off (Linux `tcp_xmit_recovery`
+        // pushes it with TCP_NAGLE_OFF).
+        let tail_may_go = (!corked && (self.opts.nodelay || push || sml <= self.snd.una))
+            || self.frto_sending_new();
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer

@@ -969,6 +969,21 @@ impl Connection {
         self.recovery.as_ref().is_some_and(|r| r.frto_new)
     }
 
+    /// F-RTO step 2b could send no new data at once (the peer's window or the congestion
+    /// window leaves no room for a segment): F-RTO ends and the resends go now, as Linux's
+    /// `tcp_xmit_recovery` does when its push left SND.NXT at high_seq. True when it ended.
+    pub(super) fn frto_new_data_stuck(&mut self) -> bool {
+        let max = self.snd.max;
+        match self.recovery.as_deref_mut() {
+            Some(r) if r.frto_new && max <= r.high_seq => {
+                r.frto_new = false;
+                r.frto = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Step 2: mark what is now known lost. Returns how many segments were marked (lost
     /// retransmissions included).
     fn detect_losses(&mut self, now: Instant, una_advanced: bool) -> u32 {
