@@ -268,7 +268,9 @@ impl Stack {
             addrs: Vec::new(),
             gateway: None,
             gateway6: None,
-            ip6_ident: (k(24) >> 32) as u32,
+            // The identification counters start at a value drawn from the secret through
+            // SipHash, never at raw key bits: the first packet would show them.
+            ip6_ident: crate::tcp::siphash::sip24(k(0), k(8), b"synack ip6 ident") as u32,
             flow_key: (k(8) ^ k(16), k(0).rotate_left(17) ^ k(24)),
             frags4: fragments::Reassembler::new(limits),
             frags6: fragments::Reassembler::new(limits),
@@ -293,7 +295,7 @@ impl Stack {
             changed: None,
             control: egress::ControlQueue::default(),
             isn: IsnGenerator::new(isn_key),
-            ip_ident: (k(8) & 0xffff) as u16,
+            ip_ident: crate::tcp::siphash::sip24(k(0), k(8), b"synack ipv4 ident") as u16,
             ts_key: k(0) ^ k(24),
             counters: Counters::default(),
             trace: VecDeque::new(),

@@ -1123,3 +1123,36 @@ fn a_timer_entry_that_runs_nothing_reports_no_change() {
     assert_eq!(net.b.poll_changed(), None);
     assert_eq!(net.b.poll_timeout(), None, "the entry is gone");
 }
+
+/// The IP identification counters start from a SipHash of the secret, never from raw key
+/// bits that the first packet would show (they seeded the ISN generator and the demux hash).
+#[test]
+fn ip_identification_starts_from_a_hash_of_the_secret() {
+    let mut secret = [0u8; 32];
+    for (i, b) in secret.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    let s = Stack::new(StackConfig::default(), secret);
+    let le16 = |i: usize| u16::from_le_bytes([secret[i], secret[i + 1]]);
+    let le32 =
+        |i: usize| u32::from_le_bytes([secret[i], secret[i + 1], secret[i + 2], secret[i + 3]]);
+    for i in 0..31 {
+        assert_ne!(
+            s.ip_ident,
+            le16(i),
+            "IPv4 ID shows secret bytes {i}..{}",
+            i + 2
+        );
+    }
+    for i in 0..29 {
+        assert_ne!(
+            s.ip6_ident,
+            le32(i),
+            "IPv6 ID shows secret bytes {i}..{}",
+            i + 4
+        );
+    }
+    // And it depends on the secret.
+    let other = Stack::new(StackConfig::default(), [secret[0] ^ 1; 32]);
+    assert_ne!((s.ip_ident, s.ip6_ident), (other.ip_ident, other.ip6_ident));
+}
