@@ -241,7 +241,7 @@ impl HyStart {
     /// The ACK-train test (see [ACK trains](self#ack-trains)): true when the train of ACKs
     /// at most 2 ms apart that began with this round has lasted longer than the threshold.
     fn ack_train_exit(&mut self, ack: &HyStartAck, delay_min: u64) -> bool {
-        let since = |t: Instant| ack.now.total_micros().saturating_sub(t.total_micros());
+        let since = |t: Instant| ack.now.micros_since(t);
         if u128::from(since(self.last_ack)) > ACK_DELTA.as_micros() {
             return false;
         }
