@@ -172,8 +172,10 @@ impl RateEstimator {
 
     /// Finishes the ACK's sample (Linux `tcp_rate_gen`): `delivered` is the connection's
     /// count after the ACK, `newly` what this ACK delivered, `lost` what it newly marked lost,
-    /// `min_rtt_ns` the smallest RTT seen, in nanoseconds as the RTT estimator keeps it. (A receiver reneging on SACKs ends in a timeout, which
-    /// marks everything lost; Linux's `is_sack_reneg` case needs no sample of its own here.)
+    /// `min_rtt_ns` the smallest RTT seen in **nanoseconds**, as the RTT estimator keeps it,
+    /// while the sample's intervals are in microseconds (a sample shorter than it is refused).
+    /// (A receiver reneging on SACKs ends in a timeout, which marks everything lost; Linux's
+    /// `is_sack_reneg` case needs no sample of its own here.)
     pub fn generate(
         &mut self,
         now: Instant,
