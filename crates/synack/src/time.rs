@@ -48,6 +48,13 @@ impl Instant {
         }
     }
 
+    /// Microseconds from `earlier` to `self`, or zero if `earlier` is later: `self - earlier`
+    /// without the `Duration`, for RTT samples and intervals kept in microseconds.
+    #[inline]
+    pub const fn micros_since(self, earlier: Instant) -> u64 {
+        self.micros.saturating_sub(earlier.micros)
+    }
+
     /// `self - earlier`, or zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
@@ -170,6 +177,21 @@ mod tests {
         assert_eq!(t.add_nanos(1_999), Instant::from_micros(1_001));
         let end = Instant::from_micros(u64::MAX - 1);
         assert_eq!(end.add_nanos(u64::MAX), Instant::from_micros(u64::MAX));
+    }
+
+    #[test]
+    fn micros_since_is_the_difference_and_saturates_at_zero() {
+        let t = Instant::from_micros(1_500);
+        assert_eq!(t.micros_since(Instant::from_micros(400)), 1_100);
+        assert_eq!(t.micros_since(t), 0);
+        assert_eq!(t.micros_since(Instant::from_micros(1_501)), 0);
+        let end = Instant::from_micros(u64::MAX);
+        assert_eq!(end.micros_since(Instant::ZERO), u64::MAX);
+        assert_eq!(Instant::ZERO.micros_since(end), 0);
+        assert_eq!(
+            Duration::from_micros(t.micros_since(Instant::from_micros(7))),
+            t.saturating_duration_since(Instant::from_micros(7))
+        );
     }
 
     #[test]

@@ -397,4 +397,38 @@ mod tests {
         assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
         assert_eq!(d.len(), 1);
     }
+
+    /// 200 4-tuples grow the table from empty several times: each growth rehashes the
+    /// entries with `insert`'s closure, which must give the hash `get` is called with.
+    /// Removing every other one by its handle leaves the rest found.
+    #[test]
+    fn growth_rehashes_under_the_lookup_hash() {
+        let mut d = Demux::new(KeyedHasher(11, 13));
+        let tuples: Vec<Tuple> = (0..200u16)
+            .map(|i| {
+                if i % 2 == 0 {
+                    tuple(40000 + i)
+                } else {
+                    let a = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1 + i);
+                    (IpAddr::V6(a), 443, IpAddr::V6(Ipv6Addr::LOCALHOST), 50000)
+                }
+            })
+            .collect();
+        for (i, t) in tuples.iter().enumerate() {
+            d.insert(d.hash(t), *t, handle(i as u32));
+        }
+        assert_eq!(d.len(), 200);
+        for (i, t) in tuples.iter().enumerate() {
+            assert_eq!(d.get(d.hash(t), t), Some(handle(i as u32)), "{t:?}");
+        }
+        for (i, t) in tuples.iter().enumerate().step_by(2) {
+            d.remove(t, handle(i as u32));
+        }
+        assert_eq!(d.len(), 100);
+        for (i, t) in tuples.iter().enumerate() {
+            let want = (i % 2 == 1).then_some(handle(i as u32));
+            assert_eq!(d.get(d.hash(t), t), want, "{t:?}");
+            assert_eq!(d.contains(t), want.is_some());
+        }
+    }
 }

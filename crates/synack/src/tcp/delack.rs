@@ -85,9 +85,7 @@ impl DelayedAck {
 
     /// Nanoseconds since data last arrived.
     fn since_last_rcv(&self, now: Instant) -> u64 {
-        (now.total_micros()
-            .saturating_sub(self.last_rcv.total_micros()))
-        .saturating_mul(1000)
+        now.micros_since(self.last_rcv).saturating_mul(1000)
     }
 
     fn incr_quick(&mut self, window_segs: u32) {

@@ -166,14 +166,16 @@ impl RateEstimator {
             rs.is_retrans = retrans;
             rs.last_end_seq = end;
             self.first_tx = xmit;
-            rs.snd_interval = micros_since(xmit, tx.first_tx);
+            rs.snd_interval = xmit.micros_since(tx.first_tx);
         }
     }
 
     /// Finishes the ACK's sample (Linux `tcp_rate_gen`): `delivered` is the connection's
     /// count after the ACK, `newly` what this ACK delivered, `lost` what it newly marked lost,
-    /// `min_rtt_ns` the smallest RTT seen, in nanoseconds as the RTT estimator keeps it. (A receiver reneging on SACKs ends in a timeout, which
-    /// marks everything lost; Linux's `is_sack_reneg` case needs no sample of its own here.)
+    /// `min_rtt_ns` the smallest RTT seen in **nanoseconds**, as the RTT estimator keeps it,
+    /// while the sample's intervals are in microseconds (a sample shorter than it is refused).
+    /// (A receiver reneging on SACKs ends in a timeout, which marks everything lost; Linux's
+    /// `is_sack_reneg` case needs no sample of its own here.)
     pub fn generate(
         &mut self,
         now: Instant,
@@ -195,7 +197,7 @@ impl RateEstimator {
             return;
         };
         rs.delivered = Some(delivered.wrapping_sub(prior_delivered));
-        rs.rcv_interval = micros_since(now, prior_at);
+        rs.rcv_interval = now.micros_since(prior_at);
         let interval = rs.snd_interval.max(rs.rcv_interval);
         // An interval below the minimum RTT cannot be right (a spuriously retransmitted
         // segment whose original was delivered first, say): no sample. (Compared in
@@ -270,12 +272,6 @@ impl RateEstimator {
         let rate = u64::from(self.rate_delivered) * u64::from(mss) * 1_000_000 / us;
         (rate, self.rate_app_limited)
     }
-}
-
-/// Microseconds from `earlier` to `t`, zero if `earlier` is later.
-#[inline]
-fn micros_since(t: Instant, earlier: Instant) -> u64 {
-    t.total_micros().saturating_sub(earlier.total_micros())
 }
 
 /// `a` after `b` in 32-bit wrapping order (Linux `after()` on delivered counts).

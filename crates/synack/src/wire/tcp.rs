@@ -1569,6 +1569,68 @@ mod tests {
         assert!(fo(&[254, 4, 0xf9, 0x89]).unwrap().experimental);
     }
 
+    #[test]
+    fn no_options_read_as_the_option_walk_reads_them() {
+        assert_eq!(Options::parse(&[]), Options::walk(&[]));
+        assert_eq!(Options::parse(&[]), Ok(Options::default()));
+    }
+
+    /// The layouts `Options::parse` reads without the walk, as literal bytes, with what they
+    /// mean: NOP, NOP, TS (data segments), and the four SYN layouts of Linux's
+    /// `tcp_options_write` (MSS; SACK-permitted + TS or NOP, NOP, TS or NOP, NOP,
+    /// SACK-permitted or neither; NOP, WS).
+    fn fast_layouts() -> Vec<(Vec<u8>, Options)> {
+        let ts = Some(Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0xa0b0_c0d0,
+        });
+        let syn = |sack_permitted, timestamps| Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted,
+            timestamps,
+            ..Options::default()
+        };
+        vec![
+            (
+                vec![1, 1, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0],
+                Options {
+                    timestamps: ts,
+                    ..Options::default()
+                },
+            ),
+            (
+                vec![
+                    2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 1, 3, 3, 7,
+                ],
+                syn(true, ts),
+            ),
+            (
+                vec![
+                    2, 4, 5, 0xb4, 1, 1, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 1, 3, 3, 7,
+                ],
+                syn(false, ts),
+            ),
+            (vec![2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7], syn(true, None)),
+            (vec![2, 4, 5, 0xb4, 1, 3, 3, 7], syn(false, None)),
+        ]
+    }
+
+    /// `emit` writes exactly the fast layouts, and each reads back field by field (and as the
+    /// walk reads it): a change of `emit`'s order would leave `parse`'s fast path unused
+    /// without this test.
+    #[test]
+    fn emit_writes_the_fast_layouts_parse_reads() {
+        for (bytes, o) in fast_layouts() {
+            let mut out = [0u8; 40];
+            let n = o.emit(&mut out).unwrap();
+            assert_eq!(&out[..n], &bytes[..], "{o:?}");
+            assert_eq!(o.wire_len(), bytes.len());
+            assert_eq!(Options::parse(&bytes), Ok(o));
+            assert_eq!(Options::walk(&bytes), Ok(o));
+        }
+    }
+
     proptest! {
         /// The plain header's writer puts down the bytes of the general one, checksum
         /// included, for either IP version, any payload and a buffer with old bytes in it.
@@ -1692,9 +1754,20 @@ mod tests {
         }
 
         #[test]
-        fn no_options_read_as_the_option_walk_reads_them(_x in any::<u8>()) {
-            prop_assert_eq!(Options::parse(&[]), Options::walk(&[]));
-            prop_assert_eq!(Options::parse(&[]), Ok(Options::default()));
+        fn arbitrary_option_bytes_read_as_the_option_walk_reads_them(
+            bytes in proptest::collection::vec(any::<u8>(), 0..=40),
+        ) {
+            prop_assert_eq!(Options::parse(&bytes), Options::walk(&bytes));
+        }
+
+        #[test]
+        fn fast_layouts_with_one_byte_changed_read_as_the_walk_reads_them(
+            layout in 0usize..5, at in 0usize..20, value in any::<u8>(),
+        ) {
+            let (mut bytes, _) = fast_layouts().swap_remove(layout);
+            let at = at % bytes.len();
+            bytes[at] = value;
+            prop_assert_eq!(Options::parse(&bytes), Options::walk(&bytes));
         }
 
         #[test]

@@ -229,11 +229,7 @@ impl Cubic {
                 .delay_min
                 .filter(|&d| u128::from(d) < REFRESH_MAX.as_micros())
             {
-                Some(rtt) => {
-                    at.total_micros()
-                        .saturating_sub(self.last_instant.total_micros())
-                        <= rtt
-                }
+                Some(rtt) => at.micros_since(self.last_instant) <= rtt,
                 None => now.saturating_sub(self.last_time) <= UPDATE_INTERVAL_MS,
             };
         if frozen {

@@ -70,8 +70,9 @@ pub const GSO_MAX_SIZE: u64 = 65_536;
 pub enum Phase {
     /// Standard slow start, watching the RTT.
     SlowStart,
-    /// Conservative Slow Start since an RTT increase to `baseline`; `rounds` counts the rounds
-    /// begun in CSS, the partial first one included (§4.2).
+    /// Conservative Slow Start since an RTT increase to `baseline` (the round's minimum RTT
+    /// that triggered it, in microseconds); `rounds` counts the rounds begun in CSS, the
+    /// partial first one included (§4.2).
     Css { baseline: u64, rounds: u32 },
     /// Finished (slow start left, or disabled after a congestion event).
     Done,
@@ -240,7 +241,7 @@ impl HyStart {
     /// The ACK-train test (see [ACK trains](self#ack-trains)): true when the train of ACKs
     /// at most 2 ms apart that began with this round has lasted longer than the threshold.
     fn ack_train_exit(&mut self, ack: &HyStartAck, delay_min: u64) -> bool {
-        let since = |t: Instant| ack.now.total_micros().saturating_sub(t.total_micros());
+        let since = |t: Instant| ack.now.micros_since(t);
         if u128::from(since(self.last_ack)) > ACK_DELTA.as_micros() {
             return false;
         }
@@ -451,6 +452,37 @@ mod tests {
         assert_eq!(f.hs.growth(3), 0);
         assert_eq!(f.hs.growth(3), 1);
         assert_eq!(f.hs.growth(10), 3);
+    }
+
+    /// The threshold keeps the eighth of a microsecond: last round's minimum 40.001 ms gives
+    /// RttThresh = 5.000125 ms, so CSS begins at a round minimum of 45.001125 ms or more
+    /// (§4.2: `currentRoundMinRTT >= lastRoundMinRTT + RttThresh`). 45.001 ms stays in slow
+    /// start (a whole-µs `last / 8` = 5.000 ms would exit here), 45.002 ms exits.
+    #[test]
+    fn rtt_threshold_keeps_fractions_of_a_microsecond() {
+        let setup = || {
+            let mut f = Flow::new();
+            // All ACKs of a round at one instant: no ACK train.
+            f.train(20, &[0], 40_001, 40_001, 20);
+            f.train(20, &[0], 40_001, 40_001, 20);
+            assert_eq!(f.hs.phase(), Phase::SlowStart);
+            f
+        };
+        let mut f = setup();
+        let v = f.train(20, &[0], 45_001, 40_001, 20);
+        assert!(v.iter().all(|&v| v == Verdict::Continue));
+        assert_eq!(f.hs.phase(), Phase::SlowStart, "45.001 ms < 45.001125 ms");
+        let mut f = setup();
+        let v = f.train(20, &[0], 45_002, 40_001, 20);
+        assert!(v.iter().all(|&v| v == Verdict::Continue));
+        assert_eq!(
+            f.hs.phase(),
+            Phase::Css {
+                baseline: 45_002,
+                rounds: 1
+            },
+            "45.002 ms >= 45.001125 ms"
+        );
     }
 
     #[test]

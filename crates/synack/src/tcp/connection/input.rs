@@ -752,7 +752,7 @@ impl Connection {
         self.snd.delivered = self.snd.delivered.wrapping_add(d.segs);
         let whole = empty || d.whole;
         // The samples in the clock's microseconds (see `rtt_sample_micros`).
-        let since = |t: Instant| now.total_micros().saturating_sub(t.total_micros());
+        let since = |t: Instant| now.micros_since(t);
         let samples = match retrans_acked {
             false => (first.map(since), last.map(since)),
             true => (None, None),
