@@ -383,6 +383,11 @@ impl Stack {
             let hlen = ip_header_len(c.ip.dst);
             let mtu = usize::from(self.mtu_to(c.ip.dst));
             if c.sent == 0 && hlen + c.len <= mtu {
+                if buf.len() < hlen + c.len {
+                    // The caller's buffer cannot hold it: it stays first in the queue for a
+                    // call that brings room (as a connection's segment does), not dropped.
+                    return None;
+                }
                 let written = self.write_control(buf, &c, 0, c.len, None);
                 self.control.pop();
                 if written.is_some() {
@@ -400,6 +405,15 @@ impl Stack {
                 self.control.pop();
                 continue;
             }
+            let n = room.min(c.len - c.sent);
+            let frag_hlen = match c.ip.dst {
+                IpAddr::V4(_) => hlen,
+                IpAddr::V6(_) => hlen + FRAGMENT_HEADER_LEN,
+            };
+            if buf.len() < frag_hlen + n {
+                // Likewise for the next fragment.
+                return None;
+            }
             if c.sent == 0 {
                 c.ident = self.next_fragment_ident(c.ip.dst);
                 match c.ip.dst {
@@ -407,7 +421,6 @@ impl Stack {
                     IpAddr::V6(_) => self.counters.ip6_frag_oks += 1,
                 }
             }
-            let n = room.min(c.len - c.sent);
             let frag = Frag {
                 offset: c.sent,
                 more: c.sent + n < c.len,

@@ -1156,3 +1156,32 @@ fn ip_identification_starts_from_a_hash_of_the_secret() {
     let other = Stack::new(StackConfig::default(), [secret[0] ^ 1; 32]);
     assert_ne!((s.ip_ident, s.ip6_ident), (other.ip_ident, other.ip6_ident));
 }
+
+/// A buffer too small for a SYN-ACK, or for a control packet (the RST answering a SYN to a
+/// closed port), leaves it first in its queue for a call that brings room: neither is
+/// dropped (as a connection's segment is not).
+#[test]
+fn a_buffer_too_small_leaves_syn_acks_and_control_packets_queued() {
+    let flags_of = |p: &[u8]| {
+        let ip = ipv4::Packet::new_checked(p).unwrap();
+        wtcp::Packet::new_checked(ip.payload()).unwrap().flags()
+    };
+    let mut small = [0u8; 30];
+    let mut buf = [0u8; 1500];
+
+    let (mut net, syn) = listener_and_syn();
+    net.b.handle_packet(net.now, &syn);
+    assert_eq!(net.b.poll_transmit(net.now, &mut small), None);
+    let n = net.b.poll_transmit(net.now, &mut buf).expect("the SYN-ACK");
+    assert_eq!(flags_of(&buf[..n]), Flags::SYN | Flags::ACK);
+
+    let mut net = Net::new();
+    let _c = net.a.connect(net.now, server_addr(9), None).unwrap();
+    let n = net.a.poll_transmit(net.now, &mut buf).unwrap();
+    let syn = buf[..n].to_vec();
+    net.b.handle_packet(net.now, &syn);
+    assert_eq!(net.b.poll_transmit(net.now, &mut small), None);
+    let n = net.b.poll_transmit(net.now, &mut buf).expect("the RST");
+    assert_eq!(flags_of(&buf[..n]), Flags::RST | Flags::ACK);
+    assert_eq!(net.b.counters().no_port_rsts, 1);
+}

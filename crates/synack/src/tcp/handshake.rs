@@ -132,9 +132,23 @@ impl SynAck {
         }
     }
 
+    /// The length of the TCP segment [`write`](Self::write) writes.
+    pub fn len(&self) -> usize {
+        self.repr().header_len()
+    }
+
     /// Writes the TCP segment (checksum filled in) into `buf`; `None` if it does not fit.
     pub fn write(&self, buf: &mut [u8]) -> Option<usize> {
-        let repr = Repr {
+        let repr = self.repr();
+        let len = repr.header_len();
+        let mut packet = Packet::new_unchecked(buf.get_mut(..len)?);
+        repr.emit_header(&mut packet).ok()?;
+        packet.fill_checksum(self.local.ip(), self.remote.ip());
+        Some(len)
+    }
+
+    fn repr(&self) -> Repr<'static> {
+        Repr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq: self.iss,
@@ -148,12 +162,7 @@ impl SynAck {
             urgent: 0,
             options: self.options,
             payload: &[],
-        };
-        let len = repr.header_len();
-        let mut packet = Packet::new_unchecked(buf.get_mut(..len)?);
-        repr.emit_header(&mut packet).ok()?;
-        packet.fill_checksum(self.local.ip(), self.remote.ip());
-        Some(len)
+        }
     }
 }
 
