@@ -213,13 +213,14 @@ impl Stack {
         while let Some(sa) = self.synacks.pop_front() {
             let (src, dst) = (sa.local.ip(), sa.remote.ip());
             let hlen = ip_header_len(dst);
-            if buf.len() < hlen + sa.len() {
-                // No SYN-ACK fits the caller's buffer: it stays first in the queue for a call
-                // that brings room (as a connection's segment does), not dropped.
-                self.synacks.push_front(sa);
-                return None;
-            }
             let Some(n) = buf.get_mut(hlen..).and_then(|b| sa.write(b)) else {
+                if buf.len() < hlen + sa.len() {
+                    // It does not fit the caller's buffer: it stays first in the queue for a
+                    // call that brings room (as a connection's segment does), not dropped.
+                    // (Its length is worked out only here, not for every SYN-ACK sent.)
+                    self.synacks.push_front(sa);
+                    return None;
+                }
                 continue;
             };
             let ip = IpHeader {
