@@ -786,6 +786,9 @@ fn datagrams_are_received_without_the_driver() {
         thread::sleep(Duration::from_millis(5));
     }
     thread::sleep(Duration::from_millis(50));
+    // Arrived, some moved into the socket's pipe, none read: `UdpInDatagrams` counts reads
+    // (Linux `udp_recvmsg`), not arrivals.
+    assert_eq!(server.counters().udp_in_datagrams, 0);
     let guard = server.shared.lock();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let t = thread::spawn(move || {
@@ -815,6 +818,8 @@ fn datagrams_are_received_without_the_driver() {
         got.extend(us.recv_many(64).unwrap().iter().map(|d| d.data[0]));
     }
     assert_eq!(got, vec![3, 4, 5, 6, 7]);
+    // Each read counted once, from the pipe or from the stack's queue.
+    assert_eq!(server.counters().udp_in_datagrams, 8);
 }
 
 /// A listener dropped with connections it never handed out resets them, as Linux's does,
@@ -1250,6 +1255,11 @@ fn the_forwarder_socket_receives_and_sends_datagrams_in_batches() {
             format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3)
         );
     }
+    // Read: each counted once (`UdpInDatagrams` counts the forwarder socket's reads).
+    assert_eq!(
+        _rt.host("server").unwrap().counters().udp_in_datagrams,
+        u64::from(n)
+    );
     let replies: Vec<Datagram> = got
         .iter()
         .map(|d| Datagram {

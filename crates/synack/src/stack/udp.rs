@@ -384,14 +384,24 @@ impl Stack {
     /// `udp_recvmsg` (a peek does not count); one dropped at a full queue counts in
     /// `RcvbufErrors` and `InErrors` when it arrives (`__udp_queue_rcv_skb`).
     pub fn recv_from(&mut self, h: UdpHandle, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let m = self
-            .udp
+        let m = self.recv_from_uncounted(h, buf)?;
+        count(&mut self.counters, m.dst.is_ipv6(), Count::InDatagrams);
+        Ok(m)
+    }
+
+    /// [`recv_from`](Self::recv_from) without counting the read: the runtime's driver moves
+    /// datagrams into a socket's own queue (its pipe) this way, and the socket's calls count
+    /// them as they take them (see `Host::counters`).
+    pub(crate) fn recv_from_uncounted(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> io::Result<RecvMeta> {
+        self.udp
             .sock(h)?
             .rx
             .pop(buf)
-            .ok_or_else(|| err(io::ErrorKind::WouldBlock, "no datagram waiting"))?;
-        count(&mut self.counters, m.dst.is_ipv6(), Count::InDatagrams);
-        Ok(m)
+            .ok_or_else(|| err(io::ErrorKind::WouldBlock, "no datagram waiting"))
     }
 
     /// Sends `data` as one datagram to `to` from the socket's address (routing picks the
