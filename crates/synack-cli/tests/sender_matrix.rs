@@ -38,6 +38,9 @@
 //! each sender (its goodput and counters), the range of goodputs, and the ratio of the
 //! medians.
 //!
+//! `SYNACK_MATRIX_SACK=off` runs every cell without SACK: the receiving namespace's
+//! `net.ipv4.tcp_sack=0`, so that neither sender negotiates it (the table says so).
+//!
 //! Needs root, `/dev/net/tun`, `ip` and `python3`; without them the test says why and passes
 //! (it fails instead under `CI=true`). Addresses: 198.18.0.0/24 (synack's TUN link) and
 //! 198.18.2.0/24 (the relayed kernel pair), inside namespaces the test creates and deletes.
@@ -277,8 +280,23 @@ fn kernel_counters(ns: &Netns) -> String {
     out
 }
 
+/// Whether `SYNACK_MATRIX_SACK=off` asked for the runs without SACK.
+fn sack_off() -> bool {
+    std::env::var("SYNACK_MATRIX_SACK").is_ok_and(|v| v == "off" || v == "0")
+}
+
+/// The receiver's namespace: without SACK if asked (`net.ipv4.tcp_sack` is per namespace),
+/// so that the SYN-ACK does not permit it and neither sender uses it.
+fn receiver_netns(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    if sack_off() {
+        run(ns.cmd("sysctl").args(["-q", "-w", "net.ipv4.tcp_sack=0"]));
+    }
+    ns
+}
+
 fn run_synack(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) -> Run {
-    let ns = Netns::new("mx-s");
+    let ns = receiver_netns("mx-s");
     let rx = sink(&ns, 9000, limit);
     let mut cmd = Command::new(synack_bin());
     cmd.args(["connect", "--netns", &ns.name, "--tun", "mx0"])
@@ -311,7 +329,7 @@ fn run_synack(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) ->
 
 fn run_kernel(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) -> Run {
     let left = Netns::new("mx-l");
-    let right = Netns::new("mx-r");
+    let right = receiver_netns("mx-r");
     let mut cmd = Command::new(synack_bin());
     cmd.args(["relay", "--a-netns", &left.name, "--a-tun", "ra"])
         .args(["--a-addr", "198.18.2.1/24"])
@@ -501,9 +519,14 @@ fn synack_and_kernel_senders_through_the_same_impairments() {
     let _ = writeln!(
         table,
         "Goodput in Mbit/s (retransmitted segments / timeouts / spurious retransmissions); \
-         * = cut off after {} s. Load average at the start: {}",
+         * = cut off after {} s. Load average at the start: {}{}",
         limit.as_secs(),
-        load.trim()
+        load.trim(),
+        if sack_off() {
+            ". SACK off (the receiver's net.ipv4.tcp_sack=0)"
+        } else {
+            ""
+        }
     );
     if repeats > 1 {
         let _ = writeln!(

@@ -323,7 +323,8 @@ pub(crate) fn sync_datagrams(stack: &mut Stack, u: UdpHandle, p: &mut Pipe) -> u
             break;
         }
         let mut data = vec![0u8; next];
-        let Ok(m) = stack.recv_from(u, &mut data) else {
+        // Counted in `UdpInDatagrams` when the socket's calls take it from the pipe.
+        let Ok(m) = stack.recv_from_uncounted(u, &mut data) else {
             break;
         };
         data.truncate(m.len);

@@ -11,7 +11,7 @@
 //! channel, and the caller waits on that call's own [`Completion`] (a thread on its
 //! condition variable, a task with its waker), never on a lock the driver holds.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -358,6 +358,10 @@ pub(crate) struct Shared {
     pub(crate) task_device: crate::tokio::TaskDevice,
     /// Wake-ups of tasks and blocked threads so far (see [`Runtime::wakeups`]).
     pub(crate) wakeups: AtomicU64,
+    /// Per host, the datagrams (IPv4, IPv6) socket calls took from their pipes: the reads
+    /// `UdpInDatagrams` counts (Linux `udp_recvmsg`), which happen without the driver;
+    /// [`Host::counters`] adds them to the stack's.
+    pub(crate) udp_reads: Vec<[AtomicU64; 2]>,
     /// Times a thread other than the driver's took (or tried) the stack lock.
     #[cfg(test)]
     pub(crate) outside_locks: AtomicU64,
@@ -396,6 +400,17 @@ pub(crate) mod audit {
 }
 
 impl Shared {
+    /// Host `host`'s socket calls took datagrams to `dsts` from a pipe: reads
+    /// `UdpInDatagrams` counts.
+    pub(crate) fn count_udp_reads(&self, host: usize, dsts: impl Iterator<Item = SocketAddr>) {
+        let Some(c) = self.udp_reads.get(host) else {
+            return;
+        };
+        for d in dsts {
+            c[usize::from(d.is_ipv6())].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The driver's lock on the stacks (the owner's too, stopping the runtime). Socket calls
     /// never take it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
@@ -667,8 +682,16 @@ impl Host {
     /// that stopped: as it stopped).
     pub fn counters(&self) -> Counters {
         let index = self.index;
-        self.shared
-            .ask(move |core| core.hosts[index].stack.counters().clone())
+        let mut c = self
+            .shared
+            .ask(move |core| core.hosts[index].stack.counters().clone());
+        // Datagrams the socket calls took from their pipes (the driver moved them there
+        // uncounted).
+        if let Some([v4, v6]) = self.shared.udp_reads.get(index) {
+            c.udp_in_datagrams += v4.load(Ordering::Relaxed);
+            c.udp6_in_datagrams += v6.load(Ordering::Relaxed);
+        }
+        c
     }
 }
 
@@ -975,6 +998,7 @@ impl Builder {
             Some(_) if !task => Some(wait::Waker::new()?),
             _ => None,
         };
+        let host_count = hosts.len();
         let names = hosts
             .iter()
             .map(|h| {
@@ -1009,6 +1033,9 @@ impl Builder {
             #[cfg(feature = "tokio")]
             task_device: Default::default(),
             wakeups: AtomicU64::new(0),
+            udp_reads: (0..host_count)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
             #[cfg(test)]
             outside_locks: AtomicU64::new(0),
         });

@@ -929,6 +929,10 @@ impl Dgram {
                 pipe::recv_datagram(p, buf, m)
             });
         self.marked(mark);
+        if let Step::Done(Ok(m)) = &step {
+            self.shared
+                .count_udp_reads(self.io.host, [m.dst].into_iter());
+        }
         if let Step::Done(r) = step {
             return r;
         }
@@ -950,6 +954,10 @@ impl Dgram {
             .io
             .poll_step(cx, READABLE, |p, m| pipe::recv_datagram(p, buf, m));
         self.marked(mark);
+        if let Poll::Ready(Step::Done(Ok(m))) = &step {
+            self.shared
+                .count_udp_reads(self.io.host, [m.dst].into_iter());
+        }
         match step {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Step::Done(r)) => Poll::Ready(r),
@@ -1031,6 +1039,21 @@ impl Dgram {
         }
     }
 
+    /// [`pipe::recv_datagrams`], counting what it took as read (`UdpInDatagrams`).
+    fn take_datagrams(
+        &self,
+        p: &mut pipe::Pipe,
+        max: usize,
+        mark: &mut bool,
+    ) -> Step<Vec<Datagram>> {
+        let r = pipe::recv_datagrams(p, max, mark);
+        if let Step::Done(Ok(got)) = &r {
+            self.shared
+                .count_udp_reads(self.io.host, got.iter().map(|d| d.dst));
+        }
+        r
+    }
+
     /// Receives up to `max` datagrams, waiting while none is queued: what the driver moved
     /// into the socket's pipe, taken under the socket's own lock (no trip through the
     /// driver); with the socket gone, the stack says why.
@@ -1046,7 +1069,7 @@ impl Dgram {
             &self.io,
             READABLE,
             (deadline, nonblocking),
-            |p, m| pipe::recv_datagrams(p, max, m),
+            |p, m| self.take_datagrams(p, max, m),
             || self.recv_many_op(max),
         )
     }
@@ -1063,7 +1086,7 @@ impl Dgram {
             &self.io,
             cx,
             (READABLE, &self.slots[2]),
-            |p, m| pipe::recv_datagrams(p, max, m),
+            |p, m| self.take_datagrams(p, max, m),
             || self.recv_many_op(max),
         )
     }

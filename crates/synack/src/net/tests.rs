@@ -774,9 +774,11 @@ fn datagrams_are_received_without_the_driver() {
         uc.send_to(&[i; 1000], "198.18.45.2:53").unwrap();
     }
     assert!(rt.settle(Duration::from_secs(10)));
-    // Until the server's stack counts them all in: the driver has moved what fits by then.
+    // Until the server's stack has taken them all in (its IPv4 input counts each as it
+    // arrives; `UdpInDatagrams` counts only what the application reads, as Linux's): the
+    // driver has moved what fits by then.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while server.counters().udp_in_datagrams < 8 {
+    while server.counters().ip_in_receives < 8 {
         assert!(
             std::time::Instant::now() < deadline,
             "the datagrams never arrived"
@@ -784,6 +786,9 @@ fn datagrams_are_received_without_the_driver() {
         thread::sleep(Duration::from_millis(5));
     }
     thread::sleep(Duration::from_millis(50));
+    // Arrived, some moved into the socket's pipe, none read: `UdpInDatagrams` counts reads
+    // (Linux `udp_recvmsg`), not arrivals.
+    assert_eq!(server.counters().udp_in_datagrams, 0);
     let guard = server.shared.lock();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let t = thread::spawn(move || {
@@ -813,6 +818,8 @@ fn datagrams_are_received_without_the_driver() {
         got.extend(us.recv_many(64).unwrap().iter().map(|d| d.data[0]));
     }
     assert_eq!(got, vec![3, 4, 5, 6, 7]);
+    // Each read counted once, from the pipe or from the stack's queue.
+    assert_eq!(server.counters().udp_in_datagrams, 8);
 }
 
 /// A listener dropped with connections it never handed out resets them, as Linux's does,
@@ -1214,9 +1221,10 @@ fn the_forwarder_socket_receives_and_sends_datagrams_in_batches() {
         let dst = format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3);
         c.send_to(&datagram(i + 1), dst.as_str()).unwrap();
     }
-    // All of them queued on the forwarder socket (one driver turn or a few after the sends).
+    // All of them queued on the forwarder socket (one driver turn or a few after the sends):
+    // the forwarder's IPv4 input has counted each (`UdpInDatagrams` counts reads only).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while _rt.host("server").unwrap().counters().udp_in_datagrams < u64::from(n) {
+    while _rt.host("server").unwrap().counters().ip_in_receives < u64::from(n) {
         assert!(std::time::Instant::now() < deadline, "datagrams not in");
         thread::sleep(Duration::from_millis(5));
     }
@@ -1247,6 +1255,11 @@ fn the_forwarder_socket_receives_and_sends_datagrams_in_batches() {
             format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3)
         );
     }
+    // Read: each counted once (`UdpInDatagrams` counts the forwarder socket's reads).
+    assert_eq!(
+        _rt.host("server").unwrap().counters().udp_in_datagrams,
+        u64::from(n)
+    );
     let replies: Vec<Datagram> = got
         .iter()
         .map(|d| Datagram {

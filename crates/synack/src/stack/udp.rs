@@ -379,7 +379,24 @@ impl Stack {
 
     /// Takes the next datagram on a UDP socket into `buf`, with its source and destination
     /// (the original destination on the forwarder's socket). WouldBlock when none waits.
+    /// A datagram counts in `UdpInDatagrams` here, when the application reads it (a
+    /// truncated read too), not when it is queued: Linux counts `UDP_MIB_INDATAGRAMS` in
+    /// `udp_recvmsg` (a peek does not count); one dropped at a full queue counts in
+    /// `RcvbufErrors` and `InErrors` when it arrives (`__udp_queue_rcv_skb`).
     pub fn recv_from(&mut self, h: UdpHandle, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let m = self.recv_from_uncounted(h, buf)?;
+        count(&mut self.counters, m.dst.is_ipv6(), Count::InDatagrams);
+        Ok(m)
+    }
+
+    /// [`recv_from`](Self::recv_from) without counting the read: the runtime's driver moves
+    /// datagrams into a socket's own queue (its pipe) this way, and the socket's calls count
+    /// them as they take them (see `Host::counters`).
+    pub(crate) fn recv_from_uncounted(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> io::Result<RecvMeta> {
         self.udp
             .sock(h)?
             .rx
@@ -564,8 +581,8 @@ impl Stack {
             count(&mut self.counters, v6, Count::InErrors);
             return self.trace_drop(now, "UDP receive queue full", bytes);
         }
+        // `UdpInDatagrams` counts when the application reads it (`recv_from`).
         self.udp.mark_changed(h);
-        count(&mut self.counters, v6, Count::InDatagrams);
     }
 
     /// ICMP port unreachable (RFC 1122 §4.1.3.1; RFC 4443 §3.1 code 4) about `bytes`.

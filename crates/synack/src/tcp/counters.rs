@@ -247,7 +247,9 @@ counters! {
     icmp_out_dest_unreachs => "IcmpOutDestUnreachs",
     /// ICMPv6 destination unreachable messages sent.
     icmp6_out_dest_unreachs => "Icmp6OutDestUnreachs",
-    /// UDP datagrams delivered to a socket (or to the forwarder), IPv4.
+    /// UDP datagrams the application read from a socket (or the forwarder's), IPv4: counted
+    /// at the read, as Linux counts `UDP_MIB_INDATAGRAMS` in `udp_recvmsg`, not when queued
+    /// (one still queued, or dropped with its socket, is not counted; a peek is not).
     udp_in_datagrams => "UdpInDatagrams",
     /// UDP datagrams for a port nobody listens on, IPv4.
     udp_no_ports => "UdpNoPorts",
@@ -261,7 +263,7 @@ counters! {
     udp_sndbuf_errors => "UdpSndbufErrors",
     /// UDP datagrams with a bad checksum, IPv4.
     udp_in_csum_errors => "UdpInCsumErrors",
-    /// UDP datagrams delivered, IPv6.
+    /// UDP datagrams the application read, IPv6 (counted at the read, as `udp_in_datagrams`).
     udp6_in_datagrams => "Udp6InDatagrams",
     /// UDP datagrams for a port nobody listens on, IPv6.
     udp6_no_ports => "Udp6NoPorts",
