@@ -225,9 +225,23 @@ impl Stack {
             }
             return;
         }
-        // §3.10.7.1: no connection, no listener.
+        self.no_socket(now, local, remote, &seg, bytes);
+    }
+
+    /// §3.10.7.1: a segment for no connection and no listener. Out of line (cold): not on
+    /// the path of a segment that something takes.
+    #[cold]
+    #[inline(never)]
+    fn no_socket(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &wtcp::Repr<'_>,
+        bytes: &[u8],
+    ) {
         self.counters.in_segs += 1;
-        if let Some((seq, ack)) = crate::tcp::connection::reset_for_closed(&seg) {
+        if let Some((seq, ack)) = crate::tcp::connection::reset_for_closed(seg) {
             self.counters.no_port_rsts += 1;
             self.trace_drop(now, "no connection or listener: RST", bytes);
             self.reply_rst(local, remote, seq, ack);
@@ -258,6 +272,8 @@ impl Stack {
     /// connection's ACK (`tcp_v4_rcv`: TCP_TW_SYN without a listener falls through to
     /// TCP_TW_ACK) and TIME-WAIT goes on. (A forwarded flow's SYN goes on to the application
     /// as a pending flow, which picks its own ISN, not one above the old SND.NXT.)
+    /// Out of line: asked of a SYN for a 4-tuple in use only.
+    #[inline(never)]
     fn may_reopen(&mut self, dst: IpAddr, port: u16) -> bool {
         self.listener_for(dst, port).is_some() || self.forwards(dst)
     }

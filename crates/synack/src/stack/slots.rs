@@ -320,6 +320,7 @@ impl Stack {
                 if let SlotKind::Conn(c) = &mut s.kind {
                     c.conn.give_parts(&mut self.spares);
                     c.conn.give_controller(&mut self.spares);
+                    c.conn.give_transmit(&mut self.spares);
                 }
                 // Dropped in place, not moved out.
                 s.kind = SlotKind::Free;
@@ -393,7 +394,8 @@ impl Stack {
     }
 
     /// A socket call on connection `h` that moves data: `call` is a write that queues it
-    /// (`Connection::send_with`, `which` is [`Shortcut::Write`]) or a read that takes some
+    /// (`Connection::send_spared`, given the stack's spares for a first write's transmit
+    /// state; `which` is [`Shortcut::Write`]) or a read that takes some
     /// (`Connection::recv`, [`Shortcut::Read`]); then what [`touched`](Self::touched) does,
     /// when `call` moved a byte or `always`, on the slot the call was made on (one lookup
     /// for both).
@@ -411,11 +413,11 @@ impl Stack {
         now: Instant,
         which: Shortcut,
         always: bool,
-        call: impl FnOnce(&mut Connection) -> Result<usize, crate::tcp::Error>,
+        call: impl FnOnce(&mut Connection, &mut Spares) -> Result<usize, crate::tcp::Error>,
     ) -> io::Result<usize> {
         let name_trace = self.cfg.trace;
         let c = conn_in(&mut self.slots, h).ok_or_else(not_connected)?;
-        let n = call(&mut c.conn).map_err(io::Error::from)?;
+        let n = call(&mut c.conn, &mut self.spares).map_err(io::Error::from)?;
         if n == 0 && !always {
             return Ok(n);
         }

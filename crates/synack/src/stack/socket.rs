@@ -308,7 +308,9 @@ impl Stack {
 
     /// Queues data on a connection (see [`Connection::send`]).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
-        self.data_call(h, now, Shortcut::Write, false, |c| c.send(data))
+        self.data_call(h, now, Shortcut::Write, false, |c, spares| {
+            c.send_spared(data, false, false, spares)
+        })
     }
 
     /// Queues data with send() flags (see [`Connection::send_with`]: MSG_MORE, MSG_EOR).
@@ -322,8 +324,8 @@ impl Stack {
     ) -> io::Result<usize> {
         // Touched even when nothing was queued: a write without MSG_MORE releases what an
         // earlier one held back (`Connection::send_with` clears the hold either way).
-        self.data_call(h, now, Shortcut::Write, true, |c| {
-            c.send_with(data, more, eor)
+        self.data_call(h, now, Shortcut::Write, true, |c, spares| {
+            c.send_spared(data, more, eor, spares)
         })
     }
 
@@ -366,7 +368,7 @@ impl Stack {
 
     /// Reads data (see [`Connection::recv`]).
     pub fn recv(&mut self, now: Instant, h: SocketHandle, out: &mut [u8]) -> io::Result<usize> {
-        self.data_call(h, now, Shortcut::Read, false, |c| c.recv(out))
+        self.data_call(h, now, Shortcut::Read, false, |c, _| c.recv(out))
     }
 
     /// The TTL (IPv4) or hop limit (IPv6) of a connection's packets.

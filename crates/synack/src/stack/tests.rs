@@ -302,6 +302,49 @@ fn finished_connections_leave_their_parts_to_the_next() {
 }
 
 #[test]
+fn a_first_write_takes_a_finished_connections_transmit_state_written_anew() {
+    let mut net = Net::new();
+    let (l, c, s) = connected(&mut net, 80);
+    assert_eq!(net.a.spares.transmits_held(), 0);
+    // A connection that sends 30,000 bytes (its transmit state counts them), then ends: the
+    // client's end is freed, and its transmit state kept.
+    let data = [0x5A; 30_000];
+    assert_eq!(net.transfer(c, s, &data, Duration::from_secs(5)), data);
+    assert!(net.a.connection(c).unwrap().info().data_segs_out > 10);
+    net.b.close(net.now, s);
+    net.run_until(
+        |n| n.a.connection(c).unwrap().peer_closed(),
+        Duration::from_secs(5),
+    );
+    net.a.close(net.now, c);
+    net.run_until(|n| n.a.connection_count() == 0, Duration::from_secs(5));
+    net.b.close(net.now, l);
+    assert_eq!(net.a.spares.transmits_held(), 1);
+
+    // The next connection: nothing queued, no transmit state (an empty write takes none
+    // either); the first write takes the kept one, which counts from zero.
+    let (_, c, s) = connected(&mut net, 81);
+    assert_eq!(net.a.send(net.now, c, &[]).unwrap(), 0);
+    assert_eq!(
+        net.a.spares.transmits_held(),
+        1,
+        "an empty write takes nothing"
+    );
+    assert_eq!(net.a.connection(c).unwrap().info().data_segs_out, 0);
+    assert_eq!(
+        net.transfer(c, s, &[7; 100], Duration::from_secs(5)),
+        [7; 100]
+    );
+    assert_eq!(net.a.spares.transmits_held(), 0, "taken by the first write");
+    let info = net.a.connection(c).unwrap().info();
+    assert_eq!(
+        info.data_segs_out, 1,
+        "counted anew, not from the last connection's"
+    );
+    assert_eq!(info.bytes_out, 100);
+}
+
+#[test]
 fn a_forwarded_connection_takes_its_congestion_controller_from_the_spares() {
     let mut net = Net::new();
     net.b.enable_forwarding(super::forward::ForwardConfig {

@@ -5,6 +5,7 @@ use crate::tcp::rwnd::MIN_RCVBUF;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
 
+use super::spares::Spares;
 use super::timers::Timer;
 use super::{Connection, Error, Event, PendingRst, State};
 use crate::tcp::config::Keepalive;
@@ -110,6 +111,41 @@ impl Connection {
     /// because the buffer is full pushes what it queued; the next send continues that write.
     pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, Error> {
         self.write(data, more, eor, false)
+    }
+
+    /// [`send_with`](Self::send_with) for a connection of a stack: a first write takes its
+    /// transmit state from the stack's `spares` when they hold one (no allocation).
+    #[inline]
+    pub(crate) fn send_spared(
+        &mut self,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+        spares: &mut Spares,
+    ) -> Result<usize, Error> {
+        if self.snd.tx.is_some() {
+            return self.write(data, more, eor, false);
+        }
+        self.first_write(data, more, eor, spares)
+    }
+
+    /// A write while the connection has no transmit state yet: one from `spares` if they
+    /// hold one, given back when the write queues nothing (it returns before asking for it,
+    /// so the connection has none afterwards, as without the spares).
+    #[inline(never)]
+    fn first_write(
+        &mut self,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+        spares: &mut Spares,
+    ) -> Result<usize, Error> {
+        spares.lend_transmit(&mut self.snd);
+        let r = self.write(data, more, eor, false);
+        if !matches!(r, Ok(n) if n > 0) {
+            self.give_transmit(spares);
+        }
+        r
     }
 
     fn write(&mut self, data: &[u8], more: bool, eor: bool, oob: bool) -> Result<usize, Error> {

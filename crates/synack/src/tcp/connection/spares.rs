@@ -1,5 +1,5 @@
 //! Spare parts: the heap memory of finished connections (ring storage, scoreboards, congestion
-//! controllers) kept by
+//! controllers, the sender's transmit state) kept by
 //! their stack for its next connections, so that a short connection does not cost a trip
 //! into the allocator and back for each part. Linux keeps freed sockets' memory in slab
 //! caches for the same reason (`kmem_cache_free`, then `kmem_cache_alloc` of the next
@@ -11,9 +11,11 @@
 //! hold is a few hundred KiB at most whatever the traffic was. Cleared on reuse: a ring's
 //! storage is zeroed before its new connection can write or read it
 //! ([`RingBuffer::adopt_storage`]), a board is emptied ([`Scoreboard::adopt`]), a controller
-//! starts over ([`CongestionControl::start_over`]).
+//! starts over ([`CongestionControl::start_over`]), a transmit state is written anew
+//! ([`Transmit::new`]) at the moment the connection would have allocated one.
 
 use super::Connection;
+use super::sender::{Sender, Transmit};
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
 use crate::tcp::congestion::{self, AckSample, Algorithm, CongestionControl, Flight, Pacing};
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
@@ -29,6 +31,10 @@ pub(crate) struct Spares {
     rings: Vec<Box<[u8]>>,
     boards: Vec<SpareBoard>,
     controllers: Vec<Box<dyn CongestionControl>>,
+    /// Boxes, not values: a connection holds its transmit state in a box, and the point is
+    /// to hand the box itself over without allocating.
+    #[allow(clippy::vec_box)]
+    transmits: Vec<Box<Transmit>>,
 }
 
 impl Spares {
@@ -39,6 +45,7 @@ impl Spares {
             rings: Vec::new(),
             boards: Vec::new(),
             controllers: Vec::new(),
+            transmits: Vec::new(),
         }
     }
 
@@ -46,6 +53,25 @@ impl Spares {
     #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize, usize) {
         (self.rings.len(), self.boards.len(), self.controllers.len())
+    }
+
+    /// Transmit states held now.
+    #[cfg(test)]
+    pub(crate) fn transmits_held(&self) -> usize {
+        self.transmits.len()
+    }
+
+    /// Gives `snd` its transmit state now, from a finished connection's box written anew,
+    /// if it has none and a box is kept: for the caller that is about to ask for it
+    /// ([`Sender::transmit`] would allocate the same `Transmit::new(iss)`), which gives it
+    /// back if it did not ask after all.
+    pub(super) fn lend_transmit(&mut self, snd: &mut Sender) {
+        if snd.tx.is_none()
+            && let Some(mut b) = self.transmits.pop()
+        {
+            *b = Transmit::new(snd.iss);
+            snd.tx = Some(b);
+        }
     }
 
     fn keep_ring(&mut self, storage: Option<Box<[u8]>>) {
@@ -133,6 +159,16 @@ impl Connection {
     /// so that its slot is freed where it is, not moved out whole to take the controller.
     pub(crate) fn give_controller(&mut self, spares: &mut Spares) {
         spares.keep_controller(core::mem::replace(&mut self.cc, Box::new(Given)));
+    }
+
+    /// Gives the transmit state of a connection about to be dropped to `spares` (kept as it
+    /// is: it is written anew when lent, [`Spares::lend_transmit`]).
+    pub(crate) fn give_transmit(&mut self, spares: &mut Spares) {
+        if let Some(b) = self.snd.tx.take()
+            && spares.transmits.len() < spares.cap
+        {
+            spares.transmits.push(b);
+        }
     }
 }
 
