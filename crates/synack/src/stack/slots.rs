@@ -118,12 +118,20 @@ fn queue_deadline(
     if c.timer
         .is_none_or(|queued| t < queued || (t > queued && is_final(c)))
     {
-        c.timer = Some(t);
-        timers.push(wheel::Entry {
+        let e = wheel::Entry {
             at: t,
             index: h.index,
             generation: h.generation,
-        });
+        };
+        // Nothing queued for the slot (`c.timer` is the deadline of the wheel's entry for
+        // its index whenever there is one: set here, cleared when the entry comes out, and
+        // a freed slot's entry is cancelled): no cancel to look for one first.
+        if c.timer.is_none() {
+            timers.push_new(e);
+        } else {
+            timers.push(e);
+        }
+        c.timer = Some(t);
     }
 }
 
