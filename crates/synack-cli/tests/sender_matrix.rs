@@ -39,7 +39,9 @@
 //! medians.
 //!
 //! `SYNACK_MATRIX_SACK=off` runs every cell without SACK: the receiving namespace's
-//! `net.ipv4.tcp_sack=0`, so that neither sender negotiates it (the table says so).
+//! `net.ipv4.tcp_sack=0`, so that neither sender negotiates it (the table says so). Each run
+//! then asserts that its sender's SACK counters stayed 0 (`assert_no_sack`); the spurious
+//! column is always 0 without SACK, D-SACK being what reports spurious retransmissions.
 //!
 //! Needs root, `/dev/net/tun`, `ip` and `python3`; without them the test says why and passes
 //! (it fails instead under `CI=true`). Addresses: 198.18.0.0/24 (synack's TUN link) and
@@ -295,6 +297,32 @@ fn receiver_netns(tag: &str) -> Netns {
     ns
 }
 
+/// Without SACK (`SYNACK_MATRIX_SACK=off`), each run checks that the sender really went
+/// without it: no SACK recovery, no SACK or D-SACK block taken in. A sender that negotiated
+/// SACK after all enters SACK recovery at the first loss (`TCPSackRecovery`) and takes
+/// blocks in (`TCPSACKDiscard`, `TCPSackMerged`, `TCPSackShifted`, `TCPDSACKRecv`), so this
+/// fails on any run that lost something. The spurious column (`TCPDSACKRecvSegs`) is then
+/// always 0: only D-SACK reports spurious retransmissions.
+fn assert_no_sack(who: &str, counters: &str) {
+    if !sack_off() {
+        return;
+    }
+    for name in [
+        "TCPSackRecovery",
+        "TCPSACKDiscard",
+        "TCPSackMerged",
+        "TCPSackShifted",
+        "TCPDSACKRecv",
+        "TCPDSACKRecvSegs",
+    ] {
+        assert_eq!(
+            counter(counters, name),
+            0,
+            "{who}: {name} with SACK off (SACK was used after all)"
+        );
+    }
+}
+
 fn run_synack(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) -> Run {
     let ns = receiver_netns("mx-s");
     let rx = sink(&ns, 9000, limit);
@@ -317,6 +345,7 @@ fn run_synack(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) ->
         err.contains("synack connect: counters"),
         "synack-{cc} printed no counters: {err}"
     );
+    assert_no_sack(&format!("synack-{cc}"), &err);
     Run {
         bytes,
         secs,
@@ -361,6 +390,7 @@ fn run_kernel(cell: &Cell, cc: &str, data: &std::path::Path, limit: Duration) ->
         assert_eq!(bytes, cell.bytes(), "kernel-{cc}: short transfer");
     }
     let counters = kernel_counters(&left);
+    assert_no_sack(&format!("kernel-{cc}"), &counters);
     relay.terminate();
     let _ = relay.finish(Duration::from_secs(10));
     Run {

@@ -679,14 +679,18 @@ impl Host {
     }
 
     /// A copy of the host's counters (nstat names), as of the driver's answer (a runtime
-    /// that stopped: as it stopped).
+    /// that stopped: as it stopped). `UdpInDatagrams`/`Udp6InDatagrams` add the socket
+    /// calls' reads from their pipes after the driver's answer, so the snapshot is not
+    /// atomic across the two.
     pub fn counters(&self) -> Counters {
         let index = self.index;
         let mut c = self
             .shared
             .ask(move |core| core.hosts[index].stack.counters().clone());
         // Datagrams the socket calls took from their pipes (the driver moved them there
-        // uncounted).
+        // uncounted), added after the driver's answer: the sum is not one atomic snapshot
+        // (a read between the two shows in the one, or in neither, never twice: a
+        // datagram is counted by the stack or by the pipe read, not both).
         if let Some([v4, v6]) = self.shared.udp_reads.get(index) {
             c.udp_in_datagrams += v4.load(Ordering::Relaxed);
             c.udp6_in_datagrams += v6.load(Ordering::Relaxed);

@@ -926,13 +926,9 @@ impl Dgram {
         let (step, mark) = self
             .io
             .blocking_step(READABLE, deadline, nonblocking, |p, m| {
-                pipe::recv_datagram(p, buf, m)
+                self.take_datagram(p, buf, m)
             });
         self.marked(mark);
-        if let Step::Done(Ok(m)) = &step {
-            self.shared
-                .count_udp_reads(self.io.host, [m.dst].into_iter());
-        }
         if let Step::Done(r) = step {
             return r;
         }
@@ -952,12 +948,8 @@ impl Dgram {
     ) -> Poll<io::Result<RecvMeta>> {
         let (step, mark) = self
             .io
-            .poll_step(cx, READABLE, |p, m| pipe::recv_datagram(p, buf, m));
+            .poll_step(cx, READABLE, |p, m| self.take_datagram(p, buf, m));
         self.marked(mark);
-        if let Poll::Ready(Step::Done(Ok(m))) = &step {
-            self.shared
-                .count_udp_reads(self.io.host, [m.dst].into_iter());
-        }
         match step {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Step::Done(r)) => Poll::Ready(r),
@@ -1037,6 +1029,18 @@ impl Dgram {
             }
             Some(Ok(batch.len()))
         }
+    }
+
+    /// [`pipe::recv_datagram`], counting what it took as read (`UdpInDatagrams`) under the
+    /// pipe's lock, as [`take_datagrams`](Self::take_datagrams) does: no datagram is out of
+    /// the pipe and uncounted.
+    fn take_datagram(&self, p: &mut pipe::Pipe, buf: &mut [u8], mark: &mut bool) -> Step<RecvMeta> {
+        let r = pipe::recv_datagram(p, buf, mark);
+        if let Step::Done(Ok(m)) = &r {
+            self.shared
+                .count_udp_reads(self.io.host, core::iter::once(m.dst));
+        }
+        r
     }
 
     /// [`pipe::recv_datagrams`], counting what it took as read (`UdpInDatagrams`).

@@ -760,8 +760,8 @@ fn reads_and_writes_do_not_take_the_stack_lock() {
 #[test]
 fn datagrams_are_received_without_the_driver() {
     let rt = Runtime::builder()
-        .host("client", "198.18.45.1/24")
-        .host("server", "198.18.45.2/24")
+        .host("client", "198.18.45.1/24,fd00:5ac:45::1/64")
+        .host("server", "198.18.45.2/24,fd00:5ac:45::2/64")
         .seed(7)
         // A pipe of 4 KiB: about three 1,000-byte datagrams (each charged 256 bytes more).
         .stream_buffers(4096, 4096)
@@ -770,15 +770,19 @@ fn datagrams_are_received_without_the_driver() {
     let (client, server) = (rt.host("client").unwrap(), rt.host("server").unwrap());
     let us = UdpSocket::bind_on(&server, "198.18.45.2:53").unwrap();
     let uc = UdpSocket::bind_on(&client, "198.18.45.1:5353").unwrap();
+    // One IPv6 datagram on a socket of its own: counted in `Udp6InDatagrams` when read.
+    let us6 = UdpSocket::bind_on(&server, "[fd00:5ac:45::2]:53").unwrap();
+    let uc6 = UdpSocket::bind_on(&client, "[fd00:5ac:45::1]:5353").unwrap();
+    uc6.send_to(&[9; 500], "[fd00:5ac:45::2]:53").unwrap();
     for i in 0..8u8 {
         uc.send_to(&[i; 1000], "198.18.45.2:53").unwrap();
     }
     assert!(rt.settle(Duration::from_secs(10)));
-    // Until the server's stack has taken them all in (its IPv4 input counts each as it
+    // Until the server's stack has taken them all in (its IP input counts each as it
     // arrives; `UdpInDatagrams` counts only what the application reads, as Linux's): the
     // driver has moved what fits by then.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while server.counters().ip_in_receives < 8 {
+    while server.counters().ip_in_receives < 8 || server.counters().ip6_in_receives < 1 {
         assert!(
             std::time::Instant::now() < deadline,
             "the datagrams never arrived"
@@ -788,26 +792,32 @@ fn datagrams_are_received_without_the_driver() {
     thread::sleep(Duration::from_millis(50));
     // Arrived, some moved into the socket's pipe, none read: `UdpInDatagrams` counts reads
     // (Linux `udp_recvmsg`), not arrivals.
-    assert_eq!(server.counters().udp_in_datagrams, 0);
+    let c = server.counters();
+    assert_eq!((c.udp_in_datagrams, c.udp6_in_datagrams), (0, 0));
     let guard = server.shared.lock();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let t = thread::spawn(move || {
         let mut buf = [0u8; 2000];
         let first = us.recv_from(&mut buf).unwrap();
         let rest = us.recv_many(64).unwrap();
+        // A truncated read from the IPv6 socket's pipe (the driver is stopped).
+        let mut short = [0u8; 10];
+        let v6 = us6.recv_from(&mut short).unwrap();
         done_tx
             .send((
                 first.0,
                 buf[0],
                 rest.iter().map(|d| d.data[0]).collect::<Vec<u8>>(),
+                (v6.0, short[0]),
             ))
             .unwrap();
         us
     });
-    let (n, first, rest) = done_rx
+    let (n, first, rest, v6) = done_rx
         .recv_timeout(Duration::from_secs(10))
         .expect("a receive waited for the stack lock");
     assert_eq!((n, first), (1000, 0));
+    assert_eq!(v6, (10, 9));
     // The pipe held three; the others stayed in the stack's queue.
     assert_eq!(rest, vec![1, 2]);
     drop(guard);
@@ -818,8 +828,10 @@ fn datagrams_are_received_without_the_driver() {
         got.extend(us.recv_many(64).unwrap().iter().map(|d| d.data[0]));
     }
     assert_eq!(got, vec![3, 4, 5, 6, 7]);
-    // Each read counted once, from the pipe or from the stack's queue.
-    assert_eq!(server.counters().udp_in_datagrams, 8);
+    // Each read counted once, from the pipe or from the stack's queue, by its family (the
+    // truncated IPv6 read too).
+    let c = server.counters();
+    assert_eq!((c.udp_in_datagrams, c.udp6_in_datagrams), (8, 1));
 }
 
 /// A listener dropped with connections it never handed out resets them, as Linux's does,
@@ -1221,13 +1233,20 @@ fn the_forwarder_socket_receives_and_sends_datagrams_in_batches() {
         let dst = format!("198.18.43.{}:{}", 10 + i % 5, 1000 + i % 3);
         c.send_to(&datagram(i + 1), dst.as_str()).unwrap();
     }
-    // All of them queued on the forwarder socket (one driver turn or a few after the sends):
-    // the forwarder's IPv4 input has counted each (`UdpInDatagrams` counts reads only).
+    // All of them queued on the forwarder socket (one driver turn or a few after the sends),
+    // counted as whole datagrams by the forwarder's IPv4 input (`UdpInDatagrams` counts reads
+    // only): IpInReceives counts each fragment of those above the MTU, IpReasmReqds each
+    // fragment again and IpReasmOKs each datagram they make.
+    let whole = |c: &crate::tcp::Counters| c.ip_in_receives - c.ip_reasm_reqds + c.ip_reasm_oks;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while _rt.host("server").unwrap().counters().ip_in_receives < u64::from(n) {
+    while whole(&_rt.host("server").unwrap().counters()) < u64::from(n) {
         assert!(std::time::Instant::now() < deadline, "datagrams not in");
         thread::sleep(Duration::from_millis(5));
     }
+    let before = _rt.host("server").unwrap().counters();
+    assert!(before.ip_reasm_oks > 0, "some came in fragments");
+    // Queued, none read yet: nothing counted.
+    assert_eq!(before.udp_in_datagrams, 0);
     let first = relay.recv_many(10).unwrap();
     assert_eq!(first.len(), 10, "up to max");
     // One call takes what the socket's pipe holds (64 KiB's worth of these 75 KB), the next

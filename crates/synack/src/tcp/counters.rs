@@ -264,6 +264,8 @@ counters! {
     /// UDP datagrams with a bad checksum, IPv4.
     udp_in_csum_errors => "UdpInCsumErrors",
     /// UDP datagrams the application read, IPv6 (counted at the read, as `udp_in_datagrams`).
+    /// Counted by the datagram's family, not the socket's: an IPv4 datagram read from an
+    /// IPv6 socket counts in `udp_in_datagrams` (Linux `udpv6_recvmsg`).
     udp6_in_datagrams => "Udp6InDatagrams",
     /// UDP datagrams for a port nobody listens on, IPv6.
     udp6_no_ports => "Udp6NoPorts",

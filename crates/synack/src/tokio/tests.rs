@@ -677,6 +677,9 @@ async fn forwarder_events_batches_and_cookie_connections() {
         got.extend(relay.recv_many(64).await.unwrap());
     }
     assert_eq!(got.len(), 8);
+    // Each of the batch reads counted once (`UdpInDatagrams` counts the forwarder
+    // socket's reads, as Linux `udp_recvmsg`).
+    assert_eq!(h[1].counters().udp_in_datagrams, 8);
     for (i, d) in got.iter().enumerate() {
         assert_eq!(d.data, [i as u8; 3]);
         assert_eq!(d.dst.port(), 53 + (i as u16 % 2));

@@ -705,8 +705,16 @@ fn bad_udp_is_counted_by_family_and_never_delivered() {
         ),
         (1, 2, 1, 1)
     );
-    assert_eq!(c.udp_in_datagrams + c.udp6_in_datagrams, 0);
+    // None was queued; a read finds nothing and counts nothing (`UdpInDatagrams` counts
+    // reads, so only a read could make it move).
     assert_eq!(s.udp_queued(f.udp), 0);
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        s.recv_from(f.udp, &mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    let c = s.counters();
+    assert_eq!(c.udp_in_datagrams + c.udp6_in_datagrams, 0);
 }
 
 #[test]

@@ -815,7 +815,19 @@ impl Connection {
         if fin {
             flags |= Flags::FIN;
         }
-        if len > 0 && !self.snd.more {
+        // PSH as the data's own mark, like `plan_resend`: Linux's probe splits the last MSS
+        // unit off the skb (`tcp_fragment`, which leaves PSH on the tail piece) and resends it
+        // with the flags the skb has, so it carries PSH when it reaches the end of a segment
+        // first sent marked, whatever the last send call asked (MSG_MORE) since. A probe the
+        // window cuts short of that end goes without (the head piece of a `tcp_fragment`).
+        if len > 0
+            && seq + len as u32 == data_end
+            && self
+                .snd
+                .sb
+                .containing(data_end - 1u32)
+                .is_some_and(|s| s.has(scoreboard::PSH))
+        {
             flags |= Flags::PSH;
         }
         (len > 0 || fin).then_some(Plan {
