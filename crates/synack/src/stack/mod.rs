@@ -153,9 +153,12 @@ pub struct StackConfig {
     pub trace: bool,
     /// The name this host has in traces.
     pub name: crate::trace::NodeName,
-    /// Heap parts of finished connections (small ring storage, scoreboards) kept for the
-    /// next ones, at most this many of each kind (`tcp::connection::Spares`; Linux keeps freed
-    /// sockets in slab caches). 64 by default: at most about 256 KiB; 0 keeps none.
+    /// Heap parts of finished connections (small ring storage, scoreboards, congestion
+    /// controllers, the sender's transmit state) kept for the next ones, at most this many of
+    /// each kind (`tcp::connection::Spares`; Linux keeps freed sockets in slab caches), each
+    /// kept small (rings below 4 KiB, scoreboards with room for 16 entries, transmit states
+    /// emptied). 64 by default: at most 256 KiB of rings and a few tens of KiB of the rest,
+    /// whatever the traffic was; 0 keeps none.
     pub spare_parts: usize,
     /// At most this many compact TIME-WAIT entries (Linux `tcp_max_tw_buckets`, which the
     /// kernel sizes from its connection hash table: 131,072 on the development machine). A

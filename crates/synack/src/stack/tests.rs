@@ -345,6 +345,53 @@ fn a_first_write_takes_a_finished_connections_transmit_state_written_anew() {
 }
 
 #[test]
+fn a_kept_transmit_state_holds_no_memory_of_its_connection() {
+    let mut net = Net::new();
+    let (_, c, s) = connected(&mut net, 80);
+    // Many records (MSG_EOR) written before anything goes out: each a mark, all but the
+    // first in the push marks' queue, which grows with them.
+    for _ in 0..2_000 {
+        assert_eq!(net.a.send_with(net.now, c, b"x", false, true).unwrap(), 1);
+    }
+    net.a.abort(net.now, c);
+    net.b.abort(net.now, s);
+    // The aborted connection goes once its RST is out; its transmit state is kept.
+    net.run_until(
+        |n| n.a.spares.transmits_held() == 1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        net.a.spares.transmit_heap(),
+        0,
+        "the marks' queue went back to the allocator with the connection"
+    );
+}
+
+#[test]
+fn a_write_that_fails_takes_no_transmit_state() {
+    let mut net = Net::new();
+    let (l, c, s) = connected(&mut net, 80);
+    net.a.send(net.now, c, &[1; 100]).unwrap();
+    net.a.abort(net.now, c);
+    net.b.abort(net.now, s);
+    net.b.close(net.now, l);
+    net.run_until(
+        |n| n.a.spares.transmits_held() == 1,
+        Duration::from_secs(5),
+    );
+    // A connection reset before it wrote anything: its write fails, and the kept transmit
+    // state stays kept.
+    let (_, c, s) = connected(&mut net, 81);
+    net.b.abort(net.now, s);
+    net.run_until(
+        |n| n.a.connection(c).is_some_and(|x| x.state() == State::Closed),
+        Duration::from_secs(5),
+    );
+    assert!(net.a.send(net.now, c, &[2; 100]).is_err());
+    assert_eq!(net.a.spares.transmits_held(), 1, "a failed write takes nothing");
+}
+
+#[test]
 fn a_forwarded_connection_takes_its_congestion_controller_from_the_spares() {
     let mut net = Net::new();
     net.b.enable_forwarding(super::forward::ForwardConfig {

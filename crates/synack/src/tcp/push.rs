@@ -206,6 +206,12 @@ impl PushMarks {
         }
     }
 
+    /// Room of the queue of marks beyond the first (its heap allocation), in marks.
+    #[cfg(test)]
+    pub(crate) fn heap_room(&self) -> usize {
+        self.marks.rest.capacity()
+    }
+
     /// Whether [`on_write`](Self::on_write) of `copied` bytes at `seq` (with SND.MAX
     /// `sent_end`) depends on its size goal beyond `floor`, a lower bound of the goal: only
     /// when the write appends to a buffer still open, or copies more than `floor`. Otherwise

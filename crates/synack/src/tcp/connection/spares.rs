@@ -11,8 +11,10 @@
 //! hold is a few hundred KiB at most whatever the traffic was. Cleared on reuse: a ring's
 //! storage is zeroed before its new connection can write or read it
 //! ([`RingBuffer::adopt_storage`]), a board is emptied ([`Scoreboard::adopt`]), a controller
-//! starts over ([`CongestionControl::start_over`]), a transmit state is written anew
-//! ([`Transmit::new`]) at the moment the connection would have allocated one.
+//! starts over ([`CongestionControl::start_over`]), a transmit state is emptied when it is kept
+//! (its push-mark queue and any carried recovery state freed) and written anew
+//! ([`Transmit::new`]) at the start of a connection's first write through the stack (given
+//! back if that write queues nothing).
 
 use super::Connection;
 use super::sender::{Sender, Transmit};
@@ -59,6 +61,16 @@ impl Spares {
     #[cfg(test)]
     pub(crate) fn transmits_held(&self) -> usize {
         self.transmits.len()
+    }
+
+    /// Heap memory the transmit states held now keep beyond their boxes (push-mark queue
+    /// room, carried recovery states): none, since [`Connection::give_transmit`] empties them.
+    #[cfg(test)]
+    pub(crate) fn transmit_heap(&self) -> usize {
+        self.transmits
+            .iter()
+            .map(|t| t.push_marks.heap_room() + usize::from(t.carried.is_some()))
+            .sum()
     }
 
     /// Gives `snd` its transmit state now, from a finished connection's box written anew,
@@ -164,9 +176,13 @@ impl Connection {
     /// Gives the transmit state of a connection about to be dropped to `spares` (kept as it
     /// is: it is written anew when lent, [`Spares::lend_transmit`]).
     pub(crate) fn give_transmit(&mut self, spares: &mut Spares) {
-        if let Some(b) = self.snd.tx.take()
+        if let Some(mut b) = self.snd.tx.take()
             && spares.transmits.len() < spares.cap
         {
+            // Kept empty: the push marks' queue (as long as the most marks the connection
+            // ever had outstanding, which its writes decide) and a carried recovery state go
+            // back to the allocator now, so the spares stay small whatever the traffic was.
+            *b = Transmit::new(self.snd.iss);
             spares.transmits.push(b);
         }
     }
