@@ -173,8 +173,9 @@ impl Connection {
         spares.keep_controller(core::mem::replace(&mut self.cc, Box::new(Given)));
     }
 
-    /// Gives the transmit state of a connection about to be dropped to `spares` (kept as it
-    /// is: it is written anew when lent, [`Spares::lend_transmit`]).
+    /// Gives the transmit state of a connection about to be dropped (or of a first write that
+    /// queued nothing) to `spares`, emptied; it is written anew again when lent
+    /// ([`Spares::lend_transmit`]), with the next connection's ISS.
     pub(crate) fn give_transmit(&mut self, spares: &mut Spares) {
         if let Some(mut b) = self.snd.tx.take()
             && spares.transmits.len() < spares.cap
