@@ -120,7 +120,10 @@ impl Wheel {
     }
 
     /// [`push`](Self::push) for an index that has no entry queued (a slab index just handed
-    /// out): no [`cancel`](Self::cancel) first.
+    /// out, or a connection's slot whose entry came out or was cancelled: `queue_deadline`
+    /// tells by the slot's `timer`): no [`cancel`](Self::cancel) first. Checked in debug
+    /// builds only; an index queued twice would leave a stale entry that a later cancel could
+    /// mistake for another's.
     #[inline]
     pub(super) fn push_new(&mut self, e: Entry) {
         debug_assert!(

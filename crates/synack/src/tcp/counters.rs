@@ -264,8 +264,9 @@ counters! {
     /// UDP datagrams with a bad checksum, IPv4.
     udp_in_csum_errors => "UdpInCsumErrors",
     /// UDP datagrams the application read, IPv6 (counted at the read, as `udp_in_datagrams`).
-    /// Counted by the datagram's family, not the socket's: an IPv4 datagram read from an
-    /// IPv6 socket counts in `udp_in_datagrams` (Linux `udpv6_recvmsg`).
+    /// Counted by the datagram's family, not the socket's, as Linux's `udpv6_recvmsg` counts
+    /// an IPv4 datagram read from an IPv6 socket in `udp_in_datagrams`; in synack only the
+    /// forwarder's socket takes both families.
     udp6_in_datagrams => "Udp6InDatagrams",
     /// UDP datagrams for a port nobody listens on, IPv6.
     udp6_no_ports => "Udp6NoPorts",
