@@ -811,8 +811,12 @@ impl Connection {
                 len = len.min((wnd_end - seq) as usize);
             }
         }
+        // A probe the window cut short of the data's end goes without the FIN (Linux's
+        // `tcp_fragment` leaves FIN, like PSH, on the tail piece, which stays unsent): a FIN
+        // before the end would end the peer's stream early.
+        let reaches_end = seq + len as u32 == data_end;
         let mut flags = Flags::ACK;
-        if fin {
+        if fin && reaches_end {
             flags |= Flags::FIN;
         }
         // PSH as the data's own mark, like `plan_resend`: Linux's probe splits the last MSS
@@ -821,7 +825,7 @@ impl Connection {
         // first sent marked, whatever the last send call asked (MSG_MORE) since. A probe the
         // window cuts short of that end goes without (the head piece of a `tcp_fragment`).
         if len > 0
-            && seq + len as u32 == data_end
+            && reaches_end
             && self
                 .snd
                 .sb
