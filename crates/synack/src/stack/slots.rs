@@ -200,6 +200,30 @@ fn settle(
     })
 }
 
+/// Frees slot `s` of socket `h` (its generation checked by the caller): a connection's
+/// parts go to the spares, its deadline out of the wheel, and the slot to the free list
+/// with its generation moved on (so that `h` misses from now on).
+#[inline(always)]
+pub(super) fn free_slot(
+    s: &mut Slot,
+    h: SocketHandle,
+    spares: &mut Spares,
+    free: &mut Vec<u32>,
+    timers: &mut wheel::Wheel,
+) {
+    if let SlotKind::Conn(c) = &mut s.kind {
+        c.conn.give_parts(spares);
+        c.conn.give_controller(spares);
+        c.conn.give_transmit(spares);
+    }
+    // Dropped in place, not moved out.
+    s.kind = SlotKind::Free;
+    s.generation = s.generation.wrapping_add(1);
+    free.push(h.index);
+    // Its deadline goes with it, not left to come out and be skipped.
+    timers.cancel(h.index);
+}
+
 /// Puts connection `h` (slot `c`) in `q`, the queue of [`Stack::poll_changed`], unless it
 /// is there already.
 #[inline(always)]
@@ -323,20 +347,10 @@ impl Stack {
     }
 
     pub(super) fn release(&mut self, h: SocketHandle) {
-        if let Some(s) = self.slots.get_mut(h.index as usize) {
-            if s.generation == h.generation {
-                if let SlotKind::Conn(c) = &mut s.kind {
-                    c.conn.give_parts(&mut self.spares);
-                    c.conn.give_controller(&mut self.spares);
-                    c.conn.give_transmit(&mut self.spares);
-                }
-                // Dropped in place, not moved out.
-                s.kind = SlotKind::Free;
-                s.generation = s.generation.wrapping_add(1);
-                self.free.push(h.index);
-                // Its deadline goes with it, not left to come out and be skipped.
-                self.timers.cancel(h.index);
-            }
+        if let Some(s) = self.slots.get_mut(h.index as usize)
+            && s.generation == h.generation
+        {
+            free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
         }
     }
 
@@ -668,14 +682,22 @@ impl Stack {
         }
     }
 
+    /// Takes connection `h` out of the demux table (unless [`reap`](Self::reap) did) and
+    /// frees its slot: one slot lookup for both.
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
-        if let Some(c) = self.conn_slot(h) {
-            if !c.unhashed {
-                let tuple = tuple_of(&c.conn);
-                self.unhash(tuple, h);
-            }
-            self.release(h);
+        let Some(s) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        let SlotKind::Conn(c) = &mut s.kind else {
+            return;
+        };
+        if s.generation != h.generation {
+            return;
         }
+        if !c.unhashed {
+            self.conns.remove(&tuple_of(&c.conn), h);
+        }
+        free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
     }
 
     /// Takes `tuple` out of the demux table if it maps to `h` (one lookup).

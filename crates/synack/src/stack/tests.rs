@@ -356,10 +356,7 @@ fn a_kept_transmit_state_holds_no_memory_of_its_connection() {
     net.a.abort(net.now, c);
     net.b.abort(net.now, s);
     // The aborted connection goes once its RST is out; its transmit state is kept.
-    net.run_until(
-        |n| n.a.spares.transmits_held() == 1,
-        Duration::from_secs(5),
-    );
+    net.run_until(|n| n.a.spares.transmits_held() == 1, Duration::from_secs(5));
     assert_eq!(
         net.a.spares.transmit_heap(),
         0,
@@ -375,20 +372,24 @@ fn a_write_that_fails_takes_no_transmit_state() {
     net.a.abort(net.now, c);
     net.b.abort(net.now, s);
     net.b.close(net.now, l);
-    net.run_until(
-        |n| n.a.spares.transmits_held() == 1,
-        Duration::from_secs(5),
-    );
+    net.run_until(|n| n.a.spares.transmits_held() == 1, Duration::from_secs(5));
     // A connection reset before it wrote anything: its write fails, and the kept transmit
     // state stays kept.
     let (_, c, s) = connected(&mut net, 81);
     net.b.abort(net.now, s);
     net.run_until(
-        |n| n.a.connection(c).is_some_and(|x| x.state() == State::Closed),
+        |n| {
+            n.a.connection(c)
+                .is_some_and(|x| x.state() == State::Closed)
+        },
         Duration::from_secs(5),
     );
     assert!(net.a.send(net.now, c, &[2; 100]).is_err());
-    assert_eq!(net.a.spares.transmits_held(), 1, "a failed write takes nothing");
+    assert_eq!(
+        net.a.spares.transmits_held(),
+        1,
+        "a failed write takes nothing"
+    );
 }
 
 #[test]
