@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
+use super::demux::Bucket;
 use super::shortcuts::{self, Shortcut};
 use super::{SocketHandle, Stack, Tuple, err, wheel};
 use crate::tcp::connection::Spares;
@@ -81,10 +82,14 @@ pub(super) struct ConnSlot {
     /// Out of the demux table already ([`reap`](Stack::reap): closed but still held), so that
     /// freeing it later looks up its 4-tuple no more.
     pub(super) unhashed: bool,
+    /// Where its entry went in the demux table (`enter_conn`): leaving the table looks
+    /// there first ([`Demux::remove_at`](super::demux::Demux::remove_at)). In the slot's
+    /// padding: the slot keeps its size.
+    pub(super) bucket: Bucket,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
-fn tuple_of(c: &Connection) -> Tuple {
+pub(super) fn tuple_of(c: &Connection) -> Tuple {
     let (l, r) = (c.local(), c.remote());
     (l.ip(), l.port(), r.ip(), r.port())
 }
@@ -291,6 +296,7 @@ impl Stack {
             parts_given: false,
             ttl: None,
             unhashed: false,
+            bucket: Bucket(u32::MAX),
         });
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
@@ -314,14 +320,18 @@ impl Stack {
     /// [`hash_conn`](Self::hash_conn) for a caller that has the connection's 4-tuple and
     /// its demux hash at hand (the segment or the port check that led to it hashed it).
     pub(super) fn enter_conn(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) {
-        // IPv4 has no flow label: the 0 `place_conn` wrote stands (no slot lookup).
-        if tuple.0.is_ipv6() {
-            let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-            if let Some(c) = self.conn_slot(h) {
-                c.flow_label = flow_label;
+        // IPv4 has no flow label: the 0 `place_conn` wrote stands.
+        let flow_label = tuple
+            .0
+            .is_ipv6()
+            .then(|| self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0));
+        let bucket = self.conns.insert(hash, tuple, h);
+        if let Some(c) = conn_in(&mut self.slots, h) {
+            c.bucket = bucket;
+            if let Some(f) = flow_label {
+                c.flow_label = f;
             }
         }
-        self.conns.insert(hash, tuple, h);
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
@@ -668,7 +678,9 @@ impl Stack {
     /// socket in tcp_done()): the slot keeps its error for the next call, while a new SYN for
     /// the same 4-tuple reaches the listener and the port can be connected from again.
     fn reap(&mut self, h: SocketHandle) {
-        let Some(c) = self.conn_slot(h) else { return };
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
+        };
         if c.conn.state() != State::Closed {
             return;
         }
@@ -677,8 +689,7 @@ impl Stack {
             self.remove_conn(h);
         } else if c.user && c.parent.is_none() && !c.unhashed {
             c.unhashed = true;
-            let tuple = tuple_of(&c.conn);
-            self.unhash(tuple, h);
+            self.conns.remove_at(c.bucket, h, || tuple_of(&c.conn));
         }
     }
 
@@ -695,7 +706,7 @@ impl Stack {
             return;
         }
         if !c.unhashed {
-            self.conns.remove(&tuple_of(&c.conn), h);
+            self.conns.remove_at(c.bucket, h, || tuple_of(&c.conn));
         }
         free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
     }
