@@ -13,6 +13,14 @@ use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{self, IpProtocol, tcp as wtcp};
 
+/// Where an entry went in the demux table: a hint that stays right until the table grows
+/// (or rehashes in place), which moves entries. A connection keeps its entry's, so that
+/// leaving the table needs no hash of its 4-tuple (Linux's socket keeps its `inet_ehashfn`
+/// value, `sk_hash`, for `inet_unhash` to find its bucket); a hint that no longer holds
+/// the connection only costs the lookup it would have had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Bucket(pub(super) u32);
+
 /// The demux table: a 4-tuple to its connection, half-open entry (`SQ_BIT`) or compact
 /// TIME-WAIT entry (`TW_BIT`), under the stack's keyed hash. The hash of a 4-tuple is a pure
 /// function of it, so a caller that hashed it once (`hash`) passes that hash to every lookup,
@@ -67,18 +75,21 @@ impl Demux {
     }
 
     /// Maps `tuple` to `h`, replacing what it mapped to; `hash` is [`hash`](Self::hash) of it.
-    pub(super) fn insert(&mut self, hash: u64, tuple: Tuple, h: SocketHandle) {
+    /// Returns where the entry went: a [`Bucket`] hint for [`remove_at`](Self::remove_at).
+    pub(super) fn insert(&mut self, hash: u64, tuple: Tuple, h: SocketHandle) -> Bucket {
         debug_assert_eq!(hash, self.hash(&tuple));
         let hasher = self.hasher;
-        match self
+        let at = match self
             .table
             .entry(hash, |e| e.0 == tuple, |e| hasher.hash_one(e.0))
         {
-            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().1 = h,
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert((tuple, h));
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                e.get_mut().1 = h;
+                e.bucket_index()
             }
-        }
+            hashbrown::hash_table::Entry::Vacant(e) => e.insert((tuple, h)).bucket_index(),
+        };
+        Bucket(u32::try_from(at).unwrap_or(u32::MAX))
     }
 
     /// Takes `tuple` out if it maps to `h` (one lookup).
@@ -89,6 +100,49 @@ impl Demux {
         {
             e.remove();
         }
+    }
+
+    /// [`remove`](Self::remove) of connection `h`'s 4-tuple (`tuple` gives it) for a
+    /// caller that kept where `h`'s entry went in: found there (it holds `h`, which only
+    /// one 4-tuple maps to), it is taken out without hashing the 4-tuple or comparing it;
+    /// moved by the table's growth since, or gone, the 4-tuple is looked up as `remove`
+    /// does.
+    #[inline]
+    pub(super) fn remove_at(&mut self, at: Bucket, h: SocketHandle, tuple: impl FnOnce() -> Tuple) {
+        match self.table.get_bucket_entry(at.0 as usize) {
+            Ok(e) if e.get().1 == h => {
+                e.remove();
+            }
+            _ => self.remove(&tuple(), h),
+        }
+    }
+
+    /// The entry of connection `h` (whose 4-tuple `tuple` gives), to change in place: found
+    /// at `at` as [`remove_at`](Self::remove_at) finds it, else by the 4-tuple; `None`
+    /// when the table maps the 4-tuple to something else, or to nothing.
+    #[inline]
+    pub(super) fn get_mut_at(
+        &mut self,
+        at: Bucket,
+        h: SocketHandle,
+        tuple: impl FnOnce() -> Tuple,
+    ) -> Option<&mut SocketHandle> {
+        let here = self
+            .table
+            .get_bucket(at.0 as usize)
+            .is_some_and(|e| e.1 == h);
+        if here {
+            return self.table.get_bucket_mut(at.0 as usize).map(|e| &mut e.1);
+        }
+        let tuple = tuple();
+        let hash = self.hash(&tuple);
+        self.get_mut(hash, &tuple).filter(|d| **d == h)
+    }
+
+    /// What the entry in bucket `at` maps to, if the bucket holds one (for tests).
+    #[cfg(test)]
+    pub(super) fn in_bucket(&self, at: Bucket) -> Option<SocketHandle> {
+        self.table.get_bucket(at.0 as usize).map(|e| e.1)
     }
 
     /// How many 4-tuples it maps.
@@ -412,6 +466,62 @@ mod tests {
         assert_eq!(d.get(h, &t), None);
         assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
         assert_eq!(d.len(), 1);
+    }
+
+    /// A kept bucket finds its connection's entry without the 4-tuple; a bucket that holds
+    /// another entry (the table grew since), or none, falls back to the 4-tuple's lookup
+    /// and leaves the other entry alone; and a handle the 4-tuple no longer maps to takes
+    /// nothing out, as `remove` does.
+    #[test]
+    fn a_kept_bucket_is_a_hint_checked_by_the_handle() {
+        let mut d = Demux::new(KeyedHasher(7, 9));
+        let (t, u) = (tuple(40000), tuple(40001));
+        let bt = d.insert(d.hash(&t), t, handle(1));
+        let bu = d.insert(d.hash(&u), u, handle(2));
+        assert_eq!(
+            (d.in_bucket(bt), d.in_bucket(bu)),
+            (Some(handle(1)), Some(handle(2)))
+        );
+        // The right bucket: the 4-tuple is not asked for.
+        d.remove_at(bt, handle(1), || unreachable!("hashed again"));
+        assert_eq!((d.len(), d.get(d.hash(&t), &t)), (1, None));
+        // A bucket holding another connection's entry: that one stays, the 4-tuple's goes.
+        let bt = d.insert(d.hash(&t), t, handle(3));
+        d.remove_at(bu, handle(3), || t);
+        assert_eq!(d.get(d.hash(&u), &u), Some(handle(2)));
+        assert_eq!((d.len(), d.get(d.hash(&t), &t)), (1, None));
+        // An empty bucket, one out of range, and a handle the 4-tuple no longer maps to.
+        d.insert(d.hash(&t), t, handle(4));
+        d.remove_at(Bucket(u32::MAX), handle(4), || t);
+        assert_eq!(d.get(d.hash(&t), &t), None);
+        d.insert(d.hash(&t), t, handle(5));
+        d.remove_at(bt, handle(4), || t);
+        assert_eq!(d.get(d.hash(&t), &t), Some(handle(5)));
+        // `get_mut_at` finds the same way, and answers `None` for a stale handle.
+        *d.get_mut_at(Bucket(u32::MAX), handle(5), || t).unwrap() = handle(6);
+        assert_eq!(d.get(d.hash(&t), &t), Some(handle(6)));
+        assert!(d.get_mut_at(bu, handle(5), || t).is_none());
+        *d.get_mut_at(bu, handle(2), || unreachable!("hashed again"))
+            .unwrap() = handle(7);
+        assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
+        // Growth moves entries: a kept bucket may then hold another one or none.
+        let mut kept: Vec<(Tuple, Bucket)> = Vec::new();
+        for i in 0..64u16 {
+            let v = tuple(41000 + i);
+            kept.push((v, d.insert(d.hash(&v), v, handle(100 + u32::from(i)))));
+        }
+        let stale = kept
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, b))| d.in_bucket(*b) != Some(handle(100 + *i as u32)))
+            .count();
+        assert!(stale > 0, "the table's growth moved no entry");
+        for (i, (v, b)) in kept.iter().enumerate() {
+            d.remove_at(*b, handle(100 + i as u32), || *v);
+            assert_eq!(d.len(), 2 + 63 - i, "entry {i} taken out alone");
+        }
+        assert_eq!(d.get(d.hash(&t), &t), Some(handle(6)));
+        assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
     }
 
     /// 200 4-tuples grow the table from empty several times: each growth rehashes the

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
+use super::demux::Bucket;
 use super::shortcuts::{self, Shortcut};
 use super::{SocketHandle, Stack, Tuple, err, wheel};
 use crate::tcp::connection::Spares;
@@ -81,10 +82,14 @@ pub(super) struct ConnSlot {
     /// Out of the demux table already ([`reap`](Stack::reap): closed but still held), so that
     /// freeing it later looks up its 4-tuple no more.
     pub(super) unhashed: bool,
+    /// Where its entry went in the demux table (`enter_conn`): leaving the table looks
+    /// there first ([`Demux::remove_at`](super::demux::Demux::remove_at)). In the slot's
+    /// padding: the slot keeps its size.
+    pub(super) bucket: Bucket,
 }
 
 /// The demux key of a connection: (local address, local port, remote address, remote port).
-fn tuple_of(c: &Connection) -> Tuple {
+pub(super) fn tuple_of(c: &Connection) -> Tuple {
     let (l, r) = (c.local(), c.remote());
     (l.ip(), l.port(), r.ip(), r.port())
 }
@@ -200,6 +205,30 @@ fn settle(
     })
 }
 
+/// Frees slot `s` of socket `h` (its generation checked by the caller): a connection's
+/// parts go to the spares, its deadline out of the wheel, and the slot to the free list
+/// with its generation moved on (so that `h` misses from now on).
+#[inline(always)]
+pub(super) fn free_slot(
+    s: &mut Slot,
+    h: SocketHandle,
+    spares: &mut Spares,
+    free: &mut Vec<u32>,
+    timers: &mut wheel::Wheel,
+) {
+    if let SlotKind::Conn(c) = &mut s.kind {
+        c.conn.give_parts(spares);
+        c.conn.give_controller(spares);
+        c.conn.give_transmit(spares);
+    }
+    // Dropped in place, not moved out.
+    s.kind = SlotKind::Free;
+    s.generation = s.generation.wrapping_add(1);
+    free.push(h.index);
+    // Its deadline goes with it, not left to come out and be skipped.
+    timers.cancel(h.index);
+}
+
 /// Puts connection `h` (slot `c`) in `q`, the queue of [`Stack::poll_changed`], unless it
 /// is there already.
 #[inline(always)]
@@ -267,6 +296,7 @@ impl Stack {
             parts_given: false,
             ttl: None,
             unhashed: false,
+            bucket: Bucket(u32::MAX),
         });
         let generation = s.generation;
         if let SlotKind::Conn(c) = &mut s.kind {
@@ -290,14 +320,18 @@ impl Stack {
     /// [`hash_conn`](Self::hash_conn) for a caller that has the connection's 4-tuple and
     /// its demux hash at hand (the segment or the port check that led to it hashed it).
     pub(super) fn enter_conn(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) {
-        // IPv4 has no flow label: the 0 `place_conn` wrote stands (no slot lookup).
-        if tuple.0.is_ipv6() {
-            let flow_label = self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0);
-            if let Some(c) = self.conn_slot(h) {
-                c.flow_label = flow_label;
+        // IPv4 has no flow label: the 0 `place_conn` wrote stands.
+        let flow_label = tuple
+            .0
+            .is_ipv6()
+            .then(|| self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0));
+        let bucket = self.conns.insert(hash, tuple, h);
+        if let Some(c) = conn_in(&mut self.slots, h) {
+            c.bucket = bucket;
+            if let Some(f) = flow_label {
+                c.flow_label = f;
             }
         }
-        self.conns.insert(hash, tuple, h);
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
@@ -323,20 +357,10 @@ impl Stack {
     }
 
     pub(super) fn release(&mut self, h: SocketHandle) {
-        if let Some(s) = self.slots.get_mut(h.index as usize) {
-            if s.generation == h.generation {
-                if let SlotKind::Conn(c) = &mut s.kind {
-                    c.conn.give_parts(&mut self.spares);
-                    c.conn.give_controller(&mut self.spares);
-                    c.conn.give_transmit(&mut self.spares);
-                }
-                // Dropped in place, not moved out.
-                s.kind = SlotKind::Free;
-                s.generation = s.generation.wrapping_add(1);
-                self.free.push(h.index);
-                // Its deadline goes with it, not left to come out and be skipped.
-                self.timers.cancel(h.index);
-            }
+        if let Some(s) = self.slots.get_mut(h.index as usize)
+            && s.generation == h.generation
+        {
+            free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
         }
     }
 
@@ -654,7 +678,9 @@ impl Stack {
     /// socket in tcp_done()): the slot keeps its error for the next call, while a new SYN for
     /// the same 4-tuple reaches the listener and the port can be connected from again.
     fn reap(&mut self, h: SocketHandle) {
-        let Some(c) = self.conn_slot(h) else { return };
+        let Some(c) = conn_in(&mut self.slots, h) else {
+            return;
+        };
         if c.conn.state() != State::Closed {
             return;
         }
@@ -663,19 +689,26 @@ impl Stack {
             self.remove_conn(h);
         } else if c.user && c.parent.is_none() && !c.unhashed {
             c.unhashed = true;
-            let tuple = tuple_of(&c.conn);
-            self.unhash(tuple, h);
+            self.conns.remove_at(c.bucket, h, || tuple_of(&c.conn));
         }
     }
 
+    /// Takes connection `h` out of the demux table (unless [`reap`](Self::reap) did) and
+    /// frees its slot: one slot lookup for both.
     pub(super) fn remove_conn(&mut self, h: SocketHandle) {
-        if let Some(c) = self.conn_slot(h) {
-            if !c.unhashed {
-                let tuple = tuple_of(&c.conn);
-                self.unhash(tuple, h);
-            }
-            self.release(h);
+        let Some(s) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        let SlotKind::Conn(c) = &mut s.kind else {
+            return;
+        };
+        if s.generation != h.generation {
+            return;
         }
+        if !c.unhashed {
+            self.conns.remove_at(c.bucket, h, || tuple_of(&c.conn));
+        }
+        free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
     }
 
     /// Takes `tuple` out of the demux table if it maps to `h` (one lookup).

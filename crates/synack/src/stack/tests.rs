@@ -221,6 +221,108 @@ fn connect_accept_transfer_close() {
     assert_eq!(net.b.counters().passive_opens, 1);
 }
 
+/// A connection keeps the demux bucket its entry went into, and leaves the table through it
+/// (the client's end, freed) or has its entry replaced there by a compact TIME-WAIT entry
+/// (the server's, which closed first); half the clients close while still held, and leave
+/// the table then (`reap`), freed later. 40 connections grow both tables several times after
+/// the first ones went in, which moves those entries: they are found by their 4-tuple
+/// then. After each connection ends, every other one is still found by its 4-tuple: a
+/// bucket that holds another connection's entry took nothing of it.
+#[test]
+fn connections_leave_the_demux_table_through_their_kept_bucket_or_their_4_tuple() {
+    fn demuxed(s: &Stack, h: SocketHandle) -> bool {
+        let c = s.conn_slot_ref(h).unwrap();
+        let tuple = super::slots::tuple_of(&c.conn);
+        s.conns.get(s.conns.hash(&tuple), &tuple) == Some(h)
+    }
+    fn kept(s: &Stack, h: SocketHandle) -> bool {
+        s.conns.in_bucket(s.conn_slot_ref(h).unwrap().bucket) == Some(h)
+    }
+    let mut net = Net::new();
+    net.b.cfg.trace = false;
+    let l = net.b.listen(server_addr(80), 64).unwrap();
+    let mut ends = Vec::new();
+    for i in 0..40 {
+        let c = net.a.connect(net.now, server_addr(80), None).unwrap();
+        assert!(
+            kept(&net.a, c),
+            "client {i}: its bucket right after it went in"
+        );
+        let mut s = None;
+        net.run_until(
+            |n| {
+                s = s.or_else(|| n.b.accept(l).unwrap());
+                s.is_some() && n.a.connection(c).unwrap().state() == State::Established
+            },
+            Duration::from_secs(5),
+        );
+        let s = s.unwrap();
+        assert!(
+            kept(&net.b, s),
+            "server {i}: its bucket right after it went in"
+        );
+        ends.push((c, s));
+    }
+    let moved =
+        |s: &Stack, hs: &mut dyn Iterator<Item = SocketHandle>| hs.filter(|&h| !kept(s, h)).count();
+    let moved_a = moved(&net.a, &mut ends.iter().map(|e| e.0));
+    let moved_b = moved(&net.b, &mut ends.iter().map(|e| e.1));
+    assert!(
+        moved_a > 0 && moved_b > 0,
+        "growth moved {moved_a} / {moved_b}"
+    );
+    let tuple_in =
+        |s: &Stack, h: SocketHandle| super::slots::tuple_of(&s.conn_slot_ref(h).unwrap().conn);
+    for (i, &(c, s)) in ends.iter().enumerate() {
+        let (tc, ts) = (tuple_in(&net.a, c), tuple_in(&net.b, s));
+        net.b.close(net.now, s);
+        net.run_until(
+            |n| n.a.connection(c).unwrap().peer_closed(),
+            Duration::from_secs(5),
+        );
+        if i % 2 == 0 {
+            net.a.close(net.now, c);
+        } else {
+            // Closed while still held: out of the table at once (`reap`), freed at `close`.
+            net.a.shutdown(net.now, c, Shutdown::Write).unwrap();
+            net.run_until(
+                |n| n.a.connection(c).unwrap().state() == State::Closed,
+                Duration::from_secs(5),
+            );
+            assert_eq!(net.a.connection(c).unwrap().state(), State::Closed);
+            assert_eq!(
+                net.a.conns.get(net.a.conns.hash(&tc), &tc),
+                None,
+                "client {i}, held"
+            );
+            net.a.close(net.now, c);
+        }
+        net.run_until(
+            |n| n.a.connection(c).is_none() && n.b.connection(s).is_none(),
+            Duration::from_secs(5),
+        );
+        // The client's entry is gone; the server's 4-tuple maps to its compact TIME-WAIT
+        // entry (checked at once: the next waits may outlast its 60 s).
+        assert_eq!(
+            net.a.conns.get(net.a.conns.hash(&tc), &tc),
+            None,
+            "client {i}"
+        );
+        let tw = net.b.conns.get(net.b.conns.hash(&ts), &ts);
+        assert!(
+            tw.is_some_and(|h| h.index & super::time_wait::TW_BIT != 0),
+            "server {i}: {tw:?}"
+        );
+        assert_eq!(net.a.connections().count(), 39 - i, "client {i}");
+        assert_eq!(net.b.connections().count(), 39 - i, "server {i}");
+        for &(c, s) in &ends[i + 1..] {
+            assert!(demuxed(&net.a, c) && demuxed(&net.b, s), "after {i} ended");
+        }
+    }
+    // Nothing left behind in the client's table.
+    assert_eq!(net.a.conns.len(), 0);
+}
+
 #[test]
 fn a_time_wait_connection_with_unread_bytes_gives_its_receive_ring_once_they_are_read() {
     let mut net = Net::new();

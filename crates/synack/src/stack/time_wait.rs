@@ -10,7 +10,7 @@
 //! SACK state, traced), or that its application still holds, stays whole until its
 //! TIME-WAIT ends (`Connection::time_wait_entry`).
 
-use super::slots::{Slot, SlotKind};
+use super::slots::{SlotKind, tuple_of as tuple_of_conn};
 use super::{SocketHandle, Stack, Tuple, wheel};
 use crate::tcp::connection::{TimeWait, TimeWaitOutcome};
 use crate::tcp::seq::SeqNum;
@@ -105,25 +105,26 @@ impl Stack {
     /// [`time_wait_stays`](Self::time_wait_stays) the final deadline and the parts' return
     /// that the refresh left to this call.
     pub(super) fn compact_time_wait(&mut self, h: SocketHandle) {
-        let Some(c) = self.conn_slot(h) else { return };
+        // One slot lookup serves the checks, the entry and the slot's freeing.
+        let Some(s) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        let SlotKind::Conn(c) = &mut s.kind else {
+            return;
+        };
+        if s.generation != h.generation {
+            return;
+        }
         // Still held by its application, or not yet accepted: it stays whole.
         let held = c.user && !c.released;
         if c.conn.state() != State::TimeWait || held || c.parent.is_some() {
             return;
         }
-        let (l, r) = (c.conn.local(), c.conn.remote());
-        let tuple = (l.ip(), l.port(), r.ip(), r.port());
         let (flow_label, ttl) = (c.flow_label, c.ttl);
-        let hash = self.conns.hash(&tuple);
-        let Some(demuxed) = self.conns.get_mut(hash, &tuple).filter(|d| **d == h) else {
+        // Its demux entry, found where it went in (no hash of the 4-tuple).
+        let conn = &c.conn;
+        let Some(demuxed) = self.conns.get_mut_at(c.bucket, h, || tuple_of_conn(conn)) else {
             return self.time_wait_stays(h);
-        };
-        let Some(Slot {
-            kind: SlotKind::Conn(c),
-            ..
-        }) = self.slots.get_mut(h.index as usize)
-        else {
-            return;
         };
         let Some((tw, deadline)) = c.conn.time_wait_entry() else {
             return self.time_wait_stays(h);
@@ -144,7 +145,7 @@ impl Stack {
             index: i | TW_BIT,
             generation: 0,
         };
-        self.release(h);
+        super::slots::free_slot(s, h, &mut self.spares, &mut self.free, &mut self.timers);
     }
 
     /// A segment for TIME-WAIT entry `h` (a demux handle with [`TW_BIT`]): answered as the
