@@ -712,13 +712,7 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        let mut flags = Flags::ACK;
-        if fin {
-            flags |= Flags::FIN;
-        }
-        if len > 0 && reaches_end && s.has(scoreboard::PSH) {
-            flags |= Flags::PSH;
-        }
+        let flags = resend_flags(fin, len > 0 && reaches_end && s.has(scoreboard::PSH));
         Some(Plan {
             seq: s.start,
             flags,
@@ -815,25 +809,21 @@ impl Connection {
         // `tcp_fragment` leaves FIN, like PSH, on the tail piece, which stays unsent): a FIN
         // before the end would end the peer's stream early.
         let reaches_end = seq + len as u32 == data_end;
-        let mut flags = Flags::ACK;
-        if fin && reaches_end {
-            flags |= Flags::FIN;
-        }
         // PSH as the data's own mark, like `plan_resend`: Linux's probe splits the last MSS
         // unit off the skb (`tcp_fragment`, which leaves PSH on the tail piece) and resends it
         // with the flags the skb has, so it carries PSH when it reaches the end of a segment
         // first sent marked, whatever the last send call asked (MSG_MORE) since. A probe the
         // window cuts short of that end goes without (the head piece of a `tcp_fragment`).
-        if len > 0
-            && reaches_end
-            && self
-                .snd
-                .sb
-                .containing(data_end - 1u32)
-                .is_some_and(|s| s.has(scoreboard::PSH))
-        {
-            flags |= Flags::PSH;
-        }
+        let flags = resend_flags(
+            fin && reaches_end,
+            len > 0
+                && reaches_end
+                && self
+                    .snd
+                    .sb
+                    .containing(data_end - 1u32)
+                    .is_some_and(|s| s.has(scoreboard::PSH)),
+        );
         (len > 0 || fin).then_some(Plan {
             seq,
             flags,
@@ -1365,4 +1355,19 @@ fn plain_header_on() -> bool {
 fn count_plain_header() {
     #[cfg(test)]
     PLAIN_HEADERS.with(|c| c.set(c.get() + 1));
+}
+
+/// The flags of a resend (a retransmission or a loss probe): FIN only when it reaches the
+/// FIN's place, PSH only when it reaches the end of data first sent marked with it. A piece
+/// cut short (by the window, or a probe of part of a segment) is the head of Linux's
+/// `tcp_fragment`, which leaves both flags on the tail.
+fn resend_flags(fin_reached: bool, psh_reached: bool) -> Flags {
+    let mut flags = Flags::ACK;
+    if fin_reached {
+        flags |= Flags::FIN;
+    }
+    if psh_reached {
+        flags |= Flags::PSH;
+    }
+    flags
 }
