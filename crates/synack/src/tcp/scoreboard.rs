@@ -474,6 +474,19 @@ impl Board {
         self.index_of(seq).map(|i| &self.segs[i])
     }
 
+    /// The packet holding the entry that contains `seq` (entries since the last
+    /// [`SKB_END`] before it, up to it): where its first entry starts and how many entries
+    /// it has, as Linux's skb and its `tcp_skb_pcount`.
+    fn packet_of(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
+        let last = self.index_of(seq)?;
+        let first = self
+            .segs
+            .range(..last)
+            .rposition(|s| s.has(SKB_END))
+            .map_or(0, |i| i + 1);
+        Some((self.segs[first].start, (last - first + 1) as u32))
+    }
+
     /// The path MTU shrank to segments of `mss`: each packet as first sent (entries up to an
     /// [`SKB_END`], not SACKed, with the same marks) that holds an entry longer than `mss` is
     /// cut again into `mss` units from its start, as Linux resends an skb at the new MSS
@@ -876,6 +889,12 @@ impl Scoreboard {
     /// `space` bytes (see `Board::collapse`). Returns the entry to resend.
     pub fn collapse(&mut self, start: SeqNum, space: u32, wnd_end: SeqNum) -> Option<Sent> {
         self.0.as_mut()?.collapse(start, space, wnd_end)
+    }
+
+    /// The packet holding the entry that contains `seq`: its first entry's start and its
+    /// entry count (see `Board::packet_of`).
+    pub fn packet_of(&self, seq: SeqNum) -> Option<(SeqNum, u32)> {
+        self.0.as_ref()?.packet_of(seq)
     }
 
     /// The last entry ended a packet (see [`SKB_END`]).

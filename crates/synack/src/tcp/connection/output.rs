@@ -770,18 +770,28 @@ impl Connection {
                 burst: (0, 0),
             });
         }
-        // The last segment as it was sent (Linux `tcp_send_loss_probe` splits the last
-        // packet's final MSS unit off): from where the last scoreboard entry starts, at most
-        // one MSS, to where the sent data ends, plus the FIN if it was sent (SND.MAX then
-        // counts it). A short last segment is resent short, not topped up with the data
-        // before it.
+        // The last segment as it was sent, plus the FIN if it was sent (SND.MAX then counts
+        // it). Linux `tcp_send_loss_probe` splits the last packet (skb) of `pcount` segments
+        // at `(pcount - 1) * mss` when it is longer than that (with the MSS of now, which
+        // SACK blocks in our ACKs may have cut since), and `__tcp_retransmit_skb` resends at
+        // most one MSS from the piece's start: the last segment as sent while the MSS is
+        // unchanged (a short one resent short, not topped up with the data before it); the
+        // head of a longer piece, without PSH or FIN, when the MSS shrank.
         let fin = self.snd.fin_queued && self.snd.max == fin_pos + 1u32;
         let data_end = self.snd.max.min(fin_pos);
         let from = if data_end > self.snd.una {
             self.snd
                 .sb
-                .containing(data_end - 1u32)
-                .map_or(self.snd.una, |s| s.start.max(self.snd.una))
+                .packet_of(data_end - 1u32)
+                .map_or(self.snd.una, |(start, pcount)| {
+                    let start = start.max(self.snd.una);
+                    let cut = (pcount - 1).saturating_mul(mss as u32);
+                    if pcount > 1 && data_end - start > cut {
+                        start + cut
+                    } else {
+                        start
+                    }
+                })
         } else {
             self.snd.una
         };
@@ -789,7 +799,7 @@ impl Connection {
         if fin && self.snd.fin_alone {
             len = 0;
         }
-        let seq = data_end - len as u32;
+        let seq = if len == 0 { data_end } else { from };
         // Linux `__tcp_retransmit_skb`: nothing that starts beyond the peer's window goes
         // out, a zero window included (only SND.UNA does: then it is a window probe), and
         // what does is cut to the window. A refused probe leaves the retransmission timer at
