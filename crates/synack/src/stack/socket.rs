@@ -436,6 +436,20 @@ impl Stack {
     /// Closes a handle: a listener stops listening (its unaccepted connections are reset),
     /// a connection closes in the background (see [`Connection::close`]).
     pub fn close(&mut self, now: Instant, h: SocketHandle) {
+        // A connection first (one slot lookup for the call and its refresh), then a listener.
+        let closed = self.touch_with(h, now, |c, ctr| {
+            c.conn.close(now, ctr);
+            c.released = true;
+        });
+        if closed.is_none() {
+            self.close_listener(now, h);
+        }
+    }
+
+    /// [`close`](Self::close) of a listener: its accept queue's connections are reset, its
+    /// SYN queue's entries dropped.
+    #[cold]
+    fn close_listener(&mut self, now: Instant, h: SocketHandle) {
         if let Some(l) = self.listener_slot(h) {
             let key = (l.local.ip(), l.local.port());
             let pending: Vec<_> = l.accept_queue.drain(..).collect();
@@ -445,12 +459,7 @@ impl Stack {
             for c in pending {
                 self.abort(now, c);
             }
-            return;
         }
-        self.touch_with(h, now, |c, ctr| {
-            c.conn.close(now, ctr);
-            c.released = true;
-        });
     }
 
     /// Disconnects a socket, as connect() with AF_UNSPEC does on Linux (`tcp_disconnect`):
