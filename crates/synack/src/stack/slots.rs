@@ -370,10 +370,12 @@ impl Stack {
         now: Instant,
         f: impl FnOnce(&mut ConnSlot, &mut Counters) -> R,
     ) -> Option<R> {
-        self.try_touch_with(h, now, |c, ctr| Ok::<R, core::convert::Infallible>(f(c, ctr)))
-            .map(|r| match r {
-                Ok(r) => r,
-            })
+        self.try_touch_with(h, now, |c, ctr| {
+            Ok::<R, core::convert::Infallible>(f(c, ctr))
+        })
+        .map(|r| match r {
+            Ok(r) => r,
+        })
     }
 
     /// [`touch_with`](Self::touch_with) for an `f` that may fail: on `Err` the connection

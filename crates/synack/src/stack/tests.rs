@@ -245,15 +245,22 @@ fn a_connect_whose_open_fails_leaves_no_demux_entry_slot_or_segment() {
         })
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(!s.conns.contains(&tuple), "the failed open's demux entry stayed");
+    assert!(
+        !s.conns.contains(&tuple),
+        "the failed open's demux entry stayed"
+    );
     assert_eq!(s.connection_count(), 0);
     assert!(
-        s.slots.iter().all(|slot| matches!(slot.kind, slots::SlotKind::Free)),
+        s.slots
+            .iter()
+            .all(|slot| matches!(slot.kind, slots::SlotKind::Free)),
         "the failed open's slot stayed"
     );
     let mut buf = [0u8; 1500];
     assert_eq!(s.poll_transmit(now, &mut buf), None, "something was sent");
-    let h = s.connect(now, remote, Some(local)).expect("the 4-tuple is free");
+    let h = s
+        .connect(now, remote, Some(local))
+        .expect("the 4-tuple is free");
     assert!(s.conns.contains(&tuple));
     assert!(s.poll_transmit(now, &mut buf).is_some(), "the SYN");
     assert_eq!(s.connection(h).map(|c| c.state()), Some(State::SynSent));

@@ -18,9 +18,9 @@
 
 use super::Connection;
 use super::sender::{Sender, Transmit};
-use crate::tcp::push::PushMarks;
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
 use crate::tcp::congestion::{self, AckSample, Algorithm, CongestionControl, Flight, Pacing};
+use crate::tcp::push::PushMarks;
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
 use crate::time::{Duration, Instant};
 
