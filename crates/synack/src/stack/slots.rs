@@ -699,6 +699,15 @@ impl Stack {
         // Finished and nobody will read it any more.
         let finished =
             parent.is_none() && state == State::Closed && (c.released || !user) && !c.dirty;
+        // A listener's child that the handshake made: it goes to the accept queue (below),
+        // written so on this lookup; if the listener went away, set right there.
+        let to_accept = parent.is_some()
+            && !user
+            && !matches!(state, State::SynReceived | State::Listen | State::Closed);
+        if to_accept {
+            c.parent = None;
+            c.user = true;
+        }
         if name_trace {
             let (local, remote, iss) = (c.conn.local(), c.conn.remote(), c.conn.iss());
             let mut events = Vec::new();
@@ -720,21 +729,13 @@ impl Stack {
                     State::SynReceived => {}
                     State::Listen | State::Closed => self.remove_conn(h),
                     _ => {
-                        let mut queued = false;
                         if let Some(l) = self.listener_slot(p) {
                             l.accept_queue.push_back(h);
-                            queued = true;
-                        }
-                        if queued {
                             self.mark_changed(p);
-                        }
-                        if let Some(c) = self.conn_slot(h) {
-                            c.parent = None;
-                            c.user = queued;
-                            if !queued {
-                                // The listener went away: nobody will accept this one.
-                                c.released = true;
-                            }
+                        } else if let Some(c) = self.conn_slot(h) {
+                            // The listener went away: nobody will accept this one.
+                            c.user = false;
+                            c.released = true;
                         }
                     }
                 }
