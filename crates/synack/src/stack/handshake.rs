@@ -513,8 +513,10 @@ impl Stack {
             |c| c.replay_handshake(now, remote, hs),
         );
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        self.enter_conn(h, tuple, hash);
-        if let Some((c, ctr)) = self.slot_and_counters(h) {
+        let entered = self.enter_demux(h, tuple, hash);
+        // One slot lookup for the demux entry's bucket, the final ACK and the refresh.
+        self.touch_with(h, now, |c, ctr| {
+            entered.write(c);
             c.conn.record_events(trace);
             if let Some(mtu) = mtu {
                 c.conn.on_path_mtu(mtu, ip_header_len(remote.ip()) as u16);
@@ -522,8 +524,7 @@ impl Stack {
             // The ACK was counted in InSegs when it arrived; the connection counts it again.
             ctr.in_segs = ctr.in_segs.saturating_sub(1);
             c.conn.handle_segment(now, seg, ctr);
-        }
-        self.touched(h, now);
+        });
     }
 
     /// SYN-ACK retransmissions and expiries due at `now` (RFC 6298 §5.5 backoff; Linux

@@ -88,6 +88,25 @@ pub(super) struct ConnSlot {
     pub(super) bucket: Bucket,
 }
 
+/// What a connection's slot keeps of its entry in the demux table
+/// ([`Stack::enter_demux`]).
+#[must_use]
+pub(super) struct Entered {
+    bucket: Bucket,
+    flow_label: Option<u32>,
+}
+
+impl Entered {
+    /// Writes it into the connection's slot.
+    #[inline(always)]
+    pub(super) fn write(self, c: &mut ConnSlot) {
+        c.bucket = self.bucket;
+        if let Some(f) = self.flow_label {
+            c.flow_label = f;
+        }
+    }
+}
+
 /// The demux key of a connection: (local address, local port, remote address, remote port).
 pub(super) fn tuple_of(c: &Connection) -> Tuple {
     let (l, r) = (c.local(), c.remote());
@@ -320,18 +339,74 @@ impl Stack {
     /// [`hash_conn`](Self::hash_conn) for a caller that has the connection's 4-tuple and
     /// its demux hash at hand (the segment or the port check that led to it hashed it).
     pub(super) fn enter_conn(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) {
+        let entered = self.enter_demux(h, tuple, hash);
+        if let Some(c) = conn_in(&mut self.slots, h) {
+            entered.write(c);
+        }
+    }
+
+    /// The demux half of [`enter_conn`](Self::enter_conn): connection `h` goes into the
+    /// table; what its slot keeps of that (the bucket, the flow label) is returned, for the
+    /// caller to [`write`](Entered::write) on the slot it looks up anyway.
+    #[inline(always)]
+    pub(super) fn enter_demux(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) -> Entered {
         // IPv4 has no flow label: the 0 `place_conn` wrote stands.
         let flow_label = tuple
             .0
             .is_ipv6()
             .then(|| self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0));
         let bucket = self.conns.insert(hash, tuple, h);
-        if let Some(c) = conn_in(&mut self.slots, h) {
-            c.bucket = bucket;
-            if let Some(f) = flow_label {
-                c.flow_label = f;
-            }
+        Entered { bucket, flow_label }
+    }
+
+    /// What [`touched`](Self::touched) does, on the slot `f` was given (one lookup for the
+    /// call and the refresh): `f` acts on connection `h` (with the stack's counters), then it
+    /// is queued for transmission and refreshed. Nothing when `h` is no connection, as
+    /// `touched`.
+    #[inline(always)]
+    pub(super) fn touch_with<R>(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        f: impl FnOnce(&mut ConnSlot, &mut Counters) -> R,
+    ) -> Option<R> {
+        self.try_touch_with(h, now, |c, ctr| {
+            Ok::<R, core::convert::Infallible>(f(c, ctr))
+        })
+        .map(|r| match r {
+            Ok(r) => r,
+        })
+    }
+
+    /// [`touch_with`](Self::touch_with) for an `f` that may fail: on `Err` the connection
+    /// is neither queued nor refreshed (its caller drops it).
+    #[inline(always)]
+    pub(super) fn try_touch_with<R, E>(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        f: impl FnOnce(&mut ConnSlot, &mut Counters) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        let c = conn_in(&mut self.slots, h)?;
+        let r = f(c, &mut self.counters);
+        if r.is_err() {
+            return Some(r);
         }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(h);
+        }
+        if let Some(rest) = settle(
+            &mut self.timers,
+            &mut self.changed,
+            self.cfg.trace,
+            c,
+            h,
+            true,
+        ) {
+            self.refresh_rest_of(h, now, rest);
+        }
+        Some(r)
     }
 
     // Inlined: a connection's slot (hundreds of bytes) is written in place, not copied in.
@@ -624,6 +699,15 @@ impl Stack {
         // Finished and nobody will read it any more.
         let finished =
             parent.is_none() && state == State::Closed && (c.released || !user) && !c.dirty;
+        // A listener's child that the handshake made: it goes to the accept queue (below),
+        // written so on this lookup; if the listener went away, set right there.
+        let to_accept = parent.is_some()
+            && !user
+            && !matches!(state, State::SynReceived | State::Listen | State::Closed);
+        if to_accept {
+            c.parent = None;
+            c.user = true;
+        }
         if name_trace {
             let (local, remote, iss) = (c.conn.local(), c.conn.remote(), c.conn.iss());
             let mut events = Vec::new();
@@ -645,21 +729,13 @@ impl Stack {
                     State::SynReceived => {}
                     State::Listen | State::Closed => self.remove_conn(h),
                     _ => {
-                        let mut queued = false;
                         if let Some(l) = self.listener_slot(p) {
                             l.accept_queue.push_back(h);
-                            queued = true;
-                        }
-                        if queued {
                             self.mark_changed(p);
-                        }
-                        if let Some(c) = self.conn_slot(h) {
-                            c.parent = None;
-                            c.user = queued;
-                            if !queued {
-                                // The listener went away: nobody will accept this one.
-                                c.released = true;
-                            }
+                        } else if let Some(c) = self.conn_slot(h) {
+                            // The listener went away: nobody will accept this one.
+                            c.user = false;
+                            c.released = true;
                         }
                     }
                 }

@@ -263,20 +263,27 @@ impl Stack {
             |spares| Connection::new_in(tcp, local, mss, ts_offset, spares),
             |_| {},
         );
-        let Some((c, ctr)) = self.slot_and_counters(h) else {
-            return Err(err(io::ErrorKind::Other, "no slot"));
-        };
-        c.conn.record_events(trace);
-        if let Some(mtu) = mtu {
-            c.conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
+        // Into the demux before the open (whose failure takes it out again): then one slot
+        // lookup serves the bucket, the open and the refresh.
+        let tuple = (src, port, rip, remote.port());
+        let hash = self.conns.hash(&tuple);
+        let entered = self.enter_demux(h, tuple, hash);
+        let opened = self.try_touch_with(h, now, |c, ctr| {
+            entered.write(c);
+            c.conn.record_events(trace);
+            if let Some(mtu) = mtu {
+                c.conn.on_path_mtu(mtu, ip_header_len(rip) as u16);
+            }
+            open(&mut c.conn, remote, iss, ctr)
+        });
+        match opened {
+            Some(Ok(())) => Ok(h),
+            Some(Err(e)) => {
+                self.remove_conn(h);
+                Err(io::Error::from(e))
+            }
+            None => Err(err(io::ErrorKind::Other, "no slot")),
         }
-        if let Err(e) = open(&mut c.conn, remote, iss, ctr) {
-            self.release(h);
-            return Err(io::Error::from(e));
-        }
-        self.hash_conn(h);
-        self.touched(h, now);
-        Ok(h)
     }
 
     pub(super) fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
@@ -429,6 +436,20 @@ impl Stack {
     /// Closes a handle: a listener stops listening (its unaccepted connections are reset),
     /// a connection closes in the background (see [`Connection::close`]).
     pub fn close(&mut self, now: Instant, h: SocketHandle) {
+        // A connection first (one slot lookup for the call and its refresh), then a listener.
+        let closed = self.touch_with(h, now, |c, ctr| {
+            c.conn.close(now, ctr);
+            c.released = true;
+        });
+        if closed.is_none() {
+            self.close_listener(now, h);
+        }
+    }
+
+    /// [`close`](Self::close) of a listener: its accept queue's connections are reset, its
+    /// SYN queue's entries dropped.
+    #[cold]
+    fn close_listener(&mut self, now: Instant, h: SocketHandle) {
         if let Some(l) = self.listener_slot(h) {
             let key = (l.local.ip(), l.local.port());
             let pending: Vec<_> = l.accept_queue.drain(..).collect();
@@ -438,13 +459,7 @@ impl Stack {
             for c in pending {
                 self.abort(now, c);
             }
-            return;
         }
-        if let Some((c, ctr)) = self.slot_and_counters(h) {
-            c.conn.close(now, ctr);
-            c.released = true;
-        }
-        self.touched(h, now);
     }
 
     /// Disconnects a socket, as connect() with AF_UNSPEC does on Linux (`tcp_disconnect`):
@@ -470,20 +485,18 @@ impl Stack {
         if self.listener_slot(h).is_some() {
             return self.close(now, h);
         }
-        if let Some((c, ctr)) = self.slot_and_counters(h) {
+        self.touch_with(h, now, |c, ctr| {
             c.conn.disconnect(now, ctr);
             c.released = true;
-        }
-        self.touched(h, now);
+        });
     }
 
     /// Resets a connection (ABORT) and releases the handle.
     pub fn abort(&mut self, now: Instant, h: SocketHandle) {
-        if let Some((c, ctr)) = self.slot_and_counters(h) {
+        self.touch_with(h, now, |c, ctr| {
             c.conn.abort(now, ctr);
             c.released = true;
-        }
-        self.touched(h, now);
+        });
     }
 }
 

@@ -228,6 +228,44 @@ fn connect_accept_transfer_close() {
 /// the first ones went in, which moves those entries: they are found by their 4-tuple
 /// then. After each connection ends, every other one is still found by its 4-tuple: a
 /// bucket that holds another connection's entry took nothing of it.
+/// `connect_then` enters the connection in the demux table before its open, so that one
+/// slot lookup serves the bucket, the open and the refresh: an open that fails takes it out
+/// again (with its slot), leaving nothing behind: no demux entry, no slot, nothing to send, and
+/// the 4-tuple free for the next connect.
+#[test]
+fn a_connect_whose_open_fails_leaves_no_demux_entry_slot_or_segment() {
+    let mut s = stack(A_IP, "a", 1);
+    let (now, remote) = (Instant::ZERO, server_addr(80));
+    let local = SocketAddr::new(IpAddr::V4(A_IP), 40_000);
+    let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
+    let tcp = s.cfg.tcp.clone();
+    let e = s
+        .connect_then(now, remote, Some(local), tcp, |_, _, _, _| {
+            Err(Error::InvalidInput)
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(
+        !s.conns.contains(&tuple),
+        "the failed open's demux entry stayed"
+    );
+    assert_eq!(s.connection_count(), 0);
+    assert!(
+        s.slots
+            .iter()
+            .all(|slot| matches!(slot.kind, slots::SlotKind::Free)),
+        "the failed open's slot stayed"
+    );
+    let mut buf = [0u8; 1500];
+    assert_eq!(s.poll_transmit(now, &mut buf), None, "something was sent");
+    let h = s
+        .connect(now, remote, Some(local))
+        .expect("the 4-tuple is free");
+    assert!(s.conns.contains(&tuple));
+    assert!(s.poll_transmit(now, &mut buf).is_some(), "the SYN");
+    assert_eq!(s.connection(h).map(|c| c.state()), Some(State::SynSent));
+}
+
 #[test]
 fn connections_leave_the_demux_table_through_their_kept_bucket_or_their_4_tuple() {
     fn demuxed(s: &Stack, h: SocketHandle) -> bool {

@@ -268,12 +268,23 @@ impl Connection {
         self.remote_port = remote.port();
     }
 
+    /// Inlined (a compare and a store at each of its callers); the event, queued only when
+    /// the connection records them (the stack's trace), out of line.
+    #[inline]
     fn set_state(&mut self, to: State, reason: &'static str) {
         let from = self.state;
         if from == to {
             return;
         }
         self.state = to;
+        if self.record_events {
+            self.state_changed(from, to, reason);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn state_changed(&mut self, from: State, to: State, reason: &'static str) {
         self.push_event(Event::StateChanged { from, to, reason });
     }
 

@@ -20,6 +20,7 @@ use super::Connection;
 use super::sender::{Sender, Transmit};
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
 use crate::tcp::congestion::{self, AckSample, Algorithm, CongestionControl, Flight, Pacing};
+use crate::tcp::push::PushMarks;
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
 use crate::time::{Duration, Instant};
 
@@ -183,7 +184,10 @@ impl Connection {
             // Kept empty: the push marks' queue (as long as the most marks the connection
             // ever had outstanding, which its writes decide) and a carried recovery state go
             // back to the allocator now, so the spares stay small whatever the traffic was.
-            *b = Transmit::new(self.snd.iss);
+            // Only those two: the rest is written whole when the box is lent
+            // (`lend_transmit`), not twice.
+            b.push_marks = PushMarks::new(self.snd.iss + 1u32);
+            b.carried = None;
             spares.transmits.push(b);
         }
     }
