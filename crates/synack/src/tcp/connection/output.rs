@@ -289,8 +289,11 @@ impl Connection {
             if self.cfg.slow_start_after_idle && idle > rto {
                 self.cc.on_idle_restart(now, idle, rto);
             }
-            let flight = self.flight(now);
-            self.cc.on_tx_start(&flight, idle);
+            // CUBIC and NewReno read only the time: no `Flight` to build for them.
+            if !self.cc.on_tx_start_at(now, idle) {
+                let flight = self.flight(now);
+                self.cc.on_tx_start(&flight, idle);
+            }
             self.snd.transmit().last_send = now;
         }
         let wnd_end = self.snd.una + self.snd.wnd;
