@@ -185,7 +185,12 @@ impl Connection {
         }
         if self.state != State::TimeWait {
             if self.output_predicted() {
-                if let Some(n) = self.send_predicted(now, buf, room, ctr) {
+                let sent = if self.snd.fin_queued {
+                    self.send_predicted::<true>(now, buf, room, ctr)
+                } else {
+                    self.send_predicted::<false>(now, buf, room, ctr)
+                };
+                if let Some(n) = sent {
                     return n;
                 }
             } else {
@@ -223,20 +228,27 @@ impl Connection {
     }
 
     /// Output prediction, the sender's counterpart of header prediction: the next segment
-    /// of an ESTABLISHED connection can only be new data (or nothing), and is written with
-    /// the plain header. No recovery state (no episode, F-RTO or PRR), nothing held out of
-    /// order (no SACK blocks, the data MSS is the send MSS), no urgent pointer, no FIN
-    /// queued, no loss probe due or out, nothing to resend (SND.NXT = SND.MAX and no segment
-    /// marked lost), no pacing, and data waiting. Then `plan_data` would pass all its tests
-    /// before the new-data rules, and `send_plan`/`write_segment` all their resend, FIN,
-    /// probe, pacing, SYN and option branches: [`send_predicted`](Self::send_predicted)
-    /// makes the same decisions and records the same state without them.
+    /// of a synchronized connection that may still send (ESTABLISHED, CLOSE-WAIT, or
+    /// FIN-WAIT-1 and LAST-ACK before their FIN went) can only be new data, its FIN, or
+    /// nothing, and is written with the plain header. No recovery state (no episode, F-RTO
+    /// or PRR), nothing held out of order (no SACK blocks, the data MSS is the send MSS), no
+    /// urgent pointer, no loss probe due or out, nothing to resend (SND.NXT = SND.MAX and no
+    /// segment marked lost), no pacing, and data or a first FIN waiting. Then `plan_data`
+    /// would pass all its tests before the new-data rules, and `send_plan`/`write_segment`
+    /// all their resend, probe, pacing, SYN and option branches:
+    /// [`send_predicted`](Self::send_predicted) makes the same decisions and records the
+    /// same state without them.
     #[inline]
     fn output_predicted(&self) -> bool {
-        self.state == State::Established
-            && self.snd.nxt == self.snd.max
-            && self.snd.unsent_len() != 0
-            && !self.snd.fin_queued
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        ) && self.snd.nxt == self.snd.max
+            && (if self.snd.fin_queued {
+                self.snd.fin_seq.is_none()
+            } else {
+                self.snd.unsent_len() != 0
+            })
             && !self.snd.probe_due
             && !self.snd.probe_out
             && self.snd.up.is_none()
@@ -256,8 +268,10 @@ impl Connection {
     /// `send_plan` and `write_segment` do for such a segment, in their order. `None`: no
     /// segment of data now (the same state changes as `plan_data`'s `None`), the caller goes
     /// on to the probes, the persist timer and the pure ACK; `Some(n)`: `send_plan`'s answer.
+    /// `FIN`: the FIN is queued (and not sent yet); an instance of its own, so that the
+    /// data-only one carries none of the FIN's tests.
     #[inline(never)]
-    fn send_predicted(
+    fn send_predicted<const FIN: bool>(
         &mut self,
         now: Instant,
         buf: &mut [u8],
@@ -280,9 +294,9 @@ impl Connection {
             .record_end_after(nxt)
             .map(|e| (e - nxt) as usize);
         let (sml, last_send, bytes_acked) = (tx.sml, tx.last_send, tx.bytes_acked);
-        // Not zero: `output_predicted` asked for data waiting.
+        // Zero only with the FIN owed.
         let avail = queued - off;
-        if self.snd.una == nxt && bytes_acked > 0 {
+        if self.snd.una == nxt && avail > 0 && bytes_acked > 0 {
             // The idle restart, as `plan_data`.
             let idle = now - last_send;
             let rto = self.rto();
@@ -309,8 +323,10 @@ impl Connection {
             .min(wnd_avail)
             .min(cwnd_avail)
             .min(record_end.unwrap_or(usize::MAX));
-        if len == 0 {
-            if cwnd_avail == 0 {
+        // `output_predicted`: a FIN queued is one not yet sent.
+        let fin = FIN && len == avail && (len > 0 || wnd_avail > 0);
+        if len == 0 && !fin {
+            if avail > 0 && cwnd_avail == 0 {
                 self.validate_cwnd(true);
             }
             self.snd.push_once = false;
@@ -320,7 +336,8 @@ impl Connection {
         let corked = (self.opts.cork || self.snd.more) && !push;
         let at_record_end = record_end == Some(len);
         let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
-        let send = len == mss
+        let send = fin
+            || len == mss
             || (at_record_end && len < avail)
             || (len == avail && tail_may_go)
             || (!corked && self.snd.max_wnd > 0 && len >= (self.snd.max_wnd as usize) / 2);
@@ -329,7 +346,9 @@ impl Connection {
             return None;
         }
         let tx = self.snd.transmit();
-        let burst = if tx.burst_left > 0 && tx.burst_at == now {
+        let burst = if len == 0 {
+            (0, 0)
+        } else if tx.burst_left > 0 && tx.burst_at == now {
             (tx.burst_left, tx.burst_size)
         } else {
             let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
@@ -352,11 +371,14 @@ impl Connection {
             let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
             (n, n)
         };
-        let end = nxt + len as u32;
-        let psh_mark = self.snd.transmit().push_marks.psh_within(nxt, end);
+        let data_end = nxt + len as u32;
+        let psh_mark = len > 0 && self.snd.transmit().push_marks.psh_within(nxt, data_end);
         let mut flags = Flags::ACK;
         if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
             flags |= Flags::PSH;
+        }
+        if fin {
+            flags |= Flags::FIN;
         }
 
         // `write_segment`, plain header: timestamps or nothing, no SACK blocks, no urgent
@@ -366,7 +388,7 @@ impl Connection {
             tsecr: ts.recent,
         });
         let window = self.window_to_advertise(false);
-        let (ecn_flags, _) = self.ecn.on_send(true);
+        let (ecn_flags, _) = self.ecn.on_send(len > 0);
         let h = PlainHeader {
             src_port: self.local_port,
             dst_port: self.remote_port,
@@ -391,29 +413,38 @@ impl Connection {
         count_fast_output();
         self.note_ack_sent();
 
-        // `send_plan` for new data.
+        // `send_plan` for new data and a first FIN.
+        let end = data_end + u32::from(fin);
+        if fin {
+            self.snd.fin_seq = Some(data_end);
+            self.snd.fin_alone = len == 0;
+        }
         let (out_segs, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
         let tx = self.snd.transmit();
         let rate = tx.rate.on_send(now, out_segs, delivered);
         ctr.out_segs += 1;
-        tx.burst_left = burst.0 - 1;
-        tx.burst_size = burst.1;
-        tx.burst_at = now;
+        if burst.0 > 0 {
+            tx.burst_left = burst.0 - 1;
+            tx.burst_size = burst.1;
+            tx.burst_at = now;
+        }
         self.snd.sb.on_send(nxt, end, now, psh_mark, rate);
         if burst.0 <= 1 {
             self.snd.sb.end_packet();
         }
-        if let Some(d) = &mut self.rcv.data {
-            d.delack.on_data_sent(now);
-        }
         let tx = self.snd.transmit();
-        // Linux `tcp_minshall_update`.
-        if len < mss_now.max(1) {
-            tx.sml = end;
-        }
         tx.last_send = now;
-        tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
-        tx.bytes_out += len as u64;
+        if len > 0 {
+            // Linux `tcp_minshall_update`.
+            if len < mss_now.max(1) {
+                tx.sml = end;
+            }
+            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
+            tx.bytes_out += len as u64;
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_data_sent(now);
+            }
+        }
         self.snd.nxt = end;
         self.snd.max = end;
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());

@@ -237,6 +237,23 @@ fn lossy_exchanges_are_the_same_with_and_without_output_prediction() {
     }
 }
 
+/// Short exchanges under heavy loss, so that FINs (with the last data or alone) are sent
+/// the predicted way and then lost: the loss probe and the timeout's resend read what the
+/// predicted FIN recorded (its sequence number, whether it went alone).
+#[test]
+fn lost_fins_are_the_same_with_and_without_output_prediction() {
+    let impair = Impair {
+        loss: 0.2,
+        ..Impair::default()
+    };
+    for (name, cfg, predicted) in configs().into_iter().filter(|c| c.2) {
+        for seed in 0..30 {
+            eprintln!("{name} seed {seed}");
+            same_either_way(u64::from(predicted), || exchange(&cfg, impair, seed, 8));
+        }
+    }
+}
+
 /// Whole stacks on the simulated network (`sim::transfer`), with the trace of every packet
 /// and state change, and without it. (Its sender queues everything and its FIN at once, so
 /// only the segments before the shutdown are predicted.)
