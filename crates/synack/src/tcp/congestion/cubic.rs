@@ -431,9 +431,12 @@ impl CongestionControl for Cubic {
     }
 
     fn on_tx_start(&mut self, flight: &super::Flight, idle: Duration) {
-        let now = flight.now;
+        self.on_tx_start_at(flight.now, idle);
+    }
+
+    fn on_tx_start_at(&mut self, now: Instant, idle: Duration) -> bool {
         let Some(epoch) = self.epoch_start else {
-            return;
+            return true;
         };
         // The idle time in whole milliseconds as the clock ticked them.
         let now_ms = jiffies(now);
@@ -441,6 +444,7 @@ impl CongestionControl for Cubic {
         if idle_ms > 0 {
             self.epoch_start = Some(epoch.saturating_add(idle_ms).min(now_ms));
         }
+        true
     }
 
     fn on_idle_restart(&mut self, _now: Instant, idle: Duration, rto: Duration) {

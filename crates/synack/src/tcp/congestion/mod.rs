@@ -207,6 +207,15 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// not count it; BBR, restarting application-limited, paces at its estimate.
     fn on_tx_start(&mut self, flight: &Flight, idle: Duration);
 
+    /// [`on_tx_start`](Self::on_tx_start) for a controller that reads nothing of the flight
+    /// but its time: does what `on_tx_start` would with a flight at `now` and returns true,
+    /// so that the sender need not build the [`Flight`]; false (the default) when the
+    /// controller reads more, and the sender calls `on_tx_start`.
+    fn on_tx_start_at(&mut self, now: Instant, idle: Duration) -> bool {
+        let _ = (now, idle);
+        false
+    }
+
     /// Restart after idle longer than the RTO with slow_start_after_idle on (RFC 5681 §4.1;
     /// Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, ¾ cwnd), then cwnd is halved once
     /// per RTO of idle time, but not below `min(IW, cwnd)`.

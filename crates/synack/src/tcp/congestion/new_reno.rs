@@ -119,6 +119,10 @@ impl CongestionControl for NewReno {
 
     fn on_tx_start(&mut self, _flight: &super::Flight, _idle: Duration) {}
 
+    fn on_tx_start_at(&mut self, _now: Instant, _idle: Duration) -> bool {
+        true
+    }
+
     fn on_idle_restart(&mut self, _now: Instant, idle: Duration, rto: Duration) {
         self.w.idle_restart(idle, rto);
     }

@@ -184,19 +184,30 @@ impl Connection {
             return None;
         }
         if self.state != State::TimeWait {
-            if let Some(tx) = self.snd.tx.as_deref_mut() {
-                tx.pacing_wait = false;
-            }
-            let mut plan = self.plan_data(now, room);
-            if plan.is_none() && self.frto_new_data_stuck() {
-                plan = self.plan_data(now, room);
-            }
-            if let Some(plan) = plan {
-                if !self.paced_later(now, &plan) {
-                    return self.send_plan(now, buf, plan, ctr);
+            if self.output_predicted() {
+                let sent = if self.snd.fin_queued {
+                    self.send_predicted::<true>(now, buf, room, ctr)
+                } else {
+                    self.send_predicted::<false>(now, buf, room, ctr)
+                };
+                if let Some(n) = sent {
+                    return n;
                 }
-                // Its departure time has not come: `poll_timeout` says when it has.
-                self.snd.transmit().pacing_wait = true;
+            } else {
+                if let Some(tx) = self.snd.tx.as_deref_mut() {
+                    tx.pacing_wait = false;
+                }
+                let mut plan = self.plan_data(now, room);
+                if plan.is_none() && self.frto_new_data_stuck() {
+                    plan = self.plan_data(now, room);
+                }
+                if let Some(plan) = plan {
+                    if !self.paced_later(now, &plan) {
+                        return self.send_plan(now, buf, plan, ctr);
+                    }
+                    // Its departure time has not come: `poll_timeout` says when it has.
+                    self.snd.transmit().pacing_wait = true;
+                }
             }
             if self.snd.probe_now {
                 self.snd.probe_now = false;
@@ -214,6 +225,232 @@ impl Connection {
             self.update_persist(now);
         }
         self.poll_ack_only(now, buf, ctr)
+    }
+
+    /// Output prediction, the sender's counterpart of header prediction: the next segment
+    /// of a synchronized connection that may still send (ESTABLISHED, CLOSE-WAIT, or
+    /// FIN-WAIT-1 and LAST-ACK before their FIN went) can only be new data, its FIN, or
+    /// nothing, and is written with the plain header. No recovery state (no episode, F-RTO
+    /// or PRR), nothing held out of order (no SACK blocks, the data MSS is the send MSS), no
+    /// urgent pointer, no loss probe due or out, nothing to resend (SND.NXT = SND.MAX and no
+    /// segment marked lost), no pacing, and data or a first FIN waiting. Then `plan_data`
+    /// would pass all its tests before the new-data rules, and `send_plan`/`write_segment`
+    /// all their resend, probe, pacing, SYN and option branches:
+    /// [`send_predicted`](Self::send_predicted) makes the same decisions and records the
+    /// same state without them.
+    #[inline]
+    fn output_predicted(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        ) && self.snd.nxt == self.snd.max
+            && (if self.snd.fin_queued {
+                self.snd.fin_seq.is_none()
+            } else {
+                self.snd.unsent_len() != 0
+            })
+            && !self.snd.probe_due
+            && !self.snd.probe_out
+            && self.snd.up.is_none()
+            && self.rcv.ooo.is_none()
+            && self.recovery.is_none()
+            && self.snd.tx.is_some()
+            && !self.cfg.pacing
+            && self.snd.sb.next_retransmit(self.snd.una).is_none()
+            && !self.cc.wants_pacing()
+            && plain_header_on()
+            && fast_output_on()
+    }
+
+    /// New data under [`output_predicted`](Self::output_predicted): `plan_data`'s rules for
+    /// new data (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle, cork, the two
+    /// windows, the idle restart of RFC 5681 §4.1, bursts and PSH as tcp::push), then what
+    /// `send_plan` and `write_segment` do for such a segment, in their order. `None`: no
+    /// segment of data now (the same state changes as `plan_data`'s `None`), the caller goes
+    /// on to the probes, the persist timer and the pure ACK; `Some(n)`: `send_plan`'s answer.
+    /// `FIN`: the FIN is queued (and not sent yet); an instance of its own, so that the
+    /// data-only one carries none of the FIN's tests.
+    #[inline(never)]
+    fn send_predicted<const FIN: bool>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        room: usize,
+        ctr: &mut Counters,
+    ) -> Option<Option<usize>> {
+        let mss_now = self.snd.mss as usize;
+        let mss = mss_now.max(1).min(room);
+        let nxt = self.snd.nxt;
+        let base = self.snd.buf_seq();
+        let queued = self.snd.buf.len();
+        let fin_pos = base + queued;
+        let off = (nxt - base) as usize;
+        let tx = self.snd.tx.as_deref_mut()?;
+        tx.pacing_wait = false;
+        // SND.NXT = SND.MAX: every mark the data sent so far ended is done with.
+        tx.push_marks.on_sent(nxt);
+        let record_end = tx
+            .push_marks
+            .record_end_after(nxt)
+            .map(|e| (e - nxt) as usize);
+        let (sml, last_send, bytes_acked) = (tx.sml, tx.last_send, tx.bytes_acked);
+        // Zero only with the FIN owed.
+        let avail = queued - off;
+        if self.snd.una == nxt && avail > 0 && bytes_acked > 0 {
+            // The idle restart, as `plan_data`.
+            let idle = now - last_send;
+            let rto = self.rto();
+            if self.cfg.slow_start_after_idle && idle > rto {
+                self.cc.on_idle_restart(now, idle, rto);
+            }
+            // CUBIC and NewReno read only the time: no `Flight` to build for them.
+            if !self.cc.on_tx_start_at(now, idle) {
+                let flight = self.flight(now);
+                self.cc.on_tx_start(&flight, idle);
+            }
+            self.snd.transmit().last_send = now;
+        }
+        let wnd_end = self.snd.una + self.snd.wnd;
+        let wnd_avail = if wnd_end > nxt {
+            (wnd_end - nxt) as usize
+        } else {
+            0
+        };
+        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        let cwnd_avail = cwnd_free * mss_now;
+        let len = avail
+            .min(mss)
+            .min(wnd_avail)
+            .min(cwnd_avail)
+            .min(record_end.unwrap_or(usize::MAX));
+        // `output_predicted`: a FIN queued is one not yet sent.
+        let fin = FIN && len == avail && (len > 0 || wnd_avail > 0);
+        if len == 0 && !fin {
+            if avail > 0 && cwnd_avail == 0 {
+                self.validate_cwnd(true);
+            }
+            self.snd.push_once = false;
+            return None;
+        }
+        let push = self.snd.push_once;
+        let corked = (self.opts.cork || self.snd.more) && !push;
+        let at_record_end = record_end == Some(len);
+        let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
+        let send = fin
+            || len == mss
+            || (at_record_end && len < avail)
+            || (len == avail && tail_may_go)
+            || (!corked && self.snd.max_wnd > 0 && len >= (self.snd.max_wnd as usize) / 2);
+        if !send {
+            self.snd.push_once = false;
+            return None;
+        }
+        let tx = self.snd.transmit();
+        let burst = if len == 0 {
+            (0, 0)
+        } else if tx.burst_left > 0 && tx.burst_at == now {
+            (tx.burst_left, tx.burst_size)
+        } else {
+            let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
+            let partial = limit % mss != 0
+                && ((limit == avail && tail_may_go)
+                    || (record_end == Some(limit) && limit < avail));
+            let segs = (limit / mss + partial as usize) as u32;
+            let grows = tx.push_marks.may_grow(nxt, fin_pos);
+            let quota = if segs > 1 || grows {
+                self.burst_quota()
+            } else {
+                1
+            };
+            let snd_mss = self.snd.mss;
+            let tx = self.snd.transmit();
+            if grows {
+                tx.push_marks
+                    .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
+            }
+            let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
+            (n, n)
+        };
+        let data_end = nxt + len as u32;
+        let psh_mark = len > 0 && self.snd.transmit().push_marks.psh_within(nxt, data_end);
+        let mut flags = Flags::ACK;
+        if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
+            flags |= Flags::PSH;
+        }
+        if fin {
+            flags |= Flags::FIN;
+        }
+
+        // `write_segment`, plain header: timestamps or nothing, no SACK blocks, no urgent
+        // pointer; ECE/CWR as new data takes them (RFC 3168 §6.1.2, §6.1.5).
+        let timestamps = self.opts.ts().map(|ts| Timestamps {
+            tsval: self.ts_now(now),
+            tsecr: ts.recent,
+        });
+        let window = self.window_to_advertise(false);
+        let (ecn_flags, _) = self.ecn.on_send(len > 0);
+        let h = PlainHeader {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: nxt,
+            ack: self.rcv.nxt,
+            flags: flags | ecn_flags,
+            window,
+            timestamps,
+        };
+        let hl = h.header_len();
+        debug_assert!(hl + len <= buf.len(), "sized against data_header_len");
+        let Some(out) = buf.get_mut(..hl + len) else {
+            return Some(None);
+        };
+        let sum = self.copy_payload(&mut out[hl..], off);
+        if h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
+            .is_err()
+        {
+            return Some(None);
+        }
+        count_plain_header();
+        count_fast_output();
+        self.note_ack_sent();
+
+        // `send_plan` for new data and a first FIN.
+        let end = data_end + u32::from(fin);
+        if fin {
+            self.snd.fin_seq = Some(data_end);
+            self.snd.fin_alone = len == 0;
+        }
+        let (out_segs, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
+        let tx = self.snd.transmit();
+        let rate = tx.rate.on_send(now, out_segs, delivered);
+        ctr.out_segs += 1;
+        if burst.0 > 0 {
+            tx.burst_left = burst.0 - 1;
+            tx.burst_size = burst.1;
+            tx.burst_at = now;
+        }
+        self.snd.sb.on_send(nxt, end, now, psh_mark, rate);
+        if burst.0 <= 1 {
+            self.snd.sb.end_packet();
+        }
+        let tx = self.snd.transmit();
+        tx.last_send = now;
+        if len > 0 {
+            // Linux `tcp_minshall_update`.
+            if len < mss_now.max(1) {
+                tx.sml = end;
+            }
+            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
+            tx.bytes_out += len as u64;
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_data_sent(now);
+            }
+        }
+        self.snd.nxt = end;
+        self.snd.max = end;
+        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
+        self.arm_retransmit(now);
+        self.cap_loss_probe_at_head_rto(now);
+        Some(Some(hl + len))
     }
 
     /// The sequence number of a segment that carries no data (a pure ACK, an active RST): the
@@ -1349,6 +1586,37 @@ std::thread_local! {
 pub(crate) fn set_plain_header(on: bool) -> u64 {
     PLAIN_HEADER.with(|c| c.set(on));
     PLAIN_HEADERS.with(|c| c.get())
+}
+
+/// Tests only: turns output prediction (`send_predicted`) on or off for the connections this
+/// thread drives, so that a test can run the same exchange through the general planner and
+/// compare; returns how many segments this thread sent the predicted way so far.
+#[cfg(test)]
+pub(crate) fn set_fast_output(on: bool) -> u64 {
+    FAST_OUTPUT.with(|c| c.set(on));
+    FAST_OUTPUTS.with(|c| c.get())
+}
+
+#[cfg(test)]
+std::thread_local! {
+    static FAST_OUTPUT: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+    static FAST_OUTPUTS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Output prediction is on (always, outside tests).
+#[inline(always)]
+fn fast_output_on() -> bool {
+    #[cfg(test)]
+    return FAST_OUTPUT.with(|c| c.get());
+    #[cfg(not(test))]
+    true
+}
+
+/// Tests only: counts a segment sent the predicted way.
+#[inline(always)]
+fn count_fast_output() {
+    #[cfg(test)]
+    FAST_OUTPUTS.with(|c| c.set(c.get() + 1));
 }
 
 /// The plain header is on (always, outside tests).

@@ -6,6 +6,7 @@ mod harness;
 
 mod close;
 mod diagram;
+mod fast_output;
 mod frto;
 mod handshake;
 mod header_prediction;
