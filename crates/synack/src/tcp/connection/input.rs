@@ -1004,7 +1004,9 @@ impl Connection {
     }
 
     /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).
-    /// `whole`: a whole segment was acknowledged (see [`AckSummary::acked_whole`]).
+    /// `whole`: a whole segment was acknowledged (see [`AckSummary::acked_whole`]). Inlined
+    /// into `ack_in_order`'s two copies and the general path: once per ACK of new data.
+    #[inline(always)]
     fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, whole: bool) {
         let ack = seg.ack;
         let mut acked = ack - self.snd.una;
