@@ -25,7 +25,8 @@ impl Connection {
     /// codepoint `cp` (RFC 3168 §5). Once ECN is negotiated, a segment with CWR ends our echo
     /// (Linux: a pure ACK too) and data marked CE starts it (§6.1.3); data of either kind is
     /// acknowledged at once, as Linux's `tcp_ecn_accept_cwr` and `__tcp_ecn_check_ce` do, in
-    /// that order.
+    /// that order. Inlined into the demultiplexer, its one caller.
+    #[inline(always)]
     pub fn handle_segment_ecn(
         &mut self,
         now: Instant,
