@@ -509,7 +509,11 @@ mod tests {
                 // And once more behind them (a second append, possibly across the end).
                 let m = (MIN_ALLOCATION - n).min(3);
                 assert_eq!(r.enqueue(&bytes(n..n + m)), m);
-                assert_eq!(contents(&r), bytes(0..n + m), "head {head}, {n} + {m} bytes");
+                assert_eq!(
+                    contents(&r),
+                    bytes(0..n + m),
+                    "head {head}, {n} + {m} bytes"
+                );
             }
         }
     }
