@@ -153,7 +153,7 @@ impl Demux {
 
 impl Stack {
     /// A TCP segment (`payload`) from `src` to `dst`; `bytes` is the whole IP packet, for
-    /// traces.
+    /// traces; `ecn` its IP header's ECN field (RFC 3168 §5), as the IP layer read it.
     pub(super) fn handle_tcp(
         &mut self,
         now: Instant,
@@ -161,6 +161,7 @@ impl Stack {
         dst: IpAddr,
         payload: &[u8],
         bytes: &[u8],
+        ecn: crate::tcp::ecn::Codepoint,
     ) {
         let packet = match wtcp::Packet::new_checked(payload) {
             Ok(p) => p,
@@ -232,8 +233,7 @@ impl Stack {
                 {
                     overflow = true; // decided below, needs the listener
                 } else {
-                    c.conn
-                        .handle_segment_ecn(now, &seg, super::egress::ecn_of(bytes), ctr);
+                    c.conn.handle_segment_ecn(now, &seg, ecn, ctr);
                     learned = c.conn.take_fast_open_learned();
                 }
             }
@@ -264,7 +264,7 @@ impl Stack {
                 // RFC 3168 §6.1.1: a SYN must be Not-ECT. An ECN-setup SYN that is ECN-capable
                 // itself gets no ECN, as Linux's `tcp_ecn_create_request` decides.
                 let mut seg = seg;
-                if super::egress::ecn_of(bytes) != crate::tcp::ecn::Codepoint::NotEct {
+                if ecn != crate::tcp::ecn::Codepoint::NotEct {
                     seg.flags =
                         wtcp::Flags(seg.flags.0 & !(wtcp::Flags::ECE.0 | wtcp::Flags::CWR.0));
                 }

@@ -71,11 +71,18 @@ impl Stack {
         self.ipv4_deliver(now, &ip, packet.payload(), bytes);
     }
 
-    /// Hands a whole datagram's payload to its protocol.
+    /// Hands a whole datagram's payload to its protocol. Inlined (into `ip_input` and the
+    /// reassembly's delivery): out of line, every packet paid for its call, its frame and
+    /// the header's addresses handed over through memory.
+    #[inline(always)]
     fn ipv4_deliver(&mut self, now: Instant, ip: &ipv4::Repr, payload: &[u8], bytes: &[u8]) {
         let (src, dst) = (IpAddr::V4(ip.src_addr), IpAddr::V4(ip.dst_addr));
         match ip.protocol {
-            IpProtocol::Tcp => self.handle_tcp(now, src, dst, payload, bytes),
+            IpProtocol::Tcp => {
+                // The ECN field as the header's parse read it (what `ecn_of` would read again).
+                let ecn = crate::tcp::ecn::Codepoint::from_bits(ip.ecn);
+                self.handle_tcp(now, src, dst, payload, bytes, ecn)
+            }
             IpProtocol::Icmp => self.handle_icmp(now, ip, payload, bytes),
             IpProtocol::Udp => self.handle_udp(now, src, dst, payload, bytes),
             _ => {

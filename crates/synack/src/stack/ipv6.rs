@@ -75,7 +75,8 @@ impl Stack {
             match IpProtocol::from(c.next) {
                 IpProtocol::Tcp => {
                     let (src, dst) = addrs(bytes);
-                    return self.handle_tcp(now, src, dst, &bytes[c.at..], bytes);
+                    let ecn = super::egress::ecn_of(bytes);
+                    return self.handle_tcp(now, src, dst, &bytes[c.at..], bytes, ecn);
                 }
                 IpProtocol::Icmpv6 => return self.handle_icmpv6(now, bytes, c.at),
                 IpProtocol::NoNextHeader => {

@@ -139,7 +139,13 @@ impl RingBuffer {
         }
         let len = self.len();
         self.reserve(len + n);
-        self.write_physical(len, &data[..n]);
+        // The usual case, the bytes contiguous after the committed end (no wrap around the
+        // storage's end): one copy without `spans`' general arithmetic.
+        let start = self.wrap(self.head as usize + len);
+        match self.storage.get_mut(start..start + n) {
+            Some(to) => to.copy_from_slice(&data[..n]),
+            None => self.write_physical(len, &data[..n]),
+        }
         self.len += n as u32;
         self.pending = self.pending.saturating_sub(n as u32);
         n
@@ -486,6 +492,30 @@ mod tests {
         assert_eq!(r.write_at(0, &bytes(60..64)), 4);
         assert_eq!(r.commit(300), 210);
         assert_eq!(contents(&r), bytes(50..270));
+    }
+
+    #[test]
+    fn enqueue_places_bytes_up_to_and_across_the_storage_end() {
+        // `enqueue`'s contiguous case (after the committed end, before the storage's end)
+        // and its wrapping one, at every head position of a minimum-size ring.
+        for head in 0..MIN_ALLOCATION {
+            for n in [1, MIN_ALLOCATION / 2, MIN_ALLOCATION - head, MIN_ALLOCATION] {
+                let mut r = RingBuffer::new(MIN_ALLOCATION);
+                assert_eq!(r.enqueue(&vec![0xEE; head.max(1)]), head.max(1));
+                assert_eq!(r.consume(head.max(1)), head.max(1));
+                assert_eq!(r.enqueue(&bytes(0..n)), n, "head {head}, {n} bytes");
+                assert_eq!(r.allocated(), MIN_ALLOCATION);
+                assert_eq!(contents(&r), bytes(0..n), "head {head}, {n} bytes");
+                // And once more behind them (a second append, possibly across the end).
+                let m = (MIN_ALLOCATION - n).min(3);
+                assert_eq!(r.enqueue(&bytes(n..n + m)), m);
+                assert_eq!(
+                    contents(&r),
+                    bytes(0..n + m),
+                    "head {head}, {n} + {m} bytes"
+                );
+            }
+        }
     }
 
     #[test]

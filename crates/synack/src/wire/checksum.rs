@@ -206,6 +206,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// The IPv4 pseudo-header (RFC 9293 §3.1): source, destination, zero, protocol, TCP/UDP length.
+#[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, len: u32) -> Checksum {
     // The two addresses as native-endian words: what `add_bytes` of their octets adds.
     let (s, d) = (
@@ -231,7 +232,9 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, protocol: IpProtocol, len:
 }
 
 /// The pseudo-header for either IP version. Mixed families (a caller bug) are summed as
-/// IPv4-mapped IPv6 addresses so the result is at least deterministic.
+/// IPv4-mapped IPv6 addresses so the result is at least deterministic. Inlined: every
+/// segment in and out has one, and the IPv4 one is a few additions.
+#[inline]
 pub fn pseudo_header(src: IpAddr, dst: IpAddr, protocol: IpProtocol, len: u32) -> Checksum {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, len),

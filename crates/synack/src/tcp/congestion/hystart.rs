@@ -170,7 +170,9 @@ impl HyStart {
     }
 
     /// One ACK during slow start: track rounds and RTT minima, and decide on slow-start exit
-    /// (§4.2, and the ACK train).
+    /// (§4.2, and the ACK train). Inlined into CUBIC's `on_ack`, on every ACK of the initial
+    /// slow start: the `HyStartAck` is then never built in memory.
+    #[inline]
     pub fn on_ack(&mut self, ack: &HyStartAck) -> Verdict {
         if self.phase == Phase::Done {
             return Verdict::Continue;

@@ -25,7 +25,8 @@ impl Connection {
     /// codepoint `cp` (RFC 3168 §5). Once ECN is negotiated, a segment with CWR ends our echo
     /// (Linux: a pure ACK too) and data marked CE starts it (§6.1.3); data of either kind is
     /// acknowledged at once, as Linux's `tcp_ecn_accept_cwr` and `__tcp_ecn_check_ce` do, in
-    /// that order.
+    /// that order. Inlined into the demultiplexer, its one caller.
+    #[inline(always)]
     pub fn handle_segment_ecn(
         &mut self,
         now: Instant,
@@ -1004,7 +1005,9 @@ impl Connection {
     }
 
     /// New data acknowledged: free it, manage the retransmission timer (RFC 6298 §5.2-5.3).
-    /// `whole`: a whole segment was acknowledged (see [`AckSummary::acked_whole`]).
+    /// `whole`: a whole segment was acknowledged (see [`AckSummary::acked_whole`]). Inlined
+    /// into `ack_in_order`'s two copies and the general path: once per ACK of new data.
+    #[inline(always)]
     fn on_new_ack(&mut self, now: Instant, seg: &Repr<'_>, whole: bool) {
         let ack = seg.ack;
         let mut acked = ack - self.snd.una;

@@ -1313,7 +1313,10 @@ impl Connection {
         if cwnd_limited {
             return true;
         }
-        self.cc.cwnd() < self.cc.ssthresh() && self.cwnd_segs() < 2 * max_packets_out
+        // One read of the window for both tests, the cheaper test first (false on every ACK
+        // of an exchange that keeps a segment or two in flight).
+        let cwnd = self.cc.cwnd();
+        (cwnd / self.snd.mss.max(1)).max(1) < 2 * max_packets_out && cwnd < self.cc.ssthresh()
     }
 
     /// Linux `tcp_cwnd_validate`, after a round of sending: remember the most segments in
