@@ -82,7 +82,8 @@ pub(super) struct ConnSlot {
     /// Out of the demux table already ([`reap`](Stack::reap): closed but still held), so that
     /// freeing it later looks up its 4-tuple no more.
     pub(super) unhashed: bool,
-    /// Where its entry went in the demux table (`enter_conn`): leaving the table looks
+    /// Where its entry went in the demux table (`enter_demux`, written by `Entered::write`,
+    /// or `enter_conn`): leaving the table looks
     /// there first ([`Demux::remove_at`](super::demux::Demux::remove_at)). In the slot's
     /// padding: the slot keeps its size.
     pub(super) bucket: Bucket,

@@ -255,8 +255,8 @@ impl Stack {
         let ts_offset = self.ts_offset(local, remote);
         let (trace, mtu) = (self.cfg.trace, self.path_mtu(rip));
         let iss = self.isn.isn(now, local, remote);
-        // Built by `new_in`, moved into its slot (one copy of the TCB), opened there, then
-        // entered in the demux.
+        // Built by `new_in` and moved into its slot (one copy of the TCB); entered in the
+        // demux, then opened there (a failed open takes it out again).
         let h = self.place_conn(
             None,
             true,
@@ -282,7 +282,13 @@ impl Stack {
                 self.remove_conn(h);
                 Err(io::Error::from(e))
             }
-            None => Err(err(io::ErrorKind::Other, "no slot")),
+            None => {
+                // `place_conn` has just filled the slot, so this does not happen; if it did,
+                // the demux entry must not outlive it.
+                debug_assert!(false, "the slot place_conn filled is gone");
+                self.unhash(tuple, h);
+                Err(err(io::ErrorKind::Other, "no slot"))
+            }
         }
     }
 
@@ -483,7 +489,7 @@ impl Stack {
     /// ```
     pub fn disconnect(&mut self, now: Instant, h: SocketHandle) {
         if self.listener_slot(h).is_some() {
-            return self.close(now, h);
+            return self.close_listener(now, h);
         }
         self.touch_with(h, now, |c, ctr| {
             c.conn.disconnect(now, ctr);

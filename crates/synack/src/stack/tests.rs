@@ -221,13 +221,6 @@ fn connect_accept_transfer_close() {
     assert_eq!(net.b.counters().passive_opens, 1);
 }
 
-/// A connection keeps the demux bucket its entry went into, and leaves the table through it
-/// (the client's end, freed) or has its entry replaced there by a compact TIME-WAIT entry
-/// (the server's, which closed first); half the clients close while still held, and leave
-/// the table then (`reap`), freed later. 40 connections grow both tables several times after
-/// the first ones went in, which moves those entries: they are found by their 4-tuple
-/// then. After each connection ends, every other one is still found by its 4-tuple: a
-/// bucket that holds another connection's entry took nothing of it.
 /// `connect_then` enters the connection in the demux table before its open, so that one
 /// slot lookup serves the bucket, the open and the refresh: an open that fails takes it out
 /// again (with its slot), leaving nothing behind: no demux entry, no slot, nothing to send, and
@@ -238,26 +231,36 @@ fn a_connect_whose_open_fails_leaves_no_demux_entry_slot_or_segment() {
     let (now, remote) = (Instant::ZERO, server_addr(80));
     let local = SocketAddr::new(IpAddr::V4(A_IP), 40_000);
     let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-    let tcp = s.cfg.tcp.clone();
-    let e = s
-        .connect_then(now, remote, Some(local), tcp, |_, _, _, _| {
-            Err(Error::InvalidInput)
-        })
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(
-        !s.conns.contains(&tuple),
-        "the failed open's demux entry stayed"
-    );
-    assert_eq!(s.connection_count(), 0);
-    assert!(
-        s.slots
-            .iter()
-            .all(|slot| matches!(slot.kind, slots::SlotKind::Free)),
-        "the failed open's slot stayed"
-    );
     let mut buf = [0u8; 1500];
-    assert_eq!(s.poll_transmit(now, &mut buf), None, "something was sent");
+    // Two shapes of a failed open: one that fails before the connection is opened, and
+    // Fast Open's, whose open succeeds (SYN-SENT, remote set, a deadline armed) before the
+    // data it carries is refused.
+    for connects_first in [false, true] {
+        let tcp = s.cfg.tcp.clone();
+        let e = s
+            .connect_then(now, remote, Some(local), tcp, |c, r, iss, ctr| {
+                if connects_first {
+                    c.connect(now, r, iss, ctr)?;
+                    assert_eq!(c.state(), State::SynSent);
+                }
+                Err(Error::InvalidInput)
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(
+            !s.conns.contains(&tuple),
+            "the failed open's demux entry stayed (connected first: {connects_first})"
+        );
+        assert_eq!(s.connection_count(), 0);
+        assert!(
+            s.slots
+                .iter()
+                .all(|slot| matches!(slot.kind, slots::SlotKind::Free)),
+            "the failed open's slot stayed (connected first: {connects_first})"
+        );
+        assert_eq!(s.poll_timeout(), None, "a deadline stayed armed");
+        assert_eq!(s.poll_transmit(now, &mut buf), None, "something was sent");
+    }
     let h = s
         .connect(now, remote, Some(local))
         .expect("the 4-tuple is free");
@@ -266,6 +269,13 @@ fn a_connect_whose_open_fails_leaves_no_demux_entry_slot_or_segment() {
     assert_eq!(s.connection(h).map(|c| c.state()), Some(State::SynSent));
 }
 
+/// A connection keeps the demux bucket its entry went into, and leaves the table through it
+/// (the client's end, freed) or has its entry replaced there by a compact TIME-WAIT entry
+/// (the server's, which closed first); half the clients close while still held, and leave
+/// the table then (`reap`), freed later. 40 connections grow both tables several times after
+/// the first ones went in, which moves those entries: they are found by their 4-tuple
+/// then. After each connection ends, every other one is still found by its 4-tuple: a
+/// bucket that holds another connection's entry took nothing of it.
 #[test]
 fn connections_leave_the_demux_table_through_their_kept_bucket_or_their_4_tuple() {
     fn demuxed(s: &Stack, h: SocketHandle) -> bool {

@@ -269,7 +269,9 @@ impl Connection {
     }
 
     /// Inlined (a compare and a store at each of its callers); the event, queued only when
-    /// the connection records them (the stack's trace), out of line.
+    /// the connection records them, out of line (`#[cold]`: inside a stack, which records
+    /// them only with its trace on; a standalone `Connection` records them by default and
+    /// pays the call on each change).
     #[inline]
     fn set_state(&mut self, to: State, reason: &'static str) {
         let from = self.state;
