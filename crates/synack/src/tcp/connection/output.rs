@@ -448,8 +448,7 @@ impl Connection {
         self.snd.nxt = end;
         self.snd.max = end;
         self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
-        self.arm_retransmit(now);
-        self.cap_loss_probe_at_head_rto(now);
+        self.arm_after_predicted_send(now);
         Some(Some(hl + len))
     }
 
