@@ -316,7 +316,9 @@ impl Connection {
         } else {
             0
         };
-        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        // The congestion window in segments, asked once: nothing below changes it.
+        let cwnd_segs = self.cwnd_segs();
+        let cwnd_free = cwnd_segs.saturating_sub(self.pipe_segs()) as usize;
         let cwnd_avail = cwnd_free * mss_now;
         let len = avail
             .min(mss)
@@ -447,7 +449,7 @@ impl Connection {
         }
         self.snd.nxt = end;
         self.snd.max = end;
-        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
+        self.validate_cwnd(self.pipe_segs() >= cwnd_segs);
         self.arm_after_predicted_send(now);
         Some(Some(hl + len))
     }
