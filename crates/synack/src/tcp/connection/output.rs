@@ -316,7 +316,9 @@ impl Connection {
         } else {
             0
         };
-        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        // The congestion window in segments, asked once: nothing below changes it.
+        let cwnd_segs = self.cwnd_segs();
+        let cwnd_free = cwnd_segs.saturating_sub(self.pipe_segs()) as usize;
         let cwnd_avail = cwnd_free * mss_now;
         let len = avail
             .min(mss)
@@ -447,9 +449,8 @@ impl Connection {
         }
         self.snd.nxt = end;
         self.snd.max = end;
-        self.validate_cwnd(self.pipe_segs() >= self.cwnd_segs());
-        self.arm_retransmit(now);
-        self.cap_loss_probe_at_head_rto(now);
+        self.validate_cwnd(self.pipe_segs() >= cwnd_segs);
+        self.arm_after_predicted_send(now);
         Some(Some(hl + len))
     }
 

@@ -472,6 +472,66 @@ impl Connection {
         }
     }
 
+    /// After the predicted path sent new data (SND.NXT = SND.MAX past SND.UNA, a synchronized
+    /// state): [`arm_retransmit`](Self::arm_retransmit) then
+    /// [`cap_loss_probe_at_head_rto`](Self::cap_loss_probe_at_head_rto), to the same
+    /// deadlines, with the RTO worked out once for both and the probe timer written once
+    /// (not stopped, armed, then capped). Linux arms the RTO
+    /// only when nothing was out (`tcp_event_new_data_sent`) and schedules the probe in
+    /// `tcp_schedule_loss_probe` with `tcp_rto_delta_us`.
+    #[inline]
+    pub(super) fn arm_after_predicted_send(&mut self, now: Instant) {
+        debug_assert!(self.snd.una != self.snd.max && self.snd.nxt == self.snd.max);
+        debug_assert!(self.state.is_synchronized());
+        let rto = self.rtt.current_rto_nanos(self.rto_bounds());
+        let rto_at = match self.timers.get(Timer::Retransmit) {
+            Some(at) => at,
+            None => {
+                let mut at = now.add_nanos(rto);
+                // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
+                if let (Some(limit), Some(since), true) = (
+                    self.opts.user_timeout(),
+                    self.snd.rtx_since.get(),
+                    self.snd.retries > 0,
+                ) {
+                    at = at.min((since + limit).max(now));
+                }
+                self.timers.arm(Timer::Retransmit, at);
+                at
+            }
+        };
+        // `arm_loss_probe`, SND.NXT = SND.MAX and a synchronized state given.
+        let open = self.opts.sack
+            && self.snd.retries == 0
+            && matches!(self.ca_state(), CaState::Open | CaState::Disorder)
+            && self.snd.tlp_high().is_none();
+        if !open {
+            self.timers.stop(Timer::LossProbe);
+            return;
+        }
+        let pto = match self.rtt.srtt_nanos() {
+            Some(srtt) => {
+                let one_segment = self.snd.sb.outstanding().segs <= 1;
+                let extra = if one_segment {
+                    nanos_of(self.cfg.rto_min)
+                } else {
+                    2_000_000
+                };
+                srtt.saturating_mul(2).saturating_add(extra)
+            }
+            None => nanos_of(self.cfg.rto_initial),
+        };
+        let mut probe_at = now.add_nanos(pto).min(rto_at);
+        // `cap_loss_probe_at_head_rto`: the head's last transmission plus the same RTO.
+        if let Some(head) = self.snd.sb.first() {
+            let cap = head.xmit.add_nanos(rto);
+            if cap > now && cap < probe_at {
+                probe_at = cap;
+            }
+        }
+        self.timers.arm(Timer::LossProbe, probe_at);
+    }
+
     /// Arm (or stop) the persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): data waits,
     /// nothing is in flight, and the peer's window is too small to send what waits (zero, or
     /// below one segment, where sender SWS avoidance holds back). When it fires, the sender
