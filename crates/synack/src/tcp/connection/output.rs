@@ -262,6 +262,26 @@ impl Connection {
             && fast_output_on()
     }
 
+    /// Data waits with nothing in flight: sending resumes after the idle time since
+    /// `last_send`. RFC 5681 §4.1: restart the window after an idle period of one RTO (Linux
+    /// `tcp_slow_start_after_idle_check`), and tell the controller (CA_EVENT_TX_START); one
+    /// that reads only the time (CUBIC, NewReno) gets no `Flight` built. The idle clock
+    /// restarts here, so a plan that sends nothing does not restart the window twice. Both
+    /// `plan_data` and `send_predicted` start a send this way.
+    #[inline(always)]
+    fn tx_start(&mut self, now: Instant, last_send: Instant) {
+        let idle = now - last_send;
+        let rto = self.rto();
+        if self.cfg.slow_start_after_idle && idle > rto {
+            self.cc.on_idle_restart(now, idle, rto);
+        }
+        if !self.cc.on_tx_start_at(now, idle) {
+            let flight = self.flight(now);
+            self.cc.on_tx_start(&flight, idle);
+        }
+        self.snd.transmit().last_send = now;
+    }
+
     /// New data under [`output_predicted`](Self::output_predicted): `plan_data`'s rules for
     /// new data (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle, cork, the two
     /// windows, the idle restart of RFC 5681 §4.1, bursts and PSH as tcp::push), then what
@@ -297,18 +317,7 @@ impl Connection {
         // Zero only with the FIN owed.
         let avail = queued - off;
         if self.snd.una == nxt && avail > 0 && bytes_acked > 0 {
-            // The idle restart, as `plan_data`.
-            let idle = now - last_send;
-            let rto = self.rto();
-            if self.cfg.slow_start_after_idle && idle > rto {
-                self.cc.on_idle_restart(now, idle, rto);
-            }
-            // CUBIC and NewReno read only the time: no `Flight` to build for them.
-            if !self.cc.on_tx_start_at(now, idle) {
-                let flight = self.flight(now);
-                self.cc.on_tx_start(&flight, idle);
-            }
-            self.snd.transmit().last_send = now;
+            self.tx_start(now, last_send);
         }
         let wnd_end = self.snd.una + self.snd.wnd;
         let wnd_avail = if wnd_end > nxt {
@@ -610,19 +619,7 @@ impl Connection {
             && avail > 0
             && self.snd.tx.as_ref().is_some_and(|t| t.bytes_acked > 0)
         {
-            // Data waits with nothing in flight: sending resumes after `idle`. RFC 5681 §4.1:
-            // restart the window after an idle period of one RTO (Linux
-            // tcp_slow_start_after_idle_check), and tell the controller (CA_EVENT_TX_START).
-            // The idle clock restarts here, so a plan that sends nothing does not restart
-            // the window twice.
-            let idle = now - last_send;
-            let rto = self.rto();
-            if self.cfg.slow_start_after_idle && idle > rto {
-                self.cc.on_idle_restart(now, idle, rto);
-            }
-            let flight = self.flight(now);
-            self.cc.on_tx_start(&flight, idle);
-            self.snd.transmit().last_send = now;
+            self.tx_start(now, last_send);
         }
         let wnd_end = self.snd.una + self.snd.wnd;
         let wnd_avail = if wnd_end > self.snd.nxt {
