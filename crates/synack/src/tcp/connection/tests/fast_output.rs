@@ -348,3 +348,41 @@ proptest! {
         same_either_way(u64::from(predicted), || exchange(&cfg, impair, seed, 60));
     }
 }
+
+/// Deterministic edges (review item 4, part): a bulk transfer under loss (so that CUBIC has
+/// left slow start), an idle period far past the RTO (the idle restart, RFC 5681 §4.1, with
+/// `slow_start_after_idle` on), then more data, a path MTU drop mid-stream (RFC 1191 §6.3:
+/// an MSS other than the first), more data, and the close. Whole state compared after
+/// every step.
+#[test]
+fn idle_restart_and_mss_change_are_the_same_with_and_without_output_prediction() {
+    same_either_way(20, || {
+        let mut p = Pipe::connected(config(), Duration::from_millis(2));
+        p.impair = Impair {
+            loss: 0.02,
+            ..Impair::default()
+        };
+        p.rng = SimRng::new(7);
+        let mut out = String::new();
+        let got = p.transfer_a_to_b(&pattern(200_000, 1), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        p.impair = Impair::default();
+        p.run_for(Duration::from_secs(3));
+        // Nothing left to do: the pipe stops, the clock does not move by itself.
+        p.now += Duration::from_secs(3);
+        writeln!(out, "idle {:?} {}", p.now, state_dump(&p.a)).unwrap();
+        let got = p.transfer_a_to_b(&pattern(30_000, 2), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        writeln!(out, "pmtu {:?}", p.a.on_path_mtu(1200, 20)).unwrap();
+        let got = p.transfer_a_to_b(&pattern(30_000, 3), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        p.a.shutdown(Shutdown::Write).unwrap();
+        p.b.shutdown(Shutdown::Write).unwrap();
+        p.run_for(Duration::from_secs(30));
+        for (t, to_b, s) in &p.log {
+            writeln!(out, "{t:?} {to_b} {:?} {:02x?}", s, s.bytes).unwrap();
+        }
+        writeln!(out, "{}\n{}", state_dump(&p.a), state_dump(&p.b)).unwrap();
+        out
+    });
+}
