@@ -299,6 +299,15 @@ impl Connection {
         ctr: &mut Counters,
     ) -> Option<Option<usize>> {
         let mss_now = self.snd.mss as usize;
+        // What `output_predicted` leaves out of the general path's tests: no F-RTO new data
+        // (no recovery state), no pacing, no SACK blocks taken from the MSS.
+        debug_assert!(!self.frto_sending_new(), "predicted under F-RTO");
+        debug_assert!(!self.pacing(), "predicted while pacing");
+        debug_assert_eq!(
+            self.data_mss(),
+            mss_now.max(1),
+            "data MSS is not the send MSS"
+        );
         let mss = mss_now.max(1).min(room);
         let nxt = self.snd.nxt;
         let base = self.snd.buf_seq();
@@ -410,6 +419,11 @@ impl Connection {
             timestamps,
         };
         let hl = h.header_len();
+        debug_assert_eq!(
+            hl,
+            self.data_header_len(),
+            "plain header is not the data header"
+        );
         debug_assert!(hl + len <= buf.len(), "sized against data_header_len");
         let Some(out) = buf.get_mut(..hl + len) else {
             return Some(None);
@@ -421,7 +435,7 @@ impl Connection {
             return Some(None);
         }
         count_plain_header();
-        count_fast_output();
+        count_fast_output(fin, len == 0);
         self.note_ack_sent();
 
         // `send_plan` for new data and a first FIN.
@@ -1599,6 +1613,13 @@ pub(crate) fn set_fast_output(on: bool) -> u64 {
 std::thread_local! {
     static FAST_OUTPUT: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
     static FAST_OUTPUTS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    static FAST_FINS: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+}
+
+/// Tests only: how many FINs this thread sent the predicted way so far, alone and with data.
+#[cfg(test)]
+pub(crate) fn fast_fins() -> [u64; 2] {
+    FAST_FINS.with(|c| c.get())
 }
 
 /// Output prediction is on (always, outside tests).
@@ -1610,11 +1631,22 @@ fn fast_output_on() -> bool {
     true
 }
 
-/// Tests only: counts a segment sent the predicted way.
+/// Tests only: counts a segment sent the predicted way, and a FIN apart (alone or not).
 #[inline(always)]
-fn count_fast_output() {
+fn count_fast_output(fin: bool, alone: bool) {
     #[cfg(test)]
-    FAST_OUTPUTS.with(|c| c.set(c.get() + 1));
+    {
+        FAST_OUTPUTS.with(|c| c.set(c.get() + 1));
+        if fin {
+            FAST_FINS.with(|c| {
+                let mut n = c.get();
+                n[usize::from(!alone)] += 1;
+                c.set(n);
+            });
+        }
+    }
+    #[cfg(not(test))]
+    let _ = (fin, alone);
 }
 
 /// The plain header is on (always, outside tests).

@@ -1,17 +1,19 @@
-//! Output prediction (`send_predicted`: the next segment of an ESTABLISHED connection with
-//! no recovery state, no SACK blocks, no urgent data, no FIN, nothing to resend and no
-//! pacing is new data, planned and written without the general planner's other branches) is
-//! only a shortcut: the same exchanges, run once with it and once through `plan_data`,
-//! `send_plan` and `write_segment`, put byte-identical segments on the wire at the same
-//! instants, and leave the same TCP_INFO, deadline and queued bytes at both ends after every
-//! step, the same events and counters at the end. Each run also checks that the shortcut
-//! was taken, so that a predicate that never holds cannot pass.
+//! Output prediction (`send_predicted`: the next segment of a synchronized connection that
+//! may still send, ESTABLISHED, CLOSE-WAIT, or FIN-WAIT-1 and LAST-ACK before their FIN
+//! went, with no recovery state, no SACK blocks, no urgent data, nothing to resend, no probe
+//! and no pacing, is new data or the first FIN, alone or with the last data, planned and
+//! written without the general planner's other branches) is only a shortcut: the same
+//! exchanges, run once with it and once through `plan_data`, `send_plan` and
+//! `write_segment`, put byte-identical segments on the wire at the same instants, and leave
+//! the same TCP_INFO, deadline, queued bytes and whole connection state (`state_dump`) at
+//! both ends after every step, the same events and counters at the end. Each run also checks
+//! that the shortcut was taken, so that a predicate that never holds cannot pass.
 
 use std::fmt::Write as _;
 
 use proptest::prelude::*;
 
-use super::super::output::set_fast_output;
+use super::super::output::{fast_fins, set_fast_output};
 use super::harness::*;
 use crate::device::sim::{LinkConfig, Loss};
 use crate::sim::{TransferConfig, transfer};
@@ -105,7 +107,9 @@ fn exchange(cfg: &Config, impair: Impair, seed: u64, steps: usize) -> String {
     log
 }
 
-/// What a step leaves at one end: TCP_INFO, the next deadline, the bytes queued each way.
+/// What a step leaves at one end: TCP_INFO, the next deadline, the bytes queued each way,
+/// and every field of the connection's state (`state_dump`), so that a difference shows on
+/// the step that made it, not only once it changes what goes on the wire.
 fn snapshot(out: &mut String, name: &str, c: &Connection) {
     writeln!(
         out,
@@ -116,6 +120,39 @@ fn snapshot(out: &mut String, name: &str, c: &Connection) {
         c.recv_queue_len()
     )
     .unwrap();
+    writeln!(out, "{name} {}", state_dump(c)).unwrap();
+}
+
+/// The connection's whole state, field by field (`Connection`'s own `Debug` is a summary):
+/// the send side (scoreboard and its PSH bits, `sml`, push marks, burst, rate state), the
+/// receive side (`rcv.adv`, delayed ACK), recovery, options, ECN (a CWR owed), timers, RTT,
+/// the congestion controller. Left out: nothing but `cfg` (the same `Arc` in both runs) and
+/// `events` (compared as they are polled).
+fn state_dump(c: &Connection) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        c.state,
+        c.local_ip,
+        c.remote_ip,
+        c.local_port,
+        c.remote_port,
+        c.passive,
+        c.orphaned,
+        c.fast_open,
+        c.fast_open_active,
+        c.snd,
+        c.rcv,
+        c.recovery,
+        c.opts,
+        c.ecn,
+        c.timers,
+        c.keepalive_due,
+        c.rtt,
+        c.cc,
+        c.pending_rst,
+        (&c.error, &c.soft_error, c.error_reported),
+        c.record_events,
+    )
 }
 
 /// Runs `f` with output prediction off and on; requires the same outcome, and that the
@@ -239,24 +276,33 @@ fn lossy_exchanges_are_the_same_with_and_without_output_prediction() {
 
 /// Short exchanges under heavy loss, so that FINs (with the last data or alone) are sent
 /// the predicted way and then lost: the loss probe and the timeout's resend read what the
-/// predicted FIN recorded (its sequence number, whether it went alone).
+/// predicted FIN recorded (its sequence number, whether it went alone). Both kinds of
+/// predicted FIN, alone and with data, must have been sent across the seeds.
 #[test]
 fn lost_fins_are_the_same_with_and_without_output_prediction() {
     let impair = Impair {
         loss: 0.2,
         ..Impair::default()
     };
+    let before = fast_fins();
     for (name, cfg, predicted) in configs().into_iter().filter(|c| c.2) {
         for seed in 0..30 {
             eprintln!("{name} seed {seed}");
             same_either_way(u64::from(predicted), || exchange(&cfg, impair, seed, 8));
         }
     }
+    let after = fast_fins();
+    let (alone, with_data) = (after[0] - before[0], after[1] - before[1]);
+    assert!(
+        alone > 0 && with_data > 0,
+        "predicted FINs: {alone} alone, {with_data} with data"
+    );
+    eprintln!("predicted FINs: {alone} alone, {with_data} with data");
 }
 
 /// Whole stacks on the simulated network (`sim::transfer`), with the trace of every packet
-/// and state change, and without it. (Its sender queues everything and its FIN at once, so
-/// only the segments before the shutdown are predicted.)
+/// and state change, and without it. (Its sender queues everything and its FIN at once: its
+/// data is predicted in ESTABLISHED and, after the shutdown, in FIN-WAIT-1, with the FIN.)
 #[test]
 fn sim_transfers_are_the_same_with_and_without_output_prediction() {
     let links = [
@@ -301,4 +347,42 @@ proptest! {
         let impair = Impair { loss, duplicate, reorder, ce };
         same_either_way(u64::from(predicted), || exchange(&cfg, impair, seed, 60));
     }
+}
+
+/// Deterministic edges (review item 4, part): a bulk transfer under loss (so that CUBIC has
+/// left slow start), an idle period far past the RTO (the idle restart, RFC 5681 §4.1, with
+/// `slow_start_after_idle` on), then more data, a path MTU drop mid-stream (RFC 1191 §6.3:
+/// an MSS other than the first), more data, and the close. Whole state compared after
+/// every step.
+#[test]
+fn idle_restart_and_mss_change_are_the_same_with_and_without_output_prediction() {
+    same_either_way(20, || {
+        let mut p = Pipe::connected(config(), Duration::from_millis(2));
+        p.impair = Impair {
+            loss: 0.02,
+            ..Impair::default()
+        };
+        p.rng = SimRng::new(7);
+        let mut out = String::new();
+        let got = p.transfer_a_to_b(&pattern(200_000, 1), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        p.impair = Impair::default();
+        p.run_for(Duration::from_secs(3));
+        // Nothing left to do: the pipe stops, the clock does not move by itself.
+        p.now += Duration::from_secs(3);
+        writeln!(out, "idle {:?} {}", p.now, state_dump(&p.a)).unwrap();
+        let got = p.transfer_a_to_b(&pattern(30_000, 2), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        writeln!(out, "pmtu {:?}", p.a.on_path_mtu(1200, 20)).unwrap();
+        let got = p.transfer_a_to_b(&pattern(30_000, 3), Duration::from_secs(30));
+        writeln!(out, "{} {}", got.len(), state_dump(&p.a)).unwrap();
+        p.a.shutdown(Shutdown::Write).unwrap();
+        p.b.shutdown(Shutdown::Write).unwrap();
+        p.run_for(Duration::from_secs(30));
+        for (t, to_b, s) in &p.log {
+            writeln!(out, "{t:?} {to_b} {:?} {:02x?}", s, s.bytes).unwrap();
+        }
+        writeln!(out, "{}\n{}", state_dump(&p.a), state_dump(&p.b)).unwrap();
+        out
+    });
 }
