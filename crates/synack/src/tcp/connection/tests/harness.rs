@@ -4,11 +4,14 @@
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 pub use crate::device::SimRng;
+use crate::device::sim::{LinkConfig, Loss};
+use crate::sim::{TransferConfig, transfer};
 use crate::tcp::ecn::Codepoint;
-use crate::tcp::{Config, Connection, Counters, SeqNum, State};
+use crate::tcp::{Config, Connection, Counters, SeqNum, Shutdown, State};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, Options, Packet, Repr, Timestamps};
 
@@ -471,4 +474,143 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut out = vec![0u8; len];
     SimRng::new(seed).fill_bytes(&mut out);
     out
+}
+/// One exchange driven by a seeded script of application calls at both ends: writes of
+/// random sizes (one byte to several segments), some with MSG_MORE or MSG_EOR, some
+/// urgent, Nagle and cork switched on and off, reads that drain or pause; then both close.
+/// Everything observable is written into one string: every segment sent, the events of
+/// both ends after every step, what `observe` writes of each end after every step, and at
+/// the end their statistics and counters. The differential tests (plain header, output
+/// prediction) run it twice, their shortcut on and off.
+pub fn scripted_exchange(
+    cfg: &Config,
+    impair: Impair,
+    seed: u64,
+    steps: usize,
+    observe: impl Fn(&mut String, &str, &Connection),
+) -> String {
+    let mut p = Pipe::connected(cfg.clone(), Duration::from_millis(2));
+    p.impair = impair;
+    p.rng = SimRng::new(seed);
+    let mut app = SimRng::new(seed ^ 0xa99);
+    let mut out = String::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut written = [0usize; 2];
+    for step in 0..steps {
+        for (i, c) in [&mut p.a, &mut p.b].into_iter().enumerate() {
+            match app.below(16) {
+                0 => c.set_nodelay(app.chance(0.5)),
+                1 => c.set_cork(app.chance(0.3)),
+                2 if app.chance(0.2) => {
+                    written[i] += c
+                        .send_urgent(&pattern(1 + app.below(20) as usize, step as u64))
+                        .unwrap();
+                }
+                3..=5 => {
+                    let len = 1 + app.below(5000) as usize;
+                    let (more, eor) = (app.chance(0.3), app.chance(0.2));
+                    written[i] += c.send_with(&pattern(len, step as u64), more, eor).unwrap();
+                }
+                6..=10 => {
+                    let most = if app.chance(0.7) { 100 } else { 3000 };
+                    let len = 1 + app.below(most) as usize;
+                    written[i] += c.send(&pattern(len, step as u64)).unwrap();
+                }
+                _ => {}
+            }
+            if app.chance(0.8) {
+                while let Ok(k @ 1..) = c.recv(&mut buf) {
+                    writeln!(out, "{:?} {i} read {k}", p.now).unwrap();
+                }
+            }
+        }
+        // A few steps of the pipe between the application's turns, sometimes none.
+        for _ in 0..app.below(4) {
+            if !p.step() {
+                break;
+            }
+        }
+        for (name, c) in [("a", &mut p.a), ("b", &mut p.b)] {
+            while let Some(e) = c.poll_event() {
+                writeln!(out, "{:?} {name} event {e:?}", p.now).unwrap();
+            }
+            observe(&mut out, name, c);
+        }
+    }
+    p.a.set_cork(false);
+    p.b.set_cork(false);
+    p.a.shutdown(Shutdown::Write).unwrap();
+    p.b.shutdown(Shutdown::Write).unwrap();
+    let end = p.now + Duration::from_secs(30);
+    for _ in 0..200_000 {
+        while let Ok(k @ 1..) = p.a.recv(&mut buf) {
+            writeln!(out, "{:?} a read {k}", p.now).unwrap();
+        }
+        while let Ok(k @ 1..) = p.b.recv(&mut buf) {
+            writeln!(out, "{:?} b read {k}", p.now).unwrap();
+        }
+        if !p.step() || p.now > end {
+            break;
+        }
+        observe(&mut out, "a", &p.a);
+        observe(&mut out, "b", &p.b);
+    }
+    let mut log = String::new();
+    for (t, to_b, s) in &p.log {
+        writeln!(log, "{t:?} {to_b} {:?} {:?} {:02x?}", s, s.ecn, s.bytes).unwrap();
+    }
+    log.push_str(&out);
+    for (name, c) in [("a", &p.a), ("b", &p.b)] {
+        writeln!(log, "{name} {:?}\n{:?}", c.info(), c.state()).unwrap();
+    }
+    writeln!(log, "{written:?}\n{:?}\n{:?}", p.ctr_a, p.ctr_b).unwrap();
+    log
+}
+
+/// The differential tests' verdict: `general` (a shortcut off) and `fast` (on) are the same
+/// outcome, or the test fails naming the first line where they differ.
+pub fn assert_same_outcome(shortcut: &str, general: &str, fast: &str) {
+    if general == fast {
+        return;
+    }
+    let (g, f) = (general.lines().count(), fast.lines().count());
+    let at = general
+        .lines()
+        .zip(fast.lines())
+        .position(|(g, f)| g != f)
+        .unwrap_or(g.min(f));
+    panic!(
+        "{shortcut} changed the outcome at line {at} ({g} lines without, {f} with):\n general: {}\n fast:    {}",
+        general.lines().nth(at).unwrap_or("(end)"),
+        fast.lines().nth(at).unwrap_or("(end)")
+    );
+}
+
+/// The differential tests' whole-stack cases: a clean and a 2 %-loss 10 ms link, each traced
+/// (a trace takes the stack's full refresh after every call) and not.
+pub fn sim_transfer_cases() -> impl Iterator<Item = (LinkConfig, u64, bool)> {
+    [
+        LinkConfig::delay_ms(10),
+        LinkConfig::delay_ms(10).with_loss(Loss::Bernoulli(0.02)),
+    ]
+    .into_iter()
+    .enumerate()
+    .flat_map(|(i, l)| [(l, 11 + i as u64, true), (l, 11 + i as u64, false)])
+}
+
+/// One `sim::transfer` of 300 kB on `link`: its trace, both ends' TCP_INFO and statistics,
+/// and how long it took, as one string.
+pub fn sim_transfer_outcome(link: LinkConfig, seed: u64, trace: bool) -> String {
+    let r = transfer(&TransferConfig {
+        bytes: 300_000,
+        link,
+        seed,
+        trace,
+        ..TransferConfig::default()
+    })
+    .unwrap();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        r.trace, r.info, r.server_info, r.client, r.server, r.elapsed
+    )
 }

@@ -199,19 +199,7 @@ fn same_either_way(min: u64, f: impl Fn() -> String) -> u64 {
     let after = set_header_prediction(true);
     let (predicted, acks) = (after[0] - before[0], after[1] - before[1]);
     assert!(predicted >= min, "only {predicted} segments predicted");
-    if general != fast {
-        let (g, f) = (general.lines().count(), fast.lines().count());
-        let at = general
-            .lines()
-            .zip(fast.lines())
-            .position(|(g, f)| g != f)
-            .unwrap_or(g.min(f));
-        panic!(
-            "header prediction changed the outcome at line {at} ({g} lines without, {f} with):\n general: {}\n fast:    {}",
-            general.lines().nth(at).unwrap_or("(end)"),
-            fast.lines().nth(at).unwrap_or("(end)")
-        );
-    }
+    assert_same_outcome("header prediction", &general, &fast);
     acks
 }
 

@@ -7,98 +7,17 @@
 //! was taken, so that a predicate that never holds cannot pass. (The stack's own shortcuts
 //! have their test in `stack/tests/shortcuts.rs`.)
 
-use std::fmt::Write as _;
-
 use proptest::prelude::*;
 
 use super::super::output::set_plain_header;
 use super::harness::*;
-use crate::device::sim::{LinkConfig, Loss};
-use crate::sim::{TransferConfig, transfer};
+use crate::tcp::Config;
 use crate::tcp::congestion::Algorithm;
 use crate::tcp::ecn::EcnMode;
-use crate::tcp::{Config, Shutdown};
-use crate::time::Duration;
 
-/// One exchange driven by a seeded script of application calls at both ends: writes of
-/// random sizes (one byte to several segments), some with MSG_MORE or MSG_EOR, some
-/// urgent, Nagle and cork switched on and off, reads that drain or pause; then both close.
-/// Everything observable is written into one string: every segment sent, the events of
-/// both ends after every step, and at the end their statistics and counters.
+/// [`scripted_exchange`], the wire and the events only.
 fn exchange(cfg: &Config, impair: Impair, seed: u64, steps: usize) -> String {
-    let mut p = Pipe::connected(cfg.clone(), Duration::from_millis(2));
-    p.impair = impair;
-    p.rng = SimRng::new(seed);
-    let mut app = SimRng::new(seed ^ 0xa99);
-    let mut out = String::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut written = [0usize; 2];
-    for step in 0..steps {
-        for (i, c) in [&mut p.a, &mut p.b].into_iter().enumerate() {
-            match app.below(16) {
-                0 => c.set_nodelay(app.chance(0.5)),
-                1 => c.set_cork(app.chance(0.3)),
-                2 if app.chance(0.2) => {
-                    written[i] += c
-                        .send_urgent(&pattern(1 + app.below(20) as usize, step as u64))
-                        .unwrap();
-                }
-                3..=5 => {
-                    let len = 1 + app.below(5000) as usize;
-                    let (more, eor) = (app.chance(0.3), app.chance(0.2));
-                    written[i] += c.send_with(&pattern(len, step as u64), more, eor).unwrap();
-                }
-                6..=10 => {
-                    let most = if app.chance(0.7) { 100 } else { 3000 };
-                    let len = 1 + app.below(most) as usize;
-                    written[i] += c.send(&pattern(len, step as u64)).unwrap();
-                }
-                _ => {}
-            }
-            if app.chance(0.8) {
-                while let Ok(k @ 1..) = c.recv(&mut buf) {
-                    writeln!(out, "{:?} {i} read {k}", p.now).unwrap();
-                }
-            }
-        }
-        // A few steps of the pipe between the application's turns, sometimes none.
-        for _ in 0..app.below(4) {
-            if !p.step() {
-                break;
-            }
-        }
-        for (name, c) in [("a", &mut p.a), ("b", &mut p.b)] {
-            while let Some(e) = c.poll_event() {
-                writeln!(out, "{:?} {name} event {e:?}", p.now).unwrap();
-            }
-        }
-    }
-    p.a.set_cork(false);
-    p.b.set_cork(false);
-    p.a.shutdown(Shutdown::Write).unwrap();
-    p.b.shutdown(Shutdown::Write).unwrap();
-    let end = p.now + Duration::from_secs(30);
-    for _ in 0..200_000 {
-        while let Ok(k @ 1..) = p.a.recv(&mut buf) {
-            writeln!(out, "{:?} a read {k}", p.now).unwrap();
-        }
-        while let Ok(k @ 1..) = p.b.recv(&mut buf) {
-            writeln!(out, "{:?} b read {k}", p.now).unwrap();
-        }
-        if !p.step() || p.now > end {
-            break;
-        }
-    }
-    let mut log = String::new();
-    for (t, to_b, s) in &p.log {
-        writeln!(log, "{t:?} {to_b} {:?} {:?} {:02x?}", s, s.ecn, s.bytes).unwrap();
-    }
-    log.push_str(&out);
-    for (name, c) in [("a", &p.a), ("b", &p.b)] {
-        writeln!(log, "{name} {:?}\n{:?}", c.info(), c.state()).unwrap();
-    }
-    writeln!(log, "{written:?}\n{:?}\n{:?}", p.ctr_a, p.ctr_b).unwrap();
-    log
+    scripted_exchange(cfg, impair, seed, steps, |_, _, _| {})
 }
 
 /// Runs `f` with the plain header off and on; requires the same outcome, and that the
@@ -115,19 +34,7 @@ fn same_either_way(min: u64, f: impl Fn() -> String) {
     let fast = f();
     let hits = set_plain_header(true) - before;
     assert!(hits >= min, "only {hits} segments with the plain header");
-    if general != fast {
-        let (g, f) = (general.lines().count(), fast.lines().count());
-        let at = general
-            .lines()
-            .zip(fast.lines())
-            .position(|(g, f)| g != f)
-            .unwrap_or(g.min(f));
-        panic!(
-            "the plain header changed the outcome at line {at} ({g} lines without, {f} with):\n general: {}\n fast:    {}",
-            general.lines().nth(at).unwrap_or("(end)"),
-            fast.lines().nth(at).unwrap_or("(end)")
-        );
-    }
+    assert_same_outcome("the plain header", &general, &fast);
 }
 
 fn configs() -> Vec<(&'static str, Config)> {
@@ -204,30 +111,8 @@ fn lossy_exchanges_are_the_same_with_and_without_the_plain_header() {
 /// and state change, and without it.
 #[test]
 fn sim_transfers_are_the_same_with_and_without_the_plain_header() {
-    let links = [
-        LinkConfig::delay_ms(10),
-        LinkConfig::delay_ms(10).with_loss(Loss::Bernoulli(0.02)),
-    ];
-    // Traced and not: a trace takes the stack's full refresh after every call.
-    for (i, (link, trace)) in links
-        .into_iter()
-        .flat_map(|l| [(l, true), (l, false)])
-        .enumerate()
-    {
-        same_either_way(100, || {
-            let r = transfer(&TransferConfig {
-                bytes: 300_000,
-                link,
-                seed: 11 + i as u64 / 2,
-                trace,
-                ..TransferConfig::default()
-            })
-            .unwrap();
-            format!(
-                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-                r.trace, r.info, r.server_info, r.client, r.server, r.elapsed
-            )
-        });
+    for (link, seed, trace) in sim_transfer_cases() {
+        same_either_way(100, || sim_transfer_outcome(link, seed, trace));
     }
 }
 
