@@ -388,12 +388,28 @@ impl Stack {
         now: Instant,
         f: impl FnOnce(&mut ConnSlot, &mut Counters) -> Result<R, E>,
     ) -> Option<Result<R, E>> {
+        self.call_and_refresh(h, now, true, true, f)
+    }
+
+    /// The one slot lookup behind [`try_touch_with`](Self::try_touch_with) and
+    /// [`refresh_queueing`](Self::refresh_queueing): `f` acts on connection `h`; unless it
+    /// failed, the connection is queued for transmission if `queue` and refreshed (reported
+    /// if `report`). `None` when `h` is no connection.
+    #[inline(always)]
+    fn call_and_refresh<R, E>(
+        &mut self,
+        h: SocketHandle,
+        now: Instant,
+        report: bool,
+        queue: bool,
+        f: impl FnOnce(&mut ConnSlot, &mut Counters) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
         let c = conn_in(&mut self.slots, h)?;
         let r = f(c, &mut self.counters);
         if r.is_err() {
             return Some(r);
         }
-        if !c.dirty {
+        if queue && !c.dirty {
             c.dirty = true;
             self.dirty.push_back(h);
         }
@@ -403,7 +419,7 @@ impl Stack {
             self.cfg.trace,
             c,
             h,
-            true,
+            report,
         ) {
             self.refresh_rest_of(h, now, rest);
         }
@@ -617,23 +633,9 @@ impl Stack {
     /// for both.
     #[inline(always)]
     fn refresh_queueing(&mut self, h: SocketHandle, now: Instant, report: bool, queue: bool) {
-        let Some(c) = conn_in(&mut self.slots, h) else {
-            return;
-        };
-        if queue && !c.dirty {
-            c.dirty = true;
-            self.dirty.push_back(h);
-        }
-        if let Some(rest) = settle(
-            &mut self.timers,
-            &mut self.changed,
-            self.cfg.trace,
-            c,
-            h,
-            report,
-        ) {
-            self.refresh_rest_of(h, now, rest);
-        }
+        self.call_and_refresh(h, now, report, queue, |_, _| {
+            Ok::<(), core::convert::Infallible>(())
+        });
     }
 
     /// What [`settle`] left of the refresh of connection `h`.

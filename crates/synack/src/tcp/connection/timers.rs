@@ -403,8 +403,19 @@ impl Connection {
         let Some(rto_at) = self.timers.get(Timer::Retransmit) else {
             return;
         };
-        // In nanoseconds, as the estimator keeps them (no `Duration` arithmetic per send).
-        let pto = match self.rtt.srtt_nanos() {
+        self.timers.arm(
+            Timer::LossProbe,
+            now.add_nanos(self.pto_nanos()).min(rto_at),
+        );
+    }
+
+    /// The probe timeout (RFC 8985 §7.2, as Linux `tcp_schedule_loss_probe`): two smoothed
+    /// RTTs, plus the minimum RTO with one segment out (for the peer's delayed ACK) or 2 ms
+    /// with more; the initial RTO before any RTT sample. In nanoseconds, as the estimator
+    /// keeps them (no `Duration` arithmetic per send).
+    #[inline(always)]
+    fn pto_nanos(&self) -> u64 {
+        match self.rtt.srtt_nanos() {
             Some(srtt) => {
                 // Linux `packets_out == 1`: one segment out, counted as segments (a FIN
                 // after a data segment makes two), not bytes.
@@ -417,9 +428,7 @@ impl Connection {
                 srtt.saturating_mul(2).saturating_add(extra)
             }
             None => nanos_of(self.cfg.rto_initial),
-        };
-        self.timers
-            .arm(Timer::LossProbe, now.add_nanos(pto).min(rto_at));
+        }
     }
 
     /// One RTO after the oldest outstanding segment's last transmission (Linux
@@ -509,19 +518,7 @@ impl Connection {
             self.timers.stop(Timer::LossProbe);
             return;
         }
-        let pto = match self.rtt.srtt_nanos() {
-            Some(srtt) => {
-                let one_segment = self.snd.sb.outstanding().segs <= 1;
-                let extra = if one_segment {
-                    nanos_of(self.cfg.rto_min)
-                } else {
-                    2_000_000
-                };
-                srtt.saturating_mul(2).saturating_add(extra)
-            }
-            None => nanos_of(self.cfg.rto_initial),
-        };
-        let mut probe_at = now.add_nanos(pto).min(rto_at);
+        let mut probe_at = now.add_nanos(self.pto_nanos()).min(rto_at);
         // `cap_loss_probe_at_head_rto`: the head's last transmission plus the same RTO.
         if let Some(head) = self.snd.sb.first() {
             let cap = head.xmit.add_nanos(rto);

@@ -475,6 +475,7 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     SimRng::new(seed).fill_bytes(&mut out);
     out
 }
+
 /// One exchange driven by a seeded script of application calls at both ends: writes of
 /// random sizes (one byte to several segments), some with MSG_MORE or MSG_EOR, some
 /// urgent, Nagle and cork switched on and off, reads that drain or pause; then both close.
