@@ -463,21 +463,27 @@ impl Connection {
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
         if self.snd.una != self.snd.max {
             if !self.timers.is_armed(Timer::Retransmit) {
-                let mut at = self.rto_after(now);
-                // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
-                if let (Some(limit), Some(since), true) = (
-                    self.opts.user_timeout(),
-                    self.snd.rtx_since.get(),
-                    self.snd.retries > 0,
-                ) {
-                    at = at.min((since + limit).max(now));
-                }
+                let at = self.clamp_to_user_timeout(self.rto_after(now), now);
                 self.timers.arm(Timer::Retransmit, at);
             }
             self.arm_loss_probe(now);
         } else {
             self.timers.stop(Timer::Retransmit);
             self.timers.stop(Timer::LossProbe);
+        }
+    }
+
+    /// A retransmission deadline `at`, no later than the moment the user timeout expires once
+    /// retransmitting (Linux `tcp_clamp_rto_to_user_timeout`), so that the abort is on time.
+    #[inline(always)]
+    fn clamp_to_user_timeout(&self, at: Instant, now: Instant) -> Instant {
+        match (
+            self.opts.user_timeout(),
+            self.snd.rtx_since.get(),
+            self.snd.retries > 0,
+        ) {
+            (Some(limit), Some(since), true) => at.min((since + limit).max(now)),
+            _ => at,
         }
     }
 
@@ -496,15 +502,7 @@ impl Connection {
         let rto_at = match self.timers.get(Timer::Retransmit) {
             Some(at) => at,
             None => {
-                let mut at = now.add_nanos(rto);
-                // Linux `tcp_clamp_rto_to_user_timeout`, once retransmitting.
-                if let (Some(limit), Some(since), true) = (
-                    self.opts.user_timeout(),
-                    self.snd.rtx_since.get(),
-                    self.snd.retries > 0,
-                ) {
-                    at = at.min((since + limit).max(now));
-                }
+                let at = self.clamp_to_user_timeout(now.add_nanos(rto), now);
                 self.timers.arm(Timer::Retransmit, at);
                 at
             }
