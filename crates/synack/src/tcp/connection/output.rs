@@ -1506,6 +1506,13 @@ impl Connection {
             } else {
                 ooo.sack.dsack_sent();
             }
+            if ooo.assembler.is_empty() && ooo.sack.is_idle() {
+                // The holes are filled and every block reported: the record goes back, so
+                // that the segments after it are written without SACK blocks to look for
+                // and output prediction (`output_predicted`) takes them again. The next
+                // segment out of order allocates a new one.
+                self.rcv.ooo = None;
+            }
         }
     }
 

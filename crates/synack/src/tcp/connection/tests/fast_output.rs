@@ -271,3 +271,26 @@ fn idle_restart_and_mss_change_are_the_same_with_and_without_output_prediction()
         out
     });
 }
+
+/// Output prediction after data out of order: a receiver that held a segment beyond a hole
+/// gives its reassembly record back once the hole is filled and the ACK saying so went out,
+/// so that its own data goes the predicted way again (the record used to stay, and with it
+/// every later segment on the general path).
+#[test]
+fn a_filled_hole_gives_output_prediction_back() {
+    let mut p = Pipe::connected(config(), Duration::from_millis(10));
+    let mss = p.a.info().snd_mss as usize;
+    let data = pattern(10 * mss, 2);
+    // Segments from a so far: SYN (0), ACK (1); drop the second data segment.
+    p.drop_a_to_b.push(3);
+    assert!(p.transfer_a_to_b(&data, Duration::from_secs(10)) == data);
+    p.run_for(Duration::from_secs(1));
+    assert!(p.ctr_b.ofo_queue > 0, "b held data out of order");
+    assert!(p.b.rcv.ooo.is_none(), "b kept its reassembly record");
+    let before = set_fast_output(true);
+    assert_eq!(p.b.send(&pattern(3 * mss, 3)).unwrap(), 3 * mss);
+    p.run_for(Duration::from_secs(1));
+    let predicted = set_fast_output(true) - before;
+    assert_eq!(predicted, 3, "b's segments sent the predicted way");
+    assert_eq!(p.a.recv_queue_len(), 3 * mss);
+}
