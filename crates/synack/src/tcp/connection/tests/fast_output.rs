@@ -450,21 +450,30 @@ fn cubic_restarting_in_congestion_avoidance_is_the_same_with_and_without_output_
     });
 }
 
-/// Two ends joined by a pipe, the server taken out of the handshake by `open`: the client
-/// connects, the server gets its SYN through `accept`, and `then` runs on the server in
-/// SYN-RECEIVED before the pipe goes on.
-fn from_syn_received(
-    accept: impl Fn(&mut Connection, &Seg, &mut crate::tcp::counters::Counters) -> bool,
-    open: impl Fn(&mut Connection, &mut crate::tcp::counters::Counters),
-    then: impl Fn(&mut Connection),
-) -> Edge {
+/// Two ends joined by a pipe from the server's SYN-RECEIVED on: the client connects (with
+/// Fast Open and `syn_data` in its SYN if given: no cookie asked), the server takes its SYN
+/// (a Fast Open child then), and `then` runs on the server before the pipe goes on.
+fn from_syn_received(syn_data: Option<&[u8]>, then: impl Fn(&mut Connection)) -> Edge {
+    use crate::time::Instant;
     use std::sync::Arc;
     let cfg = Arc::new(config());
     let (mut a, mut b) = (client(&cfg), server(&cfg));
     let (mut ca, mut cb) = Default::default();
-    open(&mut a, &mut ca);
-    let syn = drain(&mut a, crate::time::Instant::ZERO, &mut ca);
-    assert!(accept(&mut b, &syn[0], &mut cb));
+    match syn_data {
+        Some(d) => {
+            a.connect_fast_open(Instant::ZERO, SERVER, CLIENT_ISS, None, d, d.len(), &mut ca)
+        }
+        None => a
+            .connect(Instant::ZERO, SERVER, CLIENT_ISS, &mut ca)
+            .map(|()| 0),
+    }
+    .unwrap();
+    let syn = drain(&mut a, Instant::ZERO, &mut ca);
+    let (from, r) = (syn[0].from, syn[0].repr());
+    assert!(match syn_data {
+        Some(_) => b.accept_fast_open_syn(Instant::ZERO, from, &r, SERVER_ISS, &mut cb),
+        None => b.accept_syn(Instant::ZERO, from, &r, SERVER_ISS, &mut cb),
+    });
     assert_eq!(b.state(), crate::tcp::State::SynReceived);
     then(&mut b);
     let mut p = Pipe::new(a, b, Duration::from_millis(2));
@@ -482,25 +491,10 @@ fn from_syn_received(
 #[test]
 fn a_shutdown_in_syn_received_is_the_same_with_and_without_output_prediction() {
     same_either_way(3, || {
-        let mut e = from_syn_received(
-            |b, syn, ctr| {
-                b.accept_syn(
-                    crate::time::Instant::ZERO,
-                    syn.from,
-                    &syn.repr(),
-                    SERVER_ISS,
-                    ctr,
-                )
-            },
-            |a, ctr| {
-                a.connect(crate::time::Instant::ZERO, SERVER, CLIENT_ISS, ctr)
-                    .unwrap();
-            },
-            |b| {
-                assert_eq!(b.send(&pattern(4000, 1)).unwrap(), 4000);
-                b.shutdown(Shutdown::Write).unwrap();
-            },
-        );
+        let mut e = from_syn_received(None, |b| {
+            assert_eq!(b.send(&pattern(4000, 1)).unwrap(), 4000);
+            b.shutdown(Shutdown::Write).unwrap();
+        });
         e.run_until(|p| p.a.recv_queue_len() >= 4000, Duration::from_secs(5));
         assert_eq!(e.p.a.send(&pattern(100, 2)).unwrap(), 100);
         e.finish()
@@ -513,28 +507,11 @@ fn a_shutdown_in_syn_received_is_the_same_with_and_without_output_prediction() {
 #[test]
 fn a_fast_open_child_is_the_same_with_and_without_output_prediction() {
     same_either_way(5, || {
-        let mut e = from_syn_received(
-            |b, syn, ctr| {
-                b.accept_fast_open_syn(
-                    crate::time::Instant::ZERO,
-                    syn.from,
-                    &syn.repr(),
-                    SERVER_ISS,
-                    ctr,
-                )
-            },
-            |a, ctr| {
-                let req = pattern(300, 1);
-                let t0 = crate::time::Instant::ZERO;
-                a.connect_fast_open(t0, SERVER, CLIENT_ISS, None, &req, 300, ctr)
-                    .unwrap();
-            },
-            |b| {
-                assert!(b.fast_open_pending());
-                assert_eq!(b.recv_queue_len(), 300, "the SYN's data");
-                assert_eq!(b.send(&pattern(5000, 2)).unwrap(), 5000);
-            },
-        );
+        let mut e = from_syn_received(Some(&pattern(300, 1)), |b| {
+            assert!(b.fast_open_pending());
+            assert_eq!(b.recv_queue_len(), 300, "the SYN's data");
+            assert_eq!(b.send(&pattern(5000, 2)).unwrap(), 5000);
+        });
         e.run_until(|p| p.a.recv_queue_len() >= 5000, Duration::from_secs(5));
         e.read_all();
         assert_eq!(e.p.b.send(&pattern(5000, 3)).unwrap(), 5000);
