@@ -233,6 +233,12 @@ impl SackRecorder {
         self.count = n as u8;
     }
 
+    /// Nothing to report and nothing owed: no block remembered, no D-SACK pending, no owed
+    /// ACK. Such a recorder acts as a new one.
+    pub fn is_idle(&self) -> bool {
+        self.count == 0 && self.dsack.is_none() && self.owed_count == 0
+    }
+
     /// Forgets every block, any pending D-SACK and the owed ACKs (the out-of-order data was
     /// dropped).
     pub fn clear(&mut self) {

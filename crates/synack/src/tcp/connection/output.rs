@@ -282,14 +282,14 @@ impl Connection {
         self.snd.transmit().last_send = now;
     }
 
-    /// New data under [`output_predicted`](Self::output_predicted): `plan_data`'s rules for
-    /// new data (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle, cork, the two
-    /// windows, the idle restart of RFC 5681 §4.1, bursts and PSH as tcp::push), then what
-    /// `send_plan` and `write_segment` do for such a segment, in their order. `None`: no
-    /// segment of data now (the same state changes as `plan_data`'s `None`), the caller goes
-    /// on to the probes, the persist timer and the pure ACK; `Some(n)`: `send_plan`'s answer.
-    /// `FIN`: the FIN is queued (and not sent yet); an instance of its own, so that the
-    /// data-only one carries none of the FIN's tests.
+    /// New data under [`output_predicted`](Self::output_predicted): the rules both paths
+    /// share ([`plan_new_data`](Self::plan_new_data), [`write_plain`](Self::write_plain),
+    /// [`record_new_send`](Self::record_new_send)) without the general path's resend, probe,
+    /// pacing, SYN and option branches around them. `None`: no segment of data now (the same
+    /// state changes as `plan_data`'s `None`), the caller goes on to the probes, the persist
+    /// timer and the pure ACK; `Some(n)`: `send_plan`'s answer. `FIN`: the FIN is queued (and
+    /// not sent yet); an instance of its own, so that the data-only one carries none of the
+    /// FIN's tests.
     #[inline(never)]
     fn send_predicted<const FIN: bool>(
         &mut self,
@@ -308,98 +308,8 @@ impl Connection {
             mss_now.max(1),
             "data MSS is not the send MSS"
         );
-        let mss = mss_now.max(1).min(room);
-        let nxt = self.snd.nxt;
-        let base = self.snd.buf_seq();
-        let queued = self.snd.buf.len();
-        let fin_pos = base + queued;
-        let off = (nxt - base) as usize;
-        let tx = self.snd.tx.as_deref_mut()?;
-        tx.pacing_wait = false;
-        // SND.NXT = SND.MAX: every mark the data sent so far ended is done with.
-        tx.push_marks.on_sent(nxt);
-        let record_end = tx
-            .push_marks
-            .record_end_after(nxt)
-            .map(|e| (e - nxt) as usize);
-        let (sml, last_send, bytes_acked) = (tx.sml, tx.last_send, tx.bytes_acked);
-        // Zero only with the FIN owed.
-        let avail = queued - off;
-        if self.snd.una == nxt && avail > 0 && bytes_acked > 0 {
-            self.tx_start(now, last_send);
-        }
-        let wnd_end = self.snd.una + self.snd.wnd;
-        let wnd_avail = if wnd_end > nxt {
-            (wnd_end - nxt) as usize
-        } else {
-            0
-        };
-        // The congestion window in segments, asked once: nothing below changes it.
-        let cwnd_segs = self.cwnd_segs();
-        let cwnd_free = cwnd_segs.saturating_sub(self.pipe_segs()) as usize;
-        let cwnd_avail = cwnd_free * mss_now;
-        let len = avail
-            .min(mss)
-            .min(wnd_avail)
-            .min(cwnd_avail)
-            .min(record_end.unwrap_or(usize::MAX));
         // `output_predicted`: a FIN queued is one not yet sent.
-        let fin = FIN && len == avail && (len > 0 || wnd_avail > 0);
-        if len == 0 && !fin {
-            if avail > 0 && cwnd_avail == 0 {
-                self.validate_cwnd(true);
-            }
-            self.snd.push_once = false;
-            return None;
-        }
-        let push = self.snd.push_once;
-        let corked = (self.opts.cork || self.snd.more) && !push;
-        let at_record_end = record_end == Some(len);
-        let tail_may_go = !corked && (self.opts.nodelay || push || sml <= self.snd.una);
-        let send = fin
-            || len == mss
-            || (at_record_end && len < avail)
-            || (len == avail && tail_may_go)
-            || (!corked && self.snd.max_wnd > 0 && len >= (self.snd.max_wnd as usize) / 2);
-        if !send {
-            self.snd.push_once = false;
-            return None;
-        }
-        let tx = self.snd.transmit();
-        let burst = if len == 0 {
-            (0, 0)
-        } else if tx.burst_left > 0 && tx.burst_at == now {
-            (tx.burst_left, tx.burst_size)
-        } else {
-            let limit = avail.min(wnd_avail).min(record_end.unwrap_or(usize::MAX));
-            let partial = limit % mss != 0
-                && ((limit == avail && tail_may_go)
-                    || (record_end == Some(limit) && limit < avail));
-            let segs = (limit / mss + partial as usize) as u32;
-            let grows = tx.push_marks.may_grow(nxt, fin_pos);
-            let quota = if segs > 1 || grows {
-                self.burst_quota()
-            } else {
-                1
-            };
-            let snd_mss = self.snd.mss;
-            let tx = self.snd.transmit();
-            if grows {
-                tx.push_marks
-                    .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
-            }
-            let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
-            (n, n)
-        };
-        let data_end = nxt + len as u32;
-        let psh_mark = len > 0 && self.snd.transmit().push_marks.psh_within(nxt, data_end);
-        let mut flags = Flags::ACK;
-        if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
-            flags |= Flags::PSH;
-        }
-        if fin {
-            flags |= Flags::FIN;
-        }
+        let (plan, cwnd_segs) = self.plan_new_data::<true>(now, mss_now.max(1).min(room), FIN)?;
 
         // `write_segment`, plain header: timestamps or nothing, no SACK blocks, no urgent
         // pointer; ECE/CWR as new data takes them (RFC 3168 §6.1.2, §6.1.5).
@@ -408,73 +318,36 @@ impl Connection {
             tsecr: ts.recent,
         });
         let window = self.window_to_advertise(false);
-        let (ecn_flags, _) = self.ecn.on_send(len > 0);
+        let (ecn_flags, _) = self.ecn.on_send(plan.len > 0);
         let h = PlainHeader {
             src_port: self.local_port,
             dst_port: self.remote_port,
-            seq: nxt,
+            seq: plan.seq,
             ack: self.rcv.nxt,
-            flags: flags | ecn_flags,
+            flags: plan.flags | ecn_flags,
             window,
             timestamps,
         };
-        let hl = h.header_len();
         debug_assert_eq!(
-            hl,
+            h.header_len(),
             self.data_header_len(),
             "plain header is not the data header"
         );
-        debug_assert!(hl + len <= buf.len(), "sized against data_header_len");
-        let Some(out) = buf.get_mut(..hl + len) else {
+        debug_assert!(
+            h.header_len() + plan.len <= buf.len(),
+            "sized against data_header_len"
+        );
+        let Some(hl) = self.write_plain(buf, &h, plan.data_off, plan.len) else {
             return Some(None);
         };
-        let sum = self.copy_payload(&mut out[hl..], off);
-        if h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
-            .is_err()
-        {
-            return Some(None);
-        }
-        count_plain_header();
-        count_fast_output(fin, len == 0);
+        count_fast_output(plan.flags.fin(), plan.len == 0);
         self.note_ack_sent();
 
         // `send_plan` for new data and a first FIN.
-        let end = data_end + u32::from(fin);
-        if fin {
-            self.snd.fin_seq = Some(data_end);
-            self.snd.fin_alone = len == 0;
-        }
-        let (out_segs, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
-        let tx = self.snd.transmit();
-        let rate = tx.rate.on_send(now, out_segs, delivered);
-        ctr.out_segs += 1;
-        if burst.0 > 0 {
-            tx.burst_left = burst.0 - 1;
-            tx.burst_size = burst.1;
-            tx.burst_at = now;
-        }
-        self.snd.sb.on_send(nxt, end, now, psh_mark, rate);
-        if burst.0 <= 1 {
-            self.snd.sb.end_packet();
-        }
-        let tx = self.snd.transmit();
-        tx.last_send = now;
-        if len > 0 {
-            // Linux `tcp_minshall_update`.
-            if len < mss_now.max(1) {
-                tx.sml = end;
-            }
-            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
-            tx.bytes_out += len as u64;
-            if let Some(d) = &mut self.rcv.data {
-                d.delack.on_data_sent(now);
-            }
-        }
-        self.snd.nxt = end;
-        self.snd.max = end;
+        self.record_new_send(now, &plan, mss_now.max(1), ctr);
         self.validate_cwnd(self.pipe_segs() >= cwnd_segs);
         self.arm_after_predicted_send(now);
-        Some(Some(hl + len))
+        Some(Some(hl + plan.len))
     }
 
     /// The sequence number of a segment that carries no data (a pure ACK, an active RST): the
@@ -618,41 +491,73 @@ impl Connection {
             return plan;
         }
 
-        let off = (self.snd.nxt - base) as usize;
+        // Everything sent is acknowledged or out (SND.NXT = SND.MAX): new data, or the FIN.
+        let fin_pending = self.snd.fin_queued && self.snd.fin_seq.is_none();
+        self.plan_new_data::<false>(now, mss, fin_pending)
+            .map(|(plan, _)| plan)
+    }
+
+    /// New data (or the first FIN) at SND.NXT = SND.MAX, the rules both send paths share
+    /// (`plan_data` after its resends and probes, `send_predicted` under output prediction):
+    /// the idle restart (RFC 5681 §4.1), the two windows, a MSG_EOR record's end, SWS
+    /// avoidance (RFC 9293 §3.8.6.2.1), Nagle (RFC 1122 §4.2.3.4) and cork, then the burst
+    /// (one TSO packet) and PSH where Linux puts it (tcp::push). `mss`: the most data a
+    /// segment carries (the caller's room included); `fin_pending`: a FIN is queued and not
+    /// sent. `PREDICTED`: under output prediction, which rules out F-RTO's new data (Nagle
+    /// and cork off). Answers the plan and the congestion window in segments (asked once;
+    /// nothing here changes it). Both paths' `send_transmit` state exists (their callers
+    /// test it).
+    #[inline(always)]
+    fn plan_new_data<const PREDICTED: bool>(
+        &mut self,
+        now: Instant,
+        mss: usize,
+        fin_pending: bool,
+    ) -> Option<(Plan, u32)> {
+        let nxt = self.snd.nxt;
+        let base = self.snd.buf_seq();
+        let queued = self.snd.buf.len();
+        let fin_pos = base + queued;
+        let off = (nxt - base) as usize;
+        let tx = self.snd.tx.as_deref_mut()?;
+        if PREDICTED {
+            // `poll_synchronized` clears it before the general path.
+            tx.pacing_wait = false;
+        }
+        // SND.NXT = SND.MAX: every mark the data sent so far ended is done with.
+        tx.push_marks.on_sent(nxt);
         // A segment stops at the end of a MSG_EOR record.
-        let (nxt, max) = (self.snd.nxt, self.snd.max);
-        let tx = self.snd.transmit();
-        tx.push_marks.on_sent(max);
         let record_end = tx
             .push_marks
             .record_end_after(nxt)
             .map(|e| (e - nxt) as usize);
-        let (sml, last_send) = (tx.sml, tx.last_send);
-        let avail = self.snd.buf.len().saturating_sub(off);
-        if self.snd.una == self.snd.max
-            && avail > 0
-            && self.snd.tx.as_ref().is_some_and(|t| t.bytes_acked > 0)
-        {
+        let (sml, last_send, bytes_acked) = (tx.sml, tx.last_send, tx.bytes_acked);
+        // Zero only with the FIN owed. The general path comes here after a FIN was sent too
+        // (a loss probe due that sent nothing); the predicted one only before it.
+        let avail = if PREDICTED {
+            queued - off
+        } else {
+            queued.saturating_sub(off)
+        };
+        if self.snd.una == nxt && avail > 0 && bytes_acked > 0 {
             self.tx_start(now, last_send);
         }
         let wnd_end = self.snd.una + self.snd.wnd;
-        let wnd_avail = if wnd_end > self.snd.nxt {
-            (wnd_end - self.snd.nxt) as usize
+        let wnd_avail = if wnd_end > nxt {
+            (wnd_end - nxt) as usize
         } else {
             0
         };
         // Linux `tcp_cwnd_test`: the window counts segments, whatever their size.
-        let cwnd_free = self.cwnd_segs().saturating_sub(self.pipe_segs()) as usize;
+        let cwnd_segs = self.cwnd_segs();
+        let cwnd_free = cwnd_segs.saturating_sub(self.pipe_segs()) as usize;
         let cwnd_avail = cwnd_free * self.snd.mss as usize;
         let len = avail
             .min(mss)
             .min(wnd_avail)
             .min(cwnd_avail)
             .min(record_end.unwrap_or(usize::MAX));
-        let retransmit = self.snd.nxt < self.snd.max;
-        let fin_pending = self.snd.fin_queued && (self.snd.fin_seq.is_none() || retransmit);
-        let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0 || retransmit);
-
+        let fin = fin_pending && len == avail && (len > 0 || wnd_avail > 0);
         if len == 0 && !fin {
             if avail > 0 && cwnd_avail == 0 {
                 self.validate_cwnd(true);
@@ -667,15 +572,14 @@ impl Connection {
         // F-RTO's new data (step 2b) goes with Nagle and cork off (Linux `tcp_xmit_recovery`
         // pushes it with TCP_NAGLE_OFF).
         let tail_may_go = (!corked && (self.opts.nodelay || push || sml <= self.snd.una))
-            || self.frto_sending_new();
+            || (!PREDICTED && self.frto_sending_new());
         // Sender-side rules (RFC 9293 §3.8.6.2.1 SWS avoidance, RFC 1122 §4.2.3.4 Nagle):
         // send a full segment; or everything queued when nothing is unacknowledged (or Nagle
         // is off) and we are not corked; or at least half the largest window the peer
-        // offered; retransmissions and FIN go without waiting.
+        // offered; the FIN goes without waiting.
         // A record that ends before the queued data does can never grow: it goes now (Linux
         // applies Nagle and cork only to the tail of the queue).
-        let send = retransmit
-            || fin
+        let send = fin
             || len == mss
             || (at_record_end && len < avail)
             || (len == avail && tail_may_go)
@@ -686,7 +590,7 @@ impl Connection {
         }
         // PSH where Linux puts it (tcp::push): where a buffer marked with it ends, and on the
         // last segment of each burst of more than one.
-        let tx = self.snd.transmit();
+        let tx = self.snd.tx.as_deref_mut()?;
         let burst = if len == 0 {
             (0, 0)
         } else if tx.burst_left > 0 && tx.burst_at == now {
@@ -709,7 +613,7 @@ impl Connection {
                 1
             };
             let snd_mss = self.snd.mss;
-            let tx = self.snd.transmit();
+            let tx = self.snd.tx.as_deref_mut()?;
             if grows {
                 tx.push_marks
                     .grow(nxt, quota.saturating_mul(snd_mss), fin_pos);
@@ -717,7 +621,7 @@ impl Connection {
             let n = quota.min(segs).clamp(1, u16::MAX as u32) as u16;
             (n, n)
         };
-        let tx = self.snd.transmit();
+        let tx = self.snd.tx.as_deref_mut()?;
         let psh_mark = len > 0 && tx.push_marks.psh_within(nxt, nxt + len as u32);
         let mut flags = Flags::ACK;
         if psh_mark || (burst.0 == 1 && burst.1 >= 2) {
@@ -726,15 +630,16 @@ impl Connection {
         if fin {
             flags |= Flags::FIN;
         }
-        Some(Plan {
-            seq: self.snd.nxt,
+        let plan = Plan {
+            seq: nxt,
             flags,
             data_off: off,
             len,
-            retransmit: retransmit.then_some(RetransmitCause::Timeout),
+            retransmit: None,
             psh_mark,
             burst,
-        })
+        };
+        Some((plan, cwnd_segs))
     }
 
     /// The most data a segment carries now: the send MSS less the SACK blocks it would
@@ -1102,89 +1007,17 @@ impl Connection {
         ctr: &mut Counters,
     ) -> Option<usize> {
         let n = self.write_segment(now, buf, plan)?;
-        let seg_len = plan.len as u32 + plan.flags.fin() as u32;
-        let end = plan.seq + seg_len;
-        if plan.flags.fin() {
-            self.snd.fin_seq = Some(plan.seq + plan.len);
-            if plan.retransmit.is_none() {
-                self.snd.fin_alone = plan.len == 0;
-            }
-        }
         if std::mem::take(&mut self.snd.probe_out) {
             // The probe went out: the retransmission timer restarts from it (RFC 8985 §7.3).
             ctr.loss_probes += 1;
             self.timers.stop(Timer::Retransmit);
         }
-        // The delivery state this transmission leaves with (Linux `tcp_rate_skb_sent`),
-        // counted before it joins what is outstanding.
-        let tx = if seg_len > 0 {
-            let (out, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
-            self.snd.transmit().rate.on_send(now, out, delivered)
-        } else {
-            TxState::NONE
-        };
         match plan.retransmit {
-            Some(cause) => {
-                ctr.retrans_segs += 1;
-                self.snd.sampler.invalidate();
-                if seg_len > 0 {
-                    self.snd.sb.on_retransmit(plan.seq, end, now, tx);
-                }
-                self.on_retransmitted(now, plan.len);
-                if cause == RetransmitCause::Fast {
-                    ctr.fast_retrans += 1;
-                }
-                if plan.burst.0 > 0 {
-                    let tx = self.snd.transmit();
-                    tx.burst_left = plan.burst.0 - 1;
-                    tx.burst_size = plan.burst.1;
-                    tx.burst_at = now;
-                }
-                self.push_event(Event::Retransmit {
-                    seq: plan.seq,
-                    len: seg_len,
-                    cause,
-                });
-            }
             None => {
-                ctr.out_segs += 1;
-                if plan.burst.0 > 0 {
-                    let tx = self.snd.transmit();
-                    tx.burst_left = plan.burst.0 - 1;
-                    tx.burst_size = plan.burst.1;
-                    tx.burst_at = now;
-                }
-                if seg_len > 0 && plan.seq == self.snd.max {
-                    self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark, tx);
-                    if plan.burst.0 <= 1 {
-                        self.snd.sb.end_packet();
-                    }
-                }
-                if plan.len > 0 {
-                    if let Some(d) = &mut self.rcv.data {
-                        d.delack.on_data_sent(now);
-                    }
-                    // Linux `tcp_minshall_update`, against the MSS of the moment.
-                    if plan.len < self.data_mss() {
-                        self.snd.transmit().sml = end;
-                    }
-                }
+                let data_mss = self.data_mss();
+                self.record_new_send(now, &plan, data_mss, ctr);
             }
-        }
-        let advance = match plan.retransmit {
-            Some(RetransmitCause::Probe) => false,
-            Some(RetransmitCause::Fast) => end > self.snd.nxt,
-            _ => true,
-        };
-        if advance {
-            self.snd.nxt = self.snd.nxt.max(end);
-        }
-        self.snd.max = self.snd.max.max(end);
-        let tx = self.snd.transmit();
-        tx.last_send = now;
-        if plan.len > 0 {
-            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
-            tx.bytes_out += plan.len as u64;
+            Some(cause) => self.record_resend(now, &plan, cause, ctr),
         }
         self.pace_sent(now, plan.len, plan.burst.0 == plan.burst.1);
         self.prr_on_sent();
@@ -1197,6 +1030,116 @@ impl Connection {
         self.arm_retransmit(now);
         self.cap_loss_probe_at_head_rto(now);
         Some(n)
+    }
+
+    /// What sending new data or a first FIN (`plan` written, not a resend) records: the FIN's
+    /// place, the delivery state the data leaves with (Linux `tcp_rate_skb_sent`), the burst,
+    /// the scoreboard entry and its packet boundary, the delayed-ACK clock (Linux
+    /// `tcp_event_data_sent`), Minshall's last small segment against `data_mss` (Linux
+    /// `tcp_minshall_update`), SND.NXT and SND.MAX, and TCP_INFO's counters. Both send paths
+    /// record a new segment here.
+    #[inline(always)]
+    fn record_new_send(&mut self, now: Instant, plan: &Plan, data_mss: usize, ctr: &mut Counters) {
+        let seg_len = plan.len as u32 + plan.flags.fin() as u32;
+        let end = plan.seq + seg_len;
+        if plan.flags.fin() {
+            self.snd.fin_seq = Some(plan.seq + plan.len);
+            self.snd.fin_alone = plan.len == 0;
+        }
+        // Every new segment starts at SND.NXT = SND.MAX: new data, a loss probe's, a window
+        // probe's (each plans one only there).
+        debug_assert!(
+            plan.seq == self.snd.nxt && plan.seq == self.snd.max,
+            "new data planned at {:?}, SND.NXT {:?}, SND.MAX {:?}",
+            plan.seq,
+            self.snd.nxt,
+            self.snd.max
+        );
+        ctr.out_segs += 1;
+        // Counted before it joins what is outstanding.
+        let (out, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
+        // Whatever sends new data (or the FIN) queued it there.
+        let tx = self.snd.tx.as_deref_mut().expect("no transmit state");
+        if seg_len > 0 {
+            let rate = tx.rate.on_send(now, out, delivered);
+            self.snd.sb.on_send(plan.seq, end, now, plan.psh_mark, rate);
+            if plan.burst.0 <= 1 {
+                self.snd.sb.end_packet();
+            }
+        }
+        if plan.burst.0 > 0 {
+            tx.burst_left = plan.burst.0 - 1;
+            tx.burst_size = plan.burst.1;
+            tx.burst_at = now;
+        }
+        tx.last_send = now;
+        if plan.len > 0 {
+            if plan.len < data_mss {
+                tx.sml = end;
+            }
+            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
+            tx.bytes_out += plan.len as u64;
+            if let Some(d) = &mut self.rcv.data {
+                d.delack.on_data_sent(now);
+            }
+        }
+        self.snd.nxt = end;
+        self.snd.max = end;
+    }
+
+    /// What a resend (`plan` written, with its `cause`) records: the FIN's place, the
+    /// scoreboard's resend with the delivery state it leaves with, the counters, the burst of
+    /// a timeout's resend, SND.NXT (a fast resend beyond it and a timeout's walk move it, a
+    /// probe does not) and TCP_INFO's counters.
+    fn record_resend(
+        &mut self,
+        now: Instant,
+        plan: &Plan,
+        cause: RetransmitCause,
+        ctr: &mut Counters,
+    ) {
+        let seg_len = plan.len as u32 + plan.flags.fin() as u32;
+        let end = plan.seq + seg_len;
+        if plan.flags.fin() {
+            self.snd.fin_seq = Some(plan.seq + plan.len);
+        }
+        ctr.retrans_segs += 1;
+        self.snd.sampler.invalidate();
+        if seg_len > 0 {
+            let (out, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
+            let tx = self.snd.transmit().rate.on_send(now, out, delivered);
+            self.snd.sb.on_retransmit(plan.seq, end, now, tx);
+        }
+        self.on_retransmitted(now, plan.len);
+        if cause == RetransmitCause::Fast {
+            ctr.fast_retrans += 1;
+        }
+        if plan.burst.0 > 0 {
+            let tx = self.snd.transmit();
+            tx.burst_left = plan.burst.0 - 1;
+            tx.burst_size = plan.burst.1;
+            tx.burst_at = now;
+        }
+        self.push_event(Event::Retransmit {
+            seq: plan.seq,
+            len: seg_len,
+            cause,
+        });
+        let advance = match cause {
+            RetransmitCause::Probe => false,
+            RetransmitCause::Fast => end > self.snd.nxt,
+            _ => true,
+        };
+        if advance {
+            self.snd.nxt = self.snd.nxt.max(end);
+        }
+        self.snd.max = self.snd.max.max(end);
+        let tx = self.snd.transmit();
+        tx.last_send = now;
+        if plan.len > 0 {
+            tx.data_segs_out = tx.data_segs_out.wrapping_add(1);
+            tx.bytes_out += plan.len as u64;
+        }
     }
 
     /// Persist timer fired (see `update_persist`). A zero window gets a probe with no data
@@ -1437,11 +1380,10 @@ impl Connection {
             SeqNum(0)
         };
         let (hl, len) = if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
-            // Nearly every segment: no option but timestamps, no urgent pointer. The header
-            // is written at fixed offsets after the payload is copied in and summed. The
-            // length, FIN strip and slice lines repeat the general branch's on purpose:
-            // folded into one (the header length chosen first), they cost 24 to 44 more
-            // instructions per cg-rtt round trip (measured in round E8).
+            // Nearly every segment: no option but timestamps, no urgent pointer
+            // (`write_plain`). The length, FIN strip and slice lines repeat the general
+            // branch's on purpose: folded into one (the header length chosen first), they
+            // cost 24 to 44 more instructions per cg-rtt round trip (measured in round E8).
             let mut h = PlainHeader {
                 src_port: self.local_port,
                 dst_port: self.remote_port,
@@ -1456,12 +1398,7 @@ impl Connection {
             if len < plan.len {
                 h.flags = h.flags & !Flags::FIN;
             }
-            let out = buf.get_mut(..hl + len)?;
-            let sum = self.copy_payload(&mut out[hl..], plan.data_off);
-            h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
-                .ok()?;
-            count_plain_header();
-            (hl, len)
+            (self.write_plain(buf, &h, plan.data_off, len)?, len)
         } else {
             let mut repr = Repr {
                 src_port: self.local_port,
@@ -1498,6 +1435,28 @@ impl Connection {
             self.note_ack_sent();
         }
         Some(hl + len)
+    }
+
+    /// Writes a segment with the plain header `h` (no option but timestamps, no urgent
+    /// pointer) and `len` bytes of the send buffer from `data_off` after it, and returns the
+    /// header's length; `None` if `buf` cannot hold them. The header is written at fixed
+    /// offsets after the payload is copied in and summed. Both send paths write their plain
+    /// segments here.
+    #[inline(always)]
+    fn write_plain(
+        &self,
+        buf: &mut [u8],
+        h: &PlainHeader,
+        data_off: usize,
+        len: usize,
+    ) -> Option<usize> {
+        let hl = h.header_len();
+        let out = buf.get_mut(..hl + len)?;
+        let sum = self.copy_payload(&mut out[hl..], data_off);
+        h.emit_with_checksum(out, self.local_ip, self.remote_ip, sum)
+            .ok()?;
+        count_plain_header();
+        Some(hl)
     }
 
     /// Copies the payload that starts `data_off` bytes into the send buffer into `payload`
@@ -1546,6 +1505,13 @@ impl Connection {
                 self.rcv.ack_now = true;
             } else {
                 ooo.sack.dsack_sent();
+            }
+            if ooo.assembler.is_empty() && ooo.sack.is_idle() {
+                // The holes are filled and every block reported: the record goes back, so
+                // that the segments after it are written without SACK blocks to look for
+                // and output prediction (`output_predicted`) takes them again. The next
+                // segment out of order allocates a new one.
+                self.rcv.ooo = None;
             }
         }
     }

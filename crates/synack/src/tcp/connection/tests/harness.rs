@@ -63,8 +63,18 @@ impl core::fmt::Debug for Seg {
 /// `wants_poll`, on which a stack relies to poll only connections with something to do:
 /// when it says false, the poll sends nothing and leaves the next deadline as it was.
 pub fn drain(c: &mut Connection, now: Instant, ctr: &mut Counters) -> Vec<Seg> {
+    drain_into(c, now, ctr, 1600)
+}
+
+/// [`drain`] with a caller's buffer of `buf_len` bytes.
+pub fn drain_into(
+    c: &mut Connection,
+    now: Instant,
+    ctr: &mut Counters,
+    buf_len: usize,
+) -> Vec<Seg> {
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 1600];
+    let mut buf = vec![0u8; buf_len];
     for _ in 0..10_000 {
         let idle = !c.wants_poll();
         let deadline = c.poll_timeout();
@@ -274,6 +284,9 @@ pub struct Pipe {
     /// Drop the n-th segment sent from a to b (0-based), once.
     pub drop_a_to_b: Vec<usize>,
     sent_a_to_b: usize,
+    /// The caller's buffer each end's segments are polled into (1600 bytes: a header and
+    /// a full MSS).
+    pub buf_len: usize,
 }
 
 impl Pipe {
@@ -292,6 +305,7 @@ impl Pipe {
             keep_log: true,
             drop_a_to_b: Vec::new(),
             sent_a_to_b: 0,
+            buf_len: 1600,
         }
     }
 
@@ -311,9 +325,9 @@ impl Pipe {
     fn send_from(&mut self, from_a: bool) {
         let now = self.now;
         let segs = if from_a {
-            drain(&mut self.a, now, &mut self.ctr_a)
+            drain_into(&mut self.a, now, &mut self.ctr_a, self.buf_len)
         } else {
-            drain(&mut self.b, now, &mut self.ctr_b)
+            drain_into(&mut self.b, now, &mut self.ctr_b, self.buf_len)
         };
         for s in segs {
             if self.keep_log {
