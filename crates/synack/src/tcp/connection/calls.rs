@@ -1,6 +1,7 @@
 //! The user calls of RFC 9293 §3.10.1–§3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT, with
 //! shutdown) and the per-connection socket options.
 
+use crate::tcp::congestion::CongestionControl;
 use crate::tcp::rwnd::MIN_RCVBUF;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
@@ -680,7 +681,7 @@ impl Connection {
             return;
         }
         let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
-        self.cc = congestion::new_controller(alg, self.snd.mss, self.cfg.initial_window);
+        self.cc = congestion::Controller::new(alg, self.snd.mss, self.cfg.initial_window);
         if self.state.is_synchronized() {
             self.cc.set_cwnd(cwnd);
             self.cc.set_ssthresh(ssthresh);

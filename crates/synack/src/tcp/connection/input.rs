@@ -2,6 +2,7 @@
 //! RFC 7323 (PAWS, timestamps), RFC 5681/6582 (duplicate ACKs, NewReno) folded in where they
 //! apply.
 
+use crate::tcp::congestion::CongestionControl;
 use core::net::SocketAddr;
 
 use super::options::Timestamps;

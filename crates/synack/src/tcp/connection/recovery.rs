@@ -32,7 +32,7 @@
 use super::sender::{Sender, Transmit};
 use super::timers::Timer;
 use super::{CaState, Connection};
-use crate::tcp::congestion::{AckSample, Flight};
+use crate::tcp::congestion::{AckSample, CongestionControl, Flight};
 use crate::tcp::counters::Counters;
 use crate::tcp::prr::Prr;
 use crate::tcp::rack::{DUP_THRESH, Rack};
