@@ -263,7 +263,8 @@ impl Connection {
     /// `rcv_rtt_est`): it uses the smoothed RTT, and the time the last segment arrived as
     /// the clock.
     fn adjust_receive_buffer(&mut self) {
-        let Some(rtt) = self.rtt.srtt() else {
+        // In the estimator's nanoseconds: no `Duration` made and compared on every read.
+        let Some(rtt) = self.rtt.srtt_nanos() else {
             return;
         };
         let now = self.rcv.last_recv;
@@ -273,7 +274,7 @@ impl Connection {
         let Some(d) = self.rcv.data.as_mut() else {
             return;
         };
-        if now.saturating_duration_since(d.drs_time) < rtt {
+        if now.micros_since(d.drs_time).saturating_mul(1000) < rtt {
             return;
         }
         let copied = (read_seq - d.drs_seq).saturating_sub(inq);
