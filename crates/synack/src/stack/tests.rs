@@ -552,7 +552,7 @@ fn a_forwarded_connection_takes_its_congestion_controller_from_the_spares() {
     let cfg = net.b.cfg.tcp.clone();
     net.b
         .spares
-        .keep_controller(crate::tcp::congestion::new_controller(
+        .keep_controller(crate::tcp::congestion::Controller::new(
             cfg.congestion,
             536,
             cfg.initial_window,

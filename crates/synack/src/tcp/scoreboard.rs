@@ -272,14 +272,24 @@ impl Board {
     /// The cumulative ACK moved to `ack`: entries below it leave the scoreboard. `f` sees each
     /// entry (or the acknowledged part of one) as it leaves, for RTT and RACK bookkeeping.
     /// Returns what was delivered now (bytes not SACKed before).
-    pub fn on_cum_ack(&mut self, ack: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
-        let mut d = Delivered::default();
+    ///
+    /// Inlined, with the unmarked case (every ACK of a connection that has seen no loss) and
+    /// its caller's `f`; the marked case stays out of line.
+    #[inline(always)]
+    pub fn on_cum_ack(&mut self, ack: SeqNum, f: impl FnMut(&Sent)) -> Delivered {
         if self.segs.is_empty() {
-            return d;
+            return Delivered::default();
         }
         if self.sacked.segs == 0 && self.lost.segs == 0 && self.retrans.segs == 0 {
             return self.on_cum_ack_unmarked(ack, f);
         }
+        self.on_cum_ack_marked(ack, f)
+    }
+
+    /// [`on_cum_ack`](Self::on_cum_ack) with an entry SACKed, lost or sent again.
+    #[inline(never)]
+    fn on_cum_ack_marked(&mut self, ack: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
+        let mut d = Delivered::default();
         // A segment the ACK falls inside is acknowledged in part: as Linux, which acknowledges
         // whole segments only (`tcp_clean_rtx_queue`, `tcp_tso_acked`), its head is trimmed
         // off without counting as delivered (no RTT sample, no congestion window credit, no
@@ -320,6 +330,7 @@ impl Board {
     /// of a connection that has seen no loss): each entry below `ack` is delivered whole and
     /// leaves, and an entry the ACK falls inside is trimmed to start at `ack` in place (the same
     /// outcome as splitting it and removing the undelivered head, without the split).
+    #[inline(always)]
     fn on_cum_ack_unmarked(&mut self, ack: SeqNum, mut f: impl FnMut(&Sent)) -> Delivered {
         let mut d = Delivered::default();
         while let Some(s) = self.segs.front_mut() {

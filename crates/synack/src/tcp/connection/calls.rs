@@ -1,6 +1,7 @@
 //! The user calls of RFC 9293 §3.10.1–§3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT, with
 //! shutdown) and the per-connection socket options.
 
+use crate::tcp::congestion::CongestionControl;
 use crate::tcp::rwnd::MIN_RCVBUF;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
@@ -262,7 +263,8 @@ impl Connection {
     /// `rcv_rtt_est`): it uses the smoothed RTT, and the time the last segment arrived as
     /// the clock.
     fn adjust_receive_buffer(&mut self) {
-        let Some(rtt) = self.rtt.srtt() else {
+        // In the estimator's nanoseconds: no `Duration` made and compared on every read.
+        let Some(rtt) = self.rtt.srtt_nanos() else {
             return;
         };
         let now = self.rcv.last_recv;
@@ -272,7 +274,7 @@ impl Connection {
         let Some(d) = self.rcv.data.as_mut() else {
             return;
         };
-        if now.saturating_duration_since(d.drs_time) < rtt {
+        if now.micros_since(d.drs_time).saturating_mul(1000) < rtt {
             return;
         }
         let copied = (read_seq - d.drs_seq).saturating_sub(inq);
@@ -680,7 +682,7 @@ impl Connection {
             return;
         }
         let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
-        self.cc = congestion::new_controller(alg, self.snd.mss, self.cfg.initial_window);
+        self.cc = congestion::Controller::new(alg, self.snd.mss, self.cfg.initial_window);
         if self.state.is_synchronized() {
             self.cc.set_cwnd(cwnd);
             self.cc.set_ssthresh(ssthresh);

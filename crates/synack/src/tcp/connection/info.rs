@@ -2,6 +2,7 @@
 //! congestion-avoidance state names it reports.
 
 use super::{Connection, State};
+use crate::tcp::congestion::CongestionControl;
 use crate::time::Duration;
 
 /// Per-connection statistics, like Linux's `struct tcp_info` (TCP_INFO).

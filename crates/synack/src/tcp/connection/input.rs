@@ -2,6 +2,7 @@
 //! RFC 7323 (PAWS, timestamps), RFC 5681/6582 (duplicate ACKs, NewReno) folded in where they
 //! apply.
 
+use crate::tcp::congestion::CongestionControl;
 use core::net::SocketAddr;
 
 use super::options::Timestamps;
@@ -17,7 +18,7 @@ use crate::tcp::rate::RateSample;
 use crate::tcp::rwnd::RecvWindow;
 use crate::tcp::sack::SACK_BLOCKS_EXPECTED;
 use crate::tcp::seq::SeqNum;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, MaybeInstant};
 use crate::wire::tcp::Repr;
 
 impl Connection {
@@ -1029,8 +1030,9 @@ impl Connection {
         self.snd.retries = 0;
         // Linux `tcp_retrans_stamp_cleanup`: once nothing retransmitted is outstanding, the
         // next loss episode's time limits count from its own first retransmission.
-        if !self.snd.sb.any_retrans_done() {
-            self.snd.rtx_since = None.into();
+        // Asked only while there is a stamp to clear (not on an exchange that never lost).
+        if self.snd.rtx_since != MaybeInstant::NONE && !self.snd.sb.any_retrans_done() {
+            self.snd.rtx_since = MaybeInstant::NONE;
         }
 
         self.snd.una = ack;

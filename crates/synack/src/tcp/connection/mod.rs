@@ -58,7 +58,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::config::Config;
-use super::congestion::CongestionControl;
+use super::congestion::Controller;
 use super::ecn::{Codepoint, Ecn};
 use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNum;
@@ -116,7 +116,7 @@ pub struct Connection {
     timers: Timers,
     keepalive_due: bool,
     rtt: RttEstimator,
-    cc: Box<dyn CongestionControl>,
+    cc: Controller,
     pending_rst: Option<PendingRst>,
     error: Option<Error>,
     /// An ICMP destination-unreachable seen for this connection (RFC 1122 §4.2.3.9: a soft
@@ -353,8 +353,8 @@ pub fn layout() -> Vec<(&'static str, usize)> {
         ),
         ("  rtt: RttEstimator", size_of::<RttEstimator>()),
         (
-            "  cc: Box<dyn CongestionControl> (pointer)",
-            size_of::<Box<dyn CongestionControl>>(),
+            "  cc: Controller (a tag and a pointer)",
+            size_of::<Controller>(),
         ),
         ("  cfg: Arc<Config> (shared)", size_of::<Arc<Config>>()),
     ];

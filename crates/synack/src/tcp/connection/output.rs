@@ -3,7 +3,7 @@
 
 use super::timers::Timer;
 use super::{Connection, Event, RetransmitCause, State};
-use crate::tcp::congestion::Pacing;
+use crate::tcp::congestion::{CongestionControl, Pacing};
 use crate::tcp::counters::Counters;
 use crate::tcp::handshake::syn_options;
 use crate::tcp::rate::TxState;

@@ -32,7 +32,7 @@
 use super::sender::{Sender, Transmit};
 use super::timers::Timer;
 use super::{CaState, Connection};
-use crate::tcp::congestion::{AckSample, Flight};
+use crate::tcp::congestion::{AckSample, CongestionControl, Flight};
 use crate::tcp::counters::Counters;
 use crate::tcp::prr::Prr;
 use crate::tcp::rack::{DUP_THRESH, Rack};
@@ -632,6 +632,7 @@ impl Connection {
     /// Step 4 for a window-based controller outside a window reduction, on an ACK that may
     /// raise the window and delivered something: `delivered` with `in_flight` bytes in flight
     /// before the ACK, and the ACK's RTT sample in microseconds.
+    #[inline(always)]
     pub(super) fn grow_cwnd(
         &mut self,
         now: Instant,

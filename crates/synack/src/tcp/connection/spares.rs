@@ -19,10 +19,9 @@
 use super::Connection;
 use super::sender::{Sender, Transmit};
 use crate::tcp::buffer::{RingBuffer, ZEROED_BY_THE_OS};
-use crate::tcp::congestion::{self, AckSample, Algorithm, CongestionControl, Flight, Pacing};
+use crate::tcp::congestion::{Algorithm, CongestionControl, Controller};
 use crate::tcp::push::PushMarks;
 use crate::tcp::scoreboard::{Scoreboard, SpareBoard};
-use crate::time::{Duration, Instant};
 
 /// The largest scoreboard deque (in entries of room) kept as a spare.
 pub const MAX_BOARD_ROOM: usize = 16;
@@ -33,7 +32,7 @@ pub(crate) struct Spares {
     cap: usize,
     rings: Vec<Box<[u8]>>,
     boards: Vec<SpareBoard>,
-    controllers: Vec<Box<dyn CongestionControl>>,
+    controllers: Vec<Controller>,
     /// Boxes, not values: a connection holds its transmit state in a box, and the point is
     /// to hand the box itself over without allocating.
     #[allow(clippy::vec_box)]
@@ -111,26 +110,26 @@ impl Spares {
         }
     }
 
-    /// A congestion controller running `alg` as [`congestion::new_controller`] makes it: a
+    /// A congestion controller running `alg` as [`Controller::new`] makes it: a
     /// finished connection's box started over when the last one kept runs `alg`, else a new one.
     pub(super) fn controller(
         &mut self,
         alg: Algorithm,
         mss: u32,
         initial_window_segments: u32,
-    ) -> Box<dyn CongestionControl> {
+    ) -> Controller {
         match self.controllers.pop() {
             Some(mut cc) if cc.algorithm() == alg => {
                 cc.start_over(mss, initial_window_segments);
                 cc
             }
-            _ => congestion::new_controller(alg, mss, initial_window_segments),
+            _ => Controller::new(alg, mss, initial_window_segments),
         }
     }
 
     /// Keeps the controller of a connection that is being dropped.
-    pub(crate) fn keep_controller(&mut self, cc: Box<dyn CongestionControl>) {
-        if self.controllers.len() < self.cap {
+    pub(crate) fn keep_controller(&mut self, cc: Controller) {
+        if !matches!(cc, Controller::Given) && self.controllers.len() < self.cap {
             self.controllers.push(cc);
         }
     }
@@ -168,10 +167,10 @@ impl Connection {
     }
 
     /// Gives the congestion controller of a connection about to be dropped to `spares`,
-    /// taken out in place: the connection is left with [`Given`], which allocates nothing,
+    /// taken out in place: the connection is left with [`Controller::Given`], which allocates nothing,
     /// so that its slot is freed where it is, not moved out whole to take the controller.
     pub(crate) fn give_controller(&mut self, spares: &mut Spares) {
-        spares.keep_controller(core::mem::replace(&mut self.cc, Box::new(Given)));
+        spares.keep_controller(core::mem::replace(&mut self.cc, Controller::Given));
     }
 
     /// Gives the transmit state of a connection about to be dropped (or of a first write that
@@ -193,36 +192,21 @@ impl Connection {
     }
 }
 
-/// What a connection holds after [`Connection::give_controller`], until it is dropped right
-/// after: no state and no allocation (a box of a zero-sized type allocates nothing). Nothing
-/// drives it; if anything did, it would be a controller whose window never moves (one byte).
-#[derive(Debug)]
-struct Given;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CongestionControl for Given {
-    fn name(&self) -> &'static str {
-        "given"
-    }
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::NewReno
-    }
-    fn start_over(&mut self, _mss: u32, _initial_window_segments: u32) {}
-    fn cwnd(&self) -> u32 {
-        1
-    }
-    fn ssthresh(&self) -> u32 {
-        u32::MAX
-    }
-    fn set_mss(&mut self, _mss: u32) {}
-    fn on_ack(&mut self, _ack: &AckSample) {}
-    fn on_congestion_event(&mut self, _now: Instant, _in_flight: u32) {}
-    fn set_cwnd(&mut self, _cwnd: u32) {}
-    fn set_ssthresh(&mut self, _ssthresh: u32) {}
-    fn on_rto(&mut self, _now: Instant, _in_flight: u32) {}
-    fn undo(&mut self) {}
-    fn on_tx_start(&mut self, _flight: &Flight, _idle: Duration) {}
-    fn on_idle_restart(&mut self, _now: Instant, _idle: Duration, _rto: Duration) {}
-    fn pacing_rate(&self, _p: Pacing) -> Option<u64> {
-        None
+    /// What a connection holds once its controller is given is not a controller: given
+    /// again (a second `give_controller`), it is not kept, so that no later connection starts
+    /// with a window that never moves.
+    #[test]
+    fn a_given_controller_is_not_kept() {
+        let mut spares = Spares::new(4);
+        spares.keep_controller(Controller::Given);
+        assert_eq!(spares.held().2, 0);
+        spares.keep_controller(Controller::new(Algorithm::NewReno, 1460, 10));
+        assert_eq!(spares.held().2, 1);
+        let cc = spares.controller(Algorithm::NewReno, 536, 4);
+        assert_eq!((cc.algorithm(), cc.cwnd()), (Algorithm::NewReno, 4 * 536));
     }
 }
