@@ -510,7 +510,7 @@ impl Stack {
             Some(lh),
             false,
             |spares| Connection::new_in(cfg, local, mss, ts_offset, spares),
-            |c| c.replay_handshake(now, remote, hs),
+            |c| c.syn_received_from(now, remote, hs),
         );
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
         let entered = self.enter_demux(h, tuple, hash);

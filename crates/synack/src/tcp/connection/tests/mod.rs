@@ -13,6 +13,7 @@ mod header_prediction;
 mod matrix;
 mod memory;
 mod owed_acks;
+mod passive_open;
 mod pacing;
 mod plain_header;
 mod rack_echo;
