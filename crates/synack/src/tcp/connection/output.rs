@@ -5,7 +5,7 @@ use super::timers::Timer;
 use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::Pacing;
 use crate::tcp::counters::Counters;
-use crate::tcp::handshake::syn_options;
+use crate::tcp::handshake::{SynFields, syn_options, write_plain_syn};
 use crate::tcp::rate::TxState;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
@@ -1436,7 +1436,27 @@ impl Connection {
         } else {
             SeqNum(0)
         };
-        let (hl, len) = if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
+        let plain_syn = options.mss.filter(|_| {
+            syn && plan.len == 0
+                && urgent == 0
+                && options.sack.is_empty()
+                && options.fast_open.is_none()
+                && plain_header_on()
+        });
+        let (hl, len) = if let Some(mss) = plain_syn {
+            // A SYN or SYN-ACK without data or cookie: the handshake's own writer, the one
+            // the stack's SYN-ACKs use (its bytes are the general branch's).
+            let f = SynFields {
+                src_port: self.local_port,
+                dst_port: self.remote_port,
+                seq: plan.seq,
+                ack,
+                flags,
+                window,
+            };
+            let hl = write_plain_syn(buf, self.local_ip, self.remote_ip, &f, mss, &options)?;
+            (hl, 0)
+        } else if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
             // Nearly every segment: no option but timestamps, no urgent pointer. The header
             // is written at fixed offsets after the payload is copied in and summed. The
             // length, FIN strip and slice lines repeat the general branch's on purpose:
