@@ -1598,7 +1598,9 @@ impl Connection {
     /// keeps RCV.WND to what it advertised (RFC 9293 §3.3.1, and less room for blind
     /// injection, RFC 5961).
     pub(super) fn open_receive_window(&mut self) -> u32 {
-        let w = self.rwnd().initial_window(self.initial_window_mss());
+        // `rwnd().initial_window(..)`, which reads only the buffer's size.
+        let rcvbuf = self.rcv.buf.limit().min(u32::MAX as usize) as u32;
+        let w = crate::tcp::rwnd::initial_window_of(rcvbuf, self.initial_window_mss());
         self.rcv.adv = self.rcv.nxt + w.min((u16::MAX as u32) << self.rcv.shift);
         w
     }

@@ -253,3 +253,24 @@ fn a_passive_open_from_its_entry_is_in_syn_received_with_the_synack_outstanding(
     assert!(c.poll_timeout().is_some(), "the SYN-ACK's RTO is armed");
     let _ = SeqNum(0);
 }
+
+/// `open_receive_window` reads the buffer's size alone where it built the whole window state
+/// (`rwnd()`): the same initial window, for passive opens of every entry and configuration
+/// and for an active open's SYN.
+#[test]
+fn the_initial_receive_window_is_the_window_states_initial_window() {
+    for (name, cfg) in configs() {
+        for hs in entries() {
+            let c = build(&cfg, &hs, Instant::ZERO, true);
+            let w = c.rwnd().initial_window(c.initial_window_mss());
+            let bound = (u16::MAX as u32) << c.rcv.shift;
+            assert_eq!(c.rcv.adv - c.rcv.nxt, w.min(bound), "{name}: {hs:?}");
+        }
+        for recv_buffer in [0, 1, 2920, 65535, 1 << 20] {
+            let mut c = client(&cfg);
+            c.set_recv_buffer(recv_buffer);
+            let w = c.rwnd().initial_window(c.initial_window_mss());
+            assert_eq!(c.open_receive_window(), w, "{name}: {recv_buffer}");
+        }
+    }
+}
