@@ -162,7 +162,14 @@ impl SynAck {
             flags: self.flags(),
             window: self.window,
         };
-        write_plain_syn(buf, self.local.ip(), self.remote.ip(), &f, mss, &self.options)
+        write_plain_syn(
+            buf,
+            self.local.ip(),
+            self.remote.ip(),
+            &f,
+            mss,
+            &self.options,
+        )
     }
 
     /// [`write`](Self::write) through the general emitter: any options.
@@ -342,7 +349,10 @@ mod tests {
     fn a_plain_synack_is_written_as_the_general_emitter_writes_it() {
         use core::net::Ipv6Addr;
         let v6 = |last: u16, port| {
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last)), port)
+            SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last)),
+                port,
+            )
         };
         let mut plain = 0;
         for (local, remote) in [(addr(2, 80), addr(1, 49152)), (v6(2, 443), v6(1, 65535))] {
@@ -351,7 +361,9 @@ mod tests {
                     for sack_permitted in [false, true] {
                         for timestamps in [None, Some((0, 0)), Some((0xdead_beef, 0x0123_4567))] {
                             for ece in [false, true] {
-                                for (iss, window) in [(0u32, 0u16), (0xffff_fff0, 65535), (77, 29200)] {
+                                for (iss, window) in
+                                    [(0u32, 0u16), (0xffff_fff0, 65535), (77, 29200)]
+                                {
                                     let sa = SynAck {
                                         local,
                                         remote,

@@ -19,8 +19,8 @@ impl Connection {
     /// Feed it the segment that completes the handshake with
     /// [`handle_segment`](Self::handle_segment): it enters ESTABLISHED (§3.10.7.4, fifth step)
     /// and takes any data on that segment, and from then on it is exactly the connection that
-    /// went LISTEN → SYN-RECEIVED itself: it is set up with what that passive open sets (see
-    /// [`syn_received_from`](Self::syn_received_from)). No trace events or counts are left:
+    /// went LISTEN → SYN-RECEIVED itself: it is set up with what that passive open sets, each
+    /// field once (`syn_received_from`). No trace events or counts are left:
     /// the caller counts the PassiveOpens (Linux counts it when the child is created, not per
     /// SYN).
     pub fn from_handshake(
@@ -63,7 +63,13 @@ impl Connection {
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.last_recv = now;
         self.opts.peer_syn = Some(hs.offer());
-        self.negotiate_offer(now, hs.mss, hs.window_scale, hs.sack_permitted, hs.ts_recent);
+        self.negotiate_offer(
+            now,
+            hs.mss,
+            hs.window_scale,
+            hs.sack_permitted,
+            hs.ts_recent,
+        );
         self.ecn.set_ok(hs.ecn && self.cfg.ecn.accepts());
         self.snd.wnd = 0;
         self.snd.max_wnd = 0;
@@ -93,7 +99,7 @@ impl Connection {
     #[cfg(test)]
     pub(crate) fn replay_handshake(&mut self, now: Instant, remote: SocketAddr, hs: &Handshake) {
         use crate::wire::tcp::{Flags, Options, Repr, Timestamps};
-                debug_assert_eq!(self.state, crate::tcp::State::Closed);
+        debug_assert_eq!(self.state, crate::tcp::State::Closed);
         self.record_events = false;
         let listened = self.listen();
         debug_assert!(listened.is_ok());
