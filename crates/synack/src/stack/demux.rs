@@ -92,6 +92,20 @@ impl Demux {
         Bucket(u32::try_from(at).unwrap_or(u32::MAX))
     }
 
+    /// [`insert`](Self::insert) for a 4-tuple that most likely maps to something already (the
+    /// half-open entry the final ACK's connection replaces): found, it is replaced in place,
+    /// without the room for an insertion that `insert`'s `entry` makes first (and the
+    /// table's growth that can start); absent (a SYN cookie's connection), inserted. The
+    /// same mapping as `insert` either way, and the [`Bucket`] where the entry now is.
+    pub(super) fn replace(&mut self, hash: u64, tuple: Tuple, h: SocketHandle) -> Bucket {
+        debug_assert_eq!(hash, self.hash(&tuple));
+        if let Ok(mut e) = self.table.find_entry(hash, |e| e.0 == tuple) {
+            e.get_mut().1 = h;
+            return Bucket(u32::try_from(e.bucket_index()).unwrap_or(u32::MAX));
+        }
+        self.insert(hash, tuple, h)
+    }
+
     /// Takes `tuple` out if it maps to `h` (one lookup).
     pub(super) fn remove(&mut self, tuple: &Tuple, h: SocketHandle) {
         let hash = self.hash(tuple);
@@ -466,6 +480,39 @@ mod tests {
         assert_eq!(d.get(h, &t), None);
         assert_eq!(d.get(d.hash(&u), &u), Some(handle(7)));
         assert_eq!(d.len(), 1);
+    }
+
+    /// `replace` maps the 4-tuple to the new handle in the entry's own bucket when the
+    /// 4-tuple is there, and inserts it when it is not: the same mapping as `insert` makes,
+    /// and the returned bucket holds the entry (found there, not by the 4-tuple).
+    #[test]
+    fn replace_takes_the_entry_in_place_or_inserts() {
+        let mut d = Demux::new(KeyedHasher(3, 5));
+        let mut e = Demux::new(KeyedHasher(3, 5));
+        for p in 0..200u16 {
+            let t = tuple(40000 + p);
+            let h = d.hash(&t);
+            let (a, b) = (
+                d.insert(h, t, handle(u32::from(p))),
+                e.insert(h, t, handle(u32::from(p))),
+            );
+            assert_eq!(a, b);
+        }
+        for p in (0..400u16).step_by(3) {
+            let t = tuple(40000 + p);
+            let h = d.hash(&t);
+            let new = handle(1000 + u32::from(p));
+            let at = d.replace(h, t, new);
+            e.insert(h, t, new);
+            assert_eq!(d.get(h, &t), Some(new));
+            let found = d.get_mut_at(at, new, || panic!("{p}: not in its bucket"));
+            assert_eq!(found.copied(), Some(new));
+        }
+        assert_eq!(d.len(), e.len());
+        for p in 0..400u16 {
+            let t = tuple(40000 + p);
+            assert_eq!(d.get(d.hash(&t), &t), e.get(e.hash(&t), &t));
+        }
     }
 
     /// A kept bucket finds its connection's entry without the 4-tuple; a bucket that holds

@@ -510,10 +510,10 @@ impl Stack {
             Some(lh),
             false,
             |spares| Connection::new_in(cfg, local, mss, ts_offset, spares),
-            |c| c.replay_handshake(now, remote, hs),
+            |c| c.syn_received_from(now, remote, hs),
         );
         let tuple = (local.ip(), local.port(), remote.ip(), remote.port());
-        let entered = self.enter_demux(h, tuple, hash);
+        let entered = self.enter_demux(h, tuple, hash, true);
         // One slot lookup for the demux entry's bucket, the final ACK and the refresh.
         self.touch_with(h, now, |c, ctr| {
             entered.write(c);

@@ -340,7 +340,7 @@ impl Stack {
     /// [`hash_conn`](Self::hash_conn) for a caller that has the connection's 4-tuple and
     /// its demux hash at hand (the segment or the port check that led to it hashed it).
     pub(super) fn enter_conn(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) {
-        let entered = self.enter_demux(h, tuple, hash);
+        let entered = self.enter_demux(h, tuple, hash, false);
         if let Some(c) = conn_in(&mut self.slots, h) {
             entered.write(c);
         }
@@ -349,14 +349,26 @@ impl Stack {
     /// The demux half of [`enter_conn`](Self::enter_conn): connection `h` goes into the
     /// table; what its slot keeps of that (the bucket, the flow label) is returned, for the
     /// caller to [`write`](Entered::write) on the slot it looks up anyway.
+    /// `replacing`: the 4-tuple most likely maps to a half-open entry already
+    /// ([`Demux::replace`](super::demux::Demux::replace)).
     #[inline(always)]
-    pub(super) fn enter_demux(&mut self, h: SocketHandle, tuple: Tuple, hash: u64) -> Entered {
+    pub(super) fn enter_demux(
+        &mut self,
+        h: SocketHandle,
+        tuple: Tuple,
+        hash: u64,
+        replacing: bool,
+    ) -> Entered {
         // IPv4 has no flow label: the 0 `place_conn` wrote stands.
         let flow_label = tuple
             .0
             .is_ipv6()
             .then(|| self.flow_label(tuple.0, tuple.1, tuple.2, tuple.3, 0));
-        let bucket = self.conns.insert(hash, tuple, h);
+        let bucket = if replacing {
+            self.conns.replace(hash, tuple, h)
+        } else {
+            self.conns.insert(hash, tuple, h)
+        };
         Entered { bucket, flow_label }
     }
 

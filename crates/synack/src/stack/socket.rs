@@ -267,7 +267,7 @@ impl Stack {
         // lookup serves the bucket, the open and the refresh.
         let tuple = (src, port, rip, remote.port());
         let hash = self.conns.hash(&tuple);
-        let entered = self.enter_demux(h, tuple, hash);
+        let entered = self.enter_demux(h, tuple, hash, false);
         let opened = self.try_touch_with(h, now, |c, ctr| {
             entered.write(c);
             c.conn.record_events(trace);

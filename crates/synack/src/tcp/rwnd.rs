@@ -89,6 +89,19 @@ pub fn initial_window(cfg: &Config, mss: u32) -> u32 {
     RecvWindow::new(cfg).initial_window(mss)
 }
 
+/// [`RecvWindow::initial_window`] of a buffer of `rcvbuf` bytes, which is all it reads: for a
+/// caller that has no other part of the window's state at hand (a connection before its first
+/// data would build its clamp and `rcv_ssthresh` only to leave them unread).
+#[inline]
+pub fn initial_window_of(rcvbuf: u32, mss: u32) -> u32 {
+    let space = initial_space(rcvbuf).min(MAX_WINDOW);
+    if space > mss && mss > 0 {
+        space - space % mss
+    } else {
+        space
+    }
+}
+
 /// A connection's receive-window state (Linux's `sk_rcvbuf`, `scaling_ratio`,
 /// `window_clamp`, `rcv_ssthresh` and `rcv_wnd`), as a value: the connection keeps the parts
 /// where they cost least (the buffer's size is its ring's limit, `rcv_wnd` is the right edge
@@ -152,12 +165,7 @@ impl RecvWindow {
     /// `tcp_select_initial_window`): the buffer's window at the default ratio, rounded down to
     /// whole `mss` (see [`initial_window`]).
     pub fn initial_window(&self, mss: u32) -> u32 {
-        let space = initial_space(self.rcvbuf).min(MAX_WINDOW);
-        if space > mss && mss > 0 {
-            space - space % mss
-        } else {
-            space
-        }
+        initial_window_of(self.rcvbuf, mss)
     }
 
     /// Entering ESTABLISHED (Linux `tcp_init_buffer_space` with tcp_app_win 31): the clamp

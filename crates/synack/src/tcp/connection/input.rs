@@ -122,7 +122,7 @@ impl Connection {
     }
 
     /// [`accept_syn`](Self::accept_syn) without counting the SYN: for a handshake the stack
-    /// already counted (`replay_handshake`), with no throwaway set of counters to zero.
+    /// already counted (the tests' `replay_handshake`), with no throwaway set of counters to zero.
     pub(super) fn take_syn(
         &mut self,
         now: Instant,
@@ -159,8 +159,29 @@ impl Connection {
     /// §2; RFC 9293 §3.7.1 for the MSS: when absent, 536 over IPv4 and 1220 over IPv6).
     fn negotiate(&mut self, now: Instant, seg: &Repr<'_>) {
         let o = &seg.options;
+        self.negotiate_offer(
+            now,
+            o.mss,
+            o.window_scale,
+            o.sack_permitted,
+            o.timestamps.map(|t| t.tsval),
+        );
+    }
+
+    /// [`negotiate`](Self::negotiate) from the offer's values: the peer's MSS option, window
+    /// shift, SACK-permitted and TSval (a passive open builds from a SYN-queue entry's copy
+    /// of them, `Handshake`, without a segment).
+    #[inline(always)]
+    pub(super) fn negotiate_offer(
+        &mut self,
+        now: Instant,
+        mss: Option<u16>,
+        window_scale: Option<u8>,
+        sack_permitted: bool,
+        tsval: Option<u32>,
+    ) {
         let ours_offered_ws = self.cfg.window_scaling;
-        match o.window_scale {
+        match window_scale {
             // RFC 7323 §2.3: a shift above 14 is used as 14.
             Some(ws) if ours_offered_ws => self.snd.shift = ws.min(14),
             _ => {
@@ -168,17 +189,17 @@ impl Connection {
                 self.rcv.shift = 0;
             }
         }
-        self.opts.set_ts(match o.timestamps {
-            Some(ts) if self.cfg.timestamps => Some(Timestamps {
-                recent: ts.tsval,
+        self.opts.set_ts(match tsval {
+            Some(recent) if self.cfg.timestamps => Some(Timestamps {
+                recent,
                 recent_at: now,
             }),
             _ => None,
         });
-        self.opts.sack = self.cfg.sack && o.sack_permitted;
+        self.opts.sack = self.cfg.sack && sack_permitted;
         // The send MSS follows from this and the SYN's window: the caller records the window,
         // then calls `sync_mss`.
-        self.opts.peer_mss = o.mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip));
+        self.opts.peer_mss = mss.unwrap_or(self.cfg.default_mss_for(self.remote_ip));
     }
 
     /// §3.10.7.3: SYN-SENT.

@@ -5,7 +5,7 @@ use super::timers::Timer;
 use super::{Connection, Event, RetransmitCause, State};
 use crate::tcp::congestion::{CongestionControl, Pacing};
 use crate::tcp::counters::Counters;
-use crate::tcp::handshake::syn_options;
+use crate::tcp::handshake::{SynFields, syn_options, write_plain_syn};
 use crate::tcp::rate::TxState;
 use crate::tcp::scoreboard::{self, Sent};
 use crate::tcp::seq::SeqNum;
@@ -1379,7 +1379,27 @@ impl Connection {
         } else {
             SeqNum(0)
         };
-        let (hl, len) = if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
+        let plain_syn = options.mss.filter(|_| {
+            syn && plan.len == 0
+                && urgent == 0
+                && options.sack.is_empty()
+                && options.fast_open.is_none()
+                && plain_header_on()
+        });
+        let (hl, len) = if let Some(mss) = plain_syn {
+            // A SYN or SYN-ACK without data or cookie: the handshake's own writer, the one
+            // the stack's SYN-ACKs use (its bytes are the general branch's).
+            let f = SynFields {
+                src_port: self.local_port,
+                dst_port: self.remote_port,
+                seq: plan.seq,
+                ack,
+                flags,
+                window,
+            };
+            let hl = write_plain_syn(buf, self.local_ip, self.remote_ip, &f, mss, &options)?;
+            (hl, 0)
+        } else if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
             // Nearly every segment: no option but timestamps, no urgent pointer
             // (`write_plain`). The length, FIN strip and slice lines repeat the general
             // branch's on purpose: folded into one (the header length chosen first), they
@@ -1544,7 +1564,9 @@ impl Connection {
     /// keeps RCV.WND to what it advertised (RFC 9293 §3.3.1, and less room for blind
     /// injection, RFC 5961).
     pub(super) fn open_receive_window(&mut self) -> u32 {
-        let w = self.rwnd().initial_window(self.initial_window_mss());
+        // `rwnd().initial_window(..)`, which reads only the buffer's size.
+        let rcvbuf = self.rcv.buf.limit().min(u32::MAX as usize) as u32;
+        let w = crate::tcp::rwnd::initial_window_of(rcvbuf, self.initial_window_mss());
         self.rcv.adv = self.rcv.nxt + w.min((u16::MAX as u32) << self.rcv.shift);
         w
     }

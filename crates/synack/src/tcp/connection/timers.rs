@@ -473,6 +473,18 @@ impl Connection {
         }
     }
 
+    /// [`arm_retransmit`](Self::arm_retransmit) for the first segment outstanding of a
+    /// connection that has armed no timer and retried nothing (a passive open's SYN-ACK,
+    /// before SYN-RECEIVED has any loss probe): the RTO from `now`, nothing else.
+    #[inline]
+    pub(super) fn arm_first_retransmit(&mut self, now: Instant) {
+        debug_assert!(self.snd.una != self.snd.max && self.snd.retries == 0);
+        debug_assert!(!self.timers.is_armed(Timer::Retransmit));
+        debug_assert!(!self.timers.is_armed(Timer::LossProbe) && !self.state.is_synchronized());
+        let at = self.rto_after(now);
+        self.timers.arm(Timer::Retransmit, at);
+    }
+
     /// A retransmission deadline `at`, no later than the moment the user timeout expires once
     /// retransmitting (Linux `tcp_clamp_rto_to_user_timeout`), so that the abort is on time.
     #[inline(always)]

@@ -47,7 +47,7 @@ fn snapshot(out: &mut String, name: &str, c: &Connection) {
 /// receive side (`rcv.adv`, delayed ACK), recovery, options, ECN (a CWR owed), timers, RTT,
 /// the congestion controller. Left out: nothing but `cfg` (the same `Arc` in both runs) and
 /// `events` (compared as they are polled).
-fn state_dump(c: &Connection) -> String {
+pub(super) fn state_dump(c: &Connection) -> String {
     format!(
         "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
         c.state,

@@ -14,6 +14,7 @@ mod matrix;
 mod memory;
 mod owed_acks;
 mod pacing;
+mod passive_open;
 mod plain_header;
 mod rack_echo;
 mod recovery_chain;
