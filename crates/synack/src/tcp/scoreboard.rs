@@ -1322,6 +1322,44 @@ mod tests {
         }
 
         proptest! {
+            /// `on_cum_ack`'s two cases agree wherever the unmarked one is taken: on a board
+            /// with nothing SACKed, lost or sent again (entries may carry EVER_RETRANS, PSH and
+            /// SKB_END), each cumulative ACK, partial ones included, delivers the same, shows
+            /// `f` the same entries and leaves the same board, marks included.
+            #[test]
+            fn unmarked_cum_ack_is_the_general_case(
+                base in any::<u32>(),
+                sends in proptest::collection::vec((1u16..3000, any::<bool>(), 0u8..4), 1..24),
+                acks in proptest::collection::vec(0u16..6000, 1..12),
+            ) {
+                let mut b = Scoreboard::new();
+                let mut max = SeqNum(base);
+                for (k, (n, psh, m)) in sends.into_iter().enumerate() {
+                    b.on_send(max, max + n as u32, t(k as u64), psh, TxState::NONE);
+                    let board = b.0.as_mut().unwrap();
+                    let last = board.segs.len() - 1;
+                    // Some entries once sent again (their resend since acknowledged) or
+                    // ending a packet.
+                    board.segs[last].marks |= [0, EVER_RETRANS, SKB_END, EVER_RETRANS | SKB_END][m as usize];
+                    max += n as u32;
+                }
+                let mut una = SeqNum(base);
+                for a in acks {
+                    let ack = (una + a as u32).min(max);
+                    let Some(board) = b.0.as_mut() else { break };
+                    prop_assert!(board.sacked.segs == 0 && board.lost.segs == 0 && board.retrans.segs == 0);
+                    let mut general = board.clone();
+                    let (mut seen_fast, mut seen_general) = (Vec::new(), Vec::new());
+                    let d_fast = board.on_cum_ack_unmarked(ack, |s| seen_fast.push(*s));
+                    let d_general = general.on_cum_ack_marked(ack, |s| seen_general.push(*s));
+                    prop_assert_eq!(d_fast, d_general);
+                    prop_assert_eq!(seen_fast, seen_general);
+                    prop_assert_eq!(format!("{board:?}"), format!("{general:?}"));
+                    check_invariants(&b);
+                    una = ack;
+                }
+            }
+
             #[test]
             fn counts_always_match_entries(base in any::<u32>(), ops in proptest::collection::vec(op(), 1..80)) {
                 let mut b = Scoreboard::new();

@@ -419,8 +419,8 @@ impl Controller {
     }
 }
 
-/// Calls `$m` on the algorithm behind a [`Controller`], or evaluates `$given` for
-/// [`Controller::Given`].
+/// Evaluates `$call` with `$cc` bound to the algorithm behind a [`Controller`], or `$given`
+/// for [`Controller::Given`].
 macro_rules! dispatch {
     ($self:ident, $cc:ident => $call:expr, $given:expr) => {
         // CUBIC, the default, tested first: a compare and a branch, not a jump table.
@@ -431,9 +431,27 @@ macro_rules! dispatch {
         } else if let Controller::Bbr($cc) = $self {
             $call
         } else {
-            $given
+            match $self {
+                Controller::Given => $given,
+                // Taken above. Listed so that a new variant stops this from compiling until
+                // it has its own branch (it would otherwise answer as `Given` does).
+                Controller::Cubic(_) | Controller::NewReno(_) | Controller::Bbr(_) => {
+                    unreachable!()
+                }
+            }
         }
     };
+}
+
+/// A state change reached [`Controller::Given`]: nothing may drive a controller that went to
+/// the spares (a connection left with it would keep a one-byte window). Debug builds stop
+/// here.
+#[cold]
+#[track_caller]
+fn given_driven() {
+    if cfg!(debug_assertions) {
+        panic!("a congestion controller driven after it went to the spares");
+    }
 }
 
 impl CongestionControl for Controller {
@@ -447,7 +465,7 @@ impl CongestionControl for Controller {
     }
     #[inline]
     fn start_over(&mut self, mss: u32, initial_window_segments: u32) {
-        dispatch!(self, cc => cc.start_over(mss, initial_window_segments), ())
+        dispatch!(self, cc => cc.start_over(mss, initial_window_segments), given_driven())
     }
     #[inline]
     fn cwnd(&self) -> u32 {
@@ -459,43 +477,43 @@ impl CongestionControl for Controller {
     }
     #[inline]
     fn set_mss(&mut self, mss: u32) {
-        dispatch!(self, cc => cc.set_mss(mss), ())
+        dispatch!(self, cc => cc.set_mss(mss), given_driven())
     }
     #[inline]
     fn on_ack(&mut self, ack: &AckSample) {
-        dispatch!(self, cc => cc.on_ack(ack), ())
+        dispatch!(self, cc => cc.on_ack(ack), given_driven())
     }
     #[inline]
     fn on_congestion_event(&mut self, now: Instant, in_flight: u32) {
-        dispatch!(self, cc => cc.on_congestion_event(now, in_flight), ())
+        dispatch!(self, cc => cc.on_congestion_event(now, in_flight), given_driven())
     }
     #[inline]
     fn set_cwnd(&mut self, cwnd: u32) {
-        dispatch!(self, cc => cc.set_cwnd(cwnd), ())
+        dispatch!(self, cc => cc.set_cwnd(cwnd), given_driven())
     }
     #[inline]
     fn set_ssthresh(&mut self, ssthresh: u32) {
-        dispatch!(self, cc => cc.set_ssthresh(ssthresh), ())
+        dispatch!(self, cc => cc.set_ssthresh(ssthresh), given_driven())
     }
     #[inline]
     fn on_rto(&mut self, now: Instant, in_flight: u32) {
-        dispatch!(self, cc => cc.on_rto(now, in_flight), ())
+        dispatch!(self, cc => cc.on_rto(now, in_flight), given_driven())
     }
     #[inline]
     fn undo(&mut self) {
-        dispatch!(self, cc => cc.undo(), ())
+        dispatch!(self, cc => cc.undo(), given_driven())
     }
     #[inline]
     fn on_tx_start(&mut self, flight: &Flight, idle: Duration) {
-        dispatch!(self, cc => cc.on_tx_start(flight, idle), ())
+        dispatch!(self, cc => cc.on_tx_start(flight, idle), given_driven())
     }
     #[inline]
     fn on_tx_start_at(&mut self, now: Instant, idle: Duration) -> bool {
-        dispatch!(self, cc => cc.on_tx_start_at(now, idle), false)
+        dispatch!(self, cc => cc.on_tx_start_at(now, idle), { given_driven(); false })
     }
     #[inline]
     fn on_idle_restart(&mut self, now: Instant, idle: Duration, rto: Duration) {
-        dispatch!(self, cc => cc.on_idle_restart(now, idle, rto), ())
+        dispatch!(self, cc => cc.on_idle_restart(now, idle, rto), given_driven())
     }
     #[inline]
     fn pacing_rate(&self, p: Pacing) -> Option<u64> {
@@ -503,7 +521,7 @@ impl CongestionControl for Controller {
     }
     #[inline]
     fn init(&mut self, flight: &Flight, seed: u64) {
-        dispatch!(self, cc => cc.init(flight, seed), ())
+        dispatch!(self, cc => cc.init(flight, seed), given_driven())
     }
     #[inline]
     fn is_model_based(&self) -> bool {
@@ -511,11 +529,11 @@ impl CongestionControl for Controller {
     }
     #[inline]
     fn cong_control(&mut self, rs: &RateSample, flight: &Flight) -> bool {
-        dispatch!(self, cc => cc.cong_control(rs, flight), false)
+        dispatch!(self, cc => cc.cong_control(rs, flight), { given_driven(); false })
     }
     #[inline]
     fn on_loss_state(&mut self, flight: &Flight) {
-        dispatch!(self, cc => cc.on_loss_state(flight), ())
+        dispatch!(self, cc => cc.on_loss_state(flight), given_driven())
     }
     #[inline]
     fn min_tso_segs(&self) -> Option<u32> {

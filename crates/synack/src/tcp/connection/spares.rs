@@ -110,8 +110,8 @@ impl Spares {
         }
     }
 
-    /// A congestion controller running `alg` as [`Controller::new`] makes it: a
-    /// finished connection's box started over when the last one kept runs `alg`, else a new one.
+    /// A congestion controller running `alg` as [`Controller::new`] makes it: a finished
+    /// connection's box started over when the last one kept runs `alg`, else a new one.
     pub(super) fn controller(
         &mut self,
         alg: Algorithm,
@@ -167,8 +167,9 @@ impl Connection {
     }
 
     /// Gives the congestion controller of a connection about to be dropped to `spares`,
-    /// taken out in place: the connection is left with [`Controller::Given`], which allocates nothing,
-    /// so that its slot is freed where it is, not moved out whole to take the controller.
+    /// taken out in place: the connection is left with [`Controller::Given`], which allocates
+    /// nothing, so that its slot is freed where it is, not moved out whole to take the
+    /// controller.
     pub(crate) fn give_controller(&mut self, spares: &mut Spares) {
         spares.keep_controller(core::mem::replace(&mut self.cc, Controller::Given));
     }
