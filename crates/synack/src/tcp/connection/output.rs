@@ -1526,11 +1526,17 @@ impl Connection {
             } else {
                 ooo.sack.dsack_sent();
             }
-            if ooo.assembler.is_empty() && ooo.sack.is_idle() {
+            if ooo.assembler.is_empty()
+                && ooo.sack.is_idle()
+                && self.rcv.fin.is_none_or(|f| f == self.rcv.nxt)
+            {
                 // The holes are filled and every block reported: the record goes back, so
                 // that the segments after it are written without SACK blocks to look for
                 // and output prediction (`output_predicted`) takes them again. The next
-                // segment out of order allocates a new one.
+                // segment out of order allocates a new one. A FIN held out of order keeps
+                // it: `sack_now` reports the FIN's block from `rcv.fin` (and
+                // `data_header_len` makes room for it) only while a record exists, even
+                // once newer blocks pushed the FIN's out of the recorder.
                 self.rcv.ooo = None;
             }
         }
