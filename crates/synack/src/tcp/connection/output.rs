@@ -1622,6 +1622,13 @@ std::thread_local! {
     static FAST_FINS: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
 }
 
+/// Tests only: whether output prediction is on in this thread, and how many segments it
+/// sent so far.
+#[cfg(test)]
+pub(crate) fn fast_output_count() -> (bool, u64) {
+    (fast_output_on(), FAST_OUTPUTS.with(|c| c.get()))
+}
+
 /// Tests only: how many FINs this thread sent the predicted way so far, alone and with data.
 #[cfg(test)]
 pub(crate) fn fast_fins() -> [u64; 2] {
