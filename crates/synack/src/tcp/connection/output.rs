@@ -19,6 +19,13 @@ use crate::wire::tcp::{
 pub const MAX_HEADER: usize = crate::wire::tcp::MAX_HEADER_LEN;
 
 /// What one segment carries from the send buffer.
+///
+/// Invariant: a plan without `retransmit` (new data or a first FIN, including a loss
+/// probe's and a window probe's new segment) starts at SND.NXT = SND.MAX. Everything that
+/// rewinds SND.NXT (an RTO's walk, a PMTU drop, F-RTO, a fast resend beyond SND.NXT) plans
+/// resends until SND.NXT is back at SND.MAX; a window probe that resends is a `Timeout`
+/// resend; a Fast Open SYN's data is not a `Plan` for `send_plan`. `record_new_send`
+/// asserts it (debug builds) and sets SND.MAX to the new end.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     seq: SeqNum,
@@ -26,6 +33,7 @@ struct Plan {
     /// Offset into the send buffer and length of the payload.
     data_off: usize,
     len: usize,
+    /// A resend and why; `None`: new data at SND.NXT = SND.MAX (see above).
     retransmit: Option<RetransmitCause>,
     /// The segment ends a buffer the application's writes marked for PSH (tcp::push); the
     /// scoreboard keeps this, not the PSH a burst forces, for a resend.
@@ -505,8 +513,8 @@ impl Connection {
     /// segment carries (the caller's room included); `fin_pending`: a FIN is queued and not
     /// sent. `PREDICTED`: under output prediction, which rules out F-RTO's new data (Nagle
     /// and cork off). Answers the plan and the congestion window in segments (asked once;
-    /// nothing here changes it). Both paths' `send_transmit` state exists (their callers
-    /// test it).
+    /// nothing here changes it). `None` without the transmit state (`snd.tx`): nothing was
+    /// queued.
     #[inline(always)]
     fn plan_new_data<const PREDICTED: bool>(
         &mut self,
@@ -1058,7 +1066,11 @@ impl Connection {
         ctr.out_segs += 1;
         // Counted before it joins what is outstanding.
         let (out, delivered) = (self.snd.sb.outstanding().segs, self.snd.delivered);
-        // Whatever sends new data (or the FIN) queued it there.
+        // Cannot fail: every plan of new data comes with the transmit state there.
+        // `plan_new_data` answers `None` without it; the loss probe's new segment
+        // (`plan_probe`) allocates it; a window probe's data (`send_window_probe`)
+        // was queued by `write`, which allocates it, and it is given back only when the
+        // connection goes (`give_transmit`) or a first write queued nothing.
         let tx = self.snd.tx.as_deref_mut().expect("no transmit state");
         if seg_len > 0 {
             let rate = tx.rate.on_send(now, out, delivered);
@@ -1526,11 +1538,17 @@ impl Connection {
             } else {
                 ooo.sack.dsack_sent();
             }
-            if ooo.assembler.is_empty() && ooo.sack.is_idle() {
+            if ooo.assembler.is_empty()
+                && ooo.sack.is_idle()
+                && self.rcv.fin.is_none_or(|f| f == self.rcv.nxt)
+            {
                 // The holes are filled and every block reported: the record goes back, so
                 // that the segments after it are written without SACK blocks to look for
                 // and output prediction (`output_predicted`) takes them again. The next
-                // segment out of order allocates a new one.
+                // segment out of order allocates a new one. A FIN held out of order keeps
+                // it: `sack_now` reports the FIN's block from `rcv.fin` (and
+                // `data_header_len` makes room for it) only while a record exists, even
+                // once newer blocks pushed the FIN's out of the recorder.
                 self.rcv.ooo = None;
             }
         }
@@ -1602,6 +1620,13 @@ std::thread_local! {
     static FAST_OUTPUT: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
     static FAST_OUTPUTS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
     static FAST_FINS: core::cell::Cell<[u64; 2]> = const { core::cell::Cell::new([0; 2]) };
+}
+
+/// Tests only: whether output prediction is on in this thread, and how many segments it
+/// sent so far.
+#[cfg(test)]
+pub(crate) fn fast_output_count() -> (bool, u64) {
+    (fast_output_on(), FAST_OUTPUTS.with(|c| c.get()))
 }
 
 /// Tests only: how many FINs this thread sent the predicted way so far, alone and with data.

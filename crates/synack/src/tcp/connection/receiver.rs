@@ -1,8 +1,9 @@
 //! The receiving half of the TCB: the receive sequence variables of RFC 9293 §3.3.1, the
 //! receive buffer, the peer's FIN and urgent pointer, and three parts boxed on first use: the
 //! [`Reception`] state once data or the FIN arrives (Linux's delayed-ACK policy), the
-//! [`OutOfOrder`] record once a segment arrives out of order or twice (reassembly ranges, SACK
-//! and D-SACK blocks), and the [`AnswerLimits`] once an invalid segment is answered.
+//! [`OutOfOrder`] record while segments arrive out of order or twice (reassembly ranges, SACK
+//! and D-SACK blocks; given back once the holes are filled and reported and no FIN is held
+//! out of order), and the [`AnswerLimits`] once an invalid segment is answered.
 
 use crate::tcp::buffer::RingBuffer;
 use crate::tcp::config::Config;
@@ -26,7 +27,8 @@ pub(super) struct Receiver {
     pub(super) mss: u32,
     /// Ready bytes for the application, followed by out-of-order bytes.
     pub(super) buf: RingBuffer,
-    /// What arrived out of order or twice, once anything has.
+    /// What arrived out of order or twice, from the first such segment until the holes are
+    /// filled and reported (`note_ack_sent` gives it back).
     pub(super) ooo: Option<Box<OutOfOrder>>,
     /// Sequence number of the peer's FIN if it arrived ahead of a gap.
     pub(super) fin: Option<SeqNum>,
@@ -55,8 +57,10 @@ pub(super) struct Receiver {
 }
 
 /// The receiver's record of data that arrived out of order or twice: which ranges past RCV.NXT
-/// the buffer holds, and what the SACK option reports. Allocated the first time a segment
-/// arrives out of order or as a duplicate; in-order data never needs it.
+/// the buffer holds, and what the SACK option reports. Allocated when a segment arrives out
+/// of order or as a duplicate; given back (`note_ack_sent`) once the assembler is empty, the
+/// SACK recorder has nothing to report or owe and no FIN is held out of order, so that
+/// output prediction resumes; in-order data never needs it.
 #[derive(Debug, Default)]
 pub(super) struct OutOfOrder {
     /// Which out-of-order ranges past RCV.NXT the buffer holds.

@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 
 use proptest::prelude::*;
 
-use super::super::output::{fast_fins, set_fast_output};
+use super::super::output::{fast_fins, fast_output_count, set_fast_output};
 use super::harness::*;
 use crate::tcp::congestion::{Algorithm, CongestionControl};
 use crate::tcp::connection::Connection;
 use crate::tcp::ecn::EcnMode;
-use crate::tcp::{Config, Shutdown};
+use crate::tcp::{Config, Shutdown, State};
 use crate::time::Duration;
 
 /// [`scripted_exchange`] with every end's state written after every step ([`snapshot`]).
@@ -295,6 +295,29 @@ fn a_filled_hole_gives_output_prediction_back() {
     assert_eq!(p.a.recv_queue_len(), 3 * mss);
 }
 
+/// Runs `step` and asserts that it sent at least `min` segments the predicted way when
+/// output prediction is on (none when off): the step that reaches the scenario's edge went
+/// the predicted way, not just some segment of the scenario.
+fn predicted_in<T>(what: &str, min: u64, step: impl FnOnce() -> T) -> T {
+    let (on, before) = fast_output_count();
+    let r = step();
+    let n = fast_output_count().1 - before;
+    if on {
+        assert!(n >= min, "{what}: {n} segments predicted, not {min}");
+    } else {
+        assert_eq!(n, 0, "{what}: predicted while switched off");
+    }
+    r
+}
+
+/// Runs `step` and asserts that it sent no segment the predicted way.
+fn general_in<T>(what: &str, step: impl FnOnce() -> T) -> T {
+    let before = fast_output_count().1;
+    let r = step();
+    assert_eq!(fast_output_count().1, before, "{what}: predicted");
+    r
+}
+
 /// The edges below: a pipe driven by a script, every end's state written after every step
 /// (as [`exchange`] does), the wire at the end.
 struct Edge {
@@ -369,6 +392,10 @@ fn replies_right_after_received_data_are_the_same_with_and_without_output_predic
             e.run_until(|p| p.b.recv_queue_len() >= req, Duration::from_secs(5));
             e.read_all();
             assert_eq!(e.p.b.send(&pattern(300, i as u64)).unwrap(), 300);
+            // The reply itself (sent within the ACK timeout of the request) is predicted.
+            predicted_in("the reply", 1, || {
+                e.run_until(|p| p.b.snd.max != p.b.snd.una, Duration::from_secs(5))
+            });
             e.run_until(|p| p.a.recv_queue_len() >= 300, Duration::from_secs(5));
             e.read_all();
         }
@@ -385,7 +412,9 @@ fn a_buffer_smaller_than_the_mss_is_the_same_with_and_without_output_prediction(
         e.p.buf_len = 600;
         assert_eq!(e.p.a.send(&pattern(20_000, 1)).unwrap(), 20_000);
         assert_eq!(e.p.b.send(&pattern(3000, 2)).unwrap(), 3000);
-        e.run_until(|p| p.b.recv_queue_len() >= 20_000, Duration::from_secs(10));
+        predicted_in("segments cut to the buffer", 20, || {
+            e.run_until(|p| p.b.recv_queue_len() >= 20_000, Duration::from_secs(10))
+        });
         e.read_all();
         assert!(
             e.p.log.iter().all(|(_, _, s)| s.bytes.len() <= 600),
@@ -412,10 +441,13 @@ fn an_mss_bounded_by_half_a_small_window_is_the_same_with_and_without_output_pre
             e.p.a.snd.max_wnd
         );
         assert_eq!(e.p.a.send(&pattern(20_000, 1)).unwrap(), 20_000);
-        for _ in 0..40 {
-            e.run_until(|p| p.b.recv_queue_len() >= 1000, Duration::from_secs(5));
-            e.read_all();
-        }
+        // Segments of the bounded MSS, the predicted way.
+        predicted_in("segments of half the window", 10, || {
+            for _ in 0..40 {
+                e.run_until(|p| p.b.recv_queue_len() >= 1000, Duration::from_secs(5));
+                e.read_all();
+            }
+        });
         e.finish()
     });
 }
@@ -445,6 +477,11 @@ fn cubic_restarting_in_congestion_avoidance_is_the_same_with_and_without_output_
         // Nothing left to do: the clock does not move by itself.
         e.p.now += Duration::from_secs(3);
         assert_eq!(e.p.a.send(&pattern(30_000, 3)).unwrap(), 30_000);
+        // The first send after the idle period (the restart's) is the predicted one.
+        let max = e.p.a.snd.max;
+        predicted_in("the first send after idle", 1, || {
+            e.run_until(|p| p.a.snd.max != max, Duration::from_secs(10))
+        });
         e.run_until(|p| p.b.recv_queue_len() >= 30_000, Duration::from_secs(10));
         e.finish()
     });
@@ -495,6 +532,16 @@ fn a_shutdown_in_syn_received_is_the_same_with_and_without_output_prediction() {
             assert_eq!(b.send(&pattern(4000, 1)).unwrap(), 4000);
             b.shutdown(Shutdown::Write).unwrap();
         });
+        // The step that takes the handshake's last ACK sends the data and the FIN, in
+        // FIN-WAIT-1: predicted, the FIN among them.
+        let fins = fast_fins();
+        predicted_in("the segments in FIN-WAIT-1", 3, || {
+            e.run_until(|p| p.b.snd.fin_seq.is_some(), Duration::from_secs(5))
+        });
+        assert_eq!(e.p.b.state(), State::FinWait1);
+        if fast_output_count().0 {
+            assert!(fast_fins() != fins, "the FIN sent the predicted way");
+        }
         e.run_until(|p| p.a.recv_queue_len() >= 4000, Duration::from_secs(5));
         assert_eq!(e.p.a.send(&pattern(100, 2)).unwrap(), 100);
         e.finish()
@@ -512,9 +559,23 @@ fn a_fast_open_child_is_the_same_with_and_without_output_prediction() {
             assert_eq!(b.recv_queue_len(), 300, "the SYN's data");
             assert_eq!(b.send(&pattern(5000, 2)).unwrap(), 5000);
         });
+        // The child's answer in SYN-RECEIVED: the general path.
+        general_in("SYN-RECEIVED", || {
+            e.run_until(
+                |p| p.b.state() != State::SynReceived,
+                Duration::from_secs(5),
+            )
+        });
         e.run_until(|p| p.a.recv_queue_len() >= 5000, Duration::from_secs(5));
         e.read_all();
+        // The whole first answer went in SYN-RECEIVED; the first send once ESTABLISHED is
+        // predicted.
+        assert_eq!(e.p.b.state(), State::Established);
         assert_eq!(e.p.b.send(&pattern(5000, 3)).unwrap(), 5000);
+        let max = e.p.b.snd.max;
+        predicted_in("the first send once ESTABLISHED", 1, || {
+            e.run_until(|p| p.b.snd.max != max, Duration::from_secs(5))
+        });
         e.run_until(|p| p.a.recv_queue_len() >= 5000, Duration::from_secs(5));
         e.finish()
     });

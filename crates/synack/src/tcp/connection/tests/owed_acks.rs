@@ -137,3 +137,35 @@ fn owed_acks_whose_blocks_were_filled_are_not_sent() {
     assert_eq!(acks[0].ack(), SeqNum(10300));
     assert!(acks[0].repr().options.sack.is_empty());
 }
+
+/// A bare FIN held out of order keeps the reassembly record (and its SACK block) after the
+/// holes below it fill: four later blocks push the FIN's block out of the recorder (it
+/// keeps four), the holes up to them fill, and the assembler is empty and the recorder
+/// idle, yet the FIN is still out of order and `sack_now` reports it from `rcv.fin`. The
+/// record used to be given back there (round D16), and the FIN's block went unreported
+/// (and unreserved by `data_header_len`) until the next segment out of order.
+#[test]
+fn a_fin_held_out_of_order_keeps_the_reassembly_record() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    let fin = Inject::to_client(Flags::ACK | Flags::FIN, 10300, 1).seg();
+    deliver(&mut c, T0, &fin, &mut ctr);
+    drain(&mut c, T0, &mut ctr);
+    // Four islands below the FIN, then the holes up to the fourth filled.
+    for s in [1300, 3300, 5300, 7300, 300, 2300, 4300, 6300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+        drain(&mut c, T0, &mut ctr);
+    }
+    assert_eq!(c.rcv.nxt, SeqNum(8300));
+    assert!(c.rcv.ooo.is_some(), "the record went with the FIN held");
+    let fin_block = [(SeqNum(10300), SeqNum(10301))];
+    assert_eq!(c.sack_now().as_slice(), &fin_block);
+    // The next ACK (for data in order) reports the FIN's block still.
+    let seg = Inject::to_client(Flags::ACK, 8300, 1).data(&d).seg();
+    deliver(&mut c, T0, &seg, &mut ctr);
+    let acks = drain(&mut c, T0 + std::time::Duration::from_secs(1), &mut ctr);
+    let last = acks.last().expect("an ACK for the data");
+    assert_eq!(last.ack(), SeqNum(9300));
+    assert_eq!(last.repr().options.sack.as_slice(), &fin_block);
+}

@@ -648,3 +648,27 @@ fn cwnd_does_not_grow_when_receive_window_limited() {
         assert_eq!(c.info().cwnd, 10 * 1000, "{alg}");
     }
 }
+
+/// The idle restart (RFC 5681 §4.1; Linux `tcp_cwnd_restart`, on CA_EVENT_TX_START): a sender
+/// idle for longer than the RTO halves its congestion window once per RTO idle, down to the
+/// restart window (the initial window), before its first new segment after the idle period,
+/// so that the first burst is at most the restart window (both send paths share this rule in
+/// `plan_new_data`; without it the whole grown window goes at once).
+#[test]
+fn a_sender_idle_for_longer_than_the_rto_restarts_from_the_initial_window() {
+    use crate::tcp::congestion::CongestionControl;
+    let mut p = Pipe::connected(config(), Duration::from_millis(10));
+    let mss = p.a.info().snd_mss;
+    let data = pattern(400_000, 1);
+    assert!(p.transfer_a_to_b(&data, Duration::from_secs(20)) == data);
+    p.run_until(|p| p.a.snd.una == p.a.snd.max, Duration::from_secs(5));
+    let grown = p.a.cc.cwnd();
+    assert!(grown >= 30 * mss, "cwnd only {grown}");
+    // Idle for ten seconds: far more than the RTO, enough halvings to reach the restart window.
+    p.now += Duration::from_secs(10);
+    assert_eq!(p.a.send(&pattern(200_000, 2)).unwrap(), 200_000);
+    let first = drain(&mut p.a, p.now, &mut p.ctr_a);
+    let data_segs = first.iter().filter(|s| s.len() > 0).count();
+    assert_eq!(p.a.cc.cwnd(), 10 * mss, "restart window");
+    assert_eq!(data_segs, 10, "first burst after the idle period");
+}
