@@ -15,7 +15,7 @@ use proptest::prelude::*;
 
 use super::super::output::{fast_fins, set_fast_output};
 use super::harness::*;
-use crate::tcp::congestion::Algorithm;
+use crate::tcp::congestion::{Algorithm, CongestionControl};
 use crate::tcp::connection::Connection;
 use crate::tcp::ecn::EcnMode;
 use crate::tcp::{Config, Shutdown};
