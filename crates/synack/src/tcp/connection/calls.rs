@@ -178,6 +178,12 @@ impl Connection {
         // the least burst (`min_tso_segs` segments), which is one buffer whatever its size.
         let size_goal = if oob {
             mss
+        } else if seq <= self.snd.max && n <= mss as usize {
+            // Nothing unsent before it and at most one segment (every request/response
+            // write): one new buffer that the write fills, whatever the goal of at least
+            // `n` (`PushMarks::on_write`'s one-buffer case): neither the goal nor the burst
+            // is worked out.
+            n as u32
         } else {
             let goal = push::size_goal(mss, self.snd.max_wnd, header_len);
             let floor = goal.min(self.min_tso_segs().saturating_mul(mss));
