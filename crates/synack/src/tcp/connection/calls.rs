@@ -176,9 +176,10 @@ impl Connection {
         // buffers of up to one TSO burst. That burst comes from the pacing rate, worked out
         // only when the write depends on it: not for a write into an empty queue that fits in
         // the least burst (`min_tso_segs` segments), which is one buffer whatever its size.
+        let one_buffer = !oob && seq <= self.snd.max && n <= mss as usize;
         let size_goal = if oob {
             mss
-        } else if seq <= self.snd.max && n <= mss as usize {
+        } else if one_buffer {
             // Nothing unsent before it and at most one segment (every request/response
             // write): one new buffer that the write fills, whatever the goal of at least
             // `n` (`PushMarks::on_write`'s one-buffer case): neither the goal nor the burst
@@ -210,7 +211,12 @@ impl Connection {
             more,
             eor,
         };
-        self.snd.transmit().push_marks.on_write(w);
+        let marks = &mut self.snd.transmit().push_marks;
+        if one_buffer && push::push_shortcut_on() {
+            marks.on_new_buffer_write(w);
+        } else {
+            marks.on_write(w);
+        }
         Ok(n)
     }
 

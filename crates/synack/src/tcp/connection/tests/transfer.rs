@@ -475,7 +475,10 @@ fn a_small_write_appending_to_unsent_data_takes_its_psh_away() {
     let out = drain(&mut c, T0, &mut cc);
     assert_eq!(out.len(), 1, "a full segment goes");
     assert_eq!((out[0].seq(), out[0].len()), (SeqNum(701), 1000));
-    assert!(!out[0].flags().psh(), "the appended write took the PSH away");
+    assert!(
+        !out[0].flags().psh(),
+        "the appended write took the PSH away"
+    );
     deliver(
         &mut c,
         T0,
