@@ -166,9 +166,10 @@ std::thread_local! {
     static PUSH_SHORTCUT: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
 }
 
-/// Whether [`PushMarks::on_write`] takes its one-buffer shortcut (always, outside tests).
+/// Whether [`PushMarks::on_write`] and `Connection::write` take the one-buffer shortcut
+/// ([`PushMarks::on_new_buffer_write`]; always, outside tests).
 #[inline(always)]
-fn push_shortcut_on() -> bool {
+pub(crate) fn push_shortcut_on() -> bool {
     #[cfg(test)]
     return PUSH_SHORTCUT.with(|c| c.get());
     #[cfg(not(test))]
@@ -226,20 +227,18 @@ impl PushMarks {
         if w.copied == 0 {
             return;
         }
+        let goal = w.size_goal.max(1);
+        if w.seq <= w.sent_end && w.copied <= goal && push_shortcut_on() {
+            // Nothing unsent and a write that fits one buffer (every request/response
+            // write): the loop's one turn, a new buffer that the write fills to its end.
+            return self.on_new_buffer_write(w);
+        }
         let marks = &mut self.marks;
         let half = w.max_window / 2;
-        let goal = w.size_goal.max(1);
         let mut seq = w.seq;
         let mut copied = 0u32;
         // The PSH flag of the buffer being filled, carried to its end as it grows.
         let mut carry = false;
-        if w.seq <= w.sent_end && w.copied <= goal && push_shortcut_on() {
-            // Nothing unsent and a write that fits one buffer (every request/response
-            // write): the loop's one turn, a new buffer that the write fills to its end.
-            self.tail_start = seq;
-            seq += w.copied;
-            copied = w.copied;
-        }
         while copied < w.copied {
             let (tail_len, last) = open_tail(marks, self.tail_start, seq, w.sent_end);
             let mut room = if tail_len > 0 && tail_len < goal {
@@ -289,16 +288,50 @@ impl PushMarks {
             self.records += u32::from(eor);
         }
         self.continuing = partial;
-        // Linux sends each buffer as it fills (`tcp_push_one`, or all on a forced push)
-        // while the windows allow, before the write's next buffer exists: those never grow.
+        self.freeze_sent_as_filled(w.sendable_end);
+    }
+
+    /// [`on_write`](Self::on_write) of a write that starts a new buffer and fills it to its
+    /// end: nothing unsent before it (`w.seq` at or before `w.sent_end`) and at most
+    /// `w.size_goal` bytes, whose value it does not read (the caller may pass any goal of at
+    /// least `w.copied`). The end of the loop of `on_write` after its one turn.
+    #[inline]
+    pub fn on_new_buffer_write(&mut self, w: Write) {
+        debug_assert!(w.copied > 0 && w.seq <= w.sent_end && w.copied <= w.size_goal.max(1));
+        self.tail_start = w.seq;
+        let seq = w.seq + w.copied;
+        let partial = w.copied < w.requested;
+        let forced = seq > self.pushed_seq + w.max_window / 2;
+        let psh = !w.more || forced || partial;
+        if psh {
+            self.pushed_seq = seq;
+        }
+        let eor = w.eor && !partial;
+        self.continuing = partial;
+        if psh || eor {
+            self.marks.push_back(Mark { end: seq, psh, eor });
+            self.records += u32::from(eor);
+            // The newest mark is the one to freeze when the windows let it out at once.
+            if seq <= w.sendable_end {
+                self.frozen = self.frozen.max(seq);
+                return;
+            }
+        }
+        self.freeze_sent_as_filled(w.sendable_end);
+    }
+
+    /// Linux sends each buffer as it fills (`tcp_push_one`, or all on a forced push) while
+    /// the windows allow (up to `sendable_end`), before the write's next buffer exists:
+    /// those never grow.
+    fn freeze_sent_as_filled(&mut self, sendable_end: SeqNum) {
         // The marks are in sequence order: the newest is the answer when it qualifies (a
         // write the windows let out at once, as every request/response write), with no walk.
         let sent_as_filled = match self.marks.back() {
-            Some(m) if m.end <= w.sendable_end => Some(m.end),
+            Some(m) if m.end <= sendable_end => Some(m.end),
             _ => self
                 .marks()
                 .rev()
-                .find(|m| m.end <= w.sendable_end)
+                .find(|m| m.end <= sendable_end)
                 .map(|m| m.end),
         };
         if let Some(end) = sent_as_filled {
@@ -435,8 +468,9 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// `on_write`'s one-buffer shortcut (nothing unsent, a write that fits one buffer)
-        /// leaves the marks as the general loop does: two copies driven by the same writes
+        /// `on_write`'s one-buffer shortcut (nothing unsent, a write that fits one buffer:
+        /// `on_new_buffer_write`, which `Connection::write` also calls directly) leaves the
+        /// marks as the general loop does: two copies driven by the same writes
         /// and sends, one with the shortcut and one without, stay alike after every step.
         /// The first write of each case is one the shortcut takes.
         #[test]

@@ -457,6 +457,40 @@ fn nagle_nodelay_and_cork() {
     assert_eq!(rest[0].len(), 6);
 }
 
+/// A small write that appends to data still unsent (held by Nagle) takes away the PSH the
+/// held write put at its end (Linux `tcp_sendmsg_locked` clears PSH on the skb it appends
+/// to): the full segment cut from the two carries none, the rest after it does (the
+/// packetdrill script `push/push-nagle-joined-writes-psh-at-last-end.pkt`, validated on
+/// Linux). A small write into an empty queue works out no size goal (`Connection::write`):
+/// this fails when that shortcut is taken with data unsent before the write.
+#[test]
+fn a_small_write_appending_to_unsent_data_takes_its_psh_away() {
+    let (mut c, mut cc) = injected_client(0, 65535);
+    c.send(&[1u8; 700]).unwrap();
+    let out = drain(&mut c, T0, &mut cc);
+    assert!(out.len() == 1 && out[0].flags().psh());
+    c.send(&[2u8; 700]).unwrap();
+    assert!(drain(&mut c, T0, &mut cc).is_empty(), "Nagle holds it");
+    c.send(&[3u8; 700]).unwrap();
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out.len(), 1, "a full segment goes");
+    assert_eq!((out[0].seq(), out[0].len()), (SeqNum(701), 1000));
+    assert!(
+        !out[0].flags().psh(),
+        "the appended write took the PSH away"
+    );
+    deliver(
+        &mut c,
+        T0,
+        &Inject::to_client(Flags::ACK, 300, 701).seg(),
+        &mut cc,
+    );
+    let out = drain(&mut c, T0, &mut cc);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].seq(), out[0].len()), (SeqNum(1701), 400));
+    assert!(out[0].flags().psh(), "PSH at the end of the last write");
+}
+
 /// Urgent data (RFC 9293 §3.8.5, RFC 6093): delivered inline, the mark readable.
 #[test]
 fn urgent_pointer_is_honoured_inline() {
