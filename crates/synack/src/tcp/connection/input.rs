@@ -832,8 +832,9 @@ impl Connection {
     /// the SYN-ACK's own (`rtt_sample`: the timed SYN-ACK, else the timestamp echo, which
     /// alone also gives the minimum RTT); `on_new_ack` counts the SYN; `recovery_after_ack`
     /// has no episode, no rate sample (no transmit state) and nothing delivered to grow the
-    /// window with; then the window update, which an ACK advancing SND.UNA always makes, and
-    /// the persist timer. Nothing of FIN-WAIT's or LAST-ACK's (no FIN sent).
+    /// window with; the window update, which an ACK advancing SND.UNA always makes, is the
+    /// caller's already; then the persist timer. Nothing of FIN-WAIT's or LAST-ACK's (no FIN
+    /// sent).
     /// `tests/passive_open.rs` compares it with the general steps (header prediction off)
     /// over every entry and final ACK.
     fn ack_of_syn(&mut self, now: Instant, seg: &Repr<'_>) {
@@ -854,11 +855,8 @@ impl Connection {
             }
         }
         self.on_new_ack(now, seg, true);
-        let window = (seg.window as u32) << self.snd.shift;
-        self.snd.wnd = window;
-        self.raise_max_window(window);
-        self.snd.wl1 = seg.seq;
-        self.snd.wl2 = seg.ack;
+        // The window update (SND.WND, the largest window, SND.WL1/WL2) is the one the caller
+        // made on entering ESTABLISHED, from the same segment.
         self.update_persist(now);
     }
 
