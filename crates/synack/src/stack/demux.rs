@@ -100,6 +100,13 @@ impl Demux {
     pub(super) fn replace(&mut self, hash: u64, tuple: Tuple, h: SocketHandle) -> Bucket {
         debug_assert_eq!(hash, self.hash(&tuple));
         if let Ok(mut e) = self.table.find_entry(hash, |e| e.0 == tuple) {
+            // Only a half-open entry gives way to its connection: a live connection's or a
+            // TIME-WAIT entry's mapping is never overwritten silently.
+            debug_assert!(
+                e.get().1.index & super::syn_queue::SQ_BIT != 0,
+                "replace over {:?}",
+                e.get().1
+            );
             e.get_mut().1 = h;
             return Bucket(u32::try_from(e.bucket_index()).unwrap_or(u32::MAX));
         }
@@ -489,13 +496,12 @@ mod tests {
     fn replace_takes_the_entry_in_place_or_inserts() {
         let mut d = Demux::new(KeyedHasher(3, 5));
         let mut e = Demux::new(KeyedHasher(3, 5));
+        // Half-open entries, which `replace` takes the place of.
+        let half_open = |p: u16| handle(u32::from(p) | super::super::syn_queue::SQ_BIT);
         for p in 0..200u16 {
             let t = tuple(40000 + p);
             let h = d.hash(&t);
-            let (a, b) = (
-                d.insert(h, t, handle(u32::from(p))),
-                e.insert(h, t, handle(u32::from(p))),
-            );
+            let (a, b) = (d.insert(h, t, half_open(p)), e.insert(h, t, half_open(p)));
             assert_eq!(a, b);
         }
         for p in (0..400u16).step_by(3) {
@@ -512,6 +518,22 @@ mod tests {
         for p in 0..400u16 {
             let t = tuple(40000 + p);
             assert_eq!(d.get(d.hash(&t), &t), e.get(e.hash(&t), &t));
+        }
+    }
+
+    /// `replace` over a connection's mapping (not a half-open entry) is a bug it reports in
+    /// debug builds; so is one over a TIME-WAIT entry.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn replace_refuses_to_overwrite_a_connection_or_time_wait_entry() {
+        for old in [handle(4), handle(4 | super::super::time_wait::TW_BIT)] {
+            let caught = std::panic::catch_unwind(|| {
+                let mut d = Demux::new(KeyedHasher(3, 5));
+                let t = tuple(40000);
+                d.insert(d.hash(&t), t, old);
+                d.replace(d.hash(&t), t, handle(9));
+            });
+            assert!(caught.is_err(), "{old:?} replaced silently");
         }
     }
 

@@ -427,10 +427,47 @@ mod tests {
             1460,
             5,
         );
+        let plain_sa = sa;
         sa.options.sack.push((SeqNum(1), SeqNum(2)));
         let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
         assert_eq!(sa.write(&mut a), sa.write_general(&mut b));
         assert_eq!(a, b);
+        // A Fast Open SYN-ACK (RFC 7413 §4.1.2: a cookie request answered with a cookie; the
+        // experimental option too) over every option layout a SYN-ACK `new` makes: `write`
+        // sends it the general way, cookie option included, never the plain writer's way.
+        use crate::wire::tcp::FastOpen;
+        let cookie = [0xc0, 0x0c, 0x1e, 0x5a, 1, 2, 3, 4];
+        for fast_open in [
+            FastOpen::request(false),
+            FastOpen::request(true),
+            FastOpen::with_cookie(false, &cookie).unwrap(),
+            FastOpen::with_cookie(true, &cookie[..4]).unwrap(),
+            FastOpen::with_cookie(false, &[7; FastOpen::MAX_COOKIE]).unwrap(),
+        ] {
+            for window_scale in [None, Some(7)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, Some(Timestamps { tsval: 3, tsecr: 9 })] {
+                        let mut sa = plain_sa;
+                        sa.options.window_scale = window_scale;
+                        sa.options.sack_permitted = sack_permitted;
+                        sa.options.timestamps = timestamps;
+                        sa.options.fast_open = Some(fast_open);
+                        let (mut a, mut b) = ([0xaau8; 80], [0x55u8; 80]);
+                        let n = sa.write(&mut a);
+                        assert_eq!(n, sa.write_general(&mut b), "{sa:?}");
+                        let n = n.unwrap();
+                        assert_eq!(n, sa.len());
+                        assert_eq!(a[..n], b[..n], "{sa:?}");
+                        assert!(a[n..].iter().all(|&x| x == 0xaa));
+                        let back = Packet::new_checked(&a[..n]).unwrap();
+                        let repr = Repr::parse(&back, sa.local.ip(), sa.remote.ip(), true).unwrap();
+                        assert_eq!(repr.options.fast_open, Some(fast_open), "{sa:?}");
+                        let mut short = vec![0u8; n - 1];
+                        assert_eq!(sa.write(&mut short), None);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

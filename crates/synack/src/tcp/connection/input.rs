@@ -631,7 +631,12 @@ impl Connection {
             self.set_state(to, "ACK of SYN-ACK");
             self.arm_keepalive(now);
         }
-        let go_on = self.process_ack(now, seg, ctr);
+        let go_on = if handshake && self.acks_just_the_syn(seg) {
+            self.ack_of_syn(now, seg);
+            true
+        } else {
+            self.process_ack(now, seg, ctr)
+        };
         if handshake && self.state.is_synchronized() {
             self.on_handshake_done();
         }
@@ -795,6 +800,63 @@ impl Connection {
         self.raise_max_window(window);
         self.snd.wl1 = seg.seq;
         self.snd.wl2 = seg.ack;
+        self.update_persist(now);
+    }
+
+    /// Whether the ACK completing a passive handshake (SND.UNA < SEG.ACK =< SND.MAX, checked
+    /// by the caller in SYN-RECEIVED) acknowledges our SYN and nothing else there is, and
+    /// brings the sender nothing else either, so that [`ack_of_syn`](Self::ack_of_syn) does
+    /// all `process_ack` would: SEG.ACK = SND.MAX = ISS + 1 with nothing on the scoreboard and
+    /// no transmit state (no data sent: a Fast Open child may have sent some with its
+    /// SYN-ACK), no FIN sent, no SACK blocks, no ECN echo, no recovery state (a SYN-ACK sent
+    /// again leaves some) and a window-based controller.
+    #[inline]
+    fn acks_just_the_syn(&self, seg: &Repr<'_>) -> bool {
+        !self.snd.syn_acked
+            && seg.ack == self.snd.max
+            && self.snd.max == self.snd.iss + 1u32
+            && self.snd.tx.is_none()
+            && self.snd.sb.first().is_none()
+            && self.snd.fin_seq.is_none()
+            && self.recovery.is_none()
+            && seg.options.sack.is_empty()
+            && !self.ecn.is_echo(seg.flags)
+            && !self.cc.is_model_based()
+            && header_prediction_on()
+    }
+
+    /// `process_ack` for an ACK that [`acks_just_the_syn`](Self::acks_just_the_syn) admits
+    /// (RFC 9293 §3.10.7.4, SYN-RECEIVED; Linux `tcp_rcv_state_process` for TCP_SYN_RECV):
+    /// what its general steps find to do for it, in their order. The scoreboard is empty, so
+    /// `scoreboard_on_ack` delivers nothing and the acknowledgment is whole; the RTT sample is
+    /// the SYN-ACK's own (`rtt_sample`: the timed SYN-ACK, else the timestamp echo, which
+    /// alone also gives the minimum RTT); `on_new_ack` counts the SYN; `recovery_after_ack`
+    /// has no episode, no rate sample (no transmit state) and nothing delivered to grow the
+    /// window with; the window update, which an ACK advancing SND.UNA always makes, is the
+    /// caller's already; then the persist timer. Nothing of FIN-WAIT's or LAST-ACK's (no FIN
+    /// sent).
+    /// `tests/passive_open.rs` compares it with the general steps (header prediction off)
+    /// over every entry and final ACK.
+    fn ack_of_syn(&mut self, now: Instant, seg: &Repr<'_>) {
+        #[cfg(test)]
+        SYN_ACKS_SHORT.with(|c| c.set(c.get() + 1));
+        let mut seq = self.snd.sampler.on_ack(seg.ack, now);
+        let mut ca = None;
+        if seq.is_none()
+            && let Some(ms) = self.ts_rtt_ms(now, seg)
+        {
+            seq = Some(Duration::from_millis(u64::from(ms)));
+            ca = seq;
+        }
+        if let Some(rtt) = seq {
+            self.rtt.on_sample(rtt, self.rto_bounds());
+            if let Some(ca) = ca {
+                self.rtt.note_min_rtt(ca);
+            }
+        }
+        self.on_new_ack(now, seg, true);
+        // The window update (SND.WND, the largest window, SND.WL1/WL2) is the one the caller
+        // made on entering ESTABLISHED, from the same segment.
         self.update_persist(now);
     }
 
@@ -1532,6 +1594,14 @@ impl Connection {
 std::thread_local! {
     static HEADER_PREDICTION: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
     static PREDICTED: core::cell::Cell<[u64; 3]> = const { core::cell::Cell::new([0; 3]) };
+    static SYN_ACKS_SHORT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: how many final ACKs of a passive handshake this thread's connections took
+/// through [`Connection::ack_of_syn`] so far (header prediction's switch turns it off too).
+#[cfg(test)]
+pub(crate) fn syn_acks_short() -> u64 {
+    SYN_ACKS_SHORT.with(|c| c.get())
 }
 
 /// Tests only: turns header prediction ([`Connection::predicted`]) on or off for the

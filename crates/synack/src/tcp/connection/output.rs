@@ -1387,6 +1387,7 @@ impl Connection {
                 window,
             };
             let hl = write_plain_syn(buf, self.local_ip, self.remote_ip, &f, mss, &options)?;
+            count_plain_syn();
             (hl, 0)
         } else if !syn && urgent == 0 && options.sack.is_empty() && plain_header_on() {
             // Nearly every segment: no option but timestamps, no urgent pointer
@@ -1567,6 +1568,14 @@ impl Connection {
 std::thread_local! {
     static PLAIN_HEADER: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
     static PLAIN_HEADERS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    static PLAIN_SYNS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Tests only: how many SYNs and SYN-ACKs this thread's connections wrote with the
+/// handshake's writer (`write_plain_syn`) so far; the plain header switches it too.
+#[cfg(test)]
+pub(crate) fn plain_syns() -> u64 {
+    PLAIN_SYNS.with(|c| c.get())
 }
 
 /// Tests only: turns the plain header of `write_segment` (see `PlainHeader`) on or off for the
@@ -1649,6 +1658,13 @@ fn plain_header_on() -> bool {
 fn count_plain_header() {
     #[cfg(test)]
     PLAIN_HEADERS.with(|c| c.set(c.get() + 1));
+}
+
+/// Tests only: counts a SYN or SYN-ACK written by `write_plain_syn`.
+#[inline(always)]
+fn count_plain_syn() {
+    #[cfg(test)]
+    PLAIN_SYNS.with(|c| c.set(c.get() + 1));
 }
 
 /// The flags of a resend (a retransmission or a loss probe): FIN only when it reaches the

@@ -46,7 +46,7 @@ impl Connection {
     /// `tcp_create_openreq_child` builds its child from the request the same way): no
     /// LISTEN, no synthetic SYN, no state-change events (the replay recorded none either).
     /// `tests/passive_open.rs` builds both ways and compares every field; the reference
-    /// replay is [`replay_handshake`](Self::replay_handshake) (tests only).
+    /// replay is `replay_handshake` (tests only).
     pub(crate) fn syn_received_from(&mut self, now: Instant, remote: SocketAddr, hs: &Handshake) {
         // Only a fresh connection (from `new_in`) is set up so.
         debug_assert_eq!(self.state, crate::tcp::State::Closed);

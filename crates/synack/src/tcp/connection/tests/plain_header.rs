@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 
-use super::super::output::set_plain_header;
+use super::super::output::{plain_syns, set_plain_header};
 use super::harness::*;
 use crate::tcp::Config;
 use crate::tcp::congestion::Algorithm;
@@ -21,19 +21,24 @@ fn exchange(cfg: &Config, impair: Impair, seed: u64, steps: usize) -> String {
 }
 
 /// Runs `f` with the plain header off and on; requires the same outcome, and that the
-/// second run wrote at least `min` segments with the plain header.
+/// second run wrote at least `min` segments with the plain header and at least one SYN
+/// (each exchange's handshake: its connection's own SYN) with the handshake's writer.
 fn same_either_way(min: u64, f: impl Fn() -> String) {
     set_plain_header(false);
     let before = set_plain_header(false);
+    let syns_before = plain_syns();
     let general = f();
     assert_eq!(
         set_plain_header(true),
         before,
         "predicted while switched off"
     );
+    assert_eq!(plain_syns(), syns_before, "a plain SYN while switched off");
     let fast = f();
     let hits = set_plain_header(true) - before;
     assert!(hits >= min, "only {hits} segments with the plain header");
+    let syns = plain_syns() - syns_before;
+    assert!(syns >= 1, "no SYN written by write_plain_syn");
     assert_same_outcome("the plain header", &general, &fast);
 }
 
