@@ -16,10 +16,9 @@
 //! [`SackRecorder`] remembers the recency order (rules 1 and 3): the receiver calls
 //! [`SackRecorder::on_out_of_order`] for each segment it queues beyond `RCV.NXT`, whose block
 //! becomes the first one of the next ACK. [`SackRecorder::blocks`] builds the option from that
-//! order and the [`Assembler`]'s current contents: each remembered block is widened to the
-//! whole contiguous range now held, blocks already acknowledged are dropped, blocks that have
-//! merged are reported once, and any slots left are filled with other ranges the assembler
-//! holds (rule 2). How many blocks fit depends on the other options: four without timestamps,
+//! order as recorded (as Linux's `selective_acks`): blocks already acknowledged or no longer
+//! held are dropped, and a block pushed out of the four is not rebuilt from the assembler
+//! (Linux does not; RFC 2018 rule 2 is a SHOULD). How many blocks fit depends on the other options: four without timestamps,
 //! three with them (RFC 2018 §3: 40 bytes of option space, 8 bytes per block plus 2).
 //!
 //! Owed ACKs (Linux `tcp_sack_new_ofo_skb`): a receiver that handles a batch of arrivals
@@ -170,11 +169,6 @@ impl SackRecorder {
         });
     }
 
-    /// The most recently recorded out-of-order block, if any.
-    pub fn most_recent(&self) -> Option<(SeqNum, SeqNum)> {
-        self.live().first().copied()
-    }
-
     /// A D-SACK block waits to be sent.
     pub fn has_dsack(&self) -> bool {
         self.dsack.is_some()
@@ -248,45 +242,48 @@ impl SackRecorder {
     }
 
     /// Builds the blocks of the next SACK option: at most `max` (clamped to
-    /// [`MAX_SACK_BLOCKS`]; 4 without timestamps, 3 with), most recent first, each widened to
-    /// the whole contiguous range `assembler` now holds around it. Blocks at or below
-    /// `rcv_nxt`, blocks whose data is no longer held, and repeats are left out; slots still
-    /// free are filled with the assembler's other ranges, lowest first (RFC 2018 §4: "as many
-    /// distinct SACK blocks as possible"). `assembler` offsets are relative to `rcv_nxt`.
-    /// An empty list means: send no SACK option.
-    pub fn blocks(&self, assembler: &Assembler, rcv_nxt: SeqNum, max: usize) -> SackBlocks {
+    /// [`MAX_SACK_BLOCKS`]; 4 without timestamps, 3 with), the remembered blocks most recent
+    /// first, as they were recorded (Linux `tcp_sack_new_ofo_skb` keeps `selective_acks` so and
+    /// `tcp_options_write` sends them as they are): a block is neither widened to the range
+    /// the assembler holds around it, nor is a free slot filled with a range the recorder
+    /// forgot (Linux rebuilds nothing from its out-of-order queue, so a block pushed out of
+    /// the four stays unreported). Blocks at or below `rcv_nxt` and blocks whose data is no
+    /// longer held are left out. `fin` is the peer's FIN held out of order: it counts as one
+    /// more byte of the block that ends at it (Linux's `end_seq` counts the FIN), and a block
+    /// that is the FIN alone is held though the assembler has no byte of it. `assembler`
+    /// offsets are relative to `rcv_nxt`. An empty list means: send no SACK option.
+    pub fn blocks(
+        &self,
+        assembler: &Assembler,
+        rcv_nxt: SeqNum,
+        max: usize,
+        fin: Option<SeqNum>,
+    ) -> SackBlocks {
         let max = max.min(MAX_SACK_BLOCKS);
         let mut out = SackBlocks::new();
         if let Some(d) = self.dsack.filter(|_| max > 0) {
             out.push(d);
         }
-        // The D-SACK block is not a repeat of the SACK block that follows it, even when it
-        // covers the same range (RFC 2883 §4.1.3: a duplicate of out-of-order data).
-        let first = out.len();
-        let absolute = |(s, e): (u32, u32)| (rcv_nxt + s, rcv_nxt + e);
-        for &(_, end) in self.live() {
+        for &(start, end) in self.live() {
             if out.len() >= max {
-                return out;
+                break;
             }
             if end <= rcv_nxt {
                 continue; // acknowledged
             }
-            // The block's last byte identifies the assembler range that holds it now.
-            let last = (end - 1u32) - rcv_nxt;
-            if let Some(range) = assembler.range_containing(last) {
-                let block = absolute(range);
-                if !out.as_slice()[first..].contains(&block) {
-                    out.push(block);
-                }
-            }
-        }
-        for range in assembler.iter() {
-            if out.len() >= max {
-                break;
-            }
-            let block = absolute(range);
-            if !out.as_slice()[first..].contains(&block) {
-                out.push(block);
+            let start = start.max(rcv_nxt);
+            let (end, data_end) = match fin {
+                Some(f) if end == f => (f + 1u32, f),
+                Some(f) if end == f + 1u32 => (end, f),
+                _ => (end, end),
+            };
+            // The block's last byte of data is still held (or it is the FIN alone).
+            let held = data_end <= start
+                || assembler
+                    .range_containing((data_end - 1u32) - rcv_nxt)
+                    .is_some();
+            if held {
+                out.push((start, end));
             }
         }
         out
@@ -345,7 +342,7 @@ mod tests {
             }
             (
                 self.rcv_nxt,
-                self.sack.blocks(&self.assembler, self.rcv_nxt, max),
+                self.sack.blocks(&self.assembler, self.rcv_nxt, max, None),
             )
         }
     }
@@ -420,25 +417,26 @@ mod tests {
         for i in (1..=5u32).rev() {
             r.segment(SeqNum(1000 + 200 * i), 100, 4);
         }
-        let all = r.sack.blocks(&r.assembler, r.rcv_nxt, 4);
+        let all = r.sack.blocks(&r.assembler, r.rcv_nxt, 4, None);
         assert_eq!(
             rel(&all, 0),
             [(1200, 1300), (1400, 1500), (1600, 1700), (1800, 1900)]
         );
-        let three = r.sack.blocks(&r.assembler, r.rcv_nxt, 3);
+        let three = r.sack.blocks(&r.assembler, r.rcv_nxt, 3, None);
         assert_eq!(rel(&three, 0), [(1200, 1300), (1400, 1500), (1600, 1700)]);
-        assert!(r.sack.blocks(&r.assembler, r.rcv_nxt, 0).is_empty());
-        assert_eq!(r.sack.blocks(&r.assembler, r.rcv_nxt, 99).len(), 4);
-        // A segment inside an existing block reports that whole block first.
+        assert!(r.sack.blocks(&r.assembler, r.rcv_nxt, 0, None).is_empty());
+        assert_eq!(r.sack.blocks(&r.assembler, r.rcv_nxt, 99, None).len(), 4);
+        // A segment inside a range whose block was pushed out is reported as it arrived, not
+        // widened to the range held (Linux `tcp_sack_new_ofo_skb` records seq..end_seq).
         let (_, list) = r.segment(SeqNum(2050), 10, 4);
         assert_eq!(
             rel(&list, 0),
-            [(2000, 2100), (1200, 1300), (1400, 1500), (1600, 1700)]
+            [(2050, 2060), (1200, 1300), (1400, 1500), (1600, 1700)]
         );
     }
 
     #[test]
-    fn free_slots_are_filled_from_the_assembler() {
+    fn free_slots_are_not_filled_from_the_assembler() {
         let mut r = Receiver::new(0);
         for i in 1..=6u32 {
             r.segment(SeqNum(100 * i), 50, 4);
@@ -446,11 +444,9 @@ mod tests {
         // Remembered: 600, 500, 400, 300. Now join 400 and 500 and 600 into one range.
         r.segment(SeqNum(450), 50, 4);
         let (_, list) = r.segment(SeqNum(550), 50, 4);
-        // 400..650 first, then 300 (remembered), then the assembler's others: 100, 200.
-        assert_eq!(
-            rel(&list, 0),
-            [(400, 650), (300, 350), (100, 150), (200, 250)]
-        );
+        // 400..650 first, then 300 (remembered); 100 and 200, pushed out, are not brought
+        // back from the assembler (Linux rebuilds no block from its out-of-order queue).
+        assert_eq!(rel(&list, 0), [(400, 650), (300, 350)]);
     }
 
     /// RFC 2883 §4: the D-SACK block comes first, once; the SACK blocks follow; a second
@@ -465,14 +461,14 @@ mod tests {
         sack.on_duplicate(SeqNum(1001), SeqNum(3001));
         sack.on_duplicate(SeqNum(4001), SeqNum(5001)); // not adjacent: ignored
         sack.on_duplicate(SeqNum(3001), SeqNum(3501)); // adjacent: extends
-        let list = sack.blocks(&a, rcv_nxt, 3);
+        let list = sack.blocks(&a, rcv_nxt, 3, None);
         assert_eq!(
             list.as_slice(),
             [(SeqNum(1001), SeqNum(3501)), (SeqNum(7001), SeqNum(8001))]
         );
         assert!(sack.has_dsack());
         sack.dsack_sent();
-        let list = sack.blocks(&a, rcv_nxt, 3);
+        let list = sack.blocks(&a, rcv_nxt, 3, None);
         assert_eq!(list.as_slice(), [(SeqNum(7001), SeqNum(8001))]);
     }
 
@@ -487,23 +483,30 @@ mod tests {
         sack.on_out_of_order(SeqNum(2001), SeqNum(3001));
         sack.on_duplicate(SeqNum(2001), SeqNum(3001));
         let block = (SeqNum(2001), SeqNum(3001));
-        assert_eq!(sack.blocks(&a, rcv_nxt, 4).as_slice(), [block, block]);
+        assert_eq!(sack.blocks(&a, rcv_nxt, 4, None).as_slice(), [block, block]);
     }
 
     #[test]
-    fn merged_blocks_are_reported_once() {
+    fn blocks_are_not_widened_to_what_the_assembler_holds() {
         let mut sack = SackRecorder::new();
         let mut a = Assembler::new();
         let rcv_nxt = SeqNum(u32::MAX - 100);
         // Two blocks recorded; a segment bridging them reaches the assembler only (as if the
-        // caller had not reported it), so both remembered blocks widen to the same range.
+        // caller had not reported it): the blocks stay as recorded (Linux sends
+        // `selective_acks` as they are).
         for (s, l) in [(50u32, 10u32), (80, 10)] {
             a.add(s, l).unwrap();
             sack.on_out_of_order(rcv_nxt + s, rcv_nxt + (s + l));
         }
         a.add(60, 20).unwrap();
-        let list = sack.blocks(&a, rcv_nxt, 4);
-        assert_eq!(list.as_slice(), [(rcv_nxt + 50u32, rcv_nxt + 90u32)]);
+        let list = sack.blocks(&a, rcv_nxt, 4, None);
+        assert_eq!(
+            list.as_slice(),
+            [
+                (rcv_nxt + 80u32, rcv_nxt + 90u32),
+                (rcv_nxt + 50u32, rcv_nxt + 60u32)
+            ]
+        );
     }
 
     #[test]
@@ -520,14 +523,14 @@ mod tests {
         let advance = a.take_front();
         assert_eq!(advance, 20);
         let rcv_nxt = rcv_nxt + advance;
-        let list = sack.blocks(&a, rcv_nxt, 4);
+        let list = sack.blocks(&a, rcv_nxt, 4, None);
         assert_eq!(list.as_slice(), [(SeqNum(40), SeqNum(50))]);
         // ... and `on_rcv_nxt` forgets it.
         sack.on_rcv_nxt(rcv_nxt);
         assert_eq!(sack.live(), [(SeqNum(40), SeqNum(50))]);
         // Data the assembler no longer holds (reneged) is not reported.
         a.clear();
-        assert!(sack.blocks(&a, rcv_nxt, 4).is_empty());
+        assert!(sack.blocks(&a, rcv_nxt, 4, None).is_empty());
         sack.clear();
         assert_eq!(sack, SackRecorder::new());
     }
@@ -567,8 +570,8 @@ mod tests {
 
     proptest! {
         /// Whatever the arrival order: the first block holds the segment that triggered the
-        /// ACK (unless it advanced RCV.NXT), blocks are distinct whole ranges of the assembler
-        /// beyond RCV.NXT, and as many are reported as fit.
+        /// ACK (unless it advanced RCV.NXT), blocks are distinct parts of the assembler's ranges
+        /// beyond RCV.NXT, and as many remembered blocks are reported as fit.
         #[test]
         fn rfc2018_rules_hold(
             isn in any::<u32>(),
@@ -595,15 +598,15 @@ mod tests {
                 } else {
                     sack.on_out_of_order(start, end);
                 }
-                let list = sack.blocks(&a, rcv_nxt, max);
-                prop_assert_eq!(list.len(), max.min(a.range_count()));
+                let list = sack.blocks(&a, rcv_nxt, max, None);
+                prop_assert_eq!(list.len(), max.min(sack.len_above(rcv_nxt)));
                 if advance == 0 && max > 0 {
                     let (l, r) = list.as_slice()[0];
                     prop_assert!(l <= start && end <= r, "first block {:?} misses {:?}", (l, r), (start, end));
                 }
                 for (i, &(l, r)) in list.as_slice().iter().enumerate() {
                     prop_assert!(rcv_nxt < l && l < r);
-                    prop_assert!(a.iter().any(|(s, e)| (rcv_nxt + s, rcv_nxt + e) == (l, r)));
+                    prop_assert!(a.iter().any(|(s, e)| rcv_nxt + s <= l && r <= rcv_nxt + e));
                     prop_assert!(!list.as_slice()[..i].contains(&(l, r)));
                 }
             }

@@ -1223,7 +1223,7 @@ impl Connection {
             if fin_at != self.rcv.nxt {
                 // Held until the gap before it fills (RFC 9293 §3.10.7.4 eighth, "FIN ... is
                 // only processed when all text before it has been received"). On its own, it
-                // is reported with a SACK block of its own (`write_segment`).
+                // is a SACK block of its own in the recorder's order (`sack_now`).
                 if payload.is_empty() && self.opts.sack {
                     OutOfOrder::get(&mut self.rcv.ooo)
                         .sack

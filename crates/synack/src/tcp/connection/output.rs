@@ -1300,33 +1300,10 @@ impl Connection {
             return SackBlocks::default();
         };
         let max = if self.opts.ts().is_some() { 3 } else { 4 };
-        let sack = ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max);
-        // A block that ends at the peer's FIN covers the FIN too (as Linux reports it); a FIN
-        // queued out of order on its own is a block of its own, first if it was the last to
-        // arrive (Linux queues it like data, `tcp_data_queue_ofo`).
-        let Some(fin) = self.rcv.fin else {
-            return sack;
-        };
-        let mut with_fin = SackBlocks::default();
-        let fin_block = (fin, fin + 1u32);
-        let alone = fin_ooo.is_some() && !sack.as_slice().iter().any(|&(_, r)| r == fin);
-        // A D-SACK block stays first.
-        let skip = usize::from(ooo.sack.has_dsack()).min(sack.len());
-        for &d in &sack.as_slice()[..skip] {
-            with_fin.push(d);
-        }
-        if alone && ooo.sack.most_recent() == Some(fin_block) {
-            with_fin.push(fin_block);
-        }
-        for &(l, r) in &sack.as_slice()[skip..] {
-            if with_fin.len() < max {
-                with_fin.push((l, if r == fin { r + 1u32 } else { r }));
-            }
-        }
-        if alone && !with_fin.as_slice().contains(&fin_block) && with_fin.len() < max {
-            with_fin.push(fin_block);
-        }
-        with_fin
+        // A FIN queued out of order is a block like data (Linux `tcp_data_queue_ofo` records
+        // `end_seq`, which counts it): the recorder keeps it in its recency order, and once
+        // newer blocks push it out of the four nothing brings it back.
+        ooo.sack.blocks(&ooo.assembler, self.rcv.nxt, max, fin_ooo)
     }
 
     /// The SACK blocks of the ACK owed now, to be sent before the next arrival changes them
@@ -1538,17 +1515,13 @@ impl Connection {
             } else {
                 ooo.sack.dsack_sent();
             }
-            if ooo.assembler.is_empty()
-                && ooo.sack.is_idle()
-                && self.rcv.fin.is_none_or(|f| f == self.rcv.nxt)
-            {
+            if ooo.assembler.is_empty() && ooo.sack.is_idle() {
                 // The holes are filled and every block reported: the record goes back, so
                 // that the segments after it are written without SACK blocks to look for
                 // and output prediction (`output_predicted`) takes them again. The next
-                // segment out of order allocates a new one. A FIN held out of order keeps
-                // it: `sack_now` reports the FIN's block from `rcv.fin` (and
-                // `data_header_len` makes room for it) only while a record exists, even
-                // once newer blocks pushed the FIN's out of the recorder.
+                // segment out of order allocates a new one. A FIN held out of order whose
+                // block the recorder still keeps keeps it (the recorder is not idle); one
+                // whose block newer ones pushed out is reported no more, as on Linux.
                 self.rcv.ooo = None;
             }
         }
