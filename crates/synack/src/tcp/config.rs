@@ -161,8 +161,9 @@ pub struct Config {
     /// Disable Nagle for new connections (TCP_NODELAY).
     pub nodelay: bool,
     /// The fewest segments in one of the bursts Linux hands its device at once (its TSO
-    /// packets; tcp_min_tso_segs, 2). With the pacing ratios below it decides which of our
-    /// segments end such a burst and so carry PSH, as Linux's do (see `tcp::push`).
+    /// packets; tcp_min_tso_segs, 2; 0 counts as 1, Linux's least). With the pacing ratios
+    /// below it decides which of our segments end such a burst and so carry PSH, as Linux's
+    /// do (see `tcp::push`).
     pub min_tso_segs: u32,
     /// Pacing rate in slow start, percent of cwnd × MSS / SRTT (tcp_pacing_ss_ratio, 200).
     pub pacing_ss_ratio: u32,

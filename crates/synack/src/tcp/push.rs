@@ -68,7 +68,8 @@ pub struct Write {
     /// How far the windows (the peer's and the congestion window) let data go out now:
     /// buffers that end there or before leave as the write fills them.
     pub sendable_end: SeqNum,
-    /// Buffer size limit from [`size_goal`].
+    /// Buffer size limit from [`size_goal`]. For a write `PushMarks::on_new_buffer_write`
+    /// takes (one new buffer, at most one MSS), any goal of at least `copied` does.
     pub size_goal: u32,
     /// Largest window the peer has offered (Linux `max_window`).
     pub max_window: u32,

@@ -713,6 +713,12 @@ impl Connection {
             c.set([p + 1, a, beyond])
         });
         self.note_acceptable(now, seg);
+        if seg.ack > self.snd.una {
+            // Linux's fast path pushes pending data after an ACK that moved SND.UNA
+            // (`tcp_data_snd_check`), with the socket's own Nagle setting: MSG_MORE held the
+            // data for its send only (see `Sender::more`).
+            self.snd.more = false;
+        }
         if seg.ack > self.snd.una && self.acks_in_order(seg) {
             self.ack_in_order(now, seg);
         } else {
@@ -903,6 +909,10 @@ impl Connection {
             return false;
         }
 
+        // Linux's slow path pushes pending data after every acceptable ACK
+        // (`tcp_data_snd_check`), with the socket's own Nagle setting: MSG_MORE held the data
+        // for its send only (see `Sender::more`).
+        self.snd.more = false;
         let window = (seg.window as u32) << self.snd.shift;
         // RFC 5681 §2's duplicate ACK.
         let dup = ack == self.snd.una

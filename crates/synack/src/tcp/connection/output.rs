@@ -825,7 +825,11 @@ impl Connection {
     /// The fewest segments [`tso_segs`](Self::tso_segs) gives (Linux `tcp_min_tso_segs`, or
     /// the congestion controller's own).
     pub(super) fn min_tso_segs(&self) -> u32 {
-        self.cc.min_tso_segs().unwrap_or(self.cfg.min_tso_segs)
+        // At least one, as Linux's sysctl (its minimum is 1): a burst is a segment or more.
+        self.cc
+            .min_tso_segs()
+            .unwrap_or(self.cfg.min_tso_segs)
+            .max(1)
     }
 
     /// A resend of (the start of) scoreboard entry `s`: up to one MSS, with the FIN if it

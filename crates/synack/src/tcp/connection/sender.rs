@@ -45,7 +45,10 @@ pub(super) struct Sender {
     /// Send urgent pointer (RFC 9293 §3.8.5): one past the last urgent byte (RFC 6093 §2),
     /// until SND.UNA passes it.
     pub(super) up: Option<SeqNum>,
-    /// The last send() said MSG_MORE: hold a partial segment and set no PSH at its end.
+    /// The last send() said MSG_MORE: hold a partial segment and set no PSH at its end. For
+    /// that send's push only, as Linux's `tcp_push` passes TCP_NAGLE_CORK to that push alone:
+    /// the next ACK clears it (its `tcp_data_snd_check` pushes with the socket's own Nagle
+    /// setting), and so does the next send.
     pub(super) more: bool,
     /// TCP_NODELAY was just set or the cork removed: push what is queued once, whatever
     /// Nagle, cork or MSG_MORE would say (Linux's TCP_NAGLE_PUSH).

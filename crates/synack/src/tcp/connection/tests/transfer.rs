@@ -491,6 +491,35 @@ fn a_small_write_appending_to_unsent_data_takes_its_psh_away() {
     assert!(out[0].flags().psh(), "PSH at the end of the last write");
 }
 
+/// `min_tso_segs` of 0 counts as 1, Linux's least: a burst (and so a write's buffer goal) is
+/// at least one segment, so that a write is cut into segments, never into one-byte buffers,
+/// whichever way `Connection::write` takes it.
+#[test]
+fn a_min_tso_segs_of_zero_counts_as_one() {
+    let cfg = Arc::new(Config {
+        timestamps: false,
+        sack: false,
+        window_scaling: false,
+        min_tso_segs: 0,
+        ..config()
+    });
+    let mut c = client(&cfg);
+    let mut cc = Counters::default();
+    c.connect(T0, SERVER, SeqNum(0), &mut cc).unwrap();
+    drain(&mut c, T0, &mut cc);
+    let synack = Inject::to_client(Flags::SYN | Flags::ACK, 299, 1)
+        .mss(1000)
+        .window(65535)
+        .seg();
+    deliver(&mut c, T0, &synack, &mut cc);
+    drain(&mut c, T0, &mut cc);
+    assert_eq!(c.min_tso_segs(), 1);
+    c.send(&[1u8; 2300]).unwrap();
+    let out = drain(&mut c, T0, &mut cc);
+    let sizes: Vec<_> = out.iter().map(|s| (s.len(), s.flags().psh())).collect();
+    assert_eq!(sizes, [(1000, false), (1000, false), (300, true)]);
+}
+
 /// Urgent data (RFC 9293 §3.8.5, RFC 6093): delivered inline, the mark readable.
 #[test]
 fn urgent_pointer_is_honoured_inline() {
