@@ -809,13 +809,16 @@ impl Connection {
         self.update_persist(now);
     }
 
-    /// Whether the ACK completing a passive handshake (SND.UNA < SEG.ACK =< SND.MAX, checked
-    /// by the caller in SYN-RECEIVED) acknowledges our SYN and nothing else there is, and
-    /// brings the sender nothing else either, so that [`ack_of_syn`](Self::ack_of_syn) does
-    /// all `process_ack` would: SEG.ACK = SND.MAX = ISS + 1 with nothing on the scoreboard and
-    /// no transmit state (no data sent: a Fast Open child may have sent some with its
-    /// SYN-ACK), no FIN sent, no SACK blocks, no ECN echo, no recovery state (a SYN-ACK sent
-    /// again leaves some) and a window-based controller.
+    /// Whether the ACK completing a handshake in SYN-RECEIVED (a passive open's, or a
+    /// simultaneous open's; SND.UNA < SEG.ACK =< SND.MAX, checked by the caller)
+    /// acknowledges our SYN and nothing else there is, and brings the sender nothing else
+    /// either, so that [`ack_of_syn`](Self::ack_of_syn) does all `process_ack` would:
+    /// SEG.ACK = SND.MAX = ISS + 1, no transmit state (no data sent: a Fast Open child may
+    /// have sent some with its SYN-ACK; nor data or a FIN queued, which would leave
+    /// `update_persist` something to do), no SACK blocks, no ECN echo, no recovery state (a
+    /// SYN-ACK sent again leaves some) and a window-based controller. Nothing on the
+    /// scoreboard and no FIN sent follow from SND.MAX = ISS + 1 (nothing but the SYN was
+    /// sent); they are checked all the same, as the general steps' premises.
     #[inline]
     fn acks_just_the_syn(&self, seg: &Repr<'_>) -> bool {
         !self.snd.syn_acked
@@ -835,8 +838,9 @@ impl Connection {
     /// (RFC 9293 §3.10.7.4, SYN-RECEIVED; Linux `tcp_rcv_state_process` for TCP_SYN_RECV):
     /// what its general steps find to do for it, in their order. The scoreboard is empty, so
     /// `scoreboard_on_ack` delivers nothing and the acknowledgment is whole; the RTT sample is
-    /// the SYN-ACK's own (`rtt_sample`: the timed SYN-ACK, else the timestamp echo, which
-    /// alone also gives the minimum RTT); `on_new_ack` counts the SYN; `recovery_after_ack`
+    /// the SYN-ACK's own (`rtt_sample`: the timed SYN-ACK, else the timestamp echo; both
+    /// feed the minimum RTT through `on_sample`, and `note_min_rtt` of the echo's sample
+    /// mirrors `rtt_sample`); `on_new_ack` counts the SYN; `recovery_after_ack`
     /// has no episode, no rate sample (no transmit state) and nothing delivered to grow the
     /// window with; the window update, which an ACK advancing SND.UNA always makes, is the
     /// caller's already; then the persist timer. Nothing of FIN-WAIT's or LAST-ACK's (no FIN
@@ -1607,7 +1611,8 @@ std::thread_local! {
     static SYN_ACKS_SHORT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
-/// Tests only: how many final ACKs of a passive handshake this thread's connections took
+/// Tests only: how many ACKs completing a handshake in SYN-RECEIVED (a passive open's or a
+/// simultaneous open's) this thread's connections took
 /// through [`Connection::ack_of_syn`] so far (header prediction's switch turns it off too).
 #[cfg(test)]
 pub(crate) fn syn_acks_short() -> u64 {
