@@ -18,8 +18,9 @@
 //! becomes the first one of the next ACK. [`SackRecorder::blocks`] builds the option from that
 //! order as recorded (as Linux's `selective_acks`): blocks already acknowledged or no longer
 //! held are dropped, and a block pushed out of the four is not rebuilt from the assembler
-//! (Linux does not; RFC 2018 rule 2 is a SHOULD). How many blocks fit depends on the other options: four without timestamps,
-//! three with them (RFC 2018 §3: 40 bytes of option space, 8 bytes per block plus 2).
+//! (Linux does not; RFC 2018 rule 2 is a SHOULD). How many blocks fit depends on the other
+//! options: four without timestamps, three with them (RFC 2018 §3: 40 bytes of option space,
+//! 8 bytes per block plus 2).
 //!
 //! Owed ACKs (Linux `tcp_sack_new_ofo_skb`): a receiver that handles a batch of arrivals
 //! before it transmits (a burst read from the device in one go) would send one ACK for the
@@ -34,8 +35,11 @@
 //!
 //! D-SACK (RFC 2883): [`SackRecorder::on_duplicate`] records a duplicate range, reported once
 //! as the *first* block of the next option and not remembered in the recency order; when it
-//! lies beyond `RCV.NXT`, the block containing it follows (RFC 2883 §4.1.3), even if the two
-//! are the same range.
+//! lies beyond `RCV.NXT`, the duplicate segment's own block follows (RFC 2883 §4.1.3 asks for
+//! the block containing it), even if the two are the same range. That block is the range the
+//! segment covered, folded with the remembered blocks it touches, and may be narrower than
+//! the range the assembler holds around it (as Linux's `tcp_data_queue_ofo`, which records
+//! the arriving segment's `seq .. end_seq`).
 
 use core::fmt;
 
@@ -88,8 +92,8 @@ impl SackRecorder {
     }
 
     /// How many remembered blocks lie beyond `rcv_nxt` (Linux `num_sacks`, which
-    /// `tcp_sack_remove` prunes as soon as RCV.NXT moves; here the list itself is pruned when
-    /// an ACK goes out).
+    /// `tcp_sack_remove` prunes as soon as RCV.NXT moves; so is this list, by
+    /// [`on_rcv_nxt`](Self::on_rcv_nxt)).
     pub fn len_above(&self, rcv_nxt: SeqNum) -> usize {
         self.live().iter().filter(|&&(_, e)| e > rcv_nxt).count()
     }
@@ -248,10 +252,13 @@ impl SackRecorder {
     /// the assembler holds around it, nor is a free slot filled with a range the recorder
     /// forgot (Linux rebuilds nothing from its out-of-order queue, so a block pushed out of
     /// the four stays unreported). Blocks at or below `rcv_nxt` and blocks whose data is no
-    /// longer held are left out. `fin` is the peer's FIN held out of order: it counts as one
-    /// more byte of the block that ends at it (Linux's `end_seq` counts the FIN), and a block
-    /// that is the FIN alone is held though the assembler has no byte of it. `assembler`
-    /// offsets are relative to `rcv_nxt`. An empty list means: send no SACK option.
+    /// longer held are left out. `fin` is the peer's FIN held out of order: a block recorded
+    /// with it ends at `fin + 1` (the segment that carried it gave its `end_seq` to
+    /// [`on_out_of_order`](Self::on_out_of_order), as Linux's does) and is held when its data
+    /// before the FIN is, or when it is the FIN alone. A block that ends at the FIN without
+    /// it is not widened to it: a segment that never joined the FIN does not report it (as
+    /// Linux). `assembler` offsets are relative to `rcv_nxt`. An empty list means: send no
+    /// SACK option.
     pub fn blocks(
         &self,
         assembler: &Assembler,
@@ -272,10 +279,11 @@ impl SackRecorder {
                 continue; // acknowledged
             }
             let start = start.max(rcv_nxt);
-            let (end, data_end) = match fin {
-                Some(f) if end == f => (f + 1u32, f),
-                Some(f) if end == f + 1u32 => (end, f),
-                _ => (end, end),
+            // A block recorded with the FIN (Linux's `end_seq` counts it) ends one past the
+            // FIN's sequence number, where no data is.
+            let data_end = match fin {
+                Some(f) if end == f + 1u32 => f,
+                _ => end,
             };
             // The block's last byte of data is still held (or it is the FIN alone).
             let held = data_end <= start

@@ -726,7 +726,7 @@ impl Connection {
             self.acknowledge(now, seg, window, false, ctr);
         }
         if !seg.payload.is_empty() {
-            self.queue_text(now, seg.seq, seg.payload, ctr);
+            self.queue_text(now, seg.seq, seg.payload, seg.flags.fin(), ctr);
         }
     }
 
@@ -1265,7 +1265,7 @@ impl Connection {
                         self.clear_timers();
                         return;
                     }
-                    self.queue_text(now, seq, payload, ctr);
+                    self.queue_text(now, seq, payload, fin, ctr);
                 }
                 _ => {
                     // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not occur since a
@@ -1368,8 +1368,16 @@ impl Connection {
         }
     }
 
-    /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer.
-    fn queue_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8], ctr: &mut Counters) {
+    /// Places `payload` (starting at `seq >= RCV.NXT`) into the receive buffer. `fin`: the
+    /// segment carries the FIN after it (not trimmed off), which a SACK block counts.
+    fn queue_text(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        payload: &[u8],
+        fin: bool,
+        ctr: &mut Counters,
+    ) {
         let offset = (seq - self.rcv.nxt) as usize;
         let had_holes = self.rcv.has_holes();
         // Parts we already hold out of order are duplicates (RFC 2883): the first one found.
@@ -1405,6 +1413,14 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|o| o.sack.len_above(self.rcv.nxt) >= SACK_BLOCKS_EXPECTED))
             .then(|| self.sack_option_owed());
+            // The block this segment records ends at its `end_seq` as Linux's
+            // `tcp_data_queue_ofo` passes it to `tcp_sack_new_ofo_skb`: with the FIN's byte
+            // when it carries the FIN (all of its data written, and the FIN the one held).
+            let fin_at = seq + payload.len();
+            let with_fin = fin
+                && written == payload.len()
+                && self.rcv.fin.map_or(!self.rcv.fin_done, |f| f == fin_at);
+            let block_end = seq + written + u32::from(with_fin);
             let ooo = OutOfOrder::get(&mut self.rcv.ooo);
             let ranges = if owed.is_some() {
                 ooo.assembler.iter().count()
@@ -1428,7 +1444,7 @@ impl Connection {
                 {
                     ooo.sack.owe(blocks, false);
                 }
-                ooo.sack.on_out_of_order(seq, seq + written);
+                ooo.sack.on_out_of_order(seq, block_end);
                 self.rcv.ack_now = true;
                 // Linux `tcp_data_queue_ofo` opens the window for what it queues too, with
                 // SACK only: without it the window stays, so that the duplicate ACKs are
@@ -1443,6 +1459,13 @@ impl Connection {
             advance
         };
         self.rcv.nxt += advance;
+        if let Some(ooo) = &mut self.rcv.ooo {
+            // Blocks RCV.NXT has passed are forgotten as soon as it moves (Linux
+            // `tcp_data_queue` calls `tcp_sack_remove` after `tcp_ofo_queue`), not when the
+            // next ACK goes out: in a batch answered by one ACK they would keep slots that
+            // newer blocks need, and push a block still held out of the four.
+            ooo.sack.on_rcv_nxt(self.rcv.nxt);
+        }
         self.rcv.reception(self.cfg.delayed_ack).bytes_received += u64::from(advance);
         // In-order data, a hole's filling included (Linux's tcp_event_data_recv runs for
         // both): it feeds the ACK policy's clock (quick-ACK credit, the adaptive timeout,

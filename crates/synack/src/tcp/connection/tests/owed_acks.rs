@@ -185,3 +185,43 @@ fn a_fin_pushed_out_of_the_sack_blocks_is_reported_no_more() {
         SeqNum(10301)
     );
 }
+
+/// Blocks remembered [A, D, C, B] (A = 1300.., newest): in one batch the hole before A fills
+/// and a new block E opens. A is acknowledged as soon as RCV.NXT passes it (Linux
+/// `tcp_data_queue` runs `tcp_sack_remove` after `tcp_ofo_queue`), before E arrives, so
+/// that E takes A's slot and not B's: the owed ACK reports [D C B], the next [E D C B], as
+/// Linux sends them. Were A kept until an ACK went out, E would push B out of the four, and
+/// nothing would report B again.
+#[test]
+fn a_block_acknowledged_within_a_batch_frees_its_slot_at_once() {
+    let (mut c, mut ctr) = receiver();
+    let d = vec![1u8; 1000];
+    for s in [3300, 5300, 7300, 1300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+        drain(&mut c, T0, &mut ctr);
+    }
+    for s in [300, 9300] {
+        let seg = Inject::to_client(Flags::ACK, s, 1).data(&d).seg();
+        deliver(&mut c, T0, &seg, &mut ctr);
+    }
+    let acks = drain(&mut c, T0, &mut ctr);
+    let blocks: Vec<Vec<u32>> = acks
+        .iter()
+        .map(|a| {
+            assert_eq!(a.ack(), SeqNum(2300));
+            let sack = a.repr().options.sack;
+            sack.as_slice()
+                .iter()
+                .map(|&(l, r)| {
+                    assert_eq!(r - l, 1000);
+                    l.0
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        blocks,
+        [vec![7300, 5300, 3300], vec![9300, 7300, 5300, 3300]]
+    );
+}
