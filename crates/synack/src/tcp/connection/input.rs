@@ -713,10 +713,16 @@ impl Connection {
             c.set([p + 1, a, beyond])
         });
         self.note_acceptable(now, seg);
-        if seg.ack > self.snd.una {
-            // Linux's fast path pushes pending data after an ACK that moved SND.UNA
-            // (`tcp_data_snd_check`), with the socket's own Nagle setting: MSG_MORE held the
-            // data for its send only (see `Sender::more`).
+        if seg.ack > self.snd.una
+            || (u32::from(seg.window) << self.snd.shift) != self.snd.wnd
+            || self.rcv.has_holes()
+        {
+            // Linux pushes pending data (`tcp_data_snd_check`, with the socket's own Nagle
+            // setting: MSG_MORE held the data for its send only, see `Sender::more`) after
+            // an ACK that moved SND.UNA, and after any segment its fast path leaves to the
+            // slow path: a window that changed, or data held out of order (`pred_flags`
+            // cleared). Its fast path takes a data segment that acknowledges nothing new
+            // without that push.
             self.snd.more = false;
         }
         if seg.ack > self.snd.una && self.acks_in_order(seg) {
