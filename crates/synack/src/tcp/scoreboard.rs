@@ -1340,14 +1340,16 @@ mod tests {
                     let last = board.segs.len() - 1;
                     // Some entries once sent again (their resend since acknowledged) or
                     // ending a packet.
-                    board.segs[last].marks |= [0, EVER_RETRANS, SKB_END, EVER_RETRANS | SKB_END][m as usize];
+                    let marks = [0, EVER_RETRANS, SKB_END, EVER_RETRANS | SKB_END];
+                    board.segs[last].marks |= marks[m as usize];
                     max += n as u32;
                 }
                 let mut una = SeqNum(base);
                 for a in acks {
                     let ack = (una + a as u32).min(max);
                     let Some(board) = b.0.as_mut() else { break };
-                    prop_assert!(board.sacked.segs == 0 && board.lost.segs == 0 && board.retrans.segs == 0);
+                    let unmarked = board.sacked.segs == 0 && board.lost.segs == 0;
+                    prop_assert!(unmarked && board.retrans.segs == 0);
                     let mut general = board.clone();
                     let (mut seen_fast, mut seen_general) = (Vec::new(), Vec::new());
                     let d_fast = board.on_cum_ack_unmarked(ack, |s| seen_fast.push(*s));
