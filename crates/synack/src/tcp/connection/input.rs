@@ -713,9 +713,10 @@ impl Connection {
             c.set([p + 1, a, beyond])
         });
         self.note_acceptable(now, seg);
-        if seg.ack > self.snd.una
-            || (u32::from(seg.window) << self.snd.shift) != self.snd.wnd
-            || self.rcv.has_holes()
+        if self.snd.more
+            && (seg.ack > self.snd.una
+                || (u32::from(seg.window) << self.snd.shift) != self.snd.wnd
+                || self.rcv.has_holes())
         {
             // Linux pushes pending data (`tcp_data_snd_check`, with the socket's own Nagle
             // setting: MSG_MORE held the data for its send only, see `Sender::more`) after
@@ -844,9 +845,8 @@ impl Connection {
     /// (RFC 9293 §3.10.7.4, SYN-RECEIVED; Linux `tcp_rcv_state_process` for TCP_SYN_RECV):
     /// what its general steps find to do for it, in their order. The scoreboard is empty, so
     /// `scoreboard_on_ack` delivers nothing and the acknowledgment is whole; the RTT sample is
-    /// the SYN-ACK's own (`rtt_sample`: the timed SYN-ACK, else the timestamp echo; both
-    /// feed the minimum RTT through `on_sample`, and `note_min_rtt` of the echo's sample
-    /// mirrors `rtt_sample`); `on_new_ack` counts the SYN; `recovery_after_ack`
+    /// the SYN-ACK's own (`rtt_sample` itself: the timed SYN-ACK, else the timestamp
+    /// echo); `on_new_ack` counts the SYN; `recovery_after_ack`
     /// has no episode, no rate sample (no transmit state) and nothing delivered to grow the
     /// window with; the window update, which an ACK advancing SND.UNA always makes, is the
     /// caller's already; then the persist timer. Nothing of FIN-WAIT's or LAST-ACK's (no FIN
@@ -856,20 +856,8 @@ impl Connection {
     fn ack_of_syn(&mut self, now: Instant, seg: &Repr<'_>) {
         #[cfg(test)]
         SYN_ACKS_SHORT.with(|c| c.set(c.get() + 1));
-        let mut seq = self.snd.sampler.on_ack(seg.ack, now);
-        let mut ca = None;
-        if seq.is_none()
-            && let Some(ms) = self.ts_rtt_ms(now, seg)
-        {
-            seq = Some(Duration::from_millis(u64::from(ms)));
-            ca = seq;
-        }
-        if let Some(rtt) = seq {
-            self.rtt.on_sample(rtt, self.rto_bounds());
-            if let Some(ca) = ca {
-                self.rtt.note_min_rtt(ca);
-            }
-        }
+        // No segment delivered (the scoreboard is empty): the SYN-ACK's own sample.
+        self.rtt_sample(now, seg, (None, None), true);
         self.on_new_ack(now, seg, true);
         // The window update (SND.WND, the largest window, SND.WL1/WL2) is the one the caller
         // made on entering ESTABLISHED, from the same segment.
